@@ -1,0 +1,184 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Result is the outcome of an audited action.
+type Result string
+
+const (
+	Success Result = "success"
+	Failure Result = "failure"
+)
+
+// Event is one entry of the audit trail: who did what with which factor, from
+// where, and how it ended. Events never hold secrets, codes or PINs.
+type Event struct {
+	Time         time.Time
+	Subject      Subject
+	Kind         Kind
+	CredentialID string
+	// Action names what happened: "login", "enroll", "revoke", "recovery", ...
+	Action     string
+	Result     Result
+	RemoteAddr string
+	// Reason explains a failure in words (the error's message), or notes a
+	// success ("recovery code used, 7 left").
+	Reason string
+}
+
+// Auditor receives audit events. Factors call it once per Finish.
+type Auditor interface {
+	Audit(ctx context.Context, e Event) error
+}
+
+// AuditRecord is an Event as kept in a hash-chained log.
+type AuditRecord struct {
+	Seq   int64
+	Event Event
+	// Prev is the Hash of record Seq-1 (32 zero bytes for the first).
+	Prev []byte
+	// Hash is ChainHash(Prev, Seq, Event).
+	Hash []byte
+}
+
+// ErrAuditBroken: the audit chain does not verify; a row was edited, deleted or
+// inserted outside puce.
+var ErrAuditBroken = errors.New("identity: audit chain broken")
+
+// GenesisHash returns the Prev value of the first audit record: 32 zero bytes.
+func GenesisHash() []byte { return make([]byte, sha256.Size) }
+
+// ChainHash is SHA-256 over the previous hash, the sequence number and every
+// field of the event, each length-prefixed so that no two events encode alike.
+// Time counts in microseconds: the precision every store keeps.
+func ChainHash(prev []byte, seq int64, e Event) []byte {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	h.Write([]byte("puce-audit-v1"))
+	field(prev)
+	binary.BigEndian.PutUint64(n[:], uint64(seq))
+	h.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UnixMicro()))
+	h.Write(n[:])
+	for _, s := range []string{string(e.Subject), string(e.Kind), e.CredentialID, e.Action, string(e.Result), e.RemoteAddr, e.Reason} {
+		field([]byte(s))
+	}
+	return h.Sum(nil)
+}
+
+// ChainVerifier checks records one at a time, in sequence order, so that a
+// store can stream its whole log through it.
+type ChainVerifier struct {
+	prev []byte
+	seq  int64
+}
+
+// Next checks the next record. It fails on a gap in the sequence (a deleted
+// row), a Prev that does not match (a deleted or inserted row), or a Hash that
+// does not match the event (an edited row).
+func (v *ChainVerifier) Next(r AuditRecord) error {
+	if v.prev == nil {
+		v.prev = GenesisHash()
+	}
+	want := v.seq + 1
+	switch {
+	case r.Seq != want:
+		return fmt.Errorf("%w: expected record %d, found %d (a record is missing)", ErrAuditBroken, want, r.Seq)
+	case subtle.ConstantTimeCompare(r.Prev, v.prev) != 1:
+		return fmt.Errorf("%w: record %d does not follow record %d", ErrAuditBroken, r.Seq, v.seq)
+	case subtle.ConstantTimeCompare(r.Hash, ChainHash(r.Prev, r.Seq, r.Event)) != 1:
+		return fmt.Errorf("%w: record %d was altered", ErrAuditBroken, r.Seq)
+	}
+	v.prev, v.seq = r.Hash, r.Seq
+	return nil
+}
+
+// Head returns the hash of the last record checked.
+func (v *ChainVerifier) Head() []byte {
+	if v.prev == nil {
+		return GenesisHash()
+	}
+	return v.prev
+}
+
+// Last returns the sequence number of the last record checked.
+func (v *ChainVerifier) Last() int64 { return v.seq }
+
+// SlogAuditor writes events to a structured logger: successes at Info,
+// failures at Warn.
+type SlogAuditor struct {
+	Logger *slog.Logger
+}
+
+// Audit logs the event.
+func (a SlogAuditor) Audit(ctx context.Context, e Event) error {
+	l := a.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	level := slog.LevelInfo
+	if e.Result != Success {
+		level = slog.LevelWarn
+	}
+	l.LogAttrs(ctx, level, "puce audit",
+		slog.Time("time", e.Time),
+		slog.String("subject", string(e.Subject)),
+		slog.String("factor", string(e.Kind)),
+		slog.String("credential", e.CredentialID),
+		slog.String("action", e.Action),
+		slog.String("result", string(e.Result)),
+		slog.String("remote", e.RemoteAddr),
+		slog.String("reason", e.Reason),
+	)
+	return nil
+}
+
+// Auditors sends each event to every auditor in turn and joins their errors.
+type Auditors []Auditor
+
+// Audit records e with each auditor.
+func (as Auditors) Audit(ctx context.Context, e Event) error {
+	var errs []error
+	for _, a := range as {
+		if err := a.Audit(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RecordOutcome audits the outcome of an attempt and returns the error the
+// caller should see: the attempt's own error, or — when the attempt succeeded
+// but its event could not be written — the audit error, because a bank must
+// not grant a login it cannot account for. a may be nil (no audit).
+func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
+	if a == nil {
+		return err
+	}
+	e.Result = Success
+	if err != nil {
+		e.Result, e.Reason = Failure, err.Error()
+	}
+	if aerr := a.Audit(ctx, e); aerr != nil {
+		aerr = fmt.Errorf("identity: audit: %w", aerr)
+		if err != nil {
+			return errors.Join(err, aerr)
+		}
+		return aerr
+	}
+	return err
+}

@@ -1,0 +1,79 @@
+package identity
+
+import (
+	"context"
+	"time"
+)
+
+// Authenticator is a possession factor: TOTP, WebAuthn, smart card. Each call
+// pair is one ceremony. Begin issues a challenge bound to the request's subject
+// and origin; Finish consumes it exactly once, whatever the outcome.
+//
+// Implementations must pass the conformance suite in identity/identitytest.
+type Authenticator interface {
+	// Kind names the factor; it keys its credentials and challenges.
+	Kind() Kind
+
+	// BeginEnroll starts binding a new credential to req.Subject. The
+	// challenge's Payload is what the client needs (a QR code URI, WebAuthn
+	// creation options, a nonce to sign).
+	BeginEnroll(ctx context.Context, req Request) (*Challenge, error)
+	// FinishEnroll checks the client's answer and stores the credential. The
+	// returned Credential never holds a secret in clear.
+	FinishEnroll(ctx context.Context, resp Response) (*Credential, error)
+
+	// Begin starts an authentication. req.Subject may be empty only for factors
+	// that find the subject from the response (username-less passkeys).
+	Begin(ctx context.Context, req Request) (*Challenge, error)
+	// Finish verifies the client's answer and returns the proof.
+	Finish(ctx context.Context, resp Response) (*Proof, error)
+}
+
+// Request asks a factor to begin a ceremony.
+type Request struct {
+	Subject Subject
+	// Origin is the web origin (scheme://host[:port]) the ceremony runs for. The
+	// challenge is bound to it; Finish rejects a response for another origin.
+	Origin string
+	// UserName is the human-readable account name (an e-mail address, a login),
+	// used in QR code labels and WebAuthn user entities. Enrolment only.
+	UserName string
+	// DisplayName is the name shown to the user on an authenticator. Optional.
+	DisplayName string
+	// RemoteAddr is recorded in the audit trail.
+	RemoteAddr string
+}
+
+// Response carries the client's answer to a challenge.
+type Response struct {
+	ChallengeID ChallengeID
+	// Subject is who the caller believes is answering (from its session); it
+	// must equal the challenge's subject. Empty for username-less logins.
+	Subject Subject
+	// Origin must equal the challenge's origin.
+	Origin string
+	// Data is the factor-specific answer: a TOTP code, WebAuthn JSON, a card
+	// token. Factors bound its size.
+	Data []byte
+	// Name is the credential name the user chose, for FinishEnroll.
+	Name       string
+	RemoteAddr string
+}
+
+// Proof is the result of a successful Finish: who proved what, how strongly,
+// and when.
+type Proof struct {
+	Subject      Subject
+	Kind         Kind
+	CredentialID string
+	// Factors are the categories this proof covers by itself: a card whose key
+	// needs the PIN covers possession and knowledge, a TOTP code possession only.
+	Factors Factors
+	// Assurance is the level this proof reaches when combined with the factors
+	// it lacks (see Policy). A TOTP proof is Level2: with a password, AAL2.
+	Assurance Level
+	Time      time.Time
+	// Claims are what the factor learnt about the credential (certificate
+	// subject, AAGUID, ...). Never sovereign identity data.
+	Claims map[string]string
+}

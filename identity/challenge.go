@@ -1,0 +1,175 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+)
+
+// ChallengeID identifies a challenge: 128 random bits, unguessable, so that only
+// the client it was handed to can answer or burn it.
+type ChallengeID [16]byte
+
+// challengeIDLen is the length of a ChallengeID in unpadded base64url.
+const challengeIDLen = 22
+
+var idEncoding = base64.RawURLEncoding.Strict()
+
+// NewChallengeID returns a fresh random ID.
+func NewChallengeID() ChallengeID {
+	var id ChallengeID
+	// crypto/rand.Read never fails on supported platforms (Go 1.24+); it
+	// crashes the program rather than return predictable bytes.
+	rand.Read(id[:])
+	return id
+}
+
+// String encodes the ID as 22 characters of unpadded base64url, safe in URLs,
+// cookies and form fields.
+func (id ChallengeID) String() string { return idEncoding.EncodeToString(id[:]) }
+
+// IsZero reports whether id is the zero value (no challenge).
+func (id ChallengeID) IsZero() bool { return id == ChallengeID{} }
+
+// ParseChallengeID decodes what String produced. Anything else — wrong length,
+// padding, characters outside base64url, non-canonical trailing bits — is
+// ErrUnknownChallenge, so a hostile client learns nothing from the error.
+func ParseChallengeID(s string) (ChallengeID, error) {
+	var id ChallengeID
+	if len(s) != challengeIDLen {
+		return id, fmt.Errorf("%w: malformed ID", ErrUnknownChallenge)
+	}
+	n, err := idEncoding.Decode(id[:], []byte(s))
+	if err != nil || n != len(id) {
+		return ChallengeID{}, fmt.Errorf("%w: malformed ID", ErrUnknownChallenge)
+	}
+	return id, nil
+}
+
+// MarshalText lets a ChallengeID travel in JSON as its string form.
+func (id ChallengeID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the string form.
+func (id *ChallengeID) UnmarshalText(b []byte) error {
+	v, err := ParseChallengeID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// Purpose says which ceremony a challenge belongs to, so that an enrolment
+// challenge cannot be answered to log in, nor the reverse.
+type Purpose uint8
+
+const (
+	PurposeAuthenticate Purpose = iota + 1
+	PurposeEnroll
+)
+
+func (p Purpose) String() string {
+	switch p {
+	case PurposeAuthenticate:
+		return "authenticate"
+	case PurposeEnroll:
+		return "enroll"
+	}
+	return fmt.Sprintf("Purpose(%d)", uint8(p))
+}
+
+// Challenge is one ceremony in flight. It is stored when issued and consumed
+// exactly once by Finish.
+type Challenge struct {
+	ID      ChallengeID
+	Kind    Kind
+	Purpose Purpose
+	// Subject the challenge is bound to; empty for username-less logins.
+	Subject Subject
+	// Origin the challenge is bound to.
+	Origin string
+	// Payload is what the client needs to answer (sent to it).
+	Payload []byte
+	// State is server-side ceremony state (never sent to the client), such as
+	// go-webauthn session data or the secret of an enrolment in progress.
+	// Factors seal it when it is secret.
+	State     []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// DefaultChallengeTTL is how long a challenge lives unless configured: five
+// minutes, the Web eID nonce lifetime.
+const DefaultChallengeTTL = 5 * time.Minute
+
+// Challenges issues and consumes challenges for a factor. It is the one place
+// where single use, expiry, and the binding to subject, origin, kind and
+// purpose are enforced, so that every factor gets them right the same way.
+type Challenges struct {
+	Store ChallengeStore
+	Clock Clock
+	// TTL is the lifetime of a challenge; zero means DefaultChallengeTTL.
+	TTL time.Duration
+}
+
+// Issue stores a new challenge for the request and returns it.
+func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
+	if err := checkField("subject", string(req.Subject)); err != nil {
+		return nil, err
+	}
+	if err := checkField("origin", req.Origin); err != nil {
+		return nil, err
+	}
+	ttl := c.TTL
+	if ttl <= 0 {
+		ttl = DefaultChallengeTTL
+	}
+	now := clockOr(c.Clock).Now()
+	ch := &Challenge{
+		ID:        NewChallengeID(),
+		Kind:      kind,
+		Purpose:   purpose,
+		Subject:   req.Subject,
+		Origin:    req.Origin,
+		Payload:   payload,
+		State:     state,
+		CreatedAt: now,
+		ExpiresAt: now.Add(ttl),
+	}
+	if err := c.Store.PutChallenge(ctx, ch); err != nil {
+		return nil, fmt.Errorf("identity: store challenge: %w", err)
+	}
+	return ch, nil
+}
+
+// Take consumes the challenge a response answers and checks its bindings. The
+// challenge is used up even when a check fails: every attempt needs a new
+// Begin, so a response can never be tried twice against one challenge.
+//
+// Errors: ErrUnknownChallenge, ErrReplayed (already consumed), ErrExpired,
+// ErrChallengeMismatch (other kind, purpose, subject or origin).
+func (c *Challenges) Take(ctx context.Context, kind Kind, purpose Purpose, resp Response) (*Challenge, error) {
+	if resp.ChallengeID.IsZero() {
+		return nil, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge)
+	}
+	now := clockOr(c.Clock).Now()
+	ch, err := c.Store.ConsumeChallenge(ctx, resp.ChallengeID, now)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case ch.Kind != kind:
+		return nil, fmt.Errorf("%w: issued for factor %q, answered to %q", ErrChallengeMismatch, ch.Kind, kind)
+	case ch.Purpose != purpose:
+		return nil, fmt.Errorf("%w: issued to %s, answered to %s", ErrChallengeMismatch, ch.Purpose, purpose)
+	case ch.Subject != "" && ch.Subject != resp.Subject:
+		return nil, fmt.Errorf("%w: issued to another subject", ErrChallengeMismatch)
+	case ch.Origin != resp.Origin:
+		return nil, fmt.Errorf("%w: issued for origin %q, answered from %q", ErrChallengeMismatch, ch.Origin, resp.Origin)
+	case !now.Before(ch.ExpiresAt):
+		return nil, fmt.Errorf("%w: challenge expired %s ago", ErrExpired, now.Sub(ch.ExpiresAt).Round(time.Second))
+	}
+	return ch, nil
+}

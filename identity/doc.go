@@ -1,0 +1,21 @@
+// Package identity is the core of puce: the Authenticator interface that every
+// possession factor implements, the challenges, proofs and assurance levels they
+// exchange, the two-factor Policy that combines them, and the security machinery
+// they share — argon2id passwords, a failure Throttle, an AES-256-GCM Sealer for
+// secrets at rest, and a hash-chained audit trail.
+//
+// identity imports no factor package; factors (totp, webauthn, pcsc/cardauth)
+// import identity. State lives behind the small store interfaces in store.go:
+// identity/memstore for tests and single processes, identity/sqlstore for
+// SQLite and PostgreSQL.
+//
+// A factor's round trip is always the same shape:
+//
+//	ch, err := factor.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+//	// send ch.ID and ch.Payload to the client, receive its answer
+//	proof, err := factor.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: answer})
+//
+// Finish consumes the challenge exactly once, whatever the outcome, and returns a
+// Proof or an error that callers test with errors.Is against the sentinels in
+// errors.go.
+package identity

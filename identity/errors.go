@@ -1,0 +1,93 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors callers branch on. Factors wrap them with %w and add detail, so
+// test with errors.Is, never by comparing messages.
+var (
+	// ErrNotEnrolled: the subject has no (active) credential of this kind. Offer
+	// enrolment, or another factor.
+	ErrNotEnrolled = errors.New("identity: not enrolled")
+	// ErrExpired: the challenge (or a certificate, or a proof for step-up) is past
+	// its lifetime. Start again with Begin.
+	ErrExpired = errors.New("identity: expired")
+	// ErrReplayed: the challenge was already used, or the one-time code or
+	// signature counter was already accepted. Never retry the same response.
+	ErrReplayed = errors.New("identity: replayed")
+	// ErrThrottled: too many failures; a *ThrottledError carries the retry-after.
+	ErrThrottled = errors.New("identity: throttled")
+	// ErrInvalidResponse: the client's answer is malformed, does not match the
+	// challenge, or does not verify.
+	ErrInvalidResponse = errors.New("identity: invalid response")
+	// ErrUntrusted: a certificate or attestation does not chain to a trusted root,
+	// or is not valid for this use.
+	ErrUntrusted = errors.New("identity: untrusted")
+	// ErrRevoked: the credential's certificate is revoked, or the credential was
+	// revoked by its owner or an administrator.
+	ErrRevoked = errors.New("identity: revoked")
+
+	// ErrUnknownChallenge: no challenge has this ID (never issued, or purged
+	// after expiry). It wraps ErrInvalidResponse.
+	ErrUnknownChallenge = fmt.Errorf("%w: unknown challenge", ErrInvalidResponse)
+	// ErrChallengeMismatch: the challenge was issued to another subject, origin,
+	// factor kind or purpose than the response claims. It wraps ErrInvalidResponse.
+	ErrChallengeMismatch = fmt.Errorf("%w: challenge does not match the response", ErrInvalidResponse)
+	// ErrExists: a credential with this ID is already enrolled.
+	ErrExists = errors.New("identity: already exists")
+	// ErrStepUpRequired: the session is too weak or too old for the action; a
+	// *StepUpError says what is needed.
+	ErrStepUpRequired = errors.New("identity: step-up required")
+	// ErrBadInput: a caller-supplied value (configuration, password, ID) is
+	// malformed. Nothing was changed.
+	ErrBadInput = errors.New("identity: bad input")
+)
+
+// ThrottledError is returned when a subject has failed too often. It matches
+// ErrThrottled with errors.Is.
+type ThrottledError struct {
+	// RetryAfter is how long to wait before the next attempt is evaluated. Zero
+	// when Locked.
+	RetryAfter time.Duration
+	// Locked reports that the consecutive-failure limit was reached: no attempt
+	// is evaluated until an administrator unlocks the subject (or the lock
+	// period of the Throttle ends).
+	Locked bool
+	// Failures is the count of consecutive failures so far.
+	Failures int
+}
+
+func (e *ThrottledError) Error() string {
+	if e.Locked {
+		return fmt.Sprintf("identity: throttled: locked after %d consecutive failures; an administrator must unlock the account", e.Failures)
+	}
+	return fmt.Sprintf("identity: throttled: %d consecutive failures; retry after %s", e.Failures, e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrThrottled) true.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// StepUpError is returned by Policy.Authorize when a session must be
+// strengthened before an action. It matches ErrStepUpRequired.
+type StepUpError struct {
+	Action string
+	// Need is the minimum level the action requires.
+	Need Level
+	// MaxAge is how recent the possession proof must be (zero: any age).
+	MaxAge time.Duration
+	// Have is the level the session has now.
+	Have Level
+}
+
+func (e *StepUpError) Error() string {
+	if e.MaxAge > 0 {
+		return fmt.Sprintf("identity: step-up required for %q: need %s within the last %s, session has %s", e.Action, e.Need, e.MaxAge, e.Have)
+	}
+	return fmt.Sprintf("identity: step-up required for %q: need %s, session has %s", e.Action, e.Need, e.Have)
+}
+
+// Is makes errors.Is(err, ErrStepUpRequired) true.
+func (e *StepUpError) Is(target error) bool { return target == ErrStepUpRequired }

@@ -1,0 +1,456 @@
+package identitytest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// StoreFactory tells RunStore how to make and inspect the store under test.
+type StoreFactory struct {
+	// Open returns a new, empty store.
+	Open func(t *testing.T) identity.Store
+	// Second returns another handle on the same data as s, with its own
+	// connections, as a second server instance would have. Nil when the store
+	// cannot be shared (then races run on one handle).
+	Second func(t *testing.T, s identity.Store) identity.Store
+	// DeleteAudit and EditAudit change the audit row with the given sequence
+	// number behind the store's back, as an attacker with database access
+	// would. Nil skips the tamper tests.
+	DeleteAudit func(t *testing.T, s identity.Store, seq int64)
+	EditAudit   func(t *testing.T, s identity.Store, seq int64)
+	// Dump returns everything the store keeps at rest (a database dump, the
+	// files). Nil skips the at-rest test.
+	Dump func(t *testing.T, s identity.Store) []byte
+}
+
+// RunStore runs the store conformance suite.
+func RunStore(t *testing.T, f StoreFactory) {
+	second := func(t *testing.T, s identity.Store) identity.Store {
+		if f.Second == nil {
+			return s
+		}
+		return f.Second(t, s)
+	}
+	t.Run("Credentials", func(t *testing.T) { testCredentials(t, f.Open(t)) })
+	t.Run("AdvanceCounter", func(t *testing.T) { testAdvanceCounter(t, f.Open(t)) })
+	t.Run("AdvanceCounterRace", func(t *testing.T) {
+		s := f.Open(t)
+		testAdvanceCounterRace(t, s, second(t, s))
+	})
+	t.Run("DeleteRace", func(t *testing.T) {
+		s := f.Open(t)
+		testDeleteRace(t, s, second(t, s))
+	})
+	t.Run("Challenges", func(t *testing.T) { testChallenges(t, f.Open(t)) })
+	t.Run("ConsumeRace", func(t *testing.T) {
+		s := f.Open(t)
+		testConsumeRace(t, s, second(t, s))
+	})
+	t.Run("Throttle", func(t *testing.T) { testThrottleStore(t, f.Open(t)) })
+	t.Run("ThrottleRace", func(t *testing.T) {
+		s := f.Open(t)
+		testThrottleRace(t, s, second(t, s))
+	})
+	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
+	t.Run("AuditRace", func(t *testing.T) {
+		s := f.Open(t)
+		testAuditRace(t, s, second(t, s))
+	})
+	t.Run("AuditTamper", func(t *testing.T) {
+		if f.DeleteAudit == nil || f.EditAudit == nil {
+			t.Skip("store offers no raw access to tamper with")
+		}
+		testAuditTamper(t, f)
+	})
+	t.Run("SealedAtRest", func(t *testing.T) {
+		if f.Dump == nil {
+			t.Skip("store keeps nothing at rest")
+		}
+		testSealedAtRest(t, f)
+	})
+}
+
+func mustNoErr(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error, what string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+func testCredentials(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	at := Epoch()
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Name: "phone",
+		Secret: []byte{1, 2, 3}, Public: []byte("pub"), Active: false, CreatedAt: at}
+	mustNoErr(t, s.CreateCredential(ctx, c), "create")
+	wantErr(t, s.CreateCredential(ctx, c), identity.ErrExists, "create twice")
+	// The same ID under another subject is taken too: IDs are unique per kind.
+	dup := *c
+	dup.Subject = "bob"
+	wantErr(t, s.CreateCredential(ctx, &dup), identity.ErrExists, "same ID, other subject")
+
+	got, err := s.Credential(ctx, c.Ref())
+	mustNoErr(t, err, "load")
+	if got.Name != "phone" || !bytes.Equal(got.Secret, c.Secret) || string(got.Public) != "pub" || got.Active || !got.CreatedAt.Equal(at) || got.Counter != 0 {
+		t.Fatalf("loaded %+v, stored %+v", got, c)
+	}
+	// A caller changing what it got must not change the store.
+	got.Secret[0] = 9
+	again, _ := s.Credential(ctx, c.Ref())
+	if again.Secret[0] != 1 {
+		t.Fatal("store shares its bytes with callers")
+	}
+	_, err = s.Credential(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"})
+	wantErr(t, err, identity.ErrNotEnrolled, "load under another subject")
+	_, err = s.Credential(ctx, identity.CredentialRef{Subject: "alice", Kind: identity.KindWebAuthn, ID: "c1"})
+	wantErr(t, err, identity.ErrNotEnrolled, "load under another kind")
+
+	byID, err := s.CredentialByID(ctx, identity.KindTOTP, "c1")
+	mustNoErr(t, err, "by ID")
+	if byID.Subject != "alice" {
+		t.Fatalf("by ID: subject %q", byID.Subject)
+	}
+	_, err = s.CredentialByID(ctx, identity.KindTOTP, "nope")
+	wantErr(t, err, identity.ErrNotEnrolled, "by unknown ID")
+
+	got.Name, got.Active, got.Secret, got.LastUsedAt = "work phone", true, []byte{4}, at.Add(time.Minute)
+	got.Counter = 99 // UpdateCredential must not move the counter
+	mustNoErr(t, s.UpdateCredential(ctx, got), "update")
+	got2, _ := s.Credential(ctx, c.Ref())
+	if got2.Name != "work phone" || !got2.Active || !bytes.Equal(got2.Secret, []byte{4}) || !got2.LastUsedAt.Equal(at.Add(time.Minute)) || got2.Counter != 0 {
+		t.Fatalf("after update %+v", got2)
+	}
+	missing := *got
+	missing.ID = "zz"
+	wantErr(t, s.UpdateCredential(ctx, &missing), identity.ErrNotEnrolled, "update missing")
+
+	c2 := &identity.Credential{Subject: "alice", Kind: identity.KindWebAuthn, ID: "w1", CreatedAt: at.Add(time.Second)}
+	c3 := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c0", CreatedAt: at.Add(2 * time.Second)}
+	mustNoErr(t, s.CreateCredential(ctx, c2), "create w1")
+	mustNoErr(t, s.CreateCredential(ctx, c3), "create c0")
+	all, err := s.Credentials(ctx, "alice", "")
+	mustNoErr(t, err, "list")
+	if len(all) != 3 || all[0].ID != "c1" || all[1].ID != "w1" || all[2].ID != "c0" {
+		t.Fatalf("list all: %+v", all)
+	}
+	totps, _ := s.Credentials(ctx, "alice", identity.KindTOTP)
+	if len(totps) != 2 {
+		t.Fatalf("list totp: %d", len(totps))
+	}
+	none, _ := s.Credentials(ctx, "carol", "")
+	if len(none) != 0 {
+		t.Fatalf("list for nobody: %d", len(none))
+	}
+
+	wantErr(t, s.DeleteCredential(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"}), identity.ErrNotEnrolled, "delete under another subject")
+	mustNoErr(t, s.DeleteCredential(ctx, c.Ref()), "delete")
+	wantErr(t, s.DeleteCredential(ctx, c.Ref()), identity.ErrNotEnrolled, "delete twice")
+	_, err = s.Credential(ctx, c.Ref())
+	wantErr(t, err, identity.ErrNotEnrolled, "load deleted")
+}
+
+func testAdvanceCounter(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Active: true, CreatedAt: Epoch()}
+	mustNoErr(t, s.CreateCredential(ctx, c), "create")
+	at := Epoch().Add(time.Hour)
+	mustNoErr(t, s.AdvanceCounter(ctx, c.Ref(), 10, at), "advance to 10")
+	wantErr(t, s.AdvanceCounter(ctx, c.Ref(), 10, at), identity.ErrReplayed, "advance to 10 again")
+	wantErr(t, s.AdvanceCounter(ctx, c.Ref(), 9, at), identity.ErrReplayed, "move back to 9")
+	mustNoErr(t, s.AdvanceCounter(ctx, c.Ref(), 1<<62, at), "advance far")
+	got, _ := s.Credential(ctx, c.Ref())
+	if got.Counter != 1<<62 || !got.LastUsedAt.Equal(at) {
+		t.Fatalf("counter %d last used %v", got.Counter, got.LastUsedAt)
+	}
+	wantErr(t, s.AdvanceCounter(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"}, 1<<63, at), identity.ErrNotEnrolled, "advance another subject's")
+}
+
+// race runs n goroutines, alternating between the two handles, and counts
+// how many calls returned nil and how many returned an error matching loser.
+func race(t *testing.T, n int, a, b identity.Store, call func(s identity.Store, i int) error, loser error) (won int) {
+	t.Helper()
+	var wins, losses atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := call(s, i)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, loser):
+				losses.Add(1)
+			default:
+				errs <- err
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("racing call failed: %v", err)
+	}
+	if int(wins.Load()+losses.Load()) != n && !t.Failed() {
+		t.Fatalf("%d wins + %d losses != %d", wins.Load(), losses.Load(), n)
+	}
+	return int(wins.Load())
+}
+
+func testAdvanceCounterRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Active: true, CreatedAt: Epoch()}
+	mustNoErr(t, a.CreateCredential(ctx, c), "create")
+	won := race(t, 64, a, b, func(s identity.Store, i int) error {
+		return s.AdvanceCounter(ctx, c.Ref(), 7, Epoch())
+	}, identity.ErrReplayed)
+	if won != 1 {
+		t.Fatalf("%d of 64 advanced the counter to the same step; want exactly 1", won)
+	}
+}
+
+func testDeleteRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindRecovery, ID: "r1", Active: true, CreatedAt: Epoch()}
+	mustNoErr(t, a.CreateCredential(ctx, c), "create")
+	won := race(t, 64, a, b, func(s identity.Store, i int) error {
+		return s.DeleteCredential(ctx, c.Ref())
+	}, identity.ErrNotEnrolled)
+	if won != 1 {
+		t.Fatalf("%d of 64 consumed one credential; want exactly 1", won)
+	}
+}
+
+func newChallenge(at time.Time) *identity.Challenge {
+	return &identity.Challenge{ID: identity.NewChallengeID(), Kind: identity.KindCard, Purpose: identity.PurposeAuthenticate,
+		Subject: "alice", Origin: "https://bank.example", Payload: []byte("nonce"), State: []byte{0, 1, 2},
+		CreatedAt: at, ExpiresAt: at.Add(5 * time.Minute)}
+}
+
+func testChallenges(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	ch := newChallenge(Epoch())
+	mustNoErr(t, s.PutChallenge(ctx, ch), "put")
+	got, err := s.ConsumeChallenge(ctx, ch.ID, Epoch().Add(time.Second))
+	mustNoErr(t, err, "consume")
+	if got.ID != ch.ID || got.Kind != ch.Kind || got.Purpose != ch.Purpose || got.Subject != ch.Subject || got.Origin != ch.Origin ||
+		!bytes.Equal(got.Payload, ch.Payload) || !bytes.Equal(got.State, ch.State) || !got.CreatedAt.Equal(ch.CreatedAt) || !got.ExpiresAt.Equal(ch.ExpiresAt) {
+		t.Fatalf("consumed %+v, put %+v", got, ch)
+	}
+	_, err = s.ConsumeChallenge(ctx, ch.ID, Epoch().Add(time.Second))
+	wantErr(t, err, identity.ErrReplayed, "consume twice")
+	_, err = s.ConsumeChallenge(ctx, identity.NewChallengeID(), Epoch())
+	wantErr(t, err, identity.ErrUnknownChallenge, "consume unknown")
+
+	old := newChallenge(Epoch().Add(-time.Hour))
+	fresh := newChallenge(Epoch())
+	mustNoErr(t, s.PutChallenge(ctx, old), "put old")
+	mustNoErr(t, s.PutChallenge(ctx, fresh), "put fresh")
+	n, err := s.PurgeChallenges(ctx, Epoch())
+	mustNoErr(t, err, "purge")
+	if n != 1 {
+		t.Fatalf("purged %d, want 1 (the expired one)", n)
+	}
+	_, err = s.ConsumeChallenge(ctx, old.ID, Epoch())
+	wantErr(t, err, identity.ErrUnknownChallenge, "consume purged")
+	_, err = s.ConsumeChallenge(ctx, fresh.ID, Epoch())
+	mustNoErr(t, err, "consume fresh after purge")
+}
+
+func testConsumeRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	ch := newChallenge(Epoch())
+	mustNoErr(t, a.PutChallenge(ctx, ch), "put")
+	won := race(t, 64, a, b, func(s identity.Store, i int) error {
+		_, err := s.ConsumeChallenge(ctx, ch.ID, Epoch())
+		return err
+	}, identity.ErrReplayed)
+	if won != 1 {
+		t.Fatalf("%d of 64 goroutines consumed one challenge; want exactly 1", won)
+	}
+	t.Logf("64 goroutines on two handles: exactly one consumed the challenge")
+}
+
+func testThrottleStore(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	st, err := s.LoadThrottle(ctx, "k")
+	mustNoErr(t, err, "load empty")
+	if st != (identity.ThrottleState{}) {
+		t.Fatalf("empty key has state %+v", st)
+	}
+	next := identity.ThrottleState{Failures: 1, NotBefore: Epoch().Add(time.Second), Version: 1}
+	ok, err := s.SwapThrottle(ctx, "k", st, next)
+	mustNoErr(t, err, "swap")
+	if !ok {
+		t.Fatal("first swap refused")
+	}
+	ok, _ = s.SwapThrottle(ctx, "k", st, next)
+	if ok {
+		t.Fatal("swap from a stale version accepted")
+	}
+	got, _ := s.LoadThrottle(ctx, "k")
+	if got.Failures != 1 || got.Version != 1 || !got.NotBefore.Equal(next.NotBefore) {
+		t.Fatalf("loaded %+v, want %+v", got, next)
+	}
+	mustNoErr(t, s.ResetThrottle(ctx, "k"), "reset")
+	got, _ = s.LoadThrottle(ctx, "k")
+	if got != (identity.ThrottleState{}) {
+		t.Fatalf("after reset %+v", got)
+	}
+	mustNoErr(t, s.ResetThrottle(ctx, "never"), "reset unknown key")
+}
+
+// testThrottleRace shows the throttle's guarantee end to end: 64 concurrent
+// attempts against a limit of 5 evaluate exactly 5.
+func testThrottleRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	clock := NewClock(Epoch())
+	ta := &identity.Throttle{Store: a, Clock: clock, Free: 100, LockAfter: 5}
+	tb := &identity.Throttle{Store: b, Clock: clock, Free: 100, LockAfter: 5}
+	won := race(t, 64, a, b, func(s identity.Store, i int) error {
+		th := ta
+		if s != a {
+			th = tb
+		}
+		return th.Attempt(ctx, "alice", identity.KindTOTP)
+	}, identity.ErrThrottled)
+	if won != 5 {
+		t.Fatalf("%d of 64 concurrent attempts were let through; the limit is 5", won)
+	}
+}
+
+// errNone matches no error a store returns.
+var errNone = errors.New("identitytest: no error expected")
+
+func testAudit(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	head0, err := s.VerifyAudit(ctx)
+	mustNoErr(t, err, "verify empty")
+	if !bytes.Equal(head0, identity.GenesisHash()) {
+		t.Fatalf("empty log head %x", head0)
+	}
+	for i := range 5 {
+		subj := identity.Subject("alice")
+		if i%2 == 1 {
+			subj = "bob"
+		}
+		e := identity.Event{Time: Epoch().Add(time.Duration(i) * time.Second), Subject: subj, Kind: identity.KindTOTP,
+			CredentialID: "c1", Action: "login", Result: identity.Failure, RemoteAddr: "192.0.2.1", Reason: fmt.Sprintf("attempt %d", i)}
+		mustNoErr(t, s.Audit(ctx, e), "audit")
+	}
+	head, err := s.VerifyAudit(ctx)
+	mustNoErr(t, err, "verify")
+	if len(head) != 32 || bytes.Equal(head, head0) {
+		t.Fatalf("head %x", head)
+	}
+	recs, err := s.AuditEvents(ctx, "alice", 0)
+	mustNoErr(t, err, "events")
+	if len(recs) != 3 || recs[0].Event.Reason != "attempt 4" || recs[2].Event.Reason != "attempt 0" {
+		t.Fatalf("alice's events: %+v", recs)
+	}
+	if e := recs[0].Event; e.Kind != identity.KindTOTP || e.CredentialID != "c1" || e.Action != "login" || e.Result != identity.Failure ||
+		e.RemoteAddr != "192.0.2.1" || !e.Time.Equal(Epoch().Add(4*time.Second)) || recs[0].Seq != 5 {
+		t.Fatalf("event round trip: %+v", recs[0])
+	}
+	latest, _ := s.AuditEvents(ctx, "", 2)
+	if len(latest) != 2 || latest[0].Seq != 5 || latest[1].Seq != 4 {
+		t.Fatalf("latest two: %+v", latest)
+	}
+}
+
+func testAuditRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	// Every writer must succeed: no loser error is expected.
+	won := race(t, 32, a, b, func(s identity.Store, i int) error {
+		return s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Success, Reason: fmt.Sprint(i)})
+	}, errNone)
+	if won != 32 {
+		t.Fatalf("%d of 32 concurrent audit writes succeeded", won)
+	}
+	if _, err := a.VerifyAudit(ctx); err != nil {
+		t.Fatalf("chain written by 32 concurrent writers on two handles: %v", err)
+	}
+	recs, _ := a.AuditEvents(ctx, "", 0)
+	if len(recs) != 32 {
+		t.Fatalf("%d records, want 32", len(recs))
+	}
+}
+
+func testAuditTamper(t *testing.T, f StoreFactory) {
+	ctx := context.Background()
+	fill := func() identity.Store {
+		s := f.Open(t)
+		for i := range 4 {
+			mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Failure, Reason: fmt.Sprint(i)}), "audit")
+		}
+		_, err := s.VerifyAudit(ctx)
+		mustNoErr(t, err, "verify before tampering")
+		return s
+	}
+	s := fill()
+	f.DeleteAudit(t, s, 2)
+	_, err := s.VerifyAudit(ctx)
+	wantErr(t, err, identity.ErrAuditBroken, "verify after deleting a row")
+	t.Logf("deleted row: %v", err)
+
+	s = fill()
+	f.EditAudit(t, s, 3)
+	_, err = s.VerifyAudit(ctx)
+	wantErr(t, err, identity.ErrAuditBroken, "verify after editing a row")
+	t.Logf("edited row: %v", err)
+}
+
+func testSealedAtRest(t *testing.T, f StoreFactory) {
+	ctx := context.Background()
+	s := f.Open(t)
+	sealer, err := identity.NewSealer("k1", map[string][]byte{"k1": identity.GenerateSealerKey()})
+	mustNoErr(t, err, "sealer")
+	secret := []byte("JBSWY3DPEHPK3PXP-very-secret-seed")
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Active: true, CreatedAt: Epoch()}
+	c.Secret = sealer.Seal(secret, c.Ref())
+	mustNoErr(t, s.CreateCredential(ctx, c), "create")
+	dump := f.Dump(t, s)
+	if !bytes.Contains(dump, []byte("alice")) {
+		t.Fatal("the dump does not even hold the subject: it is not a dump of this store")
+	}
+	if bytes.Contains(dump, secret) {
+		t.Fatal("the secret is in the store's dump in clear")
+	}
+	got, err := s.Credential(ctx, c.Ref())
+	mustNoErr(t, err, "load")
+	plain, err := sealer.Open(got.Secret, got.Ref())
+	mustNoErr(t, err, "open")
+	if !bytes.Equal(plain, secret) {
+		t.Fatal("sealed secret did not round-trip through the store")
+	}
+	// Moved to another account's row, the sealed value does not open.
+	moved := &identity.Credential{Subject: "mallory", Kind: identity.KindTOTP, ID: "c2", Secret: got.Secret, Active: true, CreatedAt: Epoch()}
+	mustNoErr(t, s.CreateCredential(ctx, moved), "create moved")
+	m, _ := s.Credential(ctx, moved.Ref())
+	_, err = sealer.Open(m.Secret, m.Ref())
+	wantErr(t, err, identity.ErrUnseal, "open a sealed value moved to another row")
+	t.Logf("dump of %d bytes holds no secret in clear; a moved value does not open", len(dump))
+}

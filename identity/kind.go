@@ -1,0 +1,54 @@
+package identity
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind names a factor. Stores key credentials, challenges and throttle counters
+// by it, so its value is part of the stored data: never rename one.
+type Kind string
+
+// The factors puce knows. A factor package may define others.
+const (
+	KindPassword Kind = "password"
+	KindTOTP     Kind = "totp"
+	KindWebAuthn Kind = "webauthn"
+	KindCard     Kind = "card"
+	KindRecovery Kind = "recovery"
+)
+
+// Subject is the stable, opaque identifier of an account (a user ID, not a
+// display name that may change). It is what every credential, challenge and
+// proof is bound to.
+type Subject string
+
+// maxFieldLen bounds subjects, kinds and credential IDs: they travel in
+// requests and become database keys, so an attacker must not make them huge.
+const maxFieldLen = 256
+
+func checkField(name, v string) error {
+	if len(v) > maxFieldLen {
+		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadInput, name, maxFieldLen)
+	}
+	return nil
+}
+
+// Clock tells the time. Every component takes one so that tests can move time
+// (see identitytest.Clock); nil means the system clock.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+func clockOr(c Clock) Clock {
+	if c == nil {
+		return SystemClock{}
+	}
+	return c
+}

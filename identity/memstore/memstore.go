@@ -1,0 +1,288 @@
+// Package memstore keeps puce's state in memory: for tests, and for a single
+// process that can afford to lose its state on restart. Every operation holds
+// one lock, so each is atomic as identity.Store requires.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// Store implements identity.Store in memory. The zero value is not ready; use
+// New.
+type Store struct {
+	mu          sync.Mutex
+	credentials map[credKey]*identity.Credential
+	challenges  map[identity.ChallengeID]*challenge
+	throttles   map[string]identity.ThrottleState
+	audit       []identity.AuditRecord
+}
+
+type credKey struct {
+	kind identity.Kind
+	id   string
+}
+
+type challenge struct {
+	ch       identity.Challenge
+	consumed bool
+}
+
+var _ identity.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		credentials: map[credKey]*identity.Credential{},
+		challenges:  map[identity.ChallengeID]*challenge{},
+		throttles:   map[string]identity.ThrottleState{},
+	}
+}
+
+// copyCredential returns a deep copy, so callers never share the store's bytes.
+func copyCredential(c *identity.Credential) *identity.Credential {
+	d := *c
+	d.Secret = slices.Clone(c.Secret)
+	d.Public = slices.Clone(c.Public)
+	return &d
+}
+
+func notEnrolled(ref identity.CredentialRef) error {
+	return fmt.Errorf("%w: no %s credential %q for %q", identity.ErrNotEnrolled, ref.Kind, ref.ID, ref.Subject)
+}
+
+// CreateCredential implements identity.CredentialStore.
+func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := credKey{c.Kind, c.ID}
+	if _, ok := s.credentials[k]; ok {
+		return fmt.Errorf("%w: %s credential %q", identity.ErrExists, c.Kind, c.ID)
+	}
+	s.credentials[k] = copyCredential(c)
+	return nil
+}
+
+// lookup returns the credential if it belongs to ref.Subject.
+func (s *Store) lookup(ref identity.CredentialRef) (*identity.Credential, error) {
+	c, ok := s.credentials[credKey{ref.Kind, ref.ID}]
+	if !ok || c.Subject != ref.Subject {
+		return nil, notEnrolled(ref)
+	}
+	return c, nil
+}
+
+// Credential implements identity.CredentialStore.
+func (s *Store) Credential(ctx context.Context, ref identity.CredentialRef) (*identity.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return copyCredential(c), nil
+}
+
+// CredentialByID implements identity.CredentialStore.
+func (s *Store) CredentialByID(ctx context.Context, kind identity.Kind, id string) (*identity.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.credentials[credKey{kind, id}]
+	if !ok {
+		return nil, fmt.Errorf("%w: no %s credential %q", identity.ErrNotEnrolled, kind, id)
+	}
+	return copyCredential(c), nil
+}
+
+// Credentials implements identity.CredentialStore.
+func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind identity.Kind) ([]identity.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []identity.Credential
+	for _, c := range s.credentials {
+		if c.Subject == subject && (kind == "" || c.Kind == kind) {
+			out = append(out, *copyCredential(c))
+		}
+	}
+	slices.SortFunc(out, func(a, b identity.Credential) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// UpdateCredential implements identity.CredentialStore.
+func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.lookup(c.Ref())
+	if err != nil {
+		return err
+	}
+	cur.Name = c.Name
+	cur.Secret = slices.Clone(c.Secret)
+	cur.Public = slices.Clone(c.Public)
+	cur.Active = c.Active
+	cur.LastUsedAt = c.LastUsedAt
+	return nil
+}
+
+// AdvanceCounter implements identity.CredentialStore.
+func (s *Store) AdvanceCounter(ctx context.Context, ref identity.CredentialRef, n uint64, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.lookup(ref)
+	if err != nil {
+		return err
+	}
+	if cur.Counter >= n {
+		return fmt.Errorf("%w: counter already at %d", identity.ErrReplayed, cur.Counter)
+	}
+	cur.Counter = n
+	cur.LastUsedAt = at
+	return nil
+}
+
+// DeleteCredential implements identity.CredentialStore.
+func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.lookup(ref); err != nil {
+		return err
+	}
+	delete(s.credentials, credKey{ref.Kind, ref.ID})
+	return nil
+}
+
+// PutChallenge implements identity.ChallengeStore.
+func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.challenges[ch.ID]; ok {
+		return fmt.Errorf("%w: challenge %s", identity.ErrExists, ch.ID)
+	}
+	c := *ch
+	c.Payload = slices.Clone(ch.Payload)
+	c.State = slices.Clone(ch.State)
+	s.challenges[ch.ID] = &challenge{ch: c}
+	return nil
+}
+
+// ConsumeChallenge implements identity.ChallengeStore.
+func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, now time.Time) (*identity.Challenge, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.challenges[id]
+	if !ok {
+		return nil, identity.ErrUnknownChallenge
+	}
+	if c.consumed {
+		return nil, fmt.Errorf("%w: challenge already used", identity.ErrReplayed)
+	}
+	c.consumed = true
+	ch := c.ch
+	ch.Payload = slices.Clone(c.ch.Payload)
+	ch.State = slices.Clone(c.ch.State)
+	return &ch, nil
+}
+
+// PurgeChallenges implements identity.ChallengeStore.
+func (s *Store) PurgeChallenges(ctx context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, c := range s.challenges {
+		if c.ch.ExpiresAt.Before(before) {
+			delete(s.challenges, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// LoadThrottle implements identity.ThrottleStore.
+func (s *Store) LoadThrottle(ctx context.Context, key string) (identity.ThrottleState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttles[key], nil
+}
+
+// SwapThrottle implements identity.ThrottleStore.
+func (s *Store) SwapThrottle(ctx context.Context, key string, prev, next identity.ThrottleState) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.throttles[key].Version != prev.Version {
+		return false, nil
+	}
+	s.throttles[key] = next
+	return true, nil
+}
+
+// ResetThrottle implements identity.ThrottleStore.
+func (s *Store) ResetThrottle(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.throttles, key)
+	return nil
+}
+
+// Audit implements identity.Auditor, appending to the hash chain.
+func (s *Store) Audit(ctx context.Context, e identity.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Keep the precision the chain hash covers, as a SQL store would.
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	prev := identity.GenesisHash()
+	if n := len(s.audit); n > 0 {
+		prev = s.audit[n-1].Hash
+	}
+	seq := int64(len(s.audit)) + 1
+	s.audit = append(s.audit, identity.AuditRecord{Seq: seq, Event: e, Prev: prev, Hash: identity.ChainHash(prev, seq, e)})
+	return nil
+}
+
+// AuditEvents implements identity.AuditLog.
+func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit int) ([]identity.AuditRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []identity.AuditRecord
+	for i := len(s.audit) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
+		if subject == "" || s.audit[i].Event.Subject == subject {
+			out = append(out, s.audit[i])
+		}
+	}
+	return out, nil
+}
+
+// VerifyAudit implements identity.AuditLog.
+func (s *Store) VerifyAudit(ctx context.Context) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var v identity.ChainVerifier
+	for _, r := range s.audit {
+		if err := v.Next(r); err != nil {
+			return nil, err
+		}
+	}
+	return v.Head(), nil
+}
+
+// TamperAudit lets tests edit the trail as an attacker with memory access
+// would: f may change, drop or reorder records. It exists to prove that
+// VerifyAudit notices.
+func (s *Store) TamperAudit(f func([]identity.AuditRecord) []identity.AuditRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audit = f(s.audit)
+}

@@ -1,0 +1,298 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Argon2Params are the argon2id cost parameters (RFC 9106).
+type Argon2Params struct {
+	// Memory in KiB.
+	Memory uint32
+	// Time is the number of passes.
+	Time uint32
+	// Threads is the degree of parallelism.
+	Threads uint8
+	// SaltLen and KeyLen in bytes.
+	SaltLen, KeyLen uint32
+}
+
+// DefaultArgon2Params is RFC 9106 §4's second recommended option (64 MiB,
+// three passes, four lanes), for servers that cannot spend 2 GiB per login.
+func DefaultArgon2Params() Argon2Params {
+	return Argon2Params{Memory: 64 * 1024, Time: 3, Threads: 4, SaltLen: 16, KeyLen: 32}
+}
+
+// Bounds on parsed parameters: a stored hash is outside data too, and must not
+// make a login allocate gigabytes or spin for minutes.
+const (
+	maxArgon2Memory  = 4 * 1024 * 1024 // 4 GiB in KiB
+	maxArgon2Time    = 64
+	minArgon2SaltLen = 8
+	maxArgon2SaltLen = 64
+	minArgon2KeyLen  = 16
+	maxArgon2KeyLen  = 128
+	// MaxPasswordLen bounds what is hashed, so a megabyte "password" cannot
+	// be used to burn CPU.
+	MaxPasswordLen = 1024
+)
+
+// ErrWeakPassword: a new password is shorter than the policy allows.
+var ErrWeakPassword = fmt.Errorf("%w: password too short", ErrBadInput)
+
+func (p Argon2Params) check() error {
+	switch {
+	case p.Time < 1 || p.Time > maxArgon2Time:
+		return fmt.Errorf("%w: argon2id t=%d outside 1..%d", ErrBadInput, p.Time, maxArgon2Time)
+	case p.Threads < 1:
+		return fmt.Errorf("%w: argon2id p=0", ErrBadInput)
+	case p.Memory < 8*uint32(p.Threads) || p.Memory > maxArgon2Memory:
+		return fmt.Errorf("%w: argon2id m=%d KiB outside %d..%d", ErrBadInput, p.Memory, 8*uint32(p.Threads), maxArgon2Memory)
+	case p.SaltLen < minArgon2SaltLen || p.SaltLen > maxArgon2SaltLen:
+		return fmt.Errorf("%w: argon2id salt of %d bytes outside %d..%d", ErrBadInput, p.SaltLen, minArgon2SaltLen, maxArgon2SaltLen)
+	case p.KeyLen < minArgon2KeyLen || p.KeyLen > maxArgon2KeyLen:
+		return fmt.Errorf("%w: argon2id hash of %d bytes outside %d..%d", ErrBadInput, p.KeyLen, minArgon2KeyLen, maxArgon2KeyLen)
+	}
+	return nil
+}
+
+// PasswordHash is a parsed argon2id hash in PHC string format:
+//
+//	$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>
+//
+// with salt and hash in unpadded standard base64.
+type PasswordHash struct {
+	Params Argon2Params
+	Salt   []byte
+	Key    []byte
+}
+
+var phcB64 = base64.RawStdEncoding.Strict()
+
+// String encodes the hash in PHC string format.
+func (h *PasswordHash) String() string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
+		h.Params.Memory, h.Params.Time, h.Params.Threads,
+		phcB64.EncodeToString(h.Salt), phcB64.EncodeToString(h.Key))
+}
+
+// ParsePasswordHash parses a PHC string. Only argon2id version 19 is accepted;
+// parameters must be in m, t, p order, as the PHC format and every common
+// implementation write them.
+func ParsePasswordHash(s string) (*PasswordHash, error) {
+	bad := func(why string) error { return fmt.Errorf("%w: password hash: %s", ErrBadInput, why) }
+	parts := strings.Split(s, "$")
+	if len(parts) != 6 || parts[0] != "" {
+		return nil, bad("not a PHC string")
+	}
+	if parts[1] != "argon2id" {
+		return nil, bad("algorithm is not argon2id")
+	}
+	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return nil, bad("unsupported argon2 version")
+	}
+	kv := strings.Split(parts[3], ",")
+	if len(kv) != 3 {
+		return nil, bad("want parameters m, t and p")
+	}
+	var vals [3]uint64
+	for i, name := range []string{"m", "t", "p"} {
+		k, v, ok := strings.Cut(kv[i], "=")
+		if !ok || k != name {
+			return nil, bad("want parameters m, t and p")
+		}
+		// Decimal digits only, no sign, no leading zero (PHC §"Decimal Encoding").
+		if v == "" || (len(v) > 1 && v[0] == '0') || strings.TrimLeft(v, "0123456789") != "" {
+			return nil, bad("parameter " + name + " is not a decimal number")
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, bad("parameter " + name + " out of range")
+		}
+		vals[i] = n
+	}
+	if vals[2] > 255 {
+		return nil, bad("parameter p out of range")
+	}
+	salt, err := phcB64.DecodeString(parts[4])
+	if err != nil {
+		return nil, bad("salt is not base64")
+	}
+	key, err := phcB64.DecodeString(parts[5])
+	if err != nil {
+		return nil, bad("hash is not base64")
+	}
+	h := &PasswordHash{
+		Params: Argon2Params{Memory: uint32(vals[0]), Time: uint32(vals[1]), Threads: uint8(vals[2]),
+			SaltLen: uint32(len(salt)), KeyLen: uint32(len(key))},
+		Salt: salt, Key: key,
+	}
+	if err := h.Params.check(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// normalizePassword applies NFKC, as NIST SP 800-63B §5.1.1.2 recommends, so a
+// password typed on another keyboard or OS still matches.
+func normalizePassword(pw string) ([]byte, error) {
+	if !utf8.ValidString(pw) {
+		return nil, fmt.Errorf("%w: password is not valid UTF-8", ErrBadInput)
+	}
+	if len(pw) > MaxPasswordLen {
+		return nil, fmt.Errorf("%w: password longer than %d bytes", ErrBadInput, MaxPasswordLen)
+	}
+	return []byte(norm.NFKC.String(pw)), nil
+}
+
+// HashPassword hashes a password with argon2id and a fresh random salt and
+// returns the PHC string.
+func HashPassword(password string, p Argon2Params) (string, error) {
+	if err := p.check(); err != nil {
+		return "", err
+	}
+	pw, err := normalizePassword(password)
+	if err != nil {
+		return "", err
+	}
+	salt := make([]byte, p.SaltLen)
+	rand.Read(salt)
+	key := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return (&PasswordHash{Params: p, Salt: salt, Key: key}).String(), nil
+}
+
+// ErrPasswordMismatch: the password does not match the hash. It wraps
+// ErrInvalidResponse.
+var ErrPasswordMismatch = fmt.Errorf("%w: wrong password", ErrInvalidResponse)
+
+// VerifyPassword checks a password against a PHC string in constant time. On a
+// match, rehash reports that the hash was made with other parameters than
+// current (or another salt or key length), so the caller should store a new
+// hash of the password it now knows is right.
+func VerifyPassword(encoded, password string, current Argon2Params) (rehash bool, err error) {
+	h, err := ParsePasswordHash(encoded)
+	if err != nil {
+		return false, err
+	}
+	pw, err := normalizePassword(password)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey(pw, h.Salt, h.Params.Time, h.Params.Memory, h.Params.Threads, h.Params.KeyLen)
+	if subtle.ConstantTimeCompare(got, h.Key) != 1 {
+		return false, ErrPasswordMismatch
+	}
+	return h.Params != current, nil
+}
+
+// passwordCredentialID is the ID of a subject's one password credential.
+const passwordCredentialID = "password"
+
+// Passwords is the knowledge factor: it keeps argon2id hashes as credentials
+// of kind KindPassword, throttles guessing, audits every attempt, and rehashes
+// on login when the parameters change.
+type Passwords struct {
+	Store    CredentialStore
+	Throttle *Throttle
+	Audit    Auditor
+	Clock    Clock
+	// Params for new hashes; zero means DefaultArgon2Params.
+	Params Argon2Params
+	// MinLength is the shortest password Set accepts, in characters (default
+	// 8, NIST SP 800-63B §5.1.1.2).
+	MinLength int
+}
+
+func (p *Passwords) params() Argon2Params {
+	if p.Params == (Argon2Params{}) {
+		return DefaultArgon2Params()
+	}
+	return p.Params
+}
+
+// Set stores a new password for subject, replacing any previous one.
+func (p *Passwords) Set(ctx context.Context, subject Subject, password string) error {
+	if err := checkField("subject", string(subject)); err != nil {
+		return err
+	}
+	minLen := p.MinLength
+	if minLen <= 0 {
+		minLen = 8
+	}
+	if utf8.RuneCountInString(password) < minLen {
+		return fmt.Errorf("%w: at least %d characters", ErrWeakPassword, minLen)
+	}
+	enc, err := HashPassword(password, p.params())
+	if err != nil {
+		return err
+	}
+	now := clockOr(p.Clock).Now()
+	c := &Credential{Subject: subject, Kind: KindPassword, ID: passwordCredentialID, Name: "password",
+		Public: []byte(enc), Active: true, CreatedAt: now}
+	err = p.Store.UpdateCredential(ctx, c)
+	if errors.Is(err, ErrNotEnrolled) {
+		err = p.Store.CreateCredential(ctx, c)
+	}
+	if err != nil {
+		return fmt.Errorf("identity: store password: %w", err)
+	}
+	return nil
+}
+
+// Verify checks subject's password and returns a knowledge proof (Level1).
+func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
+	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: passwordCredentialID, Action: "login", RemoteAddr: remoteAddr}
+	proof, err := p.verify(ctx, subject, password)
+	ev.Time = clockOr(p.Clock).Now()
+	if err := RecordOutcome(ctx, p.Audit, ev, err); err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+func (p *Passwords) verify(ctx context.Context, subject Subject, password string) (*Proof, error) {
+	if err := checkField("subject", string(subject)); err != nil {
+		return nil, err
+	}
+	if p.Throttle != nil {
+		if err := p.Throttle.Attempt(ctx, subject, KindPassword); err != nil {
+			return nil, err
+		}
+	}
+	c, err := p.Store.Credential(ctx, CredentialRef{Subject: subject, Kind: KindPassword, ID: passwordCredentialID})
+	if err != nil {
+		return nil, err
+	}
+	current := p.params()
+	rehash, err := VerifyPassword(string(c.Public), password, current)
+	if err != nil {
+		return nil, err
+	}
+	now := clockOr(p.Clock).Now()
+	c.LastUsedAt = now
+	if rehash {
+		if enc, err := HashPassword(password, current); err == nil {
+			c.Public = []byte(enc)
+		}
+	}
+	if err := p.Store.UpdateCredential(ctx, c); err != nil {
+		return nil, fmt.Errorf("identity: update password: %w", err)
+	}
+	if p.Throttle != nil {
+		if err := p.Throttle.Succeed(ctx, subject, KindPassword); err != nil {
+			return nil, err
+		}
+	}
+	return &Proof{Subject: subject, Kind: KindPassword, CredentialID: passwordCredentialID,
+		Factors: Knowledge, Assurance: Level1, Time: now}, nil
+}

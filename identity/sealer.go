@@ -1,0 +1,156 @@
+package identity
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnseal: a sealed value does not open. Its key is unknown, it was altered,
+// or it was moved to another row than the one it was sealed for.
+var ErrUnseal = errors.New("identity: sealed value does not open")
+
+// SealerKeySize is the key length: AES-256.
+const SealerKeySize = 32
+
+const (
+	sealVersion = 1
+	maxKeyIDLen = 64
+)
+
+// Sealer encrypts secrets at rest with AES-256-GCM. Each sealed value names
+// the key that sealed it, so keys can rotate: Seal uses the current key, Open
+// any key the Sealer knows. The row the value belongs to (subject, factor,
+// credential ID) is bound in as additional data, so a sealed secret copied to
+// another account or credential does not open.
+//
+// Format: version (1) ‖ len(keyID) ‖ keyID ‖ nonce (12) ‖ ciphertext ‖ tag (16).
+type Sealer struct {
+	current string
+	aeads   map[string]cipher.AEAD
+}
+
+// NewSealer returns a Sealer that seals with keys[current] and opens with any
+// of keys. Keys are 32 random bytes each (GenerateSealerKey).
+func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
+	if _, ok := keys[current]; !ok {
+		return nil, fmt.Errorf("%w: sealer: current key %q is not among the keys", ErrBadInput, current)
+	}
+	s := &Sealer{current: current, aeads: make(map[string]cipher.AEAD, len(keys))}
+	for id, k := range keys {
+		if id == "" || len(id) > maxKeyIDLen {
+			return nil, fmt.Errorf("%w: sealer: key ID must be 1 to %d bytes", ErrBadInput, maxKeyIDLen)
+		}
+		if len(k) != SealerKeySize {
+			return nil, fmt.Errorf("%w: sealer: key %q is %d bytes, want %d", ErrBadInput, id, len(k), SealerKeySize)
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("sealer: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("sealer: %w", err)
+		}
+		s.aeads[id] = aead
+	}
+	return s, nil
+}
+
+// ParseSealer builds a Sealer from a key list such as an operator keeps in a
+// secret store or environment variable: "id=base64key[,id=base64key...]". The
+// first key is the current one; the others are kept to open older values.
+func ParseSealer(spec string) (*Sealer, error) {
+	var current string
+	keys := map[string][]byte{}
+	for i, part := range strings.Split(spec, ",") {
+		id, b64, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("%w: sealer key %d: want id=base64key", ErrBadInput, i+1)
+		}
+		k, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: sealer key %q: %v", ErrBadInput, id, err)
+		}
+		if _, dup := keys[id]; dup {
+			return nil, fmt.Errorf("%w: sealer key %q listed twice", ErrBadInput, id)
+		}
+		keys[id] = k
+		if i == 0 {
+			current = id
+		}
+	}
+	return NewSealer(current, keys)
+}
+
+// GenerateSealerKey returns a new random 32-byte key.
+func GenerateSealerKey() []byte {
+	k := make([]byte, SealerKeySize)
+	rand.Read(k)
+	return k
+}
+
+// CurrentKeyID names the key Seal uses.
+func (s *Sealer) CurrentKeyID() string { return s.current }
+
+// sealAD is the additional data: the key ID and the row, length-prefixed so
+// that no two rows share an encoding.
+func sealAD(keyID string, row CredentialRef) []byte {
+	ad := []byte("puce-seal-v1")
+	for _, f := range []string{keyID, string(row.Subject), string(row.Kind), row.ID} {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
+		ad = append(ad, f...)
+	}
+	return ad
+}
+
+// Seal encrypts plaintext for the given row with the current key.
+func (s *Sealer) Seal(plaintext []byte, row CredentialRef) []byte {
+	aead := s.aeads[s.current]
+	out := make([]byte, 0, 2+len(s.current)+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out = append(out, sealVersion, byte(len(s.current)))
+	out = append(out, s.current...)
+	nonce := out[len(out) : len(out)+aead.NonceSize()]
+	rand.Read(nonce)
+	out = out[:len(out)+len(nonce)]
+	return aead.Seal(out, nonce, plaintext, sealAD(s.current, row))
+}
+
+// Open decrypts a value sealed for the given row. Any failure is ErrUnseal.
+func (s *Sealer) Open(sealed []byte, row CredentialRef) ([]byte, error) {
+	if len(sealed) < 2 || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("%w: not a sealed value", ErrUnseal)
+	}
+	n := int(sealed[1])
+	if len(sealed) < 2+n {
+		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
+	}
+	keyID := string(sealed[2 : 2+n])
+	aead, ok := s.aeads[keyID]
+	if !ok {
+		return nil, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, keyID)
+	}
+	rest := sealed[2+n:]
+	if len(rest) < aead.NonceSize()+aead.Overhead() {
+		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
+	}
+	pt, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], sealAD(keyID, row))
+	if err != nil {
+		return nil, fmt.Errorf("%w: altered, or sealed for another row", ErrUnseal)
+	}
+	return pt, nil
+}
+
+// KeyID returns the ID of the key that sealed a value, so an operator can find
+// values still sealed with a retired key and reseal them.
+func KeyID(sealed []byte) (string, error) {
+	if len(sealed) < 2 || sealed[0] != sealVersion || len(sealed) < 2+int(sealed[1]) {
+		return "", fmt.Errorf("%w: not a sealed value", ErrUnseal)
+	}
+	return string(sealed[2 : 2+int(sealed[1])]), nil
+}

@@ -1,0 +1,92 @@
+package identity
+
+import (
+	"context"
+	"time"
+)
+
+// Services are the core services a factor runs on: the store, the clock, the
+// throttle and the audit trail. A factor keeps one and lets it run the parts
+// of every ceremony that must not differ between factors.
+type Services struct {
+	Store Store
+	// Clock; nil means the system clock.
+	Clock Clock
+	// Throttle counts failures per subject and factor. Nil disables throttling,
+	// which only a factor whose answers cannot be guessed may afford.
+	Throttle *Throttle
+	// Audit receives an event per ceremony; nil means Store.
+	Audit Auditor
+	// ChallengeTTL is the lifetime of challenges; zero means
+	// DefaultChallengeTTL.
+	ChallengeTTL time.Duration
+}
+
+// Now returns the services' clock time.
+func (s *Services) Now() time.Time { return clockOr(s.Clock).Now() }
+
+func (s *Services) challenges() *Challenges {
+	return &Challenges{Store: s.Store, Clock: s.Clock, TTL: s.ChallengeTTL}
+}
+
+func (s *Services) auditor() Auditor {
+	if s.Audit != nil {
+		return s.Audit
+	}
+	return s.Store
+}
+
+// Issue stores and returns a new challenge (see Challenges.Issue).
+func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
+	return s.challenges().Issue(ctx, kind, purpose, req, payload, state)
+}
+
+// Check is a factor's own verification of a response to its challenge. It
+// fills in the event's CredentialID (and Subject, when the challenge had
+// none) and returns nil when the response proves what the ceremony asks.
+type Check func(ctx context.Context, ch *Challenge, ev *Event) error
+
+// Finish runs the common part of a ceremony's second half, in this order:
+// consume the challenge (single use, expiry, binding to kind, purpose,
+// subject and origin), count the attempt with the throttle, run the factor's
+// check, clear the throttle on success, and audit the outcome. The error is
+// the check's, or the first step that failed.
+func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp Response, check Check) error {
+	ev := Event{Subject: resp.Subject, Kind: kind, Action: action(purpose), RemoteAddr: resp.RemoteAddr}
+	err := s.finish(ctx, kind, purpose, resp, check, &ev)
+	ev.Time = s.Now()
+	return RecordOutcome(ctx, s.auditor(), ev, err)
+}
+
+func action(p Purpose) string {
+	if p == PurposeEnroll {
+		return "enroll"
+	}
+	return "login"
+}
+
+func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ch, err := s.challenges().Take(ctx, kind, purpose, resp)
+	if err != nil {
+		return err
+	}
+	ev.Subject = ch.Subject
+	// A username-less challenge has no subject to throttle; such factors
+	// answer with signatures, which cannot be guessed.
+	throttled := s.Throttle != nil && ch.Subject != ""
+	if throttled {
+		if err := s.Throttle.Attempt(ctx, ch.Subject, kind); err != nil {
+			return err
+		}
+	}
+	if err := check(ctx, ch, ev); err != nil {
+		return err
+	}
+	if throttled {
+		return s.Throttle.Succeed(ctx, ch.Subject, kind)
+	}
+	return nil
+}
