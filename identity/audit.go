@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -135,7 +136,7 @@ func (a SlogAuditor) Audit(ctx context.Context, e Event) error {
 		level = slog.LevelWarn
 	}
 	l.LogAttrs(ctx, level, "puce audit",
-		slog.Time("time", e.Time),
+		slog.Time("at", e.Time),
 		slog.String("subject", string(e.Subject)),
 		slog.String("factor", string(e.Kind)),
 		slog.String("credential", e.CredentialID),
@@ -173,6 +174,12 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 	if err != nil {
 		e.Result, e.Reason = Failure, err.Error()
 	}
+	// Fields may come from the client (a subject, an address): keep them
+	// storable and bounded, so a hostile value cannot make the audit write fail.
+	e.Subject = Subject(clean(string(e.Subject), maxFieldLen))
+	e.CredentialID = clean(e.CredentialID, maxFieldLen)
+	e.RemoteAddr = clean(e.RemoteAddr, maxFieldLen)
+	e.Reason = clean(e.Reason, 1024)
 	if aerr := a.Audit(ctx, e); aerr != nil {
 		aerr = fmt.Errorf("identity: audit: %w", aerr)
 		if err != nil {
@@ -181,4 +188,16 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 		return aerr
 	}
 	return err
+}
+
+// clean makes s valid UTF-8 without NUL bytes and at most n bytes long.
+func clean(s string, n int) string {
+	if checkField("", s) == nil && len(s) <= n {
+		return s
+	}
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "")
+	}
+	return s
 }

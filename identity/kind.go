@@ -2,7 +2,9 @@ package identity
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind names a factor. Stores key credentials, challenges and throttle counters
@@ -27,9 +29,16 @@ type Subject string
 // requests and become database keys, so an attacker must not make them huge.
 const maxFieldLen = 256
 
+// checkField refuses what no database text column can hold faithfully:
+// over-long values, invalid UTF-8 and NUL bytes (PostgreSQL rejects them).
 func checkField(name, v string) error {
-	if len(v) > maxFieldLen {
+	switch {
+	case len(v) > maxFieldLen:
 		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadInput, name, maxFieldLen)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadInput, name)
+	case strings.IndexByte(v, 0) >= 0:
+		return fmt.Errorf("%w: %s contains a NUL byte", ErrBadInput, name)
 	}
 	return nil
 }

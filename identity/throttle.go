@@ -36,9 +36,10 @@ type Throttle struct {
 }
 
 // throttleKey scopes counters per subject and factor: guessing TOTP codes does
-// not lock the user's security key.
+// not lock the user's security key. Kinds never contain '/', so the key is
+// unambiguous.
 func throttleKey(subject Subject, kind Kind) string {
-	return string(kind) + "\x00" + string(subject)
+	return string(kind) + "/" + string(subject)
 }
 
 func (t *Throttle) config() (free int, base, max time.Duration, lock int, err error) {

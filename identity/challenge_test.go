@@ -1,0 +1,54 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+)
+
+func TestChallengeID(t *testing.T) {
+	id := identity.NewChallengeID()
+	s := id.String()
+	if len(s) != 22 {
+		t.Fatalf("encoded length %d", len(s))
+	}
+	back, err := identity.ParseChallengeID(s)
+	if err != nil || back != id {
+		t.Fatalf("round trip: %v", err)
+	}
+	if identity.NewChallengeID() == id {
+		t.Fatal("two IDs are equal")
+	}
+	b, _ := json.Marshal(struct{ ID identity.ChallengeID }{id})
+	var v struct{ ID identity.ChallengeID }
+	if err := json.Unmarshal(b, &v); err != nil || v.ID != id {
+		t.Fatalf("JSON round trip %s: %v", b, err)
+	}
+	for _, bad := range []string{"", "short", s + "A", s[:21] + "=", s[:21] + "+", s[:21] + "/", "AAAAAAAAAAAAAAAAAAAAAB"} {
+		if _, err := identity.ParseChallengeID(bad); !errors.Is(err, identity.ErrUnknownChallenge) || !errors.Is(err, identity.ErrInvalidResponse) {
+			t.Errorf("ParseChallengeID(%q) = %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseChallengeID(f *testing.F) {
+	f.Add(identity.NewChallengeID().String())
+	f.Add("AAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("AAAAAAAAAAAAAAAAAAAAAB")
+	f.Add("____________________-w")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := identity.ParseChallengeID(s)
+		if err != nil {
+			if !errors.Is(err, identity.ErrUnknownChallenge) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		// One ID has one spelling: no two strings name the same challenge.
+		if id.String() != s {
+			t.Fatalf("%q parsed, re-encodes as %q", s, id.String())
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package identity_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+)
+
+func TestSealer(t *testing.T) {
+	k1, k2 := identity.GenerateSealerKey(), identity.GenerateSealerKey()
+	old, err := identity.NewSealer("2025", map[string][]byte{"2025": k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := identity.CredentialRef{Subject: "alice", Kind: identity.KindTOTP, ID: "c1"}
+	secret := []byte("12345678901234567890")
+	sealed := old.Seal(secret, row)
+	if bytes.Contains(sealed, secret) {
+		t.Fatal("sealed value holds the secret")
+	}
+	if !bytes.Equal(old.Seal(secret, row)[:6], sealed[:6]) || bytes.Equal(old.Seal(secret, row), sealed) {
+		t.Fatal("sealing twice must differ (fresh nonce) but keep the header")
+	}
+	if id, err := identity.KeyID(sealed); err != nil || id != "2025" {
+		t.Fatalf("KeyID = %q, %v", id, err)
+	}
+	got, err := old.Open(sealed, row)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("open: %v", err)
+	}
+
+	// Rotation: the new sealer seals with 2026 and still opens 2025 values.
+	spec := "2026=" + base64.StdEncoding.EncodeToString(k2) + ",2025=" + base64.StdEncoding.EncodeToString(k1)
+	rotated, err := identity.ParseSealer(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.CurrentKeyID() != "2026" {
+		t.Fatalf("current key %q", rotated.CurrentKeyID())
+	}
+	if got, err := rotated.Open(sealed, row); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("rotated sealer opening an old value: %v", err)
+	}
+	newer := rotated.Seal(secret, row)
+	if id, _ := identity.KeyID(newer); id != "2026" {
+		t.Fatalf("new value sealed with %q", id)
+	}
+	if _, err := old.Open(newer, row); !errors.Is(err, identity.ErrUnseal) {
+		t.Fatalf("old sealer opening a value of an unknown key: %v", err)
+	}
+
+	// Bound to its row: another subject, kind or ID does not open it.
+	for _, other := range []identity.CredentialRef{
+		{Subject: "mallory", Kind: identity.KindTOTP, ID: "c1"},
+		{Subject: "alice", Kind: identity.KindWebAuthn, ID: "c1"},
+		{Subject: "alice", Kind: identity.KindTOTP, ID: "c2"},
+		{Subject: "alic", Kind: "etotp", ID: "c1"},
+	} {
+		if _, err := old.Open(sealed, other); !errors.Is(err, identity.ErrUnseal) {
+			t.Errorf("opened for %+v: %v", other, err)
+		}
+	}
+	// Any changed byte is detected.
+	for i := range sealed {
+		bad := bytes.Clone(sealed)
+		bad[i] ^= 0x01
+		if _, err := old.Open(bad, row); !errors.Is(err, identity.ErrUnseal) {
+			t.Fatalf("byte %d flipped: %v", i, err)
+		}
+	}
+	for _, n := range []int{0, 1, 2, 6, 18, len(sealed) - 1} {
+		if _, err := old.Open(sealed[:n], row); !errors.Is(err, identity.ErrUnseal) {
+			t.Fatalf("truncated to %d: %v", n, err)
+		}
+	}
+}
+
+func TestSealerConfig(t *testing.T) {
+	for _, tc := range []struct {
+		current string
+		keys    map[string][]byte
+	}{
+		{"a", map[string][]byte{"b": identity.GenerateSealerKey()}},
+		{"a", map[string][]byte{"a": make([]byte, 16)}},
+		{"", map[string][]byte{"": identity.GenerateSealerKey()}},
+	} {
+		if _, err := identity.NewSealer(tc.current, tc.keys); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("NewSealer(%q, …) = %v", tc.current, err)
+		}
+	}
+	for _, spec := range []string{"", "nokey", "a=!!!", "a=" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + ",a=" + base64.StdEncoding.EncodeToString(make([]byte, 32))} {
+		if _, err := identity.ParseSealer(spec); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("ParseSealer(%q) = %v", spec, err)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+)
+
+// The audit tamper helpers act on the table directly, as someone with
+// database access would.
+func deleteAudit(t *testing.T, s identity.Store, seq int64) {
+	db := s.(*sqlstore.Store).DB()
+	q := `DELETE FROM puce_audit WHERE seq = ?`
+	if s.(*sqlstore.Store).Engine() == "postgres" {
+		q = `DELETE FROM puce_audit WHERE seq = $1`
+	}
+	if _, err := db.Exec(q, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func editAudit(t *testing.T, s identity.Store, seq int64) {
+	db := s.(*sqlstore.Store).DB()
+	q := `UPDATE puce_audit SET result = 'success' WHERE seq = ?`
+	if s.(*sqlstore.Store).Engine() == "postgres" {
+		q = `UPDATE puce_audit SET result = 'success' WHERE seq = $1`
+	}
+	if _, err := db.Exec(q, seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	paths := map[identity.Store]string{}
+	identitytest.RunStore(t, identitytest.StoreFactory{
+		Open: func(t *testing.T) identity.Store {
+			p := filepath.Join(t.TempDir(), "puce.db")
+			s := sqlstoretest.SQLiteAt(t, p)
+			paths[s] = p
+			return s
+		},
+		// A second handle on the same file: its own connections, as a second
+		// process would have.
+		Second: func(t *testing.T, s identity.Store) identity.Store {
+			return sqlstoretest.SQLiteAt(t, paths[s])
+		},
+		DeleteAudit: deleteAudit,
+		EditAudit:   editAudit,
+		// At rest, SQLite is its files: the database and its write-ahead log.
+		Dump: func(t *testing.T, s identity.Store) []byte {
+			var all []byte
+			for _, suffix := range []string{"", "-wal"} {
+				b, err := os.ReadFile(paths[s] + suffix)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				all = append(all, b...)
+			}
+			return all
+		},
+	})
+}
+
+func TestPostgres(t *testing.T) {
+	seconds := map[identity.Store]func() *sqlstore.Store{}
+	t.Logf("running the store suite against PostgreSQL (PUCE_POSTGRES_DSN is set)")
+	identitytest.RunStore(t, identitytest.StoreFactory{
+		Open: func(t *testing.T) identity.Store {
+			s, second := sqlstoretest.Postgres(t)
+			seconds[s] = second
+			return s
+		},
+		Second:      func(t *testing.T, s identity.Store) identity.Store { return seconds[s]() },
+		DeleteAudit: deleteAudit,
+		EditAudit:   editAudit,
+		Dump:        pgDump,
+	})
+}
+
+// pgDump dumps the store's schema with pg_dump, as an operator's backup
+// would; bytea columns come out hex-encoded, which the suite also searches.
+func pgDump(t *testing.T, s identity.Store) []byte {
+	db := s.(*sqlstore.Store).DB()
+	var schema string
+	if err := db.QueryRow(`SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	pgdump, err := exec.LookPath("pg_dump")
+	if err != nil {
+		matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
+		if len(matches) == 0 {
+			t.Fatal("pg_dump not found: install postgresql-client")
+		}
+		pgdump = matches[len(matches)-1]
+	}
+	dsn := strings.Split(os.Getenv("PUCE_POSTGRES_DSN"), "?")[0] + "?sslmode=disable"
+	out, err := exec.Command(pgdump, "--dbname="+dsn, "--schema="+schema, "--data-only").Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	return out
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "puce.db")
+	a := sqlstoretest.SQLiteAt(t, p)
+	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
+	for _, s := range []*sqlstore.Store{a, b} {
+		v, err := s.SchemaVersion(ctx)
+		if err != nil || v != 1 {
+			t.Fatalf("schema version %d, %v", v, err)
+		}
+	}
+	var n int
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d migration records, %v", n, err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "puce.db")
+	a := sqlstoretest.SQLiteAt(t, p)
+	if _, err := a.DB().Exec(`INSERT INTO puce_schema (version, applied_at) VALUES (99, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqlstore.OpenSQLite(ctx, p)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("opening a database with a newer schema: %v", err)
+	}
+}
+
+func TestCounterBeyondInt64(t *testing.T) {
+	ctx := context.Background()
+	s := sqlstoretest.SQLite(t)
+	c := &identity.Credential{Subject: "a", Kind: identity.KindTOTP, ID: "x", CreatedAt: identitytest.Epoch()}
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	err := s.AdvanceCounter(ctx, c.Ref(), 1<<63, identitytest.Epoch())
+	if !bytes.Contains([]byte(err.Error()), []byte("does not fit")) {
+		t.Fatalf("counter 2^63: %v", err)
+	}
+}
