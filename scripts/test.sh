@@ -24,7 +24,14 @@ say "building every package but pcsc without cgo"
 CGO_ENABLED=0 go build $(go list ./... | grep -v -E '/pcsc$')
 
 say "go test -race ./..."
-go test -race -count=1 ./...
+# -json through testsummary: one line per package, and every skipped test
+# with its reason, so a test that did not run is never silent.
+go build -o /tmp/puce-testsummary ./internal/testsummary
+set +e
+go test -race -count=1 -json ./... 2>&1 | /tmp/puce-testsummary
+rc=${PIPESTATUS[1]}
+set -e
+[ "$rc" -eq 0 ] || die "tests failed"
 
 # Each fuzz target runs briefly on top of its committed corpus
 # (testdata/fuzz); long runs are for developers' machines.

@@ -72,11 +72,14 @@ func TestSQLite(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	seconds := map[identity.Store]func() *sqlstore.Store{}
-	t.Logf("running the store suite against PostgreSQL (PUCE_POSTGRES_DSN is set)")
+	var version string
 	identitytest.RunStore(t, identitytest.StoreFactory{
 		Open: func(t *testing.T) identity.Store {
 			s, second := sqlstoretest.Postgres(t)
 			seconds[s] = second
+			if version == "" {
+				s.DB().QueryRow(`SHOW server_version`).Scan(&version)
+			}
 			return s
 		},
 		Second:      func(t *testing.T, s identity.Store) identity.Store { return seconds[s]() },
@@ -84,6 +87,9 @@ func TestPostgres(t *testing.T) {
 		EditAudit:   editAudit,
 		Dump:        pgDump,
 	})
+	if version != "" && !t.Failed() {
+		t.Logf("puce: store suite passed against PostgreSQL %s (two connection pools per race)", version)
+	}
 }
 
 // pgDump dumps the store's schema with pg_dump, as an operator's backup
