@@ -34,15 +34,29 @@ set -e
 [ "$rc" -eq 0 ] || die "tests failed"
 
 # Each fuzz target runs briefly on top of its committed corpus
-# (testdata/fuzz); long runs are for developers' machines.
+# (testdata/fuzz); long runs are for developers' machines. Go 1.26's fuzz
+# coordinator can end a timed run with a bare "context deadline exceeded"
+# and no crasher (golang/go#75804, fixed in Go 1.27): that one outcome is
+# reported and passed over; any other failure, or a written reproducer, fails.
 say "fuzzing each target for $FUZZTIME"
+log=$(mktemp)
 while IFS= read -r file; do
 	dir=$(dirname "$file")
 	for name in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)' "$file" | awk '{print $2}'); do
-		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" >/tmp/puce-fuzz.log 2>&1 ||
-			{ cat /tmp/puce-fuzz.log >&2; die "fuzz target $name in $dir failed"; }
-		printf '    %-28s %s ok\n' "$name" "$dir" >&2
+		corpus="$dir/testdata/fuzz/$name"
+		before=$(ls "$corpus" 2>/dev/null | wc -l)
+		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" >"$log" 2>&1; then
+			printf '    %-32s %s ok\n' "$name" "$dir" >&2
+		elif [ "$(ls "$corpus" 2>/dev/null | wc -l)" -eq "$before" ] && grep -q '^    context deadline exceeded$' "$log" &&
+			[ "$(grep -c -- '--- FAIL' "$log")" -eq 1 ]; then
+			printf '    %-32s %s ok (ended by the Go 1.26 fuzz deadline race, golang/go#75804)\n' "$name" "$dir" >&2
+		else
+			cat "$log" >&2
+			rm -f "$log"
+			die "fuzz target $name in $dir failed (a reproducer, if any, is in $corpus)"
+		fi
 	done
 done < <(grep -rl --include='*_test.go' '^func Fuzz' . | sort)
+rm -f "$log"
 
 say "all tests passed"
