@@ -249,7 +249,15 @@ func (p *Passwords) Set(ctx context.Context, subject Subject, password string) e
 	return nil
 }
 
+// burn runs one argon2id derivation with the current parameters and a random
+// salt, the cost of checking a password that exists.
+func (p *Passwords) burn(password string, params Argon2Params) {
+	_, _ = HashPassword(password, params)
+}
+
 // Verify checks subject's password and returns a knowledge proof (Level1).
+// An unknown subject costs the same time as a wrong password and fails with
+// ErrNotEnrolled; show both to users with the same message.
 func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
 	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: passwordCredentialID, Action: "login", RemoteAddr: remoteAddr}
 	proof, err := p.verify(ctx, subject, password)
@@ -269,11 +277,14 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password string
 			return nil, err
 		}
 	}
+	current := p.params()
 	c, err := p.Store.Credential(ctx, CredentialRef{Subject: subject, Kind: KindPassword, ID: passwordCredentialID})
 	if err != nil {
+		// Spend the time a real verification takes, so that the answer's
+		// timing does not tell who has an account.
+		p.burn(password, current)
 		return nil, err
 	}
-	current := p.params()
 	rehash, err := VerifyPassword(string(c.Public), password, current)
 	if err != nil {
 		return nil, err

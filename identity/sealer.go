@@ -154,3 +154,22 @@ func KeyID(sealed []byte) (string, error) {
 	}
 	return string(sealed[2 : 2+int(sealed[1])]), nil
 }
+
+// Reseal re-encrypts a value under the current key when another key sealed
+// it, for rotating keys: walk the stored secrets, reseal, write back the ones
+// that changed, then retire the old key. It reports whether anything changed.
+func (s *Sealer) Reseal(sealed []byte, row CredentialRef) ([]byte, bool, error) {
+	id, err := KeyID(sealed)
+	if err != nil {
+		return nil, false, err
+	}
+	if id == s.current {
+		return sealed, false, nil
+	}
+	pt, err := s.Open(sealed, row)
+	if err != nil {
+		return nil, false, err
+	}
+	defer clear(pt)
+	return s.Seal(pt, row), true, nil
+}

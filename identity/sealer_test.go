@@ -97,3 +97,28 @@ func TestSealerConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestSealerReseal(t *testing.T) {
+	k1, k2 := identity.GenerateSealerKey(), identity.GenerateSealerKey()
+	old, _ := identity.NewSealer("1", map[string][]byte{"1": k1})
+	both, _ := identity.NewSealer("2", map[string][]byte{"1": k1, "2": k2})
+	row := identity.CredentialRef{Subject: "alice", Kind: identity.KindTOTP, ID: "c1"}
+	v1 := old.Seal([]byte("seed"), row)
+	v2, changed, err := both.Reseal(v1, row)
+	if err != nil || !changed {
+		t.Fatalf("reseal: %v %v", changed, err)
+	}
+	if id, _ := identity.KeyID(v2); id != "2" {
+		t.Fatalf("resealed with %q", id)
+	}
+	if _, changed, _ := both.Reseal(v2, row); changed {
+		t.Fatal("resealing a current value changed it")
+	}
+	newOnly, _ := identity.NewSealer("2", map[string][]byte{"2": k2})
+	if pt, err := newOnly.Open(v2, row); err != nil || string(pt) != "seed" {
+		t.Fatalf("the old key retired, the resealed value: %v", err)
+	}
+	if _, _, err := both.Reseal(v1, identity.CredentialRef{Subject: "bob"}); !errors.Is(err, identity.ErrUnseal) {
+		t.Fatalf("reseal for the wrong row: %v", err)
+	}
+}

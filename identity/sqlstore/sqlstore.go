@@ -97,8 +97,8 @@ func (s *Store) now() time.Time {
 // OpenSQLite opens (creating it if needed) the SQLite database at path and
 // brings its schema up to date. ":memory:" gives a private in-memory database.
 func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	if path == "" {
-		return nil, fmt.Errorf("%w: sqlstore: empty SQLite path", identity.ErrBadInput)
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("%w: sqlstore: SQLite path must be non-empty and free of '?' and '#'", identity.ErrBadInput)
 	}
 	memory := path == ":memory:"
 	// WAL lets readers run beside the one writer; busy_timeout makes a writer
