@@ -90,3 +90,13 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	}
 	return nil
 }
+
+// Record audits the outcome of a ceremony that has no challenge (a mutual-TLS
+// login, an administrator's enrolment) and returns the error the caller
+// should see, as RecordOutcome does.
+func (s *Services) Record(ctx context.Context, ev Event, err error) error {
+	if ev.Time.IsZero() {
+		ev.Time = s.Now()
+	}
+	return RecordOutcome(ctx, s.auditor(), ev, err)
+}

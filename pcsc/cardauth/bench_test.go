@@ -1,0 +1,79 @@
+package cardauth_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth"
+)
+
+// prepared builds n login challenges and their tokens before the timer
+// starts, so the benchmark measures Finish alone.
+func prepared(b *testing.B, e *env, n int) ([]identity.Response, *x509.Certificate) {
+	cert, key := e.pki.card(b, "alice", leafOpts{})
+	if _, err := e.enroll(b, "alice", cert, key); err != nil {
+		b.Fatal(err)
+	}
+	resps := make([]identity.Response, n)
+	for i := range resps {
+		ch, err := e.factor.Begin(context.Background(), identity.Request{Subject: "alice", Origin: origin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		resps[i] = identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: token(b, key, cert, origin, ch)}
+	}
+	return resps, cert
+}
+
+// BenchmarkFinish is a card login's Finish with a warm chain cache and no
+// OCSP (the responder's network time is not ours to measure).
+func BenchmarkFinish(b *testing.B) {
+	e := newEnv(b, func(c *cardauth.Config) { c.SkipRevocation = true })
+	resps, _ := prepared(b, e, b.N)
+	if _, err := e.factor.Finish(context.Background(), resps[0]); err != nil { // warms the chain cache
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 1; i < b.N; i++ {
+		if _, err := e.factor.Finish(context.Background(), resps[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFinishWithOCSP adds an OCSP round trip to the in-process
+// responder: request building, response signing and checking.
+func BenchmarkFinishWithOCSP(b *testing.B) {
+	e := newEnv(b, nil)
+	resps, _ := prepared(b, e, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.factor.Finish(context.Background(), resps[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBarePrimitives is the anchor: what Finish cannot avoid without a
+// cache, one chain verification and one ECDSA verification.
+func BenchmarkBarePrimitives(b *testing.B) {
+	e := newEnv(b, nil)
+	cert, key := e.pki.card(b, "alice", leafOpts{})
+	digest := sha256.Sum256([]byte("message"))
+	sig, _ := ecdsa.SignASN1(nil, key.(*ecdsa.PrivateKey), digest[:])
+	opts := x509.VerifyOptions{Roots: e.pki.roots, Intermediates: e.pki.intermediates, CurrentTime: e.clock.Now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := cert.Verify(opts); err != nil {
+			b.Fatal(err)
+		}
+		if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+			b.Fatal("bad signature")
+		}
+	}
+}
