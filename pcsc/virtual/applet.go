@@ -1,0 +1,50 @@
+package virtual
+
+import (
+	"context"
+
+	"github.com/puce-id/puce/pcsc/apdu"
+)
+
+// Applet is an application on a virtual card, selected by its AID.
+//
+// The Card runtime does the transport work so that applets do not each redo
+// it: it reassembles chained commands (CLA bit 0x10) into one Command with the
+// whole data field, accepts extended-length APDUs when the card is configured
+// for them, and hands out long answers piecewise — an applet returns all its
+// response data, and the runtime sends what Ne allows with 61xx and keeps the
+// rest for GET RESPONSE. Selection by AID (SELECT 00 A4 04 xx) and GET
+// RESPONSE (C0) never reach Process.
+//
+// The card calls one method at a time, so an applet needs no locking for the
+// calls the card makes. cmd.Data is only valid during the call: copy what the
+// applet keeps.
+type Applet interface {
+	// AID is the applet's application identifier (5 to 16 bytes). A SELECT
+	// with a leading part of it selects the applet (ISO/IEC 7816-4 §12.2.2,
+	// partial DF name), as PIV's 5-byte SELECT does.
+	AID() []byte
+	// Select runs when a SELECT by AID picks the applet; it returns the answer
+	// to SELECT (an FCI or application property template, or nothing). A
+	// status other than 9000 or a warning (62xx, 63xx) leaves the previous
+	// selection in place.
+	Select(ctx context.Context, cmd apdu.Command) (apdu.Response, error)
+	// Process runs every other command while the applet is selected. An error
+	// that apdu.StatusWord maps (a *apdu.StatusError, apdu.ErrNotFound, …)
+	// becomes that status word; any other error is logged and answered 6F00.
+	Process(ctx context.Context, cmd apdu.Command) (apdu.Response, error)
+}
+
+// Resetter is implemented by applets with volatile state: PIN verified,
+// session keys, a secure channel. The card calls Reset when it loses power or
+// is reset — power off, reset or removal over vpcd, Card.Reset, Card.Remove,
+// or a dropped connection — just as a real card forgets its security status.
+type Resetter interface {
+	Reset()
+}
+
+// Deselecter is implemented by applets that must drop state when another
+// applet is selected.
+type Deselecter interface {
+	Deselect()
+}

@@ -1,0 +1,68 @@
+package virtual
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+)
+
+// FuzzReadFrame feeds arbitrary bytes to the vpcd frame reader, as a hostile
+// or broken peer could: it must split them into frames whose lengths match
+// their headers and end with io.EOF or ErrFrame, never panic.
+func FuzzReadFrame(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		var buf []byte
+		consumed := 0
+		for {
+			msg, err := readFrame(r, buf)
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, ErrFrame) {
+					t.Fatalf("readFrame error %v", err)
+				}
+				if err == io.EOF && consumed != len(in) {
+					t.Fatalf("io.EOF after %d of %d bytes", consumed, len(in))
+				}
+				return
+			}
+			if want := int(in[consumed])<<8 | int(in[consumed+1]); len(msg) != want || !bytes.Equal(msg, in[consumed+2:consumed+2+want]) {
+				t.Fatalf("frame at %d: %X, header says %d bytes", consumed, msg, want)
+			}
+			consumed += 2 + len(msg)
+			buf = msg[:0]
+		}
+	})
+}
+
+// FuzzCardTransmit plays a whole vpcd session against the card runtime: the
+// input is split into frames, and each frame is a control message or an APDU
+// sent to a card holding EchoApplet with extended length on. Whatever the
+// bytes, every APDU must get a response with a status word.
+func FuzzCardTransmit(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		card, err := NewCard(Config{ExtendedLength: len(in)%2 == 0, MaxCommandData: 4096}, NewEchoApplet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bytes.NewReader(in)
+		for {
+			msg, err := readFrame(r, nil)
+			if err != nil {
+				return
+			}
+			if len(msg) < 2 {
+				card.Reset()
+				continue
+			}
+			resp, err := card.Transmit(context.Background(), msg)
+			if err != nil || len(resp) < 2 {
+				t.Fatalf("Transmit(%X) = %X, %v", msg, resp, err)
+			}
+			if len(resp) > 0xFFFF {
+				t.Fatalf("response of %d bytes does not fit a vpcd frame", len(resp))
+			}
+		}
+	})
+}
