@@ -1,0 +1,668 @@
+// Package pivapplet is the virtual card's services applet: a PIV card
+// application (NIST SP 800-73-4) from the card's side, for package virtual.
+// It keeps a PIN and PUK with retry counters and blocking, a management key
+// (3DES or AES), keys in slots 9A, 9C, 9D and 9E with the PIN rules of the
+// standard (9C needs the PIN before every signature, 9E never), and data
+// objects (certificates, CHUID). Optionally it also answers the vendor
+// instructions of YubiKey-compatible tokens (version, metadata).
+//
+// It is written apart from the host client (package piv) on purpose: tests
+// of one against the other prove two readings of the standard agree.
+package pivapplet
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+
+	"github.com/puce-id/puce/pcsc/apdu"
+)
+
+// Algorithm identifiers (SP 800-78-4 Table 6-2).
+const (
+	Alg3DES    byte = 0x03
+	AlgRSA2048 byte = 0x07
+	AlgAES128  byte = 0x08
+	AlgAES192  byte = 0x0A
+	AlgAES256  byte = 0x0C
+	AlgECCP256 byte = 0x11
+	AlgECCP384 byte = 0x14
+)
+
+// Slots.
+const (
+	SlotAuthentication     byte = 0x9A
+	SlotManagementKey      byte = 0x9B
+	SlotSignature          byte = 0x9C
+	SlotKeyManagement      byte = 0x9D
+	SlotCardAuthentication byte = 0x9E
+)
+
+// Defaults of a factory-fresh card.
+const (
+	DefaultPIN = "123456"
+	DefaultPUK = "12345678"
+)
+
+// DefaultManagementKey is 0102030405060708 three times (3DES).
+func DefaultManagementKey() []byte { return bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7, 8}, 3) }
+
+// Config personalises the applet; zero fields take the factory defaults.
+type Config struct {
+	PIN, PUK string
+	// ManagementKey and its algorithm (Alg3DES, AlgAES128/192/256).
+	ManagementKey    []byte
+	ManagementKeyAlg byte
+	// Tries for PIN and PUK (default 3 each).
+	PINTries, PUKTries int
+	// Vendor makes the applet answer YubiKey-style GET VERSION (FD) and
+	// GET METADATA (F7); otherwise they get 6D00 as on a plain PIV card.
+	Vendor bool
+}
+
+// PIN policies: when a slot's key needs the PIN.
+type pinPolicy byte
+
+const (
+	pinNever  pinPolicy = 1
+	pinOnce   pinPolicy = 2
+	pinAlways pinPolicy = 3
+)
+
+func policyOf(slot byte) pinPolicy {
+	switch slot {
+	case SlotCardAuthentication:
+		return pinNever
+	case SlotSignature:
+		return pinAlways // SP 800-73-4 Part 1 §3.2.2: PIN before each signature
+	}
+	return pinOnce
+}
+
+type key struct {
+	alg       byte
+	priv      crypto.Signer
+	generated bool
+}
+
+type counter struct {
+	value []byte // padded to 8 bytes
+	max   int
+	left  int
+	dflt  bool
+}
+
+// Applet is the PIV applet. It is safe for concurrent use: personalisation
+// may run while the card answers.
+type Applet struct {
+	mu      sync.Mutex
+	cfg     Config
+	pin     counter
+	puk     counter
+	mgmt    []byte
+	mgmtAlg byte
+	mgmtDef bool
+	keys    map[byte]*key
+	objects map[string][]byte
+
+	// Volatile security state, lost on reset.
+	verified bool
+	admin    bool
+	witness  []byte
+}
+
+var aid = []byte{0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00}
+
+// New returns an applet personalised by cfg.
+func New(cfg Config) (*Applet, error) {
+	a := &Applet{cfg: cfg, keys: map[byte]*key{}, objects: map[string][]byte{}}
+	var err error
+	if a.pin, err = newCounter(cfg.PIN, DefaultPIN, cfg.PINTries); err != nil {
+		return nil, err
+	}
+	if a.puk, err = newCounter(cfg.PUK, DefaultPUK, cfg.PUKTries); err != nil {
+		return nil, err
+	}
+	a.mgmt, a.mgmtAlg, a.mgmtDef = cfg.ManagementKey, cfg.ManagementKeyAlg, false
+	if a.mgmt == nil {
+		a.mgmt, a.mgmtAlg, a.mgmtDef = DefaultManagementKey(), Alg3DES, true
+	}
+	if _, err := blockCipher(a.mgmtAlg, a.mgmt); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newCounter(v, dflt string, tries int) (counter, error) {
+	c := counter{dflt: v == "" || v == dflt}
+	if v == "" {
+		v = dflt
+	}
+	if tries <= 0 {
+		tries = 3
+	}
+	b, ok := pad(v)
+	if !ok {
+		return c, fmt.Errorf("pivapplet: a PIN or PUK is 6 to 8 printable characters")
+	}
+	c.value, c.max, c.left = b, tries, tries
+	return c, nil
+}
+
+func pad(v string) ([]byte, bool) {
+	if len(v) < 6 || len(v) > 8 {
+		return nil, false
+	}
+	b := bytes.Repeat([]byte{0xFF}, 8)
+	copy(b, v)
+	return b, validBlock(b)
+}
+
+// validBlock accepts 6 to 8 printable characters padded with FF.
+func validBlock(b []byte) bool {
+	if len(b) != 8 {
+		return false
+	}
+	n := bytes.IndexByte(b, 0xFF)
+	if n < 0 {
+		n = 8
+	}
+	if n < 6 {
+		return false
+	}
+	for i, c := range b {
+		if i < n && (c < 0x20 || c > 0x7E) || i >= n && c != 0xFF {
+			return false
+		}
+	}
+	return true
+}
+
+func blockCipher(alg byte, k []byte) (cipher.Block, error) {
+	want := map[byte]int{Alg3DES: 24, AlgAES128: 16, AlgAES192: 24, AlgAES256: 32}[alg]
+	if want == 0 || len(k) != want {
+		return nil, fmt.Errorf("pivapplet: management key: algorithm %02X with %d bytes", alg, len(k))
+	}
+	if alg == Alg3DES {
+		return des.NewTripleDESCipher(k)
+	}
+	return aes.NewCipher(k)
+}
+
+// ImportKey puts a private key in a slot (personalisation). Keys are
+// *ecdsa.PrivateKey on P-256 or P-384, or *rsa.PrivateKey of 2048 bits.
+func (a *Applet) ImportKey(slot byte, priv crypto.Signer) error {
+	alg, err := algOf(priv.Public())
+	if err != nil {
+		return err
+	}
+	if _, ok := certObject(slot); !ok {
+		return fmt.Errorf("pivapplet: slot %02X holds no key", slot)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.keys[slot] = &key{alg: alg, priv: priv}
+	return nil
+}
+
+func algOf(pub crypto.PublicKey) (byte, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return AlgECCP256, nil
+		case elliptic.P384():
+			return AlgECCP384, nil
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() == 2048 {
+			return AlgRSA2048, nil
+		}
+	}
+	return 0, fmt.Errorf("pivapplet: unsupported key %T", pub)
+}
+
+// SetObject writes a data object's content (without the 53 wrapper), as
+// PUT DATA would (personalisation).
+func (a *Applet) SetObject(id, content []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.objects[string(id)] = bytes.Clone(content)
+}
+
+// SetCertificate writes a slot's certificate object (personalisation).
+func (a *Applet) SetCertificate(slot byte, der []byte) error {
+	obj, ok := certObject(slot)
+	if !ok {
+		return fmt.Errorf("pivapplet: slot %02X holds no certificate", slot)
+	}
+	var b apdu.TLVBuilder
+	b.Add(0x70, der)
+	b.Add(0x71, []byte{0})
+	b.Add(0xFE, nil)
+	content, err := b.Bytes()
+	if err != nil {
+		return err
+	}
+	a.SetObject(obj, content)
+	return nil
+}
+
+func certObject(slot byte) ([]byte, bool) {
+	switch slot {
+	case SlotAuthentication:
+		return []byte{0x5F, 0xC1, 0x05}, true
+	case SlotSignature:
+		return []byte{0x5F, 0xC1, 0x0A}, true
+	case SlotKeyManagement:
+		return []byte{0x5F, 0xC1, 0x0B}, true
+	case SlotCardAuthentication:
+		return []byte{0x5F, 0xC1, 0x01}, true
+	}
+	return nil, false
+}
+
+// PINTriesLeft tells a test the PIN's retry counter without spending one.
+func (a *Applet) PINTriesLeft() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pin.left
+}
+
+// AID implements virtual.Applet: the full PIV AID with its version PIX.
+func (a *Applet) AID() []byte { return bytes.Clone(aid) }
+
+// Select implements virtual.Applet, answering the application property
+// template (SP 800-73-4 Part 2 §3.1.1).
+func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	var b apdu.TLVBuilder
+	b.AddConstructed(0x61, func(in *apdu.TLVBuilder) {
+		in.Add(0x4F, aid[5:])
+		in.AddConstructed(0x79, func(in *apdu.TLVBuilder) { in.Add(0x4F, aid[:5]) })
+	})
+	data, err := b.Bytes()
+	return apdu.Response{Data: data, SW: apdu.SWOK}, err
+}
+
+// Reset implements virtual.Resetter: power loss clears the security state.
+func (a *Applet) Reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.verified, a.admin, a.witness = false, false, nil
+}
+
+// Deselect implements virtual.Deselecter.
+func (a *Applet) Deselect() { a.Reset() }
+
+func sw(code uint16) (apdu.Response, error) { return apdu.Response{SW: code}, nil }
+
+func ok(data []byte) (apdu.Response, error) { return apdu.Response{Data: data, SW: apdu.SWOK}, nil }
+
+// Process implements virtual.Applet.
+func (a *Applet) Process(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cmd.CLA&^0x10 != 0x00 {
+		return sw(0x6E00)
+	}
+	switch cmd.INS {
+	case 0x20:
+		return a.verify(cmd)
+	case 0x24:
+		return a.changeReference(cmd)
+	case 0x2C:
+		return a.resetRetryCounter(cmd)
+	case 0x87:
+		return a.generalAuthenticate(cmd)
+	case 0x47:
+		return a.generate(cmd)
+	case 0xCB:
+		return a.getData(cmd)
+	case 0xDB:
+		return a.putData(cmd)
+	case 0xFD:
+		if a.cfg.Vendor {
+			return ok([]byte{1, 0, 0})
+		}
+	case 0xF7:
+		if a.cfg.Vendor {
+			return a.metadata(cmd)
+		}
+	}
+	return sw(0x6D00)
+}
+
+// try checks a padded value against a counter: 9000, 63Cx with the tries
+// left, 63C0 on the try that blocks it, 6983 once blocked.
+func try(c *counter, given []byte) (uint16, bool) {
+	if c.left == 0 {
+		return 0x6983, false
+	}
+	if subtle.ConstantTimeCompare(c.value, given) == 1 {
+		c.left = c.max
+		return apdu.SWOK, true
+	}
+	c.left--
+	return 0x63C0 | uint16(c.left), false
+}
+
+func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
+	if cmd.P2 != 0x80 {
+		return sw(0x6A88)
+	}
+	if cmd.P1 == 0xFF && len(cmd.Data) == 0 {
+		a.verified = false // SP 800-73-4 Part 2 §3.2.1: reset the status
+		return sw(apdu.SWOK)
+	}
+	if cmd.P1 != 0x00 {
+		return sw(0x6A86)
+	}
+	if len(cmd.Data) == 0 {
+		switch {
+		case a.pin.left == 0:
+			return sw(0x6983)
+		case a.verified:
+			return sw(apdu.SWOK)
+		}
+		return sw(0x63C0 | uint16(a.pin.left))
+	}
+	if !validBlock(cmd.Data) {
+		return sw(0x6A80)
+	}
+	code, good := try(&a.pin, cmd.Data)
+	a.verified = good
+	return sw(code)
+}
+
+func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
+	var c *counter
+	switch cmd.P2 {
+	case 0x80:
+		c = &a.pin
+	case 0x81:
+		c = &a.puk
+	default:
+		return sw(0x6A88)
+	}
+	if len(cmd.Data) != 16 || !validBlock(cmd.Data[8:]) {
+		return sw(0x6A80)
+	}
+	code, good := try(c, cmd.Data[:8])
+	if !good {
+		if c == &a.pin {
+			a.verified = false
+		}
+		return sw(code)
+	}
+	c.value, c.dflt = bytes.Clone(cmd.Data[8:]), false
+	return sw(apdu.SWOK)
+}
+
+func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
+	if cmd.P2 != 0x80 {
+		return sw(0x6A88)
+	}
+	if len(cmd.Data) != 16 || !validBlock(cmd.Data[8:]) {
+		return sw(0x6A80)
+	}
+	code, good := try(&a.puk, cmd.Data[:8])
+	if !good {
+		return sw(code)
+	}
+	a.pin.value, a.pin.left, a.pin.dflt = bytes.Clone(cmd.Data[8:]), a.pin.max, false
+	a.verified = false
+	return sw(apdu.SWOK)
+}
+
+func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
+	t, rest, err := apdu.DecodeTLV(cmd.Data)
+	if err != nil || t.Tag != 0x7C || len(rest) != 0 {
+		return sw(0x6A80)
+	}
+	if cmd.P2 == SlotManagementKey {
+		return a.mutualAuth(cmd.P1, t.Value)
+	}
+	k, found := a.keys[cmd.P2]
+	if !found {
+		return sw(0x6A88)
+	}
+	if k.alg != cmd.P1 {
+		return sw(0x6A80)
+	}
+	challenge, err := apdu.Find(t.Value, 0x81)
+	if err != nil {
+		return sw(0x6A80)
+	}
+	switch policyOf(cmd.P2) {
+	case pinOnce:
+		if !a.verified {
+			return sw(0x6982)
+		}
+	case pinAlways:
+		if !a.verified {
+			return sw(0x6982)
+		}
+		a.verified = false // spent by this one signature
+	}
+	sig, err := signRaw(k, challenge.Value)
+	if err != nil {
+		return sw(0x6A80)
+	}
+	var b apdu.TLVBuilder
+	b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x82, sig) })
+	out, err := b.Bytes()
+	if err != nil {
+		return sw(0x6F00)
+	}
+	return ok(out)
+}
+
+// signRaw is the card's private-key operation: ECDSA over the given
+// key-size input (DER out), or raw RSA over a padded block.
+func signRaw(k *key, in []byte) ([]byte, error) {
+	switch priv := k.priv.(type) {
+	case *ecdsa.PrivateKey:
+		if len(in) != (priv.Curve.Params().BitSize+7)/8 {
+			return nil, errors.New("input is not the key size")
+		}
+		return ecdsa.SignASN1(rand.Reader, priv, in)
+	case *rsa.PrivateKey:
+		size := priv.Size()
+		m := new(big.Int).SetBytes(in)
+		if len(in) != size || m.Cmp(priv.N) >= 0 {
+			return nil, errors.New("input is not below the modulus")
+		}
+		// m^d mod n with the CRT values (RFC 8017 §5.1.2). A test card:
+		// no blinding against timing attacks.
+		priv.Precompute()
+		p, q := priv.Primes[0], priv.Primes[1]
+		m1 := new(big.Int).Exp(m, priv.Precomputed.Dp, p)
+		m2 := new(big.Int).Exp(m, priv.Precomputed.Dq, q)
+		h := new(big.Int).Sub(m1, m2)
+		h.Mul(h, priv.Precomputed.Qinv).Mod(h, p)
+		s := h.Mul(h, q).Add(h, m2)
+		return s.FillBytes(make([]byte, size)), nil
+	}
+	return nil, errors.New("unsupported key")
+}
+
+// mutualAuth runs the management key's challenge-response (SP 800-73-4
+// Part 2 Appendix A.1): witness, then the host's decrypted witness and
+// challenge.
+func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
+	if alg != a.mgmtAlg {
+		return sw(0x6A80)
+	}
+	blk, err := blockCipher(a.mgmtAlg, a.mgmt)
+	if err != nil {
+		return sw(0x6F00)
+	}
+	bs := blk.BlockSize()
+	w, werr := apdu.Find(tmpl, 0x80)
+	if werr != nil {
+		a.witness = nil
+		return sw(0x6A80)
+	}
+	if len(w.Value) == 0 {
+		a.witness = make([]byte, bs)
+		rand.Read(a.witness)
+		enc := make([]byte, bs)
+		blk.Encrypt(enc, a.witness)
+		a.admin = false
+		var b apdu.TLVBuilder
+		b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x80, enc) })
+		out, _ := b.Bytes()
+		return ok(out)
+	}
+	witness := a.witness
+	a.witness = nil
+	ch, cerr := apdu.Find(tmpl, 0x81)
+	if witness == nil || cerr != nil || len(ch.Value) != bs || subtle.ConstantTimeCompare(w.Value, witness) != 1 {
+		return sw(0x6982)
+	}
+	a.admin = true
+	enc := make([]byte, bs)
+	blk.Encrypt(enc, ch.Value)
+	var b apdu.TLVBuilder
+	b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x82, enc) })
+	out, _ := b.Bytes()
+	return ok(out)
+}
+
+func (a *Applet) generate(cmd apdu.Command) (apdu.Response, error) {
+	if !a.admin {
+		return sw(0x6982)
+	}
+	if _, ok := certObject(cmd.P2); !ok {
+		return sw(0x6A86)
+	}
+	tmpl, err := apdu.Find(cmd.Data, 0xAC)
+	if err != nil {
+		return sw(0x6A80)
+	}
+	algT, err := apdu.Find(tmpl.Value, 0x80)
+	if err != nil || len(algT.Value) != 1 {
+		return sw(0x6A80)
+	}
+	var priv crypto.Signer
+	switch algT.Value[0] {
+	case AlgECCP256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case AlgECCP384:
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case AlgRSA2048:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		return sw(0x6A80)
+	}
+	if err != nil {
+		return sw(0x6F00)
+	}
+	a.keys[cmd.P2] = &key{alg: algT.Value[0], priv: priv, generated: true}
+	var b apdu.TLVBuilder
+	b.AddConstructed(0x7F49, func(in *apdu.TLVBuilder) {
+		switch pub := priv.Public().(type) {
+		case *ecdsa.PublicKey:
+			pt, _ := pub.Bytes()
+			in.Add(0x86, pt)
+		case *rsa.PublicKey:
+			in.Add(0x81, pub.N.Bytes())
+			in.Add(0x82, big.NewInt(int64(pub.E)).Bytes())
+		}
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return sw(0x6F00)
+	}
+	return ok(out)
+}
+
+func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
+	if cmd.P1 != 0x3F || cmd.P2 != 0xFF {
+		return sw(0x6A86)
+	}
+	id, err := apdu.Find(cmd.Data, 0x5C)
+	if err != nil {
+		return sw(0x6A80)
+	}
+	content, found := a.objects[string(id.Value)]
+	if !found {
+		return sw(0x6A82)
+	}
+	out, err := apdu.AppendTLV(nil, 0x53, content)
+	if err != nil {
+		return sw(0x6F00)
+	}
+	return ok(out)
+}
+
+func (a *Applet) putData(cmd apdu.Command) (apdu.Response, error) {
+	if !a.admin {
+		return sw(0x6982)
+	}
+	if cmd.P1 != 0x3F || cmd.P2 != 0xFF {
+		return sw(0x6A86)
+	}
+	id, err1 := apdu.Find(cmd.Data, 0x5C)
+	body, err2 := apdu.Find(cmd.Data, 0x53)
+	if err1 != nil || err2 != nil || len(id.Value) == 0 || len(id.Value) > 3 {
+		return sw(0x6A80)
+	}
+	a.objects[string(id.Value)] = bytes.Clone(body.Value)
+	return sw(apdu.SWOK)
+}
+
+// metadata answers the vendor GET METADATA (F7) for the PIN, the PUK, the
+// management key and key slots.
+func (a *Applet) metadata(cmd apdu.Command) (apdu.Response, error) {
+	var b apdu.TLVBuilder
+	boolByte := func(v bool) []byte {
+		if v {
+			return []byte{1}
+		}
+		return []byte{0}
+	}
+	switch cmd.P2 {
+	case 0x80, 0x81:
+		c := &a.pin
+		if cmd.P2 == 0x81 {
+			c = &a.puk
+		}
+		b.Add(0x01, []byte{0xFF})
+		b.Add(0x05, boolByte(c.dflt))
+		b.Add(0x06, []byte{byte(c.max), byte(c.left)})
+	case SlotManagementKey:
+		b.Add(0x01, []byte{a.mgmtAlg})
+		b.Add(0x02, []byte{0x00, 0x01})
+		b.Add(0x05, boolByte(a.mgmtDef))
+	default:
+		k, found := a.keys[cmd.P2]
+		if !found {
+			return sw(0x6A88)
+		}
+		origin := byte(2)
+		if k.generated {
+			origin = 1
+		}
+		b.Add(0x01, []byte{k.alg})
+		b.Add(0x02, []byte{byte(policyOf(cmd.P2)), 0x01})
+		b.Add(0x03, []byte{origin})
+	}
+	out, err := b.Bytes()
+	if err != nil {
+		return sw(0x6F00)
+	}
+	return ok(out)
+}
