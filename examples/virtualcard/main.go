@@ -1,0 +1,96 @@
+// Command virtualcard runs a personalised virtual PIV card on pcscd's
+// virtual reader (vsmartcard-vpcd), so that any PC/SC application — puce's
+// card agent, OpenSC's pkcs15-tool, a browser's Web eID extension — sees a
+// card in "Virtual PCD 00 00". It writes the test CA certificate to a file
+// and prints the holder, the PINs and the slots, then serves until Ctrl-C.
+//
+//	go run ./examples/virtualcard -ca /tmp/puce-ca.pem
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/puce-id/puce/pcsc/virtual"
+	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
+)
+
+func main() {
+	addr := flag.String("vpcd", virtual.DefaultVPCDAddr, "address of pcscd's vpcd socket (35963 is reader 00 00, 35964 reader 00 01)")
+	caFile := flag.String("ca", "puce-test-ca.pem", "where to write the test root and issuing CA certificates (PEM)")
+	given := flag.String("given-name", "ALICE", "holder's given name")
+	surname := flag.String("surname", "MARTIN", "holder's surname")
+	serial := flag.String("serial", "PNOFR-2900175123456", "holder's personal identifier (certificate serialNumber attribute)")
+	authAlg := flag.String("auth-alg", "p256", "algorithm of the 9A authentication key: p256, p384 or rsa2048")
+	signAlg := flag.String("sign-alg", "p256", "algorithm of the 9C e-signature key: p256, p384 or rsa2048")
+	noSign := flag.Bool("no-signature-key", false, "leave slot 9C empty")
+	pin := flag.String("pin", pivapplet.DefaultPIN, "card PIN (6 to 8 characters)")
+	puk := flag.String("puk", pivapplet.DefaultPUK, "card PUK (6 to 8 characters)")
+	ocsp := flag.String("ocsp", "", "OCSP responder URL to put in the certificates")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(log, *addr, *caFile, testcard.Options{
+		Holder:  testcard.Holder{GivenName: *given, Surname: *surname, SerialNumber: *serial, Country: "FR"},
+		AuthAlg: alg(*authAlg), SignAlg: alg(*signAlg), NoSignatureKey: *noSign,
+		PIN: *pin, PUK: *puk, OCSPURL: *ocsp,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "virtualcard:", err)
+		os.Exit(1)
+	}
+}
+
+func alg(s string) byte {
+	switch strings.ToLower(s) {
+	case "p256":
+		return pivapplet.AlgECCP256
+	case "p384":
+		return pivapplet.AlgECCP384
+	case "rsa2048":
+		return pivapplet.AlgRSA2048
+	}
+	fmt.Fprintf(os.Stderr, "virtualcard: unknown algorithm %q (p256, p384, rsa2048)\n", s)
+	os.Exit(2)
+	return 0
+}
+
+func run(log *slog.Logger, addr, caFile string, opts testcard.Options) error {
+	card, err := testcard.New(opts)
+	if err != nil {
+		return err
+	}
+	var pemData []byte
+	for _, c := range [][]byte{card.PKI.Root.Raw, card.PKI.Issuing.Raw} {
+		pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
+	}
+	if err := os.WriteFile(caFile, pemData, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("virtual PIV card for %s %s (%s)\n", card.Holder.GivenName, card.Holder.Surname, card.Holder.SerialNumber)
+	fmt.Printf("  slot 9A authentication: %s\n", card.AuthCert.Subject)
+	if card.SignCert != nil {
+		fmt.Printf("  slot 9C e-signature:    %s (PIN asked for every signature)\n", card.SignCert.Subject)
+	} else {
+		fmt.Printf("  slot 9C e-signature:    empty\n")
+	}
+	fmt.Printf("  PIN %s, PUK %s, management key: the factory default\n", card.PIN, card.PUK)
+	fmt.Printf("  test CA certificates written to %s\n", caFile)
+	fmt.Printf("  attaching to pcscd's virtual reader at %s (Ctrl-C to remove the card)\n", addr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bridge := &virtual.Bridge{Card: card.Card, Addr: addr, Logger: log}
+	err = bridge.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
