@@ -1,0 +1,176 @@
+package puce_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/puce-id/puce"
+
+// importGraph maps each package of the module to what its non-test files
+// import, read from the sources on every platform at once: a rule broken on
+// Windows only is still broken.
+func importGraph(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	g := map[string][]string{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		pkg := module
+		if rel != "." {
+			pkg += "/" + filepath.ToSlash(rel)
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			g[pkg] = append(g[pkg], p)
+		}
+		if _, ok := g[pkg]; !ok {
+			g[pkg] = nil
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// reaches returns the chain of imports from pkg to a package matching
+// target, or nil.
+func reaches(g map[string][]string, pkg string, target func(string) bool) []string {
+	seen := map[string]bool{}
+	var walk func(p string) []string
+	walk = func(p string) []string {
+		if seen[p] {
+			return nil
+		}
+		seen[p] = true
+		for _, imp := range g[p] {
+			if target(imp) {
+				return []string{p, imp}
+			}
+			if strings.HasPrefix(imp, module) {
+				if chain := walk(imp); chain != nil {
+					return append([]string{p}, chain...)
+				}
+			}
+		}
+		return nil
+	}
+	return walk(pkg)
+}
+
+func under(prefixes ...string) func(string) bool {
+	return func(p string) bool {
+		for _, pre := range prefixes {
+			if p == module+"/"+pre || strings.HasPrefix(p, module+"/"+pre+"/") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func exactly(paths ...string) func(string) bool {
+	return func(p string) bool {
+		for _, x := range paths {
+			if p == x {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+type rule struct {
+	name     string
+	packages func(string) bool
+	forbid   func(string) bool
+}
+
+// rules are the dependency rules of the design.
+func rules() []rule {
+	cgo := exactly(module+"/pcsc", "github.com/ebfe/scard")
+	return []rule{
+		{"identity imports no factor package", under("identity"), under("totp", "webauthn", "pcsc")},
+		{"the server path builds without libpcsclite", under("identity", "totp", "webauthn", "pcsc/cardauth"), cgo},
+		{"card applications run over apdu.Transport alone", under("pcsc/apdu", "pcsc/piv", "pcsc/emrtd", "pcsc/virtual"), cgo},
+		{"no factor package reads the sovereign applet", under("identity", "totp", "webauthn", "pcsc/piv", "pcsc/cardauth"), under("pcsc/emrtd")},
+	}
+}
+
+func check(g map[string][]string) []string {
+	var broken []string
+	for _, r := range rules() {
+		for pkg := range g {
+			if !r.packages(pkg) {
+				continue
+			}
+			if chain := reaches(g, pkg, r.forbid); chain != nil {
+				broken = append(broken, r.name+": "+strings.Join(chain, " -> "))
+			}
+		}
+	}
+	sort.Strings(broken)
+	return broken
+}
+
+func TestArchitecture(t *testing.T) {
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := importGraph(t, root)
+	if len(g) < 5 {
+		t.Fatalf("found only %d packages: the walk is broken", len(g))
+	}
+	for _, b := range check(g) {
+		t.Error(b)
+	}
+}
+
+// TestArchitectureCheckerCatches proves the checker sees an indirect
+// violation: a factor reaching pcsc/emrtd through a helper package.
+func TestArchitectureCheckerCatches(t *testing.T) {
+	g := map[string][]string{
+		module + "/pcsc/cardauth":     {module + "/pcsc/cardauth/x", "fmt"},
+		module + "/pcsc/cardauth/x":   {module + "/pcsc/emrtd/lds"},
+		module + "/pcsc/emrtd/lds":    nil,
+		module + "/identity":          {"context"},
+		module + "/identity/sqlstore": {module + "/pcsc"},
+		module + "/pcsc":              {"github.com/ebfe/scard"},
+	}
+	got := check(g)
+	want := []string{
+		"identity imports no factor package: " + module + "/identity/sqlstore -> " + module + "/pcsc",
+		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth -> " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
+		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
+		"the server path builds without libpcsclite: " + module + "/identity/sqlstore -> " + module + "/pcsc",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("checker found:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
