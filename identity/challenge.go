@@ -90,7 +90,10 @@ type Challenge struct {
 	Subject Subject
 	// Origin the challenge is bound to.
 	Origin string
-	// Payload is what the client needs to answer (sent to it).
+	// Payload is what the client needs to answer (sent to it). Stores keep
+	// it as it is, in clear: a secret the client must see once (a TOTP seed,
+	// recovery codes) goes into the returned challenge only, after Issue, and
+	// a secret the server needs later goes into State, sealed.
 	Payload []byte
 	// State is server-side ceremony state (never sent to the client), such as
 	// go-webauthn session data or the secret of an enrolment in progress.

@@ -25,6 +25,16 @@ const (
 // proof is bound to.
 type Subject string
 
+// Validate reports whether s can be a subject: 1 to 256 bytes of valid
+// UTF-8 without NUL, what every store can key on. Begin checks it; a factor
+// that writes without a challenge (an import) calls it itself.
+func (s Subject) Validate() error {
+	if s == "" {
+		return fmt.Errorf("%w: empty subject", ErrBadInput)
+	}
+	return checkField("subject", string(s))
+}
+
 // maxFieldLen bounds subjects, kinds and credential IDs: they travel in
 // requests and become database keys, so an attacker must not make them huge.
 const maxFieldLen = 256
