@@ -177,7 +177,9 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 	// Fields may come from the client (a subject, an address): keep them
 	// storable and bounded, so a hostile value cannot make the audit write fail.
 	e.Subject = Subject(clean(string(e.Subject), maxFieldLen))
-	e.CredentialID = clean(e.CredentialID, maxFieldLen)
+	// WebAuthn credential IDs reach 1023 bytes (1364 in base64url): keep
+	// them whole so the trail names the credential the store holds.
+	e.CredentialID = clean(e.CredentialID, maxCredentialIDLen)
 	e.RemoteAddr = clean(e.RemoteAddr, maxFieldLen)
 	e.Reason = clean(e.Reason, 1024)
 	if aerr := a.Audit(ctx, e); aerr != nil {
@@ -189,6 +191,9 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 	}
 	return err
 }
+
+// maxCredentialIDLen bounds a credential ID in the audit trail.
+const maxCredentialIDLen = 2048
 
 // clean makes s valid UTF-8 without NUL bytes and at most n bytes long.
 func clean(s string, n int) string {

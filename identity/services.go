@@ -43,7 +43,9 @@ func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Re
 
 // Check is a factor's own verification of a response to its challenge. It
 // fills in the event's CredentialID (and Subject, when the challenge had
-// none) and returns nil when the response proves what the ceremony asks.
+// none) and returns nil when the response proves what the ceremony asks. A
+// Reason it sets is kept on success (a warning worth auditing, such as an
+// accepted counter regression); on failure the error's message replaces it.
 type Check func(ctx context.Context, ch *Challenge, ev *Event) error
 
 // Finish runs the common part of a ceremony's second half, in this order:

@@ -1,0 +1,268 @@
+package webauthn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// Begin starts a login. The challenge's Payload is the
+// CredentialRequestOptions JSON ({"publicKey": {...}}) for
+// navigator.credentials.get.
+//
+// With req.Subject set, allowCredentials lists the subject's credentials
+// (security keys and passkeys alike); a subject with none gets
+// identity.ErrNotEnrolled. With req.Subject empty, the login is username-less:
+// allowCredentials is empty, the browser offers the passkeys it holds for
+// the RP ID, and Finish learns the subject from the credential (§7.2, "if the
+// user was not identified before the ceremony"). BeginConditional does the
+// same for autofill.
+func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	return f.begin(ctx, req, protocol.MediationDefault)
+}
+
+// BeginConditional starts a username-less login for conditional mediation
+// (passkey autofill): the Payload carries "mediation": "conditional" beside
+// the publicKey options, ready for navigator.credentials.get, and the page
+// marks its username field autocomplete="username webauthn". req.Subject
+// must be empty. The page may hold the request open for long while the user
+// types, so the challenge lifetime (identity.Services.ChallengeTTL) bounds
+// how long the form stays usable; start a new one when it expires.
+func (f *Factor) BeginConditional(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	if req.Subject != "" {
+		return nil, fmt.Errorf("%w: webauthn: conditional mediation is username-less; the request names a subject", identity.ErrBadInput)
+	}
+	return f.begin(ctx, req, protocol.MediationConditional)
+}
+
+func (f *Factor) begin(ctx context.Context, req identity.Request, mediation protocol.CredentialMediationRequirement) (*identity.Challenge, error) {
+	origin, err := f.ceremonyOrigin(req.Origin)
+	if err != nil {
+		return nil, err
+	}
+	opts := []gowebauthn.LoginOption{gowebauthn.WithUserVerification(f.uv), gowebauthn.WithLoginOrigin(origin)}
+	var (
+		assertion *protocol.CredentialAssertion
+		sess      *gowebauthn.SessionData
+	)
+	if req.Subject == "" {
+		assertion, sess, err = f.wa.BeginDiscoverableMediatedLogin(mediation, opts...)
+	} else {
+		recs, lerr := f.records(ctx, req.Subject)
+		if lerr != nil {
+			return nil, lerr
+		}
+		if len(recs) == 0 {
+			return nil, fmt.Errorf("%w: webauthn: %q has no WebAuthn credential", identity.ErrNotEnrolled, req.Subject)
+		}
+		u := &user{handle: recs[0].UserHandle}
+		for _, r := range recs {
+			u.creds = append(u.creds, r.credential())
+		}
+		assertion, sess, err = f.wa.BeginMediatedLogin(u, mediation, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webauthn: begin login: %w", err)
+	}
+	return f.issue(ctx, identity.PurposeAuthenticate, req, assertion, sess)
+}
+
+// Finish verifies the browser's PublicKeyCredential (the JSON of
+// navigator.credentials.get's result) and returns the proof.
+//
+// The proof covers possession, and knowledge and inherence too when the
+// authenticator verified the user (a PIN or a biometric; the relying party
+// cannot tell which). It is identity.Level3 when the user was verified on a
+// device-bound key (backup eligibility false: the private key never leaves
+// the authenticator), identity.Level2 for a synced passkey or without user
+// verification. Claims: "aaguid", "backup_eligible", "backup_state",
+// "user_verified", "attestation_type", "attestation_format", and
+// "clone_warning" when AcceptCounterRegression let a regression through.
+//
+// Errors: ErrMalformedResponse (nothing consumed); identity.ErrNotEnrolled
+// for a credential the store does not hold for this subject;
+// identity.ErrInvalidResponse for a response that does not verify (signature,
+// origin, RP ID, challenge, tampered clientDataJSON, user handle);
+// ErrClonedAuthenticator (identity.ErrReplayed) for a signature counter that
+// did not increase; identity.ErrUntrusted when the metadata service now marks
+// the model as compromised; identity.ErrThrottled; the challenge errors of
+// identity.Challenges.Take.
+func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
+	parsed, err := parseAssertion(resp.Data)
+	if err != nil {
+		return nil, err
+	}
+	var proof *identity.Proof
+	err = f.svc.Finish(ctx, Kind, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+		p, err := f.verify(ctx, ch, ev, parsed)
+		proof = p
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return proof, nil
+}
+
+// verify is the factor's half of §7.2 "Verifying an Authentication
+// Assertion"; go-webauthn does the client data, authenticator data and
+// signature steps.
+func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identity.Event, parsed *protocol.ParsedCredentialAssertionData) (*identity.Proof, error) {
+	id := CredentialID(parsed.RawID)
+	ev.CredentialID = id
+	sess, err := session(ch)
+	if err != nil {
+		return nil, err
+	}
+	// §7.2 steps "identify the user and the credential": look the credential
+	// up by its ID, then check it belongs to the subject the ceremony was
+	// begun for (or, username-less, learn the subject from it).
+	c, err := f.svc.Store.CredentialByID(ctx, Kind, id)
+	if err != nil {
+		if errors.Is(err, identity.ErrNotEnrolled) {
+			return nil, fmt.Errorf("%w: webauthn: unknown credential", identity.ErrNotEnrolled)
+		}
+		return nil, fmt.Errorf("webauthn: load credential: %w", err)
+	}
+	if ch.Subject != "" && c.Subject != ch.Subject {
+		return nil, fmt.Errorf("%w: webauthn: the credential is not one of this subject's", identity.ErrNotEnrolled)
+	}
+	if ch.Subject == "" {
+		ev.Subject = c.Subject
+	}
+	if !c.Active {
+		return nil, fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
+	}
+	rec, err := DecodeRecord(c)
+	if err != nil {
+		return nil, err
+	}
+	// §7.2 step 1: with allowCredentials, the credential must be one of them.
+	if len(sess.AllowedCredentialIDs) > 0 && !containsID(sess.AllowedCredentialIDs, rec.ID) {
+		return nil, fmt.Errorf("%w: webauthn: the credential was not offered in allowCredentials", identity.ErrInvalidResponse)
+	}
+	// go-webauthn checks the response's user handle (when present) against
+	// the user's ID, and the allow-list against the user's credentials. The
+	// user is the credential's owner as recorded; the session only ever
+	// named that same subject, which the challenge store already bound.
+	u := &user{handle: rec.UserHandle, creds: []gowebauthn.Credential{rec.credential()}}
+	var wc *gowebauthn.Credential
+	if ch.Subject != "" {
+		sess.UserID = rec.UserHandle
+		sess.AllowedCredentialIDs = [][]byte{rec.ID}
+		wc, err = f.wa.ValidateLogin(u, *sess, parsed)
+	} else {
+		// Username-less: §7.2 requires response.userHandle to be present and
+		// to identify the credential's owner.
+		wc, err = f.wa.ValidateDiscoverableLogin(func(rawID, userHandle []byte) (gowebauthn.User, error) {
+			return u, nil
+		}, *sess, parsed)
+	}
+	if err != nil {
+		return nil, invalid("assertion", err)
+	}
+	flags := parsed.Response.AuthenticatorData.Flags
+	now := f.svc.Now()
+
+	// §7.2 signCount step and §6.1.1: a counter that does not increase,
+	// unless both are zero (an authenticator without counter), means the
+	// credential private key may exist twice.
+	received := uint64(parsed.Response.AuthenticatorData.Counter)
+	stored := c.Counter
+	clone := false
+	switch {
+	case received == 0 && stored == 0:
+	case received <= stored:
+		if !f.cfg.AcceptCounterRegression {
+			return nil, fmt.Errorf("%w: counter went from %d to %d", ErrClonedAuthenticator, stored, received)
+		}
+		clone = true
+		ev.Reason = fmt.Sprintf("clone warning: signature counter went from %d to %d", stored, received)
+	default:
+		// Atomic across server instances: of two assertions carrying the
+		// same counter, one wins and the other is a replay.
+		if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), received, now); err != nil {
+			if errors.Is(err, identity.ErrReplayed) {
+				return nil, fmt.Errorf("%w: %w", ErrClonedAuthenticator, err)
+			}
+			return nil, fmt.Errorf("webauthn: advance counter: %w", err)
+		}
+	}
+	// BS may change from one assertion to the next (§6.1.3); BE may not,
+	// which go-webauthn checked. LastUsedAt moved with the counter, unless
+	// there was none to move.
+	bsChanged := rec.BackupState != flags.HasBackupState()
+	if bsChanged || received <= stored {
+		rec.BackupState = flags.HasBackupState()
+		c.Public = rec.encode()
+		c.LastUsedAt = now
+		if err := f.svc.Store.UpdateCredential(ctx, c); err != nil {
+			return nil, fmt.Errorf("webauthn: update credential: %w", err)
+		}
+	}
+
+	uv := flags.HasUserVerified()
+	p := &identity.Proof{
+		Subject:      c.Subject,
+		Kind:         Kind,
+		CredentialID: c.ID,
+		Factors:      identity.Possession,
+		Assurance:    identity.Level2,
+		Time:         now,
+		Claims: map[string]string{
+			"aaguid":             rec.AAGUID.String(),
+			"backup_eligible":    strconv.FormatBool(wc.Flags.BackupEligible),
+			"backup_state":       strconv.FormatBool(flags.HasBackupState()),
+			"user_verified":      strconv.FormatBool(uv),
+			"attestation_type":   rec.AttestationType,
+			"attestation_format": rec.AttestationFormat,
+		},
+	}
+	if uv {
+		// The authenticator checked a PIN or a biometric before signing.
+		p.Factors |= identity.Knowledge | identity.Inherence
+		if !rec.BackupEligible {
+			// A device-bound key with user verification is a multi-factor
+			// cryptographic authenticator (NIST SP 800-63B §5.1.9): AAL3.
+			p.Assurance = identity.Level3
+		}
+	}
+	if clone {
+		p.Claims["clone_warning"] = "true"
+	}
+	return p, nil
+}
+
+func containsID(ids [][]byte, id []byte) bool {
+	for _, v := range ids {
+		if bytes.Equal(v, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAssertion parses a login response (the JSON of a
+// PublicKeyCredential with an AuthenticatorAssertionResponse) without
+// verifying it, with go-webauthn's protocol parser. It fails with ErrMalformedResponse on anything the protocol
+// parsers refuse, and on more than MaxResponseSize bytes.
+func parseAssertion(data []byte) (*protocol.ParsedCredentialAssertionData, error) {
+	if len(data) > MaxResponseSize {
+		return nil, fmt.Errorf("%w: %d bytes (at most %d)", ErrMalformedResponse, len(data), MaxResponseSize)
+	}
+	p, err := protocol.ParseCredentialRequestResponseBytes(data)
+	if err != nil {
+		return nil, malformed("assertion", err)
+	}
+	if len(p.RawID) > MaxCredentialIDLen {
+		return nil, fmt.Errorf("%w: credential ID of %d bytes", ErrMalformedResponse, len(p.RawID))
+	}
+	return p, nil
+}
