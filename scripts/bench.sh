@@ -8,4 +8,5 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 go_ready
 start_postgres
-go test -run '^$' -bench "${BENCH:-.}" -benchmem -count "${COUNT:-1}" ${BENCHTIME:+-benchtime "$BENCHTIME"} ./...
+start_pcscd
+go test -run '^$' -bench "${BENCH:-.}" -benchmem -count "${COUNT:-1}" ${BENCHTIME:+-benchtime "$BENCHTIME"} ${PKGS:-./...}
