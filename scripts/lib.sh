@@ -98,9 +98,79 @@ stop_postgres() {
 	PG_DIR=
 }
 
+# start_pcscd makes sure pcscd runs with the vsmartcard vpcd driver (reader
+# "Virtual PCD 00 00" on 127.0.0.1:35963) for the card tests, and exports
+# PUCE_PCSCD=1 and PUCE_PCSCD_BIN (the tests run private pcscd instances of
+# their own from it). A pcscd already listening on its socket is reused;
+# otherwise one runs in the foreground as our child, which stop_pcscd (from
+# the EXIT trap) stops. pcscd 1.9.9 exits when idle only with --auto-exit,
+# which is not given.
+PCSCD_SOCK=/run/pcscd/pcscd.comm
+PCSCD_PID=
+PCSCD_LOG=
+start_pcscd() {
+	apt_install pcscd libpcsclite-dev vsmartcard-vpcd
+	local bin conf=/etc/reader.conf.d/vpcd i
+	bin=$(command -v pcscd || echo /usr/sbin/pcscd)
+	[ -x "$bin" ] || die "pcscd not found (package pcscd)"
+	[ -f "$conf" ] || die "$conf is missing: reinstall vsmartcard-vpcd"
+	export PUCE_PCSCD_BIN=$bin
+	if pcscd_listening; then
+		# Started on demand by systemd, pcscd may still be loading drivers.
+		for i in $(seq 50); do tcp_listening 35963 && break; sleep 0.1; done
+		tcp_listening 35963 ||
+			die "a pcscd is running without the vpcd reader: restart it (systemctl restart pcscd) so that it loads $conf"
+		say "using the pcscd already running on $PCSCD_SOCK"
+	else
+		[ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null || die "need root to start pcscd (run as root, or give this user password-less sudo)"
+		local run=()
+		[ "$(id -u)" -eq 0 ] || run=(sudo -n)
+		PCSCD_LOG=$(mktemp /tmp/puce-pcscd.XXXXXX)
+		"${run[@]}" "$bin" --foreground >"$PCSCD_LOG" 2>&1 &
+		PCSCD_PID=$!
+		for i in $(seq 100); do
+			kill -0 "$PCSCD_PID" 2>/dev/null || { cat "$PCSCD_LOG" >&2; die "pcscd exited at start"; }
+			pcscd_listening && tcp_listening 35963 && break
+			sleep 0.1
+		done
+		pcscd_listening && tcp_listening 35963 || { cat "$PCSCD_LOG" >&2; die "pcscd did not come up with the vpcd reader"; }
+		say "pcscd $("$bin" --version 2>/dev/null | awk 'NR == 1 { sub(/\.$/, "", $3); print $3 }') running (pid $PCSCD_PID, vpcd reader on 127.0.0.1:35963)"
+	fi
+	export PUCE_PCSCD=1
+}
+
+# pcscd_listening: something listens on pcscd's socket (a file left by a
+# dead pcscd does not count).
+pcscd_listening() {
+	awk -v p="$PCSCD_SOCK" '$NF == p && $4 == "00010000" { found = 1 } END { exit !found }' /proc/net/unix 2>/dev/null
+}
+
+# tcp_listening PORT: a TCP socket listens on PORT. It looks instead of
+# connecting, since connecting to vpcd's port is inserting a card.
+tcp_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" 'substr($2, length($2) - 4) == p && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+stop_pcscd() {
+	[ -n "$PCSCD_PID" ] || return 0
+	local i
+	# Under set -e a failed kill (pcscd gone already) must not end cleanup.
+	if [ "$(id -u)" -eq 0 ]; then kill -TERM "$PCSCD_PID"; else sudo -n kill -TERM "$PCSCD_PID"; fi 2>/dev/null || true
+	for i in $(seq 50); do kill -0 "$PCSCD_PID" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$PCSCD_PID" 2>/dev/null; then
+		if [ "$(id -u)" -eq 0 ]; then kill -KILL "$PCSCD_PID"; else sudo -n kill -KILL "$PCSCD_PID"; fi 2>/dev/null || true
+	fi
+	wait "$PCSCD_PID" 2>/dev/null || true
+	rm -f "$PCSCD_LOG"
+	PCSCD_PID=
+}
+
 # cleanup stops every service this script started; it is the EXIT trap.
 cleanup() {
 	local rc=$?
+	stop_pcscd
 	stop_postgres
 	exit $rc
 }

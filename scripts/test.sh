@@ -12,6 +12,7 @@ FUZZTIME=${FUZZTIME:-3s}
 
 go_ready
 start_postgres
+start_pcscd
 
 say "go vet ./..."
 go vet ./...

@@ -157,6 +157,7 @@ func (b *Bridge) serve(ctx context.Context, conn net.Conn) error {
 	r := bufio.NewReader(conn)
 	var buf []byte
 	for {
+		quickAck(conn)
 		msg, err := readFrame(r, buf)
 		if err != nil {
 			select {
