@@ -11,7 +11,11 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
+
+// Wait is how long Lock waits for another test to release the reader.
+const Wait = 3 * time.Minute
 
 // Lock takes an flock on a file named after the vpcd port until the test
 // ends (or the process dies, which drops it too).
@@ -22,9 +26,20 @@ func Lock(t testing.TB, port int) {
 	if err != nil {
 		t.Fatalf("lock the vpcd reader: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("lock the vpcd reader: %v", err)
+	// Poll rather than block, so that a test attaching two cards at once
+	// (the second waits for the first, which waits for the test to end)
+	// fails with a reason instead of hanging.
+	deadline := time.Now().Add(Wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+			f.Close()
+			t.Fatalf("lock the vpcd reader: %v (held for %s by another test; a test may hold one card in the reader at a time)", err, Wait)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Cleanup(func() { f.Close() }) // closing drops the lock
 }

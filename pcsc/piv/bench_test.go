@@ -18,7 +18,7 @@ import (
 // APDU encoding, the card runtime, the applet and its ECDSA signature.
 func BenchmarkSign9A(b *testing.B) {
 	ctx := context.Background()
-	card, c, ct := newCard(b, testcard.Options{NoSignatureKey: true, AuthAlg: pivapplet.AlgECCP256})
+	card, c, ct := newCard(b, testcard.Options{NoSignatureKey: true, AuthAlg: pivapplet.AlgECCP256}, inProcess)
 	if err := c.VerifyPIN(ctx, card.PIN, nil); err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puce-id/puce/internal/pcscdtest"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/piv"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
@@ -33,13 +34,54 @@ func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	return c.t.Transmit(ctx, cmd)
 }
 
-func newCard(t testing.TB, opts testcard.Options) (*testcard.Card, *piv.Card, *counting) {
+// connector reaches a personalised card: in-process, or through pcscd.
+type connector func(t testing.TB, tc *testcard.Card) apdu.Transport
+
+func inProcess(t testing.TB, tc *testcard.Card) apdu.Transport { return tc.Card }
+
+func throughPCSCD(t testing.TB, tc *testcard.Card) apdu.Transport {
+	return pcscdtest.Attach(t, pcscdtest.Require(t), tc.Card, nil)
+}
+
+// suite is every test of the client, each run on both connectors.
+func suite() map[string]func(*testing.T, connector) {
+	return map[string]func(*testing.T, connector){
+		"ReadObjects":                  testReadObjects,
+		"PINTriesAndUnblock":           testPINTriesAndUnblock,
+		"SignEveryAlgorithm":           testSignEveryAlgorithm,
+		"SignatureKeyAsksPINEveryTime": testSignatureKeyAsksPINEveryTime,
+		"LoginAPDUs":                   testLoginAPDUs,
+		"ManagementKeyAndIssuance":     testManagementKeyAndIssuance,
+		"GenerateRSA":                  testGenerateRSA,
+		"VendorExtras":                 testVendorExtras,
+	}
+}
+
+func TestInProcess(t *testing.T) {
+	for name, f := range suite() {
+		t.Run(name, func(t *testing.T) { f(t, inProcess) })
+	}
+}
+
+// TestThroughPCSCD runs the same tests through the real PC/SC stack: pcscd,
+// the vpcd driver and the virtual card attached over its socket.
+func TestThroughPCSCD(t *testing.T) {
+	pcscdtest.Require(t)
+	for name, f := range suite() {
+		t.Run(name, func(t *testing.T) { f(t, throughPCSCD) })
+	}
+	if !t.Failed() {
+		t.Logf("puce: every PIV client test passed through pcscd (%d tests)", len(suite()))
+	}
+}
+
+func newCard(t testing.TB, opts testcard.Options, connect connector) (*testcard.Card, *piv.Card, *counting) {
 	t.Helper()
 	tc, err := testcard.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct := &counting{t: tc.Card}
+	ct := &counting{t: connect(t, tc)}
 	c, err := piv.Open(context.Background(), ct, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +89,9 @@ func newCard(t testing.TB, opts testcard.Options) (*testcard.Card, *piv.Card, *c
 	return tc, c, ct
 }
 
-func TestReadObjects(t *testing.T) {
+func testReadObjects(t *testing.T, connect connector) {
 	ctx := context.Background()
-	tc, c, _ := newCard(t, testcard.Options{})
+	tc, c, _ := newCard(t, testcard.Options{}, connect)
 	for slot, want := range map[piv.Slot]*x509.Certificate{piv.SlotAuthentication: tc.AuthCert, piv.SlotSignature: tc.SignCert} {
 		got, err := c.Certificate(ctx, slot)
 		if err != nil || !got.Equal(want) {
@@ -70,9 +112,9 @@ func TestReadObjects(t *testing.T) {
 	}
 }
 
-func TestPINTriesAndUnblock(t *testing.T) {
+func testPINTriesAndUnblock(t *testing.T, connect connector) {
 	ctx := context.Background()
-	tc, c, ct := newCard(t, testcard.Options{})
+	tc, c, ct := newCard(t, testcard.Options{}, connect)
 	st, err := c.PINStatus(ctx)
 	if err != nil || st.TriesLeft != 3 || st.Verified {
 		t.Fatalf("fresh status %+v, %v", st, err)
@@ -96,7 +138,7 @@ func TestPINTriesAndUnblock(t *testing.T) {
 		t.Fatalf("the guard sent %d APDUs; card has %d tries", ct.n.Load()-before, tc.Applet.PINTriesLeft())
 	}
 	// A new handle does not know; its guard asks the card first.
-	c2, _ := piv.Open(ctx, tc.Card, nil)
+	c2, _ := piv.Open(ctx, ct.t, nil)
 	if err := c2.VerifyPIN(ctx, "000000", nil); !errors.Is(err, piv.ErrLastTry) {
 		t.Fatalf("last try on a new handle: %v", err)
 	}
@@ -155,7 +197,7 @@ func verifySig(t *testing.T, pub crypto.PublicKey, digest, sig []byte, opts cryp
 	}
 }
 
-func TestSignEveryAlgorithm(t *testing.T) {
+func testSignEveryAlgorithm(t *testing.T, connect connector) {
 	ctx := context.Background()
 	msg := []byte("puce signs this")
 	d256, d384, d512 := sha256.Sum256(msg), sha512.Sum384(msg), sha512.Sum512(msg)
@@ -175,7 +217,7 @@ func TestSignEveryAlgorithm(t *testing.T) {
 		{"RSA-2048 PSS/SHA-384 auto salt", pivapplet.AlgRSA2048, d384[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: crypto.SHA384}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			card, c, _ := newCard(t, testcard.Options{AuthAlg: tc.alg, NoSignatureKey: true})
+			card, c, _ := newCard(t, testcard.Options{AuthAlg: tc.alg, NoSignatureKey: true}, connect)
 			s, err := c.Signer(piv.SlotAuthentication, card.AuthCert.PublicKey, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -197,9 +239,9 @@ func TestSignEveryAlgorithm(t *testing.T) {
 	}
 }
 
-func TestSignatureKeyAsksPINEveryTime(t *testing.T) {
+func testSignatureKeyAsksPINEveryTime(t *testing.T, connect connector) {
 	ctx := context.Background()
-	card, c, _ := newCard(t, testcard.Options{})
+	card, c, ct := newCard(t, testcard.Options{}, connect)
 	d := sha256.Sum256([]byte("contract"))
 	s, _ := c.Signer(piv.SlotSignature, card.SignCert.PublicKey, nil)
 	if _, err := s.SignContext(ctx, d[:], crypto.SHA256); !errors.Is(err, piv.ErrPINRequired) {
@@ -226,7 +268,7 @@ func TestSignatureKeyAsksPINEveryTime(t *testing.T) {
 	}
 	raw := func() error {
 		in := append([]byte{0x7C, 0x24, 0x82, 0x00, 0x81, 0x20}, d[:]...)
-		_, err := apdu.Do(ctx, card.Card, apdu.Command{INS: 0x87, P1: 0x11, P2: 0x9C, Data: in, Ne: 256})
+		_, err := apdu.Do(ctx, ct.t, apdu.Command{INS: 0x87, P1: 0x11, P2: 0x9C, Data: in, Ne: 256})
 		return err
 	}
 	if err := raw(); err != nil {
@@ -239,12 +281,12 @@ func TestSignatureKeyAsksPINEveryTime(t *testing.T) {
 
 // TestLoginAPDUs counts a login-shaped exchange: select, verify, sign with
 // 9A, the certificate already known.
-func TestLoginAPDUs(t *testing.T) {
+func testLoginAPDUs(t *testing.T, connect connector) {
 	ctx := context.Background()
-	card, _, _ := newCard(t, testcard.Options{NoSignatureKey: true})
+	card, _, base := newCard(t, testcard.Options{NoSignatureKey: true}, connect)
 	d := sha256.Sum256([]byte("H(origin)||H(nonce)"))
 	login := func(opts *piv.VerifyOptions, knowTries bool) int64 {
-		ct := &counting{t: card.Card}
+		ct := &counting{t: base.t}
 		c, err := piv.Open(ctx, ct, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -273,7 +315,7 @@ func TestLoginAPDUs(t *testing.T) {
 	}
 }
 
-func TestManagementKeyAndIssuance(t *testing.T) {
+func testManagementKeyAndIssuance(t *testing.T, connect connector) {
 	ctx := context.Background()
 	for _, mk := range []struct {
 		name string
@@ -292,7 +334,7 @@ func TestManagementKeyAndIssuance(t *testing.T) {
 				opts.ManagementKey, opts.ManagementKeyAlg = mk.key, byte(mk.alg)
 				key = piv.ManagementKey{Algorithm: mk.alg, Key: mk.key}
 			}
-			card, c, _ := newCard(t, opts)
+			card, c, _ := newCard(t, opts, connect)
 			if _, err := c.GenerateKey(ctx, piv.SlotKeyManagement, piv.AlgECCP256); !errors.Is(err, apdu.ErrSecurityStatus) {
 				t.Fatalf("generate without the management key: %v", err)
 			}
@@ -326,12 +368,12 @@ func TestManagementKeyAndIssuance(t *testing.T) {
 	}
 }
 
-func TestGenerateRSA(t *testing.T) {
+func testGenerateRSA(t *testing.T, connect connector) {
 	if testing.Short() {
 		t.Skip("RSA key generation is slow")
 	}
 	ctx := context.Background()
-	_, c, _ := newCard(t, testcard.Options{NoSignatureKey: true})
+	_, c, _ := newCard(t, testcard.Options{NoSignatureKey: true}, connect)
 	if err := c.Authenticate(ctx, piv.DefaultManagementKey()); err != nil {
 		t.Fatal(err)
 	}
@@ -344,27 +386,32 @@ func TestGenerateRSA(t *testing.T) {
 	}
 }
 
-func TestVendorExtras(t *testing.T) {
+func testVendorExtras(t *testing.T, connect connector) {
 	ctx := context.Background()
-	_, plain, _ := newCard(t, testcard.Options{NoSignatureKey: true})
-	if _, err := plain.Version(ctx); !errors.Is(err, piv.ErrNotSupported) {
-		t.Fatalf("version on a plain card: %v", err)
-	}
-	if _, err := plain.Metadata(ctx, piv.SlotPIN); !errors.Is(err, piv.ErrNotSupported) {
-		t.Fatalf("metadata on a plain card: %v", err)
-	}
-	_, yk, _ := newCard(t, testcard.Options{NoSignatureKey: true, Vendor: true})
-	if v, err := yk.Version(ctx); err != nil || v != "1.0.0" {
-		t.Fatalf("version: %q %v", v, err)
-	}
-	m, err := yk.Metadata(ctx, piv.SlotPIN)
-	if err != nil || m.TriesTotal != 3 || m.TriesLeft != 3 || !m.Default {
-		t.Fatalf("PIN metadata %+v, %v", m, err)
-	}
-	if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.Algorithm != piv.AlgECCP256 || m.PINPolicy != 2 {
-		t.Fatalf("9A metadata %+v, %v", m, err)
-	}
-	if _, err := yk.Attest(ctx, piv.SlotAuthentication); !errors.Is(err, piv.ErrNotSupported) {
-		t.Fatalf("attest: %v", err)
-	}
+	// One card per subtest: through pcscd the shared reader holds one at a time.
+	t.Run("plain card", func(t *testing.T) {
+		_, plain, _ := newCard(t, testcard.Options{NoSignatureKey: true}, connect)
+		if _, err := plain.Version(ctx); !errors.Is(err, piv.ErrNotSupported) {
+			t.Fatalf("version on a plain card: %v", err)
+		}
+		if _, err := plain.Metadata(ctx, piv.SlotPIN); !errors.Is(err, piv.ErrNotSupported) {
+			t.Fatalf("metadata on a plain card: %v", err)
+		}
+	})
+	t.Run("YubiKey-compatible card", func(t *testing.T) {
+		_, yk, _ := newCard(t, testcard.Options{NoSignatureKey: true, Vendor: true}, connect)
+		if v, err := yk.Version(ctx); err != nil || v != "1.0.0" {
+			t.Fatalf("version: %q %v", v, err)
+		}
+		m, err := yk.Metadata(ctx, piv.SlotPIN)
+		if err != nil || m.TriesTotal != 3 || m.TriesLeft != 3 || !m.Default {
+			t.Fatalf("PIN metadata %+v, %v", m, err)
+		}
+		if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.Algorithm != piv.AlgECCP256 || m.PINPolicy != 2 {
+			t.Fatalf("9A metadata %+v, %v", m, err)
+		}
+		if _, err := yk.Attest(ctx, piv.SlotAuthentication); !errors.Is(err, piv.ErrNotSupported) {
+			t.Fatalf("attest: %v", err)
+		}
+	})
 }
