@@ -565,3 +565,19 @@ func channelOf(cla byte) int {
 	}
 	return int(cla & 0x03)
 }
+
+// VerifyOnPINPad implements apdu.PINPadVerifier, so that card applications
+// that see only an apdu.Transport (package piv) can use the reader's PIN
+// pad: it runs VerifyPINDirect with the PIN block the request describes, in
+// ASCII. A reader without a PIN pad gives an error matching both
+// apdu.ErrNoPINPad and ErrUnsupported.
+func (c *Card) VerifyOnPINPad(ctx context.Context, req apdu.PINPadRequest) error {
+	err := c.VerifyPINDirect(ctx, req.Template, PINPad{Timeout: req.Timeout, Format: PINASCII,
+		PINOffset: req.Offset, BlockSize: req.BlockSize, MinDigits: req.MinDigits, MaxDigits: req.MaxDigits})
+	if errors.Is(err, ErrUnsupported) {
+		return fmt.Errorf("%w: %w", apdu.ErrNoPINPad, err)
+	}
+	return err
+}
+
+var _ apdu.PINPadVerifier = (*Card)(nil)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Transport carries one command APDU to a card and returns its response APDU,
@@ -266,3 +267,31 @@ func (c *Client) exchange(ctx context.Context, cmd Command, ext bool) (Response,
 	}
 	return ParseResponse(out)
 }
+
+// PINPadRequest asks a reader's PIN pad to fill a PIN into a VERIFY
+// command: the holder types on the reader and the PIN never reaches the
+// host. Template is the command with a PIN block of padding at Offset.
+type PINPadRequest struct {
+	Template []byte
+	// Offset and BlockSize locate the PIN block in the data field, in
+	// bytes; the PIN goes in as ASCII digits, left-justified, the padding
+	// staying where no digit was typed (the PIV format).
+	Offset, BlockSize int
+	// MinDigits and MaxDigits bound the PIN's length.
+	MinDigits, MaxDigits int
+	// Timeout bounds the entry; 0 lets the reader choose.
+	Timeout time.Duration
+}
+
+// PINPadVerifier is implemented by transports whose reader has a PIN pad
+// (package pcsc's Card), so that card applications, which see only a
+// Transport, can use it. VerifyOnPINPad returns nil when the card accepts
+// the PIN, the card's status as an error otherwise (a *WrongPINError with
+// the tries left), and an error matching ErrNoPINPad when the reader has
+// none.
+type PINPadVerifier interface {
+	VerifyOnPINPad(ctx context.Context, req PINPadRequest) error
+}
+
+// ErrNoPINPad: the reader has no PIN pad; ask for the PIN on screen.
+var ErrNoPINPad = errors.New("apdu: the reader has no PIN pad")

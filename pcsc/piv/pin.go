@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -195,4 +196,38 @@ func (c *Card) Unblock(ctx context.Context, puk, newPIN string) error {
 	}
 	c.tries = -1
 	return nil
+}
+
+// VerifyPINPad has the holder type the PIN on the reader's PIN pad, so that
+// it never reaches the host (the transport must implement
+// apdu.PINPadVerifier, as a pcsc.Card does; otherwise the error matches
+// apdu.ErrNoPINPad and the caller asks for the PIN on screen). The last-try
+// guard and the tries-left reporting are those of VerifyPIN.
+func (c *Card) VerifyPINPad(ctx context.Context, timeout time.Duration, opts *VerifyOptions) error {
+	pad, ok := c.t.(apdu.PINPadVerifier)
+	if !ok {
+		return fmt.Errorf("piv: %w", apdu.ErrNoPINPad)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	allowLast := opts != nil && opts.AllowLastTry
+	if c.tries < 0 && !allowLast {
+		if _, err := c.pinStatus(ctx); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.tries == 0:
+		return fmt.Errorf("piv: %w: unblock it with the PUK", apdu.ErrBlocked)
+	case c.tries == 1 && !allowLast:
+		return ErrLastTry
+	}
+	// VERIFY with a block of FF padding for the reader to fill (SP 800-73-4
+	// Part 2 §3.2.1: 6 to 8 characters, padded with FF).
+	template := []byte{0x00, 0x20, 0x00, refPIN, 0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+	err := pad.VerifyOnPINPad(ctx, apdu.PINPadRequest{Template: template, Offset: 0, BlockSize: 8, MinDigits: 6, MaxDigits: 8, Timeout: timeout})
+	if errors.Is(err, apdu.ErrNoPINPad) {
+		return fmt.Errorf("piv: %w", err)
+	}
+	return c.afterPIN(err, "verify PIN on the PIN pad")
 }

@@ -415,3 +415,16 @@ func testVendorExtras(t *testing.T, connect connector) {
 		}
 	})
 }
+
+// testNoPINPad: neither the virtual card in-process nor pcscd's vpcd reader
+// has a PIN pad; the client says so with a typed error, spending nothing.
+func testNoPINPad(t *testing.T, connect connector) {
+	ctx := context.Background()
+	tc, c, _ := newCard(t, testcard.Options{NoSignatureKey: true}, connect)
+	if err := c.VerifyPINPad(ctx, time.Second, nil); !errors.Is(err, apdu.ErrNoPINPad) {
+		t.Fatalf("PIN pad on a reader without one: %v", err)
+	}
+	if tc.Applet.PINTriesLeft() != 3 {
+		t.Fatal("a try was spent")
+	}
+}
