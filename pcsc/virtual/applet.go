@@ -48,3 +48,11 @@ type Resetter interface {
 type Deselecter interface {
 	Deselect()
 }
+
+// ChainHandler is implemented by applets that answer chained commands block
+// by block themselves instead of having the runtime reassemble them: the
+// eMRTD applet's PACE steps, sent as a GENERAL AUTHENTICATE chain of
+// commands that each need an answer.
+type ChainHandler interface {
+	HandlesChain(cmd apdu.Command) bool
+}

@@ -311,6 +311,15 @@ func (c *Card) respond(ctx context.Context, raw []byte) (apdu.Response, error) {
 	c.clearPending()
 
 	if interindustry && cmd.CLA&0x10 != 0 {
+		// Most chains carry one long command in pieces; PACE's GENERAL
+		// AUTHENTICATE is a chain of steps, each answered (ICAO 9303-11
+		// §4.4.4.2). The applet says which it wants.
+		if c.selected >= 0 {
+			if h, ok := c.applets[c.selected].(ChainHandler); ok && h.HandlesChain(cmd) {
+				c.chain = chainState{}
+				return c.paginate(c.dispatch(ctx, cmd), cmd.Ne, false), nil
+			}
+		}
 		return c.chainBlock(cmd), nil
 	}
 	if c.chain.active {

@@ -1,0 +1,80 @@
+package emrtd
+
+import (
+	"crypto/aes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"testing"
+	"time"
+)
+
+// BenchmarkAnchorPACEReadCrypto is the anchor of BenchmarkRead for PACE: the
+// bare cryptography a PACE read needs, on both sides as in-process both the
+// host and the virtual chip compute — per side 5 scalar multiplications
+// and one point addition (generic mapping and key agreement, ICAO 9303-11
+// §4.4.3), the KDF and two tokens (AES-CMAC); AES-CBC and AES-CMAC over the
+// 21 kB of files read, once each side; passive authentication's SHA-256 of
+// the files, one ECDSA P-256 signature verification and one X.509 chain
+// verification. No APDU encoding, TLV, parsing or transport.
+func BenchmarkAnchorPACEReadCrypto(b *testing.B) {
+	for _, param := range []int{12, 13} {
+		curve, _ := paceCurve(param)
+		name := map[int]string{12: "P256", 13: "BP256"}[param]
+		b.Run(name, func(b *testing.B) {
+			files := make([]byte, 21344) // the files read, a whole number of AES blocks
+			blk, _ := aes.NewCipher(make([]byte, 16))
+			csca, ds, sig, digest := anchorPKI(b)
+			roots := x509.NewCertPool()
+			roots.AddCert(csca)
+			for b.Loop() {
+				for side := 0; side < 2; side++ {
+					sk1, _ := randomScalar(curve, rand.Reader)
+					sk2, _ := randomScalar(curve, rand.Reader)
+					x1, y1 := curve.ScalarBaseMult(sk1)      // PK_map
+					hx, hy := curve.ScalarMult(x1, y1, sk1)  // H
+					sx, sy := curve.ScalarBaseMult(sk2[:16]) // s·G
+					gx, gy := curve.Add(sx, sy, hx, hy)      // G'
+					ex, ey := curve.ScalarMult(gx, gy, sk2)  // PK_eph
+					kx, _ := curve.ScalarMult(ex, ey, sk1)   // K
+					kdf(CipherAES128, kx.Bytes(), kdfMAC)
+					cmac(blk, files[:80])
+					cmac(blk, files[:80])
+					cbcEncrypt(blk, make([]byte, 16), files)
+					cmac(blk, files)
+				}
+				h := sha256.Sum256(files)
+				_ = h
+				if !ecdsa.VerifyASN1(ds.PublicKey.(*ecdsa.PublicKey), digest, sig) {
+					b.Fatal("signature")
+				}
+				if _, err := ds.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func anchorPKI(b *testing.B) (csca, ds *x509.Certificate, sig, digest []byte) {
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	ct := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CSCA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	cd, _ := x509.CreateCertificate(rand.Reader, ct, ct, ck.Public(), ck)
+	csca, _ = x509.ParseCertificate(cd)
+	dt := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "DS"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	dd, _ := x509.CreateCertificate(rand.Reader, dt, csca, dk.Public(), ck)
+	ds, _ = x509.ParseCertificate(dd)
+	d := sha256.Sum256([]byte("signed attributes"))
+	sig, err := ecdsa.SignASN1(rand.Reader, dk, d[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return csca, ds, sig, d[:]
+}

@@ -1,0 +1,53 @@
+package emrtd_test
+
+import (
+	"context"
+	"crypto/x509"
+	"testing"
+
+	"github.com/puce-id/puce/pcsc/emrtd"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
+)
+
+// BenchmarkRead is a whole read of the virtual card in-process: open (PACE
+// or BAC), read EF.COM, EF.SOD, DG1, DG2 (a 240×320 JPEG of about 20 kB),
+// DG11, DG12, DG13, and passive authentication. Both sides' crypto runs in
+// the loop (the virtual chip's too). apdus/op counts the APDUs on the wire.
+func BenchmarkRead(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		param int
+		bac   bool
+		ext   bool
+	}{
+		{"PACE-P256/extended", 12, false, true},
+		{"PACE-P256/short", 12, false, false},
+		{"PACE-BP256/extended", 13, false, true},
+		{"PACE-BP256/short", 13, false, false},
+		{"BAC/extended", 0, true, true},
+		{"BAC/short", 0, true, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f := newFixture(b, c.ext, &emrtdapplet.Options{PACEParameterID: c.param, DisablePACE: c.bac})
+			var key emrtd.AccessKey = emrtd.CAN(f.p.CAN)
+			if c.bac {
+				key = f.key
+			}
+			cscas := []*x509.Certificate{f.p.CSCA}
+			ctx := context.Background()
+			start := f.tr.count.Load()
+			b.ResetTimer()
+			for b.Loop() {
+				s, err := emrtd.Open(ctx, f.tr, key, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: cscas})
+				if err != nil || !r.Verified() {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(f.tr.count.Load()-start)/float64(b.N), "apdus/op")
+		})
+	}
+}

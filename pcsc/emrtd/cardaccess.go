@@ -1,0 +1,120 @@
+package emrtd
+
+import (
+	"encoding/asn1"
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// Object identifiers of the PACE protocols (ICAO 9303-11 §9.2.1; BSI
+// TR-03110-3 §A.1.1): id-PACE = bsi-de protocols smartcard 4.
+var (
+	oidPACE = asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4}
+
+	// The PACE suites with generic mapping over ECDH this package
+	// implements: id-PACE-ECDH-GM-3DES-CBC-CBC, -AES-CBC-CMAC-128, -192,
+	// -256.
+	oidPACEECDHGM3DES   = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 1)
+	oidPACEECDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 2)
+	oidPACEECDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 3)
+	oidPACEECDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 4)
+)
+
+// SecurityInfo is one entry of EF.CardAccess (ICAO 9303-11 §9.2): the
+// protocol and its DER-encoded parameters as stored.
+type SecurityInfo struct {
+	Protocol     asn1.ObjectIdentifier
+	RequiredData []byte // DER of the second element
+	OptionalData []byte // DER of the third element, nil when absent
+}
+
+// PACEInfo announces one PACE variant (ICAO 9303-11 §9.2.1).
+type PACEInfo struct {
+	Protocol asn1.ObjectIdentifier
+	Version  int
+	// ParameterID is the standardized domain parameter identifier
+	// (§9.5.1, Table 6), or -1 when absent (explicit parameters in a
+	// PACEDomainParameterInfo, which this package does not support).
+	ParameterID int
+}
+
+// Supported reports whether this package can run the variant: generic
+// mapping over ECDH with standardized domain parameters.
+func (p PACEInfo) Supported() bool {
+	_, ok := paceCipher(p.Protocol)
+	if !ok || p.Version != 2 {
+		return false
+	}
+	_, ok = paceCurve(p.ParameterID)
+	return ok
+}
+
+// CardAccess is the decoded EF.CardAccess.
+type CardAccess struct {
+	PACE  []PACEInfo
+	Infos []SecurityInfo // every entry, PACEInfos included
+}
+
+// ParseCardAccess decodes EF.CardAccess: SecurityInfos ::= SET OF
+// SecurityInfo, SecurityInfo ::= SEQUENCE { protocol OBJECT IDENTIFIER,
+// requiredData ANY, optionalData ANY OPTIONAL } (ICAO 9303-11 §9.2).
+func ParseCardAccess(b []byte) (*CardAccess, error) {
+	in := cryptobyte.String(b)
+	var set cryptobyte.String
+	if !in.ReadASN1(&set, cbasn1.SET) {
+		return nil, malformed("EF.CardAccess is not a SET")
+	}
+	ca := &CardAccess{}
+	for !set.Empty() {
+		var seq cryptobyte.String
+		var oid asn1.ObjectIdentifier
+		var req cryptobyte.String
+		if !set.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) ||
+			!seq.ReadAnyASN1Element(&req, nil) {
+			return nil, malformed("EF.CardAccess SecurityInfo")
+		}
+		info := SecurityInfo{Protocol: oid, RequiredData: []byte(req)}
+		if !seq.Empty() {
+			var opt cryptobyte.String
+			if !seq.ReadAnyASN1Element(&opt, nil) || !seq.Empty() {
+				return nil, malformed("EF.CardAccess SecurityInfo trailing data")
+			}
+			info.OptionalData = []byte(opt)
+		}
+		ca.Infos = append(ca.Infos, info)
+		if len(oid) == len(oidPACE)+2 && oid[:len(oidPACE)].Equal(oidPACE) {
+			p := PACEInfo{Protocol: oid, ParameterID: -1}
+			v := cryptobyte.String(info.RequiredData)
+			var version int64
+			if !v.ReadASN1Int64WithTag(&version, cbasn1.INTEGER) || version < 0 || version > 255 {
+				return nil, malformed("PACEInfo version")
+			}
+			p.Version = int(version)
+			if info.OptionalData != nil {
+				o := cryptobyte.String(info.OptionalData)
+				var id int64
+				if !o.ReadASN1Int64WithTag(&id, cbasn1.INTEGER) || id < 0 || id > 31 {
+					return nil, malformed("PACEInfo parameterId")
+				}
+				p.ParameterID = int(id)
+			}
+			ca.PACE = append(ca.PACE, p)
+		}
+	}
+	if !in.Empty() {
+		return nil, malformed("EF.CardAccess trailing data")
+	}
+	return ca, nil
+}
+
+// choose returns the first PACE variant this package supports.
+func (ca *CardAccess) choose() (PACEInfo, error) {
+	for _, p := range ca.PACE {
+		if p.Supported() {
+			return p, nil
+		}
+	}
+	return PACEInfo{}, fmt.Errorf("%w: no supported PACEInfo among %d", ErrUnsupported, len(ca.PACE))
+}

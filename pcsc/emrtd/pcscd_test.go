@@ -1,0 +1,127 @@
+//go:build cgo
+
+package emrtd_test
+
+import (
+	"context"
+	"crypto/x509"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/internal/vpcdlock"
+	"github.com/puce-id/puce/pcsc"
+	"github.com/puce-id/puce/pcsc/emrtd"
+	"github.com/puce-id/puce/pcsc/virtual"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
+)
+
+// The pcscd test goes through the real stack: pcscd, the vsmartcard vpcd
+// driver and the virtual eMRTD attached over TCP. make test starts pcscd and
+// sets PUCE_PCSCD=1; without it the test skips, saying so; with it, a
+// missing daemon or reader fails it. It needs cgo (package pcsc), hence the
+// build constraint: pcsc/emrtd itself never imports pcsc.
+
+const vpcdReader = "Virtual PCD 00 00"
+
+// counted counts the APDUs sent through pcscd.
+type counted struct {
+	c *pcsc.Card
+	n *int
+}
+
+func (h counted) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	*h.n++
+	return h.c.Transmit(ctx, cmd)
+}
+
+func (h counted) ExtendedLength() bool { return h.c.ExtendedLength() }
+
+func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
+	if os.Getenv("PUCE_PCSCD") == "" {
+		t.Skipf("SKIPPING %s: PUCE_PCSCD is unset (make test starts pcscd)", t.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pc, err := pcsc.Establish(ctx)
+	if err != nil {
+		t.Fatalf("PUCE_PCSCD=1 but pcscd cannot be reached: %v", err)
+	}
+	defer pc.Close()
+	if readers, err := pc.Readers(ctx); err != nil || !slices.Contains(readers, vpcdReader) {
+		t.Fatalf("PUCE_PCSCD=1 but pcscd lists no %q (readers %q, %v)", vpcdReader, readers, err)
+	}
+	// An ATR whose historical bytes announce extended Lc/Le (card
+	// capabilities, ISO/IEC 7816-4 §8.1.1.2.7), so that the host uses them.
+	extATR := []byte{0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x00, 0x00, 0x40, 0x00}
+	for _, b := range extATR[1 : len(extATR)-1] {
+		extATR[len(extATR)-1] ^= b
+	}
+	for _, c := range []struct {
+		name string
+		opts emrtdapplet.Options
+		can  bool
+		atr  []byte
+		want emrtd.Protocol
+	}{
+		{"PACE short", emrtdapplet.Options{}, true, nil, emrtd.ProtocolPACE},
+		{"PACE extended", emrtdapplet.Options{}, true, extATR, emrtd.ProtocolPACE},
+		{"BAC short", emrtdapplet.Options{DisablePACE: true}, false, nil, emrtd.ProtocolBAC},
+		{"BAC extended", emrtdapplet.Options{DisablePACE: true}, false, extATR, emrtd.ProtocolBAC},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			vpcdlock.Lock(t, 35963)
+			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vc, err := virtual.NewCard(virtual.Config{ExtendedLength: true, ATR: c.atr}, p.Applet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bctx, bcancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = (&virtual.Bridge{Card: vc, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}).Run(bctx)
+			}()
+			defer func() {
+				bcancel()
+				<-done
+				wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer wcancel()
+				_ = pc.WaitForRemoval(wctx, vpcdReader)
+			}()
+			if _, err := pc.WaitForCard(ctx, vpcdReader); err != nil {
+				t.Fatalf("the virtual card did not show in %q: %v", vpcdReader, err)
+			}
+			card, err := pc.Connect(ctx, vpcdReader, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer card.Close()
+			var key emrtd.AccessKey = emrtd.CAN(p.CAN)
+			if !c.can {
+				if key, err = emrtd.MRZKeyFromMRZ(p.MRZ); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			var n int
+			s, err := emrtd.Open(ctx, counted{card, &n}, key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Protocol() != c.want || !r.Verified() || r.MRZ == nil || r.Face() == nil {
+				t.Fatalf("%v: verified %v", s.Protocol(), r.Verification.Status)
+			}
+			t.Logf("puce: read the virtual eMRTD through pcscd (%s) with %v/%v, extended length %v: %d data groups verified, %d APDUs in %v",
+				card.Reader(), s.Protocol(), s.Cipher(), card.ExtendedLength(), len(r.Verification.DataGroups), n, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}

@@ -1,0 +1,193 @@
+package emrtd
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Record is the holder's data read from the chip (or received in a
+// Disclosure), decoded, with the outcome of passive authentication. Fields of
+// data groups that were not read are nil.
+type Record struct {
+	// Protocol opened the session; 0 for a record built from a Disclosure.
+	Protocol Protocol
+	COM      *COM
+	// MRZ is DG1.
+	MRZ *MRZ
+	// Faces are the images of DG2; Face returns the first.
+	Faces []Face
+	// Details is DG11, Document DG12, Optional DG13.
+	Details  *PersonalDetails
+	Document *DocumentDetails
+	Optional *OptionalDetails
+	// DataGroups holds every data group read, as stored (outer tag
+	// included): what passive authentication hashed, and what a Disclosure
+	// carries.
+	DataGroups map[DG][]byte
+	// SOD is EF.SOD as read.
+	SOD []byte
+	// Verification is the outcome of passive authentication.
+	Verification Verification
+}
+
+// Face returns the first facial image of DG2, nil when DG2 was not read.
+func (r *Record) Face() *Face {
+	if len(r.Faces) == 0 {
+		return nil
+	}
+	return &r.Faces[0]
+}
+
+// Verified reports whether passive authentication succeeded.
+func (r *Record) Verified() bool { return r.Verification.Status == Verified }
+
+// ReadOptions configures Session.Read.
+type ReadOptions struct {
+	// DataGroups to read; by default every data group EF.COM lists that
+	// needs no Terminal Authentication. Asking for DG3 or DG4 fails with
+	// ErrNotAuthorised.
+	DataGroups []DG
+	// CSCAs are the trusted country signing CA certificates for passive
+	// authentication; without them the record is NotChecked.
+	CSCAs []*x509.Certificate
+	// Time is when the document signer certificate must be valid; zero
+	// means now.
+	Time time.Time
+}
+
+// Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
+// passive authentication against opts.CSCAs. When passive authentication
+// fails, Read returns the record (for display of what failed) together with
+// the error, which matches ErrPassiveAuth: do not trust that record.
+func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
+	if opts == nil {
+		opts = &ReadOptions{}
+	}
+	comRaw, err := s.ReadFile(ctx, FileCOM)
+	if err != nil {
+		return nil, err
+	}
+	com, err := ParseCOM(comRaw)
+	if err != nil {
+		return nil, err
+	}
+	want := opts.DataGroups
+	if want == nil {
+		for _, dg := range com.DataGroups {
+			if !dg.NeedsTerminalAuthentication() {
+				want = append(want, dg)
+			}
+		}
+	}
+	sod, err := s.ReadFile(ctx, FileSOD)
+	if err != nil {
+		return nil, err
+	}
+	groups := make(map[DG][]byte, len(want))
+	for _, dg := range want {
+		b, err := s.ReadDataGroup(ctx, dg)
+		if err != nil {
+			return nil, err
+		}
+		groups[dg] = b
+	}
+	r, err := buildRecord(groups, sod, opts.CSCAs, opts.Time)
+	if r != nil {
+		r.Protocol = s.protocol
+		r.COM = com
+	}
+	return r, err
+}
+
+// buildRecord decodes the data groups and runs passive authentication (when
+// CSCAs are given).
+func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t time.Time) (*Record, error) {
+	r := &Record{DataGroups: groups, SOD: sod}
+	for _, dg := range slices.Sorted(maps.Keys(groups)) {
+		b := groups[dg]
+		var err error
+		switch dg {
+		case DG1:
+			r.MRZ, err = ParseDG1(b)
+		case DG2:
+			r.Faces, err = ParseDG2(b)
+		case DG11:
+			r.Details, err = ParseDG11(b)
+		case DG12:
+			r.Document, err = ParseDG12(b)
+		case DG13:
+			r.Optional, err = ParseDG13(b)
+		}
+		if err != nil {
+			return nil, &DataGroupError{DG: dg, Err: err}
+		}
+	}
+	if len(cscas) == 0 {
+		return r, nil
+	}
+	v, err := PassiveAuthenticate(sod, groups, PassiveOptions{CSCAs: cscas, Time: t})
+	r.Verification = *v
+	return r, err
+}
+
+// Disclosure carries the data groups the holder chose to reveal, as read
+// from the chip, with EF.SOD, so that a receiver can check them by passive
+// authentication alone (ICAO 9303-11 §5.1) without the chip or the access
+// key. It marshals to JSON as {"sod": base64, "dataGroups": {"1": base64,
+// …}}.
+type Disclosure struct {
+	SOD        []byte        `json:"sod"`
+	DataGroups map[DG][]byte `json:"dataGroups"`
+}
+
+// Disclose returns a Disclosure of the chosen data groups, which must have
+// been read. The holder decides; nothing is disclosed by default.
+func (r *Record) Disclose(dgs ...DG) (*Disclosure, error) {
+	if len(dgs) == 0 {
+		return nil, errors.New("emrtd: disclose at least one data group")
+	}
+	d := &Disclosure{SOD: bytes.Clone(r.SOD), DataGroups: map[DG][]byte{}}
+	for _, dg := range dgs {
+		b, ok := r.DataGroups[dg]
+		if !ok {
+			return nil, fmt.Errorf("emrtd: %v was not read, cannot disclose it", dg)
+		}
+		d.DataGroups[dg] = bytes.Clone(b)
+	}
+	return d, nil
+}
+
+// VerifyDisclosure checks a disclosure by passive authentication against
+// the CSCA certificates, the receiver's trust anchors, and returns the
+// decoded record. Any failure — signature, chain, a data group altered or
+// absent from EF.SOD — gives an error matching ErrPassiveAuth and no record.
+func VerifyDisclosure(d *Disclosure, cscas []*x509.Certificate, t time.Time) (*Record, error) {
+	if d == nil || len(d.DataGroups) == 0 {
+		return nil, fmt.Errorf("%w: empty disclosure", ErrPassiveAuth)
+	}
+	if len(cscas) == 0 {
+		return nil, fmt.Errorf("%w: no CSCA certificate configured", ErrUntrustedSigner)
+	}
+	for dg := range d.DataGroups {
+		if !dg.Valid() {
+			return nil, fmt.Errorf("%w: data group %d", ErrMalformed, int(dg))
+		}
+	}
+	// Passive authentication first: nothing unverified is decoded.
+	v, err := PassiveAuthenticate(d.SOD, d.DataGroups, PassiveOptions{CSCAs: cscas, Time: t})
+	if err != nil {
+		return nil, err
+	}
+	r, err := buildRecord(d.DataGroups, d.SOD, nil, t)
+	if err != nil {
+		return nil, err
+	}
+	r.Verification = *v
+	return r, nil
+}

@@ -1,0 +1,51 @@
+package emrtd_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/puce-id/puce/pcsc/emrtd"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
+)
+
+// writeSeed stores one corpus entry in the format of `go test fuzz v1`.
+func writeSeed(t *testing.T, target, name string, b []byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteFuzzSeeds regenerates the seed corpora from a virtual card
+// (with a small photo, to keep them small) when PUCE_WRITE_FUZZ_SEEDS=1.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("PUCE_WRITE_FUZZ_SEEDS") == "" {
+		t.Skip("set PUCE_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
+	}
+	for _, code := range []string{"ID", "P"} {
+		prof := emrtdapplet.SampleProfile()
+		prof.DocumentCode = code
+		prof.Photo = emrtdapplet.SamplePhoto(16, 16)
+		p, err := emrtdapplet.Personalise(prof, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := p.Applet
+		name := "virtual-" + code
+		writeSeed(t, "FuzzParseCOM", name, a.File(uint16(emrtd.FileCOM)))
+		writeSeed(t, "FuzzParseSOD", name, a.File(uint16(emrtd.FileSOD)))
+		writeSeed(t, "FuzzParseDG1", name, a.File(uint16(emrtd.DG1.File())))
+		writeSeed(t, "FuzzParseDG2", name, a.File(uint16(emrtd.DG2.File())))
+		writeSeed(t, "FuzzParseDG11", name, a.File(uint16(emrtd.DG11.File())))
+		writeSeed(t, "FuzzParseDG12", name, a.File(uint16(emrtd.DG12.File())))
+		writeSeed(t, "FuzzParseDG13", name, a.File(uint16(emrtd.DG13.File())))
+		writeSeed(t, "FuzzParseCardAccess", name, a.File(uint16(emrtd.FileCardAccess)))
+	}
+}

@@ -1,0 +1,305 @@
+package emrtd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/puce-id/puce/pcsc/apdu"
+)
+
+// Protocol is the access control protocol that opened a session.
+type Protocol int
+
+const (
+	// ProtocolPACE is PACE (ICAO 9303-11 §4.4).
+	ProtocolPACE Protocol = iota + 1
+	// ProtocolBAC is Basic Access Control (ICAO 9303-11 §4.3).
+	ProtocolBAC
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolPACE:
+		return "PACE"
+	case ProtocolBAC:
+		return "BAC"
+	}
+	return fmt.Sprintf("Protocol(%d)", int(p))
+}
+
+// Read sizes. A short READ BINARY asks for at most 0xDF bytes so that the
+// protected answer (DO'87' with padding, DO'99', DO'8E') fits the 256 bytes of
+// a short response APDU with either cipher. With extended length the reader
+// asks for up to 0x7FFF bytes, the largest offset P1-P2 can hold, so that a
+// second read can start anywhere in a file of 64 KiB.
+const (
+	shortChunk    = 0xDF
+	extendedChunk = 0x7FFF
+	maxP1P2Offset = 0x7FFF
+	maxFileSize   = 1 << 20
+)
+
+// Options configures Open.
+type Options struct {
+	// Rand supplies the nonces and ephemeral keys; crypto/rand when nil.
+	Rand io.Reader
+	// DisablePACE skips PACE and opens the chip with BAC (which needs an
+	// MRZKey), as for a chip without EF.CardAccess.
+	DisablePACE bool
+	// ShortReads forbids extended-length READ BINARY even when the reader
+	// and chip accept it.
+	ShortReads bool
+	// MaxRead caps the bytes one READ BINARY asks for (0: automatic, 0xDF
+	// short, 0x7FFF extended).
+	MaxRead int
+}
+
+// Session is an open secure messaging session with the LDS1 application.
+// It reads elementary files; Read reads a whole Record. A Session is not for
+// concurrent use beyond what its SecureChannel serialises.
+type Session struct {
+	sm       *SecureChannel
+	client   *apdu.Client
+	protocol Protocol
+	chunk    int
+	access   *CardAccess
+}
+
+// Open opens the LDS1 application with the holder's access key: PACE when
+// EF.CardAccess offers a supported variant (ICAO 9303-11 §4.2: PACE first),
+// BAC otherwise when the key is an MRZKey. The chip's refusal of the key gives
+// ErrAccessDenied and nothing is read; a malformed key gives ErrInvalidKey
+// before anything is sent. PACE is not retried with BAC after the chip
+// refused the password: the same key would fail again and count against the
+// holder.
+func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (*Session, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if key == nil {
+		return nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
+	}
+	if _, err := key.paceSecret(); err != nil {
+		return nil, err
+	}
+	plain := &apdu.Client{Transport: t}
+	selected := false
+	var access *CardAccess
+	var paceErr error
+	if !opts.DisablePACE {
+		// EF.CardAccess lives in the master file, current after reset
+		// (ICAO 9303-11 §4.2). A chip (or virtual card) that keeps it in
+		// the application's context answers after the application is
+		// selected; 6A82 means there is none (a BAC-only chip).
+		raw, err := readPlain(ctx, plain, FileCardAccess)
+		if err != nil && isStatus(err) && !errors.Is(err, apdu.ErrNotFound) {
+			if err := selectLDS1(ctx, plain); err != nil {
+				return nil, err
+			}
+			selected = true
+			raw, err = readPlain(ctx, plain, FileCardAccess)
+		}
+		switch {
+		case err == nil:
+			if access, err = ParseCardAccess(raw); err != nil {
+				paceErr = err
+			}
+		case !isStatus(err):
+			return nil, err
+		default:
+			paceErr = fmt.Errorf("%w: no EF.CardAccess: %w", ErrUnsupported, err)
+		}
+	}
+	paceTried := false
+	if access != nil {
+		info, err := access.choose()
+		if err == nil {
+			paceTried = true
+			sm, err := PACE(ctx, t, key, info, opts.Rand)
+			if err == nil {
+				s := newSession(sm, ProtocolPACE, opts)
+				s.access = access
+				// After PACE the application is selected under secure
+				// messaging (ICAO 9303-11 §4.2).
+				if err := selectLDS1(ctx, s.client); err != nil {
+					return nil, err
+				}
+				return s, nil
+			}
+			// Only a chip that turns the PACE variant down (a status word
+			// before any authentication) gets BAC instead.
+			if errors.Is(err, ErrAccessDenied) || !isStatus(err) {
+				return nil, err
+			}
+			paceErr = err
+		} else {
+			paceErr = err
+		}
+	}
+	mrz, ok := key.(MRZKey)
+	if !ok {
+		if paceErr == nil {
+			paceErr = ErrUnsupported
+		}
+		return nil, fmt.Errorf("emrtd: the chip offers no usable PACE and BAC needs the MRZ, not a CAN: %w", paceErr)
+	}
+	if !selected || paceTried {
+		if err := selectLDS1(ctx, plain); err != nil {
+			return nil, err
+		}
+	}
+	sm, err := BAC(ctx, t, mrz, opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(sm, ProtocolBAC, opts)
+	s.access = access
+	return s, nil
+}
+
+func newSession(sm *SecureChannel, p Protocol, opts *Options) *Session {
+	chunk := shortChunk
+	if sm.ExtendedLength() && !opts.ShortReads {
+		chunk = extendedChunk
+	}
+	if opts.MaxRead > 0 && opts.MaxRead < chunk {
+		chunk = opts.MaxRead
+	}
+	return &Session{sm: sm, client: &apdu.Client{Transport: sm}, protocol: p, chunk: chunk}
+}
+
+// isStatus reports an error that is a status word from the chip, as opposed
+// to a transport failure or a cancelled context.
+func isStatus(err error) bool {
+	_, ok := apdu.StatusWord(err)
+	return ok
+}
+
+// selectLDS1 selects the eMRTD application, no answer expected (P2 0C,
+// ICAO 9303-10 §3.10.1).
+func selectLDS1(ctx context.Context, c *apdu.Client) error {
+	if _, err := c.Do(ctx, apdu.Command{CLA: 0x00, INS: 0xA4, P1: 0x04, P2: 0x0C, Data: lds1AID}); err != nil {
+		return fmt.Errorf("emrtd: select the eMRTD application: %w", err)
+	}
+	return nil
+}
+
+// readPlain reads a file without secure messaging (EF.CardAccess).
+func readPlain(ctx context.Context, c *apdu.Client, f File) ([]byte, error) {
+	return readFile(ctx, c, f, shortChunk)
+}
+
+// Protocol reports how the session was opened.
+func (s *Session) Protocol() Protocol { return s.protocol }
+
+// Cipher reports the secure messaging cipher.
+func (s *Session) Cipher() Cipher { return s.sm.Cipher() }
+
+// CardAccess returns the chip's EF.CardAccess, nil when it has none.
+func (s *Session) CardAccess() *CardAccess { return s.access }
+
+// TerminalAuthenticated reports whether EAC Terminal Authentication was
+// performed. This package does not implement it yet, so it is false.
+func (s *Session) TerminalAuthenticated() bool { return false }
+
+// ReadFile reads an elementary file of the application by its short EF
+// identifier, whole, under secure messaging, with no check of its content.
+// The chip's own access rules apply: a data group that needs Terminal
+// Authentication gives ErrNotAuthorised (the chip answered 6982).
+func (s *Session) ReadFile(ctx context.Context, f File) ([]byte, error) {
+	b, err := readFile(ctx, s.client, f, s.chunk)
+	if err != nil && errors.Is(err, apdu.ErrSecurityStatus) && f&0xFF00 == 0x0100 && DG(f&0xFF).NeedsTerminalAuthentication() {
+		return nil, fmt.Errorf("emrtd: read %v: %w (chip: %w)", f, ErrNotAuthorised, err)
+	}
+	return b, err
+}
+
+// ReadDataGroup reads a data group. DG3 and DG4 need EAC Terminal
+// Authentication, which this session has not performed: they fail with
+// ErrNotAuthorised before anything is sent.
+func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
+	if !dg.Valid() {
+		return nil, fmt.Errorf("%w: data group %d", ErrMalformed, int(dg))
+	}
+	if dg.NeedsTerminalAuthentication() && !s.TerminalAuthenticated() {
+		return nil, &DataGroupError{DG: dg, Err: ErrNotAuthorised}
+	}
+	return s.ReadFile(ctx, dg.File())
+}
+
+// readFile reads a whole file: a first READ BINARY by short EF identifier
+// (ISO/IEC 7816-4 §11.3.3, P1 = 80 | SFI), which also makes the file
+// current, then reads at offsets until the length its outer TLV announces.
+// Offsets beyond 0x7FFF use READ BINARY with odd instruction (B1) and the
+// offset in DO'54'.
+func readFile(ctx context.Context, c *apdu.Client, f File, chunk int) ([]byte, error) {
+	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | f.SFI(), P2: 0x00, Ne: chunk})
+	if err != nil {
+		return nil, fmt.Errorf("emrtd: read %v: %w", f, err)
+	}
+	total, err := tlvLength(first)
+	if err != nil {
+		return nil, fmt.Errorf("emrtd: read %v: %w", f, err)
+	}
+	if total > maxFileSize {
+		return nil, fmt.Errorf("emrtd: read %v: %w: file of %d bytes", f, ErrMalformed, total)
+	}
+	if len(first) >= total {
+		return first[:total], nil
+	}
+	out := make([]byte, 0, total)
+	out = append(out, first...)
+	for len(out) < total {
+		off := len(out)
+		n := min(chunk, total-off)
+		var cmd apdu.Command
+		if off <= maxP1P2Offset {
+			cmd = apdu.Command{CLA: 0x00, INS: 0xB0, P1: byte(off >> 8), P2: byte(off), Ne: n}
+		} else {
+			// Odd INS: offset in DO'54', data in DO'53' (ISO/IEC 7816-4
+			// §11.3.3). The DO'53' header costs up to 4 bytes of the answer.
+			cmd = apdu.Command{CLA: 0x00, INS: 0xB1, Data: offsetDO(off), Ne: min(n+4, chunk)}
+		}
+		b, err := readBinary(ctx, c, cmd)
+		if err != nil {
+			return nil, fmt.Errorf("emrtd: read %v at %d: %w", f, off, err)
+		}
+		if cmd.INS == 0xB1 {
+			v, err := apdu.FindPath(b, 0x53)
+			if err != nil {
+				return nil, fmt.Errorf("emrtd: read %v at %d: %w: %w", f, off, ErrMalformed, err)
+			}
+			b = v.Value
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("emrtd: read %v at %d: %w: chip returned no data before the end", f, off, ErrMalformed)
+		}
+		out = append(out, b[:min(len(b), total-off)]...)
+	}
+	return out, nil
+}
+
+// offsetDO encodes DO'54' with the offset on as few bytes as it needs.
+func offsetDO(off int) []byte {
+	v := []byte{byte(off >> 16), byte(off >> 8), byte(off)}
+	for len(v) > 1 && v[0] == 0 {
+		v = v[1:]
+	}
+	b, _ := apdu.AppendTLV(nil, 0x54, v)
+	return b
+}
+
+// readBinary sends one READ BINARY and accepts 9000 and 6282 (end of file
+// reached before Ne bytes, ISO/IEC 7816-4 §5.6) with data.
+func readBinary(ctx context.Context, c *apdu.Client, cmd apdu.Command) ([]byte, error) {
+	r, err := c.Send(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if r.SW == apdu.SWOK || r.SW == 0x6282 && len(r.Data) > 0 {
+		return r.Data, nil
+	}
+	return nil, apdu.StatusErr(r.SW)
+}

@@ -1,0 +1,556 @@
+package emrtdapplet
+
+import (
+	"bytes"
+	"context"
+	"crypto/cipher"
+	"crypto/elliptic"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/asn1"
+	"io"
+	"math/big"
+	"sync"
+
+	"github.com/puce-id/puce/pcsc/apdu"
+)
+
+// AID is the LDS1 eMRTD application identifier (ICAO 9303-10 §3.10.1).
+func AID() []byte { return []byte{0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01} }
+
+// File identifiers the applet serves (ICAO 9303-10 §4.6; the low byte is the
+// short EF identifier).
+const (
+	fidCardAccess uint16 = 0x011C
+	fidSOD        uint16 = 0x011D
+	fidCOM        uint16 = 0x011E
+	fidDG3        uint16 = 0x0103
+	fidDG4        uint16 = 0x0104
+)
+
+// Status words the card answers besides apdu's.
+const (
+	swAuthFailed   uint16 = 0x6300 // authentication failed (BAC, PACE token)
+	swOffsetBeyond uint16 = 0x6B00 // offset outside the file
+)
+
+// access is the security status reached.
+type access int
+
+const (
+	accessNone access = iota
+	accessBAC
+	accessPACE
+)
+
+// Applet is the eMRTD LDS1 application of a virtual card: EF.CardAccess,
+// EF.COM, EF.SOD and the data groups, behind PACE (generic mapping, ECDH) and
+// BAC, with secure messaging. DG3 needs EAC Terminal Authentication, which
+// the applet does not offer: it always refuses DG3 with 6982.
+//
+// EF.CardAccess belongs to the master file on a real chip. pcsc/virtual
+// routes commands only to a selected applet, so this applet also serves it,
+// and runs PACE, in the application's context; hosts that read EF.CardAccess
+// before selecting the application (as pcsc/emrtd does first) get 6985 from
+// the card runtime and retry after SELECT.
+//
+// Its methods are safe for concurrent use; ReplaceFile lets tests alter the
+// card's files.
+type Applet struct {
+	mu sync.Mutex
+
+	files   map[uint16][]byte
+	rand    io.Reader
+	mrzInfo []byte // for BAC and PACE with the MRZ
+	can     []byte
+	bac     bool
+	pace    *paceConfig // nil: no PACE
+
+	// Volatile state, cleared by Reset, Deselect and a plain SELECT.
+	level     access
+	sm        *session
+	current   uint16 // current EF, 0 for none
+	challenge []byte // RND.IC of BAC
+	run       *paceRun
+}
+
+// paceConfig is the PACE variant the chip announces in EF.CardAccess.
+type paceConfig struct {
+	oid   asn1.ObjectIdentifier
+	suite suite
+	param int
+	curve elliptic.Curve
+}
+
+// paceRun is the chip's state within one PACE execution (ICAO 9303-11
+// §4.4.3).
+type paceRun struct {
+	step   int // GENERAL AUTHENTICATE steps done
+	secret []byte
+	nonce  []byte
+	gen    point // mapped generator
+	sk     []byte
+	pkIC   []byte
+	pkPCD  []byte
+	ksEnc  []byte
+	ksMAC  []byte
+}
+
+// AID implements virtual.Applet.
+func (a *Applet) AID() []byte { return AID() }
+
+// Select implements virtual.Applet: a plain SELECT of the application ends
+// any secure messaging session (ICAO 9303-11 §9.8: a plain command aborts
+// it).
+func (a *Applet) Select(context.Context, apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.clear()
+	return apdu.Status(apdu.SWOK), nil
+}
+
+// Reset implements virtual.Resetter.
+func (a *Applet) Reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.clear()
+}
+
+// Deselect implements virtual.Deselecter.
+func (a *Applet) Deselect() { a.Reset() }
+
+// HandlesChain reports the commands whose chained blocks the applet answers
+// one by one instead of as one reassembled command: the GENERAL AUTHENTICATE
+// steps of PACE, which ICAO 9303-11 §4.4.4.2 sends with the chaining bit
+// set, each with its own answer. A card runtime that honours it passes such
+// commands through unassembled.
+func (a *Applet) HandlesChain(cmd apdu.Command) bool { return cmd.INS == 0x86 }
+
+func (a *Applet) clear() {
+	a.level, a.sm, a.current, a.challenge, a.run = accessNone, nil, 0, nil, nil
+}
+
+// ReplaceFile replaces the content of an elementary file (by file
+// identifier, e.g. 0x0101 for DG1), or adds it; nil removes it. For tests
+// that alter a data group behind EF.SOD's back.
+func (a *Applet) ReplaceFile(fid uint16, data []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if data == nil {
+		delete(a.files, fid)
+		return
+	}
+	a.files[fid] = bytes.Clone(data)
+}
+
+// File returns a copy of a file's content, nil when absent.
+func (a *Applet) File(fid uint16) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return bytes.Clone(a.files[fid])
+}
+
+// Process implements virtual.Applet.
+func (a *Applet) Process(_ context.Context, cmd apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	protected := cmd.CLA&0x80 == 0 && (cmd.CLA&0x40 == 0 && cmd.CLA&0x0C == 0x0C || cmd.CLA&0x60 == 0x60)
+	if !protected {
+		if a.sm != nil {
+			// A plain command ends secure messaging (ICAO 9303-11 §9.8).
+			a.clear()
+		}
+		return a.dispatch(cmd), nil
+	}
+	if a.sm == nil {
+		return apdu.Status(apdu.SWSMMissing), nil
+	}
+	plain, err := a.sm.open(cmd)
+	if err != nil {
+		// Wrong MAC or objects: answer plainly and forget the keys.
+		a.clear()
+		return apdu.Status(apdu.SWSMIncorrect), nil
+	}
+	sm := a.sm
+	r := a.dispatch(plain)
+	if a.sm != sm {
+		// The command ended the session (PACE restarted): answer plain.
+		return r, nil
+	}
+	return sm.seal(r, plain.INS&1 == 1), nil
+}
+
+func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
+	switch cmd.INS {
+	case 0xA4:
+		return a.selectFile(cmd)
+	case 0xB0, 0xB1:
+		return a.readBinary(cmd)
+	case 0x84:
+		return a.getChallenge(cmd)
+	case 0x82:
+		return a.externalAuthenticate(cmd)
+	case 0x22:
+		return a.mseSetAT(cmd)
+	case 0x86:
+		return a.generalAuthenticate(cmd)
+	}
+	return apdu.Status(apdu.SWINSNotSupported)
+}
+
+// selectFile: SELECT by DF name (the application again, under secure
+// messaging), MF (P1 00) or EF by identifier (P1 02) (ISO/IEC 7816-4 §11.2.2).
+func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
+	switch cmd.P1 {
+	case 0x04:
+		if !bytes.HasPrefix(AID(), cmd.Data) || len(cmd.Data) == 0 {
+			return apdu.Status(apdu.SWFileNotFound)
+		}
+		a.current = 0
+		return apdu.Status(apdu.SWOK)
+	case 0x00:
+		if len(cmd.Data) == 0 || bytes.Equal(cmd.Data, []byte{0x3F, 0x00}) {
+			a.current = 0
+			return apdu.Status(apdu.SWOK)
+		}
+	case 0x02:
+	default:
+		return apdu.Status(apdu.SWWrongP1P2)
+	}
+	if len(cmd.Data) != 2 {
+		return apdu.Status(apdu.SWWrongData)
+	}
+	fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
+	if _, ok := a.files[fid]; !ok {
+		return apdu.Status(apdu.SWFileNotFound)
+	}
+	a.current = fid
+	return apdu.Status(apdu.SWOK)
+}
+
+// readable applies the access rules: EF.CardAccess to anyone, the rest only
+// after BAC or PACE, DG3 and DG4 only after Terminal Authentication (never
+// here: ICAO 9303-11 §7.1).
+func (a *Applet) readable(fid uint16) uint16 {
+	if fid == fidCardAccess {
+		return apdu.SWOK
+	}
+	if a.level == accessNone || fid == fidDG3 || fid == fidDG4 {
+		return apdu.SWSecurityStatus
+	}
+	return apdu.SWOK
+}
+
+// readBinary: B0 with a short EF identifier (P1 bit 8) or an offset on 15
+// bits in the current EF; B1 with the offset in DO'54', data in DO'53'
+// (ISO/IEC 7816-4 §11.3.3).
+func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
+	fid, off := a.current, 0
+	if cmd.INS == 0xB0 {
+		if cmd.P1&0x80 != 0 {
+			if cmd.P1&0x60 != 0 {
+				return apdu.Status(apdu.SWWrongP1P2)
+			}
+			fid, off = 0x0100|uint16(cmd.P1&0x1F), int(cmd.P2)
+		} else {
+			off = int(cmd.P1)<<8 | int(cmd.P2)
+		}
+	} else {
+		if p := uint16(cmd.P1)<<8 | uint16(cmd.P2); p != 0 {
+			if p&0xFFE0 != 0 {
+				return apdu.Status(apdu.SWWrongP1P2)
+			}
+			fid = 0x0100 | p
+		}
+		o, _, err := apdu.DecodeTLV(cmd.Data)
+		if err != nil || o.Tag != 0x54 || len(o.Value) == 0 || len(o.Value) > 3 {
+			return apdu.Status(apdu.SWWrongData)
+		}
+		for _, b := range o.Value {
+			off = off<<8 | int(b)
+		}
+	}
+	data, ok := a.files[fid]
+	if !ok {
+		return apdu.Status(apdu.SWFileNotFound)
+	}
+	if sw := a.readable(fid); sw != apdu.SWOK {
+		return apdu.Status(sw)
+	}
+	a.current = fid
+	if off > len(data) {
+		return apdu.Status(swOffsetBeyond)
+	}
+	if cmd.INS == 0xB1 {
+		// DO'53' header: up to 4 bytes of Ne.
+		n := min(max(cmd.Ne-4, 0), len(data)-off)
+		out, _ := apdu.AppendTLV(nil, 0x53, data[off:off+n])
+		return apdu.Response{Data: out, SW: apdu.SWOK}
+	}
+	out := data[off : off+min(cmd.Ne, len(data)-off)]
+	return apdu.Response{Data: bytes.Clone(out), SW: apdu.SWOK}
+}
+
+// getChallenge starts BAC: RND.IC, 8 bytes (ICAO 9303-11 §4.3.4.1).
+func (a *Applet) getChallenge(cmd apdu.Command) apdu.Response {
+	if !a.bac {
+		return apdu.Status(apdu.SWINSNotSupported)
+	}
+	if cmd.Ne != 8 {
+		return apdu.Status(apdu.SWWrongLength)
+	}
+	a.clear()
+	a.challenge = make([]byte, 8)
+	if _, err := io.ReadFull(a.rand, a.challenge); err != nil {
+		return apdu.Status(apdu.SWNoPreciseDiagnosis)
+	}
+	return apdu.Response{Data: bytes.Clone(a.challenge), SW: apdu.SWOK}
+}
+
+// externalAuthenticate is the chip's side of BAC mutual authentication
+// (ICAO 9303-11 §4.3.4.2).
+func (a *Applet) externalAuthenticate(cmd apdu.Command) apdu.Response {
+	rndIC := a.challenge
+	a.challenge = nil
+	if rndIC == nil || !a.bac {
+		return apdu.Status(apdu.SWConditions)
+	}
+	if len(cmd.Data) != 40 {
+		return apdu.Status(apdu.SWWrongLength)
+	}
+	seed := sha1Sum(a.mrzInfo)[:16]
+	kEnc, kMAC := fixParity(deriveKey(suite3DES, seed, 1)), fixParity(deriveKey(suite3DES, seed, 2))
+	eIFD, mIFD := cmd.Data[:32], cmd.Data[32:]
+	if subtle.ConstantTimeCompare(macOf(suite3DES, kMAC, padISO(eIFD, 8)), mIFD) != 1 {
+		return apdu.Status(swAuthFailed)
+	}
+	blk, _ := blockCipher(suite3DES, kEnc)
+	s := make([]byte, 32)
+	cipher.NewCBCDecrypter(blk, make([]byte, 8)).CryptBlocks(s, eIFD)
+	if !bytes.Equal(s[8:16], rndIC) {
+		return apdu.Status(swAuthFailed)
+	}
+	rndIFD, kIFD := s[:8], s[16:32]
+	kIC := make([]byte, 16)
+	if _, err := io.ReadFull(a.rand, kIC); err != nil {
+		return apdu.Status(apdu.SWNoPreciseDiagnosis)
+	}
+	r := append(append(append([]byte(nil), rndIC...), rndIFD...), kIC...)
+	eIC := make([]byte, 32)
+	cipher.NewCBCEncrypter(blk, make([]byte, 8)).CryptBlocks(eIC, r)
+	mIC := macOf(suite3DES, kMAC, padISO(eIC, 8))
+	seedS := make([]byte, 16)
+	subtle.XORBytes(seedS, kIFD, kIC)
+	ssc := append(append([]byte(nil), rndIC[4:]...), rndIFD[4:]...)
+	sm, err := newSession(suite3DES, fixParity(deriveKey(suite3DES, seedS, 1)), fixParity(deriveKey(suite3DES, seedS, 2)), ssc)
+	if err != nil {
+		return apdu.Status(apdu.SWNoPreciseDiagnosis)
+	}
+	a.sm, a.level = sm, accessBAC
+	return apdu.Response{Data: append(eIC, mIC...), SW: apdu.SWOK}
+}
+
+// mseSetAT selects the PACE variant and password (ICAO 9303-11 §4.4.4.1).
+func (a *Applet) mseSetAT(cmd apdu.Command) apdu.Response {
+	if cmd.P1 != 0xC1 || cmd.P2 != 0xA4 {
+		return apdu.Status(apdu.SWWrongP1P2)
+	}
+	if a.pace == nil {
+		return apdu.Status(apdu.SWFuncNotSupported)
+	}
+	a.clear()
+	objs, err := apdu.DecodeTLVs(cmd.Data)
+	if err != nil {
+		return apdu.Status(apdu.SWWrongData)
+	}
+	oid, _ := asn1.Marshal(a.pace.oid)
+	var secret []byte
+	okOID := false
+	for _, o := range objs {
+		switch o.Tag {
+		case 0x80:
+			okOID = bytes.Equal(o.Value, oid[2:])
+		case 0x83:
+			switch {
+			case bytes.Equal(o.Value, []byte{1}):
+				s := sha1Sum(a.mrzInfo)
+				secret = s[:]
+			case bytes.Equal(o.Value, []byte{2}):
+				secret = a.can
+			default:
+				return apdu.Status(apdu.SWReferencedDataNotFound)
+			}
+		case 0x84:
+			if !bytes.Equal(o.Value, []byte{byte(a.pace.param)}) {
+				return apdu.Status(apdu.SWReferencedDataNotFound)
+			}
+		}
+	}
+	if !okOID {
+		return apdu.Status(apdu.SWReferencedDataNotFound)
+	}
+	if secret == nil {
+		return apdu.Status(apdu.SWWrongData)
+	}
+	a.run = &paceRun{secret: secret}
+	return apdu.Status(apdu.SWOK)
+}
+
+// generalAuthenticate runs the chip's four PACE steps (ICAO 9303-11
+// §4.4.3, §4.4.4.2). ICAO sends steps 1 to 3 with the chaining bit set and
+// the runtime passes them through (HandlesChain); like many chips, the
+// applet does not insist on the bit.
+func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
+	run, cfg := a.run, a.pace
+	if run == nil || cfg == nil || cmd.P1 != 0 || cmd.P2 != 0 {
+		return apdu.Status(apdu.SWConditions)
+	}
+	t, rest, err := apdu.DecodeTLV(cmd.Data)
+	if err != nil || t.Tag != 0x7C || len(rest) != 0 {
+		a.run = nil
+		return apdu.Status(apdu.SWWrongData)
+	}
+	var in apdu.TLV
+	if len(t.Value) > 0 {
+		if in, _, err = apdu.DecodeTLV(t.Value); err != nil {
+			a.run = nil
+			return apdu.Status(apdu.SWWrongData)
+		}
+	}
+	c := cfg.curve
+	var tag apdu.Tag
+	var out []byte
+	fail := func(sw uint16) apdu.Response {
+		a.run = nil
+		return apdu.Status(sw)
+	}
+	switch run.step {
+	case 0: // encrypted nonce z = E(Kπ, s)
+		if len(t.Value) != 0 {
+			return fail(apdu.SWWrongData)
+		}
+		run.nonce = make([]byte, 16)
+		if _, err := io.ReadFull(a.rand, run.nonce); err != nil {
+			return fail(apdu.SWNoPreciseDiagnosis)
+		}
+		kpi := deriveKey(cfg.suite, run.secret, 3)
+		if cfg.suite == suite3DES {
+			kpi = fixParity(kpi)
+		}
+		blk, _ := blockCipher(cfg.suite, kpi)
+		out = make([]byte, 16)
+		cipher.NewCBCEncrypter(blk, make([]byte, cfg.suite.block())).CryptBlocks(out, run.nonce)
+		tag = 0x80
+	case 1: // mapping: G' = s·G + SK_map,IC · PK_map,IFD
+		pk, ok := parsePoint(c, in.Value)
+		if in.Tag != 0x81 || !ok {
+			return fail(apdu.SWWrongData)
+		}
+		sk, err := a.scalar(c)
+		if err != nil {
+			return fail(apdu.SWNoPreciseDiagnosis)
+		}
+		hx, hy := c.ScalarMult(pk.x, pk.y, sk)
+		sx, sy := c.ScalarBaseMult(run.nonce)
+		gx, gy := c.Add(sx, sy, hx, hy)
+		run.gen = point{gx, gy}
+		if (point{hx, hy}).infinity() || run.gen.infinity() {
+			return fail(apdu.SWWrongData)
+		}
+		mx, my := c.ScalarBaseMult(sk)
+		out, tag = point{mx, my}.bytes(c), 0x82
+	case 2: // key agreement on G'
+		pk, ok := parsePoint(c, in.Value)
+		if in.Tag != 0x83 || !ok {
+			return fail(apdu.SWWrongData)
+		}
+		sk, err := a.scalar(c)
+		if err != nil {
+			return fail(apdu.SWNoPreciseDiagnosis)
+		}
+		ex, ey := c.ScalarMult(run.gen.x, run.gen.y, sk)
+		run.pkIC, run.pkPCD = point{ex, ey}.bytes(c), bytes.Clone(in.Value)
+		if bytes.Equal(run.pkIC, run.pkPCD) {
+			return fail(apdu.SWWrongData)
+		}
+		kx, ky := c.ScalarMult(pk.x, pk.y, sk)
+		if (point{kx, ky}).infinity() {
+			return fail(apdu.SWWrongData)
+		}
+		shared := kx.FillBytes(make([]byte, coordLen(c)))
+		run.ksEnc, run.ksMAC = deriveKey(cfg.suite, shared, 1), deriveKey(cfg.suite, shared, 2)
+		if cfg.suite == suite3DES {
+			run.ksEnc, run.ksMAC = fixParity(run.ksEnc), fixParity(run.ksMAC)
+		}
+		out, tag = run.pkIC, 0x84
+	case 3: // mutual authentication tokens
+		if in.Tag != 0x85 {
+			return fail(apdu.SWWrongData)
+		}
+		if subtle.ConstantTimeCompare(a.token(run.ksMAC, run.pkIC), in.Value) != 1 {
+			// Wrong password: the chip's and the host's keys differ.
+			return fail(swAuthFailed)
+		}
+		sm, err := newSession(cfg.suite, run.ksEnc, run.ksMAC, make([]byte, cfg.suite.block()))
+		if err != nil {
+			return fail(apdu.SWNoPreciseDiagnosis)
+		}
+		tIC := a.token(run.ksMAC, run.pkPCD)
+		a.run, a.sm, a.level = nil, sm, accessPACE
+		b, _ := apdu.AppendTLV(nil, 0x86, tIC)
+		resp, _ := apdu.AppendTLV(nil, 0x7C, b)
+		return apdu.Response{Data: resp, SW: apdu.SWOK}
+	}
+	run.step++
+	b, _ := apdu.AppendTLV(nil, tag, out)
+	resp, _ := apdu.AppendTLV(nil, 0x7C, b)
+	return apdu.Response{Data: resp, SW: apdu.SWOK}
+}
+
+// token is MAC(KSmac, 7F49 { 06 OID, 86 point }) (ICAO 9303-11 §4.4.3.4).
+func (a *Applet) token(ksMAC, pk []byte) []byte {
+	oid, _ := asn1.Marshal(a.pace.oid)
+	inner := append(oid, 0x86)
+	inner = appendLen(inner, len(pk))
+	inner = append(inner, pk...)
+	data := appendLen([]byte{0x7F, 0x49}, len(inner))
+	data = append(data, inner...)
+	if a.pace.suite == suite3DES {
+		return macOf(suite3DES, ksMAC, padISO(data, 8))
+	}
+	c, _ := blockCipher(a.pace.suite, ksMAC)
+	return aesCMAC(c, data)[:8]
+}
+
+func appendLen(b []byte, n int) []byte {
+	switch {
+	case n < 0x80:
+		return append(b, byte(n))
+	case n < 0x100:
+		return append(b, 0x81, byte(n))
+	}
+	return append(b, 0x82, byte(n>>8), byte(n))
+}
+
+// scalar draws a private key in [1, n-1].
+func (a *Applet) scalar(c elliptic.Curve) ([]byte, error) {
+	n := c.Params().N
+	b := make([]byte, (n.BitLen()+7)/8)
+	for {
+		if _, err := io.ReadFull(a.rand, b); err != nil {
+			return nil, err
+		}
+		if extra := len(b)*8 - n.BitLen(); extra > 0 {
+			b[0] &= 0xFF >> extra
+		}
+		k := new(big.Int).SetBytes(b)
+		if k.Sign() > 0 && k.Cmp(n) < 0 {
+			return b, nil
+		}
+	}
+}
+
+func sha1Sum(b []byte) []byte {
+	s := sha1.Sum(b)
+	return s[:]
+}

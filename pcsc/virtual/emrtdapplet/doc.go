@@ -1,0 +1,24 @@
+// Package emrtdapplet is the eMRTD (ICAO 9303 LDS1) application of puce's
+// virtual card: the sovereign identity applet of a passport or identity card,
+// for tests and demonstrations of pcsc/emrtd and other eMRTD readers.
+//
+// Personalise builds it from a holder Profile: EF.CardAccess announcing PACE
+// (generic mapping over ECDH on a NIST or Brainpool curve, 3DES or AES),
+// EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
+// record), DG3 (fingerprints), DG11, DG12, DG13, and EF.SOD signed by a test
+// document signer under a test CSCA. It returns the applet with the CAN and
+// the MRZ printed on the document and the CSCA certificate a verifier needs:
+//
+//	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
+//	card, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
+//	fmt.Println("CAN:", p.CAN)
+//	fmt.Println(p.MRZ)
+//
+// The chip side of PACE, BAC and secure messaging is implemented here
+// independently of pcsc/emrtd (the package imports neither it nor any
+// shared protocol code), so that tests of one against the other show
+// interoperability; both are checked against the ICAO 9303-11 worked
+// examples. Access rules: nothing but EF.CardAccess before PACE or BAC; DG3
+// never, since EAC Terminal Authentication is not implemented (the chip
+// answers 6982, as a real one does for a terminal without authorisation).
+package emrtdapplet
