@@ -1,8 +1,12 @@
-// Command virtualcard runs a personalised virtual PIV card on pcscd's
-// virtual reader (vsmartcard-vpcd), so that any PC/SC application — puce's
-// card agent, OpenSC's pkcs15-tool, a browser's Web eID extension — sees a
-// card in "Virtual PCD 00 00". It writes the test CA certificate to a file
-// and prints the holder, the PINs and the slots, then serves until Ctrl-C.
+// Command virtualcard runs a personalised virtual card on pcscd's virtual
+// reader (vsmartcard-vpcd), so that any PC/SC application — puce's card
+// agent, OpenSC's pkcs15-tool, a browser's Web eID extension — sees a card
+// in "Virtual PCD 00 00". The card carries the two applications of a puce
+// card: the services applet (PIV: 9A authentication, 9C e-signature) and the
+// sovereign identity applet (ICAO 9303 eMRTD, opened only with the CAN or
+// MRZ). It writes the test CA certificates (and the eMRTD's CSCA) to files
+// and prints the holder, the PINs, the slots, the CAN and the MRZ, then
+// serves until Ctrl-C.
 //
 //	go run ./examples/virtualcard -ca /tmp/puce-ca.pem
 package main
@@ -19,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/puce-id/puce/pcsc/virtual"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
@@ -35,10 +40,12 @@ func main() {
 	pin := flag.String("pin", pivapplet.DefaultPIN, "card PIN (6 to 8 characters)")
 	puk := flag.String("puk", pivapplet.DefaultPUK, "card PUK (6 to 8 characters)")
 	ocsp := flag.String("ocsp", "", "OCSP responder URL to put in the certificates")
+	cscaFile := flag.String("csca", "puce-test-csca.pem", "where to write the eMRTD's CSCA certificate (PEM), the trust anchor of passive authentication")
+	noEMRTD := flag.Bool("no-emrtd", false, "leave the sovereign identity applet (eMRTD) off the card")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *caFile, testcard.Options{
+	if err := run(log, *addr, *caFile, *cscaFile, !*noEMRTD, testcard.Options{
 		Holder:  testcard.Holder{GivenName: *given, Surname: *surname, SerialNumber: *serial, Country: "FR"},
 		AuthAlg: alg(*authAlg), SignAlg: alg(*signAlg), NoSignatureKey: *noSign,
 		PIN: *pin, PUK: *puk, OCSPURL: *ocsp,
@@ -62,10 +69,25 @@ func alg(s string) byte {
 	return 0
 }
 
-func run(log *slog.Logger, addr, caFile string, opts testcard.Options) error {
+func run(log *slog.Logger, addr, caFile, cscaFile string, withEMRTD bool, opts testcard.Options) error {
 	card, err := testcard.New(opts)
 	if err != nil {
 		return err
+	}
+	var passport *emrtdapplet.Personalised
+	if withEMRTD {
+		prof := emrtdapplet.SampleProfile()
+		prof.GivenNames, prof.Surname = opts.Holder.GivenName, opts.Holder.Surname
+		if passport, err = emrtdapplet.Personalise(prof, nil); err != nil {
+			return err
+		}
+		if err := card.Install(passport.Applet); err != nil {
+			return err
+		}
+		csca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: passport.CSCA.Raw})
+		if err := os.WriteFile(cscaFile, csca, 0o644); err != nil {
+			return err
+		}
 	}
 	var pemData []byte
 	for _, c := range [][]byte{card.PKI.Root.Raw, card.PKI.Issuing.Raw} {
@@ -74,15 +96,21 @@ func run(log *slog.Logger, addr, caFile string, opts testcard.Options) error {
 	if err := os.WriteFile(caFile, pemData, 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("virtual PIV card for %s %s (%s)\n", card.Holder.GivenName, card.Holder.Surname, card.Holder.SerialNumber)
-	fmt.Printf("  slot 9A authentication: %s\n", card.AuthCert.Subject)
+	fmt.Printf("virtual card of %s %s (%s)\n", card.Holder.GivenName, card.Holder.Surname, card.Holder.SerialNumber)
+	fmt.Printf("  slot 9A authentication: CN=%s, issued by %s\n", card.AuthCert.Subject.CommonName, card.AuthCert.Issuer.CommonName)
 	if card.SignCert != nil {
-		fmt.Printf("  slot 9C e-signature:    %s (PIN asked for every signature)\n", card.SignCert.Subject)
+		fmt.Printf("  slot 9C e-signature:    CN=%s (PIN asked for every signature)\n", card.SignCert.Subject.CommonName)
 	} else {
 		fmt.Printf("  slot 9C e-signature:    empty\n")
 	}
 	fmt.Printf("  PIN %s, PUK %s, management key: the factory default\n", card.PIN, card.PUK)
 	fmt.Printf("  test CA certificates written to %s\n", caFile)
+	if passport != nil {
+		fmt.Printf("  sovereign identity applet (eMRTD): CAN %s, CSCA written to %s\n", passport.CAN, cscaFile)
+		for _, l := range passport.MRZLines {
+			fmt.Printf("    MRZ  %s\n", l)
+		}
+	}
 	fmt.Printf("  attaching to pcscd's virtual reader at %s (Ctrl-C to remove the card)\n", addr)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
