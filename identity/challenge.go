@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,8 @@ func (id ChallengeID) IsZero() bool { return id == ChallengeID{} }
 // ErrUnknownChallenge, so a hostile client learns nothing from the error.
 func ParseChallengeID(s string) (ChallengeID, error) {
 	var id ChallengeID
-	if len(s) != challengeIDLen {
+	// Also refuse line breaks, which encoding/base64 would skip.
+	if len(s) != challengeIDLen || strings.ContainsAny(s, "\r\n") {
 		return id, fmt.Errorf("%w: malformed ID", ErrUnknownChallenge)
 	}
 	n, err := idEncoding.Decode(id[:], []byte(s))

@@ -124,6 +124,11 @@ func ParsePasswordHash(s string) (*PasswordHash, error) {
 	if vals[2] > 255 {
 		return nil, bad("parameter p out of range")
 	}
+	// encoding/base64 skips \r and \n even in strict mode: refuse them, or
+	// two strings would parse to one hash.
+	if strings.ContainsAny(parts[4]+parts[5], "\r\n") {
+		return nil, bad("line break in salt or hash")
+	}
 	salt, err := phcB64.DecodeString(parts[4])
 	if err != nil {
 		return nil, bad("salt is not base64")
