@@ -92,9 +92,11 @@ func (c *Card) VerifyPIN(ctx context.Context, pin string, opts *VerifyOptions) e
 	return c.verify(ctx, block, opts != nil && opts.AllowLastTry)
 }
 
-func (c *Card) verify(ctx context.Context, block []byte, allowLast bool) error {
-	// The guard needs the tries left only when it may refuse; a caller who
-	// allows the last try saves the query.
+// guard refuses a PIN attempt that would spend the last try (unless
+// allowed) or that cannot succeed (blocked). The tries left come from the
+// card's last answer to this handle, or from an empty VERIFY, which spends
+// nothing; a caller who allows the last try saves that query.
+func (c *Card) guard(ctx context.Context, allowLast bool) error {
 	if c.tries < 0 && !allowLast {
 		if _, err := c.pinStatus(ctx); err != nil {
 			return err
@@ -105,6 +107,13 @@ func (c *Card) verify(ctx context.Context, block []byte, allowLast bool) error {
 		return fmt.Errorf("piv: %w: unblock it with the PUK", apdu.ErrBlocked)
 	case c.tries == 1 && !allowLast:
 		return ErrLastTry
+	}
+	return nil
+}
+
+func (c *Card) verify(ctx context.Context, block []byte, allowLast bool) error {
+	if err := c.guard(ctx, allowLast); err != nil {
+		return err
 	}
 	_, err := c.do(ctx, apdu.Command{CLA: 0x00, INS: 0x20, P1: 0x00, P2: refPIN, Data: block})
 	return c.afterPIN(err, "verify PIN")
@@ -152,13 +161,8 @@ func (c *Card) change(ctx context.Context, ref byte, what, oldV, newV string, al
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ref == refPIN {
-		if c.tries < 0 {
-			if _, err := c.pinStatus(ctx); err != nil {
-				return err
-			}
-		}
-		if c.tries == 1 && !allowLast {
-			return ErrLastTry
+		if err := c.guard(ctx, allowLast); err != nil {
+			return err
 		}
 	}
 	data := append(append(make([]byte, 0, 16), o...), n...)
@@ -210,17 +214,8 @@ func (c *Card) VerifyPINPad(ctx context.Context, timeout time.Duration, opts *Ve
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	allowLast := opts != nil && opts.AllowLastTry
-	if c.tries < 0 && !allowLast {
-		if _, err := c.pinStatus(ctx); err != nil {
-			return err
-		}
-	}
-	switch {
-	case c.tries == 0:
-		return fmt.Errorf("piv: %w: unblock it with the PUK", apdu.ErrBlocked)
-	case c.tries == 1 && !allowLast:
-		return ErrLastTry
+	if err := c.guard(ctx, opts != nil && opts.AllowLastTry); err != nil {
+		return err
 	}
 	// VERIFY with a block of FF padding for the reader to fill (SP 800-73-4
 	// Part 2 §3.2.1: 6 to 8 characters, padded with FF).
