@@ -13,6 +13,9 @@ FUZZTIME=${FUZZTIME:-3s}
 go_ready
 start_postgres
 start_pcscd
+# Real peers the tests drive: OpenSSL checks our CMS signatures; Debian's
+# Chromium runs the browser tests (no browser download at run time).
+apt_install openssl chromium
 
 say "go vet ./..."
 go vet ./...
