@@ -200,8 +200,11 @@ func VerifyPassword(encoded, password string, current Argon2Params) (rehash bool
 	return h.Params != current, nil
 }
 
-// passwordCredentialID is the ID of a subject's one password credential.
-const passwordCredentialID = "password"
+// passwordRef names a subject's one password credential. Credential IDs are
+// unique per kind across subjects, so the ID is the subject itself.
+func passwordRef(subject Subject) CredentialRef {
+	return CredentialRef{Subject: subject, Kind: KindPassword, ID: string(subject)}
+}
 
 // Passwords is the knowledge factor: it keeps argon2id hashes as credentials
 // of kind KindPassword, throttles guessing, audits every attempt, and rehashes
@@ -225,25 +228,13 @@ func (p *Passwords) params() Argon2Params {
 	return p.Params
 }
 
-// Set stores a new password for subject, replacing any previous one.
+// Set stores a new password for subject, replacing any previous one (a
+// password change, or a reset by an administrator).
 func (p *Passwords) Set(ctx context.Context, subject Subject, password string) error {
-	if err := checkField("subject", string(subject)); err != nil {
-		return err
-	}
-	minLen := p.MinLength
-	if minLen <= 0 {
-		minLen = 8
-	}
-	if utf8.RuneCountInString(password) < minLen {
-		return fmt.Errorf("%w: at least %d characters", ErrWeakPassword, minLen)
-	}
-	enc, err := HashPassword(password, p.params())
+	c, err := p.credential(subject, password)
 	if err != nil {
 		return err
 	}
-	now := clockOr(p.Clock).Now()
-	c := &Credential{Subject: subject, Kind: KindPassword, ID: passwordCredentialID, Name: "password",
-		Public: []byte(enc), Active: true, CreatedAt: now}
 	err = p.Store.UpdateCredential(ctx, c)
 	if errors.Is(err, ErrNotEnrolled) {
 		err = p.Store.CreateCredential(ctx, c)
@@ -252,6 +243,40 @@ func (p *Passwords) Set(ctx context.Context, subject Subject, password string) e
 		return fmt.Errorf("identity: store password: %w", err)
 	}
 	return nil
+}
+
+// Create stores the first password of a new subject and fails with
+// ErrExists when the subject already has one: sign-up, which must not
+// overwrite an account that another request created first.
+func (p *Passwords) Create(ctx context.Context, subject Subject, password string) error {
+	c, err := p.credential(subject, password)
+	if err != nil {
+		return err
+	}
+	if err := p.Store.CreateCredential(ctx, c); err != nil {
+		return fmt.Errorf("identity: create password: %w", err)
+	}
+	return nil
+}
+
+func (p *Passwords) credential(subject Subject, password string) (*Credential, error) {
+	if err := subject.Validate(); err != nil {
+		return nil, err
+	}
+	minLen := p.MinLength
+	if minLen <= 0 {
+		minLen = 8
+	}
+	if utf8.RuneCountInString(password) < minLen {
+		return nil, fmt.Errorf("%w: at least %d characters", ErrWeakPassword, minLen)
+	}
+	enc, err := HashPassword(password, p.params())
+	if err != nil {
+		return nil, err
+	}
+	ref := passwordRef(subject)
+	return &Credential{Subject: subject, Kind: KindPassword, ID: ref.ID, Name: "password",
+		Public: []byte(enc), Active: true, CreatedAt: clockOr(p.Clock).Now()}, nil
 }
 
 // burn runs one argon2id derivation with the current parameters and a random
@@ -264,7 +289,7 @@ func (p *Passwords) burn(password string, params Argon2Params) {
 // An unknown subject costs the same time as a wrong password and fails with
 // ErrNotEnrolled; show both to users with the same message.
 func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
-	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: passwordCredentialID, Action: "login", RemoteAddr: remoteAddr}
+	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: string(subject), Action: "login", RemoteAddr: remoteAddr}
 	proof, err := p.verify(ctx, subject, password)
 	ev.Time = clockOr(p.Clock).Now()
 	if err := RecordOutcome(ctx, p.Audit, ev, err); err != nil {
@@ -283,7 +308,7 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password string
 		}
 	}
 	current := p.params()
-	c, err := p.Store.Credential(ctx, CredentialRef{Subject: subject, Kind: KindPassword, ID: passwordCredentialID})
+	c, err := p.Store.Credential(ctx, passwordRef(subject))
 	if err != nil {
 		// Spend the time a real verification takes, so that the answer's
 		// timing does not tell who has an account.
@@ -309,6 +334,6 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password string
 			return nil, err
 		}
 	}
-	return &Proof{Subject: subject, Kind: KindPassword, CredentialID: passwordCredentialID,
+	return &Proof{Subject: subject, Kind: KindPassword, CredentialID: c.ID,
 		Factors: Knowledge, Assurance: Level1, Time: now}, nil
 }

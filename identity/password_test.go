@@ -202,3 +202,39 @@ func TestPasswordsThrottle(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestPasswordsManyAccounts is the case a single-account test misses: every
+// subject has its own password, and sign-up does not overwrite an account.
+func TestPasswordsManyAccounts(t *testing.T) {
+	ctx := context.Background()
+	p, s, _ := newPasswords(t)
+	for _, u := range []identity.Subject{"alice", "bob", "carol"} {
+		if err := p.Create(ctx, u, "secret of "+string(u)); err != nil {
+			t.Fatalf("create %s: %v", u, err)
+		}
+	}
+	for _, u := range []identity.Subject{"alice", "bob", "carol"} {
+		if _, err := p.Verify(ctx, u, "secret of "+string(u), ""); err != nil {
+			t.Fatalf("%s with own password: %v", u, err)
+		}
+	}
+	if _, err := p.Verify(ctx, "bob", "secret of alice", ""); !errors.Is(err, identity.ErrPasswordMismatch) {
+		t.Fatalf("bob with alice's password: %v", err)
+	}
+	if err := p.Create(ctx, "bob", "another password"); !errors.Is(err, identity.ErrExists) {
+		t.Fatalf("sign-up over an existing account: %v", err)
+	}
+	if _, err := p.Verify(ctx, "bob", "secret of bob", ""); err != nil {
+		t.Fatalf("bob after a refused sign-up: %v", err)
+	}
+	if err := p.Set(ctx, "bob", "bob's new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verify(ctx, "alice", "secret of alice", ""); err != nil {
+		t.Fatalf("alice after bob changed his: %v", err)
+	}
+	creds, _ := s.Credentials(ctx, "bob", identity.KindPassword)
+	if len(creds) != 1 {
+		t.Fatalf("bob has %d password credentials", len(creds))
+	}
+}
