@@ -166,7 +166,7 @@ func TestPasswords(t *testing.T) {
 	if _, err := p.Verify(ctx, "alice", "correct horse", ""); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := s.Credential(ctx, identity.CredentialRef{Subject: "alice", Kind: identity.KindPassword, ID: "password"})
+	c, _ := s.Credential(ctx, identity.CredentialRef{Subject: "alice", Kind: identity.KindPassword, ID: "alice"})
 	if !strings.Contains(string(c.Public), ",t=2,") {
 		t.Fatalf("not rehashed: %s", c.Public)
 	}
