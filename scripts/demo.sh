@@ -1,8 +1,143 @@
 #!/usr/bin/env bash
-# make demo: the best demo puce has. For now, a terminal walk-through of a
-# two-factor login on an embedded SQLite store; the web examples replace it.
+# make demo: the two-factor login and document-signing examples, end to end,
+# on one machine. It installs what is missing, starts pcscd with the virtual
+# reader, a personalised virtual card on it (examples/virtualcard), the card
+# agent, and the login and signing servers on SQLite, prints where to go and
+# the test PINs, and stops everything on Ctrl-C.
+#
+#   make demo                       # virtual card on pcscd (needs root or sudo for pcscd)
+#   PUCE_DEMO_TESTCARD=1 make demo  # no pcscd: the agent holds a virtual card itself
+#   PUCE_DEMO_TERMINAL=1 make demo  # the terminal walk-through of the core API
+#
+# With a real reader and card, stop the virtual card (it is only a card in a
+# virtual reader) and insert yours; give the servers your CA with -ca.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+if [ -n "${PUCE_DEMO_TERMINAL:-}" ]; then
+	go_ready
+	exec go run ./examples/quickstart "$@"
+fi
+
+DEMO_DIR=
+DEMO_PIDS=()
+demo_cleanup() {
+	local rc=$? pid
+	# Children first (the virtual card leaves the reader), then pcscd and
+	# whatever lib.sh started.
+	for pid in "${DEMO_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${DEMO_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	[ -n "$DEMO_DIR" ] && rm -rf "$DEMO_DIR"
+	stop_pcscd
+	stop_postgres
+	exit $rc
+}
+trap demo_cleanup EXIT
+trap 'exit 130' INT TERM
+
 go_ready
-go run ./examples/quickstart "$@"
+testcard=${PUCE_DEMO_TESTCARD:-}
+if [ -z "$testcard" ]; then
+	start_pcscd
+else
+	apt_install libpcsclite-dev
+fi
+
+DEMO_DIR=$(mktemp -d /tmp/puce-demo.XXXXXX)
+say "building the examples into $DEMO_DIR"
+for cmd in login sign cardagent virtualcard; do
+	go build -o "$DEMO_DIR/$cmd" "./examples/$cmd"
+done
+
+login_port=$(free_port 8080)
+sign_port=$(free_port $((login_port + 1)))
+agent_port=$(free_port 24727)
+login_url="http://localhost:$login_port"
+sign_url="http://localhost:$sign_port"
+agent_url="http://127.0.0.1:$agent_port"
+ca="$DEMO_DIR/ca.pem"
+
+# start NAME CMD...: runs a child whose output goes to a log, remembered for
+# the cleanup.
+start() {
+	local name=$1
+	shift
+	"$@" >"$DEMO_DIR/$name.log" 2>&1 &
+	DEMO_PIDS+=($!)
+}
+
+# wait_for FILE|URL: waits until the file exists or the URL answers.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		case $1 in
+		http*) (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null && return 0 ;;
+		*) [ -s "$1" ] && return 0 ;;
+		esac
+		sleep 0.1
+	done
+	for f in "$DEMO_DIR"/*.log; do echo "--- $f" >&2; cat "$f" >&2; done
+	die "$1 did not come up"
+}
+
+revocation=(-revocation off)
+sign_ocsp=(-no-ocsp)
+if [ -z "$testcard" ]; then
+	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca"
+	wait_for "$ca"
+	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url"
+	# examples/virtualcard keeps its CA key to itself, so no OCSP responder
+	# can answer for its certificates yet: revocation checks are off in this
+	# mode (the servers say so in their logs).
+else
+	ocsp_port=$(free_port 8888)
+	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url" \
+		-testcard -testcard-ca "$ca" -testcard-ocsp "127.0.0.1:$ocsp_port"
+	wait_for "$ca"
+	revocation=(-revocation on)
+	sign_ocsp=()
+fi
+wait_for "$agent_url"
+start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" "${revocation[@]}"
+start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca" "${sign_ocsp[@]}"
+wait_for "$login_url"
+wait_for "$sign_url"
+
+card_info=$(grep -h -E 'virtual PIV card|in-process test card|PIN ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
+cat <<EOT
+
+  puce demo is running (Ctrl-C stops everything)
+
+    two-factor login   $login_url
+    document signing   $sign_url
+    card agent         $agent_url  (its own window asks for the PIN)
+
+  the card
+$card_info
+    card PIN: 123456 (the virtual card's factory PIN), PUK 12345678
+
+  try: sign up, add the authenticator app (scan the QR code, or type the key),
+  log out and in, add the smart card, log in with it; then sign a document
+  and verify it, and verify an altered copy.
+
+  WARNING: the login server seals TOTP secrets with a DEVELOPMENT key kept beside
+  its database (see login.log); production passes -sealer-keys / PUCE_SEALER_KEYS.
+
+  logs: $DEMO_DIR/*.log
+EOT
+if [ -z "$testcard" ]; then
+	echo "  revocation checks are OFF in this mode (see scripts/demo.sh); PUCE_DEMO_TESTCARD=1 turns them on."
+fi
+echo
+
+# Wait until Ctrl-C, or until one of the children dies.
+while :; do
+	for pid in "${DEMO_PIDS[@]}"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			for f in "$DEMO_DIR"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
+			die "a demo process stopped"
+		fi
+	done
+	sleep 1
+done

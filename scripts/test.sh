@@ -15,7 +15,7 @@ start_postgres
 start_pcscd
 # Real peers the tests drive: OpenSSL checks our CMS signatures; Debian's
 # Chromium runs the browser tests (no browser download at run time).
-apt_install openssl chromium
+apt_install openssl chromium fonts-dejavu-core
 
 say "go vet ./..."
 go vet ./...

@@ -1,0 +1,679 @@
+// Package agent is the card agent of examples/cardagent: a small HTTP
+// service on 127.0.0.1 that stands between a web page and the smart card.
+//
+// A page of an allow-listed origin asks it for something (sign a login nonce
+// with the authentication key 9A, or sign a document with the e-signature
+// key 9C). The agent then shows the holder, in a window it serves itself,
+// which origin asks and for what, and takes the PIN there: the relying
+// party's page never sees the PIN and no web server receives it. The origin
+// the agent binds into the card's signature is the one the browser reported
+// in the request's Origin header, which a page cannot forge.
+//
+// It is example code on puce's public API: pcsc/piv for the card,
+// pcsc/cardauth's NewToken for the Web eID token.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/pcsc/apdu"
+	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/piv"
+)
+
+//go:embed templates
+var templates embed.FS
+
+// Limits on what a page may ask.
+const (
+	// RequestTTL is how long a request waits for the holder.
+	RequestTTL = 5 * time.Minute
+	// MaxDocument bounds a document to sign (it travels over loopback, and
+	// the holder's window shows a preview of it).
+	MaxDocument = 10 << 20
+	// maxPending bounds the requests waiting per origin, so a page cannot
+	// flood the holder with windows or the agent with memory.
+	maxPending = 8
+)
+
+// Config configures the agent.
+type Config struct {
+	// Allowed are the origins whose pages may use the card
+	// ("https://bank.example"). Nothing else is answered.
+	Allowed []string
+	// Source reaches the card.
+	Source Source
+	Logger *slog.Logger
+}
+
+// Agent is the card agent.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	allowed map[string]bool
+	page    *template.Template
+	// self is the agent's own origin (http://127.0.0.1:port), known once
+	// it listens.
+	self string
+
+	mu       sync.Mutex
+	requests map[string]*request
+}
+
+// Status of a request, as the page sees it.
+const (
+	stWaiting     = "waiting"     // the holder has not answered yet
+	stCertificate = "certificate" // sign: the holder shared the certificate; attributes expected
+	stReady       = "ready"       // sign: attributes received; PIN expected
+	stDone        = "done"
+	stFailed      = "failed"
+	stCancelled   = "cancelled"
+)
+
+type request struct {
+	id, origin, kind string
+	created          time.Time
+	status           string
+	// csrf protects the holder's window: only the agent's own page knows it.
+	csrf string
+	// notice is what the holder's window shows after a refused PIN.
+	notice   string
+	lastTry  bool
+	result   map[string]string
+	errorMsg string
+
+	// authenticate
+	nonce string
+	// sign
+	docName     string
+	doc         []byte
+	docHash     [32]byte
+	cert        *x509.Certificate
+	attrs       []byte
+	signingTime time.Time
+}
+
+// New returns the agent.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("agent: no card source")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}}
+	for _, o := range cfg.Allowed {
+		a.allowed[strings.TrimRight(o, "/")] = true
+	}
+	var err error
+	a.page, err = template.New("").Funcs(template.FuncMap{"hex": func(b []byte) string { return fmt.Sprintf("%X", b) }}).ParseFS(templates, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Serve listens on addr, which must be a loopback address, and serves until
+// ctx ends. ready, when not nil, receives the agent's URL once it listens.
+func (a *Agent) Serve(ctx context.Context, addr string, ready func(url string)) error {
+	if !web.Loopback(addr) {
+		return fmt.Errorf("agent: %s is not a loopback address: the agent must only be reachable from this computer", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	a.self = "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if ready != nil {
+		ready(a.self)
+	}
+	err = srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// SetSelf tells the agent its own origin when the caller listens for it
+// (tests with httptest).
+func (a *Agent) SetSelf(origin string) { a.self = origin }
+
+// Handler returns the agent's routes.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.status)
+	mux.HandleFunc("OPTIONS /v1/", a.preflight)
+	mux.HandleFunc("POST /v1/requests", a.api(a.create))
+	mux.HandleFunc("GET /v1/requests/{id}", a.api(a.poll))
+	mux.HandleFunc("POST /v1/requests/{id}/attributes", a.api(a.attributes))
+	mux.HandleFunc("GET /prompt/{id}", a.prompt)
+	mux.HandleFunc("POST /prompt/{id}", a.answer)
+	mux.HandleFunc("GET /prompt.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Write([]byte(promptJS))
+	})
+	return http.MaxBytesHandler(a.checkHost(mux), MaxDocument*4/3+64<<10)
+}
+
+// promptJS closes the holder's window once the request is answered, and
+// keeps a window waiting for the page's next step up to date.
+const promptJS = `"use strict";
+const m = document.querySelector("meta[name=puce-next]");
+if (m && m.content === "close") setTimeout(() => window.close(), 1500);
+if (m && m.content === "reload") setTimeout(() => location.reload(), 700);
+`
+
+// checkHost refuses requests whose Host is not the loopback address: a page
+// that rebinds its own domain name to 127.0.0.1 (DNS rebinding) would
+// otherwise reach the agent as a same-origin page of that domain.
+func (a *Agent) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+			http.Error(w, "the card agent answers on 127.0.0.1 only", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors answers for an allow-listed origin only; it reports whether the
+// request's origin is allowed.
+func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (string, bool) {
+	origin := r.Header.Get("Origin")
+	w.Header().Add("Vary", "Origin")
+	if origin == "" || !a.allowed[origin] {
+		return origin, false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	// Chrome asks a loopback service whether a public site may reach it
+	// (Private Network Access); say yes only to allowed origins.
+	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
+		h.Set("Access-Control-Allow-Private-Network", "true")
+	}
+	return origin, true
+}
+
+func (a *Agent) preflight(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.cors(w, r); !ok {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type apiHandler func(w http.ResponseWriter, r *http.Request, origin string) (int, any)
+
+func (a *Agent) api(h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		origin, ok := a.cors(w, r)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			a.log.Warn("refused a page of an origin not on the allow-list", "origin", origin)
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(map[string]string{"error": "This site may not use the card agent."})
+			return
+		}
+		status, body := h(w, r, origin)
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+	}
+}
+
+func apiErr(msg string) map[string]string { return map[string]string{"error": msg} }
+
+// expire drops requests older than RequestTTL. Called with a.mu held.
+func (a *Agent) expire(now time.Time) {
+	for id, q := range a.requests {
+		if now.Sub(q.created) > RequestTTL {
+			delete(a.requests, id)
+		}
+	}
+}
+
+type createBody struct {
+	Kind     string `json:"kind"`
+	Nonce    string `json:"nonce"`
+	Document string `json:"document"`
+	Name     string `json:"name"`
+}
+
+func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
+	var b createBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		return http.StatusBadRequest, apiErr("The request is not valid JSON.")
+	}
+	q := &request{id: web.Token(16), origin: origin, kind: b.Kind, created: time.Now(), status: stWaiting, csrf: web.Token(32)}
+	switch b.Kind {
+	case "authenticate":
+		// A Web eID nonce is at least 32 random bytes in base64; bound it so
+		// the holder's window stays readable.
+		if len(b.Nonce) < 43 || len(b.Nonce) > 128 {
+			return http.StatusBadRequest, apiErr("The login challenge is missing or malformed.")
+		}
+		q.nonce = b.Nonce
+	case "sign":
+		doc, err := base64.StdEncoding.DecodeString(b.Document)
+		if err != nil || len(doc) == 0 || len(doc) > MaxDocument {
+			return http.StatusBadRequest, apiErr("The document is missing, malformed or larger than 10 MB.")
+		}
+		q.doc, q.docHash = doc, sha256.Sum256(doc)
+		q.docName = b.Name
+		if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
+			q.docName = "(unnamed document)"
+		}
+	default:
+		return http.StatusBadRequest, apiErr("Unknown request kind.")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expire(time.Now())
+	n := 0
+	for _, o := range a.requests {
+		if o.origin == origin && (o.status == stWaiting || o.status == stCertificate || o.status == stReady) {
+			n++
+		}
+	}
+	if n >= maxPending {
+		return http.StatusTooManyRequests, apiErr("Too many card requests are waiting; answer or cancel them first.")
+	}
+	a.requests[q.id] = q
+	a.log.Info("request", "id", q.id, "origin", origin, "kind", q.kind)
+	return http.StatusCreated, map[string]string{"id": q.id, "prompt": a.self + "/prompt/" + q.id}
+}
+
+// lookup finds a request of the given origin. A request is visible to the
+// origin that made it only.
+func (a *Agent) lookup(id, origin string) *request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expire(time.Now())
+	q := a.requests[id]
+	if q == nil || (origin != "" && q.origin != origin) {
+		return nil
+	}
+	return q
+}
+
+func (a *Agent) poll(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
+	q := a.lookup(r.PathValue("id"), origin)
+	if q == nil {
+		return http.StatusNotFound, map[string]string{"status": "unknown", "error": "The card request expired or is unknown. Start again."}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]any{"status": q.status}
+	switch q.status {
+	case stCertificate:
+		out["certificate"] = base64.StdEncoding.EncodeToString(q.cert.Raw)
+	case stDone:
+		out["result"] = q.result
+		// Delivered once, then forgotten.
+		delete(a.requests, q.id)
+	case stFailed, stCancelled:
+		out["error"] = q.errorMsg
+		delete(a.requests, q.id)
+	}
+	return http.StatusOK, out
+}
+
+func (a *Agent) attributes(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
+	q := a.lookup(r.PathValue("id"), origin)
+	if q == nil {
+		return http.StatusNotFound, apiErr("The card request expired or is unknown. Start again.")
+	}
+	var b struct {
+		SignedAttributes string `json:"signedAttributes"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		return http.StatusBadRequest, apiErr("The request is not valid JSON.")
+	}
+	der, err := base64.StdEncoding.DecodeString(b.SignedAttributes)
+	if err != nil || len(der) > 16<<10 {
+		return http.StatusBadRequest, apiErr("The signed attributes are malformed.")
+	}
+	attrs, err := parseAttributes(der)
+	if err != nil {
+		return http.StatusBadRequest, apiErr("The signed attributes are malformed.")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if q.status != stCertificate {
+		return http.StatusConflict, apiErr("This request is not waiting for signed attributes.")
+	}
+	// What the card will sign must be this document: the holder was shown
+	// its name, size and hash, and the signature must cover nothing else.
+	if !bytes.Equal(attrs.messageDigest, q.docHash[:]) {
+		q.status, q.errorMsg = stFailed, "The site asked to sign something other than the document shown to the holder."
+		a.log.Warn("signed attributes do not match the document", "id", q.id, "origin", origin)
+		return http.StatusBadRequest, apiErr(q.errorMsg)
+	}
+	if !bytes.Equal(attrs.certHash, sha256Of(q.cert.Raw)) {
+		q.status, q.errorMsg = stFailed, "The site named another signing certificate than the card's."
+		return http.StatusBadRequest, apiErr(q.errorMsg)
+	}
+	q.attrs, q.signingTime, q.status = der, attrs.signingTime, stReady
+	return http.StatusOK, map[string]string{"status": q.status}
+}
+
+func sha256Of(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+// status is the agent's home page: what it is and who may use it.
+func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
+	a.promptHeaders(w)
+	a.page.ExecuteTemplate(w, "status.html", map[string]any{"Allowed": a.cfg.Allowed, "Source": a.cfg.Source.Describe()})
+}
+
+// promptHeaders protect the holder's window: no framing (a page cannot
+// overlay or click-jack the PIN field), no script but the agent's own, and a
+// browsing context of its own so the opener cannot script or navigate it.
+func (a *Agent) promptHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	// h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// same-origin, not no-referrer: with no-referrer Chromium sends
+	// "Origin: null" on the window's own form posts, and the agent checks
+	// that origin.
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+}
+
+type promptData struct {
+	ID, Origin, Kind, Status, CSRF string
+	Notice, Error                  string
+	LastTry                        bool
+	TriesLeft                      int
+	DocName                        string
+	DocSize                        int
+	DocHash                        []byte
+	Preview                        string
+	SigningTime                    time.Time
+	Signer                         string
+	Next                           string
+}
+
+func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
+	q := a.lookup(r.PathValue("id"), "")
+	a.promptHeaders(w)
+	if q == nil {
+		w.WriteHeader(http.StatusNotFound)
+		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This card request expired or was already answered. Go back to the site and start again."})
+		return
+	}
+	a.mu.Lock()
+	d := promptData{ID: q.id, Origin: q.origin, Kind: q.kind, Status: q.status, CSRF: q.csrf, Notice: q.notice, LastTry: q.lastTry,
+		DocName: q.docName, DocSize: len(q.doc), DocHash: q.docHash[:], SigningTime: q.signingTime, TriesLeft: -1}
+	if q.cert != nil {
+		d.Signer = q.cert.Subject.CommonName
+	}
+	if q.kind == "sign" {
+		d.Preview = preview(q.doc)
+	}
+	a.mu.Unlock()
+	switch d.Status {
+	case stCertificate:
+		d.Next = "reload"
+	case stDone, stFailed, stCancelled:
+		d.Next = "close"
+	}
+	// Tell the holder how many PIN tries are left before they type: asking
+	// spends none.
+	if d.Status == stWaiting && q.kind == "authenticate" || d.Status == stReady {
+		d.TriesLeft = a.triesLeft(r.Context())
+	}
+	a.page.ExecuteTemplate(w, "prompt.html", d)
+}
+
+func (a *Agent) triesLeft(ctx context.Context) int {
+	n := -1
+	a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+		card, err := piv.Open(ctx, t, nil)
+		if err != nil {
+			return err
+		}
+		st, err := card.PINStatus(ctx)
+		if err == nil && !st.Verified {
+			n = st.TriesLeft
+		}
+		return err
+	})
+	return n
+}
+
+// preview shows the beginning of a text document; binary documents get
+// none (the holder sees the name, size and hash).
+func preview(doc []byte) string {
+	const max = 2000
+	p := doc
+	if len(p) > max {
+		p = p[:max]
+	}
+	for len(p) > 0 && !utf8.Valid(p) {
+		p = p[:len(p)-1] // cut at a character boundary
+	}
+	for _, c := range string(p) {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' {
+			return ""
+		}
+	}
+	s := string(p)
+	if len(doc) > len(p) {
+		s += "\n…"
+	}
+	return s
+}
+
+// answer takes the holder's decision and PIN from the agent's own window.
+func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
+	q := a.lookup(r.PathValue("id"), "")
+	if q == nil {
+		a.prompt(w, r)
+		return
+	}
+	// Only the agent's own page may answer: the form must come from the
+	// agent's origin and carry the token only that page holds.
+	if o := r.Header.Get("Origin"); (o != "" && o != a.self) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(q.csrf)) != 1 {
+		a.promptHeaders(w)
+		w.WriteHeader(http.StatusForbidden)
+		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This answer did not come from the card agent's own window."})
+		return
+	}
+	if r.PostFormValue("action") == "cancel" {
+		a.finish(q, stCancelled, nil, "The holder cancelled.")
+		a.log.Info("cancelled by the holder", "id", q.id, "origin", q.origin)
+		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
+		return
+	}
+	a.mu.Lock()
+	status, kind := q.status, q.kind
+	a.mu.Unlock()
+	// The PIN is read from the form and handed to the card; it is never
+	// logged, stored or sent anywhere else.
+	pin := r.PostFormValue("pin")
+	allowLast := r.PostFormValue("last-try") == "yes"
+	var err error
+	switch {
+	case kind == "authenticate" && status == stWaiting:
+		err = a.authenticate(r.Context(), q, pin, allowLast)
+	case kind == "sign" && status == stWaiting:
+		err = a.shareCertificate(r.Context(), q)
+	case kind == "sign" && status == stReady:
+		err = a.sign(r.Context(), q, pin, allowLast)
+	default:
+		err = nil
+	}
+	if err != nil {
+		a.refused(q, err)
+	}
+	http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
+}
+
+func (a *Agent) finish(q *request, status string, result map[string]string, msg string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
+}
+
+// refused decides, from the card's typed error, whether the holder may try
+// again in the same window (wrong PIN, last try not confirmed) or the
+// request ends.
+func (a *Agent) refused(q *request, err error) {
+	var wrong *apdu.WrongPINError
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case errors.As(err, &wrong):
+		q.notice = fmt.Sprintf("Wrong PIN. %d tries left before the card blocks.", wrong.TriesLeft)
+		if wrong.TriesLeft == 1 {
+			q.lastTry = true
+		}
+	case errors.Is(err, piv.ErrLastTry):
+		q.notice, q.lastTry = "Only one PIN try is left: if this PIN is wrong too, the card blocks. Tick the box to confirm you want to try.", true
+	case errors.Is(err, piv.ErrPINRequired), errors.Is(err, piv.ErrBadInput), errors.Is(err, errEmptyPIN):
+		q.notice = "Type your card PIN (6 to 8 characters)."
+	default:
+		q.status, q.errorMsg, q.notice = stFailed, plainCard(err), ""
+		a.log.Info("card operation failed", "id", q.id, "origin", q.origin, "err", err)
+	}
+}
+
+var errEmptyPIN = errors.New("no PIN typed")
+
+func (a *Agent) authenticate(ctx context.Context, q *request, pin string, allowLast bool) error {
+	if pin == "" {
+		return errEmptyPIN
+	}
+	var token []byte
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+		card, err := piv.Open(ctx, t, nil)
+		if err != nil {
+			return err
+		}
+		cert, err := card.Certificate(ctx, piv.SlotAuthentication)
+		if err != nil {
+			return err
+		}
+		// The PIN is verified for every login, not once per card session:
+		// each site's request gets the holder's own consent.
+		if err := card.VerifyPIN(ctx, pin, &piv.VerifyOptions{AllowLastTry: allowLast}); err != nil {
+			return err
+		}
+		signer, err := card.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
+		if err != nil {
+			return err
+		}
+		// The origin signed is the one the browser reported for the page,
+		// so a token made for one site is useless on another.
+		token, err = cardauth.NewToken(signer, cert, q.origin, q.nonce, nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.finish(q, stDone, map[string]string{"token": string(token)}, "")
+	a.log.Info("login signed", "id", q.id, "origin", q.origin)
+	return nil
+}
+
+func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
+	var cert *x509.Certificate
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+		card, err := piv.Open(ctx, t, nil)
+		if err != nil {
+			return err
+		}
+		cert, err = card.Certificate(ctx, piv.SlotSignature)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	q.cert, q.status = cert, stCertificate
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) sign(ctx context.Context, q *request, pin string, allowLast bool) error {
+	if pin == "" {
+		return errEmptyPIN
+	}
+	a.mu.Lock()
+	attrs, cert := q.attrs, q.cert
+	a.mu.Unlock()
+	digest := sha256.Sum256(attrs)
+	var sig []byte
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+		card, err := piv.Open(ctx, t, nil)
+		if err != nil {
+			return err
+		}
+		signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
+			PIN:          func(context.Context) (string, error) { return pin, nil },
+			AllowLastTry: allowLast,
+		})
+		if err != nil {
+			return err
+		}
+		sig, err = signer.SignContext(ctx, digest[:], crypto.SHA256)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.finish(q, stDone, map[string]string{"signature": base64.StdEncoding.EncodeToString(sig)}, "")
+	a.log.Info("document signed", "id", q.id, "origin", q.origin, "document", q.docName)
+	return nil
+}
+
+// plainCard says what a card failure means for the holder.
+func plainCard(err error) string {
+	switch {
+	case errors.Is(err, apdu.ErrBlocked):
+		return "The card's PIN is blocked. Unblock it with the PUK, or ask the card issuer."
+	case errors.Is(err, apdu.ErrNotFound):
+		return "The card has no key or certificate for this (is it the right card?)."
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "The card operation was interrupted. Start again."
+	}
+	return "The card could not be used: " + cardHint(err)
+}

@@ -1,0 +1,124 @@
+//go:build cgo
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/puce-id/puce/pcsc"
+	"github.com/puce-id/puce/pcsc/apdu"
+)
+
+// PCSCAvailable reports whether this build can reach PC/SC readers (it was
+// built with cgo).
+const PCSCAvailable = true
+
+// PCSC reaches the card in a PC/SC reader through pcscd (or the platform's
+// smart card service).
+type PCSC struct {
+	// Reader names the reader to use; empty takes the first one holding a
+	// card.
+	Reader string
+
+	mu  sync.Mutex
+	ctx *pcsc.Context
+}
+
+// context returns the PC/SC context, establishing a new one when there is
+// none or the service restarted (a dead context cannot recover).
+func (p *PCSC) context(ctx context.Context, reset bool) (*pcsc.Context, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if reset && p.ctx != nil {
+		p.ctx.Close()
+		p.ctx = nil
+	}
+	if p.ctx == nil {
+		c, err := pcsc.Establish(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.ctx = c
+	}
+	return p.ctx, nil
+}
+
+// Do implements Source: connect (shared), hold a transaction for fn, and
+// disconnect, so that the agent keeps no card busy between operations.
+func (p *PCSC) Do(ctx context.Context, fn func(ctx context.Context, t apdu.Transport) error) error {
+	pc, err := p.context(ctx, false)
+	if err != nil {
+		return err
+	}
+	reader, err := p.pick(ctx, pc)
+	if err != nil && errorsIsService(err) {
+		if pc, err = p.context(ctx, true); err == nil {
+			reader, err = p.pick(ctx, pc)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	card, err := pc.Connect(ctx, reader, nil)
+	if err != nil {
+		return err
+	}
+	defer card.Close()
+	return card.Transaction(ctx, func(ctx context.Context, tx *pcsc.Tx) error { return fn(ctx, tx) })
+}
+
+func (p *PCSC) pick(ctx context.Context, pc *pcsc.Context) (string, error) {
+	if p.Reader != "" {
+		return p.Reader, nil
+	}
+	states, err := pc.ReaderStates(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range states {
+		if s.CardPresent() {
+			return s.Reader, nil
+		}
+	}
+	return "", pcsc.ErrNoCard
+}
+
+// Describe implements Source.
+func (p *PCSC) Describe() string {
+	if p.Reader != "" {
+		return fmt.Sprintf("PC/SC reader %q", p.Reader)
+	}
+	return "the first PC/SC reader holding a card"
+}
+
+// Close releases the PC/SC context.
+func (p *PCSC) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx != nil {
+		err := p.ctx.Close()
+		p.ctx = nil
+		return err
+	}
+	return nil
+}
+
+func errorsIsService(err error) bool {
+	return errors.Is(err, pcsc.ErrServiceDown) || errors.Is(err, pcsc.ErrClosed)
+}
+
+// cardHint turns a PC/SC failure into the advice its sentinel carries (no
+// reader, no card, card removed, service down, …).
+func cardHint(err error) string {
+	for _, s := range []error{pcsc.ErrNoReaders, pcsc.ErrReaderUnavailable, pcsc.ErrNoCard, pcsc.ErrCardRemoved, pcsc.ErrCardReset,
+		pcsc.ErrCardUnresponsive, pcsc.ErrServiceDown, pcsc.ErrSharingViolation, pcsc.ErrTimeout, pcsc.ErrCancelled} {
+		if errors.Is(err, s) {
+			return strings.TrimPrefix(s.Error(), "pcsc: ")
+		}
+	}
+	return err.Error()
+}

@@ -1,0 +1,136 @@
+// Command login is puce's example of a two-factor login web application:
+// sign up with a password, then add and use a second factor — a code from
+// an authenticator app (TOTP, with recovery codes) or a smart card through
+// the card agent (examples/cardagent). The account page lists the factors and
+// the audit trail with its hash-chain check; changing the password or the
+// factors asks for a fresh second factor.
+//
+//	go run ./examples/login                             # SQLite in puce-login.db
+//	go run ./examples/login -db postgres://user@host/db # PostgreSQL
+//	go run ./examples/login -ca puce-test-ca.pem -agent http://127.0.0.1:24727
+//
+// Pages are rendered on the server; the only script talks to the card agent.
+// Sessions are kept in memory (one instance); the factors' state, throttle
+// counters and audit trail are in the database, safe across instances.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/puce-id/puce/examples/internal/loginsrv"
+	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/pcsc/cardauth"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	origin := flag.String("origin", "", "the site's origin as browsers see it (default http://localhost:PORT, https:// with -tls-cert)")
+	db := flag.String("db", "puce-login.db", "SQLite file, or a postgres:// URL for PostgreSQL")
+	sealerKeys := flag.String("sealer-keys", os.Getenv("PUCE_SEALER_KEYS"), "sealer keys \"id=base64key[,...]\" (env PUCE_SEALER_KEYS); a development key when empty")
+	agent := flag.String("agent", "http://127.0.0.1:24727", "URL of the card agent; empty disables card login")
+	caFile := flag.String("ca", "", "PEM file of the CA certificates that issue login cards (e.g. from examples/virtualcard -ca); card login is off without it")
+	ocspURL := flag.String("ocsp", "", "OCSP responder URL overriding the one the card certificates name")
+	revocation := flag.String("revocation", "on", "card revocation checks: on (fail closed), fail-open, or off (development only)")
+	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM); with -tls-key the site runs on HTTPS and cookies are Secure")
+	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey); err != nil {
+		fmt.Fprintln(os.Stderr, "login:", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	useTLS := tlsCert != "" && tlsKey != ""
+	if origin == "" {
+		scheme := "http"
+		if useTLS {
+			scheme = "https"
+		}
+		// localhost rather than 127.0.0.1: WebAuthn accepts http only on
+		// localhost, and it keeps this site's cookies apart from the
+		// agent's host.
+		origin = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
+	}
+	if !useTLS && !web.Loopback(addr) {
+		log.Warn("serving plain HTTP on a non-loopback address: passwords and cookies travel in clear; use -tls-cert/-tls-key")
+	}
+
+	store, err := sqlstore.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	devKey := ""
+	if store.Engine() == "sqlite" && db != ":memory:" {
+		devKey = strings.TrimPrefix(db, "sqlite:") + ".dev-sealer-key"
+	}
+	sealer, err := web.Sealer(sealerKeys, devKey, os.Stderr)
+	if err != nil {
+		return err
+	}
+
+	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log}
+	if caFile != "" && agent != "" {
+		roots, inter, _, err := web.LoadCAs(caFile)
+		if err != nil {
+			return err
+		}
+		card := &cardauth.Config{Roots: roots, Intermediates: inter, OCSPResponderURL: ocspURL}
+		switch revocation {
+		case "on":
+		case "fail-open":
+			card.OnUnreachable = cardauth.FailOpen
+		case "off":
+			card.SkipRevocation = true
+			log.Warn("card revocation checks are OFF: a revoked card can log in (development only)")
+		default:
+			return fmt.Errorf("-revocation: %q is not on, fail-open or off", revocation)
+		}
+		cfg.Card, cfg.AgentURL = card, agent
+	} else {
+		log.Info("card login disabled: give -ca (the card CA certificates) and -agent")
+	}
+	srv, err := loginsrv.New(cfg)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	fmt.Printf("login example: %s (store: %s %s)\n", origin, store.Engine(), db)
+	if useTLS {
+		err = hs.ServeTLS(ln, tlsCert, tlsKey)
+	} else {
+		err = hs.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

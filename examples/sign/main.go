@@ -1,0 +1,107 @@
+// Command sign is puce's example of document signing with a smart card:
+// upload a document, sign it with the card's e-signature key (PIV slot 9C,
+// PIN asked by the card agent for that signature), download the detached
+// CMS signature (.p7s), and verify a document against its signature — the
+// verify page names the signer, the signing time and the certificate's
+// status, and says plainly when the document was altered.
+//
+//	go run ./examples/sign -ca puce-test-ca.pem -agent http://127.0.0.1:24727
+//
+// The .p7s verifies with OpenSSL too:
+//
+//	openssl cms -verify -binary -inform DER -in doc.pdf.p7s -content doc.pdf -CAfile puce-test-ca.pem -purpose any
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/puce-id/puce/examples/internal/signsrv"
+	"github.com/puce-id/puce/examples/internal/web"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
+	origin := flag.String("origin", "", "the site's origin as browsers see it (default http://localhost:PORT)")
+	agent := flag.String("agent", "http://127.0.0.1:24727", "URL of the card agent")
+	caFile := flag.String("ca", "", "PEM file of the CA certificates that issue signing cards (required)")
+	ocspURL := flag.String("ocsp", "", "OCSP responder URL overriding the one the certificates name")
+	noOCSP := flag.Bool("no-ocsp", false, "do not ask for the signer certificate's status")
+	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM)")
+	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := run(log, *addr, *origin, *agent, *caFile, *ocspURL, *noOCSP, *tlsCert, *tlsKey); err != nil {
+		fmt.Fprintln(os.Stderr, "sign:", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger, addr, origin, agent, caFile, ocspURL string, noOCSP bool, tlsCert, tlsKey string) error {
+	if caFile == "" {
+		return errors.New("-ca is required: the CA certificates that issue signing cards (examples/virtualcard -ca writes them)")
+	}
+	roots, inter, all, err := web.LoadCAs(caFile)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	useTLS := tlsCert != "" && tlsKey != ""
+	if origin == "" {
+		scheme := "http"
+		if useTLS {
+			scheme = "https"
+		}
+		origin = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
+	}
+	srv, err := signsrv.New(signsrv.Config{Origin: origin, AgentURL: agent, Roots: roots, Intermediates: inter,
+		Chain: issuing(all), OCSPURL: ocspURL, NoOCSP: noOCSP, Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	fmt.Printf("sign example: %s\n", origin)
+	if useTLS {
+		err = hs.ServeTLS(ln, tlsCert, tlsKey)
+	} else {
+		err = hs.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// issuing picks the CA certificates to embed in each .p7s: the issuing
+// CAs, not the roots, which a verifier must already trust by itself.
+func issuing(all []*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range all {
+		if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
