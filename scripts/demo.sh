@@ -34,7 +34,10 @@ demo_cleanup() {
 	exit $rc
 }
 trap demo_cleanup EXIT
-trap 'exit 130' INT TERM
+# A terminal's Ctrl-C reaches the children too; remember it, so that their
+# ending is not reported as a failure.
+STOPPING=
+trap 'STOPPING=1; exit 130' INT TERM
 
 go_ready
 testcard=${PUCE_DEMO_TESTCARD:-}
@@ -84,7 +87,7 @@ wait_for() {
 revocation=(-revocation off)
 sign_ocsp=(-no-ocsp)
 if [ -z "$testcard" ]; then
-	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca"
+	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca" -csca "$DEMO_DIR/csca.pem"
 	wait_for "$ca"
 	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url"
 	# examples/virtualcard keeps its CA key to itself, so no OCSP responder
@@ -104,7 +107,7 @@ start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca
 wait_for "$login_url"
 wait_for "$sign_url"
 
-card_info=$(grep -h -E 'virtual PIV card|in-process test card|PIN ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
+card_info=$(grep -h -E 'virtual card of|in-process test card|PIN |CAN |MRZ ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
 cat <<EOT
 
   puce demo is running (Ctrl-C stops everything)
@@ -135,6 +138,13 @@ echo
 while :; do
 	for pid in "${DEMO_PIDS[@]}"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
+			# Ended cleanly or by a signal: the user stopped the demo (a
+			# terminal's Ctrl-C reaches every process of the group).
+			rc=0
+			wait "$pid" 2>/dev/null || rc=$?
+			if [ -n "$STOPPING" ] || [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ]; then
+				exit 130
+			fi
 			for f in "$DEMO_DIR"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
 			die "a demo process stopped"
 		fi
