@@ -16,12 +16,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -58,22 +55,12 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ln, err := net.Listen("tcp", addr)
+	site, err := web.Listen(addr, origin, tlsCert, tlsKey)
 	if err != nil {
 		return err
 	}
-	useTLS := tlsCert != "" && tlsKey != ""
-	if origin == "" {
-		scheme := "http"
-		if useTLS {
-			scheme = "https"
-		}
-		// localhost rather than 127.0.0.1: WebAuthn accepts http only on
-		// localhost, and it keeps this site's cookies apart from the
-		// agent's host.
-		origin = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
-	}
-	if !useTLS && !web.Loopback(addr) {
+	origin = site.Origin
+	if !site.TLS() && !web.Loopback(addr) {
 		log.Warn("serving plain HTTP on a non-loopback address: passwords and cookies travel in clear; use -tls-cert/-tls-key")
 	}
 
@@ -116,21 +103,6 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
 	fmt.Printf("login example: %s (store: %s %s)\n", origin, store.Engine(), db)
-	if useTLS {
-		err = hs.ServeTLS(ln, tlsCert, tlsKey)
-	} else {
-		err = hs.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return site.Serve(ctx, srv.Handler(), 30*time.Second)
 }

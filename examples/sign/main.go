@@ -20,8 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -56,42 +54,20 @@ func run(log *slog.Logger, addr, origin, agent, caFile, ocspURL string, noOCSP b
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	site, err := web.Listen(addr, origin, tlsCert, tlsKey)
 	if err != nil {
 		return err
 	}
-	useTLS := tlsCert != "" && tlsKey != ""
-	if origin == "" {
-		scheme := "http"
-		if useTLS {
-			scheme = "https"
-		}
-		origin = fmt.Sprintf("%s://localhost:%d", scheme, ln.Addr().(*net.TCPAddr).Port)
-	}
-	srv, err := signsrv.New(signsrv.Config{Origin: origin, AgentURL: agent, Roots: roots, Intermediates: inter,
+	srv, err := signsrv.New(signsrv.Config{Origin: site.Origin, AgentURL: agent, Roots: roots, Intermediates: inter,
 		Chain: issuing(all), OCSPURL: ocspURL, NoOCSP: noOCSP, Logger: log})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-	fmt.Printf("sign example: %s\n", origin)
-	if useTLS {
-		err = hs.ServeTLS(ln, tlsCert, tlsKey)
-	} else {
-		err = hs.Serve(ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	fmt.Printf("sign example: %s\n", site.Origin)
+	// A minute: uploads of documents to sign are larger than login forms.
+	return site.Serve(ctx, srv.Handler(), time.Minute)
 }
 
 // issuing picks the CA certificates to embed in each .p7s: the issuing

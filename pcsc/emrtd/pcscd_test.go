@@ -5,12 +5,10 @@ package emrtd_test
 import (
 	"context"
 	"crypto/x509"
-	"os"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/internal/vpcdlock"
+	"github.com/puce-id/puce/internal/pcscdtest"
 	"github.com/puce-id/puce/pcsc"
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual"
@@ -22,8 +20,6 @@ import (
 // sets PUCE_PCSCD=1; without it the test skips, saying so; with it, a
 // missing daemon or reader fails it. It needs cgo (package pcsc), hence the
 // build constraint: pcsc/emrtd itself never imports pcsc.
-
-const vpcdReader = "Virtual PCD 00 00"
 
 // counted counts the APDUs sent through pcscd.
 type counted struct {
@@ -39,19 +35,9 @@ func (h counted) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 func (h counted) ExtendedLength() bool { return h.c.ExtendedLength() }
 
 func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
-	if os.Getenv("PUCE_PCSCD") == "" {
-		t.Skipf("SKIPPING %s: PUCE_PCSCD is unset (make test starts pcscd)", t.Name())
-	}
+	pc := pcscdtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pc, err := pcsc.Establish(ctx)
-	if err != nil {
-		t.Fatalf("PUCE_PCSCD=1 but pcscd cannot be reached: %v", err)
-	}
-	defer pc.Close()
-	if readers, err := pc.Readers(ctx); err != nil || !slices.Contains(readers, vpcdReader) {
-		t.Fatalf("PUCE_PCSCD=1 but pcscd lists no %q (readers %q, %v)", vpcdReader, readers, err)
-	}
 	// An ATR whose historical bytes announce extended Lc/Le (card
 	// capabilities, ISO/IEC 7816-4 §8.1.1.2.7), so that the host uses them.
 	extATR := []byte{0x3B, 0x85, 0x80, 0x01, 0x80, 0x73, 0x00, 0x00, 0x40, 0x00}
@@ -71,7 +57,6 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 		{"BAC extended", emrtdapplet.Options{DisablePACE: true}, false, extATR, emrtd.ProtocolBAC},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			vpcdlock.Lock(t, 35963)
 			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &c.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -80,27 +65,7 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bctx, bcancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = (&virtual.Bridge{Card: vc, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}).Run(bctx)
-			}()
-			defer func() {
-				bcancel()
-				<-done
-				wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer wcancel()
-				_ = pc.WaitForRemoval(wctx, vpcdReader)
-			}()
-			if _, err := pc.WaitForCard(ctx, vpcdReader); err != nil {
-				t.Fatalf("the virtual card did not show in %q: %v", vpcdReader, err)
-			}
-			card, err := pc.Connect(ctx, vpcdReader, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer card.Close()
+			card := pcscdtest.Attach(t, pc, vc, nil)
 			var key emrtd.AccessKey = emrtd.CAN(p.CAN)
 			if !c.can {
 				if key, err = emrtd.MRZKeyFromMRZ(p.MRZ); err != nil {
