@@ -62,23 +62,30 @@ func GenesisHash() []byte { return make([]byte, sha256.Size) }
 // field of the event, each length-prefixed so that no two events encode alike.
 // Time counts in microseconds: the precision every store keeps.
 func ChainHash(prev []byte, seq int64, e Event) []byte {
-	h := sha256.New()
-	var n [8]byte
-	field := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+	const tag = "puce-audit-v1"
+	fields := [...]string{string(prev), string(e.Subject), string(e.Kind), e.CredentialID, e.Action, string(e.Result), e.RemoteAddr, e.Reason}
+	n := len(tag) + 16
+	for _, f := range fields {
+		n += 8 + len(f)
 	}
-	h.Write([]byte("puce-audit-v1"))
-	field(prev)
-	binary.BigEndian.PutUint64(n[:], uint64(seq))
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UnixMicro()))
-	h.Write(n[:])
-	for _, s := range []string{string(e.Subject), string(e.Kind), e.CredentialID, e.Action, string(e.Result), e.RemoteAddr, e.Reason} {
-		field([]byte(s))
+	// One buffer and one hash call: this runs for every login. A typical
+	// event fits the stack buffer.
+	var stack [512]byte
+	b := stack[:0]
+	if n > len(stack) {
+		b = make([]byte, 0, n)
 	}
-	return h.Sum(nil)
+	b = append(b, tag...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(prev)))
+	b = append(b, prev...)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
+	for _, f := range fields[1:] {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 // ChainVerifier checks records one at a time, in sequence order, so that a

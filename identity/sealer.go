@@ -101,8 +101,14 @@ func (s *Sealer) CurrentKeyID() string { return s.current }
 // sealAD is the additional data: the key ID and the row, length-prefixed so
 // that no two rows share an encoding.
 func sealAD(keyID string, row CredentialRef) []byte {
-	ad := []byte("puce-seal-v1")
-	for _, f := range []string{keyID, string(row.Subject), string(row.Kind), row.ID} {
+	const tag = "puce-seal-v1"
+	fields := [...]string{keyID, string(row.Subject), string(row.Kind), row.ID}
+	n := len(tag)
+	for _, f := range fields {
+		n += 4 + len(f)
+	}
+	ad := append(make([]byte, 0, n), tag...)
+	for _, f := range fields {
 		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
 		ad = append(ad, f...)
 	}

@@ -1,6 +1,7 @@
 // Package totp is the time-based one-time password factor of puce (RFC 6238
-// over RFC 4226's HOTP, computed by github.com/pquerna/otp), with recovery
-// codes for when the authenticator app is lost.
+// over RFC 4226's HOTP), with recovery codes for when the authenticator app
+// is lost. Codes are computed by the package itself, one keyed HMAC per
+// verification, and tested against github.com/pquerna/otp's.
 //
 // # Enrolment
 //

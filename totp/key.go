@@ -1,6 +1,9 @@
 package totp
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -38,6 +41,29 @@ func (a Algorithm) otp() (otp.Algorithm, bool) {
 		return otp.AlgorithmSHA512, true
 	}
 	return 0, false
+}
+
+// sum appends the hash of b to dst (SHA-1 for anything unknown, which
+// params has already refused).
+func (a Algorithm) sum(dst, b []byte) []byte {
+	switch a {
+	case SHA256:
+		h := sha256.Sum256(b)
+		return append(dst, h[:]...)
+	case SHA512:
+		h := sha512.Sum512(b)
+		return append(dst, h[:]...)
+	}
+	h := sha1.Sum(b)
+	return append(dst, h[:]...)
+}
+
+// blockSize is the hash's block length, the unit of HMAC's key padding.
+func (a Algorithm) blockSize() int {
+	if a == SHA512 {
+		return sha512.BlockSize
+	}
+	return sha1.BlockSize // = sha256.BlockSize
 }
 
 // size is the hash output length, which is also the secret length RFC 6238's

@@ -19,9 +19,12 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	credentials map[credKey]*identity.Credential
-	challenges  map[identity.ChallengeID]*challenge
-	throttles   map[string]identity.ThrottleState
-	audit       []identity.AuditRecord
+	// bySubject indexes credentials by owner, so that a login's lookup does
+	// not scan every account.
+	bySubject  map[identity.Subject]map[credKey]*identity.Credential
+	challenges map[identity.ChallengeID]*challenge
+	throttles  map[string]identity.ThrottleState
+	audit      []identity.AuditRecord
 }
 
 type credKey struct {
@@ -40,6 +43,7 @@ var _ identity.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		credentials: map[credKey]*identity.Credential{},
+		bySubject:   map[identity.Subject]map[credKey]*identity.Credential{},
 		challenges:  map[identity.ChallengeID]*challenge{},
 		throttles:   map[string]identity.ThrottleState{},
 	}
@@ -48,8 +52,19 @@ func New() *Store {
 // copyCredential returns a deep copy, so callers never share the store's bytes.
 func copyCredential(c *identity.Credential) *identity.Credential {
 	d := *c
-	d.Secret = slices.Clone(c.Secret)
-	d.Public = slices.Clone(c.Public)
+	// One allocation for both byte fields; capacities are capped so that an
+	// append to one cannot write into the other.
+	buf := make([]byte, 0, len(c.Secret)+len(c.Public))
+	d.Secret, d.Public = nil, nil
+	if c.Secret != nil {
+		buf = append(buf, c.Secret...)
+		d.Secret = buf[:len(buf):len(buf)]
+	}
+	if c.Public != nil {
+		start := len(buf)
+		buf = append(buf, c.Public...)
+		d.Public = buf[start:len(buf):len(buf)]
+	}
 	return &d
 }
 
@@ -65,7 +80,14 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if _, ok := s.credentials[k]; ok {
 		return fmt.Errorf("%w: %s credential %q", identity.ErrExists, c.Kind, c.ID)
 	}
-	s.credentials[k] = copyCredential(c)
+	d := copyCredential(c)
+	s.credentials[k] = d
+	own := s.bySubject[c.Subject]
+	if own == nil {
+		own = map[credKey]*identity.Credential{}
+		s.bySubject[c.Subject] = own
+	}
+	own[k] = d
 	return nil
 }
 
@@ -105,8 +127,8 @@ func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []identity.Credential
-	for _, c := range s.credentials {
-		if c.Subject == subject && (kind == "" || c.Kind == kind) {
+	for _, c := range s.bySubject[subject] {
+		if kind == "" || c.Kind == kind {
 			out = append(out, *copyCredential(c))
 		}
 	}
@@ -161,7 +183,12 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 	if _, err := s.lookup(ref); err != nil {
 		return err
 	}
-	delete(s.credentials, credKey{ref.Kind, ref.ID})
+	k := credKey{ref.Kind, ref.ID}
+	delete(s.credentials, k)
+	delete(s.bySubject[ref.Subject], k)
+	if len(s.bySubject[ref.Subject]) == 0 {
+		delete(s.bySubject, ref.Subject)
+	}
 	return nil
 }
 
@@ -190,10 +217,11 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	if c.consumed {
 		return nil, fmt.Errorf("%w: challenge already used", identity.ErrReplayed)
 	}
+	// A consumed challenge is kept only to tell a replay from an unknown
+	// ID: its bytes go to the caller rather than being copied.
 	c.consumed = true
 	ch := c.ch
-	ch.Payload = slices.Clone(c.ch.Payload)
-	ch.State = slices.Clone(c.ch.State)
+	c.ch.Payload, c.ch.State = nil, nil
 	return &ch, nil
 }
 
@@ -243,9 +271,11 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	defer s.mu.Unlock()
 	// Keep the precision the chain hash covers, as a SQL store would.
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
-	prev := identity.GenesisHash()
+	var prev []byte
 	if n := len(s.audit); n > 0 {
 		prev = s.audit[n-1].Hash
+	} else {
+		prev = identity.GenesisHash()
 	}
 	seq := int64(len(s.audit)) + 1
 	s.audit = append(s.audit, identity.AuditRecord{Seq: seq, Event: e, Prev: prev, Hash: identity.ChainHash(prev, seq, e)})
