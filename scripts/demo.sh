@@ -84,30 +84,25 @@ wait_for() {
 	die "$1 did not come up"
 }
 
-revocation=(-revocation off)
-sign_ocsp=(-no-ocsp)
+# Either way the virtual card's CA answers OCSP for its certificates, so the
+# servers check revocation as they would in production.
+ocsp_port=$(free_port 8888)
 if [ -z "$testcard" ]; then
-	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca" -csca "$DEMO_DIR/csca.pem"
+	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca" -csca "$DEMO_DIR/csca.pem" -ocsp-listen "127.0.0.1:$ocsp_port"
 	wait_for "$ca"
 	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url"
-	# examples/virtualcard keeps its CA key to itself, so no OCSP responder
-	# can answer for its certificates yet: revocation checks are off in this
-	# mode (the servers say so in their logs).
 else
-	ocsp_port=$(free_port 8888)
 	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url" \
 		-testcard -testcard-ca "$ca" -testcard-ocsp "127.0.0.1:$ocsp_port"
 	wait_for "$ca"
-	revocation=(-revocation on)
-	sign_ocsp=()
 fi
 wait_for "$agent_url"
-start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" "${revocation[@]}"
-start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca" "${sign_ocsp[@]}"
+start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" -revocation on
+start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca"
 wait_for "$login_url"
 wait_for "$sign_url"
 
-card_info=$(grep -h -E 'virtual card of|in-process test card|PIN |CAN |MRZ ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
+card_info=$(grep -h -E 'virtual card of|in-process test card|PIN |CAN |MRZ |OCSP ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
 cat <<EOT
 
   puce demo is running (Ctrl-C stops everything)
@@ -129,9 +124,6 @@ $card_info
 
   logs: $DEMO_DIR/*.log
 EOT
-if [ -z "$testcard" ]; then
-	echo "  revocation checks are OFF in this mode (see scripts/demo.sh); PUCE_DEMO_TESTCARD=1 turns them on."
-fi
 echo
 
 # Wait until Ctrl-C, or until one of the children dies.

@@ -81,7 +81,17 @@ func localhost(ts *httptest.Server) string {
 	return strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
 }
 
-func startStack(t *testing.T) *stack {
+// stackOptions vary the stack.
+type stackOptions struct {
+	// PCSCD puts the virtual card into pcscd's vpcd reader and gives the
+	// agent its PC/SC source, as on a holder's machine with a reader;
+	// otherwise the agent holds the card in-process.
+	PCSCD bool
+}
+
+func startStack(t *testing.T) *stack { return startStackWith(t, stackOptions{}) }
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -113,7 +123,11 @@ func startStack(t *testing.T) *stack {
 	agentTS, agentH := listen(t)
 	st.Login, st.Sign, st.Agent = localhost(loginTS), localhost(signTS), agentTS.URL
 
-	a, err := agent.New(agent.Config{Allowed: []string{st.Login, st.Sign}, Source: &agent.InProcess{Transport: card.Card, Name: "test card"}, Logger: log})
+	var src agent.Source = &agent.InProcess{Transport: card.Card, Name: "test card"}
+	if o.PCSCD {
+		src = pcscdSource(t, card)
+	}
+	a, err := agent.New(agent.Config{Allowed: []string{st.Login, st.Sign}, Source: src, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,10 @@
 // sovereign identity applet (ICAO 9303 eMRTD, opened only with the CAN or
 // MRZ). It writes the test CA certificates (and the eMRTD's CSCA) to files
 // and prints the holder, the PINs, the slots, the CAN and the MRZ, then
-// serves until Ctrl-C.
+// serves until Ctrl-C. With -ocsp-listen it also answers OCSP requests for
+// its certificates, so that servers can keep revocation checks on.
 //
-//	go run ./examples/virtualcard -ca /tmp/puce-ca.pem
+//	go run ./examples/virtualcard -ca /tmp/puce-ca.pem -ocsp-listen 127.0.0.1:8888
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
 	"github.com/puce-id/puce/pcsc/virtual"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
@@ -39,13 +41,23 @@ func main() {
 	noSign := flag.Bool("no-signature-key", false, "leave slot 9C empty")
 	pin := flag.String("pin", pivapplet.DefaultPIN, "card PIN (6 to 8 characters)")
 	puk := flag.String("puk", pivapplet.DefaultPUK, "card PUK (6 to 8 characters)")
-	ocsp := flag.String("ocsp", "", "OCSP responder URL to put in the certificates")
+	ocsp := flag.String("ocsp", "", "OCSP responder URL to put in the certificates (an outside responder; see -ocsp-listen)")
+	ocspListen := flag.String("ocsp-listen", "", "serve the test CA's OCSP responder on this address (host:port) and put its URL in the certificates, so that servers can check revocation")
 	cscaFile := flag.String("csca", "puce-test-csca.pem", "where to write the eMRTD's CSCA certificate (PEM), the trust anchor of passive authentication")
 	noEMRTD := flag.Bool("no-emrtd", false, "leave the sovereign identity applet (eMRTD) off the card")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *caFile, *cscaFile, !*noEMRTD, testcard.Options{
+	if *ocspListen != "" {
+		if *ocsp != "" {
+			fmt.Fprintln(os.Stderr, "virtualcard: -ocsp and -ocsp-listen exclude each other")
+			os.Exit(2)
+		}
+		// The URL goes into the certificates, so the address is fixed
+		// before the card is made.
+		*ocsp = "http://" + *ocspListen
+	}
+	if err := run(log, *addr, *caFile, *cscaFile, *ocspListen, !*noEMRTD, testcard.Options{
 		Holder:  testcard.Holder{GivenName: *given, Surname: *surname, SerialNumber: *serial, Country: "FR"},
 		AuthAlg: alg(*authAlg), SignAlg: alg(*signAlg), NoSignatureKey: *noSign,
 		PIN: *pin, PUK: *puk, OCSPURL: *ocsp,
@@ -69,10 +81,20 @@ func alg(s string) byte {
 	return 0
 }
 
-func run(log *slog.Logger, addr, caFile, cscaFile string, withEMRTD bool, opts testcard.Options) error {
+func run(log *slog.Logger, addr, caFile, cscaFile, ocspListen string, withEMRTD bool, opts testcard.Options) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	card, err := testcard.New(opts)
 	if err != nil {
 		return err
+	}
+	if ocspListen != "" {
+		// The card's issuing CA signs the responses itself (RFC 6960
+		// §4.2.2.2), as testcard's PKI keeps its key.
+		resp := ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
+		if _, err := resp.Serve(ctx, ocspListen); err != nil {
+			return err
+		}
 	}
 	var passport *emrtdapplet.Personalised
 	if withEMRTD {
@@ -105,6 +127,9 @@ func run(log *slog.Logger, addr, caFile, cscaFile string, withEMRTD bool, opts t
 	}
 	fmt.Printf("  PIN %s, PUK %s, management key: the factory default\n", card.PIN, card.PUK)
 	fmt.Printf("  test CA certificates written to %s\n", caFile)
+	if ocspListen != "" {
+		fmt.Printf("  test OCSP responder for the card's certificates: %s\n", opts.OCSPURL)
+	}
 	if passport != nil {
 		fmt.Printf("  sovereign identity applet (eMRTD): CAN %s, CSCA written to %s\n", passport.CAN, cscaFile)
 		for _, l := range passport.MRZLines {
@@ -112,9 +137,6 @@ func run(log *slog.Logger, addr, caFile, cscaFile string, withEMRTD bool, opts t
 		}
 	}
 	fmt.Printf("  attaching to pcscd's virtual reader at %s (Ctrl-C to remove the card)\n", addr)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	bridge := &virtual.Bridge{Card: card.Card, Addr: addr, Logger: log}
 	err = bridge.Run(ctx)
 	if ctx.Err() != nil {
