@@ -39,8 +39,14 @@ func (s *syncBuffer) String() string {
 }
 
 // setupIdentity runs the agent over a card carrying both applets, as the
-// demo's card does.
+// demo's card does, in-process.
 func setupIdentity(t *testing.T) (*httptest.Server, *emrtdapplet.Personalised, *syncBuffer) {
+	return setupIdentityWith(t, func(card *testcard.Card) Source { return &InProcess{Transport: card.Card, Name: "test"} })
+}
+
+// setupIdentityWith runs the agent over the source that source makes for
+// the card (in-process, or through pcscd).
+func setupIdentityWith(t *testing.T, source func(*testcard.Card) Source) (*httptest.Server, *emrtdapplet.Personalised, *syncBuffer) {
 	card, err := testcard.New(testcard.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func setupIdentity(t *testing.T) (*httptest.Server, *emrtdapplet.Personalised, *
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{mu: make(chan struct{}, 1)}
-	a, err := New(Config{Allowed: []string{site}, Source: &InProcess{Transport: card.Card, Name: "test"},
+	a, err := New(Config{Allowed: []string{site}, Source: source(card),
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +104,12 @@ func TestIdentityRequestChecks(t *testing.T) {
 
 func TestIdentityDisclosure(t *testing.T) {
 	ts, passport, logs := setupIdentity(t)
+	identityDisclosure(t, ts, passport, logs)
+}
+
+// identityDisclosure plays a page and the holder through a whole request:
+// a wrong CAN, the right one, the review, a choice of groups.
+func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet.Personalised, logs *syncBuffer) {
 	code, m := call(t, "POST", ts.URL+"/v1/requests", site, `{"kind":"identity","nonce":"`+testNonce+`","require":[1],"optional":[2,11]}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %v", code, m)
