@@ -231,21 +231,35 @@ func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *we
 	s.renderOnboarding(w, r, sess, http.StatusOK, "", "Identity document verified.", d)
 }
 
-// checkDisclosure is the ceremony's own check: the envelope answers this
-// challenge for this site, the data groups pass passive authentication,
-// the document is in force; then the record is kept.
-func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev *identity.Event, data []byte) (*verifiedView, error) {
-	var env struct {
-		Format     string            `json:"format"`
-		Origin     string            `json:"origin"`
-		Nonce      string            `json:"nonce"`
-		Disclosure *emrtd.Disclosure `json:"disclosure"`
-	}
+// envelope is the card agent's answer: the disclosure, with the origin the
+// holder saw and the challenge it answers.
+type envelope struct {
+	Format     string            `json:"format"`
+	Origin     string            `json:"origin"`
+	Nonce      string            `json:"nonce"`
+	Disclosure *emrtd.Disclosure `json:"disclosure"`
+}
+
+// parseEnvelope decodes the posted answer (outside bytes: it has a fuzz
+// target).
+func parseEnvelope(data []byte) (*envelope, error) {
+	var env envelope
 	if len(data) == 0 || len(data) > MaxDisclosure {
 		return nil, ErrMalformedDisclosure
 	}
 	if err := json.Unmarshal(data, &env); err != nil || env.Format != envelopeFormat || env.Disclosure == nil {
 		return nil, ErrMalformedDisclosure
+	}
+	return &env, nil
+}
+
+// checkDisclosure is the ceremony's own check: the envelope answers this
+// challenge for this site, the data groups pass passive authentication,
+// the document is in force; then the record is kept.
+func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev *identity.Event, data []byte) (*verifiedView, error) {
+	env, err := parseEnvelope(data)
+	if err != nil {
+		return nil, err
 	}
 	// The challenge store already bound the challenge to this account and
 	// origin; the envelope must name the same, or the agent answered

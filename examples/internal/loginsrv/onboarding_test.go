@@ -80,7 +80,7 @@ func readPassport(t *testing.T, p *emrtdapplet.Personalised) *emrtd.Record {
 	return rec
 }
 
-func envelope(t *testing.T, origin, nonce string, d *emrtd.Disclosure) string {
+func makeEnvelope(t *testing.T, origin, nonce string, d *emrtd.Disclosure) string {
 	b, err := json.Marshal(map[string]any{"format": "puce-disclosure:1", "origin": origin, "nonce": nonce, "disclosure": d})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestOnboarding(t *testing.T) {
 	// Tampered: a changed name in DG1 fails passive authentication.
 	tampered := disclose(t, rec, emrtd.DG1)
 	tampered.DataGroups[emrtd.DG1] = bytes.Replace(tampered.DataGroups[emrtd.DG1], []byte("ERIKSSON"), []byte("ERIKSSEN"), 1)
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, tampered) })
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, tampered) })
 	must(t, page, "altered after it left the chip")
 
 	// Unknown CSCA: a document of another issuer.
@@ -140,7 +140,9 @@ func TestOnboarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, readPassport(t, other), emrtd.DG1)) })
+	page = submit(t, c, clk, func(n string) string {
+		return makeEnvelope(t, ts.URL, n, disclose(t, readPassport(t, other), emrtd.DG1))
+	})
 	must(t, page, "does not trust (unknown CSCA)")
 
 	// Expired document, genuinely signed.
@@ -150,22 +152,24 @@ func TestOnboarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, readPassport(t, expired), emrtd.DG1)) })
+	page = submit(t, c, clk, func(n string) string {
+		return makeEnvelope(t, ts.URL, n, disclose(t, readPassport(t, expired), emrtd.DG1))
+	})
 	must(t, page, "has expired")
 
 	// Wrong challenge, wrong origin.
 	page = submit(t, c, clk, func(string) string {
-		return envelope(t, ts.URL, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", disclose(t, rec, emrtd.DG1))
+		return makeEnvelope(t, ts.URL, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", disclose(t, rec, emrtd.DG1))
 	})
 	must(t, page, "wrong or already used challenge")
-	page = submit(t, c, clk, func(n string) string { return envelope(t, "https://evil.example", n, disclose(t, rec, emrtd.DG1)) })
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, "https://evil.example", n, disclose(t, rec, emrtd.DG1)) })
 	must(t, page, "wrong or already used challenge")
 
 	// More than asked for (DG11) is refused: minimal data.
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1, emrtd.DG11)) })
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1, emrtd.DG11)) })
 	must(t, page, "could not be read")
 	// DG1 is required.
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, rec, emrtd.DG2)) })
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, disclose(t, rec, emrtd.DG2)) })
 	must(t, page, "(DG1), which this site needs")
 
 	// The genuine disclosure, with the photo.
@@ -173,7 +177,7 @@ func TestOnboarding(t *testing.T) {
 	clk.Advance(20 * time.Second)
 	page = c.get("/onboarding")
 	nonce := nonceRE.FindStringSubmatch(page)[1]
-	posted = url.Values{"disclosure": {envelope(t, ts.URL, nonce, disclose(t, rec, emrtd.DG1, emrtd.DG2))}}
+	posted = url.Values{"disclosure": {makeEnvelope(t, ts.URL, nonce, disclose(t, rec, emrtd.DG1, emrtd.DG2))}}
 	done := c.post(page, "/onboarding", posted)
 	must(t, done, "Identity document verified.")
 	must(t, done, "ERIKSSON")
@@ -210,10 +214,10 @@ func TestOnboarding(t *testing.T) {
 
 	// Verifying again refreshes the record; another account cannot use the
 	// same document.
-	page = submit(t, c, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1)) })
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1)) })
 	must(t, page, "Identity document verified.")
 	bob := signedIn(t, ts, clk, "bob")
-	page = submit(t, bob, clk, func(n string) string { return envelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1)) })
+	page = submit(t, bob, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, disclose(t, rec, emrtd.DG1)) })
 	must(t, page, "already linked to another account")
 }
 
