@@ -201,6 +201,11 @@ func (a *Agent) identityAnswer(w http.ResponseWriter, r *http.Request, q *reques
 		can := strings.Join(strings.Fields(r.PostFormValue("can")), "")
 		a.readDocument(r.Context(), q, can)
 	case stReview:
+		// Only the review form's own button sends: a stale CAN form posted
+		// again (the browser's back button) must not disclose anything.
+		if r.PostFormValue("action") != "disclose" {
+			return
+		}
 		var chosen []emrtd.DG
 		for _, v := range r.PostForm["dg"] {
 			var n int

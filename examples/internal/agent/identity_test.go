@@ -143,6 +143,11 @@ func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet
 		t.Fatalf("while the holder reviews, the page sees %v", m)
 	}
 
+	// A stale CAN form posted again sends nothing.
+	answer(t, prompt, ts.URL, url.Values{"action": {"read"}, "can": {passport.CAN}})
+	if _, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); m["status"] != "review" {
+		t.Fatalf("a second CAN post changed the request: %v", m)
+	}
 	// The holder keeps the photo and unticks DG11; a page cannot add DG12.
 	answer(t, prompt, ts.URL, url.Values{"action": {"disclose"}, "dg": {"2", "12"}})
 	_, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, "")
