@@ -21,4 +21,5 @@ func TestIdentityDisclosurePCSC(t *testing.T) {
 		return p
 	})
 	identityDisclosure(t, ts, passport, logs)
+	t.Logf("puce: the card agent read the identity document through pcscd (%s) with the CAN, refused a wrong CAN first, and sent the holder's choice (DG1, DG2), which passed passive authentication", pcscdtest.Reader)
 }
