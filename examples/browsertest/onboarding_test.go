@@ -48,6 +48,18 @@ func wrongCAN(can string) string {
 func TestBrowserOnboarding(t *testing.T) {
 	p := newBrowser(t)
 	st := startStack(t)
+	onboarding(t, p, st)
+}
+
+// TestBrowserOnboardingThroughPCSCD is the same with the card in pcscd's
+// virtual reader and the agent's PC/SC source, as on a holder's machine.
+func TestBrowserOnboardingThroughPCSCD(t *testing.T) {
+	st := startStackWith(t, stackOptions{PCSCD: true})
+	p := newBrowser(t)
+	onboarding(t, p, st)
+}
+
+func onboarding(t *testing.T, p *page, st *stack) {
 	signUpTOTP(t, p, st, "olivia")
 	p.expect("#id-document", "No identity document verified")
 
