@@ -60,6 +60,8 @@ login_url="http://localhost:$login_port"
 sign_url="http://localhost:$sign_port"
 agent_url="http://127.0.0.1:$agent_port"
 ca="$DEMO_DIR/ca.pem"
+# The eMRTD's CSCA: the login server's trust anchor for identity documents.
+csca="$DEMO_DIR/csca.pem"
 
 # start NAME CMD...: runs a child whose output goes to a log, remembered for
 # the cleanup.
@@ -88,16 +90,17 @@ wait_for() {
 # servers check revocation as they would in production.
 ocsp_port=$(free_port 8888)
 if [ -z "$testcard" ]; then
-	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca" -csca "$DEMO_DIR/csca.pem" -ocsp-listen "127.0.0.1:$ocsp_port"
+	start virtualcard "$DEMO_DIR/virtualcard" -ca "$ca" -csca "$csca" -ocsp-listen "127.0.0.1:$ocsp_port"
 	wait_for "$ca"
 	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url"
 else
 	start cardagent "$DEMO_DIR/cardagent" -addr "127.0.0.1:$agent_port" -allow "$login_url,$sign_url" \
-		-testcard -testcard-ca "$ca" -testcard-ocsp "127.0.0.1:$ocsp_port"
+		-testcard -testcard-ca "$ca" -testcard-csca "$csca" -testcard-ocsp "127.0.0.1:$ocsp_port"
 	wait_for "$ca"
 fi
+wait_for "$csca"
 wait_for "$agent_url"
-start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" -revocation on
+start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" -csca "$csca" -revocation on
 start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca"
 wait_for "$login_url"
 wait_for "$sign_url"
@@ -116,8 +119,10 @@ $card_info
     card PIN: 123456 (the virtual card's factory PIN), PUK 12345678
 
   try: sign up, add the authenticator app (scan the QR code, or type the key),
-  log out and in, add the smart card, log in with it; then sign a document
-  and verify it, and verify an altered copy.
+  log out and in, add the smart card, log in with it; on the account page,
+  "Verify my identity document" (the agent asks for the CAN above and shows
+  what would be sent); then sign a document and verify it, and verify an
+  altered copy.
 
   WARNING: the login server seals TOTP secrets with a DEVELOPMENT key kept beside
   its database (see login.log); production passes -sealer-keys / PUCE_SEALER_KEYS.

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -50,6 +52,10 @@ type stack struct {
 	CAFile             string
 	Clock              *clock
 	Store              *sqlstore.Store
+
+	// Passport is the card's sovereign identity applet (eMRTD), whose CSCA
+	// the login server trusts.
+	Passport *emrtdapplet.Personalised
 }
 
 // lateHandler lets a server listen (and so know its URL) before the
@@ -103,6 +109,12 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	st.Card = card
+	if st.Passport, err = emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := card.Install(st.Passport.Applet); err != nil {
+		t.Fatal(err)
+	}
 	st.OCSP = ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
 	ocspH.set(st.OCSP)
 	st.CAFile = filepath.Join(t.TempDir(), "ca.pem")
@@ -141,7 +153,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Cleanup(func() { st.Store.Close() })
 	sealer, _ := identity.NewSealer("test", map[string][]byte{"test": identity.GenerateSealerKey()})
 	ls, err := loginsrv.New(loginsrv.Config{Store: st.Store, Sealer: sealer, Origin: st.Login, AgentURL: st.Agent, Clock: st.Clock, Logger: log,
-		Card: &cardauth.Config{Roots: roots, Intermediates: inter}})
+		Card: &cardauth.Config{Roots: roots, Intermediates: inter}, CSCAs: []*x509.Certificate{st.Passport.CSCA}})
 	if err != nil {
 		t.Fatal(err)
 	}

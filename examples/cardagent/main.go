@@ -2,12 +2,15 @@
 // card, on 127.0.0.1 only. Pages of the allow-listed origins ask it to log
 // in with the card (a Web eID token signed by PIV key 9A, bound to the
 // page's origin) or to sign a document (PIV key 9C, PIN asked for that
-// signature). For each request the agent opens a window of its own that
-// shows which site asks and for what, and takes the PIN there: the site's
-// page never sees it, and no server receives it.
+// signature), or to disclose data groups of the holder's identity document
+// (the card's eMRTD applet, opened with the CAN). For each request the agent
+// opens a window of its own that shows which site asks and for what, and
+// takes the PIN or CAN there: the site's page never sees it, and no server
+// receives it. Before an identity disclosure the holder sees every field
+// that would be sent and may untick the optional ones.
 //
 //	go run ./examples/cardagent -allow http://localhost:8080,http://localhost:8081
-//	go run ./examples/cardagent -testcard -testcard-ca /tmp/ca.pem   # no reader, no pcscd
+//	go run ./examples/cardagent -testcard -testcard-ca /tmp/ca.pem -testcard-csca /tmp/csca.pem   # no reader, no pcscd
 //
 // By default it reaches the card through PC/SC (pcscd on Linux): a real
 // reader, or examples/virtualcard on pcscd's virtual reader.
@@ -26,6 +29,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/agent"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -36,18 +40,19 @@ func main() {
 	test := flag.Bool("testcard", false, "use an in-process virtual test card instead of PC/SC (development and tests)")
 	testCA := flag.String("testcard-ca", "", "with -testcard: write the test CA certificates here (PEM), for the servers' -ca")
 	testOCSP := flag.String("testcard-ocsp", "", "with -testcard: serve an OCSP responder for the test CA on this loopback address (e.g. 127.0.0.1:8888)")
+	testCSCA := flag.String("testcard-csca", "", "with -testcard: write the test card's eMRTD CSCA certificate here (PEM), for the login server's -csca")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *addr, *allow, *reader, *test, *testCA, *testOCSP); err != nil {
+	if err := run(ctx, log, *addr, *allow, *reader, *test, *testCA, *testOCSP, *testCSCA); err != nil {
 		fmt.Fprintln(os.Stderr, "cardagent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, addr, allow, reader string, test bool, testCA, testOCSP string) error {
+func run(ctx context.Context, log *slog.Logger, addr, allow, reader string, test bool, testCA, testOCSP, testCSCA string) error {
 	var origins []string
 	for _, o := range strings.Split(allow, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -56,7 +61,7 @@ func run(ctx context.Context, log *slog.Logger, addr, allow, reader string, test
 	}
 	var src agent.Source
 	if test {
-		s, err := testSource(ctx, testCA, testOCSP)
+		s, err := testSource(ctx, testCA, testOCSP, testCSCA)
 		if err != nil {
 			return err
 		}
@@ -78,10 +83,12 @@ func run(ctx context.Context, log *slog.Logger, addr, allow, reader string, test
 	})
 }
 
-// testSource personalises a virtual card in this process. Its test CA can
+// testSource personalises a virtual card in this process, with the PIV
+// applet and the eMRTD applet, as examples/virtualcard does. Its test CA can
 // be written out for the servers to trust, and answered for by an OCSP
-// responder, since only this process holds the CA key.
-func testSource(ctx context.Context, caFile, ocspAddr string) (agent.Source, error) {
+// responder, since only this process holds the CA key; the eMRTD's CSCA can
+// be written out for the login server's passive authentication.
+func testSource(ctx context.Context, caFile, ocspAddr, cscaFile string) (agent.Source, error) {
 	opts := testcard.Options{Holder: testcard.DefaultHolder()}
 	var ocspURL string
 	if ocspAddr != "" {
@@ -93,6 +100,20 @@ func testSource(ctx context.Context, caFile, ocspAddr string) (agent.Source, err
 	card, err := testcard.New(opts)
 	if err != nil {
 		return nil, err
+	}
+	prof := emrtdapplet.SampleProfile()
+	prof.GivenNames, prof.Surname = opts.Holder.GivenName, opts.Holder.Surname
+	passport, err := emrtdapplet.Personalise(prof, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := card.Install(passport.Applet); err != nil {
+		return nil, err
+	}
+	if cscaFile != "" {
+		if err := os.WriteFile(cscaFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: passport.CSCA.Raw}), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	if ocspAddr != "" {
 		resp := ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
@@ -111,5 +132,9 @@ func testSource(ctx context.Context, caFile, ocspAddr string) (agent.Source, err
 		}
 	}
 	fmt.Printf("in-process test card: %s, PIN %s (test CA in %s)\n", card.AuthCert.Subject.CommonName, card.PIN, caFile)
+	fmt.Printf("  sovereign identity applet (eMRTD): CAN %s (CSCA in %s)\n", passport.CAN, cscaFile)
+	for _, l := range passport.MRZLines {
+		fmt.Printf("    MRZ  %s\n", l)
+	}
 	return &agent.InProcess{Transport: card.Card, Name: "in-process virtual test card (" + card.AuthCert.Subject.CommonName + ")"}, nil
 }

@@ -3,11 +3,15 @@
 // an authenticator app (TOTP, with recovery codes) or a smart card through
 // the card agent (examples/cardagent). The account page lists the factors and
 // the audit trail with its hash-chain check; changing the password or the
-// factors asks for a fresh second factor.
+// factors asks for a fresh second factor. With -csca, a logged-in user can
+// verify their identity document: the card agent reads it with the CAN and
+// sends what the holder accepts, and the server checks it by passive
+// authentication against those CSCA certificates.
 //
 //	go run ./examples/login                             # SQLite in puce-login.db
 //	go run ./examples/login -db postgres://user@host/db # PostgreSQL
 //	go run ./examples/login -ca puce-test-ca.pem -agent http://127.0.0.1:24727
+//	go run ./examples/login -csca puce-test-csca.pem   # identity documents of that CSCA
 //
 // Pages are rendered on the server; the only script talks to the card agent.
 // Sessions are kept in memory (one instance); the factors' state, throttle
@@ -16,6 +20,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,6 +33,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/loginsrv"
 	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 )
@@ -42,16 +49,18 @@ func main() {
 	revocation := flag.String("revocation", "on", "card revocation checks: on (fail closed), fail-open, or off (development only)")
 	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM); with -tls-key the site runs on HTTPS and cookies are Secure")
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
+	csca := flag.String("csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
+	docKey := flag.String("document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey); err != nil {
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey string) error {
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -99,10 +108,56 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 	} else {
 		log.Info("card login disabled: give -ca (the card CA certificates) and -agent")
 	}
+	if csca != "" && agent != "" {
+		for _, f := range strings.Split(csca, ",") {
+			_, _, certs, err := web.LoadCAs(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("-csca: %w", err)
+			}
+			cfg.CSCAs = append(cfg.CSCAs, certs...)
+		}
+		cfg.AgentURL = agent
+		if cfg.DocumentKey, err = documentKey(docKey, devKey, log); err != nil {
+			return err
+		}
+	} else {
+		log.Info("identity document verification disabled: give -csca (the CSCA certificates) and -agent")
+	}
 	srv, err := loginsrv.New(cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("login example: %s (store: %s %s)\n", origin, store.Engine(), db)
 	return site.Serve(ctx, srv.Handler(), 30*time.Second)
+}
+
+// documentKey decodes the key of document fingerprints. Without one it uses
+// a development key, kept beside the SQLite file when there is one, so that
+// a restarted demo still recognises a verified document.
+func documentKey(spec, devSealerFile string, log *slog.Logger) ([]byte, error) {
+	if spec == "" && devSealerFile != "" {
+		file := strings.TrimSuffix(devSealerFile, ".dev-sealer-key") + ".dev-document-key"
+		data, err := os.ReadFile(file)
+		switch {
+		case err == nil:
+			spec = strings.TrimSpace(string(data))
+		case errors.Is(err, os.ErrNotExist):
+			spec = base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
+			if err := os.WriteFile(file, []byte(spec+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+		log.Warn("document fingerprints use a DEVELOPMENT key kept beside the database; production passes -document-key", "file", file)
+	}
+	if spec == "" {
+		log.Warn("document fingerprints use a random key: a verified document is recognised only until a restart; pass -document-key")
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(spec)
+	if err != nil || len(k) < 16 {
+		return nil, fmt.Errorf("-document-key: want at least 16 bytes in base64")
+	}
+	return k, nil
 }

@@ -2,15 +2,17 @@
 // service on 127.0.0.1 that stands between a web page and the smart card.
 //
 // A page of an allow-listed origin asks it for something (sign a login nonce
-// with the authentication key 9A, or sign a document with the e-signature
-// key 9C). The agent then shows the holder, in a window it serves itself,
-// which origin asks and for what, and takes the PIN there: the relying
-// party's page never sees the PIN and no web server receives it. The origin
-// the agent binds into the card's signature is the one the browser reported
-// in the request's Origin header, which a page cannot forge.
+// with the authentication key 9A, sign a document with the e-signature key
+// 9C, or disclose data groups of the holder's identity document). The agent
+// then shows the holder, in a window it serves itself, which origin asks and
+// for what, and takes the PIN (or the identity document's CAN) there: the
+// relying party's page never sees it and no web server receives it. The
+// origin the agent binds into the card's signature is the one the browser
+// reported in the request's Origin header, which a page cannot forge.
 //
 // It is example code on puce's public API: pcsc/piv for the card,
-// pcsc/cardauth's NewToken for the Web eID token.
+// pcsc/cardauth's NewToken for the Web eID token, pcsc/emrtd for the
+// identity document (identity.go).
 package agent
 
 import (
@@ -103,6 +105,8 @@ type request struct {
 
 	// authenticate
 	nonce string
+	// identity (identity.go)
+	ident *identityRequest
 	// sign
 	docName     string
 	doc         []byte
@@ -269,6 +273,10 @@ type createBody struct {
 	Nonce    string `json:"nonce"`
 	Document string `json:"document"`
 	Name     string `json:"name"`
+	// identity: the data groups the site requires, and those the holder
+	// may choose to send.
+	Require  []int `json:"require"`
+	Optional []int `json:"optional"`
 }
 
 func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
@@ -295,6 +303,10 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
 			q.docName = "(unnamed document)"
 		}
+	case kindIdentity:
+		if code, body := newIdentity(q, b); code != 0 {
+			return code, body
+		}
 	default:
 		return http.StatusBadRequest, apiErr("Unknown request kind.")
 	}
@@ -303,7 +315,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 	a.expire(time.Now())
 	n := 0
 	for _, o := range a.requests {
-		if o.origin == origin && (o.status == stWaiting || o.status == stCertificate || o.status == stReady) {
+		if o.origin == origin && (o.status == stWaiting || o.status == stCertificate || o.status == stReady || o.status == stReview) {
 			n++
 		}
 	}
@@ -439,6 +451,10 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This card request expired or was already answered. Go back to the site and start again."})
 		return
 	}
+	if q.kind == kindIdentity {
+		a.identityPrompt(w, r, q)
+		return
+	}
 	a.mu.Lock()
 	d := promptData{ID: q.id, Origin: q.origin, Kind: q.kind, Status: q.status, CSRF: q.csrf, Notice: q.notice, LastTry: q.lastTry,
 		DocName: q.docName, DocSize: len(q.doc), DocHash: q.docHash[:], SigningTime: q.signingTime, TriesLeft: -1}
@@ -515,6 +531,10 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.promptHeaders(w)
 		w.WriteHeader(http.StatusForbidden)
 		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This answer did not come from the card agent's own window."})
+		return
+	}
+	if q.kind == kindIdentity {
+		a.identityAnswer(w, r, q)
 		return
 	}
 	if r.PostFormValue("action") == "cancel" {

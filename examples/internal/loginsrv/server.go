@@ -8,6 +8,7 @@ package loginsrv
 
 import (
 	"context"
+	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
@@ -54,6 +55,14 @@ type Config struct {
 	// StepUpAge is how recent a second factor must be for changing the
 	// password, issuing recovery codes or managing factors (default 2 min).
 	StepUpAge time.Duration
+	// CSCAs are the country signing CA certificates that identity
+	// documents must chain to (passive authentication); none hides the
+	// "verify my identity document" page (onboarding.go).
+	CSCAs []*x509.Certificate
+	// DocumentKey keys the fingerprint of verified document numbers (32
+	// random bytes, kept like a sealer key); random per process when nil,
+	// which then recognises a document again only until a restart.
+	DocumentKey []byte
 }
 
 // Server is the login application.
@@ -68,6 +77,7 @@ type Server struct {
 	card      *cardauth.Factor
 	pages     *web.Pages
 	sessions  *web.Sessions[state]
+	docKey    []byte
 }
 
 type stage int
@@ -141,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 			actManageFactors:  {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 		}},
 		sessions: &web.Sessions[state]{Cookie: "puce_login", Secure: u.Scheme == "https", Now: clockFunc(cfg.Clock)},
+		docKey:   documentKey(cfg.DocumentKey),
 	}
 	if s.totp, err = totp.New(svc, cfg.Sealer, cfg.SiteName); err != nil {
 		return nil, err
@@ -194,7 +205,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /password", s.post(s.passwordPost))
 	mux.HandleFunc("GET /stepup", s.stepupPage)
 	mux.HandleFunc("POST /stepup", s.post(s.stepupPost))
-	return http.MaxBytesHandler(mux, 64<<10)
+	mux.HandleFunc("GET /onboarding", s.onboardingPage)
+	// POST /onboarding: withOnboarding, with a larger body limit.
+	return s.withOnboarding(http.MaxBytesHandler(mux, 64<<10))
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, sess *web.Session[state])
@@ -773,6 +786,9 @@ type accountData struct {
 	Level, EIDAS  string
 	AuthTime      time.Time
 	PasswordSince time.Time
+	// Onboarding: the page is offered; Document is the verified one.
+	Onboarding bool
+	Document   *DocumentRecord
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -795,9 +811,12 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime()}
+	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
+		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds)}
 	for _, c := range creds {
 		switch c.Kind {
+		case KindIdentityDocument:
+			continue // not a factor: shown apart
 		case identity.KindRecovery:
 			d.Recovery++
 			continue
