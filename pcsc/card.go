@@ -580,4 +580,19 @@ func (c *Card) VerifyOnPINPad(ctx context.Context, req apdu.PINPadRequest) error
 	return err
 }
 
-var _ apdu.PINPadVerifier = (*Card)(nil)
+// HasPINPad implements apdu.PINPadChecker: the reader offers
+// FEATURE_VERIFY_PIN_DIRECT. Any failure to ask counts as no PIN pad, so
+// the caller falls back to a PIN typed on screen.
+func (c *Card) HasPINPad(ctx context.Context) bool {
+	f, err := c.Features(ctx)
+	if err != nil {
+		return false
+	}
+	_, ok := f[FeatureVerifyPINDirect]
+	return ok
+}
+
+var (
+	_ apdu.PINPadVerifier = (*Card)(nil)
+	_ apdu.PINPadChecker  = (*Card)(nil)
+)

@@ -293,5 +293,13 @@ type PINPadVerifier interface {
 	VerifyOnPINPad(ctx context.Context, req PINPadRequest) error
 }
 
+// PINPadChecker is implemented by transports that can say, before asking
+// for a PIN, whether their reader has a PIN pad (package pcsc's Card), so
+// that a program shows "type your PIN on the reader" rather than a PIN
+// field. A transport without it is taken to have none.
+type PINPadChecker interface {
+	HasPINPad(ctx context.Context) bool
+}
+
 // ErrNoPINPad: the reader has no PIN pad; ask for the PIN on screen.
 var ErrNoPINPad = errors.New("apdu: the reader has no PIN pad")

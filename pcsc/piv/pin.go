@@ -208,13 +208,29 @@ func (c *Card) Unblock(ctx context.Context, puk, newPIN string) error {
 // apdu.ErrNoPINPad and the caller asks for the PIN on screen). The last-try
 // guard and the tries-left reporting are those of VerifyPIN.
 func (c *Card) VerifyPINPad(ctx context.Context, timeout time.Duration, opts *VerifyOptions) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verifyPad(ctx, timeout, opts != nil && opts.AllowLastTry)
+}
+
+// HasPINPad reports whether the card's reader has a PIN pad, when its
+// transport can tell (apdu.PINPadChecker, as a pcsc.Card). Use it to
+// choose between a PIN field and "type your PIN on the reader".
+func (c *Card) HasPINPad(ctx context.Context) bool {
+	if _, ok := c.t.(apdu.PINPadVerifier); !ok {
+		return false
+	}
+	ch, ok := c.t.(apdu.PINPadChecker)
+	return ok && ch.HasPINPad(ctx)
+}
+
+// verifyPad is VerifyPINPad with c.mu held.
+func (c *Card) verifyPad(ctx context.Context, timeout time.Duration, allowLast bool) error {
 	pad, ok := c.t.(apdu.PINPadVerifier)
 	if !ok {
 		return fmt.Errorf("piv: %w", apdu.ErrNoPINPad)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.guard(ctx, opts != nil && opts.AllowLastTry); err != nil {
+	if err := c.guard(ctx, allowLast); err != nil {
 		return err
 	}
 	// VERIFY with a block of FF padding for the reader to fill (SP 800-73-4

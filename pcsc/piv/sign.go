@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -83,6 +84,15 @@ type SignerOptions struct {
 	PINEverySignature bool
 	// AllowLastTry is passed to the PIN verification.
 	AllowLastTry bool
+	// PINPad has the holder type the PIN on the reader's PIN pad before
+	// each signature that needs it, instead of calling PIN: the PIN then
+	// never reaches the host. The transport must implement
+	// apdu.PINPadVerifier (Card.HasPINPad tells); otherwise signing fails
+	// with an error matching apdu.ErrNoPINPad.
+	PINPad bool
+	// PINPadTimeout bounds the entry on the PIN pad; 0 lets the reader
+	// choose.
+	PINPadTimeout time.Duration
 }
 
 // Signer is a crypto.Signer whose private key stays on the card.
@@ -139,7 +149,11 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	c := s.card
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.opts.PINEverySignature {
+	if s.opts.PINEverySignature && s.opts.PINPad {
+		if err := c.verifyPad(ctx, s.opts.PINPadTimeout, s.opts.AllowLastTry); err != nil {
+			return nil, err
+		}
+	} else if s.opts.PINEverySignature {
 		if s.opts.PIN == nil {
 			return nil, fmt.Errorf("%w: %s signs only after the PIN", ErrPINRequired, s.slot)
 		}

@@ -434,13 +434,16 @@ type promptData struct {
 	Notice, Error                  string
 	LastTry                        bool
 	TriesLeft                      int
-	DocName                        string
-	DocSize                        int
-	DocHash                        []byte
-	Preview                        string
-	SigningTime                    time.Time
-	Signer                         string
-	Next                           string
+	// PINPad: the reader has a PIN pad, so the window asks the holder to
+	// type the PIN there and shows no PIN field.
+	PINPad      bool
+	DocName     string
+	DocSize     int
+	DocHash     []byte
+	Preview     string
+	SigningTime time.Time
+	Signer      string
+	Next        string
 }
 
 func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
@@ -474,25 +477,28 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	// Tell the holder how many PIN tries are left before they type: asking
 	// spends none.
 	if d.Status == stWaiting && q.kind == "authenticate" || d.Status == stReady {
-		d.TriesLeft = a.triesLeft(r.Context())
+		d.TriesLeft, d.PINPad = a.pinState(r.Context())
 	}
 	a.page.ExecuteTemplate(w, "prompt.html", d)
 }
 
-func (a *Agent) triesLeft(ctx context.Context) int {
-	n := -1
+// pinState returns the PIN tries left (-1 when unknown) and whether the
+// reader has a PIN pad.
+func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
+	n = -1
 	a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
 		card, err := piv.Open(ctx, t, nil)
 		if err != nil {
 			return err
 		}
+		pad = card.HasPINPad(ctx)
 		st, err := card.PINStatus(ctx)
 		if err == nil && !st.Verified {
 			n = st.TriesLeft
 		}
 		return err
 	})
-	return n
+	return n, pad
 }
 
 // preview shows the beginning of a text document; binary documents get
@@ -548,7 +554,7 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	// The PIN is read from the form and handed to the card; it is never
 	// logged, stored or sent anywhere else.
-	pin := r.PostFormValue("pin")
+	pin := pinEntry{typed: r.PostFormValue("pin"), pad: r.PostFormValue("pinpad") == "yes"}
 	allowLast := r.PostFormValue("last-try") == "yes"
 	var err error
 	switch {
@@ -590,6 +596,10 @@ func (a *Agent) refused(q *request, err error) {
 		q.notice, q.lastTry = "Only one PIN try is left: if this PIN is wrong too, the card blocks. Tick the box to confirm you want to try.", true
 	case errors.Is(err, piv.ErrPINRequired), errors.Is(err, piv.ErrBadInput), errors.Is(err, errEmptyPIN):
 		q.notice = "Type your card PIN (6 to 8 characters)."
+	case errors.Is(err, apdu.ErrNoPINPad):
+		q.notice = "This reader has no PIN pad (was the reader changed?). Type your card PIN here instead."
+	case pinPadAgain(err) != "":
+		q.notice = pinPadAgain(err)
 	default:
 		q.status, q.errorMsg, q.notice = stFailed, plainCard(err), ""
 		a.log.Info("card operation failed", "id", q.id, "origin", q.origin, "err", err)
@@ -598,8 +608,26 @@ func (a *Agent) refused(q *request, err error) {
 
 var errEmptyPIN = errors.New("no PIN typed")
 
-func (a *Agent) authenticate(ctx context.Context, q *request, pin string, allowLast bool) error {
-	if pin == "" {
+// pinEntry is how the holder gives the PIN: typed in the agent's window, or
+// on the reader's PIN pad (then the agent never sees it).
+type pinEntry struct {
+	typed string
+	pad   bool
+}
+
+// pinPadTimeout bounds how long the reader waits for the holder's keys.
+const pinPadTimeout = 60 * time.Second
+
+// verify checks the PIN on card, the way the holder chose.
+func (p pinEntry) verify(ctx context.Context, card *piv.Card, allowLast bool) error {
+	if p.pad {
+		return card.VerifyPINPad(ctx, pinPadTimeout, &piv.VerifyOptions{AllowLastTry: allowLast})
+	}
+	return card.VerifyPIN(ctx, p.typed, &piv.VerifyOptions{AllowLastTry: allowLast})
+}
+
+func (a *Agent) authenticate(ctx context.Context, q *request, pin pinEntry, allowLast bool) error {
+	if pin.typed == "" && !pin.pad {
 		return errEmptyPIN
 	}
 	var token []byte
@@ -614,7 +642,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin string, allowL
 		}
 		// The PIN is verified for every login, not once per card session:
 		// each site's request gets the holder's own consent.
-		if err := card.VerifyPIN(ctx, pin, &piv.VerifyOptions{AllowLastTry: allowLast}); err != nil {
+		if err := pin.verify(ctx, card, allowLast); err != nil {
 			return err
 		}
 		signer, err := card.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
@@ -653,8 +681,8 @@ func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 	return nil
 }
 
-func (a *Agent) sign(ctx context.Context, q *request, pin string, allowLast bool) error {
-	if pin == "" {
+func (a *Agent) sign(ctx context.Context, q *request, pin pinEntry, allowLast bool) error {
+	if pin.typed == "" && !pin.pad {
 		return errEmptyPIN
 	}
 	a.mu.Lock()
@@ -667,9 +695,13 @@ func (a *Agent) sign(ctx context.Context, q *request, pin string, allowLast bool
 		if err != nil {
 			return err
 		}
+		// The e-signature key takes the PIN for this one signature (SP
+		// 800-73-4: PIN always), on the PIN pad when the holder uses one.
 		signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
-			PIN:          func(context.Context) (string, error) { return pin, nil },
-			AllowLastTry: allowLast,
+			PIN:           func(context.Context) (string, error) { return pin.typed, nil },
+			PINPad:        pin.pad,
+			PINPadTimeout: pinPadTimeout,
+			AllowLastTry:  allowLast,
 		})
 		if err != nil {
 			return err

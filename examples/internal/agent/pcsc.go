@@ -122,3 +122,16 @@ func cardHint(err error) string {
 	}
 	return err.Error()
 }
+
+// pinPadAgain says what happened when the holder did not finish typing on
+// the reader's PIN pad (no key in time, or Cancel pressed), so that the
+// window asks again instead of failing the request; "" for anything else.
+func pinPadAgain(err error) string {
+	switch {
+	case errors.Is(err, pcsc.ErrTimeout):
+		return "No PIN was typed on the reader in time. Press the button and type it on the reader's keys."
+	case errors.Is(err, pcsc.ErrCancelled):
+		return "You pressed Cancel on the reader. Press the button to try again, or Cancel here."
+	}
+	return ""
+}

@@ -31,3 +31,6 @@ func (p *PCSC) Describe() string { return "PC/SC (unavailable: built without cgo
 func (p *PCSC) Close() error { return nil }
 
 func cardHint(err error) string { return err.Error() }
+
+// pinPadAgain: no PIN pad without PC/SC.
+func pinPadAgain(error) string { return "" }
