@@ -126,6 +126,21 @@ func FuzzParseCardAccess(f *testing.F) {
 	})
 }
 
+func FuzzParseDG14(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		si, err := ParseDG14(b)
+		wantMalformed(t, err)
+		if err == nil {
+			for _, pk := range si.ChipAuthenticationPK {
+				if !pk.Curve.IsOnCurve(pk.X, pk.Y) {
+					t.Fatal("Chip Authentication key off its curve")
+				}
+			}
+			_, _, _ = si.chooseCA()
+		}
+	})
+}
+
 // FuzzUnwrapResponse feeds response APDUs to secure messaging with the AES
 // session keys of ICAO 9303-11 Appendix G.1 and a fixed counter; the seeds
 // are genuine protected responses under those keys.

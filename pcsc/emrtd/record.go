@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -26,6 +27,8 @@ type Record struct {
 	Details  *PersonalDetails
 	Document *DocumentDetails
 	Optional *OptionalDetails
+	// Security is DG14: the chip's Chip Authentication key and protocols.
+	Security *SecurityInfos
 	// DataGroups holds every data group read, as stored (outer tag
 	// included): what passive authentication hashed, and what a Disclosure
 	// carries.
@@ -34,6 +37,10 @@ type Record struct {
 	SOD []byte
 	// Verification is the outcome of passive authentication.
 	Verification Verification
+	// ChipAuthenticated: the chip proved it holds DG14's private key (Chip
+	// Authentication, ReadOptions.ChipAuthentication); with a Verified
+	// record this shows the chip is the one the issuer personalised.
+	ChipAuthenticated bool
 }
 
 // Face returns the first facial image of DG2, nil when DG2 was not read.
@@ -59,6 +66,12 @@ type ReadOptions struct {
 	// Time is when the document signer certificate must be valid; zero
 	// means now.
 	Time time.Time
+	// ChipAuthentication runs Chip Authentication (Session.AuthenticateChip)
+	// before the data groups are read, so that they travel under keys only
+	// the genuine chip can agree, and reads DG14 for passive authentication.
+	ChipAuthentication bool
+	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
+	Rand io.Reader
 }
 
 // Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
@@ -77,7 +90,17 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if err != nil {
 		return nil, err
 	}
+	if opts.ChipAuthentication {
+		if err := s.AuthenticateChip(ctx, opts.Rand); err != nil {
+			return nil, err
+		}
+	}
 	want := opts.DataGroups
+	if opts.ChipAuthentication && want != nil && !slices.Contains(want, DG14) {
+		// The key just used is trustworthy only once passive
+		// authentication covers DG14.
+		want = append(slices.Clone(want), DG14)
+	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
 			if !dg.NeedsTerminalAuthentication() {
@@ -101,6 +124,7 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
+		r.ChipAuthenticated = s.eac.chip
 	}
 	return r, err
 }
@@ -123,6 +147,8 @@ func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t 
 			r.Document, err = ParseDG12(b)
 		case DG13:
 			r.Optional, err = ParseDG13(b)
+		case DG14:
+			r.Security, err = ParseDG14(b)
 		}
 		if err != nil {
 			return nil, &DataGroupError{DG: dg, Err: err}

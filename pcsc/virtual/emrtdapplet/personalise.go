@@ -83,6 +83,19 @@ type Options struct {
 	// UnsignedDataGroups are data groups written to the chip but left out
 	// of EF.SOD, for tests of passive authentication.
 	UnsignedDataGroups []int
+	// DisableChipAuthentication leaves out DG14 and the chip's key
+	// agreement key (a chip without EAC).
+	DisableChipAuthentication bool
+	// ChipAuthenticationParameterID picks the curve of the Chip
+	// Authentication key, as PACEParameterID does (ICAO 9303-11 Table 6);
+	// 0 means the PACE curve, or brainpoolP256r1.
+	ChipAuthenticationParameterID int
+	// ChipAuthenticationCipher picks id-CA-ECDH-3DES-CBC-CBC (PACE3DES) or
+	// an AES suite; 0 means PACEAES128.
+	ChipAuthenticationCipher PACECipher
+	// ExplicitDomainParameters writes DG14's key with the curve spelled
+	// out (ECParameters) instead of its name, as many issuers do.
+	ExplicitDomainParameters bool
 }
 
 // Personalised is a personalised eMRTD applet with what its holder and a
@@ -151,6 +164,30 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		12: buildDG12(&p),
 		13: buildDG13(&p),
 	}
+	var ca *chipKey
+	if !opts.DisableChipAuthentication {
+		id := opts.ChipAuthenticationParameterID
+		if id == 0 {
+			id = opts.PACEParameterID
+		}
+		if id == 0 {
+			id = 13
+		}
+		c := opts.ChipAuthenticationCipher
+		if c == 0 {
+			c = PACEAES128
+		}
+		curve := domainParameters(id)
+		if curve == nil || c < PACE3DES || c > PACEAES256 {
+			return nil, fmt.Errorf("%w: Chip Authentication parameter %d, cipher %d", ErrProfile, id, c)
+		}
+		if ca, err = newChipKey(curve, suite(c), rnd); err != nil {
+			return nil, err
+		}
+		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, nil); err != nil {
+			return nil, err
+		}
+	}
 	signed := map[int][]byte{}
 	for n, b := range groups {
 		if !slices.Contains(opts.UnsignedDataGroups, n) {
@@ -162,14 +199,17 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		return nil, err
 	}
 	var tags []byte
-	for _, n := range []int{1, 2, 3, 11, 12, 13} {
-		tags = append(tags, []byte{0, 0x61, 0x75, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x6B, 0x6C, 0x6D}[n])
+	for _, n := range []int{1, 2, 3, 11, 12, 13, 14, 15} {
+		if _, ok := groups[n]; ok {
+			tags = append(tags, []byte{0, 0x61, 0x75, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F}[n])
+		}
 	}
 	a := &Applet{
 		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
 		rand:  rnd,
 		can:   []byte(can),
 		bac:   !opts.DisableBAC,
+		ca:    ca,
 	}
 	for n, b := range groups {
 		a.files[0x0100|uint16(n)] = b
