@@ -141,6 +141,33 @@ func FuzzParseDG14(f *testing.F) {
 	})
 }
 
+func FuzzParseCVCertificate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCVCertificate(b)
+		wantMalformed(t, err)
+		if err == nil {
+			if c.Curve != nil {
+				// A CVCA-like certificate: checking its self-signature must
+				// not panic.
+				_, _ = VerifyCVChain([]*CVCertificate{c, c}, c.EffectiveDate)
+			}
+			_ = c.Role.String()
+		}
+	})
+}
+
+func FuzzParseDG3(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bts, err := ParseDG3(b)
+		wantMalformed(t, err)
+		for _, bt := range bts {
+			if bt.Data == nil {
+				t.Fatal("template without data")
+			}
+		}
+	})
+}
+
 // FuzzUnwrapResponse feeds response APDUs to secure messaging with the AES
 // session keys of ICAO 9303-11 Appendix G.1 and a fixed counter; the seeds
 // are genuine protected responses under those keys.

@@ -27,6 +27,10 @@ type Record struct {
 	Details  *PersonalDetails
 	Document *DocumentDetails
 	Optional *OptionalDetails
+	// Fingerprints is DG3 and Irises DG4, read only after Terminal
+	// Authentication with a chain granting them.
+	Fingerprints []BiometricTemplate
+	Irises       []BiometricTemplate
 	// Security is DG14: the chip's Chip Authentication key and protocols.
 	Security *SecurityInfos
 	// DataGroups holds every data group read, as stored (outer tag
@@ -41,6 +45,9 @@ type Record struct {
 	// Authentication, ReadOptions.ChipAuthentication); with a Verified
 	// record this shows the chip is the one the issuer personalised.
 	ChipAuthenticated bool
+	// TerminalAuthenticated: the chip accepted the terminal's CV
+	// certificate chain and signature (ReadOptions.Terminal).
+	TerminalAuthenticated bool
 }
 
 // Face returns the first facial image of DG2, nil when DG2 was not read.
@@ -57,8 +64,9 @@ func (r *Record) Verified() bool { return r.Verification.Status == Verified }
 // ReadOptions configures Session.Read.
 type ReadOptions struct {
 	// DataGroups to read; by default every data group EF.COM lists that
-	// needs no Terminal Authentication. Asking for DG3 or DG4 fails with
-	// ErrNotAuthorised.
+	// needs no Terminal Authentication, and those that do when Terminal is
+	// set and its chain grants them. Asking for DG3 or DG4 otherwise fails
+	// with ErrNotAuthorised.
 	DataGroups []DG
 	// CSCAs are the trusted country signing CA certificates for passive
 	// authentication; without them the record is NotChecked.
@@ -72,6 +80,10 @@ type ReadOptions struct {
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader
+	// Terminal runs EAC Terminal Authentication (Session.AuthenticateTerminal,
+	// Chip Authentication first) so that DG3 and DG4 can be read, as far
+	// as its chain's rights go. Only inspection systems hold one.
+	Terminal *Terminal
 }
 
 // Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
@@ -90,20 +102,26 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if err != nil {
 		return nil, err
 	}
-	if opts.ChipAuthentication {
+	eac := opts.ChipAuthentication || opts.Terminal != nil
+	if eac {
 		if err := s.AuthenticateChip(ctx, opts.Rand); err != nil {
 			return nil, err
 		}
 	}
+	if opts.Terminal != nil {
+		if err := s.AuthenticateTerminal(ctx, opts.Terminal); err != nil {
+			return nil, err
+		}
+	}
 	want := opts.DataGroups
-	if opts.ChipAuthentication && want != nil && !slices.Contains(want, DG14) {
+	if eac && want != nil && !slices.Contains(want, DG14) {
 		// The key just used is trustworthy only once passive
 		// authentication covers DG14.
 		want = append(slices.Clone(want), DG14)
 	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
-			if !dg.NeedsTerminalAuthentication() {
+			if !dg.NeedsTerminalAuthentication() || s.eac.terminal && s.eac.rights.allows(dg) {
 				want = append(want, dg)
 			}
 		}
@@ -125,6 +143,7 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		r.Protocol = s.protocol
 		r.COM = com
 		r.ChipAuthenticated = s.eac.chip
+		r.TerminalAuthenticated = s.eac.terminal
 	}
 	return r, err
 }
@@ -147,6 +166,10 @@ func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t 
 			r.Document, err = ParseDG12(b)
 		case DG13:
 			r.Optional, err = ParseDG13(b)
+		case DG3:
+			r.Fingerprints, err = ParseDG3(b)
+		case DG4:
+			r.Irises, err = ParseDG4(b)
 		case DG14:
 			r.Security, err = ParseDG14(b)
 		}

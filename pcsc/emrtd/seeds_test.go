@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
@@ -29,6 +30,10 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("PUCE_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set PUCE_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
 	}
+	pki := newTerminalPKI(t, time.Now(), fullRights(time.Now()))
+	for i, c := range []*emrtd.CVCertificate{pki.cvcaCert, pki.dv, pki.is} {
+		writeSeed(t, "FuzzParseCVCertificate", fmt.Sprintf("chain-%d", i), c.Raw)
+	}
 	for _, code := range []string{"ID", "P"} {
 		prof := emrtdapplet.SampleProfile()
 		prof.DocumentCode = code
@@ -49,5 +54,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		writeSeed(t, "FuzzParseDG13", name, a.File(uint16(emrtd.DG13.File())))
 		writeSeed(t, "FuzzParseCardAccess", name, a.File(uint16(emrtd.FileCardAccess)))
 		writeSeed(t, "FuzzParseDG14", name, a.File(uint16(emrtd.DG14.File())))
+		writeSeed(t, "FuzzParseDG3", name, a.File(uint16(emrtd.DG3.File())))
 	}
 }

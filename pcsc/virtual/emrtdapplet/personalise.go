@@ -93,6 +93,11 @@ type Options struct {
 	// ChipAuthenticationCipher picks id-CA-ECDH-3DES-CBC-CBC (PACE3DES) or
 	// an AES suite; 0 means PACEAES128.
 	ChipAuthenticationCipher PACECipher
+	// CVCA is the issuing state's CVCA certificate (a CV certificate,
+	// 7F21), the chip's trust point for Terminal Authentication; the chip's
+	// current date starts at Now. Without it the chip refuses DG3 and DG4
+	// to everyone.
+	CVCA []byte
 	// ExplicitDomainParameters writes DG14's key with the curve spelled
 	// out (ECParameters) instead of its name, as many issuers do.
 	ExplicitDomainParameters bool
@@ -204,7 +209,17 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 			tags = append(tags, []byte{0, 0x61, 0x75, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F}[n])
 		}
 	}
+	var ta *taConfig
+	if opts.CVCA != nil {
+		if ca == nil {
+			return nil, fmt.Errorf("%w: Terminal Authentication needs Chip Authentication", ErrProfile)
+		}
+		if ta, err = trustPoint(opts.CVCA, now); err != nil {
+			return nil, err
+		}
+	}
 	a := &Applet{
+		ta:    ta,
 		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
 		rand:  rnd,
 		can:   []byte(can),
