@@ -14,6 +14,7 @@ import (
 type eacState struct {
 	chip     bool
 	terminal bool
+	active   bool
 	// compPCD is Comp(PK_PCD), the x-coordinate of the terminal's ephemeral
 	// Chip Authentication key, which Terminal Authentication signs (ICAO
 	// 9303-11 §7.1).
@@ -21,6 +22,9 @@ type eacState struct {
 	// dg14 is DG14 as read for Chip Authentication; Read reuses these very
 	// bytes so that passive authentication covers the key that was used.
 	dg14 []byte
+	// dg15 is DG15 as read for Active Authentication, kept for the same
+	// reason.
+	dg15 []byte
 	// rights are the data groups the terminal's certificate chain unlocked.
 	rights Rights
 }

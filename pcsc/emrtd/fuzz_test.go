@@ -156,6 +156,16 @@ func FuzzParseCVCertificate(f *testing.F) {
 	})
 }
 
+func FuzzParseDG15(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseDG15(b)
+		wantMalformed(t, err)
+		if err == nil && k.Curve != nil && !k.Curve.IsOnCurve(k.X, k.Y) {
+			t.Fatal("key off its curve")
+		}
+	})
+}
+
 func FuzzParseDG3(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		bts, err := ParseDG3(b)

@@ -48,6 +48,11 @@ type Record struct {
 	// TerminalAuthenticated: the chip accepted the terminal's CV
 	// certificate chain and signature (ReadOptions.Terminal).
 	TerminalAuthenticated bool
+	// ActiveAuthenticated: the chip signed a fresh challenge with DG15's
+	// key (ReadOptions.ActiveAuthentication).
+	ActiveAuthenticated bool
+	// ActiveAuthenticationKey is DG15.
+	ActiveAuthenticationKey []byte
 }
 
 // Face returns the first facial image of DG2, nil when DG2 was not read.
@@ -80,6 +85,10 @@ type ReadOptions struct {
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader
+	// ActiveAuthentication runs Active Authentication
+	// (Session.AuthenticateActive) and reads DG15 for passive
+	// authentication.
+	ActiveAuthentication bool
 	// Terminal runs EAC Terminal Authentication (Session.AuthenticateTerminal,
 	// Chip Authentication first) so that DG3 and DG4 can be read, as far
 	// as its chain's rights go. Only inspection systems hold one.
@@ -113,11 +122,19 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 			return nil, err
 		}
 	}
+	if opts.ActiveAuthentication {
+		if _, err := s.AuthenticateActive(ctx, opts.Rand); err != nil {
+			return nil, err
+		}
+	}
 	want := opts.DataGroups
+	// The keys just used are trustworthy only once passive authentication
+	// covers their data groups.
 	if eac && want != nil && !slices.Contains(want, DG14) {
-		// The key just used is trustworthy only once passive
-		// authentication covers DG14.
 		want = append(slices.Clone(want), DG14)
+	}
+	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
+		want = append(slices.Clone(want), DG15)
 	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
@@ -144,6 +161,7 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		r.COM = com
 		r.ChipAuthenticated = s.eac.chip
 		r.TerminalAuthenticated = s.eac.terminal
+		r.ActiveAuthenticated = s.eac.active
 	}
 	return r, err
 }
@@ -172,6 +190,8 @@ func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t 
 			r.Irises, err = ParseDG4(b)
 		case DG14:
 			r.Security, err = ParseDG14(b)
+		case DG15:
+			r.ActiveAuthenticationKey = b
 		}
 		if err != nil {
 			return nil, &DataGroupError{DG: dg, Err: err}

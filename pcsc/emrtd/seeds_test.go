@@ -39,7 +39,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		prof.DocumentCode = code
 		prof.Photo = emrtdapplet.SamplePhoto(16, 16)
 		// The passport's DG14 spells its curve out, the card's names it.
-		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ExplicitDomainParameters: code == "P", PACEParameterID: map[string]int{"P": 12}[code]})
+		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ExplicitDomainParameters: code == "P", PACEParameterID: map[string]int{"P": 12}[code], ActiveAuthentication: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,5 +55,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		writeSeed(t, "FuzzParseCardAccess", name, a.File(uint16(emrtd.FileCardAccess)))
 		writeSeed(t, "FuzzParseDG14", name, a.File(uint16(emrtd.DG14.File())))
 		writeSeed(t, "FuzzParseDG3", name, a.File(uint16(emrtd.DG3.File())))
+		writeSeed(t, "FuzzParseDG15", name, a.File(uint16(emrtd.DG15.File())))
 	}
 }

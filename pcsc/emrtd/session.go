@@ -241,6 +241,9 @@ func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
 	if dg == DG14 && s.eac.dg14 != nil {
 		return bytes.Clone(s.eac.dg14), nil
 	}
+	if dg == DG15 && s.eac.dg15 != nil {
+		return bytes.Clone(s.eac.dg15), nil
+	}
 	return s.ReadFile(ctx, dg.File())
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha1"
 	"crypto/subtle"
@@ -64,9 +65,10 @@ type Applet struct {
 	mrzInfo []byte // for BAC and PACE with the MRZ
 	can     []byte
 	bac     bool
-	pace    *paceConfig // nil: no PACE
-	ca      *chipKey    // nil: no Chip Authentication
-	ta      *taConfig   // nil: no Terminal Authentication
+	pace    *paceConfig       // nil: no PACE
+	ca      *chipKey          // nil: no Chip Authentication
+	ta      *taConfig         // nil: no Terminal Authentication
+	aa      *ecdsa.PrivateKey // nil: no Active Authentication
 
 	// Volatile state, cleared by Reset, Deselect and a plain SELECT.
 	level     access

@@ -2,6 +2,7 @@ package emrtdapplet
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
@@ -98,6 +99,10 @@ type Options struct {
 	// current date starts at Now. Without it the chip refuses DG3 and DG4
 	// to everyone.
 	CVCA []byte
+	// ActiveAuthentication gives the chip an ECDSA P-256 key for Active
+	// Authentication: DG15 carries its public half, DG14 names
+	// ecdsa-plain-SHA256 (ICAO 9303-11 §6.1).
+	ActiveAuthentication bool
 	// ExplicitDomainParameters writes DG14's key with the curve spelled
 	// out (ECParameters) instead of its name, as many issuers do.
 	ExplicitDomainParameters bool
@@ -169,6 +174,17 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		12: buildDG12(&p),
 		13: buildDG13(&p),
 	}
+	var aa *ecdsa.PrivateKey
+	var aaAlg asn1.ObjectIdentifier
+	if opts.ActiveAuthentication {
+		if aa, err = newAAKey(rnd); err != nil {
+			return nil, err
+		}
+		if groups[15], err = buildDG15(aa); err != nil {
+			return nil, err
+		}
+		aaAlg = oidECDSAPlainSHA256
+	}
 	var ca *chipKey
 	if !opts.DisableChipAuthentication {
 		id := opts.ChipAuthenticationParameterID
@@ -189,7 +205,7 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		if ca, err = newChipKey(curve, suite(c), rnd); err != nil {
 			return nil, err
 		}
-		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, nil); err != nil {
+		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +236,7 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	}
 	a := &Applet{
 		ta:    ta,
+		aa:    aa,
 		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
 		rand:  rnd,
 		can:   []byte(can),

@@ -372,7 +372,3 @@ func (a *Applet) taExternalAuthenticate(cmd apdu.Command) apdu.Response {
 	a.terminal.done, a.terminal.rights = true, k.rights
 	return apdu.Status(apdu.SWOK)
 }
-
-func (a *Applet) internalAuthenticate(apdu.Command) apdu.Response {
-	return apdu.Status(apdu.SWINSNotSupported)
-}
