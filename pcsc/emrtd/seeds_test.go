@@ -34,6 +34,18 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for i, c := range []*emrtd.CVCertificate{pki.cvcaCert, pki.dv, pki.is} {
 		writeSeed(t, "FuzzParseCVCertificate", fmt.Sprintf("chain-%d", i), c.Raw)
 	}
+	bp, err := emrtdapplet.NewBrainpoolIssuer("UTO", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSeed(t, "FuzzParseCertificate", "brainpool-csca", bp.CSCA.Raw)
+	writeSeed(t, "FuzzParseCertificate", "brainpool-ds", bp.DocumentSigner.Raw)
+	pb, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.Applet.ReplaceFile(uint16(emrtd.DG2.File()), nil)
+	writeSeed(t, "FuzzParseSOD", "virtual-brainpool", pb.Applet.File(uint16(emrtd.FileSOD)))
 	for _, code := range []string{"ID", "P"} {
 		prof := emrtdapplet.SampleProfile()
 		prof.DocumentCode = code

@@ -231,9 +231,9 @@ func ParseSOD(b []byte) (*SOD, error) {
 	if len(sd.Certificates.Bytes) == 0 {
 		return nil, malformed("EF.SOD carries no document signer certificate")
 	}
-	certs, err := x509.ParseCertificates(sd.Certificates.Bytes)
+	certs, err := parseCertificates(sd.Certificates.Bytes)
 	if err != nil {
-		return nil, malformed("EF.SOD certificates: %v", err)
+		return nil, err
 	}
 	si := sd.SignerInfos[0]
 	if s.Signer = signerCert(si.SID, certs); s.Signer == nil {
@@ -282,6 +282,25 @@ func ParseSOD(b []byte) (*SOD, error) {
 		}
 	}
 	return s, nil
+}
+
+// parseCertificates parses the concatenated certificates of a SignedData,
+// with ParseCertificate so that Brainpool keys are read too.
+func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for len(b) > 0 {
+		var raw asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &raw)
+		if err != nil {
+			return nil, malformed("EF.SOD certificates: %v", err)
+		}
+		c, err := ParseCertificate(raw.FullBytes)
+		if err != nil {
+			return nil, malformed("EF.SOD certificate: %v", err)
+		}
+		certs, b = append(certs, c), rest
+	}
+	return certs, nil
 }
 
 // parsePSS reads RSASSA-PSS-params (RFC 8017 §A.2.3).
@@ -357,12 +376,16 @@ func (s *SOD) VerifySignature() error {
 	case *ecdsa.PublicKey:
 		switch s.scheme {
 		case schemeECDSA:
-			ok = ecdsa.VerifyASN1(pub, digest, s.signature)
+			ok = verifyECDSADER(pub, digest, s.signature)
 		case schemeECDSAPlain:
 			n := len(s.signature) / 2
 			if n > 0 && len(s.signature)%2 == 0 {
 				r, ss := new(big.Int).SetBytes(s.signature[:n]), new(big.Int).SetBytes(s.signature[n:])
-				ok = ecdsa.Verify(pub, digest, r, ss)
+				if nistCurve(pub.Curve) {
+					ok = ecdsa.Verify(pub, digest, r, ss)
+				} else {
+					ok = pub.Curve.IsOnCurve(pub.X, pub.Y) && ecdsaVerify(pub.Curve, pub.X, pub.Y, digest, r, ss)
+				}
 			}
 		}
 	default:
@@ -382,6 +405,21 @@ func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certifi
 	if len(cscas) == 0 {
 		return nil, fmt.Errorf("%w: no CSCA certificate configured", ErrUntrustedSigner)
 	}
+	// crypto/x509 cannot check signatures by Brainpool keys: such links are
+	// checked by hand, the others by crypto/x509.
+	var other []*x509.Certificate
+	for _, c := range cscas {
+		if c != nil && otherCurveKey(c) {
+			other = append(other, c)
+		}
+	}
+	if otherCurveKey(s.Signer) {
+		ca, err := verifyChainByHand(s.Signer, cscas, t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUntrustedSigner, err)
+		}
+		return ca, nil
+	}
 	roots := x509.NewCertPool()
 	for _, c := range cscas {
 		if c != nil {
@@ -394,6 +432,11 @@ func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certifi
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
+		if len(other) > 0 {
+			if ca, err2 := verifyChainByHand(s.Signer, other, t); err2 == nil {
+				return ca, nil
+			}
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUntrustedSigner, err)
 	}
 	return chains[0][len(chains[0])-1], nil
