@@ -229,8 +229,10 @@ func (s *Session) ReadFile(ctx context.Context, f File) ([]byte, error) {
 }
 
 // ReadDataGroup reads a data group. DG3 and DG4 need EAC Terminal
-// Authentication, which this session has not performed: they fail with
-// ErrNotAuthorised before anything is sent.
+// Authentication with a chain granting them (Session.AuthenticateTerminal):
+// without it they fail with ErrNotAuthorised before anything is sent. DG14
+// and DG15 come from the session's copy once Chip or Active Authentication
+// read them, so that passive authentication checks the bytes those used.
 func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
 	if !dg.Valid() {
 		return nil, fmt.Errorf("%w: data group %d", ErrMalformed, int(dg))

@@ -46,8 +46,9 @@ const (
 
 // Applet is the eMRTD LDS1 application of a virtual card: EF.CardAccess,
 // EF.COM, EF.SOD and the data groups, behind PACE (generic mapping, ECDH) and
-// BAC, with secure messaging. DG3 needs EAC Terminal Authentication, which
-// the applet does not offer: it always refuses DG3 with 6982.
+// BAC, with secure messaging, Chip, Terminal and Active Authentication. DG3
+// and DG4 need EAC Terminal Authentication: without it the applet answers
+// 6982.
 //
 // EF.CardAccess belongs to the master file on a real chip. pcsc/virtual
 // routes commands only to a selected applet, so this applet also serves it,
