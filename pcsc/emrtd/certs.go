@@ -188,12 +188,18 @@ func verifyECDSADER(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 // checkSignatureFrom checks that parent signed c, including when either key
 // is on a curve crypto/x509 does not handle.
 func checkSignatureFrom(c, parent *x509.Certificate) error {
+	return checkSignature(parent, c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+}
+
+// checkSignature checks a signature by the certificate's key over signed
+// data (a TBSCertificate, a TBSCertList), by hand for a Brainpool key.
+func checkSignature(parent *x509.Certificate, alg x509.SignatureAlgorithm, signed, sig []byte) error {
 	pub, ok := parent.PublicKey.(*ecdsa.PublicKey)
 	if !ok || nistCurve(pub.Curve) {
-		return parent.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+		return parent.CheckSignature(alg, signed, sig)
 	}
 	var h crypto.Hash
-	switch c.SignatureAlgorithm {
+	switch alg {
 	case x509.ECDSAWithSHA256:
 		h = crypto.SHA256
 	case x509.ECDSAWithSHA384:
@@ -201,12 +207,12 @@ func checkSignatureFrom(c, parent *x509.Certificate) error {
 	case x509.ECDSAWithSHA512:
 		h = crypto.SHA512
 	default:
-		return fmt.Errorf("signature algorithm %v with a %s key unsupported", c.SignatureAlgorithm, pub.Curve.Params().Name)
+		return fmt.Errorf("signature algorithm %v with a %s key unsupported", alg, pub.Curve.Params().Name)
 	}
 	d := h.New()
-	d.Write(c.RawTBSCertificate)
-	if !verifyECDSADER(pub, d.Sum(nil), c.Signature) {
-		return errors.New("certificate signature does not verify")
+	d.Write(signed)
+	if !verifyECDSADER(pub, d.Sum(nil), sig) {
+		return errors.New("signature does not verify")
 	}
 	return nil
 }

@@ -73,6 +73,15 @@
 // package's own ECDSA over the curve arithmetic PACE uses; NIST and RSA
 // chains still go through crypto/x509.
 //
+// # Trust anchors and revocation
+//
+// ParseMasterList reads a CSCA master list (ICAO 9303-12 §8.2, a CMS
+// SignedData of CSCA certificates); MasterList.Verify checks it against the
+// publishing state's CSCA before its certificates serve as
+// ReadOptions.CSCAs. ReadOptions.CRLs (PassiveOptions.CRLs) take the CSCAs'
+// revocation lists: a revoked document signer gives ErrRevoked, a CRL not
+// signed by its CSCA fails closed.
+//
 // # Disclosure
 //
 // The holder chooses what to reveal: Record.Disclose packs the chosen data

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -172,6 +173,16 @@ func FuzzParseCertificate(f *testing.F) {
 		if err == nil {
 			// Checking a self-signature must not panic.
 			_ = checkSignatureFrom(c, c)
+		}
+	})
+}
+
+func FuzzParseMasterList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ml, err := ParseMasterList(b)
+		wantMalformed(t, err)
+		if err == nil {
+			_ = ml.Verify(ml.CSCAs, time.Time{})
 		}
 	})
 }

@@ -89,6 +89,8 @@ type ReadOptions struct {
 	// (Session.AuthenticateActive) and reads DG15 for passive
 	// authentication.
 	ActiveAuthentication bool
+	// CRLs are the CSCAs' revocation lists (PassiveOptions.CRLs).
+	CRLs []*x509.RevocationList
 	// Terminal runs EAC Terminal Authentication (Session.AuthenticateTerminal,
 	// Chip Authentication first) so that DG3 and DG4 can be read, as far
 	// as its chain's rights go. Only inspection systems hold one.
@@ -155,7 +157,7 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		}
 		groups[dg] = b
 	}
-	r, err := buildRecord(groups, sod, opts.CSCAs, opts.Time)
+	r, err := buildRecord(groups, sod, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs})
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
@@ -168,7 +170,7 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 
 // buildRecord decodes the data groups and runs passive authentication (when
 // CSCAs are given).
-func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t time.Time) (*Record, error) {
+func buildRecord(groups map[DG][]byte, sod []byte, pa PassiveOptions) (*Record, error) {
 	r := &Record{DataGroups: groups, SOD: sod}
 	for _, dg := range slices.Sorted(maps.Keys(groups)) {
 		b := groups[dg]
@@ -197,10 +199,10 @@ func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t 
 			return nil, &DataGroupError{DG: dg, Err: err}
 		}
 	}
-	if len(cscas) == 0 {
+	if len(pa.CSCAs) == 0 {
 		return r, nil
 	}
-	v, err := PassiveAuthenticate(sod, groups, PassiveOptions{CSCAs: cscas, Time: t})
+	v, err := PassiveAuthenticate(sod, groups, pa)
 	r.Verification = *v
 	return r, err
 }
@@ -253,7 +255,7 @@ func VerifyDisclosure(d *Disclosure, cscas []*x509.Certificate, t time.Time) (*R
 	if err != nil {
 		return nil, err
 	}
-	r, err := buildRecord(d.DataGroups, d.SOD, nil, t)
+	r, err := buildRecord(d.DataGroups, d.SOD, PassiveOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,11 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	writeSeed(t, "FuzzParseCertificate", "brainpool-csca", bp.CSCA.Raw)
 	writeSeed(t, "FuzzParseCertificate", "brainpool-ds", bp.DocumentSigner.Raw)
+	ml, err := bp.MasterList(time.Now(), nil, bp.CSCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSeed(t, "FuzzParseMasterList", "brainpool", ml)
 	pb, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: bp})
 	if err != nil {
 		t.Fatal(err)
