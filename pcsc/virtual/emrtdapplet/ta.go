@@ -259,6 +259,9 @@ func (a *Applet) taSetDST(cmd apdu.Command) apdu.Response {
 	if a.ta == nil {
 		return apdu.Status(apdu.SWFuncNotSupported)
 	}
+	if a.sm == nil {
+		return apdu.Status(apdu.SWSecurityStatus)
+	}
 	o, _, err := apdu.DecodeTLV(cmd.Data)
 	if err != nil || o.Tag != 0x83 {
 		return apdu.Status(apdu.SWWrongData)
