@@ -60,6 +60,72 @@ func BenchmarkAnchorPACEReadCrypto(b *testing.B) {
 	}
 }
 
+// BenchmarkAnchorEACReadCrypto is the anchor of BenchmarkReadEAC: the bare
+// cryptography of that read, both sides, as BenchmarkAnchorPACEReadCrypto
+// counts it, over the files an EAC read carries, plus Chip Authentication
+// (host: ephemeral key and shared point; chip: shared point; the KDF on
+// each side) and Terminal Authentication (one ECDSA P-256 signature by the
+// terminal; the chip verifies the DV and IS certificates and that
+// signature). No APDU, TLV, certificate or ASN.1 encoding or parsing.
+func BenchmarkAnchorEACReadCrypto(b *testing.B) {
+	for _, param := range []int{12, 13} {
+		curve, _ := paceCurve(param)
+		name := map[int]string{12: "P256", 13: "BP256"}[param]
+		b.Run(name, func(b *testing.B) {
+			files := make([]byte, 21600) // the EAC read's 21.6 kB of files, in AES blocks
+			blk, _ := aes.NewCipher(make([]byte, 16))
+			csca, ds, sig, digest := anchorPKI(b)
+			roots := x509.NewCertPool()
+			roots.AddCert(csca)
+			ta, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			chipSK, _ := randomScalar(curve, rand.Reader)
+			cx, cy := curve.ScalarBaseMult(chipSK)
+			for b.Loop() {
+				for side := 0; side < 2; side++ {
+					sk1, _ := randomScalar(curve, rand.Reader)
+					sk2, _ := randomScalar(curve, rand.Reader)
+					x1, y1 := curve.ScalarBaseMult(sk1)
+					hx, hy := curve.ScalarMult(x1, y1, sk1)
+					sx, sy := curve.ScalarBaseMult(sk2[:16])
+					gx, gy := curve.Add(sx, sy, hx, hy)
+					ex, ey := curve.ScalarMult(gx, gy, sk2)
+					kx, _ := curve.ScalarMult(ex, ey, sk1)
+					kdf(CipherAES128, kx.Bytes(), kdfMAC)
+					cmac(blk, files[:80])
+					cmac(blk, files[:80])
+					cbcEncrypt(blk, make([]byte, 16), files)
+					cmac(blk, files)
+				}
+				// Chip Authentication.
+				eph, _ := randomScalar(curve, rand.Reader)
+				px, py := curve.ScalarBaseMult(eph)
+				k1, _ := curve.ScalarMult(cx, cy, eph)
+				k2, _ := curve.ScalarMult(px, py, chipSK)
+				kdf(CipherAES128, k1.Bytes(), kdfEnc)
+				kdf(CipherAES128, k1.Bytes(), kdfMAC)
+				kdf(CipherAES128, k2.Bytes(), kdfEnc)
+				kdf(CipherAES128, k2.Bytes(), kdfMAC)
+				// Terminal Authentication.
+				d := sha256.Sum256(files[:80])
+				r, s, _ := ecdsa.Sign(rand.Reader, ta, d[:])
+				for range 3 {
+					if !ecdsa.Verify(&ta.PublicKey, d[:], r, s) {
+						b.Fatal("TA signature")
+					}
+				}
+				h := sha256.Sum256(files)
+				_ = h
+				if !ecdsa.VerifyASN1(ds.PublicKey.(*ecdsa.PublicKey), digest, sig) {
+					b.Fatal("signature")
+				}
+				if _, err := ds.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func anchorPKI(b *testing.B) (csca, ds *x509.Certificate, sig, digest []byte) {
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	dk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

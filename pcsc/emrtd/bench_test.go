@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
@@ -48,6 +49,46 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(f.tr.count.Load()-start)/float64(b.N), "apdus/op")
+		})
+	}
+}
+
+// BenchmarkReadEAC is a border-control read in-process: open with PACE,
+// Chip Authentication, Terminal Authentication with a CVCA → DV → IS chain
+// (ECDSA P-256), then EF.COM, EF.SOD, DG1, DG2, DG3, DG11-DG14 and passive
+// authentication, extended length. The virtual chip's half runs in the loop
+// too (its ECDH, certificate and signature verifications).
+func BenchmarkReadEAC(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		param int
+	}{{"PACE-P256+CA-P256", 12}, {"PACE-BP256+CA-BP256", 13}} {
+		b.Run(c.name, func(b *testing.B) {
+			now := time.Now()
+			pki := newTerminalPKI(b, now, fullRights(now))
+			f := newFixture(b, true, &emrtdapplet.Options{PACEParameterID: c.param, CVCA: pki.cvca})
+			key := emrtd.CAN(f.p.CAN)
+			opts := &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}, Terminal: pki.terminal(false)}
+			ctx := context.Background()
+			var files int
+			start := f.tr.count.Load()
+			b.ResetTimer()
+			for b.Loop() {
+				s, err := emrtd.Open(ctx, f.tr, key, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := s.Read(ctx, opts)
+				if err != nil || !r.Verified() || len(r.Fingerprints) != 1 {
+					b.Fatal(err)
+				}
+				files = len(r.SOD)
+				for _, d := range r.DataGroups {
+					files += len(d)
+				}
+			}
+			b.ReportMetric(float64(f.tr.count.Load()-start)/float64(b.N), "apdus/op")
+			b.ReportMetric(float64(files), "filebytes")
 		})
 	}
 }

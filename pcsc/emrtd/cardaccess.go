@@ -61,29 +61,13 @@ type CardAccess struct {
 // SecurityInfo, SecurityInfo ::= SEQUENCE { protocol OBJECT IDENTIFIER,
 // requiredData ANY, optionalData ANY OPTIONAL } (ICAO 9303-11 §9.2).
 func ParseCardAccess(b []byte) (*CardAccess, error) {
-	in := cryptobyte.String(b)
-	var set cryptobyte.String
-	if !in.ReadASN1(&set, cbasn1.SET) {
-		return nil, malformed("EF.CardAccess is not a SET")
+	infos, err := parseSecurityInfos(b, "EF.CardAccess")
+	if err != nil {
+		return nil, err
 	}
-	ca := &CardAccess{}
-	for !set.Empty() {
-		var seq cryptobyte.String
-		var oid asn1.ObjectIdentifier
-		var req cryptobyte.String
-		if !set.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) ||
-			!seq.ReadAnyASN1Element(&req, nil) {
-			return nil, malformed("EF.CardAccess SecurityInfo")
-		}
-		info := SecurityInfo{Protocol: oid, RequiredData: []byte(req)}
-		if !seq.Empty() {
-			var opt cryptobyte.String
-			if !seq.ReadAnyASN1Element(&opt, nil) || !seq.Empty() {
-				return nil, malformed("EF.CardAccess SecurityInfo trailing data")
-			}
-			info.OptionalData = []byte(opt)
-		}
-		ca.Infos = append(ca.Infos, info)
+	ca := &CardAccess{Infos: infos}
+	for _, info := range infos {
+		oid := info.Protocol
 		if len(oid) == len(oidPACE)+2 && oid[:len(oidPACE)].Equal(oidPACE) {
 			p := PACEInfo{Protocol: oid, ParameterID: -1}
 			v := cryptobyte.String(info.RequiredData)
@@ -103,10 +87,41 @@ func ParseCardAccess(b []byte) (*CardAccess, error) {
 			ca.PACE = append(ca.PACE, p)
 		}
 	}
-	if !in.Empty() {
-		return nil, malformed("EF.CardAccess trailing data")
-	}
 	return ca, nil
+}
+
+// parseSecurityInfos decodes SecurityInfos, the SET OF SecurityInfo of
+// EF.CardAccess and DG14 (ICAO 9303-11 §9.2), keeping each entry's data as
+// DER for the protocol-specific decoders.
+func parseSecurityInfos(b []byte, what string) ([]SecurityInfo, error) {
+	in := cryptobyte.String(b)
+	var set cryptobyte.String
+	if !in.ReadASN1(&set, cbasn1.SET) {
+		return nil, malformed("%s is not a SET", what)
+	}
+	var infos []SecurityInfo
+	for !set.Empty() {
+		var seq cryptobyte.String
+		var oid asn1.ObjectIdentifier
+		var req cryptobyte.String
+		if !set.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) ||
+			!seq.ReadAnyASN1Element(&req, nil) {
+			return nil, malformed("%s SecurityInfo", what)
+		}
+		info := SecurityInfo{Protocol: oid, RequiredData: []byte(req)}
+		if !seq.Empty() {
+			var opt cryptobyte.String
+			if !seq.ReadAnyASN1Element(&opt, nil) || !seq.Empty() {
+				return nil, malformed("%s SecurityInfo trailing data", what)
+			}
+			info.OptionalData = []byte(opt)
+		}
+		infos = append(infos, info)
+	}
+	if !in.Empty() {
+		return nil, malformed("%s trailing data", what)
+	}
+	return infos, nil
 }
 
 // choose returns the first PACE variant this package supports.

@@ -16,10 +16,9 @@
 // implements the secure messaging of §9.8 (DO'87'/DO'85', DO'97', DO'99',
 // DO'8E', send sequence counter).
 //
-// Fingerprints (DG3) and irises (DG4) need EAC Terminal Authentication with a
-// CV certificate chain, which this package does not implement: asking for them
-// gives ErrNotAuthorised (which matches apdu.ErrSecurityStatus), as the chip
-// would answer.
+// Fingerprints (DG3) and irises (DG4) need EAC Terminal Authentication;
+// without it asking for them gives ErrNotAuthorised (which matches
+// apdu.ErrSecurityStatus), as the chip would answer.
 //
 //	s, err := emrtd.Open(ctx, card, emrtd.CAN("123456"), nil)
 //	rec, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: cscas})
@@ -42,6 +41,46 @@
 // in the security object and matching. Failures match ErrPassiveAuth and name
 // the data group (DataGroupError): ErrHashMismatch for an altered group,
 // ErrHashMissing for a group EF.SOD does not list.
+//
+// # Extended Access Control and clone detection
+//
+// Session.AuthenticateChip runs Chip Authentication (ICAO 9303-11 §6.2, BSI
+// TR-03110 version 1): ECDH with the chip's static key from DG14, secure
+// messaging restarted under the agreed keys (3DES through MSE:Set KAT, AES
+// through MSE:Set AT and GENERAL AUTHENTICATE). A chip without DG14's private
+// key — a clone carrying a genuine chip's files, which passive
+// authentication alone accepts — fails with ErrChipAuthentication.
+// Session.AuthenticateActive runs Active Authentication (§6.1) with an ECDSA
+// DG15 key; a wrong key gives ErrActiveAuthentication. ReadOptions
+// ChipAuthentication and ActiveAuthentication run them inside Read and make
+// passive authentication cover DG14 and DG15, the keys they used.
+//
+// Session.AuthenticateTerminal runs Terminal Authentication version 1 (ICAO
+// 9303-11 §7, BSI TR-03110-3) for an inspection system: its CV certificate
+// chain CVCA → DV → IS (ParseCVCertificate, CreateCVCertificate,
+// VerifyCVChain; ECDSA, role and DG3/DG4 rights in the CHAT) goes to the chip
+// with MSE:Set DST and PSO:Verify Certificate, then the terminal signs
+// ID_IC ‖ r_IC ‖ Comp(PK_PCD) with its crypto.Signer. The chip grants the AND
+// of the chain's rights; ReadOptions.Terminal reads DG3 (ParseDG3) and DG4 as
+// far as they go. A refused chain or signature gives
+// ErrTerminalAuthentication, which matches ErrNotAuthorised.
+//
+// # Brainpool certificates
+//
+// crypto/x509 rejects certificates with Brainpool keys, which several states
+// use for their CSCA and document signers. ParseCertificate reads them too,
+// and passive authentication verifies their signatures and chain with this
+// package's own ECDSA over the curve arithmetic PACE uses; NIST and RSA
+// chains still go through crypto/x509.
+//
+// # Trust anchors and revocation
+//
+// ParseMasterList reads a CSCA master list (ICAO 9303-12 §8.2, a CMS
+// SignedData of CSCA certificates); MasterList.Verify checks it against the
+// publishing state's CSCA before its certificates serve as
+// ReadOptions.CSCAs. ReadOptions.CRLs (PassiveOptions.CRLs) take the CSCAs'
+// revocation lists: a revoked document signer gives ErrRevoked, a CRL not
+// signed by its CSCA fails closed.
 //
 // # Disclosure
 //

@@ -2,8 +2,13 @@ package emrtd_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual"
@@ -40,4 +45,58 @@ func Example() {
 	// PACE verified
 	// ERIKSSON ANNA MARIA image/jpeg
 	// true <nil> true
+}
+
+// An inspection system reads the fingerprints (DG3): its CV certificate
+// chain CVCA → DV → IS grants the right, the chip checks the chain against
+// the CVCA it was personalised with, then the terminal's signature.
+func ExampleSession_AuthenticateTerminal() {
+	now := time.Now()
+	cvcaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	isKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issue := func(tmpl *emrtd.CVTemplate, pub *ecdsa.PublicKey, by *ecdsa.PrivateKey) *emrtd.CVCertificate {
+		tmpl.Effective, tmpl.Expiration = now.AddDate(0, 0, -1), now.AddDate(0, 3, 0)
+		raw, err := emrtd.CreateCVCertificate(rand.Reader, tmpl, pub, by)
+		if err != nil {
+			panic(err)
+		}
+		c, err := emrtd.ParseCVCertificate(raw)
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	cvca := issue(&emrtd.CVTemplate{CAR: "UTCVCA00001", CHR: "UTCVCA00001", Role: emrtd.RoleCVCA,
+		Rights: emrtd.ReadDG3 | emrtd.ReadDG4, DomainParameters: true}, &cvcaKey.PublicKey, cvcaKey)
+	dv := issue(&emrtd.CVTemplate{CAR: "UTCVCA00001", CHR: "UTDVBORDER001", Role: emrtd.RoleDVDomestic,
+		Rights: emrtd.ReadDG3 | emrtd.ReadDG4}, &dvKey.PublicKey, cvcaKey)
+	is := issue(&emrtd.CVTemplate{CAR: "UTDVBORDER001", CHR: "UTISGATE00001", Role: emrtd.RoleIS,
+		Rights: emrtd.ReadDG3}, &isKey.PublicKey, dvKey)
+
+	// The issuing state personalises the chip with its CVCA as trust point.
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{CVCA: cvca.Raw})
+	if err != nil {
+		panic(err)
+	}
+	card, _ := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
+	ctx := context.Background()
+	s, err := emrtd.Open(ctx, card, emrtd.CAN(p.CAN), nil)
+	if err != nil {
+		panic(err)
+	}
+	_, err = s.ReadDataGroup(ctx, emrtd.DG3)
+	fmt.Println("before:", errors.Is(err, emrtd.ErrNotAuthorised))
+
+	err = s.AuthenticateTerminal(ctx, &emrtd.Terminal{Chain: []*emrtd.CVCertificate{dv, is}, Key: isKey})
+	fmt.Println("terminal authenticated:", err == nil, s.ChipAuthenticated())
+	rec, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rec.Verification.Status, len(rec.Fingerprints), rec.Verification.DataGroups)
+	// Output:
+	// before: true
+	// terminal authenticated: true true
+	// verified 1 [DG1 DG2 DG3 DG11 DG12 DG13 DG14]
 }

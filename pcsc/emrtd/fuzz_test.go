@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -122,6 +123,78 @@ func FuzzParseCardAccess(f *testing.F) {
 		wantMalformed(t, err)
 		if err == nil {
 			_, _ = ca.choose()
+		}
+	})
+}
+
+func FuzzParseDG14(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		si, err := ParseDG14(b)
+		wantMalformed(t, err)
+		if err == nil {
+			for _, pk := range si.ChipAuthenticationPK {
+				if !pk.Curve.IsOnCurve(pk.X, pk.Y) {
+					t.Fatal("Chip Authentication key off its curve")
+				}
+			}
+			_, _, _ = si.chooseCA()
+		}
+	})
+}
+
+func FuzzParseCVCertificate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCVCertificate(b)
+		wantMalformed(t, err)
+		if err == nil {
+			if c.Curve != nil {
+				// A CVCA-like certificate: checking its self-signature must
+				// not panic.
+				_, _ = VerifyCVChain([]*CVCertificate{c, c}, c.EffectiveDate)
+			}
+			_ = c.Role.String()
+		}
+	})
+}
+
+func FuzzParseDG15(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseDG15(b)
+		wantMalformed(t, err)
+		if err == nil && k.Curve != nil && !k.Curve.IsOnCurve(k.X, k.Y) {
+			t.Fatal("key off its curve")
+		}
+	})
+}
+
+func FuzzParseCertificate(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCertificate(b)
+		if err == nil {
+			// Checking a self-signature must not panic.
+			_ = checkSignatureFrom(c, c)
+		}
+	})
+}
+
+func FuzzParseMasterList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ml, err := ParseMasterList(b)
+		wantMalformed(t, err)
+		if err == nil {
+			_ = ml.Verify(ml.CSCAs, time.Time{})
+		}
+	})
+}
+
+func FuzzParseDG3(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bts, err := ParseDG3(b)
+		wantMalformed(t, err)
+		for _, bt := range bts {
+			if bt.Data == nil {
+				t.Fatal("template without data")
+			}
 		}
 	})
 }

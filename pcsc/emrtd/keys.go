@@ -84,6 +84,18 @@ func (k MRZKey) information() ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// documentID is ID_IC of Terminal Authentication after BAC: the document
+// number as the MRZ prints it (padded with '<' to nine characters) followed by
+// its check digit (ICAO 9303-11 §7.1). The key was checked by Open.
+func (k MRZKey) documentID() []byte {
+	info, err := k.information()
+	if err != nil {
+		return nil
+	}
+	// information is number, digit, 7 characters of birth date, 7 of expiry.
+	return info[:len(info)-14]
+}
+
 // paceSecret: for the MRZ, f(π) = SHA-1(MRZ information) (§9.7.3).
 func (k MRZKey) paceSecret() ([]byte, error) {
 	info, err := k.information()

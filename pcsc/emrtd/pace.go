@@ -89,20 +89,28 @@ func randReader(r io.Reader) io.Reader {
 // gives ErrAccessDenied; an unsupported variant ErrUnsupported. rand supplies
 // the ephemeral keys (crypto/rand when nil).
 func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*SecureChannel, error) {
+	sm, _, err := pace(ctx, t, key, info, rand)
+	return sm, err
+}
+
+// pace is PACE; it also returns ID_IC for Terminal Authentication, the
+// x-coordinate of the chip's ephemeral public key (ICAO 9303-11 §7.1:
+// Comp(PK_IC) after PACE).
+func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*SecureChannel, []byte, error) {
 	c, ok := paceCipher(info.Protocol)
 	if !ok {
-		return nil, fmt.Errorf("%w: PACE protocol %v", ErrUnsupported, info.Protocol)
+		return nil, nil, fmt.Errorf("%w: PACE protocol %v", ErrUnsupported, info.Protocol)
 	}
 	curve, ok := paceCurve(info.ParameterID)
 	if !ok {
-		return nil, fmt.Errorf("%w: PACE domain parameters %d", ErrUnsupported, info.ParameterID)
+		return nil, nil, fmt.Errorf("%w: PACE domain parameters %d", ErrUnsupported, info.ParameterID)
 	}
 	if key == nil {
-		return nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
+		return nil, nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
 	}
 	secret, err := key.paceSecret()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rand = randReader(rand)
 	client := &apdu.Client{Transport: t}
@@ -111,7 +119,7 @@ func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	// (§4.4.4.1).
 	oidDER, err := asn1.Marshal(info.Protocol)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCrypto, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrCrypto, err)
 	}
 	var b apdu.TLVBuilder
 	b.Add(0x80, oidDER[2:]) // the OID's content bytes, without tag and length
@@ -121,20 +129,20 @@ func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	}
 	mse, err := b.Bytes()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := client.Do(ctx, apdu.Command{CLA: 0x00, INS: 0x22, P1: 0xC1, P2: 0xA4, Data: mse}); err != nil {
-		return nil, fmt.Errorf("emrtd: PACE MSE:Set AT: %w", err)
+		return nil, nil, fmt.Errorf("emrtd: PACE MSE:Set AT: %w", err)
 	}
 
 	// Step 1: the encrypted nonce z; s = D(Kπ, z) (§4.4.3.1, §4.4.3.2).
 	z, err := generalAuthenticate(ctx, client, false, 0, nil, 0x80)
 	if err != nil {
-		return nil, fmt.Errorf("emrtd: PACE nonce: %w", err)
+		return nil, nil, fmt.Errorf("emrtd: PACE nonce: %w", err)
 	}
 	s, err := decryptNonce(c, kdf(c, secret, kdfPi), z)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Step 2: generic mapping, G' = s·G + H with H = SK_map,IFD · PK_map,IC
@@ -142,40 +150,40 @@ func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	size := (curve.Params().BitSize + 7) / 8
 	skMap, err := randomScalar(curve, rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mx, my := curve.ScalarBaseMult(skMap)
 	pkMapIC, err := generalAuthenticate(ctx, client, false, 0x81, encodePoint(mx, my, size), 0x82)
 	if err != nil {
-		return nil, fmt.Errorf("emrtd: PACE mapping: %w", err)
+		return nil, nil, fmt.Errorf("emrtd: PACE mapping: %w", err)
 	}
 	gx, gy, err := mapGeneric(curve, s, skMap, pkMapIC)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Step 3: anonymous ECDH on G' (§4.4.3.3, §9.6).
 	skEph, err := randomScalar(curve, rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ex, ey := curve.ScalarMult(gx, gy, skEph)
 	pkIFD := encodePoint(ex, ey, size)
 	pkIC, err := generalAuthenticate(ctx, client, false, 0x83, pkIFD, 0x84)
 	if err != nil {
-		return nil, fmt.Errorf("emrtd: PACE key agreement: %w", err)
+		return nil, nil, fmt.Errorf("emrtd: PACE key agreement: %w", err)
 	}
 	ix, iy, err := decodePoint(curve, pkIC)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if bytes.Equal(pkIC, pkIFD) {
 		// §4.4.1 d): the two ephemeral public keys must differ.
-		return nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
+		return nil, nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
 	}
 	kx, ky := curve.ScalarMult(ix, iy, skEph)
 	if kx.Sign() == 0 && ky.Sign() == 0 {
-		return nil, fmt.Errorf("%w: shared point at infinity", ErrProtocol)
+		return nil, nil, fmt.Errorf("%w: shared point at infinity", ErrProtocol)
 	}
 	shared := kx.FillBytes(make([]byte, size))
 	ksEnc, ksMAC := kdf(c, shared, kdfEnc), kdf(c, shared, kdfMAC)
@@ -184,23 +192,27 @@ func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	// public key (§4.4.3.4).
 	tIFD, err := authToken(c, ksMAC, info.Protocol, pkIC)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tIC, err := generalAuthenticate(ctx, client, true, 0x85, tIFD, 0x86)
 	if err != nil {
 		if errors.Is(err, apdu.ErrSecurityStatus) || isWarning(err) || errors.Is(err, apdu.ErrWrongData) {
-			return nil, fmt.Errorf("%w: PACE: %w", ErrAccessDenied, err)
+			return nil, nil, fmt.Errorf("%w: PACE: %w", ErrAccessDenied, err)
 		}
-		return nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)
+		return nil, nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)
 	}
 	want, err := authToken(c, ksMAC, info.Protocol, pkIFD)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if subtle.ConstantTimeCompare(tIC, want) != 1 {
-		return nil, fmt.Errorf("%w: chip's PACE token does not verify", ErrAccessDenied)
+		return nil, nil, fmt.Errorf("%w: chip's PACE token does not verify", ErrAccessDenied)
 	}
-	return NewSecureChannel(t, c, ksEnc, ksMAC, make([]byte, c.blockSize()))
+	sm, err := NewSecureChannel(t, c, ksEnc, ksMAC, make([]byte, c.blockSize()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sm, ix.FillBytes(make([]byte, size)), nil
 }
 
 // generalAuthenticate sends one GENERAL AUTHENTICATE of the PACE chain

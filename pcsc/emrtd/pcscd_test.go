@@ -90,3 +90,57 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 		})
 	}
 }
+
+// A border-control read through pcscd: PACE, Chip Authentication, Terminal
+// Authentication with a CVCA → DV → IS chain, DG3 included, every data
+// group verified by passive authentication. Short APDUs chain the
+// certificates (longer than one short command under secure messaging).
+func TestPCSCDReadWithEAC(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		opts emrtdapplet.Options
+		can  bool
+	}{
+		{"PACE, CA AES-128", emrtdapplet.Options{}, true},
+		{"BAC, CA 3DES", emrtdapplet.Options{DisablePACE: true, ChipAuthenticationCipher: emrtdapplet.PACE3DES}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pki := newTerminalPKI(t, now, fullRights(now))
+			c.opts.CVCA = pki.cvca
+			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vc, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			card := pcscdtest.Attach(t, pc, vc, nil)
+			var key emrtd.AccessKey = emrtd.CAN(p.CAN)
+			if !c.can {
+				if key, err = emrtd.MRZKeyFromMRZ(p.MRZ); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			var n int
+			s, err := emrtd.Open(ctx, counted{card, &n}, key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}, Terminal: pki.terminal(false)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Verified() || !r.ChipAuthenticated || !r.TerminalAuthenticated || len(r.Fingerprints) != 1 {
+				t.Fatalf("verified %v, CA %v, TA %v, %d fingerprint templates", r.Verification.Status, r.ChipAuthenticated, r.TerminalAuthenticated, len(r.Fingerprints))
+			}
+			t.Logf("puce: EAC read through pcscd (%s) with %v/%v, CA and TA, %v: %d APDUs in %v",
+				card.Reader(), s.Protocol(), s.Cipher(), r.Verification.DataGroups, n, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}

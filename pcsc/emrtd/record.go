@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -26,6 +27,12 @@ type Record struct {
 	Details  *PersonalDetails
 	Document *DocumentDetails
 	Optional *OptionalDetails
+	// Fingerprints is DG3 and Irises DG4, read only after Terminal
+	// Authentication with a chain granting them.
+	Fingerprints []BiometricTemplate
+	Irises       []BiometricTemplate
+	// Security is DG14: the chip's Chip Authentication key and protocols.
+	Security *SecurityInfos
 	// DataGroups holds every data group read, as stored (outer tag
 	// included): what passive authentication hashed, and what a Disclosure
 	// carries.
@@ -34,6 +41,18 @@ type Record struct {
 	SOD []byte
 	// Verification is the outcome of passive authentication.
 	Verification Verification
+	// ChipAuthenticated: the chip proved it holds DG14's private key (Chip
+	// Authentication, ReadOptions.ChipAuthentication); with a Verified
+	// record this shows the chip is the one the issuer personalised.
+	ChipAuthenticated bool
+	// TerminalAuthenticated: the chip accepted the terminal's CV
+	// certificate chain and signature (ReadOptions.Terminal).
+	TerminalAuthenticated bool
+	// ActiveAuthenticated: the chip signed a fresh challenge with DG15's
+	// key (ReadOptions.ActiveAuthentication).
+	ActiveAuthenticated bool
+	// ActiveAuthenticationKey is DG15.
+	ActiveAuthenticationKey []byte
 }
 
 // Face returns the first facial image of DG2, nil when DG2 was not read.
@@ -50,8 +69,9 @@ func (r *Record) Verified() bool { return r.Verification.Status == Verified }
 // ReadOptions configures Session.Read.
 type ReadOptions struct {
 	// DataGroups to read; by default every data group EF.COM lists that
-	// needs no Terminal Authentication. Asking for DG3 or DG4 fails with
-	// ErrNotAuthorised.
+	// needs no Terminal Authentication, and those that do when Terminal is
+	// set and its chain grants them. Asking for DG3 or DG4 otherwise fails
+	// with ErrNotAuthorised.
 	DataGroups []DG
 	// CSCAs are the trusted country signing CA certificates for passive
 	// authentication; without them the record is NotChecked.
@@ -59,6 +79,22 @@ type ReadOptions struct {
 	// Time is when the document signer certificate must be valid; zero
 	// means now.
 	Time time.Time
+	// ChipAuthentication runs Chip Authentication (Session.AuthenticateChip)
+	// before the data groups are read, so that they travel under keys only
+	// the genuine chip can agree, and reads DG14 for passive authentication.
+	ChipAuthentication bool
+	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
+	Rand io.Reader
+	// ActiveAuthentication runs Active Authentication
+	// (Session.AuthenticateActive) and reads DG15 for passive
+	// authentication.
+	ActiveAuthentication bool
+	// CRLs are the CSCAs' revocation lists (PassiveOptions.CRLs).
+	CRLs []*x509.RevocationList
+	// Terminal runs EAC Terminal Authentication (Session.AuthenticateTerminal,
+	// Chip Authentication first) so that DG3 and DG4 can be read, as far
+	// as its chain's rights go. Only inspection systems hold one.
+	Terminal *Terminal
 }
 
 // Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
@@ -77,10 +113,34 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if err != nil {
 		return nil, err
 	}
+	eac := opts.ChipAuthentication || opts.Terminal != nil
+	if eac {
+		if err := s.AuthenticateChip(ctx, opts.Rand); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Terminal != nil {
+		if err := s.AuthenticateTerminal(ctx, opts.Terminal); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ActiveAuthentication {
+		if _, err := s.AuthenticateActive(ctx, opts.Rand); err != nil {
+			return nil, err
+		}
+	}
 	want := opts.DataGroups
+	// The keys just used are trustworthy only once passive authentication
+	// covers their data groups.
+	if eac && want != nil && !slices.Contains(want, DG14) {
+		want = append(slices.Clone(want), DG14)
+	}
+	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
+		want = append(slices.Clone(want), DG15)
+	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
-			if !dg.NeedsTerminalAuthentication() {
+			if !dg.NeedsTerminalAuthentication() || s.eac.terminal && s.eac.rights.allows(dg) {
 				want = append(want, dg)
 			}
 		}
@@ -97,17 +157,20 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		}
 		groups[dg] = b
 	}
-	r, err := buildRecord(groups, sod, opts.CSCAs, opts.Time)
+	r, err := buildRecord(groups, sod, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs})
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
+		r.ChipAuthenticated = s.eac.chip
+		r.TerminalAuthenticated = s.eac.terminal
+		r.ActiveAuthenticated = s.eac.active
 	}
 	return r, err
 }
 
 // buildRecord decodes the data groups and runs passive authentication (when
 // CSCAs are given).
-func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t time.Time) (*Record, error) {
+func buildRecord(groups map[DG][]byte, sod []byte, pa PassiveOptions) (*Record, error) {
 	r := &Record{DataGroups: groups, SOD: sod}
 	for _, dg := range slices.Sorted(maps.Keys(groups)) {
 		b := groups[dg]
@@ -123,15 +186,23 @@ func buildRecord(groups map[DG][]byte, sod []byte, cscas []*x509.Certificate, t 
 			r.Document, err = ParseDG12(b)
 		case DG13:
 			r.Optional, err = ParseDG13(b)
+		case DG3:
+			r.Fingerprints, err = ParseDG3(b)
+		case DG4:
+			r.Irises, err = ParseDG4(b)
+		case DG14:
+			r.Security, err = ParseDG14(b)
+		case DG15:
+			r.ActiveAuthenticationKey = b
 		}
 		if err != nil {
 			return nil, &DataGroupError{DG: dg, Err: err}
 		}
 	}
-	if len(cscas) == 0 {
+	if len(pa.CSCAs) == 0 {
 		return r, nil
 	}
-	v, err := PassiveAuthenticate(sod, groups, PassiveOptions{CSCAs: cscas, Time: t})
+	v, err := PassiveAuthenticate(sod, groups, pa)
 	r.Verification = *v
 	return r, err
 }
@@ -184,7 +255,7 @@ func VerifyDisclosure(d *Disclosure, cscas []*x509.Certificate, t time.Time) (*R
 	if err != nil {
 		return nil, err
 	}
-	r, err := buildRecord(d.DataGroups, d.SOD, nil, t)
+	r, err := buildRecord(d.DataGroups, d.SOD, PassiveOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
@@ -29,11 +30,33 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("PUCE_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set PUCE_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
 	}
+	pki := newTerminalPKI(t, time.Now(), fullRights(time.Now()))
+	for i, c := range []*emrtd.CVCertificate{pki.cvcaCert, pki.dv, pki.is} {
+		writeSeed(t, "FuzzParseCVCertificate", fmt.Sprintf("chain-%d", i), c.Raw)
+	}
+	bp, err := emrtdapplet.NewBrainpoolIssuer("UTO", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSeed(t, "FuzzParseCertificate", "brainpool-csca", bp.CSCA.Raw)
+	writeSeed(t, "FuzzParseCertificate", "brainpool-ds", bp.DocumentSigner.Raw)
+	ml, err := bp.MasterList(time.Now(), nil, bp.CSCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSeed(t, "FuzzParseMasterList", "brainpool", ml)
+	pb, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: bp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.Applet.ReplaceFile(uint16(emrtd.DG2.File()), nil)
+	writeSeed(t, "FuzzParseSOD", "virtual-brainpool", pb.Applet.File(uint16(emrtd.FileSOD)))
 	for _, code := range []string{"ID", "P"} {
 		prof := emrtdapplet.SampleProfile()
 		prof.DocumentCode = code
 		prof.Photo = emrtdapplet.SamplePhoto(16, 16)
-		p, err := emrtdapplet.Personalise(prof, nil)
+		// The passport's DG14 spells its curve out, the card's names it.
+		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ExplicitDomainParameters: code == "P", PACEParameterID: map[string]int{"P": 12}[code], ActiveAuthentication: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,5 +70,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		writeSeed(t, "FuzzParseDG12", name, a.File(uint16(emrtd.DG12.File())))
 		writeSeed(t, "FuzzParseDG13", name, a.File(uint16(emrtd.DG13.File())))
 		writeSeed(t, "FuzzParseCardAccess", name, a.File(uint16(emrtd.FileCardAccess)))
+		writeSeed(t, "FuzzParseDG14", name, a.File(uint16(emrtd.DG14.File())))
+		writeSeed(t, "FuzzParseDG3", name, a.File(uint16(emrtd.DG3.File())))
+		writeSeed(t, "FuzzParseDG15", name, a.File(uint16(emrtd.DG15.File())))
 	}
 }

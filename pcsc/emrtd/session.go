@@ -1,6 +1,7 @@
 package emrtd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,12 @@ type Session struct {
 	protocol Protocol
 	chunk    int
 	access   *CardAccess
+	t        apdu.Transport // below secure messaging, for Chip Authentication's new channel
+	// idIC identifies the chip to Terminal Authentication (ICAO 9303-11
+	// §7.1): Comp(PK_IC) of PACE, or the MRZ document number with its check
+	// digit after BAC.
+	idIC []byte
+	eac  eacState
 }
 
 // Open opens the LDS1 application with the holder's access key: PACE when
@@ -117,10 +124,10 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		info, err := access.choose()
 		if err == nil {
 			paceTried = true
-			sm, err := PACE(ctx, t, key, info, opts.Rand)
+			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
 			if err == nil {
-				s := newSession(sm, ProtocolPACE, opts)
-				s.access = access
+				s := newSession(t, sm, ProtocolPACE, opts)
+				s.access, s.idIC = access, idIC
 				// After PACE the application is selected under secure
 				// messaging (ICAO 9303-11 §4.2).
 				if err := selectLDS1(ctx, s.client); err != nil {
@@ -154,12 +161,12 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(sm, ProtocolBAC, opts)
-	s.access = access
+	s := newSession(t, sm, ProtocolBAC, opts)
+	s.access, s.idIC = access, mrz.documentID()
 	return s, nil
 }
 
-func newSession(sm *SecureChannel, p Protocol, opts *Options) *Session {
+func newSession(t apdu.Transport, sm *SecureChannel, p Protocol, opts *Options) *Session {
 	chunk := shortChunk
 	if sm.ExtendedLength() && !opts.ShortReads {
 		chunk = extendedChunk
@@ -167,7 +174,7 @@ func newSession(sm *SecureChannel, p Protocol, opts *Options) *Session {
 	if opts.MaxRead > 0 && opts.MaxRead < chunk {
 		chunk = opts.MaxRead
 	}
-	return &Session{sm: sm, client: &apdu.Client{Transport: sm}, protocol: p, chunk: chunk}
+	return &Session{sm: sm, client: &apdu.Client{Transport: sm}, protocol: p, chunk: chunk, t: t}
 }
 
 // isStatus reports an error that is a status word from the chip, as opposed
@@ -200,9 +207,14 @@ func (s *Session) Cipher() Cipher { return s.sm.Cipher() }
 // CardAccess returns the chip's EF.CardAccess, nil when it has none.
 func (s *Session) CardAccess() *CardAccess { return s.access }
 
-// TerminalAuthenticated reports whether EAC Terminal Authentication was
-// performed. This package does not implement it yet, so it is false.
-func (s *Session) TerminalAuthenticated() bool { return false }
+// TerminalAuthenticated reports whether EAC Terminal Authentication
+// succeeded in this session (Session.AuthenticateTerminal).
+func (s *Session) TerminalAuthenticated() bool { return s.eac.terminal }
+
+// ChipAuthenticated reports whether Chip Authentication succeeded in this
+// session (Session.AuthenticateChip): the chip proved it holds the private
+// key of DG14, and secure messaging runs under the keys it agreed.
+func (s *Session) ChipAuthenticated() bool { return s.eac.chip }
 
 // ReadFile reads an elementary file of the application by its short EF
 // identifier, whole, under secure messaging, with no check of its content.
@@ -217,14 +229,22 @@ func (s *Session) ReadFile(ctx context.Context, f File) ([]byte, error) {
 }
 
 // ReadDataGroup reads a data group. DG3 and DG4 need EAC Terminal
-// Authentication, which this session has not performed: they fail with
-// ErrNotAuthorised before anything is sent.
+// Authentication with a chain granting them (Session.AuthenticateTerminal):
+// without it they fail with ErrNotAuthorised before anything is sent. DG14
+// and DG15 come from the session's copy once Chip or Active Authentication
+// read them, so that passive authentication checks the bytes those used.
 func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
 	if !dg.Valid() {
 		return nil, fmt.Errorf("%w: data group %d", ErrMalformed, int(dg))
 	}
-	if dg.NeedsTerminalAuthentication() && !s.TerminalAuthenticated() {
+	if dg.NeedsTerminalAuthentication() && !s.eac.rights.allows(dg) {
 		return nil, &DataGroupError{DG: dg, Err: ErrNotAuthorised}
+	}
+	if dg == DG14 && s.eac.dg14 != nil {
+		return bytes.Clone(s.eac.dg14), nil
+	}
+	if dg == DG15 && s.eac.dg15 != nil {
+		return bytes.Clone(s.eac.dg15), nil
 	}
 	return s.ReadFile(ctx, dg.File())
 }

@@ -183,25 +183,10 @@ func ParseSOD(b []byte) (*SOD, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ci contentInfo
-	if rest, err := asn1.Unmarshal(v, &ci); err != nil || len(rest) != 0 {
-		return nil, malformed("EF.SOD ContentInfo: %v", err)
+	s, err := parseSignedData(v, oidLDSSecurityObj, "EF.SOD")
+	if err != nil {
+		return nil, err
 	}
-	if !ci.ContentType.Equal(oidSignedData) {
-		return nil, malformed("EF.SOD content type %v is not signedData", ci.ContentType)
-	}
-	var sd signedData
-	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil || len(rest) != 0 {
-		return nil, malformed("EF.SOD SignedData: %v", err)
-	}
-	if !sd.EncapContentInfo.EContentType.Equal(oidLDSSecurityObj) || len(sd.EncapContentInfo.EContent) == 0 {
-		return nil, malformed("EF.SOD does not encapsulate an LDS security object")
-	}
-	if len(sd.SignerInfos) != 1 {
-		// ICAO 9303-10 §4.6.2.2: exactly one SignerInfo.
-		return nil, malformed("EF.SOD has %d SignerInfos, want 1", len(sd.SignerInfos))
-	}
-	s := &SOD{content: sd.EncapContentInfo.EContent, Hashes: map[DG][]byte{}}
 	var lso ldsSecurityObject
 	if rest, err := asn1.Unmarshal(s.content, &lso); err != nil || len(rest) != 0 {
 		return nil, malformed("LDS security object: %v", err)
@@ -211,6 +196,7 @@ func ParseSOD(b []byte) (*SOD, error) {
 		return nil, malformed("LDS security object hash %v unsupported", lso.HashAlgorithm.Algorithm)
 	}
 	s.HashAlgorithm = h
+	s.Hashes = map[DG][]byte{}
 	for _, d := range lso.DataGroupHashValues {
 		dg := DG(d.DataGroupNumber)
 		if !dg.Valid() || len(d.DataGroupHashValue) != h.Size() {
@@ -227,23 +213,50 @@ func ParseSOD(b []byte) (*SOD, error) {
 			s.LDSVersion = vi.LDSVersion
 		}
 	}
+	return s, nil
+}
 
-	if len(sd.Certificates.Bytes) == 0 {
-		return nil, malformed("EF.SOD carries no document signer certificate")
+// parseSignedData decodes a ContentInfo holding a SignedData with one
+// SignerInfo, its signer's certificate and an encapsulated content of the
+// given type (RFC 5652 §5; EF.SOD and CSCA master lists, ICAO 9303-12
+// §8.2). The signature is not checked.
+func parseSignedData(v []byte, eContentType asn1.ObjectIdentifier, what string) (*SOD, error) {
+	var ci contentInfo
+	if rest, err := asn1.Unmarshal(v, &ci); err != nil || len(rest) != 0 {
+		return nil, malformed("%s ContentInfo: %v", what, err)
 	}
-	certs, err := x509.ParseCertificates(sd.Certificates.Bytes)
+	if !ci.ContentType.Equal(oidSignedData) {
+		return nil, malformed("%s content type %v is not signedData", what, ci.ContentType)
+	}
+	var sd signedData
+	if rest, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil || len(rest) != 0 {
+		return nil, malformed("%s SignedData: %v", what, err)
+	}
+	if !sd.EncapContentInfo.EContentType.Equal(eContentType) || len(sd.EncapContentInfo.EContent) == 0 {
+		return nil, malformed("%s does not encapsulate %v", what, eContentType)
+	}
+	if len(sd.SignerInfos) != 1 {
+		// ICAO 9303-10 §4.6.2.2, 9303-12 §8.2: exactly one SignerInfo.
+		return nil, malformed("%s has %d SignerInfos, want 1", what, len(sd.SignerInfos))
+	}
+	s := &SOD{content: sd.EncapContentInfo.EContent}
+	if len(sd.Certificates.Bytes) == 0 {
+		return nil, malformed("%s carries no signer certificate", what)
+	}
+	certs, err := parseCertificates(sd.Certificates.Bytes)
 	if err != nil {
-		return nil, malformed("EF.SOD certificates: %v", err)
+		return nil, err
 	}
 	si := sd.SignerInfos[0]
 	if s.Signer = signerCert(si.SID, certs); s.Signer == nil {
-		return nil, malformed("EF.SOD signer not among its certificates")
+		return nil, malformed("%s signer not among its certificates", what)
 	}
+	var ok bool
 	if s.digestHash, ok = hashByOID(si.DigestAlgorithm.Algorithm); !ok || !s.digestHash.Available() {
-		return nil, malformed("EF.SOD digest algorithm %v unsupported", si.DigestAlgorithm.Algorithm)
+		return nil, malformed("%s digest algorithm %v unsupported", what, si.DigestAlgorithm.Algorithm)
 	}
 	if s.scheme, s.sigHash, ok = sigAlgorithm(si.SignatureAlgorithm.Algorithm); !ok {
-		return nil, malformed("EF.SOD signature algorithm %v unsupported", si.SignatureAlgorithm.Algorithm)
+		return nil, malformed("%s signature algorithm %v unsupported", what, si.SignatureAlgorithm.Algorithm)
 	}
 	if s.sigHash == 0 {
 		s.sigHash = s.digestHash
@@ -262,26 +275,45 @@ func ParseSOD(b []byte) (*SOD, error) {
 		s.signed[0] = 0x31
 		var attrs []attribute
 		if rest, err := asn1.UnmarshalWithParams(s.signed, &attrs, "set"); err != nil || len(rest) != 0 {
-			return nil, malformed("EF.SOD signed attributes: %v", err)
+			return nil, malformed("%s signed attributes: %v", what, err)
 		}
 		var ct asn1.ObjectIdentifier
 		for _, a := range attrs {
 			switch {
 			case a.Type.Equal(oidAttrContentType):
 				if _, err := asn1.Unmarshal(a.Values.Bytes, &ct); err != nil {
-					return nil, malformed("EF.SOD content-type attribute: %v", err)
+					return nil, malformed("%s content-type attribute: %v", what, err)
 				}
 			case a.Type.Equal(oidAttrMessageDigst):
 				if _, err := asn1.Unmarshal(a.Values.Bytes, &s.msgDigest); err != nil {
-					return nil, malformed("EF.SOD message-digest attribute: %v", err)
+					return nil, malformed("%s message-digest attribute: %v", what, err)
 				}
 			}
 		}
-		if !ct.Equal(oidLDSSecurityObj) || s.msgDigest == nil {
-			return nil, malformed("EF.SOD signed attributes lack content type or message digest")
+		if !ct.Equal(eContentType) || s.msgDigest == nil {
+			return nil, malformed("%s signed attributes lack content type or message digest", what)
 		}
 	}
 	return s, nil
+}
+
+// parseCertificates parses the concatenated certificates of a SignedData,
+// with ParseCertificate so that Brainpool keys are read too.
+func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for len(b) > 0 {
+		var raw asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &raw)
+		if err != nil {
+			return nil, malformed("EF.SOD certificates: %v", err)
+		}
+		c, err := ParseCertificate(raw.FullBytes)
+		if err != nil {
+			return nil, malformed("EF.SOD certificate: %v", err)
+		}
+		certs, b = append(certs, c), rest
+	}
+	return certs, nil
 }
 
 // parsePSS reads RSASSA-PSS-params (RFC 8017 §A.2.3).
@@ -357,12 +389,16 @@ func (s *SOD) VerifySignature() error {
 	case *ecdsa.PublicKey:
 		switch s.scheme {
 		case schemeECDSA:
-			ok = ecdsa.VerifyASN1(pub, digest, s.signature)
+			ok = verifyECDSADER(pub, digest, s.signature)
 		case schemeECDSAPlain:
 			n := len(s.signature) / 2
 			if n > 0 && len(s.signature)%2 == 0 {
 				r, ss := new(big.Int).SetBytes(s.signature[:n]), new(big.Int).SetBytes(s.signature[n:])
-				ok = ecdsa.Verify(pub, digest, r, ss)
+				if nistCurve(pub.Curve) {
+					ok = ecdsa.Verify(pub, digest, r, ss)
+				} else {
+					ok = pub.Curve.IsOnCurve(pub.X, pub.Y) && ecdsaVerify(pub.Curve, pub.X, pub.Y, digest, r, ss)
+				}
 			}
 		}
 	default:
@@ -382,6 +418,21 @@ func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certifi
 	if len(cscas) == 0 {
 		return nil, fmt.Errorf("%w: no CSCA certificate configured", ErrUntrustedSigner)
 	}
+	// crypto/x509 cannot check signatures by Brainpool keys: such links are
+	// checked by hand, the others by crypto/x509.
+	var other []*x509.Certificate
+	for _, c := range cscas {
+		if c != nil && otherCurveKey(c) {
+			other = append(other, c)
+		}
+	}
+	if otherCurveKey(s.Signer) {
+		ca, err := verifyChainByHand(s.Signer, cscas, t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUntrustedSigner, err)
+		}
+		return ca, nil
+	}
 	roots := x509.NewCertPool()
 	for _, c := range cscas {
 		if c != nil {
@@ -394,6 +445,11 @@ func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certifi
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
+		if len(other) > 0 {
+			if ca, err2 := verifyChainByHand(s.Signer, other, t); err2 == nil {
+				return ca, nil
+			}
+		}
 		return nil, fmt.Errorf("%w: %w", ErrUntrustedSigner, err)
 	}
 	return chains[0][len(chains[0])-1], nil
@@ -458,6 +514,10 @@ type PassiveOptions struct {
 	// Time is when the document signer certificate must be valid; the zero
 	// value means now.
 	Time time.Time
+	// CRLs are certificate revocation lists of the CSCAs (ICAO 9303-12
+	// §7.1.4); a document signer listed on its CSCA's CRL fails with
+	// ErrRevoked.
+	CRLs []*x509.RevocationList
 }
 
 // PassiveAuthenticate runs passive authentication (ICAO 9303-11 §5.1) over
@@ -485,6 +545,9 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 		t = time.Now()
 	}
 	if v.CSCA, err = s.VerifyChain(opts.CSCAs, t); err != nil {
+		return fail(v, err)
+	}
+	if err := checkRevocation(s.Signer, v.CSCA, opts.CRLs); err != nil {
 		return fail(v, err)
 	}
 	dgs := make([]DG, 0, len(groups))

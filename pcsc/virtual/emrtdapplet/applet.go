@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha1"
 	"crypto/subtle"
@@ -45,8 +46,9 @@ const (
 
 // Applet is the eMRTD LDS1 application of a virtual card: EF.CardAccess,
 // EF.COM, EF.SOD and the data groups, behind PACE (generic mapping, ECDH) and
-// BAC, with secure messaging. DG3 needs EAC Terminal Authentication, which
-// the applet does not offer: it always refuses DG3 with 6982.
+// BAC, with secure messaging, Chip, Terminal and Active Authentication. DG3
+// and DG4 need EAC Terminal Authentication: without it the applet answers
+// 6982.
 //
 // EF.CardAccess belongs to the master file on a real chip. pcsc/virtual
 // routes commands only to a selected applet, so this applet also serves it,
@@ -64,7 +66,10 @@ type Applet struct {
 	mrzInfo []byte // for BAC and PACE with the MRZ
 	can     []byte
 	bac     bool
-	pace    *paceConfig // nil: no PACE
+	pace    *paceConfig       // nil: no PACE
+	ca      *chipKey          // nil: no Chip Authentication
+	ta      *taConfig         // nil: no Terminal Authentication
+	aa      *ecdsa.PrivateKey // nil: no Active Authentication
 
 	// Volatile state, cleared by Reset, Deselect and a plain SELECT.
 	level     access
@@ -72,6 +77,17 @@ type Applet struct {
 	current   uint16 // current EF, 0 for none
 	challenge []byte // RND.IC of BAC
 	run       *paceRun
+	// idIC identifies the chip to Terminal Authentication (ICAO 9303-11
+	// §7.1): Comp(PK_IC) of PACE, or the document number and check digit.
+	idIC []byte
+	// Chip Authentication: MSE:Set AT received, keys to switch to after
+	// the current answer, done, and Comp(PK_PCD) for Terminal
+	// Authentication.
+	caPending         bool
+	nextSM            *session
+	chipAuthenticated bool
+	compPCD           []byte
+	terminal          taState
 }
 
 // paceConfig is the PACE variant the chip announces in EF.CardAccess.
@@ -128,6 +144,8 @@ func (a *Applet) HandlesChain(cmd apdu.Command) bool { return cmd.INS == 0x86 }
 
 func (a *Applet) clear() {
 	a.level, a.sm, a.current, a.challenge, a.run = accessNone, nil, 0, nil, nil
+	a.idIC, a.caPending, a.nextSM, a.chipAuthenticated, a.compPCD = nil, false, nil, false, nil
+	a.terminal = taState{}
 }
 
 // ReplaceFile replaces the content of an elementary file (by file
@@ -177,7 +195,13 @@ func (a *Applet) Process(_ context.Context, cmd apdu.Command) (apdu.Response, er
 		// The command ended the session (PACE restarted): answer plain.
 		return r, nil
 	}
-	return sm.seal(r, plain.INS&1 == 1), nil
+	out := sm.seal(r, plain.INS&1 == 1)
+	if a.nextSM != nil {
+		// Chip Authentication: the answer went under the old keys, what
+		// follows under the new ones (ICAO 9303-11 §6.2).
+		a.sm, a.nextSM = a.nextSM, nil
+	}
+	return out, nil
 }
 
 func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
@@ -187,13 +211,36 @@ func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
 	case 0xB0, 0xB1:
 		return a.readBinary(cmd)
 	case 0x84:
+		if a.sm != nil {
+			return a.taChallenge(cmd)
+		}
 		return a.getChallenge(cmd)
 	case 0x82:
+		if a.sm != nil {
+			return a.taExternalAuthenticate(cmd)
+		}
 		return a.externalAuthenticate(cmd)
 	case 0x22:
+		switch uint16(cmd.P1)<<8 | uint16(cmd.P2) {
+		case 0x41A6:
+			return a.caKAT(cmd)
+		case 0x41A4:
+			return a.caSetAT(cmd)
+		case 0x81B6:
+			return a.taSetDST(cmd)
+		case 0x81A4:
+			return a.taSetAT(cmd)
+		}
 		return a.mseSetAT(cmd)
 	case 0x86:
+		if a.caPending {
+			return a.caGeneralAuthenticate(cmd)
+		}
 		return a.generalAuthenticate(cmd)
+	case 0x2A:
+		return a.psoVerifyCertificate(cmd)
+	case 0x88:
+		return a.internalAuthenticate(cmd)
 	}
 	return apdu.Status(apdu.SWINSNotSupported)
 }
@@ -229,14 +276,25 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 }
 
 // readable applies the access rules: EF.CardAccess to anyone, the rest only
-// after BAC or PACE, DG3 and DG4 only after Terminal Authentication (never
-// here: ICAO 9303-11 §7.1).
+// after BAC or PACE, DG3 and DG4 only after Terminal Authentication with a
+// chain whose effective rights include them (ICAO 9303-11 §7.1, BSI
+// TR-03110-3 §C.4.1).
 func (a *Applet) readable(fid uint16) uint16 {
 	if fid == fidCardAccess {
 		return apdu.SWOK
 	}
-	if a.level == accessNone || fid == fidDG3 || fid == fidDG4 {
+	if a.level == accessNone {
 		return apdu.SWSecurityStatus
+	}
+	switch fid {
+	case fidDG3:
+		if !a.terminal.done || a.terminal.rights&rightDG3 == 0 {
+			return apdu.SWSecurityStatus
+		}
+	case fidDG4:
+		if !a.terminal.done || a.terminal.rights&rightDG4 == 0 {
+			return apdu.SWSecurityStatus
+		}
 	}
 	return apdu.SWOK
 }
@@ -347,6 +405,7 @@ func (a *Applet) externalAuthenticate(cmd apdu.Command) apdu.Response {
 		return apdu.Status(apdu.SWNoPreciseDiagnosis)
 	}
 	a.sm, a.level = sm, accessBAC
+	a.idIC = bytes.Clone(a.mrzInfo[:len(a.mrzInfo)-14])
 	return apdu.Response{Data: append(eIC, mIC...), SW: apdu.SWOK}
 }
 
@@ -497,6 +556,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		}
 		tIC := a.token(run.ksMAC, run.pkPCD)
 		a.run, a.sm, a.level = nil, sm, accessPACE
+		a.idIC = bytes.Clone(run.pkIC[1 : 1+coordLen(c)])
 		b, _ := apdu.AppendTLV(nil, 0x86, tIC)
 		resp, _ := apdu.AppendTLV(nil, 0x7C, b)
 		return apdu.Response{Data: resp, SW: apdu.SWOK}

@@ -210,13 +210,24 @@ func TestMRZSpecimens(t *testing.T) {
 }
 
 // OpenSSL, an independent CMS implementation, verifies EF.SOD against the
-// CSCA and returns the LDS security object.
+// CSCA and returns the LDS security object: with the NIST P-256 issuer, and
+// with the Brainpool issuer whose certificates the card encodes by hand.
 func TestOpenSSLVerifiesSOD(t *testing.T) {
+	bp, err := NewBrainpoolIssuer("UTO", time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, is := range map[string]*Issuer{"P-256": testIssuer(t), "brainpoolP256r1": bp} {
+		t.Run(name, func(t *testing.T) { opensslVerifiesSOD(t, is) })
+	}
+}
+
+func opensslVerifiesSOD(t *testing.T, is *Issuer) {
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
 		t.Skipf("SKIPPING %s: no openssl in PATH", t.Name())
 	}
-	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	p, err := Personalise(SampleProfile(), &Options{Issuer: is})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,12 @@
 // Personalise builds it from a holder Profile: EF.CardAccess announcing PACE
 // (generic mapping over ECDH on a NIST or Brainpool curve, 3DES or AES),
 // EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
-// record), DG3 (fingerprints), DG11, DG12, DG13, and EF.SOD signed by a test
-// document signer under a test CSCA. It returns the applet with the CAN and
+// record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
+// Authentication key; Options.DisableChipAuthentication leaves it out), DG15
+// when Options.ActiveAuthentication asks for an Active Authentication key,
+// and EF.SOD signed by a test document signer under a test CSCA (NIST P-256
+// by NewIssuer, brainpoolP256r1 by NewBrainpoolIssuer, whose certificates
+// the package encodes itself since crypto/x509 cannot). It returns the applet with the CAN and
 // the MRZ printed on the document and the CSCA certificate a verifier needs:
 //
 //	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
@@ -18,7 +22,14 @@
 // independently of pcsc/emrtd (the package imports neither it nor any
 // shared protocol code), so that tests of one against the other show
 // interoperability; both are checked against the ICAO 9303-11 worked
-// examples. Access rules: nothing but EF.CardAccess before PACE or BAC; DG3
-// never, since EAC Terminal Authentication is not implemented (the chip
-// answers 6982, as a real one does for a terminal without authorisation).
+// examples. Chip Authentication, Terminal Authentication (version 1, with its
+// own CV certificate decoder and ECDSA) and Active Authentication are
+// implemented the same way. Access rules: nothing but EF.CardAccess before
+// PACE or BAC; DG3 and DG4 only after Terminal Authentication with a chain
+// under the CVCA given in Options.CVCA whose effective rights include them —
+// otherwise 6982, as a real chip answers a terminal without authorisation.
+// The chip's current date starts at personalisation and advances with the
+// effective dates of CVCA and domestic DV certificates; link certificates are
+// accepted for the session only (a real chip would store the new trust
+// point).
 package emrtdapplet

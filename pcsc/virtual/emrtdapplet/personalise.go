@@ -2,6 +2,7 @@ package emrtdapplet
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
@@ -83,6 +84,28 @@ type Options struct {
 	// UnsignedDataGroups are data groups written to the chip but left out
 	// of EF.SOD, for tests of passive authentication.
 	UnsignedDataGroups []int
+	// DisableChipAuthentication leaves out DG14 and the chip's key
+	// agreement key (a chip without EAC).
+	DisableChipAuthentication bool
+	// ChipAuthenticationParameterID picks the curve of the Chip
+	// Authentication key, as PACEParameterID does (ICAO 9303-11 Table 6);
+	// 0 means the PACE curve, or brainpoolP256r1.
+	ChipAuthenticationParameterID int
+	// ChipAuthenticationCipher picks id-CA-ECDH-3DES-CBC-CBC (PACE3DES) or
+	// an AES suite; 0 means PACEAES128.
+	ChipAuthenticationCipher PACECipher
+	// CVCA is the issuing state's CVCA certificate (a CV certificate,
+	// 7F21), the chip's trust point for Terminal Authentication; the chip's
+	// current date starts at Now. Without it the chip refuses DG3 and DG4
+	// to everyone.
+	CVCA []byte
+	// ActiveAuthentication gives the chip an ECDSA P-256 key for Active
+	// Authentication: DG15 carries its public half, DG14 names
+	// ecdsa-plain-SHA256 (ICAO 9303-11 §6.1).
+	ActiveAuthentication bool
+	// ExplicitDomainParameters writes DG14's key with the curve spelled
+	// out (ECParameters) instead of its name, as many issuers do.
+	ExplicitDomainParameters bool
 }
 
 // Personalised is a personalised eMRTD applet with what its holder and a
@@ -151,6 +174,41 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		12: buildDG12(&p),
 		13: buildDG13(&p),
 	}
+	var aa *ecdsa.PrivateKey
+	var aaAlg asn1.ObjectIdentifier
+	if opts.ActiveAuthentication {
+		if aa, err = newAAKey(rnd); err != nil {
+			return nil, err
+		}
+		if groups[15], err = buildDG15(aa); err != nil {
+			return nil, err
+		}
+		aaAlg = oidECDSAPlainSHA256
+	}
+	var ca *chipKey
+	if !opts.DisableChipAuthentication {
+		id := opts.ChipAuthenticationParameterID
+		if id == 0 {
+			id = opts.PACEParameterID
+		}
+		if id == 0 {
+			id = 13
+		}
+		c := opts.ChipAuthenticationCipher
+		if c == 0 {
+			c = PACEAES128
+		}
+		curve := domainParameters(id)
+		if curve == nil || c < PACE3DES || c > PACEAES256 {
+			return nil, fmt.Errorf("%w: Chip Authentication parameter %d, cipher %d", ErrProfile, id, c)
+		}
+		if ca, err = newChipKey(curve, suite(c), rnd); err != nil {
+			return nil, err
+		}
+		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg); err != nil {
+			return nil, err
+		}
+	}
 	signed := map[int][]byte{}
 	for n, b := range groups {
 		if !slices.Contains(opts.UnsignedDataGroups, n) {
@@ -162,14 +220,28 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		return nil, err
 	}
 	var tags []byte
-	for _, n := range []int{1, 2, 3, 11, 12, 13} {
-		tags = append(tags, []byte{0, 0x61, 0x75, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x6B, 0x6C, 0x6D}[n])
+	for _, n := range []int{1, 2, 3, 11, 12, 13, 14, 15} {
+		if _, ok := groups[n]; ok {
+			tags = append(tags, []byte{0, 0x61, 0x75, 0x63, 0, 0, 0, 0, 0, 0, 0, 0x6B, 0x6C, 0x6D, 0x6E, 0x6F}[n])
+		}
+	}
+	var ta *taConfig
+	if opts.CVCA != nil {
+		if ca == nil {
+			return nil, fmt.Errorf("%w: Terminal Authentication needs Chip Authentication", ErrProfile)
+		}
+		if ta, err = trustPoint(opts.CVCA, now); err != nil {
+			return nil, err
+		}
 	}
 	a := &Applet{
+		ta:    ta,
+		aa:    aa,
 		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
 		rand:  rnd,
 		can:   []byte(can),
 		bac:   !opts.DisableBAC,
+		ca:    ca,
 	}
 	for n, b := range groups {
 		a.files[0x0100|uint16(n)] = b

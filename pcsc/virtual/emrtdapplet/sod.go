@@ -137,6 +137,47 @@ func signSOD(is *Issuer, groups map[int][]byte, now time.Time, rnd io.Reader) ([
 	if err != nil {
 		return nil, err
 	}
+	ci, err := signCMS(is, oidLDSSO, lso, now, rnd)
+	if err != nil {
+		return nil, err
+	}
+	if len(ci) > 0xFFFF {
+		return nil, fmt.Errorf("%w: EF.SOD too large", ErrProfile)
+	}
+	return tlv(0x77, ci), nil
+}
+
+// oidCSCAMasterList is id-icao-cscaMasterList (ICAO 9303-12 §8.2).
+var oidCSCAMasterList = asn1.ObjectIdentifier{2, 23, 136, 1, 1, 2}
+
+// MasterList builds a CSCA master list (ICAO 9303-12 §8.2): a CMS
+// SignedData over CscaMasterList { version 0, certList SET OF Certificate }.
+// The issuer's document signer signs it, standing in for a master list
+// signer (whose certificate would carry the master list signing extended
+// key usage): a test fixture, not a conformant master list.
+func (is *Issuer) MasterList(now time.Time, rnd io.Reader, cscas ...*x509.Certificate) ([]byte, error) {
+	var certs [][]byte
+	for _, c := range cscas {
+		certs = append(certs, c.Raw)
+	}
+	sort.Slice(certs, func(i, j int) bool { return bytes.Compare(certs[i], certs[j]) < 0 })
+	list, err := asn1.Marshal(struct {
+		Version int
+		Certs   asn1.RawValue
+	}{0, asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: bytes.Join(certs, nil)}})
+	if err != nil {
+		return nil, err
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return signCMS(is, oidCSCAMasterList, list, now, rnd)
+}
+
+// signCMS signs content of the given type into a ContentInfo with one
+// SignerInfo by the issuer's document signer: content-type, signing-time and
+// message-digest attributes, ECDSA with SHA-256 (RFC 5652).
+func signCMS(is *Issuer, contentType asn1.ObjectIdentifier, lso []byte, now time.Time, rnd io.Reader) ([]byte, error) {
 	digest := sha256.Sum256(lso)
 	attr := func(oid asn1.ObjectIdentifier, v any) ([]byte, error) {
 		val, err := asn1.Marshal(v)
@@ -152,7 +193,7 @@ func signSOD(is *Issuer, groups map[int][]byte, now time.Time, rnd io.Reader) ([
 	for _, a := range []struct {
 		oid asn1.ObjectIdentifier
 		v   any
-	}{{oidContentType, oidLDSSO}, {oidSigningTime, now.UTC()}, {oidMessageDigest, digest[:]}} {
+	}{{oidContentType, contentType}, {oidSigningTime, now.UTC()}, {oidMessageDigest, digest[:]}} {
 		b, err := attr(a.oid, a.v)
 		if err != nil {
 			return nil, err
@@ -201,7 +242,7 @@ func signSOD(is *Issuer, groups map[int][]byte, now time.Time, rnd io.Reader) ([
 	encap, err := asn1.Marshal(struct {
 		Type    asn1.ObjectIdentifier
 		Content []byte `asn1:"explicit,tag:0"`
-	}{oidLDSSO, lso})
+	}{contentType, lso})
 	if err != nil {
 		return nil, err
 	}
@@ -221,15 +262,8 @@ func signSOD(is *Issuer, groups map[int][]byte, now time.Time, rnd io.Reader) ([
 	if err != nil {
 		return nil, err
 	}
-	ci, err := asn1.Marshal(struct {
+	return asn1.Marshal(struct {
 		Type    asn1.ObjectIdentifier
 		Content asn1.RawValue
 	}{oidSignedDataType, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: sd}})
-	if err != nil {
-		return nil, err
-	}
-	if len(ci) > 0xFFFF {
-		return nil, fmt.Errorf("%w: EF.SOD too large", ErrProfile)
-	}
-	return tlv(0x77, ci), nil
 }
