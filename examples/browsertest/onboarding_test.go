@@ -89,12 +89,13 @@ func onboarding(t *testing.T, p *page, st *stack) {
 		w.expect("#group-dg1", "1974-08-12")
 		w.expect("#group-dg1", "T22000129")
 		w.expect("#agent-disclose", "Send to "+st.Login)
+		w.expect("#chip-proof", "Active Authentication")
 		w.do(chromedp.WaitVisible(chromedp.CSS("#photo")))
 		w.shot("agent-review")
 		w.do(chromedp.Click(chromedp.CSS("#agent-disclose")))
 		w.expect("#agent-done", "Sent")
 	})
-	p.expect("#verified", "Verified")
+	p.expect("#verified", "its chip signed this request")
 	p.expect("#verified-fields", "ERIKSSON")
 	p.expect("#stored", "keyed fingerprint")
 	p.do(chromedp.WaitVisible(chromedp.CSS("#verified-photo")))
@@ -102,7 +103,7 @@ func onboarding(t *testing.T, p *page, st *stack) {
 
 	p.open(st.Login+"/account", "account-verified")
 	p.expect("#id-document", "Identity document verified on")
-	p.expect("#id-document", "identity card issued by UTO; DG1, DG2")
+	p.expect("#id-document", "identity card issued by UTO; DG1, DG2; chip present")
 	p.expect("#audit", "identity-document")
 }
 

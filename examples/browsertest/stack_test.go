@@ -109,7 +109,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	st.Card = card
-	if st.Passport, err = emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil); err != nil {
+	if st.Passport, err = emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{ActiveAuthentication: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := card.Install(st.Passport.Applet); err != nil {

@@ -103,7 +103,7 @@ func testSource(ctx context.Context, caFile, ocspAddr, cscaFile string) (agent.S
 	}
 	prof := emrtdapplet.SampleProfile()
 	prof.GivenNames, prof.Surname = opts.Holder.GivenName, opts.Holder.Surname
-	passport, err := emrtdapplet.Personalise(prof, nil)
+	passport, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ActiveAuthentication: true})
 	if err != nil {
 		return nil, err
 	}

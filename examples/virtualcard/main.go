@@ -100,7 +100,7 @@ func run(log *slog.Logger, addr, caFile, cscaFile, ocspListen string, withEMRTD 
 	if withEMRTD {
 		prof := emrtdapplet.SampleProfile()
 		prof.GivenNames, prof.Surname = opts.Holder.GivenName, opts.Holder.Surname
-		if passport, err = emrtdapplet.Personalise(prof, nil); err != nil {
+		if passport, err = emrtdapplet.Personalise(prof, &emrtdapplet.Options{ActiveAuthentication: true}); err != nil {
 			return err
 		}
 		if err := card.Install(passport.Applet); err != nil {

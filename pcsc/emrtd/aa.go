@@ -1,9 +1,11 @@
 package emrtd
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/elliptic"
+	"crypto/subtle"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -55,51 +57,132 @@ func ParseDG15(b []byte) (*ActiveAuthenticationKey, error) {
 // ReadOptions.ActiveAuthentication does). RSA keys (ISO/IEC 9796-2) give
 // ErrUnsupported.
 func (s *Session) AuthenticateActive(ctx context.Context, rand io.Reader) ([]byte, error) {
-	dg15, err := s.ReadDataGroup(ctx, DG15)
+	challenge := make([]byte, ActiveChallengeSize)
+	if _, err := io.ReadFull(randReader(rand), challenge); err != nil {
+		return nil, fmt.Errorf("%w: random: %v", ErrCrypto, err)
+	}
+	dg15, _, _, err := s.active(ctx, challenge)
+	return dg15, err
+}
+
+// ActiveChallengeSize is the length of an Active Authentication challenge
+// (RND.IFD, ICAO 9303-11 §6.1).
+const ActiveChallengeSize = 8
+
+// ActiveProof is a chip's Active Authentication signature over a challenge
+// chosen by someone other than the reader: a remote receiver of a
+// Disclosure derives the challenge from its own single-use nonce, so the
+// signature shows the chip itself answered for this exchange, which copied
+// data groups cannot. ICAO 9303-11 §6.1 warns that such a signature is
+// evidence, to anyone, that the chip took part ("challenge semantics"): the
+// holder gives it only with the disclosure they chose.
+type ActiveProof struct {
+	Challenge []byte `json:"challenge"`
+	Signature []byte `json:"signature"`
+}
+
+// ProveActive runs Active Authentication with the given 8-byte challenge,
+// checks the signature under DG15 as AuthenticateActive does, and returns
+// it as a proof for a receiver (Disclosure.Active), together with DG15 and
+// DG14 (nil when the chip has none) as read, which the disclosure must
+// carry for the receiver to verify it.
+func (s *Session) ProveActive(ctx context.Context, challenge []byte) (proof *ActiveProof, dg15, dg14 []byte, err error) {
+	if len(challenge) != ActiveChallengeSize {
+		return nil, nil, nil, fmt.Errorf("%w: Active Authentication challenge of %d bytes, want %d", ErrInvalidKey, len(challenge), ActiveChallengeSize)
+	}
+	dg15, dg14, sig, err := s.active(ctx, challenge)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &ActiveProof{Challenge: bytes.Clone(challenge), Signature: sig}, dg15, dg14, nil
+}
+
+// active reads DG15 and DG14, has the chip sign challenge, and verifies the
+// signature.
+func (s *Session) active(ctx context.Context, challenge []byte) (dg15, dg14, sig []byte, err error) {
+	dg15, err = s.ReadDataGroup(ctx, DG15)
 	if err != nil {
 		if errors.Is(err, apdu.ErrNotFound) {
-			return nil, fmt.Errorf("%w: the chip has no DG15, no Active Authentication: %w", ErrUnsupported, err)
+			return nil, nil, nil, fmt.Errorf("%w: the chip has no DG15, no Active Authentication: %w", ErrUnsupported, err)
 		}
-		return nil, err
+		return nil, nil, nil, err
 	}
+	dg14, err = s.ReadDataGroup(ctx, DG14)
+	if errors.Is(err, apdu.ErrNotFound) {
+		dg14, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Check the keys before asking the chip, so that an unusable DG15
+	// costs no signature.
+	if err := checkActive(dg15, dg14, challenge, nil); err != nil && !errors.Is(err, ErrActiveAuthentication) {
+		return nil, nil, nil, err
+	}
+	sig, err = s.client.Do(ctx, apdu.Command{CLA: 0x00, INS: 0x88, Data: challenge, Ne: apdu.MaxShortNe})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("emrtd: Active Authentication INTERNAL AUTHENTICATE: %w", err)
+	}
+	if err := checkActive(dg15, dg14, challenge, sig); err != nil {
+		return nil, nil, nil, err
+	}
+	s.eac.active, s.eac.dg15 = true, dg15
+	return dg15, dg14, sig, nil
+}
+
+// VerifyActiveProof checks a chip's Active Authentication signature for a
+// receiver: rec must come from VerifyDisclosure (so that its DG15, and DG14
+// when present, passed passive authentication), and challenge is the one
+// the receiver expects. On success it marks rec ActiveAuthenticated. A
+// wrong challenge or signature gives ErrActiveAuthentication; a record
+// without DG15, ErrUnsupported.
+func VerifyActiveProof(rec *Record, challenge []byte, p *ActiveProof) error {
+	if rec == nil || !rec.Verified() {
+		return fmt.Errorf("%w: the record has not passed passive authentication", ErrActiveAuthentication)
+	}
+	dg15 := rec.DataGroups[DG15]
+	if dg15 == nil {
+		return fmt.Errorf("%w: the disclosure carries no DG15", ErrUnsupported)
+	}
+	if p == nil || len(challenge) != ActiveChallengeSize || subtle.ConstantTimeCompare(p.Challenge, challenge) != 1 {
+		return fmt.Errorf("%w: the signature is not over this exchange's challenge", ErrActiveAuthentication)
+	}
+	if err := checkActive(dg15, rec.DataGroups[DG14], challenge, p.Signature); err != nil {
+		return err
+	}
+	rec.ActiveAuthenticated, rec.ActiveAuthenticationKey = true, bytes.Clone(dg15)
+	return nil
+}
+
+// checkActive verifies sig over challenge under DG15's key with DG14's
+// algorithm (the curve's usual hash without DG14). A nil sig only checks
+// that the keys are usable, reporting ErrActiveAuthentication for the
+// missing signature.
+func checkActive(dg15, dg14, challenge, sig []byte) error {
 	key, err := ParseDG15(dg15)
 	if err != nil {
-		return nil, &DataGroupError{DG: DG15, Err: err}
+		return &DataGroupError{DG: DG15, Err: err}
 	}
 	if key.Curve == nil {
-		return nil, fmt.Errorf("%w: Active Authentication key of DG15 is not ECDSA on a known curve (RSA with ISO/IEC 9796-2 is not implemented)", ErrUnsupported)
+		return fmt.Errorf("%w: Active Authentication key of DG15 is not ECDSA on a known curve (RSA with ISO/IEC 9796-2 is not implemented)", ErrUnsupported)
 	}
-	curve, x, y := key.Curve, key.X, key.Y
-	h := ecdsaHash(curve)
-	dg14, err := s.ReadDataGroup(ctx, DG14)
-	switch {
-	case err == nil:
+	h := ecdsaHash(key.Curve)
+	if dg14 != nil {
 		si, err := ParseDG14(dg14)
 		if err != nil {
-			return nil, &DataGroupError{DG: DG14, Err: err}
+			return &DataGroupError{DG: DG14, Err: err}
 		}
 		if si.ActiveAuthentication != nil && si.ActiveAuthentication.SignatureAlgorithm != nil {
 			var ok bool
 			if h, ok = ecdsaPlainHash(si.ActiveAuthentication.SignatureAlgorithm); !ok || !h.Available() {
-				return nil, fmt.Errorf("%w: Active Authentication algorithm %v", ErrUnsupported, si.ActiveAuthentication.SignatureAlgorithm)
+				return fmt.Errorf("%w: Active Authentication algorithm %v", ErrUnsupported, si.ActiveAuthentication.SignatureAlgorithm)
 			}
 		}
-	case !errors.Is(err, apdu.ErrNotFound):
-		return nil, err
 	}
-	challenge := make([]byte, 8)
-	if _, err := io.ReadFull(randReader(rand), challenge); err != nil {
-		return nil, fmt.Errorf("%w: random: %v", ErrCrypto, err)
+	if sig == nil || !verifyPlain(key.Curve, encodePoint(key.X, key.Y, (key.Curve.Params().BitSize+7)/8), h, challenge, sig) {
+		return ErrActiveAuthentication
 	}
-	sig, err := s.client.Do(ctx, apdu.Command{CLA: 0x00, INS: 0x88, Data: challenge, Ne: apdu.MaxShortNe})
-	if err != nil {
-		return nil, fmt.Errorf("emrtd: Active Authentication INTERNAL AUTHENTICATE: %w", err)
-	}
-	if !verifyPlain(curve, encodePoint(x, y, (curve.Params().BitSize+7)/8), h, challenge, sig) {
-		return nil, ErrActiveAuthentication
-	}
-	s.eac.active, s.eac.dg15 = true, dg15
-	return dg15, nil
+	return nil
 }
 
 // ActiveAuthenticated reports whether Active Authentication succeeded in

@@ -54,6 +54,10 @@
 // DG15 key; a wrong key gives ErrActiveAuthentication. ReadOptions
 // ChipAuthentication and ActiveAuthentication run them inside Read and make
 // passive authentication cover DG14 and DG15, the keys they used.
+// Session.ProveActive signs a challenge chosen by a remote receiver
+// (DisclosureChallenge binds it to the receiver's nonce and origin); carried
+// in Disclosure.Active, VerifyActiveProof lets the receiver check that the
+// chip itself answered, which passive authentication alone cannot show.
 //
 // Session.AuthenticateTerminal runs Terminal Authentication version 1 (ICAO
 // 9303-11 §7, BSI TR-03110-3) for an inspection system: its CV certificate

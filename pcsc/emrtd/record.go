@@ -3,7 +3,9 @@ package emrtd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -215,6 +217,29 @@ func buildRecord(groups map[DG][]byte, sod []byte, pa PassiveOptions) (*Record, 
 type Disclosure struct {
 	SOD        []byte        `json:"sod"`
 	DataGroups map[DG][]byte `json:"dataGroups"`
+	// Active, when set, is the chip's Active Authentication signature over
+	// a challenge the receiver chose (DisclosureChallenge), with DG15 (and
+	// DG14) among DataGroups: passive authentication shows the data is the
+	// issuer's, this shows the chip itself took part in this exchange.
+	// VerifyDisclosure does not check it; the receiver calls
+	// VerifyActiveProof with the challenge it expects.
+	Active *ActiveProof `json:"active,omitempty"`
+}
+
+// DisclosureChallenge derives the Active Authentication challenge of a
+// disclosure from the receiver's origin and single-use nonce, so that the
+// holder's side and the receiver compute the same 8 bytes and a proof made
+// for one exchange answers no other.
+func DisclosureChallenge(origin, nonce string) []byte {
+	h := sha256.New()
+	h.Write([]byte("puce-disclosure-active-v1"))
+	for _, f := range []string{origin, nonce} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	return h.Sum(nil)[:ActiveChallengeSize]
 }
 
 // Disclose returns a Disclosure of the chosen data groups, which must have

@@ -9,13 +9,13 @@ package agent
 //
 // What the disclosure proves, and what it does not: passive authentication
 // shows that the issuing state signed these data groups. It does not show
-// that the chip is present now, nor that the one presenting them is the
-// holder — a copy of a disclosure verifies as well as the original. The
-// site's single-use challenge and the requesting origin travel beside the
-// disclosure (see Envelope) so that an honest agent's answer is used once,
-// by the site the holder saw; they are not signed by the chip. Chip
-// Authentication or Active Authentication (DG14/DG15) would bind a
-// challenge to the chip itself; pcsc/emrtd does not implement them yet.
+// that the chip is present now — a copy of a disclosure verifies as well as
+// the original. So when the chip has an Active Authentication key (DG15),
+// the agent has it sign a challenge derived from the site's single-use
+// nonce and the requesting origin (emrtd.DisclosureChallenge), and sends
+// that proof with DG14 and DG15: the site then knows the card itself
+// answered this request. Nothing shows that the one presenting the card is
+// its holder.
 
 import (
 	"context"
@@ -70,6 +70,10 @@ type identityRequest struct {
 	record *emrtd.Record
 	// missing are optional groups the document does not carry.
 	missing []emrtd.DG
+	// active is the chip's Active Authentication signature over the
+	// challenge derived from the site's origin and nonce, when the chip
+	// has DG15; it goes with the disclosure, with DG14 and DG15.
+	active *emrtd.ActiveProof
 }
 
 // parseGroups checks the data groups a page asks for.
@@ -136,6 +140,9 @@ type identityData struct {
 	Asked                    []groupView
 	Groups                   []groupView
 	Missing                  []string
+	// ChipProof: the chip signed the site's challenge (Active
+	// Authentication); the proof goes with the data.
+	ChipProof bool
 }
 
 var groupTitles = map[emrtd.DG]string{
@@ -158,6 +165,7 @@ func (a *Agent) identityPrompt(w http.ResponseWriter, r *http.Request, q *reques
 	a.mu.Lock()
 	d := identityData{ID: q.id, Origin: q.origin, Status: q.status, CSRF: q.csrf, Notice: q.notice}
 	id := q.ident
+	d.ChipProof = id.active != nil
 	for _, dg := range id.require {
 		d.Asked = append(d.Asked, groupView{DG: int(dg), Title: groupTitles[dg], Required: true})
 	}
@@ -221,7 +229,7 @@ func (a *Agent) finishIdentity(q *request, status string, result map[string]stri
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
-	q.ident.record = nil
+	q.ident.record, q.ident.active = nil, nil
 }
 
 func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
@@ -235,6 +243,7 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	want := append(slices.Clone(id.require), id.optional...)
 	var rec *emrtd.Record
 	var missing []emrtd.DG
+	var active *emrtd.ActiveProof
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
 		s, err := emrtd.Open(ctx, t, emrtd.CAN(can), nil)
 		if err != nil {
@@ -260,9 +269,24 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 				missing = append(missing, dg)
 			}
 		}
+		// A chip with an Active Authentication key (DG15) signs a
+		// challenge bound to this site's nonce, so the site learns the chip
+		// itself answered, not a copy of its files. DG14 and DG15 identify
+		// no one; they go along so the site can check the signature.
+		withAA := slices.Contains(com.DataGroups, emrtd.DG15)
+		if withAA {
+			read = append(read, emrtd.DG15)
+			if slices.Contains(com.DataGroups, emrtd.DG14) {
+				read = append(read, emrtd.DG14)
+			}
+		}
 		// No CSCA here: the agent shows the holder their own data; the
 		// site, which must trust it, runs passive authentication.
 		rec, err = s.Read(ctx, &emrtd.ReadOptions{DataGroups: read})
+		if err != nil || !withAA {
+			return err
+		}
+		active, _, _, err = s.ProveActive(ctx, emrtd.DisclosureChallenge(q.origin, q.nonce))
 		return err
 	})
 	a.mu.Lock()
@@ -270,7 +294,7 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	var mg *missingGroupError
 	switch {
 	case err == nil:
-		id.record, id.missing, q.status, q.notice = rec, missing, stReview, ""
+		id.record, id.missing, id.active, q.status, q.notice = rec, missing, active, stReview, ""
 		a.log.Info("identity document read for review", "id", q.id, "origin", q.origin, "groups", len(rec.DataGroups))
 	case errors.Is(err, emrtd.ErrAccessDenied):
 		id.canTries++
@@ -306,6 +330,15 @@ func (a *Agent) disclose(q *request, chosen []emrtd.DG) {
 			send = append(send, dg)
 		}
 	}
+	active := id.active
+	var proofGroups []emrtd.DG
+	if active != nil && rec != nil {
+		for _, dg := range []emrtd.DG{emrtd.DG14, emrtd.DG15} {
+			if rec.DataGroups[dg] != nil {
+				proofGroups = append(proofGroups, dg)
+			}
+		}
+	}
 	a.mu.Unlock()
 	if rec == nil {
 		return
@@ -314,9 +347,10 @@ func (a *Agent) disclose(q *request, chosen []emrtd.DG) {
 		a.finishIdentity(q, stCancelled, nil, "The holder chose to send nothing.")
 		return
 	}
-	d, err := rec.Disclose(send...)
+	d, err := rec.Disclose(append(slices.Clone(send), proofGroups...)...)
 	var env []byte
 	if err == nil {
+		d.Active = active
 		env, err = json.Marshal(Envelope{Format: EnvelopeFormat, Origin: q.origin, Nonce: q.nonce, Disclosure: d})
 	}
 	if err != nil {

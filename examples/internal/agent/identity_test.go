@@ -51,7 +51,7 @@ func setupIdentityWith(t *testing.T, source func(*testcard.Card) Source) (*httpt
 	if err != nil {
 		t.Fatal(err)
 	}
-	passport, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{CAN: "428173"})
+	passport, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{CAN: "428173", ActiveAuthentication: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet
 	}
 
 	page = answer(t, prompt, ts.URL, url.Values{"action": {"read"}, "can": {passport.CAN}})
-	for _, want := range []string{"ERIKSSON", "ANNA MARIA", "1974-08-12", "T22000129", "12 MAIN STREET", `id="photo"`, "data:image/jpeg;base64,", "not</b> that your card is present"} {
+	for _, want := range []string{"ERIKSSON", "ANNA MARIA", "1974-08-12", "T22000129", "12 MAIN STREET", `id="photo"`, "data:image/jpeg;base64,", `id="chip-proof"`, "came from your card just now"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("review page lacks %q:\n%s", want, page)
 		}
@@ -161,13 +161,17 @@ func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet
 	if env.Format != EnvelopeFormat || env.Origin != site || env.Nonce != testNonce {
 		t.Fatalf("envelope %+v", env)
 	}
+	// DG14 and DG15 carry the chip's Active Authentication proof.
 	got := slices.Sorted(maps.Keys(env.Disclosure.DataGroups))
-	if !slices.Equal(got, []emrtd.DG{emrtd.DG1, emrtd.DG2}) {
-		t.Fatalf("disclosed %v, want DG1 and DG2", got)
+	if !slices.Equal(got, []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG14, emrtd.DG15}) {
+		t.Fatalf("disclosed %v, want DG1 and DG2, with DG14 and DG15 for the chip's proof", got)
 	}
 	rec, err := emrtd.VerifyDisclosure(env.Disclosure, []*x509.Certificate{passport.CSCA}, time.Now())
 	if err != nil {
 		t.Fatalf("the disclosure fails passive authentication: %v", err)
+	}
+	if err := emrtd.VerifyActiveProof(rec, emrtd.DisclosureChallenge(site, testNonce), env.Disclosure.Active); err != nil {
+		t.Fatalf("the chip's proof for this site and nonce: %v", err)
 	}
 	if rec.MRZ.PrimaryID != "ERIKSSON" || rec.Face() == nil || rec.Details != nil {
 		t.Fatalf("record %+v", rec)

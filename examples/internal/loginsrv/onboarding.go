@@ -16,13 +16,14 @@ package loginsrv
 // the document number — so one document verifies one account — but no name,
 // birth date, photo or document number.
 //
-// What this proves: that the issuing state signed the data shown. It does
-// not prove that the chip was present, nor that the person submitting is its
-// holder: a copy of a disclosure passes passive authentication as well as
-// the original, and the origin and challenge in the envelope are not signed
-// by the chip. A bank needs more for identity proofing at a high level (Chip
-// or Active Authentication, which would sign the challenge with a chip key,
-// or a face comparison with the DG2 photo); the page says so.
+// What this proves: that the issuing state signed the data shown, and —
+// when the document's EF.SOD covers an Active Authentication key (DG15),
+// which then is required — that the chip itself signed a challenge derived
+// from this exchange's nonce and origin, so a copy or a replay of the data
+// fails (ErrNoChipProof). A chip without DG15 can show only the first: a
+// copy of its disclosure passes as well as the original. Neither proves that
+// the person submitting is the holder; identity proofing at a high level
+// needs more (a face comparison with the DG2 photo, say); the page says so.
 
 import (
 	"context"
@@ -81,6 +82,10 @@ var (
 	ErrDocumentTaken = fmt.Errorf("%w: the identity document is linked to another account", identity.ErrExists)
 	// ErrMalformedDisclosure: the posted answer is not an envelope.
 	ErrMalformedDisclosure = fmt.Errorf("%w: malformed disclosure", identity.ErrInvalidResponse)
+	// ErrNoChipProof: the document's chip can prove its presence (EF.SOD
+	// covers an Active Authentication key) but the disclosure carries no
+	// valid proof for this exchange: a copy of the data, or a replay.
+	ErrNoChipProof = fmt.Errorf("%w: the chip did not sign this exchange (a copy of the document's data?)", identity.ErrInvalidResponse)
 )
 
 // DocumentRecord is what the server keeps of a verified document, in the
@@ -92,6 +97,9 @@ type DocumentRecord struct {
 	Expires      string    `json:"expires"` // YYYY-MM-DD
 	DataGroups   []int     `json:"dataGroups"`
 	CSCA         string    `json:"csca"`
+	// ChipPresent: the chip signed this exchange's challenge (Active
+	// Authentication), so the data came from the card itself, not a copy.
+	ChipPresent bool `json:"chipPresent,omitempty"`
 }
 
 // Groups names the verified data groups.
@@ -277,7 +285,24 @@ func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev
 			return nil, fmt.Errorf("%w: %v", ErrMissingGroup, dg)
 		}
 	}
+	// A chip whose EF.SOD covers DG15 has an Active Authentication key:
+	// then only its signature over this exchange's challenge shows the
+	// holder's card answered, so it is required, not merely accepted.
+	sod, err := emrtd.ParseSOD(rec.SOD)
+	if err != nil {
+		return nil, err
+	}
+	_, canProve := sod.Hashes[emrtd.DG15]
+	switch {
+	case canProve || env.Disclosure.Active != nil:
+		if err := emrtd.VerifyActiveProof(rec, emrtd.DisclosureChallenge(ch.Origin, string(ch.Payload)), env.Disclosure.Active); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoChipProof, err)
+		}
+	}
 	for dg := range rec.DataGroups {
+		if rec.ActiveAuthenticated && (dg == emrtd.DG14 || dg == emrtd.DG15) {
+			continue // the chip's proof, which names no one
+		}
 		if !slices.Contains(requiredGroups, dg) && !slices.Contains(optionalGroups, dg) {
 			// More than the site asked for: minimal data means not even
 			// receiving it.
@@ -293,8 +318,11 @@ func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev
 		return nil, ErrDocumentExpired
 	}
 	doc := DocumentRecord{VerifiedAt: now.UTC(), IssuingState: m.IssuingState, DocumentType: documentType(m.DocumentCode),
-		Expires: expires.Format("2006-01-02")}
+		Expires: expires.Format("2006-01-02"), ChipPresent: rec.ActiveAuthenticated}
 	for _, dg := range slices.Sorted(maps.Keys(rec.DataGroups)) {
+		if dg == emrtd.DG14 || dg == emrtd.DG15 {
+			continue
+		}
 		doc.DataGroups = append(doc.DataGroups, int(dg))
 	}
 	if c := rec.Verification.CSCA; c != nil {
@@ -303,6 +331,9 @@ func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev
 	fp := s.fingerprint(m.IssuingState, m.DocumentNumber)
 	ev.CredentialID = fp
 	ev.Reason = fmt.Sprintf("%s %s, %s verified by passive authentication", doc.IssuingState, doc.DocumentType, doc.Groups())
+	if doc.ChipPresent {
+		ev.Reason += " and the chip's Active Authentication"
+	}
 	if err := s.keepDocument(ctx, ch.Subject, fp, &doc); err != nil {
 		return nil, err
 	}
@@ -415,6 +446,8 @@ func (s *Server) onboardingFail(r *http.Request, err error) string {
 		return "The identity data was altered after it left the chip, or the document is not genuine: it failed passive authentication. Nothing was recorded."
 	case errors.Is(err, emrtd.ErrUntrustedSigner):
 		return "This document was signed by an authority this site does not trust (unknown CSCA), or its document signer certificate is not valid now. Nothing was recorded."
+	case errors.Is(err, ErrNoChipProof):
+		return "The document's chip did not sign this request: the data may be a copy, not read from the card just now. Read the card again with the card agent. Nothing was recorded."
 	case errors.Is(err, ErrDocumentExpired):
 		return "This identity document has expired. Use a document that is still valid."
 	case errors.Is(err, ErrDocumentTaken):

@@ -127,7 +127,7 @@ func TestOnboarding(t *testing.T) {
 	page = c.get("/onboarding")
 	must(t, page, `data-require="1"`)
 	must(t, page, `data-optional="2"`)
-	must(t, page, "does <b>not</b> prove that the card is present")
+	must(t, page, "does <b>not</b> prove that the card is present now")
 
 	// Tampered: a changed name in DG1 fails passive authentication.
 	tampered := disclose(t, rec, emrtd.DG1)
@@ -236,4 +236,72 @@ func TestOnboardingNotConfigured(t *testing.T) {
 	if anon.last != "/login" {
 		t.Fatalf("anonymous onboarding landed on %s", anon.last)
 	}
+}
+
+// readWithProof reads a document whose chip has an Active Authentication
+// key, as the card agent does for the given origin and nonce: the chosen
+// groups, DG14 and DG15, and the chip's signature over the derived
+// challenge.
+func readWithProof(t *testing.T, p *emrtdapplet.Personalised, origin, nonce string) *emrtd.Disclosure {
+	t.Helper()
+	card, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := emrtd.Open(ctx, card, emrtd.CAN(p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Read(ctx, &emrtd.ReadOptions{DataGroups: []emrtd.DG{emrtd.DG1, emrtd.DG14, emrtd.DG15}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, _, _, err := s.ProveActive(ctx, emrtd.DisclosureChallenge(origin, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := disclose(t, rec, emrtd.DG1, emrtd.DG14, emrtd.DG15)
+	d.Active = proof
+	return d
+}
+
+// TestOnboardingChipPresence: with a chip that has an Active Authentication
+// key, the server demands its signature over this exchange's challenge: the
+// same genuine data without it (a copy), or with a proof made for another
+// nonce (a replay), is refused; with it the record says the chip was
+// present, and DG14/DG15 are not counted as disclosed personal data.
+func TestOnboardingChipPresence(t *testing.T) {
+	clk := &clock{}
+	passport, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{ActiveAuthentication: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, store := onboardingServer(t, clk, passport.CSCA)
+	c := signedIn(t, ts, clk, "alice")
+
+	var old *emrtd.Disclosure
+	page := submit(t, c, clk, func(n string) string {
+		old = readWithProof(t, passport, ts.URL, n)
+		copied := *old
+		copied.Active = nil
+		return makeEnvelope(t, ts.URL, n, &copied)
+	})
+	must(t, page, "did not sign this request")
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, old) })
+	must(t, page, "did not sign this request")
+	page = submit(t, c, clk, func(n string) string { return makeEnvelope(t, ts.URL, n, readWithProof(t, passport, ts.URL, n)) })
+	must(t, page, "its chip signed this request")
+	creds, err := store.Credentials(context.Background(), "alice", KindIdentityDocument)
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("stored documents: %v %v", creds, err)
+	}
+	var doc DocumentRecord
+	if err := json.Unmarshal(creds[0].Public, &doc); err != nil {
+		t.Fatalf("stored record: %v", err)
+	}
+	if !doc.ChipPresent || doc.Groups() != "DG1" {
+		t.Fatalf("stored record %+v", doc)
+	}
+	must(t, c.get("/account"), "chip present")
 }
