@@ -93,6 +93,8 @@ type stackOptions struct {
 	// agent its PC/SC source, as on a holder's machine with a reader;
 	// otherwise the agent holds the card in-process.
 	PCSCD bool
+	// UsagePolicy turns on usage-policy receipts on the login server.
+	UsagePolicy []byte
 }
 
 func startStack(t *testing.T) *stack { return startStackWith(t, stackOptions{}) }
@@ -153,7 +155,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Cleanup(func() { st.Store.Close() })
 	sealer, _ := identity.NewSealer("test", map[string][]byte{"test": identity.GenerateSealerKey()})
 	ls, err := loginsrv.New(loginsrv.Config{Store: st.Store, Sealer: sealer, Origin: st.Login, AgentURL: st.Agent, Clock: st.Clock, Logger: log,
-		Card: &cardauth.Config{Roots: roots, Intermediates: inter}, CSCAs: []*x509.Certificate{st.Passport.CSCA}})
+		Card: &cardauth.Config{Roots: roots, Intermediates: inter}, UsagePolicy: o.UsagePolicy, UsagePolicyName: "terms of use", CSCAs: []*x509.Certificate{st.Passport.CSCA}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,16 +51,18 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
 	csca := flag.String("csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
 	docKey := flag.String("document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
+	policyFile := flag.String("usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
+	policyName := flag.String("usage-policy-name", "usage policy", "what the usage policy is called on the pages")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey); err != nil {
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *policyFile, *policyName); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey string) error {
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, policyFile, policyName string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -122,6 +124,15 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 		}
 	} else {
 		log.Info("identity document verification disabled: give -csca (the CSCA certificates) and -agent")
+	}
+	if policyFile != "" {
+		if cfg.Card == nil {
+			return errors.New("-usage-policy needs card login (-ca and -agent): the policy is signed with the card")
+		}
+		if cfg.UsagePolicy, err = os.ReadFile(policyFile); err != nil {
+			return fmt.Errorf("-usage-policy: %w", err)
+		}
+		cfg.UsagePolicyName = policyName
 	}
 	srv, err := loginsrv.New(cfg)
 	if err != nil {

@@ -63,6 +63,11 @@ type Config struct {
 	// random bytes, kept like a sealer key); random per process when nil,
 	// which then recognises a document again only until a restart.
 	DocumentKey []byte
+	// UsagePolicy, when set, is the text a card holder signs with the
+	// card's e-signature key at each login (receipt.go); the receipts are
+	// kept. UsagePolicyName names it in pages ("terms of use").
+	UsagePolicy     []byte
+	UsagePolicyName string
 }
 
 // Server is the login application.
@@ -78,6 +83,7 @@ type Server struct {
 	pages     *web.Pages
 	sessions  *web.Sessions[state]
 	docKey    []byte
+	receipts  receipts
 }
 
 type stage int
@@ -111,6 +117,9 @@ type state struct {
 	RecCodes      []string
 	// Next is where step-up returns to.
 	Next string
+	// PolicyDone: this login has dealt with the usage policy (signed it,
+	// or has no card to sign with); a new login starts without it.
+	PolicyDone bool
 }
 
 // Actions that need a fresh second factor.
@@ -206,8 +215,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /stepup", s.stepupPage)
 	mux.HandleFunc("POST /stepup", s.post(s.stepupPost))
 	mux.HandleFunc("GET /onboarding", s.onboardingPage)
+	mux.HandleFunc("GET /policy", s.policyPage)
+	mux.HandleFunc("GET /policy/document", s.policyDocument)
+	mux.HandleFunc("POST /policy/prepare", s.policyPrepare)
+	mux.HandleFunc("POST /policy/finish", s.policyFinish)
+	mux.HandleFunc("GET /policy/receipt/{id}", s.receiptFile)
 	// POST /onboarding: withOnboarding, with a larger body limit.
-	return s.withOnboarding(http.MaxBytesHandler(mux, 64<<10))
+	return s.withReceipt(s.withOnboarding(http.MaxBytesHandler(mux, 64<<10)))
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, sess *web.Session[state])
@@ -789,6 +803,8 @@ type accountData struct {
 	// Onboarding: the page is offered; Document is the verified one.
 	Onboarding bool
 	Document   *DocumentRecord
+	// Receipts are the signed usage-policy receipts, newest first.
+	Receipts []receiptRow
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -812,11 +828,11 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 		return nil, err
 	}
 	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
-		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds)}
+		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds)}
 	for _, c := range creds {
 		switch c.Kind {
-		case KindIdentityDocument:
-			continue // not a factor: shown apart
+		case KindIdentityDocument, KindPolicyReceipt:
+			continue // not factors: shown apart
 		case identity.KindRecovery:
 			d.Recovery++
 			continue

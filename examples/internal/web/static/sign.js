@@ -8,8 +8,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const button = document.getElementById("sign-go");
   const status = document.getElementById("sign-status");
   const id = box.dataset.id;
+  // The document's endpoints: the signing desk's /sign/{id}, or another
+  // base a page names (the login server's usage policy, /policy).
+  const base = box.dataset.base || "/sign/" + encodeURIComponent(id);
   const post = async (step, body) => {
-    const resp = await fetch("/sign/" + encodeURIComponent(id) + "/" + step, {
+    const resp = await fetch(base + "/" + step, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": box.dataset.csrf },
       body: JSON.stringify(body),
@@ -22,7 +25,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     const popup = puceAgent.openWindow();
     try {
-      const doc = await fetch("/sign/" + encodeURIComponent(id) + "/document");
+      const doc = await fetch(base + "/document");
       if (!doc.ok) throw new Error("This document is gone. Upload it again.");
       const bytes = await doc.arrayBuffer();
       setStatus(status, "Waiting for you in the card agent window…");

@@ -1,0 +1,367 @@
+package loginsrv
+
+// Usage-policy receipts, optional per deployment (Config.UsagePolicy): at
+// each login, a holder whose account has a smart card signs the site's
+// current usage policy with the card's e-signature key (9C, PIN asked for
+// this signature), through the card agent, which shows the holder the text
+// it signs. The detached CAdES signature (.p7s) is the receipt; the server
+// verifies it, checks that the signing certificate names the same holder
+// and issuer as a card enrolled on the account, keeps it, audits it, and
+// only then lets the session reach the rest of the site. Accounts without a
+// card are told the policy applies but cannot be signed, and go on.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/puce-id/puce/esign"
+	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth"
+)
+
+// KindPolicyReceipt is the kind under which the server keeps signed
+// usage-policy receipts. Like a verified identity document it is a record,
+// not a login factor.
+const KindPolicyReceipt identity.Kind = "policy-receipt"
+
+// ErrReceiptSigner: the signing certificate is not the card enrolled on the
+// account (another holder's card, or another issuer).
+var ErrReceiptSigner = fmt.Errorf("%w: the policy was signed with a card that is not registered on this account", identity.ErrInvalidResponse)
+
+// receipts holds the signatures being prepared, one per subject: the
+// signed attributes wait here between the agent sharing the certificate
+// and the card's signature.
+type receipts struct {
+	mu      sync.Mutex
+	pending map[identity.Subject]*pendingReceipt
+}
+
+type pendingReceipt struct {
+	p       *esign.Pending
+	cert    *x509.Certificate
+	created time.Time
+}
+
+// receiptTTL bounds how long a prepared signature waits for the card.
+const receiptTTL = 5 * time.Minute
+
+func (rs *receipts) put(subject identity.Subject, p *pendingReceipt) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.pending == nil {
+		rs.pending = map[identity.Subject]*pendingReceipt{}
+	}
+	for s, q := range rs.pending {
+		if time.Since(q.created) > receiptTTL {
+			delete(rs.pending, s)
+		}
+	}
+	rs.pending[subject] = p
+}
+
+// take returns and forgets the subject's prepared signature: one card
+// signature assembles one receipt.
+func (rs *receipts) take(subject identity.Subject) *pendingReceipt {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	p := rs.pending[subject]
+	delete(rs.pending, subject)
+	if p == nil || time.Since(p.created) > receiptTTL {
+		return nil
+	}
+	return p
+}
+
+// policyName names the policy in pages and receipts.
+func (s *Server) policyName() string {
+	if s.cfg.UsagePolicyName != "" {
+		return s.cfg.UsagePolicyName
+	}
+	return "usage policy"
+}
+
+// policyVersion identifies the text signed: the first bytes of its
+// SHA-256, so a changed policy needs a new receipt.
+func (s *Server) policyVersion() string {
+	h := sha256.Sum256(s.cfg.UsagePolicy)
+	return fmt.Sprintf("%x", h[:6])
+}
+
+// receiptsOn reports whether this deployment asks for receipts: a policy is
+// configured and card logins work.
+func (s *Server) receiptsOn() bool {
+	return len(s.cfg.UsagePolicy) > 0 && s.card != nil && s.cfg.AgentURL != ""
+}
+
+// withReceipt sends a logged-in session that has not dealt with the usage
+// policy since it logged in to /policy, whatever page it asks for; the
+// policy's own endpoints, the static files and logging out stay open.
+func (s *Server) withReceipt(next http.Handler) http.Handler {
+	if !s.receiptsOn() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/policy" || strings.HasPrefix(p, "/policy/") || strings.HasPrefix(p, "/static/") || p == "/logout" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		sess := s.sessions.Get(w, r)
+		if st := s.snapshot(sess); st.Stage == loggedIn && !st.PolicyDone {
+			// Keep the login's notice ("Logged in with two factors…").
+			redirect(w, r, "/policy", r.URL.Query().Get("notice"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type policyData struct {
+	Name, Version, Text string
+	Agent               string
+	// Signed is set once this session's receipt is kept.
+	Signed *receiptRow
+}
+
+// receiptRow is a kept receipt as the account page lists it.
+type receiptRow struct {
+	ID, Name, Signer string
+	Signed           time.Time
+}
+
+func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.Get(w, r)
+	st := s.snapshot(sess)
+	if st.Stage != loggedIn || !s.receiptsOn() {
+		redirect(w, r, "/", "")
+		return
+	}
+	cards, err := s.cards(r.Context(), st.Subject)
+	if err != nil {
+		s.render(w, r, sess, 500, "message.html", "Usage policy", s.fail(r, err), nil)
+		return
+	}
+	if len(cards) == 0 {
+		sess.With(func(d *state) { d.PolicyDone = true })
+		redirect(w, r, "/account", fmt.Sprintf("This site asks card holders to sign its %s at each login; your account has no smart card, so there is nothing to sign.", s.policyName()))
+		return
+	}
+	d := policyData{Name: s.policyName(), Version: s.policyVersion(), Text: string(s.cfg.UsagePolicy), Agent: s.cfg.AgentURL}
+	p := web.Page{Site: s.cfg.SiteName, Title: "Sign the " + s.policyName(), CSRF: sess.CSRF, Notice: r.URL.Query().Get("notice"),
+		User: string(st.Subject), Script: "sign.js", Data: d}
+	s.pages.Render(w, http.StatusOK, "policy.html", p, s.cfg.AgentURL)
+}
+
+// policyDocument serves the exact bytes the card signs, to the page that
+// hands them to the agent.
+func (s *Server) policyDocument(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.Get(w, r)
+	if s.snapshot(sess).Stage != loggedIn || !s.receiptsOn() {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(s.cfg.UsagePolicy)
+}
+
+// cards returns the account's active card credentials.
+func (s *Server) cards(ctx context.Context, subject identity.Subject) ([]*cardauth.Card, error) {
+	creds, err := s.cfg.Store.Credentials(ctx, subject, identity.KindCard)
+	if err != nil {
+		return nil, err
+	}
+	var out []*cardauth.Card
+	for i := range creds {
+		if !creds[i].Active {
+			continue
+		}
+		if c, err := cardauth.CardOf(&creds[i]); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// policyAPI runs a JSON step of the policy page for the logged-in subject:
+// same session, CSRF token in the X-CSRF-Token header.
+func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
+	sess := s.sessions.Get(w, r)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	reply := func(status int, v map[string]string) {
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	st := s.snapshot(sess)
+	if st.Stage != loggedIn || !s.receiptsOn() {
+		reply(http.StatusForbidden, map[string]string{"error": "Please log in first."})
+		return
+	}
+	if !web.CheckCSRF(r, sess, s.cfg.Origin) {
+		reply(http.StatusForbidden, map[string]string{"error": "This page is out of date. Reload it and try again."})
+		return
+	}
+	var body map[string]string
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
+		reply(http.StatusBadRequest, map[string]string{"error": "Malformed request."})
+		return
+	}
+	status, v := fn(r.Context(), st.Subject, body)
+	if status == http.StatusOK && v["next"] != "" {
+		sess.With(func(d *state) { d.PolicyDone = true })
+	}
+	reply(status, v)
+}
+
+// sameHolder reports whether the signing certificate names the holder of
+// one of the account's cards and comes from the same issuing CA key: the
+// 9C certificate differs from the 9A one enrolled, but a card's
+// certificates share their subject and issuer. The authority key
+// identifier keeps apart two CAs that happen to share a name.
+func sameHolder(cert *x509.Certificate, cards []*cardauth.Card) bool {
+	for _, c := range cards {
+		enrolled, err := x509.ParseCertificate(c.Certificate)
+		if err != nil {
+			continue // a pinned key names no holder
+		}
+		if bytes.Equal(enrolled.RawSubject, cert.RawSubject) && bytes.Equal(enrolled.RawIssuer, cert.RawIssuer) &&
+			len(cert.AuthorityKeyId) > 0 && bytes.Equal(enrolled.AuthorityKeyId, cert.AuthorityKeyId) {
+			return true
+		}
+	}
+	return false
+}
+
+// policyPrepare builds the signed attributes for the signing certificate
+// the agent read from the card with the holder's consent.
+func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request) {
+	s.policyAPI(w, r, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
+		der, err := base64.StdEncoding.DecodeString(body["certificate"])
+		var cert *x509.Certificate
+		if err == nil {
+			cert, err = x509.ParseCertificate(der)
+		}
+		if err != nil {
+			return http.StatusBadRequest, map[string]string{"error": "The card's certificate could not be read."}
+		}
+		cards, err := s.cards(ctx, subject)
+		if err != nil {
+			return http.StatusInternalServerError, map[string]string{"error": s.fail(r, err)}
+		}
+		if !sameHolder(cert, cards) {
+			s.log.Info("policy receipt: another card", "subject", subject, "signer", cert.Subject.String())
+			return http.StatusBadRequest, map[string]string{"error": "This card is not the one registered on your account. Use your own card."}
+		}
+		p, err := esign.Prepare(s.cfg.UsagePolicy, cert, s.now())
+		if err != nil {
+			return http.StatusBadRequest, map[string]string{"error": "This card's key cannot make the kind of signature this site keeps."}
+		}
+		s.receipts.put(subject, &pendingReceipt{p: p, cert: cert, created: time.Now()})
+		return http.StatusOK, map[string]string{"signedAttributes": base64.StdEncoding.EncodeToString(p.SignedAttributes)}
+	})
+}
+
+// policyFinish assembles the receipt from the card's signature, verifies
+// it against the card CAs, keeps it and audits it.
+func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request) {
+	s.policyAPI(w, r, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
+		sig, err := base64.StdEncoding.DecodeString(body["signature"])
+		p := s.receipts.take(subject)
+		if err != nil || p == nil {
+			return http.StatusBadRequest, map[string]string{"error": "The signature is missing or came too late. Start again."}
+		}
+		row, err := s.keepReceipt(ctx, subject, p, sig, web.ClientIP(r))
+		if err != nil {
+			return http.StatusBadRequest, map[string]string{"error": s.fail(r, err)}
+		}
+		return http.StatusOK, map[string]string{"next": "/account?notice=" + url.QueryEscape(fmt.Sprintf("Thank you: your signature of the %s is kept (%s).", s.policyName(), row.ID))}
+	})
+}
+
+// keepReceipt assembles, verifies, stores and audits one receipt.
+func (s *Server) keepReceipt(ctx context.Context, subject identity.Subject, p *pendingReceipt, sig []byte, remote string) (*receiptRow, error) {
+	now := s.now()
+	ev := identity.Event{Time: now, Subject: subject, Kind: KindPolicyReceipt, Action: "policy-signed", RemoteAddr: remote}
+	p7s, err := p.p.Assemble(sig)
+	if err != nil {
+		return nil, s.svc.Record(ctx, ev, fmt.Errorf("%w: %w", identity.ErrInvalidResponse, err))
+	}
+	// Verify as anyone holding the receipt later would: the text, the
+	// signature, and the chain to the card CAs this site trusts.
+	rep, err := esign.Verify(s.cfg.UsagePolicy, p7s, esign.VerifyOptions{Roots: s.cfg.Card.Roots, Intermediates: s.cfg.Card.Intermediates})
+	if err == nil && rep.Signer.Equal(p.cert) {
+		cards, cerr := s.cards(ctx, subject)
+		if err = cerr; err == nil && !sameHolder(rep.Signer, cards) {
+			err = ErrReceiptSigner
+		}
+	} else if err == nil {
+		err = ErrReceiptSigner
+	}
+	if err != nil {
+		return nil, s.svc.Record(ctx, ev, err)
+	}
+	h := sha256.Sum256(p7s)
+	row := &receiptRow{ID: base64.RawURLEncoding.EncodeToString(h[:12]), Name: s.policyName() + " " + s.policyVersion(),
+		Signer: rep.Signer.Subject.CommonName, Signed: now}
+	ev.CredentialID = row.ID
+	ev.Reason = fmt.Sprintf("%s signed by %s", row.Name, row.Signer)
+	c := &identity.Credential{Subject: subject, Kind: KindPolicyReceipt, ID: row.ID, Name: row.Name, Public: p7s, CreatedAt: now}
+	if err := s.cfg.Store.CreateCredential(ctx, c); err != nil {
+		return nil, s.svc.Record(ctx, ev, fmt.Errorf("keep the receipt: %w", err))
+	}
+	if err := s.svc.Record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	s.log.Info("usage policy signed", "subject", subject, "receipt", row.ID)
+	return row, nil
+}
+
+// receiptRows lists an account's receipts, newest first.
+func receiptRows(creds []identity.Credential) []receiptRow {
+	var rows []receiptRow
+	for i := len(creds) - 1; i >= 0; i-- {
+		c := creds[i]
+		if c.Kind != KindPolicyReceipt {
+			continue
+		}
+		rows = append(rows, receiptRow{ID: c.ID, Name: c.Name, Signed: c.CreatedAt})
+	}
+	return rows
+}
+
+// receiptFile downloads one of the account's receipts as a .p7s, which
+// `openssl cms -verify -binary -content policy.txt` checks.
+func (s *Server) receiptFile(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessions.Get(w, r)
+	st := s.snapshot(sess)
+	if st.Stage != loggedIn {
+		http.NotFound(w, r)
+		return
+	}
+	c, err := s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: st.Subject, Kind: KindPolicyReceipt, ID: r.PathValue("id")})
+	if errors.Is(err, identity.ErrNotEnrolled) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		http.Error(w, "receipt unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkcs7-signature")
+	w.Header().Set("Content-Disposition", `attachment; filename="usage-policy-`+c.ID+`.p7s"`)
+	w.Write(c.Public)
+}
