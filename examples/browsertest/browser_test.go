@@ -277,12 +277,7 @@ func TestBrowserLoginAndSigning(t *testing.T) {
 
 	// Sign up and enrol an authenticator app; the test reads the key from
 	// the page, as a person would scan it.
-	p.open(st.Login+"/signup", "signup")
-	p.fill("#username", "alice")
-	p.fill("#password", password)
-	p.fill("#password2", password)
-	p.submit("#signup", "setup")
-	p.expect("#notice", "Account created")
+	signUp(p, st, "alice", password)
 	p.do(chromedp.Click(chromedp.CSS("#add-totp")), chromedp.WaitVisible(chromedp.CSS("#qr")))
 	p.shot("totp-enrol")
 	secret := p.text("#secret")
@@ -326,6 +321,18 @@ func TestBrowserLoginAndSigning(t *testing.T) {
 	cardLogin(p, st, password, true)
 	p.expect("#audit", "card")
 	signAndVerify(p, st)
+}
+
+// signUp creates the account with the password; the browser is then on
+// the setup page, logged in with the password alone.
+func signUp(p *page, st *stack, user, password string) {
+	p.b.t.Helper()
+	p.open(st.Login+"/signup", "signup")
+	p.fill("#username", user)
+	p.fill("#password", password)
+	p.fill("#password2", password)
+	p.submit("#signup", "setup")
+	p.expect("#notice", "Account created")
 }
 
 // enrolCard registers the card through the agent on a logged-in page: the

@@ -15,11 +15,7 @@ import (
 func signUpTOTP(t *testing.T, p *page, st *stack, user string) {
 	t.Helper()
 	const password = "correct horse battery"
-	p.open(st.Login+"/signup", "signup")
-	p.fill("#username", user)
-	p.fill("#password", password)
-	p.fill("#password2", password)
-	p.submit("#signup", "setup")
+	signUp(p, st, user, password)
 	p.do(chromedp.Click(chromedp.CSS("#add-totp")), chromedp.WaitVisible(chromedp.CSS("#qr")))
 	secret := p.text("#secret")
 	if !regexp.MustCompile(`^[A-Z2-7]{32,}$`).MatchString(secret) {

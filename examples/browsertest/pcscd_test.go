@@ -32,12 +32,7 @@ func TestBrowserCardThroughPCSCD(t *testing.T) {
 	st := startStackWith(t, stackOptions{PCSCD: true})
 	p := newBrowser(t)
 	const password = "correct horse battery"
-	p.open(st.Login+"/signup", "signup")
-	p.fill("#username", "alice")
-	p.fill("#password", password)
-	p.fill("#password2", password)
-	p.submit("#signup", "setup")
-	p.expect("#notice", "Account created")
+	signUp(p, st, "alice", password)
 	before := st.OCSP.Queries()
 	enrolCard(p, st)
 	// The card is the account's first second factor: the login the

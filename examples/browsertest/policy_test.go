@@ -20,11 +20,7 @@ func TestBrowserUsagePolicyReceipt(t *testing.T) {
 	st := startStackWith(t, stackOptions{UsagePolicy: policy})
 	p := newBrowser(t)
 	const password = "correct horse battery"
-	p.open(st.Login+"/signup", "signup")
-	p.fill("#username", "alice")
-	p.fill("#password", password)
-	p.fill("#password2", password)
-	p.submit("#signup", "setup")
+	signUp(p, st, "alice", password)
 	enrolCard(p, st)
 	cardSecondStep(p, st, false)
 	signPolicy := func(label string) {

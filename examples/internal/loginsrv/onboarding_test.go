@@ -64,6 +64,14 @@ func signedIn(t *testing.T, ts *httptest.Server, clk *clock, user string) *clien
 // readPassport reads a virtual document in-process, as the card agent does.
 func readPassport(t *testing.T, p *emrtdapplet.Personalised) *emrtd.Record {
 	t.Helper()
+	rec, _ := readChip(t, p, []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG11}, nil)
+	return rec
+}
+
+// readChip reads the data groups of a virtual document and, when challenge
+// is set, has its chip sign it (Active Authentication).
+func readChip(t *testing.T, p *emrtdapplet.Personalised, dgs []emrtd.DG, challenge []byte) (*emrtd.Record, *emrtd.ActiveProof) {
+	t.Helper()
 	card, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +81,18 @@ func readPassport(t *testing.T, p *emrtdapplet.Personalised) *emrtd.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := s.Read(ctx, &emrtd.ReadOptions{DataGroups: []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG11}})
+	rec, err := s.Read(ctx, &emrtd.ReadOptions{DataGroups: dgs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	if challenge == nil {
+		return rec, nil
+	}
+	proof, _, _, err := s.ProveActive(ctx, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, proof
 }
 
 func makeEnvelope(t *testing.T, origin, nonce string, d *emrtd.Disclosure) string {
@@ -244,24 +259,9 @@ func TestOnboardingNotConfigured(t *testing.T) {
 // challenge.
 func readWithProof(t *testing.T, p *emrtdapplet.Personalised, origin, nonce string) *emrtd.Disclosure {
 	t.Helper()
-	card, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	s, err := emrtd.Open(ctx, card, emrtd.CAN(p.CAN), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := s.Read(ctx, &emrtd.ReadOptions{DataGroups: []emrtd.DG{emrtd.DG1, emrtd.DG14, emrtd.DG15}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proof, _, _, err := s.ProveActive(ctx, emrtd.DisclosureChallenge(origin, nonce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := disclose(t, rec, emrtd.DG1, emrtd.DG14, emrtd.DG15)
+	dgs := []emrtd.DG{emrtd.DG1, emrtd.DG14, emrtd.DG15}
+	rec, proof := readChip(t, p, dgs, emrtd.DisclosureChallenge(origin, nonce))
+	d := disclose(t, rec, dgs...)
 	d.Active = proof
 	return d
 }

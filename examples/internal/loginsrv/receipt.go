@@ -16,10 +16,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -200,31 +198,17 @@ func (s *Server) cards(ctx context.Context, subject identity.Subject) ([]*cardau
 // same session, CSRF token in the X-CSRF-Token header.
 func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
 	sess := s.sessions.Get(w, r)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	reply := func(status int, v map[string]string) {
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
-	}
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn || !s.receiptsOn() {
-		reply(http.StatusForbidden, map[string]string{"error": "Please log in first."})
-		return
-	}
-	if !web.CheckCSRF(r, sess, s.cfg.Origin) {
-		reply(http.StatusForbidden, map[string]string{"error": "This page is out of date. Reload it and try again."})
-		return
-	}
-	var body map[string]string
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
-		reply(http.StatusBadRequest, map[string]string{"error": "Malformed request."})
-		return
-	}
-	status, v := fn(r.Context(), st.Subject, body)
-	if status == http.StatusOK && v["next"] != "" {
-		sess.With(func(d *state) { d.PolicyDone = true })
-	}
-	reply(status, v)
+	web.JSONStep(w, r, sess, s.cfg.Origin, func(body map[string]string) (int, map[string]string) {
+		st := s.snapshot(sess)
+		if st.Stage != loggedIn || !s.receiptsOn() {
+			return http.StatusForbidden, map[string]string{"error": "Please log in first."}
+		}
+		status, v := fn(r.Context(), st.Subject, body)
+		if status == http.StatusOK && v["next"] != "" {
+			sess.With(func(d *state) { d.PolicyDone = true })
+		}
+		return status, v
+	})
 }
 
 // sameHolder reports whether the signing certificate names the holder of

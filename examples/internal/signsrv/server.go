@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -272,27 +271,13 @@ func (s *Server) signatureFile(w http.ResponseWriter, r *http.Request) {
 // in the X-CSRF-Token header.
 func (s *Server) jsonAPI(w http.ResponseWriter, r *http.Request, fn func(d *document, body map[string]string) (int, map[string]string)) {
 	sess := s.sessions.Get(w, r)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	reply := func(status int, v map[string]string) {
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
-	}
-	if !web.CheckCSRF(r, sess, s.cfg.Origin) {
-		reply(http.StatusForbidden, map[string]string{"error": "This page is out of date. Reload it and try again."})
-		return
-	}
-	d := s.doc(r, sess)
-	if d == nil {
-		reply(http.StatusNotFound, map[string]string{"error": "This document is gone. Upload it again."})
-		return
-	}
-	var body map[string]string
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil {
-		reply(http.StatusBadRequest, map[string]string{"error": "Malformed request."})
-		return
-	}
-	reply(fn(d, body))
+	web.JSONStep(w, r, sess, s.cfg.Origin, func(body map[string]string) (int, map[string]string) {
+		d := s.doc(r, sess)
+		if d == nil {
+			return http.StatusNotFound, map[string]string{"error": "This document is gone. Upload it again."}
+		}
+		return fn(d, body)
+	})
 }
 
 // prepare builds the signed attributes for the holder's signing
