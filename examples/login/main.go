@@ -1,7 +1,8 @@
 // Command login is puce's example of a two-factor login web application:
 // sign up with a password, then add and use a second factor — a code from
-// an authenticator app (TOTP, with recovery codes) or a smart card through
-// the card agent (examples/cardagent). The account page lists the factors and
+// an authenticator app (TOTP, with recovery codes), a security key or passkey
+// (WebAuthn), or a smart card through the card agent (examples/cardagent) —
+// or log in with a passkey alone. The account page lists the factors and
 // the audit trail with its hash-chain check; changing the password or the
 // factors asks for a fresh second factor.
 //
@@ -9,7 +10,12 @@
 //	go run ./examples/login -db postgres://user@host/db # PostgreSQL
 //	go run ./examples/login -ca puce-test-ca.pem -agent http://127.0.0.1:24727
 //
-// Pages are rendered on the server; the only script talks to the card agent.
+// WebAuthn needs a secure context: it runs on an https origin, or on
+// http://localhost (the default origin), with the origin's host as relying
+// party ID unless -rpid names a parent domain.
+//
+// Pages are rendered on the server; their scripts talk to the card agent and
+// to the browser's WebAuthn API.
 // Sessions are kept in memory (one instance); the factors' state, throttle
 // counters and audit trail are in the database, safe across instances.
 package main
@@ -42,16 +48,20 @@ func main() {
 	revocation := flag.String("revocation", "on", "card revocation checks: on (fail closed), fail-open, or off (development only)")
 	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM); with -tls-key the site runs on HTTPS and cookies are Secure")
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
+	rpID := flag.String("rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
+	noWebAuthn := flag.Bool("no-webauthn", false, "turn security keys and passkeys off")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey); err != nil {
+	wa := loginsrv.Config{RPID: *rpID, DisableWebAuthn: *noWebAuthn}
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, wa); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey string) error {
+// run starts the server; wa carries the WebAuthn settings.
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey string, wa loginsrv.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -78,7 +88,7 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 		return err
 	}
 
-	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log}
+	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log, RPID: wa.RPID, DisableWebAuthn: wa.DisableWebAuthn}
 	if caFile != "" && agent != "" {
 		roots, inter, _, err := web.LoadCAs(caFile)
 		if err != nil {
