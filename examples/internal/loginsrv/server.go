@@ -1,10 +1,10 @@
 // Package loginsrv is the web application of examples/login: sign-up with a
 // password, a second factor of the user's choice (authenticator app, smart
-// card through the card agent, security key or passkey, recovery codes), or
-// a passkey alone; an account page with the
-// audit trail, and step-up before sensitive changes. It is built on puce's
-// public API only, and kept in a package of its own so that the browser
-// tests and the load test can run it in-process.
+// card through the card agent, security key or passkey, recovery codes) or a
+// passkey alone, an account page with the audit trail, and step-up before
+// sensitive changes. It is built on puce's public API only, and kept in a
+// package of its own so that the browser tests and the load test can run it
+// in-process.
 package loginsrv
 
 import (
@@ -243,10 +243,11 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 	if st.Stage == loggedIn {
 		p.User = string(st.Subject)
 	}
-	switch page {
-	case "second.html", "enroll_card.html":
+	if page == "second.html" || page == "enroll_card.html" {
 		p.Script = "agent.js"
 	}
+	// webauthn.js comes after agent.js, which the layout loads with any
+	// page script.
 	if s.wa != nil && (page == "second.html" || page == "login.html" || page == "enroll_webauthn.html") {
 		p.Script = "webauthn.js"
 	}
