@@ -2,6 +2,10 @@ package loginsrv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"html"
 	"io"
@@ -69,7 +73,28 @@ func newDevice(origin string, opts virtualwebauthn.AuthenticatorOptions) *device
 	return &device{
 		rp:   virtualwebauthn.RelyingParty{Name: "puce example bank", ID: "localhost", Origin: origin},
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(opts),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred: p256Credential(),
+	}
+}
+
+// p256Credential makes a P-256 credential whose public key virtualwebauthn
+// encodes correctly: it writes each coordinate with big.Int.Bytes, which
+// loses leading zero bytes (about one key in 128), and go-webauthn refuses
+// the short coordinate. Such keys are drawn again.
+func p256Credential() virtualwebauthn.Credential {
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		if len(k.X.Bytes()) < 32 || len(k.Y.Bytes()) < 32 {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			panic(err)
+		}
+		return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
 	}
 }
 
