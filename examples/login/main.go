@@ -1,7 +1,8 @@
 // Command login is puce's example of a two-factor login web application:
 // sign up with a password, then add and use a second factor — a code from
-// an authenticator app (TOTP, with recovery codes) or a smart card through
-// the card agent (examples/cardagent). The account page lists the factors and
+// an authenticator app (TOTP, with recovery codes), a security key or passkey
+// (WebAuthn), or a smart card through the card agent (examples/cardagent) —
+// or log in with a passkey alone. The account page lists the factors and
 // the audit trail with its hash-chain check; changing the password or the
 // factors asks for a fresh second factor. With -csca, a logged-in user can
 // verify their identity document: the card agent reads it with the CAN and
@@ -13,7 +14,12 @@
 //	go run ./examples/login -ca puce-test-ca.pem -agent http://127.0.0.1:24727
 //	go run ./examples/login -csca puce-test-csca.pem   # identity documents of that CSCA
 //
-// Pages are rendered on the server; the only script talks to the card agent.
+// WebAuthn needs a secure context: it runs on an https origin, or on
+// http://localhost (the default origin), with the origin's host as relying
+// party ID unless -rpid names a parent domain.
+//
+// Pages are rendered on the server; their scripts talk to the card agent and
+// to the browser's WebAuthn API.
 // Sessions are kept in memory (one instance); the factors' state, throttle
 // counters and audit trail are in the database, safe across instances.
 package main
@@ -53,16 +59,22 @@ func main() {
 	docKey := flag.String("document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
 	policyFile := flag.String("usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
 	policyName := flag.String("usage-policy-name", "usage policy", "what the usage policy is called on the pages")
+	rpID := flag.String("rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
+	noWebAuthn := flag.Bool("no-webauthn", false, "turn security keys and passkeys off")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *policyFile, *policyName); err != nil {
+	// Settings that go to the server as they are.
+	opts := loginsrv.Config{RPID: *rpID, DisableWebAuthn: *noWebAuthn, UsagePolicyName: *policyName}
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *policyFile, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, policyFile, policyName string) error {
+// run starts the server; opts carries the settings passed through as they
+// are (WebAuthn, the usage policy's name).
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, policyFile string, opts loginsrv.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -89,7 +101,7 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 		return err
 	}
 
-	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log}
+	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log, RPID: opts.RPID, DisableWebAuthn: opts.DisableWebAuthn}
 	if caFile != "" && agent != "" {
 		roots, inter, _, err := web.LoadCAs(caFile)
 		if err != nil {
@@ -132,7 +144,7 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 		if cfg.UsagePolicy, err = os.ReadFile(policyFile); err != nil {
 			return fmt.Errorf("-usage-policy: %w", err)
 		}
-		cfg.UsagePolicyName = policyName
+		cfg.UsagePolicyName = opts.UsagePolicyName
 	}
 	srv, err := loginsrv.New(cfg)
 	if err != nil {

@@ -1,9 +1,10 @@
 // Package loginsrv is the web application of examples/login: sign-up with a
 // password, a second factor of the user's choice (authenticator app, smart
-// card through the card agent, recovery codes), an account page with the
-// audit trail, and step-up before sensitive changes. It is built on puce's
-// public API only, and kept in a package of its own so that the browser
-// tests and the load test can run it in-process.
+// card through the card agent, security key or passkey, recovery codes) or a
+// passkey alone, an account page with the audit trail, and step-up before
+// sensitive changes. It is built on puce's public API only, and kept in a
+// package of its own so that the browser tests and the load test can run it
+// in-process.
 package loginsrv
 
 import (
@@ -68,6 +69,11 @@ type Config struct {
 	// kept. UsagePolicyName names it in pages ("terms of use").
 	UsagePolicy     []byte
 	UsagePolicyName string
+	// RPID is the WebAuthn relying party ID; empty is the origin's host.
+	// WebAuthn is off when the origin cannot host it (plain http other than
+	// localhost, or an IP address), or with DisableWebAuthn.
+	RPID            string
+	DisableWebAuthn bool
 }
 
 // Server is the login application.
@@ -80,6 +86,7 @@ type Server struct {
 	totp      *totp.Factor
 	recovery  *totp.Recovery
 	card      *cardauth.Factor
+	wa        *waFactors // nil: no WebAuthn
 	pages     *web.Pages
 	sessions  *web.Sessions[state]
 	docKey    []byte
@@ -173,6 +180,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.wa, err = newWebAuthn(svc, cfg); err != nil {
+		return nil, err
+	}
 	if s.pages, err = web.ParsePages(templates, "templates"); err != nil {
 		return nil, err
 	}
@@ -220,6 +230,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /policy/prepare", s.policyPrepare)
 	mux.HandleFunc("POST /policy/finish", s.policyFinish)
 	mux.HandleFunc("GET /policy/receipt/{id}", s.receiptFile)
+	s.webauthnRoutes(mux)
 	// POST /onboarding: withOnboarding, with a larger body limit.
 	return s.withReceipt(s.withOnboarding(http.MaxBytesHandler(mux, 64<<10)))
 }
@@ -262,6 +273,11 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 	if page == "second.html" || page == "enroll_card.html" {
 		p.Script = "agent.js"
 	}
+	// webauthn.js comes after agent.js, which the layout loads with any
+	// page script.
+	if s.wa != nil && (page == "second.html" || page == "login.html" || page == "enroll_webauthn.html") {
+		p.Script = "webauthn.js"
+	}
 	var connect []string
 	if s.cfg.AgentURL != "" {
 		connect = append(connect, s.cfg.AgentURL)
@@ -279,7 +295,7 @@ func redirect(w http.ResponseWriter, r *http.Request, to, notice string) {
 // fail logs the error as it is and shows its plain-words version.
 func (s *Server) fail(r *http.Request, err error) string {
 	s.log.Info("refused", "path", r.URL.Path, "err", err)
-	return web.Plain(err)
+	return plain(err)
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -374,7 +390,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *web.Ses
 		s.render(w, r, sess, 500, "login.html", "Log in", s.fail(r, err), data)
 		return
 	}
-	if !kinds[identity.KindTOTP] && !kinds[identity.KindCard] {
+	if !kinds[identity.KindTOTP] && !kinds[identity.KindCard] && !(kinds[identity.KindWebAuthn] && s.wa != nil) {
 		// An account that never finished sign-up has no second factor: let
 		// it enrol one now, as sign-up would have.
 		s.sessions.Renew(w, sess, state{Stage: setup, Subject: proof.Subject, Password: proof})
@@ -422,6 +438,8 @@ type secondData struct {
 	Nonce     string
 	Agent     string
 	Origin    string
+	// Options are the WebAuthn request options (JSON) for the page's script.
+	Options string
 }
 
 type method struct{ ID, Label string }
@@ -433,6 +451,9 @@ func (s *Server) methods(kinds map[identity.Kind]bool, mode string) []method {
 	}
 	if kinds[identity.KindCard] && s.card != nil && s.cfg.AgentURL != "" {
 		ms = append(ms, method{"card", "Smart card (PIN typed in the card agent)"})
+	}
+	if kinds[identity.KindWebAuthn] && s.wa != nil {
+		ms = append(ms, method{"webauthn", "Security key or passkey"})
 	}
 	if kinds[identity.KindRecovery] && mode == "login" {
 		ms = append(ms, method{"recovery", "A recovery code"})
@@ -449,6 +470,10 @@ func (s *Server) factorFor(m string) identity.Authenticator {
 	case "card":
 		if s.card != nil {
 			return s.card
+		}
+	case "webauthn":
+		if s.wa != nil {
+			return s.wa.keys
 		}
 	}
 	return nil
@@ -479,8 +504,11 @@ func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *web.Se
 			errMsg = s.fail(r, err)
 		} else {
 			d.Method, d.Challenge = chosen, ch.ID.String()
-			if chosen == "card" {
+			switch chosen {
+			case "card":
 				d.Nonce = string(ch.Payload)
+			case "webauthn":
+				d.Options = string(ch.Payload)
 			}
 		}
 	}
@@ -508,8 +536,11 @@ func (s *Server) finishSecond(r *http.Request, subject identity.Subject, mode st
 		return m, nil, err
 	}
 	data := r.PostFormValue("code")
-	if m == "card" {
+	switch m {
+	case "card":
 		data = r.PostFormValue("token")
+	case "webauthn":
+		data = r.PostFormValue("credential")
 	}
 	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin,
 		Data: []byte(strings.TrimSpace(data)), RemoteAddr: web.ClientIP(r)})
@@ -590,7 +621,7 @@ func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	}
 	next := st.Next
 	switch next {
-	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/account":
+	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/enroll/key", "/enroll/passkey", "/account":
 	default:
 		next = "/account"
 	}
@@ -621,7 +652,7 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, sess, 200, "setup.html", "Add a second factor", "", map[string]any{
-		"Card": s.card != nil && s.cfg.AgentURL != "", "Subject": st.Subject, "Setup": st.Stage == setup})
+		"Card": s.card != nil && s.cfg.AgentURL != "", "WebAuthn": s.wa != nil, "Subject": st.Subject, "Setup": st.Stage == setup})
 }
 
 // enrolled ends an enrolment: in setup, the user now logs in with the new
@@ -793,6 +824,7 @@ type accountData struct {
 	Factors       []factorRow
 	Recovery      int
 	Card          bool
+	WebAuthn      bool
 	Audit         []identity.AuditRecord
 	ChainOK       bool
 	ChainHead     string
@@ -827,7 +859,7 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
+	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
 		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds)}
 	for _, c := range creds {
 		switch c.Kind {
@@ -852,6 +884,8 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 			if card, err := cardauth.CardOf(&c); err == nil {
 				row.Detail = fmt.Sprintf("%s, serial %s, valid until %s (%s)", card.Subject, card.Serial, card.NotAfter.Format("2006-01-02"), card.Mode)
 			}
+		case identity.KindWebAuthn:
+			row.KindLabel, row.Detail = waLabel(&c)
 		}
 		d.Factors = append(d.Factors, row)
 	}
@@ -872,7 +906,7 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 // another account's credential by editing the form.
 func (s *Server) credential(r *http.Request, subject identity.Subject) (*identity.Credential, error) {
 	kind := identity.Kind(r.PostFormValue("kind"))
-	if kind != identity.KindTOTP && kind != identity.KindCard {
+	if !secondFactor(kind) {
 		return nil, fmt.Errorf("%w: kind", identity.ErrBadInput)
 	}
 	return s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: subject, Kind: kind, ID: r.PostFormValue("id")})
@@ -925,7 +959,7 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	}
 	others := 0
 	for _, o := range creds {
-		if o.Active && (o.Kind == identity.KindTOTP || o.Kind == identity.KindCard) && o.ID != c.ID {
+		if o.Active && secondFactor(o.Kind) && (o.Kind != c.Kind || o.ID != c.ID) {
 			others++
 		}
 	}
