@@ -61,20 +61,10 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vc, err := virtual.NewCard(virtual.Config{ExtendedLength: true, ATR: c.atr}, p.Applet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			card := pcscdtest.Attach(t, pc, vc, nil)
-			var key emrtd.AccessKey = emrtd.CAN(p.CAN)
-			if !c.can {
-				if key, err = emrtd.MRZKeyFromMRZ(p.MRZ); err != nil {
-					t.Fatal(err)
-				}
-			}
+			card, key := attachChip(t, pc, p, c.atr, c.can)
 			start := time.Now()
-			var n int
-			s, err := emrtd.Open(ctx, counted{card, &n}, key, nil)
+			n := new(int)
+			s, err := emrtd.Open(ctx, counted{card, n}, key, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +76,7 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 				t.Fatalf("%v: verified %v", s.Protocol(), r.Verification.Status)
 			}
 			t.Logf("puce: read the virtual eMRTD through pcscd (%s) with %v/%v, extended length %v: %d data groups verified, %d APDUs in %v",
-				card.Reader(), s.Protocol(), s.Cipher(), card.ExtendedLength(), len(r.Verification.DataGroups), n, time.Since(start).Round(time.Millisecond))
+				card.Reader(), s.Protocol(), s.Cipher(), card.ExtendedLength(), len(r.Verification.DataGroups), *n, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
@@ -115,20 +105,10 @@ func TestPCSCDReadWithEAC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vc, err := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			card := pcscdtest.Attach(t, pc, vc, nil)
-			var key emrtd.AccessKey = emrtd.CAN(p.CAN)
-			if !c.can {
-				if key, err = emrtd.MRZKeyFromMRZ(p.MRZ); err != nil {
-					t.Fatal(err)
-				}
-			}
+			card, key := attachChip(t, pc, p, nil, c.can)
 			start := time.Now()
-			var n int
-			s, err := emrtd.Open(ctx, counted{card, &n}, key, nil)
+			n := new(int)
+			s, err := emrtd.Open(ctx, counted{card, n}, key, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +120,27 @@ func TestPCSCDReadWithEAC(t *testing.T) {
 				t.Fatalf("verified %v, CA %v, TA %v, %d fingerprint templates", r.Verification.Status, r.ChipAuthenticated, r.TerminalAuthenticated, len(r.Fingerprints))
 			}
 			t.Logf("puce: EAC read through pcscd (%s) with %v/%v, CA and TA, %v: %d APDUs in %v",
-				card.Reader(), s.Protocol(), s.Cipher(), r.Verification.DataGroups, n, time.Since(start).Round(time.Millisecond))
+				card.Reader(), s.Protocol(), s.Cipher(), r.Verification.DataGroups, *n, time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// attachChip puts the personalised chip into pcscd's virtual reader (with
+// atr, or the default one) and returns the connected card and the access
+// key: the CAN, or the MRZ key when can is false.
+func attachChip(t *testing.T, pc *pcsc.Context, p *emrtdapplet.Personalised, atr []byte, can bool) (*pcsc.Card, emrtd.AccessKey) {
+	t.Helper()
+	vc, err := virtual.NewCard(virtual.Config{ExtendedLength: true, ATR: atr}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := pcscdtest.Attach(t, pc, vc, nil)
+	if can {
+		return card, emrtd.CAN(p.CAN)
+	}
+	key, err := emrtd.MRZKeyFromMRZ(p.MRZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return card, key
 }
