@@ -156,10 +156,14 @@ func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req 
 // Errors: ErrUnknownChallenge, ErrReplayed (already consumed), ErrExpired,
 // ErrChallengeMismatch (other kind, purpose, subject or origin).
 func (c *Challenges) Take(ctx context.Context, kind Kind, purpose Purpose, resp Response) (*Challenge, error) {
+	return c.take(ctx, kind, purpose, resp, clockOr(c.Clock).Now())
+}
+
+// take is Take at the instant now of the caller's ceremony.
+func (c *Challenges) take(ctx context.Context, kind Kind, purpose Purpose, resp Response, now time.Time) (*Challenge, error) {
 	if resp.ChallengeID.IsZero() {
 		return nil, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge)
 	}
-	now := clockOr(c.Clock).Now()
 	ch, err := c.Store.ConsumeChallenge(ctx, resp.ChallengeID, now)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,8 @@ type Services struct {
 	// Clock; nil means the system clock.
 	Clock Clock
 	// Throttle counts failures per subject and factor. Nil disables throttling,
-	// which only a factor whose answers cannot be guessed may afford.
+	// which only a factor whose answers cannot be guessed may afford. In
+	// Finish, a throttle without a Clock of its own keeps the services' time.
 	Throttle *Throttle
 	// Audit receives an event per ceremony; nil means Store.
 	Audit Auditor
@@ -46,6 +47,10 @@ func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Re
 // none) and returns nil when the response proves what the ceremony asks. A
 // Reason it sets is kept on success (a warning worth auditing, such as an
 // accepted counter regression); on failure the error's message replaces it.
+//
+// ev.Time is already set: it is the instant of this verification, at which
+// the challenge's expiry and the throttle were judged. A check that needs the
+// time uses it, so that one verification sees one reading of the clock.
 type Check func(ctx context.Context, ch *Challenge, ev *Event) error
 
 // Finish runs the common part of a ceremony's second half, in this order:
@@ -53,10 +58,12 @@ type Check func(ctx context.Context, ch *Challenge, ev *Event) error
 // subject and origin), count the attempt with the throttle, run the factor's
 // check, clear the throttle on success, and audit the outcome. The error is
 // the check's, or the first step that failed.
+//
+// The clock is read once: the challenge's expiry, the throttle (unless it has
+// a Clock of its own), the check and the audit event all see that instant.
 func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp Response, check Check) error {
-	ev := Event{Subject: resp.Subject, Kind: kind, Action: action(purpose), RemoteAddr: resp.RemoteAddr}
+	ev := Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action(purpose), RemoteAddr: resp.RemoteAddr}
 	err := s.finish(ctx, kind, purpose, resp, check, &ev)
-	ev.Time = s.Now()
 	return RecordOutcome(ctx, s.auditor(), ev, err)
 }
 
@@ -71,7 +78,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch, err := s.challenges().Take(ctx, kind, purpose, resp)
+	ch, err := s.challenges().take(ctx, kind, purpose, resp, ev.Time)
 	if err != nil {
 		return err
 	}
@@ -79,8 +86,14 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	// A username-less challenge has no subject to throttle; such factors
 	// answer with signatures, which cannot be guessed.
 	throttled := s.Throttle != nil && ch.Subject != ""
+	var key string
 	if throttled {
-		if err := s.Throttle.Attempt(ctx, ch.Subject, kind); err != nil {
+		key = throttleKey(ch.Subject, kind)
+		at := ev.Time
+		if s.Throttle.Clock != nil {
+			at = time.Time{}
+		}
+		if err := s.Throttle.attempt(ctx, key, at); err != nil {
 			return err
 		}
 	}
@@ -88,7 +101,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 		return err
 	}
 	if throttled {
-		return s.Throttle.Succeed(ctx, ch.Subject, kind)
+		return s.Throttle.reset(ctx, key)
 	}
 	return nil
 }

@@ -82,16 +82,24 @@ func delay(failures, free int, base, max time.Duration) time.Duration {
 // not be evaluated. When the attempt then succeeds, call Succeed; when it
 // fails, nothing more is needed.
 func (t *Throttle) Attempt(ctx context.Context, subject Subject, kind Kind) error {
+	return t.attempt(ctx, throttleKey(subject, kind), time.Time{})
+}
+
+// attempt is Attempt on a key already built, at the instant at of the
+// caller's ceremony; a zero at reads the throttle's clock.
+func (t *Throttle) attempt(ctx context.Context, key string, at time.Time) error {
 	free, base, max, lock, err := t.config()
 	if err != nil {
 		return err
 	}
-	key := throttleKey(subject, kind)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		now := clockOr(t.Clock).Now()
+		now := at
+		if now.IsZero() {
+			now = clockOr(t.Clock).Now()
+		}
 		st, err := t.Store.LoadThrottle(ctx, key)
 		if err != nil {
 			return fmt.Errorf("identity: load throttle: %w", err)
@@ -130,7 +138,11 @@ func (t *Throttle) Succeed(ctx context.Context, subject Subject, kind Kind) erro
 
 // Unlock clears the failure count and any lock (an administrator's action).
 func (t *Throttle) Unlock(ctx context.Context, subject Subject, kind Kind) error {
-	if err := t.Store.ResetThrottle(ctx, throttleKey(subject, kind)); err != nil {
+	return t.reset(ctx, throttleKey(subject, kind))
+}
+
+func (t *Throttle) reset(ctx context.Context, key string) error {
+	if err := t.Store.ResetThrottle(ctx, key); err != nil {
 		return fmt.Errorf("identity: reset throttle: %w", err)
 	}
 	return nil

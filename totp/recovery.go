@@ -204,7 +204,7 @@ func (r *Recovery) FinishEnroll(ctx context.Context, resp identity.Response) (*i
 		if err := json.Unmarshal(ch.State, &entries); err != nil {
 			return fmt.Errorf("recovery: enrolment state: %w", err)
 		}
-		now := r.svc.Now()
+		now := ev.Time
 		creds := make([]identity.Credential, len(entries))
 		hit := -1
 		for i, e := range entries {
@@ -312,7 +312,7 @@ func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identit
 		left := active - 1
 		ev.Reason = fmt.Sprintf("recovery code used, %d left", left)
 		proof = &identity.Proof{Subject: ch.Subject, Kind: identity.KindRecovery, CredentialID: c.ID,
-			Factors: identity.Possession, Assurance: identity.Level1, Time: r.svc.Now(),
+			Factors: identity.Possession, Assurance: identity.Level1, Time: ev.Time,
 			Claims: map[string]string{ClaimRemaining: strconv.Itoa(left)}}
 		return nil
 	})

@@ -230,7 +230,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		if err != nil {
 			return fmt.Errorf("totp: enrolment secret: %w", err)
 		}
-		now := f.svc.Now()
+		now := ev.Time
 		step, ok, _, err := p.match(secret, code, now, f.cfg.skew, 0)
 		if err != nil {
 			return err
@@ -364,7 +364,7 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 	}
 	var proof *identity.Proof
 	err = f.svc.Finish(ctx, Kind, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
-		now := f.svc.Now()
+		now := ev.Time
 		c, step, err := f.find(ctx, ch.Subject, code, now, ev)
 		if err != nil {
 			return err

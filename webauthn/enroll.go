@@ -110,10 +110,10 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 			return fmt.Errorf("%w: webauthn: credential ID of %d bytes (at most %d)", identity.ErrInvalidResponse, len(wc.ID), MaxCredentialIDLen)
 		}
 		ao := &parsed.Response.AttestationObject
-		if err := f.cfg.Policy.verify(ao, f.svc.Now()); err != nil {
+		now := ev.Time
+		if err := f.cfg.Policy.verify(ao, now); err != nil {
 			return err
 		}
-		now := f.svc.Now()
 		rec := &Record{
 			ID:                wc.ID,
 			PublicKey:         wc.PublicKey,

@@ -169,7 +169,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 		return nil, invalid("assertion", err)
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
-	now := f.svc.Now()
+	now := ev.Time
 
 	// §7.2 signCount step and §6.1.1: a counter that does not increase,
 	// unless both are zero (an authenticator without counter), means the

@@ -199,7 +199,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		if err := tok.VerifySignature(cert, ch.Origin, string(ch.Payload)); err != nil {
 			return err
 		}
-		now := f.svc.Now()
+		now := ev.Time
 		card := &Card{PublicKey: cert.RawSubjectPublicKeyInfo, Subject: cert.Subject.String(),
 			Serial: serialHex(cert.SerialNumber), Issuer: cert.Issuer.String(), NotAfter: cert.NotAfter}
 		chainErr := f.checkCertificate(ctx, cert, nil, now)
