@@ -19,10 +19,11 @@ import (
 type Store struct {
 	mu          sync.Mutex
 	credentials map[credKey]*identity.Credential
-	// bySubject indexes credentials by owner, so that a login's lookup does
-	// not scan every account.
-	bySubject  map[identity.Subject]map[credKey]*identity.Credential
-	challenges map[identity.ChallengeID]*challenge
+	// bySubject indexes credentials by owner, in the order Credentials
+	// returns them (creation time, kind, ID), so that a login neither scans
+	// every account nor sorts.
+	bySubject  map[identity.Subject][]*identity.Credential
+	challenges map[identity.ChallengeID]challenge
 	throttles  map[string]identity.ThrottleState
 	audit      []identity.AuditRecord
 }
@@ -32,9 +33,11 @@ type credKey struct {
 	id   string
 }
 
+// challenge is a stored challenge. Once consumed, ch goes to the caller and
+// only the expiry stays, to tell a replay from an unknown ID until purged.
 type challenge struct {
-	ch       identity.Challenge
-	consumed bool
+	ch      *identity.Challenge // nil once consumed
+	expires time.Time
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -43,15 +46,22 @@ var _ identity.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		credentials: map[credKey]*identity.Credential{},
-		bySubject:   map[identity.Subject]map[credKey]*identity.Credential{},
-		challenges:  map[identity.ChallengeID]*challenge{},
+		bySubject:   map[identity.Subject][]*identity.Credential{},
+		challenges:  map[identity.ChallengeID]challenge{},
 		throttles:   map[string]identity.ThrottleState{},
 	}
 }
 
 // copyCredential returns a deep copy, so callers never share the store's bytes.
 func copyCredential(c *identity.Credential) *identity.Credential {
-	d := *c
+	d := new(identity.Credential)
+	copyInto(d, c)
+	return d
+}
+
+// copyInto sets *d to a deep copy of c.
+func copyInto(d, c *identity.Credential) {
+	*d = *c
 	// One allocation for both byte fields; capacities are capped so that an
 	// append to one cannot write into the other.
 	buf := make([]byte, 0, len(c.Secret)+len(c.Public))
@@ -65,7 +75,6 @@ func copyCredential(c *identity.Credential) *identity.Credential {
 		buf = append(buf, c.Public...)
 		d.Public = buf[start:len(buf):len(buf)]
 	}
-	return &d
 }
 
 func notEnrolled(ref identity.CredentialRef) error {
@@ -83,11 +92,8 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	d := copyCredential(c)
 	s.credentials[k] = d
 	own := s.bySubject[c.Subject]
-	if own == nil {
-		own = map[credKey]*identity.Credential{}
-		s.bySubject[c.Subject] = own
-	}
-	own[k] = d
+	i, _ := slices.BinarySearchFunc(own, d, order)
+	s.bySubject[c.Subject] = slices.Insert(own, i, d)
 	return nil
 }
 
@@ -126,22 +132,36 @@ func (s *Store) CredentialByID(ctx context.Context, kind identity.Kind, id strin
 func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind identity.Kind) ([]identity.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []identity.Credential
-	for _, c := range s.bySubject[subject] {
+	own := s.bySubject[subject]
+	n := 0
+	for _, c := range own {
 		if kind == "" || c.Kind == kind {
-			out = append(out, *copyCredential(c))
+			n++
 		}
 	}
-	slices.SortFunc(out, func(a, b identity.Credential) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]identity.Credential, n)
+	i := 0
+	for _, c := range own {
+		if kind == "" || c.Kind == kind {
+			copyInto(&out[i], c)
+			i++
 		}
-		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	}
 	return out, nil
+}
+
+// order is the order of Credentials: creation time, kind, ID.
+func order(a, b *identity.Credential) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // UpdateCredential implements identity.CredentialStore.
@@ -184,10 +204,13 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 		return err
 	}
 	k := credKey{ref.Kind, ref.ID}
+	cur := s.credentials[k]
 	delete(s.credentials, k)
-	delete(s.bySubject[ref.Subject], k)
-	if len(s.bySubject[ref.Subject]) == 0 {
+	own := slices.DeleteFunc(s.bySubject[ref.Subject], func(c *identity.Credential) bool { return c == cur })
+	if len(own) == 0 {
 		delete(s.bySubject, ref.Subject)
+	} else {
+		s.bySubject[ref.Subject] = own
 	}
 	return nil
 }
@@ -202,7 +225,7 @@ func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error 
 	c := *ch
 	c.Payload = slices.Clone(ch.Payload)
 	c.State = slices.Clone(ch.State)
-	s.challenges[ch.ID] = &challenge{ch: c}
+	s.challenges[ch.ID] = challenge{ch: &c, expires: ch.ExpiresAt}
 	return nil
 }
 
@@ -214,15 +237,12 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	if !ok {
 		return nil, identity.ErrUnknownChallenge
 	}
-	if c.consumed {
+	if c.ch == nil {
 		return nil, fmt.Errorf("%w: challenge already used", identity.ErrReplayed)
 	}
-	// A consumed challenge is kept only to tell a replay from an unknown
-	// ID: its bytes go to the caller rather than being copied.
-	c.consumed = true
-	ch := c.ch
-	c.ch.Payload, c.ch.State = nil, nil
-	return &ch, nil
+	// The stored copy is handed over: the store keeps no reference to it.
+	s.challenges[id] = challenge{expires: c.expires}
+	return c.ch, nil
 }
 
 // PurgeChallenges implements identity.ChallengeStore.
@@ -231,7 +251,7 @@ func (s *Store) PurgeChallenges(ctx context.Context, before time.Time) (int64, e
 	defer s.mu.Unlock()
 	var n int64
 	for id, c := range s.challenges {
-		if c.ch.ExpiresAt.Before(before) {
+		if c.expires.Before(before) {
 			delete(s.challenges, id)
 			n++
 		}
