@@ -199,12 +199,23 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 	return err
 }
 
+// printableASCII reports whether s is ASCII without control bytes: what every
+// field of an honest event is, checked in one pass on every login.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // maxCredentialIDLen bounds a credential ID in the audit trail.
 const maxCredentialIDLen = 2048
 
 // clean makes s valid UTF-8 without NUL bytes and at most n bytes long.
 func clean(s string, n int) string {
-	if checkField("", s) == nil && len(s) <= n {
+	if len(s) <= n && (printableASCII(s) || checkField("", s) == nil) {
 		return s
 	}
 	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")

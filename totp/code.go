@@ -107,12 +107,14 @@ func (g *hotpGen) init(alg Algorithm, secret []byte, digits int) {
 		// RFC 2104 §2: keys longer than the block are hashed first.
 		key = alg.sum(hashed[:0], key)
 	}
-	for i := range alg.blockSize() {
-		var k byte
-		if i < len(key) {
-			k = key[i]
-		}
-		g.ipad[i], g.opad[i] = k^0x36, k^0x5c
+	// The key, zero-padded to the block, XORed eight bytes at a time (every
+	// block size is a multiple of eight).
+	bs := alg.blockSize()
+	clear(g.ipad[copy(g.ipad[:bs], key):bs])
+	for i := 0; i < bs; i += 8 {
+		k := binary.LittleEndian.Uint64(g.ipad[i:])
+		binary.LittleEndian.PutUint64(g.ipad[i:], k^0x3636363636363636)
+		binary.LittleEndian.PutUint64(g.opad[i:], k^0x5c5c5c5c5c5c5c5c)
 	}
 	clear(hashed[:])
 }
