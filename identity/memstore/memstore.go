@@ -23,7 +23,7 @@ type Store struct {
 	// returns them (creation time, kind, ID), so that a login neither scans
 	// every account nor sorts.
 	bySubject  map[identity.Subject][]*identity.Credential
-	challenges map[identity.ChallengeID]challenge
+	challenges map[identity.ChallengeID]*challenge
 	throttles  map[string]identity.ThrottleState
 	audit      []identity.AuditRecord
 }
@@ -33,11 +33,13 @@ type credKey struct {
 	id   string
 }
 
-// challenge is a stored challenge. Once consumed, ch goes to the caller and
-// only the expiry stays, to tell a replay from an unknown ID until purged.
+// challenge is a stored challenge. Once consumed, ch belongs to the caller:
+// the store reads only consumed and expires, which tell a replay from an
+// unknown ID until the entry is purged.
 type challenge struct {
-	ch      *identity.Challenge // nil once consumed
-	expires time.Time
+	ch       identity.Challenge
+	expires  time.Time
+	consumed bool
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -47,7 +49,7 @@ func New() *Store {
 	return &Store{
 		credentials: map[credKey]*identity.Credential{},
 		bySubject:   map[identity.Subject][]*identity.Credential{},
-		challenges:  map[identity.ChallengeID]challenge{},
+		challenges:  map[identity.ChallengeID]*challenge{},
 		throttles:   map[string]identity.ThrottleState{},
 	}
 }
@@ -222,10 +224,10 @@ func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error 
 	if _, ok := s.challenges[ch.ID]; ok {
 		return fmt.Errorf("%w: challenge %s", identity.ErrExists, ch.ID)
 	}
-	c := *ch
-	c.Payload = slices.Clone(ch.Payload)
-	c.State = slices.Clone(ch.State)
-	s.challenges[ch.ID] = challenge{ch: &c, expires: ch.ExpiresAt}
+	c := &challenge{ch: *ch, expires: ch.ExpiresAt}
+	c.ch.Payload = slices.Clone(ch.Payload)
+	c.ch.State = slices.Clone(ch.State)
+	s.challenges[ch.ID] = c
 	return nil
 }
 
@@ -237,12 +239,12 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	if !ok {
 		return nil, identity.ErrUnknownChallenge
 	}
-	if c.ch == nil {
+	if c.consumed {
 		return nil, fmt.Errorf("%w: challenge already used", identity.ErrReplayed)
 	}
-	// The stored copy is handed over: the store keeps no reference to it.
-	s.challenges[id] = challenge{expires: c.expires}
-	return c.ch, nil
+	// The stored copy is handed over rather than copied again.
+	c.consumed = true
+	return &c.ch, nil
 }
 
 // PurgeChallenges implements identity.ChallengeStore.
