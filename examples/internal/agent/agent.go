@@ -102,6 +102,11 @@ type request struct {
 	lastTry  bool
 	result   map[string]string
 	errorMsg string
+	// collected: the site has taken the outcome. The site cannot see the
+	// request again; the holder's window still shows how it ended until the
+	// request expires, however the window's reload and the site's poll are
+	// ordered.
+	collected bool
 
 	// authenticate
 	nonce string
@@ -334,10 +339,15 @@ func (a *Agent) lookup(id, origin string) *request {
 	defer a.mu.Unlock()
 	a.expire(time.Now())
 	q := a.requests[id]
-	if q == nil || (origin != "" && q.origin != origin) {
+	if q == nil || (origin != "" && (q.origin != origin || q.collected)) {
 		return nil
 	}
 	return q
+}
+
+// final reports whether a request has its outcome.
+func final(status string) bool {
+	return status == stDone || status == stFailed || status == stCancelled
 }
 
 func (a *Agent) poll(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
@@ -352,12 +362,13 @@ func (a *Agent) poll(w http.ResponseWriter, r *http.Request, origin string) (int
 	case stCertificate:
 		out["certificate"] = base64.StdEncoding.EncodeToString(q.cert.Raw)
 	case stDone:
+		// Delivered once; the result (a token, a signature, identity
+		// data) is not kept once the site has it.
 		out["result"] = q.result
-		// Delivered once, then forgotten.
-		delete(a.requests, q.id)
+		q.result, q.collected = nil, true
 	case stFailed, stCancelled:
 		out["error"] = q.errorMsg
-		delete(a.requests, q.id)
+		q.collected = true
 	}
 	return http.StatusOK, out
 }
@@ -537,6 +548,15 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.promptHeaders(w)
 		w.WriteHeader(http.StatusForbidden)
 		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This answer did not come from the card agent's own window."})
+		return
+	}
+	a.mu.Lock()
+	ended := final(q.status)
+	a.mu.Unlock()
+	if ended {
+		// A form posted again after the outcome (the back button, a second
+		// click) changes nothing: the window shows how the request ended.
+		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 		return
 	}
 	if q.kind == kindIdentity {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
@@ -143,5 +144,54 @@ func TestHostCheck(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Fatalf("DNS-rebound host answered with %d", resp.StatusCode)
+	}
+}
+
+// The site's poll and the holder's window race after the holder answers: the
+// window, reloaded after the site collected the outcome, still says how the
+// request ended, and nothing posted to it afterwards changes that.
+func TestOutcomeShownAfterTheSiteCollects(t *testing.T) {
+	ts, card := setup(t)
+	code, m := call(t, "POST", ts.URL+"/v1/requests", site, `{"kind":"authenticate","nonce":"`+web.Token(32)+`"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	id, prompt := m["id"].(string), m["prompt"].(string)
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		return string(page)
+	}
+	form := get()
+	answer(t, prompt, ts.URL, url.Values{"action": {"approve"}, "pin": {card.PIN}})
+	if _, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); m["status"] != "done" || m["result"] == nil {
+		t.Fatalf("poll: %v", m)
+	}
+	// The window reloads only now, after the site has the token.
+	if page := get(); !strings.Contains(page, `id="agent-done"`) || !strings.Contains(page, "Done.") {
+		t.Fatalf("window after the site collected:\n%s", page)
+	}
+	// The site collects once.
+	if code, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); code != http.StatusNotFound {
+		t.Fatalf("second poll: %d %v", code, m)
+	}
+	// The old form posted again (the back button) cancels nothing.
+	csrf := csrfRE.FindStringSubmatch(form)[1]
+	req, _ := http.NewRequest("POST", prompt, strings.NewReader(url.Values{"action": {"cancel"}, "csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", ts.URL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Done.") || strings.Contains(string(page), "Cancelled") {
+		t.Fatalf("window after a stale cancel:\n%s", page)
 	}
 }
