@@ -2,13 +2,13 @@ package totp_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 )
@@ -191,20 +191,12 @@ func benchPaired(b *testing.B) {
 	b.ReportMetric(float64(factor)/float64(anchor), "ratio")
 }
 
-// runningClock is the system clock moved ahead by an offset. A verification
-// then pays for reading the clock what it pays in production (Validate, the
-// anchor, reads the system clock too), while the benchmark still moves time
-// one step per verification, as replay protection requires.
-type runningClock struct{ ahead atomic.Int64 }
-
-func (c *runningClock) Now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
-
-func (c *runningClock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }
-
 // runClock moves e's services (and its throttle, which follows them) from the
-// test clock to a running one.
-func runClock(e *env) *runningClock {
-	c := new(runningClock)
+// test clock to the system clock moved ahead one step per verification: a
+// verification then pays for reading the time what it pays in production, as
+// the anchor (pquerna's Validate, which reads the system clock) does.
+func runClock(e *env) *identitytest.RunningClock {
+	c := new(identitytest.RunningClock)
 	e.svc.Clock, e.svc.Throttle.Clock = c, nil
 	return c
 }

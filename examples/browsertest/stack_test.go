@@ -12,13 +12,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/puce-id/puce/examples/internal/agent"
 	"github.com/puce-id/puce/examples/internal/loginsrv"
 	"github.com/puce-id/puce/examples/internal/signsrv"
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
@@ -27,22 +27,7 @@ import (
 )
 
 // clock lets the test reach the next TOTP time step without waiting.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
+type clock = identitytest.RunningClock
 
 // stack is everything the browser talks to.
 type stack struct {

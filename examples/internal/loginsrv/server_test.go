@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,27 +16,13 @@ import (
 	otptotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 )
 
 // clock is a settable clock, so the test reaches the next TOTP step without
 // waiting 30 seconds.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
+type clock = identitytest.RunningClock
 
 type client struct {
 	t    *testing.T
