@@ -14,11 +14,11 @@ import (
 // Clock is a settable identity.Clock for tests. It starts at a fixed instant
 // and moves only when told to; it is safe for concurrent use.
 type Clock struct {
-	// A sequence lock: readers, which the code under test is several times
-	// per ceremony, take no lock and writers allocate nothing, so benchmarks
-	// measure that code rather than the test clock. Writers serialise on mu
-	// and make seq odd while they write; a reader retries when seq was odd
-	// or moved while it read.
+	// A sequence lock. The code under test reads the clock several times
+	// per ceremony: reading takes no lock and moving allocates nothing, so
+	// benchmarks measure that code rather than the test clock. Writers
+	// serialise on mu and keep seq odd while they write; a reader retries
+	// when seq was odd or moved while it read.
 	mu        sync.Mutex
 	seq       atomic.Uint64
 	sec, nsec atomic.Int64
