@@ -53,6 +53,19 @@ func call(t *testing.T, method, u, origin, body string) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
+// cardFactor is the login server's side: the card factor on a fresh store,
+// trusting the test card's PKI.
+func cardFactor(t *testing.T, card *testcard.Card) *cardauth.Factor {
+	t.Helper()
+	store := memstore.New()
+	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
+	f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // answer plays the holder in the agent's own window.
@@ -83,12 +96,7 @@ func answer(t *testing.T, prompt, self string, vals url.Values) string {
 
 func TestLoginTokenBoundToOrigin(t *testing.T) {
 	ts, card := setup(t)
-	store := memstore.New()
-	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
-	f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := cardFactor(t, card)
 	ctx := context.Background()
 	ch, err := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: site})
 	if err != nil {

@@ -10,9 +10,7 @@ import (
 	"testing"
 
 	"github.com/puce-id/puce/identity"
-	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/apdu"
-	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -56,12 +54,7 @@ func TestLoginOnPINPad(t *testing.T) {
 	t.Cleanup(srv.Close)
 	a.SetSelf(srv.URL)
 	ts := srv.URL
-	store := memstore.New()
-	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
-	f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := cardFactor(t, card)
 	ctx := context.Background()
 	ch, err := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: site})
 	if err != nil {
