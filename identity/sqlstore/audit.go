@@ -22,16 +22,16 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	defer tx.Rollback()
 	var seq int64
 	var prev []byte
-	if err := tx.QueryRowContext(ctx, `UPDATE puce_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&seq, &prev); err != nil {
+	if err := s.txQueryRow(ctx, tx, `UPDATE puce_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&seq, &prev); err != nil {
 		return fmt.Errorf("sqlstore: audit: advance head: %w", err)
 	}
 	hash := identity.ChainHash(prev, seq, e)
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit (seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit (seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit: insert: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE puce_audit_head SET hash = ? WHERE id = 1`), hash); err != nil {
+	if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_head SET hash = ? WHERE id = 1`, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit: update head: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -64,7 +64,7 @@ func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: audit events: %w", err)
 	}

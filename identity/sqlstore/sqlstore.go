@@ -34,6 +34,7 @@ type Store struct {
 	db    *sql.DB
 	d     dialect
 	clock identity.Clock
+	stmts statements
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -163,21 +164,16 @@ func open(ctx context.Context, db *sql.DB, d dialect, opts []Option) (*Store, er
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.closeStatements()
+	return s.db.Close()
+}
 
 // DB returns the underlying database, for health checks and for tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Engine names the database engine: "sqlite" or "postgres".
 func (s *Store) Engine() string { return s.d.name }
-
-func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.d.rebind(q), args...)
-}
-
-func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.d.rebind(q), args...)
-}
 
 // micros encodes a time; the zero time is 0 ("never").
 func micros(t time.Time) int64 {
@@ -269,7 +265,7 @@ func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind 
 		q += ` AND kind = ?`
 		args = append(args, kind)
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY created_at, kind, id`), args...)
+	rows, err := s.query(ctx, q+` ORDER BY created_at, kind, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list credentials: %w", err)
 	}

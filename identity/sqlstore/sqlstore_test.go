@@ -158,3 +158,32 @@ func TestCounterBeyondInt64(t *testing.T) {
 		t.Fatalf("counter 2^63: %v", err)
 	}
 }
+
+// The store keeps prepared statements: a call after Close must fail with an
+// error, not panic or run on a statement that outlived its database.
+func TestUseAfterClose(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "puce.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &identity.Credential{Subject: "a", Kind: identity.KindTOTP, ID: "x", CreatedAt: identitytest.Epoch()}
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Audit(ctx, identity.Event{Time: identitytest.Epoch(), Subject: "a", Action: "login", Result: identity.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Credentials(ctx, "a", identity.KindTOTP); err == nil {
+		t.Error("Credentials after Close: no error")
+	}
+	if err := s.AdvanceCounter(ctx, c.Ref(), 5, identitytest.Epoch()); err == nil {
+		t.Error("AdvanceCounter after Close: no error")
+	}
+	if err := s.Audit(ctx, identity.Event{Time: identitytest.Epoch(), Subject: "a", Action: "login", Result: identity.Success}); err == nil {
+		t.Error("Audit after Close: no error")
+	}
+}
