@@ -92,7 +92,11 @@ func (t *Throttle) attempt(ctx context.Context, key string, at time.Time) error 
 	if err != nil {
 		return err
 	}
-	for {
+	// A success deletes the record, so nearly every attempt finds none: the
+	// first round assumes so and tries to create it, which the store refuses
+	// if a record exists after all. Only then is it read. The outcome is the
+	// same compare-and-swap, with one store call fewer on the common path.
+	for loaded := false; ; loaded = true {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -100,9 +104,11 @@ func (t *Throttle) attempt(ctx context.Context, key string, at time.Time) error 
 		if now.IsZero() {
 			now = clockOr(t.Clock).Now()
 		}
-		st, err := t.Store.LoadThrottle(ctx, key)
-		if err != nil {
-			return fmt.Errorf("identity: load throttle: %w", err)
+		var st ThrottleState
+		if loaded {
+			if st, err = t.Store.LoadThrottle(ctx, key); err != nil {
+				return fmt.Errorf("identity: load throttle: %w", err)
+			}
 		}
 		if st.Failures >= lock && (t.LockFor <= 0 || now.Before(st.NotBefore)) {
 			return &ThrottledError{Locked: true, Failures: st.Failures}
