@@ -38,6 +38,9 @@ var (
 	ErrChallengeMismatch = fmt.Errorf("%w: challenge does not match the response", ErrInvalidResponse)
 	// ErrExists: a credential with this ID is already enrolled.
 	ErrExists = errors.New("identity: already exists")
+	// ErrChanged: the credential changed between the caller's read and its
+	// update (another request wrote it). Nothing was written.
+	ErrChanged = errors.New("identity: changed since it was read")
 	// ErrStepUpRequired: the session is too weak or too old for the action; a
 	// *StepUpError says what is needed.
 	ErrStepUpRequired = errors.New("identity: step-up required")

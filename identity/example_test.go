@@ -74,3 +74,43 @@ func ExamplePolicy_Authorize() {
 	// <nil>
 	// identity: step-up required for "change-password": need AAL2 within the last 5m0s, session has AAL2
 }
+
+// Two requests change one credential from the same read: the user renames
+// it while a login records its use. Written back whole, one would undo the
+// other; as edits, both land.
+func ExampleEditCredential() {
+	ctx := context.Background()
+	store := memstore.New()
+	ref := identity.CredentialRef{Subject: "alice", Kind: identity.KindWebAuthn, ID: "key-1"}
+	if err := store.CreateCredential(ctx, &identity.Credential{Subject: ref.Subject, Kind: ref.Kind, ID: ref.ID,
+		Name: "key", Active: true, CreatedAt: identitytest.Epoch()}); err != nil {
+		panic(err)
+	}
+	login, _ := store.Credential(ctx, ref)
+	rename, _ := store.Credential(ctx, ref)
+
+	err := identity.EditCredential(ctx, store, rename, func(c *identity.Credential) error {
+		c.Name = "blue key"
+		return nil
+	})
+	fmt.Println("rename:", err)
+
+	// A plain update from the login's older read is refused...
+	stale := *login
+	stale.LastUsedAt = identitytest.Epoch().Add(time.Minute)
+	fmt.Println("update:", errors.Is(store.UpdateCredential(ctx, &stale), identity.ErrChanged))
+	// ...an edit reads again and applies its change on top.
+	err = identity.EditCredential(ctx, store, login, func(c *identity.Credential) error {
+		c.LastUsedAt = identitytest.Epoch().Add(time.Minute)
+		return nil
+	})
+	fmt.Println("login:", err)
+
+	c, _ := store.Credential(ctx, ref)
+	fmt.Println(c.Name, c.LastUsedAt.Sub(c.CreatedAt), "revision", c.Revision)
+	// Output:
+	// rename: <nil>
+	// update: true
+	// login: <nil>
+	// blue key 1m0s revision 3
+}

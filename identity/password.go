@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -235,14 +236,38 @@ func (p *Passwords) Set(ctx context.Context, subject Subject, password string) e
 	if err != nil {
 		return err
 	}
-	err = p.Store.UpdateCredential(ctx, c)
-	if errors.Is(err, ErrNotEnrolled) {
-		err = p.Store.CreateCredential(ctx, c)
-	}
-	if err != nil {
+	if err := p.replace(ctx, c); err != nil {
 		return fmt.Errorf("identity: store password: %w", err)
 	}
 	return nil
+}
+
+// replace writes the new password credential c over the stored one, or
+// creates it, whatever other requests do meanwhile: a concurrent login's
+// bookkeeping must not make a password change fail, nor undo it.
+func (p *Passwords) replace(ctx context.Context, c *Credential) error {
+	for range maxEditRounds {
+		cur, err := p.Store.Credential(ctx, c.Ref())
+		if errors.Is(err, ErrNotEnrolled) {
+			err = p.Store.CreateCredential(ctx, c)
+			if errors.Is(err, ErrExists) {
+				continue // created meanwhile: replace that one
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		err = EditCredential(ctx, p.Store, cur, func(cur *Credential) error {
+			cur.Name, cur.Secret, cur.Public, cur.Active, cur.LastUsedAt = c.Name, c.Secret, c.Public, c.Active, c.LastUsedAt
+			return nil
+		})
+		if !errors.Is(err, ErrNotEnrolled) {
+			return err
+		}
+		// Deleted meanwhile: create it.
+	}
+	return fmt.Errorf("%w: password credential %q kept changing", ErrChanged, c.ID)
 }
 
 // Create stores the first password of a new subject and fails with
@@ -320,13 +345,35 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password string
 		return nil, err
 	}
 	now := clockOr(p.Clock).Now()
-	c.LastUsedAt = now
-	if rehash {
-		if enc, err := HashPassword(password, current); err == nil {
-			c.Public = []byte(enc)
+	checked := c.Public
+	var upgraded []byte
+	err = EditCredential(ctx, p.Store, c, func(cur *Credential) error {
+		if !bytes.Equal(cur.Public, checked) {
+			// The hash changed while this login was checked: a new password
+			// (this one must not log in, nor bring the old hash back), or
+			// another login's upgrade of the same password. Check again.
+			if rehash, err = VerifyPassword(string(cur.Public), password, current); err != nil {
+				return err
+			}
+			checked, upgraded = cur.Public, nil
 		}
+		cur.LastUsedAt = now
+		if rehash {
+			if upgraded == nil {
+				enc, err := HashPassword(password, current)
+				if err != nil {
+					return nil // keep the old hash; the login stands
+				}
+				upgraded = []byte(enc)
+			}
+			cur.Public = upgraded
+		}
+		return nil
+	})
+	if errors.Is(err, ErrPasswordMismatch) {
+		return nil, fmt.Errorf("%w (the password was changed during this login)", err)
 	}
-	if err := p.Store.UpdateCredential(ctx, c); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("identity: update password: %w", err)
 	}
 	if p.Throttle != nil {

@@ -238,3 +238,38 @@ func TestPasswordsManyAccounts(t *testing.T) {
 		t.Fatalf("bob has %d password credentials", len(creds))
 	}
 }
+
+// A password change that lands while a login with the old password is being
+// checked stays changed: the login must not write the old hash back (nor
+// succeed on a password that is no longer the account's).
+func TestPasswordChangeDuringLogin(t *testing.T) {
+	ctx := context.Background()
+	p, s, _ := newPasswords(t)
+	if err := p.Set(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	racy := &identitytest.Interleave{Store: s}
+	p.Store = racy
+	for _, rehash := range []bool{false, true} {
+		if rehash {
+			p.Params.Time++ // the login would also upgrade the hash
+		}
+		racy.Then(func() {
+			if err := p.Set(ctx, "alice", "battery staple"); err != nil {
+				t.Error(err)
+			}
+		})
+		if _, err := p.Verify(ctx, "alice", "correct horse", ""); !errors.Is(err, identity.ErrPasswordMismatch) {
+			t.Errorf("rehash %v: login with the password being replaced: %v", rehash, err)
+		}
+		if _, err := p.Verify(ctx, "alice", "battery staple", ""); err != nil {
+			t.Fatalf("rehash %v: the new password no longer works: %v", rehash, err)
+		}
+		if _, err := p.Verify(ctx, "alice", "correct horse", ""); !errors.Is(err, identity.ErrPasswordMismatch) {
+			t.Fatalf("rehash %v: the old password is back: %v", rehash, err)
+		}
+		if err := p.Set(ctx, "alice", "correct horse"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

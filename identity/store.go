@@ -29,6 +29,11 @@ type Credential struct {
 	Active     bool
 	CreatedAt  time.Time
 	LastUsedAt time.Time
+	// Revision counts the changes written with UpdateCredential: 1 when
+	// created, set by the store. An update carries the revision it was built
+	// from, so that it cannot silently undo a change another request made in
+	// between (a password change racing a login with the old password).
+	Revision uint64
 }
 
 // CredentialRef names one credential.
@@ -45,8 +50,8 @@ func (c *Credential) Ref() CredentialRef {
 
 // CredentialStore keeps credentials.
 type CredentialStore interface {
-	// CreateCredential stores a new credential; ErrExists when (kind, ID) is
-	// taken, for any subject.
+	// CreateCredential stores a new credential at Revision 1 (and sets
+	// c.Revision); ErrExists when (kind, ID) is taken, for any subject.
 	CreateCredential(ctx context.Context, c *Credential) error
 	// Credential loads one; ErrNotEnrolled when absent.
 	Credential(ctx context.Context, ref CredentialRef) (*Credential, error)
@@ -56,8 +61,12 @@ type CredentialStore interface {
 	// Credentials lists a subject's credentials of a kind ("" for all kinds),
 	// oldest first.
 	Credentials(ctx context.Context, subject Subject, kind Kind) ([]Credential, error)
-	// UpdateCredential rewrites Name, Secret, Public, Active and LastUsedAt;
-	// never Counter (see AdvanceCounter). ErrNotEnrolled when absent.
+	// UpdateCredential rewrites Name, Secret, Public, Active and LastUsedAt,
+	// never Counter (see AdvanceCounter), if the stored Revision is still
+	// c.Revision, and moves both to the next revision, in one atomic step.
+	// ErrChanged when the credential changed since c was read: nothing was
+	// written; read it again and redo the change (EditCredential does).
+	// ErrNotEnrolled when absent.
 	UpdateCredential(ctx context.Context, c *Credential) error
 	// AdvanceCounter sets the counter to n and LastUsedAt to at only if the
 	// stored counter is below n, in one atomic step; otherwise ErrReplayed. This

@@ -200,10 +200,18 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	// there was none to move.
 	bsChanged := rec.BackupState != flags.HasBackupState()
 	if bsChanged || received <= stored {
-		rec.BackupState = flags.HasBackupState()
-		c.Public = rec.encode()
-		c.LastUsedAt = now
-		if err := f.svc.Store.UpdateCredential(ctx, c); err != nil {
+		// Edited, not overwritten: a rename made during this login stays.
+		err := identity.EditCredential(ctx, f.svc.Store, c, func(cur *identity.Credential) error {
+			r, err := DecodeRecord(cur)
+			if err != nil {
+				return err
+			}
+			r.BackupState = flags.HasBackupState()
+			cur.Public = r.encode()
+			cur.LastUsedAt = now
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("webauthn: update credential: %w", err)
 		}
 	}

@@ -229,8 +229,11 @@ func (f *Factor) Rename(ctx context.Context, subject identity.Subject, credentia
 	if err != nil {
 		return fmt.Errorf("webauthn: rename: %w", err)
 	}
-	c.Name = name
-	if err := f.svc.Store.UpdateCredential(ctx, c); err != nil {
+	err = identity.EditCredential(ctx, f.svc.Store, c, func(c *identity.Credential) error {
+		c.Name = name
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("webauthn: rename: %w", err)
 	}
 	return nil

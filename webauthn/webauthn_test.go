@@ -9,6 +9,7 @@ import (
 	"github.com/descope/virtualwebauthn"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -367,5 +368,35 @@ func TestOriginCanonicalForm(t *testing.T) {
 	}
 	if _, err := e.f.BeginEnroll(context.Background(), identity.Request{Origin: origin}); !errors.Is(err, identity.ErrBadInput) {
 		t.Fatalf("enrolment without subject: %v", err)
+	}
+}
+
+// A rename that lands while a login is checked stays: the login records the
+// new backup state and last use on top of it instead of writing back the
+// credential it read.
+func TestRenameDuringLogin(t *testing.T) {
+	e := newEnv(t, nil)
+	d := newDevice(withOptions(virtualwebauthn.AuthenticatorOptions{BackupEligible: true}))
+	c := e.enroll(t, "alice", d)
+	ctx := context.Background()
+	ch, err := e.f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	racy := &identitytest.Interleave{Store: e.store}
+	e.svc.Store = racy
+	racy.Then(func() {
+		if err := e.f.Rename(ctx, "alice", c.ID, "blue key"); err != nil {
+			t.Error(err)
+		}
+	})
+	d.auth.Options.BackupState = true // the login has its own change to write
+	if _, err := e.f.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: d.get(t, ch.Payload)}); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := e.store.Credential(ctx, c.Ref())
+	rec, _ := webauthn.DecodeRecord(stored)
+	if stored.Name != "blue key" || !rec.BackupState || !stored.LastUsedAt.Equal(e.clock.Now()) {
+		t.Fatalf("after a rename during login: name %q, backup state %v, last used %s", stored.Name, rec.BackupState, stored.LastUsedAt)
 	}
 }

@@ -47,6 +47,10 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testAdvanceCounterRace(t, s, second(t, s))
 	})
+	t.Run("UpdateRace", func(t *testing.T) {
+		s := f.Open(t)
+		testUpdateRace(t, s, second(t, s))
+	})
 	t.Run("DeleteRace", func(t *testing.T) {
 		s := f.Open(t)
 		testDeleteRace(t, s, second(t, s))
@@ -99,7 +103,11 @@ func testCredentials(t *testing.T, s identity.Store) {
 	at := Epoch()
 	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Name: "phone",
 		Secret: []byte{1, 2, 3}, Public: []byte("pub"), Active: false, CreatedAt: at}
+	c.Revision = 42 // the store's to set
 	mustNoErr(t, s.CreateCredential(ctx, c), "create")
+	if c.Revision != 1 {
+		t.Fatalf("created at revision %d, want 1", c.Revision)
+	}
 	wantErr(t, s.CreateCredential(ctx, c), identity.ErrExists, "create twice")
 	// The same ID under another subject is taken too: IDs are unique per kind.
 	dup := *c
@@ -108,7 +116,7 @@ func testCredentials(t *testing.T, s identity.Store) {
 
 	got, err := s.Credential(ctx, c.Ref())
 	mustNoErr(t, err, "load")
-	if got.Name != "phone" || !bytes.Equal(got.Secret, c.Secret) || string(got.Public) != "pub" || got.Active || !got.CreatedAt.Equal(at) || got.Counter != 0 {
+	if got.Name != "phone" || !bytes.Equal(got.Secret, c.Secret) || string(got.Public) != "pub" || got.Active || !got.CreatedAt.Equal(at) || got.Counter != 0 || got.Revision != 1 {
 		t.Fatalf("loaded %+v, stored %+v", got, c)
 	}
 	// A caller changing what it got must not change the store.
@@ -132,10 +140,22 @@ func testCredentials(t *testing.T, s identity.Store) {
 
 	got.Name, got.Active, got.Secret, got.LastUsedAt = "work phone", true, []byte{4}, at.Add(time.Minute)
 	got.Counter = 99 // UpdateCredential must not move the counter
+	stale := *again
 	mustNoErr(t, s.UpdateCredential(ctx, got), "update")
 	got2, _ := s.Credential(ctx, c.Ref())
-	if got2.Name != "work phone" || !got2.Active || !bytes.Equal(got2.Secret, []byte{4}) || !got2.LastUsedAt.Equal(at.Add(time.Minute)) || got2.Counter != 0 {
-		t.Fatalf("after update %+v", got2)
+	if got2.Name != "work phone" || !got2.Active || !bytes.Equal(got2.Secret, []byte{4}) || !got2.LastUsedAt.Equal(at.Add(time.Minute)) || got2.Counter != 0 ||
+		got2.Revision != 2 || got.Revision != 2 {
+		t.Fatalf("after update %+v (caller's copy at revision %d)", got2, got.Revision)
+	}
+	// An update built on the first read would undo the one above: refused,
+	// and nothing of it written.
+	stale.Name, stale.Active = "old phone", false
+	wantErr(t, s.UpdateCredential(ctx, &stale), identity.ErrChanged, "update from a stale read")
+	if got3, _ := s.Credential(ctx, c.Ref()); got3.Name != "work phone" || !got3.Active || got3.Revision != 2 {
+		t.Fatalf("after the stale update %+v", got3)
+	}
+	if stale.Revision != 1 {
+		t.Fatalf("a refused update moved the caller's revision to %d", stale.Revision)
 	}
 	missing := *got
 	missing.ID = "zz"
@@ -178,6 +198,11 @@ func testAdvanceCounter(t *testing.T, s identity.Store) {
 	got, _ := s.Credential(ctx, c.Ref())
 	if got.Counter != 1<<62 || !got.LastUsedAt.Equal(at) {
 		t.Fatalf("counter %d last used %v", got.Counter, got.LastUsedAt)
+	}
+	// The counter has its own guard: moving it is not a revision, so an
+	// update read before a login still lands after it.
+	if got.Revision != 1 {
+		t.Fatalf("AdvanceCounter moved the revision to %d", got.Revision)
 	}
 	wantErr(t, s.AdvanceCounter(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"}, 1<<62+1, at), identity.ErrNotEnrolled, "advance another subject's")
 }
@@ -231,6 +256,41 @@ func testAdvanceCounterRace(t *testing.T, a, b identity.Store) {
 	}, identity.ErrReplayed)
 	if won != 1 {
 		t.Fatalf("%d of 64 advanced the counter to the same step; want exactly 1", won)
+	}
+}
+
+// Of many updates built on the same read, exactly one lands; through
+// EditCredential, which reads again after losing, every one lands.
+func testUpdateRace(t *testing.T, a, b identity.Store) {
+	ctx := context.Background()
+	c := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Public: []byte{0}, Active: true, CreatedAt: Epoch()}
+	mustNoErr(t, a.CreateCredential(ctx, c), "create")
+	won := race(t, 64, a, b, func(s identity.Store, i int) error {
+		mine := *c
+		mine.Name = fmt.Sprint("writer ", i)
+		return s.UpdateCredential(ctx, &mine)
+	}, identity.ErrChanged)
+	if won != 1 {
+		t.Fatalf("%d of 64 updates built on one read landed; want exactly 1", won)
+	}
+
+	// Each edit adds one to a count kept in Public: a lost update would
+	// show as a smaller count.
+	const editors = 8
+	race(t, editors, a, b, func(s identity.Store, i int) error {
+		cur, err := s.Credential(ctx, c.Ref())
+		if err != nil {
+			return err
+		}
+		return identity.EditCredential(ctx, s, cur, func(cur *identity.Credential) error {
+			cur.Public = []byte{cur.Public[0] + 1}
+			return nil
+		})
+	}, nil)
+	got, err := a.Credential(ctx, c.Ref())
+	mustNoErr(t, err, "load")
+	if got.Public[0] != editors || got.Revision != 2+editors {
+		t.Fatalf("after %d concurrent edits: count %d, revision %d", editors, got.Public[0], got.Revision)
 	}
 }
 

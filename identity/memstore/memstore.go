@@ -91,6 +91,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if _, ok := s.credentials[k]; ok {
 		return fmt.Errorf("%w: %s credential %q", identity.ErrExists, c.Kind, c.ID)
 	}
+	c.Revision = 1
 	d := copyCredential(c)
 	s.credentials[k] = d
 	own := s.bySubject[c.Subject]
@@ -174,6 +175,11 @@ func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) er
 	if err != nil {
 		return err
 	}
+	if cur.Revision != c.Revision {
+		return fmt.Errorf("%w: %s credential %q is at revision %d, the update was built on %d", identity.ErrChanged, c.Kind, c.ID, cur.Revision, c.Revision)
+	}
+	cur.Revision++
+	c.Revision = cur.Revision
 	cur.Name = c.Name
 	cur.Secret = slices.Clone(c.Secret)
 	cur.Public = slices.Clone(c.Public)

@@ -66,6 +66,8 @@ var migrations = []string{
 		seq  BIGINT NOT NULL,
 		hash {bytes} NOT NULL
 	);`,
+	// 2: credential revisions, which make UpdateCredential a compare-and-swap.
+	`ALTER TABLE puce_credentials ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;`,
 }
 
 func (d dialect) ddl(s string) string {

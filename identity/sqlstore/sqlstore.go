@@ -202,15 +202,15 @@ func notEnrolled(ref identity.CredentialRef) error {
 	return fmt.Errorf("%w: no %s credential %q for %q", identity.ErrNotEnrolled, ref.Kind, ref.ID, ref.Subject)
 }
 
-const credentialColumns = `subject, kind, id, name, secret, public, counter, active, created_at, last_used_at`
+const credentialColumns = `subject, kind, id, name, secret, public, counter, active, created_at, last_used_at, revision`
 
 func scanCredential(row interface{ Scan(...any) error }) (*identity.Credential, error) {
 	var c identity.Credential
-	var counter, created, used int64
-	if err := row.Scan(&c.Subject, &c.Kind, &c.ID, &c.Name, &c.Secret, &c.Public, &counter, &c.Active, &created, &used); err != nil {
+	var counter, created, used, revision int64
+	if err := row.Scan(&c.Subject, &c.Kind, &c.ID, &c.Name, &c.Secret, &c.Public, &counter, &c.Active, &created, &used, &revision); err != nil {
 		return nil, err
 	}
-	c.Counter = uint64(counter)
+	c.Counter, c.Revision = uint64(counter), uint64(revision)
 	c.CreatedAt, c.LastUsedAt = fromMicros(created), fromMicros(used)
 	return &c, nil
 }
@@ -220,7 +220,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if c.Counter > math.MaxInt64 {
 		return fmt.Errorf("%w: counter %d does not fit the database", identity.ErrBadInput, c.Counter)
 	}
-	r, err := s.exec(ctx, `INSERT INTO puce_credentials (`+credentialColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	r, err := s.exec(ctx, `INSERT INTO puce_credentials (`+credentialColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
 		c.Subject, c.Kind, c.ID, c.Name, c.Secret, c.Public, int64(c.Counter), c.Active, micros(c.CreatedAt), micros(c.LastUsedAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
@@ -230,6 +230,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	} else if n == 0 {
 		return fmt.Errorf("%w: %s credential %q", identity.ErrExists, c.Kind, c.ID)
 	}
+	c.Revision = 1
 	return nil
 }
 
@@ -286,17 +287,31 @@ func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind 
 
 // UpdateCredential implements identity.CredentialStore.
 func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) error {
-	r, err := s.exec(ctx, `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ? WHERE kind = ? AND id = ? AND subject = ?`,
-		c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject)
+	if c.Revision >= math.MaxInt64 {
+		return fmt.Errorf("%w: revision %d does not fit the database", identity.ErrBadInput, c.Revision)
+	}
+	r, err := s.exec(ctx, `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
+		WHERE kind = ? AND id = ? AND subject = ? AND revision = ?`,
+		c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject, int64(c.Revision))
 	if err != nil {
 		return fmt.Errorf("sqlstore: update credential: %w", err)
 	}
 	if n, err := affected(r); err != nil {
 		return err
-	} else if n == 0 {
+	} else if n == 1 {
+		c.Revision++
+		return nil
+	}
+	// Nothing changed: say why (the decision was made atomically above).
+	var cur int64
+	err = s.queryRow(ctx, `SELECT revision FROM puce_credentials WHERE kind = ? AND id = ? AND subject = ?`, c.Kind, c.ID, c.Subject).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
 		return notEnrolled(c.Ref())
 	}
-	return nil
+	if err != nil {
+		return fmt.Errorf("sqlstore: update credential: %w", err)
+	}
+	return fmt.Errorf("%w: %s credential %q is at revision %d, the update was built on %d", identity.ErrChanged, c.Kind, c.ID, cur, c.Revision)
 }
 
 // AdvanceCounter implements identity.CredentialStore in one conditional

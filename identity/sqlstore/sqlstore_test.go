@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,12 +124,12 @@ func TestMigrationsIdempotent(t *testing.T) {
 	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
 	for _, s := range []*sqlstore.Store{a, b} {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 1 {
+		if err != nil || v != 2 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	}
 	var n int
-	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 1 {
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d migration records, %v", n, err)
 	}
 }
@@ -185,5 +186,40 @@ func TestUseAfterClose(t *testing.T) {
 	}
 	if err := s.Audit(ctx, identity.Event{Time: identitytest.Epoch(), Subject: "a", Action: "login", Result: identity.Success}); err == nil {
 		t.Error("Audit after Close: no error")
+	}
+}
+
+// A database made by the first schema gains credential revisions on upgrade:
+// its rows start at revision 1 and updates check it from then on.
+func TestUpgradeToRevisions(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "puce.db")
+	old := sqlstoretest.SQLiteAt(t, p)
+	c := &identity.Credential{Subject: "a", Kind: identity.KindTOTP, ID: "x", Name: "phone", CreatedAt: identitytest.Epoch()}
+	if err := old.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 1, as an older puce left it.
+	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `DELETE FROM puce_schema WHERE version = 2`} {
+		if _, err := old.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sqlstoretest.SQLiteAt(t, p)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	got, err := s.Credential(ctx, c.Ref())
+	if err != nil || got.Revision != 1 || got.Name != "phone" {
+		t.Fatalf("after upgrade: %+v, %v", got, err)
+	}
+	stale := *got
+	got.Name = "laptop"
+	if err := s.UpdateCredential(ctx, got); err != nil || got.Revision != 2 {
+		t.Fatalf("update: revision %d, %v", got.Revision, err)
+	}
+	stale.Name = "tablet"
+	if err := s.UpdateCredential(ctx, &stale); !errors.Is(err, identity.ErrChanged) {
+		t.Fatalf("stale update: %v", err)
 	}
 }

@@ -355,8 +355,16 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x50
 			return nil, err
 		}
 	}
-	cred.LastUsedAt = now
-	if err := f.svc.Store.UpdateCredential(ctx, cred); err != nil {
+	// Edited, not overwritten: a rename, or a revocation, made during this
+	// login stays.
+	err = identity.EditCredential(ctx, f.svc.Store, cred, func(c *identity.Credential) error {
+		if !c.Active {
+			return fmt.Errorf("%w: the card credential was disabled during this login", identity.ErrRevoked)
+		}
+		c.LastUsedAt = now
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	factors, level := identity.Possession|identity.Knowledge, identity.Level3

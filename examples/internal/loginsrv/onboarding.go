@@ -358,8 +358,10 @@ func (s *Server) keepDocument(ctx context.Context, subject identity.Subject, fp 
 	}
 	c, err := s.cfg.Store.Credential(ctx, identity.CredentialRef{Subject: subject, Kind: KindIdentityDocument, ID: fp})
 	if err == nil {
-		c.Public, c.LastUsedAt, c.Active = pub, doc.VerifiedAt, true
-		return s.cfg.Store.UpdateCredential(ctx, c)
+		return identity.EditCredential(ctx, s.cfg.Store, c, func(c *identity.Credential) error {
+			c.Public, c.LastUsedAt, c.Active = pub, doc.VerifiedAt, true
+			return nil
+		})
 	}
 	if !errors.Is(err, identity.ErrNotEnrolled) {
 		return err

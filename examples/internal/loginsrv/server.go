@@ -924,8 +924,10 @@ func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *web.Se
 		err = fmt.Errorf("%w: name", identity.ErrBadInput)
 	}
 	if err == nil {
-		c.Name = name
-		err = s.cfg.Store.UpdateCredential(r.Context(), c)
+		err = identity.EditCredential(r.Context(), s.cfg.Store, c, func(c *identity.Credential) error {
+			c.Name = name
+			return nil
+		})
 		err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
 	}
 	if err != nil {
