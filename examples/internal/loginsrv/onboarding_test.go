@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/identity"
-	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
@@ -25,22 +24,10 @@ var nonceRE = regexp.MustCompile(`data-nonce="([^"]+)"`)
 // documents.
 func onboardingServer(t *testing.T, clk *clock, csca *x509.Certificate) (*httptest.Server, identity.Store) {
 	t.Helper()
-	store, err := sqlstore.OpenSQLite(context.Background(), t.TempDir()+"/login.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sealer, _ := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	srv, err := New(Config{Store: store, Sealer: sealer, Origin: ts.URL, Clock: clk, AgentURL: "http://127.0.0.1:24727",
-		CSCAs:  []*x509.Certificate{csca},
-		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv.Handler()
+	ts, store, _ := startServer(t, clk, func(cfg *Config) {
+		cfg.AgentURL = "http://127.0.0.1:24727"
+		cfg.CSCAs = []*x509.Certificate{csca}
+	})
 	return ts, store
 }
 

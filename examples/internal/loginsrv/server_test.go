@@ -86,8 +86,16 @@ func must(t *testing.T, page, want string) {
 
 func newServer(t *testing.T, clk *clock) (*httptest.Server, identity.Store) {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.OpenSQLite(ctx, t.TempDir()+"/login.db")
+	ts, store, _ := startServer(t, clk, nil)
+	return ts, store
+}
+
+// startServer runs the login server on a fresh SQLite store with fast
+// password hashing; configure, when given, adjusts the configuration once
+// the test server's URL is known.
+func startServer(t *testing.T, clk *clock, configure func(cfg *Config)) (*httptest.Server, identity.Store, *Server) {
+	t.Helper()
+	store, err := sqlstore.OpenSQLite(context.Background(), t.TempDir()+"/login.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +104,17 @@ func newServer(t *testing.T, clk *clock) (*httptest.Server, identity.Store) {
 	ts := httptest.NewUnstartedServer(nil)
 	ts.Start()
 	t.Cleanup(ts.Close)
-	srv, err := New(Config{Store: store, Sealer: sealer, Origin: ts.URL, Clock: clk,
-		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	cfg := Config{Store: store, Sealer: sealer, Origin: ts.URL, Clock: clk,
+		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv.Handler()
-	return ts, store
+	return ts, store, srv
 }
 
 func newClient(t *testing.T, base string) *client {

@@ -1,7 +1,6 @@
 package loginsrv
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"html"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,34 +16,20 @@ import (
 	"time"
 
 	"github.com/descope/virtualwebauthn"
-
-	"github.com/puce-id/puce/identity"
-	"github.com/puce-id/puce/identity/sqlstore"
 )
 
 // newWebAuthnServer runs the server on a localhost origin: WebAuthn accepts
 // plain http there only (and never on an IP address).
 func newWebAuthnServer(t *testing.T, clk *clock) string {
 	t.Helper()
-	store, err := sqlstore.OpenSQLite(context.Background(), t.TempDir()+"/login.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sealer, _ := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	origin := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
-	srv, err := New(Config{Store: store, Sealer: sealer, Origin: origin, Clock: clk,
-		Argon2: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var origin string
+	_, _, srv := startServer(t, clk, func(cfg *Config) {
+		origin = strings.Replace(cfg.Origin, "127.0.0.1", "localhost", 1)
+		cfg.Origin = origin
+	})
 	if srv.wa == nil {
 		t.Fatal("WebAuthn is off on a localhost origin")
 	}
-	ts.Config.Handler = srv.Handler()
 	return origin
 }
 
