@@ -62,6 +62,12 @@ func GenesisHash() []byte { return make([]byte, sha256.Size) }
 // field of the event, each length-prefixed so that no two events encode alike.
 // Time counts in microseconds: the precision every store keeps.
 func ChainHash(prev []byte, seq int64, e Event) []byte {
+	return AppendChainHash(make([]byte, 0, sha256.Size), prev, seq, e)
+}
+
+// AppendChainHash appends ChainHash(prev, seq, e) to dst, for a store that
+// keeps its hashes in a buffer of its own.
+func AppendChainHash(dst, prev []byte, seq int64, e Event) []byte {
 	const tag = "puce-audit-v1"
 	fields := [...]string{string(prev), string(e.Subject), string(e.Kind), e.CredentialID, e.Action, string(e.Result), e.RemoteAddr, e.Reason}
 	n := len(tag) + 16
@@ -85,7 +91,7 @@ func ChainHash(prev []byte, seq int64, e Event) []byte {
 		b = append(b, f...)
 	}
 	sum := sha256.Sum256(b)
-	return sum[:]
+	return append(dst, sum[:]...)
 }
 
 // ChainVerifier checks records one at a time, in sequence order, so that a

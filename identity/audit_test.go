@@ -103,5 +103,9 @@ func TestChainHashFormat(t *testing.T) {
 		if got, want := identity.ChainHash(bytes.Repeat([]byte{0xa5}, 32), 7, e), longest(e); !bytes.Equal(got, want) {
 			t.Errorf("event with %d-byte credential ID: hash %x, want %x", len(e.CredentialID), got, want)
 		}
+		prefix := []byte("kept")
+		if got, want := identity.AppendChainHash(prefix, bytes.Repeat([]byte{0xa5}, 32), 7, e), append([]byte("kept"), longest(e)...); !bytes.Equal(got, want) {
+			t.Errorf("AppendChainHash = %x, want %x", got, want)
+		}
 	}
 }

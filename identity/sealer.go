@@ -31,8 +31,9 @@ const (
 //
 // Format: version (1) ‖ len(keyID) ‖ keyID ‖ nonce (12) ‖ ciphertext ‖ tag (16).
 type Sealer struct {
-	current string
-	aeads   map[string]cipher.AEAD
+	current     string
+	currentAEAD cipher.AEAD
+	aeads       map[string]cipher.AEAD
 }
 
 // NewSealer returns a Sealer that seals with keys[current] and opens with any
@@ -59,6 +60,7 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 		}
 		s.aeads[id] = aead
 	}
+	s.currentAEAD = s.aeads[current]
 	return s, nil
 }
 
@@ -98,33 +100,37 @@ func GenerateSealerKey() []byte {
 // CurrentKeyID names the key Seal uses.
 func (s *Sealer) CurrentKeyID() string { return s.current }
 
-// sealAD is the additional data: the key ID and the row, length-prefixed so
-// that no two rows share an encoding.
-func sealAD(keyID string, row CredentialRef) []byte {
-	const tag = "puce-seal-v1"
-	fields := [...]string{keyID, string(row.Subject), string(row.Kind), row.ID}
-	n := len(tag)
-	for _, f := range fields {
-		n += 4 + len(f)
-	}
-	ad := append(make([]byte, 0, n), tag...)
-	for _, f := range fields {
+// appendSealAD appends the additional data: the key ID and the row,
+// length-prefixed so that no two rows share an encoding.
+func appendSealAD[K string | []byte](ad []byte, keyID K, row CredentialRef) []byte {
+	ad = append(ad, sealADTag...)
+	ad = binary.BigEndian.AppendUint32(ad, uint32(len(keyID)))
+	ad = append(ad, keyID...)
+	for _, f := range [...]string{string(row.Subject), string(row.Kind), row.ID} {
 		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
 		ad = append(ad, f...)
 	}
 	return ad
 }
 
+const sealADTag = "puce-seal-v1"
+
+// sealADLen is the length of the additional data for a key ID of n bytes.
+func sealADLen(n int, row CredentialRef) int {
+	return len(sealADTag) + 16 + n + len(row.Subject) + len(row.Kind) + len(row.ID)
+}
+
 // Seal encrypts plaintext for the given row with the current key.
 func (s *Sealer) Seal(plaintext []byte, row CredentialRef) []byte {
-	aead := s.aeads[s.current]
+	aead := s.currentAEAD
 	out := make([]byte, 0, 2+len(s.current)+aead.NonceSize()+len(plaintext)+aead.Overhead())
 	out = append(out, sealVersion, byte(len(s.current)))
 	out = append(out, s.current...)
 	nonce := out[len(out) : len(out)+aead.NonceSize()]
 	rand.Read(nonce)
 	out = out[:len(out)+len(nonce)]
-	return aead.Seal(out, nonce, plaintext, sealAD(s.current, row))
+	ad := appendSealAD(make([]byte, 0, sealADLen(len(s.current), row)), s.current, row)
+	return aead.Seal(out, nonce, plaintext, ad)
 }
 
 // Open decrypts a value sealed for the given row. Any failure is ErrUnseal.
@@ -136,20 +142,35 @@ func (s *Sealer) Open(sealed []byte, row CredentialRef) ([]byte, error) {
 	if len(sealed) < 2+n {
 		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
-	keyID := string(sealed[2 : 2+n])
-	aead, ok := s.aeads[keyID]
-	if !ok {
+	keyID := sealed[2 : 2+n]
+	aead := s.aead(keyID)
+	if aead == nil {
 		return nil, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, keyID)
 	}
 	rest := sealed[2+n:]
 	if len(rest) < aead.NonceSize()+aead.Overhead() {
 		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
-	pt, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], sealAD(keyID, row))
+	nonce, ct := rest[:aead.NonceSize()], rest[aead.NonceSize():]
+	// One allocation for both: the plaintext first, capped so that Open
+	// cannot write past it, then the additional data.
+	size := len(ct) - aead.Overhead()
+	buf := make([]byte, size, size+sealADLen(n, row))
+	ad := appendSealAD(buf[size:], keyID, row)
+	pt, err := aead.Open(buf[:0:size], nonce, ct, ad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: altered, or sealed for another row", ErrUnseal)
 	}
 	return pt, nil
+}
+
+// aead returns the cipher of the key named id, nil if the sealer does not
+// have it. The current key, which opens nearly everything, is tried first.
+func (s *Sealer) aead(id []byte) cipher.AEAD {
+	if string(id) == s.current {
+		return s.currentAEAD
+	}
+	return s.aeads[string(id)]
 }
 
 // KeyID returns the ID of the key that sealed a value, so an operator can find

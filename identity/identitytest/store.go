@@ -125,6 +125,23 @@ func testCredentials(t *testing.T, s identity.Store) {
 	if again.Secret[0] != 1 {
 		t.Fatal("store shares its bytes with callers")
 	}
+	// So must changing or growing what a list returned, however the store
+	// packs it (one credential is the common answer at login).
+	list, err := s.Credentials(ctx, "alice", identity.KindTOTP)
+	mustNoErr(t, err, "list one")
+	if len(list) != 1 || !bytes.Equal(list[0].Secret, c.Secret) || string(list[0].Public) != "pub" {
+		t.Fatalf("list one: %+v", list)
+	}
+	list[0].Secret[0], list[0].Public[0] = 9, 'P'
+	if grown := append(list[0].Secret, 7, 7, 7, 7); len(grown) != 7 || string(list[0].Public) != "Pub" {
+		t.Fatalf("growing a listed secret changed its public bytes to %q", list[0].Public)
+	}
+	if grown := append(list, identity.Credential{ID: "grown"}); len(grown) != 2 {
+		t.Fatal("append to a list")
+	}
+	if again, _ := s.Credential(ctx, c.Ref()); !bytes.Equal(again.Secret, []byte{1, 2, 3}) || string(again.Public) != "pub" {
+		t.Fatalf("store shares a list's bytes with callers: %+v", again)
+	}
 	_, err = s.Credential(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"})
 	wantErr(t, err, identity.ErrNotEnrolled, "load under another subject")
 	_, err = s.Credential(ctx, identity.CredentialRef{Subject: "alice", Kind: identity.KindWebAuthn, ID: "c1"})

@@ -5,6 +5,7 @@ package memstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,8 @@ type Store struct {
 	challenges map[identity.ChallengeID]*challenge
 	throttles  map[string]identity.ThrottleState
 	audit      []identity.AuditRecord
+	// hashes holds the audit records' hashes, many to an allocation.
+	hashes []byte
 }
 
 type credKey struct {
@@ -61,12 +64,34 @@ func copyCredential(c *identity.Credential) *identity.Credential {
 	return d
 }
 
+// copyOne returns a deep copy of c as a slice of one, in a single allocation
+// when its bytes are few: the usual answer at login is one credential of
+// the kind asked for.
+func copyOne(c *identity.Credential) []identity.Credential {
+	type one struct {
+		c   [1]identity.Credential
+		buf [136]byte // the struct fills a 320-byte size class
+	}
+	if len(c.Secret)+len(c.Public) > len(one{}.buf) {
+		out := make([]identity.Credential, 1)
+		copyInto(&out[0], c)
+		return out
+	}
+	p := new(one)
+	copyWith(&p.c[0], c, p.buf[:0])
+	return p.c[:]
+}
+
 // copyInto sets *d to a deep copy of c.
 func copyInto(d, c *identity.Credential) {
+	copyWith(d, c, make([]byte, 0, len(c.Secret)+len(c.Public)))
+}
+
+// copyWith sets *d to a deep copy of c, its byte fields copied into buf's
+// spare capacity (which must hold both). Capacities are capped so that an
+// append to one field cannot write into the other.
+func copyWith(d, c *identity.Credential, buf []byte) {
 	*d = *c
-	// One allocation for both byte fields; capacities are capped so that an
-	// append to one cannot write into the other.
-	buf := make([]byte, 0, len(c.Secret)+len(c.Public))
 	d.Secret, d.Public = nil, nil
 	if c.Secret != nil {
 		buf = append(buf, c.Secret...)
@@ -144,6 +169,13 @@ func (s *Store) Credentials(ctx context.Context, subject identity.Subject, kind 
 	}
 	if n == 0 {
 		return nil, nil
+	}
+	if n == 1 {
+		for _, c := range own {
+			if kind == "" || c.Kind == kind {
+				return copyOne(c), nil
+			}
+		}
 	}
 	out := make([]identity.Credential, n)
 	i := 0
@@ -306,7 +338,13 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 		prev = identity.GenesisHash()
 	}
 	seq := int64(len(s.audit)) + 1
-	s.audit = append(s.audit, identity.AuditRecord{Seq: seq, Event: e, Prev: prev, Hash: identity.ChainHash(prev, seq, e)})
+	if cap(s.hashes)-len(s.hashes) < sha256.Size {
+		s.hashes = make([]byte, 0, 256*sha256.Size)
+	}
+	start := len(s.hashes)
+	s.hashes = identity.AppendChainHash(s.hashes, prev, seq, e)
+	hash := s.hashes[start:len(s.hashes):len(s.hashes)]
+	s.audit = append(s.audit, identity.AuditRecord{Seq: seq, Event: e, Prev: prev, Hash: hash})
 	return nil
 }
 
