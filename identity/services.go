@@ -86,9 +86,8 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	// A username-less challenge has no subject to throttle; such factors
 	// answer with signatures, which cannot be guessed.
 	throttled := s.Throttle != nil && ch.Subject != ""
-	var key string
+	key := ThrottleKey{ch.Subject, kind}
 	if throttled {
-		key = throttleKey(ch.Subject, kind)
 		at := ev.Time
 		if s.Throttle.Clock != nil {
 			at = time.Time{}

@@ -90,7 +90,18 @@ type ChallengeStore interface {
 	PurgeChallenges(ctx context.Context, before time.Time) (int64, error)
 }
 
-// ThrottleState is the failure record of one (subject, factor) key.
+// ThrottleKey names a throttle record: failures count per subject and factor,
+// so that guessing TOTP codes does not lock the user's security key.
+type ThrottleKey struct {
+	Subject Subject
+	Kind    Kind
+}
+
+// String is the key as one string, "kind/subject", for a store that keeps
+// keys in one column. Kinds never contain '/', so no two keys share a string.
+func (k ThrottleKey) String() string { return string(k.Kind) + "/" + string(k.Subject) }
+
+// ThrottleState is the failure record of one ThrottleKey.
 type ThrottleState struct {
 	// Failures counts consecutive failed attempts.
 	Failures int
@@ -103,13 +114,13 @@ type ThrottleState struct {
 // ThrottleStore keeps failure counters. Use it through Throttle.
 type ThrottleStore interface {
 	// LoadThrottle returns the state of key, or the zero state.
-	LoadThrottle(ctx context.Context, key string) (ThrottleState, error)
+	LoadThrottle(ctx context.Context, key ThrottleKey) (ThrottleState, error)
 	// SwapThrottle replaces the state of key with next if its version is still
 	// prev.Version (zero: the key has no record yet), atomically. It reports
 	// whether the swap happened; next.Version must be prev.Version+1.
-	SwapThrottle(ctx context.Context, key string, prev, next ThrottleState) (bool, error)
+	SwapThrottle(ctx context.Context, key ThrottleKey, prev, next ThrottleState) (bool, error)
 	// ResetThrottle deletes the record of key.
-	ResetThrottle(ctx context.Context, key string) error
+	ResetThrottle(ctx context.Context, key ThrottleKey) error
 }
 
 // AuditLog keeps the audit trail as a hash chain (see ChainHash).

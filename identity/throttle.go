@@ -35,13 +35,6 @@ type Throttle struct {
 	LockFor time.Duration
 }
 
-// throttleKey scopes counters per subject and factor: guessing TOTP codes does
-// not lock the user's security key. Kinds never contain '/', so the key is
-// unambiguous.
-func throttleKey(subject Subject, kind Kind) string {
-	return string(kind) + "/" + string(subject)
-}
-
 func (t *Throttle) config() (free int, base, max time.Duration, lock int, err error) {
 	free, base, max, lock = t.Free, t.BaseDelay, t.MaxDelay, t.LockAfter
 	if free <= 0 {
@@ -82,12 +75,12 @@ func delay(failures, free int, base, max time.Duration) time.Duration {
 // not be evaluated. When the attempt then succeeds, call Succeed; when it
 // fails, nothing more is needed.
 func (t *Throttle) Attempt(ctx context.Context, subject Subject, kind Kind) error {
-	return t.attempt(ctx, throttleKey(subject, kind), time.Time{})
+	return t.attempt(ctx, ThrottleKey{subject, kind}, time.Time{})
 }
 
 // attempt is Attempt on a key already built, at the instant at of the
 // caller's ceremony; a zero at reads the throttle's clock.
-func (t *Throttle) attempt(ctx context.Context, key string, at time.Time) error {
+func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, at time.Time) error {
 	free, base, max, lock, err := t.config()
 	if err != nil {
 		return err
@@ -144,10 +137,10 @@ func (t *Throttle) Succeed(ctx context.Context, subject Subject, kind Kind) erro
 
 // Unlock clears the failure count and any lock (an administrator's action).
 func (t *Throttle) Unlock(ctx context.Context, subject Subject, kind Kind) error {
-	return t.reset(ctx, throttleKey(subject, kind))
+	return t.reset(ctx, ThrottleKey{subject, kind})
 }
 
-func (t *Throttle) reset(ctx context.Context, key string) error {
+func (t *Throttle) reset(ctx context.Context, key ThrottleKey) error {
 	if err := t.Store.ResetThrottle(ctx, key); err != nil {
 		return fmt.Errorf("identity: reset throttle: %w", err)
 	}
@@ -161,7 +154,7 @@ func (t *Throttle) Status(ctx context.Context, subject Subject, kind Kind) error
 	if err != nil {
 		return err
 	}
-	st, err := t.Store.LoadThrottle(ctx, throttleKey(subject, kind))
+	st, err := t.Store.LoadThrottle(ctx, ThrottleKey{subject, kind})
 	if err != nil {
 		return fmt.Errorf("identity: load throttle: %w", err)
 	}

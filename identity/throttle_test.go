@@ -101,3 +101,12 @@ func TestThrottleLimit(t *testing.T) {
 		t.Fatalf("a limit above 100: %v", err)
 	}
 }
+
+// TestThrottleKeyString pins the string SQL stores keep: a lock without
+// LockFor lasts until Unlock, so a changed format would free locked accounts
+// on upgrade.
+func TestThrottleKeyString(t *testing.T) {
+	if got := (identity.ThrottleKey{Subject: "alice@example.com", Kind: identity.KindTOTP}).String(); got != "totp/alice@example.com" {
+		t.Fatalf("String() = %q", got)
+	}
+}

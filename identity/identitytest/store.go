@@ -375,31 +375,42 @@ func testConsumeRace(t *testing.T, a, b identity.Store) {
 
 func testThrottleStore(t *testing.T, s identity.Store) {
 	ctx := context.Background()
-	st, err := s.LoadThrottle(ctx, "k")
+	k := identity.ThrottleKey{Subject: "alice", Kind: identity.KindTOTP}
+	st, err := s.LoadThrottle(ctx, k)
 	mustNoErr(t, err, "load empty")
 	if st != (identity.ThrottleState{}) {
 		t.Fatalf("empty key has state %+v", st)
 	}
 	next := identity.ThrottleState{Failures: 1, NotBefore: Epoch().Add(time.Second), Version: 1}
-	ok, err := s.SwapThrottle(ctx, "k", st, next)
+	ok, err := s.SwapThrottle(ctx, k, st, next)
 	mustNoErr(t, err, "swap")
 	if !ok {
 		t.Fatal("first swap refused")
 	}
-	ok, _ = s.SwapThrottle(ctx, "k", st, next)
+	ok, _ = s.SwapThrottle(ctx, k, st, next)
 	if ok {
 		t.Fatal("swap from a stale version accepted")
 	}
-	got, _ := s.LoadThrottle(ctx, "k")
+	got, _ := s.LoadThrottle(ctx, k)
 	if got.Failures != 1 || got.Version != 1 || !got.NotBefore.Equal(next.NotBefore) {
 		t.Fatalf("loaded %+v, want %+v", got, next)
 	}
-	mustNoErr(t, s.ResetThrottle(ctx, "k"), "reset")
-	got, _ = s.LoadThrottle(ctx, "k")
+	// Keys are per subject and factor.
+	for _, other := range []identity.ThrottleKey{
+		{Subject: "alice", Kind: identity.KindWebAuthn},
+		{Subject: "bob", Kind: identity.KindTOTP},
+		{Subject: "totp/alice", Kind: ""},
+	} {
+		if got, _ := s.LoadThrottle(ctx, other); got != (identity.ThrottleState{}) {
+			t.Fatalf("%+v shares alice's TOTP record: %+v", other, got)
+		}
+	}
+	mustNoErr(t, s.ResetThrottle(ctx, k), "reset")
+	got, _ = s.LoadThrottle(ctx, k)
 	if got != (identity.ThrottleState{}) {
 		t.Fatalf("after reset %+v", got)
 	}
-	mustNoErr(t, s.ResetThrottle(ctx, "never"), "reset unknown key")
+	mustNoErr(t, s.ResetThrottle(ctx, identity.ThrottleKey{Subject: "never", Kind: identity.KindTOTP}), "reset unknown key")
 }
 
 // testThrottleRace shows the throttle's guarantee end to end: 64 concurrent

@@ -25,7 +25,7 @@ type Store struct {
 	// every account nor sorts.
 	bySubject  map[identity.Subject][]*identity.Credential
 	challenges map[identity.ChallengeID]*challenge
-	throttles  map[string]identity.ThrottleState
+	throttles  map[identity.ThrottleKey]identity.ThrottleState
 	audit      []identity.AuditRecord
 	// hashes holds the audit records' hashes, many to an allocation.
 	hashes []byte
@@ -53,7 +53,7 @@ func New() *Store {
 		credentials: map[credKey]*identity.Credential{},
 		bySubject:   map[identity.Subject][]*identity.Credential{},
 		challenges:  map[identity.ChallengeID]*challenge{},
-		throttles:   map[string]identity.ThrottleState{},
+		throttles:   map[identity.ThrottleKey]identity.ThrottleState{},
 	}
 }
 
@@ -300,14 +300,14 @@ func (s *Store) PurgeChallenges(ctx context.Context, before time.Time) (int64, e
 }
 
 // LoadThrottle implements identity.ThrottleStore.
-func (s *Store) LoadThrottle(ctx context.Context, key string) (identity.ThrottleState, error) {
+func (s *Store) LoadThrottle(ctx context.Context, key identity.ThrottleKey) (identity.ThrottleState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.throttles[key], nil
 }
 
 // SwapThrottle implements identity.ThrottleStore.
-func (s *Store) SwapThrottle(ctx context.Context, key string, prev, next identity.ThrottleState) (bool, error) {
+func (s *Store) SwapThrottle(ctx context.Context, key identity.ThrottleKey, prev, next identity.ThrottleState) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.throttles[key].Version != prev.Version {
@@ -318,7 +318,7 @@ func (s *Store) SwapThrottle(ctx context.Context, key string, prev, next identit
 }
 
 // ResetThrottle implements identity.ThrottleStore.
-func (s *Store) ResetThrottle(ctx context.Context, key string) error {
+func (s *Store) ResetThrottle(ctx context.Context, key identity.ThrottleKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.throttles, key)

@@ -409,10 +409,10 @@ func (s *Store) PurgeChallenges(ctx context.Context, before time.Time) (int64, e
 }
 
 // LoadThrottle implements identity.ThrottleStore.
-func (s *Store) LoadThrottle(ctx context.Context, key string) (identity.ThrottleState, error) {
+func (s *Store) LoadThrottle(ctx context.Context, key identity.ThrottleKey) (identity.ThrottleState, error) {
 	var st identity.ThrottleState
 	var nb int64
-	err := s.queryRow(ctx, `SELECT failures, not_before, version FROM puce_throttle WHERE key = ?`, key).Scan(&st.Failures, &nb, &st.Version)
+	err := s.queryRow(ctx, `SELECT failures, not_before, version FROM puce_throttle WHERE key = ?`, key.String()).Scan(&st.Failures, &nb, &st.Version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return identity.ThrottleState{}, nil
 	}
@@ -425,15 +425,15 @@ func (s *Store) LoadThrottle(ctx context.Context, key string) (identity.Throttle
 
 // SwapThrottle implements identity.ThrottleStore as a compare-and-swap on
 // the version column.
-func (s *Store) SwapThrottle(ctx context.Context, key string, prev, next identity.ThrottleState) (bool, error) {
+func (s *Store) SwapThrottle(ctx context.Context, key identity.ThrottleKey, prev, next identity.ThrottleState) (bool, error) {
 	var r sql.Result
 	var err error
 	if prev.Version == 0 {
 		r, err = s.exec(ctx, `INSERT INTO puce_throttle (key, failures, not_before, version) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			key, next.Failures, micros(next.NotBefore), next.Version)
+			key.String(), next.Failures, micros(next.NotBefore), next.Version)
 	} else {
 		r, err = s.exec(ctx, `UPDATE puce_throttle SET failures = ?, not_before = ?, version = ? WHERE key = ? AND version = ?`,
-			next.Failures, micros(next.NotBefore), next.Version, key, prev.Version)
+			next.Failures, micros(next.NotBefore), next.Version, key.String(), prev.Version)
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: swap throttle: %w", err)
@@ -443,8 +443,8 @@ func (s *Store) SwapThrottle(ctx context.Context, key string, prev, next identit
 }
 
 // ResetThrottle implements identity.ThrottleStore.
-func (s *Store) ResetThrottle(ctx context.Context, key string) error {
-	if _, err := s.exec(ctx, `DELETE FROM puce_throttle WHERE key = ?`, key); err != nil {
+func (s *Store) ResetThrottle(ctx context.Context, key identity.ThrottleKey) error {
+	if _, err := s.exec(ctx, `DELETE FROM puce_throttle WHERE key = ?`, key.String()); err != nil {
 		return fmt.Errorf("sqlstore: reset throttle: %w", err)
 	}
 	return nil
