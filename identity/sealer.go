@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // ErrUnseal: a sealed value does not open. Its key is unknown, it was altered,
@@ -33,7 +34,14 @@ const (
 type Sealer struct {
 	current     string
 	currentAEAD cipher.AEAD
-	aeads       map[string]cipher.AEAD
+	keys        map[string]sealerKey
+	// bufs holds OpenFunc's buffers (*[]byte).
+	bufs sync.Pool
+}
+
+type sealerKey struct {
+	id   string
+	aead cipher.AEAD
 }
 
 // NewSealer returns a Sealer that seals with keys[current] and opens with any
@@ -42,7 +50,7 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 	if _, ok := keys[current]; !ok {
 		return nil, fmt.Errorf("%w: sealer: current key %q is not among the keys", ErrBadInput, current)
 	}
-	s := &Sealer{current: current, aeads: make(map[string]cipher.AEAD, len(keys))}
+	s := &Sealer{current: current, keys: make(map[string]sealerKey, len(keys))}
 	for id, k := range keys {
 		if id == "" || len(id) > maxKeyIDLen {
 			return nil, fmt.Errorf("%w: sealer: key ID must be 1 to %d bytes", ErrBadInput, maxKeyIDLen)
@@ -58,9 +66,9 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sealer: %w", err)
 		}
-		s.aeads[id] = aead
+		s.keys[id] = sealerKey{id, aead}
 	}
-	s.currentAEAD = s.aeads[current]
+	s.currentAEAD = s.keys[current].aead
 	return s, nil
 }
 
@@ -100,17 +108,15 @@ func GenerateSealerKey() []byte {
 // CurrentKeyID names the key Seal uses.
 func (s *Sealer) CurrentKeyID() string { return s.current }
 
-// appendSealAD appends the additional data: the key ID and the row,
+// putSealAD writes the additional data into ad, which is exactly
+// sealADLen(len(keyID), row) long: the key ID and the row, each
 // length-prefixed so that no two rows share an encoding.
-func appendSealAD[K string | []byte](ad []byte, keyID K, row CredentialRef) []byte {
-	ad = append(ad, sealADTag...)
-	ad = binary.BigEndian.AppendUint32(ad, uint32(len(keyID)))
-	ad = append(ad, keyID...)
-	for _, f := range [...]string{string(row.Subject), string(row.Kind), row.ID} {
-		ad = binary.BigEndian.AppendUint32(ad, uint32(len(f)))
-		ad = append(ad, f...)
+func putSealAD(ad []byte, keyID string, row CredentialRef) {
+	n := copy(ad, sealADTag)
+	for _, f := range [...]string{keyID, string(row.Subject), string(row.Kind), row.ID} {
+		binary.BigEndian.PutUint32(ad[n:], uint32(len(f)))
+		n += 4 + copy(ad[n+4:], f)
 	}
-	return ad
 }
 
 const sealADTag = "puce-seal-v1"
@@ -129,35 +135,88 @@ func (s *Sealer) Seal(plaintext []byte, row CredentialRef) []byte {
 	nonce := out[len(out) : len(out)+aead.NonceSize()]
 	rand.Read(nonce)
 	out = out[:len(out)+len(nonce)]
-	ad := appendSealAD(make([]byte, 0, sealADLen(len(s.current), row)), s.current, row)
+	ad := make([]byte, sealADLen(len(s.current), row))
+	putSealAD(ad, s.current, row)
 	return aead.Seal(out, nonce, plaintext, ad)
 }
 
 // Open decrypts a value sealed for the given row. Any failure is ErrUnseal.
+// The caller owns the plaintext; OpenFunc suits a secret needed only briefly.
 func (s *Sealer) Open(sealed []byte, row CredentialRef) ([]byte, error) {
-	if len(sealed) < 2 || sealed[0] != sealVersion {
-		return nil, fmt.Errorf("%w: not a sealed value", ErrUnseal)
+	v, err := s.parse(sealed)
+	if err != nil {
+		return nil, err
 	}
-	n := int(sealed[1])
-	if len(sealed) < 2+n {
-		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
+	// One allocation for both: the plaintext first, capped so that the
+	// cipher cannot write past it, then the additional data.
+	buf := make([]byte, v.size()+sealADLen(len(v.keyID), row))
+	return v.open(buf, row)
+}
+
+// OpenFunc decrypts a value sealed for row, hands the plaintext to use and
+// wipes it when use returns. The plaintext lives in a buffer the Sealer
+// reuses, so a login pays no allocation for it and no copy of the secret is
+// left behind in freed memory; use must not keep it. The error is ErrUnseal
+// or use's.
+func (s *Sealer) OpenFunc(sealed []byte, row CredentialRef, use func(plaintext []byte) error) error {
+	v, err := s.parse(sealed)
+	if err != nil {
+		return err
 	}
-	keyID := sealed[2 : 2+n]
-	aead := s.aead(keyID)
+	need := v.size() + sealADLen(len(v.keyID), row)
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < need {
+		b := make([]byte, max(need, 256))
+		bp = &b
+	}
+	buf := (*bp)[:need]
+	defer func() {
+		clear(buf)
+		s.bufs.Put(bp)
+	}()
+	pt, err := v.open(buf, row)
+	if err != nil {
+		return err
+	}
+	return use(pt)
+}
+
+// sealed is a parsed sealed value.
+type sealed struct {
+	aead      cipher.AEAD
+	keyID     string
+	nonce, ct []byte
+}
+
+func (s *Sealer) parse(b []byte) (sealed, error) {
+	if len(b) < 2 || b[0] != sealVersion {
+		return sealed{}, fmt.Errorf("%w: not a sealed value", ErrUnseal)
+	}
+	n := int(b[1])
+	if len(b) < 2+n {
+		return sealed{}, fmt.Errorf("%w: truncated", ErrUnseal)
+	}
+	id, aead := s.aead(b[2 : 2+n])
 	if aead == nil {
-		return nil, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, keyID)
+		return sealed{}, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, b[2:2+n])
 	}
-	rest := sealed[2+n:]
-	if len(rest) < aead.NonceSize()+aead.Overhead() {
-		return nil, fmt.Errorf("%w: truncated", ErrUnseal)
+	rest := b[2+n:]
+	ns := aead.NonceSize()
+	if len(rest) < ns+aead.Overhead() {
+		return sealed{}, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
-	nonce, ct := rest[:aead.NonceSize()], rest[aead.NonceSize():]
-	// One allocation for both: the plaintext first, capped so that Open
-	// cannot write past it, then the additional data.
-	size := len(ct) - aead.Overhead()
-	buf := make([]byte, size, size+sealADLen(n, row))
-	ad := appendSealAD(buf[size:], keyID, row)
-	pt, err := aead.Open(buf[:0:size], nonce, ct, ad)
+	return sealed{aead: aead, keyID: id, nonce: rest[:ns], ct: rest[ns:]}, nil
+}
+
+// size is the plaintext's length.
+func (v *sealed) size() int { return len(v.ct) - v.aead.Overhead() }
+
+// open decrypts into buf, which holds size() bytes of plaintext followed by
+// the additional data, and returns the plaintext.
+func (v *sealed) open(buf []byte, row CredentialRef) ([]byte, error) {
+	n := v.size()
+	putSealAD(buf[n:], v.keyID, row)
+	pt, err := v.aead.Open(buf[:0:n], v.nonce, v.ct, buf[n:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: altered, or sealed for another row", ErrUnseal)
 	}
@@ -166,11 +225,15 @@ func (s *Sealer) Open(sealed []byte, row CredentialRef) ([]byte, error) {
 
 // aead returns the cipher of the key named id, nil if the sealer does not
 // have it. The current key, which opens nearly everything, is tried first.
-func (s *Sealer) aead(id []byte) cipher.AEAD {
+func (s *Sealer) aead(id []byte) (string, cipher.AEAD) {
 	if string(id) == s.current {
-		return s.currentAEAD
+		return s.current, s.currentAEAD
 	}
-	return s.aeads[string(id)]
+	k, ok := s.keys[string(id)]
+	if !ok {
+		return "", nil
+	}
+	return k.id, k.aead
 }
 
 // KeyID returns the ID of the key that sealed a value, so an operator can find

@@ -169,3 +169,72 @@ func TestSealedFormat(t *testing.T) {
 		t.Fatalf("long-hand open of Seal's output: %v", err)
 	}
 }
+
+func TestSealerOpenFunc(t *testing.T) {
+	s, err := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := identity.CredentialRef{Subject: "alice", Kind: identity.KindTOTP, ID: "c1"}
+	for _, size := range []int{0, 20, 64, 300, 5000} {
+		secret := bytes.Repeat([]byte{0xa5}, size)
+		sealed := s.Seal(secret, row)
+		var kept []byte
+		err := s.OpenFunc(sealed, row, func(pt []byte) error {
+			if !bytes.Equal(pt, secret) {
+				t.Fatalf("%d bytes: plaintext differs", size)
+			}
+			kept = pt // only to check the wipe below; real callers must not
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if bytes.IndexByte(kept, 0xa5) >= 0 {
+			t.Fatalf("%d bytes: plaintext not wiped after use", size)
+		}
+		// Altered, or moved to another row: ErrUnseal, and use is not called.
+		bad := bytes.Clone(sealed)
+		bad[len(bad)-1] ^= 1
+		for _, c := range []struct {
+			sealed []byte
+			row    identity.CredentialRef
+		}{{bad, row}, {sealed, identity.CredentialRef{Subject: "mallory", Kind: identity.KindTOTP, ID: "c1"}}, {sealed[:3], row}} {
+			err := s.OpenFunc(c.sealed, c.row, func([]byte) error { t.Fatal("use called on a value that does not open"); return nil })
+			if !errors.Is(err, identity.ErrUnseal) {
+				t.Fatalf("%d bytes: %v, want ErrUnseal", size, err)
+			}
+		}
+	}
+	// use's error comes back as it is.
+	errUse := errors.New("use failed")
+	if err := s.OpenFunc(s.Seal([]byte("x"), row), row, func([]byte) error { return errUse }); err != errUse {
+		t.Fatalf("OpenFunc = %v, want use's error", err)
+	}
+	// Concurrent logins share the sealer's buffers: each sees its own secret
+	// (run with -race).
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			secret := bytes.Repeat([]byte{byte(g + 1)}, 20)
+			sealed := s.Seal(secret, row)
+			for range 200 {
+				if err := s.OpenFunc(sealed, row, func(pt []byte) error {
+					if !bytes.Equal(pt, secret) {
+						return errors.New("another login's secret")
+					}
+					return nil
+				}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -67,6 +67,29 @@ func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	return RecordOutcome(ctx, s.auditor(), ev, err)
 }
 
+// ProofCheck is a login's Check that also completes the proof: Prove has
+// filled in its Subject (the challenge's), Kind and Time (ev.Time), and the
+// check sets at least CredentialID, Factors and Assurance.
+type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) error
+
+// Prove is Finish for a login (PurposeAuthenticate) that returns the proof
+// check completed, or nil and the error. The proof and the audit event share
+// one allocation: this runs for every login.
+func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
+	out := &struct {
+		proof Proof
+		ev    Event
+	}{ev: Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action(PurposeAuthenticate), RemoteAddr: resp.RemoteAddr}}
+	err := s.finish(ctx, kind, PurposeAuthenticate, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
+		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
+		return check(ctx, ch, ev, &out.proof)
+	}, &out.ev)
+	if err = RecordOutcome(ctx, s.auditor(), out.ev, err); err != nil {
+		return nil, err
+	}
+	return &out.proof, nil
+}
+
 func action(p Purpose) string {
 	if p == PurposeEnroll {
 		return "enroll"

@@ -46,10 +46,10 @@ func (p params) step(now time.Time) (t uint64, ok bool) {
 // every step of the window, so its timing says nothing about how close it
 // was. Only a code that matches a step already accepted (or an older one)
 // makes replayed true.
-func (p params) match(secret, code []byte, now time.Time, skew int, last uint64) (step uint64, ok, replayed bool, err error) {
+func (p params) match(secret, code []byte, now time.Time, skew int, last uint64) (step uint64, ok, replayed bool) {
 	t, ok := p.step(now)
 	if !ok || len(code) != p.digits {
-		return 0, false, false, nil
+		return 0, false, false
 	}
 	var g hotpGen
 	g.init(p.alg, secret, p.digits)
@@ -66,12 +66,12 @@ func (p params) match(secret, code []byte, now time.Time, skew int, last uint64)
 		}
 		if subtle.ConstantTimeCompare(g.code(want[:0], s), code) == 1 {
 			if s >= last { // s+1 > last, without overflow
-				return s, true, false, nil
+				return s, true, false
 			}
 			replayed = true
 		}
 	}
-	return 0, false, replayed, nil
+	return 0, false, replayed
 }
 
 // hotpGen computes RFC 4226 HOTP values of one key: HMAC (RFC 2104) of the

@@ -226,14 +226,15 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 			return err
 		}
 		ref := identity.CredentialRef{Subject: ch.Subject, Kind: Kind, ID: st.ID}
-		secret, err := f.sealer.Open(st.Sealed, ref)
+		now := ev.Time
+		var step uint64
+		var ok bool
+		err = f.sealer.OpenFunc(st.Sealed, ref, func(secret []byte) error {
+			step, ok, _ = p.match(secret, code, now, f.cfg.skew, 0)
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("totp: enrolment secret: %w", err)
-		}
-		now := ev.Time
-		step, ok, _, err := p.match(secret, code, now, f.cfg.skew, 0)
-		if err != nil {
-			return err
 		}
 		if !ok {
 			return fmt.Errorf("%w: the code does not match the new key (is the device's clock right?)", identity.ErrInvalidResponse)
@@ -362,8 +363,7 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 	if err != nil {
 		return nil, err
 	}
-	var proof *identity.Proof
-	err = f.svc.Finish(ctx, Kind, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		now := ev.Time
 		c, step, err := f.find(ctx, ch.Subject, code, now, ev)
 		if err != nil {
@@ -378,14 +378,9 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 			}
 			return fmt.Errorf("totp: record time step: %w", err)
 		}
-		proof = &identity.Proof{Subject: ch.Subject, Kind: Kind, CredentialID: c.ID,
-			Factors: identity.Possession, Assurance: identity.Level2, Time: now}
+		p.CredentialID, p.Factors, p.Assurance = c.ID, identity.Possession, identity.Level2
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return proof, nil
 }
 
 // find returns the active credential of subject that code belongs to, and its
@@ -407,14 +402,14 @@ func (f *Factor) find(ctx context.Context, subject identity.Subject, code []byte
 		if err != nil {
 			return nil, 0, fmt.Errorf("totp: credential %s: %w", c.ID, err)
 		}
-		secret, err := f.sealer.Open(c.Secret, c.Ref())
+		var step uint64
+		var ok, rep bool
+		err = f.sealer.OpenFunc(c.Secret, c.Ref(), func(secret []byte) error {
+			step, ok, rep = p.match(secret, code, now, f.cfg.skew, c.Counter)
+			return nil
+		})
 		if err != nil {
 			return nil, 0, fmt.Errorf("totp: credential %s: %w", c.ID, err)
-		}
-		step, ok, rep, err := p.match(secret, code, now, f.cfg.skew, c.Counter)
-		clear(secret)
-		if err != nil {
-			return nil, 0, err
 		}
 		if ok {
 			return c, step, nil
