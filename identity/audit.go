@@ -69,11 +69,8 @@ func ChainHash(prev []byte, seq int64, e Event) []byte {
 // keeps its hashes in a buffer of its own.
 func AppendChainHash(dst, prev []byte, seq int64, e Event) []byte {
 	const tag = "puce-audit-v1"
-	fields := [...]string{string(prev), string(e.Subject), string(e.Kind), e.CredentialID, e.Action, string(e.Result), e.RemoteAddr, e.Reason}
-	n := len(tag) + 16
-	for _, f := range fields {
-		n += 8 + len(f)
-	}
+	n := len(tag) + 8*10 + len(prev) + len(e.Subject) + len(e.Kind) + len(e.CredentialID) + len(e.Action) +
+		len(e.Result) + len(e.RemoteAddr) + len(e.Reason)
 	// One buffer and one hash call: this runs for every login. A typical
 	// event fits the stack buffer.
 	var stack [512]byte
@@ -86,12 +83,20 @@ func AppendChainHash(dst, prev []byte, seq int64, e Event) []byte {
 	b = append(b, prev...)
 	b = binary.BigEndian.AppendUint64(b, uint64(seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
-	for _, f := range fields[1:] {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
-		b = append(b, f...)
-	}
+	b = appendField(b, string(e.Subject))
+	b = appendField(b, string(e.Kind))
+	b = appendField(b, e.CredentialID)
+	b = appendField(b, e.Action)
+	b = appendField(b, string(e.Result))
+	b = appendField(b, e.RemoteAddr)
+	b = appendField(b, e.Reason)
 	sum := sha256.Sum256(b)
 	return append(dst, sum[:]...)
+}
+
+// appendField appends f with its 8-byte length before it.
+func appendField(b []byte, f string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(f))), f...)
 }
 
 // ChainVerifier checks records one at a time, in sequence order, so that a

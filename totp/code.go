@@ -1,6 +1,7 @@
 package totp
 
 import (
+	"crypto/sha1"
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
@@ -127,6 +128,21 @@ func (g *hotpGen) wipe() {
 
 // code appends the code of counter to dst, left-padded with zeros.
 func (g *hotpGen) code(dst []byte, counter uint64) []byte {
+	if g.alg == SHA1 {
+		// Nearly every deployed token: buffers of the exact sizes, so that
+		// less is zeroed and copied for each code.
+		var inner [sha1.BlockSize + 8]byte
+		copy(inner[:], g.ipad[:sha1.BlockSize])
+		binary.BigEndian.PutUint64(inner[sha1.BlockSize:], counter)
+		var outer [sha1.BlockSize + sha1.Size]byte
+		copy(outer[:], g.opad[:sha1.BlockSize])
+		h := sha1.Sum(inner[:])
+		copy(outer[sha1.BlockSize:], h[:])
+		mac := sha1.Sum(outer[:])
+		clear(inner[:])
+		clear(outer[:])
+		return g.format(dst, mac[:])
+	}
 	bs := g.alg.blockSize()
 	var inner [sha512.BlockSize + 8]byte
 	n := copy(inner[:], g.ipad[:bs])
@@ -137,7 +153,13 @@ func (g *hotpGen) code(dst []byte, counter uint64) []byte {
 	var mac [sha512.Size]byte
 	sum := g.alg.sum(mac[:0], outer[:n])
 	clear(inner[:])
-	// RFC 4226 §5.3: the low nibble of the last byte picks 31 bits.
+	return g.format(dst, sum)
+}
+
+// format appends the code of an HMAC value: RFC 4226 §5.3's dynamic
+// truncation, modulo 10^digits, left-padded with zeros.
+func (g *hotpGen) format(dst, sum []byte) []byte {
+	// The low nibble of the last byte picks 31 bits.
 	off := sum[len(sum)-1] & 0x0f
 	v := binary.BigEndian.Uint32(sum[off:]) & 0x7fffffff
 	start := len(dst)
