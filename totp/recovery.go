@@ -271,8 +271,7 @@ func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identit
 	if err != nil {
 		return nil, err
 	}
-	var proof *identity.Proof
-	err = r.svc.Finish(ctx, identity.KindRecovery, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	return r.svc.Prove(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		creds, err := r.svc.Store.Credentials(ctx, ch.Subject, identity.KindRecovery)
 		if err != nil {
 			return fmt.Errorf("recovery: load codes: %w", err)
@@ -311,15 +310,10 @@ func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identit
 		}
 		left := active - 1
 		ev.Reason = fmt.Sprintf("recovery code used, %d left", left)
-		proof = &identity.Proof{Subject: ch.Subject, Kind: identity.KindRecovery, CredentialID: c.ID,
-			Factors: identity.Possession, Assurance: identity.Level1, Time: ev.Time,
-			Claims: map[string]string{ClaimRemaining: strconv.Itoa(left)}}
+		p.CredentialID, p.Factors, p.Assurance = c.ID, identity.Possession, identity.Level1
+		p.Claims = map[string]string{ClaimRemaining: strconv.Itoa(left)}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return proof, nil
 }
 
 // Remaining returns how many unused recovery codes subject has.

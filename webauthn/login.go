@@ -99,27 +99,20 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 	if err != nil {
 		return nil, err
 	}
-	var proof *identity.Proof
-	err = f.svc.Finish(ctx, Kind, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
-		p, err := f.verify(ctx, ch, ev, parsed)
-		proof = p
-		return err
+	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
+		return f.verify(ctx, ch, ev, parsed, p)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return proof, nil
 }
 
 // verify is the factor's half of §7.2 "Verifying an Authentication
 // Assertion"; go-webauthn does the client data, authenticator data and
-// signature steps.
-func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identity.Event, parsed *protocol.ParsedCredentialAssertionData) (*identity.Proof, error) {
+// signature steps. It completes p on success.
+func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identity.Event, parsed *protocol.ParsedCredentialAssertionData, p *identity.Proof) error {
 	id := CredentialID(parsed.RawID)
 	ev.CredentialID = id
 	sess, err := session(ch)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// §7.2 steps "identify the user and the credential": look the credential
 	// up by its ID, then check it belongs to the subject the ceremony was
@@ -127,26 +120,26 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	c, err := f.svc.Store.CredentialByID(ctx, Kind, id)
 	if err != nil {
 		if errors.Is(err, identity.ErrNotEnrolled) {
-			return nil, fmt.Errorf("%w: webauthn: unknown credential", identity.ErrNotEnrolled)
+			return fmt.Errorf("%w: webauthn: unknown credential", identity.ErrNotEnrolled)
 		}
-		return nil, fmt.Errorf("webauthn: load credential: %w", err)
+		return fmt.Errorf("webauthn: load credential: %w", err)
 	}
 	if ch.Subject != "" && c.Subject != ch.Subject {
-		return nil, fmt.Errorf("%w: webauthn: the credential is not one of this subject's", identity.ErrNotEnrolled)
+		return fmt.Errorf("%w: webauthn: the credential is not one of this subject's", identity.ErrNotEnrolled)
 	}
 	if ch.Subject == "" {
 		ev.Subject = c.Subject
 	}
 	if !c.Active {
-		return nil, fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
+		return fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
 	}
 	rec, err := DecodeRecord(c)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// §7.2 step 1: with allowCredentials, the credential must be one of them.
 	if len(sess.AllowedCredentialIDs) > 0 && !containsID(sess.AllowedCredentialIDs, rec.ID) {
-		return nil, fmt.Errorf("%w: webauthn: the credential was not offered in allowCredentials", identity.ErrInvalidResponse)
+		return fmt.Errorf("%w: webauthn: the credential was not offered in allowCredentials", identity.ErrInvalidResponse)
 	}
 	// go-webauthn checks the response's user handle (when present) against
 	// the user's ID, and the allow-list against the user's credentials. The
@@ -166,7 +159,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 		}, *sess, parsed)
 	}
 	if err != nil {
-		return nil, invalid("assertion", err)
+		return invalid("assertion", err)
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
 	now := ev.Time
@@ -181,7 +174,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	case received == 0 && stored == 0:
 	case received <= stored:
 		if !f.cfg.AcceptCounterRegression {
-			return nil, fmt.Errorf("%w: counter went from %d to %d", ErrClonedAuthenticator, stored, received)
+			return fmt.Errorf("%w: counter went from %d to %d", ErrClonedAuthenticator, stored, received)
 		}
 		clone = true
 		ev.Reason = fmt.Sprintf("clone warning: signature counter went from %d to %d", stored, received)
@@ -190,9 +183,9 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 		// same counter, one wins and the other is a replay.
 		if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), received, now); err != nil {
 			if errors.Is(err, identity.ErrReplayed) {
-				return nil, fmt.Errorf("%w: %w", ErrClonedAuthenticator, err)
+				return fmt.Errorf("%w: %w", ErrClonedAuthenticator, err)
 			}
-			return nil, fmt.Errorf("webauthn: advance counter: %w", err)
+			return fmt.Errorf("webauthn: advance counter: %w", err)
 		}
 	}
 	// BS may change from one assertion to the next (§6.1.3); BE may not,
@@ -212,12 +205,12 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("webauthn: update credential: %w", err)
+			return fmt.Errorf("webauthn: update credential: %w", err)
 		}
 	}
 
 	uv := flags.HasUserVerified()
-	p := &identity.Proof{
+	*p = identity.Proof{
 		Subject:      c.Subject,
 		Kind:         Kind,
 		CredentialID: c.ID,
@@ -245,7 +238,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	if clone {
 		p.Claims["clone_warning"] = "true"
 	}
-	return p, nil
+	return nil
 }
 
 func containsID(ids [][]byte, id []byte) bool {
