@@ -22,6 +22,9 @@ const SealerKeySize = 32
 const (
 	sealVersion = 1
 	maxKeyIDLen = 64
+	// cipher.NewGCM's nonce and tag sizes, which the format fixes.
+	nonceSize = 12
+	tagSize   = 16
 )
 
 // Sealer encrypts secrets at rest with AES-256-GCM. Each sealed value names
@@ -65,6 +68,9 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
 			return nil, fmt.Errorf("sealer: %w", err)
+		}
+		if aead.NonceSize() != nonceSize || aead.Overhead() != tagSize {
+			return nil, fmt.Errorf("sealer: AES-GCM with a %d-byte nonce and a %d-byte tag, want %d and %d", aead.NonceSize(), aead.Overhead(), nonceSize, tagSize)
 		}
 		s.keys[id] = sealerKey{id, aead}
 	}
@@ -129,10 +135,10 @@ func sealADLen(n int, row CredentialRef) int {
 // Seal encrypts plaintext for the given row with the current key.
 func (s *Sealer) Seal(plaintext []byte, row CredentialRef) []byte {
 	aead := s.currentAEAD
-	out := make([]byte, 0, 2+len(s.current)+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out := make([]byte, 0, 2+len(s.current)+nonceSize+len(plaintext)+tagSize)
 	out = append(out, sealVersion, byte(len(s.current)))
 	out = append(out, s.current...)
-	nonce := out[len(out) : len(out)+aead.NonceSize()]
+	nonce := out[len(out) : len(out)+nonceSize]
 	rand.Read(nonce)
 	out = out[:len(out)+len(nonce)]
 	ad := make([]byte, sealADLen(len(s.current), row))
@@ -201,15 +207,14 @@ func (s *Sealer) parse(b []byte) (sealed, error) {
 		return sealed{}, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, b[2:2+n])
 	}
 	rest := b[2+n:]
-	ns := aead.NonceSize()
-	if len(rest) < ns+aead.Overhead() {
+	if len(rest) < nonceSize+tagSize {
 		return sealed{}, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
-	return sealed{aead: aead, keyID: id, nonce: rest[:ns], ct: rest[ns:]}, nil
+	return sealed{aead: aead, keyID: id, nonce: rest[:nonceSize], ct: rest[nonceSize:]}, nil
 }
 
 // size is the plaintext's length.
-func (v *sealed) size() int { return len(v.ct) - v.aead.Overhead() }
+func (v *sealed) size() int { return len(v.ct) - tagSize }
 
 // open decrypts into buf, which holds size() bytes of plaintext followed by
 // the additional data, and returns the plaintext.
