@@ -18,4 +18,9 @@
 // Finish consumes the challenge exactly once, whatever the outcome, and returns a
 // Proof or an error that callers test with errors.Is against the sentinels in
 // errors.go.
+//
+// A factor builds that round trip on Services: Issue stores the challenge, and
+// Prove (a login) or Finish (an enrolment) runs everything factors share —
+// single use and binding of the challenge, the throttle, the audit event — around
+// the factor's own check of the answer.
 package identity

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -113,4 +114,45 @@ func ExampleEditCredential() {
 	// update: true
 	// login: <nil>
 	// blue key 1m0s revision 3
+}
+
+// A factor's login runs on Services: Issue for the first request, Prove for
+// the second. Prove consumes the challenge once, counts the attempt, runs the
+// factor's own check, clears the throttle on success and audits the outcome;
+// the check only verifies the answer and completes the proof. Here the
+// "factor" asks the client to echo the challenge's payload.
+func ExampleServices_Prove() {
+	ctx := context.Background()
+	store := memstore.New()
+	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
+	const echo identity.Kind = "echo"
+	finish := func(resp identity.Response) (*identity.Proof, error) {
+		return svc.Prove(ctx, echo, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
+			ev.CredentialID = "echo-1"
+			if subtle.ConstantTimeCompare(resp.Data, ch.Payload) != 1 {
+				return fmt.Errorf("%w: not the payload", identity.ErrInvalidResponse)
+			}
+			p.CredentialID, p.Factors, p.Assurance = "echo-1", identity.Possession, identity.Level1
+			return nil
+		})
+	}
+
+	req := identity.Request{Subject: "alice", Origin: "https://rp.example"}
+	ch, err := svc.Issue(ctx, echo, identity.PurposeAuthenticate, req, []byte("nonce-1234"), nil)
+	if err != nil {
+		panic(err)
+	}
+	resp := identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: req.Origin, Data: ch.Payload}
+	proof, err := finish(resp)
+	fmt.Println(proof.Subject, proof.Kind, proof.CredentialID, proof.Assurance, err)
+	_, err = finish(resp) // the same challenge again
+	fmt.Println(errors.Is(err, identity.ErrReplayed))
+
+	ch, _ = svc.Issue(ctx, echo, identity.PurposeAuthenticate, req, []byte("nonce-5678"), nil)
+	_, err = finish(identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: req.Origin, Data: []byte("guess")})
+	fmt.Println(err)
+	// Output:
+	// alice echo echo-1 AAL1 <nil>
+	// true
+	// identity: invalid response: not the payload
 }
