@@ -282,37 +282,28 @@ func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Cha
 
 // Finish verifies a Web eID token answering a Begin nonce.
 func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
-	var proof *identity.Proof
-	err := f.svc.Finish(ctx, Kind, identity.PurposeAuthenticate, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		tok, cert, err := ParseToken(resp.Data)
 		if err != nil {
 			return err
 		}
-		p, err := f.verify(ctx, ch.Subject, cert, nil, ev, func() error {
+		return f.verify(ctx, ch.Subject, cert, nil, ev, p, func() error {
 			return tok.VerifySignature(cert, ch.Origin, string(ch.Payload))
 		})
-		proof = p
-		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return proof, nil
 }
 
 // VerifyConnection applies the login checks to the client certificate of a
 // mutual-TLS connection: the TLS handshake has already proved possession of
 // the key. subject may be empty to let the card name the account.
 func (f *Factor) VerifyConnection(ctx context.Context, subject identity.Subject, state tls.ConnectionState, remoteAddr string) (*identity.Proof, error) {
-	ev := identity.Event{Subject: subject, Kind: Kind, Action: "login-tls", RemoteAddr: remoteAddr}
-	var proof *identity.Proof
+	ev := identity.Event{Time: f.svc.Now(), Subject: subject, Kind: Kind, Action: "login-tls", RemoteAddr: remoteAddr}
+	proof := new(identity.Proof)
 	err := func() error {
 		if !state.HandshakeComplete || len(state.PeerCertificates) == 0 {
 			return fmt.Errorf("%w: no client certificate on the connection", identity.ErrInvalidResponse)
 		}
-		p, err := f.verify(ctx, subject, state.PeerCertificates[0], state.PeerCertificates[1:], &ev, func() error { return nil })
-		proof = p
-		return err
+		return f.verify(ctx, subject, state.PeerCertificates[0], state.PeerCertificates[1:], &ev, proof, func() error { return nil })
 	}()
 	if err := f.svc.Record(ctx, ev, err); err != nil {
 		return nil, err
@@ -322,37 +313,39 @@ func (f *Factor) VerifyConnection(ctx context.Context, subject identity.Subject,
 
 // verify runs the login checks in the order that spends least on a bad
 // answer: find the enrolled card (no network), check its certificate and
-// the signature, and only then ask the OCSP responder.
-func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x509.Certificate, extra []*x509.Certificate, ev *identity.Event, signature func() error) (*identity.Proof, error) {
+// the signature, and only then ask the OCSP responder. It judges the
+// certificate at ev.Time, the instant of the whole verification, and
+// completes p on success.
+func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x509.Certificate, extra []*x509.Certificate, ev *identity.Event, p *identity.Proof, signature func() error) error {
 	cred, card, err := f.enrolled(ctx, subject, cert)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ev.Subject, ev.CredentialID = cred.Subject, cred.ID
-	now := f.svc.Now()
+	now := ev.Time
 	claims := Claims(cert)
 	if card.Mode == ModePinnedKey {
 		if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-			return nil, fmt.Errorf("%w: certificate outside its validity period", ErrCertificateNotValid)
+			return fmt.Errorf("%w: certificate outside its validity period", ErrCertificateNotValid)
 		}
 		if err := signature(); err != nil {
-			return nil, err
+			return err
 		}
 		claims["revocation"] = "not checked: pinned key"
 	} else {
 		if err := checkUse(cert, now); err != nil {
-			return nil, err
+			return err
 		}
 		chain, err := f.verifyChain(cert, extra, now)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := signature(); err != nil {
-			return nil, err
+			return err
 		}
 		claims["revocation"], err = f.revocation(ctx, cert, chain, now)
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Edited, not overwritten: a rename, or a revocation, made during this
@@ -365,14 +358,15 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x50
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	factors, level := identity.Possession|identity.Knowledge, identity.Level3
 	if f.cfg.NoPIN {
 		factors, level = identity.Possession, identity.Level2
 	}
-	return &identity.Proof{Subject: cred.Subject, Kind: Kind, CredentialID: cred.ID, Factors: factors,
-		Assurance: level, Time: now, Claims: claims}, nil
+	*p = identity.Proof{Subject: cred.Subject, Kind: Kind, CredentialID: cred.ID, Factors: factors,
+		Assurance: level, Time: now, Claims: claims}
+	return nil
 }
 
 // enrolled finds the credential the certificate matches: its own enrolment,

@@ -504,3 +504,31 @@ func FuzzParseToken(f *testing.F) {
 		_ = tok.VerifySignature(cert, origin, "nonce")
 	})
 }
+
+// tickClock moves a second on every reading, so that a second reading in one
+// verification shows.
+type tickClock struct{ c *identitytest.Clock }
+
+func (t tickClock) Now() time.Time { t.c.Advance(time.Second); return t.c.Now() }
+
+// TestOneClockReading: a login judges the challenge, the certificate and the
+// proof at one instant, the one the audit trail records.
+func TestOneClockReading(t *testing.T) {
+	e := newEnv(t, nil)
+	cert, key := e.pki.card(t, "alice", leafOpts{})
+	if _, err := e.enroll(t, "alice", cert, key); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Clock = tickClock{e.clock}
+	p, err := e.login(t, "alice", cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.store.AuditEvents(context.Background(), "alice", 1)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("audit: %v, %v", recs, err)
+	}
+	if at := recs[0].Event.Time; !p.Time.Equal(at) {
+		t.Fatalf("proof at %s, audited at %s: the login read the clock more than once", p.Time, at)
+	}
+}
