@@ -62,7 +62,7 @@ type Check func(ctx context.Context, ch *Challenge, ev *Event) error
 // The clock is read once: the challenge's expiry, the throttle (unless it has
 // a Clock of its own), the check and the audit event all see that instant.
 func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp Response, check Check) error {
-	ev := Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action(purpose), RemoteAddr: resp.RemoteAddr}
+	ev := s.event(kind, purpose, resp)
 	err := s.finish(ctx, kind, purpose, resp, check, &ev)
 	return RecordOutcome(ctx, s.auditor(), ev, err)
 }
@@ -79,7 +79,7 @@ func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check Pr
 	out := &struct {
 		proof Proof
 		ev    Event
-	}{ev: Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action(PurposeAuthenticate), RemoteAddr: resp.RemoteAddr}}
+	}{ev: s.event(kind, PurposeAuthenticate, resp)}
 	err := s.finish(ctx, kind, PurposeAuthenticate, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
 		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
 		return check(ctx, ch, ev, &out.proof)
@@ -90,11 +90,14 @@ func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check Pr
 	return &out.proof, nil
 }
 
-func action(p Purpose) string {
-	if p == PurposeEnroll {
-		return "enroll"
+// event starts the audit event of a ceremony's second half, at the one
+// reading of the clock the whole verification uses.
+func (s *Services) event(kind Kind, purpose Purpose, resp Response) Event {
+	action := "login"
+	if purpose == PurposeEnroll {
+		action = "enroll"
 	}
-	return "login"
+	return Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action, RemoteAddr: resp.RemoteAddr}
 }
 
 func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
