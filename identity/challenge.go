@@ -121,6 +121,9 @@ type Challenges struct {
 
 // Issue stores a new challenge for the request and returns it.
 func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
+	if err := kind.Validate(); err != nil {
+		return nil, err
+	}
 	if err := checkField("subject", string(req.Subject)); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,19 @@ import (
 // by it, so its value is part of the stored data: never rename one.
 type Kind string
 
+// Validate reports whether k can name a factor: 1 to 64 bytes of valid UTF-8
+// without NUL or '/'. Throttle records are keyed "kind/subject" in SQL
+// stores, so a kind with '/' could share a key with another kind's subject.
+func (k Kind) Validate() error {
+	switch {
+	case k == "" || len(k) > 64:
+		return fmt.Errorf("%w: factor kind must be 1 to 64 bytes", ErrBadInput)
+	case strings.IndexByte(string(k), '/') >= 0:
+		return fmt.Errorf("%w: factor kind %q contains '/'", ErrBadInput, string(k))
+	}
+	return checkField("factor kind", string(k))
+}
+
 // The factors puce knows. A factor package may define others.
 const (
 	KindPassword Kind = "password"

@@ -98,7 +98,8 @@ type ThrottleKey struct {
 }
 
 // String is the key as one string, "kind/subject", for a store that keeps
-// keys in one column. Kinds never contain '/', so no two keys share a string.
+// keys in one column. Kinds cannot contain '/' (Kind.Validate, which
+// challenges and the throttle enforce), so no two keys share a string.
 func (k ThrottleKey) String() string { return string(k.Kind) + "/" + string(k.Subject) }
 
 // ThrottleState is the failure record of one ThrottleKey.

@@ -75,6 +75,9 @@ func delay(failures, free int, base, max time.Duration) time.Duration {
 // not be evaluated. When the attempt then succeeds, call Succeed; when it
 // fails, nothing more is needed.
 func (t *Throttle) Attempt(ctx context.Context, subject Subject, kind Kind) error {
+	if err := kind.Validate(); err != nil {
+		return err
+	}
 	return t.attempt(ctx, ThrottleKey{subject, kind}, time.Time{})
 }
 
@@ -137,6 +140,9 @@ func (t *Throttle) Succeed(ctx context.Context, subject Subject, kind Kind) erro
 
 // Unlock clears the failure count and any lock (an administrator's action).
 func (t *Throttle) Unlock(ctx context.Context, subject Subject, kind Kind) error {
+	if err := kind.Validate(); err != nil {
+		return err
+	}
 	return t.reset(ctx, ThrottleKey{subject, kind})
 }
 
@@ -152,6 +158,9 @@ func (t *Throttle) reset(ctx context.Context, key ThrottleKey) error {
 func (t *Throttle) Status(ctx context.Context, subject Subject, kind Kind) error {
 	_, _, _, lock, err := t.config()
 	if err != nil {
+		return err
+	}
+	if err := kind.Validate(); err != nil {
 		return err
 	}
 	st, err := t.Store.LoadThrottle(ctx, ThrottleKey{subject, kind})

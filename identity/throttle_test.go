@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,32 @@ func TestThrottleLimit(t *testing.T) {
 func TestThrottleKeyString(t *testing.T) {
 	if got := (identity.ThrottleKey{Subject: "alice@example.com", Kind: identity.KindTOTP}).String(); got != "totp/alice@example.com" {
 		t.Fatalf("String() = %q", got)
+	}
+}
+
+// TestThrottleRefusesAmbiguousKinds: a kind with '/' could make "kind/subject"
+// collide with another kind's key in a SQL store (kind "a/b" and subject "c",
+// kind "a" and subject "b/c"); the throttle and challenges refuse it.
+func TestThrottleRefusesAmbiguousKinds(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	th := &identity.Throttle{Store: store}
+	for _, kind := range []identity.Kind{"a/b", "", identity.Kind(strings.Repeat("k", 65))} {
+		if err := th.Attempt(ctx, "c", kind); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("Attempt with kind %q: %v, want ErrBadInput", kind, err)
+		}
+		if err := th.Unlock(ctx, "c", kind); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("Unlock with kind %q: %v, want ErrBadInput", kind, err)
+		}
+		if err := th.Status(ctx, "c", kind); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("Status with kind %q: %v, want ErrBadInput", kind, err)
+		}
+		svc := &identity.Services{Store: store}
+		if _, err := svc.Issue(ctx, kind, identity.PurposeAuthenticate, identity.Request{Subject: "c", Origin: "https://rp.example"}, nil, nil); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("Issue with kind %q: %v, want ErrBadInput", kind, err)
+		}
+	}
+	if err := th.Attempt(ctx, "b/c", "a"); err != nil {
+		t.Fatalf("a subject may contain '/': %v", err)
 	}
 }
