@@ -69,9 +69,6 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sealer: %w", err)
 		}
-		if aead.NonceSize() != nonceSize || aead.Overhead() != tagSize {
-			return nil, fmt.Errorf("sealer: AES-GCM with a %d-byte nonce and a %d-byte tag, want %d and %d", aead.NonceSize(), aead.Overhead(), nonceSize, tagSize)
-		}
 		s.keys[id] = sealerKey{id, aead}
 	}
 	s.currentAEAD = s.keys[current].aead
@@ -187,38 +184,38 @@ func (s *Sealer) OpenFunc(sealed []byte, row CredentialRef, use func(plaintext [
 	return use(pt)
 }
 
-// sealed is a parsed sealed value.
-type sealed struct {
+// parsedSeal is a sealed value taken apart.
+type parsedSeal struct {
 	aead      cipher.AEAD
 	keyID     string
 	nonce, ct []byte
 }
 
-func (s *Sealer) parse(b []byte) (sealed, error) {
+func (s *Sealer) parse(b []byte) (parsedSeal, error) {
 	if len(b) < 2 || b[0] != sealVersion {
-		return sealed{}, fmt.Errorf("%w: not a sealed value", ErrUnseal)
+		return parsedSeal{}, fmt.Errorf("%w: not a sealed value", ErrUnseal)
 	}
 	n := int(b[1])
 	if len(b) < 2+n {
-		return sealed{}, fmt.Errorf("%w: truncated", ErrUnseal)
+		return parsedSeal{}, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
 	id, aead := s.aead(b[2 : 2+n])
 	if aead == nil {
-		return sealed{}, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, b[2:2+n])
+		return parsedSeal{}, fmt.Errorf("%w: sealed with key %q, which this sealer does not have", ErrUnseal, b[2:2+n])
 	}
 	rest := b[2+n:]
 	if len(rest) < nonceSize+tagSize {
-		return sealed{}, fmt.Errorf("%w: truncated", ErrUnseal)
+		return parsedSeal{}, fmt.Errorf("%w: truncated", ErrUnseal)
 	}
-	return sealed{aead: aead, keyID: id, nonce: rest[:nonceSize], ct: rest[nonceSize:]}, nil
+	return parsedSeal{aead: aead, keyID: id, nonce: rest[:nonceSize], ct: rest[nonceSize:]}, nil
 }
 
 // size is the plaintext's length.
-func (v *sealed) size() int { return len(v.ct) - tagSize }
+func (v *parsedSeal) size() int { return len(v.ct) - tagSize }
 
 // open decrypts into buf, which holds size() bytes of plaintext followed by
 // the additional data, and returns the plaintext.
-func (v *sealed) open(buf []byte, row CredentialRef) ([]byte, error) {
+func (v *parsedSeal) open(buf []byte, row CredentialRef) ([]byte, error) {
 	n := v.size()
 	putSealAD(buf[n:], v.keyID, row)
 	pt, err := v.aead.Open(buf[:0:n], v.nonce, v.ct, buf[n:])

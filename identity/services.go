@@ -14,7 +14,8 @@ type Services struct {
 	Clock Clock
 	// Throttle counts failures per subject and factor. Nil disables throttling,
 	// which only a factor whose answers cannot be guessed may afford. In
-	// Finish, a throttle without a Clock of its own keeps the services' time.
+	// Finish and Prove, a throttle without a Clock of its own keeps the
+	// services' time.
 	Throttle *Throttle
 	// Audit receives an event per ceremony; nil means Store.
 	Audit Auditor
@@ -68,8 +69,9 @@ func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 }
 
 // ProofCheck is a login's Check that also completes the proof: Prove has
-// filled in its Subject (the challenge's), Kind and Time (ev.Time), and the
-// check sets at least CredentialID, Factors and Assurance.
+// filled in its Subject (the challenge's, empty for a username-less login,
+// where the check sets it as it sets ev.Subject), Kind and Time (ev.Time),
+// and the check sets at least CredentialID, Factors and Assurance.
 type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) error
 
 // Prove is Finish for a login (PurposeAuthenticate) that returns the proof

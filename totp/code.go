@@ -153,6 +153,7 @@ func (g *hotpGen) code(dst []byte, counter uint64) []byte {
 	var mac [sha512.Size]byte
 	sum := g.alg.sum(mac[:0], outer[:n])
 	clear(inner[:])
+	clear(outer[:])
 	return g.format(dst, sum)
 }
 

@@ -251,11 +251,16 @@ func (r *Recovery) FinishEnroll(ctx context.Context, resp identity.Response) (*i
 // matches opens a code credential and compares its hash with code's, in
 // constant time.
 func (r *Recovery) matches(c *identity.Credential, code []byte) (bool, error) {
-	h, err := r.sealer.Open(c.Secret, c.Ref())
+	want := recoveryHash(c.ID, code)
+	var ok bool
+	err := r.sealer.OpenFunc(c.Secret, c.Ref(), func(h []byte) error {
+		ok = subtle.ConstantTimeCompare(h, want) == 1
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("recovery: code %s: %w", c.ID, err)
 	}
-	return subtle.ConstantTimeCompare(h, recoveryHash(c.ID, code)) == 1, nil
+	return ok, nil
 }
 
 // Begin starts a recovery login; the challenge has no Payload.

@@ -353,7 +353,7 @@ func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Cha
 // answered again); identity.ErrInvalidResponse (wrong code);
 // identity.ErrReplayed (the code, or a later one, was already accepted: wait
 // for the next code); identity.ErrNotEnrolled; identity.ErrThrottled; and the
-// challenge errors of identity.Services.Finish.
+// challenge errors of identity.Services.Prove.
 //
 // The credential's Counter holds the last accepted time step plus one, so
 // that step 0 (the first 30 s after the Unix epoch, where RFC 4226's test
