@@ -47,25 +47,47 @@ var (
 	// ErrBadInput: a caller-supplied value (configuration, password, ID) is
 	// malformed. Nothing was changed.
 	ErrBadInput = errors.New("identity: bad input")
+	// ErrBusy: the server is at a limit it keeps to protect itself (such as
+	// the memory for password hashing) and did not evaluate the request;
+	// nothing was changed. A *BusyError carries when to retry: answer HTTP
+	// 503 with Retry-After.
+	ErrBusy = errors.New("identity: busy")
 )
 
-// ThrottledError is returned when a subject has failed too often. It matches
-// ErrThrottled with errors.Is.
-type ThrottledError struct {
-	// RetryAfter is how long to wait before the next attempt is evaluated. Zero
-	// when Locked.
+// BusyError is returned when a request was refused unevaluated to protect
+// the server. It matches ErrBusy with errors.Is.
+type BusyError struct {
+	// RetryAfter is a fair wait before trying again.
 	RetryAfter time.Duration
-	// Locked reports that the consecutive-failure limit was reached: no attempt
-	// is evaluated until an administrator unlocks the subject (or the lock
-	// period of the Throttle ends).
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("identity: busy: too many requests at once; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// Is makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// ThrottledError is returned when a subject (or a client address) has failed
+// too often. It matches ErrThrottled with errors.Is.
+type ThrottledError struct {
+	// RetryAfter is how long to wait before the next attempt is evaluated.
+	// Zero when the lock holds until an administrator unlocks it.
+	RetryAfter time.Duration
+	// Locked reports that the consecutive-failure count reached the
+	// Throttle's LockAfter: with RetryAfter zero until Unlock, otherwise
+	// until RetryAfter has passed.
 	Locked bool
 	// Failures is the count of consecutive failures so far.
 	Failures int
 }
 
 func (e *ThrottledError) Error() string {
-	if e.Locked {
+	switch {
+	case e.Locked && e.RetryAfter == 0:
 		return fmt.Sprintf("identity: throttled: locked after %d consecutive failures; an administrator must unlock the account", e.Failures)
+	case e.Locked:
+		return fmt.Sprintf("identity: throttled: locked after %d consecutive failures; retry after %s", e.Failures, e.RetryAfter.Round(time.Second))
 	}
 	return fmt.Sprintf("identity: throttled: %d consecutive failures; retry after %s", e.Failures, e.RetryAfter.Round(time.Second))
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -220,6 +221,17 @@ type Passwords struct {
 	// MinLength is the shortest password Set accepts, in characters (default
 	// 8, NIST SP 800-63B §5.1.1.2).
 	MinLength int
+	// MemoryBudget bounds the memory, in bytes, of the argon2id hashes that
+	// run at once (default DefaultHashMemory). Each takes Params.Memory KiB,
+	// so with the default parameters and budget four run at once; the
+	// others wait, up to MaxWait (default DefaultHashWait), and then fail
+	// with a *BusyError (ErrBusy) having changed nothing. Every sign-up and
+	// login hashes, also for names that do not exist, so without a bound a
+	// burst of requests could take all the server's memory.
+	MemoryBudget int64
+	MaxWait      time.Duration
+
+	gate gateOnce
 }
 
 func (p *Passwords) params() Argon2Params {
@@ -232,7 +244,7 @@ func (p *Passwords) params() Argon2Params {
 // Set stores a new password for subject, replacing any previous one (a
 // password change, or a reset by an administrator).
 func (p *Passwords) Set(ctx context.Context, subject Subject, password string) error {
-	c, err := p.credential(subject, password)
+	c, err := p.credential(ctx, subject, password)
 	if err != nil {
 		return err
 	}
@@ -274,7 +286,7 @@ func (p *Passwords) replace(ctx context.Context, c *Credential) error {
 // ErrExists when the subject already has one: sign-up, which must not
 // overwrite an account that another request created first.
 func (p *Passwords) Create(ctx context.Context, subject Subject, password string) error {
-	c, err := p.credential(subject, password)
+	c, err := p.credential(ctx, subject, password)
 	if err != nil {
 		return err
 	}
@@ -284,7 +296,7 @@ func (p *Passwords) Create(ctx context.Context, subject Subject, password string
 	return nil
 }
 
-func (p *Passwords) credential(subject Subject, password string) (*Credential, error) {
+func (p *Passwords) credential(ctx context.Context, subject Subject, password string) (*Credential, error) {
 	if err := subject.Validate(); err != nil {
 		return nil, err
 	}
@@ -295,7 +307,13 @@ func (p *Passwords) credential(subject Subject, password string) (*Credential, e
 	if utf8.RuneCountInString(password) < minLen {
 		return nil, fmt.Errorf("%w: at least %d characters", ErrWeakPassword, minLen)
 	}
-	enc, err := HashPassword(password, p.params())
+	params := p.params()
+	release, err := p.acquire(ctx, params.Memory)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := HashPassword(password, params)
+	release()
 	if err != nil {
 		return nil, err
 	}
@@ -312,10 +330,13 @@ func (p *Passwords) burn(password string, params Argon2Params) {
 
 // Verify checks subject's password and returns a knowledge proof (Level1).
 // An unknown subject costs the same time as a wrong password and fails with
-// ErrNotEnrolled; show both to users with the same message.
+// ErrNotEnrolled; show both to users with the same message. With the
+// throttle's Clients set, failures also count against remoteAddr. When the
+// server is at its hashing budget it fails with a *BusyError before
+// anything is counted.
 func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
 	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: string(subject), Action: "login", RemoteAddr: remoteAddr}
-	proof, err := p.verify(ctx, subject, password)
+	proof, err := p.verify(ctx, subject, password, ClientAddress(remoteAddr))
 	ev.Time = clockOr(p.Clock).Now()
 	if err := RecordOutcome(ctx, p.Audit, ev, err); err != nil {
 		return nil, err
@@ -323,22 +344,53 @@ func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remot
 	return proof, nil
 }
 
-func (p *Passwords) verify(ctx context.Context, subject Subject, password string) (*Proof, error) {
+func (p *Passwords) verify(ctx context.Context, subject Subject, password, client string) (*Proof, error) {
 	if err := checkField("subject", string(subject)); err != nil {
 		return nil, err
 	}
+	current := p.params()
+	// Room to hash first: a request refused as busy must not count as a
+	// failed attempt.
+	release, err := p.acquire(ctx, current.Memory)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { release() }()
 	if p.Throttle != nil {
-		if err := p.Throttle.Attempt(ctx, subject, KindPassword); err != nil {
+		if err := p.Throttle.AttemptFrom(ctx, subject, KindPassword, client); err != nil {
 			return nil, err
 		}
 	}
-	current := p.params()
+	proof, err := p.check(ctx, subject, password, current, &release)
+	if err != nil && p.Throttle != nil && !errors.Is(err, ErrBusy) {
+		if cerr := p.Throttle.Failed(ctx, client); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
+	return proof, err
+}
+
+// check is verify's evaluation, holding room for one hash of current's
+// memory, which *release gives back.
+func (p *Passwords) check(ctx context.Context, subject Subject, password string, current Argon2Params, release *func()) (*Proof, error) {
 	c, err := p.Store.Credential(ctx, passwordRef(subject))
 	if err != nil {
 		// Spend the time a real verification takes, so that the answer's
 		// timing does not tell who has an account.
 		p.burn(password, current)
 		return nil, err
+	}
+	if h, err := ParsePasswordHash(string(c.Public)); err == nil && h.Params.Memory > current.Memory {
+		// A hash made with more memory than today's parameters: trade the
+		// room held for its size. Release first, so two such logins cannot
+		// each hold part and wait for the rest.
+		(*release)()
+		*release = func() {}
+		r, err := p.acquire(ctx, h.Params.Memory)
+		if err != nil {
+			return nil, err
+		}
+		*release = r
 	}
 	rehash, err := VerifyPassword(string(c.Public), password, current)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,4 +273,66 @@ func TestPasswordChangeDuringLogin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestPasswordsMemoryBudget: hashes beyond the memory budget wait, and give
+// up with ErrBusy after MaxWait or with the caller's context; a request
+// refused as busy is not counted as a failed attempt and writes nothing.
+func TestPasswordsMemoryBudget(t *testing.T) {
+	ctx := context.Background()
+	p, s, _ := newPasswords(t)
+	// A login of "holder" holds its hashing room until release is closed.
+	store := &holdingStore{Store: s, entered: make(chan struct{}), release: make(chan struct{})}
+	p.Store = store
+	// Room for exactly one hash of the test parameters.
+	p.MemoryBudget, p.MaxWait = int64(fast.Memory)<<10, 50*time.Millisecond
+	if err := p.Set(ctx, "alice", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan struct{})
+	go func() { p.Verify(ctx, "holder", "correct horse", "192.0.2.9"); close(held) }()
+	<-store.entered
+
+	var be *identity.BusyError
+	if _, err := p.Verify(ctx, "alice", "wrong password", "192.0.2.2"); !errors.As(err, &be) || !errors.Is(err, identity.ErrBusy) || be.RetryAfter <= 0 {
+		t.Fatalf("verify beyond the budget: %v, want a *BusyError", err)
+	}
+	if err := p.Create(ctx, "bob", "correct horse"); !errors.Is(err, identity.ErrBusy) {
+		t.Fatalf("create beyond the budget: %v, want ErrBusy", err)
+	}
+	if _, err := s.Credential(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindPassword, ID: "bob"}); !errors.Is(err, identity.ErrNotEnrolled) {
+		t.Fatalf("a busy sign-up stored a password: %v", err)
+	}
+	if st, _ := s.LoadThrottle(ctx, identity.ThrottleKey{Subject: "alice", Kind: identity.KindPassword}); st.Failures != 0 {
+		t.Fatalf("a busy login counted %d failures", st.Failures)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	p.MaxWait = time.Minute
+	if _, err := p.Verify(cctx, "alice", "correct horse", "192.0.2.2"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("verify with a cancelled context while waiting: %v", err)
+	}
+	// A waiter gets the room as soon as the holder gives it back.
+	got := make(chan error, 1)
+	go func() { _, err := p.Verify(ctx, "alice", "correct horse", "192.0.2.2"); got <- err }()
+	close(store.release)
+	<-held
+	if err := <-got; err != nil {
+		t.Fatalf("verify once there is room: %v", err)
+	}
+}
+
+// holdingStore blocks the first read of subject "holder"'s password until
+// release is closed.
+type holdingStore struct {
+	identity.Store
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (h *holdingStore) Credential(ctx context.Context, ref identity.CredentialRef) (*identity.Credential, error) {
+	if ref.Subject == "holder" {
+		h.once.Do(func() { close(h.entered); <-h.release })
+	}
+	return h.Store.Credential(ctx, ref)
 }

@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -120,11 +122,20 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 		if s.Throttle.Clock != nil {
 			at = time.Time{}
 		}
-		if err := s.Throttle.attempt(ctx, key, at); err != nil {
+		if err := s.Throttle.attempt(ctx, key, ClientAddress(resp.RemoteAddr), at); err != nil {
 			return err
 		}
 	}
 	if err := check(ctx, ch, ev); err != nil {
+		if throttled {
+			at := ev.Time
+			if s.Throttle.Clock != nil {
+				at = time.Time{}
+			}
+			if cerr := s.Throttle.clientFailed(ctx, ClientAddress(resp.RemoteAddr), at); cerr != nil {
+				return errors.Join(err, cerr)
+			}
+		}
 		return err
 	}
 	if throttled {
@@ -141,4 +152,36 @@ func (s *Services) Record(ctx context.Context, ev Event, err error) error {
 		ev.Time = s.Now()
 	}
 	return RecordOutcome(ctx, s.auditor(), ev, err)
+}
+
+// Unlock clears subject's failure counts and locks for the given factors and
+// audits each as an "unlock" event naming who did it (an administrator's
+// name, or "recovery code"): the way back for an account that reached the
+// Throttle's Limit, or that an attacker keeps locked. A factor without
+// failures is skipped; without a Throttle it does nothing.
+func (s *Services) Unlock(ctx context.Context, subject Subject, by, remoteAddr string, kinds ...Kind) error {
+	if s.Throttle == nil {
+		return nil
+	}
+	if err := subject.Validate(); err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		if err := k.Validate(); err != nil {
+			return err
+		}
+		st, err := s.Throttle.Store.LoadThrottle(ctx, ThrottleKey{subject, k})
+		if err != nil {
+			return fmt.Errorf("identity: load throttle: %w", err)
+		}
+		if st.Version == 0 {
+			continue // no failures: nothing to unlock, nothing to audit
+		}
+		err = s.Throttle.Unlock(ctx, subject, k)
+		ev := Event{Subject: subject, Kind: k, Action: "unlock", RemoteAddr: remoteAddr, Reason: "unlocked by " + by}
+		if err := s.Record(ctx, ev, err); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -62,23 +62,54 @@ func TestThrottleSchedule(t *testing.T) {
 func TestThrottleTimedLock(t *testing.T) {
 	ctx := context.Background()
 	clock := identitytest.NewClock(identitytest.Epoch())
-	th := &identity.Throttle{Store: memstore.New(), Clock: clock, Free: 10, LockAfter: 3, LockFor: time.Hour}
+	th := &identity.Throttle{Store: memstore.New(), Clock: clock, Free: 10, LockAfter: 3, LockFor: time.Hour, MaxLockFor: 4 * time.Hour, Limit: 6}
 	for range 3 {
 		if err := th.Attempt(ctx, "alice", identity.KindTOTP); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := th.Attempt(ctx, "alice", identity.KindTOTP); !errors.Is(err, identity.ErrThrottled) {
-		t.Fatalf("locked: %v", err)
+	// Each lock ends by itself, and each failure after it locks for twice
+	// as long, up to MaxLockFor; the count goes on until the Limit.
+	for i, lock := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour} {
+		var te *identity.ThrottledError
+		if err := th.Attempt(ctx, "alice", identity.KindTOTP); !errors.As(err, &te) || !te.Locked || te.RetryAfter != lock || te.Failures != 3+i {
+			t.Fatalf("lock %d: %v, want locked for %s after %d failures", i+1, err, lock, 3+i)
+		}
+		clock.Advance(lock)
+		if err := th.Attempt(ctx, "alice", identity.KindTOTP); err != nil {
+			t.Fatalf("after lock %d: %v", i+1, err)
+		}
 	}
-	clock.Advance(time.Hour)
-	if err := th.Attempt(ctx, "alice", identity.KindTOTP); err != nil {
-		t.Fatalf("after the lock period: %v", err)
+	var te *identity.ThrottledError
+	clock.Advance(365 * 24 * time.Hour)
+	if err := th.Attempt(ctx, "alice", identity.KindTOTP); !errors.As(err, &te) || !te.Locked || te.RetryAfter != 0 || te.Failures != 6 {
+		t.Fatalf("at the limit, a year later: %v, want locked until unlocked", err)
 	}
-	// The count started afresh: two more failures are allowed before the lock.
-	th.Attempt(ctx, "alice", identity.KindTOTP)
-	if err := th.Status(ctx, "alice", identity.KindTOTP); err != nil {
-		t.Fatalf("second count: %v", err)
+}
+
+// TestThrottleWaitingOutLocks is issue 17's attack: with timed 15-minute
+// locks, an attacker who waits out each one had 5,884 of 10,000 wrong codes
+// evaluated, because a lock's end restarted the count. The count now
+// survives the locks, so no more than MaxLockout are evaluated.
+func TestThrottleWaitingOutLocks(t *testing.T) {
+	ctx := context.Background()
+	clock := identitytest.NewClock(identitytest.Epoch())
+	th := &identity.Throttle{Store: memstore.New(), Clock: clock, LockFor: 15 * time.Minute}
+	evaluated := 0
+	for range 10000 {
+		err := th.Attempt(ctx, "alice", identity.KindTOTP)
+		var te *identity.ThrottledError
+		switch {
+		case err == nil:
+			evaluated++
+		case errors.As(err, &te):
+			clock.Advance(te.RetryAfter + time.Second)
+		default:
+			t.Fatal(err)
+		}
+	}
+	if evaluated != identity.MaxLockout {
+		t.Fatalf("%d wrong codes evaluated out of 10,000, want %d", evaluated, identity.MaxLockout)
 	}
 }
 
@@ -97,9 +128,64 @@ func TestThrottleSucceedResets(t *testing.T) {
 }
 
 func TestThrottleLimit(t *testing.T) {
-	th := &identity.Throttle{Store: memstore.New(), LockAfter: identity.MaxLockout + 1}
-	if err := th.Attempt(context.Background(), "alice", identity.KindTOTP); !errors.Is(err, identity.ErrBadInput) {
-		t.Fatalf("a limit above 100: %v", err)
+	for _, th := range []*identity.Throttle{
+		{LockAfter: identity.MaxLockout + 1},
+		{Limit: identity.MaxLockout + 1, LockFor: time.Minute},
+		{LockAfter: 20, Limit: 10, LockFor: time.Minute},
+		{LockFor: -time.Minute},
+	} {
+		th.Store = memstore.New()
+		if err := th.Attempt(context.Background(), "alice", identity.KindTOTP); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("LockAfter %d, Limit %d, LockFor %s: %v, want ErrBadInput", th.LockAfter, th.Limit, th.LockFor, err)
+		}
+	}
+}
+
+func TestClientAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7:51234":            "192.0.2.7",
+		"192.0.2.7":                  "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1":       "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":      "192.0.2.7",
+		"":                           "",
+		"not an address":             "not an address",
+		"[fe80::1%eth0]:80":          "fe80::/64",
+	} {
+		if got := identity.ClientAddress(in); got != want {
+			t.Errorf("ClientAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestServicesUnlock: an administrator's unlock clears a lock and is in
+// the audit trail; a factor without failures is skipped.
+func TestServicesUnlock(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	clock := identitytest.NewClock(identitytest.Epoch())
+	svc := &identity.Services{Store: store, Clock: clock, Throttle: &identity.Throttle{Store: store, Clock: clock, LockAfter: 2}}
+	for range 2 {
+		if err := svc.Throttle.Attempt(ctx, "alice", identity.KindTOTP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Throttle.Status(ctx, "alice", identity.KindTOTP); !errors.Is(err, identity.ErrThrottled) {
+		t.Fatalf("before unlock: %v", err)
+	}
+	if err := svc.Unlock(ctx, "alice", "admin:carol", "192.0.2.1", identity.KindTOTP, identity.KindCard); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Throttle.Status(ctx, "alice", identity.KindTOTP); err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	recs, err := store.AuditEvents(ctx, "alice", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Event.Action != "unlock" || recs[0].Event.Kind != identity.KindTOTP ||
+		!strings.Contains(recs[0].Event.Reason, "admin:carol") || recs[0].Event.Result != identity.Success {
+		t.Fatalf("audit trail after unlock: %+v, want one unlock of totp by admin:carol", recs)
 	}
 }
 

@@ -270,12 +270,28 @@ func (r *Recovery) Begin(ctx context.Context, req identity.Request) (*identity.C
 
 // Finish checks a recovery code and consumes it. The proof has Assurance
 // identity.Level1 and the claim ClaimRemaining; the audit event says how many
-// codes are left. A malformed code (ErrMalformedCode) changes nothing.
+// codes are left. A malformed code (ErrMalformedCode) changes nothing. A
+// good code also unlocks the account's TOTP, card and WebAuthn throttles.
 func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
 	code, err := parseRecovery(resp.Data)
 	if err != nil {
 		return nil, err
 	}
+	p, err := r.prove(ctx, resp, code)
+	if err != nil {
+		return nil, err
+	}
+	// A recovery code is the holder's way back when an attacker who knows
+	// the password keeps their second factors locked: it clears those locks
+	// (each unlock audited).
+	if err := r.svc.Unlock(ctx, p.Subject, "recovery code", resp.RemoteAddr,
+		identity.KindTOTP, identity.KindCard, identity.KindWebAuthn); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *Recovery) prove(ctx context.Context, resp identity.Response, code []byte) (*identity.Proof, error) {
 	return r.svc.Prove(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		creds, err := r.svc.Store.Credentials(ctx, ch.Subject, identity.KindRecovery)
 		if err != nil {

@@ -180,3 +180,31 @@ func raceRecovery(t *testing.T, n int, stores ...identity.Store) {
 }
 
 func TestRecoveryRace(t *testing.T) { raceRecovery(t, 32, memstore.New()) }
+
+// TestRecoveryUnlocks: an attacker who knows the password can lock the
+// holder's authenticator app by failing codes; the holder's recovery code
+// clears that lock, and the unlock is in the audit trail.
+func TestRecoveryUnlocks(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, memstore.New())
+	e.svc.Throttle.LockAfter = 3
+	e.enroll(t, "alice")
+	codes := e.enrollRecovery(t, "alice")
+	for range 3 {
+		e.clock.Advance(time.Second)
+		e.login(t, "alice", "000000")
+	}
+	if err := e.svc.Throttle.Status(ctx, "alice", identity.KindTOTP); !errors.Is(err, identity.ErrThrottled) {
+		t.Fatalf("after three wrong codes: %v, want locked", err)
+	}
+	if _, err := e.recover(t, "alice", codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Throttle.Status(ctx, "alice", identity.KindTOTP); err != nil {
+		t.Fatalf("after a recovery code: %v, want unlocked", err)
+	}
+	recs, _ := e.store.AuditEvents(ctx, "alice", 1)
+	if ev := recs[0].Event; ev.Action != "unlock" || ev.Kind != identity.KindTOTP || !strings.Contains(ev.Reason, "recovery code") {
+		t.Fatalf("newest audit event %+v, want the unlock of totp by a recovery code", ev)
+	}
+}

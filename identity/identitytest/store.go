@@ -65,6 +65,8 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testThrottleRace(t, s, second(t, s))
 	})
+	t.Run("ThrottleBound", func(t *testing.T) { testThrottleBound(t, f.Open(t)) })
+	t.Run("ClientThrottle", func(t *testing.T) { testClientThrottle(t, f.Open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)
