@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -53,6 +54,9 @@ type Policy struct {
 	// Actions map an action name to what it needs. An action not listed needs
 	// only the login level.
 	Actions map[string]StepUp
+	// SecondFactorKinds are the kinds SecondFactors counts (default
+	// DefaultSecondFactors).
+	SecondFactorKinds []Kind
 }
 
 func (p *Policy) loginLevel() Level {
@@ -142,4 +146,49 @@ func (p *Policy) Authorize(s *Session, action string) error {
 		}
 	}
 	return &StepUpError{Action: action, Need: rule.Level, MaxAge: rule.MaxAge, Have: s.Level}
+}
+
+// ErrFactorUnavailable: the account has second factors, but none of them can
+// be used on this server now (switched off, or not configured). Refuse the
+// login and say so; never treat the account as having no second factor,
+// which would let the password alone enrol a new one.
+var ErrFactorUnavailable = errors.New("identity: second factor unavailable")
+
+// DefaultSecondFactors are the kinds that count as an account's second
+// factor when Policy.SecondFactorKinds is empty. Recovery codes are not among
+// them: they lead to enrolling a new factor, not into the account.
+func DefaultSecondFactors() []Kind { return []Kind{KindTOTP, KindWebAuthn, KindCard} }
+
+// SecondFactors decides what a login needs after the password, from what
+// the account has, not from what the server offers. creds are the
+// account's credentials; usable reports whether this server can run a
+// factor kind now. It returns:
+//
+//   - the usable kinds the account has, in the order of creds;
+//   - ErrNotEnrolled when the account has no active second factor at all
+//     (sign-up not finished: it may enrol its first one on the password);
+//   - ErrFactorUnavailable when it has some, but none usable here.
+func (p *Policy) SecondFactors(creds []Credential, usable func(Kind) bool) ([]Kind, error) {
+	kinds := p.SecondFactorKinds
+	if len(kinds) == 0 {
+		kinds = DefaultSecondFactors()
+	}
+	var have, can []Kind
+	for i := range creds {
+		k := creds[i].Kind
+		if !creds[i].Active || !slices.Contains(kinds, k) || slices.Contains(have, k) {
+			continue
+		}
+		have = append(have, k)
+		if usable(k) {
+			can = append(can, k)
+		}
+	}
+	switch {
+	case len(have) == 0:
+		return nil, fmt.Errorf("%w: no second factor yet", ErrNotEnrolled)
+	case len(can) == 0:
+		return nil, fmt.Errorf("%w: the account has %v, none usable on this server now", ErrFactorUnavailable, have)
+	}
+	return can, nil
 }

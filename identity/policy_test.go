@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +102,37 @@ func TestPolicyStepUp(t *testing.T) {
 	bob.Subject = "bob"
 	if err := p.Add(s, bob); !errors.Is(err, identity.ErrInvalidResponse) {
 		t.Fatalf("another subject's step-up proof: %v", err)
+	}
+}
+
+// TestSecondFactors: the policy decides from what the account has. An
+// account whose only second factor is switched off on this server is
+// refused, not treated as one without a second factor (issue 17: the
+// password alone then enrolled the attacker's own TOTP app).
+func TestSecondFactors(t *testing.T) {
+	p := &identity.Policy{}
+	cred := func(k identity.Kind, active bool) identity.Credential {
+		return identity.Credential{Subject: "alice", Kind: k, ID: string(k), Active: active}
+	}
+	all := func(identity.Kind) bool { return true }
+	noWebAuthn := func(k identity.Kind) bool { return k != identity.KindWebAuthn }
+	for _, tc := range []struct {
+		name   string
+		creds  []identity.Credential
+		usable func(identity.Kind) bool
+		want   []identity.Kind
+		err    error
+	}{
+		{"fresh account", []identity.Credential{cred(identity.KindPassword, true)}, all, nil, identity.ErrNotEnrolled},
+		{"recovery codes only", []identity.Credential{cred(identity.KindPassword, true), cred(identity.KindRecovery, true)}, all, nil, identity.ErrNotEnrolled},
+		{"revoked key only", []identity.Credential{cred(identity.KindWebAuthn, false)}, all, nil, identity.ErrNotEnrolled},
+		{"key only, WebAuthn off", []identity.Credential{cred(identity.KindPassword, true), cred(identity.KindWebAuthn, true)}, noWebAuthn, nil, identity.ErrFactorUnavailable},
+		{"key and app, WebAuthn off", []identity.Credential{cred(identity.KindWebAuthn, true), cred(identity.KindTOTP, true)}, noWebAuthn, []identity.Kind{identity.KindTOTP}, nil},
+		{"card and key", []identity.Credential{cred(identity.KindCard, true), cred(identity.KindWebAuthn, true), cred(identity.KindCard, true)}, all, []identity.Kind{identity.KindCard, identity.KindWebAuthn}, nil},
+	} {
+		got, err := p.SecondFactors(tc.creds, tc.usable)
+		if !slices.Equal(got, tc.want) || (tc.err == nil) != (err == nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
+			t.Errorf("%s: %v, %v; want %v, %v", tc.name, got, err, tc.want, tc.err)
+		}
 	}
 }
