@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -24,7 +25,22 @@ type Services struct {
 	// ChallengeTTL is the lifetime of challenges; zero means
 	// DefaultChallengeTTL.
 	ChallengeTTL time.Duration
+	// Anonymous bounds, per client address, the challenges issued without a
+	// subject (zero value: 30 a minute, bursts of 10). Beyond it Issue fails
+	// with a *BusyError.
+	Anonymous RateLimit
+	// PurgeEvery is how often Issue also deletes expired challenges from the
+	// store (default DefaultPurgeEvery; negative: never, for a deployment
+	// that purges on its own schedule).
+	PurgeEvery time.Duration
+
+	anon      limiter
+	purgeMu   sync.Mutex
+	lastPurge time.Time
 }
+
+// DefaultPurgeEvery is how often Services.Issue purges expired challenges.
+const DefaultPurgeEvery = time.Minute
 
 // Now returns the services' clock time.
 func (s *Services) Now() time.Time { return clockOr(s.Clock).Now() }
@@ -40,9 +56,51 @@ func (s *Services) auditor() Auditor {
 	return s.Store
 }
 
-// Issue stores and returns a new challenge (see Challenges.Issue).
+// Issue stores and returns a new challenge (see Challenges.Issue). A
+// challenge without a subject counts against the client address's
+// Anonymous rate. Now and then (PurgeEvery) it first deletes the challenges
+// that expired more than a lifetime ago, so the store stays small.
 func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
+	now := s.Now()
+	if req.Subject == "" {
+		if ok, wait := s.anon.allow(s.Anonymous, ClientAddress(req.RemoteAddr), now); !ok {
+			return nil, &BusyError{RetryAfter: wait}
+		}
+	}
+	if err := s.purge(ctx, now); err != nil {
+		return nil, err
+	}
 	return s.challenges().Issue(ctx, kind, purpose, req, payload, state)
+}
+
+// purge deletes expired challenges when the last purge of this instance is
+// PurgeEvery old. One caller purges; the others go on without waiting.
+func (s *Services) purge(ctx context.Context, now time.Time) error {
+	every := s.PurgeEvery
+	if every < 0 {
+		return nil
+	}
+	if every == 0 {
+		every = DefaultPurgeEvery
+	}
+	if !s.purgeMu.TryLock() {
+		return nil
+	}
+	defer s.purgeMu.Unlock()
+	if now.Sub(s.lastPurge) < every {
+		return nil
+	}
+	// Keep what expired within one more lifetime, so that a late answer
+	// still hears "expired" rather than "unknown challenge".
+	ttl := s.ChallengeTTL
+	if ttl <= 0 {
+		ttl = DefaultChallengeTTL
+	}
+	if _, err := s.Store.PurgeChallenges(ctx, now.Add(-ttl)); err != nil {
+		return fmt.Errorf("identity: purge expired challenges: %w", err)
+	}
+	s.lastPurge = now
+	return nil
 }
 
 // Check is a factor's own verification of a response to its challenge. It

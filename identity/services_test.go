@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
@@ -80,4 +81,68 @@ func TestServicesProve(t *testing.T) {
 		recs[2].Event.CredentialID != "c1" {
 		t.Fatalf("audit trail %v", recs)
 	}
+}
+
+// TestServicesPurgeAndAnonymousRate: issue 17 found that an anonymous
+// passkey-options request stored a challenge each time, never purged (3,000
+// requests added 21 MB). Expired challenges are now purged as new ones are
+// issued, and one address may start only so many anonymous ceremonies.
+func TestServicesPurgeAndAnonymousRate(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: memstore.New()}
+	clock := identitytest.NewClock(identitytest.Epoch())
+	svc := &identity.Services{Store: store, Clock: clock, Anonymous: identity.RateLimit{PerMinute: 60, Burst: 5}}
+	anon := identity.Request{Origin: "https://rp.example", RemoteAddr: "192.0.2.7:4242"}
+	for i := range 5 {
+		if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); err != nil {
+			t.Fatalf("anonymous challenge %d: %v", i+1, err)
+		}
+	}
+	var be *identity.BusyError
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.As(err, &be) || be.RetryAfter != time.Second {
+		t.Fatalf("sixth at once: %v, want busy for 1s", err)
+	}
+	// Another port of the same address is the same client; another address
+	// and a named subject are not limited by it.
+	anon.RemoteAddr = "192.0.2.7:4343"
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.Is(err, identity.ErrBusy) {
+		t.Fatalf("other port: %v, want busy", err)
+	}
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, identity.Request{Origin: "https://rp.example", RemoteAddr: "192.0.2.8"}, nil, nil); err != nil {
+		t.Fatalf("other address: %v", err)
+	}
+	if _, err := svc.Issue(ctx, identity.KindTOTP, identity.PurposeAuthenticate, identity.Request{Subject: "alice", Origin: "https://rp.example", RemoteAddr: "192.0.2.7"}, nil, nil); err != nil {
+		t.Fatalf("named subject: %v", err)
+	}
+	clock.Advance(time.Second)
+	anon.RemoteAddr = "192.0.2.7"
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); err != nil {
+		t.Fatalf("a second later: %v", err)
+	}
+	// Two lifetimes on, the next Issue purges what expired more than a
+	// lifetime ago, once a minute at most.
+	purges := store.purges
+	clock.Advance(2*identity.DefaultChallengeTTL + time.Second)
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if store.purges != purges+1 || store.purged != 8 {
+		t.Fatalf("%d purges deleting %d challenges, want one deleting the 8 expired", store.purges-purges, store.purged)
+	}
+}
+
+type countingStore struct {
+	identity.Store
+	purges int
+	purged int64
+}
+
+func (c *countingStore) PurgeChallenges(ctx context.Context, before time.Time) (int64, error) {
+	n, err := c.Store.PurgeChallenges(ctx, before)
+	c.purges++
+	c.purged += n
+	return n, err
 }
