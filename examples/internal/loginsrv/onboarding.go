@@ -131,8 +131,8 @@ func (s *Server) fingerprint(state, number string) string {
 
 // withOnboarding routes the disclosure POST around the 64 kB limit of every
 // other form: a disclosure with a photo is larger.
-func (s *Server) withOnboarding(next http.Handler) http.Handler {
-	post := http.MaxBytesHandler(s.post(s.onboardingPost), MaxDisclosure+64<<10)
+func (s *Server) withOnboarding(next, onboarding http.Handler) http.Handler {
+	post := http.MaxBytesHandler(onboarding, MaxDisclosure+64<<10)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/onboarding" {
 			post.ServeHTTP(w, r)
@@ -179,12 +179,7 @@ func (s *Server) renderOnboarding(w http.ResponseWriter, r *http.Request, sess *
 	s.pages.Render(w, status, "onboarding.html", p, connect...)
 }
 
-func (s *Server) onboardingPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if s.snapshot(sess).Stage != loggedIn {
-		redirect(w, r, "/login", "Please log in first.")
-		return
-	}
+func (s *Server) onboardingPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	s.onboardingForm(w, r, sess, http.StatusOK, "")
 }
 
@@ -212,12 +207,8 @@ func (s *Server) onboardingForm(w http.ResponseWriter, r *http.Request, sess *we
 
 func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		redirect(w, r, "/login", "Please log in first.")
-		return
-	}
 	if len(s.cfg.CSCAs) == 0 {
-		redirect(w, r, "/onboarding", "")
+		s.redirect(w, r, "/onboarding", "")
 		return
 	}
 	var view *verifiedView

@@ -27,6 +27,10 @@ func onboardingServer(t *testing.T, clk *clock, csca *x509.Certificate) (*httpte
 	ts, store, _ := startServer(t, clk, func(cfg *Config) {
 		cfg.AgentURL = "http://127.0.0.1:24727"
 		cfg.CSCAs = []*x509.Certificate{csca}
+		// Verifying a document needs a fresh second factor; these tests
+		// move the clock through many attempts and are not about step-up
+		// (TestRouteNeeds is).
+		cfg.StepUpAge = time.Hour
 	})
 	return ts, store
 }

@@ -118,9 +118,14 @@ func (s *Server) withReceipt(next http.Handler) http.Handler {
 			return
 		}
 		sess := s.sessions.Get(w, r)
-		if st := s.snapshot(sess); st.Stage == loggedIn && !st.PolicyDone {
-			// Keep the login's notice ("Logged in with two factors…").
-			redirect(w, r, "/policy", r.URL.Query().Get("notice"))
+		if st := s.snapshot(sess); st.Stage == loggedIn && !st.PolicyDone && p != "/stepup" {
+			// Keep the login's notice ("Logged in with two factors…"):
+			// its key passes on untaken.
+			to := "/policy"
+			if key := r.URL.Query().Get("notice"); key != "" {
+				to += "?notice=" + url.QueryEscape(key)
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -140,11 +145,10 @@ type receiptRow struct {
 	Signed           time.Time
 }
 
-func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
+func (s *Server) policyPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	st := s.snapshot(sess)
-	if st.Stage != loggedIn || !s.receiptsOn() {
-		redirect(w, r, "/", "")
+	if !s.receiptsOn() {
+		s.redirect(w, r, "/", "")
 		return
 	}
 	cards, err := s.cards(r.Context(), st.Subject)
@@ -154,20 +158,19 @@ func (s *Server) policyPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(cards) == 0 {
 		sess.With(func(d *state) { d.PolicyDone = true })
-		redirect(w, r, "/account", fmt.Sprintf("This site asks card holders to sign its %s at each login; your account has no smart card, so there is nothing to sign.", s.policyName()))
+		s.redirect(w, r, "/account", fmt.Sprintf("This site asks card holders to sign its %s at each login; your account has no smart card, so there is nothing to sign.", s.policyName()))
 		return
 	}
 	d := policyData{Name: s.policyName(), Version: s.policyVersion(), Text: string(s.cfg.UsagePolicy), Agent: s.cfg.AgentURL}
-	p := web.Page{Site: s.cfg.SiteName, Title: "Sign the " + s.policyName(), CSRF: sess.CSRF, Notice: r.URL.Query().Get("notice"),
+	p := web.Page{Site: s.cfg.SiteName, Title: "Sign the " + s.policyName(), CSRF: sess.CSRF, Notice: s.notice(r),
 		User: string(st.Subject), Script: "sign.js", Data: d}
 	s.pages.Render(w, http.StatusOK, "policy.html", p, s.cfg.AgentURL)
 }
 
 // policyDocument serves the exact bytes the card signs, to the page that
 // hands them to the agent.
-func (s *Server) policyDocument(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if s.snapshot(sess).Stage != loggedIn || !s.receiptsOn() {
+func (s *Server) policyDocument(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	if !s.receiptsOn() {
 		http.NotFound(w, r)
 		return
 	}
@@ -196,11 +199,10 @@ func (s *Server) cards(ctx context.Context, subject identity.Subject) ([]*cardau
 
 // policyAPI runs a JSON step of the policy page for the logged-in subject:
 // same session, CSRF token in the X-CSRF-Token header.
-func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
-	sess := s.sessions.Get(w, r)
+func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, sess *web.Session[state], fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
 	web.JSONStep(w, r, sess, s.cfg.Origin, func(body map[string]string) (int, map[string]string) {
 		st := s.snapshot(sess)
-		if st.Stage != loggedIn || !s.receiptsOn() {
+		if !s.receiptsOn() {
 			return http.StatusForbidden, map[string]string{"error": "Please log in first."}
 		}
 		status, v := fn(r.Context(), st.Subject, body)
@@ -232,8 +234,8 @@ func sameHolder(cert *x509.Certificate, cards []*cardauth.Card) bool {
 
 // policyPrepare builds the signed attributes for the signing certificate
 // the agent read from the card with the holder's consent.
-func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request) {
-	s.policyAPI(w, r, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
+func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		der, err := base64.StdEncoding.DecodeString(body["certificate"])
 		var cert *x509.Certificate
 		if err == nil {
@@ -261,8 +263,8 @@ func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request) {
 
 // policyFinish assembles the receipt from the card's signature, verifies
 // it against the card CAs, keeps it and audits it.
-func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request) {
-	s.policyAPI(w, r, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
+func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		sig, err := base64.StdEncoding.DecodeString(body["signature"])
 		p := s.receipts.take(subject)
 		if err != nil || p == nil {
@@ -272,7 +274,11 @@ func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": s.fail(r, err)}
 		}
-		return http.StatusOK, map[string]string{"next": "/account?notice=" + url.QueryEscape(fmt.Sprintf("Thank you: your signature of the %s is kept (%s).", s.policyName(), row.ID))}
+		next := "/account"
+		if key := s.notices.put(fmt.Sprintf("Thank you: your signature of the %s is kept (%s).", s.policyName(), row.ID), time.Now()); key != "" {
+			next += "?notice=" + key
+		}
+		return http.StatusOK, map[string]string{"next": next}
 	})
 }
 
@@ -329,13 +335,8 @@ func receiptRows(creds []identity.Credential) []receiptRow {
 
 // receiptFile downloads one of the account's receipts as a .p7s, which
 // `openssl cms -verify -binary -content policy.txt` checks.
-func (s *Server) receiptFile(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
+func (s *Server) receiptFile(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		http.NotFound(w, r)
-		return
-	}
 	c, err := s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: st.Subject, Kind: KindPolicyReceipt, ID: r.PathValue("id")})
 	if errors.Is(err, identity.ErrNotEnrolled) {
 		http.NotFound(w, r)

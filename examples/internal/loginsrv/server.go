@@ -8,14 +8,15 @@
 package loginsrv
 
 import (
-	"context"
 	"crypto/x509"
 	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,28 @@ type Config struct {
 	// localhost, or an IP address), or with DisableWebAuthn.
 	RPID            string
 	DisableWebAuthn bool
+	// Throttle limits guessing; nil is DeploymentThrottle's policy.
+	Throttle *identity.Throttle
+}
+
+// DeploymentThrottle is the example's lockout policy: it stops guessing
+// without handing an anonymous client the power to lock any account for
+// good (issue 17 locked one with 17 requests in 71 s under the old default
+// of a lock that never ended).
+//
+//   - Per account and factor: five free failures, then waits from 1 s
+//     doubling to 1 min; at 20 failures a 5-minute lock that doubles with
+//     each further failure up to a day; at 100 (NIST SP 800-63B §5.2.2) a
+//     lock until a recovery code or an administrator (Services.Unlock)
+//     clears it.
+//   - Per client address, across accounts: at 10 failures a 1-minute lock,
+//     doubling up to an hour, forgotten after a quiet day. So one address
+//     is stopped long before it can lock anyone else's account: it needs
+//     hours to bring one account to its first lock and months to its limit.
+func DeploymentThrottle(store identity.ThrottleStore, clock identity.Clock) *identity.Throttle {
+	return &identity.Throttle{Store: store, Clock: clock, Free: 5, BaseDelay: time.Second, MaxDelay: time.Minute,
+		LockAfter: 20, LockFor: 5 * time.Minute, MaxLockFor: 24 * time.Hour, Limit: identity.MaxLockout,
+		Clients: &identity.ClientLimit{LockAfter: 10, LockFor: time.Minute, MaxLockFor: time.Hour, Forget: 24 * time.Hour}}
 }
 
 // Server is the login application.
@@ -91,6 +114,7 @@ type Server struct {
 	sessions  *web.Sessions[state]
 	docKey    []byte
 	receipts  receipts
+	notices   notices
 }
 
 type stage int
@@ -134,6 +158,8 @@ const (
 	actChangePassword = "change-password"
 	actRecoveryCodes  = "recovery-codes"
 	actManageFactors  = "manage-factors"
+	actVerifyDocument = "verify-document"
+	actSignPolicy     = "sign-policy"
 )
 
 // New builds the server.
@@ -154,7 +180,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" {
 		return nil, fmt.Errorf("loginsrv: origin %q is not scheme://host[:port]", cfg.Origin)
 	}
-	throttle := &identity.Throttle{Store: cfg.Store, Clock: cfg.Clock}
+	throttle := cfg.Throttle
+	if throttle == nil {
+		throttle = DeploymentThrottle(cfg.Store, cfg.Clock)
+	}
 	// Every event goes to the hash-chained trail in the database and to the
 	// server log.
 	audit := identity.Auditors{cfg.Store, identity.SlogAuditor{Logger: cfg.Logger}}
@@ -165,6 +194,8 @@ func New(cfg Config) (*Server, error) {
 			actChangePassword: {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 			actRecoveryCodes:  {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 			actManageFactors:  {Level: identity.Level2, MaxAge: cfg.StepUpAge},
+			actVerifyDocument: {Level: identity.Level2, MaxAge: cfg.StepUpAge},
+			actSignPolicy:     {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 		}},
 		sessions: &web.Sessions[state]{Cookie: "puce_login", Secure: u.Scheme == "https", Now: clockFunc(cfg.Clock)},
 		docKey:   documentKey(cfg.DocumentKey),
@@ -198,57 +229,143 @@ func clockFunc(c identity.Clock) func() time.Time {
 
 func (s *Server) now() time.Time { return s.svc.Now() }
 
-// Handler returns the application's routes.
+// Handler returns the application's routes. Each is registered with what
+// it needs of the session (see need), checked before its handler runs: a
+// page and the form it posts share one need, so no outcome of a POST —
+// success or failure — reaches past what its page required.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", web.Static())
-	mux.HandleFunc("GET /{$}", s.home)
-	mux.HandleFunc("GET /signup", s.signupPage)
-	mux.HandleFunc("POST /signup", s.post(s.signupPost))
-	mux.HandleFunc("GET /login", s.loginPage)
-	mux.HandleFunc("POST /login", s.post(s.loginPost))
-	mux.HandleFunc("GET /login/second", s.secondPage)
-	mux.HandleFunc("POST /login/second", s.post(s.secondPost))
-	mux.HandleFunc("POST /logout", s.post(s.logout))
-	mux.HandleFunc("GET /setup", s.setupPage)
-	mux.HandleFunc("GET /enroll/totp", s.enrollTOTPPage)
-	mux.HandleFunc("POST /enroll/totp", s.post(s.enrollTOTPPost))
-	mux.HandleFunc("GET /enroll/card", s.enrollCardPage)
-	mux.HandleFunc("POST /enroll/card", s.post(s.enrollCardPost))
-	mux.HandleFunc("GET /recovery", s.recoveryPage)
-	mux.HandleFunc("POST /recovery", s.post(s.recoveryPost))
-	mux.HandleFunc("GET /account", s.accountPage)
-	mux.HandleFunc("POST /factor/rename", s.post(s.renamePost))
-	mux.HandleFunc("POST /factor/revoke", s.post(s.revokePost))
-	mux.HandleFunc("GET /password", s.passwordPage)
-	mux.HandleFunc("POST /password", s.post(s.passwordPost))
-	mux.HandleFunc("GET /stepup", s.stepupPage)
-	mux.HandleFunc("POST /stepup", s.post(s.stepupPost))
-	mux.HandleFunc("GET /onboarding", s.onboardingPage)
-	mux.HandleFunc("GET /policy", s.policyPage)
-	mux.HandleFunc("GET /policy/document", s.policyDocument)
-	mux.HandleFunc("POST /policy/prepare", s.policyPrepare)
-	mux.HandleFunc("POST /policy/finish", s.policyFinish)
-	mux.HandleFunc("GET /policy/receipt/{id}", s.receiptFile)
-	s.webauthnRoutes(mux)
+	anyone, second, member := need{}, need{stages: at(passwordOK)}, need{stages: at(loggedIn)}
+	enrolling := need{stages: at(setup, loggedIn), action: actManageFactors}
+	stepUp := func(action string) need { return need{stages: at(loggedIn), action: action} }
+	s.handle(mux, "GET /{$}", anyone, s.home)
+	s.handle(mux, "GET /signup", anyone, s.signupPage)
+	s.handle(mux, "POST /signup", anyone, s.signupPost)
+	s.handle(mux, "GET /login", anyone, s.loginPage)
+	s.handle(mux, "POST /login", anyone, s.loginPost)
+	s.handle(mux, "GET /login/second", second, s.secondPage)
+	s.handle(mux, "POST /login/second", second, s.secondPost)
+	s.handle(mux, "POST /logout", anyone, s.logout)
+	s.handle(mux, "GET /setup", need{stages: at(setup, loggedIn)}, s.setupPage)
+	s.handle(mux, "GET /enroll/totp", enrolling, s.enrollTOTPPage)
+	s.handle(mux, "POST /enroll/totp", enrolling, s.enrollTOTPPost)
+	s.handle(mux, "GET /enroll/card", enrolling, s.enrollCardPage)
+	s.handle(mux, "POST /enroll/card", enrolling, s.enrollCardPost)
+	s.handle(mux, "GET /recovery", stepUp(actRecoveryCodes), s.recoveryPage)
+	s.handle(mux, "POST /recovery", stepUp(actRecoveryCodes), s.recoveryPost)
+	s.handle(mux, "GET /account", member, s.accountPage)
+	s.handle(mux, "POST /factor/rename", stepUp(actManageFactors), s.renamePost)
+	s.handle(mux, "POST /factor/revoke", stepUp(actManageFactors), s.revokePost)
+	s.handle(mux, "GET /password", stepUp(actChangePassword), s.passwordPage)
+	s.handle(mux, "POST /password", stepUp(actChangePassword), s.passwordPost)
+	s.handle(mux, "GET /stepup", member, s.stepupPage)
+	s.handle(mux, "POST /stepup", member, s.stepupPost)
+	s.handle(mux, "GET /onboarding", stepUp(actVerifyDocument), s.onboardingPage)
+	s.handle(mux, "GET /policy", stepUp(actSignPolicy), s.policyPage)
+	s.handle(mux, "GET /policy/document", stepUp(actSignPolicy), s.policyDocument)
+	s.handle(mux, "POST /policy/prepare", stepUp(actSignPolicy), s.policyPrepare)
+	s.handle(mux, "POST /policy/finish", stepUp(actSignPolicy), s.policyFinish)
+	s.handle(mux, "GET /policy/receipt/{id}", member, s.receiptFile)
+	s.webauthnRoutes(mux, anyone, enrolling)
 	// POST /onboarding: withOnboarding, with a larger body limit.
-	return s.withReceipt(s.withOnboarding(http.MaxBytesHandler(mux, 64<<10)))
+	onboarding := s.gated("POST /onboarding", stepUp(actVerifyDocument), s.onboardingPost)
+	return s.withReceipt(s.withOnboarding(http.MaxBytesHandler(mux, 64<<10), onboarding))
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, sess *web.Session[state])
 
-// post wraps every POST handler: it loads the session and refuses the
-// request unless it carries the session's CSRF token.
-func (s *Server) post(h handler) http.HandlerFunc {
+// need is what a route requires of its session.
+type need struct {
+	// stages the session may be at (a bit per stage); zero: any.
+	stages uint8
+	// action, for a logged-in session, names the step-up it needs
+	// (Policy.Actions): a fresh second factor.
+	action string
+}
+
+func at(stages ...stage) uint8 {
+	var m uint8
+	for _, st := range stages {
+		m |= 1 << st
+	}
+	return m
+}
+
+// handle registers h for pattern behind n (see gated).
+func (s *Server) handle(mux *http.ServeMux, pattern string, n need, h handler) {
+	mux.HandleFunc(pattern, s.gated(pattern, n, h))
+}
+
+// gated loads the session, refuses a POST without the session's CSRF token
+// or from another origin, and checks n before h runs.
+func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
+	post := strings.HasPrefix(pattern, "POST ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.sessions.Get(w, r)
-		if !web.CheckCSRF(r, sess, s.cfg.Origin) {
+		if post && !web.CheckCSRF(r, sess, s.cfg.Origin) {
 			s.render(w, r, sess, http.StatusForbidden, "message.html", "Form expired",
 				"This form is out of date or did not come from this site. Go back, reload the page and try again.", nil)
 			return
 		}
+		if !s.pass(w, r, sess, n) {
+			return
+		}
 		h(w, r, sess)
 	}
+}
+
+// pass reports whether the session meets n. When it does not, it has
+// answered: a session at the wrong stage goes home (or to the login page),
+// one that needs a fresh second factor goes to step-up and comes back here.
+// A JSON call gets 403 instead of a redirect.
+func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *web.Session[state], n need) bool {
+	st := s.snapshot(sess)
+	json := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	if n.stages != 0 && n.stages&(1<<st.Stage) == 0 {
+		switch {
+		case json:
+			web.JSONError(w, http.StatusForbidden, "Please log in first.")
+		case st.Stage == anonymous:
+			s.redirect(w, r, "/login", "Please log in first.")
+		default:
+			s.redirect(w, r, "/", "")
+		}
+		return false
+	}
+	if n.action == "" || st.Stage != loggedIn {
+		return true
+	}
+	var err error
+	sess.With(func(d *state) { err = s.policy.Authorize(d.Session, n.action) })
+	switch {
+	case err == nil:
+		return true
+	case json:
+		web.JSONError(w, http.StatusForbidden, "Confirm it is you first: reload the page.")
+	case errors.Is(err, identity.ErrStepUpRequired):
+		next := r.URL.Path
+		if r.Method != http.MethodGet {
+			next = s.pageOf(next)
+		}
+		sess.With(func(d *state) { d.Next = next })
+		s.redirect(w, r, "/stepup", "")
+	default:
+		s.render(w, r, sess, http.StatusInternalServerError, "message.html", "Not allowed", s.fail(r, err), nil)
+	}
+	return false
+}
+
+// pageOf is the page to come back to after a step-up that a form's POST
+// asked for: the form's own page, or the account page.
+func (s *Server) pageOf(path string) string {
+	switch path {
+	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/enroll/key", "/enroll/passkey", "/onboarding":
+		return path
+	case "/policy/prepare", "/policy/finish":
+		return "/policy"
+	}
+	return "/account"
 }
 
 func (s *Server) snapshot(sess *web.Session[state]) state {
@@ -265,7 +382,7 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 	st := s.snapshot(sess)
 	p := web.Page{Site: s.cfg.SiteName, Title: title, CSRF: sess.CSRF, Error: errMsg, Notice: notice, Data: data}
 	if notice == "" {
-		p.Notice = r.URL.Query().Get("notice")
+		p.Notice = s.notice(r)
 	}
 	if st.Stage == loggedIn {
 		p.User = string(st.Subject)
@@ -282,14 +399,10 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 	if s.cfg.AgentURL != "" {
 		connect = append(connect, s.cfg.AgentURL)
 	}
-	s.pages.Render(w, status, page, p, connect...)
-}
-
-func redirect(w http.ResponseWriter, r *http.Request, to, notice string) {
-	if notice != "" {
-		to += "?notice=" + url.QueryEscape(notice)
+	if errMsg != "" {
+		retryAfter(w, status)
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	s.pages.Render(w, status, page, p, connect...)
 }
 
 // fail logs the error as it is and shows its plain-words version.
@@ -298,711 +411,41 @@ func (s *Server) fail(r *http.Request, err error) string {
 	return plain(err)
 }
 
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
+// status is the HTTP status for a refusal caused by err: 503 when the
+// server was too busy to look at the request, 429 when throttled, def
+// otherwise. It sets Retry-After when err says how long to wait.
+func status(w http.ResponseWriter, err error, def int) int {
+	var busy *identity.BusyError
+	var thr *identity.ThrottledError
+	switch {
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(busy.RetryAfter.Seconds()))))
+		return http.StatusServiceUnavailable
+	case errors.As(err, &thr):
+		if thr.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(thr.RetryAfter.Seconds()))))
+		}
+		return http.StatusTooManyRequests
+	}
+	return def
+}
+
+// retryAfter keeps a Retry-After header only on answers that can carry it.
+func retryAfter(w http.ResponseWriter, status int) {
+	if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests {
+		w.Header().Del("Retry-After")
+	}
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	switch s.snapshot(sess).Stage {
 	case loggedIn:
-		redirect(w, r, "/account", "")
+		s.redirect(w, r, "/account", "")
 	case passwordOK:
-		redirect(w, r, "/login/second", "")
+		s.redirect(w, r, "/login/second", "")
 	case setup:
-		redirect(w, r, "/setup", "")
+		s.redirect(w, r, "/setup", "")
 	default:
 		s.render(w, r, sess, 200, "home.html", "Welcome", "", nil)
 	}
-}
-
-// ---- sign-up and login -------------------------------------------------
-
-func validUsername(u string) bool {
-	if len(u) < 2 || len(u) > 64 {
-		return false
-	}
-	for _, c := range u {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@", c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	s.render(w, r, sess, 200, "signup.html", "Create an account", "", nil)
-}
-
-func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
-	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
-	data := map[string]string{"Username": user}
-	bad := func(msg string) {
-		s.render(w, r, sess, http.StatusBadRequest, "signup.html", "Create an account", msg, data)
-	}
-	switch {
-	case !validUsername(user):
-		bad("Choose a user name of 2 to 64 characters: lower-case letters, digits, dot, dash, underscore or @.")
-		return
-	case pw != pw2:
-		bad("The two passwords differ. Type the same password twice.")
-		return
-	}
-	ctx := r.Context()
-	// Create refuses a name that exists, atomically in the store, so two
-	// sign-ups for one name cannot replace each other's password.
-	err := s.passwords.Create(ctx, identity.Subject(user), pw)
-	if errors.Is(err, identity.ErrExists) {
-		bad("This user name is taken. Choose another.")
-		return
-	}
-	if err != nil {
-		bad(s.fail(r, err))
-		return
-	}
-	s.svc.Record(ctx, identity.Event{Subject: identity.Subject(user), Kind: identity.KindPassword, Action: "signup", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
-	// The new account has no second factor yet: it may enrol its first one
-	// on the strength of the password it has just chosen.
-	pwProof := identity.Proof{Subject: identity.Subject(user), Kind: identity.KindPassword, Factors: identity.Knowledge, Assurance: identity.Level1, Time: s.now()}
-	s.sessions.Renew(w, sess, state{Stage: setup, Subject: identity.Subject(user), Password: &pwProof})
-	redirect(w, r, "/setup", "Account created. Now add a second factor: you will need it every time you log in.")
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	s.render(w, r, sess, 200, "login.html", "Log in", "", nil)
-}
-
-func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
-	data := map[string]string{"Username": user}
-	proof, err := s.passwords.Verify(r.Context(), identity.Subject(user), r.PostFormValue("password"), web.ClientIP(r))
-	if err != nil {
-		msg := s.fail(r, err)
-		// Unknown user and wrong password read the same, so the page does
-		// not tell who has an account.
-		if errors.Is(err, identity.ErrNotEnrolled) || errors.Is(err, identity.ErrInvalidResponse) || errors.Is(err, identity.ErrBadInput) {
-			msg = "The user name or the password is not right."
-		}
-		s.render(w, r, sess, http.StatusUnauthorized, "login.html", "Log in", msg, data)
-		return
-	}
-	kinds, err := s.kinds(r.Context(), proof.Subject)
-	if err != nil {
-		s.render(w, r, sess, 500, "login.html", "Log in", s.fail(r, err), data)
-		return
-	}
-	if !kinds[identity.KindTOTP] && !kinds[identity.KindCard] && !(kinds[identity.KindWebAuthn] && s.wa != nil) {
-		// An account that never finished sign-up has no second factor: let
-		// it enrol one now, as sign-up would have.
-		s.sessions.Renew(w, sess, state{Stage: setup, Subject: proof.Subject, Password: proof})
-		redirect(w, r, "/setup", "Your account has no second factor yet. Add one to finish setting it up.")
-		return
-	}
-	s.sessions.Renew(w, sess, state{Stage: passwordOK, Subject: proof.Subject, Password: proof})
-	redirect(w, r, "/login/second", "")
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Subject != "" {
-		s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Action: "logout", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
-	}
-	s.sessions.Renew(w, sess, state{})
-	redirect(w, r, "/login", "You are logged out.")
-}
-
-// kinds lists which factors a subject has enrolled and active.
-func (s *Server) kinds(ctx context.Context, subject identity.Subject) (map[identity.Kind]bool, error) {
-	creds, err := s.cfg.Store.Credentials(ctx, subject, "")
-	if err != nil {
-		return nil, err
-	}
-	m := map[identity.Kind]bool{}
-	for _, c := range creds {
-		if c.Active {
-			m[c.Kind] = true
-		}
-	}
-	return m, nil
-}
-
-// ---- second factor: login and step-up -----------------------------------
-
-// secondData is what the second-factor page shows: the methods the user
-// has, and the form of the one chosen, with its challenge.
-type secondData struct {
-	Mode      string // "login" or "stepup"
-	Action    string // form action
-	Methods   []method
-	Method    string
-	Challenge string
-	Nonce     string
-	Agent     string
-	Origin    string
-	// Options are the WebAuthn request options (JSON) for the page's script.
-	Options string
-}
-
-type method struct{ ID, Label string }
-
-func (s *Server) methods(kinds map[identity.Kind]bool, mode string) []method {
-	var ms []method
-	if kinds[identity.KindTOTP] {
-		ms = append(ms, method{"totp", "Code from your authenticator app"})
-	}
-	if kinds[identity.KindCard] && s.card != nil && s.cfg.AgentURL != "" {
-		ms = append(ms, method{"card", "Smart card (PIN typed in the card agent)"})
-	}
-	if kinds[identity.KindWebAuthn] && s.wa != nil {
-		ms = append(ms, method{"webauthn", "Security key or passkey"})
-	}
-	if kinds[identity.KindRecovery] && mode == "login" {
-		ms = append(ms, method{"recovery", "A recovery code"})
-	}
-	return ms
-}
-
-func (s *Server) factorFor(m string) identity.Authenticator {
-	switch m {
-	case "totp":
-		return s.totp
-	case "recovery":
-		return s.recovery
-	case "card":
-		if s.card != nil {
-			return s.card
-		}
-	case "webauthn":
-		if s.wa != nil {
-			return s.wa.keys
-		}
-	}
-	return nil
-}
-
-// secondForm begins a ceremony with the chosen method and renders its form.
-func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *web.Session[state], mode, chosen, errMsg string, status int) {
-	st := s.snapshot(sess)
-	kinds, err := s.kinds(r.Context(), st.Subject)
-	if err != nil {
-		errMsg = s.fail(r, err)
-	}
-	d := secondData{Mode: mode, Action: "/login/second", Methods: s.methods(kinds, mode), Agent: s.cfg.AgentURL, Origin: s.cfg.Origin}
-	title := "Second step: prove it is you"
-	if mode == "stepup" {
-		d.Action, title = "/stepup", "Confirm it is you"
-	}
-	if chosen == "" && len(d.Methods) > 0 {
-		chosen = d.Methods[0].ID
-	}
-	allowed := false
-	for _, m := range d.Methods {
-		allowed = allowed || m.ID == chosen
-	}
-	if f := s.factorFor(chosen); f != nil && allowed {
-		ch, err := f.Begin(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
-		if err != nil {
-			errMsg = s.fail(r, err)
-		} else {
-			d.Method, d.Challenge = chosen, ch.ID.String()
-			switch chosen {
-			case "card":
-				d.Nonce = string(ch.Payload)
-			case "webauthn":
-				d.Options = string(ch.Payload)
-			}
-		}
-	}
-	s.render(w, r, sess, status, "second.html", title, errMsg, d)
-}
-
-func (s *Server) secondPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if s.snapshot(sess).Stage != passwordOK {
-		redirect(w, r, "/", "")
-		return
-	}
-	s.secondForm(w, r, sess, "login", r.URL.Query().Get("method"), "", 200)
-}
-
-// finishSecond checks the answer posted to a second-factor form.
-func (s *Server) finishSecond(r *http.Request, subject identity.Subject, mode string) (string, *identity.Proof, error) {
-	m := r.PostFormValue("method")
-	f := s.factorFor(m)
-	if f == nil || (mode == "stepup" && m == "recovery") {
-		return m, nil, fmt.Errorf("%w: unknown method", identity.ErrBadInput)
-	}
-	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
-	if err != nil {
-		return m, nil, err
-	}
-	data := r.PostFormValue("code")
-	switch m {
-	case "card":
-		data = r.PostFormValue("token")
-	case "webauthn":
-		data = r.PostFormValue("credential")
-	}
-	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(data)), RemoteAddr: web.ClientIP(r)})
-	return m, proof, err
-}
-
-func (s *Server) secondPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Stage != passwordOK {
-		redirect(w, r, "/", "")
-		return
-	}
-	m, proof, err := s.finishSecond(r, st.Subject, "login")
-	if err != nil {
-		s.secondForm(w, r, sess, "login", m, s.fail(r, err), http.StatusUnauthorized)
-		return
-	}
-	session, err := s.policy.Combine(*st.Password, *proof)
-	switch {
-	case err == nil:
-		s.sessions.Renew(w, sess, state{Stage: loggedIn, Subject: st.Subject, Session: session})
-		redirect(w, r, "/account", fmt.Sprintf("Logged in with two factors (%s, eIDAS %s).", session.Level, session.Level.EIDAS()))
-	case errors.Is(err, identity.ErrStepUpRequired) && proof.Kind == identity.KindRecovery:
-		// A recovery code is enough to enrol a new authenticator, not to
-		// use the account.
-		s.sessions.Renew(w, sess, state{Stage: setup, Subject: st.Subject, Password: st.Password})
-		redirect(w, r, "/setup", fmt.Sprintf("Recovery code accepted (%s left). Set up a new second factor now; then log in with it.", proof.Claims[totp.ClaimRemaining]))
-	default:
-		s.secondForm(w, r, sess, "login", m, s.fail(r, err), http.StatusUnauthorized)
-	}
-}
-
-// authorize checks that the logged-in session may do action now; when it
-// needs a fresh second factor it sends the browser to step-up, which comes
-// back to next.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, sess *web.Session[state], action, next string) bool {
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		redirect(w, r, "/login", "Please log in first.")
-		return false
-	}
-	var err error
-	sess.With(func(d *state) { err = s.policy.Authorize(d.Session, action) })
-	if err == nil {
-		return true
-	}
-	if errors.Is(err, identity.ErrStepUpRequired) {
-		sess.With(func(d *state) { d.Next = next })
-		redirect(w, r, "/stepup", "")
-		return false
-	}
-	s.render(w, r, sess, 500, "message.html", "Not allowed", s.fail(r, err), nil)
-	return false
-}
-
-func (s *Server) stepupPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if s.snapshot(sess).Stage != loggedIn {
-		redirect(w, r, "/login", "")
-		return
-	}
-	s.secondForm(w, r, sess, "stepup", r.URL.Query().Get("method"), "", 200)
-}
-
-func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		redirect(w, r, "/login", "")
-		return
-	}
-	m, proof, err := s.finishSecond(r, st.Subject, "stepup")
-	if err == nil {
-		sess.With(func(d *state) { err = s.policy.Add(d.Session, *proof) })
-	}
-	if err != nil {
-		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err), http.StatusUnauthorized)
-		return
-	}
-	next := st.Next
-	switch next {
-	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/enroll/key", "/enroll/passkey", "/account":
-	default:
-		next = "/account"
-	}
-	redirect(w, r, next, "Confirmed. You can go ahead.")
-}
-
-// ---- enrolment --------------------------------------------------------
-
-// mayEnroll reports whether the session may add an authenticator: during
-// setup (no factor yet, or after a recovery code), or logged in with a fresh
-// second factor.
-func (s *Server) mayEnroll(w http.ResponseWriter, r *http.Request, sess *web.Session[state], next string) bool {
-	switch s.snapshot(sess).Stage {
-	case setup:
-		return true
-	case loggedIn:
-		return s.authorize(w, r, sess, actManageFactors, next)
-	}
-	redirect(w, r, "/login", "Please log in first.")
-	return false
-}
-
-func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	st := s.snapshot(sess)
-	if st.Stage != setup && st.Stage != loggedIn {
-		redirect(w, r, "/login", "")
-		return
-	}
-	s.render(w, r, sess, 200, "setup.html", "Add a second factor", "", map[string]any{
-		"Card": s.card != nil && s.cfg.AgentURL != "", "WebAuthn": s.wa != nil, "Subject": st.Subject, "Setup": st.Stage == setup})
-}
-
-// enrolled ends an enrolment: in setup, the user now logs in with the new
-// factor; logged in, back to the account page.
-func (s *Server) enrolled(w http.ResponseWriter, r *http.Request, sess *web.Session[state], kind, method string) {
-	st := s.snapshot(sess)
-	if st.Stage == setup {
-		s.sessions.Renew(w, sess, state{Stage: passwordOK, Subject: st.Subject, Password: st.Password})
-		redirect(w, r, "/login/second", fmt.Sprintf("%s added. To finish logging in, use it now.", kind))
-		return
-	}
-	redirect(w, r, "/account", kind+" added.")
-}
-
-type totpData struct {
-	QR      []byte
-	Secret  string
-	Account string
-	Name    string
-}
-
-func (s *Server) enrollTOTPPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if !s.mayEnroll(w, r, sess, "/enroll/totp") {
-		return
-	}
-	st := s.snapshot(sess)
-	ch, err := s.totp.BeginEnroll(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, UserName: string(st.Subject), RemoteAddr: web.ClientIP(r)})
-	var qr []byte
-	if err == nil {
-		qr, err = s.totp.QRCode(ch)
-	}
-	if err != nil {
-		s.render(w, r, sess, 500, "message.html", "Authenticator app", s.fail(r, err), nil)
-		return
-	}
-	sess.With(func(d *state) { d.TOTPChallenge, d.TOTPURI, d.TOTPQR = ch.ID, string(ch.Payload), qr })
-	s.renderTOTP(w, r, sess, 200, "")
-}
-
-func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, errMsg string) {
-	st := s.snapshot(sess)
-	d := totpData{QR: st.TOTPQR, Account: string(st.Subject), Name: r.PostFormValue("name")}
-	if k, err := totp.ParseURI(st.TOTPURI); err == nil {
-		d.Secret = k.Base32()
-	}
-	s.render(w, r, sess, status, "enroll_totp.html", "Set up an authenticator app", errMsg, d)
-}
-
-func (s *Server) enrollTOTPPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if (st.Stage != setup && st.Stage != loggedIn) || st.TOTPChallenge.IsZero() {
-		redirect(w, r, "/", "")
-		return
-	}
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	if name == "" {
-		name = "Authenticator app"
-	}
-	_, err := s.totp.FinishEnroll(r.Context(), identity.Response{ChallengeID: st.TOTPChallenge, Subject: st.Subject, Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), Name: name, RemoteAddr: web.ClientIP(r)})
-	switch {
-	case err == nil:
-		sess.With(func(d *state) { d.TOTPChallenge, d.TOTPURI, d.TOTPQR = identity.ChallengeID{}, "", nil })
-		s.enrolled(w, r, sess, "Authenticator app", "totp")
-	case errors.Is(err, identity.ErrBadInput):
-		// A malformed code or name changed nothing: same QR code, try again.
-		s.renderTOTP(w, r, sess, http.StatusBadRequest, s.fail(r, err))
-	default:
-		// A wrong code used the enrolment up: the user starts over with a
-		// new secret, and must scan the new QR code.
-		sess.With(func(d *state) { d.TOTPChallenge, d.TOTPURI, d.TOTPQR = identity.ChallengeID{}, "", nil })
-		s.render(w, r, sess, http.StatusUnauthorized, "message.html", "Set up an authenticator app",
-			s.fail(r, err)+" For your safety this setup was cancelled: start again, and scan the new QR code.",
-			map[string]string{"Link": "/enroll/totp", "LinkText": "Start again"})
-	}
-}
-
-type cardData struct {
-	Challenge, Nonce, Agent, Origin string
-}
-
-func (s *Server) enrollCardPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if s.card == nil || s.cfg.AgentURL == "" {
-		s.render(w, r, sess, 404, "message.html", "Smart card", "Card login is not configured on this server.", nil)
-		return
-	}
-	if !s.mayEnroll(w, r, sess, "/enroll/card") {
-		return
-	}
-	s.renderCard(w, r, sess, 200, "")
-}
-
-func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, errMsg string) {
-	st := s.snapshot(sess)
-	ch, err := s.card.BeginEnroll(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, UserName: string(st.Subject), RemoteAddr: web.ClientIP(r)})
-	if err != nil {
-		s.render(w, r, sess, 500, "message.html", "Smart card", s.fail(r, err), nil)
-		return
-	}
-	s.render(w, r, sess, status, "enroll_card.html", "Register your smart card", errMsg,
-		cardData{Challenge: ch.ID.String(), Nonce: string(ch.Payload), Agent: s.cfg.AgentURL, Origin: s.cfg.Origin})
-}
-
-func (s *Server) enrollCardPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if s.card == nil || (st.Stage != setup && st.Stage != loggedIn) {
-		redirect(w, r, "/", "")
-		return
-	}
-	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
-	if err == nil {
-		_, err = s.card.FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: st.Subject, Origin: s.cfg.Origin,
-			Data: []byte(r.PostFormValue("token")), Name: strings.TrimSpace(r.PostFormValue("name")), RemoteAddr: web.ClientIP(r)})
-	}
-	if err != nil {
-		s.renderCard(w, r, sess, http.StatusUnauthorized, s.fail(r, err))
-		return
-	}
-	s.enrolled(w, r, sess, "Smart card", "card")
-}
-
-func (s *Server) recoveryPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if !s.authorize(w, r, sess, actRecoveryCodes, "/recovery") {
-		return
-	}
-	st := s.snapshot(sess)
-	ch, err := s.recovery.BeginEnroll(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
-	if err != nil {
-		s.render(w, r, sess, 500, "message.html", "Recovery codes", s.fail(r, err), nil)
-		return
-	}
-	codes := totp.RecoveryCodes(ch)
-	sess.With(func(d *state) { d.RecChallenge, d.RecCodes = ch.ID, codes })
-	s.render(w, r, sess, 200, "recovery.html", "Your recovery codes", "", codes)
-}
-
-func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn || st.RecChallenge.IsZero() {
-		redirect(w, r, "/account", "")
-		return
-	}
-	_, err := s.recovery.FinishEnroll(r.Context(), identity.Response{ChallengeID: st.RecChallenge, Subject: st.Subject, Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), RemoteAddr: web.ClientIP(r)})
-	if errors.Is(err, identity.ErrBadInput) {
-		s.render(w, r, sess, http.StatusBadRequest, "recovery.html", "Your recovery codes", "Type one of the codes exactly as shown, digits only or with its dashes.", st.RecCodes)
-		return
-	}
-	sess.With(func(d *state) { d.RecChallenge, d.RecCodes = identity.ChallengeID{}, nil })
-	if err != nil {
-		s.render(w, r, sess, http.StatusUnauthorized, "message.html", "Recovery codes",
-			s.fail(r, err)+" These codes were not saved; make a new set.", map[string]string{"Link": "/recovery", "LinkText": "Make a new set"})
-		return
-	}
-	redirect(w, r, "/account", "Recovery codes saved. Each works once; keep them somewhere safe.")
-}
-
-// ---- account ----------------------------------------------------------
-
-type factorRow struct {
-	Kind, KindLabel, ID, Name, Detail string
-	Created, LastUsed                 time.Time
-}
-
-type accountData struct {
-	Factors       []factorRow
-	Recovery      int
-	Card          bool
-	WebAuthn      bool
-	Audit         []identity.AuditRecord
-	ChainOK       bool
-	ChainHead     string
-	ChainError    string
-	Level, EIDAS  string
-	AuthTime      time.Time
-	PasswordSince time.Time
-	// Onboarding: the page is offered; Document is the verified one.
-	Onboarding bool
-	Document   *DocumentRecord
-	// Receipts are the signed usage-policy receipts, newest first.
-	Receipts []receiptRow
-}
-
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		redirect(w, r, "/", "")
-		return
-	}
-	d, err := s.account(r.Context(), st)
-	if err != nil {
-		s.render(w, r, sess, 500, "message.html", "Your account", s.fail(r, err), nil)
-		return
-	}
-	s.render(w, r, sess, 200, "account.html", "Your account", "", d)
-}
-
-func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
-	creds, err := s.cfg.Store.Credentials(ctx, st.Subject, "")
-	if err != nil {
-		return nil, err
-	}
-	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
-		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds)}
-	for _, c := range creds {
-		switch c.Kind {
-		case KindIdentityDocument, KindPolicyReceipt:
-			continue // not factors: shown apart
-		case identity.KindRecovery:
-			d.Recovery++
-			continue
-		case identity.KindPassword:
-			d.PasswordSince = c.CreatedAt
-			continue
-		}
-		if !c.Active {
-			continue
-		}
-		row := factorRow{Kind: string(c.Kind), ID: c.ID, Name: c.Name, Created: c.CreatedAt, LastUsed: c.LastUsedAt, KindLabel: string(c.Kind)}
-		switch c.Kind {
-		case identity.KindTOTP:
-			row.KindLabel = "Authenticator app"
-		case identity.KindCard:
-			row.KindLabel = "Smart card"
-			if card, err := cardauth.CardOf(&c); err == nil {
-				row.Detail = fmt.Sprintf("%s, serial %s, valid until %s (%s)", card.Subject, card.Serial, card.NotAfter.Format("2006-01-02"), card.Mode)
-			}
-		case identity.KindWebAuthn:
-			row.KindLabel, row.Detail = waLabel(&c)
-		}
-		d.Factors = append(d.Factors, row)
-	}
-	if d.Audit, err = s.cfg.Store.AuditEvents(ctx, st.Subject, 50); err != nil {
-		return nil, err
-	}
-	head, err := s.cfg.Store.VerifyAudit(ctx)
-	if err != nil {
-		d.ChainError = err.Error()
-	} else {
-		d.ChainOK, d.ChainHead = true, fmt.Sprintf("%x", head)
-	}
-	return d, nil
-}
-
-// credential loads one of the logged-in user's own possession factors named
-// by the form; the subject comes from the session, so nobody can touch
-// another account's credential by editing the form.
-func (s *Server) credential(r *http.Request, subject identity.Subject) (*identity.Credential, error) {
-	kind := identity.Kind(r.PostFormValue("kind"))
-	if !secondFactor(kind) {
-		return nil, fmt.Errorf("%w: kind", identity.ErrBadInput)
-	}
-	return s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: subject, Kind: kind, ID: r.PostFormValue("id")})
-}
-
-func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Stage != loggedIn {
-		redirect(w, r, "/login", "")
-		return
-	}
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	c, err := s.credential(r, st.Subject)
-	if err == nil && (name == "" || len(name) > 64) {
-		err = fmt.Errorf("%w: name", identity.ErrBadInput)
-	}
-	if err == nil {
-		err = identity.EditCredential(r.Context(), s.cfg.Store, c, func(c *identity.Credential) error {
-			c.Name = name
-			return nil
-		})
-		err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
-	}
-	if err != nil {
-		redirect(w, r, "/account", "Not renamed: "+s.fail(r, err))
-		return
-	}
-	redirect(w, r, "/account", "Renamed.")
-}
-
-func result(err error) identity.Result {
-	if err != nil {
-		return identity.Failure
-	}
-	return identity.Success
-}
-
-func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	if !s.authorize(w, r, sess, actManageFactors, "/account") {
-		return
-	}
-	st := s.snapshot(sess)
-	c, err := s.credential(r, st.Subject)
-	if err != nil {
-		redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
-		return
-	}
-	creds, err := s.cfg.Store.Credentials(r.Context(), st.Subject, "")
-	if err != nil {
-		redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
-		return
-	}
-	others := 0
-	for _, o := range creds {
-		if o.Active && secondFactor(o.Kind) && (o.Kind != c.Kind || o.ID != c.ID) {
-			others++
-		}
-	}
-	if others == 0 {
-		redirect(w, r, "/account", "This is your only second factor: add another one before you remove it.")
-		return
-	}
-	err = s.cfg.Store.DeleteCredential(r.Context(), c.Ref())
-	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
-	if err != nil {
-		redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
-		return
-	}
-	redirect(w, r, "/account", fmt.Sprintf("%q removed: it can no longer be used to log in.", c.Name))
-}
-
-func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if !s.authorize(w, r, sess, actChangePassword, "/password") {
-		return
-	}
-	s.render(w, r, sess, 200, "password.html", "Change your password", "", nil)
-}
-
-func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	// The step-up check runs again on the POST: the form may have been
-	// loaded long ago.
-	if !s.authorize(w, r, sess, actChangePassword, "/password") {
-		return
-	}
-	st := s.snapshot(sess)
-	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
-	if pw != pw2 {
-		s.render(w, r, sess, http.StatusBadRequest, "password.html", "Change your password", "The two passwords differ. Type the same password twice.", nil)
-		return
-	}
-	err := s.passwords.Set(r.Context(), st.Subject, pw)
-	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
-	if err != nil {
-		s.render(w, r, sess, http.StatusBadRequest, "password.html", "Change your password", s.fail(r, err), nil)
-		return
-	}
-	redirect(w, r, "/account", "Password changed.")
 }

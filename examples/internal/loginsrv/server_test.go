@@ -29,6 +29,8 @@ type client struct {
 	base string
 	c    *http.Client
 	last string
+	// lastURL is the whole URL of the last page, query included.
+	lastURL string
 }
 
 func (c *client) get(path string) string {
@@ -43,7 +45,7 @@ func (c *client) get(path string) string {
 func (c *client) read(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	c.last = resp.Request.URL.Path
+	c.last, c.lastURL = resp.Request.URL.Path, resp.Request.URL.String()
 	return string(b)
 }
 

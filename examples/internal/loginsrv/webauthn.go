@@ -98,19 +98,19 @@ func newWebAuthn(svc *identity.Services, cfg Config) (*waFactors, error) {
 
 // webauthnRoutes adds the WebAuthn pages. Without WebAuthn they answer that
 // it is not configured.
-func (s *Server) webauthnRoutes(mux *http.ServeMux) {
+func (s *Server) webauthnRoutes(mux *http.ServeMux, anyone, enrolling need) {
 	mux.HandleFunc("GET /static/webauthn.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(waScript)
 	})
-	mux.HandleFunc("GET /enroll/key", s.enrollWebAuthnPage)
-	mux.HandleFunc("POST /enroll/key", s.post(s.enrollWebAuthnPost))
-	mux.HandleFunc("GET /enroll/passkey", s.enrollWebAuthnPage)
-	mux.HandleFunc("POST /enroll/passkey", s.post(s.enrollWebAuthnPost))
-	mux.HandleFunc("POST /login/passkey/options", s.post(s.passkeyOptions))
-	mux.HandleFunc("POST /login/passkey", s.post(s.passkeyLogin))
+	s.handle(mux, "GET /enroll/key", enrolling, s.enrollWebAuthnPage)
+	s.handle(mux, "POST /enroll/key", enrolling, s.enrollWebAuthnPost)
+	s.handle(mux, "GET /enroll/passkey", enrolling, s.enrollWebAuthnPage)
+	s.handle(mux, "POST /enroll/passkey", enrolling, s.enrollWebAuthnPost)
+	s.handle(mux, "POST /login/passkey/options", anyone, s.passkeyOptions)
+	s.handle(mux, "POST /login/passkey", anyone, s.passkeyLogin)
 }
 
 // ---- enrolment ----------------------------------------------------------
@@ -157,16 +157,12 @@ func (s *Server) noWebAuthn(w http.ResponseWriter, r *http.Request, sess *web.Se
 		"Security keys and passkeys are not available on this server: WebAuthn needs an https address (or localhost).", nil)
 }
 
-func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
+func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
 	if s.wa == nil {
 		s.noWebAuthn(w, r, sess)
 		return
 	}
 	p := profileOf(r)
-	if !s.mayEnroll(w, r, sess, p.Path) {
-		return
-	}
 	s.renderWebAuthnEnroll(w, r, sess, p, 200, "")
 }
 
@@ -191,16 +187,7 @@ func (s *Server) enrollWebAuthnPost(w http.ResponseWriter, r *http.Request, sess
 		s.noWebAuthn(w, r, sess)
 		return
 	}
-	if st.Stage != setup && st.Stage != loggedIn {
-		redirect(w, r, "/login", "Please log in first.")
-		return
-	}
 	p := profileOf(r)
-	// Adding a factor when logged in needs a fresh second factor, on the
-	// POST as on the page: the page may have been open for long.
-	if st.Stage == loggedIn && !s.authorize(w, r, sess, actManageFactors, p.Path) {
-		return
-	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" {
 		name = p.Default
@@ -258,7 +245,9 @@ func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request, sess *we
 	}
 	ch, err := s.wa.passkeys.BeginConditional(r.Context(), identity.Request{Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
 	if err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
+		// Too many anonymous ceremonies from this address: 503 with
+		// Retry-After (identity.Services.Anonymous).
+		w.WriteHeader(status(w, err, http.StatusInternalServerError))
 		json.NewEncoder(w).Encode(map[string]string{"error": s.fail(r, err)})
 		return
 	}
@@ -303,7 +292,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *web.
 		return
 	}
 	s.sessions.Renew(w, sess, state{Stage: loggedIn, Subject: proof.Subject, Session: session})
-	redirect(w, r, "/account", fmt.Sprintf("Logged in with a passkey (%s, eIDAS %s).", session.Level, session.Level.EIDAS()))
+	s.redirect(w, r, "/account", fmt.Sprintf("Logged in with a passkey (%s, eIDAS %s).", session.Level, session.Level.EIDAS()))
 }
 
 // ---- shared with the other factors ---------------------------------------

@@ -17,11 +17,18 @@ import (
 // general identity sentinel.
 func Plain(err error) string {
 	var thr *identity.ThrottledError
+	var busy *identity.BusyError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &busy):
+		return fmt.Sprintf("The server is busy right now. Please try again in %s.", roundUp(busy.RetryAfter))
+	case errors.Is(err, identity.ErrBusy):
+		return "The server is busy right now. Please try again in a few seconds."
+	case errors.As(err, &thr) && thr.Locked && thr.RetryAfter == 0:
+		return "Too many failed attempts: this sign-in method is locked. Use a recovery code, or contact support to unlock it."
 	case errors.As(err, &thr) && thr.Locked:
-		return "Too many failed attempts: this sign-in method is locked. Contact support to unlock it."
+		return fmt.Sprintf("Too many failed attempts: this sign-in method is locked for %s. Each further failure locks it for longer.", roundUp(thr.RetryAfter))
 	case errors.As(err, &thr):
 		return fmt.Sprintf("Too many failed attempts. Wait %s, then try again.", roundUp(thr.RetryAfter))
 	case errors.Is(err, identity.ErrThrottled):
@@ -48,6 +55,8 @@ func Plain(err error) string {
 		return "The card's certificate cannot be used to sign in here."
 	case errors.Is(err, cardauth.ErrBadSignature), errors.Is(err, cardauth.ErrMalformedToken):
 		return "The card's answer did not check out. Please try again."
+	case errors.Is(err, identity.ErrFactorUnavailable):
+		return "Your second factor cannot be used on this server at the moment. Try again later, or contact support."
 	case errors.Is(err, identity.ErrExists):
 		return "This authenticator is already registered (perhaps to another account)."
 	case errors.Is(err, identity.ErrNotEnrolled):

@@ -31,3 +31,12 @@ func jsonStep[T any](r *http.Request, sess *Session[T], origin string, fn func(b
 	}
 	return fn(body)
 }
+
+// JSONError answers a page's script with status and {"error": msg}; msg is
+// shown to the user, so it must carry no internal detail.
+func JSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

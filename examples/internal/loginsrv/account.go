@@ -1,0 +1,188 @@
+package loginsrv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth"
+)
+
+// ---- account ----------------------------------------------------------
+
+type factorRow struct {
+	Kind, KindLabel, ID, Name, Detail string
+	Created, LastUsed                 time.Time
+}
+
+type accountData struct {
+	Factors       []factorRow
+	Recovery      int
+	Card          bool
+	WebAuthn      bool
+	Audit         []identity.AuditRecord
+	ChainOK       bool
+	ChainHead     string
+	ChainError    string
+	Level, EIDAS  string
+	AuthTime      time.Time
+	PasswordSince time.Time
+	// Onboarding: the page is offered; Document is the verified one.
+	Onboarding bool
+	Document   *DocumentRecord
+	// Receipts are the signed usage-policy receipts, newest first.
+	Receipts []receiptRow
+}
+
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	st := s.snapshot(sess)
+	d, err := s.account(r.Context(), st)
+	if err != nil {
+		s.render(w, r, sess, 500, "message.html", "Your account", s.fail(r, err), nil)
+		return
+	}
+	s.render(w, r, sess, 200, "account.html", "Your account", "", d)
+}
+
+func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
+	creds, err := s.cfg.Store.Credentials(ctx, st.Subject, "")
+	if err != nil {
+		return nil, err
+	}
+	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
+		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds)}
+	for _, c := range creds {
+		switch c.Kind {
+		case KindIdentityDocument, KindPolicyReceipt:
+			continue // not factors: shown apart
+		case identity.KindRecovery:
+			d.Recovery++
+			continue
+		case identity.KindPassword:
+			d.PasswordSince = c.CreatedAt
+			continue
+		}
+		if !c.Active {
+			continue
+		}
+		row := factorRow{Kind: string(c.Kind), ID: c.ID, Name: c.Name, Created: c.CreatedAt, LastUsed: c.LastUsedAt, KindLabel: string(c.Kind)}
+		switch c.Kind {
+		case identity.KindTOTP:
+			row.KindLabel = "Authenticator app"
+		case identity.KindCard:
+			row.KindLabel = "Smart card"
+			if card, err := cardauth.CardOf(&c); err == nil {
+				row.Detail = fmt.Sprintf("%s, serial %s, valid until %s (%s)", card.Subject, card.Serial, card.NotAfter.Format("2006-01-02"), card.Mode)
+			}
+		case identity.KindWebAuthn:
+			row.KindLabel, row.Detail = waLabel(&c)
+		}
+		d.Factors = append(d.Factors, row)
+	}
+	if d.Audit, err = s.cfg.Store.AuditEvents(ctx, st.Subject, 50); err != nil {
+		return nil, err
+	}
+	head, err := s.cfg.Store.VerifyAudit(ctx)
+	if err != nil {
+		d.ChainError = err.Error()
+	} else {
+		d.ChainOK, d.ChainHead = true, fmt.Sprintf("%x", head)
+	}
+	return d, nil
+}
+
+// credential loads one of the logged-in user's own possession factors named
+// by the form; the subject comes from the session, so nobody can touch
+// another account's credential by editing the form.
+func (s *Server) credential(r *http.Request, subject identity.Subject) (*identity.Credential, error) {
+	kind := identity.Kind(r.PostFormValue("kind"))
+	if !secondFactor(kind) {
+		return nil, fmt.Errorf("%w: kind", identity.ErrBadInput)
+	}
+	return s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: subject, Kind: kind, ID: r.PostFormValue("id")})
+}
+
+func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	st := s.snapshot(sess)
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	c, err := s.credential(r, st.Subject)
+	if err == nil && (name == "" || len(name) > 64) {
+		err = fmt.Errorf("%w: name", identity.ErrBadInput)
+	}
+	if err == nil {
+		err = identity.EditCredential(r.Context(), s.cfg.Store, c, func(c *identity.Credential) error {
+			c.Name = name
+			return nil
+		})
+		err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	}
+	if err != nil {
+		s.redirect(w, r, "/account", "Not renamed: "+s.fail(r, err))
+		return
+	}
+	s.redirect(w, r, "/account", "Renamed.")
+}
+
+func result(err error) identity.Result {
+	if err != nil {
+		return identity.Failure
+	}
+	return identity.Success
+}
+
+func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	st := s.snapshot(sess)
+	c, err := s.credential(r, st.Subject)
+	if err != nil {
+		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
+		return
+	}
+	creds, err := s.cfg.Store.Credentials(r.Context(), st.Subject, "")
+	if err != nil {
+		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
+		return
+	}
+	others := 0
+	for _, o := range creds {
+		if o.Active && secondFactor(o.Kind) && (o.Kind != c.Kind || o.ID != c.ID) {
+			others++
+		}
+	}
+	if others == 0 {
+		s.redirect(w, r, "/account", "This is your only second factor: add another one before you remove it.")
+		return
+	}
+	err = s.cfg.Store.DeleteCredential(r.Context(), c.Ref())
+	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	if err != nil {
+		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
+		return
+	}
+	s.redirect(w, r, "/account", fmt.Sprintf("%q removed: it can no longer be used to log in.", c.Name))
+}
+
+func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	s.render(w, r, sess, 200, "password.html", "Change your password", "", nil)
+}
+
+func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+	// The route's step-up need runs again on the POST: the form may have
+	// been loaded long ago.
+	st := s.snapshot(sess)
+	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
+	if pw != pw2 {
+		s.render(w, r, sess, http.StatusBadRequest, "password.html", "Change your password", "The two passwords differ. Type the same password twice.", nil)
+		return
+	}
+	err := s.passwords.Set(r.Context(), st.Subject, pw)
+	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	if err != nil {
+		s.render(w, r, sess, status(w, err, http.StatusBadRequest), "password.html", "Change your password", s.fail(r, err), nil)
+		return
+	}
+	s.redirect(w, r, "/account", "Password changed.")
+}
