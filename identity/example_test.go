@@ -57,6 +57,36 @@ func ExampleThrottle() {
 	// after a second: <nil>
 }
 
+// Timed locks grow with each failure past LockAfter, and the count goes on
+// through them: at Limit the lock holds until an audited Services.Unlock.
+func ExampleThrottle_timedLocks() {
+	ctx := context.Background()
+	store := memstore.New()
+	clock := identitytest.NewClock(identitytest.Epoch())
+	svc := &identity.Services{Store: store, Clock: clock, Throttle: &identity.Throttle{Store: store, Clock: clock,
+		Free: 2, LockAfter: 2, LockFor: time.Minute, Limit: 4}}
+	for range 7 {
+		err := svc.Throttle.Attempt(ctx, "alice", identity.KindTOTP)
+		fmt.Println(err)
+		var te *identity.ThrottledError
+		if errors.As(err, &te) {
+			clock.Advance(te.RetryAfter)
+		}
+	}
+	fmt.Println(svc.Unlock(ctx, "alice", "admin:carol", "192.0.2.1", identity.KindTOTP))
+	fmt.Println(svc.Throttle.Attempt(ctx, "alice", identity.KindTOTP))
+	// Output:
+	// <nil>
+	// <nil>
+	// identity: throttled: locked after 2 consecutive failures; retry after 1m0s
+	// <nil>
+	// identity: throttled: locked after 3 consecutive failures; retry after 2m0s
+	// <nil>
+	// identity: throttled: locked after 4 consecutive failures; an administrator must unlock the account
+	// <nil>
+	// <nil>
+}
+
 // Sensitive actions name what they need; a session that is too weak or too
 // old gets a StepUpError saying what to ask for.
 func ExamplePolicy_Authorize() {
