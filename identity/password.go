@@ -336,7 +336,7 @@ func (p *Passwords) burn(password string, params Argon2Params) {
 // anything is counted.
 func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
 	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: string(subject), Action: "login", RemoteAddr: remoteAddr}
-	proof, err := p.verify(ctx, subject, password, ClientAddress(remoteAddr))
+	proof, err := p.verify(ctx, subject, password, remoteAddr)
 	ev.Time = clockOr(p.Clock).Now()
 	if err := RecordOutcome(ctx, p.Audit, ev, err); err != nil {
 		return nil, err
@@ -344,7 +344,7 @@ func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remot
 	return proof, nil
 }
 
-func (p *Passwords) verify(ctx context.Context, subject Subject, password, client string) (*Proof, error) {
+func (p *Passwords) verify(ctx context.Context, subject Subject, password, remote string) (*Proof, error) {
 	if err := checkField("subject", string(subject)); err != nil {
 		return nil, err
 	}
@@ -357,13 +357,13 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password, clien
 	}
 	defer func() { release() }()
 	if p.Throttle != nil {
-		if err := p.Throttle.AttemptFrom(ctx, subject, KindPassword, client); err != nil {
+		if err := p.Throttle.AttemptFrom(ctx, subject, KindPassword, remote); err != nil {
 			return nil, err
 		}
 	}
 	proof, err := p.check(ctx, subject, password, current, &release)
 	if err != nil && p.Throttle != nil && !errors.Is(err, ErrBusy) {
-		if cerr := p.Throttle.Failed(ctx, client); cerr != nil {
+		if cerr := p.Throttle.Failed(ctx, remote); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}

@@ -180,7 +180,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 		if s.Throttle.Clock != nil {
 			at = time.Time{}
 		}
-		if err := s.Throttle.attempt(ctx, key, ClientAddress(resp.RemoteAddr), at); err != nil {
+		if err := s.Throttle.attempt(ctx, key, resp.RemoteAddr, at); err != nil {
 			return err
 		}
 	}
@@ -190,7 +190,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 			if s.Throttle.Clock != nil {
 				at = time.Time{}
 			}
-			if cerr := s.Throttle.clientFailed(ctx, ClientAddress(resp.RemoteAddr), at); cerr != nil {
+			if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, at); cerr != nil {
 				return errors.Join(err, cerr)
 			}
 		}

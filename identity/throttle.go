@@ -199,21 +199,21 @@ func (t *Throttle) Attempt(ctx context.Context, subject Subject, kind Kind) erro
 	return t.attempt(ctx, ThrottleKey{subject, kind}, "", time.Time{})
 }
 
-// AttemptFrom is Attempt for a request from client (its address): with
-// Clients set, an address that failed too often is refused before the
-// account's count moves. Call Failed when the attempt then fails, Succeed
-// when it succeeds.
-func (t *Throttle) AttemptFrom(ctx context.Context, subject Subject, kind Kind, client string) error {
+// AttemptFrom is Attempt for a request from remote (the client's address,
+// with or without a port; see ClientAddress): with Clients set, an address
+// that failed too often is refused before the account's count moves. Call
+// Failed when the attempt then fails, Succeed when it succeeds.
+func (t *Throttle) AttemptFrom(ctx context.Context, subject Subject, kind Kind, remote string) error {
 	if err := kind.Validate(); err != nil {
 		return err
 	}
-	return t.attempt(ctx, ThrottleKey{subject, kind}, client, time.Time{})
+	return t.attempt(ctx, ThrottleKey{subject, kind}, remote, time.Time{})
 }
 
-// Failed counts a failed attempt from client against the address (see
+// Failed counts a failed attempt from remote against its address (see
 // ClientLimit). It does nothing without Clients or without an address.
-func (t *Throttle) Failed(ctx context.Context, client string) error {
-	return t.clientFailed(ctx, client, time.Time{})
+func (t *Throttle) Failed(ctx context.Context, remote string) error {
+	return t.clientFailed(ctx, remote, time.Time{})
 }
 
 func (t *Throttle) now(at time.Time) time.Time {
@@ -225,13 +225,13 @@ func (t *Throttle) now(at time.Time) time.Time {
 
 // attempt is AttemptFrom on a key already built, at the instant at of the
 // caller's ceremony; a zero at reads the throttle's clock.
-func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, client string, at time.Time) error {
+func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, remote string, at time.Time) error {
 	sc, err := t.schedule()
 	if err != nil {
 		return err
 	}
-	if t.Clients != nil && client != "" {
-		if err := t.clientStatus(ctx, client, at); err != nil {
+	if t.Clients != nil && remote != "" {
+		if err := t.clientStatus(ctx, ClientAddress(remote), at); err != nil {
 			return err
 		}
 	}
@@ -293,10 +293,11 @@ func (t *Throttle) clientStatus(ctx context.Context, client string, at time.Time
 	return nil
 }
 
-func (t *Throttle) clientFailed(ctx context.Context, client string, at time.Time) error {
-	if t.Clients == nil || client == "" {
+func (t *Throttle) clientFailed(ctx context.Context, remote string, at time.Time) error {
+	if t.Clients == nil || remote == "" {
 		return nil
 	}
+	client := ClientAddress(remote)
 	if err := checkField("client address", client); err != nil {
 		return err
 	}
@@ -330,8 +331,8 @@ func (t *Throttle) Unlock(ctx context.Context, subject Subject, kind Kind) error
 
 // UnlockClient clears the count of a client address (an administrator's
 // action, for an address shared by many users).
-func (t *Throttle) UnlockClient(ctx context.Context, client string) error {
-	return t.reset(ctx, clientKey(client))
+func (t *Throttle) UnlockClient(ctx context.Context, remote string) error {
+	return t.reset(ctx, clientKey(ClientAddress(remote)))
 }
 
 func (t *Throttle) reset(ctx context.Context, key ThrottleKey) error {
