@@ -38,18 +38,7 @@ func onboardingServer(t *testing.T, clk *clock, csca *x509.Certificate) (*httpte
 // signedIn signs a user up and logs in with password and TOTP.
 func signedIn(t *testing.T, ts *httptest.Server, clk *clock, user string) *client {
 	t.Helper()
-	c := newClient(t, ts.URL)
-	page := c.get("/signup")
-	page = c.post(page, "/signup", url.Values{"username": {user}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
-	page = c.get("/enroll/totp")
-	secret := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(page)
-	if secret == nil {
-		t.Fatalf("no TOTP secret:\n%s", page)
-	}
-	page = c.post(page, "/enroll/totp", url.Values{"code": {code(t, secret[1], clk.Now())}, "name": {"phone"}})
-	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {code(t, secret[1], clk.Now().Add(30*time.Second))}})
-	must(t, page, "Logged in with two factors")
-	return c
+	return newAccount(t, ts.URL, clk, user).c
 }
 
 // readPassport reads a virtual document in-process, as the card agent does.

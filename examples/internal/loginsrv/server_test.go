@@ -55,6 +55,12 @@ var challengeRE = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
 // post submits a form of the page body, with its CSRF token and challenge.
 func (c *client) post(page, path string, vals url.Values) string {
 	c.t.Helper()
+	return c.read(c.send(page, path, vals))
+}
+
+// send posts the form as post does and returns the response unread.
+func (c *client) send(page, path string, vals url.Values) *http.Response {
+	c.t.Helper()
 	if m := csrfRE.FindStringSubmatch(page); m != nil && vals.Get("csrf") == "" {
 		vals.Set("csrf", m[1])
 	}
@@ -68,7 +74,7 @@ func (c *client) post(page, path string, vals url.Values) string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return c.read(resp)
+	return resp
 }
 
 func code(t *testing.T, secret string, at time.Time) string {
