@@ -304,6 +304,10 @@ func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.sessions.Get(w, r)
 		if post && !web.CheckCSRF(r, sess, s.cfg.Origin) {
+			if isJSON(r) {
+				web.JSONError(w, http.StatusForbidden, "This page is out of date. Reload it and try again.")
+				return
+			}
 			s.render(w, r, sess, http.StatusForbidden, "message.html", "Form expired",
 				"This form is out of date or did not come from this site. Go back, reload the page and try again.", nil)
 			return
@@ -321,10 +325,10 @@ func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
 // A JSON call gets 403 instead of a redirect.
 func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *web.Session[state], n need) bool {
 	st := s.snapshot(sess)
-	json := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	script := isJSON(r)
 	if n.stages != 0 && n.stages&(1<<st.Stage) == 0 {
 		switch {
-		case json:
+		case script:
 			web.JSONError(w, http.StatusForbidden, "Please log in first.")
 		case st.Stage == anonymous:
 			s.redirect(w, r, "/login", "Please log in first.")
@@ -341,7 +345,7 @@ func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *web.Session[
 	switch {
 	case err == nil:
 		return true
-	case json:
+	case script:
 		web.JSONError(w, http.StatusForbidden, "Confirm it is you first: reload the page.")
 	case errors.Is(err, identity.ErrStepUpRequired):
 		next := r.URL.Path
@@ -354,6 +358,11 @@ func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *web.Session[
 		s.render(w, r, sess, http.StatusInternalServerError, "message.html", "Not allowed", s.fail(r, err), nil)
 	}
 	return false
+}
+
+// isJSON reports a call from a page's script rather than a form.
+func isJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
 
 // pageOf is the page to come back to after a step-up that a form's POST
