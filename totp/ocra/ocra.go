@@ -213,6 +213,10 @@ type Input struct {
 	// digits, hex digits or printable characters, per the suite's format,
 	// at most QuestionLen of them.
 	Question string
+	// Mutual: Question is two challenges, the client's and the server's,
+	// one after the other, for mutual challenge-response (§7.3); it may
+	// then be twice QuestionLen long.
+	Mutual bool
 	// PIN is the holder's PIN, for suites with P; the suite's hash is taken
 	// of it. PINHash, when set, is that hash already (a server that keeps
 	// only the hash).
@@ -231,7 +235,7 @@ const questionLen = 128
 // DataInput is the message the HMAC is taken of (§5.1): the suite, a zero
 // byte, then C, Q, P, S and T as the suite has them.
 func (s *Suite) DataInput(in Input) ([]byte, error) {
-	q, err := s.question(in.Question)
+	q, err := s.question(in.Question, in.Mutual)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +282,13 @@ func (s *Suite) DataInput(in Input) ([]byte, error) {
 // question its hex digits, right-padded with '0' digits to 256 before they
 // are decoded, as the RFC's reference code does (Appendix A): so an odd
 // number of hex digits fills the high half of its last byte.
-func (s *Suite) question(q string) ([]byte, error) {
-	if q == "" || len(q) > s.QuestionLen {
-		return nil, fmt.Errorf("%w: question of %d characters, the suite takes 1 to %d", ErrInput, len(q), s.QuestionLen)
+func (s *Suite) question(q string, mutual bool) ([]byte, error) {
+	max := s.QuestionLen
+	if mutual {
+		max *= 2
+	}
+	if q == "" || len(q) > max {
+		return nil, fmt.Errorf("%w: question of %d characters, the suite takes 1 to %d", ErrInput, len(q), max)
 	}
 	var digits string
 	switch s.QuestionFormat {

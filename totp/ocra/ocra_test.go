@@ -22,15 +22,17 @@ var (
 	rfcTime = time.Unix(0x132d0b6*60, 0)
 )
 
+// vec is an input and the response the RFC gives for it.
+type vec struct {
+	in   ocra.Input
+	want string
+}
+
 func repeat(d byte) string { return strings.Repeat(string(d), 8) }
 
-// TestRFC6287Vectors checks every one-way and signature vector of RFC 6287
-// Appendix C.1 and C.3.
+// TestRFC6287Vectors checks every vector of RFC 6287 Appendix C: one-way
+// (C.1), mutual (C.2) and signature (C.3).
 func TestRFC6287Vectors(t *testing.T) {
-	type vec struct {
-		in   ocra.Input
-		want string
-	}
 	pin := "1234"
 	cases := []struct {
 		suite string
@@ -88,6 +90,19 @@ func TestRFC6287Vectors(t *testing.T) {
 			{ocra.Input{Question: "SIG1200000", Time: rfcTime}, "10235557"}, {ocra.Input{Question: "SIG1300000", Time: rfcTime}, "95213541"},
 			{ocra.Input{Question: "SIG1400000", Time: rfcTime}, "65360607"},
 		}},
+		// C.2, mutual challenge-response: the question is the client's
+		// and the server's challenge together.
+		{"OCRA-1:HOTP-SHA256-8:QA08", key32, mutual(
+			"CLI22220SRV11110", "28247970", "CLI22221SRV11111", "01984843", "CLI22222SRV11112", "65387857",
+			"CLI22223SRV11113", "03351211", "CLI22224SRV11114", "83412541", "SRV11110CLI22220", "15510767",
+			"SRV11111CLI22221", "90175646", "SRV11112CLI22222", "33777207", "SRV11113CLI22223", "95285278",
+			"SRV11114CLI22224", "28934924")},
+		{"OCRA-1:HOTP-SHA512-8:QA08", key64, mutual(
+			"CLI22220SRV11110", "79496648", "CLI22221SRV11111", "76831980", "CLI22222SRV11112", "12250499",
+			"CLI22223SRV11113", "90856481", "CLI22224SRV11114", "12761449")},
+		{"OCRA-1:HOTP-SHA512-8:QA08-PSHA1", key64, mutual(
+			"SRV11110CLI22220", "18806276", "SRV11111CLI22221", "70020315", "SRV11112CLI22222", "01600026",
+			"SRV11113CLI22223", "18951020", "SRV11114CLI22224", "32528969")},
 	}
 	for _, c := range cases {
 		suite, err := ocra.ParseSuite(c.suite)
@@ -109,6 +124,16 @@ func TestRFC6287Vectors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mutual makes C.2's vectors from question, response pairs; the PIN is
+// used only by the suite that has one.
+func mutual(pairs ...string) []vec {
+	var v []vec
+	for i := 0; i < len(pairs); i += 2 {
+		v = append(v, vec{ocra.Input{Question: pairs[i], Mutual: true, PIN: "1234"}, pairs[i+1]})
+	}
+	return v
 }
 
 // TestPINHash: a server that keeps only the PIN's hash gets the same
