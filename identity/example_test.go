@@ -186,3 +186,22 @@ func ExampleServices_Prove() {
 	// true
 	// identity: invalid response: not the payload
 }
+
+// A payment's digest is what a factor binds its approval to: the same
+// payment written another way has the same digest, one cent more another.
+func ExampleTransaction_Digest() {
+	tx := identity.Transaction{Amount: "100.00", Currency: "EUR", PayeeName: "Muster GmbH",
+		PayeeAccount: "DE89 3704 0044 0532 0130 00", Reference: "INV-2026-0042"}
+	a, _ := tx.Digest()
+	tx.Amount, tx.PayeeAccount = "100", "de89370400440532013000"
+	b, _ := tx.Digest()
+	tx.Amount = "100.01"
+	c, _ := tx.Digest()
+	fmt.Println(a == b, a == c)
+	tx.PayeeAccount = "DE88 3704 0044 0532 0130 00"
+	_, err := tx.Digest()
+	fmt.Println(errors.Is(err, identity.ErrTransaction))
+	// Output:
+	// true false
+	// true
+}

@@ -1,0 +1,244 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Transaction is a payment a holder is asked to approve. Under PSD2 strong
+// customer authentication the code that approves a remote payment must be
+// dynamically linked to its amount and payee (Commission Delegated
+// Regulation (EU) 2018/389, Article 5): factors sign, or derive their
+// challenge from, the transaction's Digest, so a code made for one amount
+// or payee does not verify for another.
+type Transaction struct {
+	// Amount is a decimal number with a '.' before the fraction
+	// ("1234.50"), positive, in the currency's major unit.
+	Amount string
+	// Currency is the ISO 4217 alphabetic code ("EUR").
+	Currency string
+	// PayeeName is who is paid, as the holder sees it.
+	PayeeName string
+	// PayeeAccount identifies the payee's account: an IBAN (checked by its
+	// ISO 13616 check digits), or another identifier.
+	PayeeAccount string
+	// Reference is the payer's reference for the payment.
+	Reference string
+	// Text is optional free text shown with the payment.
+	Text string
+}
+
+// ErrTransaction: a transaction is malformed, or bytes are not a canonical
+// transaction. It wraps ErrBadInput.
+var ErrTransaction = fmt.Errorf("%w: transaction", ErrBadInput)
+
+// transactionTag starts every encoding: the format's name and version. A
+// later version gets another tag, so no encoding of one version reads as
+// another's.
+const transactionTag = "puce-transaction-v1"
+
+// Limits on the text fields, in bytes (SEPA's remittance information is
+// 140 characters; names and references are shorter).
+const (
+	maxAmountDigits = 18
+	maxTxField      = 140
+	maxTxText       = 420
+)
+
+// minorUnits are the ISO 4217 currencies whose minor unit is not 2 digits.
+func minorUnits(currency string) int {
+	switch currency {
+	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
+		return 0
+	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
+		return 3
+	case "CLF", "UYW":
+		return 4
+	}
+	return 2
+}
+
+// Canonical returns the transaction's one byte encoding, version 1. The
+// fields are first put in canonical form: the amount with exactly the
+// currency's minor-unit digits ("100.5" EUR is "100.50"; a fraction finer
+// than the currency's unit is refused), the account in upper case without
+// spaces, text in Unicode NFC. Then: the ASCII tag "puce-transaction-v1",
+// and the six fields in the order of the struct, each as a two-byte
+// big-endian length and its UTF-8 bytes.
+func (t Transaction) Canonical() ([]byte, error) {
+	c, err := t.canonical()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64+len(c.PayeeName)+len(c.PayeeAccount)+len(c.Reference)+len(c.Text))
+	b = append(b, transactionTag...)
+	for _, f := range c.fields() {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(f)))
+		b = append(b, f...)
+	}
+	return b, nil
+}
+
+// Digest is the SHA-256 of the canonical encoding: what a factor binds its
+// approval to.
+func (t Transaction) Digest() ([32]byte, error) {
+	b, err := t.Canonical()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+func (t *Transaction) fields() [6]string {
+	return [6]string{t.Amount, t.Currency, t.PayeeName, t.PayeeAccount, t.Reference, t.Text}
+}
+
+// canonical checks t and returns it in canonical form.
+func (t Transaction) canonical() (Transaction, error) {
+	bad := func(format string, a ...any) (Transaction, error) {
+		return Transaction{}, fmt.Errorf("%w: "+format, append([]any{ErrTransaction}, a...)...)
+	}
+	c := t
+	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return bad("currency %q is not an ISO 4217 code", c.Currency)
+	}
+	amount, err := canonicalAmount(c.Amount, minorUnits(c.Currency))
+	if err != nil {
+		return bad("amount %q: %v", c.Amount, err)
+	}
+	c.Amount = amount
+	c.PayeeAccount = strings.ToUpper(strings.Join(strings.Fields(c.PayeeAccount), ""))
+	if looksLikeIBAN(c.PayeeAccount) && !ibanValid(c.PayeeAccount) {
+		return bad("IBAN %s: the check digits do not match (ISO 13616)", c.PayeeAccount)
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+		max  int
+		need bool
+	}{
+		{"payee name", &c.PayeeName, maxTxField, true},
+		{"payee account", &c.PayeeAccount, maxTxField, true},
+		{"reference", &c.Reference, maxTxField, false},
+		{"text", &c.Text, maxTxText, false},
+	} {
+		if !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl) {
+			return bad("%s is not printable UTF-8", f.name)
+		}
+		*f.v = norm.NFC.String(strings.TrimSpace(*f.v))
+		switch {
+		case f.need && *f.v == "":
+			return bad("%s is empty", f.name)
+		case len(*f.v) > f.max:
+			return bad("%s longer than %d bytes", f.name, f.max)
+		}
+	}
+	return c, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// canonicalAmount writes a positive decimal with exactly minor fraction
+// digits: digits only, one '.', no sign or exponent; zeros beyond the
+// minor unit are dropped, other digits there refused.
+func canonicalAmount(s string, minor int) (string, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	switch {
+	case whole == "" || strings.Trim(whole, "0123456789") != "" || (dot && (frac == "" || strings.Trim(frac, "0123456789") != "")):
+		return "", errors.New("not a decimal number such as 1234.50")
+	case len(frac) > minor && strings.Trim(frac[minor:], "0") != "":
+		return "", fmt.Errorf("finer than the currency's unit (%d decimals)", minor)
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if whole == "" {
+		whole = "0"
+	}
+	if len(whole) > maxAmountDigits {
+		return "", errors.New("too large")
+	}
+	if len(frac) > minor {
+		frac = frac[:minor]
+	}
+	frac += strings.Repeat("0", minor-len(frac))
+	if strings.Trim(whole+frac, "0") == "" {
+		return "", errors.New("not positive")
+	}
+	if minor == 0 {
+		return whole, nil
+	}
+	return whole + "." + frac, nil
+}
+
+// looksLikeIBAN: two letters, two digits, then 11 to 30 letters and digits
+// (ISO 13616-1: 15 to 34 characters in all).
+func looksLikeIBAN(s string) bool {
+	if len(s) < 15 || len(s) > 34 || !isUpper(s[0]) || !isUpper(s[1]) || !isDigit(s[2]) || !isDigit(s[3]) {
+		return false
+	}
+	for i := 4; i < len(s); i++ {
+		if !isUpper(s[i]) && !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// ibanValid checks ISO 13616's check digits: the first four characters
+// moved to the end, letters as 10 to 35, the number mod 97 is 1.
+func ibanValid(s string) bool {
+	var digits strings.Builder
+	for _, c := range s[4:] + s[:4] {
+		if c >= 'A' && c <= 'Z' {
+			fmt.Fprintf(&digits, "%d", c-'A'+10)
+		} else {
+			digits.WriteRune(c)
+		}
+	}
+	n, ok := new(big.Int).SetString(digits.String(), 10)
+	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
+}
+
+// ParseTransaction decodes a canonical encoding (what a card agent shows
+// before its holder signs). Bytes that are not exactly the canonical
+// encoding of some transaction are refused with ErrTransaction.
+func ParseTransaction(b []byte) (*Transaction, error) {
+	bad := func(why string) (*Transaction, error) { return nil, fmt.Errorf("%w: %s", ErrTransaction, why) }
+	if !bytes.HasPrefix(b, []byte(transactionTag)) {
+		return bad("not a puce-transaction-v1 encoding")
+	}
+	rest := b[len(transactionTag):]
+	var f [6]string
+	for i := range f {
+		if len(rest) < 2 {
+			return bad("truncated")
+		}
+		n := int(binary.BigEndian.Uint16(rest))
+		if len(rest) < 2+n {
+			return bad("truncated")
+		}
+		f[i], rest = string(rest[2:2+n]), rest[2+n:]
+	}
+	if len(rest) != 0 {
+		return bad("bytes after the last field")
+	}
+	t := &Transaction{Amount: f[0], Currency: f[1], PayeeName: f[2], PayeeAccount: f[3], Reference: f[4], Text: f[5]}
+	again, err := t.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, b) {
+		return bad("not in canonical form")
+	}
+	return t, nil
+}

@@ -1,0 +1,159 @@
+package identity_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+)
+
+func payment() identity.Transaction {
+	// DE89 3704 0044 0532 0130 00 is ISO 13616's own example IBAN.
+	return identity.Transaction{Amount: "100.00", Currency: "EUR", PayeeName: "Muster GmbH",
+		PayeeAccount: "DE89 3704 0044 0532 0130 00", Reference: "INV-2026-0042"}
+}
+
+func digest(t *testing.T, tx identity.Transaction) [32]byte {
+	t.Helper()
+	d, err := tx.Digest()
+	if err != nil {
+		t.Fatalf("%+v: %v", tx, err)
+	}
+	return d
+}
+
+// TestTransactionDigest: one cent or one character of the payee changes
+// the digest (RTS on SCA Article 5(1)); writing the same payment another
+// way does not.
+func TestTransactionDigest(t *testing.T) {
+	base := digest(t, payment())
+	same := []func(*identity.Transaction){
+		func(tx *identity.Transaction) { tx.Amount = "100" },
+		func(tx *identity.Transaction) { tx.Amount = "0100.000" },
+		func(tx *identity.Transaction) { tx.PayeeAccount = "de89370400440532013000" },
+		func(tx *identity.Transaction) { tx.PayeeName = "  Muster GmbH " },
+	}
+	for i, f := range same {
+		tx := payment()
+		f(&tx)
+		if digest(t, tx) != base {
+			t.Errorf("the same payment written another way (%d: %+v) has another digest", i, tx)
+		}
+	}
+	other := []func(*identity.Transaction){
+		func(tx *identity.Transaction) { tx.Amount = "100.01" },
+		func(tx *identity.Transaction) { tx.Amount = "1000" },
+		func(tx *identity.Transaction) { tx.Currency = "CHF" },
+		func(tx *identity.Transaction) { tx.PayeeName = "Muster GmbH." },
+		func(tx *identity.Transaction) { tx.PayeeAccount = "GB82 WEST 1234 5698 7654 32" },
+		func(tx *identity.Transaction) { tx.Reference = "INV-2026-0043" },
+		func(tx *identity.Transaction) { tx.Text = "rent" },
+		// Moving text between fields must not give the same bytes.
+		func(tx *identity.Transaction) { tx.PayeeName, tx.Reference = "Muster GmbHINV-2026-0042", "" },
+	}
+	for i, f := range other {
+		tx := payment()
+		f(&tx)
+		if digest(t, tx) == base {
+			t.Errorf("change %d (%+v) kept the digest", i, tx)
+		}
+	}
+}
+
+func TestTransactionRefused(t *testing.T) {
+	for i, f := range []func(*identity.Transaction){
+		func(tx *identity.Transaction) { tx.Amount = "" },
+		func(tx *identity.Transaction) { tx.Amount = "-1" },
+		func(tx *identity.Transaction) { tx.Amount = "1e3" },
+		func(tx *identity.Transaction) { tx.Amount = "1,00" },
+		func(tx *identity.Transaction) { tx.Amount = " 1" },
+		func(tx *identity.Transaction) { tx.Amount = "1." },
+		func(tx *identity.Transaction) { tx.Amount = ".5" },
+		func(tx *identity.Transaction) { tx.Amount = "0.00" },
+		func(tx *identity.Transaction) { tx.Amount = "100.001" },
+		func(tx *identity.Transaction) { tx.Amount = "1000000000000000000" },
+		func(tx *identity.Transaction) { tx.Amount, tx.Currency = "100.5", "JPY" },
+		func(tx *identity.Transaction) { tx.Currency = "eur" },
+		func(tx *identity.Transaction) { tx.Currency = "EURO" },
+		func(tx *identity.Transaction) { tx.PayeeAccount = "DE88 3704 0044 0532 0130 00" }, // check digits
+		func(tx *identity.Transaction) { tx.PayeeAccount = "" },
+		func(tx *identity.Transaction) { tx.PayeeName = " " },
+		func(tx *identity.Transaction) { tx.PayeeName = "Muster\nGmbH" },
+		func(tx *identity.Transaction) { tx.Text = "\xff" },
+		func(tx *identity.Transaction) { tx.Reference = string(make([]byte, 141)) },
+	} {
+		tx := payment()
+		f(&tx)
+		if _, err := tx.Digest(); !errors.Is(err, identity.ErrTransaction) || !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("case %d %+v: %v, want ErrTransaction", i, tx, err)
+		}
+	}
+	// Currencies with other minor units.
+	for _, ok := range []identity.Transaction{
+		{Amount: "100", Currency: "JPY", PayeeName: "x", PayeeAccount: "y"},
+		{Amount: "1.234", Currency: "KWD", PayeeName: "x", PayeeAccount: "y"},
+	} {
+		if _, err := ok.Digest(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+}
+
+// TestTransactionEncoding pins version 1 of the encoding byte for byte, so
+// that it cannot change without a new version tag, and reads it back.
+func TestTransactionEncoding(t *testing.T) {
+	b, err := payment().Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	want = append(want, "puce-transaction-v1"...)
+	for _, f := range []string{"100.00", "EUR", "Muster GmbH", "DE89370400440532013000", "INV-2026-0042", ""} {
+		want = binary.BigEndian.AppendUint16(want, uint16(len(f)))
+		want = append(want, f...)
+	}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("encoding\n%s\nwant\n%s", hex.Dump(b), hex.Dump(want))
+	}
+	tx, err := identity.ParseTransaction(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Amount != "100.00" || tx.PayeeAccount != "DE89370400440532013000" || tx.Reference != "INV-2026-0042" {
+		t.Fatalf("read back %+v", tx)
+	}
+	// Bytes that are a transaction, but not its canonical form, are refused.
+	nonCanonical := append([]byte("puce-transaction-v1"), 0, 3, '1', '0', '0')
+	for _, f := range []string{"EUR", "x", "y", "", ""} {
+		nonCanonical = binary.BigEndian.AppendUint16(nonCanonical, uint16(len(f)))
+		nonCanonical = append(nonCanonical, f...)
+	}
+	for _, bad := range [][]byte{nil, []byte("puce-transaction-v2"), b[:len(b)-1], append(append([]byte{}, b...), 0), nonCanonical} {
+		if _, err := identity.ParseTransaction(bad); !errors.Is(err, identity.ErrTransaction) {
+			t.Errorf("ParseTransaction(%q): %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseTransaction(f *testing.F) {
+	b, _ := payment().Canonical()
+	f.Add(b)
+	jp, _ := identity.Transaction{Amount: "5000", Currency: "JPY", PayeeName: "山田", PayeeAccount: "123-456", Text: "家賃"}.Canonical()
+	f.Add(jp)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tx, err := identity.ParseTransaction(b)
+		if err != nil {
+			if !errors.Is(err, identity.ErrTransaction) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		again, err := tx.Canonical()
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("parsed %+v does not encode back: %v", tx, err)
+		}
+	})
+}
