@@ -41,3 +41,6 @@ func signerCert(t testing.TB, pki testcard.PKI, key crypto.Signer, edit func(*x5
 
 // oid is shorthand for extended key usages Go has no constant for.
 func oid(ids ...int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier(ids) }
+
+// asn1OID shortens the type in tables.
+type asn1OID = asn1.ObjectIdentifier
