@@ -64,6 +64,13 @@ var (
 	// (VerifyOptions.Purposes), for example serverAuth only. Wraps
 	// ErrUntrustedSigner.
 	ErrExtKeyUsage = fmt.Errorf("%w: its extended key usage excludes signing documents", ErrUntrustedSigner)
+	// ErrRevoked: the signer's CA says the signer's certificate is revoked
+	// (VerifyOptions.OCSP). Also wraps ocsp.ErrRevoked.
+	ErrRevoked = errors.New("esign: the signer's certificate is revoked")
+	// ErrRevocationUnknown: the signer's certificate status could not be
+	// established: no OCSP answer (ocsp.ErrUnavailable) or one that cannot
+	// be relied on (ocsp.ErrUnacceptable), which it also wraps.
+	ErrRevocationUnknown = errors.New("esign: the signer's certificate status could not be established")
 	// ErrUnsupported: an algorithm, key or structure esign does not handle;
 	// the message names it. The signature may well be valid.
 	ErrUnsupported = errors.New("esign: unsupported")

@@ -6,12 +6,15 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 )
 
 // Extended key usages (RFC 5280 §4.2.1.12; id-kp-documentSigning RFC 9336)
@@ -70,6 +73,9 @@ type Report struct {
 	// Algorithm names the signature algorithm and its hash, e.g.
 	// "ECDSA (SHA-384)" or "RSASSA-PSS (SHA-256, MGF1 SHA-256, salt 32)".
 	Algorithm string
+	// Revocation is what the signer's CA's OCSP responder said, when
+	// VerifyOptions.OCSP asked; nil otherwise.
+	Revocation *ocsp.Result
 }
 
 // VerifyOptions configure Verify.
@@ -85,6 +91,13 @@ type VerifyOptions struct {
 	// A certificate without the extension is good for any purpose
 	// (RFC 5280 §4.2.1.12).
 	Purposes []asn1.ObjectIdentifier
+	// OCSP, when set, asks the signer's CA's OCSP responder whether the
+	// signer's certificate is revoked, after every other check passed.
+	// The answer is about now: baseline B carries no revocation data of
+	// its own nor a trusted time to ask about.
+	OCSP *ocsp.Checker
+	// Now is the clock the OCSP answer is judged by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Verify is VerifyContext without a context.
@@ -101,7 +114,9 @@ func Verify(document, p7s []byte, opts VerifyOptions) (*Report, error) {
 // verify, ErrUntrustedSigner (ErrKeyUsage, ErrExtKeyUsage) when the
 // signer's certificate does not chain or is not for signing,
 // ErrUnsupported naming what esign does not handle, ErrMalformed
-// otherwise.
+// otherwise. With VerifyOptions.OCSP, ErrRevoked or ErrRevocationUnknown
+// come with the Report: the signature is intact and names its signer, but
+// the signer's certificate is revoked, or its status is unknown.
 func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions) (*Report, error) {
 	sd, err := parse(p7s)
 	if err != nil {
@@ -162,7 +177,32 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
-	return &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.name}, nil
+	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.name}
+	if opts.OCSP == nil {
+		return rep, nil
+	}
+	return rep, rep.checkRevocation(ctx, opts)
+}
+
+// checkRevocation asks the OCSP checker about the signer's certificate and
+// records the answer in the report.
+func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) error {
+	if len(rep.Chain) < 2 {
+		return fmt.Errorf("%w: the signer's certificate is itself a trusted root, with no issuer to ask", ErrRevocationUnknown)
+	}
+	now := time.Now()
+	if opts.Now != nil {
+		now = opts.Now()
+	}
+	res, err := opts.OCSP.Check(ctx, rep.Signer, rep.Chain[1], now)
+	rep.Revocation = res
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ocsp.ErrRevoked):
+		return fmt.Errorf("%w (%w)", ErrRevoked, err)
+	}
+	return fmt.Errorf("%w (%w)", ErrRevocationUnknown, err)
 }
 
 // checkSigningCertificate checks that the ESS signing certificate
