@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -18,6 +19,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -304,5 +308,60 @@ func TestUnsupportedNamed(t *testing.T) {
 			}
 			t.Logf("puce: %v", err)
 		})
+	}
+}
+
+// TestDuplicateMessageDigestRefused: signed attributes with a second
+// message-digest, naming another document, are malformed (RFC 5652 §11.2)
+// even though the signature over them verifies.
+func TestDuplicateMessageDigestRefused(t *testing.T) {
+	card, _ := testcard.New(testcard.Options{NoSignatureKey: true})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert := signerCert(t, card.PKI, key, nil)
+	p, err := esign.Prepare(document, cert, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := esign.Prepare([]byte("another document"), cert, time.Now())
+	// Take the other document's message-digest attribute and append it to
+	// ours, then sign the result: the signature is valid, the attributes
+	// are not.
+	attrsOf := func(set []byte) [][]byte {
+		in := cryptobyte.String(set)
+		var body cryptobyte.String
+		in.ReadASN1(&body, cbasn1.SET)
+		var out [][]byte
+		for !body.Empty() {
+			var a cryptobyte.String
+			body.ReadASN1Element(&a, cbasn1.SEQUENCE)
+			out = append(out, a)
+		}
+		return out
+	}
+	var extra []byte
+	for _, a := range attrsOf(other.SignedAttributes) {
+		if bytes.Contains(a, []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04}) { // id-messageDigest
+			extra = a
+		}
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+		for _, a := range attrsOf(p.SignedAttributes) {
+			b.AddBytes(a)
+		}
+		b.AddBytes(extra)
+	})
+	p.SignedAttributes = b.BytesOrPanic()
+	d := sha256.Sum256(p.SignedAttributes)
+	p.Digest = d[:]
+	sig, _ := key.Sign(rand.Reader, p.Digest, p.SignerOpts())
+	p7s, err := p.Assemble(sig, card.PKI.Issuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range [][]byte{document, []byte("another document")} {
+		if _, err := esign.Verify(doc, p7s, esign.VerifyOptions{Roots: card.PKI.Roots}); !errors.Is(err, esign.ErrMalformed) || !strings.Contains(err.Error(), "twice") {
+			t.Fatalf("two message digests: %v", err)
+		}
 	}
 }

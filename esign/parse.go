@@ -198,22 +198,28 @@ func (sd *signedData) readSignerInfo(si cryptobyte.String) error {
 // signing-time MUST NOT appear twice nor carry more than one value
 // (§11.1-§11.3): a second message digest could name another document.
 func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
-	seen := map[string]bool{}
+	// The attributes esign reads, in the order of seen's bits.
+	checked := []asn1.ObjectIdentifier{oidContentType, oidMessageDigest, oidSigningTime, oidSigningCertificateV2, oidSigningCertificate}
+	var seen uint
 	for !attrs.Empty() {
 		var attr, values cryptobyte.String
 		var oid asn1.ObjectIdentifier
 		if !attrs.ReadASN1(&attr, cbasn1.SEQUENCE) || !attr.ReadASN1ObjectIdentifier(&oid) || !attr.ReadASN1(&values, cbasn1.SET) || !attr.Empty() {
 			return malformed("signed attribute")
 		}
-		checked := oid.Equal(oidContentType) || oid.Equal(oidMessageDigest) || oid.Equal(oidSigningTime) ||
-			oid.Equal(oidSigningCertificateV2) || oid.Equal(oidSigningCertificate)
-		if !checked {
+		bit := uint(0)
+		for i, c := range checked {
+			if oid.Equal(c) {
+				bit = 1 << i
+			}
+		}
+		if bit == 0 {
 			continue
 		}
-		if seen[oid.String()] {
+		if seen&bit != 0 {
 			return malformed(fmt.Sprintf("signed attribute %v appears twice", oid))
 		}
-		seen[oid.String()] = true
+		seen |= bit
 		var err error
 		switch {
 		case oid.Equal(oidContentType):
@@ -251,7 +257,7 @@ func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
 			return malformed(fmt.Sprintf("signed attribute %v has more than one value", oid))
 		}
 	}
-	if !seen[oidContentType.String()] || !seen[oidMessageDigest.String()] {
+	if seen&0b11 != 0b11 { // content-type and message-digest
 		return malformed("content type or message digest attribute missing")
 	}
 	return nil
