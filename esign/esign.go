@@ -7,9 +7,19 @@
 // The private key is not here. A server prepares the signed attributes
 // (Prepare), has the holder's card sign their digest with its e-signature
 // key (PIV slot 9C, PIN asked for that signature), and assembles the
-// SignedData around the signature (Pending.Assemble). Verify checks a
-// document against its signature and says who signed, when, and whether the
-// document was altered. The result verifies with `openssl cms -verify`.
+// SignedData around the signature (Pending.Assemble). The result verifies
+// with `openssl cms -verify`.
+//
+// Verify checks a document against its signature and says who signed, when,
+// and whether the document was altered. It reads what other signers make
+// too (OpenSSL's `cms -sign` with its options): RSASSA-PSS, SHA-384 and
+// SHA-512, a signer named by subject key identifier, signatures without
+// signed attributes. It checks that the signer's certificate is for signing
+// (key usage, accepted extended key usages), and with VerifyOptions.OCSP
+// asks the CA whether it is revoked, through the library's OCSP checker
+// (pcsc/cardauth/ocsp). What it does not handle is ErrUnsupported naming
+// it, never a bad signature. esign is on the server path: it does not import
+// the cgo package pcsc.
 package esign
 
 import (
