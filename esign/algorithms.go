@@ -5,8 +5,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	_ "crypto/sha256" // SHA-256 for crypto.Hash.New
-	_ "crypto/sha512" // SHA-384 and SHA-512 for crypto.Hash.New
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
@@ -79,24 +79,29 @@ var oidNames = map[string]string{
 	"1.3.101.113":             "Ed448",
 }
 
-// algName names an algorithm for an error: "SHA-1 (1.3.14.3.2.26)".
-func algName(oid asn1.ObjectIdentifier) string {
-	if n, ok := oidNames[oid.String()]; ok {
-		return n + " (" + oid.String() + ")"
+// algName names an algorithm for an error from the contents of its OID:
+// "SHA-1 (1.3.14.3.2.26)".
+func algName(raw []byte) string {
+	s := oidString(raw)
+	if n, ok := oidNames[s]; ok {
+		return n + " (" + s + ")"
 	}
-	return oid.String()
+	return s
 }
 
 func unsupported(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, args...))
 }
 
-// readAlgorithm reads an AlgorithmIdentifier (RFC 5280 §4.1.1.2): its OID
-// and its parameters, nil when absent.
-func readAlgorithm(s *cryptobyte.String) (asn1.ObjectIdentifier, []byte, bool) {
+// readAlgorithm reads an AlgorithmIdentifier (RFC 5280 §4.1.1.2): the
+// contents of its OID and its parameters, nil when absent.
+func readAlgorithm(s *cryptobyte.String) (cryptobyte.String, []byte, bool) {
 	var seq cryptobyte.String
-	var oid asn1.ObjectIdentifier
-	if !s.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1ObjectIdentifier(&oid) {
+	if !s.ReadASN1(&seq, cbasn1.SEQUENCE) {
+		return nil, nil, false
+	}
+	oid, ok := readOID(&seq)
+	if !ok {
 		return nil, nil, false
 	}
 	if seq.Empty() {
@@ -125,7 +130,7 @@ func readDigest(s *cryptobyte.String, what string) (crypto.Hash, error) {
 		return 0, malformed(what)
 	}
 	for _, d := range digests {
-		if oid.Equal(d.oid) {
+		if oidIs(oid, d.oid) {
 			if !absentOrNull(params) {
 				return 0, malformed(what + ": parameters of " + algName(oid) + " are neither absent nor NULL")
 			}
@@ -151,7 +156,38 @@ type sigAlg struct {
 	kind sigKind
 	hash crypto.Hash
 	salt int
-	name string
+}
+
+// String names the algorithm for Report.Algorithm.
+func (a sigAlg) String() string {
+	switch a.kind {
+	case sigPKCS1:
+		return "RSA PKCS #1 v1.5 (" + a.hash.String() + ")"
+	case sigECDSA:
+		return "ECDSA (" + a.hash.String() + ")"
+	case sigPSS:
+		return fmt.Sprintf("RSASSA-PSS (%v, MGF1 %v, salt %d)", a.hash, a.hash, a.salt)
+	}
+	return "no algorithm"
+}
+
+// digestOf hashes data with h, one of the digests, into buf when it fits:
+// the fixed-size sums stay off the heap.
+func digestOf(buf []byte, h crypto.Hash, data []byte) []byte {
+	switch h {
+	case crypto.SHA256:
+		d := sha256.Sum256(data)
+		return append(buf[:0], d[:]...)
+	case crypto.SHA384:
+		d := sha512.Sum384(data)
+		return append(buf[:0], d[:]...)
+	case crypto.SHA512:
+		d := sha512.Sum512(data)
+		return append(buf[:0], d[:]...)
+	}
+	hh := h.New()
+	hh.Write(data)
+	return hh.Sum(buf[:0])
 }
 
 // readSignatureAlgorithm reads the SignerInfo's signatureAlgorithm and
@@ -162,44 +198,37 @@ func readSignatureAlgorithm(s *cryptobyte.String, digest crypto.Hash) (sigAlg, e
 	if !ok {
 		return sigAlg{}, malformed("signature algorithm")
 	}
-	a := sigAlg{hash: digest, name: algName(oid)}
 	with := func(kind sigKind, h crypto.Hash, nullOK, absentOK bool) (sigAlg, error) {
 		if (params == nil && !absentOK) || (params != nil && !(nullOK && absentOrNull(params))) {
-			return sigAlg{}, malformed("parameters of " + a.name)
+			return sigAlg{}, malformed("parameters of " + algName(oid))
 		}
 		if h != 0 && h != digest {
-			return sigAlg{}, unsupported("signature algorithm %s with digest algorithm %v", a.name, digest)
+			return sigAlg{}, unsupported("signature algorithm %s with digest algorithm %v", algName(oid), digest)
 		}
-		a.kind = kind
-		if kind == sigPKCS1 {
-			a.name = fmt.Sprintf("RSA PKCS #1 v1.5 (%v)", digest)
-		} else {
-			a.name = fmt.Sprintf("ECDSA (%v)", digest)
-		}
-		return a, nil
+		return sigAlg{kind: kind, hash: digest}, nil
 	}
 	switch {
 	// rsaEncryption: PKCS #1 v1.5 with the digest algorithm's hash
 	// (RFC 3370 §3.2); OpenSSL writes it.
-	case oid.Equal(oidRSAEncryption):
+	case oidIs(oid, oidRSAEncryption):
 		return with(sigPKCS1, 0, true, true)
-	case oid.Equal(oidSHA256WithRSA):
+	case oidIs(oid, oidSHA256WithRSA):
 		return with(sigPKCS1, crypto.SHA256, true, true)
-	case oid.Equal(oidSHA384WithRSA):
+	case oidIs(oid, oidSHA384WithRSA):
 		return with(sigPKCS1, crypto.SHA384, true, true)
-	case oid.Equal(oidSHA512WithRSA):
+	case oidIs(oid, oidSHA512WithRSA):
 		return with(sigPKCS1, crypto.SHA512, true, true)
 	// ECDSA: parameters absent (RFC 5758 §3.2).
-	case oid.Equal(oidECDSAWithSHA256):
+	case oidIs(oid, oidECDSAWithSHA256):
 		return with(sigECDSA, crypto.SHA256, false, true)
-	case oid.Equal(oidECDSAWithSHA384):
+	case oidIs(oid, oidECDSAWithSHA384):
 		return with(sigECDSA, crypto.SHA384, false, true)
-	case oid.Equal(oidECDSAWithSHA512):
+	case oidIs(oid, oidECDSAWithSHA512):
 		return with(sigECDSA, crypto.SHA512, false, true)
-	case oid.Equal(oidRSASSAPSS):
+	case oidIs(oid, oidRSASSAPSS):
 		return readPSSParams(params, digest)
 	}
-	return sigAlg{}, unsupported("signature algorithm %s", a.name)
+	return sigAlg{}, unsupported("signature algorithm %s", algName(oid))
 }
 
 // readPSSParams reads RSASSA-PSS-params (RFC 4055 §3.1, RFC 8017 Appendix
@@ -214,7 +243,7 @@ func readSignatureAlgorithm(s *cryptobyte.String, digest crypto.Hash) (sigAlg, e
 // Explicitly encoded defaults are accepted although DER omits them: some
 // signers write them.
 func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
-	a := sigAlg{kind: sigPSS, name: "RSASSA-PSS"}
+	a := sigAlg{kind: sigPSS}
 	// In CMS the parameters MUST be present (RFC 4056 §3).
 	in := cryptobyte.String(params)
 	var seq cryptobyte.String
@@ -222,7 +251,7 @@ func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
 		return a, malformed("RSASSA-PSS parameters")
 	}
 	tag := func(n uint8) cbasn1.Tag { return cbasn1.Tag(n).Constructed().ContextSpecific() }
-	hashOID, mgfHashOID := oidSHA1, oidSHA1
+	hashOID, mgfHashOID := rawSHA1, rawSHA1
 	salt, trailer := int64(20), int64(1)
 	var hashField, mgfField, saltField, trailerField cryptobyte.String
 	var hasHash, hasMGF, hasSalt, hasTrailer bool
@@ -242,7 +271,7 @@ func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
 		if !ok || !mgfField.Empty() {
 			return a, malformed("RSASSA-PSS mask generation algorithm")
 		}
-		if !oid.Equal(oidMGF1) {
+		if !oidIs(oid, oidMGF1) {
 			return a, unsupported("RSASSA-PSS with mask generation function %s", algName(oid))
 		}
 		// MGF1's parameter is the AlgorithmIdentifier of its hash
@@ -267,7 +296,7 @@ func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
 	}
 	var hash crypto.Hash
 	for _, d := range digests {
-		if hashOID.Equal(d.oid) {
+		if oidIs(hashOID, d.oid) {
 			hash = d.hash
 		}
 	}
@@ -276,7 +305,7 @@ func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
 	}
 	// crypto/rsa masks with MGF1 over the signature's own hash, which RFC
 	// 4055 §3.1 recommends; other pairings are legal but not handled.
-	if !mgfHashOID.Equal(hashOID) {
+	if !bytes.Equal(mgfHashOID, hashOID) {
 		return a, unsupported("RSASSA-PSS with MGF1 over %s and hash %s", algName(mgfHashOID), algName(hashOID))
 	}
 	// The signed attributes' digest and the PSS hash MUST be the same
@@ -285,11 +314,12 @@ func readPSSParams(params []byte, digest crypto.Hash) (sigAlg, error) {
 		return a, malformed(fmt.Sprintf("RSASSA-PSS hash %v differs from the digest algorithm %v", hash, digest))
 	}
 	a.hash, a.salt = hash, int(salt)
-	a.name = fmt.Sprintf("RSASSA-PSS (%v, MGF1 %v, salt %d)", hash, hash, salt)
 	return a, nil
 }
 
-var oidSHA1 = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+// rawSHA1 is the DER contents of id-sha1, 1.3.14.3.2.26, the default
+// hash of RSASSA-PSS-params.
+var rawSHA1 = []byte{0x2b, 0x0e, 0x03, 0x02, 0x1a}
 
 // minRSABits is the smallest RSA key crypto/rsa verifies with (Go 1.24).
 const minRSABits = 1024
@@ -301,7 +331,7 @@ func checkKey(cert *x509.Certificate, a sigAlg) error {
 	switch k := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
 		if a.kind != sigPKCS1 && a.kind != sigPSS {
-			return malformed(a.name + " signature by an RSA key")
+			return malformed(a.String() + " signature by an RSA key")
 		}
 		if k.N.BitLen() < minRSABits {
 			return unsupported("RSA keys of %d bits", k.N.BitLen())
@@ -312,7 +342,7 @@ func checkKey(cert *x509.Certificate, a sigAlg) error {
 		}
 	case *ecdsa.PublicKey:
 		if a.kind != sigECDSA {
-			return malformed(a.name + " signature by an ECDSA key")
+			return malformed(a.String() + " signature by an ECDSA key")
 		}
 	default:
 		return unsupported("signer key %s", keyAlgorithm(cert))

@@ -57,7 +57,6 @@ func parse(p7s []byte) (*signedData, error) {
 	}
 	in := cryptobyte.String(p7s)
 	var ci, content, sdSeq cryptobyte.String
-	var ct asn1.ObjectIdentifier
 	if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() {
 		// BER's indefinite lengths (X.690 §8.1.3.6), which streaming
 		// signers write, are legal CMS that this DER reader does not take.
@@ -66,19 +65,22 @@ func parse(p7s []byte) (*signedData, error) {
 		}
 		return nil, malformed("not a CMS SignedData")
 	}
-	if !ci.ReadASN1ObjectIdentifier(&ct) || !ct.Equal(oidSignedData) ||
+	if ct, ok := readOID(&ci); !ok || !oidIs(ct, oidSignedData) ||
 		!ci.ReadASN1(&content, tag0) || !content.ReadASN1(&sdSeq, cbasn1.SEQUENCE) {
 		return nil, malformed("not a CMS SignedData")
 	}
 	var version int64
 	var digestAlgs, encap, certs, signerInfos cryptobyte.String
-	var eType asn1.ObjectIdentifier
 	if !sdSeq.ReadASN1Integer(&version) || !sdSeq.ReadASN1(&digestAlgs, cbasn1.SET) ||
-		!sdSeq.ReadASN1(&encap, cbasn1.SEQUENCE) || !encap.ReadASN1ObjectIdentifier(&eType) {
+		!sdSeq.ReadASN1(&encap, cbasn1.SEQUENCE) {
 		return nil, malformed("SignedData header")
 	}
-	if !eType.Equal(oidData) {
-		return nil, unsupported("content type %v (only id-data)", eType)
+	eType, ok := readOID(&encap)
+	if !ok {
+		return nil, malformed("SignedData header")
+	}
+	if !oidIs(eType, oidData) {
+		return nil, unsupported("content type %s (only id-data)", oidString(eType))
 	}
 	if !encap.Empty() {
 		return nil, unsupported("signatures carrying their content (esign reads detached signatures)")
@@ -203,13 +205,16 @@ func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
 	var seen uint
 	for !attrs.Empty() {
 		var attr, values cryptobyte.String
-		var oid asn1.ObjectIdentifier
-		if !attrs.ReadASN1(&attr, cbasn1.SEQUENCE) || !attr.ReadASN1ObjectIdentifier(&oid) || !attr.ReadASN1(&values, cbasn1.SET) || !attr.Empty() {
+		if !attrs.ReadASN1(&attr, cbasn1.SEQUENCE) {
+			return malformed("signed attribute")
+		}
+		oid, ok := readOID(&attr)
+		if !ok || !attr.ReadASN1(&values, cbasn1.SET) || !attr.Empty() {
 			return malformed("signed attribute")
 		}
 		bit := uint(0)
 		for i, c := range checked {
-			if oid.Equal(c) {
+			if oidIs(oid, c) {
 				bit = 1 << i
 			}
 		}
@@ -217,24 +222,23 @@ func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
 			continue
 		}
 		if seen&bit != 0 {
-			return malformed(fmt.Sprintf("signed attribute %v appears twice", oid))
+			return malformed("signed attribute " + oidString(oid) + " appears twice")
 		}
 		seen |= bit
 		var err error
 		switch {
-		case oid.Equal(oidContentType):
+		case oidIs(oid, oidContentType):
 			// It MUST match the eContentType, id-data (RFC 5652 §11.1).
-			var t asn1.ObjectIdentifier
-			if !values.ReadASN1ObjectIdentifier(&t) || !t.Equal(oidData) {
+			if t, ok := readOID(&values); !ok || !oidIs(t, oidData) {
 				err = malformed("content type is not id-data")
 			}
-		case oid.Equal(oidMessageDigest):
+		case oidIs(oid, oidMessageDigest):
 			var d cryptobyte.String
 			if !values.ReadASN1(&d, cbasn1.OCTET_STRING) {
 				err = malformed("message digest")
 			}
 			sd.messageDigest = d
-		case oid.Equal(oidSigningTime):
+		case oidIs(oid, oidSigningTime):
 			// Time ::= CHOICE { utcTime, generalTime } (RFC 5652 §11.3).
 			ok := false
 			if values.PeekASN1Tag(cbasn1.UTCTime) {
@@ -245,16 +249,16 @@ func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
 			if !ok {
 				err = malformed("signing time")
 			}
-		case oid.Equal(oidSigningCertificateV2):
+		case oidIs(oid, oidSigningCertificateV2):
 			err = sd.readSigningCertificate(&values, true)
-		case oid.Equal(oidSigningCertificate):
+		case oidIs(oid, oidSigningCertificate):
 			err = sd.readSigningCertificate(&values, false)
 		}
 		if err != nil {
 			return err
 		}
 		if !values.Empty() {
-			return malformed(fmt.Sprintf("signed attribute %v has more than one value", oid))
+			return malformed("signed attribute " + oidString(oid) + " has more than one value")
 		}
 	}
 	if seen&0b11 != 0b11 { // content-type and message-digest

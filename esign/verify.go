@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +34,10 @@ var (
 // VerifyOptions.Purposes is nil: emailProtection, documentSigning and
 // anyExtendedKeyUsage.
 func DefaultPurposes() []asn1.ObjectIdentifier {
-	return []asn1.ObjectIdentifier{OIDEmailProtection, OIDDocumentSigning, OIDAnyExtendedKeyUsage}
+	return slices.Clone(defaultPurposes)
 }
+
+var defaultPurposes = []asn1.ObjectIdentifier{OIDEmailProtection, OIDDocumentSigning, OIDAnyExtendedKeyUsage}
 
 var (
 	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
@@ -53,11 +56,11 @@ var ekuNames = map[string]string{
 	"2.5.29.37.0":        "anyExtendedKeyUsage",
 }
 
-func ekuName(oid asn1.ObjectIdentifier) string {
-	if n, ok := ekuNames[oid.String()]; ok {
+func ekuName(dotted string) string {
+	if n, ok := ekuNames[dotted]; ok {
 		return n
 	}
-	return oid.String()
+	return dotted
 }
 
 // Report is what Verify found.
@@ -129,16 +132,13 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if err := checkKey(signer, sd.alg); err != nil {
 		return nil, err
 	}
-	h := sd.digest.New()
-	h.Write(document)
-	signed := h.Sum(nil)
+	var buf [64]byte
+	signed := digestOf(buf[:], sd.digest, document)
 	if sd.signedAttrs != nil {
 		if !bytes.Equal(signed, sd.messageDigest) {
 			return nil, ErrDocumentAltered
 		}
-		h.Reset()
-		h.Write(sd.signedAttrs)
-		signed = h.Sum(signed[:0])
+		signed = digestOf(buf[:], sd.digest, sd.signedAttrs)
 	}
 	if err := verifySignature(signer.PublicKey, sd.alg, signed, sd.signature); err != nil {
 		if sd.signedAttrs == nil {
@@ -177,7 +177,7 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
-	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.name}
+	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.String()}
 	if opts.OCSP == nil {
 		return rep, nil
 	}
@@ -211,9 +211,8 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 // be substituted (RFC 5035 §3).
 func (sd *signedData) checkSigningCertificate(signer *x509.Certificate) error {
 	if sd.certHash != nil {
-		h := sd.certHashAlg.New()
-		h.Write(signer.Raw)
-		if !bytes.Equal(h.Sum(nil), sd.certHash) {
+		var buf [64]byte
+		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) {
 			return fmt.Errorf("%w: signing-certificate-v2 names another certificate", ErrBadSignature)
 		}
 	}
@@ -234,7 +233,7 @@ func (sd *signedData) checkSigningCertificate(signer *x509.Certificate) error {
 // other (RFC 5280 §4.2.1.12); when absent, any purpose.
 func checkPurpose(cert *x509.Certificate, accepted []asn1.ObjectIdentifier) error {
 	if accepted == nil {
-		accepted = DefaultPurposes()
+		accepted = defaultPurposes
 	}
 	var hasKU bool
 	var eku []byte
@@ -259,20 +258,20 @@ func checkPurpose(cert *x509.Certificate, accepted []asn1.ObjectIdentifier) erro
 	}
 	var have []string
 	for !seq.Empty() {
-		var p asn1.ObjectIdentifier
-		if !seq.ReadASN1ObjectIdentifier(&p) {
+		p, ok := readOID(&seq)
+		if !ok {
 			return malformed("the signer's extended key usage extension")
 		}
 		for _, a := range accepted {
-			if p.Equal(a) {
+			if oidIs(p, a) {
 				return nil
 			}
 		}
-		have = append(have, ekuName(p))
+		have = append(have, ekuName(oidString(p)))
 	}
 	var want []string
 	for _, a := range accepted {
-		want = append(want, ekuName(a))
+		want = append(want, ekuName(a.String()))
 	}
 	return fmt.Errorf("%w: it is for %s; accepted: %s", ErrExtKeyUsage, strings.Join(have, ", "), strings.Join(want, ", "))
 }
