@@ -195,11 +195,12 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 		now = opts.Now()
 	}
 	res, err := opts.OCSP.Check(ctx, rep.Signer, rep.Chain[1], now)
-	rep.Revocation = res
 	switch {
 	case err == nil:
+		rep.Revocation = &res
 		return nil
 	case errors.Is(err, ocsp.ErrRevoked):
+		rep.Revocation = &res
 		return fmt.Errorf("%w (%w)", ErrRevoked, err)
 	}
 	return fmt.Errorf("%w (%w)", ErrRevocationUnknown, err)

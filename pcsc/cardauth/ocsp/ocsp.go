@@ -129,10 +129,11 @@ func (c *Checker) limits() (timeout, maxAge, skew time.Duration) {
 }
 
 // Check asks about cert, issued by issuer, and judges the answer at now
-// (zero means the system clock). It returns a Result and nil for a good
-// certificate; a Result and an error wrapping ErrRevoked for a revoked
-// one; an error wrapping ErrUnavailable or ErrUnacceptable otherwise.
-func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now time.Time) (*Result, error) {
+// (zero means the system clock). It returns the Result and nil for a good
+// certificate; the Result and an error wrapping ErrRevoked for a revoked
+// one; a zero Result and an error wrapping ErrUnavailable or
+// ErrUnacceptable otherwise.
+func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now time.Time) (Result, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
@@ -142,13 +143,13 @@ func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now
 		url = cert.OCSPServer[0]
 	}
 	if url == "" {
-		return nil, fmt.Errorf("%w: the certificate names no OCSP responder and none is configured", ErrUnavailable)
+		return Result{}, fmt.Errorf("%w: the certificate names no OCSP responder and none is configured", ErrUnavailable)
 	}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	req, err := ocspwire.NewRequest(cert, issuer, nonce)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnacceptable, err)
+		return Result{}, fmt.Errorf("%w: %v", ErrUnacceptable, err)
 	}
 	var client Client = HTTP{}
 	if c.Client != nil {
@@ -158,22 +159,22 @@ func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now
 	defer cancel()
 	der, err := client.Query(qctx, url, req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, url, err)
+		return Result{}, fmt.Errorf("%w: %s: %v", ErrUnavailable, url, err)
 	}
 	return judge(der, cert, issuer, nonce, url, now, maxAge, skew)
 }
 
 // judge checks a responder's answer.
-func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string, now time.Time, maxAge, skew time.Duration) (*Result, error) {
+func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string, now time.Time, maxAge, skew time.Duration) (Result, error) {
 	resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
 	if err != nil {
 		// tryLater and internalError are the responder saying it cannot
 		// answer now (RFC 6960 §4.2.1), not a verdict.
 		var re xocsp.ResponseError
 		if errors.As(err, &re) && (re.Status == xocsp.TryLater || re.Status == xocsp.InternalError) {
-			return nil, fmt.Errorf("%w: responder says %v", ErrUnavailable, re)
+			return Result{}, fmt.Errorf("%w: responder says %v", ErrUnavailable, re)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnacceptable, err)
+		return Result{}, fmt.Errorf("%w: %v", ErrUnacceptable, err)
 	}
 	// A delegated responder must carry id-kp-OCSPSigning (RFC 6960
 	// §4.2.2.2) and be valid now; x/crypto/ocsp checks only that the
@@ -184,25 +185,25 @@ func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string,
 			authorised = authorised || u == x509.ExtKeyUsageOCSPSigning
 		}
 		if !authorised {
-			return nil, fmt.Errorf("%w: responder certificate %q is not authorised for OCSP signing", ErrUnacceptable, rc.Subject)
+			return Result{}, fmt.Errorf("%w: responder certificate %q is not authorised for OCSP signing", ErrUnacceptable, rc.Subject)
 		}
 		if now.Before(rc.NotBefore) || now.After(rc.NotAfter) {
-			return nil, fmt.Errorf("%w: responder certificate not valid now", ErrUnacceptable)
+			return Result{}, fmt.Errorf("%w: responder certificate not valid now", ErrUnacceptable)
 		}
 	}
 	// Freshness (RFC 6960 §4.2.2.1, §3.2 items 5 and 6).
 	switch {
 	case resp.ThisUpdate.After(now.Add(skew)):
-		return nil, fmt.Errorf("%w: response produced in the future (%s)", ErrUnacceptable, resp.ThisUpdate.UTC().Format(time.RFC3339))
+		return Result{}, fmt.Errorf("%w: response produced in the future (%s)", ErrUnacceptable, resp.ThisUpdate.UTC().Format(time.RFC3339))
 	case now.Sub(resp.ThisUpdate) > maxAge+skew:
-		return nil, fmt.Errorf("%w: response is %s old, at most %s allowed", ErrUnacceptable, now.Sub(resp.ThisUpdate).Round(time.Second), maxAge)
+		return Result{}, fmt.Errorf("%w: response is %s old, at most %s allowed", ErrUnacceptable, now.Sub(resp.ThisUpdate).Round(time.Second), maxAge)
 	case !resp.NextUpdate.IsZero() && now.After(resp.NextUpdate.Add(skew)):
-		return nil, fmt.Errorf("%w: response past its nextUpdate", ErrUnacceptable)
+		return Result{}, fmt.Errorf("%w: response past its nextUpdate", ErrUnacceptable)
 	}
 	if err := checkNonce(resp, nonce); err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	r := &Result{ThisUpdate: resp.ThisUpdate, NextUpdate: resp.NextUpdate, Responder: url}
+	r := Result{ThisUpdate: resp.ThisUpdate, NextUpdate: resp.NextUpdate, Responder: url}
 	switch resp.Status {
 	case xocsp.Good:
 		return r, nil
@@ -210,7 +211,7 @@ func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string,
 		r.Revoked, r.RevokedAt, r.Reason = true, resp.RevokedAt, resp.RevocationReason
 		return r, fmt.Errorf("%w: on %s (reason %d)", ErrRevoked, resp.RevokedAt.UTC().Format(time.RFC3339), resp.RevocationReason)
 	default:
-		return nil, fmt.Errorf("%w: the responder does not know the certificate", ErrUnacceptable)
+		return Result{}, fmt.Errorf("%w: the responder does not know the certificate", ErrUnacceptable)
 	}
 }
 

@@ -52,7 +52,7 @@ func (f *fixture) delegate(t *testing.T, ekus ...x509.ExtKeyUsage) (*x509.Certif
 	return c, key
 }
 
-func (f *fixture) check(c *ocsp.Checker) (*ocsp.Result, error) {
+func (f *fixture) check(c *ocsp.Checker) (ocsp.Result, error) {
 	if c.Client == nil {
 		c.Client = f.resp
 	}
@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 	at := f.now.Add(-time.Hour).Truncate(time.Second)
 	f.resp.Revoke(f.card.AuthCert.SerialNumber, at, 1)
 	r, err = f.check(&ocsp.Checker{})
-	if !errors.Is(err, ocsp.ErrRevoked) || r == nil || !r.Revoked || !r.RevokedAt.Equal(at) || r.Reason != 1 {
+	if !errors.Is(err, ocsp.ErrRevoked) || !r.Revoked || !r.RevokedAt.Equal(at) || r.Reason != 1 {
 		t.Fatalf("revoked: %+v, %v", r, err)
 	}
 }
@@ -112,7 +112,7 @@ func TestCheckRefuses(t *testing.T) {
 			c := &ocsp.Checker{}
 			tc.setup(t, f, c)
 			r, err := f.check(c)
-			if !errors.Is(err, tc.want) || r != nil {
+			if !errors.Is(err, tc.want) || r != (ocsp.Result{}) {
 				t.Fatalf("got %+v, %v; want %v", r, err, tc.want)
 			}
 		})
