@@ -198,8 +198,8 @@ func readSignatureAlgorithm(s *cryptobyte.String, digest crypto.Hash) (sigAlg, e
 	if !ok {
 		return sigAlg{}, malformed("signature algorithm")
 	}
-	with := func(kind sigKind, h crypto.Hash, nullOK, absentOK bool) (sigAlg, error) {
-		if (params == nil && !absentOK) || (params != nil && !(nullOK && absentOrNull(params))) {
+	with := func(kind sigKind, h crypto.Hash) (sigAlg, error) {
+		if !absentOrNull(params) {
 			return sigAlg{}, malformed("parameters of " + algName(oid))
 		}
 		if h != 0 && h != digest {
@@ -211,20 +211,21 @@ func readSignatureAlgorithm(s *cryptobyte.String, digest crypto.Hash) (sigAlg, e
 	// rsaEncryption: PKCS #1 v1.5 with the digest algorithm's hash
 	// (RFC 3370 §3.2); OpenSSL writes it.
 	case oidIs(oid, oidRSAEncryption):
-		return with(sigPKCS1, 0, true, true)
+		return with(sigPKCS1, 0)
 	case oidIs(oid, oidSHA256WithRSA):
-		return with(sigPKCS1, crypto.SHA256, true, true)
+		return with(sigPKCS1, crypto.SHA256)
 	case oidIs(oid, oidSHA384WithRSA):
-		return with(sigPKCS1, crypto.SHA384, true, true)
+		return with(sigPKCS1, crypto.SHA384)
 	case oidIs(oid, oidSHA512WithRSA):
-		return with(sigPKCS1, crypto.SHA512, true, true)
-	// ECDSA: parameters absent (RFC 5758 §3.2).
+		return with(sigPKCS1, crypto.SHA512)
+	// ECDSA: RFC 5758 §3.2 has signers omit the parameters; a NULL, which
+	// some signers write, says nothing either and is let through.
 	case oidIs(oid, oidECDSAWithSHA256):
-		return with(sigECDSA, crypto.SHA256, false, true)
+		return with(sigECDSA, crypto.SHA256)
 	case oidIs(oid, oidECDSAWithSHA384):
-		return with(sigECDSA, crypto.SHA384, false, true)
+		return with(sigECDSA, crypto.SHA384)
 	case oidIs(oid, oidECDSAWithSHA512):
-		return with(sigECDSA, crypto.SHA512, false, true)
+		return with(sigECDSA, crypto.SHA512)
 	case oidIs(oid, oidRSASSAPSS):
 		return readPSSParams(params, digest)
 	}

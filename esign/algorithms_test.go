@@ -121,3 +121,49 @@ func FuzzPSSParams(f *testing.F) {
 		}
 	})
 }
+
+// algID encodes an AlgorithmIdentifier with optional DER parameters.
+func algID(oid asn1.ObjectIdentifier, params []byte) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(oid)
+		b.AddBytes(params)
+	})
+	return b.BytesOrPanic()
+}
+
+func TestSignatureAlgorithms(t *testing.T) {
+	null, integer := []byte{0x05, 0x00}, []byte{0x02, 0x01, 0x01}
+	for _, tc := range []struct {
+		name   string
+		der    []byte
+		digest crypto.Hash
+		want   sigAlg
+		err    error
+		naming string
+	}{
+		{"ecdsa-with-SHA256, no parameters", algID(oidECDSAWithSHA256, nil), crypto.SHA256, sigAlg{kind: sigECDSA, hash: crypto.SHA256}, nil, ""},
+		{"ecdsa-with-SHA384, NULL", algID(oidECDSAWithSHA384, null), crypto.SHA384, sigAlg{kind: sigECDSA, hash: crypto.SHA384}, nil, ""},
+		{"ecdsa-with-SHA256, an INTEGER", algID(oidECDSAWithSHA256, integer), crypto.SHA256, sigAlg{}, ErrMalformed, "ecdsa-with-SHA256"},
+		{"rsaEncryption takes the digest's hash", algID(oidRSAEncryption, null), crypto.SHA384, sigAlg{kind: sigPKCS1, hash: crypto.SHA384}, nil, ""},
+		{"sha512WithRSAEncryption, no parameters", algID(oidSHA512WithRSA, nil), crypto.SHA512, sigAlg{kind: sigPKCS1, hash: crypto.SHA512}, nil, ""},
+		{"sha256WithRSAEncryption under SHA-384", algID(oidSHA256WithRSA, null), crypto.SHA384, sigAlg{}, ErrUnsupported, "sha256WithRSAEncryption"},
+		{"Ed25519", algID(asn1.ObjectIdentifier{1, 3, 101, 112}, nil), crypto.SHA512, sigAlg{}, ErrUnsupported, "Ed25519 (1.3.101.112)"},
+		{"an OID nobody named", algID(asn1.ObjectIdentifier{1, 2, 3, 4, 5}, nil), crypto.SHA256, sigAlg{}, ErrUnsupported, "1.2.3.4.5"},
+		{"not an AlgorithmIdentifier", []byte{0x04, 0x00}, crypto.SHA256, sigAlg{}, ErrMalformed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := cryptobyte.String(tc.der)
+			a, err := readSignatureAlgorithm(&s, tc.digest)
+			if tc.err == nil {
+				if err != nil || a != tc.want {
+					t.Fatalf("got %+v, %v; want %+v", a, err, tc.want)
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.naming) {
+				t.Fatalf("got %v, want %v naming %q", err, tc.err, tc.naming)
+			}
+		})
+	}
+}
