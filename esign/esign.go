@@ -7,9 +7,19 @@
 // The private key is not here. A server prepares the signed attributes
 // (Prepare), has the holder's card sign their digest with its e-signature
 // key (PIV slot 9C, PIN asked for that signature), and assembles the
-// SignedData around the signature (Pending.Assemble). Verify checks a
-// document against its signature and says who signed, when, and whether the
-// document was altered. The result verifies with `openssl cms -verify`.
+// SignedData around the signature (Pending.Assemble). The result verifies
+// with `openssl cms -verify`.
+//
+// Verify checks a document against its signature and says who signed, when,
+// and whether the document was altered. It reads what other signers make
+// too (OpenSSL's `cms -sign` with its options): RSASSA-PSS, SHA-384 and
+// SHA-512, a signer named by subject key identifier, signatures without
+// signed attributes. It checks that the signer's certificate is for signing
+// (key usage, accepted extended key usages), and with VerifyOptions.OCSP
+// asks the CA whether it is revoked, through the library's OCSP checker
+// (pcsc/cardauth/ocsp). What it does not handle is ErrUnsupported naming
+// it, never a bad signature. esign is on the server path: it does not import
+// the cgo package pcsc.
 package esign
 
 import (
@@ -22,7 +32,6 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"time"
 
@@ -43,20 +52,37 @@ var (
 	oidSHA256WithRSA        = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
 )
 
-// Errors callers branch on.
+// Errors callers branch on, all reachable with errors.Is.
 var (
-	// ErrMalformed: the signature file is not a CMS SignedData puce can
-	// read (one signer, SHA-256, detached).
+	// ErrMalformed: the signature file is not a CMS SignedData, or breaks
+	// a rule of RFC 5652 or of its algorithms' RFCs.
 	ErrMalformed = errors.New("esign: malformed signature")
 	// ErrDocumentAltered: the document is not the one that was signed.
 	ErrDocumentAltered = errors.New("esign: the document was altered after it was signed, or is another document")
 	// ErrBadSignature: the signature does not verify with the signer's
-	// certificate.
+	// certificate. Never given for an algorithm esign does not handle.
 	ErrBadSignature = errors.New("esign: the signature does not verify")
 	// ErrUntrustedSigner: the signer's certificate does not chain to a
-	// trusted CA, or is not for signing.
+	// trusted CA, or is not for signing (ErrKeyUsage, ErrExtKeyUsage).
 	ErrUntrustedSigner = errors.New("esign: the signer's certificate is not trusted")
-	// ErrUnsupported: a key or algorithm esign does not handle.
+	// ErrKeyUsage: the signer's certificate has a key usage extension
+	// allowing neither digitalSignature nor nonRepudiation. Wraps
+	// ErrUntrustedSigner.
+	ErrKeyUsage = fmt.Errorf("%w: its key usage excludes signatures", ErrUntrustedSigner)
+	// ErrExtKeyUsage: the signer's certificate has an extended key usage
+	// extension naming none of the accepted purposes
+	// (VerifyOptions.Purposes), for example serverAuth only. Wraps
+	// ErrUntrustedSigner.
+	ErrExtKeyUsage = fmt.Errorf("%w: its extended key usage excludes signing documents", ErrUntrustedSigner)
+	// ErrRevoked: the signer's CA says the signer's certificate is revoked
+	// (VerifyOptions.OCSP). Also wraps ocsp.ErrRevoked.
+	ErrRevoked = errors.New("esign: the signer's certificate is revoked")
+	// ErrRevocationUnknown: the signer's certificate status could not be
+	// established: no OCSP answer (ocsp.ErrUnavailable) or one that cannot
+	// be relied on (ocsp.ErrUnacceptable), which it also wraps.
+	ErrRevocationUnknown = errors.New("esign: the signer's certificate status could not be established")
+	// ErrUnsupported: an algorithm, key or structure esign does not handle;
+	// the message names it. The signature may well be valid.
 	ErrUnsupported = errors.New("esign: unsupported")
 )
 
@@ -171,21 +197,14 @@ func signatureAlgorithm(pub crypto.PublicKey) (asn1.ObjectIdentifier, bool, erro
 	return nil, false, fmt.Errorf("%w: %T keys", ErrUnsupported, pub)
 }
 
-// checkSignature verifies a signature over the attributes' digest.
+// checkSignature verifies the card's signature over the attributes'
+// SHA-256 digest, as Assemble labels it.
 func checkSignature(pub crypto.PublicKey, digest, sig []byte) error {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if !ecdsa.VerifyASN1(k, digest, sig) {
-			return ErrBadSignature
-		}
-	case *rsa.PublicKey:
-		if rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) != nil {
-			return ErrBadSignature
-		}
-	default:
-		return fmt.Errorf("%w: %T keys", ErrUnsupported, pub)
+	a := sigAlg{kind: sigECDSA, hash: crypto.SHA256}
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		a.kind = sigPKCS1
 	}
-	return nil
+	return verifySignature(pub, a, digest, sig)
 }
 
 // Assemble checks the card's signature of p.Digest and returns the detached
@@ -235,237 +254,4 @@ func (p *Pending) Assemble(signature []byte, chain ...*x509.Certificate) ([]byte
 		})
 	})
 	return b.Bytes()
-}
-
-// Report is what Verify found.
-type Report struct {
-	// Signer is the signer's certificate.
-	Signer *x509.Certificate
-	// SigningTime is the time the signer's software claimed (not a
-	// timestamp: CAdES baseline B has none).
-	SigningTime time.Time
-	// Chain is the certification path to a trusted root.
-	Chain []*x509.Certificate
-}
-
-// VerifyOptions configure Verify.
-type VerifyOptions struct {
-	Roots, Intermediates *x509.CertPool
-	// Time at which the certificates must be valid; zero means the signing
-	// time (baseline B has no timestamp to do better).
-	Time time.Time
-}
-
-// Verify checks a detached signature of document. Each failure says
-// plainly what is wrong: ErrDocumentAltered when the document does not match
-// the signed digest, ErrBadSignature when the signature does not verify,
-// ErrUntrustedSigner when the signer's certificate does not chain or is not
-// for signing, ErrMalformed otherwise.
-func Verify(document, p7s []byte, opts VerifyOptions) (*Report, error) {
-	sd, err := parse(p7s)
-	if err != nil {
-		return nil, err
-	}
-	var signer *x509.Certificate
-	var others []*x509.Certificate
-	for _, der := range sd.certs {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("%w: certificate: %v", ErrMalformed, err)
-		}
-		if signer == nil && bytes.Equal(c.RawIssuer, sd.issuer) && c.SerialNumber.Cmp(sd.serial) == 0 {
-			signer = c
-		} else {
-			others = append(others, c)
-		}
-	}
-	if signer == nil {
-		return nil, fmt.Errorf("%w: the signer's certificate is not in the signature", ErrMalformed)
-	}
-	digest := sha256.Sum256(document)
-	if !bytes.Equal(digest[:], sd.messageDigest) {
-		return nil, ErrDocumentAltered
-	}
-	attrDigest := sha256.Sum256(sd.signedAttrs)
-	if err := checkSignature(signer.PublicKey, attrDigest[:], sd.signature); err != nil {
-		return nil, err
-	}
-	if sd.certHash != nil {
-		h := sha256.Sum256(signer.Raw)
-		if !bytes.Equal(h[:], sd.certHash) {
-			return nil, fmt.Errorf("%w: signing-certificate-v2 names another certificate", ErrBadSignature)
-		}
-	}
-	if signer.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
-		return nil, fmt.Errorf("%w: key usage allows no signature", ErrUntrustedSigner)
-	}
-	at := opts.Time
-	if at.IsZero() {
-		at = sd.signingTime
-	}
-	inter := opts.Intermediates
-	if inter == nil {
-		inter = x509.NewCertPool()
-	} else {
-		inter = inter.Clone()
-	}
-	for _, c := range others {
-		inter.AddCert(c)
-	}
-	chains, err := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
-	}
-	return &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0]}, nil
-}
-
-type signedData struct {
-	certs         [][]byte
-	issuer        []byte
-	serial        *big.Int
-	signedAttrs   []byte // re-tagged as SET, the bytes that were signed
-	signature     []byte
-	messageDigest []byte
-	certHash      []byte
-	signingTime   time.Time
-}
-
-func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
-
-// parse reads a detached SignedData with one SHA-256 signer.
-func parse(p7s []byte) (*signedData, error) {
-	if len(p7s) > MaxSignatureSize {
-		return nil, malformed("larger than 1 MiB")
-	}
-	in := cryptobyte.String(p7s)
-	var ci, content, sdSeq cryptobyte.String
-	var ct asn1.ObjectIdentifier
-	if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() || !ci.ReadASN1ObjectIdentifier(&ct) || !ct.Equal(oidSignedData) ||
-		!ci.ReadASN1(&content, cbasn1.Tag(0).Constructed().ContextSpecific()) || !content.ReadASN1(&sdSeq, cbasn1.SEQUENCE) {
-		return nil, malformed("not a CMS SignedData")
-	}
-	var version int64
-	var digestAlgs, encap, certs, signerInfos cryptobyte.String
-	var eType asn1.ObjectIdentifier
-	if !sdSeq.ReadASN1Integer(&version) || !sdSeq.ReadASN1(&digestAlgs, cbasn1.SET) ||
-		!sdSeq.ReadASN1(&encap, cbasn1.SEQUENCE) || !encap.ReadASN1ObjectIdentifier(&eType) {
-		return nil, malformed("SignedData header")
-	}
-	if !encap.Empty() {
-		return nil, malformed("the signature is not detached (it carries content)")
-	}
-	sd := &signedData{}
-	var hasCerts bool
-	if !sdSeq.ReadOptionalASN1(&certs, &hasCerts, cbasn1.Tag(0).Constructed().ContextSpecific()) {
-		return nil, malformed("certificates")
-	}
-	for !certs.Empty() {
-		var c cryptobyte.String
-		var tag cbasn1.Tag
-		if !certs.ReadAnyASN1Element(&c, &tag) {
-			return nil, malformed("certificates")
-		}
-		if tag == cbasn1.SEQUENCE {
-			sd.certs = append(sd.certs, c)
-		}
-	}
-	var crls cryptobyte.String
-	var hasCRLs bool
-	if !sdSeq.ReadOptionalASN1(&crls, &hasCRLs, cbasn1.Tag(1).Constructed().ContextSpecific()) ||
-		!sdSeq.ReadASN1(&signerInfos, cbasn1.SET) {
-		return nil, malformed("signer infos")
-	}
-	var si cryptobyte.String
-	if !signerInfos.ReadASN1(&si, cbasn1.SEQUENCE) || !signerInfos.Empty() {
-		return nil, malformed("want exactly one signer")
-	}
-	var siVersion int64
-	var sid, issuer, digestAlg, sigAlg cryptobyte.String
-	var digestOID asn1.ObjectIdentifier
-	sd.serial = new(big.Int)
-	if !si.ReadASN1Integer(&siVersion) || siVersion != 1 || !si.ReadASN1(&sid, cbasn1.SEQUENCE) ||
-		!sid.ReadASN1Element(&issuer, cbasn1.SEQUENCE) || !sid.ReadASN1Integer(sd.serial) ||
-		!si.ReadASN1(&digestAlg, cbasn1.SEQUENCE) || !digestAlg.ReadASN1ObjectIdentifier(&digestOID) {
-		return nil, malformed("signer identifier (only issuer and serial number are read)")
-	}
-	if !digestOID.Equal(oidSHA256) {
-		return nil, fmt.Errorf("%w: digest algorithm %v", ErrUnsupported, digestOID)
-	}
-	sd.issuer = issuer
-	var attrs cryptobyte.String
-	if !si.ReadASN1(&attrs, cbasn1.Tag(0).Constructed().ContextSpecific()) {
-		return nil, malformed("no signed attributes")
-	}
-	// What was signed is the SET encoding of the attributes (RFC 5652 §5.4).
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddBytes(attrs) })
-	sd.signedAttrs, _ = b.Bytes()
-	if err := sd.readAttributes(attrs); err != nil {
-		return nil, err
-	}
-	var sig cryptobyte.String
-	if !si.ReadASN1(&sigAlg, cbasn1.SEQUENCE) || !si.ReadASN1(&sig, cbasn1.OCTET_STRING) {
-		return nil, malformed("signature")
-	}
-	sd.signature = sig
-	return sd, nil
-}
-
-func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
-	var sawType bool
-	for !attrs.Empty() {
-		var attr, values cryptobyte.String
-		var oid asn1.ObjectIdentifier
-		if !attrs.ReadASN1(&attr, cbasn1.SEQUENCE) || !attr.ReadASN1ObjectIdentifier(&oid) || !attr.ReadASN1(&values, cbasn1.SET) {
-			return malformed("signed attribute")
-		}
-		switch {
-		case oid.Equal(oidContentType):
-			var t asn1.ObjectIdentifier
-			if !values.ReadASN1ObjectIdentifier(&t) || !t.Equal(oidData) {
-				return malformed("content type is not id-data")
-			}
-			sawType = true
-		case oid.Equal(oidMessageDigest):
-			var d cryptobyte.String
-			if !values.ReadASN1(&d, cbasn1.OCTET_STRING) {
-				return malformed("message digest")
-			}
-			sd.messageDigest = d
-		case oid.Equal(oidSigningTime):
-			var err error
-			if values.PeekASN1Tag(cbasn1.UTCTime) {
-				if !values.ReadASN1UTCTime(&sd.signingTime) {
-					err = malformed("signing time")
-				}
-			} else if !values.ReadASN1GeneralizedTime(&sd.signingTime) {
-				err = malformed("signing time")
-			}
-			if err != nil {
-				return err
-			}
-		case oid.Equal(oidSigningCertificateV2):
-			var scv2, certsSeq, id cryptobyte.String
-			if !values.ReadASN1(&scv2, cbasn1.SEQUENCE) || !scv2.ReadASN1(&certsSeq, cbasn1.SEQUENCE) || !certsSeq.ReadASN1(&id, cbasn1.SEQUENCE) {
-				return malformed("signing-certificate-v2")
-			}
-			if id.PeekASN1Tag(cbasn1.SEQUENCE) { // hashAlgorithm present: must be SHA-256
-				var alg cryptobyte.String
-				var aoid asn1.ObjectIdentifier
-				if !id.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&aoid) || !aoid.Equal(oidSHA256) {
-					return fmt.Errorf("%w: signing-certificate-v2 hash", ErrUnsupported)
-				}
-			}
-			var h cryptobyte.String
-			if !id.ReadASN1(&h, cbasn1.OCTET_STRING) {
-				return malformed("signing-certificate-v2 hash")
-			}
-			sd.certHash = h
-		}
-	}
-	if !sawType || sd.messageDigest == nil {
-		return malformed("content type or message digest attribute missing")
-	}
-	return nil
 }

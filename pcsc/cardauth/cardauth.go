@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 )
 
 // Kind is the factor's kind.
@@ -51,7 +52,8 @@ type Config struct {
 	// Roots are the trusted CAs; Intermediates the issuing CAs between them
 	// and the cards. Roots is required unless only pinned keys are used.
 	Roots, Intermediates *x509.CertPool
-	// OCSP queries responders; nil means HTTPOCSP.
+	// OCSP queries responders; nil means HTTPOCSP. With the fields below
+	// it configures the factor's ocsp.Checker.
 	OCSP OCSPClient
 	// OCSPResponderURL overrides the responder the certificate names.
 	OCSPResponderURL string
@@ -79,7 +81,7 @@ type Factor struct {
 	cfg           Config
 	roots         *x509.CertPool
 	intermediates *x509.CertPool
-	ocsp          OCSPClient
+	checker       *ocsp.Checker
 	chains        chainCache
 }
 
@@ -102,15 +104,14 @@ func New(svc *identity.Services, cfg Config) (*Factor, error) {
 	if cfg.OCSPClockSkew <= 0 {
 		cfg.OCSPClockSkew = time.Minute
 	}
-	f := &Factor{svc: svc, cfg: cfg, roots: cfg.Roots, intermediates: cfg.Intermediates, ocsp: cfg.OCSP}
+	f := &Factor{svc: svc, cfg: cfg, roots: cfg.Roots, intermediates: cfg.Intermediates,
+		checker: &ocsp.Checker{Client: cfg.OCSP, ResponderURL: cfg.OCSPResponderURL,
+			Timeout: cfg.OCSPTimeout, MaxAge: cfg.OCSPMaxAge, ClockSkew: cfg.OCSPClockSkew}}
 	if f.roots == nil {
 		f.roots = x509.NewCertPool()
 	}
 	if f.intermediates == nil {
 		f.intermediates = x509.NewCertPool()
-	}
-	if f.ocsp == nil {
-		f.ocsp = HTTPOCSP{}
 	}
 	return f, nil
 }
@@ -423,10 +424,10 @@ func (f *Factor) revocation(ctx context.Context, cert *x509.Certificate, chain [
 	switch {
 	case err == nil:
 		return "good (OCSP)", nil
-	case errors.Is(err, errUnreachable) && f.cfg.OnUnreachable == FailOpen:
+	case errors.Is(err, ocsp.ErrUnavailable) && f.cfg.OnUnreachable == FailOpen:
 		return "not checked: OCSP responder unreachable (fail-open)", nil
-	case errors.Is(err, errUnreachable):
-		return "", fmt.Errorf("%w: %v", ErrOCSPUnavailable, err)
+	case errors.Is(err, ocsp.ErrUnavailable):
+		return "", fmt.Errorf("%w (%w)", ErrOCSPUnavailable, err)
 	}
 	return "", err
 }

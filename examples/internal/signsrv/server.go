@@ -6,7 +6,6 @@
 package signsrv
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -23,10 +22,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ocsp"
-
 	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 )
 
 //go:embed templates
@@ -61,7 +59,9 @@ type Server struct {
 	log      *slog.Logger
 	pages    *web.Pages
 	sessions *web.Sessions[state]
-	http     *http.Client
+	// ocsp checks the signer's certificate on the verify page; nil when
+	// revocation checks are off.
+	ocsp *ocsp.Checker
 
 	mu   sync.Mutex
 	docs map[string]*document
@@ -106,8 +106,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("signsrv: origin %q is not scheme://host[:port]", cfg.Origin)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, docs: map[string]*document{},
-		sessions: &web.Sessions[state]{Cookie: "puce_sign", Secure: u.Scheme == "https", Now: cfg.Now},
-		http:     &http.Client{Timeout: 5 * time.Second}}
+		sessions: &web.Sessions[state]{Cookie: "puce_sign", Secure: u.Scheme == "https", Now: cfg.Now}}
+	if !cfg.NoOCSP {
+		s.ocsp = &ocsp.Checker{ResponderURL: cfg.OCSPURL}
+	}
 	if s.pages, err = web.ParsePages(templates, "templates"); err != nil {
 		return nil, err
 	}
@@ -390,8 +392,11 @@ func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, sess, 200, "verify.html", "Verify a signed document", "", d, "")
 }
 
+// verify has the library check the signature and, unless revocation checks
+// are off, the signer's certificate status with the CA's OCSP responder.
 func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
-	rep, err := esign.Verify(doc, p7s, esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates})
+	rep, err := esign.VerifyContext(ctx, doc, p7s, esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates,
+		OCSP: s.ocsp, Now: s.cfg.Now})
 	d := &verifyData{VerdictClass: "bad"}
 	switch {
 	case err == nil:
@@ -400,12 +405,19 @@ func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 		d.Verdict = "ALTERED: this document is not the one that was signed. It was changed after signing, or it is another document."
 	case errors.Is(err, esign.ErrBadSignature):
 		d.Verdict = "INVALID: the signature does not match — it was not made with this certificate's key, or the signature file was tampered with."
+	case errors.Is(err, esign.ErrRevoked):
+		d.Verdict = "REVOKED: the document is the one that was signed, but the signer's certificate has been revoked by its authority."
+	case errors.Is(err, esign.ErrRevocationUnknown):
+		d.Verdict = "NOT CONFIRMED: the document is the one that was signed, but the signer's certificate status could not be checked now. Try again later."
 	case errors.Is(err, esign.ErrUntrustedSigner):
 		d.Verdict = "UNTRUSTED: the signature is intact, but the signer's certificate is not from an authority this site trusts, or not meant for signing."
 	case errors.Is(err, esign.ErrUnsupported):
-		d.Verdict = "This signature uses a key or algorithm this site does not check."
+		d.Verdict = "UNSUPPORTED: this signature uses something this site does not check (" + strings.TrimPrefix(err.Error(), esign.ErrUnsupported.Error()+": ") + ")."
 	default:
-		d.Verdict = "This is not a signature file this site can read: it expects a detached CMS signature (.p7s) made with SHA-256."
+		d.Verdict = "This is not a signature file this site can read: it expects a detached CMS signature (.p7s)."
+	}
+	if err != nil {
+		s.log.Info("verification", "err", err)
 	}
 	if rep == nil || rep.Signer == nil {
 		return d
@@ -413,47 +425,22 @@ func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 	c := rep.Signer
 	d.Signer, d.SignerSerial, d.Issuer = c.Subject.CommonName, c.Subject.SerialNumber, c.Issuer.CommonName
 	d.SigningTime, d.ValidUntil = rep.SigningTime, c.NotAfter
-	if err == nil {
-		d.Status, d.StatusClass = s.status(ctx, c, rep.Chain)
-	}
+	d.Status, d.StatusClass = status(rep, s.ocsp == nil)
 	return d
 }
 
-// status asks the CA's OCSP responder about the signer's certificate now.
-// CAdES baseline B carries no timestamp or revocation data of its own, so
+// status puts what the CA's OCSP responder said, as the library judged it,
+// into words. CAdES baseline B carries no revocation data of its own, so
 // "now" is the best this desk can say.
-func (s *Server) status(ctx context.Context, cert *x509.Certificate, chain []*x509.Certificate) (string, string) {
-	if s.cfg.NoOCSP {
+func status(rep *esign.Report, off bool) (string, string) {
+	r := rep.Revocation
+	switch {
+	case off:
 		return "not checked (revocation checks are off on this server)", "bad"
+	case r == nil:
+		return "unknown: the issuer's revocation service gave no answer that can be relied on", "bad"
+	case r.Revoked:
+		return fmt.Sprintf("REVOKED on %s", r.RevokedAt.UTC().Format("2006-01-02 15:04 UTC")), "bad"
 	}
-	url := s.cfg.OCSPURL
-	if url == "" && len(cert.OCSPServer) > 0 {
-		url = cert.OCSPServer[0]
-	}
-	if url == "" || len(chain) < 2 {
-		return "unknown: the certificate names no revocation service", "bad"
-	}
-	req, err := ocsp.CreateRequest(cert, chain[1], nil)
-	if err != nil {
-		return "unknown: " + err.Error(), "bad"
-	}
-	hreq, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(req))
-	hreq.Header.Set("Content-Type", "application/ocsp-request")
-	resp, err := s.http.Do(hreq)
-	if err != nil {
-		return "unknown: the issuer's revocation service did not answer", "bad"
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	o, err := ocsp.ParseResponseForCert(body, cert, chain[1])
-	if err != nil {
-		return "unknown: the revocation service's answer is not valid", "bad"
-	}
-	switch o.Status {
-	case ocsp.Good:
-		return fmt.Sprintf("valid now (issuer's OCSP responder, %s)", o.ThisUpdate.UTC().Format("2006-01-02 15:04 UTC")), "ok"
-	case ocsp.Revoked:
-		return fmt.Sprintf("REVOKED on %s", o.RevokedAt.UTC().Format("2006-01-02 15:04 UTC")), "bad"
-	}
-	return "unknown to the issuer's OCSP responder", "bad"
+	return fmt.Sprintf("valid now (issuer's OCSP responder, %s)", r.ThisUpdate.UTC().Format("2006-01-02 15:04 UTC")), "ok"
 }

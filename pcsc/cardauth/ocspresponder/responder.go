@@ -3,7 +3,7 @@
 // or as a delegated responder, echoes request nonces (RFC 8954), and can be
 // told to revoke a certificate or to misbehave (omit the nonce, answer with a
 // stale response, fail). It serves HTTP on loopback, or answers in-process as
-// a cardauth.OCSPClient.
+// an ocsp.Client (pcsc/cardauth/ocsp), which cardauth.Config.OCSP takes.
 package ocspresponder
 
 import (
@@ -134,7 +134,7 @@ func (r *Responder) answersFor(req *ocsp.Request) bool {
 	return string(h.Sum(nil)) == string(req.IssuerNameHash)
 }
 
-// Query answers in-process: the responder is its own cardauth.OCSPClient.
+// Query answers in-process: the responder is its own ocsp.Client.
 func (r *Responder) Query(ctx context.Context, url string, request []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

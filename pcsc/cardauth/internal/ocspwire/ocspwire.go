@@ -1,6 +1,6 @@
 // Package ocspwire holds the ASN.1 shapes of an OCSP request (RFC 6960
 // §4.1.1) with the nonce extension (RFC 8954), which golang.org/x/crypto/ocsp
-// neither writes nor reads. cardauth builds requests with it and the test
+// neither writes nor reads. The ocsp checker builds requests with it and the test
 // responder reads them.
 package ocspwire
 

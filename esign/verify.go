@@ -1,0 +1,278 @@
+package esign
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+)
+
+// Extended key usages (RFC 5280 §4.2.1.12; id-kp-documentSigning RFC 9336)
+// that VerifyOptions.Purposes lists.
+var (
+	// OIDEmailProtection is id-kp-emailProtection, the S/MIME signing
+	// purpose, which CAs also give document signing certificates.
+	OIDEmailProtection = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 4}
+	// OIDDocumentSigning is id-kp-documentSigning (RFC 9336 §3.1).
+	OIDDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+	// OIDAnyExtendedKeyUsage is anyExtendedKeyUsage: any purpose.
+	OIDAnyExtendedKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37, 0}
+)
+
+// DefaultPurposes returns the extended key usages Verify accepts when
+// VerifyOptions.Purposes is nil: emailProtection, documentSigning and
+// anyExtendedKeyUsage.
+func DefaultPurposes() []asn1.ObjectIdentifier {
+	return slices.Clone(defaultPurposes)
+}
+
+var defaultPurposes = []asn1.ObjectIdentifier{OIDEmailProtection, OIDDocumentSigning, OIDAnyExtendedKeyUsage}
+
+var (
+	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+	oidKeyUsage    = asn1.ObjectIdentifier{2, 5, 29, 15}
+)
+
+// ekuNames name purposes in ErrExtKeyUsage messages.
+var ekuNames = map[string]string{
+	"1.3.6.1.5.5.7.3.1":  "serverAuth",
+	"1.3.6.1.5.5.7.3.2":  "clientAuth",
+	"1.3.6.1.5.5.7.3.3":  "codeSigning",
+	"1.3.6.1.5.5.7.3.4":  "emailProtection",
+	"1.3.6.1.5.5.7.3.8":  "timeStamping",
+	"1.3.6.1.5.5.7.3.9":  "OCSPSigning",
+	"1.3.6.1.5.5.7.3.36": "documentSigning",
+	"2.5.29.37.0":        "anyExtendedKeyUsage",
+}
+
+func ekuName(dotted string) string {
+	if n, ok := ekuNames[dotted]; ok {
+		return n
+	}
+	return dotted
+}
+
+// Report is what Verify found.
+type Report struct {
+	// Signer is the signer's certificate.
+	Signer *x509.Certificate
+	// SigningTime is the time the signer's software claimed (not a
+	// timestamp: CAdES baseline B has none); zero when the signature has
+	// no signing-time attribute.
+	SigningTime time.Time
+	// Chain is the certification path to a trusted root.
+	Chain []*x509.Certificate
+	// Algorithm names the signature algorithm and its hash, e.g.
+	// "ECDSA (SHA-384)" or "RSASSA-PSS (SHA-256, MGF1 SHA-256, salt 32)".
+	Algorithm string
+	// Revocation is what the signer's CA's OCSP responder said, when
+	// VerifyOptions.OCSP asked; nil otherwise.
+	Revocation *ocsp.Result
+}
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	Roots, Intermediates *x509.CertPool
+	// Time at which the certificates must be valid; zero means the signing
+	// time (baseline B has no timestamp to do better), or now when the
+	// signature claims none.
+	Time time.Time
+	// Purposes are the extended key usages a signer's certificate may
+	// carry; a certificate whose extended key usage extension names none
+	// of them is refused with ErrExtKeyUsage. nil means DefaultPurposes.
+	// A certificate without the extension is good for any purpose
+	// (RFC 5280 §4.2.1.12).
+	Purposes []asn1.ObjectIdentifier
+	// OCSP, when set, asks the signer's CA's OCSP responder whether the
+	// signer's certificate is revoked, after every other check passed.
+	// The answer is about now: baseline B carries no revocation data of
+	// its own nor a trusted time to ask about.
+	OCSP *ocsp.Checker
+	// Now is the clock the OCSP answer is judged by; nil means time.Now.
+	Now func() time.Time
+}
+
+// Verify is VerifyContext without a context.
+func Verify(document, p7s []byte, opts VerifyOptions) (*Report, error) {
+	return VerifyContext(context.Background(), document, p7s, opts)
+}
+
+// VerifyContext checks a detached CMS signature (RFC 5652) of document:
+// one signer, named by issuer and serial number or by subject key
+// identifier; SHA-256, SHA-384 or SHA-512; ECDSA, RSA PKCS #1 v1.5 or
+// RSASSA-PSS; with signed attributes (CAdES) or without. Each failure says
+// plainly what is wrong: ErrDocumentAltered when the document does not
+// match the signed digest, ErrBadSignature when the signature does not
+// verify, ErrUntrustedSigner (ErrKeyUsage, ErrExtKeyUsage) when the
+// signer's certificate does not chain or is not for signing,
+// ErrUnsupported naming what esign does not handle, ErrMalformed
+// otherwise. With VerifyOptions.OCSP, ErrRevoked or ErrRevocationUnknown
+// come with the Report: the signature is intact and names its signer, but
+// the signer's certificate is revoked, or its status is unknown.
+func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions) (*Report, error) {
+	sd, err := parse(p7s)
+	if err != nil {
+		return nil, err
+	}
+	signer, others, err := sd.findSigner()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(signer, sd.alg); err != nil {
+		return nil, err
+	}
+	var buf [64]byte
+	signed := digestOf(buf[:], sd.digest, document)
+	if sd.signedAttrs != nil {
+		if !bytes.Equal(signed, sd.messageDigest) {
+			return nil, ErrDocumentAltered
+		}
+		signed = digestOf(buf[:], sd.digest, sd.signedAttrs)
+	}
+	if err := verifySignature(signer.PublicKey, sd.alg, signed, sd.signature); err != nil {
+		if sd.signedAttrs == nil {
+			// The signature covers the document's digest itself: an
+			// altered document and a bad signature look the same.
+			return nil, fmt.Errorf("%w, or %w (no signed attributes tell which)", ErrDocumentAltered, ErrBadSignature)
+		}
+		return nil, err
+	}
+	if err := sd.checkSigningCertificate(signer); err != nil {
+		return nil, err
+	}
+	if err := checkPurpose(signer, opts.Purposes); err != nil {
+		return nil, err
+	}
+	at := opts.Time
+	if at.IsZero() {
+		at = sd.signingTime
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	inter := opts.Intermediates
+	if inter == nil {
+		inter = x509.NewCertPool()
+	} else {
+		inter = inter.Clone()
+	}
+	for _, c := range others {
+		inter.AddCert(c)
+	}
+	// Any extended key usage here: checkPurpose judged the signer's, and
+	// crypto/x509 knows no documentSigning.
+	chains, err := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
+	}
+	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.String()}
+	if opts.OCSP == nil {
+		return rep, nil
+	}
+	return rep, rep.checkRevocation(ctx, opts)
+}
+
+// checkRevocation asks the OCSP checker about the signer's certificate and
+// records the answer in the report.
+func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) error {
+	if len(rep.Chain) < 2 {
+		return fmt.Errorf("%w: the signer's certificate is itself a trusted root, with no issuer to ask", ErrRevocationUnknown)
+	}
+	now := time.Now()
+	if opts.Now != nil {
+		now = opts.Now()
+	}
+	res, err := opts.OCSP.Check(ctx, rep.Signer, rep.Chain[1], now)
+	switch {
+	case err == nil:
+		rep.Revocation = &res
+		return nil
+	case errors.Is(err, ocsp.ErrRevoked):
+		rep.Revocation = &res
+		return fmt.Errorf("%w (%w)", ErrRevoked, err)
+	}
+	return fmt.Errorf("%w (%w)", ErrRevocationUnknown, err)
+}
+
+// checkSigningCertificate checks that the ESS signing certificate
+// attributes, when present, name the certificate that verified: they bind
+// the signature to it, so that another certificate for the same key cannot
+// be substituted (RFC 5035 §3).
+func (sd *signedData) checkSigningCertificate(signer *x509.Certificate) error {
+	if sd.certHash != nil {
+		var buf [64]byte
+		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) {
+			return fmt.Errorf("%w: signing-certificate-v2 names another certificate", ErrBadSignature)
+		}
+	}
+	if sd.certHashSHA1 != nil {
+		h := sha1.Sum(signer.Raw)
+		if !bytes.Equal(h[:], sd.certHashSHA1) {
+			return fmt.Errorf("%w: signing-certificate names another certificate", ErrBadSignature)
+		}
+	}
+	return nil
+}
+
+// checkPurpose checks that the signer's certificate is for signing. Key
+// usage: when the extension is present, digitalSignature or nonRepudiation
+// (contentCommitment) must be set; when absent the key is not restricted
+// (RFC 5280 §4.2.1.3). Extended key usage: when present, one of the
+// accepted purposes must be listed, and the certificate is used for no
+// other (RFC 5280 §4.2.1.12); when absent, any purpose.
+func checkPurpose(cert *x509.Certificate, accepted []asn1.ObjectIdentifier) error {
+	if accepted == nil {
+		accepted = defaultPurposes
+	}
+	var hasKU bool
+	var eku []byte
+	for _, e := range cert.Extensions {
+		switch {
+		case e.Id.Equal(oidKeyUsage):
+			hasKU = true
+		case e.Id.Equal(oidExtKeyUsage):
+			eku = e.Value
+		}
+	}
+	if hasKU && cert.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
+		return ErrKeyUsage
+	}
+	if eku == nil {
+		return nil
+	}
+	in := cryptobyte.String(eku)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
+		return malformed("the signer's extended key usage extension")
+	}
+	var have []string
+	for !seq.Empty() {
+		p, ok := readOID(&seq)
+		if !ok {
+			return malformed("the signer's extended key usage extension")
+		}
+		for _, a := range accepted {
+			if oidIs(p, a) {
+				return nil
+			}
+		}
+		have = append(have, ekuName(oidString(p)))
+	}
+	var want []string
+	for _, a := range accepted {
+		want = append(want, ekuName(a.String()))
+	}
+	return fmt.Errorf("%w: it is for %s; accepted: %s", ErrExtKeyUsage, strings.Join(have, ", "), strings.Join(want, ", "))
+}

@@ -1,0 +1,185 @@
+package ocsp_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
+)
+
+// fixture is a test PKI, a card certificate under it and a responder.
+type fixture struct {
+	card *testcard.Card
+	now  time.Time
+	resp *ocspresponder.Responder
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	card, err := testcard.New(testcard.Options{OCSPURL: "http://ocsp.test.invalid/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{card: card, now: time.Now()}
+	f.resp = ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, func() time.Time { return f.now })
+	return f
+}
+
+// delegate certifies a responder key under the issuing CA.
+func (f *fixture) delegate(t *testing.T, ekus ...x509.ExtKeyUsage) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "delegated responder"},
+		NotBefore: f.now.Add(-time.Hour), NotAfter: f.now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: ekus},
+		f.card.PKI.Issuing, &key.PublicKey, f.card.PKI.IssuingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func (f *fixture) check(c *ocsp.Checker) (ocsp.Result, error) {
+	if c.Client == nil {
+		c.Client = f.resp
+	}
+	return c.Check(context.Background(), f.card.AuthCert, f.card.PKI.Issuing, f.now)
+}
+
+func TestCheck(t *testing.T) {
+	f := newFixture(t)
+	r, err := f.check(&ocsp.Checker{})
+	if err != nil || r.Revoked || r.Responder != "http://ocsp.test.invalid/" || f.now.Sub(r.ThisUpdate) > time.Minute {
+		t.Fatalf("good certificate: %+v, %v", r, err)
+	}
+
+	rc, rk := f.delegate(t, x509.ExtKeyUsageOCSPSigning)
+	f.resp = ocspresponder.New(f.card.PKI.Issuing, rk, rc, func() time.Time { return f.now })
+	if _, err := f.check(&ocsp.Checker{}); err != nil {
+		t.Fatalf("authorised delegated responder: %v", err)
+	}
+	at := f.now.Add(-time.Hour).Truncate(time.Second)
+	f.resp.Revoke(f.card.AuthCert.SerialNumber, at, 1)
+	r, err = f.check(&ocsp.Checker{})
+	if !errors.Is(err, ocsp.ErrRevoked) || !r.Revoked || !r.RevokedAt.Equal(at) || r.Reason != 1 {
+		t.Fatalf("revoked: %+v, %v", r, err)
+	}
+}
+
+func TestCheckRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, f *fixture, c *ocsp.Checker)
+		want  error
+	}{
+		{"responder down", func(t *testing.T, f *fixture, c *ocsp.Checker) { f.resp.Misbehave(false, 0, true) }, ocsp.ErrUnavailable},
+		{"no responder named", func(t *testing.T, f *fixture, c *ocsp.Checker) {
+			f.card.AuthCert.OCSPServer = nil
+		}, ocsp.ErrUnavailable},
+		{"nonce not echoed", func(t *testing.T, f *fixture, c *ocsp.Checker) { f.resp.Misbehave(true, 0, false) }, ocsp.ErrUnacceptable},
+		{"stale", func(t *testing.T, f *fixture, c *ocsp.Checker) { f.resp.Misbehave(false, time.Hour, false) }, ocsp.ErrUnacceptable},
+		{"stale for a stricter checker", func(t *testing.T, f *fixture, c *ocsp.Checker) {
+			f.resp.Misbehave(false, 5*time.Minute, false)
+			c.MaxAge = time.Minute
+		}, ocsp.ErrUnacceptable},
+		{"from the future", func(t *testing.T, f *fixture, c *ocsp.Checker) { f.resp.Misbehave(false, -time.Hour, false) }, ocsp.ErrUnacceptable},
+		{"delegated responder without id-kp-OCSPSigning", func(t *testing.T, f *fixture, c *ocsp.Checker) {
+			rc, rk := f.delegate(t, x509.ExtKeyUsageServerAuth)
+			f.resp = ocspresponder.New(f.card.PKI.Issuing, rk, rc, func() time.Time { return f.now })
+		}, ocsp.ErrUnacceptable},
+		{"another CA's responder", func(t *testing.T, f *fixture, c *ocsp.Checker) {
+			other, _ := testcard.New(testcard.Options{})
+			f.resp = ocspresponder.New(other.PKI.Issuing, other.PKI.IssuingKey, nil, func() time.Time { return f.now })
+		}, ocsp.ErrUnacceptable},
+		{"tryLater", func(t *testing.T, f *fixture, c *ocsp.Checker) { c.Client = fixed(xocsp.TryLaterErrorResponse) }, ocsp.ErrUnavailable},
+		{"garbage", func(t *testing.T, f *fixture, c *ocsp.Checker) { c.Client = fixed([]byte("<html>")) }, ocsp.ErrUnacceptable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			c := &ocsp.Checker{}
+			tc.setup(t, f, c)
+			r, err := f.check(c)
+			if !errors.Is(err, tc.want) || r != (ocsp.Result{}) {
+				t.Fatalf("got %+v, %v; want %v", r, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckOverHTTP goes through the network client and a loopback
+// responder, its URL overriding the certificate's.
+func TestCheckOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, err := f.resp.Serve(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ocsp.Checker{Client: ocsp.HTTP{}, ResponderURL: url}
+	if r, err := c.Check(ctx, f.card.AuthCert, f.card.PKI.Issuing, time.Time{}); err != nil || r.Responder != url {
+		t.Fatalf("over HTTP: %+v, %v", r, err)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := c.Check(context.Background(), f.card.AuthCert, f.card.PKI.Issuing, time.Time{}); !errors.Is(err, ocsp.ErrUnavailable) {
+		t.Fatalf("responder gone: %v", err)
+	}
+}
+
+// fixed is a client that answers the same bytes to every request.
+type fixed []byte
+
+func (b fixed) Query(context.Context, string, []byte) ([]byte, error) { return b, nil }
+
+// FuzzCheck feeds responders' answers, bytes from outside, to the checker:
+// it must never panic, and never call an answer good unless it is signed
+// by the issuer and echoes the nonce, which random bytes cannot.
+func FuzzCheck(f *testing.F) {
+	fx := newFixture(f)
+	good, err := fx.resp.Respond(mustRequest(f, fx))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(xocsp.TryLaterErrorResponse)
+	f.Add(xocsp.MalformedRequestErrorResponse)
+	f.Add([]byte{0x30, 0x03, 0x0a, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		r, err := (&ocsp.Checker{Client: fixed(der)}).Check(context.Background(), fx.card.AuthCert, fx.card.PKI.Issuing, fx.now)
+		if err == nil {
+			t.Fatalf("accepted %x as good: %+v", der, r)
+		}
+		if !errors.Is(err, ocsp.ErrUnavailable) && !errors.Is(err, ocsp.ErrUnacceptable) && !errors.Is(err, ocsp.ErrRevoked) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
+
+// mustRequest is a request for the fixture's card, as the checker sends.
+func mustRequest(t testing.TB, f *fixture) []byte {
+	var req []byte
+	c := &ocsp.Checker{Client: clientFunc(func(b []byte) ([]byte, error) { req = b; return nil, errors.New("captured") })}
+	c.Check(context.Background(), f.card.AuthCert, f.card.PKI.Issuing, f.now)
+	if req == nil {
+		t.Fatal("no request captured")
+	}
+	return req
+}
+
+type clientFunc func([]byte) ([]byte, error)
+
+func (fn clientFunc) Query(_ context.Context, _ string, b []byte) ([]byte, error) { return fn(b) }
