@@ -315,7 +315,10 @@ func TestYubicoPIVTool(t *testing.T) {
 			}
 
 			status := tool(true, "-a", "status")
-			for _, want := range []string{"CHUID:", "Slot 9a:", "Slot 9c:", "PIN tries left:\t3", c.AuthCert.Subject.SerialNumber} {
+			// The CHUID (FASC-N first) and the CCC (GSC-IS card identifier
+			// first) that testcard writes, both key algorithms, the holder.
+			for _, want := range []string{"CHUID:\t3019d4e739da", "CCC:\tf015a000000116", "Slot 9a:", "Slot 9c:",
+				"Algorithm:\t" + k.ykAuth, "Algorithm:\t" + k.ykSign, "PIN tries left:\t3", c.AuthCert.Subject.SerialNumber} {
 				if !strings.Contains(status, want) {
 					t.Errorf("status lacks %q:\n%s", want, status)
 				}
