@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/internal/pcscdtest"
+	"github.com/puce-id/puce/pcsc"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -32,7 +33,9 @@ import (
 // starts pcscd (PUCE_PCSCD=1).
 
 // peerTool finds a peer program. Without it the test skips, saying so,
-// except under CI=true, where make test promises it.
+// except under CI=true, where make test promises it. Tests call it after
+// pcscdtest.Require, so that without PUCE_PCSCD they skip for that reason
+// first.
 func peerTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
@@ -161,9 +164,8 @@ type peerCard struct {
 
 // insertPeerCard personalises a card and puts it in pcscd's vpcd reader,
 // leaving the reader free for other programs.
-func insertPeerCard(t *testing.T, opts testcard.Options) *peerCard {
+func insertPeerCard(t *testing.T, pc *pcsc.Context, opts testcard.Options) *peerCard {
 	t.Helper()
-	pc := pcscdtest.Require(t)
 	log := &transcript{}
 	opts.Card.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tc, err := testcard.New(opts)
@@ -303,11 +305,12 @@ var peerKeys = []struct {
 // 9C certificates, the PIN (a wrong one spends a try, the right one
 // restores them), and a signature with each key that OpenSSL verifies.
 func TestYubicoPIVTool(t *testing.T) {
+	pc := pcscdtest.Require(t)
 	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
 	openssl := peerTool(t, "openssl", "openssl")
 	for _, k := range peerKeys {
 		t.Run(k.name, func(t *testing.T) {
-			c := insertPeerCard(t, testcard.Options{AuthAlg: k.auth, SignAlg: k.sign})
+			c := insertPeerCard(t, pc, testcard.Options{AuthAlg: k.auth, SignAlg: k.sign})
 			// libykpiv only uses readers whose name holds "Yubikey" unless
 			// told otherwise (PEERS.md).
 			tool := func(wantOK bool, args ...string) string {
@@ -392,12 +395,13 @@ func TestYubicoPIVTool(t *testing.T) {
 // pkcs11-tool: the token and its objects, the 9A and 9C certificates, the
 // PIN, and a signature with each key that OpenSSL verifies.
 func TestOpenSCPKCS11(t *testing.T) {
+	pc := pcscdtest.Require(t)
 	p11 := peerTool(t, "pkcs11-tool", "opensc")
 	openssl := peerTool(t, "openssl", "openssl")
 	module := openscModule(t)
 	for _, k := range peerKeys {
 		t.Run(k.name, func(t *testing.T) {
-			c := insertPeerCard(t, testcard.Options{AuthAlg: k.auth, SignAlg: k.sign})
+			c := insertPeerCard(t, pc, testcard.Options{AuthAlg: k.auth, SignAlg: k.sign})
 			tool := func(wantOK bool, args ...string) string {
 				return c.run(t, wantOK, p11, append([]string{"--module", module}, args...)...)
 			}
