@@ -474,7 +474,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 func signRaw(k *key, in []byte) ([]byte, error) {
 	switch priv := k.priv.(type) {
 	case *ecdsa.PrivateKey:
-		// The host sends the digest, at most the key size: FIPS 186-4 §6.4
+		// The host sends the digest, at most the key size: FIPS 186-5 §6.4.1
 		// takes e from the leftmost bits of a longer hash (the host cuts
 		// it) and a shorter one, such as SHA-256 with P-384 as libykpiv
 		// sends it, is e as it stands.

@@ -363,7 +363,7 @@ func TestYubicoPIVTool(t *testing.T) {
 				{"9a", k.ykHash, k.ykVerified, pivapplet.SlotAuthentication, c.AuthCert},
 				{"9c", k.ykHash2, "Successful ECDSA verification", pivapplet.SlotSignature, c.SignCert},
 				// A digest shorter than the curve (SHA-256 on P-384 here)
-				// goes to the card as it is: FIPS 186-4 §6.4 reads it as
+				// goes to the card as it is: FIPS 186-5 §6.4.1 reads it as
 				// the integer e.
 				{"9c", "SHA256", "Successful ECDSA verification", pivapplet.SlotSignature, c.SignCert},
 			} {
