@@ -1,6 +1,8 @@
 package puce_test
 
 import (
+	"errors"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -169,6 +171,141 @@ func TestArchitectureCheckerCatches(t *testing.T) {
 		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth -> " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
 		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
 		"the server path builds without libpcsclite: " + module + "/identity/sqlstore -> " + module + "/pcsc",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("checker found:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The no-cgo rule (DESIGN.md: every package except pcsc itself builds with
+// CGO_ENABLED=0) depends on build constraints, which importGraph ignores on
+// purpose. This check reads the sources as the go tool does with cgo off,
+// once per platform where package pcsc needs cgo (ebfe/scard binds
+// libpcsclite on Linux and the PC/SC framework on macOS through cgo; on
+// Windows it calls winscard.dll without cgo): no file that such a build
+// keeps, test files included, may reach pcsc. A helper that does, like
+// internal/pcscdtest, carries //go:build cgo, and so do the tests using it.
+
+// nocgoGOOS are the platforms where package pcsc needs cgo.
+var nocgoGOOS = []string{"linux", "darwin"}
+
+// cgoOnly are the packages that need cgo.
+func cgoOnly(p string) bool { return p == module+"/pcsc" || p == "github.com/ebfe/scard" }
+
+// nocgoPackage is what a cgo-less build of one package on one platform
+// compiles: the imports of its library files, and those of its tests.
+type nocgoPackage struct {
+	imports, testImports []string
+}
+
+// nocgoGraph reads every package of the module as a CGO_ENABLED=0 build
+// for goos sees it.
+func nocgoGraph(t *testing.T, root, goos string) map[string]nocgoPackage {
+	t.Helper()
+	ctx := build.Default
+	ctx.GOOS, ctx.GOARCH, ctx.CgoEnabled = goos, "amd64", false
+	g := map[string]nocgoPackage{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor") {
+			return filepath.SkipDir
+		}
+		p, err := ctx.ImportDir(path, build.ImportComment)
+		var none *build.NoGoError
+		if errors.As(err, &none) {
+			return nil // no Go files, or none for this build
+		}
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		pkg := module
+		if rel != "." {
+			pkg += "/" + filepath.ToSlash(rel)
+		}
+		g[pkg] = nocgoPackage{imports: p.Imports, testImports: append(append([]string(nil), p.TestImports...), p.XTestImports...)}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// checkNoCgo returns, for one platform, every package that a cgo-less
+// build cannot compile, with the chain of imports that reaches pcsc.
+func checkNoCgo(goos string, g map[string]nocgoPackage) []string {
+	lib := map[string][]string{}
+	for p, n := range g {
+		lib[p] = n.imports
+	}
+	var broken []string
+	for pkg, n := range g {
+		if cgoOnly(pkg) {
+			continue
+		}
+		if chain := reaches(lib, pkg, cgoOnly); chain != nil {
+			broken = append(broken, goos+": "+strings.Join(chain, " -> "))
+			continue
+		}
+		// go vet and go test build the tests too.
+		for _, imp := range n.testImports {
+			if cgoOnly(imp) {
+				broken = append(broken, goos+" (tests): "+pkg+" -> "+imp)
+				break
+			}
+			if chain := reaches(lib, imp, cgoOnly); chain != nil {
+				broken = append(broken, goos+" (tests): "+pkg+" -> "+strings.Join(chain, " -> "))
+				break
+			}
+		}
+	}
+	sort.Strings(broken)
+	return broken
+}
+
+func TestNoCgoBuild(t *testing.T) {
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, goos := range nocgoGOOS {
+		g := nocgoGraph(t, root, goos)
+		if len(g) < 5 {
+			t.Fatalf("%s: found only %d packages: the walk is broken", goos, len(g))
+		}
+		// The walk must see what the rule is about: pcsc reaching scard.
+		if chain := reaches(map[string][]string{module + "/pcsc": g[module+"/pcsc"].imports}, module+"/pcsc", cgoOnly); chain == nil {
+			t.Fatalf("%s: pcsc does not import ebfe/scard in a cgo-less build: the check reads nothing", goos)
+		}
+		for _, b := range checkNoCgo(goos, g) {
+			t.Errorf("needs cgo, breaking CGO_ENABLED=0 (put it behind //go:build cgo): %s", b)
+		}
+	}
+}
+
+// TestNoCgoCheckerCatches proves the check sees a helper that reaches pcsc
+// without a build constraint, directly or from a test, and lets pcsc itself
+// be.
+func TestNoCgoCheckerCatches(t *testing.T) {
+	g := map[string]nocgoPackage{
+		module + "/pcsc":                {imports: []string{"github.com/ebfe/scard"}, testImports: []string{module + "/internal/vpcdlock"}},
+		module + "/internal/pcscdtest":  {imports: []string{"testing", module + "/pcsc"}},
+		module + "/internal/vpcdlock":   {imports: []string{"testing"}},
+		module + "/pcsc/piv":            {imports: []string{module + "/pcsc/apdu"}, testImports: []string{module + "/internal/pcscdtest"}},
+		module + "/pcsc/apdu":           {},
+		module + "/pcsc/cardauth":       {testImports: []string{module + "/pcsc"}},
+		module + "/examples/cardagent":  {imports: []string{module + "/pcsc/piv"}},
+		module + "/pcsc/virtual/bridge": {imports: []string{module + "/internal/pcscdtest"}},
+	}
+	got := checkNoCgo("linux", g)
+	want := []string{
+		"linux (tests): " + module + "/pcsc/cardauth -> " + module + "/pcsc",
+		"linux (tests): " + module + "/pcsc/piv -> " + module + "/internal/pcscdtest -> " + module + "/pcsc",
+		"linux: " + module + "/internal/pcscdtest -> " + module + "/pcsc",
+		"linux: " + module + "/pcsc/virtual/bridge -> " + module + "/internal/pcscdtest -> " + module + "/pcsc",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("checker found:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

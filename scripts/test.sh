@@ -14,8 +14,10 @@ go_ready
 start_postgres
 start_pcscd
 # Real peers the tests drive: OpenSSL checks our CMS signatures; Debian's
-# Chromium runs the browser tests (no browser download at run time).
-apt_install openssl chromium fonts-dejavu-core
+# Chromium runs the browser tests (no browser download at run time);
+# yubico-piv-tool and OpenSC's PKCS#11 module drive the virtual PIV card
+# through pcscd as independent middleware.
+apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc
 
 say "go vet ./..."
 go vet ./...

@@ -1,12 +1,9 @@
-// Package pcscdtest puts virtual cards into the real PC/SC stack for tests:
-// pcscd with the vsmartcard vpcd driver, which make test starts (setting
-// PUCE_PCSCD=1). Without PUCE_PCSCD the tests skip, saying so; with it, a
-// missing daemon or reader fails them.
+//go:build cgo
+
 package pcscdtest
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -16,18 +13,11 @@ import (
 	"github.com/puce-id/puce/pcsc/virtual"
 )
 
-// Reader is the reader of the vpcd driver's first slot, on
-// virtual.DefaultVPCDAddr.
-const (
-	Reader = "Virtual PCD 00 00"
-	Port   = 35963
-)
-
 // Require returns a PC/SC context on the test's pcscd, skipping without
 // PUCE_PCSCD and failing when it promises a stack that is not there.
 func Require(t testing.TB) *pcsc.Context {
 	t.Helper()
-	if os.Getenv("PUCE_PCSCD") == "" {
+	if !Wanted() {
 		t.Skipf("SKIPPING %s: PUCE_PCSCD is unset (make test starts pcscd)", t.Name())
 	}
 	ctx := context.Background()
@@ -47,6 +37,22 @@ func Require(t testing.TB) *pcsc.Context {
 // pcscd sees it, and connects to it. The returned pcsc.Card is an
 // apdu.Transport through pcscd.
 func Attach(t testing.TB, pc *pcsc.Context, card *virtual.Card, opts *pcsc.ConnectOptions) *pcsc.Card {
+	t.Helper()
+	Insert(t, pc, card)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pc.Connect(ctx, Reader, opts)
+	if err != nil {
+		t.Fatalf("connect to %q: %v", Reader, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Insert puts card into the vpcd reader until the test ends and waits until
+// pcscd sees it, without connecting: for tests that hand the reader to
+// other programs (PIV middleware), which must find it free.
+func Insert(t testing.TB, pc *pcsc.Context, card *virtual.Card) {
 	t.Helper()
 	vpcdlock.Lock(t, Port)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,10 +74,4 @@ func Attach(t testing.TB, pc *pcsc.Context, card *virtual.Card, opts *pcsc.Conne
 	if _, err := pc.WaitForCard(wctx, Reader); err != nil {
 		t.Fatalf("the virtual card did not show in %q: %v", Reader, err)
 	}
-	c, err := pc.Connect(wctx, Reader, opts)
-	if err != nil {
-		t.Fatalf("connect to %q: %v", Reader, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }

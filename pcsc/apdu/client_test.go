@@ -77,15 +77,25 @@ func TestGetResponse(t *testing.T) {
 }
 
 func TestGetResponseAfterCase3(t *testing.T) {
-	// No Le at all: the card gives nothing with the answer and offers all
-	// of it through GET RESPONSE.
+	// No Le at all: a T=1 card answers what one short response holds with
+	// the command (ISO/IEC 7816-3 carries the APDU unchanged), and offers
+	// the rest through GET RESPONSE.
 	c, tr, _ := echoClient(t, false)
 	data, err := c.Do(t.Context(), apdu.Command{INS: virtual.EchoINSEcho, Data: []byte("hello")})
 	if err != nil || string(data) != "hello" {
 		t.Fatalf("Do = %q, %v", data, err)
 	}
-	if got := hexAll(tr.cmds); len(got) != 2 || got[1] != "00c0000005" {
-		t.Errorf("commands %v, want the echo then GET RESPONSE Le 05", got)
+	if got := hexAll(tr.cmds); len(got) != 1 {
+		t.Errorf("commands %v, want the echo alone", got)
+	}
+	// 300 bytes echoed: chained in, 256 back with 612C, then GET RESPONSE.
+	tr.cmds = nil
+	data, err = c.Do(t.Context(), apdu.Command{INS: virtual.EchoINSEcho, Data: pattern(300)})
+	if err != nil || !bytes.Equal(data, pattern(300)) {
+		t.Fatalf("Do = %d bytes, %v; want the 300-byte pattern", len(data), err)
+	}
+	if got := hexAll(tr.cmds); len(got) != 3 || got[2] != "00c000002c" {
+		t.Errorf("commands %v, want two chained blocks then GET RESPONSE Le 2C", got)
 	}
 }
 

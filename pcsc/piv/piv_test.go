@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/internal/pcscdtest"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/piv"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
@@ -39,10 +38,6 @@ type connector func(t testing.TB, tc *testcard.Card) apdu.Transport
 
 func inProcess(t testing.TB, tc *testcard.Card) apdu.Transport { return tc.Card }
 
-func throughPCSCD(t testing.TB, tc *testcard.Card) apdu.Transport {
-	return pcscdtest.Attach(t, pcscdtest.Require(t), tc.Card, nil)
-}
-
 // suite is every test of the client, each run on both connectors.
 func suite() map[string]func(*testing.T, connector) {
 	return map[string]func(*testing.T, connector){
@@ -60,18 +55,6 @@ func suite() map[string]func(*testing.T, connector) {
 func TestInProcess(t *testing.T) {
 	for name, f := range suite() {
 		t.Run(name, func(t *testing.T) { f(t, inProcess) })
-	}
-}
-
-// TestThroughPCSCD runs the same tests through the real PC/SC stack: pcscd,
-// the vpcd driver and the virtual card attached over its socket.
-func TestThroughPCSCD(t *testing.T) {
-	pcscdtest.Require(t)
-	for name, f := range suite() {
-		t.Run(name, func(t *testing.T) { f(t, throughPCSCD) })
-	}
-	if !t.Failed() {
-		t.Logf("puce: every PIV client test passed through pcscd (%d tests)", len(suite()))
 	}
 }
 

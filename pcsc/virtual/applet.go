@@ -12,7 +12,8 @@ import (
 // it: it reassembles chained commands (CLA bit 0x10) into one Command with the
 // whole data field, accepts extended-length APDUs when the card is configured
 // for them, and hands out long answers piecewise — an applet returns all its
-// response data, and the runtime sends what Ne allows with 61xx and keeps the
+// response data, and the runtime sends what Ne allows (one response's worth
+// when the command has no Le, as a T=1 card does) with 61xx and keeps the
 // rest for GET RESPONSE. Selection by AID (SELECT 00 A4 04 xx) and GET
 // RESPONSE (C0) never reach Process.
 //

@@ -317,7 +317,7 @@ func (c *Card) respond(ctx context.Context, raw []byte) (apdu.Response, error) {
 		if c.selected >= 0 {
 			if h, ok := c.applets[c.selected].(ChainHandler); ok && h.HandlesChain(cmd) {
 				c.chain = chainState{}
-				return c.paginate(c.dispatch(ctx, cmd), cmd.Ne, false), nil
+				return c.paginate(c.dispatch(ctx, cmd), expected(cmd, extended), false), nil
 			}
 		}
 		return c.chainBlock(cmd), nil
@@ -336,7 +336,32 @@ func (c *Card) respond(ctx context.Context, raw []byte) (apdu.Response, error) {
 	}
 
 	resp := c.dispatch(ctx, cmd)
-	return c.paginate(resp, cmd.Ne, false), nil
+	return c.paginate(resp, expected(cmd, extended), false), nil
+}
+
+// expected is how much response data the card sends before it answers 61xx
+// and keeps the rest for GET RESPONSE.
+//
+// With an Le field it is Ne. Without one (cases 1 and 3), ISO/IEC 7816-3:2006
+// §12.1.2 reads as "no response data expected"; but under T=1, the protocol
+// this card's ATR offers, the command APDU reaches the card unchanged, and
+// the card answers with the data the command produced: the 61xx-then-GET
+// RESPONSE exchange is the T=0 transport's answer to a case 4 command
+// (ISO/IEC 7816-3:2006 §12.2), not a T=1 one. PIV middleware relies on it:
+// libykpiv selects the PIV application with a case 3 SELECT (00 A4 04 00 05
+// A0 00 00 03 08, no Le) and accepts only 9000 with the application property
+// template that SP 800-73-4 Part 2 §3.1.1 names as SELECT's answer, as real
+// T=1 PIV cards give it. So with no Le the card sends what one response of
+// the command's form carries: 256 bytes short, 65536 extended (ISO/IEC
+// 7816-4:2013 §5.1), and 61xx only beyond.
+func expected(cmd apdu.Command, extended bool) int {
+	switch {
+	case cmd.Ne > 0:
+		return cmd.Ne
+	case extended:
+		return 65536
+	}
+	return 256
 }
 
 // channel is the logical channel number of an interindustry class byte

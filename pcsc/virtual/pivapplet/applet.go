@@ -469,13 +469,17 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	return ok(out)
 }
 
-// signRaw is the card's private-key operation: ECDSA over the given
-// key-size input (DER out), or raw RSA over a padded block.
+// signRaw is the card's private-key operation: ECDSA over a digest (DER
+// out), or raw RSA over a padded block.
 func signRaw(k *key, in []byte) ([]byte, error) {
 	switch priv := k.priv.(type) {
 	case *ecdsa.PrivateKey:
-		if len(in) != (priv.Curve.Params().BitSize+7)/8 {
-			return nil, errors.New("input is not the key size")
+		// The host sends the digest, at most the key size: FIPS 186-5 §6.4.1
+		// takes e from the leftmost bits of a longer hash (the host cuts
+		// it) and a shorter one, such as SHA-256 with P-384 as libykpiv
+		// sends it, is e as it stands.
+		if len(in) == 0 || len(in) > (priv.Curve.Params().BitSize+7)/8 {
+			return nil, errors.New("input is empty or longer than the key size")
 		}
 		return ecdsa.SignASN1(rand.Reader, priv, in)
 	case *rsa.PrivateKey:

@@ -1,12 +1,16 @@
 package pivapplet_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/virtual"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
 func newCard(t testing.TB) *virtual.Card {
@@ -86,4 +90,94 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("answer without status word: %x", out)
 		}
 	})
+}
+
+// TestAnswersLikeT1Card sends each PIV instruction as PIV middleware does,
+// mostly without Le (libykpiv's SELECT and GET DATA carry none): the card
+// answers the data with 9000 when a short response holds it, and 61xx with
+// GET RESPONSE only beyond 256 bytes (virtual.Card's sizing gives the
+// ISO/IEC 7816-3 reading behind it).
+func TestAnswersLikeT1Card(t *testing.T) {
+	ctx := context.Background()
+	tc, err := testcard.New(testcard.Options{AuthAlg: pivapplet.AlgRSA2048, SignAlg: pivapplet.AlgECCP384, Vendor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(hexCmd string) apdu.Response {
+		t.Helper()
+		b, err := hex.DecodeString(strings.ReplaceAll(hexCmd, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := tc.Transmit(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := apdu.ParseResponse(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	pinBlock := hex.EncodeToString(append([]byte(tc.PIN), 0xFF, 0xFF))
+
+	// SELECT, case 3: the application property template (SP 800-73-4
+	// Part 2 §3.1.1) and 9000.
+	if r := send("00 A4 04 00 05 A0 00 00 03 08"); r.SW != apdu.SWOK || hex.EncodeToString(r.Data) != "61114f0600001000010079074f05a000000308" {
+		t.Fatalf("SELECT without Le: % X %04X", r.Data, r.SW)
+	}
+	// GET DATA of the CHUID fits: 9000.
+	if r := send("00 CB 3F FF 05 5C 03 5F C1 02"); r.SW != apdu.SWOK || len(r.Data) < 20 || r.Data[0] != 0x53 {
+		t.Fatalf("GET DATA CHUID without Le: %d bytes, %04X", len(r.Data), r.SW)
+	}
+	// A certificate object does not: 256 bytes, 61xx, then the rest.
+	r := send("00 CB 3F FF 05 5C 03 5F C1 05")
+	if len(r.Data) != 256 || r.SW1() != 0x61 {
+		t.Fatalf("GET DATA 9A certificate without Le: %d bytes, %04X; want 256 and 61xx", len(r.Data), r.SW)
+	}
+	object := r.Data
+	for r.SW1() == 0x61 {
+		r = send("00 C0 00 00 " + hex.EncodeToString([]byte{r.SW2()}))
+		object = append(object, r.Data...)
+	}
+	if r.SW != apdu.SWOK || !bytes.Contains(object, tc.AuthCert.Raw) {
+		t.Fatalf("the certificate object through GET RESPONSE: %d bytes, %04X", len(object), r.SW)
+	}
+	// VERIFY, case 3: no data.
+	if r := send("00 20 00 80 08 " + pinBlock); r.SW != apdu.SWOK || len(r.Data) != 0 {
+		t.Fatalf("VERIFY: % X %04X", r.Data, r.SW)
+	}
+	// GENERAL AUTHENTICATE with RSA-2048, its 266 bytes chained as a
+	// short-length host sends them, case 3: the 264-byte answer exceeds a
+	// short one.
+	block := make([]byte, 256)
+	block[1] = 0x01 // below the modulus
+	ga := "7C 82 01 06 82 00 81 82 01 00" + hex.EncodeToString(block)
+	gaBytes, _ := hex.DecodeString(strings.ReplaceAll(ga, " ", ""))
+	if r := send("10 87 07 9A C8 " + hex.EncodeToString(gaBytes[:200])); r.SW != apdu.SWOK {
+		t.Fatalf("first block: %04X", r.SW)
+	}
+	r = send("00 87 07 9A 42 " + hex.EncodeToString(gaBytes[200:]))
+	if r.SW != 0x6108 || len(r.Data) != 256 {
+		t.Fatalf("RSA-2048 signature without Le: %d bytes, %04X; want 256 and 6108", len(r.Data), r.SW)
+	}
+	rest := send("00 C0 00 00 " + hex.EncodeToString([]byte{r.SW2()}))
+	if rest.SW != apdu.SWOK || len(r.Data)+len(rest.Data) != 264 {
+		t.Fatalf("the rest of the RSA signature: %d bytes, %04X", len(rest.Data), rest.SW)
+	}
+	// ECDSA P-384 with a SHA-256 digest (shorter than the key), case 3:
+	// fits, 9000; a digest longer than the key is refused.
+	send("00 20 00 80 08 " + pinBlock)
+	digest := strings.Repeat("11", 32)
+	if r := send("00 87 14 9C 26 7C 24 82 00 81 20 " + digest); r.SW != apdu.SWOK || len(r.Data) == 0 || r.Data[0] != 0x7C {
+		t.Fatalf("P-384 signature over 32 bytes without Le: % X %04X", r.Data, r.SW)
+	}
+	send("00 20 00 80 08 " + pinBlock)
+	if r := send("00 87 14 9C 37 7C 35 82 00 81 31 " + strings.Repeat("11", 49)); r.SW != 0x6A80 {
+		t.Fatalf("P-384 signature over 49 bytes: %04X, want 6A80", r.SW)
+	}
+	// Vendor GET VERSION, case 1: three bytes and 9000.
+	if r := send("00 FD 00 00"); r.SW != apdu.SWOK || len(r.Data) != 3 {
+		t.Fatalf("GET VERSION without Le: % X %04X", r.Data, r.SW)
+	}
 }

@@ -139,6 +139,7 @@ func New(opts Options) (*Card, error) {
 		}
 	}
 	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x02}, chuid(opts.Now.Add(opts.Validity)))
+	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x07}, ccc())
 	if c.Card, err = virtual.NewCard(opts.Card, c.Applet); err != nil {
 		return nil, err
 	}
@@ -267,6 +268,29 @@ func chuid(expires time.Time) []byte {
 	b.Add(0x35, []byte(expires.UTC().Format("20060102")))
 	b.Add(0x3E, nil)
 	b.Add(0xFE, nil)
+	out, _ := b.Bytes()
+	return out
+}
+
+// ccc builds a Card Capability Container, a mandatory PIV data object
+// (SP 800-73-4 Part 1 §3.1.1, Table 8): the card identifier (GSC-IS RID
+// A0 00 00 01 16, manufacturer FF for none registered, card type 02 Java
+// Card, then 14 random bytes), container and grammar versions 2.1, no
+// PKCS#15, data model 10 (PIV), and the remaining elements empty. It has the
+// layout yubico-piv-tool writes and reads back (set-ccc, status).
+func ccc() []byte {
+	id := make([]byte, 14)
+	rand.Read(id)
+	var b apdu.TLVBuilder
+	b.Add(0xF0, append([]byte{0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02}, id...))
+	b.Add(0xF1, []byte{0x21})
+	b.Add(0xF2, []byte{0x21})
+	b.Add(0xF3, nil)
+	b.Add(0xF4, []byte{0x00})
+	b.Add(0xF5, []byte{0x10})
+	for _, tag := range []apdu.Tag{0xF6, 0xF7, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE} {
+		b.Add(tag, nil)
+	}
 	out, _ := b.Bytes()
 	return out
 }
