@@ -7,12 +7,28 @@
 //
 // This package holds no code; the work is done by its sub-packages:
 //
-//	identity              the core: Authenticator, challenges, proofs, Policy,
-//	                      passwords, Throttle, Sealer, audit trail, store interfaces
-//	identity/memstore     in-memory stores
-//	identity/sqlstore     SQLite (embedded default) and PostgreSQL stores
-//	identity/identitytest conformance suites for stores and factors
-//	totp                  TOTP factor with recovery codes
+//	identity                  the core: Authenticator, challenges, proofs, Policy,
+//	                          passwords, Throttle, Sealer, audit trail, Transaction,
+//	                          store interfaces
+//	identity/memstore         in-memory stores
+//	identity/sqlstore         SQLite (embedded default) and PostgreSQL stores
+//	identity/sqlstore/sqlstoretest  SQLite and PostgreSQL stores for tests
+//	identity/identitytest     conformance suites for stores and factors
+//	totp                      TOTP factor with recovery codes
+//	totp/ocra                 OCRA challenge-response (RFC 6287)
+//	webauthn                  WebAuthn factor: security keys and passkeys
+//	pcsc                      PC/SC readers (the only cgo package)
+//	pcsc/apdu                 ISO 7816-4 APDUs, status words, BER-TLV, transports
+//	pcsc/piv                  PIV client: certificates, PIN, signing with 9A and 9C
+//	pcsc/cardauth             card login for servers (Web eID tokens, OCSP, mutual TLS)
+//	pcsc/cardauth/ocsp        the OCSP checker card login and signing share
+//	pcsc/cardauth/ocspresponder  an OCSP responder for tests
+//	pcsc/emrtd                sovereign identity applet client (ICAO 9303)
+//	pcsc/virtual              virtual card runtime, in-process or on pcscd
+//	pcsc/virtual/pivapplet    the virtual card's PIV applet
+//	pcsc/virtual/emrtdapplet  the virtual card's eMRTD applet
+//	pcsc/virtual/testcard     one-call personalisation with a test PKI
+//	esign                     detached CAdES signatures with the card's 9C key
 //
 // # Quick start
 //
