@@ -42,6 +42,9 @@ type Request struct {
 	DisplayName string
 	// RemoteAddr is recorded in the audit trail.
 	RemoteAddr string
+	// Transaction is the payment an approval (PurposeApprove) is for; the
+	// challenge is bound to its digest. Nil for logins and enrolments.
+	Transaction *Transaction
 }
 
 // Response carries the client's answer to a challenge.
@@ -58,6 +61,10 @@ type Response struct {
 	// Name is the credential name the user chose, for FinishEnroll.
 	Name       string
 	RemoteAddr string
+	// Transaction is the payment the caller is approving: it must be the
+	// one the approval challenge was issued for, or Finish fails with
+	// ErrTransactionMismatch.
+	Transaction *Transaction
 }
 
 // Proof is the result of a successful Finish: who proved what, how strongly,
@@ -76,4 +83,7 @@ type Proof struct {
 	// Claims are what the factor learnt about the credential (certificate
 	// subject, AAGUID, ...). Never sovereign identity data.
 	Claims map[string]string
+	// Transaction is the digest of the payment this proof approves
+	// (Transaction.Digest); nil for a login.
+	Transaction []byte
 }

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -70,6 +71,10 @@ type Purpose uint8
 const (
 	PurposeAuthenticate Purpose = iota + 1
 	PurposeEnroll
+	// PurposeApprove is the approval of a Transaction (a payment): the
+	// challenge carries the transaction's digest, and only an answer for
+	// that same transaction is accepted.
+	PurposeApprove
 )
 
 func (p Purpose) String() string {
@@ -78,6 +83,8 @@ func (p Purpose) String() string {
 		return "authenticate"
 	case PurposeEnroll:
 		return "enroll"
+	case PurposeApprove:
+		return "approve"
 	}
 	return fmt.Sprintf("Purpose(%d)", uint8(p))
 }
@@ -100,9 +107,12 @@ type Challenge struct {
 	// State is server-side ceremony state (never sent to the client), such as
 	// go-webauthn session data or the secret of an enrolment in progress.
 	// Factors seal it when it is secret.
-	State     []byte
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	State []byte
+	// Transaction is the SHA-256 digest of the Transaction an approval
+	// challenge is for (Transaction.Digest); nil for other purposes.
+	Transaction []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
 }
 
 // DefaultChallengeTTL is how long a challenge lives unless configured: five
@@ -130,21 +140,35 @@ func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req 
 	if err := checkField("origin", req.Origin); err != nil {
 		return nil, err
 	}
+	var txDigest []byte
+	switch {
+	case purpose == PurposeApprove && req.Transaction == nil:
+		return nil, fmt.Errorf("%w: an approval needs the transaction", ErrBadInput)
+	case purpose == PurposeApprove:
+		d, err := req.Transaction.Digest()
+		if err != nil {
+			return nil, err
+		}
+		txDigest = d[:]
+	case req.Transaction != nil:
+		return nil, fmt.Errorf("%w: a transaction for a %s challenge", ErrBadInput, purpose)
+	}
 	ttl := c.TTL
 	if ttl <= 0 {
 		ttl = DefaultChallengeTTL
 	}
 	now := clockOr(c.Clock).Now()
 	ch := &Challenge{
-		ID:        NewChallengeID(),
-		Kind:      kind,
-		Purpose:   purpose,
-		Subject:   req.Subject,
-		Origin:    req.Origin,
-		Payload:   payload,
-		State:     state,
-		CreatedAt: now,
-		ExpiresAt: now.Add(ttl),
+		ID:          NewChallengeID(),
+		Kind:        kind,
+		Purpose:     purpose,
+		Subject:     req.Subject,
+		Origin:      req.Origin,
+		Payload:     payload,
+		State:       state,
+		Transaction: txDigest,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(ttl),
 	}
 	if err := c.Store.PutChallenge(ctx, ch); err != nil {
 		return nil, fmt.Errorf("identity: store challenge: %w", err)
@@ -183,5 +207,32 @@ func (c *Challenges) take(ctx context.Context, kind Kind, purpose Purpose, resp 
 	case !now.Before(ch.ExpiresAt):
 		return nil, fmt.Errorf("%w: challenge expired %s ago", ErrExpired, now.Sub(ch.ExpiresAt).Round(time.Second))
 	}
+	if purpose == PurposeApprove {
+		if err := ch.approves(resp.Transaction); err != nil {
+			return nil, err
+		}
+	}
 	return ch, nil
+}
+
+// ErrTransactionMismatch: an approval was answered for another transaction
+// than the one its challenge was issued for: another amount, currency,
+// payee or reference (RTS on SCA, Article 5(1)(d)). It wraps
+// ErrChallengeMismatch.
+var ErrTransactionMismatch = fmt.Errorf("%w: the approval is for another transaction", ErrChallengeMismatch)
+
+// approves checks that tx is the transaction the approval challenge ch was
+// issued for.
+func (ch *Challenge) approves(tx *Transaction) error {
+	if tx == nil {
+		return fmt.Errorf("%w: the response names no transaction", ErrTransactionMismatch)
+	}
+	d, err := tx.Digest()
+	if err != nil {
+		return err
+	}
+	if len(ch.Transaction) != len(d) || !bytes.Equal(ch.Transaction, d[:]) {
+		return ErrTransactionMismatch
+	}
+	return nil
 }

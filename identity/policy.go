@@ -57,6 +57,9 @@ type Policy struct {
 	// SecondFactorKinds are the kinds SecondFactors counts (default
 	// DefaultSecondFactors).
 	SecondFactorKinds []Kind
+	// ApprovalKinds are the factors Approve accepts for a payment (default
+	// DefaultApprovalKinds).
+	ApprovalKinds []Kind
 }
 
 func (p *Policy) loginLevel() Level {

@@ -138,12 +138,24 @@ type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) er
 // check completed, or nil and the error. The proof and the audit event share
 // one allocation: this runs for every login.
 func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
+	return s.prove(ctx, kind, PurposeAuthenticate, resp, check)
+}
+
+// Approve is Prove for the approval of a payment (PurposeApprove): the
+// challenge must have been issued for resp.Transaction (else
+// ErrTransactionMismatch, before the check runs), and the proof carries the
+// transaction's digest. The audit event's action is "approve".
+func (s *Services) Approve(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
+	return s.prove(ctx, kind, PurposeApprove, resp, check)
+}
+
+func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp Response, check ProofCheck) (*Proof, error) {
 	out := &struct {
 		proof Proof
 		ev    Event
-	}{ev: s.event(kind, PurposeAuthenticate, resp)}
-	err := s.finish(ctx, kind, PurposeAuthenticate, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
-		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
+	}{ev: s.event(kind, purpose, resp)}
+	err := s.finish(ctx, kind, purpose, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
+		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time, Transaction: ch.Transaction}
 		return check(ctx, ch, ev, &out.proof)
 	}, &out.ev)
 	if err = RecordOutcome(ctx, s.auditor(), out.ev, err); err != nil {
@@ -156,8 +168,11 @@ func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check Pr
 // reading of the clock the whole verification uses.
 func (s *Services) event(kind Kind, purpose Purpose, resp Response) Event {
 	action := "login"
-	if purpose == PurposeEnroll {
+	switch purpose {
+	case PurposeEnroll:
 		action = "enroll"
+	case PurposeApprove:
+		action = "approve"
 	}
 	return Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action, RemoteAddr: resp.RemoteAddr}
 }

@@ -341,8 +341,21 @@ func testChallenges(t *testing.T, s identity.Store) {
 		!bytes.Equal(got.Payload, ch.Payload) || !bytes.Equal(got.State, ch.State) || !got.CreatedAt.Equal(ch.CreatedAt) || !got.ExpiresAt.Equal(ch.ExpiresAt) {
 		t.Fatalf("consumed %+v, put %+v", got, ch)
 	}
+	if len(got.Transaction) != 0 {
+		t.Fatalf("a challenge without a transaction came back with %x", got.Transaction)
+	}
 	_, err = s.ConsumeChallenge(ctx, ch.ID, Epoch().Add(time.Second))
 	wantErr(t, err, identity.ErrReplayed, "consume twice")
+
+	// An approval challenge keeps the digest of its transaction.
+	appr := newChallenge(Epoch())
+	appr.Purpose, appr.Transaction = identity.PurposeApprove, bytes.Repeat([]byte{0xa7}, 32)
+	mustNoErr(t, s.PutChallenge(ctx, appr), "put approval")
+	got, err = s.ConsumeChallenge(ctx, appr.ID, Epoch().Add(time.Second))
+	mustNoErr(t, err, "consume approval")
+	if got.Purpose != identity.PurposeApprove || !bytes.Equal(got.Transaction, appr.Transaction) {
+		t.Fatalf("approval challenge came back as %s with %x", got.Purpose, got.Transaction)
+	}
 	_, err = s.ConsumeChallenge(ctx, identity.NewChallengeID(), Epoch())
 	wantErr(t, err, identity.ErrUnknownChallenge, "consume unknown")
 

@@ -266,6 +266,7 @@ func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error 
 	c := &challenge{ch: *ch, expires: ch.ExpiresAt}
 	c.ch.Payload = slices.Clone(ch.Payload)
 	c.ch.State = slices.Clone(ch.State)
+	c.ch.Transaction = slices.Clone(ch.Transaction)
 	s.challenges[ch.ID] = c
 	return nil
 }

@@ -68,6 +68,8 @@ var migrations = []string{
 	);`,
 	// 2: credential revisions, which make UpdateCredential a compare-and-swap.
 	`ALTER TABLE puce_credentials ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;`,
+	// 3: the transaction digest an approval challenge is bound to.
+	`ALTER TABLE puce_challenges ADD COLUMN txn {bytes};`,
 }
 
 func (d dialect) ddl(s string) string {

@@ -356,9 +356,9 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 
 // PutChallenge implements identity.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
-	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		ch.ID[:], ch.Kind, int(ch.Purpose), ch.Subject, ch.Origin, ch.Payload, ch.State, micros(ch.CreatedAt), micros(ch.ExpiresAt))
+	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		ch.ID[:], ch.Kind, int(ch.Purpose), ch.Subject, ch.Origin, ch.Payload, ch.State, ch.Transaction, micros(ch.CreatedAt), micros(ch.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
@@ -378,8 +378,8 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	var purpose int
 	var created, expires int64
 	err := s.queryRow(ctx, `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL
-		RETURNING kind, purpose, subject, origin, payload, state, created_at, expires_at`, micros(now), id[:]).
-		Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &created, &expires)
+		RETURNING kind, purpose, subject, origin, payload, state, txn, created_at, expires_at`, micros(now), id[:]).
+		Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &ch.Transaction, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		var one int
 		err := s.queryRow(ctx, `SELECT 1 FROM puce_challenges WHERE id = ?`, id[:]).Scan(&one)

@@ -124,12 +124,12 @@ func TestMigrationsIdempotent(t *testing.T) {
 	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
 	for _, s := range []*sqlstore.Store{a, b} {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 2 {
+		if err != nil || v != 3 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	}
 	var n int
-	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 2 {
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d migration records, %v", n, err)
 	}
 }
@@ -200,13 +200,14 @@ func TestUpgradeToRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 1, as an older puce left it.
-	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `DELETE FROM puce_schema WHERE version = 2`} {
+	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `ALTER TABLE puce_challenges DROP COLUMN txn`,
+		`DELETE FROM puce_schema WHERE version >= 2`} {
 		if _, err := old.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s := sqlstoretest.SQLiteAt(t, p)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 2 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	got, err := s.Credential(ctx, c.Ref())
