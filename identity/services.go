@@ -155,8 +155,14 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		ev    Event
 	}{ev: s.event(kind, purpose, resp)}
 	err := s.finish(ctx, kind, purpose, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
-		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time, Transaction: ch.Transaction}
-		return check(ctx, ch, ev, &out.proof)
+		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
+		if err := check(ctx, ch, ev, &out.proof); err != nil {
+			return err
+		}
+		// The binding is the core's: set after the check, whatever the
+		// factor wrote into the proof.
+		out.proof.Transaction = ch.Transaction
+		return nil
 	}, &out.ev)
 	if err = RecordOutcome(ctx, s.auditor(), out.ev, err); err != nil {
 		return nil, err

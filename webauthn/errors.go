@@ -36,6 +36,12 @@ var (
 	// It matches identity.ErrReplayed. The attempt is refused and audited
 	// unless Config.AcceptCounterRegression is set.
 	ErrClonedAuthenticator error = &inputError{"webauthn: signature counter did not increase (possible cloned authenticator)", []error{identity.ErrReplayed}}
+
+	// ErrUserNotVerified: an approval's assertion does not say the
+	// authenticator verified the user (the UV flag, W3C WebAuthn §6.1), so
+	// it is one factor, not the two a payment needs. It matches
+	// identity.ErrInvalidResponse.
+	ErrUserNotVerified error = &inputError{"webauthn: the authenticator did not verify the user", []error{identity.ErrInvalidResponse}}
 )
 
 // malformed wraps a parse failure.

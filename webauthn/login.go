@@ -25,7 +25,7 @@ import (
 // user was not identified before the ceremony"). BeginConditional does the
 // same for autofill.
 func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
-	return f.begin(ctx, req, protocol.MediationDefault)
+	return f.begin(ctx, identity.PurposeAuthenticate, req, protocol.MediationDefault)
 }
 
 // BeginConditional starts a username-less login for conditional mediation
@@ -39,15 +39,17 @@ func (f *Factor) BeginConditional(ctx context.Context, req identity.Request) (*i
 	if req.Subject != "" {
 		return nil, fmt.Errorf("%w: webauthn: conditional mediation is username-less; the request names a subject", identity.ErrBadInput)
 	}
-	return f.begin(ctx, req, protocol.MediationConditional)
+	return f.begin(ctx, identity.PurposeAuthenticate, req, protocol.MediationConditional)
 }
 
-func (f *Factor) begin(ctx context.Context, req identity.Request, mediation protocol.CredentialMediationRequirement) (*identity.Challenge, error) {
+// begin starts an assertion ceremony for purpose; extra options come last
+// (an approval's challenge and user verification).
+func (f *Factor) begin(ctx context.Context, purpose identity.Purpose, req identity.Request, mediation protocol.CredentialMediationRequirement, extra ...gowebauthn.LoginOption) (*identity.Challenge, error) {
 	origin, err := f.ceremonyOrigin(req.Origin)
 	if err != nil {
 		return nil, err
 	}
-	opts := []gowebauthn.LoginOption{gowebauthn.WithUserVerification(f.uv), gowebauthn.WithLoginOrigin(origin)}
+	opts := append([]gowebauthn.LoginOption{gowebauthn.WithUserVerification(f.uv), gowebauthn.WithLoginOrigin(origin)}, extra...)
 	var (
 		assertion *protocol.CredentialAssertion
 		sess      *gowebauthn.SessionData
@@ -71,7 +73,7 @@ func (f *Factor) begin(ctx context.Context, req identity.Request, mediation prot
 	if err != nil {
 		return nil, fmt.Errorf("webauthn: begin login: %w", err)
 	}
-	return f.issue(ctx, identity.PurposeAuthenticate, req, assertion, sess)
+	return f.issue(ctx, purpose, req, assertion, sess)
 }
 
 // Finish verifies the browser's PublicKeyCredential (the JSON of
