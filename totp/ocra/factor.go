@@ -1,0 +1,372 @@
+package ocra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// Kind is the factor kind of OCRA tokens.
+const Kind identity.Kind = "ocra"
+
+// Factor is the OCRA token factor: logins answer a random question, and
+// payment approvals a question derived from the payment (QuestionFor), on
+// the holder's token. Keys (and PIN hashes, for suites with P) are sealed at
+// rest. Replays are refused as for TOTP: every challenge answers once, and
+// a token's counter or time step only moves forward, on every server
+// instance at once (identity.CredentialStore.AdvanceCounter).
+//
+// Add Kind to identity.Policy.ApprovalKinds to let OCRA tokens approve
+// payments.
+type Factor struct {
+	svc    *identity.Services
+	sealer *identity.Sealer
+}
+
+// Counter and time windows: a token may have been pressed a few times
+// without being used, and its clock may drift by a step.
+const (
+	// LookAhead is how far past the last accepted counter a response may be.
+	LookAhead = 10
+	// TimeSkew is how many steps before and after now a response may be.
+	TimeSkew = 1
+)
+
+// ErrMalformedResponse: the response is not Digits digits (or the hex HMAC,
+// for suites without truncation). It matches identity.ErrBadInput and
+// identity.ErrInvalidResponse; nothing was consumed.
+var ErrMalformedResponse = fmt.Errorf("%w: ocra: malformed response", errors.Join(identity.ErrBadInput, identity.ErrInvalidResponse))
+
+// New returns the factor. svc needs a Throttle: OCRA responses are short
+// codes, guessable without one.
+func New(svc *identity.Services, sealer *identity.Sealer) (*Factor, error) {
+	if svc == nil || svc.Store == nil || sealer == nil {
+		return nil, fmt.Errorf("%w: ocra: services with a store, and a sealer, are required", identity.ErrBadInput)
+	}
+	if svc.Throttle == nil {
+		return nil, fmt.Errorf("%w: ocra: services have no throttle; codes can be guessed without one", identity.ErrBadInput)
+	}
+	return &Factor{svc: svc, sealer: sealer}, nil
+}
+
+// Kind returns Kind.
+func (f *Factor) Kind() identity.Kind { return Kind }
+
+// token is what a credential keeps in clear: the suite.
+type token struct {
+	Suite string `json:"suite"`
+}
+
+// secret is what it keeps sealed.
+type secret struct {
+	Key     []byte `json:"key"`
+	PINHash []byte `json:"pin_hash,omitempty"`
+}
+
+// Import enrols a token the bank issued (a hardware token, or a software
+// one provisioned out of band) for subject: its suite, its key and, for a
+// suite with P, the hash of the holder's PIN under the suite's PIN hash (the
+// server needs it to compute the response; it is sealed with the key). The
+// enrolment is audited. A token with the same serial (id) as an enrolled
+// one gets identity.ErrExists.
+func (f *Factor) Import(ctx context.Context, subject identity.Subject, id, name, suite string, key, pinHash []byte, remoteAddr string) (*identity.Credential, error) {
+	c, err := f.credential(subject, id, name, suite, key, pinHash)
+	if err == nil {
+		err = f.svc.Store.CreateCredential(ctx, c)
+	}
+	ev := identity.Event{Subject: subject, Kind: Kind, CredentialID: id, Action: "enroll", RemoteAddr: remoteAddr, Reason: "token imported"}
+	if err := f.svc.Record(ctx, ev, err); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (f *Factor) credential(subject identity.Subject, id, name, suite string, key, pinHash []byte) (*identity.Credential, error) {
+	if err := subject.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := ParseSuite(suite)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", identity.ErrBadInput, err)
+	}
+	switch {
+	case id == "" || len(id) > 64:
+		return nil, fmt.Errorf("%w: ocra: token ID of 1 to 64 bytes", identity.ErrBadInput)
+	case len(key) < 16:
+		return nil, fmt.Errorf("%w: ocra: key of %d bytes; RFC 4226 §4 asks for at least 128 bits", identity.ErrBadInput, len(key))
+	case s.PIN != 0 && len(pinHash) != s.PIN.Size():
+		return nil, fmt.Errorf("%w: ocra: the suite needs the PIN's %v hash", identity.ErrBadInput, s.PIN)
+	case s.PIN == 0 && pinHash != nil:
+		return nil, fmt.Errorf("%w: ocra: a PIN hash for a suite without P", identity.ErrBadInput)
+	}
+	pub, _ := json.Marshal(token{Suite: suite})
+	sec, _ := json.Marshal(secret{Key: key, PINHash: pinHash})
+	c := &identity.Credential{Subject: subject, Kind: Kind, ID: id, Name: name, Public: pub, Active: true, CreatedAt: f.svc.Now()}
+	c.Secret = f.sealer.Seal(sec, c.Ref())
+	return c, nil
+}
+
+// Begin starts a login: the Payload is a random question in the format and
+// length of the subject's token (its first active one), for the holder to
+// type into the token.
+func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	s, err := f.suiteOf(ctx, req.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Issue(ctx, Kind, identity.PurposeAuthenticate, req, []byte(randomQuestion(s)), nil)
+}
+
+// Finish checks the token's response to the login question. The proof is
+// possession (and knowledge, for a suite with a PIN), identity.Level2.
+// Errors: ErrMalformedResponse (nothing consumed), identity.ErrInvalidResponse,
+// identity.ErrReplayed (a counter or time step already used), the
+// challenge and throttle errors of identity.Services.
+func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
+	if err := checkResponse(resp.Data); err != nil {
+		return nil, err
+	}
+	return f.svc.Prove(ctx, Kind, resp, f.check(resp.Data))
+}
+
+// BeginApprove starts the approval of req.Transaction: the Payload is the
+// question QuestionFor derives from it, which the holder types into the
+// token beside the page showing the amount and payee. The token's suite must
+// count (C) or tell time (T): the question of one payment is always the
+// same, so only a moving counter or clock keeps a seen response from
+// approving it again.
+func (f *Factor) BeginApprove(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	if req.Transaction == nil {
+		return nil, fmt.Errorf("%w: ocra: an approval needs the transaction", identity.ErrBadInput)
+	}
+	s, err := f.suiteOf(ctx, req.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Counter && s.TimeStep == 0 {
+		return nil, fmt.Errorf("%w: ocra: suite %s has neither counter nor time step, so an approval could be replayed", identity.ErrCannotLink, s)
+	}
+	q, err := QuestionFor(s, *req.Transaction)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Issue(ctx, Kind, identity.PurposeApprove, req, []byte(q), nil)
+}
+
+// FinishApprove checks the token's response to an approval question for
+// resp.Transaction, which must be the payment the challenge was issued for
+// (identity.ErrTransactionMismatch otherwise). The errors are Finish's.
+func (f *Factor) FinishApprove(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
+	if err := checkResponse(resp.Data); err != nil {
+		return nil, err
+	}
+	return f.svc.Approve(ctx, Kind, resp, f.check(resp.Data))
+}
+
+// checkResponse refuses what no suite could have made: 4 to 10 digits, or
+// the hex of a whole HMAC.
+func checkResponse(b []byte) error {
+	switch n := len(b); {
+	case n >= 4 && n <= 10 && strings.Trim(string(b), "0123456789") == "":
+	case (n == 40 || n == 64 || n == 128) && strings.Trim(string(b), "0123456789abcdef") == "":
+	default:
+		return ErrMalformedResponse
+	}
+	return nil
+}
+
+// check verifies response against the subject's tokens for the
+// challenge's question, and moves the matching token's counter or time
+// step forward.
+func (f *Factor) check(response []byte) identity.ProofCheck {
+	return func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
+		creds, err := f.svc.Store.Credentials(ctx, ch.Subject, Kind)
+		if err != nil {
+			return fmt.Errorf("ocra: load tokens: %w", err)
+		}
+		replayed := false
+		for i := range creds {
+			c := &creds[i]
+			if !c.Active {
+				continue
+			}
+			ev.CredentialID = c.ID
+			next, s, err := f.match(c, string(ch.Payload), response, ev.Time)
+			if err != nil {
+				return err
+			}
+			if next == 0 {
+				continue
+			}
+			// A suite without counter or clock relies on the single-use
+			// challenge alone; the others move forward too.
+			if s.Counter || s.TimeStep > 0 {
+				if next <= c.Counter {
+					replayed = true
+					continue
+				}
+				if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), next, ev.Time); err != nil {
+					if errors.Is(err, identity.ErrReplayed) {
+						return fmt.Errorf("ocra: this response was already used: %w", err)
+					}
+					return fmt.Errorf("ocra: record counter: %w", err)
+				}
+			}
+			p.CredentialID, p.Factors, p.Assurance = c.ID, identity.Possession, identity.Level2
+			if s.PIN != 0 {
+				p.Factors |= identity.Knowledge
+			}
+			return nil
+		}
+		if replayed {
+			return fmt.Errorf("ocra: this response was already used: %w", identity.ErrReplayed)
+		}
+		return fmt.Errorf("%w: ocra: the response does not match", identity.ErrInvalidResponse)
+	}
+}
+
+// match computes the token's responses to question over its counter and
+// time windows. It returns 0 when none matches; otherwise the counter value
+// to store (the counter or time step after the matching one, or 1 for a
+// suite with neither), which the caller refuses as a replay when it is not
+// above the stored one.
+func (f *Factor) match(c *identity.Credential, question string, response []byte, now time.Time) (uint64, *Suite, error) {
+	var tok token
+	if err := json.Unmarshal(c.Public, &tok); err != nil {
+		return 0, nil, fmt.Errorf("ocra: token %s: %w", c.ID, err)
+	}
+	s, err := ParseSuite(tok.Suite)
+	if err != nil {
+		return 0, nil, fmt.Errorf("ocra: token %s: %w", c.ID, err)
+	}
+	var next uint64
+	err = f.sealer.OpenFunc(c.Secret, c.Ref(), func(plain []byte) error {
+		var sec secret
+		if err := json.Unmarshal(plain, &sec); err != nil {
+			return err
+		}
+		in := Input{Question: question, PINHash: sec.PINHash}
+		try := func() (bool, error) {
+			ok, err := s.Verify(sec.Key, in, string(response))
+			return ok, err
+		}
+		switch {
+		case s.Counter:
+			// From LookAhead before the stored counter: a response for a
+			// counter already used is then named a replay (next at or below
+			// the stored one), not a mere mismatch.
+			for n := c.Counter - min(c.Counter, LookAhead); n < c.Counter+LookAhead; n++ {
+				in.Counter = n
+				if ok, err := try(); err != nil || ok {
+					next = n + 1
+					return err
+				}
+			}
+		case s.TimeStep > 0:
+			step := now.Unix() / int64(s.TimeStep/time.Second)
+			for d := -TimeSkew; d <= TimeSkew; d++ {
+				in.Time = time.Unix((step+int64(d))*int64(s.TimeStep/time.Second), 0)
+				if ok, err := try(); err != nil || ok {
+					next = uint64(step+int64(d)) + 1
+					return err
+				}
+			}
+		default:
+			if ok, err := try(); err != nil || ok {
+				next = 1
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("ocra: token %s: %w", c.ID, err)
+	}
+	return next, s, nil
+}
+
+// suiteOf is the suite of subject's first active token.
+func (f *Factor) suiteOf(ctx context.Context, subject identity.Subject) (*Suite, error) {
+	creds, err := f.svc.Store.Credentials(ctx, subject, Kind)
+	if err != nil {
+		return nil, fmt.Errorf("ocra: load tokens: %w", err)
+	}
+	for i := range creds {
+		if !creds[i].Active {
+			continue
+		}
+		var tok token
+		if err := json.Unmarshal(creds[i].Public, &tok); err != nil {
+			return nil, fmt.Errorf("ocra: token %s: %w", creds[i].ID, err)
+		}
+		return ParseSuite(tok.Suite)
+	}
+	return nil, fmt.Errorf("%w: ocra: %q has no token", identity.ErrNotEnrolled, subject)
+}
+
+// randomQuestion draws a question of the suite's full length.
+func randomQuestion(s *Suite) string {
+	const alnum = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	digits := "0123456789"
+	switch s.QuestionFormat {
+	case Hex:
+		digits = "0123456789ABCDEF"
+	case Alphanumeric:
+		digits = alnum
+	}
+	b := make([]byte, s.QuestionLen)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(digits))))
+		b[i] = digits[n.Int64()]
+	}
+	return string(b)
+}
+
+// ErrQuestionTooShort: the token's question cannot hold what an approval
+// must show (the amount and the account's last digits). Use a token with a
+// longer question.
+var ErrQuestionTooShort = fmt.Errorf("%w: ocra: the token's question is too short for this payment", identity.ErrCannotLink)
+
+// QuestionFor derives an approval's question from a payment, as signing
+// tokens take it. Numeric and alphanumeric suites: the last four digits of
+// the payee's account followed by the amount in minor units ("3000" and
+// 100.00 give "300010000"), which the holder can check against the page as
+// they type it. Hex suites: the leading hex digits of the transaction's
+// digest, binding every field. ErrQuestionTooShort when it does not fit.
+func QuestionFor(s *Suite, tx identity.Transaction) (string, error) {
+	canon, err := tx.Canonical()
+	if err != nil {
+		return "", err
+	}
+	parsed, err := identity.ParseTransaction(canon)
+	if err != nil {
+		return "", err
+	}
+	if s.QuestionFormat == Hex {
+		d, _ := tx.Digest()
+		h := strings.ToUpper(hex.EncodeToString(d[:]))
+		return h[:min(len(h), s.QuestionLen)], nil
+	}
+	var acct strings.Builder
+	for _, r := range parsed.PayeeAccount {
+		if r >= '0' && r <= '9' {
+			acct.WriteRune(r)
+		}
+	}
+	last := acct.String()
+	last = last[max(0, len(last)-4):]
+	amount := strings.TrimLeft(strings.ReplaceAll(parsed.Amount, ".", ""), "0")
+	q := last + amount
+	if len(q) > s.QuestionLen {
+		return "", fmt.Errorf("%w: %q needs %d characters, the suite %s takes %d", ErrQuestionTooShort, q, len(q), s, s.QuestionLen)
+	}
+	return q, nil
+}
