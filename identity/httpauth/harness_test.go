@@ -216,3 +216,12 @@ func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *headerRecorder) WriteHeader(int)             {}
 
 func identityIs(err, target error) bool { return errors.Is(err, target) }
+
+type bodyRecorder struct {
+	headerRecorder
+	status int
+	body   strings.Builder
+}
+
+func (r *bodyRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *bodyRecorder) WriteHeader(s int)           { r.status = s }
