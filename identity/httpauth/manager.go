@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -42,6 +43,11 @@ type Config struct {
 	PendingTimeout time.Duration
 	// MaxBodyBytes bounds request bodies under Protect (default 64 KiB).
 	MaxBodyBytes int64
+	// PurgeEvery is how often Start, when it creates a session, first
+	// deletes the expired ones (default 1 minute; negative: never, when
+	// the application calls Purge itself). Without it a store would keep
+	// every visitor's session for good.
+	PurgeEvery time.Duration
 	// Clock is the time source (default the system clock).
 	Clock identity.Clock
 	// Logger receives refused requests and server faults with their detail
@@ -56,6 +62,9 @@ type Manager struct {
 	cookie string
 	policy *identity.Policy
 	log    *slog.Logger
+
+	purgeMu   sync.Mutex
+	lastPurge time.Time
 }
 
 // Defaults, chosen for a bank: short idle time once someone has proven
@@ -66,6 +75,7 @@ const (
 	DefaultMaxLifetime          = 12 * time.Hour
 	DefaultPendingTimeout       = 5 * time.Minute
 	DefaultMaxBodyBytes         = 64 << 10
+	DefaultPurgeEvery           = time.Minute
 )
 
 // New checks cfg and returns a Manager. It fails with identity.ErrBadInput
@@ -82,6 +92,9 @@ func New(cfg Config) (*Manager, error) {
 	setDefault(&cfg.AnonymousIdleTimeout, DefaultAnonymousIdleTimeout)
 	setDefault(&cfg.MaxLifetime, DefaultMaxLifetime)
 	setDefault(&cfg.PendingTimeout, DefaultPendingTimeout)
+	if cfg.PurgeEvery == 0 {
+		cfg.PurgeEvery = DefaultPurgeEvery
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}

@@ -186,6 +186,9 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (*Session, error
 		return s, err
 	}
 	now := m.now()
+	if err := m.purge(r.Context(), now); err != nil {
+		return nil, err
+	}
 	s = &Session{rec: identity.SessionRecord{CreatedAt: now}}
 	if err := m.create(r.Context(), w, s, now); err != nil {
 		return nil, err
@@ -348,8 +351,29 @@ func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, s *Session)
 	return nil
 }
 
-// Purge deletes the sessions that have expired; run it now and then (a
-// store keeps expired sessions, unusable, until purged).
+// Purge deletes the sessions that have expired: a store keeps them,
+// unusable, until purged. Start calls it now and then (Config.PurgeEvery).
 func (m *Manager) Purge(ctx context.Context) (int64, error) {
-	return m.cfg.Store.PurgeSessions(ctx, m.now())
+	n, err := m.cfg.Store.PurgeSessions(ctx, m.now())
+	if err != nil {
+		return 0, fmt.Errorf("httpauth: purge sessions: %w", err)
+	}
+	return n, nil
+}
+
+// purge runs Purge when this instance's last one is PurgeEvery old. One
+// caller purges; the others go on without waiting.
+func (m *Manager) purge(ctx context.Context, now time.Time) error {
+	if m.cfg.PurgeEvery < 0 || !m.purgeMu.TryLock() {
+		return nil
+	}
+	defer m.purgeMu.Unlock()
+	if now.Sub(m.lastPurge) < m.cfg.PurgeEvery {
+		return nil
+	}
+	if _, err := m.cfg.Store.PurgeSessions(ctx, now); err != nil {
+		return fmt.Errorf("httpauth: purge sessions: %w", err)
+	}
+	m.lastPurge = now
+	return nil
 }

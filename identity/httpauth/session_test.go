@@ -383,3 +383,124 @@ func TestConcurrentRenewal(t *testing.T) {
 		t.Fatalf("saving the renewed-away session: %v", err)
 	}
 }
+
+// Expired sessions leave the store: a flood of visitors who never come
+// back does not grow it for good.
+func TestPurge(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	store := memstore.New()
+	a := newApp(t, newManager(t, store, clock), clock)
+	var gone []*browser
+	for range 5 {
+		b := &browser{t: t}
+		b.do(a, req{method: "GET", path: "/login"})
+		gone = append(gone, b)
+	}
+	clock.Advance(httpauth.DefaultAnonymousIdleTimeout + time.Second)
+	// A new visitor's Start purges the others.
+	(&browser{t: t}).do(a, req{method: "GET", path: "/login"})
+	for _, b := range gone {
+		id := identity.SessionIDOf(mustDecode(t, b.cookie))
+		if err := store.DeleteSession(context.Background(), id, 0); !identityIs(err, identity.ErrNoSession) {
+			t.Fatalf("an expired session is still stored: %v", err)
+		}
+	}
+	if n, err := a.m.Purge(context.Background()); err != nil || n != 0 {
+		t.Fatalf("Purge after the automatic one: %d, %v", n, err)
+	}
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Step-up: a logged-in session adds a fresh proof (renewed again), and
+// Authorize follows the policy's rules.
+func TestStepUpAndAuthorize(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	m, err := httpauth.New(httpauth.Config{Store: memstore.New(), Origin: origin, Clock: clock, Logger: quiet,
+		Policy: &identity.Policy{Clock: clock, Actions: map[string]identity.StepUp{"pay": {Level: identity.Level3, MaxAge: time.Minute}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, m, clock)
+	b := &browser{t: t}
+	b.do(a, req{method: "GET", path: "/login"})
+	r := func() *http.Request {
+		r, _ := http.NewRequest("GET", origin+"/", nil)
+		r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: b.cookie})
+		return r
+	}
+	anon, err := m.Load(r())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Authorize(anon, "view"); !identityIs(err, identity.ErrStepUpRequired) {
+		t.Fatalf("anonymous session authorized: %v", err)
+	}
+	b.signIn(a)
+	s, err := m.Load(r())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Authorize(s, "view"); err != nil {
+		t.Fatalf("signed-in session, plain action: %v", err)
+	}
+	if err := m.Authorize(s, "pay"); !identityIs(err, identity.ErrStepUpRequired) {
+		t.Fatalf("AAL2 session may pay: %v", err)
+	}
+	card := identity.Proof{Subject: "alice", Kind: identity.KindCard, Factors: identity.Possession | identity.Knowledge, Assurance: identity.Level3, Time: clock.Now()}
+	w := &headerRecorder{h: http.Header{}}
+	before := b.cookie
+	login, err := m.AddProof(context.Background(), w, s, card)
+	if err != nil || login.Level != identity.Level3 || len(w.h.Values("Set-Cookie")) != 1 || strings.Contains(w.h.Get("Set-Cookie"), before) {
+		t.Fatalf("step-up: %+v, %v, cookies %v", login, err, w.h.Values("Set-Cookie"))
+	}
+	if err := m.Authorize(s, "pay"); err != nil {
+		t.Fatalf("after a card step-up: %v", err)
+	}
+	clock.Advance(2 * time.Minute)
+	if err := m.Authorize(s, "pay"); !identityIs(err, identity.ErrStepUpRequired) {
+		t.Fatalf("a stale step-up still pays: %v", err)
+	}
+	mallory := card
+	mallory.Subject = "mallory"
+	if _, err := m.AddProof(context.Background(), w, s, mallory); !identityIs(err, identity.ErrInvalidResponse) {
+		t.Fatalf("another subject's proof joined the login: %v", err)
+	}
+}
+
+// Application values travel with the session to every instance; of two
+// writes built on one read, the second is refused.
+func TestValues(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	store := memstore.New()
+	m1, m2 := newManager(t, store, clock), newManager(t, store, clock)
+	a := newApp(t, m1, clock)
+	b := &browser{t: t}
+	b.signIn(a)
+	r := func() *http.Request {
+		r, _ := http.NewRequest("GET", origin+"/", nil)
+		r.AddCookie(&http.Cookie{Name: m1.CookieName(), Value: b.cookie})
+		return r
+	}
+	s1, _ := m1.Load(r())
+	s2, _ := m2.Load(r())
+	s1.SetValue("document", "d-42")
+	if err := m1.Save(context.Background(), s1); err != nil {
+		t.Fatal(err)
+	}
+	s2.SetValue("document", "d-43")
+	if err := m2.Save(context.Background(), s2); !identityIs(err, identity.ErrChanged) {
+		t.Fatalf("a write built on an old read: %v", err)
+	}
+	s3, err := m2.Load(r())
+	if err != nil || s3.Value("document") != "d-42" || s3.Subject() != "alice" {
+		t.Fatalf("on the other instance: %v %q", err, s3.Value("document"))
+	}
+}
