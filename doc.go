@@ -12,6 +12,8 @@
 //	identity/memstore     in-memory stores
 //	identity/sqlstore     SQLite (embedded default) and PostgreSQL stores
 //	identity/identitytest conformance suites for stores and factors
+//	identity/httpauth     net/http sessions shared through the store, CSRF,
+//	                      body limits, errors safe to show
 //	totp                  TOTP factor with recovery codes
 //
 // # Quick start
