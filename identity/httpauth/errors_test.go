@@ -279,4 +279,10 @@ func TestWriteErrorRetryAfter(t *testing.T) {
 	if !strings.Contains(w.body.String(), `"error":`) || strings.Contains(w.body.String(), "7") {
 		t.Fatalf("body %s", w.body.String())
 	}
+	// A nil error is a caller's slip: no panic, and no success either.
+	w = &bodyRecorder{headerRecorder: headerRecorder{h: http.Header{}}}
+	a.m.WriteError(w, r, nil)
+	if w.status != 500 {
+		t.Fatalf("WriteError(nil): status %d", w.status)
+	}
 }

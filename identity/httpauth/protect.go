@@ -123,6 +123,10 @@ func (m *Manager) parseForm(r *http.Request) error {
 // The detail goes to the Logger: at Warn for what the client caused, at
 // Error for server faults.
 func (m *Manager) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		// A caller's slip, answered as a fault rather than a success.
+		err = errors.New("httpauth: WriteError called with a nil error")
+	}
 	status, msg := Public(err)
 	level := slog.LevelWarn
 	if status >= 500 {
