@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -114,6 +115,8 @@ func TestCSRFRefused(t *testing.T) {
 		{"same origin, wrong token", req{header: map[string]string{httpauth.CSRFHeader: "AAAA"}}, http.StatusForbidden},
 		{"cross-site Origin, right token", req{header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": ""}}, http.StatusForbidden},
 		{"Sec-Fetch-Site cross-site, right token", req{header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, http.StatusForbidden},
+		{"cross-site Origin and Sec-Fetch-Site, right token", req{header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}}, http.StatusForbidden},
+		{"Sec-Fetch-Site none (typed by the user), right token", req{header: map[string]string{"Sec-Fetch-Site": "none"}}, http.StatusForbidden},
 		{"Sec-Fetch-Site same-site (a sibling host), right token", req{header: map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://app.bank.example"}}, http.StatusForbidden},
 		{"opaque Origin, right token", req{header: map[string]string{"Origin": "null", "Sec-Fetch-Site": ""}}, http.StatusForbidden},
 		{"http Origin of our host, right token", req{header: map[string]string{"Origin": "http://bank.example"}}, http.StatusForbidden},
@@ -502,5 +505,44 @@ func TestValues(t *testing.T) {
 	s3, err := m2.Load(r())
 	if err != nil || s3.Value("document") != "d-42" || s3.Subject() != "alice" {
 		t.Fatalf("on the other instance: %v %q", err, s3.Value("document"))
+	}
+}
+
+// Development mode serves plain HTTP on localhost: a cookie without the
+// prefix and Secure flag, and the same checks on unsafe requests.
+func TestDevelopmentMode(t *testing.T) {
+	const dev = "http://localhost:8080"
+	m, err := httpauth.New(httpauth.Config{Store: memstore.New(), Origin: dev, Development: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := m.Start(w, r)
+		if err != nil {
+			m.WriteError(w, r, err)
+			return
+		}
+		w.Write([]byte(s.CSRFToken()))
+	}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", dev+"/", nil))
+	c := w.Result().Cookies()[0]
+	if c.Name != "puce_session" || c.Secure || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("development cookie %+v", c)
+	}
+	post := func(origin string) int {
+		r := httptest.NewRequest("POST", dev+"/", nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set(httpauth.CSRFHeader, w.Body.String())
+		r.AddCookie(c)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if got := post(dev); got != 200 {
+		t.Fatalf("same-origin POST in development: %d", got)
+	}
+	if got := post("http://localhost:9999"); got != http.StatusForbidden {
+		t.Fatalf("POST from another local port: %d", got)
 	}
 }
