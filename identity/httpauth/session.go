@@ -255,7 +255,9 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 // another request changed or renewed the session first.
 func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, s *Session) error {
 	// Deleting the old version first makes the renewal single: of two
-	// requests renewing one session, one wins and the other is refused.
+	// requests renewing one session, one wins and the other is refused. A
+	// failure between the delete and the create leaves the browser signed
+	// out, never with two live IDs.
 	if err := m.cfg.Store.DeleteSession(ctx, s.rec.ID, s.rec.Version); err != nil {
 		return fmt.Errorf("httpauth: renew session: %w", err)
 	}
