@@ -546,3 +546,52 @@ func TestDevelopmentMode(t *testing.T) {
 		t.Fatalf("POST from another local port: %d", got)
 	}
 }
+
+// staleOnce hands out one old copy of a session, as a read that raced a
+// parallel request's write would see.
+type staleOnce struct {
+	identity.SessionStore
+	stale *identity.SessionRecord
+}
+
+func (s *staleOnce) Session(ctx context.Context, id identity.SessionID, now time.Time) (*identity.SessionRecord, error) {
+	if r := s.stale; r != nil && r.ID == id {
+		s.stale = nil
+		return r, nil
+	}
+	return s.SessionStore.Session(ctx, id, now)
+}
+
+// Two requests of one browser move the idle deadline at once: the one that
+// loses the write goes on with the winner's version, so its own later write
+// is not refused for nothing.
+func TestParallelTouch(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	mem := memstore.New()
+	store := &staleOnce{SessionStore: mem}
+	m := newManager(t, store, clock)
+	a := newApp(t, m, clock)
+	b := &browser{t: t}
+	b.signIn(a)
+	id := identity.SessionIDOf(mustDecode(t, b.cookie))
+	old, err := mem.Session(context.Background(), id, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if res, _ := b.do(a, req{method: "GET", path: "/me"}); res.StatusCode != 200 {
+		t.Fatal(res.StatusCode)
+	}
+	store.stale = old // the second request read before the first wrote
+	clock.Advance(time.Second)
+	r, _ := http.NewRequest("GET", origin+"/", nil)
+	r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: b.cookie})
+	s, err := m.Load(r)
+	if err != nil {
+		t.Fatalf("load that lost the touch: %v", err)
+	}
+	s.SetValue("k", "v")
+	if err := m.Save(context.Background(), s); err != nil {
+		t.Fatalf("save after a lost touch: %v", err)
+	}
+}
