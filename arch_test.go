@@ -116,8 +116,14 @@ type rule struct {
 // rules are the dependency rules of the design.
 func rules() []rule {
 	cgo := exactly(module+"/pcsc", "github.com/ebfe/scard")
+	// The HTTP layer lives under identity but above the factors: it serves
+	// their begin/finish and maps their errors, so it may import them, and
+	// the core may not import it.
+	httpLayer := under("identity/httpauth")
+	core := func(p string) bool { return under("identity")(p) && !httpLayer(p) }
 	return []rule{
-		{"identity imports no factor package", under("identity"), under("totp", "webauthn", "pcsc")},
+		{"identity imports no factor package", core, under("totp", "webauthn", "pcsc")},
+		{"identity never imports its HTTP layer", core, httpLayer},
 		{"the server path builds without libpcsclite", under("identity", "totp", "webauthn", "pcsc/cardauth"), cgo},
 		{"card applications run over apdu.Transport alone", under("pcsc/apdu", "pcsc/piv", "pcsc/emrtd", "pcsc/virtual"), cgo},
 		{"no factor package reads the sovereign applet", under("identity", "totp", "webauthn", "pcsc/piv", "pcsc/cardauth"), under("pcsc/emrtd")},
@@ -164,12 +170,21 @@ func TestArchitectureCheckerCatches(t *testing.T) {
 		module + "/identity":          {"context"},
 		module + "/identity/sqlstore": {module + "/pcsc"},
 		module + "/pcsc":              {"github.com/ebfe/scard"},
+		// The HTTP layer may use a factor, not the cgo package; the core
+		// may not use the HTTP layer.
+		module + "/identity/httpauth": {module + "/totp", module + "/pcsc"},
+		module + "/identity/memstore": {module + "/identity/httpauth"},
+		module + "/totp":              {module + "/identity"},
 	}
 	got := check(g)
 	want := []string{
+		"identity imports no factor package: " + module + "/identity/memstore -> " + module + "/identity/httpauth -> " + module + "/totp",
 		"identity imports no factor package: " + module + "/identity/sqlstore -> " + module + "/pcsc",
+		"identity never imports its HTTP layer: " + module + "/identity/memstore -> " + module + "/identity/httpauth",
 		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth -> " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
 		"no factor package reads the sovereign applet: " + module + "/pcsc/cardauth/x -> " + module + "/pcsc/emrtd/lds",
+		"the server path builds without libpcsclite: " + module + "/identity/httpauth -> " + module + "/pcsc",
+		"the server path builds without libpcsclite: " + module + "/identity/memstore -> " + module + "/identity/httpauth -> " + module + "/pcsc",
 		"the server path builds without libpcsclite: " + module + "/identity/sqlstore -> " + module + "/pcsc",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -14,6 +14,8 @@
 //	identity/sqlstore         SQLite (embedded default) and PostgreSQL stores
 //	identity/sqlstore/sqlstoretest  SQLite and PostgreSQL stores for tests
 //	identity/identitytest     conformance suites for stores and factors
+//	identity/httpauth         net/http sessions shared through the store, CSRF,
+//	                          body limits, errors safe to show
 //	totp                      TOTP factor with recovery codes
 //	totp/ocra                 OCRA challenge-response (RFC 6287)
 //	webauthn                  WebAuthn factor: security keys and passkeys

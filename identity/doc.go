@@ -5,9 +5,11 @@
 // secrets at rest, and a hash-chained audit trail.
 //
 // identity imports no factor package; factors (totp, webauthn, pcsc/cardauth)
-// import identity. State lives behind the small store interfaces in store.go:
-// identity/memstore for tests and single processes, identity/sqlstore for
-// SQLite and PostgreSQL.
+// import identity. State lives behind the small store interfaces in store.go
+// and sessionstore.go: identity/memstore for tests and single processes,
+// identity/sqlstore for SQLite and PostgreSQL. The web sessions a
+// SessionStore keeps are used through identity/httpauth, which identity does
+// not import.
 //
 // A factor's round trip is always the same shape:
 //

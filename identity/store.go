@@ -143,4 +143,5 @@ type Store interface {
 	ChallengeStore
 	ThrottleStore
 	AuditLog
+	SessionStore
 }

@@ -67,6 +67,11 @@ func RunStore(t *testing.T, f StoreFactory) {
 	})
 	t.Run("ThrottleBound", func(t *testing.T) { testThrottleBound(t, f.Open(t)) })
 	t.Run("ClientThrottle", func(t *testing.T) { testClientThrottle(t, f.Open(t)) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, f.Open(t)) })
+	t.Run("SessionRace", func(t *testing.T) {
+		s := f.Open(t)
+		testSessionRace(t, s, second(t, s))
+	})
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)

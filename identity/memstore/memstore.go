@@ -26,6 +26,7 @@ type Store struct {
 	bySubject  map[identity.Subject][]*identity.Credential
 	challenges map[identity.ChallengeID]*challenge
 	throttles  map[identity.ThrottleKey]identity.ThrottleState
+	sessions   map[identity.SessionID]*identity.SessionRecord
 	audit      []identity.AuditRecord
 	// hashes holds the audit records' hashes, many to an allocation.
 	hashes []byte
@@ -54,6 +55,7 @@ func New() *Store {
 		bySubject:   map[identity.Subject][]*identity.Credential{},
 		challenges:  map[identity.ChallengeID]*challenge{},
 		throttles:   map[identity.ThrottleKey]identity.ThrottleState{},
+		sessions:    map[identity.SessionID]*identity.SessionRecord{},
 	}
 }
 
@@ -325,6 +327,81 @@ func (s *Store) ResetThrottle(ctx context.Context, key identity.ThrottleKey) err
 	defer s.mu.Unlock()
 	delete(s.throttles, key)
 	return nil
+}
+
+func copySession(s *identity.SessionRecord) *identity.SessionRecord {
+	d := *s
+	d.Data = slices.Clone(s.Data)
+	return &d
+}
+
+// CreateSession implements identity.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, r *identity.SessionRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[r.ID]; ok {
+		return fmt.Errorf("%w: session", identity.ErrExists)
+	}
+	r.Version = 1
+	s.sessions[r.ID] = copySession(r)
+	return nil
+}
+
+// Session implements identity.SessionStore.
+func (s *Store) Session(ctx context.Context, id identity.SessionID, now time.Time) (*identity.SessionRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.sessions[id]
+	if !ok || !r.ExpiresAt.After(now) {
+		return nil, identity.ErrNoSession
+	}
+	return copySession(r), nil
+}
+
+// UpdateSession implements identity.SessionStore.
+func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.sessions[r.ID]
+	if !ok {
+		return identity.ErrNoSession
+	}
+	if cur.Version != r.Version {
+		return fmt.Errorf("%w: session is at version %d, the update was built on %d", identity.ErrChanged, cur.Version, r.Version)
+	}
+	r.Version++
+	s.sessions[r.ID] = copySession(r)
+	s.sessions[r.ID].CreatedAt = cur.CreatedAt
+	return nil
+}
+
+// DeleteSession implements identity.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, version uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.sessions[id]
+	if !ok {
+		return identity.ErrNoSession
+	}
+	if version != 0 && cur.Version != version {
+		return fmt.Errorf("%w: session is at version %d, not %d", identity.ErrChanged, cur.Version, version)
+	}
+	delete(s.sessions, id)
+	return nil
+}
+
+// PurgeSessions implements identity.SessionStore.
+func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, r := range s.sessions {
+		if r.ExpiresAt.Before(before) {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Audit implements identity.Auditor, appending to the hash chain.

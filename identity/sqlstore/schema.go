@@ -68,7 +68,19 @@ var migrations = []string{
 	);`,
 	// 2: credential revisions, which make UpdateCredential a compare-and-swap.
 	`ALTER TABLE puce_credentials ADD COLUMN revision BIGINT NOT NULL DEFAULT 1;`,
-	// 3: the transaction digest an approval challenge is bound to.
+	// 3: server-side sessions, shared by every instance. The key is the
+	// SHA-256 of the cookie's token, never the token.
+	`CREATE TABLE puce_sessions (
+		id           {bytes} PRIMARY KEY,
+		subject      TEXT NOT NULL,
+		data         {bytes},
+		created_at   BIGINT NOT NULL,
+		last_seen_at BIGINT NOT NULL,
+		expires_at   BIGINT NOT NULL,
+		version      BIGINT NOT NULL
+	);
+	CREATE INDEX puce_sessions_expires ON puce_sessions (expires_at);`,
+	// 4: the transaction digest an approval challenge is bound to.
 	`ALTER TABLE puce_challenges ADD COLUMN txn {bytes};`,
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
@@ -124,12 +125,12 @@ func TestMigrationsIdempotent(t *testing.T) {
 	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
 	for _, s := range []*sqlstore.Store{a, b} {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 3 {
+		if err != nil || v != 4 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	}
 	var n int
-	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 3 {
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d migration records, %v", n, err)
 	}
 }
@@ -200,14 +201,14 @@ func TestUpgradeToRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema 1, as an older puce left it.
-	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `ALTER TABLE puce_challenges DROP COLUMN txn`,
+	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `DROP TABLE puce_sessions`, `ALTER TABLE puce_challenges DROP COLUMN txn`,
 		`DELETE FROM puce_schema WHERE version >= 2`} {
 		if _, err := old.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s := sqlstoretest.SQLiteAt(t, p)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 4 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	got, err := s.Credential(ctx, c.Ref())
@@ -222,5 +223,10 @@ func TestUpgradeToRevisions(t *testing.T) {
 	stale.Name = "tablet"
 	if err := s.UpdateCredential(ctx, &stale); !errors.Is(err, identity.ErrChanged) {
 		t.Fatalf("stale update: %v", err)
+	}
+	// The same upgrade brings the sessions table.
+	r := &identity.SessionRecord{ID: identity.SessionIDOf([]byte("t")), CreatedAt: identitytest.Epoch(), ExpiresAt: identitytest.Epoch().Add(time.Minute)}
+	if err := s.CreateSession(ctx, r); err != nil {
+		t.Fatalf("session after upgrade: %v", err)
 	}
 }

@@ -95,7 +95,7 @@ func (f *Factor) credential(subject identity.Subject, id, name, suite string, ke
 	}
 	s, err := ParseSuite(suite)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", identity.ErrBadInput, err)
+		return nil, err
 	}
 	switch {
 	case id == "" || len(id) > 64:

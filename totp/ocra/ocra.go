@@ -32,15 +32,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/puce-id/puce/identity"
 )
 
-// ErrSuite: an OCRA suite string does not follow RFC 6287 §6.
-var ErrSuite = errors.New("ocra: malformed suite")
+// ErrSuite: an OCRA suite string does not follow RFC 6287 §6. It wraps
+// identity.ErrBadInput.
+var ErrSuite = fmt.Errorf("%w: ocra: malformed suite", identity.ErrBadInput)
 
 // ErrInput: the input does not fit the suite (a question of the wrong
 // format or length, a missing PIN or session, a counter the suite has no
-// place for).
-var ErrInput = errors.New("ocra: input does not fit the suite")
+// place for). It wraps identity.ErrBadInput.
+var ErrInput = fmt.Errorf("%w: ocra: input does not fit the suite", identity.ErrBadInput)
 
 // Question formats (RFC 6287 §6.3: QFxx, F one of A, N, H).
 const (

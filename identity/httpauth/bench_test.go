@@ -1,0 +1,79 @@
+package httpauth_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
+	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+)
+
+// BenchmarkSessionLoad measures what every request of a signed-in user
+// pays — finding its session from the cookie — beside the anchor of a bare
+// credential load from the same store in the same run. "touch" moves the
+// clock past the write threshold each time, so every load also writes the
+// new idle deadline (the worst case; a page's burst writes once).
+func BenchmarkSessionLoad(b *testing.B) {
+	stores := map[string]func(b *testing.B) identity.Store{
+		"memstore": func(*testing.B) identity.Store { return memstore.New() },
+		"SQLite":   func(b *testing.B) identity.Store { return sqlstoretest.SQLite(b) },
+		"PostgreSQL": func(b *testing.B) identity.Store {
+			s, _ := sqlstoretest.Postgres(b)
+			return s
+		},
+	}
+	for _, name := range []string{"memstore", "SQLite", "PostgreSQL"} {
+		b.Run(name, func(b *testing.B) {
+			store := stores[name](b)
+			clock := identitytest.NewClock(identitytest.Epoch())
+			m := newManager(b, store, clock)
+			a := newApp(b, m, clock)
+			br := &browser{t: b}
+			br.signIn(a)
+			r, _ := http.NewRequest("GET", origin+"/", nil)
+			r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: br.cookie})
+			ctx := context.Background()
+			cred := &identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c1", Secret: make([]byte, 48),
+				Public: []byte(url.Values{"digits": {"6"}}.Encode()), Active: true, CreatedAt: clock.Now()}
+			if err := store.CreateCredential(ctx, cred); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("anchor=credential", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := store.Credential(ctx, cred.Ref()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("load", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := m.Load(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("touch", func(b *testing.B) {
+				for b.Loop() {
+					clock.Advance(20 * time.Second)
+					if _, err := m.Load(r); err != nil {
+						b.Fatal(err)
+					}
+					if clock.Now().Sub(identitytest.Epoch()) > 11*time.Hour {
+						b.StopTimer()
+						clock.Set(identitytest.Epoch())
+						br = &browser{t: b}
+						br.signIn(a)
+						r, _ = http.NewRequest("GET", origin+"/", nil)
+						r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: br.cookie})
+						b.StartTimer()
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,30 @@
+// Package httpauth is what a net/http application calls to keep its users
+// signed in with puce: wrap the handlers with Manager.Protect, call
+// Manager.Start on a page that shows a form, Manager.AddProof with each proof
+// a factor's Finish returns, and answer any error with Manager.WriteError (or
+// show Public's message on a page of your own).
+//
+// Sessions live server-side in an identity.SessionStore (memstore, or
+// sqlstore's SQLite or PostgreSQL), so every server instance that shares the
+// store shares them. The browser holds only a random token in a __Host-
+// cookie (Secure, HttpOnly, Path=/, SameSite=Lax); the store holds its
+// SHA-256, so a database dump holds no cookie anyone could present.
+//
+// What the package guards, so that the application need not:
+//
+//   - Fixation: every change of level — a first factor, a completed login, a
+//     step-up, a logout — moves the session to a new ID, and the old one is
+//     gone from the store.
+//   - Lifetime: an idle timeout (5 minutes once a first factor is proven,
+//     longer for anonymous visitors) and an absolute lifetime (12 hours), both
+//     configurable.
+//   - Cross-site requests: an unsafe request (POST, PUT, PATCH, DELETE) must
+//     come from Config.Origin when the browser says where it comes from
+//     (Sec-Fetch-Site, Origin) and must carry the session's CSRF token (header
+//     X-CSRF-Token, or form field csrf_token) in every case.
+//   - Body size: bodies above Config.MaxBodyBytes are refused with 413.
+//   - The pending first factor: a password proof waits in the session until
+//     the second factor finishes, then both become one identity.Session.
+//   - Errors: Public turns any puce error into a status and a message safe
+//     to show; the detail goes to the log.
+package httpauth

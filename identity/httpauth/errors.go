@@ -1,0 +1,177 @@
+package httpauth
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/puce-id/puce/esign"
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/totp"
+	"github.com/puce-id/puce/totp/ocra"
+	"github.com/puce-id/puce/webauthn"
+)
+
+// Sentinel errors of this package, wrapped with detail for the log.
+var (
+	// ErrCSRF: an unsafe request came from another site (its Origin or
+	// Sec-Fetch-Site says so) or lacks the session's CSRF token. Nothing was
+	// done; a page of ours reloaded gets a fresh token.
+	ErrCSRF = errors.New("httpauth: cross-site request refused")
+	// ErrTooLarge: the request body is larger than Config.MaxBodyBytes.
+	ErrTooLarge = errors.New("httpauth: request body too large")
+)
+
+// The public messages. Each says what the user can do and nothing of why the
+// server decided so: the detail stays in the error for the log and audit.
+const (
+	msgFailed      = "Sign-in failed: what you entered was not accepted. Check it and try again."
+	msgTooLarge    = "The request is too large."
+	msgCSRF        = "This page is out of date or was opened from another site. Reload it and try again."
+	msgNoSession   = "Your session has ended. Please sign in again."
+	msgBusy        = "The service is busy. Please try again in a moment."
+	msgThrottled   = "Too many failed attempts. Please wait, then try again."
+	msgLocked      = "Too many failed attempts: this sign-in method is locked. Use a recovery code, or contact support."
+	msgCode        = "Type the code your authenticator app shows, digits only, without spaces."
+	msgTokenCode   = "Type the code your signing token shows, digits only, without spaces."
+	msgCannotLink  = "This sign-in method cannot approve payments. Use your card, security key or signing token."
+	msgUnreadable  = "The answer from your device could not be read. Please try again."
+	msgAlgorithm   = "This card uses a kind of key this site does not accept."
+	msgWeak        = "Choose a longer password."
+	msgSetup       = "The authenticator setup data is not valid."
+	msgReplayed    = "That code or signature was already used. Wait for a new one, then try again."
+	msgExpired     = "This step took too long or was already finished. Please start again."
+	msgStepUp      = "This needs a fresh confirmation with your second factor."
+	msgUnavailable = "Your second factor cannot be used right now. Try again later, or contact support."
+	msgCardCheck   = "The card cannot be checked right now. Please try again later."
+	msgCardDates   = "The card's certificate has expired or is not valid yet."
+	msgRefused     = "This card or key cannot be used here. Contact support if you think this is wrong."
+	msgExists      = "This is already registered."
+	msgChanged     = "Something changed at the same time. Please try again."
+	msgBadInput    = "Some of what was sent is not valid. Check it and try again."
+	msgSigFile     = "The signature file could not be read."
+	msgAltered     = "The document does not match the signature: it was changed after signing, or it is another document."
+	msgSigInvalid  = "The signature is not valid."
+	msgSigner      = "The signer's certificate is not one this site trusts."
+	msgSigKind     = "This kind of signature is not supported."
+	msgInternal    = "Something went wrong on our side. Please try again in a moment."
+)
+
+type rule struct {
+	target  error
+	status  int
+	message string
+}
+
+// rules are tried in order and the first match wins, so a specific sentinel
+// comes before the general identity sentinel it wraps (ErrMalformedCode
+// before ErrInvalidResponse, ErrClonedAuthenticator before ErrReplayed).
+var rules = [...]rule{
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, msgTooLarge},
+	{ErrCSRF, http.StatusForbidden, msgCSRF},
+	{identity.ErrNoSession, http.StatusUnauthorized, msgNoSession},
+	{identity.ErrBusy, http.StatusServiceUnavailable, msgBusy},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},
+	{identity.ErrThrottled, http.StatusTooManyRequests, msgThrottled},
+
+	{totp.ErrMalformedCode, http.StatusBadRequest, msgCode},
+	{ocra.ErrMalformedResponse, http.StatusBadRequest, msgTokenCode},
+	{webauthn.ErrMalformedResponse, http.StatusBadRequest, msgUnreadable},
+	{cardauth.ErrMalformedToken, http.StatusBadRequest, msgUnreadable},
+	{cardauth.ErrUnsupportedAlgorithm, http.StatusBadRequest, msgAlgorithm},
+	// A cloned authenticator is a fraud signal for the audit, not for the
+	// person holding it: answer as for any refused sign-in.
+	{webauthn.ErrClonedAuthenticator, http.StatusUnauthorized, msgFailed},
+	{identity.ErrWeakPassword, http.StatusBadRequest, msgWeak},
+	{totp.ErrBadSecret, http.StatusBadRequest, msgSetup},
+	{totp.ErrBadURI, http.StatusBadRequest, msgSetup},
+
+	{identity.ErrReplayed, http.StatusUnauthorized, msgReplayed},
+	{identity.ErrExpired, http.StatusBadRequest, msgExpired},
+	{identity.ErrUnknownChallenge, http.StatusBadRequest, msgExpired},
+	{identity.ErrStepUpRequired, http.StatusForbidden, msgStepUp},
+	{identity.ErrFactorUnavailable, http.StatusServiceUnavailable, msgUnavailable},
+	{identity.ErrCannotLink, http.StatusForbidden, msgCannotLink},
+
+	{cardauth.ErrOCSPUnavailable, http.StatusServiceUnavailable, msgCardCheck},
+	{ocsp.ErrUnavailable, http.StatusServiceUnavailable, msgCardCheck},
+	{esign.ErrRevocationUnknown, http.StatusServiceUnavailable, msgCardCheck},
+	{cardauth.ErrCertificateNotValid, http.StatusForbidden, msgCardDates},
+	// Revoked, untrusted CA, wrong key usage, unacceptable OCSP answer: one
+	// answer, so that revocation reasons and PKI detail stay in the audit.
+	{identity.ErrRevoked, http.StatusForbidden, msgRefused},
+	{identity.ErrUntrusted, http.StatusForbidden, msgRefused},
+	{ocsp.ErrRevoked, http.StatusForbidden, msgRefused},
+	{ocsp.ErrUnacceptable, http.StatusForbidden, msgRefused},
+	{esign.ErrRevoked, http.StatusForbidden, msgRefused},
+
+	// A wrong password, a wrong code, a bad signature, an unknown card or
+	// account: one answer, so that none of them tells which part was wrong
+	// nor whether the account exists.
+	{identity.ErrInvalidResponse, http.StatusUnauthorized, msgFailed},
+	{identity.ErrNotEnrolled, http.StatusUnauthorized, msgFailed},
+
+	{identity.ErrExists, http.StatusConflict, msgExists},
+	{identity.ErrChanged, http.StatusConflict, msgChanged},
+	{identity.ErrBadInput, http.StatusBadRequest, msgBadInput},
+
+	{esign.ErrMalformed, http.StatusBadRequest, msgSigFile},
+	{esign.ErrDocumentAltered, http.StatusUnprocessableEntity, msgAltered},
+	{esign.ErrBadSignature, http.StatusUnprocessableEntity, msgSigInvalid},
+	{esign.ErrUntrustedSigner, http.StatusUnprocessableEntity, msgSigner},
+	{esign.ErrUnsupported, http.StatusUnprocessableEntity, msgSigKind},
+
+	// Server faults (a key that does not open a sealed value, a broken audit
+	// chain) fall through to the internal answer below.
+}
+
+// Public maps an error of puce to the HTTP status and the message a user may
+// see. The message is one of a fixed set and never carries the error's text:
+// counters, type names, revocation reasons and wrapped detail go to the log
+// only. A wrong password and a wrong second factor get the same answer.
+// nil maps to 200 and "".
+//
+// Errors Public does not know map to 500 with a generic message; log them.
+func Public(err error) (status int, message string) {
+	if err == nil {
+		return http.StatusOK, ""
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge, msgTooLarge
+	}
+	var thr *identity.ThrottledError
+	if errors.As(err, &thr) && thr.Locked && thr.RetryAfter == 0 {
+		return http.StatusTooManyRequests, msgLocked
+	}
+	for _, r := range rules {
+		if errors.Is(err, r.target) {
+			return r.status, r.message
+		}
+	}
+	return http.StatusInternalServerError, msgInternal
+}
+
+// RetryAfter is how long a client should wait before trying again after err:
+// the wait a *identity.ThrottledError or *identity.BusyError carries, rounded
+// up to whole seconds as the Retry-After header counts them; zero when err
+// says nothing of when (or the lock holds until an administrator lifts it).
+func RetryAfter(err error) time.Duration {
+	var d time.Duration
+	var thr *identity.ThrottledError
+	var busy *identity.BusyError
+	switch {
+	case errors.As(err, &thr):
+		d = thr.RetryAfter
+	case errors.As(err, &busy):
+		d = busy.RetryAfter
+	}
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(d.Seconds())) * time.Second
+}

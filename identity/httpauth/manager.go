@@ -1,0 +1,152 @@
+package httpauth
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// Config configures a Manager. Store and Origin are required.
+type Config struct {
+	// Store keeps the sessions; share one store between instances.
+	Store identity.SessionStore
+	// Origin is the site's own origin, "https://bank.example" (scheme, host
+	// and port, no path). Unsafe requests from any other origin are refused.
+	Origin string
+	// Development serves plain HTTP on localhost: the cookie loses its
+	// __Host- prefix and Secure flag, which browsers refuse without TLS.
+	// New refuses it for an Origin that is not http://localhost,
+	// http://127.0.0.1 or http://[::1], so it cannot weaken a real site.
+	Development bool
+	// CookieName is the cookie's name without the __Host- prefix (default
+	// "puce_session").
+	CookieName string
+	// Policy combines proofs into a login and decides step-up (default: a
+	// zero identity.Policy, which asks for two factors).
+	Policy *identity.Policy
+	// IdleTimeout ends a session with a first factor proven after this long
+	// without a request (default 5 minutes).
+	IdleTimeout time.Duration
+	// AnonymousIdleTimeout ends a session without any proof after this long
+	// without a request (default 30 minutes): a visitor reading the sign-in
+	// page keeps their CSRF token.
+	AnonymousIdleTimeout time.Duration
+	// MaxLifetime ends every session this long after its first proof (or its
+	// creation, for anonymous ones), active or not (default 12 hours).
+	MaxLifetime time.Duration
+	// PendingTimeout is how long a first factor waits for the second
+	// (default 5 minutes).
+	PendingTimeout time.Duration
+	// MaxBodyBytes bounds request bodies under Protect (default 64 KiB).
+	MaxBodyBytes int64
+	// PurgeEvery is how often Start, when it creates a session, first
+	// deletes the expired ones (default 1 minute; negative: never, when
+	// the application calls Purge itself). Without it a store would keep
+	// every visitor's session for good.
+	PurgeEvery time.Duration
+	// Clock is the time source (default the system clock).
+	Clock identity.Clock
+	// Logger receives refused requests and server faults with their detail
+	// (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Manager manages sessions for net/http. It is safe for concurrent use;
+// instances with the same Config over one store are interchangeable.
+type Manager struct {
+	cfg    Config
+	cookie string
+	policy *identity.Policy
+	log    *slog.Logger
+
+	purgeMu   sync.Mutex
+	lastPurge time.Time
+}
+
+// Defaults, chosen for a bank: short idle time once someone has proven
+// anything, an absolute bound on every session.
+const (
+	DefaultIdleTimeout          = 5 * time.Minute
+	DefaultAnonymousIdleTimeout = 30 * time.Minute
+	DefaultMaxLifetime          = 12 * time.Hour
+	DefaultPendingTimeout       = 5 * time.Minute
+	DefaultMaxBodyBytes         = 64 << 10
+	DefaultPurgeEvery           = time.Minute
+)
+
+// New checks cfg and returns a Manager. It fails with identity.ErrBadInput
+// when Store or Origin is missing or Origin is not an https origin (an
+// http://localhost one with Development).
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: httpauth: Config.Store is nil", identity.ErrBadInput)
+	}
+	if err := checkOrigin(cfg.Origin, cfg.Development); err != nil {
+		return nil, err
+	}
+	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&cfg.AnonymousIdleTimeout, DefaultAnonymousIdleTimeout)
+	setDefault(&cfg.MaxLifetime, DefaultMaxLifetime)
+	setDefault(&cfg.PendingTimeout, DefaultPendingTimeout)
+	if cfg.PurgeEvery == 0 {
+		cfg.PurgeEvery = DefaultPurgeEvery
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "puce_session"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = identity.SystemClock{}
+	}
+	m := &Manager{cfg: cfg, cookie: cfg.CookieName, policy: cfg.Policy, log: cfg.Logger}
+	if !cfg.Development {
+		// Browsers accept a __Host- cookie only when Secure, from HTTPS,
+		// with Path=/ and no Domain: no sibling host or path can plant or
+		// shadow it.
+		m.cookie = "__Host-" + cfg.CookieName
+	}
+	if m.policy == nil {
+		m.policy = &identity.Policy{Clock: cfg.Clock}
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	return m, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+func checkOrigin(origin string, dev bool) error {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%w: httpauth: Config.Origin %q is not scheme://host[:port]", identity.ErrBadInput, origin)
+	}
+	switch {
+	case u.Scheme == "https" && !dev:
+		return nil
+	case u.Scheme == "http" && dev:
+		switch u.Hostname() {
+		case "localhost", "127.0.0.1", "::1":
+			return nil
+		}
+		return fmt.Errorf("%w: httpauth: Development serves localhost only, not %q", identity.ErrBadInput, origin)
+	case dev:
+		return fmt.Errorf("%w: httpauth: Development is for http://localhost; %q needs no development mode", identity.ErrBadInput, origin)
+	}
+	return fmt.Errorf("%w: httpauth: Config.Origin %q is not https (set Development for http://localhost)", identity.ErrBadInput, origin)
+}
+
+// CookieName is the name of the session cookie, with its prefix.
+func (m *Manager) CookieName() string { return m.cookie }
+
+func (m *Manager) now() time.Time { return m.cfg.Clock.Now() }

@@ -1,0 +1,67 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"time"
+)
+
+// ErrNoSession: no live session has this ID (never created, ended by logout
+// or renewal, or past its expiry). Ask the user to sign in again.
+var ErrNoSession = errors.New("identity: no such session")
+
+// SessionID names a server-side session: the SHA-256 of the random token the
+// browser holds in its cookie. Stores key sessions by the hash, so a database
+// dump or a log of IDs holds no cookie anyone could present.
+type SessionID [sha256.Size]byte
+
+// SessionIDOf returns the ID of the session whose cookie carries token.
+func SessionIDOf(token []byte) SessionID { return sha256.Sum256(token) }
+
+// SessionRecord is one browser session as a store keeps it. The HTTP layer
+// (identity/httpauth) owns Data; stores keep its bytes as they are.
+type SessionRecord struct {
+	ID SessionID
+	// Subject is who the session is about: empty for an anonymous visitor,
+	// set once a first factor is proven.
+	Subject Subject
+	// Data is the HTTP layer's state: its proofs, pending first factor and
+	// application values, encoded as that layer likes.
+	Data      []byte
+	CreatedAt time.Time
+	// LastSeenAt is when a request last used the session.
+	LastSeenAt time.Time
+	// ExpiresAt is when the session ends unless a request renews it: the
+	// earlier of the idle timeout and the absolute lifetime, which the HTTP
+	// layer computes. Stores treat a session at or past it as absent.
+	ExpiresAt time.Time
+	// Version counts the writes: 1 when created, set by the store. An update
+	// carries the version it was built from (compare-and-swap).
+	Version uint64
+}
+
+// SessionStore keeps server-side sessions, so that every server instance
+// sharing the store shares them. Use it through identity/httpauth.
+type SessionStore interface {
+	// CreateSession stores a new session at Version 1 (and sets s.Version);
+	// ErrExists when the ID is taken.
+	CreateSession(ctx context.Context, s *SessionRecord) error
+	// Session loads one; ErrNoSession when absent or when ExpiresAt is not
+	// after now.
+	Session(ctx context.Context, id SessionID, now time.Time) (*SessionRecord, error)
+	// UpdateSession rewrites Subject, Data, LastSeenAt and ExpiresAt if the
+	// stored Version is still s.Version, and moves both to the next version,
+	// in one atomic step: of concurrent updates built on one version exactly
+	// one lands. ErrChanged when another write came first (nothing was
+	// written); ErrNoSession when absent.
+	UpdateSession(ctx context.Context, s *SessionRecord) error
+	// DeleteSession removes a session if its stored Version is version, or
+	// whatever its version when version is 0, atomically: of concurrent
+	// deletes exactly one succeeds, so a renewal cannot fork a session.
+	// ErrChanged when the version differs; ErrNoSession when absent.
+	DeleteSession(ctx context.Context, id SessionID, version uint64) error
+	// PurgeSessions deletes the sessions that expired before the given time
+	// and returns how many.
+	PurgeSessions(ctx context.Context, before time.Time) (int64, error)
+}

@@ -1,0 +1,114 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// CreateSession implements identity.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, r *identity.SessionRecord) error {
+	res, err := s.exec(ctx, `INSERT INTO puce_sessions (id, subject, data, created_at, last_seen_at, expires_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
+		r.ID[:], r.Subject, r.Data, micros(r.CreatedAt), micros(r.LastSeenAt), micros(r.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("sqlstore: create session: %w", err)
+	}
+	if n, err := affected(res); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: session", identity.ErrExists)
+	}
+	r.Version = 1
+	return nil
+}
+
+// Session implements identity.SessionStore. The expiry is part of the
+// query, so an expired row that no purge has reached yet is absent too.
+func (s *Store) Session(ctx context.Context, id identity.SessionID, now time.Time) (*identity.SessionRecord, error) {
+	r := identity.SessionRecord{ID: id}
+	var created, seen, expires, version int64
+	err := s.queryRow(ctx, `SELECT subject, data, created_at, last_seen_at, expires_at, version FROM puce_sessions WHERE id = ? AND expires_at > ?`,
+		id[:], micros(now)).Scan(&r.Subject, &r.Data, &created, &seen, &expires, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, identity.ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: load session: %w", err)
+	}
+	r.CreatedAt, r.LastSeenAt, r.ExpiresAt = fromMicros(created), fromMicros(seen), fromMicros(expires)
+	r.Version = uint64(version)
+	return &r, nil
+}
+
+// UpdateSession implements identity.SessionStore as a compare-and-swap on
+// the version column.
+func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) error {
+	if r.Version >= math.MaxInt64 {
+		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, r.Version)
+	}
+	res, err := s.exec(ctx, `UPDATE puce_sessions SET subject = ?, data = ?, last_seen_at = ?, expires_at = ?, version = version + 1
+		WHERE id = ? AND version = ?`,
+		r.Subject, r.Data, micros(r.LastSeenAt), micros(r.ExpiresAt), r.ID[:], int64(r.Version))
+	if err != nil {
+		return fmt.Errorf("sqlstore: update session: %w", err)
+	}
+	if n, err := affected(res); err != nil {
+		return err
+	} else if n == 1 {
+		r.Version++
+		return nil
+	}
+	return s.sessionMissed(ctx, r.ID, r.Version)
+}
+
+// DeleteSession implements identity.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, version uint64) error {
+	if version >= math.MaxInt64 {
+		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, version)
+	}
+	var res sql.Result
+	var err error
+	if version == 0 {
+		res, err = s.exec(ctx, `DELETE FROM puce_sessions WHERE id = ?`, id[:])
+	} else {
+		res, err = s.exec(ctx, `DELETE FROM puce_sessions WHERE id = ? AND version = ?`, id[:], int64(version))
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete session: %w", err)
+	}
+	if n, err := affected(res); err != nil {
+		return err
+	} else if n == 1 {
+		return nil
+	}
+	return s.sessionMissed(ctx, id, version)
+}
+
+// sessionMissed says why a conditional write touched no row; the decision
+// itself was made atomically by that write.
+func (s *Store) sessionMissed(ctx context.Context, id identity.SessionID, version uint64) error {
+	var cur int64
+	err := s.queryRow(ctx, `SELECT version FROM puce_sessions WHERE id = ?`, id[:]).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.ErrNoSession
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: session: %w", err)
+	}
+	return fmt.Errorf("%w: session is at version %d, the write was built on %d", identity.ErrChanged, cur, version)
+}
+
+// PurgeSessions implements identity.SessionStore.
+func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM puce_sessions WHERE expires_at < ?`, micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: purge sessions: %w", err)
+	}
+	return affected(res)
+}
