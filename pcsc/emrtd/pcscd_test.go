@@ -5,6 +5,9 @@ package emrtd_test
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +146,66 @@ func attachChip(t *testing.T, pc *pcsc.Context, p *emrtdapplet.Personalised, atr
 		t.Fatal(err)
 	}
 	return card, key
+}
+
+// An independent reader, OpenSC's opensc-tool, sends the standard first
+// steps to the virtual eMRTD through pcscd: SELECT MF, SELECT EF.CardAccess
+// by identifier and READ BINARY, then READ BINARY by short EF identifier
+// (ICAO 9303-11 §4.2; ISO/IEC 7816-4 §7.1). opensc-tool first probes the
+// card with its own drivers' commands, so the card is not fresh from reset
+// when these arrive: SELECT MF must bring it back. Skipped, saying so, when
+// opensc-tool is not installed.
+func TestPCSCDMasterFileOpenSC(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool, err := exec.LookPath("opensc-tool")
+	if err != nil {
+		t.Skip("opensc-tool not installed (Debian package opensc)")
+	}
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachChip(t, pc, p, nil, true)
+	ca := p.Applet.File(0x011C)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "-r", pcscdtest.Reader,
+		"-s", "00 A4 00 0C", "-s", "00 A4 00 0C 02 3F 00", "-s", "00 A4 02 0C 02 01 1C", "-s", "00 B0 00 00 00",
+		"-s", "00 A4 00 0C", "-s", "00 B0 9C 00 00").CombinedOutput()
+	if err != nil {
+		t.Fatalf("opensc-tool: %v\n%s", err, out)
+	}
+	text := string(out)
+	if n := strings.Count(text, "SW1=0x90, SW2=0x00"); n != 6 {
+		t.Fatalf("opensc-tool: %d of 6 commands answered 9000:\n%s", n, text)
+	}
+	// opensc-tool prints answers as hex bytes, 16 to a line.
+	var want []string
+	for _, b := range ca {
+		want = append(want, fmt.Sprintf("%02X", b))
+	}
+	got := strings.Join(strings.Fields(hexOnly(text)), " ")
+	if c := strings.Count(got, strings.Join(want, " ")); c != 2 {
+		t.Fatalf("EF.CardAccess (%X) read %d times of 2:\n%s", ca, c, text)
+	}
+	t.Logf("opensc-tool read EF.CardAccess from the MF through pcscd:\n%s", text)
+}
+
+// hexOnly keeps the hex bytes of opensc-tool's answer lines, dropping
+// their ASCII column and the other lines.
+func hexOnly(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "Sending") || strings.HasPrefix(line, "Received") || strings.HasPrefix(line, "Using") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if len(f) == 2 && strings.Trim(f, "0123456789ABCDEF") == "" {
+				b.WriteString(f + " ")
+			} else {
+				break
+			}
+		}
+	}
+	return b.String()
 }

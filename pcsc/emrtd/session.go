@@ -92,21 +92,19 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		return nil, err
 	}
 	plain := &apdu.Client{Transport: t}
-	selected := false
 	var access *CardAccess
 	var paceErr error
 	if !opts.DisablePACE {
-		// EF.CardAccess lives in the master file, current after reset
-		// (ICAO 9303-11 §4.2). A chip (or virtual card) that keeps it in
-		// the application's context answers after the application is
-		// selected; 6A82 means there is none (a BAC-only chip).
+		// ICAO 9303-11 §4.2, step 1: read EF.CardAccess, in the master file,
+		// which is current after reset (ISO/IEC 7816-4 §7.1.1), by its short
+		// EF identifier. 6A82 means there is none (a BAC-only chip). Another
+		// refusal means another DF is current (an earlier session's
+		// application): SELECT MF and read again.
 		raw, err := readPlain(ctx, plain, FileCardAccess)
 		if err != nil && isStatus(err) && !errors.Is(err, apdu.ErrNotFound) {
-			if err := selectLDS1(ctx, plain); err != nil {
-				return nil, err
+			if _, serr := plain.Do(ctx, apdu.Command{CLA: 0x00, INS: 0xA4, P1: 0x00, P2: 0x0C}); serr == nil {
+				raw, err = readPlain(ctx, plain, FileCardAccess)
 			}
-			selected = true
-			raw, err = readPlain(ctx, plain, FileCardAccess)
 		}
 		switch {
 		case err == nil:
@@ -119,17 +117,15 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 			paceErr = fmt.Errorf("%w: no EF.CardAccess: %w", ErrUnsupported, err)
 		}
 	}
-	paceTried := false
 	if access != nil {
 		info, err := access.choose()
 		if err == nil {
-			paceTried = true
 			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
 			if err == nil {
 				s := newSession(t, sm, ProtocolPACE, opts)
 				s.access, s.idIC = access, idIC
-				// After PACE the application is selected under secure
-				// messaging (ICAO 9303-11 §4.2).
+				// ICAO 9303-11 §4.2, step 3: PACE ran in the MF; the
+				// application is selected under its secure messaging.
 				if err := selectLDS1(ctx, s.client); err != nil {
 					return nil, err
 				}
@@ -152,10 +148,9 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		}
 		return nil, fmt.Errorf("emrtd: the chip offers no usable PACE and BAC needs the MRZ, not a CAN: %w", paceErr)
 	}
-	if !selected || paceTried {
-		if err := selectLDS1(ctx, plain); err != nil {
-			return nil, err
-		}
+	// ICAO 9303-11 §4.2, steps 3 and 4: select the application, then BAC.
+	if err := selectLDS1(ctx, plain); err != nil {
+		return nil, err
 	}
 	sm, err := BAC(ctx, t, mrz, opts.Rand)
 	if err != nil {

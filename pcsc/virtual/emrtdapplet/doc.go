@@ -18,6 +18,12 @@
 //	fmt.Println("CAN:", p.CAN)
 //	fmt.Println(p.MRZ)
 //
+// The applet holds the card's master file too (virtual.MasterFileHolder):
+// after reset the MF is current, with EF.CardAccess and EF.DIR, and PACE runs
+// there, so that any reader can follow ICAO 9303-11 §4.2 — read
+// EF.CardAccess, PACE, SELECT the application under secure messaging — or
+// select the application first and use BAC.
+//
 // The chip side of PACE, BAC and secure messaging is implemented here
 // independently of pcsc/emrtd (the package imports neither it nor any
 // shared protocol code), so that tests of one against the other show

@@ -237,8 +237,9 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	a := &Applet{
 		ta:    ta,
 		aa:    aa,
-		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
+		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod, fidDIR: buildDIR()},
 		rand:  rnd,
+		inMF:  true, // the MF is current at power-up (ISO/IEC 7816-4 §7.1.1)
 		can:   []byte(can),
 		bac:   !opts.DisableBAC,
 		ca:    ca,
