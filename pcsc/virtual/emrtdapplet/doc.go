@@ -25,8 +25,9 @@
 // select the application first and use BAC.
 //
 // The chip side of PACE, BAC and secure messaging is implemented here
-// independently of pcsc/emrtd (the package imports neither it nor any
-// shared protocol code), so that tests of one against the other show
+// independently of pcsc/emrtd (the package imports no shared protocol code;
+// from pcsc/emrtd it takes only the ICAO-to-ISO country code table, data
+// that the test PKI and the verifier must agree on), so that tests of one against the other show
 // interoperability; both are checked against the ICAO 9303-11 worked
 // examples. Chip Authentication, Terminal Authentication (version 1, with its
 // own CV certificate decoder and ECDSA) and Active Authentication are
