@@ -8,10 +8,12 @@
 // # Access
 //
 // Open opens the application with the holder's access key, a CAN or an
-// MRZKey: PACE (ICAO 9303-11 §4.4; generic mapping over ECDH on the NIST and
-// Brainpool curves of §9.5.1, 3DES or AES secure messaging) when
-// EF.CardAccess offers it, Basic Access Control (§4.3, 3DES) otherwise. A
-// refused key gives ErrAccessDenied before anything is read. Every later
+// MRZKey, in the order of ICAO 9303-11 §4.2: EF.CardAccess read from the
+// master file, PACE (§4.4; generic mapping over ECDH on the NIST and
+// Brainpool curves of §9.5.1, 3DES or AES secure messaging) when it offers a
+// supported variant, then SELECT of the application (under secure
+// messaging after PACE), and Basic Access Control (§4.3, 3DES) when PACE was
+// not possible. A refused key gives ErrAccessDenied before anything is read. Every later
 // command goes through a SecureChannel, an apdu.Transport decorator that
 // implements the secure messaging of §9.8 (DO'87'/DO'85', DO'97', DO'99',
 // DO'8E', send sequence counter).
@@ -38,9 +40,14 @@
 // accept it, decodes them into a Record, and runs passive authentication
 // (ICAO 9303-11 §5.1): the EF.SOD signature, the document signer certificate
 // chained to the given CSCA certificates, and every data group's hash present
-// in the security object and matching. Failures match ErrPassiveAuth and name
-// the data group (DataGroupError): ErrHashMismatch for an altered group,
-// ErrHashMissing for a group EF.SOD does not list.
+// in the security object and matching, and the document signer's country
+// that of its CSCA and of DG1's issuing state (CountryAlpha2 maps ICAO 9303-3
+// codes to ISO 3166-1 alpha-2). Failures match ErrPassiveAuth and name the
+// data group (DataGroupError): ErrHashMismatch for an altered group,
+// ErrHashMissing for a group EF.SOD does not list, ErrCountryMismatch for a
+// signer of another state. Read then checks the EF.CardAccess that chose the
+// protocol against its signed copy in DG14 (ICAO 9303-11 §9.2.11): an
+// altered or hidden EF.CardAccess, a downgrade, gives ErrCardAccessMismatch.
 //
 // # Extended Access Control and clone detection
 //

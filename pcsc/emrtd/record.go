@@ -102,7 +102,10 @@ type ReadOptions struct {
 // Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
 // passive authentication against opts.CSCAs. When passive authentication
 // fails, Read returns the record (for display of what failed) together with
-// the error, which matches ErrPassiveAuth: do not trust that record.
+// the error, which matches ErrPassiveAuth: do not trust that record. Then it
+// checks EF.CardAccess, as Open read it, against DG14 (read for it when
+// opts.DataGroups omits it): a mismatch gives ErrCardAccessMismatch and no
+// record.
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
 		opts = &ReadOptions{}
@@ -140,6 +143,10 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
 		want = append(slices.Clone(want), DG15)
 	}
+	// DG14 authenticates EF.CardAccess (checkCardAccess).
+	if s.seen != cardAccessNotRead && want != nil && !slices.Contains(want, DG14) && slices.Contains(com.DataGroups, DG14) {
+		want = append(slices.Clone(want), DG14)
+	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
 			if !dg.NeedsTerminalAuthentication() || s.eac.terminal && s.eac.rights.allows(dg) {
@@ -160,6 +167,13 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		groups[dg] = b
 	}
 	r, err := buildRecord(groups, sod, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs})
+	if err == nil {
+		// After passive authentication, which covers DG14 when CSCAs are
+		// given (ICAO 9303-11 §9.2.11).
+		if err := checkCardAccess(s.seen, s.cardAccess, groups[DG14]); err != nil {
+			return nil, err
+		}
+	}
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com

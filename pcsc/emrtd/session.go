@@ -72,6 +72,10 @@ type Session struct {
 	// digit after BAC.
 	idIC []byte
 	eac  eacState
+	// seen is what Open learnt of EF.CardAccess, which Read checks
+	// against DG14 (cardAccessSeen); cardAccess its bytes when read.
+	seen       cardAccessSeen
+	cardAccess []byte
 }
 
 // Open opens the LDS1 application with the holder's access key: PACE when
@@ -94,6 +98,7 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 	plain := &apdu.Client{Transport: t}
 	var access *CardAccess
 	var paceErr error
+	seen, caRaw := cardAccessNotRead, []byte(nil)
 	if !opts.DisablePACE {
 		// ICAO 9303-11 §4.2, step 1: read EF.CardAccess, in the master file,
 		// which is current after reset (ISO/IEC 7816-4 §7.1.1), by its short
@@ -108,12 +113,16 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		}
 		switch {
 		case err == nil:
+			seen, caRaw = cardAccessRead, raw
 			if access, err = ParseCardAccess(raw); err != nil {
 				paceErr = err
 			}
 		case !isStatus(err):
 			return nil, err
 		default:
+			// Absent or refused: a chip whose DG14 announces PACE is then
+			// caught by Read (a downgrade to BAC).
+			seen = cardAccessAbsent
 			paceErr = fmt.Errorf("%w: no EF.CardAccess: %w", ErrUnsupported, err)
 		}
 	}
@@ -123,7 +132,7 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
 			if err == nil {
 				s := newSession(t, sm, ProtocolPACE, opts)
-				s.access, s.idIC = access, idIC
+				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
 				// ICAO 9303-11 §4.2, step 3: PACE ran in the MF; the
 				// application is selected under its secure messaging.
 				if err := selectLDS1(ctx, s.client); err != nil {
@@ -157,7 +166,7 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		return nil, err
 	}
 	s := newSession(t, sm, ProtocolBAC, opts)
-	s.access, s.idIC = access, mrz.documentID()
+	s.access, s.idIC, s.seen, s.cardAccess = access, mrz.documentID(), seen, caRaw
 	return s, nil
 }
 

@@ -6,7 +6,8 @@
 // (generic mapping over ECDH on a NIST or Brainpool curve, 3DES or AES),
 // EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
-// Authentication key; Options.DisableChipAuthentication leaves it out), DG15
+// Authentication key, which Options.DisableChipAuthentication leaves out, and
+// the SecurityInfos of EF.CardAccess, ICAO 9303-11 §9.2.11), DG15
 // when Options.ActiveAuthentication asks for an Active Authentication key,
 // and EF.SOD signed by a test document signer under a test CSCA (NIST P-256
 // by NewIssuer, brainpoolP256r1 by NewBrainpoolIssuer, whose certificates

@@ -69,3 +69,28 @@ func TestMasterFile(t *testing.T) {
 		t.Errorf("SFI 1E after reset: %s, want EF.DIR", got)
 	}
 }
+
+// DG14 carries every SecurityInfo of EF.CardAccess whenever the chip does
+// PACE, with Chip Authentication or without (ICAO 9303-11 §9.2.11).
+func TestDG14CarriesCardAccess(t *testing.T) {
+	for _, o := range []Options{{}, {DisableChipAuthentication: true}, {DisableChipAuthentication: true, ActiveAuthentication: true}, {PACECipher: PACEAES256, PACEParameterID: 12}} {
+		o.Issuer = testIssuer(t)
+		p, err := Personalise(SampleProfile(), &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, dg14 := p.Applet.File(fidCardAccess), p.Applet.File(0x010E)
+		// EF.CardAccess is SET { one PACEInfo }: its element, after the
+		// two-byte SET header, must appear whole in DG14.
+		if len(ca) < 3 || dg14 == nil || !strings.Contains(string(dg14), string(ca[2:])) {
+			t.Errorf("%+v: DG14 %X lacks EF.CardAccess %X", o, dg14, ca)
+		}
+	}
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t), DisablePACE: true, DisableChipAuthentication: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Applet.File(0x010E) != nil {
+		t.Error("a BAC-only chip without Chip or Active Authentication has a DG14")
+	}
+}
