@@ -62,9 +62,9 @@
 // ChipAuthentication and ActiveAuthentication run them inside Read and make
 // passive authentication cover DG14 and DG15, the keys they used.
 // Session.ProveActive signs a challenge chosen by a remote receiver
-// (DisclosureChallenge binds it to the receiver's nonce and origin); carried
-// in Disclosure.Active, VerifyActiveProof lets the receiver check that the
-// chip itself answered, which passive authentication alone cannot show.
+// (DisclosureChallenge binds it to the receiver's nonce and origin), which
+// shows the receiver that the chip itself answered, as passive
+// authentication alone cannot (see Disclosure).
 //
 // Session.AuthenticateTerminal runs Terminal Authentication version 1 (ICAO
 // 9303-11 §7, BSI TR-03110-3) for an inspection system: its CV certificate
@@ -95,10 +95,17 @@
 //
 // # Disclosure
 //
-// The holder chooses what to reveal: Record.Disclose packs the chosen data
-// groups, as read, with EF.SOD; the receiver checks them with
-// VerifyDisclosure against its CSCA certificates, passive authentication
-// alone, without the chip or the access key.
+// One call on each side. The holder's, Session.PrepareDisclosure, reads
+// what the receiver's DisclosureRequest asks for and the document carries
+// and, when EF.SOD covers an Active Authentication key (DG15), has the chip
+// sign the receiver's challenge; after the holder's review,
+// PreparedDisclosure.Disclose packs the required groups, the optional ones
+// the holder chose, and the proof with DG14 and DG15, all as read, with
+// EF.SOD. The receiver's, VerifyDisclosure, runs passive authentication
+// against its CSCA certificates, holds the disclosure to the request (no
+// required group missing, nothing unasked), and enforces the DG15 rule: a
+// chip that can prove its presence must have signed this exchange's
+// challenge (ErrNoChipProof), so that a copy of the data is refused.
 //
 // Secrets — the CAN, the MRZ key, session keys — never appear in errors or
 // logs; CAN and MRZKey print as "redacted".

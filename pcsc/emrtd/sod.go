@@ -506,6 +506,11 @@ type Verification struct {
 	CSCA   *x509.Certificate
 	// DataGroups lists the data groups whose hashes matched.
 	DataGroups []DG
+	// Covered lists every data group EF.SOD holds a hash for, read or
+	// not: what the document carries, as its issuer signed it (a receiver
+	// learns from it, for example, that the chip has an Active
+	// Authentication key).
+	Covered []DG
 }
 
 // PassiveOptions configures passive authentication.
@@ -538,6 +543,10 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 		return fail(v, fmt.Errorf("%w: %w", ErrPassiveAuth, err))
 	}
 	v.Signer = s.Signer
+	for dg := range s.Hashes {
+		v.Covered = append(v.Covered, dg)
+	}
+	slices.Sort(v.Covered)
 	if err := s.VerifySignature(); err != nil {
 		return fail(v, err)
 	}
