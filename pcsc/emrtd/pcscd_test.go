@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,15 +193,57 @@ func TestPCSCDMasterFileOpenSC(t *testing.T) {
 	t.Logf("opensc-tool read EF.CardAccess from the MF through pcscd:\n%s", text)
 }
 
-// hexOnly keeps the hex bytes of opensc-tool's answer lines, dropping
-// their ASCII column and the other lines.
+// OpenSC's opensc-explorer, with its own card driver detection, selects the
+// MF on start (its default -m 3F00) and reads EF.CardAccess and EF.DIR by
+// identifier: the way generic middleware walks a card's file system.
+func TestPCSCDMasterFileOpenSCExplorer(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool, err := exec.LookPath("opensc-explorer")
+	if err != nil {
+		t.Skip("opensc-explorer not installed (Debian package opensc)")
+	}
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachChip(t, pc, p, nil, true)
+	script := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(script, []byte("cat 011C\ncat 2F00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "-r", pcscdtest.Reader, script).CombinedOutput()
+	text := string(out)
+	if err != nil {
+		t.Fatalf("opensc-explorer: %v\n%s", err, text)
+	}
+	got := strings.Join(strings.Fields(hexOnly(text)), " ")
+	for name, fid := range map[string]uint16{"EF.CardAccess": 0x011C, "EF.DIR": 0x2F00} {
+		var want []string
+		for _, b := range p.Applet.File(fid) {
+			want = append(want, fmt.Sprintf("%02X", b))
+		}
+		if !strings.Contains(got, strings.Join(want, " ")) {
+			t.Errorf("opensc-explorer did not read %s (%s):\n%s", name, strings.Join(want, " "), text)
+		}
+	}
+	t.Logf("opensc-explorer:\n%s", text)
+}
+
+// hexOnly keeps the hex bytes of opensc-tool's and opensc-explorer's dump
+// lines, dropping offsets ("00000010:"), the ASCII column and other lines.
 func hexOnly(s string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(s, "\n") {
 		if strings.HasPrefix(line, "Sending") || strings.HasPrefix(line, "Received") || strings.HasPrefix(line, "Using") {
 			continue
 		}
-		for _, f := range strings.Fields(line) {
+		fields := strings.Fields(line)
+		if len(fields) > 0 && strings.HasSuffix(fields[0], ":") {
+			fields = fields[1:]
+		}
+		for _, f := range fields {
 			if len(f) == 2 && strings.Trim(f, "0123456789ABCDEF") == "" {
 				b.WriteString(f + " ")
 			} else {

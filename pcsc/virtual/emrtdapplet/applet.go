@@ -137,13 +137,13 @@ func (a *Applet) Select(context.Context, apdu.Command) (apdu.Response, error) {
 
 // SelectMF implements virtual.MasterFileHolder: a plain SELECT MF makes the
 // master file current and, being plain, ends secure messaging (ICAO 9303-11
-// §9.8). No file control information is returned.
-func (a *Applet) SelectMF(context.Context, apdu.Command) (apdu.Response, error) {
+// §9.8). It answers the MF's FCP when P2 asks for it.
+func (a *Applet) SelectMF(_ context.Context, cmd apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.clear()
 	a.inMF = true
-	return apdu.Status(apdu.SWOK), nil
+	return fcpAnswer(cmd, mfFCP()), nil
 }
 
 // Reset implements virtual.Resetter: the chip forgets its security status
@@ -280,7 +280,8 @@ func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
 }
 
 // selectFile: SELECT by DF name (the application again, under secure
-// messaging), MF (P1 00) or EF by identifier (P1 02) (ISO/IEC 7816-4 §11.2.2).
+// messaging), MF (P1 00), EF by identifier (P1 00, 02) or by path (P1 08,
+// 09) (ISO/IEC 7816-4 §11.2.2).
 func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 	switch cmd.P1 {
 	case 0x04:
@@ -292,9 +293,28 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 	case 0x00:
 		if len(cmd.Data) == 0 || bytes.Equal(cmd.Data, []byte{0x3F, 0x00}) {
 			a.current, a.inMF = 0, true
-			return apdu.Status(apdu.SWOK)
+			return fcpAnswer(cmd, mfFCP())
 		}
 	case 0x02:
+	case 0x08, 0x09:
+		// By path from the MF (08) or the current DF (09), as generic
+		// middleware such as OpenSC selects. The MF's only DF, the
+		// application, has no file identifier (ICAO 9303-10 §3.10: it is
+		// selected by name), so a path names one EF below the DF it
+		// starts from.
+		if len(cmd.Data) == 0 || len(cmd.Data)%2 != 0 {
+			return apdu.Status(apdu.SWWrongData)
+		}
+		if len(cmd.Data) != 2 {
+			return apdu.Status(apdu.SWFileNotFound)
+		}
+		if cmd.P1 == 0x08 {
+			fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
+			if !mfFile(fid) {
+				return apdu.Status(apdu.SWFileNotFound)
+			}
+			a.inMF = true
+		}
 	default:
 		return apdu.Status(apdu.SWWrongP1P2)
 	}
@@ -306,7 +326,33 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 		return apdu.Status(apdu.SWFileNotFound)
 	}
 	a.current = fid
+	if !mfFile(fid) && a.level == accessNone {
+		// The application's files say nothing, not even their size,
+		// before access control.
+		return apdu.Status(apdu.SWOK)
+	}
+	return fcpAnswer(cmd, efFCP(fid, len(a.files[fid])))
+}
+
+// fcpAnswer answers a SELECT as P2 asks (ISO/IEC 7816-4 §11.2.2): the FCP
+// template for 00 (FCI, of which the FCP is the part this card has) and 04,
+// nothing for 08 and 0C.
+func fcpAnswer(cmd apdu.Command, fcp []byte) apdu.Response {
+	if cmd.P2&0x0C == 0x00 || cmd.P2&0x0C == 0x04 {
+		return apdu.Response{Data: fcp, SW: apdu.SWOK}
+	}
 	return apdu.Status(apdu.SWOK)
+}
+
+// efFCP is the FCP template of a transparent EF (ISO/IEC 7816-4 §7.4.3):
+// 62 { 80 size, 82 01 (working EF, transparent), 83 FID }.
+func efFCP(fid uint16, size int) []byte {
+	return tlv(0x62, tlv(0x80, []byte{byte(size >> 8), byte(size)}), tlv(0x82, []byte{0x01}), tlv(0x83, []byte{byte(fid >> 8), byte(fid)}))
+}
+
+// mfFCP is the FCP template of the MF: 62 { 82 38 (DF), 83 3F00 }.
+func mfFCP() []byte {
+	return tlv(0x62, tlv(0x82, []byte{0x38}), tlv(0x83, []byte{0x3F, 0x00}))
 }
 
 // mfFile reports the elementary files of the master file (ICAO 9303-10

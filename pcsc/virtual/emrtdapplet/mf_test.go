@@ -49,6 +49,26 @@ func TestMasterFile(t *testing.T) {
 		{"00A4000C", "9000"},                 // back to the MF
 		{"00B09E0000", dir + "9000"},         // SFI 1E is EF.DIR again
 	})
+	// File control parameters when P2 asks (ISO/IEC 7816-4 §7.4.3): the MF
+	// a DF, EF.CardAccess a transparent EF of 22 bytes; an application
+	// file before access control, nothing.
+	exchange(t, card, [][2]string{
+		{"00A4000400", "6207820138 83023F00 9000"},
+		{"00A40004023F0000", "6207820138 83023F00 9000"},
+		{"00A4020402011C00", "620B 80020016 820101 8302011C 9000"},
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4020402010100", "9000"},
+		{"00A4000C", "9000"},
+		// By path from the MF, as OpenSC selects, also from the
+		// application; by path from the current DF.
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4080002011C00", "620B 80020016 820101 8302011C 9000"},
+		{"00B0000000", ca + "9000"},
+		{"00A4080C020101", "6A82"},
+		{"00A4080C04011C0101", "6A82"},
+		{"00A4090C022F00", "9000"},
+		{"00A4080C03011C01", "6A80"},
+	})
 	// EF.ATR/INFO, once present, is served from the MF.
 	p.Applet.ReplaceFile(fidATRInfo, []byte{0x47, 0x03, 0x01, 0x02, 0x03})
 	exchange(t, card, [][2]string{
