@@ -78,9 +78,12 @@ type Session struct {
 	cardAccess []byte
 }
 
-// Open opens the LDS1 application with the holder's access key: PACE when
-// EF.CardAccess offers a supported variant (ICAO 9303-11 §4.2: PACE first),
-// BAC otherwise when the key is an MRZKey. The chip's refusal of the key gives
+// Open opens the LDS1 application with the holder's access key in the order
+// of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
+// it offers a supported variant, then SELECT of the application (under
+// PACE's secure messaging); BAC after the SELECT otherwise, when the key is
+// an MRZKey. EF.CardAccess is unsigned: Session.Read checks it against DG14
+// (ErrCardAccessMismatch). The chip's refusal of the key gives
 // ErrAccessDenied and nothing is read; a malformed key gives ErrInvalidKey
 // before anything is sent. PACE is not retried with BAC after the chip
 // refused the password: the same key would fail again and count against the
