@@ -429,6 +429,8 @@ func (s *Server) onboardingFail(r *http.Request, err error) string {
 	switch {
 	case errors.Is(err, emrtd.ErrHashMismatch), errors.Is(err, emrtd.ErrHashMissing), errors.Is(err, emrtd.ErrSignature):
 		return "The identity data was altered after it left the chip, or the document is not genuine: it failed passive authentication. Nothing was recorded."
+	case errors.Is(err, emrtd.ErrCountryMismatch):
+		return "This document's signer belongs to another state than the one that issued the document. Nothing was recorded."
 	case errors.Is(err, emrtd.ErrUntrustedSigner):
 		return "This document was signed by an authority this site does not trust (unknown CSCA), or its document signer certificate is not valid now. Nothing was recorded."
 	case errors.Is(err, ErrNoChipProof):
