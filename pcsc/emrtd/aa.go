@@ -83,18 +83,18 @@ type ActiveProof struct {
 
 // ProveActive runs Active Authentication with the given 8-byte challenge,
 // checks the signature under DG15 as AuthenticateActive does, and returns
-// it as a proof for a receiver (Disclosure.Active), together with DG15 and
-// DG14 (nil when the chip has none) as read, which the disclosure must
-// carry for the receiver to verify it.
-func (s *Session) ProveActive(ctx context.Context, challenge []byte) (proof *ActiveProof, dg15, dg14 []byte, err error) {
+// it as a proof for a receiver (Disclosure.Active). The disclosure must
+// carry DG15 (and DG14) as read for the receiver to verify it:
+// Session.PrepareDisclosure does all of this.
+func (s *Session) ProveActive(ctx context.Context, challenge []byte) (*ActiveProof, error) {
 	if len(challenge) != ActiveChallengeSize {
-		return nil, nil, nil, fmt.Errorf("%w: Active Authentication challenge of %d bytes, want %d", ErrInvalidKey, len(challenge), ActiveChallengeSize)
+		return nil, fmt.Errorf("%w: Active Authentication challenge of %d bytes, want %d", ErrInvalidKey, len(challenge), ActiveChallengeSize)
 	}
-	dg15, dg14, sig, err := s.active(ctx, challenge)
+	_, _, sig, err := s.active(ctx, challenge)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return &ActiveProof{Challenge: bytes.Clone(challenge), Signature: sig}, dg15, dg14, nil
+	return &ActiveProof{Challenge: bytes.Clone(challenge), Signature: sig}, nil
 }
 
 // active reads DG15 and DG14, has the chip sign challenge, and verifies the
@@ -127,18 +127,26 @@ func (s *Session) active(ctx context.Context, challenge []byte) (dg15, dg14, sig
 		return nil, nil, nil, err
 	}
 	s.eac.active, s.eac.dg15 = true, dg15
+	if dg14 != nil {
+		// DG14 named the signature algorithm: passive authentication
+		// must cover these very bytes too.
+		s.eac.dg14 = dg14
+	}
 	return dg15, dg14, sig, nil
 }
 
-// VerifyActiveProof checks a chip's Active Authentication signature for a
-// receiver: rec must come from VerifyDisclosure (so that its DG15, and DG14
-// when present, passed passive authentication), and challenge is the one
+// verifyActiveProof checks a chip's Active Authentication signature for a
+// receiver (VerifyDisclosure): rec has passed passive authentication, so
+// its DG15, and DG14 when present, are the issuer's; challenge is the one
 // the receiver expects. On success it marks rec ActiveAuthenticated. A
-// wrong challenge or signature gives ErrActiveAuthentication; a record
-// without DG15, ErrUnsupported.
-func VerifyActiveProof(rec *Record, challenge []byte, p *ActiveProof) error {
+// missing proof, a wrong challenge or signature gives
+// ErrActiveAuthentication; a record without DG15, ErrUnsupported.
+func verifyActiveProof(rec *Record, challenge []byte, p *ActiveProof) error {
 	if rec == nil || !rec.Verified() {
 		return fmt.Errorf("%w: the record has not passed passive authentication", ErrActiveAuthentication)
+	}
+	if p == nil {
+		return fmt.Errorf("%w: the disclosure carries no signature", ErrActiveAuthentication)
 	}
 	dg15 := rec.DataGroups[DG15]
 	if dg15 == nil {

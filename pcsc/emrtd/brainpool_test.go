@@ -63,7 +63,7 @@ func TestBrainpoolPassiveAuthentication(t *testing.T) {
 	}
 	// Disclosure: the receiver checks it the same way.
 	d, _ := r.Disclose(emrtd.DG1)
-	if _, err := emrtd.VerifyDisclosure(d, cscas, time.Now()); err != nil {
+	if _, err := emrtd.VerifyDisclosure(d, emrtd.DisclosureOptions{CSCAs: cscas}); err != nil {
 		t.Fatalf("disclosure: %v", err)
 	}
 

@@ -19,8 +19,9 @@ type eacState struct {
 	// Chip Authentication key, which Terminal Authentication signs (ICAO
 	// 9303-11 §7.1).
 	compPCD []byte
-	// dg14 is DG14 as read for Chip Authentication; Read reuses these very
-	// bytes so that passive authentication covers the key that was used.
+	// dg14 is DG14 as read for Chip (or Active) Authentication; Read
+	// reuses these very bytes so that passive authentication covers the
+	// key (or algorithm) that was used.
 	dg14 []byte
 	// dg15 is DG15 as read for Active Authentication, kept for the same
 	// reason.

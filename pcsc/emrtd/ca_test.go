@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 )
@@ -109,8 +108,9 @@ func TestChipAuthenticationDetectsClone(t *testing.T) {
 	}
 }
 
-// A chip without DG14 cannot do Chip Authentication: ErrUnsupported, and the
-// session stays usable.
+// A chip without a Chip Authentication key cannot do Chip Authentication:
+// ErrUnsupported, and the session stays usable. Its DG14 still carries the
+// PACEInfo of EF.CardAccess (ICAO 9303-11 §9.2.11), which Read checks.
 func TestChipAuthenticationUnsupported(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, true, &emrtdapplet.Options{DisableChipAuthentication: true})
@@ -118,11 +118,15 @@ func TestChipAuthenticationUnsupported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AuthenticateChip(ctx, nil); !errors.Is(err, emrtd.ErrUnsupported) || !errors.Is(err, apdu.ErrNotFound) {
-		t.Fatalf("AuthenticateChip without DG14: %v", err)
+	if err := s.AuthenticateChip(ctx, nil); !errors.Is(err, emrtd.ErrUnsupported) {
+		t.Fatalf("AuthenticateChip without a key: %v", err)
 	}
 	r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}})
 	if err != nil || !r.Verified() || r.ChipAuthenticated {
 		t.Fatalf("read: %v", err)
+	}
+	if r.Security == nil || len(r.Security.ChipAuthenticationPK) != 0 || len(r.Security.Infos) != 1 ||
+		!r.Security.Infos[0].Protocol.Equal(s.CardAccess().PACE[0].Protocol) {
+		t.Fatalf("DG14 without Chip Authentication: %+v", r.Security)
 	}
 }

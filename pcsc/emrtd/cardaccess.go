@@ -1,7 +1,9 @@
 package emrtd
 
 import (
+	"bytes"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -132,4 +134,74 @@ func (ca *CardAccess) choose() (PACEInfo, error) {
 		}
 	}
 	return PACEInfo{}, fmt.Errorf("%w: no supported PACEInfo among %d", ErrUnsupported, len(ca.PACE))
+}
+
+// ErrCardAccessMismatch: EF.CardAccess, which the chip serves unsigned and
+// which chose the access protocol, is not backed by the signed copy of its
+// SecurityInfos in DG14 — an entry of EF.CardAccess missing from DG14, no
+// DG14 to check it against, or no EF.CardAccess although DG14 announces
+// PACE. Someone between the chip and the reader may have altered it to
+// force a weaker protocol (ICAO 9303-11 §4.2). Do not trust the session's
+// data; read the document again on another reader.
+var ErrCardAccessMismatch = errors.New("emrtd: EF.CardAccess does not match the chip's signed security infos (DG14): possible protocol downgrade")
+
+// cardAccessSeen is what Open learnt of EF.CardAccess.
+type cardAccessSeen int
+
+const (
+	cardAccessNotRead cardAccessSeen = iota // Options.DisablePACE: not asked
+	cardAccessRead                          // read (parsed or not)
+	cardAccessAbsent                        // not found, or refused
+)
+
+// checkCardAccess compares EF.CardAccess as Open read it with DG14 (nil
+// when the chip has none). ICAO 9303-11 §9.2.11: a chip that supports PACE
+// keeps every SecurityInfo of EF.CardAccess in DG14 too, where passive
+// authentication covers them, also without Chip Authentication; the reader
+// checks them after passive authentication, since EF.CardAccess alone is
+// unauthenticated and chose the protocol (§4.2).
+func checkCardAccess(seen cardAccessSeen, cardAccess, dg14 []byte) error {
+	if seen == cardAccessNotRead {
+		return nil
+	}
+	var signed []SecurityInfo
+	if dg14 != nil {
+		si, err := ParseDG14(dg14)
+		if err != nil {
+			return &DataGroupError{DG: DG14, Err: err}
+		}
+		signed = si.Infos
+	}
+	if seen == cardAccessAbsent {
+		for _, info := range signed {
+			if hasPrefix(info.Protocol, oidPACE) {
+				return fmt.Errorf("%w: the chip gave no EF.CardAccess, yet DG14 announces PACE (%v)", ErrCardAccessMismatch, info.Protocol)
+			}
+		}
+		return nil
+	}
+	if dg14 == nil {
+		return fmt.Errorf("%w: the chip has EF.CardAccess but no DG14 to authenticate it", ErrCardAccessMismatch)
+	}
+	infos, err := parseSecurityInfos(cardAccess, "EF.CardAccess")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCardAccessMismatch, err)
+	}
+	for _, info := range infos {
+		if !slicesContainsInfo(signed, info) {
+			return fmt.Errorf("%w: EF.CardAccess lists %v, DG14 does not", ErrCardAccessMismatch, info.Protocol)
+		}
+	}
+	return nil
+}
+
+// slicesContainsInfo reports an entry with the same protocol and the same
+// DER parameters.
+func slicesContainsInfo(list []SecurityInfo, info SecurityInfo) bool {
+	for _, o := range list {
+		if o.Protocol.Equal(info.Protocol) && bytes.Equal(o.RequiredData, info.RequiredData) && bytes.Equal(o.OptionalData, info.OptionalData) {
+			return true
+		}
+	}
+	return false
 }

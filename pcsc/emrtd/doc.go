@@ -8,10 +8,12 @@
 // # Access
 //
 // Open opens the application with the holder's access key, a CAN or an
-// MRZKey: PACE (ICAO 9303-11 §4.4; generic mapping over ECDH on the NIST and
-// Brainpool curves of §9.5.1, 3DES or AES secure messaging) when
-// EF.CardAccess offers it, Basic Access Control (§4.3, 3DES) otherwise. A
-// refused key gives ErrAccessDenied before anything is read. Every later
+// MRZKey, in the order of ICAO 9303-11 §4.2: EF.CardAccess read from the
+// master file, PACE (§4.4; generic mapping over ECDH on the NIST and
+// Brainpool curves of §9.5.1, 3DES or AES secure messaging) when it offers a
+// supported variant, then SELECT of the application (under secure
+// messaging after PACE), and Basic Access Control (§4.3, 3DES) when PACE was
+// not possible. A refused key gives ErrAccessDenied before anything is read. Every later
 // command goes through a SecureChannel, an apdu.Transport decorator that
 // implements the secure messaging of §9.8 (DO'87'/DO'85', DO'97', DO'99',
 // DO'8E', send sequence counter).
@@ -38,9 +40,14 @@
 // accept it, decodes them into a Record, and runs passive authentication
 // (ICAO 9303-11 §5.1): the EF.SOD signature, the document signer certificate
 // chained to the given CSCA certificates, and every data group's hash present
-// in the security object and matching. Failures match ErrPassiveAuth and name
-// the data group (DataGroupError): ErrHashMismatch for an altered group,
-// ErrHashMissing for a group EF.SOD does not list.
+// in the security object and matching, and the document signer's country
+// that of its CSCA and of DG1's issuing state (CountryAlpha2 maps ICAO 9303-3
+// codes to ISO 3166-1 alpha-2). Failures match ErrPassiveAuth and name the
+// data group (DataGroupError): ErrHashMismatch for an altered group,
+// ErrHashMissing for a group EF.SOD does not list, ErrCountryMismatch for a
+// signer of another state. Read then checks the EF.CardAccess that chose the
+// protocol against its signed copy in DG14 (ICAO 9303-11 §9.2.11): an
+// altered or hidden EF.CardAccess, a downgrade, gives ErrCardAccessMismatch.
 //
 // # Extended Access Control and clone detection
 //
@@ -55,9 +62,9 @@
 // ChipAuthentication and ActiveAuthentication run them inside Read and make
 // passive authentication cover DG14 and DG15, the keys they used.
 // Session.ProveActive signs a challenge chosen by a remote receiver
-// (DisclosureChallenge binds it to the receiver's nonce and origin); carried
-// in Disclosure.Active, VerifyActiveProof lets the receiver check that the
-// chip itself answered, which passive authentication alone cannot show.
+// (DisclosureChallenge binds it to the receiver's nonce and origin), which
+// shows the receiver that the chip itself answered, as passive
+// authentication alone cannot (see Disclosure).
 //
 // Session.AuthenticateTerminal runs Terminal Authentication version 1 (ICAO
 // 9303-11 §7, BSI TR-03110-3) for an inspection system: its CV certificate
@@ -88,10 +95,17 @@
 //
 // # Disclosure
 //
-// The holder chooses what to reveal: Record.Disclose packs the chosen data
-// groups, as read, with EF.SOD; the receiver checks them with
-// VerifyDisclosure against its CSCA certificates, passive authentication
-// alone, without the chip or the access key.
+// One call on each side. The holder's, Session.PrepareDisclosure, reads
+// what the receiver's DisclosureRequest asks for and the document carries
+// and, when EF.SOD covers an Active Authentication key (DG15), has the chip
+// sign the receiver's challenge; after the holder's review,
+// PreparedDisclosure.Disclose packs the required groups, the optional ones
+// the holder chose, and the proof with DG14 and DG15, all as read, with
+// EF.SOD. The receiver's, VerifyDisclosure, runs passive authentication
+// against its CSCA certificates, holds the disclosure to the request (no
+// required group missing, nothing unasked), and enforces the DG15 rule: a
+// chip that can prove its presence must have signed this exchange's
+// challenge (ErrNoChipProof), so that a copy of the data is refused.
 //
 // Secrets — the CAN, the MRZ key, session keys — never appear in errors or
 // logs; CAN and MRZKey print as "redacted".

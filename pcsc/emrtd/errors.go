@@ -80,6 +80,11 @@ var (
 	// ErrHashMissing: EF.SOD holds no hash for a data group that was read:
 	// the data group cannot be trusted.
 	ErrHashMissing = fmt.Errorf("%w: data group absent from EF.SOD", ErrPassiveAuth)
+	// ErrCountryMismatch: the document signer certificate names another
+	// country than its CSCA, or than the issuing state of DG1 (ICAO
+	// 9303-12 §7.1.1): a CSCA trusted for one state signed a document of
+	// another. Do not trust the document.
+	ErrCountryMismatch = fmt.Errorf("%w: document signer's country does not match the issuing state", ErrPassiveAuth)
 )
 
 // DataGroupError names the data group a failure concerns.

@@ -39,7 +39,7 @@ func Example() {
 	fmt.Println(rec.MRZ.PrimaryID, rec.MRZ.SecondaryID, rec.Face().MIMEType)
 
 	d, _ := rec.Disclose(emrtd.DG1, emrtd.DG2)
-	got, err := emrtd.VerifyDisclosure(d, []*x509.Certificate{p.CSCA}, rec.Verification.Signer.NotBefore)
+	got, err := emrtd.VerifyDisclosure(d, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{p.CSCA}, Time: rec.Verification.Signer.NotBefore})
 	fmt.Println(got.Verified(), err, got.Details == nil)
 	// Output:
 	// PACE verified

@@ -265,3 +265,29 @@ func TestWriteUnwrapSeeds(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckCardAccess feeds EF.CardAccess and DG14, both from the chip, to
+// the check that authenticates the one by the other: a mismatch or a
+// malformed file is an error, never a panic, and identical SecurityInfos
+// always pass.
+func FuzzCheckCardAccess(f *testing.F) {
+	f.Add([]byte{0x31, 0x00}, []byte{0x6E, 0x02, 0x31, 0x00})
+	f.Fuzz(func(t *testing.T, cardAccess, dg14 []byte) {
+		err := checkCardAccess(cardAccessRead, cardAccess, dg14)
+		if err != nil && !errors.Is(err, ErrCardAccessMismatch) && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v is neither a mismatch nor malformed", err)
+		}
+		if err := checkCardAccess(cardAccessAbsent, nil, dg14); err != nil && !errors.Is(err, ErrCardAccessMismatch) && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("absent EF.CardAccess: %v", err)
+		}
+		if _, perr := parseSecurityInfos(cardAccess, "EF.CardAccess"); perr == nil {
+			// DG14 made of exactly these infos matches.
+			own, _ := apdu.AppendTLV(nil, 0x6E, cardAccess)
+			if _, derr := ParseDG14(own); derr == nil {
+				if err := checkCardAccess(cardAccessRead, cardAccess, own); err != nil {
+					t.Fatalf("EF.CardAccess against its own copy in DG14: %v", err)
+				}
+			}
+		}
+	})
+}

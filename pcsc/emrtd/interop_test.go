@@ -350,7 +350,7 @@ func TestDisclosure(t *testing.T) {
 	if err := json.Unmarshal(wire, &got); err != nil {
 		t.Fatal(err)
 	}
-	rr, err := emrtd.VerifyDisclosure(&got, cscas, time.Time{})
+	rr, err := emrtd.VerifyDisclosure(&got, emrtd.DisclosureOptions{CSCAs: cscas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,12 +360,12 @@ func TestDisclosure(t *testing.T) {
 	tampered := got
 	tampered.DataGroups = map[emrtd.DG][]byte{emrtd.DG1: bytes.Clone(got.DataGroups[emrtd.DG1]), emrtd.DG2: got.DataGroups[emrtd.DG2]}
 	tampered.DataGroups[emrtd.DG1][10] ^= 1
-	if _, err := emrtd.VerifyDisclosure(&tampered, cscas, time.Time{}); !errors.Is(err, emrtd.ErrHashMismatch) {
+	if _, err := emrtd.VerifyDisclosure(&tampered, emrtd.DisclosureOptions{CSCAs: cscas}); !errors.Is(err, emrtd.ErrHashMismatch) {
 		t.Fatalf("tampered disclosure: %v", err)
 	}
 	extra := got
 	extra.DataGroups = map[emrtd.DG][]byte{emrtd.DG1: got.DataGroups[emrtd.DG1], emrtd.DG5: {0x65, 0x00}}
-	if _, err := emrtd.VerifyDisclosure(&extra, cscas, time.Time{}); !errors.Is(err, emrtd.ErrHashMissing) {
+	if _, err := emrtd.VerifyDisclosure(&extra, emrtd.DisclosureOptions{CSCAs: cscas}); !errors.Is(err, emrtd.ErrHashMissing) {
 		t.Fatalf("disclosure with a group EF.SOD lacks: %v", err)
 	}
 	if _, err := r.Disclose(emrtd.DG3); err == nil {

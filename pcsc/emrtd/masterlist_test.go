@@ -24,11 +24,11 @@ func TestMasterList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := emrtdapplet.NewBrainpoolIssuer("ZZB", now, nil)
+	b, err := emrtdapplet.NewBrainpoolIssuer("D", now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	publisher, err := emrtdapplet.NewIssuer("ZZP", now, nil)
+	publisher, err := emrtdapplet.NewIssuer("SWE", now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +60,18 @@ func TestMasterList(t *testing.T) {
 	if !errors.Is(err, emrtd.ErrMasterList) && !errors.Is(err, emrtd.ErrMalformed) {
 		t.Fatalf("altered master list: %v", err)
 	}
-	for _, is := range []*emrtdapplet.Issuer{a, b} {
-		f := newFixture(t, true, &emrtdapplet.Options{Issuer: is})
+	// Germany writes D in the MRZ; its certificates say DE.
+	for state, is := range map[string]*emrtdapplet.Issuer{"UTO": a, "D": b} {
+		prof := emrtdapplet.SampleProfile()
+		prof.IssuingState = state
+		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{Issuer: is})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := newFixtureFrom(p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s, err := emrtd.Open(ctx, f.tr, emrtd.CAN(f.p.CAN), nil)
 		if err != nil {
 			t.Fatal(err)

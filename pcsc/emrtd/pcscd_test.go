@@ -5,6 +5,11 @@ package emrtd_test
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +148,108 @@ func attachChip(t *testing.T, pc *pcsc.Context, p *emrtdapplet.Personalised, atr
 		t.Fatal(err)
 	}
 	return card, key
+}
+
+// An independent reader, OpenSC's opensc-tool, sends the standard first
+// steps to the virtual eMRTD through pcscd: SELECT MF, SELECT EF.CardAccess
+// by identifier and READ BINARY, then READ BINARY by short EF identifier
+// (ICAO 9303-11 §4.2; ISO/IEC 7816-4 §7.1). opensc-tool first probes the
+// card with its own drivers' commands, so the card is not fresh from reset
+// when these arrive: SELECT MF must bring it back. Skipped, saying so, when
+// opensc-tool is not installed.
+func TestPCSCDMasterFileOpenSC(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool, err := exec.LookPath("opensc-tool")
+	if err != nil {
+		t.Skip("opensc-tool not installed (Debian package opensc)")
+	}
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachChip(t, pc, p, nil, true)
+	ca := p.Applet.File(0x011C)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "-r", pcscdtest.Reader,
+		"-s", "00 A4 00 0C", "-s", "00 A4 00 0C 02 3F 00", "-s", "00 A4 02 0C 02 01 1C", "-s", "00 B0 00 00 00",
+		"-s", "00 A4 00 0C", "-s", "00 B0 9C 00 00").CombinedOutput()
+	if err != nil {
+		t.Fatalf("opensc-tool: %v\n%s", err, out)
+	}
+	text := string(out)
+	if n := strings.Count(text, "SW1=0x90, SW2=0x00"); n != 6 {
+		t.Fatalf("opensc-tool: %d of 6 commands answered 9000:\n%s", n, text)
+	}
+	// opensc-tool prints answers as hex bytes, 16 to a line.
+	var want []string
+	for _, b := range ca {
+		want = append(want, fmt.Sprintf("%02X", b))
+	}
+	got := strings.Join(strings.Fields(hexOnly(text)), " ")
+	if c := strings.Count(got, strings.Join(want, " ")); c != 2 {
+		t.Fatalf("EF.CardAccess (%X) read %d times of 2:\n%s", ca, c, text)
+	}
+	t.Logf("opensc-tool read EF.CardAccess from the MF through pcscd:\n%s", text)
+}
+
+// OpenSC's opensc-explorer, with its own card driver detection, selects the
+// MF on start (its default -m 3F00) and reads EF.CardAccess and EF.DIR by
+// identifier: the way generic middleware walks a card's file system.
+func TestPCSCDMasterFileOpenSCExplorer(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool, err := exec.LookPath("opensc-explorer")
+	if err != nil {
+		t.Skip("opensc-explorer not installed (Debian package opensc)")
+	}
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attachChip(t, pc, p, nil, true)
+	script := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(script, []byte("cat 011C\ncat 2F00\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, tool, "-r", pcscdtest.Reader, script).CombinedOutput()
+	text := string(out)
+	if err != nil {
+		t.Fatalf("opensc-explorer: %v\n%s", err, text)
+	}
+	got := strings.Join(strings.Fields(hexOnly(text)), " ")
+	for name, fid := range map[string]uint16{"EF.CardAccess": 0x011C, "EF.DIR": 0x2F00} {
+		var want []string
+		for _, b := range p.Applet.File(fid) {
+			want = append(want, fmt.Sprintf("%02X", b))
+		}
+		if !strings.Contains(got, strings.Join(want, " ")) {
+			t.Errorf("opensc-explorer did not read %s (%s):\n%s", name, strings.Join(want, " "), text)
+		}
+	}
+	t.Logf("opensc-explorer:\n%s", text)
+}
+
+// hexOnly keeps the hex bytes of opensc-tool's and opensc-explorer's dump
+// lines, dropping offsets ("00000010:"), the ASCII column and other lines.
+func hexOnly(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "Sending") || strings.HasPrefix(line, "Received") || strings.HasPrefix(line, "Using") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) > 0 && strings.HasSuffix(fields[0], ":") {
+			fields = fields[1:]
+		}
+		for _, f := range fields {
+			if len(f) == 2 && strings.Trim(f, "0123456789ABCDEF") == "" {
+				b.WriteString(f + " ")
+			} else {
+				break
+			}
+		}
+	}
+	return b.String()
 }

@@ -1,13 +1,8 @@
 package emrtd
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -102,19 +97,32 @@ type ReadOptions struct {
 // Read reads EF.COM, EF.SOD and the data groups, decodes them, and runs
 // passive authentication against opts.CSCAs. When passive authentication
 // fails, Read returns the record (for display of what failed) together with
-// the error, which matches ErrPassiveAuth: do not trust that record.
+// the error, which matches ErrPassiveAuth: do not trust that record. Then it
+// checks EF.CardAccess, as Open read it, against DG14 (read for it when
+// opts.DataGroups omits it): a mismatch gives ErrCardAccessMismatch and no
+// record.
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
 		opts = &ReadOptions{}
 	}
-	comRaw, err := s.ReadFile(ctx, FileCOM)
+	com, err := s.readCOM(ctx)
 	if err != nil {
 		return nil, err
 	}
-	com, err := ParseCOM(comRaw)
+	return s.readWith(ctx, opts, com, nil)
+}
+
+// readCOM reads and decodes EF.COM.
+func (s *Session) readCOM(ctx context.Context) (*COM, error) {
+	raw, err := s.ReadFile(ctx, FileCOM)
 	if err != nil {
 		return nil, err
 	}
+	return ParseCOM(raw)
+}
+
+// readWith is Read once EF.COM is known, and EF.SOD when sod is not nil.
+func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod []byte) (*Record, error) {
 	eac := opts.ChipAuthentication || opts.Terminal != nil
 	if eac {
 		if err := s.AuthenticateChip(ctx, opts.Rand); err != nil {
@@ -140,6 +148,10 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
 		want = append(slices.Clone(want), DG15)
 	}
+	// DG14 authenticates EF.CardAccess (checkCardAccess).
+	if s.seen != cardAccessNotRead && want != nil && !slices.Contains(want, DG14) && slices.Contains(com.DataGroups, DG14) {
+		want = append(slices.Clone(want), DG14)
+	}
 	if want == nil {
 		for _, dg := range com.DataGroups {
 			if !dg.NeedsTerminalAuthentication() || s.eac.terminal && s.eac.rights.allows(dg) {
@@ -147,9 +159,11 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 			}
 		}
 	}
-	sod, err := s.ReadFile(ctx, FileSOD)
-	if err != nil {
-		return nil, err
+	if sod == nil {
+		var err error
+		if sod, err = s.ReadFile(ctx, FileSOD); err != nil {
+			return nil, err
+		}
 	}
 	groups := make(map[DG][]byte, len(want))
 	for _, dg := range want {
@@ -160,6 +174,13 @@ func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) 
 		groups[dg] = b
 	}
 	r, err := buildRecord(groups, sod, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs})
+	if err == nil {
+		// After passive authentication, which covers DG14 when CSCAs are
+		// given (ICAO 9303-11 §9.2.11).
+		if err := checkCardAccess(s.seen, s.cardAccess, groups[DG14]); err != nil {
+			return nil, err
+		}
+	}
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
@@ -207,83 +228,4 @@ func buildRecord(groups map[DG][]byte, sod []byte, pa PassiveOptions) (*Record, 
 	v, err := PassiveAuthenticate(sod, groups, pa)
 	r.Verification = *v
 	return r, err
-}
-
-// Disclosure carries the data groups the holder chose to reveal, as read
-// from the chip, with EF.SOD, so that a receiver can check them by passive
-// authentication alone (ICAO 9303-11 §5.1) without the chip or the access
-// key. It marshals to JSON as {"sod": base64, "dataGroups": {"1": base64,
-// …}}.
-type Disclosure struct {
-	SOD        []byte        `json:"sod"`
-	DataGroups map[DG][]byte `json:"dataGroups"`
-	// Active, when set, is the chip's Active Authentication signature over
-	// a challenge the receiver chose (DisclosureChallenge), with DG15 (and
-	// DG14) among DataGroups: passive authentication shows the data is the
-	// issuer's, this shows the chip itself took part in this exchange.
-	// VerifyDisclosure does not check it; the receiver calls
-	// VerifyActiveProof with the challenge it expects.
-	Active *ActiveProof `json:"active,omitempty"`
-}
-
-// DisclosureChallenge derives the Active Authentication challenge of a
-// disclosure from the receiver's origin and single-use nonce, so that the
-// holder's side and the receiver compute the same 8 bytes and a proof made
-// for one exchange answers no other.
-func DisclosureChallenge(origin, nonce string) []byte {
-	h := sha256.New()
-	h.Write([]byte("puce-disclosure-active-v1"))
-	for _, f := range []string{origin, nonce} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
-		h.Write(n[:])
-		h.Write([]byte(f))
-	}
-	return h.Sum(nil)[:ActiveChallengeSize]
-}
-
-// Disclose returns a Disclosure of the chosen data groups, which must have
-// been read. The holder decides; nothing is disclosed by default.
-func (r *Record) Disclose(dgs ...DG) (*Disclosure, error) {
-	if len(dgs) == 0 {
-		return nil, errors.New("emrtd: disclose at least one data group")
-	}
-	d := &Disclosure{SOD: bytes.Clone(r.SOD), DataGroups: map[DG][]byte{}}
-	for _, dg := range dgs {
-		b, ok := r.DataGroups[dg]
-		if !ok {
-			return nil, fmt.Errorf("emrtd: %v was not read, cannot disclose it", dg)
-		}
-		d.DataGroups[dg] = bytes.Clone(b)
-	}
-	return d, nil
-}
-
-// VerifyDisclosure checks a disclosure by passive authentication against
-// the CSCA certificates, the receiver's trust anchors, and returns the
-// decoded record. Any failure — signature, chain, a data group altered or
-// absent from EF.SOD — gives an error matching ErrPassiveAuth and no record.
-func VerifyDisclosure(d *Disclosure, cscas []*x509.Certificate, t time.Time) (*Record, error) {
-	if d == nil || len(d.DataGroups) == 0 {
-		return nil, fmt.Errorf("%w: empty disclosure", ErrPassiveAuth)
-	}
-	if len(cscas) == 0 {
-		return nil, fmt.Errorf("%w: no CSCA certificate configured", ErrUntrustedSigner)
-	}
-	for dg := range d.DataGroups {
-		if !dg.Valid() {
-			return nil, fmt.Errorf("%w: data group %d", ErrMalformed, int(dg))
-		}
-	}
-	// Passive authentication first: nothing unverified is decoded.
-	v, err := PassiveAuthenticate(d.SOD, d.DataGroups, PassiveOptions{CSCAs: cscas, Time: t})
-	if err != nil {
-		return nil, err
-	}
-	r, err := buildRecord(d.DataGroups, d.SOD, PassiveOptions{})
-	if err != nil {
-		return nil, err
-	}
-	r.Verification = *v
-	return r, nil
 }

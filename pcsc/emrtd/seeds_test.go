@@ -24,6 +24,23 @@ func writeSeed(t *testing.T, target, name string, b []byte) {
 	}
 }
 
+// writeSeeds stores one corpus entry of a target with several []byte
+// arguments.
+func writeSeeds(t *testing.T, target, name string, args ...[]byte) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "go test fuzz v1\n"
+	for _, b := range args {
+		body += fmt.Sprintf("[]byte(%q)\n", b)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWriteFuzzSeeds regenerates the seed corpora from a virtual card
 // (with a small photo, to keep them small) when PUCE_WRITE_FUZZ_SEEDS=1.
 func TestWriteFuzzSeeds(t *testing.T) {
@@ -73,5 +90,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		writeSeed(t, "FuzzParseDG14", name, a.File(uint16(emrtd.DG14.File())))
 		writeSeed(t, "FuzzParseDG3", name, a.File(uint16(emrtd.DG3.File())))
 		writeSeed(t, "FuzzParseDG15", name, a.File(uint16(emrtd.DG15.File())))
+		writeSeeds(t, "FuzzCheckCardAccess", name, a.File(uint16(emrtd.FileCardAccess)), a.File(uint16(emrtd.DG14.File())))
 	}
 }

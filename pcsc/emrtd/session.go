@@ -72,11 +72,18 @@ type Session struct {
 	// digit after BAC.
 	idIC []byte
 	eac  eacState
+	// seen is what Open learnt of EF.CardAccess, which Read checks
+	// against DG14 (cardAccessSeen); cardAccess its bytes when read.
+	seen       cardAccessSeen
+	cardAccess []byte
 }
 
-// Open opens the LDS1 application with the holder's access key: PACE when
-// EF.CardAccess offers a supported variant (ICAO 9303-11 §4.2: PACE first),
-// BAC otherwise when the key is an MRZKey. The chip's refusal of the key gives
+// Open opens the LDS1 application with the holder's access key in the order
+// of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
+// it offers a supported variant, then SELECT of the application (under
+// PACE's secure messaging); BAC after the SELECT otherwise, when the key is
+// an MRZKey. EF.CardAccess is unsigned: Session.Read checks it against DG14
+// (ErrCardAccessMismatch). The chip's refusal of the key gives
 // ErrAccessDenied and nothing is read; a malformed key gives ErrInvalidKey
 // before anything is sent. PACE is not retried with BAC after the chip
 // refused the password: the same key would fail again and count against the
@@ -92,44 +99,45 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		return nil, err
 	}
 	plain := &apdu.Client{Transport: t}
-	selected := false
 	var access *CardAccess
 	var paceErr error
+	seen, caRaw := cardAccessNotRead, []byte(nil)
 	if !opts.DisablePACE {
-		// EF.CardAccess lives in the master file, current after reset
-		// (ICAO 9303-11 §4.2). A chip (or virtual card) that keeps it in
-		// the application's context answers after the application is
-		// selected; 6A82 means there is none (a BAC-only chip).
+		// ICAO 9303-11 §4.2, step 1: read EF.CardAccess, in the master file,
+		// which is current after reset (ISO/IEC 7816-4 §7.1.1), by its short
+		// EF identifier. 6A82 means there is none (a BAC-only chip). Another
+		// refusal means another DF is current (an earlier session's
+		// application): SELECT MF and read again.
 		raw, err := readPlain(ctx, plain, FileCardAccess)
 		if err != nil && isStatus(err) && !errors.Is(err, apdu.ErrNotFound) {
-			if err := selectLDS1(ctx, plain); err != nil {
-				return nil, err
+			if _, serr := plain.Do(ctx, apdu.Command{CLA: 0x00, INS: 0xA4, P1: 0x00, P2: 0x0C}); serr == nil {
+				raw, err = readPlain(ctx, plain, FileCardAccess)
 			}
-			selected = true
-			raw, err = readPlain(ctx, plain, FileCardAccess)
 		}
 		switch {
 		case err == nil:
+			seen, caRaw = cardAccessRead, raw
 			if access, err = ParseCardAccess(raw); err != nil {
 				paceErr = err
 			}
 		case !isStatus(err):
 			return nil, err
 		default:
+			// Absent or refused: a chip whose DG14 announces PACE is then
+			// caught by Read (a downgrade to BAC).
+			seen = cardAccessAbsent
 			paceErr = fmt.Errorf("%w: no EF.CardAccess: %w", ErrUnsupported, err)
 		}
 	}
-	paceTried := false
 	if access != nil {
 		info, err := access.choose()
 		if err == nil {
-			paceTried = true
 			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
 			if err == nil {
 				s := newSession(t, sm, ProtocolPACE, opts)
-				s.access, s.idIC = access, idIC
-				// After PACE the application is selected under secure
-				// messaging (ICAO 9303-11 §4.2).
+				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
+				// ICAO 9303-11 §4.2, step 3: PACE ran in the MF; the
+				// application is selected under its secure messaging.
 				if err := selectLDS1(ctx, s.client); err != nil {
 					return nil, err
 				}
@@ -152,17 +160,16 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		}
 		return nil, fmt.Errorf("emrtd: the chip offers no usable PACE and BAC needs the MRZ, not a CAN: %w", paceErr)
 	}
-	if !selected || paceTried {
-		if err := selectLDS1(ctx, plain); err != nil {
-			return nil, err
-		}
+	// ICAO 9303-11 §4.2, steps 3 and 4: select the application, then BAC.
+	if err := selectLDS1(ctx, plain); err != nil {
+		return nil, err
 	}
 	sm, err := BAC(ctx, t, mrz, opts.Rand)
 	if err != nil {
 		return nil, err
 	}
 	s := newSession(t, sm, ProtocolBAC, opts)
-	s.access, s.idIC = access, mrz.documentID()
+	s.access, s.idIC, s.seen, s.cardAccess = access, mrz.documentID(), seen, caRaw
 	return s, nil
 }
 

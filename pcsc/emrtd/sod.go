@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	// Hash implementations the security object may name.
@@ -505,6 +506,11 @@ type Verification struct {
 	CSCA   *x509.Certificate
 	// DataGroups lists the data groups whose hashes matched.
 	DataGroups []DG
+	// Covered lists every data group EF.SOD holds a hash for, read or
+	// not: what the document carries, as its issuer signed it (a receiver
+	// learns from it, for example, that the chip has an Active
+	// Authentication key).
+	Covered []DG
 }
 
 // PassiveOptions configures passive authentication.
@@ -537,6 +543,10 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 		return fail(v, fmt.Errorf("%w: %w", ErrPassiveAuth, err))
 	}
 	v.Signer = s.Signer
+	for dg := range s.Hashes {
+		v.Covered = append(v.Covered, dg)
+	}
+	slices.Sort(v.Covered)
 	if err := s.VerifySignature(); err != nil {
 		return fail(v, err)
 	}
@@ -566,6 +576,38 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 	if len(errs) > 0 {
 		return fail(v, errors.Join(errs...))
 	}
+	if err := checkCountry(s.Signer, groups[DG1]); err != nil {
+		return fail(v, err)
+	}
 	v.Status = Verified
 	return v, nil
+}
+
+// checkCountry checks the document signer's countryName: ICAO 9303-12
+// §7.1.1 profiles CSCA and document signer certificates with the issuing
+// state's ISO 3166-1 alpha-2 code as countryName, the same in issuer and
+// subject, so the signer must name the country of its CSCA and, when DG1
+// was read (and has passed its hash check), the issuing state of the MRZ
+// (ICAO 9303-3 code, mapped by CountryAlpha2). An issuing organisation
+// without an alpha-2 code (ICAO 9303-3 §5 Part D) leaves nothing to
+// compare; a code outside ICAO 9303-3 is refused.
+func checkCountry(ds *x509.Certificate, dg1 []byte) error {
+	c, ic := ds.Subject.Country, ds.Issuer.Country
+	if len(c) != 1 || len(ic) != 1 || !strings.EqualFold(c[0], ic[0]) {
+		return fmt.Errorf("%w: the document signer names %q, its CSCA %q", ErrCountryMismatch, c, ic)
+	}
+	if dg1 == nil {
+		return nil
+	}
+	m, err := ParseDG1(dg1)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPassiveAuth, &DataGroupError{DG: DG1, Err: err})
+	}
+	switch a2, known := countryAlpha2(m.IssuingState); {
+	case !known:
+		return fmt.Errorf("%w: issuing state %q is no ICAO 9303-3 code", ErrCountryMismatch, m.IssuingState)
+	case a2 != "" && !strings.EqualFold(a2, c[0]):
+		return fmt.Errorf("%w: DG1 names issuing state %s (%s), the document signer %s", ErrCountryMismatch, m.IssuingState, a2, c[0])
+	}
+	return nil
 }

@@ -14,8 +14,8 @@ import (
 // for them, and hands out long answers piecewise — an applet returns all its
 // response data, and the runtime sends what Ne allows (one response's worth
 // when the command has no Le, as a T=1 card does) with 61xx and keeps the
-// rest for GET RESPONSE. Selection by AID (SELECT 00 A4 04 xx) and GET
-// RESPONSE (C0) never reach Process.
+// rest for GET RESPONSE. Selection by AID (SELECT 00 A4 04 xx), a plain
+// SELECT of the master file and GET RESPONSE (C0) never reach Process.
 //
 // The card calls one method at a time, so an applet needs no locking for the
 // calls the card makes. cmd.Data is only valid during the call: copy what the
@@ -56,4 +56,20 @@ type Deselecter interface {
 // commands that each need an answer.
 type ChainHandler interface {
 	HandlesChain(cmd apdu.Command) bool
+}
+
+// MasterFileHolder is implemented by the applet that also answers for the
+// card's master file (MF), as a card's operating system does: after reset
+// and after SELECT MF the MF is the current DF (ISO/IEC 7816-4 §7.1.1), and
+// commands go to this applet in its MF context — EF.CardAccess read and
+// PACE run there before any application is selected (ICAO 9303-11 §4.2). A
+// card has at most one. Without one the runtime answers SELECT MF itself
+// and refuses file commands at MF level.
+type MasterFileHolder interface {
+	Applet
+	// SelectMF makes the MF current: a plain SELECT MF (00 A4 00 xx with no
+	// data or 3F00), which ends any secure messaging as every plain command
+	// does. The runtime then routes commands to Process until an
+	// application is selected by AID.
+	SelectMF(ctx context.Context, cmd apdu.Command) (apdu.Response, error)
 }

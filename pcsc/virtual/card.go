@@ -76,6 +76,12 @@ type Config struct {
 // The card has one logical channel, the basic one: commands on another
 // channel are answered 6881.
 //
+// The master file (MF) is current after reset and after SELECT MF (ISO/IEC
+// 7816-4 §7.1.1): commands then go to the MasterFileHolder applet, if one is
+// installed, in its MF context; a card without one has a bare MF, which
+// answers SELECT MF and refuses file commands with 6A82 and the rest with
+// 6985 until an application is selected.
+//
 // Fault injection for integrators' tests: Remove and Insert pull the card out
 // and put it back, SetDelay slows every APDU, Inject answers a status word or
 // drops the connection for chosen commands.
@@ -87,7 +93,8 @@ type Card struct {
 
 	mu       sync.Mutex
 	applets  []Applet
-	selected int // index in applets, -1 for none
+	selected int // index in applets, -1 for none (the bare MF)
+	mf       int // index of the MasterFileHolder, -1 for none
 	chain    chainState
 	pending  []byte // response data kept for GET RESPONSE
 	finalSW  uint16 // status word after the last pending byte
@@ -131,6 +138,7 @@ func NewCard(cfg Config, applets ...Applet) (*Card, error) {
 		maxData:  maxData,
 		log:      log,
 		selected: -1,
+		mf:       -1,
 		present:  true,
 		changed:  make(chan struct{}),
 	}
@@ -158,6 +166,16 @@ func (c *Card) Install(a Applet) error {
 	for _, o := range c.applets {
 		if bytes.HasPrefix(o.AID(), aid) || bytes.HasPrefix(aid, o.AID()) {
 			return fmt.Errorf("%w: AID %X clashes with installed AID %X", ErrConfig, aid, o.AID())
+		}
+	}
+	if _, ok := a.(MasterFileHolder); ok {
+		if c.mf >= 0 {
+			return fmt.Errorf("%w: AID %X and %X both hold the master file", ErrConfig, c.applets[c.mf].AID(), aid)
+		}
+		c.mf = len(c.applets)
+		if c.selected < 0 {
+			// The MF is current once the card is up (ISO/IEC 7816-4 §7.1.1).
+			c.selected = c.mf
 		}
 	}
 	c.applets = append(c.applets, a)
@@ -202,8 +220,8 @@ func (c *Card) Transmit(ctx context.Context, command []byte) ([]byte, error) {
 }
 
 // Reset clears the card's volatile state as a warm reset or a power cycle
-// does: no applet selected, no chained command or pending response, and
-// every Resetter applet reset.
+// does: the master file current and no application selected, no chained
+// command or pending response, and every Resetter applet reset.
 func (c *Card) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -211,7 +229,9 @@ func (c *Card) Reset() {
 }
 
 func (c *Card) resetLocked() {
-	c.selected = -1
+	// After reset the MF is the current DF (ISO/IEC 7816-4 §7.1.1): its
+	// holder, if any, answers in its MF context.
+	c.selected = c.mf
 	c.chain = chainState{}
 	c.clearPending()
 	for _, a := range c.applets {
@@ -437,10 +457,20 @@ func (c *Card) paginate(r apdu.Response, ne int, owned bool) apdu.Response {
 }
 
 func (c *Card) dispatch(ctx context.Context, cmd apdu.Command) apdu.Response {
-	if cmd.INS == 0xA4 && cmd.P1 == 0x04 && cmd.CLA&0x80 == 0 && !secureMessaging(cmd.CLA) {
-		return c.selectAID(ctx, cmd)
+	if cmd.INS == 0xA4 && cmd.CLA&0x80 == 0 && !secureMessaging(cmd.CLA) {
+		switch {
+		case cmd.P1 == 0x04:
+			return c.selectAID(ctx, cmd)
+		case isSelectMF(cmd):
+			return c.selectMF(ctx, cmd)
+		}
 	}
 	if c.selected < 0 {
+		switch cmd.INS {
+		case 0xA4, 0xB0, 0xB1:
+			// A bare MF holds no file (ISO/IEC 7816-4 §5.6: 6A82).
+			return apdu.Status(apdu.SWFileNotFound)
+		}
 		return apdu.Status(apdu.SWConditions)
 	}
 	a := c.applets[c.selected]
@@ -474,6 +504,35 @@ func (c *Card) selectAID(ctx context.Context, cmd apdu.Command) apdu.Response {
 		}
 	}
 	c.selected = target
+	return r
+}
+
+// isSelectMF reports SELECT of the master file: P1 00 with no data or with
+// its identifier 3F00 (ISO/IEC 7816-4 §11.2.2, §7.1.1).
+func isSelectMF(cmd apdu.Command) bool {
+	return cmd.P1 == 0x00 && (len(cmd.Data) == 0 || len(cmd.Data) == 2 && cmd.Data[0] == 0x3F && cmd.Data[1] == 0x00)
+}
+
+// selectMF makes the master file current: its holder answers, and any other
+// selected application is left (Deselecter). Without a holder the MF is
+// bare and always selectable.
+func (c *Card) selectMF(ctx context.Context, cmd apdu.Command) apdu.Response {
+	r := apdu.Status(apdu.SWOK)
+	if c.mf >= 0 {
+		h := c.applets[c.mf].(MasterFileHolder)
+		var err error
+		r, err = h.SelectMF(ctx, cmd)
+		r = c.fromErr(ctx, h, r, err)
+		if sw1 := r.SW1(); r.SW != apdu.SWOK && sw1 != 0x62 && sw1 != 0x63 {
+			return r
+		}
+	}
+	if c.selected >= 0 && c.selected != c.mf {
+		if d, ok := c.applets[c.selected].(Deselecter); ok {
+			d.Deselect()
+		}
+	}
+	c.selected = c.mf
 	return r
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/puce-id/puce/pcsc/apdu"
 )
 
 // FuzzReadFrame feeds arbitrary bytes to the vpcd frame reader, as a hostile
@@ -36,13 +38,28 @@ func FuzzReadFrame(f *testing.F) {
 	})
 }
 
+// mfEcho is an echo applet that also holds the master file, so that the
+// fuzzer reaches the runtime's MF routing (SELECT MF, commands at MF level).
+type mfEcho struct{ *EchoApplet }
+
+func (m mfEcho) AID() []byte { return []byte{0xF0, 'p', 'u', 'c', 'e', 'M', 'F'} }
+
+func (m mfEcho) SelectMF(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	return apdu.Status(apdu.SWOK), nil
+}
+
 // FuzzCardTransmit plays a whole vpcd session against the card runtime: the
 // input is split into frames, and each frame is a control message or an APDU
-// sent to a card holding EchoApplet with extended length on. Whatever the
-// bytes, every APDU must get a response with a status word.
+// sent to a card holding EchoApplet with extended length on, and, for odd
+// lengths, an MF holder. Whatever the bytes, every APDU must get a response
+// with a status word.
 func FuzzCardTransmit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
-		card, err := NewCard(Config{ExtendedLength: len(in)%2 == 0, MaxCommandData: 4096}, NewEchoApplet())
+		applets := []Applet{NewEchoApplet()}
+		if len(in)%2 == 1 {
+			applets = append(applets, mfEcho{NewEchoApplet()})
+		}
+		card, err := NewCard(Config{ExtendedLength: len(in)%2 == 0, MaxCommandData: 4096}, applets...)
 		if err != nil {
 			t.Fatal(err)
 		}

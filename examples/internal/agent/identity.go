@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,15 +66,10 @@ type Envelope struct {
 type identityRequest struct {
 	require, optional []emrtd.DG
 	canTries          int
-	// record is the holder's sovereign data, held in this process's memory
-	// only while the holder reviews it; dropped once answered.
-	record *emrtd.Record
-	// missing are optional groups the document does not carry.
-	missing []emrtd.DG
-	// active is the chip's Active Authentication signature over the
-	// challenge derived from the site's origin and nonce, when the chip
-	// has DG15; it goes with the disclosure, with DG14 and DG15.
-	active *emrtd.ActiveProof
+	// prepared is the holder's sovereign data and the chip's proof for
+	// this site's challenge, held in this process's memory only while the
+	// holder reviews it; dropped once answered.
+	prepared *emrtd.PreparedDisclosure
 }
 
 // parseGroups checks the data groups a page asks for.
@@ -165,21 +161,21 @@ func (a *Agent) identityPrompt(w http.ResponseWriter, r *http.Request, q *reques
 	a.mu.Lock()
 	d := identityData{ID: q.id, Origin: q.origin, Status: q.status, CSRF: q.csrf, Notice: q.notice}
 	id := q.ident
-	d.ChipProof = id.active != nil
+	d.ChipProof = id.prepared != nil && id.prepared.Active != nil
 	for _, dg := range id.require {
 		d.Asked = append(d.Asked, groupView{DG: int(dg), Title: groupTitles[dg], Required: true})
 	}
 	for _, dg := range id.optional {
 		d.Asked = append(d.Asked, groupView{DG: int(dg), Title: groupTitles[dg]})
 	}
-	if q.status == stReview && id.record != nil {
+	if q.status == stReview && id.prepared != nil {
 		for _, g := range d.Asked {
-			if v, ok := viewGroup(id.record, emrtd.DG(g.DG)); ok {
+			if v, ok := viewGroup(id.prepared.Record, emrtd.DG(g.DG)); ok {
 				v.Required = g.Required
 				d.Groups = append(d.Groups, v)
 			}
 		}
-		for _, dg := range id.missing {
+		for _, dg := range id.prepared.Missing {
 			d.Missing = append(d.Missing, dg.String())
 		}
 	}
@@ -229,7 +225,7 @@ func (a *Agent) finishIdentity(q *request, status string, result map[string]stri
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
-	q.ident.record, q.ident.active = nil, nil
+	q.ident.prepared = nil
 }
 
 func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
@@ -240,62 +236,27 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 		return
 	}
 	id := q.ident
-	want := append(slices.Clone(id.require), id.optional...)
-	var rec *emrtd.Record
-	var missing []emrtd.DG
-	var active *emrtd.ActiveProof
+	// emrtd reads only what the site asked for and the document carries,
+	// and has a chip with an Active Authentication key (DG15) sign a
+	// challenge bound to this site's nonce and origin, so the site learns
+	// the chip itself answered, not a copy of its files.
+	var prepared *emrtd.PreparedDisclosure
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
 		s, err := emrtd.Open(ctx, t, emrtd.CAN(can), nil)
 		if err != nil {
 			return err
 		}
-		raw, err := s.ReadFile(ctx, emrtd.FileCOM)
-		if err != nil {
-			return err
-		}
-		com, err := emrtd.ParseCOM(raw)
-		if err != nil {
-			return err
-		}
-		// Read only what the site asked for and the document carries.
-		var read []emrtd.DG
-		for _, dg := range want {
-			switch {
-			case slices.Contains(com.DataGroups, dg):
-				read = append(read, dg)
-			case slices.Contains(id.require, dg):
-				return &missingGroupError{dg}
-			default:
-				missing = append(missing, dg)
-			}
-		}
-		// A chip with an Active Authentication key (DG15) signs a
-		// challenge bound to this site's nonce, so the site learns the chip
-		// itself answered, not a copy of its files. DG14 and DG15 identify
-		// no one; they go along so the site can check the signature.
-		withAA := slices.Contains(com.DataGroups, emrtd.DG15)
-		if withAA {
-			read = append(read, emrtd.DG15)
-			if slices.Contains(com.DataGroups, emrtd.DG14) {
-				read = append(read, emrtd.DG14)
-			}
-		}
-		// No CSCA here: the agent shows the holder their own data; the
-		// site, which must trust it, runs passive authentication.
-		rec, err = s.Read(ctx, &emrtd.ReadOptions{DataGroups: read})
-		if err != nil || !withAA {
-			return err
-		}
-		active, _, _, err = s.ProveActive(ctx, emrtd.DisclosureChallenge(q.origin, q.nonce))
+		prepared, err = s.PrepareDisclosure(ctx, emrtd.DisclosureRequest{Required: id.require, Optional: id.optional,
+			Challenge: emrtd.DisclosureChallenge(q.origin, q.nonce)})
 		return err
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var mg *missingGroupError
+	var dge *emrtd.DataGroupError
 	switch {
 	case err == nil:
-		id.record, id.missing, id.active, q.status, q.notice = rec, missing, active, stReview, ""
-		a.log.Info("identity document read for review", "id", q.id, "origin", q.origin, "groups", len(rec.DataGroups))
+		id.prepared, q.status, q.notice = prepared, stReview, ""
+		a.log.Info("identity document read for review", "id", q.id, "origin", q.origin, "groups", len(prepared.Record.DataGroups))
 	case errors.Is(err, emrtd.ErrAccessDenied):
 		id.canTries++
 		if id.canTries >= maxCANTries {
@@ -306,51 +267,30 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 		a.log.Info("identity document: CAN refused", "id", q.id, "origin", q.origin)
 	case errors.Is(err, emrtd.ErrInvalidKey):
 		q.notice = "Type the card access number (CAN): the digits printed on the front of your card."
-	case errors.As(err, &mg):
-		q.status, q.errorMsg, q.notice = stFailed, fmt.Sprintf("Your document does not hold %v, which the site requires.", mg.dg), ""
+	case errors.Is(err, emrtd.ErrNotOnDocument) && errors.As(err, &dge):
+		q.status, q.errorMsg, q.notice = stFailed, fmt.Sprintf("Your document does not hold %v, which the site requires.", dge.DG), ""
 	default:
 		q.status, q.errorMsg, q.notice = stFailed, plainEMRTD(err), ""
 		a.log.Info("identity document read failed", "id", q.id, "origin", q.origin, "err", err)
 	}
 }
 
-type missingGroupError struct{ dg emrtd.DG }
-
-func (e *missingGroupError) Error() string { return e.dg.String() + " is not on the document" }
-
 // disclose sends the required groups and the optional ones the holder
-// ticked; a ticked group the site did not ask for is ignored.
+// ticked; a ticked group the site did not ask for is ignored (emrtd).
 func (a *Agent) disclose(q *request, chosen []emrtd.DG) {
 	a.mu.Lock()
-	id := q.ident
-	rec := id.record
-	send := slices.Clone(id.require)
-	for _, dg := range id.optional {
-		if slices.Contains(chosen, dg) && rec != nil && rec.DataGroups[dg] != nil {
-			send = append(send, dg)
-		}
-	}
-	active := id.active
-	var proofGroups []emrtd.DG
-	if active != nil && rec != nil {
-		for _, dg := range []emrtd.DG{emrtd.DG14, emrtd.DG15} {
-			if rec.DataGroups[dg] != nil {
-				proofGroups = append(proofGroups, dg)
-			}
-		}
-	}
+	prepared := q.ident.prepared
 	a.mu.Unlock()
-	if rec == nil {
+	if prepared == nil {
 		return
 	}
-	if len(send) == 0 {
+	d, err := prepared.Disclose(chosen...)
+	if errors.Is(err, emrtd.ErrNothingToDisclose) {
 		a.finishIdentity(q, stCancelled, nil, "The holder chose to send nothing.")
 		return
 	}
-	d, err := rec.Disclose(append(slices.Clone(send), proofGroups...)...)
 	var env []byte
 	if err == nil {
-		d.Active = active
 		env, err = json.Marshal(Envelope{Format: EnvelopeFormat, Origin: q.origin, Nonce: q.nonce, Disclosure: d})
 	}
 	if err != nil {
@@ -359,9 +299,11 @@ func (a *Agent) disclose(q *request, chosen []emrtd.DG) {
 		return
 	}
 	a.finishIdentity(q, stDone, map[string]string{"disclosure": string(env)}, "")
-	names := make([]string, len(send))
-	for i, dg := range send {
-		names[i] = dg.String()
+	var names []string
+	for _, dg := range slices.Sorted(maps.Keys(d.DataGroups)) {
+		if dg != emrtd.DG14 && dg != emrtd.DG15 {
+			names = append(names, dg.String())
+		}
 	}
 	a.log.Info("identity disclosure sent", "id", q.id, "origin", q.origin, "groups", strings.Join(names, ","))
 }
@@ -373,6 +315,8 @@ func plainEMRTD(err error) string {
 		return "This document's chip uses an access protocol the agent does not support."
 	case errors.Is(err, emrtd.ErrSecureMessaging), errors.Is(err, emrtd.ErrProtocol):
 		return "The conversation with the chip broke off. Leave the card in the reader and try again."
+	case errors.Is(err, emrtd.ErrCardAccessMismatch):
+		return "The chip's access information was altered on its way to this computer (a weakened protocol?). Nothing was sent; try another reader."
 	case errors.Is(err, emrtd.ErrNotAuthorised):
 		return "The chip refused to release this data."
 	case errors.Is(err, emrtd.ErrMalformed):

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
@@ -166,12 +165,10 @@ func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet
 	if !slices.Equal(got, []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG14, emrtd.DG15}) {
 		t.Fatalf("disclosed %v, want DG1 and DG2, with DG14 and DG15 for the chip's proof", got)
 	}
-	rec, err := emrtd.VerifyDisclosure(env.Disclosure, []*x509.Certificate{passport.CSCA}, time.Now())
-	if err != nil {
-		t.Fatalf("the disclosure fails passive authentication: %v", err)
-	}
-	if err := emrtd.VerifyActiveProof(rec, emrtd.DisclosureChallenge(site, testNonce), env.Disclosure.Active); err != nil {
-		t.Fatalf("the chip's proof for this site and nonce: %v", err)
+	rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{passport.CSCA},
+		DisclosureRequest: emrtd.DisclosureRequest{Challenge: emrtd.DisclosureChallenge(site, testNonce)}})
+	if err != nil || !rec.ActiveAuthenticated {
+		t.Fatalf("the disclosure, with the chip's proof for this site and nonce: %v", err)
 	}
 	if rec.MRZ.PrimaryID != "ERIKSSON" || rec.Face() == nil || rec.Details != nil {
 		t.Fatalf("record %+v", rec)

@@ -43,7 +43,7 @@ func FuzzEnvelope(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rec, err := emrtd.VerifyDisclosure(env.Disclosure, cscas, fuzzTime)
+		rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: cscas, Time: fuzzTime})
 		if err != nil {
 			return
 		}
@@ -105,7 +105,7 @@ func TestEnvelopeSeedVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := emrtd.VerifyDisclosure(env.Disclosure, fuzzCSCA(t), fuzzTime)
+	rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: fuzzCSCA(t), Time: fuzzTime})
 	if err != nil || rec.MRZ == nil || rec.Face() == nil {
 		t.Fatalf("the genuine seed does not verify: %v", err)
 	}

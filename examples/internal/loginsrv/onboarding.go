@@ -266,39 +266,22 @@ func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev
 	if subtle.ConstantTimeCompare([]byte(env.Nonce), ch.Payload) != 1 || env.Origin != ch.Origin {
 		return nil, ErrWrongChallenge
 	}
+	// emrtd checks passive authentication, the groups against this
+	// request, and the chip's Active Authentication signature over this
+	// exchange's challenge, required when EF.SOD covers DG15.
 	now := s.now()
-	rec, err := emrtd.VerifyDisclosure(env.Disclosure, s.cfg.CSCAs, now)
-	if err != nil {
-		return nil, err
-	}
-	for _, dg := range requiredGroups {
-		if rec.DataGroups[dg] == nil {
-			return nil, fmt.Errorf("%w: %v", ErrMissingGroup, dg)
-		}
-	}
-	// A chip whose EF.SOD covers DG15 has an Active Authentication key:
-	// then only its signature over this exchange's challenge shows the
-	// holder's card answered, so it is required, not merely accepted.
-	sod, err := emrtd.ParseSOD(rec.SOD)
-	if err != nil {
-		return nil, err
-	}
-	_, canProve := sod.Hashes[emrtd.DG15]
+	rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: s.cfg.CSCAs, Time: now,
+		DisclosureRequest: emrtd.DisclosureRequest{Required: requiredGroups, Optional: optionalGroups,
+			Challenge: emrtd.DisclosureChallenge(ch.Origin, string(ch.Payload))}})
 	switch {
-	case canProve || env.Disclosure.Active != nil:
-		if err := emrtd.VerifyActiveProof(rec, emrtd.DisclosureChallenge(ch.Origin, string(ch.Payload)), env.Disclosure.Active); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrNoChipProof, err)
-		}
-	}
-	for dg := range rec.DataGroups {
-		if rec.ActiveAuthenticated && (dg == emrtd.DG14 || dg == emrtd.DG15) {
-			continue // the chip's proof, which names no one
-		}
-		if !slices.Contains(requiredGroups, dg) && !slices.Contains(optionalGroups, dg) {
-			// More than the site asked for: minimal data means not even
-			// receiving it.
-			return nil, fmt.Errorf("%w: %v was not asked for", ErrMalformedDisclosure, dg)
-		}
+	case errors.Is(err, emrtd.ErrNoChipProof):
+		return nil, fmt.Errorf("%w: %w", ErrNoChipProof, err)
+	case errors.Is(err, emrtd.ErrMissingDataGroup):
+		return nil, fmt.Errorf("%w: %w", ErrMissingGroup, err)
+	case errors.Is(err, emrtd.ErrUnrequestedDataGroup):
+		return nil, fmt.Errorf("%w: %w", ErrMalformedDisclosure, err)
+	case err != nil:
+		return nil, err
 	}
 	m := rec.MRZ
 	expires, ok := mrzExpiry(m.DateOfExpiry, now)
@@ -437,6 +420,8 @@ func (s *Server) onboardingFail(r *http.Request, err error) string {
 	switch {
 	case errors.Is(err, emrtd.ErrHashMismatch), errors.Is(err, emrtd.ErrHashMissing), errors.Is(err, emrtd.ErrSignature):
 		return "The identity data was altered after it left the chip, or the document is not genuine: it failed passive authentication. Nothing was recorded."
+	case errors.Is(err, emrtd.ErrCountryMismatch):
+		return "This document's signer belongs to another state than the one that issued the document. Nothing was recorded."
 	case errors.Is(err, emrtd.ErrUntrustedSigner):
 		return "This document was signed by an authority this site does not trust (unknown CSCA), or its document signer certificate is not valid now. Nothing was recorded."
 	case errors.Is(err, ErrNoChipProof):

@@ -68,7 +68,7 @@ func readChip(t *testing.T, p *emrtdapplet.Personalised, dgs []emrtd.DG, challen
 	if challenge == nil {
 		return rec, nil
 	}
-	proof, _, _, err := s.ProveActive(ctx, challenge)
+	proof, err := s.ProveActive(ctx, challenge)
 	if err != nil {
 		t.Fatal(err)
 	}

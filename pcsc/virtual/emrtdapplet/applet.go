@@ -23,6 +23,8 @@ func AID() []byte { return []byte{0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01} }
 // short EF identifier).
 const (
 	fidCardAccess uint16 = 0x011C
+	fidDIR        uint16 = 0x2F00 // EF.DIR, in the MF (ISO/IEC 7816-4 §8.2.1.1)
+	fidATRInfo    uint16 = 0x2F01 // EF.ATR/INFO, in the MF (ISO/IEC 7816-4 §8.2.1.1)
 	fidSOD        uint16 = 0x011D
 	fidCOM        uint16 = 0x011E
 	fidDG3        uint16 = 0x0103
@@ -50,11 +52,13 @@ const (
 // and DG4 need EAC Terminal Authentication: without it the applet answers
 // 6982.
 //
-// EF.CardAccess belongs to the master file on a real chip. pcsc/virtual
-// routes commands only to a selected applet, so this applet also serves it,
-// and runs PACE, in the application's context; hosts that read EF.CardAccess
-// before selecting the application (as pcsc/emrtd does first) get 6985 from
-// the card runtime and retry after SELECT.
+// The applet also holds the card's master file (virtual.MasterFileHolder):
+// after reset the MF is current and serves EF.CardAccess (011C, short EF
+// identifier 1C), EF.DIR (2F00, 1E) and EF.ATR/INFO (2F01, 01) where present,
+// and PACE runs there, so that a reader follows ICAO 9303-11 §4.2: read
+// EF.CardAccess, PACE, then SELECT the application under secure messaging.
+// In the application's context EF.CardAccess is readable too, as on chips
+// with a flat file system, for hosts that select the application first.
 //
 // Its methods are safe for concurrent use; ReplaceFile lets tests alter the
 // card's files.
@@ -70,6 +74,11 @@ type Applet struct {
 	ca      *chipKey          // nil: no Chip Authentication
 	ta      *taConfig         // nil: no Terminal Authentication
 	aa      *ecdsa.PrivateKey // nil: no Active Authentication
+
+	// inMF: the master file is the current DF, not the application (ISO/IEC
+	// 7816-4 §7.1.1): true after reset and SELECT MF, false after SELECT of
+	// the application.
+	inMF bool
 
 	// Volatile state, cleared by Reset, Deselect and a plain SELECT.
 	level     access
@@ -122,14 +131,28 @@ func (a *Applet) Select(context.Context, apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.clear()
+	a.inMF = false
 	return apdu.Status(apdu.SWOK), nil
 }
 
-// Reset implements virtual.Resetter.
+// SelectMF implements virtual.MasterFileHolder: a plain SELECT MF makes the
+// master file current and, being plain, ends secure messaging (ICAO 9303-11
+// §9.8). It answers the MF's FCP when P2 asks for it.
+func (a *Applet) SelectMF(_ context.Context, cmd apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.clear()
+	a.inMF = true
+	return fcpAnswer(cmd, mfFCP()), nil
+}
+
+// Reset implements virtual.Resetter: the chip forgets its security status
+// and the MF is current again.
 func (a *Applet) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.clear()
+	a.inMF = true
 }
 
 // Deselect implements virtual.Deselecter.
@@ -205,6 +228,17 @@ func (a *Applet) Process(_ context.Context, cmd apdu.Command) (apdu.Response, er
 }
 
 func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
+	if a.inMF {
+		// The MF offers its files and PACE (ICAO 9303-11 §4.2 steps 1 and
+		// 2); BAC and the authentications of the data groups' keys come
+		// after the application is selected (step 3).
+		switch {
+		case cmd.INS == 0xA4, cmd.INS == 0xB0, cmd.INS == 0xB1, cmd.INS == 0x86 && !a.caPending,
+			cmd.INS == 0x22 && cmd.P1 == 0xC1 && cmd.P2 == 0xA4:
+		default:
+			return apdu.Status(apdu.SWConditions)
+		}
+	}
 	switch cmd.INS {
 	case 0xA4:
 		return a.selectFile(cmd)
@@ -246,21 +280,41 @@ func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
 }
 
 // selectFile: SELECT by DF name (the application again, under secure
-// messaging), MF (P1 00) or EF by identifier (P1 02) (ISO/IEC 7816-4 §11.2.2).
+// messaging), MF (P1 00), EF by identifier (P1 00, 02) or by path (P1 08,
+// 09) (ISO/IEC 7816-4 §11.2.2).
 func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 	switch cmd.P1 {
 	case 0x04:
 		if !bytes.HasPrefix(AID(), cmd.Data) || len(cmd.Data) == 0 {
 			return apdu.Status(apdu.SWFileNotFound)
 		}
-		a.current = 0
+		a.current, a.inMF = 0, false
 		return apdu.Status(apdu.SWOK)
 	case 0x00:
 		if len(cmd.Data) == 0 || bytes.Equal(cmd.Data, []byte{0x3F, 0x00}) {
-			a.current = 0
-			return apdu.Status(apdu.SWOK)
+			a.current, a.inMF = 0, true
+			return fcpAnswer(cmd, mfFCP())
 		}
 	case 0x02:
+	case 0x08, 0x09:
+		// By path from the MF (08) or the current DF (09), as generic
+		// middleware such as OpenSC selects. The MF's only DF, the
+		// application, has no file identifier (ICAO 9303-10 §3.10: it is
+		// selected by name), so a path names one EF below the DF it
+		// starts from.
+		if len(cmd.Data) == 0 || len(cmd.Data)%2 != 0 {
+			return apdu.Status(apdu.SWWrongData)
+		}
+		if len(cmd.Data) != 2 {
+			return apdu.Status(apdu.SWFileNotFound)
+		}
+		if cmd.P1 == 0x08 {
+			fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
+			if !mfFile(fid) {
+				return apdu.Status(apdu.SWFileNotFound)
+			}
+			a.inMF = true
+		}
 	default:
 		return apdu.Status(apdu.SWWrongP1P2)
 	}
@@ -268,11 +322,74 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 		return apdu.Status(apdu.SWWrongData)
 	}
 	fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
-	if _, ok := a.files[fid]; !ok {
+	if !a.visible(fid) {
 		return apdu.Status(apdu.SWFileNotFound)
 	}
 	a.current = fid
+	if !mfFile(fid) && a.level == accessNone {
+		// The application's files say nothing, not even their size,
+		// before access control.
+		return apdu.Status(apdu.SWOK)
+	}
+	return fcpAnswer(cmd, efFCP(fid, len(a.files[fid])))
+}
+
+// fcpAnswer answers a SELECT as P2 asks (ISO/IEC 7816-4 §11.2.2): the FCP
+// template for 00 (FCI, of which the FCP is the part this card has) and 04,
+// nothing for 08 and 0C.
+func fcpAnswer(cmd apdu.Command, fcp []byte) apdu.Response {
+	if cmd.P2&0x0C == 0x00 || cmd.P2&0x0C == 0x04 {
+		return apdu.Response{Data: fcp, SW: apdu.SWOK}
+	}
 	return apdu.Status(apdu.SWOK)
+}
+
+// efFCP is the FCP template of a transparent EF (ISO/IEC 7816-4 §7.4.3):
+// 62 { 80 size, 82 01 (working EF, transparent), 83 FID }.
+func efFCP(fid uint16, size int) []byte {
+	return tlv(0x62, tlv(0x80, []byte{byte(size >> 8), byte(size)}), tlv(0x82, []byte{0x01}), tlv(0x83, []byte{byte(fid >> 8), byte(fid)}))
+}
+
+// mfFCP is the FCP template of the MF: 62 { 82 38 (DF), 83 3F00 }.
+func mfFCP() []byte {
+	return tlv(0x62, tlv(0x82, []byte{0x38}), tlv(0x83, []byte{0x3F, 0x00}))
+}
+
+// mfFile reports the elementary files of the master file (ICAO 9303-10
+// §3.11; ISO/IEC 7816-4 §8.2.1.1).
+func mfFile(fid uint16) bool {
+	return fid == fidCardAccess || fid == fidDIR || fid == fidATRInfo
+}
+
+// visible reports whether an EF exists under the current DF: the MF's files
+// at MF level, the application's (and EF.CardAccess, see Applet) in the
+// application.
+func (a *Applet) visible(fid uint16) bool {
+	if _, ok := a.files[fid]; !ok {
+		return false
+	}
+	if a.inMF {
+		return mfFile(fid)
+	}
+	return fid&0xFF00 == 0x0100
+}
+
+// sfiFile resolves a short EF identifier in the current DF: in the MF, 1C
+// EF.CardAccess, 1E EF.DIR, 01 EF.ATR/INFO (ICAO 9303-10 §3.11); in the
+// application, 01xx (ICAO 9303-10 §4.6, Table 33).
+func (a *Applet) sfiFile(sfi byte) uint16 {
+	if !a.inMF {
+		return 0x0100 | uint16(sfi)
+	}
+	switch sfi {
+	case 0x1C:
+		return fidCardAccess
+	case 0x1E:
+		return fidDIR
+	case 0x01:
+		return fidATRInfo
+	}
+	return 0
 }
 
 // readable applies the access rules: EF.CardAccess to anyone, the rest only
@@ -280,7 +397,8 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 // chain whose effective rights include them (ICAO 9303-11 §7.1, BSI
 // TR-03110-3 §C.4.1).
 func (a *Applet) readable(fid uint16) uint16 {
-	if fid == fidCardAccess {
+	if mfFile(fid) {
+		// Always readable (ICAO 9303-10 §3.11).
 		return apdu.SWOK
 	}
 	if a.level == accessNone {
@@ -303,13 +421,13 @@ func (a *Applet) readable(fid uint16) uint16 {
 // bits in the current EF; B1 with the offset in DO'54', data in DO'53'
 // (ISO/IEC 7816-4 §11.3.3).
 func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
-	fid, off := a.current, 0
+	fid, off, bySFI := a.current, 0, false
 	if cmd.INS == 0xB0 {
 		if cmd.P1&0x80 != 0 {
 			if cmd.P1&0x60 != 0 {
 				return apdu.Status(apdu.SWWrongP1P2)
 			}
-			fid, off = 0x0100|uint16(cmd.P1&0x1F), int(cmd.P2)
+			fid, off, bySFI = a.sfiFile(cmd.P1&0x1F), int(cmd.P2), true
 		} else {
 			off = int(cmd.P1)<<8 | int(cmd.P2)
 		}
@@ -318,7 +436,7 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 			if p&0xFFE0 != 0 {
 				return apdu.Status(apdu.SWWrongP1P2)
 			}
-			fid = 0x0100 | p
+			fid, bySFI = a.sfiFile(byte(p)), true
 		}
 		o, _, err := apdu.DecodeTLV(cmd.Data)
 		if err != nil || o.Tag != 0x54 || len(o.Value) == 0 || len(o.Value) > 3 {
@@ -329,7 +447,11 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 		}
 	}
 	data, ok := a.files[fid]
-	if !ok {
+	if !ok || !a.visible(fid) {
+		if fid == 0 && !bySFI {
+			// No current EF (ISO/IEC 7816-4 §5.6).
+			return apdu.Status(0x6986)
+		}
 		return apdu.Status(apdu.SWFileNotFound)
 	}
 	if sw := a.readable(fid); sw != apdu.SWOK {

@@ -158,15 +158,13 @@ func securityInfos(infos ...any) ([]byte, error) {
 	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: bytes.Join(enc, nil)})
 }
 
-// buildDG14 is 6E { SecurityInfos }: ChipAuthenticationInfo (version 1),
-// ChipAuthenticationPublicKeyInfo, TerminalAuthenticationInfo (version 1),
-// and ActiveAuthenticationInfo when the chip has an ECDSA Active
-// Authentication key.
-func buildDG14(k *chipKey, explicit bool, aaAlg asn1.ObjectIdentifier) ([]byte, error) {
-	spki, err := ecSPKI(k.curve, k.pub, explicit)
-	if err != nil {
-		return nil, err
-	}
+// buildDG14 is 6E { SecurityInfos }: with a Chip Authentication key k,
+// ChipAuthenticationInfo (version 1), ChipAuthenticationPublicKeyInfo and
+// TerminalAuthenticationInfo (version 1); ActiveAuthenticationInfo when the
+// chip has an ECDSA Active Authentication key; and every SecurityInfo of
+// EF.CardAccess (cardAccess, nil without PACE) as encoded there (ICAO
+// 9303-11 §9.2.11).
+func buildDG14(k *chipKey, explicit bool, aaAlg asn1.ObjectIdentifier, cardAccess []byte) ([]byte, error) {
 	type info struct {
 		Protocol asn1.ObjectIdentifier
 		Required asn1.RawValue
@@ -177,10 +175,30 @@ func buildDG14(k *chipKey, explicit bool, aaAlg asn1.ObjectIdentifier) ([]byte, 
 		Optional asn1.RawValue
 	}
 	one, _ := asn1.Marshal(1)
-	list := []any{
-		info{k.oid, asn1.RawValue{FullBytes: one}},
-		info{oidIDPKECDH, asn1.RawValue{FullBytes: spki}},
-		info{oidIDTA, asn1.RawValue{FullBytes: one}},
+	var list []any
+	if k != nil {
+		spki, err := ecSPKI(k.curve, k.pub, explicit)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list,
+			info{k.oid, asn1.RawValue{FullBytes: one}},
+			info{oidIDPKECDH, asn1.RawValue{FullBytes: spki}},
+			info{oidIDTA, asn1.RawValue{FullBytes: one}})
+	}
+	if cardAccess != nil {
+		var set asn1.RawValue
+		if rest, err := asn1.Unmarshal(cardAccess, &set); err != nil || len(rest) != 0 || set.Tag != asn1.TagSet {
+			return nil, fmt.Errorf("%w: EF.CardAccess is no SET", ErrProfile)
+		}
+		for b := set.Bytes; len(b) > 0; {
+			var el asn1.RawValue
+			rest, err := asn1.Unmarshal(b, &el)
+			if err != nil {
+				return nil, fmt.Errorf("%w: EF.CardAccess: %v", ErrProfile, err)
+			}
+			list, b = append(list, el), rest
+		}
 	}
 	if aaAlg != nil {
 		alg, _ := asn1.Marshal(aaAlg)

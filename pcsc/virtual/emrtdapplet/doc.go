@@ -6,7 +6,8 @@
 // (generic mapping over ECDH on a NIST or Brainpool curve, 3DES or AES),
 // EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
-// Authentication key; Options.DisableChipAuthentication leaves it out), DG15
+// Authentication key, which Options.DisableChipAuthentication leaves out, and
+// the SecurityInfos of EF.CardAccess, ICAO 9303-11 §9.2.11), DG15
 // when Options.ActiveAuthentication asks for an Active Authentication key,
 // and EF.SOD signed by a test document signer under a test CSCA (NIST P-256
 // by NewIssuer, brainpoolP256r1 by NewBrainpoolIssuer, whose certificates
@@ -18,9 +19,16 @@
 //	fmt.Println("CAN:", p.CAN)
 //	fmt.Println(p.MRZ)
 //
+// The applet holds the card's master file too (virtual.MasterFileHolder):
+// after reset the MF is current, with EF.CardAccess and EF.DIR, and PACE runs
+// there, so that any reader can follow ICAO 9303-11 §4.2 — read
+// EF.CardAccess, PACE, SELECT the application under secure messaging — or
+// select the application first and use BAC.
+//
 // The chip side of PACE, BAC and secure messaging is implemented here
-// independently of pcsc/emrtd (the package imports neither it nor any
-// shared protocol code), so that tests of one against the other show
+// independently of pcsc/emrtd (the package imports no shared protocol code;
+// from pcsc/emrtd it takes only the ICAO-to-ISO country code table, data
+// that the test PKI and the verifier must agree on), so that tests of one against the other show
 // interoperability; both are checked against the ICAO 9303-11 worked
 // examples. Chip Authentication, Terminal Authentication (version 1, with its
 // own CV certificate decoder and ECDSA) and Active Authentication are

@@ -36,9 +36,9 @@ func NewBrainpoolIssuer(country string, now time.Time, rnd io.Reader) (*Issuer, 
 	if err != nil {
 		return nil, err
 	}
-	c := country
-	if len(c) > 2 {
-		c = c[:2]
+	c, err := certCountry(country)
+	if err != nil {
+		return nil, err
 	}
 	cscaName := pkix.Name{Country: []string{c}, Organization: []string{"puce test state"}, CommonName: "puce test CSCA " + country + " brainpool"}
 	dsName := pkix.Name{Country: []string{c}, Organization: []string{"puce test state"}, CommonName: "puce test document signer " + country + " brainpool"}

@@ -105,6 +105,13 @@ func tlv(tag apdu.Tag, parts ...[]byte) []byte {
 	return b
 }
 
+// buildDIR is EF.DIR of the master file: one application template 61 {
+// 4F AID, 50 label } for the LDS1 application (ISO/IEC 7816-4 §8.2.1.1,
+// ICAO 9303-10 §3.11), so that generic readers find the application.
+func buildDIR() []byte {
+	return tlv(0x61, tlv(0x4F, AID()), tlv(0x50, []byte("eMRTD LDS1")))
+}
+
 // buildCOM is EF.COM: LDS 1.7, Unicode 4.0.0, the data group tags.
 func buildCOM(tags []byte) []byte {
 	return tlv(0x60, tlv(0x5F01, []byte("0107")), tlv(0x5F36, []byte("040000")), tlv(0x5C, tags))

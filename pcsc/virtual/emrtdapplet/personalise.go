@@ -185,6 +185,26 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		}
 		aaAlg = oidECDSAPlainSHA256
 	}
+	var pace *paceConfig
+	var access []byte // EF.CardAccess
+	if !opts.DisablePACE {
+		id := opts.PACEParameterID
+		if id == 0 {
+			id = 13
+		}
+		c := opts.PACECipher
+		if c == 0 {
+			c = PACEAES128
+		}
+		curve := domainParameters(id)
+		if curve == nil || c < PACE3DES || c > PACEAES256 {
+			return nil, fmt.Errorf("%w: PACE parameter %d, cipher %d", ErrProfile, id, c)
+		}
+		pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 2, int(c)}, suite: suite(c), param: id, curve: curve}
+		if access, err = cardAccess(pace); err != nil {
+			return nil, err
+		}
+	}
 	var ca *chipKey
 	if !opts.DisableChipAuthentication {
 		id := opts.ChipAuthenticationParameterID
@@ -205,7 +225,12 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		if ca, err = newChipKey(curve, suite(c), rnd); err != nil {
 			return nil, err
 		}
-		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg); err != nil {
+	}
+	// DG14 holds the keys' SecurityInfos and, on a PACE chip, every
+	// SecurityInfo of EF.CardAccess, also without Chip Authentication (ICAO
+	// 9303-11 §9.2.11), so that a reader can authenticate EF.CardAccess.
+	if ca != nil || access != nil || aaAlg != nil {
+		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg, access); err != nil {
 			return nil, err
 		}
 	}
@@ -237,8 +262,9 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	a := &Applet{
 		ta:    ta,
 		aa:    aa,
-		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod},
+		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod, fidDIR: buildDIR()},
 		rand:  rnd,
+		inMF:  true, // the MF is current at power-up (ISO/IEC 7816-4 §7.1.1)
 		can:   []byte(can),
 		bac:   !opts.DisableBAC,
 		ca:    ca,
@@ -247,26 +273,9 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		a.files[0x0100|uint16(n)] = b
 	}
 	a.mrzInfo = mrzInformation(lines)
-	if !opts.DisablePACE {
-		id := opts.PACEParameterID
-		if id == 0 {
-			id = 13
-		}
-		c := opts.PACECipher
-		if c == 0 {
-			c = PACEAES128
-		}
-		curve := domainParameters(id)
-		if curve == nil || c < PACE3DES || c > PACEAES256 {
-			return nil, fmt.Errorf("%w: PACE parameter %d, cipher %d", ErrProfile, id, c)
-		}
-		cfg := &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 2, int(c)}, suite: suite(c), param: id, curve: curve}
-		a.pace = cfg
-		ca, err := cardAccess(cfg)
-		if err != nil {
-			return nil, err
-		}
-		a.files[fidCardAccess] = ca
+	if pace != nil {
+		a.pace = pace
+		a.files[fidCardAccess] = access
 	}
 	return &Personalised{
 		Applet: a, Issuer: is, CSCA: is.CSCA, CAN: can,

@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"sort"
 	"time"
+
+	"github.com/puce-id/puce/pcsc/emrtd"
 )
 
 // Issuer is a test issuing state's PKI: the country signing CA (CSCA) and a
@@ -27,8 +29,9 @@ type Issuer struct {
 	DocumentSignerKey crypto.Signer
 }
 
-// NewIssuer creates a CSCA and a document signer for the country (a
-// three-letter code), ECDSA P-256, valid from a day before now for ten
+// NewIssuer creates a CSCA and a document signer for the country (an ICAO
+// 9303-3 code such as "UTO" or "D", named in the certificates by its ISO
+// 3166-1 alpha-2 code), ECDSA P-256, valid from a day before now for ten
 // years. rand is crypto/rand when nil.
 func NewIssuer(country string, now time.Time, rnd io.Reader) (*Issuer, error) {
 	if rnd == nil {
@@ -45,9 +48,9 @@ func NewIssuer(country string, now time.Time, rnd io.Reader) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := country
-	if len(c) > 2 {
-		c = c[:2]
+	c, err := certCountry(country)
+	if err != nil {
+		return nil, err
 	}
 	serial := func() (*big.Int, error) { return rand.Int(rnd, new(big.Int).Lsh(big.NewInt(1), 64)) }
 	s1, err := serial()
@@ -93,6 +96,18 @@ func NewIssuer(country string, now time.Time, rnd io.Reader) (*Issuer, error) {
 		return nil, err
 	}
 	return &Issuer{CSCA: cscaCert, CSCAKey: cscaKey, DocumentSigner: dsCert, DocumentSignerKey: dsKey}, nil
+}
+
+// certCountry is the X.509 countryName of a state's CSCA and document
+// signer: the ISO 3166-1 alpha-2 code of its ICAO 9303-3 code (ICAO 9303-12
+// §7.1.1), from pcsc/emrtd's table, the one a verifier checks against DG1.
+// Truncating would be wrong: SWE is SE, and AU is Australia, not AUT.
+func certCountry(icao string) (string, error) {
+	c, ok := emrtd.CountryAlpha2(icao)
+	if !ok {
+		return "", fmt.Errorf("%w: no ISO 3166-1 alpha-2 code for the issuing state %q", ErrProfile, icao)
+	}
+	return c, nil
 }
 
 var (

@@ -1,0 +1,116 @@
+package emrtdapplet
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/puce-id/puce/pcsc/virtual"
+)
+
+// The master file as a standard reader sees it right after reset (ISO/IEC
+// 7816-4 §7.1; ICAO 9303-10 §3.11): SELECT MF, SELECT of its EFs by
+// identifier, READ BINARY by short EF identifier, and nothing of the
+// application's until the application is selected.
+func TestMasterFile(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := virtual.NewCard(virtual.Config{}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := strings.ToUpper(hex.EncodeToString(p.Applet.File(fidCardAccess)))
+	dir := strings.ToUpper(hex.EncodeToString(p.Applet.File(fidDIR)))
+	if dir != "61154F07A0000002471001500A654D525444204C445331" {
+		t.Errorf("EF.DIR %s", dir)
+	}
+	exchange(t, card, [][2]string{
+		{"00B0000000", "6986"},               // no current EF after reset
+		{"00B09C0000", ca + "9000"},          // EF.CardAccess by SFI 1C at once after reset
+		{"00B09E0000", dir + "9000"},         // EF.DIR by SFI 1E
+		{"00B0810000", "6A82"},               // EF.ATR/INFO (SFI 01): not on this chip
+		{"00B0000000", dir + "9000"},         // a read by SFI made EF.DIR current (ISO/IEC 7816-4 §11.3.3)
+		{"00A4000C", "9000"},                 // SELECT MF, no data
+		{"00A4000C023F00", "9000"},           // SELECT MF by FID
+		{"00A4020C02011C", "9000"},           // SELECT EF.CardAccess under the MF
+		{"00B0000000", ca + "9000"},          // and read it
+		{"00A4000C022F00", "9000"},           // EF.DIR with P1 00
+		{"00B0000000", dir + "9000"},         // and read it
+		{"00A4020C022F01", "6A82"},           // EF.ATR/INFO absent
+		{"00A4020C020101", "6A82"},           // DG1 is no file of the MF
+		{"00A4020C02011E", "6A82"},           // nor is EF.COM
+		{"0084000008", "6985"},               // BAC waits for the application (ICAO 9303-11 §4.2)
+		{"00A4040C07A0000002471001", "9000"}, // SELECT the application
+		{"00B09E0000", "6982"},               // SFI 1E is now EF.COM, behind access control
+		{"00B09C0000", ca + "9000"},          // EF.CardAccess stays readable from the application
+		{"00A4020C022F00", "6A82"},           // EF.DIR belongs to the MF
+		{"00A4000C", "9000"},                 // back to the MF
+		{"00B09E0000", dir + "9000"},         // SFI 1E is EF.DIR again
+	})
+	// File control parameters when P2 asks (ISO/IEC 7816-4 §7.4.3): the MF
+	// a DF, EF.CardAccess a transparent EF of 22 bytes; an application
+	// file before access control, nothing.
+	exchange(t, card, [][2]string{
+		{"00A4000400", "6207820138 83023F00 9000"},
+		{"00A40004023F0000", "6207820138 83023F00 9000"},
+		{"00A4020402011C00", "620B 80020016 820101 8302011C 9000"},
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4020402010100", "9000"},
+		{"00A4000C", "9000"},
+		// By path from the MF, as OpenSC selects, also from the
+		// application; by path from the current DF.
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4080002011C00", "620B 80020016 820101 8302011C 9000"},
+		{"00B0000000", ca + "9000"},
+		{"00A4080C020101", "6A82"},
+		{"00A4080C04011C0101", "6A82"},
+		{"00A4090C022F00", "9000"},
+		{"00A4080C03011C01", "6A80"},
+	})
+	// EF.ATR/INFO, once present, is served from the MF.
+	p.Applet.ReplaceFile(fidATRInfo, []byte{0x47, 0x03, 0x01, 0x02, 0x03})
+	exchange(t, card, [][2]string{
+		{"00B0810000", "470301020390" + "00"},
+		{"00A4020C022F01", "9000"},
+	})
+	// After reset the MF is current again.
+	send := func(s string) string {
+		b, err := card.Transmit(t.Context(), hx(t, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ToUpper(hex.EncodeToString(b))
+	}
+	send("00A4040C07A0000002471001")
+	card.Reset()
+	if got := send("00B09E0000"); got != dir+"9000" {
+		t.Errorf("SFI 1E after reset: %s, want EF.DIR", got)
+	}
+}
+
+// DG14 carries every SecurityInfo of EF.CardAccess whenever the chip does
+// PACE, with Chip Authentication or without (ICAO 9303-11 §9.2.11).
+func TestDG14CarriesCardAccess(t *testing.T) {
+	for _, o := range []Options{{}, {DisableChipAuthentication: true}, {DisableChipAuthentication: true, ActiveAuthentication: true}, {PACECipher: PACEAES256, PACEParameterID: 12}} {
+		o.Issuer = testIssuer(t)
+		p, err := Personalise(SampleProfile(), &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, dg14 := p.Applet.File(fidCardAccess), p.Applet.File(0x010E)
+		// EF.CardAccess is SET { one PACEInfo }: its element, after the
+		// two-byte SET header, must appear whole in DG14.
+		if len(ca) < 3 || dg14 == nil || !strings.Contains(string(dg14), string(ca[2:])) {
+			t.Errorf("%+v: DG14 %X lacks EF.CardAccess %X", o, dg14, ca)
+		}
+	}
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t), DisablePACE: true, DisableChipAuthentication: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Applet.File(0x010E) != nil {
+		t.Error("a BAC-only chip without Chip or Active Authentication has a DG14")
+	}
+}
