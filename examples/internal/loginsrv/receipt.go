@@ -11,7 +11,6 @@ package loginsrv
 // card are told the policy applies but cannot be signed, and go on.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -213,25 +212,6 @@ func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, sess *web.Ses
 	})
 }
 
-// sameHolder reports whether the signing certificate names the holder of
-// one of the account's cards and comes from the same issuing CA key: the
-// 9C certificate differs from the 9A one enrolled, but a card's
-// certificates share their subject and issuer. The authority key
-// identifier keeps apart two CAs that happen to share a name.
-func sameHolder(cert *x509.Certificate, cards []*cardauth.Card) bool {
-	for _, c := range cards {
-		enrolled, err := x509.ParseCertificate(c.Certificate)
-		if err != nil {
-			continue // a pinned key names no holder
-		}
-		if bytes.Equal(enrolled.RawSubject, cert.RawSubject) && bytes.Equal(enrolled.RawIssuer, cert.RawIssuer) &&
-			len(cert.AuthorityKeyId) > 0 && bytes.Equal(enrolled.AuthorityKeyId, cert.AuthorityKeyId) {
-			return true
-		}
-	}
-	return false
-}
-
 // policyPrepare builds the signed attributes for the signing certificate
 // the agent read from the card with the holder's consent.
 func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
@@ -244,13 +224,11 @@ func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *web
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": "The card's certificate could not be read."}
 		}
-		cards, err := s.cards(ctx, subject)
-		if err != nil {
-			return http.StatusInternalServerError, map[string]string{"error": s.fail(r, err)}
-		}
-		if !sameHolder(cert, cards) {
+		if _, err := s.card.Holder(ctx, subject, cert); errors.Is(err, cardauth.ErrUnknownCard) || errors.Is(err, identity.ErrNotEnrolled) {
 			s.log.Info("policy receipt: another card", "subject", subject, "signer", cert.Subject.String())
 			return http.StatusBadRequest, map[string]string{"error": "This card is not the one registered on your account. Use your own card."}
+		} else if err != nil {
+			return http.StatusInternalServerError, map[string]string{"error": s.fail(r, err)}
 		}
 		p, err := esign.Prepare(s.cfg.UsagePolicy, cert, s.now())
 		if err != nil {
@@ -294,8 +272,7 @@ func (s *Server) keepReceipt(ctx context.Context, subject identity.Subject, p *p
 	// signature, and the chain to the card CAs this site trusts.
 	rep, err := esign.Verify(s.cfg.UsagePolicy, p7s, esign.VerifyOptions{Roots: s.cfg.Card.Roots, Intermediates: s.cfg.Card.Intermediates})
 	if err == nil && rep.Signer.Equal(p.cert) {
-		cards, cerr := s.cards(ctx, subject)
-		if err = cerr; err == nil && !sameHolder(rep.Signer, cards) {
+		if _, err = s.card.Holder(ctx, subject, rep.Signer); errors.Is(err, cardauth.ErrUnknownCard) {
 			err = ErrReceiptSigner
 		}
 	} else if err == nil {
