@@ -49,3 +49,16 @@ func (p *Policy) Approve(session *Session, proof Proof, tx Transaction) error {
 	}
 	return nil
 }
+
+// PSD2Throttle is the throttle of the RTS on SCA (Commission Delegated
+// Regulation (EU) 2018/389), Article 4(3)(b): at most five consecutive
+// failed attempts, after which the factor is blocked — here until a bank's
+// back office lifts the block with Services.Unlock (Article 4(4): a secure
+// procedure to regain use), the block and its lifting both in the audit
+// trail. The sixth attempt is refused before its code is looked at. The
+// rest of Article 4(3) is kept elsewhere: an answer never says which
+// element was wrong (httpauth.Public), and a session idle for five minutes
+// after authentication needs a new one (httpauth's default IdleTimeout).
+func PSD2Throttle(store ThrottleStore, clock Clock) *Throttle {
+	return &Throttle{Store: store, Clock: clock, Free: 5, LockAfter: 5}
+}

@@ -3,7 +3,9 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
@@ -140,5 +142,60 @@ func TestPolicyApprove(t *testing.T) {
 	}
 	if err := pol.Approve(session, key, tx); err != nil {
 		t.Errorf("the same key in a session with a password: %v", err)
+	}
+}
+
+// TestPSD2Throttle: under the Article 4 preset, five wrong answers are
+// evaluated, the fifth blocks the factor (audited), the sixth is refused
+// without its answer being looked at, and the back office's unblock is
+// audited and lets the holder in again.
+func TestPSD2Throttle(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	clock := identitytest.NewClock(identitytest.Epoch())
+	svc := &identity.Services{Store: store, Clock: clock, Throttle: identity.PSD2Throttle(store, clock)}
+	req := identity.Request{Subject: "alice", Origin: "https://bank.example"}
+	evaluated := 0
+	try := func(good bool) error {
+		ch, err := svc.Issue(ctx, identity.KindCard, identity.PurposeAuthenticate, req, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Prove(ctx, identity.KindCard, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: req.Origin},
+			func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
+				evaluated++
+				if !good {
+					return identity.ErrInvalidResponse
+				}
+				p.Factors, p.Assurance = identity.Possession|identity.Knowledge, identity.Level3
+				return nil
+			})
+		return err
+	}
+	for i := range 5 {
+		clock.Advance(time.Hour) // no waiting helps
+		if err := try(false); !errors.Is(err, identity.ErrInvalidResponse) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	clock.Advance(30 * 24 * time.Hour)
+	var te *identity.ThrottledError
+	if err := try(true); !errors.As(err, &te) || !te.Locked || te.RetryAfter != 0 || evaluated != 5 {
+		t.Fatalf("sixth attempt, a month later: %v after %d evaluations; want blocked, unevaluated", err, evaluated)
+	}
+	if err := svc.Unlock(ctx, "alice", "back office: agent 42", "10.0.0.5", identity.KindCard); err != nil {
+		t.Fatal(err)
+	}
+	if err := try(true); err != nil {
+		t.Fatalf("after the unblock: %v", err)
+	}
+	recs, _ := store.AuditEvents(ctx, "alice", 20)
+	var actions []string
+	for i := len(recs) - 1; i >= 0; i-- {
+		actions = append(actions, recs[i].Event.Action)
+	}
+	want := "login login login login block login login unlock login"
+	if got := strings.Join(actions, " "); got != want {
+		t.Fatalf("audit trail %q, want %q", got, want)
 	}
 }

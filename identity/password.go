@@ -356,8 +356,9 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password, remot
 		return nil, err
 	}
 	defer func() { release() }()
+	var lock *ThrottledError
 	if p.Throttle != nil {
-		if err := p.Throttle.AttemptFrom(ctx, subject, KindPassword, remote); err != nil {
+		if lock, err = p.Throttle.attempt(ctx, ThrottleKey{subject, KindPassword}, remote, time.Time{}); err != nil {
 			return nil, err
 		}
 	}
@@ -365,6 +366,12 @@ func (p *Passwords) verify(ctx context.Context, subject Subject, password, remot
 	if err != nil && p.Throttle != nil && !errors.Is(err, ErrBusy) {
 		if cerr := p.Throttle.Failed(ctx, remote); cerr != nil {
 			err = errors.Join(err, cerr)
+		}
+		if lock != nil {
+			ev := Event{Time: clockOr(p.Clock).Now(), Subject: subject, Kind: KindPassword, CredentialID: string(subject), RemoteAddr: remote}
+			if aerr := auditBlock(ctx, p.Audit, ev, lock); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
 		}
 	}
 	return proof, err

@@ -196,29 +196,49 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	// answer with signatures, which cannot be guessed.
 	throttled := s.Throttle != nil && ch.Subject != ""
 	key := ThrottleKey{ch.Subject, kind}
+	// The throttle judges at the ceremony's instant, unless it keeps a
+	// clock of its own.
+	at := ev.Time
+	if throttled && s.Throttle.Clock != nil {
+		at = time.Time{}
+	}
+	var lock *ThrottledError
 	if throttled {
-		at := ev.Time
-		if s.Throttle.Clock != nil {
-			at = time.Time{}
-		}
-		if err := s.Throttle.attempt(ctx, key, resp.RemoteAddr, at); err != nil {
+		if lock, err = s.Throttle.attempt(ctx, key, resp.RemoteAddr, at); err != nil {
 			return err
 		}
 	}
 	if err := check(ctx, ch, ev); err != nil {
 		if throttled {
-			at := ev.Time
-			if s.Throttle.Clock != nil {
-				at = time.Time{}
-			}
 			if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, at); cerr != nil {
-				return errors.Join(err, cerr)
+				err = errors.Join(err, cerr)
+			}
+			if lock != nil {
+				if aerr := auditBlock(ctx, s.auditor(), *ev, lock); aerr != nil {
+					err = errors.Join(err, aerr)
+				}
 			}
 		}
 		return err
 	}
 	if throttled {
 		return s.Throttle.reset(ctx, key)
+	}
+	return nil
+}
+
+// auditBlock audits that the failure of ceremony ev blocked its factor, as
+// the RTS on SCA asks of a bank (Article 4(3)(b), 4(4)): the block is in
+// the trail, and so is its lifting by Services.Unlock. It returns only the
+// audit's own error.
+func auditBlock(ctx context.Context, a Auditor, ev Event, lock *ThrottledError) error {
+	if a == nil {
+		return nil
+	}
+	ev.Action, ev.Result, ev.Reason = "block", Failure, lock.Error()
+	ev.RemoteAddr = clean(ev.RemoteAddr, maxFieldLen)
+	if err := a.Audit(ctx, ev); err != nil {
+		return fmt.Errorf("identity: audit: %w", err)
 	}
 	return nil
 }

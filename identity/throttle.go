@@ -196,7 +196,8 @@ func (t *Throttle) Attempt(ctx context.Context, subject Subject, kind Kind) erro
 	if err := kind.Validate(); err != nil {
 		return err
 	}
-	return t.attempt(ctx, ThrottleKey{subject, kind}, "", time.Time{})
+	_, err := t.attempt(ctx, ThrottleKey{subject, kind}, "", time.Time{})
+	return err
 }
 
 // AttemptFrom is Attempt for a request from remote (the client's address,
@@ -207,7 +208,8 @@ func (t *Throttle) AttemptFrom(ctx context.Context, subject Subject, kind Kind, 
 	if err := kind.Validate(); err != nil {
 		return err
 	}
-	return t.attempt(ctx, ThrottleKey{subject, kind}, remote, time.Time{})
+	_, err := t.attempt(ctx, ThrottleKey{subject, kind}, remote, time.Time{})
+	return err
 }
 
 // Failed counts a failed attempt from remote against its address (see
@@ -224,45 +226,52 @@ func (t *Throttle) now(at time.Time) time.Time {
 }
 
 // attempt is AttemptFrom on a key already built, at the instant at of the
-// caller's ceremony; a zero at reads the throttle's clock.
-func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, remote string, at time.Time) error {
+// caller's ceremony; a zero at reads the throttle's clock. When this
+// attempt, should it fail, locks the key, it also returns the lock (for the
+// audit trail: a block and its end are audited, RTS on SCA Article 4).
+func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, remote string, at time.Time) (*ThrottledError, error) {
 	sc, err := t.schedule()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.Clients != nil && remote != "" {
 		if err := t.clientStatus(ctx, ClientAddress(remote), at); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return t.count(ctx, key, sc, at, 0)
+	n, err := t.count(ctx, key, sc, at, 0)
+	if err != nil || n < sc.lockAfter {
+		return nil, err
+	}
+	d, _ := sc.wait(n)
+	return &ThrottledError{Locked: true, RetryAfter: d, Failures: n}, nil
 }
 
 // count adds a failure to key's record in one compare-and-swap, unless the
 // record refuses an attempt now. A record that has been quiet for forget
 // (when set) starts again from zero.
-func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc schedule, at time.Time, forget time.Duration) error {
+func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc schedule, at time.Time, forget time.Duration) (int, error) {
 	// A success deletes the record, so nearly every attempt finds none: the
 	// first round assumes so and tries to create it, which the store refuses
 	// if a record exists after all. Only then is it read. The outcome is the
 	// same compare-and-swap, with one store call fewer on the common path.
 	for loaded := false; ; loaded = true {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		now := t.now(at)
 		var st ThrottleState
 		if loaded {
 			var err error
 			if st, err = t.Store.LoadThrottle(ctx, key); err != nil {
-				return fmt.Errorf("identity: load throttle: %w", err)
+				return 0, fmt.Errorf("identity: load throttle: %w", err)
 			}
 		}
 		n := st.Failures + 1
 		if forget > 0 && st.Version > 0 && now.Sub(st.NotBefore) >= forget {
 			n = 1
 		} else if err := sc.refusal(st, now); err != nil {
-			return err
+			return 0, err
 		}
 		// The count goes on through timed locks: only Succeed or Unlock
 		// clears it (NIST SP 800-63B §5.2.2 counts consecutive failures).
@@ -270,10 +279,10 @@ func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc schedule, at t
 		next := ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
 		ok, err := t.Store.SwapThrottle(ctx, key, st, next)
 		if err != nil {
-			return fmt.Errorf("identity: record attempt: %w", err)
+			return 0, fmt.Errorf("identity: record attempt: %w", err)
 		}
 		if ok {
-			return nil
+			return n, nil
 		}
 		// Another request changed the record first: re-read and decide again.
 	}
@@ -301,7 +310,7 @@ func (t *Throttle) clientFailed(ctx context.Context, remote string, at time.Time
 	if err := checkField("client address", client); err != nil {
 		return err
 	}
-	err := t.count(ctx, clientKey(client), t.Clients.schedule(), at, t.Clients.forget())
+	_, err := t.count(ctx, clientKey(client), t.Clients.schedule(), at, t.Clients.forget())
 	if err != nil && !isThrottled(err) {
 		return err
 	}
