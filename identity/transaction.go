@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"unicode/utf8"
 
@@ -195,18 +194,19 @@ func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // ibanValid checks ISO 13616's check digits: the first four characters
-// moved to the end, letters as 10 to 35, the number mod 97 is 1.
+// moved to the end, letters as 10 to 35, the number mod 97 is 1 —
+// computed digit by digit (ISO 7064 MOD 97-10), with no big numbers.
 func ibanValid(s string) bool {
-	var digits strings.Builder
+	rem := 0
 	for _, c := range s[4:] + s[:4] {
 		if c >= 'A' && c <= 'Z' {
-			fmt.Fprintf(&digits, "%d", c-'A'+10)
+			v := int(c-'A') + 10
+			rem = (rem*100 + v) % 97
 		} else {
-			digits.WriteRune(c)
+			rem = (rem*10 + int(c-'0')) % 97
 		}
 	}
-	n, ok := new(big.Int).SetString(digits.String(), 10)
-	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
+	return rem == 1
 }
 
 // ParseTransaction decodes a canonical encoding (what a card agent shows

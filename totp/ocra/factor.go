@@ -260,10 +260,11 @@ func (f *Factor) match(c *identity.Credential, question string, response []byte,
 		}
 		switch {
 		case s.Counter:
-			// From LookAhead before the stored counter: a response for a
-			// counter already used is then named a replay (next at or below
-			// the stored one), not a mere mismatch.
-			for n := c.Counter - min(c.Counter, LookAhead); n < c.Counter+LookAhead; n++ {
+			// Forward from the stored counter first (the common case costs
+			// one HMAC); only when that fails, the LookAhead counters before
+			// it, so that a response for a counter already used is named a
+			// replay (next at or below the stored one), not a mismatch.
+			for _, n := range counters(c.Counter) {
 				in.Counter = n
 				if ok, err := try(); err != nil || ok {
 					next = n + 1
@@ -291,6 +292,19 @@ func (f *Factor) match(c *identity.Credential, question string, response []byte,
 		return 0, nil, fmt.Errorf("ocra: token %s: %w", c.ID, err)
 	}
 	return next, s, nil
+}
+
+// counters are the counter values to try against a stored counter c: the
+// look-ahead window, then the look-behind one.
+func counters(c uint64) []uint64 {
+	out := make([]uint64, 0, 2*LookAhead)
+	for n := c; n < c+LookAhead; n++ {
+		out = append(out, n)
+	}
+	for n, low := c, c-min(c, LookAhead); n > low; n-- {
+		out = append(out, n-1)
+	}
+	return out
 }
 
 // suiteOf is the suite of subject's first active token.

@@ -23,7 +23,9 @@ type env struct {
 	f     *ocra.Factor
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	store := memstore.New()
 	clock := identitytest.NewClock(identitytest.Epoch())
@@ -46,6 +48,10 @@ type token struct {
 }
 
 func (e *env) issue(t *testing.T, suite string, key []byte, pin string) *token {
+	return e.issueB(t, suite, key, pin)
+}
+
+func (e *env) issueB(t testing.TB, suite string, key []byte, pin string) *token {
 	t.Helper()
 	s, err := ocra.ParseSuite(suite)
 	if err != nil {
