@@ -37,6 +37,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/piv"
@@ -112,6 +113,8 @@ type request struct {
 	nonce string
 	// identity (identity.go)
 	ident *identityRequest
+	// approve (approve.go)
+	approval *approval
 	// sign
 	docName     string
 	doc         []byte
@@ -282,6 +285,8 @@ type createBody struct {
 	// may choose to send.
 	Require  []int `json:"require"`
 	Optional []int `json:"optional"`
+	// approve: the approval challenge's payload, as the site got it.
+	Approval json.RawMessage `json:"approval"`
 }
 
 func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (int, any) {
@@ -310,6 +315,10 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		}
 	case kindIdentity:
 		if code, body := newIdentity(q, b); code != 0 {
+			return code, body
+		}
+	case kindApprove:
+		if code, body := newApproval(q, b); code != 0 {
 			return code, body
 		}
 	default:
@@ -455,6 +464,8 @@ type promptData struct {
 	SigningTime time.Time
 	Signer      string
 	Next        string
+	// Payment is the payment an approval shows, decoded from what is signed.
+	Payment *identity.Transaction
 }
 
 func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
@@ -478,6 +489,9 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	if q.kind == "sign" {
 		d.Preview = preview(q.doc)
 	}
+	if q.approval != nil {
+		d.Payment = &q.approval.tx
+	}
 	a.mu.Unlock()
 	switch d.Status {
 	case stCertificate:
@@ -487,7 +501,7 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	}
 	// Tell the holder how many PIN tries are left before they type: asking
 	// spends none.
-	if d.Status == stWaiting && q.kind == "authenticate" || d.Status == stReady {
+	if d.Status == stWaiting && (q.kind == "authenticate" || q.kind == kindApprove) || d.Status == stReady {
 		d.TriesLeft, d.PINPad = a.pinState(r.Context())
 	}
 	a.page.ExecuteTemplate(w, "prompt.html", d)
@@ -584,6 +598,8 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		err = a.shareCertificate(r.Context(), q)
 	case kind == "sign" && status == stReady:
 		err = a.sign(r.Context(), q, pin, allowLast)
+	case kind == kindApprove && status == stWaiting:
+		err = a.approvePayment(r.Context(), q, pin, allowLast)
 	default:
 		err = nil
 	}
