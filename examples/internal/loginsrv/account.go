@@ -36,6 +36,8 @@ type accountData struct {
 	Document   *DocumentRecord
 	// Receipts are the signed usage-policy receipts, newest first.
 	Receipts []receiptRow
+	// Payments are the approved payments, newest first.
+	Payments []payment
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
@@ -54,10 +56,10 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 		return nil, err
 	}
 	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
-		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds)}
+		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds), Payments: paymentRows(creds)}
 	for _, c := range creds {
 		switch c.Kind {
-		case KindIdentityDocument, KindPolicyReceipt:
+		case KindIdentityDocument, KindPolicyReceipt, KindPayment:
 			continue // not factors: shown apart
 		case identity.KindRecovery:
 			d.Recovery++

@@ -151,6 +151,8 @@ type state struct {
 	// PolicyDone: this login has dealt with the usage policy (signed it,
 	// or has no card to sign with); a new login starts without it.
 	PolicyDone bool
+	// Payment is the payment awaiting the card's approval (payments.go).
+	Payment *pendingPayment
 }
 
 // Actions that need a fresh second factor.
@@ -267,6 +269,9 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, "POST /policy/prepare", stepUp(actSignPolicy), s.policyPrepare)
 	s.handle(mux, "POST /policy/finish", stepUp(actSignPolicy), s.policyFinish)
 	s.handle(mux, "GET /policy/receipt/{id}", member, s.receiptFile)
+	s.handle(mux, "GET /pay", member, s.payPage)
+	s.handle(mux, "POST /pay", member, s.payPost)
+	s.handle(mux, "POST /pay/approve", member, s.payApprove)
 	s.webauthnRoutes(mux, anyone, enrolling)
 	// POST /onboarding: withOnboarding, with a larger body limit.
 	onboarding := s.gated("POST /onboarding", stepUp(actVerifyDocument), s.onboardingPost)
@@ -396,7 +401,7 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 	if st.Stage == loggedIn {
 		p.User = string(st.Subject)
 	}
-	if page == "second.html" || page == "enroll_card.html" {
+	if page == "second.html" || page == "enroll_card.html" || page == "pay_card.html" {
 		p.Script = "agent.js"
 	}
 	// webauthn.js comes after agent.js, which the layout loads with any

@@ -115,7 +115,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const popup = puceAgent.openWindow();
     try {
       setStatus(status, "Waiting for you in the card agent window…");
-      const req = await puceAgent.start(form.dataset.agent, { kind: "authenticate", nonce: form.dataset.nonce }, popup);
+      // A payment approval hands the agent the server's approval payload,
+      // which the agent decodes and shows; a login, the nonce.
+      const body = form.dataset.kind === "approve"
+        ? { kind: "approve", approval: JSON.parse(form.dataset.approval) }
+        : { kind: "authenticate", nonce: form.dataset.nonce };
+      const req = await puceAgent.start(form.dataset.agent, body, popup);
       const result = await puceAgent.wait(form.dataset.agent, req.id);
       form.elements.token.value = result.token;
       setStatus(status, "Card answered; checking…");
