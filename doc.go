@@ -30,7 +30,7 @@
 //	pcsc/virtual/pivapplet    the virtual card's PIV applet
 //	pcsc/virtual/emrtdapplet  the virtual card's eMRTD applet
 //	pcsc/virtual/testcard     one-call personalisation with a test PKI
-//	esign                     detached CAdES signatures with the card's 9C key
+//	pcsc/esign                detached CAdES signatures with the card's 9C key
 //
 // # Quick start
 //

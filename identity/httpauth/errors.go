@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"

@@ -15,11 +15,11 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"
@@ -65,10 +65,10 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth/ocsp.ErrUnacceptable": {ocsp.ErrUnacceptable, 403},
 	"pcsc/cardauth/ocsp.ErrRevoked":      {ocsp.ErrRevoked, 403},
 	"webauthn.ErrUserNotVerified":        {webauthn.ErrUserNotVerified, 401},
-	"esign.ErrKeyUsage":                  {esign.ErrKeyUsage, 422},
-	"esign.ErrExtKeyUsage":               {esign.ErrExtKeyUsage, 422},
-	"esign.ErrRevoked":                   {esign.ErrRevoked, 403},
-	"esign.ErrRevocationUnknown":         {esign.ErrRevocationUnknown, 503},
+	"pcsc/esign.ErrKeyUsage":             {esign.ErrKeyUsage, 422},
+	"pcsc/esign.ErrExtKeyUsage":          {esign.ErrExtKeyUsage, 422},
+	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},
+	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
 	"identity/httpauth.ErrCSRF":     {httpauth.ErrCSRF, 403},
 	"identity/httpauth.ErrTooLarge": {httpauth.ErrTooLarge, 413},
@@ -91,17 +91,16 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth.ErrRevoked":              {cardauth.ErrRevoked, 403},
 	"pcsc/cardauth.ErrUnknownCard":          {cardauth.ErrUnknownCard, 401},
 
-	"esign.ErrMalformed":       {esign.ErrMalformed, 400},
-	"esign.ErrDocumentAltered": {esign.ErrDocumentAltered, 422},
-	"esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
-	"esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
-	"esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrMalformed":       {esign.ErrMalformed, 400},
+	"pcsc/esign.ErrDocumentAltered": {esign.ErrDocumentAltered, 422},
+	"pcsc/esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
+	"pcsc/esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
+	"pcsc/esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
 }
 
 // serverPackages are the module's packages whose errors reach a web
-// backend: their directories and everything beneath them. The signing
-// package is looked for where it is and where it is moving (pcsc/esign).
-var serverPackages = []string{"identity", "totp", "webauthn", "pcsc/cardauth", "esign", "pcsc/esign"}
+// backend: their directories and everything beneath them.
+var serverPackages = []string{"identity", "totp", "webauthn", "pcsc/cardauth", "pcsc/esign"}
 
 // notServed are packages beneath those that no server returns errors from:
 // test tools.

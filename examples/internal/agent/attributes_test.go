@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/esign"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 

@@ -23,10 +23,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
 )
 
 // KindPolicyReceipt is the kind under which the server keeps signed

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/piv"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )

@@ -22,9 +22,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
 )
 
 //go:embed templates

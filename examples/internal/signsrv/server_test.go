@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
-	"github.com/puce-id/puce/esign"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 

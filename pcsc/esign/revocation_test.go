@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/esign"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/puce-id/puce/esign"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/piv"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
