@@ -16,6 +16,12 @@ import (
 // signedData is what verification needs of a detached SignedData with one
 // signer.
 type signedData struct {
+	// eType is the encapsulated content's type: id-data for a detached
+	// signature, id-ct-TSTInfo for a timestamp token, whose eContent is
+	// then kept.
+	eType    asn1.ObjectIdentifier
+	eContent []byte
+
 	certs [][]byte
 	// The signer, by issuer and serial number or by subject key
 	// identifier (RFC 5652 §5.3 SignerIdentifier).
@@ -51,7 +57,12 @@ var (
 )
 
 // parse reads a detached SignedData with one signer (RFC 5652 §5.1-§5.3).
-func parse(p7s []byte) (*signedData, error) {
+func parse(p7s []byte) (*signedData, error) { return parseSignedData(p7s, oidData) }
+
+// parseSignedData reads a SignedData with one signer whose content is of
+// type want: id-data, detached; or id-ct-TSTInfo, encapsulated (a timestamp
+// token, RFC 3161 §2.4.2).
+func parseSignedData(p7s []byte, want asn1.ObjectIdentifier) (*signedData, error) {
 	if len(p7s) > MaxSignatureSize {
 		return nil, malformed("larger than 1 MiB")
 	}
@@ -79,13 +90,24 @@ func parse(p7s []byte) (*signedData, error) {
 	if !ok {
 		return nil, malformed("SignedData header")
 	}
-	if !oidIs(eType, oidData) {
-		return nil, unsupported("content type %s (only id-data)", oidString(eType))
+	if !oidIs(eType, want) {
+		if want.Equal(oidData) {
+			return nil, unsupported("content type %s (only id-data)", oidString(eType))
+		}
+		return nil, malformed("content type " + oidString(eType) + ", want " + want.String())
 	}
-	if !encap.Empty() {
-		return nil, unsupported("signatures carrying their content (esign reads detached signatures)")
+	sd := &signedData{eType: want}
+	if want.Equal(oidData) {
+		if !encap.Empty() {
+			return nil, unsupported("signatures carrying their content (esign reads detached signatures)")
+		}
+	} else {
+		var explicit, octets cryptobyte.String
+		if !encap.ReadASN1(&explicit, tag0) || !explicit.ReadASN1(&octets, cbasn1.OCTET_STRING) || !explicit.Empty() || !encap.Empty() {
+			return nil, malformed("encapsulated content")
+		}
+		sd.eContent = octets
 	}
-	sd := &signedData{}
 	var hasCerts bool
 	if !sdSeq.ReadOptionalASN1(&certs, &hasCerts, tag0) {
 		return nil, malformed("certificates")
@@ -228,9 +250,9 @@ func (sd *signedData) readAttributes(attrs cryptobyte.String) error {
 		var err error
 		switch {
 		case oidIs(oid, oidContentType):
-			// It MUST match the eContentType, id-data (RFC 5652 §11.1).
-			if t, ok := readOID(&values); !ok || !oidIs(t, oidData) {
-				err = malformed("content type is not id-data")
+			// It MUST match the eContentType (RFC 5652 §11.1).
+			if t, ok := readOID(&values); !ok || !oidIs(t, sd.eType) {
+				err = malformed("content type attribute is not " + sd.eType.String())
 			}
 		case oidIs(oid, oidMessageDigest):
 			var d cryptobyte.String
