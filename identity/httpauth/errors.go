@@ -59,6 +59,7 @@ const (
 	msgSigner      = "The signer's certificate is not one this site trusts."
 	msgSigKind     = "This kind of signature is not supported."
 	msgInternal    = "Something went wrong on our side. Please try again in a moment."
+	msgNoFactor    = "This sign-in method is not offered here."
 )
 
 type rule struct {
@@ -73,6 +74,7 @@ type rule struct {
 var rules = [...]rule{
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, msgTooLarge},
 	{ErrCSRF, http.StatusForbidden, msgCSRF},
+	{ErrUnknownFactor, http.StatusNotFound, msgNoFactor},
 	{identity.ErrNoSession, http.StatusUnauthorized, msgNoSession},
 	{identity.ErrBusy, http.StatusServiceUnavailable, msgBusy},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},

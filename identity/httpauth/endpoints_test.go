@@ -1,0 +1,241 @@
+package httpauth_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+	"github.com/puce-id/puce/totp"
+)
+
+func memSite(t testing.TB) *site { return newSite(t, newShared(memstore.New())) }
+
+// publicMessage is what the endpoints answer for err.
+func publicMessage(err error) (int, string) { return httpauth.Public(err) }
+
+// A whole login over the JSON endpoints: the password, then a TOTP code.
+// A wrong password and a wrong code read the same; a replayed code is
+// refused with its own public answer and no detail; each step renews the
+// session.
+func TestEndpointsPasswordAndTOTP(t *testing.T) {
+	s := memSite(t)
+	s.signUpPassword(t, "alice")
+	code := s.enrollTOTP(t, "alice")
+	c := &client{t: t}
+
+	var st stateAnswer
+	c.must(s, 200, "GET", "/auth/session", nil, &st)
+	if st.Subject != "" || st.Complete || st.CSRFToken == "" || st.Level != "none" {
+		t.Fatalf("anonymous session: %+v", st)
+	}
+
+	status, _, raw := c.call(s, "POST", "/auth/password", map[string]string{"username": "alice", "password": "wrong horse battery"})
+	var wrongPassword errorAnswer
+	json.Unmarshal(raw, &wrongPassword)
+	if want, msg := publicMessage(identity.ErrPasswordMismatch); status != want || wrongPassword.Error != msg {
+		t.Fatalf("wrong password: %d %s", status, raw)
+	}
+
+	anonymous := c.cookie
+	c.must(s, 200, "POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"}, &st)
+	if st.Subject != "alice" || st.Complete || !hasKind(st.Next, totp.Kind) || len(st.Enroll) != 0 {
+		t.Fatalf("after the password: %+v", st)
+	}
+	if c.cookie == anonymous {
+		t.Fatal("the password step did not renew the session")
+	}
+
+	// A wrong code: the same answer as a wrong password.
+	var ch challengeAnswer
+	c.must(s, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+	if ch.Kind != "totp" || ch.ChallengeID == "" || len(ch.Payload) != 0 {
+		t.Fatalf("TOTP challenge: %+v", ch)
+	}
+	status, _, raw = c.call(s, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": wrongCode(code())})
+	var wrong errorAnswer
+	json.Unmarshal(raw, &wrong)
+	if status != http.StatusUnauthorized || wrong != wrongPassword {
+		t.Fatalf("wrong code: %d %s; wrong password: %q", status, raw, wrongPassword.Error)
+	}
+
+	afterPassword := c.cookie
+	good := code()
+	c.must(s, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+	c.must(s, 200, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": good}, &st)
+	if !st.Complete || st.Subject != "alice" || st.Level != "AAL2" || c.cookie == afterPassword {
+		t.Fatalf("after the code: %+v (renewed: %v)", st, c.cookie != afterPassword)
+	}
+
+	// The same code again, in another browser that knows the password:
+	// refused, with the replay's public answer, which names no code.
+	other := &client{t: t}
+	other.must(s, 200, "GET", "/auth/session", nil, nil)
+	other.must(s, 200, "POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"}, nil)
+	other.must(s, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+	status, _, raw = other.call(s, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": good})
+	var replay errorAnswer
+	json.Unmarshal(raw, &replay)
+	if want, msg := publicMessage(identity.ErrReplayed); status != want || replay.Error != msg || strings.Contains(replay.Error, good) {
+		t.Fatalf("replayed code: %d %s", status, raw)
+	}
+	// The challenge is spent: the right answer to it comes too late.
+	status, _, _ = other.call(s, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": good})
+	if status == 200 {
+		t.Fatal("a challenge answered twice")
+	}
+
+	c.must(s, 200, "GET", "/auth/session", nil, &st)
+	if !st.Complete || st.Level != "AAL2" {
+		t.Fatalf("session after login: %+v", st)
+	}
+	c.must(s, 204, "POST", "/auth/logout", nil, nil)
+	if c.cookie != "" {
+		t.Fatalf("logout left cookie %q", c.cookie)
+	}
+}
+
+// The endpoints guard themselves: no CSRF token, another origin, a body
+// too large, a body not JSON, an unknown member, an unknown factor.
+func TestEndpointsRefuse(t *testing.T) {
+	s := memSite(t)
+	c := &client{t: t}
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	token := c.csrf
+
+	c.csrf = ""
+	if status, _, _ := c.call(s, "POST", "/auth/login/totp/begin", map[string]string{"username": "alice"}); status != http.StatusForbidden {
+		t.Errorf("no CSRF token: %d", status)
+	}
+	c.csrf = token
+	for _, tc := range []struct {
+		name, path string
+		body       any
+		status     int
+	}{
+		{"too large", "/auth/password", `{"username":"` + strings.Repeat("a", httpauth.DefaultMaxBodyBytes) + `"}`, http.StatusRequestEntityTooLarge},
+		{"not JSON", "/auth/password", "username=alice&password=x", http.StatusBadRequest},
+		{"unknown member", "/auth/password", `{"username":"alice","password":"x","admin":true}`, http.StatusBadRequest},
+		{"two values", "/auth/login/totp/begin", `{}{}`, http.StatusBadRequest},
+		{"unknown factor", "/auth/login/sms/begin", nil, http.StatusNotFound},
+		{"response neither string nor object", "/auth/login/totp/finish", `{"challengeId":"AAAAAAAAAAAAAAAAAAAAAA","response":123456}`, http.StatusBadRequest},
+		{"anonymous enrolment", "/auth/enroll/totp/begin", nil, http.StatusForbidden},
+		{"anonymous approval", "/auth/approve/webauthn/begin", nil, http.StatusForbidden},
+	} {
+		status, _, raw := c.call(s, "POST", tc.path, tc.body)
+		if status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, raw, tc.status)
+		}
+		var e errorAnswer
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			t.Errorf("%s: answer %s is not a public error", tc.name, raw)
+		}
+	}
+}
+
+// Enrolment over the endpoints: a new account signs up, enrols TOTP on its
+// password (it has no second factor yet), and logs in with the next code.
+// The password alone does not enrol a factor on an account that has one.
+func TestEndpointsEnrollTOTP(t *testing.T) {
+	s := memSite(t)
+	c := &client{t: t}
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	var st stateAnswer
+	c.must(s, 200, "POST", "/auth/signup", map[string]string{"username": "bob", "password": "correct horse battery"}, &st)
+	if st.Subject != "bob" || st.Complete || !hasKind(st.Enroll, totp.Kind) || len(st.Next) != 0 {
+		t.Fatalf("after sign-up: %+v", st)
+	}
+	if status, _, _ := c.call(s, "POST", "/auth/signup", map[string]string{"username": "bob", "password": "another horse battery"}); status != http.StatusConflict {
+		t.Fatalf("second sign-up of bob: %d", status)
+	}
+
+	var ch challengeAnswer
+	c.must(s, 200, "POST", "/auth/enroll/totp/begin", nil, &ch)
+	uri := unquote(t, ch.Payload)
+	if !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "bob") {
+		t.Fatalf("enrolment payload %q", uri)
+	}
+	code := codeFor(t, s.clock, uri)
+	var cred struct {
+		Kind, CredentialID, Name string
+	}
+	c.must(s, 200, "POST", "/auth/enroll/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": code(), "name": "phone"}, &cred)
+	if cred.Kind != "totp" || cred.Name != "phone" || cred.CredentialID == "" {
+		t.Fatalf("credential %+v", cred)
+	}
+
+	// Now bob has a second factor: the password no longer enrols another.
+	if status, _, raw := c.call(s, "POST", "/auth/enroll/totp/begin", nil); status != http.StatusForbidden {
+		t.Fatalf("a second enrolment on the password alone: %d %s", status, raw)
+	}
+	c.must(s, 200, "GET", "/auth/session", nil, &st)
+	if st.Complete || !hasKind(st.Next, totp.Kind) {
+		t.Fatalf("after enrolment: %+v", st)
+	}
+
+	s.clock.Advance(30 * time.Second) // the enrolment spent its code
+	c.must(s, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+	c.must(s, 200, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": code()}, &st)
+	if !st.Complete || st.Level != "AAL2" {
+		t.Fatalf("login with the new key: %+v", st)
+	}
+	// Signed in, bob may enrol more.
+	c.must(s, 200, "POST", "/auth/enroll/totp/begin", nil, &ch)
+
+	// Someone with alice's password, but not her TOTP, cannot enrol theirs.
+	s.signUpPassword(t, "alice")
+	s.enrollTOTP(t, "alice")
+	thief := &client{t: t}
+	thief.must(s, 200, "GET", "/auth/session", nil, nil)
+	var stolen stateAnswer
+	thief.must(s, 200, "POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"}, &stolen)
+	if len(stolen.Enroll) != 0 || !hasKind(stolen.Next, totp.Kind) {
+		t.Fatalf("alice's password offers enrolment: %+v", stolen)
+	}
+	if status, _, _ := thief.call(s, "POST", "/auth/enroll/totp/begin", nil); status != http.StatusForbidden {
+		t.Fatalf("enrolment on a stolen password: %d", status)
+	}
+}
+
+// The pair of instances over one store: a login begun on one finishes on
+// the other, and the session it makes is valid on both.
+func TestEndpointsTwoInstances(t *testing.T) {
+	run := func(t *testing.T, one, two fullStore) {
+		sh := newShared(one)
+		sh2 := *sh
+		sh2.store = two
+		a, b := newSite(t, sh), newSite(t, &sh2)
+		a.signUpPassword(t, "alice")
+		code := a.enrollTOTP(t, "alice")
+		c := &client{t: t}
+		c.must(a, 200, "GET", "/auth/session", nil, nil)
+		c.must(b, 200, "POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"}, nil)
+		var ch challengeAnswer
+		c.must(a, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+		var st stateAnswer
+		c.must(b, 200, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": code()}, &st)
+		if !st.Complete || st.Level != "AAL2" {
+			t.Fatalf("finished on instance 2: %+v", st)
+		}
+		for i, s := range []*site{a, b} {
+			c.must(s, 200, "GET", "/auth/session", nil, &st)
+			if !st.Complete || st.Subject != "alice" {
+				t.Fatalf("instance %d: %+v", i+1, st)
+			}
+		}
+	}
+	t.Run("SQLite", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "puce.db")
+		run(t, sqlstoretest.SQLiteAt(t, p), sqlstoretest.SQLiteAt(t, p))
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		one, second := sqlstoretest.Postgres(t)
+		run(t, one, second())
+	})
+}
