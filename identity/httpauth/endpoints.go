@@ -285,9 +285,15 @@ type challengeJSON struct {
 	// (WebAuthn options, an object), anything else as a string (an
 	// otpauth URI, a nonce, an OCRA question). Absent when the factor
 	// needs nothing (a TOTP login).
-	Payload     json.RawMessage  `json:"payload,omitempty"`
-	ExpiresAt   string           `json:"expiresAt"`
-	Transaction *transactionJSON `json:"transaction,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	ExpiresAt string          `json:"expiresAt"`
+}
+
+// approvalChallengeJSON is an approval's challenge with the payment it is
+// for, as the application holds it: what the page shows its user.
+type approvalChallengeJSON struct {
+	challengeJSON
+	Transaction *transactionJSON `json:"transaction"`
 }
 
 type credentialJSON struct {

@@ -425,9 +425,7 @@ func (e *Endpoints) approveBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	out := e.challenge(ch)
-	out.Transaction = txJSON(*tx)
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, approvalChallengeJSON{e.challenge(ch), txJSON(*tx)})
 }
 
 func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
