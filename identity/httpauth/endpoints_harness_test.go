@@ -23,6 +23,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
+	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -52,6 +53,7 @@ type site struct {
 	passwords *identity.Passwords
 	totp      *totp.Factor
 	wa        *webauthn.Factor
+	card      *cardauth.Factor
 	m         *httpauth.Manager
 	api       *httpauth.Endpoints
 	handler   http.Handler
@@ -81,9 +83,13 @@ func newSite(t testing.TB, sh *shared) *site {
 	if s.wa, err = webauthn.New(svc, webauthn.Config{RPID: "bank.example", RPDisplayName: "Example Bank", Origins: []string{origin}}); err != nil {
 		t.Fatal(err)
 	}
+	// Self-issued cards, their keys pinned: no CA or OCSP to set up.
+	if s.card, err = cardauth.New(svc, cardauth.Config{AllowSelfIssued: true}); err != nil {
+		t.Fatal(err)
+	}
 	s.m = newManager(t, sh.store, sh.clock)
 	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{
-		Factors:   []identity.Authenticator{s.totp, s.wa},
+		Factors:   []identity.Authenticator{s.totp, s.wa, s.card},
 		Passwords: s.passwords,
 		SignUp:    true,
 		PendingPayment: func(r *http.Request, sess *httpauth.Session) (*identity.Transaction, error) {
