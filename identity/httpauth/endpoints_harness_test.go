@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -60,6 +61,28 @@ type site struct {
 
 	mu       sync.Mutex
 	approved []identity.Transaction
+	// log holds what the Manager logged: the detail behind public answers.
+	log lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// take returns what was logged since the last take.
+func (b *lockedBuffer) take() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	b.buf.Reset()
+	return s
 }
 
 // paymentKey is where the application keeps the pending payment: in the
@@ -87,7 +110,11 @@ func newSite(t testing.TB, sh *shared) *site {
 	if s.card, err = cardauth.New(svc, cardauth.Config{AllowSelfIssued: true}); err != nil {
 		t.Fatal(err)
 	}
-	s.m = newManager(t, sh.store, sh.clock)
+	s.m, err = httpauth.New(httpauth.Config{Store: sh.store, Origin: origin, Clock: sh.clock,
+		Logger: slog.New(slog.NewTextHandler(&s.log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{
 		Factors:   []identity.Authenticator{s.totp, s.wa, s.card},
 		Passwords: s.passwords,

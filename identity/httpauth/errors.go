@@ -43,7 +43,6 @@ const (
 	msgAlgorithm   = "This card uses a kind of key this site does not accept."
 	msgWeak        = "Choose a longer password."
 	msgSetup       = "The authenticator setup data is not valid."
-	msgReplayed    = "That code or signature was already used. Wait for a new one, then try again."
 	msgExpired     = "This step took too long or was already finished. Please start again."
 	msgStepUp      = "This needs a fresh confirmation with your second factor."
 	msgUnavailable = "Your second factor cannot be used right now. Try again later, or contact support."
@@ -92,7 +91,10 @@ var rules = [...]rule{
 	{totp.ErrBadSecret, http.StatusBadRequest, msgSetup},
 	{totp.ErrBadURI, http.StatusBadRequest, msgSetup},
 
-	{identity.ErrReplayed, http.StatusUnauthorized, msgReplayed},
+	// A replayed code reads as a wrong one: "already used" would tell
+	// whoever saw a code over a shoulder that it was right, and which step
+	// of the login they got past.
+	{identity.ErrReplayed, http.StatusUnauthorized, msgFailed},
 	{identity.ErrExpired, http.StatusBadRequest, msgExpired},
 	{identity.ErrUnknownChallenge, http.StatusBadRequest, msgExpired},
 	{identity.ErrStepUpRequired, http.StatusForbidden, msgStepUp},
