@@ -108,3 +108,30 @@ func TestEndpointsApproveWithWebAuthn(t *testing.T) {
 		t.Fatalf("a second approval of a paid payment: %d", status)
 	}
 }
+
+// Before any proof, a login names no account: the WebAuthn options list no
+// credential (nothing to learn about carol's keys), and the key itself
+// names carol at finish (a username-less login).
+func TestEndpointsUsernamelessLogin(t *testing.T) {
+	s := memSite(t)
+	key := newDevice()
+	signUpWithKey(t, s, &client{t: t}, "carol", key)
+
+	c := &client{t: t}
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	var ch challengeAnswer
+	c.must(s, 200, "POST", "/auth/login/webauthn/begin", nil, &ch)
+	var opts struct {
+		PublicKey struct {
+			AllowCredentials []any `json:"allowCredentials"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(ch.Payload, &opts); err != nil || len(opts.PublicKey.AllowCredentials) != 0 {
+		t.Fatalf("anonymous options %s (%v)", ch.Payload, err)
+	}
+	var st stateAnswer
+	c.must(s, 200, "POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch.ChallengeID, "response": key.get(t, ch.Payload)}, &st)
+	if st.Subject != "carol" || !st.Complete || st.Level != "AAL3" {
+		t.Fatalf("username-less login: %+v", st)
+	}
+}

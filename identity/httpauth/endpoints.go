@@ -212,20 +212,12 @@ type credentialsBody struct {
 	Password string `json:"password"`
 }
 
-type loginBeginBody struct {
-	// Username is read only while the session names nobody: a
-	// first factor that is not a password (a card, a passkey), or "" for a
-	// username-less login.
-	Username string `json:"username"`
-}
-
 type finishBody struct {
 	ChallengeID identity.ChallengeID `json:"challengeId"`
 	// Response is the factor's answer: a JSON string (a TOTP or OCRA code)
 	// is passed on as its text, an object (WebAuthn's PublicKeyCredential,
 	// a Web eID token) as its JSON.
 	Response json.RawMessage `json:"response"`
-	Username string          `json:"username"`
 }
 
 type enrollFinishBody struct {

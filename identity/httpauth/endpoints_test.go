@@ -114,7 +114,7 @@ func TestEndpointsRefuse(t *testing.T) {
 	token := c.csrf
 
 	c.csrf = ""
-	if status, _, _ := c.call(s, "POST", "/auth/login/totp/begin", map[string]string{"username": "alice"}); status != http.StatusForbidden {
+	if status, _, _ := c.call(s, "POST", "/auth/login/totp/begin", nil); status != http.StatusForbidden {
 		t.Errorf("no CSRF token: %d", status)
 	}
 	c.csrf = token
@@ -128,6 +128,7 @@ func TestEndpointsRefuse(t *testing.T) {
 		{"unknown member", "/auth/password", `{"username":"alice","password":"x","admin":true}`, http.StatusBadRequest},
 		{"two values", "/auth/login/totp/begin", `{}{}`, http.StatusBadRequest},
 		{"unknown factor", "/auth/login/sms/begin", nil, http.StatusNotFound},
+		{"an account named at login", "/auth/login/webauthn/begin", `{"username":"alice"}`, http.StatusBadRequest},
 		{"response neither string nor object", "/auth/login/totp/finish", `{"challengeId":"AAAAAAAAAAAAAAAAAAAAAA","response":123456}`, http.StatusBadRequest},
 		{"anonymous enrolment", "/auth/enroll/totp/begin", nil, http.StatusForbidden},
 		{"anonymous approval", "/auth/approve/webauthn/begin", nil, http.StatusForbidden},

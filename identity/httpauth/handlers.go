@@ -185,29 +185,17 @@ func (e *Endpoints) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// subject is who a login step is for: the session's subject once it has
-// one, the user name the client sends before.
-func (e *Endpoints) subject(ctx context.Context, s *Session, username string) (identity.Subject, error) {
-	if username == "" {
-		return s.Subject(), nil
-	}
-	named, err := e.cfg.Subject(ctx, username)
-	if err != nil {
-		return "", err
-	}
-	if s.Subject() != "" && named != s.Subject() {
-		return "", fmt.Errorf("%w: httpauth: the session is %q's; the request names %q", identity.ErrBadInput, s.Subject(), named)
-	}
-	return named, nil
-}
-
 func (e *Endpoints) challenge(ch *identity.Challenge) challengeJSON {
 	return challengeJSON{ChallengeID: ch.ID, Kind: ch.Kind, Payload: payloadJSON(ch.Payload), ExpiresAt: ch.ExpiresAt.UTC().Format(time.RFC3339)}
 }
 
+// loginBegin begins a login for the session's subject: the one its
+// password named, or none for a username-less login (a passkey, a card).
+// A client cannot name an account here: a login begun for a name would
+// tell anyone whether the account has a card or a key, and list its
+// WebAuthn credential IDs, before any proof.
 func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
-	var b loginBeginBody
-	if err := decode(r, &b); err != nil {
+	if err := decode(r, &emptyBody{}); err != nil {
 		e.fail(w, r, err)
 		return
 	}
@@ -221,12 +209,7 @@ func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	subject, err := e.subject(r.Context(), s, b.Username)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	ch, err := f.Begin(r.Context(), identity.Request{Subject: subject, Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)})
+	ch, err := f.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)})
 	if err != nil {
 		e.fail(w, r, err)
 		return
@@ -250,17 +233,12 @@ func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	subject, err := e.subject(r.Context(), s, b.Username)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
 	data, err := responseData(b.Response)
 	if err != nil {
 		e.fail(w, r, err)
 		return
 	}
-	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: subject,
+	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(),
 		Origin: e.m.cfg.Origin, Data: data, RemoteAddr: e.cfg.RemoteAddr(r)})
 	if err != nil {
 		e.fail(w, r, err)

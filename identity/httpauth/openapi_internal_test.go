@@ -200,7 +200,7 @@ func TestOpenAPISchemasAreTheWireTypes(t *testing.T) {
 	requests := map[string]reflect.Type{
 		"password":      reflect.TypeFor[credentialsBody](),
 		"signUp":        reflect.TypeFor[credentialsBody](),
-		"loginBegin":    reflect.TypeFor[loginBeginBody](),
+		"loginBegin":    reflect.TypeFor[emptyBody](),
 		"loginFinish":   reflect.TypeFor[finishBody](),
 		"enrollBegin":   reflect.TypeFor[emptyBody](),
 		"enrollFinish":  reflect.TypeFor[enrollFinishBody](),
