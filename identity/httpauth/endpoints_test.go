@@ -244,3 +244,50 @@ func TestEndpointsTwoInstances(t *testing.T) {
 		run(t, one, second())
 	})
 }
+
+// Guessing is slowed by the throttle, and the endpoints say when to come
+// back: 429 with Retry-After, the same answer for a password and a code.
+func TestEndpointsThrottledSayWhen(t *testing.T) {
+	s := memSite(t)
+	s.signUpPassword(t, "alice")
+	code := s.enrollTOTP(t, "alice")
+	c := &client{t: t}
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	throttled := func(step func() (int, http.Header, []byte)) (http.Header, errorAnswer) {
+		t.Helper()
+		for range 10 {
+			status, h, raw := step()
+			if status == http.StatusTooManyRequests {
+				var e errorAnswer
+				json.Unmarshal(raw, &e)
+				return h, e
+			}
+			if status != http.StatusUnauthorized {
+				t.Fatalf("a wrong guess answered %d %s", status, raw)
+			}
+		}
+		t.Fatal("ten wrong guesses, never throttled")
+		return nil, errorAnswer{}
+	}
+	h, pw := throttled(func() (int, http.Header, []byte) {
+		return c.call(s, "POST", "/auth/password", map[string]string{"username": "alice", "password": "wrong horse battery"})
+	})
+	if ra := h.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("throttled password: Retry-After %q", ra)
+	}
+	if want, msg := publicMessage(identity.ErrThrottled); pw.Error != msg || want != http.StatusTooManyRequests {
+		t.Fatalf("throttled password: %q", pw.Error)
+	}
+
+	s.clock.Advance(time.Hour) // past the delay; the idle session is gone too
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	c.must(s, 200, "POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"}, nil)
+	h, totpErr := throttled(func() (int, http.Header, []byte) {
+		var ch challengeAnswer
+		c.must(s, 200, "POST", "/auth/login/totp/begin", nil, &ch)
+		return c.call(s, "POST", "/auth/login/totp/finish", map[string]string{"challengeId": ch.ChallengeID, "response": wrongCode(code())})
+	})
+	if h.Get("Retry-After") == "" || totpErr != pw {
+		t.Fatalf("throttled code: Retry-After %q, %q", h.Get("Retry-After"), totpErr.Error)
+	}
+}
