@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -135,3 +137,9 @@ func TestEndpointsUsernamelessLogin(t *testing.T) {
 		t.Fatalf("username-less login: %+v", st)
 	}
 }
+
+// The factors that link their answer to a payment are Approvers.
+var (
+	_ httpauth.Approver = (*webauthn.Factor)(nil)
+	_ httpauth.Approver = (*ocra.Factor)(nil)
+)

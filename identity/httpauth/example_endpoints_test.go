@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	pqtotp "github.com/pquerna/otp/totp"
@@ -18,6 +19,7 @@ import (
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/totp"
+	"github.com/puce-id/puce/webauthn"
 )
 
 // The JSON endpoints for password + TOTP, mounted at /auth/. A page's
@@ -84,4 +86,46 @@ func ExampleManager_Endpoints() {
 	// Output:
 	// password: alice complete: false next: [totp]
 	// code: alice complete: true level: AAL2
+}
+
+// Payment approval: the application says which payment is pending for the
+// session and executes it once approved. The client only shows it; the
+// approval is bound to the application's copy.
+func ExampleEndpointsConfig_payments() {
+	store := memstore.New()
+	m, _ := httpauth.New(httpauth.Config{Store: store, Origin: "https://bank.example"})
+	var keys *webauthn.Factor // webauthn.New(svc, cfg): it implements httpauth.Approver
+
+	// The application's own table of payments awaiting approval, keyed by
+	// the session's subject.
+	var mu sync.Mutex
+	pending := map[identity.Subject]identity.Transaction{}
+
+	api, err := m.Endpoints(httpauth.EndpointsConfig{
+		Factors: []identity.Authenticator{keys},
+		PendingPayment: func(r *http.Request, s *httpauth.Session) (*identity.Transaction, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			tx, ok := pending[s.Subject()]
+			if !ok {
+				return nil, nil // answered as "start again"
+			}
+			return &tx, nil
+		},
+		PaymentApproved: func(r *http.Request, s *httpauth.Session, tx identity.Transaction, proof identity.Proof) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := pending[s.Subject()]; !ok {
+				return identity.ErrReplayed // paid already: never twice
+			}
+			delete(pending, s.Subject())
+			// Execute tx, recording proof (its Transaction is tx's digest).
+			return nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", api) // POST /auth/approve/webauthn/begin, …/finish
 }
