@@ -24,7 +24,7 @@ func signUpWithKey(t *testing.T, s *site, c *client, subject string, key *device
 	c.must(s, 200, "POST", "/auth/signup", map[string]string{"username": subject, "password": "correct horse battery"}, nil)
 	var ch challengeAnswer
 	c.must(s, 200, "POST", "/auth/enroll/webauthn/begin", nil, &ch)
-	if len(ch.Payload) == 0 || ch.Payload[0] != '{' {
+	if len(ch.Payload) == 0 || ch.Payload[0] != '{' || ch.QRCode != "" {
 		t.Fatalf("creation options are not JSON: %s", ch.Payload)
 	}
 	c.must(s, 200, "POST", "/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch.ChallengeID, "response": key.create(t, ch.Payload), "name": "key"}, nil)

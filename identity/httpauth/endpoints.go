@@ -281,6 +281,20 @@ type challengeJSON struct {
 	ExpiresAt string          `json:"expiresAt"`
 }
 
+// enrollChallengeJSON is an enrolment's challenge, with the payload drawn
+// as a QR code for factors that have one (a TOTP key for a phone's app),
+// so that a page needs no QR library.
+type enrollChallengeJSON struct {
+	challengeJSON
+	QRCode string `json:"qrCode,omitempty"`
+}
+
+// qrCoder is a factor that draws its enrolment payload as a PNG QR code
+// (totp.Factor).
+type qrCoder interface {
+	QRCode(ch *identity.Challenge) ([]byte, error)
+}
+
 // approvalChallengeJSON is an approval's challenge with the payment it is
 // for, as the application holds it: what the page shows its user.
 type approvalChallengeJSON struct {

@@ -272,6 +272,7 @@ type challengeAnswer struct {
 	ChallengeID string          `json:"challengeId"`
 	Kind        string          `json:"kind"`
 	Payload     json.RawMessage `json:"payload"`
+	QRCode      string          `json:"qrCode"`
 	Transaction *txAnswer       `json:"transaction"`
 }
 

@@ -1,7 +1,10 @@
 package httpauth_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	stdpng "image/png"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -165,6 +168,14 @@ func TestEndpointsEnrollTOTP(t *testing.T) {
 	uri := unquote(t, ch.Payload)
 	if !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, "bob") {
 		t.Fatalf("enrolment payload %q", uri)
+	}
+	// The same key drawn for the phone's camera, ready for an <img>.
+	png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(ch.QRCode, "data:image/png;base64,"))
+	if !strings.HasPrefix(ch.QRCode, "data:image/png;base64,") || err != nil {
+		t.Fatalf("QR code %.40q: %v", ch.QRCode, err)
+	}
+	if cfg, err := stdpng.DecodeConfig(bytes.NewReader(png)); err != nil || cfg.Width < 100 {
+		t.Fatalf("QR code image: %+v, %v", cfg, err)
 	}
 	code := codeFor(t, s.clock, uri)
 	var cred struct {

@@ -3,6 +3,7 @@ package httpauth
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -304,7 +305,16 @@ func (e *Endpoints) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e.challenge(ch))
+	out := enrollChallengeJSON{challengeJSON: e.challenge(ch)}
+	if q, ok := f.(qrCoder); ok {
+		png, err := q.QRCode(ch)
+		if err != nil {
+			e.fail(w, r, err)
+			return
+		}
+		out.QRCode = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {

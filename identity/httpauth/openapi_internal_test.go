@@ -213,7 +213,7 @@ func TestOpenAPISchemasAreTheWireTypes(t *testing.T) {
 		"signUp":        reflect.TypeFor[stateJSON](),
 		"loginBegin":    reflect.TypeFor[challengeJSON](),
 		"loginFinish":   reflect.TypeFor[stateJSON](),
-		"enrollBegin":   reflect.TypeFor[challengeJSON](),
+		"enrollBegin":   reflect.TypeFor[enrollChallengeJSON](),
 		"enrollFinish":  reflect.TypeFor[credentialJSON](),
 		"approveBegin":  reflect.TypeFor[approvalChallengeJSON](),
 		"approveFinish": reflect.TypeFor[approvalJSON](),
