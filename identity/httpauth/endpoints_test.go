@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	stdpng "image/png"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -300,5 +302,36 @@ func TestEndpointsThrottledSayWhen(t *testing.T) {
 	})
 	if h.Get("Retry-After") == "" || totpErr != pw {
 		t.Fatalf("throttled code: Retry-After %q, %q", h.Get("Retry-After"), totpErr.Error)
+	}
+}
+
+// Endpoints refuses a configuration it could not serve safely, and serves
+// under any clean prefix.
+func TestEndpointsConfig(t *testing.T) {
+	s := memSite(t)
+	pay := func(*http.Request, *httpauth.Session) (*identity.Transaction, error) { return nil, nil }
+	for name, cfg := range map[string]httpauth.EndpointsConfig{
+		"no factors":               {},
+		"a factor twice":           {Factors: []identity.Authenticator{s.totp, s.totp}},
+		"a nil factor":             {Factors: []identity.Authenticator{nil}},
+		"prefix with a slash":      {Factors: []identity.Authenticator{s.totp}, Prefix: "/auth/"},
+		"relative prefix":          {Factors: []identity.Authenticator{s.totp}, Prefix: "auth"},
+		"pending without approved": {Factors: []identity.Authenticator{s.totp}, PendingPayment: pay},
+	} {
+		if _, err := s.m.Endpoints(cfg); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	api, err := s.m.Endpoints(httpauth.EndpointsConfig{Prefix: "/api/v2/auth", Factors: []identity.Authenticator{s.totp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/api/v2/auth/session": 200, "/auth/session": 404, "/api/v2/auth/logout": 405, "/api/v2/auth/password": 404} {
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, httptest.NewRequest("GET", origin+path, nil))
+		if w.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, w.Code, want)
+		}
 	}
 }
