@@ -64,8 +64,9 @@ type EndpointsConfig struct {
 	UserName func(ctx context.Context, subject identity.Subject) (userName, displayName string, err error)
 	// PendingPayment returns the payment the session's user is about to
 	// approve, as the application stored it (in its database, or in the
-	// session with Session.SetValue): the approval is bound to this one,
-	// never to what the client posts. nil: no approval endpoints.
+	// session with Session.SetValue), or nil when none is: the approval
+	// is bound to this one, never to what the client posts. A nil
+	// PendingPayment serves no approval endpoints.
 	PendingPayment func(r *http.Request, s *Session) (*identity.Transaction, error)
 	// PaymentApproved runs once the factor and the policy have accepted an
 	// approval of tx. The application executes the payment here, and must
@@ -82,6 +83,21 @@ type EndpointsConfig struct {
 // request goes through the Manager's Protect (CSRF, body limit), every
 // error is answered with WriteError (Public's status and message, the
 // detail logged), and every change of level renews the session (AddProof).
+//
+// Under Prefix:
+//
+//	GET  /session                      the session and its CSRF token (starts one)
+//	POST /password, /signup            the first factor; the answer lists the next
+//	POST /login/{kind}/begin|finish    a login or step-up with a factor
+//	POST /enroll/{kind}/begin|finish   a new credential
+//	POST /approve/{kind}/begin|finish  the pending payment, with an Approver
+//	POST /logout
+//	GET  /openapi.json                 the contract
+//
+// A login is for the session's subject (the one the password proved) or,
+// before any proof, for nobody: a passkey or a card then names the
+// account. A client never names one, so that nobody learns which accounts
+// have a card or a key.
 type Endpoints struct {
 	m       *Manager
 	cfg     EndpointsConfig
