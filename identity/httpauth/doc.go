@@ -4,6 +4,13 @@
 // a factor's Finish returns, and answer any error with Manager.WriteError (or
 // show Public's message on a page of your own).
 //
+// Or let Manager.Endpoints serve the whole ceremony as JSON: the password
+// step, login, enrolment and payment approval for every registered factor,
+// under one documented contract (openapi.json, served at
+// Prefix/openapi.json). A page's script then calls begin, hands the
+// challenge's payload to the factor (WebAuthn, the card agent, the user
+// typing a code) and posts the answer to finish.
+//
 // Sessions live server-side in an identity.SessionStore (memstore, or
 // sqlstore's SQLite or PostgreSQL), so every server instance that shares the
 // store shares them. The browser holds only a random token in a __Host-

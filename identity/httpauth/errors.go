@@ -43,7 +43,6 @@ const (
 	msgAlgorithm   = "This card uses a kind of key this site does not accept."
 	msgWeak        = "Choose a longer password."
 	msgSetup       = "The authenticator setup data is not valid."
-	msgReplayed    = "That code or signature was already used. Wait for a new one, then try again."
 	msgExpired     = "This step took too long or was already finished. Please start again."
 	msgStepUp      = "This needs a fresh confirmation with your second factor."
 	msgUnavailable = "Your second factor cannot be used right now. Try again later, or contact support."
@@ -59,6 +58,7 @@ const (
 	msgSigner      = "The signer's certificate is not one this site trusts."
 	msgSigKind     = "This kind of signature is not supported."
 	msgInternal    = "Something went wrong on our side. Please try again in a moment."
+	msgNoFactor    = "This sign-in method is not offered here."
 )
 
 type rule struct {
@@ -73,6 +73,7 @@ type rule struct {
 var rules = [...]rule{
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, msgTooLarge},
 	{ErrCSRF, http.StatusForbidden, msgCSRF},
+	{ErrUnknownFactor, http.StatusNotFound, msgNoFactor},
 	{identity.ErrNoSession, http.StatusUnauthorized, msgNoSession},
 	{identity.ErrBusy, http.StatusServiceUnavailable, msgBusy},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},
@@ -90,7 +91,10 @@ var rules = [...]rule{
 	{totp.ErrBadSecret, http.StatusBadRequest, msgSetup},
 	{totp.ErrBadURI, http.StatusBadRequest, msgSetup},
 
-	{identity.ErrReplayed, http.StatusUnauthorized, msgReplayed},
+	// A replayed code reads as a wrong one: "already used" would tell
+	// whoever saw a code over a shoulder that it was right, and which step
+	// of the login they got past.
+	{identity.ErrReplayed, http.StatusUnauthorized, msgFailed},
 	{identity.ErrExpired, http.StatusBadRequest, msgExpired},
 	{identity.ErrUnknownChallenge, http.StatusBadRequest, msgExpired},
 	{identity.ErrStepUpRequired, http.StatusForbidden, msgStepUp},

@@ -70,8 +70,9 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},
 	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
-	"identity/httpauth.ErrCSRF":     {httpauth.ErrCSRF, 403},
-	"identity/httpauth.ErrTooLarge": {httpauth.ErrTooLarge, 413},
+	"identity/httpauth.ErrCSRF":          {httpauth.ErrCSRF, 403},
+	"identity/httpauth.ErrTooLarge":      {httpauth.ErrTooLarge, 413},
+	"identity/httpauth.ErrUnknownFactor": {httpauth.ErrUnknownFactor, 404},
 
 	"totp.ErrMalformedCode": {totp.ErrMalformedCode, 400},
 	"totp.ErrBadSecret":     {totp.ErrBadSecret, 400},

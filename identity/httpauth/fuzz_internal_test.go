@@ -1,8 +1,14 @@
 package httpauth
 
 import (
+	"bytes"
+	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/puce-id/puce/identity"
 )
 
 // FuzzParseToken feeds cookie values: whatever a browser or an attacker
@@ -27,6 +33,52 @@ func FuzzParseToken(f *testing.F) {
 		}
 		if c := tok.csrf(); len(c) != 43 || c == s {
 			t.Fatalf("CSRF token %q", c)
+		}
+	})
+}
+
+// FuzzResponseData feeds the "response" member of a finish request: a
+// client's answer to a challenge. Whatever is accepted goes back out through
+// payloadJSON and in again unchanged, so a payload and an answer travel by
+// one rule; whatever is refused is identity.ErrBadInput.
+func FuzzResponseData(f *testing.F) {
+	for _, s := range []string{`"123456"`, `{"unverifiedCertificate":"MIIB","signature":"AA=="}`, `[1]`, `null`, `12`,
+		`"\u0000"`, ` {"a":` + "\n" + `1} `, `"{\"a\":1}"`, `"\ud800"`, `{"a":1}x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		data, err := responseData(raw)
+		if err != nil {
+			if !errors.Is(err, identity.ErrBadInput) {
+				t.Fatalf("%q: %v is not ErrBadInput", raw, err)
+			}
+			return
+		}
+		if len(bytes.TrimSpace(data)) == 0 || !utf8.Valid(data) {
+			return // payloadJSON leaves no payload, or replaces bad UTF-8
+		}
+		again, err := responseData(payloadJSON(data))
+		if err != nil || (!bytes.Equal(again, data) && !bytes.Equal(again, bytes.TrimSpace(data))) {
+			t.Fatalf("%q: out as %s, back as %q (%v)", data, payloadJSON(data), again, err)
+		}
+	})
+}
+
+// FuzzDecodeBody feeds request bodies to the strictest reader of them,
+// approveFinish's: it never panics, and refuses with identity.ErrBadInput
+// (or ErrTooLarge) what it does not take.
+func FuzzDecodeBody(f *testing.F) {
+	for _, s := range []string{`{}`, ``, `{"challengeId":"AAAAAAAAAAAAAAAAAAAAAA","response":"1","transaction":{"amount":"1.00","currency":"EUR","payeeName":"x","payeeAccount":"y"}}`,
+		`{"challengeId":"short"}`, `{"extra":1}`, `{}{}`, `[]`, `{"response":{"a":[1,2,{}]}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest("POST", "https://bank.example/auth/approve/webauthn/finish", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		var b approveFinishBody
+		err := decode(r, &b)
+		if err != nil && !errors.Is(err, identity.ErrBadInput) && !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("%q: %v", body, err)
 		}
 	})
 }

@@ -1,0 +1,499 @@
+package httpauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// Actions the endpoints authorize with Manager.Authorize, so that an
+// application can ask more for them in Policy.Actions (a fresh second
+// factor before adding a new one, say).
+const (
+	ActionEnroll  = "enroll"
+	ActionApprove = "approve payment"
+)
+
+// fail answers err; every handler ends through it or through writeJSON.
+func (e *Endpoints) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e.m.WriteError(w, r, err)
+}
+
+// factor is the registered factor the path names.
+func (e *Endpoints) factor(r *http.Request) (identity.Authenticator, error) {
+	k := identity.Kind(r.PathValue("kind"))
+	f, ok := e.factors[k]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFactor, k)
+	}
+	return f, nil
+}
+
+// session is the session Protect checked; for a GET, Start makes one so
+// that a page's script can learn its CSRF token.
+func (e *Endpoints) session(w http.ResponseWriter, r *http.Request) {
+	s, err := e.m.Start(w, r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	st, err := e.state(r.Context(), s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// state describes s, with the second factors its account can go on with
+// while a login is under way.
+func (e *Endpoints) state(ctx context.Context, s *Session) (stateJSON, error) {
+	st := stateJSON{Subject: string(s.Subject()), Level: s.Level().String(), Complete: s.Login() != nil, CSRFToken: s.CSRFToken()}
+	if st.Complete || s.Subject() == "" {
+		return st, nil
+	}
+	var err error
+	st.Next, st.Enroll, err = e.next(ctx, s.Subject())
+	return st, err
+}
+
+// next is what the account of subject can do after its first factor: log
+// in with the second factors it has (next), or, with none yet, enrol one
+// (enroll). The answer comes from the account's credentials, not from what
+// the server offers (Policy.SecondFactors): an account whose factors are
+// all unusable here gets identity.ErrFactorUnavailable, never the right to
+// enrol a new one on the password.
+func (e *Endpoints) next(ctx context.Context, subject identity.Subject) (next, enroll []identity.Kind, err error) {
+	if e.cfg.Credentials == nil {
+		return nil, nil, nil
+	}
+	creds, err := e.cfg.Credentials.Credentials(ctx, subject, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("httpauth: list credentials: %w", err)
+	}
+	next, err = e.m.policy.SecondFactors(creds, func(k identity.Kind) bool { _, ok := e.factors[k]; return ok })
+	if errors.Is(err, identity.ErrNotEnrolled) {
+		kinds := e.m.policy.SecondFactorKinds
+		if len(kinds) == 0 {
+			kinds = identity.DefaultSecondFactors()
+		}
+		for _, k := range kinds {
+			if _, ok := e.factors[k]; ok {
+				enroll = append(enroll, k)
+			}
+		}
+		return nil, enroll, nil
+	}
+	return next, nil, err
+}
+
+// answer adds proof to the session and answers with where the login
+// stands: complete, or waiting for a second factor.
+func (e *Endpoints) answer(w http.ResponseWriter, r *http.Request, s *Session, proof identity.Proof) {
+	_, err := e.m.AddProof(r.Context(), w, s, proof)
+	if err != nil && !errors.Is(err, identity.ErrStepUpRequired) {
+		e.fail(w, r, err)
+		return
+	}
+	st, err := e.state(r.Context(), s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (e *Endpoints) password(w http.ResponseWriter, r *http.Request) {
+	var b credentialsBody
+	if err := decode(r, &b); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	subject, err := e.cfg.Subject(ctx, b.Username)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	proof, err := e.cfg.Passwords.Verify(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	// An account whose second factors cannot run here is refused before
+	// its password is kept: it must not go on to enrol another one.
+	if _, _, err := e.next(ctx, subject); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	e.answer(w, r, s, *proof)
+}
+
+func (e *Endpoints) signUp(w http.ResponseWriter, r *http.Request) {
+	var b credentialsBody
+	if err := decode(r, &b); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	subject, err := e.cfg.Subject(ctx, b.Username)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.cfg.Passwords.Create(ctx, subject, b.Password); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	// The first proof costs a second hash until Passwords.Create returns
+	// it (issue 19, "small API mends").
+	proof, err := e.cfg.Passwords.Verify(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	e.answer(w, r, s, *proof)
+}
+
+func (e *Endpoints) logout(w http.ResponseWriter, r *http.Request) {
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.m.Logout(r.Context(), w, s); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *Endpoints) challenge(ch *identity.Challenge) challengeJSON {
+	return challengeJSON{ChallengeID: ch.ID, Kind: ch.Kind, Payload: payloadJSON(ch.Payload), ExpiresAt: ch.ExpiresAt.UTC().Format(time.RFC3339)}
+}
+
+// loginBegin begins a login for the session's subject: the one its
+// password named, or none for a username-less login (a passkey, a card).
+// A client cannot name an account here: a login begun for a name would
+// tell anyone whether the account has a card or a key, and list its
+// WebAuthn credential IDs, before any proof.
+func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
+	if err := decode(r, &emptyBody{}); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	f, err := e.factor(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ch, err := f.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)})
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e.challenge(ch))
+}
+
+func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
+	var b finishBody
+	if err := decode(r, &b); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	f, err := e.factor(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	data, err := responseData(b.Response)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(),
+		Origin: e.m.cfg.Origin, Data: data, RemoteAddr: e.cfg.RemoteAddr(r)})
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	e.answer(w, r, s, *proof)
+}
+
+// mayEnroll returns who may enrol a factor in this session: a signed-in
+// user (as the policy allows ActionEnroll), or a new account that proved
+// its password moments ago and has no second factor yet. Anyone else
+// would be adding a way into an account they have not fully proven.
+func (e *Endpoints) mayEnroll(ctx context.Context, s *Session) (identity.Subject, error) {
+	if s.Login() != nil {
+		return s.Subject(), e.m.Authorize(s, ActionEnroll)
+	}
+	now := e.m.now()
+	fresh := slices.ContainsFunc(s.Pending(), func(p identity.Proof) bool {
+		return p.Subject == s.Subject() && p.Factors.Has(identity.Knowledge) && now.Sub(p.Time) <= e.m.cfg.PendingTimeout
+	})
+	if !fresh {
+		return "", e.m.Authorize(s, ActionEnroll)
+	}
+	_, enroll, err := e.next(ctx, s.Subject())
+	if err != nil {
+		return "", err
+	}
+	if len(enroll) == 0 {
+		return "", fmt.Errorf("%w: httpauth: %q has a second factor; sign in with it before enrolling another", identity.ErrStepUpRequired, s.Subject())
+	}
+	return s.Subject(), nil
+}
+
+func (e *Endpoints) enrollBegin(w http.ResponseWriter, r *http.Request) {
+	if err := decode(r, &emptyBody{}); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	f, err := e.factor(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	subject, err := e.mayEnroll(ctx, s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	user, display, err := e.cfg.UserName(ctx, subject)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ch, err := f.BeginEnroll(ctx, identity.Request{Subject: subject, Origin: e.m.cfg.Origin, UserName: user,
+		DisplayName: display, RemoteAddr: e.cfg.RemoteAddr(r)})
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	out := enrollChallengeJSON{challengeJSON: e.challenge(ch)}
+	if q, ok := f.(qrCoder); ok {
+		png, err := q.QRCode(ch)
+		if err != nil {
+			e.fail(w, r, err)
+			return
+		}
+		out.QRCode = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {
+	var b enrollFinishBody
+	if err := decode(r, &b); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	f, err := e.factor(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	// Asked again: the account may have gained a factor since Begin.
+	subject, err := e.mayEnroll(r.Context(), s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	data, err := responseData(b.Response)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	c, err := f.FinishEnroll(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: subject,
+		Origin: e.m.cfg.Origin, Data: data, Name: b.Name, RemoteAddr: e.cfg.RemoteAddr(r)})
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, credentialJSON{Kind: c.Kind, CredentialID: c.ID, Name: c.Name})
+}
+
+// approver is the registered factor the path names, if it can approve
+// payments under the policy.
+func (e *Endpoints) approver(r *http.Request) (Approver, error) {
+	f, err := e.factor(r)
+	if err != nil {
+		return nil, err
+	}
+	kinds := e.m.policy.ApprovalKinds
+	if len(kinds) == 0 {
+		kinds = identity.DefaultApprovalKinds()
+	}
+	a, ok := f.(Approver)
+	if !ok || !slices.Contains(kinds, f.Kind()) {
+		return nil, fmt.Errorf("%w (%s)", identity.ErrCannotLink, f.Kind())
+	}
+	return a, nil
+}
+
+// pending is the payment the application says is awaiting approval.
+func (e *Endpoints) pending(r *http.Request, s *Session) (*identity.Transaction, error) {
+	tx, err := e.cfg.PendingPayment(r, s)
+	if err != nil {
+		return nil, err
+	}
+	if tx == nil {
+		return nil, fmt.Errorf("%w: httpauth: no payment is pending", identity.ErrExpired)
+	}
+	return tx, nil
+}
+
+func (e *Endpoints) approveBegin(w http.ResponseWriter, r *http.Request) {
+	if err := decode(r, &emptyBody{}); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	a, err := e.approver(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.m.Authorize(s, ActionApprove); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	tx, err := e.pending(r, s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	ch, err := a.BeginApprove(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin,
+		RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx})
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, approvalChallengeJSON{e.challenge(ch), txJSON(*tx)})
+}
+
+func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
+	var b approveFinishBody
+	if err := decode(r, &b); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	a, err := e.approver(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	s, err := e.m.Load(r)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	login := s.Login()
+	if login == nil {
+		e.fail(w, r, e.m.Authorize(s, ActionApprove))
+		return
+	}
+	data, err := responseData(b.Response)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if b.Transaction == nil {
+		e.fail(w, r, fmt.Errorf("%w: httpauth: the request names no transaction", identity.ErrTransactionMismatch))
+		return
+	}
+	ctx := r.Context()
+	tx, err := e.pending(r, s)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	shown := b.Transaction.tx()
+	resp := identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(), Origin: e.m.cfg.Origin,
+		Data: data, RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx}
+	if same, err := sameTransaction(shown, *tx); err != nil || !same {
+		// The page showed another payment than the one the application
+		// holds. The factor hears of it with what the client claims, so
+		// that the core refuses, audits and burns the challenge; whatever
+		// it answers, nothing is approved.
+		resp.Transaction = &shown
+		_, ferr := a.FinishApprove(ctx, resp)
+		if err == nil {
+			err = fmt.Errorf("%w: httpauth: the page showed another payment than the pending one (factor: %v)", identity.ErrTransactionMismatch, ferr)
+		}
+		e.fail(w, r, err)
+		return
+	}
+	proof, err := a.FinishApprove(ctx, resp)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.m.policy.Approve(login, *proof, *tx); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.cfg.PaymentApproved(r, s, *tx, *proof); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, approvalJSON{Approved: true, Kind: proof.Kind, CredentialID: proof.CredentialID, Transaction: txJSON(*tx)})
+}
+
+// sameTransaction compares two payments by their digests, so that what
+// differs only in form ("100.5" and "100.50" EUR) is the same payment.
+func sameTransaction(a, b identity.Transaction) (bool, error) {
+	da, err := a.Digest()
+	if err != nil {
+		return false, err
+	}
+	db, err := b.Digest()
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(da[:], db[:]), nil
+}
