@@ -57,6 +57,7 @@ const (
 	msgSigInvalid  = "The signature is not valid."
 	msgSigner      = "The signer's certificate is not one this site trusts."
 	msgSigKind     = "This kind of signature is not supported."
+	msgTimestamp   = "The signature's timestamp could not be confirmed."
 	msgInternal    = "Something went wrong on our side. Please try again in a moment."
 	msgNoFactor    = "This sign-in method is not offered here."
 )
@@ -128,6 +129,7 @@ var rules = [...]rule{
 	{esign.ErrBadSignature, http.StatusUnprocessableEntity, msgSigInvalid},
 	{esign.ErrUntrustedSigner, http.StatusUnprocessableEntity, msgSigner},
 	{esign.ErrUnsupported, http.StatusUnprocessableEntity, msgSigKind},
+	{esign.ErrTimestamp, http.StatusUnprocessableEntity, msgTimestamp},
 
 	// Server faults (a key that does not open a sealed value, a broken audit
 	// chain) fall through to the internal answer below.

@@ -68,6 +68,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrKeyUsage":             {esign.ErrKeyUsage, 422},
 	"pcsc/esign.ErrExtKeyUsage":          {esign.ErrExtKeyUsage, 422},
 	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},
+	"pcsc/esign.ErrTimestamp":            {esign.ErrTimestamp, 422},
 	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
 	"identity/httpauth.ErrCSRF":          {httpauth.ErrCSRF, 403},
