@@ -44,6 +44,10 @@ type signedData struct {
 	certHash     []byte
 	certHashAlg  crypto.Hash
 	certHashSHA1 []byte
+
+	// timestampToken is the signature timestamp among the unsigned
+	// attributes (CAdES-T), nil without.
+	timestampToken []byte
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
@@ -208,11 +212,14 @@ func (sd *signedData) readSignerInfo(si cryptobyte.String) error {
 		return malformed("signature value")
 	}
 	sd.signature = sig
-	// Unsigned attributes (a CAdES-T timestamp, say) are not checked:
-	// baseline B needs none.
+	// Unsigned attributes: the signature timestamp of CAdES-T is read;
+	// the signature does not cover them (RFC 5652 §5.3).
 	var hasUnsigned bool
 	if !si.ReadOptionalASN1(&unsigned, &hasUnsigned, tag1) || !si.Empty() {
 		return malformed("data after the signature value")
+	}
+	if hasUnsigned {
+		return sd.readUnsignedAttributes(unsigned)
 	}
 	return nil
 }

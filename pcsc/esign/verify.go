@@ -79,15 +79,26 @@ type Report struct {
 	// Revocation is what the signer's CA's OCSP responder said, when
 	// VerifyOptions.OCSP asked; nil otherwise.
 	Revocation *ocsp.Result
+	// Timestamp is the signature timestamp (CAdES-T) as verified with
+	// VerifyOptions.TSARoots; nil when the signature has none, or when no
+	// TSA roots were given to check it with.
+	Timestamp *Timestamp
+	// Level is the CAdES baseline level reached: "B-B", or "B-T" with a
+	// verified signature timestamp.
+	Level string
 }
 
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
 	Roots, Intermediates *x509.CertPool
-	// Time at which the certificates must be valid; zero means the signing
-	// time (baseline B has no timestamp to do better), or now when the
-	// signature claims none.
+	// Time at which the certificates must be valid; zero means the time
+	// of the verified signature timestamp (CAdES-T), otherwise now: a
+	// signing-time attribute is only the signer's claim.
 	Time time.Time
+	// TSARoots and TSAIntermediates are the timestamping authorities'
+	// CAs, for signature timestamps; nil leaves a timestamp unchecked (and
+	// the signature at level B-B).
+	TSARoots, TSAIntermediates *x509.CertPool
 	// Purposes are the extended key usages a signer's certificate may
 	// carry; a certificate whose extended key usage extension names none
 	// of them is refused with ErrExtKeyUsage. nil means DefaultPurposes.
@@ -154,9 +165,20 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if err := checkPurpose(signer, opts.Purposes); err != nil {
 		return nil, err
 	}
+	var ts *Timestamp
+	if sd.timestampToken != nil && opts.TSARoots != nil {
+		// The timestamp is over the signature value (RFC 3161 Appendix A).
+		if ts, err = verifyTimestampOf(sd.timestampToken, sd.signature, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates}); err != nil {
+			return nil, fmt.Errorf("signature timestamp: %w", err)
+		}
+	}
+	// Without a timestamp nothing proves when the signature was made: the
+	// signing-time attribute is the signer's own claim, so the certificate
+	// is judged now (ETSI EN 319 102-1: no proof of existence, current
+	// time). With one, at the timestamp's time.
 	at := opts.Time
-	if at.IsZero() {
-		at = sd.signingTime
+	if at.IsZero() && ts != nil {
+		at = ts.Time
 	}
 	if at.IsZero() {
 		at = time.Now()
@@ -177,7 +199,10 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
-	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.String()}
+	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.String(), Timestamp: ts, Level: "B-B"}
+	if ts != nil {
+		rep.Level = "B-T"
+	}
 	if opts.OCSP == nil {
 		return rep, nil
 	}
