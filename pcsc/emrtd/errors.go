@@ -85,6 +85,15 @@ var (
 	// 9303-12 §7.1.1): a CSCA trusted for one state signed a document of
 	// another. Do not trust the document.
 	ErrCountryMismatch = fmt.Errorf("%w: document signer's country does not match the issuing state", ErrPassiveAuth)
+	// ErrCardSecurity: EF.CardSecurity, the chip's SecurityInfos signed by
+	// a document signer in the master file (ICAO 9303-11 §9.2.11), is
+	// malformed or fails the checks EF.SOD passes: its signature, its
+	// signer's chain to a configured CSCA, revocation, country. The error
+	// matches the cause too (ErrSignature, ErrUntrustedSigner, ErrRevoked,
+	// ErrCountryMismatch, ErrMalformed). EF.CardAccess, which chose the
+	// access protocol, is then unauthenticated: do not trust the session's
+	// data.
+	ErrCardSecurity = fmt.Errorf("%w: EF.CardSecurity not validly signed by a trusted document signer", ErrPassiveAuth)
 )
 
 // DataGroupError names the data group a failure concerns.

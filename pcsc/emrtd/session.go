@@ -76,6 +76,11 @@ type Session struct {
 	// against DG14 (cardAccessSeen); cardAccess its bytes when read.
 	seen       cardAccessSeen
 	cardAccess []byte
+	// cardSecurity is EF.CardSecurity as read from the MF under secure
+	// messaging (cardsecurity.go), nil when the chip has none or it was
+	// not read; csTried says it was looked for.
+	cardSecurity []byte
+	csTried      bool
 }
 
 // Open opens the LDS1 application with the holder's access key in the order
@@ -136,6 +141,18 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 			if err == nil {
 				s := newSession(t, sm, ProtocolPACE, opts)
 				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
+				// ICAO 9303-11 §9.2.11: EF.CardSecurity, in the MF and
+				// readable after PACE, is read now, before the
+				// application is selected, when EF.CardAccess names a
+				// protocol that requires it; other chips are asked
+				// only if they lack DG14 (Read), so that a chip without
+				// it costs no extra APDU.
+				if access.announcesCardSecurity() {
+					s.csTried = true
+					if s.cardSecurity, err = readCardSecurity(ctx, s.client, s.chunk); err != nil {
+						return nil, err
+					}
+				}
 				// ICAO 9303-11 §4.2, step 3: PACE ran in the MF; the
 				// application is selected under its secure messaging.
 				if err := selectLDS1(ctx, s.client); err != nil {
@@ -262,7 +279,14 @@ func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
 // Offsets beyond 0x7FFF use READ BINARY with odd instruction (B1) and the
 // offset in DO'54'.
 func readFile(ctx context.Context, c *apdu.Client, f File, chunk int) ([]byte, error) {
-	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | f.SFI(), P2: 0x00, Ne: chunk})
+	return readFileSFI(ctx, c, f.SFI(), f.String(), chunk)
+}
+
+// readFileSFI is readFile for a short EF identifier of the current DF,
+// named for the error messages (EF.CardSecurity has no File: its
+// identifier is EF.SOD's in the application).
+func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk int) ([]byte, error) {
+	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | sfi, P2: 0x00, Ne: chunk})
 	if err != nil {
 		return nil, fmt.Errorf("emrtd: read %v: %w", f, err)
 	}

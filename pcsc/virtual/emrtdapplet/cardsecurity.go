@@ -2,6 +2,7 @@ package emrtdapplet
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/asn1"
 	"fmt"
 	"io"
@@ -21,10 +22,21 @@ const fidCardSecurity uint16 = 0x011D
 // TR-03110-3 §A.1.2.5).
 var oidSecurityObject = asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 3, 2, 1}
 
-// signCardSecurity builds EF.CardSecurity: a ContentInfo with a SignedData
-// over SecurityInfos, signed by the document signer that signs EF.SOD, as
-// ICAO 9303-11 §9.2.11 and BSI TR-03110-3 §A.1.2.5 have it (the file holds
-// the ContentInfo itself, with no application tag around it).
+// SignCardSecurity builds the content of an EF.CardSecurity over infos, the
+// DER of SecurityInfos (a SET OF SecurityInfo): a ContentInfo with a
+// SignedData of content type id-SecurityObject signed by the issuer's
+// document signer, the one that signs EF.SOD, as ICAO 9303-11 §9.2.11 and
+// BSI TR-03110-3 §A.1.2.5 have it (the file holds the ContentInfo itself,
+// with no application tag around it). Personalise uses it for
+// Options.CardSecurity; tests use it for chips with other SecurityInfos
+// (Applet.ReplaceCardSecurity). rnd is crypto/rand when nil.
+func (is *Issuer) SignCardSecurity(infos []byte, now time.Time, rnd io.Reader) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return signCardSecurity(is, infos, now, rnd)
+}
+
 func signCardSecurity(is *Issuer, infos []byte, now time.Time, rnd io.Reader) ([]byte, error) {
 	var set asn1.RawValue
 	if rest, err := asn1.Unmarshal(infos, &set); err != nil || len(rest) != 0 || set.Tag != asn1.TagSet {
