@@ -87,8 +87,10 @@ type Session struct {
 // of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
 // it offers a supported variant, then SELECT of the application (under
 // PACE's secure messaging); BAC after the SELECT otherwise, when the key is
-// an MRZKey. EF.CardAccess is unsigned: Session.Read checks it against DG14
-// (ErrCardAccessMismatch). The chip's refusal of the key gives
+// an MRZKey. After PACE, and before the SELECT, EF.CardSecurity is read
+// from the MF when EF.CardAccess names a protocol that requires it (ICAO
+// 9303-11 §9.2.11). EF.CardAccess is unsigned: Session.Read checks it
+// against EF.CardSecurity or DG14 (ErrCardAccessMismatch). The chip's refusal of the key gives
 // ErrAccessDenied and nothing is read; a malformed key gives ErrInvalidKey
 // before anything is sent. PACE is not retried with BAC after the chip
 // refused the password: the same key would fail again and count against the
