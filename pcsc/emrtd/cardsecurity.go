@@ -70,6 +70,9 @@ func ParseCardSecurity(b []byte) (*CardSecurity, error) {
 // returns the CSCA. A failure matches ErrCardSecurity and its cause
 // (ErrSignature, ErrUntrustedSigner, ErrRevoked, ErrCountryMismatch).
 func (c *CardSecurity) Verify(opts PassiveOptions, dg1 []byte) (*x509.Certificate, error) {
+	if c == nil || c.signed == nil || c.Signer == nil {
+		return nil, fmt.Errorf("%w: %w", ErrCardSecurity, malformed("EF.CardSecurity not decoded by ParseCardSecurity"))
+	}
 	ca, err := verifySigner(c.signed, opts)
 	if err == nil {
 		err = checkCountry(c.Signer, dg1)

@@ -69,6 +69,10 @@ func TestCardSecurityInsteadOfDG14(t *testing.T) {
 	if ca, err := cs.Verify(emrtd.PassiveOptions{CSCAs: []*x509.Certificate{p.CSCA}}, r.DataGroups[emrtd.DG1]); err != nil || !ca.Equal(p.CSCA) {
 		t.Errorf("Verify: %v", err)
 	}
+	// A value not made by ParseCardSecurity is refused, not a panic.
+	if _, err := (&emrtd.CardSecurity{}).Verify(emrtd.PassiveOptions{CSCAs: []*x509.Certificate{p.CSCA}}, nil); !errors.Is(err, emrtd.ErrCardSecurity) {
+		t.Errorf("Verify of a zero CardSecurity: %v", err)
+	}
 }
 
 // EF.CardSecurity that fails its checks is refused with ErrCardSecurity
