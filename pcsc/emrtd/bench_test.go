@@ -14,22 +14,29 @@ import (
 // or BAC), read EF.COM, EF.SOD, DG1, DG2 (a 240×320 JPEG of about 20 kB),
 // DG11, DG12, DG13, and passive authentication. Both sides' crypto runs in
 // the loop (the virtual chip's too). apdus/op counts the APDUs on the wire.
+// The CardSecurity rows read a PACE-only chip without DG14, whose
+// EF.CardAccess EF.CardSecurity authenticates: three APDUs more (SELECT MF,
+// READ BINARY, SELECT of the application) and one more signature check.
 func BenchmarkRead(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		param int
 		bac   bool
 		ext   bool
+		cs    bool
 	}{
-		{"PACE-P256/extended", 12, false, true},
-		{"PACE-P256/short", 12, false, false},
-		{"PACE-BP256/extended", 13, false, true},
-		{"PACE-BP256/short", 13, false, false},
-		{"BAC/extended", 0, true, true},
-		{"BAC/short", 0, true, false},
+		{"PACE-P256/extended", 12, false, true, false},
+		{"PACE-P256/short", 12, false, false, false},
+		{"PACE-BP256/extended", 13, false, true, false},
+		{"PACE-BP256/short", 13, false, false, false},
+		{"BAC/extended", 0, true, true, false},
+		{"BAC/short", 0, true, false, false},
+		{"PACE-P256+CardSecurity/extended", 12, false, true, true},
+		{"PACE-P256+CardSecurity/short", 12, false, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			f := newFixture(b, c.ext, &emrtdapplet.Options{PACEParameterID: c.param, DisablePACE: c.bac})
+			f := newFixture(b, c.ext, &emrtdapplet.Options{PACEParameterID: c.param, DisablePACE: c.bac,
+				CardSecurity: c.cs, OmitDG14: c.cs, DisableChipAuthentication: c.cs})
 			var key emrtd.AccessKey = emrtd.CAN(f.p.CAN)
 			if c.bac {
 				key = f.key

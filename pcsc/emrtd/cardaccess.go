@@ -137,13 +137,13 @@ func (ca *CardAccess) choose() (PACEInfo, error) {
 }
 
 // ErrCardAccessMismatch: EF.CardAccess, which the chip serves unsigned and
-// which chose the access protocol, is not backed by the signed copy of its
-// SecurityInfos in DG14 — an entry of EF.CardAccess missing from DG14, no
-// DG14 to check it against, or no EF.CardAccess although DG14 announces
-// PACE. Someone between the chip and the reader may have altered it to
+// which chose the access protocol, is not backed by a signed copy of its
+// SecurityInfos, in EF.CardSecurity or DG14 — an entry of EF.CardAccess
+// missing from the signed copy, neither EF.CardSecurity nor DG14 to check it
+// against, or no EF.CardAccess although DG14 announces PACE. Someone between the chip and the reader may have altered it to
 // force a weaker protocol (ICAO 9303-11 §4.2). Do not trust the session's
 // data; read the document again on another reader.
-var ErrCardAccessMismatch = errors.New("emrtd: EF.CardAccess does not match the chip's signed security infos (DG14): possible protocol downgrade")
+var ErrCardAccessMismatch = errors.New("emrtd: EF.CardAccess does not match the chip's signed security infos (EF.CardSecurity or DG14): possible protocol downgrade")
 
 // cardAccessSeen is what Open learnt of EF.CardAccess.
 type cardAccessSeen int
@@ -181,18 +181,9 @@ func checkCardAccess(seen cardAccessSeen, cardAccess, dg14 []byte) error {
 		return nil
 	}
 	if dg14 == nil {
-		return fmt.Errorf("%w: the chip has EF.CardAccess but no DG14 to authenticate it", ErrCardAccessMismatch)
+		return fmt.Errorf("%w: the chip has EF.CardAccess but neither EF.CardSecurity nor DG14 to authenticate it", ErrCardAccessMismatch)
 	}
-	infos, err := parseSecurityInfos(cardAccess, "EF.CardAccess")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCardAccessMismatch, err)
-	}
-	for _, info := range infos {
-		if !slicesContainsInfo(signed, info) {
-			return fmt.Errorf("%w: EF.CardAccess lists %v, DG14 does not", ErrCardAccessMismatch, info.Protocol)
-		}
-	}
-	return nil
+	return matchCardAccess(cardAccess, signed, "DG14")
 }
 
 // slicesContainsInfo reports an entry with the same protocol and the same

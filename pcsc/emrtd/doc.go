@@ -46,8 +46,11 @@
 // data group (DataGroupError): ErrHashMismatch for an altered group,
 // ErrHashMissing for a group EF.SOD does not list, ErrCountryMismatch for a
 // signer of another state. Read then checks the EF.CardAccess that chose the
-// protocol against its signed copy in DG14 (ICAO 9303-11 §9.2.11): an
-// altered or hidden EF.CardAccess, a downgrade, gives ErrCardAccessMismatch.
+// protocol against a signed copy (ICAO 9303-11 §9.2.11): EF.CardSecurity,
+// read from the master file after PACE where the chip has one and DG14 does
+// not serve (verified like EF.SOD; ErrCardSecurity when it fails), or DG14.
+// An altered or hidden EF.CardAccess, a downgrade, gives
+// ErrCardAccessMismatch, and so does a PACE chip with neither.
 //
 // # Extended Access Control and clone detection
 //

@@ -81,10 +81,22 @@ var (
 	// the data group cannot be trusted.
 	ErrHashMissing = fmt.Errorf("%w: data group absent from EF.SOD", ErrPassiveAuth)
 	// ErrCountryMismatch: the document signer certificate names another
-	// country than its CSCA, or than the issuing state of DG1 (ICAO
-	// 9303-12 §7.1.1): a CSCA trusted for one state signed a document of
-	// another. Do not trust the document.
+	// country than its CSCA, or than the issuing state of DG1: a CSCA
+	// trusted for one state signed a document of another. The certificate
+	// profile of ICAO 9303-12 §7.1.1 (8th edition) has the issuing
+	// state's countryName in the issuer and subject of the document
+	// signer certificate alike; the comparison with DG1 follows from it
+	// (checkCountry). Do not trust the document.
 	ErrCountryMismatch = fmt.Errorf("%w: document signer's country does not match the issuing state", ErrPassiveAuth)
+	// ErrCardSecurity: EF.CardSecurity, the chip's SecurityInfos signed by
+	// a document signer in the master file (ICAO 9303-11 §9.2.11), is
+	// malformed or fails the checks EF.SOD passes: its signature, its
+	// signer's chain to a configured CSCA, revocation, country. The error
+	// matches the cause too (ErrSignature, ErrUntrustedSigner, ErrRevoked,
+	// ErrCountryMismatch, ErrMalformed). EF.CardAccess, which chose the
+	// access protocol, is then unauthenticated: do not trust the session's
+	// data.
+	ErrCardSecurity = fmt.Errorf("%w: EF.CardSecurity not validly signed by a trusted document signer", ErrPassiveAuth)
 )
 
 // DataGroupError names the data group a failure concerns.

@@ -3,6 +3,7 @@ package emrtd
 import (
 	"bytes"
 	"crypto/aes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -288,6 +289,31 @@ func FuzzCheckCardAccess(f *testing.F) {
 					t.Fatalf("EF.CardAccess against its own copy in DG14: %v", err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzParseCardSecurity feeds EF.CardSecurity, which the chip serves after
+// PACE: a structure it cannot decode is ErrMalformed; a decoded one that
+// no configured CSCA vouches for fails Verify with ErrCardSecurity; with
+// its own signer as trust anchor the signature code runs on whatever key
+// and algorithm the bytes name; never a panic.
+func FuzzParseCardSecurity(f *testing.F) {
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cs, err := ParseCardSecurity(b)
+		wantMalformed(t, err)
+		if err != nil {
+			return
+		}
+		if cs.Signer == nil || cs.signed == nil {
+			t.Fatal("parsed EF.CardSecurity without signer")
+		}
+		if _, err := cs.Verify(PassiveOptions{}, nil); !errors.Is(err, ErrCardSecurity) {
+			t.Fatalf("no CSCA: %v", err)
+		}
+		if _, err := cs.Verify(PassiveOptions{CSCAs: []*x509.Certificate{cs.Signer}}, nil); err != nil && !errors.Is(err, ErrCardSecurity) {
+			t.Fatalf("error %v does not match ErrCardSecurity", err)
 		}
 	})
 }

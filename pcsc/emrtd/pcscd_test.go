@@ -60,6 +60,9 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 		{"PACE extended", emrtdapplet.Options{}, true, extATR, emrtd.ProtocolPACE},
 		{"BAC short", emrtdapplet.Options{DisablePACE: true}, false, nil, emrtd.ProtocolBAC},
 		{"BAC extended", emrtdapplet.Options{DisablePACE: true}, false, extATR, emrtd.ProtocolBAC},
+		// EF.CardSecurity instead of DG14: SELECT MF, READ BINARY and
+		// SELECT of the application under secure messaging through pcscd.
+		{"PACE EF.CardSecurity", emrtdapplet.Options{CardSecurity: true, OmitDG14: true, DisableChipAuthentication: true}, true, nil, emrtd.ProtocolPACE},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &c.opts)
@@ -79,6 +82,9 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 			}
 			if s.Protocol() != c.want || !r.Verified() || r.MRZ == nil || r.Face() == nil {
 				t.Fatalf("%v: verified %v", s.Protocol(), r.Verification.Status)
+			}
+			if got := r.CardSecurity != nil; got != c.opts.CardSecurity {
+				t.Errorf("EF.CardSecurity read: %v, on the chip: %v", got, c.opts.CardSecurity)
 			}
 			t.Logf("puce: read the virtual eMRTD through pcscd (%s) with %v/%v, extended length %v: %d data groups verified, %d APDUs in %v",
 				card.Reader(), s.Protocol(), s.Cipher(), card.ExtendedLength(), len(r.Verification.DataGroups), *n, time.Since(start).Round(time.Millisecond))

@@ -36,6 +36,10 @@ type Record struct {
 	DataGroups map[DG][]byte
 	// SOD is EF.SOD as read.
 	SOD []byte
+	// CardSecurity is EF.CardSecurity as read from the master file (ICAO
+	// 9303-11 §9.2.11), nil when not read: the signed SecurityInfos that
+	// authenticated EF.CardAccess in place of DG14.
+	CardSecurity []byte
 	// Verification is the outcome of passive authentication.
 	Verification Verification
 	// ChipAuthenticated: the chip proved it holds DG14's private key (Chip
@@ -98,9 +102,12 @@ type ReadOptions struct {
 // passive authentication against opts.CSCAs. When passive authentication
 // fails, Read returns the record (for display of what failed) together with
 // the error, which matches ErrPassiveAuth: do not trust that record. Then it
-// checks EF.CardAccess, as Open read it, against DG14 (read for it when
-// opts.DataGroups omits it): a mismatch gives ErrCardAccessMismatch and no
-// record.
+// checks EF.CardAccess, as Open read it, against EF.CardSecurity when the
+// chip gave it — verified like EF.SOD, failing with ErrCardSecurity — or
+// against DG14 (read for it when opts.DataGroups omits it): a mismatch
+// gives ErrCardAccessMismatch and no record. A PACE chip whose EF.COM lists
+// no DG14 is asked for EF.CardSecurity (three APDUs: SELECT MF, READ
+// BINARY, SELECT of the application, under secure messaging).
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
 		opts = &ReadOptions{}
@@ -148,8 +155,15 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
 		want = append(slices.Clone(want), DG15)
 	}
-	// DG14 authenticates EF.CardAccess (checkCardAccess).
-	if s.seen != cardAccessNotRead && want != nil && !slices.Contains(want, DG14) && slices.Contains(com.DataGroups, DG14) {
+	// Without DG14, only EF.CardSecurity can authenticate EF.CardAccess
+	// (ICAO 9303-11 §9.2.11); it is readable after PACE only.
+	if s.protocol == ProtocolPACE && !s.csTried && !slices.Contains(com.DataGroups, DG14) {
+		if err := s.fetchCardSecurity(ctx); err != nil {
+			return nil, err
+		}
+	}
+	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess).
+	if s.seen != cardAccessNotRead && s.cardSecurity == nil && want != nil && !slices.Contains(want, DG14) && slices.Contains(com.DataGroups, DG14) {
 		want = append(slices.Clone(want), DG14)
 	}
 	if want == nil {
@@ -177,13 +191,14 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 	if err == nil {
 		// After passive authentication, which covers DG14 when CSCAs are
 		// given (ICAO 9303-11 §9.2.11).
-		if err := checkCardAccess(s.seen, s.cardAccess, groups[DG14]); err != nil {
+		if err := s.checkSignedCardAccess(groups, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs}); err != nil {
 			return nil, err
 		}
 	}
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
+		r.CardSecurity = s.cardSecurity
 		r.ChipAuthenticated = s.eac.chip
 		r.TerminalAuthenticated = s.eac.terminal
 		r.ActiveAuthenticated = s.eac.active

@@ -62,18 +62,19 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeSeed(t, "FuzzParseMasterList", "brainpool", ml)
-	pb, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: bp})
+	pb, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: bp, CardSecurity: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pb.Applet.ReplaceFile(uint16(emrtd.DG2.File()), nil)
 	writeSeed(t, "FuzzParseSOD", "virtual-brainpool", pb.Applet.File(uint16(emrtd.FileSOD)))
+	writeSeed(t, "FuzzParseCardSecurity", "virtual-brainpool", pb.Applet.CardSecurity())
 	for _, code := range []string{"ID", "P"} {
 		prof := emrtdapplet.SampleProfile()
 		prof.DocumentCode = code
 		prof.Photo = emrtdapplet.SamplePhoto(16, 16)
 		// The passport's DG14 spells its curve out, the card's names it.
-		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ExplicitDomainParameters: code == "P", PACEParameterID: map[string]int{"P": 12}[code], ActiveAuthentication: true})
+		p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{ExplicitDomainParameters: code == "P", PACEParameterID: map[string]int{"P": 12}[code], ActiveAuthentication: true, CardSecurity: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,6 +91,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		writeSeed(t, "FuzzParseDG14", name, a.File(uint16(emrtd.DG14.File())))
 		writeSeed(t, "FuzzParseDG3", name, a.File(uint16(emrtd.DG3.File())))
 		writeSeed(t, "FuzzParseDG15", name, a.File(uint16(emrtd.DG15.File())))
+		writeSeed(t, "FuzzParseCardSecurity", name, a.CardSecurity())
 		writeSeeds(t, "FuzzCheckCardAccess", name, a.File(uint16(emrtd.FileCardAccess)), a.File(uint16(emrtd.DG14.File())))
 	}
 }

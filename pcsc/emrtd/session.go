@@ -76,14 +76,21 @@ type Session struct {
 	// against DG14 (cardAccessSeen); cardAccess its bytes when read.
 	seen       cardAccessSeen
 	cardAccess []byte
+	// cardSecurity is EF.CardSecurity as read from the MF under secure
+	// messaging (cardsecurity.go), nil when the chip has none or it was
+	// not read; csTried says it was looked for.
+	cardSecurity []byte
+	csTried      bool
 }
 
 // Open opens the LDS1 application with the holder's access key in the order
 // of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
 // it offers a supported variant, then SELECT of the application (under
 // PACE's secure messaging); BAC after the SELECT otherwise, when the key is
-// an MRZKey. EF.CardAccess is unsigned: Session.Read checks it against DG14
-// (ErrCardAccessMismatch). The chip's refusal of the key gives
+// an MRZKey. After PACE, and before the SELECT, EF.CardSecurity is read
+// from the MF when EF.CardAccess names a protocol that requires it (ICAO
+// 9303-11 §9.2.11). EF.CardAccess is unsigned: Session.Read checks it
+// against EF.CardSecurity or DG14 (ErrCardAccessMismatch). The chip's refusal of the key gives
 // ErrAccessDenied and nothing is read; a malformed key gives ErrInvalidKey
 // before anything is sent. PACE is not retried with BAC after the chip
 // refused the password: the same key would fail again and count against the
@@ -136,6 +143,18 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 			if err == nil {
 				s := newSession(t, sm, ProtocolPACE, opts)
 				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
+				// ICAO 9303-11 §9.2.11: EF.CardSecurity, in the MF and
+				// readable after PACE, is read now, before the
+				// application is selected, when EF.CardAccess names a
+				// protocol that requires it; other chips are asked
+				// only if they lack DG14 (Read), so that a chip without
+				// it costs no extra APDU.
+				if access.announcesCardSecurity() {
+					s.csTried = true
+					if s.cardSecurity, err = readCardSecurity(ctx, s.client, s.chunk); err != nil {
+						return nil, err
+					}
+				}
 				// ICAO 9303-11 §4.2, step 3: PACE ran in the MF; the
 				// application is selected under its secure messaging.
 				if err := selectLDS1(ctx, s.client); err != nil {
@@ -262,7 +281,14 @@ func (s *Session) ReadDataGroup(ctx context.Context, dg DG) ([]byte, error) {
 // Offsets beyond 0x7FFF use READ BINARY with odd instruction (B1) and the
 // offset in DO'54'.
 func readFile(ctx context.Context, c *apdu.Client, f File, chunk int) ([]byte, error) {
-	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | f.SFI(), P2: 0x00, Ne: chunk})
+	return readFileSFI(ctx, c, f.SFI(), f.String(), chunk)
+}
+
+// readFileSFI is readFile for a short EF identifier of the current DF,
+// named for the error messages (EF.CardSecurity has no File: its
+// identifier is EF.SOD's in the application).
+func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk int) ([]byte, error) {
+	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | sfi, P2: 0x00, Ne: chunk})
 	if err != nil {
 		return nil, fmt.Errorf("emrtd: read %v: %w", f, err)
 	}

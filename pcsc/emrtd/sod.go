@@ -547,17 +547,7 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 		v.Covered = append(v.Covered, dg)
 	}
 	slices.Sort(v.Covered)
-	if err := s.VerifySignature(); err != nil {
-		return fail(v, err)
-	}
-	t := opts.Time
-	if t.IsZero() {
-		t = time.Now()
-	}
-	if v.CSCA, err = s.VerifyChain(opts.CSCAs, t); err != nil {
-		return fail(v, err)
-	}
-	if err := checkRevocation(s.Signer, v.CSCA, opts.CRLs); err != nil {
+	if v.CSCA, err = verifySigner(s, opts); err != nil {
 		return fail(v, err)
 	}
 	dgs := make([]DG, 0, len(groups))
@@ -581,6 +571,27 @@ func PassiveAuthenticate(sod []byte, groups map[DG][]byte, opts PassiveOptions) 
 	}
 	v.Status = Verified
 	return v, nil
+}
+
+// verifySigner runs the signer's checks of passive authentication (ICAO
+// 9303-11 §5.1.1) on a SignedData: the signature, the chain to one of the
+// CSCAs at opts.Time (now when zero), and the CSCA's revocation list
+// (ICAO 9303-12 §7.1.4). It returns the CSCA once the chain holds, also
+// when the signer is revoked. EF.SOD and EF.CardSecurity, both signed by
+// the document signer, share it.
+func verifySigner(s *SOD, opts PassiveOptions) (*x509.Certificate, error) {
+	if err := s.VerifySignature(); err != nil {
+		return nil, err
+	}
+	t := opts.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	ca, err := s.VerifyChain(opts.CSCAs, t)
+	if err != nil {
+		return nil, err
+	}
+	return ca, checkRevocation(s.Signer, ca, opts.CRLs)
 }
 
 // checkCountry checks the document signer's countryName: ICAO 9303-12

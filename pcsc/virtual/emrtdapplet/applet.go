@@ -54,8 +54,9 @@ const (
 //
 // The applet also holds the card's master file (virtual.MasterFileHolder):
 // after reset the MF is current and serves EF.CardAccess (011C, short EF
-// identifier 1C), EF.DIR (2F00, 1E) and EF.ATR/INFO (2F01, 01) where present,
-// and PACE runs there, so that a reader follows ICAO 9303-11 §4.2: read
+// identifier 1C), EF.DIR (2F00, 1E), EF.ATR/INFO (2F01, 01) where present
+// and, after PACE, EF.CardSecurity (011D, 1D) when personalised with it
+// (Options.CardSecurity), and PACE runs there, so that a reader follows ICAO 9303-11 §4.2: read
 // EF.CardAccess, PACE, then SELECT the application under secure messaging.
 // In the application's context EF.CardAccess is readable too, as on chips
 // with a flat file system, for hosts that select the application first.
@@ -74,6 +75,9 @@ type Applet struct {
 	ca      *chipKey          // nil: no Chip Authentication
 	ta      *taConfig         // nil: no Terminal Authentication
 	aa      *ecdsa.PrivateKey // nil: no Active Authentication
+	// cardSecurity is EF.CardSecurity of the MF (cardsecurity.go), nil
+	// when absent.
+	cardSecurity []byte
 
 	// inMF: the master file is the current DF, not the application (ISO/IEC
 	// 7816-4 §7.1.1): true after reset and SELECT MF, false after SELECT of
@@ -310,7 +314,7 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 		}
 		if cmd.P1 == 0x08 {
 			fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
-			if !mfFile(fid) {
+			if !a.mfHas(fid) {
 				return apdu.Status(apdu.SWFileNotFound)
 			}
 			a.inMF = true
@@ -327,11 +331,12 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 	}
 	a.current = fid
 	if !mfFile(fid) && a.level == accessNone {
-		// The application's files say nothing, not even their size,
-		// before access control.
+		// The application's files, and EF.CardSecurity, say nothing, not
+		// even their size, before access control.
 		return apdu.Status(apdu.SWOK)
 	}
-	return fcpAnswer(cmd, efFCP(fid, len(a.files[fid])))
+	data, _ := a.fileData(fid)
+	return fcpAnswer(cmd, efFCP(fid, len(data)))
 }
 
 // fcpAnswer answers a SELECT as P2 asks (ISO/IEC 7816-4 §11.2.2): the FCP
@@ -365,17 +370,13 @@ func mfFile(fid uint16) bool {
 // at MF level, the application's (and EF.CardAccess, see Applet) in the
 // application.
 func (a *Applet) visible(fid uint16) bool {
-	if _, ok := a.files[fid]; !ok {
-		return false
-	}
-	if a.inMF {
-		return mfFile(fid)
-	}
-	return fid&0xFF00 == 0x0100
+	_, ok := a.fileData(fid)
+	return ok
 }
 
 // sfiFile resolves a short EF identifier in the current DF: in the MF, 1C
-// EF.CardAccess, 1E EF.DIR, 01 EF.ATR/INFO (ICAO 9303-10 §3.11); in the
+// EF.CardAccess, 1D EF.CardSecurity, 1E EF.DIR, 01 EF.ATR/INFO (ICAO 9303-10
+// §3.11, 9303-11 §9.2.11); in the
 // application, 01xx (ICAO 9303-10 §4.6, Table 33).
 func (a *Applet) sfiFile(sfi byte) uint16 {
 	if !a.inMF {
@@ -384,6 +385,8 @@ func (a *Applet) sfiFile(sfi byte) uint16 {
 	switch sfi {
 	case 0x1C:
 		return fidCardAccess
+	case 0x1D:
+		return fidCardSecurity
 	case 0x1E:
 		return fidDIR
 	case 0x01:
@@ -392,11 +395,19 @@ func (a *Applet) sfiFile(sfi byte) uint16 {
 	return 0
 }
 
-// readable applies the access rules: EF.CardAccess to anyone, the rest only
-// after BAC or PACE, DG3 and DG4 only after Terminal Authentication with a
+// readable applies the access rules: EF.CardAccess to anyone,
+// EF.CardSecurity after PACE, the rest after BAC or PACE, DG3 and DG4 only after Terminal Authentication with a
 // chain whose effective rights include them (ICAO 9303-11 §7.1, BSI
 // TR-03110-3 §C.4.1).
 func (a *Applet) readable(fid uint16) uint16 {
+	if a.inMF && fid == fidCardSecurity {
+		// EF.CardSecurity: read access PACE (ICAO 9303-11 §9.2.11), so
+		// neither a plain reader nor a BAC session gets it.
+		if a.level != accessPACE {
+			return apdu.SWSecurityStatus
+		}
+		return apdu.SWOK
+	}
 	if mfFile(fid) {
 		// Always readable (ICAO 9303-10 §3.11).
 		return apdu.SWOK
@@ -446,8 +457,8 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 			off = off<<8 | int(b)
 		}
 	}
-	data, ok := a.files[fid]
-	if !ok || !a.visible(fid) {
+	data, ok := a.fileData(fid)
+	if !ok {
 		if fid == 0 && !bySFI {
 			// No current EF (ISO/IEC 7816-4 §5.6).
 			return apdu.Status(0x6986)

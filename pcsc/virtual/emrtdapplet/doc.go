@@ -8,8 +8,11 @@
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
 // Authentication key, which Options.DisableChipAuthentication leaves out, and
 // the SecurityInfos of EF.CardAccess, ICAO 9303-11 §9.2.11), DG15
-// when Options.ActiveAuthentication asks for an Active Authentication key,
-// and EF.SOD signed by a test document signer under a test CSCA (NIST P-256
+// when Options.ActiveAuthentication asks for an Active Authentication key
+// (Options.OmitDG14 drops DG14 for a chip with PACE alone), EF.CardSecurity
+// in the master file when Options.CardSecurity asks (DG14's SecurityInfos
+// signed by the document signer, readable after PACE only, ICAO 9303-11
+// §9.2.11), and EF.SOD signed by a test document signer under a test CSCA (NIST P-256
 // by NewIssuer, brainpoolP256r1 by NewBrainpoolIssuer, whose certificates
 // the package encodes itself since crypto/x509 cannot). It returns the applet with the CAN and
 // the MRZ printed on the document and the CSCA certificate a verifier needs:
@@ -20,7 +23,9 @@
 //	fmt.Println(p.MRZ)
 //
 // The applet holds the card's master file too (virtual.MasterFileHolder):
-// after reset the MF is current, with EF.CardAccess and EF.DIR, and PACE runs
+// after reset the MF is current, with EF.CardAccess, EF.DIR and, where
+// personalised, EF.CardSecurity (011D / SFI 1D, the identifier of EF.SOD in
+// the application: a separate namespace), and PACE runs
 // there, so that any reader can follow ICAO 9303-11 §4.2 — read
 // EF.CardAccess, PACE, SELECT the application under secure messaging — or
 // select the application first and use BAC.

@@ -106,6 +106,18 @@ type Options struct {
 	// ExplicitDomainParameters writes DG14's key with the curve spelled
 	// out (ECParameters) instead of its name, as many issuers do.
 	ExplicitDomainParameters bool
+	// CardSecurity puts EF.CardSecurity in the master file (file 011D,
+	// short EF identifier 1D, readable after PACE only): the chip's
+	// SecurityInfos — those of DG14, a superset of EF.CardAccess — signed
+	// by the document signer that signs EF.SOD (ICAO 9303-11 §9.2.11; BSI
+	// TR-03110-3 §A.1.2.5). It needs PACE.
+	CardSecurity bool
+	// OmitDG14 leaves DG14 out of the LDS even on a PACE chip: a PACE-only
+	// chip without Chip or Active Authentication data in the application,
+	// whose EF.CardAccess only EF.CardSecurity can authenticate. It needs
+	// DisableChipAuthentication and no ActiveAuthentication, whose keys
+	// a reader finds only in DG14.
+	OmitDG14 bool
 }
 
 // Personalised is a personalised eMRTD applet with what its holder and a
@@ -229,8 +241,29 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	// DG14 holds the keys' SecurityInfos and, on a PACE chip, every
 	// SecurityInfo of EF.CardAccess, also without Chip Authentication (ICAO
 	// 9303-11 §9.2.11), so that a reader can authenticate EF.CardAccess.
+	var dg14 []byte
 	if ca != nil || access != nil || aaAlg != nil {
-		if groups[14], err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg, access); err != nil {
+		if dg14, err = buildDG14(ca, opts.ExplicitDomainParameters, aaAlg, access); err != nil {
+			return nil, err
+		}
+	}
+	if opts.OmitDG14 {
+		if ca != nil || aa != nil {
+			return nil, fmt.Errorf("%w: Chip and Active Authentication need DG14", ErrProfile)
+		}
+	} else if dg14 != nil {
+		groups[14] = dg14
+	}
+	var cardSecurity []byte
+	if opts.CardSecurity {
+		if access == nil {
+			return nil, fmt.Errorf("%w: EF.CardSecurity is read after PACE, which the chip lacks", ErrProfile)
+		}
+		infos, err := dg14Infos(dg14)
+		if err != nil {
+			return nil, err
+		}
+		if cardSecurity, err = signCardSecurity(is, infos, now, rnd); err != nil {
 			return nil, err
 		}
 	}
@@ -268,6 +301,8 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		can:   []byte(can),
 		bac:   !opts.DisableBAC,
 		ca:    ca,
+
+		cardSecurity: cardSecurity,
 	}
 	for n, b := range groups {
 		a.files[0x0100|uint16(n)] = b
