@@ -27,6 +27,23 @@ func (e *Endpoints) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // factor is the registered factor the path names.
+// prepare reads a step's body into body, the factor its path names and
+// the browser's session; when one fails it has answered, and ok is false.
+func (e *Endpoints) prepare(w http.ResponseWriter, r *http.Request, body any) (f identity.Authenticator, s *Session, ok bool) {
+	err := decode(r, body)
+	if err == nil {
+		f, err = e.factor(r)
+	}
+	if err == nil {
+		s, err = e.m.Load(r)
+	}
+	if err != nil {
+		e.fail(w, r, err)
+		return nil, nil, false
+	}
+	return f, s, true
+}
+
 func (e *Endpoints) factor(r *http.Request) (identity.Authenticator, error) {
 	k := identity.Kind(r.PathValue("kind"))
 	f, ok := e.factors[k]
@@ -196,18 +213,8 @@ func (e *Endpoints) challenge(ch *identity.Challenge) challengeJSON {
 // tell anyone whether the account has a card or a key, and list its
 // WebAuthn credential IDs, before any proof.
 func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
-	if err := decode(r, &emptyBody{}); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	f, err := e.factor(r)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	s, err := e.m.Load(r)
-	if err != nil {
-		e.fail(w, r, err)
+	f, s, ok := e.prepare(w, r, &emptyBody{})
+	if !ok {
 		return
 	}
 	ch, err := f.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)})
@@ -220,18 +227,8 @@ func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
 
 func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
 	var b finishBody
-	if err := decode(r, &b); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	f, err := e.factor(r)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	s, err := e.m.Load(r)
-	if err != nil {
-		e.fail(w, r, err)
+	f, s, ok := e.prepare(w, r, &b)
+	if !ok {
 		return
 	}
 	data, err := responseData(b.Response)
@@ -274,18 +271,8 @@ func (e *Endpoints) mayEnroll(ctx context.Context, s *Session) (identity.Subject
 }
 
 func (e *Endpoints) enrollBegin(w http.ResponseWriter, r *http.Request) {
-	if err := decode(r, &emptyBody{}); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	f, err := e.factor(r)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	s, err := e.m.Load(r)
-	if err != nil {
-		e.fail(w, r, err)
+	f, s, ok := e.prepare(w, r, &emptyBody{})
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -319,18 +306,8 @@ func (e *Endpoints) enrollBegin(w http.ResponseWriter, r *http.Request) {
 
 func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {
 	var b enrollFinishBody
-	if err := decode(r, &b); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	f, err := e.factor(r)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	s, err := e.m.Load(r)
-	if err != nil {
-		e.fail(w, r, err)
+	f, s, ok := e.prepare(w, r, &b)
+	if !ok {
 		return
 	}
 	// Asked again: the account may have gained a factor since Begin.

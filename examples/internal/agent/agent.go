@@ -731,14 +731,7 @@ func (a *Agent) sign(ctx context.Context, q *request, pin pinEntry, allowLast bo
 		if err != nil {
 			return err
 		}
-		// The e-signature key takes the PIN for this one signature (SP
-		// 800-73-4: PIN always), on the PIN pad when the holder uses one.
-		signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
-			PIN:           func(context.Context) (string, error) { return pin.typed, nil },
-			PINPad:        pin.pad,
-			PINPadTimeout: pinPadTimeout,
-			AllowLastTry:  allowLast,
-		})
+		signer, err := signatureKey(card, cert, pin, allowLast)
 		if err != nil {
 			return err
 		}

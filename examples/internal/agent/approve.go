@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"net/http"
 
 	"github.com/puce-id/puce/identity"
@@ -55,15 +56,7 @@ func (a *Agent) approvePayment(ctx context.Context, q *request, pin pinEntry, al
 		if err != nil {
 			return err
 		}
-		// Slot 9C's PIN policy is "always" (SP 800-73-4): the signer
-		// verifies the PIN right before this one signature, on the PIN pad
-		// when the holder uses one.
-		signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
-			PIN:           func(context.Context) (string, error) { return pin.typed, nil },
-			PINPad:        pin.pad,
-			PINPadTimeout: pinPadTimeout,
-			AllowLastTry:  allowLast,
-		})
+		signer, err := signatureKey(card, cert, pin, allowLast)
 		if err != nil {
 			return err
 		}
@@ -76,4 +69,16 @@ func (a *Agent) approvePayment(ctx context.Context, q *request, pin pinEntry, al
 	a.finish(q, stDone, map[string]string{"token": string(token)}, "")
 	a.log.Info("payment approved", "id", q.id, "origin", q.origin)
 	return nil
+}
+
+// signatureKey is the e-signature key (slot 9C), which takes the PIN for
+// each signature (SP 800-73-4: PIN always), on the PIN pad when the holder
+// uses one: documents and payments sign through it alike.
+func signatureKey(card *piv.Card, cert *x509.Certificate, pin pinEntry, allowLast bool) (*piv.Signer, error) {
+	return card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
+		PIN:           func(context.Context) (string, error) { return pin.typed, nil },
+		PINPad:        pin.pad,
+		PINPadTimeout: pinPadTimeout,
+		AllowLastTry:  allowLast,
+	})
 }
