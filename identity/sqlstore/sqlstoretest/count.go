@@ -42,6 +42,13 @@ package sqlstoretest
 //     what the model leaves out (pings, deallocations, pgx's own describes)
 //     and counts a pipeline or a batch as the one exchange it is. The test
 //     of this file checks the two agree on a known sequence.
+//   - DriverNanos and TxNanos: wall time spent inside the driver's calls
+//     (Exec, Query, Prepare, Begin, Commit, Rollback; reading rows after a
+//     Query is not included, pgx has them by then), and from the start of
+//     each BeginTx to the end of its Commit or Rollback. Beside ns/op they
+//     say how much of an operation is waiting for the database, and how
+//     much of that is its explicit transactions (in a verification today:
+//     the audit append).
 //
 // Counting is atomic, so it stays exact under parallel benchmarks, and can
 // be paused while a benchmark prepares its next batch with the timer
@@ -56,6 +63,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Counts is what a Counter saw.
@@ -68,6 +76,7 @@ type Counts struct {
 	Rollbacks                 int64
 	RoundTrips                int64 // the driver-call model (see the file's comment)
 	WireRoundTrips            int64 // on the socket; PostgreSQL only
+	DriverNanos, TxNanos      int64 // time in driver calls, and in explicit transactions
 }
 
 // Writes is the number of INSERT, UPDATE and DELETE statements.
@@ -84,7 +93,7 @@ type Counter struct {
 	n      struct {
 		statements, inserts, updates, deletes, autoCommits atomic.Int64
 		prepares, begins, commits, rollbacks, roundTrips   atomic.Int64
-		wireRoundTrips                                     atomic.Int64
+		wireRoundTrips, driverNanos, txNanos               atomic.Int64
 	}
 }
 
@@ -92,7 +101,8 @@ type Counter struct {
 func (c *Counter) Reset() {
 	n := &c.n
 	for _, a := range []*atomic.Int64{&n.statements, &n.inserts, &n.updates, &n.deletes, &n.autoCommits,
-		&n.prepares, &n.begins, &n.commits, &n.rollbacks, &n.roundTrips, &n.wireRoundTrips} {
+		&n.prepares, &n.begins, &n.commits, &n.rollbacks, &n.roundTrips, &n.wireRoundTrips,
+		&n.driverNanos, &n.txNanos} {
 		a.Store(0)
 	}
 }
@@ -112,12 +122,14 @@ func (c *Counter) Counts() Counts {
 		Deletes: n.deletes.Load(), AutoCommits: n.autoCommits.Load(), Prepares: n.prepares.Load(),
 		Begins: n.begins.Load(), Commits: n.commits.Load(), Rollbacks: n.rollbacks.Load(),
 		RoundTrips: n.roundTrips.Load(), WireRoundTrips: n.wireRoundTrips.Load(),
+		DriverNanos: n.driverNanos.Load(), TxNanos: n.txNanos.Load(),
 	}
 }
 
 // Report adds the counts per operation to b's results, for b.N operations:
-// stmts/op, roundtrips/op and commits/op always, and wire-rt/op (PostgreSQL),
-// prepares/op and rollbacks/op when they apply or are not zero. Call it at
+// stmts/op, roundtrips/op, commits/op, db-ns/op (DriverNanos) and tx-ns/op
+// (TxNanos) always, and wire-rt/op (PostgreSQL), prepares/op and
+// rollbacks/op when they apply or are not zero. Call it at
 // the end of the timed loop, with the counter reset (or resumed) at its
 // start.
 func (c *Counter) Report(b *testing.B) {
@@ -130,6 +142,8 @@ func (c *Counter) Report(b *testing.B) {
 	b.ReportMetric(per(n.Statements), "stmts/op")
 	b.ReportMetric(per(n.RoundTrips), "roundtrips/op")
 	b.ReportMetric(per(n.Committed()), "commits/op")
+	b.ReportMetric(per(n.DriverNanos), "db-ns/op")
+	b.ReportMetric(per(n.TxNanos), "tx-ns/op")
 	if c.wire {
 		b.ReportMetric(per(n.WireRoundTrips), "wire-rt/op")
 	}
@@ -145,6 +159,11 @@ func (c *Counter) add(a *atomic.Int64, v int64) {
 	if v != 0 && !c.paused.Load() {
 		a.Add(v)
 	}
+}
+
+// since adds the time since start to a, unless paused.
+func (c *Counter) since(a *atomic.Int64, start time.Time) {
+	c.add(a, int64(time.Since(start)))
 }
 
 // shape is what a query string holds, read from its text.
@@ -288,9 +307,10 @@ func (k dsnConnector) Driver() driver.Driver                        { return k.d
 type countingConn struct {
 	inner driver.Conn
 	c     *Counter
-	// inTx: an explicit transaction is open. database/sql uses a connection
-	// from one goroutine at a time, so it needs no lock.
-	inTx bool
+	// inTx: an explicit transaction is open, since txStart. database/sql
+	// uses a connection from one goroutine at a time, so they need no lock.
+	inTx    bool
+	txStart time.Time
 }
 
 var (
@@ -314,6 +334,7 @@ func (w *countingConn) Prepare(query string) (driver.Stmt, error) {
 func (w *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	w.c.add(&w.c.n.prepares, 1)
 	w.c.add(&w.c.n.roundTrips, 1)
+	defer w.c.since(&w.c.n.driverNanos, time.Now())
 	var st driver.Stmt
 	var err error
 	if p, ok := w.inner.(driver.ConnPrepareContext); ok {
@@ -336,6 +357,8 @@ func (w *countingConn) Begin() (driver.Tx, error) {
 func (w *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	w.c.add(&w.c.n.begins, 1)
 	w.c.add(&w.c.n.roundTrips, 1)
+	start := time.Now()
+	defer w.c.since(&w.c.n.driverNanos, start)
 	var tx driver.Tx
 	var err error
 	if b, ok := w.inner.(driver.ConnBeginTx); ok {
@@ -349,7 +372,7 @@ func (w *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 	if err != nil {
 		return nil, err
 	}
-	w.inTx = true
+	w.inTx, w.txStart = true, start
 	return &countingTx{inner: tx, conn: w}, nil
 }
 
@@ -358,8 +381,10 @@ func (w *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	if !ok {
 		return nil, driver.ErrSkip
 	}
+	start := time.Now()
 	r, err := e.ExecContext(ctx, query, args)
 	if !errors.Is(err, driver.ErrSkip) {
+		w.c.since(&w.c.n.driverNanos, start)
 		w.c.ran(classify(query), w.inTx)
 	}
 	return r, err
@@ -370,8 +395,10 @@ func (w *countingConn) QueryContext(ctx context.Context, query string, args []dr
 	if !ok {
 		return nil, driver.ErrSkip
 	}
+	start := time.Now()
 	r, err := q.QueryContext(ctx, query, args)
 	if !errors.Is(err, driver.ErrSkip) {
+		w.c.since(&w.c.n.driverNanos, start)
 		w.c.ran(classify(query), w.inTx)
 	}
 	return r, err
@@ -412,16 +439,23 @@ type countingTx struct {
 
 func (t *countingTx) Commit() error {
 	t.conn.c.add(&t.conn.c.n.commits, 1)
-	t.conn.c.add(&t.conn.c.n.roundTrips, 1)
-	t.conn.inTx = false
-	return t.inner.Commit()
+	return t.end(t.inner.Commit)
 }
 
 func (t *countingTx) Rollback() error {
 	t.conn.c.add(&t.conn.c.n.rollbacks, 1)
-	t.conn.c.add(&t.conn.c.n.roundTrips, 1)
+	return t.end(t.inner.Rollback)
+}
+
+func (t *countingTx) end(f func() error) error {
+	c := t.conn.c
+	c.add(&c.n.roundTrips, 1)
+	start := time.Now()
+	err := f()
+	c.since(&c.n.driverNanos, start)
+	c.since(&c.n.txNanos, t.conn.txStart)
 	t.conn.inTx = false
-	return t.inner.Rollback()
+	return err
 }
 
 // countingStmt is a prepared statement; its shape was read once, when it
@@ -443,11 +477,13 @@ func (s *countingStmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *countingStmt) Exec(args []driver.Value) (driver.Result, error) {
 	s.conn.c.ran(s.shape, s.conn.inTx)
+	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return s.inner.Exec(args)
 }
 
 func (s *countingStmt) Query(args []driver.Value) (driver.Rows, error) {
 	s.conn.c.ran(s.shape, s.conn.inTx)
+	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return s.inner.Query(args)
 }
 
@@ -461,6 +497,7 @@ func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue
 		return s.Exec(vals)
 	}
 	s.conn.c.ran(s.shape, s.conn.inTx)
+	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return e.ExecContext(ctx, args)
 }
 
@@ -474,6 +511,7 @@ func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValu
 		return s.Query(vals)
 	}
 	s.conn.c.ran(s.shape, s.conn.inTx)
+	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return q.QueryContext(ctx, args)
 }
 
