@@ -6,8 +6,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/identity/sqlstore"
 )
@@ -51,6 +53,8 @@ const batchSize = 256
 //	                   in one BEGIN … COMMIT: SQLite's anchor
 //	<engine>/bare-1rt  the same transaction sent as one string, one round
 //	                   trip and one commit: PostgreSQL's anchor
+//	<engine>/paired    the three in alternating rounds, with the medians
+//	                   of their times and of their ratios (see benchPaired)
 //
 // setup builds the factor on the store, with one subject enrolled.
 func BenchFinish(b *testing.B, setup func(testing.TB, *sqlstore.Store) Finisher) {
@@ -76,6 +80,7 @@ func BenchFinish(b *testing.B, setup func(testing.TB, *sqlstore.Store) Finisher)
 			b.Run("Finish", func(b *testing.B) { benchOps(b, c, f) })
 			b.Run("bare-tx", func(b *testing.B) { BenchBare(b, s, c, rows, false) })
 			b.Run("bare-1rt", func(b *testing.B) { BenchBare(b, s, c, rows, true) })
+			b.Run("paired", func(b *testing.B) { benchPaired(b, c, f, s, rows) })
 		})
 	}
 }
@@ -104,6 +109,73 @@ func benchOps(b *testing.B, c *Counter, f Finisher) {
 	c.Report(b)
 }
 
+// pairedRound is how many operations of each side a paired round times.
+const pairedRound = 32
+
+// benchPaired times Finish and both anchors in alternating rounds (the
+// side that goes first turns with each round), so that all three see the
+// same background load: on a shared machine separate sub-benchmarks run
+// minutes apart and their ratio moves by 2x or more. It reports the
+// medians over the rounds of each side's time per operation (finish-ns/op,
+// bare-tx-ns/op, bare-1rt-ns/op) and of each round's ratios (x-bare-tx,
+// x-bare-1rt); one b.N iteration is one of each. Counting is off here: the
+// other sub-benchmarks report the counts.
+func benchPaired(b *testing.B, c *Counter, f Finisher, s *sqlstore.Store, w RowWrites) {
+	round := pairedRound
+	if f.Batch > 0 && f.Batch < round {
+		round = f.Batch
+	}
+	c.Pause()
+	defer c.Resume()
+	tx, one := newBare(b, s, w, false), newBare(b, s, w, true)
+	sides := []func(int) error{f.Finish, func(int) error { return tx.step() }, func(int) error { return one.step() }}
+	times := make([][]float64, len(sides))
+	var rtx, r1 []float64
+	b.ResetTimer()
+	for done, k := 0, 0; done < b.N; k++ {
+		n := min(round, b.N-done)
+		b.StopTimer()
+		f.Prepare(n)
+		tx.refill(n)
+		one.refill(n)
+		b.StartTimer()
+		var per [3]float64
+		for j := range sides {
+			side := (j + k) % len(sides)
+			start := time.Now()
+			for i := range n {
+				if err := sides[side](i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			per[side] = float64(time.Since(start).Nanoseconds()) / float64(n)
+			times[side] = append(times[side], per[side])
+		}
+		rtx, r1 = append(rtx, per[0]/per[1]), append(r1, per[0]/per[2])
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(median(times[0]), "finish-ns/op")
+	b.ReportMetric(median(times[1]), "bare-tx-ns/op")
+	b.ReportMetric(median(times[2]), "bare-1rt-ns/op")
+	b.ReportMetric(median(rtx), "x-bare-tx")
+	b.ReportMetric(median(r1), "x-bare-1rt")
+}
+
+// median returns the middle of xs (the mean of the middle two for an even
+// count), sorting xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
 // RowWrites is the row writes of one operation, by kind.
 type RowWrites struct{ Inserts, Updates, Deletes int }
 
@@ -126,115 +198,145 @@ func (w RowWrites) String() string {
 // sends by the simple protocol: one round trip, the least a transaction
 // can take.
 func BenchBare(b *testing.B, s *sqlstore.Store, c *Counter, w RowWrites, oneRoundTrip bool) {
-	ctx := context.Background()
-	db := s.DB()
-	pg := s.Engine() == "postgres"
 	c.Pause()
 	defer c.Resume()
-	typ, ph := "BLOB", func(int) string { return "?" }
-	if pg {
-		typ, ph = "BYTEA", func(n int) string { return fmt.Sprintf("$%d", n) }
-	}
-	table := fmt.Sprintf("puce_bare_%x", randBytes(4))
-	must := func(err error) {
-		if err != nil {
-			b.Helper()
-			b.Fatalf("bare anchor: %v", err)
-		}
-	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE `+table+` (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, payload `+typ+` NOT NULL)`)
-	must(err)
-	b.Cleanup(func() { db.ExecContext(context.Background(), `DROP TABLE `+table) })
-	payload := randBytes(128)
-	// Rows 1..Updates are the ones every operation updates; inserted ids
-	// start above them.
-	for id := 1; id <= w.Updates; id++ {
-		_, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, n, payload) VALUES (`+ph(1)+`, 0, `+ph(2)+`)`, id, payload)
-		must(err)
-	}
-	// Deletes beyond an operation's own inserts take rows inserted before
-	// the clock starts.
-	extra := max(0, w.Deletes-w.Inserts)
-	next := int64(w.Updates + 1)
-	var older []int64
-	if extra > 0 {
-		n := extra * b.N
-		tx, err := db.BeginTx(ctx, nil)
-		must(err)
-		for range n {
-			_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (id, n, payload) VALUES (`+ph(1)+`, 0, `+ph(2)+`)`, next, payload)
-			must(err)
-			older = append(older, next)
-			next++
-		}
-		must(tx.Commit())
-	}
-	ins, upd, del := prepareBare(b, db, table, ph)
-	plan := func() (inserted, deleted []int64) {
-		for range w.Inserts {
-			inserted = append(inserted, next)
-			next++
-		}
-		for k := range w.Deletes {
-			if k < len(inserted) {
-				deleted = append(deleted, inserted[len(inserted)-1-k])
-			} else {
-				deleted, older = append(deleted, older[0]), older[1:]
-			}
-		}
-		return inserted, deleted
-	}
-	hexPayload := hex.EncodeToString(payload)
-	lit := "X'" + hexPayload + "'"
-	begin := "BEGIN IMMEDIATE"
-	if pg {
-		lit, begin = `'\x`+hexPayload+`'`, "BEGIN"
-	}
+	x := newBare(b, s, w, oneRoundTrip)
+	x.refill(b.N)
 	b.ReportAllocs()
 	c.Reset()
 	c.Resume()
 	b.ResetTimer()
 	for range b.N {
-		inserted, deleted := plan()
-		if oneRoundTrip {
-			var q strings.Builder
-			q.WriteString(begin)
-			for _, id := range inserted {
-				fmt.Fprintf(&q, "; INSERT INTO %s (id, n, payload) VALUES (%d, 0, %s)", table, id, lit)
-			}
-			for id := 1; id <= w.Updates; id++ {
-				fmt.Fprintf(&q, "; UPDATE %s SET n = n + 1, payload = %s WHERE id = %d", table, lit, id)
-			}
-			for _, id := range deleted {
-				fmt.Fprintf(&q, "; DELETE FROM %s WHERE id = %d", table, id)
-			}
-			q.WriteString("; COMMIT")
-			_, err := db.ExecContext(ctx, q.String())
-			must(err)
-			continue
+		if err := x.step(); err != nil {
+			b.Fatalf("bare anchor: %v", err)
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		must(err)
-		for _, id := range inserted {
-			_, err := tx.StmtContext(ctx, ins).ExecContext(ctx, id, payload)
-			must(err)
-		}
-		for id := 1; id <= w.Updates; id++ {
-			_, err := tx.StmtContext(ctx, upd).ExecContext(ctx, payload, id)
-			must(err)
-		}
-		for _, id := range deleted {
-			_, err := tx.StmtContext(ctx, del).ExecContext(ctx, id)
-			must(err)
-		}
-		must(tx.Commit())
 	}
 	b.StopTimer()
 	c.Report(b)
 	b.ReportMetric(float64(w.Inserts+w.Updates+w.Deletes), "writes/op")
 }
 
-func prepareBare(b *testing.B, db *sql.DB, table string, ph func(int) string) (ins, upd, del *sql.Stmt) {
+// bare is one anchor on its own table, run a transaction at a time.
+type bare struct {
+	tb            testing.TB
+	db            *sql.DB
+	w             RowWrites
+	table         string
+	ph            func(int) string
+	oneRoundTrip  bool
+	begin, lit    string
+	payload       []byte
+	next          int64
+	older         []int64 // rows inserted beforehand, for deletes beyond an operation's own inserts
+	ins, upd, del *sql.Stmt
+}
+
+func newBare(tb testing.TB, s *sqlstore.Store, w RowWrites, oneRoundTrip bool) *bare {
+	ctx := context.Background()
+	x := &bare{tb: tb, db: s.DB(), w: w, oneRoundTrip: oneRoundTrip, payload: randBytes(128),
+		table: fmt.Sprintf("puce_bare_%x", randBytes(4)), ph: func(int) string { return "?" }}
+	typ, hexPayload := "BLOB", hex.EncodeToString(x.payload)
+	x.lit, x.begin = "X'"+hexPayload+"'", "BEGIN IMMEDIATE"
+	if s.Engine() == "postgres" {
+		typ, x.ph = "BYTEA", func(n int) string { return fmt.Sprintf("$%d", n) }
+		x.lit, x.begin = `'\x`+hexPayload+`'`, "BEGIN"
+	}
+	if _, err := x.db.ExecContext(ctx, `CREATE TABLE `+x.table+` (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, payload `+typ+` NOT NULL)`); err != nil {
+		tb.Fatalf("bare anchor: %v", err)
+	}
+	tb.Cleanup(func() { x.db.ExecContext(context.Background(), `DROP TABLE `+x.table) })
+	// Rows 1..Updates are the ones every operation updates; inserted ids
+	// start above them.
+	for id := 1; id <= w.Updates; id++ {
+		if _, err := x.db.ExecContext(ctx, `INSERT INTO `+x.table+` (id, n, payload) VALUES (`+x.ph(1)+`, 0, `+x.ph(2)+`)`, id, x.payload); err != nil {
+			tb.Fatalf("bare anchor: %v", err)
+		}
+	}
+	x.next = int64(w.Updates + 1)
+	x.ins, x.upd, x.del = prepareBare(tb, x.db, x.table, x.ph)
+	return x
+}
+
+// refill inserts, before the clock starts, the older rows that n more
+// operations will delete.
+func (x *bare) refill(n int) {
+	extra := max(0, x.w.Deletes-x.w.Inserts) * n
+	if extra <= len(x.older) {
+		return
+	}
+	ctx := context.Background()
+	tx, err := x.db.BeginTx(ctx, nil)
+	if err != nil {
+		x.tb.Fatalf("bare anchor: %v", err)
+	}
+	defer tx.Rollback()
+	for range extra - len(x.older) {
+		if _, err := tx.StmtContext(ctx, x.ins).ExecContext(ctx, x.next, x.payload); err != nil {
+			x.tb.Fatalf("bare anchor: %v", err)
+		}
+		x.older = append(x.older, x.next)
+		x.next++
+	}
+	if err := tx.Commit(); err != nil {
+		x.tb.Fatalf("bare anchor: %v", err)
+	}
+}
+
+// step runs one operation's transaction.
+func (x *bare) step() error {
+	ctx := context.Background()
+	var inserted, deleted []int64
+	for range x.w.Inserts {
+		inserted = append(inserted, x.next)
+		x.next++
+	}
+	for k := range x.w.Deletes {
+		if k < len(inserted) {
+			deleted = append(deleted, inserted[len(inserted)-1-k])
+		} else {
+			deleted, x.older = append(deleted, x.older[0]), x.older[1:]
+		}
+	}
+	if x.oneRoundTrip {
+		var q strings.Builder
+		q.WriteString(x.begin)
+		for _, id := range inserted {
+			fmt.Fprintf(&q, "; INSERT INTO %s (id, n, payload) VALUES (%d, 0, %s)", x.table, id, x.lit)
+		}
+		for id := 1; id <= x.w.Updates; id++ {
+			fmt.Fprintf(&q, "; UPDATE %s SET n = n + 1, payload = %s WHERE id = %d", x.table, x.lit, id)
+		}
+		for _, id := range deleted {
+			fmt.Fprintf(&q, "; DELETE FROM %s WHERE id = %d", x.table, id)
+		}
+		q.WriteString("; COMMIT")
+		_, err := x.db.ExecContext(ctx, q.String())
+		return err
+	}
+	tx, err := x.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, id := range inserted {
+		if _, err := tx.StmtContext(ctx, x.ins).ExecContext(ctx, id, x.payload); err != nil {
+			return err
+		}
+	}
+	for id := 1; id <= x.w.Updates; id++ {
+		if _, err := tx.StmtContext(ctx, x.upd).ExecContext(ctx, x.payload, id); err != nil {
+			return err
+		}
+	}
+	for _, id := range deleted {
+		if _, err := tx.StmtContext(ctx, x.del).ExecContext(ctx, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func prepareBare(b testing.TB, db *sql.DB, table string, ph func(int) string) (ins, upd, del *sql.Stmt) {
 	b.Helper()
 	ctx := context.Background()
 	var err error
