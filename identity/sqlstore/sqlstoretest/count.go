@@ -41,7 +41,12 @@ package sqlstoretest
 //     follows a write (a request sent, then the answer awaited). It catches
 //     what the model leaves out (pings, deallocations, pgx's own describes)
 //     and counts a pipeline or a batch as the one exchange it is. The test
-//     of this file checks the two agree on a known sequence.
+//     of this file checks the two agree on a known sequence. It can miss
+//     an exchange, rarely: when a write stalls, pgx starts a background
+//     reader, and a reply read by a Read that began before its request was
+//     written is not seen as following it (once in 10,000 round trips on a
+//     machine at load average 8). The model is exact; the socket count
+//     is the check that the model is complete.
 //   - DriverNanos and TxNanos: wall time spent inside the driver's calls
 //     (Exec, Query, Prepare, Begin, Commit, Rollback; reading rows after a
 //     Query is not included, pgx has them by then), and from the start of
