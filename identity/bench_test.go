@@ -10,6 +10,8 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 )
 
 // BenchmarkPasswordVerify measures VerifyPassword with the default
@@ -71,4 +73,29 @@ func BenchmarkBareMap(b *testing.B) {
 		delete(m, id)
 		mu.Unlock()
 	}
+}
+
+// BenchmarkRoundTripsPassword is issue 22's baseline for a password login
+// (Passwords.Verify, throttled and audited) on SQLite and PostgreSQL through
+// the counting driver, with statements, round trips and commits per
+// verification, beside a bare transaction writing the same rows on the same
+// database (sqlstoretest.BenchFinish). The argon2id parameters are the
+// cheapest allowed (64 KiB, one pass): the store's cost is what is
+// measured here; BenchmarkPasswordVerify has the hash's.
+func BenchmarkRoundTripsPassword(b *testing.B) {
+	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
+		ctx := context.Background()
+		p := &identity.Passwords{Store: s, Audit: s, Throttle: &identity.Throttle{Store: s},
+			Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+		if err := p.Create(ctx, "alice", "correct horse battery"); err != nil {
+			tb.Fatal(err)
+		}
+		return sqlstoretest.Finisher{
+			Prepare: func(int) {},
+			Finish: func(int) error {
+				_, err := p.Verify(ctx, "alice", "correct horse battery", "192.0.2.1:4711")
+				return err
+			},
+		}
+	})
 }

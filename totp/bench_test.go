@@ -11,7 +11,9 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+	"github.com/puce-id/puce/totp"
 )
 
 // BenchmarkVerify compares verifying one code through the factor with
@@ -220,4 +222,81 @@ func runClock(e *env) *identitytest.RunningClock {
 	c := new(identitytest.RunningClock)
 	e.svc.Clock, e.svc.Throttle.Clock = c, nil
 	return c
+}
+
+// BenchmarkRoundTripsTOTP is issue 22's baseline for a TOTP login: Finish
+// on SQLite and PostgreSQL through the counting driver, with statements,
+// round trips and commits per verification, beside a bare transaction
+// writing the same rows on the same database (sqlstoretest.BenchFinish):
+//
+//	go test -run '^$' -bench RoundTrips -count 5 ./totp/
+//
+// The clock is the test's, moved one step per verification.
+func BenchmarkRoundTripsTOTP(b *testing.B) {
+	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
+		const period = 30 * time.Second
+		ctx := context.Background()
+		e := newEnv(tb, s)
+		// Challenges of a batch are issued before the clock walks through it.
+		e.svc.ChallengeTTL = 2048 * period
+		k := e.enroll(tb, "alice")
+		var resps []identity.Response
+		return sqlstoretest.Finisher{
+			Prepare: func(n int) {
+				resps = resps[:0]
+				at := e.clock.Now()
+				for range n {
+					at = at.Add(period)
+					ch, err := e.factor.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+					if err != nil {
+						tb.Fatal(err)
+					}
+					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: []byte(codeAt(tb, k, at))})
+				}
+			},
+			Finish: func(i int) error {
+				e.clock.Advance(period)
+				_, err := e.factor.Finish(ctx, resps[i])
+				return err
+			},
+		}
+	})
+}
+
+// BenchmarkRoundTripsRecovery is the same for a recovery-code login, which
+// compares the code with every code left and deletes the one it matches.
+// Each batch is a fresh set of the default ten codes, used up in order, so
+// the figures average a set from full to its last code.
+func BenchmarkRoundTripsRecovery(b *testing.B) {
+	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
+		ctx := context.Background()
+		e := newEnv(tb, s)
+		var resps []identity.Response
+		return sqlstoretest.Finisher{
+			Batch: totp.DefaultRecoveryCodes,
+			Prepare: func(n int) {
+				e.clock.Advance(time.Minute)
+				ch, err := e.recovery.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				codes := totp.RecoveryCodes(ch)
+				if _, err := e.recovery.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: []byte(codes[0])}); err != nil {
+					tb.Fatal(err)
+				}
+				resps = resps[:0]
+				for i := range n {
+					ch, err := e.recovery.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+					if err != nil {
+						tb.Fatal(err)
+					}
+					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: []byte(codes[i])})
+				}
+			},
+			Finish: func(i int) error {
+				_, err := e.recovery.Finish(ctx, resps[i])
+				return err
+			},
+		}
+	})
 }

@@ -8,11 +8,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -170,4 +174,46 @@ func BenchmarkECDSAVerify(b *testing.B) {
 			b.Fatal("signature does not verify")
 		}
 	}
+}
+
+// BenchmarkRoundTripsWebAuthn is issue 22's baseline for a WebAuthn login by
+// username (throttled): Finish on SQLite and PostgreSQL through the counting
+// driver, with statements, round trips and commits per verification, beside
+// a bare transaction writing the same rows on the same database
+// (sqlstoretest.BenchFinish). The assertions come from a
+// virtualwebauthn authenticator whose signature counter moves forward with
+// each, as a hardware key's does, so Finish also stores the new count.
+func BenchmarkRoundTripsWebAuthn(b *testing.B) {
+	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
+		ctx := context.Background()
+		// newEnv's factor and throttle, on the SQL store.
+		clock := identitytest.NewClock(identitytest.Epoch())
+		svc := &identity.Services{Store: s, Clock: clock,
+			Throttle: &identity.Throttle{Store: s, Clock: clock, Free: 5, BaseDelay: time.Second, MaxDelay: time.Hour, LockAfter: 100}}
+		f, err := webauthn.New(svc, webauthn.Config{RPID: rpID, RPDisplayName: "Example Bank", Origins: []string{origin}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e := &testEnv{store: s, clock: clock, svc: svc, f: f}
+		d := newDevice()
+		e.enroll(tb, "alice", d)
+		var resps []identity.Response
+		return sqlstoretest.Finisher{
+			Prepare: func(n int) {
+				clock.Advance(time.Second)
+				resps = resps[:0]
+				for range n {
+					ch, err := f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+					if err != nil {
+						tb.Fatal(err)
+					}
+					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: d.get(tb, ch.Payload)})
+				}
+			},
+			Finish: func(i int) error {
+				_, err := f.Finish(ctx, resps[i])
+				return err
+			},
+		}
+	})
 }

@@ -11,6 +11,9 @@
 //
 //	go run ./examples/loadtest                          # SQLite
 //	PUCE_POSTGRES_DSN=postgres://… go run ./examples/loadtest   # and PostgreSQL
+//
+// With -instances 1,2,4 it measures the HTTP verifications against that
+// many login-server processes sharing the store instead (instances.go).
 package main
 
 import (
@@ -55,7 +58,23 @@ func main() {
 	workers := flag.Int("workers", 4*runtime.GOMAXPROCS(0), "concurrent clients")
 	out := flag.String("out", "", "write the Markdown table here (e.g. examples/BENCHMARKS.part.md)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP measurements (server and clients, one process) to this file")
+	instances := flag.String("instances", "", "instead, measure HTTP verifications against this many login server processes on one store, e.g. 1,2,4 (PostgreSQL; SQLite runs one)")
+	serveMode := flag.Bool("serve", false, "run as one login server process of -instances (started by the load test itself)")
 	flag.Parse()
+	if *serveMode {
+		if err := serve(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *instances != "" {
+		if err := mainInstances(*instances, *duration, *users, *workers, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cpuProfile != "" {
 		profile = *cpuProfile
 	}

@@ -27,6 +27,7 @@ import (
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/sqlstore/internal/sqlhook"
 )
 
 // Store implements identity.Store on a SQL database.
@@ -114,7 +115,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlhook.Open(ctx, "sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open SQLite %s: %w", path, err)
 	}
@@ -128,7 +129,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 // OpenPostgres connects to PostgreSQL (a postgres:// URL or key=value DSN,
 // as pgx accepts) and brings the schema up to date.
 func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	db, err := sqlhook.Open(ctx, "pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open PostgreSQL: %w", err)
 	}

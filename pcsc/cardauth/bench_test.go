@@ -6,9 +6,15 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/identitytest"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/piv"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
 // prepared builds n login challenges and their tokens before the timer
@@ -76,4 +82,68 @@ func BenchmarkBarePrimitives(b *testing.B) {
 			b.Fatal("bad signature")
 		}
 	}
+}
+
+// BenchmarkRoundTripsCard is issue 22's baseline for a card login by
+// username: Finish on SQLite and PostgreSQL through the counting driver,
+// with statements, round trips and commits per verification, beside a bare
+// transaction writing the same rows on the same database
+// (sqlstoretest.BenchFinish). The tokens are signed by a virtual card
+// (testcard, in-process, PIN verified once) with its 9A key, untimed.
+// Revocation is off (the OCSP exchange touches no database) and the chain
+// cache is warm; the services carry a throttle, as a deployment's do (the
+// login server throttles every factor).
+func BenchmarkRoundTripsCard(b *testing.B) {
+	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
+		ctx := context.Background()
+		card, err := testcard.New(testcard.Options{NoSignatureKey: true})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := piv.Open(ctx, card.Card, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cert, err := c.Certificate(ctx, piv.SlotAuthentication)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := c.VerifyPIN(ctx, card.PIN, nil); err != nil {
+			tb.Fatal(err)
+		}
+		signer, err := c.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		clock := identitytest.NewClock(card.AuthCert.NotBefore.Add(time.Hour))
+		svc := &identity.Services{Store: s, Clock: clock, Throttle: &identity.Throttle{Store: s, Clock: clock}}
+		f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ch, err := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := f.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: token(tb, signer, cert, origin, ch)}); err != nil {
+			tb.Fatal(err)
+		}
+		var resps []identity.Response
+		return sqlstoretest.Finisher{
+			Prepare: func(n int) {
+				resps = resps[:0]
+				for range n {
+					ch, err := f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+					if err != nil {
+						tb.Fatal(err)
+					}
+					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: token(tb, signer, cert, origin, ch)})
+				}
+			},
+			Finish: func(i int) error {
+				_, err := f.Finish(ctx, resps[i])
+				return err
+			},
+		}
+	})
 }

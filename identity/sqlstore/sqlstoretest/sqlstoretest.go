@@ -5,6 +5,13 @@
 // Without PUCE_POSTGRES_DSN the PostgreSQL tests skip with a message saying
 // so; under CI=true they fail instead, because CI must not pass on tests that
 // did not run.
+//
+// CountingSQLite and CountingPostgres open the same stores through a
+// counting database/sql driver, whose Counter tells how many statements,
+// round trips and commits an operation cost (count.go says exactly what is
+// counted and why); BenchFinish and BenchBare put those counts beside a
+// factor's Finish and its bare-transaction anchor in a benchmark. This is
+// test support: applications never open a store this way.
 package sqlstoretest
 
 import (
