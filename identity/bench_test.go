@@ -87,7 +87,7 @@ func BenchmarkRoundTripsPassword(b *testing.B) {
 		ctx := context.Background()
 		p := &identity.Passwords{Store: s, Audit: s, Throttle: &identity.Throttle{Store: s},
 			Params: identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-		if err := p.Create(ctx, "alice", "correct horse battery"); err != nil {
+		if _, err := p.Create(ctx, "alice", "correct horse battery", ""); err != nil {
 			tb.Fatal(err)
 		}
 		return sqlstoretest.Finisher{

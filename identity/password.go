@@ -284,16 +284,23 @@ func (p *Passwords) replace(ctx context.Context, c *Credential) error {
 
 // Create stores the first password of a new subject and fails with
 // ErrExists when the subject already has one: sign-up, which must not
-// overwrite an account that another request created first.
-func (p *Passwords) Create(ctx context.Context, subject Subject, password string) error {
+// overwrite an account that another request created first. It returns the
+// knowledge proof (Level1) the new password gives, so that sign-up needs no
+// second argon2id run to log the account in. A sign-up that is stored is
+// audited ("signup"); one refused before anything was written is not.
+func (p *Passwords) Create(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
 	c, err := p.credential(ctx, subject, password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.Store.CreateCredential(ctx, c); err != nil {
-		return fmt.Errorf("identity: create password: %w", err)
+		return nil, fmt.Errorf("identity: create password: %w", err)
 	}
-	return nil
+	ev := Event{Time: c.CreatedAt, Subject: subject, Kind: KindPassword, CredentialID: c.ID, Action: "signup", RemoteAddr: remoteAddr}
+	if err := RecordOutcome(ctx, p.Audit, ev, nil); err != nil {
+		return nil, err
+	}
+	return &Proof{Subject: subject, Kind: KindPassword, CredentialID: c.ID, Factors: Knowledge, Assurance: Level1, Time: c.CreatedAt}, nil
 }
 
 func (p *Passwords) credential(ctx context.Context, subject Subject, password string) (*Credential, error) {

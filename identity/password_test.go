@@ -210,7 +210,7 @@ func TestPasswordsManyAccounts(t *testing.T) {
 	ctx := context.Background()
 	p, s, _ := newPasswords(t)
 	for _, u := range []identity.Subject{"alice", "bob", "carol"} {
-		if err := p.Create(ctx, u, "secret of "+string(u)); err != nil {
+		if _, err := p.Create(ctx, u, "secret of "+string(u), ""); err != nil {
 			t.Fatalf("create %s: %v", u, err)
 		}
 	}
@@ -222,7 +222,7 @@ func TestPasswordsManyAccounts(t *testing.T) {
 	if _, err := p.Verify(ctx, "bob", "secret of alice", ""); !errors.Is(err, identity.ErrPasswordMismatch) {
 		t.Fatalf("bob with alice's password: %v", err)
 	}
-	if err := p.Create(ctx, "bob", "another password"); !errors.Is(err, identity.ErrExists) {
+	if _, err := p.Create(ctx, "bob", "another password", ""); !errors.Is(err, identity.ErrExists) {
 		t.Fatalf("sign-up over an existing account: %v", err)
 	}
 	if _, err := p.Verify(ctx, "bob", "secret of bob", ""); err != nil {
@@ -297,7 +297,7 @@ func TestPasswordsMemoryBudget(t *testing.T) {
 	if _, err := p.Verify(ctx, "alice", "wrong password", "192.0.2.2"); !errors.As(err, &be) || !errors.Is(err, identity.ErrBusy) || be.RetryAfter <= 0 {
 		t.Fatalf("verify beyond the budget: %v, want a *BusyError", err)
 	}
-	if err := p.Create(ctx, "bob", "correct horse"); !errors.Is(err, identity.ErrBusy) {
+	if _, err := p.Create(ctx, "bob", "correct horse", ""); !errors.Is(err, identity.ErrBusy) {
 		t.Fatalf("create beyond the budget: %v, want ErrBusy", err)
 	}
 	if _, err := s.Credential(ctx, identity.CredentialRef{Subject: "bob", Kind: identity.KindPassword, ID: "bob"}); !errors.Is(err, identity.ErrNotEnrolled) {
@@ -335,4 +335,27 @@ func (h *holdingStore) Credential(ctx context.Context, ref identity.CredentialRe
 		h.once.Do(func() { close(h.entered); <-h.release })
 	}
 	return h.Store.Credential(ctx, ref)
+}
+
+// TestPasswordsCreateProof: sign-up returns the knowledge proof of the new
+// password (no second argon2id run to log in) and audits the sign-up with
+// the client's address; a refused sign-up gives no proof.
+func TestPasswordsCreateProof(t *testing.T) {
+	ctx := context.Background()
+	p, s, clock := newPasswords(t)
+	proof, err := p.Create(ctx, "dave", "correct horse battery", "192.0.2.44")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proof.Subject != "dave" || proof.Kind != identity.KindPassword || !proof.Factors.Has(identity.Knowledge) ||
+		proof.Assurance != identity.Level1 || !proof.Time.Equal(clock.Now()) {
+		t.Fatalf("proof %+v", proof)
+	}
+	recs, _ := s.AuditEvents(ctx, "dave", 5)
+	if len(recs) != 1 || recs[0].Event.Action != "signup" || recs[0].Event.RemoteAddr != "192.0.2.44" || recs[0].Event.Result != identity.Success {
+		t.Fatalf("audit trail %+v", recs)
+	}
+	if proof, err := p.Create(ctx, "dave", "another password", ""); proof != nil || !errors.Is(err, identity.ErrExists) {
+		t.Fatalf("second sign-up: %+v, %v", proof, err)
+	}
 }

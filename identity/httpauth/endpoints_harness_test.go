@@ -293,7 +293,7 @@ type errorAnswer struct {
 // administrator would, outside the endpoints.
 func (s *site) signUpPassword(t testing.TB, subject identity.Subject) {
 	t.Helper()
-	if err := s.passwords.Create(context.Background(), subject, "correct horse battery"); err != nil {
+	if _, err := s.passwords.Create(context.Background(), subject, "correct horse battery", ""); err != nil {
 		t.Fatal(err)
 	}
 }

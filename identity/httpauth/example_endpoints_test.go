@@ -47,7 +47,7 @@ func ExampleManager_Endpoints() {
 	mux.Handle("/auth/", api)
 
 	// An account with a password and a TOTP key (set up elsewhere).
-	passwords.Create(ctx, "alice", "correct horse battery")
+	passwords.Create(ctx, "alice", "correct horse battery", "192.0.2.1")
 	ch, _ := codes.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: "https://bank.example"})
 	key, _ := totp.ParseURI(string(ch.Payload))
 	code := func() string { c, _ := pqtotp.GenerateCode(key.Base32(), clock.Now()); return c }

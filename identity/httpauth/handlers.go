@@ -175,13 +175,8 @@ func (e *Endpoints) signUp(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	if err := e.cfg.Passwords.Create(ctx, subject, b.Password); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	// The first proof costs a second hash until Passwords.Create returns
-	// it (issue 19, "small API mends").
-	proof, err := e.cfg.Passwords.Verify(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
+	// Create returns the new password's proof: no second hash.
+	proof, err := e.cfg.Passwords.Create(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
 	if err != nil {
 		e.fail(w, r, err)
 		return

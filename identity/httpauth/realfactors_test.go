@@ -25,7 +25,7 @@ func TestRealWrongFactorsLookAlike(t *testing.T) {
 	throttle := &identity.Throttle{Store: store, Clock: clock}
 	passwords := &identity.Passwords{Store: store, Throttle: throttle, Audit: store, Clock: clock,
 		Params: identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	if err := passwords.Create(ctx, "u-1001", "correct horse battery"); err != nil {
+	if _, err := passwords.Create(ctx, "u-1001", "correct horse battery", ""); err != nil {
 		t.Fatal(err)
 	}
 	svc := &identity.Services{Store: store, Clock: clock, Throttle: throttle}

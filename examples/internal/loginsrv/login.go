@@ -52,7 +52,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	ctx := r.Context()
 	// Create refuses a name that exists, atomically in the store, so two
 	// sign-ups for one name cannot replace each other's password.
-	err := s.passwords.Create(ctx, identity.Subject(user), pw)
+	pwProof, err := s.passwords.Create(ctx, identity.Subject(user), pw, web.ClientIP(r))
 	if errors.Is(err, identity.ErrExists) {
 		bad("This user name is taken. Choose another.")
 		return
@@ -65,11 +65,10 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	// the server's write timeout, it must hear so (issue 17: a sign-up that
 	// waited long had its connection closed after its account was made).
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Second))
-	s.svc.Record(ctx, identity.Event{Subject: identity.Subject(user), Kind: identity.KindPassword, Action: "signup", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
 	// The new account has no second factor yet: it may enrol its first one
-	// on the strength of the password it has just chosen.
-	pwProof := identity.Proof{Subject: identity.Subject(user), Kind: identity.KindPassword, Factors: identity.Knowledge, Assurance: identity.Level1, Time: s.now()}
-	s.sessions.Renew(w, sess, state{Stage: setup, Subject: identity.Subject(user), Password: &pwProof})
+	// on the strength of the password it has just chosen (Create audited
+	// the sign-up and returned its proof).
+	s.sessions.Renew(w, sess, state{Stage: setup, Subject: identity.Subject(user), Password: pwProof})
 	s.redirect(w, r, "/setup", "Account created. Now add a second factor: you will need it every time you log in.")
 }
 
