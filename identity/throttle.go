@@ -156,7 +156,7 @@ func (c *ClientLimit) forget() time.Duration {
 
 // wait is how long the next attempt must wait after n consecutive failures;
 // forever reports a lock that only Unlock ends.
-func (sc schedule) wait(n int) (d time.Duration, forever bool) {
+func (sc *schedule) wait(n int) (d time.Duration, forever bool) {
 	switch {
 	case n >= sc.limit:
 		return 0, true
@@ -178,7 +178,7 @@ func doubled(d time.Duration, k int, max time.Duration) time.Duration {
 
 // refusal is the error for state st at now, or nil when an attempt may be
 // evaluated.
-func (sc schedule) refusal(st ThrottleState, now time.Time) error {
+func (sc *schedule) refusal(st *ThrottleState, now time.Time) error {
 	if st.Failures >= sc.limit {
 		return &ThrottledError{Locked: true, Failures: st.Failures}
 	}
@@ -239,7 +239,7 @@ func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, remote string, 
 			return nil, err
 		}
 	}
-	n, err := t.count(ctx, key, sc, at, 0)
+	n, err := t.count(ctx, key, &sc, at, 0)
 	if err != nil || n < sc.lockAfter {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (t *Throttle) attempt(ctx context.Context, key ThrottleKey, remote string, 
 // count adds a failure to key's record in one compare-and-swap, unless the
 // record refuses an attempt now. A record that has been quiet for forget
 // (when set) starts again from zero.
-func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc schedule, at time.Time, forget time.Duration) (int, error) {
+func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc *schedule, at time.Time, forget time.Duration) (int, error) {
 	// A success deletes the record, so nearly every attempt finds none: the
 	// first round assumes so and tries to create it, which the store refuses
 	// if a record exists after all. Only then is it read. The outcome is the
@@ -270,7 +270,7 @@ func (t *Throttle) count(ctx context.Context, key ThrottleKey, sc schedule, at t
 		n := st.Failures + 1
 		if forget > 0 && st.Version > 0 && now.Sub(st.NotBefore) >= forget {
 			n = 1
-		} else if err := sc.refusal(st, now); err != nil {
+		} else if err := sc.refusal(&st, now); err != nil {
 			return 0, err
 		}
 		// The count goes on through timed locks: only Succeed or Unlock
@@ -296,7 +296,8 @@ func (t *Throttle) clientStatus(ctx context.Context, client string, at time.Time
 	if err != nil {
 		return fmt.Errorf("identity: load throttle: %w", err)
 	}
-	if err := t.Clients.schedule().refusal(st, t.now(at)); err != nil {
+	sc := t.Clients.schedule()
+	if err := sc.refusal(&st, t.now(at)); err != nil {
 		return fmt.Errorf("from this address: %w", err)
 	}
 	return nil
@@ -310,7 +311,8 @@ func (t *Throttle) clientFailed(ctx context.Context, remote string, at time.Time
 	if err := checkField("client address", client); err != nil {
 		return err
 	}
-	_, err := t.count(ctx, clientKey(client), t.Clients.schedule(), at, t.Clients.forget())
+	sc := t.Clients.schedule()
+	_, err := t.count(ctx, clientKey(client), &sc, at, t.Clients.forget())
 	if err != nil && !isThrottled(err) {
 		return err
 	}
@@ -365,7 +367,7 @@ func (t *Throttle) Status(ctx context.Context, subject Subject, kind Kind) error
 	if err != nil {
 		return fmt.Errorf("identity: load throttle: %w", err)
 	}
-	return sc.refusal(st, clockOr(t.Clock).Now())
+	return sc.refusal(&st, clockOr(t.Clock).Now())
 }
 
 // ClientAddress is the throttle's key for a request's remote address: the
