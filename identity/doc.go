@@ -4,6 +4,28 @@
 // they share — argon2id passwords, a failure Throttle, an AES-256-GCM Sealer for
 // secrets at rest, and a hash-chained audit trail.
 //
+// # What an application calls
+//
+//   - Passwords: Create (sign-up, returns the first proof), Verify, Set.
+//   - A factor's Begin and Finish (totp, webauthn, pcsc/cardauth, totp/ocra),
+//     and for payments BeginApprove and FinishApprove with a Transaction.
+//   - Policy: Combine the proofs of a login into a Session, SecondFactors to
+//     decide the second step from what the account has, Authorize before a
+//     sensitive action (step-up), Approve a payment.
+//   - Throttle, with its Clients limit and Services.Unlock for the way
+//     back; PSD2Throttle for the RTS on SCA.
+//   - Sealer for secrets at rest; the store's AuditEvents and VerifyAudit.
+//   - The sentinel errors of errors.go, with errors.Is; identity/httpauth
+//     maps them to what a user may see.
+//
+// # For factor and store authors
+//
+// Services (Issue, Prove, Approve, Finish, Record) is the ceremony engine a
+// factor builds on; Challenges, ChallengeStore, CredentialStore,
+// ThrottleStore, SessionStore, AuditLog and the chain-hash functions are for
+// those who write a factor or a store, and identity/identitytest holds the
+// suites both must pass.
+//
 // identity imports no factor package; factors (totp, webauthn, pcsc/cardauth)
 // import identity. State lives behind the small store interfaces in store.go
 // and sessionstore.go: identity/memstore for tests and single processes,

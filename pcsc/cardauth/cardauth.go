@@ -281,7 +281,21 @@ func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Cha
 	return f.svc.Issue(ctx, Kind, identity.PurposeAuthenticate, req, newNonce(), nil)
 }
 
-// Finish verifies a Web eID token answering a Begin nonce.
+// Finish verifies a Web eID token answering a Begin nonce: the token's
+// shape, the certificate's validity and purpose (digitalSignature,
+// clientAuth), its chain to Config.Roots, revocation by OCSP (unless
+// SkipRevocation), the signature over the origin and nonce, and that the
+// card is enrolled for the account. The proof is possession and knowledge
+// (the card's PIN), identity.Level3; Level2 with Config.NoPIN.
+//
+// Errors: ErrMalformedToken and ErrUnsupportedAlgorithm (nothing proven);
+// ErrBadSignature; ErrUnknownCard (identity.ErrNotEnrolled) for a card not
+// enrolled on the account, identity.ErrRevoked for a disabled card
+// credential; ErrCertificateNotValid, ErrKeyUsage, ErrUntrustedCA
+// (identity.ErrUntrusted); ErrOCSP and ErrOCSPUnavailable (identity.ErrUntrusted),
+// ErrRevoked (identity.ErrRevoked); identity.ErrThrottled; and the challenge
+// errors of identity.Challenges.Take. Every error matches an identity
+// sentinel with errors.Is.
 func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
 	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		tok, cert, err := ParseToken(resp.Data)
