@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/puce-id/puce/pcsc/internal/rsapss"
 )
 
 // Algorithm identifiers that verification reads: digests (RFC 5754 §2),
@@ -424,32 +426,8 @@ func verifyPSSNoSalt(k *rsa.PublicKey, hash crypto.Hash, mHash, sig []byte) bool
 	// DB = PS || 0x01, masked with MGF1(H).
 	db := make([]byte, emLen-hLen-1)
 	db[len(db)-1] = 0x01
-	mgf1XOR(db, hash, H)
+	rsapss.MGF1XOR(db, hash, H)
 	db[0] &= 0xFF >> (8*emLen - emBits)
 	em := append(append(db, H...), 0xBC)
 	return bytes.Equal(m.FillBytes(make([]byte, emLen)), em)
-}
-
-// mgf1XOR XORs MGF1(seed) into out (RFC 8017 Appendix B.2.1).
-func mgf1XOR(out []byte, hash crypto.Hash, seed []byte) {
-	var counter [4]byte
-	done := 0
-	for done < len(out) {
-		h := hash.New()
-		h.Write(seed)
-		h.Write(counter[:])
-		for _, b := range h.Sum(nil) {
-			if done == len(out) {
-				break
-			}
-			out[done] ^= b
-			done++
-		}
-		for i := 3; i >= 0; i-- {
-			counter[i]++
-			if counter[i] != 0 {
-				break
-			}
-		}
-	}
 }

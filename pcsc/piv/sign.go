@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
+	"github.com/puce-id/puce/pcsc/internal/rsapss"
 )
 
 // generalAuthenticate sends data to a slot's key (SP 800-73-4 Part 2
@@ -277,33 +278,9 @@ func emsaPSS(mHash []byte, h crypto.Hash, saltLen, emBits int) ([]byte, error) {
 	db := em[:emLen-hLen-1]
 	db[len(db)-saltLen-1] = 0x01
 	copy(db[len(db)-saltLen:], salt)
-	mgf1XOR(db, h, H)
+	rsapss.MGF1XOR(db, h, H)
 	db[0] &= 0xFF >> (8*emLen - emBits)
 	copy(em[emLen-hLen-1:], H)
 	em[emLen-1] = 0xBC
 	return em, nil
-}
-
-// mgf1XOR xors out with MGF1(seed) (RFC 8017 Appendix B.2.1).
-func mgf1XOR(out []byte, h crypto.Hash, seed []byte) {
-	var counter [4]byte
-	done := 0
-	for done < len(out) {
-		hh := h.New()
-		hh.Write(seed)
-		hh.Write(counter[:])
-		for _, b := range hh.Sum(nil) {
-			if done == len(out) {
-				break
-			}
-			out[done] ^= b
-			done++
-		}
-		for i := 3; i >= 0; i-- {
-			counter[i]++
-			if counter[i] != 0 {
-				break
-			}
-		}
-	}
 }
