@@ -127,24 +127,31 @@ func (e *Endpoints) answer(w http.ResponseWriter, r *http.Request, s *Session, p
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (e *Endpoints) password(w http.ResponseWriter, r *http.Request) {
+// credentials reads a user name and password, the session, and the
+// subject the name stands for; when one fails it has answered.
+func (e *Endpoints) credentials(w http.ResponseWriter, r *http.Request) (s *Session, subject identity.Subject, password string, ok bool) {
 	var b credentialsBody
-	if err := decode(r, &b); err != nil {
-		e.fail(w, r, err)
-		return
+	err := decode(r, &b)
+	if err == nil {
+		s, err = e.m.Load(r)
 	}
-	s, err := e.m.Load(r)
+	if err == nil {
+		subject, err = e.cfg.Subject(r.Context(), b.Username)
+	}
 	if err != nil {
 		e.fail(w, r, err)
+		return nil, "", "", false
+	}
+	return s, subject, b.Password, true
+}
+
+func (e *Endpoints) password(w http.ResponseWriter, r *http.Request) {
+	s, subject, password, ok := e.credentials(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	subject, err := e.cfg.Subject(ctx, b.Username)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	proof, err := e.cfg.Passwords.Verify(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
+	proof, err := e.cfg.Passwords.Verify(ctx, subject, password, e.cfg.RemoteAddr(r))
 	if err != nil {
 		e.fail(w, r, err)
 		return
@@ -159,24 +166,13 @@ func (e *Endpoints) password(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Endpoints) signUp(w http.ResponseWriter, r *http.Request) {
-	var b credentialsBody
-	if err := decode(r, &b); err != nil {
-		e.fail(w, r, err)
-		return
-	}
-	s, err := e.m.Load(r)
-	if err != nil {
-		e.fail(w, r, err)
+	s, subject, password, ok := e.credentials(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
-	subject, err := e.cfg.Subject(ctx, b.Username)
-	if err != nil {
-		e.fail(w, r, err)
-		return
-	}
 	// Create returns the new password's proof: no second hash.
-	proof, err := e.cfg.Passwords.Create(ctx, subject, b.Password, e.cfg.RemoteAddr(r))
+	proof, err := e.cfg.Passwords.Create(ctx, subject, password, e.cfg.RemoteAddr(r))
 	if err != nil {
 		e.fail(w, r, err)
 		return
