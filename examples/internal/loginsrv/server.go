@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/totp"
 )
@@ -429,16 +429,13 @@ func (s *Server) fail(r *http.Request, err error) string {
 // server was too busy to look at the request, 429 when throttled, def
 // otherwise. It sets Retry-After when err says how long to wait.
 func status(w http.ResponseWriter, err error, def int) int {
-	var busy *identity.BusyError
-	var thr *identity.ThrottledError
+	if d := httpauth.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
 	switch {
-	case errors.As(err, &busy):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(busy.RetryAfter.Seconds()))))
+	case errors.Is(err, identity.ErrBusy):
 		return http.StatusServiceUnavailable
-	case errors.As(err, &thr):
-		if thr.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(thr.RetryAfter.Seconds()))))
-		}
+	case errors.Is(err, identity.ErrThrottled):
 		return http.StatusTooManyRequests
 	}
 	return def
