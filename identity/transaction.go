@@ -39,6 +39,15 @@ type Transaction struct {
 // transaction. It wraps ErrBadInput.
 var ErrTransaction = fmt.Errorf("%w: transaction", ErrBadInput)
 
+// Which field of a transaction is wrong, for a page that asks the user to
+// correct it. Each wraps ErrTransaction.
+var (
+	// ErrAmount: the amount or currency is not one this encoding takes.
+	ErrAmount = fmt.Errorf("%w: amount", ErrTransaction)
+	// ErrIBAN: the payee's IBAN fails its check digits.
+	ErrIBAN = fmt.Errorf("%w: IBAN", ErrTransaction)
+)
+
 // transactionTag starts every encoding: the format's name and version. A
 // later version gets another tag, so no encoding of one version reads as
 // another's.
@@ -107,16 +116,16 @@ func (t Transaction) canonical() (Transaction, error) {
 	}
 	c := t
 	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return bad("currency %q is not an ISO 4217 code", c.Currency)
+		return Transaction{}, fmt.Errorf("%w: currency %q is not an ISO 4217 code", ErrAmount, c.Currency)
 	}
 	amount, err := canonicalAmount(c.Amount, minorUnits(c.Currency))
 	if err != nil {
-		return bad("amount %q: %v", c.Amount, err)
+		return Transaction{}, fmt.Errorf("%w %q: %v", ErrAmount, c.Amount, err)
 	}
 	c.Amount = amount
 	c.PayeeAccount = strings.ToUpper(strings.Join(strings.Fields(c.PayeeAccount), ""))
 	if looksLikeIBAN(c.PayeeAccount) && !ibanValid(c.PayeeAccount) {
-		return bad("IBAN %s: the check digits do not match (ISO 13616)", c.PayeeAccount)
+		return Transaction{}, fmt.Errorf("%w %s: the check digits do not match (ISO 13616)", ErrIBAN, c.PayeeAccount)
 	}
 	for _, f := range []struct {
 		name string

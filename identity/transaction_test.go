@@ -91,6 +91,17 @@ func TestTransactionRefused(t *testing.T) {
 			t.Errorf("case %d %+v: %v, want ErrTransaction", i, tx, err)
 		}
 	}
+	// The field at fault is told apart, for a page to say which to correct.
+	bad := payment()
+	bad.PayeeAccount = "DE88 3704 0044 0532 0130 00"
+	if _, err := bad.Digest(); !errors.Is(err, identity.ErrIBAN) || errors.Is(err, identity.ErrAmount) {
+		t.Errorf("bad IBAN: %v", err)
+	}
+	bad = payment()
+	bad.Amount = "1,00"
+	if _, err := bad.Digest(); !errors.Is(err, identity.ErrAmount) || errors.Is(err, identity.ErrIBAN) {
+		t.Errorf("bad amount: %v", err)
+	}
 	// Currencies with other minor units.
 	for _, ok := range []identity.Transaction{
 		{Amount: "100", Currency: "JPY", PayeeName: "x", PayeeAccount: "y"},

@@ -54,6 +54,8 @@ var sentinels = map[string]struct {
 	"identity.ErrNoSession":           {identity.ErrNoSession, 401},
 	"identity.ErrCannotLink":          {identity.ErrCannotLink, 403},
 	"identity.ErrTransaction":         {identity.ErrTransaction, 400},
+	"identity.ErrAmount":              {identity.ErrAmount, 400},
+	"identity.ErrIBAN":                {identity.ErrIBAN, 400},
 	"identity.ErrTransactionMismatch": {identity.ErrTransactionMismatch, 401},
 
 	"totp/ocra.ErrMalformedResponse": {ocra.ErrMalformedResponse, 400},

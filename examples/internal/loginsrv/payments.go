@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -77,11 +78,10 @@ func (s *Server) payPost(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 
 // payProblem says what is wrong with a payment typed, without internals.
 func payProblem(err error) string {
-	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "IBAN"):
+	case errors.Is(err, identity.ErrIBAN):
 		return "This IBAN is not valid: check its digits."
-	case strings.Contains(msg, "amount"):
+	case errors.Is(err, identity.ErrAmount):
 		return "Type the amount in euros, such as 100.00."
 	}
 	return "Fill in the payee's name and account."
