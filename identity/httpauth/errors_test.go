@@ -95,11 +95,13 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth.ErrRevoked":              {cardauth.ErrRevoked, 403},
 	"pcsc/cardauth.ErrUnknownCard":          {cardauth.ErrUnknownCard, 401},
 
-	"pcsc/esign.ErrMalformed":       {esign.ErrMalformed, 400},
-	"pcsc/esign.ErrDocumentAltered": {esign.ErrDocumentAltered, 422},
-	"pcsc/esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
-	"pcsc/esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
-	"pcsc/esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrMalformed":        {esign.ErrMalformed, 400},
+	"pcsc/esign.ErrDocumentAltered":  {esign.ErrDocumentAltered, 422},
+	"pcsc/esign.ErrBadSignature":     {esign.ErrBadSignature, 422},
+	"pcsc/esign.ErrUntrustedSigner":  {esign.ErrUntrustedSigner, 422},
+	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrTimeNotProven":    {esign.ErrTimeNotProven, 422},
+	"pcsc/esign.ErrNoValidationData": {esign.ErrNoValidationData, 503},
 }
 
 // serverPackages are the module's packages whose errors reach a web

@@ -48,6 +48,8 @@ type signedData struct {
 	// timestampToken is the signature timestamp among the unsigned
 	// attributes (CAdES-T), nil without.
 	timestampToken []byte
+	// ocsp are the OCSP answers kept in SignedData.crls (CAdES-LT).
+	ocsp [][]byte
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
@@ -131,6 +133,9 @@ func parseSignedData(p7s []byte, want asn1.ObjectIdentifier) (*signedData, error
 	var hasCRLs bool
 	if !sdSeq.ReadOptionalASN1(&crls, &hasCRLs, tag1) || !sdSeq.ReadASN1(&signerInfos, cbasn1.SET) {
 		return nil, malformed("signer infos")
+	}
+	if err := sd.readRevocationInfo(crls); err != nil {
+		return nil, err
 	}
 	var si cryptobyte.String
 	if !signerInfos.ReadASN1(&si, cbasn1.SEQUENCE) {
