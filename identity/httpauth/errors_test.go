@@ -20,6 +20,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"
@@ -102,6 +103,12 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
 	"pcsc/esign.ErrTimeNotProven":    {esign.ErrTimeNotProven, 422},
 	"pcsc/esign.ErrNoValidationData": {esign.ErrNoValidationData, 503},
+
+	"pcsc/esign/pades.ErrMalformed":   {pades.ErrMalformed, 400},
+	"pcsc/esign/pades.ErrTooLarge":    {pades.ErrTooLarge, 413},
+	"pcsc/esign/pades.ErrUnsupported": {pades.ErrUnsupported, 422},
+	"pcsc/esign/pades.ErrNoSignature": {pades.ErrNoSignature, 422},
+	"pcsc/esign/pades.ErrChanged":     {pades.ErrChanged, 422},
 }
 
 // serverPackages are the module's packages whose errors reach a web

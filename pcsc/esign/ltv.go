@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -31,8 +30,9 @@ var ErrTimeNotProven = fmt.Errorf("%w: nothing proves when it was signed (no tim
 // ErrNoValidationData: CollectValidationData could not get a good status
 // for a certificate of the chain: no responder named, none answered, or the
 // answer cannot be relied on (it wraps the ocsp package's reason), or the
-// certificate is revoked (then it also wraps ErrRevoked).
-var ErrNoValidationData = errors.New("esign: validation data could not be collected")
+// certificate is revoked (then it also wraps ErrRevoked). Wraps
+// ErrRevocationUnknown.
+var ErrNoValidationData = fmt.Errorf("%w: validation data could not be collected", ErrRevocationUnknown)
 
 var oidOCSPResponseInfo = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 16, 2} // id-ri-ocsp-response (RFC 5940 §2.2)
 

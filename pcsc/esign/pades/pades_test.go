@@ -1,0 +1,135 @@
+package pades_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
+)
+
+// TestLevels signs each input PDF at each level and verifies it: the
+// original bytes stay a prefix of the signed file, the level is reached,
+// and the later updates (validation data, document timestamp) are not
+// changes.
+func TestLevels(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), 2*365*24*time.Hour)
+	for file, pdf := range inputs(t) {
+		for _, level := range []pades.Level{pades.LevelBB, pades.LevelBT, pades.LevelBLT, pades.LevelBLTA} {
+			t.Run(file+"/"+level.String(), func(t *testing.T) {
+				signed := f.sign(t, pdf, level)
+				if !bytes.HasPrefix(signed, pdf) {
+					t.Fatal("the original bytes changed")
+				}
+				rep, err := pades.Verify(context.Background(), signed, f.verifyOptions())
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 1
+				if level == pades.LevelBLTA {
+					want = 2
+				}
+				if len(rep.Signatures) != want {
+					t.Fatalf("%d signatures, want %d", len(rep.Signatures), want)
+				}
+				s := rep.Signatures[0]
+				if !s.Valid() || s.Level != level || s.Signer == nil || !s.Signer.Equal(f.cert) || !s.ClaimedTime.Equal(f.signedAt) {
+					t.Fatalf("report %+v", s)
+				}
+				if s.WholeDocument != (level <= pades.LevelBT) || s.ChangedAfterSigning {
+					t.Fatalf("whole %v, changed %v %v", s.WholeDocument, s.ChangedAfterSigning, s.Changes)
+				}
+				if level >= pades.LevelBT && (s.Timestamp == nil || !s.Timestamp.Time.Equal(f.signedAt)) {
+					t.Fatalf("timestamp %+v", s.Timestamp)
+				}
+				if level >= pades.LevelBLT && (s.Status == nil || !s.Status.Good) {
+					t.Fatalf("status %+v", s.Status)
+				}
+				if level == pades.LevelBLTA {
+					d := rep.Signatures[1]
+					if !d.DocumentTimestamp || !d.Valid() || !d.WholeDocument || d.Timestamp == nil {
+						t.Fatalf("document timestamp %+v", d)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestLongTermMustShow: a B-LT signature made 12 hours ago by a
+// certificate that has since expired and been revoked verifies as valid at
+// its signing time from the embedded data alone; the same document signed
+// at B-B reports that its time cannot be proven.
+func TestLongTermMustShow(t *testing.T) {
+	signedAt := time.Now().Add(-12 * time.Hour).Truncate(time.Second)
+	f := newFixture(t, signedAt, 2*time.Hour) // expired 10 hours ago
+	pdf := inputs(t)["contract.pdf"]
+	lt := f.sign(t, pdf, pades.LevelBLT)
+	bb := f.sign(t, pdf, pades.LevelBB)
+	f.ocsp.Revoke(f.cert.SerialNumber, time.Now().Add(-time.Hour), 1)
+
+	rep, err := pades.Verify(context.Background(), lt, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Signatures[0]
+	if !s.Valid() || s.Level != pades.LevelBLT || s.Status == nil || !s.Status.Good || !s.Timestamp.Time.Equal(signedAt) {
+		t.Fatalf("B-LT after expiry and revocation: %+v (err %v)", s, s.Err)
+	}
+	t.Logf("B-LT: valid at %s, certificate expired %s, revoked since %s", s.Timestamp.Time, f.cert.NotAfter, time.Now().Add(-time.Hour))
+
+	rep, err = pades.Verify(context.Background(), bb, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = rep.Signatures[0]
+	if s.Valid() || !errors.Is(s.Err, esign.ErrTimeNotProven) || s.Signer == nil {
+		t.Fatalf("B-B after expiry: %+v, want esign.ErrTimeNotProven", s)
+	}
+	t.Logf("B-B: %v", s.Err)
+}
+
+// TestChangedAfterSigning: editing a signed byte breaks the signature; an
+// incremental update that changes the page's content is reported as a
+// change while the signature itself still verifies over its range.
+func TestChangedAfterSigning(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	for file, pdf := range inputs(t) {
+		t.Run(file, func(t *testing.T) {
+			signed := f.sign(t, pdf, pades.LevelBLT)
+			edited := bytes.Clone(signed)
+			i := bytes.Index(edited, []byte("/MediaBox"))
+			if i < 0 {
+				i = 20
+			}
+			edited[i+1] ^= 0x20
+			rep, err := pades.Verify(context.Background(), edited, f.verifyOptions())
+			if err == nil && (rep.Signatures[0].Valid() || !errors.Is(rep.Signatures[0].Err, esign.ErrDocumentAltered)) {
+				t.Fatalf("a signed byte edited: %+v", rep.Signatures[0])
+			}
+
+			changed := appendContentChange(t, signed)
+			rep, err = pades.Verify(context.Background(), changed, f.verifyOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := rep.Signatures[0]
+			if s.Err != nil || !s.ChangedAfterSigning || s.Valid() || len(s.Changes) == 0 {
+				t.Fatalf("content changed in a later update: %+v", s)
+			}
+			t.Logf("changes: %v", s.Changes)
+		})
+	}
+}
+
+func appendContentChange(t *testing.T, pdf []byte) []byte {
+	t.Helper()
+	out, err := pades.AppendContentChange(pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

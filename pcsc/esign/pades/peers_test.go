@@ -1,0 +1,171 @@
+package pades_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/puce-id/puce/pcsc/esign/pades"
+)
+
+// tool finds a peer program: under CI it must be there (make test installs
+// it), elsewhere its absence skips the test loudly.
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed under CI: make test installs %s", name, pkg)
+		}
+		t.Skipf("SKIPPING: %s not installed (Debian package %s)", name, pkg)
+	}
+	return p
+}
+
+func writePEM(t *testing.T, path string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nssDir makes an NSS database trusting the test root, as pdfsig needs.
+func nssDir(t *testing.T, f *fixture) string {
+	t.Helper()
+	certutil := tool(t, "certutil", "libnss3-tools")
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	writePEM(t, ca, f.pki.Root.Raw)
+	db := filepath.Join(dir, "nss")
+	os.Mkdir(db, 0o700)
+	for _, args := range [][]string{{"-N", "-d", "sql:" + db, "--empty-password"}, {"-A", "-d", "sql:" + db, "-n", "puce test CA", "-t", "CT,C,C", "-i", ca}} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return "sql:" + db
+}
+
+// pdfsig runs poppler's pdfsig and returns its report of signature #1.
+// OCSP stays on: the signer's certificate names the fixture's responder on
+// loopback, which NSS asks. (pdfsig 22.12's -no-ocsp reports "Unknown
+// issue with Certificate" even for a trusted chain: its result is read
+// from a stale NSS error code.)
+func pdfsig(t *testing.T, nss, file string) string {
+	t.Helper()
+	out, _ := exec.Command(tool(t, "pdfsig", "poppler-utils"), "-nssdir", nss, file).CombinedOutput()
+	s := string(out)
+	if i := strings.Index(s, "Signature #2"); i > 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// TestPeersPdfsigQpdf: poppler's pdfsig reports our signatures valid and
+// their certificate trusted, for PDFs from qpdf (table and streams) and
+// Ghostscript, at B-B and B-LTA; qpdf --check accepts the files; an edited
+// signed byte makes pdfsig report the signature invalid, and an update
+// that changes the content makes it report the signature no longer covers
+// the whole document, while puce says "changed after signing".
+func TestPeersPdfsigQpdf(t *testing.T) {
+	qpdf := tool(t, "qpdf", "qpdf")
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	nss := nssDir(t, f)
+	dir := t.TempDir()
+	for file, pdf := range inputs(t) {
+		for _, level := range []pades.Level{pades.LevelBB, pades.LevelBLTA} {
+			signed := f.sign(t, pdf, level)
+			path := filepath.Join(dir, level.String()+"-"+file)
+			os.WriteFile(path, signed, 0o600)
+			if out, err := exec.Command(qpdf, "--check", path).CombinedOutput(); err != nil || !strings.Contains(string(out), "No syntax or stream encoding errors") {
+				t.Fatalf("qpdf --check %s at %v: %v\n%s", file, level, err, out)
+			}
+			rep := pdfsig(t, nss, path)
+			if !strings.Contains(rep, "Signature Validation: Signature is Valid.") || !strings.Contains(rep, "Certificate Validation: Certificate is Trusted.") ||
+				!strings.Contains(rep, "Signature Type: ETSI.CAdES.detached") || !strings.Contains(rep, "Alice Martin") {
+				t.Fatalf("pdfsig on %s at %v:\n%s", file, level, rep)
+			}
+			if (level == pades.LevelBB) != strings.Contains(rep, "- Total document signed") {
+				t.Fatalf("pdfsig on %s at %v, whole document:\n%s", file, level, rep)
+			}
+			t.Logf("pdfsig, %s at %v: valid and trusted", file, level)
+		}
+
+		signed := f.sign(t, pdf, pades.LevelBB)
+		edited := bytes.Clone(signed)
+		i := bytes.Index(edited, []byte("12,000"))
+		if i < 0 {
+			i = bytes.Index(edited, []byte("/MediaBox")) + 1
+		}
+		edited[i] ^= 0x01
+		path := filepath.Join(dir, "edited-"+file)
+		os.WriteFile(path, edited, 0o600)
+		if rep := pdfsig(t, nss, path); strings.Contains(rep, "Signature is Valid.") ||
+			!(strings.Contains(rep, "Digest Mismatch") || strings.Contains(rep, "Signature is Invalid")) {
+			t.Fatalf("pdfsig on an edited %s:\n%s", file, rep)
+		}
+		changed := appendContentChange(t, signed)
+		path = filepath.Join(dir, "changed-"+file)
+		os.WriteFile(path, changed, 0o600)
+		if rep := pdfsig(t, nss, path); !strings.Contains(rep, "Not total document signed") {
+			t.Fatalf("pdfsig on %s with a later content change:\n%s", file, rep)
+		}
+	}
+}
+
+// TestPeerOpenSSLDocumentTimestamp: `openssl ts -verify` accepts the
+// document timestamp's token over the bytes its ByteRange names.
+func TestPeerOpenSSLDocumentTimestamp(t *testing.T) {
+	openssl := tool(t, "openssl", "openssl")
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.sign(t, inputs(t)["contract-gs.pdf"], pades.LevelBLTA)
+	i := bytes.LastIndex(signed, []byte("/ETSI.RFC3161"))
+	m := regexp.MustCompile(`/ByteRange \[0 (\d+) (\d+) (\d+)\s*\]`).FindSubmatch(signed[i:])
+	if m == nil {
+		t.Fatal("no ByteRange in the document timestamp")
+	}
+	a, _ := strconv.Atoi(string(m[1]))
+	b, _ := strconv.Atoi(string(m[2]))
+	c, _ := strconv.Atoi(string(m[3]))
+	data := append(bytes.Clone(signed[:a]), signed[b:b+c]...)
+	token := make([]byte, (b-a-2)/2)
+	n, err := hexDecode(token, signed[a+1:b-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = trimDER(token[:n])
+	dir := t.TempDir()
+	for name, v := range map[string][]byte{"data": data, "token.der": token} {
+		os.WriteFile(filepath.Join(dir, name), v, 0o600)
+	}
+	writePEM(t, filepath.Join(dir, "ca.pem"), f.pki.Root.Raw)
+	os.WriteFile(filepath.Join(dir, "untrusted.pem"), append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.tsaCert.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.pki.Issuing.Raw})...), 0o600)
+	out, err := exec.Command(openssl, "ts", "-verify", "-data", filepath.Join(dir, "data"), "-in", filepath.Join(dir, "token.der"), "-token_in",
+		"-CAfile", filepath.Join(dir, "ca.pem"), "-untrusted", filepath.Join(dir, "untrusted.pem")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Verification: OK") {
+		t.Fatalf("openssl ts -verify refuses the document timestamp: %v\n%s", err, out)
+	}
+}
+
+func hexDecode(dst, src []byte) (int, error) { return hex.Decode(dst, src) }
+
+// trimDER cuts the zero padding after a DER element.
+func trimDER(b []byte) []byte {
+	in := cryptobyte.String(b)
+	var el cryptobyte.String
+	if in.ReadAnyASN1Element(&el, nil) {
+		return el
+	}
+	return b
+}
