@@ -57,14 +57,16 @@ type SignatureReport struct {
 	// signature in later updates).
 	ChangedAfterSigning bool
 	Changes             []string
-	// Err is why the signature is not valid, nil when it is; an
-	// esign error (esign.ErrDocumentAltered, esign.ErrBadSignature,
-	// esign.ErrUntrustedSigner, esign.ErrTimeNotProven…) or ErrMalformed.
+	// Err is why the signature is not valid, nil when it is: an esign
+	// error (esign.ErrDocumentAltered, esign.ErrBadSignature,
+	// esign.ErrUntrustedSigner, esign.ErrTimeNotProven…), ErrMalformed, or
+	// ErrChanged when the signature verifies but the document was changed
+	// after it.
 	Err error
 }
 
 // Valid: the signature verifies and nothing changed the document since.
-func (r *SignatureReport) Valid() bool { return r.Err == nil && !r.ChangedAfterSigning }
+func (r *SignatureReport) Valid() bool { return r.Err == nil }
 
 // Report is every signature of a document, in file order.
 type Report struct {
@@ -161,6 +163,10 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		r.Level = map[string]Level{"B-B": LevelBB, "B-T": LevelBT, "B-LT": LevelBLT}[er.Level]
 	default:
 		r.Err = fmt.Errorf("%w: /SubFilter /%s", ErrUnsupported, s.subFilter)
+		return r
+	}
+	if r.ChangedAfterSigning {
+		r.Err = fmt.Errorf("%w: %s", ErrChanged, strings.Join(r.Changes, "; "))
 	}
 	return r
 }

@@ -31,6 +31,9 @@ type document struct {
 	size       int
 	objStms    map[int]*objStm
 	decoded    int // bytes inflated so far, bounded by maxInflated
+	// lengthDepth counts indirect /Length look-ups under way: a stream's
+	// length in another stream's object, and so on, is cut short.
+	lengthDepth int
 }
 
 type objStm struct {
@@ -266,7 +269,9 @@ func (d *document) indirectAt(off int64) (int, object, error) {
 	case number:
 		length, _ = v.int()
 	case ref:
-		if num != v.num {
+		if num != v.num && d.lengthDepth < 4 {
+			d.lengthDepth++
+			defer func() { d.lengthDepth-- }()
 			if lo, err := d.resolve(v); err == nil {
 				if n, ok := lo.(number); ok {
 					length, _ = n.int()
