@@ -116,7 +116,11 @@ func (u *update) putRaw(r ref, body []byte) {
 func (u *update) bytes() []byte {
 	base := u.doc.data
 	var b bytes.Buffer
-	b.Grow(len(base) + 4096)
+	extra := 4096
+	for _, o := range u.objs {
+		extra += len(o.body) + 64
+	}
+	b.Grow(len(base) + extra)
 	b.Write(base)
 	if len(base) > 0 && base[len(base)-1] != '\n' && base[len(base)-1] != '\r' {
 		b.WriteByte('\n')
