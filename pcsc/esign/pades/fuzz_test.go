@@ -2,11 +2,13 @@ package pades_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
 )
 
@@ -14,7 +16,7 @@ import (
 // never a panic, and an unreadable file is a typed error. The seeds are the
 // test inputs and signed copies of them at each level (in testdata/fuzz).
 func FuzzVerify(f *testing.F) {
-	for _, n := range []string{"contract.pdf", "contract-objstm.pdf", "contract-gs.pdf"} {
+	for _, n := range []string{"contract.pdf", "contract-objstm.pdf", "contract-gs.pdf", "contract-linearized.pdf", "contract-linearized-objstm.pdf"} {
 		b, err := os.ReadFile(filepath.Join("testdata", n))
 		if err != nil {
 			f.Fatal(err)
@@ -29,6 +31,9 @@ func FuzzVerify(f *testing.F) {
 		rep, err := pades.Verify(ctx, pdf, opts)
 		if err == nil && len(rep.Signatures) == 0 {
 			t.Fatal("a report without signatures and no error")
+		}
+		if _, err := pades.UnmarshalPending(pdf); err != nil && !errors.Is(err, pades.ErrMalformed) && !errors.Is(err, esign.ErrUnsupported) {
+			t.Fatalf("untyped error %v", err)
 		}
 		// Preparing a signature reads the same structure and writes an
 		// update: it must fail cleanly too, or give a readable file.

@@ -3,6 +3,8 @@ package pades_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
@@ -132,4 +134,48 @@ func appendContentChange(t *testing.T, pdf []byte) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestPendingRoundTrip: a pending signature stored as bytes and read back
+// (another request, another server) finishes into the same valid PDF; a
+// stored document changed in the store changes the digest the card is
+// asked to sign, so a signature of the original does not finish it.
+func TestPendingRoundTrip(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	p, err := pades.Prepare(inputs(t)["contract-objstm.pdf"], pades.SignOptions{Certificate: f.cert, Level: pades.LevelBT, Time: f.signedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := pades.UnmarshalPending(stored)
+	if err != nil || !bytes.Equal(back.Digest, p.Digest) || back.Level != pades.LevelBT {
+		t.Fatalf("read back: %v", err)
+	}
+	sig, _ := f.key.Sign(rand.Reader, back.Digest, back.SignerOpts())
+	signed, err := pades.Finish(context.Background(), back, sig, []*x509.Certificate{f.pki.Issuing}, f.services())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := pades.Verify(context.Background(), signed, f.verifyOptions()); err != nil || !rep.Signatures[0].Valid() {
+		t.Fatalf("finished from the store: %v %+v", err, rep)
+	}
+	tampered := bytes.Replace(stored, []byte("/MediaBox"), []byte("/MediaBoy"), 1)
+	other, err := pades.UnmarshalPending(tampered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(other.Digest, p.Digest) {
+		t.Fatal("a changed stored document keeps its digest")
+	}
+	if _, err := pades.Finish(context.Background(), other, sig, []*x509.Certificate{f.pki.Issuing}, f.services()); !errors.Is(err, esign.ErrBadSignature) {
+		t.Fatalf("a signature of the original on a changed stored document: %v", err)
+	}
+	for _, bad := range [][]byte{nil, stored[:30], append([]byte("x"), stored...)} {
+		if _, err := pades.UnmarshalPending(bad); !errors.Is(err, pades.ErrMalformed) {
+			t.Fatalf("garbage: %v", err)
+		}
+	}
 }

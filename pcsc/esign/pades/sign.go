@@ -135,6 +135,7 @@ type Pending struct {
 	contentsAt  int // offset of the placeholder's '<'
 	contentsLen int // hex digits between '<' and '>'
 	cms         *esign.Pending
+	cert        *x509.Certificate
 }
 
 // SignerOpts are the options for the card's crypto.Signer.
@@ -175,7 +176,7 @@ func Prepare(pdf []byte, opts SignOptions) (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Digest: cms.Digest, DocumentDigest: digest, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms}, nil
+	return &Pending{Digest: cms.Digest, DocumentDigest: digest, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
 }
 
 // rangesDigest is SHA-256 of the file without its placeholder, the two
