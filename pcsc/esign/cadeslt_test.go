@@ -1,6 +1,7 @@
 package esign_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -27,8 +28,10 @@ import (
 // verifies as valid at its signing time — with no network — after its
 // certificate has expired and the CA has revoked it, and with the CA's live
 // answer "revoked" too, the revocation being later than the timestamp. The
-// same signature at B-B reports that its time cannot be proven. OpenSSL
-// still reads the B-LT SignedData (version 5, OCSP answers in crls).
+// same signature at B-B reports that its time cannot be proven. An archive
+// timestamp brings it to B-LTA, and again to renew it. OpenSSL still reads
+// the B-LT and B-LTA SignedData (version 5, OCSP answers in crls, archive
+// timestamps among the unsigned attributes).
 func TestCAdESLT(t *testing.T) {
 	card, err := testcard.New(testcard.Options{NoSignatureKey: true})
 	if err != nil {
@@ -73,6 +76,26 @@ func TestCAdESLT(t *testing.T) {
 	}
 	t.Logf("B-LT: valid at %s (status %+v), certificate expired %s, revoked %s", rep.Timestamp.Time, *rep.Status, cert.NotAfter, revokedAt)
 
+	// B-LTA: an archive timestamp over it all, verified.
+	lta, ats, err := esign.ArchiveTimestamped(context.Background(), document, lt, testTSA(t, pki, signedAt.Add(3*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = esign.Verify(document, lta, opts)
+	if err != nil || rep.Level != "B-LTA" || rep.ArchiveTimestamp == nil || !rep.ArchiveTimestamp.Time.Equal(ats.Time) {
+		t.Fatalf("B-LTA: %v, %+v", err, rep)
+	}
+	if _, err := esign.Verify(append(bytes.Clone(document), '!'), lta, opts); !errors.Is(err, esign.ErrDocumentAltered) {
+		t.Fatalf("B-LTA, other document: %v", err)
+	}
+	lta2, _, err := esign.ArchiveTimestamped(context.Background(), document, lta, testTSA(t, pki, signedAt.Add(4*time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := esign.Verify(document, lta2, opts); err != nil || rep.Level != "B-LTA" || !rep.ArchiveTimestamp.Time.Equal(signedAt.Add(4*time.Minute)) {
+		t.Fatalf("renewed B-LTA: %v, %+v", err, rep)
+	}
+
 	responder2 := ocspresponder.New(pki.Issuing, pki.IssuingKey, nil, nil)
 	responder2.Revoke(cert.SerialNumber, revokedAt, 1)
 	opts.OCSP = &ocsp.Checker{Client: responder2}
@@ -111,12 +134,14 @@ func TestCAdESLT(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sigPath, docPath, caPath := filepath.Join(dir, "s.p7s"), filepath.Join(dir, "doc"), filepath.Join(dir, "ca.pem")
-	os.WriteFile(sigPath, lt, 0o600)
 	os.WriteFile(docPath, document, 0o600)
 	writePEM(t, caPath, pki.Root)
-	if out, err := exec.Command(bin, "cms", "-verify", "-binary", "-inform", "DER", "-in", sigPath, "-content", docPath,
-		"-CAfile", caPath, "-purpose", "any", "-attime", unix(signedAt), "-out", os.DevNull).CombinedOutput(); err != nil {
-		t.Fatalf("openssl cms -verify refuses the CAdES-LT signature: %v\n%s", err, out)
+	for level, sig := range map[string][]byte{"B-LT": lt, "B-LTA": lta2} {
+		os.WriteFile(sigPath, sig, 0o600)
+		if out, err := exec.Command(bin, "cms", "-verify", "-binary", "-inform", "DER", "-in", sigPath, "-content", docPath,
+			"-CAfile", caPath, "-purpose", "any", "-attime", unix(signedAt), "-out", os.DevNull).CombinedOutput(); err != nil {
+			t.Fatalf("openssl cms -verify refuses the CAdES %s signature: %v\n%s", level, err, out)
+		}
 	}
 }
 

@@ -86,8 +86,12 @@ type Report struct {
 	// Level is the CAdES baseline level reached: "B-B", "B-T" with a
 	// verified signature timestamp, "B-LT" when validation data kept with
 	// the signature also proves the signer's certificate was not revoked
-	// at the timestamp's time.
+	// at the timestamp's time, "B-LTA" when an archive timestamp covers
+	// it all.
 	Level string
+	// ArchiveTimestamp is the latest archive-time-stamp-v3 (CAdES-LTA),
+	// verified with VerifyOptions.TSARoots; nil without.
+	ArchiveTimestamp *Timestamp
 	// Status is the signer's certificate status at the timestamp's time,
 	// from the validation data kept with the signature (or given in
 	// VerifyOptions.ValidationData), with no network; nil when there is no
@@ -240,6 +244,13 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 		switch {
 		case err == nil:
 			rep.Status, rep.Level = &st, "B-LT"
+			ats, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
+			if err != nil {
+				return rep, err
+			}
+			if ats != nil {
+				rep.ArchiveTimestamp, rep.Level = ats, "B-LTA"
+			}
 		case errors.Is(err, ErrRevoked):
 			return rep, err
 		}
