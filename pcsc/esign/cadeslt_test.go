@@ -125,6 +125,24 @@ func TestCAdESLT(t *testing.T) {
 		t.Fatalf("an answer older than the timestamp: %v, %+v", err, rep)
 	}
 
+	// An answer that the certificate was revoked before the timestamp's
+	// time: revoked at signing time, whatever else the data says.
+	revokedEarly := ocspresponder.New(pki.Issuing, pki.IssuingKey, nil, func() time.Time { return collectedAt })
+	revokedEarly.Revoke(cert.SerialNumber, signedAt.Add(-time.Minute), 1)
+	der, _ = revokedEarly.Respond(ocspRequest(t, cert, pki.Issuing))
+	withRevoked, err := esign.WithValidationData(bt, &esign.ValidationData{OCSP: [][]byte{der}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := esign.Verify(document, withRevoked, esign.VerifyOptions{Roots: pki.Roots, TSARoots: pki.Roots}); !errors.Is(err, esign.ErrRevoked) {
+		t.Fatalf("revoked before the timestamp: %v, want ErrRevoked", err)
+	}
+	// And LongTerm refuses to collect a revoked certificate's data.
+	if _, err := esign.LongTerm(context.Background(), bt, esign.LongTermOptions{OCSP: revokedEarly, Roots: pki.Roots,
+		Now: func() time.Time { return collectedAt }}); !errors.Is(err, esign.ErrNoValidationData) || !errors.Is(err, esign.ErrRevoked) {
+		t.Fatalf("collecting for a revoked certificate: %v", err)
+	}
+
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
 		if os.Getenv("CI") != "" {
