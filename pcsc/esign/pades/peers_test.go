@@ -2,8 +2,12 @@ package pades_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,4 +172,73 @@ func trimDER(b []byte) []byte {
 		return el
 	}
 	return b
+}
+
+// TestVisibleSignature: a signature with an appearance is valid for puce
+// and pdfsig, and poppler's pdftoppm draws its box where it was asked:
+// dark pixels (the frame and the text) inside the box's area of the first
+// page, none there without it.
+func TestVisibleSignature(t *testing.T) {
+	pdftoppm := tool(t, "pdftoppm", "poppler-utils")
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	nss := nssDir(t, f)
+	dir := t.TempDir()
+	box := [4]float64{300, 60, 560, 110} // points, from the page's lower left
+	for file, pdf := range inputs(t) {
+		p, err := pades.Prepare(pdf, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBT, Time: f.signedAt,
+			Appearance: &pades.Appearance{Rect: box}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := f.key.Sign(rand.Reader, p.Digest, p.SignerOpts())
+		signed, err := pades.Finish(context.Background(), p, sig, []*x509.Certificate{f.pki.Issuing}, f.services())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := pades.Verify(context.Background(), signed, f.verifyOptions())
+		if err != nil || !rep.Signatures[0].Valid() {
+			t.Fatalf("%s: %v %+v", file, err, rep)
+		}
+		path := filepath.Join(dir, "visible-"+file)
+		os.WriteFile(path, signed, 0o600)
+		if r := pdfsig(t, nss, path); !strings.Contains(r, "Signature is Valid.") {
+			t.Fatalf("pdfsig on a visible signature:\n%s", r)
+		}
+		for name, doc := range map[string]string{"signed": path, "unsigned": filepath.Join("testdata", file)} {
+			out := filepath.Join(dir, name+"-"+strings.TrimSuffix(file, ".pdf"))
+			if b, err := exec.Command(pdftoppm, "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile", doc, out).CombinedOutput(); err != nil {
+				t.Fatalf("pdftoppm: %v\n%s", err, b)
+			}
+			dark := darkPixels(t, out+".png", box)
+			if (name == "signed") != (dark > 50) {
+				t.Fatalf("%s %s: %d dark pixels in the signature's box", name, file, dark)
+			}
+		}
+	}
+}
+
+// darkPixels counts the pixels darker than mid-grey inside box (points at
+// 72 dpi, y from the bottom) of a rendered page.
+func darkPixels(t *testing.T, path string, box [4]float64) int {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	img, err := png.Decode(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hgt := img.Bounds().Dy()
+	n := 0
+	for y := hgt - int(box[3]); y < hgt-int(box[1]); y++ {
+		for x := int(box[0]); x < int(box[2]); x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if (r+g+b)/3 < 0x8000 {
+				n++
+			}
+		}
+	}
+	return n
 }

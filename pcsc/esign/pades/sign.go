@@ -101,6 +101,20 @@ type SignOptions struct {
 	// ContentsSize is the room kept for the signature (zero:
 	// DefaultContentsSize).
 	ContentsSize int
+	// Appearance, when set, makes the signature visible on the first
+	// page; nil leaves it invisible.
+	Appearance *Appearance
+}
+
+// Appearance is a visible signature: a framed box of text on the first
+// page.
+type Appearance struct {
+	// Rect is the box, lower-left x and y then upper-right x and y, in
+	// the page's default user space (points from the page's lower left).
+	Rect [4]float64
+	// Lines are drawn in Helvetica; nil means "Signed by <the
+	// certificate's common name>" and the claimed time.
+	Lines []string
 }
 
 // Services are what Finish, AddValidationData and AddDocumentTimestamp
@@ -167,7 +181,15 @@ func Prepare(pdf []byte, opts SignOptions) (*Pending, error) {
 			writeObject(&entries, textString(e.v))
 		}
 	}
-	out, at, hexLen, err := withPlaceholder(pdf, "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached", entries.String(), size)
+	var ap *Appearance
+	if opts.Appearance != nil {
+		a := *opts.Appearance
+		if a.Lines == nil {
+			a.Lines = []string{"Signed by " + opts.Certificate.Subject.CommonName, opts.Time.UTC().Format("2006-01-02 15:04:05 UTC")}
+		}
+		ap = &a
+	}
+	out, at, hexLen, err := withPlaceholder(pdf, "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached", entries.String(), size, ap)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +261,7 @@ func AddDocumentTimestamp(ctx context.Context, pdf []byte, tsa *esign.TSA) ([]by
 	if tsa == nil {
 		return nil, fmt.Errorf("%w: no timestamping authority", esign.ErrTimestamp)
 	}
-	out, at, hexLen, err := withPlaceholder(pdf, "/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161", "", 16<<10)
+	out, at, hexLen, err := withPlaceholder(pdf, "/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161", "", 16<<10, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +277,7 @@ func AddDocumentTimestamp(ctx context.Context, pdf []byte, tsa *esign.TSA) ([]by
 // filters), a ByteRange already set, a zeroed /Contents of size bytes, and
 // tail. It returns the new file, the offset of the /Contents '<' and the
 // number of hex digits.
-func withPlaceholder(pdf []byte, head, tail string, size int) ([]byte, int, int, error) {
+func withPlaceholder(pdf []byte, head, tail string, size int, ap *Appearance) ([]byte, int, int, error) {
 	doc, err := parseDocument(pdf)
 	if err != nil {
 		return nil, 0, 0, err
@@ -264,7 +286,7 @@ func withPlaceholder(pdf []byte, head, tail string, size int) ([]byte, int, int,
 	sigRef := u.alloc()
 	const brPlaceholder = "/ByteRange [0 ########## ########## ##########]"
 	u.putRaw(sigRef, []byte("<<"+head+" "+brPlaceholder+" /Contents <"+string(bytes.Repeat([]byte("0"), 2*size))+"> "+tail+">>"))
-	if err := u.addField(sigRef); err != nil {
+	if err := u.addField(sigRef, ap); err != nil {
 		return nil, 0, 0, err
 	}
 	out := u.bytes()
@@ -291,7 +313,7 @@ func withPlaceholder(pdf []byte, head, tail string, size int) ([]byte, int, int,
 // (ISO 32000-1 §12.7.4.5, §12.5.6.19), invisible (an empty /Rect), on the
 // first page, to the interactive form, with /SigFlags 3 (signatures exist,
 // append only).
-func (u *update) addField(sig ref) error {
+func (u *update) addField(sig ref, ap *Appearance) error {
 	catRef, cat, err := u.doc.catalog()
 	if err != nil {
 		return err
@@ -336,6 +358,9 @@ func (u *update) addField(sig ref) error {
 	widget.set("F", number("132")) // Print, Locked
 	widget.set("Rect", array{number("0"), number("0"), number("0"), number("0")})
 	widget.set("P", pageRef)
+	if ap != nil {
+		u.appearance(widget, ap)
+	}
 	u.put(fieldRef, widget)
 
 	form.set("Fields", append(append(array{}, fields...), fieldRef))
