@@ -242,3 +242,31 @@ func (sd *signedData) readRevocationInfo(crls cryptobyte.String) error {
 	}
 	return nil
 }
+
+// TimestampValidationData collects, now, the validation data of a
+// timestamp token's authority — its chain, built with opts.TSA's roots
+// (opts.Roots without a TSA), and OCSP answers about it — as a PDF keeps
+// for its document timestamps before renewing them.
+func TimestampValidationData(ctx context.Context, token []byte, opts LongTermOptions) (*ValidationData, error) {
+	sd, err := parseSignedData(token, oidTSTInfo)
+	if err != nil {
+		return nil, err
+	}
+	cert, others, err := sd.findSigner()
+	if err != nil {
+		return nil, err
+	}
+	roots, inter := opts.Roots, opts.Intermediates
+	if opts.TSA != nil {
+		roots, inter = opts.TSA.Roots, opts.TSA.Intermediates
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	chain, err := buildChain(cert, others, roots, inter, now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: the authority's certificate: %w", ErrTimestamp, err)
+	}
+	return CollectValidationData(ctx, chain, opts.OCSP, now())
+}

@@ -14,8 +14,10 @@ import (
 
 // AddValidationData appends an update with the validation data of every
 // signature in pdf (the signers' and their timestamp authorities' chains
-// and OCSP answers about them, collected now through svc) in the document
-// security store: level B-LT for signatures with a timestamp.
+// and OCSP answers about them, collected now through svc) and of every
+// document timestamp (its authority's chain) in the document security
+// store: level B-LT for signatures with a timestamp. Before a document
+// timestamp is renewed with AddDocumentTimestamp, this keeps what it needs.
 func AddValidationData(ctx context.Context, pdf []byte, svc Services) ([]byte, error) {
 	doc, err := parseDocument(pdf)
 	if err != nil {
@@ -31,10 +33,11 @@ func AddValidationData(ctx context.Context, pdf []byte, svc Services) ([]byte, e
 	vd := &esign.ValidationData{}
 	opts := esign.LongTermOptions{TSA: svc.TSA, OCSP: svc.OCSP, Roots: svc.Roots, Intermediates: svc.Intermediates, Now: svc.Now}
 	for _, s := range sigs {
+		collect := esign.ValidationDataOf
 		if s.docTimestamp {
-			continue
+			collect = esign.TimestampValidationData
 		}
-		one, err := esign.ValidationDataOf(ctx, s.contents, opts)
+		one, err := collect(ctx, s.contents, opts)
 		if err != nil {
 			return nil, fmt.Errorf("pades: signature %q: %w", s.field, err)
 		}

@@ -179,3 +179,35 @@ func TestPendingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewal: a B-LTA document gets the validation data of its document
+// timestamp and a second document timestamp over it, as an archive is
+// renewed; every signature stays valid, none reads as changed, and the
+// signature stays at B-LTA.
+func TestRenewal(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	lta := f.sign(t, inputs(t)["contract-linearized-objstm.pdf"], pades.LevelBLTA)
+	withData, err := pades.AddValidationData(context.Background(), lta, f.services())
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := pades.AddDocumentTimestamp(context.Background(), withData, f.tsa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(renewed, lta) {
+		t.Fatal("renewal rewrote earlier bytes")
+	}
+	rep, err := pades.Verify(context.Background(), renewed, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Signatures) != 3 || rep.Signatures[0].Level != pades.LevelBLTA || !rep.Signatures[2].WholeDocument {
+		t.Fatalf("%d signatures, first at %v", len(rep.Signatures), rep.Signatures[0].Level)
+	}
+	for _, s := range rep.Signatures {
+		if !s.Valid() || s.ChangedAfterSigning {
+			t.Fatalf("%s: %v, changes %v", s.Field, s.Err, s.Changes)
+		}
+	}
+}
