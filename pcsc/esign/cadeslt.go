@@ -93,6 +93,10 @@ func validationDataFor(ctx context.Context, sd *signedData, opts LongTermOptions
 	if err != nil {
 		return nil, err
 	}
+	// Without an answer about the signer there is no B-LT to reach.
+	if len(signer.OCSPServer) == 0 {
+		return nil, fmt.Errorf("%w: the signer's certificate names no OCSP responder", ErrNoValidationData)
+	}
 	vd, err := CollectValidationData(ctx, chain, opts.OCSP, now)
 	if err != nil {
 		return nil, err

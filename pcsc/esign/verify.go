@@ -284,6 +284,11 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 		if rep.Timestamp != nil && res.RevokedAt.After(rep.Timestamp.Time) {
 			return nil
 		}
+		// Without a timestamp, a signature claiming a time before the
+		// revocation cannot prove it.
+		if rep.Timestamp == nil && !rep.SigningTime.IsZero() && res.RevokedAt.After(rep.SigningTime) {
+			return fmt.Errorf("%w (%w), %w", ErrRevoked, err, ErrTimeNotProven)
+		}
 		return fmt.Errorf("%w (%w)", ErrRevoked, err)
 	}
 	return fmt.Errorf("%w (%w)", ErrRevocationUnknown, err)

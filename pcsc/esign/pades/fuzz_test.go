@@ -32,6 +32,10 @@ func FuzzVerify(f *testing.F) {
 		if err == nil && len(rep.Signatures) == 0 {
 			t.Fatal("a report without signatures and no error")
 		}
+		if err != nil && !errors.Is(err, pades.ErrMalformed) && !errors.Is(err, pades.ErrTooLarge) &&
+			!errors.Is(err, pades.ErrUnsupported) && !errors.Is(err, pades.ErrNoSignature) {
+			t.Fatalf("untyped error %v", err)
+		}
 		if _, err := pades.UnmarshalPending(pdf); err != nil && !errors.Is(err, pades.ErrMalformed) && !errors.Is(err, esign.ErrUnsupported) {
 			t.Fatalf("untyped error %v", err)
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
 )
@@ -92,6 +94,40 @@ func TestLongTermMustShow(t *testing.T) {
 		t.Fatalf("B-B after expiry: %+v, want esign.ErrTimeNotProven", s)
 	}
 	t.Logf("B-B: %v", s.Err)
+}
+
+// TestRevokedMustShow: revoked an hour ago, not expired. With the CA asked
+// now, the B-LT signature made 12 hours ago stays valid (the revocation is
+// after its timestamp); the B-B one is revoked and cannot prove it was made
+// before; with no network, the B-LT one is valid from its embedded data.
+func TestRevokedMustShow(t *testing.T) {
+	signedAt := time.Now().Add(-12 * time.Hour).Truncate(time.Second)
+	f := newFixture(t, signedAt, 48*time.Hour)
+	pdf := inputs(t)["contract-objstm.pdf"]
+	lt := f.sign(t, pdf, pades.LevelBLT)
+	bb := f.sign(t, pdf, pades.LevelBB)
+	revokedAt := time.Now().Add(-time.Hour).Truncate(time.Second)
+	f.ocsp.Revoke(f.cert.SerialNumber, revokedAt, 1)
+	live := ocspresponder.New(f.pki.Issuing, f.pki.IssuingKey, nil, nil)
+	live.Revoke(f.cert.SerialNumber, revokedAt, 1)
+	withCA := f.verifyOptions()
+	withCA.OCSP = &ocsp.Checker{Client: live}
+
+	for name, opts := range map[string]pades.VerifyOptions{"no network": f.verifyOptions(), "CA asked now": withCA} {
+		rep, err := pades.Verify(context.Background(), lt, opts)
+		if err != nil || !rep.Signatures[0].Valid() || rep.Signatures[0].Level != pades.LevelBLT {
+			t.Fatalf("B-LT, %s: %v %+v", name, err, rep)
+		}
+	}
+	rep, err := pades.Verify(context.Background(), bb, withCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Signatures[0]
+	if s.Valid() || !errors.Is(s.Err, esign.ErrRevoked) || !errors.Is(s.Err, esign.ErrTimeNotProven) {
+		t.Fatalf("B-B, revoked since: %v", s.Err)
+	}
+	t.Logf("B-B, revoked since: %v", s.Err)
 }
 
 // TestChangedAfterSigning: editing a signed byte breaks the signature; an

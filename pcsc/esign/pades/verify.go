@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
 )
 
@@ -24,6 +25,13 @@ type VerifyOptions struct {
 	// Purposes are the signer's accepted extended key usages (nil:
 	// esign.DefaultPurposes).
 	Purposes []asn1.ObjectIdentifier
+	// OCSP, when set, also asks the signer's CA now, for signatures
+	// whatever their embedded data: a revocation after a signature's
+	// timestamp leaves it valid, one before it (or any, without a
+	// timestamp) is esign.ErrRevoked. nil: no network.
+	OCSP *ocsp.Checker
+	// Now is the clock the OCSP answer is judged by (nil: time.Now).
+	Now func() time.Time
 }
 
 // SignatureReport is what Verify found of one signature or document
@@ -148,7 +156,7 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		r.Timestamp, r.Level = ts, LevelBT
 	case s.subFilter == "ETSI.CAdES.detached" || s.subFilter == "adbe.pkcs7.detached":
 		er, err := esign.VerifyContext(ctx, signed, s.contents, esign.VerifyOptions{Roots: opts.Roots, Intermediates: opts.Intermediates,
-			TSARoots: opts.TSARoots, TSAIntermediates: opts.TSAIntermediates, Purposes: opts.Purposes, ValidationData: vd, ClaimedTime: r.ClaimedTime})
+			TSARoots: opts.TSARoots, TSAIntermediates: opts.TSAIntermediates, Purposes: opts.Purposes, ValidationData: vd, ClaimedTime: r.ClaimedTime, OCSP: opts.OCSP, Now: opts.Now})
 		if er != nil {
 			r.Signer = er.Signer
 			if !er.SigningTime.IsZero() {
