@@ -242,3 +242,87 @@ func darkPixels(t *testing.T, path string, box [4]float64) int {
 	}
 	return n
 }
+
+// TestVerifiesPdfsigSignature: a PDF signed by poppler's pdfsig (NSS, an
+// RSA key made by certutil, /SubFilter /adbe.pkcs7.detached) verifies with
+// puce at B-B, naming its signer; puce then adds its own signature as an
+// incremental update, and both puce and pdfsig find both valid, the first
+// no longer covering the whole file but not changed.
+func TestVerifiesPdfsigSignature(t *testing.T) {
+	certutil := tool(t, "certutil", "libnss3-tools")
+	pdfsigBin := tool(t, "pdfsig", "poppler-utils")
+	dir := t.TempDir()
+	db := "sql:" + filepath.Join(dir, "nss")
+	os.Mkdir(filepath.Join(dir, "nss"), 0o700)
+	noise := filepath.Join(dir, "noise")
+	seed := make([]byte, 2048)
+	rand.Read(seed)
+	os.WriteFile(noise, seed, 0o600)
+	run := func(stdin string, name string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return out
+	}
+	run("", certutil, "-N", "-d", db, "--empty-password")
+	// A CA (basic constraints answered on stdin: CA, no path length, critical).
+	run("y\n0\ny\n", certutil, "-S", "-d", db, "-n", "peer CA", "-s", "CN=Peer CA", "-x", "-t", "CT,C,C", "-k", "rsa", "-g", "2048", "-Z", "SHA256", "-2", "-z", noise, "-v", "12")
+	run("", certutil, "-S", "-d", db, "-n", "peer signer", "-s", "CN=Peer Signer", "-c", "peer CA", "-t", ",,", "-k", "rsa", "-g", "2048", "-Z", "SHA256",
+		"-z", noise, "-v", "12", "--keyUsage", "digitalSignature,nonRepudiation")
+	caPEM := run("", certutil, "-L", "-d", db, "-n", "peer CA", "-a")
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		t.Fatalf("certutil -L -a: %s", caPEM)
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	in, out := filepath.Join("testdata", "contract-gs.pdf"), filepath.Join(dir, "peer.pdf")
+	cmd := exec.Command(pdfsigBin, "-nssdir", db, "-add-signature", "-nick", "peer signer", in, out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pdfsig -add-signature: %v\n%s", err, b)
+	}
+	peer, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pades.Verify(context.Background(), peer, pades.VerifyOptions{Roots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Signatures[0]
+	if len(rep.Signatures) != 1 || !s.Valid() || s.Level != pades.LevelBB || !s.WholeDocument || s.Signer.Subject.CommonName != "Peer Signer" {
+		t.Fatalf("pdfsig's signature: %+v (err %v)", s, s.Err)
+	}
+	t.Logf("pdfsig's signature: %s, %v, claimed %s", s.Signer.Subject.CommonName, s.Level, s.ClaimedTime)
+
+	// Countersigned by puce, at B-T.
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	both := f.sign(t, peer, pades.LevelBT)
+	roots.AddCert(f.pki.Root)
+	rep, err = pades.Verify(context.Background(), both, pades.VerifyOptions{Roots: roots, TSARoots: f.pki.Roots})
+	if err != nil || len(rep.Signatures) != 2 {
+		t.Fatalf("%v, %+v", err, rep)
+	}
+	for _, s := range rep.Signatures {
+		if !s.Valid() {
+			t.Fatalf("%s: %v", s.Field, s.Err)
+		}
+	}
+	if rep.Signatures[0].WholeDocument || !rep.Signatures[1].WholeDocument {
+		t.Fatal("coverage")
+	}
+	path := filepath.Join(dir, "both.pdf")
+	os.WriteFile(path, both, 0o600)
+	b, _ := exec.Command(pdfsigBin, "-nssdir", db, path).CombinedOutput()
+	if strings.Count(string(b), "Signature is Valid.") != 2 {
+		t.Fatalf("pdfsig on the countersigned file:\n%s", b)
+	}
+}
