@@ -247,3 +247,43 @@ func TestRenewal(t *testing.T) {
 		}
 	}
 }
+
+// TestBadInput: what callers branch on, for what is not a signed PDF.
+func TestBadInput(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	ctx := context.Background()
+	plain := inputs(t)["contract.pdf"]
+	if _, err := pades.Verify(ctx, plain, f.verifyOptions()); !errors.Is(err, pades.ErrNoSignature) {
+		t.Fatalf("unsigned: %v", err)
+	}
+	if _, err := pades.AddValidationData(ctx, plain, f.services()); !errors.Is(err, pades.ErrNoSignature) {
+		t.Fatalf("validation data for nothing: %v", err)
+	}
+	for name, b := range map[string][]byte{"empty": nil, "not a PDF": []byte("hello"), "no startxref": []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"),
+		"cut": plain[:len(plain)/2]} {
+		if _, err := pades.Verify(ctx, b, f.verifyOptions()); !errors.Is(err, pades.ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := pades.Prepare(b, pades.SignOptions{Certificate: f.cert}); !errors.Is(err, pades.ErrMalformed) {
+			t.Errorf("%s, prepare: %v", name, err)
+		}
+	}
+	huge := make([]byte, pades.MaxDocumentSize+1)
+	copy(huge, plain)
+	if _, err := pades.Verify(ctx, huge, f.verifyOptions()); !errors.Is(err, pades.ErrTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	encrypted := bytes.Replace(plain, []byte("/Root 1 0 R"), []byte("/Root 1 0 R /Encrypt 9 0 R"), 1)
+	if _, err := pades.Prepare(encrypted, pades.SignOptions{Certificate: f.cert}); !errors.Is(err, pades.ErrUnsupported) {
+		t.Fatalf("encrypted: %v", err)
+	}
+	// A signature too large for the room kept.
+	p, err := pades.Prepare(plain, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, ContentsSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := f.key.Sign(rand.Reader, p.Digest, p.SignerOpts())
+	if _, err := pades.Finish(ctx, p, sig, []*x509.Certificate{f.pki.Issuing}, f.services()); !errors.Is(err, pades.ErrTooLarge) {
+		t.Fatalf("no room: %v", err)
+	}
+}

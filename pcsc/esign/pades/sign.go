@@ -55,7 +55,7 @@ var (
 )
 
 // MaxDocumentSize bounds the PDFs read and written.
-const MaxDocumentSize = 256 << 20
+const MaxDocumentSize = 64 << 20
 
 // DefaultContentsSize is the room, in bytes, kept for the CMS signature
 // (with its timestamp token) in the signature dictionary.
