@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -285,5 +288,36 @@ func TestBadInput(t *testing.T) {
 	sig, _ := f.key.Sign(rand.Reader, p.Digest, p.SignerOpts())
 	if _, err := pades.Finish(ctx, p, sig, []*x509.Certificate{f.pki.Issuing}, f.services()); !errors.Is(err, pades.ErrTooLarge) {
 		t.Fatalf("no room: %v", err)
+	}
+}
+
+// TestHybridReference: a file whose last update is hybrid (a classic table
+// whose trailer names a cross-reference stream, the object it lists being
+// in an object stream) is signed, extended and verified.
+func TestHybridReference(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	hybrid, err := pades.MakeHybrid(inputs(t)["contract.pdf"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q, err := exec.LookPath("qpdf"); err == nil {
+		path := filepath.Join(t.TempDir(), "hybrid.pdf")
+		os.WriteFile(path, hybrid, 0o600)
+		if out, err := exec.Command(q, "--check", path).CombinedOutput(); err != nil {
+			t.Fatalf("qpdf --check on the hybrid input: %v\n%s", err, out)
+		}
+	}
+	signed := f.sign(t, hybrid, pades.LevelBLTA)
+	for _, b := range [][]byte{hybrid, signed} {
+		if ok, err := pades.PieceInfoOfFirstPage(b); !ok || err != nil {
+			t.Fatalf("the object listed by /XRefStm only: %v, %v", ok, err)
+		}
+	}
+	rep, err := pades.Verify(context.Background(), signed, f.verifyOptions())
+	if err != nil || len(rep.Signatures) != 2 || !rep.Signatures[0].Valid() || rep.Signatures[0].Level != pades.LevelBLTA {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	if _, err := pades.Verify(context.Background(), appendContentChange(t, signed), f.verifyOptions()); err != nil {
+		t.Fatal(err)
 	}
 }
