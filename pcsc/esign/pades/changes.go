@@ -34,11 +34,25 @@ func changesAfter(doc *document, end int64) ([]string, error) {
 		nums = append(nums, n)
 	}
 	slices.Sort(nums)
+	var referenced map[int]bool // numbers the signed revision refers to
 	for _, num := range nums {
 		fe := doc.xref[num]
 		se, existed := signed.xref[num]
 		if !existed || se.kind == 0 {
-			continue // new objects count only through what refers to them
+			// A new object counts only through what refers to it — unless
+			// the signed revision already referred to its number, then
+			// null (ISO 32000-1 §7.3.10): defining it later changes what
+			// the signed objects say without touching them.
+			if fe.kind == 0 {
+				continue
+			}
+			if referenced == nil {
+				referenced = signed.references()
+			}
+			if referenced[num] {
+				changes = append(changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
+			}
+			continue
 		}
 		if fe == se && fe.kind == 1 {
 			continue
@@ -158,4 +172,40 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		}
 	}
 	return ""
+}
+
+// references collects the object numbers every object of the document
+// refers to.
+func (d *document) references() map[int]bool {
+	refs := map[int]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			refs[v.num] = true
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(d.trailer, 0)
+	for num, e := range d.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := d.getObject(num); err == nil {
+			walk(o, 0)
+		}
+	}
+	return refs
 }

@@ -89,3 +89,28 @@ func PieceInfoOfFirstPage(pdf []byte) (bool, error) {
 	}
 	return d.get("Hybrid") == true, nil
 }
+
+// AppendPageContents appends an update making the first page's /Contents
+// its old content followed by a reference to object num, and, when body is
+// not empty, object num as a content stream of body.
+func AppendPageContents(pdf []byte, num int, body string, editPage bool) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	u.next = max(u.next, num+1)
+	if editPage {
+		pageRef, page, err := doc.firstPage()
+		if err != nil {
+			return nil, err
+		}
+		p := page.clone()
+		p.set("Contents", array{page.get("Contents"), ref{num, 0}})
+		u.put(pageRef, p)
+	}
+	if body != "" {
+		u.put(ref{num, 0}, &stream{dict: newDict(), raw: []byte(body)})
+	}
+	return u.bytes(), nil
+}

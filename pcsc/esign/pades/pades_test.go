@@ -321,3 +321,29 @@ func TestHybridReference(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDanglingReferenceFilledLater: the signed revision's page refers to an
+// object that does not exist (null when signed); a later update defines it
+// with visible content, changing the page without touching a signed
+// object. Reported as a change.
+func TestDanglingReferenceFilledLater(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	dangling, err := pades.AppendPageContents(inputs(t)["contract.pdf"], 500, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := f.sign(t, dangling, pades.LevelBT)
+	filled, err := pades.AppendPageContents(signed, 500, "BT /F1 24 Tf 72 700 Td (Amount: 92,000 EUR) Tj ET", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pades.Verify(context.Background(), filled, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+		t.Fatalf("a dangling reference filled after signing: %+v", s)
+	} else {
+		t.Logf("changes: %v", s.Changes)
+	}
+}
