@@ -54,7 +54,7 @@ type SignatureReport struct {
 	// established.
 	Status *esign.CertificateStatus
 	// Level is the PAdES baseline level reached (zero when the signature
-	// does not verify).
+	// does not verify); a document timestamp that verifies is at LevelBT.
 	Level Level
 	// WholeDocument: the signature covers every byte of the file.
 	WholeDocument bool

@@ -52,8 +52,9 @@ func parseDocument(data []byte) (*document, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxDocumentSize)
 	}
-	if !bytes.HasPrefix(bytes.TrimLeft(data[:min(len(data), 1024)], "\x00\t\n\f\r "), []byte("%PDF-")) &&
-		!bytes.Contains(data[:min(len(data), 1024)], []byte("%PDF-")) {
+	// The header may follow some bytes of other data (ISO 32000-1 Annex
+	// H.3 allows up to 1024).
+	if !bytes.Contains(data[:min(len(data), 1024)], []byte("%PDF-")) {
 		return nil, fmt.Errorf("%w: no %%PDF- header", ErrMalformed)
 	}
 	tail := data[max(0, len(data)-2048):]
