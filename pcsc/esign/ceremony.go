@@ -29,8 +29,8 @@ const Kind identity.Kind = "esign"
 // ErrNotAccountCard: the signing certificate is not that of a card
 // enrolled on the account — another holder's card, or a certificate of
 // another CA under the same name — (same subject, issuer and authority key
-// identifier as an enrolled card's certificate, cardauth.Factor.Holder).
-// Wraps cardauth.ErrUnknownCard, and so identity.ErrNotEnrolled.
+// identifier as an enrolled card's certificate, cardauth.Factor.Holder),
+// or the account has no active card. Wraps cardauth.ErrUnknownCard, and so identity.ErrNotEnrolled.
 var ErrNotAccountCard = fmt.Errorf("%w: the document was to be signed with a card not enrolled on the account", cardauth.ErrUnknownCard)
 
 // CeremonyConfig configures a Ceremony. Cards and Verify.Roots are
@@ -115,8 +115,7 @@ type pendingState struct {
 // It refuses early what Finish would: ErrNotAccountCard for a card that is
 // not the account's, ErrKeyUsage or ErrExtKeyUsage for a certificate not
 // for signing, ErrUntrustedSigner for one that does not chain to
-// Verify.Roots now, ErrUnsupported for a key esign cannot sign with, and
-// identity.ErrNotEnrolled for an account without a card.
+// Verify.Roots now, and ErrUnsupported for a key esign cannot sign with.
 func (c *Ceremony) Begin(ctx context.Context, req identity.Request, document []byte, cert *x509.Certificate) (*identity.Challenge, error) {
 	if req.Subject == "" || cert == nil {
 		return nil, fmt.Errorf("%w: esign: a signature needs the subject and the signing certificate", identity.ErrBadInput)
@@ -153,7 +152,8 @@ func (c *Ceremony) signer(ctx context.Context, subject identity.Subject, cert *x
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
 	cred, err := c.cfg.Cards.Holder(ctx, subject, cert)
-	if errors.Is(err, cardauth.ErrUnknownCard) {
+	// An account without an active card is refused the same way.
+	if errors.Is(err, identity.ErrNotEnrolled) {
 		return nil, fmt.Errorf("%w (%s)", ErrNotAccountCard, cert.Subject)
 	}
 	return cred, err

@@ -240,6 +240,8 @@ func TestCeremonyAnotherCard(t *testing.T) {
 	}
 	if _, err := in.ceremony.Finish(ctx, answer(ch, sig), contract); !errors.Is(err, identity.ErrNotEnrolled) {
 		t.Fatalf("card disabled since Begin: %v", err)
+	} else if !errors.Is(err, esign.ErrNotAccountCard) {
+		t.Fatalf("card disabled since Begin, not ErrNotAccountCard: %v", err)
 	}
 	if _, err := in.ceremony.Begin(ctx, req, contract, e.card.SignCert); !errors.Is(err, identity.ErrNotEnrolled) {
 		t.Fatalf("begin without an active card: %v", err)
