@@ -55,25 +55,12 @@ type payData struct {
 	Digest        string
 }
 
-// ocraToken hands the OCRA factor to httpauth, which registers
-// authenticators: tokens are issued by the bank (enrollOCRAPost), never
-// enrolled through httpauth, whose approval routes alone are served.
-type ocraToken struct{ *ocra.Factor }
-
-var errIssued = fmt.Errorf("%w: OCRA tokens are issued on the account page", httpauth.ErrUnknownFactor)
-
-func (ocraToken) BeginEnroll(context.Context, identity.Request) (*identity.Challenge, error) {
-	return nil, errIssued
-}
-
-func (ocraToken) FinishEnroll(context.Context, identity.Response) (*identity.Credential, error) {
-	return nil, errIssued
-}
-
 // approvalEndpoints serves POST /auth/approve/{kind}/begin|finish for the
 // factors that can approve a payment here.
 func (s *Server) approvalEndpoints() (*httpauth.Endpoints, error) {
-	factors := []identity.Authenticator{ocraToken{s.ocra}}
+	// OCRA tokens are issued on the account page (enrollOCRAPost), not
+	// enrolled through httpauth.
+	factors := []identity.Authenticator{httpauth.ApprovalOnly(ocra.Kind, s.ocra)}
 	if s.usable(identity.KindCard) {
 		factors = append(factors, s.card)
 	}
