@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,5 +137,34 @@ func twoInstances(t *testing.T, stores ...identity.Store) {
 	}
 	if hits[0].Load() < 5 || hits[1].Load() < 5 {
 		t.Fatalf("requests per instance: %d and %d", hits[0].Load(), hits[1].Load())
+	}
+}
+
+// TestRefusedRequests: a form of more than 64 kB, a cross-site post and a
+// post from a page without our session are refused with a page that says
+// so, before any handler runs.
+func TestRefusedRequests(t *testing.T) {
+	ts, _ := newServer(t, &clock{})
+	c := newClient(t, ts.URL)
+	page := c.get("/login")
+	resp := c.send(page, "/login", url.Values{"username": {"alice"}, "password": {strings.Repeat("x", 65<<10)}})
+	body := c.read(resp)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
+		t.Fatalf("a 65 kB form: %d\n%s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/login", strings.NewReader(url.Values{"username": {"alice"}, "csrf_token": {csrfRE.FindStringSubmatch(page)[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := c.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := c.read(resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "did not come from this site") {
+		t.Fatalf("a cross-site post: %d\n%s", resp.StatusCode, body)
+	}
+	other := newClient(t, ts.URL)
+	resp = other.send(page, "/login", url.Values{"username": {"alice"}, "password": {"x"}})
+	if body := other.read(resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "did not come from this site") {
+		t.Fatalf("a post without a session: %d\n%s", resp.StatusCode, body)
 	}
 }
