@@ -111,7 +111,7 @@ type Server struct {
 	passwords *identity.Passwords
 	policy    *identity.Policy
 	m         *httpauth.Manager
-	approvals *httpauth.Endpoints // nil: no factor can approve payments
+	approvals *httpauth.Endpoints // POST /auth/approve/{kind}/begin|finish
 	totp      *totp.Factor
 	recovery  *totp.Recovery
 	ocra      *ocra.Factor
@@ -255,11 +255,9 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, "POST /enroll/ocra", stepUp(actManageFactors), s.enrollOCRAPost)
 	s.handle(mux, "POST /onboarding", stepUp(actVerifyDocument), s.onboardingPost)
 	s.webauthnRoutes(mux, anyone, enrolling)
-	if s.approvals != nil {
-		// Only the approval endpoints: logins and enrolments go through
-		// this application's own pages, with their own needs.
-		mux.Handle("POST /auth/approve/", s.approvals)
-	}
+	// Only httpauth's approval endpoints: logins and enrolments go
+	// through this application's own pages, with their own needs.
+	mux.Handle("POST /auth/approve/", s.approvals)
 	// httpauth guards every request (CSRF, body limit, session); POST
 	// /onboarding may carry a disclosure, every other request 64 kB.
 	h := s.m.ProtectWith(s.withReceipt(mux), s.refused)
