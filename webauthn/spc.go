@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -337,12 +338,11 @@ func (f *Factor) FinishSPC(ctx context.Context, resp identity.Response) (*identi
 	if err != nil {
 		return nil, err
 	}
-	var cd struct {
-		Type    string          `json:"type"`
-		Payment json.RawMessage `json:"payment"`
-	}
-	if err := json.Unmarshal(parsed.Raw.AssertionResponse.ClientDataJSON, &cd); err != nil {
-		return nil, malformed("client data", err)
+	// A client data that is no payment.get is refused once the challenge
+	// is taken, so that the refusal is audited and the challenge spent.
+	got, notPayment := spcClientPayment(parsed.Raw.AssertionResponse.ClientDataJSON)
+	if errors.Is(notPayment, ErrMalformedResponse) {
+		return nil, notPayment
 	}
 	return f.svc.Approve(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		var st spcState
@@ -356,14 +356,8 @@ func (f *Factor) FinishSPC(ctx context.Context, resp identity.Response) (*identi
 		if err := checkSignedDigest(ch, sess); err != nil {
 			return err
 		}
-		// SPC §sctn-verifying-assertion, step 11 in place of WebAuthn's
-		// "webauthn.get".
-		if cd.Type != spcClientDataType || len(cd.Payment) == 0 {
-			return fmt.Errorf("%w: client data type %q", ErrNotPayment, cd.Type)
-		}
-		var got spcPayment
-		if err := json.Unmarshal(cd.Payment, &got); err != nil {
-			return fmt.Errorf("%w: the payment member: %v", ErrNotPayment, err)
+		if notPayment != nil {
+			return notPayment
 		}
 		if !parsed.Response.AuthenticatorData.Flags.UserVerified() {
 			return ErrUserNotVerified
@@ -376,12 +370,37 @@ func (f *Factor) FinishSPC(ctx context.Context, resp identity.Response) (*identi
 			return err
 		}
 		// After step 13, checked on signed data only: the signature held.
-		if err := st.Payment.check(&got); err != nil {
+		if err := st.Payment.check(got); err != nil {
 			return err
 		}
 		p.Claims["spc"] = "true"
 		return nil
 	})
+}
+
+// spcClientPayment reads the payment member of a clientDataJSON, which
+// must be of type "payment.get" (SPC §sctn-verifying-assertion, step 11
+// in place of WebAuthn's "webauthn.get"). Errors: ErrMalformedResponse
+// (not JSON), ErrNotPayment.
+func spcClientPayment(clientDataJSON []byte) (*spcPayment, error) {
+	var cd struct {
+		Type    string          `json:"type"`
+		Payment json.RawMessage `json:"payment"`
+	}
+	if err := json.Unmarshal(clientDataJSON, &cd); err != nil {
+		return nil, malformed("client data", err)
+	}
+	if cd.Type != spcClientDataType {
+		return nil, fmt.Errorf("%w: client data type %q", ErrNotPayment, cd.Type)
+	}
+	var got spcPayment
+	if len(cd.Payment) == 0 || string(cd.Payment) == "null" {
+		return nil, fmt.Errorf("%w: no payment member", ErrNotPayment)
+	}
+	if err := json.Unmarshal(cd.Payment, &got); err != nil {
+		return nil, fmt.Errorf("%w: the payment member: %v", ErrNotPayment, err)
+	}
+	return &got, nil
 }
 
 // check compares the signed payment member with the expected one (SPC
