@@ -64,16 +64,14 @@ type PaymentInstrument struct {
 }
 
 // SPCOptions says what the browser's dialog shows besides the
-// transaction.
+// transaction. The page that calls SPC must be one of the factor's origins
+// and the top-level document.
 type SPCOptions struct {
 	// Instrument is required.
 	Instrument PaymentInstrument
 	// PayeeOrigin is the payee's web origin, shown beside the payee's name
 	// (optional).
 	PayeeOrigin string
-	// TopOrigin is the origin of the top-level page that calls SPC; the
-	// request's origin when empty (the bank's own page, not framed).
-	TopOrigin string
 	// TotalLabel labels the total in the Payment Request; "Total" when
 	// empty. The label is not signed (SPC signs only the amount).
 	TotalLabel string
@@ -205,12 +203,10 @@ func (f *Factor) BeginSPC(ctx context.Context, req identity.Request, opts SPCOpt
 	if err != nil {
 		return nil, err
 	}
+	// The page calling SPC is the top-level document: a framed call (by a
+	// merchant's page, SPC §sctn-use-case-merchant-authentication) carries
+	// crossOrigin true, which this factor refuses as for any assertion.
 	top := origin
-	if opts.TopOrigin != "" {
-		if top, err = canonicalOrigin(opts.TopOrigin); err != nil {
-			return nil, err
-		}
-	}
 	tx, err := canonicalTx(*req.Transaction)
 	if err != nil {
 		return nil, err

@@ -234,6 +234,7 @@ func TestSPC(t *testing.T) {
 		// A plain WebAuthn assertion, made without the payment dialog.
 		{"webauthn.get", tx, func(cd map[string]any) { cd["type"] = "webauthn.get"; delete(cd, "payment") }, []error{webauthn.ErrNotPayment, identity.ErrInvalidResponse}},
 		{"no payment member", tx, func(cd map[string]any) { delete(cd, "payment") }, []error{webauthn.ErrNotPayment}},
+		{"called from a frame", tx, func(cd map[string]any) { cd["crossOrigin"] = true; cd["topOrigin"] = "https://shop.example" }, []error{identity.ErrInvalidResponse}},
 		{"another origin", tx, func(cd map[string]any) { cd["origin"] = "https://evil.example" }, []error{identity.ErrInvalidResponse}},
 	} {
 		_, err := e.spc(t, phone, tx, c.answered, c.edit)
