@@ -345,11 +345,7 @@ func (f *Factor) FinishSPC(ctx context.Context, resp identity.Response) (*identi
 		if err := json.Unmarshal(ch.State, &st); err != nil || st.Payment == nil {
 			return fmt.Errorf("%w: webauthn: the challenge was not issued for Secure Payment Confirmation", identity.ErrChallengeMismatch)
 		}
-		sess, err := session(ch)
-		if err != nil {
-			return err
-		}
-		if err := checkSignedDigest(ch, sess); err != nil {
+		if err := checkSignedDigest(ch, &st.SessionData); err != nil {
 			return err
 		}
 		if notPayment != nil {
