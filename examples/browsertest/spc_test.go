@@ -21,17 +21,18 @@ import (
 )
 
 // spcFeatures switch Secure Payment Confirmation on in Debian's Chromium
-// (156), where it is off on Linux: the browser side
-// (SecurePaymentConfirmationBrowser; without it the page gets
-// "NotSupportedError: Error connecting to Secure Payment Confirmation
-// service") and the Blink API (without it
-// securePaymentConfirmationAvailability() answers
-// "unavailable-feature-not-enabled" and new PaymentRequest refuses the
-// method: "The payment method "secure-payment-confirmation" is not
-// supported").
+// 156, where it is off on Linux. Without it,
+// PaymentRequest.securePaymentConfirmationAvailability() answers
+// "unavailable-feature-not-enabled", canMakePayment() false, and show()
+// fails with "NotSupportedError: The payment method
+// "secure-payment-confirmation" is not supported" (registration with the
+// payment extension goes through, the extension ignored). With only the
+// Blink side (--enable-blink-features=SecurePaymentConfirmation) both the
+// availability check and a registration with the payment extension fail
+// with "NotSupportedError: Error connecting to Secure Payment Confirmation
+// service". The browser feature below is enough, headless included.
 var spcFeatures = []chromedp.ExecAllocatorOption{
 	chromedp.Flag("enable-features", "SecurePaymentConfirmationBrowser"),
-	chromedp.Flag("enable-blink-features", "SecurePaymentConfirmation"),
 }
 
 const spcIBAN = "DE89 3704 0044 0532 0130 00"
