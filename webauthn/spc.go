@@ -39,14 +39,14 @@ var (
 	// instrument) is not what the server asked the browser to show (SPC
 	// §sctn-verifying-assertion, the steps after step 13). It matches
 	// identity.ErrTransactionMismatch and identity.ErrInvalidResponse.
-	ErrPaymentMismatch error = &inputError{"webauthn: the signed payment data is not the payment shown", []error{identity.ErrTransactionMismatch, identity.ErrInvalidResponse}}
+	ErrPaymentMismatch = identity.Sentinel("webauthn: the signed payment data is not the payment shown", identity.ErrTransactionMismatch, identity.ErrInvalidResponse)
 
 	// ErrNotPayment: FinishSPC was given an assertion whose client data is
 	// not of type "payment.get" (a plain WebAuthn assertion, made without
 	// the browser's payment dialog), or which carries no payment member
 	// (SPC §sctn-verifying-assertion, step 11). It matches
 	// identity.ErrInvalidResponse.
-	ErrNotPayment error = &inputError{"webauthn: not a Secure Payment Confirmation assertion", []error{identity.ErrInvalidResponse}}
+	ErrNotPayment = identity.Sentinel("webauthn: not a Secure Payment Confirmation assertion", identity.ErrInvalidResponse)
 )
 
 // PaymentInstrument is the means of payment SPC's dialog shows and the
