@@ -127,8 +127,9 @@ $card_info
 
   the OCRA test token (payment approval)
 $ocra_info
-    sign up as "demo" to have it; the payment page shows a question (the payee
-    account's last 4 digits, then the amount in cents): answer it with
+    sign up as "demo" to have it (and add a login factor as usual); "Send money"
+    with it shows a question (the payee account's last 4 digits, then the
+    amount in cents): answer it with
       $DEMO_DIR/ocratoken -token $ocra_token -question QUESTION
 
   try: sign up, add the authenticator app (scan the QR code, or type the key),

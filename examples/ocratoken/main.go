@@ -13,7 +13,9 @@
 // token to -token. The same user signing up later finds it enrolled.
 //
 // -question answers a question with the token of -token and moves its
-// counter on. For an approval the page shows the question derived from the
+// counter on (for a token the account page issued, whose key the page
+// shows, examples/login's "token" command answers with a counter given by
+// hand). For an approval the page shows the question derived from the
 // payment (ocra.QuestionFor): the last four digits of the payee's account,
 // then the amount in minor units; the token repeats what it reads there, so
 // the holder checks the payee and amount before answering.
@@ -37,11 +39,12 @@ import (
 	"github.com/puce-id/puce/totp/ocra"
 )
 
-// DefaultSuite counts (C), so that the same payment's question gets a new
-// response each time, and takes 16-digit questions: the account's last
-// four digits and amounts up to 12 digits in minor units (HOTP-SHA256, 8
+// DefaultSuite is the suite of the tokens examples/login issues on its
+// account page: it counts (C), so that the same payment's question gets a
+// new response each time, and takes 12-digit questions: the account's last
+// four digits and amounts up to 8 digits in minor units (HOTP-SHA256, 8
 // digits; RFC 6287 §6).
-const DefaultSuite = "OCRA-1:HOTP-SHA256-8:C-QN16"
+const DefaultSuite = "OCRA-1:HOTP-SHA256-8:C-QN12"
 
 // Token is the token file: what a bank prints on the token's letter.
 type Token struct {
