@@ -445,3 +445,36 @@ func sameAmount(got, want spcAmount) bool {
 	c, err := canonicalTx(probe)
 	return err == nil && c.Amount == want.Value
 }
+
+// SPCKind names SPC approvals where a router needs a name apart from the
+// factor's own, such as httpauth.ApprovalOnly(SPCKind, approver) beside
+// the factor itself. The proofs are still of Kind: add SPCKind to
+// identity.Policy.ApprovalKinds for the route, Kind stays for the proofs.
+const SPCKind identity.Kind = "webauthn-spc"
+
+// SPCApprover is Secure Payment Confirmation as an approver with
+// BeginApprove and FinishApprove (httpauth.Approver): BeginSPC with the
+// options Options gives for the request, and FinishSPC.
+type SPCApprover struct {
+	Factor *Factor
+	// Options gives what the dialog shows besides the transaction (the
+	// instrument, whose name may depend on the account) for a request.
+	Options func(ctx context.Context, req identity.Request) (SPCOptions, error)
+}
+
+// BeginApprove is BeginSPC.
+func (a *SPCApprover) BeginApprove(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	if a.Options == nil {
+		return nil, fmt.Errorf("%w: webauthn: SPCApprover needs Options", identity.ErrBadInput)
+	}
+	opts, err := a.Options(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.Factor.BeginSPC(ctx, req, opts)
+}
+
+// FinishApprove is FinishSPC.
+func (a *SPCApprover) FinishApprove(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
+	return a.Factor.FinishSPC(ctx, resp)
+}

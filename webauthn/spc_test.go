@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -287,5 +288,42 @@ func TestSPCNeedsPaymentCredential(t *testing.T) {
 	bad := payment("100.001")
 	if _, err := e.f.BeginSPC(ctx, identity.Request{Subject: "alice", Origin: origin, Transaction: &bad}, webauthn.SPCOptions{Instrument: instrument}); !errors.Is(err, identity.ErrAmount) {
 		t.Errorf("a tenth of a cent: %v", err)
+	}
+}
+
+var _ httpauth.Approver = (*webauthn.SPCApprover)(nil)
+
+// TestSPCApprover: the adapter an approval router (httpauth.ApprovalOnly)
+// takes approves as BeginSPC/FinishSPC do, with the instrument its Options
+// give, and refuses a payment shown otherwise.
+func TestSPCApprover(t *testing.T) {
+	e := newEnv(t, nil)
+	phone := newDevice()
+	e.enrollPayment(t, "alice", phone)
+	a := &webauthn.SPCApprover{Factor: e.f, Options: func(ctx context.Context, req identity.Request) (webauthn.SPCOptions, error) {
+		return webauthn.SPCOptions{Instrument: instrument}, nil
+	}}
+	tx := payment("100.00")
+	ctx := context.Background()
+	run := func(edit func(map[string]any)) error {
+		e.clock.Advance(time.Hour)
+		ch, err := a.BeginApprove(ctx, identity.Request{Subject: "alice", Origin: origin, Transaction: &tx})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.FinishApprove(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: phone.spcAnswer(t, ch.Payload, edit), Transaction: &tx})
+		return err
+	}
+	if err := run(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(setPayment("total", map[string]any{"value": "100.01", "currency": "EUR"})); !errors.Is(err, webauthn.ErrPaymentMismatch) {
+		t.Errorf("100.01 shown: %v", err)
+	}
+	if _, err := (&webauthn.SPCApprover{Factor: e.f}).BeginApprove(ctx, identity.Request{Subject: "alice", Origin: origin, Transaction: &tx}); !errors.Is(err, identity.ErrBadInput) {
+		t.Errorf("no Options: %v", err)
+	}
+	if err := webauthn.SPCKind.Validate(); err != nil {
+		t.Error(err)
 	}
 }
