@@ -68,6 +68,8 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth/ocsp.ErrUnacceptable": {ocsp.ErrUnacceptable, 403},
 	"pcsc/cardauth/ocsp.ErrRevoked":      {ocsp.ErrRevoked, 403},
 	"webauthn.ErrUserNotVerified":        {webauthn.ErrUserNotVerified, 401},
+	"webauthn.ErrPaymentMismatch":        {webauthn.ErrPaymentMismatch, 401},
+	"webauthn.ErrNotPayment":             {webauthn.ErrNotPayment, 401},
 	"pcsc/esign.ErrKeyUsage":             {esign.ErrKeyUsage, 422},
 	"pcsc/esign.ErrExtKeyUsage":          {esign.ErrExtKeyUsage, 422},
 	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},
@@ -103,6 +105,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
 	"pcsc/esign.ErrTimeNotProven":    {esign.ErrTimeNotProven, 422},
 	"pcsc/esign.ErrNoValidationData": {esign.ErrNoValidationData, 503},
+	"pcsc/esign.ErrNotAccountCard":   {esign.ErrNotAccountCard, 403},
 
 	"pcsc/esign/pades.ErrMalformed":   {pades.ErrMalformed, 400},
 	"pcsc/esign/pades.ErrTooLarge":    {pades.ErrTooLarge, 413},
