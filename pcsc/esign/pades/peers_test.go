@@ -269,10 +269,12 @@ func TestVerifiesPdfsigSignature(t *testing.T) {
 		return out
 	}
 	run("", certutil, "-N", "-d", db, "--empty-password")
-	// A CA (basic constraints answered on stdin: CA, no path length, critical).
-	run("y\n0\ny\n", certutil, "-S", "-d", db, "-n", "peer CA", "-s", "CN=Peer CA", "-x", "-t", "CT,C,C", "-k", "rsa", "-g", "2048", "-Z", "SHA256", "-2", "-z", noise, "-v", "12")
+	// A CA (basic constraints answered on stdin: CA, no path length,
+	// critical). Serial numbers given: certutil's own come from the clock,
+	// and two certificates made in the same second would share one.
+	run("y\n0\ny\n", certutil, "-S", "-d", db, "-n", "peer CA", "-s", "CN=Peer CA", "-x", "-t", "CT,C,C", "-k", "rsa", "-g", "2048", "-Z", "SHA256", "-2", "-z", noise, "-v", "12", "-m", "1")
 	run("", certutil, "-S", "-d", db, "-n", "peer signer", "-s", "CN=Peer Signer", "-c", "peer CA", "-t", ",,", "-k", "rsa", "-g", "2048", "-Z", "SHA256",
-		"-z", noise, "-v", "12", "--keyUsage", "digitalSignature,nonRepudiation")
+		"-z", noise, "-v", "12", "-m", "2", "--keyUsage", "digitalSignature,nonRepudiation")
 	caPEM := run("", certutil, "-L", "-d", db, "-n", "peer CA", "-a")
 	block, _ := pem.Decode(caPEM)
 	if block == nil {
