@@ -31,7 +31,8 @@
 //	pcsc/virtual/emrtdapplet  the virtual card's eMRTD applet
 //	pcsc/virtual/testcard     one-call personalisation with a test PKI
 //	pcsc/esign                detached CAdES signatures with the card's 9C key,
-//	                          RFC 3161 timestamps (CAdES-T)
+//	                          RFC 3161 timestamps, long-term validation (B-B…B-LTA)
+//	pcsc/esign/pades          PDF signatures (PAdES B-B…B-LTA) and their verification
 //	pcsc/esign/tsaresponder   an RFC 3161 timestamp authority for tests
 //
 // # Quick start
