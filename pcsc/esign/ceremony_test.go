@@ -247,3 +247,23 @@ func TestCeremonyAnotherCard(t *testing.T) {
 		t.Fatalf("begin without an active card: %v", err)
 	}
 }
+
+// ParseSignRequest reads what a server sends the holder's side: anything
+// else is identity.ErrBadInput, never a panic, and what it accepts has a
+// SHA-256-sized digest to sign.
+func FuzzParseSignRequest(f *testing.F) {
+	f.Add([]byte(`{"signedAttributes":"MQA=","digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","documentDigest":"","signingTime":"2026-11-02T09:30:00Z"}`))
+	f.Add([]byte(`{"digest":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := esign.ParseSignRequest(data)
+		if err != nil {
+			if !errors.Is(err, identity.ErrBadInput) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if len(r.Digest) != 32 || len(r.SignedAttributes) == 0 {
+			t.Fatalf("accepted %+v", r)
+		}
+	})
+}
