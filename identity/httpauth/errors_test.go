@@ -95,12 +95,13 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth.ErrRevoked":              {cardauth.ErrRevoked, 403},
 	"pcsc/cardauth.ErrUnknownCard":          {cardauth.ErrUnknownCard, 401},
 
-	"pcsc/esign.ErrMalformed":       {esign.ErrMalformed, 400},
-	"pcsc/esign.ErrDocumentAltered": {esign.ErrDocumentAltered, 422},
-	"pcsc/esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
-	"pcsc/esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
-	"pcsc/esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
-	"pcsc/esign.ErrNotAccountCard":  {esign.ErrNotAccountCard, 403},
+	"pcsc/esign.ErrMalformed":        {esign.ErrMalformed, 400},
+	"pcsc/esign.ErrDocumentAltered":  {esign.ErrDocumentAltered, 422},
+	"pcsc/esign.ErrBadSignature":     {esign.ErrBadSignature, 422},
+	"pcsc/esign.ErrUntrustedSigner":  {esign.ErrUntrustedSigner, 422},
+	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrNotAccountCard":   {esign.ErrNotAccountCard, 403},
+	"pcsc/esign.ErrOtherCertificate": {esign.ErrOtherCertificate, 422},
 }
 
 // serverPackages are the module's packages whose errors reach a web

@@ -267,3 +267,50 @@ func FuzzParseSignRequest(f *testing.F) {
 		}
 	})
 }
+
+// The holder's side refuses to sign attributes that name another document
+// or another certificate than the card's.
+func TestCheckSignedAttributes(t *testing.T) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p, err := esign.Prepare(contract, card.SignCert, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := esign.CheckSignedAttributes(p.SignedAttributes, contract, card.SignCert)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("good attributes: %v, %v", got, err)
+	}
+	if _, err := esign.CheckSignedAttributes(p.SignedAttributes, []byte("another"), card.SignCert); !errors.Is(err, esign.ErrDocumentAltered) {
+		t.Fatalf("another document: %v", err)
+	}
+	if _, err := esign.CheckSignedAttributes(p.SignedAttributes, contract, card.AuthCert); !errors.Is(err, esign.ErrOtherCertificate) {
+		t.Fatalf("another certificate: %v", err)
+	}
+	if _, err := esign.CheckSignedAttributes(append(p.SignedAttributes, 0), contract, card.SignCert); !errors.Is(err, esign.ErrMalformed) {
+		t.Fatalf("trailing data: %v", err)
+	}
+}
+
+// Attributes from a page are outside bytes: typed errors, never a panic.
+func FuzzCheckSignedAttributes(f *testing.F) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := esign.Prepare(contract, card.SignCert, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p.SignedAttributes)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := esign.CheckSignedAttributes(data, contract, card.SignCert)
+		if err != nil && !errors.Is(err, esign.ErrMalformed) && !errors.Is(err, esign.ErrDocumentAltered) &&
+			!errors.Is(err, esign.ErrBadSignature) && !errors.Is(err, esign.ErrUnsupported) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
