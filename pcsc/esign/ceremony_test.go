@@ -14,6 +14,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -31,19 +32,27 @@ type instance struct {
 }
 
 type ceremonyEnv struct {
-	path  string
+	// open is a new connection to the shared database: a SQLite file, or
+	// a PostgreSQL schema.
+	open  func() *sqlstore.Store
 	clock *identitytest.Clock
 	card  *testcard.Card
 }
 
 func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "puce.db")
+	return newCeremonyEnvOn(t, func() *sqlstore.Store { return sqlstoretest.SQLiteAt(t, path) })
+}
+
+func newCeremonyEnvOn(t *testing.T, open func() *sqlstore.Store) *ceremonyEnv {
+	t.Helper()
 	clock := identitytest.NewClock(identitytest.Epoch())
 	card, err := testcard.New(testcard.Options{Now: clock.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &ceremonyEnv{path: filepath.Join(t.TempDir(), "puce.db"), clock: clock, card: card}
+	e := &ceremonyEnv{open: open, clock: clock, card: card}
 	// Enrol the card (its 9A certificate) for alice.
 	in := e.start(t)
 	ctx := context.Background()
@@ -62,15 +71,12 @@ func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	return e
 }
 
-// start is a new server process over the shared file.
+// start is a new server process over the shared database.
 func (e *ceremonyEnv) start(t *testing.T) *instance {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := e.open()
 	in := &instance{store: st, svc: &identity.Services{Store: st, Clock: e.clock}}
+	var err error
 	in.cards, err = cardauth.New(in.svc, cardauth.Config{Roots: e.card.PKI.Roots, Intermediates: e.card.PKI.Intermediates, SkipRevocation: true})
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +116,17 @@ func answer(ch *identity.Challenge, sig []byte) identity.Response {
 // result verifies with openssl, the finish is audited, and a replay is
 // refused.
 func TestCeremonyAcrossRestart(t *testing.T) {
+	testAcrossInstances(t, newCeremonyEnv(t))
+}
+
+// The same with two server instances on one PostgreSQL database.
+func TestCeremonyAcrossPostgresInstances(t *testing.T) {
+	_, open := sqlstoretest.Postgres(t)
+	testAcrossInstances(t, newCeremonyEnvOn(t, open))
+}
+
+func testAcrossInstances(t *testing.T, e *ceremonyEnv) {
 	ctx := context.Background()
-	e := newCeremonyEnv(t)
 	first := e.start(t)
 	ch, err := first.ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: ceremonyOrigin}, contract, e.card.SignCert)
 	if err != nil {
