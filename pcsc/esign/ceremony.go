@@ -154,6 +154,11 @@ func (c *Ceremony) signer(ctx context.Context, subject identity.Subject, cert *x
 		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
+	return c.holder(ctx, subject, cert)
+}
+
+// holder returns the account's card credential whose holder cert names.
+func (c *Ceremony) holder(ctx context.Context, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, error) {
 	cred, err := c.cfg.Cards.Holder(ctx, subject, cert)
 	// An account without an active card is refused the same way.
 	if errors.Is(err, identity.ErrNotEnrolled) {
@@ -200,9 +205,10 @@ func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, document 
 		if subtle.ConstantTimeCompare(doc[:], st.DocumentDigest) != 1 {
 			return ErrDocumentAltered
 		}
-		// Asked again: the card may have been revoked from the account
-		// since Begin.
-		cred, err := c.signer(ctx, ch.Subject, cert, ev.Time)
+		// Asked again: the card may have been removed from the account
+		// since Begin. Its purpose and chain are VerifyContext's, below,
+		// once: a chain costs more than the rest of Finish.
+		cred, err := c.holder(ctx, ch.Subject, cert)
 		if err != nil {
 			return err
 		}
