@@ -106,6 +106,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrTimeNotProven":    {esign.ErrTimeNotProven, 422},
 	"pcsc/esign.ErrNoValidationData": {esign.ErrNoValidationData, 503},
 	"pcsc/esign.ErrNotAccountCard":   {esign.ErrNotAccountCard, 403},
+	"pcsc/esign.ErrOtherCertificate": {esign.ErrOtherCertificate, 422},
 
 	"pcsc/esign/pades.ErrMalformed":   {pades.ErrMalformed, 400},
 	"pcsc/esign/pades.ErrTooLarge":    {pades.ErrTooLarge, 413},

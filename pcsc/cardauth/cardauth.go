@@ -9,9 +9,12 @@
 // (VerifyConnection). Tokens of any web-eid:1.x client are accepted, so
 // national eID cards used through the Web eID browser extension work too.
 //
-// cardauth never touches a reader and does not import the cgo package pcsc:
-// a web backend builds without libpcsclite. NewToken, the client half, takes
-// any crypto.Signer, such as a piv slot signer.
+// cardauth does not import the cgo package pcsc: a web backend builds
+// without libpcsclite. The holder's half is here too, as calls on an open
+// card (an apdu.Transport: a pcsc.Tx, or the virtual card): LoginToken
+// (select, PIN with tries left, 9A signature, the Web eID token),
+// SignDigest (a 9C signature of a pending document, PIN for each) and
+// ApprovalToken (a payment); NewToken takes any crypto.Signer instead.
 package cardauth
 
 import (
