@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,9 @@ type clientSite struct {
 	Card       *testcard.Card
 	Clock      *clock
 	Site       *httpauth.Site
+
+	mu   sync.Mutex
+	paid []string
 }
 
 // clientTestPage exposes the module to the test: lib is the module, puce a
@@ -87,7 +92,7 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 	inter.AddCert(card.PKI.Issuing)
 	cs.Site, err = httpauth.NewSite(httpauth.SiteConfig{Store: store, Origin: cs.URL, Development: true, Name: "puce.js test",
 		Sealer: sealer, WebAuthn: &webauthn.Config{}, Cards: &cardauth.Config{Roots: roots, Intermediates: inter}, SignUp: true,
-		Clock: cs.Clock, Logger: log,
+		Clock: cs.Clock, Logger: log, Endpoints: httpauth.EndpointsConfig{PendingPayment: cs.pending, PaymentApproved: cs.approved},
 		// Two free failures, then a minute's wait: the test sees Retry-After.
 		Throttle: &identity.Throttle{Store: store, Free: 2, BaseDelay: time.Minute}})
 	if err != nil {
@@ -95,12 +100,59 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", cs.Site)
+	// The application's page puts a payment up for approval, in the session.
+	mux.Handle("POST /app/pay", cs.Site.Manager.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := cs.Site.Manager.Load(r)
+		if err == nil {
+			err = cs.Site.Manager.Authorize(s, "pay")
+		}
+		var tx identity.Transaction
+		if err == nil {
+			err = json.NewDecoder(r.Body).Decode(&tx)
+		}
+		if err == nil {
+			b, _ := json.Marshal(tx)
+			s.SetValue("payment", string(b))
+			err = cs.Site.Manager.Save(r.Context(), s)
+		}
+		if err != nil {
+			cs.Site.Manager.WriteError(w, r, errors.Join(identity.ErrBadInput, err))
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, clientTestPage, cs.Agent)
 	})
 	siteH.set(mux)
 	return cs
+}
+
+func (cs *clientSite) pending(r *http.Request, s *httpauth.Session) (*identity.Transaction, error) {
+	v := s.Value("payment")
+	if v == "" {
+		return nil, nil
+	}
+	var tx identity.Transaction
+	return &tx, json.Unmarshal([]byte(v), &tx)
+}
+
+func (cs *clientSite) approved(r *http.Request, s *httpauth.Session, tx identity.Transaction, p identity.Proof) error {
+	s.SetValue("payment", "") // single: gone before it is paid
+	if err := cs.Site.Manager.Save(r.Context(), s); err != nil {
+		return err
+	}
+	cs.mu.Lock()
+	cs.paid = append(cs.paid, tx.Amount+" "+tx.Currency+" by "+string(p.Kind))
+	cs.mu.Unlock()
+	return nil
+}
+
+func (cs *clientSite) payments() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return strings.Join(cs.paid, ", ")
 }
 
 // outcome is what window.run kept.
@@ -389,6 +441,38 @@ func TestClientModule(t *testing.T) {
 		t.Fatalf("after the card: %+v", st)
 	}
 	p.shot("card-login")
+
+	// A payment, approved with the security key: the page sees the
+	// payment the server holds before the key is asked, and may stop there.
+	pay := func(amount string) {
+		p.ok(fmt.Sprintf(`fetch("/app/pay", {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": puce.csrf},
+			body: JSON.stringify({Amount: %q, Currency: "EUR", PayeeName: "Muster GmbH", PayeeAccount: "DE89370400440532013000"})}).then(r => r.status)`, amount), nil)
+	}
+	pay("100.00")
+	p.refused(`puce.approve("webauthn", {confirm: (tx) => { window.shown = tx; return false; }})`, "PuceError", nil)
+	var shown struct{ Amount, PayeeName string }
+	p.ok("window.shown", &shown)
+	if shown.Amount != "100.00" || shown.PayeeName != "Muster GmbH" || cs.payments() != "" {
+		t.Fatalf("the page was shown %+v; paid: %q", shown, cs.payments())
+	}
+	var approval struct {
+		Approved bool
+		Kind     string
+	}
+	p.ok(`puce.approve("webauthn", {confirm: (tx) => tx.amount === "100.00"})`, &approval)
+	if !approval.Approved || approval.Kind != "webauthn" || cs.payments() != "100.00 EUR by webauthn" {
+		t.Fatalf("approval %+v; paid: %q", approval, cs.payments())
+	}
+	// Another, approved with the card through the agent.
+	pay("250.00")
+	p.start(`puce.approve("card")`)
+	p.agentLink(cs.Card.PIN)
+	if o := p.result(); !o.OK {
+		p.fail("card approval: %+v", *o.Error)
+	}
+	if got := cs.payments(); got != "100.00 EUR by webauthn, 250.00 EUR by card" {
+		t.Fatalf("paid: %q", got)
+	}
 
 	// No agent running: a CardAgentError that says so.
 	p.ok(`(window.noAgent = new lib.Client({agent: "http://127.0.0.1:9"}), true)`, nil)

@@ -8,6 +8,7 @@
 //   await puce.login("totp", code);              // a code the user typed
 //   await puce.login("webauthn");                // a security key or passkey
 //   await puce.login("card");                    // the card, through the local agent
+//   await puce.sign("contract-7", { document: "/contract-7.pdf" }); // signed with the card
 //
 // Every call resolves to the server's answer (openapi.json's State,
 // Challenge, Credential or Approval) or rejects with a PuceError that carries
@@ -255,6 +256,54 @@ export class Client {
   // before the factor is asked (return false to stop), and what the server
   // holds is what is sent back as shown.
   approve(kind, opts = {}) { return this.#run("approve", kind, opts.code, opts); }
+
+  // sign signs a document the application holds (EndpointsConfig.Signing)
+  // with the card's signature key (9C): the holder's agent shows the
+  // document, shares the signing certificate, checks that what the server
+  // prepared names this document, and asks the PIN for this one signature.
+  // document is the document's bytes (ArrayBuffer, typed array, Blob) or a
+  // URL to fetch them from: the agent shows them, and the server signs only
+  // what it holds for documentId. Resolves to the server's answer.
+  async sign(documentId, { document, name } = {}) {
+    const popup = openAgentWindow(); // now, in the click
+    if (this.#conditional) this.#conditional.abort();
+    try {
+      let bytes = document;
+      if (typeof bytes === "string") {
+        const resp = await fetch(bytes, { credentials: "same-origin" }).catch(() => null);
+        if (!resp || !resp.ok) throw new PuceError("The document to sign could not be loaded.", { status: resp ? resp.status : 0 });
+        bytes = await resp.arrayBuffer();
+      } else if (bytes instanceof Blob) {
+        bytes = await bytes.arrayBuffer();
+      }
+      let ch = null;
+      const result = await this.agentRequest({ kind: "sign", document: toBase64(bytes), name: name || documentId }, popup, async (s, id) => {
+        if (s.status !== "certificate" || ch) return false;
+        // The holder shared the certificate: the server prepares the
+        // signed attributes for it, and the agent checks they name the
+        // document it showed before the card signs.
+        ch = await this.call("POST", "sign/begin", { documentId, certificate: s.certificate });
+        let resp;
+        try {
+          resp = await fetch(this.agent + "/v1/requests/" + encodeURIComponent(id) + "/attributes", {
+            method: "POST", headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ signedAttributes: ch.payload.signedAttributes }),
+          });
+        } catch (e) {
+          throw new CardAgentError("Lost contact with the card agent.", { cause: e });
+        }
+        if (!resp.ok) {
+          const j = await resp.json().catch(() => ({}));
+          throw new CardAgentError(j.error || "The card agent refused the signature data.", { status: resp.status });
+        }
+        return true;
+      });
+      if (!ch) throw new CardAgentError("The card agent answered without the signing certificate.");
+      return await this.call("POST", "sign/finish", { challengeId: ch.challengeId, documentId, signature: result.signature });
+    } finally {
+      if (popup && !popup.closed) setTimeout(() => popup.close(), 1500);
+    }
+  }
 
   async #run(action, kind, answer, opts) {
     // The agent's window must open in the click that called us: a popup
