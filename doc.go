@@ -30,7 +30,9 @@
 //	pcsc/virtual/pivapplet    the virtual card's PIV applet
 //	pcsc/virtual/emrtdapplet  the virtual card's eMRTD applet
 //	pcsc/virtual/testcard     one-call personalisation with a test PKI
-//	pcsc/esign                detached CAdES signatures with the card's 9C key
+//	pcsc/esign                detached CAdES signatures with the card's 9C key,
+//	                          RFC 3161 timestamps (CAdES-T)
+//	pcsc/esign/tsaresponder   an RFC 3161 timestamp authority for tests
 //
 // # Quick start
 //

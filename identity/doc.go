@@ -23,8 +23,9 @@
 // Services (Issue, Prove, Approve, Finish, Record) is the ceremony engine a
 // factor builds on; Challenges, ChallengeStore, CredentialStore,
 // ThrottleStore, SessionStore, AuditLog and the chain-hash functions are for
-// those who write a factor or a store, and identity/identitytest holds the
-// suites both must pass.
+// those who write a factor or a store, Sentinel makes a factor's errors
+// match identity's, and identity/identitytest holds the suites both must
+// pass.
 //
 // identity imports no factor package; factors (totp, webauthn, pcsc/cardauth)
 // import identity. State lives behind the small store interfaces in store.go

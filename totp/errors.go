@@ -4,16 +4,6 @@ import (
 	"github.com/puce-id/puce/identity"
 )
 
-// inputError is a sentinel that belongs to several families at once, so that
-// a caller who only knows identity's sentinels can still branch on it.
-type inputError struct {
-	msg   string
-	kinds []error
-}
-
-func (e *inputError) Error() string   { return e.msg }
-func (e *inputError) Unwrap() []error { return e.kinds }
-
 // Sentinel errors of this package. Each wraps identity's sentinels, so
 // errors.Is(err, identity.ErrBadInput) holds for all three, and
 // errors.Is(err, identity.ErrInvalidResponse) for ErrMalformedCode too. A call
@@ -23,12 +13,12 @@ var (
 	// ErrMalformedCode: the code is not 6 or 8 ASCII digits (it is empty,
 	// too long, holds a space, a letter or a non-ASCII digit). Ask the user to
 	// type it again; the challenge is still valid.
-	ErrMalformedCode error = &inputError{"totp: malformed code", []error{identity.ErrInvalidResponse, identity.ErrBadInput}}
+	ErrMalformedCode = identity.Sentinel("totp: malformed code", identity.ErrInvalidResponse, identity.ErrBadInput)
 	// ErrBadSecret: a secret to import is not base32 (RFC 4648 §6), or is
 	// shorter than RFC 4226 §4 allows.
-	ErrBadSecret error = &inputError{"totp: bad secret", []error{identity.ErrBadInput}}
+	ErrBadSecret = identity.Sentinel("totp: bad secret", identity.ErrBadInput)
 	// ErrBadURI: an otpauth:// URI (or a Key) is malformed or asks for
 	// something this package does not do: HOTP, an unknown algorithm, other
 	// than 6 or 8 digits, a period out of range.
-	ErrBadURI error = &inputError{"totp: bad otpauth URI", []error{identity.ErrBadInput}}
+	ErrBadURI = identity.Sentinel("totp: bad otpauth URI", identity.ErrBadInput)
 )

@@ -10,16 +10,6 @@ import (
 	"github.com/puce-id/puce/identity"
 )
 
-// inputError is a sentinel that belongs to several families at once, so that
-// a caller who only knows identity's sentinels can still branch on it.
-type inputError struct {
-	msg   string
-	kinds []error
-}
-
-func (e *inputError) Error() string   { return e.msg }
-func (e *inputError) Unwrap() []error { return e.kinds }
-
 // Sentinel errors of this package. Every error the factor returns also
 // matches one of identity's sentinels (errors.Is), so callers that handle
 // several factors need not import this package.
@@ -29,19 +19,19 @@ var (
 	// CBOR, larger than MaxResponseSize). It matches identity.ErrInvalidResponse
 	// and identity.ErrBadInput. Nothing was consumed, counted or written: the
 	// challenge is still valid.
-	ErrMalformedResponse error = &inputError{"webauthn: malformed response", []error{identity.ErrInvalidResponse, identity.ErrBadInput}}
+	ErrMalformedResponse = identity.Sentinel("webauthn: malformed response", identity.ErrInvalidResponse, identity.ErrBadInput)
 
 	// ErrClonedAuthenticator: the assertion's signature counter is not above
 	// the stored one, the signal of a cloned authenticator (W3C WebAuthn §6.1.1).
 	// It matches identity.ErrReplayed. The attempt is refused and audited
 	// unless Config.AcceptCounterRegression is set.
-	ErrClonedAuthenticator error = &inputError{"webauthn: signature counter did not increase (possible cloned authenticator)", []error{identity.ErrReplayed}}
+	ErrClonedAuthenticator = identity.Sentinel("webauthn: signature counter did not increase (possible cloned authenticator)", identity.ErrReplayed)
 
 	// ErrUserNotVerified: an approval's assertion does not say the
 	// authenticator verified the user (the UV flag, W3C WebAuthn §6.1), so
 	// it is one factor, not the two a payment needs. It matches
 	// identity.ErrInvalidResponse.
-	ErrUserNotVerified error = &inputError{"webauthn: the authenticator did not verify the user", []error{identity.ErrInvalidResponse}}
+	ErrUserNotVerified = identity.Sentinel("webauthn: the authenticator did not verify the user", identity.ErrInvalidResponse)
 )
 
 // malformed wraps a parse failure.

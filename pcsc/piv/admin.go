@@ -108,6 +108,13 @@ func (c *Card) Authenticate(ctx context.Context, key ManagementKey) error {
 // ASYMMETRIC KEY PAIR, SP 800-73-4 Part 2 §3.3.2), and returns its public
 // key. The private key never leaves the card. Needs Authenticate first.
 func (c *Card) GenerateKey(ctx context.Context, slot Slot, alg Algorithm) (crypto.PublicKey, error) {
+	return c.GenerateKeyWith(ctx, slot, alg, KeyPolicy{})
+}
+
+// GenerateKeyWith is GenerateKey asking a YubiKey-compatible token for the
+// key's PIN and touch policies. A plain PIV card refuses the vendor tags;
+// the virtual card honours them, but keeps 9C at PINPolicyAlways.
+func (c *Card) GenerateKeyWith(ctx context.Context, slot Slot, alg Algorithm, policy KeyPolicy) (crypto.PublicKey, error) {
 	switch alg {
 	case AlgRSA2048, AlgECCP256, AlgECCP384:
 	default:
@@ -119,7 +126,7 @@ func (c *Card) GenerateKey(ctx context.Context, slot Slot, alg Algorithm) (crypt
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	resp, err := c.do(ctx, apdu.Command{CLA: 0x00, INS: 0x47, P1: 0x00, P2: byte(slot),
-		Data: []byte{0xAC, 0x03, 0x80, 0x01, byte(alg)}, Ne: 65536})
+		Data: policy.template(alg), Ne: 65536})
 	if err != nil {
 		return nil, fmt.Errorf("piv: generate a %s key in %s: %w", alg, slot, err)
 	}
@@ -216,9 +223,10 @@ func (c *Card) Version(ctx context.Context) (string, error) {
 // Metadata is what a token says of a slot or PIN (vendor instruction F7).
 type Metadata struct {
 	Algorithm Algorithm
-	// PINPolicy and TouchPolicy in the vendor's coding (PIN: 1 never,
-	// 2 once, 3 always).
-	PINPolicy, TouchPolicy byte
+	// PINPolicy and TouchPolicy of a key slot (the PIN and PUK report
+	// their own retry policy here, which tokens code differently).
+	PINPolicy   PINPolicy
+	TouchPolicy TouchPolicy
 	// Default: the PIN, PUK or management key still has its factory value.
 	Default bool
 	// TriesTotal and TriesLeft of a PIN or PUK.
@@ -256,7 +264,7 @@ func (c *Card) Metadata(ctx context.Context, slot Slot) (*Metadata, error) {
 			}
 		case 0x02:
 			if len(v) == 2 {
-				m.PINPolicy, m.TouchPolicy = v[0], v[1]
+				m.PINPolicy, m.TouchPolicy = PINPolicy(v[0]), TouchPolicy(v[1])
 			}
 		case 0x04:
 			m.PublicKey = bytes.Clone(v)

@@ -390,11 +390,25 @@ func testVendorExtras(t *testing.T, connect connector) {
 		if err != nil || m.TriesTotal != 3 || m.TriesLeft != 3 || !m.Default {
 			t.Fatalf("PIN metadata %+v, %v", m, err)
 		}
-		if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.Algorithm != piv.AlgECCP256 || m.PINPolicy != 2 {
+		if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.Algorithm != piv.AlgECCP256 || m.PINPolicy != piv.PINPolicyOnce {
 			t.Fatalf("9A metadata %+v, %v", m, err)
 		}
 		if _, err := yk.Attest(ctx, piv.SlotAuthentication); !errors.Is(err, piv.ErrNotSupported) {
 			t.Fatalf("attest: %v", err)
+		}
+		if err := yk.Authenticate(ctx, piv.DefaultManagementKey()); err != nil {
+			t.Fatal(err)
+		}
+		want := piv.KeyPolicy{PIN: piv.PINPolicyNever, Touch: piv.TouchPolicyCached}
+		if _, err := yk.GenerateKeyWith(ctx, piv.SlotAuthentication, piv.AlgECCP256, want); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.PINPolicy != want.PIN || m.TouchPolicy != want.Touch {
+			t.Fatalf("9A metadata after generating with %+v: %+v, %v", want, m, err)
+		}
+		// SP 800-73-4 Part 1 §3.2.2: the card keeps 9C at "always".
+		if _, err := yk.GenerateKeyWith(ctx, piv.SlotSignature, piv.AlgECCP256, piv.KeyPolicy{PIN: piv.PINPolicyOnce}); err == nil {
+			t.Fatal("9C generated with the PIN once per session")
 		}
 	})
 }

@@ -43,7 +43,7 @@ const (
 // ErrMalformedResponse: the response is not Digits digits (or the hex HMAC,
 // for suites without truncation). It matches identity.ErrBadInput and
 // identity.ErrInvalidResponse; nothing was consumed.
-var ErrMalformedResponse = fmt.Errorf("%w: ocra: malformed response", errors.Join(identity.ErrBadInput, identity.ErrInvalidResponse))
+var ErrMalformedResponse = identity.Sentinel("ocra: malformed response", identity.ErrBadInput, identity.ErrInvalidResponse)
 
 // New returns the factor. svc needs a Throttle: OCRA responses are short
 // codes, guessable without one.

@@ -91,10 +91,69 @@ func policyOf(slot byte) pinPolicy {
 	return pinOnce
 }
 
+// generateTemplate reads a GENERATE template: the algorithm (80) and the
+// vendor's PIN (AA) and touch (AB) policy tags. Only never/once/always and never/always/cached are
+// known here (no biometric sensor). The signature key 9C stays at "always"
+// whatever is asked: SP 800-73-4 Part 1 §3.2.2 wants the PIN immediately
+// before each use of the digital signature key, and a card that let a
+// caller relax that would not be a PIV card.
+func generateTemplate(slot byte, tmpl []byte) (alg byte, pin pinPolicy, touch byte, good bool) {
+	// AA and AB have the constructed bit set but carry one byte each, so
+	// the template is read flat rather than walked.
+	tlvs, err := apdu.DecodeTLVs(tmpl)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	for _, t := range tlvs {
+		switch t.Tag {
+		case 0x80:
+			if len(t.Value) != 1 {
+				return 0, 0, 0, false
+			}
+			alg = t.Value[0]
+		case 0xAA:
+			if len(t.Value) != 1 || t.Value[0] > byte(pinAlways) {
+				return 0, 0, 0, false
+			}
+			pin = pinPolicy(t.Value[0])
+		case 0xAB:
+			if len(t.Value) != 1 || t.Value[0] > 3 {
+				return 0, 0, 0, false
+			}
+			touch = t.Value[0]
+		}
+	}
+	if alg == 0 || slot == SlotSignature && pin != 0 && pin != pinAlways {
+		return 0, 0, 0, false
+	}
+	return alg, pin, touch, true
+}
+
 type key struct {
 	alg       byte
 	priv      crypto.Signer
 	generated bool
+	// pin and touch are the policies GENERATE asked for (tags AA, AB);
+	// zero means the slot's default. The virtual card has no sensor, so a
+	// touch policy is only kept and reported.
+	pin   pinPolicy
+	touch byte
+}
+
+// pinPolicy is the key's own PIN policy, or its slot's default.
+func (k *key) pinPolicy(slot byte) pinPolicy {
+	if k.pin != 0 {
+		return k.pin
+	}
+	return policyOf(slot)
+}
+
+// touchPolicy is the key's touch policy; "never" when none was asked for.
+func (k *key) touchPolicy() byte {
+	if k.touch != 0 {
+		return k.touch
+	}
+	return 1
 }
 
 type counter struct {
@@ -445,7 +504,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	if err != nil {
 		return sw(0x6A80)
 	}
-	switch policyOf(cmd.P2) {
+	switch k.pinPolicy(cmd.P2) {
 	case pinOnce:
 		if !a.verified {
 			return sw(0x6982)
@@ -556,12 +615,12 @@ func (a *Applet) generate(cmd apdu.Command) (apdu.Response, error) {
 	if err != nil {
 		return sw(0x6A80)
 	}
-	algT, err := apdu.Find(tmpl.Value, 0x80)
-	if err != nil || len(algT.Value) != 1 {
+	alg, pin, touch, good := generateTemplate(cmd.P2, tmpl.Value)
+	if !good {
 		return sw(0x6A80)
 	}
 	var priv crypto.Signer
-	switch algT.Value[0] {
+	switch alg {
 	case AlgECCP256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case AlgECCP384:
@@ -574,7 +633,7 @@ func (a *Applet) generate(cmd apdu.Command) (apdu.Response, error) {
 	if err != nil {
 		return sw(0x6F00)
 	}
-	a.keys[cmd.P2] = &key{alg: algT.Value[0], priv: priv, generated: true}
+	a.keys[cmd.P2] = &key{alg: alg, priv: priv, generated: true, pin: pin, touch: touch}
 	var b apdu.TLVBuilder
 	b.AddConstructed(0x7F49, func(in *apdu.TLVBuilder) {
 		switch pub := priv.Public().(type) {
@@ -661,7 +720,7 @@ func (a *Applet) metadata(cmd apdu.Command) (apdu.Response, error) {
 			origin = 1
 		}
 		b.Add(0x01, []byte{k.alg})
-		b.Add(0x02, []byte{byte(policyOf(cmd.P2)), 0x01})
+		b.Add(0x02, []byte{byte(k.pinPolicy(cmd.P2)), k.touchPolicy()})
 		b.Add(0x03, []byte{origin})
 	}
 	out, err := b.Bytes()
