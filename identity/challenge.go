@@ -75,6 +75,10 @@ const (
 	// challenge carries the transaction's digest, and only an answer for
 	// that same transaction is accepted.
 	PurposeApprove
+	// PurposeSign is the signature of a document (pcsc/esign's ceremony):
+	// the challenge keeps the signature being made, so that neither a login
+	// nor an approval can answer it, and it is audited as "sign".
+	PurposeSign
 )
 
 func (p Purpose) String() string {
@@ -85,6 +89,8 @@ func (p Purpose) String() string {
 		return "enroll"
 	case PurposeApprove:
 		return "approve"
+	case PurposeSign:
+		return "sign"
 	}
 	return fmt.Sprintf("Purpose(%d)", uint8(p))
 }

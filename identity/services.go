@@ -179,6 +179,8 @@ func (s *Services) event(kind Kind, purpose Purpose, resp Response) Event {
 		action = "enroll"
 	case PurposeApprove:
 		action = "approve"
+	case PurposeSign:
+		action = "sign"
 	}
 	return Event{Time: s.Now(), Subject: resp.Subject, Kind: kind, Action: action, RemoteAddr: resp.RemoteAddr}
 }

@@ -72,6 +72,9 @@ type EndpointsConfig struct {
 	// approval of tx. The application executes the payment here, and must
 	// make it single: an approval answered twice must not pay twice.
 	PaymentApproved func(r *http.Request, s *Session, tx identity.Transaction, proof identity.Proof) error
+	// Signing serves POST /sign/begin and /sign/finish: documents signed
+	// with the account's card (sign.go). nil: no signing endpoints.
+	Signing *Signing
 	// RemoteAddr is the client address for throttling and audit (default
 	// the host of http.Request.RemoteAddr; behind a proxy, the one the
 	// proxy vouches for).
@@ -91,6 +94,7 @@ type EndpointsConfig struct {
 //	POST /login/{kind}/begin|finish    a login or step-up with a factor
 //	POST /enroll/{kind}/begin|finish   a new credential
 //	POST /approve/{kind}/begin|finish  the pending payment, with an Approver
+//	POST /sign/begin|finish            a document signed with the card (Signing)
 //	POST /logout
 //	GET  /openapi.json                 the contract
 //	GET  /puce.js                      the browser client (Script)
@@ -134,7 +138,7 @@ func (e *Endpoints) routes() []route {
 		rs = append(rs, route{"POST", "/approve/{kind}/begin", (*Endpoints).approveBegin},
 			route{"POST", "/approve/{kind}/finish", (*Endpoints).approveFinish})
 	}
-	return rs
+	return append(rs, e.signRoutes()...)
 }
 
 // Endpoints returns the JSON endpoints over this Manager. Mount them at
@@ -151,6 +155,11 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	}
 	if (cfg.PendingPayment == nil) != (cfg.PaymentApproved == nil) {
 		return nil, fmt.Errorf("%w: httpauth: PendingPayment and PaymentApproved go together", identity.ErrBadInput)
+	}
+	if cfg.Signing != nil {
+		if err := cfg.Signing.check(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Credentials == nil && cfg.Passwords != nil {
 		cfg.Credentials = cfg.Passwords.Store

@@ -25,6 +25,7 @@ import (
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -41,10 +42,13 @@ type shared struct {
 	store     fullStore
 	clock     *identitytest.Clock
 	sealerKey []byte
+	// signCard is a CA-issued virtual card for the signing endpoints
+	// (sign_test.go).
+	signCard *testcard.Card
 }
 
 func newShared(store fullStore) *shared {
-	return &shared{store: store, clock: identitytest.NewClock(identitytest.Epoch()), sealerKey: identity.GenerateSealerKey()}
+	return &shared{store: store, clock: identitytest.NewClock(identitytest.Epoch()), sealerKey: identity.GenerateSealerKey(), signCard: newSignCard()}
 }
 
 // site is one server instance: the library's endpoints at /auth/, and the
@@ -61,6 +65,7 @@ type site struct {
 
 	mu       sync.Mutex
 	approved []identity.Transaction
+	signed   map[string][]byte // document ID → .p7s (sign_test.go)
 	// log holds what the Manager logged: the detail behind public answers.
 	log lockedBuffer
 }
@@ -106,8 +111,10 @@ func newSite(t testing.TB, sh *shared) *site {
 	if s.wa, err = webauthn.New(svc, webauthn.Config{RPID: "bank.example", RPDisplayName: "Example Bank", Origins: []string{origin}}); err != nil {
 		t.Fatal(err)
 	}
-	// Self-issued cards, their keys pinned: no CA or OCSP to set up.
-	if s.card, err = cardauth.New(svc, cardauth.Config{AllowSelfIssued: true}); err != nil {
+	// Self-issued cards, their keys pinned: no CA or OCSP to set up; and
+	// the signing card's CA.
+	if s.card, err = cardauth.New(svc, cardauth.Config{AllowSelfIssued: true, Roots: sh.signCard.PKI.Roots,
+		Intermediates: sh.signCard.PKI.Intermediates, SkipRevocation: true}); err != nil {
 		t.Fatal(err)
 	}
 	s.m, err = httpauth.New(httpauth.Config{Store: sh.store, Origin: origin, Clock: sh.clock,
@@ -139,6 +146,7 @@ func newSite(t testing.TB, sh *shared) *site {
 			s.mu.Unlock()
 			return nil
 		},
+		Signing: s.signing(t, svc),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,7 @@ const (
 	msgTimestamp   = "The signature's timestamp could not be confirmed."
 	msgInternal    = "Something went wrong on our side. Please try again in a moment."
 	msgNoFactor    = "This sign-in method is not offered here."
+	msgNotYourCard = "This card is not the one registered on your account. Sign with your own card."
 )
 
 type rule struct {
@@ -113,6 +114,9 @@ var rules = [...]rule{
 	{ocsp.ErrRevoked, http.StatusForbidden, msgRefused},
 	{ocsp.ErrUnacceptable, http.StatusForbidden, msgRefused},
 	{esign.ErrRevoked, http.StatusForbidden, msgRefused},
+
+	// Asked of a signed-in user only: nothing about the account leaks.
+	{esign.ErrNotAccountCard, http.StatusForbidden, msgNotYourCard},
 
 	// A wrong password, a wrong code, a bad signature, an unknown card or
 	// account: one answer, so that none of them tells which part was wrong

@@ -100,6 +100,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
 	"pcsc/esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
 	"pcsc/esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrNotAccountCard":  {esign.ErrNotAccountCard, 403},
 }
 
 // serverPackages are the module's packages whose errors reach a web

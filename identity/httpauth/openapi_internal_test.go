@@ -11,6 +11,7 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/pcsc/esign"
 )
 
 // stubFactor is enough of a factor to build Endpoints with.
@@ -46,6 +47,9 @@ func allEndpoints(t *testing.T) *Endpoints {
 			return nil, nil
 		},
 		PaymentApproved: func(*http.Request, *Session, identity.Transaction, identity.Proof) error { return nil },
+		Signing: &Signing{Ceremony: &esign.Ceremony{},
+			Document: func(*http.Request, *Session, string) (*Document, error) { return nil, nil },
+			Signed:   func(*http.Request, *Session, *Document, *esign.Signed) error { return nil }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +210,8 @@ func TestOpenAPISchemasAreTheWireTypes(t *testing.T) {
 		"enrollFinish":  reflect.TypeFor[enrollFinishBody](),
 		"approveBegin":  reflect.TypeFor[emptyBody](),
 		"approveFinish": reflect.TypeFor[approveFinishBody](),
+		"signBegin":     reflect.TypeFor[signBeginBody](),
+		"signFinish":    reflect.TypeFor[signFinishBody](),
 	}
 	responses := map[string]reflect.Type{
 		"getSession":    reflect.TypeFor[stateJSON](),
@@ -217,6 +223,8 @@ func TestOpenAPISchemasAreTheWireTypes(t *testing.T) {
 		"enrollFinish":  reflect.TypeFor[credentialJSON](),
 		"approveBegin":  reflect.TypeFor[approvalChallengeJSON](),
 		"approveFinish": reflect.TypeFor[approvalJSON](),
+		"signBegin":     reflect.TypeFor[signChallengeJSON](),
+		"signFinish":    reflect.TypeFor[signedJSON](),
 	}
 	errorType := reflect.TypeFor[struct {
 		Error string `json:"error"`

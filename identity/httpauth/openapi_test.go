@@ -210,6 +210,10 @@ func TestOpenAPIAnswersMatch(t *testing.T) {
 	c.must(s, 200, "POST", "/auth/approve/webauthn/begin", nil, &ch)
 	c.must(s, 200, "POST", "/auth/approve/webauthn/finish", map[string]any{"challengeId": ch.ChallengeID,
 		"response": key.get(t, ch.Payload), "transaction": ch.Transaction}, nil)
+	enrollSignCard(t, s, c)
+	sign := beginSign(t, s, c)
+	c.must(s, 200, "POST", "/auth/sign/finish", map[string]any{"challengeId": sign.ChallengeID, "documentId": "contract",
+		"signature": cardSigns(t, s.signCard, sign)}, nil)
 	c.must(s, 200, "POST", "/auth/enroll/totp/begin", nil, &ch)
 	code := codeFor(t, s.clock, unquote(t, ch.Payload))
 	c.must(s, 200, "POST", "/auth/enroll/totp/finish", map[string]any{"challengeId": ch.ChallengeID, "response": code()}, nil)

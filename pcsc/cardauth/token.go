@@ -207,8 +207,13 @@ type TokenOptions struct {
 // NewToken is the client half: it signs origin and nonce with the card's
 // authentication key and returns the Web eID token as JSON. signer is the
 // card's key (a piv slot 9A signer), cert its certificate. Signing may ask
-// the card for the PIN; NewToken never sees it.
-func NewToken(signer crypto.Signer, cert *x509.Certificate, origin, nonce string, opts *TokenOptions) ([]byte, error) {
+// the card for the PIN; NewToken never sees it. LoginToken does the whole
+// holder's side from an open card.
+//
+// The token is a json.RawMessage: put into a JSON body (a finish request's
+// "response") it stays the token object, never base64 of it; as the Data
+// of an identity.Response it is the bytes Finish reads.
+func NewToken(signer crypto.Signer, cert *x509.Certificate, origin, nonce string, opts *TokenOptions) (json.RawMessage, error) {
 	if opts == nil {
 		opts = &TokenOptions{}
 	}
@@ -264,6 +269,7 @@ func NewToken(signer crypto.Signer, cert *x509.Certificate, origin, nonce string
 		Format:                Format,
 		AppVersion:            AppVersion,
 	})
+
 }
 
 // rawECDSA turns an ASN.1 ECDSA signature into fixed-size r‖s (JWA, RFC

@@ -588,18 +588,17 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	// The PIN is read from the form and handed to the card; it is never
 	// logged, stored or sent anywhere else.
-	pin := pinEntry{typed: r.PostFormValue("pin"), pad: r.PostFormValue("pinpad") == "yes"}
-	allowLast := r.PostFormValue("last-try") == "yes"
+	pin := holderPIN(r)
 	var err error
 	switch {
 	case kind == "authenticate" && status == stWaiting:
-		err = a.authenticate(r.Context(), q, pin, allowLast)
+		err = a.authenticate(r.Context(), q, pin)
 	case kind == "sign" && status == stWaiting:
 		err = a.shareCertificate(r.Context(), q)
 	case kind == "sign" && status == stReady:
-		err = a.sign(r.Context(), q, pin, allowLast)
+		err = a.sign(r.Context(), q, pin)
 	case kind == kindApprove && status == stWaiting:
-		err = a.approvePayment(r.Context(), q, pin, allowLast)
+		err = a.approvePayment(r.Context(), q, pin)
 	default:
 		err = nil
 	}
@@ -644,50 +643,27 @@ func (a *Agent) refused(q *request, err error) {
 
 var errEmptyPIN = errors.New("no PIN typed")
 
-// pinEntry is how the holder gives the PIN: typed in the agent's window, or
-// on the reader's PIN pad (then the agent never sees it).
-type pinEntry struct {
-	typed string
-	pad   bool
-}
-
 // pinPadTimeout bounds how long the reader waits for the holder's keys.
 const pinPadTimeout = 60 * time.Second
 
-// verify checks the PIN on card, the way the holder chose.
-func (p pinEntry) verify(ctx context.Context, card *piv.Card, allowLast bool) error {
-	if p.pad {
-		return card.VerifyPINPad(ctx, pinPadTimeout, &piv.VerifyOptions{AllowLastTry: allowLast})
-	}
-	return card.VerifyPIN(ctx, p.typed, &piv.VerifyOptions{AllowLastTry: allowLast})
+// holderPIN is how the holder gave the PIN: typed in the agent's window, or
+// on the reader's PIN pad (then the agent never sees it).
+func holderPIN(r *http.Request) cardauth.PIN {
+	return cardauth.PIN{Value: r.PostFormValue("pin"), PINPad: r.PostFormValue("pinpad") == "yes",
+		PINPadTimeout: pinPadTimeout, AllowLastTry: r.PostFormValue("last-try") == "yes"}
 }
 
-func (a *Agent) authenticate(ctx context.Context, q *request, pin pinEntry, allowLast bool) error {
-	if pin.typed == "" && !pin.pad {
+// authenticate has the library do the holder's side of a login: select,
+// PIN (verified for every login: each site's request gets the holder's own
+// consent), and the 9A signature over the origin the browser reported for
+// the page, so a token made for one site is useless on another.
+func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) error {
+	if pin.Value == "" && !pin.PINPad {
 		return errEmptyPIN
 	}
 	var token []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
-		card, err := piv.Open(ctx, t, nil)
-		if err != nil {
-			return err
-		}
-		cert, err := card.Certificate(ctx, piv.SlotAuthentication)
-		if err != nil {
-			return err
-		}
-		// The PIN is verified for every login, not once per card session:
-		// each site's request gets the holder's own consent.
-		if err := pin.verify(ctx, card, allowLast); err != nil {
-			return err
-		}
-		signer, err := card.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
-		if err != nil {
-			return err
-		}
-		// The origin signed is the one the browser reported for the page,
-		// so a token made for one site is useless on another.
-		token, err = cardauth.NewToken(signer, cert, q.origin, q.nonce, nil)
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		token, err = cardauth.LoginToken(ctx, t, q.origin, q.nonce, pin, nil)
 		return err
 	})
 	if err != nil {
@@ -700,12 +676,8 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin pinEntry, allo
 
 func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 	var cert *x509.Certificate
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
-		card, err := piv.Open(ctx, t, nil)
-		if err != nil {
-			return err
-		}
-		cert, err = card.Certificate(ctx, piv.SlotSignature)
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		cert, err = cardauth.SigningCertificate(ctx, t)
 		return err
 	})
 	if err != nil {
@@ -717,8 +689,10 @@ func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 	return nil
 }
 
-func (a *Agent) sign(ctx context.Context, q *request, pin pinEntry, allowLast bool) error {
-	if pin.typed == "" && !pin.pad {
+// sign has the card sign the digest of the attributes checked against the
+// document the holder saw, with the key 9C (PIN for this signature).
+func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
+	if pin.Value == "" && !pin.PINPad {
 		return errEmptyPIN
 	}
 	a.mu.Lock()
@@ -726,16 +700,8 @@ func (a *Agent) sign(ctx context.Context, q *request, pin pinEntry, allowLast bo
 	a.mu.Unlock()
 	digest := sha256.Sum256(attrs)
 	var sig []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
-		card, err := piv.Open(ctx, t, nil)
-		if err != nil {
-			return err
-		}
-		signer, err := signatureKey(card, cert, pin, allowLast)
-		if err != nil {
-			return err
-		}
-		sig, err = signer.SignContext(ctx, digest[:], crypto.SHA256)
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)
 		return err
 	})
 	if err != nil {

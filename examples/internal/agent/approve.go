@@ -2,13 +2,11 @@ package agent
 
 import (
 	"context"
-	"crypto/x509"
 	"net/http"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/cardauth"
-	"github.com/puce-id/puce/pcsc/piv"
 )
 
 // kindApprove is a payment approval: the site sends the approval challenge's
@@ -35,32 +33,16 @@ func newApproval(q *request, b createBody) (int, any) {
 	return 0, nil
 }
 
-// approvePayment verifies the PIN and signs the payment with the
-// e-signature key, as a Web eID token over the origin and the approval
-// nonce, which names the payment's digest.
-func (a *Agent) approvePayment(ctx context.Context, q *request, pin pinEntry, allowLast bool) error {
-	if pin.typed == "" && !pin.pad {
+// approvePayment has the card sign the payment with the e-signature key
+// (PIN for this signature), as a Web eID token over the origin and the
+// approval nonce, which names the payment's digest.
+func (a *Agent) approvePayment(ctx context.Context, q *request, pin cardauth.PIN) error {
+	if pin.Value == "" && !pin.PINPad {
 		return errEmptyPIN
 	}
-	nonce, err := cardauth.ApprovalNonce(q.approval.nonce, q.approval.tx)
-	if err != nil {
-		return err
-	}
 	var token []byte
-	err = a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
-		card, err := piv.Open(ctx, t, nil)
-		if err != nil {
-			return err
-		}
-		cert, err := card.Certificate(ctx, piv.SlotSignature)
-		if err != nil {
-			return err
-		}
-		signer, err := signatureKey(card, cert, pin, allowLast)
-		if err != nil {
-			return err
-		}
-		token, err = cardauth.NewToken(signer, cert, q.origin, nonce, nil)
+	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		token, err = cardauth.ApprovalToken(ctx, t, q.origin, q.approval.nonce, q.approval.tx, pin)
 		return err
 	})
 	if err != nil {
@@ -69,16 +51,4 @@ func (a *Agent) approvePayment(ctx context.Context, q *request, pin pinEntry, al
 	a.finish(q, stDone, map[string]string{"token": string(token)}, "")
 	a.log.Info("payment approved", "id", q.id, "origin", q.origin)
 	return nil
-}
-
-// signatureKey is the e-signature key (slot 9C), which takes the PIN for
-// each signature (SP 800-73-4: PIN always), on the PIN pad when the holder
-// uses one: documents and payments sign through it alike.
-func signatureKey(card *piv.Card, cert *x509.Certificate, pin pinEntry, allowLast bool) (*piv.Signer, error) {
-	return card.Signer(piv.SlotSignature, cert.PublicKey, &piv.SignerOptions{
-		PIN:           func(context.Context) (string, error) { return pin.typed, nil },
-		PINPad:        pin.pad,
-		PINPadTimeout: pinPadTimeout,
-		AllowLastTry:  allowLast,
-	})
 }

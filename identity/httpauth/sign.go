@@ -1,0 +1,177 @@
+package httpauth
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/esign"
+)
+
+// ActionSign is the action the signing endpoints authorize with
+// Manager.Authorize: an application may ask more for it in Policy.Actions.
+const ActionSign = "sign document"
+
+// Signing serves the signature of documents with the account's card
+// (esign.Ceremony) as two JSON endpoints, POST /sign/begin and
+// /sign/finish, for a signed-in session:
+//
+//	begin:  {documentId, certificate}  the card's 9C certificate, as the
+//	        holder's agent read it; the answer's payload is the
+//	        esign.SignRequest whose digest the card signs
+//	finish: {challengeId, documentId, signature}  the card's signature;
+//	        Signed keeps the .p7s
+//
+// The pending signature waits in the identity store between the two, so a
+// finish may reach another instance, or this one after a restart. The
+// library checks that the card is the one enrolled on the account.
+type Signing struct {
+	// Ceremony makes and checks the signatures.
+	Ceremony *esign.Ceremony
+	// Document returns the document id names, as the application holds
+	// it, if the session's user may sign it; nil (or an error) otherwise.
+	// The bytes signed are these, never what a client posts.
+	Document func(r *http.Request, s *Session, id string) (*Document, error)
+	// Signed runs once the signature is made and verified: the
+	// application keeps signed.P7S beside the document.
+	Signed func(r *http.Request, s *Session, doc *Document, signed *esign.Signed) error
+}
+
+// Document is a document to sign.
+type Document struct {
+	// ID is the application's name for it, which the client sends back.
+	ID string
+	// Name is what the user sees (a file name).
+	Name string
+	Data []byte
+}
+
+func (s *Signing) check() error {
+	if s.Ceremony == nil || s.Document == nil || s.Signed == nil {
+		return fmt.Errorf("%w: httpauth: Signing needs Ceremony, Document and Signed", identity.ErrBadInput)
+	}
+	return nil
+}
+
+func (e *Endpoints) signRoutes() []route {
+	if e.cfg.Signing == nil {
+		return nil
+	}
+	return []route{
+		{"POST", "/sign/begin", (*Endpoints).signBegin},
+		{"POST", "/sign/finish", (*Endpoints).signFinish},
+	}
+}
+
+type signBeginBody struct {
+	DocumentID string `json:"documentId"`
+	// Certificate is the DER of the card's signing certificate; JSON
+	// carries it in standard base64.
+	Certificate []byte `json:"certificate"`
+}
+
+type signFinishBody struct {
+	ChallengeID identity.ChallengeID `json:"challengeId"`
+	DocumentID  string               `json:"documentId"`
+	// Signature is the card's signature of the payload's digest, standard
+	// base64.
+	Signature []byte `json:"signature"`
+}
+
+type documentJSON struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+func docJSON(d *Document) documentJSON {
+	h := sha256.Sum256(d.Data)
+	return documentJSON{ID: d.ID, Name: d.Name, Size: len(d.Data), SHA256: hex.EncodeToString(h[:])}
+}
+
+// signChallengeJSON is a signature's challenge with the document it is
+// for, as the application holds it: what the page and the holder's agent
+// show.
+type signChallengeJSON struct {
+	challengeJSON
+	Document documentJSON `json:"document"`
+}
+
+type signedJSON struct {
+	Signed       bool         `json:"signed"`
+	Document     documentJSON `json:"document"`
+	Signer       string       `json:"signer"`
+	SigningTime  string       `json:"signingTime"`
+	CredentialID string       `json:"credentialId"`
+}
+
+// signing reads a signing step's body, the session, which must be allowed
+// to sign, and the document the body names; when one fails it has
+// answered.
+func (e *Endpoints) signing(w http.ResponseWriter, r *http.Request, body any, id *string) (*Session, *Document, bool) {
+	err := decode(r, body)
+	var s *Session
+	if err == nil {
+		s, err = e.m.Load(r)
+	}
+	if err == nil {
+		err = e.m.Authorize(s, ActionSign)
+	}
+	var doc *Document
+	if err == nil {
+		doc, err = e.cfg.Signing.Document(r, s, *id)
+	}
+	if err == nil && doc == nil {
+		err = fmt.Errorf("%w: httpauth: no document %q to sign", identity.ErrExpired, *id)
+	}
+	if err != nil {
+		e.fail(w, r, err)
+		return nil, nil, false
+	}
+	return s, doc, true
+}
+
+func (e *Endpoints) signBegin(w http.ResponseWriter, r *http.Request) {
+	var b signBeginBody
+	s, doc, ok := e.signing(w, r, &b, &b.DocumentID)
+	if !ok {
+		return
+	}
+	cert, err := x509.ParseCertificate(b.Certificate)
+	if err != nil {
+		e.fail(w, r, fmt.Errorf("%w: httpauth: signing certificate: %w", identity.ErrBadInput, err))
+		return
+	}
+	ch, err := e.cfg.Signing.Ceremony.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin,
+		RemoteAddr: e.cfg.RemoteAddr(r)}, doc.Data, cert)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, signChallengeJSON{e.challenge(ch), docJSON(doc)})
+}
+
+func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
+	var b signFinishBody
+	s, doc, ok := e.signing(w, r, &b, &b.DocumentID)
+	if !ok {
+		return
+	}
+	signed, err := e.cfg.Signing.Ceremony.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(),
+		Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}, doc.Data)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	if err := e.cfg.Signing.Signed(r, s, doc, signed); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, signedJSON{Signed: true, Document: docJSON(doc), Signer: signed.Report.Signer.Subject.CommonName,
+		SigningTime: signed.Report.SigningTime.UTC().Format(time.RFC3339), CredentialID: signed.CredentialID})
+}
