@@ -136,10 +136,26 @@ func (p *page) pressCard(button, pin, want, label string) {
 	p.shot(label)
 }
 
+// agentSign follows the client's link to the agent's prompt for a
+// signature: the holder sees the document, shares the certificate, then
+// types the PIN.
+func (p *page) agentSign(pin, preview string) {
+	p.b.t.Helper()
+	p.do(chromedp.WaitVisible(chromedp.CSS("#puce-agent-link")))
+	w := p.b.agentTab
+	w.do(chromedp.Navigate(p.attr("#puce-agent-link", "href")), chromedp.WaitVisible(chromedp.CSS("#agent-continue")))
+	w.expect("#preview", preview)
+	w.shot("agent-sign-consent")
+	w.do(chromedp.Click(chromedp.CSS("#agent-continue")), chromedp.WaitVisible(chromedp.CSS("#pin")))
+	w.fill("#pin", pin)
+	w.do(chromedp.Click(chromedp.CSS("#agent-approve")))
+}
+
 // TestBrowserMinimal is examples/minimal's Must-show in Chromium: sign up,
 // an authenticator app enrolled and used, a wrong code and a replayed one
 // refused with the server's public message, a security key, the card
-// through the agent, and a passkey picked from the user name's autofill.
+// through the agent, terms signed with the card and verified by OpenSSL, and
+// a passkey picked from the user name's autofill.
 func TestBrowserMinimal(t *testing.T) {
 	p := newBrowser(t)
 	ms := startMinimal(t)
@@ -199,6 +215,25 @@ func TestBrowserMinimal(t *testing.T) {
 	p.press("#logout", "logged out", "logged-out-3")
 	p.press("#login", `"next"`, "password-3")
 	p.pressCard("#card", ms.Card.PIN, `"level": "AAL3"`, "logged-in-card")
+
+	// The terms, signed with the card's signature key: the agent shows
+	// them, the PIN is asked for this signature; OpenSSL accepts the .p7s
+	// with the terms, trusting the card's CA, and refuses it with other
+	// terms.
+	p.clearOut()
+	p.do(chromedp.Click(chromedp.CSS("#sign")))
+	p.agentSign(ms.Card.PIN, "I accept the terms")
+	p.expect("#out", `"signed": true`)
+	p.expect("#out", ms.Card.SignCert.Subject.CommonName)
+	p.shot("signed")
+	dir := t.TempDir()
+	terms, p7s := filepath.Join(dir, "terms.txt"), filepath.Join(dir, "terms.txt.p7s")
+	os.WriteFile(terms, p.fetch(ms.URL+"/terms.txt"), 0o644)
+	os.WriteFile(p7s, p.fetch(p.attr("#p7s", "href")), 0o644)
+	openssl(t, p7s, terms, ms.CAFile, true)
+	other := filepath.Join(dir, "other.txt")
+	os.WriteFile(other, []byte("I accept the terms of another bank.\n"), 0o644)
+	openssl(t, p7s, other, ms.CAFile, false)
 
 	// A passkey on the laptop; the page then offers it in the user name's
 	// autofill (conditional mediation), which Chromium's virtual

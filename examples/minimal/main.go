@@ -1,6 +1,7 @@
 // Command minimal is the smallest complete puce site: a password, then an
 // authenticator app (TOTP), a security key or passkey (WebAuthn), or a smart
-// card through the holder's card agent, in one page. Its own glue is this
+// card through the holder's card agent, in one page; and terms signed with the
+// card (a .p7s that openssl cms -verify accepts). Its own glue is this
 // file and index.html (glue_test.go counts them); identity/httpauth does
 // the rest: sessions in the store, CSRF, the JSON endpoints and the browser
 // client they serve at /auth/puce.js.
@@ -30,6 +31,7 @@ import (
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -43,9 +45,7 @@ func main() {
 	agent := flag.String("agent", "http://127.0.0.1:24727", "the card agent's origin")
 	ca := flag.String("ca", "", "PEM file of the CAs that issue the cards")
 	flag.Parse()
-	if err := run(context.Background(), *addr, *origin, *db, *agent, *ca); err != nil {
-		log.Fatal(err)
-	}
+	log.Fatal(run(context.Background(), *addr, *origin, *db, *agent, *ca)) // run returns only on failure
 }
 
 func run(ctx context.Context, addr, origin, db, agent, ca string) error {
@@ -72,8 +72,13 @@ func run(ctx context.Context, addr, origin, db, agent, ca string) error {
 	if pem, err := os.ReadFile(ca); err == nil {
 		roots.AppendCertsFromPEM(pem)
 	}
+	terms := &httpauth.Document{ID: "terms", Name: "terms.txt", Data: []byte("I accept the terms of the puce minimal bank.\n")}
 	site, err := httpauth.NewSite(httpauth.SiteConfig{Store: store, Origin: origin, Development: strings.HasPrefix(origin, "http:"),
-		Sealer: sealer, WebAuthn: &webauthn.Config{}, Cards: &cardauth.Config{Roots: roots}, SignUp: true})
+		Sealer: sealer, WebAuthn: &webauthn.Config{}, Cards: &cardauth.Config{Roots: roots}, SignUp: true,
+		Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{ // the user signs terms with the card
+			Document: func(*http.Request, *httpauth.Session, string) (*httpauth.Document, error) { return terms, nil },
+			Signed:   func(*http.Request, *httpauth.Session, *httpauth.Document, *esign.Signed) error { return nil }, // keep .P7S here
+		}}})
 	if err != nil {
 		return err
 	}
@@ -81,6 +86,7 @@ func run(ctx context.Context, addr, origin, db, agent, ca string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", site)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { page.Execute(w, agent) })
+	mux.HandleFunc("GET /terms.txt", func(w http.ResponseWriter, r *http.Request) { w.Write(terms.Data) })
 	fmt.Println("minimal: serving", origin, "on", ln.Addr())
 	return http.Serve(ln, mux)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -49,9 +51,12 @@ type SiteConfig struct {
 	// Sessions tunes the Manager (timeouts, cookie, policy); its Store,
 	// Origin, Development, Clock and Logger come from the fields above.
 	Sessions Config
-	// Endpoints tunes the endpoints (Prefix, payments, user names); the
-	// factors above are added to its Factors, and its Passwords and
-	// SignUp are set.
+	// Endpoints tunes the endpoints (Prefix, payments, user names,
+	// signing); the factors above are added to its Factors, and its
+	// Passwords and SignUp are set. A Signing without a Ceremony gets one
+	// over the site's cards, which checks signatures against Cards.Roots
+	// and Cards.Intermediates, and asks OCSP as Cards does (Cards is then
+	// required).
 	Endpoints EndpointsConfig
 }
 
@@ -68,10 +73,13 @@ type Site struct {
 	TOTP      *totp.Factor     // nil unless SiteConfig.Sealer was set
 	WebAuthn  *webauthn.Factor // nil unless SiteConfig.WebAuthn was set
 	Cards     *cardauth.Factor // nil unless SiteConfig.Cards was set
+	// Signatures is the signing ceremony, when Endpoints.Signing is set.
+	Signatures *esign.Ceremony
 }
 
 // NewSite builds a Site: the throttle, the core services, passwords, the
-// factors cfg turns on, the Manager and the endpoints. Instances built
+// factors cfg turns on, the signing ceremony, the Manager and the
+// endpoints. Instances built
 // with the same configuration over one store (PostgreSQL) are
 // interchangeable: a login begun on one finishes on another. It fails with
 // identity.ErrBadInput for a missing store or origin, no second factor, or
@@ -125,6 +133,25 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			return nil, err
 		}
 		ecfg.Factors = append(ecfg.Factors, s.Cards)
+	}
+	if sg := ecfg.Signing; sg != nil {
+		c := *sg
+		if c.Ceremony == nil {
+			if s.Cards == nil {
+				return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
+			}
+			cc := cfg.Cards
+			verify := esign.VerifyOptions{Roots: cc.Roots, Intermediates: cc.Intermediates}
+			if !cc.SkipRevocation {
+				// A revoked signer is refused as a revoked card is at login.
+				verify.OCSP = &ocsp.Checker{Client: cc.OCSP, ResponderURL: cc.OCSPResponderURL,
+					Timeout: cc.OCSPTimeout, MaxAge: cc.OCSPMaxAge, ClockSkew: cc.OCSPClockSkew}
+			}
+			if c.Ceremony, err = esign.NewCeremony(s.Services, esign.CeremonyConfig{Cards: s.Cards, Verify: verify}); err != nil {
+				return nil, err
+			}
+		}
+		s.Signatures, ecfg.Signing = c.Ceremony, &c
 	}
 	mc := cfg.Sessions
 	mc.Store, mc.Origin, mc.Development, mc.Clock, mc.Logger = cfg.Store, cfg.Origin, cfg.Development, cfg.Clock, cfg.Logger
