@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -39,6 +41,7 @@ type clientSite struct {
 
 	mu   sync.Mutex
 	paid []string
+	p7s  []byte
 }
 
 // clientTestPage exposes the module to the test: lib is the module, puce a
@@ -92,7 +95,8 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 	inter.AddCert(card.PKI.Issuing)
 	cs.Site, err = httpauth.NewSite(httpauth.SiteConfig{Store: store, Origin: cs.URL, Development: true, Name: "puce.js test",
 		Sealer: sealer, WebAuthn: &webauthn.Config{}, Cards: &cardauth.Config{Roots: roots, Intermediates: inter}, SignUp: true,
-		Clock: cs.Clock, Logger: log, Endpoints: httpauth.EndpointsConfig{PendingPayment: cs.pending, PaymentApproved: cs.approved},
+		Clock: cs.Clock, Logger: log, Endpoints: httpauth.EndpointsConfig{PendingPayment: cs.pending, PaymentApproved: cs.approved,
+			Signing: &httpauth.Signing{Document: cs.document, Signed: cs.signed}},
 		// Two free failures, then a minute's wait: the test sees Retry-After.
 		Throttle: &identity.Throttle{Store: store, Free: 2, BaseDelay: time.Minute}})
 	if err != nil {
@@ -121,6 +125,7 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})))
+	mux.HandleFunc("GET /loan.txt", func(w http.ResponseWriter, r *http.Request) { w.Write(loan.Data) })
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, clientTestPage, cs.Agent)
@@ -153,6 +158,23 @@ func (cs *clientSite) payments() string {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return strings.Join(cs.paid, ", ")
+}
+
+// loan is the document the application holds for signing.
+var loan = &httpauth.Document{ID: "loan-7", Name: "loan.txt", Data: []byte("Loan agreement 7: 10000 EUR over 5 years.\n")}
+
+func (cs *clientSite) document(r *http.Request, s *httpauth.Session, id string) (*httpauth.Document, error) {
+	if id != loan.ID {
+		return nil, nil
+	}
+	return loan, nil
+}
+
+func (cs *clientSite) signed(r *http.Request, s *httpauth.Session, d *httpauth.Document, sig *esign.Signed) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.p7s = sig.P7S
+	return nil
 }
 
 // outcome is what window.run kept.
@@ -297,8 +319,10 @@ type challengeJSON struct {
 // enrolment and login with a wrong and a replayed code (typed errors with
 // the server's public message and status, Retry-After once throttled),
 // WebAuthn enrolment and login with a security key, a passkey through
-// autofill (conditional mediation), and the card through the agent, whose
-// absence is a CardAgentError.
+// autofill (conditional mediation), the card through the agent, payments
+// approved with the key and the card, a document signed with the card (and
+// refused by the agent when the page shows other bytes than the server
+// signs), and a missing agent as a CardAgentError.
 func TestClientModule(t *testing.T) {
 	p := newBrowser(t)
 	cs := startClientSite(t, "")
@@ -472,6 +496,41 @@ func TestClientModule(t *testing.T) {
 	}
 	if got := cs.payments(); got != "100.00 EUR by webauthn, 250.00 EUR by card" {
 		t.Fatalf("paid: %q", got)
+	}
+
+	// A document signed with the card: the page hands the agent other
+	// bytes than the server holds for the id, and the agent refuses what
+	// the server prepared (it names another document); then the right
+	// bytes, fetched from a URL, are signed.
+	p.start(`puce.sign("loan-7", {document: new Blob(["Loan agreement 7: 100 EUR.\n"])})`)
+	p.do(chromedp.WaitVisible(chromedp.CSS("#puce-agent-link")))
+	w := p.b.agentTab
+	w.do(chromedp.Navigate(p.attr("#puce-agent-link", "href")), chromedp.WaitVisible(chromedp.CSS("#agent-continue")))
+	w.expect("#preview", "100 EUR")
+	w.do(chromedp.Click(chromedp.CSS("#agent-continue")))
+	o = p.result()
+	if o.OK || o.Error.Name != "CardAgentError" || !strings.Contains(o.Error.Message, "other than the document shown") {
+		t.Fatalf("signing other bytes than the server's: %+v", o)
+	}
+	p.start(`puce.sign("loan-7", {document: "/loan.txt"})`)
+	p.agentSign(cs.Card.PIN, "10000 EUR")
+	o = p.result()
+	if !o.OK {
+		p.fail("signing: %+v", *o.Error)
+	}
+	var signed struct {
+		Signed   bool
+		Signer   string
+		P7S      []byte
+		Document struct{ ID, SHA256 string }
+	}
+	json.Unmarshal(o.Value, &signed)
+	cs.mu.Lock()
+	kept := cs.p7s
+	cs.mu.Unlock()
+	if !signed.Signed || signed.Document.ID != "loan-7" || signed.Signer != cs.Card.SignCert.Subject.CommonName ||
+		len(signed.P7S) == 0 || !bytes.Equal(signed.P7S, kept) {
+		t.Fatalf("signed: %+v (the application kept %d bytes)", signed, len(kept))
 	}
 
 	// No agent running: a CardAgentError that says so.
