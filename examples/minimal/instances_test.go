@@ -2,13 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +24,10 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
 // browser is a page's script as puce.js runs it: one cookie jar, the
@@ -65,8 +76,9 @@ func (b *browser) must(on instance, method, path string, body any) map[string]an
 
 // Two instances of the example on one PostgreSQL, as behind a load
 // balancer: an enrolment and a login begun on one finish on the other, the
-// session made on one is valid on the other, and a code accepted by one is
-// refused by the other.
+// session made on one is valid on the other, a code accepted by one is
+// refused by the other, a signature prepared on one is finished on the
+// other (and only once), and a logout on one ends the session on both.
 func TestTwoInstancesOnePostgres(t *testing.T) {
 	dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
 	bin := build(t)
@@ -74,8 +86,25 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	// balancer's), and the key that seals TOTP secrets.
 	const origin = "http://localhost:8080"
 	env := []string{"PUCE_SEALER_KEY=" + base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())}
-	a := start(t, bin, env, "-db", dsn, "-origin", origin)
-	b := start(t, bin, env, "-db", dsn, "-origin", origin)
+	// A virtual card of a test CA, whose OCSP responder runs here.
+	var responder atomic.Pointer[ocspresponder.Responder] // the card names its URL: it listens first
+	ocspSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { responder.Load().ServeHTTP(w, r) }))
+	t.Cleanup(ocspSrv.Close)
+	card, err := testcard.New(testcard.Options{Holder: testcard.DefaultHolder(), OCSPURL: ocspSrv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder.Store(ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	var pemData []byte
+	for _, c := range [][]byte{card.PKI.Root.Raw, card.PKI.Issuing.Raw} {
+		pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c})...)
+	}
+	if err := os.WriteFile(caFile, pemData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, bin, env, "-db", dsn, "-origin", origin, "-ca", caFile)
+	b := start(t, bin, env, "-db", dsn, "-origin", origin, "-ca", caFile)
 	t.Logf("instances at %s and %s, origin %s", a.URL, b.URL, origin)
 
 	jar, _ := cookiejar.New(nil)
@@ -128,6 +157,35 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	if status, out := br.call(b, "POST", "/auth/login/totp/finish", map[string]any{"challengeId": ch["challengeId"], "response": next}); status != http.StatusUnauthorized {
 		t.Fatalf("the code replayed on B: %d %v", status, out)
 	}
+	// The card: enrolled with a nonce from A and a token posted to B; then
+	// terms signed: the signature prepared on B, the card's signature
+	// finished on A, and the same finish refused on B (spent).
+	ctx := context.Background()
+	ch = br.must(a, "POST", "/auth/enroll/card/begin", nil)
+	token, err := cardauth.LoginToken(ctx, card.Card, origin, ch["payload"].(string), cardauth.PIN{Value: card.PIN}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.must(b, "POST", "/auth/enroll/card/finish", map[string]any{"challengeId": ch["challengeId"], "response": token, "name": "card"})
+	ch = br.must(b, "POST", "/auth/sign/begin", map[string]any{"documentId": "terms", "certificate": card.SignCert.Raw})
+	var req esign.SignRequest
+	raw, _ := json.Marshal(ch["payload"])
+	if err := json.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	sig, _, err := cardauth.SignDigest(ctx, card.Card, req.Digest, crypto.SHA256, card.SignCert, cardauth.PIN{Value: card.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish := map[string]any{"challengeId": ch["challengeId"], "documentId": "terms", "signature": sig}
+	signed := br.must(a, "POST", "/auth/sign/finish", finish)
+	if signed["signed"] != true || signed["signer"] != card.SignCert.Subject.CommonName || signed["p7s"] == "" {
+		t.Fatalf("signed on A: %v", signed)
+	}
+	if status, out := br.call(b, "POST", "/auth/sign/finish", finish); status != http.StatusUnauthorized {
+		t.Fatalf("the same signature finished again on B: %d %v", status, out)
+	}
+
 	// Logged out on B is logged out on A.
 	br.must(b, "POST", "/auth/logout", nil)
 	if st := br.must(a, "GET", "/auth/session", nil); st["subject"] != "" || st["complete"] != false {
