@@ -341,6 +341,13 @@ func TestClientModule(t *testing.T) {
 		t.Fatalf("puce.js served as %q", ctype)
 	}
 
+	// A stale CSRF token (another tab renewed the session) is refused
+	// once; the client then reads the session again.
+	p.ok(`puce.session()`, nil)
+	p.ok(`(puce.csrf = "stale", true)`, nil)
+	p.refused(`puce.begin("login", "webauthn")`, "PuceError", httpauth.ErrCSRF)
+	p.ok(`puce.begin("login", "webauthn")`, nil)
+
 	// Sign up, enrol an authenticator app with begin and finish.
 	const password = "correct horse battery"
 	var st stateJSON

@@ -182,6 +182,9 @@ export class Client {
     }
     const j = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
     if (!resp.ok) {
+      // The session may have ended or moved on (another tab renewed it):
+      // the next call reads it again for a fresh token.
+      if (resp.status === 401 || resp.status === 403) this.csrf = "";
       throw new PuceError(j.error || "The server refused the request (" + resp.status + ").", {
         status: resp.status, retryAfter: parseInt(resp.headers.get("Retry-After") || "0", 10) || 0,
       });
