@@ -335,6 +335,12 @@ func TestClientModule(t *testing.T) {
 		t.Fatalf("base64url round trip gave %q", round)
 	}
 	p.refused(`Promise.resolve().then(() => lib.fromBase64url("a+b/"))`, "PuceError", nil)
+	p.refused(`Promise.resolve().then(() => lib.fromBase64url("abcde"))`, "PuceError", nil)
+	var lens string
+	p.ok(`Promise.resolve(["", "AA", "AAA", "AAAA", "AAAAAA"].map((s) => lib.fromBase64url(s).byteLength).join(","))`, &lens)
+	if lens != "0,1,2,3,4" {
+		t.Fatalf("decoded lengths %q, want 0,1,2,3,4", lens)
+	}
 	var ctype string
 	p.ok(`fetch("/auth/puce.js").then(r => r.headers.get("Content-Type"))`, &ctype)
 	if !strings.HasPrefix(ctype, "text/javascript") {

@@ -54,10 +54,11 @@ export class CardAgentError extends PuceError {
 // Base64url without padding (RFC 4648 §5), the form WebAuthn's JSON uses
 // (W3C WebAuthn L3 §5.1.8, toJSON).
 export function fromBase64url(s) {
-  if (typeof s !== "string" || !/^[A-Za-z0-9_-]*$/.test(s)) {
+  // A length of 4n+1 characters encodes no whole byte (RFC 4648 §4).
+  if (typeof s !== "string" || !/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) {
     throw new PuceError("The server sent malformed data.");
   }
-  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+  const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "==".slice(0, (4 - (s.length % 4)) % 4));
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out.buffer;
