@@ -49,7 +49,7 @@ fi
 
 DEMO_DIR=$(mktemp -d /tmp/puce-demo.XXXXXX)
 say "building the examples into $DEMO_DIR"
-for cmd in login sign cardagent virtualcard; do
+for cmd in login sign cardagent virtualcard ocratoken; do
 	go build -o "$DEMO_DIR/$cmd" "./examples/$cmd"
 done
 
@@ -104,6 +104,13 @@ start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login
 start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca"
 wait_for "$login_url"
 wait_for "$sign_url"
+# A printed OCRA test token for payment approvals: enrolled for the user
+# "demo" (who signs up as usual), its key sealed by the login server's
+# development sealer key, its letter in ocra-token.json.
+ocra_token="$DEMO_DIR/ocra-token.json"
+"$DEMO_DIR/ocratoken" -enroll -db "$DEMO_DIR/login.db" -user demo -token "$ocra_token" >"$DEMO_DIR/ocratoken.log" 2>&1 ||
+	{ cat "$DEMO_DIR/ocratoken.log" >&2; die "enrolling the OCRA test token failed"; }
+ocra_info=$(sed 's/^/    /' "$DEMO_DIR/ocratoken.log")
 
 card_info=$(grep -h -E 'virtual card of|in-process test card|PIN |CAN |MRZ |OCSP ' "$DEMO_DIR"/virtualcard.log "$DEMO_DIR"/cardagent.log 2>/dev/null | sed 's/^/    /' || true)
 cat <<EOT
@@ -117,6 +124,13 @@ cat <<EOT
   the card
 $card_info
     card PIN: 123456 (the virtual card's factory PIN), PUK 12345678
+
+  the OCRA test token (payment approval)
+$ocra_info
+    sign up as "demo" to have it (and add a login factor as usual); "Send money"
+    with it shows a question (the payee account's last 4 digits, then the
+    amount in cents): answer it with
+      $DEMO_DIR/ocratoken -token $ocra_token -question QUESTION
 
   try: sign up, add the authenticator app (scan the QR code, or type the key),
   log out and in, add the smart card, log in with it; on the account page,

@@ -25,7 +25,18 @@ func (f *Factor) BeginApprove(ctx context.Context, req identity.Request) (*ident
 	if req.Subject == "" || req.Transaction == nil {
 		return nil, fmt.Errorf("%w: webauthn: an approval needs the subject and the transaction", identity.ErrBadInput)
 	}
-	d, err := req.Transaction.Digest()
+	challenge, err := approvalChallenge(req.Transaction)
+	if err != nil {
+		return nil, err
+	}
+	return f.begin(ctx, identity.PurposeApprove, req, protocol.MediationDefault,
+		gowebauthn.WithChallenge(challenge), gowebauthn.WithUserVerification(protocol.VerificationRequired))
+}
+
+// approvalChallenge is the WebAuthn challenge of an approval: the
+// transaction's digest, then a fresh 32-byte nonce.
+func approvalChallenge(tx *identity.Transaction) ([]byte, error) {
+	d, err := tx.Digest()
 	if err != nil {
 		return nil, err
 	}
@@ -33,8 +44,19 @@ func (f *Factor) BeginApprove(ctx context.Context, req identity.Request) (*ident
 	challenge = append(challenge, d[:]...)
 	challenge = append(challenge, make([]byte, 32)...)
 	rand.Read(challenge[len(d):])
-	return f.begin(ctx, identity.PurposeApprove, req, protocol.MediationDefault,
-		gowebauthn.WithChallenge(challenge), gowebauthn.WithUserVerification(protocol.VerificationRequired))
+	return challenge, nil
+}
+
+// checkSignedDigest: the challenge the authenticator signed starts with
+// the digest the identity challenge is bound to. Checked here as well as
+// by the core, so that the signature itself is the record of what was
+// approved.
+func checkSignedDigest(ch *identity.Challenge, sess *gowebauthn.SessionData) error {
+	signed, err := base64.RawURLEncoding.DecodeString(sess.Challenge)
+	if err != nil || !bytes.HasPrefix(signed, ch.Transaction) || len(ch.Transaction) == 0 {
+		return fmt.Errorf("%w: webauthn: the signed challenge does not name this transaction", identity.ErrTransactionMismatch)
+	}
+	return nil
 }
 
 // FinishApprove verifies the assertion of an approval begun by
@@ -53,13 +75,8 @@ func (f *Factor) FinishApprove(ctx context.Context, resp identity.Response) (*id
 		if err != nil {
 			return err
 		}
-		// The challenge the authenticator signed starts with the digest the
-		// identity challenge is bound to: checked here as well as by the
-		// core, so that the signature itself is the record of what was
-		// approved.
-		signed, err := base64.RawURLEncoding.DecodeString(sess.Challenge)
-		if err != nil || !bytes.HasPrefix(signed, ch.Transaction) || len(ch.Transaction) == 0 {
-			return fmt.Errorf("%w: webauthn: the signed challenge does not name this transaction", identity.ErrTransactionMismatch)
+		if err := checkSignedDigest(ch, sess); err != nil {
+			return err
 		}
 		if !parsed.Response.AuthenticatorData.Flags.UserVerified() {
 			return ErrUserNotVerified

@@ -52,6 +52,20 @@
 // AAGUIDs, or those the FIDO Metadata Service blob vouches for (MDS, read from
 // a file and refreshed by the operator; puce makes no network call).
 //
+// # Payments
+//
+// BeginApprove and FinishApprove approve an identity.Transaction with any
+// credential: the challenge is the transaction's digest and a single-use
+// nonce, so the signature is dynamically linked to the amount and payee
+// (PSD2, RTS on SCA Article 5). Secure Payment Confirmation (W3C SPC) adds
+// the browser's own payment dialog: a credential registered with
+// BeginEnrollPayment (the "payment" extension) approves through
+// BeginSPC, whose Payload the page passes to PaymentRequest, and
+// FinishSPC, which checks the signed client data of type "payment.get"
+// and its payment member (RP ID, top origin, payee, total, instrument)
+// against what the server asked the dialog to show (ErrPaymentMismatch,
+// ErrNotPayment), leaving the rest of WebAuthn's checks to go-webauthn.
+//
 // # Errors
 //
 // Malformed JSON fails with ErrMalformedResponse before anything is consumed.

@@ -2,6 +2,7 @@ package webauthn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -26,6 +27,17 @@ const MaxCredentialIDLen = 1023
 // req.UserName (the account name shown by the authenticator) defaults to the
 // subject; req.DisplayName to the user name.
 func (f *Factor) BeginEnroll(ctx context.Context, req identity.Request) (*identity.Challenge, error) {
+	return f.beginEnroll(ctx, req, false)
+}
+
+// enrollState is the State of a registration: go-webauthn's session, and
+// whether the credential is made for Secure Payment Confirmation.
+type enrollState struct {
+	gowebauthn.SessionData
+	Payment bool `json:"puce_payment,omitempty"`
+}
+
+func (f *Factor) beginEnroll(ctx context.Context, req identity.Request, payment bool) (*identity.Challenge, error) {
 	if req.Subject == "" {
 		return nil, fmt.Errorf("%w: webauthn: enrolment needs a subject", identity.ErrBadInput)
 	}
@@ -60,20 +72,24 @@ func (f *Factor) BeginEnroll(ctx context.Context, req identity.Request) (*identi
 		ResidentKey:             protocol.ResidentKeyRequirement(f.cfg.ResidentKey),
 		UserVerification:        f.uv,
 	}
-	rk := f.cfg.ResidentKey == ResidentKeyRequired
+	// credProps tells whether the credential is discoverable (§10.1.3).
+	exts := []gowebauthn.ExtensionOption{gowebauthn.WithExtensionCredProps()}
+	if payment {
+		sel, exts = spcSelection(sel, exts)
+	}
+	rk := sel.ResidentKey == protocol.ResidentKeyRequirementRequired
 	sel.RequireResidentKey = &rk // Level 1 clients read only this member (§5.4.4)
 	creation, sess, err := f.wa.BeginRegistration(u,
 		gowebauthn.WithAuthenticatorSelection(sel),
 		gowebauthn.WithExclusions(exclude),
 		gowebauthn.WithConveyancePreference(protocol.ConveyancePreference(f.cfg.Conveyance)),
 		gowebauthn.WithRegistrationOrigin(origin),
-		// credProps tells whether the credential is discoverable (§10.1.3).
-		gowebauthn.WithExtensions(gowebauthn.WithExtensionCredProps()),
+		gowebauthn.WithExtensions(exts...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("webauthn: begin registration: %w", err)
 	}
-	return f.issue(ctx, identity.PurposeEnroll, req, creation, sess)
+	return f.issue(ctx, identity.PurposeEnroll, req, creation, &enrollState{SessionData: *sess, Payment: payment})
 }
 
 // FinishEnroll verifies the browser's PublicKeyCredential (the JSON of
@@ -101,6 +117,8 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		if err != nil {
 			return err
 		}
+		var st enrollState
+		_ = json.Unmarshal(ch.State, &st) // session read the same bytes
 		u := &user{handle: sess.UserID}
 		wc, err := f.wa.CreateCredential(u, *sess, parsed)
 		if err != nil {
@@ -126,6 +144,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 			BackupState:       wc.Flags.BackupState,
 			UserVerified:      wc.Flags.UserVerified,
 			Discoverable:      wc.Extensions.RK,
+			Payment:           st.Payment,
 		}
 		for _, t := range wc.Transport {
 			rec.Transports = append(rec.Transports, string(t))

@@ -56,6 +56,10 @@ type Record struct {
 	// credential is a client-side discoverable credential (a passkey that can
 	// log in without a username). Nil when the client did not say.
 	Discoverable *bool `json:"discoverable,omitempty"`
+	// Payment: the credential was created with Secure Payment
+	// Confirmation's payment extension (BeginEnrollPayment), so BeginSPC
+	// offers it.
+	Payment bool `json:"payment,omitempty"`
 
 	// Kept in identity.Credential, not in Public.
 	Name       string    `json:"-"`

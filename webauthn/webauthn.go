@@ -299,8 +299,10 @@ func (u *user) WebAuthnDisplayName() string                  { return u.displayN
 func (u *user) WebAuthnCredentials() []gowebauthn.Credential { return u.creds }
 
 // issue stores a ceremony: the options go to the client, the session data
-// stays on the server in the challenge's State.
-func (f *Factor) issue(ctx context.Context, purpose identity.Purpose, req identity.Request, options any, session *gowebauthn.SessionData) (*identity.Challenge, error) {
+// stays on the server in the challenge's State. session is go-webauthn's
+// SessionData, or a struct embedding it with more of the ceremony's state
+// (session decodes the embedded part alike).
+func (f *Factor) issue(ctx context.Context, purpose identity.Purpose, req identity.Request, options any, session any) (*identity.Challenge, error) {
 	payload, err := json.Marshal(options)
 	if err != nil {
 		return nil, fmt.Errorf("webauthn: encode options: %w", err)

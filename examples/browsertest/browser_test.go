@@ -67,7 +67,11 @@ type page struct {
 	name string
 }
 
-func newBrowser(t *testing.T) *page {
+func newBrowser(t *testing.T) *page { return newBrowserWith(t) }
+
+// newBrowserWith starts Chromium with extra command-line options (features
+// a test needs switched on).
+func newBrowserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) *page {
 	exe := chromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
@@ -88,6 +92,7 @@ func newBrowser(t *testing.T) *page {
 		chromedp.WindowSize(1000, 900),
 		chromedp.UserDataDir(t.TempDir()),
 	}
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })

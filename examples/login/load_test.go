@@ -143,7 +143,7 @@ func TestSignupBurst(t *testing.T) {
 	}
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 // signup runs one browser's sign-up and says how it ended: "created",
 // "busy" (503 with Retry-After), or what else happened.
@@ -162,7 +162,7 @@ func signup(base, user string, start <-chan struct{}) (outcome string, created b
 		return "no csrf token", false
 	}
 	<-start
-	form := url.Values{"csrf": {string(m[1])}, "username": {user}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}
+	form := url.Values{"csrf_token": {string(m[1])}, "username": {user}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}}
 	req, _ := http.NewRequest("POST", base+"/signup", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)

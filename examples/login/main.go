@@ -2,7 +2,10 @@
 // sign up with a password, then add and use a second factor — a code from
 // an authenticator app (TOTP, with recovery codes), a security key or passkey
 // (WebAuthn), or a smart card through the card agent (examples/cardagent) —
-// or log in with a passkey alone. The account page lists the factors and
+// or log in with a passkey alone. "Send money" asks for an approval bound
+// to the amount and the payee (PSD2 dynamic linking) from the card, a
+// security key or passkey, or an OCRA signing token the account page
+// issues. The account page lists the factors, the approved payments and
 // the audit trail with its hash-chain check; changing the password or the
 // factors asks for a fresh second factor. With -csca, a logged-in user can
 // verify their identity document: the card agent reads it with the CAN and
@@ -13,15 +16,16 @@
 //	go run ./examples/login -db postgres://user@host/db # PostgreSQL
 //	go run ./examples/login -ca puce-test-ca.pem -agent http://127.0.0.1:24727
 //	go run ./examples/login -csca puce-test-csca.pem   # identity documents of that CSCA
+//	go run ./examples/login token -key HEX -question Q -counter N  # the demo's signing token
 //
 // WebAuthn needs a secure context: it runs on an https origin, or on
 // http://localhost (the default origin), with the origin's host as relying
 // party ID unless -rpid names a parent domain.
 //
 // Pages are rendered on the server; their scripts talk to the card agent and
-// to the browser's WebAuthn API.
-// Sessions are kept in memory (one instance); the factors' state, throttle
-// counters and audit trail are in the database, safe across instances.
+// to the browser's WebAuthn API. Sessions (identity/httpauth), the factors'
+// state, throttle counters and audit trail are all in the database, so
+// several instances can serve one site.
 package main
 
 import (
@@ -45,6 +49,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := token(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "login token:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	origin := flag.String("origin", "", "the site's origin as browsers see it (default http://localhost:PORT, https:// with -tls-cert)")
 	db := flag.String("db", "puce-login.db", "SQLite file, or a postgres:// URL for PostgreSQL")

@@ -67,6 +67,8 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth/ocsp.ErrUnacceptable": {ocsp.ErrUnacceptable, 403},
 	"pcsc/cardauth/ocsp.ErrRevoked":      {ocsp.ErrRevoked, 403},
 	"webauthn.ErrUserNotVerified":        {webauthn.ErrUserNotVerified, 401},
+	"webauthn.ErrPaymentMismatch":        {webauthn.ErrPaymentMismatch, 401},
+	"webauthn.ErrNotPayment":             {webauthn.ErrNotPayment, 401},
 	"pcsc/esign.ErrKeyUsage":             {esign.ErrKeyUsage, 422},
 	"pcsc/esign.ErrExtKeyUsage":          {esign.ErrExtKeyUsage, 422},
 	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},

@@ -9,7 +9,9 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/totp/ocra"
 )
 
 // ---- account ----------------------------------------------------------
@@ -40,9 +42,8 @@ type accountData struct {
 	Payments []payment
 }
 
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	d, err := s.account(r.Context(), st)
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	d, err := s.account(r.Context(), sess.Subject(), sess.Login())
 	if err != nil {
 		s.render(w, r, sess, 500, "message.html", "Your account", s.fail(r, err), nil)
 		return
@@ -50,12 +51,12 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *web.S
 	s.render(w, r, sess, 200, "account.html", "Your account", "", d)
 }
 
-func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
-	creds, err := s.cfg.Store.Credentials(ctx, st.Subject, "")
+func (s *Server) account(ctx context.Context, subject identity.Subject, login *identity.Session) (*accountData, error) {
+	creds, err := s.cfg.Store.Credentials(ctx, subject, "")
 	if err != nil {
 		return nil, err
 	}
-	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: st.Session.Level.String(), EIDAS: st.Session.Level.EIDAS().String(), AuthTime: st.Session.AuthTime(),
+	d := &accountData{Card: s.card != nil && s.cfg.AgentURL != "", WebAuthn: s.wa != nil, Level: login.Level.String(), EIDAS: login.Level.EIDAS().String(), AuthTime: login.AuthTime(),
 		Onboarding: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Document: latestDocument(creds), Receipts: receiptRows(creds), Payments: paymentRows(creds)}
 	for _, c := range creds {
 		switch c.Kind {
@@ -82,10 +83,12 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 			}
 		case identity.KindWebAuthn:
 			row.KindLabel, row.Detail = waLabel(&c)
+		case ocra.Kind:
+			row.KindLabel, row.Detail = "Signing token (OCRA)", "approves payments"
 		}
 		d.Factors = append(d.Factors, row)
 	}
-	if d.Audit, err = s.cfg.Store.AuditEvents(ctx, st.Subject, 50); err != nil {
+	if d.Audit, err = s.cfg.Store.AuditEvents(ctx, subject, 50); err != nil {
 		return nil, err
 	}
 	head, err := s.cfg.Store.VerifyAudit(ctx)
@@ -102,16 +105,16 @@ func (s *Server) account(ctx context.Context, st state) (*accountData, error) {
 // another account's credential by editing the form.
 func (s *Server) credential(r *http.Request, subject identity.Subject) (*identity.Credential, error) {
 	kind := identity.Kind(r.PostFormValue("kind"))
-	if !secondFactor(kind) {
+	if !secondFactor(kind) && kind != ocra.Kind {
 		return nil, fmt.Errorf("%w: kind", identity.ErrBadInput)
 	}
 	return s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: subject, Kind: kind, ID: r.PostFormValue("id")})
 }
 
-func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
+func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	subject := sess.Subject()
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	c, err := s.credential(r, st.Subject)
+	c, err := s.credential(r, subject)
 	if err == nil && (name == "" || len(name) > 64) {
 		err = fmt.Errorf("%w: name", identity.ErrBadInput)
 	}
@@ -120,7 +123,7 @@ func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *web.Se
 			c.Name = name
 			return nil
 		})
-		err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+		err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
 	}
 	if err != nil {
 		s.redirect(w, r, "/account", "Not renamed: "+s.fail(r, err))
@@ -136,14 +139,14 @@ func result(err error) identity.Result {
 	return identity.Success
 }
 
-func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	c, err := s.credential(r, st.Subject)
+func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	subject := sess.Subject()
+	c, err := s.credential(r, subject)
 	if err != nil {
 		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
 		return
 	}
-	creds, err := s.cfg.Store.Credentials(r.Context(), st.Subject, "")
+	creds, err := s.cfg.Store.Credentials(r.Context(), subject, "")
 	if err != nil {
 		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
 		return
@@ -154,12 +157,12 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Se
 			others++
 		}
 	}
-	if others == 0 {
+	if others == 0 && c.Kind != ocra.Kind {
 		s.redirect(w, r, "/account", "This is your only second factor: add another one before you remove it.")
 		return
 	}
 	err = s.cfg.Store.DeleteCredential(r.Context(), c.Ref())
-	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
 	if err != nil {
 		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
 		return
@@ -167,21 +170,21 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	s.redirect(w, r, "/account", fmt.Sprintf("%q removed: it can no longer be used to log in.", c.Name))
 }
 
-func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.render(w, r, sess, 200, "password.html", "Change your password", "", nil)
 }
 
-func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	// The route's step-up need runs again on the POST: the form may have
 	// been loaded long ago.
-	st := s.snapshot(sess)
+	subject := sess.Subject()
 	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
 	if pw != pw2 {
 		s.render(w, r, sess, http.StatusBadRequest, "password.html", "Change your password", "The two passwords differ. Type the same password twice.", nil)
 		return
 	}
-	err := s.passwords.Set(r.Context(), st.Subject, pw)
-	err = s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	err := s.passwords.Set(r.Context(), subject, pw)
+	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
 	if err != nil {
 		s.render(w, r, sess, status(w, err, http.StatusBadRequest), "password.html", "Change your password", s.fail(r, err), nil)
 		return

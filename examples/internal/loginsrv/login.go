@@ -10,6 +10,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/totp"
 )
 
@@ -27,11 +28,11 @@ func validUsername(u string) bool {
 	return true
 }
 
-func (s *Server) signupPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) signupPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.render(w, r, sess, 200, "signup.html", "Create an account", "", nil)
 }
 
-func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
 	data := map[string]string{"Username": user}
@@ -68,15 +69,18 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *web.Se
 	// The new account has no second factor yet: it may enrol its first one
 	// on the strength of the password it has just chosen (Create audited
 	// the sign-up and returned its proof).
-	s.sessions.Renew(w, sess, state{Stage: setup, Subject: identity.Subject(user), Password: pwProof})
+	if err := s.firstFactor(w, r, sess, pwProof, true); err != nil {
+		s.sessionFault(w, r, sess, err)
+		return
+	}
 	s.redirect(w, r, "/setup", "Account created. Now add a second factor: you will need it every time you log in.")
 }
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.render(w, r, sess, 200, "login.html", "Log in", "", nil)
 }
 
-func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	data := map[string]string{"Username": user}
 	proof, err := s.passwords.Verify(r.Context(), identity.Subject(user), r.PostFormValue("password"), web.ClientIP(r))
@@ -102,7 +106,10 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *web.Ses
 	case errors.Is(err, identity.ErrNotEnrolled):
 		// An account that never finished sign-up has no second factor: let
 		// it enrol one now, as sign-up would have.
-		s.sessions.Renew(w, sess, state{Stage: setup, Subject: proof.Subject, Password: proof})
+		if err := s.firstFactor(w, r, sess, proof, true); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return
+		}
 		s.redirect(w, r, "/setup", "Your account has no second factor yet. Add one to finish setting it up.")
 	case errors.Is(err, identity.ErrFactorUnavailable):
 		s.fail(r, err)
@@ -111,7 +118,10 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *web.Ses
 	case err != nil:
 		s.render(w, r, sess, 500, "login.html", "Log in", s.fail(r, err), data)
 	default:
-		s.sessions.Renew(w, sess, state{Stage: passwordOK, Subject: proof.Subject, Password: proof})
+		if err := s.firstFactor(w, r, sess, proof, false); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return
+		}
 		s.redirect(w, r, "/login/second", "")
 	}
 }
@@ -129,12 +139,13 @@ func (s *Server) usable(k identity.Kind) bool {
 	return false
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Subject != "" {
-		s.svc.Record(r.Context(), identity.Event{Subject: st.Subject, Action: "logout", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	if subject := sess.Subject(); subject != "" {
+		s.svc.Record(r.Context(), identity.Event{Subject: subject, Action: "logout", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
 	}
-	s.sessions.Renew(w, sess, state{})
+	if err := s.m.Logout(r.Context(), w, sess); err != nil {
+		s.log.Warn("logout", "err", err)
+	}
 	s.redirect(w, r, "/login", "You are logged out.")
 }
 
@@ -208,9 +219,9 @@ func (s *Server) factorFor(m string) identity.Authenticator {
 }
 
 // secondForm begins a ceremony with the chosen method and renders its form.
-func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *web.Session[state], mode, chosen, errMsg string, status int) {
-	st := s.snapshot(sess)
-	kinds, err := s.kinds(r.Context(), st.Subject)
+func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, mode, chosen, errMsg string, status int) {
+	subject := sess.Subject()
+	kinds, err := s.kinds(r.Context(), subject)
 	if err != nil {
 		errMsg = s.fail(r, err)
 	}
@@ -227,7 +238,7 @@ func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *web.Se
 		allowed = allowed || m.ID == chosen
 	}
 	if f := s.factorFor(chosen); f != nil && allowed {
-		ch, err := f.Begin(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
+		ch, err := f.Begin(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
 		if err != nil {
 			errMsg = s.fail(r, err)
 		} else {
@@ -243,7 +254,7 @@ func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *web.Se
 	s.render(w, r, sess, status, "second.html", title, errMsg, d)
 }
 
-func (s *Server) secondPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) secondPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.secondForm(w, r, sess, "login", r.URL.Query().Get("method"), "", 200)
 }
 
@@ -270,43 +281,45 @@ func (s *Server) finishSecond(r *http.Request, subject identity.Subject, mode st
 	return m, proof, err
 }
 
-func (s *Server) secondPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	m, proof, err := s.finishSecond(r, st.Subject, "login")
+func (s *Server) secondPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	m, proof, err := s.finishSecond(r, sess.Subject(), "login")
 	if err != nil {
 		s.secondForm(w, r, sess, "login", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
-	session, err := s.policy.Combine(*st.Password, *proof)
+	// The password proof waits in the session (httpauth); with this one
+	// the login is complete, on a new session ID.
+	session, err := s.m.AddProof(r.Context(), w, sess, *proof)
 	switch {
 	case err == nil:
-		s.sessions.Renew(w, sess, state{Stage: loggedIn, Subject: st.Subject, Session: session})
 		s.redirect(w, r, "/account", fmt.Sprintf("Logged in with two factors (%s, eIDAS %s).", session.Level, session.Level.EIDAS()))
-	case errors.Is(err, identity.ErrStepUpRequired) && proof.Kind == identity.KindRecovery:
+	case errors.Is(err, identity.ErrStepUpRequired) && proof.Kind == identity.KindRecovery && s.password(sess) != nil:
 		// A recovery code is enough to enrol a new authenticator, not to
 		// use the account.
-		s.sessions.Renew(w, sess, state{Stage: setup, Subject: st.Subject, Password: st.Password})
+		if err := s.set(r.Context(), sess, valSetup, "1"); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return
+		}
 		s.redirect(w, r, "/setup", fmt.Sprintf("Recovery code accepted (%s left). Set up a new second factor now; then log in with it.", proof.Claims[totp.ClaimRemaining]))
 	default:
 		s.secondForm(w, r, sess, "login", m, s.fail(r, err), http.StatusUnauthorized)
 	}
 }
 
-func (s *Server) stepupPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) stepupPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.secondForm(w, r, sess, "stepup", r.URL.Query().Get("method"), "", 200)
 }
 
-func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	m, proof, err := s.finishSecond(r, st.Subject, "stepup")
+func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	next := sess.Value(valNext)
+	m, proof, err := s.finishSecond(r, sess.Subject(), "stepup")
 	if err == nil {
-		sess.With(func(d *state) { err = s.policy.Add(d.Session, *proof) })
+		_, err = s.m.AddProof(r.Context(), w, sess, *proof)
 	}
 	if err != nil {
 		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
-	next := st.Next
 	if next != "/policy" {
 		next = s.pageOf(next)
 	}

@@ -44,6 +44,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/emrtd"
 )
 
@@ -168,10 +169,12 @@ func groupList(dgs []emrtd.DG) (csv string, names []string) {
 	return strings.Join(n, ","), names
 }
 
-func (s *Server) renderOnboarding(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, errMsg, notice string, d *onboardingData) {
-	st := s.snapshot(sess)
-	p := web.Page{Site: s.cfg.SiteName, Title: "Verify your identity document", CSRF: sess.CSRF, Error: errMsg, Notice: notice,
-		User: string(st.Subject), Script: "onboarding.js", Data: d}
+func (s *Server) renderOnboarding(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, status int, errMsg, notice string, d *onboardingData) {
+	p := s.page(r, sess, "Verify your identity document", d)
+	p.Error, p.Script = errMsg, "onboarding.js"
+	if notice != "" {
+		p.Notice = notice
+	}
 	var connect []string
 	if s.cfg.AgentURL != "" {
 		connect = append(connect, s.cfg.AgentURL)
@@ -179,23 +182,23 @@ func (s *Server) renderOnboarding(w http.ResponseWriter, r *http.Request, sess *
 	s.pages.Render(w, status, "onboarding.html", p, connect...)
 }
 
-func (s *Server) onboardingPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) onboardingPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.onboardingForm(w, r, sess, http.StatusOK, "")
 }
 
 // onboardingForm issues a fresh challenge and shows the page.
-func (s *Server) onboardingForm(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, errMsg string) {
-	st := s.snapshot(sess)
+func (s *Server) onboardingForm(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, status int, errMsg string) {
+	subject := sess.Subject()
 	d := &onboardingData{Configured: len(s.cfg.CSCAs) > 0 && s.cfg.AgentURL != "", Agent: s.cfg.AgentURL, Origin: s.cfg.Origin}
 	d.Require, d.RequireList = groupList(requiredGroups)
 	d.Optional, d.OptionalLst = groupList(optionalGroups)
 	var err error
-	if d.Current, err = s.currentDocument(r.Context(), st.Subject); err != nil {
+	if d.Current, err = s.currentDocument(r.Context(), subject); err != nil {
 		errMsg = s.fail(r, err)
 	}
 	if d.Configured {
 		ch, err := s.svc.Issue(r.Context(), KindIdentityDocument, identity.PurposeEnroll,
-			identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)}, []byte(web.Token(32)), nil)
+			identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)}, []byte(web.Token(32)), nil)
 		if err != nil {
 			s.render(w, r, sess, 500, "message.html", "Verify your identity document", s.fail(r, err), nil)
 			return
@@ -205,8 +208,7 @@ func (s *Server) onboardingForm(w http.ResponseWriter, r *http.Request, sess *we
 	s.renderOnboarding(w, r, sess, status, errMsg, "", d)
 }
 
-func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
+func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if len(s.cfg.CSCAs) == 0 {
 		s.redirect(w, r, "/onboarding", "")
 		return
@@ -215,7 +217,7 @@ func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *we
 	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
 	if err == nil {
 		err = s.svc.Finish(r.Context(), KindIdentityDocument, identity.PurposeEnroll,
-			identity.Response{ChallengeID: id, Subject: st.Subject, Origin: s.cfg.Origin, Data: []byte(r.PostFormValue("disclosure")), RemoteAddr: web.ClientIP(r)},
+			identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin, Data: []byte(r.PostFormValue("disclosure")), RemoteAddr: web.ClientIP(r)},
 			func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 				var err error
 				view, err = s.checkDisclosure(ctx, ch, ev, []byte(r.PostFormValue("disclosure")))

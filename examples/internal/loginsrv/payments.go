@@ -2,10 +2,12 @@ package loginsrv
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,18 +15,29 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/totp/ocra"
 )
 
-// Payments: "send money", approved with the card's e-signature key through
-// the card agent, which shows the holder the amount and payee it signs
-// (PSD2 dynamic linking). The server keeps the payment being approved in
-// the session and never takes it back from the page: what the card signed
-// is checked against the server's copy (identity.Services.Approve), and
-// identity.Policy.Approve decides. Approved payments are kept as records
-// of KindPayment, which the account page lists with the factor and digest.
+// Payments: "send money", approved with a factor whose code is linked to
+// the amount and the payee (PSD2 dynamic linking): the card's e-signature
+// key through the card agent, which shows the holder what it signs; a
+// security key or passkey, whose challenge is derived from the payment's
+// digest; an OCRA signing token, whose question holds the amount and the
+// payee account's last digits. The server keeps the payment being approved
+// in the session and never takes it from the page: httpauth's approval
+// endpoints bind the challenge to the server's copy, refuse a page that
+// posts another one, and identity.Policy.Approve decides. Approved
+// payments are kept as records of KindPayment, which the account page
+// lists with the factor and digest.
 
 // KindPayment marks an approved payment's record; it is no factor.
 const KindPayment identity.Kind = "payment"
+
+// ocraSuite is the suite of the tokens this bank issues: HMAC-SHA256, 8
+// digits, a counter, and a numeric question of up to 12 digits, room for
+// the account's last four digits and amounts up to 999,999.99 (RFC 6287 §6).
+const ocraSuite = "OCRA-1:HOTP-SHA256-8:C-QN12"
 
 // payment is what a payment record keeps.
 type payment struct {
@@ -34,46 +47,82 @@ type payment struct {
 	Approved    time.Time            `json:"approved"`
 }
 
-// pendingPayment is the payment of this session that awaits approval.
-type pendingPayment struct {
-	Tx        identity.Transaction
-	Challenge identity.ChallengeID
-}
-
 type payData struct {
-	Tx                         identity.Transaction
-	Challenge, Approval, Agent string
-	Origin, Digest             string
-	Card                       bool
+	Tx            identity.Transaction
+	Methods       []method
+	Method, Agent string
+	Origin        string
+	Digest        string
 }
 
-func (s *Server) payPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	s.render(w, r, sess, http.StatusOK, "pay.html", "Send money", "", payData{Tx: identity.Transaction{Currency: "EUR"}, Card: s.usable(identity.KindCard)})
+// approvalEndpoints serves POST /auth/approve/{kind}/begin|finish for the
+// factors that can approve a payment here.
+func (s *Server) approvalEndpoints() (*httpauth.Endpoints, error) {
+	// OCRA tokens are issued on the account page (enrollOCRAPost), not
+	// enrolled through httpauth.
+	factors := []identity.Authenticator{httpauth.ApprovalOnly(ocra.Kind, s.ocra)}
+	if s.usable(identity.KindCard) {
+		factors = append(factors, s.card)
+	}
+	if s.wa != nil {
+		factors = append(factors, s.wa.keys)
+	}
+	return s.m.Endpoints(httpauth.EndpointsConfig{Factors: factors, RemoteAddr: web.ClientIP,
+		PendingPayment: s.pendingPayment, PaymentApproved: s.paymentApproved})
 }
 
-// payPost checks the payment typed and starts its approval with the card.
-func (s *Server) payPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	tx := identity.Transaction{Amount: strings.TrimSpace(r.PostFormValue("amount")), Currency: "EUR",
-		PayeeName: r.PostFormValue("payee"), PayeeAccount: r.PostFormValue("iban"), Reference: r.PostFormValue("reference")}
-	d := payData{Tx: tx, Card: s.usable(identity.KindCard)}
-	if !d.Card {
-		s.render(w, r, sess, http.StatusServiceUnavailable, "pay.html", "Send money", "Payments are approved with your smart card, which this server cannot use now.", d)
+// approvers are the methods the account can approve a payment with here.
+func (s *Server) approvers(ctx context.Context, subject identity.Subject) ([]method, error) {
+	kinds, err := s.kinds(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var ms []method
+	for _, m := range s.methods(kinds, "stepup") {
+		if m.ID == "card" || m.ID == "webauthn" {
+			ms = append(ms, m)
+		}
+	}
+	if kinds[ocra.Kind] {
+		ms = append(ms, method{"ocra", "Signing token (OCRA)"})
+	}
+	return ms, nil
+}
+
+func (s *Server) payPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	ms, err := s.approvers(r.Context(), sess.Subject())
+	if err != nil {
+		s.render(w, r, sess, 500, "message.html", "Send money", s.fail(r, err), nil)
 		return
 	}
-	digest, err := tx.Digest()
-	if err != nil {
+	s.render(w, r, sess, http.StatusOK, "pay.html", "Send money", "", payData{Tx: identity.Transaction{Currency: "EUR"}, Methods: ms})
+}
+
+// payPost checks the payment typed and keeps it as the session's pending
+// payment, which the approval page then approves.
+func (s *Server) payPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	tx := identity.Transaction{Amount: strings.TrimSpace(r.PostFormValue("amount")), Currency: "EUR",
+		PayeeName: r.PostFormValue("payee"), PayeeAccount: r.PostFormValue("iban"), Reference: r.PostFormValue("reference")}
+	d := payData{Tx: tx}
+	var err error
+	if d.Methods, err = s.approvers(r.Context(), sess.Subject()); err != nil {
+		s.render(w, r, sess, 500, "pay.html", "Send money", s.fail(r, err), d)
+		return
+	}
+	if len(d.Methods) == 0 {
+		s.render(w, r, sess, http.StatusForbidden, "pay.html", "Send money", "Payments are approved with a smart card, a security key or passkey, or a signing token. Add one on your account page first.", d)
+		return
+	}
+	if _, err := tx.Digest(); err != nil {
 		s.render(w, r, sess, http.StatusBadRequest, "pay.html", "Send money", payProblem(err), d)
 		return
 	}
-	st := s.snapshot(sess)
-	ch, err := s.card.BeginApprove(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r), Transaction: &tx})
-	if err != nil {
-		s.render(w, r, sess, status(w, err, http.StatusInternalServerError), "pay.html", "Send money", s.fail(r, err), d)
+	js, _ := json.Marshal(tx)
+	if err := s.set(r.Context(), sess, valPayment, string(js)); err != nil {
+		s.sessionFault(w, r, sess, err)
 		return
 	}
-	sess.With(func(st *state) { st.Payment = &pendingPayment{Tx: tx, Challenge: ch.ID} })
-	d.Challenge, d.Approval, d.Agent, d.Origin, d.Digest = ch.ID.String(), string(ch.Payload), s.cfg.AgentURL, s.cfg.Origin, hex.EncodeToString(digest[:])
-	s.render(w, r, sess, http.StatusOK, "pay_card.html", "Approve the payment with your card", "", d)
+	s.redirect(w, r, "/pay/approve", "")
 }
 
 // payProblem says what is wrong with a payment typed, without internals.
@@ -87,36 +136,65 @@ func payProblem(err error) string {
 	return "Fill in the payee's name and account."
 }
 
-// payApprove checks the card's approval of the session's pending payment.
-func (s *Server) payApprove(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	if st.Payment == nil {
+// payApprovePage shows the pending payment and the method chosen; its
+// script runs the approval against httpauth's endpoints.
+func (s *Server) payApprovePage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	tx, err := s.pendingPayment(r, sess)
+	if err != nil || tx == nil {
 		s.redirect(w, r, "/pay", "")
 		return
 	}
-	sess.With(func(st *state) { st.Payment = nil }) // one try per approval
-	pending := st.Payment
-	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
-	if err == nil && id != pending.Challenge {
-		err = fmt.Errorf("%w: not this session's payment", identity.ErrChallengeMismatch)
-	}
-	var proof *identity.Proof
-	if err == nil {
-		proof, err = s.card.FinishApprove(r.Context(), identity.Response{ChallengeID: id, Subject: st.Subject, Origin: s.cfg.Origin,
-			Data: []byte(r.PostFormValue("token")), RemoteAddr: web.ClientIP(r), Transaction: &pending.Tx})
-	}
-	if err == nil {
-		sess.With(func(d *state) { err = s.policy.Approve(d.Session, *proof, pending.Tx) })
-	}
-	if err == nil {
-		err = s.keepPayment(r.Context(), st.Subject, pending.Tx, proof)
-	}
-	if err != nil {
-		s.render(w, r, sess, status(w, err, http.StatusUnauthorized), "pay.html", "Send money",
-			s.fail(r, err)+" The payment was not made.", payData{Tx: pending.Tx, Card: true})
+	d := payData{Tx: *tx, Agent: s.cfg.AgentURL, Origin: s.cfg.Origin}
+	if d.Methods, err = s.approvers(r.Context(), sess.Subject()); err != nil || len(d.Methods) == 0 {
+		s.redirect(w, r, "/pay", "")
 		return
 	}
-	s.redirect(w, r, "/account", fmt.Sprintf("Payment of %s %s to %s approved with your card.", pending.Tx.Amount, pending.Tx.Currency, pending.Tx.PayeeName))
+	d.Method = d.Methods[0].ID
+	for _, m := range d.Methods {
+		if m.ID == r.URL.Query().Get("method") {
+			d.Method = m.ID
+		}
+	}
+	digest, _ := tx.Digest()
+	d.Digest = hex.EncodeToString(digest[:])
+	s.render(w, r, sess, http.StatusOK, "pay_approve.html", "Approve the payment", "", d)
+}
+
+// pendingPayment is the session's payment awaiting approval, nil when none.
+func (s *Server) pendingPayment(_ *http.Request, sess *httpauth.Session) (*identity.Transaction, error) {
+	v := sess.Value(valPayment)
+	if v == "" {
+		return nil, nil
+	}
+	var tx identity.Transaction
+	if err := json.Unmarshal([]byte(v), &tx); err != nil {
+		return nil, fmt.Errorf("loginsrv: pending payment: %w", err)
+	}
+	return &tx, nil
+}
+
+// paymentApproved makes the payment httpauth's endpoints approved. The
+// pending payment leaves the session first, so that a second approval
+// finds none: a payment is made once.
+func (s *Server) paymentApproved(r *http.Request, sess *httpauth.Session, tx identity.Transaction, proof identity.Proof) error {
+	with := map[identity.Kind]string{identity.KindCard: "your card", identity.KindWebAuthn: "your security key or passkey", ocra.Kind: "your signing token"}[proof.Kind]
+	notice := fmt.Sprintf("Payment of %s %s to %s approved with %s.", tx.Amount, tx.Currency, tx.PayeeName, with)
+	if err := s.set(r.Context(), sess, valPayment, "", valPaid, notice); err != nil {
+		return err
+	}
+	return s.keepPayment(r.Context(), sess.Subject(), tx, &proof)
+}
+
+// payDone shows the account with the approved payment's notice.
+func (s *Server) payDone(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	notice := sess.Value(valPaid)
+	if notice != "" {
+		if err := s.set(r.Context(), sess, valPaid, ""); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return
+		}
+	}
+	s.redirect(w, r, "/account", notice)
 }
 
 // keepPayment records an approved payment.
@@ -145,4 +223,65 @@ func paymentRows(creds []identity.Credential) []payment {
 	}
 	slices.Reverse(out)
 	return out
+}
+
+// ---- OCRA tokens -----------------------------------------------------------
+
+// The bank issues a signing token: here a software one, whose key the page
+// shows once (as a bank prints it on the token's letter). The holder
+// proves the token holds it by answering a first question; the key waits
+// in the session, sealed, until then.
+
+type ocraData struct {
+	Suite, Key, Serial, Question, Name string
+}
+
+func (s *Server) enrollOCRAPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	serial, question := fmt.Sprintf("PUCE%08d", randomInt(1e8)), fmt.Sprintf("%012d", randomInt(1e12))
+	if err := s.set(r.Context(), sess, valOCRA, s.sealed(sess, valOCRA, serial+"-"+question, key)); err != nil {
+		s.sessionFault(w, r, sess, err)
+		return
+	}
+	s.render(w, r, sess, http.StatusOK, "enroll_ocra.html", "Add a signing token", "",
+		ocraData{Suite: ocraSuite, Key: hex.EncodeToString(key), Serial: serial, Question: question})
+}
+
+func (s *Server) enrollOCRAPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	tag, key, ok := s.unseal(sess, valOCRA)
+	serial, question, _ := strings.Cut(tag, "-")
+	if !ok {
+		s.redirect(w, r, "/enroll/ocra", "")
+		return
+	}
+	// One answer per key shown: right or wrong, the next try gets a new one.
+	if err := s.set(r.Context(), sess, valOCRA, ""); err != nil {
+		s.sessionFault(w, r, sess, err)
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if name == "" || len(name) > 64 {
+		name = "Signing token"
+	}
+	suite, _ := ocra.ParseSuite(ocraSuite)
+	good, err := suite.Verify(key, ocra.Input{Question: question, Counter: 0}, strings.TrimSpace(r.PostFormValue("code")))
+	if err == nil && !good {
+		err = fmt.Errorf("%w: ocra: wrong first answer", identity.ErrInvalidResponse)
+	}
+	if err == nil {
+		_, err = s.ocra.Import(r.Context(), sess.Subject(), serial, name, ocraSuite, key, nil, web.ClientIP(r))
+	}
+	if err != nil {
+		s.render(w, r, sess, http.StatusUnauthorized, "message.html", "Add a signing token",
+			s.fail(r, err)+" The token was not added: start again with a new key.", map[string]string{"Link": "/enroll/ocra", "LinkText": "Start again"})
+		return
+	}
+	s.redirect(w, r, "/account", "Signing token added: use it to approve payments.")
+}
+
+// randomInt is a uniform random number in [0, n).
+func randomInt(n int64) int64 {
+	v, _ := rand.Int(rand.Reader, big.NewInt(n))
+	return v.Int64()
 }

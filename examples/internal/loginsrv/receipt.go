@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
 )
@@ -116,8 +118,8 @@ func (s *Server) withReceipt(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		sess := s.sessions.Get(w, r)
-		if st := s.snapshot(sess); st.Stage == loggedIn && !st.PolicyDone && p != "/stepup" {
+		sess, err := s.m.Load(r)
+		if err == nil && s.stageOf(sess) == loggedIn && sess.Value(valPolicy) == "" && p != "/stepup" {
 			// Keep the login's notice ("Logged in with two factors…"):
 			// its key passes on untaken.
 			to := "/policy"
@@ -144,31 +146,33 @@ type receiptRow struct {
 	Signed           time.Time
 }
 
-func (s *Server) policyPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
+func (s *Server) policyPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if !s.receiptsOn() {
 		s.redirect(w, r, "/", "")
 		return
 	}
-	cards, err := s.cards(r.Context(), st.Subject)
+	cards, err := s.cards(r.Context(), sess.Subject())
 	if err != nil {
 		s.render(w, r, sess, 500, "message.html", "Usage policy", s.fail(r, err), nil)
 		return
 	}
 	if len(cards) == 0 {
-		sess.With(func(d *state) { d.PolicyDone = true })
+		if err := s.set(r.Context(), sess, valPolicy, "done"); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return
+		}
 		s.redirect(w, r, "/account", fmt.Sprintf("This site asks card holders to sign its %s at each login; your account has no smart card, so there is nothing to sign.", s.policyName()))
 		return
 	}
 	d := policyData{Name: s.policyName(), Version: s.policyVersion(), Text: string(s.cfg.UsagePolicy), Agent: s.cfg.AgentURL}
-	p := web.Page{Site: s.cfg.SiteName, Title: "Sign the " + s.policyName(), CSRF: sess.CSRF, Notice: s.notice(r),
-		User: string(st.Subject), Script: "sign.js", Data: d}
+	p := s.page(r, sess, "Sign the "+s.policyName(), d)
+	p.Script = "sign.js"
 	s.pages.Render(w, http.StatusOK, "policy.html", p, s.cfg.AgentURL)
 }
 
 // policyDocument serves the exact bytes the card signs, to the page that
 // hands them to the agent.
-func (s *Server) policyDocument(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) policyDocument(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if !s.receiptsOn() {
 		http.NotFound(w, r)
 		return
@@ -198,23 +202,32 @@ func (s *Server) cards(ctx context.Context, subject identity.Subject) ([]*cardau
 
 // policyAPI runs a JSON step of the policy page for the logged-in subject:
 // same session, CSRF token in the X-CSRF-Token header.
-func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, sess *web.Session[state], fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
-	web.JSONStep(w, r, sess, s.cfg.Origin, func(body map[string]string) (int, map[string]string) {
-		st := s.snapshot(sess)
-		if !s.receiptsOn() {
-			return http.StatusForbidden, map[string]string{"error": "Please log in first."}
+func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, fn func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string)) {
+	if !s.receiptsOn() {
+		s.m.WriteError(w, r, s.m.Authorize(nil, actSignPolicy))
+		return
+	}
+	var body map[string]string
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		s.m.WriteError(w, r, fmt.Errorf("%w: %w", identity.ErrBadInput, err))
+		return
+	}
+	status, v := fn(r.Context(), sess.Subject(), body)
+	if status == http.StatusOK && v["next"] != "" {
+		if err := s.set(r.Context(), sess, valPolicy, "done"); err != nil {
+			s.m.WriteError(w, r, err)
+			return
 		}
-		status, v := fn(r.Context(), st.Subject, body)
-		if status == http.StatusOK && v["next"] != "" {
-			sess.With(func(d *state) { d.PolicyDone = true })
-		}
-		return status, v
-	})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }
 
 // policyPrepare builds the signed attributes for the signing certificate
 // the agent read from the card with the holder's consent.
-func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		der, err := base64.StdEncoding.DecodeString(body["certificate"])
 		var cert *x509.Certificate
@@ -241,7 +254,7 @@ func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *web
 
 // policyFinish assembles the receipt from the card's signature, verifies
 // it against the card CAs, keeps it and audits it.
-func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		sig, err := base64.StdEncoding.DecodeString(body["signature"])
 		p := s.receipts.take(subject)
@@ -312,9 +325,8 @@ func receiptRows(creds []identity.Credential) []receiptRow {
 
 // receiptFile downloads one of the account's receipts as a .p7s, which
 // `openssl cms -verify -binary -content policy.txt` checks.
-func (s *Server) receiptFile(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
-	c, err := s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: st.Subject, Kind: KindPolicyReceipt, ID: r.PathValue("id")})
+func (s *Server) receiptFile(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	c, err := s.cfg.Store.Credential(r.Context(), identity.CredentialRef{Subject: sess.Subject(), Kind: KindPolicyReceipt, ID: r.PathValue("id")})
 	if errors.Is(err, identity.ErrNotEnrolled) {
 		http.NotFound(w, r)
 		return

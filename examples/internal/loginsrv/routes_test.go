@@ -3,6 +3,7 @@ package loginsrv
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
+	"github.com/puce-id/puce/totp/ocra"
 )
 
 // account is a signed-up user with an authenticator app, and the secret
@@ -67,7 +69,7 @@ func routeServer(t *testing.T, clk *clock) (string, identity.Store) {
 
 // enrolmentChallenge matches what a page hands out to enrol a factor or
 // sign something: a challenge or a nonce, but not the step-up page's.
-var enrolmentChallenge = regexp.MustCompile(`name="challenge" value="[^"]|data-nonce=|data-options=|id="secret"|<li>[0-9-]{16,}</li>`)
+var enrolmentChallenge = regexp.MustCompile(`name="challenge" value="[^"]|data-nonce=|data-options=|id="secret"|id="ocra-key"|<li>[0-9-]{16,}</li>`)
 
 // TestRouteNeeds: every route that changes an account refuses a session
 // that is not logged in, one that has given only its password, and one
@@ -88,6 +90,11 @@ func TestRouteNeeds(t *testing.T) {
 	recoveryPage := carol.c.get("/recovery")
 	recoveryCode := regexp.MustCompile(`<li>([0-9-]{16,})</li>`).FindStringSubmatch(recoveryPage)[1]
 	cardPage := carol.c.get("/enroll/card")
+	ocraPage := carol.c.get("/enroll/ocra")
+	ocraKey, _ := hex.DecodeString(ocraKeyRE.FindStringSubmatch(ocraPage)[1])
+	ocraFirst := ocraFirstRE.FindStringSubmatch(ocraPage)[1]
+	suite, _ := ocra.ParseSuite(ocraSuite)
+	ocraAnswer, _ := suite.Response(ocraKey, ocra.Input{Question: ocraFirst})
 	accountPage := carol.c.get("/account")
 	factorID := regexp.MustCompile(`name="id" value="([^"]+)"`).FindStringSubmatch(accountPage)[1]
 	before, _ := store.Credentials(ctx, "carol", "")
@@ -123,6 +130,8 @@ func TestRouteNeeds(t *testing.T) {
 		{"POST", "/enroll/key", postForms(url.Values{"challenge": {"bogus"}, "credential": {"{}"}})},
 		{"GET", "/enroll/passkey", nil},
 		{"POST", "/enroll/passkey", postForms(url.Values{"challenge": {"bogus"}, "credential": {"{}"}})},
+		{"GET", "/enroll/ocra", nil},
+		{"POST", "/enroll/ocra", postForms(url.Values{"code": {ocraAnswer}, "name": {"attacker's token"}}, url.Values{"code": {"x"}})},
 		{"GET", "/recovery", nil},
 		{"POST", "/recovery", postForms(url.Values{"code": {recoveryCode}}, url.Values{"code": {"0000-0000-0000-0000"}}, url.Values{"code": {"x"}})},
 		{"POST", "/factor/rename", postForms(url.Values{"kind": {"totp"}, "id": {factorID}, "name": {"renamed"}}, url.Values{"kind": {"x"}})},
@@ -159,7 +168,7 @@ func TestRouteNeeds(t *testing.T) {
 				for k, v := range f {
 					form[k] = v
 				}
-				form.Set("csrf", csrfRE.FindStringSubmatch(sess.page)[1])
+				form.Set("csrf_token", csrfRE.FindStringSubmatch(sess.page)[1])
 				var page string
 				if rt.method == "GET" {
 					page = sess.c.get(rt.path)
@@ -182,6 +191,13 @@ func TestRouteNeeds(t *testing.T) {
 					t.Errorf("%s: %s %s %v: the answer hands out a challenge:\n%s", sess.name, rt.method, rt.path, form, page)
 				}
 			}
+		}
+	}
+	// Approving a payment needs a login: the approval endpoints refuse
+	// the visitor and the password alone before any challenge.
+	for _, sess := range sessions[:2] {
+		if status, a := sess.c.approveStep(sess.page, "ocra", "begin", struct{}{}); status != http.StatusForbidden || a.ChallengeID != "" {
+			t.Errorf("%s: approval begin: %d %+v", sess.name, status, a)
 		}
 	}
 	after, _ := store.Credentials(ctx, "carol", "")

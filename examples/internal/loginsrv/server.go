@@ -1,8 +1,11 @@
 // Package loginsrv is the web application of examples/login: sign-up with a
 // password, a second factor of the user's choice (authenticator app, smart
 // card through the card agent, security key or passkey, recovery codes) or a
-// passkey alone, an account page with the audit trail, and step-up before
-// sensitive changes. It is built on puce's public API only, and kept in a
+// passkey alone, an account page with the audit trail, step-up before
+// sensitive changes, and payments approved with the card, a security key or
+// passkey, or an OCRA signing token (payments.go). Sessions, CSRF checks and
+// the approval endpoints are identity/httpauth's (session.go maps them onto
+// the pages' stages). It is built on puce's public API only, and kept in a
 // package of its own so that the browser tests and the load test can run it
 // in-process.
 package loginsrv
@@ -24,6 +27,7 @@ import (
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/totp"
+	"github.com/puce-id/puce/totp/ocra"
 )
 
 //go:embed templates
@@ -106,53 +110,17 @@ type Server struct {
 	svc       *identity.Services
 	passwords *identity.Passwords
 	policy    *identity.Policy
+	m         *httpauth.Manager
+	approvals *httpauth.Endpoints // POST /auth/approve/{kind}/begin|finish
 	totp      *totp.Factor
 	recovery  *totp.Recovery
+	ocra      *ocra.Factor
 	card      *cardauth.Factor
 	wa        *waFactors // nil: no WebAuthn
 	pages     *web.Pages
-	sessions  *web.Sessions[state]
 	docKey    []byte
 	receipts  receipts
 	notices   notices
-}
-
-type stage int
-
-const (
-	anonymous stage = iota
-	// passwordOK: the password was right; a second factor is due.
-	passwordOK
-	// setup: the account may enrol an authenticator without a second
-	// factor, because it has none yet (just signed up) or the user came in
-	// with a recovery code.
-	setup
-	// loggedIn: a two-factor session.
-	loggedIn
-)
-
-// state is one browser's server-side session data.
-type state struct {
-	Stage   stage
-	Subject identity.Subject
-	// Password is the knowledge proof of this login.
-	Password *identity.Proof
-	// Session is the two-factor session once logged in.
-	Session *identity.Session
-	// Enrolments in progress. The TOTP URI holds the new secret; it lives
-	// in this process's memory only until the enrolment ends.
-	TOTPChallenge identity.ChallengeID
-	TOTPURI       string
-	TOTPQR        []byte
-	RecChallenge  identity.ChallengeID
-	RecCodes      []string
-	// Next is where step-up returns to.
-	Next string
-	// PolicyDone: this login has dealt with the usage policy (signed it,
-	// or has no card to sign with); a new login starts without it.
-	PolicyDone bool
-	// Payment is the payment awaiting the card's approval (payments.go).
-	Payment *pendingPayment
 }
 
 // Actions that need a fresh second factor.
@@ -199,8 +167,19 @@ func New(cfg Config) (*Server, error) {
 			actVerifyDocument: {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 			actSignPolicy:     {Level: identity.Level2, MaxAge: cfg.StepUpAge},
 		}},
-		sessions: &web.Sessions[state]{Cookie: "puce_login", Secure: u.Scheme == "https", Now: clockFunc(cfg.Clock)},
-		docKey:   documentKey(cfg.DocumentKey),
+		docKey: documentKey(cfg.DocumentKey),
+	}
+	// Payments are approved with a factor that links its code to the
+	// amount and payee (PSD2 dynamic linking): the card, a security key or
+	// passkey, an OCRA token.
+	s.policy.ApprovalKinds = []identity.Kind{identity.KindCard, identity.KindWebAuthn, ocra.Kind}
+	// Sessions live in the store. Plain http is for localhost only
+	// (httpauth.Config.Development), where the cookie cannot be Secure.
+	// The body limit is the disclosure's; every other form gets 64 kB
+	// (Handler).
+	if s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
+		CookieName: "puce_login", Policy: s.policy, Clock: cfg.Clock, Logger: cfg.Logger, MaxBodyBytes: MaxDisclosure + 64<<10}); err != nil {
+		return nil, fmt.Errorf("loginsrv: %w", err)
 	}
 	if s.totp, err = totp.New(svc, cfg.Sealer, cfg.SiteName); err != nil {
 		return nil, err
@@ -213,20 +192,19 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.ocra, err = ocra.New(svc, cfg.Sealer); err != nil {
+		return nil, err
+	}
 	if s.wa, err = newWebAuthn(svc, cfg); err != nil {
+		return nil, err
+	}
+	if s.approvals, err = s.approvalEndpoints(); err != nil {
 		return nil, err
 	}
 	if s.pages, err = web.ParsePages(templates, "templates"); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-func clockFunc(c identity.Clock) func() time.Time {
-	if c == nil {
-		return nil
-	}
-	return c.Now
 }
 
 func (s *Server) now() time.Time { return s.svc.Now() }
@@ -271,14 +249,22 @@ func (s *Server) Handler() http.Handler {
 	s.handle(mux, "GET /policy/receipt/{id}", member, s.receiptFile)
 	s.handle(mux, "GET /pay", member, s.payPage)
 	s.handle(mux, "POST /pay", member, s.payPost)
-	s.handle(mux, "POST /pay/approve", member, s.payApprove)
+	s.handle(mux, "GET /pay/approve", member, s.payApprovePage)
+	s.handle(mux, "GET /pay/done", member, s.payDone)
+	s.handle(mux, "GET /enroll/ocra", stepUp(actManageFactors), s.enrollOCRAPage)
+	s.handle(mux, "POST /enroll/ocra", stepUp(actManageFactors), s.enrollOCRAPost)
+	s.handle(mux, "POST /onboarding", stepUp(actVerifyDocument), s.onboardingPost)
 	s.webauthnRoutes(mux, anyone, enrolling)
-	// POST /onboarding: withOnboarding, with a larger body limit.
-	onboarding := s.gated("POST /onboarding", stepUp(actVerifyDocument), s.onboardingPost)
-	return s.withReceipt(s.withOnboarding(http.MaxBytesHandler(mux, 64<<10), onboarding))
+	// Only httpauth's approval endpoints: logins and enrolments go
+	// through this application's own pages, with their own needs.
+	mux.Handle("POST /auth/approve/", s.approvals)
+	// httpauth guards every request (CSRF, body limit, session); POST
+	// /onboarding may carry a disclosure, every other request 64 kB.
+	h := s.m.ProtectWith(s.withReceipt(mux), s.refused)
+	return s.withOnboarding(http.MaxBytesHandler(h, 64<<10), h)
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, sess *web.Session[state])
+type handler func(w http.ResponseWriter, r *http.Request, sess *httpauth.Session)
 
 // need is what a route requires of its session.
 type need struct {
@@ -302,19 +288,20 @@ func (s *Server) handle(mux *http.ServeMux, pattern string, n need, h handler) {
 	mux.HandleFunc(pattern, s.gated(pattern, n, h))
 }
 
-// gated loads the session, refuses a POST without the session's CSRF token
-// or from another origin, and checks n before h runs.
+// gated loads the session (a page starts one, for its forms' CSRF token;
+// httpauth has checked an unsafe request's token and origin already) and
+// checks n before h runs.
 func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
-	post := strings.HasPrefix(pattern, "POST ")
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess := s.sessions.Get(w, r)
-		if post && !web.CheckCSRF(r, sess, s.cfg.Origin) {
-			if isJSON(r) {
-				web.JSONError(w, http.StatusForbidden, "This page is out of date. Reload it and try again.")
-				return
-			}
-			s.render(w, r, sess, http.StatusForbidden, "message.html", "Form expired",
-				"This form is out of date or did not come from this site. Go back, reload the page and try again.", nil)
+		var sess *httpauth.Session
+		var err error
+		if r.Method == http.MethodGet {
+			sess, err = s.m.Start(w, r)
+		} else {
+			sess, err = s.m.Load(r)
+		}
+		if err != nil {
+			s.refused(w, r, err)
 			return
 		}
 		if !s.pass(w, r, sess, n) {
@@ -328,36 +315,38 @@ func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
 // answered: a session at the wrong stage goes home (or to the login page),
 // one that needs a fresh second factor goes to step-up and comes back here.
 // A JSON call gets 403 instead of a redirect.
-func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *web.Session[state], n need) bool {
-	st := s.snapshot(sess)
+func (s *Server) pass(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, n need) bool {
+	st := s.stageOf(sess)
 	script := isJSON(r)
-	if n.stages != 0 && n.stages&(1<<st.Stage) == 0 {
+	if n.stages != 0 && n.stages&(1<<st) == 0 {
 		switch {
 		case script:
-			web.JSONError(w, http.StatusForbidden, "Please log in first.")
-		case st.Stage == anonymous:
+			s.m.WriteError(w, r, s.m.Authorize(nil, n.action))
+		case st == anonymous:
 			s.redirect(w, r, "/login", "Please log in first.")
 		default:
 			s.redirect(w, r, "/", "")
 		}
 		return false
 	}
-	if n.action == "" || st.Stage != loggedIn {
+	if n.action == "" || st != loggedIn {
 		return true
 	}
-	var err error
-	sess.With(func(d *state) { err = s.policy.Authorize(d.Session, n.action) })
+	err := s.m.Authorize(sess, n.action)
 	switch {
 	case err == nil:
 		return true
 	case script:
-		web.JSONError(w, http.StatusForbidden, "Confirm it is you first: reload the page.")
+		s.m.WriteError(w, r, err)
 	case errors.Is(err, identity.ErrStepUpRequired):
 		next := r.URL.Path
 		if r.Method != http.MethodGet {
 			next = s.pageOf(next)
 		}
-		sess.With(func(d *state) { d.Next = next })
+		if err := s.set(r.Context(), sess, valNext, next); err != nil {
+			s.sessionFault(w, r, sess, err)
+			return false
+		}
 		s.redirect(w, r, "/stepup", "")
 	default:
 		s.render(w, r, sess, http.StatusInternalServerError, "message.html", "Not allowed", s.fail(r, err), nil)
@@ -374,7 +363,7 @@ func isJSON(r *http.Request) bool {
 // asked for: the form's own page, or the account page.
 func (s *Server) pageOf(path string) string {
 	switch path {
-	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/enroll/key", "/enroll/passkey", "/onboarding":
+	case "/password", "/recovery", "/enroll/totp", "/enroll/card", "/enroll/key", "/enroll/passkey", "/enroll/ocra", "/onboarding":
 		return path
 	case "/policy/prepare", "/policy/finish":
 		return "/policy"
@@ -382,32 +371,26 @@ func (s *Server) pageOf(path string) string {
 	return "/account"
 }
 
-func (s *Server) snapshot(sess *web.Session[state]) state {
-	var st state
-	sess.With(func(d *state) { st = *d })
-	return st
-}
-
-func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, page, title, errMsg string, data any) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, status int, page, title, errMsg string, data any) {
 	s.renderN(w, r, sess, status, page, title, errMsg, "", data)
 }
 
-func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, page, title, errMsg, notice string, data any) {
-	st := s.snapshot(sess)
-	p := web.Page{Site: s.cfg.SiteName, Title: title, CSRF: sess.CSRF, Error: errMsg, Notice: notice, Data: data}
-	if notice == "" {
-		p.Notice = s.notice(r)
+func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, status int, page, title, errMsg, notice string, data any) {
+	p := s.page(r, sess, title, data)
+	p.Error = errMsg
+	if notice != "" {
+		p.Notice = notice
 	}
-	if st.Stage == loggedIn {
-		p.User = string(st.Subject)
-	}
-	if page == "second.html" || page == "enroll_card.html" || page == "pay_card.html" {
+	if page == "second.html" || page == "enroll_card.html" || page == "pay_approve.html" {
 		p.Script = "agent.js"
 	}
 	// webauthn.js comes after agent.js, which the layout loads with any
 	// page script.
 	if s.wa != nil && (page == "second.html" || page == "login.html" || page == "enroll_webauthn.html") {
 		p.Script = "webauthn.js"
+	}
+	if page == "pay_approve.html" {
+		p.Script = "pay.js" // it loads webauthn.js itself
 	}
 	var connect []string
 	if s.cfg.AgentURL != "" {
@@ -417,6 +400,19 @@ func (s *Server) renderN(w http.ResponseWriter, r *http.Request, sess *web.Sessi
 		retryAfter(w, status)
 	}
 	s.pages.Render(w, status, page, p, connect...)
+}
+
+// page is what every page gets: the session's CSRF token, who is logged
+// in, and the notice the URL names.
+func (s *Server) page(r *http.Request, sess *httpauth.Session, title string, data any) web.Page {
+	p := web.Page{Site: s.cfg.SiteName, Title: title, CSRFField: httpauth.CSRFField, Notice: s.notice(r), Data: data}
+	if sess != nil {
+		p.CSRF = sess.CSRFToken()
+		if s.stageOf(sess) == loggedIn {
+			p.User = string(sess.Subject())
+		}
+	}
+	return p
 }
 
 // fail logs the error as it is and shows its plain-words version.
@@ -448,8 +444,8 @@ func retryAfter(w http.ResponseWriter, status int) {
 	}
 }
 
-func (s *Server) home(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	switch s.snapshot(sess).Stage {
+func (s *Server) home(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
+	switch s.stageOf(sess) {
 	case loggedIn:
 		s.redirect(w, r, "/account", "")
 	case passwordOK:

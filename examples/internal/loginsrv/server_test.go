@@ -49,7 +49,7 @@ func (c *client) read(resp *http.Response) string {
 	return string(b)
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 var challengeRE = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
 
 // post submits a form of the page body, with its CSRF token and challenge.
@@ -61,8 +61,8 @@ func (c *client) post(page, path string, vals url.Values) string {
 // send posts the form as post does and returns the response unread.
 func (c *client) send(page, path string, vals url.Values) *http.Response {
 	c.t.Helper()
-	if m := csrfRE.FindStringSubmatch(page); m != nil && vals.Get("csrf") == "" {
-		vals.Set("csrf", m[1])
+	if m := csrfRE.FindStringSubmatch(page); m != nil && vals.Get("csrf_token") == "" {
+		vals.Set("csrf_token", m[1])
 	}
 	if m := challengeRE.FindStringSubmatch(page); m != nil && vals.Get("challenge") == "" {
 		vals.Set("challenge", m[1])
@@ -179,7 +179,7 @@ func TestTOTPFlow(t *testing.T) {
 	must(t, page, "Logged in with two factors")
 
 	// A form without the CSRF token is refused.
-	page2 := c.post("", "/password", url.Values{"password": {"x"}, "csrf": {"forged"}})
+	page2 := c.post("", "/password", url.Values{"password": {"x"}, "csrf_token": {"forged"}})
 	must(t, page2, "did not come from this site")
 
 	// Recovery codes right after login: fresh enough, no step-up.

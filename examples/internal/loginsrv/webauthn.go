@@ -1,7 +1,7 @@
 package loginsrv
 
 import (
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -25,8 +26,10 @@ import (
 // factor registered it, and either factor verifies a login with any of them
 // (the user-verification wish travels with each challenge).
 
-//go:embed static/webauthn.js
-var waScript []byte
+// The example's own scripts: webauthn.js, and pay.js for payments.
+//
+//go:embed static/webauthn.js static/pay.js
+var scripts embed.FS
 
 // waFactors are the two registration profiles.
 type waFactors struct {
@@ -99,12 +102,15 @@ func newWebAuthn(svc *identity.Services, cfg Config) (*waFactors, error) {
 // webauthnRoutes adds the WebAuthn pages. Without WebAuthn they answer that
 // it is not configured.
 func (s *Server) webauthnRoutes(mux *http.ServeMux, anyone, enrolling need) {
-	mux.HandleFunc("GET /static/webauthn.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(waScript)
-	})
+	for _, name := range []string{"webauthn.js", "pay.js"} {
+		js, _ := scripts.ReadFile("static/" + name)
+		mux.HandleFunc("GET /static/"+name, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Write(js)
+		})
+	}
 	s.handle(mux, "GET /enroll/key", enrolling, s.enrollWebAuthnPage)
 	s.handle(mux, "POST /enroll/key", enrolling, s.enrollWebAuthnPost)
 	s.handle(mux, "GET /enroll/passkey", enrolling, s.enrollWebAuthnPage)
@@ -152,12 +158,12 @@ type webauthnData struct {
 	Name      string
 }
 
-func (s *Server) noWebAuthn(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) noWebAuthn(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.render(w, r, sess, http.StatusNotFound, "message.html", "Security keys and passkeys",
 		"Security keys and passkeys are not available on this server: WebAuthn needs an https address (or localhost).", nil)
 }
 
-func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if s.wa == nil {
 		s.noWebAuthn(w, r, sess)
 		return
@@ -169,10 +175,10 @@ func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess
 // renderWebAuthnEnroll begins a registration and shows its page. Each page
 // gets a fresh challenge, so a failed attempt never leaves a spent one in
 // the form.
-func (s *Server) renderWebAuthnEnroll(w http.ResponseWriter, r *http.Request, sess *web.Session[state], p waProfile, status int, errMsg string) {
-	st := s.snapshot(sess)
-	ch, err := s.wa.enroller(p).BeginEnroll(r.Context(), identity.Request{Subject: st.Subject, Origin: s.cfg.Origin,
-		UserName: string(st.Subject), RemoteAddr: web.ClientIP(r)})
+func (s *Server) renderWebAuthnEnroll(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, p waProfile, status int, errMsg string) {
+	subject := sess.Subject()
+	ch, err := s.wa.enroller(p).BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin,
+		UserName: string(subject), RemoteAddr: web.ClientIP(r)})
 	if err != nil {
 		s.render(w, r, sess, 500, "message.html", p.Title, s.fail(r, err), nil)
 		return
@@ -181,8 +187,7 @@ func (s *Server) renderWebAuthnEnroll(w http.ResponseWriter, r *http.Request, se
 		webauthnData{Profile: p, Challenge: ch.ID.String(), Options: string(ch.Payload), Name: strings.TrimSpace(r.PostFormValue("name"))})
 }
 
-func (s *Server) enrollWebAuthnPost(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
-	st := s.snapshot(sess)
+func (s *Server) enrollWebAuthnPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if s.wa == nil {
 		s.noWebAuthn(w, r, sess)
 		return
@@ -198,7 +203,7 @@ func (s *Server) enrollWebAuthnPost(w http.ResponseWriter, r *http.Request, sess
 	}
 	var c *identity.Credential
 	if err == nil {
-		c, err = s.wa.enroller(p).FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: st.Subject, Origin: s.cfg.Origin,
+		c, err = s.wa.enroller(p).FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin,
 			Data: []byte(r.PostFormValue("credential")), Name: name, RemoteAddr: web.ClientIP(r)})
 	}
 	if err != nil {
@@ -235,22 +240,20 @@ func isDiscoverable(c *identity.Credential) bool {
 // {"challenge": ..., "options": {"publicKey": {...}, "mediation": "conditional"}}.
 // The same options serve the "Sign in with a passkey" button (the page
 // drops "mediation" for it): go-webauthn verifies both alike.
-func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	web.Headers(w)
-	w.Header().Set("Content-Type", "application/json")
 	if s.wa == nil {
-		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(map[string]string{"error": "Passkeys are not available on this server."})
+		s.m.WriteError(w, r, fmt.Errorf("%w: webauthn is off", httpauth.ErrUnknownFactor))
 		return
 	}
 	ch, err := s.wa.passkeys.BeginConditional(r.Context(), identity.Request{Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
 	if err != nil {
 		// Too many anonymous ceremonies from this address: 503 with
 		// Retry-After (identity.Services.Anonymous).
-		w.WriteHeader(status(w, err, http.StatusInternalServerError))
-		json.NewEncoder(w).Encode(map[string]string{"error": s.fail(r, err)})
+		s.m.WriteError(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(struct {
 		Challenge string          `json:"challenge"`
 		Options   json.RawMessage `json:"options"`
@@ -261,7 +264,7 @@ func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request, sess *we
 // account, and its proof alone must reach the login level — it does when
 // the authenticator verified the user (PIN or biometric), which the passkey
 // options require.
-func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *web.Session[state]) {
+func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	bad := func(status int, msg string) {
 		s.render(w, r, sess, status, "login.html", "Log in", msg, nil)
 	}
@@ -283,7 +286,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *web.
 		bad(http.StatusUnauthorized, msg)
 		return
 	}
-	session, err := s.policy.Combine(*proof)
+	_, err = s.policy.Combine(*proof)
 	if err != nil {
 		// Only a passkey the authenticator did not unlock gets here, and
 		// the options forbid that; say what is missing all the same.
@@ -291,7 +294,16 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *web.
 		s.log.Info("refused", "path", r.URL.Path, "err", err)
 		return
 	}
-	s.sessions.Renew(w, sess, state{Stage: loggedIn, Subject: proof.Subject, Session: session})
+	// A new login on this browser: nothing of an earlier one rides on it.
+	err = s.m.Reset(r.Context(), w, sess)
+	var session *identity.Session
+	if err == nil {
+		session, err = s.m.AddProof(r.Context(), w, sess, *proof)
+	}
+	if err != nil {
+		s.sessionFault(w, r, sess, err)
+		return
+	}
 	s.redirect(w, r, "/account", fmt.Sprintf("Logged in with a passkey (%s, eIDAS %s).", session.Level, session.Level.EIDAS()))
 }
 

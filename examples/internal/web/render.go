@@ -62,6 +62,9 @@ func ParsePages(fsys fs.FS, dir string) (*Pages, error) {
 type Page struct {
 	Site, Title string
 	CSRF        string
+	// CSRFField names the form field the layout's forms carry CSRF in
+	// (default "csrf"; "csrf_token" for servers on identity/httpauth).
+	CSRFField string
 	// Error and Notice are shown at the top of the page.
 	Error, Notice string
 	// User is who is logged in ("" when nobody).

@@ -148,7 +148,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!pform || !W.supported()) return;
   pform.hidden = false;
   const pbutton = document.getElementById("passkey-go");
-  const csrf = pform.elements.csrf.value;
+  const csrf = pform.elements.csrf_token.value;
   let pending = null; // the conditional request, aborted before a modal one
 
   // options asks the server for a fresh username-less challenge.
