@@ -10,6 +10,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -60,6 +61,10 @@ func TestNewSiteRefuses(t *testing.T) {
 		"http origin":      {Store: store, Origin: "http://bank.example", WebAuthn: &webauthn.Config{}},
 		"no second factor": {Store: store, Origin: origin},
 		"bad RP ID":        {Store: store, Origin: origin, WebAuthn: &webauthn.Config{RPID: "other.example"}},
+		"signing without cards": {Store: store, Origin: origin, WebAuthn: &webauthn.Config{},
+			Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{
+				Document: func(*http.Request, *httpauth.Session, string) (*httpauth.Document, error) { return nil, nil },
+				Signed:   func(*http.Request, *httpauth.Session, *httpauth.Document, *esign.Signed) error { return nil }}}},
 	} {
 		if _, err := httpauth.NewSite(cfg); !errors.Is(err, identity.ErrBadInput) {
 			t.Errorf("%s: %v", name, err)
