@@ -15,7 +15,8 @@
 //	identity/sqlstore/sqlstoretest  SQLite and PostgreSQL stores for tests
 //	identity/identitytest     conformance suites for stores and factors
 //	identity/httpauth         net/http sessions shared through the store, CSRF,
-//	                          body limits, errors safe to show
+//	                          body limits, errors safe to show, JSON endpoints,
+//	                          NewSite and the browser client puce.js
 //	totp                      TOTP factor with recovery codes
 //	totp/ocra                 OCRA challenge-response (RFC 6287)
 //	webauthn                  WebAuthn factor: security keys and passkeys
@@ -50,5 +51,8 @@
 //	// ... then Begin/Finish with the user's second factor for proof2
 //	session, err := policy.Combine(*pw, *proof2)
 //
-// The runnable example of this package shows the whole flow.
+// The runnable example of this package shows the whole flow. On the web,
+// httpauth.NewSite serves it all as JSON endpoints with sessions in the
+// store, and the browser client they serve (/auth/puce.js) needs a line per
+// factor: examples/minimal is a complete site in under 80 lines of Go.
 package puce
