@@ -45,8 +45,8 @@ const DefaultPurgeEvery = time.Minute
 // Now returns the services' clock time.
 func (s *Services) Now() time.Time { return clockOr(s.Clock).Now() }
 
-func (s *Services) challenges() *Challenges {
-	return &Challenges{Store: s.Store, Clock: s.Clock, TTL: s.ChallengeTTL}
+func (s *Services) book() *challenges {
+	return &challenges{Store: s.Store, Clock: s.Clock, TTL: s.ChallengeTTL}
 }
 
 func (s *Services) auditor() Auditor {
@@ -56,8 +56,8 @@ func (s *Services) auditor() Auditor {
 	return s.Store
 }
 
-// Issue stores and returns a new challenge (see Challenges.Issue). A
-// challenge without a subject counts against the client address's
+// Issue stores and returns a new challenge, bound to the request's subject,
+// origin and transaction, for kind and purpose. A challenge without a subject counts against the client address's
 // Anonymous rate. Now and then (PurgeEvery) it first deletes the challenges
 // that expired more than a lifetime ago, so the store stays small.
 func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
@@ -70,7 +70,7 @@ func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Re
 	if err := s.purge(ctx, now); err != nil {
 		return nil, err
 	}
-	return s.challenges().Issue(ctx, kind, purpose, req, payload, state)
+	return s.book().Issue(ctx, kind, purpose, req, payload, state)
 }
 
 // purge deletes expired challenges when the last purge of this instance is
@@ -189,7 +189,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch, err := s.challenges().take(ctx, kind, purpose, resp, ev.Time)
+	ch, err := s.book().take(ctx, kind, purpose, resp, ev.Time)
 	if err != nil {
 		return err
 	}
