@@ -137,6 +137,14 @@ type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) er
 // Prove is Finish for a login (PurposeAuthenticate) that returns the proof
 // check completed, or nil and the error. The proof and the audit event share
 // one allocation: this runs for every login.
+//
+// When Services.Store is a UnitStore (memstore and sqlstore are) and the
+// throttle and the audit trail live in it, the whole verification is one
+// unit: one read with the challenge, the check, one transaction with every
+// write. The check then reaches the store through Services' Credentials,
+// Credential, CredentialByID, AdvanceCounter, EditCredential and
+// DeleteCredential, whose reads come from that one read and whose writes
+// commit with the verification, or not at all.
 func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
 	return s.prove(ctx, kind, PurposeAuthenticate, resp, check)
 }
@@ -154,7 +162,7 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		proof Proof
 		ev    Event
 	}{ev: s.event(kind, purpose, resp)}
-	err := s.finish(ctx, kind, purpose, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
+	c := func(ctx context.Context, ch *Challenge, ev *Event) error {
 		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
 		if err := check(ctx, ch, ev, &out.proof); err != nil {
 			return err
@@ -163,8 +171,14 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		// factor wrote into the proof.
 		out.proof.Transaction = ch.Transaction
 		return nil
-	}, &out.ev)
-	if err = RecordOutcome(ctx, s.auditor(), out.ev, err); err != nil {
+	}
+	var err error
+	if us := s.unitStore(); us != nil {
+		err = s.runUnit(ctx, us, kind, purpose, resp, c, &out.ev)
+	} else {
+		err = RecordOutcome(ctx, s.auditor(), out.ev, s.finish(ctx, kind, purpose, resp, c, &out.ev))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &out.proof, nil

@@ -287,6 +287,12 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 	if _, err := s.lookup(ref); err != nil {
 		return err
 	}
+	s.deleteLocked(ref)
+	return nil
+}
+
+// deleteLocked removes a credential that lookup found.
+func (s *Store) deleteLocked(ref identity.CredentialRef) {
 	k := credKey{ref.Kind, ref.ID}
 	cur := s.credentials[k]
 	delete(s.credentials, k)
@@ -296,7 +302,6 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 	} else {
 		s.bySubject[ref.Subject] = own
 	}
-	return nil
 }
 
 // PutChallenge implements identity.ChallengeStore.
