@@ -139,7 +139,9 @@ type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) er
 // one allocation: this runs for every login.
 //
 // When Services.Store is a UnitStore (memstore and sqlstore are) and the
-// throttle and the audit trail live in it, the whole verification is one
+// throttle and the audit trail live in it (Audit nil, the store, or
+// Auditors holding the store and others, such as a SlogAuditor, which hear
+// of the events after the commit), the whole verification is one
 // unit: one read with the challenge, the check, one transaction with every
 // write. The check then reaches the store through Services' Credentials,
 // Credential, CredentialByID, AdvanceCounter, EditCredential and
@@ -173,8 +175,8 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		return nil
 	}
 	var err error
-	if us := s.unitStore(); us != nil {
-		err = s.runUnit(ctx, us, kind, purpose, resp, c, &out.ev)
+	if us, extra, ok := s.unitStore(); ok {
+		err = s.runUnit(ctx, us, extra, kind, purpose, resp, c, &out.ev)
 	} else {
 		err = RecordOutcome(ctx, s.auditor(), out.ev, s.finish(ctx, kind, purpose, resp, c, &out.ev))
 	}

@@ -112,24 +112,40 @@ func runOf(ctx context.Context) *unitRun {
 }
 
 // unitStore returns the store as a UnitStore when a login can run as a unit
-// on it: the throttle and the audit trail must live in the same store.
-func (s *Services) unitStore() UnitStore {
-	us, ok := s.Store.(UnitStore)
-	if !ok || s.Audit != nil {
-		return nil
+// on it: the throttle must live in the same store, and so must the audit
+// trail — Audit nil, the store itself, or Auditors that hold the store once
+// (the others, returned as extra, hear of the events after the commit).
+func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
+	us, ok = s.Store.(UnitStore)
+	if !ok || (s.Throttle != nil && !same(s.Throttle.Store, s.Store)) {
+		return nil, nil, false
 	}
-	if s.Throttle != nil && !sameStore(s.Throttle.Store, s.Store) {
-		return nil
+	switch a := s.Audit.(type) {
+	case nil:
+		return us, nil, true
+	case Auditors:
+		n := 0
+		for _, x := range a {
+			if same(x, s.Store) {
+				n++
+			} else {
+				extra = append(extra, x)
+			}
+		}
+		return us, extra, n == 1
+	default:
+		return us, nil, same(a, s.Store)
 	}
-	return us
 }
 
-func sameStore(a ThrottleStore, b Store) bool {
+// same reports whether a and b are the same comparable value (a store is
+// a pointer), without the panic of == on incomparable dynamic types.
+func same(a, b any) bool {
 	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
 	if ta != tb || ta == nil || !ta.Comparable() {
 		return false
 	}
-	return any(a) == any(b)
+	return a == b
 }
 
 // Credentials returns subject's credentials of kind (all kinds for ""),
@@ -233,22 +249,33 @@ func cloneCredentials(cs []Credential) []Credential {
 
 // runUnit is Services.finish and the audit of its outcome, as one unit on
 // us (see UnitStore). It returns the error the caller should see.
-func (s *Services) runUnit(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
+func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
+	var audit Auditor = s.Store
+	if extra != nil {
+		audit = append(Auditors{s.Store}, extra...)
+	}
 	if err := ctx.Err(); err != nil {
-		return RecordOutcome(ctx, s.Store, *ev, err)
+		return RecordOutcome(ctx, audit, *ev, err)
 	}
 	if resp.ChallengeID.IsZero() {
-		return RecordOutcome(ctx, s.Store, *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+		return RecordOutcome(ctx, audit, *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
 	}
 	base := *ev
 	for round := 1; ; round++ {
 		*ev = base
-		outcome, checkFailed, err := s.unitRound(ctx, us, kind, purpose, resp, check, ev)
+		outcome, events, checkFailed, err := s.unitRound(ctx, us, kind, purpose, resp, check, ev)
 		switch {
 		case err == nil:
 			if checkFailed && s.Throttle != nil {
 				if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, s.throttleTime(ev.Time)); cerr != nil {
 					outcome = errors.Join(outcome, cerr)
+				}
+			}
+			// The other auditors hear of what the store committed; one that
+			// fails refuses the login, as RecordOutcome does.
+			for _, e := range events {
+				if aerr := extra.Audit(ctx, e); aerr != nil {
+					outcome = errors.Join(outcome, fmt.Errorf("identity: audit: %w", aerr))
 				}
 			}
 			return outcome
@@ -265,7 +292,7 @@ func (s *Services) runUnit(ctx context.Context, us UnitStore, kind Kind, purpose
 		if outcome != nil {
 			err = errors.Join(outcome, err)
 		}
-		return RecordOutcome(ctx, s.Store, *ev, err)
+		return RecordOutcome(ctx, audit, *ev, err)
 	}
 }
 
@@ -277,9 +304,10 @@ func (s *Services) throttleTime(at time.Time) time.Time {
 }
 
 // unitRound reads, checks and commits once. It returns the verification's
-// outcome, whether the factor's check failed (for the per-address count),
-// and the error that kept the unit from being written, if any.
-func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, checkFailed bool, err error) {
+// outcome, the audit events it wrote, whether the factor's check failed (for
+// the per-address count), and the error that kept the unit from being
+// written, if any.
+func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
 	rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
 	if s.Throttle != nil && resp.Subject != "" {
 		rd.Throttle = ThrottleKey{resp.Subject, kind}
@@ -288,7 +316,7 @@ func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpo
 		}
 	}
 	if err := us.ReadUnit(ctx, rd); err != nil {
-		return nil, false, fmt.Errorf("identity: read the verification's state: %w", err)
+		return nil, nil, false, fmt.Errorf("identity: read the verification's state: %w", err)
 	}
 	w := &UnitWrites{}
 	outcome, checkFailed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
@@ -306,7 +334,7 @@ func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpo
 		w.Events = append(w.Events, b)
 	}
 	w.Events = append(w.Events, outcomeEvent(*ev, outcome))
-	return outcome, checkFailed, us.CommitUnit(ctx, w)
+	return outcome, w.Events, checkFailed, us.CommitUnit(ctx, w)
 }
 
 // evaluate is Services.finish on what the unit read, recording its writes
