@@ -25,8 +25,8 @@ import (
 // attempt was counted with it.
 type UnitStore interface {
 	Store
-	// ReadUnit fills in r's results, in as few round trips as the store
-	// can. It changes nothing.
+	// ReadUnit fills in r's results (replacing any it held), in as few
+	// round trips as the store can. It changes nothing.
 	ReadUnit(ctx context.Context, r *UnitRead) error
 	// CommitUnit applies w in one transaction, all or nothing: an error
 	// wrapping UnitConflict when one of w's conditions fails.
@@ -91,6 +91,9 @@ var errConflict = errors.New("identity: the state changed during the verificatio
 // UnitConflict returns the error a UnitStore's CommitUnit returns when the
 // condition named by what failed: nothing was written.
 func UnitConflict(what string) error { return fmt.Errorf("%w: %s", errConflict, what) }
+
+// IsUnitConflict reports whether err is, or wraps, a UnitConflict.
+func IsUnitConflict(err error) bool { return errors.Is(err, errConflict) }
 
 // maxUnitRounds bounds the verifications run again after a conflict: each
 // conflict means another request's unit committed, so the rounds make

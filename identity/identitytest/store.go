@@ -80,6 +80,11 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testSessionRace(t, s, second(t, s))
 	})
+	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
+	t.Run("UnitRace", func(t *testing.T) {
+		s := f.Open(t)
+		testUnitRace(t, s, second(t, s))
+	})
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)

@@ -13,6 +13,8 @@ var _ identity.UnitStore = (*Store)(nil)
 func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r.Found, r.Consumed, r.Ch = false, false, identity.Challenge{}
+	r.ThrottleState, r.ClientState, r.Credentials = identity.ThrottleState{}, identity.ThrottleState{}, r.Credentials[:0]
 	if c, ok := s.challenges[r.Challenge]; ok {
 		r.Found, r.Consumed = true, c.consumed
 		if !c.consumed {
@@ -29,7 +31,6 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 		r.ClientState = s.throttles[r.Client]
 	}
 	if r.Subject != "" {
-		r.Credentials = r.Credentials[:0]
 		for _, c := range s.bySubject[r.Subject] {
 			if r.Kind == "" || c.Kind == r.Kind {
 				r.Credentials = append(r.Credentials, *copyCredential(c))

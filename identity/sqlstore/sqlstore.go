@@ -6,7 +6,16 @@
 // challenge is an UPDATE … WHERE consumed_at IS NULL, moving a one-time-code
 // step forward an UPDATE … WHERE counter < new, a throttle change a
 // compare-and-swap on a version column. So the guarantees of identity.Store
-// hold across processes and machines, not only goroutines.
+// hold across processes and machines, not only goroutines. A login's
+// verification writes those statements together, in one transaction
+// (identity.UnitStore, unit.go): on PostgreSQL one round trip to read and one
+// to commit, sent in pgx's pipeline mode; on SQLite one BEGIN IMMEDIATE …
+// COMMIT.
+//
+// The audit trail is kept in partitions, each a hash chain whose head row
+// only that partition's appends lock, so logins on different instances do
+// not queue on one row; checkpoints sealed with the key of WithAudit bind
+// them (identity/auditchain states what that detects).
 //
 // The schema is created and upgraded by versioned migrations in code, run by
 // Open under a lock.

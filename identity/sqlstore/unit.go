@@ -32,6 +32,8 @@ const (
 
 // ReadUnit implements identity.UnitStore.
 func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
+	r.Found, r.Consumed, r.Ch = false, false, identity.Challenge{}
+	r.ThrottleState, r.ClientState, r.Credentials = identity.ThrottleState{}, identity.ThrottleState{}, r.Credentials[:0]
 	if s.d.name == "postgres" {
 		return s.readUnitPG(ctx, r)
 	}
