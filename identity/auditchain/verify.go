@@ -94,6 +94,9 @@ func (v *Verifier) Checkpoint(c Checkpoint) error {
 		v.claims, v.claimedMax = map[int]map[int64][]byte{}, map[int]int64{}
 	}
 	for _, h := range c.Heads {
+		if h.Partition < 0 || h.Partition >= MaxPartitions || h.Seq < 0 {
+			return broken("checkpoint %d names partition %d, record %d", c.Seq, h.Partition, h.Seq)
+		}
 		m := v.claims[h.Partition]
 		if m == nil {
 			m = map[int64][]byte{}
