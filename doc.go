@@ -11,6 +11,8 @@
 //	                          passwords, Throttle, Sealer, audit trail, Transaction,
 //	                          store interfaces
 //	identity/memstore         in-memory stores
+//	identity/auditchain       the audit trail's partitioned hash chains and keyed
+//	                          checkpoints, for store authors; its threat model
 //	identity/sqlstore         SQLite (embedded default) and PostgreSQL stores
 //	identity/sqlstore/sqlstoretest  SQLite and PostgreSQL stores for tests
 //	identity/identitytest     conformance suites for stores and factors
