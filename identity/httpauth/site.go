@@ -7,7 +7,6 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
-	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
@@ -140,13 +139,8 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			if s.Cards == nil {
 				return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
 			}
-			cc := cfg.Cards
-			verify := esign.VerifyOptions{Roots: cc.Roots, Intermediates: cc.Intermediates}
-			if !cc.SkipRevocation {
-				// A revoked signer is refused as a revoked card is at login.
-				verify.OCSP = &ocsp.Checker{Client: cc.OCSP, ResponderURL: cc.OCSPResponderURL,
-					Timeout: cc.OCSPTimeout, MaxAge: cc.OCSPMaxAge, ClockSkew: cc.OCSPClockSkew}
-			}
+			// A revoked signer is refused as a revoked card is at login.
+			verify := esign.VerifyOptions{Roots: cfg.Cards.Roots, Intermediates: cfg.Cards.Intermediates, OCSP: s.Cards.Revocation()}
 			if c.Ceremony, err = esign.NewCeremony(s.Services, esign.CeremonyConfig{Cards: s.Cards, Verify: verify}); err != nil {
 				return nil, err
 			}

@@ -90,6 +90,16 @@ type Factor struct {
 
 var _ identity.Authenticator = (*Factor)(nil)
 
+// Revocation returns the OCSP checker the factor asks about cards, or nil
+// when Config.SkipRevocation turned it off, so that a signature made with
+// the same cards (esign.VerifyOptions.OCSP) is judged as a login is.
+func (f *Factor) Revocation() *ocsp.Checker {
+	if f.cfg.SkipRevocation {
+		return nil
+	}
+	return f.checker
+}
+
 // New returns the card factor over the core services.
 func New(svc *identity.Services, cfg Config) (*Factor, error) {
 	if svc == nil || svc.Store == nil {

@@ -4,10 +4,13 @@ package loginsrv
 // each login, a holder whose account has a smart card signs the site's
 // current usage policy with the card's e-signature key (9C, PIN asked for
 // this signature), through the card agent, which shows the holder the text
-// it signs. The detached CAdES signature (.p7s) is the receipt; the server
-// verifies it, checks that the signing certificate names the same holder
-// and issuer as a card enrolled on the account, keeps it, audits it, and
-// only then lets the session reach the rest of the site. Accounts without a
+// it signs. The detached CAdES signature (.p7s) is the receipt. The library's
+// signing ceremony (esign.Ceremony) does the security work: the pending
+// signature waits in the challenge store (single use, expiry, any instance
+// may finish it), the signer must be the card enrolled on the account, and
+// the assembled .p7s is verified as a receiver would; the server then keeps
+// the receipt, audits it, and only then lets the session reach the rest of
+// the site. Accounts without a
 // card are told the policy applies but cannot be signed, and go on.
 
 import (
@@ -21,7 +24,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/puce-id/puce/examples/internal/web"
@@ -35,54 +37,6 @@ import (
 // usage-policy receipts. Like a verified identity document it is a record,
 // not a login factor.
 const KindPolicyReceipt identity.Kind = "policy-receipt"
-
-// ErrReceiptSigner: the signing certificate is not the card enrolled on the
-// account (another holder's card, or another issuer).
-var ErrReceiptSigner = fmt.Errorf("%w: the policy was signed with a card that is not registered on this account", identity.ErrInvalidResponse)
-
-// receipts holds the signatures being prepared, one per subject: the
-// signed attributes wait here between the agent sharing the certificate
-// and the card's signature.
-type receipts struct {
-	mu      sync.Mutex
-	pending map[identity.Subject]*pendingReceipt
-}
-
-type pendingReceipt struct {
-	p       *esign.Pending
-	cert    *x509.Certificate
-	created time.Time
-}
-
-// receiptTTL bounds how long a prepared signature waits for the card.
-const receiptTTL = 5 * time.Minute
-
-func (rs *receipts) put(subject identity.Subject, p *pendingReceipt) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.pending == nil {
-		rs.pending = map[identity.Subject]*pendingReceipt{}
-	}
-	for s, q := range rs.pending {
-		if time.Since(q.created) > receiptTTL {
-			delete(rs.pending, s)
-		}
-	}
-	rs.pending[subject] = p
-}
-
-// take returns and forgets the subject's prepared signature: one card
-// signature assembles one receipt.
-func (rs *receipts) take(subject identity.Subject) *pendingReceipt {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	p := rs.pending[subject]
-	delete(rs.pending, subject)
-	if p == nil || time.Since(p.created) > receiptTTL {
-		return nil
-	}
-	return p
-}
 
 // policyName names the policy in pages and receipts.
 func (s *Server) policyName() string {
@@ -225,8 +179,10 @@ func (s *Server) policyAPI(w http.ResponseWriter, r *http.Request, sess *httpaut
 	json.NewEncoder(w).Encode(v)
 }
 
-// policyPrepare builds the signed attributes for the signing certificate
-// the agent read from the card with the holder's consent.
+// policyPrepare begins the signing ceremony for the signing certificate the
+// agent read from the card with the holder's consent, and hands back the
+// signed attributes the card is to sign. The challenge's ID waits in the
+// session for policyFinish.
 func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		der, err := base64.StdEncoding.DecodeString(body["certificate"])
@@ -237,31 +193,40 @@ func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *htt
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": "The card's certificate could not be read."}
 		}
-		if _, err := s.card.Holder(ctx, subject, cert); errors.Is(err, cardauth.ErrUnknownCard) || errors.Is(err, identity.ErrNotEnrolled) {
+		ch, err := s.signing.Begin(ctx, identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)}, s.cfg.UsagePolicy, cert)
+		switch {
+		case errors.Is(err, esign.ErrNotAccountCard):
 			s.log.Info("policy receipt: another card", "subject", subject, "signer", cert.Subject.String())
 			return http.StatusBadRequest, map[string]string{"error": "This card is not the one registered on your account. Use your own card."}
-		} else if err != nil {
+		case errors.Is(err, esign.ErrUnsupported), errors.Is(err, esign.ErrKeyUsage), errors.Is(err, esign.ErrUntrustedSigner):
+			return http.StatusBadRequest, map[string]string{"error": "This card's key cannot make the kind of signature this site keeps."}
+		case err != nil:
 			return http.StatusInternalServerError, map[string]string{"error": s.fail(r, err)}
 		}
-		p, err := esign.Prepare(s.cfg.UsagePolicy, cert, s.now())
-		if err != nil {
-			return http.StatusBadRequest, map[string]string{"error": "This card's key cannot make the kind of signature this site keeps."}
+		req, err := esign.ParseSignRequest(ch.Payload)
+		if err == nil {
+			err = s.set(ctx, sess, valReceipt, ch.ID.String())
 		}
-		s.receipts.put(subject, &pendingReceipt{p: p, cert: cert, created: time.Now()})
-		return http.StatusOK, map[string]string{"signedAttributes": base64.StdEncoding.EncodeToString(p.SignedAttributes)}
+		if err != nil {
+			return http.StatusInternalServerError, map[string]string{"error": s.fail(r, err)}
+		}
+		return http.StatusOK, map[string]string{"signedAttributes": base64.StdEncoding.EncodeToString(req.SignedAttributes)}
 	})
 }
 
-// policyFinish assembles the receipt from the card's signature, verifies
-// it against the card CAs, keeps it and audits it.
+// policyFinish ends the ceremony with the card's signature and keeps the
+// receipt.
 func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	s.policyAPI(w, r, sess, func(ctx context.Context, subject identity.Subject, body map[string]string) (int, map[string]string) {
 		sig, err := base64.StdEncoding.DecodeString(body["signature"])
-		p := s.receipts.take(subject)
-		if err != nil || p == nil {
+		var id identity.ChallengeID
+		if err == nil {
+			id, err = identity.ParseChallengeID(sess.Value(valReceipt))
+		}
+		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": "The signature is missing or came too late. Start again."}
 		}
-		row, err := s.keepReceipt(ctx, subject, p, sig, web.ClientIP(r))
+		row, err := s.keepReceipt(ctx, identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin, Data: sig, RemoteAddr: web.ClientIP(r)})
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": s.fail(r, err)}
 		}
@@ -273,40 +238,28 @@ func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *http
 	})
 }
 
-// keepReceipt assembles, verifies, stores and audits one receipt.
-func (s *Server) keepReceipt(ctx context.Context, subject identity.Subject, p *pendingReceipt, sig []byte, remote string) (*receiptRow, error) {
+// keepReceipt finishes the signing ceremony resp answers (esign.Ceremony
+// consumes the challenge, checks the card and verifies the .p7s as a
+// receiver would), then stores and audits the receipt.
+func (s *Server) keepReceipt(ctx context.Context, resp identity.Response) (*receiptRow, error) {
+	signed, err := s.signing.Finish(ctx, resp, s.cfg.UsagePolicy)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
-	ev := identity.Event{Time: now, Subject: subject, Kind: KindPolicyReceipt, Action: "policy-signed", RemoteAddr: remote}
-	p7s, err := p.p.Assemble(sig)
-	if err != nil {
-		return nil, s.svc.Record(ctx, ev, fmt.Errorf("%w: %w", identity.ErrInvalidResponse, err))
-	}
-	// Verify as anyone holding the receipt later would: the text, the
-	// signature, and the chain to the card CAs this site trusts.
-	rep, err := esign.Verify(s.cfg.UsagePolicy, p7s, esign.VerifyOptions{Roots: s.cfg.Card.Roots, Intermediates: s.cfg.Card.Intermediates})
-	if err == nil && rep.Signer.Equal(p.cert) {
-		if _, err = s.card.Holder(ctx, subject, rep.Signer); errors.Is(err, cardauth.ErrUnknownCard) {
-			err = ErrReceiptSigner
-		}
-	} else if err == nil {
-		err = ErrReceiptSigner
-	}
-	if err != nil {
-		return nil, s.svc.Record(ctx, ev, err)
-	}
-	h := sha256.Sum256(p7s)
+	h := sha256.Sum256(signed.P7S)
 	row := &receiptRow{ID: base64.RawURLEncoding.EncodeToString(h[:12]), Name: s.policyName() + " " + s.policyVersion(),
-		Signer: rep.Signer.Subject.CommonName, Signed: now}
-	ev.CredentialID = row.ID
-	ev.Reason = fmt.Sprintf("%s signed by %s", row.Name, row.Signer)
-	c := &identity.Credential{Subject: subject, Kind: KindPolicyReceipt, ID: row.ID, Name: row.Name, Public: p7s, CreatedAt: now}
+		Signer: signed.Report.Signer.Subject.CommonName, Signed: now}
+	ev := identity.Event{Time: now, Subject: resp.Subject, Kind: KindPolicyReceipt, Action: "policy-signed", RemoteAddr: resp.RemoteAddr,
+		CredentialID: row.ID, Reason: fmt.Sprintf("%s signed by %s", row.Name, row.Signer)}
+	c := &identity.Credential{Subject: resp.Subject, Kind: KindPolicyReceipt, ID: row.ID, Name: row.Name, Public: signed.P7S, CreatedAt: now}
 	if err := s.cfg.Store.CreateCredential(ctx, c); err != nil {
 		return nil, s.svc.Record(ctx, ev, fmt.Errorf("keep the receipt: %w", err))
 	}
 	if err := s.svc.Record(ctx, ev, nil); err != nil {
 		return nil, err
 	}
-	s.log.Info("usage policy signed", "subject", subject, "receipt", row.ID)
+	s.log.Info("usage policy signed", "subject", resp.Subject, "receipt", row.ID)
 	return row, nil
 }
 

@@ -67,28 +67,24 @@ func receiptFixture(t *testing.T) (*Server, *testcard.Card, *testcard.Card) {
 	return s, mine, theirs
 }
 
-// signWith prepares the policy for card's 9C certificate and has the card
-// sign it.
-func signWith(t *testing.T, s *Server, card *testcard.Card) (*pendingReceipt, []byte) {
+// signWith begins the ceremony for card's 9C certificate and has the card
+// sign; it returns the answer to finish with.
+func signWith(t *testing.T, s *Server, card *testcard.Card) (identity.Response, error) {
 	t.Helper()
 	ctx := context.Background()
-	p, err := esign.Prepare(s.cfg.UsagePolicy, card.SignCert, s.now())
+	ch, err := s.signing.Begin(ctx, identity.Request{Subject: "alice", Origin: s.cfg.Origin}, s.cfg.UsagePolicy, card.SignCert)
+	if err != nil {
+		return identity.Response{}, err
+	}
+	req, err := esign.ParseSignRequest(ch.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := piv.Open(ctx, card.Card, nil)
+	sig, _, err := cardauth.SignDigest(ctx, card.Card, req.Digest, crypto.SHA256, card.SignCert, cardauth.PIN{Value: card.PIN})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := c.Signer(piv.SlotSignature, card.SignCert.PublicKey, &piv.SignerOptions{PIN: func(context.Context) (string, error) { return card.PIN, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signer.SignContext(ctx, p.Digest, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pendingReceipt{p: p, cert: card.SignCert}, sig
+	return identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: s.cfg.Origin, Data: sig, RemoteAddr: "192.0.2.1"}, nil
 }
 
 func TestReceiptSignerMustBeTheEnrolledCard(t *testing.T) {
@@ -96,25 +92,39 @@ func TestReceiptSignerMustBeTheEnrolledCard(t *testing.T) {
 	ctx := context.Background()
 
 	// Another card, whose certificate has the same subject and issuer names
-	// but another CA key, is refused and nothing is kept.
-	p, sig := signWith(t, s, theirs)
-	if _, err := s.keepReceipt(ctx, "alice", p, sig, "192.0.2.1"); !errors.Is(err, ErrReceiptSigner) {
+	// but another CA key, is refused before anything is prepared.
+	if _, err := signWith(t, s, theirs); !errors.Is(err, esign.ErrNotAccountCard) {
 		t.Fatalf("another holder's card: %v", err)
 	}
-	// An altered signature does not assemble.
-	p, sig = signWith(t, s, mine)
-	bad := append([]byte(nil), sig...)
-	bad[len(bad)-1] ^= 1
-	if _, err := s.keepReceipt(ctx, "alice", p, bad, "192.0.2.1"); !errors.Is(err, identity.ErrInvalidResponse) {
+	// An altered signature does not verify, and spends its challenge.
+	resp, err := signWith(t, s, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := resp.Data
+	resp.Data = append([]byte(nil), good...)
+	resp.Data[len(resp.Data)-1] ^= 1
+	if _, err := s.keepReceipt(ctx, resp); !errors.Is(err, esign.ErrBadSignature) {
 		t.Fatalf("altered signature: %v", err)
+	}
+	resp.Data = good
+	if _, err := s.keepReceipt(ctx, resp); !errors.Is(err, identity.ErrReplayed) && !errors.Is(err, identity.ErrUnknownChallenge) {
+		t.Fatalf("the good signature after its challenge was spent: %v", err)
 	}
 	if creds, _ := s.cfg.Store.Credentials(ctx, "alice", KindPolicyReceipt); len(creds) != 0 {
 		t.Fatalf("%d receipts kept after refusals", len(creds))
 	}
 	// The enrolled card's own e-signature key: kept, verifiable, audited.
-	row, err := s.keepReceipt(ctx, "alice", p, sig, "192.0.2.1")
+	resp, err = signWith(t, s, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := s.keepReceipt(ctx, resp)
 	if err != nil {
 		t.Fatalf("own card: %v", err)
+	}
+	if _, err := s.keepReceipt(ctx, resp); err == nil {
+		t.Fatal("one signature kept twice")
 	}
 	creds, err := s.cfg.Store.Credentials(ctx, "alice", KindPolicyReceipt)
 	if err != nil || len(creds) != 1 || creds[0].ID != row.ID {
@@ -126,21 +136,22 @@ func TestReceiptSignerMustBeTheEnrolledCard(t *testing.T) {
 	if _, err := esign.Verify([]byte("terms v2\n"), creds[0].Public, esign.VerifyOptions{Roots: s.cfg.Card.Roots, Intermediates: s.cfg.Card.Intermediates}); !errors.Is(err, esign.ErrDocumentAltered) {
 		t.Fatalf("the receipt verifies for another text: %v", err)
 	}
-	events, err := s.cfg.Store.(identity.AuditLog).AuditEvents(ctx, "alice", 10)
+	events, err := s.cfg.Store.(identity.AuditLog).AuditEvents(ctx, "alice", 20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ok, refused int
+	var kept, signed, refused int
 	for _, e := range events {
-		if e.Event.Action == "policy-signed" {
-			if e.Event.Result == identity.Success {
-				ok++
-			} else {
-				refused++
-			}
+		switch {
+		case e.Event.Action == "policy-signed" && e.Event.Result == identity.Success:
+			kept++
+		case e.Event.Kind == esign.Kind && e.Event.Result == identity.Success:
+			signed++
+		case e.Event.Kind == esign.Kind:
+			refused++
 		}
 	}
-	if ok != 1 || refused != 2 {
-		t.Fatalf("audit: %d policy-signed successes and %d failures, want 1 and 2", ok, refused)
+	if kept != 1 || signed != 1 || refused < 1 {
+		t.Fatalf("audit: %d receipts kept, %d signatures and %d refusals audited; want 1, 1 and at least 1", kept, signed, refused)
 	}
 }

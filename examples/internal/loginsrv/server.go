@@ -26,6 +26,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 )
@@ -119,7 +120,7 @@ type Server struct {
 	wa        *waFactors // nil: no WebAuthn
 	pages     *web.Pages
 	docKey    []byte
-	receipts  receipts
+	signing   *esign.Ceremony // usage-policy receipts
 	notices   notices
 }
 
@@ -189,6 +190,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Card != nil {
 		if s.card, err = cardauth.New(svc, *cfg.Card); err != nil {
+			return nil, err
+		}
+		// A revoked signer is refused as a revoked card is at login.
+		verify := esign.VerifyOptions{Roots: cfg.Card.Roots, Intermediates: cfg.Card.Intermediates, OCSP: s.card.Revocation()}
+		if s.signing, err = esign.NewCeremony(svc, esign.CeremonyConfig{Cards: s.card, Verify: verify}); err != nil {
 			return nil, err
 		}
 	}

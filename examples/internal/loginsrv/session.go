@@ -36,6 +36,7 @@ const (
 	valSetup    = "setup"    // "1": the password alone may enrol a factor
 	valNext     = "next"     // where step-up returns to
 	valPolicy   = "policy"   // "done": this login dealt with the usage policy
+	valReceipt  = "receipt"  // the usage policy's signing challenge
 	valPayment  = "payment"  // the pending payment, JSON
 	valPaid     = "paid"     // the notice of the last approved payment
 	valTOTP     = "totp"     // challenge "." sealed otpauth URI
