@@ -32,7 +32,6 @@
 package esign
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -41,11 +40,12 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/puce-id/puce/identity"
 )
 
 // Object identifiers (RFC 5652, RFC 5035, RFC 5754, RFC 5758, RFC 8017).
@@ -125,60 +125,14 @@ func algorithmIdentifier(b *cryptobyte.Builder, oid asn1.ObjectIdentifier, nullP
 }
 
 // Prepare builds the signed attributes of a signature of document by the
-// holder of cert, at time at.
+// holder of cert, at time at. A CAdES baseline signature claims its time
+// (ETSI EN 319 122-1 §6.3: signing-time present in B-B), so at must be set.
 func Prepare(document []byte, cert *x509.Certificate, at time.Time) (*Pending, error) {
-	if _, _, err := signatureAlgorithm(cert.PublicKey); err != nil {
-		return nil, err
+	if at.IsZero() {
+		return nil, fmt.Errorf("%w: esign: a signature needs its signing time", identity.ErrBadInput)
 	}
-	docDigest := sha256.Sum256(document)
-	certHash := sha256.Sum256(cert.Raw)
-	at = at.UTC().Truncate(time.Second)
-	attr := func(oid asn1.ObjectIdentifier, value func(*cryptobyte.Builder)) []byte {
-		var b cryptobyte.Builder
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addOID(b, oid)
-			b.AddASN1(cbasn1.SET, value)
-		})
-		return b.BytesOrPanic()
-	}
-	attrs := [][]byte{
-		attr(oidContentType, func(b *cryptobyte.Builder) { addOID(b, oidData) }),
-		attr(oidSigningTime, func(b *cryptobyte.Builder) { addTime(b, at) }),
-		attr(oidMessageDigest, func(b *cryptobyte.Builder) { b.AddASN1OctetString(docDigest[:]) }),
-		// SigningCertificateV2 { certs { ESSCertIDv2 { certHash, issuerSerial } } },
-		// hashAlgorithm omitted: SHA-256 is its DEFAULT (RFC 5035 §4).
-		attr(oidSigningCertificateV2, func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1OctetString(certHash[:])
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-								b.AddASN1(cbasn1.Tag(4).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-									b.AddBytes(cert.RawIssuer)
-								})
-							})
-							b.AddASN1BigInt(cert.SerialNumber)
-						})
-					})
-				})
-			})
-		}),
-	}
-	// A DER SET OF is sorted by the encodings of its elements (X.690 §11.6).
-	slices.SortFunc(attrs, bytes.Compare)
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
-		for _, a := range attrs {
-			b.AddBytes(a)
-		}
-	})
-	set, err := b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("esign: encode the signed attributes: %w", err)
-	}
-	d := sha256.Sum256(set)
-	return &Pending{cert: cert, SignedAttributes: set, Digest: d[:], SigningTime: at}, nil
+	d := sha256.Sum256(document)
+	return PrepareDigest(d[:], cert, at)
 }
 
 // addTime writes UTCTime for 1950 to 2049 and GeneralizedTime otherwise
