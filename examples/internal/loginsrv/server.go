@@ -28,6 +28,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
+	"github.com/puce-id/puce/webauthn"
 )
 
 //go:embed templates
@@ -171,8 +172,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Payments are approved with a factor that links its code to the
 	// amount and payee (PSD2 dynamic linking): the card, a security key or
-	// passkey, an OCRA token.
-	s.policy.ApprovalKinds = []identity.Kind{identity.KindCard, identity.KindWebAuthn, ocra.Kind}
+	// passkey (plain, or through the browser's payment dialog: SPC, whose
+	// route has a kind of its own and whose proofs are of kind webauthn),
+	// an OCRA token.
+	s.policy.ApprovalKinds = []identity.Kind{identity.KindCard, identity.KindWebAuthn, webauthn.SPCKind, ocra.Kind}
 	// Sessions live in the store. Plain http is for localhost only
 	// (httpauth.Config.Development), where the cookie cannot be Secure.
 	// The body limit is the disclosure's; every other form gets 64 kB
