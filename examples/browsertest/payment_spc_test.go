@@ -74,6 +74,7 @@ func TestBrowserPaymentSPC(t *testing.T) {
 	// shows the library's reasons).
 	p.expect("#audit", "not the payment shown: total")
 	p.expect("#audit", "another transaction")
+	p.expect("#audit", "confirmed in the browser's payment dialog (SPC)")
 	p.shot("spc-approved")
 	if rows := p.text("#payments"); strings.Count(rows, "100.00 EUR") != 1 {
 		t.Fatalf("payments listed:\n%s", rows)

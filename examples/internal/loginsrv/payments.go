@@ -24,13 +24,14 @@ import (
 // the amount and the payee (PSD2 dynamic linking): the card's e-signature
 // key through the card agent, which shows the holder what it signs; a
 // security key or passkey, whose challenge is derived from the payment's
-// digest; an OCRA signing token, whose question holds the amount and the
-// payee account's last digits. The server keeps the payment being approved
-// in the session and never takes it from the page: httpauth's approval
-// endpoints bind the challenge to the server's copy, refuse a page that
-// posts another one, and identity.Policy.Approve decides. Approved
-// payments are kept as records of KindPayment, which the account page
-// lists with the factor and digest.
+// digest (and which, when registered for payments, answers in the
+// browser's own payment dialog: spc.go); an OCRA signing token, whose
+// question holds the amount and the payee account's last digits. The
+// server keeps the payment being approved in the session and never takes
+// it from the page: httpauth's approval endpoints bind the challenge to the
+// server's copy, refuse a page that posts another one, and
+// identity.Policy.Approve decides. Approved payments are kept as records
+// of KindPayment, which the account page lists with the factor and digest.
 
 // KindPayment marks an approved payment's record; it is no factor.
 const KindPayment identity.Kind = "payment"
@@ -229,7 +230,7 @@ func (s *Server) keepPayment(ctx context.Context, subject identity.Subject, tx i
 	c := &identity.Credential{Subject: subject, Kind: KindPayment, ID: hex.EncodeToString(proof.Transaction[:12]) + "-" + web.Token(6),
 		Name: parsed.PayeeName, Public: rec, CreatedAt: proof.Time}
 	return s.svc.Record(ctx, identity.Event{Subject: subject, Kind: KindPayment, CredentialID: c.ID, Action: "payment-approved",
-		Reason: fmt.Sprintf("%s %s to %s, digest %x", parsed.Amount, parsed.Currency, parsed.PayeeAccount, proof.Transaction[:8])},
+		Reason: fmt.Sprintf("%s %s to %s, digest %x%s", parsed.Amount, parsed.Currency, parsed.PayeeAccount, proof.Transaction[:8], spcNote(proof))},
 		s.cfg.Store.CreateCredential(ctx, c))
 }
 
@@ -237,6 +238,14 @@ func (s *Server) keepPayment(ctx context.Context, subject identity.Subject, tx i
 // Confirmation (webauthn.FinishSPC marks it).
 func viaSPC(p *identity.Proof) bool {
 	return p.Kind == identity.KindWebAuthn && p.Claims["spc"] == "true"
+}
+
+// spcNote is the audit note's mention of SPC.
+func spcNote(p *identity.Proof) string {
+	if viaSPC(p) {
+		return ", confirmed in the browser's payment dialog (SPC)"
+	}
+	return ""
 }
 
 // paymentRows are the account's approved payments, newest first.

@@ -3,7 +3,9 @@
 // card through the card agent, security key or passkey, recovery codes) or a
 // passkey alone, an account page with the audit trail, step-up before
 // sensitive changes, and payments approved with the card, a security key or
-// passkey, or an OCRA signing token (payments.go). Sessions, CSRF checks and
+// passkey (through the browser's payment dialog, Secure Payment
+// Confirmation, where the browser has it: spc.go), or an OCRA signing token
+// (payments.go). Sessions, CSRF checks and
 // the approval endpoints are identity/httpauth's (session.go maps them onto
 // the pages' stages). It is built on puce's public API only, and kept in a
 // package of its own so that the browser tests and the load test can run it

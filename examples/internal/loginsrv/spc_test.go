@@ -155,7 +155,9 @@ func TestPaymentSPC(t *testing.T) {
 		t.Fatalf("SPC finish: %d %s", status, e.Error)
 	}
 	paid(t, alice.c, "your passkey in your browser&#39;s payment dialog (Secure Payment Confirmation)")
-	must(t, alice.c.get("/account"), "webauthn (passkey, SPC)")
+	page = alice.c.get("/account")
+	must(t, page, "webauthn (passkey, SPC)")
+	must(t, page, "confirmed in the browser&#39;s payment dialog (SPC)")
 
 	// A browser without SPC: the page's way out, and the same passkey in a
 	// plain approval.
