@@ -11,11 +11,14 @@
 //	                          passwords, Throttle, Sealer, audit trail, Transaction,
 //	                          store interfaces
 //	identity/memstore         in-memory stores
+//	identity/auditchain       the audit trail's partitioned hash chains and keyed
+//	                          checkpoints, for store authors; its threat model
 //	identity/sqlstore         SQLite (embedded default) and PostgreSQL stores
 //	identity/sqlstore/sqlstoretest  SQLite and PostgreSQL stores for tests
 //	identity/identitytest     conformance suites for stores and factors
 //	identity/httpauth         net/http sessions shared through the store, CSRF,
-//	                          body limits, errors safe to show
+//	                          body limits, errors safe to show, JSON endpoints,
+//	                          NewSite and the browser client puce.js
 //	totp                      TOTP factor with recovery codes
 //	totp/ocra                 OCRA challenge-response (RFC 6287)
 //	webauthn                  WebAuthn factor: security keys and passkeys
@@ -31,7 +34,8 @@
 //	pcsc/virtual/emrtdapplet  the virtual card's eMRTD applet
 //	pcsc/virtual/testcard     one-call personalisation with a test PKI
 //	pcsc/esign                detached CAdES signatures with the card's 9C key,
-//	                          RFC 3161 timestamps (CAdES-T)
+//	                          RFC 3161 timestamps, long-term validation (B-B…B-LTA)
+//	pcsc/esign/pades          PDF signatures (PAdES B-B…B-LTA) and their verification
 //	pcsc/esign/tsaresponder   an RFC 3161 timestamp authority for tests
 //
 // # Quick start
@@ -49,5 +53,8 @@
 //	// ... then Begin/Finish with the user's second factor for proof2
 //	session, err := policy.Combine(*pw, *proof2)
 //
-// The runnable example of this package shows the whole flow.
+// The runnable example of this package shows the whole flow. On the web,
+// httpauth.NewSite serves it all as JSON endpoints with sessions in the
+// store, and the browser client they serve (/auth/puce.js) needs a line per
+// factor: examples/minimal is a complete site in under 80 lines of Go.
 package puce

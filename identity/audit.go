@@ -2,9 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,101 +38,26 @@ type Auditor interface {
 	Audit(ctx context.Context, e Event) error
 }
 
-// AuditRecord is an Event as kept in a hash-chained log.
+// AuditRecord is an Event as kept in a hash-chained log (see
+// identity/auditchain for the chains and what they detect).
 type AuditRecord struct {
+	// Partition is the chain the record belongs to: the store spreads
+	// subjects over a few partitions so that unrelated logins do not wait for
+	// each other's appends. -1 marks a record of the single chain of older
+	// versions of puce.
+	Partition int
+	// Seq numbers the records of one partition from 1.
 	Seq   int64
 	Event Event
-	// Prev is the Hash of record Seq-1 (32 zero bytes for the first).
+	// Prev is the Hash of record Seq-1 of the same partition.
 	Prev []byte
-	// Hash is ChainHash(Prev, Seq, Event).
 	Hash []byte
 }
 
-// ErrAuditBroken: the audit chain does not verify; a row was edited, deleted or
-// inserted outside puce.
+// ErrAuditBroken: the audit trail does not verify; a record or checkpoint was
+// edited, deleted, inserted, moved or re-chained outside puce, or the newest
+// records were cut off.
 var ErrAuditBroken = errors.New("identity: audit chain broken")
-
-// GenesisHash returns the Prev value of the first audit record: 32 zero bytes.
-func GenesisHash() []byte { return make([]byte, sha256.Size) }
-
-// ChainHash is SHA-256 over the previous hash, the sequence number and every
-// field of the event, each length-prefixed so that no two events encode alike.
-// Time counts in microseconds: the precision every store keeps.
-func ChainHash(prev []byte, seq int64, e Event) []byte {
-	return AppendChainHash(make([]byte, 0, sha256.Size), prev, seq, e)
-}
-
-// AppendChainHash appends ChainHash(prev, seq, e) to dst, for a store that
-// keeps its hashes in a buffer of its own.
-func AppendChainHash(dst, prev []byte, seq int64, e Event) []byte {
-	const tag = "puce-audit-v1"
-	n := len(tag) + 8*10 + len(prev) + len(e.Subject) + len(e.Kind) + len(e.CredentialID) + len(e.Action) +
-		len(e.Result) + len(e.RemoteAddr) + len(e.Reason)
-	// One buffer and one hash call: this runs for every login. A typical
-	// event fits the stack buffer.
-	var stack [512]byte
-	b := stack[:0]
-	if n > len(stack) {
-		b = make([]byte, 0, n)
-	}
-	b = append(b, tag...)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(prev)))
-	b = append(b, prev...)
-	b = binary.BigEndian.AppendUint64(b, uint64(seq))
-	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
-	b = appendField(b, string(e.Subject))
-	b = appendField(b, string(e.Kind))
-	b = appendField(b, e.CredentialID)
-	b = appendField(b, e.Action)
-	b = appendField(b, string(e.Result))
-	b = appendField(b, e.RemoteAddr)
-	b = appendField(b, e.Reason)
-	sum := sha256.Sum256(b)
-	return append(dst, sum[:]...)
-}
-
-// appendField appends f with its 8-byte length before it.
-func appendField(b []byte, f string) []byte {
-	return append(binary.BigEndian.AppendUint64(b, uint64(len(f))), f...)
-}
-
-// ChainVerifier checks records one at a time, in sequence order, so that a
-// store can stream its whole log through it.
-type ChainVerifier struct {
-	prev []byte
-	seq  int64
-}
-
-// Next checks the next record. It fails on a gap in the sequence (a deleted
-// row), a Prev that does not match (a deleted or inserted row), or a Hash that
-// does not match the event (an edited row).
-func (v *ChainVerifier) Next(r AuditRecord) error {
-	if v.prev == nil {
-		v.prev = GenesisHash()
-	}
-	want := v.seq + 1
-	switch {
-	case r.Seq != want:
-		return fmt.Errorf("%w: expected record %d, found %d (a record is missing)", ErrAuditBroken, want, r.Seq)
-	case subtle.ConstantTimeCompare(r.Prev, v.prev) != 1:
-		return fmt.Errorf("%w: record %d does not follow record %d", ErrAuditBroken, r.Seq, v.seq)
-	case subtle.ConstantTimeCompare(r.Hash, ChainHash(r.Prev, r.Seq, r.Event)) != 1:
-		return fmt.Errorf("%w: record %d was altered", ErrAuditBroken, r.Seq)
-	}
-	v.prev, v.seq = r.Hash, r.Seq
-	return nil
-}
-
-// Head returns the hash of the last record checked.
-func (v *ChainVerifier) Head() []byte {
-	if v.prev == nil {
-		return GenesisHash()
-	}
-	return v.prev
-}
-
-// Last returns the sequence number of the last record checked.
-func (v *ChainVerifier) Last() int64 { return v.seq }
 
 // SlogAuditor writes events to a structured logger: successes at Info,
 // failures at Warn.
@@ -234,4 +156,40 @@ func clean(s string, n int) string {
 		s = strings.ToValidUTF8(s[:n], "")
 	}
 	return s
+}
+
+// AuditConfig configures a store's audit trail (memstore.WithAudit,
+// sqlstore.WithAudit).
+type AuditConfig struct {
+	// Key seals the checkpoints with HMAC-SHA256: at least 32 random bytes,
+	// kept out of the database (beside the Sealer's keys), and given to
+	// VerifyAudit. Without it the store writes no checkpoints, and the trail
+	// is a hash chain that anyone with write access can recompute.
+	Key []byte
+	// Partitions is the number of chains subjects are spread over (default
+	// 16, at most 1024). Changing it later is safe: each partition is a
+	// chain of its own, and a subject's later events go to its new one.
+	Partitions int
+	// CheckpointEvery is how many appends of this store handle lead to a
+	// checkpoint (default 100). A checkpoint costs one short transaction;
+	// the records since the last one are the window an attacker with write
+	// access can rewrite undetected (see identity/auditchain).
+	CheckpointEvery int
+}
+
+// Check validates c and fills in its defaults.
+func (c AuditConfig) Check() (AuditConfig, error) {
+	if c.Key != nil && len(c.Key) < 32 {
+		return c, fmt.Errorf("%w: the audit key must be at least 32 bytes", ErrBadInput)
+	}
+	switch {
+	case c.Partitions == 0:
+		c.Partitions = 16
+	case c.Partitions < 0 || c.Partitions > 1024:
+		return c, fmt.Errorf("%w: %d audit partitions (1 to 1024)", ErrBadInput, c.Partitions)
+	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = 100
+	}
+	return c, nil
 }

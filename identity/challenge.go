@@ -125,10 +125,10 @@ type Challenge struct {
 // minutes, the Web eID nonce lifetime.
 const DefaultChallengeTTL = 5 * time.Minute
 
-// Challenges issues and consumes challenges for a factor. It is the one place
+// challenges issues and consumes challenges for Services. It is the one place
 // where single use, expiry, and the binding to subject, origin, kind and
 // purpose are enforced, so that every factor gets them right the same way.
-type Challenges struct {
+type challenges struct {
 	Store ChallengeStore
 	Clock Clock
 	// TTL is the lifetime of a challenge; zero means DefaultChallengeTTL.
@@ -136,7 +136,7 @@ type Challenges struct {
 }
 
 // Issue stores a new challenge for the request and returns it.
-func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
+func (c *challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
 	if err := kind.Validate(); err != nil {
 		return nil, err
 	}
@@ -182,18 +182,14 @@ func (c *Challenges) Issue(ctx context.Context, kind Kind, purpose Purpose, req 
 	return ch, nil
 }
 
-// Take consumes the challenge a response answers and checks its bindings. The
-// challenge is used up even when a check fails: every attempt needs a new
-// Begin, so a response can never be tried twice against one challenge.
+// take consumes the challenge a response answers, at the instant now of the
+// caller's ceremony, and checks its bindings. The challenge is used up even
+// when a check fails: every attempt needs a new Begin, so a response can
+// never be tried twice against one challenge.
 //
 // Errors: ErrUnknownChallenge, ErrReplayed (already consumed), ErrExpired,
 // ErrChallengeMismatch (other kind, purpose, subject or origin).
-func (c *Challenges) Take(ctx context.Context, kind Kind, purpose Purpose, resp Response) (*Challenge, error) {
-	return c.take(ctx, kind, purpose, resp, clockOr(c.Clock).Now())
-}
-
-// take is Take at the instant now of the caller's ceremony.
-func (c *Challenges) take(ctx context.Context, kind Kind, purpose Purpose, resp Response, now time.Time) (*Challenge, error) {
+func (c *challenges) take(ctx context.Context, kind Kind, purpose Purpose, resp Response, now time.Time) (*Challenge, error) {
 	if resp.ChallengeID.IsZero() {
 		return nil, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge)
 	}
@@ -201,24 +197,28 @@ func (c *Challenges) take(ctx context.Context, kind Kind, purpose Purpose, resp 
 	if err != nil {
 		return nil, err
 	}
+	return ch, bound(ch, kind, purpose, resp, now)
+}
+
+// bound checks that the consumed challenge ch was issued for this kind,
+// purpose, subject, origin (and transaction) and has not expired at now.
+func bound(ch *Challenge, kind Kind, purpose Purpose, resp Response, now time.Time) error {
 	switch {
 	case ch.Kind != kind:
-		return nil, fmt.Errorf("%w: issued for factor %q, answered to %q", ErrChallengeMismatch, ch.Kind, kind)
+		return fmt.Errorf("%w: issued for factor %q, answered to %q", ErrChallengeMismatch, ch.Kind, kind)
 	case ch.Purpose != purpose:
-		return nil, fmt.Errorf("%w: issued to %s, answered to %s", ErrChallengeMismatch, ch.Purpose, purpose)
+		return fmt.Errorf("%w: issued to %s, answered to %s", ErrChallengeMismatch, ch.Purpose, purpose)
 	case ch.Subject != "" && ch.Subject != resp.Subject:
-		return nil, fmt.Errorf("%w: issued to another subject", ErrChallengeMismatch)
+		return fmt.Errorf("%w: issued to another subject", ErrChallengeMismatch)
 	case ch.Origin != resp.Origin:
-		return nil, fmt.Errorf("%w: issued for origin %q, answered from %q", ErrChallengeMismatch, ch.Origin, resp.Origin)
+		return fmt.Errorf("%w: issued for origin %q, answered from %q", ErrChallengeMismatch, ch.Origin, resp.Origin)
 	case !now.Before(ch.ExpiresAt):
-		return nil, fmt.Errorf("%w: challenge expired %s ago", ErrExpired, now.Sub(ch.ExpiresAt).Round(time.Second))
+		return fmt.Errorf("%w: challenge expired %s ago", ErrExpired, now.Sub(ch.ExpiresAt).Round(time.Second))
 	}
 	if purpose == PurposeApprove {
-		if err := ch.approves(resp.Transaction); err != nil {
-			return nil, err
-		}
+		return ch.approves(resp.Transaction)
 	}
-	return ch, nil
+	return nil
 }
 
 // ErrTransactionMismatch: an approval was answered for another transaction

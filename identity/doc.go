@@ -2,7 +2,8 @@
 // possession factor implements, the challenges, proofs and assurance levels they
 // exchange, the two-factor Policy that combines them, and the security machinery
 // they share — argon2id passwords, a failure Throttle, an AES-256-GCM Sealer for
-// secrets at rest, and a hash-chained audit trail.
+// secrets at rest, and an audit trail in hash chains sealed by keyed
+// checkpoints.
 //
 // # What an application calls
 //
@@ -14,18 +15,20 @@
 //     sensitive action (step-up), Approve a payment.
 //   - Throttle, with its Clients limit and Services.Unlock for the way
 //     back; PSD2Throttle for the RTS on SCA.
-//   - Sealer for secrets at rest; the store's AuditEvents and VerifyAudit.
+//   - Sealer for secrets at rest; the store's AuditEvents and VerifyAudit
+//     (with the audit key given to the store for its checkpoints).
 //   - The sentinel errors of errors.go, with errors.Is; identity/httpauth
 //     maps them to what a user may see.
 //
 // # For factor and store authors
 //
 // Services (Issue, Prove, Approve, Finish, Record) is the ceremony engine a
-// factor builds on; Challenges, ChallengeStore, CredentialStore,
-// ThrottleStore, SessionStore, AuditLog and the chain-hash functions are for
-// those who write a factor or a store, Sentinel makes a factor's errors
-// match identity's, and identity/identitytest holds the suites both must
-// pass.
+// factor builds on; ChallengeStore, CredentialStore, ThrottleStore,
+// SessionStore, AuditLog and UnitStore are for those who write a factor or a
+// store, Sentinel makes a factor's errors match identity's,
+// identity/auditchain holds the audit trail's hashes, checkpoints and
+// verifier for store authors, and identity/identitytest holds the suites
+// both must pass.
 //
 // identity imports no factor package; factors (totp, webauthn, pcsc/cardauth)
 // import identity. State lives behind the small store interfaces in store.go

@@ -45,8 +45,8 @@ const DefaultPurgeEvery = time.Minute
 // Now returns the services' clock time.
 func (s *Services) Now() time.Time { return clockOr(s.Clock).Now() }
 
-func (s *Services) challenges() *Challenges {
-	return &Challenges{Store: s.Store, Clock: s.Clock, TTL: s.ChallengeTTL}
+func (s *Services) book() *challenges {
+	return &challenges{Store: s.Store, Clock: s.Clock, TTL: s.ChallengeTTL}
 }
 
 func (s *Services) auditor() Auditor {
@@ -56,8 +56,8 @@ func (s *Services) auditor() Auditor {
 	return s.Store
 }
 
-// Issue stores and returns a new challenge (see Challenges.Issue). A
-// challenge without a subject counts against the client address's
+// Issue stores and returns a new challenge, bound to the request's subject,
+// origin and transaction, for kind and purpose. A challenge without a subject counts against the client address's
 // Anonymous rate. Now and then (PurgeEvery) it first deletes the challenges
 // that expired more than a lifetime ago, so the store stays small.
 func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Request, payload, state []byte) (*Challenge, error) {
@@ -70,7 +70,7 @@ func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Re
 	if err := s.purge(ctx, now); err != nil {
 		return nil, err
 	}
-	return s.challenges().Issue(ctx, kind, purpose, req, payload, state)
+	return s.book().Issue(ctx, kind, purpose, req, payload, state)
 }
 
 // purge deletes expired challenges when the last purge of this instance is
@@ -137,6 +137,16 @@ type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) er
 // Prove is Finish for a login (PurposeAuthenticate) that returns the proof
 // check completed, or nil and the error. The proof and the audit event share
 // one allocation: this runs for every login.
+//
+// When Services.Store is a UnitStore (memstore and sqlstore are) and the
+// throttle and the audit trail live in it (Audit nil, the store, or
+// Auditors holding the store and others, such as a SlogAuditor, which hear
+// of the events after the commit), the whole verification is one
+// unit: one read with the challenge, the check, one transaction with every
+// write. The check then reaches the store through Services' Credentials,
+// Credential, CredentialByID, AdvanceCounter, EditCredential and
+// DeleteCredential, whose reads come from that one read and whose writes
+// commit with the verification, or not at all.
 func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
 	return s.prove(ctx, kind, PurposeAuthenticate, resp, check)
 }
@@ -154,7 +164,7 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		proof Proof
 		ev    Event
 	}{ev: s.event(kind, purpose, resp)}
-	err := s.finish(ctx, kind, purpose, resp, func(ctx context.Context, ch *Challenge, ev *Event) error {
+	c := func(ctx context.Context, ch *Challenge, ev *Event) error {
 		out.proof = Proof{Subject: ch.Subject, Kind: kind, Time: ev.Time}
 		if err := check(ctx, ch, ev, &out.proof); err != nil {
 			return err
@@ -163,8 +173,14 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		// factor wrote into the proof.
 		out.proof.Transaction = ch.Transaction
 		return nil
-	}, &out.ev)
-	if err = RecordOutcome(ctx, s.auditor(), out.ev, err); err != nil {
+	}
+	var err error
+	if us, extra, ok := s.unitStore(); ok {
+		err = s.runUnit(ctx, us, extra, kind, purpose, resp, c, &out.ev)
+	} else {
+		err = RecordOutcome(ctx, s.auditor(), out.ev, s.finish(ctx, kind, purpose, resp, c, &out.ev))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &out.proof, nil
@@ -189,7 +205,7 @@ func (s *Services) finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ch, err := s.challenges().take(ctx, kind, purpose, resp, ev.Time)
+	ch, err := s.book().take(ctx, kind, purpose, resp, ev.Time)
 	if err != nil {
 		return err
 	}

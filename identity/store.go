@@ -124,17 +124,22 @@ type ThrottleStore interface {
 	ResetThrottle(ctx context.Context, key ThrottleKey) error
 }
 
-// AuditLog keeps the audit trail as a hash chain (see ChainHash).
+// AuditLog keeps the audit trail as hash chains, one per partition of the
+// subjects, bound by checkpoints sealed with a key the database does not
+// hold (identity/auditchain describes the design and its threat model).
 type AuditLog interface {
 	Auditor
 	// AuditEvents returns a subject's events, newest first, at most limit
 	// (all subjects when subject is empty).
 	AuditEvents(ctx context.Context, subject Subject, limit int) ([]AuditRecord, error)
-	// VerifyAudit walks the whole chain and returns ErrAuditBroken, wrapped
-	// with the first bad sequence number, when a row was edited, deleted or
-	// inserted out of band. It returns the head hash, which an operator can
-	// anchor elsewhere to detect truncation of the newest rows.
-	VerifyAudit(ctx context.Context) (head []byte, err error)
+	// VerifyAudit walks the whole trail and returns ErrAuditBroken, wrapped
+	// with the first bad record, when a record was edited, deleted, inserted
+	// or moved, when a chain was recomputed or cut off behind a checkpoint,
+	// or when a checkpoint does not verify under key (nil checks the chains
+	// only, which someone with write access to the database can recompute).
+	// It returns a digest of the verified trail, which an operator can keep
+	// elsewhere to detect a later rollback past it.
+	VerifyAudit(ctx context.Context, key []byte) (digest []byte, err error)
 }
 
 // Store is everything puce keeps. memstore and sqlstore implement it.

@@ -16,7 +16,12 @@ const MaxLockout = 100
 // Throttle limits guessing. Every attempt is counted as a failure before it is
 // evaluated, in one atomic step on the store, and only a success (or Unlock)
 // clears the count; so however many requests race on however many server
-// instances, no more attempts are evaluated than the throttle allows.
+// instances, no more attempts are evaluated than the throttle allows. When
+// Services runs a login as one unit (UnitStore), the count is written in the
+// same commit as the outcome, conditional on the record being as it was
+// read: a request that loses that race writes nothing and is evaluated
+// again on the fresh count, so no outcome is told without its attempt
+// counted.
 //
 // The schedule for one account and factor, counting consecutive failures:
 //

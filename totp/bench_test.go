@@ -9,6 +9,7 @@ import (
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/identity/sqlstore"
@@ -97,7 +98,7 @@ func benchFactor(b *testing.B, store identity.Store, begin bool) {
 		// Finish still hashes and appends its event as in a long-running
 		// process.
 		if m, ok := store.(*memstore.Store); ok {
-			m.TamperAudit(func(r []identity.AuditRecord) []identity.AuditRecord { return r[:0] })
+			m.TamperAudit(func(tr *auditchain.Trail) { tr.Records = tr.Records[:0] })
 		}
 		// Every challenge so far is used: purge them all, so that the store
 		// holds one batch as a busy server holds its logins in flight.
@@ -165,7 +166,7 @@ func benchPaired(b *testing.B) {
 	for done := 0; done < b.N; done += round {
 		n := min(round, b.N-done)
 		b.StopTimer()
-		store.TamperAudit(func(r []identity.AuditRecord) []identity.AuditRecord { return r[:0] })
+		store.TamperAudit(func(tr *auditchain.Trail) { tr.Records = tr.Records[:0] })
 		if _, err := store.PurgeChallenges(ctx, clock.Now().Add(10*round*period)); err != nil {
 			b.Fatal(err)
 		}

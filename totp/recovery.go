@@ -293,7 +293,7 @@ func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identit
 
 func (r *Recovery) prove(ctx context.Context, resp identity.Response, code []byte) (*identity.Proof, error) {
 	return r.svc.Prove(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
-		creds, err := r.svc.Store.Credentials(ctx, ch.Subject, identity.KindRecovery)
+		creds, err := r.svc.Credentials(ctx, ch.Subject, identity.KindRecovery)
 		if err != nil {
 			return fmt.Errorf("recovery: load codes: %w", err)
 		}
@@ -323,7 +323,7 @@ func (r *Recovery) prove(ctx context.Context, resp identity.Response, code []byt
 		ev.CredentialID = c.ID
 		// The single-use step: of concurrent logins with one code, exactly
 		// one deletes it.
-		if err := r.svc.Store.DeleteCredential(ctx, c.Ref()); err != nil {
+		if err := r.svc.DeleteCredential(ctx, c.Ref()); err != nil {
 			if errors.Is(err, identity.ErrNotEnrolled) {
 				return fmt.Errorf("recovery: this code was just used: %w", identity.ErrReplayed)
 			}

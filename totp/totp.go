@@ -372,7 +372,7 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 		// The atomic step of the whole check: of two requests (on any number
 		// of servers) carrying codes of the same step, one moves the counter,
 		// the other gets ErrReplayed.
-		if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), step+1, now); err != nil {
+		if err := f.svc.AdvanceCounter(ctx, c.Ref(), step+1, now); err != nil {
 			if errors.Is(err, identity.ErrReplayed) {
 				return fmt.Errorf("totp: this code was already used; wait for the next one: %w", err)
 			}
@@ -386,7 +386,7 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 // find returns the active credential of subject that code belongs to, and its
 // time step.
 func (f *Factor) find(ctx context.Context, subject identity.Subject, code []byte, now time.Time, ev *identity.Event) (*identity.Credential, uint64, error) {
-	creds, err := f.svc.Store.Credentials(ctx, subject, Kind)
+	creds, err := f.svc.Credentials(ctx, subject, Kind)
 	if err != nil {
 		return nil, 0, fmt.Errorf("totp: load credentials: %w", err)
 	}

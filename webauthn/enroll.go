@@ -101,7 +101,7 @@ func (f *Factor) beginEnroll(ctx context.Context, req identity.Request, payment 
 // user verification required but absent); identity.ErrUntrusted when the
 // attestation policy refuses the authenticator; identity.ErrExists (with
 // identity.ErrInvalidResponse) when the credential is already registered; the
-// challenge errors of identity.Challenges.Take.
+// challenge errors of identity.Services.Prove.
 func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*identity.Credential, error) {
 	if err := checkName(resp.Name); err != nil {
 		return nil, err

@@ -95,7 +95,7 @@ func (f *Factor) begin(ctx context.Context, purpose identity.Purpose, req identi
 // ErrClonedAuthenticator (identity.ErrReplayed) for a signature counter that
 // did not increase; identity.ErrUntrusted when the metadata service now marks
 // the model as compromised; identity.ErrThrottled; the challenge errors of
-// identity.Challenges.Take.
+// identity.Services.Prove.
 func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
 	parsed, err := parseAssertion(resp.Data)
 	if err != nil {
@@ -119,7 +119,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	// §7.2 steps "identify the user and the credential": look the credential
 	// up by its ID, then check it belongs to the subject the ceremony was
 	// begun for (or, username-less, learn the subject from it).
-	c, err := f.svc.Store.CredentialByID(ctx, Kind, id)
+	c, err := f.svc.CredentialByID(ctx, Kind, id)
 	if err != nil {
 		if errors.Is(err, identity.ErrNotEnrolled) {
 			return fmt.Errorf("%w: webauthn: unknown credential", identity.ErrNotEnrolled)
@@ -183,7 +183,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	default:
 		// Atomic across server instances: of two assertions carrying the
 		// same counter, one wins and the other is a replay.
-		if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), received, now); err != nil {
+		if err := f.svc.AdvanceCounter(ctx, c.Ref(), received, now); err != nil {
 			if errors.Is(err, identity.ErrReplayed) {
 				return fmt.Errorf("%w: %w", ErrClonedAuthenticator, err)
 			}
@@ -196,7 +196,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	bsChanged := rec.BackupState != flags.HasBackupState()
 	if bsChanged || received <= stored {
 		// Edited, not overwritten: a rename made during this login stays.
-		err := identity.EditCredential(ctx, f.svc.Store, c, func(cur *identity.Credential) error {
+		err := f.svc.EditCredential(ctx, c, func(cur *identity.Credential) error {
 			r, err := DecodeRecord(cur)
 			if err != nil {
 				return err

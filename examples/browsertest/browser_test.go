@@ -413,7 +413,16 @@ func signAndVerify(p *page, st *stack) {
 	doc := []byte("Contract between Alice Martin and the example bank.\nAmount: 1000 EUR.\n")
 	docFile := filepath.Join(dir, "contract.txt")
 	os.WriteFile(docFile, doc, 0o644)
+	// The desk shares the login site's accounts: the card signs in alone
+	// (PIN: two factors), and only the account's own card may sign.
 	p.open(st.Sign+"/", "sign-home")
+	p.agentWindow("#card-go", func(w *page) {
+		w.do(chromedp.WaitVisible(chromedp.CSS("#pin")))
+		w.expect("#origin", st.Sign)
+		w.fill("#pin", st.Card.PIN)
+		w.do(chromedp.Click(chromedp.CSS("#agent-approve")))
+	})
+	p.expect("#notice", "Signed in with your card")
 	p.do(chromedp.SetUploadFiles(chromedp.CSS("#document"), []string{docFile}))
 	p.submit("#upload", "sign-page")
 	p.agentWindow("#sign-go", func(w *page) {

@@ -146,7 +146,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	}
 	loginH.set(ls.Handler())
 
-	ss, err := signsrv.New(signsrv.Config{Origin: st.Sign, AgentURL: st.Agent, Roots: roots, Intermediates: inter, Chain: all[1:], Logger: log})
+	ss, err := signsrv.New(signsrv.Config{Origin: st.Sign, AgentURL: st.Agent, Store: st.Store, Clock: st.Clock, Roots: roots, Intermediates: inter, Chain: all[1:], Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,9 @@ import (
 // not on the command line, where other users of the machine could read the
 // key in the process list.
 const (
-	envDSN = "PUCE_LOADTEST_DSN"
-	envKey = "PUCE_LOADTEST_SEALER_KEY"
+	envDSN      = "PUCE_LOADTEST_DSN"
+	envKey      = "PUCE_LOADTEST_SEALER_KEY"
+	envAuditKey = "PUCE_LOADTEST_AUDIT_KEY"
 )
 
 // serveLimit bounds a child's life whatever happens to its parent.
@@ -57,7 +58,11 @@ func serve() error {
 	if err != nil || len(key) == 0 {
 		return errors.New("serve: no sealer key in " + envKey + " (run without -serve)")
 	}
-	store, err := sqlstore.Open(ctx, os.Getenv(envDSN))
+	auditKey, err := hex.DecodeString(os.Getenv(envAuditKey))
+	if err != nil || len(auditKey) == 0 {
+		return errors.New("serve: no audit key in " + envAuditKey + " (run without -serve)")
+	}
+	store, err := sqlstore.Open(ctx, os.Getenv(envDSN), sqlstore.WithAudit(identity.AuditConfig{Key: auditKey}))
 	if err != nil {
 		return err
 	}
@@ -96,13 +101,13 @@ type child struct {
 	origin string
 }
 
-func startChild(dsn string, key []byte) (*child, error) {
+func startChild(dsn string, key, auditKey []byte) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, "-serve")
-	cmd.Env = append(os.Environ(), envDSN+"="+dsn, envKey+"="+hex.EncodeToString(key))
+	cmd.Env = append(os.Environ(), envDSN+"="+dsn, envKey+"="+hex.EncodeToString(key), envAuditKey+"="+hex.EncodeToString(auditKey))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -166,7 +171,11 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 		defer os.RemoveAll(dir)
 		dsn, name, counts = filepath.Join(dir, "load.db"), "SQLite", []int{1}
 	}
-	store, err := sqlstore.Open(ctx, dsn)
+	// Every process seals audit checkpoints with one key, which the
+	// database never sees; the trail all of them wrote is verified at the
+	// end.
+	auditKey := identity.GenerateSealerKey()
+	store, err := sqlstore.Open(ctx, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: auditKey}))
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +193,14 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 	var rows []string
 	var base float64
 	for _, k := range counts {
-		res, err := measureInstances(ctx, name, dsn, key, store, factor, k, d, nusers, workers)
+		res, err := measureInstances(ctx, name, dsn, key, auditKey, store, factor, k, d, nusers, workers)
 		if err != nil {
 			return nil, err
 		}
+		if _, err := store.VerifyAudit(ctx, auditKey); err != nil {
+			return nil, fmt.Errorf("%s, %d processes: the audit trail does not verify: %w", name, k, err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: the audit trail written by %d processes verifies under the checkpoint key\n", name, k)
 		ratio := "1"
 		if base == 0 {
 			base = res.rate()
@@ -200,7 +213,7 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 	return rows, nil
 }
 
-func measureInstances(ctx context.Context, name, dsn string, key []byte, store *sqlstore.Store, factor *totp.Factor,
+func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byte, store *sqlstore.Store, factor *totp.Factor,
 	k int, d time.Duration, nusers, workers int) (result, error) {
 	fmt.Fprintf(os.Stderr, "%s: starting %d login server processes…\n", name, k)
 	children := make([]*child, 0, k)
@@ -210,7 +223,7 @@ func measureInstances(ctx context.Context, name, dsn string, key []byte, store *
 		}
 	}()
 	for range k {
-		c, err := startChild(dsn, key)
+		c, err := startChild(dsn, key, auditKey)
 		if err != nil {
 			return result{}, err
 		}

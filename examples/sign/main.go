@@ -1,11 +1,14 @@
 // Command sign is puce's example of document signing with a smart card:
-// upload a document, sign it with the card's e-signature key (PIV slot 9C,
-// PIN asked by the card agent for that signature), download the detached
-// CMS signature (.p7s), and verify a document against its signature — the
-// verify page names the signer, the signing time and the certificate's
-// status, and says plainly when the document was altered.
+// sign in with the card, upload a document, sign it with the card's
+// e-signature key (PIV slot 9C, PIN asked by the card agent for that
+// signature), download the detached CMS signature (.p7s), and verify a
+// document against its signature — the verify page names the signer, the
+// signing time and the certificate's status, and says plainly when the
+// document was altered. Only the card enrolled on the account signs for it:
+// accounts and their cards are those of examples/login, whose database it
+// shares (-db).
 //
-//	go run ./examples/sign -ca puce-test-ca.pem -agent http://127.0.0.1:24727
+//	go run ./examples/sign -ca puce-test-ca.pem -db puce-login.db -agent http://127.0.0.1:24727
 //
 // The .p7s verifies with OpenSSL too:
 //
@@ -27,6 +30,7 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/signsrv"
 	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity/sqlstore"
 )
 
 func main() {
@@ -34,19 +38,20 @@ func main() {
 	origin := flag.String("origin", "", "the site's origin as browsers see it (default http://localhost:PORT)")
 	agent := flag.String("agent", "http://127.0.0.1:24727", "URL of the card agent")
 	caFile := flag.String("ca", "", "PEM file of the CA certificates that issue signing cards (required)")
+	db := flag.String("db", "puce-login.db", "the accounts' database: examples/login's SQLite file, or a postgres:// URL")
 	ocspURL := flag.String("ocsp", "", "OCSP responder URL overriding the one the certificates name")
 	noOCSP := flag.Bool("no-ocsp", false, "do not ask for the signer certificate's status")
 	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM)")
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *agent, *caFile, *ocspURL, *noOCSP, *tlsCert, *tlsKey); err != nil {
+	if err := run(log, *addr, *origin, *agent, *caFile, *db, *ocspURL, *noOCSP, *tlsCert, *tlsKey); err != nil {
 		fmt.Fprintln(os.Stderr, "sign:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, agent, caFile, ocspURL string, noOCSP bool, tlsCert, tlsKey string) error {
+func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOCSP bool, tlsCert, tlsKey string) error {
 	if caFile == "" {
 		return errors.New("-ca is required: the CA certificates that issue signing cards (examples/virtualcard -ca writes them)")
 	}
@@ -54,17 +59,22 @@ func run(log *slog.Logger, addr, origin, agent, caFile, ocspURL string, noOCSP b
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	store, err := sqlstore.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	site, err := web.Listen(addr, origin, tlsCert, tlsKey)
 	if err != nil {
 		return err
 	}
-	srv, err := signsrv.New(signsrv.Config{Origin: site.Origin, AgentURL: agent, Roots: roots, Intermediates: inter,
+	srv, err := signsrv.New(signsrv.Config{Origin: site.Origin, AgentURL: agent, Store: store, Roots: roots, Intermediates: inter,
 		Chain: issuing(all), OCSPURL: ocspURL, NoOCSP: noOCSP, Logger: log})
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	fmt.Printf("sign example: %s\n", site.Origin)
 	// A minute: uploads of documents to sign are larger than login forms.
 	return site.Serve(ctx, srv.Handler(), time.Minute)

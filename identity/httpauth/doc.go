@@ -6,6 +6,7 @@
 //
 // Or let Manager.Endpoints serve the whole ceremony as JSON: the password
 // step, login, enrolment and payment approval for every registered factor,
+// document signing with the account's card (EndpointsConfig.Signing),
 // under one documented contract (openapi.json, served at
 // Prefix/openapi.json). A page's script then calls begin, hands the
 // challenge's payload to the factor (WebAuthn, the card agent, the user

@@ -97,6 +97,7 @@ type EndpointsConfig struct {
 //	POST /sign/begin|finish            a document signed with the card (Signing)
 //	POST /logout
 //	GET  /openapi.json                 the contract
+//	GET  /puce.js                      the browser client (Script)
 //
 // A login is for the session's subject (the one the password proved) or,
 // before any proof, for nobody: a passkey or a card then names the
@@ -199,6 +200,7 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 		serve := rt.serve
 		mux.HandleFunc(rt.method+" "+cfg.Prefix+rt.path, func(w http.ResponseWriter, r *http.Request) { serve(e, w, r) })
 	}
+	mux.Handle("GET "+cfg.Prefix+"/"+ScriptName, Script()) // client.go
 	e.h = m.Protect(mux)
 	return e, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"
@@ -134,6 +135,11 @@ var rules = [...]rule{
 	{esign.ErrUntrustedSigner, http.StatusUnprocessableEntity, msgSigner},
 	{esign.ErrUnsupported, http.StatusUnprocessableEntity, msgSigKind},
 	{esign.ErrTimestamp, http.StatusUnprocessableEntity, msgTimestamp},
+	{pades.ErrTooLarge, http.StatusRequestEntityTooLarge, msgTooLarge},
+	{pades.ErrMalformed, http.StatusBadRequest, msgSigFile},
+	{pades.ErrNoSignature, http.StatusUnprocessableEntity, msgSigFile},
+	{pades.ErrChanged, http.StatusUnprocessableEntity, msgAltered},
+	{pades.ErrUnsupported, http.StatusUnprocessableEntity, msgSigKind},
 
 	// Server faults (a key that does not open a sealed value, a broken audit
 	// chain) fall through to the internal answer below.

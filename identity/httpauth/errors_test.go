@@ -20,6 +20,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
 	"github.com/puce-id/puce/webauthn"
@@ -97,12 +98,21 @@ var sentinels = map[string]struct {
 	"pcsc/cardauth.ErrRevoked":              {cardauth.ErrRevoked, 403},
 	"pcsc/cardauth.ErrUnknownCard":          {cardauth.ErrUnknownCard, 401},
 
-	"pcsc/esign.ErrMalformed":       {esign.ErrMalformed, 400},
-	"pcsc/esign.ErrDocumentAltered": {esign.ErrDocumentAltered, 422},
-	"pcsc/esign.ErrBadSignature":    {esign.ErrBadSignature, 422},
-	"pcsc/esign.ErrUntrustedSigner": {esign.ErrUntrustedSigner, 422},
-	"pcsc/esign.ErrUnsupported":     {esign.ErrUnsupported, 422},
-	"pcsc/esign.ErrNotAccountCard":  {esign.ErrNotAccountCard, 403},
+	"pcsc/esign.ErrMalformed":        {esign.ErrMalformed, 400},
+	"pcsc/esign.ErrDocumentAltered":  {esign.ErrDocumentAltered, 422},
+	"pcsc/esign.ErrBadSignature":     {esign.ErrBadSignature, 422},
+	"pcsc/esign.ErrUntrustedSigner":  {esign.ErrUntrustedSigner, 422},
+	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
+	"pcsc/esign.ErrTimeNotProven":    {esign.ErrTimeNotProven, 422},
+	"pcsc/esign.ErrNoValidationData": {esign.ErrNoValidationData, 503},
+	"pcsc/esign.ErrNotAccountCard":   {esign.ErrNotAccountCard, 403},
+	"pcsc/esign.ErrOtherCertificate": {esign.ErrOtherCertificate, 422},
+
+	"pcsc/esign/pades.ErrMalformed":   {pades.ErrMalformed, 400},
+	"pcsc/esign/pades.ErrTooLarge":    {pades.ErrTooLarge, 413},
+	"pcsc/esign/pades.ErrUnsupported": {pades.ErrUnsupported, 422},
+	"pcsc/esign/pades.ErrNoSignature": {pades.ErrNoSignature, 422},
+	"pcsc/esign/pades.ErrChanged":     {pades.ErrChanged, 422},
 }
 
 // serverPackages are the module's packages whose errors reach a web

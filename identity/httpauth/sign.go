@@ -108,6 +108,8 @@ type signedJSON struct {
 	Signer       string       `json:"signer"`
 	SigningTime  string       `json:"signingTime"`
 	CredentialID string       `json:"credentialId"`
+	// P7S is the signature, so that the page can offer it at once.
+	P7S []byte `json:"p7s"`
 }
 
 // signing reads a signing step's body, the session, which must be allowed
@@ -173,5 +175,5 @@ func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, signedJSON{Signed: true, Document: docJSON(doc), Signer: signed.Report.Signer.Subject.CommonName,
-		SigningTime: signed.Report.SigningTime.UTC().Format(time.RFC3339), CredentialID: signed.CredentialID})
+		SigningTime: signed.Report.SigningTime.UTC().Format(time.RFC3339), CredentialID: signed.CredentialID, P7S: signed.P7S})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 )
 
 // StoreFactory tells RunStore how to make and inspect the store under test.
@@ -23,11 +24,18 @@ type StoreFactory struct {
 	// connections, as a second server instance would have. Nil when the store
 	// cannot be shared (then races run on one handle).
 	Second func(t *testing.T, s identity.Store) identity.Store
-	// DeleteAudit and EditAudit change the audit row with the given sequence
-	// number behind the store's back, as an attacker with database access
-	// would. Nil skips the tamper tests.
-	DeleteAudit func(t *testing.T, s identity.Store, seq int64)
-	EditAudit   func(t *testing.T, s identity.Store, seq int64)
+	// OpenAudit returns a new, empty store with the given audit
+	// configuration; it must have a Checkpoint(ctx) error method. Nil skips
+	// the checkpoint and tamper tests.
+	OpenAudit func(t *testing.T, c identity.AuditConfig) identity.Store
+	// TamperAudit hands the store's whole trail to f and writes back what f
+	// left, behind the store's back, as an attacker with write access to the
+	// database would. Nil skips the tamper tests.
+	TamperAudit func(t *testing.T, s identity.Store, f func(*auditchain.Trail))
+	// SeedLegacy writes records of the single chain of older versions (and
+	// its head) into a new, empty store, as they were before the upgrade.
+	// Nil skips the legacy test.
+	SeedLegacy func(t *testing.T, s identity.Store, records []identity.AuditRecord, head auditchain.Head)
 	// Dump returns everything the store keeps at rest (a database dump, the
 	// files). Nil skips the at-rest test.
 	Dump func(t *testing.T, s identity.Store) []byte
@@ -72,16 +80,33 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testSessionRace(t, s, second(t, s))
 	})
+	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
+	t.Run("UnitRace", func(t *testing.T) {
+		s := f.Open(t)
+		testUnitRace(t, s, second(t, s))
+	})
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)
 		testAuditRace(t, s, second(t, s))
 	})
+	t.Run("AuditCheckpoints", func(t *testing.T) {
+		if f.OpenAudit == nil {
+			t.Skip("store takes no audit configuration")
+		}
+		testAuditCheckpoints(t, f)
+	})
 	t.Run("AuditTamper", func(t *testing.T) {
-		if f.DeleteAudit == nil || f.EditAudit == nil {
+		if f.OpenAudit == nil || f.TamperAudit == nil {
 			t.Skip("store offers no raw access to tamper with")
 		}
 		testAuditTamper(t, f)
+	})
+	t.Run("AuditLegacy", func(t *testing.T) {
+		if f.OpenAudit == nil || f.SeedLegacy == nil || f.TamperAudit == nil {
+			t.Skip("store has no legacy trail")
+		}
+		testAuditLegacy(t, f)
 	})
 	t.Run("SealedAtRest", func(t *testing.T) {
 		if f.Dump == nil {
@@ -454,84 +479,6 @@ func testThrottleRace(t *testing.T, a, b identity.Store) {
 
 // errNone matches no error a store returns.
 var errNone = errors.New("identitytest: no error expected")
-
-func testAudit(t *testing.T, s identity.Store) {
-	ctx := context.Background()
-	head0, err := s.VerifyAudit(ctx)
-	mustNoErr(t, err, "verify empty")
-	if !bytes.Equal(head0, identity.GenesisHash()) {
-		t.Fatalf("empty log head %x", head0)
-	}
-	for i := range 5 {
-		subj := identity.Subject("alice")
-		if i%2 == 1 {
-			subj = "bob"
-		}
-		e := identity.Event{Time: Epoch().Add(time.Duration(i) * time.Second), Subject: subj, Kind: identity.KindTOTP,
-			CredentialID: "c1", Action: "login", Result: identity.Failure, RemoteAddr: "192.0.2.1", Reason: fmt.Sprintf("attempt %d", i)}
-		mustNoErr(t, s.Audit(ctx, e), "audit")
-	}
-	head, err := s.VerifyAudit(ctx)
-	mustNoErr(t, err, "verify")
-	if len(head) != 32 || bytes.Equal(head, head0) {
-		t.Fatalf("head %x", head)
-	}
-	recs, err := s.AuditEvents(ctx, "alice", 0)
-	mustNoErr(t, err, "events")
-	if len(recs) != 3 || recs[0].Event.Reason != "attempt 4" || recs[2].Event.Reason != "attempt 0" {
-		t.Fatalf("alice's events: %+v", recs)
-	}
-	if e := recs[0].Event; e.Kind != identity.KindTOTP || e.CredentialID != "c1" || e.Action != "login" || e.Result != identity.Failure ||
-		e.RemoteAddr != "192.0.2.1" || !e.Time.Equal(Epoch().Add(4*time.Second)) || recs[0].Seq != 5 {
-		t.Fatalf("event round trip: %+v", recs[0])
-	}
-	latest, _ := s.AuditEvents(ctx, "", 2)
-	if len(latest) != 2 || latest[0].Seq != 5 || latest[1].Seq != 4 {
-		t.Fatalf("latest two: %+v", latest)
-	}
-}
-
-func testAuditRace(t *testing.T, a, b identity.Store) {
-	ctx := context.Background()
-	// Every writer must succeed: no loser error is expected.
-	won := race(t, 32, a, b, func(s identity.Store, i int) error {
-		return s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Success, Reason: fmt.Sprint(i)})
-	}, errNone)
-	if won != 32 {
-		t.Fatalf("%d of 32 concurrent audit writes succeeded", won)
-	}
-	if _, err := a.VerifyAudit(ctx); err != nil {
-		t.Fatalf("chain written by 32 concurrent writers on two handles: %v", err)
-	}
-	recs, _ := a.AuditEvents(ctx, "", 0)
-	if len(recs) != 32 {
-		t.Fatalf("%d records, want 32", len(recs))
-	}
-}
-
-func testAuditTamper(t *testing.T, f StoreFactory) {
-	ctx := context.Background()
-	fill := func() identity.Store {
-		s := f.Open(t)
-		for i := range 4 {
-			mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Failure, Reason: fmt.Sprint(i)}), "audit")
-		}
-		_, err := s.VerifyAudit(ctx)
-		mustNoErr(t, err, "verify before tampering")
-		return s
-	}
-	s := fill()
-	f.DeleteAudit(t, s, 2)
-	_, err := s.VerifyAudit(ctx)
-	wantErr(t, err, identity.ErrAuditBroken, "verify after deleting a row")
-	t.Logf("deleted row: %v", err)
-
-	s = fill()
-	f.EditAudit(t, s, 3)
-	_, err = s.VerifyAudit(ctx)
-	wantErr(t, err, identity.ErrAuditBroken, "verify after editing a row")
-	t.Logf("edited row: %v", err)
-}
 
 func testSealedAtRest(t *testing.T, f StoreFactory) {
 	ctx := context.Background()

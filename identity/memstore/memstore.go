@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 )
 
 // Store implements identity.Store in memory. The zero value is not ready; use
@@ -27,9 +28,33 @@ type Store struct {
 	challenges map[identity.ChallengeID]*challenge
 	throttles  map[identity.ThrottleKey]identity.ThrottleState
 	sessions   map[identity.SessionID]*identity.SessionRecord
-	audit      []identity.AuditRecord
+	audit      auditState
 	// hashes holds the audit records' hashes, many to an allocation.
 	hashes []byte
+}
+
+// auditState is the audit trail and its configuration.
+type auditState struct {
+	cfg   identity.AuditConfig
+	trail auditchain.Trail
+	// since counts the appends since the last checkpoint.
+	since int
+}
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithAudit configures the audit trail: its partitions and the key that
+// seals its checkpoints (see identity.AuditConfig).
+func WithAudit(c identity.AuditConfig) Option {
+	return func(s *Store) error {
+		c, err := c.Check()
+		if err != nil {
+			return err
+		}
+		s.audit.cfg = c
+		return nil
+	}
 }
 
 type credKey struct {
@@ -48,15 +73,31 @@ type challenge struct {
 
 var _ identity.Store = (*Store)(nil)
 
-// New returns an empty store.
+// New returns an empty store with the default audit configuration (no
+// checkpoint key); NewWith takes options.
 func New() *Store {
-	return &Store{
+	s, _ := NewWith() // no option, no error
+	return s
+}
+
+// NewWith returns an empty store configured by opts: ErrBadInput for an
+// invalid option.
+func NewWith(opts ...Option) (*Store, error) {
+	s := &Store{
 		credentials: map[credKey]*identity.Credential{},
 		bySubject:   map[identity.Subject][]*identity.Credential{},
 		challenges:  map[identity.ChallengeID]*challenge{},
 		throttles:   map[identity.ThrottleKey]identity.ThrottleState{},
 		sessions:    map[identity.SessionID]*identity.SessionRecord{},
 	}
+	s.audit.cfg, _ = identity.AuditConfig{}.Check()
+	s.audit.trail.LegacyHead = auditchain.Head{Partition: auditchain.LegacyPartition, Hash: auditchain.Zero()}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // copyCredential returns a deep copy, so callers never share the store's bytes.
@@ -246,6 +287,12 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 	if _, err := s.lookup(ref); err != nil {
 		return err
 	}
+	s.deleteLocked(ref)
+	return nil
+}
+
+// deleteLocked removes a credential that lookup found.
+func (s *Store) deleteLocked(ref identity.CredentialRef) {
 	k := credKey{ref.Kind, ref.ID}
 	cur := s.credentials[k]
 	delete(s.credentials, k)
@@ -255,7 +302,6 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 	} else {
 		s.bySubject[ref.Subject] = own
 	}
-	return nil
 }
 
 // PutChallenge implements identity.ChallengeStore.
@@ -404,27 +450,71 @@ func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, err
 	return n, nil
 }
 
-// Audit implements identity.Auditor, appending to the hash chain.
+// Audit implements identity.Auditor, appending to the partition of the
+// event's subject and, every CheckpointEvery appends, sealing a checkpoint.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.appendAudit(e)
+	return nil
+}
+
+func (s *Store) appendAudit(e identity.Event) {
+	a := &s.audit
 	// Keep the precision the chain hash covers, as a SQL store would.
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
-	var prev []byte
-	if n := len(s.audit); n > 0 {
-		prev = s.audit[n-1].Hash
-	} else {
-		prev = identity.GenesisHash()
-	}
-	seq := int64(len(s.audit)) + 1
+	p := auditchain.Partition(e.Subject, a.cfg.Partitions)
+	h := a.head(p)
 	if cap(s.hashes)-len(s.hashes) < sha256.Size {
 		s.hashes = make([]byte, 0, 256*sha256.Size)
 	}
 	start := len(s.hashes)
-	s.hashes = identity.AppendChainHash(s.hashes, prev, seq, e)
+	s.hashes = auditchain.AppendHash(s.hashes, p, h.Hash, h.Seq+1, e)
 	hash := s.hashes[start:len(s.hashes):len(s.hashes)]
-	s.audit = append(s.audit, identity.AuditRecord{Seq: seq, Event: e, Prev: prev, Hash: hash})
+	a.trail.Records = append(a.trail.Records, identity.AuditRecord{Partition: p, Seq: h.Seq + 1, Event: e, Prev: h.Hash, Hash: hash})
+	h.Seq, h.Hash = h.Seq+1, hash
+	if a.cfg.Key != nil {
+		if a.since++; a.since >= a.cfg.CheckpointEvery {
+			s.checkpointLocked()
+		}
+	}
+}
+
+// head returns partition p's head row, creating it at its genesis.
+func (a *auditState) head(p int) *auditchain.Head {
+	for i := range a.trail.Heads {
+		if a.trail.Heads[i].Partition == p {
+			return &a.trail.Heads[i]
+		}
+	}
+	a.trail.Heads = append(a.trail.Heads, auditchain.Head{Partition: p, Hash: auditchain.Genesis(p, a.trail.LegacyHead.Hash)})
+	return &a.trail.Heads[len(a.trail.Heads)-1]
+}
+
+// Checkpoint seals the partitions' heads now with the audit key (see
+// identity.AuditConfig); the store also does so every CheckpointEvery
+// appends. Without a key it does nothing.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.audit.cfg.Key != nil {
+		s.checkpointLocked()
+	}
 	return nil
+}
+
+func (s *Store) checkpointLocked() {
+	a := &s.audit
+	c := auditchain.Checkpoint{Seq: 1, Time: time.Now().UTC().Truncate(time.Microsecond), Legacy: a.trail.LegacyHead, Prev: auditchain.Zero()}
+	if n := len(a.trail.Checkpoints); n > 0 {
+		last := a.trail.Checkpoints[n-1]
+		c.Seq, c.Prev = last.Seq+1, last.MAC
+	}
+	c.Heads = slices.Clone(a.trail.Heads)
+	slices.SortFunc(c.Heads, func(x, y auditchain.Head) int { return x.Partition - y.Partition })
+	c.Seal(a.cfg.Key)
+	a.trail.Checkpoints = append(a.trail.Checkpoints, c)
+	a.since = 0
 }
 
 // AuditEvents implements identity.AuditLog.
@@ -432,32 +522,43 @@ func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []identity.AuditRecord
-	for i := len(s.audit) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
-		if subject == "" || s.audit[i].Event.Subject == subject {
-			out = append(out, s.audit[i])
+	for _, list := range [][]identity.AuditRecord{s.audit.trail.Records, s.audit.trail.Legacy} {
+		for i := len(list) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
+			if subject == "" || list[i].Event.Subject == subject {
+				out = append(out, list[i])
+			}
 		}
 	}
 	return out, nil
 }
 
 // VerifyAudit implements identity.AuditLog.
-func (s *Store) VerifyAudit(ctx context.Context) ([]byte, error) {
+func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var v identity.ChainVerifier
-	for _, r := range s.audit {
-		if err := v.Next(r); err != nil {
-			return nil, err
-		}
-	}
-	return v.Head(), nil
+	return auditchain.Verify(&s.audit.trail, key)
 }
 
-// TamperAudit lets tests edit the trail as an attacker with memory access
-// would: f may change, drop or reorder records. It exists to prove that
-// VerifyAudit notices.
-func (s *Store) TamperAudit(f func([]identity.AuditRecord) []identity.AuditRecord) {
+// TamperAudit lets tests change the trail as an attacker with memory access
+// would: f may change, drop, add or reorder records, heads and checkpoints.
+// It exists to prove that VerifyAudit notices.
+func (s *Store) TamperAudit(f func(*auditchain.Trail)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.audit = f(s.audit)
+	f(&s.audit.trail)
+}
+
+// ImportLegacyAudit starts the trail with records of the single chain of
+// older versions of puce, and its head, as sqlstore's migration keeps a
+// database's: for tests of that migration on memstore. The store must hold
+// no audit record yet.
+func (s *Store) ImportLegacyAudit(records []identity.AuditRecord, head auditchain.Head) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.audit.trail.Records) > 0 || len(s.audit.trail.Heads) > 0 {
+		return fmt.Errorf("%w: memstore: the trail has records already", identity.ErrExists)
+	}
+	s.audit.trail.Legacy = slices.Clone(records)
+	s.audit.trail.LegacyHead = head
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
 )
@@ -11,16 +12,20 @@ import (
 func TestStore(t *testing.T) {
 	identitytest.RunStore(t, identitytest.StoreFactory{
 		Open: func(t *testing.T) identity.Store { return memstore.New() },
-		DeleteAudit: func(t *testing.T, s identity.Store, seq int64) {
-			s.(*memstore.Store).TamperAudit(func(rs []identity.AuditRecord) []identity.AuditRecord {
-				return append(rs[:seq-1:seq-1], rs[seq:]...)
-			})
+		OpenAudit: func(t *testing.T, c identity.AuditConfig) identity.Store {
+			s, err := memstore.NewWith(memstore.WithAudit(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
 		},
-		EditAudit: func(t *testing.T, s identity.Store, seq int64) {
-			s.(*memstore.Store).TamperAudit(func(rs []identity.AuditRecord) []identity.AuditRecord {
-				rs[seq-1].Event.Result = identity.Success
-				return rs
-			})
+		TamperAudit: func(t *testing.T, s identity.Store, f func(*auditchain.Trail)) {
+			s.(*memstore.Store).TamperAudit(f)
+		},
+		SeedLegacy: func(t *testing.T, s identity.Store, records []identity.AuditRecord, head auditchain.Head) {
+			if err := s.(*memstore.Store).ImportLegacyAudit(records, head); err != nil {
+				t.Fatal(err)
+			}
 		},
 	})
 }

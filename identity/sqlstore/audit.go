@@ -3,120 +3,329 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 )
 
-// Audit implements identity.Auditor. The append is one transaction whose
-// first statement bumps the head row: that statement takes the row lock
-// (PostgreSQL) or the write lock (SQLite), so concurrent writers on any
-// number of connections line up and the chain never forks.
-func (s *Store) Audit(ctx context.Context, e identity.Event) error {
-	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+// auditPartitions makes sure every partition has its head row, at its
+// genesis: the append statements update a row, they never create one.
+func (s *Store) auditPartitions(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: audit: %w", err)
+		return fmt.Errorf("sqlstore: audit partitions: %w", err)
 	}
 	defer tx.Rollback()
+	var legacy []byte
+	if err := tx.QueryRowContext(ctx, `SELECT hash FROM puce_audit_head WHERE id = 1`).Scan(&legacy); err != nil {
+		return fmt.Errorf("sqlstore: audit partitions: read the legacy head: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM puce_audit_parts WHERE part < `+fmt.Sprint(s.audit.Partitions)).Scan(&have); err != nil {
+		return fmt.Errorf("sqlstore: audit partitions: %w", err)
+	}
+	if have == s.audit.Partitions {
+		return nil
+	}
+	for p := range s.audit.Partitions {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (?, 0, ?, ?) ON CONFLICT DO NOTHING`),
+			p, auditchain.Zero(), auditchain.Genesis(p, legacy)); err != nil {
+			return fmt.Errorf("sqlstore: audit partitions: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// auditAppendPG appends one event in one statement: PostgreSQL moves the
+// partition's head and computes the record's hash from the previous one it
+// holds (auditchain.Hash, split as the package describes), so the head row
+// is locked for that one statement only. The LEFT JOIN turns a missing head
+// row into a NULL seq, which the NOT NULL constraint refuses: an event is
+// never silently dropped.
+const auditAppendPG = `WITH h AS (
+	UPDATE puce_audit_parts SET seq = seq + 1, prev = hash, hash = sha256(?::bytea || hash || int8send(seq + 1) || ?::bytea)
+	WHERE part = ? RETURNING seq, prev, hash)
+INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
+SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash FROM (SELECT 1) AS one LEFT JOIN h ON true`
+
+// auditArgs are auditAppendPG's arguments for e.
+func (s *Store) auditArgs(e *identity.Event) []any {
+	p := auditchain.Partition(e.Subject, s.audit.Partitions)
+	return []any{auditchain.AppendPrefixV2(nil, p), auditchain.AppendEventBytes(nil, *e), p,
+		p, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason}
+}
+
+// auditInTx appends e inside tx. On SQLite the transaction holds the write
+// lock already, so the head is read and the hash computed here.
+func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) error {
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	if s.d.name == "postgres" {
+		if _, err := s.txExec(ctx, tx, auditAppendPG, s.auditArgs(&e)...); err != nil {
+			return fmt.Errorf("sqlstore: audit: %w", err)
+		}
+		return nil
+	}
+	p := auditchain.Partition(e.Subject, s.audit.Partitions)
 	var seq int64
 	var prev []byte
-	if err := s.txQueryRow(ctx, tx, `UPDATE puce_audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).Scan(&seq, &prev); err != nil {
-		return fmt.Errorf("sqlstore: audit: advance head: %w", err)
+	if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM puce_audit_parts WHERE part = ?`, p).Scan(&seq, &prev); err != nil {
+		return fmt.Errorf("sqlstore: audit: read partition %d: %w", p, err)
 	}
-	hash := identity.ChainHash(prev, seq, e)
-	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit (seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash); err != nil {
+	seq++
+	hash := auditchain.Hash(p, prev, seq, e)
+	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p, seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit: insert: %w", err)
 	}
-	if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_head SET hash = ? WHERE id = 1`, hash); err != nil {
+	if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ?`, seq, prev, hash, p); err != nil {
 		return fmt.Errorf("sqlstore: audit: update head: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: audit: commit: %w", err)
 	}
 	return nil
 }
 
-const auditColumns = `seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
+// Audit implements identity.Auditor: one statement on PostgreSQL, one
+// transaction on SQLite, touching the head of one partition only.
+func (s *Store) Audit(ctx context.Context, e identity.Event) error {
+	if s.d.name == "postgres" {
+		e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {
+			return fmt.Errorf("sqlstore: audit: %w", err)
+		}
+	} else {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlstore: audit: %w", err)
+		}
+		defer tx.Rollback()
+		if err := s.auditInTx(ctx, tx, e); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlstore: audit: commit: %w", err)
+		}
+	}
+	s.audited(ctx, 1)
+	return nil
+}
+
+// audited counts n appends and writes a checkpoint when they reach the
+// interval. A checkpoint that fails is logged, not returned: the events
+// are in the trail, and the next checkpoint covers them.
+func (s *Store) audited(ctx context.Context, n int64) {
+	if s.audit.Key == nil {
+		return
+	}
+	every := int64(s.audit.CheckpointEvery)
+	if after := s.appends.Add(n); after/every == (after-n)/every {
+		return
+	}
+	if err := s.Checkpoint(ctx); err != nil {
+		slog.WarnContext(ctx, "puce: audit checkpoint failed; the next one will cover these events", "err", err)
+	}
+}
+
+// Checkpoint seals the heads of every partition, and of the legacy chain,
+// with the audit key (see identity.AuditConfig); the store also does so
+// every CheckpointEvery appends of this handle. Instances checkpoint one at
+// a time. Without a key it does nothing.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if s.audit.Key == nil {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	defer tx.Rollback()
+	if s.d.name == "postgres" {
+		// Checkpoints form a chain: one writer at a time.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7577656366)`); err != nil {
+			return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
+		}
+	} else if err := s.d.lockMigrations(ctx, tx); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
+	}
+	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(s.now().UnixMicro()).UTC(), Prev: auditchain.Zero(),
+		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
+	var last int64
+	var lastMAC []byte
+	err = tx.QueryRowContext(ctx, `SELECT seq, mac FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last, &lastMAC)
+	switch {
+	case err == nil:
+		c.Seq, c.Prev = last+1, lastMAC
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
+	}
+	// One statement, one snapshot: each head read is committed, and so is
+	// its record (they commit together).
+	if c.Heads, err = readHeads(ctx, tx); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	c.Seal(s.audit.Key)
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit_checkpoints (seq, time, legacy_seq, legacy_hash, heads, prev, mac) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		c.Seq, micros(c.Time), c.Legacy.Seq, c.Legacy.Hash, auditchain.EncodeHeads(c.Heads), c.Prev, c.MAC); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: commit: %w", err)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {
+	rows, err := q.QueryContext(ctx, `SELECT part, seq, hash FROM puce_audit_parts ORDER BY part`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var heads []auditchain.Head
+	for rows.Next() {
+		var h auditchain.Head
+		if err := rows.Scan(&h.Partition, &h.Seq, &h.Hash); err != nil {
+			return nil, err
+		}
+		heads = append(heads, h)
+	}
+	return heads, rows.Err()
+}
+
+const (
+	auditColumns  = `part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
+	legacyColumns = `-1, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
+)
 
 func scanAudit(rows *sql.Rows) (identity.AuditRecord, error) {
 	var r identity.AuditRecord
 	var t int64
-	err := rows.Scan(&r.Seq, &t, &r.Event.Subject, &r.Event.Kind, &r.Event.CredentialID, &r.Event.Action,
+	err := rows.Scan(&r.Partition, &r.Seq, &t, &r.Event.Subject, &r.Event.Kind, &r.Event.CredentialID, &r.Event.Action,
 		&r.Event.Result, &r.Event.RemoteAddr, &r.Event.Reason, &r.Prev, &r.Hash)
 	r.Event.Time = fromMicros(t)
 	return r, err
 }
 
-// AuditEvents implements identity.AuditLog.
+// AuditEvents implements identity.AuditLog: the partitioned records in the
+// order they were appended, then the legacy chain's.
 func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit int) ([]identity.AuditRecord, error) {
-	q := `SELECT ` + auditColumns + ` FROM puce_audit`
-	var args []any
-	if subject != "" {
-		q += ` WHERE subject = ?`
-		args = append(args, subject)
-	}
-	q += ` ORDER BY seq DESC`
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
-	}
-	rows, err := s.query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: audit events: %w", err)
-	}
-	defer rows.Close()
 	var out []identity.AuditRecord
-	for rows.Next() {
-		r, err := scanAudit(rows)
+	for _, src := range []struct{ cols, table, order string }{
+		{auditColumns, "puce_audit_log", "id"}, {legacyColumns, "puce_audit", "seq"},
+	} {
+		q := `SELECT ` + src.cols + ` FROM ` + src.table
+		var args []any
+		if subject != "" {
+			q += ` WHERE subject = ?`
+			args = append(args, subject)
+		}
+		q += ` ORDER BY ` + src.order + ` DESC`
+		if limit > 0 {
+			if len(out) >= limit {
+				break
+			}
+			q += ` LIMIT ?`
+			args = append(args, limit-len(out))
+		}
+		rows, err := s.query(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: audit events: %w", err)
 		}
-		out = append(out, r)
+		for rows.Next() {
+			r, err := scanAudit(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlstore: audit events: %w", err)
+			}
+			out = append(out, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: audit events: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// VerifyAudit implements identity.AuditLog. It streams the whole table in
+// VerifyAudit implements identity.AuditLog. It streams the whole trail in
 // one read transaction, so it checks a consistent snapshot while writers go
-// on, and compares the end of the chain with the head row, which catches the
-// deletion of the newest records.
-func (s *Store) VerifyAudit(ctx context.Context) ([]byte, error) {
+// on: the legacy chain, the checkpoints, every partition, and their heads.
+func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
 	defer tx.Rollback()
-	var headSeq int64
-	var headHash []byte
-	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return nil, fmt.Errorf("sqlstore: verify audit: read head: %w", err)
+	v := auditchain.Verifier{Key: key}
+	each := func(q string, f func(*sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlstore: verify audit: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := f(rows); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: verify audit: %w", err)
+		}
+		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+auditColumns+` FROM puce_audit ORDER BY seq`)
+	record := func(add func(identity.AuditRecord) error) func(*sql.Rows) error {
+		return func(rows *sql.Rows) error {
+			r, err := scanAudit(rows)
+			if err != nil {
+				return fmt.Errorf("sqlstore: verify audit: %w", err)
+			}
+			return add(r)
+		}
+	}
+	if err := each(`SELECT `+legacyColumns+` FROM puce_audit ORDER BY seq`, record(v.Legacy)); err != nil {
+		return nil, err
+	}
+	legacy := auditchain.Head{Partition: auditchain.LegacyPartition}
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&legacy.Seq, &legacy.Hash); err != nil {
+		return nil, fmt.Errorf("sqlstore: verify audit: read the legacy head: %w", err)
+	}
+	if err := v.EndLegacy(legacy); err != nil {
+		return nil, err
+	}
+	err = each(`SELECT seq, time, legacy_seq, legacy_hash, heads, prev, mac FROM puce_audit_checkpoints ORDER BY seq`, func(rows *sql.Rows) error {
+		c := auditchain.Checkpoint{Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
+		var t int64
+		var heads []byte
+		if err := rows.Scan(&c.Seq, &t, &c.Legacy.Seq, &c.Legacy.Hash, &heads, &c.Prev, &c.MAC); err != nil {
+			return fmt.Errorf("sqlstore: verify audit: %w", err)
+		}
+		c.Time = fromMicros(t)
+		if c.Heads, err = auditchain.DecodeHeads(heads); err != nil {
+			return err
+		}
+		return v.Checkpoint(c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := each(`SELECT `+auditColumns+` FROM puce_audit_log ORDER BY part, seq`, record(v.Record)); err != nil {
+		return nil, err
+	}
+	heads, err := readHeads(ctx, tx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
-	defer rows.Close()
-	var v identity.ChainVerifier
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
-		}
-		if err := v.Next(r); err != nil {
-			return nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
-	}
-	if v.Last() != headSeq || string(v.Head()) != string(headHash) {
-		return nil, fmt.Errorf("%w: the log ends at record %d but its head says %d (newest records deleted)", identity.ErrAuditBroken, v.Last(), headSeq)
-	}
-	return v.Head(), nil
+	return v.Finish(heads)
 }
 
 // snapshot is the isolation level that gives VerifyAudit one consistent view.

@@ -8,7 +8,8 @@ import (
 
 // migrations are applied in order, each once, and recorded in puce_schema.
 // Never edit one that has shipped: add a new one. Types are written with
-// placeholders that each dialect fills in: {bytes}, {bool}.
+// placeholders that each dialect fills in: {bytes}, {bool}, {serial} (an
+// integer primary key the database numbers).
 //
 // Times are BIGINT microseconds since the Unix epoch (0 for "never"): one
 // representation on both engines, and the precision the audit hash covers.
@@ -82,10 +83,49 @@ var migrations = []string{
 	CREATE INDEX puce_sessions_expires ON puce_sessions (expires_at);`,
 	// 4: the transaction digest an approval challenge is bound to.
 	`ALTER TABLE puce_challenges ADD COLUMN txn {bytes};`,
+	// 5: the audit trail in partitions, each a chain of its own, and the
+	// checkpoints that seal their heads (identity/auditchain). The single
+	// chain of versions 1 to 4 stays where it is, in puce_audit and
+	// puce_audit_head, verified as before; nothing writes to it any more,
+	// and every partition's first record chains to its head. Stop every
+	// instance of an older puce before starting a newer one: an older one
+	// still running would go on appending to the single chain.
+	`CREATE TABLE puce_audit_log (
+		id            {serial},
+		part          INTEGER NOT NULL,
+		seq           BIGINT NOT NULL,
+		time          BIGINT NOT NULL,
+		subject       TEXT NOT NULL,
+		kind          TEXT NOT NULL,
+		credential_id TEXT NOT NULL,
+		action        TEXT NOT NULL,
+		result        TEXT NOT NULL,
+		remote_addr   TEXT NOT NULL,
+		reason        TEXT NOT NULL,
+		prev          {bytes} NOT NULL,
+		hash          {bytes} NOT NULL,
+		UNIQUE (part, seq)
+	);
+	CREATE INDEX puce_audit_log_subject ON puce_audit_log (subject, id);
+	CREATE TABLE puce_audit_parts (
+		part INTEGER PRIMARY KEY,
+		seq  BIGINT NOT NULL,
+		prev {bytes} NOT NULL,
+		hash {bytes} NOT NULL
+	);
+	CREATE TABLE puce_audit_checkpoints (
+		seq         BIGINT PRIMARY KEY,
+		time        BIGINT NOT NULL,
+		legacy_seq  BIGINT NOT NULL,
+		legacy_hash {bytes} NOT NULL,
+		heads       {bytes} NOT NULL,
+		prev        {bytes} NOT NULL,
+		mac         {bytes} NOT NULL
+	);`,
 }
 
 func (d dialect) ddl(s string) string {
-	r := strings.NewReplacer("{bytes}", d.bytesType, "{bool}", d.boolType)
+	r := strings.NewReplacer("{bytes}", d.bytesType, "{bool}", d.boolType, "{serial}", d.serialType)
 	return r.Replace(s)
 }
 

@@ -17,30 +17,6 @@ import (
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 )
 
-// The audit tamper helpers act on the table directly, as someone with
-// database access would.
-func deleteAudit(t *testing.T, s identity.Store, seq int64) {
-	db := s.(*sqlstore.Store).DB()
-	q := `DELETE FROM puce_audit WHERE seq = ?`
-	if s.(*sqlstore.Store).Engine() == "postgres" {
-		q = `DELETE FROM puce_audit WHERE seq = $1`
-	}
-	if _, err := db.Exec(q, seq); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func editAudit(t *testing.T, s identity.Store, seq int64) {
-	db := s.(*sqlstore.Store).DB()
-	q := `UPDATE puce_audit SET result = 'success' WHERE seq = ?`
-	if s.(*sqlstore.Store).Engine() == "postgres" {
-		q = `UPDATE puce_audit SET result = 'success' WHERE seq = $1`
-	}
-	if _, err := db.Exec(q, seq); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSQLite(t *testing.T) {
 	paths := map[identity.Store]string{}
 	identitytest.RunStore(t, identitytest.StoreFactory{
@@ -55,8 +31,11 @@ func TestSQLite(t *testing.T) {
 		Second: func(t *testing.T, s identity.Store) identity.Store {
 			return sqlstoretest.SQLiteAt(t, paths[s])
 		},
-		DeleteAudit: deleteAudit,
-		EditAudit:   editAudit,
+		OpenAudit: func(t *testing.T, c identity.AuditConfig) identity.Store {
+			return sqlstoretest.SQLiteAt(t, filepath.Join(t.TempDir(), "puce.db"), sqlstore.WithAudit(c))
+		},
+		TamperAudit: tamperAudit,
+		SeedLegacy:  seedLegacy,
 		// At rest, SQLite is its files: the database and its write-ahead log.
 		Dump: func(t *testing.T, s identity.Store) []byte {
 			var all []byte
@@ -84,9 +63,13 @@ func TestPostgres(t *testing.T) {
 			}
 			return s
 		},
-		Second:      func(t *testing.T, s identity.Store) identity.Store { return seconds[s]() },
-		DeleteAudit: deleteAudit,
-		EditAudit:   editAudit,
+		Second: func(t *testing.T, s identity.Store) identity.Store { return seconds[s]() },
+		OpenAudit: func(t *testing.T, c identity.AuditConfig) identity.Store {
+			s, _ := sqlstoretest.Postgres(t, sqlstore.WithAudit(c))
+			return s
+		},
+		TamperAudit: tamperAudit,
+		SeedLegacy:  seedLegacy,
 		Dump:        pgDump,
 	})
 	if version != "" && !t.Failed() {
@@ -125,12 +108,12 @@ func TestMigrationsIdempotent(t *testing.T) {
 	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
 	for _, s := range []*sqlstore.Store{a, b} {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 4 {
+		if err != nil || v != 5 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	}
 	var n int
-	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 4 {
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 5 {
 		t.Fatalf("%d migration records, %v", n, err)
 	}
 }
@@ -202,13 +185,14 @@ func TestUpgradeToRevisions(t *testing.T) {
 	}
 	// Back to schema 1, as an older puce left it.
 	for _, q := range []string{`ALTER TABLE puce_credentials DROP COLUMN revision`, `DROP TABLE puce_sessions`, `ALTER TABLE puce_challenges DROP COLUMN txn`,
+		`DROP TABLE puce_audit_log`, `DROP TABLE puce_audit_parts`, `DROP TABLE puce_audit_checkpoints`,
 		`DELETE FROM puce_schema WHERE version >= 2`} {
 		if _, err := old.DB().Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s := sqlstoretest.SQLiteAt(t, p)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 4 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	got, err := s.Credential(ctx, c.Ref())

@@ -9,9 +9,12 @@
 // (VerifyConnection). Tokens of any web-eid:1.x client are accepted, so
 // national eID cards used through the Web eID browser extension work too.
 //
-// cardauth never touches a reader and does not import the cgo package pcsc:
-// a web backend builds without libpcsclite. NewToken, the client half, takes
-// any crypto.Signer, such as a piv slot signer.
+// cardauth does not import the cgo package pcsc: a web backend builds
+// without libpcsclite. The holder's half is here too, as calls on an open
+// card (an apdu.Transport: a pcsc.Tx, or the virtual card): LoginToken
+// (select, PIN with tries left, 9A signature, the Web eID token),
+// SignDigest (a 9C signature of a pending document, PIN for each) and
+// ApprovalToken (a payment); NewToken takes any crypto.Signer instead.
 package cardauth
 
 import (
@@ -294,7 +297,7 @@ func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Cha
 // credential; ErrCertificateNotValid, ErrKeyUsage, ErrUntrustedCA
 // (identity.ErrUntrusted); ErrOCSP and ErrOCSPUnavailable (identity.ErrUntrusted),
 // ErrRevoked (identity.ErrRevoked); identity.ErrThrottled; and the challenge
-// errors of identity.Challenges.Take. Every error matches an identity
+// errors of identity.Services.Prove. Every error matches an identity
 // sentinel with errors.Is.
 func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
 	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
@@ -365,7 +368,7 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x50
 	}
 	// Edited, not overwritten: a rename, or a revocation, made during this
 	// login stays.
-	err = identity.EditCredential(ctx, f.svc.Store, cred, func(c *identity.Credential) error {
+	err = f.svc.EditCredential(ctx, cred, func(c *identity.Credential) error {
 		if !c.Active {
 			return fmt.Errorf("%w: the card credential was disabled during this login", identity.ErrRevoked)
 		}
@@ -391,9 +394,9 @@ func (f *Factor) enrolled(ctx context.Context, subject identity.Subject, cert *x
 		var c *identity.Credential
 		var err error
 		if subject == "" {
-			c, err = f.svc.Store.CredentialByID(ctx, Kind, id)
+			c, err = f.svc.CredentialByID(ctx, Kind, id)
 		} else {
-			c, err = f.svc.Store.Credential(ctx, identity.CredentialRef{Subject: subject, Kind: Kind, ID: id})
+			c, err = f.svc.Credential(ctx, identity.CredentialRef{Subject: subject, Kind: Kind, ID: id})
 		}
 		if errors.Is(err, identity.ErrNotEnrolled) {
 			continue

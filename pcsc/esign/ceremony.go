@@ -18,6 +18,9 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
 )
@@ -151,6 +154,11 @@ func (c *Ceremony) signer(ctx context.Context, subject identity.Subject, cert *x
 		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
+	return c.holder(ctx, subject, cert)
+}
+
+// holder returns the account's card credential whose holder cert names.
+func (c *Ceremony) holder(ctx context.Context, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, error) {
 	cred, err := c.cfg.Cards.Holder(ctx, subject, cert)
 	// An account without an active card is refused the same way.
 	if errors.Is(err, identity.ErrNotEnrolled) {
@@ -197,9 +205,10 @@ func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, document 
 		if subtle.ConstantTimeCompare(doc[:], st.DocumentDigest) != 1 {
 			return ErrDocumentAltered
 		}
-		// Asked again: the card may have been revoked from the account
-		// since Begin.
-		cred, err := c.signer(ctx, ch.Subject, cert, ev.Time)
+		// Asked again: the card may have been removed from the account
+		// since Begin. Its purpose and chain are VerifyContext's, below,
+		// once: a chain costs more than the rest of Finish.
+		cred, err := c.holder(ctx, ch.Subject, cert)
 		if err != nil {
 			return err
 		}
@@ -232,4 +241,43 @@ func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, document 
 		return nil, err
 	}
 	return out, nil
+}
+
+// ErrOtherCertificate: signed attributes name another signing certificate
+// than the card's (signing-certificate-v2, RFC 5035): the card must not sign
+// them. Wraps ErrBadSignature.
+var ErrOtherCertificate = fmt.Errorf("%w: the signed attributes name another certificate than the card's", ErrBadSignature)
+
+// CheckSignedAttributes is the holder's side's check before its card signs
+// (what you see is what you sign): the DER SET of signed attributes a
+// server sent (SignRequest.SignedAttributes) must name document — the one
+// shown to the holder — by its SHA-256 (message-digest), the card's signing
+// certificate cert (signing-certificate-v2), content type id-data, and a
+// signing time, which it returns. Each attribute appears once with one
+// value (RFC 5652 §11).
+//
+// Errors: ErrMalformed for attributes that do not parse or lack one of
+// these; ErrDocumentAltered for another document; ErrOtherCertificate.
+func CheckSignedAttributes(signedAttrs, document []byte, cert *x509.Certificate) (time.Time, error) {
+	in := cryptobyte.String(signedAttrs)
+	var set cryptobyte.String
+	if len(signedAttrs) > MaxSignatureSize || !in.ReadASN1(&set, cbasn1.SET) || !in.Empty() {
+		return time.Time{}, malformed("signed attributes")
+	}
+	sd := &signedData{eType: oidData}
+	if err := sd.readAttributes(set); err != nil {
+		return time.Time{}, err
+	}
+	if sd.signingTime.IsZero() || sd.certHash == nil {
+		return time.Time{}, malformed("signed attributes without signing time or signing-certificate-v2")
+	}
+	doc := sha256.Sum256(document)
+	if len(sd.messageDigest) != len(doc) || subtle.ConstantTimeCompare(sd.messageDigest, doc[:]) != 1 {
+		return time.Time{}, ErrDocumentAltered
+	}
+	var buf [64]byte
+	if subtle.ConstantTimeCompare(digestOf(buf[:], sd.certHashAlg, cert.Raw), sd.certHash) != 1 {
+		return time.Time{}, ErrOtherCertificate
+	}
+	return sd.signingTime, nil
 }

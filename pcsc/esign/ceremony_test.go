@@ -14,6 +14,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -31,19 +32,27 @@ type instance struct {
 }
 
 type ceremonyEnv struct {
-	path  string
+	// open is a new connection to the shared database: a SQLite file, or
+	// a PostgreSQL schema.
+	open  func() *sqlstore.Store
 	clock *identitytest.Clock
 	card  *testcard.Card
 }
 
 func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "puce.db")
+	return newCeremonyEnvOn(t, func() *sqlstore.Store { return sqlstoretest.SQLiteAt(t, path) })
+}
+
+func newCeremonyEnvOn(t *testing.T, open func() *sqlstore.Store) *ceremonyEnv {
+	t.Helper()
 	clock := identitytest.NewClock(identitytest.Epoch())
 	card, err := testcard.New(testcard.Options{Now: clock.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &ceremonyEnv{path: filepath.Join(t.TempDir(), "puce.db"), clock: clock, card: card}
+	e := &ceremonyEnv{open: open, clock: clock, card: card}
 	// Enrol the card (its 9A certificate) for alice.
 	in := e.start(t)
 	ctx := context.Background()
@@ -62,15 +71,12 @@ func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	return e
 }
 
-// start is a new server process over the shared file.
+// start is a new server process over the shared database.
 func (e *ceremonyEnv) start(t *testing.T) *instance {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := e.open()
 	in := &instance{store: st, svc: &identity.Services{Store: st, Clock: e.clock}}
+	var err error
 	in.cards, err = cardauth.New(in.svc, cardauth.Config{Roots: e.card.PKI.Roots, Intermediates: e.card.PKI.Intermediates, SkipRevocation: true})
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +116,17 @@ func answer(ch *identity.Challenge, sig []byte) identity.Response {
 // result verifies with openssl, the finish is audited, and a replay is
 // refused.
 func TestCeremonyAcrossRestart(t *testing.T) {
+	testAcrossInstances(t, newCeremonyEnv(t))
+}
+
+// The same with two server instances on one PostgreSQL database.
+func TestCeremonyAcrossPostgresInstances(t *testing.T) {
+	_, open := sqlstoretest.Postgres(t)
+	testAcrossInstances(t, newCeremonyEnvOn(t, open))
+}
+
+func testAcrossInstances(t *testing.T, e *ceremonyEnv) {
 	ctx := context.Background()
-	e := newCeremonyEnv(t)
 	first := e.start(t)
 	ch, err := first.ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: ceremonyOrigin}, contract, e.card.SignCert)
 	if err != nil {
@@ -246,4 +261,71 @@ func TestCeremonyAnotherCard(t *testing.T) {
 	if _, err := in.ceremony.Begin(ctx, req, contract, e.card.SignCert); !errors.Is(err, identity.ErrNotEnrolled) {
 		t.Fatalf("begin without an active card: %v", err)
 	}
+}
+
+// ParseSignRequest reads what a server sends the holder's side: anything
+// else is identity.ErrBadInput, never a panic, and what it accepts has a
+// SHA-256-sized digest to sign.
+func FuzzParseSignRequest(f *testing.F) {
+	f.Add([]byte(`{"signedAttributes":"MQA=","digest":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","documentDigest":"","signingTime":"2026-11-02T09:30:00Z"}`))
+	f.Add([]byte(`{"digest":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := esign.ParseSignRequest(data)
+		if err != nil {
+			if !errors.Is(err, identity.ErrBadInput) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if len(r.Digest) != 32 || len(r.SignedAttributes) == 0 {
+			t.Fatalf("accepted %+v", r)
+		}
+	})
+}
+
+// The holder's side refuses to sign attributes that name another document
+// or another certificate than the card's.
+func TestCheckSignedAttributes(t *testing.T) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p, err := esign.Prepare(contract, card.SignCert, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := esign.CheckSignedAttributes(p.SignedAttributes, contract, card.SignCert)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("good attributes: %v, %v", got, err)
+	}
+	if _, err := esign.CheckSignedAttributes(p.SignedAttributes, []byte("another"), card.SignCert); !errors.Is(err, esign.ErrDocumentAltered) {
+		t.Fatalf("another document: %v", err)
+	}
+	if _, err := esign.CheckSignedAttributes(p.SignedAttributes, contract, card.AuthCert); !errors.Is(err, esign.ErrOtherCertificate) {
+		t.Fatalf("another certificate: %v", err)
+	}
+	if _, err := esign.CheckSignedAttributes(append(p.SignedAttributes, 0), contract, card.SignCert); !errors.Is(err, esign.ErrMalformed) {
+		t.Fatalf("trailing data: %v", err)
+	}
+}
+
+// Attributes from a page are outside bytes: typed errors, never a panic.
+func FuzzCheckSignedAttributes(f *testing.F) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := esign.Prepare(contract, card.SignCert, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p.SignedAttributes)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := esign.CheckSignedAttributes(data, contract, card.SignCert)
+		if err != nil && !errors.Is(err, esign.ErrMalformed) && !errors.Is(err, esign.ErrDocumentAltered) &&
+			!errors.Is(err, esign.ErrBadSignature) && !errors.Is(err, esign.ErrUnsupported) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
 }

@@ -10,6 +10,15 @@
 // SignedData around the signature (Pending.Assemble). The result verifies
 // with `openssl cms -verify`.
 //
+// A web server runs it as a Ceremony: Begin keeps the pending signature in
+// the identity challenge store (single use, expiry, any instance or a
+// restarted one may finish it) after checking that the signing certificate
+// belongs to the card enrolled on the account (ErrNotAccountCard); Finish
+// assembles, verifies and audits. identity/httpauth serves the two halves as
+// JSON endpoints. On the holder's side, CheckSignedAttributes checks that
+// what the card is to sign names the document shown, before
+// cardauth.SignDigest has the card sign it.
+//
 // Verify checks a document against its signature and says who signed, when,
 // and whether the document was altered. It reads what other signers make
 // too (OpenSSL's `cms -sign` with its options): RSASSA-PSS, SHA-384 and

@@ -48,6 +48,8 @@ type signedData struct {
 	// timestampToken is the signature timestamp among the unsigned
 	// attributes (CAdES-T), nil without.
 	timestampToken []byte
+	// ocsp are the OCSP answers kept in SignedData.crls (CAdES-LT).
+	ocsp [][]byte
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
@@ -73,12 +75,18 @@ func parseSignedData(p7s []byte, want asn1.ObjectIdentifier) (*signedData, error
 	in := cryptobyte.String(p7s)
 	var ci, content, sdSeq cryptobyte.String
 	if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() {
-		// BER's indefinite lengths (X.690 §8.1.3.6), which streaming
-		// signers write, are legal CMS that this DER reader does not take.
-		if len(p7s) > 1 && p7s[0] == 0x30 && p7s[1] == 0x80 {
-			return nil, unsupported("BER indefinite-length encoding (re-encode the signature as DER)")
+		// BER — indefinite lengths (X.690 §8.1.3.6), which streaming
+		// signers such as NSS write, long-form lengths, chunked strings —
+		// is legal CMS (RFC 5652 §1.2 asks DER of the signed attributes
+		// only): read it re-encoded as DER (ber.go).
+		der, err := berToDER(p7s)
+		if err != nil {
+			return nil, malformed("not a CMS SignedData")
 		}
-		return nil, malformed("not a CMS SignedData")
+		in = cryptobyte.String(der)
+		if !in.ReadASN1(&ci, cbasn1.SEQUENCE) || !in.Empty() {
+			return nil, malformed("not a CMS SignedData")
+		}
 	}
 	if ct, ok := readOID(&ci); !ok || !oidIs(ct, oidSignedData) ||
 		!ci.ReadASN1(&content, tag0) || !content.ReadASN1(&sdSeq, cbasn1.SEQUENCE) {
@@ -131,6 +139,9 @@ func parseSignedData(p7s []byte, want asn1.ObjectIdentifier) (*signedData, error
 	var hasCRLs bool
 	if !sdSeq.ReadOptionalASN1(&crls, &hasCRLs, tag1) || !sdSeq.ReadASN1(&signerInfos, cbasn1.SET) {
 		return nil, malformed("signer infos")
+	}
+	if err := sd.readRevocationInfo(crls); err != nil {
+		return nil, err
 	}
 	var si cryptobyte.String
 	if !signerInfos.ReadASN1(&si, cbasn1.SEQUENCE) {

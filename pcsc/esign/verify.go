@@ -83,9 +83,20 @@ type Report struct {
 	// VerifyOptions.TSARoots; nil when the signature has none, or when no
 	// TSA roots were given to check it with.
 	Timestamp *Timestamp
-	// Level is the CAdES baseline level reached: "B-B", or "B-T" with a
-	// verified signature timestamp.
+	// Level is the CAdES baseline level reached: "B-B", "B-T" with a
+	// verified signature timestamp, "B-LT" when validation data kept with
+	// the signature also proves the signer's certificate was not revoked
+	// at the timestamp's time, "B-LTA" when an archive timestamp covers
+	// it all.
 	Level string
+	// ArchiveTimestamp is the latest archive-time-stamp-v3 (CAdES-LTA),
+	// verified with VerifyOptions.TSARoots; nil without.
+	ArchiveTimestamp *Timestamp
+	// Status is the signer's certificate status at the timestamp's time,
+	// from the validation data kept with the signature (or given in
+	// VerifyOptions.ValidationData), with no network; nil when there is no
+	// timestamp or the data does not establish it.
+	Status *CertificateStatus
 }
 
 // VerifyOptions configure Verify.
@@ -112,6 +123,13 @@ type VerifyOptions struct {
 	OCSP *ocsp.Checker
 	// Now is the clock the OCSP answer is judged by; nil means time.Now.
 	Now func() time.Time
+	// ValidationData adds certificates and OCSP answers kept beside the
+	// signature (a PDF's document security store) to those in it.
+	ValidationData *ValidationData
+	// ClaimedTime is the signing time the signer claims outside the
+	// signature (a PDF signature dictionary's /M), used when the signature
+	// has no signing-time attribute.
+	ClaimedTime time.Time
 }
 
 // Verify is VerifyContext without a context.
@@ -192,16 +210,50 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	for _, c := range others {
 		inter.AddCert(c)
 	}
+	vd := &ValidationData{Certificates: sd.certs, OCSP: sd.ocsp}
+	vd.Merge(opts.ValidationData)
+	for _, der := range vd.Certificates {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	claimed := sd.signingTime
+	if claimed.IsZero() {
+		claimed = opts.ClaimedTime
+	}
 	// Any extended key usage here: checkPurpose judged the signer's, and
 	// crypto/x509 knows no documentSigning.
 	chains, err := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: at,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil && ts == nil && opts.Time.IsZero() && !claimed.IsZero() {
+		// Valid at the claimed time, not now: say that it is the missing
+		// proof of time that fails it, not the signature.
+		if chains, err2 := signer.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: inter, CurrentTime: claimed,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err2 == nil {
+			return &Report{Signer: signer, SigningTime: claimed, Chain: chains[0], Algorithm: sd.alg.String(), Level: "B-B"},
+				fmt.Errorf("%w (%v)", ErrTimeNotProven, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
 	}
-	rep := &Report{Signer: signer, SigningTime: sd.signingTime, Chain: chains[0], Algorithm: sd.alg.String(), Timestamp: ts, Level: "B-B"}
+	rep := &Report{Signer: signer, SigningTime: claimed, Chain: chains[0], Algorithm: sd.alg.String(), Timestamp: ts, Level: "B-B"}
 	if ts != nil {
 		rep.Level = "B-T"
+		st, err := vd.statusOfChain(rep.Chain, ts.Time)
+		switch {
+		case err == nil:
+			rep.Status, rep.Level = &st, "B-LT"
+			ats, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
+			if err != nil {
+				return rep, err
+			}
+			if ats != nil {
+				rep.ArchiveTimestamp, rep.Level = ats, "B-LTA"
+			}
+		case errors.Is(err, ErrRevoked):
+			return rep, err
+		}
 	}
 	if opts.OCSP == nil {
 		return rep, nil
@@ -226,6 +278,17 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 		return nil
 	case errors.Is(err, ocsp.ErrRevoked):
 		rep.Revocation = &res
+		// Revoked after the timestamp: the signature was made while the
+		// certificate was good, which the timestamp proves (ETSI EN 319
+		// 102-1 §5.6.2.4).
+		if rep.Timestamp != nil && res.RevokedAt.After(rep.Timestamp.Time) {
+			return nil
+		}
+		// Without a timestamp, a signature claiming a time before the
+		// revocation cannot prove it.
+		if rep.Timestamp == nil && !rep.SigningTime.IsZero() && res.RevokedAt.After(rep.SigningTime) {
+			return fmt.Errorf("%w (%w), %w", ErrRevoked, err, ErrTimeNotProven)
+		}
 		return fmt.Errorf("%w (%w)", ErrRevoked, err)
 	}
 	return fmt.Errorf("%w (%w)", ErrRevocationUnknown, err)

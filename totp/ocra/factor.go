@@ -188,7 +188,7 @@ func checkResponse(b []byte) error {
 // step forward.
 func (f *Factor) check(response []byte) identity.ProofCheck {
 	return func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
-		creds, err := f.svc.Store.Credentials(ctx, ch.Subject, Kind)
+		creds, err := f.svc.Credentials(ctx, ch.Subject, Kind)
 		if err != nil {
 			return fmt.Errorf("ocra: load tokens: %w", err)
 		}
@@ -213,7 +213,7 @@ func (f *Factor) check(response []byte) identity.ProofCheck {
 					replayed = true
 					continue
 				}
-				if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), next, ev.Time); err != nil {
+				if err := f.svc.AdvanceCounter(ctx, c.Ref(), next, ev.Time); err != nil {
 					if errors.Is(err, identity.ErrReplayed) {
 						return fmt.Errorf("ocra: this response was already used: %w", err)
 					}

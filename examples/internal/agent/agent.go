@@ -16,7 +16,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -40,6 +39,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/piv"
 )
 
@@ -397,10 +397,6 @@ func (a *Agent) attributes(w http.ResponseWriter, r *http.Request, origin string
 	if err != nil || len(der) > 16<<10 {
 		return http.StatusBadRequest, apiErr("The signed attributes are malformed.")
 	}
-	attrs, err := parseAttributes(der)
-	if err != nil {
-		return http.StatusBadRequest, apiErr("The signed attributes are malformed.")
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if q.status != stCertificate {
@@ -408,22 +404,21 @@ func (a *Agent) attributes(w http.ResponseWriter, r *http.Request, origin string
 	}
 	// What the card will sign must be this document: the holder was shown
 	// its name, size and hash, and the signature must cover nothing else.
-	if !bytes.Equal(attrs.messageDigest, q.docHash[:]) {
+	// The library checks the attributes name it and the card's certificate.
+	at, err := esign.CheckSignedAttributes(der, q.doc, q.cert)
+	switch {
+	case errors.Is(err, esign.ErrDocumentAltered):
 		q.status, q.errorMsg = stFailed, "The site asked to sign something other than the document shown to the holder."
 		a.log.Warn("signed attributes do not match the document", "id", q.id, "origin", origin)
 		return http.StatusBadRequest, apiErr(q.errorMsg)
-	}
-	if !bytes.Equal(attrs.certHash, sha256Of(q.cert.Raw)) {
+	case errors.Is(err, esign.ErrOtherCertificate):
 		q.status, q.errorMsg = stFailed, "The site named another signing certificate than the card's."
 		return http.StatusBadRequest, apiErr(q.errorMsg)
+	case err != nil:
+		return http.StatusBadRequest, apiErr("The signed attributes are malformed.")
 	}
-	q.attrs, q.signingTime, q.status = der, attrs.signingTime, stReady
+	q.attrs, q.signingTime, q.status = der, at, stReady
 	return http.StatusOK, map[string]string{"status": q.status}
-}
-
-func sha256Of(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }
 
 // status is the agent's home page: what it is and who may use it.

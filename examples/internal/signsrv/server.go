@@ -1,8 +1,15 @@
-// Package signsrv is the web application of examples/sign: upload a
-// document, have the holder sign it with the card's e-signature key (PIV 9C)
-// through the card agent, download the detached CMS signature (.p7s), and
-// verify a document against its signature. Built on puce's esign package;
-// kept apart from its main so the browser tests can run it in-process.
+// Package signsrv is the web application of examples/sign: the holder
+// signs in with the card (PIV 9A, through the card agent), uploads a
+// document, signs it with the card's e-signature key (PIV 9C, PIN asked by
+// the agent for that signature), downloads the detached CMS signature
+// (.p7s), and anyone verifies a document against its signature.
+//
+// Sessions, the card login and the signing ceremony are puce's
+// identity/httpauth: the signing desk holds only its pages and documents.
+// The library checks that the signing card is the one enrolled on the
+// account; accounts and their cards come from the identity store the desk
+// shares with examples/login. Kept apart from its main so the browser tests
+// can run it in-process.
 package signsrv
 
 import (
@@ -10,7 +17,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +29,10 @@ import (
 	"time"
 
 	"github.com/puce-id/puce/examples/internal/web"
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
 )
@@ -33,6 +43,13 @@ var templates embed.FS
 // MaxDocument bounds an uploaded document.
 const MaxDocument = 10 << 20
 
+// Store is what the desk keeps its state in: accounts, cards, sessions and
+// pending signatures (sqlstore for several instances, memstore alone).
+type Store interface {
+	identity.Store
+	identity.SessionStore
+}
+
 // Config configures the server.
 type Config struct {
 	// Origin is the site's origin as browsers see it.
@@ -40,25 +57,28 @@ type Config struct {
 	SiteName string
 	// AgentURL is where the card agent listens.
 	AgentURL string
-	// Roots and Intermediates are the CAs whose signing certificates are
-	// trusted; Chain are the issuing CA certificates put into each .p7s so a
-	// receiver (openssl cms -verify) can build the path.
+	// Store holds the accounts whose cards may sign (nil: an empty memstore).
+	Store Store
+	// Roots and Intermediates are the CAs whose cards are trusted; Chain
+	// are the issuing CA certificates put into each .p7s so a receiver
+	// (openssl cms -verify) can build the path.
 	Roots, Intermediates *x509.CertPool
 	Chain                []*x509.Certificate
 	// OCSPURL overrides the responder the certificates name; NoOCSP skips
-	// the status check on the verify page.
+	// the status checks.
 	OCSPURL string
 	NoOCSP  bool
 	Logger  *slog.Logger
-	Now     func() time.Time
+	Clock   identity.Clock
 }
 
 // Server is the signing application.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	pages    *web.Pages
-	sessions *web.Sessions[state]
+	cfg   Config
+	log   *slog.Logger
+	pages *web.Pages
+	m     *httpauth.Manager
+	api   *httpauth.Endpoints
 	// ocsp checks the signer's certificate on the verify page; nil when
 	// revocation checks are off.
 	ocsp *ocsp.Checker
@@ -67,20 +87,13 @@ type Server struct {
 	docs map[string]*document
 }
 
-// state is a browser's session: the documents it uploaded. A document is
-// reachable only from the session that uploaded it.
-type state struct {
-	Docs []string
-}
-
+// document is an upload, reachable only by the account that uploaded it.
 type document struct {
 	id, name string
+	owner    identity.Subject
 	data     []byte
-	hash     [32]byte
 	uploaded time.Time
-	pending  *esign.Pending
-	cert     *x509.Certificate
-	p7s      []byte
+	signed   *esign.Signed
 }
 
 // docTTL is how long an uploaded document and its signature stay: this
@@ -98,17 +111,41 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = identity.SystemClock{}
+	}
+	if cfg.Store == nil {
+		cfg.Store = memstore.New()
 	}
 	u, err := url.Parse(cfg.Origin)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("signsrv: origin %q is not scheme://host[:port]", cfg.Origin)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, docs: map[string]*document{},
-		sessions: &web.Sessions[state]{Cookie: "puce_sign", Secure: u.Scheme == "https", Now: cfg.Now}}
+	s := &Server{cfg: cfg, log: cfg.Logger, docs: map[string]*document{}}
 	if !cfg.NoOCSP {
 		s.ocsp = &ocsp.Checker{ResponderURL: cfg.OCSPURL}
+	}
+	// The library's part: sessions, the card login, the signing ceremony.
+	svc := &identity.Services{Store: cfg.Store, Clock: cfg.Clock, Throttle: &identity.Throttle{Store: cfg.Store, Clock: cfg.Clock}}
+	cards, err := cardauth.New(svc, cardauth.Config{Roots: cfg.Roots, Intermediates: cfg.Intermediates,
+		OCSPResponderURL: cfg.OCSPURL, SkipRevocation: cfg.NoOCSP})
+	if err != nil {
+		return nil, err
+	}
+	ceremony, err := esign.NewCeremony(svc, esign.CeremonyConfig{Cards: cards, Chain: cfg.Chain,
+		Verify: esign.VerifyOptions{Roots: cfg.Roots, Intermediates: cfg.Intermediates, OCSP: s.ocsp}})
+	if err != nil {
+		return nil, err
+	}
+	s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
+		CookieName: "puce_sign", MaxBodyBytes: 2*MaxDocument + 1<<20, Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{Factors: []identity.Authenticator{cards}, Credentials: cfg.Store,
+		Signing: &httpauth.Signing{Ceremony: ceremony, Document: s.document, Signed: s.keep}})
+	if err != nil {
+		return nil, err
 	}
 	if s.pages, err = web.ParsePages(templates, "templates"); err != nil {
 		return nil, err
@@ -119,64 +156,103 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/auth/", s.api)
+	mux.HandleFunc("GET /static/desk.js", deskJS)
 	mux.Handle("GET /static/", web.Static())
 	mux.HandleFunc("GET /{$}", s.home)
 	mux.HandleFunc("POST /upload", s.upload)
+	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("GET /sign/{id}", s.signPage)
-	mux.HandleFunc("GET /sign/{id}/document", s.documentFile)
-	mux.HandleFunc("POST /sign/{id}/prepare", s.prepare)
-	mux.HandleFunc("POST /sign/{id}/finish", s.finish)
-	mux.HandleFunc("GET /sign/{id}/signature.p7s", s.signatureFile)
+	mux.HandleFunc("GET /sign/{id}/document", s.file(false))
+	mux.HandleFunc("GET /sign/{id}/signature.p7s", s.file(true))
 	mux.HandleFunc("GET /verify", s.verifyPage)
 	mux.HandleFunc("POST /verify", s.verifyPost)
-	return http.MaxBytesHandler(mux, 2*MaxDocument+(1<<20))
+	return s.m.Protect(mux)
 }
 
-func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *web.Session[state], status int, page, title, errMsg string, data any, script string) {
-	p := web.Page{Site: s.cfg.SiteName, Title: title, CSRF: sess.CSRF, Error: errMsg, Notice: r.URL.Query().Get("notice"), Data: data, Script: script}
+func deskJS(w http.ResponseWriter, r *http.Request) {
+	js, _ := templates.ReadFile("templates/desk.js")
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(js)
+}
+
+type pageData struct {
+	Agent, User, CSRF string
+	Doc               *signData
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title, errMsg string, doc *signData) {
+	sess, err := s.m.Start(w, r)
+	if err != nil {
+		s.m.WriteError(w, r, err)
+		return
+	}
+	d := pageData{Agent: s.cfg.AgentURL, CSRF: sess.CSRFToken(), Doc: doc}
+	if sess.Login() != nil {
+		d.User = string(sess.Subject())
+	}
 	var connect []string
 	if s.cfg.AgentURL != "" {
 		connect = append(connect, s.cfg.AgentURL)
 	}
-	s.pages.Render(w, status, page, p, connect...)
+	s.pages.Render(w, status, page, web.Page{Site: s.cfg.SiteName, Title: title, CSRF: d.CSRF, Error: errMsg,
+		Notice: r.URL.Query().Get("notice"), Data: d, Script: "desk.js"}, connect...)
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	s.render(w, r, sess, 200, "home.html", "Sign a document with your card", "", nil, "")
+	s.render(w, r, 200, "home.html", "Sign a document with your card", "", nil)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.m.Load(r)
+	if err == nil {
+		err = s.m.Logout(r.Context(), w, sess)
+	}
+	if err != nil {
+		s.m.WriteError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/?notice="+url.QueryEscape("You are signed out."), http.StatusSeeOther)
+}
+
+// signedIn is the subject of a completed login, or "".
+func (s *Server) signedIn(r *http.Request) identity.Subject {
+	sess, err := s.m.Load(r)
+	if err != nil || sess.Login() == nil {
+		return ""
+	}
+	return sess.Subject()
 }
 
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		s.render(w, r, sess, http.StatusBadRequest, "home.html", "Sign a document with your card", "The upload failed or the document is larger than 10 MB.", nil, "")
-		return
-	}
-	if !web.CheckCSRF(r, sess, s.cfg.Origin) {
-		s.render(w, r, sess, http.StatusForbidden, "home.html", "Sign a document with your card", "This form is out of date or did not come from this site. Reload the page and try again.", nil, "")
+	const title = "Sign a document with your card"
+	who := s.signedIn(r)
+	if who == "" {
+		s.render(w, r, http.StatusForbidden, "home.html", title, "Sign in with your card first.", nil)
 		return
 	}
 	f, hdr, err := r.FormFile("document")
 	if err != nil {
-		s.render(w, r, sess, http.StatusBadRequest, "home.html", "Sign a document with your card", "Choose a document to sign.", nil, "")
+		s.render(w, r, http.StatusBadRequest, "home.html", title, "Choose a document to sign (up to 10 MB).", nil)
 		return
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocument+1))
 	if err != nil || len(data) == 0 || len(data) > MaxDocument {
-		s.render(w, r, sess, http.StatusBadRequest, "home.html", "Sign a document with your card", "The document is empty or larger than 10 MB.", nil, "")
+		s.render(w, r, http.StatusBadRequest, "home.html", title, "The document is empty or larger than 10 MB.", nil)
 		return
 	}
-	d := &document{id: web.Token(16), name: cleanName(hdr.Filename), data: data, hash: sha256.Sum256(data), uploaded: s.cfg.Now()}
+	now := s.cfg.Clock.Now()
+	d := &document{id: web.Token(16), name: cleanName(hdr.Filename), owner: who, data: data, uploaded: now}
 	s.mu.Lock()
 	for id, o := range s.docs {
-		if s.cfg.Now().Sub(o.uploaded) > docTTL {
+		if now.Sub(o.uploaded) > docTTL {
 			delete(s.docs, id)
 		}
 	}
 	s.docs[d.id] = d
 	s.mu.Unlock()
-	sess.With(func(st *state) { st.Docs = append(st.Docs, d.id) })
 	http.Redirect(w, r, "/sign/"+d.id, http.StatusSeeOther)
 }
 
@@ -198,140 +274,91 @@ func cleanName(n string) string {
 	return n
 }
 
-// doc returns a document of this browser's session.
-func (s *Server) doc(r *http.Request, sess *web.Session[state]) *document {
-	id := r.PathValue("id")
-	mine := false
-	sess.With(func(st *state) {
-		for _, d := range st.Docs {
-			mine = mine || d == id
-		}
-	})
-	if !mine {
-		return nil
-	}
+// doc returns a live document of who.
+func (s *Server) doc(who identity.Subject, id string) *document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.docs[id]
-	if d == nil || s.cfg.Now().Sub(d.uploaded) > docTTL {
+	if d == nil || who == "" || d.owner != who || s.cfg.Clock.Now().Sub(d.uploaded) > docTTL {
 		return nil
 	}
 	return d
 }
 
+// document is the signing endpoints' view of the uploads: the session's
+// user signs only their own.
+func (s *Server) document(r *http.Request, sess *httpauth.Session, id string) (*httpauth.Document, error) {
+	d := s.doc(sess.Subject(), id)
+	if d == nil {
+		return nil, nil
+	}
+	return &httpauth.Document{ID: d.id, Name: d.name, Data: d.data}, nil
+}
+
+// keep stores the signature the library made and verified.
+func (s *Server) keep(r *http.Request, sess *httpauth.Session, doc *httpauth.Document, signed *esign.Signed) error {
+	d := s.doc(sess.Subject(), doc.ID)
+	if d == nil {
+		return fmt.Errorf("%w: signsrv: the document is gone", identity.ErrExpired)
+	}
+	s.mu.Lock()
+	d.signed = signed
+	s.mu.Unlock()
+	s.log.Info("document signed", "document", d.name, "subject", sess.Subject(), "signer", signed.Report.Signer.Subject.CommonName)
+	return nil
+}
+
 type signData struct {
-	ID, Name, Agent string
-	Size            int
-	Hash            []byte
-	Signed          bool
-	Signer          string
-	SigningTime     time.Time
+	ID, Name    string
+	Size        int
+	Hash        []byte
+	Signed      bool
+	Signer      string
+	SigningTime time.Time
 }
 
 func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	d := s.doc(r, sess)
+	d := s.doc(s.signedIn(r), r.PathValue("id"))
 	if d == nil {
-		s.render(w, r, sess, 404, "home.html", "Sign a document with your card", "This document is gone (documents are kept 30 minutes). Upload it again.", nil, "")
+		s.render(w, r, 404, "home.html", "Sign a document with your card", "This document is gone (documents are kept 30 minutes). Upload it again.", nil)
 		return
 	}
+	h := sha256.Sum256(d.data)
+	sd := &signData{ID: d.id, Name: d.name, Size: len(d.data), Hash: h[:]}
 	s.mu.Lock()
-	sd := signData{ID: d.id, Name: d.name, Agent: s.cfg.AgentURL, Size: len(d.data), Hash: d.hash[:], Signed: d.p7s != nil}
-	if d.p7s != nil {
-		sd.Signer, sd.SigningTime = d.cert.Subject.CommonName, d.pending.SigningTime
+	if d.signed != nil {
+		sd.Signed, sd.Signer, sd.SigningTime = true, d.signed.Report.Signer.Subject.CommonName, d.signed.Report.SigningTime
 	}
 	s.mu.Unlock()
-	s.render(w, r, sess, 200, "sign.html", "Sign "+d.name, "", sd, "sign.js")
+	s.render(w, r, 200, "sign.html", "Sign "+d.name, "", sd)
 }
 
-func (s *Server) documentFile(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	d := s.doc(r, sess)
-	if d == nil {
-		http.NotFound(w, r)
-		return
+// file downloads a document, or its signature, to its owner.
+func (s *Server) file(p7s bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d := s.doc(s.signedIn(r), r.PathValue("id"))
+		var body []byte
+		name, ctype := "", "application/octet-stream"
+		if d != nil {
+			s.mu.Lock()
+			body, name = d.data, d.name
+			if p7s {
+				body, name, ctype = nil, d.name+".p7s", "application/pkcs7-signature"
+				if d.signed != nil {
+					body = d.signed.P7S
+				}
+			}
+			s.mu.Unlock()
+		}
+		if body == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Write(body)
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", d.name))
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Write(d.data)
-}
-
-func (s *Server) signatureFile(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	d := s.doc(r, sess)
-	if d == nil || d.p7s == nil {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/pkcs7-signature")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", d.name+".p7s"))
-	w.Write(d.p7s)
-}
-
-// jsonAPI runs a JSON step of the signing page: same session, CSRF token
-// in the X-CSRF-Token header.
-func (s *Server) jsonAPI(w http.ResponseWriter, r *http.Request, fn func(d *document, body map[string]string) (int, map[string]string)) {
-	sess := s.sessions.Get(w, r)
-	web.JSONStep(w, r, sess, s.cfg.Origin, func(body map[string]string) (int, map[string]string) {
-		d := s.doc(r, sess)
-		if d == nil {
-			return http.StatusNotFound, map[string]string{"error": "This document is gone. Upload it again."}
-		}
-		return fn(d, body)
-	})
-}
-
-// prepare builds the signed attributes for the holder's signing
-// certificate, which the card agent read from the card with the holder's
-// consent.
-func (s *Server) prepare(w http.ResponseWriter, r *http.Request) {
-	s.jsonAPI(w, r, func(d *document, body map[string]string) (int, map[string]string) {
-		der, err := base64.StdEncoding.DecodeString(body["certificate"])
-		var cert *x509.Certificate
-		if err == nil {
-			cert, err = x509.ParseCertificate(der)
-		}
-		if err != nil {
-			return http.StatusBadRequest, map[string]string{"error": "The card's certificate could not be read."}
-		}
-		// Refuse early a card this desk would not accept at verification.
-		if _, err := cert.Verify(x509.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			s.log.Info("signing certificate refused", "subject", cert.Subject.String(), "err", err)
-			return http.StatusBadRequest, map[string]string{"error": "This card's signing certificate is not from an authority this site trusts."}
-		}
-		p, err := esign.Prepare(d.data, cert, s.cfg.Now())
-		if err != nil {
-			s.log.Info("prepare", "err", err)
-			return http.StatusBadRequest, map[string]string{"error": "This card's key cannot make the kind of signature this site makes."}
-		}
-		s.mu.Lock()
-		d.pending, d.cert, d.p7s = p, cert, nil
-		s.mu.Unlock()
-		return http.StatusOK, map[string]string{"signedAttributes": base64.StdEncoding.EncodeToString(p.SignedAttributes)}
-	})
-}
-
-func (s *Server) finish(w http.ResponseWriter, r *http.Request) {
-	s.jsonAPI(w, r, func(d *document, body map[string]string) (int, map[string]string) {
-		sig, err := base64.StdEncoding.DecodeString(body["signature"])
-		s.mu.Lock()
-		p := d.pending
-		s.mu.Unlock()
-		if err != nil || p == nil {
-			return http.StatusBadRequest, map[string]string{"error": "The signature is missing. Start again."}
-		}
-		p7s, err := p.Assemble(sig, s.cfg.Chain...)
-		if err != nil {
-			s.log.Info("assemble", "err", err)
-			return http.StatusBadRequest, map[string]string{"error": "The card's signature does not verify. Nothing was saved; start again."}
-		}
-		s.mu.Lock()
-		d.p7s = p7s
-		s.mu.Unlock()
-		s.log.Info("document signed", "document", d.name, "signer", d.cert.Subject.CommonName)
-		return http.StatusOK, map[string]string{"next": "/sign/" + d.id + "?notice=" + url.QueryEscape("Signed. Download the signature and keep it with the document.")}
-	})
 }
 
 // ---- verification ---------------------------------------------------------
@@ -347,8 +374,17 @@ type verifyData struct {
 }
 
 func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	s.render(w, r, sess, 200, "verify.html", "Verify a signed document", "", nil, "")
+	s.renderVerify(w, r, 200, "", nil)
+}
+
+// renderVerify shows the verify page, with a report when there is one.
+func (s *Server) renderVerify(w http.ResponseWriter, r *http.Request, status int, errMsg string, v *verifyData) {
+	sess, err := s.m.Start(w, r)
+	if err != nil {
+		s.m.WriteError(w, r, err)
+		return
+	}
+	s.pages.Render(w, status, "verify.html", web.Page{Site: s.cfg.SiteName, Title: "Verify a signed document", CSRF: sess.CSRFToken(), Error: errMsg, Data: v})
 }
 
 func readPart(r *http.Request, name string, max int64) ([]byte, string, error) {
@@ -365,18 +401,7 @@ func readPart(r *http.Request, name string, max int64) ([]byte, string, error) {
 }
 
 func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessions.Get(w, r)
-	bad := func(msg string) {
-		s.render(w, r, sess, http.StatusBadRequest, "verify.html", "Verify a signed document", msg, nil, "")
-	}
-	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		bad("The upload failed or a file is larger than 10 MB.")
-		return
-	}
-	if !web.CheckCSRF(r, sess, s.cfg.Origin) {
-		bad("This form is out of date or did not come from this site. Reload the page and try again.")
-		return
-	}
+	bad := func(msg string) { s.renderVerify(w, r, http.StatusBadRequest, msg, nil) }
 	doc, name, err := readPart(r, "document", MaxDocument)
 	if err != nil {
 		bad("Choose the document (up to 10 MB).")
@@ -389,14 +414,14 @@ func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.verify(r.Context(), doc, p7s)
 	d.DocName = cleanName(name)
-	s.render(w, r, sess, 200, "verify.html", "Verify a signed document", "", d, "")
+	s.renderVerify(w, r, 200, "", d)
 }
 
 // verify has the library check the signature and, unless revocation checks
 // are off, the signer's certificate status with the CA's OCSP responder.
 func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 	rep, err := esign.VerifyContext(ctx, doc, p7s, esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates,
-		OCSP: s.ocsp, Now: s.cfg.Now})
+		OCSP: s.ocsp, Now: s.cfg.Clock.Now})
 	d := &verifyData{VerdictClass: "bad"}
 	switch {
 	case err == nil:

@@ -11,8 +11,9 @@ package sqlstoretest
 //     ROLLBACK are not statements here; they are Begins, Commits, Rollbacks,
 //     whether sent by Conn.BeginTx/Tx.Commit or written in such a string.
 //   - Writes (Inserts, Updates, Deletes): statements whose verb, read from
-//     the text, is INSERT, UPDATE or DELETE (or a WITH naming one of them),
-//     whether run by Exec or by Query (UPDATE … RETURNING is run by Query).
+//     the text, is INSERT, UPDATE or DELETE, whether run by Exec or by Query
+//     (UPDATE … RETURNING is run by Query); a WITH statement counts each
+//     data-modifying verb it holds, being as many row writes.
 //   - AutoCommits: writes run outside an explicit transaction. Each commits
 //     by itself (SQLite and PostgreSQL wrap a lone statement in its own
 //     transaction), and a commit of a write is what costs: a WAL flush and,
@@ -238,20 +239,21 @@ func (s *shape) add(stmt string) {
 	case "DELETE":
 		s.deletes++
 	case "WITH":
-		// A common table expression ends in the statement that does the
-		// work; the first data-changing verb names it well enough.
-		for _, w := range f[1:] {
-			switch strings.ToUpper(w) {
+		// A statement with data-modifying common table expressions writes
+		// in each of them (sqlstore's audit append moves a partition head
+		// and inserts a record in one statement): count every verb, but
+		// not the UPDATE of an upsert's DO UPDATE.
+		for i, w := range f[1:] {
+			switch strings.ToUpper(strings.TrimLeft(w, "(")) {
 			case "INSERT":
 				s.inserts++
 			case "UPDATE":
-				s.updates++
+				if !strings.EqualFold(f[i], "DO") {
+					s.updates++
+				}
 			case "DELETE":
 				s.deletes++
-			default:
-				continue
 			}
-			break
 		}
 	}
 	s.statements++
@@ -331,6 +333,22 @@ var (
 
 // Unwrap returns the real driver connection (for sql.Conn.Raw users).
 func (w *countingConn) Unwrap() driver.Conn { return w.inner }
+
+// ObserveBatch counts a batch sqlstore sent straight to pgx, past
+// database/sql: one round trip for all its queries (pipeline mode), its
+// statements, and its BEGIN and COMMIT. A batch from BEGIN to COMMIT counts
+// as transaction time too.
+func (w *countingConn) ObserveBatch(queries []string, took time.Duration) {
+	if w.c.paused.Load() {
+		return
+	}
+	s := classify(strings.Join(queries, ";\n"))
+	w.c.ran(s, w.inTx)
+	w.c.add(&w.c.n.driverNanos, int64(took))
+	if s.begins > 0 {
+		w.c.add(&w.c.n.txNanos, int64(took))
+	}
+}
 
 func (w *countingConn) Prepare(query string) (driver.Stmt, error) {
 	return w.PrepareContext(context.Background(), query)

@@ -122,9 +122,11 @@ func checkCounts(t *testing.T, s *sqlstore.Store, c *Counter) {
 func TestClassify(t *testing.T) {
 	for q, want := range map[string]shape{
 		`SELECT 1`: {statements: 1},
-		`UPDATE puce_challenges SET consumed_at = ? WHERE id = ? RETURNING kind`:                      {statements: 1, updates: 1},
-		`BEGIN IMMEDIATE; INSERT INTO t VALUES (1, 'a;b'); UPDATE t SET x = 1; DELETE FROM t; COMMIT`: {statements: 3, inserts: 1, updates: 1, deletes: 1, begins: 1, commits: 1},
-		"-- a comment; still a comment\nWITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x":           {statements: 1, inserts: 1},
+		`UPDATE puce_challenges SET consumed_at = ? WHERE id = ? RETURNING kind`:                        {statements: 1, updates: 1},
+		`BEGIN IMMEDIATE; INSERT INTO t VALUES (1, 'a;b'); UPDATE t SET x = 1; DELETE FROM t; COMMIT`:   {statements: 3, inserts: 1, updates: 1, deletes: 1, begins: 1, commits: 1},
+		"-- a comment; still a comment\nWITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x":             {statements: 1, inserts: 1},
+		"WITH h AS (UPDATE p SET n = n + 1 RETURNING n) INSERT INTO t SELECT n FROM h":                  {statements: 1, inserts: 1, updates: 1},
+		"WITH u AS (INSERT INTO t VALUES (1) ON CONFLICT (k) DO UPDATE SET n = 2 RETURNING 1) SELECT 1": {statements: 1, inserts: 1},
 		`ROLLBACK`: {rollbacks: 1},
 		` ; ;`:     {},
 	} {

@@ -36,9 +36,9 @@ func SQLite(t testing.TB) *sqlstore.Store {
 }
 
 // SQLiteAt opens (another handle on) the SQLite store at path.
-func SQLiteAt(t testing.TB, path string) *sqlstore.Store {
+func SQLiteAt(t testing.TB, path string, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
-	s, err := sqlstore.OpenSQLite(context.Background(), path)
+	s, err := sqlstore.OpenSQLite(context.Background(), path, opts...)
 	if err != nil {
 		t.Fatalf("open SQLite: %v", err)
 	}
@@ -64,12 +64,12 @@ func PostgresDSN(t testing.TB) string {
 // it. second opens another store — its own connection pool, as another
 // server instance would have — on the same schema. The schema is dropped when
 // the test ends.
-func Postgres(t testing.TB) (first *sqlstore.Store, second func() *sqlstore.Store) {
+func Postgres(t testing.TB, opts ...sqlstore.Option) (first *sqlstore.Store, second func() *sqlstore.Store) {
 	t.Helper()
 	dsn := SchemaDSN(t, PostgresDSN(t))
 	open := func() *sqlstore.Store {
 		t.Helper()
-		s, err := sqlstore.OpenPostgres(context.Background(), dsn)
+		s, err := sqlstore.OpenPostgres(context.Background(), dsn, opts...)
 		if err != nil {
 			t.Fatalf("open PostgreSQL: %v", err)
 		}

@@ -53,7 +53,9 @@ func authority(t *testing.T, now func() time.Time) (*tsaresponder.Responder, tes
 // by `openssl ts -verify` (a peer nobody here wrote) and by
 // esign.VerifyTimestamp, over HTTP as RFC 3161 §3.4 carries them.
 func TestOpenSSLVerifiesOurTokens(t *testing.T) {
-	at := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	// A minute ago, within the authority certificate's validity (it starts an
+	// hour before now): a fixed date would expire with the wall clock.
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	r, pki, _ := authority(t, func() time.Time { return at })
 	srv := httptest.NewServer(r)
 	defer srv.Close()

@@ -8,6 +8,7 @@ import (
 	"github.com/puce-id/puce/pcsc/apdu"
 
 	"github.com/puce-id/puce/pcsc/piv"
+	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -39,4 +40,25 @@ func Example() {
 	// true true
 	// true 2
 	// <nil>
+}
+
+// A card for a chosen holder, with an RSA e-signature key and its own PIN:
+// the certificates name the holder as European eID cards do, and chain to
+// the card's test PKI.
+func ExampleNew() {
+	card, err := testcard.New(testcard.Options{
+		Holder:  testcard.Holder{GivenName: "Alice", Surname: "Martin", SerialNumber: "PNOFR-1234567890", Country: "FR"},
+		SignAlg: pivapplet.AlgRSA2048,
+		PIN:     "246810",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(card.AuthCert.Subject.CommonName)
+	fmt.Println(card.SignCert.PublicKeyAlgorithm, card.SignCert.CheckSignatureFrom(card.PKI.Issuing) == nil)
+	fmt.Println(card.PIN)
+	// Output:
+	// Martin,Alice,PNOFR-1234567890
+	// RSA true
+	// 246810
 }

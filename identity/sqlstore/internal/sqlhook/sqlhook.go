@@ -12,6 +12,8 @@ package sqlhook
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"time"
 )
 
 // Opener opens the database for driver (the registered name sqlstore would
@@ -32,4 +34,18 @@ func Open(ctx context.Context, driver, dsn string) (*sql.DB, error) {
 		return o(driver, dsn)
 	}
 	return sql.Open(driver, dsn)
+}
+
+// BatchObserver is implemented by a driver connection that wraps another
+// (the counting driver) and wants to see what sqlstore sends past
+// database/sql, straight to the pgx connection beneath it: each batch of
+// queries, sent in one round trip, and how long it took.
+type BatchObserver interface {
+	ObserveBatch(queries []string, took time.Duration)
+}
+
+// Unwrapper is a wrapping driver connection that hands out the one it
+// wraps.
+type Unwrapper interface {
+	Unwrap() driver.Conn
 }

@@ -1,0 +1,253 @@
+// Package auditchain is the tamper evidence of puce's audit trail, for those
+// who write a store: the record hashes, the partitioned chains, the keyed
+// checkpoints that bind them, and the Verifier a store streams its trail
+// through. Applications never call it; they call a store's VerifyAudit.
+//
+// # Design
+//
+// The trail is split into N partitions (Partition: a subject's events all
+// go to the partition its name hashes to). Each partition is a hash chain of
+// its own: record k of partition p carries the hash of record k-1 of p, and
+// its own hash covers that, p, k and every field of the event (Hash). A
+// login appends to one partition only, so logins of different partitions
+// never wait for each other, whichever server instance runs them; with the
+// single chain puce had before, every login of every instance waited for the
+// previous one's append.
+//
+// A plain hash chain proves nothing against whoever can write the database:
+// they can edit a record and recompute every hash after it. So now and then
+// (a store's checkpoint interval) a Checkpoint records every partition's
+// head — its last sequence number and hash — and the head of the legacy
+// single chain, chained to the previous checkpoint and sealed with
+// HMAC-SHA256 under a key the database does not hold (the application
+// passes it to the store, and to VerifyAudit). HMAC rather than a signature:
+// the writer and the verifier are the same operator, the key is one
+// secret to keep (beside the Sealer's), and a MAC costs nothing at the rate
+// checkpoints are written. An auditor who must verify without being able to
+// write checkpoints needs a signature instead; that is not built.
+//
+// # Threat model
+//
+// The attacker can read and write every table of the database (a stolen
+// database password, a rogue administrator), but does not hold the audit
+// key. Given the key, VerifyAudit detects, in any partition and in the
+// legacy chain:
+//
+//   - a record edited, deleted, inserted or moved (reordered), anywhere: the
+//     chain breaks at it, unless the attacker recomputes the hashes after it;
+//   - a chain recomputed after such a change ("re-chaining"), when a
+//     checkpoint covers the changed record: the checkpoint's head for that
+//     partition no longer matches, and a new checkpoint cannot be made
+//     without the key;
+//   - the newest records deleted and the partition heads rolled back to
+//     match ("truncation"), when a checkpoint covers a deleted record: the
+//     checkpoint names a head the chain no longer reaches;
+//   - a checkpoint edited, inserted, deleted from the middle, or reordered:
+//     its MAC or the chain of MACs breaks;
+//   - the newest records deleted without rolling the heads back: the chain
+//     ends before its head.
+//
+// It does not detect, and cannot without state kept outside the database:
+//
+//   - any change to records newer than the last checkpoint, by an attacker
+//     who also recomputes the chain and the head rows of that partition:
+//     between checkpoints the chain is only a hash chain. The window is the
+//     checkpoint interval;
+//   - the newest checkpoints deleted together with everything they cover
+//     beyond the one before: the trail then looks as it did at that earlier
+//     checkpoint. VerifyAudit returns a digest of what it verified,
+//     including the last checkpoint; an operator who keeps that digest (or
+//     the last checkpoint's sequence number) elsewhere, in a log shipped off
+//     the machine, detects this too;
+//   - a forged checkpoint, by anyone holding the key;
+//   - without the key (VerifyAudit(ctx, nil)): anything a re-chaining hides.
+//     Then only the chains and the heads are checked.
+//
+// Records written before partitions existed (the "legacy" single chain of
+// schema version 1 to 4) keep their hashes (HashV1) and are verified as
+// before; every partition's first record chains to the legacy chain's head
+// (Genesis), and every checkpoint binds that head too, so the legacy trail
+// is covered by the first checkpoint written after the upgrade.
+package auditchain
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+)
+
+// DefaultPartitions is the number of partitions a store uses unless told
+// otherwise: enough that a few server instances rarely wait for each other,
+// few enough that a checkpoint stays small.
+const DefaultPartitions = 16
+
+// MaxPartitions bounds the partition count a store accepts.
+const MaxPartitions = 1024
+
+// LegacyPartition is the Partition of records of the single chain that
+// preceded partitions.
+const LegacyPartition = -1
+
+// Partition returns the partition of subject's events among n.
+func Partition(subject identity.Subject, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(subject))
+	return int(h.Sum32() % uint32(n))
+}
+
+// Zero is the hash before the first record of the legacy chain: 32 zero
+// bytes.
+func Zero() []byte { return make([]byte, sha256.Size) }
+
+// Genesis is the Prev of partition p's first record: it binds the head of
+// the legacy chain (Zero when there was none).
+func Genesis(p int, legacyHead []byte) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, "puce-audit-v2-genesis"...)
+	b = binary.BigEndian.AppendUint64(b, uint64(p))
+	b = append(b, legacyHead...)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// tagV2 starts every partitioned record's hash input.
+const tagV2 = "puce-audit-v2"
+
+// Hash is the hash of record seq of partition p, whose previous record's
+// hash is prev: SHA-256 over PrefixV2(p), prev, seq and EventBytes(e), in
+// that order. The split lets a database compute it with the previous hash
+// it holds (sqlstore does so on PostgreSQL, in the statement that appends).
+func Hash(p int, prev []byte, seq int64, e identity.Event) []byte {
+	return AppendHash(make([]byte, 0, sha256.Size), p, prev, seq, e)
+}
+
+// AppendHash appends Hash(p, prev, seq, e) to dst.
+func AppendHash(dst []byte, p int, prev []byte, seq int64, e identity.Event) []byte {
+	var stack [512]byte
+	b := AppendPrefixV2(stack[:0], p)
+	b = append(b, prev...)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = AppendEventBytes(b, e)
+	sum := sha256.Sum256(b)
+	return append(dst, sum[:]...)
+}
+
+// AppendPrefixV2 appends what precedes the previous hash in a partitioned
+// record's hash input: the tag and the partition.
+func AppendPrefixV2(dst []byte, p int) []byte {
+	dst = append(dst, tagV2...)
+	return binary.BigEndian.AppendUint64(dst, uint64(p))
+}
+
+// AppendEventBytes appends the encoding of e that follows the sequence
+// number in a record's hash input: its time in microseconds (the precision
+// every store keeps) and each field with its 8-byte length before it, so
+// that no two events encode alike.
+func AppendEventBytes(b []byte, e identity.Event) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
+	b = appendField(b, string(e.Subject))
+	b = appendField(b, string(e.Kind))
+	b = appendField(b, e.CredentialID)
+	b = appendField(b, e.Action)
+	b = appendField(b, string(e.Result))
+	b = appendField(b, e.RemoteAddr)
+	return appendField(b, e.Reason)
+}
+
+func appendField(b []byte, f string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(f))), f...)
+}
+
+// HashV1 is the hash of record seq of the legacy single chain (schema
+// versions 1 to 4), kept to verify trails written then.
+func HashV1(prev []byte, seq int64, e identity.Event) []byte {
+	const tag = "puce-audit-v1"
+	var stack [512]byte
+	b := append(stack[:0], tag...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(prev)))
+	b = append(b, prev...)
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = AppendEventBytes(b, e)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// Head is the end of one chain: its last sequence number (0 when empty) and
+// the hash of that record (its genesis when empty).
+type Head struct {
+	Partition int
+	Seq       int64
+	Hash      []byte
+}
+
+// Checkpoint binds the heads of every partition and of the legacy chain at
+// one moment, chained to the checkpoint before it and sealed with a key the
+// database does not hold.
+type Checkpoint struct {
+	Seq    int64
+	Time   time.Time
+	Legacy Head
+	// Heads holds every partition's head, by partition.
+	Heads []Head
+	// Prev is the MAC of checkpoint Seq-1 (Zero for the first).
+	Prev []byte
+	MAC  []byte
+}
+
+// Seal sets c.MAC: HMAC-SHA256 under key over everything else in c.
+func (c *Checkpoint) Seal(key []byte) { c.MAC = c.mac(key) }
+
+func (c *Checkpoint) mac(key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	b := []byte("puce-audit-checkpoint-v1")
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
+	b = append(b, c.Prev...)
+	b = appendHead(b, c.Legacy)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(c.Heads)))
+	for _, h := range c.Heads {
+		b = appendHead(b, h)
+	}
+	m.Write(b)
+	return m.Sum(nil)
+}
+
+func appendHead(b []byte, h Head) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Partition))
+	b = binary.BigEndian.AppendUint64(b, uint64(h.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(h.Hash)))
+	return append(b, h.Hash...)
+}
+
+// EncodeHeads encodes heads for a store's column: partition, sequence
+// number and 32-byte hash each.
+func EncodeHeads(heads []Head) []byte {
+	b := make([]byte, 0, len(heads)*48)
+	for _, h := range heads {
+		b = binary.BigEndian.AppendUint64(b, uint64(h.Partition))
+		b = binary.BigEndian.AppendUint64(b, uint64(h.Seq))
+		b = append(b, h.Hash...)
+	}
+	return b
+}
+
+// DecodeHeads reverses EncodeHeads.
+func DecodeHeads(b []byte) ([]Head, error) {
+	if len(b)%48 != 0 {
+		return nil, fmt.Errorf("%w: checkpoint heads of %d bytes", identity.ErrAuditBroken, len(b))
+	}
+	heads := make([]Head, 0, len(b)/48)
+	for ; len(b) > 0; b = b[48:] {
+		heads = append(heads, Head{Partition: int(int64(binary.BigEndian.Uint64(b))), Seq: int64(binary.BigEndian.Uint64(b[8:])),
+			Hash: append([]byte(nil), b[16:48]...)})
+	}
+	return heads, nil
+}

@@ -1,0 +1,166 @@
+package httpauth
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/totp"
+	"github.com/puce-id/puce/webauthn"
+)
+
+// SiteStore is what a whole site keeps its state in: credentials,
+// challenges, throttle counters, the audit trail and the sessions
+// (sqlstore.Store, memstore.Store).
+type SiteStore interface {
+	identity.Store
+	identity.SessionStore
+}
+
+// SiteConfig is a site with the usual factors, for NewSite. Store, Origin
+// and at least one second factor are required.
+type SiteConfig struct {
+	Store  SiteStore
+	Origin string
+	// Development serves plain http://localhost (see Config.Development).
+	Development bool
+	// Name names the site in authenticator apps and security-key prompts
+	// (default: the origin's host).
+	Name string
+	// Sealer turns on authenticator apps (TOTP); their keys are sealed
+	// with it. Instances that share a store need the same keys.
+	Sealer *identity.Sealer
+	// WebAuthn turns on security keys and passkeys. Its empty fields are
+	// filled in: RPID the origin's host, Origins the origin, RPDisplayName
+	// Name. &webauthn.Config{} is enough.
+	WebAuthn *webauthn.Config
+	// Cards turns on smart cards (Roots: the CAs that issue them).
+	Cards *cardauth.Config
+	// SignUp lets a visitor create an account (EndpointsConfig.SignUp).
+	SignUp bool
+	// Clock and Logger go to every part (default: the system clock and
+	// slog.Default()).
+	Clock  identity.Clock
+	Logger *slog.Logger
+	// Throttle limits guessing (default: identity.Throttle's defaults).
+	Throttle *identity.Throttle
+	// Sessions tunes the Manager (timeouts, cookie, policy); its Store,
+	// Origin, Development, Clock and Logger come from the fields above.
+	Sessions Config
+	// Endpoints tunes the endpoints (Prefix, payments, user names,
+	// signing); the factors above are added to its Factors, and its
+	// Passwords and SignUp are set. A Signing without a Ceremony gets one
+	// over the site's cards, which checks signatures against Cards.Roots
+	// and Cards.Intermediates, and asks OCSP as Cards does (Cards is then
+	// required).
+	Endpoints EndpointsConfig
+}
+
+// Site is a Manager and its Endpoints over a password and the factors a
+// SiteConfig turned on, built on one store. Mount it at the endpoints'
+// Prefix + "/" (default "/auth/"); it serves the browser client there too.
+// The parts are exported for the application's own handlers: Manager.Load
+// and Authorize on its pages, the factors for an administrator's tools.
+type Site struct {
+	*Endpoints
+	Manager   *Manager
+	Services  *identity.Services
+	Passwords *identity.Passwords
+	TOTP      *totp.Factor     // nil unless SiteConfig.Sealer was set
+	WebAuthn  *webauthn.Factor // nil unless SiteConfig.WebAuthn was set
+	Cards     *cardauth.Factor // nil unless SiteConfig.Cards was set
+	// Signatures is the signing ceremony, when Endpoints.Signing is set.
+	Signatures *esign.Ceremony
+}
+
+// NewSite builds a Site: the throttle, the core services, passwords, the
+// factors cfg turns on, the signing ceremony, the Manager and the
+// endpoints. Instances built
+// with the same configuration over one store (PostgreSQL) are
+// interchangeable: a login begun on one finishes on another. It fails with
+// identity.ErrBadInput for a missing store or origin, no second factor, or
+// what a factor's constructor refuses.
+func NewSite(cfg SiteConfig) (*Site, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: httpauth: SiteConfig.Store is nil", identity.ErrBadInput)
+	}
+	if err := checkOrigin(cfg.Origin, cfg.Development); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.Origin) // checkOrigin parsed it
+	if cfg.Name == "" {
+		cfg.Name = u.Hostname()
+	}
+	throttle := cfg.Throttle
+	if throttle == nil {
+		throttle = &identity.Throttle{Store: cfg.Store, Clock: cfg.Clock}
+	}
+	s := &Site{
+		Services:  &identity.Services{Store: cfg.Store, Clock: cfg.Clock, Throttle: throttle, Audit: cfg.Store},
+		Passwords: &identity.Passwords{Store: cfg.Store, Throttle: throttle, Audit: cfg.Store, Clock: cfg.Clock},
+	}
+	ecfg := cfg.Endpoints
+	ecfg.Factors = append([]identity.Authenticator(nil), ecfg.Factors...)
+	var err error
+	if cfg.Sealer != nil {
+		if s.TOTP, err = totp.New(s.Services, cfg.Sealer, cfg.Name); err != nil {
+			return nil, err
+		}
+		ecfg.Factors = append(ecfg.Factors, s.TOTP)
+	}
+	if cfg.WebAuthn != nil {
+		wc := *cfg.WebAuthn
+		if wc.RPID == "" {
+			wc.RPID = u.Hostname()
+		}
+		if wc.RPDisplayName == "" {
+			wc.RPDisplayName = cfg.Name
+		}
+		if len(wc.Origins) == 0 {
+			wc.Origins = []string{cfg.Origin}
+		}
+		if s.WebAuthn, err = webauthn.New(s.Services, wc); err != nil {
+			return nil, err
+		}
+		ecfg.Factors = append(ecfg.Factors, s.WebAuthn)
+	}
+	if cfg.Cards != nil {
+		if s.Cards, err = cardauth.New(s.Services, *cfg.Cards); err != nil {
+			return nil, err
+		}
+		ecfg.Factors = append(ecfg.Factors, s.Cards)
+	}
+	if sg := ecfg.Signing; sg != nil {
+		c := *sg
+		if c.Ceremony == nil {
+			if s.Cards == nil {
+				return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
+			}
+			cc := cfg.Cards
+			verify := esign.VerifyOptions{Roots: cc.Roots, Intermediates: cc.Intermediates}
+			if !cc.SkipRevocation {
+				// A revoked signer is refused as a revoked card is at login.
+				verify.OCSP = &ocsp.Checker{Client: cc.OCSP, ResponderURL: cc.OCSPResponderURL,
+					Timeout: cc.OCSPTimeout, MaxAge: cc.OCSPMaxAge, ClockSkew: cc.OCSPClockSkew}
+			}
+			if c.Ceremony, err = esign.NewCeremony(s.Services, esign.CeremonyConfig{Cards: s.Cards, Verify: verify}); err != nil {
+				return nil, err
+			}
+		}
+		s.Signatures, ecfg.Signing = c.Ceremony, &c
+	}
+	mc := cfg.Sessions
+	mc.Store, mc.Origin, mc.Development, mc.Clock, mc.Logger = cfg.Store, cfg.Origin, cfg.Development, cfg.Clock, cfg.Logger
+	if s.Manager, err = New(mc); err != nil {
+		return nil, err
+	}
+	ecfg.Passwords, ecfg.SignUp = s.Passwords, cfg.SignUp
+	if s.Endpoints, err = s.Manager.Endpoints(ecfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

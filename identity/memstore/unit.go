@@ -1,0 +1,103 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+
+	"github.com/puce-id/puce/identity"
+)
+
+var _ identity.UnitStore = (*Store)(nil)
+
+// ReadUnit implements identity.UnitStore under the store's lock.
+func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.Found, r.Consumed, r.Ch = false, false, identity.Challenge{}
+	r.ThrottleState, r.ClientState, r.Credentials = identity.ThrottleState{}, identity.ThrottleState{}, r.Credentials[:0]
+	if c, ok := s.challenges[r.Challenge]; ok {
+		r.Found, r.Consumed = true, c.consumed
+		if !c.consumed {
+			r.Ch = c.ch
+			r.Ch.Payload = slices.Clone(c.ch.Payload)
+			r.Ch.State = slices.Clone(c.ch.State)
+			r.Ch.Transaction = slices.Clone(c.ch.Transaction)
+		}
+	}
+	if r.Throttle.Kind != "" {
+		r.ThrottleState = s.throttles[r.Throttle]
+	}
+	if r.Client.Kind != "" {
+		r.ClientState = s.throttles[r.Client]
+	}
+	if r.Subject != "" {
+		for _, c := range s.bySubject[r.Subject] {
+			if r.Kind == "" || c.Kind == r.Kind {
+				r.Credentials = append(r.Credentials, *copyCredential(c))
+			}
+		}
+	}
+	return nil
+}
+
+// CommitUnit implements identity.UnitStore: under the store's one lock it
+// checks every condition of w, then applies all of w, or nothing.
+func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ch *challenge
+	if !w.Challenge.IsZero() {
+		ch = s.challenges[w.Challenge]
+		if ch == nil || ch.consumed {
+			return identity.UnitConflict("the challenge was used meanwhile")
+		}
+	}
+	if w.Count && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
+		return identity.UnitConflict("the throttle record changed meanwhile")
+	}
+	for _, a := range w.Counters {
+		cur, err := s.lookup(a.Ref)
+		if err != nil || cur.Counter >= a.N {
+			return identity.UnitConflict("the counter moved meanwhile")
+		}
+	}
+	for i := range w.Updates {
+		cur, err := s.lookup(w.Updates[i].Ref())
+		if err != nil || cur.Revision != w.Updates[i].Revision {
+			return identity.UnitConflict("the credential changed meanwhile")
+		}
+	}
+	for _, ref := range w.Deletes {
+		if _, err := s.lookup(ref); err != nil {
+			return identity.UnitConflict("the credential was removed meanwhile")
+		}
+	}
+	// Every condition holds: apply.
+	if ch != nil {
+		ch.consumed = true
+	}
+	switch {
+	case w.Count:
+		s.throttles[w.ThrottleKey] = w.Next
+	case w.Clear:
+		delete(s.throttles, w.ThrottleKey)
+	}
+	for _, a := range w.Counters {
+		cur, _ := s.lookup(a.Ref)
+		cur.Counter, cur.LastUsedAt = a.N, a.At
+	}
+	for i := range w.Updates {
+		c := &w.Updates[i]
+		cur, _ := s.lookup(c.Ref())
+		cur.Revision++
+		cur.Name, cur.Active, cur.LastUsedAt = c.Name, c.Active, c.LastUsedAt
+		cur.Secret, cur.Public = slices.Clone(c.Secret), slices.Clone(c.Public)
+	}
+	for _, ref := range w.Deletes {
+		s.deleteLocked(ref)
+	}
+	for _, e := range w.Events {
+		s.appendAudit(e)
+	}
+	return nil
+}

@@ -1,0 +1,410 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// UnitStore is a Store that runs the second half of a login as one unit:
+// one read of everything the verification needs, the factor's check, then
+// one transaction with every write — the challenge consumed, the throttle
+// counted or cleared, the counter or sign count moved, the audit events
+// appended — all applied or none. Services.Prove and Services.Approve use it
+// when Services.Store implements it. The guarantees are those of the single
+// steps: each write is conditional on what was read (the challenge still
+// unused, the throttle record at the version read, the counter still below
+// the new value, the credential at the revision read), and when a condition
+// no longer holds CommitUnit writes nothing and reports a conflict
+// (UnitConflict), after which Services reads again and runs the check
+// afresh. So of many concurrent uses of one challenge or one code exactly
+// one commits, and a verification's outcome is never revealed unless its
+// attempt was counted with it.
+type UnitStore interface {
+	Store
+	// ReadUnit fills in r's results (replacing any it held), in as few
+	// round trips as the store can. It changes nothing.
+	ReadUnit(ctx context.Context, r *UnitRead) error
+	// CommitUnit applies w in one transaction, all or nothing: an error
+	// wrapping UnitConflict when one of w's conditions fails.
+	CommitUnit(ctx context.Context, w *UnitWrites) error
+}
+
+// UnitRead is what a verification reads before its check.
+type UnitRead struct {
+	// Challenge to read (not consume).
+	Challenge ChallengeID
+	// Throttle and Client are throttle records to read; a zero key (no
+	// Kind) is not read.
+	Throttle, Client ThrottleKey
+	// Subject's credentials of Kind are read too when Subject is set: those
+	// a factor's check asks for (see Services.Credentials).
+	Subject Subject
+	Kind    Kind
+
+	// Found reports whether the challenge exists; Consumed whether it was
+	// used already. Ch is the challenge when found.
+	Found, Consumed bool
+	Ch              Challenge
+	// ThrottleState and ClientState are the records read (zero: none).
+	ThrottleState, ClientState ThrottleState
+	Credentials                []Credential
+}
+
+// UnitWrites is what one verification writes, with the conditions under
+// which it may.
+type UnitWrites struct {
+	// Challenge is consumed at ConsumedAt: it must exist and be unused. A
+	// zero ID consumes nothing.
+	Challenge  ChallengeID
+	ConsumedAt time.Time
+	// Throttle moves the record of ThrottleKey: with Count, from the version
+	// of Prev (0: no record) to Next; with Clear, the record is deleted
+	// whatever it holds (a success clears every failure). Neither: untouched.
+	ThrottleKey  ThrottleKey
+	Count, Clear bool
+	Prev, Next   ThrottleState
+	// Counters move forward, each only if the stored counter is below N.
+	Counters []CounterAdvance
+	// Updates rewrite credentials as UpdateCredential does, each only at the
+	// Revision it carries.
+	Updates []Credential
+	// Deletes remove credentials, each only if it is still there.
+	Deletes []CredentialRef
+	// Events are appended to the audit trail.
+	Events []Event
+}
+
+// CounterAdvance is one AdvanceCounter inside a unit.
+type CounterAdvance struct {
+	Ref CredentialRef
+	N   uint64
+	At  time.Time
+}
+
+// errConflict is what UnitConflict wraps.
+var errConflict = errors.New("identity: the state changed during the verification")
+
+// UnitConflict returns the error a UnitStore's CommitUnit returns when the
+// condition named by what failed: nothing was written.
+func UnitConflict(what string) error { return fmt.Errorf("%w: %s", errConflict, what) }
+
+// IsUnitConflict reports whether err is, or wraps, a UnitConflict.
+func IsUnitConflict(err error) bool { return errors.Is(err, errConflict) }
+
+// maxUnitRounds bounds the verifications run again after a conflict: each
+// conflict means another request's unit committed, so the rounds make
+// progress; the bound only stops a store that conflicts forever.
+const maxUnitRounds = 8
+
+// unitRun is a verification in progress: what was read, and the writes the
+// check asked for. Services finds it in the check's context.
+type unitRun struct {
+	read   *UnitRead
+	writes *UnitWrites
+}
+
+type unitKey struct{}
+
+func runOf(ctx context.Context) *unitRun {
+	r, _ := ctx.Value(unitKey{}).(*unitRun)
+	return r
+}
+
+// unitStore returns the store as a UnitStore when a login can run as a unit
+// on it: the throttle must live in the same store, and so must the audit
+// trail — Audit nil, the store itself, or Auditors that hold the store once
+// (the others, returned as extra, hear of the events after the commit).
+func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
+	us, ok = s.Store.(UnitStore)
+	if !ok || (s.Throttle != nil && !same(s.Throttle.Store, s.Store)) {
+		return nil, nil, false
+	}
+	switch a := s.Audit.(type) {
+	case nil:
+		return us, nil, true
+	case Auditors:
+		n := 0
+		for _, x := range a {
+			if same(x, s.Store) {
+				n++
+			} else {
+				extra = append(extra, x)
+			}
+		}
+		return us, extra, n == 1
+	default:
+		return us, nil, same(a, s.Store)
+	}
+}
+
+// same reports whether a and b are the same comparable value (a store is
+// a pointer), without the panic of == on incomparable dynamic types.
+func same(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || ta == nil || !ta.Comparable() {
+		return false
+	}
+	return a == b
+}
+
+// Credentials returns subject's credentials of kind (all kinds for ""),
+// as CredentialStore.Credentials. Inside a check of Prove or Approve it
+// answers from what the verification read with its challenge, at no
+// round trip: a check reaches the store through Services' methods.
+func (s *Services) Credentials(ctx context.Context, subject Subject, kind Kind) ([]Credential, error) {
+	if r := runOf(ctx); r != nil && r.read.Subject == subject && r.read.Kind == kind && subject != "" {
+		return cloneCredentials(r.read.Credentials), nil
+	}
+	return s.Store.Credentials(ctx, subject, kind)
+}
+
+// Credential loads one credential, as CredentialStore.Credential, from what
+// the verification read when it can.
+func (s *Services) Credential(ctx context.Context, ref CredentialRef) (*Credential, error) {
+	if r := runOf(ctx); r != nil && r.read.Subject == ref.Subject && r.read.Kind == ref.Kind && ref.Subject != "" {
+		for i := range r.read.Credentials {
+			if r.read.Credentials[i].ID == ref.ID {
+				return &cloneCredentials(r.read.Credentials[i : i+1])[0], nil
+			}
+		}
+		return nil, fmt.Errorf("%w: no %s credential %q for %q", ErrNotEnrolled, ref.Kind, ref.ID, ref.Subject)
+	}
+	return s.Store.Credential(ctx, ref)
+}
+
+// CredentialByID finds a credential by its ID, as
+// CredentialStore.CredentialByID, from what the verification read when it
+// can.
+func (s *Services) CredentialByID(ctx context.Context, kind Kind, id string) (*Credential, error) {
+	if r := runOf(ctx); r != nil && r.read.Kind == kind {
+		for i := range r.read.Credentials {
+			if r.read.Credentials[i].ID == id {
+				return &cloneCredentials(r.read.Credentials[i : i+1])[0], nil
+			}
+		}
+	}
+	return s.Store.CredentialByID(ctx, kind, id)
+}
+
+// AdvanceCounter moves a credential's counter to n, as
+// CredentialStore.AdvanceCounter. Inside a check of Prove or Approve the
+// move commits with the verification, and fails it if another request
+// moved the counter first.
+func (s *Services) AdvanceCounter(ctx context.Context, ref CredentialRef, n uint64, at time.Time) error {
+	r := runOf(ctx)
+	if r == nil {
+		return s.Store.AdvanceCounter(ctx, ref, n, at)
+	}
+	if r.read.Subject == ref.Subject && r.read.Kind == ref.Kind {
+		for _, c := range r.read.Credentials {
+			if c.ID == ref.ID && c.Counter >= n {
+				return fmt.Errorf("%w: counter already at %d", ErrReplayed, c.Counter)
+			}
+		}
+	}
+	r.writes.Counters = append(r.writes.Counters, CounterAdvance{Ref: ref, N: n, At: at})
+	return nil
+}
+
+// EditCredential applies edit to c and writes it, as the function
+// EditCredential does on Services.Store. Inside a check of Prove or
+// Approve the write commits with the verification, at the revision c was
+// read at; if another request changed the credential meanwhile, the
+// verification runs again on the fresh credential.
+func (s *Services) EditCredential(ctx context.Context, c *Credential, edit func(*Credential) error) error {
+	r := runOf(ctx)
+	if r == nil {
+		return EditCredential(ctx, s.Store, c, edit)
+	}
+	if err := edit(c); err != nil {
+		return err
+	}
+	r.writes.Updates = append(r.writes.Updates, *c)
+	c.Revision++
+	return nil
+}
+
+// DeleteCredential removes a credential, as CredentialStore.DeleteCredential
+// (ErrNotEnrolled when absent). Inside a check of Prove or Approve the
+// removal commits with the verification, which fails if another request
+// removed it first: a single-use consume.
+func (s *Services) DeleteCredential(ctx context.Context, ref CredentialRef) error {
+	r := runOf(ctx)
+	if r == nil {
+		return s.Store.DeleteCredential(ctx, ref)
+	}
+	r.writes.Deletes = append(r.writes.Deletes, ref)
+	return nil
+}
+
+func cloneCredentials(cs []Credential) []Credential {
+	out := slices.Clone(cs)
+	for i := range out {
+		out[i].Secret = slices.Clone(out[i].Secret)
+		out[i].Public = slices.Clone(out[i].Public)
+	}
+	return out
+}
+
+// runUnit is Services.finish and the audit of its outcome, as one unit on
+// us (see UnitStore). It returns the error the caller should see.
+func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
+	var audit Auditor = s.Store
+	if extra != nil {
+		audit = append(Auditors{s.Store}, extra...)
+	}
+	if err := ctx.Err(); err != nil {
+		return RecordOutcome(ctx, audit, *ev, err)
+	}
+	if resp.ChallengeID.IsZero() {
+		return RecordOutcome(ctx, audit, *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+	}
+	base := *ev
+	for round := 1; ; round++ {
+		*ev = base
+		outcome, events, checkFailed, err := s.unitRound(ctx, us, kind, purpose, resp, check, ev)
+		switch {
+		case err == nil:
+			if checkFailed && s.Throttle != nil {
+				if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, s.throttleTime(ev.Time)); cerr != nil {
+					outcome = errors.Join(outcome, cerr)
+				}
+			}
+			// The other auditors hear of what the store committed; one that
+			// fails refuses the login, as RecordOutcome does.
+			for _, e := range events {
+				if aerr := extra.Audit(ctx, e); aerr != nil {
+					outcome = errors.Join(outcome, fmt.Errorf("identity: audit: %w", aerr))
+				}
+			}
+			return outcome
+		case errors.Is(err, errConflict) && round < maxUnitRounds && ctx.Err() == nil:
+			// Another request's unit committed first: read again, decide
+			// again. Nothing of this round was written, and its outcome is
+			// not told.
+			continue
+		case errors.Is(err, errConflict):
+			err = &BusyError{RetryAfter: time.Second}
+		}
+		// Nothing of the unit was written, its audit event neither: record
+		// the failure on its own, as a verification without units would.
+		if outcome != nil {
+			err = errors.Join(outcome, err)
+		}
+		return RecordOutcome(ctx, audit, *ev, err)
+	}
+}
+
+func (s *Services) throttleTime(at time.Time) time.Time {
+	if s.Throttle != nil && s.Throttle.Clock != nil {
+		return s.Throttle.Clock.Now()
+	}
+	return at
+}
+
+// unitRound reads, checks and commits once. It returns the verification's
+// outcome, the audit events it wrote, whether the factor's check failed (for
+// the per-address count), and the error that kept the unit from being
+// written, if any.
+func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
+	rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
+	if s.Throttle != nil && resp.Subject != "" {
+		rd.Throttle = ThrottleKey{resp.Subject, kind}
+		if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
+			rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
+		}
+	}
+	if err := us.ReadUnit(ctx, rd); err != nil {
+		return nil, nil, false, fmt.Errorf("identity: read the verification's state: %w", err)
+	}
+	w := &UnitWrites{}
+	outcome, checkFailed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+	if outcome != nil {
+		// A failed verification changes the challenge, the throttle and the
+		// trail, nothing the check asked for.
+		w.Counters, w.Updates, w.Deletes = nil, nil, nil
+	}
+	// The block first, then the attempt that caused it, as Finish writes
+	// them.
+	if lock != nil {
+		b := *ev
+		b.Action, b.Result, b.Reason = "block", Failure, lock.Error()
+		b.RemoteAddr = clean(b.RemoteAddr, maxFieldLen)
+		w.Events = append(w.Events, b)
+	}
+	w.Events = append(w.Events, outcomeEvent(*ev, outcome))
+	return outcome, w.Events, checkFailed, us.CommitUnit(ctx, w)
+}
+
+// evaluate is Services.finish on what the unit read, recording its writes
+// in w.
+func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, checkFailed bool, lock *ThrottledError) {
+	switch {
+	case !rd.Found:
+		return ErrUnknownChallenge, false, nil
+	case rd.Consumed:
+		return fmt.Errorf("%w: challenge already used", ErrReplayed), false, nil
+	}
+	// From here on the challenge is used up, whatever the outcome.
+	w.Challenge, w.ConsumedAt = rd.Challenge, ev.Time
+	ch := &rd.Ch
+	if err := bound(ch, kind, purpose, resp, ev.Time); err != nil {
+		return err, false, nil
+	}
+	ev.Subject = ch.Subject
+	throttled := s.Throttle != nil && ch.Subject != ""
+	var next ThrottleState
+	if throttled {
+		now := s.throttleTime(ev.Time)
+		sc, err := s.Throttle.schedule()
+		if err != nil {
+			return err, false, nil
+		}
+		if rd.Client.Kind != "" {
+			csc := s.Throttle.Clients.schedule()
+			if err := csc.refusal(&rd.ClientState, now); err != nil {
+				return fmt.Errorf("from this address: %w", err), false, nil
+			}
+		}
+		st := rd.ThrottleState
+		if err := sc.refusal(&st, now); err != nil {
+			return err, false, nil
+		}
+		// The attempt counts as a failure unless the check succeeds, in the
+		// same commit as its outcome: an outcome is never told without it.
+		n := st.Failures + 1
+		d, _ := sc.wait(n)
+		next = ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
+		if n >= sc.lockAfter {
+			lock = &ThrottledError{Locked: true, RetryAfter: d, Failures: n}
+		}
+		w.ThrottleKey, w.Prev = rd.Throttle, st
+	}
+	err := check(context.WithValue(ctx, unitKey{}, &unitRun{read: rd, writes: w}), ch, ev)
+	if err != nil {
+		if throttled {
+			w.Count, w.Next = true, next
+		}
+		return err, true, lock
+	}
+	w.Clear = throttled
+	return nil, false, nil
+}
+
+// outcomeEvent is the audit event of a verification that ended with err, as
+// RecordOutcome writes it.
+func outcomeEvent(e Event, err error) Event {
+	e.Result = Success
+	if err != nil {
+		e.Result, e.Reason = Failure, err.Error()
+	}
+	e.Subject = Subject(clean(string(e.Subject), maxFieldLen))
+	e.CredentialID = clean(e.CredentialID, maxCredentialIDLen)
+	e.RemoteAddr = clean(e.RemoteAddr, maxFieldLen)
+	e.Reason = clean(e.Reason, 1024)
+	return e
+}

@@ -1,0 +1,188 @@
+package esign
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"slices"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+)
+
+// Long-term validation (ETSI EN 319 122-1 §5.5 and §6, level B-LT; ETSI EN
+// 319 142-1 for PDF): the certificates and OCSP responses a verifier needs
+// to judge the signer's certificate at the time of signing, collected when
+// the signature is made and kept with it, so that no network — and no CA
+// still answering — is needed years later. A revocation after the
+// signature's timestamp then does not undo it.
+
+// ErrTimeNotProven: the signature has no timestamp, so nothing proves when
+// it was made, and its signer's certificate is not valid now (expired or
+// revoked): it cannot be verified. It would have been valid at the time its
+// signer claims. Wraps ErrUntrustedSigner.
+var ErrTimeNotProven = fmt.Errorf("%w: nothing proves when it was signed (no timestamp) and the certificate is not valid now", ErrUntrustedSigner)
+
+// ErrNoValidationData: CollectValidationData could not get a good status
+// for a certificate of the chain: no responder named, none answered, or the
+// answer cannot be relied on (it wraps the ocsp package's reason), or the
+// certificate is revoked (then it also wraps ErrRevoked). Wraps
+// ErrRevocationUnknown.
+var ErrNoValidationData = fmt.Errorf("%w: validation data could not be collected", ErrRevocationUnknown)
+
+var oidOCSPResponseInfo = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 16, 2} // id-ri-ocsp-response (RFC 5940 §2.2)
+
+// ValidationData is what long-term validation keeps: certificates and DER
+// OCSP responses (a full OCSPResponse, RFC 6960 §4.2.1).
+type ValidationData struct {
+	Certificates [][]byte
+	OCSP         [][]byte
+}
+
+// Merge adds other's entries that vd does not hold yet.
+func (vd *ValidationData) Merge(other *ValidationData) {
+	if other == nil {
+		return
+	}
+	add := func(list [][]byte, items [][]byte) [][]byte {
+		for _, it := range items {
+			if !slices.ContainsFunc(list, func(x []byte) bool { return bytes.Equal(x, it) }) {
+				list = append(list, it)
+			}
+		}
+		return list
+	}
+	vd.Certificates = add(vd.Certificates, other.Certificates)
+	vd.OCSP = add(vd.OCSP, other.OCSP)
+}
+
+// CertificateStatus is what the validation data says about one certificate
+// at a time.
+type CertificateStatus struct {
+	// Good: not revoked at that time. RevokedAt, when not zero, is a later
+	// revocation that the data also shows (valid at the time all the same).
+	Good      bool
+	RevokedAt time.Time
+	Reason    int
+	// ThisUpdate is when the OCSP answer relied on was produced.
+	ThisUpdate time.Time
+}
+
+// CollectValidationData asks the OCSP responder of each certificate in
+// chain (signer first, then each issuer; a last self-signed root is a trust
+// anchor and is not asked about) through client (nil: ocsp.HTTP), and
+// returns the chain's certificates and the answers. Each answer is checked
+// like an embedded one (StatusAt at now): an answer saying revoked, or one
+// that cannot be relied on, fails with ErrNoValidationData. A certificate
+// naming no responder gets none: its issuer is expected to be a trust
+// anchor or covered otherwise, as in the test PKI's intermediate.
+func CollectValidationData(ctx context.Context, chain []*x509.Certificate, client ocsp.Client, now time.Time) (*ValidationData, error) {
+	if client == nil {
+		client = ocsp.HTTP{}
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	vd := &ValidationData{}
+	for i, c := range chain {
+		vd.Certificates = append(vd.Certificates, c.Raw)
+		if i+1 >= len(chain) || len(c.OCSPServer) == 0 {
+			continue
+		}
+		issuer := chain[i+1]
+		req, err := xocsp.CreateRequest(c, issuer, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoValidationData, err)
+		}
+		der, err := client.Query(ctx, c.OCSPServer[0], req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w: %s: %v", ErrNoValidationData, ocsp.ErrUnavailable, c.OCSPServer[0], err)
+		}
+		one := &ValidationData{OCSP: [][]byte{der}}
+		// Produced after now minus a minute: an answer the responder
+		// just made, not one replayed from its cache of long ago.
+		st, err := one.StatusAt(c, issuer, now.Add(-time.Minute))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrNoValidationData, c.Subject.CommonName, err)
+		}
+		if !st.Good || !st.RevokedAt.IsZero() {
+			return nil, fmt.Errorf("%w: %q: %w", ErrNoValidationData, c.Subject.CommonName, ErrRevoked)
+		}
+		vd.OCSP = append(vd.OCSP, der)
+	}
+	return vd, nil
+}
+
+// StatusAt judges cert (issued by issuer) at time at from the OCSP answers
+// in vd, with no network. An answer counts when it is for this certificate
+// and signed by its issuer or by a responder the issuer authorised
+// (id-kp-OCSPSigning, RFC 6960 §4.2.2.2), valid when it answered. It proves
+// the status at `at` when it says revoked (from RevokedAt on), or good
+// with thisUpdate at or after `at` — a revocation later than `at` leaves
+// the certificate good at `at` (ETSI EN 319 102-1 §5.6.2.4: revocation
+// information issued after the time of the proof of existence). Without
+// such an answer it fails with ErrRevocationUnknown.
+func (vd *ValidationData) StatusAt(cert, issuer *x509.Certificate, at time.Time) (CertificateStatus, error) {
+	if vd == nil {
+		return CertificateStatus{}, fmt.Errorf("%w: no validation data", ErrRevocationUnknown)
+	}
+	var best *CertificateStatus
+	for _, der := range vd.OCSP {
+		resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
+		if err != nil {
+			continue
+		}
+		if rc := resp.Certificate; rc != nil && !bytes.Equal(rc.Raw, issuer.Raw) {
+			if !slices.Contains(rc.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) ||
+				resp.ThisUpdate.Before(rc.NotBefore) || resp.ThisUpdate.After(rc.NotAfter) {
+				continue
+			}
+		}
+		switch resp.Status {
+		case xocsp.Revoked:
+			st := CertificateStatus{RevokedAt: resp.RevokedAt, Reason: resp.RevocationReason, ThisUpdate: resp.ThisUpdate}
+			if !resp.RevokedAt.After(at) {
+				return st, fmt.Errorf("%w: on %s (reason %d), before %s", ErrRevoked,
+					resp.RevokedAt.UTC().Format(time.RFC3339), resp.RevocationReason, at.UTC().Format(time.RFC3339))
+			}
+			st.Good = true
+			best = &st
+		case xocsp.Good:
+			if resp.ThisUpdate.Before(at) {
+				continue // good then, says nothing of `at`
+			}
+			if best == nil {
+				best = &CertificateStatus{Good: true, ThisUpdate: resp.ThisUpdate}
+			}
+		}
+	}
+	if best == nil {
+		return CertificateStatus{}, fmt.Errorf("%w: no OCSP answer for %q produced after %s",
+			ErrRevocationUnknown, cert.Subject.CommonName, at.UTC().Format(time.RFC3339))
+	}
+	return *best, nil
+}
+
+// statusOfChain judges every certificate of chain but the trust anchor at
+// `at`, and returns the signer's status. A certificate naming no OCSP
+// responder is not judged: there is nothing to have collected.
+func (vd *ValidationData) statusOfChain(chain []*x509.Certificate, at time.Time) (CertificateStatus, error) {
+	var signer CertificateStatus
+	for i := 0; i+1 < len(chain); i++ {
+		if i > 0 && len(chain[i].OCSPServer) == 0 {
+			continue
+		}
+		st, err := vd.StatusAt(chain[i], chain[i+1], at)
+		if err != nil {
+			return st, err
+		}
+		if i == 0 {
+			signer = st
+		}
+	}
+	return signer, nil
+}

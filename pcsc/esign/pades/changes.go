@@ -1,0 +1,211 @@
+package pades
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+// What later incremental updates changed. A signature covers the file up
+// to the end of its revision; what comes after is judged object by object
+// against the signed revision. Allowed (ETSI EN 319 142-1 §5.4 and ISO
+// 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
+// fields, the DocMDP P=2 set less form filling): the catalog gaining or
+// changing /DSS and /AcroForm, the form's /Fields growing by signature
+// fields and its /SigFlags, a page's /Annots growing by signature widgets,
+// the document information dictionary, new objects (reached only through
+// those), and new cross-reference and object streams. Anything else — a
+// changed page, content stream, resource, a deleted object, an added
+// annotation that is not a signature's — is a change.
+
+func changesAfter(doc *document, end int64) ([]string, error) {
+	signed, err := parseDocument(doc.data[:end])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errChangeUnreadable, err)
+	}
+	rootRef, _ := doc.trailer.get("Root").(ref)
+	infoRef, _ := doc.trailer.get("Info").(ref)
+	if sr, _ := signed.trailer.get("Root").(ref); sr != rootRef {
+		return []string{"the document catalog was replaced"}, nil
+	}
+	var changes []string
+	nums := make([]int, 0, len(doc.xref))
+	for n := range doc.xref {
+		nums = append(nums, n)
+	}
+	slices.Sort(nums)
+	var referenced map[int]bool // numbers the signed revision refers to
+	for _, num := range nums {
+		fe := doc.xref[num]
+		se, existed := signed.xref[num]
+		if !existed || se.kind == 0 {
+			// A new object counts only through what refers to it — unless
+			// the signed revision already referred to its number, then
+			// null (ISO 32000-1 §7.3.10): defining it later changes what
+			// the signed objects say without touching them.
+			if fe.kind == 0 {
+				continue
+			}
+			if referenced == nil {
+				referenced = signed.references()
+			}
+			if referenced[num] {
+				changes = append(changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
+			}
+			continue
+		}
+		if fe == se && fe.kind == 1 {
+			continue
+		}
+		if fe.kind == 0 {
+			changes = append(changes, fmt.Sprintf("object %d was deleted", num))
+			continue
+		}
+		oldObj, err1 := signed.getObject(num)
+		newObj, err2 := doc.getObject(num)
+		if err1 != nil || err2 != nil {
+			changes = append(changes, fmt.Sprintf("object %d cannot be read", num))
+			continue
+		}
+		if bytes.Equal(serialize(oldObj), serialize(newObj)) || num == infoRef.num || isStructural(oldObj) {
+			continue
+		}
+		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj); c != "" {
+			changes = append(changes, fmt.Sprintf("object %d: %s", num, c))
+		}
+	}
+	return changes, nil
+}
+
+// isStructural: cross-reference and object streams hold no content of
+// their own.
+func isStructural(o object) bool {
+	st, ok := o.(*stream)
+	return ok && (st.dict.get("Type") == name("XRef") || st.dict.get("Type") == name("ObjStm"))
+}
+
+// allowedChange returns "" when old → new is a permitted change, else what
+// changed.
+func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object) string {
+	od, ok1 := oldObj.(*dict)
+	nd, ok2 := newObj.(*dict)
+	if !ok1 || !ok2 {
+		return "content changed"
+	}
+	switch {
+	case isCatalog:
+		if k := differingKeys(od, nd, "DSS", "AcroForm"); k != "" {
+			return "the catalog's " + k + " changed"
+		}
+		oldForm, _ := signed.resolveDict(od.get("AcroForm"))
+		newForm, _ := doc.resolveDict(nd.get("AcroForm"))
+		if newForm != nil && (oldForm == nil || !bytes.Equal(serialize(oldForm), serialize(newForm))) {
+			return formChange(signed, doc, oldForm, newForm)
+		}
+		if oldForm != nil && newForm == nil {
+			return "the form was removed"
+		}
+		return ""
+	case nd.get("Fields") != nil || nd.get("SigFlags") != nil:
+		return formChange(signed, doc, od, nd)
+	case nd.get("Type") == name("Page"):
+		if k := differingKeys(od, nd, "Annots"); k != "" {
+			return "the page's " + k + " changed"
+		}
+		return grownBySignatures(signed, doc, od.get("Annots"), nd.get("Annots"), "annotations")
+	}
+	return "content changed"
+}
+
+func formChange(signed, doc *document, od, nd *dict) string {
+	if od == nil {
+		od = newDict()
+	}
+	if k := differingKeys(od, nd, "Fields", "SigFlags"); k != "" {
+		return "the form's " + k + " changed"
+	}
+	return grownBySignatures(signed, doc, od.get("Fields"), nd.get("Fields"), "form fields")
+}
+
+// differingKeys names a key, other than those allowed, whose value differs.
+func differingKeys(a, b *dict, allowed ...name) string {
+	keys := append(append([]name{}, a.keys...), b.keys...)
+	for _, k := range keys {
+		if slices.Contains(allowed, k) {
+			continue
+		}
+		if !bytes.Equal(serialize(a.get(k)), serialize(b.get(k))) {
+			return "/" + string(k)
+		}
+	}
+	return ""
+}
+
+// grownBySignatures: the new array keeps the old one's entries, and what it
+// adds are signature fields or their widgets.
+func grownBySignatures(signed, doc *document, oldObj, newObj object, what string) string {
+	o, _ := signed.resolve(oldObj)
+	oldArr, _ := o.(array)
+	n, _ := doc.resolve(newObj)
+	newArr, _ := n.(array)
+	for _, e := range oldArr {
+		if !slices.ContainsFunc(newArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
+			return what + " were removed"
+		}
+	}
+	for _, e := range newArr {
+		if slices.ContainsFunc(oldArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
+			continue
+		}
+		d, err := doc.resolveDict(e)
+		if err != nil || d == nil {
+			return what + ": an unreadable entry was added"
+		}
+		ft := d.get("FT")
+		if ft == nil {
+			if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
+				ft = p.get("FT")
+			}
+		}
+		if ft != name("Sig") {
+			return what + ": an entry that is not a signature was added"
+		}
+	}
+	return ""
+}
+
+// references collects the object numbers every object of the document
+// refers to.
+func (d *document) references() map[int]bool {
+	refs := map[int]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			refs[v.num] = true
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(d.trailer, 0)
+	for num, e := range d.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := d.getObject(num); err == nil {
+			walk(o, 0)
+		}
+	}
+	return refs
+}

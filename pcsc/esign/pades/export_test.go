@@ -1,0 +1,116 @@
+package pades
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// AppendContentChange appends an incremental update that replaces the
+// first page's content with other text, as an editor saving a change
+// would: for tests of "changed after signing".
+func AppendContentChange(pdf []byte) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	pageRef, page, err := doc.firstPage()
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	content := u.alloc()
+	u.put(content, &stream{dict: newDict(), raw: []byte("BT /F1 24 Tf 72 760 Td (Loan agreement 2026-1142: 92,000 EUR) Tj ET")})
+	p := page.clone()
+	p.set("Contents", content)
+	u.put(pageRef, p)
+	return u.bytes(), nil
+}
+
+// Prepared exposes the pending document for tests that sign with a peer.
+func (p *Pending) Prepared() (pdf []byte, at, hexLen int) { return p.pdf, p.contentsAt, p.contentsLen }
+
+// Fill puts a signature made elsewhere into the placeholder.
+func Fill(pdf []byte, at, hexLen int, value []byte) ([]byte, error) {
+	return fill(pdf, at, hexLen, value)
+}
+
+// MakeHybrid appends a hybrid-reference update (ISO 32000-1 §7.5.8.4), as
+// Word's "compatible" PDFs are: a new page content object stored in an
+// object stream, which only the cross-reference stream named by the
+// classic trailer's /XRefStm lists, and the page pointing at it.
+func MakeHybrid(pdf []byte) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	pageRef, page, err := doc.firstPage()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Write(pdf)
+	next := doc.size
+	// The object stream holds one dictionary: an annotation-free resource
+	// the page names, so that reading the page needs the stream.
+	inner := "<< /Hybrid true >>"
+	header := fmt.Sprintf("%d 0 ", next)
+	stmNum, xrefNum := next+1, next+2
+	stmOff := b.Len()
+	fmt.Fprintf(&b, "%d 0 obj\n<< /Type /ObjStm /N 1 /First %d /Length %d >>\nstream\n%s%s\nendstream\nendobj\n", stmNum, len(header), len(header)+len(inner), header, inner)
+	p := page.clone()
+	p.set("PieceInfo", ref{next, 0})
+	pageOff := b.Len()
+	fmt.Fprintf(&b, "%d %d obj\n%s\nendobj\n", pageRef.num, pageRef.gen, serialize(p))
+	xrefOff := b.Len()
+	rows := []byte{2, 0, 0, byte(stmNum >> 8), byte(stmNum), 0, 0}
+	fmt.Fprintf(&b, "%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Index [%d 1] /Length %d >>\nstream\n%s\nendstream\nendobj\n", xrefNum, xrefNum+1, next, len(rows), rows)
+	tableOff := b.Len()
+	fmt.Fprintf(&b, "xref\n%d 1\n%010d %05d n\r\n%d 2\n%010d 00000 n\r\n%010d 00000 n\r\n", pageRef.num, pageOff, pageRef.gen, stmNum, stmOff, xrefOff)
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root %d %d R /Prev %d /XRefStm %d >>\nstartxref\n%d\n%%%%EOF\n",
+		xrefNum+1, doc.trailer.get("Root").(ref).num, doc.trailer.get("Root").(ref).gen, doc.lastXref, xrefOff, tableOff)
+	return b.Bytes(), nil
+}
+
+// PieceInfoOfFirstPage reads the first page's /PieceInfo through the
+// cross-reference information: MakeHybrid's object, which only the
+// /XRefStm stream lists.
+func PieceInfoOfFirstPage(pdf []byte) (bool, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return false, err
+	}
+	_, page, err := doc.firstPage()
+	if err != nil {
+		return false, err
+	}
+	d, err := doc.resolveDict(page.get("PieceInfo"))
+	if err != nil || d == nil {
+		return false, err
+	}
+	return d.get("Hybrid") == true, nil
+}
+
+// AppendPageContents appends an update making the first page's /Contents
+// its old content followed by a reference to object num, and, when body is
+// not empty, object num as a content stream of body.
+func AppendPageContents(pdf []byte, num int, body string, editPage bool) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	u.next = max(u.next, num+1)
+	if editPage {
+		pageRef, page, err := doc.firstPage()
+		if err != nil {
+			return nil, err
+		}
+		p := page.clone()
+		p.set("Contents", array{page.get("Contents"), ref{num, 0}})
+		u.put(pageRef, p)
+	}
+	if body != "" {
+		u.put(ref{num, 0}, &stream{dict: newDict(), raw: []byte(body)})
+	}
+	return u.bytes(), nil
+}

@@ -1,0 +1,326 @@
+package pades
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+	"github.com/puce-id/puce/pcsc/esign"
+)
+
+// VerifyOptions say whom to trust.
+type VerifyOptions struct {
+	// Roots and Intermediates are the signers' CAs.
+	Roots, Intermediates *x509.CertPool
+	// TSARoots and TSAIntermediates are the timestamping authorities'
+	// CAs; nil leaves timestamps unchecked (signatures at B-B).
+	TSARoots, TSAIntermediates *x509.CertPool
+	// Purposes are the signer's accepted extended key usages (nil:
+	// esign.DefaultPurposes).
+	Purposes []asn1.ObjectIdentifier
+	// OCSP, when set, also asks the signer's CA now, for signatures
+	// whatever their embedded data: a revocation after a signature's
+	// timestamp leaves it valid, one before it (or any, without a
+	// timestamp) is esign.ErrRevoked. nil: no network.
+	OCSP *ocsp.Checker
+	// Now is the clock the OCSP answer is judged by (nil: time.Now).
+	Now func() time.Time
+}
+
+// SignatureReport is what Verify found of one signature or document
+// timestamp.
+type SignatureReport struct {
+	// Field is the signature field's name.
+	Field string
+	// DocumentTimestamp marks a document timestamp (/ETSI.RFC3161): it
+	// has no signer, its Timestamp is itself.
+	DocumentTimestamp bool
+	// Signer is the signer's certificate.
+	Signer *x509.Certificate
+	// ClaimedTime is when the signer says it signed (/M): a claim only.
+	ClaimedTime time.Time
+	// Timestamp is the signature timestamp (or the document timestamp),
+	// verified; nil without one.
+	Timestamp *esign.Timestamp
+	// Status is the signer's certificate status at the timestamp's time,
+	// from the embedded validation data with no network; nil when not
+	// established.
+	Status *esign.CertificateStatus
+	// Level is the PAdES baseline level reached (zero when the signature
+	// does not verify); a document timestamp that verifies is at LevelBT.
+	Level Level
+	// WholeDocument: the signature covers every byte of the file.
+	WholeDocument bool
+	// ChangedAfterSigning: a later incremental update changes the
+	// document's content; Changes says how. Updates that only add
+	// validation data, document timestamps or signatures are not changes
+	// (ETSI EN 319 142-1 §5.4: DSS and document timestamps follow a
+	// signature in later updates).
+	ChangedAfterSigning bool
+	Changes             []string
+	// Err is why the signature is not valid, nil when it is: an esign
+	// error (esign.ErrDocumentAltered, esign.ErrBadSignature,
+	// esign.ErrUntrustedSigner, esign.ErrTimeNotProven…), ErrMalformed, or
+	// ErrChanged when the signature verifies but the document was changed
+	// after it.
+	Err error
+}
+
+// Valid: the signature verifies and nothing changed the document since.
+func (r *SignatureReport) Valid() bool { return r.Err == nil }
+
+// Report is every signature of a document, in file order.
+type Report struct {
+	Signatures []SignatureReport
+}
+
+// Verify checks every signature and document timestamp of pdf, with no
+// network: the embedded validation data (the document security store and
+// the CMS signatures' own) judges the signers' certificates at the times
+// the timestamps prove. It fails only when the PDF cannot be read or has no
+// signature; each signature's verdict is in its SignatureReport.
+func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := doc.signatures()
+	if err != nil {
+		return nil, err
+	}
+	if len(sigs) == 0 {
+		return nil, ErrNoSignature
+	}
+	stored, err := doc.dss()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{}
+	for _, s := range sigs {
+		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
+	}
+	// B-LTA: a valid document timestamp over a B-LT signature and its
+	// validation data.
+	for i := range rep.Signatures {
+		r := &rep.Signatures[i]
+		if r.Level != LevelBLT {
+			continue
+		}
+		for j, t := range rep.Signatures {
+			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() {
+				r.Level = LevelBLTA
+			}
+		}
+	}
+	return rep, nil
+}
+
+func (s *sigField) end() int64 { return s.byteRange[2] + s.byteRange[3] }
+
+func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.ValidationData, opts VerifyOptions) SignatureReport {
+	r := SignatureReport{Field: s.field, DocumentTimestamp: s.docTimestamp}
+	if m, ok := s.dict.get("M").(pdfStr); ok {
+		r.ClaimedTime = parsePDFDate(string(m))
+	}
+	signed, err := s.signedBytes(doc.data)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.WholeDocument = s.end() == int64(len(doc.data))
+	if !r.WholeDocument {
+		r.Changes, err = changesAfter(doc, s.end())
+		if err != nil {
+			r.Changes = append(r.Changes, err.Error())
+		}
+		r.ChangedAfterSigning = len(r.Changes) > 0
+	}
+	switch {
+	case s.docTimestamp:
+		if opts.TSARoots == nil {
+			r.Err = fmt.Errorf("%w: no timestamping authority is trusted (VerifyOptions.TSARoots)", esign.ErrTimestamp)
+			return r
+		}
+		ts, err := esign.VerifyTimestampOf(s.contents, signed, esign.TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
+		if err != nil {
+			r.Err = err
+			return r
+		}
+		r.Timestamp, r.Level = ts, LevelBT
+	case s.subFilter == "ETSI.CAdES.detached" || s.subFilter == "adbe.pkcs7.detached":
+		er, err := esign.VerifyContext(ctx, signed, s.contents, esign.VerifyOptions{Roots: opts.Roots, Intermediates: opts.Intermediates,
+			TSARoots: opts.TSARoots, TSAIntermediates: opts.TSAIntermediates, Purposes: opts.Purposes, ValidationData: vd, ClaimedTime: r.ClaimedTime, OCSP: opts.OCSP, Now: opts.Now})
+		if er != nil {
+			r.Signer = er.Signer
+			if !er.SigningTime.IsZero() {
+				r.ClaimedTime = er.SigningTime
+			}
+			r.Timestamp, r.Status = er.Timestamp, er.Status
+		}
+		if err != nil {
+			r.Err = err
+			return r
+		}
+		r.Level = map[string]Level{"B-B": LevelBB, "B-T": LevelBT, "B-LT": LevelBLT}[er.Level]
+	default:
+		r.Err = fmt.Errorf("%w: /SubFilter /%s", ErrUnsupported, s.subFilter)
+		return r
+	}
+	if r.ChangedAfterSigning {
+		r.Err = fmt.Errorf("%w: %s", ErrChanged, strings.Join(r.Changes, "; "))
+	}
+	return r
+}
+
+// sigField is a signature field with a signature dictionary.
+type sigField struct {
+	field        string
+	dict         *dict
+	docTimestamp bool
+	subFilter    name
+	byteRange    [4]int64
+	contents     []byte // the DER, its zero padding cut off
+}
+
+// signatures lists the signature fields of the interactive form (ISO
+// 32000-1 §12.7.4.5), walking the field tree.
+func (d *document) signatures() ([]sigField, error) {
+	_, cat, err := d.catalog()
+	if err != nil {
+		return nil, err
+	}
+	form, err := d.resolveDict(cat.get("AcroForm"))
+	if err != nil || form == nil {
+		return nil, err
+	}
+	fo, err := d.resolve(form.get("Fields"))
+	if err != nil {
+		return nil, err
+	}
+	fields, _ := fo.(array)
+	var out []sigField
+	seen := map[ref]bool{}
+	var walk func(list array, prefix string, ft object, depth int) error
+	walk = func(list array, prefix string, ft object, depth int) error {
+		if depth > maxDepth || len(out) > 1000 {
+			return fmt.Errorf("%w: form field tree too deep or large", ErrMalformed)
+		}
+		for _, f := range list {
+			if r, ok := f.(ref); ok {
+				if seen[r] {
+					continue
+				}
+				seen[r] = true
+			}
+			fd, err := d.resolveDict(f)
+			if err != nil {
+				return err
+			}
+			if fd == nil {
+				continue
+			}
+			nm := prefix
+			if t, ok := fd.get("T").(pdfStr); ok {
+				if nm != "" {
+					nm += "."
+				}
+				nm += string(t)
+			}
+			fft := ft
+			if v := fd.get("FT"); v != nil {
+				fft = v
+			}
+			if ko, err := d.resolve(fd.get("Kids")); err == nil {
+				if kids, ok := ko.(array); ok {
+					if err := walk(kids, nm, fft, depth+1); err != nil {
+						return err
+					}
+				}
+			}
+			if fft != name("Sig") || fd.get("V") == nil {
+				continue
+			}
+			v, err := d.resolveDict(fd.get("V"))
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				continue
+			}
+			s, err := readSigDict(nm, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	}
+	if err := walk(fields, "", nil, 0); err != nil {
+		return nil, err
+	}
+	// File order: by where each signature's signed range ends.
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].end() < out[j-1].end(); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out, nil
+}
+
+func readSigDict(field string, v *dict) (sigField, error) {
+	s := sigField{field: field, dict: v}
+	s.subFilter, _ = v.get("SubFilter").(name)
+	s.docTimestamp = v.get("Type") == name("DocTimeStamp") || s.subFilter == "ETSI.RFC3161"
+	br, ok := v.get("ByteRange").(array)
+	if !ok || len(br) != 4 {
+		return s, fmt.Errorf("%w: signature %q: /ByteRange is not four numbers", ErrMalformed, field)
+	}
+	for i, e := range br {
+		n, _ := e.(number)
+		x, ok := n.int()
+		if !ok || x < 0 || x > MaxDocumentSize {
+			return s, fmt.Errorf("%w: signature %q: /ByteRange", ErrMalformed, field)
+		}
+		s.byteRange[i] = x
+	}
+	c, ok := v.get("Contents").(pdfStr)
+	if !ok {
+		return s, fmt.Errorf("%w: signature %q: no /Contents", ErrMalformed, field)
+	}
+	in := cryptobyte.String(c)
+	var el cryptobyte.String
+	if in.ReadAnyASN1Element(&el, nil) {
+		c = pdfStr(el)
+	}
+	s.contents = c
+	return s, nil
+}
+
+// signedBytes checks the byte range — two ranges around exactly the
+// /Contents hex string, from the file's start — and returns what it covers.
+func (s *sigField) signedBytes(data []byte) ([]byte, error) {
+	a, b, c, e := s.byteRange[0], s.byteRange[1], s.byteRange[2], s.byteRange[3]
+	n := int64(len(data))
+	if a != 0 || b <= 0 || c <= b+1 || c+e > n || data[b] != '<' || data[c-1] != '>' {
+		return nil, fmt.Errorf("%w: signature %q: /ByteRange does not surround the signature", ErrMalformed, s.field)
+	}
+	gap := data[b+1 : c-1]
+	l := &lexer{buf: data, pos: int(b)}
+	hexStr, err := l.hex()
+	if err != nil || int64(l.pos) != c || !strings.HasPrefix(string(hexStr), string(s.contents)) || len(gap)%2 != 0 {
+		return nil, fmt.Errorf("%w: signature %q: the gap in /ByteRange is not its /Contents", ErrMalformed, s.field)
+	}
+	out := make([]byte, 0, b+e)
+	out = append(out, data[:b]...)
+	return append(out, data[c:c+e]...), nil
+}
+
+// errChangeUnreadable is a later update that could not be read.
+var errChangeUnreadable = errors.New("a later update cannot be read")
