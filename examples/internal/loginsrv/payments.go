@@ -61,6 +61,8 @@ type payData struct {
 	// SPC: the account has a passkey registered for payments, so the page
 	// approves through the browser's payment dialog where it has one.
 	SPC bool
+	// Plain: the holder chose the plain WebAuthn approval (?plain=1).
+	Plain bool
 }
 
 // approvalEndpoints serves POST /auth/approve/{kind}/begin|finish for the
@@ -170,7 +172,8 @@ func (s *Server) payApprovePage(w http.ResponseWriter, r *http.Request, sess *ht
 	d.Digest = hex.EncodeToString(digest[:])
 	// ?plain=1 is the page's way out of the payment dialog (a browser that
 	// offers SPC on a device without the passkey).
-	if d.Method == "webauthn" && r.URL.Query().Get("plain") == "" {
+	d.Plain = d.Method == "webauthn" && r.URL.Query().Get("plain") != ""
+	if d.Method == "webauthn" && !d.Plain {
 		if d.SPC, err = s.hasPaymentPasskey(r.Context(), sess.Subject()); err != nil {
 			s.render(w, r, sess, 500, "message.html", "Approve the payment", s.fail(r, err), nil)
 			return

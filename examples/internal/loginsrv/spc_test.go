@@ -166,6 +166,7 @@ func TestPaymentSPC(t *testing.T) {
 	if strings.Contains(page, `data-spc="1"`) {
 		t.Fatal("plain=1 still offers the payment dialog")
 	}
+	must(t, page, `href="/pay/approve?method=webauthn&amp;plain=1">Try again`)
 	status, pa := alice.c.approveStep(page, "webauthn", "begin", struct{}{})
 	if status != 200 {
 		t.Fatalf("plain begin: %d %s", status, pa.Error)
