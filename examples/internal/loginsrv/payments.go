@@ -17,19 +17,21 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/totp/ocra"
+	"github.com/puce-id/puce/webauthn"
 )
 
 // Payments: "send money", approved with a factor whose code is linked to
 // the amount and the payee (PSD2 dynamic linking): the card's e-signature
 // key through the card agent, which shows the holder what it signs; a
 // security key or passkey, whose challenge is derived from the payment's
-// digest; an OCRA signing token, whose question holds the amount and the
-// payee account's last digits. The server keeps the payment being approved
-// in the session and never takes it from the page: httpauth's approval
-// endpoints bind the challenge to the server's copy, refuse a page that
-// posts another one, and identity.Policy.Approve decides. Approved
-// payments are kept as records of KindPayment, which the account page
-// lists with the factor and digest.
+// digest (and which, when registered for payments, answers in the
+// browser's own payment dialog: spc.go); an OCRA signing token, whose
+// question holds the amount and the payee account's last digits. The
+// server keeps the payment being approved in the session and never takes
+// it from the page: httpauth's approval endpoints bind the challenge to the
+// server's copy, refuse a page that posts another one, and
+// identity.Policy.Approve decides. Approved payments are kept as records
+// of KindPayment, which the account page lists with the factor and digest.
 
 // KindPayment marks an approved payment's record; it is no factor.
 const KindPayment identity.Kind = "payment"
@@ -44,7 +46,10 @@ type payment struct {
 	Transaction identity.Transaction `json:"transaction"`
 	Digest      string               `json:"digest"`
 	Factor      identity.Kind        `json:"factor"`
-	Approved    time.Time            `json:"approved"`
+	// SPC: approved in the browser's payment dialog (Secure Payment
+	// Confirmation), which showed the amount, payee and account.
+	SPC      bool      `json:"spc,omitempty"`
+	Approved time.Time `json:"approved"`
 }
 
 type payData struct {
@@ -53,6 +58,11 @@ type payData struct {
 	Method, Agent string
 	Origin        string
 	Digest        string
+	// SPC: the account has a passkey registered for payments, so the page
+	// approves through the browser's payment dialog where it has one.
+	SPC bool
+	// Plain: the holder chose the plain WebAuthn approval (?plain=1).
+	Plain bool
 }
 
 // approvalEndpoints serves POST /auth/approve/{kind}/begin|finish for the
@@ -65,7 +75,10 @@ func (s *Server) approvalEndpoints() (*httpauth.Endpoints, error) {
 		factors = append(factors, s.card)
 	}
 	if s.wa != nil {
-		factors = append(factors, s.wa.keys)
+		// SPC approvals have a route of their own; their proofs are of
+		// kind webauthn, with Claims["spc"].
+		factors = append(factors, s.wa.keys,
+			httpauth.ApprovalOnly(webauthn.SPCKind, &webauthn.SPCApprover{Factor: s.wa.passkeys, Options: s.spcInstrument}))
 	}
 	return s.m.Endpoints(httpauth.EndpointsConfig{Factors: factors, RemoteAddr: web.ClientIP,
 		PendingPayment: s.pendingPayment, PaymentApproved: s.paymentApproved})
@@ -157,6 +170,15 @@ func (s *Server) payApprovePage(w http.ResponseWriter, r *http.Request, sess *ht
 	}
 	digest, _ := tx.Digest()
 	d.Digest = hex.EncodeToString(digest[:])
+	// ?plain=1 is the page's way out of the payment dialog (a browser that
+	// offers SPC on a device without the passkey).
+	d.Plain = d.Method == "webauthn" && r.URL.Query().Get("plain") != ""
+	if d.Method == "webauthn" && !d.Plain {
+		if d.SPC, err = s.hasPaymentPasskey(r.Context(), sess.Subject()); err != nil {
+			s.render(w, r, sess, 500, "message.html", "Approve the payment", s.fail(r, err), nil)
+			return
+		}
+	}
 	s.render(w, r, sess, http.StatusOK, "pay_approve.html", "Approve the payment", "", d)
 }
 
@@ -178,6 +200,9 @@ func (s *Server) pendingPayment(_ *http.Request, sess *httpauth.Session) (*ident
 // finds none: a payment is made once.
 func (s *Server) paymentApproved(r *http.Request, sess *httpauth.Session, tx identity.Transaction, proof identity.Proof) error {
 	with := map[identity.Kind]string{identity.KindCard: "your card", identity.KindWebAuthn: "your security key or passkey", ocra.Kind: "your signing token"}[proof.Kind]
+	if viaSPC(&proof) {
+		with = "your passkey in your browser's payment dialog (Secure Payment Confirmation)"
+	}
 	notice := fmt.Sprintf("Payment of %s %s to %s approved with %s.", tx.Amount, tx.Currency, tx.PayeeName, with)
 	if err := s.set(r.Context(), sess, valPayment, "", valPaid, notice); err != nil {
 		return err
@@ -204,12 +229,26 @@ func (s *Server) keepPayment(ctx context.Context, subject identity.Subject, tx i
 		return err
 	}
 	parsed, _ := identity.ParseTransaction(canon)
-	rec, _ := json.Marshal(payment{Transaction: *parsed, Digest: hex.EncodeToString(proof.Transaction), Factor: proof.Kind, Approved: proof.Time})
+	rec, _ := json.Marshal(payment{Transaction: *parsed, Digest: hex.EncodeToString(proof.Transaction), Factor: proof.Kind, SPC: viaSPC(proof), Approved: proof.Time})
 	c := &identity.Credential{Subject: subject, Kind: KindPayment, ID: hex.EncodeToString(proof.Transaction[:12]) + "-" + web.Token(6),
 		Name: parsed.PayeeName, Public: rec, CreatedAt: proof.Time}
 	return s.svc.Record(ctx, identity.Event{Subject: subject, Kind: KindPayment, CredentialID: c.ID, Action: "payment-approved",
-		Reason: fmt.Sprintf("%s %s to %s, digest %x", parsed.Amount, parsed.Currency, parsed.PayeeAccount, proof.Transaction[:8])},
+		Reason: fmt.Sprintf("%s %s to %s, digest %x%s", parsed.Amount, parsed.Currency, parsed.PayeeAccount, proof.Transaction[:8], spcNote(proof))},
 		s.cfg.Store.CreateCredential(ctx, c))
+}
+
+// viaSPC reports whether a proof was made through Secure Payment
+// Confirmation (webauthn.FinishSPC marks it).
+func viaSPC(p *identity.Proof) bool {
+	return p.Kind == identity.KindWebAuthn && p.Claims["spc"] == "true"
+}
+
+// spcNote is the audit note's mention of SPC.
+func spcNote(p *identity.Proof) string {
+	if viaSPC(p) {
+		return ", confirmed in the browser's payment dialog (SPC)"
+	}
+	return ""
 }
 
 // paymentRows are the account's approved payments, newest first.

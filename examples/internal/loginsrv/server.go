@@ -3,7 +3,9 @@
 // card through the card agent, security key or passkey, recovery codes) or a
 // passkey alone, an account page with the audit trail, step-up before
 // sensitive changes, and payments approved with the card, a security key or
-// passkey, or an OCRA signing token (payments.go). Sessions, CSRF checks and
+// passkey (through the browser's payment dialog, Secure Payment
+// Confirmation, where the browser has it: spc.go), or an OCRA signing token
+// (payments.go). Sessions, CSRF checks and
 // the approval endpoints are identity/httpauth's (session.go maps them onto
 // the pages' stages). It is built on puce's public API only, and kept in a
 // package of its own so that the browser tests and the load test can run it
@@ -29,6 +31,7 @@ import (
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/totp/ocra"
+	"github.com/puce-id/puce/webauthn"
 )
 
 //go:embed templates
@@ -172,8 +175,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Payments are approved with a factor that links its code to the
 	// amount and payee (PSD2 dynamic linking): the card, a security key or
-	// passkey, an OCRA token.
-	s.policy.ApprovalKinds = []identity.Kind{identity.KindCard, identity.KindWebAuthn, ocra.Kind}
+	// passkey (plain, or through the browser's payment dialog: SPC, whose
+	// route has a kind of its own and whose proofs are of kind webauthn),
+	// an OCRA token.
+	s.policy.ApprovalKinds = []identity.Kind{identity.KindCard, identity.KindWebAuthn, webauthn.SPCKind, ocra.Kind}
 	// Sessions live in the store. Plain http is for localhost only
 	// (httpauth.Config.Development), where the cookie cannot be Secure.
 	// The body limit is the disclosure's; every other form gets 64 kB

@@ -43,6 +43,8 @@ type waFactors struct {
 	// the passkey is then the only factor, and must cover two categories
 	// itself (possession, and the PIN or biometric it checked).
 	passkeys *webauthn.Factor
+	// icon is the payment instrument's icon in SPC's dialog (a data: URL).
+	icon string
 }
 
 // rpIDFor derives the WebAuthn relying party ID from the site's origin: its
@@ -96,6 +98,7 @@ func newWebAuthn(svc *identity.Services, cfg Config) (*waFactors, error) {
 	if f.passkeys, err = webauthn.New(svc, passkeys); err != nil {
 		return nil, fmt.Errorf("loginsrv: passkeys: %w", err)
 	}
+	f.icon = instrumentIcon()
 	return &f, nil
 }
 
@@ -115,16 +118,20 @@ func (s *Server) webauthnRoutes(mux *http.ServeMux, anyone, enrolling need) {
 	s.handle(mux, "POST /enroll/key", enrolling, s.enrollWebAuthnPost)
 	s.handle(mux, "GET /enroll/passkey", enrolling, s.enrollWebAuthnPage)
 	s.handle(mux, "POST /enroll/passkey", enrolling, s.enrollWebAuthnPost)
+	s.handle(mux, "GET /enroll/payment", enrolling, s.enrollWebAuthnPage)
+	s.handle(mux, "POST /enroll/payment", enrolling, s.enrollWebAuthnPost)
 	s.handle(mux, "POST /login/passkey/options", anyone, s.passkeyOptions)
 	s.handle(mux, "POST /login/passkey", anyone, s.passkeyLogin)
 }
 
 // ---- enrolment ----------------------------------------------------------
 
-// waProfile is one of the two kinds of WebAuthn authenticator a user adds.
+// waProfile is one of the kinds of WebAuthn authenticator a user adds.
 type waProfile struct {
 	Type, Path, Title, Label, Default string
 	Passkey                           bool
+	// Payment: a passkey registered for Secure Payment Confirmation.
+	Payment bool
 }
 
 var (
@@ -132,11 +139,19 @@ var (
 	// A passkey may live on a phone, a laptop or a security key: the user
 	// picks where in the browser's dialogue.
 	profilePasskey = waProfile{Type: "passkey", Path: "/enroll/passkey", Title: "Create a passkey", Label: "Passkey", Default: "Passkey", Passkey: true}
+	// A payment passkey is one this device keeps (SPC asks for a platform
+	// authenticator), made with SPC's payment extension so that the
+	// browser may use it in its own payment dialog.
+	profilePayment = waProfile{Type: "payment", Path: "/enroll/payment", Title: "Register this device for payments",
+		Label: "Passkey for payments", Default: "Passkey for payments", Passkey: true, Payment: true}
 )
 
 func profileOf(r *http.Request) waProfile {
-	if r.URL.Path == profilePasskey.Path {
+	switch r.URL.Path {
+	case profilePasskey.Path:
 		return profilePasskey
+	case profilePayment.Path:
+		return profilePayment
 	}
 	return profileKey
 }
@@ -177,8 +192,12 @@ func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess
 // the form.
 func (s *Server) renderWebAuthnEnroll(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, p waProfile, status int, errMsg string) {
 	subject := sess.Subject()
-	ch, err := s.wa.enroller(p).BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin,
-		UserName: string(subject), RemoteAddr: web.ClientIP(r)})
+	req := identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: web.ClientIP(r)}
+	begin := s.wa.enroller(p).BeginEnroll
+	if p.Payment {
+		begin = s.wa.enroller(p).BeginEnrollPayment
+	}
+	ch, err := begin(r.Context(), req)
 	if err != nil {
 		s.render(w, r, sess, 500, "message.html", p.Title, s.fail(r, err), nil)
 		return
@@ -334,6 +353,10 @@ func waLabel(c *identity.Credential) (label, detail string) {
 		label = "Passkey"
 	}
 	var parts []string
+	if rec.Payment {
+		label = "Passkey for payments"
+		parts = append(parts, "confirms payments in your browser's payment dialog (Secure Payment Confirmation)")
+	}
 	switch {
 	case rec.BackupEligible:
 		parts = append(parts, "synced (can be copied to your other devices)")

@@ -4,6 +4,12 @@
 // passkey, the holder typing a signing token's answer), and posts the
 // answer with the payment the page showed, which the server compares with
 // its own copy.
+//
+// A passkey registered for payments answers through Secure Payment
+// Confirmation where the browser has it (W3C SPC): the browser's own
+// window shows the amount, the payee and the account, and the passkey
+// signs them; the route is then /auth/approve/webauthn-spc/…. Elsewhere
+// the same passkey answers a plain WebAuthn approval.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", async () => {
@@ -12,8 +18,29 @@ document.addEventListener("DOMContentLoaded", async () => {
   const kind = box.dataset.kind;
   const status = document.getElementById("approve-status");
 
+  // spcAvailable asks the browser whether it can run SPC now (SPC
+  // §sctn-secure-payment-confirmation-availability); browsers without
+  // the method have no such function.
+  async function spcAvailable() {
+    try {
+      return !!window.PaymentRequest && typeof PaymentRequest.securePaymentConfirmationAvailability === "function" &&
+        (await PaymentRequest.securePaymentConfirmationAvailability()) === "available";
+    } catch (e) {
+      return false;
+    }
+  }
+  let route = kind;
+  if (kind === "webauthn" && box.dataset.spc === "1" && (await spcAvailable())) {
+    route = "webauthn-spc";
+    document.getElementById("key-plain").hidden = true;
+    document.getElementById("key-spc").hidden = false;
+    document.getElementById("key-no-spc").hidden = false;
+    document.getElementById("key-go").textContent = "Approve in the payment window";
+  }
+  box.dataset.route = route;
+
   async function call(step, body) {
-    const resp = await fetch("/auth/approve/" + encodeURIComponent(kind) + "/" + step, {
+    const resp = await fetch("/auth/approve/" + encodeURIComponent(route) + "/" + step, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": box.dataset.csrf },
       body: JSON.stringify(body),
@@ -54,6 +81,18 @@ document.addEventListener("DOMContentLoaded", async () => {
     }
   }
 
+  // spcAnswer runs the payment dialog over the server's Payment Request
+  // (webauthn.Factor.BeginSPC) and returns the passkey's assertion, whose
+  // client data (type "payment.get") repeats what the dialog showed.
+  async function spcAnswer(p) {
+    const d = p.methodData[0].data;
+    d.challenge = puceWebAuthn.fromB64url(d.challenge);
+    d.credentialIds = d.credentialIds.map(puceWebAuthn.fromB64url);
+    const resp = await new PaymentRequest(p.methodData, p.details).show();
+    await resp.complete("success");
+    return JSON.parse(puceWebAuthn.credentialJSON(resp.details));
+  }
+
   const buttons = {
     card: () => {
       const b = document.getElementById("card-go");
@@ -74,6 +113,10 @@ document.addEventListener("DOMContentLoaded", async () => {
       b.addEventListener("click", (ev) => {
         ev.preventDefault();
         run(b, async () => {
+          if (route === "webauthn-spc") {
+            setStatus(status, "Check the payment in your browser's window and confirm it with your passkey…");
+            return spcAnswer(JSON.parse(box.dataset.payload));
+          }
           setStatus(status, "Touch your security key, or confirm on your device…");
           const o = JSON.parse(box.dataset.payload);
           const cred = await navigator.credentials.get({ publicKey: puceWebAuthn.requestOptions(o.publicKey) });
