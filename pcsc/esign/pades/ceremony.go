@@ -229,7 +229,8 @@ type Signed struct {
 // another subject or origin) and identity.ErrThrottled;
 // esign.ErrDocumentAltered for another document; esign.ErrBadSignature for
 // a signature that does not verify; esign.ErrNotAccountCard when the card is
-// no longer enrolled on the account; esign.ErrTimestamp and
+// no longer enrolled on the account; identity.ErrBadInput when this
+// instance signs at another level than the one that began; esign.ErrTimestamp and
 // esign.ErrNoValidationData when the authority or the responders fail; the
 // SignatureReport's Err when the signed PDF does not verify at the level.
 func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, pdf []byte) (*Signed, error) {
