@@ -404,6 +404,10 @@ type verifyData struct {
 	SigningTime           time.Time
 	Status, StatusClass   string
 	ValidUntil            time.Time
+	// Level, TimestampTime and Authority: a .p7s's CAdES level and
+	// signature timestamp.
+	Level, Authority string
+	TimestampTime    time.Time
 	// PDF: a signed PDF's report, a row per signature.
 	PDF        bool
 	Signatures []pdfSignature
@@ -462,8 +466,11 @@ func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
 // verify has the library check the signature and, unless revocation checks
 // are off, the signer's certificate status with the CA's OCSP responder.
 func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
-	rep, err := esign.VerifyContext(ctx, doc, p7s, esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates,
-		OCSP: s.ocsp, Now: s.cfg.Clock.Now})
+	opts := esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates, OCSP: s.ocsp, Now: s.cfg.Clock.Now}
+	if s.cfg.TSA != nil {
+		opts.TSARoots, opts.TSAIntermediates = s.cfg.TSA.Roots, s.cfg.TSA.Intermediates
+	}
+	rep, err := esign.VerifyContext(ctx, doc, p7s, opts)
 	d := &verifyData{VerdictClass: "bad"}
 	switch {
 	case err == nil:
@@ -491,7 +498,13 @@ func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 	}
 	c := rep.Signer
 	d.Signer, d.SignerSerial, d.Issuer = c.Subject.CommonName, c.Subject.SerialNumber, c.Issuer.CommonName
-	d.SigningTime, d.ValidUntil = rep.SigningTime, c.NotAfter
+	d.SigningTime, d.ValidUntil, d.Level = rep.SigningTime, c.NotAfter, rep.Level
+	if ts := rep.Timestamp; ts != nil {
+		d.TimestampTime = ts.Time
+		if ts.Authority != nil {
+			d.Authority = ts.Authority.Subject.CommonName
+		}
+	}
 	d.Status, d.StatusClass = status(rep, s.ocsp == nil)
 	return d
 }
