@@ -30,7 +30,9 @@ const ceremonyOrigin = "https://bank.example"
 // and an OCSP responder under the card's test PKI, all on one test clock,
 // and a SQLite file that every server instance opens.
 type ceremonyEnv struct {
-	path  string
+	// open is a new connection to the shared database: a SQLite file, or
+	// a PostgreSQL schema.
+	open  func() *sqlstore.Store
 	clock *identitytest.Clock
 	card  *testcard.Card
 	tsa   *esign.TSA
@@ -46,6 +48,12 @@ type ceremonyInstance struct {
 
 func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "puce.db")
+	return newCeremonyEnvOn(t, func() *sqlstore.Store { return sqlstoretest.SQLiteAt(t, path) })
+}
+
+func newCeremonyEnvOn(t *testing.T, open func() *sqlstore.Store) *ceremonyEnv {
+	t.Helper()
 	clock := identitytest.NewClock(identitytest.Epoch())
 	card, err := testcard.New(testcard.Options{Now: clock.Now().Add(-time.Hour), OCSPURL: "http://ocsp.test.invalid/"})
 	if err != nil {
@@ -57,7 +65,7 @@ func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 	}
 	srv := httptest.NewServer(tsa)
 	t.Cleanup(srv.Close)
-	e := &ceremonyEnv{path: filepath.Join(t.TempDir(), "puce.db"), clock: clock, card: card,
+	e := &ceremonyEnv{open: open, clock: clock, card: card,
 		tsa:  &esign.TSA{URL: srv.URL, Roots: card.PKI.Roots},
 		ocsp: ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, clock.Now)}
 	in := e.start(t, pades.LevelBLT)
@@ -80,7 +88,7 @@ func newCeremonyEnv(t *testing.T) *ceremonyEnv {
 // start is a new server process over the shared database, signing at level.
 func (e *ceremonyEnv) start(t *testing.T, level pades.Level) *ceremonyInstance {
 	t.Helper()
-	st := sqlstoretest.SQLiteAt(t, e.path)
+	st := e.open()
 	in := &ceremonyInstance{store: st, svc: &identity.Services{Store: st, Clock: e.clock}}
 	var err error
 	in.cards, err = cardauth.New(in.svc, cardauth.Config{Roots: e.card.PKI.Roots, Intermediates: e.card.PKI.Intermediates, SkipRevocation: true})
@@ -122,8 +130,17 @@ func reply(ch *identity.Challenge, sig []byte) identity.Response {
 // count and the digest, the result is a B-LT signature over the original
 // bytes, the signing is audited, and an answer given twice is refused.
 func TestCeremonyAcrossRestart(t *testing.T) {
+	testAcrossInstances(t, newCeremonyEnv(t))
+}
+
+// The same with two server instances on one PostgreSQL database.
+func TestCeremonyAcrossPostgresInstances(t *testing.T) {
+	_, open := sqlstoretest.Postgres(t)
+	testAcrossInstances(t, newCeremonyEnvOn(t, open))
+}
+
+func testAcrossInstances(t *testing.T, e *ceremonyEnv) {
 	ctx := context.Background()
-	e := newCeremonyEnv(t)
 	pdf := inputs(t)["contract.pdf"]
 	first := e.start(t, pades.LevelBLT)
 	ch, err := first.ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: ceremonyOrigin}, pdf, e.card.SignCert)
