@@ -449,6 +449,7 @@ func signAndVerify(p *page, st *stack) {
 	p.expect("#verdict", "Valid signature")
 	p.expect("#signer", st.Card.SignCert.Subject.CommonName)
 	p.expect("#cert-status", "valid now")
+	p.expect("#p7s-timestamp", "puce test TSA") // CAdES-T: the desk has a timestamping authority
 
 	altered := filepath.Join(dir, "contract-altered.txt")
 	os.WriteFile(altered, bytes.Replace(doc, []byte("1000"), []byte("9000"), 1), 0o644)

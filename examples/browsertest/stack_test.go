@@ -22,6 +22,8 @@ import (
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/tsaresponder"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
@@ -146,7 +148,16 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	}
 	loginH.set(ls.Handler())
 
-	ss, err := signsrv.New(signsrv.Config{Origin: st.Sign, AgentURL: st.Agent, Store: st.Store, Clock: st.Clock, Roots: roots, Intermediates: inter, Chain: all[1:], Logger: log})
+	// The signing desk timestamps with a test authority under the card's
+	// CA: PDFs are signed at B-LT, .p7s at CAdES-T.
+	tsa, err := tsaresponder.NewIssued(card.PKI.Issuing, card.PKI.IssuingKey, []*x509.Certificate{card.PKI.Issuing}, st.Clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsaTS, tsaH := listen(t)
+	tsaH.set(tsa)
+	ss, err := signsrv.New(signsrv.Config{Origin: st.Sign, AgentURL: st.Agent, Store: st.Store, Clock: st.Clock, Roots: roots, Intermediates: inter, Chain: all[1:], Logger: log,
+		TSA: &esign.TSA{URL: tsaTS.URL, Roots: roots, Intermediates: inter}})
 	if err != nil {
 		t.Fatal(err)
 	}

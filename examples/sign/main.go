@@ -1,10 +1,15 @@
 // Command sign is puce's example of document signing with a smart card:
 // sign in with the card, upload a document, sign it with the card's
 // e-signature key (PIV slot 9C, PIN asked by the card agent for that
-// signature), download the detached CMS signature (.p7s), and verify a
-// document against its signature — the verify page names the signer, the
-// signing time and the certificate's status, and says plainly when the
-// document was altered. Only the card enrolled on the account signs for it:
+// signature), download the signed PDF — PAdES at the level -pdf-level
+// chooses, B-LT by default: timestamped, with the chain and OCSP answers in
+// the document — or, for other documents, the detached CMS signature
+// (.p7s, timestamped), and verify — the verify page names the signer, the
+// signing and timestamp times, the certificate's status at signing, the
+// level, and says plainly when the document was changed after signing.
+// Timestamps come from -tsa; on a development origin (http://) without
+// it, the example starts a test authority of its own on loopback
+// (pcsc/esign/tsaresponder, under a throwaway CA). Only the card enrolled on the account signs for it:
 // accounts and their cards are those of examples/login, whose database it
 // shares (-db).
 //
@@ -25,6 +30,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,15 +49,19 @@ func main() {
 	noOCSP := flag.Bool("no-ocsp", false, "do not ask for the signer certificate's status")
 	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM)")
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
+	tsaURL := flag.String("tsa", "", "RFC 3161 timestamping authority URL (default on http:// origins: a test authority started here)")
+	tsaCA := flag.String("tsa-ca", "", "PEM file of the CA certificates of the -tsa authority")
+	level := flag.String("pdf-level", "B-LT", "PAdES level of PDF signatures: B-B, B-T, B-LT or B-LTA")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(log, *addr, *origin, *agent, *caFile, *db, *ocspURL, *noOCSP, *tlsCert, *tlsKey); err != nil {
+	ts := tsaFlags{url: *tsaURL, caFile: *tsaCA, level: *level}
+	if err := run(log, *addr, *origin, *agent, *caFile, *db, *ocspURL, *noOCSP, *tlsCert, *tlsKey, ts); err != nil {
 		fmt.Fprintln(os.Stderr, "sign:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOCSP bool, tlsCert, tlsKey string) error {
+func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOCSP bool, tlsCert, tlsKey string, ts tsaFlags) error {
 	if caFile == "" {
 		return errors.New("-ca is required: the CA certificates that issue signing cards (examples/virtualcard -ca writes them)")
 	}
@@ -70,8 +80,16 @@ func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOC
 	if err != nil {
 		return err
 	}
+	level, err := parseLevel(ts.level)
+	if err != nil {
+		return err
+	}
+	tsa, err := ts.authority(ctx, log, strings.HasPrefix(site.Origin, "http://"))
+	if err != nil {
+		return err
+	}
 	srv, err := signsrv.New(signsrv.Config{Origin: site.Origin, AgentURL: agent, Store: store, Roots: roots, Intermediates: inter,
-		Chain: issuing(all), OCSPURL: ocspURL, NoOCSP: noOCSP, Logger: log})
+		Chain: issuing(all), OCSPURL: ocspURL, NoOCSP: noOCSP, Logger: log, TSA: tsa, PDFLevel: level})
 	if err != nil {
 		return err
 	}

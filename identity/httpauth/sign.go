@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 )
 
 // ActionSign is the action the signing endpoints authorize with
@@ -26,6 +28,12 @@ const ActionSign = "sign document"
 //	finish: {challengeId, documentId, signature}  the card's signature;
 //	        Signed keeps the .p7s
 //
+// With PDF set, a PDF document (one that begins "%PDF-") is signed in the
+// document instead, as PAdES (pades.Ceremony): the challenge's kind is
+// pades.Kind and its payload a pades.SignRequest (the digest to sign, the
+// document's size, SHA-256 and page count, the level), which is all the
+// holder's agent gets of the PDF; SignedPDF keeps the signed PDF.
+//
 // The pending signature waits in the identity store between the two, so a
 // finish may reach another instance, or this one after a restart. The
 // library checks that the card is the one enrolled on the account.
@@ -39,6 +47,16 @@ type Signing struct {
 	// Signed runs once the signature is made and verified: the
 	// application keeps signed.P7S beside the document.
 	Signed func(r *http.Request, s *Session, doc *Document, signed *esign.Signed) error
+	// PDF, when set, signs PDF documents in the document, at its level;
+	// SignedPDF, then required, keeps the signed PDF.
+	PDF       *pades.Ceremony
+	SignedPDF func(r *http.Request, s *Session, doc *Document, signed *pades.Signed) error
+}
+
+// pdf reports whether doc is signed as a PDF: a PDF's header comes first
+// (ISO 32000-1 §7.5.2).
+func (s *Signing) pdf(doc *Document) bool {
+	return s.PDF != nil && bytes.HasPrefix(doc.Data, []byte("%PDF-"))
 }
 
 // Document is a document to sign.
@@ -53,6 +71,9 @@ type Document struct {
 func (s *Signing) check() error {
 	if s.Ceremony == nil || s.Document == nil || s.Signed == nil {
 		return fmt.Errorf("%w: httpauth: Signing needs Ceremony, Document and Signed", identity.ErrBadInput)
+	}
+	if s.PDF != nil && s.SignedPDF == nil {
+		return fmt.Errorf("%w: httpauth: Signing with PDF needs SignedPDF", identity.ErrBadInput)
 	}
 	return nil
 }
@@ -108,8 +129,11 @@ type signedJSON struct {
 	Signer       string       `json:"signer"`
 	SigningTime  string       `json:"signingTime"`
 	CredentialID string       `json:"credentialId"`
-	// P7S is the signature, so that the page can offer it at once.
-	P7S []byte `json:"p7s"`
+	// P7S is the signature, so that the page can offer it at once; none
+	// for a PDF, signed in the document, which the application serves.
+	P7S []byte `json:"p7s,omitempty"`
+	// Level is a PDF signature's PAdES level ("B-LT").
+	Level string `json:"level,omitempty"`
 }
 
 // signing reads a signing step's body, the session, which must be allowed
@@ -149,8 +173,13 @@ func (e *Endpoints) signBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, fmt.Errorf("%w: httpauth: signing certificate: %w", identity.ErrBadInput, err))
 		return
 	}
-	ch, err := e.cfg.Signing.Ceremony.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin,
-		RemoteAddr: e.cfg.RemoteAddr(r)}, doc.Data, cert)
+	req := identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)}
+	var ch *identity.Challenge
+	if e.cfg.Signing.pdf(doc) {
+		ch, err = e.cfg.Signing.PDF.Begin(r.Context(), req, doc.Data, cert)
+	} else {
+		ch, err = e.cfg.Signing.Ceremony.Begin(r.Context(), req, doc.Data, cert)
+	}
 	if err != nil {
 		e.fail(w, r, err)
 		return
@@ -164,8 +193,12 @@ func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	signed, err := e.cfg.Signing.Ceremony.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(),
-		Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}, doc.Data)
+	resp := identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(), Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}
+	if e.cfg.Signing.pdf(doc) {
+		e.signFinishPDF(w, r, s, doc, resp)
+		return
+	}
+	signed, err := e.cfg.Signing.Ceremony.Finish(r.Context(), resp, doc.Data)
 	if err != nil {
 		e.fail(w, r, err)
 		return
@@ -176,4 +209,17 @@ func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, signedJSON{Signed: true, Document: docJSON(doc), Signer: signed.Report.Signer.Subject.CommonName,
 		SigningTime: signed.Report.SigningTime.UTC().Format(time.RFC3339), CredentialID: signed.CredentialID, P7S: signed.P7S})
+}
+
+func (e *Endpoints) signFinishPDF(w http.ResponseWriter, r *http.Request, s *Session, doc *Document, resp identity.Response) {
+	signed, err := e.cfg.Signing.PDF.Finish(r.Context(), resp, doc.Data)
+	if err == nil {
+		err = e.cfg.Signing.SignedPDF(r, s, doc, signed)
+	}
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, signedJSON{Signed: true, Document: docJSON(doc), Signer: signed.Report.Signer.Subject.CommonName,
+		SigningTime: signed.Report.ClaimedTime.UTC().Format(time.RFC3339), CredentialID: signed.CredentialID, Level: signed.Report.Level.String()})
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -41,13 +44,36 @@ func (s *site) signing(t testing.TB, svc *identity.Services) *httpauth.Signing {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// PDFs at B-B: the timestamped levels are pcsc/esign/pades's tests.
+	pdfCeremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: s.card, Level: pades.LevelBB,
+		Verify: pades.VerifyOptions{Roots: pki.Roots, Intermediates: pki.Intermediates}, Chain: []*x509.Certificate{pki.Issuing}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := os.ReadFile(filepath.Join("..", "..", "pcsc", "esign", "pades", "testdata", "contract.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &httpauth.Signing{
 		Ceremony: ceremony,
 		Document: func(r *http.Request, _ *httpauth.Session, id string) (*httpauth.Document, error) {
-			if id != "contract" {
-				return nil, nil
+			switch id {
+			case "contract":
+				return &httpauth.Document{ID: id, Name: "contract.txt", Data: contract}, nil
+			case "contract.pdf":
+				return &httpauth.Document{ID: id, Name: id, Data: pdf}, nil
 			}
-			return &httpauth.Document{ID: id, Name: "contract.txt", Data: contract}, nil
+			return nil, nil
+		},
+		PDF: pdfCeremony,
+		SignedPDF: func(r *http.Request, _ *httpauth.Session, doc *httpauth.Document, signed *pades.Signed) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.signed == nil {
+				s.signed = map[string][]byte{}
+			}
+			s.signed[doc.ID] = signed.PDF
+			return nil
 		},
 		Signed: func(r *http.Request, _ *httpauth.Session, doc *httpauth.Document, signed *esign.Signed) error {
 			s.mu.Lock()
@@ -162,6 +188,51 @@ func TestEndpointsSign(t *testing.T) {
 	anon.must(s, 200, "GET", "/auth/session", nil, nil)
 	if status, _, _ := anon.call(s, "POST", "/auth/sign/begin", map[string]any{"documentId": "contract", "certificate": cert.Raw}); status != http.StatusForbidden {
 		t.Fatalf("anonymous: %d", status)
+	}
+}
+
+// A PDF is signed in the document over the same endpoints: the challenge is
+// a pades one whose payload names the PDF (size, hash, pages) without it,
+// the finish answers the level, and the application keeps a signed PDF
+// that verifies; the .p7s path stays for other documents.
+func TestEndpointsSignPDF(t *testing.T) {
+	s := memSite(t)
+	c := &client{t: t}
+	signUpWithKey(t, s, c, "erin", newDevice())
+	enrollSignCard(t, s, c)
+	cert := s.signCard.SignCert
+	var ch struct {
+		ChallengeID string          `json:"challengeId"`
+		Kind        identity.Kind   `json:"kind"`
+		Payload     json.RawMessage `json:"payload"`
+		Document    map[string]any  `json:"document"`
+	}
+	c.must(s, 200, "POST", "/auth/sign/begin", map[string]any{"documentId": "contract.pdf", "certificate": cert.Raw}, &ch)
+	req, err := pades.ParseSignRequest(ch.Payload)
+	if err != nil || ch.Kind != pades.Kind || req.Pages != 1 || req.Level != "B-B" || float64(req.Size) != ch.Document["size"] {
+		t.Fatalf("challenge %+v, request %+v, %v", ch, req, err)
+	}
+	sig, _, err := cardauth.SignDigest(context.Background(), s.signCard.Card, req.Digest, crypto.SHA256, nil, cardauth.PIN{Value: s.signCard.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done struct {
+		Signed bool   `json:"signed"`
+		Level  string `json:"level"`
+		P7S    []byte `json:"p7s"`
+	}
+	c.must(s, 200, "POST", "/auth/sign/finish", map[string]any{"challengeId": ch.ChallengeID, "documentId": "contract.pdf", "signature": sig}, &done)
+	if !done.Signed || done.Level != "B-B" || done.P7S != nil {
+		t.Fatalf("signed %+v", done)
+	}
+	rep, err := pades.Verify(context.Background(), s.signature("contract.pdf"), pades.VerifyOptions{Roots: s.signCard.PKI.Roots})
+	if err != nil || !rep.Signatures[0].Valid() || !rep.Signatures[0].Signer.Equal(cert) {
+		t.Fatalf("the kept PDF: %v %+v", err, rep)
+	}
+	// A .p7s challenge's answer does not finish a PDF, nor the reverse.
+	p7s := beginSign(t, s, c)
+	if status, _, raw := c.call(s, "POST", "/auth/sign/finish", map[string]any{"challengeId": p7s.ChallengeID, "documentId": "contract.pdf", "signature": sig}); status == http.StatusOK {
+		t.Fatalf("a .p7s challenge finished a PDF: %s", raw)
 	}
 }
 

@@ -147,14 +147,26 @@ func (c *Ceremony) Begin(ctx context.Context, req identity.Request, document []b
 // chaining to the trusted CAs, and the holder's enrolled card. It returns
 // the card's credential.
 func (c *Ceremony) signer(ctx context.Context, subject identity.Subject, cert *x509.Certificate, now time.Time) (*identity.Credential, error) {
-	if err := checkPurpose(cert, c.cfg.Verify.Purposes); err != nil {
+	if err := CheckSigningCertificate(cert, c.cfg.Verify, now); err != nil {
 		return nil, err
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: c.cfg.Verify.Roots, Intermediates: c.cfg.Verify.Intermediates,
-		CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
-	}
 	return c.holder(ctx, subject, cert)
+}
+
+// CheckSigningCertificate is the check a signing ceremony's Begin makes of
+// the card's certificate before preparing anything: meant for signing
+// (opts.Purposes, else ErrKeyUsage or ErrExtKeyUsage) and chaining to
+// opts.Roots at time at (else ErrUntrustedSigner). Ceremonies for other
+// formats (pades) make the same check.
+func CheckSigningCertificate(cert *x509.Certificate, opts VerifyOptions, at time.Time) error {
+	if err := checkPurpose(cert, opts.Purposes); err != nil {
+		return err
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: opts.Roots, Intermediates: opts.Intermediates,
+		CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("%w: %v", ErrUntrustedSigner, err)
+	}
+	return nil
 }
 
 // holder returns the account's card credential whose holder cert names.

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -122,6 +123,9 @@ type request struct {
 	cert        *x509.Certificate
 	attrs       []byte
 	signingTime time.Time
+	// pdf: a PDF the site keeps (pdf.go); the holder sees its name, size,
+	// hash and page count, the card signs digest.
+	pdf *pdfSign
 }
 
 // New returns the agent.
@@ -281,6 +285,8 @@ type createBody struct {
 	Nonce    string `json:"nonce"`
 	Document string `json:"document"`
 	Name     string `json:"name"`
+	// PDF, instead of Document: what a site that keeps its PDF says of it.
+	PDF *pdfBody `json:"pdf"`
 	// identity: the data groups the site requires, and those the holder
 	// may choose to send.
 	Require  []int `json:"require"`
@@ -304,6 +310,12 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		}
 		q.nonce = b.Nonce
 	case "sign":
+		if b.PDF != nil {
+			if code, body := newPDFSign(q, b); code != 0 {
+				return code, body
+			}
+			break
+		}
 		doc, err := base64.StdEncoding.DecodeString(b.Document)
 		if err != nil || len(doc) == 0 || len(doc) > MaxDocument {
 			return http.StatusBadRequest, apiErr("The document is missing, malformed or larger than 10 MB.")
@@ -389,9 +401,14 @@ func (a *Agent) attributes(w http.ResponseWriter, r *http.Request, origin string
 	}
 	var b struct {
 		SignedAttributes string `json:"signedAttributes"`
+		// PDFRequest is the site's pades.SignRequest, for a PDF.
+		PDFRequest json.RawMessage `json:"pdfRequest"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&b); err != nil {
 		return http.StatusBadRequest, apiErr("The request is not valid JSON.")
+	}
+	if q.pdf != nil {
+		return a.pdfRequest(q, b.PDFRequest, origin)
 	}
 	der, err := base64.StdEncoding.DecodeString(b.SignedAttributes)
 	if err != nil || len(der) > 16<<10 {
@@ -461,6 +478,8 @@ type promptData struct {
 	Next        string
 	// Payment is the payment an approval shows, decoded from what is signed.
 	Payment *identity.Transaction
+	// PDF: a PDF the site keeps, its pages and level.
+	PDF *pdfSign
 }
 
 func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
@@ -478,6 +497,10 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	d := promptData{ID: q.id, Origin: q.origin, Kind: q.kind, Status: q.status, CSRF: q.csrf, Notice: q.notice, LastTry: q.lastTry,
 		DocName: q.docName, DocSize: len(q.doc), DocHash: q.docHash[:], SigningTime: q.signingTime, TriesLeft: -1}
+	if q.pdf != nil {
+		c := *q.pdf
+		d.PDF, d.DocSize = &c, c.size
+	}
 	if q.cert != nil {
 		d.Signer = q.cert.Subject.CommonName
 	}
@@ -692,8 +715,11 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	}
 	a.mu.Lock()
 	attrs, cert := q.attrs, q.cert
-	a.mu.Unlock()
 	digest := sha256.Sum256(attrs)
+	if q.pdf != nil {
+		copy(digest[:], q.pdf.digest)
+	}
+	a.mu.Unlock()
 	var sig []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
 		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)

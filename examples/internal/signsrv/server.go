@@ -1,8 +1,10 @@
 // Package signsrv is the web application of examples/sign: the holder
 // signs in with the card (PIV 9A, through the card agent), uploads a
 // document, signs it with the card's e-signature key (PIV 9C, PIN asked by
-// the agent for that signature), downloads the detached CMS signature
-// (.p7s), and anyone verifies a document against its signature.
+// the agent for that signature), downloads the signed PDF (PAdES, at the
+// level the deployment chose) or, for other documents, the detached CMS
+// signature (.p7s, timestamped), and anyone verifies a signed PDF, or a
+// document against its signature.
 //
 // Sessions, the card login and the signing ceremony are puce's
 // identity/httpauth: the signing desk holds only its pages and documents.
@@ -35,6 +37,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 )
 
 //go:embed templates
@@ -68,8 +71,14 @@ type Config struct {
 	// the status checks.
 	OCSPURL string
 	NoOCSP  bool
-	Logger  *slog.Logger
-	Clock   identity.Clock
+	// TSA is the timestamping authority (its Roots are trusted for
+	// timestamps). With it, PDFs are signed in the document at PDFLevel
+	// (zero: B-LT) and .p7s signatures carry a signature timestamp
+	// (CAdES-T); without, every document gets a CAdES-B .p7s.
+	TSA      *esign.TSA
+	PDFLevel pades.Level
+	Logger   *slog.Logger
+	Clock    identity.Clock
 }
 
 // Server is the signing application.
@@ -94,6 +103,8 @@ type document struct {
 	data     []byte
 	uploaded time.Time
 	signed   *esign.Signed
+	// signedPDF is a PDF signed in the document.
+	signedPDF *pades.Signed
 }
 
 // docTTL is how long an uploaded document and its signature stay: this
@@ -137,13 +148,18 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	pdf, err := s.pdfCeremony(svc, cards)
+	if err != nil {
+		return nil, err
+	}
 	s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
 		CookieName: "puce_sign", MaxBodyBytes: 2*MaxDocument + 1<<20, Clock: cfg.Clock, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{Factors: []identity.Authenticator{cards}, Credentials: cfg.Store,
-		Signing: &httpauth.Signing{Ceremony: ceremony, Document: s.document, Signed: s.keep}})
+		Signing: &httpauth.Signing{Ceremony: ceremony, Document: s.document, Signed: s.keep,
+			PDF: pdf, SignedPDF: s.keepPDF}})
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +181,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /sign/{id}", s.signPage)
 	mux.HandleFunc("GET /sign/{id}/document", s.file(false))
 	mux.HandleFunc("GET /sign/{id}/signature.p7s", s.file(true))
+	mux.HandleFunc("GET /sign/{id}/signed.pdf", s.signedPDF)
 	mux.HandleFunc("GET /verify", s.verifyPage)
 	mux.HandleFunc("POST /verify", s.verifyPost)
 	return s.m.Protect(mux)
@@ -301,6 +318,9 @@ func (s *Server) keep(r *http.Request, sess *httpauth.Session, doc *httpauth.Doc
 	if d == nil {
 		return fmt.Errorf("%w: signsrv: the document is gone", identity.ErrExpired)
 	}
+	if err := s.timestamp(r.Context(), signed); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	d.signed = signed
 	s.mu.Unlock()
@@ -315,6 +335,12 @@ type signData struct {
 	Signed      bool
 	Signer      string
 	SigningTime time.Time
+	// PDF: signed in the document, at Level; Pages as the holder's agent
+	// shows them.
+	PDF         bool
+	Level       string
+	Pages       int
+	Timestamped bool
 }
 
 func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
@@ -324,10 +350,17 @@ func (s *Server) signPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := sha256.Sum256(d.data)
-	sd := &signData{ID: d.id, Name: d.name, Size: len(d.data), Hash: h[:]}
+	sd := &signData{ID: d.id, Name: d.name, Size: len(d.data), Hash: h[:], Timestamped: s.cfg.TSA != nil}
+	if s.cfg.TSA != nil && isPDF(d.data) {
+		sd.PDF, sd.Level = true, s.pdfLevel().String()
+		sd.Pages, _ = pades.PageCount(d.data)
+	}
 	s.mu.Lock()
 	if d.signed != nil {
 		sd.Signed, sd.Signer, sd.SigningTime = true, d.signed.Report.Signer.Subject.CommonName, d.signed.Report.SigningTime
+	}
+	if p := d.signedPDF; p != nil {
+		sd.Signed, sd.Signer, sd.SigningTime, sd.Level = true, p.Report.Signer.Subject.CommonName, p.Report.ClaimedTime, p.Report.Level.String()
 	}
 	s.mu.Unlock()
 	s.render(w, r, 200, "sign.html", "Sign "+d.name, "", sd)
@@ -371,6 +404,13 @@ type verifyData struct {
 	SigningTime           time.Time
 	Status, StatusClass   string
 	ValidUntil            time.Time
+	// Level, TimestampTime and Authority: a .p7s's CAdES level and
+	// signature timestamp.
+	Level, Authority string
+	TimestampTime    time.Time
+	// PDF: a signed PDF's report, a row per signature.
+	PDF        bool
+	Signatures []pdfSignature
 }
 
 func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) {
@@ -408,6 +448,12 @@ func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p7s, _, err := readPart(r, "signature", esign.MaxSignatureSize)
+	if errors.Is(err, http.ErrMissingFile) && isPDF(doc) {
+		d := s.verifyPDF(r.Context(), doc)
+		d.DocName = cleanName(name)
+		s.renderVerify(w, r, 200, "", d)
+		return
+	}
 	if err != nil {
 		bad("Choose the signature file (.p7s).")
 		return
@@ -420,8 +466,11 @@ func (s *Server) verifyPost(w http.ResponseWriter, r *http.Request) {
 // verify has the library check the signature and, unless revocation checks
 // are off, the signer's certificate status with the CA's OCSP responder.
 func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
-	rep, err := esign.VerifyContext(ctx, doc, p7s, esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates,
-		OCSP: s.ocsp, Now: s.cfg.Clock.Now})
+	opts := esign.VerifyOptions{Roots: s.cfg.Roots, Intermediates: s.cfg.Intermediates, OCSP: s.ocsp, Now: s.cfg.Clock.Now}
+	if s.cfg.TSA != nil {
+		opts.TSARoots, opts.TSAIntermediates = s.cfg.TSA.Roots, s.cfg.TSA.Intermediates
+	}
+	rep, err := esign.VerifyContext(ctx, doc, p7s, opts)
 	d := &verifyData{VerdictClass: "bad"}
 	switch {
 	case err == nil:
@@ -449,7 +498,13 @@ func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 	}
 	c := rep.Signer
 	d.Signer, d.SignerSerial, d.Issuer = c.Subject.CommonName, c.Subject.SerialNumber, c.Issuer.CommonName
-	d.SigningTime, d.ValidUntil = rep.SigningTime, c.NotAfter
+	d.SigningTime, d.ValidUntil, d.Level = rep.SigningTime, c.NotAfter, rep.Level
+	if ts := rep.Timestamp; ts != nil {
+		d.TimestampTime = ts.Time
+		if ts.Authority != nil {
+			d.Authority = ts.Authority.Subject.CommonName
+		}
+	}
 	d.Status, d.StatusClass = status(rep, s.ocsp == nil)
 	return d
 }
@@ -468,4 +523,11 @@ func status(rep *esign.Report, off bool) (string, string) {
 		return fmt.Sprintf("REVOKED on %s", r.RevokedAt.UTC().Format("2006-01-02 15:04 UTC")), "bad"
 	}
 	return fmt.Sprintf("valid now (issuer's OCSP responder, %s)", r.ThisUpdate.UTC().Format("2006-01-02 15:04 UTC")), "ok"
+}
+
+func (s *Server) pdfLevel() pades.Level {
+	if s.cfg.PDFLevel == 0 {
+		return pades.LevelBLT
+	}
+	return s.cfg.PDFLevel
 }

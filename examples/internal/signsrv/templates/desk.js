@@ -51,6 +51,35 @@ document.addEventListener("DOMContentLoaded", () => {
   if (box) {
     const status = document.getElementById("sign-status");
     const id = box.dataset.id;
+    // A PDF stays on the server: the agent is told its name, size and
+    // hash, and gets the signing request the server prepared.
+    if (box.dataset.pdf) {
+      onClick("sign-go", box, status, async (popup) => {
+        const req = await puceAgent.start(box.dataset.agent, {
+          kind: "sign", name: box.dataset.name,
+          pdf: { size: Number(box.dataset.size), sha256: box.dataset.sha256 },
+        }, popup);
+        let ch = null;
+        const result = await puceAgent.wait(box.dataset.agent, req.id, async (j) => {
+          if (j.status !== "certificate" || ch) return false;
+          ch = await api(box, "sign/begin", { documentId: id, certificate: j.certificate });
+          const resp = await fetch(box.dataset.agent + "/v1/requests/" + encodeURIComponent(req.id) + "/attributes", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ pdfRequest: ch.payload }),
+          });
+          if (!resp.ok) {
+            const e = await resp.json().catch(() => ({}));
+            throw new Error(e.error || "The card agent refused the signing request.");
+          }
+          return true;
+        });
+        setStatus(status, "Card signed; timestamping and adding the validation data…");
+        await api(box, "sign/finish", { challengeId: ch.challengeId, documentId: id, signature: result.signature });
+        location.href = "/sign/" + encodeURIComponent(id) + "?notice=" + encodeURIComponent("Signed. Download the signed PDF.");
+      });
+      return;
+    }
     onClick("sign-go", box, status, async (popup) => {
       const doc = await fetch("/sign/" + encodeURIComponent(id) + "/document");
       if (!doc.ok) throw new Error("This document is gone. Upload it again.");

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/pcsc/esign/pades"
+)
+
+// A PDF signature through the agent, the PDF staying with the site: the
+// holder is shown its name, size and hash; the site's signing request must
+// name that same PDF (else the request ends), and the card signs its
+// digest, which finishes into a PDF signature that verifies.
+func TestSignPDFWithoutThePDF(t *testing.T) {
+	ts, card := setup(t)
+	pdf, err := os.ReadFile(filepath.Join("..", "..", "..", "pcsc", "esign", "pades", "testdata", "contract.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pdf)
+	create := func() (string, string) {
+		body, _ := json.Marshal(map[string]any{"kind": "sign", "name": "contract.pdf", "pdf": map[string]any{"size": len(pdf), "sha256": hex.EncodeToString(sum[:])}})
+		code, m := call(t, "POST", ts.URL+"/v1/requests", site, string(body))
+		if code != http.StatusCreated {
+			t.Fatalf("create: %d %v", code, m)
+		}
+		id, prompt := m["id"].(string), m["prompt"].(string)
+		answer(t, prompt, ts.URL, url.Values{"action": {"approve"}}) // share the certificate
+		if _, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); m["status"] != "certificate" {
+			t.Fatalf("poll: %v", m)
+		}
+		return id, prompt
+	}
+	send := func(id string, req pades.SignRequest) (int, map[string]any) {
+		raw, _ := json.Marshal(req)
+		body, _ := json.Marshal(map[string]json.RawMessage{"pdfRequest": raw})
+		return call(t, "POST", ts.URL+"/v1/requests/"+id+"/attributes", site, string(body))
+	}
+	p, err := pades.Prepare(pdf, pades.SignOptions{Certificate: card.SignCert, Level: pades.LevelBB, Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := pades.SignRequest{Digest: p.Digest, DocumentSHA256: sum[:], Size: len(pdf), Pages: 1, Level: "B-B", SigningTime: time.Now()}
+
+	id, _ := create()
+	other := req
+	other.DocumentSHA256 = make([]byte, 32)
+	if code, m := send(id, other); code != http.StatusBadRequest {
+		t.Fatalf("a request for another PDF: %d %v", code, m)
+	}
+	if _, m := call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); m["status"] != "failed" {
+		t.Fatalf("the request goes on after a request for another PDF: %v", m)
+	}
+
+	id, prompt := create()
+	if code, m := send(id, req); code != http.StatusOK {
+		t.Fatalf("signing request: %d %v", code, m)
+	}
+	answer(t, prompt, ts.URL, url.Values{"action": {"approve"}, "pin": {card.PIN}})
+	_, m := call(t, "GET", ts.URL+"/v1/requests/"+id, site, "")
+	sig, err := base64.StdEncoding.DecodeString(m["result"].(map[string]any)["signature"].(string))
+	if err != nil {
+		t.Fatalf("poll: %v", m)
+	}
+	signed, err := pades.Finish(context.Background(), p, sig, nil, pades.Services{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pades.Verify(context.Background(), signed, pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates})
+	if err != nil || !rep.Signatures[0].Valid() {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
