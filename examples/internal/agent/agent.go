@@ -285,7 +285,8 @@ type createBody struct {
 	Nonce    string `json:"nonce"`
 	Document string `json:"document"`
 	Name     string `json:"name"`
-	// PDF, instead of Document: what a site that keeps its PDF says of it.
+	// PDF: what a site that keeps its PDF says of it; Document may then
+	// carry the PDF's bytes for the first page's picture.
 	PDF *pdfBody `json:"pdf"`
 	// identity: the data groups the site requires, and those the holder
 	// may choose to send.
@@ -311,7 +312,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		q.nonce = b.Nonce
 	case "sign":
 		if b.PDF != nil {
-			if code, body := newPDFSign(q, b); code != 0 {
+			if code, body := newPDFSign(r.Context(), a.log, q, b); code != 0 {
 				return code, body
 			}
 			break
@@ -449,7 +450,7 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 // browsing context of its own so the opener cannot script or navigate it.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	// h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
