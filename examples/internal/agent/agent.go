@@ -81,6 +81,8 @@ type Agent struct {
 
 	mu       sync.Mutex
 	requests map[string]*request
+	// renders bounds the pdftoppm processes running at once (pdfpage.go).
+	renders chan struct{}
 }
 
 // Status of a request, as the page sees it.
@@ -136,7 +138,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders)}
 	for _, o := range cfg.Allowed {
 		a.allowed[strings.TrimRight(o, "/")] = true
 	}
@@ -312,7 +314,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		q.nonce = b.Nonce
 	case "sign":
 		if b.PDF != nil {
-			if code, body := newPDFSign(r.Context(), a.log, q, b); code != 0 {
+			if code, body := a.newPDFSign(r.Context(), q, b); code != 0 {
 				return code, body
 			}
 			break

@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -48,7 +47,7 @@ type pdfSign struct {
 	PageNote  string
 }
 
-func newPDFSign(ctx context.Context, log *slog.Logger, q *request, b createBody) (int, any) {
+func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, any) {
 	h, err := hex.DecodeString(b.PDF.SHA256)
 	if err != nil || len(h) != len(q.docHash) || b.PDF.Size <= 0 || b.PDF.Size > pades.MaxDocumentSize {
 		return http.StatusBadRequest, apiErr("The PDF's size or SHA-256 is missing or malformed.")
@@ -65,14 +64,14 @@ func newPDFSign(ctx context.Context, log *slog.Logger, q *request, b createBody)
 		if h := sha256.Sum256(doc); len(doc) != b.PDF.Size || !bytes.Equal(h[:], q.docHash[:]) {
 			return http.StatusBadRequest, apiErr("The PDF handed over does not have the size and SHA-256 the page states.")
 		}
-		img, err := renderFirstPage(ctx, doc)
+		img, err := a.renderFirstPage(ctx, doc)
 		switch {
 		case err == nil:
 			q.pdf.PageImage, q.pdf.PageNote = template.URL(pageDataURL(img)), ""
 		case errors.Is(err, errNoRenderer):
 			q.pdf.PageNote = "The first page cannot be shown: this computer has no PDF renderer (pdftoppm)."
 		default:
-			log.Warn("first page not rendered", "id", q.id, "err", err)
+			a.log.Warn("first page not rendered", "id", q.id, "err", err)
 			q.pdf.PageNote = "The first page cannot be shown: the PDF could not be rendered."
 		}
 	}

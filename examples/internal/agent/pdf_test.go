@@ -41,6 +41,9 @@ func TestSignPDFWithoutThePDF(t *testing.T) {
 			t.Fatalf("create: %d %v", code, m)
 		}
 		id, prompt := m["id"].(string), m["prompt"].(string)
+		if _, page, _ := getPage(t, prompt); !strings.Contains(page, "did not hand the PDF to the card agent, so its first page cannot be shown") {
+			t.Fatalf("the window does not say why there is no first page:\n%s", page)
+		}
 		answer(t, prompt, ts.URL, url.Values{"action": {"approve"}}) // share the certificate
 		if _, m = call(t, "GET", ts.URL+"/v1/requests/"+id, site, ""); m["status"] != "certificate" {
 			t.Fatalf("poll: %v", m)
@@ -152,6 +155,20 @@ func TestPDFFirstPage(t *testing.T) {
 	}
 	if code, m := create(pdf[:len(pdf)-1]); code != http.StatusBadRequest {
 		t.Fatalf("bytes of another size: %d %v", code, m)
+	}
+
+	// Bytes that match what the page states but are no PDF: the renderer
+	// fails and the window says so.
+	junk := []byte("%PDF-1.7\nnot really a PDF\n")
+	js := sha256.Sum256(junk)
+	body, _ := json.Marshal(map[string]any{"kind": "sign", "name": "junk.pdf", "document": base64.StdEncoding.EncodeToString(junk),
+		"pdf": map[string]any{"size": len(junk), "sha256": hex.EncodeToString(js[:])}})
+	code, m := call(t, "POST", ts.URL+"/v1/requests", site, string(body))
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	if _, page, _ := getPage(t, m["prompt"].(string)); pageImgRE.MatchString(page) || !strings.Contains(page, "The first page cannot be shown: the PDF could not be rendered.") {
+		t.Fatalf("a PDF pdftoppm cannot read:\n%s", page)
 	}
 
 	t.Setenv("PATH", t.TempDir())

@@ -28,16 +28,27 @@ const (
 	maxPagePNG = 4 << 20
 	// pageResolution (dpi) keeps an A4 page about 500×700 pixels.
 	pageResolution = "60"
+	// maxRenders bounds the renderers running at once: any allowed page
+	// may ask, and each request carries up to MaxDocument of PDF.
+	maxRenders = 2
 )
 
 // errNoRenderer: pdftoppm is not on PATH.
 var errNoRenderer = errors.New("agent: pdftoppm not found")
 
 // renderFirstPage renders page 1 of pdf to PNG with pdftoppm.
-func renderFirstPage(ctx context.Context, pdf []byte) ([]byte, error) {
+func (a *Agent) renderFirstPage(ctx context.Context, pdf []byte) ([]byte, error) {
 	bin, err := exec.LookPath("pdftoppm")
 	if err != nil {
 		return nil, errNoRenderer
+	}
+	ctx, cancel := context.WithTimeout(ctx, renderTimeout)
+	defer cancel()
+	select {
+	case a.renders <- struct{}{}:
+		defer func() { <-a.renders }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("agent: waiting for a renderer: %w", ctx.Err())
 	}
 	dir, err := os.MkdirTemp("", "puce-agent-page-") // mode 0700
 	if err != nil {
@@ -48,8 +59,6 @@ func renderFirstPage(ctx context.Context, pdf []byte) ([]byte, error) {
 	if err := os.WriteFile(in, pdf, 0o600); err != nil {
 		return nil, fmt.Errorf("agent: write PDF: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, renderTimeout)
-	defer cancel()
 	out := filepath.Join(dir, "page")
 	cmd := exec.CommandContext(ctx, bin, "-png", "-f", "1", "-l", "1", "-r", pageResolution, "-singlefile", in, out)
 	cmd.WaitDelay = time.Second
