@@ -2,8 +2,11 @@ package browsertest
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +21,8 @@ import (
 
 // TestBrowserPDFSigning is the browser part of issue 21's Must-show list:
 // upload a PDF to the signing desk, sign it with the virtual card through
-// the agent (which is shown the PDF's name, size, hash and page count, not
-// the PDF), download the signed PDF, and verify it on the verify page
+// the agent (which is shown the PDF's name, size, hash, page count and its
+// first page, rendered by the agent with pdftoppm), download the signed PDF, and verify it on the verify page
 // (valid, B-LT, timestamped, status at signing from the embedded data); an
 // edited copy (an incremental update that replaces the page's text) is
 // reported as changed after signing; poppler's pdfsig accepts the
@@ -53,7 +56,8 @@ func TestBrowserPDFSigning(t *testing.T) {
 		w.do(chromedp.WaitVisible(chromedp.CSS("#agent-continue")))
 		w.expect("#origin", st.Sign)
 		w.expect("#doc-name", "contract.pdf")
-		w.expect("#pdf-note", "The PDF stays with the site")
+		w.expect("#pdf-note", "The site keeps the PDF")
+		firstPage(w)
 		w.do(chromedp.Click(chromedp.CSS("#agent-continue")))
 		w.do(chromedp.WaitVisible(chromedp.CSS("#pin")))
 		w.expect("#doc-pages", "1")
@@ -179,4 +183,29 @@ func peer(t *testing.T, name string) string {
 		return ""
 	}
 	return p
+}
+
+// firstPage checks that the agent's window shows the PDF's first page: an
+// <img> whose data: URL holds a PNG that Go's decoder reads and that
+// Chromium decodes under the window's Content-Security-Policy, at the same
+// width.
+func firstPage(w *page) {
+	w.b.t.Helper()
+	w.do(chromedp.WaitVisible(chromedp.CSS("#doc-page")))
+	src := w.attr("#doc-page", "src")
+	b64, ok := strings.CutPrefix(src, "data:image/png;base64,")
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil {
+		w.fail("first page: src %.60q: %v", src, err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		w.fail("first page: not a PNG: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(async () => { const i = document.querySelector("#doc-page"); await i.decode(); return i.naturalWidth; })()`, chromedp.EvalAwaitPromise))
+	if err != nil || int(width) != img.Bounds().Dx() || img.Bounds().Dx() < 300 {
+		w.fail("first page: Chromium decodes it %v px wide (err %v), Go %v", width, err, img.Bounds())
+	}
 }

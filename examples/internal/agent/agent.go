@@ -81,6 +81,8 @@ type Agent struct {
 
 	mu       sync.Mutex
 	requests map[string]*request
+	// renders bounds the pdftoppm processes running at once (pdfpage.go).
+	renders chan struct{}
 }
 
 // Status of a request, as the page sees it.
@@ -136,7 +138,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders)}
 	for _, o := range cfg.Allowed {
 		a.allowed[strings.TrimRight(o, "/")] = true
 	}
@@ -285,7 +287,8 @@ type createBody struct {
 	Nonce    string `json:"nonce"`
 	Document string `json:"document"`
 	Name     string `json:"name"`
-	// PDF, instead of Document: what a site that keeps its PDF says of it.
+	// PDF: what a site that keeps its PDF says of it; Document may then
+	// carry the PDF's bytes for the first page's picture.
 	PDF *pdfBody `json:"pdf"`
 	// identity: the data groups the site requires, and those the holder
 	// may choose to send.
@@ -311,7 +314,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 		q.nonce = b.Nonce
 	case "sign":
 		if b.PDF != nil {
-			if code, body := newPDFSign(q, b); code != 0 {
+			if code, body := a.newPDFSign(r.Context(), q, b); code != 0 {
 				return code, body
 			}
 			break
@@ -449,7 +452,7 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 // browsing context of its own so the opener cannot script or navigate it.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	// h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")

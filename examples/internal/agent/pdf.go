@@ -1,7 +1,9 @@
 package agent
 
-// Signing a PDF the site keeps: the PDF never reaches the agent. The page
-// says what the site shows of it (name, size, SHA-256); after the holder
+// Signing a PDF the site keeps. The page says what the site shows of it
+// (name, size, SHA-256) and may hand over its bytes, which the agent checks
+// against that size and hash and uses only to show the holder the first
+// page (pdfpage.go); after the holder
 // shares the signing certificate, the site's signing request (a
 // pades.SignRequest) must name that same document by size and hash, and
 // adds its page count and the signature's level; the card signs the
@@ -12,8 +14,13 @@ package agent
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"html/template"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -33,15 +40,41 @@ type pdfSign struct {
 	digest []byte
 	Pages  int
 	Level  string
+	// PageImage is the first page as a data: URL (a PNG the agent rendered
+	// itself, so the template may trust it); PageNote says why there is
+	// none.
+	PageImage template.URL
+	PageNote  string
 }
 
-func newPDFSign(q *request, b createBody) (int, any) {
+func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, any) {
 	h, err := hex.DecodeString(b.PDF.SHA256)
 	if err != nil || len(h) != len(q.docHash) || b.PDF.Size <= 0 || b.PDF.Size > pades.MaxDocumentSize {
 		return http.StatusBadRequest, apiErr("The PDF's size or SHA-256 is missing or malformed.")
 	}
 	copy(q.docHash[:], h)
-	q.pdf = &pdfSign{size: b.PDF.Size}
+	q.pdf = &pdfSign{size: b.PDF.Size, PageNote: "The site did not hand the PDF to the card agent, so its first page cannot be shown."}
+	if b.Document != "" {
+		doc, err := base64.StdEncoding.DecodeString(b.Document)
+		if err != nil || len(doc) > MaxDocument {
+			return http.StatusBadRequest, apiErr("The PDF is malformed or larger than 10 MB.")
+		}
+		// The picture must be of the document whose hash the holder
+		// compares and the site's signing request names.
+		if h := sha256.Sum256(doc); len(doc) != b.PDF.Size || !bytes.Equal(h[:], q.docHash[:]) {
+			return http.StatusBadRequest, apiErr("The PDF handed over does not have the size and SHA-256 the page states.")
+		}
+		img, err := a.renderFirstPage(ctx, doc)
+		switch {
+		case err == nil:
+			q.pdf.PageImage, q.pdf.PageNote = template.URL(pageDataURL(img)), ""
+		case errors.Is(err, errNoRenderer):
+			q.pdf.PageNote = "The first page cannot be shown: this computer has no PDF renderer (pdftoppm)."
+		default:
+			a.log.Warn("first page not rendered", "id", q.id, "err", err)
+			q.pdf.PageNote = "The first page cannot be shown: the PDF could not be rendered."
+		}
+	}
 	q.docName = b.Name
 	if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
 		q.docName = "(unnamed document)"

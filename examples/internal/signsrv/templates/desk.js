@@ -51,13 +51,22 @@ document.addEventListener("DOMContentLoaded", () => {
   if (box) {
     const status = document.getElementById("sign-status");
     const id = box.dataset.id;
-    // A PDF stays on the server: the agent is told its name, size and
-    // hash, and gets the signing request the server prepared.
+    // A PDF is signed on the server: the agent is told its name, size and
+    // hash, gets its bytes (up to the agent's 10 MB) only to show the
+    // holder its first page, and gets the signing request the server
+    // prepared.
     if (box.dataset.pdf) {
       onClick("sign-go", box, status, async (popup) => {
+        const size = Number(box.dataset.size);
+        let document;
+        if (size <= 10 << 20) {
+          const doc = await fetch("/sign/" + encodeURIComponent(id) + "/document");
+          if (!doc.ok) throw new Error("This document is gone. Upload it again.");
+          document = b64(await doc.arrayBuffer());
+        }
         const req = await puceAgent.start(box.dataset.agent, {
-          kind: "sign", name: box.dataset.name,
-          pdf: { size: Number(box.dataset.size), sha256: box.dataset.sha256 },
+          kind: "sign", name: box.dataset.name, document,
+          pdf: { size, sha256: box.dataset.sha256 },
         }, popup);
         let ch = null;
         const result = await puceAgent.wait(box.dataset.agent, req.id, async (j) => {
