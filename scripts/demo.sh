@@ -135,8 +135,9 @@ $ocra_info
   try: sign up, add the authenticator app (scan the QR code, or type the key),
   log out and in, add the smart card, log in with it; on the account page,
   "Verify my identity document" (the agent asks for the CAN above and shows
-  what would be sent); then sign a document and verify it, and verify an
-  altered copy.
+  what would be sent); then sign a document (a PDF gets a PAdES B-LT
+  signature inside it, any other file a timestamped .p7s) and verify it,
+  and verify an altered copy.
 
   WARNING: the login server seals TOTP secrets with a DEVELOPMENT key kept beside
   its database (see login.log); production passes -sealer-keys / PUCE_SEALER_KEYS.
