@@ -119,17 +119,24 @@ func runOf(ctx context.Context) *unitRun {
 // trail — Audit nil, the store itself, or Auditors that hold the store once
 // (the others, returned as extra, hear of the events after the commit).
 func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
-	us, ok = s.Store.(UnitStore)
-	if !ok || (s.Throttle != nil && !same(s.Throttle.Store, s.Store)) {
+	return unitStoreOf(s.Store, s.Throttle, s.Audit, true)
+}
+
+// unitStoreOf is unitStore for any store, throttle and audit; nilAudit
+// tells whether a nil audit means the store (Services) or no audit at all
+// (Passwords, which then has no unit: a login must be audited).
+func unitStoreOf(store any, t *Throttle, audit Auditor, nilAudit bool) (us UnitStore, extra Auditors, ok bool) {
+	us, ok = store.(UnitStore)
+	if !ok || (t != nil && !same(t.Store, store)) {
 		return nil, nil, false
 	}
-	switch a := s.Audit.(type) {
+	switch a := audit.(type) {
 	case nil:
-		return us, nil, true
+		return us, nil, nilAudit
 	case Auditors:
 		n := 0
 		for _, x := range a {
-			if same(x, s.Store) {
+			if same(x, store) {
 				n++
 			} else {
 				extra = append(extra, x)
@@ -137,7 +144,7 @@ func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
 		}
 		return us, extra, n == 1
 	default:
-		return us, nil, same(a, s.Store)
+		return us, nil, same(a, store)
 	}
 }
 
@@ -253,31 +260,70 @@ func cloneCredentials(cs []Credential) []Credential {
 // runUnit is Services.finish and the audit of its outcome, as one unit on
 // us (see UnitStore). It returns the error the caller should see.
 func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
-	var audit Auditor = s.Store
-	if extra != nil {
-		audit = append(Auditors{s.Store}, extra...)
+	u := unit{us: us, extra: extra, throttle: s.Throttle, store: s.Store, remote: resp.RemoteAddr,
+		read: func() *UnitRead {
+			rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
+			if s.Throttle != nil && resp.Subject != "" {
+				rd.Throttle = ThrottleKey{resp.Subject, kind}
+				if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
+					rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
+				}
+			}
+			return rd
+		},
+		eval: func(ctx context.Context, rd *UnitRead, w *UnitWrites, ev *Event) (error, bool, *ThrottledError) {
+			return s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+		},
 	}
+	if resp.ChallengeID.IsZero() && ctx.Err() == nil {
+		return RecordOutcome(ctx, u.audit(), *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+	}
+	return u.run(ctx, ev)
+}
+
+// unit is a verification run as one unit: what it reads, how it decides,
+// and where it commits.
+type unit struct {
+	us       UnitStore
+	extra    Auditors
+	throttle *Throttle
+	store    Auditor // us as the auditor of failures outside the unit
+	remote   string
+	read     func() *UnitRead
+	// eval decides on what was read, recording the writes in w: the
+	// outcome, whether the factor's check failed (for the per-address
+	// count), and the lock the failure sets.
+	eval func(ctx context.Context, rd *UnitRead, w *UnitWrites, ev *Event) (outcome error, checkFailed bool, lock *ThrottledError)
+}
+
+func (u *unit) audit() Auditor {
+	if u.extra != nil {
+		return append(Auditors{u.store}, u.extra...)
+	}
+	return u.store
+}
+
+// run reads, decides and commits, again after a conflict, and returns the
+// error the caller should see.
+func (u *unit) run(ctx context.Context, ev *Event) error {
 	if err := ctx.Err(); err != nil {
-		return RecordOutcome(ctx, audit, *ev, err)
-	}
-	if resp.ChallengeID.IsZero() {
-		return RecordOutcome(ctx, audit, *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+		return RecordOutcome(ctx, u.audit(), *ev, err)
 	}
 	base := *ev
 	for round := 1; ; round++ {
 		*ev = base
-		outcome, events, checkFailed, err := s.unitRound(ctx, us, kind, purpose, resp, check, ev)
+		outcome, events, checkFailed, err := u.round(ctx, ev)
 		switch {
 		case err == nil:
-			if checkFailed && s.Throttle != nil {
-				if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, s.throttleTime(ev.Time)); cerr != nil {
+			if checkFailed && u.throttle != nil {
+				if cerr := u.throttle.clientFailed(ctx, u.remote, throttleTime(u.throttle, ev.Time)); cerr != nil {
 					outcome = errors.Join(outcome, cerr)
 				}
 			}
 			// The other auditors hear of what the store committed; one that
 			// fails refuses the login, as RecordOutcome does.
 			for _, e := range events {
-				if aerr := extra.Audit(ctx, e); aerr != nil {
+				if aerr := u.extra.Audit(ctx, e); aerr != nil {
 					outcome = errors.Join(outcome, fmt.Errorf("identity: audit: %w", aerr))
 				}
 			}
@@ -295,34 +341,29 @@ func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, ki
 		if outcome != nil {
 			err = errors.Join(outcome, err)
 		}
-		return RecordOutcome(ctx, audit, *ev, err)
+		return RecordOutcome(ctx, u.audit(), *ev, err)
 	}
 }
 
-func (s *Services) throttleTime(at time.Time) time.Time {
-	if s.Throttle != nil && s.Throttle.Clock != nil {
-		return s.Throttle.Clock.Now()
+func throttleTime(t *Throttle, at time.Time) time.Time {
+	if t != nil && t.Clock != nil {
+		return t.Clock.Now()
 	}
 	return at
 }
 
-// unitRound reads, checks and commits once. It returns the verification's
-// outcome, the audit events it wrote, whether the factor's check failed (for
-// the per-address count), and the error that kept the unit from being
-// written, if any.
-func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
-	rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
-	if s.Throttle != nil && resp.Subject != "" {
-		rd.Throttle = ThrottleKey{resp.Subject, kind}
-		if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
-			rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
-		}
-	}
-	if err := us.ReadUnit(ctx, rd); err != nil {
+func (s *Services) throttleTime(at time.Time) time.Time { return throttleTime(s.Throttle, at) }
+
+// round reads, decides and commits once. It returns the verification's
+// outcome, the audit events it wrote, whether the check failed, and the
+// error that kept the unit from being written, if any.
+func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
+	rd := u.read()
+	if err := u.us.ReadUnit(ctx, rd); err != nil {
 		return nil, nil, false, fmt.Errorf("identity: read the verification's state: %w", err)
 	}
 	w := &UnitWrites{}
-	outcome, checkFailed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+	outcome, checkFailed, lock := u.eval(ctx, rd, w, ev)
 	if outcome != nil {
 		// A failed verification changes the challenge, the throttle and the
 		// trail, nothing the check asked for.
@@ -337,7 +378,7 @@ func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpo
 		w.Events = append(w.Events, b)
 	}
 	w.Events = append(w.Events, outcomeEvent(*ev, outcome))
-	return outcome, w.Events, checkFailed, us.CommitUnit(ctx, w)
+	return outcome, w.Events, checkFailed, u.us.CommitUnit(ctx, w)
 }
 
 // evaluate is Services.finish on what the unit read, recording its writes
@@ -359,30 +400,10 @@ func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, ki
 	throttled := s.Throttle != nil && ch.Subject != ""
 	var next ThrottleState
 	if throttled {
-		now := s.throttleTime(ev.Time)
-		sc, err := s.Throttle.schedule()
-		if err != nil {
+		var err error
+		if next, lock, err = throttleStep(s.Throttle, rd, w, s.throttleTime(ev.Time)); err != nil {
 			return err, false, nil
 		}
-		if rd.Client.Kind != "" {
-			csc := s.Throttle.Clients.schedule()
-			if err := csc.refusal(&rd.ClientState, now); err != nil {
-				return fmt.Errorf("from this address: %w", err), false, nil
-			}
-		}
-		st := rd.ThrottleState
-		if err := sc.refusal(&st, now); err != nil {
-			return err, false, nil
-		}
-		// The attempt counts as a failure unless the check succeeds, in the
-		// same commit as its outcome: an outcome is never told without it.
-		n := st.Failures + 1
-		d, _ := sc.wait(n)
-		next = ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
-		if n >= sc.lockAfter {
-			lock = &ThrottledError{Locked: true, RetryAfter: d, Failures: n}
-		}
-		w.ThrottleKey, w.Prev = rd.Throttle, st
 	}
 	err := check(context.WithValue(ctx, unitKey{}, &unitRun{read: rd, writes: w}), ch, ev)
 	if err != nil {
@@ -391,8 +412,44 @@ func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, ki
 		}
 		return err, true, lock
 	}
-	w.Clear = throttled
+	// A success clears the subject's failures; with none read there is
+	// nothing to delete, and the write is left out (one statement fewer per
+	// login). A failure another request counts meanwhile then survives this
+	// success, which is the order in which both can be serialised: this
+	// unit read no record and writes none, that one read none and writes
+	// one.
+	w.Clear = throttled && rd.ThrottleState.Version != 0
 	return nil, false, nil
+}
+
+// throttleStep judges an attempt at now on what rd read of t's records:
+// refused (the error), or allowed, with the state to write should it fail
+// (next; w's key and condition are set) and the lock that failure sets.
+func throttleStep(t *Throttle, rd *UnitRead, w *UnitWrites, now time.Time) (next ThrottleState, lock *ThrottledError, err error) {
+	sc, err := t.schedule()
+	if err != nil {
+		return next, nil, err
+	}
+	if rd.Client.Kind != "" {
+		csc := t.Clients.schedule()
+		if err := csc.refusal(&rd.ClientState, now); err != nil {
+			return next, nil, fmt.Errorf("from this address: %w", err)
+		}
+	}
+	st := rd.ThrottleState
+	if err := sc.refusal(&st, now); err != nil {
+		return next, nil, err
+	}
+	// The attempt counts as a failure unless the check succeeds, in the
+	// same commit as its outcome: an outcome is never told without it.
+	n := st.Failures + 1
+	d, _ := sc.wait(n)
+	next = ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
+	if n >= sc.lockAfter {
+		lock = &ThrottledError{Locked: true, RetryAfter: d, Failures: n}
+	}
+	w.ThrottleKey, w.Prev = rd.Throttle, st
+	return next, lock, nil
 }
 
 // outcomeEvent is the audit event of a verification that ended with err, as
