@@ -74,6 +74,9 @@ type UnitWrites struct {
 	Updates []Credential
 	// Deletes remove credentials, each only if it is still there.
 	Deletes []CredentialRef
+	// Creates add credentials (an enrolment), after the deletes, each only
+	// if no credential of its kind has its ID.
+	Creates []Credential
 	// Events are appended to the audit trail.
 	Events []Event
 }
@@ -206,6 +209,16 @@ func (s *Services) AdvanceCounter(ctx context.Context, ref CredentialRef, n uint
 	if r == nil {
 		return s.Store.AdvanceCounter(ctx, ref, n, at)
 	}
+	for i := range r.writes.Creates {
+		if c := &r.writes.Creates[i]; c.Ref() == ref {
+			// Created by this unit: the counter is written with it.
+			if c.Counter >= n {
+				return fmt.Errorf("%w: counter already at %d", ErrReplayed, c.Counter)
+			}
+			c.Counter, c.LastUsedAt = n, at
+			return nil
+		}
+	}
 	if r.read.Subject == ref.Subject && r.read.Kind == ref.Kind {
 		for _, c := range r.read.Credentials {
 			if c.ID == ref.ID && c.Counter >= n {
@@ -245,6 +258,33 @@ func (s *Services) DeleteCredential(ctx context.Context, ref CredentialRef) erro
 		return s.Store.DeleteCredential(ctx, ref)
 	}
 	r.writes.Deletes = append(r.writes.Deletes, ref)
+	return nil
+}
+
+// CreateCredential stores a new credential, as
+// CredentialStore.CreateCredential (ErrExists when its kind and ID are
+// taken). Inside a check of Enroll the credential commits with the
+// enrolment, or not at all; the ID is looked up first, so that a taken ID
+// fails the check, and one taken between the look-up and the commit makes
+// the enrolment run again, and fail then.
+func (s *Services) CreateCredential(ctx context.Context, c *Credential) error {
+	r := runOf(ctx)
+	if r == nil {
+		return s.Store.CreateCredential(ctx, c)
+	}
+	for _, o := range r.writes.Creates {
+		if o.Kind == c.Kind && o.ID == c.ID {
+			return fmt.Errorf("%w: %s credential %q", ErrExists, c.Kind, c.ID)
+		}
+	}
+	switch _, err := s.Store.CredentialByID(ctx, c.Kind, c.ID); {
+	case err == nil:
+		return fmt.Errorf("%w: %s credential %q", ErrExists, c.Kind, c.ID)
+	case !errors.Is(err, ErrNotEnrolled):
+		return err
+	}
+	c.Revision = 1
+	r.writes.Creates = append(r.writes.Creates, cloneCredentials([]Credential{*c})[0])
 	return nil
 }
 
@@ -367,7 +407,7 @@ func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Ev
 	if outcome != nil {
 		// A failed verification changes the challenge, the throttle and the
 		// trail, nothing the check asked for.
-		w.Counters, w.Updates, w.Deletes = nil, nil, nil
+		w.Counters, w.Updates, w.Deletes, w.Creates = nil, nil, nil, nil
 	}
 	// The block first, then the attempt that caused it, as Finish writes
 	// them.

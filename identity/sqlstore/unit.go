@@ -208,6 +208,15 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 		out = append(out, unitWrite{`DELETE FROM puce_credentials WHERE kind = ? AND id = ? AND subject = ?`,
 			[]any{ref.Kind, ref.ID, ref.Subject}, "the credential was removed meanwhile"})
 	}
+	for i := range w.Creates {
+		c := &w.Creates[i]
+		if c.Counter > math.MaxInt64 {
+			return nil, fmt.Errorf("%w: counter %d does not fit the database", identity.ErrBadInput, c.Counter)
+		}
+		out = append(out, unitWrite{`INSERT INTO puce_credentials (` + credentialColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
+			[]any{c.Subject, c.Kind, c.ID, c.Name, c.Secret, c.Public, int64(c.Counter), c.Active, micros(c.CreatedAt), micros(c.LastUsedAt)},
+			"a credential with this ID was created meanwhile"})
+	}
 	return out, nil
 }
 
