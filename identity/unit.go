@@ -13,8 +13,8 @@ import (
 // one read of everything the verification needs, the factor's check, then
 // one transaction with every write — the challenge consumed, the throttle
 // counted or cleared, the counter or sign count moved, the audit events
-// appended — all applied or none. Services.Prove and Services.Approve use it
-// when Services.Store implements it. The guarantees are those of the single
+// appended — all applied or none. Services.Prove, Approve and Enroll, and
+// Passwords.Verify, use it when their store implements it. The guarantees are those of the single
 // steps: each write is conditional on what was read (the challenge still
 // unused, the throttle record at the version read, the counter still below
 // the new value, the credential at the revision read), and when a condition
@@ -35,7 +35,8 @@ type UnitStore interface {
 
 // UnitRead is what a verification reads before its check.
 type UnitRead struct {
-	// Challenge to read (not consume).
+	// Challenge to read (not consume); a zero ID, as a password login
+	// has, finds none.
 	Challenge ChallengeID
 	// Throttle and Client are throttle records to read; a zero key (no
 	// Kind) is not read.
