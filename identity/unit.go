@@ -12,17 +12,18 @@ import (
 // UnitStore is a Store that runs the second half of a login as one unit:
 // one read of everything the verification needs, the factor's check, then
 // one transaction with every write — the challenge consumed, the throttle
-// counted or cleared, the counter or sign count moved, the audit events
-// appended — all applied or none. Services.Prove, Approve and Enroll, and
-// Passwords.Verify, use it when their store implements it. The guarantees are those of the single
-// steps: each write is conditional on what was read (the challenge still
-// unused, the throttle record at the version read, the counter still below
-// the new value, the credential at the revision read), and when a condition
-// no longer holds CommitUnit writes nothing and reports a conflict
-// (UnitConflict), after which Services reads again and runs the check
-// afresh. So of many concurrent uses of one challenge or one code exactly
-// one commits, and a verification's outcome is never revealed unless its
-// attempt was counted with it.
+// counted or cleared, the counter or sign count moved, the credential
+// created, the audit events appended — all applied or none. Services.Prove,
+// Approve and Enroll, and Passwords.Verify, use it when their store
+// implements it. The guarantees are those of the single steps: each write
+// is conditional on what was read (the challenge still unused, the
+// throttle record at the version read, the counter still below the new
+// value, the credential at the revision read, a new credential's ID still
+// free), and when a condition no longer holds CommitUnit writes nothing
+// and reports a conflict (UnitConflict), after which the verification is
+// read and checked afresh. So of many concurrent uses of one challenge or
+// one code exactly one commits, and a verification's outcome is never
+// revealed unless its attempt was counted with it.
 type UnitStore interface {
 	Store
 	// ReadUnit fills in r's results (replacing any it held), in as few
