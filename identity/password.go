@@ -341,7 +341,14 @@ func (p *Passwords) burn(password string, params Argon2Params) {
 // throttle's Clients set, failures also count against remoteAddr. When the
 // server is at its hashing budget it fails with a *BusyError before
 // anything is counted.
+//
+// When Store is a UnitStore that also holds the throttle and the audit
+// trail (Audit the store, or Auditors holding it once), the verification
+// is one unit, as Services.Prove's: one read, the comparison, one commit.
 func (p *Passwords) Verify(ctx context.Context, subject Subject, password, remoteAddr string) (*Proof, error) {
+	if us, extra, ok := unitStoreOf(p.Store, p.Throttle, p.Audit, false); ok {
+		return p.verifyUnit(ctx, us, extra, subject, password, remoteAddr)
+	}
 	ev := Event{Subject: subject, Kind: KindPassword, CredentialID: string(subject), Action: "login", RemoteAddr: remoteAddr}
 	proof, err := p.verify(ctx, subject, password, remoteAddr)
 	ev.Time = clockOr(p.Clock).Now()

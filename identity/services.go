@@ -128,6 +128,24 @@ func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 	return RecordOutcome(ctx, s.auditor(), ev, err)
 }
 
+// Enroll is Finish for an enrolment (PurposeEnroll). When Services.Store
+// is a UnitStore holding the throttle and the audit trail (as for Prove),
+// the enrolment is one unit: the challenge consumed, the attempt counted or
+// cleared, the new credential and the audit event commit together or not
+// at all. The check then writes through Services' CreateCredential,
+// DeleteCredential, EditCredential and AdvanceCounter, and reads through
+// Credentials, Credential and CredentialByID; a check that wrote to the
+// store directly would write outside the unit, and might write twice, as
+// a unit whose commit conflicts runs its check again.
+func (s *Services) Enroll(ctx context.Context, kind Kind, resp Response, check Check) error {
+	ev := s.event(kind, PurposeEnroll, resp)
+	if us, extra, ok := s.unitStore(); ok {
+		return s.runUnit(ctx, us, extra, kind, PurposeEnroll, resp, check, &ev)
+	}
+	err := s.finish(ctx, kind, PurposeEnroll, resp, check, &ev)
+	return RecordOutcome(ctx, s.auditor(), ev, err)
+}
+
 // ProofCheck is a login's Check that also completes the proof: Prove has
 // filled in its Subject (the challenge's, empty for a username-less login,
 // where the check sets it as it sets ev.Subject), Kind and Time (ev.Time),

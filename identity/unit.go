@@ -12,17 +12,18 @@ import (
 // UnitStore is a Store that runs the second half of a login as one unit:
 // one read of everything the verification needs, the factor's check, then
 // one transaction with every write — the challenge consumed, the throttle
-// counted or cleared, the counter or sign count moved, the audit events
-// appended — all applied or none. Services.Prove and Services.Approve use it
-// when Services.Store implements it. The guarantees are those of the single
-// steps: each write is conditional on what was read (the challenge still
-// unused, the throttle record at the version read, the counter still below
-// the new value, the credential at the revision read), and when a condition
-// no longer holds CommitUnit writes nothing and reports a conflict
-// (UnitConflict), after which Services reads again and runs the check
-// afresh. So of many concurrent uses of one challenge or one code exactly
-// one commits, and a verification's outcome is never revealed unless its
-// attempt was counted with it.
+// counted or cleared, the counter or sign count moved, the credential
+// created, the audit events appended — all applied or none. Services.Prove,
+// Approve and Enroll, and Passwords.Verify, use it when their store
+// implements it. The guarantees are those of the single steps: each write
+// is conditional on what was read (the challenge still unused, the
+// throttle record at the version read, the counter still below the new
+// value, the credential at the revision read, a new credential's ID still
+// free), and when a condition no longer holds CommitUnit writes nothing
+// and reports a conflict (UnitConflict), after which the verification is
+// read and checked afresh. So of many concurrent uses of one challenge or
+// one code exactly one commits, and a verification's outcome is never
+// revealed unless its attempt was counted with it.
 type UnitStore interface {
 	Store
 	// ReadUnit fills in r's results (replacing any it held), in as few
@@ -35,7 +36,8 @@ type UnitStore interface {
 
 // UnitRead is what a verification reads before its check.
 type UnitRead struct {
-	// Challenge to read (not consume).
+	// Challenge to read (not consume); a zero ID, as a password login
+	// has, finds none.
 	Challenge ChallengeID
 	// Throttle and Client are throttle records to read; a zero key (no
 	// Kind) is not read.
@@ -74,6 +76,9 @@ type UnitWrites struct {
 	Updates []Credential
 	// Deletes remove credentials, each only if it is still there.
 	Deletes []CredentialRef
+	// Creates add credentials (an enrolment), after the deletes, each only
+	// if no credential of its kind has its ID.
+	Creates []Credential
 	// Events are appended to the audit trail.
 	Events []Event
 }
@@ -119,17 +124,24 @@ func runOf(ctx context.Context) *unitRun {
 // trail — Audit nil, the store itself, or Auditors that hold the store once
 // (the others, returned as extra, hear of the events after the commit).
 func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
-	us, ok = s.Store.(UnitStore)
-	if !ok || (s.Throttle != nil && !same(s.Throttle.Store, s.Store)) {
+	return unitStoreOf(s.Store, s.Throttle, s.Audit, true)
+}
+
+// unitStoreOf is unitStore for any store, throttle and audit; nilAudit
+// tells whether a nil audit means the store (Services) or no audit at all
+// (Passwords, which then has no unit: a login must be audited).
+func unitStoreOf(store any, t *Throttle, audit Auditor, nilAudit bool) (us UnitStore, extra Auditors, ok bool) {
+	us, ok = store.(UnitStore)
+	if !ok || (t != nil && !same(t.Store, store)) {
 		return nil, nil, false
 	}
-	switch a := s.Audit.(type) {
+	switch a := audit.(type) {
 	case nil:
-		return us, nil, true
+		return us, nil, nilAudit
 	case Auditors:
 		n := 0
 		for _, x := range a {
-			if same(x, s.Store) {
+			if same(x, store) {
 				n++
 			} else {
 				extra = append(extra, x)
@@ -137,7 +149,7 @@ func (s *Services) unitStore() (us UnitStore, extra Auditors, ok bool) {
 		}
 		return us, extra, n == 1
 	default:
-		return us, nil, same(a, s.Store)
+		return us, nil, same(a, store)
 	}
 }
 
@@ -199,6 +211,16 @@ func (s *Services) AdvanceCounter(ctx context.Context, ref CredentialRef, n uint
 	if r == nil {
 		return s.Store.AdvanceCounter(ctx, ref, n, at)
 	}
+	for i := range r.writes.Creates {
+		if c := &r.writes.Creates[i]; c.Ref() == ref {
+			// Created by this unit: the counter is written with it.
+			if c.Counter >= n {
+				return fmt.Errorf("%w: counter already at %d", ErrReplayed, c.Counter)
+			}
+			c.Counter, c.LastUsedAt = n, at
+			return nil
+		}
+	}
 	if r.read.Subject == ref.Subject && r.read.Kind == ref.Kind {
 		for _, c := range r.read.Credentials {
 			if c.ID == ref.ID && c.Counter >= n {
@@ -241,6 +263,33 @@ func (s *Services) DeleteCredential(ctx context.Context, ref CredentialRef) erro
 	return nil
 }
 
+// CreateCredential stores a new credential, as
+// CredentialStore.CreateCredential (ErrExists when its kind and ID are
+// taken). Inside a check of Enroll the credential commits with the
+// enrolment, or not at all; the ID is looked up first, so that a taken ID
+// fails the check, and one taken between the look-up and the commit makes
+// the enrolment run again, and fail then.
+func (s *Services) CreateCredential(ctx context.Context, c *Credential) error {
+	r := runOf(ctx)
+	if r == nil {
+		return s.Store.CreateCredential(ctx, c)
+	}
+	for _, o := range r.writes.Creates {
+		if o.Kind == c.Kind && o.ID == c.ID {
+			return fmt.Errorf("%w: %s credential %q", ErrExists, c.Kind, c.ID)
+		}
+	}
+	switch _, err := s.Store.CredentialByID(ctx, c.Kind, c.ID); {
+	case err == nil:
+		return fmt.Errorf("%w: %s credential %q", ErrExists, c.Kind, c.ID)
+	case !errors.Is(err, ErrNotEnrolled):
+		return err
+	}
+	c.Revision = 1
+	r.writes.Creates = append(r.writes.Creates, cloneCredentials([]Credential{*c})[0])
+	return nil
+}
+
 func cloneCredentials(cs []Credential) []Credential {
 	out := slices.Clone(cs)
 	for i := range out {
@@ -253,31 +302,70 @@ func cloneCredentials(cs []Credential) []Credential {
 // runUnit is Services.finish and the audit of its outcome, as one unit on
 // us (see UnitStore). It returns the error the caller should see.
 func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
-	var audit Auditor = s.Store
-	if extra != nil {
-		audit = append(Auditors{s.Store}, extra...)
+	u := unit{us: us, extra: extra, throttle: s.Throttle, store: s.Store, remote: resp.RemoteAddr,
+		read: func() *UnitRead {
+			rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
+			if s.Throttle != nil && resp.Subject != "" {
+				rd.Throttle = ThrottleKey{resp.Subject, kind}
+				if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
+					rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
+				}
+			}
+			return rd
+		},
+		eval: func(ctx context.Context, rd *UnitRead, w *UnitWrites, ev *Event) (error, bool, *ThrottledError) {
+			return s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+		},
 	}
+	if resp.ChallengeID.IsZero() && ctx.Err() == nil {
+		return RecordOutcome(ctx, u.audit(), *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+	}
+	return u.run(ctx, ev)
+}
+
+// unit is a verification run as one unit: what it reads, how it decides,
+// and where it commits.
+type unit struct {
+	us       UnitStore
+	extra    Auditors
+	throttle *Throttle
+	store    Auditor // us as the auditor of failures outside the unit
+	remote   string
+	read     func() *UnitRead
+	// eval decides on what was read, recording the writes in w: the
+	// outcome, whether the factor's check failed (for the per-address
+	// count), and the lock the failure sets.
+	eval func(ctx context.Context, rd *UnitRead, w *UnitWrites, ev *Event) (outcome error, checkFailed bool, lock *ThrottledError)
+}
+
+func (u *unit) audit() Auditor {
+	if u.extra != nil {
+		return append(Auditors{u.store}, u.extra...)
+	}
+	return u.store
+}
+
+// run reads, decides and commits, again after a conflict, and returns the
+// error the caller should see.
+func (u *unit) run(ctx context.Context, ev *Event) error {
 	if err := ctx.Err(); err != nil {
-		return RecordOutcome(ctx, audit, *ev, err)
-	}
-	if resp.ChallengeID.IsZero() {
-		return RecordOutcome(ctx, audit, *ev, fmt.Errorf("%w: no challenge ID in the response", ErrUnknownChallenge))
+		return RecordOutcome(ctx, u.audit(), *ev, err)
 	}
 	base := *ev
 	for round := 1; ; round++ {
 		*ev = base
-		outcome, events, checkFailed, err := s.unitRound(ctx, us, kind, purpose, resp, check, ev)
+		outcome, events, checkFailed, err := u.round(ctx, ev)
 		switch {
 		case err == nil:
-			if checkFailed && s.Throttle != nil {
-				if cerr := s.Throttle.clientFailed(ctx, resp.RemoteAddr, s.throttleTime(ev.Time)); cerr != nil {
+			if checkFailed && u.throttle != nil {
+				if cerr := u.throttle.clientFailed(ctx, u.remote, throttleTime(u.throttle, ev.Time)); cerr != nil {
 					outcome = errors.Join(outcome, cerr)
 				}
 			}
 			// The other auditors hear of what the store committed; one that
 			// fails refuses the login, as RecordOutcome does.
 			for _, e := range events {
-				if aerr := extra.Audit(ctx, e); aerr != nil {
+				if aerr := u.extra.Audit(ctx, e); aerr != nil {
 					outcome = errors.Join(outcome, fmt.Errorf("identity: audit: %w", aerr))
 				}
 			}
@@ -295,38 +383,33 @@ func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, ki
 		if outcome != nil {
 			err = errors.Join(outcome, err)
 		}
-		return RecordOutcome(ctx, audit, *ev, err)
+		return RecordOutcome(ctx, u.audit(), *ev, err)
 	}
 }
 
-func (s *Services) throttleTime(at time.Time) time.Time {
-	if s.Throttle != nil && s.Throttle.Clock != nil {
-		return s.Throttle.Clock.Now()
+func throttleTime(t *Throttle, at time.Time) time.Time {
+	if t != nil && t.Clock != nil {
+		return t.Clock.Now()
 	}
 	return at
 }
 
-// unitRound reads, checks and commits once. It returns the verification's
-// outcome, the audit events it wrote, whether the factor's check failed (for
-// the per-address count), and the error that kept the unit from being
-// written, if any.
-func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
-	rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
-	if s.Throttle != nil && resp.Subject != "" {
-		rd.Throttle = ThrottleKey{resp.Subject, kind}
-		if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
-			rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
-		}
-	}
-	if err := us.ReadUnit(ctx, rd); err != nil {
+func (s *Services) throttleTime(at time.Time) time.Time { return throttleTime(s.Throttle, at) }
+
+// round reads, decides and commits once. It returns the verification's
+// outcome, the audit events it wrote, whether the check failed, and the
+// error that kept the unit from being written, if any.
+func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Event, checkFailed bool, err error) {
+	rd := u.read()
+	if err := u.us.ReadUnit(ctx, rd); err != nil {
 		return nil, nil, false, fmt.Errorf("identity: read the verification's state: %w", err)
 	}
 	w := &UnitWrites{}
-	outcome, checkFailed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+	outcome, checkFailed, lock := u.eval(ctx, rd, w, ev)
 	if outcome != nil {
 		// A failed verification changes the challenge, the throttle and the
 		// trail, nothing the check asked for.
-		w.Counters, w.Updates, w.Deletes = nil, nil, nil
+		w.Counters, w.Updates, w.Deletes, w.Creates = nil, nil, nil, nil
 	}
 	// The block first, then the attempt that caused it, as Finish writes
 	// them.
@@ -337,7 +420,7 @@ func (s *Services) unitRound(ctx context.Context, us UnitStore, kind Kind, purpo
 		w.Events = append(w.Events, b)
 	}
 	w.Events = append(w.Events, outcomeEvent(*ev, outcome))
-	return outcome, w.Events, checkFailed, us.CommitUnit(ctx, w)
+	return outcome, w.Events, checkFailed, u.us.CommitUnit(ctx, w)
 }
 
 // evaluate is Services.finish on what the unit read, recording its writes
@@ -359,30 +442,10 @@ func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, ki
 	throttled := s.Throttle != nil && ch.Subject != ""
 	var next ThrottleState
 	if throttled {
-		now := s.throttleTime(ev.Time)
-		sc, err := s.Throttle.schedule()
-		if err != nil {
+		var err error
+		if next, lock, err = throttleStep(s.Throttle, rd, w, s.throttleTime(ev.Time)); err != nil {
 			return err, false, nil
 		}
-		if rd.Client.Kind != "" {
-			csc := s.Throttle.Clients.schedule()
-			if err := csc.refusal(&rd.ClientState, now); err != nil {
-				return fmt.Errorf("from this address: %w", err), false, nil
-			}
-		}
-		st := rd.ThrottleState
-		if err := sc.refusal(&st, now); err != nil {
-			return err, false, nil
-		}
-		// The attempt counts as a failure unless the check succeeds, in the
-		// same commit as its outcome: an outcome is never told without it.
-		n := st.Failures + 1
-		d, _ := sc.wait(n)
-		next = ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
-		if n >= sc.lockAfter {
-			lock = &ThrottledError{Locked: true, RetryAfter: d, Failures: n}
-		}
-		w.ThrottleKey, w.Prev = rd.Throttle, st
 	}
 	err := check(context.WithValue(ctx, unitKey{}, &unitRun{read: rd, writes: w}), ch, ev)
 	if err != nil {
@@ -391,8 +454,44 @@ func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, ki
 		}
 		return err, true, lock
 	}
-	w.Clear = throttled
+	// A success clears the subject's failures; with none read there is
+	// nothing to delete, and the write is left out (one statement fewer per
+	// login). A failure another request counts meanwhile then survives this
+	// success, which is the order in which both can be serialised: this
+	// unit read no record and writes none, that one read none and writes
+	// one.
+	w.Clear = throttled && rd.ThrottleState.Version != 0
 	return nil, false, nil
+}
+
+// throttleStep judges an attempt at now on what rd read of t's records:
+// refused (the error), or allowed, with the state to write should it fail
+// (next; w's key and condition are set) and the lock that failure sets.
+func throttleStep(t *Throttle, rd *UnitRead, w *UnitWrites, now time.Time) (next ThrottleState, lock *ThrottledError, err error) {
+	sc, err := t.schedule()
+	if err != nil {
+		return next, nil, err
+	}
+	if rd.Client.Kind != "" {
+		csc := t.Clients.schedule()
+		if err := csc.refusal(&rd.ClientState, now); err != nil {
+			return next, nil, fmt.Errorf("from this address: %w", err)
+		}
+	}
+	st := rd.ThrottleState
+	if err := sc.refusal(&st, now); err != nil {
+		return next, nil, err
+	}
+	// The attempt counts as a failure unless the check succeeds, in the
+	// same commit as its outcome: an outcome is never told without it.
+	n := st.Failures + 1
+	d, _ := sc.wait(n)
+	next = ThrottleState{Failures: n, NotBefore: now.Add(d), Version: st.Version + 1}
+	if n >= sc.lockAfter {
+		lock = &ThrottledError{Locked: true, RetryAfter: d, Failures: n}
+	}
+	w.ThrottleKey, w.Prev = rd.Throttle, st
+	return next, lock, nil
 }
 
 // outcomeEvent is the audit event of a verification that ended with err, as

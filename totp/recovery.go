@@ -199,7 +199,7 @@ func (r *Recovery) FinishEnroll(ctx context.Context, resp identity.Response) (*i
 		return nil, err
 	}
 	var confirmed *identity.Credential
-	err = r.svc.Finish(ctx, identity.KindRecovery, identity.PurposeEnroll, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	err = r.svc.Enroll(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 		var entries []recoveryEntry
 		if err := json.Unmarshal(ch.State, &entries); err != nil {
 			return fmt.Errorf("recovery: enrolment state: %w", err)
@@ -224,17 +224,17 @@ func (r *Recovery) FinishEnroll(ctx context.Context, resp identity.Response) (*i
 		ev.CredentialID = entries[hit].ID
 		// Delete the old set first: if we stop half-way, the user has fewer
 		// codes, never two sets at once.
-		old, err := r.svc.Store.Credentials(ctx, ch.Subject, identity.KindRecovery)
+		old, err := r.svc.Credentials(ctx, ch.Subject, identity.KindRecovery)
 		if err != nil {
 			return fmt.Errorf("recovery: load codes: %w", err)
 		}
 		for _, c := range old {
-			if err := r.svc.Store.DeleteCredential(ctx, c.Ref()); err != nil && !errors.Is(err, identity.ErrNotEnrolled) {
+			if err := r.svc.DeleteCredential(ctx, c.Ref()); err != nil && !errors.Is(err, identity.ErrNotEnrolled) {
 				return fmt.Errorf("recovery: delete old code: %w", err)
 			}
 		}
 		for i := range creds {
-			if err := r.svc.Store.CreateCredential(ctx, &creds[i]); err != nil {
+			if err := r.svc.CreateCredential(ctx, &creds[i]); err != nil {
 				return fmt.Errorf("recovery: store code: %w", err)
 			}
 		}

@@ -215,7 +215,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		return nil, err
 	}
 	var cred *identity.Credential
-	err = f.svc.Finish(ctx, Kind, identity.PurposeEnroll, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	err = f.svc.Enroll(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 		var st enrollState
 		if err := json.Unmarshal(ch.State, &st); err != nil {
 			return fmt.Errorf("totp: enrolment state: %w", err)
@@ -245,12 +245,12 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		}
 		c := &identity.Credential{Subject: ch.Subject, Kind: Kind, ID: st.ID, Name: name, Secret: st.Sealed,
 			Public: st.Params, Counter: step + 1, Active: true, CreatedAt: now, LastUsedAt: now}
-		if err := f.svc.Store.CreateCredential(ctx, c); err != nil {
+		if err := f.svc.CreateCredential(ctx, c); err != nil {
 			return fmt.Errorf("totp: store credential: %w", err)
 		}
 		// Spend the enrolment code whether or not the store kept Counter on
 		// create; ErrReplayed means it did (or a login already moved on).
-		if err := f.svc.Store.AdvanceCounter(ctx, c.Ref(), step+1, now); err != nil && !errors.Is(err, identity.ErrReplayed) {
+		if err := f.svc.AdvanceCounter(ctx, c.Ref(), step+1, now); err != nil && !errors.Is(err, identity.ErrReplayed) {
 			return fmt.Errorf("totp: spend enrolment code: %w", err)
 		}
 		cred = c

@@ -111,7 +111,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		return nil, err
 	}
 	var cred *identity.Credential
-	err = f.svc.Finish(ctx, Kind, identity.PurposeEnroll, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	err = f.svc.Enroll(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 		ev.CredentialID = CredentialID(parsed.RawID)
 		sess, err := session(ch)
 		if err != nil {
@@ -163,7 +163,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		// §7.1: "verify that the credentialId is not yet registered for any
 		// user"; the store's uniqueness of (kind, ID) makes the check and
 		// the insert one atomic step.
-		if err := f.svc.Store.CreateCredential(ctx, c); err != nil {
+		if err := f.svc.CreateCredential(ctx, c); err != nil {
 			if errors.Is(err, identity.ErrExists) {
 				return fmt.Errorf("%w: webauthn: credential already registered: %w", identity.ErrInvalidResponse, err)
 			}

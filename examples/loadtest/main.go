@@ -344,7 +344,9 @@ func measure[T any](d time.Duration, workers int, users []T, op func(T) (time.Du
 }
 
 var (
-	csrfRE      = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	// The form's CSRF field: "csrf_token" since the login server runs on
+	// identity/httpauth, "csrf" before.
+	csrfRE      = regexp.MustCompile(`name="(csrf(?:_token)?)" value="([^"]+)"`)
 	challengeRE = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
 )
 
@@ -353,9 +355,9 @@ var transport = &http.Transport{MaxIdleConnsPerHost: 256}
 // session is a user half-way through logging in over HTTP: the password
 // accepted, the second-factor page fetched.
 type session struct {
-	origin          string
-	client          *http.Client
-	csrf, challenge string
+	origin                     string
+	client                     *http.Client
+	csrfField, csrf, challenge string
 }
 
 func (s *session) post(path string, v url.Values) (*http.Response, error) {
@@ -394,7 +396,7 @@ func httpLogin(origin, subject string) (*session, error) {
 	if m == nil {
 		return nil, errors.New("no CSRF token on the login page")
 	}
-	if _, err := s.post("/login", url.Values{"csrf": {m[1]}, "username": {subject}, "password": {password}}); err != nil {
+	if _, err := s.post("/login", url.Values{m[1]: {m[2]}, "username": {subject}, "password": {password}}); err != nil {
 		return nil, err
 	}
 	page, err = s.get("/login/second")
@@ -405,7 +407,7 @@ func httpLogin(origin, subject string) (*session, error) {
 	if m == nil || ch == nil {
 		return nil, errors.New("no second-factor form after the password")
 	}
-	s.csrf, s.challenge = m[1], ch[1]
+	s.csrfField, s.csrf, s.challenge = m[1], m[2], ch[1]
 	return s, nil
 }
 
@@ -413,7 +415,7 @@ func httpLogin(origin, subject string) (*session, error) {
 func (s *session) verify(secret string) (time.Duration, error) {
 	code, _ := otptotp.GenerateCodeCustom(secret, time.Now(), otptotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	start := time.Now()
-	resp, err := s.post("/login/second", url.Values{"csrf": {s.csrf}, "method": {"totp"}, "challenge": {s.challenge}, "code": {code}})
+	resp, err := s.post("/login/second", url.Values{s.csrfField: {s.csrf}, "method": {"totp"}, "challenge": {s.challenge}, "code": {code}})
 	lat := time.Since(start)
 	if err != nil {
 		return 0, err

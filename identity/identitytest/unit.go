@@ -79,6 +79,7 @@ func testUnit(t *testing.T, s identity.Store) {
 		"stale throttle":     {ThrottleKey: key, Count: true, Next: identity.ThrottleState{Failures: 1, Version: 1}},
 		"counter replay":     {Counters: []identity.CounterAdvance{{Ref: c.Ref(), N: 6, At: at}}},
 		"deleted credential": {Deletes: []identity.CredentialRef{{Subject: "bob", Kind: identity.KindTOTP, ID: "c1"}}},
+		"taken ID":           {Creates: []identity.Credential{{Subject: "bob", Kind: identity.KindTOTP, ID: "c1", Active: true}}},
 	} {
 		if err := us.CommitUnit(ctx, w); !identity.IsUnitConflict(err) {
 			t.Errorf("%s: %v", name, err)
@@ -91,6 +92,20 @@ func testUnit(t *testing.T, s identity.Store) {
 	}
 	if _, err := s.Credential(ctx, other.Ref()); err == nil {
 		t.Fatal("the deleted credential is still there")
+	}
+	// An enrolment's credential commits with the rest of its unit, at
+	// revision 1 whatever it carried; a unit whose other condition fails
+	// creates nothing.
+	fresh := identity.Credential{Subject: "alice", Kind: identity.KindTOTP, ID: "c2", Name: "new", Secret: []byte{7}, Counter: 9, Active: true, CreatedAt: at, Revision: 5}
+	if err := us.CommitUnit(ctx, &identity.UnitWrites{Challenge: ch.ID, ConsumedAt: at, Creates: []identity.Credential{fresh}}); !identity.IsUnitConflict(err) {
+		t.Fatalf("a create beside a used challenge: %v", err)
+	}
+	if _, err := s.Credential(ctx, fresh.Ref()); err == nil {
+		t.Fatal("a refused unit created its credential")
+	}
+	mustNoErr(t, us.CommitUnit(ctx, &identity.UnitWrites{Creates: []identity.Credential{fresh}, Events: []identity.Event{ev}}), "create")
+	if got, err := s.Credential(ctx, fresh.Ref()); err != nil || got.Name != "new" || got.Counter != 9 || got.Revision != 1 || string(got.Secret) != "\x07" {
+		t.Fatalf("created credential: %+v, %v", got, err)
 	}
 	if _, err := s.VerifyAudit(ctx, nil); err != nil {
 		t.Fatal(err)

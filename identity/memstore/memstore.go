@@ -159,17 +159,22 @@ func notEnrolled(ref identity.CredentialRef) error {
 func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := credKey{c.Kind, c.ID}
-	if _, ok := s.credentials[k]; ok {
+	if _, ok := s.credentials[credKey{c.Kind, c.ID}]; ok {
 		return fmt.Errorf("%w: %s credential %q", identity.ErrExists, c.Kind, c.ID)
 	}
 	c.Revision = 1
+	s.createLocked(c)
+	return nil
+}
+
+// createLocked stores a copy of c, whose kind and ID are free, at revision 1.
+func (s *Store) createLocked(c *identity.Credential) {
 	d := copyCredential(c)
-	s.credentials[k] = d
+	d.Revision = 1
+	s.credentials[credKey{c.Kind, c.ID}] = d
 	own := s.bySubject[c.Subject]
 	i, _ := slices.BinarySearchFunc(own, d, order)
 	s.bySubject[c.Subject] = slices.Insert(own, i, d)
-	return nil
 }
 
 // lookup returns the credential if it belongs to ref.Subject.

@@ -72,6 +72,11 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 			return identity.UnitConflict("the credential was removed meanwhile")
 		}
 	}
+	for i := range w.Creates {
+		if _, ok := s.credentials[credKey{w.Creates[i].Kind, w.Creates[i].ID}]; ok {
+			return identity.UnitConflict("a credential with this ID was created meanwhile")
+		}
+	}
 	// Every condition holds: apply.
 	if ch != nil {
 		ch.consumed = true
@@ -95,6 +100,10 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 	}
 	for _, ref := range w.Deletes {
 		s.deleteLocked(ref)
+	}
+	for i := range w.Creates {
+		c := w.Creates[i]
+		s.createLocked(&c)
 	}
 	for _, e := range w.Events {
 		s.appendAudit(e)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -60,32 +61,85 @@ func (s *Store) auditArgs(e *identity.Event) []any {
 }
 
 // auditInTx appends e inside tx. On SQLite the transaction holds the write
-// lock already, so the head is read and the hash computed here.
-func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) error {
+// lock already, so the head is read and the hash computed here; the heads
+// it moved are returned, for s.heads once the transaction has committed.
+func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]auditchain.Head, error) {
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
 	if s.d.name == "postgres" {
 		if _, err := s.txExec(ctx, tx, auditAppendPG, s.auditArgs(&e)...); err != nil {
-			return fmt.Errorf("sqlstore: audit: %w", err)
+			return nil, fmt.Errorf("sqlstore: audit: %w", err)
 		}
-		return nil
+		return nil, nil
 	}
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
+	// The head this handle last wrote to p, if the commit is still the last
+	// one: one conditional UPDATE then moves the head, where reading it
+	// first takes one statement more. The condition is the whole head (seq
+	// and hash), so a record is never chained to a head that is not the
+	// stored one; when another handle or process appended meanwhile, the
+	// head is read under the write lock the transaction holds.
 	var seq int64
-	var prev []byte
-	if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM puce_audit_parts WHERE part = ?`, p).Scan(&seq, &prev); err != nil {
-		return fmt.Errorf("sqlstore: audit: read partition %d: %w", p, err)
+	var prev, hash []byte
+	moved := false
+	if h, ok := s.heads.get(p); ok {
+		seq, prev = h.Seq+1, h.Hash
+		hash = auditchain.Hash(p, prev, seq, e)
+		r, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ? AND seq = ? AND hash = ?`, seq, prev, hash, p, h.Seq, h.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: audit: update head: %w", err)
+		}
+		n, err := affected(r)
+		if err != nil {
+			return nil, err
+		}
+		moved = n == 1
 	}
-	seq++
-	hash := auditchain.Hash(p, prev, seq, e)
+	if !moved {
+		if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM puce_audit_parts WHERE part = ?`, p).Scan(&seq, &prev); err != nil {
+			return nil, fmt.Errorf("sqlstore: audit: read partition %d: %w", p, err)
+		}
+		seq++
+		hash = auditchain.Hash(p, prev, seq, e)
+		if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ?`, seq, prev, hash, p); err != nil {
+			return nil, fmt.Errorf("sqlstore: audit: update head: %w", err)
+		}
+	}
 	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p, seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash); err != nil {
-		return fmt.Errorf("sqlstore: audit: insert: %w", err)
+		return nil, fmt.Errorf("sqlstore: audit: insert: %w", err)
 	}
-	if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ?`, seq, prev, hash, p); err != nil {
-		return fmt.Errorf("sqlstore: audit: update head: %w", err)
+	return []auditchain.Head{{Partition: p, Seq: seq, Hash: hash}}, nil
+}
+
+// headCache is what a SQLite handle knows of the partition heads it wrote
+// last: a hint, checked by the statement that uses it (auditInTx), and
+// only ever set from committed transactions.
+type headCache struct {
+	mu sync.Mutex
+	m  map[int]auditchain.Head
+}
+
+func (c *headCache) get(p int) (auditchain.Head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.m[p]
+	return h, ok
+}
+
+// committed records heads a transaction has just committed.
+func (c *headCache) committed(heads []auditchain.Head) {
+	if len(heads) == 0 {
+		return
 	}
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int]auditchain.Head{}
+	}
+	for _, h := range heads {
+		c.m[h.Partition] = h
+	}
 }
 
 // Audit implements identity.Auditor: one statement on PostgreSQL, one
@@ -102,12 +156,14 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 			return fmt.Errorf("sqlstore: audit: %w", err)
 		}
 		defer tx.Rollback()
-		if err := s.auditInTx(ctx, tx, e); err != nil {
+		heads, err := s.auditInTx(ctx, tx, e)
+		if err != nil {
 			return err
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("sqlstore: audit: commit: %w", err)
 		}
+		s.heads.committed(heads)
 	}
 	s.audited(ctx, 1)
 	return nil

@@ -212,3 +212,44 @@ func TestAuditMigration(t *testing.T) {
 }
 
 func fromMicros(n int64) time.Time { return time.UnixMicro(n).UTC() }
+
+// TestAuditHeadCacheTwoHandles interleaves appends to one partition from
+// two handles on one SQLite file, as two processes would: each handle's
+// remembered head goes stale whenever the other appends, and its next
+// append must chain to the stored head, not the remembered one. A head
+// rewritten behind both handles' backs (here, rolled back by one record)
+// must not be chained over either: the cache is a hint, the stored head
+// decides, and the verification then reports the rollback.
+func TestAuditHeadCacheTwoHandles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "puce.db")
+	key := make([]byte, 32)
+	a := sqlstoretest.SQLiteAt(t, path, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
+	b := sqlstoretest.SQLiteAt(t, path, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
+	ev := func(i int) identity.Event {
+		return identity.Event{Time: fromMicros(1_700_000_000_000_000 + int64(i)), Subject: "alice", Kind: identity.KindTOTP, Action: "login", Result: identity.Success}
+	}
+	for i, s := range []*sqlstore.Store{a, a, b, a, b, b, a} {
+		if err := s.Audit(ctx, ev(i)); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if _, err := a.VerifyAudit(ctx, key); err != nil {
+		t.Fatalf("interleaved appends: %v", err)
+	}
+	recs, err := a.AuditEvents(ctx, "alice", 0)
+	if err != nil || len(recs) != 7 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	// Roll the head back by one record (the record stays): a's remembered
+	// head no longer matches, so a reads the stored one and chains to it.
+	p := recs[0].Partition
+	if _, err := a.DB().Exec(`UPDATE puce_audit_parts SET seq = ?, hash = ?, prev = ? WHERE part = ?`, recs[1].Seq, recs[1].Hash, recs[1].Prev, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Audit(ctx, ev(8)); err == nil {
+		// The stored head is at seq 6: the new record takes seq 7, which
+		// the log holds already (UNIQUE (part, seq)).
+		t.Fatal("an append chained over a rolled-back head")
+	}
+}

@@ -47,6 +47,9 @@ type Store struct {
 	clock identity.Clock
 	stmts statements
 	audit identity.AuditConfig
+	// heads caches the audit partition heads this handle committed last
+	// (SQLite; see auditInTx).
+	heads headCache
 	// appends counts this handle's audit appends, for its checkpoints.
 	appends atomic.Int64
 	optErr  error

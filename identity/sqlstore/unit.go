@@ -2,13 +2,12 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 )
 
 var _ identity.UnitStore = (*Store)(nil)
@@ -37,46 +36,127 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 	if s.d.name == "postgres" {
 		return s.readUnitPG(ctx, r)
 	}
-	var purpose int
-	var created, expires int64
-	err := s.queryRow(ctx, unitChallengeQ, r.Challenge[:]).Scan(&r.Ch.Kind, &purpose, &r.Ch.Subject, &r.Ch.Origin, &r.Ch.Payload,
-		&r.Ch.State, &r.Ch.Transaction, &created, &expires, &r.Consumed)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("sqlstore: read challenge: %w", err)
-	default:
-		r.Found = true
-		r.Ch.ID, r.Ch.Purpose = r.Challenge, identity.Purpose(purpose)
-		r.Ch.CreatedAt, r.Ch.ExpiresAt = fromMicros(created), fromMicros(expires)
-	}
+	return s.readUnitSQLite(ctx, r)
+}
+
+// unitReadSQLite reads a unit's state in one statement, so in one read
+// transaction of SQLite's: three statements were three, each taking and
+// releasing the WAL's read lock (a fifth of a TOTP verification). Each
+// row is tagged by what it is; the columns are as wide as a credential's,
+// the other rows padded with NULLs. A parameter left NULL (no throttle key,
+// no subject) matches nothing.
+const unitReadSQLite = `SELECT 0, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at, consumed_at IS NOT NULL, NULL
+	FROM puce_challenges WHERE id = ?1
+UNION ALL SELECT 1, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?2
+UNION ALL SELECT 2, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?3
+UNION ALL SELECT 3, ` + credentialColumns + ` FROM puce_credentials WHERE subject = ?4 AND kind = ?5
+ORDER BY 1, 10, 3, 4` // credentials by created_at, kind, id, as Credentials orders them
+
+func (s *Store) readUnitSQLite(ctx context.Context, r *identity.UnitRead) error {
+	var throttle, client, subject any
 	if r.Throttle.Kind != "" {
-		if r.ThrottleState, err = s.LoadThrottle(ctx, r.Throttle); err != nil {
-			return err
-		}
+		throttle = r.Throttle.String()
 	}
 	if r.Client.Kind != "" {
-		if r.ClientState, err = s.LoadThrottle(ctx, r.Client); err != nil {
-			return err
-		}
+		client = r.Client.String()
 	}
 	if r.Subject != "" {
-		rows, err := s.query(ctx, unitCredsQ, r.Subject, r.Kind)
-		if err != nil {
-			return fmt.Errorf("sqlstore: read credentials: %w", err)
+		subject = string(r.Subject)
+	}
+	rows, err := s.query(ctx, unitReadSQLite, r.Challenge[:], throttle, client, subject, string(r.Kind))
+	if err != nil {
+		return fmt.Errorf("sqlstore: read the verification's state: %w", err)
+	}
+	defer rows.Close()
+	var tag int64
+	var v [11]any
+	dest := []any{&tag}
+	for i := range v {
+		dest = append(dest, &v[i])
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("sqlstore: read the verification's state: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanCredential(rows)
-			if err != nil {
-				return fmt.Errorf("sqlstore: read credentials: %w", err)
+		var c columns
+		switch tag {
+		case 0:
+			r.Found = true
+			r.Ch = identity.Challenge{ID: r.Challenge, Kind: identity.Kind(c.str(v[0])), Purpose: identity.Purpose(c.int(v[1])),
+				Subject: identity.Subject(c.str(v[2])), Origin: c.str(v[3]), Payload: c.bytes(v[4]), State: c.bytes(v[5]),
+				Transaction: c.bytes(v[6]), CreatedAt: fromMicros(c.int(v[7])), ExpiresAt: fromMicros(c.int(v[8]))}
+			r.Consumed = c.int(v[9]) != 0
+		case 1, 2:
+			st := identity.ThrottleState{Failures: int(c.int(v[0])), NotBefore: fromMicros(c.int(v[1])), Version: c.int(v[2])}
+			if tag == 1 {
+				r.ThrottleState = st
+			} else {
+				r.ClientState = st
 			}
-			r.Credentials = append(r.Credentials, *c)
+		case 3:
+			r.Credentials = append(r.Credentials, identity.Credential{Subject: identity.Subject(c.str(v[0])), Kind: identity.Kind(c.str(v[1])),
+				ID: c.str(v[2]), Name: c.str(v[3]), Secret: c.bytes(v[4]), Public: c.bytes(v[5]), Counter: uint64(c.int(v[6])),
+				Active: c.int(v[7]) != 0, CreatedAt: fromMicros(c.int(v[8])), LastUsedAt: fromMicros(c.int(v[9])), Revision: uint64(c.int(v[10]))})
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlstore: read credentials: %w", err)
+		if c.err != nil {
+			return fmt.Errorf("sqlstore: read the verification's state: %w", c.err)
 		}
 	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: read the verification's state: %w", err)
+	}
+	return nil
+}
+
+// columns converts the values of an untyped scan, remembering the first
+// value of an unexpected type.
+type columns struct{ err error }
+
+func (c *columns) fail(v any, want string) {
+	if c.err == nil {
+		c.err = fmt.Errorf("column holds %T, want %s", v, want)
+	}
+}
+
+func (c *columns) int(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case nil:
+		return 0
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	}
+	c.fail(v, "an integer")
+	return 0
+}
+
+func (c *columns) str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case nil:
+		return ""
+	}
+	c.fail(v, "text")
+	return ""
+}
+
+func (c *columns) bytes(v any) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	case nil:
+		return nil
+	}
+	c.fail(v, "bytes")
 	return nil
 }
 
@@ -128,6 +208,15 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 		out = append(out, unitWrite{`DELETE FROM puce_credentials WHERE kind = ? AND id = ? AND subject = ?`,
 			[]any{ref.Kind, ref.ID, ref.Subject}, "the credential was removed meanwhile"})
 	}
+	for i := range w.Creates {
+		c := &w.Creates[i]
+		if c.Counter > math.MaxInt64 {
+			return nil, fmt.Errorf("%w: counter %d does not fit the database", identity.ErrBadInput, c.Counter)
+		}
+		out = append(out, unitWrite{`INSERT INTO puce_credentials (` + credentialColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
+			[]any{c.Subject, c.Kind, c.ID, c.Name, c.Secret, c.Public, int64(c.Counter), c.Active, micros(c.CreatedAt), micros(c.LastUsedAt)},
+			"a credential with this ID was created meanwhile"})
+	}
 	return out, nil
 }
 
@@ -172,13 +261,17 @@ func (s *Store) commitUnitSQLite(ctx context.Context, writes []unitWrite, events
 			return identity.UnitConflict(u.conflict)
 		}
 	}
+	var heads []auditchain.Head
 	for _, e := range events {
-		if err := s.auditInTx(ctx, tx, e); err != nil {
+		h, err := s.auditInTx(ctx, tx, e)
+		if err != nil {
 			return err
 		}
+		heads = append(heads, h...)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit verification: %w", err)
 	}
+	s.heads.committed(heads)
 	return nil
 }

@@ -205,7 +205,7 @@ func (f *Factor) BeginEnroll(ctx context.Context, req identity.Request) (*identi
 // (CardOf) names the certificate's subject and serial for the user to see.
 func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*identity.Credential, error) {
 	var cred *identity.Credential
-	err := f.svc.Finish(ctx, Kind, identity.PurposeEnroll, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
+	err := f.svc.Enroll(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 		tok, cert, err := ParseToken(resp.Data)
 		if err != nil {
 			return err
@@ -261,7 +261,7 @@ func (f *Factor) store(ctx context.Context, subject identity.Subject, name strin
 	}
 	c := &identity.Credential{Subject: subject, Kind: Kind, ID: credentialID(card.Mode, key), Name: name,
 		Public: public, Active: true, CreatedAt: now}
-	if err := f.svc.Store.CreateCredential(ctx, c); err != nil {
+	if err := f.svc.CreateCredential(ctx, c); err != nil {
 		return nil, err
 	}
 	return c, nil
