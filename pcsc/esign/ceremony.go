@@ -150,7 +150,7 @@ func (c *Ceremony) signer(ctx context.Context, subject identity.Subject, cert *x
 	if err := CheckSigningCertificate(cert, c.cfg.Verify, now); err != nil {
 		return nil, err
 	}
-	return c.holder(ctx, subject, cert)
+	return AccountCard(ctx, c.cfg.Cards, subject, cert)
 }
 
 // CheckSigningCertificate is the check a signing ceremony's Begin makes of
@@ -169,10 +169,13 @@ func CheckSigningCertificate(cert *x509.Certificate, opts VerifyOptions, at time
 	return nil
 }
 
-// holder returns the account's card credential whose holder cert names.
-func (c *Ceremony) holder(ctx context.Context, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, error) {
-	cred, err := c.cfg.Cards.Holder(ctx, subject, cert)
-	// An account without an active card is refused the same way.
+// AccountCard returns the credential of subject's card whose holder the
+// signing certificate cert names (cardauth.Factor.Holder: same subject,
+// issuer and authority key identifier), or ErrNotAccountCard — also for an
+// account without an active card. Both ceremonies (this one and pades')
+// ask it at Begin and again at Finish.
+func AccountCard(ctx context.Context, cards *cardauth.Factor, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, error) {
+	cred, err := cards.Holder(ctx, subject, cert)
 	if errors.Is(err, identity.ErrNotEnrolled) {
 		return nil, fmt.Errorf("%w (%s)", ErrNotAccountCard, cert.Subject)
 	}
@@ -220,7 +223,7 @@ func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, document 
 		// Asked again: the card may have been removed from the account
 		// since Begin. Its purpose and chain are VerifyContext's, below,
 		// once: a chain costs more than the rest of Finish.
-		cred, err := c.holder(ctx, ch.Subject, cert)
+		cred, err := AccountCard(ctx, c.cfg.Cards, ch.Subject, cert)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -164,7 +163,7 @@ func (c *Ceremony) Begin(ctx context.Context, req identity.Request, pdf []byte, 
 		Intermediates: c.cfg.Verify.Intermediates, Purposes: c.cfg.Verify.Purposes}, now); err != nil {
 		return nil, err
 	}
-	if _, err := c.holder(ctx, req.Subject, cert); err != nil {
+	if _, err := esign.AccountCard(ctx, c.cfg.Cards, req.Subject, cert); err != nil {
 		return nil, err
 	}
 	pages, err := PageCount(pdf)
@@ -194,16 +193,6 @@ func (c *Ceremony) prepare(pdf []byte, cert *x509.Certificate, at time.Time) (*P
 	opts := c.cfg.Sign
 	opts.Certificate, opts.Level, opts.Time = cert, c.cfg.Level, at
 	return Prepare(pdf, opts)
-}
-
-// holder returns the account's card credential whose holder cert names.
-func (c *Ceremony) holder(ctx context.Context, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, error) {
-	cred, err := c.cfg.Cards.Holder(ctx, subject, cert)
-	// An account without an active card is refused the same way.
-	if errors.Is(err, identity.ErrNotEnrolled) {
-		return nil, fmt.Errorf("%w (%s)", esign.ErrNotAccountCard, cert.Subject)
-	}
-	return cred, err
 }
 
 // Signed is a finished PDF signature.
@@ -250,7 +239,7 @@ func (c *Ceremony) Finish(ctx context.Context, resp identity.Response, pdf []byt
 		}
 		// Asked again: the card may have been removed from the account
 		// since Begin.
-		cred, err := c.holder(ctx, ch.Subject, cert)
+		cred, err := esign.AccountCard(ctx, c.cfg.Cards, ch.Subject, cert)
 		if err != nil {
 			return err
 		}
