@@ -15,6 +15,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -207,8 +208,17 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 		} else {
 			ratio = fmt.Sprintf("%.2f", res.rate()/base)
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s |", name, k, res.n, res.rate(),
-			res.pct(0.5).Round(10*time.Microsecond), res.pct(0.99).Round(10*time.Microsecond), ratio))
+		cpu := res.cpu.cells()
+		if name == "SQLite" {
+			// No database processes: SQLite runs inside the server.
+			f := strings.Split(cpu, " | ")
+			if len(f) == 4 {
+				f[2] = "–"
+				cpu = strings.Join(f, " | ")
+			}
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s | %s |", name, k, res.n, res.rate(),
+			res.pct(0.5).Round(10*time.Microsecond), res.pct(0.99).Round(10*time.Microsecond), ratio, cpu))
 	}
 	return rows, nil
 }
@@ -222,8 +232,21 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 			c.stop()
 		}
 	}()
+	// The servers' connections carry a name of this row, so that the CPU
+	// of the PostgreSQL backends serving them can be read (cpu.go).
+	app := fmt.Sprintf("puce-loadtest-%d-%d", k, time.Now().UnixNano())
+	serverDSN, groups := dsn, cpuGroups{}
+	if name == "PostgreSQL" {
+		serverDSN, groups.app = withApp(dsn, app), app
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return result{}, err
+		}
+		defer db.Close()
+		groups.db = db
+	}
 	for range k {
-		c, err := startChild(dsn, key, auditKey)
+		c, err := startChild(serverDSN, key, auditKey)
 		if err != nil {
 			return result{}, err
 		}
@@ -249,7 +272,13 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 	if _, err := measure(time.Minute, workers, sessions[:warm], verify); err != nil {
 		return result{}, fmt.Errorf("warming up: %w", err)
 	}
-	return measure(d, workers, sessions[warm:], verify)
+	for _, c := range children {
+		groups.servers = append(groups.servers, c.cmd.Process.Pid)
+	}
+	before := groups.sample(ctx)
+	res, err := measure(d, workers, sessions[warm:], verify)
+	res.cpu = before.until(groups.sample(ctx), res.n)
+	return res, err
 }
 
 // warmUsers is how many logins each process serves before the clock starts.
@@ -304,7 +333,8 @@ func mainInstances(list string, d time.Duration, nusers, workers int, out string
 	table := fmt.Sprintf("### Login server processes on one store (examples/loadtest -instances %s)\n\n"+
 		"Loopback HTTP, %d concurrent clients in the load test's process spread over the server processes, at most %s per row, %d CPUs, %s. "+
 		"Each verification is one POST of a fresh TOTP code (password step and second-factor page before, untimed).\n\n"+
-		"| store | processes | verifications | per second | p50 | p99 | per second vs 1 process |\n|---|---|---|---|---|---|---|\n%s\n",
+		"CPU per verification, in µs, from /proc: the load test's clients, the server processes, the PostgreSQL backends serving them, and the whole machine (everything running on it).\n\n"+
+		"| store | processes | verifications | per second | p50 | p99 | per second vs 1 process | CPU: clients | servers | database | machine |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s\n",
 		list, workers, d, runtime.NumCPU(), runtime.Version(), strings.Join(rows, "\n"))
 	fmt.Print(table)
 	if out != "" {

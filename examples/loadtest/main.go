@@ -109,6 +109,7 @@ type result struct {
 	n       int
 	elapsed time.Duration
 	lat     []time.Duration
+	cpu     cpuUse
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }

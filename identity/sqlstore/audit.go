@@ -16,11 +16,11 @@ import (
 // auditPartitions makes sure every partition has its head row, at its
 // genesis: the append statements update a row, they never create one.
 func (s *Store) auditPartitions(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: audit partitions: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	var legacy []byte
 	if err := tx.QueryRowContext(ctx, `SELECT hash FROM puce_audit_head WHERE id = 1`).Scan(&legacy); err != nil {
 		return fmt.Errorf("sqlstore: audit partitions: read the legacy head: %w", err)
@@ -150,22 +150,29 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {
 			return fmt.Errorf("sqlstore: audit: %w", err)
 		}
-	} else {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("sqlstore: audit: %w", err)
-		}
-		defer tx.Rollback()
-		heads, err := s.auditInTx(ctx, tx, e)
-		if err != nil {
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("sqlstore: audit: commit: %w", err)
-		}
-		s.heads.committed(heads)
+	} else if err := s.auditSQLite(ctx, e); err != nil {
+		return err
 	}
 	s.audited(ctx, 1)
+	return nil
+}
+
+// auditSQLite is Audit's transaction on SQLite; it ends before Audit's
+// checkpoint, which writes again.
+func (s *Store) auditSQLite(ctx context.Context, e identity.Event) error {
+	tx, end, err := s.beginWrite(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: audit: %w", err)
+	}
+	defer end()
+	heads, err := s.auditInTx(ctx, tx, e)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: audit: commit: %w", err)
+	}
+	s.heads.committed(heads)
 	return nil
 }
 
@@ -193,11 +200,11 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.audit.Key == nil {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	if s.d.name == "postgres" {
 		// Checkpoints form a chain: one writer at a time.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7577656366)`); err != nil {
@@ -317,11 +324,13 @@ func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit
 // one read transaction, so it checks a consistent snapshot while writers go
 // on: the legacy chain, the checkpoints, every partition, and their heads.
 func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
+	// On SQLite this too is BEGIN IMMEDIATE, the store's only kind, and so
+	// queues with the writes.
+	tx, end, err := s.beginWrite(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	v := auditchain.Verifier{Key: key}
 	each := func(q string, f func(*sql.Rows) error) error {
 		rows, err := tx.QueryContext(ctx, q)

@@ -64,7 +64,14 @@ func (s *Store) closeStatements() {
 	})
 }
 
+// exec runs a statement that writes (every caller's is), queued behind the
+// handle's other writes on SQLite (writelock.go).
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	unlock, err := s.writer.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if st, ok := s.stmt(ctx, q); ok {
 		return st.ExecContext(ctx, args...)
 	}

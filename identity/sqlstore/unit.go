@@ -242,11 +242,11 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 }
 
 func (s *Store) commitUnitSQLite(ctx context.Context, writes []unitWrite, events []identity.Event) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: commit verification: %w", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	for _, u := range writes {
 		r, err := s.txExec(ctx, tx, u.q, u.args...)
 		if err != nil {
