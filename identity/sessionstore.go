@@ -65,3 +65,19 @@ type SessionStore interface {
 	// and returns how many.
 	PurgeSessions(ctx context.Context, before time.Time) (int64, error)
 }
+
+// SessionRenewer is a SessionStore that renews a session in one step, as
+// identity/httpauth does after every login, step-up and sign-out of a
+// factor: the old ID ends and a new one begins, in one statement or
+// transaction instead of a delete and a create (on PostgreSQL one round
+// trip instead of two). httpauth uses it when the store has it.
+type SessionRenewer interface {
+	// RenewSession deletes the session old if its stored version is
+	// version (any version when 0) and creates next at Version 1 (setting
+	// next.Version), atomically as DeleteSession is: of concurrent
+	// renewals of one version exactly one succeeds. ErrChanged when old is
+	// at another version and ErrNoSession when it is absent; either way
+	// nothing was written. ErrExists when next's ID is taken; old may then
+	// be gone, as after a failure between a delete and a create.
+	RenewSession(ctx context.Context, old SessionID, version uint64, next *SessionRecord) error
+}

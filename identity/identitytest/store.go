@@ -80,6 +80,11 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testSessionRace(t, s, second(t, s))
 	})
+	t.Run("SessionRenew", func(t *testing.T) { testSessionRenew(t, f.Open(t)) })
+	t.Run("SessionRenewRace", func(t *testing.T) {
+		s := f.Open(t)
+		testSessionRenewRace(t, s, second(t, s))
+	})
 	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {
 		s := f.Open(t)

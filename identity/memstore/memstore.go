@@ -441,6 +441,26 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 	return nil
 }
 
+// RenewSession implements identity.SessionRenewer.
+func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.sessions[old]
+	if !ok {
+		return identity.ErrNoSession
+	}
+	if version != 0 && cur.Version != version {
+		return fmt.Errorf("%w: session is at version %d, not %d", identity.ErrChanged, cur.Version, version)
+	}
+	if _, ok := s.sessions[next.ID]; ok {
+		return fmt.Errorf("%w: session", identity.ErrExists)
+	}
+	delete(s.sessions, old)
+	next.Version = 1
+	s.sessions[next.ID] = copySession(next)
+	return nil
+}
+
 // PurgeSessions implements identity.SessionStore.
 func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()

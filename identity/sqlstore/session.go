@@ -90,6 +90,90 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 	return s.sessionMissed(ctx, id, version)
 }
 
+// RenewSession implements identity.SessionRenewer. On PostgreSQL it is one
+// statement, the delete a data-modifying WITH that the insert depends on;
+// SQLite, which has no such WITH, runs the two in one transaction (one
+// commit instead of two).
+func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
+	if version >= math.MaxInt64 {
+		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, version)
+	}
+	// A version of 0 matches any row: versions start at 1.
+	args := []any{old[:], int64(version), int64(version),
+		next.ID[:], next.Subject, next.Data, micros(next.CreatedAt), micros(next.LastSeenAt), micros(next.ExpiresAt)}
+	const del = `DELETE FROM puce_sessions WHERE id = ? AND (? = 0 OR version = ?)`
+	const ins = `INSERT INTO puce_sessions (id, subject, data, created_at, last_seen_at, expires_at, version)`
+	var renewed bool
+	if s.d.name == "postgres" {
+		res, err := s.exec(ctx, `WITH d AS (`+del+` RETURNING 1) `+ins+`
+			SELECT ?, ?, ?, ?, ?, ?, 1 WHERE EXISTS (SELECT 1 FROM d) ON CONFLICT DO NOTHING`, args...)
+		if err != nil {
+			return fmt.Errorf("sqlstore: renew session: %w", err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		renewed = n == 1
+	} else {
+		var err error
+		if renewed, err = s.renewSQLite(ctx, del, ins, args); err != nil {
+			return err
+		}
+	}
+	if renewed {
+		next.Version = 1
+		return nil
+	}
+	// Nothing was inserted: the delete found no row at version (and
+	// nothing was written), or the new ID was taken.
+	var cur int64
+	err := s.queryRow(ctx, `SELECT version FROM puce_sessions WHERE id = ?`, old[:]).Scan(&cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && s.sessionExists(ctx, next.ID):
+		// PostgreSQL's delete ran before the insert met the taken ID.
+		return fmt.Errorf("%w: session", identity.ErrExists)
+	case errors.Is(err, sql.ErrNoRows):
+		return identity.ErrNoSession
+	case err != nil:
+		return fmt.Errorf("sqlstore: session: %w", err)
+	case version == 0 || uint64(cur) == version:
+		return fmt.Errorf("%w: session", identity.ErrExists)
+	}
+	return fmt.Errorf("%w: session is at version %d, the renewal was built on %d", identity.ErrChanged, cur, version)
+}
+
+func (s *Store) renewSQLite(ctx context.Context, del, ins string, args []any) (bool, error) {
+	tx, end, err := s.beginWrite(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: renew session: %w", err)
+	}
+	defer end()
+	res, err := s.txExec(ctx, tx, del, args[:3]...)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: renew session: %w", err)
+	}
+	if n, err := affected(res); err != nil || n != 1 {
+		return false, err
+	}
+	if res, err = s.txExec(ctx, tx, ins+` VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`, args[3:]...); err != nil {
+		return false, fmt.Errorf("sqlstore: renew session: %w", err)
+	}
+	if n, err := affected(res); err != nil || n != 1 {
+		// Keep the old session: the ID clash is reported, nothing written.
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlstore: renew session: commit: %w", err)
+	}
+	return true, nil
+}
+
+func (s *Store) sessionExists(ctx context.Context, id identity.SessionID) bool {
+	var one int
+	return s.queryRow(ctx, `SELECT 1 FROM puce_sessions WHERE id = ?`, id[:]).Scan(&one) == nil
+}
+
 // sessionMissed says why a conditional write touched no row; the decision
 // itself was made atomically by that write.
 func (s *Store) sessionMissed(ctx context.Context, id identity.SessionID, version uint64) error {
