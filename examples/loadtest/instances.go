@@ -102,13 +102,17 @@ type child struct {
 	origin string
 }
 
-func startChild(dsn string, key, auditKey []byte) (*child, error) {
+// startChild starts a login-server process; procs > 0 sets its GOMAXPROCS.
+func startChild(dsn string, key, auditKey []byte, procs int) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, "-serve")
 	cmd.Env = append(os.Environ(), envDSN+"="+dsn, envKey+"="+hex.EncodeToString(key), envAuditKey+"="+hex.EncodeToString(auditKey))
+	if procs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procs))
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -245,8 +249,16 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 		defer db.Close()
 		groups.db = db
 	}
+	// Each process gets its share of the machine's CPUs, as a container's
+	// CPU quota gives it (the Go runtime sets GOMAXPROCS from the quota
+	// since Go 1.25): k runtimes each scheduling on every CPU spin and
+	// preempt each other for nothing.
+	procs := 0
+	if shareCPUs {
+		procs = max(1, runtime.NumCPU()/k)
+	}
 	for range k {
-		c, err := startChild(serverDSN, key, auditKey)
+		c, err := startChild(serverDSN, key, auditKey, procs)
 		if err != nil {
 			return result{}, err
 		}
@@ -280,6 +292,9 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 	res.cpu = before.until(groups.sample(ctx), res.n)
 	return res, err
 }
+
+// shareCPUs gives each server process GOMAXPROCS = CPUs / processes (-share-cpus).
+var shareCPUs = true
 
 // warmUsers is how many logins each process serves before the clock starts.
 const warmUsers = 16
@@ -331,14 +346,21 @@ func mainInstances(list string, d time.Duration, nusers, workers int, out string
 		rows = append(rows, r...)
 	}
 	table := fmt.Sprintf("### Login server processes on one store (examples/loadtest -instances %s)\n\n"+
-		"Loopback HTTP, %d concurrent clients in the load test's process spread over the server processes, at most %s per row, %d CPUs, %s. "+
+		"Loopback HTTP, %d concurrent clients in the load test's process spread over the server processes, at most %s per row, %d CPUs, %s, %s. "+
 		"Each verification is one POST of a fresh TOTP code (password step and second-factor page before, untimed).\n\n"+
 		"CPU per verification, in µs, from /proc: the load test's clients, the server processes, the PostgreSQL backends serving them, and the whole machine (everything running on it).\n\n"+
 		"| store | processes | verifications | per second | p50 | p99 | per second vs 1 process | CPU: clients | servers | database | machine |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s\n",
-		list, workers, d, runtime.NumCPU(), runtime.Version(), strings.Join(rows, "\n"))
+		list, workers, d, runtime.NumCPU(), runtime.Version(), cpuNote(), strings.Join(rows, "\n"))
 	fmt.Print(table)
 	if out != "" {
 		return os.WriteFile(out, []byte(table), 0o644)
 	}
 	return nil
+}
+
+func cpuNote() string {
+	if shareCPUs {
+		return "each server process with GOMAXPROCS = CPUs / processes (at least 1)"
+	}
+	return "each server process with GOMAXPROCS = all CPUs"
 }

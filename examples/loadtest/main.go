@@ -59,6 +59,7 @@ func main() {
 	out := flag.String("out", "", "write the Markdown table here (e.g. examples/BENCHMARKS.part.md)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP measurements (server and clients, one process) to this file")
 	instances := flag.String("instances", "", "instead, measure HTTP verifications against this many login server processes on one store, e.g. 1,2,4 (PostgreSQL; SQLite runs one)")
+	flag.BoolVar(&shareCPUs, "share-cpus", true, "with -instances, give each server process GOMAXPROCS = CPUs / processes, as a container's CPU quota would")
 	serveMode := flag.Bool("serve", false, "run as one login server process of -instances (started by the load test itself)")
 	flag.Parse()
 	if *serveMode {
