@@ -110,19 +110,7 @@ func RecordOutcome(ctx context.Context, a Auditor, e Event, err error) error {
 	if a == nil {
 		return err
 	}
-	e.Result = Success
-	if err != nil {
-		e.Result, e.Reason = Failure, err.Error()
-	}
-	// Fields may come from the client (a subject, an address): keep them
-	// storable and bounded, so a hostile value cannot make the audit write fail.
-	e.Subject = Subject(clean(string(e.Subject), maxFieldLen))
-	// WebAuthn credential IDs reach 1023 bytes (1364 in base64url): keep
-	// them whole so the trail names the credential the store holds.
-	e.CredentialID = clean(e.CredentialID, maxCredentialIDLen)
-	e.RemoteAddr = clean(e.RemoteAddr, maxFieldLen)
-	e.Reason = clean(e.Reason, 1024)
-	if aerr := a.Audit(ctx, e); aerr != nil {
+	if aerr := a.Audit(ctx, outcomeEvent(e, err)); aerr != nil {
 		aerr = fmt.Errorf("identity: audit: %w", aerr)
 		if err != nil {
 			return errors.Join(err, aerr)

@@ -284,14 +284,10 @@ func (f *Factor) Import(ctx context.Context, subject identity.Subject, name stri
 	c := &identity.Credential{Subject: subject, Kind: Kind, ID: newCredentialID(), Name: name,
 		Public: p.encode(), Active: true, CreatedAt: now}
 	c.Secret = f.sealer.Seal(key.Secret, c.Ref())
-	err = f.svc.Store.CreateCredential(ctx, c)
-	if err != nil {
-		err = fmt.Errorf("totp: store credential: %w", err)
-	}
-	err = f.svc.Record(ctx, identity.Event{Time: now, Subject: subject, Kind: Kind,
-		CredentialID: c.ID, Action: "import"}, err)
-	if err != nil {
-		return nil, err
+	// The credential and its "import" event commit together.
+	if err := f.svc.ImportCredential(ctx, c, identity.Event{Time: now, Subject: subject, Kind: Kind,
+		CredentialID: c.ID, Action: "import"}); err != nil {
+		return nil, fmt.Errorf("totp: import: %w", err)
 	}
 	return c, nil
 }

@@ -79,11 +79,12 @@ type secret struct {
 // one gets identity.ErrExists.
 func (f *Factor) Import(ctx context.Context, subject identity.Subject, id, name, suite string, key, pinHash []byte, remoteAddr string) (*identity.Credential, error) {
 	c, err := f.credential(subject, id, name, suite, key, pinHash)
-	if err == nil {
-		err = f.svc.Store.CreateCredential(ctx, c)
-	}
 	ev := identity.Event{Subject: subject, Kind: Kind, CredentialID: id, Action: "enroll", RemoteAddr: remoteAddr, Reason: "token imported"}
-	if err := f.svc.Record(ctx, ev, err); err != nil {
+	if err != nil {
+		return nil, f.svc.Record(ctx, ev, err)
+	}
+	// The credential and its event commit together.
+	if err := f.svc.ImportCredential(ctx, c, ev); err != nil {
 		return nil, err
 	}
 	return c, nil
