@@ -47,4 +47,3 @@ func (s *Services) ImportCredential(ctx context.Context, c *Credential, ev Event
 	}
 	return nil
 }
-
