@@ -17,6 +17,11 @@
 // not queue on one row; checkpoints sealed with the key of WithAudit bind
 // them (identity/auditchain states what that detects).
 //
+// A Store keeps the connections it opens (WithPool: 4 per CPU by default,
+// all of them kept between requests), so that a login does not pay for a
+// new PostgreSQL backend; on SQLite the writes of one Store queue in Go for
+// the file's single write lock instead of polling for it (writelock.go).
+//
 // The schema is created and upgraded by versioned migrations in code, run by
 // Open under a lock.
 package sqlstore
