@@ -241,7 +241,21 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 	app := fmt.Sprintf("puce-loadtest-%d-%d", k, time.Now().UnixNano())
 	serverDSN, groups := dsn, cpuGroups{}
 	if name == "PostgreSQL" {
-		serverDSN, groups.app = withApp(dsn, app), app
+		if dbRTT > 0 {
+			target, err := dsnHost(dsn)
+			if err != nil {
+				return result{}, err
+			}
+			r, err := startRelay(target, dbRTT)
+			if err != nil {
+				return result{}, err
+			}
+			defer r.stop()
+			if serverDSN, err = viaRelay(dsn, r.addr()); err != nil {
+				return result{}, err
+			}
+		}
+		serverDSN, groups.app = withApp(serverDSN, app), app
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return result{}, err
@@ -281,6 +295,9 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 		return result{}, err
 	}
 	verify := func(s *session) (time.Duration, error) { return s.verify(secretBase32) }
+	if clientsPerProcess > 0 {
+		workers = clientsPerProcess * k
+	}
 	if _, err := measure(time.Minute, workers, sessions[:warm], verify); err != nil {
 		return result{}, fmt.Errorf("warming up: %w", err)
 	}
@@ -292,6 +309,14 @@ func measureInstances(ctx context.Context, name, dsn string, key, auditKey []byt
 	res.cpu = before.until(groups.sample(ctx), res.n)
 	return res, err
 }
+
+// dbRTT is the round trip -db-rtt puts between the server processes and
+// PostgreSQL (latency.go); zero: none.
+var dbRTT time.Duration
+
+// clientsPerProcess, when set (-clients-per-process), makes the clients
+// grow with the server processes: each process serves that many.
+var clientsPerProcess int
 
 // shareCPUs gives each server process GOMAXPROCS = CPUs / processes (-share-cpus).
 var shareCPUs = true
@@ -346,11 +371,11 @@ func mainInstances(list string, d time.Duration, nusers, workers int, out string
 		rows = append(rows, r...)
 	}
 	table := fmt.Sprintf("### Login server processes on one store (examples/loadtest -instances %s)\n\n"+
-		"Loopback HTTP, %d concurrent clients in the load test's process spread over the server processes, at most %s per row, %d CPUs, %s, %s. "+
+		"Loopback HTTP, %s in the load test's process spread over the server processes, at most %s per row, %d CPUs, %s, %s%s. "+
 		"Each verification is one POST of a fresh TOTP code (password step and second-factor page before, untimed).\n\n"+
 		"CPU per verification, in µs, from /proc: the load test's clients, the server processes, the PostgreSQL backends serving them, and the whole machine (everything running on it).\n\n"+
 		"| store | processes | verifications | per second | p50 | p99 | per second vs 1 process | CPU: clients | servers | database | machine |\n|---|---|---|---|---|---|---|---|---|---|---|\n%s\n",
-		list, workers, d, runtime.NumCPU(), runtime.Version(), cpuNote(), strings.Join(rows, "\n"))
+		list, clientsNote(workers), d, runtime.NumCPU(), runtime.Version(), cpuNote(), rttNote(), strings.Join(rows, "\n"))
 	fmt.Print(table)
 	if out != "" {
 		return os.WriteFile(out, []byte(table), 0o644)
@@ -363,4 +388,18 @@ func cpuNote() string {
 		return "each server process with GOMAXPROCS = CPUs / processes (at least 1)"
 	}
 	return "each server process with GOMAXPROCS = all CPUs"
+}
+
+func clientsNote(workers int) string {
+	if clientsPerProcess > 0 {
+		return fmt.Sprintf("%d concurrent clients per server process", clientsPerProcess)
+	}
+	return fmt.Sprintf("%d concurrent clients", workers)
+}
+
+func rttNote() string {
+	if dbRTT > 0 {
+		return fmt.Sprintf(", a relay adding a %s round trip between the server processes and PostgreSQL (-db-rtt)", dbRTT)
+	}
+	return ""
 }

@@ -60,6 +60,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the HTTP measurements (server and clients, one process) to this file")
 	instances := flag.String("instances", "", "instead, measure HTTP verifications against this many login server processes on one store, e.g. 1,2,4 (PostgreSQL; SQLite runs one)")
 	flag.BoolVar(&shareCPUs, "share-cpus", true, "with -instances, give each server process GOMAXPROCS = CPUs / processes, as a container's CPU quota would")
+	flag.DurationVar(&dbRTT, "db-rtt", 0, "with -instances, put a relay adding this round trip between the server processes and PostgreSQL, as a network would (latency.go)")
+	flag.IntVar(&clientsPerProcess, "clients-per-process", 0, "with -instances, this many clients per server process instead of -workers in all")
 	serveMode := flag.Bool("serve", false, "run as one login server process of -instances (started by the load test itself)")
 	flag.Parse()
 	if *serveMode {
