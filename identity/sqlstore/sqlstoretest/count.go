@@ -101,7 +101,7 @@ type Counter struct {
 	recording atomic.Bool
 	tmu       sync.Mutex
 	tables    map[string]*TableWrites
-	n      struct {
+	n         struct {
 		statements, inserts, updates, deletes, autoCommits atomic.Int64
 		prepares, begins, commits, rollbacks, roundTrips   atomic.Int64
 		wireRoundTrips, driverNanos, txNanos               atomic.Int64

@@ -57,9 +57,9 @@ type sameTables struct {
 	begin        string
 	stmts        map[string]*sql.Stmt
 
-	challenge []any   // the template challenge's columns (chCols)
+	challenge []any    // the template challenge's columns (chCols)
 	chIDs     [][]byte // unconsumed copies, for UPDATE and DELETE
-	cred      []any   // the template credential's columns (credCols)
+	cred      []any    // the template credential's columns (credCols)
 	credDel   []string
 	thrDel    []string
 	audit     []any // the template record's columns (auditCols)
