@@ -94,22 +94,23 @@ func BenchFinish(b *testing.B, setup func(testing.TB, *sqlstore.Store) Finisher)
 			w := c.Counts()
 			rows := RowWrites{Inserts: int(w.Inserts), Updates: int(w.Updates), Deletes: int(w.Deletes)}
 			tables := c.Tables()
+			tmpl := readTemplates(b, s, tables)
 			b.Logf("%s: Finish writes %v: %v", eng.Name, rows, tables)
 			b.Run("Finish", func(b *testing.B) { benchOps(b, c, f) })
 			b.Run("bare-tx", func(b *testing.B) { BenchBare(b, s, c, rows, false) })
 			b.Run("bare-1rt", func(b *testing.B) { BenchBare(b, s, c, rows, true) })
-			b.Run("same-tx", func(b *testing.B) { benchSame(b, s, c, tables, false) })
-			b.Run("same-1rt", func(b *testing.B) { benchSame(b, s, c, tables, true) })
-			b.Run("paired", func(b *testing.B) { benchPaired(b, c, f, s, rows, tables) })
+			b.Run("same-tx", func(b *testing.B) { benchSame(b, s, c, tables, tmpl, false) })
+			b.Run("same-1rt", func(b *testing.B) { benchSame(b, s, c, tables, tmpl, true) })
+			b.Run("paired", func(b *testing.B) { benchPaired(b, c, f, s, rows, tables, tmpl) })
 		})
 	}
 }
 
 // benchSame times the same-tables anchor alone, with its counts.
-func benchSame(b *testing.B, s *sqlstore.Store, c *Counter, w []TableWrites, oneRoundTrip bool) {
+func benchSame(b *testing.B, s *sqlstore.Store, c *Counter, w []TableWrites, t templates, oneRoundTrip bool) {
 	c.Pause()
 	defer c.Resume()
-	x := newSameTables(b, s, w, oneRoundTrip, 0)
+	x := newSameTables(b, s, w, t, oneRoundTrip, 0)
 	x.warm()
 	x.refill(b.N)
 	b.ReportAllocs()
@@ -165,7 +166,7 @@ const pairedRound = 32
 // least a verification that writes these rows and makes this check could
 // take. One b.N iteration is one of each. Counting is off here: the other
 // sub-benchmarks report the counts.
-func benchPaired(b *testing.B, c *Counter, f Finisher, s *sqlstore.Store, w RowWrites, tables []TableWrites) {
+func benchPaired(b *testing.B, c *Counter, f Finisher, s *sqlstore.Store, w RowWrites, tables []TableWrites, t templates) {
 	round := pairedRound
 	if f.Batch > 0 && f.Batch < round {
 		round = f.Batch
@@ -173,7 +174,7 @@ func benchPaired(b *testing.B, c *Counter, f Finisher, s *sqlstore.Store, w RowW
 	c.Pause()
 	defer c.Resume()
 	tx, one := newBare(b, s, w, false), newBare(b, s, w, true)
-	stx, s1 := newSameTables(b, s, tables, false, 0), newSameTables(b, s, tables, true, 1)
+	stx, s1 := newSameTables(b, s, tables, t, false, 0), newSameTables(b, s, tables, t, true, 1)
 	stx.warm()
 	s1.warm()
 	names := []string{"finish", "bare-tx", "bare-1rt", "same-tx", "same-1rt"}

@@ -78,50 +78,74 @@ const (
 	farExpiry = int64(100 * 365 * 24 * 3600 * 1e6)
 )
 
-// newSameTables readies the anchor for writes w on s, reading its
-// templates from what the store holds now (after a Finish). Anchors that
-// run at once need distinct ids (0, 1, …): their audit partitions and keys
-// are apart.
-func newSameTables(tb testing.TB, s *sqlstore.Store, w []TableWrites, oneRoundTrip bool, id int) *sameTables {
+// templates are the rows the same-tables anchor copies: the latest
+// challenge, the credential used last, the latest audit record, as a
+// Finish left them (read right after it: a later Finish may have deleted
+// its credential, as a recovery login deletes its code). Nil where the
+// Finish did not write the table.
+type templates struct {
+	challenge, cred, audit []any
+}
+
+// readTemplates reads the templates of the tables in w from s.
+func readTemplates(tb testing.TB, s *sqlstore.Store, w []TableWrites) templates {
 	tb.Helper()
 	ctx := context.Background()
-	x := &sameTables{tb: tb, db: s.DB(), pg: s.Engine() == "postgres", oneRoundTrip: oneRoundTrip, writes: w,
-		begin: "BEGIN IMMEDIATE", stmts: map[string]*sql.Stmt{}, part: anchorPart - id}
-	if x.pg {
-		x.begin = "BEGIN"
-	}
 	row := func(q string, n int) []any {
 		v := make([]any, n)
 		dest := make([]any, n)
 		for i := range v {
 			dest[i] = &v[i]
 		}
-		if err := x.db.QueryRowContext(ctx, q).Scan(dest...); err != nil {
+		if err := s.DB().QueryRowContext(ctx, q).Scan(dest...); err != nil {
 			tb.Fatalf("same-tables anchor: %s: %v", q, err)
 		}
 		return v
 	}
-	for _, t := range w {
-		switch t.Table {
+	var t templates
+	for _, tw := range w {
+		switch tw.Table {
 		case "puce_challenges":
-			x.challenge = row(`SELECT `+chCols+` FROM puce_challenges ORDER BY created_at DESC LIMIT 1`, 10)
-			x.challenge[9] = toInt(x.challenge[9]) + farExpiry
+			t.challenge = row(`SELECT `+chCols+` FROM puce_challenges ORDER BY created_at DESC LIMIT 1`, 10)
+			t.challenge[9] = toInt(t.challenge[9]) + farExpiry
 		case "puce_credentials":
-			x.cred = row(`SELECT `+credCols+` FROM puce_credentials ORDER BY last_used_at DESC LIMIT 1`, 11)
-			x.usedAt = toInt(x.cred[9])
+			t.cred = row(`SELECT `+credCols+` FROM puce_credentials ORDER BY last_used_at DESC LIMIT 1`, 11)
 		case "puce_audit_log":
-			x.audit = row(`SELECT `+auditCols+` FROM puce_audit_log ORDER BY id DESC LIMIT 1`, 10)
+			t.audit = row(`SELECT `+auditCols+` FROM puce_audit_log ORDER BY id DESC LIMIT 1`, 10)
+		case "puce_audit_parts", "puce_throttle":
+		default:
+			tb.Fatalf("same-tables anchor: no anchor for writes to %s", tw.Table)
+		}
+	}
+	return t
+}
+
+// newSameTables readies the anchor for writes w on s, copying t's rows.
+// Anchors that run at once need distinct ids (0, 1, …): their audit
+// partitions and keys are apart.
+func newSameTables(tb testing.TB, s *sqlstore.Store, w []TableWrites, t templates, oneRoundTrip bool, id int) *sameTables {
+	tb.Helper()
+	ctx := context.Background()
+	x := &sameTables{tb: tb, db: s.DB(), pg: s.Engine() == "postgres", oneRoundTrip: oneRoundTrip, writes: w,
+		begin: "BEGIN IMMEDIATE", stmts: map[string]*sql.Stmt{}, part: anchorPart - id,
+		challenge: t.challenge, cred: t.cred, audit: t.audit}
+	if x.pg {
+		x.begin = "BEGIN"
+	}
+	tb.Cleanup(x.close)
+	if x.cred != nil {
+		x.usedAt = toInt(x.cred[9])
+	}
+	for _, tw := range w {
+		switch tw.Table {
 		case "puce_audit_parts":
 			x.exec(ctx, nil, `INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (?, 0, ?, ?)`, x.part, make([]byte, 32), make([]byte, 32))
 		case "puce_throttle":
-			if t.Updates > 0 {
+			if tw.Updates > 0 {
 				x.exec(ctx, nil, `INSERT INTO puce_throttle (key, failures, not_before, version) VALUES (?, 1, 0, 1)`, x.updateKey())
 			}
-		default:
-			tb.Fatalf("same-tables anchor: no anchor for writes to %s", t.Table)
 		}
 	}
-	tb.Cleanup(x.close)
 	return x
 }
 

@@ -52,8 +52,9 @@ func checkSameTables(t *testing.T, s *sqlstore.Store, c *Counter) {
 	w := []TableWrites{{"puce_audit_log", 1, 0, 0}, {"puce_audit_parts", 0, 1, 0}, {"puce_challenges", 0, 1, 0},
 		{"puce_credentials", 1, 1, 1}, {"puce_throttle", 1, 1, 1}}
 	const steps = 3
+	tmpl := readTemplates(t, s, w)
 	for i, one := range []bool{false, true} {
-		x := newSameTables(t, s, w, one, i)
+		x := newSameTables(t, s, w, tmpl, one, i)
 		x.refill(steps)
 		c.RecordTables(true)
 		for range steps {
