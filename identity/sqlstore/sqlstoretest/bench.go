@@ -28,8 +28,9 @@ type Finisher struct {
 	// Primitive, when set, runs the i-th prepared verification's
 	// irreducible cryptographic check alone, on the same inputs (one ECDSA
 	// P-256 verification of the same signature for WebAuthn and a card, one
-	// HMAC-SHA1 for TOTP): with the same-tables anchor it makes the floor
-	// a Finish cannot go under on this store (see benchPaired).
+	// HMAC-SHA1 for TOTP, one argon2id hash for a password): with the
+	// same-tables anchor it makes the floor a Finish cannot go under on
+	// this store (see benchPaired). It must not touch the store.
 	Primitive func(i int) error
 }
 
