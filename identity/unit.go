@@ -58,7 +58,9 @@ type UnitRead struct {
 	// ThrottleState and ClientState are the records read (zero: none).
 	ThrottleState, ClientState ThrottleState
 	Credentials                []Credential
-	// UnlockStates are the records of Unlocks, in their order (zero: none).
+	// UnlockStates are the records of Unlocks, one per kind in their order
+	// (zero: none). A store that leaves it shorter than Unlocks has not
+	// read them, and the unlock runs after the unit.
 	UnlockStates []ThrottleState
 }
 
@@ -337,7 +339,10 @@ func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, ki
 			outcome, failed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
 			if unlock != nil {
 				*unlocked = false
-				if outcome == nil && len(rd.Unlocks) > 0 && rd.Subject == ev.Subject {
+				// A store that did not read the records (one written before
+				// Unlocks, filling no UnlockStates) leaves the unlock to
+				// the caller, after the commit.
+				if outcome == nil && len(rd.Unlocks) > 0 && len(rd.UnlockStates) == len(rd.Unlocks) && rd.Subject == ev.Subject {
 					unlockInUnit(rd, w, ev, unlock)
 					*unlocked = true
 				}
@@ -460,7 +465,7 @@ func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Ev
 // holds by then, as Throttle.Unlock does.
 func unlockInUnit(rd *UnitRead, w *UnitWrites, ev *Event, u *Unlocking) {
 	for i, k := range rd.Unlocks {
-		if i >= len(rd.UnlockStates) || rd.UnlockStates[i].Version == 0 {
+		if rd.UnlockStates[i].Version == 0 {
 			continue
 		}
 		w.Resets = append(w.Resets, ThrottleKey{rd.Subject, k})

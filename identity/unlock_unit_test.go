@@ -126,12 +126,14 @@ func TestProveUnlockingOneUnit(t *testing.T) {
 	}
 }
 
-// TestProveUnlockingMemstore: the same on memstore, and without a unit
-// store (Unlock after the verification) the same records and events.
+// TestProveUnlockingMemstore: the same on memstore; and without a unit
+// store, or with one that does not read UnitRead.Unlocks, Unlock runs after
+// the verification, with the same records and events.
 func TestProveUnlockingMemstore(t *testing.T) {
 	for name, store := range map[string]func() identity.Store{
 		"unit":    func() identity.Store { return memstore.New() },
 		"no unit": func() identity.Store { return &noUnit{memstore.New()} },
+		"unit store that reads no Unlocks": func() identity.Store { return &oldUnit{memstore.New()} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := store()
@@ -154,3 +156,12 @@ func TestProveUnlockingMemstore(t *testing.T) {
 type noUnit struct{ *memstore.Store }
 
 func (noUnit) ReadUnit() {}
+
+// oldUnit is a unit store written before UnitRead.Unlocks: it reads none.
+type oldUnit struct{ *memstore.Store }
+
+func (o *oldUnit) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
+	err := o.Store.ReadUnit(ctx, r)
+	r.UnlockStates = nil
+	return err
+}
