@@ -131,8 +131,8 @@ func TestProveUnlockingOneUnit(t *testing.T) {
 // the verification, with the same records and events.
 func TestProveUnlockingMemstore(t *testing.T) {
 	for name, store := range map[string]func() identity.Store{
-		"unit":    func() identity.Store { return memstore.New() },
-		"no unit": func() identity.Store { return &noUnit{memstore.New()} },
+		"unit":                             func() identity.Store { return memstore.New() },
+		"no unit":                          func() identity.Store { return &noUnit{memstore.New()} },
 		"unit store that reads no Unlocks": func() identity.Store { return &oldUnit{memstore.New()} },
 	} {
 		t.Run(name, func(t *testing.T) {
