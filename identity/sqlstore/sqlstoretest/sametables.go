@@ -149,7 +149,8 @@ func newSameTables(tb testing.TB, s *sqlstore.Store, w []TableWrites, t template
 	return x
 }
 
-// close removes the anchor's audit records and head.
+// close removes the anchor's audit records and head, and the rows it
+// inserted that share its keys.
 func (x *sameTables) close() {
 	ctx := context.Background()
 	for _, st := range x.stmts {
@@ -157,7 +158,10 @@ func (x *sameTables) close() {
 	}
 	x.exec(ctx, nil, `DELETE FROM puce_audit_log WHERE part = ?`, x.part)
 	x.exec(ctx, nil, `DELETE FROM puce_audit_parts WHERE part = ?`, x.part)
-	x.exec(ctx, nil, `DELETE FROM puce_throttle WHERE key = ?`, x.updateKey())
+	// Its throttle rows and credential copies too: the next anchor with
+	// this id numbers its keys from 1 again.
+	x.exec(ctx, nil, `DELETE FROM puce_throttle WHERE key LIKE ?`, fmt.Sprintf("anchor/%d/%%", x.part))
+	x.exec(ctx, nil, `DELETE FROM puce_credentials WHERE id LIKE ?`, fmt.Sprintf("anchor-%d-%%", x.part))
 }
 
 func (x *sameTables) updateKey() string { return fmt.Sprintf("anchor/%d/update", x.part) }

@@ -53,8 +53,10 @@ func checkSameTables(t *testing.T, s *sqlstore.Store, c *Counter) {
 		{"puce_credentials", 1, 1, 1}, {"puce_throttle", 1, 1, 1}}
 	const steps = 3
 	tmpl := readTemplates(t, s, w)
-	for i, one := range []bool{false, true} {
-		x := newSameTables(t, s, w, tmpl, one, i)
+	// The third anchor has the first one's id, as a benchmark's second run
+	// has: its keys must not collide with what the first left.
+	for i, one := range []bool{false, true, false} {
+		x := newSameTables(t, s, w, tmpl, one, i%2)
 		x.refill(steps)
 		c.RecordTables(true)
 		for range steps {
