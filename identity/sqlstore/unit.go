@@ -22,7 +22,13 @@ var _ identity.UnitStore = (*Store)(nil)
 // not hold, which aborts the transaction before its COMMIT. On SQLite the
 // read is a few calls into the engine and the commit one BEGIN IMMEDIATE …
 // COMMIT: there a round trip is a function call, and the commit is what
-// costs.
+// costs. The read stays outside the write transaction on purpose: read,
+// check and writes in one BEGIN IMMEDIATE was measured (BENCHMARKS.md,
+// issue 22 third pass) and saved only the read transaction's two
+// shared-memory locks, not measurably, while it would hold SQLite's one
+// write lock across the factor's check (a signature; a card's OCSP fetch
+// over the network) and deadlock a check that reaches the store outside
+// the unit on a pool of one connection (":memory:").
 
 const (
 	unitChallengeQ = `SELECT kind, purpose, subject, origin, payload, state, txn, created_at, expires_at, consumed_at IS NOT NULL FROM puce_challenges WHERE id = ?`
