@@ -140,7 +140,7 @@ func (s *Services) Finish(ctx context.Context, kind Kind, purpose Purpose, resp 
 func (s *Services) Enroll(ctx context.Context, kind Kind, resp Response, check Check) error {
 	ev := s.event(kind, PurposeEnroll, resp)
 	if us, extra, ok := s.unitStore(); ok {
-		return s.runUnit(ctx, us, extra, kind, PurposeEnroll, resp, check, &ev)
+		return s.runUnit(ctx, us, extra, kind, PurposeEnroll, resp, check, &ev, nil, nil)
 	}
 	err := s.finish(ctx, kind, PurposeEnroll, resp, check, &ev)
 	return RecordOutcome(ctx, s.auditor(), ev, err)
@@ -166,7 +166,35 @@ type ProofCheck func(ctx context.Context, ch *Challenge, ev *Event, p *Proof) er
 // DeleteCredential, whose reads come from that one read and whose writes
 // commit with the verification, or not at all.
 func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
-	return s.prove(ctx, kind, PurposeAuthenticate, resp, check)
+	return s.prove(ctx, kind, PurposeAuthenticate, resp, check, nil)
+}
+
+// Unlocking names the locks a successful verification clears
+// (ProveUnlocking): the subject's failure counts of Kinds, each unlock
+// audited as "unlocked by " + By, as Unlock does.
+type Unlocking struct {
+	By    string
+	Kinds []Kind
+}
+
+// ProveUnlocking is Prove for a factor whose success also clears the
+// subject's failure counts and locks of u.Kinds (a recovery code is the
+// holder's way back when an attacker keeps the other factors locked),
+// auditing each as Unlock does; a kind without failures is skipped. On a
+// unit store the records are read with the verification and cleared in its
+// commit, so an unlock costs no round trip; otherwise, and when the
+// challenge's subject is not the response's, Unlock runs after the
+// verification. A failed verification unlocks nothing.
+func (s *Services) ProveUnlocking(ctx context.Context, kind Kind, resp Response, check ProofCheck, u Unlocking) (*Proof, error) {
+	for _, k := range u.Kinds {
+		if err := k.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if s.Throttle == nil || len(u.Kinds) == 0 {
+		return s.Prove(ctx, kind, resp, check)
+	}
+	return s.prove(ctx, kind, PurposeAuthenticate, resp, check, &u)
 }
 
 // Approve is Prove for the approval of a payment (PurposeApprove): the
@@ -174,10 +202,10 @@ func (s *Services) Prove(ctx context.Context, kind Kind, resp Response, check Pr
 // ErrTransactionMismatch, before the check runs), and the proof carries the
 // transaction's digest. The audit event's action is "approve".
 func (s *Services) Approve(ctx context.Context, kind Kind, resp Response, check ProofCheck) (*Proof, error) {
-	return s.prove(ctx, kind, PurposeApprove, resp, check)
+	return s.prove(ctx, kind, PurposeApprove, resp, check, nil)
 }
 
-func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp Response, check ProofCheck) (*Proof, error) {
+func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp Response, check ProofCheck, unlock *Unlocking) (*Proof, error) {
 	out := &struct {
 		proof Proof
 		ev    Event
@@ -193,13 +221,19 @@ func (s *Services) prove(ctx context.Context, kind Kind, purpose Purpose, resp R
 		return nil
 	}
 	var err error
+	unlocked := false
 	if us, extra, ok := s.unitStore(); ok {
-		err = s.runUnit(ctx, us, extra, kind, purpose, resp, c, &out.ev)
+		err = s.runUnit(ctx, us, extra, kind, purpose, resp, c, &out.ev, unlock, &unlocked)
 	} else {
 		err = RecordOutcome(ctx, s.auditor(), out.ev, s.finish(ctx, kind, purpose, resp, c, &out.ev))
 	}
 	if err != nil {
 		return nil, err
+	}
+	if unlock != nil && !unlocked {
+		if err := s.Unlock(ctx, out.proof.Subject, unlock.By, resp.RemoteAddr, unlock.Kinds...); err != nil {
+			return nil, err
+		}
 	}
 	return &out.proof, nil
 }

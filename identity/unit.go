@@ -51,9 +51,17 @@ type UnitRead struct {
 	// used already. Ch is the challenge when found.
 	Found, Consumed bool
 	Ch              Challenge
+	// Unlocks are more of Subject's throttle records to read, by kind: those
+	// a success clears (Services.ProveUnlocking). Not read without Subject.
+	Unlocks []Kind
+
 	// ThrottleState and ClientState are the records read (zero: none).
 	ThrottleState, ClientState ThrottleState
 	Credentials                []Credential
+	// UnlockStates are the records of Unlocks, one per kind in their order
+	// (zero: none). A store that leaves it shorter than Unlocks has not
+	// read them, and the unlock runs after the unit.
+	UnlockStates []ThrottleState
 }
 
 // UnitWrites is what one verification writes, with the conditions under
@@ -69,6 +77,8 @@ type UnitWrites struct {
 	ThrottleKey  ThrottleKey
 	Count, Clear bool
 	Prev, Next   ThrottleState
+	// Resets are throttle records deleted whatever they hold (an unlock).
+	Resets []ThrottleKey
 	// Counters move forward, each only if the stored counter is below N.
 	Counters []CounterAdvance
 	// Updates rewrite credentials as UpdateCredential does, each only at the
@@ -81,6 +91,10 @@ type UnitWrites struct {
 	Creates []Credential
 	// Events are appended to the audit trail.
 	Events []Event
+
+	// after are events of a success, appended after its outcome's (the
+	// unlocks it granted).
+	after []Event
 }
 
 // CounterAdvance is one AdvanceCounter inside a unit.
@@ -301,7 +315,12 @@ func cloneCredentials(cs []Credential) []Credential {
 
 // runUnit is Services.finish and the audit of its outcome, as one unit on
 // us (see UnitStore). It returns the error the caller should see.
-func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event) error {
+//
+// With unlock, a success also clears the subject's records of unlock's
+// kinds that the unit read, and audits each unlock, in the same commit;
+// *unlocked then tells whether it did (it cannot when the challenge's
+// subject is not the one the unit read: the caller unlocks afterwards).
+func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, kind Kind, purpose Purpose, resp Response, check Check, ev *Event, unlock *Unlocking, unlocked *bool) error {
 	u := unit{us: us, extra: extra, throttle: s.Throttle, store: s.Store, remote: resp.RemoteAddr,
 		read: func() *UnitRead {
 			rd := &UnitRead{Challenge: resp.ChallengeID, Subject: resp.Subject, Kind: kind}
@@ -310,11 +329,25 @@ func (s *Services) runUnit(ctx context.Context, us UnitStore, extra Auditors, ki
 				if s.Throttle.Clients != nil && resp.RemoteAddr != "" {
 					rd.Client = clientKey(ClientAddress(resp.RemoteAddr))
 				}
+				if unlock != nil {
+					rd.Unlocks = unlock.Kinds
+				}
 			}
 			return rd
 		},
 		eval: func(ctx context.Context, rd *UnitRead, w *UnitWrites, ev *Event) (error, bool, *ThrottledError) {
-			return s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+			outcome, failed, lock := s.evaluate(ctx, rd, w, kind, purpose, resp, check, ev)
+			if unlock != nil {
+				*unlocked = false
+				// A store that did not read the records (one written before
+				// Unlocks, filling no UnlockStates) leaves the unlock to
+				// the caller, after the commit.
+				if outcome == nil && len(rd.Unlocks) > 0 && len(rd.UnlockStates) == len(rd.Unlocks) && rd.Subject == ev.Subject {
+					unlockInUnit(rd, w, ev, unlock)
+					*unlocked = true
+				}
+			}
+			return outcome, failed, lock
 		},
 	}
 	if resp.ChallengeID.IsZero() && ctx.Err() == nil {
@@ -409,7 +442,7 @@ func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Ev
 	if outcome != nil {
 		// A failed verification changes the challenge, the throttle and the
 		// trail, nothing the check asked for.
-		w.Counters, w.Updates, w.Deletes, w.Creates = nil, nil, nil, nil
+		w.Counters, w.Updates, w.Deletes, w.Creates, w.Resets, w.after = nil, nil, nil, nil, nil, nil
 	}
 	// The block first, then the attempt that caused it, as Finish writes
 	// them.
@@ -420,7 +453,25 @@ func (u *unit) round(ctx context.Context, ev *Event) (outcome error, events []Ev
 		w.Events = append(w.Events, b)
 	}
 	w.Events = append(w.Events, outcomeEvent(*ev, outcome))
+	if outcome == nil {
+		w.Events = append(w.Events, w.after...)
+	}
 	return outcome, w.Events, checkFailed, u.us.CommitUnit(ctx, w)
+}
+
+// unlockInUnit clears, in w, the records of u's kinds that rd found for
+// the subject, each with its "unlock" event, as Services.Unlock does: a
+// kind without failures is skipped. The reset deletes whatever the record
+// holds by then, as Throttle.Unlock does.
+func unlockInUnit(rd *UnitRead, w *UnitWrites, ev *Event, u *Unlocking) {
+	for i, k := range rd.Unlocks {
+		if rd.UnlockStates[i].Version == 0 {
+			continue
+		}
+		w.Resets = append(w.Resets, ThrottleKey{rd.Subject, k})
+		w.after = append(w.after, outcomeEvent(Event{Time: ev.Time, Subject: rd.Subject, Kind: k, Action: "unlock",
+			RemoteAddr: ev.RemoteAddr, Reason: "unlocked by " + u.By}, nil))
+	}
 }
 
 // evaluate is Services.finish on what the unit read, recording its writes

@@ -30,6 +30,14 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 	if r.Client.Kind != "" {
 		r.ClientState = s.throttles[r.Client]
 	}
+	r.UnlockStates = r.UnlockStates[:0]
+	for _, k := range r.Unlocks {
+		var st identity.ThrottleState
+		if r.Subject != "" {
+			st = s.throttles[identity.ThrottleKey{Subject: r.Subject, Kind: k}]
+		}
+		r.UnlockStates = append(r.UnlockStates, st)
+	}
 	if r.Subject != "" {
 		for _, c := range s.bySubject[r.Subject] {
 			if r.Kind == "" || c.Kind == r.Kind {
@@ -86,6 +94,9 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 		s.throttles[w.ThrottleKey] = w.Next
 	case w.Clear:
 		delete(s.throttles, w.ThrottleKey)
+	}
+	for _, k := range w.Resets {
+		delete(s.throttles, k)
 	}
 	for _, a := range w.Counters {
 		cur, _ := s.lookup(a.Ref)

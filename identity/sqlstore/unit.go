@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -21,7 +22,13 @@ var _ identity.UnitStore = (*Store)(nil)
 // not hold, which aborts the transaction before its COMMIT. On SQLite the
 // read is a few calls into the engine and the commit one BEGIN IMMEDIATE …
 // COMMIT: there a round trip is a function call, and the commit is what
-// costs.
+// costs. The read stays outside the write transaction on purpose: read,
+// check and writes in one BEGIN IMMEDIATE was measured (BENCHMARKS.md,
+// issue 22 third pass) and saved only the read transaction's two
+// shared-memory locks, not measurably, while it would hold SQLite's one
+// write lock across the factor's check (a signature; a card's OCSP fetch
+// over the network) and deadlock a check that reaches the store outside
+// the unit on a pool of one connection (":memory:").
 
 const (
 	unitChallengeQ = `SELECT kind, purpose, subject, origin, payload, state, txn, created_at, expires_at, consumed_at IS NOT NULL FROM puce_challenges WHERE id = ?`
@@ -33,6 +40,10 @@ const (
 func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 	r.Found, r.Consumed, r.Ch = false, false, identity.Challenge{}
 	r.ThrottleState, r.ClientState, r.Credentials = identity.ThrottleState{}, identity.ThrottleState{}, r.Credentials[:0]
+	r.UnlockStates = r.UnlockStates[:0]
+	for range r.Unlocks {
+		r.UnlockStates = append(r.UnlockStates, identity.ThrottleState{})
+	}
 	if s.d.name == "postgres" {
 		return s.readUnitPG(ctx, r)
 	}
@@ -45,12 +56,34 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 // row is tagged by what it is; the columns are as wide as a credential's,
 // the other rows padded with NULLs. A parameter left NULL (no throttle key,
 // no subject) matches nothing.
-const unitReadSQLite = `SELECT 0, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at, consumed_at IS NOT NULL, NULL
+const (
+	unitReadSQLite = `SELECT 0, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at, consumed_at IS NOT NULL, NULL
 	FROM puce_challenges WHERE id = ?1
 UNION ALL SELECT 1, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?2
 UNION ALL SELECT 2, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?3
-UNION ALL SELECT 3, ` + credentialColumns + ` FROM puce_credentials WHERE subject = ?4 AND kind = ?5
+UNION ALL SELECT 3, ` + credentialColumns + ` FROM puce_credentials WHERE subject = ?4 AND kind = ?5`
+	unitReadOrder = `
 ORDER BY 1, 10, 3, 4` // credentials by created_at, kind, id, as Credentials orders them
+	// unitUnlockTag is the tag of the first record of UnitRead.Unlocks.
+	unitUnlockTag = 4
+)
+
+// unitReadQuery is unitReadSQLite with an arm per record of Unlocks (tags
+// 4, 5, …, parameters ?6, ?7, …). The texts are few (one per count of
+// Unlocks a factor asks for), so each stays prepared.
+func unitReadQuery(unlocks int) string {
+	if unlocks == 0 {
+		return unitReadSQLite + unitReadOrder
+	}
+	var b strings.Builder
+	b.WriteString(unitReadSQLite)
+	for i := range unlocks {
+		fmt.Fprintf(&b, "\nUNION ALL SELECT %d, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?%d",
+			unitUnlockTag+i, 6+i)
+	}
+	b.WriteString(unitReadOrder)
+	return b.String()
+}
 
 func (s *Store) readUnitSQLite(ctx context.Context, r *identity.UnitRead) error {
 	var throttle, client, subject any
@@ -63,7 +96,15 @@ func (s *Store) readUnitSQLite(ctx context.Context, r *identity.UnitRead) error 
 	if r.Subject != "" {
 		subject = string(r.Subject)
 	}
-	rows, err := s.query(ctx, unitReadSQLite, r.Challenge[:], throttle, client, subject, string(r.Kind))
+	args := []any{r.Challenge[:], throttle, client, subject, string(r.Kind)}
+	for _, k := range r.Unlocks {
+		var key any
+		if r.Subject != "" {
+			key = identity.ThrottleKey{Subject: r.Subject, Kind: k}.String()
+		}
+		args = append(args, key)
+	}
+	rows, err := s.query(ctx, unitReadQuery(len(r.Unlocks)), args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: read the verification's state: %w", err)
 	}
@@ -97,6 +138,10 @@ func (s *Store) readUnitSQLite(ctx context.Context, r *identity.UnitRead) error 
 			r.Credentials = append(r.Credentials, identity.Credential{Subject: identity.Subject(c.str(v[0])), Kind: identity.Kind(c.str(v[1])),
 				ID: c.str(v[2]), Name: c.str(v[3]), Secret: c.bytes(v[4]), Public: c.bytes(v[5]), Counter: uint64(c.int(v[6])),
 				Active: c.int(v[7]) != 0, CreatedAt: fromMicros(c.int(v[8])), LastUsedAt: fromMicros(c.int(v[9])), Revision: uint64(c.int(v[10]))})
+		default:
+			if i := int(tag) - unitUnlockTag; i >= 0 && i < len(r.UnlockStates) {
+				r.UnlockStates[i] = identity.ThrottleState{Failures: int(c.int(v[0])), NotBefore: fromMicros(c.int(v[1])), Version: c.int(v[2])}
+			}
 		}
 		if c.err != nil {
 			return fmt.Errorf("sqlstore: read the verification's state: %w", c.err)
@@ -187,6 +232,9 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 			[]any{w.Next.Failures, micros(w.Next.NotBefore), w.Next.Version, key, w.Prev.Version}, "the throttle record changed meanwhile"})
 	case w.Clear:
 		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{key}, ""})
+	}
+	for _, k := range w.Resets {
+		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{k.String()}, ""})
 	}
 	for _, a := range w.Counters {
 		if a.N > math.MaxInt64 {

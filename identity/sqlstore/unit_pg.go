@@ -87,6 +87,9 @@ func (s *Store) readUnitPG(ctx context.Context, r *identity.UnitRead) error {
 		s.queue(&b, unitThrottleQ, r.Client.String())
 	}
 	if r.Subject != "" {
+		for _, k := range r.Unlocks {
+			s.queue(&b, unitThrottleQ, identity.ThrottleKey{Subject: r.Subject, Kind: k}.String())
+		}
 		s.queue(&b, unitCredsQ, string(r.Subject), string(r.Kind))
 	}
 	err := s.withPgx(ctx, func(_ *pgx.Conn, send func(*batch) pgx.BatchResults) error {
@@ -122,6 +125,18 @@ func (s *Store) readUnitPG(ctx context.Context, r *identity.UnitRead) error {
 		}
 		if r.Subject == "" {
 			return nil
+		}
+		for i := range r.Unlocks {
+			st := &r.UnlockStates[i]
+			var nb int64
+			err := br.QueryRow().Scan(&st.Failures, &nb, &st.Version)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("read throttle: %w", err)
+			default:
+				st.NotBefore = fromMicros(nb)
+			}
 		}
 		rows, err := br.Query()
 		if err != nil {

@@ -96,7 +96,12 @@ func (c Counts) Committed() int64 { return c.Commits + c.AutoCommits }
 type Counter struct {
 	paused atomic.Bool
 	wire   bool // the database is reached over a socket we count on
-	n      struct {
+	// recording: writes are also counted per table (RecordTables), into
+	// tables under tmu.
+	recording atomic.Bool
+	tmu       sync.Mutex
+	tables    map[string]*TableWrites
+	n         struct {
 		statements, inserts, updates, deletes, autoCommits atomic.Int64
 		prepares, begins, commits, rollbacks, roundTrips   atomic.Int64
 		wireRoundTrips, driverNanos, txNanos               atomic.Int64
@@ -264,9 +269,12 @@ func (s shape) writes() int64 { return s.inserts + s.updates + s.deletes }
 // ran counts one execution of a query of shape s on a connection that is
 // (or is not) inside an explicit transaction: one round trip, whatever the
 // string holds.
-func (c *Counter) ran(s shape, inTx bool) {
+func (c *Counter) ran(s shape, q string, inTx bool) {
 	if c.paused.Load() {
 		return
+	}
+	if s.writes() != 0 && c.recording.Load() {
+		c.record(q)
 	}
 	n := &c.n
 	c.add(&n.roundTrips, 1)
@@ -342,8 +350,9 @@ func (w *countingConn) ObserveBatch(queries []string, took time.Duration) {
 	if w.c.paused.Load() {
 		return
 	}
-	s := classify(strings.Join(queries, ";\n"))
-	w.c.ran(s, w.inTx)
+	q := strings.Join(queries, ";\n")
+	s := classify(q)
+	w.c.ran(s, q, w.inTx)
 	w.c.add(&w.c.n.driverNanos, int64(took))
 	if s.begins > 0 {
 		w.c.add(&w.c.n.txNanos, int64(took))
@@ -368,7 +377,7 @@ func (w *countingConn) PrepareContext(ctx context.Context, query string) (driver
 	if err != nil {
 		return nil, err
 	}
-	return &countingStmt{inner: st, conn: w, shape: classify(query)}, nil
+	return &countingStmt{inner: st, conn: w, shape: classify(query), query: query}, nil
 }
 
 func (w *countingConn) Close() error { return w.inner.Close() }
@@ -408,7 +417,7 @@ func (w *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	r, err := e.ExecContext(ctx, query, args)
 	if !errors.Is(err, driver.ErrSkip) {
 		w.c.since(&w.c.n.driverNanos, start)
-		w.c.ran(classify(query), w.inTx)
+		w.c.ran(classify(query), query, w.inTx)
 	}
 	return r, err
 }
@@ -422,7 +431,7 @@ func (w *countingConn) QueryContext(ctx context.Context, query string, args []dr
 	r, err := q.QueryContext(ctx, query, args)
 	if !errors.Is(err, driver.ErrSkip) {
 		w.c.since(&w.c.n.driverNanos, start)
-		w.c.ran(classify(query), w.inTx)
+		w.c.ran(classify(query), query, w.inTx)
 	}
 	return r, err
 }
@@ -487,6 +496,7 @@ type countingStmt struct {
 	inner driver.Stmt
 	conn  *countingConn
 	shape shape
+	query string
 }
 
 var (
@@ -499,13 +509,13 @@ func (s *countingStmt) Close() error  { return s.inner.Close() }
 func (s *countingStmt) NumInput() int { return s.inner.NumInput() }
 
 func (s *countingStmt) Exec(args []driver.Value) (driver.Result, error) {
-	s.conn.c.ran(s.shape, s.conn.inTx)
+	s.conn.c.ran(s.shape, s.query, s.conn.inTx)
 	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return s.inner.Exec(args)
 }
 
 func (s *countingStmt) Query(args []driver.Value) (driver.Rows, error) {
-	s.conn.c.ran(s.shape, s.conn.inTx)
+	s.conn.c.ran(s.shape, s.query, s.conn.inTx)
 	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return s.inner.Query(args)
 }
@@ -519,7 +529,7 @@ func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue
 		}
 		return s.Exec(vals)
 	}
-	s.conn.c.ran(s.shape, s.conn.inTx)
+	s.conn.c.ran(s.shape, s.query, s.conn.inTx)
 	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return e.ExecContext(ctx, args)
 }
@@ -533,7 +543,7 @@ func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValu
 		}
 		return s.Query(vals)
 	}
-	s.conn.c.ran(s.shape, s.conn.inTx)
+	s.conn.c.ran(s.shape, s.query, s.conn.inTx)
 	defer s.conn.c.since(&s.conn.c.n.driverNanos, time.Now())
 	return q.QueryContext(ctx, args)
 }
