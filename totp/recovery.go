@@ -277,22 +277,18 @@ func (r *Recovery) Finish(ctx context.Context, resp identity.Response) (*identit
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.prove(ctx, resp, code)
-	if err != nil {
-		return nil, err
-	}
-	// A recovery code is the holder's way back when an attacker who knows
-	// the password keeps their second factors locked: it clears those locks
-	// (each unlock audited).
-	if err := r.svc.Unlock(ctx, p.Subject, "recovery code", resp.RemoteAddr,
-		identity.KindTOTP, identity.KindCard, identity.KindWebAuthn); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return r.prove(ctx, resp, code)
+}
+
+// recoveryUnlocks says what a good code unlocks: a recovery code is the holder's way back when an
+// attacker who knows the password keeps their second factors locked: a good
+// code clears those locks (each unlock audited), in the login's own commit.
+func recoveryUnlocks() identity.Unlocking {
+	return identity.Unlocking{By: "recovery code", Kinds: []identity.Kind{identity.KindTOTP, identity.KindCard, identity.KindWebAuthn}}
 }
 
 func (r *Recovery) prove(ctx context.Context, resp identity.Response, code []byte) (*identity.Proof, error) {
-	return r.svc.Prove(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
+	return r.svc.ProveUnlocking(ctx, identity.KindRecovery, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 		creds, err := r.svc.Credentials(ctx, ch.Subject, identity.KindRecovery)
 		if err != nil {
 			return fmt.Errorf("recovery: load codes: %w", err)
@@ -334,7 +330,7 @@ func (r *Recovery) prove(ctx context.Context, resp identity.Response, code []byt
 		p.CredentialID, p.Factors, p.Assurance = c.ID, identity.Possession, identity.Level1
 		p.Claims = map[string]string{ClaimRemaining: strconv.Itoa(left)}
 		return nil
-	})
+	}, recoveryUnlocks())
 }
 
 // Remaining returns how many unused recovery codes subject has.
