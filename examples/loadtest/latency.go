@@ -146,4 +146,3 @@ func dsnHost(dsn string) (string, error) {
 	}
 	return u.Host, nil
 }
-
