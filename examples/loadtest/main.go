@@ -13,7 +13,15 @@
 //	PUCE_POSTGRES_DSN=postgres://… go run ./examples/loadtest   # and PostgreSQL
 //
 // With -instances 1,2,4 it measures the HTTP verifications against that
-// many login-server processes sharing the store instead (instances.go).
+// many login-server processes sharing the store instead (instances.go),
+// with the CPU each verification costs in the clients, the servers, the
+// PostgreSQL backends and the whole machine (cpu.go). On one machine over
+// loopback one process already keeps the cores busy; -db-rtt 1ms puts a
+// network's round trip between the servers and PostgreSQL and
+// -clients-per-process 4 grows the load with the processes, which is where
+// a lock shared by the instances would show (latency.go):
+//
+//	PUCE_POSTGRES_DSN=postgres://… go run ./examples/loadtest -instances 1,2,4 -db-rtt 1ms -clients-per-process 4
 package main
 
 import (
