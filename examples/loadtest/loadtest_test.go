@@ -58,6 +58,11 @@ func TestInstancesSmoke(t *testing.T) {
 	}
 	t.Run("SQLite", func(t *testing.T) { run(t, "sqlite", []int{1}) })
 	t.Run("Postgres", func(t *testing.T) {
-		run(t, sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t)), []int{1, 2})
+		dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+		// Through the relay (-db-rtt), with clients growing with the
+		// processes (-clients-per-process).
+		dbRTT, clientsPerProcess = time.Millisecond, 2
+		defer func() { dbRTT, clientsPerProcess = 0, 0 }()
+		run(t, dsn, []int{1, 2})
 	})
 }
