@@ -34,7 +34,6 @@ import (
 	"math"
 	"net/url"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -43,6 +42,7 @@ import (
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/sqlstore/internal/numbered"
 	"github.com/puce-id/puce/identity/sqlstore/internal/sqlhook"
 )
 
@@ -99,17 +99,7 @@ func (d dialect) rebind(q string) string {
 	if !d.numbered {
 		return q
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return numbered.Rebind(q)
 }
 
 // Option configures a Store.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/internal/numbered"
 )
 
 // The same-tables anchor. BenchBare writes as many rows as a Finish, but to
@@ -228,7 +229,7 @@ func (x *sameTables) credCopy() []any {
 
 func (x *sameTables) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) {
 	if x.pg {
-		q = numbered(q)
+		q = numbered.Rebind(q)
 	}
 	var err error
 	if tx != nil {
@@ -239,21 +240,6 @@ func (x *sameTables) exec(ctx context.Context, tx *sql.Tx, q string, args ...any
 	if err != nil {
 		x.tb.Fatalf("same-tables anchor: %s: %v", q, err)
 	}
-}
-
-// numbered turns ? placeholders into PostgreSQL's $1, $2, …
-func numbered(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 type write struct {
@@ -375,7 +361,7 @@ func (x *sameTables) stmt(q string) (*sql.Stmt, error) {
 	}
 	pq := q
 	if x.pg {
-		pq = numbered(q)
+		pq = numbered.Rebind(q)
 	}
 	st, err := x.db.PrepareContext(context.Background(), pq)
 	if err != nil {
