@@ -135,7 +135,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	if !c.Active {
 		return fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
 	}
-	rec, err := DecodeRecord(c)
+	rec, err := f.recCache.decode(c)
 	if err != nil {
 		return err
 	}

@@ -115,11 +115,12 @@ type Config struct {
 // in the store of its identity.Services (challenges hold go-webauthn's session
 // data, credentials hold a Record).
 type Factor struct {
-	svc     *identity.Services
-	cfg     Config
-	origins []string
-	wa      *gowebauthn.WebAuthn
-	uv      protocol.UserVerificationRequirement
+	svc      *identity.Services
+	cfg      Config
+	origins  []string
+	wa       *gowebauthn.WebAuthn
+	uv       protocol.UserVerificationRequirement
+	recCache recordCache
 }
 
 var _ identity.Authenticator = (*Factor)(nil)
