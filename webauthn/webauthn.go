@@ -113,7 +113,8 @@ type Config struct {
 
 // Factor is the WebAuthn factor. It is safe for concurrent use; its state is
 // in the store of its identity.Services (challenges hold go-webauthn's session
-// data, credentials hold a Record).
+// data, credentials hold a Record). It remembers, bounded, the records it
+// decoded, keyed by their exact stored bytes.
 type Factor struct {
 	svc      *identity.Services
 	cfg      Config

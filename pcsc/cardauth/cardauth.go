@@ -78,7 +78,10 @@ type Config struct {
 	NoPIN bool
 }
 
-// Factor is the card factor. It is an identity.Authenticator.
+// Factor is the card factor. It is an identity.Authenticator, safe for
+// concurrent use. It remembers, bounded, the chains it verified and the
+// parses of the certificates and card records of past logins (keyed by
+// their exact bytes); every check still runs at every login.
 type Factor struct {
 	svc           *identity.Services
 	cfg           Config
