@@ -4,7 +4,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
+	"reflect"
 	"testing"
+
+	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/puce-id/puce/identity"
 )
@@ -60,6 +63,17 @@ func parseErr(t *testing.T, err error) {
 func FuzzParseAssertion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := parseAssertion(b)
+		// parseAssertion decodes as go-webauthn's own entry point does, with
+		// json.Unmarshal for its Decoder: the two must agree on every input
+		// within the size limits.
+		ref, refErr := protocol.ParseCredentialRequestResponseBytes(b)
+		theirs := refErr == nil && len(ref.RawID) <= MaxCredentialIDLen
+		if len(b) <= MaxResponseSize && (err == nil) != theirs {
+			t.Fatalf("go-webauthn says %v, parseAssertion %v", refErr, err)
+		}
+		if err == nil && !reflect.DeepEqual(p, ref) {
+			t.Fatalf("parses differ:\n%+v\n%+v", p, ref)
+		}
 		if err != nil {
 			parseErr(t, err)
 			return

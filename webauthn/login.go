@@ -3,6 +3,7 @@ package webauthn
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -135,7 +136,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	if !c.Active {
 		return fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
 	}
-	rec, err := DecodeRecord(c)
+	rec, err := f.recCache.decode(c)
 	if err != nil {
 		return err
 	}
@@ -260,7 +261,15 @@ func parseAssertion(data []byte) (*protocol.ParsedCredentialAssertionData, error
 	if len(data) > MaxResponseSize {
 		return nil, fmt.Errorf("%w: %d bytes (at most %d)", ErrMalformedResponse, len(data), MaxResponseSize)
 	}
-	p, err := protocol.ParseCredentialRequestResponseBytes(data)
+	// protocol.ParseCredentialRequestResponseBytes is this decode and Parse,
+	// but decodes with a json.Decoder, which copies the input before
+	// scanning it; json.Unmarshal scans it in place and refuses the same
+	// trailing data (anything but white space).
+	var car protocol.CredentialAssertionResponse
+	if err := json.Unmarshal(data, &car); err != nil {
+		return nil, malformed("assertion", err)
+	}
+	p, err := car.Parse()
 	if err != nil {
 		return nil, malformed("assertion", err)
 	}

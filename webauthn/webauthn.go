@@ -113,13 +113,15 @@ type Config struct {
 
 // Factor is the WebAuthn factor. It is safe for concurrent use; its state is
 // in the store of its identity.Services (challenges hold go-webauthn's session
-// data, credentials hold a Record).
+// data, credentials hold a Record). It remembers, bounded, the records it
+// decoded, keyed by their exact stored bytes.
 type Factor struct {
-	svc     *identity.Services
-	cfg     Config
-	origins []string
-	wa      *gowebauthn.WebAuthn
-	uv      protocol.UserVerificationRequirement
+	svc      *identity.Services
+	cfg      Config
+	origins  []string
+	wa       *gowebauthn.WebAuthn
+	uv       protocol.UserVerificationRequirement
+	recCache recordCache
 }
 
 var _ identity.Authenticator = (*Factor)(nil)

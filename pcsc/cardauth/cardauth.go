@@ -78,7 +78,10 @@ type Config struct {
 	NoPIN bool
 }
 
-// Factor is the card factor. It is an identity.Authenticator.
+// Factor is the card factor. It is an identity.Authenticator, safe for
+// concurrent use. It remembers, bounded, the chains it verified and the
+// parses of the certificates and card records of past logins (keyed by
+// their exact bytes); every check still runs at every login.
 type Factor struct {
 	svc           *identity.Services
 	cfg           Config
@@ -86,6 +89,8 @@ type Factor struct {
 	intermediates *x509.CertPool
 	checker       *ocsp.Checker
 	chains        chainCache
+	certs         certCache
+	cardRecords   cardCache
 }
 
 var _ identity.Authenticator = (*Factor)(nil)
@@ -311,13 +316,17 @@ func (f *Factor) Begin(ctx context.Context, req identity.Request) (*identity.Cha
 // sentinel with errors.Is.
 func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.Proof, error) {
 	return f.svc.Prove(ctx, Kind, resp, func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
-		tok, cert, err := ParseToken(resp.Data)
+		tok, pc, cached, err := f.parseToken(resp.Data)
 		if err != nil {
 			return err
 		}
-		return f.verify(ctx, ch.Subject, cert, nil, ev, p, func() error {
-			return tok.VerifySignature(cert, ch.Origin, string(ch.Payload))
+		err = f.verify(ctx, ch.Subject, pc, nil, ev, p, func() error {
+			return tok.VerifySignature(pc.cert, ch.Origin, string(ch.Payload))
 		})
+		if err == nil && !cached {
+			f.certs.put(tok.UnverifiedCertificate, pc)
+		}
+		return err
 	})
 }
 
@@ -331,7 +340,7 @@ func (f *Factor) VerifyConnection(ctx context.Context, subject identity.Subject,
 		if !state.HandshakeComplete || len(state.PeerCertificates) == 0 {
 			return fmt.Errorf("%w: no client certificate on the connection", identity.ErrInvalidResponse)
 		}
-		return f.verify(ctx, subject, state.PeerCertificates[0], state.PeerCertificates[1:], &ev, proof, func() error { return nil })
+		return f.verify(ctx, subject, newParsedCert(state.PeerCertificates[0]), state.PeerCertificates[1:], &ev, proof, func() error { return nil })
 	}()
 	if err := f.svc.Record(ctx, ev, err); err != nil {
 		return nil, err
@@ -344,14 +353,15 @@ func (f *Factor) VerifyConnection(ctx context.Context, subject identity.Subject,
 // the signature, and only then ask the OCSP responder. It judges the
 // certificate at ev.Time, the instant of the whole verification, and
 // completes p on success.
-func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x509.Certificate, extra []*x509.Certificate, ev *identity.Event, p *identity.Proof, signature func() error) error {
-	cred, card, err := f.enrolled(ctx, subject, cert)
+func (f *Factor) verify(ctx context.Context, subject identity.Subject, pc *parsedCert, extra []*x509.Certificate, ev *identity.Event, p *identity.Proof, signature func() error) error {
+	cred, card, err := f.enrolled(ctx, subject, pc)
 	if err != nil {
 		return err
 	}
 	ev.Subject, ev.CredentialID = cred.Subject, cred.ID
 	now := ev.Time
-	claims := Claims(cert)
+	cert := pc.cert
+	claims := pc.claimsCopy()
 	if card.Mode == ModePinnedKey {
 		if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 			return fmt.Errorf("%w: certificate outside its validity period", ErrCertificateNotValid)
@@ -399,8 +409,8 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, cert *x50
 
 // enrolled finds the credential the certificate matches: its own enrolment,
 // or a pinned key it carries.
-func (f *Factor) enrolled(ctx context.Context, subject identity.Subject, cert *x509.Certificate) (*identity.Credential, *Card, error) {
-	for _, id := range []string{credentialID(ModeCertificate, cert.Raw), credentialID(ModePinnedKey, cert.RawSubjectPublicKeyInfo)} {
+func (f *Factor) enrolled(ctx context.Context, subject identity.Subject, pc *parsedCert) (*identity.Credential, *Card, error) {
+	for _, id := range []string{pc.certID, pc.keyID} {
 		var c *identity.Credential
 		var err error
 		if subject == "" {
@@ -417,7 +427,7 @@ func (f *Factor) enrolled(ctx context.Context, subject identity.Subject, cert *x
 		if !c.Active {
 			return nil, nil, fmt.Errorf("%w: card credential disabled", identity.ErrRevoked)
 		}
-		card, err := CardOf(c)
+		card, err := f.cardRecords.cardOf(c)
 		if err != nil {
 			return nil, nil, err
 		}
