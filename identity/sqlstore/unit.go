@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,8 +63,10 @@ const (
 UNION ALL SELECT 1, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?2
 UNION ALL SELECT 2, failures, not_before, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM puce_throttle WHERE key = ?3
 UNION ALL SELECT 3, ` + credentialColumns + ` FROM puce_credentials WHERE subject = ?4 AND kind = ?5`
-	unitReadOrder = `
-ORDER BY 1, 10, 3, 4` // credentials by created_at, kind, id, as Credentials orders them
+	// unitReadOrder is empty: rows are told apart by their tag, and the
+	// credentials sorted in Go (sortCredentials), a few rows where SQLite's
+	// sorter cost 5–10% of the read.
+	unitReadOrder = ``
 	// unitUnlockTag is the tag of the first record of UnitRead.Unlocks.
 	unitUnlockTag = 4
 )
@@ -150,7 +153,22 @@ func (s *Store) readUnitSQLite(ctx context.Context, r *identity.UnitRead) error 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlstore: read the verification's state: %w", err)
 	}
+	sortCredentials(r.Credentials)
 	return nil
+}
+
+// sortCredentials puts cs in the order Credentials returns them: by
+// creation time, kind, ID.
+func sortCredentials(cs []identity.Credential) {
+	slices.SortFunc(cs, func(a, b identity.Credential) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
 
 // columns converts the values of an untyped scan, remembering the first
