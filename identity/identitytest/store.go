@@ -86,6 +86,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 		testSessionRenewRace(t, s, second(t, s))
 	})
 	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
+	t.Run("UnitOrder", func(t *testing.T) { testUnitOrder(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {
 		s := f.Open(t)
 		testUnitRace(t, s, second(t, s))

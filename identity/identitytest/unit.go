@@ -160,3 +160,35 @@ func testUnitRace(t *testing.T, a, b identity.Store) {
 		t.Fatalf("%d of %d units committed, %d events, throttle %+v; want exactly one of each", wins, n, len(recs), st)
 	}
 }
+
+// testUnitOrder: ReadUnit returns a subject's credentials in the order
+// Credentials does (creation time, then ID), whatever order they were
+// written in.
+func testUnitOrder(t *testing.T, s identity.Store) {
+	us, ok := s.(identity.UnitStore)
+	if !ok {
+		t.Skip("not a UnitStore")
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		id string
+		at time.Duration
+	}{{"d", 2 * time.Minute}, {"b", time.Minute}, {"c", time.Minute}, {"a", 3 * time.Minute}, {"e", 0}} {
+		mustNoErr(t, s.CreateCredential(ctx, &identity.Credential{Subject: "carol", Kind: identity.KindTOTP, ID: c.id,
+			Active: true, CreatedAt: Epoch().Add(c.at)}), "create")
+	}
+	rd := &identity.UnitRead{Challenge: identity.NewChallengeID(), Subject: "carol", Kind: identity.KindTOTP}
+	mustNoErr(t, us.ReadUnit(ctx, rd), "read")
+	listed, err := s.Credentials(ctx, "carol", identity.KindTOTP)
+	mustNoErr(t, err, "list")
+	var got, want string
+	for _, c := range rd.Credentials {
+		got += c.ID
+	}
+	for _, c := range listed {
+		want += c.ID
+	}
+	if got != "ebcda" || want != "ebcda" {
+		t.Fatalf("ReadUnit gave credentials %q and Credentials %q, want both ebcda (by creation time, then ID)", got, want)
+	}
+}
