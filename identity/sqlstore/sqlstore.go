@@ -17,7 +17,7 @@
 // not queue on one row; checkpoints sealed with the key of WithAudit bind
 // them (identity/auditchain states what that detects).
 //
-// A Store keeps the connections it opens (WithPool: 4 per CPU by default,
+// A Store keeps the connections it opens (WithPool: 2 per CPU by default,
 // all of them kept between requests), so that a login does not pay for a
 // new PostgreSQL backend; on SQLite the writes of one Store queue in Go for
 // the file's single write lock instead of polling for it (writelock.go).
@@ -109,9 +109,12 @@ type Option func(*Store)
 func WithClock(c identity.Clock) Option { return func(s *Store) { s.clock = c } }
 
 // WithPool sizes the connection pool: at most maxOpen connections, all of
-// which may stay open between requests. The default is 4 per CPU the Go
+// which may stay open between requests. The default is 2 per CPU the Go
 // runtime uses, at least 8. A connection that stays idle for 5 minutes is
-// closed, so a burst's connections do not stay forever.
+// closed, so a burst's connections do not stay forever. On PostgreSQL,
+// size it so that the instances together stay under the server's
+// max_connections (100 unless configured): 4 instances of the default on
+// 8 CPUs hold up to 64.
 //
 // database/sql on its own keeps only 2 idle connections: under more
 // concurrent logins than that, every request past the second closed its
@@ -141,7 +144,7 @@ func (p poolSize) apply(db *sql.DB, memory bool) {
 		// Each connection to :memory: is its own database: keep one.
 		n = 1
 	case n == 0:
-		n = max(8, 4*runtime.GOMAXPROCS(0))
+		n = max(8, 2*runtime.GOMAXPROCS(0))
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
