@@ -136,7 +136,7 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 	if !c.Active {
 		return fmt.Errorf("%w: webauthn: the credential is not active", identity.ErrNotEnrolled)
 	}
-	rec, err := f.recCache.decode(c)
+	rec, err := f.decodeRecord(c)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/puce-id/puce/identity"
+
+	"github.com/puce-id/puce/internal/decodecache"
 )
 
 // Kind is the factor kind of WebAuthn credentials, challenges and throttle
@@ -116,12 +118,12 @@ type Config struct {
 // data, credentials hold a Record). It remembers, bounded, the records it
 // decoded, keyed by their exact stored bytes.
 type Factor struct {
-	svc      *identity.Services
-	cfg      Config
-	origins  []string
-	wa       *gowebauthn.WebAuthn
-	uv       protocol.UserVerificationRequirement
-	recCache recordCache
+	svc         *identity.Services
+	cfg         Config
+	origins     []string
+	wa          *gowebauthn.WebAuthn
+	uv          protocol.UserVerificationRequirement
+	recordCache decodecache.Cache[*Record] // see cache.go
 }
 
 var _ identity.Authenticator = (*Factor)(nil)

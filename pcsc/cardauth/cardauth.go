@@ -33,6 +33,8 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
+
+	"github.com/puce-id/puce/internal/decodecache"
 )
 
 // Kind is the factor's kind.
@@ -89,8 +91,8 @@ type Factor struct {
 	intermediates *x509.CertPool
 	checker       *ocsp.Checker
 	chains        chainCache
-	certs         certCache
-	cardRecords   cardCache
+	certs         decodecache.Cache[*parsedCert] // see cache.go
+	cardRecords   decodecache.Cache[*Card]
 }
 
 var _ identity.Authenticator = (*Factor)(nil)
@@ -324,7 +326,7 @@ func (f *Factor) Finish(ctx context.Context, resp identity.Response) (*identity.
 			return tok.VerifySignature(pc.cert, ch.Origin, string(ch.Payload))
 		})
 		if err == nil && !cached {
-			f.certs.put(tok.UnverifiedCertificate, pc)
+			f.certs.Store(tok.UnverifiedCertificate, nil, pc)
 		}
 		return err
 	})
@@ -427,7 +429,7 @@ func (f *Factor) enrolled(ctx context.Context, subject identity.Subject, pc *par
 		if !c.Active {
 			return nil, nil, fmt.Errorf("%w: card credential disabled", identity.ErrRevoked)
 		}
-		card, err := f.cardRecords.cardOf(c)
+		card, err := f.cardOf(c)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -111,7 +111,7 @@ func (f *Factor) parseToken(data []byte) (t *Token, pc *parsedCert, cached bool,
 	if t, err = decodeToken(data); err != nil {
 		return nil, nil, false, err
 	}
-	if pc = f.certs.get(t.UnverifiedCertificate); pc == nil {
+	if pc, _ = f.certs.Lookup(t.UnverifiedCertificate, nil); pc == nil {
 		cert, err := t.certificate()
 		if err != nil {
 			return nil, nil, false, err
