@@ -151,13 +151,18 @@ func (a cpuSample) until(b cpuSample, n int) cpuUse {
 	return cpuUse{per(b.clients - a.clients), per(b.servers - a.servers), per(be), per(b.machine - a.machine), true}
 }
 
-// cells formats the four figures in microseconds per verification.
-func (u cpuUse) cells() string {
+// cells formats the four figures in microseconds per verification; the
+// database's is a dash without database processes.
+func (u cpuUse) cells(database bool) string {
 	if !u.ok {
 		return "n/a | n/a | n/a | n/a"
 	}
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
-	return strings.Join([]string{us(u.clients), us(u.servers), us(u.backends), us(u.machine)}, " | ")
+	db := "–"
+	if database {
+		db = us(u.backends)
+	}
+	return strings.Join([]string{us(u.clients), us(u.servers), db, us(u.machine)}, " | ")
 }
 
 // withApp returns dsn naming its connections app, so that their backends

@@ -212,15 +212,8 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 		} else {
 			ratio = fmt.Sprintf("%.2f", res.rate()/base)
 		}
-		cpu := res.cpu.cells()
-		if name == "SQLite" {
-			// No database processes: SQLite runs inside the server.
-			f := strings.Split(cpu, " | ")
-			if len(f) == 4 {
-				f[2] = "–"
-				cpu = strings.Join(f, " | ")
-			}
-		}
+		// SQLite has no database processes: it runs inside the server.
+		cpu := res.cpu.cells(name != "SQLite")
 		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %.0f | %s | %s | %s | %s |", name, k, res.n, res.rate(),
 			res.pct(0.5).Round(10*time.Microsecond), res.pct(0.99).Round(10*time.Microsecond), ratio, cpu))
 	}

@@ -190,16 +190,16 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (*Session, error
 		return nil, err
 	}
 	s = &Session{rec: identity.SessionRecord{CreatedAt: now}}
-	if err := m.create(r.Context(), w, s, now, false); err != nil {
+	if err := m.create(r.Context(), w, s, now, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // create stores s under a new token and sets the cookie; with renew, the
-// store is a SessionRenewer and the session's current record ends in the
+// store's SessionRenewer ends the session's current record in the
 // same step.
-func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session, now time.Time, renew bool) error {
+func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session, now time.Time, renew identity.SessionRenewer) error {
 	data, err := m.encode(s)
 	if err != nil {
 		return err
@@ -210,9 +210,9 @@ func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session,
 		CreatedAt: s.rec.CreatedAt, LastSeenAt: now}
 	s.rec = rec
 	rec.ExpiresAt = m.expiry(s, now)
-	if r, ok := m.cfg.Store.(identity.SessionRenewer); ok && renew {
+	if renew != nil {
 		// A renewal: the old ID ends and this one begins in one step.
-		if err := r.RenewSession(ctx, prev.ID, prev.Version, &rec); err != nil {
+		if err := renew.RenewSession(ctx, prev.ID, prev.Version, &rec); err != nil {
 			s.rec = prev
 			return fmt.Errorf("httpauth: renew session: %w", err)
 		}
@@ -267,13 +267,13 @@ func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, s *Session) 
 	// requests renewing one session, one wins and the other is refused. A
 	// failure between the delete and the create leaves the browser signed
 	// out, never with two live IDs.
-	if _, ok := m.cfg.Store.(identity.SessionRenewer); ok {
-		return m.create(ctx, w, s, m.now(), true)
+	if r, ok := m.cfg.Store.(identity.SessionRenewer); ok {
+		return m.create(ctx, w, s, m.now(), r)
 	}
 	if err := m.cfg.Store.DeleteSession(ctx, s.rec.ID, s.rec.Version); err != nil {
 		return fmt.Errorf("httpauth: renew session: %w", err)
 	}
-	return m.create(ctx, w, s, m.now(), false)
+	return m.create(ctx, w, s, m.now(), nil)
 }
 
 // AddProof puts a proof a factor's Finish returned into the session, renews

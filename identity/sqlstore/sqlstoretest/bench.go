@@ -114,13 +114,19 @@ func benchSame(b *testing.B, s *sqlstore.Store, c *Counter, w []TableWrites, t t
 	x := newSameTables(b, s, w, t, oneRoundTrip, 0)
 	x.warm()
 	x.refill(b.N)
+	timeAnchor(b, c, "same-tables anchor", x.step)
+}
+
+// timeAnchor times b.N steps of an anchor whose work is readied, counting
+// them on c (paused by the caller while it readied them).
+func timeAnchor(b *testing.B, c *Counter, what string, step func() error) {
 	b.ReportAllocs()
 	c.Reset()
 	c.Resume()
 	b.ResetTimer()
 	for range b.N {
-		if err := x.step(); err != nil {
-			b.Fatalf("same-tables anchor: %v", err)
+		if err := step(); err != nil {
+			b.Fatalf("%s: %v", what, err)
 		}
 	}
 	b.StopTimer()
@@ -272,17 +278,7 @@ func BenchBare(b *testing.B, s *sqlstore.Store, c *Counter, w RowWrites, oneRoun
 	defer c.Resume()
 	x := newBare(b, s, w, oneRoundTrip)
 	x.refill(b.N)
-	b.ReportAllocs()
-	c.Reset()
-	c.Resume()
-	b.ResetTimer()
-	for range b.N {
-		if err := x.step(); err != nil {
-			b.Fatalf("bare anchor: %v", err)
-		}
-	}
-	b.StopTimer()
-	c.Report(b)
+	timeAnchor(b, c, "bare anchor", x.step)
 	b.ReportMetric(float64(w.Inserts+w.Updates+w.Deletes), "writes/op")
 }
 
