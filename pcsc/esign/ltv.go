@@ -132,7 +132,7 @@ func (vd *ValidationData) StatusAt(cert, issuer *x509.Certificate, at time.Time)
 	}
 	var best *CertificateStatus
 	for _, der := range vd.OCSP {
-		resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
+		resp, err := ocsp.ParseResponse(der, cert, issuer)
 		if err != nil {
 			continue
 		}

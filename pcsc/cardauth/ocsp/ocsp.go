@@ -164,9 +164,34 @@ func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now
 	return judge(der, cert, issuer, nonce, url, now, maxAge, skew)
 }
 
+// ParseResponse parses der, an OCSPResponse about cert, and checks its
+// signature: made by issuer itself, or by the certificate the response
+// embeds when issuer signed that one. Whether such a delegated responder
+// is authorised (id-kp-OCSPSigning, valid at the time, RFC 6960 §4.2.2.2)
+// is for the caller to judge from the response's Certificate.
+func ParseResponse(der []byte, cert, issuer *x509.Certificate) (*xocsp.Response, error) {
+	resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
+	if err == nil {
+		return resp, nil
+	}
+	// x/crypto/ocsp takes an embedded certificate for a delegated
+	// responder's and checks that issuer signed it. A CA that signs its
+	// answers itself may embed its own certificate (RFC 6960 §4.2.1: the
+	// certs "help the OCSP client verify the responder's signature"), as
+	// OpenSSL's responder does: then issuer did not sign that certificate,
+	// it is that certificate. Parsed without the issuer, the signature is
+	// checked under the embedded certificate, which is the issuer's key
+	// when the certificate is the issuer.
+	if self, err2 := xocsp.ParseResponseForCert(der, cert, nil); err2 == nil && self.Certificate != nil &&
+		bytes.Equal(self.Certificate.Raw, issuer.Raw) {
+		return self, nil
+	}
+	return nil, err
+}
+
 // judge checks a responder's answer.
 func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string, now time.Time, maxAge, skew time.Duration) (Result, error) {
-	resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
+	resp, err := ParseResponse(der, cert, issuer)
 	if err != nil {
 		// tryLater and internalError are the responder saying it cannot
 		// answer now (RFC 6960 §4.2.1), not a verdict.
@@ -219,18 +244,14 @@ func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string,
 // recorded "good" answer could be replayed after the certificate was
 // revoked.
 func checkNonce(resp *xocsp.Response, nonce []byte) error {
-	for _, ext := range resp.Extensions {
-		if !ext.Id.Equal(ocspwire.OIDNonce()) {
-			continue
-		}
-		got, err := ocspwire.NonceValue(ext.Value)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrUnacceptable, err)
-		}
-		if !bytes.Equal(got, nonce) {
-			return fmt.Errorf("%w: the response echoes another nonce", ErrUnacceptable)
-		}
-		return nil
+	got, err := ocspwire.ResponseNonce(resp.TBSResponseData)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrUnacceptable, err)
+	case got == nil:
+		return fmt.Errorf("%w: the response does not echo the request's nonce", ErrUnacceptable)
+	case !bytes.Equal(got, nonce):
+		return fmt.Errorf("%w: the response echoes another nonce", ErrUnacceptable)
 	}
-	return fmt.Errorf("%w: the response does not echo the request's nonce", ErrUnacceptable)
+	return nil
 }

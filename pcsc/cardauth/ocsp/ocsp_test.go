@@ -15,6 +15,7 @@ import (
 
 	xocsp "golang.org/x/crypto/ocsp"
 
+	"github.com/puce-id/puce/internal/opensslocsp"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -183,3 +184,39 @@ func mustRequest(t testing.TB, f *fixture) []byte {
 type clientFunc func([]byte) ([]byte, error)
 
 func (fn clientFunc) Query(_ context.Context, _ string, b []byte) ([]byte, error) { return fn(b) }
+
+// TestCheckOpenSSLResponder asks OpenSSL's responder (`openssl ocsp
+// -index`): its answers are signed by the issuing CA with the CA's own
+// certificate embedded (RFC 6960 §4.2.1 lets a response carry certificates
+// that help verify it), which x/crypto/ocsp alone refuses, taking any
+// embedded certificate for a delegated responder's. Good, revoked (time
+// and reason) and unknown are read as OpenSSL meant them; another CA's
+// answer, its own certificate embedded, is still refused.
+func TestCheckOpenSSLResponder(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	pki, cert := f.card.PKI, f.card.AuthCert
+	peer := opensslocsp.New(t, pki.Issuing, pki.IssuingKey)
+	c := &ocsp.Checker{Client: peer}
+	peer.Valid(cert)
+	if r, err := c.Check(ctx, cert, pki.Issuing, time.Time{}); err != nil || r.Revoked {
+		t.Fatalf("good: %+v, %v", r, err)
+	}
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	peer.Revoke(t, cert, at, 1)
+	if r, err := c.Check(ctx, cert, pki.Issuing, time.Time{}); !errors.Is(err, ocsp.ErrRevoked) || !r.RevokedAt.Equal(at) || r.Reason != 1 {
+		t.Fatalf("revoked: %+v, %v", r, err)
+	}
+	unknown := newFixture(t).card
+	if _, err := c.Check(ctx, unknown.AuthCert, unknown.PKI.Issuing, time.Time{}); !errors.Is(err, ocsp.ErrUnacceptable) {
+		t.Fatalf("a certificate the responder does not know, of another CA: %v", err)
+	}
+	stranger := opensslocsp.New(t, unknown.PKI.Issuing, unknown.PKI.IssuingKey)
+	stranger.Valid(cert)
+	if _, err := (&ocsp.Checker{Client: stranger}).Check(ctx, cert, pki.Issuing, time.Time{}); !errors.Is(err, ocsp.ErrUnacceptable) {
+		t.Fatalf("another CA's answer with its certificate embedded: %v", err)
+	}
+	if peer.Calls() != 3 || stranger.Calls() != 1 {
+		t.Fatalf("openssl answered %d and %d requests, want 3 and 1", peer.Calls(), stranger.Calls())
+	}
+}

@@ -10,8 +10,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -120,11 +118,11 @@ func (r *Responder) Respond(der []byte) ([]byte, error) {
 	if rv, ok := r.revoked[req.SerialNumber.String()]; ok {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rv.at.Truncate(time.Second), rv.reason
 	}
-	if nonce != nil && !r.omitNonce {
-		v, _ := asn1.Marshal(nonce)
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: ocspwire.OIDNonce(), Value: v}}
+	out, err := ocsp.CreateResponse(r.issuer, r.cert, tmpl, r.signer)
+	if err != nil || nonce == nil || r.omitNonce {
+		return out, err
 	}
-	return ocsp.CreateResponse(r.issuer, r.cert, tmpl, r.signer)
+	return ocspwire.SetResponseNonce(out, nonce, r.signer)
 }
 
 // answersFor checks that the request names our issuer.

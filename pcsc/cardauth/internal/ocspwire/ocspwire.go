@@ -1,26 +1,26 @@
 // Package ocspwire holds the ASN.1 shapes of an OCSP request (RFC 6960
-// §4.1.1) with the nonce extension (RFC 8954), which golang.org/x/crypto/ocsp
-// neither writes nor reads. The ocsp checker builds requests with it and the test
-// responder reads them.
+// §4.1.1) with the nonce extension (RFC 8954), and of a response's nonce,
+// which golang.org/x/crypto/ocsp neither writes nor reads. The ocsp checker
+// builds requests and reads the echoed nonce with it; the test responder
+// reads requests and echoes their nonce.
 package ocspwire
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	_ "crypto/sha1" // CertID hashes default to SHA-1 (RFC 5019 §2.1.1)
 )
 
-// OIDNonce is id-pkix-ocsp-nonce (RFC 8954 §2.1).
+// oidNonce is id-pkix-ocsp-nonce (RFC 8954 §2.1).
 var oidNonce = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 2}
-
-// OIDNonce returns id-pkix-ocsp-nonce.
-func OIDNonce() asn1.ObjectIdentifier { return append(asn1.ObjectIdentifier(nil), oidNonce...) }
 
 var oidSHA1 = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
 
@@ -107,4 +107,106 @@ func NonceValue(v []byte) ([]byte, error) {
 		return nil, errors.New("ocspwire: nonce is not an OCTET STRING")
 	}
 	return n, nil
+}
+
+// A response's nonce goes in the responseExtensions of its ResponseData
+// (RFC 6960 §4.4.1: "in responses it would be included as one of the
+// responseExtensions"; RFC 8954 §2.1), which golang.org/x/crypto/ocsp
+// neither writes nor reads (its Extensions are the singleExtensions of one
+// SingleResponse). OpenSSL's responder, like any that follows the RFC,
+// echoes it there.
+
+type responseData struct {
+	Version            int `asn1:"optional,explicit,default:0,tag:0"`
+	ResponderID        asn1.RawValue
+	ProducedAt         time.Time `asn1:"generalized"`
+	Responses          []asn1.RawValue
+	ResponseExtensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
+}
+
+type responseBytes struct {
+	Type     asn1.ObjectIdentifier
+	Response []byte
+}
+
+type ocspResponse struct {
+	Status asn1.Enumerated
+	Bytes  responseBytes `asn1:"explicit,tag:0,optional"`
+}
+
+type basicResponse struct {
+	TBS       asn1.RawValue
+	Algorithm pkix.AlgorithmIdentifier
+	Signature asn1.BitString
+	Certs     []asn1.RawValue `asn1:"explicit,tag:0,optional"`
+}
+
+// ResponseNonce returns the nonce among the responseExtensions of tbs, a
+// DER ResponseData (x/crypto/ocsp's Response.TBSResponseData, whose
+// signature the caller has checked); nil when there is none.
+func ResponseNonce(tbs []byte) ([]byte, error) {
+	var rd responseData
+	rest, err := asn1.Unmarshal(tbs, &rd)
+	if err != nil {
+		return nil, fmt.Errorf("ocspwire: response data: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("ocspwire: trailing data after the response data")
+	}
+	for _, ext := range rd.ResponseExtensions {
+		if ext.Id.Equal(oidNonce) {
+			return NonceValue(ext.Value)
+		}
+	}
+	return nil, nil
+}
+
+// signatureHashes are the hashes of the signature algorithms
+// x/crypto/ocsp signs responses with (RFC 5758 §3.2, RFC 4055 §5).
+var signatureHashes = map[string]crypto.Hash{
+	"1.2.840.10045.4.3.2": crypto.SHA256, "1.2.840.10045.4.3.3": crypto.SHA384, "1.2.840.10045.4.3.4": crypto.SHA512,
+	"1.2.840.113549.1.1.11": crypto.SHA256, "1.2.840.113549.1.1.12": crypto.SHA384, "1.2.840.113549.1.1.13": crypto.SHA512,
+}
+
+// SetResponseNonce returns resp, a DER OCSPResponse as x/crypto/ocsp makes
+// it, with nonce among its responseExtensions, signed again by signer with
+// the algorithm it was signed with.
+func SetResponseNonce(resp, nonce []byte, signer crypto.Signer) ([]byte, error) {
+	var or ocspResponse
+	if rest, err := asn1.Unmarshal(resp, &or); err != nil || len(rest) != 0 {
+		return nil, errors.New("ocspwire: not an OCSPResponse")
+	}
+	var br basicResponse
+	if rest, err := asn1.Unmarshal(or.Bytes.Response, &br); err != nil || len(rest) != 0 {
+		return nil, errors.New("ocspwire: not a BasicOCSPResponse")
+	}
+	var rd responseData
+	if rest, err := asn1.Unmarshal(br.TBS.FullBytes, &rd); err != nil || len(rest) != 0 {
+		return nil, errors.New("ocspwire: not a ResponseData")
+	}
+	value, err := asn1.Marshal(nonce)
+	if err != nil {
+		return nil, err
+	}
+	rd.ResponseExtensions = append(rd.ResponseExtensions, pkix.Extension{Id: oidNonce, Value: value})
+	tbs, err := asn1.Marshal(rd)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := signatureHashes[br.Algorithm.Algorithm.String()]
+	if !ok {
+		return nil, fmt.Errorf("ocspwire: signature algorithm %v", br.Algorithm.Algorithm)
+	}
+	d := h.New()
+	d.Write(tbs)
+	sig, err := signer.Sign(rand.Reader, d.Sum(nil), h)
+	if err != nil {
+		return nil, fmt.Errorf("ocspwire: sign: %w", err)
+	}
+	br.TBS = asn1.RawValue{FullBytes: tbs}
+	br.Signature = asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}
+	if or.Bytes.Response, err = asn1.Marshal(br); err != nil {
+		return nil, err
+	}
+	return asn1.Marshal(or)
 }

@@ -1,0 +1,63 @@
+package ocspwire_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/puce-id/puce/pcsc/cardauth/internal/ocspwire"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
+)
+
+// TestSetResponseNonce: the nonce set in a response x/crypto/ocsp made is
+// read back from its responseExtensions, and the response, signed again,
+// still verifies under the issuer as x/crypto/ocsp checks it.
+func TestSetResponseNonce(t *testing.T) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := card.PKI
+	now := time.Now().Truncate(time.Second)
+	der, err := xocsp.CreateResponse(pki.Issuing, pki.Issuing, xocsp.Response{Status: xocsp.Good, SerialNumber: card.AuthCert.SerialNumber,
+		ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ocspwire.ResponseNonce(mustParse(t, der, pki).TBSResponseData); err != nil || n != nil {
+		t.Fatalf("no nonce yet: %x, %v", n, err)
+	}
+	nonce := bytes.Repeat([]byte{0x5a}, 32)
+	with, err := ocspwire.SetResponseNonce(der, nonce, pki.IssuingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := mustParse(t, with, pki)
+	if n, err := ocspwire.ResponseNonce(resp.TBSResponseData); err != nil || !bytes.Equal(n, nonce) {
+		t.Fatalf("nonce read back: %x, %v", n, err)
+	}
+	if resp.Status != xocsp.Good || !resp.ThisUpdate.Equal(now) || len(resp.Extensions) != 0 {
+		t.Fatalf("response changed: %+v", resp)
+	}
+}
+
+func mustParse(t *testing.T, der []byte, pki testcard.PKI) *xocsp.Response {
+	t.Helper()
+	resp, err := xocsp.ParseResponse(der, pki.Issuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// FuzzResponseNonce: the reader of a response's data refuses or reads,
+// never panics.
+func FuzzResponseNonce(f *testing.F) {
+	f.Add([]byte{0x30, 0x00})
+	f.Add([]byte{0x30, 0x16, 0xa1, 0x03, 0x02, 0x01, 0x00, 0x18, 0x0f, '2', '0', '2', '6', '1', '2', '0', '6', '0', '0', '0', '0', '0', '0', 'Z'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ocspwire.ResponseNonce(b)
+	})
+}
