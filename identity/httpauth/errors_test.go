@@ -74,6 +74,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrExtKeyUsage":          {esign.ErrExtKeyUsage, 422},
 	"pcsc/esign.ErrRevoked":              {esign.ErrRevoked, 403},
 	"pcsc/esign.ErrTimestamp":            {esign.ErrTimestamp, 422},
+	"pcsc/esign.ErrAuthorityRevoked":     {esign.ErrAuthorityRevoked, 422},
 	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
 	"identity/httpauth.ErrCSRF":          {httpauth.ErrCSRF, 403},

@@ -26,12 +26,22 @@ import (
 // testTSA runs the test authority over HTTP with its clock at at, its
 // certificate issued by pki's issuing CA.
 func testTSA(t *testing.T, pki testcard.PKI, at time.Time) *esign.TSA {
+	tsa, _ := testTSAWith(t, pki, at, nil)
+	return tsa
+}
+
+// testTSAWith is testTSA with the authority's certificate template edited
+// first; it returns the certificate too.
+func testTSAWith(t *testing.T, pki testcard.PKI, at time.Time, edit func(*x509.Certificate)) (*esign.TSA, *x509.Certificate) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "puce test TSA"},
 		NotBefore: at.Add(-24 * time.Hour), NotAfter: at.Add(10 * 365 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}}}
+	if edit != nil {
+		edit(tmpl)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, pki.Issuing, &key.PublicKey, pki.IssuingKey)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +51,7 @@ func testTSA(t *testing.T, pki testcard.PKI, at time.Time) *esign.TSA {
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
 	roots.AddCert(pki.Root)
-	return &esign.TSA{URL: srv.URL, Roots: roots}
+	return &esign.TSA{URL: srv.URL, Roots: roots}, cert
 }
 
 // TestCAdEST: a signature whose certificate has since expired verifies at

@@ -85,9 +85,10 @@ type Report struct {
 	Timestamp *Timestamp
 	// Level is the CAdES baseline level reached: "B-B", "B-T" with a
 	// verified signature timestamp, "B-LT" when validation data kept with
-	// the signature also proves the signer's certificate was not revoked
-	// at the timestamp's time, "B-LTA" when an archive timestamp covers
-	// it all.
+	// the signature also proves the signer's certificate, and the
+	// timestamp's authority's when it names an OCSP responder, were not
+	// revoked at the timestamp's time, "B-LTA" when an archive timestamp
+	// covers it all.
 	Level string
 	// ArchiveTimestamp is the latest archive-time-stamp-v3 (CAdES-LTA),
 	// verified with VerifyOptions.TSARoots; nil without.
@@ -97,6 +98,13 @@ type Report struct {
 	// VerifyOptions.ValidationData), with no network; nil when there is no
 	// timestamp or the data does not establish it.
 	Status *CertificateStatus
+	// AuthorityStatus is the same for the signature timestamp's authority
+	// (see ErrAuthorityRevoked); nil when the data does not establish it
+	// or the authority names no OCSP responder.
+	AuthorityStatus *CertificateStatus
+	// AuthorityRevocation is what the authority's OCSP responder said
+	// when VerifyOptions.OCSP asked; nil otherwise.
+	AuthorityRevocation *ocsp.Result
 }
 
 // VerifyOptions configure Verify.
@@ -240,8 +248,16 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	rep := &Report{Signer: signer, SigningTime: claimed, Chain: chains[0], Algorithm: sd.alg.String(), Timestamp: ts, Level: "B-B"}
 	if ts != nil {
 		rep.Level = "B-T"
+		ast, authorityJudged, err := vd.authorityStatus(ts)
+		if err != nil {
+			return rep, err
+		}
+		rep.AuthorityStatus = ast
 		st, err := vd.statusOfChain(rep.Chain, ts.Time)
 		switch {
+		case err == nil && !authorityJudged:
+			// The signer is proven, the authority not: B-T.
+			rep.Status = &st
 		case err == nil:
 			rep.Status, rep.Level = &st, "B-LT"
 			ats, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
@@ -258,7 +274,10 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	if opts.OCSP == nil {
 		return rep, nil
 	}
-	return rep, rep.checkRevocation(ctx, opts)
+	if err := rep.checkRevocation(ctx, opts); err != nil {
+		return rep, err
+	}
+	return rep, rep.checkAuthorityRevocation(ctx, opts)
 }
 
 // checkRevocation asks the OCSP checker about the signer's certificate and
@@ -267,10 +286,7 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 	if len(rep.Chain) < 2 {
 		return fmt.Errorf("%w: the signer's certificate is itself a trusted root, with no issuer to ask", ErrRevocationUnknown)
 	}
-	now := time.Now()
-	if opts.Now != nil {
-		now = opts.Now()
-	}
+	now := opts.now()
 	res, err := opts.OCSP.Check(ctx, rep.Signer, rep.Chain[1], now)
 	switch {
 	case err == nil:

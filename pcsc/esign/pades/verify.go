@@ -53,6 +53,9 @@ type SignatureReport struct {
 	// from the embedded validation data with no network; nil when not
 	// established.
 	Status *esign.CertificateStatus
+	// AuthorityStatus is the same for the signature timestamp's authority
+	// (esign.Report.AuthorityStatus).
+	AuthorityStatus *esign.CertificateStatus
 	// Level is the PAdES baseline level reached (zero when the signature
 	// does not verify); a document timestamp that verifies is at LevelBT.
 	Level Level
@@ -162,7 +165,7 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 			if !er.SigningTime.IsZero() {
 				r.ClaimedTime = er.SigningTime
 			}
-			r.Timestamp, r.Status = er.Timestamp, er.Status
+			r.Timestamp, r.Status, r.AuthorityStatus = er.Timestamp, er.Status, er.AuthorityStatus
 		}
 		if err != nil {
 			r.Err = err
