@@ -71,6 +71,9 @@ type Config struct {
 	// response's thisUpdate may be (default 15 min); OCSPClockSkew the
 	// tolerance between our clock and the responder's (default 1 min).
 	OCSPTimeout, OCSPMaxAge, OCSPClockSkew time.Duration
+	// OCSPNonceOptional lists responders known not to echo nonces
+	// (ocsp.Checker.NonceOptional); every other must.
+	OCSPNonceOptional []string
 	// AllowSelfIssued lets FinishEnroll pin the key of a card whose
 	// certificate is self-signed and chains nowhere.
 	AllowSelfIssued bool
@@ -126,7 +129,7 @@ func New(svc *identity.Services, cfg Config) (*Factor, error) {
 	}
 	f := &Factor{svc: svc, cfg: cfg, roots: cfg.Roots, intermediates: cfg.Intermediates,
 		checker: &ocsp.Checker{Client: cfg.OCSP, ResponderURL: cfg.OCSPResponderURL,
-			Timeout: cfg.OCSPTimeout, MaxAge: cfg.OCSPMaxAge, ClockSkew: cfg.OCSPClockSkew}}
+			Timeout: cfg.OCSPTimeout, MaxAge: cfg.OCSPMaxAge, ClockSkew: cfg.OCSPClockSkew, NonceOptional: cfg.OCSPNonceOptional}}
 	if f.roots == nil {
 		f.roots = x509.NewCertPool()
 	}

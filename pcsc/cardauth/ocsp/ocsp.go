@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	xocsp "golang.org/x/crypto/ocsp"
@@ -99,6 +100,13 @@ type Checker struct {
 	// thisUpdate may be (default 15 min); ClockSkew the tolerance between
 	// our clock and the responder's (default 1 min).
 	Timeout, MaxAge, ClockSkew time.Duration
+	// NonceOptional lists the responders (URLs as asked) that are known
+	// not to echo nonces: those that serve answers made in advance (the
+	// lightweight profile of RFC 5019, §2.1 and §4). Their answers are
+	// taken without the nonce, so a recorded "good" answer could be
+	// replayed within MaxAge; every other responder must echo it. An
+	// answer that carries a nonce must carry ours, wherever it comes from.
+	NonceOptional []string
 }
 
 // Result is what a responder said about a certificate.
@@ -161,7 +169,7 @@ func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %s: %v", ErrUnavailable, url, err)
 	}
-	return judge(der, cert, issuer, nonce, url, now, maxAge, skew)
+	return judge(der, cert, issuer, nonce, !slices.Contains(c.NonceOptional, url), url, now, maxAge, skew)
 }
 
 // ParseResponse parses der, an OCSPResponse about cert, and checks its
@@ -190,7 +198,7 @@ func ParseResponse(der []byte, cert, issuer *x509.Certificate) (*xocsp.Response,
 }
 
 // judge checks a responder's answer.
-func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string, now time.Time, maxAge, skew time.Duration) (Result, error) {
+func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, nonceRequired bool, url string, now time.Time, maxAge, skew time.Duration) (Result, error) {
 	resp, err := ParseResponse(der, cert, issuer)
 	if err != nil {
 		// tryLater and internalError are the responder saying it cannot
@@ -225,7 +233,7 @@ func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string,
 	case !resp.NextUpdate.IsZero() && now.After(resp.NextUpdate.Add(skew)):
 		return Result{}, fmt.Errorf("%w: response past its nextUpdate", ErrUnacceptable)
 	}
-	if err := checkNonce(resp, nonce); err != nil {
+	if err := checkNonce(resp, nonce, nonceRequired); err != nil {
 		return Result{}, err
 	}
 	r := Result{ThisUpdate: resp.ThisUpdate, NextUpdate: resp.NextUpdate, Responder: url}
@@ -240,14 +248,17 @@ func judge(der []byte, cert, issuer *x509.Certificate, nonce []byte, url string,
 	}
 }
 
-// checkNonce requires our nonce back (RFC 8954 §2.1): without it a
-// recorded "good" answer could be replayed after the certificate was
-// revoked.
-func checkNonce(resp *xocsp.Response, nonce []byte) error {
+// checkNonce requires our nonce back (RFC 8954 §2.1) unless the responder
+// is one of NonceOptional: without it a recorded "good" answer could be
+// replayed after the certificate was revoked. A nonce that comes back must
+// be ours.
+func checkNonce(resp *xocsp.Response, nonce []byte, required bool) error {
 	got, err := ocspwire.ResponseNonce(resp.TBSResponseData)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrUnacceptable, err)
+	case got == nil && !required:
+		return nil
 	case got == nil:
 		return fmt.Errorf("%w: the response does not echo the request's nonce", ErrUnacceptable)
 	case !bytes.Equal(got, nonce):

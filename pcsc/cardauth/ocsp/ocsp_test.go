@@ -220,3 +220,31 @@ func TestCheckOpenSSLResponder(t *testing.T) {
 		t.Fatalf("openssl answered %d and %d requests, want 3 and 1", peer.Calls(), stranger.Calls())
 	}
 }
+
+// TestNonceOptional: a responder that answers without the nonce is refused
+// unless it is listed in NonceOptional; a listed one whose answer carries
+// another nonce (a replayed answer to someone else's request) is still
+// refused, and freshness still applies to it.
+func TestNonceOptional(t *testing.T) {
+	const url = "http://ocsp.test.invalid/"
+	f := newFixture(t)
+	f.resp.Misbehave(true, 0, false)
+	if _, err := f.check(&ocsp.Checker{}); !errors.Is(err, ocsp.ErrUnacceptable) {
+		t.Fatalf("no nonce, not listed: %v", err)
+	}
+	if r, err := f.check(&ocsp.Checker{NonceOptional: []string{url}}); err != nil || r.Revoked {
+		t.Fatalf("no nonce, listed: %+v, %v", r, err)
+	}
+	f.resp.Misbehave(true, time.Hour, false)
+	if _, err := f.check(&ocsp.Checker{NonceOptional: []string{url}}); !errors.Is(err, ocsp.ErrUnacceptable) {
+		t.Fatalf("listed, an hour old: %v", err)
+	}
+	f.resp.Misbehave(false, 0, false)
+	other, err := f.resp.Respond(mustRequest(t, f)) // a nonce of another request
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.check(&ocsp.Checker{Client: fixed(other), NonceOptional: []string{url}}); !errors.Is(err, ocsp.ErrUnacceptable) {
+		t.Fatalf("listed, another request's nonce: %v", err)
+	}
+}
