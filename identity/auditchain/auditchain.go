@@ -60,7 +60,7 @@
 //     the last checkpoint's sequence number) elsewhere, in a log shipped off
 //     the machine, detects this too;
 //   - a forged checkpoint, by anyone holding the key;
-//   - without the key (VerifyAudit(ctx, nil)): anything a re-chaining hides.
+//   - without the key (VerifyAudit(ctx, identity.AuditKeys{})): anything a re-chaining hides.
 //     Then only the chains and the heads are checked.
 //
 // Records written before partitions existed (the "legacy" single chain of
