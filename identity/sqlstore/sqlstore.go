@@ -105,7 +105,8 @@ func (d dialect) rebind(q string) string {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithClock sets the clock used for bookkeeping (migration times).
+// WithClock sets the clock used for bookkeeping: migration times and the
+// times of audit checkpoints.
 func WithClock(c identity.Clock) Option { return func(s *Store) { s.clock = c } }
 
 // WithPool sizes the connection pool: at most maxOpen connections, all of
