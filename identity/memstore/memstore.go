@@ -53,9 +53,9 @@ type auditWriter struct {
 type Option func(*Store) error
 
 // WithAudit configures the audit trail: its partitions and the key that
-// seals its checkpoints (see identity.AuditConfig). A key is replaced by
-// a new store with the new key, and its trail then verified with the old
-// one retired (see identity.AuditKeys).
+// seals its checkpoints (see identity.AuditConfig). The key is fixed for
+// the store's life, which is its trail's; the rotation of a key across
+// server instances is sqlstore's (identity.AuditKeys).
 func WithAudit(c identity.AuditConfig) Option {
 	return func(s *Store) error {
 		c, err := c.Check()
