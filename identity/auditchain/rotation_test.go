@@ -2,6 +2,9 @@ package auditchain_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -155,5 +158,34 @@ func TestBadAuditKeys(t *testing.T) {
 				t.Fatalf("Verify: %v, want ErrBadInput", err)
 			}
 		})
+	}
+}
+
+// TestCheckpointMACFormat pins the checkpoint MAC's input, written out the
+// long way: checkpoints sealed by earlier releases, under keys now retired,
+// must keep verifying.
+func TestCheckpointMACFormat(t *testing.T) {
+	c := auditchain.Checkpoint{Seq: 7, Time: identitytest.Epoch(), Prev: bytes.Repeat([]byte{0xa5}, 32),
+		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition, Seq: 2, Hash: bytes.Repeat([]byte{0x11}, 32)},
+		Heads:  []auditchain.Head{{Partition: 0, Seq: 3, Hash: bytes.Repeat([]byte{0x22}, 32)}, {Partition: 5, Seq: 9, Hash: bytes.Repeat([]byte{0x33}, 32)}}}
+	c.Seal(k1)
+	m := hmac.New(sha256.New, k1)
+	u := func(v uint64) { m.Write(binary.BigEndian.AppendUint64(nil, v)) }
+	head := func(h auditchain.Head) {
+		u(uint64(h.Partition))
+		u(uint64(h.Seq))
+		u(uint64(len(h.Hash)))
+		m.Write(h.Hash)
+	}
+	m.Write([]byte("puce-audit-checkpoint-v1"))
+	u(7)
+	u(uint64(identitytest.Epoch().UnixMicro()))
+	m.Write(c.Prev)
+	head(c.Legacy)
+	u(2)
+	head(c.Heads[0])
+	head(c.Heads[1])
+	if want := m.Sum(nil); !bytes.Equal(c.MAC, want) {
+		t.Fatalf("MAC %x, want %x", c.MAC, want)
 	}
 }
