@@ -156,8 +156,8 @@ func (v *Verifier) EndLegacy(head Head) error {
 }
 
 // Checkpoint checks the next checkpoint: its place in the chain of
-// checkpoints and, with keys, its MAC and the rules of key rotation. The heads it names are checked as
-// the records go by.
+// checkpoints and, with keys, its MAC and the rules of key rotation. The
+// heads it names are checked as the records go by.
 func (v *Verifier) Checkpoint(c Checkpoint) error {
 	if !v.legacyEnd {
 		if err := v.EndLegacy(Head{Hash: Zero()}); err != nil {
