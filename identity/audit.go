@@ -203,9 +203,13 @@ type AuditKeys struct {
 	// key, checks the chains only.
 	Current []byte
 	// Retired are the keys used before Current, newest first: Retired[0] is
-	// the key Current replaced, Retired[1] the one before it. A checkpoint
-	// sealed with none of the keys given is broken, so a retired key must be
-	// kept (offline) as long as the checkpoints it sealed are to be verified.
+	// the key Current replaced, Retired[1] the one before it. Keys out of
+	// that order make a newer key's checkpoints look like an older key's,
+	// which VerifyAudit reports as broken once they run past that key's
+	// overlap (naming the order as a cause). A checkpoint sealed with none
+	// of the keys given is
+	// broken, so a retired key must be kept (offline) as long as the
+	// checkpoints it sealed are to be verified.
 	Retired []RetiredAuditKey
 }
 
