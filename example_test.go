@@ -42,7 +42,7 @@ func Example() {
 	}
 	fmt.Println("with TOTP:", session.Level, session.Level.EIDAS(), session.TwoFactor())
 
-	if _, err := store.VerifyAudit(ctx, nil); err != nil {
+	if _, err := store.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 		panic(err)
 	}
 	// Output:

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,8 +152,10 @@ func clean(s string, n int) string {
 type AuditConfig struct {
 	// Key seals the checkpoints with HMAC-SHA256: at least 32 random bytes,
 	// kept out of the database (beside the Sealer's keys), and given to
-	// VerifyAudit. Without it the store writes no checkpoints, and the trail
-	// is a hash chain that anyone with write access can recompute.
+	// VerifyAudit as AuditKeys.Current. Without it the store writes no
+	// checkpoints, and the trail is a hash chain that anyone with write
+	// access can recompute. To replace it, see AuditKeys and "Rotating the
+	// audit key" in the package documentation.
 	Key []byte
 	// Partitions is the number of chains subjects are spread over (default
 	// 16, at most 1024). Changing it later is safe: each partition is a
@@ -180,4 +183,70 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 		c.CheckpointEvery = 100
 	}
 	return c, nil
+}
+
+// AuditKeys are the keys VerifyAudit checks checkpoints with: the one the
+// stores seal with now and those they sealed with before.
+//
+// A checkpoint sealed with a retired key is accepted before any checkpoint
+// sealed with a newer key, and after one only for the key's Overlap: the
+// length of a rolling deploy, when instances with the old key and instances
+// with the new one both write. Past it, a checkpoint under the retired key
+// is reported as broken, so that whoever obtains a retired key cannot seal
+// checkpoints of their own later in the trail (identity/auditchain states
+// what such a key still allows).
+//
+// The zero AuditKeys checks the chains only, which anyone with write access
+// to the database can recompute.
+type AuditKeys struct {
+	// Current is the key AuditConfig.Key holds now. Nil, with no Retired
+	// key, checks the chains only.
+	Current []byte
+	// Retired are the keys used before Current, newest first: Retired[0] is
+	// the key Current replaced, Retired[1] the one before it. Keys out of
+	// that order make a newer key's checkpoints look like an older key's,
+	// which VerifyAudit reports as broken once they run past that key's
+	// overlap (naming the order as a cause). A checkpoint sealed with none
+	// of the keys given is
+	// broken, so a retired key must be kept (offline) as long as the
+	// checkpoints it sealed are to be verified.
+	Retired []RetiredAuditKey
+}
+
+// RetiredAuditKey is a key the stores sealed checkpoints with before the
+// current one.
+type RetiredAuditKey struct {
+	Key []byte
+	// Overlap is how long after the first checkpoint under a newer key the
+	// checkpoints under this one are still accepted: at least the length of
+	// the rolling deploy that replaced it, plus the clock skew between
+	// instances. Zero accepts none after.
+	Overlap time.Duration
+}
+
+// Check reports ErrBadInput for a key shorter than 32 bytes, a key given
+// twice, a negative Overlap, or Retired keys without a Current one.
+func (k AuditKeys) Check() error {
+	if k.Current == nil && len(k.Retired) > 0 {
+		return fmt.Errorf("%w: retired audit keys without a current one", ErrBadInput)
+	}
+	if k.Current != nil && len(k.Current) < 32 {
+		return fmt.Errorf("%w: the current audit key must be at least 32 bytes", ErrBadInput)
+	}
+	seen := [][]byte{k.Current}
+	for i, r := range k.Retired {
+		switch {
+		case len(r.Key) < 32:
+			return fmt.Errorf("%w: retired audit key %d must be at least 32 bytes", ErrBadInput, i)
+		case r.Overlap < 0:
+			return fmt.Errorf("%w: retired audit key %d has a negative overlap", ErrBadInput, i)
+		}
+		for _, s := range seen {
+			if subtle.ConstantTimeCompare(s, r.Key) == 1 {
+				return fmt.Errorf("%w: retired audit key %d is given twice", ErrBadInput, i)
+			}
+		}
+		seen = append(seen, r.Key)
+	}
+	return nil
 }

@@ -16,9 +16,32 @@
 //   - Throttle, with its Clients limit and Services.Unlock for the way
 //     back; PSD2Throttle for the RTS on SCA.
 //   - Sealer for secrets at rest; the store's AuditEvents and VerifyAudit
-//     (with the audit key given to the store for its checkpoints).
+//     (with the audit key given to the store for its checkpoints, and the
+//     keys it replaced: see Rotating the audit key).
 //   - The sentinel errors of errors.go, with errors.Is; identity/httpauth
 //     maps them to what a user may see.
+//
+// # Rotating the audit key
+//
+// The stores seal their audit checkpoints with AuditConfig.Key, and
+// VerifyAudit checks them with AuditKeys. To replace the key, at the end of
+// its cryptoperiod or at once when it may have leaked:
+//
+//	// 1. Every instance gets a new key; the old one is kept, offline.
+//	store, err := sqlstore.Open(ctx, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: newKey}))
+//	// 2. Verification takes both, the old one retired with an overlap at
+//	//    least as long as the rolling deploy plus the instances' clock skew.
+//	digest, err := store.VerifyAudit(ctx, identity.AuditKeys{
+//		Current: newKey,
+//		Retired: []identity.RetiredAuditKey{{Key: oldKey, Overlap: 30 * time.Minute}}, // newest first
+//	})
+//
+// Checkpoints sealed with the old key before the new key's first one verify
+// as before; after it, only within the overlap. A retired key is needed for
+// as long as its checkpoints are to be verified (without it they are
+// reported as broken), and never becomes current again: a deploy rolled
+// back after the overlap needs a newly generated key. identity/auditchain
+// explains what a leaked retired key still allows.
 //
 // # For factor and store authors
 //

@@ -61,7 +61,7 @@ func TestEnrollOneCommit(t *testing.T) {
 			if err != nil || len(creds) != 1 || creds[0].ID != "k1" || creds[0].Revision != 1 {
 				t.Fatalf("credentials after the enrolments: %+v, %v", creds, err)
 			}
-			if _, err := s.VerifyAudit(ctx, nil); err != nil {
+			if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -42,7 +42,7 @@ func TestImportOneCommit(t *testing.T) {
 			if err != nil || len(recs) != 1 || recs[0].Event.Result != identity.Failure || recs[0].Event.Action != "import" {
 				t.Fatalf("bob's refused import in the trail: %+v, %v", recs, err)
 			}
-			if _, err := s.VerifyAudit(ctx, nil); err != nil {
+			if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -36,7 +36,7 @@ func TestPasswordVerifyOneCommit(t *testing.T) {
 					t.Fatalf("Verify(%q): %d commits and %d autocommitted writes, want one commit", tc.password, n.Commits, n.AutoCommits)
 				}
 			}
-			if _, err := s.VerifyAudit(ctx, nil); err != nil {
+			if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 				t.Fatalf("audit trail: %v", err)
 			}
 			recs, _ := s.AuditEvents(ctx, "alice", 0)

@@ -135,11 +135,13 @@ type AuditLog interface {
 	// VerifyAudit walks the whole trail and returns ErrAuditBroken, wrapped
 	// with the first bad record, when a record was edited, deleted, inserted
 	// or moved, when a chain was recomputed or cut off behind a checkpoint,
-	// or when a checkpoint does not verify under key (nil checks the chains
-	// only, which someone with write access to the database can recompute).
+	// or when a checkpoint does not verify under keys: sealed with none of
+	// them, or with a retired key after its overlap (see AuditKeys; the
+	// zero AuditKeys checks the chains only, which someone with write access
+	// to the database can recompute). Invalid keys are ErrBadInput.
 	// It returns a digest of the verified trail, which an operator can keep
 	// elsewhere to detect a later rollback past it.
-	VerifyAudit(ctx context.Context, key []byte) (digest []byte, err error)
+	VerifyAudit(ctx context.Context, keys AuditKeys) (digest []byte, err error)
 }
 
 // Store is everything puce keeps. memstore and sqlstore implement it.

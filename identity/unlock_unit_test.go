@@ -119,7 +119,7 @@ func TestProveUnlockingOneUnit(t *testing.T) {
 				t.Fatalf("failed check: %v", err)
 			}
 			checkUnlocks(t, s, false)
-			if _, err := s.VerifyAudit(context.Background(), nil); err != nil {
+			if _, err := s.VerifyAudit(context.Background(), identity.AuditKeys{}); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -202,7 +202,7 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 		if err != nil {
 			return nil, err
 		}
-		if _, err := store.VerifyAudit(ctx, auditKey); err != nil {
+		if _, err := store.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey}); err != nil {
 			return nil, fmt.Errorf("%s, %d processes: the audit trail does not verify: %w", name, k, err)
 		}
 		fmt.Fprintf(os.Stderr, "%s: the audit trail written by %d processes verifies under the checkpoint key\n", name, k)

@@ -139,7 +139,7 @@ func run(ctx context.Context, dsn string) error {
 	for _, r := range recs {
 		fmt.Printf("    #%d %s %s %s %s %s\n", r.Seq, r.Event.Time.Format("15:04:05"), r.Event.Kind, r.Event.Action, r.Event.Result, r.Event.Reason)
 	}
-	head, err := store.VerifyAudit(ctx, nil)
+	head, err := store.VerifyAudit(ctx, identity.AuditKeys{})
 	if err != nil {
 		return err
 	}

@@ -26,12 +26,60 @@
 // checkpoints are written. An auditor who must verify without being able to
 // write checkpoints needs a signature instead; that is not built.
 //
+// # Key rotation
+//
+// Keys end: a cryptoperiod runs out, or a key leaks. The key a store seals
+// with is then replaced, and VerifyAudit is given the new key as current and
+// the old ones as retired (identity.AuditKeys). The Verifier holds them in
+// generations, oldest first, and for each checkpoint finds the key whose MAC
+// verifies. Accepting any key ever used would let whoever obtains a retired
+// key seal checkpoints anywhere in the trail for ever, so a checkpoint
+// sealed with key g is accepted
+//
+//   - before the first checkpoint under any newer key: as with one key;
+//   - after it, only if dated at most g's Overlap after that first newer
+//     checkpoint (the rolling deploy, when instances with either key write),
+//     and not before the checkpoint it follows, which is authenticated: a
+//     checkpoint forged with g cannot follow a genuine one dated after the
+//     overlap, nor be dated back into it.
+//
+// A checkpoint under none of the keys given is broken: the Verifier cannot
+// tell a checkpoint under a destroyed key from a forged one. The rules
+// compare times written by instances whose clocks differ, so a store dates
+// each checkpoint no earlier than the one before it, which it reads under
+// the checkpoint lock; a clock running ahead therefore shortens the overlap
+// the others have, and the Overlap must cover the deploy and the clock skew
+// between instances. Trails written before keys could be rotated verify as
+// before: they hold checkpoints under one key, where the rules never apply.
+//
+// The rotation, for an operator:
+//
+//  1. Generate a new key (32 random bytes), and keep the old one.
+//  2. Deploy the instances with the new key in AuditConfig.Key. Until the
+//     last instance runs it, old and new instances seal checkpoints in turn.
+//  3. Verify with the new key as Current and the old one first in Retired,
+//     its Overlap at least the deploy's length plus the clock skew. Later
+//     rotations put each replaced key first in Retired.
+//  4. Keep every retired key, offline, for as long as the checkpoints it
+//     sealed must be verified: without it, VerifyAudit reports them as
+//     broken. Destroying it gives up verifying that part of the trail;
+//     archive the trail with the digest VerifyAudit returned first.
+//
+// A deploy rolled back to the old key after its overlap writes checkpoints
+// VerifyAudit reports as broken: a retired key must not become current
+// again, since its retirement is what bounds a holder of the leaked key.
+// Roll forward instead, or give the rolled-back build a newly generated key
+// (the two earlier ones retired). An operator who knows that such
+// checkpoints are their own can still verify them by giving the old key an
+// Overlap that covers them, which concedes the same span to anyone else
+// holding that key.
+//
 // # Threat model
 //
 // The attacker can read and write every table of the database (a stolen
-// database password, a rogue administrator), but does not hold the audit
-// key. Given the key, VerifyAudit detects, in any partition and in the
-// legacy chain:
+// database password, a rogue administrator), but does not hold the current
+// audit key. Given the keys, VerifyAudit detects, in any partition and in
+// the legacy chain:
 //
 //   - a record edited, deleted, inserted or moved (reordered), anywhere: the
 //     chain breaks at it, unless the attacker recomputes the hashes after it;
@@ -44,6 +92,11 @@
 //     checkpoint names a head the chain no longer reaches;
 //   - a checkpoint edited, inserted, deleted from the middle, or reordered:
 //     its MAC or the chain of MACs breaks;
+//   - a checkpoint sealed with a retired key (see Key rotation) dated after
+//     that key's overlap, or dated before the checkpoint it follows once a
+//     newer key has sealed one: whoever holds a retired key, leaked from a
+//     backup or an old server, cannot add checkpoints to the trail after
+//     its overlap;
 //   - the newest records deleted without rolling the heads back: the chain
 //     ends before its head.
 //
@@ -59,9 +112,19 @@
 //     including the last checkpoint; an operator who keeps that digest (or
 //     the last checkpoint's sequence number) elsewhere, in a log shipped off
 //     the machine, detects this too;
-//   - a forged checkpoint, by anyone holding the key;
-//   - without the key (VerifyAudit(ctx, nil)): anything a re-chaining hides.
-//     Then only the chains and the heads are checked.
+//   - a forged checkpoint, by anyone holding the current key;
+//   - checkpoints forged with a retired key, dated within its overlap and
+//     after every checkpoint they follow. A genuine checkpoint dated past the
+//     overlap cannot precede them, so once the overlap is over such
+//     forgeries need every later checkpoint deleted: the trail is rolled
+//     back to around the rotation, and its records since rewritten and
+//     sealed. This is the class of the newest checkpoints deleted, above,
+//     and what tells it is the same: a checkpoint number and digest kept
+//     outside the database. A retired key must therefore be kept as well
+//     as the current one, and a leaked key replaced at once, with a short
+//     Overlap;
+//   - with no key (the zero identity.AuditKeys): anything a re-chaining
+//     hides. Then only the chains and the heads are checked.
 //
 // Records written before partitions existed (the "legacy" single chain of
 // schema version 1 to 4) keep their hashes (HashV1) and are verified as

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/puce-id/puce/identity"
 )
@@ -18,10 +19,19 @@ import (
 // number, Record for each partitioned record by partition then sequence
 // number, and Finish with the partitions' head rows. Every error wraps
 // identity.ErrAuditBroken and names the first bad record.
+//
+// The zero Verifier checks the chains only (see the package's threat
+// model); NewVerifier gives it the keys that authenticate checkpoints.
 type Verifier struct {
-	// Key authenticates checkpoints; nil checks chains only (see the
-	// package's threat model).
-	Key []byte
+	// gens are the keys, oldest first: generation len(gens)-1 is the
+	// current key.
+	gens []generation
+	// newer[g] is the time of the first checkpoint under a generation newer
+	// than g, once one has gone by; top is the newest generation seen (-1
+	// before any checkpoint), lastGen the previous checkpoint's.
+	newer   []time.Time
+	top     int
+	lastGen int
 
 	legacy     Head
 	legacyEnd  bool
@@ -30,6 +40,84 @@ type Verifier struct {
 	claimedMax map[int]int64
 	parts      map[int]*Head
 	records    int64
+}
+
+// generation is one key and how long its checkpoints are accepted after
+// the first under a newer key.
+type generation struct {
+	key     []byte
+	overlap time.Duration
+}
+
+// NewVerifier returns a Verifier that authenticates checkpoints with keys:
+// identity.ErrBadInput, wrapped, when keys fail their Check.
+func NewVerifier(keys identity.AuditKeys) (*Verifier, error) {
+	if err := keys.Check(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{top: -1}
+	if keys.Current == nil {
+		return v, nil
+	}
+	for i := len(keys.Retired) - 1; i >= 0; i-- {
+		v.gens = append(v.gens, generation{key: keys.Retired[i].Key, overlap: keys.Retired[i].Overlap})
+	}
+	v.gens = append(v.gens, generation{key: keys.Current})
+	v.newer = make([]time.Time, len(v.gens))
+	return v, nil
+}
+
+// keyName names generation g as the caller gave it.
+func (v *Verifier) keyName(g int) string {
+	if g == len(v.gens)-1 {
+		return "the current audit key"
+	}
+	return fmt.Sprintf("retired audit key %d", len(v.gens)-2-g)
+}
+
+// generation returns the generation whose key verifies c's MAC, or -1. The
+// previous checkpoint's key is tried first: most follow one under the same.
+func (v *Verifier) generation(c *Checkpoint) int {
+	try := func(g int) bool { return hmac.Equal(c.MAC, c.mac(v.gens[g].key)) }
+	if v.top >= 0 && try(v.lastGen) {
+		return v.lastGen
+	}
+	for g := len(v.gens) - 1; g >= 0; g-- {
+		if (v.top < 0 || g != v.lastGen) && try(g) {
+			return g
+		}
+	}
+	return -1
+}
+
+// rotation applies the rules of key rotation to c, sealed under generation
+// g (see the package's threat model): a checkpoint under a key older than
+// one seen before it must fall within that key's overlap, and may not be
+// dated before the checkpoint it follows, which is authenticated.
+func (v *Verifier) rotation(c *Checkpoint, g int) error {
+	if g < v.top {
+		end := v.newer[g].Add(v.gens[g].overlap)
+		switch {
+		case c.Time.After(end):
+			return broken("checkpoint %d is sealed with %s and dated %s, after that key's overlap ended at %s (forged with a leaked key, written by an instance never given the new key, or the keys are not newest first)",
+				c.Seq, v.keyName(g), c.Time.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))
+		case v.last != nil && c.Time.Before(v.last.Time):
+			return broken("checkpoint %d is sealed with %s and dated %s, before checkpoint %d (%s): an older key's checkpoint may not go back in time",
+				c.Seq, v.keyName(g), c.Time.Format(time.RFC3339Nano), v.last.Seq, v.last.Time.Format(time.RFC3339Nano))
+		}
+	}
+	if g > v.top {
+		// The first checkpoint under a newer key starts the overlap of
+		// every older key whose overlap has not started.
+		for old := range g {
+			if v.newer[old].IsZero() {
+				v.newer[old] = c.Time
+			}
+		}
+		v.top = g
+	}
+	v.lastGen = g
+	return nil
 }
 
 func broken(format string, args ...any) error {
@@ -68,8 +156,8 @@ func (v *Verifier) EndLegacy(head Head) error {
 }
 
 // Checkpoint checks the next checkpoint: its place in the chain of
-// checkpoints and, with a Key, its MAC. The heads it names are checked as
-// the records go by.
+// checkpoints and, with keys, its MAC and the rules of key rotation. The
+// heads it names are checked as the records go by.
 func (v *Verifier) Checkpoint(c Checkpoint) error {
 	if !v.legacyEnd {
 		if err := v.EndLegacy(Head{Hash: Zero()}); err != nil {
@@ -85,10 +173,17 @@ func (v *Verifier) Checkpoint(c Checkpoint) error {
 		return broken("checkpoint %d expected, found %d", want, c.Seq)
 	case !bytes.Equal(c.Prev, prev):
 		return broken("checkpoint %d does not follow checkpoint %d", c.Seq, want-1)
-	case v.Key != nil && !hmac.Equal(c.MAC, c.mac(v.Key)):
-		return broken("checkpoint %d does not verify under the audit key (forged, altered, or another key)", c.Seq)
 	case c.Legacy.Seq != v.legacy.Seq || !bytes.Equal(c.Legacy.Hash, v.legacy.Hash):
 		return broken("checkpoint %d names another legacy chain than the one kept", c.Seq)
+	}
+	if len(v.gens) > 0 {
+		g := v.generation(&c)
+		if g < 0 {
+			return broken("checkpoint %d does not verify under any audit key (forged, altered, or sealed with a key not given)", c.Seq)
+		}
+		if err := v.rotation(&c, g); err != nil {
+			return err
+		}
 	}
 	if v.claims == nil {
 		v.claims, v.claimedMax = map[int]map[int64][]byte{}, map[int]int64{}
@@ -229,9 +324,12 @@ type Trail struct {
 	Checkpoints []Checkpoint
 }
 
-// Verify checks t with a Verifier under key and returns its digest.
-func Verify(t *Trail, key []byte) ([]byte, error) {
-	v := Verifier{Key: key}
+// Verify checks t with a Verifier under keys and returns its digest.
+func Verify(t *Trail, keys identity.AuditKeys) ([]byte, error) {
+	v, err := NewVerifier(keys)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range t.Legacy {
 		if err := v.Legacy(r); err != nil {
 			return nil, err

@@ -19,7 +19,7 @@ type checkpointer interface {
 
 func testAudit(t *testing.T, s identity.Store) {
 	ctx := context.Background()
-	d0, err := s.VerifyAudit(ctx, nil)
+	d0, err := s.VerifyAudit(ctx, identity.AuditKeys{})
 	mustNoErr(t, err, "verify empty")
 	if len(d0) != 32 {
 		t.Fatalf("empty trail digest %x", d0)
@@ -33,7 +33,7 @@ func testAudit(t *testing.T, s identity.Store) {
 			CredentialID: "c1", Action: "login", Result: identity.Failure, RemoteAddr: "192.0.2.1", Reason: fmt.Sprintf("attempt %d", i)}
 		mustNoErr(t, s.Audit(ctx, e), "audit")
 	}
-	d, err := s.VerifyAudit(ctx, nil)
+	d, err := s.VerifyAudit(ctx, identity.AuditKeys{})
 	mustNoErr(t, err, "verify")
 	if len(d) != 32 || bytes.Equal(d, d0) {
 		t.Fatalf("digest %x", d)
@@ -71,7 +71,7 @@ func testAuditRace(t *testing.T, a, b identity.Store) {
 	if won != 64 {
 		t.Fatalf("%d of 64 concurrent audit writes succeeded", won)
 	}
-	if _, err := a.VerifyAudit(ctx, nil); err != nil {
+	if _, err := a.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 		t.Fatalf("chains written by 64 concurrent writers on two handles: %v", err)
 	}
 	recs, _ := a.AuditEvents(ctx, "", 0)
@@ -92,11 +92,11 @@ func testAuditCheckpoints(t *testing.T, f StoreFactory) {
 	for i := range 12 {
 		mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: identity.Subject(fmt.Sprintf("user%d", i)), Action: "login", Result: identity.Success}), "audit")
 	}
-	d, err := s.VerifyAudit(ctx, auditKey)
+	d, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey})
 	mustNoErr(t, err, "verify with the key")
-	_, err = s.VerifyAudit(ctx, otherKey)
+	_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: otherKey})
 	wantErr(t, err, identity.ErrAuditBroken, "verify with another key")
-	d2, err := s.VerifyAudit(ctx, nil)
+	d2, err := s.VerifyAudit(ctx, identity.AuditKeys{})
 	mustNoErr(t, err, "verify the chains alone")
 	if !bytes.Equal(d, d2) {
 		t.Fatal("the digest depends on the key")
@@ -110,7 +110,7 @@ func testAuditCheckpoints(t *testing.T, f StoreFactory) {
 	}
 	// Another partition count later: the old partitions stay verifiable.
 	mustNoErr(t, s.(checkpointer).Checkpoint(ctx), "checkpoint")
-	_, err = s.VerifyAudit(ctx, auditKey)
+	_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey})
 	mustNoErr(t, err, "verify after a checkpoint on demand")
 }
 
@@ -252,7 +252,7 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 				mustNoErr(t, s.(checkpointer).Checkpoint(ctx), "checkpoint")
 			}
 		}
-		d, err := s.VerifyAudit(ctx, auditKey)
+		d, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey})
 		mustNoErr(t, err, "verify before tampering")
 		return s, d
 	}
@@ -260,7 +260,7 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 		t.Run(c.name, func(t *testing.T) {
 			s, before := fill(t)
 			f.TamperAudit(t, s, func(tr *auditchain.Trail) { c.change(t, tr, p) })
-			d, err := s.VerifyAudit(ctx, auditKey)
+			d, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey})
 			if c.undetected {
 				mustNoErr(t, err, "verify a change in the window the threat model leaves open")
 				if bytes.Equal(d, before) {
@@ -280,7 +280,7 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 		rechain(tr, p, 1)
 		tr.Checkpoints = nil
 	})
-	_, err := s.VerifyAudit(ctx, nil)
+	_, err := s.VerifyAudit(ctx, identity.AuditKeys{})
 	mustNoErr(t, err, "verify a re-chained trail without the key (the chains alone cannot tell)")
 }
 
@@ -303,7 +303,7 @@ func testAuditLegacy(t *testing.T, f StoreFactory) {
 			mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Success, Reason: fmt.Sprint("new ", i)}), "audit")
 		}
 		mustNoErr(t, s.(checkpointer).Checkpoint(ctx), "checkpoint")
-		_, err := s.VerifyAudit(ctx, auditKey)
+		_, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey})
 		mustNoErr(t, err, "verify a trail that starts with legacy records")
 		return s
 	}
@@ -314,7 +314,7 @@ func testAuditLegacy(t *testing.T, f StoreFactory) {
 		t.Fatalf("events across the upgrade: %+v", recs)
 	}
 	f.TamperAudit(t, s, func(tr *auditchain.Trail) { tr.Legacy[1].Event.Result = identity.Failure })
-	_, err = s.VerifyAudit(ctx, nil)
+	_, err = s.VerifyAudit(ctx, identity.AuditKeys{})
 	wantErr(t, err, identity.ErrAuditBroken, "verify after editing a legacy record")
 
 	// Re-chaining the legacy chain moves every partition's start.
@@ -329,6 +329,6 @@ func testAuditLegacy(t *testing.T, f StoreFactory) {
 		}
 		tr.LegacyHead.Hash = tr.Legacy[len(tr.Legacy)-1].Hash
 	})
-	_, err = s.VerifyAudit(ctx, nil)
+	_, err = s.VerifyAudit(ctx, identity.AuditKeys{})
 	wantErr(t, err, identity.ErrAuditBroken, "verify after re-chaining the legacy records")
 }

@@ -28,6 +28,11 @@ type StoreFactory struct {
 	// configuration; it must have a Checkpoint(ctx) error method. Nil skips
 	// the checkpoint and tamper tests.
 	OpenAudit func(t *testing.T, c identity.AuditConfig) identity.Store
+	// AuditHandle returns another handle on s's data (s from OpenAudit),
+	// as another server instance would hold, that writes the audit trail
+	// with c and dates its checkpoints by clock; it must have a
+	// Checkpoint(ctx) error method. Nil skips the key rotation tests.
+	AuditHandle func(t *testing.T, s identity.Store, c identity.AuditConfig, clock identity.Clock) identity.Store
 	// TamperAudit hands the store's whole trail to f and writes back what f
 	// left, behind the store's back, as an attacker with write access to the
 	// database would. Nil skips the tamper tests.
@@ -107,6 +112,13 @@ func RunStore(t *testing.T, f StoreFactory) {
 			t.Skip("store offers no raw access to tamper with")
 		}
 		testAuditTamper(t, f)
+	})
+	t.Run("AuditKeysChecked", func(t *testing.T) { testAuditKeysChecked(t, f.Open(t)) })
+	t.Run("AuditRotation", func(t *testing.T) {
+		if f.OpenAudit == nil || f.AuditHandle == nil {
+			t.Skip("store cannot open two writers with different audit keys")
+		}
+		testAuditRotation(t, f)
 	})
 	t.Run("AuditLegacy", func(t *testing.T) {
 		if f.OpenAudit == nil || f.SeedLegacy == nil || f.TamperAudit == nil {

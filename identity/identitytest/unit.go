@@ -107,7 +107,7 @@ func testUnit(t *testing.T, s identity.Store) {
 	if got, err := s.Credential(ctx, fresh.Ref()); err != nil || got.Name != "new" || got.Counter != 9 || got.Revision != 1 || string(got.Secret) != "\x07" {
 		t.Fatalf("created credential: %+v, %v", got, err)
 	}
-	if _, err := s.VerifyAudit(ctx, nil); err != nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -25,7 +25,7 @@ func ExampleWithAudit() {
 	for _, r := range []identity.Result{identity.Failure, identity.Success} {
 		store.Audit(ctx, identity.Event{Time: at, Subject: "alice", Action: "login", Result: r})
 	}
-	_, err = store.VerifyAudit(ctx, key)
+	_, err = store.VerifyAudit(ctx, identity.AuditKeys{Current: key})
 	fmt.Println("verified:", err == nil)
 
 	// Turn the failure into a success and recompute the chain and the
@@ -40,9 +40,9 @@ func ExampleWithAudit() {
 		tr.Heads[0].Hash = tr.Records[1].Hash
 		tr.Checkpoints[0].Heads[0].Hash = tr.Records[1].Hash
 	})
-	_, err = store.VerifyAudit(ctx, nil)
+	_, err = store.VerifyAudit(ctx, identity.AuditKeys{})
 	fmt.Println("chains alone pass:", err == nil)
-	_, err = store.VerifyAudit(ctx, key)
+	_, err = store.VerifyAudit(ctx, identity.AuditKeys{Current: key})
 	fmt.Println("with the key:", errors.Is(err, identity.ErrAuditBroken))
 	// Output:
 	// verified: true

@@ -33,11 +33,19 @@ type Store struct {
 	hashes []byte
 }
 
-// auditState is the audit trail and its configuration.
+// auditState is the audit trail and the store's writer of it.
 type auditState struct {
-	cfg   identity.AuditConfig
 	trail auditchain.Trail
-	// since counts the appends since the last checkpoint.
+	w     auditWriter
+}
+
+// auditWriter is what one writer of the trail holds: its configuration,
+// the clock that dates its checkpoints (nil: the system clock) and its
+// count of appends since its last checkpoint. A store has one; tests add
+// others on the same trail, as the instances of a rolling deploy would be.
+type auditWriter struct {
+	cfg   identity.AuditConfig
+	clock identity.Clock
 	since int
 }
 
@@ -45,14 +53,16 @@ type auditState struct {
 type Option func(*Store) error
 
 // WithAudit configures the audit trail: its partitions and the key that
-// seals its checkpoints (see identity.AuditConfig).
+// seals its checkpoints (see identity.AuditConfig). The key is fixed for
+// the store's life, which is its trail's; the rotation of a key across
+// server instances is sqlstore's (identity.AuditKeys).
 func WithAudit(c identity.AuditConfig) Option {
 	return func(s *Store) error {
 		c, err := c.Check()
 		if err != nil {
 			return err
 		}
-		s.audit.cfg = c
+		s.audit.w.cfg = c
 		return nil
 	}
 }
@@ -90,7 +100,7 @@ func NewWith(opts ...Option) (*Store, error) {
 		throttles:   map[identity.ThrottleKey]identity.ThrottleState{},
 		sessions:    map[identity.SessionID]*identity.SessionRecord{},
 	}
-	s.audit.cfg, _ = identity.AuditConfig{}.Check()
+	s.audit.w.cfg, _ = identity.AuditConfig{}.Check()
 	s.audit.trail.LegacyHead = auditchain.Head{Partition: auditchain.LegacyPartition, Hash: auditchain.Zero()}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -484,11 +494,14 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	return nil
 }
 
-func (s *Store) appendAudit(e identity.Event) {
+func (s *Store) appendAudit(e identity.Event) { s.appendAuditBy(&s.audit.w, e) }
+
+// appendAuditBy appends e as w writes it, with s.mu held.
+func (s *Store) appendAuditBy(w *auditWriter, e identity.Event) {
 	a := &s.audit
 	// Keep the precision the chain hash covers, as a SQL store would.
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
-	p := auditchain.Partition(e.Subject, a.cfg.Partitions)
+	p := auditchain.Partition(e.Subject, w.cfg.Partitions)
 	h := a.head(p)
 	if cap(s.hashes)-len(s.hashes) < sha256.Size {
 		s.hashes = make([]byte, 0, 256*sha256.Size)
@@ -498,9 +511,9 @@ func (s *Store) appendAudit(e identity.Event) {
 	hash := s.hashes[start:len(s.hashes):len(s.hashes)]
 	a.trail.Records = append(a.trail.Records, identity.AuditRecord{Partition: p, Seq: h.Seq + 1, Event: e, Prev: h.Hash, Hash: hash})
 	h.Seq, h.Hash = h.Seq+1, hash
-	if a.cfg.Key != nil {
-		if a.since++; a.since >= a.cfg.CheckpointEvery {
-			s.checkpointLocked()
+	if w.cfg.Key != nil {
+		if w.since++; w.since >= w.cfg.CheckpointEvery {
+			s.checkpointLocked(w)
 		}
 	}
 }
@@ -522,24 +535,35 @@ func (a *auditState) head(p int) *auditchain.Head {
 func (s *Store) Checkpoint(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.audit.cfg.Key != nil {
-		s.checkpointLocked()
+	if s.audit.w.cfg.Key != nil {
+		s.checkpointLocked(&s.audit.w)
 	}
 	return nil
 }
 
-func (s *Store) checkpointLocked() {
+// checkpointLocked seals a checkpoint with w's key, with s.mu held. It is
+// never dated before the last one, whichever writer's clock dated that:
+// VerifyAudit compares the times of checkpoints under different keys (see
+// identity/auditchain).
+func (s *Store) checkpointLocked(w *auditWriter) {
 	a := &s.audit
-	c := auditchain.Checkpoint{Seq: 1, Time: time.Now().UTC().Truncate(time.Microsecond), Legacy: a.trail.LegacyHead, Prev: auditchain.Zero()}
+	now := time.Now()
+	if w.clock != nil {
+		now = w.clock.Now()
+	}
+	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(now.UnixMicro()).UTC(), Legacy: a.trail.LegacyHead, Prev: auditchain.Zero()}
 	if n := len(a.trail.Checkpoints); n > 0 {
 		last := a.trail.Checkpoints[n-1]
 		c.Seq, c.Prev = last.Seq+1, last.MAC
+		if c.Time.Before(last.Time) {
+			c.Time = last.Time
+		}
 	}
 	c.Heads = slices.Clone(a.trail.Heads)
 	slices.SortFunc(c.Heads, func(x, y auditchain.Head) int { return x.Partition - y.Partition })
-	c.Seal(a.cfg.Key)
+	c.Seal(w.cfg.Key)
 	a.trail.Checkpoints = append(a.trail.Checkpoints, c)
-	a.since = 0
+	w.since = 0
 }
 
 // AuditEvents implements identity.AuditLog.
@@ -558,10 +582,10 @@ func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit
 }
 
 // VerifyAudit implements identity.AuditLog.
-func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
+func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return auditchain.Verify(&s.audit.trail, key)
+	return auditchain.Verify(&s.audit.trail, keys)
 }
 
 // TamperAudit lets tests change the trail as an attacker with memory access

@@ -19,6 +19,13 @@ func TestStore(t *testing.T) {
 			}
 			return s
 		},
+		AuditHandle: func(t *testing.T, s identity.Store, c identity.AuditConfig, clock identity.Clock) identity.Store {
+			h, err := s.(*memstore.Store).NewAuditHandle(c, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		},
 		TamperAudit: func(t *testing.T, s identity.Store, f func(*auditchain.Trail)) {
 			s.(*memstore.Store).TamperAudit(f)
 		},

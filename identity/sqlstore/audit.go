@@ -195,7 +195,10 @@ func (s *Store) audited(ctx context.Context, n int64) {
 // Checkpoint seals the heads of every partition, and of the legacy chain,
 // with the audit key (see identity.AuditConfig); the store also does so
 // every CheckpointEvery appends of this handle. Instances checkpoint one at
-// a time. Without a key it does nothing.
+// a time, and a checkpoint is never dated before the one it follows,
+// whichever instance's clock dated that: VerifyAudit compares the times of
+// checkpoints under different keys during a key rotation (see
+// identity/auditchain). Without a key it does nothing.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.audit.Key == nil {
 		return nil
@@ -215,12 +218,15 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	}
 	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(s.now().UnixMicro()).UTC(), Prev: auditchain.Zero(),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
-	var last int64
+	var last, lastTime int64
 	var lastMAC []byte
-	err = tx.QueryRowContext(ctx, `SELECT seq, mac FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last, &lastMAC)
+	err = tx.QueryRowContext(ctx, `SELECT seq, time, mac FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last, &lastTime, &lastMAC)
 	switch {
 	case err == nil:
 		c.Seq, c.Prev = last+1, lastMAC
+		if c.Time.UnixMicro() < lastTime {
+			c.Time = fromMicros(lastTime)
+		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
@@ -323,7 +329,11 @@ func (s *Store) AuditEvents(ctx context.Context, subject identity.Subject, limit
 // VerifyAudit implements identity.AuditLog. It streams the whole trail in
 // one read transaction, so it checks a consistent snapshot while writers go
 // on: the legacy chain, the checkpoints, every partition, and their heads.
-func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
+func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byte, error) {
+	v, err := auditchain.NewVerifier(keys)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
+	}
 	// On SQLite this too is BEGIN IMMEDIATE, the store's only kind, and so
 	// queues with the writes.
 	tx, end, err := s.beginWrite(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
@@ -331,7 +341,6 @@ func (s *Store) VerifyAudit(ctx context.Context, key []byte) ([]byte, error) {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
 	defer end()
-	v := auditchain.Verifier{Key: key}
 	each := func(q string, f func(*sql.Rows) error) error {
 		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {

@@ -186,7 +186,7 @@ func TestAuditMigration(t *testing.T) {
 	if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
-	if _, err := s.VerifyAudit(ctx, key); err != nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: key}); err != nil {
 		t.Fatalf("the old chain after the upgrade: %v", err)
 	}
 	if err := s.Audit(ctx, identity.Event{Time: fromMicros(1_700_000_001_000_000), Subject: "alice", Action: "login", Result: identity.Success}); err != nil {
@@ -195,7 +195,7 @@ func TestAuditMigration(t *testing.T) {
 	if err := s.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.VerifyAudit(ctx, key); err != nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: key}); err != nil {
 		t.Fatalf("old chain and new partitions: %v", err)
 	}
 	recs, _ := s.AuditEvents(ctx, "alice", 0)
@@ -206,7 +206,7 @@ func TestAuditMigration(t *testing.T) {
 	if _, err := s.DB().Exec(`UPDATE puce_audit SET result = 'failure' WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.VerifyAudit(ctx, key); err == nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: key}); err == nil {
 		t.Fatal("an edited pre-upgrade record verified")
 	}
 }
@@ -234,7 +234,7 @@ func TestAuditHeadCacheTwoHandles(t *testing.T) {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
-	if _, err := a.VerifyAudit(ctx, key); err != nil {
+	if _, err := a.VerifyAudit(ctx, identity.AuditKeys{Current: key}); err != nil {
 		t.Fatalf("interleaved appends: %v", err)
 	}
 	recs, err := a.AuditEvents(ctx, "alice", 0)

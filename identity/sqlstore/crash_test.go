@@ -87,7 +87,7 @@ func TestCrashMidCommitPostgres(t *testing.T) {
 			t.Errorf("a success is in the trail: %+v", r.Event)
 		}
 	}
-	if _, err := s.VerifyAudit(ctx, nil); err != nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing was written, so the answer is as good as before.

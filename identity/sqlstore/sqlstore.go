@@ -105,7 +105,8 @@ func (d dialect) rebind(q string) string {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithClock sets the clock used for bookkeeping (migration times).
+// WithClock sets the clock used for bookkeeping: migration times and the
+// times of audit checkpoints.
 func WithClock(c identity.Clock) Option { return func(s *Store) { s.clock = c } }
 
 // WithPool sizes the connection pool: at most maxOpen connections, all of
@@ -153,7 +154,9 @@ func (p poolSize) apply(db *sql.DB, memory bool) {
 
 // WithAudit configures the audit trail: its partitions and the key that
 // seals its checkpoints (see identity.AuditConfig). Give every instance on
-// one database the same key.
+// one database the same key; to replace it, deploy the new key to every
+// instance and verify with the old one retired, with an overlap as long as
+// the deploy ("Rotating the audit key" in package identity).
 func WithAudit(c identity.AuditConfig) Option {
 	return func(s *Store) {
 		if c, err := c.Check(); err != nil {

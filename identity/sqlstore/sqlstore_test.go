@@ -32,7 +32,13 @@ func TestSQLite(t *testing.T) {
 			return sqlstoretest.SQLiteAt(t, paths[s])
 		},
 		OpenAudit: func(t *testing.T, c identity.AuditConfig) identity.Store {
-			return sqlstoretest.SQLiteAt(t, filepath.Join(t.TempDir(), "puce.db"), sqlstore.WithAudit(c))
+			p := filepath.Join(t.TempDir(), "puce.db")
+			s := sqlstoretest.SQLiteAt(t, p, sqlstore.WithAudit(c))
+			paths[s] = p
+			return s
+		},
+		AuditHandle: func(t *testing.T, s identity.Store, c identity.AuditConfig, clock identity.Clock) identity.Store {
+			return sqlstoretest.SQLiteAt(t, paths[s], sqlstore.WithAudit(c), sqlstore.WithClock(clock))
 		},
 		TamperAudit: tamperAudit,
 		SeedLegacy:  seedLegacy,
@@ -53,6 +59,7 @@ func TestSQLite(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	seconds := map[identity.Store]func() *sqlstore.Store{}
+	dsns := map[identity.Store]string{}
 	var version string
 	identitytest.RunStore(t, identitytest.StoreFactory{
 		Open: func(t *testing.T) identity.Store {
@@ -65,8 +72,13 @@ func TestPostgres(t *testing.T) {
 		},
 		Second: func(t *testing.T, s identity.Store) identity.Store { return seconds[s]() },
 		OpenAudit: func(t *testing.T, c identity.AuditConfig) identity.Store {
-			s, _ := sqlstoretest.Postgres(t, sqlstore.WithAudit(c))
+			dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+			s := openPostgres(t, dsn, sqlstore.WithAudit(c))
+			dsns[s] = dsn
 			return s
+		},
+		AuditHandle: func(t *testing.T, s identity.Store, c identity.AuditConfig, clock identity.Clock) identity.Store {
+			return openPostgres(t, dsns[s], sqlstore.WithAudit(c), sqlstore.WithClock(clock))
 		},
 		TamperAudit: tamperAudit,
 		SeedLegacy:  seedLegacy,
@@ -75,6 +87,16 @@ func TestPostgres(t *testing.T) {
 	if version != "" && !t.Failed() {
 		t.Logf("puce: store suite passed against PostgreSQL %s (two connection pools per race)", version)
 	}
+}
+
+// openPostgres opens a store on dsn, closed when the test ends.
+func openPostgres(t *testing.T, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
+	s, err := sqlstore.OpenPostgres(context.Background(), dsn, opts...)
+	if err != nil {
+		t.Fatalf("open PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // pgDump dumps the store's schema with pg_dump, as an operator's backup

@@ -91,7 +91,7 @@ func (s *Server) account(ctx context.Context, subject identity.Subject, login *i
 	if d.Audit, err = s.cfg.Store.AuditEvents(ctx, subject, 50); err != nil {
 		return nil, err
 	}
-	head, err := s.cfg.Store.VerifyAudit(ctx, nil)
+	head, err := s.cfg.Store.VerifyAudit(ctx, identity.AuditKeys{})
 	if err != nil {
 		d.ChainError = err.Error()
 	} else {

@@ -78,7 +78,7 @@ func checkSameTables(t *testing.T, s *sqlstore.Store, c *Counter) {
 	if err != nil || len(creds) != 1 || creds[0].Counter != 0 || creds[0].Revision != 1 {
 		t.Errorf("alice's credentials after the anchor: %+v, %v", creds, err)
 	}
-	if _, err := s.VerifyAudit(ctx, nil); err != nil {
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{}); err != nil {
 		t.Errorf("VerifyAudit after the anchor: %v", err)
 	}
 }
