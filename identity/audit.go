@@ -211,6 +211,13 @@ type AuditKeys struct {
 	// broken, so a retired key must be kept (offline) as long as the
 	// checkpoints it sealed are to be verified.
 	Retired []RetiredAuditKey
+	// Mark, when set, is what an earlier VerifyAudit returned, kept outside
+	// the database as the keys are (a log shipped off the machine, a
+	// ticket): the trail must still reach every place it names with the
+	// same hashes, or it was rolled back or rewritten behind it, which
+	// VerifyAudit reports as broken, keys or no keys. It is what tells a
+	// trail cut back to an earlier checkpoint (see identity/auditchain).
+	Mark []byte
 }
 
 // RetiredAuditKey is a key the stores sealed checkpoints with before the

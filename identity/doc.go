@@ -31,9 +31,10 @@
 //	store, err := sqlstore.Open(ctx, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: newKey}))
 //	// 2. Verification takes both, the old one retired with an overlap at
 //	//    least as long as the rolling deploy plus the instances' clock skew.
-//	digest, err := store.VerifyAudit(ctx, identity.AuditKeys{
+//	mark, err := store.VerifyAudit(ctx, identity.AuditKeys{
 //		Current: newKey,
 //		Retired: []identity.RetiredAuditKey{{Key: oldKey, Overlap: 30 * time.Minute}}, // newest first
+//		Mark:    lastMark, // what the previous verification returned, kept off the machine
 //	})
 //
 // Checkpoints sealed with the old key before the new key's first one verify

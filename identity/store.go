@@ -139,9 +139,10 @@ type AuditLog interface {
 	// them, or with a retired key after its overlap (see AuditKeys; the
 	// zero AuditKeys checks the chains only, which someone with write access
 	// to the database can recompute). Invalid keys are ErrBadInput.
-	// It returns a digest of the verified trail, which an operator can keep
-	// elsewhere to detect a later rollback past it.
-	VerifyAudit(ctx context.Context, keys AuditKeys) (digest []byte, err error)
+	// It returns the mark of the verified trail, which an operator keeps
+	// elsewhere and gives back in keys.Mark to the next verification: a
+	// trail rolled back or rewritten behind it is then ErrAuditBroken too.
+	VerifyAudit(ctx context.Context, keys AuditKeys) (mark []byte, err error)
 }
 
 // Store is everything puce keeps. memstore and sqlstore implement it.

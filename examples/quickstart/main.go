@@ -139,10 +139,10 @@ func run(ctx context.Context, dsn string) error {
 	for _, r := range recs {
 		fmt.Printf("    #%d %s %s %s %s %s\n", r.Seq, r.Event.Time.Format("15:04:05"), r.Event.Kind, r.Event.Action, r.Event.Result, r.Event.Reason)
 	}
-	head, err := store.VerifyAudit(ctx, identity.AuditKeys{})
+	mark, err := store.VerifyAudit(ctx, identity.AuditKeys{})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    chains verified, digest %x\n", head[:8])
+	fmt.Printf("    chains verified, mark %x… (keep it off the machine; the next VerifyAudit checks it)\n", mark[len(mark)-8:])
 	return nil
 }

@@ -63,7 +63,7 @@
 //  4. Keep every retired key, offline, for as long as the checkpoints it
 //     sealed must be verified: without it, VerifyAudit reports them as
 //     broken. Destroying it gives up verifying that part of the trail;
-//     archive the trail with the digest VerifyAudit returned first.
+//     archive the trail with the mark VerifyAudit returned first.
 //
 // A deploy rolled back to the old key after its overlap writes checkpoints
 // VerifyAudit reports as broken: a retired key must not become current
@@ -98,20 +98,26 @@
 //     backup or an old server, cannot add checkpoints to the trail after
 //     its overlap;
 //   - the newest records deleted without rolling the heads back: the chain
-//     ends before its head.
+//     ends before its head;
+//   - given a mark an earlier VerifyAudit returned, kept outside the
+//     database (AuditKeys.Mark), any change behind it: records or
+//     checkpoints it covers deleted (the trail rolled back, heads and all,
+//     to an earlier checkpoint), or rewritten and re-chained. The mark
+//     holds one hash over the hashes at the places the trail had reached,
+//     and each of them chains everything before it in its partition. This
+//     needs no key.
 //
 // It does not detect, and cannot without state kept outside the database:
 //
-//   - any change to records newer than the last checkpoint, by an attacker
-//     who also recomputes the chain and the head rows of that partition:
-//     between checkpoints the chain is only a hash chain. The window is the
-//     checkpoint interval;
-//   - the newest checkpoints deleted together with everything they cover
-//     beyond the one before: the trail then looks as it did at that earlier
-//     checkpoint. VerifyAudit returns a digest of what it verified,
-//     including the last checkpoint; an operator who keeps that digest (or
-//     the last checkpoint's sequence number) elsewhere, in a log shipped off
-//     the machine, detects this too;
+//   - any change to records newer than the last checkpoint and the last
+//     kept mark, by an attacker who also recomputes the chain and the head
+//     rows of that partition: between checkpoints the chain is only a hash
+//     chain. The window is the checkpoint interval;
+//   - without a kept mark, the newest checkpoints deleted together with
+//     everything they cover beyond the one before: the trail then looks as
+//     it did at that earlier checkpoint. An operator who keeps each mark
+//     VerifyAudit returns, in a log shipped off the machine, and gives the
+//     last one to the next verification detects it;
 //   - a forged checkpoint, by anyone holding the current key;
 //   - checkpoints forged with a retired key, dated within its overlap and
 //     after every checkpoint they follow. A genuine checkpoint dated past the
@@ -119,8 +125,8 @@
 //     forgeries need every later checkpoint deleted: the trail is rolled
 //     back to around the rotation, and its records since rewritten and
 //     sealed. This is the class of the newest checkpoints deleted, above,
-//     and what tells it is the same: a checkpoint number and digest kept
-//     outside the database. A retired key must therefore be kept as well
+//     and what tells it is the same: a mark kept outside the database from
+//     a verification after the overlap. A retired key must therefore be kept as well
 //     as the current one, and a leaked key replaced at once, with a short
 //     Overlap;
 //   - with no key (the zero identity.AuditKeys): anything a re-chaining

@@ -87,7 +87,7 @@ func TestRotation(t *testing.T) {
 			broken: []string{"checkpoint 4 ", "before checkpoint 3", "back in time"}},
 		// What a leaked retired key still allows: a checkpoint of its own
 		// inside its overlap, after the trail's last one (the threat model's
-		// rollback to around the rotation, which only a kept digest tells).
+		// rollback to around the rotation, which only a kept mark tells).
 		{name: "leaked old key inside the overlap (the open window)", trail: []sealed{{k1, 0}, {k2, m}, {k1, m + 30*time.Second}},
 			keys: identity.AuditKeys{Current: k2, Retired: []identity.RetiredAuditKey{retired(k1, 5*m)}}},
 		{name: "leaked old key after the trail moved past the overlap", trail: []sealed{{k1, 0}, {k2, m}, {k2, time.Hour}, {k1, time.Hour}},
@@ -107,7 +107,7 @@ func TestRotation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d, err := auditchain.Verify(chain(c.trail...), c.keys)
 			if len(c.broken) == 0 {
-				if err != nil || len(d) != 32 {
+				if err != nil || len(d) == 0 {
 					t.Fatalf("verify: %x, %v", d, err)
 				}
 				return
@@ -124,8 +124,8 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-// TestRotationDigest: the digest does not depend on the keys it was
-// verified with, so an operator's kept digest survives a rotation.
+// TestRotationDigest: the mark does not depend on the keys it was
+// verified with, so an operator's kept mark survives a rotation.
 func TestRotationDigest(t *testing.T) {
 	tr := chain(sealed{k1, 0}, sealed{k2, time.Minute})
 	d1, err := auditchain.Verify(tr, identity.AuditKeys{Current: k2, Retired: []identity.RetiredAuditKey{retired(k1, 0)}})
@@ -134,7 +134,7 @@ func TestRotationDigest(t *testing.T) {
 	}
 	d2, err := auditchain.Verify(tr, identity.AuditKeys{})
 	if err != nil || !bytes.Equal(d1, d2) {
-		t.Fatalf("digest %x with the keys, %x, %v without", d1, d2, err)
+		t.Fatalf("mark %x with the keys, %x, %v without", d1, d2, err)
 	}
 }
 

@@ -3,9 +3,7 @@ package auditchain
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -40,6 +38,8 @@ type Verifier struct {
 	claimedMax map[int]int64
 	parts      map[int]*Head
 	records    int64
+	// since is the mark the caller kept from an earlier verification.
+	since *since
 }
 
 // generation is one key and how long its checkpoints are accepted after
@@ -56,6 +56,13 @@ func NewVerifier(keys identity.AuditKeys) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{top: -1}
+	if keys.Mark != nil {
+		s, err := newSince(keys.Mark)
+		if err != nil {
+			return nil, err
+		}
+		v.since = s
+	}
 	if keys.Current == nil {
 		return v, nil
 	}
@@ -139,6 +146,7 @@ func (v *Verifier) Legacy(r identity.AuditRecord) error {
 		return broken("legacy record %d was altered", r.Seq)
 	}
 	v.legacy.Seq, v.legacy.Hash = r.Seq, r.Hash
+	v.since.sawLegacy(r.Seq, r.Hash)
 	v.records++
 	return nil
 }
@@ -207,6 +215,7 @@ func (v *Verifier) Checkpoint(c Checkpoint) error {
 		v.claimedMax[h.Partition] = h.Seq
 	}
 	v.last = &c
+	v.since.sawCheckpoint(&c)
 	return nil
 }
 
@@ -253,14 +262,16 @@ func (v *Verifier) Record(r identity.AuditRecord) error {
 		return broken("partition %d: record %d is not the one a checkpoint sealed (the chain was recomputed)", r.Partition, r.Seq)
 	}
 	h.Seq, h.Hash = r.Seq, r.Hash
+	v.since.sawRecord(r.Partition, r.Seq, r.Hash)
 	v.records++
 	return nil
 }
 
 // Finish compares every partition's chain with its head row and with the
-// checkpoints, and returns a digest of the verified trail: the legacy
-// head, every partition head and the last checkpoint. An operator who keeps
-// it elsewhere can tell later that nothing was rolled back since.
+// checkpoints, checks the kept mark when the Verifier has one, and returns
+// the mark of the verified trail (see mark): an operator who keeps it
+// elsewhere and gives it to a later verification learns whether the trail
+// was rolled back or rewritten behind it since.
 func (v *Verifier) Finish(heads []Head) ([]byte, error) {
 	if !v.legacyEnd {
 		if err := v.EndLegacy(Head{Hash: Zero()}); err != nil {
@@ -280,9 +291,8 @@ func (v *Verifier) Finish(heads []Head) ([]byte, error) {
 		ps = append(ps, p)
 	}
 	slices.Sort(ps)
-	d := sha256.New()
-	d.Write([]byte("puce-audit-digest-v1"))
-	d.Write(appendHead(nil, v.legacy))
+	m := mark{legacy: v.legacy.Seq}
+	var hashes [][]byte
 	for _, p := range ps {
 		end := *v.parts[p]
 		row, ok := rows[p]
@@ -298,13 +308,20 @@ func (v *Verifier) Finish(heads []Head) ([]byte, error) {
 		if c, ok := v.claims[p][0]; ok && !bytes.Equal(c, Genesis(p, v.legacyHash())) {
 			return nil, broken("partition %d: a checkpoint sealed another start", p)
 		}
-		d.Write(appendHead(nil, end))
+		if end.Seq > 0 {
+			m.parts = append(m.parts, markPart{p: p, seq: end.Seq})
+			hashes = append(hashes, end.Hash)
+		}
 	}
+	if err := v.since.check(); err != nil {
+		return nil, err
+	}
+	var mac []byte
 	if v.last != nil {
-		d.Write(binary.BigEndian.AppendUint64(nil, uint64(v.last.Seq)))
-		d.Write(v.last.MAC)
+		m.checkpoint, mac = v.last.Seq, v.last.MAC
 	}
-	return d.Sum(nil), nil
+	m.sum = markSum(v.legacyHash(), hashes, mac)
+	return m.encode(), nil
 }
 
 // Records is the number of records checked so far.
@@ -324,7 +341,7 @@ type Trail struct {
 	Checkpoints []Checkpoint
 }
 
-// Verify checks t with a Verifier under keys and returns its digest.
+// Verify checks t with a Verifier under keys and returns its mark.
 func Verify(t *Trail, keys identity.AuditKeys) ([]byte, error) {
 	v, err := NewVerifier(keys)
 	if err != nil {

@@ -113,6 +113,12 @@ func RunStore(t *testing.T, f StoreFactory) {
 		}
 		testAuditTamper(t, f)
 	})
+	t.Run("AuditMark", func(t *testing.T) {
+		if f.OpenAudit == nil || f.TamperAudit == nil {
+			t.Skip("store offers no raw access to tamper with")
+		}
+		testAuditMark(t, f)
+	})
 	t.Run("AuditKeysChecked", func(t *testing.T) { testAuditKeysChecked(t, f.Open(t)) })
 	t.Run("AuditRotation", func(t *testing.T) {
 		if f.OpenAudit == nil || f.AuditHandle == nil {

@@ -95,7 +95,7 @@ func (s *Server) account(ctx context.Context, subject identity.Subject, login *i
 	if err != nil {
 		d.ChainError = err.Error()
 	} else {
-		d.ChainOK, d.ChainHead = true, fmt.Sprintf("%x", head)
+		d.ChainOK, d.ChainHead = true, fmt.Sprintf("%x", head[len(head)-8:]) // the mark's sum
 	}
 	return d, nil
 }
