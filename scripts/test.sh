@@ -18,7 +18,7 @@ start_pcscd
 # yubico-piv-tool and OpenSC's PKCS#11 module drive the virtual PIV card
 # through pcscd as independent middleware. Poppler's pdfsig (with NSS's
 # certutil) and qpdf check the PDF signatures of pcsc/esign/pades.
-apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf libnss3-tools
+apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf libnss3-tools oathtool
 
 say "go vet ./..."
 go vet ./...
