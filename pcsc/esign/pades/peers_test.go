@@ -243,16 +243,15 @@ func darkPixels(t *testing.T, path string, box [4]float64) int {
 	return n
 }
 
-// TestVerifiesPdfsigSignature: a PDF signed by poppler's pdfsig (NSS, an
-// RSA key made by certutil, /SubFilter /adbe.pkcs7.detached) verifies with
-// puce at B-B, naming its signer; puce then adds its own signature as an
-// incremental update, and both puce and pdfsig find both valid, the first
-// no longer covering the whole file but not changed.
-func TestVerifiesPdfsigSignature(t *testing.T) {
+// nssSigner makes an NSS database with a CA and a signer under it
+// ("peer signer", RSA, made by certutil) for pdfsig to sign with, and
+// returns pdfsig, the database and the CA.
+func nssSigner(t *testing.T) (pdfsigBin, db string, ca *x509.Certificate) {
+	t.Helper()
 	certutil := tool(t, "certutil", "libnss3-tools")
-	pdfsigBin := tool(t, "pdfsig", "poppler-utils")
+	pdfsigBin = tool(t, "pdfsig", "poppler-utils")
 	dir := t.TempDir()
-	db := "sql:" + filepath.Join(dir, "nss")
+	db = "sql:" + filepath.Join(dir, "nss")
 	os.Mkdir(filepath.Join(dir, "nss"), 0o700)
 	noise := filepath.Join(dir, "noise")
 	seed := make([]byte, 2048)
@@ -284,6 +283,17 @@ func TestVerifiesPdfsigSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pdfsigBin, db, ca
+}
+
+// TestVerifiesPdfsigSignature: a PDF signed by poppler's pdfsig (NSS, an
+// RSA key made by certutil, /SubFilter /adbe.pkcs7.detached) verifies with
+// puce at B-B, naming its signer; puce then adds its own signature as an
+// incremental update, and both puce and pdfsig find both valid, the first
+// no longer covering the whole file but not changed.
+func TestVerifiesPdfsigSignature(t *testing.T) {
+	pdfsigBin, db, ca := nssSigner(t)
+	dir := t.TempDir()
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	in, out := filepath.Join("testdata", "contract-gs.pdf"), filepath.Join(dir, "peer.pdf")
@@ -324,6 +334,47 @@ func TestVerifiesPdfsigSignature(t *testing.T) {
 	path := filepath.Join(dir, "both.pdf")
 	os.WriteFile(path, both, 0o600)
 	b, _ := exec.Command(pdfsigBin, "-nssdir", db, path).CombinedOutput()
+	if strings.Count(string(b), "Signature is Valid.") != 2 {
+		t.Fatalf("pdfsig on the countersigned file:\n%s", b)
+	}
+}
+
+// TestPdfsigCountersignsPuce: a PDF puce signed at B-LT, then signed again
+// by poppler's pdfsig. pdfsig 22.12 puts its field in the page's /Annots
+// and not in /AcroForm /Fields; puce finds it there as pdfsig does, so both
+// report two valid signatures, puce's not changed by the update (a page's
+// /Annots growing by a signature widget is allowed).
+func TestPdfsigCountersignsPuce(t *testing.T) {
+	pdfsigBin, db, ca := nssSigner(t)
+	dir := t.TempDir()
+	doc, err := os.ReadFile(filepath.Join("testdata", "contract-gs.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	in, out := filepath.Join(dir, "puce.pdf"), filepath.Join(dir, "both.pdf")
+	os.WriteFile(in, f.sign(t, doc, pades.LevelBLT), 0o600)
+	if b, err := exec.Command(pdfsigBin, "-nssdir", db, "-add-signature", "-nick", "peer signer", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("pdfsig -add-signature: %v\n%s", err, b)
+	}
+	both, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := f.pki.Roots.Clone()
+	roots.AddCert(ca)
+	rep, err := pades.Verify(context.Background(), both, pades.VerifyOptions{Roots: roots, TSARoots: f.pki.Roots})
+	if err != nil || len(rep.Signatures) != 2 {
+		t.Fatalf("%v, %+v", err, rep)
+	}
+	first, second := rep.Signatures[0], rep.Signatures[1]
+	if !first.Valid() || first.Level != pades.LevelBLT || first.WholeDocument || first.ChangedAfterSigning {
+		t.Fatalf("puce's signature: %+v (%v)", first, first.Err)
+	}
+	if !second.Valid() || !second.WholeDocument || second.Signer.Subject.CommonName != "Peer Signer" {
+		t.Fatalf("pdfsig's signature: %+v (%v)", second, second.Err)
+	}
+	b, _ := exec.Command(pdfsigBin, "-nssdir", db, "-nocert", out).CombinedOutput()
 	if strings.Count(string(b), "Signature is Valid.") != 2 {
 		t.Fatalf("pdfsig on the countersigned file:\n%s", b)
 	}

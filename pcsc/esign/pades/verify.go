@@ -268,6 +268,35 @@ func (d *document) signatures() ([]sigField, error) {
 	if err := walk(fields, "", nil, 0); err != nil {
 		return nil, err
 	}
+	// Signature fields reached only through a page's annotations: ISO
+	// 32000-1 §12.7.2 puts every root field in /AcroForm /Fields, but
+	// poppler's pdfsig (22.12) adds its field to the page's /Annots alone,
+	// and PDF readers, poppler's own among them, show such a signature. A
+	// verifier that skipped it would report fewer signatures than they do.
+	err = d.eachPage(func(_ ref, page *dict) error {
+		ao, err := d.resolve(page.get("Annots"))
+		if err != nil {
+			return err
+		}
+		annots, _ := ao.(array)
+		for _, a := range annots {
+			r, ok := a.(ref)
+			if !ok || seen[r] {
+				continue
+			}
+			top, err := d.rootField(r)
+			if err != nil {
+				return err
+			}
+			if err := walk(array{top}, "", nil, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	// File order: by where each signature's signed range ends.
 	for i := 1; i < len(out); i++ {
 		for j := i; j > 0 && out[j].end() < out[j-1].end(); j-- {
@@ -275,6 +304,24 @@ func (d *document) signatures() ([]sigField, error) {
 		}
 	}
 	return out, nil
+}
+
+// rootField is the field a widget annotation belongs to, at the top of
+// its /Parent chain (ISO 32000-1 §12.7.3.1); the annotation itself when
+// it has no parent.
+func (d *document) rootField(r ref) (ref, error) {
+	for depth := 0; depth < maxDepth; depth++ {
+		n, err := d.resolveDict(r)
+		if err != nil || n == nil {
+			return r, err
+		}
+		p, ok := n.get("Parent").(ref)
+		if !ok {
+			return r, nil
+		}
+		r = p
+	}
+	return r, fmt.Errorf("%w: form field tree too deep", ErrMalformed)
 }
 
 func readSigDict(field string, v *dict) (sigField, error) {

@@ -550,3 +550,51 @@ func (d *document) firstPage() (ref, *dict, error) {
 	}
 	return ref{}, nil, fmt.Errorf("%w: page tree too deep", ErrMalformed)
 }
+
+// maxPages bounds the page tree walk: far more than a document of
+// MaxDocumentSize can hold pages of its own, few enough to stop a tree
+// whose nodes refer to each other in a loop of fresh references.
+const maxPages = 1 << 16
+
+// eachPage calls fn with every page, in order (a depth-first walk of the
+// page tree, ISO 32000-1 §7.7.3.2), each node once.
+func (d *document) eachPage(fn func(r ref, page *dict) error) error {
+	_, cat, err := d.catalog()
+	if err != nil {
+		return err
+	}
+	seen := map[ref]bool{}
+	var walk func(node object, depth int) error
+	walk = func(node object, depth int) error {
+		r, ok := node.(ref)
+		if !ok {
+			return fmt.Errorf("%w: page tree node is not an indirect object", ErrMalformed)
+		}
+		if depth > maxDepth || len(seen) >= maxPages {
+			return fmt.Errorf("%w: page tree too deep or large", ErrMalformed)
+		}
+		if seen[r] {
+			return nil
+		}
+		seen[r] = true
+		n, err := d.resolveDict(r)
+		if err != nil || n == nil {
+			return fmt.Errorf("%w: page tree", ErrMalformed)
+		}
+		if n.get("Type") == name("Page") {
+			return fn(r, n)
+		}
+		kids, err := d.resolve(n.get("Kids"))
+		if err != nil {
+			return err
+		}
+		k, _ := kids.(array)
+		for _, kid := range k {
+			if err := walk(kid, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(cat.get("Pages"), 0)
+}
