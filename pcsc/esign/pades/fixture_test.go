@@ -105,11 +105,13 @@ func (f *fixture) sign(t testing.TB, pdf []byte, level pades.Level) []byte {
 // inputs are PDFs made by real tools: qpdf with a classic cross-reference
 // table and with object and cross-reference streams, Ghostscript, and
 // qpdf --linearize of Ghostscript's (first-page cross-reference at the
-// start, with and without object streams).
+// start, with and without object streams), and cairo's (poppler's
+// pdftocairo -pdf of contract.pdf: PDF 1.5, the writer behind many Linux
+// applications' "print to PDF").
 func inputs(t testing.TB) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, n := range []string{"contract.pdf", "contract-objstm.pdf", "contract-gs.pdf", "contract-linearized.pdf", "contract-linearized-objstm.pdf"} {
+	for _, n := range []string{"contract.pdf", "contract-objstm.pdf", "contract-gs.pdf", "contract-linearized.pdf", "contract-linearized-objstm.pdf", "contract-cairo.pdf"} {
 		b, err := os.ReadFile(filepath.Join("testdata", n))
 		if err != nil {
 			t.Fatal(err)

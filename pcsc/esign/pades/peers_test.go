@@ -76,8 +76,8 @@ func pdfsig(t *testing.T, nss, file string) string {
 }
 
 // TestPeersPdfsigQpdf: poppler's pdfsig reports our signatures valid and
-// their certificate trusted, for PDFs from qpdf (table and streams) and
-// Ghostscript, at B-B and B-LTA; qpdf --check accepts the files; an edited
+// their certificate trusted, for PDFs from qpdf (table and streams),
+// Ghostscript and cairo, at B-B and B-LTA; qpdf --check accepts the files; an edited
 // signed byte makes pdfsig report the signature invalid, and an update
 // that changes the content makes it report the signature no longer covers
 // the whole document, while puce says "changed after signing".
