@@ -81,3 +81,36 @@ func TestWithPoolRefusesZero(t *testing.T) {
 		t.Fatalf("WithPool(0): %v, want ErrBadInput", err)
 	}
 }
+
+// TestDurableCommits: every connection of a SQLite store opened with
+// WithDurableCommits commits with synchronous=FULL (2), and without it
+// with NORMAL (1); several connections are held at once so that each one
+// the pool opened is asked.
+func TestDurableCommits(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		opts []sqlstore.Option
+		want int
+	}{{nil, 1}, {[]sqlstore.Option{sqlstore.WithDurableCommits()}, 2}} {
+		s, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "durable.db"), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conns []interface{ Close() error }
+		for range 4 {
+			conn, err := s.DB().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, conn)
+			var level int
+			if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil || level != c.want {
+				t.Fatalf("%d options: PRAGMA synchronous = %d, %v; want %d", len(c.opts), level, err, c.want)
+			}
+		}
+		for _, conn := range conns {
+			conn.Close()
+		}
+		s.Close()
+	}
+}

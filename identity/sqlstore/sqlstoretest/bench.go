@@ -40,10 +40,11 @@ type Engine struct {
 	Open func(testing.TB) (*sqlstore.Store, *Counter)
 }
 
-// Engines are SQLite (a WAL file in a temporary directory) and PostgreSQL
-// (a fresh schema; skipped loudly without PUCE_POSTGRES_DSN), both through
-// the counting driver.
-var Engines = []Engine{{"SQLite", CountingSQLite}, {"Postgres", CountingPostgres}}
+// Engines are SQLite (a WAL file in a temporary directory), the same with
+// WithDurableCommits (an fsync per commit), and PostgreSQL (a fresh
+// schema; skipped loudly without PUCE_POSTGRES_DSN), all through the
+// counting driver.
+var Engines = []Engine{{"SQLite", CountingSQLite}, {"SQLiteDurable", CountingSQLiteDurable}, {"Postgres", CountingPostgres}}
 
 // batchSize is how many verifications are readied at once: enough that the
 // stopped timer's bookkeeping is rare, few enough that a batch of

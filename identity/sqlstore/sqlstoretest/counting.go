@@ -25,17 +25,24 @@ func CountingSQLite(t testing.TB) (*sqlstore.Store, *Counter) {
 }
 
 // CountingSQLiteAt opens (another handle on) the SQLite store at path
-// through the counting driver.
-func CountingSQLiteAt(t testing.TB, path string) (*sqlstore.Store, *Counter) {
+// through the counting driver, with opts.
+func CountingSQLiteAt(t testing.TB, path string, opts ...sqlstore.Option) (*sqlstore.Store, *Counter) {
 	t.Helper()
 	c := new(Counter)
-	s, err := sqlstore.OpenSQLite(sqlhook.With(context.Background(), countingOpener(c)), path)
+	s, err := sqlstore.OpenSQLite(sqlhook.With(context.Background(), countingOpener(c)), path, opts...)
 	if err != nil {
 		t.Fatalf("open SQLite through the counting driver: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	c.Reset()
 	return s, c
+}
+
+// CountingSQLiteDurable is CountingSQLite with WithDurableCommits: an
+// fsync per commit, in the store and in the anchors alike.
+func CountingSQLiteDurable(t testing.TB) (*sqlstore.Store, *Counter) {
+	t.Helper()
+	return CountingSQLiteAt(t, filepath.Join(t.TempDir(), "puce.db"), sqlstore.WithDurableCommits())
 }
 
 // CountingPostgres is PostgreSQL through the counting driver, on a fresh
