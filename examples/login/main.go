@@ -68,6 +68,7 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
 	csca := flag.String("csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
 	docKey := flag.String("document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
+	auditKey := flag.String("audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 key (32 bytes) that seals the audit trail's checkpoints (env PUCE_AUDIT_KEY); a development key beside a SQLite file when empty. examples/auditcheck verifies the trail with it")
 	policyFile := flag.String("usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
 	policyName := flag.String("usage-policy-name", "usage policy", "what the usage policy is called on the pages")
 	rpID := flag.String("rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
@@ -77,7 +78,7 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// Settings that go to the server as they are.
 	opts := loginsrv.Config{RPID: *rpID, DisableWebAuthn: *noWebAuthn, UsagePolicyName: *policyName}
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *policyFile, opts); err != nil {
+	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *auditKey, *policyFile, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
@@ -85,7 +86,7 @@ func main() {
 
 // run starts the server; opts carries the settings passed through as they
 // are (WebAuthn, the usage policy's name).
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, policyFile string, opts loginsrv.Config) error {
+func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, auditKey, policyFile string, opts loginsrv.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -98,14 +99,23 @@ func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL,
 		log.Warn("serving plain HTTP on a non-loopback address: passwords and cookies travel in clear; use -tls-cert/-tls-key")
 	}
 
-	store, err := sqlstore.Open(ctx, db)
+	devBase := web.DevKeyBase(db)
+	var auditDev string
+	if devBase != "" {
+		auditDev = devBase + ".dev-audit-key"
+	}
+	key, err := web.AuditKey(auditKey, auditDev, os.Stderr)
+	if err != nil {
+		return err
+	}
+	store, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	devKey := ""
-	if store.Engine() == "sqlite" && db != ":memory:" {
-		devKey = strings.TrimPrefix(db, "sqlite:") + ".dev-sealer-key"
+	if devBase != "" {
+		devKey = devBase + ".dev-sealer-key"
 	}
 	sealer, err := web.Sealer(sealerKeys, devKey, os.Stderr)
 	if err != nil {
