@@ -2,10 +2,6 @@ package esign_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"math/big"
@@ -37,24 +33,14 @@ func TestTimestampAuthorityRevocation(t *testing.T) {
 	pki := card.PKI
 	signedAt := time.Now().Add(-12 * time.Hour).Truncate(time.Second)
 	stampedAt, collectedAt := signedAt.Add(time.Minute), signedAt.Add(2*time.Minute)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert := signerCert(t, pki, key, func(c *x509.Certificate) {
-		c.NotBefore = signedAt.Add(-time.Hour)
+	bb, cert := signedBB(t, pki, signedAt, func(c *x509.Certificate) {
+		c.NotAfter = time.Now().Add(time.Hour)
 		c.OCSPServer = []string{"http://ocsp.test.invalid/"}
 	})
 	tsa, tsaCert := testTSAWith(t, pki, stampedAt, func(c *x509.Certificate) {
 		c.SerialNumber = big.NewInt(0x1092)
 		c.OCSPServer = []string{"http://tsa-ocsp.test.invalid/"}
 	})
-	p, err := esign.Prepare(document, cert, signedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := key.Sign(rand.Reader, p.Digest, crypto.SHA256)
-	bb, err := p.Assemble(sig, pki.Issuing)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bt, _, err := esign.Timestamped(ctx, bb, tsa)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,6 @@ package esign_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"os"
@@ -39,20 +35,7 @@ func TestCAdESLT(t *testing.T) {
 	}
 	pki := card.PKI
 	signedAt := time.Now().Add(-12 * time.Hour).Truncate(time.Second)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert := signerCert(t, pki, key, func(c *x509.Certificate) {
-		c.NotBefore, c.NotAfter = signedAt.Add(-time.Hour), signedAt.Add(time.Hour)
-		c.OCSPServer = []string{"http://ocsp.test.invalid/"}
-	})
-	p, err := esign.Prepare(document, cert, signedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := key.Sign(rand.Reader, p.Digest, crypto.SHA256)
-	bb, err := p.Assemble(sig, pki.Issuing)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bb, cert := signedBB(t, pki, signedAt, func(c *x509.Certificate) { c.OCSPServer = []string{"http://ocsp.test.invalid/"} })
 	collectedAt := signedAt.Add(2 * time.Minute)
 	responder := ocspresponder.New(pki.Issuing, pki.IssuingKey, nil, func() time.Time { return collectedAt })
 	lt, err := esign.LongTerm(context.Background(), bb, esign.LongTermOptions{

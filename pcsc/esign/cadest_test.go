@@ -2,7 +2,6 @@ package esign_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -68,19 +67,7 @@ func TestCAdEST(t *testing.T) {
 	// Within the test CA's validity (it starts a day ago), and long
 	// before now.
 	signedAt := time.Now().Add(-12 * time.Hour)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert := signerCert(t, pki, key, func(c *x509.Certificate) {
-		c.NotBefore, c.NotAfter = signedAt.Add(-time.Hour), signedAt.Add(time.Hour) // long expired now
-	})
-	p, err := esign.Prepare(document, cert, signedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := key.Sign(rand.Reader, p.Digest, crypto.SHA256)
-	p7s, err := p.Assemble(sig, pki.Issuing)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p7s, _ := signedBB(t, pki, signedAt, nil) // its certificate long expired now
 	tsa := testTSA(t, pki, signedAt.Add(time.Minute))
 	stamped, ts, err := esign.Timestamped(context.Background(), p7s, tsa)
 	if err != nil {

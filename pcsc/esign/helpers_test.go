@@ -2,6 +2,8 @@ package esign_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -44,3 +47,27 @@ func oid(ids ...int) asn1.ObjectIdentifier { return asn1.ObjectIdentifier(ids) }
 
 // asn1OID shortens the type in tables.
 type asn1OID = asn1.ObjectIdentifier
+
+// signedBB is a B-B signature of document made at signedAt by a fresh P-256
+// key whose certificate, under pki's issuing CA, is valid from an hour
+// before signedAt to an hour after (edit changes it further).
+func signedBB(t *testing.T, pki testcard.PKI, signedAt time.Time, edit func(*x509.Certificate)) ([]byte, *x509.Certificate) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert := signerCert(t, pki, key, func(c *x509.Certificate) {
+		c.NotBefore, c.NotAfter = signedAt.Add(-time.Hour), signedAt.Add(time.Hour)
+		if edit != nil {
+			edit(c)
+		}
+	})
+	p, err := esign.Prepare(document, cert, signedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := key.Sign(rand.Reader, p.Digest, crypto.SHA256)
+	bb, err := p.Assemble(sig, pki.Issuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bb, cert
+}
