@@ -49,7 +49,7 @@ fi
 
 DEMO_DIR=$(mktemp -d /tmp/puce-demo.XXXXXX)
 say "building the examples into $DEMO_DIR"
-for cmd in login sign cardagent virtualcard ocratoken; do
+for cmd in login sign cardagent virtualcard ocratoken auditcheck; do
 	go build -o "$DEMO_DIR/$cmd" "./examples/$cmd"
 done
 
@@ -139,8 +139,14 @@ $ocra_info
   signature inside it, any other file a timestamped .p7s) and verify it,
   and verify an altered copy.
 
-  WARNING: the login server seals TOTP secrets with a DEVELOPMENT key kept beside
-  its database (see login.log); production passes -sealer-keys / PUCE_SEALER_KEYS.
+  the audit trail: verify it (and keep each run's mark, which the next run
+  checks) with
+      $DEMO_DIR/auditcheck -db $DEMO_DIR/login.db -marks $DEMO_DIR/audit-marks.log
+
+  WARNING: the login server seals TOTP secrets and the audit trail's
+  checkpoints with DEVELOPMENT keys kept beside its database (see login.log);
+  production passes -sealer-keys / PUCE_SEALER_KEYS and -audit-key /
+  PUCE_AUDIT_KEY.
 
   logs: $DEMO_DIR/*.log
 EOT
