@@ -153,8 +153,8 @@ type AuditConfig struct {
 	// Key seals the checkpoints with HMAC-SHA256: at least 32 random bytes,
 	// kept out of the database (beside the Sealer's keys), and given to
 	// VerifyAudit as AuditKeys.Current. Without it the store writes no
-	// checkpoints, and the trail is a hash chain that anyone with write
-	// access can recompute. To replace it, see AuditKeys and "Rotating the
+	// checkpoints (an empty key is none), and the trail is a hash chain
+	// that anyone with write access can recompute. To replace it, see AuditKeys and "Rotating the
 	// audit key" in the package documentation.
 	Key []byte
 	// Partitions is the number of chains subjects are spread over (default
@@ -170,6 +170,9 @@ type AuditConfig struct {
 
 // Check validates c and fills in its defaults.
 func (c AuditConfig) Check() (AuditConfig, error) {
+	if len(c.Key) == 0 {
+		c.Key = nil // an empty key is none: a configuration that read no key
+	}
 	if c.Key != nil && len(c.Key) < 32 {
 		return c, fmt.Errorf("%w: the audit key must be at least 32 bytes", ErrBadInput)
 	}

@@ -38,3 +38,19 @@ func TestRecordOutcome(t *testing.T) {
 		t.Fatalf("slog output %s", out)
 	}
 }
+
+// TestAuditConfigCheck: an empty key is no key (what a configuration that
+// read an unset variable holds), a short one is refused, and the defaults
+// are filled in.
+func TestAuditConfigCheck(t *testing.T) {
+	c, err := identity.AuditConfig{Key: []byte{}}.Check()
+	if err != nil || c.Key != nil || c.Partitions != 16 || c.CheckpointEvery != 100 {
+		t.Fatalf("empty key: %+v, %v", c, err)
+	}
+	if _, err := (identity.AuditConfig{Key: make([]byte, 31)}).Check(); !errors.Is(err, identity.ErrBadInput) {
+		t.Fatalf("31-byte key: %v", err)
+	}
+	if c, err := (identity.AuditConfig{Key: make([]byte, 32)}).Check(); err != nil || len(c.Key) != 32 {
+		t.Fatalf("32-byte key: %+v, %v", c, err)
+	}
+}

@@ -10,7 +10,8 @@
 //
 // Several instances share logins and sessions when they share a PostgreSQL
 // database (-db postgres://…), an origin (-origin) and the sealing key
-// (PUCE_SEALER_KEY, base64 of 32 bytes).
+// (PUCE_SEALER_KEY, base64 of 32 bytes). PUCE_AUDIT_KEY (the same) seals the
+// audit trail's checkpoints, which examples/auditcheck verifies.
 package main
 
 import (
@@ -56,7 +57,8 @@ func run(ctx context.Context, addr, origin, db, agent, ca string) error {
 	if origin == "" {
 		origin = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	}
-	store, err := sqlstore.Open(ctx, db)
+	auditKey, _ := base64.StdEncoding.DecodeString(os.Getenv("PUCE_AUDIT_KEY")) // 32+ bytes: seals the audit trail
+	store, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: auditKey}))
 	if err != nil {
 		return err
 	}
