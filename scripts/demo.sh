@@ -101,7 +101,7 @@ fi
 wait_for "$csca"
 wait_for "$agent_url"
 start login "$DEMO_DIR/login" -addr "127.0.0.1:$login_port" -db "$DEMO_DIR/login.db" -agent "$agent_url" -ca "$ca" -csca "$csca" -revocation on
-start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca"
+start sign "$DEMO_DIR/sign" -addr "127.0.0.1:$sign_port" -agent "$agent_url" -ca "$ca" -db "$DEMO_DIR/login.db"
 wait_for "$login_url"
 wait_for "$sign_url"
 # A printed OCRA test token for payment approvals: enrolled for the user
