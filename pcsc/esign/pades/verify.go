@@ -200,14 +200,17 @@ func (d *document) signatures() ([]sigField, error) {
 		return nil, err
 	}
 	form, err := d.resolveDict(cat.get("AcroForm"))
-	if err != nil || form == nil {
-		return nil, err
-	}
-	fo, err := d.resolve(form.get("Fields"))
 	if err != nil {
 		return nil, err
 	}
-	fields, _ := fo.(array)
+	var fields array
+	if form != nil {
+		fo, err := d.resolve(form.get("Fields"))
+		if err != nil {
+			return nil, err
+		}
+		fields, _ = fo.(array)
+	}
 	var out []sigField
 	seen := map[ref]bool{}
 	var walk func(list array, prefix string, ft object, depth int) error
@@ -273,10 +276,16 @@ func (d *document) signatures() ([]sigField, error) {
 	// poppler's pdfsig (22.12) adds its field to the page's /Annots alone,
 	// and PDF readers, poppler's own among them, show such a signature. A
 	// verifier that skipped it would report fewer signatures than they do.
-	err = d.eachPage(func(_ ref, page *dict) error {
+	// Each annotation and each node of a /Parent chain is resolved once,
+	// however many annotations name it, so that a hostile file cannot make
+	// the search quadratic. The search is a supplement: a page tree it
+	// cannot walk leaves the signatures of the field tree as they are.
+	roots := map[ref]ref{}
+	var found error // from the signatures found, not from the page tree
+	d.eachPage(func(_ ref, page *dict) error {
 		ao, err := d.resolve(page.get("Annots"))
 		if err != nil {
-			return err
+			return nil
 		}
 		annots, _ := ao.(array)
 		for _, a := range annots {
@@ -284,18 +293,22 @@ func (d *document) signatures() ([]sigField, error) {
 			if !ok || seen[r] {
 				continue
 			}
-			top, err := d.rootField(r)
-			if err != nil {
-				return err
+			if _, done := roots[r]; done {
+				continue
 			}
-			if err := walk(array{top}, "", nil, 0); err != nil {
+			top, err := d.rootField(r, roots)
+			if err == nil {
+				err = walk(array{top}, "", nil, 0)
+			}
+			if err != nil {
+				found = err
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if found != nil {
+		return nil, found
 	}
 	// File order: by where each signature's signed range ends.
 	for i := 1; i < len(out); i++ {
@@ -308,20 +321,33 @@ func (d *document) signatures() ([]sigField, error) {
 
 // rootField is the field a widget annotation belongs to, at the top of
 // its /Parent chain (ISO 32000-1 §12.7.3.1); the annotation itself when
-// it has no parent.
-func (d *document) rootField(r ref) (ref, error) {
-	for depth := 0; depth < maxDepth; depth++ {
+// it has no parent. roots remembers the answer for every node it passed,
+// so that each node is resolved once across calls.
+func (d *document) rootField(r ref, roots map[ref]ref) (ref, error) {
+	var path []ref
+	for {
+		if top, ok := roots[r]; ok {
+			r = top
+			break
+		}
+		if len(path) == maxDepth {
+			return r, fmt.Errorf("%w: form field tree too deep", ErrMalformed)
+		}
+		path = append(path, r)
 		n, err := d.resolveDict(r)
 		if err != nil || n == nil {
-			return r, err
+			break
 		}
 		p, ok := n.get("Parent").(ref)
 		if !ok {
-			return r, nil
+			break
 		}
 		r = p
 	}
-	return r, fmt.Errorf("%w: form field tree too deep", ErrMalformed)
+	for _, n := range path {
+		roots[n] = r
+	}
+	return r, nil
 }
 
 func readSigDict(field string, v *dict) (sigField, error) {
