@@ -19,9 +19,9 @@ import (
 // validates the authority's certificate as any other, and B-LT (ETSI EN
 // 319 122-1 §5.5, ETSI EN 319 142-1 §5.4) keeps the data to do so.
 
-// ErrAuthorityRevoked: the timestamp's authority's certificate (or its
-// CA's) was revoked before the token's time, or for a key compromise at
-// any time (RFC 3161 §4): the time it vouches for cannot be relied on.
+// ErrAuthorityRevoked: the timestamp's authority's certificate, or a CA's
+// above it, was revoked before the token's time, or for a key compromise
+// at any time (RFC 3161 §4): the time it vouches for cannot be relied on.
 // Wraps ErrTimestamp; not ErrRevoked, which is about the signer.
 var ErrAuthorityRevoked = fmt.Errorf("%w: the authority's certificate is revoked", ErrTimestamp)
 
@@ -38,62 +38,75 @@ func compromised(reason int) bool {
 	return false
 }
 
-// authorityStatus judges ts's authority at the token's time from vd, with
-// no network. It returns the authority's status when vd establishes it;
-// nil and judged false when vd holds nothing about it (then the signature
-// stays at B-T); nil and judged true when no certificate of its chain
-// names an OCSP responder (there was nothing to collect, as for an
-// intermediate in statusOfChain); and an error wrapping ErrAuthorityRevoked when it was
-// revoked before the token's time or for a key compromise.
+// authorityStatus judges ts's authority and the CAs above it at the
+// token's time from vd, with no network. A certificate of that chain
+// revoked before the token's time, or for a key compromise at any time,
+// is an error wrapping ErrAuthorityRevoked: whoever holds a compromised
+// CA key can issue a new authority certificate and date tokens as they
+// like. It returns the authority's own status when vd establishes it, and
+// whether the chain is judged: every certificate of it that names an OCSP
+// responder has an answer (one that names none had nothing to collect,
+// as for an intermediate in statusOfChain).
 func (vd *ValidationData) authorityStatus(ts *Timestamp) (st *CertificateStatus, judged bool, err error) {
-	if len(ts.Chain) < 2 {
-		return nil, true, nil // the authority is itself a trust anchor
-	}
-	s, err := vd.statusOfChain(ts.Chain, ts.Time)
-	switch {
-	case errors.Is(err, ErrRevoked):
-		return nil, false, fmt.Errorf("%w: on %s (reason %d), before the token's time %s", ErrAuthorityRevoked,
-			s.RevokedAt.UTC().Format(time.RFC3339), s.Reason, ts.Time.UTC().Format(time.RFC3339))
-	case err != nil:
-		// Judged when no certificate of the chain names a responder.
-		for _, c := range ts.Chain[:len(ts.Chain)-1] {
-			if len(c.OCSPServer) > 0 {
-				return nil, false, nil
-			}
+	judged = true
+	for i := 0; i+1 < len(ts.Chain); i++ {
+		c := ts.Chain[i]
+		s, err := vd.StatusAt(c, ts.Chain[i+1], ts.Time)
+		switch {
+		case errors.Is(err, ErrRevoked):
+			return nil, false, fmt.Errorf("%w: %q on %s (reason %d), before the token's time %s", ErrAuthorityRevoked,
+				c.Subject.CommonName, s.RevokedAt.UTC().Format(time.RFC3339), s.Reason, ts.Time.UTC().Format(time.RFC3339))
+		case err != nil:
+			judged = judged && len(c.OCSPServer) == 0
+			continue
+		case !s.RevokedAt.IsZero() && compromised(s.Reason):
+			return nil, false, fmt.Errorf("%w: %q for a key compromise (reason %d) on %s, after the token's time, which the key's holder could have chosen",
+				ErrAuthorityRevoked, c.Subject.CommonName, s.Reason, s.RevokedAt.UTC().Format(time.RFC3339))
 		}
-		return nil, true, nil
-	case !s.RevokedAt.IsZero() && compromised(s.Reason):
-		return &s, false, fmt.Errorf("%w: for a key compromise (reason %d) on %s, after the token's time, which the key's holder could have chosen",
-			ErrAuthorityRevoked, s.Reason, s.RevokedAt.UTC().Format(time.RFC3339))
+		if i == 0 {
+			st = &s
+		}
 	}
-	return &s, true, nil
+	return st, judged, nil
 }
 
-// checkAuthorityRevocation asks the OCSP checker about the signature
-// timestamp's authority, when its certificate names a responder (a
-// checker's ResponderURL is the signers' CA's, not the authority's), and
-// records the answer in the report. A revocation after the token's time
-// for another reason than a compromise leaves the timestamp good.
+// checkAuthorityRevocation asks the OCSP responders of the signature
+// timestamp's authority and of the CAs above it, each that names one (a
+// checker's ResponderURL is the signers' CA's, not theirs), and records
+// the authority's answer in the report. A revocation after the token's
+// time for another reason than a compromise leaves the timestamp good.
 func (rep *Report) checkAuthorityRevocation(ctx context.Context, opts VerifyOptions) error {
 	ts := rep.Timestamp
-	if ts == nil || len(ts.Chain) < 2 || len(ts.Authority.OCSPServer) == 0 {
+	if ts == nil {
 		return nil
 	}
 	c := *opts.OCSP
 	c.ResponderURL = ""
-	res, err := c.Check(ctx, ts.Authority, ts.Chain[1], opts.now())
-	switch {
-	case err == nil:
-		rep.AuthorityRevocation = &res
-		return nil
-	case errors.Is(err, ocsp.ErrRevoked):
-		rep.AuthorityRevocation = &res
-		if res.RevokedAt.After(ts.Time) && !compromised(res.Reason) {
-			return nil
+	for i := 0; i+1 < len(ts.Chain); i++ {
+		cert := ts.Chain[i]
+		if len(cert.OCSPServer) == 0 {
+			continue
 		}
-		return fmt.Errorf("%w: %s says since %s, reason %d", ErrAuthorityRevoked, res.Responder, res.RevokedAt.UTC().Format(time.RFC3339), res.Reason)
+		res, err := c.Check(ctx, cert, ts.Chain[i+1], opts.now())
+		switch {
+		case err == nil:
+		case errors.Is(err, ocsp.ErrRevoked):
+			if res.RevokedAt.After(ts.Time) && !compromised(res.Reason) {
+				break
+			}
+			if i == 0 {
+				rep.AuthorityRevocation = &res
+			}
+			return fmt.Errorf("%w: %q: %s says since %s, reason %d", ErrAuthorityRevoked, cert.Subject.CommonName, res.Responder,
+				res.RevokedAt.UTC().Format(time.RFC3339), res.Reason)
+		default:
+			return fmt.Errorf("%w: the timestamp's authority, %q: %w", ErrRevocationUnknown, cert.Subject.CommonName, err)
+		}
+		if i == 0 {
+			rep.AuthorityRevocation = &res
+		}
 	}
-	return fmt.Errorf("%w: the timestamp's authority: %w", ErrRevocationUnknown, err)
+	return nil
 }
 
 // now is the clock OCSP answers are judged by.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,22 @@ func TestTimestampAuthorityRevocation(t *testing.T) {
 				t.Fatalf("%v, %+v", err, rep)
 			}
 		})
+	}
+
+	// The CA above the authority compromised after the token's time: its
+	// key could have issued another authority certificate, so the token is
+	// refused too (found in review: only the authority's own certificate
+	// was judged). The answer, from the root, is OpenSSL's.
+	rootPeer := opensslocsp.New(t, pki.Root, pki.RootKey)
+	rootPeer.Revoke(t, pki.Issuing, stampedAt.Add(30*time.Second), 2)
+	peer.Valid(tsaCert)
+	_, err = esign.Verify(document, withAnswers(signerAnswer, peer.Answer(t, tsaCert), rootPeer.Answer(t, pki.Issuing)), opts)
+	if !errors.Is(err, esign.ErrAuthorityRevoked) || !strings.Contains(err.Error(), pki.Issuing.Subject.CommonName) {
+		t.Fatalf("the authority's CA compromised after the token: %v, want ErrAuthorityRevoked naming it", err)
+	}
+	rootPeer.Revoke(t, pki.Issuing, stampedAt.Add(30*time.Second), 5)
+	if rep, err := esign.Verify(document, withAnswers(signerAnswer, peer.Answer(t, tsaCert), rootPeer.Answer(t, pki.Issuing)), opts); err != nil || rep.Level != "B-LT" {
+		t.Fatalf("the authority's CA retired after the token: %v, %+v", err, rep)
 	}
 
 	// The authority's responder asked live, as the signer's CA is.
