@@ -173,11 +173,28 @@ func (c *Checker) Check(ctx context.Context, cert, issuer *x509.Certificate, now
 }
 
 // ParseResponse parses der, an OCSPResponse about cert, and checks its
-// signature: made by issuer itself, or by the certificate the response
-// embeds when issuer signed that one. Whether such a delegated responder
+// signature, made by issuer itself or by the certificate the response
+// embeds when issuer signed that one, and that the answer names issuer
+// (CertID), not only cert's serial number. Whether such a delegated responder
 // is authorised (id-kp-OCSPSigning, valid at the time, RFC 6960 §4.2.2.2)
 // is for the caller to judge from the response's Certificate.
 func ParseResponse(der []byte, cert, issuer *x509.Certificate) (*xocsp.Response, error) {
+	if cert == nil || issuer == nil {
+		return nil, errors.New("ocsp: a response is parsed for a certificate and its issuer")
+	}
+	resp, err := parseSigned(der, cert, issuer)
+	if err != nil {
+		return nil, err
+	}
+	if err := ocspwire.CheckCertID(resp.TBSResponseData, cert.SerialNumber, issuer); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// parseSigned is x/crypto/ocsp's parse and signature check, with the case
+// of an issuer that embeds its own certificate.
+func parseSigned(der []byte, cert, issuer *x509.Certificate) (*xocsp.Response, error) {
 	resp, err := xocsp.ParseResponseForCert(der, cert, issuer)
 	if err == nil {
 		return resp, nil

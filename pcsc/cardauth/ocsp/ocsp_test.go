@@ -248,3 +248,38 @@ func TestNonceOptional(t *testing.T) {
 		t.Fatalf("listed, another request's nonce: %v", err)
 	}
 }
+
+// TestParseResponseChecksIssuer: an answer about a certificate of the same
+// serial number from another CA that shares the issuer's key verifies
+// under that key, and x/crypto/ocsp matches serial numbers alone; the
+// CertID names the other CA, so it is refused (RFC 6960 §3.2 item 1).
+// Found in review.
+func TestParseResponseChecksIssuer(t *testing.T) {
+	f := newFixture(t)
+	pki, cert := f.card.PKI, f.card.AuthCert
+	now := time.Now().Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "another CA, the same key"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pki.Root, pki.IssuingKey.Public(), pki.RootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := x509.ParseCertificate(der)
+	answer := func(issuer *x509.Certificate) []byte {
+		der, err := xocsp.CreateResponse(issuer, issuer, xocsp.Response{Status: xocsp.Good, SerialNumber: cert.SerialNumber,
+			ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	if _, err := ocsp.ParseResponse(answer(pki.Issuing), cert, pki.Issuing); err != nil {
+		t.Fatalf("the issuer's own answer: %v", err)
+	}
+	if _, err := ocsp.ParseResponse(answer(other), cert, pki.Issuing); err == nil {
+		t.Fatal("an answer about another CA's certificate of the same serial was taken")
+	}
+	if _, err := ocsp.ParseResponse(answer(pki.Issuing), cert, nil); err == nil {
+		t.Fatal("parsed without an issuer to check the signature with")
+	}
+}

@@ -6,6 +6,7 @@
 package ocspwire
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -16,7 +17,9 @@ import (
 	"math/big"
 	"time"
 
-	_ "crypto/sha1" // CertID hashes default to SHA-1 (RFC 5019 §2.1.1)
+	_ "crypto/sha1"   // CertID hashes default to SHA-1 (RFC 5019 §2.1.1)
+	_ "crypto/sha256" // and may be SHA-2
+	_ "crypto/sha512"
 )
 
 // oidNonce is id-pkix-ocsp-nonce (RFC 8954 §2.1).
@@ -209,4 +212,60 @@ func SetResponseNonce(resp, nonce []byte, signer crypto.Signer) ([]byte, error) 
 		return nil, err
 	}
 	return asn1.Marshal(or)
+}
+
+type singleResponse struct {
+	CertID     certID
+	Status     asn1.RawValue
+	ThisUpdate time.Time        `asn1:"generalized"`
+	NextUpdate time.Time        `asn1:"generalized,explicit,tag:0,optional"`
+	Extensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
+}
+
+// certIDHashes are the hash algorithms a CertID may name (RFC 6960 §4.1.1
+// leaves it open; SHA-1 is what RFC 5019 §2.1.1 profiles).
+var certIDHashes = map[string]crypto.Hash{
+	"1.3.14.3.2.26": crypto.SHA1, "2.16.840.1.101.3.4.2.1": crypto.SHA256,
+	"2.16.840.1.101.3.4.2.2": crypto.SHA384, "2.16.840.1.101.3.4.2.3": crypto.SHA512,
+}
+
+// CheckCertID checks that the first SingleResponse of tbs (a DER
+// ResponseData) about serial — the one golang.org/x/crypto/ocsp reads —
+// names issuer in its CertID: the hashes of its name and of its public key
+// (RFC 6960 §4.1.1; §3.2 item 1: the certificate identified in the
+// response is the one asked about). x/crypto/ocsp matches the serial
+// alone, so an answer about another CA's certificate of the same serial,
+// signed by a key the two CAs share, would pass.
+func CheckCertID(tbs []byte, serial *big.Int, issuer *x509.Certificate) error {
+	var rd responseData
+	if rest, err := asn1.Unmarshal(tbs, &rd); err != nil || len(rest) != 0 {
+		return errors.New("ocspwire: not a ResponseData")
+	}
+	var spki subjectPublicKeyInfo
+	if _, err := asn1.Unmarshal(issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return fmt.Errorf("ocspwire: issuer public key: %w", err)
+	}
+	for _, raw := range rd.Responses {
+		var sr singleResponse
+		if rest, err := asn1.Unmarshal(raw.FullBytes, &sr); err != nil || len(rest) != 0 {
+			return errors.New("ocspwire: not a SingleResponse")
+		}
+		if sr.CertID.SerialNumber == nil || sr.CertID.SerialNumber.Cmp(serial) != 0 {
+			continue
+		}
+		h, ok := certIDHashes[sr.CertID.HashAlgorithm.Algorithm.String()]
+		if !ok || !h.Available() {
+			return fmt.Errorf("ocspwire: CertID hash %v", sr.CertID.HashAlgorithm.Algorithm)
+		}
+		d := h.New()
+		d.Write(issuer.RawSubject)
+		name := d.Sum(nil)
+		d.Reset()
+		d.Write(spki.PublicKey.RightAlign())
+		if !bytes.Equal(name, sr.CertID.NameHash) || !bytes.Equal(d.Sum(nil), sr.CertID.IssuerKeyHash) {
+			return errors.New("ocspwire: the answer is about a certificate of another issuer")
+		}
+		return nil
+	}
+	return errors.New("ocspwire: no answer about this serial number")
 }

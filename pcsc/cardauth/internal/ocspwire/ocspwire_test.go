@@ -61,3 +61,31 @@ func FuzzResponseNonce(f *testing.F) {
 		ocspwire.ResponseNonce(b)
 	})
 }
+
+// FuzzCheckCertID: the CertID check reads what a response's data holds: it
+// refuses or accepts, never panics.
+func FuzzCheckCertID(f *testing.F) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pki := card.PKI
+	now := time.Now().Truncate(time.Second)
+	der, err := xocsp.CreateResponse(pki.Issuing, pki.Issuing, xocsp.Response{Status: xocsp.Good, SerialNumber: card.AuthCert.SerialNumber,
+		ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	resp, err := xocsp.ParseResponse(der, pki.Issuing)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := ocspwire.CheckCertID(resp.TBSResponseData, card.AuthCert.SerialNumber, pki.Issuing); err != nil {
+		f.Fatalf("the issuer's own answer: %v", err)
+	}
+	f.Add(resp.TBSResponseData)
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ocspwire.CheckCertID(b, card.AuthCert.SerialNumber, pki.Issuing)
+	})
+}
