@@ -203,7 +203,9 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 // to the database can recompute.
 type AuditKeys struct {
 	// Current is the key AuditConfig.Key holds now. Nil, with no Retired
-	// key, checks the chains only.
+	// key, checks the chains only; an empty key is refused (where
+	// AuditConfig takes it as none), so that a verification given an unset
+	// key does not quietly check less.
 	Current []byte
 	// Retired are the keys used before Current, newest first: Retired[0] is
 	// the key Current replaced, Retired[1] the one before it. Keys out of

@@ -54,6 +54,13 @@ func main() {
 // run verifies the trail of db and appends its mark to marksFile.
 func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io.Writer, now func() time.Time) error {
 	var dev string
+	if base := web.DevKeyBase(db); base != "" {
+		// Opening a SQLite file that is not there would make an empty
+		// database, whose trail verifies: a mistyped path must not pass.
+		if _, err := os.Stat(base); err != nil {
+			return fmt.Errorf("the database: %w", err)
+		}
+	}
 	if base := web.DevKeyBase(db); base != "" && keySpec == "" {
 		dev = base + ".dev-audit-key"
 		if _, err := os.Stat(dev); err != nil {
@@ -70,6 +77,9 @@ func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io
 	}
 	if keys.Mark, err = lastMark(marksFile); err != nil {
 		return err
+	}
+	if keys.Mark == nil {
+		fmt.Fprintf(out, "no earlier mark in %s: this run checks the trail on its own and starts the record (if there were earlier runs, the file was lost or replaced)\n", marksFile)
 	}
 	store, err := sqlstore.Open(ctx, db)
 	if err != nil {

@@ -84,6 +84,12 @@ func TestAuditcheck(t *testing.T) {
 	if err := check(); err == nil || errors.Is(err, identity.ErrAuditBroken) {
 		t.Fatalf("a marks file ending in garbage: %v", err)
 	}
+	if err := run(ctx, filepath.Join(dir, "typo.db"), "", "", marks, &out, time.Now); err == nil || errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatalf("a database that is not there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {
+		t.Fatal("checking a mistyped path made a database there")
+	}
 	if _, err := parseRetired("a2V5@30m,notbase64@1h"); err == nil {
 		t.Fatal("a retired key that is not base64 was taken")
 	}

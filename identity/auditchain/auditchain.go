@@ -54,6 +54,10 @@
 //
 // The rotation, for an operator:
 //
+//  0. Every instance runs a release with key rotation first: older ones do
+//     not keep a checkpoint's time from going back before the last one's,
+//     and their old-key checkpoints could then be dated before a new-key
+//     one and reported as broken.
 //  1. Generate a new key (32 random bytes), and keep the old one.
 //  2. Deploy the instances with the new key in AuditConfig.Key. Until the
 //     last instance runs it, old and new instances seal checkpoints in turn.
