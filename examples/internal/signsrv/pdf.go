@@ -177,6 +177,9 @@ func statusAtSigning(r *pades.SignatureReport) (string, string) {
 	return "REVOKED at signing time", "bad"
 }
 
+// authorityRevoked says what esign.ErrAuthorityRevoked means to a reader.
+const authorityRevoked = "the timestamping authority that vouched for the signing time had its certificate revoked before it, or after a key compromise: the time it vouches for cannot be relied on."
+
 func pdfVerdict(r *pades.SignatureReport) (string, string) {
 	err := r.Err
 	switch {
@@ -188,6 +191,10 @@ func pdfVerdict(r *pades.SignatureReport) (string, string) {
 		return "ALTERED: the signed bytes were edited.", "bad"
 	case errors.Is(err, esign.ErrTimeNotProven):
 		return "TIME NOT PROVEN: nothing proves when it was signed, and the certificate is not valid now.", "bad"
+	case errors.Is(err, esign.ErrAuthorityRevoked):
+		return "TIME NOT TRUSTED: " + authorityRevoked, "bad"
+	case errors.Is(err, esign.ErrTimestamp):
+		return "INVALID TIMESTAMP: the timestamp on the signature does not verify, so it proves no signing time.", "bad"
 	case errors.Is(err, esign.ErrRevoked):
 		return "REVOKED: the signer's certificate was revoked before the signature's proven time.", "bad"
 	case errors.Is(err, esign.ErrUntrustedSigner):

@@ -2,12 +2,14 @@ package signsrv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -32,5 +34,19 @@ func TestVerifyPageUnsignedPDF(t *testing.T) {
 	}
 	if d := s.verifyPDF(context.Background(), []byte("%PDF-1.7\ngarbage")); !strings.HasPrefix(d.Verdict, "This is not a PDF") {
 		t.Fatalf("broken PDF: %+v", d)
+	}
+}
+
+// A signature refused for its timestamp, or for its timestamping
+// authority's revocation, is said so, not read as an unreadable file or a
+// generic failure.
+func TestPDFVerdictTimestamp(t *testing.T) {
+	for err, want := range map[error]string{
+		fmt.Errorf("%w: on …", esign.ErrAuthorityRevoked): "TIME NOT TRUSTED",
+		fmt.Errorf("%w: imprint", esign.ErrTimestamp):     "INVALID TIMESTAMP",
+	} {
+		if got, class := pdfVerdict(&pades.SignatureReport{Err: err}); !strings.HasPrefix(got, want) || class != "bad" {
+			t.Errorf("%v: %q (%s), want %s", err, got, class, want)
+		}
 	}
 }

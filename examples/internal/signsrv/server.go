@@ -481,6 +481,10 @@ func (s *Server) verify(ctx context.Context, doc, p7s []byte) *verifyData {
 		d.Verdict = "INVALID: the signature does not match — it was not made with this certificate's key, or the signature file was tampered with."
 	case errors.Is(err, esign.ErrRevoked):
 		d.Verdict = "REVOKED: the document is the one that was signed, but the signer's certificate has been revoked by its authority."
+	case errors.Is(err, esign.ErrAuthorityRevoked):
+		d.Verdict = "TIME NOT TRUSTED: the document is the one that was signed, but " + authorityRevoked
+	case errors.Is(err, esign.ErrTimestamp):
+		d.Verdict = "INVALID TIMESTAMP: the signature's timestamp does not verify, so it proves no signing time."
 	case errors.Is(err, esign.ErrRevocationUnknown):
 		d.Verdict = "NOT CONFIRMED: the document is the one that was signed, but the signer's certificate status could not be checked now. Try again later."
 	case errors.Is(err, esign.ErrUntrustedSigner):
