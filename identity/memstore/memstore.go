@@ -440,6 +440,16 @@ func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) er
 func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, version uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.sessionAt(id, version); err != nil {
+		return err
+	}
+	delete(s.sessions, id)
+	return nil
+}
+
+// sessionAt checks, with s.mu held, that session id exists and is at
+// version (0: any).
+func (s *Store) sessionAt(id identity.SessionID, version uint64) error {
 	cur, ok := s.sessions[id]
 	if !ok {
 		return identity.ErrNoSession
@@ -447,7 +457,6 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 	if version != 0 && cur.Version != version {
 		return fmt.Errorf("%w: session is at version %d, not %d", identity.ErrChanged, cur.Version, version)
 	}
-	delete(s.sessions, id)
 	return nil
 }
 
@@ -455,12 +464,8 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.sessions[old]
-	if !ok {
-		return identity.ErrNoSession
-	}
-	if version != 0 && cur.Version != version {
-		return fmt.Errorf("%w: session is at version %d, not %d", identity.ErrChanged, cur.Version, version)
+	if err := s.sessionAt(old, version); err != nil {
+		return err
 	}
 	if _, ok := s.sessions[next.ID]; ok {
 		return fmt.Errorf("%w: session", identity.ErrExists)

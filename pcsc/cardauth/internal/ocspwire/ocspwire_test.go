@@ -15,17 +15,8 @@ import (
 // read back from its responseExtensions, and the response, signed again,
 // still verifies under the issuer as x/crypto/ocsp checks it.
 func TestSetResponseNonce(t *testing.T) {
-	card, err := testcard.New(testcard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	card, der, now := goodAnswer(t)
 	pki := card.PKI
-	now := time.Now().Truncate(time.Second)
-	der, err := xocsp.CreateResponse(pki.Issuing, pki.Issuing, xocsp.Response{Status: xocsp.Good, SerialNumber: card.AuthCert.SerialNumber,
-		ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n, err := ocspwire.ResponseNonce(mustParse(t, der, pki).TBSResponseData); err != nil || n != nil {
 		t.Fatalf("no nonce yet: %x, %v", n, err)
 	}
@@ -65,17 +56,8 @@ func FuzzResponseNonce(f *testing.F) {
 // FuzzCheckCertID: the CertID check reads what a response's data holds: it
 // refuses or accepts, never panics.
 func FuzzCheckCertID(f *testing.F) {
-	card, err := testcard.New(testcard.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
+	card, der, _ := goodAnswer(f)
 	pki := card.PKI
-	now := time.Now().Truncate(time.Second)
-	der, err := xocsp.CreateResponse(pki.Issuing, pki.Issuing, xocsp.Response{Status: xocsp.Good, SerialNumber: card.AuthCert.SerialNumber,
-		ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
-	if err != nil {
-		f.Fatal(err)
-	}
 	resp, err := xocsp.ParseResponse(der, pki.Issuing)
 	if err != nil {
 		f.Fatal(err)
@@ -88,4 +70,22 @@ func FuzzCheckCertID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ocspwire.CheckCertID(b, card.AuthCert.SerialNumber, pki.Issuing)
 	})
+}
+
+// goodAnswer is x/crypto/ocsp's "good" answer about a test card's
+// certificate, signed by its issuing CA, no nonce; now is its thisUpdate.
+func goodAnswer(t testing.TB) (*testcard.Card, []byte, time.Time) {
+	t.Helper()
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := card.PKI
+	now := time.Now().Truncate(time.Second)
+	der, err := xocsp.CreateResponse(pki.Issuing, pki.Issuing, xocsp.Response{Status: xocsp.Good, SerialNumber: card.AuthCert.SerialNumber,
+		ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, pki.IssuingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return card, der, now
 }
