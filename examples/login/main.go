@@ -56,123 +56,151 @@ func main() {
 		}
 		return
 	}
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	origin := flag.String("origin", "", "the site's origin as browsers see it (default http://localhost:PORT, https:// with -tls-cert)")
-	db := flag.String("db", "puce-login.db", "SQLite file, or a postgres:// URL for PostgreSQL")
-	sealerKeys := flag.String("sealer-keys", os.Getenv("PUCE_SEALER_KEYS"), "sealer keys \"id=base64key[,...]\" (env PUCE_SEALER_KEYS); a development key when empty")
-	agent := flag.String("agent", "http://127.0.0.1:24727", "URL of the card agent; empty disables card login")
-	caFile := flag.String("ca", "", "PEM file of the CA certificates that issue login cards (e.g. from examples/virtualcard -ca); card login is off without it")
-	ocspURL := flag.String("ocsp", "", "OCSP responder URL overriding the one the card certificates name")
-	revocation := flag.String("revocation", "on", "card revocation checks: on (fail closed), fail-open, or off (development only)")
-	tlsCert := flag.String("tls-cert", "", "TLS certificate (PEM); with -tls-key the site runs on HTTPS and cookies are Secure")
-	tlsKey := flag.String("tls-key", "", "TLS private key (PEM)")
-	csca := flag.String("csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
-	docKey := flag.String("document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
-	auditKey := flag.String("audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 key (32 bytes) that seals the audit trail's checkpoints (env PUCE_AUDIT_KEY); a development key beside a SQLite file when empty. examples/auditcheck verifies the trail with it")
-	policyFile := flag.String("usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
-	policyName := flag.String("usage-policy-name", "usage policy", "what the usage policy is called on the pages")
-	rpID := flag.String("rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
-	noWebAuthn := flag.Bool("no-webauthn", false, "turn security keys and passkeys off")
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	flag.StringVar(&o.origin, "origin", "", "the site's origin as browsers see it (default http://localhost:PORT, https:// with -tls-cert)")
+	flag.StringVar(&o.db, "db", "puce-login.db", "SQLite file, or a postgres:// URL for PostgreSQL")
+	flag.StringVar(&o.sealerKeys, "sealer-keys", os.Getenv("PUCE_SEALER_KEYS"), "sealer keys \"id=base64key[,...]\" (env PUCE_SEALER_KEYS); a development key when empty")
+	flag.StringVar(&o.agent, "agent", "http://127.0.0.1:24727", "URL of the card agent; empty disables card login")
+	flag.StringVar(&o.caFile, "ca", "", "PEM file of the CA certificates that issue login cards (e.g. from examples/virtualcard -ca); card login is off without it")
+	flag.StringVar(&o.ocspURL, "ocsp", "", "OCSP responder URL overriding the one the card certificates name")
+	flag.StringVar(&o.ocspNonceOptional, "ocsp-nonce-optional", "", "comma-separated OCSP responder URLs known not to echo nonces (RFC 5019 profile); every other responder must echo the request's nonce")
+	flag.StringVar(&o.revocation, "revocation", "on", "card revocation checks: on (fail closed), fail-open, or off (development only)")
+	flag.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); with -tls-key the site runs on HTTPS and cookies are Secure")
+	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	flag.StringVar(&o.csca, "csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
+	flag.StringVar(&o.docKey, "document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
+	flag.StringVar(&o.auditKey, "audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 key (32 bytes) that seals the audit trail's checkpoints (env PUCE_AUDIT_KEY); a development key beside a SQLite file when empty. examples/auditcheck verifies the trail with it")
+	flag.StringVar(&o.policyFile, "usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
+	flag.StringVar(&o.policyName, "usage-policy-name", "usage policy", "what the usage policy is called on the pages")
+	flag.StringVar(&o.rpID, "rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
+	flag.BoolVar(&o.noWebAuthn, "no-webauthn", false, "turn security keys and passkeys off")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	// Settings that go to the server as they are.
-	opts := loginsrv.Config{RPID: *rpID, DisableWebAuthn: *noWebAuthn, UsagePolicyName: *policyName}
-	if err := run(log, *addr, *origin, *db, *sealerKeys, *agent, *caFile, *ocspURL, *revocation, *tlsCert, *tlsKey, *csca, *docKey, *auditKey, *policyFile, opts); err != nil {
+	if err := run(log, o); err != nil {
 		fmt.Fprintln(os.Stderr, "login:", err)
 		os.Exit(1)
 	}
 }
 
-// run starts the server; opts carries the settings passed through as they
-// are (WebAuthn, the usage policy's name).
-func run(log *slog.Logger, addr, origin, db, sealerKeys, agent, caFile, ocspURL, revocation, tlsCert, tlsKey, csca, docKey, auditKey, policyFile string, opts loginsrv.Config) error {
+// options are the command line's settings.
+type options struct {
+	addr, origin, db, sealerKeys  string
+	agent, caFile, ocspURL        string
+	ocspNonceOptional, revocation string
+	tlsCert, tlsKey               string
+	csca, docKey, auditKey        string
+	policyFile, policyName, rpID  string
+	noWebAuthn                    bool
+}
+
+// run opens the store and its keys, builds the server from o and serves
+// until SIGINT or SIGTERM.
+func run(log *slog.Logger, o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	site, err := web.Listen(addr, origin, tlsCert, tlsKey)
+	site, err := web.Listen(o.addr, o.origin, o.tlsCert, o.tlsKey)
 	if err != nil {
 		return err
 	}
-	origin = site.Origin
-	if !site.TLS() && !web.Loopback(addr) {
+	if !site.TLS() && !web.Loopback(o.addr) {
 		log.Warn("serving plain HTTP on a non-loopback address: passwords and cookies travel in clear; use -tls-cert/-tls-key")
 	}
 
-	devBase := web.DevKeyBase(db)
-	var auditDev string
+	devBase := web.DevKeyBase(o.db)
+	var auditDev, devKey string
 	if devBase != "" {
-		auditDev = devBase + ".dev-audit-key"
+		auditDev, devKey = devBase+".dev-audit-key", devBase+".dev-sealer-key"
 	}
-	key, err := web.AuditKey(auditKey, auditDev, os.Stderr)
+	key, err := web.AuditKey(o.auditKey, auditDev, os.Stderr)
 	if err != nil {
 		return err
 	}
-	store, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
+	store, err := sqlstore.Open(ctx, o.db, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	devKey := ""
-	if devBase != "" {
-		devKey = devBase + ".dev-sealer-key"
-	}
-	sealer, err := web.Sealer(sealerKeys, devKey, os.Stderr)
+	sealer, err := web.Sealer(o.sealerKeys, devKey, os.Stderr)
 	if err != nil {
 		return err
 	}
 
-	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Logger: log, RPID: opts.RPID, DisableWebAuthn: opts.DisableWebAuthn}
-	if caFile != "" && agent != "" {
-		roots, inter, _, err := web.LoadCAs(caFile)
-		if err != nil {
-			return err
-		}
-		card := &cardauth.Config{Roots: roots, Intermediates: inter, OCSPResponderURL: ocspURL}
-		switch revocation {
-		case "on":
-		case "fail-open":
-			card.OnUnreachable = cardauth.FailOpen
-		case "off":
-			card.SkipRevocation = true
-			log.Warn("card revocation checks are OFF: a revoked card can log in (development only)")
-		default:
-			return fmt.Errorf("-revocation: %q is not on, fail-open or off", revocation)
-		}
-		cfg.Card, cfg.AgentURL = card, agent
-	} else {
-		log.Info("card login disabled: give -ca (the card CA certificates) and -agent")
+	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: site.Origin, Logger: log, RPID: o.rpID, DisableWebAuthn: o.noWebAuthn}
+	if err := o.cards(&cfg, log); err != nil {
+		return err
 	}
-	if csca != "" && agent != "" {
-		for _, f := range strings.Split(csca, ",") {
-			_, _, certs, err := web.LoadCAs(strings.TrimSpace(f))
-			if err != nil {
-				return fmt.Errorf("-csca: %w", err)
-			}
-			cfg.CSCAs = append(cfg.CSCAs, certs...)
-		}
-		cfg.AgentURL = agent
-		if cfg.DocumentKey, err = documentKey(docKey, devKey, log); err != nil {
-			return err
-		}
-	} else {
-		log.Info("identity document verification disabled: give -csca (the CSCA certificates) and -agent")
+	if err := o.documents(&cfg, devKey, log); err != nil {
+		return err
 	}
-	if policyFile != "" {
+	if o.policyFile != "" {
 		if cfg.Card == nil {
 			return errors.New("-usage-policy needs card login (-ca and -agent): the policy is signed with the card")
 		}
-		if cfg.UsagePolicy, err = os.ReadFile(policyFile); err != nil {
+		if cfg.UsagePolicy, err = os.ReadFile(o.policyFile); err != nil {
 			return fmt.Errorf("-usage-policy: %w", err)
 		}
-		cfg.UsagePolicyName = opts.UsagePolicyName
+		cfg.UsagePolicyName = o.policyName
 	}
 	srv, err := loginsrv.New(cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("login example: %s (store: %s %s)\n", origin, store.Engine(), db)
+	fmt.Printf("login example: %s (store: %s %s)\n", site.Origin, store.Engine(), o.db)
 	return site.Serve(ctx, srv.Handler(), 30*time.Second)
+}
+
+// cards turns card login on in cfg when the card CAs and the agent are
+// given.
+func (o *options) cards(cfg *loginsrv.Config, log *slog.Logger) error {
+	if o.caFile == "" || o.agent == "" {
+		log.Info("card login disabled: give -ca (the card CA certificates) and -agent")
+		return nil
+	}
+	roots, inter, _, err := web.LoadCAs(o.caFile)
+	if err != nil {
+		return err
+	}
+	card := &cardauth.Config{Roots: roots, Intermediates: inter, OCSPResponderURL: o.ocspURL}
+	for _, u := range strings.Split(o.ocspNonceOptional, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			card.OCSPNonceOptional = append(card.OCSPNonceOptional, u)
+		}
+	}
+	switch o.revocation {
+	case "on":
+	case "fail-open":
+		card.OnUnreachable = cardauth.FailOpen
+	case "off":
+		card.SkipRevocation = true
+		log.Warn("card revocation checks are OFF: a revoked card can log in (development only)")
+	default:
+		return fmt.Errorf("-revocation: %q is not on, fail-open or off", o.revocation)
+	}
+	cfg.Card, cfg.AgentURL = card, o.agent
+	return nil
+}
+
+// documents turns the identity document page on in cfg when the CSCA
+// certificates and the agent are given.
+func (o *options) documents(cfg *loginsrv.Config, devKey string, log *slog.Logger) error {
+	if o.csca == "" || o.agent == "" {
+		log.Info("identity document verification disabled: give -csca (the CSCA certificates) and -agent")
+		return nil
+	}
+	for _, f := range strings.Split(o.csca, ",") {
+		_, _, certs, err := web.LoadCAs(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("-csca: %w", err)
+		}
+		cfg.CSCAs = append(cfg.CSCAs, certs...)
+	}
+	cfg.AgentURL = o.agent
+	var err error
+	cfg.DocumentKey, err = documentKey(o.docKey, devKey, log)
+	return err
 }
 
 // documentKey decodes the key of document fingerprints. Without one it uses
