@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -124,6 +125,15 @@ func (t Transaction) canonical() (Transaction, error) {
 	}
 	c.Amount = amount
 	c.PayeeAccount = strings.ToUpper(strings.Join(strings.Fields(c.PayeeAccount), ""))
+	// Account identifiers are ASCII (ISO 13616-1 §4 for an IBAN, the
+	// SEPA character set for ISO 20022's other identifiers). A letter or
+	// digit of another script (Cyrillic Е, a full-width 8) would make an
+	// account that reads as an IBAN skip its check digits.
+	for i := 0; i < len(c.PayeeAccount); i++ {
+		if b := c.PayeeAccount[i]; b < 0x21 || b > 0x7e {
+			return bad("payee account holds a character outside printable ASCII")
+		}
+	}
 	if looksLikeIBAN(c.PayeeAccount) && !ibanValid(c.PayeeAccount) {
 		return Transaction{}, fmt.Errorf("%w %s: the check digits do not match (ISO 13616)", ErrIBAN, c.PayeeAccount)
 	}
@@ -138,8 +148,8 @@ func (t Transaction) canonical() (Transaction, error) {
 		{"reference", &c.Reference, maxTxField, false},
 		{"text", &c.Text, maxTxText, false},
 	} {
-		if !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl) {
-			return bad("%s is not printable UTF-8", f.name)
+		if !utf8.ValidString(*f.v) || hidesText(*f.v) {
+			return bad("%s is not printable UTF-8 (or holds invisible formatting characters)", f.name)
 		}
 		*f.v = norm.NFC.String(strings.TrimSpace(*f.v))
 		switch {
@@ -152,7 +162,41 @@ func (t Transaction) canonical() (Transaction, error) {
 	return c, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// hidesText reports characters that change how text is shown without
+// being seen themselves: controls (Cc), format characters (Cf: the
+// bidirectional overrides, embeddings, isolates and marks of UAX #9 §2,
+// zero-width spaces, soft hyphens, tags) and the line and paragraph
+// separators (Zl, Zp). A payee name with U+202E shows its characters in
+// reverse, so the holder would approve a name other than the one signed.
+// ZWNJ and ZWJ are kept where RFC 5892 Appendix A.1 and A.2 allow them in
+// names: after a virama, and ZWNJ between two Arabic-script letters (its
+// joining rule, which Persian needs), approximated by script.
+func hidesText(s string) bool {
+	prev := rune(-1)
+	for i, r := range s {
+		switch {
+		case r == zwnj || r == zwj:
+			next, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			afterVirama := prev >= 0 && norm.NFC.PropertiesString(string(prev)).CCC() == viramaCCC
+			arabic := r == zwnj && unicode.Is(unicode.Arabic, prev) && unicode.Is(unicode.Arabic, next) &&
+				unicode.IsLetter(prev) && unicode.IsLetter(next)
+			if !afterVirama && !arabic {
+				return true
+			}
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return true
+		}
+		prev = r
+	}
+	return false
+}
+
+const (
+	zwnj = '\u200c'
+	zwj  = '\u200d'
+	// viramaCCC is the canonical combining class Virama (UAX #44).
+	viramaCCC = 9
+)
 
 // canonicalAmount writes a positive decimal with exactly minor fraction
 // digits: digits only, one '.', no sign or exponent; zeros beyond the

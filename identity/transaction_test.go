@@ -168,3 +168,71 @@ func FuzzParseTransaction(f *testing.F) {
 		}
 	})
 }
+
+// TestTransactionHiddenText: characters that change how the payee or the
+// reference is shown without being seen themselves — bidirectional
+// overrides and isolates, zero-width characters, line separators — are
+// refused, so that what the holder reads is the text that is signed
+// (Unicode UAX #9 §2; UTS #39 §3 lists them as not recommended in
+// identifiers; RTS on SCA Article 5(1)(a): the payer is made aware of the
+// amount and the payee).
+func TestTransactionHiddenText(t *testing.T) {
+	for _, s := range []string{
+		"Muster GmbH\u202e", "Muster \u202eHbmG", // RIGHT-TO-LEFT OVERRIDE
+		"Muster\u200bGmbH",     // ZERO WIDTH SPACE
+		"Muster\u200dGmbH",     // ZERO WIDTH JOINER
+		"Muster\u2066GmbH",     // LEFT-TO-RIGHT ISOLATE
+		"Muster\u200fGmbH",     // RIGHT-TO-LEFT MARK
+		"Muster\u2028GmbH",     // LINE SEPARATOR
+		"Muster\u2029GmbH",     // PARAGRAPH SEPARATOR
+		"Muster\ufeffGmbH",     // ZERO WIDTH NO-BREAK SPACE
+		"Muster\u00adGmbH",     // SOFT HYPHEN
+		"Muster\U000e0041GmbH", // TAG LATIN CAPITAL LETTER A
+	} {
+		for _, field := range []string{"payee", "reference", "text"} {
+			tx := payment()
+			switch field {
+			case "payee":
+				tx.PayeeName = s
+			case "reference":
+				tx.Reference = s
+			case "text":
+				tx.Text = s
+			}
+			if _, err := tx.Digest(); !errors.Is(err, identity.ErrTransaction) {
+				t.Errorf("%s %+q: %v, want ErrTransaction", field, s, err)
+			}
+		}
+	}
+	// Other scripts stay accepted, with the joiners they need where
+	// RFC 5892 Appendix A.1 and A.2 allow them: ZWNJ in Persian (Arabic
+	// script, between joining letters), ZWJ and ZWNJ after a virama.
+	for _, s := range []string{"山田太郎", "Müller & Söhne", "שלום בע״מ", "شركة",
+		"می\u200cخواهم",          // Persian, ZWNJ between Arabic letters
+		"क्\u200dष", "क्\u200cष", // Devanagari KA VIRAMA ZWJ/ZWNJ SSA
+	} {
+		tx := payment()
+		tx.PayeeName = s
+		if _, err := tx.Digest(); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
+
+// TestTransactionAccountLookalike: an account that looks like an IBAN
+// but is written with letters or digits of other scripts (Cyrillic Е for
+// Latin E, full-width digits) would skip the check digits and show as a
+// real IBAN. Account identifiers are ASCII (ISO 13616-1 §4, ISO 20022's
+// Max34Text under the SEPA character set), so anything else is refused.
+func TestTransactionAccountLookalike(t *testing.T) {
+	for _, acct := range []string{
+		"D\u0415" + "89 3704 0044 0532 0130 00", // Cyrillic capital IE
+		"DE８９ 3704 0044 0532 0130 00",           // full-width 8 and 9
+	} {
+		tx := payment()
+		tx.PayeeAccount = acct
+		if _, err := tx.Digest(); !errors.Is(err, identity.ErrTransaction) {
+			t.Errorf("account %+q: %v, want ErrTransaction", acct, err)
+		}
+	}
+}
