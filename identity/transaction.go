@@ -248,8 +248,14 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // ibanValid checks ISO 13616's check digits: the first four characters
 // moved to the end, letters as 10 to 35, the number mod 97 is 1 —
-// computed digit by digit (ISO 7064 MOD 97-10), with no big numbers.
+// computed digit by digit (ISO 7064 MOD 97-10), with no big numbers. The
+// check digits themselves run from 02 to 98 (ISO 13616-1 §6.1): 00, 01
+// and 99 are 97, 98 and 2 modulo 97, so MOD 97-10 alone passes an IBAN
+// whose real check digits are 97, 98 or 02 written another way.
 func ibanValid(s string) bool {
+	if cd := s[2:4]; cd < "02" || cd > "98" {
+		return false
+	}
 	rem := 0
 	for _, c := range s[4:] + s[:4] {
 		if c >= 'A' && c <= 'Z' {

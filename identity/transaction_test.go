@@ -236,3 +236,21 @@ func TestTransactionAccountLookalike(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionIBANCheckDigits: ISO 13616-1 check digits run from 02 to
+// 98; 00, 01 and 99 pass MOD 97-10 for some account (they are 97, 98 and
+// 2 modulo 97) but are never issued.
+func TestTransactionIBANCheckDigits(t *testing.T) {
+	// DE02 1203 0000 0000 2020 51 is valid (check digits 02); with 99 it
+	// still passes mod 97.
+	ok := payment()
+	ok.PayeeAccount = "DE02120300000000202051"
+	if _, err := ok.Digest(); err != nil {
+		t.Fatalf("valid IBAN: %v", err)
+	}
+	bad := payment()
+	bad.PayeeAccount = "DE99120300000000202051"
+	if _, err := bad.Digest(); !errors.Is(err, identity.ErrIBAN) {
+		t.Errorf("check digits 99: %v, want ErrIBAN", err)
+	}
+}
