@@ -62,18 +62,40 @@ const (
 	maxTxText       = 420
 )
 
-// minorUnits are the ISO 4217 currencies whose minor unit is not 2 digits.
-func minorUnits(currency string) int {
+// minorUnits returns the ISO 4217 minor unit of a currency code (the
+// digits after the decimal separator), and false for a code that is not
+// in ISO 4217's list of currencies and funds (Table A.1, amendments up to
+// 2025), or whose minor unit is "N.A." (precious metals, XDR, XTS for
+// testing, XXX for no currency): three letters alone may be a typo or a
+// look-alike (EUX), and guessing its minor unit would approve an amount
+// nobody meant.
+func minorUnits(currency string) (int, bool) {
 	switch currency {
 	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
-		return 0
+		return 0, true
 	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
-		return 3
+		return 3, true
 	case "CLF", "UYW":
-		return 4
+		return 4, true
 	}
-	return 2
+	if len(currency) == 3 && strings.Contains(iso4217TwoDigits, currency) {
+		return 2, true
+	}
+	return 0, false
 }
+
+// iso4217TwoDigits lists the codes of minor unit 2, space-separated
+// (ISO 4217 Table A.1; ANG, CUC, SLL and ZWL, withdrawn lately, are kept
+// so that a payment made out in them still reads).
+const iso4217TwoDigits = "" +
+	"AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD " +
+	"BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD " +
+	"EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR " +
+	"IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP " +
+	"MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN " +
+	"QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL " +
+	"THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR " +
+	"ZMW ZWG ZWL"
 
 // Canonical returns the transaction's one byte encoding, version 1. The
 // fields are first put in canonical form: the amount with exactly the
@@ -116,10 +138,11 @@ func (t Transaction) canonical() (Transaction, error) {
 		return Transaction{}, fmt.Errorf("%w: "+format, append([]any{ErrTransaction}, a...)...)
 	}
 	c := t
-	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return Transaction{}, fmt.Errorf("%w: currency %q is not an ISO 4217 code", ErrAmount, c.Currency)
+	minor, ok := minorUnits(c.Currency)
+	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" || !ok {
+		return Transaction{}, fmt.Errorf("%w: currency %q is not an ISO 4217 currency code", ErrAmount, c.Currency)
 	}
-	amount, err := canonicalAmount(c.Amount, minorUnits(c.Currency))
+	amount, err := canonicalAmount(c.Amount, minor)
 	if err != nil {
 		return Transaction{}, fmt.Errorf("%w %q: %v", ErrAmount, c.Amount, err)
 	}

@@ -254,3 +254,27 @@ func TestTransactionIBANCheckDigits(t *testing.T) {
 		t.Errorf("check digits 99: %v, want ErrIBAN", err)
 	}
 }
+
+// TestTransactionCurrencyCode: the currency must be an ISO 4217 code of a
+// currency (or fund) with a minor unit, not any three letters: a typo or
+// a look-alike ("EUX") would otherwise be approved as written, with the
+// minor unit guessed, and the codes whose minor unit is "N.A." (gold XAU,
+// the testing code XTS, no currency XXX, SDR XDR) have no amount in the
+// sense of this encoding.
+func TestTransactionCurrencyCode(t *testing.T) {
+	for _, cur := range []string{"EUX", "AAA", "ZZZ", "XAU", "XTS", "XXX", "XDR", "DEM"} {
+		tx := payment()
+		tx.Currency = cur
+		if _, err := tx.Digest(); !errors.Is(err, identity.ErrAmount) {
+			t.Errorf("currency %s: %v, want ErrAmount", cur, err)
+		}
+	}
+	for cur, amount := range map[string]string{"USD": "1.00", "CHF": "1.00", "GBP": "1.00", "SEK": "1.00",
+		"ISK": "1", "TND": "1.000", "CLF": "1.0000", "XOF": "1", "XCD": "1.00", "CHE": "1.00"} {
+		tx := payment()
+		tx.Currency, tx.Amount = cur, amount
+		if _, err := tx.Digest(); err != nil {
+			t.Errorf("currency %s: %v", cur, err)
+		}
+	}
+}
