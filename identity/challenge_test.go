@@ -3,6 +3,9 @@ package identity_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/puce-id/puce/identity"
@@ -51,4 +54,24 @@ func FuzzParseChallengeID(f *testing.F) {
 			t.Fatalf("%q parsed, re-encodes as %q", s, id.String())
 		}
 	})
+}
+
+// TestResponseHidesData: a Response that reaches a log by mistake (fmt's
+// %v, %+v, %#v, log/slog) does not show its Data, which holds a one-time
+// code or a recovery code still unused.
+func TestResponseHidesData(t *testing.T) {
+	resp := identity.Response{ChallengeID: identity.ChallengeID{1, 2, 3}, Subject: "alice", Origin: "https://bank.example",
+		Data: []byte("7HQ2-K9PZ-4MXW"), Name: "phone", RemoteAddr: "192.0.2.7"}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("finish", "resp", resp, "ptr", &resp)
+	for _, s := range []string{fmt.Sprint(resp), fmt.Sprintf("%+v", resp), fmt.Sprintf("%#v", resp), fmt.Sprintf("%+v", &resp), buf.String()} {
+		for _, secret := range []string{"7HQ2", "55 72 81 50"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q shows the response data", s)
+			}
+		}
+		if !strings.Contains(s, "alice") {
+			t.Errorf("%q does not name the subject", s)
+		}
+	}
 }
