@@ -75,3 +75,24 @@ func TestResponseHidesData(t *testing.T) {
 		}
 	}
 }
+
+// TestChallengeHidesPayload: an enrolment challenge's Payload holds the
+// new TOTP seed (its otpauth:// URI) or fresh recovery codes, and its State
+// server-side secrets; a Challenge that reaches a log by mistake shows
+// neither.
+func TestChallengeHidesPayload(t *testing.T) {
+	ch := identity.Challenge{ID: identity.ChallengeID{4, 5, 6}, Kind: identity.KindTOTP, Purpose: identity.PurposeEnroll, Subject: "alice",
+		Payload: []byte("otpauth://totp/Bank:alice?secret=JBSWY3DPEHPK3PXP"), State: []byte("server-side-secret")}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("issued", "ch", ch, "ptr", &ch)
+	for _, s := range []string{fmt.Sprint(ch), fmt.Sprintf("%+v", ch), fmt.Sprintf("%#v", ch), fmt.Sprintf("%+v", &ch), buf.String()} {
+		for _, secret := range []string{"JBSWY3DP", "server-side", "111 116 112"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%q shows the challenge's payload or state", s)
+			}
+		}
+		if !strings.Contains(s, "alice") {
+			t.Errorf("%q does not name the subject", s)
+		}
+	}
+}
