@@ -2,6 +2,8 @@ package identity
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -66,6 +68,24 @@ type Response struct {
 	// ErrTransactionMismatch.
 	Transaction *Transaction
 }
+
+// String describes the response without its Data, which holds a one-time
+// code, a recovery code or a signature: a Response that reaches a log or
+// an error by mistake shows only the data's length.
+func (r Response) String() string {
+	tx := "none"
+	if r.Transaction != nil {
+		tx = "set"
+	}
+	return fmt.Sprintf("identity.Response{ChallengeID: %s, Subject: %q, Origin: %q, Data: %d bytes, Name: %q, RemoteAddr: %q, Transaction: %s}",
+		r.ChallengeID, r.Subject, r.Origin, len(r.Data), r.Name, r.RemoteAddr, tx)
+}
+
+// GoString is String, so that %#v hides the data too.
+func (r Response) GoString() string { return r.String() }
+
+// LogValue is String for log/slog.
+func (r Response) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // Proof is the result of a successful Finish: who proved what, how strongly,
 // and when.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -120,6 +121,22 @@ type Challenge struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 }
+
+// String describes the challenge without its Payload and State, which
+// hold a new TOTP seed, fresh recovery codes or server-side secrets: a
+// Challenge that reaches a log or an error by mistake shows only their
+// lengths.
+func (ch Challenge) String() string {
+	return fmt.Sprintf("identity.Challenge{ID: %s, Kind: %q, Purpose: %s, Subject: %q, Origin: %q, Payload: %d bytes, State: %d bytes, Transaction: %x, CreatedAt: %s, ExpiresAt: %s}",
+		ch.ID, ch.Kind, ch.Purpose, ch.Subject, ch.Origin, len(ch.Payload), len(ch.State), ch.Transaction,
+		ch.CreatedAt.UTC().Format(time.RFC3339), ch.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// GoString is String, so that %#v hides them too.
+func (ch Challenge) GoString() string { return ch.String() }
+
+// LogValue is String for log/slog.
+func (ch Challenge) LogValue() slog.Value { return slog.StringValue(ch.String()) }
 
 // DefaultChallengeTTL is how long a challenge lives unless configured: five
 // minutes, the Web eID nonce lifetime.

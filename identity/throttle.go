@@ -375,6 +375,34 @@ func (t *Throttle) Status(ctx context.Context, subject Subject, kind Kind) error
 	return sc.refusal(&st, clockOr(t.Clock).Now())
 }
 
+// TriesLeft returns how many more consecutive failures subject's factor
+// may have before it locks, so that a page can say so after a wrong answer
+// (a card reports its PIN's tries left; this is the server's count): 0
+// while it is locked, 1 between timed locks (each further failure locks
+// again), and 0 at Limit.
+func (t *Throttle) TriesLeft(ctx context.Context, subject Subject, kind Kind) (int, error) {
+	sc, err := t.schedule()
+	if err != nil {
+		return 0, err
+	}
+	if err := kind.Validate(); err != nil {
+		return 0, err
+	}
+	st, err := t.Store.LoadThrottle(ctx, ThrottleKey{subject, kind})
+	if err != nil {
+		return 0, fmt.Errorf("identity: load throttle: %w", err)
+	}
+	switch {
+	case st.Failures >= sc.limit:
+		return 0, nil
+	case st.Failures >= sc.lockAfter && clockOr(t.Clock).Now().Before(st.NotBefore):
+		return 0, nil
+	case st.Failures >= sc.lockAfter:
+		return 1, nil
+	}
+	return sc.lockAfter - st.Failures, nil
+}
+
 // ClientAddress is the throttle's key for a request's remote address: the
 // host without a port, and for IPv6 its /64 prefix, since one machine is
 // commonly handed a whole /64 (RFC 4291 §2.5.1 makes it the usual subnet

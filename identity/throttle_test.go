@@ -224,3 +224,56 @@ func TestThrottleRefusesAmbiguousKinds(t *testing.T) {
 		t.Fatalf("a subject may contain '/': %v", err)
 	}
 }
+
+// TestThrottleTriesLeft: after a wrong answer the holder can be told how
+// many more may follow before the factor locks (PSD2Throttle: five, RTS on
+// SCA Article 4(3)(b)); a lock leaves none, an unlock all of them again.
+func TestThrottleTriesLeft(t *testing.T) {
+	ctx := context.Background()
+	clock := identitytest.NewClock(identitytest.Epoch())
+	th := identity.PSD2Throttle(memstore.New(), clock)
+	left := func() int {
+		t.Helper()
+		n, err := th.TriesLeft(ctx, "alice", identity.KindTOTP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := left(); n != 5 {
+		t.Fatalf("no failure yet: %d tries left, want 5", n)
+	}
+	for i := 1; i <= 5; i++ {
+		if err := th.Attempt(ctx, "alice", identity.KindTOTP); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if n := left(); n != 5-i {
+			t.Fatalf("after %d failures: %d tries left, want %d", i, n, 5-i)
+		}
+	}
+	clock.Advance(24 * time.Hour)
+	if n := left(); n != 0 {
+		t.Fatalf("locked: %d tries left", n)
+	}
+	if err := th.Unlock(ctx, "alice", identity.KindTOTP); err != nil {
+		t.Fatal(err)
+	}
+	if n := left(); n != 5 {
+		t.Fatalf("after unlock: %d tries left", n)
+	}
+	// A timed lock that has run out allows one more guess before it locks
+	// again, up to the limit.
+	timed := &identity.Throttle{Store: memstore.New(), Clock: clock, Free: 1, LockAfter: 2, LockFor: time.Minute, Limit: 3}
+	for range 2 {
+		timed.Attempt(ctx, "bob", identity.KindTOTP)
+		clock.Advance(time.Hour)
+	}
+	if n, _ := timed.TriesLeft(ctx, "bob", identity.KindTOTP); n != 1 {
+		t.Fatalf("after a timed lock ran out: %d tries left, want 1", n)
+	}
+	timed.Attempt(ctx, "bob", identity.KindTOTP)
+	clock.Advance(time.Hour)
+	if n, _ := timed.TriesLeft(ctx, "bob", identity.KindTOTP); n != 0 {
+		t.Fatalf("at the limit: %d tries left, want 0", n)
+	}
+}

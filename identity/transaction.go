@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -61,18 +62,40 @@ const (
 	maxTxText       = 420
 )
 
-// minorUnits are the ISO 4217 currencies whose minor unit is not 2 digits.
-func minorUnits(currency string) int {
+// minorUnits returns the ISO 4217 minor unit of a currency code (the
+// digits after the decimal separator), and false for a code that is not
+// in ISO 4217's list of currencies and funds (Table A.1, amendments up to
+// 2025), or whose minor unit is "N.A." (precious metals, XDR, XTS for
+// testing, XXX for no currency): three letters alone may be a typo or a
+// look-alike (EUX), and guessing its minor unit would approve an amount
+// nobody meant.
+func minorUnits(currency string) (int, bool) {
 	switch currency {
 	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
-		return 0
+		return 0, true
 	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
-		return 3
+		return 3, true
 	case "CLF", "UYW":
-		return 4
+		return 4, true
 	}
-	return 2
+	if len(currency) == 3 && strings.Contains(iso4217TwoDigits, currency) {
+		return 2, true
+	}
+	return 0, false
 }
+
+// iso4217TwoDigits lists the codes of minor unit 2, space-separated
+// (ISO 4217 Table A.1; ANG, CUC, SLL and ZWL, withdrawn lately, are kept
+// so that a payment made out in them still reads).
+const iso4217TwoDigits = "" +
+	"AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD " +
+	"BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD " +
+	"EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR " +
+	"IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP " +
+	"MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN " +
+	"QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL " +
+	"THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR " +
+	"ZMW ZWG ZWL"
 
 // Canonical returns the transaction's one byte encoding, version 1. The
 // fields are first put in canonical form: the amount with exactly the
@@ -115,15 +138,25 @@ func (t Transaction) canonical() (Transaction, error) {
 		return Transaction{}, fmt.Errorf("%w: "+format, append([]any{ErrTransaction}, a...)...)
 	}
 	c := t
-	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
-		return Transaction{}, fmt.Errorf("%w: currency %q is not an ISO 4217 code", ErrAmount, c.Currency)
+	minor, ok := minorUnits(c.Currency)
+	if len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" || !ok {
+		return Transaction{}, fmt.Errorf("%w: currency %q is not an ISO 4217 currency code", ErrAmount, c.Currency)
 	}
-	amount, err := canonicalAmount(c.Amount, minorUnits(c.Currency))
+	amount, err := canonicalAmount(c.Amount, minor)
 	if err != nil {
 		return Transaction{}, fmt.Errorf("%w %q: %v", ErrAmount, c.Amount, err)
 	}
 	c.Amount = amount
 	c.PayeeAccount = strings.ToUpper(strings.Join(strings.Fields(c.PayeeAccount), ""))
+	// Account identifiers are ASCII (ISO 13616-1 §4 for an IBAN, the
+	// SEPA character set for ISO 20022's other identifiers). A letter or
+	// digit of another script (Cyrillic Е, a full-width 8) would make an
+	// account that reads as an IBAN skip its check digits.
+	for i := 0; i < len(c.PayeeAccount); i++ {
+		if b := c.PayeeAccount[i]; b < 0x21 || b > 0x7e {
+			return bad("payee account holds a character outside printable ASCII")
+		}
+	}
 	if looksLikeIBAN(c.PayeeAccount) && !ibanValid(c.PayeeAccount) {
 		return Transaction{}, fmt.Errorf("%w %s: the check digits do not match (ISO 13616)", ErrIBAN, c.PayeeAccount)
 	}
@@ -138,8 +171,8 @@ func (t Transaction) canonical() (Transaction, error) {
 		{"reference", &c.Reference, maxTxField, false},
 		{"text", &c.Text, maxTxText, false},
 	} {
-		if !utf8.ValidString(*f.v) || strings.ContainsFunc(*f.v, isControl) {
-			return bad("%s is not printable UTF-8", f.name)
+		if !utf8.ValidString(*f.v) || hidesText(*f.v) {
+			return bad("%s is not printable UTF-8 (or holds invisible formatting characters)", f.name)
 		}
 		*f.v = norm.NFC.String(strings.TrimSpace(*f.v))
 		switch {
@@ -152,7 +185,41 @@ func (t Transaction) canonical() (Transaction, error) {
 	return c, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// hidesText reports characters that change how text is shown without
+// being seen themselves: controls (Cc), format characters (Cf: the
+// bidirectional overrides, embeddings, isolates and marks of UAX #9 §2,
+// zero-width spaces, soft hyphens, tags) and the line and paragraph
+// separators (Zl, Zp). A payee name with U+202E shows its characters in
+// reverse, so the holder would approve a name other than the one signed.
+// ZWNJ and ZWJ are kept where RFC 5892 Appendix A.1 and A.2 allow them in
+// names: after a virama, and ZWNJ between two Arabic-script letters (its
+// joining rule, which Persian needs), approximated by script.
+func hidesText(s string) bool {
+	prev := rune(-1)
+	for i, r := range s {
+		switch {
+		case r == zwnj || r == zwj:
+			next, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			afterVirama := prev >= 0 && norm.NFC.PropertiesString(string(prev)).CCC() == viramaCCC
+			arabic := r == zwnj && unicode.Is(unicode.Arabic, prev) && unicode.Is(unicode.Arabic, next) &&
+				unicode.IsLetter(prev) && unicode.IsLetter(next)
+			if !afterVirama && !arabic {
+				return true
+			}
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return true
+		}
+		prev = r
+	}
+	return false
+}
+
+const (
+	zwnj = '\u200c'
+	zwj  = '\u200d'
+	// viramaCCC is the canonical combining class Virama (UAX #44).
+	viramaCCC = 9
+)
 
 // canonicalAmount writes a positive decimal with exactly minor fraction
 // digits: digits only, one '.', no sign or exponent; zeros beyond the
@@ -204,8 +271,14 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // ibanValid checks ISO 13616's check digits: the first four characters
 // moved to the end, letters as 10 to 35, the number mod 97 is 1 —
-// computed digit by digit (ISO 7064 MOD 97-10), with no big numbers.
+// computed digit by digit (ISO 7064 MOD 97-10), with no big numbers. The
+// check digits themselves run from 02 to 98 (ISO 13616-1 §6.1): 00, 01
+// and 99 are 97, 98 and 2 modulo 97, so MOD 97-10 alone passes an IBAN
+// whose real check digits are 97, 98 or 02 written another way.
 func ibanValid(s string) bool {
+	if cd := s[2:4]; cd < "02" || cd > "98" {
+		return false
+	}
 	rem := 0
 	for _, c := range s[4:] + s[:4] {
 		if c >= 'A' && c <= 'Z' {

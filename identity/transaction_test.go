@@ -168,3 +168,113 @@ func FuzzParseTransaction(f *testing.F) {
 		}
 	})
 }
+
+// TestTransactionHiddenText: characters that change how the payee or the
+// reference is shown without being seen themselves — bidirectional
+// overrides and isolates, zero-width characters, line separators — are
+// refused, so that what the holder reads is the text that is signed
+// (Unicode UAX #9 §2; UTS #39 §3 lists them as not recommended in
+// identifiers; RTS on SCA Article 5(1)(a): the payer is made aware of the
+// amount and the payee).
+func TestTransactionHiddenText(t *testing.T) {
+	for _, s := range []string{
+		"Muster GmbH\u202e", "Muster \u202eHbmG", // RIGHT-TO-LEFT OVERRIDE
+		"Muster\u200bGmbH",     // ZERO WIDTH SPACE
+		"Muster\u200dGmbH",     // ZERO WIDTH JOINER
+		"Muster\u2066GmbH",     // LEFT-TO-RIGHT ISOLATE
+		"Muster\u200fGmbH",     // RIGHT-TO-LEFT MARK
+		"Muster\u2028GmbH",     // LINE SEPARATOR
+		"Muster\u2029GmbH",     // PARAGRAPH SEPARATOR
+		"Muster\ufeffGmbH",     // ZERO WIDTH NO-BREAK SPACE
+		"Muster\u00adGmbH",     // SOFT HYPHEN
+		"Muster\U000e0041GmbH", // TAG LATIN CAPITAL LETTER A
+	} {
+		for _, field := range []string{"payee", "reference", "text"} {
+			tx := payment()
+			switch field {
+			case "payee":
+				tx.PayeeName = s
+			case "reference":
+				tx.Reference = s
+			case "text":
+				tx.Text = s
+			}
+			if _, err := tx.Digest(); !errors.Is(err, identity.ErrTransaction) {
+				t.Errorf("%s %+q: %v, want ErrTransaction", field, s, err)
+			}
+		}
+	}
+	// Other scripts stay accepted, with the joiners they need where
+	// RFC 5892 Appendix A.1 and A.2 allow them: ZWNJ in Persian (Arabic
+	// script, between joining letters), ZWJ and ZWNJ after a virama.
+	for _, s := range []string{"山田太郎", "Müller & Söhne", "שלום בע״מ", "شركة",
+		"می\u200cخواهم",          // Persian, ZWNJ between Arabic letters
+		"क्\u200dष", "क्\u200cष", // Devanagari KA VIRAMA ZWJ/ZWNJ SSA
+	} {
+		tx := payment()
+		tx.PayeeName = s
+		if _, err := tx.Digest(); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
+
+// TestTransactionAccountLookalike: an account that looks like an IBAN
+// but is written with letters or digits of other scripts (Cyrillic Е for
+// Latin E, full-width digits) would skip the check digits and show as a
+// real IBAN. Account identifiers are ASCII (ISO 13616-1 §4, ISO 20022's
+// Max34Text under the SEPA character set), so anything else is refused.
+func TestTransactionAccountLookalike(t *testing.T) {
+	for _, acct := range []string{
+		"D\u0415" + "89 3704 0044 0532 0130 00", // Cyrillic capital IE
+		"DE８９ 3704 0044 0532 0130 00",           // full-width 8 and 9
+	} {
+		tx := payment()
+		tx.PayeeAccount = acct
+		if _, err := tx.Digest(); !errors.Is(err, identity.ErrTransaction) {
+			t.Errorf("account %+q: %v, want ErrTransaction", acct, err)
+		}
+	}
+}
+
+// TestTransactionIBANCheckDigits: ISO 13616-1 check digits run from 02 to
+// 98; 00, 01 and 99 pass MOD 97-10 for some account (they are 97, 98 and
+// 2 modulo 97) but are never issued.
+func TestTransactionIBANCheckDigits(t *testing.T) {
+	// DE02 1203 0000 0000 2020 51 is valid (check digits 02); with 99 it
+	// still passes mod 97.
+	ok := payment()
+	ok.PayeeAccount = "DE02120300000000202051"
+	if _, err := ok.Digest(); err != nil {
+		t.Fatalf("valid IBAN: %v", err)
+	}
+	bad := payment()
+	bad.PayeeAccount = "DE99120300000000202051"
+	if _, err := bad.Digest(); !errors.Is(err, identity.ErrIBAN) {
+		t.Errorf("check digits 99: %v, want ErrIBAN", err)
+	}
+}
+
+// TestTransactionCurrencyCode: the currency must be an ISO 4217 code of a
+// currency (or fund) with a minor unit, not any three letters: a typo or
+// a look-alike ("EUX") would otherwise be approved as written, with the
+// minor unit guessed, and the codes whose minor unit is "N.A." (gold XAU,
+// the testing code XTS, no currency XXX, SDR XDR) have no amount in the
+// sense of this encoding.
+func TestTransactionCurrencyCode(t *testing.T) {
+	for _, cur := range []string{"EUX", "AAA", "ZZZ", "XAU", "XTS", "XXX", "XDR", "DEM"} {
+		tx := payment()
+		tx.Currency = cur
+		if _, err := tx.Digest(); !errors.Is(err, identity.ErrAmount) {
+			t.Errorf("currency %s: %v, want ErrAmount", cur, err)
+		}
+	}
+	for cur, amount := range map[string]string{"USD": "1.00", "CHF": "1.00", "GBP": "1.00", "SEK": "1.00",
+		"ISK": "1", "TND": "1.000", "CLF": "1.0000", "XOF": "1", "XCD": "1.00", "CHE": "1.00"} {
+		tx := payment()
+		tx.Currency, tx.Amount = cur, amount
+		if _, err := tx.Digest(); err != nil {
+			t.Errorf("currency %s: %v", cur, err)
+		}
+	}
+}

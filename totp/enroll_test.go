@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -523,5 +524,33 @@ func TestQRCodeDecodesReliably(t *testing.T) {
 	}
 	if _, err := e.factor.QRCode(&identity.Challenge{Kind: totp.Kind, Purpose: identity.PurposeAuthenticate}); !errors.Is(err, identity.ErrBadInput) {
 		t.Fatalf("QR code of a login challenge: %v", err)
+	}
+}
+
+// TestURILabelEscaping: the label of the otpauth URI is percent-encoded
+// beyond what RFC 3986 strictly needs in a path: many apps decode it with
+// application/x-www-form-urlencoded rules, where a bare "+" is a space
+// (google/google-authenticator#581), so "alice+bank@example.com" would show
+// as "alice bank@example.com". Written as %2B (and a space as %20), the
+// label reads the same under both decodings (Key Uri Format: the label is
+// URL-encoded per RFC 3986).
+func TestURILabelEscaping(t *testing.T) {
+	k := &totp.Key{Issuer: "A+B & Co", Account: "alice+bank@example.com", Secret: []byte("12345678901234567890")}
+	uri, err := k.URI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	label, _, _ := strings.Cut(strings.TrimPrefix(uri, "otpauth://totp/"), "?")
+	if strings.ContainsAny(label, "+& ") {
+		t.Errorf("label %q of %s holds a character apps decode differently", label, uri)
+	}
+	// As an app reading it as a form value sees it.
+	formDecoded, err := url.QueryUnescape(label)
+	if err != nil || formDecoded != "A+B & Co:alice+bank@example.com" {
+		t.Errorf("form-decoded label %q, %v", formDecoded, err)
+	}
+	back, err := totp.ParseURI(uri)
+	if err != nil || back.Issuer != k.Issuer || back.Account != k.Account {
+		t.Fatalf("ParseURI(%s) = %v, %v", uri, back, err)
 	}
 }

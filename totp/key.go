@@ -152,7 +152,11 @@ func (k *Key) URI() (string, error) {
 	// Built here rather than with pquerna's Generate: its query encoder uses
 	// path escaping, which leaves "&", "=" and "+" bare, so an issuer such as
 	// "AT&T" or "A+B" would not read back (found by FuzzParseURI).
-	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + k.Issuer + ":" + k.Account}
+	// The label is escaped as a query value is, not as a path: apps that
+	// decode it with form rules read a bare "+" as a space (an account
+	// "alice+bank@example.com" would show as "alice bank@…"), and %2B, %20
+	// and %26 read the same under RFC 3986 and form decoding alike.
+	label := queryEscape(k.Issuer) + ":" + queryEscape(k.Account)
 	q := []string{
 		"secret=" + k.Base32(),
 		"issuer=" + queryEscape(k.Issuer),
@@ -160,8 +164,7 @@ func (k *Key) URI() (string, error) {
 		"digits=" + strconv.Itoa(p.digits),
 		"period=" + strconv.FormatUint(p.period, 10),
 	}
-	u.RawQuery = strings.Join(q, "&")
-	return u.String(), nil
+	return "otpauth://totp/" + label + "?" + strings.Join(q, "&"), nil
 }
 
 // queryEscape escapes a query value with %20 for spaces: some authenticator

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -74,6 +75,14 @@ func (f *Factor) FinishApprove(ctx context.Context, resp identity.Response) (*id
 		sess, err := session(ch)
 		if err != nil {
 			return err
+		}
+		// A challenge of BeginSPC is answered through the browser's
+		// payment dialog only (FinishSPC): a plain assertion over it was
+		// made at a prompt that showed neither amount nor payee (SPC
+		// §sctn-verifying-assertion step 11; RTS on SCA Article 5(1)(a)).
+		var st spcState
+		if json.Unmarshal(ch.State, &st) == nil && st.Payment != nil {
+			return fmt.Errorf("%w: webauthn: the challenge was issued for Secure Payment Confirmation; answer it with FinishSPC", identity.ErrChallengeMismatch)
 		}
 		if err := checkSignedDigest(ch, sess); err != nil {
 			return err

@@ -327,3 +327,37 @@ func TestSPCApprover(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSPCNotAnsweredByPlainAssertion: a challenge of BeginSPC is answered
+// only through the browser's payment dialog. A script on the page (or a
+// client that skips the dialog) could otherwise ask the authenticator for
+// a plain navigator.credentials.get over the same challenge — a generic
+// prompt that shows neither amount nor payee — and post it to
+// FinishApprove, which knows no "payment" member to check: the holder
+// would approve a payment they were never shown (SPC
+// §sctn-verifying-assertion step 11 requires type "payment.get"; RTS on
+// SCA Article 5(1)(a)).
+func TestSPCNotAnsweredByPlainAssertion(t *testing.T) {
+	e := newEnv(t, nil)
+	phone := newDevice()
+	e.enrollPayment(t, "alice", phone)
+	tx := payment("100.00")
+	ctx := context.Background()
+	ch, err := e.f.BeginSPC(ctx, identity.Request{Subject: "alice", Origin: origin, Transaction: &tx}, webauthn.SPCOptions{Instrument: instrument})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := phone.spcAnswer(t, ch.Payload, func(cd map[string]any) {
+		cd["type"] = "webauthn.get"
+		delete(cd, "payment")
+	})
+	p, err := e.f.FinishApprove(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: plain, Transaction: &tx})
+	if !errors.Is(err, identity.ErrChallengeMismatch) || p != nil {
+		t.Fatalf("a plain assertion answered an SPC challenge through FinishApprove: %v, %+v", err, p)
+	}
+	// The challenge is spent all the same.
+	if _, err := e.f.FinishSPC(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin,
+		Data: phone.spcAnswer(t, ch.Payload, nil), Transaction: &tx}); !errors.Is(err, identity.ErrReplayed) && !errors.Is(err, identity.ErrUnknownChallenge) {
+		t.Fatalf("the SPC challenge after a refused answer: %v", err)
+	}
+}

@@ -272,6 +272,13 @@ func TestEnrolmentChecks(t *testing.T) {
 		"self-signed":         {e.pki, leafOpts{selfSigned: true}, cardauth.ErrUntrustedCA},
 		"expired":             {e.pki, leafOpts{notBefore: e.clock.Now().Add(-48 * time.Hour), notAfter: e.clock.Now().Add(-time.Hour)}, cardauth.ErrCertificateNotValid},
 		"EKU with clientAuth": {e.pki, leafOpts{extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageClientAuth}}, nil},
+		"no EKU":              {e.pki, leafOpts{extKeyUsage: []x509.ExtKeyUsage{}}, nil},
+		// A signing certificate (nonRepudiation, ETSI EN 319 412-2 §4.3.2)
+		// without an EKU is not one for logging in: Web eID's validators
+		// want clientAuth, and its key is the card's signature key.
+		"signing, no EKU": {e.pki, leafOpts{keyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment, extKeyUsage: []x509.ExtKeyUsage{}}, cardauth.ErrKeyUsage},
+		"signing, clientAuth": {e.pki, leafOpts{keyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+			extKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, nil},
 	} {
 		cert, key := tc.pki.card(t, "dave-"+name, tc.opts)
 		_, err := e.enroll(t, identity.Subject("dave-"+name), cert, key)

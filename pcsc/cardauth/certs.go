@@ -13,7 +13,10 @@ import (
 
 // checkUse checks what does not depend on a CA: the validity period at now,
 // key usage digitalSignature, and extended key usage clientAuth when the
-// certificate names any extended key usage (RFC 5280 §4.2.1.3, §4.2.1.12).
+// certificate names any extended key usage (RFC 5280 §4.2.1.3, §4.2.1.12),
+// or when its key usage includes nonRepudiation: that marks the card's
+// signing certificate (ETSI EN 319 412-2 §4.3.2), whose key a login must
+// not use unless its issuer named client authentication as well.
 func checkUse(cert *x509.Certificate, now time.Time) error {
 	if now.Before(cert.NotBefore) {
 		return fmt.Errorf("%w: not valid before %s", ErrCertificateNotValid, cert.NotBefore.UTC().Format(time.RFC3339))
@@ -24,10 +27,14 @@ func checkUse(cert *x509.Certificate, now time.Time) error {
 	if cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return fmt.Errorf("%w: key usage lacks digitalSignature", ErrKeyUsage)
 	}
-	if len(cert.ExtKeyUsage) > 0 || len(cert.UnknownExtKeyUsage) > 0 {
+	signing := cert.KeyUsage&x509.KeyUsageContentCommitment != 0
+	if len(cert.ExtKeyUsage) > 0 || len(cert.UnknownExtKeyUsage) > 0 || signing {
 		ok := false
 		for _, u := range cert.ExtKeyUsage {
 			ok = ok || u == x509.ExtKeyUsageClientAuth
+		}
+		if !ok && signing {
+			return fmt.Errorf("%w: a signing certificate (nonRepudiation) without extended key usage clientAuth", ErrKeyUsage)
 		}
 		if !ok {
 			return fmt.Errorf("%w: extended key usage lacks clientAuth", ErrKeyUsage)

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"math/big"
 	"strconv"
 	"strings"
@@ -230,6 +231,27 @@ type Input struct {
 	Session []byte
 	// Time is when the response is made, for suites with T.
 	Time time.Time
+}
+
+// String describes the input without its PIN, PIN hash or session
+// information, so that an Input that reaches a log or an error by mistake
+// leaks none of them.
+func (in Input) String() string {
+	return fmt.Sprintf("ocra.Input{Counter: %d, Question: %q, Mutual: %t, PIN: %s, Session: %d bytes, Time: %s}",
+		in.Counter, in.Question, in.Mutual, redacted(in.PIN != "" || in.PINHash != nil), len(in.Session), in.Time.UTC().Format(time.RFC3339))
+}
+
+// GoString is String, so that %#v hides the PIN too.
+func (in Input) GoString() string { return in.String() }
+
+// LogValue is String for log/slog.
+func (in Input) LogValue() slog.Value { return slog.StringValue(in.String()) }
+
+func redacted(set bool) string {
+	if set {
+		return "[redacted]"
+	}
+	return "none"
 }
 
 // questionLen is Q's fixed size in the data input (§5.1).

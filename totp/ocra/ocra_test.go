@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,29 @@ func FuzzParseSuite(f *testing.F) {
 			t.Fatalf("response %q for %s", r, suite)
 		}
 	})
+}
+
+// TestInputHidesPIN: an Input that reaches a log or an error by mistake
+// (fmt's %v, %+v, %#v, log/slog) shows neither the PIN, nor its hash, nor
+// the session information: a PIN is never logged.
+func TestInputHidesPIN(t *testing.T) {
+	in := ocra.Input{Question: "12345678", Counter: 7, PIN: "9876", PINHash: []byte{0xde, 0xad, 0xbe, 0xef}, Session: []byte("sessionsecret")}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	log.Info("ocra", "input", in, "ptr", &in)
+	for _, s := range []string{fmt.Sprint(in), fmt.Sprintf("%+v", in), fmt.Sprintf("%#v", in), fmt.Sprintf("%v", &in), fmt.Sprintf("%+v", &in), buf.String()} {
+		for _, secret := range []string{"9876", "deadbeef", "222 173", "sessionsecret", "115 101 115"} {
+			if strings.Contains(strings.ToLower(s), secret) {
+				t.Errorf("%q shows %q", s, secret)
+			}
+		}
+		if !strings.Contains(s, "12345678") {
+			t.Errorf("%q does not show the question", s)
+		}
+	}
 }
