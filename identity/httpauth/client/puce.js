@@ -363,9 +363,19 @@ export class Client {
       if (popup) popup.close();
       throw new CardAgentError(j.error || "The card agent refused the request.", { status: resp.status });
     }
+    // The prompt must be a page of the agent's own origin. The window was
+    // opened as about:blank, which shares this site's origin: a
+    // "javascript:" prompt from whatever answers on the agent's port would
+    // run in this site's origin (HTML, "Navigating to a javascript: URL"),
+    // and another site's page would ask for the PIN in the agent's place.
+    const prompt = agentPage(j.prompt, this.agent);
+    if (!prompt) {
+      if (popup) popup.close();
+      throw new CardAgentError("The card agent answered with a prompt outside its own address. Check which program runs on " + this.agent + ".");
+    }
     let done = null;
-    if (popup && !popup.closed) popup.location.href = j.prompt;
-    else done = this.onAgentPrompt(j.prompt);
+    if (popup && !popup.closed) popup.location.href = prompt;
+    else done = this.onAgentPrompt(prompt);
     try {
       const deadline = Date.now() + 5 * 60 * 1000;
       while (Date.now() < deadline) {
@@ -385,6 +395,18 @@ export class Client {
       if (typeof done === "function") done();
     }
   }
+}
+
+// agentPage is url resolved against the agent's origin if it is an
+// http(s) page of that origin, else null.
+function agentPage(url, agent) {
+  try {
+    const u = new URL(url, agent);
+    if ((u.protocol === "http:" || u.protocol === "https:") && u.origin === new URL(agent).origin) return u.href;
+  } catch (e) {
+    // not a URL
+  }
+  return null;
 }
 
 function openAgentWindow() {
