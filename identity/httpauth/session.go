@@ -220,8 +220,17 @@ func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session,
 		return fmt.Errorf("httpauth: create session: %w", err)
 	}
 	s.rec, s.token = rec, t
-	http.SetCookie(w, m.newCookie(t.String(), 0))
+	setCookie(w, m.newCookie(t.String(), 0))
 	return nil
+}
+
+// setCookie sets the session cookie and keeps the response out of every
+// cache: Set-Cookie does not inhibit caching (RFC 9111 §7.3), and a
+// stored response would hand this browser's session, or its end, to the
+// next visitor a shared cache serves it to.
+func setCookie(w http.ResponseWriter, c *http.Cookie) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.SetCookie(w, c)
 }
 
 func (m *Manager) encode(s *Session) ([]byte, error) {
@@ -352,7 +361,7 @@ func (m *Manager) Authorize(s *Session, action string) error {
 // Logout ends the session in the store and tells the browser to drop the
 // cookie. A session already gone is not an error.
 func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, s *Session) error {
-	http.SetCookie(w, m.newCookie("", -1))
+	setCookie(w, m.newCookie("", -1))
 	if s == nil {
 		return nil
 	}
