@@ -29,6 +29,9 @@ type sessionData struct {
 	Pending []identity.Proof `json:"pending,omitempty"`
 	// Values are the application's own small values.
 	Values map[string]string `json:"values,omitempty"`
+	// Bind is the key that binds the challenges this session begins to
+	// it (binding.go); it never leaves the server.
+	Bind []byte `json:"bind,omitempty"`
 }
 
 // maxData bounds a session's encoded data: it is read on every request.
@@ -200,6 +203,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (*Session, error
 // store's SessionRenewer ends the session's current record in the
 // same step.
 func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session, now time.Time, renew identity.SessionRenewer) error {
+	ensureBind(s)
 	data, err := m.encode(s)
 	if err != nil {
 		return err
