@@ -406,7 +406,9 @@ func decode(r *http.Request, v any) error {
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: httpauth: body: %w", identity.ErrBadInput, err)
 	}
-	if d.More() {
+	// One JSON text (RFC 8259 §2): only JSON's whitespace may follow.
+	// Decoder.More would let a stray ']' or '}' through.
+	if len(bytes.Trim(body[d.InputOffset():], " \t\r\n")) != 0 {
 		return fmt.Errorf("%w: httpauth: body holds more than one JSON value", identity.ErrBadInput)
 	}
 	return nil
