@@ -85,8 +85,9 @@ func FuzzDecodeBody(f *testing.F) {
 }
 
 // FuzzDecodeEveryBody feeds one body to every request type the endpoints
-// read, and what each handler does next with what decoded (the response
-// to a challenge, the transaction shown, the signing certificate): none
+// read, and what each handler does next with what decoded (the session
+// binding of the challenge ID, the response to a challenge, the
+// transaction shown, the signing certificate): none
 // panics, and decode refuses with identity.ErrBadInput or ErrTooLarge.
 func FuzzDecodeEveryBody(f *testing.F) {
 	for _, s := range []string{`{"username":"alice","password":"correct horse"}`,
@@ -104,6 +105,12 @@ func FuzzDecodeEveryBody(f *testing.F) {
 		func() any { return new(signBeginBody) }, func() any { return new(signFinishBody) },
 		func() any { return new(emptyBody) },
 	}
+	sess := &Session{data: sessionData{Bind: bytes.Repeat([]byte{7}, bindLen)}}
+	bound := func(t *testing.T, id string) {
+		if _, err := boundChallenge(sess, id); err != nil && !errors.Is(err, identity.ErrUnknownChallenge) {
+			t.Fatalf("challengeId %q: %v", id, err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, nb := range bodies {
 			r := httptest.NewRequest("POST", "https://bank.example/auth/x", bytes.NewReader(body))
@@ -117,10 +124,15 @@ func FuzzDecodeEveryBody(f *testing.F) {
 			}
 			switch b := v.(type) {
 			case *finishBody:
+				bound(t, b.ChallengeID)
 				responseData(b.Response)
 			case *enrollFinishBody:
+				bound(t, b.ChallengeID)
 				responseData(b.Response)
+			case *signFinishBody:
+				bound(t, b.ChallengeID)
 			case *approveFinishBody:
+				bound(t, b.ChallengeID)
 				responseData(b.Response)
 				if b.Transaction != nil {
 					shown := b.Transaction.tx()
