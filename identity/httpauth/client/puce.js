@@ -139,7 +139,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Client calls the endpoints of one site. Options:
 //   base:   where the endpoints are ("/auth/"; default: beside this module)
-//   agent:  the card agent's origin (default http://127.0.0.1:24727)
+//   agent:  the card agent's origin (default http://127.0.0.1:24727), as
+//           the agent names itself: the client opens only prompts of it
 //   cardKinds: factor kinds answered through the agent (default ["card"])
 //   onAgentPrompt(url): called when the browser blocked the agent's window;
 //           it may return a function called once the request ends. The
