@@ -30,6 +30,9 @@
 //     come from Config.Origin when the browser says where it comes from
 //     (Sec-Fetch-Site, Origin) and must carry the session's CSRF token (header
 //     X-CSRF-Token, or form field csrf_token) in every case.
+//   - Challenges: the ID of every challenge the endpoints hand out is bound
+//     to the session that began it; a finish from another session is
+//     refused before the challenge is spent.
 //   - Body size: bodies above Config.MaxBodyBytes are refused with 413.
 //   - The pending first factor: a password proof waits in the session until
 //     the second factor finishes, then both become one identity.Session.

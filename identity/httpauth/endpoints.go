@@ -240,7 +240,7 @@ type credentialsBody struct {
 }
 
 type finishBody struct {
-	ChallengeID identity.ChallengeID `json:"challengeId"`
+	ChallengeID string `json:"challengeId"`
 	// Response is the factor's answer: a JSON string (a TOTP or OCRA code)
 	// is passed on as its text, an object (WebAuthn's PublicKeyCredential,
 	// a Web eID token) as its JSON.
@@ -248,14 +248,14 @@ type finishBody struct {
 }
 
 type enrollFinishBody struct {
-	ChallengeID identity.ChallengeID `json:"challengeId"`
-	Response    json.RawMessage      `json:"response"`
-	Name        string               `json:"name"`
+	ChallengeID string          `json:"challengeId"`
+	Response    json.RawMessage `json:"response"`
+	Name        string          `json:"name"`
 }
 
 type approveFinishBody struct {
-	ChallengeID identity.ChallengeID `json:"challengeId"`
-	Response    json.RawMessage      `json:"response"`
+	ChallengeID string          `json:"challengeId"`
+	Response    json.RawMessage `json:"response"`
 	// Transaction is what the page showed its user; it must be the
 	// pending payment, or nothing is approved.
 	Transaction *transactionJSON `json:"transaction"`
@@ -298,8 +298,8 @@ type stateJSON struct {
 }
 
 type challengeJSON struct {
-	ChallengeID identity.ChallengeID `json:"challengeId"`
-	Kind        identity.Kind        `json:"kind"`
+	ChallengeID string        `json:"challengeId"`
+	Kind        identity.Kind `json:"kind"`
 	// Payload is what the client hands to the factor: JSON as it is
 	// (WebAuthn options, an object), anything else as a string (an
 	// otpauth URI, a nonce, an OCRA question). Absent when the factor
@@ -406,7 +406,9 @@ func decode(r *http.Request, v any) error {
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("%w: httpauth: body: %w", identity.ErrBadInput, err)
 	}
-	if d.More() {
+	// One JSON text (RFC 8259 §2): only JSON's whitespace may follow.
+	// Decoder.More would let a stray ']' or '}' through.
+	if len(bytes.Trim(body[d.InputOffset():], " \t\r\n")) != 0 {
 		return fmt.Errorf("%w: httpauth: body holds more than one JSON value", identity.ErrBadInput)
 	}
 	return nil

@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -79,6 +80,68 @@ func FuzzDecodeBody(f *testing.F) {
 		err := decode(r, &b)
 		if err != nil && !errors.Is(err, identity.ErrBadInput) && !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("%q: %v", body, err)
+		}
+	})
+}
+
+// FuzzDecodeEveryBody feeds one body to every request type the endpoints
+// read, and what each handler does next with what decoded (the session
+// binding of the challenge ID, the response to a challenge, the
+// transaction shown, the signing certificate): none
+// panics, and decode refuses with identity.ErrBadInput or ErrTooLarge.
+func FuzzDecodeEveryBody(f *testing.F) {
+	for _, s := range []string{`{"username":"alice","password":"correct horse"}`,
+		`{"challengeId":"AAAAAAAAAAAAAAAAAAAAAA","response":{"id":"x"},"name":"phone"}`,
+		`{"documentId":"loan-7","certificate":"MIIBAAAA"}`, `{"documentId":"d","certificate":"not base64!"}`,
+		`{"challengeId":"AAAAAAAAAAAAAAAAAAAAAA","documentId":"d","signature":"AAEC"}`,
+		`{"transaction":{"amount":"-1","currency":"eur","payeeName":"\u0000","payeeAccount":""},"response":"1"}`,
+		`{"transaction":{"amount":"1e400","currency":"JPY","payeeName":"x","payeeAccount":"DE00"},"response":"1"}`,
+		`{"Username":"a","USERNAME":"b"}`, `{"password":null}`} {
+		f.Add([]byte(s))
+	}
+	bodies := []func() any{
+		func() any { return new(credentialsBody) }, func() any { return new(finishBody) },
+		func() any { return new(enrollFinishBody) }, func() any { return new(approveFinishBody) },
+		func() any { return new(signBeginBody) }, func() any { return new(signFinishBody) },
+		func() any { return new(emptyBody) },
+	}
+	sess := &Session{data: sessionData{Bind: bytes.Repeat([]byte{7}, bindLen)}}
+	bound := func(t *testing.T, id string) {
+		if _, err := boundChallenge(sess, id); err != nil && !errors.Is(err, identity.ErrUnknownChallenge) {
+			t.Fatalf("challengeId %q: %v", id, err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, nb := range bodies {
+			r := httptest.NewRequest("POST", "https://bank.example/auth/x", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json; charset=utf-8")
+			v := nb()
+			if err := decode(r, v); err != nil {
+				if !errors.Is(err, identity.ErrBadInput) && !errors.Is(err, ErrTooLarge) {
+					t.Fatalf("%T from %q: %v", v, body, err)
+				}
+				continue
+			}
+			switch b := v.(type) {
+			case *finishBody:
+				bound(t, b.ChallengeID)
+				responseData(b.Response)
+			case *enrollFinishBody:
+				bound(t, b.ChallengeID)
+				responseData(b.Response)
+			case *signFinishBody:
+				bound(t, b.ChallengeID)
+			case *approveFinishBody:
+				bound(t, b.ChallengeID)
+				responseData(b.Response)
+				if b.Transaction != nil {
+					shown := b.Transaction.tx()
+					sameTransaction(shown, shown)
+					txJSON(shown)
+				}
+			case *signBeginBody:
+				x509.ParseCertificate(b.Certificate)
+			}
 		}
 	})
 }

@@ -194,8 +194,14 @@ func (e *Endpoints) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (e *Endpoints) challenge(ch *identity.Challenge) challengeJSON {
-	return challengeJSON{ChallengeID: ch.ID, Kind: ch.Kind, Payload: payloadJSON(ch.Payload), ExpiresAt: ch.ExpiresAt.UTC().Format(time.RFC3339)}
+// challenge is ch as the client gets it: its ID bound to the session s
+// (binding.go).
+func (e *Endpoints) challenge(r *http.Request, s *Session, ch *identity.Challenge) (challengeJSON, error) {
+	id, err := e.m.bindChallenge(r.Context(), s, ch.ID)
+	if err != nil {
+		return challengeJSON{}, err
+	}
+	return challengeJSON{ChallengeID: id, Kind: ch.Kind, Payload: payloadJSON(ch.Payload), ExpiresAt: ch.ExpiresAt.UTC().Format(time.RFC3339)}, nil
 }
 
 // loginBegin begins a login for the session's subject: the one its
@@ -209,11 +215,15 @@ func (e *Endpoints) loginBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, err := f.Begin(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)})
+	var out challengeJSON
+	if err == nil {
+		out, err = e.challenge(r, s, ch)
+	}
 	if err != nil {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e.challenge(ch))
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
@@ -222,12 +232,16 @@ func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	data, err := responseData(b.Response)
+	id, err := boundChallenge(s, b.ChallengeID)
+	var data []byte
+	if err == nil {
+		data, err = responseData(b.Response)
+	}
 	if err != nil {
 		e.fail(w, r, err)
 		return
 	}
-	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(),
+	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: id, Subject: s.Subject(),
 		Origin: e.m.cfg.Origin, Data: data, RemoteAddr: e.cfg.RemoteAddr(r)})
 	if err != nil {
 		e.fail(w, r, err)
@@ -283,7 +297,12 @@ func (e *Endpoints) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	out := enrollChallengeJSON{challengeJSON: e.challenge(ch)}
+	cj, err := e.challenge(r, s, ch)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	out := enrollChallengeJSON{challengeJSON: cj}
 	if q, ok := f.(qrCoder); ok {
 		png, err := q.QRCode(ch)
 		if err != nil {
@@ -301,6 +320,11 @@ func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	id, err := boundChallenge(s, b.ChallengeID)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
 	// Asked again: the account may have gained a factor since Begin.
 	subject, err := e.mayEnroll(r.Context(), s)
 	if err != nil {
@@ -312,7 +336,7 @@ func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	c, err := f.FinishEnroll(r.Context(), identity.Response{ChallengeID: b.ChallengeID, Subject: subject,
+	c, err := f.FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: subject,
 		Origin: e.m.cfg.Origin, Data: data, Name: b.Name, RemoteAddr: e.cfg.RemoteAddr(r)})
 	if err != nil {
 		e.fail(w, r, err)
@@ -377,11 +401,15 @@ func (e *Endpoints) approveBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := a.BeginApprove(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin,
 		RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx})
+	var out challengeJSON
+	if err == nil {
+		out, err = e.challenge(r, s, ch)
+	}
 	if err != nil {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, approvalChallengeJSON{e.challenge(ch), txJSON(*tx)})
+	writeJSON(w, http.StatusOK, approvalChallengeJSON{out, txJSON(*tx)})
 }
 
 func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
@@ -405,6 +433,11 @@ func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, e.m.Authorize(s, ActionApprove))
 		return
 	}
+	id, err := boundChallenge(s, b.ChallengeID)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
 	data, err := responseData(b.Response)
 	if err != nil {
 		e.fail(w, r, err)
@@ -421,7 +454,7 @@ func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	shown := b.Transaction.tx()
-	resp := identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(), Origin: e.m.cfg.Origin,
+	resp := identity.Response{ChallengeID: id, Subject: s.Subject(), Origin: e.m.cfg.Origin,
 		Data: data, RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx}
 	if same, err := sameTransaction(shown, *tx); err != nil || !same {
 		// The page showed another payment than the one the application

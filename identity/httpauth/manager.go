@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/puce-id/puce/identity"
 )
@@ -85,7 +87,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("%w: httpauth: Config.Store is nil", identity.ErrBadInput)
 	}
-	if err := checkOrigin(cfg.Origin, cfg.Development); err != nil {
+	var err error
+	if cfg.Origin, err = checkOrigin(cfg.Origin, cfg.Development); err != nil {
 		return nil, err
 	}
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
@@ -126,24 +129,41 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-func checkOrigin(origin string, dev bool) error {
+// checkOrigin checks a configured origin and returns it serialised as a
+// browser sends it in the Origin header and in WebAuthn's client data (RFC
+// 6454 §6.2, WHATWG URL: scheme and host in lower case, no default port),
+// so that "https://Bank.Example:443" does not refuse every request of the
+// site's own pages. A host outside ASCII must be given as its A-label
+// (punycode), which is what browsers send.
+func checkOrigin(origin string, dev bool) (string, error) {
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%w: httpauth: Config.Origin %q is not scheme://host[:port]", identity.ErrBadInput, origin)
+	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" ||
+		strings.HasSuffix(u.Host, ":") {
+		return "", fmt.Errorf("%w: httpauth: Config.Origin %q is not scheme://host[:port]", identity.ErrBadInput, origin)
 	}
+	for _, c := range u.Host {
+		if c >= utf8.RuneSelf {
+			return "", fmt.Errorf("%w: httpauth: Config.Origin %q: write the host as its A-label (xn--…), as browsers send it", identity.ErrBadInput, origin)
+		}
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if p := u.Port(); (scheme == "https" && p == "443") || (scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	canonical := scheme + "://" + host
 	switch {
-	case u.Scheme == "https" && !dev:
-		return nil
-	case u.Scheme == "http" && dev:
+	case scheme == "https" && !dev:
+		return canonical, nil
+	case scheme == "http" && dev:
 		switch u.Hostname() {
 		case "localhost", "127.0.0.1", "::1":
-			return nil
+			return canonical, nil
 		}
-		return fmt.Errorf("%w: httpauth: Development serves localhost only, not %q", identity.ErrBadInput, origin)
+		return "", fmt.Errorf("%w: httpauth: Development serves localhost only, not %q", identity.ErrBadInput, origin)
 	case dev:
-		return fmt.Errorf("%w: httpauth: Development is for http://localhost; %q needs no development mode", identity.ErrBadInput, origin)
+		return "", fmt.Errorf("%w: httpauth: Development is for http://localhost; %q needs no development mode", identity.ErrBadInput, origin)
 	}
-	return fmt.Errorf("%w: httpauth: Config.Origin %q is not https (set Development for http://localhost)", identity.ErrBadInput, origin)
+	return "", fmt.Errorf("%w: httpauth: Config.Origin %q is not https (set Development for http://localhost)", identity.ErrBadInput, origin)
 }
 
 // CookieName is the name of the session cookie, with its prefix.

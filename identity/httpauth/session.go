@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,9 @@ type sessionData struct {
 	Pending []identity.Proof `json:"pending,omitempty"`
 	// Values are the application's own small values.
 	Values map[string]string `json:"values,omitempty"`
+	// Bind is the key that binds the challenges this session begins to
+	// it (binding.go); it never leaves the server.
+	Bind []byte `json:"bind,omitempty"`
 }
 
 // maxData bounds a session's encoded data: it is read on every request.
@@ -200,6 +204,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (*Session, error
 // store's SessionRenewer ends the session's current record in the
 // same step.
 func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session, now time.Time, renew identity.SessionRenewer) error {
+	ensureBind(s)
 	data, err := m.encode(s)
 	if err != nil {
 		return err
@@ -220,8 +225,17 @@ func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session,
 		return fmt.Errorf("httpauth: create session: %w", err)
 	}
 	s.rec, s.token = rec, t
-	http.SetCookie(w, m.newCookie(t.String(), 0))
+	setCookie(w, m.newCookie(t.String(), 0))
 	return nil
+}
+
+// setCookie sets the session cookie and keeps the response out of every
+// cache: Set-Cookie does not inhibit caching (RFC 9111 §7.3), and a
+// stored response would hand this browser's session, or its end, to the
+// next visitor a shared cache serves it to.
+func setCookie(w http.ResponseWriter, c *http.Cookie) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.SetCookie(w, c)
 }
 
 func (m *Manager) encode(s *Session) ([]byte, error) {
@@ -250,11 +264,35 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 	}
 	next := s.rec
 	next.Data = data
-	if err := m.cfg.Store.UpdateSession(ctx, &next); err != nil {
+	err = m.cfg.Store.UpdateSession(ctx, &next)
+	if m.touchedOnly(ctx, s, err) {
+		next.Version, next.LastSeenAt, next.ExpiresAt = s.rec.Version, s.rec.LastSeenAt, s.rec.ExpiresAt
+		err = m.cfg.Store.UpdateSession(ctx, &next)
+	}
+	if err != nil {
 		return fmt.Errorf("httpauth: save session: %w", err)
 	}
 	s.rec = next
 	return nil
+}
+
+// touchedOnly reports, after a write of s failed with err, whether err is
+// identity.ErrChanged because parallel requests of the same browser only
+// moved the idle deadline (touch): the content s was read with is still
+// the stored one. It then takes the stored version into s.rec, so that
+// the write can be made again on it. A proof a factor has already
+// accepted, its code or challenge spent, is not lost to a keep-alive; a
+// change of content (a Save, a renewal) still refuses the write.
+func (m *Manager) touchedOnly(ctx context.Context, s *Session, err error) bool {
+	if !errors.Is(err, identity.ErrChanged) {
+		return false
+	}
+	fresh, ferr := m.cfg.Store.Session(ctx, s.rec.ID, m.now())
+	if ferr != nil || fresh.Version <= s.rec.Version || !bytes.Equal(fresh.Data, s.rec.Data) {
+		return false
+	}
+	s.rec.Version, s.rec.LastSeenAt, s.rec.ExpiresAt = fresh.Version, fresh.LastSeenAt, fresh.ExpiresAt
+	return true
 }
 
 // Renew moves the session to a new ID and CSRF token, keeping its content,
@@ -263,6 +301,14 @@ func (m *Manager) Save(ctx context.Context, s *Session) error {
 // session's privilege in its own way. It fails with identity.ErrChanged when
 // another request changed or renewed the session first.
 func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, s *Session) error {
+	err := m.renew(ctx, w, s)
+	if m.touchedOnly(ctx, s, err) {
+		err = m.renew(ctx, w, s)
+	}
+	return err
+}
+
+func (m *Manager) renew(ctx context.Context, w http.ResponseWriter, s *Session) error {
 	// Deleting the old version first makes the renewal single: of two
 	// requests renewing one session, one wins and the other is refused. A
 	// failure between the delete and the create leaves the browser signed
@@ -352,7 +398,7 @@ func (m *Manager) Authorize(s *Session, action string) error {
 // Logout ends the session in the store and tells the browser to drop the
 // cookie. A session already gone is not an error.
 func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, s *Session) error {
-	http.SetCookie(w, m.newCookie("", -1))
+	setCookie(w, m.newCookie("", -1))
 	if s == nil {
 		return nil
 	}

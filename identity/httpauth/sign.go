@@ -96,8 +96,8 @@ type signBeginBody struct {
 }
 
 type signFinishBody struct {
-	ChallengeID identity.ChallengeID `json:"challengeId"`
-	DocumentID  string               `json:"documentId"`
+	ChallengeID string `json:"challengeId"`
+	DocumentID  string `json:"documentId"`
 	// Signature is the card's signature of the payload's digest, standard
 	// base64.
 	Signature []byte `json:"signature"`
@@ -180,11 +180,15 @@ func (e *Endpoints) signBegin(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ch, err = e.cfg.Signing.Ceremony.Begin(r.Context(), req, doc.Data, cert)
 	}
+	var out challengeJSON
+	if err == nil {
+		out, err = e.challenge(r, s, ch)
+	}
 	if err != nil {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, signChallengeJSON{e.challenge(ch), docJSON(doc)})
+	writeJSON(w, http.StatusOK, signChallengeJSON{out, docJSON(doc)})
 }
 
 func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +197,12 @@ func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	resp := identity.Response{ChallengeID: b.ChallengeID, Subject: s.Subject(), Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}
+	id, err := boundChallenge(s, b.ChallengeID)
+	if err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	resp := identity.Response{ChallengeID: id, Subject: s.Subject(), Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}
 	if e.cfg.Signing.pdf(doc) {
 		e.signFinishPDF(w, r, s, doc, resp)
 		return

@@ -87,7 +87,8 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("%w: httpauth: SiteConfig.Store is nil", identity.ErrBadInput)
 	}
-	if err := checkOrigin(cfg.Origin, cfg.Development); err != nil {
+	var err error
+	if cfg.Origin, err = checkOrigin(cfg.Origin, cfg.Development); err != nil {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.Origin) // checkOrigin parsed it
@@ -104,7 +105,6 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	ecfg := cfg.Endpoints
 	ecfg.Factors = append([]identity.Authenticator(nil), ecfg.Factors...)
-	var err error
 	if cfg.Sealer != nil {
 		if s.TOTP, err = totp.New(s.Services, cfg.Sealer, cfg.Name); err != nil {
 			return nil, err

@@ -139,7 +139,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Client calls the endpoints of one site. Options:
 //   base:   where the endpoints are ("/auth/"; default: beside this module)
-//   agent:  the card agent's origin (default http://127.0.0.1:24727)
+//   agent:  the card agent's origin (default http://127.0.0.1:24727), as
+//           the agent names itself: the client opens only prompts of it
 //   cardKinds: factor kinds answered through the agent (default ["card"])
 //   onAgentPrompt(url): called when the browser blocked the agent's window;
 //           it may return a function called once the request ends. The
@@ -363,9 +364,19 @@ export class Client {
       if (popup) popup.close();
       throw new CardAgentError(j.error || "The card agent refused the request.", { status: resp.status });
     }
+    // The prompt must be a page of the agent's own origin. The window was
+    // opened as about:blank, which shares this site's origin: a
+    // "javascript:" prompt from whatever answers on the agent's port would
+    // run in this site's origin (HTML, "Navigating to a javascript: URL"),
+    // and another site's page would ask for the PIN in the agent's place.
+    const prompt = agentPage(j.prompt, this.agent);
+    if (!prompt) {
+      if (popup) popup.close();
+      throw new CardAgentError("The card agent answered with a prompt outside its own address. Check which program runs on " + this.agent + ".");
+    }
     let done = null;
-    if (popup && !popup.closed) popup.location.href = j.prompt;
-    else done = this.onAgentPrompt(j.prompt);
+    if (popup && !popup.closed) popup.location.href = prompt;
+    else done = this.onAgentPrompt(prompt);
     try {
       const deadline = Date.now() + 5 * 60 * 1000;
       while (Date.now() < deadline) {
@@ -385,6 +396,18 @@ export class Client {
       if (typeof done === "function") done();
     }
   }
+}
+
+// agentPage is url resolved against the agent's origin if it is an
+// http(s) page of that origin, else null.
+function agentPage(url, agent) {
+  try {
+    const u = new URL(url, agent);
+    if ((u.protocol === "http:" || u.protocol === "https:") && u.origin === new URL(agent).origin) return u.href;
+  } catch (e) {
+    // not a URL
+  }
+  return null;
 }
 
 function openAgentWindow() {
