@@ -3,7 +3,8 @@
 // It keeps a PIN and PUK with retry counters and blocking, a management key
 // (3DES or AES), keys in slots 9A, 9C, 9D and 9E with the PIN rules of the
 // standard (9C needs the PIN before every signature, 9E never), and data
-// objects (certificates, CHUID). Optionally it also answers the vendor
+// objects (certificates, CHUID; the biometric and printed information
+// objects only after the PIN). Optionally it also answers the vendor
 // instructions of YubiKey-compatible tokens (version, metadata).
 //
 // It is written apart from the host client (package piv) on purpose: tests
@@ -664,11 +665,31 @@ func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
 	if !found {
 		return sw(0x6A82)
 	}
+	if pinToRead(id.Value) && !a.verified {
+		return sw(0x6982)
+	}
 	out, err := apdu.AppendTLV(nil, 0x53, content)
 	if err != nil {
 		return sw(0x6F00)
 	}
 	return ok(out)
+}
+
+// pinToRead reports the data objects whose read access rule is not Always
+// (SP 800-73-4 Part 1 Table 1): the cardholder's fingerprints (5FC103),
+// facial image (5FC108) and iris images (5FC121) need the PIN, the printed
+// information (5FC109) and the pairing code reference data (5FC123) the PIN
+// or the OCC, which this card does not have. The rest, certificates and
+// CHUID among them, are read by anyone.
+func pinToRead(id []byte) bool {
+	if len(id) != 3 || id[0] != 0x5F || id[1] != 0xC1 {
+		return false
+	}
+	switch id[2] {
+	case 0x03, 0x08, 0x09, 0x21, 0x23:
+		return true
+	}
+	return false
 }
 
 func (a *Applet) putData(cmd apdu.Command) (apdu.Response, error) {

@@ -13,10 +13,16 @@ import (
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
-func newCard(t testing.TB) *virtual.Card {
+func newCard(t testing.TB) *virtual.Card { return newCardWith(t, nil) }
+
+// newCardWith is newCard with the applet personalised by setup first.
+func newCardWith(t testing.TB, setup func(*pivapplet.Applet)) *virtual.Card {
 	a, err := pivapplet.New(pivapplet.Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(a)
 	}
 	c, err := virtual.NewCard(virtual.Config{}, a)
 	if err != nil {
@@ -179,5 +185,47 @@ func TestAnswersLikeT1Card(t *testing.T) {
 	// Vendor GET VERSION, case 1: three bytes and 9000.
 	if r := send("00 FD 00 00"); r.SW != apdu.SWOK || len(r.Data) != 3 {
 		t.Fatalf("GET VERSION without Le: % X %04X", r.Data, r.SW)
+	}
+}
+
+// TestPINProtectedObjects: SP 800-73-4 Part 1 Table 1 gives the cardholder's
+// fingerprints, facial image, iris images (access rule PIN), printed
+// information and pairing code reference data (PIN or OCC) a read rule other
+// than Always: GET DATA answers 6982 until the PIN is verified, and the
+// objects read Always (here the CHUID) answer without it.
+func TestPINProtectedObjects(t *testing.T) {
+	ctx := context.Background()
+	c := newCardWith(t, func(a *pivapplet.Applet) {
+		for _, id := range [][]byte{{0x5F, 0xC1, 0x02}, {0x5F, 0xC1, 0x03}, {0x5F, 0xC1, 0x08}, {0x5F, 0xC1, 0x09}, {0x5F, 0xC1, 0x21}, {0x5F, 0xC1, 0x23}} {
+			a.SetObject(id, []byte{0x01, 0x01, id[2], 0xFE, 0x00})
+		}
+	})
+	get := func(id byte) uint16 {
+		t.Helper()
+		r, err := (&apdu.Client{Transport: c}).Send(ctx, apdu.Command{INS: 0xCB, P1: 0x3F, P2: 0xFF, Data: []byte{0x5C, 0x03, 0x5F, 0xC1, id}, Ne: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SW == apdu.SWOK && !bytes.Equal(r.Data, []byte{0x53, 0x05, 0x01, 0x01, id, 0xFE, 0x00}) {
+			t.Fatalf("object 5FC1%02X: % X", id, r.Data)
+		}
+		return r.SW
+	}
+	protected := []byte{0x03, 0x08, 0x09, 0x21, 0x23}
+	for _, id := range protected {
+		if sw := get(id); sw != apdu.SWSecurityStatus {
+			t.Errorf("object 5FC1%02X without the PIN: %04X, want 6982", id, sw)
+		}
+	}
+	if sw := get(0x02); sw != apdu.SWOK {
+		t.Errorf("CHUID without the PIN: %04X, want 9000", sw)
+	}
+	if _, err := apdu.Do(ctx, c, apdu.Command{INS: 0x20, P2: 0x80, Data: append([]byte(pivapplet.DefaultPIN), 0xFF, 0xFF)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range protected {
+		if sw := get(id); sw != apdu.SWOK {
+			t.Errorf("object 5FC1%02X after the PIN: %04X, want 9000", id, sw)
+		}
 	}
 }

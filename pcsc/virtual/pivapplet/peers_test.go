@@ -450,3 +450,25 @@ func TestOpenSCPKCS11(t *testing.T) {
 		})
 	}
 }
+
+// TestYubicoPIVToolPINProtectedObject: yubico-piv-tool reads the printed
+// information object (5FC109, read rule "PIN or OCC" in SP 800-73-4 Part 1
+// Table 1) only after verifying the PIN in the same session; without it the
+// card refuses (6982) and the tool prints nothing of the object.
+func TestYubicoPIVToolPINProtectedObject(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	// Printed information: 01 name, FE error detection code.
+	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x09}, []byte{0x01, 0x0C, 'M', 'A', 'R', 'T', 'I', 'N', ' ', 'A', 'L', 'I', 'C', 'E', 0xFE, 0x00})
+	tool := func(wantOK bool, args ...string) string {
+		return c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+	}
+	const printed = "010c4d415254494e20414c494345fe00"
+	if out := tool(false, "-a", "read-object", "--id", "0x5fc109"); strings.Contains(out, printed) {
+		t.Fatalf("read-object 5FC109 without the PIN printed the object:\n%s", out)
+	}
+	if out := tool(true, "-a", "verify-pin", "-P", c.PIN, "-a", "read-object", "--id", "0x5fc109"); !strings.Contains(out, printed) {
+		t.Fatalf("read-object 5FC109 after the PIN:\n%s", out)
+	}
+}
