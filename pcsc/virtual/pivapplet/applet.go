@@ -446,7 +446,16 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 	return sw(code)
 }
 
+// referenceP1 checks P1 of CHANGE REFERENCE DATA and RESET RETRY COUNTER:
+// 00 only in PIV (SP 800-73-4 Part 2 §3.2.2, §3.2.3). ISO/IEC 7816-4
+// §11.5.7 and §11.5.10 give the other values other data fields (the new
+// reference data alone, or none), which must not be read as old and new.
+func referenceP1(cmd apdu.Command) bool { return cmd.P1 == 0x00 }
+
 func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
+	if !referenceP1(cmd) {
+		return sw(0x6A86)
+	}
 	var c *counter
 	switch cmd.P2 {
 	case 0x80:
@@ -471,6 +480,9 @@ func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
 }
 
 func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
+	if !referenceP1(cmd) {
+		return sw(0x6A86)
+	}
 	if cmd.P2 != 0x80 {
 		return sw(0x6A88)
 	}

@@ -229,3 +229,36 @@ func TestPINProtectedObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceDataP1: SP 800-73-4 Part 2 §3.2.2 and §3.2.3 define CHANGE
+// REFERENCE DATA and RESET RETRY COUNTER with P1 00 only; ISO/IEC 7816-4
+// §11.5.7 and §11.5.10 give other P1 values other data fields (new reference
+// data alone, no data). The card refuses them with 6A86 rather than read the
+// data as old and new PIN, and the PIN stays as it was.
+func TestReferenceDataP1(t *testing.T) {
+	ctx := context.Background()
+	c := newCard(t)
+	pin := append([]byte(pivapplet.DefaultPIN), 0xFF, 0xFF)
+	newPIN := []byte("654321\xFF\xFF")
+	puk := []byte(pivapplet.DefaultPUK)
+	for _, tc := range []struct {
+		name string
+		cmd  apdu.Command
+	}{
+		{"CHANGE REFERENCE DATA, P1 01", apdu.Command{INS: 0x24, P1: 0x01, P2: 0x80, Data: append(bytes.Clone(pin), newPIN...)}},
+		{"CHANGE REFERENCE DATA, P1 FF", apdu.Command{INS: 0x24, P1: 0xFF, P2: 0x80, Data: append(bytes.Clone(pin), newPIN...)}},
+		{"RESET RETRY COUNTER, P1 01", apdu.Command{INS: 0x2C, P1: 0x01, P2: 0x80, Data: append(bytes.Clone(puk), newPIN...)}},
+		{"RESET RETRY COUNTER, P1 02", apdu.Command{INS: 0x2C, P1: 0x02, P2: 0x80, Data: append(bytes.Clone(puk), newPIN...)}},
+	} {
+		r, err := (&apdu.Client{Transport: c}).Send(ctx, tc.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SW != apdu.SWWrongP1P2 {
+			t.Errorf("%s: %04X, want 6A86", tc.name, r.SW)
+		}
+	}
+	if _, err := apdu.Do(ctx, c, apdu.Command{INS: 0x20, P2: 0x80, Data: pin}); err != nil {
+		t.Errorf("the PIN after the refused commands: %v", err)
+	}
+}
