@@ -262,3 +262,59 @@ func TestReferenceDataP1(t *testing.T) {
 		t.Errorf("the PIN after the refused commands: %v", err)
 	}
 }
+
+// TestSelectKeepsOrClearsSecurityStatus follows SP 800-73-4 Part 2 §3.1.1:
+// SELECT of the PIV application while it is current (by its truncated or
+// full AID) leaves the security status as it was, and so does SELECT of an
+// AID the card does not hold (6A82, PIV stays current); selecting another
+// application on the card resets it, so the PIN is asked again.
+func TestSelectKeepsOrClearsSecurityStatus(t *testing.T) {
+	ctx := context.Background()
+	a, err := pivapplet.New(pivapplet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := virtual.NewCard(virtual.Config{}, a, virtual.NewEchoApplet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(cmd apdu.Command) uint16 {
+		t.Helper()
+		r, err := (&apdu.Client{Transport: c}).Send(ctx, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.SW
+	}
+	selectAID := func(aid []byte) uint16 { return send(apdu.Command{INS: 0xA4, P1: 0x04, Data: aid, Ne: 256}) }
+	pinStatus := func() uint16 { return send(apdu.Command{INS: 0x20, P2: 0x80}) }
+	piv := []byte{0xA0, 0x00, 0x00, 0x03, 0x08}
+	selectAID(piv)
+	if sw := send(apdu.Command{INS: 0x20, P2: 0x80, Data: append([]byte(pivapplet.DefaultPIN), 0xFF, 0xFF)}); sw != apdu.SWOK {
+		t.Fatalf("VERIFY: %04X", sw)
+	}
+	for _, step := range []struct {
+		name      string
+		aid       []byte
+		selectSW  uint16
+		statusSW  uint16
+		statusWhy string
+	}{
+		{"PIV again, truncated AID", piv, apdu.SWOK, apdu.SWOK, "verified"},
+		{"PIV again, full AID", a.AID(), apdu.SWOK, apdu.SWOK, "verified"},
+		{"an AID not on the card", []byte{0xA0, 0x00, 0x00, 0x05, 0x27, 0x20, 0x01, 0x01}, apdu.SWFileNotFound, apdu.SWOK, "verified"},
+		{"another application, then PIV", virtual.EchoAID(), apdu.SWOK, 0x63C3, "not verified, 3 tries"},
+	} {
+		if sw := selectAID(step.aid); sw != step.selectSW {
+			t.Fatalf("SELECT %s: %04X, want %04X", step.name, sw, step.selectSW)
+		}
+		if bytes.Equal(step.aid, virtual.EchoAID()) {
+			if sw := selectAID(piv); sw != apdu.SWOK {
+				t.Fatalf("SELECT PIV: %04X", sw)
+			}
+		}
+		if sw := pinStatus(); sw != step.statusSW {
+			t.Errorf("after SELECT %s: empty VERIFY %04X, want %04X (%s)", step.name, sw, step.statusSW, step.statusWhy)
+		}
+	}
+}
