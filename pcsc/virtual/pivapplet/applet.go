@@ -178,9 +178,10 @@ type Applet struct {
 	objects map[string][]byte
 
 	// Volatile security state, lost on reset.
-	verified bool
-	admin    bool
-	witness  []byte
+	verified  bool
+	admin     bool
+	witness   []byte
+	challenge []byte // of the management key's external authentication
 }
 
 var aid = []byte{0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00}
@@ -360,7 +361,7 @@ func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, e
 func (a *Applet) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.verified, a.admin, a.witness = false, false, nil
+	a.verified, a.admin, a.witness, a.challenge = false, false, nil, nil
 }
 
 // Deselect implements virtual.Deselecter.
@@ -574,9 +575,13 @@ func signRaw(k *key, in []byte) ([]byte, error) {
 	return nil, errors.New("unsupported key")
 }
 
-// mutualAuth runs the management key's challenge-response (SP 800-73-4
-// Part 2 Appendix A.1): witness, then the host's decrypted witness and
-// challenge.
+// mutualAuth runs the management key's challenge-response. SP 800-73-4
+// Part 2 Appendix A gives two forms, and middleware uses both: mutual
+// authentication (a witness 80, then the host's decrypted witness and its
+// challenge 81, which the card encrypts), as libykpiv does, and external
+// authentication of the card application administrator (a challenge 81,
+// then its encryption 82), as OpenSC's piv-tool does. Any step abandons the
+// other form's pending value, so each is answered once.
 func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
 	if alg != a.mgmtAlg {
 		return sw(0x6A80)
@@ -589,8 +594,9 @@ func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
 	w, werr := apdu.Find(tmpl, 0x80)
 	if werr != nil {
 		a.witness = nil
-		return sw(0x6A80)
+		return a.externalAuth(blk, tmpl)
 	}
+	a.challenge = nil
 	if len(w.Value) == 0 {
 		a.witness = make([]byte, bs)
 		rand.Read(a.witness)
@@ -615,6 +621,41 @@ func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
 	b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x82, enc) })
 	out, _ := b.Bytes()
 	return ok(out)
+}
+
+// externalAuth is the administrator's one-way authentication: 7C{81 00}
+// asks for a challenge, 7C{82 E(challenge)} proves the management key (9000
+// without data, or 6982).
+func (a *Applet) externalAuth(blk cipher.Block, tmpl []byte) (apdu.Response, error) {
+	bs := blk.BlockSize()
+	challenge := a.challenge
+	a.challenge = nil
+	if ch, err := apdu.Find(tmpl, 0x81); err == nil {
+		if len(ch.Value) != 0 {
+			return sw(0x6A80)
+		}
+		a.challenge = make([]byte, bs)
+		rand.Read(a.challenge)
+		a.admin = false
+		var b apdu.TLVBuilder
+		b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x81, a.challenge) })
+		out, _ := b.Bytes()
+		return ok(out)
+	}
+	r, err := apdu.Find(tmpl, 0x82)
+	if err != nil || len(r.Value) == 0 {
+		return sw(0x6A80)
+	}
+	if challenge == nil || len(r.Value) != bs {
+		return sw(0x6982)
+	}
+	want := make([]byte, bs)
+	blk.Encrypt(want, challenge)
+	if subtle.ConstantTimeCompare(r.Value, want) != 1 {
+		return sw(0x6982)
+	}
+	a.admin = true
+	return sw(apdu.SWOK)
 }
 
 func (a *Applet) generate(cmd apdu.Command) (apdu.Response, error) {

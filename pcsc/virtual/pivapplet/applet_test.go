@@ -3,6 +3,9 @@ package pivapplet_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -316,5 +319,114 @@ func TestSelectKeepsOrClearsSecurityStatus(t *testing.T) {
 		if sw := pinStatus(); sw != step.statusSW {
 			t.Errorf("after SELECT %s: empty VERIFY %04X, want %04X (%s)", step.name, sw, step.statusSW, step.statusWhy)
 		}
+	}
+}
+
+// TestManagementKeyExternalAuthenticate: the card application administrator
+// authenticates with the management key in one direction too (SP 800-73-4
+// Part 2 Appendix A; OpenSC's piv-tool -A A:9B:03 and Yubico's "single
+// authentication"): 7C{81 00} asks for a challenge, 7C{81 challenge} answers,
+// 7C{82 E(challenge)} proves the key. A wrong answer gets 6982 and no
+// rights, and a challenge serves once.
+func TestManagementKeyExternalAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		alg  byte
+		key  []byte
+	}{
+		{"3DES", pivapplet.Alg3DES, pivapplet.DefaultManagementKey()},
+		{"AES-192", pivapplet.AlgAES192, bytes.Repeat([]byte{0x42}, 24)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := pivapplet.New(pivapplet.Config{ManagementKey: tc.key, ManagementKeyAlg: tc.alg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := virtual.NewCard(virtual.Config{}, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := &apdu.Client{Transport: c}
+			send := func(data []byte) apdu.Response {
+				t.Helper()
+				r, err := cl.Send(ctx, apdu.Command{INS: 0x87, P1: tc.alg, P2: 0x9B, Data: data, Ne: 256})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			generate := func() uint16 {
+				t.Helper()
+				r, err := cl.Send(ctx, apdu.Command{INS: 0x47, P2: 0x9A, Data: []byte{0xAC, 0x03, 0x80, 0x01, 0x11}, Ne: 256})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r.SW
+			}
+			challenge := func() []byte {
+				t.Helper()
+				r := send([]byte{0x7C, 0x02, 0x81, 0x00})
+				if r.SW != apdu.SWOK {
+					t.Fatalf("challenge request: %04X", r.SW)
+				}
+				tmpl, _, err := apdu.DecodeTLV(r.Data)
+				if err != nil || tmpl.Tag != 0x7C {
+					t.Fatalf("challenge answer % X: %v", r.Data, err)
+				}
+				ch, err := apdu.Find(tmpl.Value, 0x81)
+				if err != nil || len(ch.Value) == 0 {
+					t.Fatalf("challenge answer % X: %v", r.Data, err)
+				}
+				return ch.Value
+			}
+			encrypt := func(in []byte) []byte {
+				var blk cipher.Block
+				if tc.alg == pivapplet.Alg3DES {
+					blk, _ = des.NewTripleDESCipher(tc.key)
+				} else {
+					blk, _ = aes.NewCipher(tc.key)
+				}
+				out := make([]byte, len(in))
+				blk.Encrypt(out, in)
+				return out
+			}
+			answer := func(resp []byte) []byte {
+				return append([]byte{0x7C, byte(2 + len(resp)), 0x82, byte(len(resp))}, resp...)
+			}
+			selectAID := apdu.Command{INS: 0xA4, P1: 0x04, Data: []byte{0xA0, 0x00, 0x00, 0x03, 0x08}, Ne: 256}
+			if _, err := cl.Do(ctx, selectAID); err != nil {
+				t.Fatal(err)
+			}
+
+			// A wrong answer: 6982, no rights.
+			ch := challenge()
+			wrong := encrypt(ch)
+			wrong[0] ^= 1
+			if r := send(answer(wrong)); r.SW != apdu.SWSecurityStatus {
+				t.Fatalf("wrong answer: %04X, want 6982", r.SW)
+			}
+			if sw := generate(); sw != apdu.SWSecurityStatus {
+				t.Fatalf("GENERATE after a wrong answer: %04X, want 6982", sw)
+			}
+			// The right one: 9000 without data, then GENERATE works.
+			ch = challenge()
+			right := answer(encrypt(ch))
+			if r := send(right); r.SW != apdu.SWOK || len(r.Data) != 0 {
+				t.Fatalf("right answer: % X %04X, want 9000", r.Data, r.SW)
+			}
+			if sw := generate(); sw != apdu.SWOK {
+				t.Fatalf("GENERATE after external authentication: %04X", sw)
+			}
+			// The challenge served once: its answer replayed after a
+			// reselect of another session is refused.
+			c.Reset()
+			if _, err := cl.Do(ctx, selectAID); err != nil {
+				t.Fatal(err)
+			}
+			if r := send(right); r.SW != apdu.SWSecurityStatus {
+				t.Fatalf("replayed answer: %04X, want 6982", r.SW)
+			}
+		})
 	}
 }
