@@ -42,6 +42,10 @@ const (
 	AlgECCP384 byte = 0x14
 )
 
+// algLegacy3DES is Triple DES's first identifier, kept by SP 800-78-4
+// Table 6-2 beside Alg3DES.
+const algLegacy3DES byte = 0x00
+
 // Slots.
 const (
 	SlotAuthentication     byte = 0x9A
@@ -583,7 +587,9 @@ func signRaw(k *key, in []byte) ([]byte, error) {
 // then its encryption 82), as OpenSC's piv-tool does. Any step abandons the
 // other form's pending value, so each is answered once.
 func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
-	if alg != a.mgmtAlg {
+	// SP 800-78-4 Table 6-2 names three-key Triple DES both 00 and 03;
+	// OpenSC asks for a challenge (its GenerateRandom) with 00.
+	if alg != a.mgmtAlg && !(alg == algLegacy3DES && a.mgmtAlg == Alg3DES) {
 		return sw(0x6A80)
 	}
 	blk, err := blockCipher(a.mgmtAlg, a.mgmt)

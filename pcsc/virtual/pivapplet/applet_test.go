@@ -418,6 +418,15 @@ func TestManagementKeyExternalAuthenticate(t *testing.T) {
 			if sw := generate(); sw != apdu.SWOK {
 				t.Fatalf("GENERATE after external authentication: %04X", sw)
 			}
+			// Algorithm reference 00 is Triple DES too (SP 800-78-4 Table
+			// 6-2), not another algorithm.
+			r, err := cl.Send(ctx, apdu.Command{INS: 0x87, P1: 0x00, P2: 0x9B, Data: []byte{0x7C, 0x02, 0x81, 0x00}, Ne: 256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]uint16{true: apdu.SWOK, false: apdu.SWWrongData}[tc.alg == pivapplet.Alg3DES]; r.SW != want {
+				t.Fatalf("challenge request with algorithm 00: %04X, want %04X", r.SW, want)
+			}
 			// The challenge served once: its answer replayed after a
 			// reselect of another session is refused.
 			c.Reset()
