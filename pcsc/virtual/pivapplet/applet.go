@@ -518,9 +518,20 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	if k.alg != cmd.P1 {
 		return sw(0x6A80)
 	}
+	// 81 carries a challenge or digest to sign (or, for RSA, a block to
+	// decipher); 85 the host's public point for ECC key establishment
+	// (SP 800-73-4 Part 2 §3.2.4, Table 7), for which only the key
+	// management key serves: 9A, 9C and 9E are signature keys (Part 1
+	// §3.2), and a signature key that also answered ECDH would be an
+	// oracle on itself.
+	op := signRaw
 	challenge, err := apdu.Find(t.Value, 0x81)
 	if err != nil {
-		return sw(0x6A80)
+		challenge, err = apdu.Find(t.Value, 0x85)
+		if err != nil || cmd.P2 != SlotKeyManagement {
+			return sw(0x6A80)
+		}
+		op = agree
 	}
 	switch k.pinPolicy(cmd.P2) {
 	case pinOnce:
@@ -533,7 +544,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		}
 		a.verified = false // spent by this one signature
 	}
-	sig, err := signRaw(k, challenge.Value)
+	sig, err := op(k, challenge.Value)
 	if err != nil {
 		return sw(0x6A80)
 	}
@@ -577,6 +588,26 @@ func signRaw(k *key, in []byte) ([]byte, error) {
 		return s.FillBytes(make([]byte, size)), nil
 	}
 	return nil, errors.New("unsupported key")
+}
+
+// agree is ECC CDH with the card's key (SP 800-56A §5.7.1.2, as SP 800-73-4
+// Part 2 Appendix A's key establishment uses it): Z, the x-coordinate of the
+// shared point, from the host's uncompressed point, which must lie on the
+// key's curve.
+func agree(k *key, point []byte) ([]byte, error) {
+	priv, isEC := k.priv.(*ecdsa.PrivateKey)
+	if !isEC {
+		return nil, errors.New("key agreement needs an ECC key")
+	}
+	mine, err := priv.ECDH()
+	if err != nil {
+		return nil, err
+	}
+	theirs, err := mine.Curve().NewPublicKey(point)
+	if err != nil {
+		return nil, err
+	}
+	return mine.ECDH(theirs)
 }
 
 // mutualAuth runs the management key's challenge-response. SP 800-73-4

@@ -6,6 +6,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -435,6 +438,91 @@ func TestManagementKeyExternalAuthenticate(t *testing.T) {
 			}
 			if r := send(right); r.SW != apdu.SWSecurityStatus {
 				t.Fatalf("replayed answer: %04X, want 6982", r.SW)
+			}
+		})
+	}
+}
+
+// TestKeyAgreement: an ECC key management key (9D) agrees a secret with the
+// host's ephemeral public point, sent in tag 85 of GENERAL AUTHENTICATE (SP
+// 800-73-4 Part 2 §3.2.4 and Appendix A, ECC key establishment); the card
+// answers Z, the x-coordinate of the shared point, in 82, and needs the PIN
+// first. The signature key does not agree keys.
+func TestKeyAgreement(t *testing.T) {
+	ctx := context.Background()
+	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
+		t.Run(curve.Params().Name, func(t *testing.T) {
+			cardKey, err := ecdsa.GenerateKey(curve, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newCardWith(t, func(a *pivapplet.Applet) {
+				if err := a.ImportKey(pivapplet.SlotKeyManagement, cardKey); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.ImportKey(pivapplet.SlotSignature, cardKey); err != nil {
+					t.Fatal(err)
+				}
+			})
+			alg := pivapplet.AlgECCP256
+			if curve == elliptic.P384() {
+				alg = pivapplet.AlgECCP384
+			}
+			host, err := ecdsa.GenerateKey(curve, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hostECDH, _ := host.ECDH()
+			point := hostECDH.PublicKey().Bytes()
+			var b apdu.TLVBuilder
+			b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) {
+				in.Add(0x82, nil)
+				in.Add(0x85, point)
+			})
+			data, _ := b.Bytes()
+			agree := func(slot byte) apdu.Response {
+				t.Helper()
+				r, err := (&apdu.Client{Transport: c}).Send(ctx, apdu.Command{INS: 0x87, P1: alg, P2: slot, Data: data, Ne: 256})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			if r := agree(0x9D); r.SW != apdu.SWSecurityStatus {
+				t.Fatalf("without the PIN: %04X, want 6982", r.SW)
+			}
+			if _, err := apdu.Do(ctx, c, apdu.Command{INS: 0x20, P2: 0x80, Data: append([]byte(pivapplet.DefaultPIN), 0xFF, 0xFF)}); err != nil {
+				t.Fatal(err)
+			}
+			r := agree(0x9D)
+			if r.SW != apdu.SWOK {
+				t.Fatalf("key agreement: %04X", r.SW)
+			}
+			tmpl, _, err := apdu.DecodeTLV(r.Data)
+			if err != nil || tmpl.Tag != 0x7C {
+				t.Fatalf("answer % X: %v", r.Data, err)
+			}
+			z, err := apdu.Find(tmpl.Value, 0x82)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cardECDH, _ := cardKey.ECDH()
+			want, err := hostECDH.ECDH(cardECDH.PublicKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(z.Value, want) {
+				t.Fatalf("Z = %X, want %X", z.Value, want)
+			}
+			if r := agree(0x9C); r.SW != apdu.SWWrongData {
+				t.Fatalf("key agreement with the signature key: %04X, want 6A80", r.SW)
+			}
+			// A point off the curve is refused.
+			bad := bytes.Clone(data)
+			bad[len(bad)-1] ^= 1
+			r, err = (&apdu.Client{Transport: c}).Send(ctx, apdu.Command{INS: 0x87, P1: alg, P2: 0x9D, Data: bad, Ne: 256})
+			if err != nil || r.SW != apdu.SWWrongData {
+				t.Fatalf("a point off the curve: %04X, %v; want 6A80", r.SW, err)
 			}
 		})
 	}
