@@ -496,3 +496,39 @@ func TestOpenSCGenerateRandom(t *testing.T) {
 		t.Fatalf("the card gave the same 16 bytes twice: %X", got[0])
 	}
 }
+
+// TestYubicoPIVToolPINLifecycle drives the retry counters with
+// yubico-piv-tool: CHANGE REFERENCE DATA of the PIN and PUK, wrong PINs down
+// to the block (63Cx, then 6983), RESET RETRY COUNTER with the PUK, which a
+// wrong PUK does not pass.
+func TestYubicoPIVToolPINLifecycle(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	tool := func(wantOK bool, want string, args ...string) {
+		t.Helper()
+		out := c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+		if !strings.Contains(out, want) {
+			t.Fatalf("yubico-piv-tool %s: want %q in:\n%s", strings.Join(args, " "), want, out)
+		}
+	}
+	const newPIN, newPUK = "135790", "24680135"
+	tool(true, "Successfully changed the pin code", "-a", "change-pin", "-P", c.PIN, "-N", newPIN)
+	tool(false, "2 tries left", "-a", "change-pin", "-P", c.PIN, "-N", newPIN)
+	tool(true, "Successfully verified PIN", "-a", "verify-pin", "-P", newPIN)
+	tool(true, "Successfully changed the puk code", "-a", "change-puk", "-P", pivapplet.DefaultPUK, "-N", newPUK)
+	tool(false, "2 tries left", "-a", "verify-pin", "-P", "000000")
+	tool(false, "1 tries left", "-a", "verify-pin", "-P", "000000")
+	tool(false, "blocked", "-a", "verify-pin", "-P", "000000")
+	// Blocked: even the right PIN is refused, without a try to spend.
+	tool(false, "blocked", "-a", "verify-pin", "-P", newPIN)
+	if n := c.Applet.PINTriesLeft(); n != 0 {
+		t.Fatalf("%d PIN tries left after the block", n)
+	}
+	tool(false, "2 tries left", "-a", "unblock-pin", "-P", pivapplet.DefaultPUK, "-N", c.PIN)
+	tool(true, "Successfully unblocked the pin code", "-a", "unblock-pin", "-P", newPUK, "-N", c.PIN)
+	tool(true, "Successfully verified PIN", "-a", "verify-pin", "-P", c.PIN)
+	if n := c.Applet.PINTriesLeft(); n != 3 {
+		t.Fatalf("%d PIN tries left after the unblock, want 3", n)
+	}
+}
