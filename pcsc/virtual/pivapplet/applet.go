@@ -299,8 +299,9 @@ func algOf(pub crypto.PublicKey) (byte, error) {
 	return 0, fmt.Errorf("pivapplet: unsupported key %T", pub)
 }
 
-// SetObject writes a data object's content (without the 53 wrapper), as
-// PUT DATA would (personalisation).
+// SetObject writes a data object's content (without the 53 wrapper, or the
+// 7E or 7F61 tag of the discovery object and BIT group template), as PUT
+// DATA would (personalisation).
 func (a *Applet) SetObject(id, content []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -758,11 +759,24 @@ func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
 	if pinToRead(id.Value) && !a.verified {
 		return sw(0x6982)
 	}
-	out, err := apdu.AppendTLV(nil, 0x53, content)
+	out, err := apdu.AppendTLV(nil, objectTag(id.Value), content)
 	if err != nil {
 		return sw(0x6F00)
 	}
 	return ok(out)
+}
+
+// objectTag is the tag GET DATA answers an object under: its own for the
+// discovery object (7E) and the BIT group template (7F61), whose tag is
+// their identifier (SP 800-73-4 Part 1 §3.3.2, §3.5); 53 for the rest.
+func objectTag(id []byte) apdu.Tag {
+	switch {
+	case bytes.Equal(id, []byte{0x7E}):
+		return 0x7E
+	case bytes.Equal(id, []byte{0x7F, 0x61}):
+		return 0x7F61
+	}
+	return 0x53
 }
 
 // pinToRead reports the data objects whose read access rule is not Always

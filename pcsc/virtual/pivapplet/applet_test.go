@@ -527,3 +527,33 @@ func TestKeyAgreement(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscoveryObjectTag: GET DATA answers the discovery object (tag list
+// 5C 01 7E) under its own tag 7E, not in a 53 wrapper, and the BIT group
+// template (5C 02 7F 61) under 7F61 (SP 800-73-4 Part 1 §3.3.2 and §3.5,
+// Part 2 §3.1.2); OpenSC reads the discovery object first thing and looks
+// for 7E.
+func TestDiscoveryObjectTag(t *testing.T) {
+	ctx := context.Background()
+	// PIV AID, then the PIN usage policy: PIV PIN only (Part 1 Table 19).
+	discovery := []byte{0x4F, 0x0B, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00, 0x5F, 0x2F, 0x02, 0x40, 0x00}
+	bit := []byte{0x02, 0x01, 0x00}
+	c := newCardWith(t, func(a *pivapplet.Applet) {
+		a.SetObject([]byte{0x7E}, discovery)
+		a.SetObject([]byte{0x7F, 0x61}, bit)
+	})
+	for _, tc := range []struct {
+		list, want []byte
+	}{
+		{[]byte{0x5C, 0x01, 0x7E}, append([]byte{0x7E, byte(len(discovery))}, discovery...)},
+		{[]byte{0x5C, 0x02, 0x7F, 0x61}, append([]byte{0x7F, 0x61, byte(len(bit))}, bit...)},
+	} {
+		got, err := apdu.Do(ctx, c, apdu.Command{INS: 0xCB, P1: 0x3F, P2: 0xFF, Data: tc.list, Ne: 256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("GET DATA % X: % X, want % X", tc.list, got, tc.want)
+		}
+	}
+}
