@@ -162,6 +162,14 @@ func (a *Applet) putData(cmd apdu.Command) (apdu.Response, error) {
 	if err1 != nil || err2 != nil || len(id.Value) == 0 || len(id.Value) > 3 {
 		return sw(0x6A80)
 	}
+	if len(body.Value) == 0 {
+		// An empty object is how middleware deletes one (libykpiv's
+		// delete-certificate writes 53 00): the object is gone, and GET
+		// DATA answers 6A82 as for one never written (SP 800-73-4 Part 2
+		// §3.1.2), not an empty object nobody can parse.
+		delete(a.objects, string(id.Value))
+		return sw(apdu.SWOK)
+	}
 	a.objects[string(id.Value)] = bytes.Clone(body.Value)
 	return sw(apdu.SWOK)
 }

@@ -532,3 +532,25 @@ func TestYubicoPIVToolPINLifecycle(t *testing.T) {
 		t.Fatalf("%d PIN tries left after the unblock, want 3", n)
 	}
 }
+
+// TestYubicoPIVToolDeleteCertificate: yubico-piv-tool deletes a certificate
+// by writing its object empty (PUT DATA 5C 03 5FC105 53 00); afterwards the
+// object is gone, GET DATA answers 6A82 (SP 800-73-4 Part 2 §3.1.2) and the
+// tool's status no longer lists the slot, instead of reading back an empty
+// object it cannot parse.
+func TestYubicoPIVToolDeleteCertificate(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	tool := func(wantOK bool, args ...string) string {
+		return c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+	}
+	tool(true, "-a", "delete-certificate", "-s", "9a")
+	status := tool(true, "-a", "status")
+	if strings.Contains(status, "Slot 9a:") || !strings.Contains(status, "Slot 9c:") {
+		t.Fatalf("status after deleting 9A's certificate:\n%s", status)
+	}
+	if out := tool(false, "-a", "read-certificate", "-s", "9a"); strings.Contains(out, "parsing") {
+		t.Fatalf("read-certificate found an object to parse:\n%s", out)
+	}
+}
