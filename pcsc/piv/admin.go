@@ -250,6 +250,12 @@ func (c *Card) Metadata(ctx context.Context, slot Slot) (*Metadata, error) {
 	if err != nil {
 		return nil, fmt.Errorf("piv: metadata of %s: %w", slot, notSupported(err))
 	}
+	return parseMetadata(resp)
+}
+
+// parseMetadata decodes a GET METADATA answer: tag-length-value items, of
+// which unknown tags and known ones of an unexpected length are skipped.
+func parseMetadata(resp []byte) (*Metadata, error) {
 	tlvs, err := apdu.DecodeTLVs(resp)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", ErrMalformed, err)

@@ -58,3 +58,16 @@ func FuzzGeneralAuthenticateAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMetadataAnswer feeds arbitrary answers to the vendor GET METADATA
+// parser.
+func FuzzMetadataAnswer(f *testing.F) {
+	f.Add([]byte{0x01, 0x01, 0xFF, 0x05, 0x01, 0x01, 0x06, 0x02, 0x03, 0x03})
+	f.Add([]byte{0x01, 0x01, 0x11, 0x02, 0x02, 0x03, 0x01, 0x03, 0x01, 0x01, 0x04, 0x03, 0x86, 0x01, 0x04})
+	f.Add([]byte{0x06, 0x81})
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		if _, err := parseMetadata(answer); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}

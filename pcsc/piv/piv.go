@@ -15,10 +15,12 @@ package piv
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/puce-id/puce/pcsc/apdu"
@@ -204,26 +206,53 @@ func parseCertificateObject(obj []byte) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	var der []byte
+	compressed := false
 	for _, t := range tlvs {
 		switch t.Tag {
 		case 0x70:
 			der = t.Value
 		case 0x71:
 			// CertInfo bit 0 set means gzip-compressed (SP 800-73-4 Part 1
-			// Table 10, note): cards written by puce never compress.
-			if len(t.Value) == 1 && t.Value[0]&0x01 != 0 {
-				return nil, fmt.Errorf("%w: compressed certificates are not supported", ErrNotSupported)
-			}
+			// Table 10, note): cards written by puce never compress, but
+			// yubico-piv-tool does when asked, and PIV middleware reads
+			// such certificates.
+			compressed = len(t.Value) == 1 && t.Value[0]&0x01 != 0
 		}
 	}
 	if der == nil {
 		return nil, fmt.Errorf("%w: certificate object without a 70 certificate", ErrMalformed)
+	}
+	if compressed {
+		if der, err = gunzip(der); err != nil {
+			return nil, err
+		}
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: certificate: %v", ErrMalformed, err)
 	}
 	return cert, nil
+}
+
+// maxCertificate bounds a decompressed certificate: the card's bytes choose
+// how far gzip expands, so a few kilobytes must not become an unbounded
+// allocation. A PIV data object holds a few kilobytes; 64 KiB leaves room.
+const maxCertificate = 64 << 10
+
+// gunzip expands a compressed certificate, at most maxCertificate bytes.
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed certificate: %v", ErrMalformed, err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxCertificate+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed certificate: %v", ErrMalformed, err)
+	}
+	if len(out) > maxCertificate {
+		return nil, fmt.Errorf("%w: compressed certificate expands beyond %d bytes", ErrMalformed, maxCertificate)
+	}
+	return out, nil
 }
 
 // Certificate reads the certificate of a slot. apdu.ErrNotFound when the

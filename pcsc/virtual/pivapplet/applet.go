@@ -3,7 +3,8 @@
 // It keeps a PIN and PUK with retry counters and blocking, a management key
 // (3DES or AES), keys in slots 9A, 9C, 9D and 9E with the PIN rules of the
 // standard (9C needs the PIN before every signature, 9E never), and data
-// objects (certificates, CHUID). Optionally it also answers the vendor
+// objects (certificates, CHUID; the biometric and printed information
+// objects only after the PIN). Optionally it also answers the vendor
 // instructions of YubiKey-compatible tokens (version, metadata).
 //
 // It is written apart from the host client (package piv) on purpose: tests
@@ -40,6 +41,10 @@ const (
 	AlgECCP256 byte = 0x11
 	AlgECCP384 byte = 0x14
 )
+
+// algLegacy3DES is Triple DES's first identifier, kept by SP 800-78-4
+// Table 6-2 beside Alg3DES.
+const algLegacy3DES byte = 0x00
 
 // Slots.
 const (
@@ -177,9 +182,10 @@ type Applet struct {
 	objects map[string][]byte
 
 	// Volatile security state, lost on reset.
-	verified bool
-	admin    bool
-	witness  []byte
+	verified  bool
+	admin     bool
+	witness   []byte
+	challenge []byte // of the management key's external authentication
 }
 
 var aid = []byte{0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00}
@@ -293,8 +299,9 @@ func algOf(pub crypto.PublicKey) (byte, error) {
 	return 0, fmt.Errorf("pivapplet: unsupported key %T", pub)
 }
 
-// SetObject writes a data object's content (without the 53 wrapper), as
-// PUT DATA would (personalisation).
+// SetObject writes a data object's content (without the 53 wrapper, or the
+// 7E or 7F61 tag of the discovery object and BIT group template), as PUT
+// DATA would (personalisation).
 func (a *Applet) SetObject(id, content []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -359,7 +366,7 @@ func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, e
 func (a *Applet) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.verified, a.admin, a.witness = false, false, nil
+	a.verified, a.admin, a.witness, a.challenge = false, false, nil, nil
 }
 
 // Deselect implements virtual.Deselecter.
@@ -445,7 +452,16 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 	return sw(code)
 }
 
+// referenceP1 checks P1 of CHANGE REFERENCE DATA and RESET RETRY COUNTER:
+// 00 only in PIV (SP 800-73-4 Part 2 §3.2.2, §3.2.3). ISO/IEC 7816-4
+// §11.5.7 and §11.5.10 give the other values other data fields (the new
+// reference data alone, or none), which must not be read as old and new.
+func referenceP1(cmd apdu.Command) bool { return cmd.P1 == 0x00 }
+
 func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
+	if !referenceP1(cmd) {
+		return sw(0x6A86)
+	}
 	var c *counter
 	switch cmd.P2 {
 	case 0x80:
@@ -470,6 +486,9 @@ func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
 }
 
 func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
+	if !referenceP1(cmd) {
+		return sw(0x6A86)
+	}
 	if cmd.P2 != 0x80 {
 		return sw(0x6A88)
 	}
@@ -500,9 +519,20 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	if k.alg != cmd.P1 {
 		return sw(0x6A80)
 	}
+	// 81 carries a challenge or digest to sign (or, for RSA, a block to
+	// decipher); 85 the host's public point for ECC key establishment
+	// (SP 800-73-4 Part 2 §3.2.4, Table 7), for which only the key
+	// management key serves: 9A, 9C and 9E are signature keys (Part 1
+	// §3.2), and a signature key that also answered ECDH would be an
+	// oracle on itself.
+	op := signRaw
 	challenge, err := apdu.Find(t.Value, 0x81)
 	if err != nil {
-		return sw(0x6A80)
+		challenge, err = apdu.Find(t.Value, 0x85)
+		if err != nil || cmd.P2 != SlotKeyManagement {
+			return sw(0x6A80)
+		}
+		op = agree
 	}
 	switch k.pinPolicy(cmd.P2) {
 	case pinOnce:
@@ -515,7 +545,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		}
 		a.verified = false // spent by this one signature
 	}
-	sig, err := signRaw(k, challenge.Value)
+	sig, err := op(k, challenge.Value)
 	if err != nil {
 		return sw(0x6A80)
 	}
@@ -561,95 +591,24 @@ func signRaw(k *key, in []byte) ([]byte, error) {
 	return nil, errors.New("unsupported key")
 }
 
-// mutualAuth runs the management key's challenge-response (SP 800-73-4
-// Part 2 Appendix A.1): witness, then the host's decrypted witness and
-// challenge.
-func (a *Applet) mutualAuth(alg byte, tmpl []byte) (apdu.Response, error) {
-	if alg != a.mgmtAlg {
-		return sw(0x6A80)
+// agree is ECC CDH with the card's key (SP 800-56A §5.7.1.2, as SP 800-73-4
+// Part 2 Appendix A's key establishment uses it): Z, the x-coordinate of the
+// shared point, from the host's uncompressed point, which must lie on the
+// key's curve.
+func agree(k *key, point []byte) ([]byte, error) {
+	priv, isEC := k.priv.(*ecdsa.PrivateKey)
+	if !isEC {
+		return nil, errors.New("key agreement needs an ECC key")
 	}
-	blk, err := blockCipher(a.mgmtAlg, a.mgmt)
+	mine, err := priv.ECDH()
 	if err != nil {
-		return sw(0x6F00)
+		return nil, err
 	}
-	bs := blk.BlockSize()
-	w, werr := apdu.Find(tmpl, 0x80)
-	if werr != nil {
-		a.witness = nil
-		return sw(0x6A80)
-	}
-	if len(w.Value) == 0 {
-		a.witness = make([]byte, bs)
-		rand.Read(a.witness)
-		enc := make([]byte, bs)
-		blk.Encrypt(enc, a.witness)
-		a.admin = false
-		var b apdu.TLVBuilder
-		b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x80, enc) })
-		out, _ := b.Bytes()
-		return ok(out)
-	}
-	witness := a.witness
-	a.witness = nil
-	ch, cerr := apdu.Find(tmpl, 0x81)
-	if witness == nil || cerr != nil || len(ch.Value) != bs || subtle.ConstantTimeCompare(w.Value, witness) != 1 {
-		return sw(0x6982)
-	}
-	a.admin = true
-	enc := make([]byte, bs)
-	blk.Encrypt(enc, ch.Value)
-	var b apdu.TLVBuilder
-	b.AddConstructed(0x7C, func(in *apdu.TLVBuilder) { in.Add(0x82, enc) })
-	out, _ := b.Bytes()
-	return ok(out)
-}
-
-func (a *Applet) generate(cmd apdu.Command) (apdu.Response, error) {
-	if !a.admin {
-		return sw(0x6982)
-	}
-	if _, ok := certObject(cmd.P2); !ok {
-		return sw(0x6A86)
-	}
-	tmpl, err := apdu.Find(cmd.Data, 0xAC)
+	theirs, err := mine.Curve().NewPublicKey(point)
 	if err != nil {
-		return sw(0x6A80)
+		return nil, err
 	}
-	alg, pin, touch, good := generateTemplate(cmd.P2, tmpl.Value)
-	if !good {
-		return sw(0x6A80)
-	}
-	var priv crypto.Signer
-	switch alg {
-	case AlgECCP256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case AlgECCP384:
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case AlgRSA2048:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	default:
-		return sw(0x6A80)
-	}
-	if err != nil {
-		return sw(0x6F00)
-	}
-	a.keys[cmd.P2] = &key{alg: alg, priv: priv, generated: true, pin: pin, touch: touch}
-	var b apdu.TLVBuilder
-	b.AddConstructed(0x7F49, func(in *apdu.TLVBuilder) {
-		switch pub := priv.Public().(type) {
-		case *ecdsa.PublicKey:
-			pt, _ := pub.Bytes()
-			in.Add(0x86, pt)
-		case *rsa.PublicKey:
-			in.Add(0x81, pub.N.Bytes())
-			in.Add(0x82, big.NewInt(int64(pub.E)).Bytes())
-		}
-	})
-	out, err := b.Bytes()
-	if err != nil {
-		return sw(0x6F00)
-	}
-	return ok(out)
+	return mine.ECDH(theirs)
 }
 
 func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
@@ -664,68 +623,42 @@ func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
 	if !found {
 		return sw(0x6A82)
 	}
-	out, err := apdu.AppendTLV(nil, 0x53, content)
-	if err != nil {
-		return sw(0x6F00)
-	}
-	return ok(out)
-}
-
-func (a *Applet) putData(cmd apdu.Command) (apdu.Response, error) {
-	if !a.admin {
+	if pinToRead(id.Value) && !a.verified {
 		return sw(0x6982)
 	}
-	if cmd.P1 != 0x3F || cmd.P2 != 0xFF {
-		return sw(0x6A86)
-	}
-	id, err1 := apdu.Find(cmd.Data, 0x5C)
-	body, err2 := apdu.Find(cmd.Data, 0x53)
-	if err1 != nil || err2 != nil || len(id.Value) == 0 || len(id.Value) > 3 {
-		return sw(0x6A80)
-	}
-	a.objects[string(id.Value)] = bytes.Clone(body.Value)
-	return sw(apdu.SWOK)
-}
-
-// metadata answers the vendor GET METADATA (F7) for the PIN, the PUK, the
-// management key and key slots.
-func (a *Applet) metadata(cmd apdu.Command) (apdu.Response, error) {
-	var b apdu.TLVBuilder
-	boolByte := func(v bool) []byte {
-		if v {
-			return []byte{1}
-		}
-		return []byte{0}
-	}
-	switch cmd.P2 {
-	case 0x80, 0x81:
-		c := &a.pin
-		if cmd.P2 == 0x81 {
-			c = &a.puk
-		}
-		b.Add(0x01, []byte{0xFF})
-		b.Add(0x05, boolByte(c.dflt))
-		b.Add(0x06, []byte{byte(c.max), byte(c.left)})
-	case SlotManagementKey:
-		b.Add(0x01, []byte{a.mgmtAlg})
-		b.Add(0x02, []byte{0x00, 0x01})
-		b.Add(0x05, boolByte(a.mgmtDef))
-	default:
-		k, found := a.keys[cmd.P2]
-		if !found {
-			return sw(0x6A88)
-		}
-		origin := byte(2)
-		if k.generated {
-			origin = 1
-		}
-		b.Add(0x01, []byte{k.alg})
-		b.Add(0x02, []byte{byte(k.pinPolicy(cmd.P2)), k.touchPolicy()})
-		b.Add(0x03, []byte{origin})
-	}
-	out, err := b.Bytes()
+	out, err := apdu.AppendTLV(nil, objectTag(id.Value), content)
 	if err != nil {
 		return sw(0x6F00)
 	}
 	return ok(out)
+}
+
+// objectTag is the tag GET DATA answers an object under: its own for the
+// discovery object (7E) and the BIT group template (7F61), whose tag is
+// their identifier (SP 800-73-4 Part 1 §3.3.2, §3.5); 53 for the rest.
+func objectTag(id []byte) apdu.Tag {
+	switch {
+	case bytes.Equal(id, []byte{0x7E}):
+		return 0x7E
+	case bytes.Equal(id, []byte{0x7F, 0x61}):
+		return 0x7F61
+	}
+	return 0x53
+}
+
+// pinToRead reports the data objects whose read access rule is not Always
+// (SP 800-73-4 Part 1 Table 1): the cardholder's fingerprints (5FC103),
+// facial image (5FC108) and iris images (5FC121) need the PIN, the printed
+// information (5FC109) and the pairing code reference data (5FC123) the PIN
+// or the OCC, which this card does not have. The rest, certificates and
+// CHUID among them, are read by anyone.
+func pinToRead(id []byte) bool {
+	if len(id) != 3 || id[0] != 0x5F || id[1] != 0xC1 {
+		return false
+	}
+	switch id[2] {
+	case 0x03, 0x08, 0x09, 0x21, 0x23:
+		return true
+	}
+	return false
 }

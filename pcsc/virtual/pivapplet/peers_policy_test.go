@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pivapplet_test
 
 import (
@@ -80,4 +82,36 @@ func selfSigned(t *testing.T, pub any) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// TestYubicoPIVToolDecipher: yubico-piv-tool's test-decipher has the key
+// management key (9D) decipher an RSA block, or agree an ECDH secret from an
+// ephemeral point sent in tag 85 (SP 800-73-4 Part 2 §3.2.4), and checks the
+// result against the key in the certificate given.
+func TestYubicoPIVToolDecipher(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	tool := func(wantOK bool, args ...string) string {
+		return c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+	}
+	for _, tc := range []struct{ alg, want string }{
+		{"ECCP256", "Successfully performed ECDH exchange with card"},
+		{"ECCP384", "Successfully performed ECDH exchange with card"},
+		{"RSA2048", "Successfully performed RSA decryption"},
+	} {
+		out := tool(true, "-a", "generate", "-s", "9d", "-A", tc.alg)
+		block, _ := pem.Decode([]byte(out[strings.Index(out, "-----BEGIN"):]))
+		if block == nil {
+			t.Fatalf("generate printed no public key:\n%s", out)
+		}
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := c.file(t, "9d-"+tc.alg+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: selfSigned(t, pub)}))
+		if out := tool(true, "-a", "verify-pin", "-P", c.PIN, "-a", "test-decipher", "-s", "9d", "-i", cert); !strings.Contains(out, tc.want) {
+			t.Fatalf("test-decipher with %s:\n%s", tc.alg, out)
+		}
+	}
 }

@@ -450,3 +450,107 @@ func TestOpenSCPKCS11(t *testing.T) {
 		})
 	}
 }
+
+// TestYubicoPIVToolPINProtectedObject: yubico-piv-tool reads the printed
+// information object (5FC109, read rule "PIN or OCC" in SP 800-73-4 Part 1
+// Table 1) only after verifying the PIN in the same session; without it the
+// card refuses (6982) and the tool prints nothing of the object.
+func TestYubicoPIVToolPINProtectedObject(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	// Printed information: 01 name, FE error detection code.
+	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x09}, []byte{0x01, 0x0C, 'M', 'A', 'R', 'T', 'I', 'N', ' ', 'A', 'L', 'I', 'C', 'E', 0xFE, 0x00})
+	tool := func(wantOK bool, args ...string) string {
+		return c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+	}
+	const printed = "010c4d415254494e20414c494345fe00"
+	if out := tool(false, "-a", "read-object", "--id", "0x5fc109"); strings.Contains(out, printed) {
+		t.Fatalf("read-object 5FC109 without the PIN printed the object:\n%s", out)
+	}
+	if out := tool(true, "-a", "verify-pin", "-P", c.PIN, "-a", "read-object", "--id", "0x5fc109"); !strings.Contains(out, printed) {
+		t.Fatalf("read-object 5FC109 after the PIN:\n%s", out)
+	}
+}
+
+// TestOpenSCGenerateRandom: OpenSC's PKCS#11 C_GenerateRandom asks the PIV
+// card for a management key challenge, 00 87 00 9B 7C{81 00}, with
+// algorithm reference 00, which SP 800-78-4 Table 6-2 lists beside 03 for
+// three-key Triple DES. The card answers it with fresh bytes.
+func TestOpenSCGenerateRandom(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	p11 := peerTool(t, "pkcs11-tool", "opensc")
+	module := openscModule(t)
+	c := insertPeerCard(t, pc, testcard.Options{})
+	var got [][]byte
+	for i := range 2 {
+		out := filepath.Join(c.dir, fmt.Sprintf("random-%d", i))
+		c.run(t, true, p11, "--module", module, "--generate-random", "16", "--output-file", out)
+		b, err := os.ReadFile(out)
+		if err != nil || len(b) != 16 {
+			t.Fatalf("generate-random: %d bytes, %v", len(b), err)
+		}
+		got = append(got, b)
+	}
+	if bytes.Equal(got[0], got[1]) {
+		t.Fatalf("the card gave the same 16 bytes twice: %X", got[0])
+	}
+}
+
+// TestYubicoPIVToolPINLifecycle drives the retry counters with
+// yubico-piv-tool: CHANGE REFERENCE DATA of the PIN and PUK, wrong PINs down
+// to the block (63Cx, then 6983), RESET RETRY COUNTER with the PUK, which a
+// wrong PUK does not pass.
+func TestYubicoPIVToolPINLifecycle(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	tool := func(wantOK bool, want string, args ...string) {
+		t.Helper()
+		out := c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+		if !strings.Contains(out, want) {
+			t.Fatalf("yubico-piv-tool %s: want %q in:\n%s", strings.Join(args, " "), want, out)
+		}
+	}
+	const newPIN, newPUK = "135790", "24680135"
+	tool(true, "Successfully changed the pin code", "-a", "change-pin", "-P", c.PIN, "-N", newPIN)
+	tool(false, "2 tries left", "-a", "change-pin", "-P", c.PIN, "-N", newPIN)
+	tool(true, "Successfully verified PIN", "-a", "verify-pin", "-P", newPIN)
+	tool(true, "Successfully changed the puk code", "-a", "change-puk", "-P", pivapplet.DefaultPUK, "-N", newPUK)
+	tool(false, "2 tries left", "-a", "verify-pin", "-P", "000000")
+	tool(false, "1 tries left", "-a", "verify-pin", "-P", "000000")
+	tool(false, "blocked", "-a", "verify-pin", "-P", "000000")
+	// Blocked: even the right PIN is refused, without a try to spend.
+	tool(false, "blocked", "-a", "verify-pin", "-P", newPIN)
+	if n := c.Applet.PINTriesLeft(); n != 0 {
+		t.Fatalf("%d PIN tries left after the block", n)
+	}
+	tool(false, "2 tries left", "-a", "unblock-pin", "-P", pivapplet.DefaultPUK, "-N", c.PIN)
+	tool(true, "Successfully unblocked the pin code", "-a", "unblock-pin", "-P", newPUK, "-N", c.PIN)
+	tool(true, "Successfully verified PIN", "-a", "verify-pin", "-P", c.PIN)
+	if n := c.Applet.PINTriesLeft(); n != 3 {
+		t.Fatalf("%d PIN tries left after the unblock, want 3", n)
+	}
+}
+
+// TestYubicoPIVToolDeleteCertificate: yubico-piv-tool deletes a certificate
+// by writing its object empty (PUT DATA 5C 03 5FC105 53 00); afterwards the
+// object is gone, GET DATA answers 6A82 (SP 800-73-4 Part 2 §3.1.2) and the
+// tool's status no longer lists the slot, instead of reading back an empty
+// object it cannot parse.
+func TestYubicoPIVToolDeleteCertificate(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	yk := peerTool(t, "yubico-piv-tool", "yubico-piv-tool")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	tool := func(wantOK bool, args ...string) string {
+		return c.run(t, wantOK, yk, append([]string{"-r", "Virtual"}, args...)...)
+	}
+	tool(true, "-a", "delete-certificate", "-s", "9a")
+	status := tool(true, "-a", "status")
+	if strings.Contains(status, "Slot 9a:") || !strings.Contains(status, "Slot 9c:") {
+		t.Fatalf("status after deleting 9A's certificate:\n%s", status)
+	}
+	if out := tool(false, "-a", "read-certificate", "-s", "9a"); strings.Contains(out, "parsing") {
+		t.Fatalf("read-certificate found an object to parse:\n%s", out)
+	}
+}
