@@ -49,7 +49,7 @@ func TestApprove(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := tx.Digest()
-	if string(p.Transaction) != string(d[:]) || p.Kind != webauthn.Kind || p.Assurance != identity.Level3 {
+	if string(p.Transaction) != string(d[:]) || p.Kind != webauthn.Kind || p.Assurance != identity.Level2 {
 		t.Fatalf("proof %+v", p)
 	}
 	// What the key signed names the payment: clientDataJSON's challenge is

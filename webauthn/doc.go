@@ -40,10 +40,16 @@
 // # Assurance
 //
 // A proof always covers possession. When the authenticator verified the user
-// (UV flag), it also covers knowledge or inherence, and a key that cannot
-// leave its device (backup eligibility false) then reaches identity.Level3
-// (AAL3). A synced passkey, or a login without user verification, is
-// identity.Level2.
+// (UV flag), it also covers knowledge or inherence. It reaches
+// identity.Level3 (AAL3) only when, besides, the key cannot leave its device
+// (backup eligibility false) and its registration's attestation chained to
+// the roots of the attestation policy (Roots, or the FIDO metadata
+// service): NIST SP 800-63B §4.3 asks AAL3 for a hardware-based
+// authenticator, and flags an authenticator reports about itself prove
+// nothing of the sort. Everything else (a synced passkey, no user
+// verification, or no trusted attestation, as with the zero policy) is
+// identity.Level2. Credentials registered before Record.TrustedAttestation
+// existed carry none, and log in at Level2 until registered again.
 //
 // # Attestation
 //

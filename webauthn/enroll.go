@@ -129,22 +129,24 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 		}
 		ao := &parsed.Response.AttestationObject
 		now := ev.Time
-		if err := f.cfg.Policy.verify(ao, now); err != nil {
+		trusted, err := f.cfg.Policy.verify(ao, now)
+		if err != nil {
 			return err
 		}
 		rec := &Record{
-			ID:                wc.ID,
-			PublicKey:         wc.PublicKey,
-			UserHandle:        sess.UserID,
-			AAGUID:            aaguidOf(wc.Authenticator.AAGUID),
-			AttestationFormat: wc.AttestationFormat,
-			AttestationType:   wc.AttestationType,
-			Attachment:        string(wc.Authenticator.Attachment),
-			BackupEligible:    wc.Flags.BackupEligible,
-			BackupState:       wc.Flags.BackupState,
-			UserVerified:      wc.Flags.UserVerified,
-			Discoverable:      wc.Extensions.RK,
-			Payment:           st.Payment,
+			ID:                 wc.ID,
+			PublicKey:          wc.PublicKey,
+			UserHandle:         sess.UserID,
+			AAGUID:             aaguidOf(wc.Authenticator.AAGUID),
+			AttestationFormat:  wc.AttestationFormat,
+			AttestationType:    wc.AttestationType,
+			Attachment:         string(wc.Authenticator.Attachment),
+			BackupEligible:     wc.Flags.BackupEligible,
+			BackupState:        wc.Flags.BackupState,
+			UserVerified:       wc.Flags.UserVerified,
+			Discoverable:       wc.Extensions.RK,
+			Payment:            st.Payment,
+			TrustedAttestation: trusted,
 		}
 		for _, t := range wc.Transport {
 			rec.Transports = append(rec.Transports, string(t))

@@ -15,7 +15,9 @@ import (
 )
 
 // A relying party on one origin, with passkeys preferred and user
-// verification required (so that a device-bound key gives AAL3).
+// verification required. The key's attestation is not checked (no
+// Config.Policy roots), so even a device-bound key that verified its user
+// gives AAL2: AAL3 needs proof that hardware holds the key.
 func ExampleNew() {
 	store := memstore.New() // sqlstore in production
 	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
@@ -80,7 +82,7 @@ func Example() {
 	fmt.Println(p.Subject, p.Assurance, p.Factors)
 	// Output:
 	// registered: Security key
-	// user-1042 AAL3 knowledge+possession+inherence
+	// user-1042 AAL2 knowledge+possession+inherence
 }
 
 // Passkey autofill: the options carry "mediation": "conditional"; the page

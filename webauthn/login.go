@@ -84,10 +84,13 @@ func (f *Factor) begin(ctx context.Context, purpose identity.Purpose, req identi
 // authenticator verified the user (a PIN or a biometric; the relying party
 // cannot tell which). It is identity.Level3 when the user was verified on a
 // device-bound key (backup eligibility false: the private key never leaves
-// the authenticator), identity.Level2 for a synced passkey or without user
-// verification. Claims: "aaguid", "backup_eligible", "backup_state",
-// "user_verified", "attestation_type", "attestation_format", and
-// "clone_warning" when AcceptCounterRegression let a regression through.
+// the authenticator) whose registration carried an attestation trusted by
+// the attestation policy (Record.TrustedAttestation); identity.Level2 for a
+// synced passkey, without user verification, or when only the
+// authenticator's own flags say what it is. Claims: "aaguid",
+// "backup_eligible", "backup_state", "user_verified", "attestation_type",
+// "attestation_format", "attestation_trusted", and "clone_warning" when
+// AcceptCounterRegression let a regression through.
 //
 // Errors: ErrMalformedResponse (nothing consumed); identity.ErrNotEnrolled
 // for a credential the store does not hold for this subject;
@@ -221,20 +224,26 @@ func (f *Factor) verify(ctx context.Context, ch *identity.Challenge, ev *identit
 		Assurance:    identity.Level2,
 		Time:         now,
 		Claims: map[string]string{
-			"aaguid":             rec.AAGUID.String(),
-			"backup_eligible":    strconv.FormatBool(wc.Flags.BackupEligible),
-			"backup_state":       strconv.FormatBool(flags.HasBackupState()),
-			"user_verified":      strconv.FormatBool(uv),
-			"attestation_type":   rec.AttestationType,
-			"attestation_format": rec.AttestationFormat,
+			"aaguid":              rec.AAGUID.String(),
+			"backup_eligible":     strconv.FormatBool(wc.Flags.BackupEligible),
+			"backup_state":        strconv.FormatBool(flags.HasBackupState()),
+			"user_verified":       strconv.FormatBool(uv),
+			"attestation_type":    rec.AttestationType,
+			"attestation_format":  rec.AttestationFormat,
+			"attestation_trusted": strconv.FormatBool(rec.TrustedAttestation),
 		},
 	}
 	if uv {
 		// The authenticator checked a PIN or a biometric before signing.
 		p.Factors |= identity.Knowledge | identity.Inherence
-		if !rec.BackupEligible {
+		if !rec.BackupEligible && rec.TrustedAttestation {
 			// A device-bound key with user verification is a multi-factor
-			// cryptographic authenticator (NIST SP 800-63B §5.1.9): AAL3.
+			// cryptographic authenticator (NIST SP 800-63B §5.1.9), but AAL3
+			// also needs it to be hardware (SP 800-63B §4.3: "SHALL use a
+			// hardware-based authenticator"). The flags are the
+			// authenticator's word about itself, which any software
+			// authenticator can give; only an attestation that chained to
+			// the policy's roots says which hardware holds the key.
 			p.Assurance = identity.Level3
 		}
 	}

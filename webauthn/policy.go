@@ -52,28 +52,31 @@ func (p *AttestationPolicy) check() error {
 
 // verify applies the policy to a registration that go-webauthn verified
 // (attestation signature and format rules, and the MDS when configured).
-func (p *AttestationPolicy) verify(att *protocol.AttestationObject, now time.Time) error {
+// trusted reports that the attestation certificate chained to one of the
+// policy's trust anchors (Roots, or the MDS entry's roots): the one thing
+// that tells the relying party what hardware holds the key.
+func (p *AttestationPolicy) verify(att *protocol.AttestationObject, now time.Time) (trusted bool, err error) {
 	if !p.requiresAttestation() {
-		return nil
+		return false, nil
 	}
 	aaguid := aaguidOf(att.AuthData.AttData.AAGUID)
 	if len(p.AAGUIDs) > 0 && !slices.Contains(p.AAGUIDs, aaguid) {
-		return fmt.Errorf("%w: webauthn: authenticator model %s is not on the allow-list", identity.ErrUntrusted, aaguid)
+		return false, fmt.Errorf("%w: webauthn: authenticator model %s is not on the allow-list", identity.ErrUntrusted, aaguid)
 	}
 	if len(p.Roots) == 0 && p.MDS == nil {
-		return nil
+		return false, nil
 	}
 	chain, err := x5c(att)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(chain) == 0 {
-		return fmt.Errorf("%w: webauthn: %q attestation of type %q carries no certificate: the authenticator model is not proven",
+		return false, fmt.Errorf("%w: webauthn: %q attestation of type %q carries no certificate: the authenticator model is not proven",
 			identity.ErrUntrusted, att.Format, att.Type)
 	}
 	if len(p.Roots) == 0 {
 		// The MDS provider verified the chain against the entry's roots.
-		return nil
+		return true, nil
 	}
 	roots := x509.NewCertPool()
 	for _, r := range p.Roots {
@@ -86,9 +89,9 @@ func (p *AttestationPolicy) verify(att *protocol.AttestationObject, now time.Tim
 	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
 		// Attestation certificates carry no extended key usage of their own.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fmt.Errorf("%w: webauthn: attestation certificate does not chain to a trusted root: %v", identity.ErrUntrusted, err)
+		return false, fmt.Errorf("%w: webauthn: attestation certificate does not chain to a trusted root: %v", identity.ErrUntrusted, err)
 	}
-	return nil
+	return true, nil
 }
 
 // x5c returns the attestation certificate chain of a statement, leaf first

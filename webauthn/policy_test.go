@@ -157,8 +157,10 @@ func TestMDS(t *testing.T) {
 	e := newEnv(t, func(c *webauthn.Config) { c.Policy.MDS = mds })
 	good := newDevice(withAAGUID(testModel), withAttestation(attestPacked, pki))
 	e.enroll(t, "alice", good)
-	if _, err := e.login(t, "alice", good); err != nil {
-		t.Fatalf("login: %v", err)
+	// The blob's roots vouch for the hardware: a device-bound key that
+	// verified its user logs in at AAL3.
+	if p, err := e.login(t, "alice", good); err != nil || p.Assurance != identity.Level3 || p.Claims["attestation_trusted"] != "true" {
+		t.Fatalf("login: %v %+v", err, p)
 	}
 	unknownModel := webauthn.AAGUID{9, 9, 9}
 	for name, d := range map[string]*device{

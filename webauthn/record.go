@@ -60,6 +60,11 @@ type Record struct {
 	// Confirmation's payment extension (BeginEnrollPayment), so BeginSPC
 	// offers it.
 	Payment bool `json:"payment,omitempty"`
+	// TrustedAttestation: at registration the attestation certificate
+	// chained to a trust anchor of the attestation policy in force (its
+	// Roots, or the FIDO metadata entry's roots). It is the relying party's
+	// only evidence of the hardware that holds the key, which AAL3 needs.
+	TrustedAttestation bool `json:"trustedAttestation,omitempty"`
 
 	// Kept in identity.Credential, not in Public.
 	Name       string    `json:"-"`

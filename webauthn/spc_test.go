@@ -199,7 +199,7 @@ func TestSPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(p.Transaction) != string(d[:]) || p.Kind != webauthn.Kind || p.Assurance != identity.Level3 || p.Claims["spc"] != "true" {
+	if string(p.Transaction) != string(d[:]) || p.Kind != webauthn.Kind || p.Assurance != identity.Level2 || p.Claims["spc"] != "true" {
 		t.Fatalf("proof %+v", p)
 	}
 	pol := &identity.Policy{}

@@ -2,8 +2,10 @@ package webauthn_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/descope/virtualwebauthn"
@@ -27,9 +29,22 @@ func TestRegisterAndLogin(t *testing.T) {
 		{"packed-self/RS256", []deviceOpt{withRSA(), withAttestation(attestSelf, nil)}, "packed", "basic_surrogate"},
 		{"packed-x5c/ES256", []deviceOpt{withAAGUID(model), withAttestation(attestPacked, pki)}, "packed", "basic_full"},
 		{"packed-x5c/RS256", []deviceOpt{withRSA(), withAAGUID(model), withAttestation(attestPacked, pki)}, "packed", "basic_full"},
+		{"packed-x5c/ES256, roots", []deviceOpt{withAAGUID(model), withAttestation(attestPacked, pki)}, "packed", "basic_full"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nil)
+			// With the attestation policy's roots, the chain is checked and
+			// the device-bound key reaches AAL3; without, whatever the
+			// attestation says, AAL2.
+			trusted := strings.HasSuffix(tc.name, ", roots")
+			var policy func(*webauthn.Config)
+			if trusted {
+				policy = func(c *webauthn.Config) { c.Policy.Roots = []*x509.Certificate{pki.root} }
+			}
+			level := identity.Level2
+			if trusted {
+				level = identity.Level3
+			}
+			e := newEnv(t, policy)
 			d := newDevice(tc.opts...)
 			c := e.enroll(t, "alice", d)
 			if c.Kind != webauthn.Kind || c.ID != webauthn.CredentialID(d.cred.ID) || c.Subject != "alice" || c.Name != "key" || !c.Active {
@@ -51,8 +66,9 @@ func TestRegisterAndLogin(t *testing.T) {
 					t.Fatalf("login %d (%q): %v", i, subject, err)
 				}
 				if p.Subject != "alice" || p.CredentialID != c.ID || p.Kind != webauthn.Kind ||
-					p.Assurance != identity.Level3 || !p.Factors.Has(identity.Possession|identity.Knowledge) ||
-					p.Claims["aaguid"] != rec.AAGUID.String() || p.Claims["attestation_type"] != tc.typ || p.Claims["backup_state"] != "false" {
+					p.Assurance != level || !p.Factors.Has(identity.Possession|identity.Knowledge) ||
+					p.Claims["aaguid"] != rec.AAGUID.String() || p.Claims["attestation_type"] != tc.typ || p.Claims["backup_state"] != "false" ||
+					p.Claims["attestation_trusted"] != boolString(trusted) || rec.TrustedAttestation != trusted {
 					t.Fatalf("proof %+v", p)
 				}
 				stored, _ := e.store.Credential(context.Background(), c.Ref())
@@ -64,21 +80,35 @@ func TestRegisterAndLogin(t *testing.T) {
 	}
 }
 
+// TestAssurance: AAL3 needs a device-bound key that verified its user and
+// whose attestation chained to the policy's roots at registration (NIST SP
+// 800-63B §4.3: a hardware-based authenticator); the flags alone, which a
+// software authenticator sets as it likes, give AAL2.
 func TestAssurance(t *testing.T) {
+	model := webauthn.AAGUID{0x74, 0x65, 0x73, 0x74, 2}
+	pki := newPKI(t, model)
 	for _, tc := range []struct {
 		name    string
 		opts    virtualwebauthn.AuthenticatorOptions
+		trusted bool
 		level   identity.Level
 		factors identity.Factors
 	}{
-		{"device-bound with UV", virtualwebauthn.AuthenticatorOptions{}, identity.Level3, identity.Possession | identity.Knowledge | identity.Inherence},
-		{"synced passkey with UV", virtualwebauthn.AuthenticatorOptions{BackupEligible: true, BackupState: true}, identity.Level2, identity.Possession | identity.Knowledge | identity.Inherence},
-		{"backup-eligible, not backed up", virtualwebauthn.AuthenticatorOptions{BackupEligible: true}, identity.Level2, identity.Possession | identity.Knowledge | identity.Inherence},
-		{"device-bound without UV", virtualwebauthn.AuthenticatorOptions{UserNotVerified: true}, identity.Level2, identity.Possession},
+		{"device-bound with UV, attested", virtualwebauthn.AuthenticatorOptions{}, true, identity.Level3, identity.Possession | identity.Knowledge | identity.Inherence},
+		{"device-bound with UV, attestation not checked", virtualwebauthn.AuthenticatorOptions{}, false, identity.Level2, identity.Possession | identity.Knowledge | identity.Inherence},
+		{"synced passkey with UV, attested", virtualwebauthn.AuthenticatorOptions{BackupEligible: true, BackupState: true}, true, identity.Level2, identity.Possession | identity.Knowledge | identity.Inherence},
+		{"backup-eligible, not backed up, attested", virtualwebauthn.AuthenticatorOptions{BackupEligible: true}, true, identity.Level2, identity.Possession | identity.Knowledge | identity.Inherence},
+		{"device-bound without UV, attested", virtualwebauthn.AuthenticatorOptions{UserNotVerified: true}, true, identity.Level2, identity.Possession},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			d := newDevice(withOptions(tc.opts))
+			var policy func(*webauthn.Config)
+			opts := []deviceOpt{withOptions(tc.opts)}
+			if tc.trusted {
+				policy = func(c *webauthn.Config) { c.Policy.Roots = []*x509.Certificate{pki.root} }
+				opts = append(opts, withAAGUID(model), withAttestation(attestPacked, pki))
+			}
+			e := newEnv(t, policy)
+			d := newDevice(opts...)
 			e.enroll(t, "alice", d)
 			p, err := e.login(t, "alice", d)
 			if err != nil {
@@ -87,7 +117,8 @@ func TestAssurance(t *testing.T) {
 			if p.Assurance != tc.level || p.Factors != tc.factors {
 				t.Fatalf("got %s %s, want %s %s", p.Assurance, p.Factors, tc.level, tc.factors)
 			}
-			if p.Claims["backup_eligible"] != boolString(tc.opts.BackupEligible) || p.Claims["user_verified"] != boolString(!tc.opts.UserNotVerified) {
+			if p.Claims["backup_eligible"] != boolString(tc.opts.BackupEligible) || p.Claims["user_verified"] != boolString(!tc.opts.UserNotVerified) ||
+				p.Claims["attestation_trusted"] != boolString(tc.trusted) {
 				t.Fatalf("claims %v", p.Claims)
 			}
 		})

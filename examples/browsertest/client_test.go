@@ -415,7 +415,7 @@ func TestClientModule(t *testing.T) {
 	p.ok("puce.logout()", nil)
 	p.ok(fmt.Sprintf("puce.password(%q, %q)", "dana", password), nil)
 	p.ok(`puce.login("webauthn")`, &st)
-	if !st.Complete || st.Level != "AAL3" {
+	if !st.Complete || st.Level != "AAL2" {
 		t.Fatalf("after the key: %+v", st)
 	}
 	laptop := p.authenticator(cdpwebauthn.AuthenticatorTransportInternal, true)
@@ -427,7 +427,7 @@ func TestClientModule(t *testing.T) {
 	// field's suggestions and picks it at once.
 	p.present(key, false)
 	p.ok(`puce.passkey({mediation: "conditional"})`, &st)
-	if !st.Complete || st.Subject != "dana" || st.Level != "AAL3" {
+	if !st.Complete || st.Subject != "dana" || st.Level != "AAL2" {
 		t.Fatalf("after the passkey: %+v", st)
 	}
 	// A pending conditional request (no passkey to offer: the laptop is

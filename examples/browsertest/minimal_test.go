@@ -208,7 +208,7 @@ func TestBrowserMinimal(t *testing.T) {
 	p.press("#add-key", `"kind": "webauthn"`, "key-enrolled")
 	p.press("#logout", "logged out", "logged-out-2")
 	p.press("#login", `"next"`, "password-2")
-	p.press("#key", `"level": "AAL3"`, "logged-in-key")
+	p.press("#key", `"level": "AAL2"`, "logged-in-key")
 
 	// The card, through the agent: enrolled, then a login with it.
 	p.pressCard("#add-card", ms.Card.PIN, `"kind": "card"`, "card-enrolled")
@@ -245,6 +245,6 @@ func TestBrowserMinimal(t *testing.T) {
 	p.present(laptop, true)
 	p.openMinimal(ms.URL+"/", "reloaded")
 	p.expect("#out", `"subject": "erin"`)
-	p.expect("#out", `"level": "AAL3"`)
+	p.expect("#out", `"level": "AAL2"`)
 	p.shot("logged-in-passkey")
 }

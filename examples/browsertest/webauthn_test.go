@@ -111,7 +111,7 @@ func TestBrowserWebAuthn(t *testing.T) {
 	p.submit("#webauthn-go", "key-enrolled")
 	p.expect("#notice", "Security key added")
 	p.submit("#webauthn-go", "account")
-	p.expect("#notice", "Logged in with two factors (AAL3")
+	p.expect("#notice", "Logged in with two factors (AAL2")
 	p.expect("#factors", "Security key")
 	p.expect("#factors", "bound to its device")
 
@@ -145,8 +145,8 @@ func TestBrowserWebAuthn(t *testing.T) {
 	p.fill("#password", password)
 	p.submit("#login", "second-step")
 	p.submit("#webauthn-go", "logged-in-key")
-	p.expect("#notice", "Logged in with two factors (AAL3")
-	p.expect("#level", "AAL3")
+	p.expect("#notice", "Logged in with two factors (AAL2")
+	p.expect("#level", "AAL2")
 
 	// Three minutes later, a password change asks for a fresh factor: the
 	// key again.
@@ -170,7 +170,7 @@ func TestBrowserWebAuthn(t *testing.T) {
 	p.present(key, false)
 	p.present(laptop, true)
 	p.submit("#logout", "logged-out-2")
-	p.expect("#notice", "Logged in with a passkey (AAL3, eIDAS high)")
+	p.expect("#notice", "Logged in with a passkey (AAL2, eIDAS substantial)")
 	p.shot("logged-in-passkey-autofill")
 	// Then with the button: the laptop ignores the autofill request, which
 	// the button then replaces.
@@ -179,9 +179,9 @@ func TestBrowserWebAuthn(t *testing.T) {
 	p.do(chromedp.WaitVisible(chromedp.CSS("#passkey-go")))
 	p.present(laptop, true)
 	p.submit("#passkey-go", "logged-in-passkey")
-	p.expect("#notice", "Logged in with a passkey (AAL3, eIDAS high)")
+	p.expect("#notice", "Logged in with a passkey (AAL2, eIDAS substantial)")
 	p.expect("#user", "carol")
-	p.expect("#level", "AAL3")
+	p.expect("#level", "AAL2")
 	if got := p.factorNames(); got != "blue key, my laptop" {
 		t.Fatalf("the account lists the factors %q, want %q", got, "blue key, my laptop")
 	}

@@ -158,7 +158,7 @@ func TestWebAuthnFlow(t *testing.T) {
 	must(t, page, "Security key added")
 	page = c.get("/login/second?method=webauthn")
 	page = c.post(page, "/login/second", url.Values{"method": {"webauthn"}, "credential": {key.get(t, options(t, page))}})
-	must(t, page, "Logged in with two factors (AAL3")
+	must(t, page, "Logged in with two factors (AAL2")
 	must(t, page, "usb key")
 
 	// The passkey.
@@ -179,7 +179,7 @@ func TestWebAuthnFlow(t *testing.T) {
 		t.Fatalf("allowCredentials lists %d credentials, want 2: %s", n, opts)
 	}
 	page = c.post(page, "/login/second", url.Values{"method": {"webauthn"}, "credential": {key.get(t, opts)}})
-	must(t, page, "Logged in with two factors (AAL3")
+	must(t, page, "Logged in with two factors (AAL2")
 
 	// Step-up before a password change, with the key.
 	clk.Advance(3 * time.Minute)
