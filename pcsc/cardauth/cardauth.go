@@ -158,7 +158,9 @@ const (
 // is bound to the account.
 type Card struct {
 	Mode Mode `json:"mode"`
-	// Certificate is the DER of the enrolled certificate (certificate mode).
+	// Certificate is the DER of the enrolled certificate: in certificate
+	// mode the one logins must present; in pinned-key mode the self-issued
+	// one enrolment saw, whose names logins report (empty for PinKey).
 	Certificate []byte `json:"certificate,omitempty"`
 	// PublicKey is the DER SubjectPublicKeyInfo (both modes).
 	PublicKey []byte    `json:"publicKey"`
@@ -234,7 +236,7 @@ func (f *Factor) FinishEnroll(ctx context.Context, resp identity.Response) (*ide
 			if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 				return fmt.Errorf("%w: self-issued certificate outside its validity period", ErrCertificateNotValid)
 			}
-			card.Mode = ModePinnedKey
+			card.Mode, card.Certificate = ModePinnedKey, cert.Raw
 		default:
 			return chainErr
 		}
@@ -374,6 +376,10 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, pc *parse
 		if err := signature(); err != nil {
 			return err
 		}
+		// The certificate chains nowhere, so its names are whatever the
+		// key's holder wrote into it at this login: the proof names what
+		// was recorded when the key was pinned (nothing, for PinKey).
+		claims = pinnedClaims(card)
 		claims["revocation"] = "not checked: pinned key"
 	} else {
 		if err := checkUse(cert, now); err != nil {
@@ -410,6 +416,22 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, pc *parse
 	*p = identity.Proof{Subject: cred.Subject, Kind: Kind, CredentialID: cred.ID, Factors: factors,
 		Assurance: level, Time: now, Claims: claims}
 	return nil
+}
+
+// pinnedClaims are the claims of a pinned-key login: those of the
+// certificate enrolment saw, or, for a record without one, its subject,
+// serial and issuer as recorded.
+func pinnedClaims(card *Card) map[string]string {
+	if cert, err := x509.ParseCertificate(card.Certificate); err == nil {
+		return Claims(cert)
+	}
+	c := map[string]string{}
+	for k, v := range map[string]string{"subject": card.Subject, "certificateSerial": card.Serial, "issuer": card.Issuer} {
+		if v != "" {
+			c[k] = v
+		}
+	}
+	return c
 }
 
 // enrolled finds the credential the certificate matches: its own enrolment,

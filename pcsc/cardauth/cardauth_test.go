@@ -385,8 +385,17 @@ func TestSelfIssuedAndPinned(t *testing.T) {
 		t.Fatalf("mode %s", card.Mode)
 	}
 	p, err := e.login(t, "frank", cert, key)
-	if err != nil || p.Claims["revocation"] != "not checked: pinned key" {
+	if err != nil || p.Claims["revocation"] != "not checked: pinned key" || p.Claims["subject"] != cert.Subject.String() {
 		t.Fatalf("login with a pinned key: %+v %v", p, err)
+	}
+	// The same key in a certificate that names someone else still logs
+	// frank in, under the names recorded at enrolment: nothing vouches for
+	// the new ones.
+	renamed, _ := e.pki.card(t, "mallory", leafOpts{key: key, selfSigned: true})
+	p, err = e.login(t, "frank", renamed, key)
+	if err != nil || p.Claims["subject"] != cert.Subject.String() || p.Claims["commonName"] != cert.Subject.CommonName ||
+		p.Claims["certificateSerial"] == "" || p.Claims["certificateSerial"] == cardauth.Claims(renamed)["certificateSerial"] {
+		t.Fatalf("login with the pinned key in a renamed certificate: %+v %v", p, err)
 	}
 	// Another self-signed certificate for another key is not frank's card.
 	other, okey := e.pki.card(t, "frank", leafOpts{selfSigned: true})
@@ -399,8 +408,8 @@ func TestSelfIssuedAndPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	gcert, _ := e.pki.card(t, "grace", leafOpts{key: gkey, selfSigned: true})
-	if _, err := e.login(t, "grace", gcert, gkey); err != nil {
-		t.Fatalf("login with an administrator-pinned key: %v", err)
+	if p, err := e.login(t, "grace", gcert, gkey); err != nil || p.Claims["subject"] != "" || p.Claims["commonName"] != "" {
+		t.Fatalf("login with an administrator-pinned key: %+v %v", p, err)
 	}
 }
 
