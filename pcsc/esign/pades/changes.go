@@ -24,7 +24,12 @@ func changesAfter(doc *document, end int64) ([]string, error) {
 		return nil, fmt.Errorf("%w: %v", errChangeUnreadable, err)
 	}
 	rootRef, _ := doc.trailer.get("Root").(ref)
-	infoRef, _ := doc.trailer.get("Info").(ref)
+	// The information dictionary that may change is the one the signed
+	// revision named, not whatever the last trailer — written after the
+	// signature, by anyone — calls /Info: naming a page's content stream
+	// there would exempt its replacement. It is a dictionary (ISO 32000-1
+	// §14.3.3), so a stream under that name is judged as content.
+	infoRef, hasInfo := signed.trailer.get("Info").(ref)
 	if sr, _ := signed.trailer.get("Root").(ref); sr != rootRef {
 		return []string{"the document catalog was replaced"}, nil
 	}
@@ -67,7 +72,10 @@ func changesAfter(doc *document, end int64) ([]string, error) {
 			changes = append(changes, fmt.Sprintf("object %d cannot be read", num))
 			continue
 		}
-		if bytes.Equal(serialize(oldObj), serialize(newObj)) || num == infoRef.num || isStructural(oldObj) {
+		if bytes.Equal(serialize(oldObj), serialize(newObj)) || isStructural(oldObj) {
+			continue
+		}
+		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) {
 			continue
 		}
 		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj); c != "" {
@@ -75,6 +83,11 @@ func changesAfter(doc *document, end int64) ([]string, error) {
 		}
 	}
 	return changes, nil
+}
+
+func isDict(o object) bool {
+	_, ok := o.(*dict)
+	return ok
 }
 
 // isStructural: cross-reference and object streams hold no content of

@@ -114,3 +114,32 @@ func AppendPageContents(pdf []byte, num int, body string, editPage bool) ([]byte
 	}
 	return u.bytes(), nil
 }
+
+// AppendContentAsInfo appends an update that replaces the first page's
+// content stream in place (same object number) and names that object the
+// document information dictionary in the trailer: a change hidden behind
+// the exemption of /Info from the changes judged.
+func AppendContentAsInfo(pdf []byte) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	_, page, err := doc.firstPage()
+	if err != nil {
+		return nil, err
+	}
+	content, ok := page.get("Contents").(ref)
+	if !ok {
+		arr, _ := page.get("Contents").(array)
+		if len(arr) == 0 {
+			return nil, fmt.Errorf("no content stream")
+		}
+		if content, ok = arr[0].(ref); !ok {
+			return nil, fmt.Errorf("no content stream reference")
+		}
+	}
+	u := newUpdate(doc)
+	u.put(content, &stream{dict: newDict(), raw: []byte("BT /F1 24 Tf 72 760 Td (Loan agreement 2026-1142: 92,000 EUR) Tj ET")})
+	doc.trailer.set("Info", content)
+	return u.bytes(), nil
+}
