@@ -114,3 +114,50 @@ func TestRejectsGarbage(t *testing.T) {
 		t.Fatalf("rejection: %v", err)
 	}
 }
+
+// TestTSANameMismatchRefused: a token whose tsa field names another
+// authority than the certificate that signed it is refused, by `openssl ts
+// -verify` ("tsa name mismatch") and by esign: RFC 3161 §2.4.2, "if
+// present, it MUST correspond to one of the subject names included in the
+// certificate that is to be used to verify the token".
+func TestTSANameMismatchRefused(t *testing.T) {
+	r, pki, _ := authority(t, nil)
+	other, err := asn1.Marshal(pkix.Name{CommonName: "another TSA"}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetName(other)
+	sum := sha256.Sum256([]byte("a signature value"))
+	req, _, _ := esign.TimestampRequest(crypto.SHA256, sum[:])
+	resp, err := r.Respond(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := esign.TimestampToken(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(pki.Root)
+	if _, err := esign.VerifyTimestamp(token, crypto.SHA256, sum[:], esign.TimestampOptions{Roots: roots}); !errors.Is(err, esign.ErrTimestamp) {
+		t.Fatalf("a token naming another authority: %v, want ErrTimestamp", err)
+	}
+
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("openssl not installed under CI: make test installs it")
+		}
+		t.Skip("SKIPPING the OpenSSL check: openssl not installed")
+	}
+	dir := t.TempDir()
+	tsr, ca, untrusted := filepath.Join(dir, "r.tsr"), filepath.Join(dir, "ca.pem"), filepath.Join(dir, "chain.pem")
+	os.WriteFile(tsr, resp, 0o600)
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.Root.Raw}), 0o600)
+	os.WriteFile(untrusted, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.Issuing.Raw}), 0o600)
+	out, err := exec.Command(bin, "ts", "-verify", "-digest", hex.EncodeToString(sum[:]), "-in", tsr,
+		"-CAfile", ca, "-untrusted", untrusted).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "tsa name mismatch") {
+		t.Fatalf("openssl ts -verify on a token naming another authority: %v\n%s", err, out)
+	}
+}
