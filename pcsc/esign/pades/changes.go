@@ -17,8 +17,15 @@ import (
 // those), and new cross-reference and object streams. Anything else — a
 // changed page, content stream, resource, a deleted object, an added
 // annotation that is not a signature's — is a change.
+//
+// A certification signature with DocMDP permissions 1 (ISO 32000-1
+// §12.8.2.2.2, Table 254: "No changes to the document shall be permitted;
+// any change to the document shall invalidate the signature") narrows that
+// set to what long-term validation adds after any signature (ETSI EN 319
+// 142-1 §5.4): the /DSS and document timestamps. A later signature, or a
+// changed information dictionary, is then a change (noChanges).
 
-func changesAfter(doc *document, end int64) ([]string, error) {
+func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 	signed, err := parseDocument(doc.data[:end])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errChangeUnreadable, err)
@@ -75,10 +82,10 @@ func changesAfter(doc *document, end int64) ([]string, error) {
 		if bytes.Equal(serialize(oldObj), serialize(newObj)) || isStructural(oldObj) {
 			continue
 		}
-		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) {
+		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges {
 			continue
 		}
-		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj); c != "" {
+		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj, noChanges); c != "" {
 			changes = append(changes, fmt.Sprintf("object %d: %s", num, c))
 		}
 	}
@@ -99,7 +106,7 @@ func isStructural(o object) bool {
 
 // allowedChange returns "" when old → new is a permitted change, else what
 // changed.
-func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object) string {
+func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object, noChanges bool) string {
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)
 	if !ok1 || !ok2 {
@@ -113,31 +120,31 @@ func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object)
 		oldForm, _ := signed.resolveDict(od.get("AcroForm"))
 		newForm, _ := doc.resolveDict(nd.get("AcroForm"))
 		if newForm != nil && (oldForm == nil || !bytes.Equal(serialize(oldForm), serialize(newForm))) {
-			return formChange(signed, doc, oldForm, newForm)
+			return formChange(signed, doc, oldForm, newForm, noChanges)
 		}
 		if oldForm != nil && newForm == nil {
 			return "the form was removed"
 		}
 		return ""
 	case nd.get("Fields") != nil || nd.get("SigFlags") != nil:
-		return formChange(signed, doc, od, nd)
+		return formChange(signed, doc, od, nd, noChanges)
 	case nd.get("Type") == name("Page"):
 		if k := differingKeys(od, nd, "Annots"); k != "" {
 			return "the page's " + k + " changed"
 		}
-		return grownBySignatures(signed, doc, od.get("Annots"), nd.get("Annots"), "annotations")
+		return grownBySignatures(signed, doc, od.get("Annots"), nd.get("Annots"), "annotations", noChanges)
 	}
 	return "content changed"
 }
 
-func formChange(signed, doc *document, od, nd *dict) string {
+func formChange(signed, doc *document, od, nd *dict, noChanges bool) string {
 	if od == nil {
 		od = newDict()
 	}
 	if k := differingKeys(od, nd, "Fields", "SigFlags"); k != "" {
 		return "the form's " + k + " changed"
 	}
-	return grownBySignatures(signed, doc, od.get("Fields"), nd.get("Fields"), "form fields")
+	return grownBySignatures(signed, doc, od.get("Fields"), nd.get("Fields"), "form fields", noChanges)
 }
 
 // differingKeys names a key, other than those allowed, whose value differs.
@@ -155,8 +162,9 @@ func differingKeys(a, b *dict, allowed ...name) string {
 }
 
 // grownBySignatures: the new array keeps the old one's entries, and what it
-// adds are signature fields or their widgets.
-func grownBySignatures(signed, doc *document, oldObj, newObj object, what string) string {
+// adds are signature fields or their widgets — with noChanges, those of
+// document timestamps only.
+func grownBySignatures(signed, doc *document, oldObj, newObj object, what string, noChanges bool) string {
 	o, _ := signed.resolve(oldObj)
 	oldArr, _ := o.(array)
 	n, _ := doc.resolve(newObj)
@@ -174,17 +182,52 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		if err != nil || d == nil {
 			return what + ": an unreadable entry was added"
 		}
-		ft := d.get("FT")
-		if ft == nil {
-			if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
+		ft, v := d.get("FT"), d.get("V")
+		if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
+			if ft == nil {
 				ft = p.get("FT")
+			}
+			if v == nil {
+				v = p.get("V")
 			}
 		}
 		if ft != name("Sig") {
 			return what + ": an entry that is not a signature was added"
 		}
+		if noChanges {
+			sd, _ := doc.resolveDict(v)
+			if sd == nil || (sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161")) {
+				return what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
+			}
+		}
 	}
 	return ""
+}
+
+// docMDPNoChanges says whether sig, a signature dictionary, certifies the
+// document with DocMDP permissions 1: a /Reference entry whose
+// /TransformMethod is /DocMDP and whose /TransformParams /P is 1 (ISO
+// 32000-1 §12.8.2.2, Tables 252-254; P defaults to 2).
+func (d *document) docMDPNoChanges(sig *dict) bool {
+	refs, _ := d.resolve(sig.get("Reference"))
+	arr, _ := refs.(array)
+	for _, e := range arr {
+		sr, err := d.resolveDict(e)
+		if err != nil || sr == nil || sr.get("TransformMethod") != name("DocMDP") {
+			continue
+		}
+		tp, err := d.resolveDict(sr.get("TransformParams"))
+		if err != nil || tp == nil {
+			continue
+		}
+		po, _ := d.resolve(tp.get("P"))
+		if n, ok := po.(number); ok {
+			if p, ok := n.int(); ok && p == 1 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // references collects the object numbers every object of the document

@@ -3,6 +3,9 @@ package pades
 import (
 	"bytes"
 	"fmt"
+	"time"
+
+	"github.com/puce-id/puce/pcsc/esign"
 )
 
 // AppendContentChange appends an incremental update that replaces the
@@ -142,4 +145,44 @@ func AppendContentAsInfo(pdf []byte) ([]byte, error) {
 	u.put(content, &stream{dict: newDict(), raw: []byte("BT /F1 24 Tf 72 760 Td (Loan agreement 2026-1142: 92,000 EUR) Tj ET")})
 	doc.trailer.set("Info", content)
 	return u.bytes(), nil
+}
+
+// PrepareCertified is Prepare for a certification signature (ISO 32000-1
+// §12.8.2.2): the signature dictionary's /Reference holds a DocMDP
+// transform with permissions p, and the catalog's /Perms /DocMDP names
+// the signature dictionary. Puce does not certify; other signers do.
+func PrepareCertified(pdf []byte, opts SignOptions, p int) (*Pending, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	catRef, cat, err := doc.catalog()
+	if err != nil {
+		return nil, err
+	}
+	// A first update names the signature dictionary to come: the next
+	// object number, which withPlaceholder allocates first.
+	u := newUpdate(doc)
+	sigNum := u.next
+	perms := newDict()
+	perms.set("DocMDP", ref{sigNum, 0})
+	c := cat.clone()
+	c.set("Perms", perms)
+	u.put(catRef, c)
+	pdf = u.bytes()
+	if d, err := parseDocument(pdf); err != nil || newUpdate(d).next != sigNum {
+		return nil, fmt.Errorf("the signature dictionary would not be object %d", sigNum)
+	}
+	tail := fmt.Sprintf("/M %s /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams << /Type /TransformParams /P %d /V /1.2 >> >>]",
+		serialize(pdfStr(pdfDate(opts.Time))), p)
+	out, at, hexLen, err := withPlaceholder(pdf, "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached", tail, DefaultContentsSize, nil)
+	if err != nil {
+		return nil, err
+	}
+	digest := rangesDigest(out, at, hexLen)
+	cms, err := esign.PrepareDigest(digest, opts.Certificate, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{Digest: cms.Digest, DocumentDigest: digest, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
 }

@@ -139,7 +139,7 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	}
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		r.Changes, err = changesAfter(doc, s.end())
+		r.Changes, err = changesAfter(doc, s.end(), !s.docTimestamp && doc.docMDPNoChanges(s.dict))
 		if err != nil {
 			r.Changes = append(r.Changes, err.Error())
 		}
