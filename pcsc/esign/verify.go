@@ -313,17 +313,21 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 // checkSigningCertificate checks that the ESS signing certificate
 // attributes, when present, name the certificate that verified: they bind
 // the signature to it, so that another certificate for the same key cannot
-// be substituted (RFC 5035 §3).
+// be substituted (RFC 5035 §3). An issuerSerial, when present, must name
+// it too: ESSCertIDv2 identifies one certificate by both (RFC 5035 §4;
+// ETSI EN 319 122-1 §5.2.2.3), and OpenSSL's `cms -verify -cades` refuses
+// one that names another ("ess cert id not found").
 func (sd *signedData) checkSigningCertificate(signer *x509.Certificate) error {
 	if sd.certHash != nil {
 		var buf [64]byte
-		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) {
+		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) ||
+			(sd.issuerSerial != nil && !namesCertificate(sd.issuerSerial, signer)) {
 			return fmt.Errorf("%w: signing-certificate-v2 names another certificate", ErrBadSignature)
 		}
 	}
 	if sd.certHashSHA1 != nil {
 		h := sha1.Sum(signer.Raw)
-		if !bytes.Equal(h[:], sd.certHashSHA1) {
+		if !bytes.Equal(h[:], sd.certHashSHA1) || (sd.issuerSerialSHA1 != nil && !namesCertificate(sd.issuerSerialSHA1, signer)) {
 			return fmt.Errorf("%w: signing-certificate names another certificate", ErrBadSignature)
 		}
 	}
