@@ -12,11 +12,12 @@ import (
 // 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
 // fields, the DocMDP P=2 set less form filling): the catalog gaining or
 // changing /DSS and /AcroForm, the form's /Fields growing by signature
-// fields and its /SigFlags, a page's /Annots growing by signature widgets,
-// the document information dictionary, new objects (reached only through
-// those), and new cross-reference and object streams. Anything else — a
-// changed page, content stream, resource, a deleted object, an added
-// annotation that is not a signature's — is a change.
+// fields and its /SigFlags, a page's /Annots growing by signature widgets
+// (each holding a signature), the document information dictionary, new
+// objects (reached only through those), and new cross-reference and object
+// streams. Anything else — a changed page, content stream, resource, a
+// deleted object, an added annotation that is not a signature's, an empty
+// signature field — is a change.
 //
 // A certification signature with DocMDP permissions 1 (ISO 32000-1
 // §12.8.2.2.2, Table 254: "No changes to the document shall be permitted;
@@ -194,9 +195,16 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		if ft != name("Sig") {
 			return what + ": an entry that is not a signature was added"
 		}
+		// Signing is the permitted change (ISO 32000-1 §12.8.2.2.2, Table
+		// 254): a signature field added empty, with no signature value,
+		// signs nothing, and its widget's appearance can draw anything
+		// over the signed page.
+		sd, _ := doc.resolveDict(v)
+		if sd == nil {
+			return what + ": a signature field without a signature was added"
+		}
 		if noChanges {
-			sd, _ := doc.resolveDict(v)
-			if sd == nil || (sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161")) {
+			if sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161") {
 				return what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
 			}
 		}

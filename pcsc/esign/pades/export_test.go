@@ -186,3 +186,34 @@ func PrepareCertified(pdf []byte, opts SignOptions, p int) (*Pending, error) {
 	}
 	return &Pending{Digest: cms.Digest, DocumentDigest: digest, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
 }
+
+// AppendUnsignedSignatureField appends an update adding, as Prepare does, a
+// signature field and widget on the first page — but with no signature
+// value (/V) and a visible appearance showing text over the page: an empty
+// signature field as a cover for new content.
+func AppendUnsignedSignatureField(pdf []byte, text string) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	fieldNum := u.next // addField's first allocation
+	if err := u.addField(ref{}, &Appearance{Rect: [4]float64{72, 690, 520, 770}, Lines: []string{text}}); err != nil {
+		return nil, err
+	}
+	for _, o := range u.objs {
+		if o.num != fieldNum {
+			continue
+		}
+		l := &lexer{buf: o.body}
+		w, err := l.object(0)
+		if err != nil {
+			return nil, err
+		}
+		wd := w.(*dict).clone()
+		wd.set("V", nil)
+		u.put(ref{o.num, o.gen}, wd)
+		return u.bytes(), nil
+	}
+	return nil, fmt.Errorf("the widget is not object %d", fieldNum)
+}
