@@ -183,6 +183,20 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		if err != nil || d == nil {
 			return what + ": an unreadable entry was added"
 		}
+		// A widget added to a field of the signed revision (or below one)
+		// borrows what that field holds: it is not a new signature, and
+		// the signature list, which walks fields from the top, would not
+		// show it.
+		for a, depth := d.get("Parent"), 0; a != nil && depth < maxDepth; depth++ {
+			if r, ok := a.(ref); ok && signed.has(r) {
+				return what + ": a widget was added to a field of the signed revision"
+			}
+			ad, _ := doc.resolveDict(a)
+			if ad == nil {
+				break
+			}
+			a = ad.get("Parent")
+		}
 		ft, v := d.get("FT"), d.get("V")
 		if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
 			if ft == nil {
@@ -194,6 +208,9 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		}
 		if ft != name("Sig") {
 			return what + ": an entry that is not a signature was added"
+		}
+		if r, ok := v.(ref); ok && signed.has(r) {
+			return what + ": a signature field holding an earlier signature was added"
 		}
 		// Signing is the permitted change (ISO 32000-1 §12.8.2.2.2, Table
 		// 254): a signature field added empty, with no signature value,
@@ -210,6 +227,12 @@ func grownBySignatures(signed, doc *document, oldObj, newObj object, what string
 		}
 	}
 	return ""
+}
+
+// has says whether the document defines object r.
+func (d *document) has(r ref) bool {
+	e, ok := d.xref[r.num]
+	return ok && e.kind != 0
 }
 
 // docMDPNoChanges says whether sig, a signature dictionary, certifies the

@@ -217,3 +217,50 @@ func AppendUnsignedSignatureField(pdf []byte, text string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("the widget is not object %d", fieldNum)
 }
+
+// AppendWidgetOfSignedField appends an update adding to the first page a
+// widget annotation with a visible appearance whose /Parent is the
+// document's first signature field, already signed: a new widget that
+// borrows an earlier signature as its value.
+func AppendWidgetOfSignedField(pdf []byte, text string) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	_, cat, err := doc.catalog()
+	if err != nil {
+		return nil, err
+	}
+	form, err := doc.resolveDict(cat.get("AcroForm"))
+	if err != nil || form == nil {
+		return nil, fmt.Errorf("no form: %v", err)
+	}
+	fo, _ := doc.resolve(form.get("Fields"))
+	fields, _ := fo.(array)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("no field")
+	}
+	signedField, ok := fields[0].(ref)
+	if !ok {
+		return nil, fmt.Errorf("the field is not a reference")
+	}
+	pageRef, page, err := doc.firstPage()
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	wRef := u.alloc()
+	w := newDict()
+	w.set("Type", name("Annot"))
+	w.set("Subtype", name("Widget"))
+	w.set("Parent", signedField)
+	w.set("P", pageRef)
+	u.appearance(w, &Appearance{Rect: [4]float64{72, 690, 520, 770}, Lines: []string{text}})
+	u.put(wRef, w)
+	ao, _ := doc.resolve(page.get("Annots"))
+	annots, _ := ao.(array)
+	p := page.clone()
+	p.set("Annots", append(append(array{}, annots...), wRef))
+	u.put(pageRef, p)
+	return u.bytes(), nil
+}
