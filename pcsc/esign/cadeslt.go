@@ -146,6 +146,7 @@ func buildChain(cert *x509.Certificate, others []*x509.Certificate, roots, inter
 // revocation formats are present. Every other byte, the SignerInfo
 // included, is kept.
 func WithValidationData(p7s []byte, vd *ValidationData) ([]byte, error) {
+	p7s = asDER(p7s)
 	in := cryptobyte.String(p7s)
 	var ci, content, sdSeq cryptobyte.String
 	var ctOID []byte

@@ -36,6 +36,7 @@ type signedDataParts struct {
 }
 
 func splitSignedData(p7s []byte) (*signedDataParts, error) {
+	p7s = asDER(p7s)
 	p := &signedDataParts{}
 	in := cryptobyte.String(p7s)
 	var ci, content, sd, certs, crls, infos, si cryptobyte.String
