@@ -50,8 +50,9 @@ type signedData struct {
 	// timestampToken is the signature timestamp among the unsigned
 	// attributes (CAdES-T), nil without.
 	timestampToken []byte
-	// ocsp are the OCSP answers kept in SignedData.crls (CAdES-LT).
-	ocsp [][]byte
+	// ocsp are the OCSP answers and crls the CRLs kept in SignedData.crls
+	// (CAdES-LT).
+	ocsp, crls [][]byte
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }

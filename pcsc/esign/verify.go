@@ -218,7 +218,7 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	for _, c := range others {
 		inter.AddCert(c)
 	}
-	vd := &ValidationData{Certificates: sd.certs, OCSP: sd.ocsp}
+	vd := &ValidationData{Certificates: sd.certs, OCSP: sd.ocsp, CRLs: sd.crls}
 	vd.Merge(opts.ValidationData)
 	for _, der := range vd.Certificates {
 		if c, err := x509.ParseCertificate(der); err == nil {

@@ -264,3 +264,13 @@ func AppendWidgetOfSignedField(pdf []byte, text string) ([]byte, error) {
 	u.put(pageRef, p)
 	return u.bytes(), nil
 }
+
+// WithDSS appends vd to the document security store, as AddValidationData
+// does with what it collects.
+func WithDSS(pdf []byte, vd *esign.ValidationData) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	return withDSS(doc, vd)
+}

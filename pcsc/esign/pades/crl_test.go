@@ -1,0 +1,63 @@
+package pades_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
+)
+
+// TestDSSCRLs: CRLs in the document security store (ETSI EN 319 142-1
+// §5.4.2.2, /CRLs) judge the signer's certificate at the timestamp's time
+// as OCSP answers do: one listing it revoked before the timestamp makes the
+// signature esign.ErrRevoked — it was ignored, leaving the signature valid
+// at B-T — and one issued after the timestamp that does not list it brings
+// the signature to B-LT. qpdf accepts the files.
+func TestDSSCRLs(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.sign(t, inputs(t)["contract.pdf"], pades.LevelBT)
+	crl := func(revoked bool) []byte {
+		tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: f.signedAt.Add(time.Second), NextUpdate: f.signedAt.Add(24 * time.Hour)}
+		if revoked {
+			tmpl.RevokedCertificateEntries = []x509.RevocationListEntry{{SerialNumber: f.cert.SerialNumber, RevocationTime: f.signedAt.Add(-time.Minute), ReasonCode: 1}}
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, tmpl, f.pki.Issuing, f.pki.IssuingKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	for _, revoked := range []bool{false, true} {
+		pdf, err := pades.WithDSS(signed, &esign.ValidationData{CRLs: [][]byte{crl(revoked)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q, err := exec.LookPath("qpdf"); err == nil {
+			path := filepath.Join(t.TempDir(), "crl.pdf")
+			os.WriteFile(path, pdf, 0o600)
+			if out, err := exec.Command(q, "--check", path).CombinedOutput(); err != nil {
+				t.Fatalf("qpdf --check: %v\n%s", err, out)
+			}
+		}
+		rep, err := pades.Verify(context.Background(), pdf, f.verifyOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := rep.Signatures[0]
+		switch {
+		case revoked && !errors.Is(s.Err, esign.ErrRevoked):
+			t.Fatalf("a CRL listing the signer revoked before the timestamp: %+v", s)
+		case !revoked && (!s.Valid() || s.Level != pades.LevelBLT):
+			t.Fatalf("a CRL issued after the timestamp, signer not listed: %+v", s)
+		}
+	}
+}
