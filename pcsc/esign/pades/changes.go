@@ -48,6 +48,7 @@ func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 	}
 	slices.Sort(nums)
 	var referenced map[int]bool // numbers the signed revision refers to
+	var store map[int]bool      // the signed revision's DSS objects
 	for _, num := range nums {
 		fe := doc.xref[num]
 		se, existed := signed.xref[num]
@@ -87,10 +88,110 @@ func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 			continue
 		}
 		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj, noChanges); c != "" {
+			// The signed revision's document security store rewritten in
+			// place, as signers that keep one store extend it, is
+			// validation data too.
+			if store == nil {
+				store = signed.dssObjects()
+			}
+			if store[num] {
+				continue
+			}
 			changes = append(changes, fmt.Sprintf("object %d: %s", num, c))
 		}
 	}
 	return changes, nil
+}
+
+// dssObjects lists the objects the document security store is made of —
+// the /DSS dictionary, its arrays, /VRI and its entries, the streams they
+// hold — reached from the catalog's /DSS, less those that anything else in
+// the document refers to: such an object is content as well.
+func (d *document) dssObjects() map[int]bool {
+	in := map[int]bool{}
+	catRef, cat, err := d.catalog()
+	if err != nil {
+		return in
+	}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			if in[v.num] || v.num == catRef.num {
+				return
+			}
+			in[v.num] = true
+			if obj, err := d.getObject(v.num); err == nil {
+				walk(obj, depth+1)
+			}
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(cat.get("DSS"), 0)
+	if len(in) == 0 {
+		return in
+	}
+	refs := map[int]bool{}
+	collect := func(o object) {
+		for r := range refsIn(o) {
+			refs[r] = true
+		}
+	}
+	collect(d.trailer)
+	c := cat.clone()
+	c.set("DSS", nil)
+	collect(c)
+	for num, e := range d.xref {
+		if e.kind == 0 || in[num] || num == catRef.num {
+			continue
+		}
+		if o, err := d.getObject(num); err == nil {
+			collect(o)
+		}
+	}
+	for num := range refs {
+		delete(in, num)
+	}
+	return in
+}
+
+// refsIn collects the object numbers o refers to, directly.
+func refsIn(o object) map[int]bool {
+	refs := map[int]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			refs[v.num] = true
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(o, 0)
+	return refs
 }
 
 func isDict(o object) bool {

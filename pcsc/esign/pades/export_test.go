@@ -274,3 +274,47 @@ func WithDSS(pdf []byte, vd *esign.ValidationData) ([]byte, error) {
 	}
 	return withDSS(doc, vd)
 }
+
+// AppendDSSInPlace appends an update that rewrites the document security
+// store's own objects with more validation data — the /DSS dictionary
+// under its object number and, when indirect, its /Certs array — as
+// signers that keep one store (pyHanko, Acrobat) extend it, rather than
+// writing a new one as AddValidationData does; cert is the certificate
+// added.
+func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	_, cat, err := doc.catalog()
+	if err != nil {
+		return nil, err
+	}
+	dssRef, ok := cat.get("DSS").(ref)
+	if !ok {
+		return nil, fmt.Errorf("no indirect /DSS")
+	}
+	dss, err := doc.resolveDict(dssRef)
+	if err != nil || dss == nil {
+		return nil, fmt.Errorf("no /DSS: %v", err)
+	}
+	u := newUpdate(doc)
+	c := u.alloc()
+	u.put(c, &stream{dict: newDict(), raw: cert})
+	d := dss.clone()
+	if certsRef, ok := dss.get("Certs").(ref); ok {
+		o, _ := doc.resolve(certsRef)
+		arr, _ := o.(array)
+		u.put(certsRef, append(append(array{}, arr...), c))
+	} else {
+		o, _ := doc.resolve(dss.get("Certs"))
+		arr, _ := o.(array)
+		// The array becomes an indirect object of its own, as
+		// pyHanko writes it.
+		a := u.alloc()
+		u.put(a, append(append(array{}, arr...), c))
+		d.set("Certs", a)
+	}
+	u.put(dssRef, d)
+	return u.bytes(), nil
+}

@@ -61,3 +61,52 @@ func TestDSSCRLs(t *testing.T) {
 		}
 	}
 }
+
+// TestDSSExtendedInPlace: a document security store extended in place —
+// its dictionary and /Certs array rewritten under their own object numbers,
+// as pyHanko and Acrobat add validation data — is long-term validation
+// data, which ETSI EN 319 142-1 §5.4 adds after a signature: not a change
+// to the signed document. It was reported as "content changed". The
+// extended file passes qpdf --check.
+func TestDSSExtendedInPlace(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	for file, pdf := range inputs(t) {
+		// A second signature whose signed revision holds the store of the
+		// first: the store then changes after it.
+		lt := f.sign(t, f.sign(t, pdf, pades.LevelBLT), pades.LevelBT)
+		once, err := pades.AppendDSSInPlace(lt, f.tsaCert.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := pades.AppendDSSInPlace(once, f.pki.Root.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q, err := exec.LookPath("qpdf"); err == nil {
+			path := filepath.Join(t.TempDir(), "dss.pdf")
+			os.WriteFile(path, twice, 0o600)
+			if out, err := exec.Command(q, "--check", path).CombinedOutput(); err != nil {
+				t.Fatalf("qpdf --check: %v\n%s", err, out)
+			}
+		}
+		rep, err := pades.Verify(context.Background(), twice, f.verifyOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range rep.Signatures {
+			if !s.Valid() || s.ChangedAfterSigning {
+				t.Fatalf("%s: signature %d, the DSS extended in place: %+v", file, i, s)
+			}
+		}
+		// Content changed beside it still counts.
+		rep, err = pades.Verify(context.Background(), appendContentChange(t, twice), f.verifyOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range rep.Signatures {
+			if !errors.Is(s.Err, pades.ErrChanged) {
+				t.Fatalf("%s: signature %d, content changed after the DSS: %+v", file, i, s)
+			}
+		}
+	}
+}
