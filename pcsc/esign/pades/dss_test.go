@@ -64,7 +64,7 @@ func TestDSSCRLs(t *testing.T) {
 
 // TestDSSExtendedInPlace: a document security store extended in place —
 // its dictionary and /Certs array rewritten under their own object numbers,
-// as pyHanko and Acrobat add validation data — is long-term validation
+// as a signer that keeps one store adds to it — is long-term validation
 // data, which ETSI EN 319 142-1 §5.4 adds after a signature: not a change
 // to the signed document. It was reported as "content changed". The
 // extended file passes qpdf --check.

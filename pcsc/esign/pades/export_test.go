@@ -278,7 +278,7 @@ func WithDSS(pdf []byte, vd *esign.ValidationData) ([]byte, error) {
 // AppendDSSInPlace appends an update that rewrites the document security
 // store's own objects with more validation data — the /DSS dictionary
 // under its object number and, when indirect, its /Certs array — as
-// signers that keep one store (pyHanko, Acrobat) extend it, rather than
+// a signer that keeps one store extends it, rather than
 // writing a new one as AddValidationData does; cert is the certificate
 // added.
 func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
@@ -309,8 +309,8 @@ func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
 	} else {
 		o, _ := doc.resolve(dss.get("Certs"))
 		arr, _ := o.(array)
-		// The array becomes an indirect object of its own, as
-		// pyHanko writes it.
+		// The array becomes an indirect object of its own, which
+		// the next extension rewrites in place.
 		a := u.alloc()
 		u.put(a, append(append(array{}, arr...), c))
 		d.set("Certs", a)
