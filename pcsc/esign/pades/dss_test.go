@@ -110,3 +110,37 @@ func TestDSSExtendedInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestLTANeedsTimestampOverValidationData: B-LTA is a document timestamp
+// over the signature and its validation data (ETSI EN 319 142-1 §6.3,
+// level B-LTA; §5.4.3): a document timestamp made before the DSS was added
+// protects the signature, not the data that makes it B-LT, so the
+// signature is at B-LT. It was reported B-LTA. With a second document
+// timestamp after the DSS it is B-LTA.
+func TestLTANeedsTimestampOverValidationData(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	ctx := context.Background()
+	bt := f.sign(t, inputs(t)["contract.pdf"], pades.LevelBT)
+	dts, err := pades.AddDocumentTimestamp(ctx, bt, f.tsa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := pades.AddValidationData(ctx, dts, f.services())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := pades.Verify(ctx, lt, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Signatures[0]; !s.Valid() || s.Level != pades.LevelBLT {
+		t.Fatalf("document timestamp before the DSS: %v, %+v", s.Level, s)
+	}
+	lta, err := pades.AddDocumentTimestamp(ctx, lt, f.tsa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = pades.Verify(ctx, lta, f.verifyOptions()); err != nil || !rep.Signatures[0].Valid() || rep.Signatures[0].Level != pades.LevelBLTA {
+		t.Fatalf("a second document timestamp after the DSS: %v, %+v", err, rep)
+	}
+}

@@ -110,19 +110,44 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
 	}
 	// B-LTA: a valid document timestamp over a B-LT signature and its
-	// validation data.
+	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
+	// covers the most.
 	for i := range rep.Signatures {
 		r := &rep.Signatures[i]
 		if r.Level != LevelBLT {
 			continue
 		}
-		for j, t := range rep.Signatures {
-			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() {
+		for j := len(rep.Signatures) - 1; j >= 0; j-- {
+			t := rep.Signatures[j]
+			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() && ltWithin(ctx, doc, sigs[i], sigs[j].end(), opts) {
 				r.Level = LevelBLTA
+				break
 			}
 		}
 	}
 	return rep, nil
+}
+
+// ltWithin says whether signature s reaches B-LT with the validation data
+// of the document's first end bytes, the revision a document timestamp
+// covers: a timestamp made before the DSS that proves the signer's status
+// protects the signature, not that data.
+func ltWithin(ctx context.Context, doc *document, s sigField, end int64, opts VerifyOptions) bool {
+	rev, err := parseDocument(doc.data[:end])
+	if err != nil {
+		return false
+	}
+	stored, err := rev.dss()
+	if err != nil {
+		return false
+	}
+	signed, err := s.signedBytes(doc.data)
+	if err != nil {
+		return false
+	}
+	er, err := esign.VerifyContext(ctx, signed, s.contents, esign.VerifyOptions{Roots: opts.Roots, Intermediates: opts.Intermediates,
+		TSARoots: opts.TSARoots, TSAIntermediates: opts.TSAIntermediates, Purposes: opts.Purposes, ValidationData: &stored.ValidationData})
+	return err == nil && (er.Level == "B-LT" || er.Level == "B-LTA")
 }
 
 func (s *sigField) end() int64 { return s.byteRange[2] + s.byteRange[3] }
