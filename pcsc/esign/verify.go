@@ -260,12 +260,20 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 			rep.Status = &st
 		case err == nil:
 			rep.Status, rep.Level = &st, "B-LT"
-			ats, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
+			ats, covered, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
 			if err != nil {
 				return rep, err
 			}
+			rep.ArchiveTimestamp = ats
+			// B-LTA: the archive timestamp covers the revocation values
+			// that make the signature B-LT (ETSI EN 319 122-1 §6.3), not
+			// only values added after it.
 			if ats != nil {
-				rep.ArchiveTimestamp, rep.Level = ats, "B-LTA"
+				if _, err := covered.statusOfChain(rep.Chain, ts.Time); err == nil {
+					if _, judged, err := covered.authorityStatus(ts); err == nil && judged {
+						rep.Level = "B-LTA"
+					}
+				}
 			}
 		case errors.Is(err, ErrRevoked):
 			return rep, err
