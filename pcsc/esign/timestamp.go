@@ -6,12 +6,14 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -200,14 +202,14 @@ func checkTSAUse(cert *x509.Certificate) error {
 // correspond to one of the subject names included in the certificate that
 // is to be used to verify the token": its subject (a directoryName) or an
 // entry of its subjectAltName. OpenSSL's `ts -verify` refuses a mismatch
-// too. Names are compared as DER, as the authority copies its own.
+// too.
 func checkTSAName(name []byte, cert *x509.Certificate) error {
 	if name == nil {
 		return nil
 	}
 	gn := cryptobyte.String(name)
 	var dn cryptobyte.String
-	if gn.ReadASN1(&dn, cbasn1.Tag(4).Constructed().ContextSpecific()) && bytes.Equal(dn, cert.RawSubject) {
+	if gn.ReadASN1(&dn, cbasn1.Tag(4).Constructed().ContextSpecific()) && sameName(dn, cert.RawSubject) {
 		return nil
 	}
 	for _, e := range cert.Extensions {
@@ -234,6 +236,37 @@ func checkTSAName(name []byte, cert *x509.Certificate) error {
 }
 
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// sameName compares two DER Names as RFC 5280 §7.1 has names compared
+// (RFC 4518: case and insignificant spaces aside, whatever the string
+// type), as OpenSSL does: an authority may well write its name in the
+// token with other string types than its certificate has.
+func sameName(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ra, rb pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) != 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) != 0 || len(ra) != len(rb) {
+		return false
+	}
+	fold := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+	for i := range ra {
+		if len(ra[i]) != len(rb[i]) {
+			return false
+		}
+		for j := range ra[i] {
+			va, ok1 := ra[i][j].Value.(string)
+			vb, ok2 := rb[i][j].Value.(string)
+			if !ra[i][j].Type.Equal(rb[i][j].Type) || !ok1 || !ok2 || fold(va) != fold(vb) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // parseTSTInfo reads a TSTInfo (RFC 3161 §2.4.2):
 //
