@@ -352,7 +352,8 @@ func (sd *signedData) readSigningCertificate(values *cryptobyte.String, v2 bool)
 
 // namesCertificate says whether an IssuerSerial (RFC 5035 §4, RFC 2634
 // §5.4.1) names cert: its serial number, and its issuer among the
-// GeneralNames as a directoryName.
+// GeneralNames as a directoryName, compared as sameName compares names
+// (OpenSSL compares them so too).
 //
 //	IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber }
 func namesCertificate(issuerSerial []byte, cert *x509.Certificate) bool {
@@ -369,7 +370,7 @@ func namesCertificate(issuerSerial []byte, cert *x509.Certificate) bool {
 		if !names.ReadAnyASN1(&dn, &tag) {
 			return false
 		}
-		if tag == cbasn1.Tag(4).Constructed().ContextSpecific() && bytes.Equal(dn, cert.RawIssuer) {
+		if tag == cbasn1.Tag(4).Constructed().ContextSpecific() && sameName(dn, cert.RawIssuer) {
 			return true
 		}
 	}
