@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -52,9 +53,23 @@ func (vd *ValidationData) Merge(other *ValidationData) {
 	if other == nil {
 		return
 	}
+	// A set of what is held: comparing each new entry with every held
+	// one took seconds for the thousands a hostile store can hold, for
+	// each signature verified.
+	seed := maphash.MakeSeed()
 	add := func(list [][]byte, items [][]byte) [][]byte {
+		held := make(map[uint64][]int, len(list)+len(items))
+		has := func(x []byte) (uint64, bool) {
+			h := maphash.Bytes(seed, x)
+			return h, slices.ContainsFunc(held[h], func(i int) bool { return bytes.Equal(list[i], x) })
+		}
+		for i, x := range list {
+			h, _ := has(x)
+			held[h] = append(held[h], i)
+		}
 		for _, it := range items {
-			if !slices.ContainsFunc(list, func(x []byte) bool { return bytes.Equal(x, it) }) {
+			if h, ok := has(it); !ok {
+				held[h] = append(held[h], len(list))
 				list = append(list, it)
 			}
 		}
