@@ -144,3 +144,30 @@ func TestLTANeedsTimestampOverValidationData(t *testing.T) {
 		t.Fatalf("a second document timestamp after the DSS: %v, %+v", err, rep)
 	}
 }
+
+// TestSharedSignatureVerifiedOnce: a hostile file names one signature
+// dictionary from a thousand fields; its signature (with the document
+// security store's every answer) is checked once, and each field reports
+// the same verdict. Fields sharing a signature are a change after it.
+func TestSharedSignatureVerifiedOnce(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	lt := f.sign(t, inputs(t)["contract.pdf"], pades.LevelBLT)
+	many, err := pades.AppendFieldsSharingSignature(lt, 999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rep, err := pades.Verify(context.Background(), many, f.verifyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("1000 fields naming one signature: verified in %v", time.Since(start))
+	if len(rep.Signatures) != 1000 {
+		t.Fatalf("%d signatures reported", len(rep.Signatures))
+	}
+	for _, s := range rep.Signatures {
+		if s.Signer == nil || s.Level != pades.LevelBLT || !errors.Is(s.Err, pades.ErrChanged) {
+			t.Fatalf("%s: %+v", s.Field, s)
+		}
+	}
+}

@@ -318,3 +318,48 @@ func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
 	u.put(dssRef, d)
 	return u.bytes(), nil
 }
+
+// AppendFieldsSharingSignature appends an update adding n signature fields
+// to the form whose value is the first field's signature dictionary: one
+// signature, verified as many times as fields name it.
+func AppendFieldsSharingSignature(pdf []byte, n int) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	catRef, cat, err := doc.catalog()
+	if err != nil {
+		return nil, err
+	}
+	form, err := doc.resolveDict(cat.get("AcroForm"))
+	if err != nil || form == nil {
+		return nil, fmt.Errorf("no form: %v", err)
+	}
+	fo, _ := doc.resolve(form.get("Fields"))
+	fields, _ := fo.(array)
+	first, err := doc.resolveDict(fields[0])
+	if err != nil || first == nil {
+		return nil, fmt.Errorf("no field: %v", err)
+	}
+	u := newUpdate(doc)
+	all := append(array{}, fields...)
+	for i := 0; i < n; i++ {
+		r := u.alloc()
+		f := newDict()
+		f.set("FT", name("Sig"))
+		f.set("T", pdfStr(fmt.Sprintf("Copy%d", i)))
+		f.set("V", first.get("V"))
+		u.put(r, f)
+		all = append(all, r)
+	}
+	nf := form.clone()
+	nf.set("Fields", all)
+	c := cat.clone()
+	if formRef, ok := cat.get("AcroForm").(ref); ok {
+		u.put(formRef, nf)
+	} else {
+		c.set("AcroForm", nf)
+		u.put(catRef, c)
+	}
+	return u.bytes(), nil
+}

@@ -2,6 +2,7 @@ package pades
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -106,21 +107,45 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 		return nil, err
 	}
 	rep := &Report{}
-	for _, s := range sigs {
+	// Fields that name the same signature — the same byte range, hence the
+	// same /Contents, and the same claimed time — get one verification:
+	// a hostile file naming one signature from every field would have it
+	// checked, with every answer of the store, once per field.
+	done := map[string]int{}
+	keys := make([]string, len(sigs))
+	for n, s := range sigs {
+		m, _ := s.dict.get("M").(pdfStr)
+		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents))
+		keys[n] = key
+		if i, ok := done[key]; ok {
+			r := rep.Signatures[i]
+			r.Field = s.field
+			rep.Signatures = append(rep.Signatures, r)
+			continue
+		}
+		done[key] = len(rep.Signatures)
 		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
 	}
 	// B-LTA: a valid document timestamp over a B-LT signature and its
 	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
 	// covers the most.
+	lta := map[string]bool{}
 	for i := range rep.Signatures {
 		r := &rep.Signatures[i]
 		if r.Level != LevelBLT {
 			continue
 		}
+		if done, ok := lta[keys[i]]; ok {
+			if done {
+				r.Level = LevelBLTA
+			}
+			continue
+		}
+		lta[keys[i]] = false
 		for j := len(rep.Signatures) - 1; j >= 0; j-- {
 			t := rep.Signatures[j]
 			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() && ltWithin(ctx, doc, sigs[i], sigs[j].end(), opts) {
-				r.Level = LevelBLTA
+				r.Level, lta[keys[i]] = LevelBLTA, true
 				break
 			}
 		}
