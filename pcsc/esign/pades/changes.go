@@ -144,21 +144,16 @@ func (d *document) dssObjects() map[int]bool {
 		return in
 	}
 	refs := map[int]bool{}
-	collect := func(o object) {
-		for r := range refsIn(o) {
-			refs[r] = true
-		}
-	}
-	collect(d.trailer)
+	addRefs(refs, d.trailer, 0)
 	c := cat.clone()
 	c.set("DSS", nil)
-	collect(c)
+	addRefs(refs, c, 0)
 	for num, e := range d.xref {
 		if e.kind == 0 || in[num] || num == catRef.num {
 			continue
 		}
 		if o, err := d.getObject(num); err == nil {
-			collect(o)
+			addRefs(refs, o, 0)
 		}
 	}
 	for num := range refs {
@@ -167,31 +162,25 @@ func (d *document) dssObjects() map[int]bool {
 	return in
 }
 
-// refsIn collects the object numbers o refers to, directly.
-func refsIn(o object) map[int]bool {
-	refs := map[int]bool{}
-	var walk func(o object, depth int)
-	walk = func(o object, depth int) {
-		if depth > maxDepth {
-			return
-		}
-		switch v := o.(type) {
-		case ref:
-			refs[v.num] = true
-		case array:
-			for _, e := range v {
-				walk(e, depth+1)
-			}
-		case *dict:
-			for _, e := range v.vals {
-				walk(e, depth+1)
-			}
-		case *stream:
-			walk(v.dict, depth+1)
-		}
+// addRefs adds to refs the object numbers o refers to, directly.
+func addRefs(refs map[int]bool, o object, depth int) {
+	if depth > maxDepth {
+		return
 	}
-	walk(o, 0)
-	return refs
+	switch v := o.(type) {
+	case ref:
+		refs[v.num] = true
+	case array:
+		for _, e := range v {
+			addRefs(refs, e, depth+1)
+		}
+	case *dict:
+		for _, e := range v.vals {
+			addRefs(refs, e, depth+1)
+		}
+	case *stream:
+		addRefs(refs, v.dict, depth+1)
+	}
 }
 
 func isDict(o object) bool {
@@ -366,33 +355,13 @@ func (d *document) docMDPNoChanges(sig *dict) bool {
 // refers to.
 func (d *document) references() map[int]bool {
 	refs := map[int]bool{}
-	var walk func(o object, depth int)
-	walk = func(o object, depth int) {
-		if depth > maxDepth {
-			return
-		}
-		switch v := o.(type) {
-		case ref:
-			refs[v.num] = true
-		case array:
-			for _, e := range v {
-				walk(e, depth+1)
-			}
-		case *dict:
-			for _, e := range v.vals {
-				walk(e, depth+1)
-			}
-		case *stream:
-			walk(v.dict, depth+1)
-		}
-	}
-	walk(d.trailer, 0)
+	addRefs(refs, d.trailer, 0)
 	for num, e := range d.xref {
 		if e.kind == 0 {
 			continue
 		}
 		if o, err := d.getObject(num); err == nil {
-			walk(o, 0)
+			addRefs(refs, o, 0)
 		}
 	}
 	return refs
