@@ -16,6 +16,17 @@ var errBER = errors.New("not BER")
 
 const maxBERDepth = 64
 
+// asDER returns a CMS structure in DER, as parse reads it: BER re-encoded
+// (indefinite lengths, chunked strings, long-form lengths), DER as it is.
+// The functions that cut a SignedData into its encoded parts to extend or
+// hash it read what parse verified, not a second reading of other bytes.
+func asDER(p7s []byte) []byte {
+	if der, err := berToDER(p7s); err == nil {
+		return der
+	}
+	return p7s
+}
+
 // berToDER re-encodes a BER element (exactly one, filling in) in DER form.
 func berToDER(in []byte) ([]byte, error) {
 	out, rest, err := berElement(in, 0)

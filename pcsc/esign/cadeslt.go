@@ -146,6 +146,7 @@ func buildChain(cert *x509.Certificate, others []*x509.Certificate, roots, inter
 // revocation formats are present. Every other byte, the SignerInfo
 // included, is kept.
 func WithValidationData(p7s []byte, vd *ValidationData) ([]byte, error) {
+	p7s = asDER(p7s)
 	in := cryptobyte.String(p7s)
 	var ci, content, sdSeq cryptobyte.String
 	var ctOID []byte
@@ -193,9 +194,14 @@ func WithValidationData(p7s []byte, vd *ValidationData) ([]byte, error) {
 						}
 					}
 				})
-				if hasCRLs || len(vd.OCSP) > 0 {
+				if hasCRLs || len(vd.OCSP) > 0 || len(vd.CRLs) > 0 {
 					b.AddASN1(tag1, func(b *cryptobyte.Builder) {
 						b.AddBytes(crls)
+						for _, c := range vd.CRLs {
+							if !bytes.Contains(crls, c) {
+								b.AddBytes(c) // crl CertificateList
+							}
+						}
 						for _, r := range vd.OCSP {
 							if bytes.Contains(crls, r) {
 								continue
@@ -215,14 +221,19 @@ func WithValidationData(p7s []byte, vd *ValidationData) ([]byte, error) {
 	return b.Bytes()
 }
 
-// readRevocationInfo keeps the OCSP answers among SignedData.crls (RFC
-// 5652 §10.2.1 RevocationInfoChoice; RFC 5940 §2.2); CRLs are skipped.
+// readRevocationInfo keeps the CRLs and OCSP answers among SignedData.crls
+// (RFC 5652 §10.2.1 RevocationInfoChoice: a CertificateList, or other
+// formats, of which OCSP answers, RFC 5940 §2.2).
 func (sd *signedData) readRevocationInfo(crls cryptobyte.String) error {
 	for !crls.Empty() {
 		var el cryptobyte.String
 		var tag cbasn1.Tag
 		if !crls.ReadAnyASN1Element(&el, &tag) {
 			return malformed("revocation information")
+		}
+		if tag == cbasn1.SEQUENCE {
+			sd.crls = append(sd.crls, el)
+			continue
 		}
 		if tag != tag1 {
 			continue

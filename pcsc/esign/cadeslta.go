@@ -36,6 +36,7 @@ type signedDataParts struct {
 }
 
 func splitSignedData(p7s []byte) (*signedDataParts, error) {
+	p7s = asDER(p7s)
 	p := &signedDataParts{}
 	in := cryptobyte.String(p7s)
 	var ci, content, sd, certs, crls, infos, si cryptobyte.String
@@ -232,29 +233,31 @@ func ArchiveTimestamped(ctx context.Context, document, p7s []byte, tsa *TSA) ([]
 }
 
 // verifyArchiveTimestamps checks every archive-time-stamp-v3 of p7s over
-// document, each over what came before it, and returns the latest.
-func verifyArchiveTimestamps(document, p7s []byte, opts TimestampOptions) (*Timestamp, error) {
+// document, each over what came before it, and returns the latest with the
+// revocation values its hash index covers.
+func verifyArchiveTimestamps(document, p7s []byte, opts TimestampOptions) (*Timestamp, *ValidationData, error) {
 	p, err := splitSignedData(p7s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var last *Timestamp
+	var lastIndex []byte
 	for i, a := range p.unsigned {
 		s := cryptobyte.String(a)
 		var body, values, token cryptobyte.String
 		if !s.ReadASN1(&body, cbasn1.SEQUENCE) {
-			return nil, malformed("unsigned attribute")
+			return nil, nil, malformed("unsigned attribute")
 		}
 		oid, ok := readOID(&body)
 		if !ok || !oidIs(oid, oidArchiveTimestampV3) {
 			continue
 		}
 		if !body.ReadASN1(&values, cbasn1.SET) || !values.ReadASN1Element(&token, cbasn1.SEQUENCE) || !values.Empty() {
-			return nil, malformed("archive-time-stamp-v3")
+			return nil, nil, malformed("archive-time-stamp-v3")
 		}
 		index, err := tokenHashIndex(token)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// What the index lists must still be there: the unsigned
 		// attributes before this timestamp exactly, and each certificate
@@ -262,24 +265,41 @@ func verifyArchiveTimestamps(document, p7s []byte, opts TimestampOptions) (*Time
 		// validate this timestamp itself).
 		now, err := p.hashIndex(p.unsigned[:i])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !indexCovered(index, now) {
-			return nil, fmt.Errorf("%w: the archive timestamp's hash index does not match the signature's validation data", ErrTimestamp)
+			return nil, nil, fmt.Errorf("%w: the archive timestamp's hash index does not match the signature's validation data", ErrTimestamp)
 		}
 		h, err := TimestampHash(token)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var buf [64]byte
 		digest := bytes.Clone(digestOf(buf[:], h, p.archiveImprintInput(h, document, index)))
 		ts, err := VerifyTimestamp(token, h, digest, opts)
 		if err != nil {
-			return nil, fmt.Errorf("archive timestamp: %w", err)
+			return nil, nil, fmt.Errorf("archive timestamp: %w", err)
 		}
-		last = ts
+		last, lastIndex = ts, index
 	}
-	return last, nil
+	if last == nil {
+		return nil, nil, nil
+	}
+	// The revocation values the latest index lists: those the archive
+	// timestamp protects.
+	lists, _ := indexLists(lastIndex)
+	var covered []byte
+	for _, c := range p.crls {
+		var buf [64]byte
+		if contains(lists[1], digestOf(buf[:], crypto.SHA256, c)) {
+			covered = append(covered, c...)
+		}
+	}
+	var sd signedData
+	if err := sd.readRevocationInfo(covered); err != nil {
+		return nil, nil, err
+	}
+	return last, &ValidationData{OCSP: sd.ocsp, CRLs: sd.crls}, nil
 }
 
 // tokenHashIndex reads the ats-hash-index-v3 from a token's unsigned

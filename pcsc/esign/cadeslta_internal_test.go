@@ -23,7 +23,7 @@ func TestArchiveIndexBinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := TimestampOptions{Roots: f.roots}
-	if ts, err := verifyArchiveTimestamps(f.doc, lta, opts); err != nil || ts == nil {
+	if ts, _, err := verifyArchiveTimestamps(f.doc, lta, opts); err != nil || ts == nil {
 		t.Fatalf("untouched: %v", err)
 	}
 	parts, err := splitSignedData(lta)
@@ -37,16 +37,16 @@ func TestArchiveIndexBinds(t *testing.T) {
 	})
 	parts.unsigned = append([][]byte{b.BytesOrPanic()}, parts.unsigned...)
 	slipped, _ := parts.bytes()
-	if _, err := verifyArchiveTimestamps(f.doc, slipped, opts); !errors.Is(err, ErrTimestamp) {
+	if _, _, err := verifyArchiveTimestamps(f.doc, slipped, opts); !errors.Is(err, ErrTimestamp) {
 		t.Fatalf("an attribute slipped in: %v", err)
 	}
 	parts, _ = splitSignedData(lta)
 	parts.certs = parts.certs[:1]
 	removed, _ := parts.bytes()
-	if _, err := verifyArchiveTimestamps(f.doc, removed, opts); !errors.Is(err, ErrTimestamp) {
+	if _, _, err := verifyArchiveTimestamps(f.doc, removed, opts); !errors.Is(err, ErrTimestamp) {
 		t.Fatalf("a certificate removed: %v", err)
 	}
-	if _, err := verifyArchiveTimestamps([]byte("other"), lta, opts); err == nil {
+	if _, _, err := verifyArchiveTimestamps([]byte("other"), lta, opts); err == nil {
 		t.Fatal("another document")
 	}
 }

@@ -47,6 +47,7 @@ func Timestamped(ctx context.Context, p7s []byte, tsa *TSA) ([]byte, *Timestamp,
 // unsigned attributes, giving it the attribute oid with one value (DER),
 // and everything else byte for byte: the signature is untouched.
 func withUnsignedAttribute(p7s []byte, oid asn1.ObjectIdentifier, value []byte) ([]byte, error) {
+	p7s = asDER(p7s)
 	in := cryptobyte.String(p7s)
 	var ci, content, sdSeq cryptobyte.String
 	var ctOID asn1.ObjectIdentifier

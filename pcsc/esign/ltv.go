@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -36,11 +37,15 @@ var ErrNoValidationData = fmt.Errorf("%w: validation data could not be collected
 
 var oidOCSPResponseInfo = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 16, 2} // id-ri-ocsp-response (RFC 5940 §2.2)
 
-// ValidationData is what long-term validation keeps: certificates and DER
-// OCSP responses (a full OCSPResponse, RFC 6960 §4.2.1).
+// ValidationData is what long-term validation keeps: certificates, DER
+// OCSP responses (a full OCSPResponse, RFC 6960 §4.2.1) and DER CRLs (a
+// CertificateList, RFC 5280 §5.1), as SignedData.crls and a PDF's document
+// security store hold them. CollectValidationData collects OCSP answers;
+// CRLs come from other signers' files.
 type ValidationData struct {
 	Certificates [][]byte
 	OCSP         [][]byte
+	CRLs         [][]byte
 }
 
 // Merge adds other's entries that vd does not hold yet.
@@ -48,9 +53,23 @@ func (vd *ValidationData) Merge(other *ValidationData) {
 	if other == nil {
 		return
 	}
+	// A set of what is held: comparing each new entry with every held
+	// one took seconds for the thousands a hostile store can hold, for
+	// each signature verified.
+	seed := maphash.MakeSeed()
 	add := func(list [][]byte, items [][]byte) [][]byte {
+		held := make(map[uint64][]int, len(list)+len(items))
+		has := func(x []byte) (uint64, bool) {
+			h := maphash.Bytes(seed, x)
+			return h, slices.ContainsFunc(held[h], func(i int) bool { return bytes.Equal(list[i], x) })
+		}
+		for i, x := range list {
+			h, _ := has(x)
+			held[h] = append(held[h], i)
+		}
 		for _, it := range items {
-			if !slices.ContainsFunc(list, func(x []byte) bool { return bytes.Equal(x, it) }) {
+			if h, ok := has(it); !ok {
+				held[h] = append(held[h], len(list))
 				list = append(list, it)
 			}
 		}
@@ -58,6 +77,7 @@ func (vd *ValidationData) Merge(other *ValidationData) {
 	}
 	vd.Certificates = add(vd.Certificates, other.Certificates)
 	vd.OCSP = add(vd.OCSP, other.OCSP)
+	vd.CRLs = add(vd.CRLs, other.CRLs)
 }
 
 // CertificateStatus is what the validation data says about one certificate
@@ -118,7 +138,7 @@ func CollectValidationData(ctx context.Context, chain []*x509.Certificate, clien
 }
 
 // StatusAt judges cert (issued by issuer) at time at from the OCSP answers
-// in vd, with no network. An answer counts when it is for this certificate
+// and CRLs in vd, with no network (a CRL as crlStatus reads it). An answer counts when it is for this certificate
 // and signed by its issuer or by a responder the issuer authorised
 // (id-kp-OCSPSigning, RFC 6960 §4.2.2.2), valid when it answered. It proves
 // the status at `at` when it says revoked (from RevokedAt on), or good
@@ -160,11 +180,62 @@ func (vd *ValidationData) StatusAt(cert, issuer *x509.Certificate, at time.Time)
 			}
 		}
 	}
+	for _, der := range vd.CRLs {
+		st, ok, err := crlStatus(der, cert, issuer, at)
+		if err != nil {
+			return st, err
+		}
+		if ok && (best == nil || !st.RevokedAt.IsZero()) {
+			best = &st
+		}
+	}
 	if best == nil {
 		return CertificateStatus{}, fmt.Errorf("%w: no OCSP answer for %q produced after %s",
 			ErrRevocationUnknown, cert.Subject.CommonName, at.UTC().Format(time.RFC3339))
 	}
 	return *best, nil
+}
+
+// CRL extensions that narrow what a CRL covers (RFC 5280 §5.2.4, §5.2.5):
+// a certificate missing from a delta CRL or from one of a partitioned set
+// may be on another.
+var (
+	oidDeltaCRLIndicator        = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
+)
+
+// crlStatus judges cert at `at` from one CRL (RFC 5280 §6.3) that its
+// issuer signed itself (an indirect CRL, signed by another, is not read):
+// listed with a revocation time at or before `at`, an error wrapping
+// ErrRevoked; listed later, good with that revocation (ok); not listed on
+// a complete CRL issued at or after `at`, good (ok). Otherwise it says
+// nothing (not ok).
+func crlStatus(der []byte, cert, issuer *x509.Certificate, at time.Time) (CertificateStatus, bool, error) {
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil || !bytes.Equal(crl.RawIssuer, issuer.RawSubject) || crl.CheckSignatureFrom(issuer) != nil {
+		return CertificateStatus{}, false, nil
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+			continue
+		}
+		st := CertificateStatus{RevokedAt: e.RevocationTime, Reason: e.ReasonCode, ThisUpdate: crl.ThisUpdate}
+		if !e.RevocationTime.After(at) {
+			return st, false, fmt.Errorf("%w: on %s (reason %d, CRL of %s), before %s", ErrRevoked,
+				e.RevocationTime.UTC().Format(time.RFC3339), e.ReasonCode, crl.ThisUpdate.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
+		}
+		st.Good = true
+		return st, true, nil
+	}
+	if crl.ThisUpdate.Before(at) {
+		return CertificateStatus{}, false, nil
+	}
+	for _, e := range crl.Extensions {
+		if e.Id.Equal(oidDeltaCRLIndicator) || e.Id.Equal(oidIssuingDistributionPoint) {
+			return CertificateStatus{}, false, nil
+		}
+	}
+	return CertificateStatus{Good: true, ThisUpdate: crl.ThisUpdate}, true, nil
 }
 
 // statusOfChain judges every certificate of chain but the trust anchor at

@@ -44,12 +44,15 @@ type signedData struct {
 	certHash     []byte
 	certHashAlg  crypto.Hash
 	certHashSHA1 []byte
+	// The issuerSerial of each, nil when absent.
+	issuerSerial, issuerSerialSHA1 []byte
 
 	// timestampToken is the signature timestamp among the unsigned
 	// attributes (CAdES-T), nil without.
 	timestampToken []byte
-	// ocsp are the OCSP answers kept in SignedData.crls (CAdES-LT).
-	ocsp [][]byte
+	// ocsp are the OCSP answers and crls the CRLs kept in SignedData.crls
+	// (CAdES-LT).
+	ocsp, crls [][]byte
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
@@ -335,12 +338,43 @@ func (sd *signedData) readSigningCertificate(values *cryptobyte.String, v2 bool)
 	if !id.ReadASN1(&h, cbasn1.OCTET_STRING) {
 		return malformed(name + " hash")
 	}
+	var is cryptobyte.String
+	if id.PeekASN1Tag(cbasn1.SEQUENCE) && !id.ReadASN1Element(&is, cbasn1.SEQUENCE) || !id.Empty() {
+		return malformed(name + " issuerSerial")
+	}
 	if v2 {
-		sd.certHash, sd.certHashAlg = h, alg
+		sd.certHash, sd.certHashAlg, sd.issuerSerial = h, alg, is
 	} else {
-		sd.certHashSHA1 = h
+		sd.certHashSHA1, sd.issuerSerialSHA1 = h, is
 	}
 	return nil
+}
+
+// namesCertificate says whether an IssuerSerial (RFC 5035 §4, RFC 2634
+// §5.4.1) names cert: its serial number, and its issuer among the
+// GeneralNames as a directoryName, compared as sameName compares names
+// (OpenSSL compares them so too).
+//
+//	IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber }
+func namesCertificate(issuerSerial []byte, cert *x509.Certificate) bool {
+	in := cryptobyte.String(issuerSerial)
+	var seq, names cryptobyte.String
+	serial := new(big.Int)
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1(&names, cbasn1.SEQUENCE) || !seq.ReadASN1Integer(serial) ||
+		!seq.Empty() || serial.Cmp(cert.SerialNumber) != 0 {
+		return false
+	}
+	for !names.Empty() {
+		var dn cryptobyte.String
+		var tag cbasn1.Tag
+		if !names.ReadAnyASN1(&dn, &tag) {
+			return false
+		}
+		if tag == cbasn1.Tag(4).Constructed().ContextSpecific() && sameName(dn, cert.RawIssuer) {
+			return true
+		}
+	}
+	return false
 }
 
 // findSigner picks the signer's certificate among those in the signature,

@@ -6,12 +6,14 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -52,6 +54,9 @@ type Timestamp struct {
 	// Authority is the TSA's certificate; Chain runs from it to a root.
 	Authority *x509.Certificate
 	Chain     []*x509.Certificate
+
+	// tsaName is the DER GeneralName of TSTInfo's tsa field, nil without.
+	tsaName []byte
 }
 
 // TimestampOptions say whom to trust.
@@ -159,6 +164,9 @@ func VerifyTimestamp(token []byte, h crypto.Hash, digest []byte, opts TimestampO
 	if err := checkTSAUse(signer); err != nil {
 		return nil, err
 	}
+	if err := checkTSAName(ts.tsaName, signer); err != nil {
+		return nil, err
+	}
 	inter := x509.NewCertPool()
 	if opts.Intermediates != nil {
 		inter = opts.Intermediates.Clone()
@@ -188,6 +196,76 @@ func checkTSAUse(cert *x509.Certificate) error {
 		return fmt.Errorf("%w: the signer's certificate is not a timestamping authority's (RFC 3161 §2.3: one critical extended key usage, timeStamping)", ErrTimestamp)
 	}
 	return nil
+}
+
+// checkTSAName: RFC 3161 §2.4.2 — the tsa field, when present, "MUST
+// correspond to one of the subject names included in the certificate that
+// is to be used to verify the token": its subject (a directoryName) or an
+// entry of its subjectAltName. OpenSSL's `ts -verify` refuses a mismatch
+// too.
+func checkTSAName(name []byte, cert *x509.Certificate) error {
+	if name == nil {
+		return nil
+	}
+	gn := cryptobyte.String(name)
+	var dn cryptobyte.String
+	if gn.ReadASN1(&dn, cbasn1.Tag(4).Constructed().ContextSpecific()) && sameName(dn, cert.RawSubject) {
+		return nil
+	}
+	for _, e := range cert.Extensions {
+		if !e.Id.Equal(oidSubjectAltName) {
+			continue
+		}
+		in := cryptobyte.String(e.Value)
+		var names cryptobyte.String
+		if !in.ReadASN1(&names, cbasn1.SEQUENCE) {
+			break
+		}
+		for !names.Empty() {
+			var el cryptobyte.String
+			var tag cbasn1.Tag
+			if !names.ReadAnyASN1Element(&el, &tag) {
+				break
+			}
+			if bytes.Equal(el, name) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: the token's tsa field names another authority than the certificate that signed it (RFC 3161 §2.4.2)", ErrTimestamp)
+}
+
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// sameName compares two DER Names as RFC 5280 §7.1 has names compared
+// (RFC 4518: case and insignificant spaces aside, whatever the string
+// type), as OpenSSL does: an authority may well write its name in the
+// token with other string types than its certificate has.
+func sameName(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ra, rb pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) != 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) != 0 || len(ra) != len(rb) {
+		return false
+	}
+	fold := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+	for i := range ra {
+		if len(ra[i]) != len(rb[i]) {
+			return false
+		}
+		for j := range ra[i] {
+			va, ok1 := ra[i][j].Value.(string)
+			vb, ok2 := rb[i][j].Value.(string)
+			if !ra[i][j].Type.Equal(rb[i][j].Type) || !ok1 || !ok2 || fold(va) != fold(vb) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseTSTInfo reads a TSTInfo (RFC 3161 §2.4.2):
@@ -253,13 +331,19 @@ func parseTSTInfo(der []byte) (*Timestamp, []byte, error) {
 			return bad("nonce")
 		}
 	}
-	// tsa [0] and extensions [1] carry nothing this check needs.
-	for !seq.Empty() {
-		var skip cryptobyte.String
-		var tag cbasn1.Tag
-		if !seq.ReadAnyASN1Element(&skip, &tag) || (tag != tag0 && tag != cbasn1.Tag(1).Constructed().ContextSpecific()) {
-			return bad("trailing fields")
+	// tsa [0] GeneralName, explicit (a CHOICE), is kept for
+	// checkTSAName; extensions [1] carry nothing this check needs.
+	if seq.PeekASN1Tag(tag0) {
+		var name cryptobyte.String
+		var nameTag cbasn1.Tag
+		if !seq.ReadASN1(&name, tag0) || !name.ReadAnyASN1Element((*cryptobyte.String)(&ts.tsaName), &nameTag) || !name.Empty() {
+			return bad("tsa")
 		}
+	}
+	var extensions cryptobyte.String
+	var hasExtensions bool
+	if !seq.ReadOptionalASN1(&extensions, &hasExtensions, cbasn1.Tag(1).Constructed().ContextSpecific()) || !seq.Empty() {
+		return bad("trailing fields")
 	}
 	return ts, hashed, nil
 }

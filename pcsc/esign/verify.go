@@ -218,7 +218,7 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 	for _, c := range others {
 		inter.AddCert(c)
 	}
-	vd := &ValidationData{Certificates: sd.certs, OCSP: sd.ocsp}
+	vd := &ValidationData{Certificates: sd.certs, OCSP: sd.ocsp, CRLs: sd.crls}
 	vd.Merge(opts.ValidationData)
 	for _, der := range vd.Certificates {
 		if c, err := x509.ParseCertificate(der); err == nil {
@@ -260,12 +260,20 @@ func VerifyContext(ctx context.Context, document, p7s []byte, opts VerifyOptions
 			rep.Status = &st
 		case err == nil:
 			rep.Status, rep.Level = &st, "B-LT"
-			ats, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
+			ats, covered, err := verifyArchiveTimestamps(document, p7s, TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
 			if err != nil {
 				return rep, err
 			}
+			rep.ArchiveTimestamp = ats
+			// B-LTA: the archive timestamp covers the revocation values
+			// that make the signature B-LT (ETSI EN 319 122-1 §6.3), not
+			// only values added after it.
 			if ats != nil {
-				rep.ArchiveTimestamp, rep.Level = ats, "B-LTA"
+				if _, err := covered.statusOfChain(rep.Chain, ts.Time); err == nil {
+					if _, judged, err := covered.authorityStatus(ts); err == nil && judged {
+						rep.Level = "B-LTA"
+					}
+				}
 			}
 		case errors.Is(err, ErrRevoked):
 			return rep, err
@@ -313,17 +321,21 @@ func (rep *Report) checkRevocation(ctx context.Context, opts VerifyOptions) erro
 // checkSigningCertificate checks that the ESS signing certificate
 // attributes, when present, name the certificate that verified: they bind
 // the signature to it, so that another certificate for the same key cannot
-// be substituted (RFC 5035 §3).
+// be substituted (RFC 5035 §3). An issuerSerial, when present, must name
+// it too: ESSCertIDv2 identifies one certificate by both (RFC 5035 §4;
+// ETSI EN 319 122-1 §5.2.2.3), and OpenSSL's `cms -verify -cades` refuses
+// one that names another ("ess cert id not found").
 func (sd *signedData) checkSigningCertificate(signer *x509.Certificate) error {
 	if sd.certHash != nil {
 		var buf [64]byte
-		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) {
+		if !bytes.Equal(digestOf(buf[:], sd.certHashAlg, signer.Raw), sd.certHash) ||
+			(sd.issuerSerial != nil && !namesCertificate(sd.issuerSerial, signer)) {
 			return fmt.Errorf("%w: signing-certificate-v2 names another certificate", ErrBadSignature)
 		}
 	}
 	if sd.certHashSHA1 != nil {
 		h := sha1.Sum(signer.Raw)
-		if !bytes.Equal(h[:], sd.certHashSHA1) {
+		if !bytes.Equal(h[:], sd.certHashSHA1) || (sd.issuerSerialSHA1 != nil && !namesCertificate(sd.issuerSerialSHA1, signer)) {
 			return fmt.Errorf("%w: signing-certificate names another certificate", ErrBadSignature)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 )
 
 // The document security store (ETSI EN 319 142-1 §5.4.2.2, ISO 32000-2
-// §12.8.4.3): /DSS in the catalog, with /Certs and /OCSPs arrays of
-// streams holding DER certificates and OCSP responses. /VRI, the
+// §12.8.4.3): /DSS in the catalog, with /Certs, /OCSPs and /CRLs arrays of
+// streams holding DER certificates, OCSP responses and CRLs. /VRI, the
 // per-signature index, is optional and left out.
 
 // AddValidationData appends an update with the validation data of every
@@ -64,7 +64,7 @@ func withDSS(doc *document, vd *esign.ValidationData) ([]byte, error) {
 		items [][]byte
 		have  [][]byte
 		refs  array
-	}{{"Certs", vd.Certificates, old.Certificates, old.certRefs}, {"OCSPs", vd.OCSP, old.OCSP, old.ocspRefs}} {
+	}{{"Certs", vd.Certificates, old.Certificates, old.certRefs}, {"OCSPs", vd.OCSP, old.OCSP, old.ocspRefs}, {"CRLs", vd.CRLs, old.CRLs, old.crls}} {
 		refs := append(array{}, part.refs...)
 		for _, it := range part.items {
 			if contains(part.have, it) {
@@ -77,9 +77,6 @@ func withDSS(doc *document, vd *esign.ValidationData) ([]byte, error) {
 		if len(refs) > 0 {
 			dss.set(part.key, refs)
 		}
-	}
-	if old.crls != nil {
-		dss.set("CRLs", old.crls)
 	}
 	dssRef := u.alloc()
 	u.put(dssRef, dss)
@@ -145,8 +142,13 @@ func (d *document) dss() (*storedData, error) {
 	if sd.ocspRefs, sd.OCSP, err = read("OCSPs"); err != nil {
 		return nil, err
 	}
-	if o, err := d.resolve(dss.get("CRLs")); err == nil {
-		sd.crls, _ = o.(array)
+	// CRLs judge certificates as OCSP answers do; a /CRLs this reader
+	// cannot read is kept as it is, and judges nothing.
+	if sd.crls, sd.CRLs, err = read("CRLs"); err != nil {
+		sd.CRLs = nil
+		if o, err := d.resolve(dss.get("CRLs")); err == nil {
+			sd.crls, _ = o.(array)
+		}
 	}
 	return sd, nil
 }

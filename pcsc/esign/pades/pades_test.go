@@ -347,3 +347,30 @@ func TestDanglingReferenceFilledLater(t *testing.T) {
 		t.Logf("changes: %v", s.Changes)
 	}
 }
+
+// TestChangeNamedInfo: a later update replaces a signed page's content
+// stream in place and names that object the trailer's /Info. The document
+// information dictionary may change after signing, but only the one the
+// signed revision named: the final trailer's /Info is the attacker's to
+// write. Reported as a change.
+func TestChangeNamedInfo(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	for file, pdf := range inputs(t) {
+		t.Run(file, func(t *testing.T) {
+			signed := f.sign(t, pdf, pades.LevelBT)
+			changed, err := pades.AppendContentAsInfo(signed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := pades.Verify(context.Background(), changed, f.verifyOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := rep.Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+				t.Fatalf("page content replaced under the name /Info: %+v", s)
+			} else {
+				t.Logf("changes: %v", s.Changes)
+			}
+		})
+	}
+}

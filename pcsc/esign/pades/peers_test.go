@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"image/png"
 	"os"
 	"os/exec"
@@ -377,5 +378,54 @@ func TestPdfsigCountersignsPuce(t *testing.T) {
 	b, _ := exec.Command(pdfsigBin, "-nssdir", db, "-nocert", out).CombinedOutput()
 	if strings.Count(string(b), "Signature is Valid.") != 2 {
 		t.Fatalf("pdfsig on the countersigned file:\n%s", b)
+	}
+}
+
+// TestUnsignedSignatureFieldAdded: a later update adds an empty signature
+// field (no /V), or a widget of the field already signed (its /Parent),
+// whose appearance draws new text over the signed page — poppler's
+// pdftoppm shows it. Adding a signature field is permitted as part of
+// signing (ISO 32000-1 §12.8.2.2.2, Table 254, P 2: "filling in forms,
+// instantiating page templates, and signing"); a field that holds no
+// signature, or a widget added to a field signed before, is not signing but
+// new content, and a change.
+func TestUnsignedSignatureFieldAdded(t *testing.T) {
+	pdftoppm := tool(t, "pdftoppm", "poppler-utils")
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	dir := t.TempDir()
+	box := [4]float64{72, 690, 520, 770}
+	for file, pdf := range inputs(t) {
+		signed := f.sign(t, pdf, pades.LevelBT)
+		for how, add := range map[string]func([]byte, string) ([]byte, error){
+			"empty field": pades.AppendUnsignedSignatureField, "widget of the signed field": pades.AppendWidgetOfSignedField} {
+			covered, err := add(signed, "Amount: 92,000 EUR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := how + "-" + file
+			before, after := filepath.Join(dir, "before-"+file), filepath.Join(dir, "after-"+file)
+			os.WriteFile(before, signed, 0o600)
+			os.WriteFile(after, covered, 0o600)
+			var dark [2]int
+			for i, doc := range []string{before, after} {
+				out := strings.TrimSuffix(doc, ".pdf")
+				if b, err := exec.Command(pdftoppm, "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile", doc, out).CombinedOutput(); err != nil {
+					t.Fatalf("pdftoppm: %v\n%s", err, b)
+				}
+				dark[i] = darkPixels(t, out+".png", box)
+			}
+			if dark[1] <= dark[0]+50 {
+				t.Fatalf("%s: pdftoppm draws no new text in the box (%d dark pixels, %d before)", file, dark[1], dark[0])
+			}
+			rep, err := pades.Verify(context.Background(), covered, f.verifyOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := rep.Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+				t.Fatalf("%s: an empty signature field drawing over the page: %+v", file, s)
+			} else {
+				t.Logf("%s: %v", file, s.Changes)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package pades
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -106,23 +107,72 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 		return nil, err
 	}
 	rep := &Report{}
-	for _, s := range sigs {
+	// Fields that name the same signature — the same byte range, hence the
+	// same /Contents, and the same claimed time — get one verification:
+	// a hostile file naming one signature from every field would have it
+	// checked, with every answer of the store, once per field.
+	done := map[string]int{}
+	keys := make([]string, len(sigs))
+	for n, s := range sigs {
+		m, _ := s.dict.get("M").(pdfStr)
+		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents))
+		keys[n] = key
+		if i, ok := done[key]; ok {
+			r := rep.Signatures[i]
+			r.Field = s.field
+			rep.Signatures = append(rep.Signatures, r)
+			continue
+		}
+		done[key] = len(rep.Signatures)
 		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
 	}
 	// B-LTA: a valid document timestamp over a B-LT signature and its
-	// validation data.
+	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
+	// covers the most.
+	lta := map[string]bool{}
 	for i := range rep.Signatures {
 		r := &rep.Signatures[i]
 		if r.Level != LevelBLT {
 			continue
 		}
-		for j, t := range rep.Signatures {
-			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() {
+		if done, ok := lta[keys[i]]; ok {
+			if done {
 				r.Level = LevelBLTA
+			}
+			continue
+		}
+		lta[keys[i]] = false
+		for j := len(rep.Signatures) - 1; j >= 0; j-- {
+			t := rep.Signatures[j]
+			if t.DocumentTimestamp && t.Err == nil && sigs[j].end() > sigs[i].end() && ltWithin(ctx, doc, sigs[i], sigs[j].end(), opts) {
+				r.Level, lta[keys[i]] = LevelBLTA, true
+				break
 			}
 		}
 	}
 	return rep, nil
+}
+
+// ltWithin says whether signature s reaches B-LT with the validation data
+// of the document's first end bytes, the revision a document timestamp
+// covers: a timestamp made before the DSS that proves the signer's status
+// protects the signature, not that data.
+func ltWithin(ctx context.Context, doc *document, s sigField, end int64, opts VerifyOptions) bool {
+	rev, err := parseDocument(doc.data[:end])
+	if err != nil {
+		return false
+	}
+	stored, err := rev.dss()
+	if err != nil {
+		return false
+	}
+	signed, err := s.signedBytes(doc.data)
+	if err != nil {
+		return false
+	}
+	er, err := esign.VerifyContext(ctx, signed, s.contents, esign.VerifyOptions{Roots: opts.Roots, Intermediates: opts.Intermediates,
+		TSARoots: opts.TSARoots, TSAIntermediates: opts.TSAIntermediates, Purposes: opts.Purposes, ValidationData: &stored.ValidationData})
+	return err == nil && (er.Level == "B-LT" || er.Level == "B-LTA")
 }
 
 func (s *sigField) end() int64 { return s.byteRange[2] + s.byteRange[3] }
@@ -139,7 +189,7 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	}
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		r.Changes, err = changesAfter(doc, s.end())
+		r.Changes, err = changesAfter(doc, s.end(), !s.docTimestamp && doc.docMDPNoChanges(s.dict))
 		if err != nil {
 			r.Changes = append(r.Changes, err.Error())
 		}

@@ -52,6 +52,18 @@ type Responder struct {
 
 	mu     sync.Mutex
 	serial int64
+	name   []byte // DER Name for the tsa field; nil: cert's subject
+}
+
+// SetName makes the tokens name the authority in their tsa field (RFC 3161
+// §2.4.2) by name, the DER of an X.501 Name, instead of its certificate's
+// subject, which the field holds by default as OpenSSL's tsa_name = yes
+// writes it. A name not the certificate's makes tokens a verifier must
+// refuse: for tests of that check.
+func (r *Responder) SetName(name []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.name = slices.Clone(name)
 }
 
 // New returns an authority that signs with key, whose certificate cert must
@@ -132,7 +144,11 @@ func (r *Responder) token(req *request) ([]byte, error) {
 	r.mu.Lock()
 	r.serial++
 	serial := r.serial
+	tsaName := r.name
 	r.mu.Unlock()
+	if tsaName == nil {
+		tsaName = r.cert.RawSubject
+	}
 	gen := r.now().UTC().Truncate(time.Second)
 
 	var tst cryptobyte.Builder
@@ -149,6 +165,11 @@ func (r *Responder) token(req *request) ([]byte, error) {
 		if req.nonce != nil {
 			b.AddASN1BigInt(req.nonce)
 		}
+		// tsa [0] GeneralName: a CHOICE, so the tag is explicit; the
+		// directoryName alternative is [4], explicit too (RFC 5280 §4.2.1.6).
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.Tag(4).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(tsaName) })
+		})
 	})
 	content, err := tst.Bytes()
 	if err != nil {

@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/tsaresponder"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
@@ -112,5 +115,76 @@ func TestRejectsGarbage(t *testing.T) {
 	}
 	if _, err := esign.TimestampToken(resp); !errors.Is(err, esign.ErrTimestamp) {
 		t.Fatalf("rejection: %v", err)
+	}
+}
+
+// TestTSAName: a token whose tsa field names another authority than the
+// certificate that signed it is refused, by `openssl ts -verify` ("tsa name
+// mismatch") and by esign: RFC 3161 §2.4.2, "if present, it MUST correspond
+// to one of the subject names included in the certificate that is to be
+// used to verify the token". The certificate's name in another string type
+// and case (UTF8String, RFC 5280 §7.1 comparison) is the same name to both.
+func TestTSAName(t *testing.T) {
+	utf8Name := func(cn string) []byte {
+		var b cryptobyte.Builder
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1ObjectIdentifier(asn1.ObjectIdentifier{2, 5, 4, 3})
+					b.AddASN1(cbasn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(cn)) })
+				})
+			})
+		})
+		return b.BytesOrPanic()
+	}
+	other, err := asn1.Marshal(pkix.Name{CommonName: "another TSA"}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := exec.LookPath("openssl")
+	if err != nil && os.Getenv("CI") != "" {
+		t.Fatal("openssl not installed under CI: make test installs it")
+	}
+	for _, tc := range []struct {
+		what string
+		name []byte
+		ok   bool
+	}{
+		{"another authority", other, false},
+		{"another authority, UTF8String", utf8Name("another TSA"), false},
+		{"the certificate's subject in UTF8String, other case", utf8Name("PUCE  Test TSA"), true},
+	} {
+		r, pki, _ := authority(t, nil)
+		r.SetName(tc.name)
+		sum := sha256.Sum256([]byte("a signature value"))
+		req, _, _ := esign.TimestampRequest(crypto.SHA256, sum[:])
+		resp, err := r.Respond(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := esign.TimestampToken(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(pki.Root)
+		_, err = esign.VerifyTimestamp(token, crypto.SHA256, sum[:], esign.TimestampOptions{Roots: roots})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, esign.ErrTimestamp)) {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		if bin == "" {
+			t.Log("SKIPPING the OpenSSL check: openssl not installed")
+			continue
+		}
+		dir := t.TempDir()
+		tsr, ca, untrusted := filepath.Join(dir, "r.tsr"), filepath.Join(dir, "ca.pem"), filepath.Join(dir, "chain.pem")
+		os.WriteFile(tsr, resp, 0o600)
+		os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.Root.Raw}), 0o600)
+		os.WriteFile(untrusted, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.Issuing.Raw}), 0o600)
+		out, err := exec.Command(bin, "ts", "-verify", "-digest", hex.EncodeToString(sum[:]), "-in", tsr,
+			"-CAfile", ca, "-untrusted", untrusted).CombinedOutput()
+		if (err == nil) != tc.ok || (!tc.ok && !strings.Contains(string(out), "tsa name mismatch")) {
+			t.Fatalf("%s: openssl ts -verify: %v\n%s", tc.what, err, out)
+		}
 	}
 }
