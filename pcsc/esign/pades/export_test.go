@@ -223,24 +223,12 @@ func AppendUnsignedSignatureField(pdf []byte, text string) ([]byte, error) {
 // document's first signature field, already signed: a new widget that
 // borrows an earlier signature as its value.
 func AppendWidgetOfSignedField(pdf []byte, text string) ([]byte, error) {
-	doc, err := parseDocument(pdf)
+	f, err := openForm(pdf)
 	if err != nil {
 		return nil, err
 	}
-	_, cat, err := doc.catalog()
-	if err != nil {
-		return nil, err
-	}
-	form, err := doc.resolveDict(cat.get("AcroForm"))
-	if err != nil || form == nil {
-		return nil, fmt.Errorf("no form: %v", err)
-	}
-	fo, _ := doc.resolve(form.get("Fields"))
-	fields, _ := fo.(array)
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("no field")
-	}
-	signedField, ok := fields[0].(ref)
+	doc := f.doc
+	signedField, ok := f.fields[0].(ref)
 	if !ok {
 		return nil, fmt.Errorf("the field is not a reference")
 	}
@@ -323,20 +311,11 @@ func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
 // to the form whose value is the first field's signature dictionary: one
 // signature, verified as many times as fields name it.
 func AppendFieldsSharingSignature(pdf []byte, n int) ([]byte, error) {
-	doc, err := parseDocument(pdf)
+	f, err := openForm(pdf)
 	if err != nil {
 		return nil, err
 	}
-	catRef, cat, err := doc.catalog()
-	if err != nil {
-		return nil, err
-	}
-	form, err := doc.resolveDict(cat.get("AcroForm"))
-	if err != nil || form == nil {
-		return nil, fmt.Errorf("no form: %v", err)
-	}
-	fo, _ := doc.resolve(form.get("Fields"))
-	fields, _ := fo.(array)
+	doc, catRef, cat, form, fields := f.doc, f.catRef, f.cat, f.form, f.fields
 	first, err := doc.resolveDict(fields[0])
 	if err != nil || first == nil {
 		return nil, fmt.Errorf("no field: %v", err)
@@ -362,4 +341,36 @@ func AppendFieldsSharingSignature(pdf []byte, n int) ([]byte, error) {
 		u.put(catRef, c)
 	}
 	return u.bytes(), nil
+}
+
+// testForm is a signed document's catalog and form, for the helpers that
+// tamper with its fields.
+type testForm struct {
+	doc    *document
+	catRef ref
+	cat    *dict
+	form   *dict
+	fields array
+}
+
+// openForm parses pdf and finds its form, which must have a field.
+func openForm(pdf []byte) (*testForm, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	catRef, cat, err := doc.catalog()
+	if err != nil {
+		return nil, err
+	}
+	form, err := doc.resolveDict(cat.get("AcroForm"))
+	if err != nil || form == nil {
+		return nil, fmt.Errorf("no form: %v", err)
+	}
+	fo, _ := doc.resolve(form.get("Fields"))
+	fields, _ := fo.(array)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("no field")
+	}
+	return &testForm{doc, catRef, cat, form, fields}, nil
 }
