@@ -50,6 +50,9 @@ type Config struct {
 	// the application calls Purge itself). Without it a store would keep
 	// every visitor's session for good.
 	PurgeEvery time.Duration
+	// Audit receives an event for every EndSessions and EndOtherSessions
+	// (default: none; NewSite sets the store's audit trail).
+	Audit identity.Auditor
 	// Clock is the time source (default the system clock).
 	Clock identity.Clock
 	// Logger receives refused requests and server faults with their detail
