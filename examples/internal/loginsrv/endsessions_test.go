@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// A password change signs the user out of every other browser and keeps
+// A password change or a factor removal signs the user out of every other browser and keeps
 // the one that made it (OWASP ASVS 5.0 V7.4.3): whoever held a session
 // made with the old password loses it.
-func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+func TestFactorChangesEndOtherSessions(t *testing.T) {
 	clk := &clock{}
 	ts, _ := newServer(t, clk)
 	laptop, phone := newClient(t, ts.URL), newClient(t, ts.URL)
@@ -46,5 +46,38 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	phone.get("/account")
 	if phone.last == "/account" {
 		t.Fatal("a session made with the old password outlived the password change")
+	}
+
+	// Removing a factor does the same: whoever signed in with it is out.
+	clk.Advance(30 * time.Second)
+	other = phone.get("/login")
+	other = phone.post(other, "/login", url.Values{"username": {"alice"}, "password": {"a new long password"}})
+	other = phone.post(other, "/login/second", url.Values{"method": {"totp"}, "code": {code(t, secret[1], clk.Now())}})
+	must(t, other, "Logged in with two factors")
+	page = laptop.get("/enroll/totp")
+	second := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(page)
+	if second == nil {
+		t.Fatalf("no secret on the page:\n%s", page)
+	}
+	page = laptop.post(page, "/enroll/totp", url.Values{"code": {code(t, second[1], clk.Now())}, "name": {"tablet"}})
+	must(t, page, "Authenticator app added")
+	var phoneID string
+	for _, row := range regexp.MustCompile(`(?s)<tr class="factor" data-kind="totp">.*?name="id" value="([^"]+)">.*?name="name" value="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if row[2] == "phone" {
+			phoneID = row[1]
+		}
+	}
+	if phoneID == "" {
+		t.Fatalf("no row for the first app on the account page:\n%s", page)
+	}
+	page = laptop.post(page, "/factor/revoke", url.Values{"kind": {"totp"}, "id": {phoneID}})
+	must(t, page, "removed: it can no longer be used to log in. Your other session was signed out.")
+	laptop.get("/account")
+	if laptop.last != "/account" {
+		t.Fatalf("the browser that removed the factor was signed out: landed on %s", laptop.last)
+	}
+	phone.get("/account")
+	if phone.last == "/account" {
+		t.Fatal("a session made with the removed factor outlived its removal")
 	}
 }
