@@ -29,7 +29,8 @@
 // an account, on every browser and instance, and audits it: call it from
 // the back office or the fraud engine after fraud, when a card is reported
 // lost or revoked, when support resets a password, when an account is
-// disabled or deleted (OWASP ASVS 5.0 V7.4.2). Manager.EndOtherSessions(ctx,
+// disabled or deleted (OWASP ASVS 5.0 V7.4.2), when an administrator ends
+// a user's sessions (V7.4.5). Manager.EndOtherSessions(ctx,
 // s, reason, remoteAddr) keeps the caller's own session: call it from the
 // handler that changed the user's password or removed a factor (V7.4.3).
 // The Endpoints change no password and remove no factor, so they never call

@@ -14,9 +14,10 @@ import (
 // "fraud team", "card revoked") and how many sessions ended. Call it when
 // the account's protection can no longer be trusted or has been taken
 // away: fraud, a card reported lost or revoked, a password reset by
-// support, an account disabled or deleted (OWASP ASVS 5.0 V7.4.2). Browsers
-// of those sessions are anonymous at their next request, and their cookies
-// load nothing (identity.ErrNoSession).
+// support, an account disabled or deleted (OWASP ASVS 5.0 V7.4.2), an
+// administrator ending a user's sessions (V7.4.5). The cookies of those
+// sessions load nothing from then on (identity.ErrNoSession), on whatever
+// instance.
 //
 // It fails with ErrCannotEndSessions when Config.Store is not an
 // identity.SessionRevoker; the event is then audited as a failure, so the

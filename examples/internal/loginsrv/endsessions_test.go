@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// A password change or a factor removal signs the user out of every other browser and keeps
-// the one that made it (OWASP ASVS 5.0 V7.4.3): whoever held a session
-// made with the old password loses it.
+// A password change or a factor removal signs the user out of every other
+// browser and keeps the one that made it (OWASP ASVS 5.0 V7.4.3): whoever
+// held a session made with the old password, or the removed factor, loses
+// it.
 func TestFactorChangesEndOtherSessions(t *testing.T) {
 	clk := &clock{}
 	ts, _ := newServer(t, clk)
