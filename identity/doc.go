@@ -59,7 +59,9 @@
 // and sessionstore.go: identity/memstore for tests and single processes,
 // identity/sqlstore for SQLite and PostgreSQL. The web sessions a
 // SessionStore keeps are used through identity/httpauth, which identity does
-// not import.
+// not import. A store that can end every session of one subject at once
+// implements SessionRevoker too (memstore and sqlstore do); httpauth's
+// Manager.EndSessions needs it to sign a user out everywhere.
 //
 // A factor's round trip is always the same shape:
 //

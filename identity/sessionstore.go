@@ -81,3 +81,22 @@ type SessionRenewer interface {
 	// be gone, as after a failure between a delete and a create.
 	RenewSession(ctx context.Context, old SessionID, version uint64, next *SessionRecord) error
 }
+
+// SessionRevoker is a SessionStore that can end every session of one
+// subject at once: what a bank needs to sign a user out everywhere after
+// fraud, a lost or revoked card, a password reset or a removed factor.
+// It is a separate interface so that stores written before it keep
+// compiling; identity/httpauth's Manager.EndSessions and
+// Manager.EndOtherSessions use it and say so (httpauth.ErrCannotEndSessions)
+// when a store lacks it.
+type SessionRevoker interface {
+	// RevokeSessions deletes every session whose Subject is subject, but
+	// the one whose ID is keep (pass the zero SessionID to keep none), and
+	// returns how many it deleted. It is one atomic step, and a renewal
+	// (SessionRenewer) or update racing it cannot carry a session of the
+	// subject past it: once it returns, no session of the subject that
+	// existed when it began, nor any renewal of one, loads. Anonymous
+	// sessions (an empty subject) are never matched: subject must be
+	// valid (Subject.Validate), else ErrBadInput.
+	RevokeSessions(ctx context.Context, subject Subject, keep SessionID) (int64, error)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,10 +44,12 @@ func (s *Session) tag(id identity.ChallengeID) string {
 }
 
 // bindChallenge is the ID the client gets for ch, bound to s. A session
-// without a key gets one first, which costs one write.
+// without a key gets one first, which costs one write: a visitor's session
+// is stored then, for the first time.
 func (m *Manager) bindChallenge(ctx context.Context, s *Session, id identity.ChallengeID) (string, error) {
-	if ensureBind(s) {
-		if err := m.Save(ctx, s); err != nil {
+	if first := s.unstored(); ensureBind(s) || first {
+		err := m.Save(ctx, s)
+		if err != nil && !(first && errors.Is(err, identity.ErrChanged) && m.adoptStored(ctx, s)) {
 			return "", err
 		}
 	}

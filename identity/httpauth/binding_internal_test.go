@@ -20,6 +20,9 @@ func TestBindKeyAddedToOldSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Save(t.Context(), s); err != nil { // a visitor's first row
+		t.Fatal(err)
+	}
 	s.data.Bind = nil // as an older release stored it
 	if err := m.Save(t.Context(), s); err != nil {
 		t.Fatal(err)
@@ -39,5 +42,35 @@ func TestBindKeyAddedToOldSession(t *testing.T) {
 	}
 	if got, err := boundChallenge(again, bound); err != nil || got != id {
 		t.Fatalf("bound %q on a reload: %v, %v", bound, got, err)
+	}
+}
+
+// Two ceremonies begun at once by a new visitor (two tabs, one cookie)
+// both store the session's first row; the second finds the first's and
+// binds its challenge to the stored key, so both can finish.
+func TestVisitorTabsShareBindKey(t *testing.T) {
+	m, err := New(Config{Store: memstore.New(), Origin: "https://bank.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := newToken()
+	one, two := m.visitor(tok), m.visitor(tok)
+	id1, id2 := identity.NewChallengeID(), identity.NewChallengeID()
+	b1, err := m.bindChallenge(t.Context(), one, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := m.bindChallenge(t.Context(), two, id2)
+	if err != nil {
+		t.Fatalf("the second tab's ceremony: %v", err)
+	}
+	stored, err := m.load(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bound, id := range map[string]identity.ChallengeID{b1: id1, b2: id2} {
+		if got, err := boundChallenge(stored, bound); err != nil || got != id {
+			t.Fatalf("bound %q against the stored session: %v, %v", bound, got, err)
+		}
 	}
 }

@@ -16,7 +16,26 @@
 // sqlstore's SQLite or PostgreSQL), so every server instance that shares the
 // store shares them. The browser holds only a random token in a __Host-
 // cookie (Secure, HttpOnly, Path=/, SameSite=Lax); the store holds its
-// SHA-256, so a database dump holds no cookie anyone could present.
+// SHA-256, so a database dump holds no cookie anyone could present. A
+// visitor who has proven nothing costs no row: their session lives in the
+// cookie (its CSRF token is derived from it) until it carries something
+// worth keeping — a first proof, a ceremony under way, a value the
+// application saves — so anonymous requests, a bot's included, cannot fill
+// the store (see Manager.Start).
+//
+// # Signing a user out everywhere
+//
+// Manager.EndSessions(ctx, subject, by, remoteAddr) ends every session of
+// an account, on every browser and instance, and audits it: call it from
+// the back office or the fraud engine after fraud, when a card is reported
+// lost or revoked, when support resets a password, when an account is
+// disabled or deleted (OWASP ASVS 5.0 V7.4.2), when an administrator ends
+// a user's sessions (V7.4.5). Manager.EndOtherSessions(ctx,
+// s, reason, remoteAddr) keeps the caller's own session: call it from the
+// handler that changed the user's password or removed a factor (V7.4.3).
+// The Endpoints change no password and remove no factor, so they never call
+// it themselves. Both need a store that implements identity.SessionRevoker
+// (memstore, sqlstore); with another they fail with ErrCannotEndSessions.
 //
 // What the package guards, so that the application need not:
 //
@@ -24,8 +43,8 @@
 //     step-up, a logout — moves the session to a new ID, and the old one is
 //     gone from the store.
 //   - Lifetime: an idle timeout (5 minutes once a first factor is proven,
-//     longer for anonymous visitors) and an absolute lifetime (12 hours), both
-//     configurable.
+//     longer for what a visitor's session stored) and an absolute lifetime
+//     (12 hours), both configurable.
 //   - Cross-site requests: an unsafe request (POST, PUT, PATCH, DELETE) must
 //     come from Config.Origin when the browser says where it comes from
 //     (Sec-Fetch-Site, Origin) and must carry the session's CSRF token (header

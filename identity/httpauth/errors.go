@@ -25,6 +25,11 @@ var (
 	ErrCSRF = errors.New("httpauth: cross-site request refused")
 	// ErrTooLarge: the request body is larger than Config.MaxBodyBytes.
 	ErrTooLarge = errors.New("httpauth: request body too large")
+	// ErrCannotEndSessions: Config.Store does not implement
+	// identity.SessionRevoker, so EndSessions and EndOtherSessions cannot
+	// sign a user out everywhere. Nothing was ended; use a store that can
+	// (memstore, sqlstore).
+	ErrCannotEndSessions = errors.New("httpauth: the session store cannot end a user's sessions")
 )
 
 // The public messages. Each says what the user can do and nothing of why the

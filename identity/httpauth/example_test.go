@@ -123,3 +123,23 @@ func ExamplePublic() {
 	// 401 Sign-in failed: what you entered was not accepted. Check it and try again. 0s
 	// 429 Too many failed attempts. Please wait, then try again. 30s
 }
+
+// Signing a user out everywhere: the fraud team's tool, or the handler of
+// a card reported lost, calls EndSessions; every browser of the account is
+// signed out at its next request, and the audit trail says who did it.
+func ExampleManager_EndSessions() {
+	ctx := context.Background()
+	store := memstore.New() // sqlstore too: both implement identity.SessionRevoker
+	m, _ := httpauth.New(httpauth.Config{Store: store, Origin: "https://bank.example", Audit: store})
+	for range 2 { // alice signed in on her laptop and her phone
+		s, _ := m.Start(httptest.NewRecorder(), httptest.NewRequest("GET", "https://bank.example/login", nil))
+		m.AddProof(ctx, httptest.NewRecorder(), s, identity.Proof{Subject: "alice", Kind: identity.KindPassword,
+			Factors: identity.Knowledge, Assurance: identity.Level1, Time: time.Now()})
+	}
+	n, err := m.EndSessions(ctx, "alice", "fraud team", "192.0.2.1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n, "sessions ended")
+	// Output: 2 sessions ended
+}

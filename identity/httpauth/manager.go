@@ -33,9 +33,10 @@ type Config struct {
 	// IdleTimeout ends a session with a first factor proven after this long
 	// without a request (default 5 minutes).
 	IdleTimeout time.Duration
-	// AnonymousIdleTimeout ends a session without any proof after this long
-	// without a request (default 30 minutes): a visitor reading the sign-in
-	// page keeps their CSRF token.
+	// AnonymousIdleTimeout ends what a session without any proof stored
+	// (a ceremony under way, application values) after this long without a
+	// request (default 30 minutes). A visitor's CSRF token lasts as long as
+	// their cookie: it is derived from it, not stored.
 	AnonymousIdleTimeout time.Duration
 	// MaxLifetime ends every session this long after its first proof (or its
 	// creation, for anonymous ones), active or not (default 12 hours).
@@ -45,11 +46,14 @@ type Config struct {
 	PendingTimeout time.Duration
 	// MaxBodyBytes bounds request bodies under Protect (default 64 KiB).
 	MaxBodyBytes int64
-	// PurgeEvery is how often Start, when it creates a session, first
-	// deletes the expired ones (default 1 minute; negative: never, when
-	// the application calls Purge itself). Without it a store would keep
-	// every visitor's session for good.
+	// PurgeEvery is how often the Manager, when it stores a new session,
+	// first deletes the expired ones (default 1 minute; negative: never,
+	// when the application calls Purge itself). Without it a store would
+	// keep every session that was ever stored for good.
 	PurgeEvery time.Duration
+	// Audit receives an event for every EndSessions and EndOtherSessions
+	// (default: none; NewSite sets the store's audit trail).
+	Audit identity.Auditor
 	// Clock is the time source (default the system clock).
 	Clock identity.Clock
 	// Logger receives refused requests and server faults with their detail

@@ -121,11 +121,16 @@ func (m *Manager) Load(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, identity.ErrNoSession
 	}
-	t, ok := parseToken(c.Value)
+	t, visitor, ok := parseCookie(c.Value)
 	if !ok {
 		return nil, fmt.Errorf("%w: malformed cookie", identity.ErrNoSession)
 	}
-	return m.load(r.Context(), t)
+	s, err := m.load(r.Context(), t)
+	if visitor && errors.Is(err, identity.ErrNoSession) {
+		// A visitor's session lives in the cookie until it needs a row.
+		return m.visitor(t), nil
+	}
+	return s, err
 }
 
 func (m *Manager) load(ctx context.Context, t token) (*Session, error) {
@@ -181,23 +186,21 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 	return fmt.Errorf("httpauth: touch session: %w", err)
 }
 
-// Start returns the request's session, or starts an anonymous one and sets
-// its cookie. Call it from a page that shows a form, which needs the CSRF
-// token; Protect does not start sessions, so that a crawler costs no write.
+// Start returns the request's session, or starts a visitor's session and
+// sets its cookie. Call it from a page that shows a form, which needs the
+// CSRF token; Protect does not start sessions. A visitor's session costs
+// no store write: its CSRF token is derived from the cookie, and the store
+// gets a row only once the session carries something worth keeping (a
+// proof, a ceremony under way, a value the application saves), so that
+// anonymous requests, a bot's included, cannot fill the store.
 func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (*Session, error) {
 	s, err := m.Load(r)
 	if err == nil || !errors.Is(err, identity.ErrNoSession) {
 		return s, err
 	}
-	now := m.now()
-	if err := m.purge(r.Context(), now); err != nil {
-		return nil, err
-	}
-	s = &Session{rec: identity.SessionRecord{CreatedAt: now}}
-	if err := m.create(r.Context(), w, s, now, nil); err != nil {
-		return nil, err
-	}
-	return s, nil
+	t := newToken()
+	setCookie(w, m.newCookie(t.visitorCookie(), 0))
+	return m.visitor(t), nil
 }
 
 // create stores s under a new token and sets the cookie; with renew, the
@@ -215,6 +218,11 @@ func (m *Manager) create(ctx context.Context, w http.ResponseWriter, s *Session,
 		CreatedAt: s.rec.CreatedAt, LastSeenAt: now}
 	s.rec = rec
 	rec.ExpiresAt = m.expiry(s, now)
+	if renew == nil {
+		if err := m.purge(ctx, now); err != nil {
+			return err
+		}
+	}
 	if renew != nil {
 		// A renewal: the old ID ends and this one begins in one step.
 		if err := renew.RenewSession(ctx, prev.ID, prev.Version, &rec); err != nil {
@@ -254,10 +262,15 @@ func (m *Manager) newCookie(value string, maxAge int) *http.Cookie {
 		Secure: !m.cfg.Development, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 }
 
-// Save writes the session's application values. It fails with
-// identity.ErrChanged when another request of the same browser changed the
-// session since this one loaded it; nothing was written.
+// Save writes the session's application values; a visitor's session (see
+// Start) is stored then for the first time, under the ID its cookie
+// names. It fails with identity.ErrChanged when another request of the
+// same browser changed (or first stored) the session since this one
+// loaded it; nothing was written.
 func (m *Manager) Save(ctx context.Context, s *Session) error {
+	if s.unstored() {
+		return m.storeVisitor(ctx, s)
+	}
 	data, err := m.encode(s)
 	if err != nil {
 		return err
@@ -309,6 +322,11 @@ func (m *Manager) Renew(ctx context.Context, w http.ResponseWriter, s *Session) 
 }
 
 func (m *Manager) renew(ctx context.Context, w http.ResponseWriter, s *Session) error {
+	if s.unstored() {
+		// A visitor's session has no row to end: its first row is
+		// made under a new ID at once.
+		return m.create(ctx, w, s, m.now(), nil)
+	}
 	// Deleting the old version first makes the renewal single: of two
 	// requests renewing one session, one wins and the other is refused. A
 	// failure between the delete and the create leaves the browser signed
@@ -412,7 +430,8 @@ func (m *Manager) Logout(ctx context.Context, w http.ResponseWriter, s *Session)
 }
 
 // Purge deletes the sessions that have expired: a store keeps them,
-// unusable, until purged. Start calls it now and then (Config.PurgeEvery).
+// unusable, until purged. The Manager calls it now and then, before it
+// stores a new session (Config.PurgeEvery).
 func (m *Manager) Purge(ctx context.Context) (int64, error) {
 	n, err := m.cfg.Store.PurgeSessions(ctx, m.now())
 	if err != nil {

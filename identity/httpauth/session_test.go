@@ -81,15 +81,18 @@ func TestSessionFixationRefused(t *testing.T) {
 	if res, st := victim.do(a, req{method: "GET", path: "/me"}); res.StatusCode != 200 || st.Subject != "alice" {
 		t.Fatalf("victim after login: %d %+v", res.StatusCode, st)
 	}
-	for _, old := range []string{planted, afterPassword} {
-		spy := &browser{t: t, cookie: old}
-		if res, st := spy.do(a, req{method: "GET", path: "/me"}); res.StatusCode != http.StatusUnauthorized || st.Subject != "" {
-			t.Fatalf("an ID from before a level change still works: %d %+v", res.StatusCode, st)
-		}
+	spy := &browser{t: t, cookie: afterPassword}
+	if res, st := spy.do(a, req{method: "GET", path: "/me"}); res.StatusCode != http.StatusUnauthorized || st.Subject != "" {
+		t.Fatalf("an ID from before a level change still works: %d %+v", res.StatusCode, st)
+	}
+	// The planted visitor's cookie is still a visitor's, and nothing more.
+	spy = &browser{t: t, cookie: planted}
+	if res, st := spy.do(a, req{method: "GET", path: "/me"}); res.StatusCode != 200 || st.Subject != "" || st.Level != "none" {
+		t.Fatalf("the planted visitor's cookie after the victim's login: %d %+v", res.StatusCode, st)
 	}
 
-	// A made-up ID is never adopted: the sign-in page starts a session of
-	// its own.
+	// A made-up ID of a stored session is never adopted: the sign-in page
+	// starts a session of its own.
 	madeUp := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	fresh := &browser{t: t, cookie: madeUp}
 	fresh.do(a, req{method: "GET", path: "/login"})
@@ -180,17 +183,52 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("GET on an idle session: %d", res.StatusCode)
 	}
 
-	// An anonymous visitor may read the sign-in page for longer.
+	// A visitor may read the sign-in page for as long as they like: their
+	// session is their cookie, its CSRF token derived from it.
 	v := &browser{t: t}
 	v.do(a, req{method: "GET", path: "/login"})
+	csrf := v.csrf
+	a.clock.Advance(httpauth.DefaultAnonymousIdleTimeout + time.Minute)
+	if res, st := v.do(a, req{method: "GET", path: "/me"}); res.StatusCode != 200 || st.CSRF != csrf {
+		t.Fatalf("visitor after the anonymous idle timeout: %d %+v", res.StatusCode, st)
+	}
+	// What a visitor's session stored ends after AnonymousIdleTimeout.
+	storeVisitor(t, a, v, "k", "v")
 	a.clock.Advance(20 * time.Minute)
-	if res, _ := v.do(a, req{method: "GET", path: "/me"}); res.StatusCode != 200 {
-		t.Fatalf("anonymous session after 20 minutes: %d", res.StatusCode)
+	if got := visitorValue(t, a, v, "k"); got != "v" {
+		t.Fatalf("visitor's value after 20 minutes: %q", got)
 	}
 	a.clock.Advance(httpauth.DefaultAnonymousIdleTimeout)
-	if res, _ := v.do(a, req{method: "GET", path: "/me"}); res.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("anonymous session idle past its timeout: %d", res.StatusCode)
+	if got := visitorValue(t, a, v, "k"); got != "" {
+		t.Fatalf("visitor's value idle past the anonymous timeout: %q", got)
 	}
+}
+
+// storeVisitor saves an application value in b's session, which stores a
+// visitor's session for the first time.
+func storeVisitor(t *testing.T, a *app, b *browser, key, value string) {
+	t.Helper()
+	r := httptest.NewRequest("GET", origin+"/", nil)
+	r.AddCookie(&http.Cookie{Name: a.m.CookieName(), Value: b.cookie})
+	s, err := a.m.Start(httptest.NewRecorder(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetValue(key, value)
+	if err := a.m.Save(r.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func visitorValue(t *testing.T, a *app, b *browser, key string) string {
+	t.Helper()
+	r := httptest.NewRequest("GET", origin+"/", nil)
+	r.AddCookie(&http.Cookie{Name: a.m.CookieName(), Value: b.cookie})
+	s, err := a.m.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Value(key)
 }
 
 func TestAbsoluteLifetime(t *testing.T) {
@@ -357,6 +395,7 @@ func TestConcurrentRenewal(t *testing.T) {
 	a := newApp(t, m, clock)
 	b := &browser{t: t}
 	b.do(a, req{method: "GET", path: "/login"})
+	storeVisitor(t, a, b, "k", "v") // a stored session, for the renewals to race on
 	r := func() *http.Request {
 		r, _ := http.NewRequest("GET", origin+"/", nil)
 		r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: b.cookie})
@@ -397,13 +436,16 @@ func TestPurge(t *testing.T) {
 	for range 5 {
 		b := &browser{t: t}
 		b.do(a, req{method: "GET", path: "/login"})
+		storeVisitor(t, a, b, "k", "v")
 		gone = append(gone, b)
 	}
 	clock.Advance(httpauth.DefaultAnonymousIdleTimeout + time.Second)
-	// A new visitor's Start purges the others.
-	(&browser{t: t}).do(a, req{method: "GET", path: "/login"})
+	// A new session's first row purges the others.
+	last := &browser{t: t}
+	last.do(a, req{method: "GET", path: "/login"})
+	storeVisitor(t, a, last, "k", "v")
 	for _, b := range gone {
-		id := identity.SessionIDOf(mustDecode(t, b.cookie))
+		id := identity.SessionIDOf(mustDecode(t, strings.TrimSuffix(b.cookie, "~")))
 		if err := store.DeleteSession(context.Background(), id, 0); !identityIs(err, identity.ErrNoSession) {
 			t.Fatalf("an expired session is still stored: %v", err)
 		}
@@ -434,6 +476,7 @@ func TestStepUpAndAuthorize(t *testing.T) {
 	a := newApp(t, m, clock)
 	b := &browser{t: t}
 	b.do(a, req{method: "GET", path: "/login"})
+	storeVisitor(t, a, b, "k", "v") // a stored session, for the renewals to race on
 	r := func() *http.Request {
 		r, _ := http.NewRequest("GET", origin+"/", nil)
 		r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: b.cookie})

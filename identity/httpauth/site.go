@@ -48,7 +48,8 @@ type SiteConfig struct {
 	// Throttle limits guessing (default: identity.Throttle's defaults).
 	Throttle *identity.Throttle
 	// Sessions tunes the Manager (timeouts, cookie, policy); its Store,
-	// Origin, Development, Clock and Logger come from the fields above.
+	// Origin, Development, Clock and Logger come from the fields above,
+	// and its Audit, when nil, is the Store's audit trail.
 	Sessions Config
 	// Endpoints tunes the endpoints (Prefix, payments, user names,
 	// signing); the factors above are added to its Factors, and its
@@ -149,6 +150,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	mc := cfg.Sessions
 	mc.Store, mc.Origin, mc.Development, mc.Clock, mc.Logger = cfg.Store, cfg.Origin, cfg.Development, cfg.Clock, cfg.Logger
+	if mc.Audit == nil {
+		mc.Audit = cfg.Store
+	}
 	if s.Manager, err = New(mc); err != nil {
 		return nil, err
 	}

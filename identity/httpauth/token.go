@@ -38,6 +38,26 @@ func parseToken(s string) (token, bool) {
 	return t, true
 }
 
+// visitorMark ends the cookie of a visitor's session: one that proves
+// nothing and that the store holds no row for until it carries something
+// worth keeping (visitor.go). A cookie without it names a stored session,
+// so that a session ended by logout, timeout or EndSessions still answers
+// identity.ErrNoSession instead of turning into a visitor's.
+const visitorMark = "~"
+
+func (t token) visitorCookie() string { return t.String() + visitorMark }
+
+// parseCookie reads a cookie value: a session token, and whether it is a
+// visitor's.
+func parseCookie(v string) (t token, visitor, ok bool) {
+	if s, found := strings.CutSuffix(v, visitorMark); found {
+		t, ok = parseToken(s)
+		return t, true, ok
+	}
+	t, ok = parseToken(v)
+	return t, false, ok
+}
+
 // csrf derives the session's synchroniser token from its cookie token, so
 // that nothing about it is stored and a renewal changes it with the ID. Only
 // a page of ours can learn it (the cookie is HttpOnly), and it reveals

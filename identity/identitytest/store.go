@@ -90,6 +90,11 @@ func RunStore(t *testing.T, f StoreFactory) {
 		s := f.Open(t)
 		testSessionRenewRace(t, s, second(t, s))
 	})
+	t.Run("SessionRevoke", func(t *testing.T) { testSessionRevoke(t, f.Open(t)) })
+	t.Run("SessionRevokeRace", func(t *testing.T) {
+		s := f.Open(t)
+		testSessionRevokeRace(t, s, second(t, s))
+	})
 	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
 	t.Run("UnitOrder", func(t *testing.T) { testUnitOrder(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {

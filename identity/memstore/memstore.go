@@ -81,7 +81,10 @@ type challenge struct {
 	consumed bool
 }
 
-var _ identity.Store = (*Store)(nil)
+var (
+	_ identity.Store          = (*Store)(nil)
+	_ identity.SessionRevoker = (*Store)(nil)
+)
 
 // New returns an empty store with the default audit configuration (no
 // checkpoint key); NewWith takes options.
@@ -474,6 +477,24 @@ func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, versio
 	next.Version = 1
 	s.sessions[next.ID] = copySession(next)
 	return nil
+}
+
+// RevokeSessions implements identity.SessionRevoker. It scans every
+// session, which suits a test store; the lock makes it atomic.
+func (s *Store) RevokeSessions(ctx context.Context, subject identity.Subject, keep identity.SessionID) (int64, error) {
+	if err := subject.Validate(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, r := range s.sessions {
+		if r.Subject == subject && id != keep {
+			delete(s.sessions, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // PurgeSessions implements identity.SessionStore.

@@ -122,6 +122,9 @@ var migrations = []string{
 		prev        {bytes} NOT NULL,
 		mac         {bytes} NOT NULL
 	);`,
+	// 6: RevokeSessions finds a subject's sessions by their subject (a
+	// user signed out everywhere), without scanning every visitor's.
+	`CREATE INDEX puce_sessions_subject ON puce_sessions (subject);`,
 }
 
 func (d dialect) ddl(s string) string {

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/puce-id/puce/identity"
 )
@@ -91,9 +94,12 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 }
 
 // RenewSession implements identity.SessionRenewer. On PostgreSQL it is one
-// statement, the delete a data-modifying WITH that the insert depends on;
-// SQLite, which has no such WITH, runs the two in one transaction (one
-// commit instead of two).
+// UPDATE that moves the row to its new key: a RevokeSessions waiting on the
+// row then follows it to the new version and deletes that too (READ
+// COMMITTED re-checks an updated row), where a delete and an insert would
+// leave it a new row its snapshot cannot see, and the renewed session would
+// outlive a sign-out everywhere. SQLite, one writer at a time, runs a delete
+// and an insert in one transaction (one commit instead of two).
 func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
 	if version >= math.MaxInt64 {
 		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, version)
@@ -105,8 +111,12 @@ func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, versio
 	const ins = `INSERT INTO puce_sessions (id, subject, data, created_at, last_seen_at, expires_at, version)`
 	var renewed bool
 	if s.d.name == "postgres" {
-		res, err := s.exec(ctx, `WITH d AS (`+del+` RETURNING 1) `+ins+`
-			SELECT ?, ?, ?, ?, ?, ?, 1 WHERE EXISTS (SELECT 1 FROM d) ON CONFLICT DO NOTHING`, args...)
+		res, err := s.exec(ctx, `UPDATE puce_sessions SET id = ?, subject = ?, data = ?, created_at = ?, last_seen_at = ?, expires_at = ?, version = 1
+			WHERE id = ? AND (? = 0 OR version = ?)`, slices.Concat(args[3:], args[:3])...)
+		if uniqueViolation(err) {
+			// The new ID is taken; the statement wrote nothing.
+			return fmt.Errorf("%w: session", identity.ErrExists)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: renew session: %w", err)
 		}
@@ -130,9 +140,6 @@ func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, versio
 	var cur int64
 	err := s.queryRow(ctx, `SELECT version FROM puce_sessions WHERE id = ?`, old[:]).Scan(&cur)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) && s.sessionExists(ctx, next.ID):
-		// PostgreSQL's delete ran before the insert met the taken ID.
-		return fmt.Errorf("%w: session", identity.ErrExists)
 	case errors.Is(err, sql.ErrNoRows):
 		return identity.ErrNoSession
 	case err != nil:
@@ -169,11 +176,6 @@ func (s *Store) renewSQLite(ctx context.Context, del, ins string, args []any) (b
 	return true, nil
 }
 
-func (s *Store) sessionExists(ctx context.Context, id identity.SessionID) bool {
-	var one int
-	return s.queryRow(ctx, `SELECT 1 FROM puce_sessions WHERE id = ?`, id[:]).Scan(&one) == nil
-}
-
 // sessionMissed says why a conditional write touched no row; the decision
 // itself was made atomically by that write.
 func (s *Store) sessionMissed(ctx context.Context, id identity.SessionID, version uint64) error {
@@ -195,4 +197,26 @@ func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, err
 		return 0, fmt.Errorf("sqlstore: purge sessions: %w", err)
 	}
 	return affected(res)
+}
+
+// RevokeSessions implements identity.SessionRevoker in one DELETE, found
+// through the subject's index (migration 6). On PostgreSQL a renewal or
+// update it meets on a row is followed to the row's new version (see
+// RenewSession), so no session of the subject escapes under a new ID.
+func (s *Store) RevokeSessions(ctx context.Context, subject identity.Subject, keep identity.SessionID) (int64, error) {
+	if err := subject.Validate(); err != nil {
+		return 0, err
+	}
+	res, err := s.exec(ctx, `DELETE FROM puce_sessions WHERE subject = ? AND id <> ?`, subject, keep[:])
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: revoke sessions: %w", err)
+	}
+	return affected(res)
+}
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation
+// (SQLSTATE 23505).
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }

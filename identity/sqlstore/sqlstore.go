@@ -69,7 +69,10 @@ type Store struct {
 	optErr error
 }
 
-var _ identity.Store = (*Store)(nil)
+var (
+	_ identity.Store          = (*Store)(nil)
+	_ identity.SessionRevoker = (*Store)(nil)
+)
 
 type dialect struct {
 	name       string

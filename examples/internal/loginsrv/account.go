@@ -167,7 +167,24 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *httpau
 		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
 		return
 	}
-	s.redirect(w, r, "/account", fmt.Sprintf("%q removed: it can no longer be used to log in.", c.Name))
+	s.redirect(w, r, "/account", fmt.Sprintf("%q removed: it can no longer be used to log in.", c.Name)+s.endOthers(r, sess, "factor removed"))
+}
+
+// endOthers signs the user out of every other browser after a change of
+// what protects the account (OWASP ASVS 5.0 V7.4.3): whoever held a session
+// made with the old password, or the removed factor, loses it; this browser
+// keeps its own. It returns what to add to the notice.
+func (s *Server) endOthers(r *http.Request, sess *httpauth.Session, reason string) string {
+	n, err := s.m.EndOtherSessions(r.Context(), sess, reason, web.ClientIP(r))
+	switch {
+	case err != nil:
+		return " Your other sessions could not be signed out: " + s.fail(r, err)
+	case n == 1:
+		return " Your other session was signed out."
+	case n > 1:
+		return fmt.Sprintf(" Your %d other sessions were signed out.", n)
+	}
+	return ""
 }
 
 func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
@@ -189,5 +206,5 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *http
 		s.render(w, r, sess, status(w, err, http.StatusBadRequest), "password.html", "Change your password", s.fail(r, err), nil)
 		return
 	}
-	s.redirect(w, r, "/account", "Password changed.")
+	s.redirect(w, r, "/account", "Password changed."+s.endOthers(r, sess, "password changed"))
 }

@@ -184,7 +184,8 @@ func New(cfg Config) (*Server, error) {
 	// The body limit is the disclosure's; every other form gets 64 kB
 	// (Handler).
 	if s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
-		CookieName: "puce_login", Policy: s.policy, Clock: cfg.Clock, Logger: cfg.Logger, MaxBodyBytes: MaxDisclosure + 64<<10}); err != nil {
+		CookieName: "puce_login", Policy: s.policy, Clock: cfg.Clock, Logger: cfg.Logger, MaxBodyBytes: MaxDisclosure + 64<<10,
+		Audit: audit}); err != nil {
 		return nil, fmt.Errorf("loginsrv: %w", err)
 	}
 	if s.totp, err = totp.New(svc, cfg.Sealer, cfg.SiteName); err != nil {
