@@ -60,7 +60,7 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 			return identity.UnitConflict("the challenge was used meanwhile")
 		}
 	}
-	if w.Count && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
+	if (w.Count || (w.Clear && w.Prev.Version != 0)) && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
 		return identity.UnitConflict("the throttle record changed meanwhile")
 	}
 	for _, a := range w.Counters {
@@ -92,7 +92,7 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 	switch {
 	case w.Count:
 		s.throttles[w.ThrottleKey] = w.Next
-	case w.Clear:
+	case w.Clear && w.Prev.Version != 0:
 		delete(s.throttles, w.ThrottleKey)
 	}
 	for _, k := range w.Resets {

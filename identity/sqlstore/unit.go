@@ -248,8 +248,16 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	case w.Count:
 		out = append(out, unitWrite{`UPDATE puce_throttle SET failures = ?, not_before = ?, version = ? WHERE key = ? AND version = ?`,
 			[]any{w.Next.Failures, micros(w.Next.NotBefore), w.Next.Version, key, w.Prev.Version}, "the throttle record changed meanwhile"})
-	case w.Clear:
-		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{key}, ""})
+	case w.Clear && w.Prev.Version != 0:
+		// Only at the version read: a failure counted since then must make
+		// this success read again and be judged on it (a lock it set holds),
+		// not be erased by it. On PostgreSQL at READ COMMITTED a DELETE
+		// whose row another transaction updated meanwhile re-evaluates its
+		// WHERE on the new row version (documentation, "Transaction
+		// Isolation", Read Committed), so the condition holds across
+		// instances; on SQLite the transaction holds the write lock.
+		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ? AND version = ?`, []any{key, w.Prev.Version},
+			"the throttle record changed meanwhile"})
 	}
 	for _, k := range w.Resets {
 		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{k.String()}, ""})
