@@ -92,6 +92,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 	})
 	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
 	t.Run("UnitOrder", func(t *testing.T) { testUnitOrder(t, f.Open(t)) })
+	t.Run("UnitSequence", func(t *testing.T) { testUnitSequence(t, f.Open(t)) })
 	t.Run("UnitThrottleClear", func(t *testing.T) { testUnitThrottleClear(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {
 		s := f.Open(t)
