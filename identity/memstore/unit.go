@@ -51,6 +51,30 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 // CommitUnit implements identity.UnitStore: under the store's one lock it
 // checks every condition of w, then applies all of w, or nothing.
 func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
+	// What sqlstore refuses before it writes, refused alike.
+	if w.Count {
+		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+			return err
+		}
+	}
+	for _, a := range w.Counters {
+		if err := checkCounter(a.N); err != nil {
+			return err
+		}
+	}
+	for i := range w.Creates {
+		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+			return err
+		}
+		if err := checkCounter(w.Creates[i].Counter); err != nil {
+			return err
+		}
+	}
+	for i := range w.Events {
+		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ch *challenge

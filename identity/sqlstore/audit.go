@@ -145,6 +145,9 @@ func (c *headCache) committed(heads []auditchain.Head) {
 // Audit implements identity.Auditor: one statement on PostgreSQL, one
 // transaction on SQLite, touching the head of one partition only.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
+	if err := checkKeys(e.Subject, "", ""); err != nil {
+		return fmt.Errorf("sqlstore: audit: %w", err)
+	}
 	if s.d.name == "postgres" {
 		e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
 		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {

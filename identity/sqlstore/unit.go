@@ -236,6 +236,21 @@ type unitWrite struct {
 // run: challenge, throttle, counters, credentials.
 func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	var out []unitWrite
+	if w.Count {
+		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Creates {
+		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Events {
+		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+			return nil, err
+		}
+	}
 	if !w.Challenge.IsZero() {
 		out = append(out, unitWrite{`UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL`,
 			[]any{micros(w.ConsumedAt), w.Challenge[:]}, "the challenge was used meanwhile"})
