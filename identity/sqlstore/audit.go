@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -256,6 +257,49 @@ type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
+// reader is a *sql.Tx or a *sql.Conn inside a transaction of its own.
+type reader interface {
+	querier
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// beginSnapshot begins a read-only transaction that sees one consistent
+// state of the database while writers go on. On PostgreSQL that is
+// REPEATABLE READ. On SQLite every transaction database/sql begins is
+// BEGIN IMMEDIATE (the DSN's _txlock), which takes the write lock: a long
+// verification would stop every login of every process sharing the file,
+// and wait behind them to start. A plain BEGIN on a connection of its own
+// is a read transaction instead: in WAL mode it reads the snapshot of its
+// first statement and neither waits for writers nor holds them up (SQLite,
+// "Write-Ahead Logging", Concurrency).
+func (s *Store) beginSnapshot(ctx context.Context) (r reader, end func(), err error) {
+	if s.d.name == "postgres" {
+		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+		if err != nil {
+			return nil, nil, err
+		}
+		return tx, func() { tx.Rollback() }, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		// A connection left inside the transaction must not go back to
+		// the pool: Raw's error marks it bad, and database/sql drops it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, `ROLLBACK`); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
+}
+
 func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {
 	rows, err := q.QueryContext(ctx, `SELECT part, seq, hash FROM puce_audit_parts ORDER BY part`)
 	if err != nil {
@@ -337,9 +381,7 @@ func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
-	// On SQLite this too is BEGIN IMMEDIATE, the store's only kind, and so
-	// queues with the writes.
-	tx, end, err := s.beginWrite(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
+	tx, end, err := s.beginSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
@@ -403,14 +445,4 @@ func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byt
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
 	return v.Finish(heads)
-}
-
-// snapshot is the isolation level that gives VerifyAudit one consistent view.
-func (d dialect) snapshot() sql.IsolationLevel {
-	if d.name == "postgres" {
-		return sql.LevelRepeatableRead
-	}
-	// SQLite transactions are serializable already; modernc accepts only the
-	// default level.
-	return sql.LevelDefault
 }
