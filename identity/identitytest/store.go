@@ -100,6 +100,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 		testUnitRace(t, s, second(t, s))
 	})
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
+	t.Run("AuditTimes", func(t *testing.T) { testAuditTimes(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)
 		testAuditRace(t, s, second(t, s))
