@@ -54,6 +54,13 @@ const auditAppendPG = `WITH h AS (
 INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
 SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash FROM (SELECT 1) AS one LEFT JOIN h ON true`
 
+// stored is t as the database gives it back (micros, fromMicros): what
+// a record's hash and a checkpoint's MAC must cover. Truncating to the
+// microsecond alone is not that: the Unix epoch is stored as 0, which
+// reads back as the zero time, and an honest record dated then would
+// verify as altered.
+func stored(t time.Time) time.Time { return fromMicros(micros(t)) }
+
 // auditArgs are auditAppendPG's arguments for e.
 func (s *Store) auditArgs(e *identity.Event) []any {
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
@@ -65,7 +72,7 @@ func (s *Store) auditArgs(e *identity.Event) []any {
 // lock already, so the head is read and the hash computed here; the heads
 // it moved are returned, for s.heads once the transaction has committed.
 func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]auditchain.Head, error) {
-	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	e.Time = stored(e.Time)
 	if s.d.name == "postgres" {
 		if _, err := s.txExec(ctx, tx, auditAppendPG, s.auditArgs(&e)...); err != nil {
 			return nil, fmt.Errorf("sqlstore: audit: %w", err)
@@ -150,7 +157,7 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 		return fmt.Errorf("sqlstore: audit: %w", err)
 	}
 	if s.d.name == "postgres" {
-		e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+		e.Time = stored(e.Time)
 		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {
 			return fmt.Errorf("sqlstore: audit: %w", err)
 		}
@@ -220,7 +227,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	} else if err := s.d.lockMigrations(ctx, tx); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
 	}
-	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(s.now().UnixMicro()).UTC(), Prev: auditchain.Zero(),
+	c := auditchain.Checkpoint{Seq: 1, Time: stored(s.now()), Prev: auditchain.Zero(),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
 	var last, lastTime int64
 	var lastMAC []byte

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/auditchain"
@@ -316,7 +315,7 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 		return err
 	}
 	for i := range w.Events {
-		w.Events[i].Time = time.UnixMicro(w.Events[i].Time.UnixMicro()).UTC()
+		w.Events[i].Time = stored(w.Events[i].Time)
 	}
 	if s.d.name == "postgres" {
 		err = s.commitUnitPG(ctx, writes, w.Events)
