@@ -72,8 +72,10 @@ type UnitWrites struct {
 	Challenge  ChallengeID
 	ConsumedAt time.Time
 	// Throttle moves the record of ThrottleKey: with Count, from the version
-	// of Prev (0: no record) to Next; with Clear, the record is deleted
-	// whatever it holds (a success clears every failure). Neither: untouched.
+	// of Prev (0: no record) to Next; with Clear, the record is deleted if
+	// it is still at the version of Prev (a success clears the failures it
+	// was judged on; one counted since conflicts, so that the success is
+	// judged again on it), nothing when Prev.Version is 0. Neither: untouched.
 	ThrottleKey  ThrottleKey
 	Count, Clear bool
 	Prev, Next   ThrottleState

@@ -117,11 +117,24 @@
 //     kept mark, by an attacker who also recomputes the chain and the head
 //     rows of that partition: between checkpoints the chain is only a hash
 //     chain. The window is the checkpoint interval;
-//   - without a kept mark, the newest checkpoints deleted together with
-//     everything they cover beyond the one before: the trail then looks as
-//     it did at that earlier checkpoint. An operator who keeps each mark
-//     VerifyAudit returns, in a log shipped off the machine, and gives the
-//     last one to the next verification detects it;
+//   - records added: appended to any partition, or in a partition no
+//     checkpoint names yet (one a larger partition count would create),
+//     with any time and any content — a login that never happened, an
+//     unlock by an administrator. The trail only grew, which a kept mark
+//     lets through, and the next checkpoint, sealed by the store with the
+//     key, covers them as if the store had written them: records carry no
+//     MAC of their own, so nothing tells who wrote them. Times are the
+//     writer's, never compared: a record's time says nothing the key
+//     vouches for;
+//   - without a kept mark, the newest checkpoints deleted: every record
+//     after the last checkpoint kept is then in the window above, so
+//     deleting them all leaves the whole trail open to rewriting, key or
+//     no key. An operator who keeps each mark VerifyAudit returns, in a
+//     log shipped off the machine, and gives the last one to the next
+//     verification detects it;
+//   - a whole trail copied from another database whose checkpoints the
+//     same key sealed (a checkpoint names no database): give each
+//     database a key of its own; a kept mark tells the copy too;
 //   - a forged checkpoint, by anyone holding the current key;
 //   - checkpoints forged with a retired key, dated within its overlap and
 //     after every checkpoint they follow. A genuine checkpoint dated past the

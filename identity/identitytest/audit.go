@@ -130,6 +130,9 @@ type tamperCase struct {
 	// undetected: the change lies in the window the threat model leaves
 	// open (after the last checkpoint), so only the digest tells.
 	undetected bool
+	// grown: the trail only grew, which a kept mark lets through too, and
+	// the next checkpoint seals what was added.
+	grown bool
 }
 
 // recordsOf returns pointers to partition p's records, by sequence number.
@@ -235,6 +238,30 @@ var tamperCases = []tamperCase{
 		recs := recordsOf(tr, p)
 		cut(tr, p, recs[len(recs)-1].Seq)
 	}},
+	{name: "delete every checkpoint and re-chain everything (the open window)", undetected: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		// The key binds only what a kept checkpoint covers.
+		tr.Checkpoints = nil
+		recordsOf(tr, p)[1].Event.Result = identity.Success
+		rechain(tr, p, 1)
+	}},
+	{name: "append a backdated forged record", undetected: true, grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		recs := recordsOf(tr, p)
+		last := recs[len(recs)-1]
+		forged := identity.AuditRecord{Partition: p, Seq: last.Seq + 1, Prev: last.Hash,
+			Event: identity.Event{Time: Epoch().Add(-time.Hour), Subject: "alice", Action: "login", Result: identity.Success, RemoteAddr: "203.0.113.66"}}
+		forged.Hash = auditchain.Hash(p, forged.Prev, forged.Seq, forged.Event)
+		tr.Records = append(tr.Records, forged)
+		h := headOf(tr, p)
+		h.Seq, h.Hash = forged.Seq, forged.Hash
+	}},
+	{name: "a partition no checkpoint names, backdated", undetected: true, grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		const q = 9 // beyond the 4 the store writes
+		forged := identity.AuditRecord{Partition: q, Seq: 1, Prev: auditchain.Genesis(q, tr.LegacyHead.Hash),
+			Event: identity.Event{Time: Epoch().Add(-time.Hour), Subject: "alice", Action: "unlock", Result: identity.Success, Reason: "unlocked by admin"}}
+		forged.Hash = auditchain.Hash(q, forged.Prev, forged.Seq, forged.Event)
+		tr.Records = append(tr.Records, forged)
+		tr.Heads = append(tr.Heads, auditchain.Head{Partition: q, Seq: 1, Hash: forged.Hash})
+	}},
 	{name: "delete the last checkpoint and what it covers (the open window)", undetected: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
 		tr.Checkpoints = tr.Checkpoints[:len(tr.Checkpoints)-1]
 		cut(tr, p, 5)
@@ -277,6 +304,18 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 			} else {
 				wantErr(t, err, identity.ErrAuditBroken, "verify after tampering")
 				t.Logf("%s: %v", c.name, err)
+			}
+			if c.grown {
+				// Records added by whoever writes the database, without
+				// the key, are a trail that grew: the kept mark lets them
+				// through, and the next checkpoint seals them as genuine
+				// (the threat model says so).
+				_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey, Mark: before})
+				mustNoErr(t, err, "verify a trail that only grew against the kept mark")
+				mustNoErr(t, s.(checkpointer).Checkpoint(ctx), "checkpoint")
+				_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey, Mark: before})
+				mustNoErr(t, err, "verify the added records once a checkpoint sealed them")
+				return
 			}
 			// The mark kept before the change tells it, keys or no keys.
 			for _, keys := range []identity.AuditKeys{{Current: auditKey, Mark: before}, {Mark: before}} {

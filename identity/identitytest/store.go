@@ -80,6 +80,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 	})
 	t.Run("ThrottleBound", func(t *testing.T) { testThrottleBound(t, f.Open(t)) })
 	t.Run("ClientThrottle", func(t *testing.T) { testClientThrottle(t, f.Open(t)) })
+	t.Run("HostileInput", func(t *testing.T) { testHostileInput(t, f.Open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f.Open(t)) })
 	t.Run("SessionRace", func(t *testing.T) {
 		s := f.Open(t)
@@ -97,11 +98,14 @@ func RunStore(t *testing.T, f StoreFactory) {
 	})
 	t.Run("Unit", func(t *testing.T) { testUnit(t, f.Open(t)) })
 	t.Run("UnitOrder", func(t *testing.T) { testUnitOrder(t, f.Open(t)) })
+	t.Run("UnitSequence", func(t *testing.T) { testUnitSequence(t, f.Open(t)) })
+	t.Run("UnitThrottleClear", func(t *testing.T) { testUnitThrottleClear(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {
 		s := f.Open(t)
 		testUnitRace(t, s, second(t, s))
 	})
 	t.Run("Audit", func(t *testing.T) { testAudit(t, f.Open(t)) })
+	t.Run("AuditTimes", func(t *testing.T) { testAuditTimes(t, f.Open(t)) })
 	t.Run("AuditRace", func(t *testing.T) {
 		s := f.Open(t)
 		testAuditRace(t, s, second(t, s))

@@ -85,8 +85,16 @@ func testUnit(t *testing.T, s identity.Store) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	// A success clears the record whatever it holds.
-	mustNoErr(t, us.CommitUnit(ctx, &identity.UnitWrites{ThrottleKey: key, Clear: true, Deletes: []identity.CredentialRef{other.Ref()}}), "clear")
+	// A success clears the record at the version it read, and only then:
+	// a failure counted since must not be erased by it.
+	stale := &identity.UnitWrites{ThrottleKey: key, Clear: true, Prev: identity.ThrottleState{Failures: 1, Version: 2}, Deletes: []identity.CredentialRef{other.Ref()}}
+	if err := us.CommitUnit(ctx, stale); !identity.IsUnitConflict(err) {
+		t.Fatalf("a clear at a version the record is not at: %v", err)
+	}
+	if st, _ := s.LoadThrottle(ctx, key); st.Version != 1 {
+		t.Fatalf("throttle after a refused clear: %+v", st)
+	}
+	mustNoErr(t, us.CommitUnit(ctx, &identity.UnitWrites{ThrottleKey: key, Clear: true, Prev: identity.ThrottleState{Failures: 1, Version: 1}, Deletes: []identity.CredentialRef{other.Ref()}}), "clear")
 	if st, _ := s.LoadThrottle(ctx, key); st.Version != 0 {
 		t.Fatalf("throttle after a clear: %+v", st)
 	}

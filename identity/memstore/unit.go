@@ -51,6 +51,30 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 // CommitUnit implements identity.UnitStore: under the store's one lock it
 // checks every condition of w, then applies all of w, or nothing.
 func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
+	// What sqlstore refuses before it writes, refused alike.
+	if w.Count {
+		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+			return err
+		}
+	}
+	for _, a := range w.Counters {
+		if err := checkCounter(a.N); err != nil {
+			return err
+		}
+	}
+	for i := range w.Creates {
+		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+			return err
+		}
+		if err := checkCounter(w.Creates[i].Counter); err != nil {
+			return err
+		}
+	}
+	for i := range w.Events {
+		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ch *challenge
@@ -60,30 +84,59 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 			return identity.UnitConflict("the challenge was used meanwhile")
 		}
 	}
-	if w.Count && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
+	if (w.Count || (w.Clear && w.Prev.Version != 0)) && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
 		return identity.UnitConflict("the throttle record changed meanwhile")
 	}
+	// The credential writes apply in order (counters, updates, deletes,
+	// creates), each judged on what the ones before it leave, as a SQL
+	// store's transaction runs them one by one: staged is that state for
+	// the credentials they touch.
+	staged := map[credKey]*stagedCredential{}
+	get := func(ref identity.CredentialRef) *stagedCredential {
+		k := credKey{ref.Kind, ref.ID}
+		x, ok := staged[k]
+		if !ok {
+			cur, err := s.lookup(ref)
+			if err != nil {
+				return nil
+			}
+			x = &stagedCredential{subject: cur.Subject, counter: cur.Counter, revision: cur.Revision}
+			staged[k] = x
+		}
+		if x.gone || x.subject != ref.Subject {
+			return nil
+		}
+		return x
+	}
 	for _, a := range w.Counters {
-		cur, err := s.lookup(a.Ref)
-		if err != nil || cur.Counter >= a.N {
+		x := get(a.Ref)
+		if x == nil || x.counter >= a.N {
 			return identity.UnitConflict("the counter moved meanwhile")
 		}
+		x.counter = a.N
 	}
 	for i := range w.Updates {
-		cur, err := s.lookup(w.Updates[i].Ref())
-		if err != nil || cur.Revision != w.Updates[i].Revision {
+		x := get(w.Updates[i].Ref())
+		if x == nil || x.revision != w.Updates[i].Revision {
 			return identity.UnitConflict("the credential changed meanwhile")
 		}
+		x.revision++
 	}
 	for _, ref := range w.Deletes {
-		if _, err := s.lookup(ref); err != nil {
+		x := get(ref)
+		if x == nil {
 			return identity.UnitConflict("the credential was removed meanwhile")
 		}
+		x.gone = true
 	}
 	for i := range w.Creates {
-		if _, ok := s.credentials[credKey{w.Creates[i].Kind, w.Creates[i].ID}]; ok {
+		c := &w.Creates[i]
+		k := credKey{c.Kind, c.ID}
+		x, ok := staged[k]
+		if (ok && !x.gone) || (!ok && s.credentials[k] != nil) {
 			return identity.UnitConflict("a credential with this ID was created meanwhile")
 		}
+		staged[k] = &stagedCredential{subject: c.Subject, counter: c.Counter, revision: 1}
 	}
 	// Every condition holds: apply.
 	if ch != nil {
@@ -92,7 +145,7 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 	switch {
 	case w.Count:
 		s.throttles[w.ThrottleKey] = w.Next
-	case w.Clear:
+	case w.Clear && w.Prev.Version != 0:
 		delete(s.throttles, w.ThrottleKey)
 	}
 	for _, k := range w.Resets {
@@ -120,4 +173,12 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 		s.appendAudit(e)
 	}
 	return nil
+}
+
+// stagedCredential is what CommitUnit's checks know of a credential the
+// unit's earlier writes touched.
+type stagedCredential struct {
+	subject           identity.Subject
+	counter, revision uint64
+	gone              bool
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,13 @@ const auditAppendPG = `WITH h AS (
 INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
 SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash FROM (SELECT 1) AS one LEFT JOIN h ON true`
 
+// stored is t as the database gives it back (micros, fromMicros): what
+// a record's hash and a checkpoint's MAC must cover. Truncating to the
+// microsecond alone is not that: the Unix epoch is stored as 0, which
+// reads back as the zero time, and an honest record dated then would
+// verify as altered.
+func stored(t time.Time) time.Time { return fromMicros(micros(t)) }
+
 // auditArgs are auditAppendPG's arguments for e.
 func (s *Store) auditArgs(e *identity.Event) []any {
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
@@ -64,7 +72,7 @@ func (s *Store) auditArgs(e *identity.Event) []any {
 // lock already, so the head is read and the hash computed here; the heads
 // it moved are returned, for s.heads once the transaction has committed.
 func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]auditchain.Head, error) {
-	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	e.Time = stored(e.Time)
 	if s.d.name == "postgres" {
 		if _, err := s.txExec(ctx, tx, auditAppendPG, s.auditArgs(&e)...); err != nil {
 			return nil, fmt.Errorf("sqlstore: audit: %w", err)
@@ -145,8 +153,11 @@ func (c *headCache) committed(heads []auditchain.Head) {
 // Audit implements identity.Auditor: one statement on PostgreSQL, one
 // transaction on SQLite, touching the head of one partition only.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
+	if err := checkKeys(e.Subject, "", ""); err != nil {
+		return fmt.Errorf("sqlstore: audit: %w", err)
+	}
 	if s.d.name == "postgres" {
-		e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+		e.Time = stored(e.Time)
 		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {
 			return fmt.Errorf("sqlstore: audit: %w", err)
 		}
@@ -216,7 +227,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	} else if err := s.d.lockMigrations(ctx, tx); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
 	}
-	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(s.now().UnixMicro()).UTC(), Prev: auditchain.Zero(),
+	c := auditchain.Checkpoint{Seq: 1, Time: stored(s.now()), Prev: auditchain.Zero(),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
 	var last, lastTime int64
 	var lastMAC []byte
@@ -251,6 +262,49 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// reader is a *sql.Tx or a *sql.Conn inside a transaction of its own.
+type reader interface {
+	querier
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// beginSnapshot begins a read-only transaction that sees one consistent
+// state of the database while writers go on. On PostgreSQL that is
+// REPEATABLE READ. On SQLite every transaction database/sql begins is
+// BEGIN IMMEDIATE (the DSN's _txlock), which takes the write lock: a long
+// verification would stop every login of every process sharing the file,
+// and wait behind them to start. A plain BEGIN on a connection of its own
+// is a read transaction instead: in WAL mode it reads the snapshot of its
+// first statement and neither waits for writers nor holds them up (SQLite,
+// "Write-Ahead Logging", Concurrency).
+func (s *Store) beginSnapshot(ctx context.Context) (r reader, end func(), err error) {
+	if s.d.name == "postgres" {
+		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+		if err != nil {
+			return nil, nil, err
+		}
+		return tx, func() { tx.Rollback() }, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		// A connection left inside the transaction must not go back to
+		// the pool: Raw's error marks it bad, and database/sql drops it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, `ROLLBACK`); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, nil
 }
 
 func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {
@@ -334,9 +388,7 @@ func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
-	// On SQLite this too is BEGIN IMMEDIATE, the store's only kind, and so
-	// queues with the writes.
-	tx, end, err := s.beginWrite(ctx, &sql.TxOptions{ReadOnly: s.d.name == "postgres", Isolation: s.d.snapshot()})
+	tx, end, err := s.beginSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
@@ -400,14 +452,4 @@ func (s *Store) VerifyAudit(ctx context.Context, keys identity.AuditKeys) ([]byt
 		return nil, fmt.Errorf("sqlstore: verify audit: %w", err)
 	}
 	return v.Finish(heads)
-}
-
-// snapshot is the isolation level that gives VerifyAudit one consistent view.
-func (d dialect) snapshot() sql.IsolationLevel {
-	if d.name == "postgres" {
-		return sql.LevelRepeatableRead
-	}
-	// SQLite transactions are serializable already; modernc accepts only the
-	// default level.
-	return sql.LevelDefault
 }

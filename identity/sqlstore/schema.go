@@ -136,16 +136,35 @@ func (d dialect) ddl(s string) string {
 // lock, so that several server instances starting at once apply each
 // migration exactly once.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS puce_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("sqlstore: create schema table: %w", err)
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	defer tx.Rollback()
+	// On PostgreSQL the schema table is created under the lock: CREATE
+	// TABLE IF NOT EXISTS checks the catalog without locking it, so
+	// instances starting together on an empty database both went on to
+	// create it, and all but one failed on the catalog's unique index. On
+	// SQLite BEGIN IMMEDIATE holds the write lock already, and the lock
+	// statement needs the table.
+	schemaTable := func() error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS puce_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("sqlstore: create schema table: %w", err)
+		}
+		return nil
+	}
+	if s.d.name != "postgres" {
+		if err := schemaTable(); err != nil {
+			return err
+		}
+	}
 	if err := s.d.lockMigrations(ctx, tx); err != nil {
 		return fmt.Errorf("sqlstore: migrate: lock: %w", err)
+	}
+	if s.d.name == "postgres" {
+		if err := schemaTable(); err != nil {
+			return err
+		}
 	}
 	var have int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM puce_schema`).Scan(&have); err != nil {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/auditchain"
@@ -236,6 +235,21 @@ type unitWrite struct {
 // run: challenge, throttle, counters, credentials.
 func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	var out []unitWrite
+	if w.Count {
+		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Creates {
+		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	for i := range w.Events {
+		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+			return nil, err
+		}
+	}
 	if !w.Challenge.IsZero() {
 		out = append(out, unitWrite{`UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL`,
 			[]any{micros(w.ConsumedAt), w.Challenge[:]}, "the challenge was used meanwhile"})
@@ -248,8 +262,16 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	case w.Count:
 		out = append(out, unitWrite{`UPDATE puce_throttle SET failures = ?, not_before = ?, version = ? WHERE key = ? AND version = ?`,
 			[]any{w.Next.Failures, micros(w.Next.NotBefore), w.Next.Version, key, w.Prev.Version}, "the throttle record changed meanwhile"})
-	case w.Clear:
-		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{key}, ""})
+	case w.Clear && w.Prev.Version != 0:
+		// Only at the version read: a failure counted since then must make
+		// this success read again and be judged on it (a lock it set holds),
+		// not be erased by it. On PostgreSQL at READ COMMITTED a DELETE
+		// whose row another transaction updated meanwhile re-evaluates its
+		// WHERE on the new row version (documentation, "Transaction
+		// Isolation", Read Committed), so the condition holds across
+		// instances; on SQLite the transaction holds the write lock.
+		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ? AND version = ?`, []any{key, w.Prev.Version},
+			"the throttle record changed meanwhile"})
 	}
 	for _, k := range w.Resets {
 		out = append(out, unitWrite{`DELETE FROM puce_throttle WHERE key = ?`, []any{k.String()}, ""})
@@ -293,7 +315,7 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 		return err
 	}
 	for i := range w.Events {
-		w.Events[i].Time = time.UnixMicro(w.Events[i].Time.UnixMicro()).UTC()
+		w.Events[i].Time = stored(w.Events[i].Time)
 	}
 	if s.d.name == "postgres" {
 		err = s.commitUnitPG(ctx, writes, w.Events)

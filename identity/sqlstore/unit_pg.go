@@ -167,6 +167,15 @@ func (s *Store) readUnitPG(ctx context.Context, r *identity.UnitRead) error {
 // write (see commitUnitPG).
 const divisionByZero = "22012"
 
+// deadlockDetected is the SQLSTATE of a transaction PostgreSQL rolled back
+// to break a deadlock: all of it undone ("Explicit Locking", Deadlocks),
+// so a unit that gets it wrote nothing and may be judged again. Units
+// lock rows of one subject in the order of their writes, and two that
+// touch the same throttle records in opposite orders (a login that resets
+// another factor's record, beside one of that factor resetting the first)
+// can deadlock.
+const deadlockDetected = "40P01"
+
 func (s *Store) commitUnitPG(ctx context.Context, writes []unitWrite, events []identity.Event) error {
 	var b batch
 	s.queue(&b, `BEGIN`)
@@ -194,8 +203,14 @@ func (s *Store) commitUnitPG(ctx context.Context, writes []unitWrite, events []i
 			}
 			first = err
 			var pe *pgconn.PgError
-			if w := i - 1; w >= 0 && w < len(writes) && errors.As(err, &pe) && pe.Code == divisionByZero {
-				conflict = identity.UnitConflict(writes[w].conflict)
+			switch {
+			case !errors.As(err, &pe):
+			case pe.Code == deadlockDetected:
+				conflict = identity.UnitConflict("a concurrent verification deadlocked with this one")
+			case pe.Code == divisionByZero:
+				if w := i - 1; w >= 0 && w < len(writes) {
+					conflict = identity.UnitConflict(writes[w].conflict)
+				}
 			}
 		}
 		if err := br.Close(); first == nil {
