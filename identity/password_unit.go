@@ -53,8 +53,9 @@ func (p *Passwords) verifyUnit(ctx context.Context, us UnitStore, extra Auditors
 		pr, err := p.checkRead(ctx, rd, w, subject, password, current, &release, ev.Time)
 		switch {
 		case err == nil:
-			// As in Services' units: no failures read, none to clear.
-			w.Clear = p.Throttle != nil && rd.ThrottleState.Version != 0
+			// As in Services' units: cleared at the version read, which
+			// with none read means the record must still be absent.
+			w.Clear = p.Throttle != nil
 			proof = pr
 			return nil, false, nil
 		case p.Throttle != nil && !errors.Is(err, ErrBusy):

@@ -73,9 +73,10 @@ type UnitWrites struct {
 	ConsumedAt time.Time
 	// Throttle moves the record of ThrottleKey: with Count, from the version
 	// of Prev (0: no record) to Next; with Clear, the record is deleted if
-	// it is still at the version of Prev (a success clears the failures it
-	// was judged on; one counted since conflicts, so that the success is
-	// judged again on it), nothing when Prev.Version is 0. Neither: untouched.
+	// it is still at the version of Prev, and must still be absent when
+	// Prev.Version is 0 (a success clears the failures it was judged on; a
+	// failure counted since conflicts, so that the success is judged again
+	// on it, lock included). Neither: untouched.
 	ThrottleKey  ThrottleKey
 	Count, Clear bool
 	Prev, Next   ThrottleState
@@ -507,13 +508,13 @@ func (s *Services) evaluate(ctx context.Context, rd *UnitRead, w *UnitWrites, ki
 		}
 		return err, true, lock
 	}
-	// A success clears the subject's failures; with none read there is
-	// nothing to delete, and the write is left out (one statement fewer per
-	// login). A failure another request counts meanwhile then survives this
-	// success, which is the order in which both can be serialised: this
-	// unit read no record and writes none, that one read none and writes
-	// one.
-	w.Clear = throttled && rd.ThrottleState.Version != 0
+	// A success clears the subject's failures, at the version it read: with
+	// none read, the record must still be absent. A failure another request
+	// counted meanwhile makes this success read again and be judged on it,
+	// so that a burst of guesses at an account, even one with no failures
+	// yet, is judged one at a time and a lock one of them sets holds for
+	// the others.
+	w.Clear = throttled
 	return nil, false, nil
 }
 

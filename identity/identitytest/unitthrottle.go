@@ -54,7 +54,7 @@ func testUnitThrottleClear(t *testing.T, s identity.Store) {
 	try := func(good bool) error {
 		ch, err := svc.Issue(ctx, identity.KindTOTP, identity.PurposeAuthenticate, req, nil, nil)
 		mustNoErr(t, err, "issue")
-		_, err = svc.Prove(ctx, identity.KindTOTP, identity.Response{ChallengeID: ch.ID, Subject: subject, Origin: req.Origin, RemoteAddr: req.RemoteAddr},
+		_, err = svc.Prove(ctx, identity.KindTOTP, identity.Response{ChallengeID: ch.ID, Subject: req.Subject, Origin: req.Origin, RemoteAddr: req.RemoteAddr},
 			func(ctx context.Context, ch *identity.Challenge, ev *identity.Event, p *identity.Proof) error {
 				if !good {
 					return identity.ErrInvalidResponse
@@ -73,5 +73,24 @@ func testUnitThrottleClear(t *testing.T, s identity.Store) {
 	}
 	if st, _ := s.LoadThrottle(ctx, identity.ThrottleKey{Subject: subject, Kind: identity.KindTOTP}); st.Failures != 2 {
 		t.Fatalf("after the race the record holds %+v, want both failures", st)
+	}
+
+	// The same race on an account with no failures yet: the right guess
+	// read no record, and the record a wrong guess then writes (locking,
+	// with LockAfter 1) must make it read again, not let it pass beside the
+	// lock: otherwise the first burst of guesses at a clean account is
+	// judged all at once.
+	const dave identity.Subject = "dave"
+	req.Subject = dave
+	svc.Throttle = &identity.Throttle{Store: hook, LockAfter: 1, LockFor: time.Hour}
+	hook.then = func() {
+		wantErr(t, try(false), identity.ErrInvalidResponse, "a wrong guess at a clean account, which locks")
+	}
+	err = try(true)
+	if !errors.As(err, &te) || !te.Locked {
+		t.Fatalf("a right guess that read no record before another request locked the account: %v, want the lock", err)
+	}
+	if st, _ := s.LoadThrottle(ctx, identity.ThrottleKey{Subject: dave, Kind: identity.KindTOTP}); st.Failures != 1 {
+		t.Fatalf("after the race the record holds %+v, want the failure", st)
 	}
 }

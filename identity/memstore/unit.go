@@ -84,7 +84,9 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 			return identity.UnitConflict("the challenge was used meanwhile")
 		}
 	}
-	if (w.Count || (w.Clear && w.Prev.Version != 0)) && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
+	// With Clear and Prev.Version 0 the record must still be absent: an
+	// absent record reads as version 0.
+	if (w.Count || w.Clear) && s.throttles[w.ThrottleKey].Version != w.Prev.Version {
 		return identity.UnitConflict("the throttle record changed meanwhile")
 	}
 	// The credential writes apply in order (counters, updates, deletes,

@@ -250,11 +250,33 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 			return nil, err
 		}
 	}
-	if !w.Challenge.IsZero() {
-		out = append(out, unitWrite{`UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL`,
-			[]any{micros(w.ConsumedAt), w.Challenge[:]}, "the challenge was used meanwhile"})
-	}
 	key := w.ThrottleKey.String()
+	// A success that read no throttle record needs it still absent
+	// (identity.UnitWrites.Clear). The condition rides on the unit's first
+	// conditional write, so it costs no statement: the challenge's UPDATE,
+	// else the first credential rewrite (a password's), else a guard of
+	// its own. On PostgreSQL at READ COMMITTED the subquery sees what was
+	// committed when the statement began: a failure committed after the
+	// read conflicts, one still in flight is serialised after this
+	// success, as its own read of no record says it is.
+	absent := w.Clear && w.Prev.Version == 0
+	const notThrottled = ` AND NOT EXISTS (SELECT 1 FROM puce_throttle WHERE key = ?)`
+	if !w.Challenge.IsZero() {
+		q, args, why := `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL`,
+			[]any{micros(w.ConsumedAt), w.Challenge[:]}, "the challenge was used meanwhile"
+		if absent {
+			q, args, why, absent = q+notThrottled, append(args, key), "the challenge was used, or a failure counted, meanwhile", false
+		}
+		out = append(out, unitWrite{q, args, why})
+	}
+	if absent && len(w.Updates) == 0 {
+		// No write to carry the condition: a row inserted only if none is
+		// there, and taken out again in the same transaction.
+		out = append(out, unitWrite{`INSERT INTO puce_throttle (key, failures, not_before, version) VALUES (?, 0, 0, 0) ON CONFLICT DO NOTHING`,
+			[]any{key}, "the throttle record changed meanwhile"},
+			unitWrite{`DELETE FROM puce_throttle WHERE key = ? AND version = 0`, []any{key}, "the throttle record changed meanwhile"})
+		absent = false
+	}
 	switch {
 	case w.Count && w.Prev.Version == 0:
 		out = append(out, unitWrite{`INSERT INTO puce_throttle (key, failures, not_before, version) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -288,9 +310,13 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 		if c.Revision >= math.MaxInt64 {
 			return nil, fmt.Errorf("%w: revision %d does not fit the database", identity.ErrBadInput, c.Revision)
 		}
-		out = append(out, unitWrite{`UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
+		q, args, why := `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
 		WHERE kind = ? AND id = ? AND subject = ? AND revision = ?`,
-			[]any{c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject, int64(c.Revision)}, "the credential changed meanwhile"})
+			[]any{c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject, int64(c.Revision)}, "the credential changed meanwhile"
+		if absent {
+			q, args, why, absent = q+notThrottled, append(args, key), "the credential changed, or a failure was counted, meanwhile", false
+		}
+		out = append(out, unitWrite{q, args, why})
 	}
 	for _, ref := range w.Deletes {
 		out = append(out, unitWrite{`DELETE FROM puce_credentials WHERE kind = ? AND id = ? AND subject = ?`,
