@@ -111,6 +111,11 @@ type request struct {
 	// request expires, however the window's reload and the site's poll are
 	// ordered.
 	collected bool
+	// busy: an answer of the holder is with the card. Another post of the
+	// same form (a double click, Enter pressed twice) waits its turn
+	// nowhere: it is dropped, so one answer is one PIN try and at most one
+	// signature.
+	busy bool
 
 	// authenticate
 	nonce string
@@ -586,14 +591,26 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	ended := final(q.status)
+	ended, busy := final(q.status), q.busy
+	if !ended && !busy {
+		q.busy = true
+	}
 	a.mu.Unlock()
-	if ended {
+	if ended || busy {
 		// A form posted again after the outcome (the back button, a second
 		// click) changes nothing: the window shows how the request ended.
+		// Posted again while the first post is still with the card, it
+		// must not reach the card a second time: the holder gave one PIN
+		// try, and one consent to sign (DESIGN.md: a PIN is never retried
+		// automatically).
 		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 		return
 	}
+	defer func() {
+		a.mu.Lock()
+		q.busy = false
+		a.mu.Unlock()
+	}()
 	if q.kind == kindIdentity {
 		a.identityAnswer(w, r, q)
 		return
