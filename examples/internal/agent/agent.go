@@ -762,6 +762,15 @@ func plainCard(err error) string {
 		return "The card has no key or certificate for this (is it the right card?)."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "The card operation was interrupted. Start again."
+	case errors.Is(err, cardauth.ErrUnknownCard):
+		return "This is not the card that shared its certificate for this signature: put that card back and start again."
 	}
 	return "The card could not be used: " + cardHint(err)
 }
+
+// errCardHint is what the page reads of a card failure that has no plain
+// meaning for the holder. The page is another party: the error chain (the
+// card client's packages, the status word, the reader's name) stays in the
+// agent's log (OWASP ASVS 4.0.3 V7.4.1: a generic message, no internal
+// detail).
+const errCardHint = "the card refused or failed the operation (the card agent's log has the details)."

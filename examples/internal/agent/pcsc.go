@@ -112,7 +112,9 @@ func errorsIsService(err error) bool {
 }
 
 // cardHint turns a PC/SC failure into the advice its sentinel carries (no
-// reader, no card, card removed, service down, …).
+// reader, no card, card removed, service down, …). Anything else gets a
+// plain sentence: the full error (package names, status words, the
+// reader's name) goes to the agent's log, not to the page.
 func cardHint(err error) string {
 	for _, s := range []error{pcsc.ErrNoReaders, pcsc.ErrReaderUnavailable, pcsc.ErrNoCard, pcsc.ErrCardRemoved, pcsc.ErrCardReset,
 		pcsc.ErrCardUnresponsive, pcsc.ErrServiceDown, pcsc.ErrSharingViolation, pcsc.ErrTimeout, pcsc.ErrCancelled} {
@@ -120,7 +122,7 @@ func cardHint(err error) string {
 			return strings.TrimPrefix(s.Error(), "pcsc: ")
 		}
 	}
-	return err.Error()
+	return errCardHint
 }
 
 // pinPadAgain says what happened when the holder did not finish typing on
