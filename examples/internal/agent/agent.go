@@ -313,7 +313,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 	case "authenticate":
 		// A Web eID nonce is at least 32 random bytes in base64; bound it so
 		// the holder's window stays readable.
-		if len(b.Nonce) < 43 || len(b.Nonce) > 128 {
+		if len(b.Nonce) < 43 || len(b.Nonce) > 128 || !base64Text(b.Nonce) {
 			return http.StatusBadRequest, apiErr("The login challenge is missing or malformed.")
 		}
 		q.nonce = b.Nonce
@@ -359,6 +359,19 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 	a.requests[q.id] = q
 	a.log.Info("request", "id", q.id, "origin", origin, "kind", q.kind)
 	return http.StatusCreated, map[string]string{"id": q.id, "prompt": a.self + "/prompt/" + q.id}
+}
+
+// base64Text reports whether s is in the base64 alphabet, standard or
+// URL-safe (RFC 4648 §4, §5), as a Web eID login nonce is. Anything else
+// (an approval nonce, "puce-approve:1:…", with its ':') is not a login
+// challenge, and the authentication key must not sign it as one.
+func base64Text(s string) bool {
+	for _, c := range []byte(s) {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup finds a request of the given origin. A request is visible to the
