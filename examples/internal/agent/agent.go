@@ -466,13 +466,16 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // promptHeaders protect the holder's window: no framing (a page cannot
-// overlay or click-jack the PIN field), no script but the agent's own, and a
-// browsing context of its own so the opener cannot script or navigate it.
+// overlay or click-jack the PIN field) and no script but the agent's own.
+// The opener, of another origin, cannot read or script the window (same-
+// origin policy), but it keeps its handle and may navigate it elsewhere:
+// Cross-Origin-Opener-Policy would cut that handle, and with it the
+// client's own closing of the window (puce.js), so it is not set; the
+// holder tells the agent's window by its address, 127.0.0.1.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
-	// h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// same-origin, not no-referrer: with no-referrer Chromium sends
 	// "Origin: null" on the window's own form posts, and the agent checks
