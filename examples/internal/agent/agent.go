@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/puce-id/puce/examples/internal/web"
@@ -329,8 +330,8 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 			return http.StatusBadRequest, apiErr("The document is missing, malformed or larger than 10 MB.")
 		}
 		q.doc, q.docHash = doc, sha256.Sum256(doc)
-		q.docName = b.Name
-		if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
+		q.docName = visible(b.Name)
+		if b.Name == "" || len(b.Name) > 200 || !utf8.ValidString(b.Name) {
 			q.docName = "(unnamed document)"
 		}
 	case kindIdentity:
@@ -584,11 +585,28 @@ func preview(doc []byte) string {
 			return ""
 		}
 	}
-	s := string(p)
+	s := visible(string(p))
 	if len(doc) > len(p) {
 		s += "\n…"
 	}
 	return s
+}
+
+// visible names the format characters of s (Unicode category Cf:
+// bidirectional overrides and isolates, zero-width characters), which
+// change how the text around them shows without being seen themselves:
+// "0001" can read as "1000", "Mal\u200Blory" as "Mallory" (Unicode UAX #9;
+// CVE-2021-42574). The holder is shown the characters that are signed.
+func visible(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if unicode.Is(unicode.Cf, c) {
+			fmt.Fprintf(&b, "[U+%04X]", c)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // answer takes the holder's decision and PIN from the agent's own window.

@@ -76,8 +76,8 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 			q.pdf.PageNote = "The first page cannot be shown: the PDF could not be rendered."
 		}
 	}
-	q.docName = b.Name
-	if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
+	q.docName = visible(b.Name)
+	if b.Name == "" || len(b.Name) > 200 || !utf8.ValidString(b.Name) {
 		q.docName = "(unnamed document)"
 	}
 	return 0, nil
