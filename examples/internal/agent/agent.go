@@ -694,7 +694,9 @@ func (a *Agent) refused(q *request, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case errors.As(err, &wrong):
+	// A wrong PIN with no try left (63C0) blocked the card: it matches
+	// apdu.ErrBlocked, and plainCard ends the request saying so.
+	case errors.As(err, &wrong) && wrong.TriesLeft > 0:
 		q.notice = fmt.Sprintf("Wrong PIN. %d tries left before the card blocks.", wrong.TriesLeft)
 		if wrong.TriesLeft == 1 {
 			q.lastTry = true
