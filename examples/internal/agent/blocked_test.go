@@ -40,3 +40,22 @@ func TestLastWrongPINReportsBlocked(t *testing.T) {
 		t.Fatalf("poll after the last wrong PIN: %v", m)
 	}
 }
+
+// A card whose PIN is already blocked is shown as blocked before the
+// holder types anything: the window asks for no PIN.
+func TestBlockedPINShownBeforeTyping(t *testing.T) {
+	ts, card := setup(t)
+	ctx := context.Background()
+	c, err := piv.Open(ctx, card.Card, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.VerifyPIN(ctx, "999999", &piv.VerifyOptions{AllowLastTry: true})
+	}
+	_, m := call(t, "POST", ts.URL+"/v1/requests", site, `{"kind":"authenticate","nonce":"`+web.Token(32)+`"}`)
+	_, page, _ := getPage(t, m["prompt"].(string))
+	if !strings.Contains(page, `id="pin-blocked"`) || strings.Contains(page, `name="pin"`) || strings.Contains(page, `id="agent-approve"`) {
+		t.Fatalf("the window for a blocked card:\n%s", page)
+	}
+}
