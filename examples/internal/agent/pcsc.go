@@ -126,10 +126,15 @@ func cardHint(err error) string {
 }
 
 // pinPadAgain says what happened when the holder did not finish typing on
-// the reader's PIN pad (no key in time, or Cancel pressed), so that the
-// window asks again instead of failing the request; "" for anything else.
+// the reader's PIN pad (no key in time, or Cancel pressed), or when another
+// program reset the card in the middle of the operation (pcsc sends no PIN
+// command again after a reset, so that no try is spent behind the holder's
+// back: the holder is the one to try again), so that the window asks again
+// instead of failing the request; "" for anything else.
 func pinPadAgain(err error) string {
 	switch {
+	case errors.Is(err, pcsc.ErrCardReset):
+		return "Another program reset the card before the operation finished; nothing was sent to the site. Try again."
 	case errors.Is(err, pcsc.ErrTimeout):
 		return "No PIN was typed on the reader in time. Press the button and type it on the reader's keys."
 	case errors.Is(err, pcsc.ErrCancelled):
