@@ -107,6 +107,10 @@ type request struct {
 	lastTry  bool
 	result   map[string]string
 	errorMsg string
+	// holderMsg is why the request failed, for the holder's window only,
+	// when the reason is the holder's data (errorMsg, which the site
+	// reads, then says less).
+	holderMsg string
 	// collected: the site has taken the outcome. The site cannot see the
 	// request again; the holder's window still shows how it ended until the
 	// request expires, however the window's reload and the site's poll are
