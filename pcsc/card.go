@@ -572,12 +572,7 @@ func channelOf(cla byte) int {
 // ASCII. A reader without a PIN pad gives an error matching both
 // apdu.ErrNoPINPad and ErrUnsupported.
 func (c *Card) VerifyOnPINPad(ctx context.Context, req apdu.PINPadRequest) error {
-	err := c.VerifyPINDirect(ctx, req.Template, PINPad{Timeout: req.Timeout, Format: PINASCII,
-		PINOffset: req.Offset, BlockSize: req.BlockSize, MinDigits: req.MinDigits, MaxDigits: req.MaxDigits})
-	if errors.Is(err, ErrUnsupported) {
-		return fmt.Errorf("%w: %w", apdu.ErrNoPINPad, err)
-	}
-	return err
+	return c.transaction(ctx, "verify PIN on the PIN pad", func(tx *Tx) error { return tx.VerifyOnPINPad(ctx, req) })
 }
 
 // HasPINPad implements apdu.PINPadChecker: the reader offers
@@ -592,7 +587,32 @@ func (c *Card) HasPINPad(ctx context.Context) bool {
 	return ok
 }
 
+// VerifyOnPINPad is Card.VerifyOnPINPad within the transaction. A Tx is
+// what a select, verify PIN, sign sequence hands to the card application,
+// so it must offer the PIN pad as the Card does: otherwise the application
+// asks for the PIN on screen and the PIN crosses the host although the
+// reader has keys for it.
+func (t *Tx) VerifyOnPINPad(ctx context.Context, req apdu.PINPadRequest) error {
+	err := t.VerifyPINDirect(ctx, req.Template, PINPad{Timeout: req.Timeout, Format: PINASCII,
+		PINOffset: req.Offset, BlockSize: req.BlockSize, MinDigits: req.MinDigits, MaxDigits: req.MaxDigits})
+	if errors.Is(err, ErrUnsupported) {
+		return fmt.Errorf("%w: %w", apdu.ErrNoPINPad, err)
+	}
+	return err
+}
+
+// HasPINPad is Card.HasPINPad within the transaction.
+func (t *Tx) HasPINPad(ctx context.Context) bool {
+	if t.done {
+		return false
+	}
+	f, err := t.features(ctx)
+	return err == nil && f.Has(FeatureVerifyPINDirect)
+}
+
 var (
 	_ apdu.PINPadVerifier = (*Card)(nil)
 	_ apdu.PINPadChecker  = (*Card)(nil)
+	_ apdu.PINPadVerifier = (*Tx)(nil)
+	_ apdu.PINPadChecker  = (*Tx)(nil)
 )

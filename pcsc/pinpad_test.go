@@ -166,3 +166,50 @@ func TestVerifyPINDirect(t *testing.T) {
 		t.Fatal("PIN of the wrong length accepted")
 	}
 }
+
+// A card application handed a Tx (piv opening the card, verifying the PIN
+// and signing in one transaction, as the card agent does) must see the
+// reader's PIN pad as it would on the Card: otherwise it asks for the PIN
+// on screen and the PIN crosses the host although the reader has keys for
+// it (PC/SC part 10 §2.5.2, FEATURE_VERIFY_PIN_DIRECT).
+func TestTxOffersThePINPad(t *testing.T) {
+	ctx := t.Context()
+	template := []byte{0x00, 0x20, 0x00, 0x80, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
+	req := apdu.PINPadRequest{Template: template, BlockSize: 6, MinDigits: 6, MaxDigits: 6}
+	for _, pinpad := range []bool{true, false} {
+		f, _ := newFake(t, virtual.Config{})
+		f.pinpad = pinpad
+		card := fakeCard(t, f, ConnectOptions{})
+		err := card.Transaction(ctx, func(ctx context.Context, tx *Tx) error {
+			var tr apdu.Transport = tx
+			checker, ok := tr.(apdu.PINPadChecker)
+			if !ok {
+				t.Fatal("a Tx does not say whether the reader has a PIN pad (apdu.PINPadChecker)")
+			}
+			verifier, ok := tr.(apdu.PINPadVerifier)
+			if !ok {
+				t.Fatal("a Tx cannot verify on the PIN pad (apdu.PINPadVerifier)")
+			}
+			if got := checker.HasPINPad(ctx); got != pinpad {
+				t.Errorf("HasPINPad = %v on a reader with pinpad %v", got, pinpad)
+			}
+			if _, err := (&apdu.Client{Transport: tx}).Do(ctx, echoSelect); err != nil {
+				return err
+			}
+			err := verifier.VerifyOnPINPad(ctx, req)
+			if !pinpad {
+				if !errors.Is(err, apdu.ErrNoPINPad) {
+					t.Errorf("no PIN pad: %v, want apdu.ErrNoPINPad", err)
+				}
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("pinpad %v: %v", pinpad, err)
+		}
+		if pinpad && bytes.Contains(f.lastCtl, []byte(virtual.EchoPIN)) {
+			t.Fatal("the PIN reached the host")
+		}
+	}
+}

@@ -274,6 +274,25 @@ var ErrOtherCertificate = fmt.Errorf("%w: the signed attributes name another cer
 // Errors: ErrMalformed for attributes that do not parse or lack one of
 // these; ErrDocumentAltered for another document; ErrOtherCertificate.
 func CheckSignedAttributes(signedAttrs, document []byte, cert *x509.Certificate) (time.Time, error) {
+	doc := sha256.Sum256(document)
+	return checkAttributes(signedAttrs, doc[:], cert, true)
+}
+
+// CheckSignedAttributesDigest is CheckSignedAttributes for a holder's side
+// that does not hold the signed bytes (a PDF's byte ranges, which the
+// server prepared): the attributes must name messageDigest, the SHA-256
+// the server states for them (pades.SignRequest.SignedRanges), and cert.
+// The signing time is optional, since PAdES keeps it out of the CMS (ETSI
+// EN 319 142-1 §5.4.2); it is zero when absent.
+//
+// It makes the card sign only the digest of signed attributes, never 32
+// bytes of the server's choosing, which could be the digest of anything
+// else the same key signs (a payment approval's Web eID token).
+func CheckSignedAttributesDigest(signedAttrs, messageDigest []byte, cert *x509.Certificate) (time.Time, error) {
+	return checkAttributes(signedAttrs, messageDigest, cert, false)
+}
+
+func checkAttributes(signedAttrs, messageDigest []byte, cert *x509.Certificate, needTime bool) (time.Time, error) {
 	in := cryptobyte.String(signedAttrs)
 	var set cryptobyte.String
 	if len(signedAttrs) > MaxSignatureSize || !in.ReadASN1(&set, cbasn1.SET) || !in.Empty() {
@@ -283,11 +302,10 @@ func CheckSignedAttributes(signedAttrs, document []byte, cert *x509.Certificate)
 	if err := sd.readAttributes(set); err != nil {
 		return time.Time{}, err
 	}
-	if sd.signingTime.IsZero() || sd.certHash == nil {
+	if (needTime && sd.signingTime.IsZero()) || sd.certHash == nil {
 		return time.Time{}, malformed("signed attributes without signing time or signing-certificate-v2")
 	}
-	doc := sha256.Sum256(document)
-	if len(sd.messageDigest) != len(doc) || subtle.ConstantTimeCompare(sd.messageDigest, doc[:]) != 1 {
+	if len(sd.messageDigest) != len(messageDigest) || subtle.ConstantTimeCompare(sd.messageDigest, messageDigest) != 1 {
 		return time.Time{}, ErrDocumentAltered
 	}
 	var buf [64]byte

@@ -3,6 +3,7 @@ package esign_test
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"os"
@@ -307,6 +308,37 @@ func TestCheckSignedAttributes(t *testing.T) {
 	}
 	if _, err := esign.CheckSignedAttributes(append(p.SignedAttributes, 0), contract, card.SignCert); !errors.Is(err, esign.ErrMalformed) {
 		t.Fatalf("trailing data: %v", err)
+	}
+}
+
+// CheckSignedAttributesDigest takes the message digest the attributes must
+// name, for signed bytes the holder's side does not hold (a PDF's byte
+// ranges).
+func TestCheckSignedAttributesDigest(t *testing.T) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p, err := esign.Prepare(contract, card.SignCert, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(contract)
+	if got, err := esign.CheckSignedAttributesDigest(p.SignedAttributes, sum[:], card.SignCert); err != nil || !got.Equal(at) {
+		t.Fatalf("good attributes: %v, %v", got, err)
+	}
+	other := sha256.Sum256([]byte("another"))
+	if _, err := esign.CheckSignedAttributesDigest(p.SignedAttributes, other[:], card.SignCert); !errors.Is(err, esign.ErrDocumentAltered) {
+		t.Fatalf("another digest: %v", err)
+	}
+	if _, err := esign.CheckSignedAttributesDigest(p.SignedAttributes, sum[:], card.AuthCert); !errors.Is(err, esign.ErrOtherCertificate) {
+		t.Fatalf("another certificate: %v", err)
+	}
+	// 32 bytes that are not a DER SET of attributes (the digest of a
+	// Web eID token's message, say) are no attributes.
+	if _, err := esign.CheckSignedAttributesDigest(sum[:], sum[:], card.SignCert); !errors.Is(err, esign.ErrMalformed) {
+		t.Fatalf("not attributes: %v", err)
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/puce-id/puce/examples/internal/web"
@@ -106,11 +107,20 @@ type request struct {
 	lastTry  bool
 	result   map[string]string
 	errorMsg string
+	// holderMsg is why the request failed, for the holder's window only,
+	// when the reason is the holder's data (errorMsg, which the site
+	// reads, then says less).
+	holderMsg string
 	// collected: the site has taken the outcome. The site cannot see the
 	// request again; the holder's window still shows how it ended until the
 	// request expires, however the window's reload and the site's poll are
 	// ordered.
 	collected bool
+	// busy: an answer of the holder is with the card. Another post of the
+	// same form (a double click, Enter pressed twice) waits its turn
+	// nowhere: it is dropped, so one answer is one PIN try and at most one
+	// signature.
+	busy bool
 
 	// authenticate
 	nonce string
@@ -308,7 +318,7 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 	case "authenticate":
 		// A Web eID nonce is at least 32 random bytes in base64; bound it so
 		// the holder's window stays readable.
-		if len(b.Nonce) < 43 || len(b.Nonce) > 128 {
+		if len(b.Nonce) < 43 || len(b.Nonce) > 128 || !base64Text(b.Nonce) {
 			return http.StatusBadRequest, apiErr("The login challenge is missing or malformed.")
 		}
 		q.nonce = b.Nonce
@@ -324,8 +334,8 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 			return http.StatusBadRequest, apiErr("The document is missing, malformed or larger than 10 MB.")
 		}
 		q.doc, q.docHash = doc, sha256.Sum256(doc)
-		q.docName = b.Name
-		if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
+		q.docName = visible(b.Name)
+		if b.Name == "" || len(b.Name) > 200 || !utf8.ValidString(b.Name) {
 			q.docName = "(unnamed document)"
 		}
 	case kindIdentity:
@@ -354,6 +364,19 @@ func (a *Agent) create(w http.ResponseWriter, r *http.Request, origin string) (i
 	a.requests[q.id] = q
 	a.log.Info("request", "id", q.id, "origin", origin, "kind", q.kind)
 	return http.StatusCreated, map[string]string{"id": q.id, "prompt": a.self + "/prompt/" + q.id}
+}
+
+// base64Text reports whether s is in the base64 alphabet, standard or
+// URL-safe (RFC 4648 §4, §5), as a Web eID login nonce is. Anything else
+// (an approval nonce, "puce-approve:1:…", with its ':') is not a login
+// challenge, and the authentication key must not sign it as one.
+func base64Text(s string) bool {
+	for _, c := range []byte(s) {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup finds a request of the given origin. A request is visible to the
@@ -448,13 +471,16 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // promptHeaders protect the holder's window: no framing (a page cannot
-// overlay or click-jack the PIN field), no script but the agent's own, and a
-// browsing context of its own so the opener cannot script or navigate it.
+// overlay or click-jack the PIN field) and no script but the agent's own.
+// The opener, of another origin, cannot read or script the window (same-
+// origin policy), but it keeps its handle and may navigate it elsewhere:
+// Cross-Origin-Opener-Policy would cut that handle, and with it the
+// client's own closing of the window (puce.js), so it is not set; the
+// holder tells the agent's window by its address, 127.0.0.1.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
-	// h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	// same-origin, not no-referrer: with no-referrer Chromium sends
 	// "Origin: null" on the window's own form posts, and the agent checks
@@ -563,11 +589,28 @@ func preview(doc []byte) string {
 			return ""
 		}
 	}
-	s := string(p)
+	s := visible(string(p))
 	if len(doc) > len(p) {
 		s += "\n…"
 	}
 	return s
+}
+
+// visible names the format characters of s (Unicode category Cf:
+// bidirectional overrides and isolates, zero-width characters), which
+// change how the text around them shows without being seen themselves:
+// "0001" can read as "1000", "Mal\u200Blory" as "Mallory" (Unicode UAX #9;
+// CVE-2021-42574). The holder is shown the characters that are signed.
+func visible(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if unicode.Is(unicode.Cf, c) {
+			fmt.Fprintf(&b, "[U+%04X]", c)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // answer takes the holder's decision and PIN from the agent's own window.
@@ -586,14 +629,26 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.mu.Lock()
-	ended := final(q.status)
+	ended, busy := final(q.status), q.busy
+	if !ended && !busy {
+		q.busy = true
+	}
 	a.mu.Unlock()
-	if ended {
+	if ended || busy {
 		// A form posted again after the outcome (the back button, a second
 		// click) changes nothing: the window shows how the request ended.
+		// Posted again while the first post is still with the card, it
+		// must not reach the card a second time: the holder gave one PIN
+		// try, and one consent to sign (DESIGN.md: a PIN is never retried
+		// automatically).
 		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 		return
 	}
+	defer func() {
+		a.mu.Lock()
+		q.busy = false
+		a.mu.Unlock()
+	}()
 	if q.kind == kindIdentity {
 		a.identityAnswer(w, r, q)
 		return
@@ -643,7 +698,9 @@ func (a *Agent) refused(q *request, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
-	case errors.As(err, &wrong):
+	// A wrong PIN with no try left (63C0) blocked the card: it matches
+	// apdu.ErrBlocked, and plainCard ends the request saying so.
+	case errors.As(err, &wrong) && wrong.TriesLeft > 0:
 		q.notice = fmt.Sprintf("Wrong PIN. %d tries left before the card blocks.", wrong.TriesLeft)
 		if wrong.TriesLeft == 1 {
 			q.lastTry = true
@@ -684,6 +741,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 	}
 	var token []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		defer forgetPIN(ctx, t)
 		token, err = cardauth.LoginToken(ctx, t, q.origin, q.nonce, pin, nil)
 		return err
 	})
@@ -725,6 +783,7 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	a.mu.Unlock()
 	var sig []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+		defer forgetPIN(ctx, t)
 		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)
 		return err
 	})
@@ -736,6 +795,18 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	return nil
 }
 
+// forgetPIN resets the PIN's security status (NIST SP 800-73-4 Part 2
+// §3.2.1: VERIFY with P1 = FF and no data) at the end of an operation the
+// holder typed the PIN for, in the same transaction. The card stays in the
+// reader, shared with every program on the computer: left verified, it
+// would let any of them sign with the authentication key (9A) as the
+// holder, without a PIN, until the card is reset. A card that refuses the
+// command (or has gone) has nothing more to tell: the operation's own
+// outcome stands.
+func forgetPIN(ctx context.Context, t apdu.Transport) {
+	_, _ = apdu.Do(ctx, t, apdu.Command{INS: 0x20, P1: 0xFF, P2: 0x80})
+}
+
 // plainCard says what a card failure means for the holder.
 func plainCard(err error) string {
 	switch {
@@ -745,6 +816,15 @@ func plainCard(err error) string {
 		return "The card has no key or certificate for this (is it the right card?)."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "The card operation was interrupted. Start again."
+	case errors.Is(err, cardauth.ErrUnknownCard):
+		return "This is not the card that shared its certificate for this signature: put that card back and start again."
 	}
 	return "The card could not be used: " + cardHint(err)
 }
+
+// errCardHint is what the page reads of a card failure that has no plain
+// meaning for the holder. The page is another party: the error chain (the
+// card client's packages, the status word, the reader's name) stays in the
+// agent's log (OWASP ASVS 4.0.3 V7.4.1: a generic message, no internal
+// detail).
+const errCardHint = "the card refused or failed the operation (the card agent's log has the details)."

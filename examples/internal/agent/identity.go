@@ -132,10 +132,12 @@ type groupView struct {
 type identityData struct {
 	ID, Origin, Status, CSRF string
 	Notice, Error            string
-	Next                     string
-	Asked                    []groupView
-	Groups                   []groupView
-	Missing                  []string
+	// Reason: why the request failed, told to the holder only.
+	Reason  string
+	Next    string
+	Asked   []groupView
+	Groups  []groupView
+	Missing []string
 	// ChipProof: the chip signed the site's challenge (Active
 	// Authentication); the proof goes with the data.
 	ChipProof bool
@@ -159,7 +161,7 @@ func (a *Agent) identityHeaders(w http.ResponseWriter) {
 func (a *Agent) identityPrompt(w http.ResponseWriter, r *http.Request, q *request) {
 	a.identityHeaders(w)
 	a.mu.Lock()
-	d := identityData{ID: q.id, Origin: q.origin, Status: q.status, CSRF: q.csrf, Notice: q.notice}
+	d := identityData{ID: q.id, Origin: q.origin, Status: q.status, CSRF: q.csrf, Notice: q.notice, Reason: q.holderMsg}
 	id := q.ident
 	d.ChipProof = id.prepared != nil && id.prepared.Active != nil
 	for _, dg := range id.require {
@@ -268,7 +270,11 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	case errors.Is(err, emrtd.ErrInvalidKey):
 		q.notice = "Type the card access number (CAN): the digits printed on the front of your card."
 	case errors.Is(err, emrtd.ErrNotOnDocument) && errors.As(err, &dge):
-		q.status, q.errorMsg, q.notice = stFailed, fmt.Sprintf("Your document does not hold %v, which the site requires.", dge.DG), ""
+		// What the document holds is the holder's to disclose, like its
+		// data: the site learns only that its request cannot be answered.
+		q.status, q.notice = stFailed, ""
+		q.errorMsg = "The holder's identity document cannot answer this request. Nothing was sent."
+		q.holderMsg = fmt.Sprintf("Your document does not hold %v, which the site requires. Nothing was sent.", dge.DG)
 	default:
 		q.status, q.errorMsg, q.notice = stFailed, plainEMRTD(err), ""
 		a.log.Info("identity document read failed", "id", q.id, "origin", q.origin, "err", err)

@@ -112,7 +112,9 @@ func errorsIsService(err error) bool {
 }
 
 // cardHint turns a PC/SC failure into the advice its sentinel carries (no
-// reader, no card, card removed, service down, …).
+// reader, no card, card removed, service down, …). Anything else gets a
+// plain sentence: the full error (package names, status words, the
+// reader's name) goes to the agent's log, not to the page.
 func cardHint(err error) string {
 	for _, s := range []error{pcsc.ErrNoReaders, pcsc.ErrReaderUnavailable, pcsc.ErrNoCard, pcsc.ErrCardRemoved, pcsc.ErrCardReset,
 		pcsc.ErrCardUnresponsive, pcsc.ErrServiceDown, pcsc.ErrSharingViolation, pcsc.ErrTimeout, pcsc.ErrCancelled} {
@@ -120,14 +122,19 @@ func cardHint(err error) string {
 			return strings.TrimPrefix(s.Error(), "pcsc: ")
 		}
 	}
-	return err.Error()
+	return errCardHint
 }
 
 // pinPadAgain says what happened when the holder did not finish typing on
-// the reader's PIN pad (no key in time, or Cancel pressed), so that the
-// window asks again instead of failing the request; "" for anything else.
+// the reader's PIN pad (no key in time, or Cancel pressed), or when another
+// program reset the card in the middle of the operation (pcsc sends no PIN
+// command again after a reset, so that no try is spent behind the holder's
+// back: the holder is the one to try again), so that the window asks again
+// instead of failing the request; "" for anything else.
 func pinPadAgain(err error) string {
 	switch {
+	case errors.Is(err, pcsc.ErrCardReset):
+		return "Another program reset the card before the operation finished; nothing was sent to the site. Try again."
 	case errors.Is(err, pcsc.ErrTimeout):
 		return "No PIN was typed on the reader in time. Press the button and type it on the reader's keys."
 	case errors.Is(err, pcsc.ErrCancelled):

@@ -30,7 +30,12 @@ func (p *PCSC) Describe() string { return "PC/SC (unavailable: built without cgo
 // Close does nothing.
 func (p *PCSC) Close() error { return nil }
 
-func cardHint(err error) string { return err.Error() }
+func cardHint(err error) string {
+	if errors.Is(err, errNoCgo) {
+		return "this card agent was built without PC/SC and cannot reach card readers"
+	}
+	return errCardHint
+}
 
 // pinPadAgain: no PIN pad without PC/SC.
 func pinPadAgain(error) string { return "" }

@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
 )
 
@@ -75,8 +76,8 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 			q.pdf.PageNote = "The first page cannot be shown: the PDF could not be rendered."
 		}
 	}
-	q.docName = b.Name
-	if q.docName == "" || len(q.docName) > 200 || !utf8.ValidString(q.docName) {
+	q.docName = visible(b.Name)
+	if b.Name == "" || len(b.Name) > 200 || !utf8.ValidString(b.Name) {
 		q.docName = "(unnamed document)"
 	}
 	return 0, nil
@@ -97,6 +98,17 @@ func (a *Agent) pdfRequest(q *request, raw json.RawMessage, origin string) (int,
 	if req.Size != q.pdf.size || !bytes.Equal(req.DocumentSHA256, q.docHash[:]) {
 		q.status, q.errorMsg = stFailed, "The site asked to sign something other than the document shown to the holder."
 		a.log.Warn("PDF signing request names another document", "id", q.id, "origin", origin)
+		return http.StatusBadRequest, apiErr(q.errorMsg)
+	}
+	// The card signs for a PDF only the digest of CMS signed attributes
+	// that name the signed byte ranges and this card's certificate. Any 32
+	// bytes of the page's choosing could be the digest of something else
+	// the e-signature key signs: a payment approval's Web eID token for a
+	// payment the holder never saw (PSD2 RTS on SCA, Art. 5(1)).
+	d := sha256.Sum256(req.SignedAttributes)
+	if _, err := esign.CheckSignedAttributesDigest(req.SignedAttributes, req.SignedRanges, q.cert); err != nil || !bytes.Equal(d[:], req.Digest) {
+		q.status, q.errorMsg = stFailed, "The site asked the card to sign something other than a signature of the document shown to the holder."
+		a.log.Warn("PDF signing request: the digest is not that of signed attributes naming the card's certificate", "id", q.id, "origin", origin, "err", err)
 		return http.StatusBadRequest, apiErr(q.errorMsg)
 	}
 	q.pdf.digest, q.pdf.Pages, q.pdf.Level = req.Digest, req.Pages, req.Level

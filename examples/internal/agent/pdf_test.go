@@ -59,7 +59,8 @@ func TestSignPDFWithoutThePDF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := pades.SignRequest{Digest: p.Digest, DocumentSHA256: sum[:], Size: len(pdf), Pages: 1, Level: "B-B", SigningTime: time.Now()}
+	req := pades.SignRequest{Digest: p.Digest, DocumentSHA256: sum[:], Size: len(pdf), Pages: 1, Level: "B-B", SigningTime: time.Now(),
+		SignedRanges: p.DocumentDigest, SignedAttributes: p.SignedAttributes}
 
 	id, _ := create()
 	other := req

@@ -118,6 +118,12 @@ type SignRequest struct {
 	Level string `json:"level"`
 	// SigningTime is the time claimed in the signature dictionary (/M).
 	SigningTime time.Time `json:"signingTime"`
+	// SignedAttributes is the DER SET of CMS signed attributes whose
+	// SHA-256 is Digest. The holder's side checks them
+	// (esign.CheckSignedAttributesDigest) so that its card signs the
+	// digest of signed attributes naming SignedRanges and its certificate,
+	// not 32 bytes that could be the digest of anything else its key signs.
+	SignedAttributes []byte `json:"signedAttributes"`
 }
 
 // ParseSignRequest decodes a PDF signing challenge's Payload on the
@@ -178,7 +184,7 @@ func (c *Ceremony) Begin(ctx context.Context, req identity.Request, pdf []byte, 
 	}
 	doc := sha256.Sum256(pdf)
 	payload, err := json.Marshal(SignRequest{Digest: p.Digest, DocumentSHA256: doc[:], Size: len(pdf), Pages: pages,
-		SignedRanges: p.DocumentDigest, Level: c.cfg.Level.String(), SigningTime: at})
+		SignedRanges: p.DocumentDigest, Level: c.cfg.Level.String(), SigningTime: at, SignedAttributes: p.SignedAttributes})
 	if err != nil {
 		return nil, err
 	}

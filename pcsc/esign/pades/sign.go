@@ -143,7 +143,11 @@ type Pending struct {
 	// DocumentDigest is SHA-256 of the bytes the signature covers, for a
 	// holder's agent to show.
 	DocumentDigest []byte
-	Level          Level
+	// SignedAttributes is the DER SET of CMS signed attributes whose
+	// SHA-256 is Digest, for a holder's agent to check before its card
+	// signs (SignRequest.SignedAttributes).
+	SignedAttributes []byte
+	Level            Level
 
 	pdf         []byte
 	contentsAt  int // offset of the placeholder's '<'
@@ -198,7 +202,7 @@ func Prepare(pdf []byte, opts SignOptions) (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Digest: cms.Digest, DocumentDigest: digest, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
+	return &Pending{Digest: cms.Digest, DocumentDigest: digest, SignedAttributes: cms.SignedAttributes, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
 }
 
 // rangesDigest is SHA-256 of the file without its placeholder, the two
