@@ -106,6 +106,7 @@ func LoginToken(ctx context.Context, t apdu.Transport, origin, nonce string, pin
 	if err != nil {
 		return nil, fmt.Errorf("cardauth: read the authentication certificate: %w", err)
 	}
+	defer forget(ctx, card)
 	if err := pin.verify(ctx, card); err != nil {
 		return nil, fmt.Errorf("cardauth: %w", err)
 	}
@@ -161,6 +162,7 @@ func SignDigest(ctx context.Context, t apdu.Transport, digest []byte, hash crypt
 	if want != nil && !want.Equal(cert) {
 		return nil, nil, fmt.Errorf("%w: this card's signing certificate is not the one the signature was prepared for", ErrUnknownCard)
 	}
+	defer forget(ctx, card)
 	signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, pin.signerOptions())
 	if err != nil {
 		return nil, nil, fmt.Errorf("cardauth: %w", err)
@@ -207,9 +209,18 @@ func ApprovalToken(ctx context.Context, t apdu.Transport, origin, nonce string, 
 	if err != nil {
 		return nil, fmt.Errorf("cardauth: read the signing certificate: %w", err)
 	}
+	defer forget(ctx, card)
 	signer, err := card.Signer(piv.SlotSignature, cert.PublicKey, pin.signerOptions())
 	if err != nil {
 		return nil, fmt.Errorf("cardauth: %w", err)
 	}
 	return NewToken(contextSigner{ctx, signer}, cert, origin, msg, nil)
 }
+
+// forget resets the PIN status once the holder's operation is done,
+// whatever its outcome (piv.Card.ForgetPIN): the card stays in a shared
+// reader, and left verified its 9A key would sign for any program on the
+// computer, without the PIN, until the card is reset. A card that refuses
+// the reset (or has gone) has nothing more to tell: the operation's own
+// outcome stands.
+func forget(ctx context.Context, card *piv.Card) { _ = card.ForgetPIN(ctx) }

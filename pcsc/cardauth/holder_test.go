@@ -167,3 +167,36 @@ func TestPINHidden(t *testing.T) {
 		}
 	}
 }
+
+// After each holder operation the PIN is no longer verified, whatever the
+// outcome: the card stays in a shared reader, and a program that opens it
+// next must not find its 9A key usable without the PIN.
+func TestHolderOperationsForgetThePIN(t *testing.T) {
+	ctx := context.Background()
+	card, f := holderEnv(t)
+	verified := func(what string) {
+		t.Helper()
+		c, err := piv.Open(ctx, card.Card, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.PINStatus(ctx)
+		if err != nil || st.Verified {
+			t.Fatalf("after %s the PIN status is %+v (%v), want not verified", what, st, err)
+		}
+	}
+	verified("enrolment") // holderEnv made a login token
+	ch, err := f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cardauth.LoginToken(ctx, card.Card, origin, string(ch.Payload), cardauth.PIN{Value: card.PIN}, nil); err != nil {
+		t.Fatal(err)
+	}
+	verified("a login token")
+	d := sha256.Sum256([]byte("document"))
+	if _, _, err := cardauth.SignDigest(ctx, card.Card, d[:], crypto.SHA256, nil, cardauth.PIN{Value: card.PIN}); err != nil {
+		t.Fatal(err)
+	}
+	verified("a signature")
+}

@@ -33,6 +33,20 @@ func pinBlock(what, pin string) ([]byte, error) {
 	return b, nil
 }
 
+// ForgetPIN resets the PIN's security status (VERIFY with P1 = FF and no
+// data, SP 800-73-4 Part 2 §3.2.1), so that the keys the PIN opened need
+// it again. A program that verified the PIN for one operation calls it
+// when done: the card stays in a reader that every program on the
+// computer shares, and left verified it would sign for any of them.
+func (c *Card) ForgetPIN(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.do(ctx, apdu.Command{CLA: 0x00, INS: 0x20, P1: 0xFF, P2: refPIN}); err != nil {
+		return fmt.Errorf("piv: reset the PIN status: %w", err)
+	}
+	return nil
+}
+
 // PINStatus is the card's answer to an empty VERIFY.
 type PINStatus struct {
 	// Verified: the PIN is verified in this session; the card does not

@@ -741,7 +741,6 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 	}
 	var token []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
-		defer forgetPIN(ctx, t)
 		token, err = cardauth.LoginToken(ctx, t, q.origin, q.nonce, pin, nil)
 		return err
 	})
@@ -783,7 +782,6 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	a.mu.Unlock()
 	var sig []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
-		defer forgetPIN(ctx, t)
 		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)
 		return err
 	})
@@ -793,18 +791,6 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	a.finish(q, stDone, map[string]string{"signature": base64.StdEncoding.EncodeToString(sig)}, "")
 	a.log.Info("document signed", "id", q.id, "origin", q.origin, "document", q.docName)
 	return nil
-}
-
-// forgetPIN resets the PIN's security status (NIST SP 800-73-4 Part 2
-// §3.2.1: VERIFY with P1 = FF and no data) at the end of an operation the
-// holder typed the PIN for, in the same transaction. The card stays in the
-// reader, shared with every program on the computer: left verified, it
-// would let any of them sign with the authentication key (9A) as the
-// holder, without a PIN, until the card is reset. A card that refuses the
-// command (or has gone) has nothing more to tell: the operation's own
-// outcome stands.
-func forgetPIN(ctx context.Context, t apdu.Transport) {
-	_, _ = apdu.Do(ctx, t, apdu.Command{INS: 0x20, P1: 0xFF, P2: 0x80})
 }
 
 // plainCard says what a card failure means for the holder.

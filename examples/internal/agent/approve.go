@@ -42,7 +42,6 @@ func (a *Agent) approvePayment(ctx context.Context, q *request, pin cardauth.PIN
 	}
 	var token []byte
 	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
-		defer forgetPIN(ctx, t)
 		token, err = cardauth.ApprovalToken(ctx, t, q.origin, q.approval.nonce, q.approval.tx, pin)
 		return err
 	})
