@@ -17,7 +17,9 @@ const (
 	Level2
 	// Level3 (AAL3): two factors, one of them a hardware cryptographic
 	// authenticator resistant to verifier impersonation: a card whose key needs
-	// the PIN, or a device-bound security key with user verification.
+	// the PIN, or a device-bound security key with user verification whose
+	// attestation the relying party's policy trusted (webauthn's
+	// Record.TrustedAttestation): flags alone do not show hardware.
 	Level3
 )
 

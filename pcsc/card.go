@@ -296,20 +296,26 @@ func (c *Card) transaction(ctx context.Context, op string, fn func(tx *Tx) error
 	tx := &Tx{c: c}
 	defer func() {
 		tx.done = true
-		finish := func() {
+		finish := func(disposition scard.Disposition) {
 			// pcsc-lite counts nested begins on a handle; end them all so
 			// that no other program stays locked out. Ending on a card that
 			// is gone fails, and there is nothing to do about it.
 			for n := tx.locks.Load(); n > 0; n-- {
-				_ = c.h.EndTransaction(scard.LeaveCard)
+				_ = c.h.EndTransaction(disposition)
 			}
 			<-c.sem
 		}
 		if tx.pending != nil {
-			go func() { <-tx.pending; finish() }()
+			// A command was abandoned in flight (a PIN-pad VERIFY the holder
+			// finished after the request went away, a signature): what it
+			// left on the card is unknown, a verified PIN included, and the
+			// commands that would clear it can no longer be sent. The card
+			// is reset as the transaction ends, so that no other program
+			// finds its keys open.
+			go func() { <-tx.pending; finish(scard.ResetCard) }()
 			return
 		}
-		finish()
+		finish(scard.LeaveCard)
 	}()
 	if c.closed {
 		return fmt.Errorf("pcsc: %s: %w", op, ErrClosed)

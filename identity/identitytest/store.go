@@ -100,6 +100,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 	t.Run("UnitOrder", func(t *testing.T) { testUnitOrder(t, f.Open(t)) })
 	t.Run("UnitSequence", func(t *testing.T) { testUnitSequence(t, f.Open(t)) })
 	t.Run("UnitThrottleClear", func(t *testing.T) { testUnitThrottleClear(t, f.Open(t)) })
+	t.Run("UnitClearAbsent", func(t *testing.T) { testUnitClearAbsent(t, f.Open(t)) })
 	t.Run("UnitRace", func(t *testing.T) {
 		s := f.Open(t)
 		testUnitRace(t, s, second(t, s))

@@ -94,3 +94,31 @@ func testUnitThrottleClear(t *testing.T, s identity.Store) {
 		t.Fatalf("after the race the record holds %+v, want the failure", st)
 	}
 }
+
+// testUnitClearAbsent: a unit that only clears the throttle at version 0
+// (no challenge, no credential write to carry the condition) commits while
+// the record is absent, writing nothing, and conflicts once a failure is
+// recorded, leaving it.
+func testUnitClearAbsent(t *testing.T, s identity.Store) {
+	us, ok := s.(identity.UnitStore)
+	if !ok {
+		t.Skip("not a UnitStore")
+	}
+	ctx := context.Background()
+	key := identity.ThrottleKey{Subject: "erin", Kind: identity.KindPassword}
+	clear := &identity.UnitWrites{ThrottleKey: key, Clear: true}
+	mustNoErr(t, us.CommitUnit(ctx, clear), "clear an absent record")
+	if st, err := s.LoadThrottle(ctx, key); err != nil || st.Version != 0 {
+		t.Fatalf("after the clear the record is %+v (%v), want none", st, err)
+	}
+	failed := identity.ThrottleState{Failures: 1, NotBefore: Epoch(), Version: 1}
+	if ok, err := s.SwapThrottle(ctx, key, identity.ThrottleState{}, failed); err != nil || !ok {
+		t.Fatalf("record a failure: %v %v", ok, err)
+	}
+	if err := us.CommitUnit(ctx, &identity.UnitWrites{ThrottleKey: key, Clear: true}); !identity.IsUnitConflict(err) {
+		t.Fatalf("a clear that read no record, with one there now: %v, want a conflict", err)
+	}
+	if st, _ := s.LoadThrottle(ctx, key); st.Failures != 1 {
+		t.Fatalf("the conflicting clear left %+v, want the failure", st)
+	}
+}

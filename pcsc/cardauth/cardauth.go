@@ -418,12 +418,15 @@ func (f *Factor) verify(ctx context.Context, subject identity.Subject, pc *parse
 	return nil
 }
 
-// pinnedClaims are the claims of a pinned-key login: those of the
+// pinnedClaims are the claims of a pinned-key login: the names of the
 // certificate enrolment saw, or, for a record without one, its subject,
-// serial and issuer as recorded.
+// serial and issuer as recorded. Not its expiry: the validity a login
+// judges is the presented certificate's.
 func pinnedClaims(card *Card) map[string]string {
 	if cert, err := x509.ParseCertificate(card.Certificate); err == nil {
-		return Claims(cert)
+		c := Claims(cert)
+		delete(c, "certificateExpires")
+		return c
 	}
 	c := map[string]string{}
 	for k, v := range map[string]string{"subject": card.Subject, "certificateSerial": card.Serial, "issuer": card.Issuer} {

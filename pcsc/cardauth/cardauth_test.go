@@ -394,7 +394,8 @@ func TestSelfIssuedAndPinned(t *testing.T) {
 	renamed, _ := e.pki.card(t, "mallory", leafOpts{key: key, selfSigned: true})
 	p, err = e.login(t, "frank", renamed, key)
 	if err != nil || p.Claims["subject"] != cert.Subject.String() || p.Claims["commonName"] != cert.Subject.CommonName ||
-		p.Claims["certificateSerial"] == "" || p.Claims["certificateSerial"] == cardauth.Claims(renamed)["certificateSerial"] {
+		p.Claims["certificateSerial"] == "" || p.Claims["certificateSerial"] == cardauth.Claims(renamed)["certificateSerial"] ||
+		p.Claims["certificateExpires"] != "" {
 		t.Fatalf("login with the pinned key in a renamed certificate: %+v %v", p, err)
 	}
 	// Another self-signed certificate for another key is not frank's card.

@@ -220,7 +220,16 @@ func ApprovalToken(ctx context.Context, t apdu.Transport, origin, nonce string, 
 // forget resets the PIN status once the holder's operation is done,
 // whatever its outcome (piv.Card.ForgetPIN): the card stays in a shared
 // reader, and left verified its 9A key would sign for any program on the
-// computer, without the PIN, until the card is reset. A card that refuses
-// the reset (or has gone) has nothing more to tell: the operation's own
-// outcome stands.
-func forget(ctx context.Context, card *piv.Card) { _ = card.ForgetPIN(ctx) }
+// computer, without the PIN, until the card is reset. It runs even when
+// the request was cancelled (a closed tab); a transport that can no longer
+// send resets the card instead (pcsc's transactions do). A card that
+// refuses the reset (or has gone) has nothing more to tell: the
+// operation's own outcome stands.
+func forget(ctx context.Context, card *piv.Card) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), forgetTimeout)
+	defer cancel()
+	_ = card.ForgetPIN(ctx)
+}
+
+// forgetTimeout bounds the PIN reset of a cancelled request.
+const forgetTimeout = 5 * time.Second
