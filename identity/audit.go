@@ -132,9 +132,6 @@ func printableASCII(s string) bool {
 	return true
 }
 
-// maxCredentialIDLen bounds a credential ID in the audit trail.
-const maxCredentialIDLen = 2048
-
 // clean makes s valid UTF-8 without NUL bytes and at most n bytes long.
 func clean(s string, n int) string {
 	if len(s) <= n && (printableASCII(s) || checkField("", s) == nil) {

@@ -170,10 +170,10 @@ func notEnrolled(ref identity.CredentialRef) error {
 
 // CreateCredential implements identity.CredentialStore.
 func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) error {
-	if err := checkKeys(c.Subject, c.Kind, c.ID); err != nil {
+	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return err
 	}
-	if err := checkCounter(c.Counter); err != nil {
+	if err := identity.ValidateCounter(c.Counter); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -290,7 +290,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) er
 
 // AdvanceCounter implements identity.CredentialStore.
 func (s *Store) AdvanceCounter(ctx context.Context, ref identity.CredentialRef, n uint64, at time.Time) error {
-	if err := checkCounter(n); err != nil {
+	if err := identity.ValidateCounter(n); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -333,7 +333,7 @@ func (s *Store) deleteLocked(ref identity.CredentialRef) {
 
 // PutChallenge implements identity.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
-	if err := checkKeys(ch.Subject, ch.Kind, ""); err != nil {
+	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -388,7 +388,7 @@ func (s *Store) LoadThrottle(ctx context.Context, key identity.ThrottleKey) (ide
 
 // SwapThrottle implements identity.ThrottleStore.
 func (s *Store) SwapThrottle(ctx context.Context, key identity.ThrottleKey, prev, next identity.ThrottleState) (bool, error) {
-	if err := checkKeys(key.Subject, key.Kind, ""); err != nil {
+	if err := identity.ValidateKeys(key.Subject, key.Kind, ""); err != nil {
 		return false, err
 	}
 	s.mu.Lock()
@@ -529,7 +529,7 @@ func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, err
 // Audit implements identity.Auditor, appending to the partition of the
 // event's subject and, every CheckpointEvery appends, sealing a checkpoint.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
-	if err := checkKeys(e.Subject, "", ""); err != nil {
+	if err := identity.ValidateKeys(e.Subject, "", ""); err != nil {
 		return err
 	}
 	s.mu.Lock()

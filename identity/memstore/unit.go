@@ -53,25 +53,25 @@ func (s *Store) ReadUnit(ctx context.Context, r *identity.UnitRead) error {
 func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 	// What sqlstore refuses before it writes, refused alike.
 	if w.Count {
-		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+		if err := identity.ValidateKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
 			return err
 		}
 	}
 	for _, a := range w.Counters {
-		if err := checkCounter(a.N); err != nil {
+		if err := identity.ValidateCounter(a.N); err != nil {
 			return err
 		}
 	}
 	for i := range w.Creates {
-		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+		if err := identity.ValidateKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
 			return err
 		}
-		if err := checkCounter(w.Creates[i].Counter); err != nil {
+		if err := identity.ValidateCounter(w.Creates[i].Counter); err != nil {
 			return err
 		}
 	}
 	for i := range w.Events {
-		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+		if err := identity.ValidateKeys(w.Events[i].Subject, "", ""); err != nil {
 			return err
 		}
 	}

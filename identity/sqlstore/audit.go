@@ -153,7 +153,7 @@ func (c *headCache) committed(heads []auditchain.Head) {
 // Audit implements identity.Auditor: one statement on PostgreSQL, one
 // transaction on SQLite, touching the head of one partition only.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
-	if err := checkKeys(e.Subject, "", ""); err != nil {
+	if err := identity.ValidateKeys(e.Subject, "", ""); err != nil {
 		return fmt.Errorf("sqlstore: audit: %w", err)
 	}
 	if s.d.name == "postgres" {

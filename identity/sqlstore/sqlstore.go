@@ -334,7 +334,7 @@ func scanCredential(row interface{ Scan(...any) error }) (*identity.Credential, 
 
 // CreateCredential implements identity.CredentialStore.
 func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) error {
-	if err := checkKeys(c.Subject, c.Kind, c.ID); err != nil {
+	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
 	}
 	if c.Counter > math.MaxInt64 {
@@ -476,7 +476,7 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 
 // PutChallenge implements identity.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
-	if err := checkKeys(ch.Subject, ch.Kind, ""); err != nil {
+	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
 	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at)
@@ -554,7 +554,7 @@ func (s *Store) LoadThrottle(ctx context.Context, key identity.ThrottleKey) (ide
 // SwapThrottle implements identity.ThrottleStore as a compare-and-swap on
 // the version column.
 func (s *Store) SwapThrottle(ctx context.Context, key identity.ThrottleKey, prev, next identity.ThrottleState) (bool, error) {
-	if err := checkKeys(key.Subject, key.Kind, ""); err != nil {
+	if err := identity.ValidateKeys(key.Subject, key.Kind, ""); err != nil {
 		return false, fmt.Errorf("sqlstore: swap throttle: %w", err)
 	}
 	var r sql.Result

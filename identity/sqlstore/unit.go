@@ -236,17 +236,17 @@ type unitWrite struct {
 func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	var out []unitWrite
 	if w.Count {
-		if err := checkKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
+		if err := identity.ValidateKeys(w.ThrottleKey.Subject, w.ThrottleKey.Kind, ""); err != nil {
 			return nil, err
 		}
 	}
 	for i := range w.Creates {
-		if err := checkKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
+		if err := identity.ValidateKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
 			return nil, err
 		}
 	}
 	for i := range w.Events {
-		if err := checkKeys(w.Events[i].Subject, "", ""); err != nil {
+		if err := identity.ValidateKeys(w.Events[i].Subject, "", ""); err != nil {
 			return nil, err
 		}
 	}
