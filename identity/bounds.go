@@ -13,9 +13,6 @@ import (
 // entry (a third of a page).
 const MaxCredentialIDLen = 2048
 
-// maxCredentialIDLen is MaxCredentialIDLen where the audit trail cuts.
-const maxCredentialIDLen = MaxCredentialIDLen
-
 // ValidateKeys is for store authors: it refuses, with ErrBadInput, a
 // subject or kind Validate refuses and a credential ID that is over
 // MaxCredentialIDLen or not text (invalid UTF-8, NUL), before they become

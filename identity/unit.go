@@ -556,7 +556,7 @@ func outcomeEvent(e Event, err error) Event {
 		e.Result, e.Reason = Failure, err.Error()
 	}
 	e.Subject = Subject(clean(string(e.Subject), maxFieldLen))
-	e.CredentialID = clean(e.CredentialID, maxCredentialIDLen)
+	e.CredentialID = clean(e.CredentialID, MaxCredentialIDLen)
 	e.RemoteAddr = clean(e.RemoteAddr, maxFieldLen)
 	e.Reason = clean(e.Reason, 1024)
 	return e
