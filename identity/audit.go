@@ -53,6 +53,12 @@ type AuditRecord struct {
 	// Prev is the Hash of record Seq-1 of the same partition.
 	Prev []byte
 	Hash []byte
+	// Nonce and MAC seal the record with the audit key, when the store has
+	// one: they prove that a holder of the key wrote it, which the chain
+	// alone cannot (identity/auditchain, "Sealed records"). Both are nil
+	// in a record written without a key or by an older puce.
+	Nonce []byte
+	MAC   []byte
 }
 
 // ErrAuditBroken: the audit trail does not verify; a record or checkpoint was
@@ -147,12 +153,13 @@ func clean(s string, n int) string {
 // AuditConfig configures a store's audit trail (memstore.WithAudit,
 // sqlstore.WithAudit).
 type AuditConfig struct {
-	// Key seals the checkpoints with HMAC-SHA256: at least 32 random bytes,
-	// kept out of the database (beside the Sealer's keys), and given to
-	// VerifyAudit as AuditKeys.Current. Without it the store writes no
-	// checkpoints (an empty key is none), and the trail is a hash chain
-	// that anyone with write access can recompute. To replace it, see AuditKeys and "Rotating the
-	// audit key" in the package documentation.
+	// Key seals the checkpoints and every record with HMAC-SHA256: at
+	// least 32 random bytes, kept out of the database (beside the Sealer's
+	// keys), and given to VerifyAudit as AuditKeys.Current. Without it the
+	// store writes no checkpoints and no seals (an empty key is none), and
+	// the trail is a hash chain that anyone with write access can
+	// recompute. To replace it, see AuditKeys and "Rotating the audit key"
+	// in the package documentation.
 	Key []byte
 	// Partitions is the number of chains subjects are spread over (default
 	// 16, at most 1024). Changing it later is safe: each partition is a
@@ -160,8 +167,9 @@ type AuditConfig struct {
 	Partitions int
 	// CheckpointEvery is how many appends of this store handle lead to a
 	// checkpoint (default 100). A checkpoint costs one short transaction;
-	// the records since the last one are the window an attacker with write
-	// access can rewrite undetected (see identity/auditchain).
+	// the newest records since the last one are the window in which an
+	// attacker with write access can delete or reorder records undetected
+	// (see identity/auditchain).
 	CheckpointEvery int
 }
 

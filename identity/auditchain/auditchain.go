@@ -26,6 +26,37 @@
 // checkpoints are written. An auditor who must verify without being able to
 // write checkpoints needs a signature instead; that is not built.
 //
+// # Sealed records
+//
+// A checkpoint vouches for what the chains held when it was written, not
+// for who wrote it: before sealed records, whoever could write the
+// database could append a record (a login that never happened, an unlock
+// by an administrator), and the store's next checkpoint covered it as its
+// own. So a store with a key also seals every record it appends
+// (RecordKey): a random nonce, and an HMAC-SHA256 under the same key over
+// a tag no checkpoint's MAC starts with, the partition, the nonce and every
+// field of the event. The record's hash covers the nonce and the seal
+// (RecordHash), so the chain binds them like any field.
+//
+// The seal does not cover the record's place in its chain (the previous
+// hash, the sequence number): on PostgreSQL those are known only inside
+// the statement that appends, and the key must not reach the database. So
+// a genuine record could be copied to the end of its partition; the
+// Verifier finds two records of one partition with the same nonce, keeping
+// 24 bytes per sealed record of the partition it is reading. A copy to
+// another partition fails its seal.
+//
+// A checkpoint written by a store that seals records says so (its MAC's
+// input starts with a second tag; Checkpoint.Seal), and from the first
+// such checkpoint on, the Verifier requires every newer record to be
+// sealed. A trail written by an older puce is upgraded in place: its
+// unsealed records stay verifiable, and when v1 checkpoints precede the
+// first sealing one, unsealed records are accepted for
+// SealUpgradeWindow after it — the rolling deploy in which instances of
+// the older puce still append — and required from the first sealing
+// checkpoint dated after that. Instances of the older puce must therefore
+// all be replaced within that day.
+//
 // # Key rotation
 //
 // Keys end: a cryptoperiod runs out, or a key leaks. The key a store seals
@@ -91,6 +122,11 @@
 //     checkpoint covers the changed record: the checkpoint's head for that
 //     partition no longer matches, and a new checkpoint cannot be made
 //     without the key;
+//   - once a sealing checkpoint precedes it, a record made up, edited,
+//     stripped of its seal, or copied from elsewhere in the trail, even in
+//     the newest records that no checkpoint covers yet, and even after a
+//     later checkpoint covered it: its seal fails, is missing, or repeats
+//     another record's (see Sealed records);
 //   - the newest records deleted and the partition heads rolled back to
 //     match ("truncation"), when a checkpoint covers a deleted record: the
 //     checkpoint names a head the chain no longer reaches;
@@ -113,23 +149,24 @@
 //
 // It does not detect, and cannot without state kept outside the database:
 //
-//   - any change to records newer than the last checkpoint and the last
-//     kept mark, by an attacker who also recomputes the chain and the head
-//     rows of that partition: between checkpoints the chain is only a hash
-//     chain. The window is the checkpoint interval;
-//   - records added: appended to any partition, or in a partition no
-//     checkpoint names yet (one a larger partition count would create),
-//     with any time and any content — a login that never happened, an
-//     unlock by an administrator. The trail only grew, which a kept mark
-//     lets through, and the next checkpoint, sealed by the store with the
-//     key, covers them as if the store had written them: records carry no
-//     MAC of their own, so nothing tells who wrote them. Times are the
-//     writer's, never compared: a record's time says nothing the key
-//     vouches for;
+//   - records newer than the last checkpoint and the last kept mark
+//     deleted or put in another order, by an attacker who also recomputes
+//     the chain and the head rows of that partition: between checkpoints
+//     the chain is only a hash chain, and a record's seal does not cover
+//     its place in it. The window is the checkpoint interval. Such records
+//     cannot be edited, made up or copied (their seals tell, see Sealed
+//     records), once a sealing checkpoint precedes them;
+//   - records added where no seal is required yet: before the trail's
+//     first sealing checkpoint, or within SealUpgradeWindow after it when
+//     the trail was upgraded. The trail only grew, which a kept mark lets
+//     through, and the next checkpoint covers them as if the store had
+//     written them. Times are the writer's, never compared: a record's
+//     time says nothing the key vouches for;
 //   - without a kept mark, the newest checkpoints deleted: every record
 //     after the last checkpoint kept is then in the window above, so
 //     deleting them all leaves the whole trail open to rewriting, key or
-//     no key. An operator who keeps each mark VerifyAudit returns, in a
+//     no key (with every checkpoint gone, nothing requires a seal any
+//     more). An operator who keeps each mark VerifyAudit returns, in a
 //     log shipped off the machine, and gives the last one to the next
 //     verification detects it;
 //   - a whole trail copied from another database whose checkpoints the
@@ -288,12 +325,24 @@ type Checkpoint struct {
 	MAC  []byte
 }
 
-// Seal sets c.MAC: HMAC-SHA256 under key over everything else in c.
-func (c *Checkpoint) Seal(key []byte) { c.MAC = c.mac(key) }
+// Seal sets c.MAC: HMAC-SHA256 under key over everything else in c. The
+// MAC's input starts with the tag of version 2, which says that the store
+// seals its records: from such a checkpoint on, VerifyAudit requires every
+// record to carry a seal (see "Sealed records" in the package
+// documentation).
+func (c *Checkpoint) Seal(key []byte) { c.MAC = c.mac(key, checkpointSealing) }
 
-func (c *Checkpoint) mac(key []byte) []byte {
+// Checkpoint versions, told apart by the tag their MAC's input starts with:
+// a checkpoint needs no column to say which it is, and one cannot be
+// passed off as the other without the key.
+const (
+	checkpointV1      = "puce-audit-checkpoint-v1"
+	checkpointSealing = "puce-audit-checkpoint-v2"
+)
+
+func (c *Checkpoint) mac(key []byte, tag string) []byte {
 	m := hmac.New(sha256.New, key)
-	b := []byte("puce-audit-checkpoint-v1")
+	b := []byte(tag)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.Time.UnixMicro()))
 	b = append(b, c.Prev...)

@@ -162,30 +162,49 @@ func TestBadAuditKeys(t *testing.T) {
 }
 
 // TestCheckpointMACFormat pins the checkpoint MAC's input, written out the
-// long way: checkpoints sealed by earlier releases, under keys now retired,
-// must keep verifying.
+// long way, in both versions: checkpoints sealed by earlier releases (v1),
+// under keys now retired, must keep verifying, and a v1 checkpoint tells
+// that its store did not seal records yet.
 func TestCheckpointMACFormat(t *testing.T) {
 	c := auditchain.Checkpoint{Seq: 7, Time: identitytest.Epoch(), Prev: bytes.Repeat([]byte{0xa5}, 32),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition, Seq: 2, Hash: bytes.Repeat([]byte{0x11}, 32)},
 		Heads:  []auditchain.Head{{Partition: 0, Seq: 3, Hash: bytes.Repeat([]byte{0x22}, 32)}, {Partition: 5, Seq: 9, Hash: bytes.Repeat([]byte{0x33}, 32)}}}
-	c.Seal(k1)
-	m := hmac.New(sha256.New, k1)
-	u := func(v uint64) { m.Write(binary.BigEndian.AppendUint64(nil, v)) }
-	head := func(h auditchain.Head) {
-		u(uint64(h.Partition))
-		u(uint64(h.Seq))
-		u(uint64(len(h.Hash)))
-		m.Write(h.Hash)
+	want := func(tag string) []byte {
+		m := hmac.New(sha256.New, k1)
+		u := func(v uint64) { m.Write(binary.BigEndian.AppendUint64(nil, v)) }
+		head := func(h auditchain.Head) {
+			u(uint64(h.Partition))
+			u(uint64(h.Seq))
+			u(uint64(len(h.Hash)))
+			m.Write(h.Hash)
+		}
+		m.Write([]byte(tag))
+		u(7)
+		u(uint64(identitytest.Epoch().UnixMicro()))
+		m.Write(c.Prev)
+		head(c.Legacy)
+		u(2)
+		head(c.Heads[0])
+		head(c.Heads[1])
+		return m.Sum(nil)
 	}
-	m.Write([]byte("puce-audit-checkpoint-v1"))
-	u(7)
-	u(uint64(identitytest.Epoch().UnixMicro()))
-	m.Write(c.Prev)
-	head(c.Legacy)
-	u(2)
-	head(c.Heads[0])
-	head(c.Heads[1])
-	if want := m.Sum(nil); !bytes.Equal(c.MAC, want) {
-		t.Fatalf("MAC %x, want %x", c.MAC, want)
+	c.Seal(k1)
+	if w := want("puce-audit-checkpoint-v2"); !bytes.Equal(c.MAC, w) {
+		t.Fatalf("MAC %x, want %x", c.MAC, w)
+	}
+	auditchain.SealV1(&c, k1)
+	if w := want("puce-audit-checkpoint-v1"); !bytes.Equal(c.MAC, w) {
+		t.Fatalf("v1 MAC %x, want %x", c.MAC, w)
+	}
+	// Both verify under the key.
+	tr := &auditchain.Trail{Checkpoints: []auditchain.Checkpoint{c}}
+	c.Seq, c.Prev, c.Heads = 1, auditchain.Zero(), nil
+	c.Legacy = auditchain.Head{Partition: auditchain.LegacyPartition, Hash: auditchain.Zero()}
+	for _, seal := range []func(*auditchain.Checkpoint, []byte){auditchain.SealV1, (*auditchain.Checkpoint).Seal} {
+		seal(&c, k1)
+		tr.Checkpoints[0] = c
+		if _, err := auditchain.Verify(tr, identity.AuditKeys{Current: k1}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -40,6 +40,7 @@ type Verifier struct {
 	records    int64
 	// since is the mark the caller kept from an earlier verification.
 	since *since
+	seals sealRules
 }
 
 // generation is one key and how long its checkpoints are accepted after
@@ -47,6 +48,7 @@ type Verifier struct {
 type generation struct {
 	key     []byte
 	overlap time.Duration
+	records *RecordKey
 }
 
 // NewVerifier returns a Verifier that authenticates checkpoints with keys:
@@ -67,10 +69,11 @@ func NewVerifier(keys identity.AuditKeys) (*Verifier, error) {
 		return v, nil
 	}
 	for i := len(keys.Retired) - 1; i >= 0; i-- {
-		v.gens = append(v.gens, generation{key: keys.Retired[i].Key, overlap: keys.Retired[i].Overlap})
+		v.gens = append(v.gens, generation{key: keys.Retired[i].Key, overlap: keys.Retired[i].Overlap, records: NewRecordKey(keys.Retired[i].Key)})
 	}
-	v.gens = append(v.gens, generation{key: keys.Current})
+	v.gens = append(v.gens, generation{key: keys.Current, records: NewRecordKey(keys.Current)})
 	v.newer = make([]time.Time, len(v.gens))
+	v.seals.cuts = make([]map[int]int64, len(v.gens))
 	return v, nil
 }
 
@@ -82,19 +85,29 @@ func (v *Verifier) keyName(g int) string {
 	return fmt.Sprintf("retired audit key %d", len(v.gens)-2-g)
 }
 
-// generation returns the generation whose key verifies c's MAC, or -1. The
+// generation returns the generation whose key verifies c's MAC, or -1,
+// and whether c is a checkpoint of a store that seals its records. The
 // previous checkpoint's key is tried first: most follow one under the same.
-func (v *Verifier) generation(c *Checkpoint) int {
-	try := func(g int) bool { return hmac.Equal(c.MAC, c.mac(v.gens[g].key)) }
-	if v.top >= 0 && try(v.lastGen) {
-		return v.lastGen
+func (v *Verifier) generation(c *Checkpoint) (g int, sealing bool) {
+	try := func(g int) (bool, bool) {
+		if hmac.Equal(c.MAC, c.mac(v.gens[g].key, checkpointSealing)) {
+			return true, true
+		}
+		return hmac.Equal(c.MAC, c.mac(v.gens[g].key, checkpointV1)), false
 	}
-	for g := len(v.gens) - 1; g >= 0; g-- {
-		if (v.top < 0 || g != v.lastGen) && try(g) {
-			return g
+	if v.top >= 0 {
+		if ok, sealing := try(v.lastGen); ok {
+			return v.lastGen, sealing
 		}
 	}
-	return -1
+	for g := len(v.gens) - 1; g >= 0; g-- {
+		if v.top < 0 || g != v.lastGen {
+			if ok, sealing := try(g); ok {
+				return g, sealing
+			}
+		}
+	}
+	return -1, false
 }
 
 // rotation applies the rules of key rotation to c, sealed under generation
@@ -185,13 +198,14 @@ func (v *Verifier) Checkpoint(c Checkpoint) error {
 		return broken("checkpoint %d names another legacy chain than the one kept", c.Seq)
 	}
 	if len(v.gens) > 0 {
-		g := v.generation(&c)
+		g, sealing := v.generation(&c)
 		if g < 0 {
 			return broken("checkpoint %d does not verify under any audit key (forged, altered, or sealed with a key not given)", c.Seq)
 		}
 		if err := v.rotation(&c, g); err != nil {
 			return err
 		}
+		v.sealsAfter(&c, sealing)
 	}
 	if v.claims == nil {
 		v.claims, v.claimedMax = map[int]map[int64][]byte{}, map[int]int64{}
@@ -255,11 +269,14 @@ func (v *Verifier) Record(r identity.AuditRecord) error {
 		return broken("partition %d: record %d expected, found %d (a record is missing or moved)", r.Partition, want, r.Seq)
 	case subtle.ConstantTimeCompare(r.Prev, h.Hash) != 1:
 		return broken("partition %d: record %d does not follow record %d", r.Partition, r.Seq, h.Seq)
-	case subtle.ConstantTimeCompare(r.Hash, Hash(r.Partition, r.Prev, r.Seq, r.Event)) != 1:
+	case subtle.ConstantTimeCompare(r.Hash, RecordHash(r)) != 1:
 		return broken("partition %d: record %d was altered", r.Partition, r.Seq)
 	}
 	if c, ok := v.claims[r.Partition][r.Seq]; ok && subtle.ConstantTimeCompare(c, r.Hash) != 1 {
 		return broken("partition %d: record %d is not the one a checkpoint sealed (the chain was recomputed)", r.Partition, r.Seq)
+	}
+	if err := v.sealOf(&r); err != nil {
+		return err
 	}
 	h.Seq, h.Hash = r.Seq, r.Hash
 	v.since.sawRecord(r.Partition, r.Seq, r.Hash)
@@ -277,6 +294,9 @@ func (v *Verifier) Finish(heads []Head) ([]byte, error) {
 		if err := v.EndLegacy(Head{Hash: Zero()}); err != nil {
 			return nil, err
 		}
+	}
+	if err := v.seals.endPartition(); err != nil {
+		return nil, err
 	}
 	rows := map[int]Head{}
 	for _, h := range heads {

@@ -130,8 +130,9 @@ type tamperCase struct {
 	// undetected: the change lies in the window the threat model leaves
 	// open (after the last checkpoint), so only the digest tells.
 	undetected bool
-	// grown: the trail only grew, which a kept mark lets through too, and
-	// the next checkpoint seals what was added.
+	// grown: the trail only grew, which a kept mark lets through. The
+	// key still tells what was added, before and after the store's next
+	// checkpoint: the records carry no seal of the key, or a copied one.
 	grown bool
 }
 
@@ -164,7 +165,7 @@ func rechain(tr *auditchain.Trail, p, from int) {
 		if i > 0 {
 			recs[i].Prev = recs[i-1].Hash
 		}
-		recs[i].Hash = auditchain.Hash(p, recs[i].Prev, recs[i].Seq, recs[i].Event)
+		recs[i].Hash = auditchain.RecordHash(*recs[i])
 	}
 	h := headOf(tr, p)
 	last := recs[len(recs)-1]
@@ -238,13 +239,44 @@ var tamperCases = []tamperCase{
 		recs := recordsOf(tr, p)
 		cut(tr, p, recs[len(recs)-1].Seq)
 	}},
-	{name: "delete every checkpoint and re-chain everything (the open window)", undetected: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
-		// The key binds only what a kept checkpoint covers.
+	{name: "delete every checkpoint, strip a seal and re-chain everything (the open window)", undetected: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		// The key binds only what a kept checkpoint covers: without one,
+		// nothing says that records must be sealed.
 		tr.Checkpoints = nil
-		recordsOf(tr, p)[1].Event.Result = identity.Success
+		r := recordsOf(tr, p)[1]
+		r.Event.Result = identity.Success
+		r.Nonce, r.MAC = nil, nil
 		rechain(tr, p, 1)
 	}},
-	{name: "append a backdated forged record", undetected: true, grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+	{name: "edit a record after the last checkpoint and re-chain", change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		recs := recordsOf(tr, p)
+		recs[len(recs)-1].Event.Result = identity.Success
+		rechain(tr, p, len(recs)-1)
+	}},
+	{name: "strip the seal of a record after the last checkpoint and re-chain", change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		recs := recordsOf(tr, p)
+		r := recs[len(recs)-1]
+		r.Event.Result = identity.Success
+		r.Nonce, r.MAC = nil, nil
+		rechain(tr, p, len(recs)-1)
+	}},
+	{name: "replace a record after the last checkpoint by an older one's copy", change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		recs := recordsOf(tr, p)
+		last, old := recs[len(recs)-1], recs[0]
+		last.Event, last.Nonce, last.MAC = old.Event, old.Nonce, old.MAC
+		rechain(tr, p, len(recs)-1)
+	}},
+	{name: "append a copy of a genuine record", grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		recs := recordsOf(tr, p)
+		last := recs[len(recs)-1]
+		dup := *recs[1]
+		dup.Seq, dup.Prev = last.Seq+1, last.Hash
+		dup.Hash = auditchain.RecordHash(dup)
+		tr.Records = append(tr.Records, dup)
+		h := headOf(tr, p)
+		h.Seq, h.Hash = dup.Seq, dup.Hash
+	}},
+	{name: "append a backdated forged record", grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
 		recs := recordsOf(tr, p)
 		last := recs[len(recs)-1]
 		forged := identity.AuditRecord{Partition: p, Seq: last.Seq + 1, Prev: last.Hash,
@@ -254,7 +286,7 @@ var tamperCases = []tamperCase{
 		h := headOf(tr, p)
 		h.Seq, h.Hash = forged.Seq, forged.Hash
 	}},
-	{name: "a partition no checkpoint names, backdated", undetected: true, grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
+	{name: "a partition no checkpoint names, backdated", grown: true, change: func(t *testing.T, tr *auditchain.Trail, p int) {
 		const q = 9 // beyond the 4 the store writes
 		forged := identity.AuditRecord{Partition: q, Seq: 1, Prev: auditchain.Genesis(q, tr.LegacyHead.Hash),
 			Event: identity.Event{Time: Epoch().Add(-time.Hour), Subject: "alice", Action: "unlock", Result: identity.Success, Reason: "unlocked by admin"}}
@@ -307,14 +339,14 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 			}
 			if c.grown {
 				// Records added by whoever writes the database, without
-				// the key, are a trail that grew: the kept mark lets them
-				// through, and the next checkpoint seals them as genuine
-				// (the threat model says so).
-				_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey, Mark: before})
-				mustNoErr(t, err, "verify a trail that only grew against the kept mark")
+				// the key, are a trail that grew: a kept mark alone lets
+				// them through, and the key tells them, before and after
+				// the store's next checkpoint covers them.
+				_, err = s.VerifyAudit(ctx, identity.AuditKeys{Mark: before})
+				mustNoErr(t, err, "verify a trail that only grew against the kept mark, without the key")
 				mustNoErr(t, s.(checkpointer).Checkpoint(ctx), "checkpoint")
 				_, err = s.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey, Mark: before})
-				mustNoErr(t, err, "verify the added records once a checkpoint sealed them")
+				wantErr(t, err, identity.ErrAuditBroken, "verify the added records once a checkpoint covered them")
 				return
 			}
 			// The mark kept before the change tells it, keys or no keys.

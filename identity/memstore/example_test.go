@@ -34,9 +34,9 @@ func ExampleWithAudit() {
 	store.TamperAudit(func(tr *auditchain.Trail) {
 		r := &tr.Records[0]
 		r.Event.Result = identity.Success
-		r.Hash = auditchain.Hash(r.Partition, r.Prev, r.Seq, r.Event)
+		r.Hash = auditchain.RecordHash(*r)
 		tr.Records[1].Prev = r.Hash
-		tr.Records[1].Hash = auditchain.Hash(r.Partition, r.Hash, 2, tr.Records[1].Event)
+		tr.Records[1].Hash = auditchain.RecordHash(tr.Records[1])
 		tr.Heads[0].Hash = tr.Records[1].Hash
 		tr.Checkpoints[0].Heads[0].Hash = tr.Records[1].Hash
 	})

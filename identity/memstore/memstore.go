@@ -47,13 +47,15 @@ type auditWriter struct {
 	cfg   identity.AuditConfig
 	clock identity.Clock
 	since int
+	// seals is cfg.Key's RecordKey, made at the first append.
+	seals *auditchain.RecordKey
 }
 
 // Option configures a Store.
 type Option func(*Store) error
 
 // WithAudit configures the audit trail: its partitions and the key that
-// seals its checkpoints (see identity.AuditConfig). The key is fixed for
+// seals its records and checkpoints (see identity.AuditConfig). The key is fixed for
 // the store's life, which is its trail's; the rotation of a key across
 // server instances is sqlstore's (identity.AuditKeys).
 func WithAudit(c identity.AuditConfig) Option {
@@ -551,9 +553,18 @@ func (s *Store) appendAuditBy(w *auditWriter, e identity.Event) {
 		s.hashes = make([]byte, 0, 256*sha256.Size)
 	}
 	start := len(s.hashes)
-	s.hashes = auditchain.AppendHash(s.hashes, p, h.Hash, h.Seq+1, e)
+	var nonce, mac []byte
+	if w.cfg.Key != nil {
+		if w.seals == nil {
+			w.seals = auditchain.NewRecordKey(w.cfg.Key)
+		}
+		nonce, mac = w.seals.Seal(p, e)
+		s.hashes = auditchain.AppendSealedHash(s.hashes, p, h.Hash, h.Seq+1, e, nonce, mac)
+	} else {
+		s.hashes = auditchain.AppendHash(s.hashes, p, h.Hash, h.Seq+1, e)
+	}
 	hash := s.hashes[start:len(s.hashes):len(s.hashes)]
-	a.trail.Records = append(a.trail.Records, identity.AuditRecord{Partition: p, Seq: h.Seq + 1, Event: e, Prev: h.Hash, Hash: hash})
+	a.trail.Records = append(a.trail.Records, identity.AuditRecord{Partition: p, Seq: h.Seq + 1, Event: e, Prev: h.Hash, Hash: hash, Nonce: nonce, MAC: mac})
 	h.Seq, h.Hash = h.Seq+1, hash
 	if w.cfg.Key != nil {
 		if w.since++; w.since >= w.cfg.CheckpointEvery {

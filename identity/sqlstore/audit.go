@@ -51,8 +51,8 @@ func (s *Store) auditPartitions(ctx context.Context) error {
 const auditAppendPG = `WITH h AS (
 	UPDATE puce_audit_parts SET seq = seq + 1, prev = hash, hash = sha256(?::bytea || hash || int8send(seq + 1) || ?::bytea)
 	WHERE part = ? RETURNING seq, prev, hash)
-INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
-SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash FROM (SELECT 1) AS one LEFT JOIN h ON true`
+INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash, nonce, mac)
+SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash, ?::bytea, ?::bytea FROM (SELECT 1) AS one LEFT JOIN h ON true`
 
 // stored is t as the database gives it back (micros, fromMicros): what
 // a record's hash and a checkpoint's MAC must cover. Truncating to the
@@ -61,11 +61,38 @@ SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash FROM (SELECT 1) AS one L
 // verify as altered.
 func stored(t time.Time) time.Time { return fromMicros(micros(t)) }
 
-// auditArgs are auditAppendPG's arguments for e.
+// auditArgs are auditAppendPG's arguments for e: the hash's input before
+// and after the previous hash and the sequence number, which PostgreSQL
+// holds, then the row. The seal is made here, in Go: the key never reaches
+// the database.
 func (s *Store) auditArgs(e *identity.Event) []any {
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
-	return []any{auditchain.AppendPrefixV2(nil, p), auditchain.AppendEventBytes(nil, *e), p,
-		p, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason}
+	nonce, mac := s.seal(p, e)
+	var prefix, body []byte
+	if mac == nil {
+		prefix, body = auditchain.AppendPrefixV2(nil, p), auditchain.AppendEventBytes(nil, *e)
+	} else {
+		prefix, body = auditchain.AppendPrefixV3(nil, p), auditchain.AppendSealedBytes(nil, *e, nonce, mac)
+	}
+	return []any{prefix, body, p,
+		p, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, nonce, mac}
+}
+
+// seal seals a record of e in partition p, when the store has an audit key.
+func (s *Store) seal(p int, e *identity.Event) (nonce, mac []byte) {
+	if s.seals == nil {
+		return nil, nil
+	}
+	return s.seals.Seal(p, *e)
+}
+
+// recordHash is the hash of a record of e, sealed with nonce and mac or
+// not (mac nil), at seq after prev in partition p.
+func recordHash(p int, prev []byte, seq int64, e identity.Event, nonce, mac []byte) []byte {
+	if mac == nil {
+		return auditchain.Hash(p, prev, seq, e)
+	}
+	return auditchain.AppendSealedHash(nil, p, prev, seq, e, nonce, mac)
 }
 
 // auditInTx appends e inside tx. On SQLite the transaction holds the write
@@ -80,6 +107,7 @@ func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]
 		return nil, nil
 	}
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
+	nonce, mac := s.seal(p, &e)
 	// The head this handle last wrote to p, if the commit is still the last
 	// one: one conditional UPDATE then moves the head, where reading it
 	// first takes one statement more. The condition is the whole head (seq
@@ -91,7 +119,7 @@ func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]
 	moved := false
 	if h, ok := s.heads.get(p); ok {
 		seq, prev = h.Seq+1, h.Hash
-		hash = auditchain.Hash(p, prev, seq, e)
+		hash = recordHash(p, prev, seq, e, nonce, mac)
 		r, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ? AND seq = ? AND hash = ?`, seq, prev, hash, p, h.Seq, h.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: audit: update head: %w", err)
@@ -107,14 +135,14 @@ func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]
 			return nil, fmt.Errorf("sqlstore: audit: read partition %d: %w", p, err)
 		}
 		seq++
-		hash = auditchain.Hash(p, prev, seq, e)
+		hash = recordHash(p, prev, seq, e, nonce, mac)
 		if _, err := s.txExec(ctx, tx, `UPDATE puce_audit_parts SET seq = ?, prev = ?, hash = ? WHERE part = ?`, seq, prev, hash, p); err != nil {
 			return nil, fmt.Errorf("sqlstore: audit: update head: %w", err)
 		}
 	}
-	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p, seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash); err != nil {
+	if _, err := s.txExec(ctx, tx, `INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash, nonce, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p, seq, micros(e.Time), e.Subject, e.Kind, e.CredentialID, e.Action, e.Result, e.RemoteAddr, e.Reason, prev, hash, nonce, mac); err != nil {
 		return nil, fmt.Errorf("sqlstore: audit: insert: %w", err)
 	}
 	return []auditchain.Head{{Partition: p, Seq: seq, Hash: hash}}, nil
@@ -325,15 +353,15 @@ func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {
 }
 
 const (
-	auditColumns  = `part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
-	legacyColumns = `-1, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
+	auditColumns  = `part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash, nonce, mac`
+	legacyColumns = `-1, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash, NULL, NULL`
 )
 
 func scanAudit(rows *sql.Rows) (identity.AuditRecord, error) {
 	var r identity.AuditRecord
 	var t int64
 	err := rows.Scan(&r.Partition, &r.Seq, &t, &r.Event.Subject, &r.Event.Kind, &r.Event.CredentialID, &r.Event.Action,
-		&r.Event.Result, &r.Event.RemoteAddr, &r.Event.Reason, &r.Prev, &r.Hash)
+		&r.Event.Result, &r.Event.RemoteAddr, &r.Event.Reason, &r.Prev, &r.Hash, &r.Nonce, &r.MAC)
 	r.Event.Time = fromMicros(t)
 	return r, err
 }

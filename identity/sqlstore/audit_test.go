@@ -47,7 +47,7 @@ func readTrail(t *testing.T, s *sqlstore.Store) *auditchain.Trail {
 			var r identity.AuditRecord
 			var tm int64
 			if err := rows.Scan(&r.Partition, &r.Seq, &tm, &r.Event.Subject, &r.Event.Kind, &r.Event.CredentialID, &r.Event.Action,
-				&r.Event.Result, &r.Event.RemoteAddr, &r.Event.Reason, &r.Prev, &r.Hash); err != nil {
+				&r.Event.Result, &r.Event.RemoteAddr, &r.Event.Reason, &r.Prev, &r.Hash, &r.Nonce, &r.MAC); err != nil {
 				t.Fatal(err)
 			}
 			r.Event.Time = fromMicros(tm)
@@ -56,8 +56,8 @@ func readTrail(t *testing.T, s *sqlstore.Store) *auditchain.Trail {
 		return out
 	}
 	cols := `seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash`
-	tr.Legacy = records(`SELECT -1, ` + cols + ` FROM puce_audit ORDER BY seq`)
-	tr.Records = records(`SELECT part, ` + cols + ` FROM puce_audit_log ORDER BY part, seq`)
+	tr.Legacy = records(`SELECT -1, ` + cols + `, NULL, NULL FROM puce_audit ORDER BY seq`)
+	tr.Records = records(`SELECT part, ` + cols + `, nonce, mac FROM puce_audit_log ORDER BY part, seq`)
 	tr.LegacyHead.Partition = auditchain.LegacyPartition
 	if err := db.QueryRow(`SELECT seq, hash FROM puce_audit_head`).Scan(&tr.LegacyHead.Seq, &tr.LegacyHead.Hash); err != nil {
 		t.Fatal(err)
@@ -116,8 +116,8 @@ func writeTrail(t *testing.T, s *sqlstore.Store, tr *auditchain.Trail) {
 			r.Event.Kind, r.Event.CredentialID, r.Event.Action, r.Event.Result, r.Event.RemoteAddr, r.Event.Reason, r.Prev, r.Hash)
 	}
 	for _, r := range tr.Records {
-		exec(`INSERT INTO puce_audit_log (part, seq, `+cols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Partition, r.Seq, r.Event.Time.UnixMicro(), r.Event.Subject,
-			r.Event.Kind, r.Event.CredentialID, r.Event.Action, r.Event.Result, r.Event.RemoteAddr, r.Event.Reason, r.Prev, r.Hash)
+		exec(`INSERT INTO puce_audit_log (part, seq, `+cols+`, nonce, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Partition, r.Seq, r.Event.Time.UnixMicro(), r.Event.Subject,
+			r.Event.Kind, r.Event.CredentialID, r.Event.Action, r.Event.Result, r.Event.RemoteAddr, r.Event.Reason, r.Prev, r.Hash, r.Nonce, r.MAC)
 	}
 	exec(`UPDATE puce_audit_head SET seq = ?, hash = ?`, tr.LegacyHead.Seq, tr.LegacyHead.Hash)
 	for _, h := range tr.Heads {
@@ -183,7 +183,7 @@ func TestAuditMigration(t *testing.T) {
 
 	key := make([]byte, 32)
 	s = sqlstoretest.SQLiteAt(t, path, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 7 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: key}); err != nil {

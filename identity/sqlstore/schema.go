@@ -125,6 +125,14 @@ var migrations = []string{
 	// 6: RevokeSessions finds a subject's sessions by their subject (a
 	// user signed out everywhere), without scanning every visitor's.
 	`CREATE INDEX puce_sessions_subject ON puce_sessions (subject);`,
+	// 7: each record sealed with the audit key (identity/auditchain,
+	// "Sealed records"): a random nonce and an HMAC over it and the record.
+	// NULL in the records written before, or by a store without a key. An
+	// older puce still running names its columns when it appends, so it
+	// goes on appending, unsealed, which VerifyAudit accepts for
+	// auditchain.SealUpgradeWindow after the first checkpoint of a newer one.
+	`ALTER TABLE puce_audit_log ADD COLUMN nonce {bytes};
+	ALTER TABLE puce_audit_log ADD COLUMN mac {bytes};`,
 }
 
 func (d dialect) ddl(s string) string {

@@ -14,8 +14,9 @@
 //
 // The audit trail is kept in partitions, each a hash chain whose head row
 // only that partition's appends lock, so logins on different instances do
-// not queue on one row; checkpoints sealed with the key of WithAudit bind
-// them (identity/auditchain states what that detects).
+// not queue on one row; with the key of WithAudit every record is sealed
+// and checkpoints bind the chains (identity/auditchain states what that
+// detects).
 //
 // A Store keeps the connections it opens (WithPool: 2 per CPU by default,
 // all of them kept between requests), so that a login does not pay for a
@@ -44,6 +45,7 @@ import (
 	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 	"github.com/puce-id/puce/identity/sqlstore/internal/numbered"
 	"github.com/puce-id/puce/identity/sqlstore/internal/sqlhook"
 )
@@ -60,6 +62,8 @@ type Store struct {
 	heads headCache
 	// appends counts this handle's audit appends, for its checkpoints.
 	appends atomic.Int64
+	// seals seals the records with the audit key (nil without one).
+	seals *auditchain.RecordKey
 	// pool sizes the connection pool (WithPool).
 	pool poolSize
 	// durable: SQLite commits with synchronous=FULL (WithDurableCommits).
@@ -172,7 +176,7 @@ func (p poolSize) apply(db *sql.DB, memory bool) {
 func WithDurableCommits() Option { return func(s *Store) { s.durable = true } }
 
 // WithAudit configures the audit trail: its partitions and the key that
-// seals its checkpoints (see identity.AuditConfig). Give every instance on
+// seals its records and checkpoints (see identity.AuditConfig). Give every instance on
 // one database the same key; to replace it, deploy the new key to every
 // instance and verify with the old one retired, with an overlap as long as
 // the deploy ("Rotating the audit key" in package identity).
@@ -260,6 +264,9 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 	if s.optErr != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %w", s.optErr)
+	}
+	if s.audit.Key != nil {
+		s.seals = auditchain.NewRecordKey(s.audit.Key)
 	}
 	s.pool.apply(db, memory)
 	if d.name != "postgres" {

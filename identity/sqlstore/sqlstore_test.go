@@ -130,12 +130,12 @@ func TestMigrationsIdempotent(t *testing.T) {
 	b := sqlstoretest.SQLiteAt(t, p) // opening again must not re-run migrations
 	for _, s := range []*sqlstore.Store{a, b} {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 6 {
+		if err != nil || v != 7 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	}
 	var n int
-	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 6 {
+	if err := a.DB().QueryRow(`SELECT COUNT(*) FROM puce_schema`).Scan(&n); err != nil || n != 7 {
 		t.Fatalf("%d migration records, %v", n, err)
 	}
 }
@@ -214,7 +214,7 @@ func TestUpgradeToRevisions(t *testing.T) {
 		}
 	}
 	s := sqlstoretest.SQLiteAt(t, p)
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 7 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	got, err := s.Credential(ctx, c.Ref())
