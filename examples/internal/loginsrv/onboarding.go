@@ -30,7 +30,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -53,14 +52,9 @@ import (
 // never opens a session.
 const KindIdentityDocument identity.Kind = "identity-document"
 
-// envelopeFormat is the card agent's answer format (agent.EnvelopeFormat;
-// the server does not import the agent, which runs on the holder's
-// computer).
-const envelopeFormat = "puce-disclosure:1"
-
-// MaxDisclosure bounds the posted disclosure: EF.SOD, the MRZ and a face
-// image of a real document (tens of kilobytes, base64 in a form field).
-const MaxDisclosure = 1 << 20
+// MaxDisclosure bounds the posted disclosure (emrtd.MaxEnvelope: EF.SOD,
+// the MRZ and a face image of a real document, base64 in a form field).
+const MaxDisclosure = emrtd.MaxEnvelope
 
 // The data groups the site asks for: the MRZ (names, nationality, birth
 // date, document number and expiry) is required; the photo is the
@@ -232,50 +226,26 @@ func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *ht
 	s.renderOnboarding(w, r, sess, http.StatusOK, "", "Identity document verified.", d)
 }
 
-// envelope is the card agent's answer: the disclosure, with the origin the
-// holder saw and the challenge it answers.
-type envelope struct {
-	Format     string            `json:"format"`
-	Origin     string            `json:"origin"`
-	Nonce      string            `json:"nonce"`
-	Disclosure *emrtd.Disclosure `json:"disclosure"`
-}
-
-// parseEnvelope decodes the posted answer (outside bytes: it has a fuzz
-// target).
-func parseEnvelope(data []byte) (*envelope, error) {
-	var env envelope
-	if len(data) == 0 || len(data) > MaxDisclosure {
-		return nil, ErrMalformedDisclosure
-	}
-	if err := json.Unmarshal(data, &env); err != nil || env.Format != envelopeFormat || env.Disclosure == nil {
-		return nil, ErrMalformedDisclosure
-	}
-	return &env, nil
-}
-
 // checkDisclosure is the ceremony's own check: the envelope answers this
 // challenge for this site, the data groups pass passive authentication,
 // the document is in force; then the record is kept.
 func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev *identity.Event, data []byte) (*verifiedView, error) {
-	env, err := parseEnvelope(data)
-	if err != nil {
-		return nil, err
-	}
 	// The challenge store already bound the challenge to this account and
-	// origin; the envelope must name the same, or the agent answered
-	// another request.
-	if subtle.ConstantTimeCompare([]byte(env.Nonce), ch.Payload) != 1 || env.Origin != ch.Origin {
-		return nil, ErrWrongChallenge
-	}
-	// emrtd checks passive authentication, the groups against this
-	// request, and the chip's Active Authentication signature over this
-	// exchange's challenge, required when EF.SOD covers DG15.
+	// origin. emrtd checks that the envelope names the same, passive
+	// authentication, the groups against this request, the chip's Active
+	// Authentication signature over this exchange's challenge (required
+	// when EF.SOD covers DG15) and the document's expiry. Its errors are
+	// wrapped in this server's, which say what identity.Services counts.
 	now := s.now()
-	rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: s.cfg.CSCAs, Time: now,
-		DisclosureRequest: emrtd.DisclosureRequest{Required: requiredGroups, Optional: optionalGroups,
-			Challenge: emrtd.DisclosureChallenge(ch.Origin, string(ch.Payload))}})
+	rec, err := emrtd.VerifyEnvelope(data, ch.Origin, string(ch.Payload), emrtd.DisclosureOptions{CSCAs: s.cfg.CSCAs, Time: now,
+		DisclosureRequest: emrtd.DisclosureRequest{Required: requiredGroups, Optional: optionalGroups}})
 	switch {
+	case errors.Is(err, emrtd.ErrEnvelope):
+		return nil, fmt.Errorf("%w: %w", ErrMalformedDisclosure, err)
+	case errors.Is(err, emrtd.ErrWrongExchange):
+		return nil, fmt.Errorf("%w: %w", ErrWrongChallenge, err)
+	case errors.Is(err, emrtd.ErrExpired):
+		return nil, fmt.Errorf("%w: %w", ErrDocumentExpired, err)
 	case errors.Is(err, emrtd.ErrNoChipProof):
 		return nil, fmt.Errorf("%w: %w", ErrNoChipProof, err)
 	case errors.Is(err, emrtd.ErrMissingDataGroup):
@@ -286,12 +256,9 @@ func (s *Server) checkDisclosure(ctx context.Context, ch *identity.Challenge, ev
 		return nil, err
 	}
 	m := rec.MRZ
-	expires, ok := mrzExpiry(m.DateOfExpiry, now)
-	if !ok {
-		return nil, fmt.Errorf("%w: expiry date", emrtd.ErrMalformed)
-	}
-	if now.After(expires.AddDate(0, 0, 1)) {
-		return nil, ErrDocumentExpired
+	expires, err := m.Expiry(now) // VerifyEnvelope read it already
+	if err != nil {
+		return nil, err
 	}
 	doc := DocumentRecord{VerifiedAt: now.UTC(), IssuingState: m.IssuingState, DocumentType: documentType(m.DocumentCode),
 		Expires: expires.Format("2006-01-02"), ChipPresent: rec.ActiveAuthenticated}
@@ -375,22 +342,6 @@ func latestDocument(creds []identity.Credential) *DocumentRecord {
 		}
 	}
 	return best
-}
-
-// mrzExpiry reads an MRZ expiry date (YYMMDD, no century): documents are
-// issued for at most a few decades, so the date lies within 50 years of now.
-func mrzExpiry(s string, now time.Time) (time.Time, bool) {
-	t, err := time.Parse("060102", s)
-	if err != nil {
-		return t, false
-	}
-	for t.Before(now.AddDate(-50, 0, 0)) {
-		t = t.AddDate(100, 0, 0)
-	}
-	for t.After(now.AddDate(50, 0, 0)) {
-		t = t.AddDate(-100, 0, 0)
-	}
-	return t, true
 }
 
 // mrzBirth writes an MRZ birth date as YYYY-MM-DD: it lies in the past.
