@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -99,4 +100,45 @@ func ExampleSession_AuthenticateTerminal() {
 	// before: true
 	// terminal authenticated: true true
 	// verified 1 [DG1 DG2 DG3 DG11 DG12 DG13 DG14]
+}
+
+// A relying party asks for the holder's identity document: it issues a
+// single-use nonce, the holder's side has the chip sign a challenge derived
+// from it and the site's origin, and sends only the data groups the holder
+// keeps, in an Envelope; the site checks it all with one call.
+func ExampleVerifyEnvelope() {
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{ActiveAuthentication: true})
+	if err != nil {
+		panic(err)
+	}
+	const origin, nonce = "https://bank.example", "a single-use nonce from identity.Services"
+
+	// The holder's side (the card agent).
+	card, _ := virtual.NewCard(virtual.Config{ExtendedLength: true}, p.Applet)
+	ctx := context.Background()
+	s, err := emrtd.Open(ctx, card, emrtd.CAN(p.CAN), nil)
+	if err != nil {
+		panic(err)
+	}
+	req := emrtd.DisclosureRequest{Required: []emrtd.DG{emrtd.DG1}, Optional: []emrtd.DG{emrtd.DG2},
+		Challenge: emrtd.DisclosureChallenge(origin, nonce)}
+	prepared, err := s.PrepareDisclosure(ctx, req)
+	if err != nil {
+		panic(err)
+	}
+	d, _ := prepared.Disclose(emrtd.DG1) // the holder keeps the photo
+	posted, _ := json.Marshal(emrtd.NewEnvelope(origin, nonce, d))
+
+	// The relying party, with the nonce it issued for this account.
+	rec, err := emrtd.VerifyEnvelope(posted, origin, nonce, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{p.CSCA},
+		DisclosureRequest: emrtd.DisclosureRequest{Required: req.Required, Optional: req.Optional}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rec.MRZ.IssuingState, "chip present:", rec.ActiveAuthenticated, "photo:", rec.Face() != nil)
+	_, err = emrtd.VerifyEnvelope(posted, "https://other.example", nonce, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{p.CSCA}})
+	fmt.Println("sent to another site:", errors.Is(err, emrtd.ErrWrongExchange))
+	// Output:
+	// UTO chip present: true photo: false
+	// sent to another site: true
 }
