@@ -181,8 +181,13 @@ type Applet struct {
 	keys    map[byte]*key
 	objects map[string][]byte
 
-	// Volatile security state, lost on reset.
+	// Volatile security state, lost on reset. verified is the PIN's
+	// security status, which "PIN" keys (9A, 9D) need; freshPIN is the
+	// one-shot status a "PIN Always" key (9C) needs: set by a VERIFY that
+	// presented the PIN, spent by the next key operation (see
+	// keyAccess).
 	verified  bool
+	freshPIN  bool
 	admin     bool
 	witness   []byte
 	challenge []byte // of the management key's external authentication
@@ -366,7 +371,7 @@ func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, e
 func (a *Applet) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.verified, a.admin, a.witness, a.challenge = false, false, nil, nil
+	a.verified, a.freshPIN, a.admin, a.witness, a.challenge = false, false, false, nil, nil
 }
 
 // Deselect implements virtual.Deselecter.
@@ -429,7 +434,8 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6A88)
 	}
 	if cmd.P1 == 0xFF && len(cmd.Data) == 0 {
-		a.verified = false // SP 800-73-4 Part 2 §3.2.1: reset the status
+		// SP 800-73-4 Part 2 §3.2.1: reset the status.
+		a.verified, a.freshPIN = false, false
 		return sw(apdu.SWOK)
 	}
 	if cmd.P1 != 0x00 {
@@ -448,7 +454,7 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6A80)
 	}
 	code, good := try(&a.pin, cmd.Data)
-	a.verified = good
+	a.verified, a.freshPIN = good, good
 	return sw(code)
 }
 
@@ -477,7 +483,7 @@ func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
 	code, good := try(c, cmd.Data[:8])
 	if !good {
 		if c == &a.pin {
-			a.verified = false
+			a.verified, a.freshPIN = false, false
 		}
 		return sw(code)
 	}
@@ -500,7 +506,7 @@ func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
 		return sw(code)
 	}
 	a.pin.value, a.pin.left, a.pin.dflt = bytes.Clone(cmd.Data[8:]), a.pin.max, false
-	a.verified = false
+	a.verified, a.freshPIN = false, false
 	return sw(apdu.SWOK)
 }
 
@@ -512,6 +518,10 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	if cmd.P2 == SlotManagementKey {
 		return a.mutualAuth(cmd.P1, t.Value)
 	}
+	// Any operation with a key spends a "PIN Always" verification, done
+	// or refused: the PIN must come again immediately before the next one.
+	always := a.freshPIN
+	a.freshPIN = false
 	k, found := a.keys[cmd.P2]
 	if !found {
 		return sw(0x6A88)
@@ -534,16 +544,8 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		}
 		op = agree
 	}
-	switch k.pinPolicy(cmd.P2) {
-	case pinOnce:
-		if !a.verified {
-			return sw(0x6982)
-		}
-	case pinAlways:
-		if !a.verified {
-			return sw(0x6982)
-		}
-		a.verified = false // spent by this one signature
+	if !a.keyAccess(k.pinPolicy(cmd.P2), always) {
+		return sw(0x6982)
 	}
 	sig, err := op(k, challenge.Value)
 	if err != nil {
@@ -556,6 +558,34 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6F00)
 	}
 	return ok(out)
+}
+
+// keyAccess checks a key's PIN policy against the security status; always
+// is the "PIN Always" status this operation spent.
+//
+// SP 800-73-4 Part 1 Table 4b gives the digital signature key 9C the access
+// rule "PIN Always" and 9A, 9D the rule "PIN"; Part 2 reads "PIN Always" as
+// the PIN submitted and verified every time immediately before a digital
+// signature key operation (FIPS 201's "explicit user action", NISTIR 7863).
+// That is a condition on the key, not an end to the PIN's security status:
+// a 9C signature spends only the one-shot status the VERIFY before it gave,
+// and the PIN stays verified for the "PIN" keys until the application is
+// deselected, the card reset, or VERIFY with P1 = FF resets it (Part 2
+// §3.2.1). PIV applets keep it so (OpenFIPS201 keeps a PIN Always flag
+// beside the PIN's status), and middleware relies on it: OpenSC's PIV
+// driver keeps its logged-in state across a 9C operation, so a card that
+// forgot the PIN after 9C failed the next 9A signature with
+// CKR_USER_NOT_LOGGED_IN (pkcs11-tool --test --login). A program that wants
+// the PIN forgotten when its work is done says so with VERIFY P1 = FF, as
+// puce's holder functions do.
+func (a *Applet) keyAccess(policy pinPolicy, always bool) bool {
+	switch policy {
+	case pinOnce:
+		return a.verified
+	case pinAlways:
+		return a.verified && always
+	}
+	return true
 }
 
 // signRaw is the card's private-key operation: ECDSA over a digest (DER
