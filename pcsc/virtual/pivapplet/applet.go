@@ -649,12 +649,19 @@ func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
 	if err != nil {
 		return sw(0x6A80)
 	}
+	// The access rule comes before the lookup: without the PIN a
+	// protected object is refused whether the card holds it or not, so
+	// that nobody learns without the PIN whether the card carries
+	// fingerprints or a facial image. OpenSC's PIV driver counts a card
+	// that answers 6A82 there as a bug (card-piv.c,
+	// CI_LEAKS_FILE_NOT_FOUND): it reads those objects to learn whether the
+	// PIN is verified.
+	if pinToRead(id.Value) && !a.verified {
+		return sw(0x6982)
+	}
 	content, found := a.objects[string(id.Value)]
 	if !found {
 		return sw(0x6A82)
-	}
-	if pinToRead(id.Value) && !a.verified {
-		return sw(0x6982)
 	}
 	out, err := apdu.AppendTLV(nil, objectTag(id.Value), content)
 	if err != nil {

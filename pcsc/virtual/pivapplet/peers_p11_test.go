@@ -3,6 +3,7 @@
 package pivapplet_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -33,5 +34,48 @@ func TestOpenSCPKCS11SelfTest(t *testing.T) {
 	}
 	if strings.Contains(out, "ERR") || c.Applet.PINTriesLeft() != 3 {
 		t.Fatalf("pkcs11-tool --test --login (%d PIN tries left):\n%s", c.Applet.PINTriesLeft(), out)
+	}
+}
+
+// TestOpenSCToolProtectedObjectsBeforePIN sends GET DATA of the
+// PIN-protected objects of SP 800-73-4 Part 1 Table 1 (fingerprints
+// 5FC103, facial image 5FC108, printed information 5FC109, iris images
+// 5FC121) with opensc-tool before the PIN, on a card that holds only the
+// printed information: each answer is 6982, the held object's as the
+// absent ones', so presence is not told before the PIN. OpenSC's PIV driver
+// reads these objects to learn the PIN's state and names a card answering
+// 6A82 there a card with a bug (CI_LEAKS_FILE_NOT_FOUND). After VERIFY the
+// held object reads, and the absent ones answer 6A82.
+func TestOpenSCToolProtectedObjectsBeforePIN(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool := peerTool(t, "opensc-tool", "opensc")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x09}, []byte{0x01, 0x05, 'A', 'L', 'I', 'C', 'E', 0xFE, 0x00})
+	args := []string{"-r", pcscdtest.Reader, "-s", "00 A4 04 00 05 A0 00 00 03 08"}
+	for _, id := range []string{"03", "08", "09", "21"} {
+		args = append(args, "-s", "00 CB 3F FF 05 5C 03 5F C1 "+id+" 00")
+	}
+	pin := ""
+	for _, b := range []byte(c.PIN) {
+		pin += fmt.Sprintf(" %02X", b)
+	}
+	pin += strings.Repeat(" FF", 8-len(c.PIN))
+	args = append(args, "-s", "00 20 00 80 08"+pin)
+	for _, id := range []string{"03", "08", "09", "21"} {
+		args = append(args, "-s", "00 CB 3F FF 05 5C 03 5F C1 "+id+" 00")
+	}
+	out := c.run(t, true, tool, args...)
+	var sws []string
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "(SW1="); i >= 0 {
+			sws = append(sws, strings.TrimRight(line[i:], ":"))
+		}
+	}
+	want := []string{"(SW1=0x90, SW2=0x00)",
+		"(SW1=0x69, SW2=0x82)", "(SW1=0x69, SW2=0x82)", "(SW1=0x69, SW2=0x82)", "(SW1=0x69, SW2=0x82)",
+		"(SW1=0x90, SW2=0x00)",
+		"(SW1=0x6A, SW2=0x82)", "(SW1=0x6A, SW2=0x82)", "(SW1=0x90, SW2=0x00)", "(SW1=0x6A, SW2=0x82)"}
+	if strings.Join(sws, " ") != strings.Join(want, " ") {
+		t.Fatalf("opensc-tool got\n%s\nwant\n%s\noutput:\n%s", strings.Join(sws, "\n"), strings.Join(want, "\n"), out)
 	}
 }
