@@ -356,8 +356,13 @@ func (a *Applet) PINTriesLeft() int {
 func (a *Applet) AID() []byte { return bytes.Clone(aid) }
 
 // Select implements virtual.Applet, answering the application property
-// template (SP 800-73-4 Part 2 §3.1.1).
+// template (SP 800-73-4 Part 2 §3.1.1, P2 00). A SELECT with P2 0C asks for
+// no response data (ISO/IEC 7816-4 §11.2.2, P2 b4-b3 = 11), as hosts that
+// only want the application current send it: it gets 9000 alone.
 func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	if cmd.P2&0x0C == 0x0C {
+		return sw(apdu.SWOK)
+	}
 	var b apdu.TLVBuilder
 	b.AddConstructed(0x61, func(in *apdu.TLVBuilder) {
 		in.Add(0x4F, aid[5:])

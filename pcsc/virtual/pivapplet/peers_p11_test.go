@@ -79,3 +79,25 @@ func TestOpenSCToolProtectedObjectsBeforePIN(t *testing.T) {
 		t.Fatalf("opensc-tool got\n%s\nwant\n%s\noutput:\n%s", strings.Join(sws, "\n"), strings.Join(want, "\n"), out)
 	}
 }
+
+// TestOpenSCToolSelectWithoutFCI: SELECT of the PIV application with P2 0C
+// asks for no response data (ISO/IEC 7816-4 §11.2.2), and opensc-tool shows
+// the answer as it comes: 9000 alone, where P2 00 brings the application
+// property template (SP 800-73-4 Part 2 §3.1.1).
+func TestOpenSCToolSelectWithoutFCI(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	tool := peerTool(t, "opensc-tool", "opensc")
+	c := insertPeerCard(t, pc, testcard.Options{})
+	out := c.run(t, true, tool, "-r", pcscdtest.Reader, "-s", "00 A4 04 0C 05 A0 00 00 03 08", "-s", "00 A4 04 00 05 A0 00 00 03 08")
+	i := strings.Index(out, "Sending: 00 A4 04 00")
+	if i < 0 {
+		t.Fatalf("opensc-tool:\n%s", out)
+	}
+	noFCI, fci := out[:i], out[i:]
+	if !strings.Contains(noFCI, "Received (SW1=0x90, SW2=0x00)\n") || strings.Contains(noFCI, "61 11 4F") {
+		t.Errorf("SELECT with P2 0C answered data:\n%s", noFCI)
+	}
+	if !strings.Contains(fci, "Received (SW1=0x90, SW2=0x00):") || !strings.Contains(fci, "61 11 4F 06 00 00 10 00 01 00 79 07 4F 05 A0 00") {
+		t.Errorf("SELECT with P2 00 lacks the application property template:\n%s", fci)
+	}
+}
