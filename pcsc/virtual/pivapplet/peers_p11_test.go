@@ -3,9 +3,16 @@
 package pivapplet_test
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/internal/pcscdtest"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
@@ -99,5 +106,93 @@ func TestOpenSCToolSelectWithoutFCI(t *testing.T) {
 	}
 	if !strings.Contains(fci, "Received (SW1=0x90, SW2=0x00):") || !strings.Contains(fci, "61 11 4F 06 00 00 10 00 01 00 79 07 4F 05 A0 00") {
 		t.Errorf("SELECT with P2 00 lacks the application property template:\n%s", fci)
+	}
+}
+
+// TestOpenSSLThroughOpenSCPKCS11: OpenSSL signs CMS with the card's keys
+// through libp11's PKCS#11 engine and OpenSC's module, and verifies what it
+// made against the test CA. The authentication key 9A takes the PIN from
+// the key's URI; the signature key 9C, flagged CKA_ALWAYS_AUTHENTICATE,
+// makes libp11 ask the PIN again on the terminal for a context-specific
+// login (it does not reuse the URI's), so that run gets a pseudo-terminal
+// from script(1), and the card sees VERIFY right before the 9C signature,
+// as "PIN Always" wants (SP 800-73-4 Part 1 Table 4b).
+func TestOpenSSLThroughOpenSCPKCS11(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	openssl := peerTool(t, "openssl", "openssl")
+	script := peerTool(t, "script", "bsdutils")
+	module := openscModule(t)
+	if _, err := exec.Command(openssl, "engine", "pkcs11", "-t").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("OpenSSL's pkcs11 engine is not installed and CI=true: make test installs it (apt-get install libengine-pkcs11-openssl)")
+		}
+		t.Skipf("SKIPPING %s: OpenSSL's pkcs11 engine is not installed (apt-get install libengine-pkcs11-openssl)", t.Name())
+	}
+	t.Setenv("PKCS11_MODULE_PATH", module)
+	c := insertPeerCard(t, pc, testcard.Options{AuthAlg: pivapplet.AlgRSA2048, SignAlg: pivapplet.AlgECCP384})
+	var ca []byte
+	for _, cert := range []*x509.Certificate{c.PKI.Root, c.PKI.Issuing} {
+		ca = append(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
+	}
+	caFile := c.file(t, "ca.pem", ca)
+	doc := c.file(t, "document.txt", []byte("puce: signed by OpenSSL through OpenSC's PKCS#11 module\n"))
+	altered := c.file(t, "altered.txt", []byte("puce: signed by OpenSSL through OpenSC's PKCS#11 module!\n"))
+	for _, k := range []struct {
+		object string
+		cert   *x509.Certificate
+		slot   byte
+		tty    bool
+	}{
+		{"PIV%20AUTH%20key", c.AuthCert, pivapplet.SlotAuthentication, false},
+		{"SIGN%20key", c.SignCert, pivapplet.SlotSignature, true},
+	} {
+		signer := c.file(t, k.object+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.cert.Raw}))
+		sig := filepath.Join(c.dir, k.object+".p7s")
+		args := []string{"cms", "-sign", "-binary", "-engine", "pkcs11", "-keyform", "engine",
+			"-inkey", "pkcs11:object=" + k.object + ";type=private;pin-value=" + c.PIN,
+			"-signer", signer, "-in", doc, "-outform", "DER", "-out", sig, "-md", "sha256"}
+		if !k.tty {
+			c.run(t, true, openssl, args...)
+		} else {
+			line := openssl
+			for _, a := range args {
+				line += " '" + a + "'"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			cmd := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
+			cmd.Env = append(os.Environ(), "HOME="+c.dir)
+			cmd.Stdin = strings.NewReader(c.PIN + "\n")
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Fatalf("openssl cms -sign with 9C on a terminal: %v\n%s", err, out)
+			}
+		}
+		verify := func(content string, wantOK bool) {
+			c.run(t, wantOK, openssl, "cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-content", content,
+				"-CAfile", caFile, "-purpose", "any", "-out", os.DevNull)
+		}
+		verify(doc, true)
+		verify(altered, false)
+		cmds, _ := c.log.exchanges(t)
+		last := -1
+		for i, cmd := range cmds {
+			if len(cmd) > 3 && cmd[1] == 0x87 && cmd[3] == k.slot {
+				last = i
+			}
+		}
+		if last < 0 {
+			t.Fatalf("no GENERAL AUTHENTICATE with key %02X", k.slot)
+		}
+		first := last
+		for first > 0 && cmds[first-1][0]&0x10 != 0 && cmds[first-1][1] == 0x87 {
+			first-- // the chained blocks of the same command
+		}
+		if k.tty && (first == 0 || cmds[first-1][1] != 0x20) {
+			t.Fatalf("9C signed without a VERIFY right before it: % X", cmds[first-1])
+		}
+	}
+	if n := c.Applet.PINTriesLeft(); n != 3 {
+		t.Fatalf("%d PIN tries left", n)
 	}
 }
