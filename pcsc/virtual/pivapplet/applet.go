@@ -184,8 +184,7 @@ type Applet struct {
 	// Volatile security state, lost on reset. verified is the PIN's
 	// security status, which "PIN" keys (9A, 9D) need; freshPIN is the
 	// one-shot status a "PIN Always" key (9C) needs: set by a VERIFY that
-	// presented the PIN, spent by the next key operation (see
-	// keyAccess).
+	// presented the PIN, spent by the next command (see keyAccess).
 	verified  bool
 	freshPIN  bool
 	admin     bool
@@ -360,6 +359,9 @@ func (a *Applet) AID() []byte { return bytes.Clone(aid) }
 // no response data (ISO/IEC 7816-4 §11.2.2, P2 b4-b3 = 11), as hosts that
 // only want the application current send it: it gets 9000 alone.
 func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	a.freshPIN = false
+	a.mu.Unlock()
 	if cmd.P2&0x0C == 0x0C {
 		return sw(apdu.SWOK)
 	}
@@ -390,6 +392,12 @@ func ok(data []byte) (apdu.Response, error) { return apdu.Response{Data: data, S
 func (a *Applet) Process(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// "PIN Always" holds for the command right after the VERIFY that
+	// presented the PIN, and for no other: any command spends it (see
+	// keyAccess). GET RESPONSE and the first blocks of a chain never reach
+	// the applet.
+	fresh := a.freshPIN
+	a.freshPIN = false
 	if cmd.CLA&^0x10 != 0x00 {
 		return sw(0x6E00)
 	}
@@ -401,7 +409,7 @@ func (a *Applet) Process(ctx context.Context, cmd apdu.Command) (apdu.Response, 
 	case 0x2C:
 		return a.resetRetryCounter(cmd)
 	case 0x87:
-		return a.generalAuthenticate(cmd)
+		return a.generalAuthenticate(cmd, fresh)
 	case 0x47:
 		return a.generate(cmd)
 	case 0xCB:
@@ -515,7 +523,7 @@ func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
 	return sw(apdu.SWOK)
 }
 
-func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
+func (a *Applet) generalAuthenticate(cmd apdu.Command, always bool) (apdu.Response, error) {
 	t, rest, err := apdu.DecodeTLV(cmd.Data)
 	if err != nil || t.Tag != 0x7C || len(rest) != 0 {
 		return sw(0x6A80)
@@ -523,10 +531,6 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 	if cmd.P2 == SlotManagementKey {
 		return a.mutualAuth(cmd.P1, t.Value)
 	}
-	// Any operation with a key spends a "PIN Always" verification, done
-	// or refused: the PIN must come again immediately before the next one.
-	always := a.freshPIN
-	a.freshPIN = false
 	k, found := a.keys[cmd.P2]
 	if !found {
 		return sw(0x6A88)
@@ -569,11 +573,16 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 // is the "PIN Always" status this operation spent.
 //
 // SP 800-73-4 Part 1 Table 4b gives the digital signature key 9C the access
-// rule "PIN Always" and 9A, 9D the rule "PIN"; Part 2 reads "PIN Always" as
-// the PIN submitted and verified every time immediately before a digital
-// signature key operation (FIPS 201's "explicit user action", NISTIR 7863).
-// That is a condition on the key, not an end to the PIN's security status:
-// a 9C signature spends only the one-shot status the VERIFY before it gave,
+// rule "PIN Always" and 9A, 9D the rule "PIN"; its §3.2.1 (X.509
+// Certificate for Digital Signature) reads "PIN Always" as the PIN
+// submitted and verified every time immediately before a digital signature
+// key operation (FIPS 201's "explicit user action", NISTIR 7863).
+// "Immediately" is read as middleware and tokens read it: any command
+// between the VERIFY and the operation, an empty VERIFY or a SELECT
+// included, spends it (OpenSC's PIV driver sends the two in one PC/SC
+// transaction for that reason; Yubico states the same of YubiKeys). That
+// is a condition on the key, not an end to the PIN's security status: a
+// 9C signature spends only the one-shot status the VERIFY before it gave,
 // and the PIN stays verified for the "PIN" keys until the application is
 // deselected, the card reset, or VERIFY with P1 = FF resets it (Part 2
 // §3.2.1). PIV applets keep it so (OpenFIPS201 keeps a PIN Always flag

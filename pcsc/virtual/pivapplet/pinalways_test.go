@@ -15,8 +15,9 @@ import (
 // authentication key 9A "PIN". A VERIFY lets one 9C operation through, the
 // one right after it; the PIN's own security status outlives it, so 9A
 // still signs and an empty VERIFY still answers 9000, as OpenSC's PIV
-// driver expects. A 9C signature with another key operation between it and
-// the VERIFY is refused, and VERIFY P1 = FF forgets everything.
+// driver expects. A 9C signature with any command between it and the
+// VERIFY (a 9A signature, GET DATA, an empty VERIFY, SELECT) is refused,
+// and VERIFY P1 = FF forgets everything.
 func TestPINAlwaysSpendsOnlyItsOwnStatus(t *testing.T) {
 	ctx := context.Background()
 	tc, err := testcard.New(testcard.Options{})
@@ -65,7 +66,17 @@ func TestPINAlwaysSpendsOnlyItsOwnStatus(t *testing.T) {
 		{"GET DATA between VERIFY and 9C", func() uint16 {
 			return send(apdu.Command{INS: 0xCB, P1: 0x3F, P2: 0xFF, Data: []byte{0x5C, 0x03, 0x5F, 0xC1, 0x02}, Ne: 256})
 		}, ok},
-		{"9C after reading an object", func() uint16 { return sign(0x9C) }, ok},
+		{"9C after reading an object", func() uint16 { return sign(0x9C) }, denied},
+		{"VERIFY", verify, ok},
+		{"empty VERIFY between VERIFY and 9C", status, ok},
+		{"9C after the empty VERIFY", func() uint16 { return sign(0x9C) }, denied},
+		{"VERIFY", verify, ok},
+		{"SELECT between VERIFY and 9C", func() uint16 {
+			return send(apdu.Command{INS: 0xA4, P1: 0x04, Data: []byte{0xA0, 0x00, 0x00, 0x03, 0x08}, Ne: 256})
+		}, ok},
+		{"9C after the SELECT", func() uint16 { return sign(0x9C) }, denied},
+		{"VERIFY", verify, ok},
+		{"9C right after it, again", func() uint16 { return sign(0x9C) }, ok},
 		{"VERIFY", verify, ok},
 		{"VERIFY P1=FF", func() uint16 { return send(apdu.Command{INS: 0x20, P1: 0xFF, P2: 0x80}) }, ok},
 		{"9C after the reset", func() uint16 { return sign(0x9C) }, denied},
