@@ -3,6 +3,7 @@ package virtual_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,6 +50,34 @@ func TestDefaultATRAnnouncesWhatTheCardDoes(t *testing.T) {
 		got := send(t, card, "00E1000000012C"+strings.Repeat("CD", 300))
 		if ext != (sw(got) == "9000") || !ext && sw(got) != "6700" {
 			t.Errorf("extended %v: extended case 3 command answered %s", ext, sw(got))
+		}
+	}
+}
+
+// TestConfiguredATRMustNotPromiseExtendedLength: NewCard refuses an ATR
+// whose card capabilities announce extended Lc and Le for a card without
+// Config.ExtendedLength, which would answer 6700 to what the host was told
+// to send; the same ATR on a card that accepts them, and a silent ATR on
+// either, are fine.
+func TestConfiguredATRMustNotPromiseExtendedLength(t *testing.T) {
+	yubiKey := []byte{0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40}
+	statusAfter := []byte{0x3B, 0x88, 0x80, 0x01, 0x00, 0x73, 0xC0, 0x21, 0xC0, 0x00, 0x90, 0x00, 0x00}
+	for _, tc := range []struct {
+		name    string
+		atr     []byte
+		ext, ok bool
+	}{
+		{"YubiKey 5's ATR, short card", yubiKey, false, false},
+		{"YubiKey 5's ATR, extended card", yubiKey, true, true},
+		{"category 00 with status, short card", statusAfter, false, false},
+		{"default extended ATR, short card", virtual.DefaultATR(true), false, false},
+		{"default short ATR, extended card", virtual.DefaultATR(false), true, true},
+		{"no historical bytes, short card", []byte{0x3B, 0x00}, false, true},
+		{"truncated, short card", []byte{0x3B, 0xFD, 0x13}, false, true},
+	} {
+		_, err := virtual.NewCard(virtual.Config{ATR: tc.atr, ExtendedLength: tc.ext})
+		if (err == nil) != tc.ok || err != nil && !errors.Is(err, virtual.ErrConfig) {
+			t.Errorf("%s: %v, want accepted %v", tc.name, err, tc.ok)
 		}
 	}
 }

@@ -77,9 +77,10 @@ func DefaultATR(extendedLength bool) []byte {
 // Config configures a Card.
 type Config struct {
 	// ATR is the answer to reset; DefaultATR(ExtendedLength) when empty. At
-	// most 33 bytes (ISO/IEC 7816-3 §8.2.1). An ATR given here is taken as
-	// it is: keep what its historical bytes announce (card capabilities,
-	// ISO/IEC 7816-4 §12.1.1) in line with ExtendedLength.
+	// most 33 bytes (ISO/IEC 7816-3 §8.2.1). An ATR given here must not
+	// announce extended length (card capabilities, ISO/IEC 7816-4 §12.1.1)
+	// unless ExtendedLength is set; one that keeps quiet about it while the
+	// card accepts it is allowed, as on cards that tell it elsewhere.
 	ATR []byte
 	// ExtendedLength makes the card accept extended-length APDUs, announce
 	// it in the default ATR's card capabilities, and report it through
@@ -146,6 +147,11 @@ func NewCard(cfg Config, applets ...Applet) (*Card, error) {
 	}
 	if len(atr) < 2 || len(atr) > 33 {
 		return nil, fmt.Errorf("%w: ATR of %d bytes, ISO/IEC 7816-3 allows 2 to 33", ErrConfig, len(atr))
+	}
+	if !cfg.ExtendedLength && announcesExtendedLength(atr) {
+		// A host that reads the card capabilities would send extended
+		// APDUs, and the card would answer each with 6700.
+		return nil, fmt.Errorf("%w: the ATR announces extended Lc and Le (card capabilities) but Config.ExtendedLength is off", ErrConfig)
 	}
 	if cfg.MaxCommandData < 0 {
 		return nil, fmt.Errorf("%w: negative MaxCommandData", ErrConfig)
