@@ -37,28 +37,55 @@ const DefaultMaxCommandData = 65535
 // through GET RESPONSE.
 const maxChunk = 0xFFFF - 2
 
-// DefaultATR returns the ATR of a card built without Config.ATR: direct
-// convention, T=1, and the historical bytes "puce-vc1" (ISO/IEC 7816-3 §8.2).
-func DefaultATR() []byte {
-	atr := []byte{0x3B, 0x88, 0x80, 0x01, 'p', 'u', 'c', 'e', '-', 'v', 'c', '1', 0x00}
+// DefaultATR returns the ATR of a card built without Config.ATR, for a card
+// that accepts extended-length APDUs or not (Config.ExtendedLength): direct
+// convention, T=0 and T=1 offered (ISO/IEC 7816-3 §8.2.3), and historical
+// bytes that say what the card does (ISO/IEC 7816-4:2013 §12.1.1; §8.1.1 in
+// the 2005 edition), so that a host reading them learns what it may send.
+//
+// The historical bytes are compact-TLV objects (category indicator 80):
+//   - card capabilities (73; tables 85 to 87 of the 2005 edition): DF
+//     selection by full and by partial DF name, which the card does itself
+//     (SELECT with P1 = 04 takes any leading part of an installed AID); a
+//     data coding byte of one-byte data units with proprietary write
+//     behaviour; command chaining, which the card always gathers; extended
+//     Lc and Le fields exactly when it accepts them; one logical channel,
+//     the basic one.
+//   - card issuer's data (58): "puce-vc1", naming the card.
+//
+// Hosts read the card capabilities (package pcsc's ExtendedAuto, ATR
+// parsers such as pcsc-tools' ATR_analysis): a card whose ATR kept quiet
+// while it accepted extended APDUs was driven with chaining only, and one
+// that announced them without accepting them would answer 6700 to every
+// long command.
+func DefaultATR(extendedLength bool) []byte {
+	chaining := byte(0x80) // third software function table: b8 command chaining
+	if extendedLength {
+		chaining |= 0x40 // b7 extended Lc and Le fields
+	}
+	hist := []byte{0x80, 0x73, 0xC0, 0x21, chaining, 0x58, 'p', 'u', 'c', 'e', '-', 'v', 'c', '1'}
+	atr := append([]byte{0x3B, 0x80 | byte(len(hist)), 0x80, 0x01}, hist...)
 	// TCK makes the XOR of T0 … TCK zero; it is present because T=1 is
 	// offered (ISO/IEC 7816-3 §8.2.5).
 	var tck byte
-	for _, b := range atr[1 : len(atr)-1] {
+	for _, b := range atr[1:] {
 		tck ^= b
 	}
-	atr[len(atr)-1] = tck
-	return atr
+	return append(atr, tck)
 }
 
 // Config configures a Card.
 type Config struct {
-	// ATR is the answer to reset; DefaultATR when empty. At most 33 bytes
-	// (ISO/IEC 7816-3 §8.2.1).
+	// ATR is the answer to reset; DefaultATR(ExtendedLength) when empty. At
+	// most 33 bytes (ISO/IEC 7816-3 §8.2.1). An ATR given here must not
+	// announce extended length (card capabilities, ISO/IEC 7816-4 §12.1.1)
+	// unless ExtendedLength is set; one that keeps quiet about it while the
+	// card accepts it is allowed, as on cards that tell it elsewhere.
 	ATR []byte
-	// ExtendedLength makes the card accept extended-length APDUs and report it
-	// through ExtendedLength. Without it an extended APDU gets 6700, as on a
-	// card that lacks the feature, and clients must chain.
+	// ExtendedLength makes the card accept extended-length APDUs, announce
+	// it in the default ATR's card capabilities, and report it through
+	// ExtendedLength. Without it an extended APDU gets 6700, as on a card
+	// that lacks the feature, and clients must chain.
 	ExtendedLength bool
 	// MaxCommandData caps the data gathered by command chaining; beyond it
 	// the card answers 6A84. 0 means DefaultMaxCommandData.
@@ -116,10 +143,15 @@ type chainState struct {
 func NewCard(cfg Config, applets ...Applet) (*Card, error) {
 	atr := cfg.ATR
 	if len(atr) == 0 {
-		atr = DefaultATR()
+		atr = DefaultATR(cfg.ExtendedLength)
 	}
 	if len(atr) < 2 || len(atr) > 33 {
 		return nil, fmt.Errorf("%w: ATR of %d bytes, ISO/IEC 7816-3 allows 2 to 33", ErrConfig, len(atr))
+	}
+	if !cfg.ExtendedLength && announcesExtendedLength(atr) {
+		// A host that reads the card capabilities would send extended
+		// APDUs, and the card would answer each with 6700.
+		return nil, fmt.Errorf("%w: the ATR announces extended Lc and Le (card capabilities) but Config.ExtendedLength is off", ErrConfig)
 	}
 	if cfg.MaxCommandData < 0 {
 		return nil, fmt.Errorf("%w: negative MaxCommandData", ErrConfig)

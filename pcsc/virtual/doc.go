@@ -6,7 +6,9 @@
 // The runtime does the transport work of ISO/IEC 7816-4 once for every
 // applet: SELECT by AID, SELECT of the master file, command chaining, extended
 // length (when Config.ExtendedLength is set), and GET RESPONSE for answers
-// longer than Ne. The master file is current after reset, as on any ISO/IEC
+// longer than Ne. Its default ATR announces what it does (card capabilities
+// in the historical bytes: chaining, and extended length exactly when
+// accepted), so that hosts which read it choose right. The master file is current after reset, as on any ISO/IEC
 // 7816-4 card; an applet that implements MasterFileHolder (the eMRTD applet:
 // EF.CardAccess and PACE live there) answers for it.
 // Applets (PIV and eMRTD in sibling packages, EchoApplet here) implement only

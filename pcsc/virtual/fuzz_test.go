@@ -83,3 +83,23 @@ func FuzzCardTransmit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzATRCapabilities feeds arbitrary ATRs to the card-capabilities reader
+// NewCard uses on a configured ATR: it must never panic or read past the
+// bytes it is given, and NewCard must answer ErrConfig or a card.
+func FuzzATRCapabilities(f *testing.F) {
+	f.Add(DefaultATR(false))
+	f.Add(DefaultATR(true))
+	f.Add([]byte{0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40})
+	f.Add([]byte{0x3B, 0x88, 0x80, 0x01, 0x00, 0x73, 0xC0, 0x21, 0xC0, 0x00, 0x90, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, atr []byte) {
+		ext := announcesExtendedLength(atr)
+		_, err := NewCard(Config{ATR: atr})
+		if ext && len(atr) >= 2 && len(atr) <= 33 && !errors.Is(err, ErrConfig) {
+			t.Fatalf("ATR %X announces extended length, NewCard without it: %v", atr, err)
+		}
+		if _, err := NewCard(Config{ATR: atr, ExtendedLength: true}); err != nil && (len(atr) >= 2 && len(atr) <= 33) {
+			t.Fatalf("ATR %X with ExtendedLength: %v", atr, err)
+		}
+	})
+}

@@ -181,8 +181,12 @@ type Applet struct {
 	keys    map[byte]*key
 	objects map[string][]byte
 
-	// Volatile security state, lost on reset.
+	// Volatile security state, lost on reset. verified is the PIN's
+	// security status, which "PIN" keys (9A, 9D) need; freshPIN is the
+	// one-shot status a "PIN Always" key (9C) needs: set by a VERIFY that
+	// presented the PIN, spent by the next command (see keyAccess).
 	verified  bool
+	freshPIN  bool
 	admin     bool
 	witness   []byte
 	challenge []byte // of the management key's external authentication
@@ -351,8 +355,16 @@ func (a *Applet) PINTriesLeft() int {
 func (a *Applet) AID() []byte { return bytes.Clone(aid) }
 
 // Select implements virtual.Applet, answering the application property
-// template (SP 800-73-4 Part 2 §3.1.1).
+// template (SP 800-73-4 Part 2 §3.1.1, P2 00). A SELECT with P2 0C asks for
+// no response data (ISO/IEC 7816-4 §11.2.2, P2 b4-b3 = 11), as hosts that
+// only want the application current send it: it gets 9000 alone.
 func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
+	a.mu.Lock()
+	a.freshPIN = false
+	a.mu.Unlock()
+	if cmd.P2&0x0C == 0x0C {
+		return sw(apdu.SWOK)
+	}
 	var b apdu.TLVBuilder
 	b.AddConstructed(0x61, func(in *apdu.TLVBuilder) {
 		in.Add(0x4F, aid[5:])
@@ -366,7 +378,7 @@ func (a *Applet) Select(ctx context.Context, cmd apdu.Command) (apdu.Response, e
 func (a *Applet) Reset() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.verified, a.admin, a.witness, a.challenge = false, false, nil, nil
+	a.verified, a.freshPIN, a.admin, a.witness, a.challenge = false, false, false, nil, nil
 }
 
 // Deselect implements virtual.Deselecter.
@@ -380,6 +392,12 @@ func ok(data []byte) (apdu.Response, error) { return apdu.Response{Data: data, S
 func (a *Applet) Process(ctx context.Context, cmd apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// "PIN Always" holds for the command right after the VERIFY that
+	// presented the PIN, and for no other: any command spends it (see
+	// keyAccess). GET RESPONSE and the first blocks of a chain never reach
+	// the applet.
+	fresh := a.freshPIN
+	a.freshPIN = false
 	if cmd.CLA&^0x10 != 0x00 {
 		return sw(0x6E00)
 	}
@@ -391,7 +409,7 @@ func (a *Applet) Process(ctx context.Context, cmd apdu.Command) (apdu.Response, 
 	case 0x2C:
 		return a.resetRetryCounter(cmd)
 	case 0x87:
-		return a.generalAuthenticate(cmd)
+		return a.generalAuthenticate(cmd, fresh)
 	case 0x47:
 		return a.generate(cmd)
 	case 0xCB:
@@ -429,7 +447,8 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6A88)
 	}
 	if cmd.P1 == 0xFF && len(cmd.Data) == 0 {
-		a.verified = false // SP 800-73-4 Part 2 §3.2.1: reset the status
+		// SP 800-73-4 Part 2 §3.2.1: reset the status.
+		a.verified, a.freshPIN = false, false
 		return sw(apdu.SWOK)
 	}
 	if cmd.P1 != 0x00 {
@@ -448,7 +467,7 @@ func (a *Applet) verify(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6A80)
 	}
 	code, good := try(&a.pin, cmd.Data)
-	a.verified = good
+	a.verified, a.freshPIN = good, good
 	return sw(code)
 }
 
@@ -477,7 +496,7 @@ func (a *Applet) changeReference(cmd apdu.Command) (apdu.Response, error) {
 	code, good := try(c, cmd.Data[:8])
 	if !good {
 		if c == &a.pin {
-			a.verified = false
+			a.verified, a.freshPIN = false, false
 		}
 		return sw(code)
 	}
@@ -500,11 +519,11 @@ func (a *Applet) resetRetryCounter(cmd apdu.Command) (apdu.Response, error) {
 		return sw(code)
 	}
 	a.pin.value, a.pin.left, a.pin.dflt = bytes.Clone(cmd.Data[8:]), a.pin.max, false
-	a.verified = false
+	a.verified, a.freshPIN = false, false
 	return sw(apdu.SWOK)
 }
 
-func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
+func (a *Applet) generalAuthenticate(cmd apdu.Command, always bool) (apdu.Response, error) {
 	t, rest, err := apdu.DecodeTLV(cmd.Data)
 	if err != nil || t.Tag != 0x7C || len(rest) != 0 {
 		return sw(0x6A80)
@@ -534,16 +553,8 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		}
 		op = agree
 	}
-	switch k.pinPolicy(cmd.P2) {
-	case pinOnce:
-		if !a.verified {
-			return sw(0x6982)
-		}
-	case pinAlways:
-		if !a.verified {
-			return sw(0x6982)
-		}
-		a.verified = false // spent by this one signature
+	if !a.keyAccess(k.pinPolicy(cmd.P2), always) {
+		return sw(0x6982)
 	}
 	sig, err := op(k, challenge.Value)
 	if err != nil {
@@ -556,6 +567,39 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) (apdu.Response, error) {
 		return sw(0x6F00)
 	}
 	return ok(out)
+}
+
+// keyAccess checks a key's PIN policy against the security status; always
+// is the "PIN Always" status this operation spent.
+//
+// SP 800-73-4 Part 1 Table 4b gives the digital signature key 9C the access
+// rule "PIN Always" and 9A, 9D the rule "PIN"; its §3.2.1 (X.509
+// Certificate for Digital Signature) reads "PIN Always" as the PIN
+// submitted and verified every time immediately before a digital signature
+// key operation (FIPS 201's "explicit user action", NISTIR 7863).
+// "Immediately" is read as middleware and tokens read it: any command
+// between the VERIFY and the operation, an empty VERIFY or a SELECT
+// included, spends it (OpenSC's PIV driver sends the two in one PC/SC
+// transaction for that reason; Yubico states the same of YubiKeys). That
+// is a condition on the key, not an end to the PIN's security status: a
+// 9C signature spends only the one-shot status the VERIFY before it gave,
+// and the PIN stays verified for the "PIN" keys until the application is
+// deselected, the card reset, or VERIFY with P1 = FF resets it (Part 2
+// §3.2.1). PIV applets keep it so (OpenFIPS201 keeps a PIN Always flag
+// beside the PIN's status), and middleware relies on it: OpenSC's PIV
+// driver keeps its logged-in state across a 9C operation, so a card that
+// forgot the PIN after 9C failed the next 9A signature with
+// CKR_USER_NOT_LOGGED_IN (pkcs11-tool --test --login). A program that wants
+// the PIN forgotten when its work is done says so with VERIFY P1 = FF, as
+// puce's holder functions do.
+func (a *Applet) keyAccess(policy pinPolicy, always bool) bool {
+	switch policy {
+	case pinOnce:
+		return a.verified
+	case pinAlways:
+		return a.verified && always
+	}
+	return true
 }
 
 // signRaw is the card's private-key operation: ECDSA over a digest (DER
@@ -619,12 +663,19 @@ func (a *Applet) getData(cmd apdu.Command) (apdu.Response, error) {
 	if err != nil {
 		return sw(0x6A80)
 	}
+	// The access rule comes before the lookup: without the PIN a
+	// protected object is refused whether the card holds it or not, so
+	// that nobody learns without the PIN whether the card carries
+	// fingerprints or a facial image. OpenSC's PIV driver counts a card
+	// that answers 6A82 there as a bug (card-piv.c,
+	// CI_LEAKS_FILE_NOT_FOUND): it reads those objects to learn whether the
+	// PIN is verified.
+	if pinToRead(id.Value) && !a.verified {
+		return sw(0x6982)
+	}
 	content, found := a.objects[string(id.Value)]
 	if !found {
 		return sw(0x6A82)
-	}
-	if pinToRead(id.Value) && !a.verified {
-		return sw(0x6982)
 	}
 	out, err := apdu.AppendTLV(nil, objectTag(id.Value), content)
 	if err != nil {
