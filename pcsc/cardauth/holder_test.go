@@ -198,7 +198,8 @@ func TestHolderOperationsForgetThePIN(t *testing.T) {
 	if _, _, err := cardauth.SignDigest(ctx, card.Card, d[:], crypto.SHA256, nil, cardauth.PIN{Value: card.PIN}); err != nil {
 		t.Fatal(err)
 	}
-	// The virtual applet clears the status after any 9C signature anyway
-	// (some real cards keep it): this one shows only that nothing is left.
+	// A 9C signature spends only the one-shot "PIN Always" right; the
+	// PIN's own status outlives it, on the virtual applet as on real
+	// cards, so nothing is left only because SignDigest forgets the PIN.
 	verified("a signature")
 }
