@@ -164,7 +164,7 @@ func newCard(ctx context.Context, parent *Context, reader string, share scard.Sh
 	case ExtendedOn:
 		card.ext = true
 	case ExtendedAuto:
-		card.ext = h.ActiveProtocol() == scard.ProtocolT1 && atrExtendedLength(card.atr)
+		card.ext = h.ActiveProtocol() == scard.ProtocolT1 && apdu.ATRExtendedLength(card.atr)
 		if card.ext {
 			// A reader that declares itself short-only has the last word.
 			if n, ok := card.maxAPDUData(ctx); ok && n <= apdu.MaxShortData {

@@ -148,7 +148,7 @@ func NewCard(cfg Config, applets ...Applet) (*Card, error) {
 	if len(atr) < 2 || len(atr) > 33 {
 		return nil, fmt.Errorf("%w: ATR of %d bytes, ISO/IEC 7816-3 allows 2 to 33", ErrConfig, len(atr))
 	}
-	if !cfg.ExtendedLength && announcesExtendedLength(atr) {
+	if !cfg.ExtendedLength && apdu.ATRExtendedLength(atr) {
 		// A host that reads the card capabilities would send extended
 		// APDUs, and the card would answer each with 6700.
 		return nil, fmt.Errorf("%w: the ATR announces extended Lc and Le (card capabilities) but Config.ExtendedLength is off", ErrConfig)

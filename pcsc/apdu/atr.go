@@ -1,10 +1,10 @@
-package pcsc
+package apdu
 
-// atrHistorical returns the historical bytes of an ATR (ISO/IEC 7816-3
-// §8.2): T0's low nibble counts them, and they follow the interface bytes,
-// whose presence TD bytes chain. It reports false for an ATR too short for
-// what it announces.
-func atrHistorical(atr []byte) ([]byte, bool) {
+// ATRHistorical returns the historical bytes of an answer-to-reset
+// (ISO/IEC 7816-3 §8.2): T0's low nibble counts them, and they follow the
+// interface bytes, whose presence the Y nibbles of T0 and of each TDi tell.
+// It reports false for an ATR too short for what it announces.
+func ATRHistorical(atr []byte) ([]byte, bool) {
 	if len(atr) < 2 {
 		return nil, false
 	}
@@ -32,14 +32,16 @@ func atrHistorical(atr []byte) ([]byte, bool) {
 	return atr[i : i+k], true
 }
 
-// atrExtendedLength reports whether the ATR's historical bytes announce
+// ATRExtendedLength reports whether an ATR's historical bytes announce
 // extended Lc and Le fields: the card capabilities data object (compact-TLV
-// tag 7) whose third software function table has b7 set (ISO/IEC 7816-4
-// §8.1.1.2.7, table 87). Historical bytes start with a category indicator:
-// 80 (compact-TLV objects follow), or 00 (compact-TLV objects, then a
-// three-byte status indicator); other categories carry no card capabilities.
-func atrExtendedLength(atr []byte) bool {
-	h, ok := atrHistorical(atr)
+// tag 7, ISO/IEC 7816-4 §12.1.1) whose third software function table has b7
+// set. Historical bytes start with a category indicator: 80 (compact-TLV
+// objects follow), or 00 (compact-TLV objects, then a three-byte status
+// indicator); other categories carry no card capabilities. A client sends
+// extended APDUs only to a card that says so; the virtual card announces
+// exactly what it accepts.
+func ATRExtendedLength(atr []byte) bool {
+	h, ok := ATRHistorical(atr)
 	if !ok || len(h) == 0 {
 		return false
 	}
