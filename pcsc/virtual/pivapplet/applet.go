@@ -91,7 +91,7 @@ func policyOf(slot byte) pinPolicy {
 	case SlotCardAuthentication:
 		return pinNever
 	case SlotSignature:
-		return pinAlways // SP 800-73-4 Part 1 §3.2.2: PIN before each signature
+		return pinAlways // SP 800-73-4 Part 1 §3.2.1: PIN before each signature
 	}
 	return pinOnce
 }
@@ -99,7 +99,7 @@ func policyOf(slot byte) pinPolicy {
 // generateTemplate reads a GENERATE template: the algorithm (80) and the
 // vendor's PIN (AA) and touch (AB) policy tags. Only never/once/always and never/always/cached are
 // known here (no biometric sensor). The signature key 9C stays at "always"
-// whatever is asked: SP 800-73-4 Part 1 §3.2.2 wants the PIN immediately
+// whatever is asked: SP 800-73-4 Part 1 §3.2.1 wants the PIN immediately
 // before each use of the digital signature key, and a card that let a
 // caller relax that would not be a PIV card.
 func generateTemplate(slot byte, tmpl []byte) (alg byte, pin pinPolicy, touch byte, good bool) {

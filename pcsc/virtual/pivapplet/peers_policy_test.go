@@ -58,7 +58,7 @@ func TestYubicoPIVToolKeyPolicy(t *testing.T) {
 			}
 		}
 	}
-	// SP 800-73-4 Part 1 §3.2.2: the PIN before each use of 9C, so the card
+	// SP 800-73-4 Part 1 §3.2.1: the PIN before each use of 9C, so the card
 	// refuses to relax it; 9C's key and certificate stay as they were.
 	tool(false, "-a", "generate", "-s", "9c", "-A", "ECCP256", "--pin-policy=once")
 	got := pemCertificate(t, tool(true, "-a", "read-certificate", "-s", "9c"))
