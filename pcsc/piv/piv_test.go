@@ -406,7 +406,7 @@ func testVendorExtras(t *testing.T, connect connector) {
 		if m, err := yk.Metadata(ctx, piv.SlotAuthentication); err != nil || m.PINPolicy != want.PIN || m.TouchPolicy != want.Touch {
 			t.Fatalf("9A metadata after generating with %+v: %+v, %v", want, m, err)
 		}
-		// SP 800-73-4 Part 1 §3.2.2: the card keeps 9C at "always".
+		// SP 800-73-4 Part 1 §3.2.1: the card keeps 9C at "always".
 		if _, err := yk.GenerateKeyWith(ctx, piv.SlotSignature, piv.AlgECCP256, piv.KeyPolicy{PIN: piv.PINPolicyOnce}); err == nil {
 			t.Fatal("9C generated with the PIN once per session")
 		}
