@@ -53,9 +53,13 @@
 // unsealed records stay verifiable, and when v1 checkpoints precede the
 // first sealing one, unsealed records are accepted for
 // SealUpgradeWindow after it — the rolling deploy in which instances of
-// the older puce still append — and required from the first sealing
-// checkpoint dated after that. Instances of the older puce must therefore
-// all be replaced within that day.
+// the older puce still append — and required after the first checkpoint
+// dated at or past the window's end, whichever version: a v1 checkpoint
+// then tells an older instance still running (or a deploy rolled back),
+// whose unsealed records are reported. Instances of the older puce must
+// therefore all be replaced within that day. Record times are not
+// authenticated, so the Verifier cannot tell when within a checkpoint
+// interval a record came: the window really ends at that checkpoint.
 //
 // # Key rotation
 //
@@ -157,11 +161,16 @@
 //     cannot be edited, made up or copied (their seals tell, see Sealed
 //     records), once a sealing checkpoint precedes them;
 //   - records added where no seal is required yet: before the trail's
-//     first sealing checkpoint, or within SealUpgradeWindow after it when
-//     the trail was upgraded. The trail only grew, which a kept mark lets
-//     through, and the next checkpoint covers them as if the store had
-//     written them. Times are the writer's, never compared: a record's
-//     time says nothing the key vouches for;
+//     first sealing checkpoint, or, when the trail was upgraded, before
+//     the first checkpoint dated SealUpgradeWindow or more after that one
+//     (the window and up to one checkpoint interval). The trail only grew,
+//     which a kept mark lets through, and the next checkpoint covers them
+//     as if the store had written them. Times are the writer's, never
+//     compared: a record's time says nothing the key vouches for;
+//   - records sealed with a leaked retired key and appended before the
+//     first checkpoint dated after its overlap (the overlap and up to one
+//     checkpoint interval): genuine records of the rolling deploy come
+//     there too, and that checkpoint covers both;
 //   - without a kept mark, the newest checkpoints deleted: every record
 //     after the last checkpoint kept is then in the window above, so
 //     deleting them all leaves the whole trail open to rewriting, key or

@@ -21,7 +21,8 @@ const NonceSize = 16
 // sealed records a trail upgraded from unsealed records still accepts
 // unsealed ones: the rolling deploy in which instances of an older puce,
 // which seal nothing, append beside newer ones (see "Sealed records" in the
-// package documentation).
+// package documentation). The records after the first checkpoint of
+// either version dated at or past its end must be sealed.
 const SealUpgradeWindow = 24 * time.Hour
 
 // RecordKey seals records with an audit key: each gets a random nonce and
@@ -154,14 +155,20 @@ func (v *Verifier) sealsAfter(c *Checkpoint, sealing bool) {
 	}
 	if r.from == nil {
 		switch {
-		case !sealing:
-			r.upgraded = r.upgraded || r.first.IsZero()
+		case r.first.IsZero() && !sealing:
+			r.upgraded = true
 		case r.first.IsZero():
 			r.first = c.Time
 			if !r.upgraded {
 				r.from, r.fromSeq = headsOf(c), c.Seq
 			}
 		case !c.Time.Before(r.first.Add(SealUpgradeWindow)):
+			// Any checkpoint dated past the window closes it, a v1 one
+			// too: an older instance that writes it is still running
+			// (or the deploy was rolled back), and if only a sealing
+			// checkpoint closed the window, a trail no newer instance
+			// checkpoints would stop requiring seals for good, whoever
+			// appended its records.
 			r.from, r.fromSeq = headsOf(c), c.Seq
 		}
 	}
