@@ -161,6 +161,35 @@ func testAuditRotation(t *testing.T, f StoreFactory) {
 		_, err := s.VerifyAudit(ctx, rotated(10*m))
 		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint forged with the old key, dated before the one it follows")
 	})
+	t.Run("the old key's overlap moved ahead through a checkpoint's date", func(t *testing.T) {
+		// A store dates a checkpoint no earlier than the last one, which
+		// it reads from the database. Whoever writes the database dates
+		// the last old-key checkpoint ten years ahead, lets the first
+		// new-key checkpoint follow it, and puts the date back (so that
+		// the old one's MAC verifies again): the old key's overlap would
+		// then start ten years ahead, every checkpoint since dated there
+		// too, and a leaked old key would keep sealing checkpoints and
+		// records for ten years. A date further ahead of the store's clock
+		// than auditchain.MaxCheckpointLead is not followed.
+		r := openRollout(t, f)
+		r.at(t, r.old, 0)
+		var was time.Time
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) {
+			c := &tr.Checkpoints[len(tr.Checkpoints)-1]
+			was, c.Time = c.Time, c.Time.AddDate(10, 0, 0)
+		})
+		r.at(t, r.new, m)
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) { tr.Checkpoints[0].Time = was })
+		r.at(t, r.new, time.Hour)
+		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
+		mustNoErr(t, err, "verify the genuine checkpoints")
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) {
+			forge(tr, auditKey, tr.Checkpoints[len(tr.Checkpoints)-1].Time.Add(m))
+		})
+		_, err = r.s.VerifyAudit(ctx, rotated(10*m))
+		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint forged with the old key after its overlap, moved ahead")
+		t.Log(err)
+	})
 	t.Run("forged with the old key inside the overlap (the open window)", func(t *testing.T) {
 		// What the threat model concedes to a leaked retired key: a
 		// checkpoint of its own within its overlap, after the trail's last
