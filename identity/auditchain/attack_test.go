@@ -238,3 +238,26 @@ func TestSealRetiredKeyPartitions(t *testing.T) {
 	_, err := auditchain.Verify(&b.tr, keys)
 	wantBroken(t, err, "partition 7: record 1 is sealed with retired audit key 0 but follows checkpoint 4")
 }
+
+// TestCheckpointTime: a store follows the last checkpoint's date when it
+// is ahead of its clock by at most MaxCheckpointLead, and dates by its own
+// clock otherwise.
+func TestCheckpointTime(t *testing.T) {
+	now := identitytest.Epoch()
+	for _, c := range []struct {
+		last  time.Time
+		want  time.Time
+		ahead bool
+	}{
+		{time.Time{}, now, false},
+		{now.Add(-time.Hour), now, false},
+		{now, now, false},
+		{now.Add(auditchain.MaxCheckpointLead), now.Add(auditchain.MaxCheckpointLead), false},
+		{now.Add(auditchain.MaxCheckpointLead + time.Microsecond), now, true},
+		{now.AddDate(10, 0, 0), now, true},
+	} {
+		if got, ahead := auditchain.CheckpointTime(now, c.last); !got.Equal(c.want) || ahead != c.ahead {
+			t.Errorf("CheckpointTime(now, %v) = %v, %v; want %v, %v", c.last, got, ahead, c.want, c.ahead)
+		}
+	}
+}

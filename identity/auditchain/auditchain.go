@@ -82,9 +82,14 @@
 // tell a checkpoint under a destroyed key from a forged one. The rules
 // compare times written by instances whose clocks differ, so a store dates
 // each checkpoint no earlier than the one before it, which it reads under
-// the checkpoint lock; a clock running ahead therefore shortens the overlap
-// the others have, and the Overlap must cover the deploy and the clock skew
-// between instances. Trails written before keys could be rotated verify as
+// the checkpoint lock, unless that one is dated more than MaxCheckpointLead
+// ahead of its clock (CheckpointTime); a clock running ahead therefore
+// shortens the overlap the others have, and the Overlap must cover the
+// deploy and the clock skew between instances. Whoever writes the database
+// can date the last checkpoint ahead before a store writes the next, so
+// the first checkpoint under a new key may be dated up to
+// MaxCheckpointLead late, and a retired key's overlap end that much
+// later; the Overlap of a leaked key should count it. Trails written before keys could be rotated verify as
 // before: they hold checkpoints under one key, where the rules never apply.
 //
 // The rotation, for an operator:
@@ -340,6 +345,34 @@ type Checkpoint struct {
 // record to carry a seal (see "Sealed records" in the package
 // documentation).
 func (c *Checkpoint) Seal(key []byte) { c.MAC = c.mac(key, checkpointSealing) }
+
+// MaxCheckpointLead is how far ahead of a store's clock the last
+// checkpoint may be dated for the store to date its next one no earlier
+// (CheckpointTime). Five minutes, the clock skew RFC 4120 (Kerberos)
+// recommends accepting: instances that keep their clocks synchronized
+// are far within it.
+const MaxCheckpointLead = 5 * time.Minute
+
+// CheckpointTime is the date of a checkpoint a store writes at now (its
+// clock) after one dated last (the zero time when there is none): now, or
+// last when that is later by at most MaxCheckpointLead, so that a
+// checkpoint under an older key, during a rotation, is not dated before
+// the newer key's it follows (see Key rotation). ahead reports a last
+// date further ahead than that, which is not followed: a clock far wrong,
+// or whoever writes the database dating the last checkpoint ahead behind
+// the store's back (and back again once the store followed it). Followed,
+// that would let them date the store's genuine checkpoints as they
+// please: the first under a new key years ahead, so that the old key's
+// overlap (and what a leaked old key may seal) starts there.
+func CheckpointTime(now, last time.Time) (t time.Time, ahead bool) {
+	switch {
+	case !last.After(now):
+		return now, false
+	case last.Sub(now) > MaxCheckpointLead:
+		return now, true
+	}
+	return last, false
+}
 
 // Checkpoint versions, told apart by the tag their MAC's input starts with:
 // a checkpoint needs no column to say which it is, and one cannot be
