@@ -32,10 +32,19 @@ type RecordKey struct {
 	pool sync.Pool
 }
 
+// recordMAC is one HMAC of a RecordKey and the buffer its input is built
+// in, pooled together: the input passes through an interface (hash.Hash),
+// so a buffer on the stack would move to the heap at every seal, and a
+// verification checks each record under every key given until one fits.
+type recordMAC struct {
+	h   hash.Hash
+	buf []byte
+}
+
 // NewRecordKey returns the RecordKey of key (an identity.AuditConfig key).
 func NewRecordKey(key []byte) *RecordKey {
 	k := append([]byte(nil), key...)
-	return &RecordKey{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	return &RecordKey{pool: sync.Pool{New: func() any { return &recordMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 512)} }}}
 }
 
 // tagRecord starts a record seal's MAC input: no checkpoint's starts alike,
@@ -53,16 +62,17 @@ func (k *RecordKey) Seal(p int, e identity.Event) (nonce, mac []byte) {
 
 // mac appends to dst the MAC of a record of e in partition p with nonce.
 func (k *RecordKey) mac(dst []byte, p int, nonce []byte, e identity.Event) []byte {
-	h := k.pool.Get().(hash.Hash)
-	defer k.pool.Put(h)
-	h.Reset()
-	var stack [512]byte
-	b := append(stack[:0], tagRecord...)
+	m := k.pool.Get().(*recordMAC)
+	defer k.pool.Put(m)
+	b := append(m.buf[:0], tagRecord...)
 	b = binary.BigEndian.AppendUint64(b, uint64(p))
-	b = appendField(b, string(nonce))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(nonce)))
+	b = append(b, nonce...)
 	b = AppendEventBytes(b, e)
-	h.Write(b)
-	return h.Sum(dst)
+	m.buf = b
+	m.h.Reset()
+	m.h.Write(b)
+	return m.h.Sum(dst)
 }
 
 // verifies reports whether r carries k's seal.
