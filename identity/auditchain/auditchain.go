@@ -131,11 +131,15 @@
 //     checkpoint covers the changed record: the checkpoint's head for that
 //     partition no longer matches, and a new checkpoint cannot be made
 //     without the key;
-//   - once a sealing checkpoint precedes it, a record made up, edited,
-//     stripped of its seal, or copied from elsewhere in the trail, even in
-//     the newest records that no checkpoint covers yet, and even after a
-//     later checkpoint covered it: its seal fails, is missing, or repeats
-//     another record's (see Sealed records);
+//   - once a sealing checkpoint precedes it (in a trail upgraded from an
+//     older puce, the first checkpoint dated SealUpgradeWindow after the
+//     first sealing one), a record made up, edited, stripped of its seal,
+//     or copied from elsewhere in its partition, even in the newest
+//     records that no checkpoint covers yet, and even after a later
+//     checkpoint covered it: its seal fails, is missing, or repeats
+//     another record's (see Sealed records). A sealed record is checked
+//     from the start: edited, copied or moved to another partition, it is
+//     reported even where no seal is required yet;
 //   - the newest records deleted and the partition heads rolled back to
 //     match ("truncation"), when a checkpoint covers a deleted record: the
 //     checkpoint names a head the chain no longer reaches;
@@ -164,7 +168,7 @@
 //     the chain is only a hash chain, and a record's seal does not cover
 //     its place in it. The window is the checkpoint interval. Such records
 //     cannot be edited, made up or copied (their seals tell, see Sealed
-//     records), once a sealing checkpoint precedes them;
+//     records), once seals are required there (above);
 //   - records added where no seal is required yet: before the trail's
 //     first sealing checkpoint, or, when the trail was upgraded, before
 //     the first checkpoint dated SealUpgradeWindow or more after that one
