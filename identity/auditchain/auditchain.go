@@ -137,9 +137,10 @@
 //     or copied from elsewhere in its partition, even in the newest
 //     records that no checkpoint covers yet, and even after a later
 //     checkpoint covered it: its seal fails, is missing, or repeats
-//     another record's (see Sealed records). A sealed record is checked
-//     from the start: edited, copied or moved to another partition, it is
-//     reported even where no seal is required yet;
+//     another record's (see Sealed records). A record that keeps its
+//     seal is checked wherever it stands: edited, copied, or moved to
+//     another partition with it, it is reported even where no seal is
+//     required yet;
 //   - the newest records deleted and the partition heads rolled back to
 //     match ("truncation"), when a checkpoint covers a deleted record: the
 //     checkpoint names a head the chain no longer reaches;
