@@ -201,8 +201,10 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 // length of a rolling deploy, when instances with the old key and instances
 // with the new one both write. Past it, a checkpoint under the retired key
 // is reported as broken, so that whoever obtains a retired key cannot seal
-// checkpoints of their own later in the trail (identity/auditchain states
-// what such a key still allows).
+// checkpoints of their own later in the trail. Records sealed with it are
+// accepted up to the first checkpoint dated after its overlap, and
+// reported after it (identity/auditchain states what such a key still
+// allows).
 //
 // The zero AuditKeys checks the chains only, which anyone with write access
 // to the database can recompute.
@@ -237,7 +239,9 @@ type RetiredAuditKey struct {
 	// Overlap is how long after the first checkpoint under a newer key the
 	// checkpoints under this one are still accepted: at least the length of
 	// the rolling deploy that replaced it, plus the clock skew between
-	// instances. Zero accepts none after.
+	// instances. Zero accepts none after. Whoever writes the database can
+	// have that first checkpoint dated up to auditchain.MaxCheckpointLead
+	// late, which extends a leaked key's overlap as much.
 	Overlap time.Duration
 }
 
