@@ -159,7 +159,12 @@ type AuditConfig struct {
 	// store writes no checkpoints and no seals (an empty key is none), and
 	// the trail is a hash chain that anyone with write access can
 	// recompute. To replace it, see AuditKeys and "Rotating the audit key"
-	// in the package documentation.
+	// in the package documentation. A key given to a trail that had none
+	// is required from its first checkpoint: records that instances still
+	// without it append after that are reported as unsealed, so give it
+	// to every instance in one restart (the window of an upgrade from an
+	// older puce, identity/auditchain's SealUpgradeWindow, follows v1
+	// checkpoints, which a store without a key never wrote).
 	Key []byte
 	// Partitions is the number of chains subjects are spread over (default
 	// 16, at most 1024). Changing it later is safe: each partition is a
