@@ -261,3 +261,42 @@ func TestCheckpointTime(t *testing.T) {
 		}
 	}
 }
+
+// TestSealDowngradeToV1: whoever writes the database turns an upgraded
+// trail back into an older puce's: every sealing checkpoint deleted (the
+// newest, so the chain of MACs holds), every seal stripped, the chains
+// recomputed. Nothing in the database then requires a seal — the threat
+// model's "newest checkpoints deleted" — and the mark kept from the last
+// verification tells it.
+func TestSealDowngradeToV1(t *testing.T) {
+	keys := identity.AuditKeys{Current: k1}
+	b := &trail{}
+	b.record(nil)
+	b.checkpoint(k1, false)
+	b.record(nil)
+	b.checkpoint(k1, true)
+	b.record(k1)
+	b.now = auditchain.SealUpgradeWindow
+	b.checkpoint(k1, true)
+	b.record(k1)
+	mark, err := auditchain.Verify(&b.tr, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.tr.Checkpoints = b.tr.Checkpoints[:1]
+	for i := range b.tr.Records {
+		r := &b.tr.Records[i]
+		r.Nonce, r.MAC = nil, nil
+		if i > 0 {
+			r.Prev = b.tr.Records[i-1].Hash
+		}
+		r.Hash = auditchain.RecordHash(*r)
+	}
+	b.tr.Heads[0].Hash = b.tr.Records[len(b.tr.Records)-1].Hash
+	// The v1 checkpoint covers record 1 only, which kept its hash.
+	if _, err := auditchain.Verify(&b.tr, keys); err != nil {
+		t.Fatalf("the downgraded trail, without the mark (the open window): %v", err)
+	}
+	_, err = auditchain.Verify(&b.tr, identity.AuditKeys{Current: k1, Mark: mark})
+	wantBroken(t, err, "kept mark")
+}
