@@ -221,7 +221,7 @@ func (v *Verifier) sealOf(r *identity.AuditRecord) error {
 		return broken("partition %d: record %d is not sealed by any audit key given (forged, altered, or sealed with a key not given)", r.Partition, r.Seq)
 	}
 	if cut := s.cuts[g]; cut != nil && r.Seq > cut[r.Partition] {
-		return broken("partition %d: record %d is sealed with %s but follows checkpoint %d, dated after that key's overlap (forged with a leaked key)",
+		return broken("partition %d: record %d is sealed with %s but follows checkpoint %d, dated after that key's overlap (forged with a leaked key, or appended by an instance never given the new key)",
 			r.Partition, r.Seq, v.keyName(g), s.cutSeq[g])
 	}
 	if len(s.nonces) > 0 && s.part != r.Partition {

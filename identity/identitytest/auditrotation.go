@@ -109,6 +109,21 @@ func testAuditRotation(t *testing.T, f StoreFactory) {
 		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
 		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint under the old key an hour after the new one's first")
 	})
+	t.Run("old instance's records after the overlap", func(t *testing.T) {
+		// Records sealed with the old key verify up to the first
+		// checkpoint dated after its overlap, not after it.
+		r := openRollout(t, f)
+		r.at(t, r.old, 0)
+		r.at(t, r.new, m)
+		mustNoErr(t, r.old.Audit(ctx, identity.Event{Time: Epoch().Add(5 * m), Subject: "alice", Action: "login", Result: identity.Success}), "audit")
+		r.at(t, r.new, 20*m)
+		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
+		mustNoErr(t, err, "verify the old key's records within the overlap")
+		mustNoErr(t, r.old.Audit(ctx, identity.Event{Time: Epoch().Add(21 * m), Subject: "alice", Action: "login", Result: identity.Success}), "audit")
+		_, err = r.s.VerifyAudit(ctx, rotated(10*m))
+		wantErr(t, err, identity.ErrAuditBroken, "verify a record sealed with the old key after the first checkpoint past its overlap")
+		t.Log(err)
+	})
 	t.Run("clocks skewed", func(t *testing.T) {
 		// The new instances' clocks run four minutes ahead of the old
 		// ones' (within auditchain.MaxCheckpointLead): the old key's
