@@ -159,7 +159,12 @@ type AuditConfig struct {
 	// store writes no checkpoints and no seals (an empty key is none), and
 	// the trail is a hash chain that anyone with write access can
 	// recompute. To replace it, see AuditKeys and "Rotating the audit key"
-	// in the package documentation.
+	// in the package documentation. A key given to a trail that had none
+	// is required from its first checkpoint: records that instances still
+	// without it append after that are reported as unsealed, so give it
+	// to every instance in one restart (the window of an upgrade from an
+	// older puce, identity/auditchain's SealUpgradeWindow, follows v1
+	// checkpoints, which a store without a key never wrote).
 	Key []byte
 	// Partitions is the number of chains subjects are spread over (default
 	// 16, at most 1024). Changing it later is safe: each partition is a
@@ -201,8 +206,10 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 // length of a rolling deploy, when instances with the old key and instances
 // with the new one both write. Past it, a checkpoint under the retired key
 // is reported as broken, so that whoever obtains a retired key cannot seal
-// checkpoints of their own later in the trail (identity/auditchain states
-// what such a key still allows).
+// checkpoints of their own later in the trail. Records sealed with it are
+// accepted up to the first checkpoint dated after its overlap, and
+// reported after it (identity/auditchain states what such a key still
+// allows).
 //
 // The zero AuditKeys checks the chains only, which anyone with write access
 // to the database can recompute.
@@ -237,7 +244,9 @@ type RetiredAuditKey struct {
 	// Overlap is how long after the first checkpoint under a newer key the
 	// checkpoints under this one are still accepted: at least the length of
 	// the rolling deploy that replaced it, plus the clock skew between
-	// instances. Zero accepts none after.
+	// instances. Zero accepts none after. Whoever writes the database can
+	// have that first checkpoint dated up to auditchain.MaxCheckpointLead
+	// late, which extends a leaked key's overlap as much.
 	Overlap time.Duration
 }
 

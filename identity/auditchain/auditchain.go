@@ -53,9 +53,13 @@
 // unsealed records stay verifiable, and when v1 checkpoints precede the
 // first sealing one, unsealed records are accepted for
 // SealUpgradeWindow after it — the rolling deploy in which instances of
-// the older puce still append — and required from the first sealing
-// checkpoint dated after that. Instances of the older puce must therefore
-// all be replaced within that day.
+// the older puce still append — and required after the first checkpoint
+// dated at or past the window's end, whichever version: a v1 checkpoint
+// then tells an older instance still running (or a deploy rolled back),
+// whose unsealed records are reported. Instances of the older puce must
+// therefore all be replaced within that day. Record times are not
+// authenticated, so the Verifier cannot tell when within a checkpoint
+// interval a record came: the window really ends at that checkpoint.
 //
 // # Key rotation
 //
@@ -78,9 +82,14 @@
 // tell a checkpoint under a destroyed key from a forged one. The rules
 // compare times written by instances whose clocks differ, so a store dates
 // each checkpoint no earlier than the one before it, which it reads under
-// the checkpoint lock; a clock running ahead therefore shortens the overlap
-// the others have, and the Overlap must cover the deploy and the clock skew
-// between instances. Trails written before keys could be rotated verify as
+// the checkpoint lock, unless that one is dated more than MaxCheckpointLead
+// ahead of its clock (CheckpointTime); a clock running ahead therefore
+// shortens the overlap the others have, and the Overlap must cover the
+// deploy and the clock skew between instances. Whoever writes the database
+// can date the last checkpoint ahead before a store writes the next, so
+// the first checkpoint under a new key may be dated up to
+// MaxCheckpointLead late, and a retired key's overlap end that much
+// later; the Overlap of a leaked key should count it. Trails written before keys could be rotated verify as
 // before: they hold checkpoints under one key, where the rules never apply.
 //
 // The rotation, for an operator:
@@ -122,11 +131,16 @@
 //     checkpoint covers the changed record: the checkpoint's head for that
 //     partition no longer matches, and a new checkpoint cannot be made
 //     without the key;
-//   - once a sealing checkpoint precedes it, a record made up, edited,
-//     stripped of its seal, or copied from elsewhere in the trail, even in
-//     the newest records that no checkpoint covers yet, and even after a
-//     later checkpoint covered it: its seal fails, is missing, or repeats
-//     another record's (see Sealed records);
+//   - once a sealing checkpoint precedes it (in a trail upgraded from an
+//     older puce, the first checkpoint dated SealUpgradeWindow after the
+//     first sealing one), a record made up, edited, stripped of its seal,
+//     or copied from elsewhere in its partition, even in the newest
+//     records that no checkpoint covers yet, and even after a later
+//     checkpoint covered it: its seal fails, is missing, or repeats
+//     another record's (see Sealed records). A record that keeps its
+//     seal is checked wherever it stands: edited, copied, or moved to
+//     another partition with it, it is reported even where no seal is
+//     required yet;
 //   - the newest records deleted and the partition heads rolled back to
 //     match ("truncation"), when a checkpoint covers a deleted record: the
 //     checkpoint names a head the chain no longer reaches;
@@ -155,13 +169,18 @@
 //     the chain is only a hash chain, and a record's seal does not cover
 //     its place in it. The window is the checkpoint interval. Such records
 //     cannot be edited, made up or copied (their seals tell, see Sealed
-//     records), once a sealing checkpoint precedes them;
+//     records), once seals are required there (above);
 //   - records added where no seal is required yet: before the trail's
-//     first sealing checkpoint, or within SealUpgradeWindow after it when
-//     the trail was upgraded. The trail only grew, which a kept mark lets
-//     through, and the next checkpoint covers them as if the store had
-//     written them. Times are the writer's, never compared: a record's
-//     time says nothing the key vouches for;
+//     first sealing checkpoint, or, when the trail was upgraded, before
+//     the first checkpoint dated SealUpgradeWindow or more after that one
+//     (the window and up to one checkpoint interval). The trail only grew,
+//     which a kept mark lets through, and the next checkpoint covers them
+//     as if the store had written them. Times are the writer's, never
+//     compared: a record's time says nothing the key vouches for;
+//   - records sealed with a leaked retired key and appended before the
+//     first checkpoint dated after its overlap (the overlap and up to one
+//     checkpoint interval): genuine records of the rolling deploy come
+//     there too, and that checkpoint covers both;
 //   - without a kept mark, the newest checkpoints deleted: every record
 //     after the last checkpoint kept is then in the window above, so
 //     deleting them all leaves the whole trail open to rewriting, key or
@@ -331,6 +350,34 @@ type Checkpoint struct {
 // record to carry a seal (see "Sealed records" in the package
 // documentation).
 func (c *Checkpoint) Seal(key []byte) { c.MAC = c.mac(key, checkpointSealing) }
+
+// MaxCheckpointLead is how far ahead of a store's clock the last
+// checkpoint may be dated for the store to date its next one no earlier
+// (CheckpointTime). Five minutes, the clock skew RFC 4120 (Kerberos)
+// recommends accepting: instances that keep their clocks synchronized
+// are far within it.
+const MaxCheckpointLead = 5 * time.Minute
+
+// CheckpointTime is the date of a checkpoint a store writes at now (its
+// clock) after one dated last (the zero time when there is none): now, or
+// last when that is later by at most MaxCheckpointLead, so that a
+// checkpoint under an older key, during a rotation, is not dated before
+// the newer key's it follows (see Key rotation). ahead reports a last
+// date further ahead than that, which is not followed: a clock far wrong,
+// or whoever writes the database dating the last checkpoint ahead behind
+// the store's back (and back again once the store followed it). Followed,
+// that would let them date the store's genuine checkpoints as they
+// please: the first under a new key years ahead, so that the old key's
+// overlap (and what a leaked old key may seal) starts there.
+func CheckpointTime(now, last time.Time) (t time.Time, ahead bool) {
+	switch {
+	case !last.After(now):
+		return now, false
+	case last.Sub(now) > MaxCheckpointLead:
+		return now, true
+	}
+	return last, false
+}
 
 // Checkpoint versions, told apart by the tag their MAC's input starts with:
 // a checkpoint needs no column to say which it is, and one cannot be

@@ -21,7 +21,8 @@ const NonceSize = 16
 // sealed records a trail upgraded from unsealed records still accepts
 // unsealed ones: the rolling deploy in which instances of an older puce,
 // which seal nothing, append beside newer ones (see "Sealed records" in the
-// package documentation).
+// package documentation). The records after the first checkpoint of
+// either version dated at or past its end must be sealed.
 const SealUpgradeWindow = 24 * time.Hour
 
 // RecordKey seals records with an audit key: each gets a random nonce and
@@ -31,10 +32,19 @@ type RecordKey struct {
 	pool sync.Pool
 }
 
+// recordMAC is one HMAC of a RecordKey and the buffer its input is built
+// in, pooled together: the input passes through an interface (hash.Hash),
+// so a buffer on the stack would move to the heap at every seal, and a
+// verification checks each record under every key given until one fits.
+type recordMAC struct {
+	h   hash.Hash
+	buf []byte
+}
+
 // NewRecordKey returns the RecordKey of key (an identity.AuditConfig key).
 func NewRecordKey(key []byte) *RecordKey {
 	k := append([]byte(nil), key...)
-	return &RecordKey{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	return &RecordKey{pool: sync.Pool{New: func() any { return &recordMAC{h: hmac.New(sha256.New, k), buf: make([]byte, 0, 512)} }}}
 }
 
 // tagRecord starts a record seal's MAC input: no checkpoint's starts alike,
@@ -52,16 +62,17 @@ func (k *RecordKey) Seal(p int, e identity.Event) (nonce, mac []byte) {
 
 // mac appends to dst the MAC of a record of e in partition p with nonce.
 func (k *RecordKey) mac(dst []byte, p int, nonce []byte, e identity.Event) []byte {
-	h := k.pool.Get().(hash.Hash)
-	defer k.pool.Put(h)
-	h.Reset()
-	var stack [512]byte
-	b := append(stack[:0], tagRecord...)
+	m := k.pool.Get().(*recordMAC)
+	defer k.pool.Put(m)
+	b := append(m.buf[:0], tagRecord...)
 	b = binary.BigEndian.AppendUint64(b, uint64(p))
-	b = appendField(b, string(nonce))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(nonce)))
+	b = append(b, nonce...)
 	b = AppendEventBytes(b, e)
-	h.Write(b)
-	return h.Sum(dst)
+	m.buf = b
+	m.h.Reset()
+	m.h.Write(b)
+	return m.h.Sum(dst)
 }
 
 // verifies reports whether r carries k's seal.
@@ -154,14 +165,20 @@ func (v *Verifier) sealsAfter(c *Checkpoint, sealing bool) {
 	}
 	if r.from == nil {
 		switch {
-		case !sealing:
-			r.upgraded = r.upgraded || r.first.IsZero()
+		case r.first.IsZero() && !sealing:
+			r.upgraded = true
 		case r.first.IsZero():
 			r.first = c.Time
 			if !r.upgraded {
 				r.from, r.fromSeq = headsOf(c), c.Seq
 			}
 		case !c.Time.Before(r.first.Add(SealUpgradeWindow)):
+			// Any checkpoint dated past the window closes it, a v1 one
+			// too: an older instance that writes it is still running
+			// (or the deploy was rolled back), and if only a sealing
+			// checkpoint closed the window, a trail no newer instance
+			// checkpoints would stop requiring seals for good, whoever
+			// appended its records.
 			r.from, r.fromSeq = headsOf(c), c.Seq
 		}
 	}
@@ -204,7 +221,7 @@ func (v *Verifier) sealOf(r *identity.AuditRecord) error {
 		return broken("partition %d: record %d is not sealed by any audit key given (forged, altered, or sealed with a key not given)", r.Partition, r.Seq)
 	}
 	if cut := s.cuts[g]; cut != nil && r.Seq > cut[r.Partition] {
-		return broken("partition %d: record %d is sealed with %s but follows checkpoint %d, dated after that key's overlap (forged with a leaked key)",
+		return broken("partition %d: record %d is sealed with %s but follows checkpoint %d, dated after that key's overlap (forged with a leaked key, or appended by an instance never given the new key)",
 			r.Partition, r.Seq, v.keyName(g), s.cutSeq[g])
 	}
 	if len(s.nonces) > 0 && s.part != r.Partition {

@@ -15,7 +15,8 @@ import (
 // Legacy for each record of the legacy chain by sequence number, EndLegacy
 // with the legacy head row, Checkpoint for each checkpoint by sequence
 // number, Record for each partitioned record by partition then sequence
-// number, and Finish with the partitions' head rows. Every error wraps
+// number (a record of a partition already left is reported), and Finish
+// with the partitions' head rows. Every error wraps
 // identity.ErrAuditBroken and names the first bad record.
 //
 // The zero Verifier checks the chains only (see the package's threat
@@ -38,6 +39,11 @@ type Verifier struct {
 	claimedMax map[int]int64
 	parts      map[int]*Head
 	records    int64
+	// lastPart is the partition of the last record, once one was seen:
+	// records come by partition, since the seals' copy check keeps the
+	// nonces of one partition at a time.
+	lastPart int
+	seen     bool
 	// since is the mark the caller kept from an earlier verification.
 	since *since
 	seals sealRules
@@ -262,6 +268,12 @@ func (v *Verifier) Record(r identity.AuditRecord) error {
 	if r.Partition < 0 || r.Partition >= MaxPartitions {
 		return broken("record %d names partition %d", r.Seq, r.Partition)
 	}
+	// Back to a partition already left: its nonces are gone, and a copied
+	// record there would pass unseen (see sealRules.endPartition).
+	if v.seen && r.Partition < v.lastPart {
+		return broken("partition %d after partition %d: records must come by partition, then sequence number", r.Partition, v.lastPart)
+	}
+	v.lastPart, v.seen = r.Partition, true
 	h := v.part(r.Partition)
 	want := h.Seq + 1
 	switch {

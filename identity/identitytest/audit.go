@@ -260,6 +260,14 @@ var tamperCases = []tamperCase{
 		r.Nonce, r.MAC = nil, nil
 		rechain(tr, p, len(recs)-1)
 	}},
+	{name: "strip the seal of a record after the last checkpoint to an empty MAC, its nonce kept, and re-chain", change: func(t *testing.T, tr *auditchain.Trail, p int) {
+		// An empty MAC, not NULL, in the database: still no seal.
+		recs := recordsOf(tr, p)
+		r := recs[len(recs)-1]
+		r.Event.Result = identity.Success
+		r.MAC = []byte{}
+		rechain(tr, p, len(recs)-1)
+	}},
 	{name: "replace a record after the last checkpoint by an older one's copy", change: func(t *testing.T, tr *auditchain.Trail, p int) {
 		recs := recordsOf(tr, p)
 		last, old := recs[len(recs)-1], recs[0]

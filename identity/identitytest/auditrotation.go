@@ -109,16 +109,31 @@ func testAuditRotation(t *testing.T, f StoreFactory) {
 		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
 		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint under the old key an hour after the new one's first")
 	})
-	t.Run("clocks skewed", func(t *testing.T) {
-		// The new instances' clocks run ten minutes ahead of the old ones':
-		// the old key's checkpoints are dated no earlier than the new key's
-		// before them, so an overlap of the deploy's length (one minute)
-		// covers them.
+	t.Run("old instance's records after the overlap", func(t *testing.T) {
+		// Records sealed with the old key verify up to the first
+		// checkpoint dated after its overlap, not after it.
 		r := openRollout(t, f)
 		r.at(t, r.old, 0)
-		r.at(t, r.new, 11*m)
+		r.at(t, r.new, m)
+		mustNoErr(t, r.old.Audit(ctx, identity.Event{Time: Epoch().Add(5 * m), Subject: "alice", Action: "login", Result: identity.Success}), "audit")
+		r.at(t, r.new, 20*m)
+		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
+		mustNoErr(t, err, "verify the old key's records within the overlap")
+		mustNoErr(t, r.old.Audit(ctx, identity.Event{Time: Epoch().Add(21 * m), Subject: "alice", Action: "login", Result: identity.Success}), "audit")
+		_, err = r.s.VerifyAudit(ctx, rotated(10*m))
+		wantErr(t, err, identity.ErrAuditBroken, "verify a record sealed with the old key after the first checkpoint past its overlap")
+		t.Log(err)
+	})
+	t.Run("clocks skewed", func(t *testing.T) {
+		// The new instances' clocks run four minutes ahead of the old
+		// ones' (within auditchain.MaxCheckpointLead): the old key's
+		// checkpoints are dated no earlier than the new key's before them,
+		// so an overlap of the deploy's length (one minute) covers them.
+		r := openRollout(t, f)
+		r.at(t, r.old, 0)
+		r.at(t, r.new, 5*m)
 		r.at(t, r.old, 1*m)
-		r.at(t, r.new, 12*m)
+		r.at(t, r.new, 6*m)
 		r.at(t, r.old, 2*m)
 		_, err := r.s.VerifyAudit(ctx, rotated(m))
 		mustNoErr(t, err, "verify a deploy whose instances' clocks differ")
@@ -132,7 +147,7 @@ func testAuditRotation(t *testing.T, f StoreFactory) {
 						tr.Checkpoints[i-1].Seq, tr.Checkpoints[i-1].Time)
 				}
 			}
-			if n := len(tr.Checkpoints); n != 5 || !tr.Checkpoints[4].Time.Equal(Epoch().Add(12*m)) {
+			if n := len(tr.Checkpoints); n != 5 || !tr.Checkpoints[4].Time.Equal(Epoch().Add(6*m)) {
 				t.Errorf("%d checkpoints, the last at %v", n, tr.Checkpoints[n-1].Time)
 			}
 		})
@@ -160,6 +175,35 @@ func testAuditRotation(t *testing.T, f StoreFactory) {
 		s, _ := forged(t, 3*m)
 		_, err := s.VerifyAudit(ctx, rotated(10*m))
 		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint forged with the old key, dated before the one it follows")
+	})
+	t.Run("the old key's overlap moved ahead through a checkpoint's date", func(t *testing.T) {
+		// A store dates a checkpoint no earlier than the last one, which
+		// it reads from the database. Whoever writes the database dates
+		// the last old-key checkpoint ten years ahead, lets the first
+		// new-key checkpoint follow it, and puts the date back (so that
+		// the old one's MAC verifies again): the old key's overlap would
+		// then start ten years ahead, every checkpoint since dated there
+		// too, and a leaked old key would keep sealing checkpoints and
+		// records for ten years. A date further ahead of the store's clock
+		// than auditchain.MaxCheckpointLead is not followed.
+		r := openRollout(t, f)
+		r.at(t, r.old, 0)
+		var was time.Time
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) {
+			c := &tr.Checkpoints[len(tr.Checkpoints)-1]
+			was, c.Time = c.Time, c.Time.AddDate(10, 0, 0)
+		})
+		r.at(t, r.new, m)
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) { tr.Checkpoints[0].Time = was })
+		r.at(t, r.new, time.Hour)
+		_, err := r.s.VerifyAudit(ctx, rotated(10*m))
+		mustNoErr(t, err, "verify the genuine checkpoints")
+		f.TamperAudit(t, r.s, func(tr *auditchain.Trail) {
+			forge(tr, auditKey, tr.Checkpoints[len(tr.Checkpoints)-1].Time.Add(m))
+		})
+		_, err = r.s.VerifyAudit(ctx, rotated(10*m))
+		wantErr(t, err, identity.ErrAuditBroken, "verify a checkpoint forged with the old key after its overlap, moved ahead")
+		t.Log(err)
 	})
 	t.Run("forged with the old key inside the overlap (the open window)", func(t *testing.T) {
 		// What the threat model concedes to a leaked retired key: a

@@ -597,7 +597,8 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 }
 
 // checkpointLocked seals a checkpoint with w's key, with s.mu held. It is
-// never dated before the last one, whichever writer's clock dated that:
+// not dated before the last one, whichever writer's clock dated that
+// (unless more than auditchain.MaxCheckpointLead ahead of w's):
 // VerifyAudit compares the times of checkpoints under different keys (see
 // identity/auditchain).
 func (s *Store) checkpointLocked(w *auditWriter) {
@@ -610,9 +611,9 @@ func (s *Store) checkpointLocked(w *auditWriter) {
 	if n := len(a.trail.Checkpoints); n > 0 {
 		last := a.trail.Checkpoints[n-1]
 		c.Seq, c.Prev = last.Seq+1, last.MAC
-		if c.Time.Before(last.Time) {
-			c.Time = last.Time
-		}
+		// Not blindly last.Time: a date pushed ahead would carry over
+		// (auditchain.CheckpointTime says why).
+		c.Time, _ = auditchain.CheckpointTime(c.Time, last.Time)
 	}
 	c.Heads = slices.Clone(a.trail.Heads)
 	slices.SortFunc(c.Heads, func(x, y auditchain.Head) int { return x.Partition - y.Partition })

@@ -234,10 +234,11 @@ func (s *Store) audited(ctx context.Context, n int64) {
 // Checkpoint seals the heads of every partition, and of the legacy chain,
 // with the audit key (see identity.AuditConfig); the store also does so
 // every CheckpointEvery appends of this handle. Instances checkpoint one at
-// a time, and a checkpoint is never dated before the one it follows,
-// whichever instance's clock dated that: VerifyAudit compares the times of
-// checkpoints under different keys during a key rotation (see
-// identity/auditchain). Without a key it does nothing.
+// a time, and a checkpoint is not dated before the one it follows,
+// whichever instance's clock dated that, unless that one is dated more
+// than auditchain.MaxCheckpointLead ahead of this clock: VerifyAudit
+// compares the times of checkpoints under different keys during a key
+// rotation (see identity/auditchain). Without a key it does nothing.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.audit.Key == nil {
 		return nil
@@ -263,8 +264,14 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	switch {
 	case err == nil:
 		c.Seq, c.Prev = last+1, lastMAC
-		if c.Time.UnixMicro() < lastTime {
-			c.Time = fromMicros(lastTime)
+		// The last date is whatever the database holds: followed only
+		// within auditchain.MaxCheckpointLead, or whoever writes the
+		// database would date this checkpoint as they please (see
+		// auditchain.CheckpointTime).
+		var ahead bool
+		if c.Time, ahead = auditchain.CheckpointTime(c.Time, fromMicros(lastTime)); ahead {
+			slog.WarnContext(ctx, "puce: the last audit checkpoint is dated too far ahead of this clock to follow; a clock is wrong, or the database was changed",
+				"checkpoint", last, "dated", fromMicros(lastTime), "now", c.Time, "max_lead", auditchain.MaxCheckpointLead)
 		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
