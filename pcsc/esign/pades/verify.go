@@ -69,6 +69,19 @@ type SignatureReport struct {
 	// signature in later updates).
 	ChangedAfterSigning bool
 	Changes             []string
+	// Overlays are what later updates draw over the pages of the signed
+	// revision by changes the signature permits: another signer's visible
+	// signature (signing is permitted after any signature, ISO 32000-1
+	// §12.8.2.2.2, Table 254), an annotation under a certification whose
+	// DocMDP permissions are 3. The signature stays valid — the change is
+	// permitted — but a reader no longer shows the page as it was signed:
+	// show the signed revision (the file's first SignedLength bytes), or
+	// the overlays. A drawing change that is not permitted is a change
+	// (ErrChanged), not an overlay.
+	Overlays []Overlay
+	// SignedLength is how many of the file's first bytes the signature
+	// covers (its /ByteRange's end): the revision it signed.
+	SignedLength int64
 	// Err is why the signature is not valid, nil when it is: an esign
 	// error (esign.ErrDocumentAltered, esign.ErrBadSignature,
 	// esign.ErrUntrustedSigner, esign.ErrTimeNotProven…), ErrMalformed, or
@@ -79,6 +92,20 @@ type SignatureReport struct {
 
 // Valid: the signature verifies and nothing changed the document since.
 func (r *SignatureReport) Valid() bool { return r.Err == nil }
+
+// Overlay is an annotation a later update added, or changed, on a page of
+// the signed revision, that a reader draws over the page.
+type Overlay struct {
+	// Page is the page's number, from 1.
+	Page int
+	// Rect is where, in the page's default user space (ISO 32000-1
+	// §12.5.2 /Rect).
+	Rect [4]float64
+	// Annotation is its subtype: Widget for a signature field's.
+	Annotation string
+	// Field is the signature field's name, for a signature.
+	Field string
+}
 
 // Report is every signature of a document, in file order.
 type Report struct {
@@ -240,6 +267,9 @@ type sigField struct {
 	subFilter    name
 	byteRange    [4]int64
 	contents     []byte // the DER, its zero padding cut off
+	// holder is the indirect object the signature dictionary is, or is
+	// written in (a field holding it directly, an array of such fields…).
+	holder ref
 }
 
 // signatures lists the signature fields of the interactive form (ISO
@@ -254,7 +284,16 @@ func (d *document) signatures() ([]sigField, error) {
 		return nil, err
 	}
 	var fields array
+	// The fields of /Fields are written in the form's object, or the
+	// catalog's when the form is direct, or /Fields' own.
+	top, _ := d.trailer.get("Root").(ref)
+	if r, ok := cat.get("AcroForm").(ref); ok {
+		top = r
+	}
 	if form != nil {
+		if r, ok := form.get("Fields").(ref); ok {
+			top = r
+		}
 		fo, err := d.resolve(form.get("Fields"))
 		if err != nil {
 			return nil, err
@@ -263,17 +302,19 @@ func (d *document) signatures() ([]sigField, error) {
 	}
 	var out []sigField
 	seen := map[ref]bool{}
-	var walk func(list array, prefix string, ft object, depth int) error
-	walk = func(list array, prefix string, ft object, depth int) error {
+	var walk func(list array, holder ref, prefix string, ft object, depth int) error
+	walk = func(list array, holder ref, prefix string, ft object, depth int) error {
 		if depth > maxDepth || len(out) > 1000 {
 			return fmt.Errorf("%w: form field tree too deep or large", ErrMalformed)
 		}
 		for _, f := range list {
+			in := holder
 			if r, ok := f.(ref); ok {
 				if seen[r] {
 					continue
 				}
 				seen[r] = true
+				in = r
 			}
 			fd, err := d.resolveDict(f)
 			if err != nil {
@@ -295,7 +336,11 @@ func (d *document) signatures() ([]sigField, error) {
 			}
 			if ko, err := d.resolve(fd.get("Kids")); err == nil {
 				if kids, ok := ko.(array); ok {
-					if err := walk(kids, nm, fft, depth+1); err != nil {
+					kin := in
+					if r, ok := fd.get("Kids").(ref); ok {
+						kin = r
+					}
+					if err := walk(kids, kin, nm, fft, depth+1); err != nil {
 						return err
 					}
 				}
@@ -314,11 +359,15 @@ func (d *document) signatures() ([]sigField, error) {
 			if err != nil {
 				return err
 			}
+			s.holder = in
+			if r, ok := fd.get("V").(ref); ok {
+				s.holder = r
+			}
 			out = append(out, s)
 		}
 		return nil
 	}
-	if err := walk(fields, "", nil, 0); err != nil {
+	if err := walk(fields, top, "", nil, 0); err != nil {
 		return nil, err
 	}
 	// Signature fields reached only through a page's annotations: ISO
@@ -348,7 +397,7 @@ func (d *document) signatures() ([]sigField, error) {
 			}
 			top, err := d.rootField(r, roots)
 			if err == nil {
-				err = walk(array{top}, "", nil, 0)
+				err = walk(array{top}, top, "", nil, 0)
 			}
 			if err != nil {
 				found = err
