@@ -1,11 +1,11 @@
 package pades
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -140,19 +140,26 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 	// checked, with every answer of the store, once per field.
 	done := map[string]int{}
 	keys := make([]string, len(sigs))
+	var pending [][]overlay // what later updates draw over each one's pages
 	for n, s := range sigs {
 		m, _ := s.dict.get("M").(pdfStr)
-		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents))
+		// The holder too: a copy of a signature dictionary under another
+		// object number is another signature, and not in its bytes.
+		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents), s.holder)
 		keys[n] = key
 		if i, ok := done[key]; ok {
 			r := rep.Signatures[i]
 			r.Field = s.field
 			rep.Signatures = append(rep.Signatures, r)
+			pending = append(pending, pending[i])
 			continue
 		}
 		done[key] = len(rep.Signatures)
-		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
+		r, drawn := verifyOne(ctx, doc, s, &stored.ValidationData, opts)
+		rep.Signatures = append(rep.Signatures, r)
+		pending = append(pending, drawn)
 	}
+	settleOverlays(rep, sigs, pending)
 	// B-LTA: a valid document timestamp over a B-LT signature and its
 	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
 	// covers the most.
@@ -204,34 +211,52 @@ func ltWithin(ctx context.Context, doc *document, s sigField, end int64, opts Ve
 
 func (s *sigField) end() int64 { return s.byteRange[2] + s.byteRange[3] }
 
-func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.ValidationData, opts VerifyOptions) SignatureReport {
-	r := SignatureReport{Field: s.field, DocumentTimestamp: s.docTimestamp}
+func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.ValidationData, opts VerifyOptions) (SignatureReport, []overlay) {
+	r := SignatureReport{Field: s.field, DocumentTimestamp: s.docTimestamp, SignedLength: s.end()}
 	if m, ok := s.dict.get("M").(pdfStr); ok {
 		r.ClaimedTime = parsePDFDate(string(m))
 	}
 	signed, err := s.signedBytes(doc.data)
 	if err != nil {
 		r.Err = err
-		return r
+		return r, nil
 	}
+	rev, err := parseDocument(doc.data[:s.end()])
+	if err != nil {
+		r.Err = fmt.Errorf("%w: signature %q: the bytes it signs are no revision of the document: %v", ErrMalformed, s.field, err)
+		return r, nil
+	}
+	// The byte range covers the whole file but the signature value, the
+	// signature dictionary included (ISO 32000-1 §12.8.1; ETSI EN 319
+	// 142-1 §5.1): a dictionary written after those bytes — a copy of
+	// another signature's /ByteRange and /Contents under a new object
+	// number, or a /ByteRange rewritten to frame moved bytes — signs none
+	// of what it says.
+	if !s.inRevision(rev) {
+		r.Err = fmt.Errorf("%w: signature %q: its dictionary is not in the bytes it signs", ErrMalformed, s.field)
+		return r, nil
+	}
+	var drawn []overlay
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		r.Changes, err = changesAfter(doc, s.end(), !s.docTimestamp && doc.docMDPNoChanges(s.dict))
-		if err != nil {
-			r.Changes = append(r.Changes, err.Error())
+		p := 0
+		if !s.docTimestamp {
+			p = rev.permissions(s.dict)
 		}
+		j := changesAfter(doc, rev, p)
+		r.Changes, drawn = j.changes, j.overlays
 		r.ChangedAfterSigning = len(r.Changes) > 0
 	}
 	switch {
 	case s.docTimestamp:
 		if opts.TSARoots == nil {
 			r.Err = fmt.Errorf("%w: no timestamping authority is trusted (VerifyOptions.TSARoots)", esign.ErrTimestamp)
-			return r
+			return r, drawn
 		}
 		ts, err := esign.VerifyTimestampOf(s.contents, signed, esign.TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
 		if err != nil {
 			r.Err = err
-			return r
+			return r, drawn
 		}
 		r.Timestamp, r.Level = ts, LevelBT
 	case s.subFilter == "ETSI.CAdES.detached" || s.subFilter == "adbe.pkcs7.detached":
@@ -246,17 +271,53 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		}
 		if err != nil {
 			r.Err = err
-			return r
+			return r, drawn
 		}
 		r.Level = map[string]Level{"B-B": LevelBB, "B-T": LevelBT, "B-LT": LevelBLT}[er.Level]
 	default:
 		r.Err = fmt.Errorf("%w: /SubFilter /%s", ErrUnsupported, s.subFilter)
-		return r
+		return r, drawn
 	}
 	if r.ChangedAfterSigning {
 		r.Err = fmt.Errorf("%w: %s", ErrChanged, strings.Join(r.Changes, "; "))
 	}
-	return r
+	return r, drawn
+}
+
+// inRevision says whether the signature dictionary is in rev, the
+// revision it signs: the object holding it there holds the same
+// dictionary.
+func (s *sigField) inRevision(rev *document) bool {
+	o, err := rev.getObject(s.holder.num)
+	if err != nil {
+		return false
+	}
+	want := serialize(s.dict)
+	var find func(o object, depth int) bool
+	find = func(o object, depth int) bool {
+		if depth > maxDepth {
+			return false
+		}
+		switch v := o.(type) {
+		case *dict:
+			if bytes.Equal(serialize(v), want) {
+				return true
+			}
+			for _, e := range v.vals {
+				if find(e, depth+1) {
+					return true
+				}
+			}
+		case array:
+			for _, e := range v {
+				if find(e, depth+1) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return find(o, 0)
 }
 
 // sigField is a signature field with a signature dictionary.
@@ -496,6 +557,3 @@ func (s *sigField) signedBytes(data []byte) ([]byte, error) {
 	out = append(out, data[:b]...)
 	return append(out, data[c:c+e]...), nil
 }
-
-// errChangeUnreadable is a later update that could not be read.
-var errChangeUnreadable = errors.New("a later update cannot be read")
