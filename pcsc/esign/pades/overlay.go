@@ -14,11 +14,12 @@ import (
 // valid, but a widget or an annotation has an appearance (§12.5.5) that a
 // reader draws over the page — the "sneaky signature" and "evil
 // annotation" attacks paint new terms over the signed ones. What a reader
-// shows is then not what was signed: ETSI TS 119 102-1 has the validation
-// report present the signed data as it was signed, so each such drawing is
-// reported (SignatureReport.Overlays) with its page and place, and one
-// whose author the verifier cannot hold to it — a signature that does not
-// verify — is a change.
+// shows is then not what was signed: a signature is validated over its
+// signed data object (ETSI TS 119 102-1), here the signed revision, and
+// attests nothing drawn over it later. So each such drawing is reported
+// (SignatureReport.Overlays) with its page and place, and one whose author
+// the verifier cannot hold to it — a signature that does not verify — is a
+// change.
 
 // annotsChange judges a page's /Annots, the page being object num: entries
 // it lost and gained.

@@ -227,8 +227,8 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		return r, nil
 	}
 	// The byte range covers the whole file but the signature value, the
-	// signature dictionary included (ISO 32000-1 §12.8.1; ETSI EN 319
-	// 142-1 §5.1): a dictionary written after those bytes — a copy of
+	// signature dictionary included (ISO 32000-1 and ISO 32000-2 §12.8.1):
+	// a dictionary written after those bytes — a copy of
 	// another signature's /ByteRange and /Contents under a new object
 	// number, or a /ByteRange rewritten to frame moved bytes — signs none
 	// of what it says.
