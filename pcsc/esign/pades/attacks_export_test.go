@@ -213,3 +213,30 @@ func AppendNewRoot(pdf []byte) ([]byte, error) {
 	doc.trailer.set("Root", r)
 	return u.bytes(), nil
 }
+
+// AppendAnnotationsRemoved appends an update taking every annotation but
+// widgets off the first page (a shadow attack's "hide", by deleting what
+// the signer saw drawn over the text).
+func AppendAnnotationsRemoved(pdf []byte) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	pageRef, page, err := doc.firstPage()
+	if err != nil {
+		return nil, err
+	}
+	ao, _ := doc.resolve(page.get("Annots"))
+	annots, _ := ao.(array)
+	var keep array
+	for _, a := range annots {
+		if d, _ := doc.resolveDict(a); !isAnnotation(d) {
+			keep = append(keep, a)
+		}
+	}
+	u := newUpdate(doc)
+	p := page.clone()
+	p.set("Annots", keep)
+	u.put(pageRef, p)
+	return u.bytes(), nil
+}

@@ -333,3 +333,94 @@ func TestEvilAnnotation(t *testing.T) {
 		t.Logf("P=%d: %v %+v", p, s.Err, s.Overlays)
 	}
 }
+
+// TestShadowAndIncrementalChanges: changes to what a signed page shows,
+// each made by an update after the signature — some to content the
+// signer signed unseen (shadow attacks: a shadow object the last
+// cross-reference section points at, a form field filled over the text, a
+// hidden optional content group turned on), some plain incremental saves
+// (a new first page, the page's font swapped). Every one changes what
+// pdftoppm draws, and every one is a change: none is a signature, the
+// validation data or, under P 2, something this verifier permits (form
+// filling, which ISO 32000-1 Table 254 permits at P 2, is reported: a
+// filled field draws over the page as any other).
+func TestShadowAndIncrementalChanges(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	base := inputs(t)["contract.pdf"]
+	for name, attack := range map[string]func(t *testing.T) (signed, changed []byte){
+		"hide-and-replace, cross-reference only": func(t *testing.T) ([]byte, []byte) {
+			prepared, at, err := pades.WithShadowContent(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed := f.sign(t, prepared, pades.LevelBT)
+			content, err := pades.FirstPageContent(signed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return signed, must(t)(pades.AppendXrefRepoint(signed, content, at))
+		},
+		"form field filled (P 2)": func(t *testing.T) ([]byte, []byte) {
+			prepared, field, err := pades.WithTextField(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed := f.certify(t, prepared, 2)
+			return signed, must(t)(pades.AppendFormFill(signed, field, "Amount: 92,000 EUR"))
+		},
+		"hidden layer shown": func(t *testing.T) ([]byte, []byte) {
+			signed := f.sign(t, must(t)(pades.WithHiddenLayer(base)), pades.LevelBT)
+			return signed, must(t)(pades.AppendLayerShown(signed))
+		},
+		"new first page": func(t *testing.T) ([]byte, []byte) {
+			signed := f.sign(t, base, pades.LevelBT)
+			return signed, must(t)(pades.AppendNewPage(signed))
+		},
+		"font swapped": func(t *testing.T) ([]byte, []byte) {
+			signed := f.sign(t, base, pades.LevelBT)
+			return signed, must(t)(pades.AppendFontSwap(signed))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			signed, changed := attack(t)
+			if s := verify(t, signed, f.verifyOptions()).Signatures[0]; !s.Valid() {
+				t.Fatalf("signed: %v", s.Err)
+			}
+			qpdfCheck(t, changed, name)
+			if before, after := rendered(t, signed), rendered(t, changed); before == after {
+				t.Fatalf("pdftoppm draws the same (%d dark pixels in the box)", after)
+			}
+			s := verify(t, changed, f.verifyOptions()).Signatures[0]
+			if s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+				t.Fatalf("%+v", s)
+			}
+			t.Logf("%v", s.Changes)
+		})
+	}
+}
+
+// TestAnnotationRemoved: the signer certifies a page with an annotation
+// drawn over its text; an update then deletes the annotation, and the
+// page shows what it covered (a shadow attack's "hide"). P 3 permits
+// deleting annotations: the certification stays valid and the removal is
+// reported, where the annotation drew. P 2 does not permit it.
+func TestAnnotationRemoved(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	covered := must(t)(pades.AppendAnnotation(inputs(t)["contract.pdf"], "FreeText", "Amount: 12,000 EUR"))
+	for _, p := range []int{2, 3} {
+		signed := f.certify(t, covered, p)
+		attack := must(t)(pades.AppendAnnotationsRemoved(signed))
+		qpdfCheck(t, attack, "an annotation removed")
+		if before, after := rendered(t, signed), rendered(t, attack); before == after {
+			t.Fatalf("pdftoppm draws the same: %d dark pixels", after)
+		}
+		s := verify(t, attack, f.verifyOptions()).Signatures[0]
+		switch {
+		case p == 3 && (!s.Valid() || len(s.Overlays) != 1 || !s.Overlays[0].Removed || s.Overlays[0].Rect != attackBox):
+			t.Fatalf("P=3, the annotation removed: %+v", s)
+		case p == 2 && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)):
+			t.Fatalf("P=2, the annotation removed: %+v", s)
+		}
+		t.Logf("P=%d: %v %+v", p, s.Err, s.Overlays)
+	}
+}

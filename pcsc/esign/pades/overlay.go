@@ -28,9 +28,11 @@ func (j *judge) annotsChange(num int, oldObj, newObj object) string {
 	for _, e := range removed {
 		// P 3 permits deleting an annotation — not a form field's widget,
 		// which is the form's (§12.7), nor a signature's.
-		if d, _ := j.signed.resolveDict(e); j.p != 3 || !isAnnotation(d) {
+		d, _ := j.signed.resolveDict(e)
+		if j.p != 3 || !isAnnotation(d) {
 			return "annotations were removed"
 		}
+		j.removed(j.pageNumbers()[num], d)
 	}
 	for _, e := range added {
 		d, err := j.doc.resolveDict(e)
@@ -60,8 +62,18 @@ func (j *judge) annotationChanged(num int, od, nd *dict) string {
 	if !ok || !isAnnotation(od) || !isAnnotation(nd) {
 		return "content changed"
 	}
+	j.removed(page, od)
 	j.drawnOn(page, nd, ref{}, false)
 	return ""
+}
+
+// removed records that d, an annotation of the signed revision on page,
+// no longer draws as it did, if it drew.
+func (j *judge) removed(page int, d *dict) {
+	if rect, ok := visible(j.signed, d); ok {
+		st, _ := d.get("Subtype").(name)
+		j.overlays = append(j.overlays, overlay{Overlay: Overlay{Page: page, Rect: rect, Annotation: string(st), Removed: true}})
+	}
 }
 
 // isAnnotation: d is an annotation dictionary (ISO 32000-1 §12.5.2) other
@@ -78,7 +90,7 @@ func (j *judge) drawn(num int, d *dict, sig ref, hasSig bool) {
 }
 
 func (j *judge) drawnOn(page int, d *dict, sig ref, hasSig bool) {
-	rect, ok := j.visible(d)
+	rect, ok := visible(j.doc, d)
 	if !ok {
 		return
 	}
@@ -86,25 +98,25 @@ func (j *judge) drawnOn(page int, d *dict, sig ref, hasSig bool) {
 	j.overlays = append(j.overlays, overlay{Overlay: Overlay{Page: page, Rect: rect, Annotation: string(st)}, sig: sig, hasSig: hasSig})
 }
 
-// visible gives where d draws, unless it draws nothing: a /Rect with no
+// visible gives where d, an annotation of doc, draws, unless it draws nothing: a /Rect with no
 // area, or the Hidden or NoView flags (ISO 32000-1 §12.5.3, Table 165:
 // bits 2 and 6). A rectangle that cannot be read is taken as the whole
 // page, which it may cover.
-func (j *judge) visible(d *dict) ([4]float64, bool) {
+func visible(doc *document, d *dict) ([4]float64, bool) {
 	var r [4]float64
-	fo, _ := j.doc.resolve(d.get("F"))
+	fo, _ := doc.resolve(d.get("F"))
 	if n, ok := fo.(number); ok {
 		if f, ok := n.int(); ok && f&(1<<1|1<<5) != 0 {
 			return r, false
 		}
 	}
-	ro, _ := j.doc.resolve(d.get("Rect"))
+	ro, _ := doc.resolve(d.get("Rect"))
 	a, ok := ro.(array)
 	if !ok || len(a) != 4 {
 		return r, true
 	}
 	for i, e := range a {
-		e, _ = j.doc.resolve(e)
+		e, _ = doc.resolve(e)
 		n, _ := e.(number)
 		v, err := strconv.ParseFloat(string(n), 64)
 		if err != nil {

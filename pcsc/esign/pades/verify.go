@@ -93,8 +93,9 @@ type SignatureReport struct {
 // Valid: the signature verifies and nothing changed the document since.
 func (r *SignatureReport) Valid() bool { return r.Err == nil }
 
-// Overlay is an annotation a later update added, or changed, on a page of
-// the signed revision, that a reader draws over the page.
+// Overlay is an annotation a later update added, changed or removed on a
+// page of the signed revision, where a reader draws over the page — or,
+// removed, no longer draws.
 type Overlay struct {
 	// Page is the page's number, from 1.
 	Page int
@@ -105,6 +106,10 @@ type Overlay struct {
 	Annotation string
 	// Field is the signature field's name, for a signature.
 	Field string
+	// Removed: the annotation was deleted, or no longer draws as it did,
+	// and what it covered shows again (a shadow attack's "hide"); Rect
+	// is where it drew.
+	Removed bool
 }
 
 // Report is every signature of a document, in file order.
