@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,17 @@ func rendered(t *testing.T, pdf []byte) int {
 		t.Fatalf("pdftoppm: %v\n%s", err, b)
 	}
 	return darkPixels(t, out+".png", attackBox)
+}
+
+// pdfsigAll runs poppler's pdfsig on pdf and returns its report of every
+// signature, split per signature.
+func pdfsigAll(t *testing.T, f *fixture, pdf []byte) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "peer.pdf")
+	os.WriteFile(path, pdf, 0o600)
+	out, _ := exec.Command(tool(t, "pdfsig", "poppler-utils"), "-nssdir", nssDir(t, f), path).CombinedOutput()
+	parts := strings.Split(string(out), "Signature #")
+	return parts[1:]
 }
 
 func verify(t *testing.T, pdf []byte, opts pades.VerifyOptions) *pades.Report {
@@ -163,6 +175,15 @@ func TestReplayedSignature(t *testing.T) {
 			t.Fatalf("%s: the first signature, drawn over by a replay: %+v", file, first)
 		}
 		t.Logf("%s: replay: %v; first: %v", file, replayed.Err, first.Err)
+		// pdfsig checks each signature over the bytes its /ByteRange
+		// names, and so finds the replay valid, but not over the whole
+		// file: puce's ErrMalformed is ISO 32000-1 §12.8.1, the signature
+		// dictionary in the bytes signed, which pdfsig does not check.
+		peer := pdfsigAll(t, f, attack)
+		if len(peer) != 2 || !strings.Contains(peer[1], "Not total document signed") {
+			t.Fatalf("pdfsig on the replay:\n%s", strings.Join(peer, "#"))
+		}
+		t.Logf("pdfsig on the replay, signature #2 valid: %v", strings.Contains(peer[1], "Signature is Valid."))
 	}
 }
 
@@ -288,6 +309,12 @@ func TestSneakySignature(t *testing.T) {
 		t.Fatalf("second %+v, lengths %d %d", second.Overlays, first.SignedLength, second.SignedLength)
 	}
 	t.Logf("first signature, valid, overlaid: %+v", o)
+	// pdfsig agrees that both signatures verify, the first not over the
+	// whole file; it does not say what the second draws over it.
+	peer := pdfsigAll(t, alice, sneaky)
+	if len(peer) != 2 || strings.Count(strings.Join(peer, ""), "Signature is Valid.") != 2 || !strings.Contains(peer[0], "Not total document signed") {
+		t.Fatalf("pdfsig on the sneaky signature:\n%s", strings.Join(peer, "#"))
+	}
 
 	// The verifier trusts Alice's CA only.
 	rep = verify(t, sneaky, alice.verifyOptions())
