@@ -66,11 +66,6 @@ func changesAfter(doc, signed *document, p int) judgement {
 		j.changes = []string{"the document catalog was replaced"}
 		return j
 	}
-	var objRefs map[int]bool // numbers the signed revision's objects refer to
-	if hasInfo {
-		objRefs = signed.references(false)
-		hasInfo = !objRefs[infoRef.num]
-	}
 	jd := &judge{signed: signed, doc: doc, p: p}
 	// Every object of either revision: one the signed revision defined and
 	// the last cross-reference information no longer lists is gone as
@@ -130,7 +125,7 @@ func changesAfter(doc, signed *document, p int) judgement {
 		if bytes.Equal(serialize(oldObj), serialize(newObj)) || isStructural(oldObj) {
 			continue
 		}
-		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges {
+		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges && !signed.references(false)[num] {
 			continue
 		}
 		if c := jd.allowedChange(num, num == rootRef.num, oldObj, newObj); c != "" {

@@ -221,12 +221,19 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	if m, ok := s.dict.get("M").(pdfStr); ok {
 		r.ClaimedTime = parsePDFDate(string(m))
 	}
+	if s.bad != nil {
+		r.Err = s.bad
+		return r, nil
+	}
 	signed, err := s.signedBytes(doc.data)
 	if err != nil {
 		r.Err = err
 		return r, nil
 	}
-	rev, err := parseDocument(doc.data[:s.end()])
+	rev, err := doc, error(nil)
+	if s.end() < int64(len(doc.data)) {
+		rev, err = parseDocument(doc.data[:s.end()])
+	}
 	if err != nil {
 		r.Err = fmt.Errorf("%w: signature %q: the bytes it signs are no revision of the document: %v", ErrMalformed, s.field, err)
 		return r, nil
@@ -336,6 +343,7 @@ type sigField struct {
 	// holder is the indirect object the signature dictionary is, or is
 	// written in (a field holding it directly, an array of such fields…).
 	holder ref
+	bad    error // why the dictionary is no signature's (ErrMalformed)
 }
 
 // signatures lists the signature fields of the interactive form (ISO
@@ -421,10 +429,12 @@ func (d *document) signatures() ([]sigField, error) {
 			if v == nil {
 				continue
 			}
+			// A signature dictionary that cannot be one (no /ByteRange, no
+			// /Contents: the universal signature forgery's) is that
+			// signature's verdict, not the document's: a later update
+			// adding one would otherwise hide every other signature's.
 			s, err := readSigDict(nm, v)
-			if err != nil {
-				return err
-			}
+			s.bad = err
 			s.holder = in
 			if r, ok := fd.get("V").(ref); ok {
 				s.holder = r
