@@ -449,3 +449,39 @@ func TestAnnotationRemoved(t *testing.T) {
 		t.Logf("P=%d: %v %+v", p, s.Err, s.Overlays)
 	}
 }
+
+// TestIncrementalSaveWithoutTable: an incremental saving attack with no
+// cross-reference section: objects appended after the last %%EOF, then
+// more than a kilobyte of comments. puce found the signed revision's
+// startxref within the last 2 KiB and saw no update; qpdf, which looks in
+// the last kilobyte, rebuilds the table by scanning and takes the appended
+// object for the page's content — its rewrite shows the new amount. ISO
+// 32000-1 §7.5.5 ends a file with startxref, its offset and %%EOF, and
+// §7.5.6 appends each update as a body, a cross-reference section and a
+// trailer: bytes after a signature that are not that are a change.
+func TestIncrementalSaveWithoutTable(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.sign(t, inputs(t)["contract.pdf"], pades.LevelBT)
+	for _, size := range []int{0, 1500} {
+		attack := must(t)(pades.AppendUnlistedContent(signed, size))
+		if size > 0 {
+			qpdf := tool(t, "qpdf", "qpdf")
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "attack.pdf"), filepath.Join(dir, "rewritten.pdf")
+			os.WriteFile(in, attack, 0o600)
+			exec.Command(qpdf, in, out).Run() // exits 3: warnings of the rebuilt table
+			rewritten, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if before, after := rendered(t, signed), rendered(t, rewritten); before == after {
+				t.Fatalf("qpdf's rewrite draws the same: %d dark pixels", after)
+			}
+		}
+		if s := verify(t, attack, f.verifyOptions()).Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+			t.Fatalf("%d bytes: objects appended with no cross-reference section: %+v", size, s)
+		} else {
+			t.Logf("%d bytes: %v", size, s.Changes)
+		}
+	}
+}

@@ -256,3 +256,24 @@ func AppendLayerShown(pdf []byte) ([]byte, error) {
 	u.put(r, np)
 	return u.bytes(), nil
 }
+
+// AppendUnlistedContent appends, after the last %%EOF and in no
+// cross-reference section, an object of the number of the first page's
+// content stream holding other text, then comment lines up to size bytes:
+// with no startxref in the file's last kilobyte, qpdf rebuilds the table by
+// scanning, and the last object of a number wins.
+func AppendUnlistedContent(pdf []byte, size int) ([]byte, error) {
+	content, err := FirstPageContent(pdf)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Write(pdf)
+	fmt.Fprintf(&b, "\n%d 0 obj\n", content)
+	writeObject(&b, &stream{dict: newDict(), raw: []byte(shadowText)})
+	b.WriteString("\nendobj\n")
+	for b.Len()-len(pdf) < size {
+		b.WriteString("%" + string(bytes.Repeat([]byte("x"), 70)) + "\n")
+	}
+	return b.Bytes(), nil
+}
