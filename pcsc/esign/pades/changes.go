@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // What later incremental updates changed. A signature covers the file up
@@ -469,4 +470,33 @@ func (d *document) references(withTrailer bool) map[int]bool {
 		}
 	}
 	return refs
+}
+
+// endsAsUpdate says what is wrong, if anything, with how the file goes on
+// after end, where a signed revision ends: only whitespace, or updates of
+// which the last ends the file as ISO 32000-1 §7.5.5 has it — startxref,
+// the offset of a cross-reference section written after end, %%EOF —
+// each appended as §7.5.6 says. Objects appended with no section, or
+// after the last %%EOF, are read by no table; a reader that cannot find
+// the last startxref where it looks rebuilds the table by scanning the
+// file, and then the last object of a number wins: qpdf shows them.
+func endsAsUpdate(doc *document, end int64) string {
+	tail := bytes.TrimRight(doc.data[end:], "\x00\t\n\f\r ")
+	if len(tail) == 0 {
+		return ""
+	}
+	const bad = "the bytes after the signed revision do not end with an update's startxref and %%EOF"
+	rest, ok := bytes.CutSuffix(tail, []byte("%%EOF"))
+	i := bytes.LastIndex(rest, []byte("startxref"))
+	if !ok || i < 0 {
+		return bad
+	}
+	off, err := strconv.ParseInt(string(bytes.TrimSpace(rest[i+len("startxref"):])), 10, 64)
+	if err != nil || off != doc.lastXref {
+		return bad
+	}
+	if off < end {
+		return "bytes were appended after the signed revision with no cross-reference section"
+	}
+	return ""
 }

@@ -257,6 +257,9 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		}
 		j := changesAfter(doc, rev, p)
 		r.Changes, drawn = j.changes, j.overlays
+		if c := endsAsUpdate(doc, s.end()); c != "" {
+			r.Changes = append(r.Changes, c)
+		}
 		r.ChangedAfterSigning = len(r.Changes) > 0
 	}
 	switch {
