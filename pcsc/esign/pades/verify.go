@@ -90,7 +90,10 @@ type SignatureReport struct {
 	Err error
 }
 
-// Valid: the signature verifies and nothing changed the document since.
+// Valid: the signature verifies and nothing changed the document since but
+// what its permissions allow. What those changes draw over the signed
+// pages is in Overlays: a valid signature with overlays no longer looks
+// as it was signed.
 func (r *SignatureReport) Valid() bool { return r.Err == nil }
 
 // Overlay is an annotation a later update added, changed or removed on a
