@@ -397,6 +397,14 @@ func TestShadowAndIncrementalChanges(t *testing.T) {
 			signed := f.sign(t, must(t)(pades.WithHiddenLayer(base)), pades.LevelBT)
 			return signed, must(t)(pades.AppendLayerShown(signed))
 		},
+		"a content stream typed as an object stream, replaced": func(t *testing.T) ([]byte, []byte) {
+			prepared, num, err := pades.WithContentAsObjectStream(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed := f.sign(t, prepared, pades.LevelBT)
+			return signed, must(t)(pades.AppendContentStream(signed, num))
+		},
 		"new first page": func(t *testing.T) ([]byte, []byte) {
 			signed := f.sign(t, base, pades.LevelBT)
 			return signed, must(t)(pades.AppendNewPage(signed))

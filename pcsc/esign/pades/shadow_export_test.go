@@ -277,3 +277,41 @@ func AppendUnlistedContent(pdf []byte, size int) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// WithContentAsObjectStream appends an update adding to the first page's
+// content a stream typed as an object stream holding no object — its
+// data, drawn as content, shows nothing — and returns its number: a
+// structural object a verifier may pass over.
+func WithContentAsObjectStream(pdf []byte) ([]byte, int, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, 0, err
+	}
+	pageRef, page, err := doc.firstPage()
+	if err != nil {
+		return nil, 0, err
+	}
+	u := newUpdate(doc)
+	r := u.alloc()
+	d := newDict()
+	d.set("Type", name("ObjStm"))
+	d.set("N", number("0"))
+	d.set("First", number("0"))
+	u.put(r, &stream{dict: d, raw: []byte("q Q")})
+	p := page.clone()
+	p.set("Contents", array{page.get("Contents"), r})
+	u.put(pageRef, p)
+	return u.bytes(), r.num, nil
+}
+
+// AppendContentStream appends an update redefining object num as a
+// content stream showing shadowText.
+func AppendContentStream(pdf []byte, num int) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	u.put(ref{num, 0}, &stream{dict: newDict(), raw: []byte(shadowText)})
+	return u.bytes(), nil
+}
