@@ -103,7 +103,7 @@ func changesAfter(doc, signed *document, p int) judgement {
 				continue
 			}
 			if referenced == nil {
-				referenced = signed.references(true)
+				referenced = signed.references()
 			}
 			if referenced[num] {
 				j.changes = append(j.changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
@@ -123,10 +123,18 @@ func changesAfter(doc, signed *document, p int) judgement {
 			j.changes = append(j.changes, fmt.Sprintf("object %d cannot be read", num))
 			continue
 		}
-		if bytes.Equal(serialize(oldObj), serialize(newObj)) || isStructural(oldObj) {
+		if bytes.Equal(serialize(oldObj), serialize(newObj)) {
 			continue
 		}
-		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges && !signed.references(false)[num] {
+		// Cross-reference and object streams are structure, rewritten as
+		// writers please — unless a signed object refers to one: a page
+		// can name a stream typed /ObjStm as its content (ISO 32000-1
+		// §7.8.2 reads any stream's data as operators), and its later
+		// replacement draws on the page.
+		if isStructural(oldObj) && !jd.objectRefs()[num] {
+			continue
+		}
+		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges && !jd.objectRefs()[num] {
 			continue
 		}
 		if c := jd.allowedChange(num, num == rootRef.num, oldObj, newObj); c != "" {
@@ -245,6 +253,24 @@ type judge struct {
 	overlays    []overlay
 	pages       map[int]int // page object number → page number, of the signed revision
 	annots      map[int]int // see annotations
+	refs        map[int]bool
+}
+
+// objectRefs are the numbers the signed revision's objects refer to —
+// not its trailer, nor its object streams (/Extends) — computed once.
+func (j *judge) objectRefs() map[int]bool {
+	if j.refs == nil {
+		j.refs = map[int]bool{}
+		for num, e := range j.signed.xref {
+			if e.kind == 0 {
+				continue
+			}
+			if o, err := j.signed.getObject(num); err == nil && !isStructural(o) {
+				addRefs(j.refs, o, 0)
+			}
+		}
+	}
+	return j.refs
 }
 
 // allowedChange returns "" when old → new, object num, is a permitted
@@ -455,12 +481,10 @@ func (d *document) permissions(sig *dict) int {
 }
 
 // references collects the object numbers every object of the document
-// refers to, and the trailer too when withTrailer.
-func (d *document) references(withTrailer bool) map[int]bool {
+// refers to, and its trailer.
+func (d *document) references() map[int]bool {
 	refs := map[int]bool{}
-	if withTrailer {
-		addRefs(refs, d.trailer, 0)
-	}
+	addRefs(refs, d.trailer, 0)
 	for num, e := range d.xref {
 		if e.kind == 0 {
 			continue
