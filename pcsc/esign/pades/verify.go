@@ -247,7 +247,9 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	// another signature's /ByteRange and /Contents under a new object
 	// number, or a /ByteRange rewritten to frame moved bytes — signs none
 	// of what it says.
-	if !s.inRevision(rev) {
+	// (A signature over the whole file was read from the revision it
+	// signs.)
+	if rev != doc && !s.inRevision(rev) {
 		r.Err = fmt.Errorf("%w: signature %q: its dictionary is not in the bytes it signs", ErrMalformed, s.field)
 		return r, nil
 	}
