@@ -98,15 +98,17 @@ func (j *judge) drawnOn(page int, d *dict, sig ref, hasSig bool) {
 	j.overlays = append(j.overlays, overlay{Overlay: Overlay{Page: page, Rect: rect, Annotation: string(st)}, sig: sig, hasSig: hasSig})
 }
 
-// visible gives where d, an annotation of doc, draws, unless it draws nothing: a /Rect with no
-// area, or the Hidden or NoView flags (ISO 32000-1 §12.5.3, Table 165:
-// bits 2 and 6). A rectangle that cannot be read is taken as the whole
-// page, which it may cover.
+// visible gives where d, an annotation of doc, draws, unless it draws
+// nothing: a /Rect with no area, the Hidden flag, or NoView without Print
+// or ToggleNoView (ISO 32000-1 §12.5.3, Table 165: NoView hides it on
+// screen, not on paper, and ToggleNoView shows it under the pointer). A
+// rectangle that cannot be read is taken as drawing, anywhere.
 func visible(doc *document, d *dict) ([4]float64, bool) {
 	var r [4]float64
 	fo, _ := doc.resolve(d.get("F"))
 	if n, ok := fo.(number); ok {
-		if f, ok := n.int(); ok && f&(1<<1|1<<5) != 0 {
+		const hidden, printed, noView, toggleNoView = 1 << 1, 1 << 2, 1 << 5, 1 << 8
+		if f, ok := n.int(); ok && (f&hidden != 0 || f&noView != 0 && f&(printed|toggleNoView) == 0) {
 			return r, false
 		}
 	}
