@@ -10,7 +10,7 @@ import (
 // annotations, and whose form keeps its fields, in indirect arrays, as some
 // writers do; then an update rewriting both arrays in place, as such a
 // writer adds a signature (or, with subtype, an annotation).
-func indirectArraysDoc(t *testing.T, subtype string) (signed, updated []byte) {
+func indirectArraysDoc(t *testing.T, subtype string, shared bool) (signed, updated []byte) {
 	t.Helper()
 	var b bytes.Buffer
 	offs := map[int]int{}
@@ -33,7 +33,11 @@ func indirectArraysDoc(t *testing.T, subtype string) (signed, updated []byte) {
 	b.WriteString("%PDF-1.7\n")
 	obj(1, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields 5 0 R >> >>")
 	obj(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
-	obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots 4 0 R >>")
+	contents := ""
+	if shared {
+		contents = " /Contents 4 0 R"
+	}
+	obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots 4 0 R"+contents+" >>")
 	obj(4, "[]")
 	obj(5, "[]")
 	first := b.Len()
@@ -55,14 +59,17 @@ func indirectArraysDoc(t *testing.T, subtype string) (signed, updated []byte) {
 // indirect /Annots and the form's indirect /Fields in place is the same
 // permitted change as one that writes them anew (it was "content
 // changed"), its widget an overlay; an annotation so added is permitted
-// under P 3 only.
+// under P 3 only. An array that is the page's /Contents as well is
+// content.
 func TestIndirectArraysGrown(t *testing.T) {
 	for _, c := range []struct {
 		subtype string
 		p       int
+		shared  bool // the array is the page's /Contents too
 		ok      bool
-	}{{"Widget", 0, true}, {"Widget", 2, true}, {"Widget", 1, false}, {"FreeText", 3, true}, {"FreeText", 2, false}} {
-		signedBytes, updated := indirectArraysDoc(t, c.subtype)
+	}{{"Widget", 0, false, true}, {"Widget", 2, false, true}, {"Widget", 1, false, false}, {"FreeText", 3, false, true}, {"FreeText", 2, false, false},
+		{"FreeText", 3, true, false}} {
+		signedBytes, updated := indirectArraysDoc(t, c.subtype, c.shared)
 		doc, err := parseDocument(updated)
 		if err != nil {
 			t.Fatal(err)

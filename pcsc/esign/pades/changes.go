@@ -213,6 +213,27 @@ func (d *document) dssObjects() map[int]bool {
 	return in
 }
 
+// countRefs counts in uses each reference o makes, directly.
+func countRefs(uses map[int]int, o object, depth int) {
+	if depth > maxDepth {
+		return
+	}
+	switch v := o.(type) {
+	case ref:
+		uses[v.num]++
+	case array:
+		for _, e := range v {
+			countRefs(uses, e, depth+1)
+		}
+	case *dict:
+		for _, e := range v.vals {
+			countRefs(uses, e, depth+1)
+		}
+	case *stream:
+		countRefs(uses, v.dict, depth+1)
+	}
+}
+
 // addRefs adds to refs the object numbers o refers to, directly.
 func addRefs(refs map[int]bool, o object, depth int) {
 	if depth > maxDepth {
@@ -254,6 +275,49 @@ type judge struct {
 	pages       map[int]int // page object number → page number, of the signed revision
 	annots      map[int]int // see annotations
 	refs        map[int]bool
+	owners      map[int]int // see arrayOwners
+}
+
+// arrayOwners maps the signed revision's indirect arrays that are a page's
+// /Annots to that page's object number, and the form's /Fields to 0 —
+// each only if nothing else refers to it: an array that is also a page's
+// /Contents, say, is content.
+func (j *judge) arrayOwners() map[int]int {
+	if j.owners != nil {
+		return j.owners
+	}
+	j.owners = map[int]int{}
+	uses := map[int]int{}
+	for num, e := range j.signed.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := j.signed.getObject(num); err == nil {
+			countRefs(uses, o, 0)
+		}
+	}
+	defer func() {
+		for num := range j.owners {
+			if uses[num] != 1 {
+				delete(j.owners, num)
+			}
+		}
+	}()
+	for num := range j.pageNumbers() {
+		if pd, _ := j.signed.resolveDict(ref{num, 0}); pd != nil {
+			if r, ok := pd.get("Annots").(ref); ok {
+				j.owners[r.num] = num
+			}
+		}
+	}
+	if _, cat, err := j.signed.catalog(); err == nil {
+		if form, _ := j.signed.resolveDict(cat.get("AcroForm")); form != nil {
+			if r, ok := form.get("Fields").(ref); ok {
+				j.owners[r.num] = 0
+			}
+		}
+	}
+	return j.owners
 }
 
 // objectRefs are the numbers the signed revision's objects refer to —
@@ -277,6 +341,16 @@ func (j *judge) objectRefs() map[int]bool {
 // change, else what changed.
 func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) string {
 	signed, doc, noChanges := j.signed, j.doc, j.p == 1
+	// A page's /Annots or the form's /Fields kept in an indirect array,
+	// rewritten in place, is judged as when written anew.
+	if owner, ok := j.arrayOwners()[num]; ok {
+		if _, isArray := newObj.(array); isArray {
+			if owner != 0 {
+				return j.annotsChange(owner, oldObj, newObj)
+			}
+			return grownBySignatures(signed, doc, oldObj, newObj, "form fields", noChanges)
+		}
+	}
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)
 	if !ok1 || !ok2 {
