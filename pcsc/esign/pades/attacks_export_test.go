@@ -13,6 +13,16 @@ import (
 // Certification", 2021: evil annotations, sneaky signatures), for the
 // tests in attacks_test.go.
 
+// openFirstPage parses pdf and finds its first page.
+func openFirstPage(pdf []byte) (*document, ref, *dict, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, ref{}, nil, err
+	}
+	pageRef, page, err := doc.firstPage()
+	return doc, pageRef, page, err
+}
+
 // overBox is where the attacks draw: over the contract's amount line.
 var overBox = [4]float64{60, 690, 540, 780}
 
@@ -20,11 +30,7 @@ var overBox = [4]float64{60, 690, 540, 780}
 // document information dictionary (the trailer's /Info), as a document
 // prepared for a shadow attack would be before it is signed.
 func NameFirstPageInfo(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	pageRef, page, err := doc.firstPage()
+	doc, pageRef, page, err := openFirstPage(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +176,7 @@ func AppendWrappedSignature(pdf []byte) ([]byte, error) {
 // over the page — the evil annotation attack, which a certification with
 // DocMDP permissions 3 permits.
 func AppendAnnotation(pdf []byte, subtype, text string) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	pageRef, page, err := doc.firstPage()
+	doc, pageRef, page, err := openFirstPage(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +220,7 @@ func AppendNewRoot(pdf []byte) ([]byte, error) {
 // widgets off the first page (a shadow attack's "hide", by deleting what
 // the signer saw drawn over the text).
 func AppendAnnotationsRemoved(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	pageRef, page, err := doc.firstPage()
+	doc, pageRef, page, err := openFirstPage(pdf)
 	if err != nil {
 		return nil, err
 	}

@@ -213,46 +213,30 @@ func (d *document) dssObjects() map[int]bool {
 	return in
 }
 
-// countRefs counts in uses each reference o makes, directly.
-func countRefs(uses map[int]int, o object, depth int) {
+// eachRef calls fn with the number of each reference o makes, directly.
+func eachRef(o object, fn func(num int), depth int) {
 	if depth > maxDepth {
 		return
 	}
 	switch v := o.(type) {
 	case ref:
-		uses[v.num]++
+		fn(v.num)
 	case array:
 		for _, e := range v {
-			countRefs(uses, e, depth+1)
+			eachRef(e, fn, depth+1)
 		}
 	case *dict:
 		for _, e := range v.vals {
-			countRefs(uses, e, depth+1)
+			eachRef(e, fn, depth+1)
 		}
 	case *stream:
-		countRefs(uses, v.dict, depth+1)
+		eachRef(v.dict, fn, depth+1)
 	}
 }
 
 // addRefs adds to refs the object numbers o refers to, directly.
 func addRefs(refs map[int]bool, o object, depth int) {
-	if depth > maxDepth {
-		return
-	}
-	switch v := o.(type) {
-	case ref:
-		refs[v.num] = true
-	case array:
-		for _, e := range v {
-			addRefs(refs, e, depth+1)
-		}
-	case *dict:
-		for _, e := range v.vals {
-			addRefs(refs, e, depth+1)
-		}
-	case *stream:
-		addRefs(refs, v.dict, depth+1)
-	}
+	eachRef(o, func(num int) { refs[num] = true }, depth)
 }
 
 func isDict(o object) bool {
@@ -293,7 +277,7 @@ func (j *judge) arrayOwners() map[int]int {
 			continue
 		}
 		if o, err := j.signed.getObject(num); err == nil {
-			countRefs(uses, o, 0)
+			eachRef(o, func(num int) { uses[num]++ }, 0)
 		}
 	}
 	defer func() {

@@ -103,11 +103,7 @@ func AppendNewPage(pdf []byte) ([]byte, error) {
 // AppendFontSwap appends an update redefining, under its own number, the
 // font the first page calls /F1: Courier for Helvetica.
 func AppendFontSwap(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	_, page, err := doc.firstPage()
+	doc, _, page, err := openFirstPage(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +279,7 @@ func AppendUnlistedContent(pdf []byte, size int) ([]byte, error) {
 // data, drawn as content, shows nothing — and returns its number: a
 // structural object a verifier may pass over.
 func WithContentAsObjectStream(pdf []byte) ([]byte, int, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, 0, err
-	}
-	pageRef, page, err := doc.firstPage()
+	doc, pageRef, page, err := openFirstPage(pdf)
 	if err != nil {
 		return nil, 0, err
 	}
