@@ -4,54 +4,96 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 )
 
 // What later incremental updates changed. A signature covers the file up
 // to the end of its revision; what comes after is judged object by object
-// against the signed revision. Allowed (ETSI EN 319 142-1 §5.4 and ISO
-// 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
+// against the signed revision — every object either revision's
+// cross-reference information lists. Allowed (ETSI EN 319 142-1 §5.4 and
+// ISO 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
 // fields, the DocMDP P=2 set less form filling): the catalog gaining or
 // changing /DSS and /AcroForm, the form's /Fields growing by signature
 // fields and its /SigFlags, a page's /Annots growing by signature widgets
-// (each holding a signature), the document information dictionary, new
-// objects (reached only through those), and new cross-reference and object
-// streams. Anything else — a changed page, content stream, resource, a
-// deleted object, an added annotation that is not a signature's, an empty
-// signature field — is a change.
+// (each holding a signature), the document information dictionary when
+// nothing else refers to it, new objects (reached only through those), and
+// new cross-reference and object streams. Anything else — a changed page,
+// content stream, resource, a deleted or unlisted object, an added
+// annotation that is not a signature's, an empty signature field — is a
+// change. What the allowed changes draw over a signed page is reported
+// apart (overlay.go).
 //
-// A certification signature with DocMDP permissions 1 (ISO 32000-1
-// §12.8.2.2.2, Table 254: "No changes to the document shall be permitted;
-// any change to the document shall invalidate the signature") narrows that
-// set to what long-term validation adds after any signature (ETSI EN 319
-// 142-1 §5.4): the /DSS and document timestamps. A later signature, or a
-// changed information dictionary, is then a change (noChanges).
+// The DocMDP permissions of a certification (ISO 32000-1 §12.8.2.2.2,
+// Table 254) are the document's: they judge the certification and the
+// approval signatures after it. P 1 ("No changes to the document shall be
+// permitted; any change to the document shall invalidate the signature")
+// narrows the set to what long-term validation adds after any signature
+// (ETSI EN 319 142-1 §5.4): the /DSS and document timestamps; a later
+// signature, or a changed information dictionary, is then a change. P 3
+// widens it to creating, deleting and changing annotations.
 
-func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
-	signed, err := parseDocument(doc.data[:end])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errChangeUnreadable, err)
-	}
+// judgement is what changesAfter found: the changes, and what permitted
+// changes draw over the signed pages.
+type judgement struct {
+	changes  []string
+	overlays []overlay
+}
+
+// overlay is an Overlay with, for a signature's widget, the object that
+// holds its signature dictionary (sigField.holder), so that Verify can
+// name the field and require that its signature verifies.
+type overlay struct {
+	Overlay
+	sig    ref
+	hasSig bool
+}
+
+// changesAfter judges the updates after signed, the revision a signature
+// covers, under the DocMDP permissions p in force (0: none).
+func changesAfter(doc, signed *document, p int) judgement {
+	var j judgement
+	noChanges := p == 1
 	rootRef, _ := doc.trailer.get("Root").(ref)
 	// The information dictionary that may change is the one the signed
 	// revision named, not whatever the last trailer — written after the
 	// signature, by anyone — calls /Info: naming a page's content stream
 	// there would exempt its replacement. It is a dictionary (ISO 32000-1
-	// §14.3.3), so a stream under that name is judged as content.
+	// §14.3.3), so a stream under that name is judged as content; and it
+	// is metadata only when no object of the signed revision refers to it
+	// — a document prepared for a shadow attack names its page, a font or
+	// a resource dictionary as /Info, to change it "as metadata" later.
 	infoRef, hasInfo := signed.trailer.get("Info").(ref)
 	if sr, _ := signed.trailer.get("Root").(ref); sr != rootRef {
-		return []string{"the document catalog was replaced"}, nil
+		j.changes = []string{"the document catalog was replaced"}
+		return j
 	}
-	var changes []string
+	jd := &judge{signed: signed, doc: doc, p: p}
+	// Every object of either revision: one the signed revision defined and
+	// the last cross-reference information no longer lists is gone as
+	// surely as one freed (ISO 32000-1 §7.3.10: null), though no free
+	// entry says so — and a reader that rebuilds the table by scanning the
+	// file still finds it, so what the page shows depends on the reader.
 	nums := make([]int, 0, len(doc.xref))
 	for n := range doc.xref {
 		nums = append(nums, n)
+	}
+	for n := range signed.xref {
+		if _, ok := doc.xref[n]; !ok {
+			nums = append(nums, n)
+		}
 	}
 	slices.Sort(nums)
 	var referenced map[int]bool // numbers the signed revision refers to
 	var store map[int]bool      // the signed revision's DSS objects
 	for _, num := range nums {
-		fe := doc.xref[num]
+		fe, listed := doc.xref[num]
 		se, existed := signed.xref[num]
+		if !listed {
+			if se.kind != 0 {
+				j.changes = append(j.changes, fmt.Sprintf("object %d is no longer in the cross-reference information", num))
+			}
+			continue
+		}
 		if !existed || se.kind == 0 {
 			// A new object counts only through what refers to it — unless
 			// the signed revision already referred to its number, then
@@ -64,7 +106,7 @@ func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 				referenced = signed.references()
 			}
 			if referenced[num] {
-				changes = append(changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
+				j.changes = append(j.changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
 			}
 			continue
 		}
@@ -72,22 +114,30 @@ func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 			continue
 		}
 		if fe.kind == 0 {
-			changes = append(changes, fmt.Sprintf("object %d was deleted", num))
+			j.changes = append(j.changes, fmt.Sprintf("object %d was deleted", num))
 			continue
 		}
 		oldObj, err1 := signed.getObject(num)
 		newObj, err2 := doc.getObject(num)
 		if err1 != nil || err2 != nil {
-			changes = append(changes, fmt.Sprintf("object %d cannot be read", num))
+			j.changes = append(j.changes, fmt.Sprintf("object %d cannot be read", num))
 			continue
 		}
-		if bytes.Equal(serialize(oldObj), serialize(newObj)) || isStructural(oldObj) {
+		if bytes.Equal(serialize(oldObj), serialize(newObj)) {
 			continue
 		}
-		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges {
+		// Cross-reference and object streams are structure, rewritten as
+		// writers please — unless a signed object refers to one: a page
+		// can name a stream typed /ObjStm as its content (ISO 32000-1
+		// §7.8.2 reads any stream's data as operators), and its later
+		// replacement draws on the page.
+		if isStructural(oldObj) && !jd.objectRefs()[num] {
 			continue
 		}
-		if c := allowedChange(signed, doc, num == rootRef.num, oldObj, newObj, noChanges); c != "" {
+		if hasInfo && num == infoRef.num && isDict(oldObj) && isDict(newObj) && !noChanges && !jd.objectRefs()[num] {
+			continue
+		}
+		if c := jd.allowedChange(num, num == rootRef.num, oldObj, newObj); c != "" {
 			// The signed revision's document security store rewritten in
 			// place, as signers that keep one store extend it, is
 			// validation data too.
@@ -97,10 +147,11 @@ func changesAfter(doc *document, end int64, noChanges bool) ([]string, error) {
 			if store[num] {
 				continue
 			}
-			changes = append(changes, fmt.Sprintf("object %d: %s", num, c))
+			j.changes = append(j.changes, fmt.Sprintf("object %d: %s", num, c))
 		}
 	}
-	return changes, nil
+	j.overlays = jd.overlays
+	return j
 }
 
 // dssObjects lists the objects the document security store is made of —
@@ -162,25 +213,30 @@ func (d *document) dssObjects() map[int]bool {
 	return in
 }
 
-// addRefs adds to refs the object numbers o refers to, directly.
-func addRefs(refs map[int]bool, o object, depth int) {
+// eachRef calls fn with the number of each reference o makes, directly.
+func eachRef(o object, fn func(num int), depth int) {
 	if depth > maxDepth {
 		return
 	}
 	switch v := o.(type) {
 	case ref:
-		refs[v.num] = true
+		fn(v.num)
 	case array:
 		for _, e := range v {
-			addRefs(refs, e, depth+1)
+			eachRef(e, fn, depth+1)
 		}
 	case *dict:
 		for _, e := range v.vals {
-			addRefs(refs, e, depth+1)
+			eachRef(e, fn, depth+1)
 		}
 	case *stream:
-		addRefs(refs, v.dict, depth+1)
+		eachRef(v.dict, fn, depth+1)
 	}
+}
+
+// addRefs adds to refs the object numbers o refers to, directly.
+func addRefs(refs map[int]bool, o object, depth int) {
+	eachRef(o, func(num int) { refs[num] = true }, depth)
 }
 
 func isDict(o object) bool {
@@ -195,9 +251,90 @@ func isStructural(o object) bool {
 	return ok && (st.dict.get("Type") == name("XRef") || st.dict.get("Type") == name("ObjStm"))
 }
 
-// allowedChange returns "" when old → new is a permitted change, else what
-// changed.
-func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object, noChanges bool) string {
+// judge holds what judging one signature's later changes needs.
+type judge struct {
+	signed, doc *document
+	p           int // DocMDP permissions in force, 0 for none
+	overlays    []overlay
+	pages       map[int]int // page object number → page number, of the signed revision
+	annots      map[int]int // see annotations
+	refs        map[int]bool
+	owners      map[int]int // see arrayOwners
+}
+
+// arrayOwners maps the signed revision's indirect arrays that are a page's
+// /Annots to that page's object number, and the form's /Fields to 0 —
+// each only if nothing else refers to it: an array that is also a page's
+// /Contents, say, is content.
+func (j *judge) arrayOwners() map[int]int {
+	if j.owners != nil {
+		return j.owners
+	}
+	j.owners = map[int]int{}
+	uses := map[int]int{}
+	for num, e := range j.signed.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := j.signed.getObject(num); err == nil {
+			eachRef(o, func(num int) { uses[num]++ }, 0)
+		}
+	}
+	defer func() {
+		for num := range j.owners {
+			if uses[num] != 1 {
+				delete(j.owners, num)
+			}
+		}
+	}()
+	for num := range j.pageNumbers() {
+		if pd, _ := j.signed.resolveDict(ref{num, 0}); pd != nil {
+			if r, ok := pd.get("Annots").(ref); ok {
+				j.owners[r.num] = num
+			}
+		}
+	}
+	if _, cat, err := j.signed.catalog(); err == nil {
+		if form, _ := j.signed.resolveDict(cat.get("AcroForm")); form != nil {
+			if r, ok := form.get("Fields").(ref); ok {
+				j.owners[r.num] = 0
+			}
+		}
+	}
+	return j.owners
+}
+
+// objectRefs are the numbers the signed revision's objects refer to —
+// not its trailer, nor its object streams (/Extends) — computed once.
+func (j *judge) objectRefs() map[int]bool {
+	if j.refs == nil {
+		j.refs = map[int]bool{}
+		for num, e := range j.signed.xref {
+			if e.kind == 0 {
+				continue
+			}
+			if o, err := j.signed.getObject(num); err == nil && !isStructural(o) {
+				addRefs(j.refs, o, 0)
+			}
+		}
+	}
+	return j.refs
+}
+
+// allowedChange returns "" when old → new, object num, is a permitted
+// change, else what changed.
+func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) string {
+	signed, doc, noChanges := j.signed, j.doc, j.p == 1
+	// A page's /Annots or the form's /Fields kept in an indirect array,
+	// rewritten in place, is judged as when written anew.
+	if owner, ok := j.arrayOwners()[num]; ok {
+		if _, isArray := newObj.(array); isArray {
+			if owner != 0 {
+				return j.annotsChange(owner, oldObj, newObj)
+			}
+			return grownBySignatures(signed, doc, oldObj, newObj, "form fields", noChanges)
+		}
+	}
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)
 	if !ok1 || !ok2 {
@@ -223,7 +360,9 @@ func allowedChange(signed, doc *document, isCatalog bool, oldObj, newObj object,
 		if k := differingKeys(od, nd, "Annots"); k != "" {
 			return "the page's " + k + " changed"
 		}
-		return grownBySignatures(signed, doc, od.get("Annots"), nd.get("Annots"), "annotations", noChanges)
+		return j.annotsChange(num, od.get("Annots"), nd.get("Annots"))
+	case j.p == 3:
+		return j.annotationChanged(num, od, nd)
 	}
 	return "content changed"
 }
@@ -252,71 +391,99 @@ func differingKeys(a, b *dict, allowed ...name) string {
 	return ""
 }
 
-// grownBySignatures: the new array keeps the old one's entries, and what it
-// adds are signature fields or their widgets — with noChanges, those of
-// document timestamps only.
-func grownBySignatures(signed, doc *document, oldObj, newObj object, what string, noChanges bool) string {
+// arrayDiff resolves the old and new arrays and returns the entries the
+// new one lost and those it gained.
+func arrayDiff(signed, doc *document, oldObj, newObj object) (removed, added array) {
 	o, _ := signed.resolve(oldObj)
 	oldArr, _ := o.(array)
 	n, _ := doc.resolve(newObj)
 	newArr, _ := n.(array)
 	for _, e := range oldArr {
 		if !slices.ContainsFunc(newArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
-			return what + " were removed"
+			removed = append(removed, e)
 		}
 	}
 	for _, e := range newArr {
-		if slices.ContainsFunc(oldArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
-			continue
+		if !slices.ContainsFunc(oldArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
+			added = append(added, e)
 		}
-		d, err := doc.resolveDict(e)
-		if err != nil || d == nil {
-			return what + ": an unreadable entry was added"
-		}
-		// A widget added to a field of the signed revision (or below one)
-		// borrows what that field holds: it is not a new signature, and
-		// the signature list, which walks fields from the top, would not
-		// show it.
-		for a, depth := d.get("Parent"), 0; a != nil && depth < maxDepth; depth++ {
-			if r, ok := a.(ref); ok && signed.has(r) {
-				return what + ": a widget was added to a field of the signed revision"
-			}
-			ad, _ := doc.resolveDict(a)
-			if ad == nil {
-				break
-			}
-			a = ad.get("Parent")
-		}
-		ft, v := d.get("FT"), d.get("V")
-		if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
-			if ft == nil {
-				ft = p.get("FT")
-			}
-			if v == nil {
-				v = p.get("V")
-			}
-		}
-		if ft != name("Sig") {
-			return what + ": an entry that is not a signature was added"
-		}
-		if r, ok := v.(ref); ok && signed.has(r) {
-			return what + ": a signature field holding an earlier signature was added"
-		}
-		// Signing is the permitted change (ISO 32000-1 §12.8.2.2.2, Table
-		// 254): a signature field added empty, with no signature value,
-		// signs nothing, and its widget's appearance can draw anything
-		// over the signed page.
-		sd, _ := doc.resolveDict(v)
-		if sd == nil {
-			return what + ": a signature field without a signature was added"
-		}
-		if noChanges {
-			if sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161") {
-				return what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
-			}
+	}
+	return removed, added
+}
+
+// grownBySignatures: the new array keeps the old one's entries, and what it
+// adds are signature fields or their widgets — with noChanges, those of
+// document timestamps only.
+func grownBySignatures(signed, doc *document, oldObj, newObj object, what string, noChanges bool) string {
+	removed, added := arrayDiff(signed, doc, oldObj, newObj)
+	if len(removed) > 0 {
+		return what + " were removed"
+	}
+	for _, e := range added {
+		if _, c := addedSignature(signed, doc, e, what, noChanges); c != "" {
+			return c
 		}
 	}
 	return ""
+}
+
+// addedSignature judges e, an entry added to the form's /Fields or to a
+// page's /Annots: "" when it is a new signature field, or its widget,
+// holding a new signature, and then the object that holds the signature
+// dictionary; else what it is.
+func addedSignature(signed, doc *document, e object, what string, noChanges bool) (ref, string) {
+	d, err := doc.resolveDict(e)
+	if err != nil || d == nil {
+		return ref{}, what + ": an unreadable entry was added"
+	}
+	// A widget added to a field of the signed revision (or below one)
+	// borrows what that field holds: it is not a new signature, and
+	// the signature list, which walks fields from the top, would not
+	// show it.
+	for a, depth := d.get("Parent"), 0; a != nil && depth < maxDepth; depth++ {
+		if r, ok := a.(ref); ok && signed.has(r) {
+			return ref{}, what + ": a widget was added to a field of the signed revision"
+		}
+		ad, _ := doc.resolveDict(a)
+		if ad == nil {
+			break
+		}
+		a = ad.get("Parent")
+	}
+	holder, _ := e.(ref)
+	ft, v := d.get("FT"), d.get("V")
+	if p, _ := doc.resolveDict(d.get("Parent")); p != nil {
+		if ft == nil {
+			ft = p.get("FT")
+		}
+		if v == nil {
+			v = p.get("V")
+			holder, _ = d.get("Parent").(ref)
+		}
+	}
+	if ft != name("Sig") {
+		return ref{}, what + ": an entry that is not a signature was added"
+	}
+	if r, ok := v.(ref); ok {
+		if signed.has(r) {
+			return ref{}, what + ": a signature field holding an earlier signature was added"
+		}
+		holder = r
+	}
+	// Signing is the permitted change (ISO 32000-1 §12.8.2.2.2, Table
+	// 254): a signature field added empty, with no signature value,
+	// signs nothing, and its widget's appearance can draw anything
+	// over the signed page.
+	sd, _ := doc.resolveDict(v)
+	if sd == nil {
+		return ref{}, what + ": a signature field without a signature was added"
+	}
+	if noChanges {
+		if sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161") {
+			return ref{}, what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
+		}
+	}
+	return holder, ""
 }
 
 // has says whether the document defines object r.
@@ -325,11 +492,11 @@ func (d *document) has(r ref) bool {
 	return ok && e.kind != 0
 }
 
-// docMDPNoChanges says whether sig, a signature dictionary, certifies the
-// document with DocMDP permissions 1: a /Reference entry whose
-// /TransformMethod is /DocMDP and whose /TransformParams /P is 1 (ISO
-// 32000-1 §12.8.2.2, Tables 252-254; P defaults to 2).
-func (d *document) docMDPNoChanges(sig *dict) bool {
+// docMDP returns the DocMDP permissions (ISO 32000-1 §12.8.2.2, Tables
+// 252-254: a /Reference entry whose /TransformMethod is /DocMDP, its
+// /TransformParams /P, 2 by default) that sig, a signature dictionary,
+// certifies the document with; 0 when it is no certification.
+func (d *document) docMDP(sig *dict) int {
 	refs, _ := d.resolve(sig.get("Reference"))
 	arr, _ := refs.(array)
 	for _, e := range arr {
@@ -337,22 +504,42 @@ func (d *document) docMDPNoChanges(sig *dict) bool {
 		if err != nil || sr == nil || sr.get("TransformMethod") != name("DocMDP") {
 			continue
 		}
-		tp, err := d.resolveDict(sr.get("TransformParams"))
-		if err != nil || tp == nil {
-			continue
-		}
-		po, _ := d.resolve(tp.get("P"))
-		if n, ok := po.(number); ok {
-			if p, ok := n.int(); ok && p == 1 {
-				return true
+		p := 2
+		if tp, err := d.resolveDict(sr.get("TransformParams")); err == nil && tp != nil {
+			po, _ := d.resolve(tp.get("P"))
+			if n, ok := po.(number); ok {
+				if v, ok := n.int(); ok && v >= 1 && v <= 3 {
+					p = int(v)
+				}
 			}
 		}
+		return p
 	}
-	return false
+	return 0
+}
+
+// permissions are the DocMDP permissions in force for a signature whose
+// dictionary is sig and whose signed revision is d: its own when it
+// certifies, else those of the certification the revision's catalog names
+// (/Perms /DocMDP, ISO 32000-1 §12.8.4): they are the document's.
+func (d *document) permissions(sig *dict) int {
+	if p := d.docMDP(sig); p != 0 {
+		return p
+	}
+	_, cat, err := d.catalog()
+	if err != nil {
+		return 0
+	}
+	perms, _ := d.resolveDict(cat.get("Perms"))
+	cert, _ := d.resolveDict(perms.get("DocMDP"))
+	if cert == nil {
+		return 0
+	}
+	return d.docMDP(cert)
 }
 
 // references collects the object numbers every object of the document
-// refers to.
+// refers to, and its trailer.
 func (d *document) references() map[int]bool {
 	refs := map[int]bool{}
 	addRefs(refs, d.trailer, 0)
@@ -365,4 +552,33 @@ func (d *document) references() map[int]bool {
 		}
 	}
 	return refs
+}
+
+// endsAsUpdate says what is wrong, if anything, with how the file goes on
+// after end, where a signed revision ends: only whitespace, or updates of
+// which the last ends the file as ISO 32000-1 §7.5.5 has it — startxref,
+// the offset of a cross-reference section written after end, %%EOF —
+// each appended as §7.5.6 says. Objects appended with no section, or
+// after the last %%EOF, are read by no table; a reader that cannot find
+// the last startxref where it looks rebuilds the table by scanning the
+// file, and then the last object of a number wins: qpdf shows them.
+func endsAsUpdate(doc *document, end int64) string {
+	tail := bytes.TrimRight(doc.data[end:], "\x00\t\n\f\r ")
+	if len(tail) == 0 {
+		return ""
+	}
+	const bad = "the bytes after the signed revision do not end with an update's startxref and %%EOF"
+	rest, ok := bytes.CutSuffix(tail, []byte("%%EOF"))
+	i := bytes.LastIndex(rest, []byte("startxref"))
+	if !ok || i < 0 {
+		return bad
+	}
+	off, err := strconv.ParseInt(string(bytes.TrimSpace(rest[i+len("startxref"):])), 10, 64)
+	if err != nil || off != doc.lastXref {
+		return bad
+	}
+	if off < end {
+		return "bytes were appended after the signed revision with no cross-reference section"
+	}
+	return ""
 }

@@ -33,6 +33,9 @@ func AddValidationData(ctx context.Context, pdf []byte, svc Services) ([]byte, e
 	vd := &esign.ValidationData{}
 	opts := esign.LongTermOptions{TSA: svc.TSA, OCSP: svc.OCSP, Roots: svc.Roots, Intermediates: svc.Intermediates, Now: svc.Now}
 	for _, s := range sigs {
+		if s.bad != nil {
+			return nil, s.bad
+		}
 		collect := esign.ValidationDataOf
 		if s.docTimestamp {
 			collect = esign.TimestampValidationData

@@ -102,3 +102,44 @@ func ExamplePending_MarshalBinary() {
 	// Output:
 	// true B-T true
 }
+
+// A second signer's visible signature drawn over the page the first one
+// signed: signing after a signature is permitted, so the first signature
+// stays valid, and its report says what now draws over its page, where,
+// and in which signature's field. A receiver shows that, or the signed
+// revision itself: the file's first SignedLength bytes.
+func ExampleVerify_overlays() {
+	ctx := context.Background()
+	sign := func(pdf []byte, ap *pades.Appearance) ([]byte, testcard.PKI) {
+		cert, key, pki, svc, stop := exampleSigner()
+		defer stop()
+		pending, err := pades.Prepare(pdf, pades.SignOptions{Certificate: cert, Level: pades.LevelBT, Appearance: ap})
+		if err != nil {
+			panic(err)
+		}
+		sig, _ := key.Sign(rand.Reader, pending.Digest, pending.SignerOpts())
+		out, err := pades.Finish(ctx, pending, sig, []*x509.Certificate{pki.Issuing}, svc)
+		if err != nil {
+			panic(err)
+		}
+		return out, pki
+	}
+	contract, _ := os.ReadFile("testdata/contract.pdf")
+	first, pki1 := sign(contract, nil)
+	both, pki2 := sign(first, &pades.Appearance{Rect: [4]float64{60, 690, 540, 780}, Lines: []string{"Amount: 92,000 EUR"}})
+
+	roots := pki1.Roots.Clone()
+	roots.AddCert(pki2.Root)
+	rep, err := pades.Verify(ctx, both, pades.VerifyOptions{Roots: roots, TSARoots: roots})
+	if err != nil {
+		panic(err)
+	}
+	s := rep.Signatures[0]
+	fmt.Println(s.Field, s.Valid(), s.ChangedAfterSigning, s.SignedLength == int64(len(first)))
+	for _, o := range s.Overlays {
+		fmt.Println("page", o.Page, o.Rect, o.Annotation, o.Field)
+	}
+	// Output:
+	// Signature1 true false true
+	// page 1 [60 690 540 780] Widget Signature2
+}

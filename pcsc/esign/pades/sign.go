@@ -14,6 +14,13 @@
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
 // parser, bounded and fuzzed. It is on the server path: no cgo.
+//
+// Verify judges every update after a signature against the revision it
+// signed, as the published attacks on signed PDFs require (universal
+// forgery, incremental saving, signature wrapping, shadow attacks, evil
+// annotations and sneaky signatures): a change is ErrChanged; a change the signature permits but that draws over
+// a signed page — another signer's visible signature, an annotation under
+// DocMDP permissions 3 — is reported as an Overlay.
 package pades
 
 import (

@@ -1,11 +1,11 @@
 package pades
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -69,6 +69,19 @@ type SignatureReport struct {
 	// signature in later updates).
 	ChangedAfterSigning bool
 	Changes             []string
+	// Overlays are what later updates draw over the pages of the signed
+	// revision by changes the signature permits: another signer's visible
+	// signature (signing is permitted after any signature, ISO 32000-1
+	// §12.8.2.2.2, Table 254), an annotation under a certification whose
+	// DocMDP permissions are 3. The signature stays valid — the change is
+	// permitted — but a reader no longer shows the page as it was signed:
+	// show the signed revision (the file's first SignedLength bytes), or
+	// the overlays. A drawing change that is not permitted is a change
+	// (ErrChanged), not an overlay.
+	Overlays []Overlay
+	// SignedLength is how many of the file's first bytes the signature
+	// covers (its /ByteRange's end): the revision it signed.
+	SignedLength int64
 	// Err is why the signature is not valid, nil when it is: an esign
 	// error (esign.ErrDocumentAltered, esign.ErrBadSignature,
 	// esign.ErrUntrustedSigner, esign.ErrTimeNotProven…), ErrMalformed, or
@@ -77,8 +90,30 @@ type SignatureReport struct {
 	Err error
 }
 
-// Valid: the signature verifies and nothing changed the document since.
+// Valid: the signature verifies and nothing changed the document since but
+// what its permissions allow. What those changes draw over the signed
+// pages is in Overlays: a valid signature with overlays no longer looks
+// as it was signed.
 func (r *SignatureReport) Valid() bool { return r.Err == nil }
+
+// Overlay is an annotation a later update added, changed or removed on a
+// page of the signed revision, where a reader draws over the page — or,
+// removed, no longer draws.
+type Overlay struct {
+	// Page is the page's number, from 1.
+	Page int
+	// Rect is where, in the page's default user space (ISO 32000-1
+	// §12.5.2 /Rect).
+	Rect [4]float64
+	// Annotation is its subtype: Widget for a signature field's.
+	Annotation string
+	// Field is the signature field's name, for a signature.
+	Field string
+	// Removed: the annotation was deleted, or no longer draws as it did,
+	// and what it covered shows again (a shadow attack's "hide"); Rect
+	// is where it drew.
+	Removed bool
+}
 
 // Report is every signature of a document, in file order.
 type Report struct {
@@ -113,19 +148,26 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 	// checked, with every answer of the store, once per field.
 	done := map[string]int{}
 	keys := make([]string, len(sigs))
+	var pending [][]overlay // what later updates draw over each one's pages
 	for n, s := range sigs {
 		m, _ := s.dict.get("M").(pdfStr)
-		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents))
+		// The holder too: a copy of a signature dictionary under another
+		// object number is another signature, and not in its bytes.
+		key := fmt.Sprint(s.byteRange, s.docTimestamp, s.subFilter, string(m), sha256.Sum256(s.contents), s.holder)
 		keys[n] = key
 		if i, ok := done[key]; ok {
 			r := rep.Signatures[i]
 			r.Field = s.field
 			rep.Signatures = append(rep.Signatures, r)
+			pending = append(pending, pending[i])
 			continue
 		}
 		done[key] = len(rep.Signatures)
-		rep.Signatures = append(rep.Signatures, verifyOne(ctx, doc, s, &stored.ValidationData, opts))
+		r, drawn := verifyOne(ctx, doc, s, &stored.ValidationData, opts)
+		rep.Signatures = append(rep.Signatures, r)
+		pending = append(pending, drawn)
 	}
+	settleOverlays(rep, sigs, pending)
 	// B-LTA: a valid document timestamp over a B-LT signature and its
 	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
 	// covers the most.
@@ -177,21 +219,51 @@ func ltWithin(ctx context.Context, doc *document, s sigField, end int64, opts Ve
 
 func (s *sigField) end() int64 { return s.byteRange[2] + s.byteRange[3] }
 
-func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.ValidationData, opts VerifyOptions) SignatureReport {
-	r := SignatureReport{Field: s.field, DocumentTimestamp: s.docTimestamp}
+func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.ValidationData, opts VerifyOptions) (SignatureReport, []overlay) {
+	r := SignatureReport{Field: s.field, DocumentTimestamp: s.docTimestamp, SignedLength: s.end()}
 	if m, ok := s.dict.get("M").(pdfStr); ok {
 		r.ClaimedTime = parsePDFDate(string(m))
+	}
+	if s.bad != nil {
+		r.Err = s.bad
+		return r, nil
 	}
 	signed, err := s.signedBytes(doc.data)
 	if err != nil {
 		r.Err = err
-		return r
+		return r, nil
 	}
+	rev, err := doc, error(nil)
+	if s.end() < int64(len(doc.data)) {
+		rev, err = parseDocument(doc.data[:s.end()])
+	}
+	if err != nil {
+		r.Err = fmt.Errorf("%w: signature %q: the bytes it signs are no revision of the document: %v", ErrMalformed, s.field, err)
+		return r, nil
+	}
+	// The byte range covers the whole file but the signature value, the
+	// signature dictionary included (ISO 32000-1 and ISO 32000-2 §12.8.1):
+	// a dictionary written after those bytes — a copy of
+	// another signature's /ByteRange and /Contents under a new object
+	// number, or a /ByteRange rewritten to frame moved bytes — signs none
+	// of what it says.
+	// (A signature over the whole file was read from the revision it
+	// signs.)
+	if rev != doc && !s.inRevision(rev) {
+		r.Err = fmt.Errorf("%w: signature %q: its dictionary is not in the bytes it signs", ErrMalformed, s.field)
+		return r, nil
+	}
+	var drawn []overlay
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		r.Changes, err = changesAfter(doc, s.end(), !s.docTimestamp && doc.docMDPNoChanges(s.dict))
-		if err != nil {
-			r.Changes = append(r.Changes, err.Error())
+		p := 0
+		if !s.docTimestamp {
+			p = rev.permissions(s.dict)
+		}
+		j := changesAfter(doc, rev, p)
+		r.Changes, drawn = j.changes, j.overlays
+		if c := endsAsUpdate(doc, s.end()); c != "" {
+			r.Changes = append(r.Changes, c)
 		}
 		r.ChangedAfterSigning = len(r.Changes) > 0
 	}
@@ -199,12 +271,12 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	case s.docTimestamp:
 		if opts.TSARoots == nil {
 			r.Err = fmt.Errorf("%w: no timestamping authority is trusted (VerifyOptions.TSARoots)", esign.ErrTimestamp)
-			return r
+			return r, drawn
 		}
 		ts, err := esign.VerifyTimestampOf(s.contents, signed, esign.TimestampOptions{Roots: opts.TSARoots, Intermediates: opts.TSAIntermediates})
 		if err != nil {
 			r.Err = err
-			return r
+			return r, drawn
 		}
 		r.Timestamp, r.Level = ts, LevelBT
 	case s.subFilter == "ETSI.CAdES.detached" || s.subFilter == "adbe.pkcs7.detached":
@@ -219,17 +291,53 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		}
 		if err != nil {
 			r.Err = err
-			return r
+			return r, drawn
 		}
 		r.Level = map[string]Level{"B-B": LevelBB, "B-T": LevelBT, "B-LT": LevelBLT}[er.Level]
 	default:
 		r.Err = fmt.Errorf("%w: /SubFilter /%s", ErrUnsupported, s.subFilter)
-		return r
+		return r, drawn
 	}
 	if r.ChangedAfterSigning {
 		r.Err = fmt.Errorf("%w: %s", ErrChanged, strings.Join(r.Changes, "; "))
 	}
-	return r
+	return r, drawn
+}
+
+// inRevision says whether the signature dictionary is in rev, the
+// revision it signs: the object holding it there holds the same
+// dictionary.
+func (s *sigField) inRevision(rev *document) bool {
+	o, err := rev.getObject(s.holder.num)
+	if err != nil {
+		return false
+	}
+	want := serialize(s.dict)
+	var find func(o object, depth int) bool
+	find = func(o object, depth int) bool {
+		if depth > maxDepth {
+			return false
+		}
+		switch v := o.(type) {
+		case *dict:
+			if bytes.Equal(serialize(v), want) {
+				return true
+			}
+			for _, e := range v.vals {
+				if find(e, depth+1) {
+					return true
+				}
+			}
+		case array:
+			for _, e := range v {
+				if find(e, depth+1) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return find(o, 0)
 }
 
 // sigField is a signature field with a signature dictionary.
@@ -240,6 +348,10 @@ type sigField struct {
 	subFilter    name
 	byteRange    [4]int64
 	contents     []byte // the DER, its zero padding cut off
+	// holder is the indirect object the signature dictionary is, or is
+	// written in (a field holding it directly, an array of such fields…).
+	holder ref
+	bad    error // why the dictionary is no signature's (ErrMalformed)
 }
 
 // signatures lists the signature fields of the interactive form (ISO
@@ -254,7 +366,16 @@ func (d *document) signatures() ([]sigField, error) {
 		return nil, err
 	}
 	var fields array
+	// The fields of /Fields are written in the form's object, or the
+	// catalog's when the form is direct, or /Fields' own.
+	top, _ := d.trailer.get("Root").(ref)
+	if r, ok := cat.get("AcroForm").(ref); ok {
+		top = r
+	}
 	if form != nil {
+		if r, ok := form.get("Fields").(ref); ok {
+			top = r
+		}
 		fo, err := d.resolve(form.get("Fields"))
 		if err != nil {
 			return nil, err
@@ -263,17 +384,19 @@ func (d *document) signatures() ([]sigField, error) {
 	}
 	var out []sigField
 	seen := map[ref]bool{}
-	var walk func(list array, prefix string, ft object, depth int) error
-	walk = func(list array, prefix string, ft object, depth int) error {
+	var walk func(list array, holder ref, prefix string, ft object, depth int) error
+	walk = func(list array, holder ref, prefix string, ft object, depth int) error {
 		if depth > maxDepth || len(out) > 1000 {
 			return fmt.Errorf("%w: form field tree too deep or large", ErrMalformed)
 		}
 		for _, f := range list {
+			in := holder
 			if r, ok := f.(ref); ok {
 				if seen[r] {
 					continue
 				}
 				seen[r] = true
+				in = r
 			}
 			fd, err := d.resolveDict(f)
 			if err != nil {
@@ -295,7 +418,11 @@ func (d *document) signatures() ([]sigField, error) {
 			}
 			if ko, err := d.resolve(fd.get("Kids")); err == nil {
 				if kids, ok := ko.(array); ok {
-					if err := walk(kids, nm, fft, depth+1); err != nil {
+					kin := in
+					if r, ok := fd.get("Kids").(ref); ok {
+						kin = r
+					}
+					if err := walk(kids, kin, nm, fft, depth+1); err != nil {
 						return err
 					}
 				}
@@ -310,15 +437,21 @@ func (d *document) signatures() ([]sigField, error) {
 			if v == nil {
 				continue
 			}
+			// A signature dictionary that cannot be one (no /ByteRange, no
+			// /Contents: the universal signature forgery's) is that
+			// signature's verdict, not the document's: a later update
+			// adding one would otherwise hide every other signature's.
 			s, err := readSigDict(nm, v)
-			if err != nil {
-				return err
+			s.bad = err
+			s.holder = in
+			if r, ok := fd.get("V").(ref); ok {
+				s.holder = r
 			}
 			out = append(out, s)
 		}
 		return nil
 	}
-	if err := walk(fields, "", nil, 0); err != nil {
+	if err := walk(fields, top, "", nil, 0); err != nil {
 		return nil, err
 	}
 	// Signature fields reached only through a page's annotations: ISO
@@ -348,7 +481,7 @@ func (d *document) signatures() ([]sigField, error) {
 			}
 			top, err := d.rootField(r, roots)
 			if err == nil {
-				err = walk(array{top}, "", nil, 0)
+				err = walk(array{top}, top, "", nil, 0)
 			}
 			if err != nil {
 				found = err
@@ -447,6 +580,3 @@ func (s *sigField) signedBytes(data []byte) ([]byte, error) {
 	out = append(out, data[:b]...)
 	return append(out, data[c:c+e]...), nil
 }
-
-// errChangeUnreadable is a later update that could not be read.
-var errChangeUnreadable = errors.New("a later update cannot be read")
