@@ -2,8 +2,8 @@
 // possession factor implements, the challenges, proofs and assurance levels they
 // exchange, the two-factor Policy that combines them, and the security machinery
 // they share — argon2id passwords, a failure Throttle, an AES-256-GCM Sealer for
-// secrets at rest, and an audit trail in hash chains sealed by keyed
-// checkpoints.
+// secrets at rest, and an audit trail in hash chains whose records and
+// checkpoints are sealed with a key the database does not hold.
 //
 // # What an application calls
 //
@@ -16,15 +16,15 @@
 //   - Throttle, with its Clients limit and Services.Unlock for the way
 //     back; PSD2Throttle for the RTS on SCA.
 //   - Sealer for secrets at rest; the store's AuditEvents and VerifyAudit
-//     (with the audit key given to the store for its checkpoints, and the
-//     keys it replaced: see Rotating the audit key).
+//     (with the audit key given to the store for its records and
+//     checkpoints, and the keys it replaced: see Rotating the audit key).
 //   - The sentinel errors of errors.go, with errors.Is; identity/httpauth
 //     maps them to what a user may see.
 //
 // # Rotating the audit key
 //
-// The stores seal their audit checkpoints with AuditConfig.Key, and
-// VerifyAudit checks them with AuditKeys. To replace the key, at the end of
+// The stores seal their audit records and checkpoints with
+// AuditConfig.Key, and VerifyAudit checks them with AuditKeys. To replace the key, at the end of
 // its cryptoperiod or at once when it may have leaked:
 //
 //	// 1. Every instance gets a new key; the old one is kept, offline.
@@ -37,9 +37,9 @@
 //		Mark:    lastMark, // what the previous verification returned, kept off the machine
 //	})
 //
-// Checkpoints sealed with the old key before the new key's first one verify
-// as before; after it, only within the overlap. A retired key is needed for
-// as long as its checkpoints are to be verified (without it they are
+// Checkpoints and records sealed with the old key before the new key's
+// first checkpoint verify as before; after it, only within the overlap. A
+// retired key is needed for as long as what it sealed is to be verified (without it they are
 // reported as broken), and never becomes current again: a deploy rolled
 // back after the overlap needs a newly generated key. identity/auditchain
 // explains what a leaked retired key still allows.
