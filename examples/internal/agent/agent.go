@@ -471,13 +471,26 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 
 // promptHeaders protect the holder's window: no framing (a page cannot
 // overlay or click-jack the PIN field) and no script but the agent's own.
-// The opener, of another origin, cannot read or script the window (same-
-// origin policy), but it keeps its handle and may navigate it elsewhere:
-// Cross-Origin-Opener-Policy would cut that handle, and with it the
-// client's own closing of the window (puce.js), so it is not set; the
-// holder tells the agent's window by its address, 127.0.0.1.
+//
+// The site's page opens the window (a popup, so that it opens within the
+// holder's click) and keeps a WindowProxy for it. Same-origin policy stops
+// that handle from reading the window, not from navigating it: once the
+// holder has seen 127.0.0.1 there, the site could put a look-alike PIN
+// prompt of its own into the same window (HTML §7.4.2.3 lets an opener
+// navigate its auxiliary browsing context), or reach it again through its
+// name. Cross-Origin-Opener-Policy: same-origin (HTML §7.1.3) makes the
+// browser give the window a browsing context group of its own when it loads
+// an agent page: the site's handle then reports the window closed, its
+// window.opener is null, and its name finds it from no other group. The
+// window closes itself once the request has its outcome (prompt.js), which
+// COOP leaves allowed, since the site's handle no longer can.
+// Cross-Origin-Resource-Policy: same-origin (Fetch §3.7) keeps another
+// origin's page from loading the window's HTML, which carries the form's
+// CSRF token, as a no-cors resource into its own process.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
