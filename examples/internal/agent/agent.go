@@ -83,6 +83,8 @@ type Agent struct {
 	requests map[string]*request
 	// renders bounds the pdftoppm processes running at once (pdfpage.go).
 	renders chan struct{}
+	// card is held by the one request at the card (withCard).
+	card chan struct{}
 }
 
 // Status of a request, as the page sees it.
@@ -147,7 +149,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders)}
+	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders),
+		card: make(chan struct{}, 1)}
 	for _, o := range cfg.Allowed {
 		a.allowed[strings.TrimRight(o, "/")] = true
 	}
@@ -570,7 +573,7 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 // reader has a PIN pad.
 func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
 	n = -1
-	a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+	a.withCard(ctx, 0, func(ctx context.Context, t apdu.Transport) error {
 		card, err := piv.Open(ctx, t, nil)
 		if err != nil {
 			return err
@@ -681,6 +684,8 @@ func (a *Agent) refused(q *request, err error) {
 		q.notice, q.lastTry = "Only one PIN try is left: if this PIN is wrong too, the card blocks. Tick the box to confirm you want to try.", true
 	case errors.Is(err, piv.ErrPINRequired), errors.Is(err, piv.ErrBadInput), errors.Is(err, errEmptyPIN):
 		q.notice = "Type your card PIN (6 to 8 characters)."
+	case errors.Is(err, errCardBusy):
+		q.notice = busyNotice
 	case errors.Is(err, apdu.ErrNoPINPad):
 		q.notice = "This reader has no PIN pad (was the reader changed?). Type your card PIN here instead."
 	case pinPadAgain(err) != "":
@@ -692,6 +697,48 @@ func (a *Agent) refused(q *request, err error) {
 }
 
 var errEmptyPIN = errors.New("no PIN typed")
+
+// errCardBusy: another request of this agent has the card.
+var errCardBusy = errors.New("agent: the card is busy with another request")
+
+// busyNotice tells the holder why nothing happened.
+const busyNotice = "Your card is busy with another request of the card agent (is another of its windows waiting for your PIN on the reader?). Nothing was sent to the card: finish or cancel the other one, then try again here."
+
+// cardWait bounds how long a holder's answer waits for another request's
+// card operation to end. Operations are short, but a PIN typed on a
+// reader's PIN pad holds the card for up to pinPadTimeout; a second window
+// must not hang meanwhile. ASVS 4.0.3 V11.1.4 (anti-automation, resources
+// held by one flow) and V1.11.3 (shared resources are not held without
+// bound): the second request is told at once instead.
+const cardWait = 2 * time.Second
+
+// withCard runs fn on the card, one request at a time, waiting at most
+// wait for the request that holds it (not at all when wait is 0). A
+// request that finds the card held fails with errCardBusy and has not
+// reached the card: no PIN try spent, nothing signed. The source's own
+// lock (pcsc-lite's one mutex per PC/SC context, the card's PC/SC
+// transaction, InProcess's lock) would otherwise make it wait, with the
+// holder's window not loading, for as long as the other holds the card.
+func (a *Agent) withCard(ctx context.Context, wait time.Duration, fn func(ctx context.Context, t apdu.Transport) error) error {
+	select {
+	case a.card <- struct{}{}:
+	default:
+		if wait <= 0 {
+			return errCardBusy
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case a.card <- struct{}{}:
+		case <-t.C:
+			return errCardBusy
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer func() { <-a.card }()
+	return a.cfg.Source.Do(ctx, fn)
+}
 
 // pinPadTimeout bounds how long the reader waits for the holder's keys.
 const pinPadTimeout = 60 * time.Second
@@ -712,7 +759,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 		return errEmptyPIN
 	}
 	var token []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		token, err = cardauth.LoginToken(ctx, t, q.origin, q.nonce, pin, nil)
 		return err
 	})
@@ -726,7 +773,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 
 func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 	var cert *x509.Certificate
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		cert, err = cardauth.SigningCertificate(ctx, t)
 		return err
 	})
@@ -753,7 +800,7 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	}
 	a.mu.Unlock()
 	var sig []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)
 		return err
 	})

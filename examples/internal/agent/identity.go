@@ -243,7 +243,7 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	// challenge bound to this site's nonce and origin, so the site learns
 	// the chip itself answered, not a copy of its files.
 	var prepared *emrtd.PreparedDisclosure
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) error {
 		s, err := emrtd.Open(ctx, t, emrtd.CAN(can), nil)
 		if err != nil {
 			return err
@@ -259,6 +259,8 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	case err == nil:
 		id.prepared, q.status, q.notice = prepared, stReview, ""
 		a.log.Info("identity document read for review", "id", q.id, "origin", q.origin, "groups", len(prepared.Record.DataGroups))
+	case errors.Is(err, errCardBusy):
+		q.notice = busyNotice
 	case errors.Is(err, emrtd.ErrAccessDenied):
 		id.canTries++
 		if id.canTries >= maxCANTries {
