@@ -512,7 +512,9 @@ type promptData struct {
 	TriesLeft                      int
 	// PINPad: the reader has a PIN pad, so the window asks the holder to
 	// type the PIN there and shows no PIN field.
-	PINPad      bool
+	PINPad bool
+	// Busy: another request has the card; the window waits for it.
+	Busy        bool
 	DocName     string
 	DocSize     int
 	DocHash     []byte
@@ -564,16 +566,23 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	// Tell the holder how many PIN tries are left before they type: asking
 	// spends none.
 	if d.Status == stWaiting && (q.kind == "authenticate" || q.kind == kindApprove) || d.Status == stReady {
-		d.TriesLeft, d.PINPad = a.pinState(r.Context())
+		var err error
+		d.TriesLeft, d.PINPad, err = a.pinState(r.Context())
+		if errors.Is(err, errCardBusy) {
+			// Whether the reader has a PIN pad is unknown: a PIN field now
+			// could have the holder type on the computer a PIN the reader's
+			// keys would keep from it. The window waits for the card.
+			d.Busy, d.Next = true, "reload"
+		}
 	}
 	a.page.ExecuteTemplate(w, "prompt.html", d)
 }
 
 // pinState returns the PIN tries left (-1 when unknown) and whether the
-// reader has a PIN pad.
-func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
+// reader has a PIN pad; errCardBusy when another request has the card.
+func (a *Agent) pinState(ctx context.Context) (n int, pad bool, err error) {
 	n = -1
-	a.withCard(ctx, 0, func(ctx context.Context, t apdu.Transport) error {
+	err = a.withCard(ctx, 0, func(ctx context.Context, t apdu.Transport) error {
 		card, err := piv.Open(ctx, t, nil)
 		if err != nil {
 			return err
@@ -585,7 +594,7 @@ func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
 		}
 		return err
 	})
-	return n, pad
+	return n, pad, err
 }
 
 // answer takes the holder's decision and PIN from the agent's own window.
