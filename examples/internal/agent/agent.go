@@ -248,8 +248,12 @@ func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (string, bool) {
 	h.Set("Access-Control-Allow-Methods", "GET, POST")
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
-	// Chrome asks a loopback service whether a public site may reach it
-	// (Private Network Access); say yes only to allowed origins.
+	// Chrome before 142 asked a loopback service in the preflight whether a
+	// public site may reach it (WICG Private Network Access §3.3,
+	// Access-Control-Request-Private-Network); say yes only to allowed
+	// origins. From 142 Chrome asks the holder instead (Local Network
+	// Access permission): a page the holder let through still gets
+	// nothing here unless its origin is allowed.
 	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
 		h.Set("Access-Control-Allow-Private-Network", "true")
 	}
