@@ -616,12 +616,24 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This answer did not come from the card agent's own window."})
 		return
 	}
+	cancel := r.PostFormValue("action") == "cancel"
 	a.mu.Lock()
 	ended, busy := final(q.status), q.busy
 	if !ended && !busy {
 		q.busy = true
 	}
 	a.mu.Unlock()
+	if busy && !ended && cancel {
+		// The holder cancels while an earlier answer is still at the card:
+		// a PIN pad waiting for keys (the browser abandoned that post for
+		// this one, but the reader waits on), a slow card. The Cancel is
+		// the holder's last word: the request ends now, and whatever the
+		// card still answers is dropped (finish, refused), so the site
+		// gets no token or signature the holder cancelled.
+		a.cancel(q)
+		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
+		return
+	}
 	if ended || busy {
 		// A form posted again after the outcome (the back button, a second
 		// click) changes nothing: the window shows how the request ended.
@@ -641,9 +653,8 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.identityAnswer(w, r, q)
 		return
 	}
-	if r.PostFormValue("action") == "cancel" {
-		a.finish(q, stCancelled, nil, "The holder cancelled.")
-		a.log.Info("cancelled by the holder", "id", q.id, "origin", q.origin)
+	if cancel {
+		a.cancel(q)
 		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 		return
 	}
@@ -670,55 +681,6 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.refused(q, err)
 	}
 	http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
-}
-
-func (a *Agent) finish(q *request, status string, result map[string]string, msg string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
-}
-
-// refused decides, from the card's typed error, whether the holder may try
-// again in the same window (wrong PIN, last try not confirmed) or the
-// request ends.
-func (a *Agent) refused(q *request, err error) {
-	var wrong *apdu.WrongPINError
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	// A wrong PIN with no try left (63C0) blocked the card: it matches
-	// apdu.ErrBlocked, and plainCard ends the request saying so.
-	case errors.As(err, &wrong) && wrong.TriesLeft > 0:
-		q.notice = fmt.Sprintf("Wrong PIN. %d tries left before the card blocks.", wrong.TriesLeft)
-		if wrong.TriesLeft == 1 {
-			q.lastTry = true
-		}
-	case errors.Is(err, piv.ErrLastTry):
-		q.notice, q.lastTry = "Only one PIN try is left: if this PIN is wrong too, the card blocks. Tick the box to confirm you want to try.", true
-	case errors.Is(err, piv.ErrPINRequired), errors.Is(err, piv.ErrBadInput), errors.Is(err, errEmptyPIN):
-		q.notice = "Type your card PIN (6 to 8 characters)."
-	case errors.Is(err, errCardBusy):
-		q.notice = busyNotice
-	case errors.Is(err, apdu.ErrNoPINPad):
-		q.notice = "This reader has no PIN pad (was the reader changed?). Type your card PIN here instead."
-	case pinPadAgain(err) != "":
-		q.notice = pinPadAgain(err)
-	default:
-		q.status, q.errorMsg, q.notice = stFailed, plainCard(err), ""
-		a.log.Info("card operation failed", "id", q.id, "origin", q.origin, "err", err)
-	}
-}
-
-var errEmptyPIN = errors.New("no PIN typed")
-
-// pinPadTimeout bounds how long the reader waits for the holder's keys.
-const pinPadTimeout = 60 * time.Second
-
-// holderPIN is how the holder gave the PIN: typed in the agent's window, or
-// on the reader's PIN pad (then the agent never sees it).
-func holderPIN(r *http.Request) cardauth.PIN {
-	return cardauth.PIN{Value: r.PostFormValue("pin"), PINPad: r.PostFormValue("pinpad") == "yes",
-		PINPadTimeout: pinPadTimeout, AllowLastTry: r.PostFormValue("last-try") == "yes"}
 }
 
 // authenticate has the library do the holder's side of a login: select,
@@ -752,7 +714,9 @@ func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 		return err
 	}
 	a.mu.Lock()
-	q.cert, q.status = cert, stCertificate
+	if !final(q.status) {
+		q.cert, q.status = cert, stCertificate
+	}
 	a.mu.Unlock()
 	return nil
 }

@@ -226,6 +226,9 @@ func (a *Agent) identityAnswer(w http.ResponseWriter, r *http.Request, q *reques
 func (a *Agent) finishIdentity(q *request, status string, result map[string]string, msg string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if final(q.status) {
+		return // ended already (the holder cancelled): nothing more is sent
+	}
 	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
 	q.ident.prepared = nil
 }
@@ -254,6 +257,9 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if final(q.status) {
+		return // the holder cancelled while the chip was read: drop it all
+	}
 	var dge *emrtd.DataGroupError
 	switch {
 	case err == nil:
