@@ -85,6 +85,11 @@ type Agent struct {
 	renders chan struct{}
 	// card is held by the one request at the card (withCard).
 	card chan struct{}
+
+	refusedMu sync.Mutex
+	// refusals counts, per origin, the requests refused since the origin's
+	// last log line (logRefused).
+	refusals map[string]*refusal
 }
 
 // Status of a request, as the page sees it.
@@ -150,7 +155,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Logger = slog.Default()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders),
-		card: make(chan struct{}, 1)}
+		card: make(chan struct{}, 1), refusals: map[string]*refusal{}}
 	for _, o := range cfg.Allowed {
 		a.allowed[strings.TrimRight(o, "/")] = true
 	}
@@ -218,56 +223,6 @@ if (m && m.content === "close") setTimeout(() => window.close(), 1500);
 if (m && m.content === "reload") setTimeout(() => location.reload(), 700);
 `
 
-// checkHost refuses requests whose Host is not the loopback address: a page
-// that rebinds its own domain name to 127.0.0.1 (DNS rebinding) would
-// otherwise reach the agent as a same-origin page of that domain.
-func (a *Agent) checkHost(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host
-		}
-		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-			http.Error(w, "the card agent answers on 127.0.0.1 only", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// cors answers for an allow-listed origin only; it reports whether the
-// request's origin is allowed.
-func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (string, bool) {
-	origin := r.Header.Get("Origin")
-	w.Header().Add("Vary", "Origin")
-	if origin == "" || !a.allowed[origin] {
-		return origin, false
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Methods", "GET, POST")
-	h.Set("Access-Control-Allow-Headers", "Content-Type")
-	h.Set("Access-Control-Max-Age", "600")
-	// Chrome before 142 asked a loopback service in the preflight whether a
-	// public site may reach it (WICG Private Network Access §3.3,
-	// Access-Control-Request-Private-Network); say yes only to allowed
-	// origins. From 142 Chrome asks the holder instead (Local Network
-	// Access permission): a page the holder let through still gets
-	// nothing here unless its origin is allowed.
-	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
-		h.Set("Access-Control-Allow-Private-Network", "true")
-	}
-	return origin, true
-}
-
-func (a *Agent) preflight(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.cors(w, r); !ok {
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 type apiHandler func(w http.ResponseWriter, r *http.Request, origin string) (int, any)
 
 func (a *Agent) api(h apiHandler) http.HandlerFunc {
@@ -276,7 +231,7 @@ func (a *Agent) api(h apiHandler) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
-			a.log.Warn("refused a page of an origin not on the allow-list", "origin", origin)
+			a.logRefused(origin)
 			w.WriteHeader(http.StatusForbidden)
 			json.NewEncoder(w).Encode(map[string]string{"error": "This site may not use the card agent."})
 			return

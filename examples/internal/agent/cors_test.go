@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
 // What a page of another origin gets from the agent: a CORS preflight
@@ -55,5 +59,40 @@ func TestPreflightAndSimpleRequests(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != site ||
 		h.Get("Access-Control-Allow-Private-Network") != "true" || !strings.Contains(h.Get("Vary"), "Origin") {
 		t.Fatalf("preflight of the allowed site: %d %v", resp.StatusCode, h)
+	}
+}
+
+// A page of another origin that loops on the agent (a no-preflight GET or
+// text/plain POST, which the browser sends) must not fill the holder's
+// disk through the agent's log: one line per origin and minute, carrying
+// the count (OWASP ASVS 4.0.3 V7.1.3 logs security events, V11.1.4
+// anti-automation; a log written at the attacker's pace is neither).
+func TestRefusedOriginLogBounded(t *testing.T) {
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{mu: make(chan struct{}, 1)}
+	a, err := New(Config{Allowed: []string{site}, Source: &InProcess{Transport: card.Card, Name: "test"},
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	for i := 0; i < 300; i++ {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/requests/x", nil)
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(logs.String(), "\n"); n == 0 || n > 2 {
+		t.Fatalf("300 refused requests of one origin wrote %d log lines:\n%.2000s", n, logs)
 	}
 }
