@@ -472,15 +472,16 @@ type promptData struct {
 	// PINPad: the reader has a PIN pad, so the window asks the holder to
 	// type the PIN there and shows no PIN field.
 	PINPad bool
-	// Busy: another request has the card; the window waits for it.
-	Busy        bool
-	DocName     string
-	DocSize     int
-	DocHash     []byte
-	Preview     string
-	SigningTime time.Time
-	Signer      string
-	Next        string
+	// Busy: another request has the card; NoCard: no card (or reader, or
+	// PC/SC service) answers yet. The window waits for it.
+	Busy, NoCard bool
+	DocName      string
+	DocSize      int
+	DocHash      []byte
+	Preview      string
+	SigningTime  time.Time
+	Signer       string
+	Next         string
 	// Payment is the payment an approval shows, decoded from what is signed.
 	Payment *identity.Transaction
 	// PDF: a PDF the site keeps, its pages and level.
@@ -527,11 +528,15 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	if d.Status == stWaiting && (q.kind == "authenticate" || q.kind == kindApprove) || d.Status == stReady {
 		var err error
 		d.TriesLeft, d.PINPad, err = a.pinState(r.Context())
-		if errors.Is(err, errCardBusy) {
-			// Whether the reader has a PIN pad is unknown: a PIN field now
-			// could have the holder type on the computer a PIN the reader's
-			// keys would keep from it. The window waits for the card.
+		// Whether the reader has a PIN pad is unknown while another
+		// request holds the card, or before the card is in: a PIN field
+		// then could have the holder type on the computer a PIN the
+		// reader's keys would keep from it. The window waits for the card.
+		switch {
+		case errors.Is(err, errCardBusy):
 			d.Busy, d.Next = true, "reload"
+		case cardAbsent(err):
+			d.NoCard, d.Next = true, "reload"
 		}
 	}
 	a.page.ExecuteTemplate(w, "prompt.html", d)

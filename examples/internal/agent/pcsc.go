@@ -145,6 +145,18 @@ func cardHint(err error) string {
 	return errCardHint
 }
 
+// cardAbsent reports a card that cannot be reached yet but may be in a
+// moment: no reader, no card, the card pulled out, the PC/SC service not
+// (yet) running.
+func cardAbsent(err error) bool {
+	for _, s := range []error{pcsc.ErrNoReaders, pcsc.ErrReaderUnavailable, pcsc.ErrNoCard, pcsc.ErrCardRemoved, pcsc.ErrServiceDown} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // pinPadAgain says what happened when the holder did not finish typing on
 // the reader's PIN pad (no key in time, or Cancel pressed), or when another
 // program reset the card in the middle of the operation (pcsc sends no PIN
