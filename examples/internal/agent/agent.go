@@ -83,6 +83,13 @@ type Agent struct {
 	requests map[string]*request
 	// renders bounds the pdftoppm processes running at once (pdfpage.go).
 	renders chan struct{}
+	// card is held by the one request at the card (withCard).
+	card chan struct{}
+
+	refusedMu sync.Mutex
+	// refusals counts, per origin, the requests refused since the origin's
+	// last log line (logRefused).
+	refusals map[string]*refusal
 }
 
 // Status of a request, as the page sees it.
@@ -147,7 +154,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders)}
+	a := &Agent{cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, requests: map[string]*request{}, renders: make(chan struct{}, maxRenders),
+		card: make(chan struct{}, 1), refusals: map[string]*refusal{}}
 	for _, o := range cfg.Allowed {
 		a.allowed[strings.TrimRight(o, "/")] = true
 	}
@@ -215,52 +223,6 @@ if (m && m.content === "close") setTimeout(() => window.close(), 1500);
 if (m && m.content === "reload") setTimeout(() => location.reload(), 700);
 `
 
-// checkHost refuses requests whose Host is not the loopback address: a page
-// that rebinds its own domain name to 127.0.0.1 (DNS rebinding) would
-// otherwise reach the agent as a same-origin page of that domain.
-func (a *Agent) checkHost(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host
-		}
-		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-			http.Error(w, "the card agent answers on 127.0.0.1 only", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// cors answers for an allow-listed origin only; it reports whether the
-// request's origin is allowed.
-func (a *Agent) cors(w http.ResponseWriter, r *http.Request) (string, bool) {
-	origin := r.Header.Get("Origin")
-	w.Header().Add("Vary", "Origin")
-	if origin == "" || !a.allowed[origin] {
-		return origin, false
-	}
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Methods", "GET, POST")
-	h.Set("Access-Control-Allow-Headers", "Content-Type")
-	h.Set("Access-Control-Max-Age", "600")
-	// Chrome asks a loopback service whether a public site may reach it
-	// (Private Network Access); say yes only to allowed origins.
-	if r.Header.Get("Access-Control-Request-Private-Network") == "true" {
-		h.Set("Access-Control-Allow-Private-Network", "true")
-	}
-	return origin, true
-}
-
-func (a *Agent) preflight(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.cors(w, r); !ok {
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 type apiHandler func(w http.ResponseWriter, r *http.Request, origin string) (int, any)
 
 func (a *Agent) api(h apiHandler) http.HandlerFunc {
@@ -269,7 +231,7 @@ func (a *Agent) api(h apiHandler) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
-			a.log.Warn("refused a page of an origin not on the allow-list", "origin", origin)
+			a.logRefused(origin)
 			w.WriteHeader(http.StatusForbidden)
 			json.NewEncoder(w).Encode(map[string]string{"error": "This site may not use the card agent."})
 			return
@@ -471,13 +433,26 @@ func (a *Agent) status(w http.ResponseWriter, r *http.Request) {
 
 // promptHeaders protect the holder's window: no framing (a page cannot
 // overlay or click-jack the PIN field) and no script but the agent's own.
-// The opener, of another origin, cannot read or script the window (same-
-// origin policy), but it keeps its handle and may navigate it elsewhere:
-// Cross-Origin-Opener-Policy would cut that handle, and with it the
-// client's own closing of the window (puce.js), so it is not set; the
-// holder tells the agent's window by its address, 127.0.0.1.
+//
+// The site's page opens the window (a popup, so that it opens within the
+// holder's click) and keeps a WindowProxy for it. Same-origin policy stops
+// that handle from reading the window, not from navigating it: once the
+// holder has seen 127.0.0.1 there, the site could put a look-alike PIN
+// prompt of its own into the same window (HTML §7.4.2.3 lets an opener
+// navigate its auxiliary browsing context), or reach it again through its
+// name. Cross-Origin-Opener-Policy: same-origin (HTML §7.1.3) makes the
+// browser give the window a browsing context group of its own when it loads
+// an agent page: the site's handle then reports the window closed, its
+// window.opener is null, and its name finds it from no other group. The
+// window closes itself once the request has its outcome (prompt.js), which
+// COOP leaves allowed, since the site's handle no longer can.
+// Cross-Origin-Resource-Policy: same-origin (Fetch §3.7) keeps another
+// origin's page from loading the window's HTML, which carries the form's
+// CSRF token, as a no-cors resource into its own process.
 func (a *Agent) promptHeaders(w http.ResponseWriter) {
 	h := w.Header()
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -496,14 +471,17 @@ type promptData struct {
 	TriesLeft                      int
 	// PINPad: the reader has a PIN pad, so the window asks the holder to
 	// type the PIN there and shows no PIN field.
-	PINPad      bool
-	DocName     string
-	DocSize     int
-	DocHash     []byte
-	Preview     string
-	SigningTime time.Time
-	Signer      string
-	Next        string
+	PINPad bool
+	// Busy: another request has the card; NoCard: no card (or reader, or
+	// PC/SC service) answers yet. The window waits for it.
+	Busy, NoCard bool
+	DocName      string
+	DocSize      int
+	DocHash      []byte
+	Preview      string
+	SigningTime  time.Time
+	Signer       string
+	Next         string
 	// Payment is the payment an approval shows, decoded from what is signed.
 	Payment *identity.Transaction
 	// PDF: a PDF the site keeps, its pages and level.
@@ -548,16 +526,27 @@ func (a *Agent) prompt(w http.ResponseWriter, r *http.Request) {
 	// Tell the holder how many PIN tries are left before they type: asking
 	// spends none.
 	if d.Status == stWaiting && (q.kind == "authenticate" || q.kind == kindApprove) || d.Status == stReady {
-		d.TriesLeft, d.PINPad = a.pinState(r.Context())
+		var err error
+		d.TriesLeft, d.PINPad, err = a.pinState(r.Context())
+		// Whether the reader has a PIN pad is unknown while another
+		// request holds the card, or before the card is in: a PIN field
+		// then could have the holder type on the computer a PIN the
+		// reader's keys would keep from it. The window waits for the card.
+		switch {
+		case errors.Is(err, errCardBusy):
+			d.Busy, d.Next = true, "reload"
+		case cardAbsent(err):
+			d.NoCard, d.Next = true, "reload"
+		}
 	}
 	a.page.ExecuteTemplate(w, "prompt.html", d)
 }
 
 // pinState returns the PIN tries left (-1 when unknown) and whether the
-// reader has a PIN pad.
-func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
+// reader has a PIN pad; errCardBusy when another request has the card.
+func (a *Agent) pinState(ctx context.Context) (n int, pad bool, err error) {
 	n = -1
-	a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+	err = a.withCard(ctx, 0, func(ctx context.Context, t apdu.Transport) error {
 		card, err := piv.Open(ctx, t, nil)
 		if err != nil {
 			return err
@@ -569,7 +558,7 @@ func (a *Agent) pinState(ctx context.Context) (n int, pad bool) {
 		}
 		return err
 	})
-	return n, pad
+	return n, pad, err
 }
 
 // answer takes the holder's decision and PIN from the agent's own window.
@@ -587,12 +576,24 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.page.ExecuteTemplate(w, "prompt.html", promptData{Status: "unknown", Error: "This answer did not come from the card agent's own window."})
 		return
 	}
+	cancel := r.PostFormValue("action") == "cancel"
 	a.mu.Lock()
 	ended, busy := final(q.status), q.busy
 	if !ended && !busy {
 		q.busy = true
 	}
 	a.mu.Unlock()
+	if busy && !ended && cancel {
+		// The holder cancels while an earlier answer is still at the card:
+		// a PIN pad waiting for keys (the browser abandoned that post for
+		// this one, but the reader waits on), a slow card. The Cancel is
+		// the holder's last word: the request ends now, and whatever the
+		// card still answers is dropped (finish, refused), so the site
+		// gets no token or signature the holder cancelled.
+		a.cancel(q)
+		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
+		return
+	}
 	if ended || busy {
 		// A form posted again after the outcome (the back button, a second
 		// click) changes nothing: the window shows how the request ended.
@@ -612,9 +613,8 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 		a.identityAnswer(w, r, q)
 		return
 	}
-	if r.PostFormValue("action") == "cancel" {
-		a.finish(q, stCancelled, nil, "The holder cancelled.")
-		a.log.Info("cancelled by the holder", "id", q.id, "origin", q.origin)
+	if cancel {
+		a.cancel(q)
 		http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 		return
 	}
@@ -643,53 +643,6 @@ func (a *Agent) answer(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/prompt/"+q.id, http.StatusSeeOther)
 }
 
-func (a *Agent) finish(q *request, status string, result map[string]string, msg string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
-}
-
-// refused decides, from the card's typed error, whether the holder may try
-// again in the same window (wrong PIN, last try not confirmed) or the
-// request ends.
-func (a *Agent) refused(q *request, err error) {
-	var wrong *apdu.WrongPINError
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch {
-	// A wrong PIN with no try left (63C0) blocked the card: it matches
-	// apdu.ErrBlocked, and plainCard ends the request saying so.
-	case errors.As(err, &wrong) && wrong.TriesLeft > 0:
-		q.notice = fmt.Sprintf("Wrong PIN. %d tries left before the card blocks.", wrong.TriesLeft)
-		if wrong.TriesLeft == 1 {
-			q.lastTry = true
-		}
-	case errors.Is(err, piv.ErrLastTry):
-		q.notice, q.lastTry = "Only one PIN try is left: if this PIN is wrong too, the card blocks. Tick the box to confirm you want to try.", true
-	case errors.Is(err, piv.ErrPINRequired), errors.Is(err, piv.ErrBadInput), errors.Is(err, errEmptyPIN):
-		q.notice = "Type your card PIN (6 to 8 characters)."
-	case errors.Is(err, apdu.ErrNoPINPad):
-		q.notice = "This reader has no PIN pad (was the reader changed?). Type your card PIN here instead."
-	case pinPadAgain(err) != "":
-		q.notice = pinPadAgain(err)
-	default:
-		q.status, q.errorMsg, q.notice = stFailed, plainCard(err), ""
-		a.log.Info("card operation failed", "id", q.id, "origin", q.origin, "err", err)
-	}
-}
-
-var errEmptyPIN = errors.New("no PIN typed")
-
-// pinPadTimeout bounds how long the reader waits for the holder's keys.
-const pinPadTimeout = 60 * time.Second
-
-// holderPIN is how the holder gave the PIN: typed in the agent's window, or
-// on the reader's PIN pad (then the agent never sees it).
-func holderPIN(r *http.Request) cardauth.PIN {
-	return cardauth.PIN{Value: r.PostFormValue("pin"), PINPad: r.PostFormValue("pinpad") == "yes",
-		PINPadTimeout: pinPadTimeout, AllowLastTry: r.PostFormValue("last-try") == "yes"}
-}
-
 // authenticate has the library do the holder's side of a login: select,
 // PIN (verified for every login: each site's request gets the holder's own
 // consent), and the 9A signature over the origin the browser reported for
@@ -699,7 +652,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 		return errEmptyPIN
 	}
 	var token []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		token, err = cardauth.LoginToken(ctx, t, q.origin, q.nonce, pin, nil)
 		return err
 	})
@@ -713,7 +666,7 @@ func (a *Agent) authenticate(ctx context.Context, q *request, pin cardauth.PIN) 
 
 func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 	var cert *x509.Certificate
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		cert, err = cardauth.SigningCertificate(ctx, t)
 		return err
 	})
@@ -721,7 +674,9 @@ func (a *Agent) shareCertificate(ctx context.Context, q *request) error {
 		return err
 	}
 	a.mu.Lock()
-	q.cert, q.status = cert, stCertificate
+	if !final(q.status) {
+		q.cert, q.status = cert, stCertificate
+	}
 	a.mu.Unlock()
 	return nil
 }
@@ -740,7 +695,7 @@ func (a *Agent) sign(ctx context.Context, q *request, pin cardauth.PIN) error {
 	}
 	a.mu.Unlock()
 	var sig []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		sig, _, err = cardauth.SignDigest(ctx, t, digest[:], crypto.SHA256, cert, pin)
 		return err
 	})

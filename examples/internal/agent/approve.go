@@ -41,7 +41,7 @@ func (a *Agent) approvePayment(ctx context.Context, q *request, pin cardauth.PIN
 		return errEmptyPIN
 	}
 	var token []byte
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) (err error) {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) (err error) {
 		token, err = cardauth.ApprovalToken(ctx, t, q.origin, q.approval.nonce, q.approval.tx, pin)
 		return err
 	})

@@ -226,6 +226,9 @@ func (a *Agent) identityAnswer(w http.ResponseWriter, r *http.Request, q *reques
 func (a *Agent) finishIdentity(q *request, status string, result map[string]string, msg string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if final(q.status) {
+		return // ended already (the holder cancelled): nothing more is sent
+	}
 	q.status, q.result, q.errorMsg, q.notice = status, result, msg, ""
 	q.ident.prepared = nil
 }
@@ -243,7 +246,7 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	// challenge bound to this site's nonce and origin, so the site learns
 	// the chip itself answered, not a copy of its files.
 	var prepared *emrtd.PreparedDisclosure
-	err := a.cfg.Source.Do(ctx, func(ctx context.Context, t apdu.Transport) error {
+	err := a.withCard(ctx, cardWait, func(ctx context.Context, t apdu.Transport) error {
 		s, err := emrtd.Open(ctx, t, emrtd.CAN(can), nil)
 		if err != nil {
 			return err
@@ -254,11 +257,16 @@ func (a *Agent) readDocument(ctx context.Context, q *request, can string) {
 	})
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if final(q.status) {
+		return // the holder cancelled while the chip was read: drop it all
+	}
 	var dge *emrtd.DataGroupError
 	switch {
 	case err == nil:
 		id.prepared, q.status, q.notice = prepared, stReview, ""
 		a.log.Info("identity document read for review", "id", q.id, "origin", q.origin, "groups", len(prepared.Record.DataGroups))
+	case errors.Is(err, errCardBusy):
+		q.notice = busyNotice
 	case errors.Is(err, emrtd.ErrAccessDenied):
 		id.canTries++
 		if id.canTries >= maxCANTries {

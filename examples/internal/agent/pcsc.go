@@ -28,14 +28,19 @@ type PCSC struct {
 	ctx *pcsc.Context
 }
 
-// context returns the PC/SC context, establishing a new one when there is
-// none or the service restarted (a dead context cannot recover).
-func (p *PCSC) context(ctx context.Context, reset bool) (*pcsc.Context, error) {
+// context returns the PC/SC context, establishing one when there is none.
+// dead, when not nil, is a context found dead (a context of a service that
+// stopped or restarted cannot recover: pcsc-lite answers SCARD_E_NO_SERVICE
+// on it for good): it is dropped, if still current, and closed outside the
+// lock and in the background, since closing waits for the operations still
+// running on it (a PIN pad up to its timeout), which must not hold up
+// every other request at this lock.
+func (p *PCSC) context(ctx context.Context, dead *pcsc.Context) (*pcsc.Context, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if reset && p.ctx != nil {
-		p.ctx.Close()
+	if dead != nil && p.ctx == dead {
 		p.ctx = nil
+		go dead.Close()
 	}
 	if p.ctx == nil {
 		c, err := pcsc.Establish(ctx)
@@ -49,26 +54,41 @@ func (p *PCSC) context(ctx context.Context, reset bool) (*pcsc.Context, error) {
 
 // Do implements Source: connect (shared), hold a transaction for fn, and
 // disconnect, so that the agent keeps no card busy between operations.
+//
+// Finding the reader and connecting are tried again once on a new context
+// when the service's context is dead, whichever of them finds it so (a
+// named reader is never listed). The operation itself is never repeated: it
+// may carry a PIN (DESIGN.md: never retried automatically); a dead context
+// it finds is dropped for the next one.
 func (p *PCSC) Do(ctx context.Context, fn func(ctx context.Context, t apdu.Transport) error) error {
-	pc, err := p.context(ctx, false)
+	pc, err := p.context(ctx, nil)
 	if err != nil {
 		return err
 	}
-	reader, err := p.pick(ctx, pc)
+	card, err := p.connect(ctx, pc)
 	if err != nil && errorsIsService(err) {
-		if pc, err = p.context(ctx, true); err == nil {
-			reader, err = p.pick(ctx, pc)
+		if pc, err = p.context(ctx, pc); err == nil {
+			card, err = p.connect(ctx, pc)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	card, err := pc.Connect(ctx, reader, nil)
-	if err != nil {
-		return err
-	}
 	defer card.Close()
-	return card.Transaction(ctx, func(ctx context.Context, tx *pcsc.Tx) error { return fn(ctx, tx) })
+	err = card.Transaction(ctx, func(ctx context.Context, tx *pcsc.Tx) error { return fn(ctx, tx) })
+	if errorsIsService(err) {
+		p.context(ctx, pc)
+	}
+	return err
+}
+
+// connect finds the reader and connects to its card.
+func (p *PCSC) connect(ctx context.Context, pc *pcsc.Context) (*pcsc.Card, error) {
+	reader, err := p.pick(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	return pc.Connect(ctx, reader, nil)
 }
 
 func (p *PCSC) pick(ctx context.Context, pc *pcsc.Context) (string, error) {
@@ -123,6 +143,18 @@ func cardHint(err error) string {
 		}
 	}
 	return errCardHint
+}
+
+// cardAbsent reports a card that cannot be reached yet but may be in a
+// moment: no reader, no card, the card pulled out, the PC/SC service not
+// (yet) running.
+func cardAbsent(err error) bool {
+	for _, s := range []error{pcsc.ErrNoReaders, pcsc.ErrReaderUnavailable, pcsc.ErrNoCard, pcsc.ErrCardRemoved, pcsc.ErrServiceDown} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // pinPadAgain says what happened when the holder did not finish typing on

@@ -37,5 +37,8 @@ func cardHint(err error) string {
 	return errCardHint
 }
 
+// cardAbsent: without PC/SC no card comes later.
+func cardAbsent(error) bool { return false }
+
 // pinPadAgain: no PIN pad without PC/SC.
 func pinPadAgain(error) string { return "" }

@@ -106,12 +106,21 @@ func (a *Agent) pdfRequest(q *request, raw json.RawMessage, origin string) (int,
 	// the e-signature key signs: a payment approval's Web eID token for a
 	// payment the holder never saw (PSD2 RTS on SCA, Art. 5(1)).
 	d := sha256.Sum256(req.SignedAttributes)
-	if _, err := esign.CheckSignedAttributesDigest(req.SignedAttributes, req.SignedRanges, q.cert); err != nil || !bytes.Equal(d[:], req.Digest) {
+	at, err := esign.CheckSignedAttributesDigest(req.SignedAttributes, req.SignedRanges, q.cert)
+	if err != nil || !bytes.Equal(d[:], req.Digest) {
 		q.status, q.errorMsg = stFailed, "The site asked the card to sign something other than a signature of the document shown to the holder."
 		a.log.Warn("PDF signing request: the digest is not that of signed attributes naming the card's certificate", "id", q.id, "origin", origin, "err", err)
 		return http.StatusBadRequest, apiErr(q.errorMsg)
 	}
 	q.pdf.digest, q.pdf.Pages, q.pdf.Level = req.Digest, req.Pages, req.Level
-	q.signingTime, q.status = req.SigningTime.Truncate(time.Second), stReady
+	// The holder is shown the signing time the card signs when the signed
+	// attributes carry one (CMS signing-time, RFC 5652 §11.3); PAdES keeps
+	// it out of them (ETSI EN 319 142-1 §5.4.2), and then the time the
+	// request states for the signature dictionary (/M) is all there is.
+	q.signingTime = req.SigningTime.Truncate(time.Second)
+	if !at.IsZero() {
+		q.signingTime = at
+	}
+	q.status = stReady
 	return http.StatusOK, map[string]string{"status": q.status}
 }
