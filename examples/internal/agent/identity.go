@@ -42,8 +42,6 @@ const (
 	// counter on most chips, so the agent, not the card, stops a page from
 	// having a holder guess on and on.
 	maxCANTries = 3
-	// EnvelopeFormat names the format of the agent's answer.
-	EnvelopeFormat = "puce-disclosure:1"
 )
 
 // disclosable are the data groups a site may ask for: the MRZ, the face,
@@ -51,16 +49,6 @@ const (
 // and irises (DG3, DG4) need EAC terminal authentication, which no web page
 // is; security infos (DG14, DG15) identify nothing.
 var disclosable = []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG11, emrtd.DG12, emrtd.DG13}
-
-// Envelope is the agent's answer to an identity request: the disclosure,
-// with the origin the holder saw and the site's challenge it answers. The
-// origin and nonce are not signed by the chip: see the package's note.
-type Envelope struct {
-	Format     string            `json:"format"`
-	Origin     string            `json:"origin"`
-	Nonce      string            `json:"nonce"`
-	Disclosure *emrtd.Disclosure `json:"disclosure"`
-}
 
 // identityRequest is the state of an identity request.
 type identityRequest struct {
@@ -305,7 +293,11 @@ func (a *Agent) disclose(q *request, chosen []emrtd.DG) {
 	}
 	var env []byte
 	if err == nil {
-		env, err = json.Marshal(Envelope{Format: EnvelopeFormat, Origin: q.origin, Nonce: q.nonce, Disclosure: d})
+		// The answer is an emrtd.Envelope: the disclosure with the origin
+		// the holder saw and the site's challenge, which the site checks
+		// with emrtd.VerifyEnvelope. The origin and nonce are not signed by
+		// the chip: see the package's note.
+		env, err = json.Marshal(emrtd.NewEnvelope(q.origin, q.nonce, d))
 	}
 	if err != nil {
 		a.finishIdentity(q, stFailed, nil, "The disclosure could not be prepared.")

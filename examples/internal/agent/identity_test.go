@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
@@ -153,20 +152,19 @@ func identityDisclosure(t *testing.T, ts *httptest.Server, passport *emrtdapplet
 	if m["status"] != "done" {
 		t.Fatalf("poll: %v", m)
 	}
-	var env Envelope
-	if err := json.Unmarshal([]byte(m["result"].(map[string]any)["disclosure"].(string)), &env); err != nil {
-		t.Fatal(err)
-	}
-	if env.Format != EnvelopeFormat || env.Origin != site || env.Nonce != testNonce {
-		t.Fatalf("envelope %+v", env)
+	posted := []byte(m["result"].(map[string]any)["disclosure"].(string))
+	env, err := emrtd.ParseEnvelope(posted)
+	if err != nil || env.Origin != site || env.Nonce != testNonce {
+		t.Fatalf("envelope %+v, %v", env, err)
 	}
 	// DG14 and DG15 carry the chip's Active Authentication proof.
 	got := slices.Sorted(maps.Keys(env.Disclosure.DataGroups))
 	if !slices.Equal(got, []emrtd.DG{emrtd.DG1, emrtd.DG2, emrtd.DG14, emrtd.DG15}) {
 		t.Fatalf("disclosed %v, want DG1 and DG2, with DG14 and DG15 for the chip's proof", got)
 	}
-	rec, err := emrtd.VerifyDisclosure(env.Disclosure, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{passport.CSCA},
-		DisclosureRequest: emrtd.DisclosureRequest{Challenge: emrtd.DisclosureChallenge(site, testNonce)}})
+	// What the site runs on it: the envelope for this site and nonce, the
+	// chip's proof for them, the document in force.
+	rec, err := emrtd.VerifyEnvelope(posted, site, testNonce, emrtd.DisclosureOptions{CSCAs: []*x509.Certificate{passport.CSCA}})
 	if err != nil || !rec.ActiveAuthenticated {
 		t.Fatalf("the disclosure, with the chip's proof for this site and nonce: %v", err)
 	}
