@@ -118,6 +118,10 @@ type pdfSignature struct {
 	WholeDocument                bool
 	Changed                      bool
 	Changes                      string
+	// Overlays say what later, permitted updates (another signature, an
+	// annotation under P=3) draw over the signed pages: a reader shows
+	// them, the signature attests none of it.
+	Overlays []string
 }
 
 // verifyPDF has the library check every signature of a PDF, from what the
@@ -134,7 +138,7 @@ func (s *Server) verifyPDF(ctx context.Context, pdf []byte) *verifyData {
 		d.Verdict = "This is not a PDF this site can read."
 		return d
 	}
-	valid := true
+	valid, overlays := true, false
 	for _, r := range rep.Signatures {
 		row := pdfSignature{Field: r.Field, DocumentTimestamp: r.DocumentTimestamp, ClaimedTime: r.ClaimedTime,
 			Level: r.Level.String(), WholeDocument: r.WholeDocument, Changed: r.ChangedAfterSigning, Changes: strings.Join(r.Changes, "; ")}
@@ -147,6 +151,10 @@ func (s *Server) verifyPDF(ctx context.Context, pdf []byte) *verifyData {
 				row.Authority = r.Timestamp.Authority.Subject.CommonName
 			}
 		}
+		for _, o := range r.Overlays {
+			row.Overlays = append(row.Overlays, overlayText(o))
+		}
+		overlays = overlays || len(r.Overlays) > 0
 		row.Status, row.StatusClass = statusAtSigning(&r)
 		row.Verdict, row.VerdictClass = pdfVerdict(&r)
 		if r.Err != nil {
@@ -155,12 +163,28 @@ func (s *Server) verifyPDF(ctx context.Context, pdf []byte) *verifyData {
 		}
 		d.Signatures = append(d.Signatures, row)
 	}
-	if valid {
+	switch {
+	case valid && overlays:
+		d.Verdict, d.VerdictClass = "Valid, but later signatures or annotations draw over signed pages: what a PDF reader shows there was not signed. See below where.", "warn"
+	case valid:
 		d.Verdict, d.VerdictClass = "Valid: every signature in this PDF verifies, and nothing changed the document after it was signed.", "ok"
-	} else {
+	default:
 		d.Verdict = "NOT VALID: a signature in this PDF does not hold; see below."
 	}
 	return d
+}
+
+// overlayText says where an overlay draws and what it is.
+func overlayText(o pades.Overlay) string {
+	what := "an annotation (" + o.Annotation + ")"
+	if o.Field != "" {
+		what = "the appearance of signature " + o.Field
+	}
+	verb := "draws"
+	if o.Removed {
+		verb, what = "no longer draws", what+", removed after signing: what it covered shows again"
+	}
+	return fmt.Sprintf("page %d, at (%.0f, %.0f)–(%.0f, %.0f): %s %s", o.Page, o.Rect[0], o.Rect[1], o.Rect[2], o.Rect[3], what, verb)
 }
 
 func statusAtSigning(r *pades.SignatureReport) (string, string) {

@@ -2,11 +2,18 @@ package signsrv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
@@ -48,5 +55,56 @@ func TestPDFVerdictTimestamp(t *testing.T) {
 		if got, class := pdfVerdict(&pades.SignatureReport{Err: err}); !strings.HasPrefix(got, want) || class != "bad" {
 			t.Errorf("%v: %q (%s), want %s", err, got, class, want)
 		}
+	}
+}
+
+// A second signer's visible signature drawn over the first signer's page
+// (the "sneaky signature") is a permitted change that keeps the first
+// signature valid: the verify page says so, and says where it draws.
+func TestVerifyPageNamesOverlays(t *testing.T) {
+	ctx := context.Background()
+	card, err := testcard.New(testcard.Options{NoSignatureKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := card.PKI
+	sign := func(pdf []byte, name string, ap *pades.Appearance) []byte {
+		t.Helper()
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature},
+			pki.Issuing, &key.PublicKey, pki.IssuingKey)
+		cert, _ := x509.ParseCertificate(der)
+		pending, err := pades.Prepare(pdf, pades.SignOptions{Certificate: cert, Level: pades.LevelBB, Appearance: ap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := key.Sign(rand.Reader, pending.Digest, pending.SignerOpts())
+		out, err := pades.Finish(ctx, pending, sig, []*x509.Certificate{pki.Issuing}, pades.Services{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	contract, err := os.ReadFile(filepath.Join("..", "..", "..", "pcsc", "esign", "pades", "testdata", "contract.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sign(contract, "Alice Martin", nil)
+	both := sign(first, "Mallory", &pades.Appearance{Rect: [4]float64{60, 690, 540, 780}, Lines: []string{"Amount: 92,000 EUR"}})
+
+	s, err := New(Config{Origin: "http://localhost", Roots: pki.Roots, NoOCSP: true, TSA: &esign.TSA{URL: "http://127.0.0.1:1", Roots: pki.Roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.verifyPDF(ctx, both)
+	if d.VerdictClass != "warn" || !strings.Contains(d.Verdict, "draw over signed pages") || len(d.Signatures) != 2 {
+		t.Fatalf("verdict %q (%s), %d signatures", d.Verdict, d.VerdictClass, len(d.Signatures))
+	}
+	if o := d.Signatures[0].Overlays; len(o) != 1 || !strings.Contains(o[0], "page 1, at (60, 690)–(540, 780): the appearance of signature Signature2 draws") {
+		t.Fatalf("first signature's overlays: %q", o)
+	}
+	if d := s.verifyPDF(ctx, first); d.VerdictClass != "ok" || len(d.Signatures[0].Overlays) != 0 {
+		t.Fatalf("one signature: %q, overlays %q", d.Verdict, d.Signatures[0].Overlays)
 	}
 }
