@@ -30,8 +30,6 @@ const (
 	emptyReader = "Virtual PCD 00 01"
 )
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // needPCSCD skips without PUCE_PCSCD and fails when PUCE_PCSCD=1 promises a
 // pcscd with the vpcd reader that is not there. It returns a Context.
 func needPCSCD(t testing.TB) *Context {

@@ -40,16 +40,6 @@ func curveByOID(oid asn1.ObjectIdentifier) (elliptic.Curve, bool) {
 	return nil, false
 }
 
-// curveOID returns the object identifier of a supported curve.
-func curveOID(curve elliptic.Curve) (asn1.ObjectIdentifier, bool) {
-	for _, c := range namedCurves {
-		if c.curve() == curve {
-			return c.oid, true
-		}
-	}
-	return nil, false
-}
-
 // curveByDomain finds the supported curve with the prime p, the order n and
 // the base point (gx, gy) given explicitly (ECParameters of RFC 3279
 // §2.3.5, or the 81-87 objects of a CV certificate). Those three identify

@@ -3,7 +3,6 @@ package emrtd
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -197,6 +196,3 @@ func tlvLength(b []byte) (int, error) {
 	return i + l, nil
 }
 
-// field returns a trimmed text field (ICAO 9303-10 uses ISO 8859-1 or UTF-8;
-// the chip's data is kept as given).
-func text(b []byte) string { return strings.TrimSpace(string(b)) }

@@ -49,6 +49,7 @@ func suite() map[string]func(*testing.T, connector) {
 		"ManagementKeyAndIssuance":     testManagementKeyAndIssuance,
 		"GenerateRSA":                  testGenerateRSA,
 		"VendorExtras":                 testVendorExtras,
+		"NoPINPad":                     testNoPINPad,
 	}
 }
 
