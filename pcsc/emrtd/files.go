@@ -195,4 +195,3 @@ func tlvLength(b []byte) (int, error) {
 	}
 	return i + l, nil
 }
-
