@@ -53,6 +53,11 @@
 //     to the session that began it; a finish from another session is
 //     refused before the challenge is spent.
 //   - Body size: bodies above Config.MaxBodyBytes are refused with 413.
+//   - Ceremony starts: every begin, the password step and sign-up count
+//     against Config.Starts, per client address and, while nothing is
+//     proven, per instance; one too many is answered 429 with Retry-After
+//     (ErrRateLimited). Behind a proxy, Config.TrustedProxies says whose
+//     X-Forwarded-For (or Forwarded) to believe (Manager.ClientAddr).
 //   - The pending first factor: a password proof waits in the session until
 //     the second factor finishes, then both become one identity.Session.
 //   - Errors: Public turns any puce error into a status and a message safe

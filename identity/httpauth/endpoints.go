@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 
@@ -75,9 +74,9 @@ type EndpointsConfig struct {
 	// Signing serves POST /sign/begin and /sign/finish: documents signed
 	// with the account's card (sign.go). nil: no signing endpoints.
 	Signing *Signing
-	// RemoteAddr is the client address for throttling and audit (default
-	// the host of http.Request.RemoteAddr; behind a proxy, the one the
-	// proxy vouches for).
+	// RemoteAddr is the client address for the start limit, throttling
+	// and audit (default Manager.ClientAddr: the peer, or behind
+	// Config.TrustedProxies the address they vouch for).
 	RemoteAddr func(r *http.Request) string
 }
 
@@ -171,7 +170,7 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 		cfg.UserName = func(_ context.Context, s identity.Subject) (string, string, error) { return string(s), string(s), nil }
 	}
 	if cfg.RemoteAddr == nil {
-		cfg.RemoteAddr = remoteHost
+		cfg.RemoteAddr = m.ClientAddr
 	}
 	e := &Endpoints{m: m, cfg: cfg, factors: map[identity.Kind]identity.Authenticator{}}
 	for _, f := range cfg.Factors {
@@ -198,6 +197,9 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	mux := http.NewServeMux()
 	for _, rt := range e.routes() {
 		serve := rt.serve
+		if isStart(rt.path) {
+			serve = limited(serve)
+		}
 		mux.HandleFunc(rt.method+" "+cfg.Prefix+rt.path, func(w http.ResponseWriter, r *http.Request) { serve(e, w, r) })
 	}
 	mux.Handle("GET "+cfg.Prefix+"/"+ScriptName, Script()) // client.go
@@ -219,11 +221,28 @@ func documentAt(prefix string) ([]byte, error) {
 // ServeHTTP serves the endpoints.
 func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.h.ServeHTTP(w, r) }
 
-func remoteHost(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
+// isStart reports whether the route at path starts a ceremony: it writes
+// a challenge, a session row, an account or an audit record for whoever
+// asks, and so counts against Config.Starts.
+func isStart(path string) bool {
+	return strings.HasSuffix(path, "/begin") || path == "/password" || path == "/signup"
+}
+
+// limited runs serve once the request's client may start a ceremony
+// (Manager.AllowStart), counted by the address the endpoints record.
+func limited(serve func(*Endpoints, http.ResponseWriter, *http.Request)) func(*Endpoints, http.ResponseWriter, *http.Request) {
+	return func(e *Endpoints, w http.ResponseWriter, r *http.Request) {
+		// Protect put the session into the context: no second read.
+		s, err := e.m.Load(r)
+		if err == nil {
+			err = e.m.allowStart(e.cfg.RemoteAddr(r), s)
+		}
+		if err != nil {
+			e.fail(w, r, err)
+			return
+		}
+		serve(e, w, r)
 	}
-	return r.RemoteAddr
 }
 
 func (e *Endpoints) serveOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -40,6 +40,7 @@ const (
 	msgCSRF        = "This page is out of date or was opened from another site. Reload it and try again."
 	msgNoSession   = "Your session has ended. Please sign in again."
 	msgBusy        = "The service is busy. Please try again in a moment."
+	msgRateLimited = "Too many requests. Please wait a moment, then try again."
 	msgThrottled   = "Too many failed attempts. Please wait, then try again."
 	msgLocked      = "Too many failed attempts: this sign-in method is locked. Use a recovery code, or contact support."
 	msgCode        = "Type the code your authenticator app shows, digits only, without spaces."
@@ -86,6 +87,7 @@ var rules = [...]rule{
 	{identity.ErrBusy, http.StatusServiceUnavailable, msgBusy},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},
 	{identity.ErrThrottled, http.StatusTooManyRequests, msgThrottled},
+	{ErrRateLimited, http.StatusTooManyRequests, msgRateLimited},
 
 	{totp.ErrMalformedCode, http.StatusBadRequest, msgCode},
 	{ocra.ErrMalformedResponse, http.StatusBadRequest, msgTokenCode},
@@ -185,7 +187,10 @@ func RetryAfter(err error) time.Duration {
 	var d time.Duration
 	var thr *identity.ThrottledError
 	var busy *identity.BusyError
+	var limited *RateLimitError
 	switch {
+	case errors.As(err, &limited):
+		d = limited.RetryAfter
 	case errors.As(err, &thr):
 		d = thr.RetryAfter
 	case errors.As(err, &busy):

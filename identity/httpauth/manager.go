@@ -3,7 +3,9 @@ package httpauth
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +53,22 @@ type Config struct {
 	// when the application calls Purge itself). Without it a store would
 	// keep every session that was ever stored for good.
 	PurgeEvery time.Duration
+	// Starts bounds how often a client address, and all anonymous clients
+	// together, may start a ceremony (limit.go; AllowStart). The zero
+	// value applies the defaults.
+	Starts StartLimit
+	// TrustedProxies are the reverse proxies (load balancers, TLS
+	// terminators) in front of the site. Only a request whose peer is one
+	// of them has its client address read from ClientIPHeader (see
+	// ClientAddr); none (the default): the peer is the client. Without
+	// this setting behind a proxy every client shares the proxy's address,
+	// and one client's starts use up everyone's allowance.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the header the trusted proxies append the
+	// client's address to (default "X-Forwarded-For"; "Forwarded", RFC
+	// 7239, is read by its for= parameters; a one-address header such as
+	// "X-Real-IP" also works).
+	ClientIPHeader string
 	// Audit receives an event for every EndSessions and EndOtherSessions
 	// (default: none; NewSite sets the store's audit trail).
 	Audit identity.Auditor
@@ -68,6 +86,7 @@ type Manager struct {
 	cookie string
 	policy *identity.Policy
 	log    *slog.Logger
+	limit  *limiter
 
 	purgeMu   sync.Mutex
 	lastPurge time.Time
@@ -111,7 +130,17 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = identity.SystemClock{}
 	}
-	m := &Manager{cfg: cfg, cookie: cfg.CookieName, policy: cfg.Policy, log: cfg.Logger}
+	if cfg.ClientIPHeader == "" {
+		cfg.ClientIPHeader = "X-Forwarded-For"
+	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	for i, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("%w: httpauth: Config.TrustedProxies[%d] is not a prefix", identity.ErrBadInput, i)
+		}
+		cfg.TrustedProxies[i] = p.Masked()
+	}
+	m := &Manager{cfg: cfg, cookie: cfg.CookieName, policy: cfg.Policy, log: cfg.Logger, limit: newLimiter(&cfg.Starts)}
 	if !cfg.Development {
 		// Browsers accept a __Host- cookie only when Secure, from HTTPS,
 		// with Path=/ and no Domain: no sibling host or path can plant or
