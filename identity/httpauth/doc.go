@@ -32,9 +32,10 @@
 // disabled or deleted (OWASP ASVS 5.0 V7.4.2), when an administrator ends
 // a user's sessions (V7.4.5). Manager.EndOtherSessions(ctx,
 // s, reason, remoteAddr) keeps the caller's own session: call it from the
-// handler that changed the user's password or removed a factor (V7.4.3).
-// The Endpoints change no password and remove no factor, so they never call
-// it themselves. Both need a store that implements identity.SessionRevoker
+// handler that changed the user's password, added or removed a factor
+// (V7.4.3). The Endpoints' enrolment does so itself (unless
+// EndpointsConfig.KeepOtherSessions); they change no password and remove
+// no factor. Both need a store that implements identity.SessionRevoker
 // (memstore, sqlstore); with another they fail with ErrCannotEndSessions.
 //
 // What the package guards, so that the application need not:

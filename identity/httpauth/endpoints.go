@@ -74,6 +74,14 @@ type EndpointsConfig struct {
 	// Signing serves POST /sign/begin and /sign/finish: documents signed
 	// with the account's card (sign.go). nil: no signing endpoints.
 	Signing *Signing
+	// KeepOtherSessions leaves the account's other sessions alone when a
+	// second factor is enrolled. By default an enrolment ends them (as
+	// Manager.EndOtherSessions does), so that whoever held a session from
+	// before the change does not keep it; set this only when the
+	// application asks its user first and calls EndOtherSessions itself
+	// (OWASP ASVS 4.0.3 V3.3.3 and 5.0 V7.4.3 ask for the option at
+	// least).
+	KeepOtherSessions bool
 	// RemoteAddr is the client address for the start limit, throttling
 	// and audit (default Manager.ClientAddr: the peer, or behind
 	// Config.TrustedProxies the address they vouch for).
@@ -352,6 +360,9 @@ type credentialJSON struct {
 	Kind         identity.Kind `json:"kind"`
 	CredentialID string        `json:"credentialId"`
 	Name         string        `json:"name"`
+	// EndedSessions is how many other sessions of the account the new
+	// factor ended; nil when none were asked to end or they could not be.
+	EndedSessions *int64 `json:"endedSessions,omitempty"`
 }
 
 type approvalJSON struct {

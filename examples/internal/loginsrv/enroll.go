@@ -33,7 +33,11 @@ func (s *Server) enrolled(w http.ResponseWriter, r *http.Request, sess *httpauth
 		s.redirect(w, r, "/login/second", fmt.Sprintf("%s added. To finish logging in, use it now.", kind))
 		return
 	}
-	s.redirect(w, r, "/account", kind+" added.")
+	// A new way into the account: whoever held another session of it
+	// from before loses it (OWASP ASVS 4.0.3 V3.3.3, 5.0 V7.4.3), as
+	// after a password change or a removal. During setup the user has no
+	// complete login yet, and no other session could have one.
+	s.redirect(w, r, "/account", kind+" added."+s.endOthers(r, sess, "second factor added ("+method+")"))
 }
 
 type totpData struct {
@@ -192,5 +196,5 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request, sess *http
 			s.fail(r, err)+" These codes were not saved; make a new set.", map[string]string{"Link": "/recovery", "LinkText": "Make a new set"})
 		return
 	}
-	s.redirect(w, r, "/account", "Recovery codes saved. Each works once; keep them somewhere safe.")
+	s.redirect(w, r, "/account", "Recovery codes saved. Each works once; keep them somewhere safe."+s.endOthers(r, sess, "recovery codes replaced"))
 }
