@@ -49,6 +49,10 @@ type EndpointsConfig struct {
 	// which it may enrol its first second factor on the password alone.
 	// Off by default: many banks open accounts elsewhere.
 	SignUp bool
+	// Throttle is the factors' throttle, read after a wrong second factor
+	// to tell the user how many tries remain (Manager.TriesLeft says when
+	// that is safe); default Passwords.Throttle, nil: never told.
+	Throttle *identity.Throttle
 	// Credentials lists an account's credentials, to tell the client
 	// which second factors it has (default Passwords.Store).
 	Credentials identity.CredentialStore
@@ -170,6 +174,9 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	}
 	if cfg.Credentials == nil && cfg.Passwords != nil {
 		cfg.Credentials = cfg.Passwords.Store
+	}
+	if cfg.Throttle == nil && cfg.Passwords != nil {
+		cfg.Throttle = cfg.Passwords.Throttle
 	}
 	if cfg.Subject == nil {
 		cfg.Subject = func(_ context.Context, name string) (identity.Subject, error) { return identity.Subject(name), nil }

@@ -245,7 +245,7 @@ func (e *Endpoints) loginFinish(w http.ResponseWriter, r *http.Request) {
 	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: id, Subject: s.Subject(),
 		Origin: e.m.cfg.Origin, Data: data, RemoteAddr: e.cfg.RemoteAddr(r)})
 	if err != nil {
-		e.fail(w, r, err)
+		e.failAnswer(w, r, s, f.Kind(), err)
 		return
 	}
 	e.answer(w, r, s, *proof)
@@ -487,7 +487,7 @@ func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	proof, err := a.FinishApprove(ctx, resp)
 	if err != nil {
-		e.fail(w, r, err)
+		e.failAnswer(w, r, s, identity.Kind(r.PathValue("kind")), err)
 		return
 	}
 	if err := e.m.policy.Approve(login, *proof, *tx); err != nil {

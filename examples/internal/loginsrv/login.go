@@ -284,7 +284,7 @@ func (s *Server) finishSecond(r *http.Request, subject identity.Subject, mode st
 func (s *Server) secondPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	m, proof, err := s.finishSecond(r, sess.Subject(), "login")
 	if err != nil {
-		s.secondForm(w, r, sess, "login", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
+		s.secondForm(w, r, sess, "login", m, s.fail(r, err)+s.triesLeft(r, sess, m, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
 	// The password proof waits in the session (httpauth); with this one
@@ -317,11 +317,30 @@ func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *httpau
 		_, err = s.m.AddProof(r.Context(), w, sess, *proof)
 	}
 	if err != nil {
-		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
+		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err)+s.triesLeft(r, sess, m, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
 	if next != "/policy" {
 		next = s.pageOf(next)
 	}
 	s.redirect(w, r, next, "Confirmed. You can go ahead.")
+}
+
+// triesLeft is what to add to a refused second factor's notice: how many
+// more failures the method may have before it locks, as a card says of
+// its PIN, when httpauth's Manager.TriesLeft says telling is safe (the
+// account is proven by this session's password).
+func (s *Server) triesLeft(r *http.Request, sess *httpauth.Session, method string, err error) string {
+	f := s.factorFor(method)
+	if f == nil {
+		return ""
+	}
+	n, ok := s.m.TriesLeft(r.Context(), s.svc.Throttle, sess, f.Kind(), err)
+	switch {
+	case !ok:
+		return ""
+	case n == 1:
+		return " 1 try left before this method locks."
+	}
+	return fmt.Sprintf(" %d tries left before this method locks.", n)
 }

@@ -168,12 +168,19 @@ func TestTOTPFlow(t *testing.T) {
 	must(t, page, "The user name or the password is not right")
 	page = c.post(page, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}})
 	must(t, page, "Your password was right")
+	if strings.Contains(page, "tries left") {
+		t.Fatal("the password step told the tries left")
+	}
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {"000000"}})
 	must(t, page, "That was not right")
+	// The password proven, the page says how many tries remain before the
+	// lock (DeploymentThrottle's LockAfter is 20).
+	must(t, page, "19 tries left before this method locks.")
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {"12ab"}})
 	must(t, page, "Type the 6 digits")
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {next}})
 	must(t, page, "already used")
+	must(t, page, "18 tries left before this method locks.")
 	clk.Advance(60 * time.Second)
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {code(t, secret[1], clk.Now())}})
 	must(t, page, "Logged in with two factors")
