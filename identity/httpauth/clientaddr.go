@@ -18,8 +18,8 @@ import (
 // reaches the site around the proxies has its header ignored. (RFC 7239
 // §5.2 and §8.1: only proxies the site trusts are believed, and an
 // X-Forwarded-For list is as good as its last trusted hop; OWASP ASVS 5.0
-// V4.1.3 and ASVS 4.0.3 V14.5.x: headers a client can set are not
-// trusted.)
+// V4.1.3: a header an intermediary sets cannot be overridden by the
+// end user.)
 func (m *Manager) ClientAddr(r *http.Request) string {
 	peer := hostOf(r.RemoteAddr)
 	if len(m.cfg.TrustedProxies) == 0 {

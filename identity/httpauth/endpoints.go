@@ -83,8 +83,7 @@ type EndpointsConfig struct {
 	// Manager.EndOtherSessions does), so that whoever held a session from
 	// before the change does not keep it; set this only when the
 	// application asks its user first and calls EndOtherSessions itself
-	// (OWASP ASVS 4.0.3 V3.3.3 and 5.0 V7.4.3 ask for the option at
-	// least).
+	// (OWASP ASVS 5.0 V7.4.3 asks for the option at least).
 	KeepOtherSessions bool
 	// RemoteAddr is the client address for the start limit, throttling
 	// and audit (default Manager.ClientAddr: the peer, or behind

@@ -347,9 +347,10 @@ func (e *Endpoints) enrollFinish(w http.ResponseWriter, r *http.Request) {
 	out := credentialJSON{Kind: c.Kind, CredentialID: c.ID, Name: c.Name}
 	if !e.cfg.KeepOtherSessions {
 		// A new way into the account: every other session of it ends,
-		// this one stays (OWASP ASVS 4.0.3 V3.3.3, 5.0 V7.4.3). The
-		// credential is stored by now, so a failure here is logged and
-		// audited (endSessions), not answered as a failed enrolment.
+		// this one stays (OWASP ASVS 5.0 V7.4.3; 4.0.3 V3.3.3 asked it
+		// after a password change). The credential is stored by now, so a
+		// failure here is logged and audited (endSessions), not answered
+		// as a failed enrolment.
 		n, err := e.m.endSessions(r.Context(), subject, s.rec.ID, "second factor added ("+string(c.Kind)+")", remote)
 		if err != nil {
 			e.m.log.LogAttrs(r.Context(), slog.LevelError, "httpauth: enrolment could not end the account's other sessions",

@@ -20,9 +20,10 @@ import (
 //   - kind is the password: the password step is where a user name is
 //     guessed. An unknown account is throttled as a known one is, but a
 //     known one's count also holds its owner's own recent failures, which
-//     tells that it exists and is in use (OWASP ASVS 4.0.3 V2.2.1 and 5.0
-//     V6.3.8: no user enumeration from failed logins; NIST SP 800-63B
-//     §5.2.2 leaves what is shown to the verifier);
+//     tells that it exists and is in use (OWASP ASVS 5.0 V6.3.8: valid
+//     users cannot be deduced from failed authentication; NIST SP 800-63B
+//     §5.2.2 limits the failures, and leaves what is shown to the
+//     verifier);
 //   - err is not a refused answer or a throttle (a malformed request, an
 //     expired challenge, a server fault): nothing was counted.
 //
