@@ -233,7 +233,10 @@ func documentAt(prefix string) ([]byte, error) {
 }
 
 // ServeHTTP serves the endpoints.
-func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.h.ServeHTTP(w, r) }
+func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.m.securityHeaders(w.Header())
+	e.h.ServeHTTP(w, r)
+}
 
 // isStart reports whether the route at path starts a ceremony: it writes
 // a challenge, a session row, an account or an audit record for whoever
@@ -260,7 +263,9 @@ func limited(serve func(*Endpoints, http.ResponseWriter, *http.Request)) func(*E
 }
 
 func (e *Endpoints) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache")
 	w.Write(e.doc)
 }
 
@@ -421,9 +426,10 @@ func responseData(raw json.RawMessage) ([]byte, error) {
 // member (a client built for another version of the contract is told so,
 // not half-served). An empty body reads as {}.
 func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return fmt.Errorf("%w: httpauth: Content-Type %q, want application/json", identity.ErrBadInput, ct)
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if err := jsonType(ct); err != nil {
+			return err
 		}
 	}
 	body, err := io.ReadAll(r.Body)
@@ -436,6 +442,11 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	} else if ct == "" {
+		// A body must say what it is: a form or text/plain (what another
+		// site's page may send without asking, CORS's "simple" requests)
+		// is not taken for JSON (OWASP ASVS 4.0.3 V13.1.5).
+		return fmt.Errorf("%w: no Content-Type", ErrUnsupportedMediaType)
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
@@ -450,11 +461,56 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// jsonType checks a request's Content-Type: application/json (RFC 8259
+// §11), in UTF-8 if a charset is named at all (§8.1: JSON exchanged
+// between systems is UTF-8); otherwise ErrUnsupportedMediaType, answered
+// 415 (RFC 9110 §15.5.16; OWASP ASVS 4.0.3 V13.1.5).
+func jsonType(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type %q", ErrUnsupportedMediaType, ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("%w: Content-Type %q", ErrUnsupportedMediaType, ct)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
+	jsonHeaders(w.Header())
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// jsonHeaders are an API answer's own headers: never cached (it holds a
+// session's state or a CSRF token), never sniffed, and opened as a
+// download rather than rendered should anyone navigate to it (OWASP ASVS
+// 4.0.3 V14.4.2). application/json has no charset parameter: it is UTF-8
+// (RFC 8259 §11).
+func jsonHeaders(h http.Header) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	h.Set("Content-Disposition", `attachment; filename="api.json"`)
+}
+
+// securityHeaders go on every answer of the endpoints and on WriteError's:
+// nothing they send is a page to render, frame or embed elsewhere. CSP
+// default-src 'none' lets nothing load or run should a browser render an
+// answer, frame-ancestors 'none' and X-Frame-Options keep it out of frames
+// (OWASP ASVS 5.0 V3.4.3, V3.4.6; 4.0.3 V14.4.3, V14.4.7), no Referer
+// leaves (5.0 V3.4.5), Cross-Origin-Resource-Policy keeps other sites from
+// loading it as a resource (5.0 V3.5.8), and HSTS keeps the browser on
+// HTTPS (5.0 V3.4.1: a year at least, subdomains included; RFC 6797
+// §6.1), except in Development, whose http://localhost a browser would
+// otherwise remember.
+func (m *Manager) securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if !m.cfg.Development && m.cfg.HSTS != "off" {
+		h.Set("Strict-Transport-Security", m.cfg.HSTS)
+	}
 }

@@ -77,11 +77,12 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrAuthorityRevoked":     {esign.ErrAuthorityRevoked, 422},
 	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
-	"identity/httpauth.ErrCSRF":              {httpauth.ErrCSRF, 403},
-	"identity/httpauth.ErrRateLimited":       {httpauth.ErrRateLimited, 429},
-	"identity/httpauth.ErrCannotEndSessions": {httpauth.ErrCannotEndSessions, 500},
-	"identity/httpauth.ErrTooLarge":          {httpauth.ErrTooLarge, 413},
-	"identity/httpauth.ErrUnknownFactor":     {httpauth.ErrUnknownFactor, 404},
+	"identity/httpauth.ErrCSRF":                 {httpauth.ErrCSRF, 403},
+	"identity/httpauth.ErrRateLimited":          {httpauth.ErrRateLimited, 429},
+	"identity/httpauth.ErrUnsupportedMediaType": {httpauth.ErrUnsupportedMediaType, 415},
+	"identity/httpauth.ErrCannotEndSessions":    {httpauth.ErrCannotEndSessions, 500},
+	"identity/httpauth.ErrTooLarge":             {httpauth.ErrTooLarge, 413},
+	"identity/httpauth.ErrUnknownFactor":        {httpauth.ErrUnknownFactor, 404},
 
 	"totp.ErrMalformedCode": {totp.ErrMalformedCode, 400},
 	"totp.ErrBadSecret":     {totp.ErrBadSecret, 400},

@@ -69,6 +69,10 @@ type Config struct {
 	// 7239, is read by its for= parameters; a one-address header such as
 	// "X-Real-IP" also works).
 	ClientIPHeader string
+	// HSTS is the Strict-Transport-Security the library's answers carry
+	// (default DefaultHSTS; "off": none, for a site whose TLS terminator
+	// sets its own). Development sends none.
+	HSTS string
 	// Audit receives an event for every EndSessions and EndOtherSessions
 	// (default: none; NewSite sets the store's audit trail).
 	Audit identity.Auditor
@@ -101,6 +105,8 @@ const (
 	DefaultPendingTimeout       = 5 * time.Minute
 	DefaultMaxBodyBytes         = 64 << 10
 	DefaultPurgeEvery           = time.Minute
+	// DefaultHSTS: a year, subdomains included (OWASP ASVS 5.0 V3.4.1).
+	DefaultHSTS = "max-age=31536000; includeSubDomains"
 )
 
 // New checks cfg and returns a Manager. It fails with identity.ErrBadInput
@@ -129,6 +135,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = identity.SystemClock{}
+	}
+	if cfg.HSTS == "" {
+		cfg.HSTS = DefaultHSTS
 	}
 	if cfg.ClientIPHeader == "" {
 		cfg.ClientIPHeader = "X-Forwarded-For"

@@ -150,9 +150,8 @@ func (m *Manager) writeError(w http.ResponseWriter, r *http.Request, err error, 
 	if d := RetryAfter(err); d > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64(d.Seconds()), 10))
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	m.securityHeaders(h)
+	jsonHeaders(h)
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(errorJSON{msg, triesLeft})
 }
