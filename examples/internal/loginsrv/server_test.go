@@ -16,6 +16,7 @@ import (
 	otptotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 )
@@ -240,4 +241,27 @@ func TestSignupTaken(t *testing.T) {
 	page = c2.get("/signup")
 	page = c2.post(page, "/signup", url.Values{"username": {"bob"}, "password": {"second password"}, "password2": {"second password"}})
 	must(t, page, "This user name is taken")
+}
+
+// The login server's own ceremony starts (the password step here) count
+// against httpauth's start limit as the library's endpoints do: past the
+// burst, 429 with Retry-After, and the wait it names is enough.
+func TestStartsLimited(t *testing.T) {
+	clk := &clock{}
+	ts, _, _ := startServer(t, clk, func(cfg *Config) { cfg.Starts = httpauth.StartLimit{PerMinute: 6, Burst: 3} })
+	c := newClient(t, ts.URL)
+	page := c.post(c.get("/signup"), "/signup", url.Values{"username": {"erin"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
+	for range 2 {
+		page = c.post(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+		must(t, page, "needs a second factor before you can use it")
+	}
+	resp := c.send(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+	page = c.read(resp)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "10" {
+		t.Fatalf("the fourth start: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	must(t, page, "Too many requests. Please wait a moment, then try again.")
+	clk.Advance(10 * time.Second)
+	page = c.post(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+	must(t, page, "needs a second factor before you can use it")
 }
