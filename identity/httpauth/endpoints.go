@@ -47,7 +47,12 @@ type EndpointsConfig struct {
 	Passwords *identity.Passwords
 	// SignUp serves POST /signup: a new account's first password, after
 	// which it may enrol its first second factor on the password alone.
-	// Off by default: many banks open accounts elsewhere.
+	// Off by default: many banks open accounts elsewhere. A name already
+	// taken is answered 409, so sign-up tells whether an account exists,
+	// which OWASP ASVS 5.0 V6.3.8 asks registration not to do; only
+	// Config.Starts bounds how fast names can be tried. Where account
+	// names must not be learnt, open accounts through a channel that
+	// answers alike for both (a letter, a mail to the address given).
 	SignUp bool
 	// Throttle is the factors' throttle, read after a wrong second factor
 	// to tell the user how many tries remain (Manager.TriesLeft says when

@@ -2,9 +2,12 @@ package httpauth_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/puce-id/puce/identity"
 )
 
 // triesAnswer is an error answer with the tries left.
@@ -87,5 +90,24 @@ func TestEndpointsNoTriesLeftBeforeAProof(t *testing.T) {
 	var a triesAnswer
 	if status != 401 || json.Unmarshal(raw, &a) != nil || a.TriesLeft != nil {
 		t.Fatalf("an unknown passkey: %d %s", status, raw)
+	}
+}
+
+// A refused payment approval tells the tries left too: the approver is
+// signed in.
+func TestEndpointsApprovalTriesLeft(t *testing.T) {
+	s := memSite(t)
+	c := &client{t: t}
+	signUpWithKey(t, s, c, "carol", newDevice())
+	c.must(s, http.StatusAccepted, "POST", "/app/pay", identity.Transaction{Amount: "100.00", Currency: "EUR",
+		PayeeName: "Muster GmbH", PayeeAccount: "DE89 3704 0044 0532 0130 00", Reference: "INV-2026-0042"}, nil)
+	var ch challengeAnswer
+	c.must(s, 200, "POST", "/auth/approve/webauthn/begin", nil, &ch)
+	// Another key answers: not carol's.
+	status, _, raw := c.call(s, "POST", "/auth/approve/webauthn/finish", map[string]any{"challengeId": ch.ChallengeID,
+		"response": newDevice().get(t, ch.Payload), "transaction": payment("100.00")})
+	var a triesAnswer
+	if status != 401 || json.Unmarshal(raw, &a) != nil || a.TriesLeft == nil || *a.TriesLeft != 9 {
+		t.Fatalf("another key's approval: %d %s", status, raw)
 	}
 }
