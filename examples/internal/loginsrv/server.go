@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -88,6 +89,10 @@ type Config struct {
 	// Starts bounds ceremony starts per client address and overall
 	// (httpauth.Config.Starts; zero: its defaults).
 	Starts httpauth.StartLimit
+	// TrustedProxies are the reverse proxies in front of the server, whose
+	// X-Forwarded-For names the client (httpauth.Config.TrustedProxies):
+	// the address the start limit, the throttle and the audit trail use.
+	TrustedProxies []netip.Prefix
 }
 
 // DeploymentThrottle is the example's lockout policy: it stops guessing
@@ -188,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	// (Handler).
 	if s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
 		CookieName: "puce_login", Policy: s.policy, Clock: cfg.Clock, Logger: cfg.Logger, MaxBodyBytes: MaxDisclosure + 64<<10,
-		Audit: audit, Starts: cfg.Starts}); err != nil {
+		Audit: audit, Starts: cfg.Starts, TrustedProxies: cfg.TrustedProxies}); err != nil {
 		return nil, fmt.Errorf("loginsrv: %w", err)
 	}
 	if s.totp, err = totp.New(svc, cfg.Sealer, cfg.SiteName); err != nil {

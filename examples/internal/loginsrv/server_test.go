@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -264,4 +265,31 @@ func TestStartsLimited(t *testing.T) {
 	clk.Advance(10 * time.Second)
 	page = c.post(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
 	must(t, page, "needs a second factor before you can use it")
+}
+
+// forwarded is a reverse proxy's transport: it appends the client's
+// address to X-Forwarded-For.
+type forwarded struct{ client string }
+
+func (f forwarded) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.client)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Behind its proxy the server counts and audits the client the proxy
+// names, not the proxy (httpauth.Manager.ClientAddr).
+func TestBehindProxy(t *testing.T) {
+	clk := &clock{}
+	ts, store, _ := startServer(t, clk, func(cfg *Config) {
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	c := newClient(t, ts.URL)
+	c.c.Transport = forwarded{"198.51.100.9"}
+	page := c.post(c.get("/signup"), "/signup", url.Values{"username": {"frank"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
+	must(t, page, "needs a second factor")
+	recs, err := store.AuditEvents(context.Background(), "frank", 1)
+	if err != nil || len(recs) != 1 || recs[0].Event.RemoteAddr != "198.51.100.9" {
+		t.Fatalf("audit %+v, %v; want the client's address", recs, err)
+	}
 }
