@@ -347,6 +347,19 @@ func TestClientModule(t *testing.T) {
 	if !strings.HasPrefix(ctype, "text/javascript") {
 		t.Fatalf("puce.js served as %q", ctype)
 	}
+	// Nothing the endpoints serve can be framed, not even by the site's own
+	// page (CSP frame-ancestors 'none', OWASP ASVS 5.0 V3.4.6): Chromium
+	// puts its error page in the frame, which the page cannot read.
+	var framed string
+	p.ok(`new Promise((ok) => {
+	  const f = document.createElement("iframe");
+	  f.onload = () => { let d = null; try { d = f.contentDocument; } catch (e) {}
+	    ok(d && d.body ? "read: " + d.body.textContent.slice(0, 20) : "blocked"); f.remove(); };
+	  f.src = "/auth/puce.js"; document.body.appendChild(f);
+	})`, &framed)
+	if framed != "blocked" {
+		t.Fatalf("the site's page framed puce.js: %s", framed)
+	}
 
 	// A stale CSRF token (another tab renewed the session) is refused
 	// once; the client then reads the session again.
