@@ -320,3 +320,32 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// A ceremony nobody finishes leaves rows: its challenge, and the
+// visitor's session that binds it. The session ends with the ceremony
+// (Config.PendingTimeout, the challenge's lifetime by default), not after
+// the 30 minutes a visitor's own values are kept, so what a bot leaves
+// behind is purged as soon as its challenges are; the visitor's cookie
+// then works as before.
+func TestAbandonedCeremonyRowsExpire(t *testing.T) {
+	sh := newShared(memstore.New())
+	s := newSite(t, sh)
+	c := &client{t: t}
+	c.must(s, 200, "GET", "/auth/session", nil, nil)
+	for range 3 {
+		c.must(s, 200, "POST", "/auth/login/webauthn/begin", nil, nil)
+	}
+	for range 2 {
+		anonymousBegin(t, s, "198.51.100.20:1", nil)
+	}
+	sh.clock.Advance(httpauth.DefaultPendingTimeout + time.Second)
+	n, err := s.m.Purge(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("purged %d sessions (%v), want the 3 abandoned ceremonies'", n, err)
+	}
+	if sess, _ := rows(t, sh); sess != 0 {
+		t.Fatalf("%d sessions left", sess)
+	}
+	// The same cookie and token begin again.
+	c.must(s, 200, "POST", "/auth/login/webauthn/begin", nil, nil)
+}

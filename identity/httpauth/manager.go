@@ -35,16 +35,18 @@ type Config struct {
 	// IdleTimeout ends a session with a first factor proven after this long
 	// without a request (default 5 minutes).
 	IdleTimeout time.Duration
-	// AnonymousIdleTimeout ends what a session without any proof stored
-	// (a ceremony under way, application values) after this long without a
-	// request (default 30 minutes). A visitor's CSRF token lasts as long as
-	// their cookie: it is derived from it, not stored.
+	// AnonymousIdleTimeout ends the application values a session without
+	// any proof stored after this long without a request (default 30
+	// minutes). A visitor's session that holds only a ceremony under way
+	// ends after PendingTimeout, with the ceremony. A visitor's CSRF token
+	// lasts as long as their cookie: it is derived from it, not stored.
 	AnonymousIdleTimeout time.Duration
 	// MaxLifetime ends every session this long after its first proof (or its
 	// creation, for anonymous ones), active or not (default 12 hours).
 	MaxLifetime time.Duration
-	// PendingTimeout is how long a first factor waits for the second
-	// (default 5 minutes).
+	// PendingTimeout is how long a first factor waits for the second,
+	// and how long a visitor's ceremony keeps its session row without a
+	// request (default 5 minutes, a challenge's lifetime).
 	PendingTimeout time.Duration
 	// MaxBodyBytes bounds request bodies under Protect (default 64 KiB).
 	MaxBodyBytes int64
