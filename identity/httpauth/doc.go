@@ -62,5 +62,13 @@
 //   - The pending first factor: a password proof waits in the session until
 //     the second factor finishes, then both become one identity.Session.
 //   - Errors: Public turns any puce error into a status and a message safe
-//     to show; the detail goes to the log.
+//     to show; the detail goes to the log. After a refused second factor
+//     in a session whose account is proven, the answer also says how many
+//     tries remain before the factor locks (Manager.TriesLeft); never on
+//     the password step, where it would tell who has an account.
+//   - Headers: every answer of the endpoints forbids framing and loading
+//     from elsewhere (CSP default-src and frame-ancestors 'none',
+//     Cross-Origin-Resource-Policy), sends no Referer and keeps the
+//     browser on HTTPS (Config.HSTS); a body not labelled UTF-8 JSON is
+//     refused with 415.
 package httpauth
