@@ -58,7 +58,7 @@ window.run = (f) => {
   window.outcome = null;
   Promise.resolve().then(f).then((value) => { window.outcome = { ok: true, value: value === undefined ? null : value }; },
     (e) => { window.outcome = { ok: false, error: { name: e.name, message: e.message, status: e.status, retryAfter: e.retryAfter,
-      reason: e.reason, puce: e instanceof lib.PuceError } }; });
+      triesLeft: e.triesLeft, reason: e.reason, puce: e instanceof lib.PuceError } }; });
   return true;
 };
 document.title = "ready";
@@ -186,6 +186,7 @@ type outcome struct {
 		Message    string `json:"message"`
 		Status     int    `json:"status"`
 		RetryAfter int    `json:"retryAfter"`
+		TriesLeft  *int   `json:"triesLeft"`
 		Reason     string `json:"reason"`
 		Puce       bool   `json:"puce"`
 	} `json:"error"`
@@ -346,6 +347,19 @@ func TestClientModule(t *testing.T) {
 	if !strings.HasPrefix(ctype, "text/javascript") {
 		t.Fatalf("puce.js served as %q", ctype)
 	}
+	// Nothing the endpoints serve can be framed, not even by the site's own
+	// page (CSP frame-ancestors 'none', OWASP ASVS 5.0 V3.4.6): Chromium
+	// puts its error page in the frame, which the page cannot read.
+	var framed string
+	p.ok(`new Promise((ok) => {
+	  const f = document.createElement("iframe");
+	  f.onload = () => { let d = null; try { d = f.contentDocument; } catch (e) {}
+	    ok(d && d.body ? "read: " + d.body.textContent.slice(0, 20) : "blocked"); f.remove(); };
+	  f.src = "/auth/puce.js"; document.body.appendChild(f);
+	})`, &framed)
+	if framed != "blocked" {
+		t.Fatalf("the site's page framed puce.js: %s", framed)
+	}
 
 	// A stale CSRF token (another tab renewed the session) is refused
 	// once; the client then reads the session again.
@@ -376,7 +390,9 @@ func TestClientModule(t *testing.T) {
 
 	// A wrong password and a wrong code read the same; the code used to
 	// enrol is spent (a replay reads the same too).
-	p.refused(fmt.Sprintf("puce.password(%q, %q)", "dana", "wrong horse"), "PuceError", identity.ErrInvalidResponse)
+	if o := p.refused(fmt.Sprintf("puce.password(%q, %q)", "dana", "wrong horse"), "PuceError", identity.ErrInvalidResponse); o.Error.TriesLeft != nil {
+		t.Fatalf("a wrong password told the tries left: %d", *o.Error.TriesLeft)
+	}
 	p.ok(fmt.Sprintf("puce.password(%q, %q)", "dana", password), &st)
 	if st.Complete || !contains(st.Next, "totp") {
 		t.Fatalf("after the password: %+v", st)
@@ -385,7 +401,12 @@ func TestClientModule(t *testing.T) {
 	if wrong == enrolCode {
 		wrong = "111111"
 	}
-	p.refused(fmt.Sprintf("puce.login(%q, %q)", "totp", wrong), "PuceError", identity.ErrInvalidResponse)
+	// The password proven, a wrong code tells how many tries remain
+	// before the lock (the throttle's LockAfter, 10 by default); the
+	// wrong password above told none.
+	if o := p.refused(fmt.Sprintf("puce.login(%q, %q)", "totp", wrong), "PuceError", identity.ErrInvalidResponse); o.Error.TriesLeft == nil || *o.Error.TriesLeft != 9 {
+		t.Fatalf("a wrong code: triesLeft %v, want 9", o.Error.TriesLeft)
+	}
 	p.refused(fmt.Sprintf("puce.login(%q, %q)", "totp", enrolCode), "PuceError", identity.ErrReplayed)
 	// Soon throttled: 429, with the wait the server gave.
 	var o outcome

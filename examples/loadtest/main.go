@@ -51,12 +51,18 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/loginsrv"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/totp"
 )
 
 // cheap password hashing: this measures second factors, not argon2id.
 var cheap = identity.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// unlimited switches httpauth's start limit off: every simulated user
+// comes from this one loopback address, which a real site would bound
+// (httpauth.Config.Starts) as one client.
+var unlimited = httpauth.StartLimit{PerMinute: -1, AnonymousPerMinute: -1}
 
 const password = "load test password"
 
@@ -152,7 +158,7 @@ func run(dsn string, d time.Duration, nusers, workers int) ([]string, error) {
 	defer store.Close()
 	sealer, _ := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := loginsrv.New(loginsrv.Config{Store: store, Sealer: sealer, Origin: "http://127.0.0.1", Argon2: cheap, Logger: log})
+	srv, err := loginsrv.New(loginsrv.Config{Store: store, Sealer: sealer, Origin: "http://127.0.0.1", Argon2: cheap, Logger: log, Starts: unlimited})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +168,7 @@ func run(dsn string, d time.Duration, nusers, workers int) ([]string, error) {
 	}
 	origin := "http://" + ln.Addr().String()
 	// The server must know its origin; build it again now that it listens.
-	srv, err = loginsrv.New(loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Argon2: cheap, Logger: log})
+	srv, err = loginsrv.New(loginsrv.Config{Store: store, Sealer: sealer, Origin: origin, Argon2: cheap, Logger: log, Starts: unlimited})
 	if err != nil {
 		return nil, err
 	}

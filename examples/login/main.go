@@ -35,6 +35,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -44,6 +45,7 @@ import (
 	"github.com/puce-id/puce/examples/internal/loginsrv"
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 )
@@ -75,6 +77,8 @@ func main() {
 	flag.StringVar(&o.policyName, "usage-policy-name", "usage policy", "what the usage policy is called on the pages")
 	flag.StringVar(&o.rpID, "rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")
 	flag.BoolVar(&o.noWebAuthn, "no-webauthn", false, "turn security keys and passkeys off")
+	flag.IntVar(&o.starts, "starts-per-minute", 0, "ceremonies (password steps, sign-ups, second-factor and enrolment pages) one client address may start a minute (default httpauth's; negative: no bound per address)")
+	flag.StringVar(&o.proxies, "trusted-proxies", "", "comma-separated CIDR prefixes of the reverse proxies in front of the site, whose X-Forwarded-For names the client")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -93,6 +97,8 @@ type options struct {
 	csca, docKey, auditKey        string
 	policyFile, policyName, rpID  string
 	noWebAuthn                    bool
+	starts                        int
+	proxies                       string
 }
 
 // run opens the store and its keys, builds the server from o and serves
@@ -128,7 +134,18 @@ func run(log *slog.Logger, o options) error {
 		return err
 	}
 
-	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: site.Origin, Logger: log, RPID: o.rpID, DisableWebAuthn: o.noWebAuthn}
+	cfg := loginsrv.Config{Store: store, Sealer: sealer, Origin: site.Origin, Logger: log, RPID: o.rpID, DisableWebAuthn: o.noWebAuthn,
+		Starts: httpauth.StartLimit{PerMinute: o.starts}}
+	for p := range strings.SplitSeq(o.proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return fmt.Errorf("-trusted-proxies: %w", err)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+	}
 	if err := o.cards(&cfg, log); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 func TestDecodeRefusesTrailingBytes(t *testing.T) {
 	for _, b := range []string{`{}]`, `{}}`, `{} x`, `{}{}`, `{"challengeId":"a"}]`, "{}\v", "{}\u00a0"} {
 		r := httptest.NewRequest("POST", "/", bytes.NewReader([]byte(b)))
+		r.Header.Set("Content-Type", "application/json")
 		var v finishBody
 		if err := decode(r, &v); !errors.Is(err, identity.ErrBadInput) {
 			t.Errorf("%q: %v, want ErrBadInput", b, err)
@@ -23,6 +24,7 @@ func TestDecodeRefusesTrailingBytes(t *testing.T) {
 	}
 	for _, b := range []string{"{}", " {} \r\n\t", ""} {
 		r := httptest.NewRequest("POST", "/", bytes.NewReader([]byte(b)))
+		r.Header.Set("Content-Type", "application/json")
 		if err := decode(r, &emptyBody{}); err != nil {
 			t.Errorf("%q: %v", b, err)
 		}

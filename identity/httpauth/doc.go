@@ -32,9 +32,10 @@
 // disabled or deleted (OWASP ASVS 5.0 V7.4.2), when an administrator ends
 // a user's sessions (V7.4.5). Manager.EndOtherSessions(ctx,
 // s, reason, remoteAddr) keeps the caller's own session: call it from the
-// handler that changed the user's password or removed a factor (V7.4.3).
-// The Endpoints change no password and remove no factor, so they never call
-// it themselves. Both need a store that implements identity.SessionRevoker
+// handler that changed the user's password, added or removed a factor
+// (V7.4.3). The Endpoints' enrolment does so itself (unless
+// EndpointsConfig.KeepOtherSessions); they change no password and remove
+// no factor. Both need a store that implements identity.SessionRevoker
 // (memstore, sqlstore); with another they fail with ErrCannotEndSessions.
 //
 // What the package guards, so that the application need not:
@@ -53,8 +54,21 @@
 //     to the session that began it; a finish from another session is
 //     refused before the challenge is spent.
 //   - Body size: bodies above Config.MaxBodyBytes are refused with 413.
+//   - Ceremony starts: every begin, the password step and sign-up count
+//     against Config.Starts, per client address and, while nothing is
+//     proven, per instance; one too many is answered 429 with Retry-After
+//     (ErrRateLimited). Behind a proxy, Config.TrustedProxies says whose
+//     X-Forwarded-For (or Forwarded) to believe (Manager.ClientAddr).
 //   - The pending first factor: a password proof waits in the session until
 //     the second factor finishes, then both become one identity.Session.
 //   - Errors: Public turns any puce error into a status and a message safe
-//     to show; the detail goes to the log.
+//     to show; the detail goes to the log. After a refused second factor
+//     in a session whose account is proven, the answer also says how many
+//     tries remain before the factor locks (Manager.TriesLeft); never on
+//     the password step, where it would tell who has an account.
+//   - Headers: every answer of the endpoints forbids framing and loading
+//     from elsewhere (CSP default-src and frame-ancestors 'none',
+//     Cross-Origin-Resource-Policy), sends no Referer and keeps the
+//     browser on HTTPS (Config.HSTS); a body not labelled UTF-8 JSON is
+//     refused with 415.
 package httpauth

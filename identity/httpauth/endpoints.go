@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 
@@ -48,8 +47,17 @@ type EndpointsConfig struct {
 	Passwords *identity.Passwords
 	// SignUp serves POST /signup: a new account's first password, after
 	// which it may enrol its first second factor on the password alone.
-	// Off by default: many banks open accounts elsewhere.
+	// Off by default: many banks open accounts elsewhere. A name already
+	// taken is answered 409, so sign-up tells whether an account exists,
+	// which OWASP ASVS 5.0 V6.3.8 asks registration not to do; only
+	// Config.Starts bounds how fast names can be tried. Where account
+	// names must not be learnt, open accounts through a channel that
+	// answers alike for both (a letter, a mail to the address given).
 	SignUp bool
+	// Throttle is the factors' throttle, read after a wrong second factor
+	// to tell the user how many tries remain (Manager.TriesLeft says when
+	// that is safe); default Passwords.Throttle, nil: never told.
+	Throttle *identity.Throttle
 	// Credentials lists an account's credentials, to tell the client
 	// which second factors it has (default Passwords.Store).
 	Credentials identity.CredentialStore
@@ -75,9 +83,16 @@ type EndpointsConfig struct {
 	// Signing serves POST /sign/begin and /sign/finish: documents signed
 	// with the account's card (sign.go). nil: no signing endpoints.
 	Signing *Signing
-	// RemoteAddr is the client address for throttling and audit (default
-	// the host of http.Request.RemoteAddr; behind a proxy, the one the
-	// proxy vouches for).
+	// KeepOtherSessions leaves the account's other sessions alone when a
+	// second factor is enrolled. By default an enrolment ends them (as
+	// Manager.EndOtherSessions does), so that whoever held a session from
+	// before the change does not keep it; set this only when the
+	// application asks its user first and calls EndOtherSessions itself
+	// (OWASP ASVS 5.0 V7.4.3 asks for the option at least).
+	KeepOtherSessions bool
+	// RemoteAddr is the client address for the start limit, throttling
+	// and audit (default Manager.ClientAddr: the peer, or behind
+	// Config.TrustedProxies the address they vouch for).
 	RemoteAddr func(r *http.Request) string
 }
 
@@ -164,6 +179,9 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	if cfg.Credentials == nil && cfg.Passwords != nil {
 		cfg.Credentials = cfg.Passwords.Store
 	}
+	if cfg.Throttle == nil && cfg.Passwords != nil {
+		cfg.Throttle = cfg.Passwords.Throttle
+	}
 	if cfg.Subject == nil {
 		cfg.Subject = func(_ context.Context, name string) (identity.Subject, error) { return identity.Subject(name), nil }
 	}
@@ -171,7 +189,7 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 		cfg.UserName = func(_ context.Context, s identity.Subject) (string, string, error) { return string(s), string(s), nil }
 	}
 	if cfg.RemoteAddr == nil {
-		cfg.RemoteAddr = remoteHost
+		cfg.RemoteAddr = m.ClientAddr
 	}
 	e := &Endpoints{m: m, cfg: cfg, factors: map[identity.Kind]identity.Authenticator{}}
 	for _, f := range cfg.Factors {
@@ -198,6 +216,9 @@ func (m *Manager) Endpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	mux := http.NewServeMux()
 	for _, rt := range e.routes() {
 		serve := rt.serve
+		if isStart(rt.path) {
+			serve = limited(serve)
+		}
 		mux.HandleFunc(rt.method+" "+cfg.Prefix+rt.path, func(w http.ResponseWriter, r *http.Request) { serve(e, w, r) })
 	}
 	mux.Handle("GET "+cfg.Prefix+"/"+ScriptName, Script()) // client.go
@@ -217,17 +238,39 @@ func documentAt(prefix string) ([]byte, error) {
 }
 
 // ServeHTTP serves the endpoints.
-func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.h.ServeHTTP(w, r) }
+func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.m.securityHeaders(w.Header())
+	e.h.ServeHTTP(w, r)
+}
 
-func remoteHost(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
+// isStart reports whether the route at path starts a ceremony: it writes
+// a challenge, a session row, an account or an audit record for whoever
+// asks, and so counts against Config.Starts.
+func isStart(path string) bool {
+	return strings.HasSuffix(path, "/begin") || path == "/password" || path == "/signup"
+}
+
+// limited runs serve once the request's client may start a ceremony
+// (Manager.AllowStart), counted by the address the endpoints record.
+func limited(serve func(*Endpoints, http.ResponseWriter, *http.Request)) func(*Endpoints, http.ResponseWriter, *http.Request) {
+	return func(e *Endpoints, w http.ResponseWriter, r *http.Request) {
+		// Protect put the session into the context: no second read.
+		s, err := e.m.Load(r)
+		if err == nil {
+			err = e.m.allowStart(e.cfg.RemoteAddr(r), s)
+		}
+		if err != nil {
+			e.fail(w, r, err)
+			return
+		}
+		serve(e, w, r)
 	}
-	return r.RemoteAddr
 }
 
 func (e *Endpoints) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-cache")
 	w.Write(e.doc)
 }
 
@@ -333,6 +376,9 @@ type credentialJSON struct {
 	Kind         identity.Kind `json:"kind"`
 	CredentialID string        `json:"credentialId"`
 	Name         string        `json:"name"`
+	// EndedSessions is how many other sessions of the account the new
+	// factor ended; nil when none were asked to end or they could not be.
+	EndedSessions *int64 `json:"endedSessions,omitempty"`
 }
 
 type approvalJSON struct {
@@ -385,9 +431,10 @@ func responseData(raw json.RawMessage) ([]byte, error) {
 // member (a client built for another version of the contract is told so,
 // not half-served). An empty body reads as {}.
 func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return fmt.Errorf("%w: httpauth: Content-Type %q, want application/json", identity.ErrBadInput, ct)
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		if err := jsonType(ct); err != nil {
+			return err
 		}
 	}
 	body, err := io.ReadAll(r.Body)
@@ -400,6 +447,11 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	} else if ct == "" {
+		// A body must say what it is: a form or text/plain (what another
+		// site's page may send without asking, CORS's "simple" requests)
+		// is not taken for JSON (OWASP ASVS 4.0.3 V13.1.5).
+		return fmt.Errorf("%w: no Content-Type", ErrUnsupportedMediaType)
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
@@ -414,11 +466,56 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// jsonType checks a request's Content-Type: application/json (RFC 8259
+// §11), in UTF-8 if a charset is named at all (§8.1: JSON exchanged
+// between systems is UTF-8); otherwise ErrUnsupportedMediaType, answered
+// 415 (RFC 9110 §15.5.16; OWASP ASVS 4.0.3 V13.1.5).
+func jsonType(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: Content-Type %q", ErrUnsupportedMediaType, ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("%w: Content-Type %q", ErrUnsupportedMediaType, ct)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
+	jsonHeaders(w.Header())
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// jsonHeaders are an API answer's own headers: never cached (it holds a
+// session's state or a CSRF token), never sniffed, and opened as a
+// download rather than rendered should anyone navigate to it (OWASP ASVS
+// 4.0.3 V14.4.2). application/json has no charset parameter: it is UTF-8
+// (RFC 8259 §11).
+func jsonHeaders(h http.Header) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	h.Set("Content-Disposition", `attachment; filename="api.json"`)
+}
+
+// securityHeaders go on every answer of the endpoints and on WriteError's:
+// nothing they send is a page to render, frame or embed elsewhere. CSP
+// default-src 'none' lets nothing load or run should a browser render an
+// answer, frame-ancestors 'none' and X-Frame-Options keep it out of frames
+// (OWASP ASVS 5.0 V3.4.3, V3.4.6; 4.0.3 V14.4.3, V14.4.7), no Referer
+// leaves (5.0 V3.4.5), Cross-Origin-Resource-Policy keeps other sites from
+// loading it as a resource (5.0 V3.5.8), and HSTS keeps the browser on
+// HTTPS (5.0 V3.4.1: a year at least, subdomains included; RFC 6797
+// §6.1), except in Development, whose http://localhost a browser would
+// otherwise remember.
+func (m *Manager) securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if !m.cfg.Development && m.cfg.HSTS != "off" {
+		h.Set("Strict-Transport-Security", m.cfg.HSTS)
+	}
 }

@@ -94,7 +94,10 @@ func (b *lockedBuffer) take() string {
 // session, written by its own handler, never by the endpoints' client.
 const paymentKey = "payment"
 
-func newSite(t testing.TB, sh *shared) *site {
+// siteOption changes a site's configuration before it is built.
+type siteOption func(*httpauth.Config, *httpauth.EndpointsConfig)
+
+func newSite(t testing.TB, sh *shared, opts ...siteOption) *site {
 	t.Helper()
 	s := &site{shared: sh}
 	throttle := &identity.Throttle{Store: sh.store, Clock: sh.clock}
@@ -117,12 +120,9 @@ func newSite(t testing.TB, sh *shared) *site {
 		Intermediates: sh.signCard.PKI.Intermediates, SkipRevocation: true}); err != nil {
 		t.Fatal(err)
 	}
-	s.m, err = httpauth.New(httpauth.Config{Store: sh.store, Origin: origin, Clock: sh.clock,
-		Logger: slog.New(slog.NewTextHandler(&s.log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{
+	mcfg := httpauth.Config{Store: sh.store, Origin: origin, Clock: sh.clock,
+		Logger: slog.New(slog.NewTextHandler(&s.log, nil))}
+	ecfg := httpauth.EndpointsConfig{
 		Factors:   []identity.Authenticator{s.totp, s.wa, s.card},
 		Passwords: s.passwords,
 		SignUp:    true,
@@ -147,8 +147,14 @@ func newSite(t testing.TB, sh *shared) *site {
 			return nil
 		},
 		Signing: s.signing(t, svc),
-	})
-	if err != nil {
+	}
+	for _, o := range opts {
+		o(&mcfg, &ecfg)
+	}
+	if s.m, err = httpauth.New(mcfg); err != nil {
+		t.Fatal(err)
+	}
+	if s.api, err = s.m.Endpoints(ecfg); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
@@ -202,6 +208,10 @@ type client struct {
 	cookie string
 	csrf   string
 	seen   []exchange
+	// remote is the peer address (default httptest's 192.0.2.1:1234);
+	// header holds extra request headers (a proxy's X-Forwarded-For).
+	remote string
+	header map[string]string
 }
 
 // call sends body (nil: none; a string or []byte: as it is; else JSON) and
@@ -232,6 +242,12 @@ func (c *client) call(s *site, method, path string, body any) (int, http.Header,
 	}
 	if c.cookie != "" {
 		r.AddCookie(&http.Cookie{Name: s.m.CookieName(), Value: c.cookie})
+	}
+	if c.remote != "" {
+		r.RemoteAddr = c.remote
+	}
+	for k, v := range c.header {
+		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
 	s.handler.ServeHTTP(w, r)

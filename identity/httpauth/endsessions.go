@@ -29,11 +29,12 @@ func (m *Manager) EndSessions(ctx context.Context, subject identity.Subject, by,
 // EndOtherSessions ends every session of s's subject but s itself, and
 // audits it as EndSessions does. Call it after the signed-in user changed
 // or removed something that protects the account — their password, a
-// second factor — so that whoever else held a session (made with the old
-// password, or with the removed card) is signed out, and the user is not
-// (OWASP ASVS 5.0 V7.4.3). The library's own endpoints change no password
-// and remove no factor; an application's pages that do call it (see
-// examples/internal/loginsrv). It fails with identity.ErrNoSession when s
+// second factor added or removed — so that whoever else held a session
+// (made with the old password, with the removed card, or before a new
+// factor was added by someone who should not have) is signed out, and the
+// user is not (OWASP ASVS 4.0.3 V3.3.3, 5.0 V7.4.3). The library's own
+// enrolment endpoint calls it; an application's own pages that change
+// factors call it too (see examples/internal/loginsrv). It fails with identity.ErrNoSession when s
 // has no signed-in subject.
 func (m *Manager) EndOtherSessions(ctx context.Context, s *Session, reason, remoteAddr string) (int64, error) {
 	if s == nil || s.Subject() == "" || s.data.Login == nil {

@@ -25,6 +25,10 @@ var (
 	ErrCSRF = errors.New("httpauth: cross-site request refused")
 	// ErrTooLarge: the request body is larger than Config.MaxBodyBytes.
 	ErrTooLarge = errors.New("httpauth: request body too large")
+	// ErrUnsupportedMediaType: a request body the endpoints are to read
+	// is not labelled application/json in UTF-8 (missing, another type,
+	// another charset). Nothing was read; answered 415.
+	ErrUnsupportedMediaType = errors.New("httpauth: request body is not labelled as UTF-8 JSON")
 	// ErrCannotEndSessions: Config.Store does not implement
 	// identity.SessionRevoker, so EndSessions and EndOtherSessions cannot
 	// sign a user out everywhere. Nothing was ended; use a store that can
@@ -37,9 +41,11 @@ var (
 const (
 	msgFailed      = "Sign-in failed: what you entered was not accepted. Check it and try again."
 	msgTooLarge    = "The request is too large."
+	msgMediaType   = "The request's format is not supported. Reload the page and try again."
 	msgCSRF        = "This page is out of date or was opened from another site. Reload it and try again."
 	msgNoSession   = "Your session has ended. Please sign in again."
 	msgBusy        = "The service is busy. Please try again in a moment."
+	msgRateLimited = "Too many requests. Please wait a moment, then try again."
 	msgThrottled   = "Too many failed attempts. Please wait, then try again."
 	msgLocked      = "Too many failed attempts: this sign-in method is locked. Use a recovery code, or contact support."
 	msgCode        = "Type the code your authenticator app shows, digits only, without spaces."
@@ -81,11 +87,13 @@ type rule struct {
 var rules = [...]rule{
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, msgTooLarge},
 	{ErrCSRF, http.StatusForbidden, msgCSRF},
+	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, msgMediaType},
 	{ErrUnknownFactor, http.StatusNotFound, msgNoFactor},
 	{identity.ErrNoSession, http.StatusUnauthorized, msgNoSession},
 	{identity.ErrBusy, http.StatusServiceUnavailable, msgBusy},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},
 	{identity.ErrThrottled, http.StatusTooManyRequests, msgThrottled},
+	{ErrRateLimited, http.StatusTooManyRequests, msgRateLimited},
 
 	{totp.ErrMalformedCode, http.StatusBadRequest, msgCode},
 	{ocra.ErrMalformedResponse, http.StatusBadRequest, msgTokenCode},
@@ -185,7 +193,10 @@ func RetryAfter(err error) time.Duration {
 	var d time.Duration
 	var thr *identity.ThrottledError
 	var busy *identity.BusyError
+	var limited *RateLimitError
 	switch {
+	case errors.As(err, &limited):
+		d = limited.RetryAfter
 	case errors.As(err, &thr):
 		d = thr.RetryAfter
 	case errors.As(err, &busy):

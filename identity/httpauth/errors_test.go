@@ -77,10 +77,12 @@ var sentinels = map[string]struct {
 	"pcsc/esign.ErrAuthorityRevoked":     {esign.ErrAuthorityRevoked, 422},
 	"pcsc/esign.ErrRevocationUnknown":    {esign.ErrRevocationUnknown, 503},
 
-	"identity/httpauth.ErrCSRF":              {httpauth.ErrCSRF, 403},
-	"identity/httpauth.ErrCannotEndSessions": {httpauth.ErrCannotEndSessions, 500},
-	"identity/httpauth.ErrTooLarge":          {httpauth.ErrTooLarge, 413},
-	"identity/httpauth.ErrUnknownFactor":     {httpauth.ErrUnknownFactor, 404},
+	"identity/httpauth.ErrCSRF":                 {httpauth.ErrCSRF, 403},
+	"identity/httpauth.ErrRateLimited":          {httpauth.ErrRateLimited, 429},
+	"identity/httpauth.ErrUnsupportedMediaType": {httpauth.ErrUnsupportedMediaType, 415},
+	"identity/httpauth.ErrCannotEndSessions":    {httpauth.ErrCannotEndSessions, 500},
+	"identity/httpauth.ErrTooLarge":             {httpauth.ErrTooLarge, 413},
+	"identity/httpauth.ErrUnknownFactor":        {httpauth.ErrUnknownFactor, 404},
 
 	"totp.ErrMalformedCode": {totp.ErrMalformedCode, 400},
 	"totp.ErrBadSecret":     {totp.ErrBadSecret, 400},
@@ -255,6 +257,7 @@ func TestPublicTypedErrors(t *testing.T) {
 		{&identity.ThrottledError{RetryAfter: 30 * time.Second, Locked: true, Failures: 1234}, 429, 30 * time.Second},
 		{&identity.ThrottledError{Locked: true, Failures: 1234}, 429, 0},
 		{&identity.BusyError{RetryAfter: 1234 * time.Millisecond}, 503, 2 * time.Second},
+		{&httpauth.RateLimitError{RetryAfter: 1234 * time.Millisecond, Addr: "192.0.2.34"}, 429, 2 * time.Second},
 		{&identity.StepUpError{Action: "secret detail 1234", Need: identity.Level3, MaxAge: time.Minute, Have: identity.Level2}, 403, 0},
 		{&http.MaxBytesError{Limit: 1234}, 413, 0},
 	}

@@ -3,7 +3,9 @@ package httpauth
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,16 +35,18 @@ type Config struct {
 	// IdleTimeout ends a session with a first factor proven after this long
 	// without a request (default 5 minutes).
 	IdleTimeout time.Duration
-	// AnonymousIdleTimeout ends what a session without any proof stored
-	// (a ceremony under way, application values) after this long without a
-	// request (default 30 minutes). A visitor's CSRF token lasts as long as
-	// their cookie: it is derived from it, not stored.
+	// AnonymousIdleTimeout ends the application values a session without
+	// any proof stored after this long without a request (default 30
+	// minutes). A visitor's session that holds only a ceremony under way
+	// ends after PendingTimeout, with the ceremony. A visitor's CSRF token
+	// lasts as long as their cookie: it is derived from it, not stored.
 	AnonymousIdleTimeout time.Duration
 	// MaxLifetime ends every session this long after its first proof (or its
 	// creation, for anonymous ones), active or not (default 12 hours).
 	MaxLifetime time.Duration
-	// PendingTimeout is how long a first factor waits for the second
-	// (default 5 minutes).
+	// PendingTimeout is how long a first factor waits for the second,
+	// and how long a visitor's ceremony keeps its session row without a
+	// request (default 5 minutes, a challenge's lifetime).
 	PendingTimeout time.Duration
 	// MaxBodyBytes bounds request bodies under Protect (default 64 KiB).
 	MaxBodyBytes int64
@@ -51,6 +55,26 @@ type Config struct {
 	// when the application calls Purge itself). Without it a store would
 	// keep every session that was ever stored for good.
 	PurgeEvery time.Duration
+	// Starts bounds how often a client address, and all anonymous clients
+	// together, may start a ceremony (limit.go; AllowStart). The zero
+	// value applies the defaults.
+	Starts StartLimit
+	// TrustedProxies are the reverse proxies (load balancers, TLS
+	// terminators) in front of the site. Only a request whose peer is one
+	// of them has its client address read from ClientIPHeader (see
+	// ClientAddr); none (the default): the peer is the client. Without
+	// this setting behind a proxy every client shares the proxy's address,
+	// and one client's starts use up everyone's allowance.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the header the trusted proxies append the
+	// client's address to (default "X-Forwarded-For"; "Forwarded", RFC
+	// 7239, is read by its for= parameters; a one-address header such as
+	// "X-Real-IP" also works).
+	ClientIPHeader string
+	// HSTS is the Strict-Transport-Security the library's answers carry
+	// (default DefaultHSTS; "off": none, for a site whose TLS terminator
+	// sets its own). Development sends none.
+	HSTS string
 	// Audit receives an event for every EndSessions and EndOtherSessions
 	// (default: none; NewSite sets the store's audit trail).
 	Audit identity.Auditor
@@ -68,6 +92,7 @@ type Manager struct {
 	cookie string
 	policy *identity.Policy
 	log    *slog.Logger
+	limit  *limiter
 
 	purgeMu   sync.Mutex
 	lastPurge time.Time
@@ -82,6 +107,8 @@ const (
 	DefaultPendingTimeout       = 5 * time.Minute
 	DefaultMaxBodyBytes         = 64 << 10
 	DefaultPurgeEvery           = time.Minute
+	// DefaultHSTS: a year, subdomains included (OWASP ASVS 5.0 V3.4.1).
+	DefaultHSTS = "max-age=31536000; includeSubDomains"
 )
 
 // New checks cfg and returns a Manager. It fails with identity.ErrBadInput
@@ -111,7 +138,20 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = identity.SystemClock{}
 	}
-	m := &Manager{cfg: cfg, cookie: cfg.CookieName, policy: cfg.Policy, log: cfg.Logger}
+	if cfg.HSTS == "" {
+		cfg.HSTS = DefaultHSTS
+	}
+	if cfg.ClientIPHeader == "" {
+		cfg.ClientIPHeader = "X-Forwarded-For"
+	}
+	cfg.TrustedProxies = slices.Clone(cfg.TrustedProxies)
+	for i, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("%w: httpauth: Config.TrustedProxies[%d] is not a prefix", identity.ErrBadInput, i)
+		}
+		cfg.TrustedProxies[i] = p.Masked()
+	}
+	m := &Manager{cfg: cfg, cookie: cfg.CookieName, policy: cfg.Policy, log: cfg.Logger, limit: newLimiter(&cfg.Starts)}
 	if !cfg.Development {
 		// Browsers accept a __Host- cookie only when Secure, from HTTPS,
 		// with Path=/ and no Domain: no sibling host or path can plant or

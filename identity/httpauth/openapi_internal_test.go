@@ -226,9 +226,7 @@ func TestOpenAPISchemasAreTheWireTypes(t *testing.T) {
 		"signBegin":     reflect.TypeFor[signChallengeJSON](),
 		"signFinish":    reflect.TypeFor[signedJSON](),
 	}
-	errorType := reflect.TypeFor[struct {
-		Error string `json:"error"`
-	}]()
+	errorType := reflect.TypeFor[errorJSON]()
 	seen := map[string]bool{}
 	for path, ops := range d.Paths {
 		for method, op := range ops {

@@ -123,6 +123,17 @@ func (m *Manager) parseForm(r *http.Request) error {
 // The detail goes to the Logger: at Warn for what the client caused, at
 // Error for server faults.
 func (m *Manager) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	m.writeError(w, r, err, nil)
+}
+
+// errorJSON is an error answer; TriesLeft only where Manager.TriesLeft
+// allows telling it.
+type errorJSON struct {
+	Error     string `json:"error"`
+	TriesLeft *int   `json:"triesLeft,omitempty"`
+}
+
+func (m *Manager) writeError(w http.ResponseWriter, r *http.Request, err error, triesLeft *int) {
 	if err == nil {
 		// A caller's slip, answered as a fault rather than a success.
 		err = errors.New("httpauth: WriteError called with a nil error")
@@ -139,11 +150,8 @@ func (m *Manager) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	if d := RetryAfter(err); d > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64(d.Seconds()), 10))
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	m.securityHeaders(h)
+	jsonHeaders(h)
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
-		Error string `json:"error"`
-	}{msg})
+	json.NewEncoder(w).Encode(errorJSON{msg, triesLeft})
 }

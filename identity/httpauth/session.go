@@ -95,10 +95,18 @@ type ctxKey struct{}
 
 // idle is the idle timeout that applies to the session's state.
 func (m *Manager) idle(d *sessionData) time.Duration {
-	if d.Login == nil && len(d.Pending) == 0 {
-		return m.cfg.AnonymousIdleTimeout
+	switch {
+	case d.Login != nil || len(d.Pending) > 0:
+		return m.cfg.IdleTimeout
+	case len(d.Values) == 0:
+		// Nothing but a ceremony's binding key: the row ends with the
+		// ceremony, so that what anyone can make by beginning one and
+		// walking away lives no longer than its challenge (OWASP ASVS
+		// 5.0 V2.4.1: no garbage-data creation). The cookie stays a
+		// visitor's.
+		return m.cfg.PendingTimeout
 	}
-	return m.cfg.IdleTimeout
+	return m.cfg.AnonymousIdleTimeout
 }
 
 // expiry is when the session ends if no request comes.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
@@ -123,7 +122,7 @@ func (s *Server) renamePost(w http.ResponseWriter, r *http.Request, sess *httpau
 			c.Name = name
 			return nil
 		})
-		err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+		err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "rename", RemoteAddr: s.m.ClientAddr(r), Result: result(err)}, err)
 	}
 	if err != nil {
 		s.redirect(w, r, "/account", "Not renamed: "+s.fail(r, err))
@@ -162,7 +161,7 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *httpau
 		return
 	}
 	err = s.cfg.Store.DeleteCredential(r.Context(), c.Ref())
-	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: c.Kind, CredentialID: c.ID, Action: "revoke", RemoteAddr: s.m.ClientAddr(r), Result: result(err)}, err)
 	if err != nil {
 		s.redirect(w, r, "/account", "Not removed: "+s.fail(r, err))
 		return
@@ -175,7 +174,7 @@ func (s *Server) revokePost(w http.ResponseWriter, r *http.Request, sess *httpau
 // made with the old password, or the removed factor, loses it; this browser
 // keeps its own. It returns what to add to the notice.
 func (s *Server) endOthers(r *http.Request, sess *httpauth.Session, reason string) string {
-	n, err := s.m.EndOtherSessions(r.Context(), sess, reason, web.ClientIP(r))
+	n, err := s.m.EndOtherSessions(r.Context(), sess, reason, s.m.ClientAddr(r))
 	switch {
 	case err != nil:
 		return " Your other sessions could not be signed out: " + s.fail(r, err)
@@ -201,7 +200,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, sess *http
 		return
 	}
 	err := s.passwords.Set(r.Context(), subject, pw)
-	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: web.ClientIP(r), Result: result(err)}, err)
+	err = s.svc.Record(r.Context(), identity.Event{Subject: subject, Kind: identity.KindPassword, Action: "password-change", RemoteAddr: s.m.ClientAddr(r), Result: result(err)}, err)
 	if err != nil {
 		s.render(w, r, sess, status(w, err, http.StatusBadRequest), "password.html", "Change your password", s.fail(r, err), nil)
 		return

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// A password change or a factor removal signs the user out of every other
+// A password change, a factor added or removed signs the user out of every other
 // browser and keeps the one that made it (OWASP ASVS 5.0 V7.4.3): whoever
 // held a session made with the old password, or the removed factor, loses
 // it.
@@ -61,7 +61,19 @@ func TestFactorChangesEndOtherSessions(t *testing.T) {
 		t.Fatalf("no secret on the page:\n%s", page)
 	}
 	page = laptop.post(page, "/enroll/totp", url.Values{"code": {code(t, second[1], clk.Now())}, "name": {"tablet"}})
-	must(t, page, "Authenticator app added")
+	// Adding a factor does the same (ASVS 4.0.3 V3.3.3): a session from
+	// before the change does not outlive it.
+	must(t, page, "Authenticator app added. Your other session was signed out.")
+	phone.get("/account")
+	if phone.last == "/account" {
+		t.Fatal("a session from before a new factor outlived its enrolment")
+	}
+	clk.Advance(30 * time.Second)
+	other = phone.get("/login")
+	other = phone.post(other, "/login", url.Values{"username": {"alice"}, "password": {"a new long password"}})
+	other = phone.post(other, "/login/second", url.Values{"method": {"totp"}, "code": {code(t, secret[1], clk.Now())}})
+	must(t, other, "Logged in with two factors")
+	page = laptop.get("/account")
 	var phoneID string
 	for _, row := range regexp.MustCompile(`(?s)<tr class="factor" data-kind="totp">.*?name="id" value="([^"]+)">.*?name="name" value="([^"]+)"`).FindAllStringSubmatch(page, -1) {
 		if row[2] == "phone" {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/totp"
@@ -33,7 +32,11 @@ func (s *Server) enrolled(w http.ResponseWriter, r *http.Request, sess *httpauth
 		s.redirect(w, r, "/login/second", fmt.Sprintf("%s added. To finish logging in, use it now.", kind))
 		return
 	}
-	s.redirect(w, r, "/account", kind+" added.")
+	// A new way into the account: whoever held another session of it
+	// from before loses it (OWASP ASVS 4.0.3 V3.3.3, 5.0 V7.4.3), as
+	// after a password change or a removal. During setup the user has no
+	// complete login yet, and no other session could have one.
+	s.redirect(w, r, "/account", kind+" added."+s.endOthers(r, sess, "second factor added ("+method+")"))
 }
 
 type totpData struct {
@@ -45,7 +48,7 @@ type totpData struct {
 
 func (s *Server) enrollTOTPPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	subject := sess.Subject()
-	ch, err := s.totp.BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: web.ClientIP(r)})
+	ch, err := s.totp.BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: s.m.ClientAddr(r)})
 	if err == nil {
 		// The new secret waits in the session, sealed, until the code
 		// that proves the app has it.
@@ -89,7 +92,7 @@ func (s *Server) enrollTOTPPost(w http.ResponseWriter, r *http.Request, sess *ht
 		name = "Authenticator app"
 	}
 	_, err := s.totp.FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), Name: name, RemoteAddr: web.ClientIP(r)})
+		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), Name: name, RemoteAddr: s.m.ClientAddr(r)})
 	if errors.Is(err, identity.ErrBadInput) {
 		// A malformed code or name changed nothing: same QR code, try again.
 		s.renderTOTP(w, r, sess, http.StatusBadRequest, s.fail(r, err))
@@ -129,7 +132,7 @@ func (s *Server) noCard(w http.ResponseWriter, r *http.Request, sess *httpauth.S
 
 func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, status int, errMsg string) {
 	subject := sess.Subject()
-	ch, err := s.card.BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: web.ClientIP(r)})
+	ch, err := s.card.BeginEnroll(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: s.m.ClientAddr(r)})
 	if err != nil {
 		s.render(w, r, sess, 500, "message.html", "Smart card", s.fail(r, err), nil)
 		return
@@ -146,7 +149,7 @@ func (s *Server) enrollCardPost(w http.ResponseWriter, r *http.Request, sess *ht
 	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
 	if err == nil {
 		_, err = s.card.FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin,
-			Data: []byte(r.PostFormValue("token")), Name: strings.TrimSpace(r.PostFormValue("name")), RemoteAddr: web.ClientIP(r)})
+			Data: []byte(r.PostFormValue("token")), Name: strings.TrimSpace(r.PostFormValue("name")), RemoteAddr: s.m.ClientAddr(r)})
 	}
 	if err != nil {
 		s.renderCard(w, r, sess, http.StatusUnauthorized, s.fail(r, err))
@@ -156,7 +159,7 @@ func (s *Server) enrollCardPost(w http.ResponseWriter, r *http.Request, sess *ht
 }
 
 func (s *Server) recoveryPage(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
-	ch, err := s.recovery.BeginEnroll(r.Context(), identity.Request{Subject: sess.Subject(), Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
+	ch, err := s.recovery.BeginEnroll(r.Context(), identity.Request{Subject: sess.Subject(), Origin: s.cfg.Origin, RemoteAddr: s.m.ClientAddr(r)})
 	var codes []string
 	if err == nil {
 		codes = totp.RecoveryCodes(ch)
@@ -177,7 +180,7 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request, sess *http
 		return
 	}
 	_, err = s.recovery.FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), RemoteAddr: web.ClientIP(r)})
+		Data: []byte(strings.TrimSpace(r.PostFormValue("code"))), RemoteAddr: s.m.ClientAddr(r)})
 	if errors.Is(err, identity.ErrBadInput) {
 		s.render(w, r, sess, http.StatusBadRequest, "recovery.html", "Your recovery codes", "Type one of the codes exactly as shown, digits only or with its dashes.",
 			strings.Split(string(codes), "\n"))
@@ -192,5 +195,5 @@ func (s *Server) recoveryPost(w http.ResponseWriter, r *http.Request, sess *http
 			s.fail(r, err)+" These codes were not saved; make a new set.", map[string]string{"Link": "/recovery", "LinkText": "Make a new set"})
 		return
 	}
-	s.redirect(w, r, "/account", "Recovery codes saved. Each works once; keep them somewhere safe.")
+	s.redirect(w, r, "/account", "Recovery codes saved. Each works once; keep them somewhere safe."+s.endOthers(r, sess, "recovery codes replaced"))
 }

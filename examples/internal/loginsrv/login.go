@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/totp"
@@ -53,7 +52,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request, sess *httpau
 	ctx := r.Context()
 	// Create refuses a name that exists, atomically in the store, so two
 	// sign-ups for one name cannot replace each other's password.
-	pwProof, err := s.passwords.Create(ctx, identity.Subject(user), pw, web.ClientIP(r))
+	pwProof, err := s.passwords.Create(ctx, identity.Subject(user), pw, s.m.ClientAddr(r))
 	if errors.Is(err, identity.ErrExists) {
 		bad("This user name is taken. Choose another.")
 		return
@@ -83,7 +82,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *httpaut
 func (s *Server) loginPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	user := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	data := map[string]string{"Username": user}
-	proof, err := s.passwords.Verify(r.Context(), identity.Subject(user), r.PostFormValue("password"), web.ClientIP(r))
+	proof, err := s.passwords.Verify(r.Context(), identity.Subject(user), r.PostFormValue("password"), s.m.ClientAddr(r))
 	if err != nil {
 		msg := s.fail(r, err)
 		// Unknown user and wrong password read the same, so the page does
@@ -141,7 +140,7 @@ func (s *Server) usable(k identity.Kind) bool {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	if subject := sess.Subject(); subject != "" {
-		s.svc.Record(r.Context(), identity.Event{Subject: subject, Action: "logout", Result: identity.Success, RemoteAddr: web.ClientIP(r)}, nil)
+		s.svc.Record(r.Context(), identity.Event{Subject: subject, Action: "logout", Result: identity.Success, RemoteAddr: s.m.ClientAddr(r)}, nil)
 	}
 	if err := s.m.Logout(r.Context(), w, sess); err != nil {
 		s.log.Warn("logout", "err", err)
@@ -238,7 +237,7 @@ func (s *Server) secondForm(w http.ResponseWriter, r *http.Request, sess *httpau
 		allowed = allowed || m.ID == chosen
 	}
 	if f := s.factorFor(chosen); f != nil && allowed {
-		ch, err := f.Begin(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
+		ch, err := f.Begin(r.Context(), identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: s.m.ClientAddr(r)})
 		if err != nil {
 			errMsg = s.fail(r, err)
 		} else {
@@ -277,14 +276,14 @@ func (s *Server) finishSecond(r *http.Request, subject identity.Subject, mode st
 		data = r.PostFormValue("credential")
 	}
 	proof, err := f.Finish(r.Context(), identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin,
-		Data: []byte(strings.TrimSpace(data)), RemoteAddr: web.ClientIP(r)})
+		Data: []byte(strings.TrimSpace(data)), RemoteAddr: s.m.ClientAddr(r)})
 	return m, proof, err
 }
 
 func (s *Server) secondPost(w http.ResponseWriter, r *http.Request, sess *httpauth.Session) {
 	m, proof, err := s.finishSecond(r, sess.Subject(), "login")
 	if err != nil {
-		s.secondForm(w, r, sess, "login", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
+		s.secondForm(w, r, sess, "login", m, s.fail(r, err)+s.triesLeft(r, sess, m, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
 	// The password proof waits in the session (httpauth); with this one
@@ -317,11 +316,30 @@ func (s *Server) stepupPost(w http.ResponseWriter, r *http.Request, sess *httpau
 		_, err = s.m.AddProof(r.Context(), w, sess, *proof)
 	}
 	if err != nil {
-		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err), status(w, err, http.StatusUnauthorized))
+		s.secondForm(w, r, sess, "stepup", m, s.fail(r, err)+s.triesLeft(r, sess, m, err), status(w, err, http.StatusUnauthorized))
 		return
 	}
 	if next != "/policy" {
 		next = s.pageOf(next)
 	}
 	s.redirect(w, r, next, "Confirmed. You can go ahead.")
+}
+
+// triesLeft is what to add to a refused second factor's notice: how many
+// more failures the method may have before it locks, as a card says of
+// its PIN, when httpauth's Manager.TriesLeft says telling is safe (the
+// account is proven by this session's password).
+func (s *Server) triesLeft(r *http.Request, sess *httpauth.Session, method string, err error) string {
+	f := s.factorFor(method)
+	if f == nil {
+		return ""
+	}
+	n, ok := s.m.TriesLeft(r.Context(), s.svc.Throttle, sess, f.Kind(), err)
+	switch {
+	case !ok:
+		return ""
+	case n == 1:
+		return " 1 try left before this method locks."
+	}
+	return fmt.Sprintf(" %d tries left before this method locks.", n)
 }

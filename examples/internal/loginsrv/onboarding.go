@@ -192,7 +192,7 @@ func (s *Server) onboardingForm(w http.ResponseWriter, r *http.Request, sess *ht
 	}
 	if d.Configured {
 		ch, err := s.svc.Issue(r.Context(), KindIdentityDocument, identity.PurposeEnroll,
-			identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)}, []byte(web.Token(32)), nil)
+			identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: s.m.ClientAddr(r)}, []byte(web.Token(32)), nil)
 		if err != nil {
 			s.render(w, r, sess, 500, "message.html", "Verify your identity document", s.fail(r, err), nil)
 			return
@@ -211,7 +211,7 @@ func (s *Server) onboardingPost(w http.ResponseWriter, r *http.Request, sess *ht
 	id, err := identity.ParseChallengeID(r.PostFormValue("challenge"))
 	if err == nil {
 		err = s.svc.Finish(r.Context(), KindIdentityDocument, identity.PurposeEnroll,
-			identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin, Data: []byte(r.PostFormValue("disclosure")), RemoteAddr: web.ClientIP(r)},
+			identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin, Data: []byte(r.PostFormValue("disclosure")), RemoteAddr: s.m.ClientAddr(r)},
 			func(ctx context.Context, ch *identity.Challenge, ev *identity.Event) error {
 				var err error
 				view, err = s.checkDisclosure(ctx, ch, ev, []byte(r.PostFormValue("disclosure")))

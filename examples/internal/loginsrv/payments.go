@@ -80,7 +80,7 @@ func (s *Server) approvalEndpoints() (*httpauth.Endpoints, error) {
 		factors = append(factors, s.wa.keys,
 			httpauth.ApprovalOnly(webauthn.SPCKind, &webauthn.SPCApprover{Factor: s.wa.passkeys, Options: s.spcInstrument}))
 	}
-	return s.m.Endpoints(httpauth.EndpointsConfig{Factors: factors, RemoteAddr: web.ClientIP,
+	return s.m.Endpoints(httpauth.EndpointsConfig{Factors: factors, RemoteAddr: s.m.ClientAddr,
 		PendingPayment: s.pendingPayment, PaymentApproved: s.paymentApproved})
 }
 
@@ -309,7 +309,7 @@ func (s *Server) enrollOCRAPost(w http.ResponseWriter, r *http.Request, sess *ht
 		err = fmt.Errorf("%w: ocra: wrong first answer", identity.ErrInvalidResponse)
 	}
 	if err == nil {
-		_, err = s.ocra.Import(r.Context(), sess.Subject(), serial, name, ocraSuite, key, nil, web.ClientIP(r))
+		_, err = s.ocra.Import(r.Context(), sess.Subject(), serial, name, ocraSuite, key, nil, s.m.ClientAddr(r))
 	}
 	if err != nil {
 		s.render(w, r, sess, http.StatusUnauthorized, "message.html", "Add a signing token",

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
@@ -193,7 +192,7 @@ func (s *Server) policyPrepare(w http.ResponseWriter, r *http.Request, sess *htt
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": "The card's certificate could not be read."}
 		}
-		ch, err := s.signing.Begin(ctx, identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)}, s.cfg.UsagePolicy, cert)
+		ch, err := s.signing.Begin(ctx, identity.Request{Subject: subject, Origin: s.cfg.Origin, RemoteAddr: s.m.ClientAddr(r)}, s.cfg.UsagePolicy, cert)
 		switch {
 		case errors.Is(err, esign.ErrNotAccountCard):
 			s.log.Info("policy receipt: another card", "subject", subject, "signer", cert.Subject.String())
@@ -226,7 +225,7 @@ func (s *Server) policyFinish(w http.ResponseWriter, r *http.Request, sess *http
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": "The signature is missing or came too late. Start again."}
 		}
-		row, err := s.keepReceipt(ctx, identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin, Data: sig, RemoteAddr: web.ClientIP(r)})
+		row, err := s.keepReceipt(ctx, identity.Response{ChallengeID: id, Subject: subject, Origin: s.cfg.Origin, Data: sig, RemoteAddr: s.m.ClientAddr(r)})
 		if err != nil {
 			return http.StatusBadRequest, map[string]string{"error": s.fail(r, err)}
 		}

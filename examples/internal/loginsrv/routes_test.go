@@ -15,6 +15,7 @@ import (
 	"github.com/descope/virtualwebauthn"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 	"github.com/puce-id/puce/totp/ocra"
@@ -63,6 +64,9 @@ func routeServer(t *testing.T, clk *clock) (string, identity.Store) {
 		cfg.Card = &cardauth.Config{Roots: roots, Intermediates: inter, SkipRevocation: true}
 		cfg.UsagePolicy, cfg.UsagePolicyName = []byte("terms v1\n"), "terms of use"
 		cfg.CSCAs = []*x509.Certificate{card.PKI.Root}
+		// The sweep opens every form from one address in one minute of
+		// the test's clock: more starts than a person makes.
+		cfg.Starts = httpauth.StartLimit{PerMinute: 6000, Burst: 1000}
 	})
 	return ts.URL, store
 }

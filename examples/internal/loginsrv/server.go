@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -85,6 +86,13 @@ type Config struct {
 	DisableWebAuthn bool
 	// Throttle limits guessing; nil is DeploymentThrottle's policy.
 	Throttle *identity.Throttle
+	// Starts bounds ceremony starts per client address and overall
+	// (httpauth.Config.Starts; zero: its defaults).
+	Starts httpauth.StartLimit
+	// TrustedProxies are the reverse proxies in front of the server, whose
+	// X-Forwarded-For names the client (httpauth.Config.TrustedProxies):
+	// the address the start limit, the throttle and the audit trail use.
+	TrustedProxies []netip.Prefix
 }
 
 // DeploymentThrottle is the example's lockout policy: it stops guessing
@@ -185,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	// (Handler).
 	if s.m, err = httpauth.New(httpauth.Config{Store: cfg.Store, Origin: cfg.Origin, Development: u.Scheme == "http",
 		CookieName: "puce_login", Policy: s.policy, Clock: cfg.Clock, Logger: cfg.Logger, MaxBodyBytes: MaxDisclosure + 64<<10,
-		Audit: audit}); err != nil {
+		Audit: audit, Starts: cfg.Starts, TrustedProxies: cfg.TrustedProxies}); err != nil {
 		return nil, fmt.Errorf("loginsrv: %w", err)
 	}
 	if s.totp, err = totp.New(svc, cfg.Sealer, cfg.SiteName); err != nil {
@@ -319,8 +327,37 @@ func (s *Server) gated(pattern string, n need, h handler) http.HandlerFunc {
 		if !s.pass(w, r, sess, n) {
 			return
 		}
+		if starts[pattern] {
+			if err := s.m.AllowStart(r, sess); err != nil {
+				s.tooMany(w, r, sess, err)
+				return
+			}
+		}
 		h(w, r, sess)
 	}
+}
+
+// starts are the routes that begin a ceremony (store a challenge) or hash
+// a password for whoever asks: each counts against httpauth's start limit
+// (Config.Starts), per client address and, before any proof, per
+// instance, as the library's own endpoints do (OWASP ASVS 5.0 V2.4.1).
+var starts = map[string]bool{
+	"POST /signup": true, "POST /login": true, "GET /login/second": true, "GET /stepup": true,
+	"GET /enroll/totp": true, "GET /enroll/card": true, "GET /enroll/ocra": true, "GET /recovery": true,
+	"GET /enroll/key": true, "GET /enroll/passkey": true, "GET /enroll/payment": true,
+	"POST /login/passkey/options": true, "POST /policy/prepare": true,
+}
+
+// tooMany answers a start over the limit: 429 with Retry-After (RFC 6585
+// §4), as JSON for a page's script.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, err error) {
+	if isJSON(r) {
+		s.m.WriteError(w, r, err)
+		return
+	}
+	s.log.Info("refused", "path", r.URL.Path, "err", err)
+	_, msg := httpauth.Public(err)
+	s.render(w, r, sess, status(w, err, http.StatusTooManyRequests), "message.html", "Please wait", msg, nil)
 }
 
 // pass reports whether the session meets n. When it does not, it has

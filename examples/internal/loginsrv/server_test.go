@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	otptotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 )
@@ -168,12 +170,19 @@ func TestTOTPFlow(t *testing.T) {
 	must(t, page, "The user name or the password is not right")
 	page = c.post(page, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}})
 	must(t, page, "Your password was right")
+	if strings.Contains(page, "tries left") {
+		t.Fatal("the password step told the tries left")
+	}
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {"000000"}})
 	must(t, page, "That was not right")
+	// The password proven, the page says how many tries remain before the
+	// lock (DeploymentThrottle's LockAfter is 20).
+	must(t, page, "19 tries left before this method locks.")
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {"12ab"}})
 	must(t, page, "Type the 6 digits")
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {next}})
 	must(t, page, "already used")
+	must(t, page, "18 tries left before this method locks.")
 	clk.Advance(60 * time.Second)
 	page = c.post(page, "/login/second", url.Values{"method": {"totp"}, "code": {code(t, secret[1], clk.Now())}})
 	must(t, page, "Logged in with two factors")
@@ -233,4 +242,54 @@ func TestSignupTaken(t *testing.T) {
 	page = c2.get("/signup")
 	page = c2.post(page, "/signup", url.Values{"username": {"bob"}, "password": {"second password"}, "password2": {"second password"}})
 	must(t, page, "This user name is taken")
+}
+
+// The login server's own ceremony starts (the password step here) count
+// against httpauth's start limit as the library's endpoints do: past the
+// burst, 429 with Retry-After, and the wait it names is enough.
+func TestStartsLimited(t *testing.T) {
+	clk := &clock{}
+	ts, _, _ := startServer(t, clk, func(cfg *Config) { cfg.Starts = httpauth.StartLimit{PerMinute: 6, Burst: 3} })
+	c := newClient(t, ts.URL)
+	page := c.post(c.get("/signup"), "/signup", url.Values{"username": {"erin"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
+	for range 2 {
+		page = c.post(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+		must(t, page, "needs a second factor before you can use it")
+	}
+	resp := c.send(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+	page = c.read(resp)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "10" {
+		t.Fatalf("the fourth start: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	must(t, page, "Too many requests. Please wait a moment, then try again.")
+	clk.Advance(10 * time.Second)
+	page = c.post(c.get("/login"), "/login", url.Values{"username": {"erin"}, "password": {"correct horse battery"}})
+	must(t, page, "needs a second factor before you can use it")
+}
+
+// forwarded is a reverse proxy's transport: it appends the client's
+// address to X-Forwarded-For.
+type forwarded struct{ client string }
+
+func (f forwarded) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.client)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Behind its proxy the server counts and audits the client the proxy
+// names, not the proxy (httpauth.Manager.ClientAddr).
+func TestBehindProxy(t *testing.T) {
+	clk := &clock{}
+	ts, store, _ := startServer(t, clk, func(cfg *Config) {
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	})
+	c := newClient(t, ts.URL)
+	c.c.Transport = forwarded{"198.51.100.9"}
+	page := c.post(c.get("/signup"), "/signup", url.Values{"username": {"frank"}, "password": {"correct horse battery"}, "password2": {"correct horse battery"}})
+	must(t, page, "needs a second factor")
+	recs, err := store.AuditEvents(context.Background(), "frank", 1)
+	if err != nil || len(recs) != 1 || recs[0].Event.RemoteAddr != "198.51.100.9" {
+		t.Fatalf("audit %+v, %v; want the client's address", recs, err)
+	}
 }

@@ -192,7 +192,7 @@ func (s *Server) enrollWebAuthnPage(w http.ResponseWriter, r *http.Request, sess
 // the form.
 func (s *Server) renderWebAuthnEnroll(w http.ResponseWriter, r *http.Request, sess *httpauth.Session, p waProfile, status int, errMsg string) {
 	subject := sess.Subject()
-	req := identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: web.ClientIP(r)}
+	req := identity.Request{Subject: subject, Origin: s.cfg.Origin, UserName: string(subject), RemoteAddr: s.m.ClientAddr(r)}
 	begin := s.wa.enroller(p).BeginEnroll
 	if p.Payment {
 		begin = s.wa.enroller(p).BeginEnrollPayment
@@ -223,7 +223,7 @@ func (s *Server) enrollWebAuthnPost(w http.ResponseWriter, r *http.Request, sess
 	var c *identity.Credential
 	if err == nil {
 		c, err = s.wa.enroller(p).FinishEnroll(r.Context(), identity.Response{ChallengeID: id, Subject: sess.Subject(), Origin: s.cfg.Origin,
-			Data: []byte(r.PostFormValue("credential")), Name: name, RemoteAddr: web.ClientIP(r)})
+			Data: []byte(r.PostFormValue("credential")), Name: name, RemoteAddr: s.m.ClientAddr(r)})
 	}
 	if err != nil {
 		msg := s.fail(r, err)
@@ -265,7 +265,7 @@ func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request, sess *ht
 		s.m.WriteError(w, r, fmt.Errorf("%w: webauthn is off", httpauth.ErrUnknownFactor))
 		return
 	}
-	ch, err := s.wa.passkeys.BeginConditional(r.Context(), identity.Request{Origin: s.cfg.Origin, RemoteAddr: web.ClientIP(r)})
+	ch, err := s.wa.passkeys.BeginConditional(r.Context(), identity.Request{Origin: s.cfg.Origin, RemoteAddr: s.m.ClientAddr(r)})
 	if err != nil {
 		// Too many anonymous ceremonies from this address: 503 with
 		// Retry-After (identity.Services.Anonymous).
@@ -295,7 +295,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request, sess *http
 	var proof *identity.Proof
 	if err == nil {
 		proof, err = s.wa.passkeys.Finish(r.Context(), identity.Response{ChallengeID: id, Origin: s.cfg.Origin,
-			Data: []byte(r.PostFormValue("credential")), RemoteAddr: web.ClientIP(r)})
+			Data: []byte(r.PostFormValue("credential")), RemoteAddr: s.m.ClientAddr(r)})
 	}
 	if err != nil {
 		msg := s.fail(r, err)

@@ -12,8 +12,8 @@
 //
 // Every call resolves to the server's answer (openapi.json's State,
 // Challenge, Credential or Approval) or rejects with a PuceError that carries
-// the server's public message (safe to show), the HTTP status and the
-// Retry-After seconds. The session's CSRF token is kept here and renewed from
+// the server's public message (safe to show), the HTTP status, the
+// Retry-After seconds and, after a wrong second factor, the tries left. The session's CSRF token is kept here and renewed from
 // every answer; the session cookie is HttpOnly and never seen by the page.
 //
 // The card never talks to the page: the module asks the holder's card agent
@@ -22,13 +22,17 @@
 // module posts the token it returns, as web-eid.js does with its extension.
 
 // PuceError is any refusal: status is the HTTP status (0 when the server was
-// not reached), retryAfter the seconds to wait when the server said so.
+// not reached), retryAfter the seconds to wait when the server said so, and
+// triesLeft, after a wrong second factor, how many more failures this factor
+// may have before it locks (undefined when the server does not tell: before
+// the account is proven, or on the password step).
 export class PuceError extends Error {
-  constructor(message, { status = 0, retryAfter = 0, cause } = {}) {
+  constructor(message, { status = 0, retryAfter = 0, triesLeft, cause } = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = "PuceError";
     this.status = status;
     this.retryAfter = retryAfter;
+    this.triesLeft = triesLeft;
   }
 }
 
@@ -189,6 +193,7 @@ export class Client {
       if (resp.status === 401 || resp.status === 403) this.csrf = "";
       throw new PuceError(j.error || "The server refused the request (" + resp.status + ").", {
         status: resp.status, retryAfter: parseInt(resp.headers.get("Retry-After") || "0", 10) || 0,
+        triesLeft: Number.isSafeInteger(j.triesLeft) && j.triesLeft >= 0 ? j.triesLeft : undefined,
       });
     }
     if (j.csrfToken) {
