@@ -417,7 +417,11 @@ function agentPage(url, agent) {
 
 function openAgentWindow() {
   // Blank now, during the click; pointed at the agent's prompt once the
-  // agent has the request.
+  // agent has the request. The agent's pages send Cross-Origin-Opener-Policy
+  // same-origin, so once the prompt loads this handle is cut off from it
+  // (it reads as closed, HTML "cross-origin opener policies") and the
+  // agent's window closes itself when it is done: the close() calls here
+  // reach only a window that never left about:blank.
   try {
     return window.open("about:blank", "puce-agent", "popup,width=560,height=720");
   } catch (e) {
