@@ -52,7 +52,28 @@ var (
 	// nothing was changed. A *BusyError carries when to retry: answer HTTP
 	// 503 with Retry-After.
 	ErrBusy = errors.New("identity: busy")
+	// ErrRateLimited: this client address asked for more than its share
+	// (Services.Anonymous, for challenges without a subject) and the
+	// request was refused unevaluated; nothing was stored. Unlike ErrBusy
+	// it says nothing of the server, only of this client: a
+	// *RateLimitedError carries when to retry, for HTTP 429 with
+	// Retry-After (RFC 6585 §4).
+	ErrRateLimited = errors.New("identity: too many requests from this client")
 )
+
+// RateLimitedError is returned when a client address is over its rate. It
+// matches ErrRateLimited with errors.Is.
+type RateLimitedError struct {
+	// RetryAfter is when the client's next request would be allowed.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("identity: too many requests from this client; retry in %s", e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
 // BusyError is returned when a request was refused unevaluated to protect
 // the server. It matches ErrBusy with errors.Is.

@@ -64,7 +64,7 @@ func (s *Services) Issue(ctx context.Context, kind Kind, purpose Purpose, req Re
 	now := s.Now()
 	if req.Subject == "" {
 		if ok, wait := s.anon.allow(s.Anonymous, ClientAddress(req.RemoteAddr), now); !ok {
-			return nil, &BusyError{RetryAfter: wait}
+			return nil, &RateLimitedError{RetryAfter: wait}
 		}
 	}
 	if err := s.purge(ctx, now); err != nil {

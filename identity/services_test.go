@@ -98,15 +98,15 @@ func TestServicesPurgeAndAnonymousRate(t *testing.T) {
 			t.Fatalf("anonymous challenge %d: %v", i+1, err)
 		}
 	}
-	var be *identity.BusyError
-	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.As(err, &be) || be.RetryAfter != time.Second {
-		t.Fatalf("sixth at once: %v, want busy for 1s", err)
+	var rl *identity.RateLimitedError
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.As(err, &rl) || rl.RetryAfter != time.Second || errors.Is(err, identity.ErrBusy) {
+		t.Fatalf("sixth at once: %v, want rate limited for 1s (not busy: the server is not)", err)
 	}
 	// Another port of the same address is the same client; another address
 	// and a named subject are not limited by it.
 	anon.RemoteAddr = "192.0.2.7:4343"
-	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.Is(err, identity.ErrBusy) {
-		t.Fatalf("other port: %v, want busy", err)
+	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, anon, nil, nil); !errors.Is(err, identity.ErrRateLimited) {
+		t.Fatalf("other port: %v, want rate limited", err)
 	}
 	if _, err := svc.Issue(ctx, identity.KindWebAuthn, identity.PurposeAuthenticate, identity.Request{Origin: "https://rp.example", RemoteAddr: "192.0.2.8"}, nil, nil); err != nil {
 		t.Fatalf("other address: %v", err)

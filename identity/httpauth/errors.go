@@ -94,6 +94,7 @@ var rules = [...]rule{
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, msgBusy},
 	{identity.ErrThrottled, http.StatusTooManyRequests, msgThrottled},
 	{ErrRateLimited, http.StatusTooManyRequests, msgRateLimited},
+	{identity.ErrRateLimited, http.StatusTooManyRequests, msgRateLimited},
 
 	{totp.ErrMalformedCode, http.StatusBadRequest, msgCode},
 	{ocra.ErrMalformedResponse, http.StatusBadRequest, msgTokenCode},
@@ -194,9 +195,12 @@ func RetryAfter(err error) time.Duration {
 	var thr *identity.ThrottledError
 	var busy *identity.BusyError
 	var limited *RateLimitError
+	var client *identity.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
 		d = limited.RetryAfter
+	case errors.As(err, &client):
+		d = client.RetryAfter
 	case errors.As(err, &thr):
 		d = thr.RetryAfter
 	case errors.As(err, &busy):

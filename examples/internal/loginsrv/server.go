@@ -471,7 +471,8 @@ func (s *Server) fail(r *http.Request, err error) string {
 }
 
 // status is the HTTP status for a refusal caused by err: 503 when the
-// server was too busy to look at the request, 429 when throttled, def
+// server was too busy to look at the request, 429 when throttled or over a
+// client's rate, def
 // otherwise. It sets Retry-After when err says how long to wait.
 func status(w http.ResponseWriter, err error, def int) int {
 	if d := httpauth.RetryAfter(err); d > 0 {
@@ -480,7 +481,7 @@ func status(w http.ResponseWriter, err error, def int) int {
 	switch {
 	case errors.Is(err, identity.ErrBusy):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, identity.ErrThrottled):
+	case errors.Is(err, identity.ErrThrottled), errors.Is(err, identity.ErrRateLimited):
 		return http.StatusTooManyRequests
 	}
 	return def

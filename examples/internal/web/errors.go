@@ -18,9 +18,12 @@ import (
 func Plain(err error) string {
 	var thr *identity.ThrottledError
 	var busy *identity.BusyError
+	var limited *identity.RateLimitedError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &limited):
+		return fmt.Sprintf("Too many requests from your address. Please try again in %s.", roundUp(limited.RetryAfter))
 	case errors.As(err, &busy):
 		return fmt.Sprintf("The server is busy right now. Please try again in %s.", roundUp(busy.RetryAfter))
 	case errors.Is(err, identity.ErrBusy):
