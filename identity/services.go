@@ -27,7 +27,7 @@ type Services struct {
 	ChallengeTTL time.Duration
 	// Anonymous bounds, per client address, the challenges issued without a
 	// subject (zero value: 30 a minute, bursts of 10). Beyond it Issue fails
-	// with a *BusyError.
+	// with a *RateLimitedError (ErrRateLimited).
 	Anonymous RateLimit
 	// PurgeEvery is how often Issue also deletes expired challenges from the
 	// store (default DefaultPurgeEvery; negative: never, for a deployment
