@@ -1,0 +1,184 @@
+package pades_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/pcsc/esign/pades"
+)
+
+// fillText is what the fills write into the contract's amount field.
+const fillText = "Amount: 92,000 EUR"
+
+// formFixture gives the contract with an empty text field over its amount
+// line, and the field's object number.
+func formFixture(t *testing.T) ([]byte, int) {
+	t.Helper()
+	prepared, field, err := pades.WithTextField(inputs(t)["contract.pdf"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prepared, field
+}
+
+// TestFormFill: a text field filled after a signature — its /V and its
+// widget's appearance, as a reader saves a filled form. DocMDP P 2 and 3
+// permit filling in forms (ISO 32000-1 §12.8.2.2.2, Table 254), and an
+// approval signature with no certification restricts no field it does not
+// lock (§12.8.2.4): the signature stays valid, and the filled widget is
+// reported where it draws over the signed page (a shadow attack fills a
+// field over the signed terms; pdftoppm shows the new text). P 1 permits
+// no fill. Beyond a fill — the widget's rectangle or the field's type or
+// flags changed, a read-only field filled, a new field — is a change.
+func TestFormFill(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	prepared, field := formFixture(t)
+	for _, p := range []int{0, 1, 2, 3} {
+		signed := f.sign(t, prepared, pades.LevelBT)
+		if p != 0 {
+			signed = f.certify(t, prepared, p)
+		}
+		filled := must(t)(pades.AppendFormFill(signed, field, fillText))
+		if p == 2 {
+			qpdfCheck(t, filled, "a filled form")
+			if before, after := rendered(t, signed), rendered(t, filled); after <= before+50 {
+				t.Fatalf("pdftoppm draws no new text: %d dark pixels, %d before", after, before)
+			}
+		}
+		s := verify(t, filled, f.verifyOptions()).Signatures[0]
+		if p == 1 {
+			if s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+				t.Fatalf("P=1, a field filled: %+v", s)
+			}
+			continue
+		}
+		if !s.Valid() || len(s.Overlays) != 1 {
+			t.Fatalf("P=%d, a field filled: %v %+v", p, s.Err, s.Overlays)
+		}
+		if o := s.Overlays[0]; o.Page != 1 || o.Rect != attackBox || o.Annotation != "Widget" || o.Field != "Amount" || o.Removed {
+			t.Fatalf("P=%d, overlay %+v", p, o)
+		}
+		t.Logf("P=%d: %+v", p, s.Overlays)
+	}
+
+	signed := f.certify(t, prepared, 2)
+	for what, changed := range map[string][]byte{
+		"rectangle moved":        must(t)(pades.AppendFieldSet(signed, field, "Rect", "[60 600 540 690]")),
+		"type changed":           must(t)(pades.AppendFieldSet(signed, field, "FT", "/Ch")),
+		"made read-only":         must(t)(pades.AppendFieldSet(signed, field, "Ff", "1")),
+		"an action added":        must(t)(pades.AppendFieldSet(signed, field, "AA", "<< /K << /S /JavaScript /JS (app.alert(1)) >> >>")),
+		"read-only field filled": must(t)(pades.AppendFormFill(f.certify(t, must(t)(pades.AppendFieldSet(prepared, field, "Ff", "1")), 2), field, fillText)),
+		"a new field":            nil,
+	} {
+		if what == "a new field" {
+			changed, _, _ = pades.WithTextField(signed)
+		}
+		if s := verify(t, changed, f.verifyOptions()).Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+			t.Fatalf("%s: %+v", what, s)
+		} else {
+			t.Logf("%s: %v", what, s.Changes)
+		}
+	}
+}
+
+// signLocking signs pdf at B-B with a FieldMDP transform locking fields.
+func signLocking(t *testing.T, f *fixture, pdf []byte, action string, fields ...string) []byte {
+	t.Helper()
+	p, err := pades.PrepareLocking(pdf, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt}, action, fields...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := f.key.Sign(rand.Reader, p.Digest, p.SignerOpts())
+	out, err := pades.Finish(context.Background(), p, sig, []*x509.Certificate{f.pki.Issuing}, f.services())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestFieldMDP: a signature whose FieldMDP transform (ISO 32000-1
+// §12.8.2.4) locks the filled field is invalidated by the fill; one that
+// locks other fields, or excludes this one, is not.
+func TestFieldMDP(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	prepared, field := formFixture(t)
+	for _, c := range []struct {
+		action string
+		fields []string
+		locked bool
+	}{
+		{"All", nil, true},
+		{"Include", []string{"Amount"}, true},
+		{"Include", []string{"Payee"}, false},
+		{"Exclude", []string{"Amount"}, false},
+		{"Exclude", []string{"Payee"}, true},
+	} {
+		signed := signLocking(t, f, prepared, c.action, c.fields...)
+		if s := verify(t, signed, f.verifyOptions()).Signatures[0]; !s.Valid() {
+			t.Fatalf("%s %v, signed: %v", c.action, c.fields, s.Err)
+		}
+		filled := must(t)(pades.AppendFormFill(signed, field, fillText))
+		s := verify(t, filled, f.verifyOptions()).Signatures[0]
+		if c.locked && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) || !c.locked && (!s.Valid() || len(s.Overlays) != 1) {
+			t.Fatalf("%s %v, the field filled: %+v", c.action, c.fields, s)
+		}
+		t.Logf("%s %v: %v %+v", c.action, c.fields, s.Err, s.Overlays)
+	}
+}
+
+// TestCertificationNotFirst: a certification signature after an approval
+// signature. ISO 32000-1 §12.8.2.2.1 allows one signature with a DocMDP
+// transform, the first signed field of the document: a later one is
+// ErrMalformed, and the earlier signature sees the catalog's /Perms
+// change.
+func TestCertificationNotFirst(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.sign(t, inputs(t)["contract.pdf"], pades.LevelBT)
+	late := f.certify(t, signed, 2)
+	rep := verify(t, late, f.verifyOptions())
+	if len(rep.Signatures) != 2 {
+		t.Fatalf("%d signatures", len(rep.Signatures))
+	}
+	first, second := rep.Signatures[0], rep.Signatures[1]
+	if first.Valid() || !errors.Is(first.Err, pades.ErrChanged) || second.Valid() || !errors.Is(second.Err, pades.ErrMalformed) {
+		t.Fatalf("a certification after an approval: %+v\n%+v", first, second)
+	}
+	t.Logf("%v; %v", first.Err, second.Err)
+	// A certification first, then an approval: both valid.
+	rep = verify(t, f.sign(t, f.certify(t, inputs(t)["contract.pdf"], 2), pades.LevelBT), f.verifyOptions())
+	for _, s := range rep.Signatures {
+		if !s.Valid() {
+			t.Fatalf("certified then signed: %+v", s)
+		}
+	}
+}
+
+// TestAnnotationActions: P 3 permits creating annotations (ISO 32000-1
+// Table 254), not running scripts or programs: an annotation added with a
+// JavaScript or Launch action (§12.6.4.16, §12.6.4.5), in /A or /AA, is a
+// change; one with a link to a URI (§12.6.4.7) is an overlay.
+func TestAnnotationActions(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.certify(t, inputs(t)["contract.pdf"], 3)
+	for _, c := range []struct {
+		s, key, value, trigger string
+		ok                     bool
+	}{
+		{"URI", "URI", "(https://example.org/)", "", true},
+		{"JavaScript", "JS", "(app.alert(1))", "", false},
+		{"JavaScript", "JS", "(app.alert(1))", "PO", false},
+		{"Launch", "F", "(calc.exe)", "", false},
+	} {
+		attack := must(t)(pades.AppendActionAnnotation(signed, c.s, c.key, c.value, c.trigger))
+		qpdfCheck(t, attack, "an annotation with an action")
+		s := verify(t, attack, f.verifyOptions()).Signatures[0]
+		if c.ok && (!s.Valid() || len(s.Overlays) != 1) || !c.ok && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) {
+			t.Fatalf("%s %q: %+v", c.s, c.trigger, s)
+		}
+		t.Logf("%s %q: %v", c.s, c.trigger, s.Err)
+	}
+}
