@@ -49,8 +49,9 @@ type overlay struct {
 }
 
 // changesAfter judges the updates after signed, the revision a signature
-// covers, under the DocMDP permissions p in force (0: none).
-func changesAfter(doc, signed *document, p int) judgement {
+// covers, under the DocMDP permissions p in force (0: none) and the
+// FieldMDP locks of the signature.
+func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	var j judgement
 	noChanges := p == 1
 	rootRef, _ := doc.trailer.get("Root").(ref)
@@ -67,7 +68,7 @@ func changesAfter(doc, signed *document, p int) judgement {
 		j.changes = []string{"the document catalog was replaced"}
 		return j
 	}
-	jd := &judge{signed: signed, doc: doc, p: p}
+	jd := &judge{signed: signed, doc: doc, p: p, locks: locks}
 	// Every object of either revision: one the signed revision defined and
 	// the last cross-reference information no longer lists is gone as
 	// surely as one freed (ISO 32000-1 §7.3.10: null), though no free
@@ -260,6 +261,12 @@ type judge struct {
 	annots      map[int]int // see annotations
 	refs        map[int]bool
 	owners      map[int]int // see arrayOwners
+	uses        map[int]int // see useCounts
+	locks       []*fieldLock
+	nodes       map[int]*fieldNode // see formNodes
+	apOwners    map[int]int
+	filled      map[int]bool // widgets reported filled
+	wpages      map[int]int  // see widgetPages
 }
 
 // arrayOwners maps the signed revision's indirect arrays that are a page's
@@ -271,15 +278,7 @@ func (j *judge) arrayOwners() map[int]int {
 		return j.owners
 	}
 	j.owners = map[int]int{}
-	uses := map[int]int{}
-	for num, e := range j.signed.xref {
-		if e.kind == 0 {
-			continue
-		}
-		if o, err := j.signed.getObject(num); err == nil {
-			eachRef(o, func(num int) { uses[num]++ }, 0)
-		}
-	}
+	uses := j.useCounts()
 	defer func() {
 		for num := range j.owners {
 			if uses[num] != 1 {
@@ -334,6 +333,9 @@ func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) st
 			}
 			return grownBySignatures(signed, doc, oldObj, newObj, "form fields", noChanges)
 		}
+	}
+	if c, ok := j.fieldChange(num, oldObj, newObj); ok {
+		return c
 	}
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)

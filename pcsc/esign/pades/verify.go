@@ -168,6 +168,16 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 		pending = append(pending, drawn)
 	}
 	settleOverlays(rep, sigs, pending)
+	// "A document can contain only one signature field that contains a
+	// DocMDP transform method; it shall be the first signed field in the
+	// document" (ISO 32000-1 §12.8.2.2.1; ISO 32000-2 the same): a
+	// certification after another signature certifies nothing — its
+	// permissions would bind the signers before it, who never saw them.
+	for i := range rep.Signatures {
+		if r := &rep.Signatures[i]; sigs[i].end() > sigs[0].end() && !sigs[i].docTimestamp && sigs[i].bad == nil && doc.docMDP(sigs[i].dict) != 0 {
+			r.Err = fmt.Errorf("%w: signature %q certifies the document (DocMDP) but is not its first signature", ErrMalformed, r.Field)
+		}
+	}
 	// B-LTA: a valid document timestamp over a B-LT signature and its
 	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
 	// covers the most.
@@ -256,11 +266,11 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	var drawn []overlay
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		p := 0
+		p, locks := 0, []*fieldLock(nil)
 		if !s.docTimestamp {
-			p = rev.permissions(s.dict)
+			p, locks = rev.permissions(s.dict), rev.fieldLocks(s.dict, s.lock)
 		}
-		j := changesAfter(doc, rev, p)
+		j := changesAfter(doc, rev, p, locks)
 		r.Changes, drawn = j.changes, j.overlays
 		if c := endsAsUpdate(doc, s.end()); c != "" {
 			r.Changes = append(r.Changes, c)
@@ -351,7 +361,8 @@ type sigField struct {
 	// holder is the indirect object the signature dictionary is, or is
 	// written in (a field holding it directly, an array of such fields…).
 	holder ref
-	bad    error // why the dictionary is no signature's (ErrMalformed)
+	bad    error  // why the dictionary is no signature's (ErrMalformed)
+	lock   object // the field's /Lock (ISO 32000-1 §12.7.4.5, Table 233)
 }
 
 // signatures lists the signature fields of the interactive form (ISO
@@ -444,6 +455,7 @@ func (d *document) signatures() ([]sigField, error) {
 			s, err := readSigDict(nm, v)
 			s.bad = err
 			s.holder = in
+			s.lock = fd.get("Lock")
 			if r, ok := fd.get("V").(ref); ok {
 				s.holder = r
 			}
