@@ -12,12 +12,13 @@ import (
 // against the signed revision — every object either revision's
 // cross-reference information lists. Allowed (ETSI EN 319 142-1 §5.4 and
 // ISO 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
-// fields, the DocMDP P=2 set less form filling): the catalog gaining or
-// changing /DSS and /AcroForm, the form's /Fields growing by signature
-// fields and its /SigFlags, a page's /Annots growing by signature widgets
-// (each holding a signature), the document information dictionary when
-// nothing else refers to it, new objects (reached only through those), and
-// new cross-reference and object streams. Anything else — a changed page,
+// fields, the DocMDP P=2 set): the catalog gaining or changing /DSS and
+// /AcroForm, the form's /Fields growing by signature fields and its
+// /SigFlags, a page's /Annots growing by signature widgets (each holding a
+// signature), fields of the signed revision filled or signed (fill.go),
+// the document information dictionary when nothing else refers to it, new
+// objects (reached only through those), and new cross-reference and object
+// streams. Anything else — a changed page,
 // content stream, resource, a deleted or unlisted object, an added
 // annotation that is not a signature's, an empty signature field — is a
 // change. What the allowed changes draw over a signed page is reported
@@ -29,8 +30,10 @@ import (
 // permitted; any change to the document shall invalidate the signature")
 // narrows the set to what long-term validation adds after any signature
 // (ETSI EN 319 142-1 §5.4): the /DSS and document timestamps; a later
-// signature, or a changed information dictionary, is then a change. P 3
-// widens it to creating, deleting and changing annotations.
+// signature, a fill, or a changed information dictionary, is then a
+// change. P 3 widens it to creating, deleting and changing annotations
+// (carrying no script, overlay.go). A signature's FieldMDP locks narrow it
+// for the fields they name (fill.go).
 
 // judgement is what changesAfter found: the changes, and what permitted
 // changes draw over the signed pages.

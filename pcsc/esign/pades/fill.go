@@ -11,7 +11,7 @@ import (
 // Table 257), and ETSI EN 319 142-1 §5.4 builds on those permissions. A
 // fill is a field of the signed revision taking another value (/V, and a
 // choice field's /I, §12.7.4.4) and its widgets another appearance (/AP,
-// /AS, §12.5.5) — or, for an empty signature field, being signed (its /V
+// /AS, §12.5.5) and modification date (/M, Table 164) — or, for an empty signature field, being signed (its /V
 // set to a new signature dictionary). Anything beyond is a change: a new
 // field (changes.go), a field's type, name, flags, rectangle or actions
 // changed, a read-only field's value changed (Table 221: "the user may not
@@ -36,7 +36,8 @@ type fieldNode struct {
 	name    string // fully qualified (§12.7.3.2)
 	ft      object // field type, inherited (Table 220)
 	ff      int64  // field flags, inherited
-	widgets []int  // the widgets drawing this node's field
+	widgets []int  // the widgets drawing this node and its descendants
+	field   int    // the field this node is or, a widget alone, belongs to
 }
 
 // fieldLock is what a signature's FieldMDP locks (Table 256 /Action,
@@ -125,6 +126,7 @@ func (j *judge) formNodes() map[int]*fieldNode {
 	fo, _ := j.signed.resolve(form.get("Fields"))
 	top, _ := fo.(array)
 	seen := map[int]bool{}
+	root := &fieldNode{}
 	var walk func(list array, parent *fieldNode, depth int)
 	walk = func(list array, parent *fieldNode, depth int) {
 		if depth > maxDepth || len(seen) > 10000 {
@@ -140,15 +142,16 @@ func (j *judge) formNodes() map[int]*fieldNode {
 			if d == nil {
 				continue
 			}
-			n := &fieldNode{name: parent.name, ft: parent.ft, ff: parent.ff}
+			n := &fieldNode{name: parent.name, ft: parent.ft, ff: parent.ff, field: r.num}
 			if t, ok := d.get("T").(pdfStr); ok {
 				if n.name != "" {
 					n.name += "."
 				}
 				n.name += string(t)
-			} else if parent.widgets != nil && d.get("Subtype") == name("Widget") {
-				// A widget of its parent field, not a field of its own.
-				parent.widgets = append(parent.widgets, r.num)
+			} else if parent != root && d.get("Subtype") == name("Widget") {
+				// A widget of its parent field, not a field of its own
+				// (§12.7.3.1): the parent holds the value.
+				n.field = parent.field
 			}
 			if v := d.get("FT"); v != nil {
 				n.ft = v
@@ -158,7 +161,6 @@ func (j *judge) formNodes() map[int]*fieldNode {
 					n.ff, _ = x.int()
 				}
 			}
-			n.widgets = []int{}
 			if d.get("Subtype") == name("Widget") {
 				n.widgets = append(n.widgets, r.num)
 				j.appearanceObjects(r.num, d)
@@ -167,9 +169,14 @@ func (j *judge) formNodes() map[int]*fieldNode {
 			ko, _ := j.signed.resolve(d.get("Kids"))
 			kids, _ := ko.(array)
 			walk(kids, n, depth+1)
+			// A value set on a field is inherited by the kids that set
+			// none (Table 220, /V): each of their widgets may draw it.
+			if parent != root {
+				parent.widgets = append(parent.widgets, n.widgets...)
+			}
 		}
 	}
-	walk(top, &fieldNode{}, 0)
+	walk(top, root, 0)
 	return j.nodes
 }
 
@@ -227,6 +234,19 @@ func (j *judge) fieldChange(num int, oldObj, newObj object) (c string, ok bool) 
 		if _, was := oldObj.(*stream); was != isStream(newObj) {
 			return fmt.Sprintf("form field %q: its appearance is no longer of its kind", n.name), true
 		}
+		if n.ft == name("Sig") {
+			// A signature field's appearance is its signer's: redrawn
+			// only as it is signed (below).
+			v, timestamp, signing := j.signing(n)
+			if !signing {
+				return fmt.Sprintf("signature field %q: its appearance changed, and it was not signed", n.name), true
+			}
+			if c := j.mayFill(n, timestamp); c != "" {
+				return c, true
+			}
+			j.fillDraws([]int{w}, "", v, true)
+			return "", true
+		}
 		if c := j.mayFill(n, false); c != "" {
 			return c, true
 		}
@@ -248,7 +268,7 @@ func (j *judge) fieldChange(num int, oldObj, newObj object) (c string, ok bool) 
 	if n.ft != name("Tx") && n.ft != name("Ch") && n.ft != name("Btn") {
 		return fmt.Sprintf("form field %q, of no field type that is filled, changed", n.name), true
 	}
-	if k := differingKeys(od, nd, "V", "I", "AP", "AS"); k != "" {
+	if k := differingKeys(od, nd, "V", "I", "AP", "AS", "M"); k != "" {
 		return fmt.Sprintf("form field %q: its %s changed, which filling it does not", n.name, k), true
 	}
 	if c := j.mayFill(n, false); c != "" {
@@ -263,31 +283,40 @@ func (j *judge) fieldChange(num int, oldObj, newObj object) (c string, ok bool) 
 // appearance the signer's) is signing, the permitted change of Table 254;
 // its widget is then an overlay whose signature must verify.
 func (j *judge) fieldSigned(n *fieldNode, od, nd *dict) string {
-	if k := differingKeys(od, nd, "V", "AP", "AS"); k != "" {
+	if k := differingKeys(od, nd, "V", "AP", "AS", "M"); k != "" {
 		return fmt.Sprintf("signature field %q: its %s changed", n.name, k)
 	}
-	if od.get("V") == nil && nd.get("V") == nil {
-		// Its widget's appearance alone: no signing, and a new look.
-		if c := j.mayFill(n, false); c != "" {
-			return c
-		}
-		j.fillDraws(n.widgets, n.name, ref{}, false)
-		return ""
+	v, timestamp, signing := j.signing(n)
+	switch {
+	case od.get("V") != nil:
+		return fmt.Sprintf("signature field %q: its signature was replaced or removed", n.name)
+	case !signing:
+		return fmt.Sprintf("signature field %q changed, and it was not signed", n.name)
 	}
-	v, ok := nd.get("V").(ref)
-	if od.get("V") != nil || !ok || j.signed.has(v) {
-		return fmt.Sprintf("signature field %q: its signature was replaced", n.name)
-	}
-	sd, _ := j.doc.resolveDict(v)
-	if sd == nil {
-		return fmt.Sprintf("signature field %q: its value is no signature", n.name)
-	}
-	timestamp := sd.get("Type") == name("DocTimeStamp") || sd.get("SubFilter") == name("ETSI.RFC3161")
 	if c := j.mayFill(n, timestamp); c != "" {
 		return c
 	}
 	j.fillDraws(n.widgets, "", v, true)
 	return ""
+}
+
+// signing says whether the signature field of node n, empty when signed,
+// holds now a new signature dictionary, which, and whether that is a
+// document timestamp's.
+func (j *judge) signing(n *fieldNode) (v ref, timestamp, ok bool) {
+	old, _ := j.signed.getObject(n.field)
+	if od, _ := old.(*dict); od == nil || od.get("V") != nil {
+		return ref{}, false, false
+	}
+	now, _ := j.doc.getObject(n.field)
+	nd, _ := now.(*dict)
+	v, ok = nd.get("V").(ref)
+	if !ok || j.signed.has(v) {
+		return ref{}, false, false
+	}
+	sd, _ := j.doc.resolveDict(v)
+	timestamp = sd.get("Type") == name("DocTimeStamp") || sd.get("SubFilter") == name("ETSI.RFC3161")
+	return v, timestamp, sd != nil
 }
 
 // mayFill says why field n may not be filled (or signed) under the
@@ -296,6 +325,8 @@ func (j *judge) fieldSigned(n *fieldNode, od, nd *dict) string {
 func (j *judge) mayFill(n *fieldNode, timestamp bool) string {
 	const readOnly = 1 // Table 221, bit 1
 	switch {
+	case j.p == 1 && !timestamp && n.ft == name("Sig"):
+		return fmt.Sprintf("signature field %q was signed, which the certification's DocMDP permissions (P 1) forbid", n.name)
 	case j.p == 1 && !timestamp:
 		return fmt.Sprintf("form field %q was filled, which the certification's DocMDP permissions (P 1) forbid", n.name)
 	case n.ff&readOnly != 0 && n.ft != name("Sig"):

@@ -86,3 +86,74 @@ func AppendActionAnnotation(pdf []byte, s, key, value, trigger string) ([]byte, 
 	}
 	return AppendFieldSet(out, num, "A", act)
 }
+
+// SplitField appends an update making the merged text field num a field
+// of its own with one widget kid (ISO 32000-1 §12.7.3.1) that the first
+// page lists; it returns the widget's number.
+func SplitField(pdf []byte, num int) ([]byte, int, error) {
+	doc, pageRef, page, err := openFirstPage(pdf)
+	if err != nil {
+		return nil, 0, err
+	}
+	fd, err := doc.resolveDict(ref{num, 0})
+	if err != nil || fd == nil {
+		return nil, 0, fmt.Errorf("no field %d: %v", num, err)
+	}
+	u := newUpdate(doc)
+	w := u.alloc()
+	wd, field := newDict(), newDict()
+	for _, k := range fd.keys {
+		switch k {
+		case "Type", "Subtype", "Rect", "F", "P", "AP", "MK":
+			wd.set(k, fd.get(k))
+		default:
+			field.set(k, fd.get(k))
+		}
+	}
+	wd.set("Parent", ref{num, 0})
+	field.set("Kids", array{w})
+	u.put(w, wd)
+	u.put(ref{num, 0}, field)
+	ao, _ := doc.resolve(page.get("Annots"))
+	annots, _ := ao.(array)
+	var list array
+	for _, a := range annots {
+		if r, ok := a.(ref); ok && r.num == num {
+			a = w
+		}
+		list = append(list, a)
+	}
+	p := page.clone()
+	p.set("Annots", list)
+	u.put(pageRef, p)
+	return u.bytes(), w.num, nil
+}
+
+// AppendAppearanceRewrite appends an update rewriting, under its own
+// number, the normal appearance stream of widget num to show text: a
+// fill that keeps the widget's dictionary as it was.
+func AppendAppearanceRewrite(pdf []byte, num int, text string) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	wd, err := doc.resolveDict(ref{num, 0})
+	if err != nil || wd == nil {
+		return nil, fmt.Errorf("no widget %d: %v", num, err)
+	}
+	ap, _ := doc.resolveDict(wd.get("AP"))
+	r, ok := ap.get("N").(ref)
+	if !ok {
+		return nil, fmt.Errorf("no indirect appearance")
+	}
+	o, err := doc.getObject(r.num)
+	st, isStream := o.(*stream)
+	if err != nil || !isStream {
+		return nil, fmt.Errorf("no appearance stream: %v", err)
+	}
+	u := newUpdate(doc)
+	var body []byte
+	body = fmt.Appendf(body, "BT 0.1 0.1 0.1 rg /Helv 14 Tf 4 60 Td %s Tj ET", serialize(pdfStr(text)))
+	u.put(r, &stream{dict: st.dict, raw: body})
+	return u.bytes(), nil
+}

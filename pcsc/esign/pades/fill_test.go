@@ -5,6 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,5 +184,117 @@ func TestAnnotationActions(t *testing.T) {
 			t.Fatalf("%s %q: %+v", c.s, c.trigger, s)
 		}
 		t.Logf("%s %q: %v", c.s, c.trigger, s.Err)
+	}
+}
+
+// TestPdfsigSignsExistingField: a document prepared with an empty
+// signature field for a second signer; puce signs first (a field of its
+// own), then poppler's pdfsig signs the prepared field (-sign), setting its
+// /V and redrawing its widget. Signing is the permitted change after an
+// approval signature (ISO 32000-1 Table 254): puce's signature stays
+// valid, the second is found and verifies, and the widget pdfsig drew is
+// reported over the first signature's page, named by the second's field.
+// pdfsig agrees that both are valid.
+func TestPdfsigSignsExistingField(t *testing.T) {
+	pdfsigBin, db, ca := nssSigner(t)
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	prepared := must(t)(pades.AppendUnsignedSignatureField(inputs(t)["contract.pdf"], "Second signer"))
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "first.pdf"), filepath.Join(dir, "both.pdf")
+	os.WriteFile(in, f.sign(t, prepared, pades.LevelBT), 0o600)
+	if b, err := exec.Command(pdfsigBin, "-nssdir", db, "-sign", "Signature1", "-nick", "peer signer", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("pdfsig -sign: %v\n%s", err, b)
+	}
+	both, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qpdfCheck(t, both, "pdfsig's signature in a prepared field")
+	opts := f.verifyOptions()
+	opts.Roots = f.pki.Roots.Clone()
+	opts.Roots.AddCert(ca)
+	rep := verify(t, both, opts)
+	if len(rep.Signatures) != 2 {
+		t.Fatalf("%d signatures", len(rep.Signatures))
+	}
+	first, second := rep.Signatures[0], rep.Signatures[1]
+	if !first.Valid() || !second.Valid() || second.Field != "Signature1" || second.Signer.Subject.CommonName != "Peer Signer" {
+		t.Fatalf("puce's: %+v\npdfsig's: %+v", first, second)
+	}
+	if len(first.Overlays) != 1 || first.Overlays[0].Field != "Signature1" || first.Overlays[0].Page != 1 {
+		t.Fatalf("overlays %+v", first.Overlays)
+	}
+	t.Logf("%+v", first.Overlays)
+	if b, _ := exec.Command(pdfsigBin, "-nssdir", db, "-nocert", out).CombinedOutput(); strings.Count(string(b), "Signature is Valid.") != 2 {
+		t.Fatalf("pdfsig:\n%s", b)
+	}
+
+	// The verifier trusts puce's signer only: the widget drawn over the
+	// page is no signature it can hold anyone to.
+	if s := verify(t, both, f.verifyOptions()).Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+		t.Fatalf("untrusted second signer: %+v", s)
+	}
+
+	// Under a certification with P 1, the same signing is a change.
+	os.WriteFile(in, f.certify(t, prepared, 1), 0o600)
+	if b, err := exec.Command(pdfsigBin, "-nssdir", db, "-sign", "Signature1", "-nick", "peer signer", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("pdfsig -sign: %v\n%s", err, b)
+	}
+	if both, err = os.ReadFile(out); err != nil {
+		t.Fatal(err)
+	}
+	if s := verify(t, both, opts).Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+		t.Fatalf("P 1, signed by pdfsig after: %+v", s)
+	} else {
+		t.Logf("P 1: %v", s.Changes)
+	}
+}
+
+// TestFillShapes: fills as other writers save them. A field with its
+// widget as a kid (ISO 32000-1 §12.7.3.1), its /V set on the field and the
+// appearance on the widget, in two updates: one overlay, the widget's. An
+// appearance stream of the signed revision rewritten under its own number
+// (the widget's dictionary unchanged): a fill under P 2, reported where it
+// draws; a change under P 1, or when a FieldMDP lock covers the field.
+func TestFillShapes(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	prepared, field := formFixture(t)
+	split, widget, err := pades.SplitField(prepared, field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qpdfCheck(t, split, "a field with a widget kid")
+	signed := f.certify(t, split, 2)
+	filled := must(t)(pades.AppendFieldSet(signed, field, "V", "("+fillText+")"))
+	filled = must(t)(pades.AppendFormFill(filled, widget, fillText))
+	qpdfCheck(t, filled, "a field with a widget kid, filled")
+	s := verify(t, filled, f.verifyOptions()).Signatures[0]
+	if !s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].Field != "Amount" || s.Overlays[0].Rect != attackBox {
+		t.Fatalf("a field with a widget kid, filled: %v %+v", s.Err, s.Overlays)
+	}
+
+	// Filled with 12,000 EUR before signing; its appearance stream
+	// rewritten after.
+	shown := must(t)(pades.AppendFormFill(prepared, field, "Amount: 12,000 EUR"))
+	for _, c := range []struct {
+		what string
+		sign func([]byte) []byte
+		ok   bool
+	}{
+		{"P 2", func(b []byte) []byte { return f.certify(t, b, 2) }, true},
+		{"P 1", func(b []byte) []byte { return f.certify(t, b, 1) }, false},
+		{"approval locking it", func(b []byte) []byte { return signLocking(t, f, b, "Include", "Amount") }, false},
+	} {
+		signed := c.sign(shown)
+		attack := must(t)(pades.AppendAppearanceRewrite(signed, field, fillText))
+		qpdfCheck(t, attack, "an appearance stream rewritten")
+		if before, after := rendered(t, signed), rendered(t, attack); before == after {
+			t.Fatalf("%s: pdftoppm draws the same (%d dark pixels)", c.what, after)
+		}
+		s := verify(t, attack, f.verifyOptions()).Signatures[0]
+		if c.ok && (!s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].Field != "Amount") || !c.ok && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) {
+			t.Fatalf("%s, the appearance stream rewritten: %+v", c.what, s)
+		}
+		t.Logf("%s: %v %+v", c.what, s.Changes, s.Overlays)
 	}
 }

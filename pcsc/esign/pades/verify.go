@@ -72,8 +72,9 @@ type SignatureReport struct {
 	// Overlays are what later updates draw over the pages of the signed
 	// revision by changes the signature permits: another signer's visible
 	// signature (signing is permitted after any signature, ISO 32000-1
-	// §12.8.2.2.2, Table 254), an annotation under a certification whose
-	// DocMDP permissions are 3. The signature stays valid — the change is
+	// §12.8.2.2.2, Table 254), a form field filled (permitted but under
+	// DocMDP P 1 or the signature's FieldMDP lock), an annotation under a
+	// certification whose DocMDP permissions are 3. The signature stays valid — the change is
 	// permitted — but a reader no longer shows the page as it was signed:
 	// show the signed revision (the file's first SignedLength bytes), or
 	// the overlays. A drawing change that is not permitted is a change
@@ -107,7 +108,8 @@ type Overlay struct {
 	Rect [4]float64
 	// Annotation is its subtype: Widget for a signature field's.
 	Annotation string
-	// Field is the signature field's name, for a signature.
+	// Field is the signature field's name, for a signature; the filled
+	// field's, for a form field filled.
 	Field string
 	// Removed: the annotation was deleted, or no longer draws as it did,
 	// and what it covered shows again (a shadow attack's "hide"); Rect
