@@ -469,6 +469,9 @@ func addedSignature(signed, doc *document, e object, what string, noChanges bool
 	if ft != name("Sig") {
 		return ref{}, what + ": an entry that is not a signature was added"
 	}
+	if a := scriptAction(doc, d); a != "" {
+		return ref{}, what + ": a signature field was added with an action of type " + a
+	}
 	if r, ok := v.(ref); ok {
 		if signed.has(r) {
 			return ref{}, what + ": a signature field holding an earlier signature was added"
@@ -485,7 +488,7 @@ func addedSignature(signed, doc *document, e object, what string, noChanges bool
 	}
 	if noChanges {
 		if sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161") {
-			return ref{}, what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
+			return ref{}, what + ": a signature was added, which the DocMDP permissions in force (P 1) forbid"
 		}
 	}
 	return holder, ""

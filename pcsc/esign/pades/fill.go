@@ -64,8 +64,11 @@ func (l *fieldLock) locked(field string) bool {
 // fieldLocks reads what the FieldMDP transforms of sig, a signature
 // dictionary, lock (ISO 32000-1 §12.8.2.4, Tables 253 and 256), and
 // lock, the signature field's /Lock dictionary (§12.7.4.5, Table 233),
-// whose entries the transform copies. nil when neither locks anything.
-func (d *document) fieldLocks(sig *dict, lock object) []*fieldLock {
+// whose entries the transform copies; nil when neither locks anything.
+// p is the strictest /P either gives, 0 for none: ISO 32000-2 (Table 236)
+// lets a signature field's lock carry DocMDP-like permissions that apply
+// once it is signed, which narrow what the document's permit.
+func (d *document) fieldLocks(sig *dict, lock object) (locks []*fieldLock, p int) {
 	var params []*dict
 	refs, _ := d.resolve(sig.get("Reference"))
 	arr, _ := refs.(array)
@@ -81,10 +84,15 @@ func (d *document) fieldLocks(sig *dict, lock object) []*fieldLock {
 	if ld, err := d.resolveDict(lock); err == nil && ld != nil {
 		params = append(params, ld)
 	}
-	var out []*fieldLock
-	for _, p := range params {
+	for _, tp := range params {
+		po, _ := d.resolve(tp.get("P"))
+		if n, ok := po.(number); ok {
+			if v, ok := n.int(); ok && v >= 1 && v <= 3 && (p == 0 || int(v) < p) {
+				p = int(v)
+			}
+		}
 		l := &fieldLock{}
-		switch p.get("Action") {
+		switch tp.get("Action") {
 		case name("All"):
 			l.all = true
 		case name("Include"):
@@ -93,7 +101,7 @@ func (d *document) fieldLocks(sig *dict, lock object) []*fieldLock {
 		default:
 			continue // no valid action locks nothing that can be named
 		}
-		fo, _ := d.resolve(p.get("Fields"))
+		fo, _ := d.resolve(tp.get("Fields"))
 		fields, _ := fo.(array)
 		for _, f := range fields {
 			f, _ = d.resolve(f)
@@ -101,9 +109,9 @@ func (d *document) fieldLocks(sig *dict, lock object) []*fieldLock {
 				l.names = append(l.names, string(s))
 			}
 		}
-		out = append(out, l)
+		locks = append(locks, l)
 	}
-	return out
+	return locks, p
 }
 
 // formNodes maps the signed revision's indirect field-tree nodes and
@@ -326,9 +334,9 @@ func (j *judge) mayFill(n *fieldNode, timestamp bool) string {
 	const readOnly = 1 // Table 221, bit 1
 	switch {
 	case j.p == 1 && !timestamp && n.ft == name("Sig"):
-		return fmt.Sprintf("signature field %q was signed, which the certification's DocMDP permissions (P 1) forbid", n.name)
+		return fmt.Sprintf("signature field %q was signed, which the DocMDP permissions in force (P 1) forbid", n.name)
 	case j.p == 1 && !timestamp:
-		return fmt.Sprintf("form field %q was filled, which the certification's DocMDP permissions (P 1) forbid", n.name)
+		return fmt.Sprintf("form field %q was filled, which the DocMDP permissions in force (P 1) forbid", n.name)
 	case n.ff&readOnly != 0 && n.ft != name("Sig"):
 		return fmt.Sprintf("read-only form field %q was changed", n.name)
 	}

@@ -36,8 +36,9 @@ func AppendFieldSet(pdf []byte, num int, key, value string) ([]byte, error) {
 // PrepareLocking is Prepare for an approval signature at B-B whose
 // signature reference dictionary holds a FieldMDP transform (ISO 32000-1
 // §12.8.2.4, Tables 253 and 256) with action (All, Include, Exclude) over
-// fields, as a signer copies them from the field's /Lock.
-func PrepareLocking(pdf []byte, opts SignOptions, action string, fields ...string) (*Pending, error) {
+// fields, as a signer copies them from the field's /Lock, and, when p is
+// not 0, the lock's permissions /P (ISO 32000-2 Table 236).
+func PrepareLocking(pdf []byte, opts SignOptions, p int, action string, fields ...string) (*Pending, error) {
 	doc, err := parseDocument(pdf)
 	if err != nil {
 		return nil, err
@@ -47,8 +48,12 @@ func PrepareLocking(pdf []byte, opts SignOptions, action string, fields ...strin
 	for _, f := range fields {
 		list = append(list, pdfStr(f))
 	}
-	tail := fmt.Sprintf("/M %s /Reference [<< /Type /SigRef /TransformMethod /FieldMDP /Data %d %d R /TransformParams << /Type /TransformParams /Action /%s /Fields %s /V /1.2 >> >>]",
-		serialize(pdfStr(pdfDate(opts.Time))), root.num, root.gen, action, serialize(list))
+	perms := ""
+	if p != 0 {
+		perms = fmt.Sprintf(" /P %d", p)
+	}
+	tail := fmt.Sprintf("/M %s /Reference [<< /Type /SigRef /TransformMethod /FieldMDP /Data %d %d R /TransformParams << /Type /TransformParams /Action /%s /Fields %s%s /V /1.2 >> >>]",
+		serialize(pdfStr(pdfDate(opts.Time))), root.num, root.gen, action, serialize(list), perms)
 	out, at, hexLen, err := withPlaceholder(pdf, "/Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached", tail, DefaultContentsSize, nil)
 	if err != nil {
 		return nil, err

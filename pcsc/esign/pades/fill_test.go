@@ -92,7 +92,14 @@ func TestFormFill(t *testing.T) {
 // signLocking signs pdf at B-B with a FieldMDP transform locking fields.
 func signLocking(t *testing.T, f *fixture, pdf []byte, action string, fields ...string) []byte {
 	t.Helper()
-	p, err := pades.PrepareLocking(pdf, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt}, action, fields...)
+	return signLockingP(t, f, pdf, 0, action, fields...)
+}
+
+// signLockingP is signLocking with the lock's permissions p (ISO 32000-2
+// Table 236; 0 for none).
+func signLockingP(t *testing.T, f *fixture, pdf []byte, perms int, action string, fields ...string) []byte {
+	t.Helper()
+	p, err := pades.PrepareLocking(pdf, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt}, perms, action, fields...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +138,23 @@ func TestFieldMDP(t *testing.T) {
 			t.Fatalf("%s %v, the field filled: %+v", c.action, c.fields, s)
 		}
 		t.Logf("%s %v: %v %+v", c.action, c.fields, s.Err, s.Overlays)
+	}
+
+	// A lock with permissions /P (ISO 32000-2 Table 236) narrows what the
+	// document permits once the field is signed: P 1 forbids the fill of
+	// a field it does not name, and a later signature; P 2 forbids
+	// neither.
+	for _, p := range []int{1, 2} {
+		signed := signLockingP(t, f, prepared, p, "Include", "Payee")
+		filled := must(t)(pades.AppendFormFill(signed, field, fillText))
+		cosigned := f.sign(t, signed, pades.LevelBT)
+		for what, doc := range map[string][]byte{"filled": filled, "signed again": cosigned} {
+			s := verify(t, doc, f.verifyOptions()).Signatures[0]
+			if p == 1 && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) || p == 2 && !s.Valid() {
+				t.Fatalf("lock P %d, %s: %+v", p, what, s)
+			}
+			t.Logf("lock P %d, %s: %v", p, what, s.Err)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func (j *judge) annotsChange(num int, oldObj, newObj object) string {
 			return "annotations: an unreadable entry was added"
 		}
 		if j.p == 3 && isAnnotation(d) {
-			if a := j.scriptAction(d); a != "" {
+			if a := scriptAction(j.doc, d); a != "" {
 				return "an annotation was added with an action of type " + a
 			}
 			j.drawn(num, d, ref{}, false)
@@ -66,7 +66,7 @@ func (j *judge) annotationChanged(num int, od, nd *dict) string {
 	if !ok || !isAnnotation(od) || !isAnnotation(nd) {
 		return "content changed"
 	}
-	if a := j.scriptAction(nd); a != "" {
+	if a := scriptAction(j.doc, nd); a != "" {
 		return "an annotation was given an action of type " + a
 	}
 	j.removed(page, od)
@@ -240,16 +240,17 @@ func settleOverlays(rep *Report, sigs []sigField, pending [][]overlay) {
 	}
 }
 
-// scriptAction names the first action of annotation d (its /A, its /AA
-// triggers, and their /Next chains, ISO 32000-1 §12.6.2-§12.6.3) that is
-// not navigation, "" when there is none. P 3 permits creating and
-// changing annotations (Table 254), not running what they carry: a
+// scriptAction names the first action of annotation or field d (its /A,
+// its /AA triggers, and their /Next chains, ISO 32000-1 §12.6.2-§12.6.3)
+// that is not navigation, "" when there is none. P 3 permits creating and
+// changing annotations (Table 254), and any signature permits signing —
+// not running what they carry: a
 // JavaScript action (§12.6.4.16) can rewrite the page and the form when
 // the page opens, a Launch action (§12.6.4.5) runs a program, and others
 // hide fields, reset them or turn layers on (§12.6.4.10-.12). Navigation —
 // going to a destination, a URI, a named page — changes nothing of the
 // document.
-func (j *judge) scriptAction(d *dict) string {
+func scriptAction(doc *document, d *dict) string {
 	navigation := []name{"GoTo", "GoToR", "GoToE", "URI", "Named", "Thread"}
 	var bad string
 	seen := map[int]bool{}
@@ -264,7 +265,7 @@ func (j *judge) scriptAction(d *dict) string {
 			}
 			seen[r.num] = true
 		}
-		o, _ = j.doc.resolve(o)
+		o, _ = doc.resolve(o)
 		switch v := o.(type) {
 		case array:
 			for _, e := range v {
@@ -282,7 +283,7 @@ func (j *judge) scriptAction(d *dict) string {
 	if a := d.get("A"); a != nil {
 		walk(a, 0)
 	}
-	aa, _ := j.doc.resolveDict(d.get("AA"))
+	aa, _ := doc.resolveDict(d.get("AA"))
 	if aa != nil {
 		for _, k := range aa.keys {
 			walk(aa.get(k), 0)

@@ -270,7 +270,11 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	if !r.WholeDocument {
 		p, locks := 0, []*fieldLock(nil)
 		if !s.docTimestamp {
-			p, locks = rev.permissions(s.dict), rev.fieldLocks(s.dict, s.lock)
+			var lp int
+			p = rev.permissions(s.dict)
+			if locks, lp = rev.fieldLocks(s.dict, s.lock); lp != 0 && (p == 0 || lp < p) {
+				p = lp
+			}
 		}
 		j := changesAfter(doc, rev, p, locks)
 		r.Changes, drawn = j.changes, j.overlays
