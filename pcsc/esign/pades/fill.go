@@ -368,7 +368,7 @@ func (j *judge) fillDraws(widgets []int, field string, sig ref, hasSig bool) {
 		before := len(j.overlays)
 		j.drawnOn(pages[w], d, sig, hasSig)
 		if len(j.overlays) > before && !hasSig {
-			j.overlays[before].Field = field
+			j.overlays[before].FormField = field
 		}
 	}
 }

@@ -63,7 +63,7 @@ func TestFormFill(t *testing.T) {
 		if !s.Valid() || len(s.Overlays) != 1 {
 			t.Fatalf("P=%d, a field filled: %v %+v", p, s.Err, s.Overlays)
 		}
-		if o := s.Overlays[0]; o.Page != 1 || o.Rect != attackBox || o.Annotation != "Widget" || o.Field != "Amount" || o.Removed {
+		if o := s.Overlays[0]; o.Page != 1 || o.Rect != attackBox || o.Annotation != "Widget" || o.FormField != "Amount" || o.Field != "" || o.Removed {
 			t.Fatalf("P=%d, overlay %+v", p, o)
 		}
 		t.Logf("P=%d: %+v", p, s.Overlays)
@@ -177,10 +177,19 @@ func TestCertificationNotFirst(t *testing.T) {
 	}
 	t.Logf("%v; %v", first.Err, second.Err)
 	// A certification first, then an approval: both valid.
-	rep = verify(t, f.sign(t, f.certify(t, inputs(t)["contract.pdf"], 2), pades.LevelBT), f.verifyOptions())
+	certified := f.certify(t, inputs(t)["contract.pdf"], 2)
+	rep = verify(t, f.sign(t, certified, pades.LevelBT), f.verifyOptions())
 	for _, s := range rep.Signatures {
 		if !s.Valid() {
 			t.Fatalf("certified then signed: %+v", s)
+		}
+	}
+	// A forged signature dictionary added after, which sorts first (its
+	// byte range ends early), does not make the certification late.
+	forged := must(t)(pades.AppendSignatureDict(certified, "<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange [0 10 20 10] /Contents <3000> >>"))
+	for _, s := range verify(t, forged, f.verifyOptions()).Signatures {
+		if s.Field == "Signature1" && !s.Valid() || s.Field != "Signature1" && !errors.Is(s.Err, pades.ErrMalformed) {
+			t.Fatalf("a forged dictionary after the certification: %+v", s)
 		}
 	}
 }
@@ -293,7 +302,7 @@ func TestFillShapes(t *testing.T) {
 	filled = must(t)(pades.AppendFormFill(filled, widget, fillText))
 	qpdfCheck(t, filled, "a field with a widget kid, filled")
 	s := verify(t, filled, f.verifyOptions()).Signatures[0]
-	if !s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].Field != "Amount" || s.Overlays[0].Rect != attackBox {
+	if !s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].FormField != "Amount" || s.Overlays[0].Rect != attackBox {
 		t.Fatalf("a field with a widget kid, filled: %v %+v", s.Err, s.Overlays)
 	}
 
@@ -316,7 +325,7 @@ func TestFillShapes(t *testing.T) {
 			t.Fatalf("%s: pdftoppm draws the same (%d dark pixels)", c.what, after)
 		}
 		s := verify(t, attack, f.verifyOptions()).Signatures[0]
-		if c.ok && (!s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].Field != "Amount") || !c.ok && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) {
+		if c.ok && (!s.Valid() || len(s.Overlays) != 1 || s.Overlays[0].FormField != "Amount") || !c.ok && (s.Valid() || !errors.Is(s.Err, pades.ErrChanged)) {
 			t.Fatalf("%s, the appearance stream rewritten: %+v", c.what, s)
 		}
 		t.Logf("%s: %v %+v", c.what, s.Changes, s.Overlays)

@@ -108,9 +108,12 @@ type Overlay struct {
 	Rect [4]float64
 	// Annotation is its subtype: Widget for a signature field's.
 	Annotation string
-	// Field is the signature field's name, for a signature; the filled
-	// field's, for a form field filled.
+	// Field is the signature field's name, for a signature.
 	Field string
+	// FormField is the field's name, for a form field filled after
+	// signing (a text, choice or button field taking another value and
+	// appearance).
+	FormField string
 	// Removed: the annotation was deleted, or no longer draws as it did,
 	// and what it covered shows again (a shadow attack's "hide"); Rect
 	// is where it drew.
@@ -170,16 +173,6 @@ func Verify(ctx context.Context, pdf []byte, opts VerifyOptions) (*Report, error
 		pending = append(pending, drawn)
 	}
 	settleOverlays(rep, sigs, pending)
-	// "A document can contain only one signature field that contains a
-	// DocMDP transform method; it shall be the first signed field in the
-	// document" (ISO 32000-1 §12.8.2.2.1; ISO 32000-2 the same): a
-	// certification after another signature certifies nothing — its
-	// permissions would bind the signers before it, who never saw them.
-	for i := range rep.Signatures {
-		if r := &rep.Signatures[i]; sigs[i].end() > sigs[0].end() && !sigs[i].docTimestamp && sigs[i].bad == nil && doc.docMDP(sigs[i].dict) != 0 {
-			r.Err = fmt.Errorf("%w: signature %q certifies the document (DocMDP) but is not its first signature", ErrMalformed, r.Field)
-		}
-	}
 	// B-LTA: a valid document timestamp over a B-LT signature and its
 	// validation data (ETSI EN 319 142-1 §6.3): the latest first, as it
 	// covers the most.
@@ -264,6 +257,22 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	if rev != doc && !s.inRevision(rev) {
 		r.Err = fmt.Errorf("%w: signature %q: its dictionary is not in the bytes it signs", ErrMalformed, s.field)
 		return r, nil
+	}
+	// "A document can contain only one signature field that contains a
+	// DocMDP transform method; it shall be the first signed field in the
+	// document" (ISO 32000-1 §12.8.2.2.1; ISO 32000-2 the same): a
+	// certification whose signed bytes already hold another signature
+	// certifies nothing — its permissions would bind the signers before
+	// it, who never saw them. (A forged dictionary added later, which no
+	// byte range covers, is not in those bytes.)
+	if !s.docTimestamp && rev.docMDP(s.dict) != 0 {
+		earlier, _ := rev.signatures()
+		for _, e := range earlier {
+			if e.bad == nil && e.holder != s.holder && e.end() < s.end() {
+				r.Err = fmt.Errorf("%w: signature %q certifies the document (DocMDP) but is not its first signature", ErrMalformed, s.field)
+				return r, nil
+			}
+		}
 	}
 	var drawn []overlay
 	r.WholeDocument = s.end() == int64(len(doc.data))
