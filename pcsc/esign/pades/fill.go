@@ -8,14 +8,14 @@ import (
 
 // Form filling after a signature. DocMDP permissions 2 and 3 permit
 // "filling in forms" (ISO 32000-1 §12.8.2.2.2, Table 254; ISO 32000-2
-// Table 257), and ETSI EN 319 142-1 §5.4 builds on those permissions. A
-// fill is a field of the signed revision taking another value (/V, and a
-// choice field's /I, §12.7.4.4) and its widgets another appearance (/AP,
-// /AS, §12.5.5) and modification date (/M, Table 164) — or, for an empty signature field, being signed (its /V
-// set to a new signature dictionary). Anything beyond is a change: a new
-// field (changes.go), a field's type, name, flags, rectangle or actions
-// changed, a read-only field's value changed (Table 221: "the user may not
-// change the value of the field").
+// Table 257). A fill is a field of the signed revision taking another
+// value (/V, and a choice field's /I, §12.7.4.4), its widgets another
+// appearance (/AP, /AS, §12.5.5) and modification date (/M, Table 164) —
+// or, for an empty signature field, being signed (its /V set to a new
+// signature dictionary). Anything beyond is a change: a new field
+// (changes.go), a field's type, name, flags, rectangle or actions changed,
+// a read-only field's value changed (Table 221: its user may not change
+// it).
 //
 // An approval signature with no certification in force restricts no
 // field but those its FieldMDP locks (ISO 32000-1 §12.8.2.4; ISO 32000-2
@@ -128,9 +128,6 @@ func (j *judge) formNodes() map[int]*fieldNode {
 		return j.nodes
 	}
 	form, _ := j.signed.resolveDict(cat.get("AcroForm"))
-	if form == nil {
-		return j.nodes
-	}
 	fo, _ := j.signed.resolve(form.get("Fields"))
 	top, _ := fo.(array)
 	seen := map[int]bool{}
@@ -185,6 +182,16 @@ func (j *judge) formNodes() map[int]*fieldNode {
 		}
 	}
 	walk(top, root, 0)
+	// Fields whose widgets only a page lists, as poppler's pdfsig writes
+	// its signature field (signatures, verify.go).
+	roots := map[ref]ref{}
+	for num := range j.widgetPages() {
+		if d, _ := j.signed.resolveDict(ref{num, 0}); d.get("Subtype") == name("Widget") && !seen[num] {
+			if r, err := j.signed.rootField(ref{num, 0}, roots); err == nil {
+				walk(array{r}, root, 0)
+			}
+		}
+	}
 	return j.nodes
 }
 

@@ -96,3 +96,68 @@ func indirectArraysDocBytes(t *testing.T) []byte {
 	signed, _ := indirectArraysDoc(t, "Widget", false)
 	return signed
 }
+
+// revisions writes a document of objects (number → body) and an update of
+// more, and returns both revisions parsed.
+func revisions(t *testing.T, objs, update map[int]string) (signed, doc *document) {
+	t.Helper()
+	var b bytes.Buffer
+	offs := map[int]int{}
+	section := func(objs map[int]string, prev int) int {
+		nums := []int{}
+		for n, body := range objs {
+			offs[n] = b.Len()
+			fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", n, body)
+			nums = append(nums, n)
+		}
+		at := b.Len()
+		b.WriteString("xref\n")
+		size := 0
+		for _, n := range nums {
+			fmt.Fprintf(&b, "%d 1\n%010d 00000 n\r\n", n, offs[n])
+			size = max(size, n+1)
+		}
+		p := ""
+		if prev >= 0 {
+			p = fmt.Sprintf(" /Prev %d", prev)
+		}
+		fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n", size+10, p, at)
+		return at
+	}
+	b.WriteString("%PDF-1.7\n")
+	first := section(objs, -1)
+	signed, err := parseDocument(bytes.Clone(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section(update, first)
+	if doc, err = parseDocument(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return signed, doc
+}
+
+// TestFillFieldOnlyAPageLists: a text field that only a page's /Annots
+// lists, not /AcroForm /Fields (as pdfsig writes its own), filled: a fill
+// as any other, reported where it draws.
+func TestFillFieldOnlyAPageLists(t *testing.T) {
+	base := map[int]string{
+		1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] >> >>",
+		2: "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		3: "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [4 0 R] >>",
+		4: "<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /Rect [60 690 540 780] /F 4 /P 3 0 R >>",
+	}
+	for _, c := range []struct {
+		field string
+		ok    bool
+	}{
+		{"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /V (92,000 EUR) /AP << /N 5 0 R >> /Rect [60 690 540 780] /F 4 /P 3 0 R >>", true},
+		{"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Amount) /V (92,000 EUR) /AP << /N 5 0 R >> /Rect [60 600 540 780] /F 4 /P 3 0 R >>", false},
+	} {
+		signed, doc := revisions(t, base, map[int]string{4: c.field, 5: "<< /Type /XObject /Subtype /Form /BBox [0 0 480 90] /Length 0 >>\nstream\n\nendstream"})
+		j := changesAfter(doc, signed, 2, nil)
+		if (len(j.changes) == 0) != c.ok || c.ok && (len(j.overlays) != 1 || j.overlays[0].FormField != "Amount" || j.overlays[0].Page != 1) {
+			t.Errorf("%s: %v %+v", c.field, j.changes, j.overlays)
+		}
+	}
+}

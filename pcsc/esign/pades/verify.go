@@ -64,9 +64,11 @@ type SignatureReport struct {
 	WholeDocument bool
 	// ChangedAfterSigning: a later incremental update changes the
 	// document's content; Changes says how. Updates that only add
-	// validation data, document timestamps or signatures are not changes
-	// (ETSI EN 319 142-1 §5.4: DSS and document timestamps follow a
-	// signature in later updates).
+	// validation data, document timestamps or signatures, or fill form
+	// fields, are not changes (ETSI EN 319 142-1 §5.4: DSS and document
+	// timestamps follow a signature in later updates; ISO 32000-1
+	// §12.8.2.2.2, Table 254) — unless the DocMDP permissions, or a
+	// FieldMDP lock, in force forbid them.
 	ChangedAfterSigning bool
 	Changes             []string
 	// Overlays are what later updates draw over the pages of the signed
