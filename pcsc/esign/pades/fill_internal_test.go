@@ -20,44 +20,16 @@ func TestSignatureWidgetActions(t *testing.T) {
 		{"/AA << /PO << /S /JavaScript /JS (app.alert(1)) >> >>", false},
 		{"/A << /S /GoTo /D [3 0 R /Fit] /Next << /S /Launch /F (calc.exe) >> >>", false},
 	} {
-		var b bytes.Buffer
-		offs := map[int]int{}
-		obj := func(n int, body string) {
-			offs[n] = b.Len()
-			fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", n, body)
-		}
-		xref := func(nums []int, size, prev int) {
-			at := b.Len()
-			b.WriteString("xref\n")
-			for _, n := range nums {
-				fmt.Fprintf(&b, "%d 1\n%010d 00000 n\r\n", n, offs[n])
-			}
-			p := ""
-			if prev >= 0 {
-				p = fmt.Sprintf(" /Prev %d", prev)
-			}
-			fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n", size, p, at)
-		}
-		b.WriteString("%PDF-1.7\n")
-		obj(1, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] >> >>")
-		obj(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
-		obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [] >>")
-		first := b.Len()
-		xref([]int{1, 2, 3}, 4, -1)
-		signedBytes := bytes.Clone(b.Bytes())
-		obj(1, "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] /SigFlags 3 >> >>")
-		obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [4 0 R] >>")
-		obj(4, "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Second) /V 5 0 R /Rect [0 0 0 0] /F 4 /P 3 0 R "+c.actions+" >>")
-		obj(5, "<< /Type /Sig /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3000> >>")
-		xref([]int{1, 3, 4, 5}, 6, first)
-		doc, err := parseDocument(b.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		signed, err := parseDocument(signedBytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		signed, doc := revisions(t, map[int]string{
+			1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] >> >>",
+			2: "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+			3: "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [] >>",
+		}, map[int]string{
+			1: "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] /SigFlags 3 >> >>",
+			3: "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Annots [4 0 R] >>",
+			4: "<< /Type /Annot /Subtype /Widget /FT /Sig /T (Second) /V 5 0 R /Rect [0 0 0 0] /F 4 /P 3 0 R " + c.actions + " >>",
+			5: "<< /Type /Sig /SubFilter /ETSI.CAdES.detached /ByteRange [0 1 2 3] /Contents <3000> >>",
+		})
 		if j := changesAfter(doc, signed, 2, nil); (len(j.changes) == 0) != c.ok {
 			t.Errorf("%q: %v", c.actions, j.changes)
 		}
@@ -69,10 +41,7 @@ func TestSignatureWidgetActions(t *testing.T) {
 // from a signature field's /Lock (Table 233) alone, with the /P of ISO
 // 32000-2 Table 236.
 func TestFieldLocked(t *testing.T) {
-	doc, err := parseDocument(indirectArraysDocBytes(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc, _ := revisions(t, map[int]string{1: "<< /Type /Catalog >>"}, nil)
 	l := &lexer{buf: []byte("<< /Type /SigFieldLock /Action /Include /Fields [(a.b) (c)] /P 2 >>")}
 	lock, err := l.object(0)
 	if err != nil {
@@ -90,11 +59,6 @@ func TestFieldLocked(t *testing.T) {
 	if (&fieldLock{exclude: true, names: []string{"c"}}).locked("c") || !(&fieldLock{all: true}).locked("x") {
 		t.Error("Exclude or All")
 	}
-}
-
-func indirectArraysDocBytes(t *testing.T) []byte {
-	signed, _ := indirectArraysDoc(t, "Widget", false)
-	return signed
 }
 
 // revisions writes a document of objects (number → body) and an update of
