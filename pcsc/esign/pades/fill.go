@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf16"
 )
 
 // Form filling after a signature. DocMDP permissions 2 and 3 permit
@@ -106,7 +107,7 @@ func (d *document) fieldLocks(sig *dict, lock object) (locks []*fieldLock, p int
 		for _, f := range fields {
 			f, _ = d.resolve(f)
 			if s, ok := f.(pdfStr); ok {
-				l.names = append(l.names, string(s))
+				l.names = append(l.names, text(s))
 			}
 		}
 		locks = append(locks, l)
@@ -152,7 +153,7 @@ func (j *judge) formNodes() map[int]*fieldNode {
 				if n.name != "" {
 					n.name += "."
 				}
-				n.name += string(t)
+				n.name += text(t)
 			} else if parent != root && d.get("Subtype") == name("Widget") {
 				// A widget of its parent field, not a field of its own
 				// (§12.7.3.1): the parent holds the value.
@@ -402,4 +403,26 @@ func (j *judge) widgetPages() map[int]int {
 func isStream(o object) bool {
 	_, ok := o.(*stream)
 	return ok
+}
+
+// text decodes a text string (ISO 32000-1 §7.9.2.2; ISO 32000-2 adds
+// UTF-8): a lock names a field in one encoding, the field may spell its
+// name in another, and a lock compared byte for byte would miss it. Bytes
+// of PDFDocEncoding are taken as Latin-1, which it matches for letters.
+func text(s pdfStr) string {
+	switch {
+	case len(s) >= 2 && s[0] == 0xfe && s[1] == 0xff:
+		u := make([]uint16, 0, len(s)/2)
+		for i := 2; i+1 < len(s); i += 2 {
+			u = append(u, uint16(s[i])<<8|uint16(s[i+1]))
+		}
+		return string(utf16.Decode(u))
+	case strings.HasPrefix(string(s), "\xef\xbb\xbf"):
+		return string(s[3:])
+	}
+	r := make([]rune, len(s))
+	for i, b := range []byte(s) {
+		r[i] = rune(b)
+	}
+	return string(r)
 }

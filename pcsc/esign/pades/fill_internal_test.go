@@ -56,6 +56,14 @@ func TestFieldLocked(t *testing.T) {
 			t.Errorf("%s: locked %v", name, got)
 		}
 	}
+	// The same name as UTF-16BE (ISO 32000-1 §7.9.2.2) in the lock.
+	l = &lexer{buf: []byte("<< /Action /Include /Fields [<FEFF0061002E0062>] >>")}
+	if lock, err = l.object(0); err != nil {
+		t.Fatal(err)
+	}
+	if locks, _ := doc.fieldLocks(newDict(), lock); len(locks) != 1 || !locks[0].locked("a.b") || text(pdfStr("\xef\xbb\xbfa.b")) != "a.b" {
+		t.Errorf("a name in UTF-16: %+v", locks)
+	}
 	if (&fieldLock{exclude: true, names: []string{"c"}}).locked("c") || !(&fieldLock{all: true}).locked("x") {
 		t.Error("Exclude or All")
 	}
