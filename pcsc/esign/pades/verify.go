@@ -76,11 +76,11 @@ type SignatureReport struct {
 	// signature (signing is permitted after any signature, ISO 32000-1
 	// §12.8.2.2.2, Table 254), a form field filled (permitted but under
 	// DocMDP P 1 or the signature's FieldMDP lock), an annotation under a
-	// certification whose DocMDP permissions are 3. The signature stays valid — the change is
-	// permitted — but a reader no longer shows the page as it was signed:
-	// show the signed revision (the file's first SignedLength bytes), or
-	// the overlays. A drawing change that is not permitted is a change
-	// (ErrChanged), not an overlay.
+	// certification whose DocMDP permissions are 3. The signature stays
+	// valid — the change is permitted — but a reader no longer shows the
+	// page as it was signed: show the signed revision (the file's first
+	// SignedLength bytes), or the overlays. A drawing change that is not
+	// permitted is a change (ErrChanged), not an overlay.
 	Overlays []Overlay
 	// SignedLength is how many of the file's first bytes the signature
 	// covers (its /ByteRange's end): the revision it signed.
@@ -262,11 +262,11 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 	}
 	// "A document can contain only one signature field that contains a
 	// DocMDP transform method; it shall be the first signed field in the
-	// document" (ISO 32000-1 §12.8.2.2.1; ISO 32000-2 the same): a
-	// certification whose signed bytes already hold another signature
-	// certifies nothing — its permissions would bind the signers before
-	// it, who never saw them. (A forged dictionary added later, which no
-	// byte range covers, is not in those bytes.)
+	// document" (ISO 32000-1 §12.8.2.2.1): a certification whose signed
+	// bytes already hold another signature certifies nothing — its
+	// permissions would bind the signers before it, who never saw them. (A
+	// forged dictionary added later, which no byte range covers, is not in
+	// those bytes.)
 	if !s.docTimestamp && rev.docMDP(s.dict) != 0 {
 		earlier, _ := rev.signatures()
 		for _, e := range earlier {
