@@ -246,9 +246,10 @@ func settleOverlays(rep *Report, sigs []sigField, pending [][]overlay) {
 // changing annotations (Table 254), and any signature permits signing —
 // not running what they carry: a JavaScript action (§12.6.4.16) can
 // rewrite the page and the form when the page opens, a Launch action
-// (§12.6.4.5) runs a program, and others hide fields, reset them or turn
-// layers on (§12.6.4.10-.12). Navigation — going to a destination, a URI,
-// a named page — changes nothing of the document.
+// (§12.6.4.5) runs a program, and others hide fields, turn layers on or
+// reset the form (§12.6.4.10, §12.6.4.12, §12.7.5.3). Navigation — going
+// to a destination, a URI, a named page — changes nothing of the
+// document.
 func scriptAction(doc *document, d *dict) string {
 	navigation := []name{"GoTo", "GoToR", "GoToE", "URI", "Named", "Thread"}
 	var bad string
