@@ -162,3 +162,24 @@ func AppendAppearanceRewrite(pdf []byte, num int, text string) ([]byte, error) {
 	u.put(r, &stream{dict: st.dict, raw: body})
 	return u.bytes(), nil
 }
+
+// AppendNeedAppearances appends an update setting the form's
+// /NeedAppearances (ISO 32000-1 Table 218): readers then draw each field
+// from its value, not from the appearance it was signed with.
+func AppendNeedAppearances(pdf []byte) ([]byte, error) {
+	f, err := openForm(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(f.doc)
+	nf := f.form.clone()
+	nf.set("NeedAppearances", true)
+	if formRef, ok := f.cat.get("AcroForm").(ref); ok {
+		u.put(formRef, nf)
+	} else {
+		c := f.cat.clone()
+		c.set("AcroForm", nf)
+		u.put(f.catRef, c)
+	}
+	return u.bytes(), nil
+}

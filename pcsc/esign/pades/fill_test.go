@@ -331,3 +331,28 @@ func TestFillShapes(t *testing.T) {
 		t.Logf("%s: %v %+v", c.what, s.Changes, s.Overlays)
 	}
 }
+
+// TestNeedAppearances: a shadow attack through the form's
+// /NeedAppearances (ISO 32000-1 Table 218). The signer sees a field drawn
+// by its appearance (12,000 EUR) while its value says 92,000 EUR; an
+// update after the signature sets /NeedAppearances, and readers that
+// honour it draw the field from its value. No field was filled: it is a
+// change, even under P 2 (a regression test: it always was).
+func TestNeedAppearances(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	prepared, field := formFixture(t)
+	prepared = must(t)(pades.AppendFormFill(prepared, field, "Amount: 12,000 EUR"))
+	prepared = must(t)(pades.AppendFieldSet(prepared, field, "V", "(Amount: 92,000 EUR 92,000 EUR 92,000 EUR)"))
+	signed := f.certify(t, prepared, 2)
+	attack := must(t)(pades.AppendNeedAppearances(signed))
+	qpdfCheck(t, attack, "/NeedAppearances set")
+	// poppler honours it: pdftoppm draws the value, not the appearance.
+	if before, after := rendered(t, signed), rendered(t, attack); before == after {
+		t.Fatalf("pdftoppm draws the same: %d dark pixels", after)
+	}
+	if s := verify(t, attack, f.verifyOptions()).Signatures[0]; s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+		t.Fatalf("/NeedAppearances set after signing: %+v", s)
+	} else {
+		t.Logf("%v", s.Changes)
+	}
+}
