@@ -78,7 +78,7 @@ func TestIndirectArraysGrown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := changesAfter(doc, signed, c.p)
+		j := changesAfter(doc, signed, c.p, nil)
 		if (len(j.changes) == 0) != c.ok || c.ok && (len(j.overlays) != 1 || j.overlays[0].Page != 1 || j.overlays[0].Annotation != c.subtype) {
 			t.Errorf("%s, P %d: changes %v, overlays %+v", c.subtype, c.p, j.changes, j.overlays)
 		}

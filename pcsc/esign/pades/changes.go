@@ -12,12 +12,13 @@ import (
 // against the signed revision — every object either revision's
 // cross-reference information lists. Allowed (ETSI EN 319 142-1 §5.4 and
 // ISO 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
-// fields, the DocMDP P=2 set less form filling): the catalog gaining or
-// changing /DSS and /AcroForm, the form's /Fields growing by signature
-// fields and its /SigFlags, a page's /Annots growing by signature widgets
-// (each holding a signature), the document information dictionary when
-// nothing else refers to it, new objects (reached only through those), and
-// new cross-reference and object streams. Anything else — a changed page,
+// fields, the DocMDP P=2 set): the catalog gaining or changing /DSS and
+// /AcroForm, the form's /Fields growing by signature fields and its
+// /SigFlags, a page's /Annots growing by signature widgets (each holding a
+// signature), fields of the signed revision filled or signed (fill.go),
+// the document information dictionary when nothing else refers to it, new
+// objects (reached only through those), and new cross-reference and object
+// streams. Anything else — a changed page,
 // content stream, resource, a deleted or unlisted object, an added
 // annotation that is not a signature's, an empty signature field — is a
 // change. What the allowed changes draw over a signed page is reported
@@ -29,8 +30,10 @@ import (
 // permitted; any change to the document shall invalidate the signature")
 // narrows the set to what long-term validation adds after any signature
 // (ETSI EN 319 142-1 §5.4): the /DSS and document timestamps; a later
-// signature, or a changed information dictionary, is then a change. P 3
-// widens it to creating, deleting and changing annotations.
+// signature, a fill, or a changed information dictionary, is then a
+// change. P 3 widens it to creating, deleting and changing annotations
+// (carrying no script, overlay.go). A signature's FieldMDP locks narrow it
+// for the fields they name (fill.go).
 
 // judgement is what changesAfter found: the changes, and what permitted
 // changes draw over the signed pages.
@@ -49,8 +52,9 @@ type overlay struct {
 }
 
 // changesAfter judges the updates after signed, the revision a signature
-// covers, under the DocMDP permissions p in force (0: none).
-func changesAfter(doc, signed *document, p int) judgement {
+// covers, under the DocMDP permissions p in force (0: none) and the
+// FieldMDP locks of the signature.
+func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	var j judgement
 	noChanges := p == 1
 	rootRef, _ := doc.trailer.get("Root").(ref)
@@ -67,7 +71,7 @@ func changesAfter(doc, signed *document, p int) judgement {
 		j.changes = []string{"the document catalog was replaced"}
 		return j
 	}
-	jd := &judge{signed: signed, doc: doc, p: p}
+	jd := &judge{signed: signed, doc: doc, p: p, locks: locks}
 	// Every object of either revision: one the signed revision defined and
 	// the last cross-reference information no longer lists is gone as
 	// surely as one freed (ISO 32000-1 §7.3.10: null), though no free
@@ -260,6 +264,12 @@ type judge struct {
 	annots      map[int]int // see annotations
 	refs        map[int]bool
 	owners      map[int]int // see arrayOwners
+	uses        map[int]int // see useCounts
+	locks       []*fieldLock
+	nodes       map[int]*fieldNode // see formNodes
+	apOwners    map[int]int
+	filled      map[int]bool // widgets reported filled
+	wpages      map[int]int  // see widgetPages
 }
 
 // arrayOwners maps the signed revision's indirect arrays that are a page's
@@ -271,15 +281,7 @@ func (j *judge) arrayOwners() map[int]int {
 		return j.owners
 	}
 	j.owners = map[int]int{}
-	uses := map[int]int{}
-	for num, e := range j.signed.xref {
-		if e.kind == 0 {
-			continue
-		}
-		if o, err := j.signed.getObject(num); err == nil {
-			eachRef(o, func(num int) { uses[num]++ }, 0)
-		}
-	}
+	uses := j.useCounts()
 	defer func() {
 		for num := range j.owners {
 			if uses[num] != 1 {
@@ -334,6 +336,9 @@ func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) st
 			}
 			return grownBySignatures(signed, doc, oldObj, newObj, "form fields", noChanges)
 		}
+	}
+	if c, ok := j.fieldChange(num, oldObj, newObj); ok {
+		return c
 	}
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)
@@ -464,6 +469,9 @@ func addedSignature(signed, doc *document, e object, what string, noChanges bool
 	if ft != name("Sig") {
 		return ref{}, what + ": an entry that is not a signature was added"
 	}
+	if a := scriptAction(doc, d); a != "" {
+		return ref{}, what + ": a signature field was added with an action of type " + a
+	}
 	if r, ok := v.(ref); ok {
 		if signed.has(r) {
 			return ref{}, what + ": a signature field holding an earlier signature was added"
@@ -480,7 +488,7 @@ func addedSignature(signed, doc *document, e object, what string, noChanges bool
 	}
 	if noChanges {
 		if sd.get("Type") != name("DocTimeStamp") && sd.get("SubFilter") != name("ETSI.RFC3161") {
-			return ref{}, what + ": a signature was added, which the certification's DocMDP permissions (P 1) forbid"
+			return ref{}, what + ": a signature was added, which the DocMDP permissions in force (P 1) forbid"
 		}
 	}
 	return holder, ""

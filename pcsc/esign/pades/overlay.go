@@ -2,6 +2,7 @@ package pades
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,9 @@ func (j *judge) annotsChange(num int, oldObj, newObj object) string {
 			return "annotations: an unreadable entry was added"
 		}
 		if j.p == 3 && isAnnotation(d) {
+			if a := scriptAction(j.doc, d); a != "" {
+				return "an annotation was added with an action of type " + a
+			}
 			j.drawn(num, d, ref{}, false)
 			continue
 		}
@@ -61,6 +65,9 @@ func (j *judge) annotationChanged(num int, od, nd *dict) string {
 	page, ok := j.annotations()[num]
 	if !ok || !isAnnotation(od) || !isAnnotation(nd) {
 		return "content changed"
+	}
+	if a := scriptAction(j.doc, nd); a != "" {
+		return "an annotation was given an action of type " + a
 	}
 	j.removed(page, od)
 	j.drawnOn(page, nd, ref{}, false)
@@ -231,4 +238,56 @@ func settleOverlays(rep *Report, sigs []sigField, pending [][]overlay) {
 			r.Err = fmt.Errorf("%w: %s", ErrChanged, strings.Join(changes, "; "))
 		}
 	}
+}
+
+// scriptAction names the first action of annotation or field d (its /A,
+// its /AA triggers, and their /Next chains, ISO 32000-1 §12.6.2-§12.6.3)
+// that is not navigation, "" when there is none. P 3 permits creating and
+// changing annotations (Table 254), and any signature permits signing —
+// not running what they carry: a JavaScript action (§12.6.4.16) can
+// rewrite the page and the form when the page opens, a Launch action
+// (§12.6.4.5) runs a program, and others hide fields, turn layers on or
+// reset the form (§12.6.4.10, §12.6.4.12, §12.7.5.3). Navigation — going
+// to a destination, a URI, a named page — changes nothing of the
+// document.
+func scriptAction(doc *document, d *dict) string {
+	navigation := []name{"GoTo", "GoToR", "GoToE", "URI", "Named", "Thread"}
+	var bad string
+	seen := map[int]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if bad != "" || depth > maxDepth {
+			return
+		}
+		if r, ok := o.(ref); ok {
+			if seen[r.num] {
+				return
+			}
+			seen[r.num] = true
+		}
+		o, _ = doc.resolve(o)
+		switch v := o.(type) {
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			s, _ := v.get("S").(name)
+			if !slices.Contains(navigation, s) {
+				bad = "/" + string(s)
+				return
+			}
+			walk(v.get("Next"), depth+1)
+		}
+	}
+	if a := d.get("A"); a != nil {
+		walk(a, 0)
+	}
+	aa, _ := doc.resolveDict(d.get("AA"))
+	if aa != nil {
+		for _, k := range aa.keys {
+			walk(aa.get(k), 0)
+		}
+	}
+	return bad
 }

@@ -18,9 +18,11 @@
 // Verify judges every update after a signature against the revision it
 // signed, as the published attacks on signed PDFs require (universal
 // forgery, incremental saving, signature wrapping, shadow attacks, evil
-// annotations and sneaky signatures): a change is ErrChanged; a change the signature permits but that draws over
-// a signed page — another signer's visible signature, an annotation under
-// DocMDP permissions 3 — is reported as an Overlay.
+// annotations and sneaky signatures): a change is ErrChanged; a change the
+// signature permits but that draws over a signed page — another signer's
+// visible signature, a form field filled, an annotation under DocMDP
+// permissions 3 — is reported as an Overlay. A signature's FieldMDP lock
+// and a certification's DocMDP permissions are enforced.
 package pades
 
 import (

@@ -64,20 +64,23 @@ type SignatureReport struct {
 	WholeDocument bool
 	// ChangedAfterSigning: a later incremental update changes the
 	// document's content; Changes says how. Updates that only add
-	// validation data, document timestamps or signatures are not changes
-	// (ETSI EN 319 142-1 §5.4: DSS and document timestamps follow a
-	// signature in later updates).
+	// validation data, document timestamps or signatures, or fill form
+	// fields, are not changes (ETSI EN 319 142-1 §5.4: DSS and document
+	// timestamps follow a signature in later updates; ISO 32000-1
+	// §12.8.2.2.2, Table 254) — unless the DocMDP permissions, or a
+	// FieldMDP lock, in force forbid them.
 	ChangedAfterSigning bool
 	Changes             []string
 	// Overlays are what later updates draw over the pages of the signed
 	// revision by changes the signature permits: another signer's visible
 	// signature (signing is permitted after any signature, ISO 32000-1
-	// §12.8.2.2.2, Table 254), an annotation under a certification whose
-	// DocMDP permissions are 3. The signature stays valid — the change is
-	// permitted — but a reader no longer shows the page as it was signed:
-	// show the signed revision (the file's first SignedLength bytes), or
-	// the overlays. A drawing change that is not permitted is a change
-	// (ErrChanged), not an overlay.
+	// §12.8.2.2.2, Table 254), a form field filled (permitted but under
+	// DocMDP P 1 or the signature's FieldMDP lock), an annotation under a
+	// certification whose DocMDP permissions are 3. The signature stays
+	// valid — the change is permitted — but a reader no longer shows the
+	// page as it was signed: show the signed revision (the file's first
+	// SignedLength bytes), or the overlays. A drawing change that is not
+	// permitted is a change (ErrChanged), not an overlay.
 	Overlays []Overlay
 	// SignedLength is how many of the file's first bytes the signature
 	// covers (its /ByteRange's end): the revision it signed.
@@ -109,6 +112,10 @@ type Overlay struct {
 	Annotation string
 	// Field is the signature field's name, for a signature.
 	Field string
+	// FormField is the field's name, for a form field filled after
+	// signing (a text, choice or button field taking another value and
+	// appearance).
+	FormField string
 	// Removed: the annotation was deleted, or no longer draws as it did,
 	// and what it covered shows again (a shadow attack's "hide"); Rect
 	// is where it drew.
@@ -253,14 +260,34 @@ func verifyOne(ctx context.Context, doc *document, s sigField, vd *esign.Validat
 		r.Err = fmt.Errorf("%w: signature %q: its dictionary is not in the bytes it signs", ErrMalformed, s.field)
 		return r, nil
 	}
+	// "A document can contain only one signature field that contains a
+	// DocMDP transform method; it shall be the first signed field in the
+	// document" (ISO 32000-1 §12.8.2.2.1): a certification whose signed
+	// bytes already hold another signature certifies nothing — its
+	// permissions would bind the signers before it, who never saw them. (A
+	// forged dictionary added later, which no byte range covers, is not in
+	// those bytes.)
+	if !s.docTimestamp && rev.docMDP(s.dict) != 0 {
+		earlier, _ := rev.signatures()
+		for _, e := range earlier {
+			if e.bad == nil && e.holder != s.holder && e.end() < s.end() {
+				r.Err = fmt.Errorf("%w: signature %q certifies the document (DocMDP) but is not its first signature", ErrMalformed, s.field)
+				return r, nil
+			}
+		}
+	}
 	var drawn []overlay
 	r.WholeDocument = s.end() == int64(len(doc.data))
 	if !r.WholeDocument {
-		p := 0
+		p, locks := 0, []*fieldLock(nil)
 		if !s.docTimestamp {
+			var lp int
 			p = rev.permissions(s.dict)
+			if locks, lp = rev.fieldLocks(s.dict, s.lock); lp != 0 && (p == 0 || lp < p) {
+				p = lp
+			}
 		}
-		j := changesAfter(doc, rev, p)
+		j := changesAfter(doc, rev, p, locks)
 		r.Changes, drawn = j.changes, j.overlays
 		if c := endsAsUpdate(doc, s.end()); c != "" {
 			r.Changes = append(r.Changes, c)
@@ -351,7 +378,8 @@ type sigField struct {
 	// holder is the indirect object the signature dictionary is, or is
 	// written in (a field holding it directly, an array of such fields…).
 	holder ref
-	bad    error // why the dictionary is no signature's (ErrMalformed)
+	bad    error  // why the dictionary is no signature's (ErrMalformed)
+	lock   object // the field's /Lock (ISO 32000-1 §12.7.4.5, Table 233)
 }
 
 // signatures lists the signature fields of the interactive form (ISO
@@ -444,6 +472,7 @@ func (d *document) signatures() ([]sigField, error) {
 			s, err := readSigDict(nm, v)
 			s.bad = err
 			s.holder = in
+			s.lock = fd.get("Lock")
 			if r, ok := fd.get("V").(ref); ok {
 				s.holder = r
 			}
