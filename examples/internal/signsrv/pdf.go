@@ -177,12 +177,15 @@ func (s *Server) verifyPDF(ctx context.Context, pdf []byte) *verifyData {
 // overlayText says where an overlay draws and what it is.
 func overlayText(o pades.Overlay) string {
 	what := "an annotation (" + o.Annotation + ")"
-	if o.Field != "" {
+	switch {
+	case o.Field != "":
 		what = "the appearance of signature " + o.Field
+	case o.FormField != "":
+		what = "form field " + o.FormField + ", filled in after signing,"
 	}
-	verb := "draws"
+	verb := "draws there"
 	if o.Removed {
-		verb, what = "no longer draws", what+", removed after signing: what it covered shows again"
+		verb = "was removed after signing: what it covered shows again"
 	}
 	return fmt.Sprintf("page %d, at (%.0f, %.0f)–(%.0f, %.0f): %s %s", o.Page, o.Rect[0], o.Rect[1], o.Rect[2], o.Rect[3], what, verb)
 }

@@ -101,10 +101,24 @@ func TestVerifyPageNamesOverlays(t *testing.T) {
 	if d.VerdictClass != "warn" || !strings.Contains(d.Verdict, "draw over signed pages") || len(d.Signatures) != 2 {
 		t.Fatalf("verdict %q (%s), %d signatures", d.Verdict, d.VerdictClass, len(d.Signatures))
 	}
-	if o := d.Signatures[0].Overlays; len(o) != 1 || !strings.Contains(o[0], "page 1, at (60, 690)–(540, 780): the appearance of signature Signature2 draws") {
+	if o := d.Signatures[0].Overlays; len(o) != 1 || !strings.Contains(o[0], "page 1, at (60, 690)–(540, 780): the appearance of signature Signature2 draws there") {
 		t.Fatalf("first signature's overlays: %q", o)
 	}
 	if d := s.verifyPDF(ctx, first); d.VerdictClass != "ok" || len(d.Signatures[0].Overlays) != 0 {
 		t.Fatalf("one signature: %q, overlays %q", d.Verdict, d.Signatures[0].Overlays)
+	}
+}
+
+// What the verify page says of each kind of overlay.
+func TestOverlayText(t *testing.T) {
+	for o, want := range map[pades.Overlay]string{
+		{Page: 1, Rect: [4]float64{60, 690, 540, 780}, Annotation: "Widget", Field: "Signature2"}: "page 1, at (60, 690)–(540, 780): the appearance of signature Signature2 draws there",
+		{Page: 2, Rect: [4]float64{1, 2, 3, 4}, Annotation: "Widget", FormField: "amount"}:        "page 2, at (1, 2)–(3, 4): form field amount, filled in after signing, draws there",
+		{Page: 3, Rect: [4]float64{1, 2, 3, 4}, Annotation: "FreeText"}:                           "page 3, at (1, 2)–(3, 4): an annotation (FreeText) draws there",
+		{Page: 3, Rect: [4]float64{1, 2, 3, 4}, Annotation: "Square", Removed: true}:              "page 3, at (1, 2)–(3, 4): an annotation (Square) was removed after signing: what it covered shows again",
+	} {
+		if got := overlayText(o); got != want {
+			t.Errorf("%+v: %q, want %q", o, got, want)
+		}
 	}
 }
