@@ -144,7 +144,7 @@ $ocra_info
       $DEMO_DIR/auditcheck -db $DEMO_DIR/login.db -marks $DEMO_DIR/audit-marks.log
 
   WARNING: the login server seals TOTP secrets and the audit trail's
-  checkpoints with DEVELOPMENT keys kept beside its database (see login.log);
+  records and checkpoints with DEVELOPMENT keys kept beside its database (see login.log);
   production passes -sealer-keys / PUCE_SEALER_KEYS and -audit-key /
   PUCE_AUDIT_KEY.
 

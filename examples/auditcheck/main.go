@@ -102,7 +102,7 @@ func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io
 	if err := f.Close(); err != nil {
 		return err
 	}
-	what := "chains and checkpoints"
+	what := "chains, record seals and checkpoints"
 	if current == nil {
 		what = "chains only (no audit key)"
 	}

@@ -72,7 +72,7 @@ func main() {
 	flag.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	flag.StringVar(&o.csca, "csca", "", "comma-separated PEM files of the CSCA certificates identity documents must chain to (e.g. from examples/virtualcard -csca); the identity document page is off without them")
 	flag.StringVar(&o.docKey, "document-key", os.Getenv("PUCE_DOCUMENT_KEY"), "base64 key (32 bytes) for the fingerprints of verified document numbers (env PUCE_DOCUMENT_KEY); a development key when empty")
-	flag.StringVar(&o.auditKey, "audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 key (32 bytes) that seals the audit trail's checkpoints (env PUCE_AUDIT_KEY); a development key beside a SQLite file when empty. examples/auditcheck verifies the trail with it")
+	flag.StringVar(&o.auditKey, "audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 key (32 bytes) that seals the audit trail's records and checkpoints (env PUCE_AUDIT_KEY); a development key beside a SQLite file when empty. examples/auditcheck verifies the trail with it")
 	flag.StringVar(&o.policyFile, "usage-policy", "", "text file of the usage policy that card holders sign with the card's e-signature key at each login; the receipts (.p7s) are kept (needs card login)")
 	flag.StringVar(&o.policyName, "usage-policy-name", "usage policy", "what the usage policy is called on the pages")
 	flag.StringVar(&o.rpID, "rpid", "", "WebAuthn relying party ID (default: the origin's host); credentials are bound to it")

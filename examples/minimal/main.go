@@ -11,7 +11,7 @@
 // Several instances share logins and sessions when they share a PostgreSQL
 // database (-db postgres://…), an origin (-origin) and the sealing key
 // (PUCE_SEALER_KEY, base64 of 32 bytes). PUCE_AUDIT_KEY (the same) seals the
-// audit trail's checkpoints, which examples/auditcheck verifies.
+// audit trail's records and checkpoints, which examples/auditcheck verifies.
 package main
 
 import (

@@ -21,7 +21,7 @@ func DevKeyBase(db string) string {
 	return strings.TrimPrefix(db, "sqlite:")
 }
 
-// AuditKey decodes the key that seals the audit trail's checkpoints
+// AuditKey decodes the key that seals the audit trail's records and checkpoints
 // (base64, at least 32 bytes; identity.AuditConfig). Without one it uses a
 // development key kept in devKeyFile (made on first use, mode 0600) and
 // says so on out; without that file either it returns nil: the trail is
@@ -40,7 +40,7 @@ func AuditKey(spec, devKeyFile string, out io.Writer) ([]byte, error) {
 		default:
 			return nil, err
 		}
-		fmt.Fprintf(out, "WARNING: the audit trail's checkpoints are sealed with a DEVELOPMENT key kept beside the database (%s): "+
+		fmt.Fprintf(out, "WARNING: the audit trail's records and checkpoints are sealed with a DEVELOPMENT key kept beside the database (%s): "+
 			"whoever can write the database can read it and forge them; production passes -audit-key from a secret store\n", devKeyFile)
 	}
 	if spec == "" {
