@@ -201,11 +201,7 @@ func AppendAnnotation(pdf []byte, subtype, text string) ([]byte, error) {
 // AppendNewRoot appends an update whose trailer names a new catalog, a
 // copy of the old one (incremental saving attack: a new /Root).
 func AppendNewRoot(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	_, cat, err := doc.catalog()
+	doc, _, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}

@@ -152,11 +152,7 @@ func AppendContentAsInfo(pdf []byte) ([]byte, error) {
 // transform with permissions p, and the catalog's /Perms /DocMDP names
 // the signature dictionary. Puce does not certify; other signers do.
 func PrepareCertified(pdf []byte, opts SignOptions, p int) (*Pending, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	catRef, cat, err := doc.catalog()
+	doc, catRef, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -270,11 +266,7 @@ func WithDSS(pdf []byte, vd *esign.ValidationData) ([]byte, error) {
 // writing a new one as AddValidationData does; cert is the certificate
 // added.
 func AppendDSSInPlace(pdf []byte, cert []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	_, cat, err := doc.catalog()
+	doc, _, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -355,11 +347,7 @@ type testForm struct {
 
 // openForm parses pdf and finds its form, which must have a field.
 func openForm(pdf []byte) (*testForm, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	catRef, cat, err := doc.catalog()
+	doc, catRef, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -373,4 +361,15 @@ func openForm(pdf []byte) (*testForm, error) {
 		return nil, fmt.Errorf("no field")
 	}
 	return &testForm{doc, catRef, cat, form, fields}, nil
+}
+
+// parseCatalog parses pdf and resolves its catalog, as the attacks built
+// here all begin.
+func parseCatalog(pdf []byte) (*document, ref, *dict, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, ref{}, nil, err
+	}
+	catRef, cat, err := doc.catalog()
+	return doc, catRef, cat, err
 }

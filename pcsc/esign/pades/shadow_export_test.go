@@ -59,11 +59,7 @@ func AppendXrefRepoint(pdf []byte, num int, off int64) ([]byte, error) {
 // AppendNewPage appends an update adding a page, first in the page tree,
 // showing text.
 func AppendNewPage(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	_, cat, err := doc.catalog()
+	doc, _, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +178,7 @@ func AppendFormFill(pdf []byte, num int, text string) ([]byte, error) {
 // an optional content group (ISO 32000-1 §8.11) the catalog's
 // /OCProperties turns off: signed, and not shown.
 func WithHiddenLayer(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	catRef, cat, err := doc.catalog()
+	doc, catRef, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}
@@ -228,11 +220,7 @@ func WithHiddenLayer(pdf []byte) ([]byte, error) {
 // AppendLayerShown appends an update turning on every optional content
 // group of the document (its /OCProperties rewritten in place).
 func AppendLayerShown(pdf []byte) ([]byte, error) {
-	doc, err := parseDocument(pdf)
-	if err != nil {
-		return nil, err
-	}
-	_, cat, err := doc.catalog()
+	doc, _, cat, err := parseCatalog(pdf)
 	if err != nil {
 		return nil, err
 	}

@@ -136,13 +136,6 @@ type Services struct {
 	Now                  func() time.Time // nil: time.Now
 }
 
-func (s Services) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 // Pending is a PDF signature being made: the document with its signature
 // field and an empty placeholder, kept on the server while the holder's
 // card signs Digest.
