@@ -174,8 +174,24 @@ type AuditConfig struct {
 	// checkpoint (default 100). A checkpoint costs one short transaction;
 	// the newest records since the last one are the window in which an
 	// attacker with write access can delete or reorder records undetected
-	// (see identity/auditchain).
+	// by the key, unless the handle that appended them is still running:
+	// a SQL store's handle checks, at each of its checkpoints, that what
+	// it appended since the last is still in place, and records in the
+	// trail what it finds changed (identity/auditchain, "What a running
+	// store sees").
 	CheckpointEvery int
+	// CheckpointInterval bounds the same window in time (default 5
+	// minutes; negative: by count alone). A SQL store with a key checks
+	// every quarter interval and writes a checkpoint when the trail's newest
+	// is three quarters of one old, records or none, whichever instance
+	// wrote it: while one store runs, the newest checkpoint is never much
+	// older than the interval, which is what lets VerifyAudit tell a trail
+	// rolled back to an older one (AuditKeys.Fresh). An idle trail gains
+	// one checkpoint per interval: with 16 partitions about 700 bytes,
+	// some 70 MB a year at the default. memstore, whose trail ends with its
+	// process, checkpoints by time at the first append an interval after
+	// the last checkpoint instead.
+	CheckpointInterval time.Duration
 }
 
 // Check validates c and fills in its defaults.
@@ -194,6 +210,9 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = 5 * time.Minute
 	}
 	return c, nil
 }
@@ -235,6 +254,20 @@ type AuditKeys struct {
 	// VerifyAudit reports as broken, keys or no keys. It is what tells a
 	// trail cut back to an earlier checkpoint (see identity/auditchain).
 	Mark []byte
+	// Fresh, when positive, is how old the trail's newest checkpoint may be
+	// at Now: an older one is reported as broken, and so is a trail with no
+	// checkpoint. A store with the key running keeps its newest checkpoint
+	// within its CheckpointInterval of now, so a trail whose newest is
+	// older was cut back to an earlier checkpoint (or no store with the
+	// key has run since: an archived trail is verified without Fresh).
+	// Twice the stores' CheckpointInterval leaves room for a late tick and
+	// a restart. It needs the Current key: without one, anyone can write a
+	// checkpoint. What it cannot tell, a store that watched the trail
+	// can (identity/auditchain, "Threat model").
+	Fresh time.Duration
+	// Now is the time Fresh counts back from; the zero time is the time of
+	// the call.
+	Now time.Time
 }
 
 // RetiredAuditKey is a key the stores sealed checkpoints with before the
@@ -255,6 +288,9 @@ type RetiredAuditKey struct {
 func (k AuditKeys) Check() error {
 	if k.Current == nil && len(k.Retired) > 0 {
 		return fmt.Errorf("%w: retired audit keys without a current one", ErrBadInput)
+	}
+	if k.Fresh < 0 || (k.Fresh > 0 && k.Current == nil) {
+		return fmt.Errorf("%w: Fresh needs the current audit key and a positive duration", ErrBadInput)
 	}
 	if k.Current != nil && len(k.Current) < 32 {
 		return fmt.Errorf("%w: the current audit key must be at least 32 bytes", ErrBadInput)

@@ -4,7 +4,7 @@
 // off the machine (a log collector, a ticket, a write-once bucket).
 //
 //	auditcheck -db puce-login.db -marks audit-marks.log
-//	auditcheck -db postgres://… -audit-key BASE64 -retired BASE64@30m -marks audit-marks.log
+//	auditcheck -db postgres://… -audit-key BASE64 -retired BASE64@30m -marks audit-marks.log -fresh 10m
 //
 // Each run verifies every chain and checkpoint (identity.AuditLog's
 // VerifyAudit), checks that the trail still holds, unchanged, everything the
@@ -14,7 +14,10 @@
 // Without -audit-key (or PUCE_AUDIT_KEY) it uses the development key
 // examples/login keeps beside a SQLite file; -retired lists the keys the
 // current one replaced, newest first, each with its overlap (see "Rotating
-// the audit key" in package identity).
+// the audit key" in package identity). -fresh, for a trail the servers
+// still write, also requires its newest checkpoint to be at most that old:
+// they write one every CheckpointInterval (5 minutes by default), so an
+// older one is a trail cut back to it, which this tells without a mark.
 package main
 
 import (
@@ -39,8 +42,9 @@ func main() {
 	key := flag.String("audit-key", os.Getenv("PUCE_AUDIT_KEY"), "base64 audit key (env PUCE_AUDIT_KEY); the development key beside a SQLite file when empty")
 	retired := flag.String("retired", "", "comma-separated keys the current one replaced, newest first, each base64@overlap (e.g. KEY@30m)")
 	marks := flag.String("marks", "audit-marks.log", "file of the marks of earlier runs; the new one is appended")
+	fresh := flag.Duration("fresh", 0, "for a trail servers still write: how old its newest checkpoint may be (twice their checkpoint interval, e.g. 10m); 0 for an archived trail")
 	flag.Parse()
-	err := run(context.Background(), *db, *key, *retired, *marks, os.Stdout, time.Now)
+	err := run(context.Background(), *db, *key, *retired, *marks, *fresh, os.Stdout, time.Now)
 	switch {
 	case errors.Is(err, identity.ErrAuditBroken):
 		fmt.Fprintln(os.Stderr, "auditcheck: THE AUDIT TRAIL WAS TAMPERED WITH:", err)
@@ -52,7 +56,7 @@ func main() {
 }
 
 // run verifies the trail of db and appends its mark to marksFile.
-func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io.Writer, now func() time.Time) error {
+func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, fresh time.Duration, out io.Writer, now func() time.Time) error {
 	var dev string
 	if base := web.DevKeyBase(db); base != "" {
 		// Opening a SQLite file that is not there would make an empty
@@ -71,7 +75,7 @@ func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io
 	if err != nil {
 		return err
 	}
-	keys := identity.AuditKeys{Current: current}
+	keys := identity.AuditKeys{Current: current, Fresh: fresh, Now: now()}
 	if keys.Retired, err = parseRetired(retiredSpec); err != nil {
 		return err
 	}
@@ -108,6 +112,9 @@ func run(ctx context.Context, db, keySpec, retiredSpec, marksFile string, out io
 	}
 	if keys.Mark != nil {
 		what += ", and everything the last mark covered"
+	}
+	if fresh > 0 {
+		what += fmt.Sprintf(", with a checkpoint at most %s old", fresh)
 	}
 	fmt.Fprintf(out, "audit trail verified: %s; mark appended to %s\n", what, marksFile)
 	return nil

@@ -46,7 +46,7 @@ func TestAuditcheck(t *testing.T) {
 		}
 	}
 	var out strings.Builder
-	check := func() error { return run(ctx, db, "", "", marks, &out, time.Now) }
+	check := func() error { return run(ctx, db, "", "", marks, 0, &out, time.Now) }
 	login(1, 4)
 	if err := check(); err != nil {
 		t.Fatalf("first run: %v", err)
@@ -76,6 +76,22 @@ func TestAuditcheck(t *testing.T) {
 		t.Fatalf("third run: %v, want ErrAuditBroken", err)
 	}
 	t.Log(err)
+	// Without the marks: the cut trail's newest checkpoint is as old as the
+	// cut, which -fresh tells of a trail the servers still write...
+	later := func() time.Time { return time.Now().Add(time.Hour) }
+	lost := filepath.Join(dir, "lost-marks.log")
+	if err := run(ctx, db, "", "", lost, 30*time.Minute, &out, later); !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatalf("-fresh 30m an hour after the last checkpoint: %v, want ErrAuditBroken", err)
+	}
+	// ...and the store that wrote the trail finds at its next checkpoint,
+	// and records in the trail.
+	if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatalf("the writing store's checkpoint after the cut: %v, want ErrAuditBroken", err)
+	}
+	if err := run(ctx, db, "", "", lost, 30*time.Minute, &out, time.Now); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "checkpoint 2, which this store wrote, is gone") {
+		t.Fatalf("a run without the marks after the store recorded the cut: %v", err)
+	}
+	os.Remove(lost)
 	b, _ := os.ReadFile(marks)
 	if n := strings.Count(string(b), "\n"); n != 2 {
 		t.Fatalf("%d marks kept, want the 2 of the clean runs:\n%s", n, b)
@@ -84,7 +100,7 @@ func TestAuditcheck(t *testing.T) {
 	if err := check(); err == nil || errors.Is(err, identity.ErrAuditBroken) {
 		t.Fatalf("a marks file ending in garbage: %v", err)
 	}
-	if err := run(ctx, filepath.Join(dir, "typo.db"), "", "", marks, &out, time.Now); err == nil || errors.Is(err, identity.ErrAuditBroken) {
+	if err := run(ctx, filepath.Join(dir, "typo.db"), "", "", marks, 0, &out, time.Now); err == nil || errors.Is(err, identity.ErrAuditBroken) {
 		t.Fatalf("a database that is not there: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {

@@ -159,17 +159,46 @@
 //     to an earlier checkpoint), or rewritten and re-chained. The mark
 //     holds one hash over the hashes at the places the trail had reached,
 //     and each of them chains everything before it in its partition. This
-//     needs no key.
+//     needs no key;
+//   - given AuditKeys.Fresh, the trail cut back to a checkpoint older than
+//     Fresh, or every checkpoint deleted: a store with the key writes one
+//     every CheckpointInterval while it runs (records or none), so the
+//     newest checkpoint of a trail in use is never much older than that;
+//   - what a store running with the key saw (below): the records it
+//     appended since its last checkpoint deleted, reordered or replaced,
+//     and the checkpoint it wrote last deleted or replaced, once it writes
+//     its next checkpoint.
+//
+// # What a running store sees
+//
+// A checkpoint vouches for what the database holds when it is written:
+// a trail cut back to an older checkpoint, or whose newest records were
+// deleted and their chain recomputed, would be covered by the next
+// checkpoint as if genuine. So a store handle remembers, in its own
+// memory, the place and hash of each record it appends and the checkpoint
+// it wrote last, and checks them under the checkpoint lock before it
+// writes the next one (at most CheckpointEvery appends or one
+// CheckpointInterval later). When something is gone or different it
+// appends a record of its own, sealed, whose Action is ActionTrailChanged
+// and whose Reason says what it found, then the checkpoint that covers
+// it: the Verifier reports the trail as broken at that record from then
+// on, and whoever writes the database can no longer delete it without
+// breaking that checkpoint. The store also logs it, and its Checkpoint
+// returns identity.ErrAuditBroken. Memory is what an attacker with the
+// database alone cannot reach; restarting every instance empties it.
 //
 // It does not detect, and cannot without state kept outside the database:
 //
 //   - records newer than the last checkpoint and the last kept mark
 //     deleted or put in another order, by an attacker who also recomputes
-//     the chain and the head rows of that partition: between checkpoints
-//     the chain is only a hash chain, and a record's seal does not cover
-//     its place in it. The window is the checkpoint interval. Such records
-//     cannot be edited, made up or copied (their seals tell, see Sealed
-//     records), once seals are required there (above);
+//     the chain and the head rows of that partition, before the store that
+//     appended them checkpoints again or after every store that appended
+//     them stopped: between checkpoints the chain is only a hash chain,
+//     and a record's seal does not cover its place in it. The window is
+//     the checkpoint interval, in count (CheckpointEvery) and in time
+//     (CheckpointInterval). Such records cannot be edited, made up or
+//     copied (their seals tell, see Sealed records), once seals are
+//     required there (above);
 //   - records added where no seal is required yet: before the trail's
 //     first sealing checkpoint, or, when the trail was upgraded, before
 //     the first checkpoint dated SealUpgradeWindow or more after that one
@@ -181,13 +210,16 @@
 //     first checkpoint dated after its overlap (the overlap and up to one
 //     checkpoint interval): genuine records of the rolling deploy come
 //     there too, and that checkpoint covers both;
-//   - without a kept mark, the newest checkpoints deleted: every record
-//     after the last checkpoint kept is then in the window above, so
-//     deleting them all leaves the whole trail open to rewriting, key or
-//     no key (with every checkpoint gone, nothing requires a seal any
-//     more). An operator who keeps each mark VerifyAudit returns, in a
-//     log shipped off the machine, and gives the last one to the next
-//     verification detects it;
+//   - without a kept mark, Fresh or a store that wrote them still
+//     running, the newest checkpoints deleted: every record after the
+//     last checkpoint kept is then in the window above, so deleting them
+//     all leaves the whole trail open to rewriting, key or no key (with
+//     every checkpoint gone, nothing requires a seal any more). With
+//     Fresh, only the checkpoints of the last Fresh can go unseen so, and
+//     only while no store that wrote or followed them runs. An operator
+//     who keeps each mark VerifyAudit returns, in a log shipped off the
+//     machine, and gives the last one to the next verification detects it
+//     whenever it happened;
 //   - a whole trail copied from another database whose checkpoints the
 //     same key sealed (a checkpoint names no database): give each
 //     database a key of its own; a kept mark tells the copy too;

@@ -25,6 +25,14 @@ const NonceSize = 16
 // either version dated at or past its end must be sealed.
 const SealUpgradeWindow = 24 * time.Hour
 
+// ActionTrailChanged is the Action of the record a store appends when it
+// finds the trail changed behind it: a record it appended, or the
+// checkpoint it last wrote or read, gone or different (see "What a running
+// store sees" in the package documentation). Sealed, it makes VerifyAudit
+// report the trail as broken from then on, whatever later checkpoints
+// cover; its Reason says what the store found.
+const ActionTrailChanged = "audit-trail-changed"
+
 // RecordKey seals records with an audit key: each gets a random nonce and
 // an HMAC-SHA256 over its partition, that nonce and every field of its
 // event. It is safe for concurrent use.
@@ -223,6 +231,12 @@ func (v *Verifier) sealOf(r *identity.AuditRecord) error {
 	if cut := s.cuts[g]; cut != nil && r.Seq > cut[r.Partition] {
 		return broken("partition %d: record %d is sealed with %s but follows checkpoint %d, dated after that key's overlap (forged with a leaked key, or appended by an instance never given the new key)",
 			r.Partition, r.Seq, v.keyName(g), s.cutSeq[g])
+	}
+	if r.Event.Action == ActionTrailChanged {
+		// Only a store holding the key can seal one: it saw the trail
+		// changed behind it, which no later checkpoint undoes.
+		return broken("partition %d: record %d: a store found the trail changed behind it at %s: %s",
+			r.Partition, r.Seq, r.Event.Time.UTC().Format(time.RFC3339), r.Event.Reason)
 	}
 	if len(s.nonces) > 0 && s.part != r.Partition {
 		if err := s.endPartition(); err != nil {

@@ -47,6 +47,9 @@ type Verifier struct {
 	// since is the mark the caller kept from an earlier verification.
 	since *since
 	seals sealRules
+	// fresh and now are AuditKeys.Fresh and the time it counts back from.
+	fresh time.Duration
+	now   time.Time
 }
 
 // generation is one key and how long its checkpoints are accepted after
@@ -63,7 +66,10 @@ func NewVerifier(keys identity.AuditKeys) (*Verifier, error) {
 	if err := keys.Check(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{top: -1}
+	v := &Verifier{top: -1, fresh: keys.Fresh, now: keys.Now}
+	if v.now.IsZero() {
+		v.now = time.Now()
+	}
 	if keys.Mark != nil {
 		s, err := newSince(keys.Mark)
 		if err != nil {
@@ -348,12 +354,34 @@ func (v *Verifier) Finish(heads []Head) ([]byte, error) {
 	if err := v.since.check(); err != nil {
 		return nil, err
 	}
+	if err := v.checkFresh(); err != nil {
+		return nil, err
+	}
 	var mac []byte
 	if v.last != nil {
 		m.checkpoint, mac = v.last.Seq, v.last.MAC
 	}
 	m.sum = markSum(v.legacyHash(), hashes, mac)
 	return m.encode(), nil
+}
+
+// checkFresh reports a trail whose newest checkpoint is older than the
+// Fresh the caller gave: while a store with the key runs, it writes one
+// every CheckpointInterval, so an older newest checkpoint is a trail cut
+// back to it, or one no store has written since.
+func (v *Verifier) checkFresh() error {
+	if v.fresh <= 0 {
+		return nil
+	}
+	if v.last == nil {
+		return broken("no checkpoint, and one dated within %s of %s is required (every checkpoint deleted, or no store with the audit key has run)",
+			v.fresh, v.now.UTC().Format(time.RFC3339))
+	}
+	if age := v.now.Sub(v.last.Time); age > v.fresh {
+		return broken("the newest checkpoint, %d, is dated %s, %s before %s, and one within %s is required (the trail was cut back to it, or no store with the audit key has run since)",
+			v.last.Seq, v.last.Time.UTC().Format(time.RFC3339), age.Round(time.Second), v.now.UTC().Format(time.RFC3339), v.fresh)
+	}
+	return nil
 }
 
 // Records is the number of records checked so far.

@@ -129,6 +129,12 @@ func RunStore(t *testing.T, f StoreFactory) {
 		}
 		testAuditMark(t, f)
 	})
+	t.Run("AuditFresh", func(t *testing.T) {
+		if f.OpenAudit == nil || f.AuditHandle == nil || f.TamperAudit == nil {
+			t.Skip("store offers no second handle with a clock, or no raw access to tamper with")
+		}
+		testAuditFresh(t, f)
+	})
 	t.Run("AuditKeysChecked", func(t *testing.T) { testAuditKeysChecked(t, f.Open(t)) })
 	t.Run("AuditRotation", func(t *testing.T) {
 		if f.OpenAudit == nil || f.AuditHandle == nil {

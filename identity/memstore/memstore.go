@@ -47,6 +47,9 @@ type auditWriter struct {
 	cfg   identity.AuditConfig
 	clock identity.Clock
 	since int
+	// first is when the first append since the last checkpoint came: a
+	// checkpoint follows the first append CheckpointInterval later.
+	first time.Time
 	// seals is cfg.Key's RecordKey, made at the first append.
 	seals *auditchain.RecordKey
 }
@@ -567,10 +570,22 @@ func (s *Store) appendAuditBy(w *auditWriter, e identity.Event) {
 	a.trail.Records = append(a.trail.Records, identity.AuditRecord{Partition: p, Seq: h.Seq + 1, Event: e, Prev: h.Hash, Hash: hash, Nonce: nonce, MAC: mac})
 	h.Seq, h.Hash = h.Seq+1, hash
 	if w.cfg.Key != nil {
-		if w.since++; w.since >= w.cfg.CheckpointEvery {
+		now := w.now()
+		if w.since == 0 {
+			w.first = now
+		}
+		w.since++
+		if w.since >= w.cfg.CheckpointEvery || (w.cfg.CheckpointInterval > 0 && now.Sub(w.first) >= w.cfg.CheckpointInterval) {
 			s.checkpointLocked(w)
 		}
 	}
+}
+
+func (w *auditWriter) now() time.Time {
+	if w.clock != nil {
+		return w.clock.Now()
+	}
+	return time.Now()
 }
 
 // head returns partition p's head row, creating it at its genesis.
@@ -603,10 +618,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // identity/auditchain).
 func (s *Store) checkpointLocked(w *auditWriter) {
 	a := &s.audit
-	now := time.Now()
-	if w.clock != nil {
-		now = w.clock.Now()
-	}
+	now := w.now()
 	c := auditchain.Checkpoint{Seq: 1, Time: time.UnixMicro(now.UnixMicro()).UTC(), Legacy: a.trail.LegacyHead, Prev: auditchain.Zero()}
 	if n := len(a.trail.Checkpoints); n > 0 {
 		last := a.trail.Checkpoints[n-1]

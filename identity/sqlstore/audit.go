@@ -52,7 +52,8 @@ const auditAppendPG = `WITH h AS (
 	UPDATE puce_audit_parts SET seq = seq + 1, prev = hash, hash = sha256(?::bytea || hash || int8send(seq + 1) || ?::bytea)
 	WHERE part = ? RETURNING seq, prev, hash)
 INSERT INTO puce_audit_log (part, seq, time, subject, kind, credential_id, action, result, remote_addr, reason, prev, hash, nonce, mac)
-SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash, ?::bytea, ?::bytea FROM (SELECT 1) AS one LEFT JOIN h ON true`
+SELECT ?, h.seq, ?, ?, ?, ?, ?, ?, ?, ?, h.prev, h.hash, ?::bytea, ?::bytea FROM (SELECT 1) AS one LEFT JOIN h ON true
+RETURNING part, seq, hash`
 
 // stored is t as the database gives it back (micros, fromMicros): what
 // a record's hash and a checkpoint's MAC must cover. Truncating to the
@@ -101,10 +102,11 @@ func recordHash(p int, prev []byte, seq int64, e identity.Event, nonce, mac []by
 func (s *Store) auditInTx(ctx context.Context, tx *sql.Tx, e identity.Event) ([]auditchain.Head, error) {
 	e.Time = stored(e.Time)
 	if s.d.name == "postgres" {
-		if _, err := s.txExec(ctx, tx, auditAppendPG, s.auditArgs(&e)...); err != nil {
+		var h auditchain.Head
+		if err := s.txQueryRow(ctx, tx, auditAppendPG, s.auditArgs(&e)...).Scan(&h.Partition, &h.Seq, &h.Hash); err != nil {
 			return nil, fmt.Errorf("sqlstore: audit: %w", err)
 		}
-		return nil, nil
+		return []auditchain.Head{h}, nil
 	}
 	p := auditchain.Partition(e.Subject, s.audit.Partitions)
 	nonce, mac := s.seal(p, &e)
@@ -186,9 +188,11 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	}
 	if s.d.name == "postgres" {
 		e.Time = stored(e.Time)
-		if _, err := s.exec(ctx, auditAppendPG, s.auditArgs(&e)...); err != nil {
+		var h auditchain.Head
+		if err := s.queryRow(ctx, auditAppendPG, s.auditArgs(&e)...).Scan(&h.Partition, &h.Seq, &h.Hash); err != nil {
 			return fmt.Errorf("sqlstore: audit: %w", err)
 		}
+		s.watch.appended(s.now(), []auditchain.Head{h})
 	} else if err := s.auditSQLite(ctx, e); err != nil {
 		return err
 	}
@@ -212,6 +216,7 @@ func (s *Store) auditSQLite(ctx context.Context, e identity.Event) error {
 		return fmt.Errorf("sqlstore: audit: commit: %w", err)
 	}
 	s.heads.committed(heads)
+	s.watch.appended(s.now(), heads)
 	return nil
 }
 
@@ -239,10 +244,18 @@ func (s *Store) audited(ctx context.Context, n int64) {
 // than auditchain.MaxCheckpointLead ahead of this clock: VerifyAudit
 // compares the times of checkpoints under different keys during a key
 // rotation (see identity/auditchain). Without a key it does nothing.
+//
+// Before it writes, it checks that the records this handle appended since
+// its last checkpoint, and that checkpoint, are still in the database as
+// it wrote them. If not, it appends a sealed record saying what changed
+// (auditchain.ActionTrailChanged), which this checkpoint covers and which
+// VerifyAudit reports from then on, logs it, and returns
+// identity.ErrAuditBroken once the checkpoint is written.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.audit.Key == nil {
 		return nil
 	}
+	saw := s.watch.snapshot()
 	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
@@ -276,6 +289,20 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
+	// What this handle saw, against what the database holds: a change is
+	// recorded in the trail, sealed, before the checkpoint covers it, so
+	// that no later checkpoint makes it look genuine (see trailWatch).
+	change, err := s.changed(ctx, tx, saw)
+	if err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	var alarm []auditchain.Head
+	if change != "" {
+		e := identity.Event{Time: s.now(), Action: auditchain.ActionTrailChanged, Result: identity.Failure, Reason: change}
+		if alarm, err = s.auditInTx(ctx, tx, e); err != nil {
+			return fmt.Errorf("sqlstore: checkpoint: %w", err)
+		}
+	}
 	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
 	}
@@ -291,6 +318,13 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: commit: %w", err)
+	}
+	s.heads.committed(alarm)
+	s.watch.checked(saw, c.Seq, c.MAC)
+	if change != "" {
+		slog.ErrorContext(ctx, "puce: the audit trail was changed behind this store; the change is recorded in the trail, and VerifyAudit reports it",
+			"found", change, "checkpoint", c.Seq)
+		return fmt.Errorf("sqlstore: checkpoint: %w: %s", identity.ErrAuditBroken, change)
 	}
 	return nil
 }

@@ -60,6 +60,12 @@ type Store struct {
 	// heads caches the audit partition heads this handle committed last
 	// (SQLite; see auditInTx).
 	heads headCache
+	// watch is what this handle saw of its trail, checked at its
+	// checkpoints (auditwatch.go); stopTicker ends keepCheckpoints, which
+	// closes ticking.
+	watch      trailWatch
+	stopTicker context.CancelFunc
+	ticking    chan struct{}
 	// appends counts this handle's audit appends, for its checkpoints.
 	appends atomic.Int64
 	// seals seals the records with the audit key (nil without one).
@@ -284,11 +290,21 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 		db.Close()
 		return nil, err
 	}
+	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
+		var tick context.Context
+		tick, s.stopTicker = context.WithCancel(context.Background())
+		s.ticking = make(chan struct{})
+		go s.keepCheckpoints(tick, s.ticking)
+	}
 	return s, nil
 }
 
-// Close closes the database.
+// Close stops the store's timed checkpoints and closes the database.
 func (s *Store) Close() error {
+	if s.stopTicker != nil {
+		s.stopTicker()
+		<-s.ticking
+	}
 	s.closeStatements()
 	return s.db.Close()
 }

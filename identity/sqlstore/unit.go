@@ -387,5 +387,6 @@ func (s *Store) commitUnitSQLite(ctx context.Context, writes []unitWrite, events
 		return fmt.Errorf("sqlstore: commit verification: %w", err)
 	}
 	s.heads.committed(heads)
+	s.watch.appended(s.now(), heads)
 	return nil
 }

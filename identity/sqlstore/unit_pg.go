@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
 	"github.com/puce-id/puce/identity/sqlstore/internal/sqlhook"
 )
 
@@ -193,11 +194,21 @@ func (s *Store) commitUnitPG(ctx context.Context, writes []unitWrite, events []i
 	}
 	s.queue(&b, `COMMIT`)
 	var conflict error
+	// The audit appends give back where their records went, for the
+	// handle's watch of its trail (trailWatch).
+	firstAudit := 1 + len(writes)
+	heads := make([]auditchain.Head, len(events))
 	err := s.withPgx(ctx, func(c *pgx.Conn, send func(*batch) pgx.BatchResults) error {
 		br := send(&b)
 		var first error
 		for i := range b.queries {
-			_, err := br.Exec()
+			var err error
+			if a := i - firstAudit; a >= 0 && a < len(events) {
+				h := &heads[a]
+				err = br.QueryRow().Scan(&h.Partition, &h.Seq, &h.Hash)
+			} else {
+				_, err = br.Exec()
+			}
 			if err == nil || first != nil {
 				continue
 			}
@@ -224,5 +235,6 @@ func (s *Store) commitUnitPG(ctx context.Context, writes []unitWrite, events []i
 	case err != nil:
 		return fmt.Errorf("sqlstore: commit verification: %w", err)
 	}
+	s.watch.appended(s.now(), heads)
 	return nil
 }

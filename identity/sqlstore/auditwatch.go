@@ -1,0 +1,201 @@
+package sqlstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
+)
+
+// trailWatch is what this handle saw of its audit trail, kept in its
+// memory: state outside the database, which whoever writes the database
+// cannot roll back. At each of its checkpoints the handle checks that the
+// records it appended since the last one are still where it put them, and
+// that the checkpoint it last wrote (or followed) is still there. Between
+// checkpoints the chains are plain hash chains, and the record seals do
+// not cover a record's place (identity/auditchain), so this is what tells
+// the newest records deleted or reordered, and the trail cut back to an
+// earlier checkpoint, while the store runs.
+type trailWatch struct {
+	mu sync.Mutex
+	// cpSeq and cpMAC are the checkpoint this handle wrote last; zero
+	// before its first.
+	cpSeq int64
+	cpMAC []byte
+	// mine are the records this handle committed since its last check,
+	// oldest first, and since the time of the first of them.
+	mine  []auditchain.Head
+	since time.Time
+}
+
+// maxWatched bounds what a handle remembers between two checks: its
+// checkpoints come every CheckpointEvery appends, so more are only
+// waiting behind checkpoints that fail; the newest are kept.
+const maxWatched = 1 << 14
+
+// appended remembers records this handle has just committed.
+func (w *trailWatch) appended(now time.Time, heads []auditchain.Head) {
+	if len(heads) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.mine) == 0 {
+		w.since = now
+	}
+	w.mine = append(w.mine, heads...)
+	if n := len(w.mine) - maxWatched; n > 0 {
+		w.mine = append(w.mine[:0], w.mine[n:]...)
+	}
+}
+
+// seen is a copy of what a check compares the database with.
+type seen struct {
+	cpSeq int64
+	cpMAC []byte
+	mine  []auditchain.Head
+}
+
+func (w *trailWatch) snapshot() seen {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return seen{cpSeq: w.cpSeq, cpMAC: w.cpMAC, mine: append([]auditchain.Head(nil), w.mine...)}
+}
+
+// checked forgets the records a check covered (those appended during it
+// stay for the next) and remembers the checkpoint just written.
+func (w *trailWatch) checked(s seen, seq int64, mac []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(s.mine), len(w.mine))
+	w.mine = append(w.mine[:0], w.mine[n:]...)
+	w.cpSeq, w.cpMAC = seq, mac
+}
+
+// due says whether this handle's records have waited long enough for a
+// check: then a tick checkpoints even if another instance wrote the
+// newest checkpoint, so that every instance checks what it appended.
+func (w *trailWatch) due(now time.Time, after time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.mine) > 0 && now.Sub(w.since) >= after
+}
+
+// changed compares the database, inside the checkpoint's transaction
+// (which holds the checkpoint lock), with what the handle saw: what it
+// finds changed, in words, or "".
+func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error) {
+	var found []string
+	if v.cpSeq > 0 {
+		var mac []byte
+		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT mac FROM puce_audit_checkpoints WHERE seq = ?`), v.cpSeq).Scan(&mac)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			found = append(found, fmt.Sprintf("checkpoint %d, which this store wrote, is gone (the trail was cut back)", v.cpSeq))
+		case err != nil:
+			return "", fmt.Errorf("read checkpoint %d: %w", v.cpSeq, err)
+		case !bytes.Equal(mac, v.cpMAC):
+			found = append(found, fmt.Sprintf("checkpoint %d, which this store wrote, was replaced", v.cpSeq))
+		}
+	}
+	// The records, a few hundred at a time: (part, seq) is unique, so each
+	// arm is one index lookup.
+	const chunk = 200
+	for i := 0; i < len(v.mine); i += chunk {
+		part := v.mine[i:min(i+chunk, len(v.mine))]
+		want := make(map[[2]int64][]byte, len(part))
+		var q strings.Builder
+		args := make([]any, 0, 2*len(part))
+		q.WriteString(`SELECT part, seq, hash FROM puce_audit_log WHERE `)
+		for j, h := range part {
+			if j > 0 {
+				q.WriteString(` OR `)
+			}
+			q.WriteString(`(part = ? AND seq = ?)`)
+			args = append(args, h.Partition, h.Seq)
+			want[[2]int64{int64(h.Partition), h.Seq}] = h.Hash
+		}
+		rows, err := tx.QueryContext(ctx, s.d.rebind(q.String()), args...)
+		if err != nil {
+			return "", fmt.Errorf("read this store's records: %w", err)
+		}
+		for rows.Next() {
+			var p, seq int64
+			var hash []byte
+			if err := rows.Scan(&p, &seq, &hash); err != nil {
+				rows.Close()
+				return "", fmt.Errorf("read this store's records: %w", err)
+			}
+			k := [2]int64{p, seq}
+			if w, ok := want[k]; ok && !bytes.Equal(w, hash) {
+				found = append(found, fmt.Sprintf("record %d of partition %d, which this store appended, was replaced (records deleted, moved or altered)", seq, p))
+			}
+			delete(want, k)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return "", fmt.Errorf("read this store's records: %w", err)
+		}
+		gone := slices.SortedFunc(maps.Keys(want), func(a, b [2]int64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+		for _, k := range gone {
+			found = append(found, fmt.Sprintf("record %d of partition %d, which this store appended, is gone (records deleted)", k[1], k[0]))
+		}
+	}
+	if len(found) == 0 {
+		return "", nil
+	}
+	if len(found) > 4 {
+		found = append(found[:4], fmt.Sprintf("and %d more", len(found)-4))
+	}
+	return strings.Join(found, "; "), nil
+}
+
+// keepCheckpoints runs until ctx ends: every quarter CheckpointInterval it
+// checkpoints when the trail's newest checkpoint is three quarters of an
+// interval old, or this handle's oldest unchecked record is (see
+// identity.AuditConfig.CheckpointInterval).
+func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	every := s.audit.CheckpointInterval
+	t := time.NewTicker(every / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.checkpointIfDue(ctx, every*3/4); err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
+			slog.WarnContext(ctx, "puce: timed audit checkpoint failed; the next tick tries again", "err", err)
+		}
+	}
+}
+
+func (s *Store) checkpointIfDue(ctx context.Context, after time.Duration) error {
+	now := s.now()
+	if !s.watch.due(now, after) {
+		var last int64
+		err := s.queryRow(ctx, `SELECT time FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last)
+		switch {
+		case err == nil:
+			if now.Sub(fromMicros(last)) < after {
+				return nil
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlstore: timed checkpoint: %w", err)
+		}
+	}
+	return s.Checkpoint(ctx)
+}

@@ -1,0 +1,245 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/auditchain"
+	"github.com/puce-id/puce/identity/sqlstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
+)
+
+var watchKey = bytes.Repeat([]byte{0x3c}, 32)
+
+// forEngine runs f on SQLite and PostgreSQL with a function that opens a
+// handle on one new database, as each server instance would.
+func forEngine(t *testing.T, f func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store)) {
+	t.Run("SQLite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "puce.db")
+		f(t, func(opts ...sqlstore.Option) *sqlstore.Store { return sqlstoretest.SQLiteAt(t, path, opts...) })
+	})
+	t.Run("Postgres", func(t *testing.T) {
+		dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+		f(t, func(opts ...sqlstore.Option) *sqlstore.Store { return openPostgres(t, dsn, opts...) })
+	})
+}
+
+// watched is a handle with the key that checkpoints only when told.
+func watched(open func(opts ...sqlstore.Option) *sqlstore.Store) *sqlstore.Store {
+	return open(sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1}))
+}
+
+func login(t *testing.T, s *sqlstore.Store, subject identity.Subject, i int) {
+	t.Helper()
+	if err := s.Audit(context.Background(), identity.Event{Time: time.Now(), Subject: subject, Action: "login", Result: identity.Success, Reason: fmt.Sprint(i)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func partitionRecords(tr *auditchain.Trail, p int) []*identity.AuditRecord {
+	var out []*identity.AuditRecord
+	for i := range tr.Records {
+		if tr.Records[i].Partition == p {
+			out = append(out, &tr.Records[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b *identity.AuditRecord) int { return int(a.Seq - b.Seq) })
+	return out
+}
+
+// rechainFrom recomputes partition p's hashes from index from on, and its
+// head, as whoever writes the database can without the key.
+func rechainFrom(tr *auditchain.Trail, p, from int) {
+	recs := partitionRecords(tr, p)
+	for i := from; i < len(recs); i++ {
+		if i > 0 {
+			recs[i].Prev = recs[i-1].Hash
+		}
+		recs[i].Seq = int64(i + 1)
+		recs[i].Hash = auditchain.RecordHash(*recs[i])
+	}
+	for i := range tr.Heads {
+		if tr.Heads[i].Partition == p {
+			last := recs[len(recs)-1]
+			tr.Heads[i].Seq, tr.Heads[i].Hash = last.Seq, last.Hash
+		}
+	}
+}
+
+// TestAuditWatch: what the key alone cannot tell — the newest records,
+// after the last checkpoint, deleted or reordered with the chain
+// recomputed; the trail cut back to an earlier checkpoint — the handle
+// that wrote them finds at its next checkpoint, records in the trail,
+// sealed, and VerifyAudit reports from then on, whatever later
+// checkpoints cover.
+func TestAuditWatch(t *testing.T) {
+	ctx := context.Background()
+	p := auditchain.Partition("alice", 4)
+	keys := identity.AuditKeys{Current: watchKey}
+	cases := []struct {
+		name   string
+		change func(tr *auditchain.Trail)
+		found  string
+	}{
+		{"the newest record deleted, the head rolled back", func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			last := recs[len(recs)-1]
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+			rechainFrom(tr, p, len(recs)-1)
+		}, "is gone (records deleted)"},
+		{"a record after the checkpoint deleted, the chain recomputed", func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			gone := recs[len(recs)-2].Seq
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == gone })
+			rechainFrom(tr, p, len(recs)-2)
+		}, "was replaced"},
+		{"two records after the checkpoint swapped, the chain recomputed", func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			a, b := recs[len(recs)-2], recs[len(recs)-1]
+			a.Event, b.Event = b.Event, a.Event
+			a.Nonce, b.Nonce = b.Nonce, a.Nonce
+			a.MAC, b.MAC = b.MAC, a.MAC
+			rechainFrom(tr, p, len(recs)-2)
+		}, "was replaced"},
+		{"cut back to the first checkpoint", func(tr *auditchain.Trail) {
+			first := tr.Checkpoints[0]
+			tr.Checkpoints = tr.Checkpoints[:1]
+			for _, h := range first.Heads {
+				tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == h.Partition && r.Seq > h.Seq })
+				for i := range tr.Heads {
+					if tr.Heads[i].Partition == h.Partition {
+						tr.Heads[i] = h
+					}
+				}
+			}
+		}, "checkpoint 2, which this store wrote, is gone"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+				s := watched(open)
+				for i := range 3 {
+					login(t, s, "alice", i)
+					login(t, s, "bob", i)
+				}
+				mustCheckpoint(t, s)
+				for i := 3; i < 6; i++ {
+					login(t, s, "alice", i)
+				}
+				mustCheckpoint(t, s)
+				for i := 6; i < 9; i++ {
+					login(t, s, "alice", i)
+				}
+				tamperAudit(t, s, c.change)
+				// The window the key leaves open: nothing to see yet.
+				if _, err := s.VerifyAudit(ctx, keys); err != nil {
+					t.Fatalf("verify before the store's next checkpoint: %v", err)
+				}
+				err := s.Checkpoint(ctx)
+				if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), c.found) {
+					t.Fatalf("the store's checkpoint after %s: %v, want ErrAuditBroken saying %q", c.name, err, c.found)
+				}
+				// Recorded, sealed and covered: the trail stays broken.
+				login(t, s, "alice", 10)
+				mustCheckpoint(t, s)
+				_, err = s.VerifyAudit(ctx, keys)
+				if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+					t.Fatalf("verify after the store recorded the change: %v", err)
+				}
+				t.Log(err)
+			})
+		})
+	}
+}
+
+func mustCheckpoint(t *testing.T, s *sqlstore.Store) {
+	t.Helper()
+	if err := s.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditWatchNoFalseAlarm: two instances appending and checkpointing at
+// once, to the same partitions, each watching its own records, see no
+// change; nor does a handle whose records another's checkpoint covered.
+func TestAuditWatchNoFalseAlarm(t *testing.T) {
+	ctx := context.Background()
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		a, b := watched(open), watched(open)
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for n, s := range []*sqlstore.Store{a, b} {
+			wg.Go(func() {
+				for i := range 40 {
+					subj := identity.Subject(fmt.Sprintf("user%d", i%6))
+					if err := s.Audit(ctx, identity.Event{Time: time.Now(), Subject: subj, Action: "login", Result: identity.Success, Reason: fmt.Sprint(n, i)}); err != nil {
+						errs <- err
+						return
+					}
+					if i%7 == 6 {
+						if err := s.Checkpoint(ctx); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		mustCheckpoint(t, a)
+		mustCheckpoint(t, b)
+		if _, err := a.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestTimedCheckpoints: a handle with a key keeps the trail's newest
+// checkpoint within its CheckpointInterval while it is open, records or
+// none, so that AuditKeys.Fresh holds; once it is closed, no more come.
+func TestTimedCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		const every = 40 * time.Millisecond
+		s := open(sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointInterval: every}))
+		login(t, s, "alice", 0)
+		count := func() (n int) {
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Polled, not timed: a loaded machine only makes it slower.
+		for deadline := time.Now().Add(30 * time.Second); count() < 3; time.Sleep(every / 2) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d checkpoints after 30 s at one per %v", count(), every)
+			}
+		}
+		if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey, Fresh: time.Minute}); err != nil {
+			t.Fatalf("verify an open store's trail with Fresh: %v", err)
+		}
+		s.Close()
+		reader := watched(open)
+		var n int
+		reader.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&n)
+		time.Sleep(5 * every)
+		var after int
+		reader.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&after)
+		if after != n {
+			t.Fatalf("%d checkpoints written after Close", after-n)
+		}
+	})
+}
