@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -108,4 +109,64 @@ func BenchmarkAuditSealPostgres(b *testing.B) {
 		stores[i] = s
 	}
 	benchAuditSeal(b, stores[0], stores[1])
+}
+
+// benchCheckpointWatch measures what the watch of a handle's own records
+// (auditwatch.go) adds to a checkpoint: per round, handle a appends a
+// checkpoint interval's worth of events (100, the default CheckpointEvery)
+// and checkpoints, checking those 100 records first; handle b, on the same
+// database, checkpoints with none to check (the anchor: the checkpoint as it
+// was, plus its one lookup of the last checkpoint it wrote). The appends
+// are timed too, so the watch's cost can be read per login.
+func benchCheckpointWatch(b *testing.B, a, other *sqlstore.Store) {
+	ctx := context.Background()
+	e := identity.Event{Kind: identity.KindTOTP, CredentialID: "totp-0123456789abcdef", Action: "login",
+		Result: identity.Success, RemoteAddr: "192.0.2.1"}
+	const n = 100
+	var tApp, tA, tB time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		for j := range n {
+			e.Time, e.Subject = time.Now(), identity.Subject(fmt.Sprintf("user%d", j))
+			if err := a.Audit(ctx, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		if err := a.Checkpoint(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if err := other.Checkpoint(ctx); err != nil {
+			b.Fatal(err)
+		}
+		tApp, tA, tB = tApp+t1.Sub(t0), tA+t2.Sub(t1), tB+time.Since(t2)
+	}
+	per := float64(b.N)
+	b.ReportMetric(float64(tB.Nanoseconds())/per, "bare-cp-ns/op")
+	b.ReportMetric(float64(tA.Nanoseconds())/per, "watched-cp-ns/op")
+	b.ReportMetric(float64(tA)/float64(tB), "x-bare-cp")
+	// The watch's cost spread over the logins it covered, against a login's append.
+	b.ReportMetric(float64(tA-tB)/float64(tApp), "x-append")
+}
+
+var benchWatchKey = identity.AuditConfig{Key: make([]byte, 32), CheckpointEvery: 1 << 30, CheckpointInterval: -1}
+
+func BenchmarkCheckpointWatchSQLite(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "puce.db")
+	benchCheckpointWatch(b, sqlstoretest.SQLiteAt(b, path, sqlstore.WithAudit(benchWatchKey)), sqlstoretest.SQLiteAt(b, path, sqlstore.WithAudit(benchWatchKey)))
+}
+
+func BenchmarkCheckpointWatchPostgres(b *testing.B) {
+	dsn := sqlstoretest.SchemaDSN(b, sqlstoretest.PostgresDSN(b))
+	var stores [2]*sqlstore.Store
+	for i := range stores {
+		s, err := sqlstore.OpenPostgres(context.Background(), dsn, sqlstore.WithAudit(benchWatchKey))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	benchCheckpointWatch(b, stores[0], stores[1])
 }
