@@ -35,6 +35,7 @@
 //		Current: newKey,
 //		Retired: []identity.RetiredAuditKey{{Key: oldKey, Overlap: 30 * time.Minute}}, // newest first
 //		Mark:    lastMark, // what the previous verification returned, kept off the machine
+//		Fresh:   10 * time.Minute, // the trail servers still write: a newest checkpoint older than this was cut back
 //	})
 //
 // Checkpoints and records sealed with the old key before the new key's
