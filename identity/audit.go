@@ -211,8 +211,14 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100
 	}
-	if c.CheckpointInterval == 0 {
+	switch {
+	case c.CheckpointInterval == 0:
 		c.CheckpointInterval = 5 * time.Minute
+	case c.CheckpointInterval > 0 && c.CheckpointInterval < time.Millisecond:
+		// A SQL store ticks every quarter interval: under 4 ns that is a
+		// ticker of period zero, which panics in the store's goroutine
+		// and ends the process; under a millisecond, a busy loop.
+		return c, fmt.Errorf("%w: audit checkpoint interval %v (at least 1ms, or negative for none)", ErrBadInput, c.CheckpointInterval)
 	}
 	return c, nil
 }

@@ -227,7 +227,10 @@ func (s *Store) audited(ctx context.Context, n int64) {
 	if s.audit.Key == nil {
 		return
 	}
-	every := int64(s.audit.CheckpointEvery)
+	// Bounded by what the watch holds: beyond maxWatched it would forget
+	// this handle's oldest unchecked records in honest operation (a large
+	// CheckpointEvery at a high rate), and no check would see them.
+	every := min(int64(s.audit.CheckpointEvery), maxWatched/2)
 	if after := s.appends.Add(n); after/every == (after-n)/every {
 		return
 	}
@@ -251,10 +254,24 @@ func (s *Store) audited(ctx context.Context, n int64) {
 // (auditchain.ActionTrailChanged), which this checkpoint covers and which
 // VerifyAudit reports from then on, logs it, and returns
 // identity.ErrAuditBroken once the checkpoint is written.
-func (s *Store) Checkpoint(ctx context.Context) error {
+func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	if s.audit.Key == nil {
 		return nil
 	}
+	// A change found is said whatever becomes of this checkpoint: whoever
+	// writes the database can make the rest of it fail (a head row
+	// deleted), and a context can end or the handle close before it
+	// commits. The watch keeps what it saw, so the next checkpoint that
+	// succeeds records it; meanwhile the log and the caller know.
+	var change string
+	recorded := false
+	defer func() {
+		if change != "" && !recorded {
+			slog.ErrorContext(context.WithoutCancel(ctx), "puce: the audit trail was changed behind this store; recording it in the trail failed, the next checkpoint tries again",
+				"found", change, "err", err)
+			err = fmt.Errorf("sqlstore: checkpoint: %w: %s (not recorded yet: %w)", identity.ErrAuditBroken, change, err)
+		}
+	}()
 	saw := s.watch.snapshot()
 	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
@@ -269,6 +286,8 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	} else if err := s.d.lockMigrations(ctx, tx); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
 	}
+	// Held until the commit: tickets follow the order checkpoints commit.
+	ticket := s.watch.ticket()
 	c := auditchain.Checkpoint{Seq: 1, Time: stored(s.now()), Prev: auditchain.Zero(),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
 	var last, lastTime int64
@@ -292,7 +311,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	// What this handle saw, against what the database holds: a change is
 	// recorded in the trail, sealed, before the checkpoint covers it, so
 	// that no later checkpoint makes it look genuine (see trailWatch).
-	change, err := s.changed(ctx, tx, saw)
+	change, err = s.changed(ctx, tx, saw)
 	if err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
@@ -319,8 +338,9 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: commit: %w", err)
 	}
+	recorded = true
 	s.heads.committed(alarm)
-	s.watch.checked(saw, c.Seq, c.MAC)
+	s.watch.checked(saw, ticket, c.Seq, c.MAC)
 	if change != "" {
 		slog.ErrorContext(ctx, "puce: the audit trail was changed behind this store; the change is recorded in the trail, and VerifyAudit reports it",
 			"found", change, "checkpoint", c.Seq)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -242,4 +243,152 @@ func TestTimedCheckpoints(t *testing.T) {
 			t.Fatalf("%d checkpoints written after Close", after-n)
 		}
 	})
+}
+
+// TestAuditWatchIdleHandle: a handle that wrote the newest checkpoint and
+// then appends nothing more still notices, at its timed checks, that
+// checkpoint gone, even while another instance keeps the trail's newest
+// checkpoint fresh on top of the cut (which AuditKeys.Fresh then lets
+// through). Before, an idle handle's tick saw a fresh newest checkpoint
+// and checked nothing, for as long as it stayed idle.
+func TestAuditWatchIdleHandle(t *testing.T) {
+	ctx := context.Background()
+	keys := identity.AuditKeys{Current: watchKey, Fresh: time.Hour}
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		a, b := watched(open), watched(open)
+		login(t, b, "bob", 0)
+		mustCheckpoint(t, b)
+		for i := range 3 {
+			login(t, a, "alice", i)
+		}
+		mustCheckpoint(t, a)
+		// Cut back to b's checkpoint: a's checkpoint and records gone.
+		tamperAudit(t, a, func(tr *auditchain.Trail) {
+			first := tr.Checkpoints[0]
+			tr.Checkpoints = tr.Checkpoints[:1]
+			for _, h := range first.Heads {
+				tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == h.Partition && r.Seq > h.Seq })
+				for i := range tr.Heads {
+					if tr.Heads[i].Partition == h.Partition {
+						tr.Heads[i] = h
+					}
+				}
+			}
+		})
+		// b wrote nothing that is gone; its checkpoint makes the cut trail fresh.
+		mustCheckpoint(t, b)
+		if _, err := a.VerifyAudit(ctx, keys); err != nil {
+			t.Fatalf("the cut trail, freshly checkpointed, with the key and Fresh: %v", err)
+		}
+		// a's timed check: nothing of its own waiting, the newest checkpoint fresh.
+		err := a.CheckpointIfDue(ctx, time.Hour)
+		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "checkpoint 2, which this store wrote, was replaced") {
+			t.Fatalf("the idle handle's timed check after its checkpoint was cut: %v, want ErrAuditBroken", err)
+		}
+		if _, err := a.VerifyAudit(ctx, keys); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+			t.Fatalf("verify after the idle handle recorded the cut: %v", err)
+		}
+		// Honest: a timed check with nothing changed writes nothing.
+		c, d := watched(open), watched(open)
+		mustCheckpoint(t, c)
+		mustCheckpoint(t, d)
+		var before, after int
+		c.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&before)
+		if err := c.CheckpointIfDue(ctx, time.Hour); err != nil {
+			t.Fatalf("an honest idle handle's timed check: %v", err)
+		}
+		c.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&after)
+		if after != before {
+			t.Fatalf("an idle handle's timed check with nothing changed wrote %d checkpoints", after-before)
+		}
+	})
+}
+
+// logged captures what the store logs through the default slog logger for
+// the rest of the test (no test of this package runs in parallel).
+func logged(t *testing.T) func() string {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestAuditWatchCheckpointFails: when the checkpoint that would record a
+// change fails after the change was found — whoever writes the database
+// can make it fail, by deleting a head row the checkpoint reads — the
+// finding is not silent: it is logged and returned as ErrAuditBroken at
+// once, and recorded in the trail by the first checkpoint that succeeds.
+// Before, only "checkpoint failed" came out, and a handle closed before
+// the database was put back took what it saw with it.
+func TestAuditWatchCheckpointFails(t *testing.T) {
+	ctx := context.Background()
+	p := auditchain.Partition("alice", 4)
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		logs := logged(t)
+		s := watched(open)
+		for i := range 3 {
+			login(t, s, "alice", i)
+		}
+		mustCheckpoint(t, s)
+		for i := 3; i < 6; i++ {
+			login(t, s, "alice", i)
+		}
+		tamperAudit(t, s, func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			last := recs[len(recs)-1]
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+			rechainFrom(tr, p, len(recs)-1)
+		})
+		var seq int64
+		var hash []byte
+		if err := s.DB().QueryRow(`SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().Exec(`DELETE FROM puce_audit_head`); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Checkpoint(ctx)
+		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "is gone (records deleted)") {
+			t.Fatalf("a checkpoint that found a change and then failed: %v, want ErrAuditBroken saying what it found", err)
+		}
+		if l := logs(); !strings.Contains(l, "is gone (records deleted)") {
+			t.Fatalf("a checkpoint that found a change and then failed logged:\n%s", l)
+		}
+		if _, err := s.DB().Exec(ph(s, `INSERT INTO puce_audit_head (id, seq, hash) VALUES (1, ?, ?)`), seq, hash); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
+			t.Fatalf("the next checkpoint, the database put back: %v", err)
+		}
+		if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+			t.Fatalf("verify: %v", err)
+		}
+	})
+}
+
+// TestAuditConfigTinyInterval: a CheckpointInterval too short to tick is
+// refused as bad input; it used to start a ticker of zero period, which
+// panics in the store's goroutine and ends the process.
+func TestAuditConfigTinyInterval(t *testing.T) {
+	for _, d := range []time.Duration{1, 3, time.Microsecond} {
+		_, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "tiny.db"),
+			sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, CheckpointInterval: d}))
+		if !errors.Is(err, identity.ErrBadInput) {
+			t.Fatalf("CheckpointInterval %v: %v, want ErrBadInput", d, err)
+		}
+	}
 }
