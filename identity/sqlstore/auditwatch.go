@@ -22,7 +22,8 @@ import (
 // memory: state outside the database, which whoever writes the database
 // cannot roll back. At each of its checkpoints the handle checks that the
 // records it appended since the last one are still where it put them, and
-// that the checkpoint it last wrote (or followed) is still there. Between
+// that the checkpoint it last wrote is still there (which its timed
+// ticks also check in between, checkpointKept). Between
 // checkpoints the chains are plain hash chains, and the record seals do
 // not cover a record's place (identity/auditchain), so this is what tells
 // the newest records deleted or reordered, and the trail cut back to an
