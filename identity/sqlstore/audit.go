@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -308,6 +309,20 @@ func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
+	}
+	// One statement, one snapshot: each head read is committed, and so is
+	// its record (they commit together). Read before the watch's check:
+	// on PostgreSQL each statement of this transaction sees what is
+	// committed when it starts, and heads read after the check would seal
+	// a change committed in between as genuine, while the watch forgot
+	// the records it changed as checked. Read before, a change committed
+	// before the check is found by it, and one after contradicts the
+	// heads sealed here (TestAuditWatchBetweenStatements).
+	if c.Heads, err = readHeads(ctx, tx); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
 	// What this handle saw, against what the database holds: a change is
 	// recorded in the trail, sealed, before the checkpoint covers it, so
 	// that no later checkpoint makes it look genuine (see trailWatch).
@@ -315,20 +330,18 @@ func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
+	if s.watchChecked != nil {
+		s.watchChecked()
+	}
 	var alarm []auditchain.Head
 	if change != "" {
 		e := identity.Event{Time: s.now(), Action: auditchain.ActionTrailChanged, Result: identity.Failure, Reason: change}
 		if alarm, err = s.auditInTx(ctx, tx, e); err != nil {
 			return fmt.Errorf("sqlstore: checkpoint: %w", err)
 		}
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
-		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
-	}
-	// One statement, one snapshot: each head read is committed, and so is
-	// its record (they commit together).
-	if c.Heads, err = readHeads(ctx, tx); err != nil {
-		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+		// The checkpoint covers the alarm: its partition's head is the
+		// alarm's (what others appended there before it is committed).
+		c.Heads = coverHead(c.Heads, alarm[0])
 	}
 	c.Seal(s.audit.Key)
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit_checkpoints (seq, time, legacy_seq, legacy_hash, heads, prev, mac) VALUES (?, ?, ?, ?, ?, ?, ?)`),
@@ -394,6 +407,19 @@ func (s *Store) beginSnapshot(ctx context.Context) (r reader, end func(), err er
 		}
 		conn.Close()
 	}, nil
+}
+
+// coverHead returns heads with h's partition at h.
+func coverHead(heads []auditchain.Head, h auditchain.Head) []auditchain.Head {
+	for i := range heads {
+		if heads[i].Partition == h.Partition {
+			heads[i] = h
+			return heads
+		}
+	}
+	heads = append(heads, h)
+	slices.SortFunc(heads, func(a, b auditchain.Head) int { return a.Partition - b.Partition })
+	return heads
 }
 
 func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,23 +330,31 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestAuditWatchCheckpointFails: when the checkpoint that would record a
 // change fails after the change was found — whoever writes the database
-// can make it fail, by deleting a head row the checkpoint reads — the
-// finding is not silent: it is logged and returned as ErrAuditBroken at
-// once, and recorded in the trail by the first checkpoint that succeeds.
-// Before, only "checkpoint failed" came out, and a handle closed before
-// the database was put back took what it saw with it.
+// can make it fail, by deleting the head row the alarm is appended to —
+// the finding is not silent: it is logged and returned as ErrAuditBroken
+// at once, and recorded in the trail by the first checkpoint that
+// succeeds. Before, only "checkpoint failed" came out, and a handle closed
+// before the database was put back took what it saw with it.
 func TestAuditWatchCheckpointFails(t *testing.T) {
 	ctx := context.Background()
-	p := auditchain.Partition("alice", 4)
+	q := auditchain.Partition("", 4) // the alarm's partition
+	subject := identity.Subject("alice")
+	for _, c := range []identity.Subject{"alice", "bob", "carol", "dave"} {
+		if auditchain.Partition(c, 4) != q {
+			subject = c
+			break
+		}
+	}
+	p := auditchain.Partition(subject, 4)
 	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
 		logs := logged(t)
 		s := watched(open)
 		for i := range 3 {
-			login(t, s, "alice", i)
+			login(t, s, subject, i)
 		}
 		mustCheckpoint(t, s)
 		for i := 3; i < 6; i++ {
-			login(t, s, "alice", i)
+			login(t, s, subject, i)
 		}
 		tamperAudit(t, s, func(tr *auditchain.Trail) {
 			recs := partitionRecords(tr, p)
@@ -354,11 +363,11 @@ func TestAuditWatchCheckpointFails(t *testing.T) {
 			rechainFrom(tr, p, len(recs)-1)
 		})
 		var seq int64
-		var hash []byte
-		if err := s.DB().QueryRow(`SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		var prev, hash []byte
+		if err := s.DB().QueryRow(ph(s, `SELECT seq, prev, hash FROM puce_audit_parts WHERE part = ?`), q).Scan(&seq, &prev, &hash); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.DB().Exec(`DELETE FROM puce_audit_head`); err != nil {
+		if _, err := s.DB().Exec(ph(s, `DELETE FROM puce_audit_parts WHERE part = ?`), q); err != nil {
 			t.Fatal(err)
 		}
 		err := s.Checkpoint(ctx)
@@ -368,7 +377,7 @@ func TestAuditWatchCheckpointFails(t *testing.T) {
 		if l := logs(); !strings.Contains(l, "is gone (records deleted)") {
 			t.Fatalf("a checkpoint that found a change and then failed logged:\n%s", l)
 		}
-		if _, err := s.DB().Exec(ph(s, `INSERT INTO puce_audit_head (id, seq, hash) VALUES (1, ?, ?)`), seq, hash); err != nil {
+		if _, err := s.DB().Exec(ph(s, `INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (?, ?, ?, ?)`), q, seq, prev, hash); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
@@ -390,5 +399,113 @@ func TestAuditConfigTinyInterval(t *testing.T) {
 		if !errors.Is(err, identity.ErrBadInput) {
 			t.Fatalf("CheckpointInterval %v: %v, want ErrBadInput", d, err)
 		}
+	}
+}
+
+// TestAuditWatchNoFalseAlarmCancelled: honest operation with everything
+// that can end half-way — appends, units and checkpoints whose contexts
+// end at random moments, timed checkpoints ticking on both handles, one
+// handle closed while the other runs on — never makes a handle report the
+// trail changed.
+func TestAuditWatchNoFalseAlarmCancelled(t *testing.T) {
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		logs := logged(t)
+		cfg := identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointEvery: 5, CheckpointInterval: 20 * time.Millisecond}
+		a, b := open(sqlstore.WithAudit(cfg)), open(sqlstore.WithAudit(cfg))
+		var wg sync.WaitGroup
+		broken := make(chan error, 16)
+		var failed atomic.Int64
+		for n, s := range []*sqlstore.Store{a, b, a, b} {
+			wg.Go(func() {
+				for i := range 40 {
+					// Every other operation ends within 3 ms, most
+					// half-way; the others have time to finish.
+					d := 5 * time.Second
+					if i%2 == 0 {
+						d = time.Duration((i*7919+n*104729)%3000) * time.Microsecond
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), d)
+					e := identity.Event{Time: time.Now(), Subject: identity.Subject(fmt.Sprintf("user%d", i%5)), Action: "login", Result: identity.Success, Reason: fmt.Sprint(n, i)}
+					var err error
+					switch i % 3 {
+					case 0:
+						err = s.Audit(ctx, e)
+					case 1:
+						err = s.CommitUnit(ctx, &identity.UnitWrites{Events: []identity.Event{e, e}})
+					default:
+						err = s.Checkpoint(ctx)
+					}
+					cancel()
+					if err != nil {
+						failed.Add(1)
+					}
+					if errors.Is(err, identity.ErrAuditBroken) {
+						broken <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(broken)
+		for err := range broken {
+			t.Fatal(err)
+		}
+		t.Logf("%d of 160 operations ended by their context", failed.Load())
+		a.Close()
+		time.Sleep(50 * time.Millisecond) // b's ticks go on alone
+		if err := b.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.VerifyAudit(context.Background(), identity.AuditKeys{Current: watchKey, Fresh: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if l := logs(); strings.Contains(l, "changed behind") {
+			t.Fatalf("a false alarm was logged:\n%s", l)
+		}
+	})
+}
+
+// TestAuditWatchBetweenStatements: on PostgreSQL the checkpoint's
+// transaction is READ COMMITTED, each statement its own snapshot. A change
+// committed after the watch's check and before the heads are read would
+// be sealed by this checkpoint as genuine, and the records it changed
+// forgotten by the watch as checked. The heads are read first now: a
+// change before the check is found by it, one after it contradicts the
+// heads the checkpoint seals. (SQLite's checkpoint holds the only write
+// lock: nothing commits meanwhile.)
+func TestAuditWatchBetweenStatements(t *testing.T) {
+	ctx := context.Background()
+	p := auditchain.Partition("alice", 4)
+	dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+	s := watched(func(opts ...sqlstore.Option) *sqlstore.Store { return openPostgres(t, dsn, opts...) })
+	for i := range 3 {
+		login(t, s, "alice", i)
+	}
+	mustCheckpoint(t, s)
+	for i := 3; i < 6; i++ {
+		login(t, s, "alice", i)
+	}
+	// The newest record deleted, the head rolled back, committed while
+	// the checkpoint runs, right after its check.
+	s.AfterWatchCheck(func() {
+		s.AfterWatchCheck(nil)
+		tamperAudit(t, s, func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			last := recs[len(recs)-1]
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+			rechainFrom(tr, p, len(recs)-1)
+		})
+	})
+	err := s.Checkpoint(ctx)
+	if err != nil && !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatal(err)
+	}
+	login(t, s, "alice", 10)
+	if err := s.Checkpoint(ctx); err != nil && !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatalf("a record the store appended, deleted between its checkpoint's statements: verify says %v, want ErrAuditBroken", err)
 	}
 }

@@ -10,3 +10,7 @@ import (
 func (s *Store) CheckpointIfDue(ctx context.Context, after time.Duration) error {
 	return s.checkpointIfDue(ctx, after)
 }
+
+// AfterWatchCheck has f run inside each Checkpoint right after the watch's
+// check.
+func (s *Store) AfterWatchCheck(f func()) { s.watchChecked = f }
