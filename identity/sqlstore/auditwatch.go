@@ -234,8 +234,10 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error)
 
 // keepCheckpoints runs until ctx ends: every quarter CheckpointInterval it
 // checkpoints when the trail's newest checkpoint is three quarters of an
-// interval old, or this handle's oldest unchecked record is (see
-// identity.AuditConfig.CheckpointInterval).
+// interval old (or dated more than auditchain.MaxCheckpointLead ahead),
+// or this handle's oldest unchecked record is (see
+// identity.AuditConfig.CheckpointInterval); otherwise it checks that this
+// handle's last checkpoint is still there (checkpointKept).
 func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	every := s.audit.CheckpointInterval
@@ -260,7 +262,11 @@ func (s *Store) checkpointIfDue(ctx context.Context, after time.Duration) error 
 		err := s.queryRow(ctx, `SELECT time FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last)
 		switch {
 		case err == nil:
-			if now.Sub(fromMicros(last)) < after {
+			// Dated further ahead than a store follows (a clock far
+			// wrong): due now, dated by this clock (CheckpointTime), or
+			// the trail would wait that lead out unable to pass Fresh.
+			age := now.Sub(fromMicros(last))
+			if age < after && -age <= auditchain.MaxCheckpointLead {
 				return s.checkpointKept(ctx)
 			}
 		case !errors.Is(err, sql.ErrNoRows):

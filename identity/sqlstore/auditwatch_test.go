@@ -16,6 +16,7 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/auditchain"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 )
@@ -508,4 +509,30 @@ func TestAuditWatchBetweenStatements(t *testing.T) {
 	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) {
 		t.Fatalf("a record the store appended, deleted between its checkpoint's statements: verify says %v, want ErrAuditBroken", err)
 	}
+}
+
+// TestTimedCheckpointAfterClockAhead: when the newest checkpoint is dated
+// further ahead than any store follows (an instance whose clock was an
+// hour ahead), a store with a right clock checkpoints at its next tick,
+// dated by its own clock, instead of waiting the hour out with the trail
+// unable to pass AuditKeys.Fresh (which reports such a date).
+func TestTimedCheckpointAfterClockAhead(t *testing.T) {
+	ctx := context.Background()
+	keys := identity.AuditKeys{Current: watchKey, Fresh: 10 * time.Minute}
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		cfg := sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1})
+		ahead := open(cfg, sqlstore.WithClock(identitytest.NewClock(time.Now().Add(time.Hour))))
+		login(t, ahead, "alice", 0)
+		mustCheckpoint(t, ahead)
+		if _, err := ahead.VerifyAudit(ctx, keys); !errors.Is(err, identity.ErrAuditBroken) {
+			t.Fatalf("verify with the newest checkpoint dated an hour ahead: %v, want ErrAuditBroken", err)
+		}
+		right := open(cfg)
+		if err := right.CheckpointIfDue(ctx, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := right.VerifyAudit(ctx, keys); err != nil {
+			t.Fatalf("verify after a right clock's tick: %v", err)
+		}
+	})
 }
