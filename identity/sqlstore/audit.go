@@ -309,9 +309,6 @@ func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
-		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
-	}
 	// One statement, one snapshot: each head read is committed, and so is
 	// its record (they commit together). Read before the watch's check:
 	// on PostgreSQL each statement of this transaction sees what is
@@ -342,6 +339,13 @@ func (s *Store) Checkpoint(ctx context.Context) (err error) {
 		// The checkpoint covers the alarm: its partition's head is the
 		// alarm's (what others appended there before it is committed).
 		c.Heads = coverHead(c.Heads, alarm[0])
+	}
+	// After the check, so that a head row deleted cannot stop the check
+	// from running (a failure after it still reports what it found). The
+	// legacy chain is closed: every checkpoint since the first binds its
+	// head, so no change to it in between would pass.
+	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
 	}
 	c.Seal(s.audit.Key)
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit_checkpoints (seq, time, legacy_seq, legacy_hash, heads, prev, mac) VALUES (?, ?, ?, ?, ?, ?, ?)`),

@@ -249,7 +249,13 @@ func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
 			return
 		case <-t.C:
 		}
-		if err := s.checkpointIfDue(ctx, every*3/4); err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
+		// Bounded: whoever reaches the database can hold the checkpoint
+		// lock, and a tick waiting for ever would say nothing while the
+		// watch goes unchecked and the newest checkpoint ages.
+		tick, cancel := context.WithTimeout(ctx, max(every, time.Second))
+		err := s.checkpointIfDue(tick, every*3/4)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
 			slog.WarnContext(ctx, "puce: timed audit checkpoint failed; the next tick tries again", "err", err)
 		}
 	}

@@ -330,8 +330,8 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestAuditWatchCheckpointFails: when the checkpoint that would record a
-// change fails after the change was found — whoever writes the database
-// can make it fail, by deleting the head row the alarm is appended to —
+// change fails — whoever writes the database can make it fail, by
+// deleting the head row the alarm is appended to, or the legacy chain's —
 // the finding is not silent: it is logged and returned as ErrAuditBroken
 // at once, and recorded in the trail by the first checkpoint that
 // succeeds. Before, only "checkpoint failed" came out, and a handle closed
@@ -347,47 +347,63 @@ func TestAuditWatchCheckpointFails(t *testing.T) {
 		}
 	}
 	p := auditchain.Partition(subject, 4)
-	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
-		logs := logged(t)
-		s := watched(open)
-		for i := range 3 {
-			login(t, s, subject, i)
-		}
-		mustCheckpoint(t, s)
-		for i := 3; i < 6; i++ {
-			login(t, s, subject, i)
-		}
-		tamperAudit(t, s, func(tr *auditchain.Trail) {
-			recs := partitionRecords(tr, p)
-			last := recs[len(recs)-1]
-			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
-			rechainFrom(tr, p, len(recs)-1)
+	for _, row := range []struct {
+		name, sel, del, ins string
+		args                int
+	}{
+		{"the alarm's head row",
+			`SELECT seq, prev, hash FROM puce_audit_parts WHERE part = ` + fmt.Sprint(q),
+			`DELETE FROM puce_audit_parts WHERE part = ` + fmt.Sprint(q),
+			`INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (` + fmt.Sprint(q) + `, ?, ?, ?)`, 3},
+		{"the legacy head row",
+			`SELECT seq, hash, hash FROM puce_audit_head WHERE id = 1`,
+			`DELETE FROM puce_audit_head`,
+			`INSERT INTO puce_audit_head (id, seq, hash) VALUES (1, ?, ?)`, 2},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+				logs := logged(t)
+				s := watched(open)
+				for i := range 3 {
+					login(t, s, subject, i)
+				}
+				mustCheckpoint(t, s)
+				for i := 3; i < 6; i++ {
+					login(t, s, subject, i)
+				}
+				tamperAudit(t, s, func(tr *auditchain.Trail) {
+					recs := partitionRecords(tr, p)
+					last := recs[len(recs)-1]
+					tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+					rechainFrom(tr, p, len(recs)-1)
+				})
+				var seq int64
+				var a, b []byte
+				if err := s.DB().QueryRow(row.sel).Scan(&seq, &a, &b); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.DB().Exec(row.del); err != nil {
+					t.Fatal(err)
+				}
+				err := s.Checkpoint(ctx)
+				if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "is gone (records deleted)") {
+					t.Fatalf("a checkpoint that found a change and then failed: %v, want ErrAuditBroken saying what it found", err)
+				}
+				if l := logs(); !strings.Contains(l, "is gone (records deleted)") {
+					t.Fatalf("a checkpoint that found a change and then failed logged:\n%s", l)
+				}
+				if _, err := s.DB().Exec(ph(s, row.ins), []any{seq, a, b}[:row.args]...); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
+					t.Fatalf("the next checkpoint, the database put back: %v", err)
+				}
+				if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+					t.Fatalf("verify: %v", err)
+				}
+			})
 		})
-		var seq int64
-		var prev, hash []byte
-		if err := s.DB().QueryRow(ph(s, `SELECT seq, prev, hash FROM puce_audit_parts WHERE part = ?`), q).Scan(&seq, &prev, &hash); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.DB().Exec(ph(s, `DELETE FROM puce_audit_parts WHERE part = ?`), q); err != nil {
-			t.Fatal(err)
-		}
-		err := s.Checkpoint(ctx)
-		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "is gone (records deleted)") {
-			t.Fatalf("a checkpoint that found a change and then failed: %v, want ErrAuditBroken saying what it found", err)
-		}
-		if l := logs(); !strings.Contains(l, "is gone (records deleted)") {
-			t.Fatalf("a checkpoint that found a change and then failed logged:\n%s", l)
-		}
-		if _, err := s.DB().Exec(ph(s, `INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (?, ?, ?, ?)`), q, seq, prev, hash); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
-			t.Fatalf("the next checkpoint, the database put back: %v", err)
-		}
-		if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
-			t.Fatalf("verify: %v", err)
-		}
-	})
+	}
 }
 
 // TestAuditConfigTinyInterval: a CheckpointInterval too short to tick is
@@ -535,4 +551,33 @@ func TestTimedCheckpointAfterClockAhead(t *testing.T) {
 			t.Fatalf("verify after a right clock's tick: %v", err)
 		}
 	})
+}
+
+// TestTimedCheckpointBlocked: whoever can reach the database can hold the
+// checkpoint lock (PostgreSQL's advisory lock is open to every role). A
+// tick then waits for it; it gives up after an interval and says so,
+// tick after tick, rather than wait for ever without a word while the
+// handle's watch goes unchecked and the trail's newest checkpoint ages.
+func TestTimedCheckpointBlocked(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+	logs := logged(t)
+	holder := openPostgres(t, dsn)
+	conn, err := holder.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7577656366)`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock(7577656366)`)
+	s := openPostgres(t, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointInterval: 40 * time.Millisecond}))
+	login(t, s, "alice", 0)
+	// Polled, not timed: a loaded machine only makes it slower.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs(), "timed audit checkpoint failed"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the blocked timed checkpoint after 30 s; logged:\n%s", logs())
+		}
+	}
 }
