@@ -183,15 +183,15 @@ type AuditConfig struct {
 	// CheckpointInterval bounds the same window in time (default 5
 	// minutes, at least a millisecond; negative: by count alone). A SQL
 	// store with a key checks every quarter interval and writes a
-	// checkpoint when the trail's newest is three quarters of one old, or
-	// its own oldest unchecked record is, records or none, whichever instance
-	// wrote it: while one store runs, the newest checkpoint is never much
-	// older than the interval, which is what lets VerifyAudit tell a trail
-	// rolled back to an older one (AuditKeys.Fresh). An idle trail gains
-	// one checkpoint per interval: with 16 partitions about 700 bytes,
-	// some 70 MB a year at the default. memstore, whose trail ends with its
-	// process, checkpoints by time only when it appends, once its oldest
-	// record no checkpoint covers is an interval old.
+	// checkpoint when the trail's newest, whichever instance wrote it, is
+	// three quarters of one old (records or none), or when its own oldest
+	// unchecked record is: while one store runs, the newest checkpoint is
+	// never much older than the interval, which is what lets VerifyAudit
+	// tell a trail rolled back to an older one (AuditKeys.Fresh). An idle
+	// trail gains one checkpoint per interval: with 16 partitions about
+	// 700 bytes, some 70 MB a year at the default. memstore, whose trail
+	// ends with its process, checkpoints by time only when it appends,
+	// once its oldest record no checkpoint covers is an interval old.
 	CheckpointInterval time.Duration
 }
 

@@ -191,7 +191,11 @@
 // next one records it). Memory is what an attacker with the database
 // alone cannot reach; restarting every instance empties it, and a store
 // whose checkpoints keep failing forgets its oldest unchecked records
-// (and logs that it does).
+// (and logs that it does). Records lost without an attacker are found
+// the same way: a database restored from a backup, or a failover to a
+// replica that had not received the last commits, while a store runs, is
+// reported as records deleted or the trail cut back; it is true, and it
+// stays in the trail. Stop the instances for such a restore.
 //
 // It does not detect, and cannot without state kept outside the database:
 //
