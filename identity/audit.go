@@ -181,16 +181,17 @@ type AuditConfig struct {
 	// store sees").
 	CheckpointEvery int
 	// CheckpointInterval bounds the same window in time (default 5
-	// minutes; negative: by count alone). A SQL store with a key checks
-	// every quarter interval and writes a checkpoint when the trail's newest
-	// is three quarters of one old, records or none, whichever instance
-	// wrote it: while one store runs, the newest checkpoint is never much
-	// older than the interval, which is what lets VerifyAudit tell a trail
-	// rolled back to an older one (AuditKeys.Fresh). An idle trail gains
-	// one checkpoint per interval: with 16 partitions about 700 bytes,
-	// some 70 MB a year at the default. memstore, whose trail ends with its
-	// process, checkpoints by time at the first append an interval after
-	// the last checkpoint instead.
+	// minutes, at least a millisecond; negative: by count alone). A SQL
+	// store with a key checks every quarter interval and writes a
+	// checkpoint when the trail's newest, whichever instance wrote it, is
+	// three quarters of one old (records or none), or when its own oldest
+	// unchecked record is: while one store runs, the newest checkpoint is
+	// never much older than the interval, which is what lets VerifyAudit
+	// tell a trail rolled back to an older one (AuditKeys.Fresh). An idle
+	// trail gains one checkpoint per interval: with 16 partitions about
+	// 700 bytes, some 70 MB a year at the default. memstore, whose trail
+	// ends with its process, checkpoints by time only when it appends,
+	// once its oldest record no checkpoint covers is an interval old.
 	CheckpointInterval time.Duration
 }
 
@@ -211,8 +212,14 @@ func (c AuditConfig) Check() (AuditConfig, error) {
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 100
 	}
-	if c.CheckpointInterval == 0 {
+	switch {
+	case c.CheckpointInterval == 0:
 		c.CheckpointInterval = 5 * time.Minute
+	case c.CheckpointInterval > 0 && c.CheckpointInterval < time.Millisecond:
+		// A SQL store ticks every quarter interval: under 4 ns that is a
+		// ticker of period zero, which panics in the store's goroutine
+		// and ends the process; under a millisecond, a busy loop.
+		return c, fmt.Errorf("%w: audit checkpoint interval %v (at least 1ms, or negative for none)", ErrBadInput, c.CheckpointInterval)
 	}
 	return c, nil
 }
@@ -261,9 +268,17 @@ type AuditKeys struct {
 	// older was cut back to an earlier checkpoint (or no store with the
 	// key has run since: an archived trail is verified without Fresh).
 	// Twice the stores' CheckpointInterval leaves room for a late tick and
-	// a restart. It needs the Current key: without one, anyone can write a
-	// checkpoint. What it cannot tell, a store that watched the trail
-	// can (identity/auditchain, "Threat model").
+	// a restart; the clock skew between the stores and Now counts against
+	// it too. A newest checkpoint dated more than
+	// auditchain.MaxCheckpointLead after Now is reported as well (a clock
+	// is wrong); within that lead it passes, and since whoever writes the
+	// database can have a store date a checkpoint up to that lead ahead
+	// (auditchain.CheckpointTime), a trail cut back to it passes for up to
+	// Fresh plus that lead. memstore checkpoints by time only when it
+	// appends: an idle memstore's trail goes stale. It needs the Current
+	// key: without one, anyone can write a checkpoint. What it cannot
+	// tell, a store that watched the trail can (identity/auditchain,
+	// "Threat model").
 	Fresh time.Duration
 	// Now is the time Fresh counts back from; the zero time is the time of
 	// the call.

@@ -177,15 +177,25 @@
 // checkpoint as if genuine. So a store handle remembers, in its own
 // memory, the place and hash of each record it appends and the checkpoint
 // it wrote last, and checks them under the checkpoint lock before it
-// writes the next one (at most CheckpointEvery appends or one
-// CheckpointInterval later). When something is gone or different it
+// writes the next one (at most CheckpointEvery appends, or the few
+// thousand it remembers, or one CheckpointInterval later); in between,
+// each timed tick checks that the checkpoint it wrote last is still
+// there, so that an idle store too sees a cut back past it while other
+// instances keep the trail fresh. When something is gone or different it
 // appends a record of its own, sealed, whose Action is ActionTrailChanged
 // and whose Reason says what it found, then the checkpoint that covers
 // it: the Verifier reports the trail as broken at that record from then
 // on, and whoever writes the database can no longer delete it without
 // breaking that checkpoint. The store also logs it, and its Checkpoint
-// returns identity.ErrAuditBroken. Memory is what an attacker with the
-// database alone cannot reach; restarting every instance empties it.
+// returns identity.ErrAuditBroken, also when that checkpoint fails (the
+// next one records it). Memory is what an attacker with the database
+// alone cannot reach; restarting every instance empties it, and a store
+// whose checkpoints keep failing forgets its oldest unchecked records
+// (and logs that it does). Records lost without an attacker are found
+// the same way: a database restored from a backup, or a failover to a
+// replica that had not received the last commits, while a store runs, is
+// reported as records deleted or the trail cut back; it is true, and it
+// stays in the trail. Stop the instances for such a restore.
 //
 // It does not detect, and cannot without state kept outside the database:
 //
@@ -215,7 +225,9 @@
 //     last checkpoint kept is then in the window above, so deleting them
 //     all leaves the whole trail open to rewriting, key or no key (with
 //     every checkpoint gone, nothing requires a seal any more). With
-//     Fresh, only the checkpoints of the last Fresh can go unseen so, and
+//     Fresh, only the checkpoints of the last Fresh (plus up to
+//     MaxCheckpointLead, by which whoever writes the database can have a
+//     store date one ahead: CheckpointTime) can go unseen so, and
 //     only while no store that wrote or followed them runs. An operator
 //     who keeps each mark VerifyAudit returns, in a log shipped off the
 //     machine, and gives the last one to the next verification detects it

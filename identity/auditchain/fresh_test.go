@@ -102,3 +102,32 @@ func TestTrailChangedRecord(t *testing.T) {
 		t.Fatalf("an unsealed alarm before any checkpoint: %v", err)
 	}
 }
+
+// TestFreshFutureCheckpoint: a newest checkpoint dated further ahead of Now
+// than auditchain.MaxCheckpointLead (a clock far wrong: no store follows a
+// lead that long, see CheckpointTime) cannot show the trail fresh. Before,
+// its negative age passed, so a trail cut back to it went through Fresh
+// for as long as it stayed ahead, without bound. A lead within
+// MaxCheckpointLead is a tolerated clock skew and passes.
+func TestFreshFutureCheckpoint(t *testing.T) {
+	b := &trail{}
+	b.record(k1)
+	b.now = time.Hour
+	b.checkpoint(k1, true)
+	at := func(lead time.Duration) identity.AuditKeys {
+		return identity.AuditKeys{Current: k1, Fresh: 10 * time.Minute, Now: identitytest.Epoch().Add(time.Hour - lead)}
+	}
+	if _, err := auditchain.Verify(&b.tr, at(auditchain.MaxCheckpointLead-time.Minute)); err != nil {
+		t.Fatalf("the newest checkpoint dated %v ahead: %v", auditchain.MaxCheckpointLead-time.Minute, err)
+	}
+	for _, lead := range []time.Duration{auditchain.MaxCheckpointLead + time.Minute, 24 * time.Hour} {
+		_, err := auditchain.Verify(&b.tr, at(lead))
+		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "ahead of") {
+			t.Fatalf("the newest checkpoint dated %v ahead: %v, want ErrAuditBroken", lead, err)
+		}
+	}
+	// Without Fresh, dates are not judged against the time of the call.
+	if _, err := auditchain.Verify(&b.tr, identity.AuditKeys{Current: k1, Now: identitytest.Epoch()}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,7 +27,7 @@ const SealUpgradeWindow = 24 * time.Hour
 
 // ActionTrailChanged is the Action of the record a store appends when it
 // finds the trail changed behind it: a record it appended, or the
-// checkpoint it last wrote or read, gone or different (see "What a running
+// checkpoint it last wrote, gone or different (see "What a running
 // store sees" in the package documentation). Sealed, it makes VerifyAudit
 // report the trail as broken from then on, whatever later checkpoints
 // cover; its Reason says what the store found.

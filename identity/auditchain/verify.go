@@ -377,6 +377,13 @@ func (v *Verifier) checkFresh() error {
 		return broken("no checkpoint, and one dated within %s of %s is required (every checkpoint deleted, or no store with the audit key has run)",
 			v.fresh, v.now.UTC().Format(time.RFC3339))
 	}
+	// Dated further ahead than any store follows (CheckpointTime): a
+	// clock far wrong wrote it, and its age says nothing. Let through, a
+	// trail cut back to it would pass for as long as it stays ahead.
+	if lead := v.last.Time.Sub(v.now); lead > MaxCheckpointLead {
+		return broken("the newest checkpoint, %d, is dated %s, %s ahead of %s, more than the %s a clock may be ahead: its freshness cannot be judged (a clock is wrong)",
+			v.last.Seq, v.last.Time.UTC().Format(time.RFC3339), lead.Round(time.Second), v.now.UTC().Format(time.RFC3339), MaxCheckpointLead)
+	}
 	if age := v.now.Sub(v.last.Time); age > v.fresh {
 		return broken("the newest checkpoint, %d, is dated %s, %s before %s, and one within %s is required (the trail was cut back to it, or no store with the audit key has run since)",
 			v.last.Seq, v.last.Time.UTC().Format(time.RFC3339), age.Round(time.Second), v.now.UTC().Format(time.RFC3339), v.fresh)

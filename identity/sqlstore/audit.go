@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -227,7 +228,10 @@ func (s *Store) audited(ctx context.Context, n int64) {
 	if s.audit.Key == nil {
 		return
 	}
-	every := int64(s.audit.CheckpointEvery)
+	// Bounded by what the watch holds: beyond maxWatched it would forget
+	// this handle's oldest unchecked records in honest operation (a large
+	// CheckpointEvery at a high rate), and no check would see them.
+	every := min(int64(s.audit.CheckpointEvery), maxWatched/2)
 	if after := s.appends.Add(n); after/every == (after-n)/every {
 		return
 	}
@@ -251,10 +255,24 @@ func (s *Store) audited(ctx context.Context, n int64) {
 // (auditchain.ActionTrailChanged), which this checkpoint covers and which
 // VerifyAudit reports from then on, logs it, and returns
 // identity.ErrAuditBroken once the checkpoint is written.
-func (s *Store) Checkpoint(ctx context.Context) error {
+func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	if s.audit.Key == nil {
 		return nil
 	}
+	// A change found is said whatever becomes of this checkpoint: whoever
+	// writes the database can make the rest of it fail (a head row
+	// deleted), and a context can end or the handle close before it
+	// commits. The watch keeps what it saw, so the next checkpoint that
+	// succeeds records it; meanwhile the log and the caller know.
+	var change string
+	recorded := false
+	defer func() {
+		if change != "" && !recorded {
+			slog.ErrorContext(context.WithoutCancel(ctx), "puce: the audit trail was changed behind this store; recording it in the trail failed, the next checkpoint tries again",
+				"found", change, "err", err)
+			err = fmt.Errorf("sqlstore: checkpoint: %w: %s (not recorded yet: %w)", identity.ErrAuditBroken, change, err)
+		}
+	}()
 	saw := s.watch.snapshot()
 	tx, end, err := s.beginWrite(ctx, nil)
 	if err != nil {
@@ -269,6 +287,8 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	} else if err := s.d.lockMigrations(ctx, tx); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
 	}
+	// Held until the commit: tickets follow the order checkpoints commit.
+	ticket := s.watch.ticket()
 	c := auditchain.Checkpoint{Seq: 1, Time: stored(s.now()), Prev: auditchain.Zero(),
 		Legacy: auditchain.Head{Partition: auditchain.LegacyPartition}}
 	var last, lastTime int64
@@ -289,12 +309,26 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
+	// One statement, one snapshot: each head read is committed, and so is
+	// its record (they commit together). Read before the watch's check:
+	// on PostgreSQL each statement of this transaction sees what is
+	// committed when it starts, and heads read after the check would seal
+	// a change committed in between as genuine, while the watch forgot
+	// the records it changed as checked. Read before, a change committed
+	// before the check is found by it, and one after contradicts the
+	// heads sealed here (TestAuditWatchBetweenStatements).
+	if c.Heads, err = readHeads(ctx, tx); err != nil {
+		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
 	// What this handle saw, against what the database holds: a change is
 	// recorded in the trail, sealed, before the checkpoint covers it, so
 	// that no later checkpoint makes it look genuine (see trailWatch).
-	change, err := s.changed(ctx, tx, saw)
+	change, err = s.changed(ctx, tx, saw)
 	if err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: %w", err)
+	}
+	if s.watchChecked != nil {
+		s.watchChecked()
 	}
 	var alarm []auditchain.Head
 	if change != "" {
@@ -302,14 +336,16 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 		if alarm, err = s.auditInTx(ctx, tx, e); err != nil {
 			return fmt.Errorf("sqlstore: checkpoint: %w", err)
 		}
+		// The checkpoint covers the alarm: its partition's head is the
+		// alarm's (what others appended there before it is committed).
+		c.Heads = coverHead(c.Heads, alarm[0])
 	}
+	// After the check, so that a head row deleted cannot stop the check
+	// from running (a failure after it still reports what it found). The
+	// legacy chain is closed: every checkpoint since the first binds its
+	// head, so no change to it in between would pass.
 	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM puce_audit_head WHERE id = 1`).Scan(&c.Legacy.Seq, &c.Legacy.Hash); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: legacy head: %w", err)
-	}
-	// One statement, one snapshot: each head read is committed, and so is
-	// its record (they commit together).
-	if c.Heads, err = readHeads(ctx, tx); err != nil {
-		return fmt.Errorf("sqlstore: checkpoint: %w", err)
 	}
 	c.Seal(s.audit.Key)
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO puce_audit_checkpoints (seq, time, legacy_seq, legacy_hash, heads, prev, mac) VALUES (?, ?, ?, ?, ?, ?, ?)`),
@@ -319,8 +355,9 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: checkpoint: commit: %w", err)
 	}
+	recorded = true
 	s.heads.committed(alarm)
-	s.watch.checked(saw, c.Seq, c.MAC)
+	s.watch.checked(saw, ticket, c.Seq, c.MAC)
 	if change != "" {
 		slog.ErrorContext(ctx, "puce: the audit trail was changed behind this store; the change is recorded in the trail, and VerifyAudit reports it",
 			"found", change, "checkpoint", c.Seq)
@@ -374,6 +411,19 @@ func (s *Store) beginSnapshot(ctx context.Context) (r reader, end func(), err er
 		}
 		conn.Close()
 	}, nil
+}
+
+// coverHead returns heads with h's partition at h.
+func coverHead(heads []auditchain.Head, h auditchain.Head) []auditchain.Head {
+	for i := range heads {
+		if heads[i].Partition == h.Partition {
+			heads[i] = h
+			return heads
+		}
+	}
+	heads = append(heads, h)
+	slices.SortFunc(heads, func(a, b auditchain.Head) int { return a.Partition - b.Partition })
+	return heads
 }
 
 func readHeads(ctx context.Context, q querier) ([]auditchain.Head, error) {

@@ -22,7 +22,8 @@ import (
 // memory: state outside the database, which whoever writes the database
 // cannot roll back. At each of its checkpoints the handle checks that the
 // records it appended since the last one are still where it put them, and
-// that the checkpoint it last wrote (or followed) is still there. Between
+// that the checkpoint it last wrote is still there (which its timed
+// ticks also check in between, checkpointKept). Between
 // checkpoints the chains are plain hash chains, and the record seals do
 // not cover a record's place (identity/auditchain), so this is what tells
 // the newest records deleted or reordered, and the trail cut back to an
@@ -37,11 +38,24 @@ type trailWatch struct {
 	// oldest first, and since the time of the first of them.
 	mine  []auditchain.Head
 	since time.Time
+	// base counts the records ever removed from the front of mine, so
+	// that a check forgets exactly the records its snapshot held: checks
+	// of one handle overlap (the timer's, a count's, the application's),
+	// and the watch trims itself meanwhile. forgetting: it trimmed
+	// unchecked records since the last check (logged once).
+	base       int64
+	forgetting bool
+	// tickets number this handle's checkpoints in the order they hold
+	// the checkpoint lock, which is the order they commit; cpTicket is
+	// cpSeq's. The order of their sequence numbers is not it: a trail
+	// cut back gives the next checkpoint a number already seen.
+	tickets, cpTicket int64
 }
 
 // maxWatched bounds what a handle remembers between two checks: its
-// checkpoints come every CheckpointEvery appends, so more are only
-// waiting behind checkpoints that fail; the newest are kept.
+// checkpoints come every CheckpointEvery appends, and at least every
+// maxWatched/2 (Store.audited), so more are only waiting behind
+// checkpoints that fail; the newest are kept.
 const maxWatched = 1 << 14
 
 // appended remembers records this handle has just committed.
@@ -50,13 +64,24 @@ func (w *trailWatch) appended(now time.Time, heads []auditchain.Head) {
 		return
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if len(w.mine) == 0 {
 		w.since = now
 	}
 	w.mine = append(w.mine, heads...)
+	first := false
 	if n := len(w.mine) - maxWatched; n > 0 {
 		w.mine = append(w.mine[:0], w.mine[n:]...)
+		w.base += int64(n)
+		first = !w.forgetting
+		w.forgetting = true
+	}
+	w.mu.Unlock()
+	if first {
+		// Only when checks keep failing (the store checkpoints before the
+		// watch fills): what is forgotten here is no longer watched, so
+		// say so where the operator looks, once until a check succeeds.
+		slog.Error("puce: this store's audit checkpoints have failed for too long; it stops watching its oldest unchecked records (a deletion of them would go unseen)",
+			"watched", maxWatched)
 	}
 }
 
@@ -65,22 +90,54 @@ type seen struct {
 	cpSeq int64
 	cpMAC []byte
 	mine  []auditchain.Head
+	// end is base+len(mine) when the snapshot was taken: the records
+	// before it are the ones the check covers.
+	end int64
 }
 
 func (w *trailWatch) snapshot() seen {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return seen{cpSeq: w.cpSeq, cpMAC: w.cpMAC, mine: append([]auditchain.Head(nil), w.mine...)}
+	return seen{cpSeq: w.cpSeq, cpMAC: w.cpMAC, mine: append([]auditchain.Head(nil), w.mine...),
+		end: w.base + int64(len(w.mine))}
+}
+
+// ticket numbers a checkpoint of this handle that holds the checkpoint
+// lock.
+func (w *trailWatch) ticket() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tickets++
+	return w.tickets
 }
 
 // checked forgets the records a check covered (those appended during it
-// stay for the next) and remembers the checkpoint just written.
-func (w *trailWatch) checked(s seen, seq int64, mac []byte) {
+// stay for the next) and remembers the checkpoint just written, which
+// held ticket.
+func (w *trailWatch) checked(s seen, ticket, seq int64, mac []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := min(len(s.mine), len(w.mine))
-	w.mine = append(w.mine[:0], w.mine[n:]...)
-	w.cpSeq, w.cpMAC = seq, mac
+	// By place, not by count: another check may have ended meanwhile, or
+	// the watch trimmed its front, and a count from the front would then
+	// forget records appended after s, which no check has seen.
+	if n := min(s.end-w.base, int64(len(w.mine))); n > 0 {
+		w.mine = append(w.mine[:0], w.mine[n:]...)
+		w.base += n
+	}
+	w.forgetting = false
+	// Checks of one handle end in any order; the one committed last is
+	// the checkpoint to watch (an older one kept would let a cut back to
+	// it pass).
+	if ticket > w.cpTicket {
+		w.cpTicket, w.cpSeq, w.cpMAC = ticket, seq, mac
+	}
+}
+
+// lastCheckpoint is the checkpoint this handle wrote last (0 before any).
+func (w *trailWatch) lastCheckpoint() (int64, []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cpSeq, w.cpMAC
 }
 
 // due says whether this handle's records have waited long enough for a
@@ -177,8 +234,10 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error)
 
 // keepCheckpoints runs until ctx ends: every quarter CheckpointInterval it
 // checkpoints when the trail's newest checkpoint is three quarters of an
-// interval old, or this handle's oldest unchecked record is (see
-// identity.AuditConfig.CheckpointInterval).
+// interval old (or dated more than auditchain.MaxCheckpointLead ahead),
+// or this handle's oldest unchecked record is (see
+// identity.AuditConfig.CheckpointInterval); otherwise it checks that this
+// handle's last checkpoint is still there (checkpointKept).
 func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	every := s.audit.CheckpointInterval
@@ -190,7 +249,13 @@ func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
 			return
 		case <-t.C:
 		}
-		if err := s.checkpointIfDue(ctx, every*3/4); err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
+		// Bounded: whoever reaches the database can hold the checkpoint
+		// lock, and a tick waiting for ever would say nothing while the
+		// watch goes unchecked and the newest checkpoint ages.
+		tick, cancel := context.WithTimeout(ctx, max(every, time.Second))
+		err := s.checkpointIfDue(tick, every*3/4)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
 			slog.WarnContext(ctx, "puce: timed audit checkpoint failed; the next tick tries again", "err", err)
 		}
 	}
@@ -203,12 +268,40 @@ func (s *Store) checkpointIfDue(ctx context.Context, after time.Duration) error 
 		err := s.queryRow(ctx, `SELECT time FROM puce_audit_checkpoints ORDER BY seq DESC LIMIT 1`).Scan(&last)
 		switch {
 		case err == nil:
-			if now.Sub(fromMicros(last)) < after {
-				return nil
+			// Dated further ahead than a store follows (a clock far
+			// wrong): due now, dated by this clock (CheckpointTime), or
+			// the trail would wait that lead out unable to pass Fresh.
+			age := now.Sub(fromMicros(last))
+			if age < after && -age <= auditchain.MaxCheckpointLead {
+				return s.checkpointKept(ctx)
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqlstore: timed checkpoint: %w", err)
 		}
+	}
+	return s.Checkpoint(ctx)
+}
+
+// checkpointKept is a tick's check when this handle has nothing due and
+// another instance keeps the newest checkpoint fresh: the checkpoint this
+// handle wrote last is still there. Otherwise an idle handle would never
+// check again, and a trail cut back to before its checkpoint, then
+// checkpointed afresh by an instance that wrote nothing cut, would pass
+// AuditKeys.Fresh while the handle that saw it runs. One indexed read a
+// tick; a change found is recorded by a checkpoint, which checks again
+// under the lock.
+func (s *Store) checkpointKept(ctx context.Context) error {
+	seq, want := s.watch.lastCheckpoint()
+	if seq == 0 {
+		return nil
+	}
+	var mac []byte
+	err := s.queryRow(ctx, `SELECT mac FROM puce_audit_checkpoints WHERE seq = ?`, seq).Scan(&mac)
+	switch {
+	case err == nil && bytes.Equal(mac, want):
+		return nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlstore: timed checkpoint: %w", err)
 	}
 	return s.Checkpoint(ctx)
 }

@@ -5,15 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/auditchain"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 )
@@ -242,4 +245,339 @@ func TestTimedCheckpoints(t *testing.T) {
 			t.Fatalf("%d checkpoints written after Close", after-n)
 		}
 	})
+}
+
+// TestAuditWatchIdleHandle: a handle that wrote the newest checkpoint and
+// then appends nothing more still notices, at its timed checks, that
+// checkpoint gone, even while another instance keeps the trail's newest
+// checkpoint fresh on top of the cut (which AuditKeys.Fresh then lets
+// through). Before, an idle handle's tick saw a fresh newest checkpoint
+// and checked nothing, for as long as it stayed idle.
+func TestAuditWatchIdleHandle(t *testing.T) {
+	ctx := context.Background()
+	keys := identity.AuditKeys{Current: watchKey, Fresh: time.Hour}
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		a, b := watched(open), watched(open)
+		login(t, b, "bob", 0)
+		mustCheckpoint(t, b)
+		for i := range 3 {
+			login(t, a, "alice", i)
+		}
+		mustCheckpoint(t, a)
+		// Cut back to b's checkpoint: a's checkpoint and records gone.
+		tamperAudit(t, a, func(tr *auditchain.Trail) {
+			first := tr.Checkpoints[0]
+			tr.Checkpoints = tr.Checkpoints[:1]
+			for _, h := range first.Heads {
+				tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == h.Partition && r.Seq > h.Seq })
+				for i := range tr.Heads {
+					if tr.Heads[i].Partition == h.Partition {
+						tr.Heads[i] = h
+					}
+				}
+			}
+		})
+		// b wrote nothing that is gone; its checkpoint makes the cut trail fresh.
+		mustCheckpoint(t, b)
+		if _, err := a.VerifyAudit(ctx, keys); err != nil {
+			t.Fatalf("the cut trail, freshly checkpointed, with the key and Fresh: %v", err)
+		}
+		// a's timed check: nothing of its own waiting, the newest checkpoint fresh.
+		err := a.CheckpointIfDue(ctx, time.Hour)
+		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "checkpoint 2, which this store wrote, was replaced") {
+			t.Fatalf("the idle handle's timed check after its checkpoint was cut: %v, want ErrAuditBroken", err)
+		}
+		if _, err := a.VerifyAudit(ctx, keys); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+			t.Fatalf("verify after the idle handle recorded the cut: %v", err)
+		}
+		// Honest: a timed check with nothing changed writes nothing.
+		c, d := watched(open), watched(open)
+		mustCheckpoint(t, c)
+		mustCheckpoint(t, d)
+		var before, after int
+		c.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&before)
+		if err := c.CheckpointIfDue(ctx, time.Hour); err != nil {
+			t.Fatalf("an honest idle handle's timed check: %v", err)
+		}
+		c.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&after)
+		if after != before {
+			t.Fatalf("an idle handle's timed check with nothing changed wrote %d checkpoints", after-before)
+		}
+	})
+}
+
+// logged captures what the store logs through the default slog logger for
+// the rest of the test (no test of this package runs in parallel).
+func logged(t *testing.T) func() string {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestAuditWatchCheckpointFails: when the checkpoint that would record a
+// change fails — whoever writes the database can make it fail, by
+// deleting the head row the alarm is appended to, or the legacy chain's —
+// the finding is not silent: it is logged and returned as ErrAuditBroken
+// at once, and recorded in the trail by the first checkpoint that
+// succeeds. Before, only "checkpoint failed" came out, and a handle closed
+// before the database was put back took what it saw with it.
+func TestAuditWatchCheckpointFails(t *testing.T) {
+	ctx := context.Background()
+	q := auditchain.Partition("", 4) // the alarm's partition
+	subject := identity.Subject("alice")
+	for _, c := range []identity.Subject{"alice", "bob", "carol", "dave"} {
+		if auditchain.Partition(c, 4) != q {
+			subject = c
+			break
+		}
+	}
+	p := auditchain.Partition(subject, 4)
+	for _, row := range []struct {
+		name, sel, del, ins string
+		args                int
+	}{
+		{"the alarm's head row",
+			`SELECT seq, prev, hash FROM puce_audit_parts WHERE part = ` + fmt.Sprint(q),
+			`DELETE FROM puce_audit_parts WHERE part = ` + fmt.Sprint(q),
+			`INSERT INTO puce_audit_parts (part, seq, prev, hash) VALUES (` + fmt.Sprint(q) + `, ?, ?, ?)`, 3},
+		{"the legacy head row",
+			`SELECT seq, hash, hash FROM puce_audit_head WHERE id = 1`,
+			`DELETE FROM puce_audit_head`,
+			`INSERT INTO puce_audit_head (id, seq, hash) VALUES (1, ?, ?)`, 2},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+				logs := logged(t)
+				s := watched(open)
+				for i := range 3 {
+					login(t, s, subject, i)
+				}
+				mustCheckpoint(t, s)
+				for i := 3; i < 6; i++ {
+					login(t, s, subject, i)
+				}
+				tamperAudit(t, s, func(tr *auditchain.Trail) {
+					recs := partitionRecords(tr, p)
+					last := recs[len(recs)-1]
+					tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+					rechainFrom(tr, p, len(recs)-1)
+				})
+				var seq int64
+				var a, b []byte
+				if err := s.DB().QueryRow(row.sel).Scan(&seq, &a, &b); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.DB().Exec(row.del); err != nil {
+					t.Fatal(err)
+				}
+				err := s.Checkpoint(ctx)
+				if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "is gone (records deleted)") {
+					t.Fatalf("a checkpoint that found a change and then failed: %v, want ErrAuditBroken saying what it found", err)
+				}
+				if l := logs(); !strings.Contains(l, "is gone (records deleted)") {
+					t.Fatalf("a checkpoint that found a change and then failed logged:\n%s", l)
+				}
+				if _, err := s.DB().Exec(ph(s, row.ins), []any{seq, a, b}[:row.args]...); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Checkpoint(ctx); !errors.Is(err, identity.ErrAuditBroken) {
+					t.Fatalf("the next checkpoint, the database put back: %v", err)
+				}
+				if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+					t.Fatalf("verify: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestAuditConfigTinyInterval: a CheckpointInterval too short to tick is
+// refused as bad input; it used to start a ticker of zero period, which
+// panics in the store's goroutine and ends the process.
+func TestAuditConfigTinyInterval(t *testing.T) {
+	for _, d := range []time.Duration{1, 3, time.Microsecond} {
+		_, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "tiny.db"),
+			sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, CheckpointInterval: d}))
+		if !errors.Is(err, identity.ErrBadInput) {
+			t.Fatalf("CheckpointInterval %v: %v, want ErrBadInput", d, err)
+		}
+	}
+}
+
+// TestAuditWatchNoFalseAlarmCancelled: honest operation with everything
+// that can end half-way — appends, units and checkpoints whose contexts
+// end at random moments, timed checkpoints ticking on both handles, one
+// handle closed while the other runs on — never makes a handle report the
+// trail changed.
+func TestAuditWatchNoFalseAlarmCancelled(t *testing.T) {
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		logs := logged(t)
+		cfg := identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointEvery: 5, CheckpointInterval: 20 * time.Millisecond}
+		a, b := open(sqlstore.WithAudit(cfg)), open(sqlstore.WithAudit(cfg))
+		var wg sync.WaitGroup
+		broken := make(chan error, 16)
+		var failed atomic.Int64
+		for n, s := range []*sqlstore.Store{a, b, a, b} {
+			wg.Go(func() {
+				for i := range 40 {
+					// Every other operation ends within 3 ms, most
+					// half-way; the others have time to finish.
+					d := 5 * time.Second
+					if i%2 == 0 {
+						d = time.Duration((i*7919+n*104729)%3000) * time.Microsecond
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), d)
+					e := identity.Event{Time: time.Now(), Subject: identity.Subject(fmt.Sprintf("user%d", i%5)), Action: "login", Result: identity.Success, Reason: fmt.Sprint(n, i)}
+					var err error
+					switch i % 3 {
+					case 0:
+						err = s.Audit(ctx, e)
+					case 1:
+						err = s.CommitUnit(ctx, &identity.UnitWrites{Events: []identity.Event{e, e}})
+					default:
+						err = s.Checkpoint(ctx)
+					}
+					cancel()
+					if err != nil {
+						failed.Add(1)
+					}
+					if errors.Is(err, identity.ErrAuditBroken) {
+						broken <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(broken)
+		for err := range broken {
+			t.Fatal(err)
+		}
+		t.Logf("%d of 160 operations ended by their context", failed.Load())
+		a.Close()
+		time.Sleep(50 * time.Millisecond) // b's ticks go on alone
+		if err := b.Checkpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.VerifyAudit(context.Background(), identity.AuditKeys{Current: watchKey, Fresh: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if l := logs(); strings.Contains(l, "changed behind") {
+			t.Fatalf("a false alarm was logged:\n%s", l)
+		}
+	})
+}
+
+// TestAuditWatchBetweenStatements: on PostgreSQL the checkpoint's
+// transaction is READ COMMITTED, each statement its own snapshot. A change
+// committed after the watch's check and before the heads are read would
+// be sealed by this checkpoint as genuine, and the records it changed
+// forgotten by the watch as checked. The heads are read first now: a
+// change before the check is found by it, one after it contradicts the
+// heads the checkpoint seals. (SQLite's checkpoint holds the only write
+// lock: nothing commits meanwhile.)
+func TestAuditWatchBetweenStatements(t *testing.T) {
+	ctx := context.Background()
+	p := auditchain.Partition("alice", 4)
+	dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+	s := watched(func(opts ...sqlstore.Option) *sqlstore.Store { return openPostgres(t, dsn, opts...) })
+	for i := range 3 {
+		login(t, s, "alice", i)
+	}
+	mustCheckpoint(t, s)
+	for i := 3; i < 6; i++ {
+		login(t, s, "alice", i)
+	}
+	// The newest record deleted, the head rolled back, committed while
+	// the checkpoint runs, right after its check.
+	s.AfterWatchCheck(func() {
+		s.AfterWatchCheck(nil)
+		tamperAudit(t, s, func(tr *auditchain.Trail) {
+			recs := partitionRecords(tr, p)
+			last := recs[len(recs)-1]
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+			rechainFrom(tr, p, len(recs)-1)
+		})
+	})
+	err := s.Checkpoint(ctx)
+	if err != nil && !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatal(err)
+	}
+	login(t, s, "alice", 10)
+	if err := s.Checkpoint(ctx); err != nil && !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); !errors.Is(err, identity.ErrAuditBroken) {
+		t.Fatalf("a record the store appended, deleted between its checkpoint's statements: verify says %v, want ErrAuditBroken", err)
+	}
+}
+
+// TestTimedCheckpointAfterClockAhead: when the newest checkpoint is dated
+// further ahead than any store follows (an instance whose clock was an
+// hour ahead), a store with a right clock checkpoints at its next tick,
+// dated by its own clock, instead of waiting the hour out with the trail
+// unable to pass AuditKeys.Fresh (which reports such a date).
+func TestTimedCheckpointAfterClockAhead(t *testing.T) {
+	ctx := context.Background()
+	keys := identity.AuditKeys{Current: watchKey, Fresh: 10 * time.Minute}
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		cfg := sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1})
+		ahead := open(cfg, sqlstore.WithClock(identitytest.NewClock(time.Now().Add(time.Hour))))
+		login(t, ahead, "alice", 0)
+		mustCheckpoint(t, ahead)
+		if _, err := ahead.VerifyAudit(ctx, keys); !errors.Is(err, identity.ErrAuditBroken) {
+			t.Fatalf("verify with the newest checkpoint dated an hour ahead: %v, want ErrAuditBroken", err)
+		}
+		right := open(cfg)
+		if err := right.CheckpointIfDue(ctx, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := right.VerifyAudit(ctx, keys); err != nil {
+			t.Fatalf("verify after a right clock's tick: %v", err)
+		}
+	})
+}
+
+// TestTimedCheckpointBlocked: whoever can reach the database can hold the
+// checkpoint lock (PostgreSQL's advisory lock is open to every role). A
+// tick then waits for it; it gives up after an interval and says so,
+// tick after tick, rather than wait for ever without a word while the
+// handle's watch goes unchecked and the trail's newest checkpoint ages.
+func TestTimedCheckpointBlocked(t *testing.T) {
+	ctx := context.Background()
+	dsn := sqlstoretest.SchemaDSN(t, sqlstoretest.PostgresDSN(t))
+	logs := logged(t)
+	holder := openPostgres(t, dsn)
+	conn, err := holder.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7577656366)`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock(7577656366)`)
+	s := openPostgres(t, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointInterval: 40 * time.Millisecond}))
+	login(t, s, "alice", 0)
+	// Polled, not timed: a loaded machine only makes it slower.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs(), "timed audit checkpoint failed"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the blocked timed checkpoint after 30 s; logged:\n%s", logs())
+		}
+	}
 }

@@ -66,6 +66,10 @@ type Store struct {
 	watch      trailWatch
 	stopTicker context.CancelFunc
 	ticking    chan struct{}
+	// watchChecked, set by tests only, runs in Checkpoint right after the
+	// watch's check: where a concurrent writer's change would fall
+	// between the statements of a READ COMMITTED transaction.
+	watchChecked func()
 	// appends counts this handle's audit appends, for its checkpoints.
 	appends atomic.Int64
 	// seals seals the records with the audit key (nil without one).
