@@ -140,6 +140,13 @@ func (w *trailWatch) lastCheckpoint() (int64, []byte) {
 	return w.cpSeq, w.cpMAC
 }
 
+// pending says whether this handle appended records no check has covered.
+func (w *trailWatch) pending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.mine) > 0
+}
+
 // due says whether this handle's records have waited long enough for a
 // check: then a tick checkpoints even if another instance wrote the
 // newest checkpoint, so that every instance checks what it appended.

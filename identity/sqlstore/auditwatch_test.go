@@ -581,3 +581,53 @@ func TestTimedCheckpointBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointAtClose: a handle closed after appending writes a last
+// checkpoint, so a deploy leaves no uncovered records behind it, and it
+// checks them first: what was deleted before the close is recorded.
+func TestCheckpointAtClose(t *testing.T) {
+	ctx := context.Background()
+	keys := identity.AuditKeys{Current: watchKey}
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		s := watched(open)
+		reader := open()
+		count := func() (n int) {
+			if err := reader.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for i := range 3 {
+			login(t, s, "alice", i)
+		}
+		s.Close()
+		if n := count(); n != 1 {
+			t.Fatalf("%d checkpoints after closing a handle that appended 3 records, want 1", n)
+		}
+		// Nothing appended since: the next close writes none.
+		s2 := watched(open)
+		s2.Close()
+		if n := count(); n != 1 {
+			t.Fatalf("%d checkpoints after closing a handle that appended nothing, want 1", n)
+		}
+		if _, err := reader.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey, Fresh: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+
+		s3 := watched(open)
+		login(t, s3, "alice", 3)
+		login(t, s3, "alice", 4)
+		tamperAudit(t, reader, func(tr *auditchain.Trail) {
+			p := auditchain.Partition("alice", 4)
+			recs := partitionRecords(tr, p)
+			last := recs[len(recs)-1]
+			tr.Records = slices.DeleteFunc(tr.Records, func(r identity.AuditRecord) bool { return r.Partition == p && r.Seq == last.Seq })
+			rechainFrom(tr, p, len(recs)-1)
+		})
+		s3.Close()
+		_, err := reader.VerifyAudit(ctx, keys)
+		if !errors.Is(err, identity.ErrAuditBroken) || !strings.Contains(err.Error(), "a store found the trail changed behind it") {
+			t.Fatalf("verify after a handle closed over a deleted record: %v", err)
+		}
+	})
+}
