@@ -155,7 +155,8 @@ func (c *peerCard) readObject(t *testing.T, yk, id string) []byte {
 }
 
 // TestOpenSSLVerifiesCHUIDAndSecurityObject reads the CHUID, the CCC and the
-// Security Object with yubico-piv-tool and checks them with OpenSSL:
+// Security Object with yubico-piv-tool (and the Security Object with OpenSC
+// too) and checks them with OpenSSL:
 //   - the CHUID's issuer asymmetric signature (SP 800-73-4 Part 1 §3.1.2.1)
 //     verifies with openssl cms against the test CA over the CHUID without
 //     its signature field (FIPS 201-3 Table B-1), and not over an altered
@@ -228,6 +229,16 @@ func TestOpenSSLVerifiesCHUIDAndSecurityObject(t *testing.T) {
 	}
 
 	so := c.readObject(t, yk, "5fc106")
+	// OpenSC's PKCS#11 module shows the Security Object as a data object,
+	// with its 53 wrapper: the same bytes.
+	p11 := peerTool(t, "pkcs11-tool", "opensc")
+	soOpenSC := filepath.Join(c.dir, "so-opensc.bin")
+	c.run(t, true, p11, "--module", openscModule(t), "--read-object", "--type", "data", "--label", "Security Object", "--output-file", soOpenSC)
+	if b, err := os.ReadFile(soOpenSC); err != nil {
+		t.Fatal(err)
+	} else if w, rest, err := apdu.DecodeTLV(b); err != nil || w.Tag != 0x53 || len(rest) != 0 || !bytes.Equal(w.Value, so) {
+		t.Fatalf("OpenSC's Security Object % X differs from yubico-piv-tool's % X", b, so)
+	}
 	parts, err := apdu.DecodeTLVs(so)
 	if err != nil || len(parts) != 3 || parts[0].Tag != 0xBA || parts[1].Tag != 0xBB || parts[2].Tag != 0xFE || len(parts[0].Value)%3 != 0 {
 		t.Fatalf("Security Object % X: %v; want BA, BB, FE (SP 800-73-4 Part 1 Table 12)", so, err)
