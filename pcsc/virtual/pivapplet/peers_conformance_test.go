@@ -56,8 +56,18 @@ func TestYubicoPIVToolCardAuthentication(t *testing.T) {
 	if !strings.Contains(status, "Slot 9e:") || !strings.Contains(status, c.CardAuthCert.Subject.CommonName) {
 		t.Fatalf("status lacks slot 9e and its certificate %q:\n%s", c.CardAuthCert.Subject.CommonName, status)
 	}
-	if got := pemCertificate(t, tool(true, "-a", "read-certificate", "-s", "9e")); !got.Equal(c.CardAuthCert) {
+	read := tool(true, "-a", "read-certificate", "-s", "9e")
+	if got := pemCertificate(t, read); !got.Equal(c.CardAuthCert) {
 		t.Fatalf("read-certificate -s 9e: %s", got.Subject)
+	}
+	// OpenSSL reads the certificate's PIV profile (FIPS 201-3 §4.2.2.2,
+	// Table B-3): id-PIV-cardAuth, the pivFASC-N otherName and the card
+	// UUID as a URI.
+	ext := c.run(t, true, openssl, "x509", "-in", c.file(t, "9e-read.pem", []byte(read)), "-noout", "-ext", "subjectAltName,extendedKeyUsage,keyUsage")
+	for _, want := range []string{"othername: 2.16.840.1.101.3.6.6:", "URI:urn:uuid:" + c.CardUUID.String(), "2.16.840.1.101.3.6.8", "Digital Signature"} {
+		if !strings.Contains(ext, want) {
+			t.Errorf("the 9E certificate lacks %q:\n%s", want, ext)
+		}
 	}
 	certPEM := c.file(t, "9e.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.CardAuthCert.Raw}))
 	out := tool(true, "-v", "-a", "test-signature", "-s", "9e", "-H", "SHA256", "-i", certPEM)

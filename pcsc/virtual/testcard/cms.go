@@ -33,6 +33,8 @@ var (
 	oidPIVSignerDN         = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 6, 5}
 	oidPIVContentSigning   = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 6, 7}
 	oidPIVCardAuth         = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 6, 8}
+	oidPIVFASCN            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 6, 6}
+	oidSubjectAltName      = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 	// id-icao-ldsSecurityObject as "PKI for Machine Readable Travel
 	// Documents Offering ICC Read-Only Access" v1.1, Appendix C, names it:

@@ -3,10 +3,13 @@ package testcard
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509/pkix"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 )
@@ -37,6 +40,36 @@ var securedObjects = []struct {
 	{[]byte{0x5F, 0xC1, 0x0C}, 0x6060}, // key history object
 }
 
+// fascn is the card's FASC-N: a non-federal issuer's (agency code 9999,
+// TIG SCEPACS), the same in the CHUID and in the card authentication
+// certificate (SP 800-73-4 Part 1 §3.1.2: "The same FASC-N value shall be
+// used in all of the PIV data objects that include the FASC-N").
+func fascn() []byte {
+	return []byte{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB}
+}
+
+// cardSAN is the subject alternative name FIPS 201-3 §4.2.2.2 asks of the
+// card authentication certificate: the FASC-N as a pivFASC-N otherName
+// (Table B-2: an OCTET STRING) and the card UUID as a urn:uuid: URI (RFC
+// 4122 §3). crypto/x509 writes no otherName, so the extension is built
+// here.
+func (c *Card) cardSAN() (pkix.Extension, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oidPIVFASCN)
+			b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				b.AddASN1OctetString(fascn())
+			})
+		})
+		b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddBytes([]byte("urn:uuid:" + c.CardUUID.String()))
+		})
+	})
+	der, err := b.Bytes()
+	return pkix.Extension{Id: oidSubjectAltName, Value: der}, err
+}
+
 // newCardUUID is the card's UUID (Part 1 §3.4.1): version 4, random.
 func newCardUUID() (uuid.UUID, error) { return uuid.NewRandom() }
 
@@ -48,10 +81,9 @@ func newCardUUID() (uuid.UUID, error) { return uuid.NewRandom() }
 // asymmetric signature field" (FIPS 201-3 Table B-1), the error detection
 // code included, as GSA's PIV conformance tool computes it.
 func (c *Card) chuid(expires time.Time) ([]byte, error) {
-	fascn := []byte{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB}
 	fields := func(sig []byte) ([]byte, error) {
 		var b apdu.TLVBuilder
-		b.Add(0x30, fascn)
+		b.Add(0x30, fascn())
 		b.Add(0x34, c.CardUUID[:])
 		b.Add(0x35, []byte(expires.UTC().Format("20060102")))
 		if sig != nil {

@@ -62,6 +62,24 @@ func TestCardAuthentication(t *testing.T) {
 	if len(cert.URIs) != 1 || cert.URIs[0].String() != "urn:uuid:"+card.CardUUID.String() {
 		t.Errorf("9E certificate URIs %v, want urn:uuid:%s", cert.URIs, card.CardUUID)
 	}
+	// The pivFASC-N otherName (FIPS 201-3 §4.2.2.2) holds the CHUID's
+	// FASC-N.
+	ch, err := c.CHUID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherName, _ := asn1.Marshal(struct {
+		Type  asn1.ObjectIdentifier
+		Value []byte `asn1:"explicit,tag:0"`
+	}{asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 6, 6}, ch.FASCN})
+	found := false
+	for _, e := range cert.Extensions {
+		// otherName is [0] IMPLICIT: the SEQUENCE's body under tag A0.
+		found = found || e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 17}) && bytes.Contains(e.Value, otherName[2:])
+	}
+	if !found {
+		t.Errorf("9E certificate has no pivFASC-N %X", ch.FASCN)
+	}
 	h := card.Holder
 	for _, private := range []string{h.Surname, h.GivenName, h.SerialNumber, h.Email} {
 		if strings.Contains(string(cert.RawSubject), private) || strings.Contains(fmt.Sprint(cert.EmailAddresses), private) {

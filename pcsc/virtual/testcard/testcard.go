@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -112,7 +111,8 @@ type Card struct {
 	// without the PIN (SP 800-73-4 Part 1 §3.1.4).
 	AuthCert, SignCert, CardAuthCert *x509.Certificate
 	// CardUUID is the card's UUID (Part 1 §3.4.1): the CHUID's GUID, and
-	// a urn:uuid: URI in CardAuthCert's subject alternative name.
+	// a urn:uuid: URI in CardAuthCert's subject alternative name (beside
+	// the CHUID's FASC-N).
 	CardUUID         uuid.UUID
 	PIN, PUK         string
 	ManagementKey    []byte
@@ -274,10 +274,10 @@ var (
 // signature certificates nonRepudiation (content commitment) and
 // emailProtection, as qualified signature certificates do. The card
 // authentication certificate carries id-PIV-cardAuth (FIPS 201-3 Table
-// B-3) and the card UUID as a urn:uuid: URI in its subject alternative
-// name (SP 800-73-4 Part 1 §3.4.1), and names the card, not the holder:
-// any reader gets it without the PIN, contactless too (Part 1 Table 1),
-// so it tells nothing about the holder.
+// B-3), the FASC-N and the card UUID in its subject alternative name
+// (FIPS 201-3 §4.2.2.2, SP 800-73-4 Part 1 §3.4.1), and names the card,
+// not the holder: any reader gets it without the PIN, contactless too
+// (Part 1 Table 1), so it tells nothing about the holder.
 func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 	key, err := generate(alg)
 	if err != nil {
@@ -298,7 +298,11 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 	case pivapplet.SlotCardAuthentication:
 		tmpl.Subject = pkix.Name{CommonName: "PIV card " + c.CardUUID.String(), Organization: []string{"puce test PKI"}}
 		tmpl.EmailAddresses = nil
-		tmpl.URIs = []*url.URL{{Scheme: "urn", Opaque: "uuid:" + c.CardUUID.String()}}
+		san, err := c.cardSAN()
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{san}
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidPIVCardAuth}
 	case pivapplet.SlotAuthentication:
