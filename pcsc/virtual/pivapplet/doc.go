@@ -11,7 +11,7 @@
 //
 // SP 800-73-4 Part 1 §3.1 (and Table 1, column M/O) makes the Cardholder
 // Fingerprints (5FC103) and the Cardholder Facial Image (5FC108) mandatory
-// PIV data objects, and FIPS 201-3 §4.2.3 has the issuer store them on the
+// PIV data objects, and FIPS 201-3 §4.2.3.1 has the issuer store them on the
 // card. This applet refuses to hold them, and the iris images (5FC121)
 // too: SetObject and PUT DATA of those containers fail, and GET DATA
 // answers as for an object the card does not carry (6982 before the PIN,
