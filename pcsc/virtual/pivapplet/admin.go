@@ -162,6 +162,11 @@ func (a *Applet) putData(cmd apdu.Command) (apdu.Response, error) {
 	if err1 != nil || err2 != nil || len(id.Value) == 0 || len(id.Value) > 3 {
 		return sw(0x6A80)
 	}
+	if biometric(id.Value) {
+		// Never held here (package comment): "function not supported",
+		// one of the PUT DATA status words of SP 800-73-4 Part 2 §3.3.1.
+		return sw(0x6A81)
+	}
 	if len(body.Value) == 0 {
 		// An empty object is how middleware deletes one (libykpiv's
 		// delete-certificate writes 53 00): the object is gone, and GET

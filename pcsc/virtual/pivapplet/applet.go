@@ -1,14 +1,3 @@
-// Package pivapplet is the virtual card's services applet: a PIV card
-// application (NIST SP 800-73-4) from the card's side, for package virtual.
-// It keeps a PIN and PUK with retry counters and blocking, a management key
-// (3DES or AES), keys in slots 9A, 9C, 9D and 9E with the PIN rules of the
-// standard (9C needs the PIN before every signature, 9E never), and data
-// objects (certificates, CHUID; the biometric and printed information
-// objects only after the PIN). Optionally it also answers the vendor
-// instructions of YubiKey-compatible tokens (version, metadata).
-//
-// It is written apart from the host client (package piv) on purpose: tests
-// of one against the other prove two readings of the standard agree.
 package pivapplet
 
 import (
@@ -303,13 +292,47 @@ func algOf(pub crypto.PublicKey) (byte, error) {
 	return 0, fmt.Errorf("pivapplet: unsupported key %T", pub)
 }
 
+// ErrBiometric is SetObject's answer for the biometric containers of SP
+// 800-73-4 Part 1 Table 1 (fingerprints 5FC103, facial image 5FC108, iris
+// images 5FC121), which this applet never holds (see the package comment).
+var ErrBiometric = errors.New("pivapplet: biometric data belong to the sovereign applet, not to the PIV applet")
+
 // SetObject writes a data object's content (without the 53 wrapper, or the
 // 7E or 7F61 tag of the discovery object and BIT group template), as PUT
-// DATA would (personalisation).
-func (a *Applet) SetObject(id, content []byte) {
+// DATA would (personalisation). It refuses the biometric containers with
+// ErrBiometric.
+func (a *Applet) SetObject(id, content []byte) error {
+	if biometric(id) {
+		return fmt.Errorf("%w (object %X)", ErrBiometric, id)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.objects[string(id)] = bytes.Clone(content)
+	return nil
+}
+
+// Object returns a data object's content as SetObject or PUT DATA wrote
+// it, for personalisation that derives one object from others (the
+// Security Object's hashes).
+func (a *Applet) Object(id []byte) ([]byte, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	content, found := a.objects[string(id)]
+	return bytes.Clone(content), found
+}
+
+// biometric reports the containers of cardholder biometric data: SP
+// 800-73-4 Part 1 Table 1 fingerprints (5FC103), facial image (5FC108) and
+// iris images (5FC121).
+func biometric(id []byte) bool {
+	if len(id) != 3 || id[0] != 0x5F || id[1] != 0xC1 {
+		return false
+	}
+	switch id[2] {
+	case 0x03, 0x08, 0x21:
+		return true
+	}
+	return false
 }
 
 // SetCertificate writes a slot's certificate object (personalisation).
@@ -326,8 +349,7 @@ func (a *Applet) SetCertificate(slot byte, der []byte) error {
 	if err != nil {
 		return err
 	}
-	a.SetObject(obj, content)
-	return nil
+	return a.SetObject(obj, content)
 }
 
 func certObject(slot byte) ([]byte, bool) {

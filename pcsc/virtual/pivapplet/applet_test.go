@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 
@@ -138,9 +139,10 @@ func TestAnswersLikeT1Card(t *testing.T) {
 	if r := send("00 A4 04 00 05 A0 00 00 03 08"); r.SW != apdu.SWOK || hex.EncodeToString(r.Data) != "61114f0600001000010079074f05a000000308" {
 		t.Fatalf("SELECT without Le: % X %04X", r.Data, r.SW)
 	}
-	// GET DATA of the CHUID fits: 9000.
-	if r := send("00 CB 3F FF 05 5C 03 5F C1 02"); r.SW != apdu.SWOK || len(r.Data) < 20 || r.Data[0] != 0x53 {
-		t.Fatalf("GET DATA CHUID without Le: %d bytes, %04X", len(r.Data), r.SW)
+	// GET DATA of the CCC fits: 9000. (The CHUID, with its issuer
+	// signature and content signing certificate, no longer does.)
+	if r := send("00 CB 3F FF 05 5C 03 5F C1 07"); r.SW != apdu.SWOK || len(r.Data) < 20 || r.Data[0] != 0x53 {
+		t.Fatalf("GET DATA CCC without Le: %d bytes, %04X", len(r.Data), r.SW)
 	}
 	// A certificate object does not: 256 bytes, 61xx, then the rest.
 	r := send("00 CB 3F FF 05 5C 03 5F C1 05")
@@ -198,12 +200,21 @@ func TestAnswersLikeT1Card(t *testing.T) {
 // fingerprints, facial image, iris images (access rule PIN), printed
 // information and pairing code reference data (PIN or OCC) a read rule other
 // than Always: GET DATA answers 6982 until the PIN is verified, and the
-// objects read Always (here the CHUID) answer without it.
+// objects read Always (here the CHUID) answer without it. The biometric
+// ones the applet never holds (package comment): SetObject refuses them,
+// and after the PIN they answer 6A82, as absent objects do.
 func TestPINProtectedObjects(t *testing.T) {
 	ctx := context.Background()
 	c := newCardWith(t, func(a *pivapplet.Applet) {
-		for _, id := range [][]byte{{0x5F, 0xC1, 0x02}, {0x5F, 0xC1, 0x03}, {0x5F, 0xC1, 0x08}, {0x5F, 0xC1, 0x09}, {0x5F, 0xC1, 0x21}, {0x5F, 0xC1, 0x23}} {
-			a.SetObject(id, []byte{0x01, 0x01, id[2], 0xFE, 0x00})
+		for _, id := range [][]byte{{0x5F, 0xC1, 0x02}, {0x5F, 0xC1, 0x09}, {0x5F, 0xC1, 0x23}} {
+			if err := a.SetObject(id, []byte{0x01, 0x01, id[2], 0xFE, 0x00}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range [][]byte{{0x5F, 0xC1, 0x03}, {0x5F, 0xC1, 0x08}, {0x5F, 0xC1, 0x21}} {
+			if err := a.SetObject(id, []byte{0x01, 0x01, id[2], 0xFE, 0x00}); !errors.Is(err, pivapplet.ErrBiometric) {
+				t.Fatalf("SetObject(%X): %v, want ErrBiometric", id, err)
+			}
 		}
 	})
 	get := func(id byte) uint16 {
@@ -217,8 +228,7 @@ func TestPINProtectedObjects(t *testing.T) {
 		}
 		return r.SW
 	}
-	protected := []byte{0x03, 0x08, 0x09, 0x21, 0x23}
-	for _, id := range protected {
+	for _, id := range []byte{0x03, 0x08, 0x09, 0x21, 0x23} {
 		if sw := get(id); sw != apdu.SWSecurityStatus {
 			t.Errorf("object 5FC1%02X without the PIN: %04X, want 6982", id, sw)
 		}
@@ -229,9 +239,42 @@ func TestPINProtectedObjects(t *testing.T) {
 	if _, err := apdu.Do(ctx, c, apdu.Command{INS: 0x20, P2: 0x80, Data: append([]byte(pivapplet.DefaultPIN), 0xFF, 0xFF)}); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range protected {
-		if sw := get(id); sw != apdu.SWOK {
-			t.Errorf("object 5FC1%02X after the PIN: %04X, want 9000", id, sw)
+	for id, want := range map[byte]uint16{0x09: apdu.SWOK, 0x23: apdu.SWOK, 0x03: 0x6A82, 0x08: 0x6A82, 0x21: 0x6A82} {
+		if sw := get(id); sw != want {
+			t.Errorf("object 5FC1%02X after the PIN: %04X, want %04X", id, sw, want)
+		}
+	}
+}
+
+// TestNoBiometricsThroughPUTDATA: the card application administrator cannot
+// put biometric data into the PIV applet either (package comment): PUT DATA
+// of the fingerprints, facial image or iris images answers 6A81, and the
+// container stays absent.
+func TestNoBiometricsThroughPUTDATA(t *testing.T) {
+	a, err := pivapplet.New(pivapplet.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := virtual.NewCard(virtual.Config{}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := apdu.Do(ctx, c, apdu.Command{INS: 0xA4, P1: 0x04, Data: []byte{0xA0, 0x00, 0x00, 0x03, 0x08}, Ne: 256}); err != nil {
+		t.Fatal(err)
+	}
+	authenticateAdmin(t, c)
+	for _, id := range []byte{0x03, 0x08, 0x21} {
+		r, err := (&apdu.Client{Transport: c}).Send(ctx, apdu.Command{INS: 0xDB, P1: 0x3F, P2: 0xFF,
+			Data: []byte{0x5C, 0x03, 0x5F, 0xC1, id, 0x53, 0x03, 0xBC, 0x01, 0x00}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SW != 0x6A81 {
+			t.Errorf("PUT DATA 5FC1%02X: %04X, want 6A81", id, r.SW)
+		}
+		if _, held := a.Object([]byte{0x5F, 0xC1, id}); held {
+			t.Errorf("object 5FC1%02X is held after PUT DATA", id)
 		}
 	}
 }
@@ -555,5 +598,31 @@ func TestDiscoveryObjectTag(t *testing.T) {
 		if !bytes.Equal(got, tc.want) {
 			t.Errorf("GET DATA % X: % X, want % X", tc.list, got, tc.want)
 		}
+	}
+}
+
+// authenticateAdmin proves the factory management key (3DES) to the card by
+// external authentication (SP 800-73-4 Part 2 Appendix A).
+func authenticateAdmin(t *testing.T, c *virtual.Card) {
+	t.Helper()
+	ctx := context.Background()
+	cl := &apdu.Client{Transport: c}
+	r, err := cl.Send(ctx, apdu.Command{INS: 0x87, P1: pivapplet.Alg3DES, P2: 0x9B, Data: []byte{0x7C, 0x02, 0x81, 0x00}, Ne: 256})
+	if err != nil || r.SW != apdu.SWOK {
+		t.Fatalf("challenge: %v %04X", err, r.SW)
+	}
+	ch, err := apdu.FindPath(r.Data, 0x7C, 0x81)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := des.NewTripleDESCipher(pivapplet.DefaultManagementKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := make([]byte, len(ch.Value))
+	blk.Encrypt(enc, ch.Value)
+	r, err = cl.Send(ctx, apdu.Command{INS: 0x87, P1: pivapplet.Alg3DES, P2: 0x9B, Data: append([]byte{0x7C, 0x0A, 0x82, 0x08}, enc...)})
+	if err != nil || r.SW != apdu.SWOK {
+		t.Fatalf("external authentication: %v %04X", err, r.SW)
 	}
 }

@@ -13,9 +13,11 @@ import (
 )
 
 // A personalised virtual card in one call: a PIV applet with an
-// authentication key (9A) and an e-signature key (9C), their certificates
-// from a test PKI, and the factory PIN. Its Card is an apdu.Transport for
-// the PIV client, in-process; pcsc/virtual can also put it into pcscd.
+// authentication key (9A), an e-signature key (9C) and the card
+// authentication key (9E), their certificates from a test PKI, the signed
+// CHUID and Security Object, and the factory PIN. Its Card is an
+// apdu.Transport for the PIV client, in-process; pcsc/virtual can also put
+// it into pcscd.
 func Example() {
 	ctx := context.Background()
 	card, err := testcard.New(testcard.Options{})

@@ -1,8 +1,19 @@
 // Package testcard personalises a virtual card for tests and demos in one
-// call: a test PKI (root and issuing CA), a card holder, keys and
-// certificates for PIV slots 9A (authentication) and, optionally, 9C
-// (e-signature), a CHUID, and the PINs — everything a test needs to log in
-// or sign with a card.
+// call: a test PKI (root and issuing CA, and the issuer's content signing
+// certificate), a card holder, keys and certificates for PIV slots 9A
+// (authentication), 9E (card authentication) and, optionally, 9C
+// (e-signature), a signed CHUID, a Card Capability Container, a Security
+// Object, and the PINs — everything a test needs to log in or sign with a
+// card, and the data objects SP 800-73-4 Part 1 §3.1 makes mandatory, but
+// two.
+//
+// The two left out are the Cardholder Fingerprints (5FC103) and the
+// Cardholder Facial Image (5FC108). That is deliberate: on a puce card the
+// holder's biometric data belong only to the sovereign eMRTD applet, and
+// the PIV applet refuses to hold them (package pivapplet explains why: a
+// relying party receives the holder's identity data only as a disclosure
+// the holder chose, never from the services applet). The Security Object
+// covers only objects the card holds.
 //
 // Never use its keys or certificates outside tests: the CA keys are in
 // memory and the PINs are the factory defaults unless told otherwise.
@@ -22,7 +33,8 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/puce-id/puce/pcsc/apdu"
+	"github.com/google/uuid"
+
 	"github.com/puce-id/puce/pcsc/virtual"
 	"github.com/puce-id/puce/pcsc/virtual/pivapplet"
 )
@@ -50,9 +62,10 @@ func DefaultHolder() Holder {
 // Options choose what the card holds; zero values take the defaults.
 type Options struct {
 	Holder Holder
-	// AuthAlg and SignAlg are pivapplet algorithm identifiers
-	// (pivapplet.AlgECCP256 by default; AlgECCP384, AlgRSA2048).
-	AuthAlg, SignAlg byte
+	// AuthAlg, SignAlg and CardAuthAlg are pivapplet algorithm identifiers
+	// (pivapplet.AlgECCP256 by default; AlgECCP384, AlgRSA2048) for slots
+	// 9A, 9C and 9E.
+	AuthAlg, SignAlg, CardAuthAlg byte
 	// NoSignatureKey leaves slot 9C empty.
 	NoSignatureKey bool
 	// PIN, PUK and management key; factory defaults when empty.
@@ -77,6 +90,12 @@ type PKI struct {
 	Root, Issuing        *x509.Certificate
 	RootKey, IssuingKey  crypto.Signer
 	Roots, Intermediates *x509.CertPool
+	// ContentSigning is the card issuer's content signing certificate
+	// (P-256, issued by Issuing, extended key usage id-PIV-content-signing,
+	// SP 800-73-4 Part 1 §3.1.2.1): its key signs the CHUID and the
+	// Security Object, and the CHUID's signature carries it.
+	ContentSigning    *x509.Certificate
+	ContentSigningKey crypto.Signer
 }
 
 // Card is a personalised virtual card.
@@ -87,11 +106,17 @@ type Card struct {
 	Applet *pivapplet.Applet
 	PKI    PKI
 	Holder Holder
-	// AuthCert is the certificate of slot 9A; SignCert of 9C (nil without).
-	AuthCert, SignCert *x509.Certificate
-	PIN, PUK           string
-	ManagementKey      []byte
-	ManagementKeyAlg   byte
+	// AuthCert is the certificate of slot 9A; SignCert of 9C (nil without);
+	// CardAuthCert of 9E, the card authentication key any reader may use
+	// without the PIN (SP 800-73-4 Part 1 §3.1.4).
+	AuthCert, SignCert, CardAuthCert *x509.Certificate
+	// CardUUID is the card's UUID (Part 1 §3.4.1): the CHUID's GUID, and
+	// a urn:uuid: URI in CardAuthCert's subject alternative name (beside
+	// the CHUID's FASC-N).
+	CardUUID         uuid.UUID
+	PIN, PUK         string
+	ManagementKey    []byte
+	ManagementKeyAlg byte
 }
 
 // New personalises a card.
@@ -104,6 +129,9 @@ func New(opts Options) (*Card, error) {
 	}
 	if opts.SignAlg == 0 {
 		opts.SignAlg = pivapplet.AlgECCP256
+	}
+	if opts.CardAuthAlg == 0 {
+		opts.CardAuthAlg = pivapplet.AlgECCP256
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now().Add(-time.Hour)
@@ -122,6 +150,9 @@ func New(opts Options) (*Card, error) {
 		c.ManagementKey, c.ManagementKeyAlg = pivapplet.DefaultManagementKey(), pivapplet.Alg3DES
 	}
 	var err error
+	if c.CardUUID, err = newCardUUID(); err != nil {
+		return nil, err
+	}
 	if c.PKI, err = newPKI(opts.Now); err != nil {
 		return nil, err
 	}
@@ -138,8 +169,22 @@ func New(opts Options) (*Card, error) {
 			return nil, err
 		}
 	}
-	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x02}, chuid(opts.Now.Add(opts.Validity)))
-	c.Applet.SetObject([]byte{0x5F, 0xC1, 0x07}, ccc())
+	if c.CardAuthCert, err = c.issue(opts, pivapplet.SlotCardAuthentication, opts.CardAuthAlg); err != nil {
+		return nil, err
+	}
+	chuid, err := c.chuid(opts.Now.Add(opts.Validity))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Applet.SetObject(objCHUID, chuid); err != nil {
+		return nil, err
+	}
+	if err := c.Applet.SetObject(objCCC, ccc()); err != nil {
+		return nil, err
+	}
+	if err := c.UpdateSecurityObject(); err != nil {
+		return nil, err
+	}
 	if c.Card, err = virtual.NewCard(opts.Card, c.Applet); err != nil {
 		return nil, err
 	}
@@ -182,6 +227,22 @@ func newPKI(now time.Time) (PKI, error) {
 	if p.Issuing, err = x509.ParseCertificate(der); err != nil {
 		return p, err
 	}
+	// The content signer must outlive the card authentication certificate
+	// (SP 800-73-4 Part 1 §3.1.2.1): it lasts as long as the issuing CA.
+	csKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return p, err
+	}
+	cs := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "puce test PIV content signer", Organization: []string{"puce test PKI"}, Country: []string{"FR"}},
+		NotBefore: now.Add(-24 * time.Hour), NotAfter: p.Issuing.NotAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{oidPIVContentSigning}}
+	if der, err = x509.CreateCertificate(rand.Reader, cs, p.Issuing, &csKey.PublicKey, issKey); err != nil {
+		return p, err
+	}
+	if p.ContentSigning, err = x509.ParseCertificate(der); err != nil {
+		return p, err
+	}
+	p.ContentSigningKey = csKey
 	p.RootKey, p.IssuingKey = rootKey, issKey
 	p.Roots, p.Intermediates = x509.NewCertPool(), x509.NewCertPool()
 	p.Roots.AddCert(p.Root)
@@ -211,7 +272,12 @@ var (
 // issue makes a key for a slot, certifies it under the issuing CA, and
 // loads both into the applet. Authentication certificates carry clientAuth;
 // signature certificates nonRepudiation (content commitment) and
-// emailProtection, as qualified signature certificates do.
+// emailProtection, as qualified signature certificates do. The card
+// authentication certificate carries id-PIV-cardAuth (FIPS 201-3 Table
+// B-3), the FASC-N and the card UUID in its subject alternative name
+// (FIPS 201-3 §4.2.2.2, SP 800-73-4 Part 1 §3.4.1), and names the card,
+// not the holder: any reader gets it without the PIN, contactless too
+// (Part 1 Table 1), so it tells nothing about the holder.
 func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 	key, err := generate(alg)
 	if err != nil {
@@ -229,6 +295,16 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 		tmpl.OCSPServer = []string{opts.OCSPURL}
 	}
 	switch slot {
+	case pivapplet.SlotCardAuthentication:
+		tmpl.Subject = pkix.Name{CommonName: "PIV card " + c.CardUUID.String(), Organization: []string{"puce test PKI"}}
+		tmpl.EmailAddresses = nil
+		san, err := c.cardSAN()
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{san}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidPIVCardAuth}
 	case pivapplet.SlotAuthentication:
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
@@ -236,7 +312,7 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 		tmpl.KeyUsage = x509.KeyUsageContentCommitment | x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}
 	default:
-		return nil, errors.New("testcard: only slots 9A and 9C are personalised")
+		return nil, errors.New("testcard: only slots 9A, 9C and 9E are personalised")
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.PKI.Issuing, key.Public(), c.PKI.IssuingKey)
 	if err != nil {
@@ -253,44 +329,4 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return cert, nil
-}
-
-// chuid builds a CHUID (SP 800-73-4 Part 1 §3.1.2) with a random GUID, the
-// FASC-N of a non-federal issuer (all 9s agency code, SP 800-73-4 §3.3) and
-// an unsigned issuer asymmetric signature.
-func chuid(expires time.Time) []byte {
-	guid := make([]byte, 16)
-	rand.Read(guid)
-	fascn := []byte{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB}
-	var b apdu.TLVBuilder
-	b.Add(0x30, fascn)
-	b.Add(0x34, guid)
-	b.Add(0x35, []byte(expires.UTC().Format("20060102")))
-	b.Add(0x3E, nil)
-	b.Add(0xFE, nil)
-	out, _ := b.Bytes()
-	return out
-}
-
-// ccc builds a Card Capability Container, a mandatory PIV data object
-// (SP 800-73-4 Part 1 §3.1.1, Table 8): the card identifier (GSC-IS RID
-// A0 00 00 01 16, manufacturer FF for none registered, card type 02 Java
-// Card, then 14 random bytes), container and grammar versions 2.1, no
-// PKCS#15, data model 10 (PIV), and the remaining elements empty. It has the
-// layout yubico-piv-tool writes and reads back (set-ccc, status).
-func ccc() []byte {
-	id := make([]byte, 14)
-	rand.Read(id)
-	var b apdu.TLVBuilder
-	b.Add(0xF0, append([]byte{0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02}, id...))
-	b.Add(0xF1, []byte{0x21})
-	b.Add(0xF2, []byte{0x21})
-	b.Add(0xF3, nil)
-	b.Add(0xF4, []byte{0x00})
-	b.Add(0xF5, []byte{0x10})
-	for _, tag := range []apdu.Tag{0xF6, 0xF7, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE} {
-		b.Add(tag, nil)
-	}
-	out, _ := b.Bytes()
-	return out
 }
