@@ -69,6 +69,15 @@ func TestYubicoPIVToolCardAuthentication(t *testing.T) {
 			t.Errorf("the 9E certificate lacks %q:\n%s", want, ext)
 		}
 	}
+	// The PIV authentication certificate carries the same FASC-N and card
+	// UUID (FIPS 201-3 §4.2.2.1), beside the holder's email.
+	read9a := tool(true, "-a", "read-certificate", "-s", "9a")
+	ext9a := c.run(t, true, openssl, "x509", "-in", c.file(t, "9a-read.pem", []byte(read9a)), "-noout", "-ext", "subjectAltName")
+	for _, want := range []string{"othername: 2.16.840.1.101.3.6.6:", "URI:urn:uuid:" + c.CardUUID.String(), "email:" + c.Holder.Email} {
+		if !strings.Contains(ext9a, want) {
+			t.Errorf("the 9A certificate lacks %q:\n%s", want, ext9a)
+		}
+	}
 	certPEM := c.file(t, "9e.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.CardAuthCert.Raw}))
 	out := tool(true, "-v", "-a", "test-signature", "-s", "9e", "-H", "SHA256", "-i", certPEM)
 	if !strings.Contains(out, "Successful ECDSA verification") {

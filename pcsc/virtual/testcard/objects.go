@@ -48,12 +48,15 @@ func fascn() []byte {
 	return []byte{0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE, 0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10, 0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB}
 }
 
-// cardSAN is the subject alternative name FIPS 201-3 §4.2.2.2 asks of the
-// card authentication certificate: the FASC-N as a pivFASC-N otherName
-// (Table B-2: an OCTET STRING) and the card UUID as a urn:uuid: URI (RFC
-// 4122 §3). crypto/x509 writes no otherName, so the extension is built
-// here.
-func (c *Card) cardSAN() (pkix.Extension, error) {
+// cardSAN is the subject alternative name FIPS 201-3 asks of the card
+// authentication certificate (§4.2.2.2) and of the PIV authentication
+// certificate (§4.2.2.1): the FASC-N as a pivFASC-N otherName (Table B-2:
+// an OCTET STRING) and the card UUID as a urn:uuid: URI (RFC 4122 §3),
+// then the holder's email as an rfc822Name when email is set (only the
+// PIV authentication certificate names the holder). crypto/x509 writes
+// no otherName, and a SAN given as an extension replaces the one it would
+// write from EmailAddresses, so the whole extension is built here.
+func (c *Card) cardSAN(email string) (pkix.Extension, error) {
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
@@ -65,6 +68,9 @@ func (c *Card) cardSAN() (pkix.Extension, error) {
 		b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddBytes([]byte("urn:uuid:" + c.CardUUID.String()))
 		})
+		if email != "" {
+			b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(email)) })
+		}
 	})
 	der, err := b.Bytes()
 	return pkix.Extension{Id: oidSubjectAltName, Value: der}, err

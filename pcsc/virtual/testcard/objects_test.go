@@ -80,6 +80,20 @@ func TestCardAuthentication(t *testing.T) {
 	if !found {
 		t.Errorf("9E certificate has no pivFASC-N %X", ch.FASCN)
 	}
+	// The PIV authentication certificate carries both as well (FIPS 201-3
+	// §4.2.2.1), and keeps the holder's email.
+	auth := card.AuthCert
+	if len(auth.URIs) != 1 || auth.URIs[0].String() != "urn:uuid:"+card.CardUUID.String() ||
+		len(auth.EmailAddresses) != 1 || auth.EmailAddresses[0] != card.Holder.Email {
+		t.Errorf("9A certificate URIs %v, emails %v", auth.URIs, auth.EmailAddresses)
+	}
+	found = false
+	for _, e := range auth.Extensions {
+		found = found || e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 17}) && bytes.Contains(e.Value, otherName[2:])
+	}
+	if !found {
+		t.Errorf("9A certificate has no pivFASC-N %X", ch.FASCN)
+	}
 	h := card.Holder
 	for _, private := range []string{h.Surname, h.GivenName, h.SerialNumber, h.Email} {
 		if strings.Contains(string(cert.RawSubject), private) || strings.Contains(fmt.Sprint(cert.EmailAddresses), private) {

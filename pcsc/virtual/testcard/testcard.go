@@ -275,7 +275,8 @@ var (
 // emailProtection, as qualified signature certificates do. The card
 // authentication certificate carries id-PIV-cardAuth (FIPS 201-3 Table
 // B-3), the FASC-N and the card UUID in its subject alternative name
-// (FIPS 201-3 §4.2.2.2, SP 800-73-4 Part 1 §3.4.1), and names the card,
+// (FIPS 201-3 §4.2.2.2, SP 800-73-4 Part 1 §3.4.1; the PIV authentication
+// certificate carries both too, §4.2.2.1, beside the holder's email), and names the card,
 // not the holder: any reader gets it without the PIN, contactless too
 // (Part 1 Table 1), so it tells nothing about the holder.
 func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
@@ -298,7 +299,7 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 	case pivapplet.SlotCardAuthentication:
 		tmpl.Subject = pkix.Name{CommonName: "PIV card " + c.CardUUID.String(), Organization: []string{"puce test PKI"}}
 		tmpl.EmailAddresses = nil
-		san, err := c.cardSAN()
+		san, err := c.cardSAN("")
 		if err != nil {
 			return nil, err
 		}
@@ -308,6 +309,11 @@ func (c *Card) issue(opts Options, slot, alg byte) (*x509.Certificate, error) {
 	case pivapplet.SlotAuthentication:
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		san, err := c.cardSAN(h.Email)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{san}
 	case pivapplet.SlotSignature:
 		tmpl.KeyUsage = x509.KeyUsageContentCommitment | x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}
