@@ -188,8 +188,11 @@
 // on, and whoever writes the database can no longer delete it without
 // breaking that checkpoint. The store also logs it, and its Checkpoint
 // returns identity.ErrAuditBroken, also when that checkpoint fails (the
-// next one records it). Memory is what an attacker with the database
-// alone cannot reach; restarting every instance empties it, and a store
+// next one records it). A store closed gracefully (sqlstore's Close, as
+// a deploy stops it) writes a last checkpoint, checked the same way, so
+// that it leaves no records behind it that it did not check. Memory is
+// what an attacker with the database alone cannot reach; restarting every
+// instance empties it, and a store
 // whose checkpoints keep failing forgets its oldest unchecked records
 // (and logs that it does). Records lost without an attacker are found
 // the same way: a database restored from a backup, or a failover to a
@@ -202,8 +205,8 @@
 //   - records newer than the last checkpoint and the last kept mark
 //     deleted or put in another order, by an attacker who also recomputes
 //     the chain and the head rows of that partition, before the store that
-//     appended them checkpoints again or after every store that appended
-//     them stopped: between checkpoints the chain is only a hash chain,
+//     appended them checkpoints again, or after it stopped without closing
+//     (a crash, a kill): between checkpoints the chain is only a hash chain,
 //     and a record's seal does not cover its place in it. The window is
 //     the checkpoint interval, in count (CheckpointEvery) and in time
 //     (CheckpointInterval). Such records cannot be edited, made up or
