@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,6 +176,17 @@ func runInstances(dsn string, counts []int, d time.Duration, nusers, workers int
 		}
 		defer os.RemoveAll(dir)
 		dsn, name, counts = filepath.Join(dir, "load.db"), "SQLite", []int{1}
+	}
+	if name == "PostgreSQL" {
+		// A schema of its own per run: the trail is verified under this
+		// run's key, and one left by an earlier run was sealed with
+		// another.
+		schemaDSN, drop, err := freshSchema(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		dsn = schemaDSN
 	}
 	// Every process seals audit checkpoints with one key, which the
 	// database never sees; the trail all of them wrote is verified at the
@@ -401,4 +413,29 @@ func rttNote() string {
 			dbRTT, relayRTT.Round(10*time.Microsecond), rttProbes)
 	}
 	return ""
+}
+
+// freshSchema creates a schema for one run on the PostgreSQL server of dsn
+// and returns a DSN whose connections use it, and a function that drops it.
+func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, fmt.Errorf("-instances needs a postgres:// URL: %q", dsn)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	schema := "puce_load_" + hex.EncodeToString(identity.GenerateSealerKey()[:6])
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+		admin.Close()
+	}, nil
 }
