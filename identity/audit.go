@@ -185,7 +185,9 @@ type AuditConfig struct {
 	// store with a key checks every quarter interval and writes a
 	// checkpoint when the trail's newest, whichever instance wrote it, is
 	// three quarters of one old (records or none), or when its own oldest
-	// unchecked record is: while one store runs, the newest checkpoint is
+	// unchecked record is; it also writes one when it opens on a trail
+	// whose newest is an interval old or that has none (a new database, a
+	// restart after a stop). While one store runs, the newest checkpoint is
 	// never much older than the interval, which is what lets VerifyAudit
 	// tell a trail rolled back to an older one (AuditKeys.Fresh). An idle
 	// trail gains one checkpoint per interval: with 16 partitions about

@@ -140,8 +140,9 @@ $ocra_info
   and verify an altered copy.
 
   the audit trail: verify it (and keep each run's mark, which the next run
-  checks) with
-      $DEMO_DIR/auditcheck -db $DEMO_DIR/login.db -marks $DEMO_DIR/audit-marks.log
+  checks; -fresh asks for a checkpoint the running server wrote in the last
+  10 minutes, which a trail cut back to an older one lacks) with
+      $DEMO_DIR/auditcheck -db $DEMO_DIR/login.db -marks $DEMO_DIR/audit-marks.log -fresh 10m
 
   WARNING: the login server seals TOTP secrets and the audit trail's
   records and checkpoints with DEVELOPMENT keys kept beside its database (see login.log);

@@ -30,7 +30,7 @@ func TestAuditcheck(t *testing.T) {
 	if err := os.WriteFile(db+".dev-audit-key", []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: key, CheckpointEvery: 1 << 20}))
+	s, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: key, CheckpointEvery: 1 << 20, CheckpointInterval: -1}))
 	if err != nil {
 		t.Fatal(err)
 	}

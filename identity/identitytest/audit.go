@@ -96,7 +96,7 @@ var (
 
 func testAuditCheckpoints(t *testing.T, f StoreFactory) {
 	ctx := context.Background()
-	s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 5})
+	s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 5, CheckpointInterval: -1})
 	for i := range 12 {
 		mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: identity.Subject(fmt.Sprintf("user%d", i)), Action: "login", Result: identity.Success}), "audit")
 	}
@@ -314,7 +314,7 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 	// fill writes alice's records 1 to 4, a checkpoint, 5 to 8, a second
 	// checkpoint, then record 9 after it; other subjects write too.
 	fill := func(t *testing.T) (identity.Store, []byte) {
-		s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20})
+		s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1})
 		for i := range 9 {
 			for _, subj := range []identity.Subject{"alice", "bob", "carol"} {
 				if subj != "alice" && i == 8 {
@@ -384,7 +384,7 @@ func testAuditTamper(t *testing.T, f StoreFactory) {
 func testAuditMark(t *testing.T, f StoreFactory) {
 	ctx := context.Background()
 	p := auditchain.Partition("alice", 4)
-	s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20})
+	s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1})
 	login := func(i int) {
 		mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch().Add(time.Duration(i) * time.Second), Subject: "alice", Action: "login",
 			Result: identity.Success, Reason: fmt.Sprint(i)}), "audit")
@@ -428,7 +428,7 @@ func testAuditLegacy(t *testing.T, f StoreFactory) {
 	}
 	head := auditchain.Head{Partition: auditchain.LegacyPartition, Seq: 3, Hash: prev}
 	open := func(t *testing.T) identity.Store {
-		s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20})
+		s := f.OpenAudit(t, identity.AuditConfig{Key: auditKey, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1})
 		f.SeedLegacy(t, s, legacy, head)
 		for i := range 3 {
 			mustNoErr(t, s.Audit(ctx, identity.Event{Time: Epoch(), Subject: "alice", Action: "login", Result: identity.Success, Reason: fmt.Sprint("new ", i)}), "audit")

@@ -26,7 +26,7 @@ type rollout struct {
 
 func openRollout(t *testing.T, f StoreFactory) *rollout {
 	cfg := func(key []byte) identity.AuditConfig {
-		return identity.AuditConfig{Key: key, Partitions: 4, CheckpointEvery: 1 << 20}
+		return identity.AuditConfig{Key: key, Partitions: 4, CheckpointEvery: 1 << 20, CheckpointInterval: -1}
 	}
 	r := &rollout{s: f.OpenAudit(t, cfg(nil)), oldClock: NewClock(Epoch()), newClock: NewClock(Epoch())}
 	r.old = f.AuditHandle(t, r.s, cfg(auditKey), r.oldClock)

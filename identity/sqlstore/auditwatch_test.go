@@ -631,3 +631,37 @@ func TestCheckpointAtClose(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckpointAtStart: a store opening with a key on a trail whose
+// newest checkpoint is older than its interval, or that has none, writes
+// one before Open returns, so the trail passes AuditKeys.Fresh from the
+// start; a second one opening right after writes none.
+func TestCheckpointAtStart(t *testing.T) {
+	ctx := context.Background()
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		cfg := sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4})
+		s := open(cfg)
+		count := func() (n int) {
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM puce_audit_checkpoints`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count(); n != 1 {
+			t.Fatalf("%d checkpoints after opening a new database with a key, want 1", n)
+		}
+		if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey, Fresh: time.Minute}); err != nil {
+			t.Fatalf("verify a new trail with Fresh: %v", err)
+		}
+		open(cfg)
+		if n := count(); n != 1 {
+			t.Fatalf("%d checkpoints after a second store opened at once, want 1", n)
+		}
+		// Restarted an hour later (its clock): the trail is stale, so the
+		// store checkpoints at once.
+		open(cfg, sqlstore.WithClock(identitytest.NewClock(time.Now().Add(time.Hour))))
+		if n := count(); n != 2 {
+			t.Fatalf("%d checkpoints after a store opened an hour after the last, want 2", n)
+		}
+	})
+}

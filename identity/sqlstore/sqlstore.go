@@ -296,6 +296,18 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 		return nil, err
 	}
 	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
+		// A store starting on a trail whose newest checkpoint is older
+		// than an interval (or that has none: a new database, a restart
+		// after a stop) writes one now rather than at its first tick, so
+		// the trail passes AuditKeys.Fresh from the start.
+		// Bounded as a tick is, and by what Close waits: whoever can reach
+		// the database can hold the checkpoint lock, and must not stall a
+		// server's start.
+		start, cancel := context.WithTimeout(ctx, min(max(s.audit.CheckpointInterval, time.Second), closeCheckpointWait))
+		if err := s.checkpointIfDue(start, s.audit.CheckpointInterval); err != nil && !errors.Is(err, identity.ErrAuditBroken) {
+			slog.WarnContext(ctx, "puce: the audit checkpoint at start failed; the first tick tries again", "err", err)
+		}
+		cancel()
 		var tick context.Context
 		tick, s.stopTicker = context.WithCancel(context.Background())
 		s.ticking = make(chan struct{})
