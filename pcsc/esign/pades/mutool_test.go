@@ -184,3 +184,39 @@ func rewritten(signed, filled []byte) []string {
 	}
 	return nums
 }
+
+// TestPeerMutoolFillBeyond: what a fill may not do, appended to a form
+// certified with P 2 and filled by mutool. Filling a field changes its
+// value and its widgets' appearance (ISO 32000-1 §12.7.3.3, §12.5.5); the
+// form's default resources (/DR, Table 218) and a field's default
+// appearance (/DA, §12.7.3.3) and appearance characteristics (/MK,
+// Table 189) are how a reader draws a field anew — so rewriting them
+// changes how other fields, already signed, are drawn when a reader
+// regenerates their appearances, and the font an appearance already
+// drawn uses can be swapped under it. Each is a change, as are /DA and
+// /MK changed on a field nobody filled.
+func TestPeerMutoolFillBeyond(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	filled := mutoolFill(t, f.certify(t, mutoolForm(), 2), mutoolValues)
+	const catalog, witness, helv = 1, 9, 10
+	for what, changed := range map[string][]byte{
+		"/DR's Helv replaced": must(t)(pades.AppendFieldSet(filled, catalog, "AcroForm",
+			"<< /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R] /DR << /Font << /Helv 11 0 R /ZaDb 11 0 R >> >> /DA (/Helv 0 Tf 0 g) >>")),
+		"the Helv font rewritten in place":  must(t)(pades.AppendFieldSet(filled, helv, "BaseFont", "/ZapfDingbats")),
+		"/DA of the unfilled field changed": must(t)(pades.AppendFieldSet(filled, witness, "DA", "(/Helv 40 Tf 1 0 0 rg)")),
+		"/MK of the unfilled field changed": must(t)(pades.AppendFieldSet(filled, witness, "MK", "<< /BG [1 0 0] >>")),
+	} {
+		s := verify(t, changed, f.verifyOptions()).Signatures[0]
+		if s.Valid() || !errors.Is(s.Err, pades.ErrChanged) {
+			t.Fatalf("%s: %+v", what, s)
+		}
+		t.Logf("%s: %v", what, s.Changes)
+	}
+	// A field of the signed revision redrawn with no new value is judged
+	// as a fill (a reader regenerating appearances writes just that),
+	// never silently: its widget is an overlay.
+	s := verify(t, must(t)(pades.AppendFieldSet(filled, witness, "AP", "<< >>")), f.verifyOptions()).Signatures[0]
+	if !slices.ContainsFunc(s.Overlays, func(o pades.Overlay) bool { return o.FormField == "Witness" }) {
+		t.Fatalf("the unfilled field's appearance dropped: %+v", s)
+	}
+}
