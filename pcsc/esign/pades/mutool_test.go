@@ -27,7 +27,9 @@ import (
 // (one with appearance characteristics /MK, one with no /DA of its own),
 // a check box, a combo box, a radio group of two widgets under one parent
 // field, a text field already filled, with its appearance, that the
-// fill leaves alone, and an empty signature field for a later approver. The form's default resources /DR name the fonts the
+// fill leaves alone, and an empty signature field for a later approver.
+// The interactive form dictionary is an object of its own (object 19), as
+// most writers make it. The form's default resources /DR name the fonts the
 // fields' /DA use (ISO 32000-1 §12.7.2, Table 218; §12.7.3.3).
 func mutoolForm() []byte {
 	stream := func(d, s string) string {
@@ -35,7 +37,7 @@ func mutoolForm() []byte {
 	}
 	xobj := "/Type /XObject /Subtype /Form "
 	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R 18 0 R] /DR << /Font << /Helv 10 0 R /ZaDb 11 0 R >> >> /DA (/Helv 0 Tf 0 g) >> >>",
+		"<< /Type /Catalog /Pages 2 0 R /AcroForm 19 0 R >>",
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 10 0 R >> >> /Annots [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 16 0 R 17 0 R 18 0 R] >>",
 		stream("", "BT /F1 14 Tf 72 720 Td (Loan agreement: 12,000 EUR at 3.1%) Tj ET"),
@@ -53,6 +55,7 @@ func mutoolForm() []byte {
 		"<< /Type /Annot /Subtype /Widget /Parent 15 0 R /Rect [100 400 115 415] /P 3 0 R /F 4 /AS /Off /AP << /N << /Fixed 12 0 R /Off 13 0 R >> >> >>",
 		"<< /Type /Annot /Subtype /Widget /Parent 15 0 R /Rect [200 400 215 415] /P 3 0 R /F 4 /AS /Off /AP << /N << /Variable 12 0 R /Off 13 0 R >> >> >>",
 		"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Approver) /Rect [300 100 500 160] /P 3 0 R /F 4 >>",
+		"<< /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R 18 0 R] /DR << /Font << /Helv 10 0 R /ZaDb 11 0 R >> >> /DA (/Helv 0 Tf 0 g) >>",
 	}
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -175,7 +178,7 @@ func TestPeerMutoolFill(t *testing.T) {
 
 // rewritten lists the numbers of the objects that the updates after
 // signed define again and signed already did (mutoolForm numbers them
-// below 19; puce's signature adds more).
+// below 20; puce's signature adds more).
 func rewritten(signed, filled []byte) []string {
 	var nums []string
 	for _, m := range regexp.MustCompile(`(?m)^(\d+) 0 obj`).FindAllSubmatch(filled[len(signed):], -1) {
@@ -199,10 +202,9 @@ func rewritten(signed, filled []byte) []string {
 func TestPeerMutoolFillBeyond(t *testing.T) {
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
 	filled := mutoolFill(t, f.certify(t, mutoolForm(), 2), mutoolValues)
-	const catalog, witness, helv = 1, 9, 10
+	const witness, helv, acroForm = 9, 10, 19
 	for what, changed := range map[string][]byte{
-		"/DR's Helv replaced": must(t)(pades.AppendFieldSet(filled, catalog, "AcroForm",
-			"<< /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R 18 0 R] /DR << /Font << /Helv 11 0 R /ZaDb 11 0 R >> >> /DA (/Helv 0 Tf 0 g) >>")),
+		"/DR's Helv replaced":               must(t)(pades.AppendFieldSet(filled, acroForm, "DR", "<< /Font << /Helv 11 0 R /ZaDb 11 0 R >> >>")),
 		"the Helv font rewritten in place":  must(t)(pades.AppendFieldSet(filled, helv, "BaseFont", "/ZapfDingbats")),
 		"/DA of the unfilled field changed": must(t)(pades.AppendFieldSet(filled, witness, "DA", "(/Helv 40 Tf 1 0 0 rg)")),
 		"/MK of the unfilled field changed": must(t)(pades.AppendFieldSet(filled, witness, "MK", "<< /BG [1 0 0] >>")),
