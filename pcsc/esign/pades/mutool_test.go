@@ -31,7 +31,11 @@ import (
 // The interactive form dictionary is an object of its own (object 19), as
 // most writers make it. The form's default resources /DR name the fonts the
 // fields' /DA use (ISO 32000-1 §12.7.2, Table 218; §12.7.3.3).
-func mutoolForm() []byte {
+func mutoolForm() []byte { return buildForm(false) }
+
+// buildForm is mutoolForm, with fontsApart the /DR's font dictionary an
+// object of its own (object 20).
+func buildForm(fontsApart bool) []byte {
 	stream := func(d, s string) string {
 		return fmt.Sprintf("<< %s /Length %d >>\nstream\n%s\nendstream", d, len(s), s)
 	}
@@ -56,6 +60,10 @@ func mutoolForm() []byte {
 		"<< /Type /Annot /Subtype /Widget /Parent 15 0 R /Rect [200 400 215 415] /P 3 0 R /F 4 /AS /Off /AP << /N << /Variable 12 0 R /Off 13 0 R >> >> >>",
 		"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Approver) /Rect [300 100 500 160] /P 3 0 R /F 4 >>",
 		"<< /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R 18 0 R] /DR << /Font << /Helv 10 0 R /ZaDb 11 0 R >> >> /DA (/Helv 0 Tf 0 g) >>",
+	}
+	if fontsApart {
+		objs[18] = "<< /Fields [5 0 R 6 0 R 7 0 R 8 0 R 9 0 R 15 0 R 18 0 R] /DR << /Font 20 0 R >> /DA (/Helv 0 Tf 0 g) >>"
+		objs = append(objs, "<< /Helv 10 0 R /ZaDb 11 0 R >>")
 	}
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")

@@ -81,16 +81,21 @@ func popplerFill(t *testing.T, pdf []byte, values map[string]string) []byte {
 // into the new appearance's resources and writes the catalog again — the
 // form's /DR included, unchanged; it also sets each filled widget's /M
 // (ISO 32000-1 Table 164). The certification (P 2 or 3) or approval
-// signature stays valid, every filled widget an overlay.
+// signature stays valid, every filled widget an overlay. P 4 below is P 2
+// with the /DR's font dictionary an object of its own, which poppler
+// rewrites in place.
 func TestPeerPopplerFill(t *testing.T) {
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	form := mutoolForm()
 	values := map[string]string{"Name": "Łukasz Żółć Дмитрий", "Amount": "92,000 EUR", "Agree": "on", "Country": "1", "Plan": "on"}
-	for _, p := range []int{0, 1, 2, 3} {
+	for _, p := range []int{0, 1, 2, 3, 4} {
+		form := buildForm(p == 4)
 		var signed []byte
-		if p == 0 {
+		switch {
+		case p == 4:
+			signed = f.certify(t, form, 2)
+		case p == 0:
 			signed = f.sign(t, form, pades.LevelBT)
-		} else {
+		default:
 			signed = f.certify(t, form, p)
 		}
 		filled := popplerFill(t, signed, values)
@@ -142,12 +147,13 @@ func TestFillDefaultResources(t *testing.T) {
 		pdf  []byte
 		want string
 	}{
-		"a font under a name a signed /DA calls":    {must(t)(pades.AppendDRFont(evilDA, "Evil")), "gained font /Evil, a name the signed revision uses"},
-		"a font under a name the page content uses": {must(t)(pades.AppendDRFont(certified, "F1")), "gained font /F1, a name the signed revision uses"},
-		"a font replaced under its name":            {must(t)(pades.AppendDRFont(certified, "Helv")), "the form's /DR font /Helv changed"},
-		"a signed font added under a new name":      {must(t)(pades.AppendFieldSet(certified, acroForm, "DR", "<< /Font << /Helv 10 0 R /ZaDb 11 0 R /Other 10 0 R >> >>")), "an object of the signed revision"},
-		"another kind of resource":                  {must(t)(pades.AppendFieldSet(certified, acroForm, "DR", "<< /Font << /Helv 10 0 R /ZaDb 11 0 R >> /XObject << >> >>")), "/DR /XObject changed"},
-		"a font added at P 1":                       {must(t)(pades.AppendDRFont(f.certify(t, form, 1), "popplerfont")), "the form's /DR changed"},
+		"a font under a name a signed /DA calls":       {must(t)(pades.AppendDRFont(evilDA, "Evil")), "gained font /Evil, a name the signed revision uses"},
+		"a font under a name the page content uses":    {must(t)(pades.AppendDRFont(certified, "F1")), "gained font /F1, a name the signed revision uses"},
+		"a font replaced under its name":               {must(t)(pades.AppendDRFont(certified, "Helv")), "the form's /DR font /Helv changed"},
+		"a signed font added under a new name":         {must(t)(pades.AppendFieldSet(certified, acroForm, "DR", "<< /Font << /Helv 10 0 R /ZaDb 11 0 R /Other 10 0 R >> >>")), "an object of the signed revision"},
+		"another kind of resource":                     {must(t)(pades.AppendFieldSet(certified, acroForm, "DR", "<< /Font << /Helv 10 0 R /ZaDb 11 0 R >> /XObject << >> >>")), "/DR /XObject changed"},
+		"a font replaced in /DR's own font dictionary": {must(t)(pades.AppendFieldSet(f.certify(t, buildForm(true), 2), 20, "Helv", "11 0 R")), "the form's /DR font /Helv changed"},
+		"a font added at P 1":                          {must(t)(pades.AppendDRFont(f.certify(t, form, 1), "popplerfont")), "the form's /DR changed"},
 	} {
 		s := verify(t, c.pdf, f.verifyOptions()).Signatures[0]
 		if s.Valid() || !errors.Is(s.Err, pades.ErrChanged) || !strings.Contains(strings.Join(s.Changes, ";"), c.want) {
