@@ -17,10 +17,12 @@ start_pcscd
 # Chromium runs the browser tests (no browser download at run time);
 # yubico-piv-tool and OpenSC's PKCS#11 module drive the virtual PIV card
 # through pcscd as independent middleware. Poppler's pdfsig (with NSS's
-# certutil) and qpdf check the PDF signatures of pcsc/esign/pades. pcsc-tools'
+# certutil) and qpdf check the PDF signatures of pcsc/esign/pades, and MuPDF's
+# mutool (mupdf-tools) and poppler (its GLib bindings, from python3-gi) fill
+# their forms after signing. pcsc-tools'
 # ATR_analysis decodes the virtual card's ATR; libp11's OpenSSL engine has
 # openssl sign with the card through OpenSC's PKCS#11 module.
-apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf libnss3-tools oathtool pcsc-tools libengine-pkcs11-openssl
+apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf mupdf-tools python3-gi gir1.2-poppler-0.18 libnss3-tools oathtool pcsc-tools libengine-pkcs11-openssl
 
 say "go vet ./..."
 go vet ./...

@@ -13,8 +13,9 @@ import (
 // cross-reference information lists. Allowed (ETSI EN 319 142-1 §5.4 and
 // ISO 32000-2 §12.8.2.2.2's "permitted changes" for signatures and form
 // fields, the DocMDP P=2 set): the catalog gaining or changing /DSS and
-// /AcroForm, the form's /Fields growing by signature fields and its
-// /SigFlags, a page's /Annots growing by signature widgets (each holding a
+// /AcroForm, the form's /Fields growing by signature fields, its
+// /SigFlags, and its /DR gaining the fonts a fill draws with
+// (defaultres.go), a page's /Annots growing by signature widgets (each holding a
 // signature), fields of the signed revision filled or signed (fill.go),
 // the document information dictionary when nothing else refers to it, new
 // objects (reached only through those), and new cross-reference and object
@@ -270,6 +271,7 @@ type judge struct {
 	apOwners    map[int]int
 	filled      map[int]bool // widgets reported filled
 	wpages      map[int]int  // see widgetPages
+	drObjs      map[int]int  // see drObjects
 }
 
 // arrayOwners maps the signed revision's indirect arrays that are a page's
@@ -340,6 +342,12 @@ func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) st
 	if c, ok := j.fieldChange(num, oldObj, newObj); ok {
 		return c
 	}
+	switch j.drObjects()[num] {
+	case drDict:
+		return j.drChange(oldObj, newObj)
+	case drFonts:
+		return j.fontsAdded(oldObj, newObj)
+	}
 	od, ok1 := oldObj.(*dict)
 	nd, ok2 := newObj.(*dict)
 	if !ok1 || !ok2 {
@@ -353,14 +361,14 @@ func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) st
 		oldForm, _ := signed.resolveDict(od.get("AcroForm"))
 		newForm, _ := doc.resolveDict(nd.get("AcroForm"))
 		if newForm != nil && (oldForm == nil || !bytes.Equal(serialize(oldForm), serialize(newForm))) {
-			return formChange(signed, doc, oldForm, newForm, noChanges)
+			return j.formChange(oldForm, newForm)
 		}
 		if oldForm != nil && newForm == nil {
 			return "the form was removed"
 		}
 		return ""
 	case nd.get("Fields") != nil || nd.get("SigFlags") != nil:
-		return formChange(signed, doc, od, nd, noChanges)
+		return j.formChange(od, nd)
 	case nd.get("Type") == name("Page"):
 		if k := differingKeys(od, nd, "Annots"); k != "" {
 			return "the page's " + k + " changed"
@@ -372,14 +380,22 @@ func (j *judge) allowedChange(num int, isCatalog bool, oldObj, newObj object) st
 	return "content changed"
 }
 
-func formChange(signed, doc *document, od, nd *dict, noChanges bool) string {
+// formChange judges the interactive form dictionary, od in the signed
+// revision and nd now: its /Fields may grow by signatures, its /SigFlags
+// change, its /DR gain the fonts a fill draws with (defaultres.go).
+func (j *judge) formChange(od, nd *dict) string {
 	if od == nil {
 		od = newDict()
 	}
-	if k := differingKeys(od, nd, "Fields", "SigFlags"); k != "" {
+	if k := differingKeys(od, nd, "Fields", "SigFlags", "DR"); k != "" {
 		return "the form's " + k + " changed"
 	}
-	return grownBySignatures(signed, doc, od.get("Fields"), nd.get("Fields"), "form fields", noChanges)
+	if !bytes.Equal(serialize(od.get("DR")), serialize(nd.get("DR"))) {
+		if c := j.drChange(od.get("DR"), nd.get("DR")); c != "" {
+			return c
+		}
+	}
+	return grownBySignatures(j.signed, j.doc, od.get("Fields"), nd.get("Fields"), "form fields", j.p == 1)
 }
 
 // differingKeys names a key, other than those allowed, whose value differs.

@@ -13,7 +13,8 @@ import (
 // value (/V, and a choice field's /I, §12.7.4.4), its widgets another
 // appearance (/AP, /AS, §12.5.5) and modification date (/M, Table 164) —
 // or, for an empty signature field, being signed (its /V set to a new
-// signature dictionary). Anything beyond is a change: a new field
+// signature dictionary); the form's /DR may gain a font the new value is
+// drawn with (defaultres.go). Anything beyond is a change: a new field
 // (changes.go), a field's type, name, flags, rectangle or actions changed,
 // a read-only field's value changed (Table 221: its user may not change
 // it).
