@@ -46,7 +46,6 @@ import (
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
-	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 )
 
@@ -115,16 +114,11 @@ func run(log *slog.Logger, o options) error {
 		log.Warn("serving plain HTTP on a non-loopback address: passwords and cookies travel in clear; use -tls-cert/-tls-key")
 	}
 
-	devBase := web.DevKeyBase(o.db)
-	var auditDev, devKey string
-	if devBase != "" {
-		auditDev, devKey = devBase+".dev-audit-key", devBase+".dev-sealer-key"
+	var devKey string
+	if devBase := web.DevKeyBase(o.db); devBase != "" {
+		devKey = devBase + ".dev-sealer-key"
 	}
-	key, err := web.AuditKey(o.auditKey, auditDev, os.Stderr)
-	if err != nil {
-		return err
-	}
-	store, err := sqlstore.Open(ctx, o.db, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
+	store, err := web.OpenStore(ctx, o.db, o.auditKey, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,6 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
-	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/totp/ocra"
 )
 
@@ -63,13 +62,14 @@ func main() {
 	user := flag.String("user", "demo", "the user the token is enrolled for, with -enroll")
 	suite := flag.String("suite", DefaultSuite, "OCRA suite of a new token, with -enroll")
 	sealerKeys := flag.String("sealer-keys", os.Getenv("PUCE_SEALER_KEYS"), "the login server's sealer keys (env PUCE_SEALER_KEYS); its development key beside the SQLite file when empty")
+	auditKey := flag.String("audit-key", os.Getenv("PUCE_AUDIT_KEY"), "the login server's audit key (env PUCE_AUDIT_KEY), which seals the enrolment's audit record; its development key beside the SQLite file when empty")
 	tokenFile := flag.String("token", "ocra-token.json", "the token file")
 	question := flag.String("question", "", "the question to answer")
 	flag.Parse()
 	var err error
 	switch {
 	case *enroll:
-		err = enrollToken(context.Background(), os.Stdout, *db, *sealerKeys, *user, *suite, *tokenFile)
+		err = enrollToken(context.Background(), os.Stdout, *db, *sealerKeys, *auditKey, *user, *suite, *tokenFile)
 	case *question != "":
 		err = answer(os.Stdout, *tokenFile, *question)
 	default:
@@ -83,8 +83,8 @@ func main() {
 }
 
 // enrollToken makes a token, enrols it for user and writes it to file.
-func enrollToken(ctx context.Context, out io.Writer, dsn, sealerKeys, user, suite, file string) error {
-	store, err := sqlstore.Open(ctx, dsn)
+func enrollToken(ctx context.Context, out io.Writer, dsn, sealerKeys, auditKey, user, suite, file string) error {
+	store, err := web.OpenStore(ctx, dsn, auditKey, io.Discard)
 	if err != nil {
 		return err
 	}

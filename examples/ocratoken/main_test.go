@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/examples/internal/web"
 	"github.com/puce-id/puce/identity"
-	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/totp/ocra"
 )
 
@@ -24,20 +24,31 @@ func TestDemoToken(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, file := filepath.Join(dir, "login.db"), filepath.Join(dir, "token.json")
+	// The login server's side, as examples/login opens it, first, as the
+	// demo starts it: it seals a checkpoint at once, which from then on
+	// requires every record to be sealed.
+	store, err := web.OpenStore(ctx, db, "", &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
 	var out bytes.Buffer
-	if err := enrollToken(ctx, &out, db, "", "demo", DefaultSuite, file); err != nil {
+	if err := enrollToken(ctx, &out, db, "", "", "demo", DefaultSuite, file); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), DefaultSuite) {
 		t.Fatalf("enrol printed %q", out.String())
 	}
-
-	// The login server's side, as examples/login opens it.
-	store, err := sqlstore.Open(ctx, db)
+	// The enrolment's audit record is sealed with the server's audit key:
+	// the trail verifies under it (the demo's auditcheck found an unsealed
+	// one when the enrolment opened the database without the key).
+	auditKey, err := web.AuditKey("", db+".dev-audit-key", &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	if _, err := store.VerifyAudit(ctx, identity.AuditKeys{Current: auditKey, Fresh: time.Minute}); err != nil {
+		t.Fatalf("the trail after the enrolment: %v", err)
+	}
 	sealer, err := web.Sealer("", db+".dev-sealer-key", &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,6 @@ import (
 
 	"github.com/puce-id/puce/examples/internal/signsrv"
 	"github.com/puce-id/puce/examples/internal/web"
-	"github.com/puce-id/puce/identity/sqlstore"
 )
 
 func main() {
@@ -52,16 +51,17 @@ func main() {
 	tsaURL := flag.String("tsa", "", "RFC 3161 timestamping authority URL (default on http:// origins: a test authority started here)")
 	tsaCA := flag.String("tsa-ca", "", "PEM file of the CA certificates of the -tsa authority")
 	level := flag.String("pdf-level", "B-LT", "PAdES level of PDF signatures: B-B, B-T, B-LT or B-LTA")
+	auditKey := flag.String("audit-key", os.Getenv("PUCE_AUDIT_KEY"), "the login server's audit key (env PUCE_AUDIT_KEY), which seals what this server appends to the trail; its development key beside the SQLite file when empty")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ts := tsaFlags{url: *tsaURL, caFile: *tsaCA, level: *level}
-	if err := run(log, *addr, *origin, *agent, *caFile, *db, *ocspURL, *noOCSP, *tlsCert, *tlsKey, ts); err != nil {
+	if err := run(log, *addr, *origin, *agent, *caFile, *db, *auditKey, *ocspURL, *noOCSP, *tlsCert, *tlsKey, ts); err != nil {
 		fmt.Fprintln(os.Stderr, "sign:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOCSP bool, tlsCert, tlsKey string, ts tsaFlags) error {
+func run(log *slog.Logger, addr, origin, agent, caFile, db, auditKey, ocspURL string, noOCSP bool, tlsCert, tlsKey string, ts tsaFlags) error {
 	if caFile == "" {
 		return errors.New("-ca is required: the CA certificates that issue signing cards (examples/virtualcard -ca writes them)")
 	}
@@ -71,7 +71,7 @@ func run(log *slog.Logger, addr, origin, agent, caFile, db, ocspURL string, noOC
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	store, err := sqlstore.Open(ctx, db)
+	store, err := web.OpenStore(ctx, db, auditKey, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/sqlstore"
 )
 
 // DevKeyBase is where the examples keep their development keys beside a
@@ -33,8 +37,7 @@ func AuditKey(spec, devKeyFile string, out io.Writer) ([]byte, error) {
 		case err == nil:
 			spec = strings.TrimSpace(string(data))
 		case errors.Is(err, os.ErrNotExist):
-			spec = base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
-			if err := os.WriteFile(devKeyFile, []byte(spec+"\n"), 0o600); err != nil {
+			if spec, err = createDevKey(devKeyFile); err != nil {
 				return nil, err
 			}
 		default:
@@ -52,4 +55,48 @@ func AuditKey(spec, devKeyFile string, out io.Writer) ([]byte, error) {
 		return nil, errors.New("audit key: want at least 32 bytes in base64")
 	}
 	return k, nil
+}
+
+// createDevKey writes a new development key to file unless another process
+// has just done so, and returns the key the file holds: the demo starts
+// the login and signing servers at once on one database, and two keys
+// would seal one trail. The key is written to a file of its own, then
+// linked to file's name, which fails if that exists: the file is never
+// seen half written.
+func createDevKey(file string) (string, error) {
+	spec := base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
+	var r [6]byte
+	rand.Read(r[:])
+	tmp := file + ".tmp-" + hex.EncodeToString(r[:])
+	if err := os.WriteFile(tmp, []byte(spec+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp)
+	switch err := os.Link(tmp, file); {
+	case err == nil:
+		return spec, nil
+	case errors.Is(err, os.ErrExist):
+		data, err := os.ReadFile(file)
+		return strings.TrimSpace(string(data)), err
+	default:
+		return "", err
+	}
+}
+
+// OpenStore opens the examples' database with the audit key that seals its
+// trail: keySpec (base64, -audit-key or PUCE_AUDIT_KEY), or the
+// development key beside a SQLite file. Every program that writes to the
+// database must hold it: a record appended without it carries no seal,
+// which VerifyAudit reports once a checkpoint requires seals, and the
+// login server checkpoints as soon as it starts.
+func OpenStore(ctx context.Context, db, keySpec string, out io.Writer) (*sqlstore.Store, error) {
+	dev := ""
+	if base := DevKeyBase(db); base != "" {
+		dev = base + ".dev-audit-key"
+	}
+	key, err := AuditKey(keySpec, dev, out)
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: key}))
 }
