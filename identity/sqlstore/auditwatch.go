@@ -162,8 +162,7 @@ func (w *trailWatch) due(now time.Time, after time.Duration) bool {
 func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error) {
 	var found []string
 	if v.cpSeq > 0 {
-		var mac []byte
-		err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT mac FROM puce_audit_checkpoints WHERE seq = ?`), v.cpSeq).Scan(&mac)
+		mac, err := checkpointMAC(tx.QueryRowContext(ctx, s.d.rebind(checkpointMACQuery), v.cpSeq))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			found = append(found, fmt.Sprintf("checkpoint %d, which this store wrote, is gone (the trail was cut back)", v.cpSeq))
@@ -181,13 +180,15 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error)
 	for i := 0; i < len(v.mine); i += chunk {
 		part := v.mine[i:min(i+chunk, len(v.mine))]
 		want := make(map[[2]int64][]byte, len(part))
+		for _, h := range part {
+			want[[2]int64{int64(h.Partition), h.Seq}] = h.Hash
+		}
 		var q strings.Builder
 		var args []any
 		if s.d.name == "postgres" {
 			ps, seqs := make([]int32, len(part)), make([]int64, len(part))
 			for j, h := range part {
 				ps[j], seqs[j] = int32(h.Partition), h.Seq
-				want[[2]int64{int64(h.Partition), h.Seq}] = h.Hash
 			}
 			q.WriteString(`SELECT l.part, l.seq, l.hash FROM unnest($1::int[], $2::bigint[]) AS w(part, seq) JOIN puce_audit_log l ON l.part = w.part AND l.seq = w.seq`)
 			args = []any{ps, seqs}
@@ -199,7 +200,6 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error)
 				}
 				q.WriteString(`(?, ?)`)
 				args = append(args, h.Partition, h.Seq)
-				want[[2]int64{int64(h.Partition), h.Seq}] = h.Hash
 			}
 			q.WriteString(`) SELECT l.part, l.seq, l.hash FROM w JOIN puce_audit_log l ON l.part = w.part AND l.seq = w.seq`)
 		}
@@ -302,8 +302,7 @@ func (s *Store) checkpointKept(ctx context.Context) error {
 	if seq == 0 {
 		return nil
 	}
-	var mac []byte
-	err := s.queryRow(ctx, `SELECT mac FROM puce_audit_checkpoints WHERE seq = ?`, seq).Scan(&mac)
+	mac, err := checkpointMAC(s.queryRow(ctx, checkpointMACQuery, seq))
 	switch {
 	case err == nil && bytes.Equal(mac, want):
 		return nil
@@ -311,4 +310,13 @@ func (s *Store) checkpointKept(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: timed checkpoint: %w", err)
 	}
 	return s.Checkpoint(ctx)
+}
+
+// checkpointMACQuery reads the MAC of the checkpoint a handle wrote last,
+// which its checks compare with the one it remembers.
+const checkpointMACQuery = `SELECT mac FROM puce_audit_checkpoints WHERE seq = ?`
+
+func checkpointMAC(row *sql.Row) (mac []byte, err error) {
+	err = row.Scan(&mac)
+	return mac, err
 }

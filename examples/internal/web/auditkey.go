@@ -37,7 +37,7 @@ func AuditKey(spec, devKeyFile string, out io.Writer) ([]byte, error) {
 		case err == nil:
 			spec = strings.TrimSpace(string(data))
 		case errors.Is(err, os.ErrNotExist):
-			if spec, err = createDevKey(devKeyFile); err != nil {
+			if spec, err = createDevKey(devKeyFile, base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())); err != nil {
 				return nil, err
 			}
 		default:
@@ -57,14 +57,13 @@ func AuditKey(spec, devKeyFile string, out io.Writer) ([]byte, error) {
 	return k, nil
 }
 
-// createDevKey writes a new development key to file unless another process
-// has just done so, and returns the key the file holds: the demo starts
-// the login and signing servers at once on one database, and two keys
-// would seal one trail. The key is written to a file of its own, then
-// linked to file's name, which fails if that exists: the file is never
-// seen half written.
-func createDevKey(file string) (string, error) {
-	spec := base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
+// createDevKey writes spec, a new development key, to file unless another
+// process has just done so, and returns the key the file holds: the demo
+// starts the login and signing servers at once on one database, and two
+// keys would seal one trail (or one table of secrets). The key is written
+// to a file of its own, then linked to file's name, which fails if that
+// exists: the file is never seen half written.
+func createDevKey(file, spec string) (string, error) {
 	var r [6]byte
 	rand.Read(r[:])
 	tmp := file + ".tmp-" + hex.EncodeToString(r[:])

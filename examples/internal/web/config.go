@@ -78,8 +78,7 @@ func Sealer(spec, devKeyFile string, out io.Writer) (*identity.Sealer, error) {
 	case err == nil:
 		spec = strings.TrimSpace(string(data))
 	case errors.Is(err, os.ErrNotExist):
-		spec = "dev=" + base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
-		if err := os.WriteFile(devKeyFile, []byte(spec+"\n"), 0o600); err != nil {
+		if spec, err = createDevKey(devKeyFile, "dev="+base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())); err != nil {
 			return nil, err
 		}
 	default:
