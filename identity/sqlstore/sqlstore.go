@@ -43,7 +43,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	sqlitedrv "modernc.org/sqlite"     // registers "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/auditchain"
@@ -229,7 +230,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 		sync = "FULL"
 	}
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyWait.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	if !memory {
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -241,7 +242,53 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open SQLite %s: %w", path, err)
 	}
+	if !memory {
+		if err := firstConnect(ctx, db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlstore: connect to sqlite: %w", err)
+		}
+	}
 	return open(ctx, db, sqlite, memory, opts)
+}
+
+// firstConnect opens the pool's first connection, trying again while
+// SQLite answers SQLITE_BUSY. Switching a new file to WAL needs an
+// exclusive lock, and when several processes open one new file at once,
+// as a deploy of many instances does, a connection that already holds a
+// shared lock and finds another one waiting to write gets SQLITE_BUSY at
+// once: SQLite does not call the busy handler there, since waiting could
+// deadlock (the busy_timeout documentation; file locking, "Locking" in
+// sqlite.org/lockingv3.html). Once the file is in WAL mode, which
+// persists, the switch is a no-op and later connections never meet it.
+// The tries are bounded by the same 10 s as busy_timeout and by ctx.
+func firstConnect(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyWait)
+	wait := time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// sqliteBusyWait is how long a SQLite connection waits for a lock: the
+// busy_timeout every connection sets, and the bound of firstConnect.
+const sqliteBusyWait = 10 * time.Second
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (primary result
+// code 5, whatever its extended code).
+func sqliteBusy(err error) bool {
+	var se *sqlitedrv.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // OpenPostgres connects to PostgreSQL (a postgres:// URL or key=value DSN,
