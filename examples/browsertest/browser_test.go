@@ -91,6 +91,10 @@ func newBrowserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) *page {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.WindowSize(1000, 900),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium leaves its singleton socket's directory
+		// (org.chromium.Chromium.*) in TMPDIR when it is stopped: in the
+		// test's own directory, removed with it.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 	}
 	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -136,12 +140,33 @@ func (p *page) shot(label string) {
 	p.b.t.Logf("screenshot: %s", file)
 }
 
+// do runs the steps in order, each tried again (a few times) when DevTools
+// no longer knows the node it found: a page whose script navigates
+// (location.href after a fetch) can show the next document's text before
+// chromedp has let go of node IDs it resolved on the previous one, and
+// SetUploadFiles or Click then fails with "Could not find node with given
+// id" (seen once in three CI runs, right after a card login's redirect).
+// Such a step had no effect, since a node is resolved before any input or
+// file is given to it, so trying it again on the new document is safe;
+// a list is not retried as a whole, which could repeat a click that
+// already happened.
 func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
 	p.b.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		p.fail("%v", err)
+	for _, step := range steps {
+		for try := 1; ; try++ {
+			err := chromedp.Do(ctx, step)
+			if err == nil {
+				break
+			}
+			if try < 5 && strings.Contains(err.Error(), "Could not find node with given id") {
+				p.b.t.Logf("%s: %v; trying again on the new document", p.name, err)
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			p.fail("%v", err)
+		}
 	}
 }
 
