@@ -171,7 +171,9 @@ type AuditConfig struct {
 	// chain of its own, and a subject's later events go to its new one.
 	Partitions int
 	// CheckpointEvery is how many appends of this store handle lead to a
-	// checkpoint (default 100). A checkpoint costs one short transaction;
+	// checkpoint (default 100). A checkpoint costs one short transaction
+	// (a SQL store with timed checkpoints writes it on its own goroutine,
+	// so that no login waits for it or for its lock);
 	// the newest records since the last one are the window in which an
 	// attacker with write access can delete or reorder records undetected
 	// by the key, unless the handle that appended them is still running:

@@ -221,9 +221,19 @@ func (s *Store) auditSQLite(ctx context.Context, e identity.Event) error {
 	return nil
 }
 
-// audited counts n appends and writes a checkpoint when they reach the
-// interval. A checkpoint that fails is logged, not returned: the events
-// are in the trail, and the next checkpoint covers them.
+// audited counts n appends and has a checkpoint written when they reach
+// the interval. A checkpoint that fails is logged, not returned: the
+// events are in the trail, and the next checkpoint covers them.
+//
+// With timed checkpoints the store's own goroutine writes it
+// (keepCheckpoints), beside the logins rather than in one of them: a
+// checkpoint is several statements under a lock every instance takes, so
+// inline it made one login in CheckpointEvery wait for them, and for as
+// long as anyone held that lock (on PostgreSQL, whoever can reach the
+// database can). Signals coalesce: a checkpoint covers every record
+// committed before it reads the heads. Without timed checkpoints
+// (CheckpointInterval negative) the append that reaches the count writes
+// it, which keeps the trail's checkpoints where a caller placed them.
 func (s *Store) audited(ctx context.Context, n int64) {
 	if s.audit.Key == nil {
 		return
@@ -233,6 +243,13 @@ func (s *Store) audited(ctx context.Context, n int64) {
 	// CheckpointEvery at a high rate), and no check would see them.
 	every := min(int64(s.audit.CheckpointEvery), maxWatched/2)
 	if after := s.appends.Add(n); after/every == (after-n)/every {
+		return
+	}
+	if s.countDue != nil {
+		select {
+		case s.countDue <- struct{}{}:
+		default: // one is already asked for, and not begun
+		}
 		return
 	}
 	if err := s.Checkpoint(ctx); err != nil {

@@ -244,25 +244,38 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, v seen) (string, error)
 // interval old (or dated more than auditchain.MaxCheckpointLead ahead),
 // or this handle's oldest unchecked record is (see
 // identity.AuditConfig.CheckpointInterval); otherwise it checks that this
-// handle's last checkpoint is still there (checkpointKept).
+// handle's last checkpoint is still there (checkpointKept). It also
+// writes the checkpoints CheckpointEvery appends ask for (audited).
 func (s *Store) keepCheckpoints(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	every := s.audit.CheckpointInterval
 	t := time.NewTicker(every / 4)
 	defer t.Stop()
 	for {
+		counted := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.countDue:
+			counted = true
 		}
 		// Bounded: whoever reaches the database can hold the checkpoint
 		// lock, and a tick waiting for ever would say nothing while the
 		// watch goes unchecked and the newest checkpoint ages.
 		tick, cancel := context.WithTimeout(ctx, max(every, time.Second))
-		err := s.checkpointIfDue(tick, every*3/4)
+		var err error
+		if counted {
+			err = s.Checkpoint(tick)
+		} else {
+			err = s.checkpointIfDue(tick, every*3/4)
+		}
 		cancel()
-		if err != nil && ctx.Err() == nil && !errors.Is(err, identity.ErrAuditBroken) {
+		switch {
+		case err == nil || ctx.Err() != nil || errors.Is(err, identity.ErrAuditBroken):
+		case counted:
+			slog.WarnContext(ctx, "puce: audit checkpoint failed; the next one will cover these events", "err", err)
+		default:
 			slog.WarnContext(ctx, "puce: timed audit checkpoint failed; the next tick tries again", "err", err)
 		}
 	}

@@ -68,6 +68,9 @@ type Store struct {
 	watch      trailWatch
 	stopTicker context.CancelFunc
 	ticking    chan struct{}
+	// countDue asks keepCheckpoints for the checkpoint CheckpointEvery
+	// appends call for (nil without timed checkpoints: audited writes it).
+	countDue chan struct{}
 	// watchChecked, set by tests only, runs in Checkpoint right after the
 	// watch's check: where a concurrent writer's change would fall
 	// between the statements of a READ COMMITTED transaction.
@@ -358,6 +361,7 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 		var tick context.Context
 		tick, s.stopTicker = context.WithCancel(context.Background())
 		s.ticking = make(chan struct{})
+		s.countDue = make(chan struct{}, 1)
 		go s.keepCheckpoints(tick, s.ticking)
 	}
 	return s, nil
