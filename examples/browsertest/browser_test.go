@@ -160,7 +160,7 @@ func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
 			if err == nil {
 				break
 			}
-			if try < 5 && strings.Contains(err.Error(), "Could not find node with given id") {
+			if try < 5 && staleNode(err) {
 				p.b.t.Logf("%s: %v; trying again on the new document", p.name, err)
 				time.Sleep(200 * time.Millisecond)
 				continue
@@ -184,11 +184,23 @@ func (p *page) text(sel string) string {
 	p.b.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
+	for try := 1; ; try++ {
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err == nil {
+			return s
+		}
+		if try < 5 && staleNode(err) { // see do
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
 		p.fail("reading %s: %v", sel, err)
 	}
-	return s
+}
+
+// staleNode reports DevTools' answer about a node of a document the page
+// has just replaced (see do).
+func staleNode(err error) bool {
+	return strings.Contains(err.Error(), "Could not find node with given id")
 }
 
 // expect waits for sel to show, and to say want.
