@@ -79,6 +79,12 @@ type EndpointsConfig struct {
 	// PaymentApproved runs once the factor and the policy have accepted an
 	// approval of tx. The application executes the payment here, and must
 	// make it single: an approval answered twice must not pay twice.
+	// The endpoints do not save s afterwards: a payment kept in the
+	// session (Session.SetValue) is taken off it here, and Manager.Save
+	// called before paying; of two approvals racing on one session, the
+	// second Save fails with identity.ErrChanged and must not pay (see
+	// ExampleNewSite_payment). An error makes the approval fail, with
+	// Public's answer to it.
 	PaymentApproved func(r *http.Request, s *Session, tx identity.Transaction, proof identity.Proof) error
 	// Signing serves POST /sign/begin and /sign/finish: documents signed
 	// with the account's card (sign.go). nil: no signing endpoints.

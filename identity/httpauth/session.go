@@ -120,7 +120,9 @@ func (m *Manager) expiry(s *Session, now time.Time) time.Time {
 
 // Load returns the request's session: the one Protect found, or the one its
 // cookie names. It fails with identity.ErrNoSession when there is none or it
-// expired. The request's context bounds the store's work.
+// expired. The request's context bounds the store's work. Load checks
+// neither the request's origin nor its CSRF token: an unsafe request is
+// checked only when its handler runs under Protect.
 func (m *Manager) Load(r *http.Request) (*Session, error) {
 	if s, ok := r.Context().Value(ctxKey{}).(*Session); ok {
 		return s, nil

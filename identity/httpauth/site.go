@@ -65,6 +65,9 @@ type SiteConfig struct {
 // Prefix + "/" (default "/auth/"); it serves the browser client there too.
 // The parts are exported for the application's own handlers: Manager.Load
 // and Authorize on its pages, the factors for an administrator's tools.
+// The Site checks CSRF on its own endpoints only: wrap the application's
+// handlers that change anything in Manager.Protect, since Load alone checks
+// no CSRF token (ExampleNewSite_payment).
 type Site struct {
 	*Endpoints
 	Manager   *Manager
