@@ -47,6 +47,10 @@ type EndpointsConfig struct {
 	Passwords *identity.Passwords
 	// SignUp serves POST /signup: a new account's first password, after
 	// which it may enrol its first second factor on the password alone.
+	// Enrolling does not complete the login: the session keeps the
+	// password's proof, and the user then logs in with the new factor
+	// (/login/{kind}/…); a TOTP code that enrolled is spent, so that
+	// login takes the app's next code.
 	// Off by default: many banks open accounts elsewhere. A name already
 	// taken is answered 409, so sign-up tells whether an account exists,
 	// which OWASP ASVS 5.0 V6.3.8 asks registration not to do; only

@@ -39,6 +39,9 @@ var (
 	// without a completed login, so that Public tells the visitor to sign
 	// in rather than to confirm with a second factor.
 	errNotSignedIn = errors.New("httpauth: not signed in")
+	// errNoApprover marks an approval begun, by a signed-in user, with a
+	// factor their account has no credential of.
+	errNoApprover = errors.New("httpauth: the account has no credential of this factor to approve with")
 )
 
 // The public messages. Each says what the user can do and nothing of why the
@@ -63,6 +66,7 @@ const (
 	msgExpired     = "This step took too long or was already finished. Please start again."
 	msgStepUp      = "This needs a fresh confirmation with your second factor."
 	msgSignIn      = "Please sign in first, then try again."
+	msgNoApprover  = "Your account has no such device to approve with. Add one, or choose another."
 	msgUnavailable = "Your second factor cannot be used right now. Try again later, or contact support."
 	msgCardCheck   = "The card cannot be checked right now. Please try again later."
 	msgCardDates   = "The card's certificate has expired or is not valid yet."
@@ -124,6 +128,7 @@ var rules = [...]rule{
 	{identity.ErrStepUpRequired, http.StatusForbidden, msgStepUp},
 	{identity.ErrFactorUnavailable, http.StatusServiceUnavailable, msgUnavailable},
 	{identity.ErrCannotLink, http.StatusForbidden, msgCannotLink},
+	{errNoApprover, http.StatusForbidden, msgNoApprover},
 
 	{cardauth.ErrOCSPUnavailable, http.StatusServiceUnavailable, msgCardCheck},
 	{ocsp.ErrUnavailable, http.StatusServiceUnavailable, msgCardCheck},

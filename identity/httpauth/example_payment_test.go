@@ -123,6 +123,7 @@ type pageScript struct {
 	h             http.Handler
 	cookie, value string
 	csrf          string
+	status        int // of the latest answer
 }
 
 func (p *pageScript) call(method, path string, body any) map[string]any {
@@ -139,6 +140,7 @@ func (p *pageScript) call(method, path string, body any) map[string]any {
 	}
 	w := httptest.NewRecorder()
 	p.h.ServeHTTP(w, r)
+	p.status = w.Code
 	for _, c := range w.Result().Cookies() {
 		if c.Name == p.cookie {
 			p.value = c.Value

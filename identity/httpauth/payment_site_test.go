@@ -2,6 +2,7 @@ package httpauth_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,12 +10,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/descope/virtualwebauthn"
+	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
 
@@ -110,5 +115,60 @@ func TestPaymentInSessionPaysOnce(t *testing.T) {
 			t.Fatalf("round %d: paid %d times (answers %v)", round, paid.Load(), codes)
 		}
 		b.call("POST", "/payments", nil) // the next round's payment
+	}
+}
+
+// A signed-in user who asks to approve with a factor their account does not
+// have is told so. Before, the answer was the wrong-answer message ("what
+// you entered was not accepted") to someone who had entered nothing: that
+// one answer for every refusal protects a login, where the account is not
+// yet proven, not an approval, where it is.
+func TestApproveWithoutSuchFactorSaysSo(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	sealer, _ := identity.NewSealer("k1", map[string][]byte{"k1": identity.GenerateSealerKey()})
+	site, err := httpauth.NewSite(httpauth.SiteConfig{
+		Store: memstore.New(), Origin: "https://bank.example", Sealer: sealer, WebAuthn: &webauthn.Config{}, SignUp: true,
+		Clock: clock, Logger: slog.New(slog.DiscardHandler),
+		Endpoints: httpauth.EndpointsConfig{
+			PendingPayment: func(r *http.Request, s *httpauth.Session) (*identity.Transaction, error) {
+				return &identity.Transaction{Amount: "10.00", Currency: "EUR", PayeeName: "Bob", PayeeAccount: "DE89370400440532013000"}, nil
+			},
+			PaymentApproved: func(r *http.Request, s *httpauth.Session, tx identity.Transaction, proof identity.Proof) error {
+				t.Error("paid")
+				return nil
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &pageScript{h: site, cookie: site.Manager.CookieName()}
+	b.call("GET", "/auth/session", nil)
+	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
+	ch := b.call("POST", "/auth/enroll/totp/begin", nil)
+	key, err := totp.ParseURI(ch["payload"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func() string { c, _ := pqtotp.GenerateCode(key.Base32(), clock.Now()); return c }
+	b.call("POST", "/auth/enroll/totp/finish", map[string]any{"challengeId": ch["challengeId"], "response": code()})
+	clock.Advance(30 * time.Second)
+	ch = b.call("POST", "/auth/login/totp/begin", nil)
+	if st := b.call("POST", "/auth/login/totp/finish", map[string]any{"challengeId": ch["challengeId"], "response": code()}); st["level"] != "AAL2" {
+		t.Fatalf("login: %v", st)
+	}
+
+	out := b.call("POST", "/auth/approve/webauthn/begin", nil)
+	_, wrong := httpauth.Public(identity.ErrInvalidResponse)
+	if b.status != http.StatusForbidden || out["error"] == wrong || !strings.Contains(fmt.Sprint(out["error"]), "Add one") {
+		t.Fatalf("approval with a factor alice does not have: %d %v", b.status, out)
+	}
+	// Before the login is complete nothing is said of the account's factors.
+	b.call("POST", "/auth/logout", nil)
+	b.call("GET", "/auth/session", nil)
+	b.call("POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
+	out = b.call("POST", "/auth/approve/webauthn/begin", nil)
+	if b.status != http.StatusForbidden || strings.Contains(fmt.Sprint(out["error"]), "Add one") {
+		t.Fatalf("approval before the login: %d %v", b.status, out)
 	}
 }
