@@ -55,6 +55,8 @@ func ExampleNewSite_payment() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Cheap password hashing for the example; servers keep the defaults.
+	site.Passwords.Params = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", site) // the site protects its own endpoints
 	// The application's handlers need Protect for their CSRF check.

@@ -52,6 +52,7 @@ func TestPaymentInSessionPaysOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	site.Passwords.Params = cheapArgon2 // before it serves
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", site)
 	mux.Handle("POST /payments", site.Manager.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +143,7 @@ func TestApproveWithoutSuchFactorSaysSo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	site.Passwords.Params = cheapArgon2
 	b := &pageScript{h: site, cookie: site.Manager.CookieName()}
 	b.call("GET", "/auth/session", nil)
 	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
@@ -172,3 +174,5 @@ func TestApproveWithoutSuchFactorSaysSo(t *testing.T) {
 		t.Fatalf("approval before the login: %d %v", b.status, out)
 	}
 }
+
+var cheapArgon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}

@@ -67,7 +67,8 @@ type SiteConfig struct {
 // and Authorize on its pages, the factors for an administrator's tools.
 // The Site checks CSRF on its own endpoints only: wrap the application's
 // handlers that change anything in Manager.Protect, since Load alone checks
-// no CSRF token (ExampleNewSite_payment).
+// no CSRF token (ExampleNewSite_payment). A test may lower
+// Passwords.Params (argon2id's cost) before the Site serves its first request.
 type Site struct {
 	*Endpoints
 	Manager   *Manager
