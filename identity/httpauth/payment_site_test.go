@@ -2,6 +2,7 @@ package httpauth_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -176,3 +177,12 @@ func TestApproveWithoutSuchFactorSaysSo(t *testing.T) {
 }
 
 var cheapArgon2 = identity.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// A site without a second factor is refused with what to set, not only
+// that something is missing.
+func TestNewSiteNamesTheFactors(t *testing.T) {
+	_, err := httpauth.NewSite(httpauth.SiteConfig{Store: memstore.New(), Origin: "https://bank.example"})
+	if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Sealer") || !strings.Contains(err.Error(), "WebAuthn") {
+		t.Fatalf("NewSite without a factor: %v", err)
+	}
+}

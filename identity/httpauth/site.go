@@ -138,6 +138,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 		}
 		ecfg.Factors = append(ecfg.Factors, s.Cards)
 	}
+	if len(ecfg.Factors) == 0 {
+		return nil, fmt.Errorf("%w: httpauth: SiteConfig turns on no second factor: set Sealer (authenticator apps), WebAuthn or Cards", identity.ErrBadInput)
+	}
 	if sg := ecfg.Signing; sg != nil {
 		c := *sg
 		if c.Ceremony == nil {
