@@ -25,12 +25,14 @@ import (
 // amount or the payee (identity.ErrCannotLink).
 func ExampleNewSite_payment() {
 	const pendingKey = "payment" // the session value that holds the pending payment
+	store := memstore.New() // sqlstore.OpenSQLite(ctx, path, sqlstore.WithAudit(...)) in production
 	var site *httpauth.Site
 	site, err := httpauth.NewSite(httpauth.SiteConfig{
-		Store:    memstore.New(), // sqlstore.OpenSQLite(ctx, path, sqlstore.WithAudit(...)) in production
+		Store:    store,
 		Origin:   "https://bank.example",
 		WebAuthn: &webauthn.Config{},
 		SignUp:   true,
+		Throttle: identity.PSD2Throttle(store, nil), // five failures block, until an unlock
 		Logger:   slog.New(slog.DiscardHandler),
 		Endpoints: httpauth.EndpointsConfig{
 			PendingPayment: func(r *http.Request, s *httpauth.Session) (*identity.Transaction, error) {

@@ -46,6 +46,9 @@ type SiteConfig struct {
 	Clock  identity.Clock
 	Logger *slog.Logger
 	// Throttle limits guessing (default: identity.Throttle's defaults).
+	// A payment service under PSD2 sets identity.PSD2Throttle(Store,
+	// Clock): five consecutive failures block a factor until the back
+	// office's Services.Unlock (RTS on SCA, Article 4(3)(b)).
 	Throttle *identity.Throttle
 	// Sessions tunes the Manager (timeouts, cookie, policy); its Store,
 	// Origin, Development, Clock and Logger come from the fields above,
