@@ -25,7 +25,7 @@ import (
 // amount or the payee (identity.ErrCannotLink).
 func ExampleNewSite_payment() {
 	const pendingKey = "payment" // the session value that holds the pending payment
-	store := memstore.New() // sqlstore.OpenSQLite(ctx, path, sqlstore.WithAudit(...)) in production
+	store := memstore.New()      // sqlstore.OpenSQLite(ctx, path, sqlstore.WithAudit(...)) in production
 	var site *httpauth.Site
 	site, err := httpauth.NewSite(httpauth.SiteConfig{
 		Store:    store,
