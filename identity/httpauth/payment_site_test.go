@@ -20,18 +20,26 @@ import (
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
 	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/identity/sqlstore/sqlstoretest"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
 
 // The pattern EndpointsConfig.PaymentApproved documents for a payment kept
 // in the session (take it off, Save, then pay) pays once when two
-// approvals of it, each with its own challenge, finish at the same time.
+// approvals of it, each with its own challenge, finish at the same time, on
+// every store.
 func TestPaymentInSessionPaysOnce(t *testing.T) {
+	t.Run("memstore", func(t *testing.T) { paysOnce(t, memstore.New()) })
+	t.Run("sqlite", func(t *testing.T) { paysOnce(t, sqlstoretest.SQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { s, _ := sqlstoretest.Postgres(t); paysOnce(t, s) })
+}
+
+func paysOnce(t *testing.T, store httpauth.SiteStore) {
 	var site *httpauth.Site
 	var paid atomic.Int32
 	site, err := httpauth.NewSite(httpauth.SiteConfig{
-		Store: memstore.New(), Origin: "https://bank.example", WebAuthn: &webauthn.Config{}, SignUp: true,
+		Store: store, Origin: "https://bank.example", WebAuthn: &webauthn.Config{}, SignUp: true,
 		Logger: slog.New(slog.DiscardHandler),
 		Endpoints: httpauth.EndpointsConfig{
 			PendingPayment: func(r *http.Request, s *httpauth.Session) (*identity.Transaction, error) {
