@@ -68,8 +68,8 @@ func ExampleNewSite_payment() {
 			err = site.Manager.Authorize(s, "payment") // a completed login
 		}
 		var tx identity.Transaction
-		if err == nil {
-			err = json.NewDecoder(r.Body).Decode(&tx)
+		if err == nil && json.NewDecoder(r.Body).Decode(&tx) != nil {
+			err = identity.ErrBadInput // else WriteError answers 500: a fault of ours
 		}
 		var canonical []byte
 		if err == nil {
@@ -105,6 +105,8 @@ func ExampleNewSite_payment() {
 	st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])})
 	fmt.Println("signed in:", st["level"])
 
+	typo := map[string]string{"amount": "125.00", "currency": "EUR", "payeeName": "Bob", "payeeAccount": "DE89 3704 0044 0532 0130 01"}
+	fmt.Println("wrong IBAN check digits:", b.call("POST", "/payments", typo)["error"])
 	b.call("POST", "/payments", tx)
 	ch = b.call("POST", "/auth/approve/webauthn/begin", nil)
 	fmt.Println("the page shows:", ch["transaction"])
@@ -115,6 +117,7 @@ func ExampleNewSite_payment() {
 	// Output:
 	// before signing in: Please sign in first, then try again.
 	// signed in: AAL2
+	// wrong IBAN check digits: Some of what was sent is not valid. Check it and try again.
 	// the page shows: map[amount:125.00 currency:EUR payeeAccount:DE89370400440532013000 payeeName:Bob]
 	// paying 125.00 EUR to Bob approved by webauthn
 	// approved: true
