@@ -40,21 +40,33 @@
 //
 // # Quick start
 //
-// A backend keeps one identity.Services per process and builds its factors on
-// it. Logging in is two proofs — the password, then a possession factor —
-// combined by a Policy:
+// On the web, httpauth.NewSite is the whole login: sessions in the store,
+// CSRF, the throttle, and JSON endpoints for sign-up, password, enrolment,
+// login and payment approval (openapi.json), with the browser client they
+// serve (/auth/puce.js):
 //
-//	store, _ := sqlstore.OpenSQLite(ctx, "puce.db")
-//	throttle := &identity.Throttle{Store: store}
-//	passwords := &identity.Passwords{Store: store, Throttle: throttle, Audit: store}
-//	policy := &identity.Policy{} // two factors (AAL2) to log in
+//	store, err := sqlstore.OpenSQLite(ctx, "bank.db", sqlstore.WithAudit(identity.AuditConfig{Key: auditKey}))
+//	site, err := httpauth.NewSite(httpauth.SiteConfig{Store: store, Origin: "https://bank.example",
+//		Sealer: sealer, WebAuthn: &webauthn.Config{}, SignUp: true})
+//	mux.Handle("/auth/", site)
 //
+// httpauth's ExampleManager_Endpoints logs in with a password and TOTP
+// through those endpoints, ExampleNewSite_payment approves a payment with a
+// security key, and examples/minimal is a complete site in under 80 lines of
+// Go. The audit key (32 random bytes) and the sealer's keys come from a
+// secret store, never from the database: without the audit key the trail is
+// not sealed.
+//
+// Beneath the endpoints, a backend keeps one identity.Services per process
+// and builds its factors on it; logging in is two proofs — the password,
+// then a possession factor — combined by a Policy:
+//
+//	svc := &identity.Services{Store: store, Throttle: throttle}
+//	codes, err := totp.New(svc, sealer, "Example Bank")
 //	pw, err := passwords.Verify(ctx, "alice", password, remoteAddr)
-//	// ... then Begin/Finish with the user's second factor for proof2
-//	session, err := policy.Combine(*pw, *proof2)
+//	ch, err := codes.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
+//	otp, err := codes.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: []byte(code)})
+//	session, err := policy.Combine(*pw, *otp) // AAL2
 //
-// The runnable example of this package shows the whole flow. On the web,
-// httpauth.NewSite serves it all as JSON endpoints with sessions in the
-// store, and the browser client they serve (/auth/puce.js) needs a line per
-// factor: examples/minimal is a complete site in under 80 lines of Go.
+// The runnable example of this package shows that flow on SQLite.
 package puce

@@ -7,9 +7,16 @@
 //
 // # What an application calls
 //
+// A net/http application usually calls few of these itself:
+// identity/httpauth's NewSite makes the calls of a login, an enrolment and a
+// payment approval behind JSON endpoints, with sessions in the store. Made
+// directly (the puce package's Example runs a password + TOTP login so):
+//
 //   - Passwords: Create (sign-up, returns the first proof), Verify, Set.
 //   - A factor's Begin and Finish (totp, webauthn, pcsc/cardauth, totp/ocra),
-//     and for payments BeginApprove and FinishApprove with a Transaction.
+//     and for payments BeginApprove and FinishApprove with a Transaction
+//     (webauthn, pcsc/cardauth and totp/ocra: a TOTP code cannot approve a
+//     payment, ErrCannotLink).
 //   - Policy: Combine the proofs of a login into a Session, SecondFactors to
 //     decide the second step from what the account has, Authorize before a
 //     sensitive action (step-up), Approve a payment.

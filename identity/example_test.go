@@ -3,8 +3,10 @@ package identity_test
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -33,6 +35,36 @@ func ExampleSealer() {
 	// Output:
 	// seed bytes <nil>
 	// sealed with 2026-11
+	// true
+}
+
+// A server reads its sealer keys from a secret store or the environment:
+// the current key first, older ones after it so that what they sealed still
+// opens. After a rotation, values sealed with the old key open as before,
+// and new ones are sealed with the new key.
+func ExampleParseSealer() {
+	oldKey := "k1=" + base64.StdEncoding.EncodeToString(identity.GenerateSealerKey())
+	before, err := identity.ParseSealer(oldKey) // os.Getenv("BANK_SEALER_KEYS")
+	if err != nil {
+		log.Fatal(err)
+	}
+	row := identity.CredentialRef{Subject: "alice", Kind: identity.KindTOTP, ID: "phone"}
+	sealed := before.Seal([]byte("seed bytes"), row)
+
+	after, err := identity.ParseSealer("k2=" + base64.StdEncoding.EncodeToString(identity.GenerateSealerKey()) + "," + oldKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+	plain, err := after.Open(sealed, row)
+	fmt.Println(string(plain), err)
+	id, _ := identity.KeyID(after.Seal([]byte("new seed"), row))
+	fmt.Println("new values sealed with", id)
+
+	_, err = identity.ParseSealer("") // the variable was not set
+	fmt.Println(errors.Is(err, identity.ErrBadInput))
+	// Output:
+	// seed bytes <nil>
+	// new values sealed with k2
 	// true
 }
 

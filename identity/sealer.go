@@ -78,6 +78,9 @@ func NewSealer(current string, keys map[string][]byte) (*Sealer, error) {
 // ParseSealer builds a Sealer from a key list such as an operator keeps in a
 // secret store or environment variable: "id=base64key[,id=base64key...]". The
 // first key is the current one; the others are kept to open older values.
+// Each key is SealerKeySize random bytes ("k1=$(head -c 32 /dev/urandom |
+// base64)"); an ID names the key in every value it seals, so an ID is never
+// given to another key.
 func ParseSealer(spec string) (*Sealer, error) {
 	var current string
 	keys := map[string][]byte{}

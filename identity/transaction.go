@@ -19,6 +19,13 @@ import (
 // Regulation (EU) 2018/389, Article 5): factors sign, or derive their
 // challenge from, the transaction's Digest, so a code made for one amount
 // or payee does not verify for another.
+//
+// Canonical checks every field (Digest too), so an application validates a
+// payment a client posts by calling it. To keep a pending payment as a
+// string (a session value), store Canonical's bytes and read them back
+// with ParseTransaction. The struct has no JSON tags: identity/httpauth
+// writes it as openapi.json's Transaction (amount, currency, payeeName,
+// payeeAccount, reference, text), names encoding/json also reads into it.
 type Transaction struct {
 	// Amount is a decimal number with a '.' before the fraction
 	// ("1234.50"), positive, in the currency's major unit.

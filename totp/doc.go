@@ -28,6 +28,17 @@
 // unknown algorithm) fails with ErrMalformedCode, ErrBadSecret or ErrBadURI
 // before anything is consumed or counted.
 //
+// # Payments
+//
+// A TOTP code cannot approve a payment: it says nothing of the amount or the
+// payee, so it cannot meet PSD2's dynamic linking (RTS on SCA, Article 5).
+// Factor has no BeginApprove, identity.Policy.Approve refuses a TOTP proof
+// with identity.ErrCannotLink, and identity/httpauth answers its approval
+// routes with 403. An account that logs in with TOTP approves payments with
+// a factor that links: a security key or passkey (webauthn), a card
+// (pcsc/cardauth), or a bank-issued signing token (totp/ocra). A TOTP
+// step-up (Policy.Authorize) still guards actions that are not payments.
+//
 // # Recovery codes
 //
 // Recovery issues sets of single-use 16-digit codes, keeps only their sealed

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/descope/virtualwebauthn"
 
@@ -133,4 +135,65 @@ func ExampleOpenMDS() {
 	if err := mds.Refresh(ctx); err != nil {
 		log.Printf("keeping MDS blob %d: %v", mds.Number(), err)
 	}
+}
+
+// A payment approved with the user's security key. The challenge is the
+// payment's digest and a nonce, so the signature covers the amount and the
+// payee: the same assertion offered for another payee is refused, and
+// identity.Policy.Approve checks the proof against the payment the session
+// is about to execute. identity/httpauth's approval endpoints make these
+// calls (ExampleNewSite_payment there).
+func ExampleFactor_BeginApprove() {
+	ctx := context.Background()
+	store := memstore.New()
+	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
+	f, err := webauthn.New(svc, webauthn.Config{RPID: "bank.example", Origins: []string{"https://bank.example"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rp := virtualwebauthn.RelyingParty{Name: "Example Bank", ID: "bank.example", Origin: "https://bank.example"}
+	key := virtualwebauthn.NewAuthenticator()
+	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	ch, _ := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: "https://bank.example"})
+	opts, _ := virtualwebauthn.ParseAttestationOptions(string(ch.Payload))
+	key.Options.UserHandle = []byte(opts.UserID)
+	if _, err := f.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: "https://bank.example",
+		Data: []byte(virtualwebauthn.CreateAttestationResponse(rp, key, cred, *opts))}); err != nil {
+		log.Fatal(err)
+	}
+	// alice's login, made earlier with her password and a second factor.
+	policy := &identity.Policy{}
+	login, _ := policy.Combine(
+		identity.Proof{Subject: "alice", Kind: identity.KindPassword, Factors: identity.Knowledge, Assurance: identity.Level1, Time: time.Now()},
+		identity.Proof{Subject: "alice", Kind: identity.KindTOTP, Factors: identity.Possession, Assurance: identity.Level2, Time: time.Now()})
+
+	// The payment as the application holds it (never as the client sends it).
+	tx := identity.Transaction{Amount: "125.00", Currency: "EUR", PayeeName: "Bob", PayeeAccount: "DE89370400440532013000"}
+	approve := func(shown identity.Transaction) (*identity.Proof, error) {
+		ch, err := f.BeginApprove(ctx, identity.Request{Subject: "alice", Origin: "https://bank.example", Transaction: &tx})
+		if err != nil {
+			return nil, err
+		}
+		// The page shows tx and hands ch.Payload to navigator.credentials.get.
+		req, _ := virtualwebauthn.ParseAssertionOptions(string(ch.Payload))
+		cred.Counter++
+		signed := virtualwebauthn.CreateAssertionResponse(rp, key, cred, *req)
+		return f.FinishApprove(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: "https://bank.example",
+			Data: []byte(signed), Transaction: &shown})
+	}
+
+	proof, err := approve(tx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("approved:", policy.Approve(login, *proof, tx) == nil)
+	mallory := tx
+	mallory.PayeeName, mallory.PayeeAccount = "Mallory", "GB82WEST12345698765432"
+	fmt.Println("signature for Bob, checked against Mallory's payment:", errors.Is(policy.Approve(login, *proof, mallory), identity.ErrTransactionMismatch))
+	_, err = approve(mallory) // the challenge was for tx
+	fmt.Println("approval finished for another payment:", errors.Is(err, identity.ErrTransactionMismatch))
+	// Output:
+	// approved: true
+	// signature for Bob, checked against Mallory's payment: true
+	// approval finished for another payment: true
 }

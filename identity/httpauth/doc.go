@@ -12,6 +12,21 @@
 // challenge's payload to the factor (WebAuthn, the card agent, the user
 // typing a code) and posts the answer to finish.
 //
+// NewSite builds all of it in one call — the throttle, passwords, the
+// factors a SiteConfig turns on, the Manager and its Endpoints — and is
+// where most applications start (ExampleNewSite; ExampleNewSite_payment adds
+// the application's own handler that puts a payment up for approval with a
+// security key). A login through the endpoints, as a client makes it:
+//
+//	GET  /auth/session                  → {"csrfToken": …}, sent back as X-CSRF-Token
+//	POST /auth/password {"username", "password"} → {"complete": false, "next": ["totp"]}
+//	POST /auth/login/totp/begin  {}     → {"challengeId": …}
+//	POST /auth/login/totp/finish {"challengeId", "response": "123456"} → {"complete": true, "level": "AAL2"}
+//
+// Every answer may carry a new csrfToken (the session moved to a new ID);
+// send the latest one. After POST /auth/logout, GET /auth/session again
+// before the next sign-in.
+//
 // Sessions live server-side in an identity.SessionStore (memstore, or
 // sqlstore's SQLite or PostgreSQL), so every server instance that shares the
 // store shares them. The browser holds only a random token in a __Host-

@@ -47,6 +47,10 @@ type EndpointsConfig struct {
 	Passwords *identity.Passwords
 	// SignUp serves POST /signup: a new account's first password, after
 	// which it may enrol its first second factor on the password alone.
+	// Enrolling does not complete the login: the session keeps the
+	// password's proof, and the user then logs in with the new factor
+	// (/login/{kind}/…); a TOTP code that enrolled is spent, so that
+	// login takes the app's next code.
 	// Off by default: many banks open accounts elsewhere. A name already
 	// taken is answered 409, so sign-up tells whether an account exists,
 	// which OWASP ASVS 5.0 V6.3.8 asks registration not to do; only
@@ -79,6 +83,12 @@ type EndpointsConfig struct {
 	// PaymentApproved runs once the factor and the policy have accepted an
 	// approval of tx. The application executes the payment here, and must
 	// make it single: an approval answered twice must not pay twice.
+	// The endpoints do not save s afterwards: a payment kept in the
+	// session (Session.SetValue) is taken off it here, and Manager.Save
+	// called before paying; of two approvals racing on one session, the
+	// second Save fails with identity.ErrChanged and must not pay (see
+	// ExampleNewSite_payment). An error makes the approval fail, with
+	// Public's answer to it.
 	PaymentApproved func(r *http.Request, s *Session, tx identity.Transaction, proof identity.Proof) error
 	// Signing serves POST /sign/begin and /sign/finish: documents signed
 	// with the account's card (sign.go). nil: no signing endpoints.

@@ -34,6 +34,14 @@ var (
 	// sign a user out everywhere. Nothing was ended; use a store that can
 	// (memstore, sqlstore).
 	ErrCannotEndSessions = errors.New("httpauth: the session store cannot end a user's sessions")
+
+	// errNotSignedIn marks Manager.Authorize's StepUpError for a session
+	// without a completed login, so that Public tells the visitor to sign
+	// in rather than to confirm with a second factor.
+	errNotSignedIn = errors.New("httpauth: not signed in")
+	// errNoApprover marks an approval begun, by a signed-in user, with a
+	// factor their account has no credential of.
+	errNoApprover = errors.New("httpauth: the account has no credential of this factor to approve with")
 )
 
 // The public messages. Each says what the user can do and nothing of why the
@@ -57,6 +65,8 @@ const (
 	msgSetup       = "The authenticator setup data is not valid."
 	msgExpired     = "This step took too long or was already finished. Please start again."
 	msgStepUp      = "This needs a fresh confirmation with your second factor."
+	msgSignIn      = "Please sign in first, then try again."
+	msgNoApprover  = "Your account has no such device to approve with. Add one, or choose another."
 	msgUnavailable = "Your second factor cannot be used right now. Try again later, or contact support."
 	msgCardCheck   = "The card cannot be checked right now. Please try again later."
 	msgCardDates   = "The card's certificate has expired or is not valid yet."
@@ -114,9 +124,11 @@ var rules = [...]rule{
 	{identity.ErrReplayed, http.StatusUnauthorized, msgFailed},
 	{identity.ErrExpired, http.StatusBadRequest, msgExpired},
 	{identity.ErrUnknownChallenge, http.StatusBadRequest, msgExpired},
+	{errNotSignedIn, http.StatusForbidden, msgSignIn},
 	{identity.ErrStepUpRequired, http.StatusForbidden, msgStepUp},
 	{identity.ErrFactorUnavailable, http.StatusServiceUnavailable, msgUnavailable},
 	{identity.ErrCannotLink, http.StatusForbidden, msgCannotLink},
+	{errNoApprover, http.StatusForbidden, msgNoApprover},
 
 	{cardauth.ErrOCSPUnavailable, http.StatusServiceUnavailable, msgCardCheck},
 	{ocsp.ErrUnavailable, http.StatusServiceUnavailable, msgCardCheck},

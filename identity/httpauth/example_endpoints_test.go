@@ -93,8 +93,12 @@ func ExampleManager_Endpoints() {
 // approval is bound to the application's copy.
 func ExampleEndpointsConfig_payments() {
 	store := memstore.New()
-	m, _ := httpauth.New(httpauth.Config{Store: store, Origin: "https://bank.example"})
-	var keys *webauthn.Factor // webauthn.New(svc, cfg): it implements httpauth.Approver
+	m, _ := httpauth.New(httpauth.Config{Store: store, Origin: "https://bank.example", Logger: slog.New(slog.DiscardHandler)})
+	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
+	keys, err := webauthn.New(svc, webauthn.Config{RPID: "bank.example", Origins: []string{"https://bank.example"}}) // an httpauth.Approver
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// The application's own table of payments awaiting approval, keyed by
 	// the session's subject.
@@ -128,4 +132,19 @@ func ExampleEndpointsConfig_payments() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", api) // POST /auth/approve/webauthn/begin, …/finish
+
+	// Approvals are for a completed login only (ExampleNewSite_payment
+	// goes through one).
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "https://bank.example/auth/session", nil))
+	var st struct{ CSRFToken string }
+	json.Unmarshal(w.Body.Bytes(), &st)
+	r := httptest.NewRequest("POST", "https://bank.example/auth/approve/webauthn/begin", strings.NewReader("{}"))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(httpauth.CSRFHeader, st.CSRFToken)
+	r.AddCookie(w.Result().Cookies()[0])
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	fmt.Print(w.Code, " ", w.Body.String())
+	// Output: 403 {"error":"Please sign in first, then try again."}
 }

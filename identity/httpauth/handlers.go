@@ -418,6 +418,12 @@ func (e *Endpoints) approveBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := a.BeginApprove(r.Context(), identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin,
 		RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx})
+	if errors.Is(err, identity.ErrNotEnrolled) {
+		// The login is complete, so the account is its holder's: saying it
+		// has no such factor tells them nothing they may not know, where the
+		// wrong-answer message would tell them nothing at all.
+		err = fmt.Errorf("%w: %w", errNoApprover, err)
+	}
 	var out challengeJSON
 	if err == nil {
 		out, err = e.challenge(r, s, ch)

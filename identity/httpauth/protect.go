@@ -121,7 +121,10 @@ func (m *Manager) parseForm(r *http.Request) error {
 // WriteError answers a JSON request with err's public status and message,
 // {"error": message}, and a Retry-After header when err says when to retry.
 // The detail goes to the Logger: at Warn for what the client caused, at
-// Error for server faults.
+// Error for server faults. An error Public does not know is a server fault
+// (500): an application's handler wraps what its client got wrong, such as
+// a body its JSON decoder refused, with identity.ErrBadInput (400), as
+// fmt.Errorf("%w: %v", identity.ErrBadInput, err).
 func (m *Manager) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	m.writeError(w, r, err, nil)
 }

@@ -120,7 +120,9 @@ func (m *Manager) expiry(s *Session, now time.Time) time.Time {
 
 // Load returns the request's session: the one Protect found, or the one its
 // cookie names. It fails with identity.ErrNoSession when there is none or it
-// expired. The request's context bounds the store's work.
+// expired. The request's context bounds the store's work. Load checks
+// neither the request's origin nor its CSRF token: an unsafe request is
+// checked only when its handler runs under Protect.
 func (m *Manager) Load(r *http.Request) (*Session, error) {
 	if s, ok := r.Context().Value(ctxKey{}).(*Session); ok {
 		return s, nil
@@ -410,13 +412,31 @@ func (m *Manager) AddProof(ctx context.Context, w http.ResponseWriter, s *Sessio
 
 // Authorize reports whether the session may perform action now, by the
 // policy's rules; otherwise a *identity.StepUpError says what to ask for.
+// An action the policy does not list needs a completed login, so
+// Authorize(s, "anything") is how an application's own handler requires
+// one:
+//
+//	s, err := m.Load(r)
+//	if err == nil {
+//		err = m.Authorize(s, "pay")
+//	}
+//	if err != nil {
+//		m.WriteError(w, r, err) // 401 without a session, 403 without a login or step-up
+//		return
+//	}
+//
+// A session whose login is not complete (a visitor, or a password waiting
+// for its second factor) gets a StepUpError for the policy's login level
+// that WriteError answers with "sign in first"; a signed-in session that
+// lacks the action's level or a fresh enough proof gets one that asks for a
+// step-up.
 func (m *Manager) Authorize(s *Session, action string) error {
 	if s == nil || s.data.Login == nil {
 		need := m.policy.Login
 		if need == identity.LevelNone {
 			need = identity.Level2 // the policy's own default
 		}
-		return &identity.StepUpError{Action: action, Need: need}
+		return fmt.Errorf("%w: %w", errNotSignedIn, &identity.StepUpError{Action: action, Need: need})
 	}
 	return m.policy.Authorize(s.data.Login, action)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -518,6 +519,50 @@ func TestStepUpAndAuthorize(t *testing.T) {
 	mallory.Subject = "mallory"
 	if _, err := m.AddProof(context.Background(), w, s, mallory); !identityIs(err, identity.ErrInvalidResponse) {
 		t.Fatalf("another subject's proof joined the login: %v", err)
+	}
+}
+
+// An application's page that needs a login answers Authorize's error with
+// WriteError. A visitor who has not signed in is told to sign in, not to
+// confirm with a second factor they were never asked for; the error still
+// matches ErrStepUpRequired and is a *StepUpError, for callers that branch.
+func TestAuthorizeTellsVisitorToSignIn(t *testing.T) {
+	clock := identitytest.NewClock(identitytest.Epoch())
+	m, err := httpauth.New(httpauth.Config{Store: memstore.New(), Origin: origin, Clock: clock, Logger: quiet,
+		Policy: &identity.Policy{Clock: clock, Actions: map[string]identity.StepUp{"pay": {Level: identity.Level3}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, m, clock)
+	b := &browser{t: t}
+	b.do(a, req{method: "GET", path: "/login"})
+	storeVisitor(t, a, b, "k", "v")
+	load := func() *httpauth.Session {
+		r, _ := http.NewRequest("GET", origin+"/", nil)
+		r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: b.cookie})
+		s, err := m.Load(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	visitor := m.Authorize(load(), "pay")
+	var need *identity.StepUpError
+	if !errors.As(visitor, &need) || need.Need != identity.Level2 || !identityIs(visitor, identity.ErrStepUpRequired) {
+		t.Fatalf("visitor: %v", visitor)
+	}
+	b.signIn(a)
+	stepUp := m.Authorize(load(), "pay")
+	if !identityIs(stepUp, identity.ErrStepUpRequired) {
+		t.Fatalf("AAL2 session may pay: %v", stepUp)
+	}
+	vs, vmsg := httpauth.Public(visitor)
+	ss, smsg := httpauth.Public(stepUp)
+	if vs != http.StatusForbidden || ss != http.StatusForbidden {
+		t.Errorf("statuses %d and %d, want 403 for both (openapi.json)", vs, ss)
+	}
+	if vmsg == smsg || !strings.Contains(vmsg, "sign in") {
+		t.Errorf("a visitor who never signed in reads %q; a signed-in user asked to step up reads %q", vmsg, smsg)
 	}
 }
 

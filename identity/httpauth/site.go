@@ -46,6 +46,9 @@ type SiteConfig struct {
 	Clock  identity.Clock
 	Logger *slog.Logger
 	// Throttle limits guessing (default: identity.Throttle's defaults).
+	// A payment service under PSD2 sets identity.PSD2Throttle(Store,
+	// Clock): five consecutive failures block a factor until the back
+	// office's Services.Unlock (RTS on SCA, Article 4(3)(b)).
 	Throttle *identity.Throttle
 	// Sessions tunes the Manager (timeouts, cookie, policy); its Store,
 	// Origin, Development, Clock and Logger come from the fields above,
@@ -65,6 +68,10 @@ type SiteConfig struct {
 // Prefix + "/" (default "/auth/"); it serves the browser client there too.
 // The parts are exported for the application's own handlers: Manager.Load
 // and Authorize on its pages, the factors for an administrator's tools.
+// The Site checks CSRF on its own endpoints only: wrap the application's
+// handlers that change anything in Manager.Protect, since Load alone checks
+// no CSRF token (ExampleNewSite_payment). A test may lower
+// Passwords.Params (argon2id's cost) before the Site serves its first request.
 type Site struct {
 	*Endpoints
 	Manager   *Manager
@@ -133,6 +140,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			return nil, err
 		}
 		ecfg.Factors = append(ecfg.Factors, s.Cards)
+	}
+	if len(ecfg.Factors) == 0 {
+		return nil, fmt.Errorf("%w: httpauth: SiteConfig turns on no second factor: set Sealer (authenticator apps), WebAuthn or Cards", identity.ErrBadInput)
 	}
 	if sg := ecfg.Signing; sg != nil {
 		c := *sg

@@ -248,7 +248,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	if !memory {
 		if err := firstConnect(ctx, db); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("sqlstore: connect to sqlite: %w", err)
+			return nil, fmt.Errorf("sqlstore: connect to SQLite %s: %w", path, err)
 		}
 	}
 	return open(ctx, db, sqlite, memory, opts)

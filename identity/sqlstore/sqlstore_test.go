@@ -236,3 +236,13 @@ func TestUpgradeToRevisions(t *testing.T) {
 		t.Fatalf("session after upgrade: %v", err)
 	}
 }
+
+// A file SQLite cannot open is named in the error, so that the operator
+// sees which -db setting to fix.
+func TestSQLiteOpenErrorNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no-such-dir", "bank.db")
+	_, err := sqlstore.OpenSQLite(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("OpenSQLite(%q): %v", path, err)
+	}
+}
