@@ -17,6 +17,7 @@ import (
 
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
+	"github.com/puce-id/puce/identity/sqlstore"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocsp"
 	"github.com/puce-id/puce/pcsc/esign"
@@ -84,6 +85,10 @@ var sentinels = map[string]struct {
 	"identity/httpauth.ErrCannotEndSessions":    {httpauth.ErrCannotEndSessions, 500},
 	"identity/httpauth.ErrTooLarge":             {httpauth.ErrTooLarge, 413},
 	"identity/httpauth.ErrUnknownFactor":        {httpauth.ErrUnknownFactor, 404},
+
+	// A server misconfigured (no audit key on a sealed trail): the
+	// operator's to fix, and nothing of it is the user's.
+	"identity/sqlstore.ErrNoAuditKey": {sqlstore.ErrNoAuditKey, 500},
 
 	"totp.ErrMalformedCode": {totp.ErrMalformedCode, 400},
 	"totp.ErrBadSecret":     {totp.ErrBadSecret, 400},

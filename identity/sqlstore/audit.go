@@ -187,6 +187,9 @@ func (s *Store) Audit(ctx context.Context, e identity.Event) error {
 	if err := identity.ValidateKeys(e.Subject, "", ""); err != nil {
 		return fmt.Errorf("sqlstore: audit: %w", err)
 	}
+	if err := s.canAppend(ctx); err != nil {
+		return fmt.Errorf("sqlstore: audit: %w", err)
+	}
 	if s.d.name == "postgres" {
 		e.Time = stored(e.Time)
 		var h auditchain.Head
@@ -219,6 +222,30 @@ func (s *Store) auditSQLite(ctx context.Context, e identity.Event) error {
 	s.heads.committed(heads)
 	s.watch.appended(s.now(), heads)
 	return nil
+}
+
+// ErrNoAuditKey is returned, and nothing written, when a store opened
+// without an audit key is asked to append to a trail that has checkpoints.
+// Only a store with the key writes checkpoints, and from a trail's first
+// one on VerifyAudit requires every record to carry the key's seal: a
+// record appended without one would read as tampering (a server started
+// without its -audit-key, or a tool that writes to the login database).
+// Give the store the key (WithAudit). A store without the key still opens
+// such a database and reads it, as a verifier does.
+//
+// A store opened before the trail's first checkpoint is not stopped by
+// this: introduce the key to every instance in one restart (see
+// identity.AuditConfig.Key).
+var ErrNoAuditKey = errors.New("sqlstore: this audit trail is sealed (it has checkpoints) and the store has no audit key")
+
+func (s *Store) canAppend(ctx context.Context) error {
+	if !s.keylessOnSealed {
+		return nil
+	}
+	if !s.refusedOnce.Swap(true) {
+		slog.ErrorContext(ctx, "puce: this store was opened without the audit key on a sealed audit trail: it refuses to append, so logins through it fail; give it the key", "err", ErrNoAuditKey)
+	}
+	return ErrNoAuditKey
 }
 
 // audited counts n appends and has a checkpoint written when they reach

@@ -68,6 +68,10 @@ type Store struct {
 	watch      trailWatch
 	stopTicker context.CancelFunc
 	ticking    chan struct{}
+	// keylessOnSealed: opened without a key on a trail with checkpoints;
+	// appends are refused (ErrNoAuditKey), logged once (refusedOnce).
+	keylessOnSealed bool
+	refusedOnce     atomic.Bool
 	// countDue asks keepCheckpoints for the checkpoint CheckpointEvery
 	// appends call for (nil without timed checkpoints: audited writes it).
 	countDue chan struct{}
@@ -344,6 +348,17 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 	if err := s.auditPartitions(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if s.audit.Key == nil {
+		// Checkpoints are written only with a key: a trail that has one
+		// needs its records sealed, and this handle could append none
+		// (see ErrNoAuditKey).
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM puce_audit_checkpoints LIMIT 1) c`).Scan(&n); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlstore: open: %w", err)
+		}
+		s.keylessOnSealed = n > 0
 	}
 	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
 		// A store starting on a trail whose newest checkpoint is older

@@ -340,6 +340,11 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 	if err != nil {
 		return err
 	}
+	if len(w.Events) > 0 {
+		if err := s.canAppend(ctx); err != nil {
+			return fmt.Errorf("sqlstore: unit: %w", err)
+		}
+	}
 	for i := range w.Events {
 		w.Events[i].Time = stored(w.Events[i].Time)
 	}
