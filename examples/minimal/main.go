@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	_ "embed"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"html/template"
@@ -57,12 +58,15 @@ func run(ctx context.Context, addr, origin, db, agent, ca string) error {
 	if origin == "" {
 		origin = fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	}
-	auditKey, _ := base64.StdEncoding.DecodeString(os.Getenv("PUCE_AUDIT_KEY")) // 32+ bytes: seals the audit trail
+	auditKey, err1 := base64.StdEncoding.DecodeString(os.Getenv("PUCE_AUDIT_KEY")) // 32+ bytes: seals the audit trail
+	key, err2 := base64.StdEncoding.DecodeString(os.Getenv("PUCE_SEALER_KEY"))
+	if err := errors.Join(err1, err2); err != nil { // a key mistyped must not mean no key
+		return fmt.Errorf("PUCE_AUDIT_KEY or PUCE_SEALER_KEY is not base64: %w", err)
+	}
 	store, err := sqlstore.Open(ctx, db, sqlstore.WithAudit(identity.AuditConfig{Key: auditKey}))
 	if err != nil {
 		return err
 	}
-	key, _ := base64.StdEncoding.DecodeString(os.Getenv("PUCE_SEALER_KEY"))
 	if len(key) == 0 {
 		key = identity.GenerateSealerKey() // one instance: codes sealed until it stops
 	}
