@@ -114,7 +114,8 @@ type EndpointsConfig struct {
 //
 // Under Prefix:
 //
-//	GET  /session                      the session and its CSRF token (starts one)
+//	GET  /session                      the session and its CSRF token (starts one);
+//	                                   signed in, the factors it can approve with
 //	POST /password, /signup            the first factor; the answer lists the next
 //	POST /login/{kind}/begin|finish    a login or step-up with a factor
 //	POST /enroll/{kind}/begin|finish   a new credential
@@ -348,6 +349,9 @@ type stateJSON struct {
 	// Enroll are the factors a new account may enrol on its password
 	// alone, when it has no second factor yet.
 	Enroll []identity.Kind `json:"enroll,omitempty"`
+	// ApproveWith are the factors the signed-in account can approve a
+	// payment with here (served with payments only).
+	ApproveWith []identity.Kind `json:"approveWith,omitempty"`
 }
 
 type challengeJSON struct {

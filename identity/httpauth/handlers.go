@@ -74,12 +74,45 @@ func (e *Endpoints) session(w http.ResponseWriter, r *http.Request) {
 // while a login is under way.
 func (e *Endpoints) state(ctx context.Context, s *Session) (stateJSON, error) {
 	st := stateJSON{Subject: string(s.Subject()), Level: s.Level().String(), Complete: s.Login() != nil, CSRFToken: s.CSRFToken()}
-	if st.Complete || s.Subject() == "" {
-		return st, nil
-	}
 	var err error
-	st.Next, st.Enroll, err = e.next(ctx, s.Subject())
+	switch {
+	case s.Subject() == "":
+	case st.Complete:
+		st.ApproveWith, err = e.approveWith(ctx, s.Subject())
+	default:
+		st.Next, st.Enroll, err = e.next(ctx, s.Subject())
+	}
 	return st, err
+}
+
+// approveWith is what a signed-in account can approve payments with here:
+// the kinds of its active credentials whose factor is registered, is an
+// Approver, and is one the policy lets approve (as approver checks), in
+// the policy's order. It lets a payment page offer the account's own
+// devices, rather than learn of a missing one from a refused begin. One
+// read of the account's credentials, only when payments are served.
+func (e *Endpoints) approveWith(ctx context.Context, subject identity.Subject) ([]identity.Kind, error) {
+	if e.cfg.PendingPayment == nil || e.cfg.Credentials == nil {
+		return nil, nil
+	}
+	creds, err := e.cfg.Credentials.Credentials(ctx, subject, "")
+	if err != nil {
+		return nil, fmt.Errorf("httpauth: list credentials: %w", err)
+	}
+	kinds := e.m.policy.ApprovalKinds
+	if len(kinds) == 0 {
+		kinds = identity.DefaultApprovalKinds()
+	}
+	var out []identity.Kind
+	for _, k := range kinds {
+		if _, ok := e.factors[k].(Approver); !ok || slices.Contains(out, k) {
+			continue
+		}
+		if slices.ContainsFunc(creds, func(c identity.Credential) bool { return c.Active && c.Kind == k }) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // next is what the account of subject can do after its first factor: log

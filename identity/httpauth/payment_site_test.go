@@ -93,6 +93,9 @@ func paysOnce(t *testing.T, store httpauth.SiteStore) {
 	if st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])}); st["level"] != "AAL2" {
 		t.Fatalf("login: %v", st)
 	}
+	if st := b.call("GET", "/auth/session", nil); fmt.Sprint(st["approveWith"]) != "[webauthn]" {
+		t.Fatalf("alice, with a security key, can approve with %v", st["approveWith"])
+	}
 	b.call("POST", "/payments", nil)
 
 	for round := range 10 { // within the default start limit (Config.Starts)
@@ -169,6 +172,10 @@ func TestApproveWithoutSuchFactorSaysSo(t *testing.T) {
 		t.Fatalf("login: %v", st)
 	}
 
+	// The session's state says so before a page offers the factor.
+	if st := b.call("GET", "/auth/session", nil); st["approveWith"] != nil {
+		t.Fatalf("alice, with TOTP only, can approve with %v", st["approveWith"])
+	}
 	out := b.call("POST", "/auth/approve/webauthn/begin", nil)
 	_, wrong := httpauth.Public(identity.ErrInvalidResponse)
 	if b.status != http.StatusForbidden || out["error"] == wrong || !strings.Contains(fmt.Sprint(out["error"]), "Add one") {
