@@ -326,15 +326,15 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 		return apdu.Status(apdu.SWWrongData)
 	}
 	fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
+	if a.guarded(fid) {
+		// The application's files, and EF.CardSecurity, say nothing
+		// before access control, not even whether they exist.
+		return apdu.Status(apdu.SWSecurityStatus)
+	}
 	if !a.visible(fid) {
 		return apdu.Status(apdu.SWFileNotFound)
 	}
 	a.current = fid
-	if !mfFile(fid) && a.level == accessNone {
-		// The application's files, and EF.CardSecurity, say nothing, not
-		// even their size, before access control.
-		return apdu.Status(apdu.SWOK)
-	}
 	data, _ := a.fileData(fid)
 	return fcpAnswer(cmd, efFCP(fid, len(data)))
 }
@@ -393,6 +393,23 @@ func (a *Applet) sfiFile(sfi byte) uint16 {
 		return fidATRInfo
 	}
 	return 0
+}
+
+// guarded reports an EF of the current DF whose existence the chip keeps to
+// itself before access control: every file of the application but
+// EF.CardAccess, and EF.CardSecurity in the MF before PACE. SELECT and READ
+// BINARY answer 6982 for it whether it exists or not, so that a reader
+// without the holder's key cannot tell which data groups the chip holds
+// (ICAO 9303-11 §4.1: the LDS1 application's data only after BAC or PACE;
+// ISO/IEC 7816-4 §5.6, 6982). fid 0 (no file) is not guarded.
+func (a *Applet) guarded(fid uint16) bool {
+	switch {
+	case fid == 0:
+		return false
+	case a.inMF:
+		return fid == fidCardSecurity && a.level != accessPACE
+	}
+	return !mfFile(fid) && a.level == accessNone
 }
 
 // readable applies the access rules: EF.CardAccess to anyone,
@@ -456,6 +473,9 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 		for _, b := range o.Value {
 			off = off<<8 | int(b)
 		}
+	}
+	if a.guarded(fid) {
+		return apdu.Status(apdu.SWSecurityStatus)
 	}
 	data, ok := a.fileData(fid)
 	if !ok {

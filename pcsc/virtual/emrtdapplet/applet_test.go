@@ -253,3 +253,43 @@ func opensslVerifiesSOD(t *testing.T, is *Issuer) {
 		t.Fatalf("LDS security object from openssl: %X, %v", lso, err)
 	}
 }
+
+// Before BAC or PACE a reader learns nothing of the application, not even
+// which data groups the chip holds: SELECT and READ BINARY of a present and
+// of an absent EF get the same 6982 (ICAO 9303-11 §4.1: access to the LDS1
+// application's data only after access control; ISO/IEC 7816-4 §5.6).
+func TestNoFileExistenceBeforeAccess(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Applet.ReplaceFile(0x0110, nil) // DG16 absent
+	if p.Applet.File(0x0101) == nil {
+		t.Fatal("no DG1")
+	}
+	card, _ := virtual.NewCard(virtual.Config{}, p.Applet)
+	ctx := context.Background()
+	send := func(s string) string {
+		r, err := card.Transmit(ctx, hx(t, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(r)
+	}
+	send("00A4040C07A0000002471001")
+	for _, pair := range [][2]string{
+		{"00A4020C020101", "00A4020C020110"}, // SELECT EF DG1, DG16
+		{"00A4090C020101", "00A4090C020110"}, // by path from the DF
+		{"00B0810004", "00B0900004"},         // READ BINARY by SFI
+		{"00B100010354010008", "00B100100354010008"}, // odd INS, SFI in P2
+	} {
+		present, absent := send(pair[0]), send(pair[1])
+		if present != absent || present != "6982" {
+			t.Errorf("%s -> %s, %s -> %s; want 6982 both", pair[0], present, pair[1], absent)
+		}
+	}
+	// EF.CardAccess stays public.
+	if r := send("00B09C0004"); !strings.HasSuffix(r, "9000") {
+		t.Errorf("EF.CardAccess: %s", r)
+	}
+}

@@ -51,13 +51,13 @@ func TestMasterFile(t *testing.T) {
 	})
 	// File control parameters when P2 asks (ISO/IEC 7816-4 §7.4.3): the MF
 	// a DF, EF.CardAccess a transparent EF of 22 bytes; an application
-	// file before access control, nothing.
+	// file before access control, 6982 (TestNoFileExistenceBeforeAccess).
 	exchange(t, card, [][2]string{
 		{"00A4000400", "6207820138 83023F00 9000"},
 		{"00A40004023F0000", "6207820138 83023F00 9000"},
 		{"00A4020402011C00", "620B 80020016 820101 8302011C 9000"},
 		{"00A4040C07A0000002471001", "9000"},
-		{"00A4020402010100", "9000"},
+		{"00A4020402010100", "6982"},
 		{"00A4000C", "9000"},
 		// By path from the MF, as OpenSC selects, also from the
 		// application; by path from the current DF.
