@@ -3,11 +3,13 @@ package emrtd_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"testing"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/emrtd"
+	"github.com/puce-id/puce/pcsc/virtual"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 )
 
@@ -68,5 +70,50 @@ func TestPACERefusedTokenNoBACRetry(t *testing.T) {
 	}
 }
 
+// EF.COM is not signed; EF.SOD is. A chip that hides EF.CardAccess (so
+// that the reader falls back to BAC) and whose EF.COM no longer lists DG14
+// must not escape the downgrade check: the data groups EF.SOD covers are
+// read too, DG14 among them, and DG14 announces PACE (ICAO 9303-11 §4.2,
+// §9.2.11; ICAO 9303-10 §4.6.2: the security object lists every data group
+// present).
+func TestCardAccessDowngradeEFCOMAltered(t *testing.T) {
+	f := newFixture(t, true, nil)
+	if err := f.tr.card.Inject(virtual.Fault{SW: apdu.SWFileNotFound, Match: func(c apdu.Command) bool {
+		return c.CLA == 0 && c.INS == 0xB0 && c.P1 == 0x9C
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	com, err := emrtd.ParseCOM(f.p.Applet.File(0x011E))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []byte
+	for _, dg := range com.DataGroups {
+		if dg != emrtd.DG14 {
+			tags = append(tags, byte(dg.Tag()))
+		}
+	}
+	if len(tags) == len(com.DataGroups) {
+		t.Fatal("sample chip has no DG14")
+	}
+	f.p.Applet.ReplaceFile(0x011E, tlv(0x60, append(tlv(0x5F01, []byte("0107")), tlv(0x5C, tags)...)))
+	s, err := emrtd.Open(t.Context(), f.tr, f.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Read(t.Context(), &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}})
+	if !errors.Is(err, emrtd.ErrCardAccessMismatch) {
+		t.Fatalf("downgrade with DG14 left out of EF.COM: %v (record verified: %v)", err, r != nil && r.Verified())
+	}
+}
+
+// tlv encodes one BER-TLV object with a one- or two-byte tag.
+func tlv(tag uint16, v []byte) []byte {
+	b, err := apdu.AppendTLV(nil, apdu.Tag(tag), v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 var _ = bytes.Equal
-var _ = apdu.SWOK
