@@ -278,9 +278,9 @@ func TestNoFileExistenceBeforeAccess(t *testing.T) {
 	}
 	send("00A4040C07A0000002471001")
 	for _, pair := range [][2]string{
-		{"00A4020C020101", "00A4020C020110"}, // SELECT EF DG1, DG16
-		{"00A4090C020101", "00A4090C020110"}, // by path from the DF
-		{"00B0810004", "00B0900004"},         // READ BINARY by SFI
+		{"00A4020C020101", "00A4020C020110"},         // SELECT EF DG1, DG16
+		{"00A4090C020101", "00A4090C020110"},         // by path from the DF
+		{"00B0810004", "00B0900004"},                 // READ BINARY by SFI
 		{"00B100010354010008", "00B100100354010008"}, // odd INS, SFI in P2
 	} {
 		present, absent := send(pair[0]), send(pair[1])
