@@ -131,12 +131,46 @@ func (a *Applet) AID() []byte { return AID() }
 // Select implements virtual.Applet: a plain SELECT of the application ends
 // any secure messaging session (ICAO 9303-11 §9.8: a plain command aborts
 // it).
-func (a *Applet) Select(context.Context, apdu.Command) (apdu.Response, error) {
+func (a *Applet) Select(_ context.Context, cmd apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if sw := a.selectP2(cmd); sw != apdu.SWOK {
+		return apdu.Status(sw), nil
+	}
 	a.clear()
 	a.inMF = false
-	return apdu.Status(apdu.SWOK), nil
+	return dfAnswer(cmd), nil
+}
+
+// selectP2 checks P2 of a SELECT by DF name (ISO/IEC 7816-4 §11.2.2): b8-b5
+// are 0000 (6A86 otherwise); b2-b1 01 and 11 ask for the last and the
+// previous occurrence, 10 for the next one. The card holds one LDS1
+// application: once it is current there is no next or previous one
+// (6A82); the first and the last are it.
+func (a *Applet) selectP2(cmd apdu.Command) uint16 {
+	if cmd.P2&0xF0 != 0 {
+		return apdu.SWWrongP1P2
+	}
+	if cmd.P2&0x02 != 0 && !a.inMF {
+		return apdu.SWFileNotFound
+	}
+	return apdu.SWOK
+}
+
+// dfAnswer answers a SELECT of the application as P2 asks, when Le is
+// present (ISO/IEC 7816-4 §11.2.2, §7.4): the FCI 6F { 84 DF name }, the
+// FCP 62 { 82 38 (DF), 84 DF name }, or nothing (FMD 08, none 0C).
+func dfAnswer(cmd apdu.Command) apdu.Response {
+	if cmd.Ne == 0 {
+		return apdu.Status(apdu.SWOK)
+	}
+	switch cmd.P2 & 0x0C {
+	case 0x00:
+		return apdu.Response{Data: tlv(0x6F, tlv(0x84, AID())), SW: apdu.SWOK}
+	case 0x04:
+		return apdu.Response{Data: tlv(0x62, tlv(0x82, []byte{0x38}), tlv(0x84, AID())), SW: apdu.SWOK}
+	}
+	return apdu.Status(apdu.SWOK)
 }
 
 // SelectMF implements virtual.MasterFileHolder: a plain SELECT MF makes the
@@ -292,8 +326,11 @@ func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
 		if !bytes.HasPrefix(AID(), cmd.Data) || len(cmd.Data) == 0 {
 			return apdu.Status(apdu.SWFileNotFound)
 		}
+		if sw := a.selectP2(cmd); sw != apdu.SWOK {
+			return apdu.Status(sw)
+		}
 		a.current, a.inMF = 0, false
-		return apdu.Status(apdu.SWOK)
+		return dfAnswer(cmd)
 	case 0x00:
 		if len(cmd.Data) == 0 || bytes.Equal(cmd.Data, []byte{0x3F, 0x00}) {
 			a.current, a.inMF = 0, true

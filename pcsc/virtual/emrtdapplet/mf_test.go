@@ -114,3 +114,32 @@ func TestDG14CarriesCardAccess(t *testing.T) {
 		t.Error("a BAC-only chip without Chip or Active Authentication has a DG14")
 	}
 }
+
+// SELECT of the application by DF name with the P2 variants of ISO/IEC
+// 7816-4 §11.2.2 (Table 63 of the 2013 edition): b4-b3 ask for the FCI
+// (00), the FCP (04) or nothing (0C), given only when Le is present;
+// b2-b1 ask for the first (00) or next (02) occurrence — the chip holds
+// one LDS1 application, so there is no next one once it is current;
+// b8-b5 must be 0000. The DF name travels in tag 84 (§7.4.3).
+func TestSelectApplicationP2(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := virtual.NewCard(virtual.Config{}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, card, [][2]string{
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4040007A000000247100100", "6F09 8407A0000002471001 9000"},
+		{"00A4040407A000000247100100", "620C 820138 8407A0000002471001 9000"},
+		{"00A4040007A0000002471001", "9000"}, // no Le: no data (case 3)
+		{"00A4040C05A000000247", "9000"},     // partial DF name
+		{"00A4040E07A0000002471001", "6A82"}, // next occurrence: none
+		{"00A4000C", "9000"},                 // back to the MF
+		{"00A4040E07A0000002471001", "9000"}, // from the MF the next is the first
+		{"00A4041C07A0000002471001", "6A86"}, // b8-b5 not 0000
+		{"00B09E0000", "6982"},               // the application stays current
+	})
+}
