@@ -393,7 +393,7 @@ func (s *SOD) VerifySignature() error {
 			ok = verifyECDSADER(pub, digest, s.signature)
 		case schemeECDSAPlain:
 			n := len(s.signature) / 2
-			if n > 0 && len(s.signature)%2 == 0 {
+			if plainLength(pub.Curve, s.signature) {
 				r, ss := new(big.Int).SetBytes(s.signature[:n]), new(big.Int).SetBytes(s.signature[n:])
 				if nistCurve(pub.Curve) {
 					ok = ecdsa.Verify(pub, digest, r, ss)
