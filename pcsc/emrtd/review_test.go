@@ -3,9 +3,16 @@ package emrtd_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/emrtd"
@@ -114,6 +121,69 @@ func tlv(tag uint16, v []byte) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// EF.SOD is signed by a document signer, not by the CSCA itself: the
+// document signer certificate profile of ICAO 9303-12 §7.1.1 has key usage
+// digitalSignature and no CA basic constraints, the CSCA's keyCertSign and
+// cRLSign only. An EF.SOD whose signer is the CSCA certificate, or a
+// certificate the CSCA issued without digitalSignature (say a CA or a CRL
+// signer's), chains to the CSCA but is not a document signer's: refused as
+// ErrUntrustedSigner.
+func TestSODSignerNotDocumentSigner(t *testing.T) {
+	now := time.Now()
+	is, err := emrtdapplet.NewIssuer("UTO", now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(77),
+		Subject:      pkix.Name{Country: is.CSCA.Subject.Country, CommonName: "puce test CRL signer"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, is.CSCA, other.Public(), is.CSCAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlSigner, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		cert *x509.Certificate
+		key  crypto.Signer
+	}{
+		{"CSCA", is.CSCA, is.CSCAKey},
+		{"CRL signer", crlSigner, other},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			signer := *is
+			signer.DocumentSigner, signer.DocumentSignerKey = c.cert, c.key
+			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{Issuer: &signer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := newFixtureFrom(p, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := emrtd.Open(t.Context(), f.tr, f.key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Read(t.Context(), &emrtd.ReadOptions{CSCAs: []*x509.Certificate{is.CSCA}})
+			if !errors.Is(err, emrtd.ErrUntrustedSigner) {
+				t.Fatalf("EF.SOD signed by the %s: %v (verified %v)", c.name, err, r != nil && r.Verified())
+			}
+		})
+	}
 }
 
 var _ = bytes.Equal
