@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/puce-id/puce/pcsc/apdu"
