@@ -187,3 +187,63 @@ func TestSODSignerNotDocumentSigner(t *testing.T) {
 }
 
 var _ = bytes.Equal
+
+// A passport whose DG15 holds an RSA key (ISO/IEC 9796-2 Active
+// Authentication, ICAO 9303-11 §6.1): Read authenticates it, a clone with
+// its files but another key fails, and the holder can disclose to a
+// receiver, who requires the chip's signature because EF.SOD covers DG15
+// (VerifyDisclosure's DG15 rule): such a document could not be disclosed
+// at all while RSA gave ErrUnsupported.
+func TestActiveAuthenticationRSAChip(t *testing.T) {
+	ctx := t.Context()
+	genuine := newFixture(t, true, &emrtdapplet.Options{ActiveAuthenticationRSA: true})
+	s, err := emrtd.Open(ctx, genuine.tr, emrtd.CAN(genuine.p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{genuine.p.CSCA}, ActiveAuthentication: true})
+	if err != nil || !r.ActiveAuthenticated || !r.Verified() {
+		t.Fatalf("RSA Active Authentication: %v", err)
+	}
+	if k, err := emrtd.ParseDG15(r.DataGroups[emrtd.DG15]); err != nil || k.RSA == nil {
+		t.Fatalf("DG15: %+v, %v", k, err)
+	}
+
+	// The holder discloses DG1 to a receiver with a challenge.
+	origin, nonce := "https://bank.example", "n-1"
+	s, err = emrtd.Open(ctx, genuine.tr, emrtd.CAN(genuine.p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := emrtd.DisclosureRequest{Required: []emrtd.DG{emrtd.DG1}, Challenge: emrtd.DisclosureChallenge(origin, nonce)}
+	prep, err := s.PrepareDisclosure(ctx, req)
+	if err != nil {
+		t.Fatalf("PrepareDisclosure: %v", err)
+	}
+	d, err := prep.Disclose()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := emrtd.VerifyDisclosure(d, emrtd.DisclosureOptions{DisclosureRequest: req, CSCAs: []*x509.Certificate{genuine.p.CSCA}})
+	if err != nil || !got.ActiveAuthenticated {
+		t.Fatalf("VerifyDisclosure: %v", err)
+	}
+	// Another exchange's challenge: refused.
+	req.Challenge = emrtd.DisclosureChallenge(origin, "n-2")
+	if _, err := emrtd.VerifyDisclosure(d, emrtd.DisclosureOptions{DisclosureRequest: req, CSCAs: []*x509.Certificate{genuine.p.CSCA}}); !errors.Is(err, emrtd.ErrNoChipProof) {
+		t.Fatalf("replayed proof: %v", err)
+	}
+
+	// A clone: the genuine chip's DG15, DG14 and EF.SOD, its own key.
+	clone := newFixture(t, true, &emrtdapplet.Options{ActiveAuthenticationRSA: true, Issuer: genuine.p.Issuer})
+	for _, fid := range []uint16{0x010E, 0x010F, 0x011D} {
+		clone.p.Applet.ReplaceFile(fid, genuine.p.Applet.File(fid))
+	}
+	s, err = emrtd.Open(ctx, clone.tr, emrtd.CAN(clone.p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{genuine.p.CSCA}, ActiveAuthentication: true}); !errors.Is(err, emrtd.ErrActiveAuthentication) {
+		t.Fatalf("clone: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/asn1"
@@ -74,7 +75,8 @@ type Applet struct {
 	pace    *paceConfig       // nil: no PACE
 	ca      *chipKey          // nil: no Chip Authentication
 	ta      *taConfig         // nil: no Terminal Authentication
-	aa      *ecdsa.PrivateKey // nil: no Active Authentication
+	aa      *ecdsa.PrivateKey // nil: no Active Authentication with ECDSA
+	aaRSA   *rsa.PrivateKey   // nil: no Active Authentication with RSA
 	// cardSecurity is EF.CardSecurity of the MF (cardsecurity.go), nil
 	// when absent.
 	cardSecurity []byte
