@@ -485,8 +485,8 @@ func (a *Applet) readable(fid uint16) uint16 {
 }
 
 // readBinary: B0 with a short EF identifier (P1 bit 8) or an offset on 15
-// bits in the current EF; B1 with the offset in DO'54', data in DO'53'
-// (ISO/IEC 7816-4 §11.3.3).
+// bits in the current EF; B1 with the EF in P1-P2, the offset in DO'54',
+// data in DO'53' (ISO/IEC 7816-4 §11.3.2, §11.3.3).
 func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 	fid, off, bySFI := a.current, 0, false
 	if cmd.INS == 0xB0 {
@@ -499,11 +499,18 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 			off = int(cmd.P1)<<8 | int(cmd.P2)
 		}
 	} else {
+		// P1-P2 names the EF (ISO/IEC 7816-4, data unit handling: §11.3.2
+		// of the 2013 edition, §7.2.2 of 2005): 0000 the current
+		// one; a short EF identifier in bits 5-1 when the first eleven
+		// bits are 0 and bits 5-1 are not all equal; a file identifier
+		// otherwise.
 		if p := uint16(cmd.P1)<<8 | uint16(cmd.P2); p != 0 {
-			if p&0xFFE0 != 0 {
-				return apdu.Status(apdu.SWWrongP1P2)
+			if p&0xFFE0 == 0 && p != 0x1F {
+				fid = a.sfiFile(byte(p))
+			} else {
+				fid = p
 			}
-			fid, bySFI = a.sfiFile(byte(p)), true
+			bySFI = true
 		}
 		o, _, err := apdu.DecodeTLV(cmd.Data)
 		if err != nil || o.Tag != 0x54 || len(o.Value) == 0 || len(o.Value) > 3 {
