@@ -1,7 +1,6 @@
 package emrtd_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -185,8 +184,6 @@ func TestSODSignerNotDocumentSigner(t *testing.T) {
 		})
 	}
 }
-
-var _ = bytes.Equal
 
 // A passport whose DG15 holds an RSA key (ISO/IEC 9796-2 Active
 // Authentication, ICAO 9303-11 §6.1): Read authenticates it, a clone with
