@@ -1,6 +1,7 @@
 package emrtd_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -242,5 +243,28 @@ func TestActiveAuthenticationRSAChip(t *testing.T) {
 	}
 	if _, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{genuine.p.CSCA}, ActiveAuthentication: true}); !errors.Is(err, emrtd.ErrActiveAuthentication) {
 		t.Fatalf("clone: %v", err)
+	}
+}
+
+// A chip that answers READ BINARY with more bytes than Le asked for (ISO/IEC
+// 7816-4 §5.1: Ne is the most it may send) does not make the reader keep
+// them: a file ends where its outer TLV says, so EF.CardAccess, read plain,
+// still matches the signed copy in DG14 and the read is verified.
+func TestReadMoreThanLe(t *testing.T) {
+	f := newFixture(t, true, nil)
+	r := &rewriter{f: f, answer: func(cmd, resp []byte) []byte {
+		if cmd[0] == 0x00 && cmd[1] == 0xB0 && cmd[2] == 0x9C && len(resp) > 2 {
+			// Le was DF (223 bytes): answer 22 + 224.
+			return append(append(bytes.Clone(resp[:len(resp)-2]), bytes.Repeat([]byte{0x31}, 0xE0)...), resp[len(resp)-2:]...)
+		}
+		return resp
+	}}
+	s, err := emrtd.Open(t.Context(), r, emrtd.CAN(f.p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Read(t.Context(), &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}})
+	if err != nil || !rec.Verified() {
+		t.Fatalf("read: %v", err)
 	}
 }
