@@ -268,3 +268,22 @@ func TestReadMoreThanLe(t *testing.T) {
 		t.Fatalf("read: %v", err)
 	}
 }
+
+// Disclosing a data group that was not read is a typed error naming it,
+// not a bare message (Record.Disclose).
+func TestDiscloseUnreadDataGroup(t *testing.T) {
+	f := newFixture(t, true, nil)
+	s, err := emrtd.Open(t.Context(), f.tr, emrtd.CAN(f.p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Read(t.Context(), &emrtd.ReadOptions{DataGroups: []emrtd.DG{emrtd.DG1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rec.Disclose(emrtd.DG1, emrtd.DG2)
+	var dge *emrtd.DataGroupError
+	if !errors.Is(err, emrtd.ErrMissingDataGroup) || !errors.As(err, &dge) || dge.DG != emrtd.DG2 {
+		t.Fatalf("Disclose of an unread DG2: %v", err)
+	}
+}
