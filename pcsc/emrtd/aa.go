@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -27,11 +30,14 @@ func ecdsaPlainHash(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
 	return h, ok && s == schemeECDSAPlain
 }
 
-// ActiveAuthenticationKey is DG15's public key. Curve is nil for a key
-// this package cannot use (RSA, an unknown curve).
+// ActiveAuthenticationKey is DG15's public key: an ECDSA key (Curve, X,
+// Y) or an RSA key (RSA). Both are nil for a key this package cannot use
+// (an unknown curve or algorithm).
 type ActiveAuthenticationKey struct {
 	Curve elliptic.Curve
 	X, Y  *big.Int
+	// RSA is an RSA key, used with ISO/IEC 9796-2 (ICAO 9303-11 §6.1).
+	RSA *rsa.PublicKey
 }
 
 // ParseDG15 decodes DG15, 6F { SubjectPublicKeyInfo } (ICAO 9303-10
@@ -45,16 +51,80 @@ func ParseDG15(b []byte) (*ActiveAuthenticationKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if curve == nil {
+		if pub, err := x509.ParsePKIXPublicKey(v); err == nil {
+			if k, ok := pub.(*rsa.PublicKey); ok {
+				return &ActiveAuthenticationKey{RSA: k}, nil
+			}
+		} else if isRSASPKI(v) {
+			return nil, malformed("DG15 RSA key: %v", err)
+		}
+	}
 	return &ActiveAuthenticationKey{Curve: curve, X: x, Y: y}, nil
 }
 
-// AuthenticateActive runs Active Authentication (ICAO 9303-11 §6.1) with an
-// ECDSA key: it reads DG15 (the public key) and DG14 (the signature
+// isRSASPKI reports a SubjectPublicKeyInfo naming rsaEncryption.
+func isRSASPKI(der []byte) bool {
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		Key       asn1.BitString
+	}
+	_, err := asn1.Unmarshal(der, &spki)
+	return err == nil && spki.Algorithm.Algorithm.Equal(oidRSAEncryption)
+}
+
+// ISO/IEC 10118-3 hash function identifiers of the ISO/IEC 9796-2 trailer
+// 'xx CC'.
+var trailerHashes = map[byte]crypto.Hash{0x33: crypto.SHA1, 0x34: crypto.SHA256, 0x35: crypto.SHA512, 0x36: crypto.SHA384, 0x38: crypto.SHA224}
+
+// verify9796 checks an RSA Active Authentication signature: ISO/IEC 9796-2
+// digital signature scheme 1 with partial message recovery (ICAO 9303-11
+// §6.1), M2 the terminal's challenge. The representative F = s^e mod n (or
+// n − that, which the scheme lets the signer send instead) must read 6A ‖
+// M1 ‖ H(M1 ‖ M2) ‖ trailer, the trailer BC (implicit hash, SHA-1) or an
+// ISO/IEC 10118-3 hash identifier followed by CC, and
+// M1 filling the rest: the header 6A says partial recovery with no padding,
+// the only form whose message M1 ‖ M2 goes beyond the representative.
+func verify9796(pub *rsa.PublicKey, challenge, sig []byte) bool {
+	size := (pub.N.BitLen() + 7) / 8
+	if len(sig) != size || pub.E < 2 {
+		return false
+	}
+	s := new(big.Int).SetBytes(sig)
+	if s.Sign() <= 0 || s.Cmp(pub.N) >= 0 {
+		return false
+	}
+	j := new(big.Int).Exp(s, big.NewInt(int64(pub.E)), pub.N)
+	if j.Bit(0)|j.Bit(1)<<1|j.Bit(2)<<2|j.Bit(3)<<3 != 0xC {
+		j.Sub(pub.N, j)
+	}
+	f := j.FillBytes(make([]byte, size))
+	var h crypto.Hash
+	var t int
+	switch {
+	case f[size-1] == 0xBC:
+		h, t = crypto.SHA1, 1
+	case f[size-1] == 0xCC:
+		h, t = trailerHashes[f[size-2]], 2
+	}
+	if h == 0 || !h.Available() || f[0] != 0x6A || size < 1+h.Size()+t+1 {
+		return false
+	}
+	m1, digest := f[1:size-t-h.Size()], f[size-t-h.Size():size-t]
+	d := h.New()
+	d.Write(m1)
+	d.Write(challenge)
+	return subtle.ConstantTimeCompare(d.Sum(nil), digest) == 1
+}
+
+// AuthenticateActive runs Active Authentication (ICAO 9303-11 §6.1): it
+// reads DG15 (the public key) and DG14 (for an ECDSA key, the signature
 // algorithm, ActiveAuthenticationInfo), sends a fresh 8-byte challenge in
-// INTERNAL AUTHENTICATE and verifies the plain signature over it. A chip
-// without DG15's private key fails with ErrActiveAuthentication. It returns
-// DG15 as read; passive authentication must cover it (Session.Read with
-// ReadOptions.ActiveAuthentication does). RSA keys (ISO/IEC 9796-2) give
+// INTERNAL AUTHENTICATE and verifies the signature over it: plain ECDSA,
+// or ISO/IEC 9796-2 scheme 1 for an RSA key. A chip without DG15's private
+// key fails with ErrActiveAuthentication. It returns DG15 as read; passive
+// authentication must cover it (Session.Read with
+// ReadOptions.ActiveAuthentication does). A key of another kind gives
 // ErrUnsupported.
 func (s *Session) AuthenticateActive(ctx context.Context, rand io.Reader) ([]byte, error) {
 	challenge := make([]byte, ActiveChallengeSize)
@@ -171,8 +241,14 @@ func checkActive(dg15, dg14, challenge, sig []byte) error {
 	if err != nil {
 		return &DataGroupError{DG: DG15, Err: err}
 	}
+	if key.RSA != nil {
+		if sig == nil || !verify9796(key.RSA, challenge, sig) {
+			return ErrActiveAuthentication
+		}
+		return nil
+	}
 	if key.Curve == nil {
-		return fmt.Errorf("%w: Active Authentication key of DG15 is not ECDSA on a known curve (RSA with ISO/IEC 9796-2 is not implemented)", ErrUnsupported)
+		return fmt.Errorf("%w: Active Authentication key of DG15 is neither RSA nor ECDSA on a known curve", ErrUnsupported)
 	}
 	h := ecdsaHash(key.Curve)
 	if dg14 != nil {

@@ -122,7 +122,7 @@ func readCardSecurity(ctx context.Context, c *apdu.Client, chunk int) ([]byte, e
 // fetchCardSecurity reads EF.CardSecurity once the application is selected:
 // SELECT MF, the read, SELECT of the application again, all under secure
 // messaging (a plain command would end it, ICAO 9303-11 §9.8). Read does
-// it for a PACE chip whose EF.COM lists no DG14, the one case where
+// it for a PACE chip whose EF.COM and EF.SOD list no DG14, the one case where
 // EF.CardSecurity is the only signed copy of EF.CardAccess.
 func (s *Session) fetchCardSecurity(ctx context.Context) error {
 	s.csTried = true

@@ -57,8 +57,10 @@ func TestCardSecurityInsteadOfDG14(t *testing.T) {
 	if !bytes.Equal(r.CardSecurity, p.Applet.CardSecurity()) {
 		t.Error("Record.CardSecurity is not the chip's EF.CardSecurity")
 	}
-	// PACE (6 APDUs), SELECT, EF.COM, then the detour through the MF.
-	want := []string{"0CB09E00 9000", "0CA4000C 9000", "0CB09D00 9000", "0CA4040C 9000", "0CB09D00 9000"}
+	// PACE (6 APDUs), SELECT, EF.COM, EF.SOD (which, signed, says which
+	// data groups are present, DG14 or not), then the detour through the
+	// MF.
+	want := []string{"0CB09E00 9000", "0CB09D00 9000", "0CA4000C 9000", "0CB09D00 9000", "0CA4040C 9000"}
 	if len(log) < 7+len(want)-1 || fmt.Sprint(log[7:7+len(want)]) != fmt.Sprint(want) {
 		t.Errorf("APDUs after SELECT:\n got  %v\n want %v …", log[7:], want)
 	}

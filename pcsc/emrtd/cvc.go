@@ -452,10 +452,18 @@ func signPlain(rand io.Reader, key crypto.Signer, curve elliptic.Curve, h crypto
 	return out, nil
 }
 
+// plainLength reports whether sig has the length of a plain ECDSA
+// signature on the curve: r and s each as an octet string of the order's
+// length (BSI TR-03111 §5.2.1), so that no other byte string stands for
+// the same signature.
+func plainLength(curve elliptic.Curve, sig []byte) bool {
+	return len(sig) == 2*((curve.Params().N.BitLen()+7)/8)
+}
+
 // verifyPlain checks a plain ECDSA signature over msg.
 func verifyPlain(curve elliptic.Curve, point []byte, h crypto.Hash, msg, sig []byte) bool {
 	x, y, err := decodePoint(curve, point)
-	if err != nil || len(sig) == 0 || len(sig)%2 != 0 || !h.Available() {
+	if err != nil || !plainLength(curve, sig) || !h.Available() {
 		return false
 	}
 	hh := h.New()

@@ -22,7 +22,8 @@ var (
 	// for.
 	ErrNothingToDisclose = errors.New("emrtd: nothing chosen to disclose")
 	// ErrMissingDataGroup: a disclosure lacks a data group the receiver
-	// requires.
+	// requires, or (Record.Disclose) the holder's side was asked to
+	// disclose a data group it did not read.
 	ErrMissingDataGroup = errors.New("emrtd: the disclosure lacks a required data group")
 	// ErrUnrequestedDataGroup: a disclosure carries a data group the
 	// receiver did not ask for; minimal disclosure means not even
@@ -208,7 +209,8 @@ func (r *Record) Disclose(dgs ...DG) (*Disclosure, error) {
 	for _, dg := range dgs {
 		b, ok := r.DataGroups[dg]
 		if !ok {
-			return nil, fmt.Errorf("emrtd: %v was not read, cannot disclose it", dg)
+			// Not read, so not in the record: the disclosure would lack it.
+			return nil, &DataGroupError{DG: dg, Err: fmt.Errorf("%w: it was not read", ErrMissingDataGroup)}
 		}
 		d.DataGroups[dg] = bytes.Clone(b)
 	}

@@ -61,8 +61,8 @@
 // key — a clone carrying a genuine chip's files, which passive
 // authentication alone accepts — fails with ErrChipAuthentication.
 // Session.AuthenticateActive runs Active Authentication (§6.1) with an ECDSA
-// DG15 key; a wrong key gives ErrActiveAuthentication. ReadOptions
-// ChipAuthentication and ActiveAuthentication run them inside Read and make
+// or RSA (ISO/IEC 9796-2) DG15 key; a wrong key gives
+// ErrActiveAuthentication. ReadOptions ChipAuthentication and ActiveAuthentication run them inside Read and make
 // passive authentication cover DG14 and DG15, the keys they used.
 // Session.ProveActive signs a challenge chosen by a remote receiver
 // (DisclosureChallenge binds it to the receiver's nonce and origin), which

@@ -136,28 +136,11 @@ func parseTD1(s string) (*MRZ, error) {
 	m := &MRZ{Format: TD1, Lines: []string{l1, l2, l3}}
 	m.DocumentCode = filler(l1[0:2])
 	m.IssuingState = filler(l1[2:5])
-	num, opt1 := l1[5:14], l1[15:30]
-	if l1[14] == '<' {
-		// A document number longer than 9 characters continues in the
-		// optional data, followed by its check digit and a filler (ICAO
-		// 9303-5 §4.2.2.2 note j).
-		end := strings.IndexByte(opt1, '<')
-		if end < 1 {
-			return nil, malformed("TD1 long document number without its check digit")
-		}
-		full := num + opt1[:end-1]
-		if err := checked("document number", full, opt1[end-1]); err != nil {
-			return nil, err
-		}
-		m.DocumentNumber = filler(full)
-		opt1 = opt1[end:]
-	} else {
-		if err := checked("document number", num, l1[14]); err != nil {
-			return nil, err
-		}
-		m.DocumentNumber = filler(num)
+	num, opt1, err := documentNumber(l1[5:14], l1[14], l1[15:30])
+	if err != nil {
+		return nil, err
 	}
-	m.OptionalData1 = filler(opt1)
+	m.DocumentNumber, m.OptionalData1 = num, opt1
 	if err := checked("date of birth", l2[0:6], l2[6]); err != nil {
 		return nil, err
 	}
@@ -184,10 +167,18 @@ func parseTD23(s string, f MRZFormat, n int) (*MRZ, error) {
 	m.DocumentCode = filler(l1[0:2])
 	m.IssuingState = filler(l1[2:5])
 	m.PrimaryID, m.SecondaryID = names(l1[5:])
-	if err := checked("document number", l2[0:9], l2[9]); err != nil {
-		return nil, err
+	if f == TD3 {
+		if err := checked("document number", l2[0:9], l2[9]); err != nil {
+			return nil, err
+		}
+		m.DocumentNumber = filler(l2[0:9])
+	} else {
+		num, opt, err := documentNumber(l2[0:9], l2[9], l2[28:35])
+		if err != nil {
+			return nil, err
+		}
+		m.DocumentNumber, m.OptionalData1 = num, opt
 	}
-	m.DocumentNumber = filler(l2[0:9])
 	m.Nationality = filler(l2[10:13])
 	if err := checked("date of birth", l2[13:19], l2[19]); err != nil {
 		return nil, err
@@ -213,12 +204,36 @@ func parseTD23(s string, f MRZFormat, n int) (*MRZ, error) {
 			return nil, err
 		}
 	} else {
-		m.OptionalData1 = filler(l2[28:35])
 		if err := checked("composite", l2[0:10]+l2[13:20]+l2[21:35], l2[last]); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// documentNumber reads the document number field, its check digit and the
+// optional data after them (TD1 line 1, TD2 line 2), and returns the number
+// and what remains of the optional data. A number longer than nine
+// characters has a filler in place of the check digit and continues in the
+// optional data, followed by the check digit of the whole number and a
+// filler (ICAO 9303-5 §4.2.2.2 note j for TD1, ICAO 9303-6 §4.2.2.2 note j
+// for TD2).
+func documentNumber(num string, digit byte, opt string) (number, rest string, err error) {
+	if digit != '<' {
+		if err := checked("document number", num, digit); err != nil {
+			return "", "", err
+		}
+		return filler(num), filler(opt), nil
+	}
+	end := strings.IndexByte(opt, '<')
+	if end < 1 {
+		return "", "", malformed("long document number without its check digit")
+	}
+	full := num + opt[:end-1]
+	if err := checked("document number", full, opt[end-1]); err != nil {
+		return "", "", err
+	}
+	return filler(full), filler(opt[end:]), nil
 }
 
 // filler turns the MRZ filler into spaces and trims.

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -196,7 +195,14 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	}
 	tIC, err := generalAuthenticate(ctx, client, true, 0x85, tIFD, 0x86)
 	if err != nil {
-		if errors.Is(err, apdu.ErrSecurityStatus) || isWarning(err) || errors.Is(err, apdu.ErrWrongData) {
+		// The token is keyed by the holder's password: whatever status
+		// word the chip refuses it with (6300, or 6983/6984/6985/6A80/
+		// 6A88, all of which BSI TR-03110-3 Appendix B allows for GENERAL
+		// AUTHENTICATE), the password has been tried. ErrAccessDenied
+		// keeps Open from asking again with BAC and the same MRZ (ICAO
+		// 9303-11 §4.2: BAC is for a chip without usable PACE, not a
+		// second try of a refused key).
+		if isStatus(err) {
 			return nil, nil, fmt.Errorf("%w: PACE: %w", ErrAccessDenied, err)
 		}
 		return nil, nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)

@@ -69,8 +69,8 @@ func (r *Record) Verified() bool { return r.Verification.Status == Verified }
 
 // ReadOptions configures Session.Read.
 type ReadOptions struct {
-	// DataGroups to read; by default every data group EF.COM lists that
-	// needs no Terminal Authentication, and those that do when Terminal is
+	// DataGroups to read; by default every data group EF.COM lists or
+	// EF.SOD covers that needs no Terminal Authentication, and those that do when Terminal is
 	// set and its chain grants them. Asking for DG3 or DG4 otherwise fails
 	// with ErrNotAuthorised.
 	DataGroups []DG
@@ -105,8 +105,8 @@ type ReadOptions struct {
 // checks EF.CardAccess, as Open read it, against EF.CardSecurity when the
 // chip gave it — verified like EF.SOD, failing with ErrCardSecurity — or
 // against DG14 (read for it when opts.DataGroups omits it): a mismatch
-// gives ErrCardAccessMismatch and no record. A PACE chip whose EF.COM lists
-// no DG14 is asked for EF.CardSecurity (three APDUs: SELECT MF, READ
+// gives ErrCardAccessMismatch and no record. A PACE chip whose EF.COM and
+// EF.SOD list no DG14 is asked for EF.CardSecurity (three APDUs: SELECT MF, READ
 // BINARY, SELECT of the application, under secure messaging).
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
@@ -155,28 +155,42 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {
 		want = append(slices.Clone(want), DG15)
 	}
+	if sod == nil {
+		var err error
+		if sod, err = s.ReadFile(ctx, FileSOD); err != nil {
+			return nil, err
+		}
+	}
+	// The data groups present: those EF.COM lists and those EF.SOD covers.
+	// EF.COM is unsigned, so a chip (or a clone) could leave a data group
+	// out of it — DG14, to hide that the chip announces PACE — while the
+	// signed security object still lists it (ICAO 9303-10 §4.6.2.2). A
+	// malformed EF.SOD adds nothing here; passive authentication reports
+	// it.
+	present := slices.Clone(com.DataGroups)
+	if so, err := ParseSOD(sod); err == nil {
+		for _, dg := range slices.Sorted(maps.Keys(so.Hashes)) {
+			if !slices.Contains(present, dg) {
+				present = append(present, dg)
+			}
+		}
+	}
 	// Without DG14, only EF.CardSecurity can authenticate EF.CardAccess
 	// (ICAO 9303-11 §9.2.11); it is readable after PACE only.
-	if s.protocol == ProtocolPACE && !s.csTried && !slices.Contains(com.DataGroups, DG14) {
+	if s.protocol == ProtocolPACE && !s.csTried && !slices.Contains(present, DG14) {
 		if err := s.fetchCardSecurity(ctx); err != nil {
 			return nil, err
 		}
 	}
 	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess).
-	if s.seen != cardAccessNotRead && s.cardSecurity == nil && want != nil && !slices.Contains(want, DG14) && slices.Contains(com.DataGroups, DG14) {
+	if s.seen != cardAccessNotRead && s.cardSecurity == nil && want != nil && !slices.Contains(want, DG14) && slices.Contains(present, DG14) {
 		want = append(slices.Clone(want), DG14)
 	}
 	if want == nil {
-		for _, dg := range com.DataGroups {
+		for _, dg := range present {
 			if !dg.NeedsTerminalAuthentication() || s.eac.terminal && s.eac.rights.allows(dg) {
 				want = append(want, dg)
 			}
-		}
-	}
-	if sod == nil {
-		var err error
-		if sod, err = s.ReadFile(ctx, FileSOD); err != nil {
-			return nil, err
 		}
 	}
 	groups := make(map[DG][]byte, len(want))

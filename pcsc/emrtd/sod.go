@@ -393,7 +393,7 @@ func (s *SOD) VerifySignature() error {
 			ok = verifyECDSADER(pub, digest, s.signature)
 		case schemeECDSAPlain:
 			n := len(s.signature) / 2
-			if n > 0 && len(s.signature)%2 == 0 {
+			if plainLength(pub.Curve, s.signature) {
 				r, ss := new(big.Int).SetBytes(s.signature[:n]), new(big.Int).SetBytes(s.signature[n:])
 				if nistCurve(pub.Curve) {
 					ok = ecdsa.Verify(pub, digest, r, ss)
@@ -418,6 +418,9 @@ func (s *SOD) VerifySignature() error {
 func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certificate, error) {
 	if len(cscas) == 0 {
 		return nil, fmt.Errorf("%w: no CSCA certificate configured", ErrUntrustedSigner)
+	}
+	if err := signerProfile(s.Signer); err != nil {
+		return nil, err
 	}
 	// crypto/x509 cannot check signatures by Brainpool keys: such links are
 	// checked by hand, the others by crypto/x509.
@@ -454,6 +457,24 @@ func (s *SOD) VerifyChain(cscas []*x509.Certificate, t time.Time) (*x509.Certifi
 		return nil, fmt.Errorf("%w: %w", ErrUntrustedSigner, err)
 	}
 	return chains[0][len(chains[0])-1], nil
+}
+
+// signerProfile checks that a certificate is an end entity that may sign
+// documents: ICAO 9303-12 §7.1.1 (8th edition) profiles the document signer
+// (and the master list signer) with key usage digitalSignature and no CA
+// basic constraints, and the CSCA with keyCertSign and cRLSign. A CSCA
+// signing EF.SOD with its own certificate, or another certificate it issued
+// for another purpose, chains to it all the same; this tells them apart. A
+// certificate without the key usage extension is let through, as older
+// document signers were issued without it.
+func signerProfile(c *x509.Certificate) error {
+	if c.BasicConstraintsValid && c.IsCA {
+		return fmt.Errorf("%w: the signer certificate is a CA's, not a document signer's", ErrUntrustedSigner)
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		return fmt.Errorf("%w: the signer certificate's key usage lacks digitalSignature", ErrUntrustedSigner)
+	}
+	return nil
 }
 
 // CheckDataGroup compares a data group's bytes, as read, with its hash in

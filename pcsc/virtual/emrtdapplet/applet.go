@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/asn1"
@@ -74,7 +75,8 @@ type Applet struct {
 	pace    *paceConfig       // nil: no PACE
 	ca      *chipKey          // nil: no Chip Authentication
 	ta      *taConfig         // nil: no Terminal Authentication
-	aa      *ecdsa.PrivateKey // nil: no Active Authentication
+	aa      *ecdsa.PrivateKey // nil: no Active Authentication with ECDSA
+	aaRSA   *rsa.PrivateKey   // nil: no Active Authentication with RSA
 	// cardSecurity is EF.CardSecurity of the MF (cardsecurity.go), nil
 	// when absent.
 	cardSecurity []byte
@@ -131,12 +133,15 @@ func (a *Applet) AID() []byte { return AID() }
 // Select implements virtual.Applet: a plain SELECT of the application ends
 // any secure messaging session (ICAO 9303-11 §9.8: a plain command aborts
 // it).
-func (a *Applet) Select(context.Context, apdu.Command) (apdu.Response, error) {
+func (a *Applet) Select(_ context.Context, cmd apdu.Command) (apdu.Response, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if sw := a.selectP2(cmd); sw != apdu.SWOK {
+		return apdu.Status(sw), nil
+	}
 	a.clear()
 	a.inMF = false
-	return apdu.Status(apdu.SWOK), nil
+	return dfAnswer(cmd), nil
 }
 
 // SelectMF implements virtual.MasterFileHolder: a plain SELECT MF makes the
@@ -281,205 +286,6 @@ func (a *Applet) dispatch(cmd apdu.Command) apdu.Response {
 		return a.internalAuthenticate(cmd)
 	}
 	return apdu.Status(apdu.SWINSNotSupported)
-}
-
-// selectFile: SELECT by DF name (the application again, under secure
-// messaging), MF (P1 00), EF by identifier (P1 00, 02) or by path (P1 08,
-// 09) (ISO/IEC 7816-4 §11.2.2).
-func (a *Applet) selectFile(cmd apdu.Command) apdu.Response {
-	switch cmd.P1 {
-	case 0x04:
-		if !bytes.HasPrefix(AID(), cmd.Data) || len(cmd.Data) == 0 {
-			return apdu.Status(apdu.SWFileNotFound)
-		}
-		a.current, a.inMF = 0, false
-		return apdu.Status(apdu.SWOK)
-	case 0x00:
-		if len(cmd.Data) == 0 || bytes.Equal(cmd.Data, []byte{0x3F, 0x00}) {
-			a.current, a.inMF = 0, true
-			return fcpAnswer(cmd, mfFCP())
-		}
-	case 0x02:
-	case 0x08, 0x09:
-		// By path from the MF (08) or the current DF (09), as generic
-		// middleware such as OpenSC selects. The MF's only DF, the
-		// application, has no file identifier (ICAO 9303-10 §3.10: it is
-		// selected by name), so a path names one EF below the DF it
-		// starts from.
-		if len(cmd.Data) == 0 || len(cmd.Data)%2 != 0 {
-			return apdu.Status(apdu.SWWrongData)
-		}
-		if len(cmd.Data) != 2 {
-			return apdu.Status(apdu.SWFileNotFound)
-		}
-		if cmd.P1 == 0x08 {
-			fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
-			if !a.mfHas(fid) {
-				return apdu.Status(apdu.SWFileNotFound)
-			}
-			a.inMF = true
-		}
-	default:
-		return apdu.Status(apdu.SWWrongP1P2)
-	}
-	if len(cmd.Data) != 2 {
-		return apdu.Status(apdu.SWWrongData)
-	}
-	fid := uint16(cmd.Data[0])<<8 | uint16(cmd.Data[1])
-	if !a.visible(fid) {
-		return apdu.Status(apdu.SWFileNotFound)
-	}
-	a.current = fid
-	if !mfFile(fid) && a.level == accessNone {
-		// The application's files, and EF.CardSecurity, say nothing, not
-		// even their size, before access control.
-		return apdu.Status(apdu.SWOK)
-	}
-	data, _ := a.fileData(fid)
-	return fcpAnswer(cmd, efFCP(fid, len(data)))
-}
-
-// fcpAnswer answers a SELECT as P2 asks (ISO/IEC 7816-4 §11.2.2): the FCP
-// template for 00 (FCI, of which the FCP is the part this card has) and 04,
-// nothing for 08 and 0C.
-func fcpAnswer(cmd apdu.Command, fcp []byte) apdu.Response {
-	if cmd.P2&0x0C == 0x00 || cmd.P2&0x0C == 0x04 {
-		return apdu.Response{Data: fcp, SW: apdu.SWOK}
-	}
-	return apdu.Status(apdu.SWOK)
-}
-
-// efFCP is the FCP template of a transparent EF (ISO/IEC 7816-4 §7.4.3):
-// 62 { 80 size, 82 01 (working EF, transparent), 83 FID }.
-func efFCP(fid uint16, size int) []byte {
-	return tlv(0x62, tlv(0x80, []byte{byte(size >> 8), byte(size)}), tlv(0x82, []byte{0x01}), tlv(0x83, []byte{byte(fid >> 8), byte(fid)}))
-}
-
-// mfFCP is the FCP template of the MF: 62 { 82 38 (DF), 83 3F00 }.
-func mfFCP() []byte {
-	return tlv(0x62, tlv(0x82, []byte{0x38}), tlv(0x83, []byte{0x3F, 0x00}))
-}
-
-// mfFile reports the elementary files of the master file (ICAO 9303-10
-// §3.11; ISO/IEC 7816-4 §8.2.1.1).
-func mfFile(fid uint16) bool {
-	return fid == fidCardAccess || fid == fidDIR || fid == fidATRInfo
-}
-
-// visible reports whether an EF exists under the current DF: the MF's files
-// at MF level, the application's (and EF.CardAccess, see Applet) in the
-// application.
-func (a *Applet) visible(fid uint16) bool {
-	_, ok := a.fileData(fid)
-	return ok
-}
-
-// sfiFile resolves a short EF identifier in the current DF: in the MF, 1C
-// EF.CardAccess, 1D EF.CardSecurity, 1E EF.DIR, 01 EF.ATR/INFO (ICAO 9303-10
-// §3.11, 9303-11 §9.2.11); in the
-// application, 01xx (ICAO 9303-10 §4.6, Table 33).
-func (a *Applet) sfiFile(sfi byte) uint16 {
-	if !a.inMF {
-		return 0x0100 | uint16(sfi)
-	}
-	switch sfi {
-	case 0x1C:
-		return fidCardAccess
-	case 0x1D:
-		return fidCardSecurity
-	case 0x1E:
-		return fidDIR
-	case 0x01:
-		return fidATRInfo
-	}
-	return 0
-}
-
-// readable applies the access rules: EF.CardAccess to anyone,
-// EF.CardSecurity after PACE, the rest after BAC or PACE, DG3 and DG4 only after Terminal Authentication with a
-// chain whose effective rights include them (ICAO 9303-11 §7.1, BSI
-// TR-03110-3 §C.4.1).
-func (a *Applet) readable(fid uint16) uint16 {
-	if a.inMF && fid == fidCardSecurity {
-		// EF.CardSecurity: read access PACE (ICAO 9303-11 §9.2.11), so
-		// neither a plain reader nor a BAC session gets it.
-		if a.level != accessPACE {
-			return apdu.SWSecurityStatus
-		}
-		return apdu.SWOK
-	}
-	if mfFile(fid) {
-		// Always readable (ICAO 9303-10 §3.11).
-		return apdu.SWOK
-	}
-	if a.level == accessNone {
-		return apdu.SWSecurityStatus
-	}
-	switch fid {
-	case fidDG3:
-		if !a.terminal.done || a.terminal.rights&rightDG3 == 0 {
-			return apdu.SWSecurityStatus
-		}
-	case fidDG4:
-		if !a.terminal.done || a.terminal.rights&rightDG4 == 0 {
-			return apdu.SWSecurityStatus
-		}
-	}
-	return apdu.SWOK
-}
-
-// readBinary: B0 with a short EF identifier (P1 bit 8) or an offset on 15
-// bits in the current EF; B1 with the offset in DO'54', data in DO'53'
-// (ISO/IEC 7816-4 §11.3.3).
-func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
-	fid, off, bySFI := a.current, 0, false
-	if cmd.INS == 0xB0 {
-		if cmd.P1&0x80 != 0 {
-			if cmd.P1&0x60 != 0 {
-				return apdu.Status(apdu.SWWrongP1P2)
-			}
-			fid, off, bySFI = a.sfiFile(cmd.P1&0x1F), int(cmd.P2), true
-		} else {
-			off = int(cmd.P1)<<8 | int(cmd.P2)
-		}
-	} else {
-		if p := uint16(cmd.P1)<<8 | uint16(cmd.P2); p != 0 {
-			if p&0xFFE0 != 0 {
-				return apdu.Status(apdu.SWWrongP1P2)
-			}
-			fid, bySFI = a.sfiFile(byte(p)), true
-		}
-		o, _, err := apdu.DecodeTLV(cmd.Data)
-		if err != nil || o.Tag != 0x54 || len(o.Value) == 0 || len(o.Value) > 3 {
-			return apdu.Status(apdu.SWWrongData)
-		}
-		for _, b := range o.Value {
-			off = off<<8 | int(b)
-		}
-	}
-	data, ok := a.fileData(fid)
-	if !ok {
-		if fid == 0 && !bySFI {
-			// No current EF (ISO/IEC 7816-4 §5.6).
-			return apdu.Status(0x6986)
-		}
-		return apdu.Status(apdu.SWFileNotFound)
-	}
-	if sw := a.readable(fid); sw != apdu.SWOK {
-		return apdu.Status(sw)
-	}
-	a.current = fid
-	if off > len(data) {
-		return apdu.Status(swOffsetBeyond)
-	}
-	if cmd.INS == 0xB1 {
-		// DO'53' header: up to 4 bytes of Ne.
-		n := min(max(cmd.Ne-4, 0), len(data)-off)
-		out, _ := apdu.AppendTLV(nil, 0x53, data[off:off+n])
-		return apdu.Response{Data: out, SW: apdu.SWOK}
-	}
-	out := data[off : off+min(cmd.Ne, len(data)-off)]
-	return apdu.Response{Data: bytes.Clone(out), SW: apdu.SWOK}
 }
 
 // getChallenge starts BAC: RND.IC, 8 bytes (ICAO 9303-11 §4.3.4.1).

@@ -253,3 +253,91 @@ func opensslVerifiesSOD(t *testing.T, is *Issuer) {
 		t.Fatalf("LDS security object from openssl: %X, %v", lso, err)
 	}
 }
+
+// Before BAC or PACE a reader learns nothing of the application, not even
+// which data groups the chip holds: SELECT and READ BINARY of a present and
+// of an absent EF get the same 6982 (ICAO 9303-11 §4.1: access to the LDS1
+// application's data only after access control; ISO/IEC 7816-4 §5.6).
+func TestNoFileExistenceBeforeAccess(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Applet.ReplaceFile(0x0110, nil) // DG16 absent
+	if p.Applet.File(0x0101) == nil {
+		t.Fatal("no DG1")
+	}
+	card, _ := virtual.NewCard(virtual.Config{}, p.Applet)
+	ctx := context.Background()
+	send := func(s string) string {
+		r, err := card.Transmit(ctx, hx(t, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(r)
+	}
+	send("00A4040C07A0000002471001")
+	for _, pair := range [][2]string{
+		{"00A4020C020101", "00A4020C020110"},         // SELECT EF DG1, DG16
+		{"00A4090C020101", "00A4090C020110"},         // by path from the DF
+		{"00B0810004", "00B0900004"},                 // READ BINARY by SFI
+		{"00B100010354010008", "00B100100354010008"}, // odd INS, SFI in P2
+	} {
+		present, absent := send(pair[0]), send(pair[1])
+		if present != absent || present != "6982" {
+			t.Errorf("%s -> %s, %s -> %s; want 6982 both", pair[0], present, pair[1], absent)
+		}
+	}
+	// EF.CardAccess stays public.
+	if r := send("00B09C0004"); !strings.HasSuffix(r, "9000") {
+		t.Errorf("EF.CardAccess: %s", r)
+	}
+}
+
+// The chip's checks of the terminal's PACE keys (ICAO 9303-11 §4.4.3.3,
+// BSI TR-03111 §4.3.2.2): a mapping or ephemeral key that is no point of
+// the curve ends the PACE run with 6A80, and the next step finds no run
+// (6985); the G.1 worked example's first steps lead there.
+func TestPACETerminalKeyChecks(t *testing.T) {
+	prof := SampleProfile()
+	prof.DocumentCode, prof.DocumentNumber = "P", "T22000129"
+	prof.BirthDate = time.Date(1964, 8, 12, 0, 0, 0, 0, time.UTC)
+	prof.ExpiryDate = time.Date(2010, 10, 31, 0, 0, 0, 0, time.UTC)
+	mapKey := "047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D"
+	offCurve := mapKey[:len(mapKey)-2] + "2C"
+	for name, steps := range map[string][][2]string{
+		"mapping key off the curve": {
+			{"10860000457C4381 41" + offCurve + "00", "6A80"},
+		},
+		"mapping key compressed": {
+			{"10860000257C238121 02" + mapKey[2:66] + "00", "6A80"},
+		},
+		"ephemeral key off the curve": {
+			{"10860000457C4381 41" + mapKey + "00", "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000"},
+			{"10860000457C4383 41" + offCurve + "00", "6A80"},
+		},
+		"ephemeral key all zero": {
+			{"10860000457C4381 41" + mapKey + "00", "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000"},
+			{"10860000457C4383 41 04" + strings.Repeat("00", 64) + "00", "6A80"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := Personalise(prof, &Options{CAN: "123456", Issuer: testIssuer(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Applet.rand = bytes.NewReader(hx(t, "3F00C4D39D153F2B2A214A078D899B22"+
+				"498FF49756F2DC1587840041839A85982BE7761D14715FB091EFA7BCE9058560"+
+				"107CF58696EF6155053340FD633392BA81909DF7B9706F226F32086C7AFF974A"))
+			card, _ := virtual.NewCard(virtual.Config{}, p.Applet)
+			all := [][2]string{
+				{"00A4040C07A0000002471001", "9000"},
+				{"0022C1A412800A04007F0007020204020283010184010D", "9000"},
+				{"10860000027C0000", "7C12801095A3A016522EE98D01E76CB6B98B42C39000"},
+			}
+			all = append(all, steps...)
+			all = append(all, [2]string{"008600000C7C0A8508C2B0BD78D94BA86700", "6985"}, [2]string{"00B0810004", "6982"})
+			exchange(t, card, all)
+		})
+	}
+}

@@ -33,14 +33,15 @@ func TestCardSecurityAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Plain, before any access control: refused, by SFI and by FID, and a
-	// SELECT answers no FCP (nothing about the file before PACE).
+	// SELECT refused too (nothing about the file before PACE, not even
+	// that it exists: TestNoFileExistenceBeforeAccess).
 	exchange(t, card, [][2]string{
 		{"00B09D0000", "6982"},
-		{"00A4020C02011D", "9000"},
-		{"00B0000000", "6982"},
-		{"00A4020402011D00", "9000"},
-		{"00A4080C02011D", "9000"},
-		{"00B0000000", "6982"},
+		{"00A4020C02011D", "6982"},
+		{"00B0000000", "6986"},
+		{"00A4020402011D00", "6982"},
+		{"00A4080C02011D", "6982"},
+		{"00B0000000", "6986"},
 	})
 	// After BAC, in the MF: still refused, BAC is not PACE.
 	a.mu.Lock()

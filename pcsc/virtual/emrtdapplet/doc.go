@@ -8,8 +8,9 @@
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
 // Authentication key, which Options.DisableChipAuthentication leaves out, and
 // the SecurityInfos of EF.CardAccess, ICAO 9303-11 §9.2.11), DG15
-// when Options.ActiveAuthentication asks for an Active Authentication key
-// (Options.OmitDG14 drops DG14 for a chip with PACE alone), EF.CardSecurity
+// when Options.ActiveAuthentication (ECDSA) or
+// Options.ActiveAuthenticationRSA (ISO/IEC 9796-2) asks for an Active
+// Authentication key (Options.OmitDG14 drops DG14 for a chip with PACE alone), EF.CardSecurity
 // in the master file when Options.CardSecurity asks (DG14's SecurityInfos
 // signed by the document signer, readable after PACE only, ICAO 9303-11
 // §9.2.11), and EF.SOD signed by a test document signer under a test CSCA (NIST P-256

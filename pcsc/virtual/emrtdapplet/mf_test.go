@@ -1,10 +1,12 @@
 package emrtdapplet
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strings"
 	"testing"
 
+	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/virtual"
 )
 
@@ -51,13 +53,13 @@ func TestMasterFile(t *testing.T) {
 	})
 	// File control parameters when P2 asks (ISO/IEC 7816-4 §7.4.3): the MF
 	// a DF, EF.CardAccess a transparent EF of 22 bytes; an application
-	// file before access control, nothing.
+	// file before access control, 6982 (TestNoFileExistenceBeforeAccess).
 	exchange(t, card, [][2]string{
 		{"00A4000400", "6207820138 83023F00 9000"},
 		{"00A40004023F0000", "6207820138 83023F00 9000"},
 		{"00A4020402011C00", "620B 80020016 820101 8302011C 9000"},
 		{"00A4040C07A0000002471001", "9000"},
-		{"00A4020402010100", "9000"},
+		{"00A4020402010100", "6982"},
 		{"00A4000C", "9000"},
 		// By path from the MF, as OpenSC selects, also from the
 		// application; by path from the current DF.
@@ -112,5 +114,68 @@ func TestDG14CarriesCardAccess(t *testing.T) {
 	}
 	if p.Applet.File(0x010E) != nil {
 		t.Error("a BAC-only chip without Chip or Active Authentication has a DG14")
+	}
+}
+
+// SELECT of the application by DF name with the P2 variants of ISO/IEC
+// 7816-4 §11.2.2 (Table 63 of the 2013 edition): b4-b3 ask for the FCI
+// (00), the FCP (04) or nothing (0C), given only when Le is present;
+// b2-b1 ask for the first (00) or next (02) occurrence — the chip holds
+// one LDS1 application, so there is no next one once it is current;
+// b8-b5 must be 0000. The DF name travels in tag 84 (§7.4.3).
+func TestSelectApplicationP2(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := virtual.NewCard(virtual.Config{}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, card, [][2]string{
+		{"00A4040C07A0000002471001", "9000"},
+		{"00A4040007A000000247100100", "6F09 8407A0000002471001 9000"},
+		{"00A4040407A000000247100100", "620C 820138 8407A0000002471001 9000"},
+		{"00A4040007A0000002471001", "9000"}, // no Le: no data (case 3)
+		{"00A4040C05A000000247", "9000"},     // partial DF name
+		{"00A4040E07A0000002471001", "6A82"}, // next occurrence: none
+		{"00A4000C", "9000"},                 // back to the MF
+		{"00A4040E07A0000002471001", "9000"}, // from the MF the next is the first
+		{"00A4041C07A0000002471001", "6A86"}, // b8-b5 not 0000
+		{"00B09E0000", "6982"},               // the application stays current
+	})
+}
+
+// READ BINARY with odd instruction names its EF in P1-P2 (ISO/IEC 7816-4,
+// data unit handling, §11.3.2 of the 2013 edition, §7.2.2 of 2005): 0000 the current EF, a short EF identifier in bits 5-1 of P2
+// when the first eleven bits are 0 and bits 5-1 are not all equal, a file
+// identifier otherwise. The offset travels in DO'54', the data in DO'53'.
+func TestReadBinaryOddP1P2(t *testing.T) {
+	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := virtual.NewCard(virtual.Config{}, p.Applet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := strings.ToUpper(hex.EncodeToString(p.Applet.File(fidCardAccess)))
+	exchange(t, card, [][2]string{
+		{"00B1011C03540100 00", "5316" + ca + "9000"},      // EF.CardAccess by file identifier, in the MF
+		{"00B1001C03540100 00", "5316" + ca + "9000"},      // by short EF identifier
+		{"00B10000035401 02 00", "5314" + ca[4:] + "9000"}, // the current EF, offset 2
+		{"00B1001F03540100 00", "6A82"},                    // 001F: bits 5-1 all equal, a file identifier, absent
+		{"00A4040C07A0000002471001", "9000"},               // the application
+		{"00B1011E03540100 00", "6982"},                    // EF.COM by file identifier: behind access control
+		{"00B1011C03540100 00", "5316" + ca + "9000"},      // EF.CardAccess in the application, by file identifier
+	})
+	// After access control, EF.COM by file identifier.
+	p.Applet.mu.Lock()
+	p.Applet.level = accessBAC
+	r := p.Applet.readBinary(apdu.Command{INS: 0xB1, P1: 0x01, P2: 0x1E, Data: []byte{0x54, 0x01, 0x00}, Ne: 256})
+	p.Applet.mu.Unlock()
+	com := p.Applet.File(fidCOM)
+	if r.SW != apdu.SWOK || !bytes.Equal(r.Data, tlv(0x53, com)) {
+		t.Errorf("EF.COM by file identifier after access: %04X % X", r.SW, r.Data)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -103,6 +104,11 @@ type Options struct {
 	// Authentication: DG15 carries its public half, DG14 names
 	// ecdsa-plain-SHA256 (ICAO 9303-11 §6.1).
 	ActiveAuthentication bool
+	// ActiveAuthenticationRSA gives the chip an RSA key of 1024 bits for
+	// Active Authentication instead, as many passports have: DG15 carries
+	// its public half, and INTERNAL AUTHENTICATE answers an ISO/IEC 9796-2
+	// scheme 1 signature with SHA-1 (ICAO 9303-11 §6.1).
+	ActiveAuthenticationRSA bool
 	// ExplicitDomainParameters writes DG14's key with the curve spelled
 	// out (ECParameters) instead of its name, as many issuers do.
 	ExplicitDomainParameters bool
@@ -197,6 +203,18 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		}
 		aaAlg = oidECDSAPlainSHA256
 	}
+	var aaRSA *rsa.PrivateKey
+	if opts.ActiveAuthenticationRSA {
+		if aa != nil {
+			return nil, fmt.Errorf("%w: one Active Authentication key, ECDSA or RSA", ErrProfile)
+		}
+		if aaRSA, err = rsa.GenerateKey(rnd, 1024); err != nil {
+			return nil, err
+		}
+		if groups[15], err = buildDG15RSA(aaRSA); err != nil {
+			return nil, err
+		}
+	}
 	var pace *paceConfig
 	var access []byte // EF.CardAccess
 	if !opts.DisablePACE {
@@ -248,7 +266,7 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		}
 	}
 	if opts.OmitDG14 {
-		if ca != nil || aa != nil {
+		if ca != nil || aa != nil || aaRSA != nil {
 			return nil, fmt.Errorf("%w: Chip and Active Authentication need DG14", ErrProfile)
 		}
 	} else if dg14 != nil {
@@ -295,6 +313,7 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	a := &Applet{
 		ta:    ta,
 		aa:    aa,
+		aaRSA: aaRSA,
 		files: map[uint16][]byte{fidCOM: buildCOM(tags), fidSOD: sod, fidDIR: buildDIR()},
 		rand:  rnd,
 		inMF:  true, // the MF is current at power-up (ISO/IEC 7816-4 §7.1.1)

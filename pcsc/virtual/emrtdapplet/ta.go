@@ -207,7 +207,9 @@ func trustPoint(cert []byte, now time.Time) (*taConfig, error) {
 // msg: crypto/ecdsa for the NIST curves, the card's own arithmetic on the
 // others.
 func verifyPlain(c elliptic.Curve, pub point, h crypto.Hash, msg, sig []byte) bool {
-	if len(sig) == 0 || len(sig)%2 != 0 || !h.Available() {
+	// r and s each as an octet string of the order's length (BSI TR-03111
+	// §5.2.1), no other split of the same integers.
+	if len(sig) != 2*((c.Params().N.BitLen()+7)/8) || !h.Available() {
 		return false
 	}
 	d := h.New()
