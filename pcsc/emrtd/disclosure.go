@@ -126,21 +126,6 @@ func (s *Session) PrepareDisclosure(ctx context.Context, req DisclosureRequest) 
 	if err != nil {
 		return nil, err
 	}
-	p := &PreparedDisclosure{req: req}
-	var read []DG
-	for _, dg := range req.Required {
-		if !slices.Contains(com.DataGroups, dg) {
-			return nil, &DataGroupError{DG: dg, Err: ErrNotOnDocument}
-		}
-		read = append(read, dg)
-	}
-	for _, dg := range req.Optional {
-		if slices.Contains(com.DataGroups, dg) {
-			read = append(read, dg)
-		} else {
-			p.Missing = append(p.Missing, dg)
-		}
-	}
 	sodRaw, err := s.ReadFile(ctx, FileSOD)
 	if err != nil {
 		return nil, err
@@ -148,6 +133,24 @@ func (s *Session) PrepareDisclosure(ctx context.Context, req DisclosureRequest) 
 	sod, err := ParseSOD(sodRaw)
 	if err != nil {
 		return nil, err
+	}
+	// What the document carries is judged as Read judges it: EF.COM alone
+	// could hide a data group the signed EF.SOD covers.
+	present := presentGroups(com, sod)
+	p := &PreparedDisclosure{req: req}
+	var read []DG
+	for _, dg := range req.Required {
+		if !slices.Contains(present, dg) {
+			return nil, &DataGroupError{DG: dg, Err: ErrNotOnDocument}
+		}
+		read = append(read, dg)
+	}
+	for _, dg := range req.Optional {
+		if slices.Contains(present, dg) {
+			read = append(read, dg)
+		} else {
+			p.Missing = append(p.Missing, dg)
+		}
 	}
 	if _, ok := sod.Hashes[DG15]; ok && len(req.Challenge) != 0 {
 		// Sign first: Read then reuses the very DG15 the proof used.

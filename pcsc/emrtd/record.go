@@ -161,20 +161,10 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 			return nil, err
 		}
 	}
-	// The data groups present: those EF.COM lists and those EF.SOD covers.
-	// EF.COM is unsigned, so a chip (or a clone) could leave a data group
-	// out of it — DG14, to hide that the chip announces PACE — while the
-	// signed security object still lists it (ICAO 9303-10 §4.6.2.2). A
-	// malformed EF.SOD adds nothing here; passive authentication reports
-	// it.
-	present := slices.Clone(com.DataGroups)
-	if so, err := ParseSOD(sod); err == nil {
-		for _, dg := range slices.Sorted(maps.Keys(so.Hashes)) {
-			if !slices.Contains(present, dg) {
-				present = append(present, dg)
-			}
-		}
-	}
+	// A malformed EF.SOD adds nothing here; passive authentication
+	// reports it.
+	so, _ := ParseSOD(sod)
+	present := presentGroups(com, so)
 	// Without DG14, only EF.CardSecurity can authenticate EF.CardAccess
 	// (ICAO 9303-11 §9.2.11); it is readable after PACE only.
 	if s.protocol == ProtocolPACE && !s.csTried && !slices.Contains(present, DG14) {
@@ -257,4 +247,21 @@ func buildRecord(groups map[DG][]byte, sod []byte, pa PassiveOptions) (*Record, 
 	v, err := PassiveAuthenticate(sod, groups, pa)
 	r.Verification = *v
 	return r, err
+}
+
+// presentGroups are the data groups a document carries: those EF.COM lists
+// and those EF.SOD covers (sod may be nil). EF.COM is unsigned, so a chip
+// (or a clone) could leave a data group out of it — DG14, to hide that the
+// chip announces PACE, or one a receiver asks for — while the signed
+// security object still lists it (ICAO 9303-10 §4.6.2.2).
+func presentGroups(com *COM, sod *SOD) []DG {
+	present := slices.Clone(com.DataGroups)
+	if sod != nil {
+		for _, dg := range slices.Sorted(maps.Keys(sod.Hashes)) {
+			if !slices.Contains(present, dg) {
+				present = append(present, dg)
+			}
+		}
+	}
+	return present
 }

@@ -287,3 +287,36 @@ func TestDiscloseUnreadDataGroup(t *testing.T) {
 		t.Fatalf("Disclose of an unread DG2: %v", err)
 	}
 }
+
+// PrepareDisclosure judges what the document carries as Read does: a data
+// group left out of the unsigned EF.COM but covered by the signed EF.SOD
+// is on the document (ICAO 9303-10 §4.6.2.2). Before, a required one gave
+// ErrNotOnDocument and an optional one was reported missing.
+func TestDisclosureEFCOMAltered(t *testing.T) {
+	f := newFixture(t, true, nil)
+	com, err := emrtd.ParseCOM(f.p.Applet.File(0x011E))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []byte
+	for _, dg := range com.DataGroups {
+		if dg != emrtd.DG2 && dg != emrtd.DG11 {
+			tags = append(tags, byte(dg.Tag()))
+		}
+	}
+	if len(tags) != len(com.DataGroups)-2 {
+		t.Fatal("sample chip lacks DG2 or DG11")
+	}
+	f.p.Applet.ReplaceFile(0x011E, tlv(0x60, append(tlv(0x5F01, []byte("0107")), tlv(0x5C, tags)...)))
+	s, err := emrtd.Open(t.Context(), f.tr, f.key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.PrepareDisclosure(t.Context(), emrtd.DisclosureRequest{Required: []emrtd.DG{emrtd.DG1, emrtd.DG2}, Optional: []emrtd.DG{emrtd.DG11}})
+	if err != nil {
+		t.Fatalf("DG2 left out of EF.COM, covered by EF.SOD: %v", err)
+	}
+	if p.Record.DataGroups[emrtd.DG2] == nil || p.Record.DataGroups[emrtd.DG11] == nil || len(p.Missing) != 0 {
+		t.Fatalf("prepared: DG2 %v, DG11 %v, missing %v", p.Record.DataGroups[emrtd.DG2] != nil, p.Record.DataGroups[emrtd.DG11] != nil, p.Missing)
+	}
+}
