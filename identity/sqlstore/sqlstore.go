@@ -16,7 +16,9 @@
 // only that partition's appends lock, so logins on different instances do
 // not queue on one row; with the key of WithAudit every record is sealed
 // and checkpoints bind the chains (identity/auditchain states what that
-// detects).
+// detects). Give every instance that writes the key: a store without it
+// reads a trail that has checkpoints but refuses to append to it
+// (ErrNoAuditKey), since its records would read as tampering.
 //
 // A Store keeps the connections it opens (WithPool: 2 per CPU by default,
 // all of them kept between requests), so that a login does not pay for a
