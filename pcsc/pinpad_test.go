@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -37,10 +38,34 @@ func FuzzParseFeatures(f *testing.F) {
 	f.Add([]byte{0x06, 4, 0x42, 0x33, 0x00, 0x06})
 	f.Add([]byte{0x0A, 4, 0x00, 0x00, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if feats, err := parseFeatures(b); err == nil && len(feats) > len(b)/6 {
-			t.Fatal("more features than entries")
+		// PC/SC part 10 §2.2: the list is entries of six bytes, each a
+		// tag, the length 4 and a big-endian control code; a later entry
+		// for a tag stands.
+		wellFormed, want := len(b)%6 == 0, Features{}
+		for i := 0; wellFormed && i < len(b); i += 6 {
+			wellFormed = b[i+1] == 4
+			want[Feature(b[i])] = uint32(b[i+2])<<24 | uint32(b[i+3])<<16 | uint32(b[i+4])<<8 | uint32(b[i+5])
 		}
-		_, _ = parseTLVProperties(b)
+		feats, err := parseFeatures(b)
+		switch {
+		case err != nil && !errors.Is(err, ErrFeatureList):
+			t.Fatalf("% X: untyped error %v", b, err)
+		case (err == nil) != wellFormed:
+			t.Fatalf("% X: %v, well-formed %v", b, err, wellFormed)
+		case err == nil && !maps.Equal(feats, want):
+			t.Fatalf("% X: %v, want %v", b, feats, want)
+		}
+		props, err := parseTLVProperties(b)
+		if err != nil && !errors.Is(err, ErrFeatureList) {
+			t.Fatalf("% X: untyped error %v", b, err)
+		}
+		n := 0
+		for _, v := range props {
+			n += 2 + len(v)
+		}
+		if err == nil && n > len(b) {
+			t.Fatalf("% X: properties %v hold more than the bytes", b, props)
+		}
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 
@@ -109,7 +110,8 @@ func TestHeadsRoundTrip(t *testing.T) {
 
 // FuzzDecodeHeads feeds the checkpoint column's decoder what a database
 // could hold: it must refuse or decode, never panic, and what it decodes
-// must encode back to the same bytes.
+// must encode back to the same bytes. A refusal is identity.ErrAuditBroken:
+// the column holds what no checkpoint wrote.
 func FuzzDecodeHeads(f *testing.F) {
 	f.Add(auditchain.EncodeHeads([]auditchain.Head{{Partition: 3, Seq: 9, Hash: bytes.Repeat([]byte{7}, 32)}}))
 	f.Add([]byte{})
@@ -117,6 +119,9 @@ func FuzzDecodeHeads(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		heads, err := auditchain.DecodeHeads(b)
 		if err != nil {
+			if !errors.Is(err, identity.ErrAuditBroken) {
+				t.Fatalf("%x: %v is not ErrAuditBroken", b, err)
+			}
 			return
 		}
 		if got := auditchain.EncodeHeads(heads); !bytes.Equal(got, b) {

@@ -13,13 +13,17 @@ import (
 
 // FuzzDecodeMark feeds the mark reader what an operator could paste back:
 // it refuses or reads, never panics, and what it reads encodes back to
-// the same bytes.
+// the same bytes. What the caller sees of a refusal is identity.ErrBadInput:
+// the operator pasted something else.
 func FuzzDecodeMark(f *testing.F) {
 	f.Add((&mark{legacy: 3, parts: []markPart{{0, 9}, {5, 1}}, checkpoint: 2, sum: make([]byte, 32)}).encode())
 	f.Add((&mark{sum: make([]byte, 32)}).encode())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMark(b)
+		if _, serr := newSince(b); (serr == nil) != (err == nil) || (serr != nil && !errors.Is(serr, identity.ErrBadInput)) {
+			t.Fatalf("%x: decodeMark %v, newSince %v", b, err, serr)
+		}
 		if err != nil {
 			return
 		}

@@ -195,10 +195,16 @@ func FuzzVerify(f *testing.F) {
 	f.Add(p7s)
 	f.Add([]byte{0x30, 0x03, 0x06, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := esign.Verify(document, data, esign.VerifyOptions{Roots: card.PKI.Roots})
+		rep, err := esign.Verify(document, data, esign.VerifyOptions{Roots: card.PKI.Roots})
 		if err != nil && !errors.Is(err, esign.ErrMalformed) && !errors.Is(err, esign.ErrBadSignature) &&
 			!errors.Is(err, esign.ErrDocumentAltered) && !errors.Is(err, esign.ErrUntrustedSigner) && !errors.Is(err, esign.ErrUnsupported) {
 			t.Fatalf("untyped error %v", err)
+		}
+		// Only the card's key made a signature here: what verifies names
+		// its certificate, on a path to the test root.
+		if err == nil && (!rep.Signer.Equal(card.SignCert) || len(rep.Chain) < 2 || !rep.Chain[0].Equal(card.SignCert) ||
+			!rep.Chain[len(rep.Chain)-1].Equal(card.PKI.Root)) {
+			t.Fatalf("verified with signer %v, chain %d long", rep.Signer.Subject, len(rep.Chain))
 		}
 	})
 }

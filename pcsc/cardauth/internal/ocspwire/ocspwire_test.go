@@ -2,6 +2,9 @@ package ocspwire_test
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"testing"
 	"time"
 
@@ -34,7 +37,7 @@ func TestSetResponseNonce(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, der []byte, pki testcard.PKI) *xocsp.Response {
+func mustParse(t testing.TB, der []byte, pki testcard.PKI) *xocsp.Response {
 	t.Helper()
 	resp, err := xocsp.ParseResponse(der, pki.Issuing)
 	if err != nil {
@@ -44,12 +47,25 @@ func mustParse(t *testing.T, der []byte, pki testcard.PKI) *xocsp.Response {
 }
 
 // FuzzResponseNonce: the reader of a response's data refuses or reads,
-// never panics.
+// never panics, and a nonce it reads is the content of an OCTET STRING
+// among the bytes given (RFC 8954 §2.1), not something made up.
 func FuzzResponseNonce(f *testing.F) {
 	f.Add([]byte{0x30, 0x00})
 	f.Add([]byte{0x30, 0x16, 0xa1, 0x03, 0x02, 0x01, 0x00, 0x18, 0x0f, '2', '0', '2', '6', '1', '2', '0', '6', '0', '0', '0', '0', '0', '0', 'Z'})
+	card, der, _ := goodAnswer(f)
+	with, err := ocspwire.SetResponseNonce(der, bytes.Repeat([]byte{0x5a}, 32), card.PKI.IssuingKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(mustParse(f, with, card.PKI).TBSResponseData)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ocspwire.ResponseNonce(b)
+		n, err := ocspwire.ResponseNonce(b)
+		if err != nil && n != nil {
+			t.Fatalf("a nonce %x with an error %v", n, err)
+		}
+		if !bytes.Contains(b, n) {
+			t.Fatalf("nonce %x is not in %x", n, b)
+		}
 	})
 }
 
@@ -67,8 +83,32 @@ func FuzzCheckCertID(f *testing.F) {
 	}
 	f.Add(resp.TBSResponseData)
 	f.Add([]byte{0x30, 0x00})
+	// RFC 6960 §4.1.1: a CertID names the issuer by the hashes of its name
+	// and key, under one algorithm. Whatever is accepted holds both.
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(pki.Issuing.RawSubjectPublicKeyInfo, &spki); err != nil {
+		f.Fatal(err)
+	}
+	var issuerHashes [][2][]byte
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		n, k := h.New(), h.New()
+		n.Write(pki.Issuing.RawSubject)
+		k.Write(spki.PublicKey.RightAlign())
+		issuerHashes = append(issuerHashes, [2][]byte{n.Sum(nil), k.Sum(nil)})
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ocspwire.CheckCertID(b, card.AuthCert.SerialNumber, pki.Issuing)
+		if ocspwire.CheckCertID(b, card.AuthCert.SerialNumber, pki.Issuing) != nil {
+			return
+		}
+		for _, h := range issuerHashes {
+			if bytes.Contains(b, h[0]) && bytes.Contains(b, h[1]) {
+				return
+			}
+		}
+		t.Fatalf("accepted a CertID without the issuer's hashes: %x", b)
 	})
 }
 
