@@ -99,12 +99,8 @@ func (e *Endpoints) approveWith(ctx context.Context, subject identity.Subject) (
 	if err != nil {
 		return nil, fmt.Errorf("httpauth: list credentials: %w", err)
 	}
-	kinds := e.m.policy.ApprovalKinds
-	if len(kinds) == 0 {
-		kinds = identity.DefaultApprovalKinds()
-	}
 	var out []identity.Kind
-	for _, k := range kinds {
+	for _, k := range e.approvalKinds() {
 		if _, ok := e.factors[k].(Approver); !ok || slices.Contains(out, k) {
 			continue
 		}
@@ -402,15 +398,19 @@ func (e *Endpoints) approver(r *http.Request) (Approver, error) {
 	if err != nil {
 		return nil, err
 	}
-	kinds := e.m.policy.ApprovalKinds
-	if len(kinds) == 0 {
-		kinds = identity.DefaultApprovalKinds()
-	}
 	a, ok := f.(Approver)
-	if !ok || !slices.Contains(kinds, f.Kind()) {
+	if !ok || !slices.Contains(e.approvalKinds(), f.Kind()) {
 		return nil, fmt.Errorf("%w (%s)", identity.ErrCannotLink, f.Kind())
 	}
 	return a, nil
+}
+
+// approvalKinds are the factors the policy lets approve a payment.
+func (e *Endpoints) approvalKinds() []identity.Kind {
+	if k := e.m.policy.ApprovalKinds; len(k) > 0 {
+		return k
+	}
+	return identity.DefaultApprovalKinds()
 }
 
 // pending is the payment the application says is awaiting approval.
