@@ -325,7 +325,7 @@ func (s *Store) Checkpoint(ctx context.Context) (err error) {
 	defer end()
 	if s.d.name == "postgres" {
 		// Checkpoints form a chain: one writer at a time.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7577656366)`); err != nil {
+		if _, err := tx.ExecContext(ctx, schemaLockSQL("pg_advisory_xact_lock", lockCheckpoint)); err != nil {
 			return fmt.Errorf("sqlstore: checkpoint: lock: %w", err)
 		}
 	} else if err := s.d.lockMigrations(ctx, tx); err != nil {

@@ -568,10 +568,10 @@ func TestTimedCheckpointBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7577656366)`); err != nil {
+	if _, err := conn.ExecContext(ctx, sqlstore.CheckpointLockSQL("pg_advisory_lock")); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.ExecContext(ctx, `SELECT pg_advisory_unlock(7577656366)`)
+	defer conn.ExecContext(ctx, sqlstore.CheckpointLockSQL("pg_advisory_unlock"))
 	s := openPostgres(t, dsn, sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, Partitions: 4, CheckpointInterval: 40 * time.Millisecond}))
 	login(t, s, "alice", 0)
 	// Polled, not timed: a loaded machine only makes it slower.

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestCountedCheckpointsBesideLogins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock(7577656366)`); err != nil {
+	if _, err := holder.ExecContext(ctx, sqlstore.CheckpointLockSQL("pg_advisory_lock")); err != nil {
 		t.Fatal(err)
 	}
 	// A session's lock outlives Conn.Close, which keeps the session in
@@ -65,7 +66,7 @@ func TestCountedCheckpointsBesideLogins(t *testing.T) {
 	if n := checkpoints(); n != before {
 		t.Fatalf("%d checkpoints written while another session held the lock", n-before)
 	}
-	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock(7577656366)`); err != nil {
+	if _, err := holder.ExecContext(ctx, sqlstore.CheckpointLockSQL("pg_advisory_unlock")); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); checkpoints() == before; time.Sleep(20 * time.Millisecond) {
@@ -75,5 +76,64 @@ func TestCountedCheckpointsBesideLogins(t *testing.T) {
 	}
 	if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSchemaLocksApart: stores of two schemas in one PostgreSQL database
+// (one per tenant, say) do not queue behind each other's migrations and
+// checkpoints, which with one database-wide advisory lock they did; in one
+// schema the locks still exclude.
+func TestSchemaLocksApart(t *testing.T) {
+	ctx := context.Background()
+	base := sqlstoretest.PostgresDSN(t)
+	dsnA, dsnB := sqlstoretest.SchemaDSN(t, base), sqlstoretest.SchemaDSN(t, base)
+	a := openPostgres(t, dsnA, sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, CheckpointInterval: -1}))
+	holder, err := a.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	for _, q := range []string{sqlstore.MigrationLockSQL("pg_advisory_lock"), sqlstore.CheckpointLockSQL("pg_advisory_lock")} {
+		if _, err := holder.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer holder.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`)
+
+	// Schema B: a new store migrates and checkpoints while A's locks are
+	// held. Bounded only so that a regression fails instead of hanging.
+	bounded, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	b, err := sqlstore.OpenPostgres(bounded, dsnB, sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, CheckpointInterval: -1}))
+	if err != nil {
+		t.Fatalf("schema B waited for schema A's migration lock: %v", err)
+	}
+	defer b.Close()
+	if err := b.Audit(bounded, identity.Event{Time: time.Now(), Subject: "bob", Action: "login", Result: identity.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Checkpoint(bounded); err != nil {
+		t.Fatalf("schema B waited for schema A's checkpoint lock: %v", err)
+	}
+
+	// Schema A: its own checkpoint waits for the lock held on A.
+	if err := a.Audit(ctx, identity.Event{Time: time.Now(), Subject: "alice", Action: "login", Result: identity.Success}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if err := a.Checkpoint(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("schema A's checkpoint with its lock held elsewhere: %v, want it to wait until the deadline", err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*sqlstore.Store{a, b} {
+		if _, err := s.VerifyAudit(ctx, identity.AuditKeys{Current: watchKey}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
