@@ -23,24 +23,27 @@ import (
 // Canonical checks every field (Digest too), so an application validates a
 // payment a client posts by calling it. To keep a pending payment as a
 // string (a session value), store Canonical's bytes and read them back
-// with ParseTransaction. The struct has no JSON tags: identity/httpauth
-// writes it as openapi.json's Transaction (amount, currency, payeeName,
-// payeeAccount, reference, text), names encoding/json also reads into it.
+// with ParseTransaction. Its JSON is openapi.json's Transaction (amount,
+// currency, payeeName, payeeAccount, reference, text), the shape
+// identity/httpauth's endpoints and its browser client use, so a page can
+// be sent the struct as it is. encoding/json matches names without regard
+// to case, so values written before the struct had tags ("Amount") still
+// read back.
 type Transaction struct {
 	// Amount is a decimal number with a '.' before the fraction
 	// ("1234.50"), positive, in the currency's major unit.
-	Amount string
+	Amount string `json:"amount"`
 	// Currency is the ISO 4217 alphabetic code ("EUR").
-	Currency string
+	Currency string `json:"currency"`
 	// PayeeName is who is paid, as the holder sees it.
-	PayeeName string
+	PayeeName string `json:"payeeName"`
 	// PayeeAccount identifies the payee's account: an IBAN (checked by its
 	// ISO 13616 check digits), or another identifier.
-	PayeeAccount string
+	PayeeAccount string `json:"payeeAccount"`
 	// Reference is the payer's reference for the payment.
-	Reference string
+	Reference string `json:"reference,omitempty"`
 	// Text is optional free text shown with the payment.
-	Text string
+	Text string `json:"text,omitempty"`
 }
 
 // ErrTransaction: a transaction is malformed, or bytes are not a canonical

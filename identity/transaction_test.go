@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -275,6 +276,33 @@ func TestTransactionCurrencyCode(t *testing.T) {
 		tx.Currency, tx.Amount = cur, amount
 		if _, err := tx.Digest(); err != nil {
 			t.Errorf("currency %s: %v", cur, err)
+		}
+	}
+}
+
+// TestTransactionJSON: a Transaction's JSON is openapi.json's (the names
+// httpauth's endpoints and puce.js use; httpauth's openapi test holds the
+// document to the struct's tags), the optional members left out when
+// empty; and what encoding/json wrote before the struct had tags, with
+// the field names as they are, still reads back the same.
+func TestTransactionJSON(t *testing.T) {
+	tx := payment()
+	got, err := json.Marshal(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"amount":"100.00","currency":"EUR","payeeName":"Muster GmbH","payeeAccount":"DE89 3704 0044 0532 0130 00","reference":"INV-2026-0042"}`
+	if string(got) != want {
+		t.Fatalf("JSON\n  %s\nwant\n  %s", got, want)
+	}
+	legacy := `{"Amount":"100.00","Currency":"EUR","PayeeName":"Muster GmbH","PayeeAccount":"DE89 3704 0044 0532 0130 00","Reference":"INV-2026-0042","Text":""}`
+	for _, in := range []string{want, legacy} {
+		var back identity.Transaction
+		if err := json.Unmarshal([]byte(in), &back); err != nil {
+			t.Fatal(err)
+		}
+		if back != tx || digest(t, back) != digest(t, tx) {
+			t.Fatalf("%s read back as %+v", in, back)
 		}
 	}
 }

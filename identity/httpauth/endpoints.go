@@ -312,28 +312,10 @@ type approveFinishBody struct {
 	Response    json.RawMessage `json:"response"`
 	// Transaction is what the page showed its user; it must be the
 	// pending payment, or nothing is approved.
-	Transaction *transactionJSON `json:"transaction"`
+	Transaction *identity.Transaction `json:"transaction"`
 }
 
 type emptyBody struct{}
-
-type transactionJSON struct {
-	Amount       string `json:"amount"`
-	Currency     string `json:"currency"`
-	PayeeName    string `json:"payeeName"`
-	PayeeAccount string `json:"payeeAccount"`
-	Reference    string `json:"reference,omitempty"`
-	Text         string `json:"text,omitempty"`
-}
-
-func txJSON(t identity.Transaction) *transactionJSON {
-	return &transactionJSON{t.Amount, t.Currency, t.PayeeName, t.PayeeAccount, t.Reference, t.Text}
-}
-
-func (t *transactionJSON) tx() identity.Transaction {
-	return identity.Transaction{Amount: t.Amount, Currency: t.Currency, PayeeName: t.PayeeName,
-		PayeeAccount: t.PayeeAccount, Reference: t.Reference, Text: t.Text}
-}
 
 // stateJSON is where the session stands after a step.
 type stateJSON struct {
@@ -383,7 +365,7 @@ type qrCoder interface {
 // for, as the application holds it: what the page shows its user.
 type approvalChallengeJSON struct {
 	challengeJSON
-	Transaction *transactionJSON `json:"transaction"`
+	Transaction *identity.Transaction `json:"transaction"`
 }
 
 type credentialJSON struct {
@@ -396,10 +378,10 @@ type credentialJSON struct {
 }
 
 type approvalJSON struct {
-	Approved     bool             `json:"approved"`
-	Kind         identity.Kind    `json:"kind"`
-	CredentialID string           `json:"credentialId"`
-	Transaction  *transactionJSON `json:"transaction"`
+	Approved     bool                  `json:"approved"`
+	Kind         identity.Kind         `json:"kind"`
+	CredentialID string                `json:"credentialId"`
+	Transaction  *identity.Transaction `json:"transaction"`
 }
 
 // payloadJSON puts a challenge's payload into the answer: a JSON object or

@@ -465,7 +465,7 @@ func (e *Endpoints) approveBegin(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, approvalChallengeJSON{out, txJSON(*tx)})
+	writeJSON(w, http.StatusOK, approvalChallengeJSON{out, tx})
 }
 
 func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
@@ -509,7 +509,7 @@ func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	shown := b.Transaction.tx()
+	shown := *b.Transaction
 	resp := identity.Response{ChallengeID: id, Subject: s.Subject(), Origin: e.m.cfg.Origin,
 		Data: data, RemoteAddr: e.cfg.RemoteAddr(r), Transaction: tx}
 	if same, err := sameTransaction(shown, *tx); err != nil || !same {
@@ -538,7 +538,7 @@ func (e *Endpoints) approveFinish(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, approvalJSON{Approved: true, Kind: proof.Kind, CredentialID: proof.CredentialID, Transaction: txJSON(*tx)})
+	writeJSON(w, http.StatusOK, approvalJSON{Approved: true, Kind: proof.Kind, CredentialID: proof.CredentialID, Transaction: tx})
 }
 
 // sameTransaction compares two payments by their digests, so that what
