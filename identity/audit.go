@@ -156,9 +156,9 @@ type AuditConfig struct {
 	// Key seals the checkpoints and every record with HMAC-SHA256: at
 	// least 32 random bytes, kept out of the database (beside the Sealer's
 	// keys), and given to VerifyAudit as AuditKeys.Current. Without it the
-	// store writes no checkpoints and no seals (an empty key is none), and
-	// the trail is a hash chain that anyone with write access can
-	// recompute. To replace it, see AuditKeys and "Rotating the audit key"
+	// store writes no checkpoints and no seals (an empty key is none,
+	// which sqlstore warns of at Open), and the trail is a hash chain that
+	// anyone with write access can recompute. To replace it, see AuditKeys and "Rotating the audit key"
 	// in the package documentation. A key given to a trail that had none
 	// is required from its first checkpoint: records that instances still
 	// without it append after that are reported as unsealed, so give it

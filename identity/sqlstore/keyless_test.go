@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,33 @@ func TestKeylessStoreOnSealedTrail(t *testing.T) {
 		}
 		if recs, err := late.AuditEvents(ctx, "alice", 10); err != nil || len(recs) != 2 {
 			t.Fatalf("keyless handle reading: %d records, %v", len(recs), err)
+		}
+	})
+}
+
+// TestEmptyAuditKeyWarned: WithAudit with an empty key (a configuration
+// variable that is unset) is warned of at Open, once, naming what to set;
+// a store opened without WithAudit, or with a key, is not. The warning
+// carries no key material.
+func TestEmptyAuditKeyWarned(t *testing.T) {
+	forEngine(t, func(t *testing.T, open func(opts ...sqlstore.Option) *sqlstore.Store) {
+		logs := logged(t)
+		empty := sqlstore.WithAudit(identity.AuditConfig{Key: []byte{}, Partitions: 4})
+		open(empty)
+		if l := logs(); strings.Count(l, "WithAudit was given an empty key: this store's audit records are not sealed") != 1 ||
+			!strings.Contains(l, "AuditConfig.Key") || !strings.Contains(l, "level=WARN") {
+			t.Fatalf("an empty audit key at Open logged:\n%s", l)
+		}
+		before := logs()
+		open()
+		open(sqlstore.WithAudit(identity.AuditConfig{Key: watchKey, CheckpointInterval: -1}))
+		if l := logs(); l != before {
+			t.Fatalf("warned without cause:\n%s", strings.TrimPrefix(l, before))
+		}
+		mustCheckpoint(t, watched(open)) // the trail is sealed from here
+		open(empty)
+		if l := strings.TrimPrefix(logs(), before); !strings.Contains(l, "empty key on a sealed audit trail") || !strings.Contains(l, "refuses to append") {
+			t.Fatalf("an empty audit key on a sealed trail at Open logged:\n%s", l)
 		}
 	})
 }

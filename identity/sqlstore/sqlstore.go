@@ -65,6 +65,8 @@ type Store struct {
 	clock identity.Clock
 	stmts statements
 	audit identity.AuditConfig
+	// auditKeyAsked: WithAudit was given an empty key (warned at Open).
+	auditKeyAsked bool
 	// heads caches the audit partition heads this handle committed last
 	// (SQLite; see auditInTx).
 	heads headCache
@@ -241,7 +243,7 @@ func WithAudit(c identity.AuditConfig) Option {
 		if c, err := c.Check(); err != nil {
 			s.optErr = err
 		} else {
-			s.audit = c
+			s.audit, s.auditKeyAsked = c, c.Key == nil
 		}
 	}
 }
@@ -396,6 +398,15 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 			return nil, fmt.Errorf("sqlstore: open: %w", err)
 		}
 		s.keylessOnSealed = n > 0
+		// WithAudit was called, so a key was meant, and none came: most
+		// often a variable the configuration reads is unset. Said at
+		// Open, not at the first login.
+		switch {
+		case s.auditKeyAsked && s.keylessOnSealed:
+			slog.WarnContext(ctx, "puce: WithAudit was given an empty key on a sealed audit trail: this store refuses to append, so logins through it fail; give AuditConfig.Key the trail's key", "err", ErrNoAuditKey)
+		case s.auditKeyAsked:
+			slog.WarnContext(ctx, "puce: WithAudit was given an empty key: this store's audit records are not sealed, and anyone who can write the database can rewrite them undetected; give AuditConfig.Key at least 32 random bytes, kept outside the database")
+		}
 	}
 	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
 		// A store starting on a trail whose newest checkpoint is older
