@@ -141,7 +141,7 @@ func (s *Session) AuthenticateChip(ctx context.Context, rand io.Reader) error {
 	// The chip answered under the old keys; only a command under the new
 	// ones shows whether it agreed the same. A one-byte read of EF.COM costs
 	// one APDU.
-	if _, err := readBinary(ctx, s.client, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | FileCOM.SFI(), Ne: 1}); err != nil {
+	if _, _, err := readBinary(ctx, s.client, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | FileCOM.SFI(), Ne: 1}); err != nil {
 		if errors.Is(err, ErrSecureMessaging) {
 			return fmt.Errorf("%w: %w", ErrChipAuthentication, err)
 		}

@@ -241,7 +241,10 @@ func TestWriteUnwrapSeeds(t *testing.T) {
 	for i, c := range []struct {
 		data []byte
 		sw   []byte
-	}{{nil, []byte{0x90, 0x00}}, {h(t, "60145F01"), []byte{0x90, 0x00}}, {nil, []byte{0x69, 0x82}}, {bytes.Repeat([]byte{0xAB}, 223), []byte{0x90, 0x00}}} {
+	}{{nil, []byte{0x90, 0x00}}, {h(t, "60145F01"), []byte{0x90, 0x00}}, {nil, []byte{0x69, 0x82}}, {bytes.Repeat([]byte{0xAB}, 223), []byte{0x90, 0x00}},
+		// READ BINARY past the end of a file: the bytes there were, and
+		// none, with 6282 in DO'99' (ISO/IEC 7816-4 (2020) Table 6).
+		{h(t, "5C026175"), []byte{0x62, 0x82}}, {nil, []byte{0x62, 0x82}}} {
 		var body []byte
 		if c.data != nil {
 			iv := make([]byte, 16)

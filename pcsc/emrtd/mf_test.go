@@ -48,7 +48,7 @@ func TestStandardAccessOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"00B09C00 9000",                                                    // READ BINARY EF.CardAccess by SFI 1C, in the MF
+		"00B09C00 6282",                                                    // READ BINARY EF.CardAccess by SFI 1C, in the MF: Ne beyond its end (ISO/IEC 7816-4 (2020) §11.2.3)
 		"0022C1A4 9000",                                                    // MSE:Set AT
 		"10860000 9000", "10860000 9000", "10860000 9000", "00860000 9000", // GENERAL AUTHENTICATE
 		"0CA4040C 9000", // SELECT the application under secure messaging
@@ -94,7 +94,7 @@ func TestCardAccessAfterSelectMF(t *testing.T) {
 	if _, err := emrtd.Open(t.Context(), rec, emrtd.CAN(p.CAN), nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.log) < 4 || rec.log[0] != "00B09C00 6986" || rec.log[1] != "00A4000C 9000" || rec.log[2] != "00B09C00 9000" || rec.log[3] != "0022C1A4 9000" {
+	if len(rec.log) < 4 || rec.log[0] != "00B09C00 6986" || rec.log[1] != "00A4000C 9000" || rec.log[2] != "00B09C00 6282" || rec.log[3] != "0022C1A4 9000" {
 		t.Errorf("APDUs: %v", rec.log)
 	}
 }

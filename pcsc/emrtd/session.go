@@ -288,9 +288,12 @@ func readFile(ctx context.Context, c *apdu.Client, f File, chunk int) ([]byte, e
 // named for the error messages (EF.CardSecurity has no File: its
 // identifier is EF.SOD's in the application).
 func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk int) ([]byte, error) {
-	first, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | sfi, P2: 0x00, Ne: chunk})
+	first, eof, err := readBinary(ctx, c, apdu.Command{CLA: 0x00, INS: 0xB0, P1: 0x80 | sfi, P2: 0x00, Ne: chunk})
 	if err != nil {
 		return nil, fmt.Errorf("emrtd: read %v: %w", f, err)
+	}
+	if eof && len(first) == 0 {
+		return nil, fmt.Errorf("emrtd: read %v: %w: the file is empty (%w)", f, ErrMalformed, apdu.StatusErr(swEndOfFile))
 	}
 	total, err := tlvLength(first)
 	if err != nil {
@@ -301,6 +304,9 @@ func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk 
 	}
 	if len(first) >= total {
 		return first[:total], nil
+	}
+	if eof {
+		return nil, endsEarly(f, len(first), total)
 	}
 	out := make([]byte, 0, total)
 	out = append(out, first...)
@@ -315,7 +321,7 @@ func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk 
 			// §11.3.3). The DO'53' header costs up to 4 bytes of the answer.
 			cmd = apdu.Command{CLA: 0x00, INS: 0xB1, Data: offsetDO(off), Ne: min(n+4, chunk)}
 		}
-		b, err := readBinary(ctx, c, cmd)
+		b, eof, err := readBinary(ctx, c, cmd)
 		if err != nil {
 			return nil, fmt.Errorf("emrtd: read %v at %d: %w", f, off, err)
 		}
@@ -326,12 +332,27 @@ func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk 
 			}
 			b = v.Value
 		}
+		if eof && off+len(b) < total {
+			return nil, endsEarly(f, off+len(b), total)
+		}
 		if len(b) == 0 {
 			return nil, fmt.Errorf("emrtd: read %v at %d: %w: chip returned no data before the end", f, off, ErrMalformed)
 		}
 		out = append(out, b[:min(len(b), total-off)]...)
 	}
 	return out, nil
+}
+
+// swEndOfFile: end of file reached before reading Ne bytes (ISO/IEC 7816-4
+// (2020) Table 6).
+const swEndOfFile = 0x6282
+
+// endsEarly is the error for a file the chip says ends (6282) at n bytes
+// while its outer TLV announces total: the chip has no more to give, so
+// reading on would only ask past the end (6282 with nothing, or 6B00).
+func endsEarly(f string, n, total int) error {
+	return fmt.Errorf("emrtd: read %v: %w: the file ends at %d bytes (%w), its TLV announces %d",
+		f, ErrMalformed, n, apdu.StatusErr(swEndOfFile), total)
 }
 
 // offsetDO encodes DO'54' with the offset on as few bytes as it needs.
@@ -344,15 +365,21 @@ func offsetDO(off int) []byte {
 	return b
 }
 
-// readBinary sends one READ BINARY and accepts 9000 and 6282 (end of file
-// reached before Ne bytes, ISO/IEC 7816-4 §5.6) with data.
-func readBinary(ctx context.Context, c *apdu.Client, cmd apdu.Command) ([]byte, error) {
+// readBinary sends one READ BINARY and accepts 9000 and 6282, end of file
+// reached before Ne bytes (ISO/IEC 7816-4 (2020) §11.2.3, Table 6), which
+// it reports as eof: the data, possibly none, is all the file has from that
+// offset. Under secure messaging a 6282 comes, like 9000, from DO'99' under
+// the MAC (ICAO 9303-11 §9.8; SecureChannel refuses it otherwise).
+func readBinary(ctx context.Context, c *apdu.Client, cmd apdu.Command) (data []byte, eof bool, err error) {
 	r, err := c.Send(ctx, cmd)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if r.SW == apdu.SWOK || r.SW == 0x6282 && len(r.Data) > 0 {
-		return r.Data, nil
+	switch r.SW {
+	case apdu.SWOK:
+		return r.Data, false, nil
+	case swEndOfFile:
+		return r.Data, true, nil
 	}
-	return nil, apdu.StatusErr(r.SW)
+	return nil, false, apdu.StatusErr(r.SW)
 }

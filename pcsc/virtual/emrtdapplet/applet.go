@@ -36,6 +36,7 @@ const (
 const (
 	swAuthFailed   uint16 = 0x6300 // authentication failed (BAC, PACE token)
 	swOffsetBeyond uint16 = 0x6B00 // offset outside the file
+	swEndOfFile    uint16 = 0x6282 // end of file reached before reading Ne bytes
 )
 
 // access is the security status reached.

@@ -171,8 +171,10 @@ func TestAccessRules(t *testing.T) {
 	if _, err := c.Do(ctx, apdu.Command{INS: 0xA4, P1: 0x04, P2: 0x0C, Data: AID()}); err != nil {
 		t.Fatal(err)
 	}
-	if ca, err := c.Do(ctx, apdu.Command{INS: 0xB0, P1: 0x9C, Ne: 256}); err != nil || len(ca) == 0 {
-		t.Fatalf("EF.CardAccess: %v", err)
+	// 256 bytes asked of a shorter file: the file and 6282 (ISO/IEC 7816-4
+	// (2020) §11.2.3, Table 6).
+	if r, err := c.Send(ctx, apdu.Command{INS: 0xB0, P1: 0x9C, Ne: 256}); err != nil || r.SW != swEndOfFile || !bytes.Equal(r.Data, p.Applet.File(fidCardAccess)) {
+		t.Fatalf("EF.CardAccess: %X %04X, %v", r.Data, r.SW, err)
 	}
 	for _, sfi := range []byte{0x01, 0x02, 0x03, 0x0B, 0x1D, 0x1E} {
 		if _, err := c.Do(ctx, apdu.Command{INS: 0xB0, P1: 0x80 | sfi, Ne: 256}); err == nil || !strings.Contains(err.Error(), "security status") {

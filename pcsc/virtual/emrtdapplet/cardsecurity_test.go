@@ -56,7 +56,9 @@ func TestCardSecurityAccess(t *testing.T) {
 	defer a.mu.Unlock()
 	a.level = accessPACE
 	r = a.readBinary(apdu.Command{INS: 0xB0, P1: 0x9D, Ne: 0x7FFF})
-	if r.SW != apdu.SWOK || !bytes.Equal(r.Data, cs) {
+	// Ne 7FFF asks for more than the file: 6282 (ISO/IEC 7816-4 (2020)
+	// §11.2.3, Table 6).
+	if r.SW != swEndOfFile || !bytes.Equal(r.Data, cs) {
 		t.Errorf("EF.CardSecurity after PACE: %04X % X", r.SW, r.Data)
 	}
 	fcp := a.selectFile(apdu.Command{INS: 0xA4, P1: 0x02, P2: 0x04, Data: []byte{0x01, 0x1D}, Ne: 256})
@@ -65,7 +67,7 @@ func TestCardSecurityAccess(t *testing.T) {
 	}
 	a.inMF = false
 	r = a.readBinary(apdu.Command{INS: 0xB0, P1: 0x9D, Ne: 0x7FFF})
-	if r.SW != apdu.SWOK || !bytes.Equal(r.Data, a.files[fidSOD]) {
+	if r.SW != swEndOfFile || !bytes.Equal(r.Data, a.files[fidSOD]) {
 		t.Errorf("SFI 1D in the application: %04X, not EF.SOD", r.SW)
 	}
 }

@@ -31,6 +31,12 @@
 // EF.CardAccess, PACE, SELECT the application under secure messaging — or
 // select the application first and use BAC.
 //
+// READ BINARY (B0, and B1 with DO'54' and DO'53') answers as ISO/IEC 7816-4
+// (2020) §11.2.3 and Table 6 have a card answer at the end of a file: an Ne
+// beyond the bytes left gets those bytes and 6282, an offset at the end
+// 6282 and nothing, an offset past it 6B00; under secure messaging the
+// status word is in DO'99' under DO'8E' like any other (ICAO 9303-11 §9.8).
+//
 // The chip side of PACE, BAC and secure messaging is implemented here
 // independently of pcsc/emrtd (the package imports no shared protocol code;
 // from pcsc/emrtd it takes only the ICAO-to-ISO country code table, data

@@ -258,14 +258,64 @@ func (a *Applet) readBinary(cmd apdu.Command) apdu.Response {
 	}
 	a.current = fid
 	if off > len(data) {
+		// No data unit at that offset (ISO/IEC 7816-4 (2020) Table 6:
+		// 6B00). An offset at the very end is not beyond the file: it
+		// reads nothing and reaches the end at once (6282 below).
 		return apdu.Status(swOffsetBeyond)
 	}
+	rest := data[off:]
 	if cmd.INS == 0xB1 {
-		// DO'53' header: up to 4 bytes of Ne.
-		n := min(max(cmd.Ne-4, 0), len(data)-off)
-		out, _ := apdu.AppendTLV(nil, 0x53, data[off:off+n])
-		return apdu.Response{Data: out, SW: apdu.SWOK}
+		return readOdd(rest, cmd.Ne)
 	}
-	out := data[off : off+min(cmd.Ne, len(data)-off)]
-	return apdu.Response{Data: bytes.Clone(out), SW: apdu.SWOK}
+	n := min(cmd.Ne, len(rest))
+	return apdu.Response{Data: bytes.Clone(rest[:n]), SW: endOfFile(n < cmd.Ne)}
+}
+
+// endOfFile is the status of a READ BINARY: 6282 when the end of the file
+// came before Ne bytes were read, with whatever bytes were there (ISO/IEC
+// 7816-4 (2020) §11.2.3 and Table 6, "end of file or record reached before
+// reading Ne bytes"), 9000 otherwise. Le 00 is Ne 256 (extended 0000, Ne
+// 65536) like any other Ne (§5.1): a shorter rest of the file gives 6282.
+// No Le (Ne 0) asks for nothing and gets 9000. Under secure messaging the
+// warning goes, like every status but the secure messaging errors 6987 and
+// 6988, in DO'99' under the MAC of DO'8E' (ICAO 9303-11 §9.8; session.seal).
+func endOfFile(short bool) uint16 {
+	if short {
+		return swEndOfFile
+	}
+	return apdu.SWOK
+}
+
+// readOdd answers READ BINARY with odd instruction: the bytes in DO'53'
+// (ISO/IEC 7816-4 (2020) §11.2.3), whose tag and length count in Ne, so
+// as many bytes as fit with them. Nothing to read (the offset at the end)
+// gives 6282 with no data object, no Le 9000 with none; an Ne too short
+// for DO'53”s header while bytes remain is a wrong length (6700).
+func readOdd(rest []byte, ne int) apdu.Response {
+	if ne == 0 {
+		return apdu.Status(apdu.SWOK)
+	}
+	if len(rest) == 0 {
+		return apdu.Status(swEndOfFile)
+	}
+	header := func(n int) int {
+		switch {
+		case n < 0x80:
+			return 2
+		case n <= 0xFF:
+			return 3
+		case n <= 0xFFFF:
+			return 4
+		}
+		return 5
+	}
+	if ne < header(0) {
+		return apdu.Status(apdu.SWWrongLength)
+	}
+	n := min(len(rest), ne)
+	for header(n)+n > ne {
+		n--
+	}
+	out, _ := apdu.AppendTLV(nil, 0x53, rest[:n])
+	return apdu.Response{Data: out, SW: endOfFile(n == len(rest) && len(out) < ne)}
 }

@@ -28,28 +28,31 @@ func TestMasterFile(t *testing.T) {
 	if dir != "61154F07A0000002471001500A654D525444204C445331" {
 		t.Errorf("EF.DIR %s", dir)
 	}
+	// Every READ BINARY here asks for 256 bytes (Le 00) of a shorter
+	// file: the file with 6282, the end reached before Ne bytes (ISO/IEC
+	// 7816-4 (2020) §11.2.3, Table 6; TestReadBinaryEndOfFile).
 	exchange(t, card, [][2]string{
 		{"00B0000000", "6986"},               // no current EF after reset
-		{"00B09C0000", ca + "9000"},          // EF.CardAccess by SFI 1C at once after reset
-		{"00B09E0000", dir + "9000"},         // EF.DIR by SFI 1E
+		{"00B09C0000", ca + "6282"},          // EF.CardAccess by SFI 1C at once after reset
+		{"00B09E0000", dir + "6282"},         // EF.DIR by SFI 1E
 		{"00B0810000", "6A82"},               // EF.ATR/INFO (SFI 01): not on this chip
-		{"00B0000000", dir + "9000"},         // a read by SFI made EF.DIR current (ISO/IEC 7816-4 §11.3.3)
+		{"00B0000000", dir + "6282"},         // a read by SFI made EF.DIR current (ISO/IEC 7816-4 §11.3.3)
 		{"00A4000C", "9000"},                 // SELECT MF, no data
 		{"00A4000C023F00", "9000"},           // SELECT MF by FID
 		{"00A4020C02011C", "9000"},           // SELECT EF.CardAccess under the MF
-		{"00B0000000", ca + "9000"},          // and read it
+		{"00B0000000", ca + "6282"},          // and read it
 		{"00A4000C022F00", "9000"},           // EF.DIR with P1 00
-		{"00B0000000", dir + "9000"},         // and read it
+		{"00B0000000", dir + "6282"},         // and read it
 		{"00A4020C022F01", "6A82"},           // EF.ATR/INFO absent
 		{"00A4020C020101", "6A82"},           // DG1 is no file of the MF
 		{"00A4020C02011E", "6A82"},           // nor is EF.COM
 		{"0084000008", "6985"},               // BAC waits for the application (ICAO 9303-11 §4.2)
 		{"00A4040C07A0000002471001", "9000"}, // SELECT the application
 		{"00B09E0000", "6982"},               // SFI 1E is now EF.COM, behind access control
-		{"00B09C0000", ca + "9000"},          // EF.CardAccess stays readable from the application
+		{"00B09C0000", ca + "6282"},          // EF.CardAccess stays readable from the application
 		{"00A4020C022F00", "6A82"},           // EF.DIR belongs to the MF
 		{"00A4000C", "9000"},                 // back to the MF
-		{"00B09E0000", dir + "9000"},         // SFI 1E is EF.DIR again
+		{"00B09E0000", dir + "6282"},         // SFI 1E is EF.DIR again
 	})
 	// File control parameters when P2 asks (ISO/IEC 7816-4 §7.4.3): the MF
 	// a DF, EF.CardAccess a transparent EF of 22 bytes; an application
@@ -65,7 +68,7 @@ func TestMasterFile(t *testing.T) {
 		// application; by path from the current DF.
 		{"00A4040C07A0000002471001", "9000"},
 		{"00A4080002011C00", "620B 80020016 820101 8302011C 9000"},
-		{"00B0000000", ca + "9000"},
+		{"00B0000000", ca + "6282"},
 		{"00A4080C020101", "6A82"},
 		{"00A4080C04011C0101", "6A82"},
 		{"00A4090C022F00", "9000"},
@@ -74,7 +77,7 @@ func TestMasterFile(t *testing.T) {
 	// EF.ATR/INFO, once present, is served from the MF.
 	p.Applet.ReplaceFile(fidATRInfo, []byte{0x47, 0x03, 0x01, 0x02, 0x03})
 	exchange(t, card, [][2]string{
-		{"00B0810000", "470301020390" + "00"},
+		{"00B0810000", "4703010203" + "6282"},
 		{"00A4020C022F01", "9000"},
 	})
 	// After reset the MF is current again.
@@ -87,7 +90,7 @@ func TestMasterFile(t *testing.T) {
 	}
 	send("00A4040C07A0000002471001")
 	card.Reset()
-	if got := send("00B09E0000"); got != dir+"9000" {
+	if got := send("00B09E0000"); got != dir+"6282" {
 		t.Errorf("SFI 1E after reset: %s, want EF.DIR", got)
 	}
 }
@@ -160,14 +163,16 @@ func TestReadBinaryOddP1P2(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := strings.ToUpper(hex.EncodeToString(p.Applet.File(fidCardAccess)))
+	// Le 00 asks for more than the file holds: 6282 (ISO/IEC 7816-4 (2020)
+	// §11.2.3, Table 6).
 	exchange(t, card, [][2]string{
-		{"00B1011C03540100 00", "5316" + ca + "9000"},      // EF.CardAccess by file identifier, in the MF
-		{"00B1001C03540100 00", "5316" + ca + "9000"},      // by short EF identifier
-		{"00B10000035401 02 00", "5314" + ca[4:] + "9000"}, // the current EF, offset 2
+		{"00B1011C03540100 00", "5316" + ca + "6282"},      // EF.CardAccess by file identifier, in the MF
+		{"00B1001C03540100 00", "5316" + ca + "6282"},      // by short EF identifier
+		{"00B10000035401 02 00", "5314" + ca[4:] + "6282"}, // the current EF, offset 2
 		{"00B1001F03540100 00", "6A82"},                    // 001F: bits 5-1 all equal, a file identifier, absent
 		{"00A4040C07A0000002471001", "9000"},               // the application
 		{"00B1011E03540100 00", "6982"},                    // EF.COM by file identifier: behind access control
-		{"00B1011C03540100 00", "5316" + ca + "9000"},      // EF.CardAccess in the application, by file identifier
+		{"00B1011C03540100 00", "5316" + ca + "6282"},      // EF.CardAccess in the application, by file identifier
 	})
 	// After access control, EF.COM by file identifier.
 	p.Applet.mu.Lock()
@@ -175,7 +180,7 @@ func TestReadBinaryOddP1P2(t *testing.T) {
 	r := p.Applet.readBinary(apdu.Command{INS: 0xB1, P1: 0x01, P2: 0x1E, Data: []byte{0x54, 0x01, 0x00}, Ne: 256})
 	p.Applet.mu.Unlock()
 	com := p.Applet.File(fidCOM)
-	if r.SW != apdu.SWOK || !bytes.Equal(r.Data, tlv(0x53, com)) {
+	if r.SW != swEndOfFile || !bytes.Equal(r.Data, tlv(0x53, com)) {
 		t.Errorf("EF.COM by file identifier after access: %04X % X", r.SW, r.Data)
 	}
 }
