@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
@@ -234,23 +233,10 @@ func testFlows(t *testing.T, level pades.Level) {
 		t.Fatal(err)
 	}
 	ch = c.ok("POST", "/auth/sign/begin", map[string]any{"documentId": "loan-1142", "certificate": cert.Raw})
-	if ch["kind"] != string(pades.Kind) {
-		t.Fatalf("sign/begin: %v", ch)
-	}
 	payload, _ := json.Marshal(ch["payload"])
-	req, err := pades.ParseSignRequest(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Size != len(contract) || req.Level != level.String() {
-		t.Fatalf("signing request: %+v", req)
-	}
-	if _, err := esign.CheckSignedAttributesDigest(req.SignedAttributes, req.SignedRanges, cert); err != nil {
-		t.Fatal(err)
-	}
-	sig, _, err := cardauth.SignDigest(ctx, card.Card, req.Digest, crypto.SHA256, cert, cardauth.PIN{Value: card.PIN})
-	if err != nil {
-		t.Fatal(err)
+	req, sig, err := pades.SignOnCard(ctx, card.Card, payload, contract, cardauth.PIN{Value: card.PIN})
+	if err != nil || ch["kind"] != string(pades.Kind) || req.Level != level.String() {
+		t.Fatalf("sign/begin %v, the card: %v", ch, err)
 	}
 	done := c.ok("POST", "/auth/sign/finish", map[string]any{"challengeId": ch["challengeId"], "documentId": "loan-1142", "signature": sig})
 	if done["level"] != level.String() {

@@ -123,6 +123,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign/pades.ErrUnsupported": {pades.ErrUnsupported, 422},
 	"pcsc/esign/pades.ErrNoSignature": {pades.ErrNoSignature, 422},
 	"pcsc/esign/pades.ErrChanged":     {pades.ErrChanged, 422},
+	"pcsc/esign/pades.ErrRequest":     {pades.ErrRequest, 400},
 }
 
 // serverPackages are the module's packages whose errors reach a web

@@ -119,15 +119,16 @@ type SignRequest struct {
 	// SigningTime is the time claimed in the signature dictionary (/M).
 	SigningTime time.Time `json:"signingTime"`
 	// SignedAttributes is the DER SET of CMS signed attributes whose
-	// SHA-256 is Digest. The holder's side checks them
-	// (esign.CheckSignedAttributesDigest) so that its card signs the
+	// SHA-256 is Digest. The holder's side checks them before its card
+	// signs (Check; SignOnCard does it all) so that its card signs the
 	// digest of signed attributes naming SignedRanges and its certificate,
 	// not 32 bytes that could be the digest of anything else its key signs.
 	SignedAttributes []byte `json:"signedAttributes"`
 }
 
 // ParseSignRequest decodes a PDF signing challenge's Payload on the
-// holder's side.
+// holder's side. It checks the shape only: run Check before the card signs
+// (SignOnCard does both).
 func ParseSignRequest(payload []byte) (*SignRequest, error) {
 	var r SignRequest
 	if len(payload) > 4<<10 {

@@ -1,0 +1,106 @@
+package pades_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/puce-id/puce/identity"
+	"github.com/puce-id/puce/identity/memstore"
+	"github.com/puce-id/puce/pcsc/apdu"
+	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
+	"github.com/puce-id/puce/pcsc/virtual/testcard"
+)
+
+// TestSignOnCard: the holder's one call signs what the ceremony prepared,
+// and refuses, before the card is asked, a request whose digest is not that
+// of its signed attributes (a server making the card sign 32 bytes of its
+// choosing), whose attributes name another certificate or other bytes, or
+// that names another document than the one shown.
+func TestSignOnCard(t *testing.T) {
+	ctx := context.Background()
+	const origin = "https://bank.example"
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := testcard.New(testcard.Options{})
+	svc := &identity.Services{Store: memstore.New()}
+	cards, _ := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
+	ch, _ := cards.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
+	tok, _ := cardauth.LoginToken(ctx, card.Card, origin, string(ch.Payload), cardauth.PIN{Value: card.PIN}, nil)
+	if _, err := cards.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: tok}); err != nil {
+		t.Fatal(err)
+	}
+	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBB,
+		Verify: pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := func() *identity.Challenge {
+		ch, err := ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: origin}, pdf, card.SignCert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	edit := func(payload []byte, f func(*pades.SignRequest)) []byte {
+		req, err := pades.ParseSignRequest(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(req)
+		b, _ := json.Marshal(req)
+		return b
+	}
+	other32 := sha256.Sum256([]byte("puce-approve:1:a payment the holder never saw"))
+
+	for name, c := range map[string]struct {
+		payload func([]byte) []byte
+		shown   []byte
+		want    error
+	}{
+		"digest of something else":  {func(p []byte) []byte { return edit(p, func(r *pades.SignRequest) { r.Digest = other32[:] }) }, pdf, pades.ErrRequest},
+		"attributes of other bytes": {func(p []byte) []byte { return edit(p, func(r *pades.SignRequest) { r.SignedRanges = other32[:] }) }, pdf, esign.ErrDocumentAltered},
+		"another document shown":    {func(p []byte) []byte { return p }, append(pdf[:len(pdf):len(pdf)], '\n'), esign.ErrDocumentAltered},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ch := begin()
+			_, sig, err := pades.SignOnCard(ctx, card.Card, c.payload(ch.Payload), c.shown, cardauth.PIN{Value: "00000000"})
+			if !errors.Is(err, pades.ErrRequest) || !errors.Is(err, c.want) || !errors.Is(err, identity.ErrBadInput) || sig != nil {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	// The wrong PIN above was never presented: the card still has 3 tries.
+	ch = begin()
+	_, _, err = pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: "00000000"})
+	var wrong *apdu.WrongPINError
+	if !errors.As(err, &wrong) || wrong.TriesLeft != 2 {
+		t.Fatalf("first wrong PIN: %v", err)
+	}
+
+	req, _ := pades.ParseSignRequest(begin().Payload)
+	if err := req.Check(other.SignCert, pdf); !errors.Is(err, pades.ErrRequest) || !errors.Is(err, esign.ErrOtherCertificate) {
+		t.Fatalf("another card's certificate: %v", err)
+	}
+
+	ch = begin()
+	req, sig, err := pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: card.PIN})
+	if err != nil || req.Level != "B-B" {
+		t.Fatal(err)
+	}
+	signed, err := ceremony.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: sig}, pdf)
+	if err != nil || !signed.Report.Valid() {
+		t.Fatalf("finish: %v", err)
+	}
+}
