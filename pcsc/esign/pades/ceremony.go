@@ -31,7 +31,8 @@ import (
 const Kind identity.Kind = "pades"
 
 // CeremonyConfig configures a Ceremony. Cards and Verify.Roots are
-// required, and for a Level from B-T on, Services.TSA and Verify.TSARoots.
+// required, and for a Level from B-T on, Services.TSA with its Roots, which
+// Verify.TSARoots and TSAIntermediates default to.
 type CeremonyConfig struct {
 	// Cards is the card factor whose enrolled cards may sign: the signing
 	// certificate (slot 9C) must belong to the holder of one of the
@@ -79,8 +80,13 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 	if cfg.Level < LevelBB || cfg.Level > LevelBLTA {
 		return nil, fmt.Errorf("%w: pades: no level %d", identity.ErrBadInput, cfg.Level)
 	}
+	if cfg.Verify.TSARoots == nil && cfg.Services.TSA != nil && cfg.Services.TSA.Roots != nil {
+		// The authority the ceremony asks is the one its signatures are
+		// checked against, unless the configuration says otherwise.
+		cfg.Verify.TSARoots, cfg.Verify.TSAIntermediates = cfg.Services.TSA.Roots, cfg.Services.TSA.Intermediates
+	}
 	if cfg.Level >= LevelBT && (cfg.Services.TSA == nil || cfg.Verify.TSARoots == nil) {
-		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
+		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Services.TSA.Roots or Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
 	}
 	if cfg.Services.Now == nil {
 		cfg.Services.Now = svc.Now

@@ -43,7 +43,7 @@ func ExampleCeremony() {
 
 	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBT,
 		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL, Roots: card.PKI.Roots}},
-		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, TSARoots: card.PKI.Roots},
+		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates},
 		Chain:    []*x509.Certificate{card.PKI.Issuing},
 		Sign:     pades.SignOptions{Reason: "Loan agreement"}})
 	if err != nil {

@@ -3,9 +3,12 @@ package pades_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/puce-id/puce/identity"
@@ -14,6 +17,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
+	"github.com/puce-id/puce/pcsc/esign/tsaresponder"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 )
 
@@ -24,19 +28,9 @@ import (
 // that names another document than the one shown.
 func TestSignOnCard(t *testing.T) {
 	ctx := context.Background()
-	const origin = "https://bank.example"
-	card, err := testcard.New(testcard.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	card, svc, cards := enrolledCard(t)
 	other, _ := testcard.New(testcard.Options{})
-	svc := &identity.Services{Store: memstore.New()}
-	cards, _ := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
-	ch, _ := cards.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
-	tok, _ := cardauth.LoginToken(ctx, card.Card, origin, string(ch.Payload), cardauth.PIN{Value: card.PIN}, nil)
-	if _, err := cards.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: tok}); err != nil {
-		t.Fatal(err)
-	}
+	const origin = "https://bank.example"
 	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBB,
 		Verify: pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates}})
 	if err != nil {
@@ -82,7 +76,7 @@ func TestSignOnCard(t *testing.T) {
 		})
 	}
 	// The wrong PIN above was never presented: the card still has 3 tries.
-	ch = begin()
+	ch := begin()
 	_, _, err = pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: "00000000"})
 	var wrong *apdu.WrongPINError
 	if !errors.As(err, &wrong) || wrong.TriesLeft != 2 {
@@ -102,5 +96,61 @@ func TestSignOnCard(t *testing.T) {
 	signed, err := ceremony.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: sig}, pdf)
 	if err != nil || !signed.Report.Valid() {
 		t.Fatalf("finish: %v", err)
+	}
+}
+
+// enrolledCard is a virtual card enrolled on alice's account.
+func enrolledCard(t *testing.T) (*testcard.Card, *identity.Services, *cardauth.Factor) {
+	t.Helper()
+	ctx := context.Background()
+	const origin = "https://bank.example"
+	card, err := testcard.New(testcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &identity.Services{Store: memstore.New()}
+	cards, _ := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
+	ch, _ := cards.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
+	tok, _ := cardauth.LoginToken(ctx, card.Card, origin, string(ch.Payload), cardauth.PIN{Value: card.PIN}, nil)
+	if _, err := cards.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: tok}); err != nil {
+		t.Fatal(err)
+	}
+	return card, svc, cards
+}
+
+// TestCeremonyTSARootsDefault: the timestamping authority's CAs are given
+// once, with the authority (esign.TSA.Roots); the ceremony checks its
+// signatures' timestamps against them.
+func TestCeremonyTSARootsDefault(t *testing.T) {
+	ctx := context.Background()
+	const origin = "https://bank.example"
+	card, svc, cards := enrolledCard(t)
+	tsa, _ := tsaresponder.NewIssued(card.PKI.Issuing, card.PKI.IssuingKey, []*x509.Certificate{card.PKI.Issuing}, nil)
+	srv := httptest.NewServer(tsa)
+	defer srv.Close()
+	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBT,
+		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL, Roots: card.PKI.Roots}},
+		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := os.ReadFile("testdata/contract.pdf")
+	ch, err := ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: origin}, pdf, card.SignCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sig, err := pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: card.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := ceremony.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: sig}, pdf)
+	if err != nil || signed.Report.Level != pades.LevelBT || signed.Report.Timestamp == nil {
+		t.Fatalf("finish: %v", err)
+	}
+	// Without any CA for the authority, the error names both places.
+	_, err = pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBT,
+		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL}}, Verify: pades.VerifyOptions{Roots: card.PKI.Roots}})
+	if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Services.TSA.Roots") {
+		t.Fatalf("no TSA roots: %v", err)
 	}
 }
