@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.pdf, err = pades.NewCeremony(&identity.Services{Store: store, Throttle: throttle}, pades.CeremonyConfig{
 			Cards:    cards,
 			Level:    cfg.Level,
-			Services: pades.Services{TSA: cfg.TSA, OCSP: cfg.OCSP},
+			Services: pades.Services{TSA: cfg.TSA}, // OCSP: the cards' client
 			Verify:   a.verify,
 			Chain:    cfg.Chain,
 			Sign:     pades.SignOptions{Reason: "Signed with the holder's card", Location: "Newcomer Bank"},

@@ -41,8 +41,10 @@ type CeremonyConfig struct {
 	// Level is what every signature is brought to (zero: LevelBLT).
 	Level Level
 	// Services reach the timestamping authority and the OCSP responders
-	// (Finish); Now defaults to the identity services' clock, and Roots
-	// and Intermediates to Verify's.
+	// (Finish); Now defaults to the identity services' clock, Roots and
+	// Intermediates to Verify's, and OCSP to the card factor's client
+	// (cardauth.Config.OCSP), so that one setting serves logins and
+	// signatures.
 	Services Services
 	// Verify is how Finish checks the signed PDF, as anyone receiving it
 	// would, and how Begin checks the signer's certificate (Roots,
@@ -87,6 +89,13 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 	}
 	if cfg.Level >= LevelBT && (cfg.Services.TSA == nil || cfg.Verify.TSARoots == nil) {
 		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Services.TSA.Roots or Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
+	}
+	if cfg.Services.OCSP == nil {
+		// The responders that answer for the cards at login answer for
+		// their signatures' validation data too.
+		if r := cfg.Cards.Revocation(); r != nil && r.Client != nil {
+			cfg.Services.OCSP = r.Client
+		}
 	}
 	if cfg.Services.Now == nil {
 		cfg.Services.Now = svc.Now

@@ -15,6 +15,7 @@ import (
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/cardauth"
+	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
 	"github.com/puce-id/puce/pcsc/esign"
 	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/pcsc/esign/tsaresponder"
@@ -152,5 +153,49 @@ func TestCeremonyTSARootsDefault(t *testing.T) {
 		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL}}, Verify: pades.VerifyOptions{Roots: card.PKI.Roots}})
 	if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Services.TSA.Roots") {
 		t.Fatalf("no TSA roots: %v", err)
+	}
+}
+
+// TestCeremonyOCSPDefault: the OCSP client the card factor was given
+// (cardauth.Config.OCSP) collects the validation data of B-LT signatures
+// when the ceremony names none: the certificates' responder URL leads
+// nowhere, only the configured client answers.
+func TestCeremonyOCSPDefault(t *testing.T) {
+	ctx := context.Background()
+	const origin = "https://bank.example"
+	card, err := testcard.New(testcard.Options{OCSPURL: "http://ocsp.invalid/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder := ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
+	svc := &identity.Services{Store: memstore.New()}
+	cards, _ := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, OCSP: responder})
+	ch, _ := cards.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
+	tok, _ := cardauth.LoginToken(ctx, card.Card, origin, string(ch.Payload), cardauth.PIN{Value: card.PIN}, nil)
+	if _, err := cards.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: tok}); err != nil {
+		t.Fatal(err)
+	}
+	tsa, _ := tsaresponder.NewIssued(card.PKI.Issuing, card.PKI.IssuingKey, []*x509.Certificate{card.PKI.Issuing}, nil)
+	srv := httptest.NewServer(tsa)
+	defer srv.Close()
+	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBLT,
+		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL, Roots: card.PKI.Roots}},
+		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates},
+		Chain:    []*x509.Certificate{card.PKI.Issuing}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, _ := os.ReadFile("testdata/contract.pdf")
+	ch, err = ceremony.Begin(ctx, identity.Request{Subject: "alice", Origin: origin}, pdf, card.SignCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sig, err := pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: card.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := ceremony.Finish(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: sig}, pdf)
+	if err != nil || signed.Report.Level != pades.LevelBLT {
+		t.Fatalf("finish: %v", err)
 	}
 }
