@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -89,6 +90,13 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 	}
 	if cfg.Level >= LevelBT && (cfg.Services.TSA == nil || cfg.Verify.TSARoots == nil) {
 		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Services.TSA.Roots or Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
+	}
+	if cfg.Level >= LevelBT {
+		// Found now rather than at the first Finish, after the holder
+		// typed the PIN and the card signed for nothing.
+		if u, err := url.Parse(cfg.Services.TSA.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: pades: level %v needs the timestamping authority's http:// or https:// URL (Services.TSA.URL), not %q", identity.ErrBadInput, cfg.Level, cfg.Services.TSA.URL)
+		}
 	}
 	if cfg.Services.OCSP == nil {
 		// The responders that answer for the cards at login answer for

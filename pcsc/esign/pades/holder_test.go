@@ -154,6 +154,14 @@ func TestCeremonyTSARootsDefault(t *testing.T) {
 	if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Services.TSA.Roots") {
 		t.Fatalf("no TSA roots: %v", err)
 	}
+	// Nor without its URL: found at start, not after the holder's PIN.
+	for _, u := range []string{"", "tsa.example/stamp", "ftp://tsa.example/"} {
+		_, err = pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBLT,
+			Services: pades.Services{TSA: &esign.TSA{URL: u, Roots: card.PKI.Roots}}, Verify: pades.VerifyOptions{Roots: card.PKI.Roots}})
+		if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Services.TSA.URL") {
+			t.Fatalf("TSA URL %q: %v", u, err)
+		}
+	}
 }
 
 // TestCeremonyOCSPDefault: the OCSP client the card factor was given
