@@ -119,6 +119,12 @@ func (a *App) VerifyAudit(ctx context.Context) error {
 	return err
 }
 
+// Events are the subject's audit records, newest first, as the back office
+// shows them.
+func (a *App) Events(ctx context.Context, subject identity.Subject) ([]identity.AuditRecord, error) {
+	return a.store.AuditEvents(ctx, subject, 100)
+}
+
 // document is Signing.Document: the bank's PDF, for its owner only.
 func (a *App) document(r *http.Request, s *httpauth.Session, id string) (*httpauth.Document, error) {
 	var doc httpauth.Document

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -293,6 +294,24 @@ func testFlows(t *testing.T, level pades.Level) {
 	run(t, tool(t, "cmsutil"), "-D", "-i", filepath.Join(dir, "sig.p7s"), "-c", filepath.Join(dir, "ranges"), "-d", "sql:"+nss, "-u", "4", "-o", os.DevNull)
 	if err := app.VerifyAudit(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// The trail has the card's enrolment, the login's two factors and the
+	// signature, each sealed (the wrong PIN never left the card).
+	events, err := app.Events(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range events {
+		if r.MAC == nil {
+			t.Fatalf("unsealed record: %+v", r.Event)
+		}
+		seen[fmt.Sprintf("%s %s %s", r.Event.Kind, r.Event.Action, r.Event.Result)] = true
+	}
+	for _, want := range []string{"card enroll success", "password login success", "card login success", "pades sign success"} {
+		if !seen[want] {
+			t.Fatalf("audit trail without %q: %v", want, seen)
+		}
 	}
 }
 
