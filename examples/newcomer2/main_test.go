@@ -168,16 +168,16 @@ func testFlows(t *testing.T, level pades.Level) {
 	tsaURL, tsaRootFile := opensslTSA(t)
 	pdfsig, qpdf, certutil := tool(t, "pdfsig"), tool(t, "qpdf"), tool(t, "certutil")
 
-	// The cards' OCSP responder on loopback, which pdfsig asks too. Its
-	// URL goes into the card's certificates, so it is known before the card.
+	// The cards' OCSP responder on loopback, which the app and pdfsig ask
+	// over HTTP. Its URL goes into the card's certificates, so it is known
+	// before the card.
 	ocspSrv := httptest.NewUnstartedServer(nil)
 	defer ocspSrv.Close()
 	card, err := testcard.New(testcard.Options{OCSPURL: "http://" + ocspSrv.Listener.Addr().String() + "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	responder := ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
-	ocspSrv.Config.Handler = responder
+	ocspSrv.Config.Handler = ocspresponder.New(card.PKI.Issuing, card.PKI.IssuingKey, nil, nil)
 	ocspSrv.Start()
 	tsaRoots, _ := readPool(tsaRootFile)
 
@@ -187,7 +187,7 @@ func testFlows(t *testing.T, level pades.Level) {
 	origin := "http://" + srv.Listener.Addr().String()
 	app, err := New(ctx, Config{DB: filepath.Join(t.TempDir(), "bank.db"), AuditKey: auditKey, Origin: origin, Development: true,
 		Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, Chain: []*x509.Certificate{card.PKI.Issuing},
-		OCSP: responder, TSA: &esign.TSA{URL: tsaURL, Roots: tsaRoots}, Level: level})
+		TSA: &esign.TSA{URL: tsaURL, Roots: tsaRoots}, Level: level})
 	if err != nil {
 		t.Fatal(err)
 	}
