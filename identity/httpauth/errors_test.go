@@ -110,6 +110,7 @@ var sentinels = map[string]struct {
 
 	"pcsc/esign.ErrMalformed":        {esign.ErrMalformed, 400},
 	"pcsc/esign.ErrDocumentAltered":  {esign.ErrDocumentAltered, 422},
+	"pcsc/esign.ErrRequest":          {esign.ErrRequest, 400},
 	"pcsc/esign.ErrBadSignature":     {esign.ErrBadSignature, 422},
 	"pcsc/esign.ErrUntrustedSigner":  {esign.ErrUntrustedSigner, 422},
 	"pcsc/esign.ErrUnsupported":      {esign.ErrUnsupported, 422},
@@ -123,6 +124,7 @@ var sentinels = map[string]struct {
 	"pcsc/esign/pades.ErrUnsupported": {pades.ErrUnsupported, 422},
 	"pcsc/esign/pades.ErrNoSignature": {pades.ErrNoSignature, 422},
 	"pcsc/esign/pades.ErrChanged":     {pades.ErrChanged, 422},
+	"pcsc/esign/pades.ErrRequest":     {pades.ErrRequest, 400},
 }
 
 // serverPackages are the module's packages whose errors reach a web

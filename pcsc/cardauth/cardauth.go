@@ -13,7 +13,8 @@
 // without libpcsclite. The holder's half is here too, as calls on an open
 // card (an apdu.Transport: a pcsc.Tx, or the virtual card): LoginToken
 // (select, PIN with tries left, 9A signature, the Web eID token),
-// SignDigest (a 9C signature of a pending document, PIN for each) and
+// SignDigest (a 9C signature of a pending document, PIN for each; a PDF's
+// through pades.SignOnCard, which checks first what the card signs) and
 // ApprovalToken (a payment); NewToken takes any crypto.Signer instead.
 package cardauth
 

@@ -139,6 +139,13 @@ func SigningCertificate(ctx context.Context, t apdu.Transport) (*x509.Certificat
 // names the digest's hash (crypto.SHA256 for esign); RSA keys are padded
 // PKCS #1 v1.5, ECDSA signatures are ASN.1 DER, as CMS carries them.
 //
+// SignDigest signs whatever digest it is given: the holder's side first
+// checks what it is the digest of, or any 32 bytes — a payment approval's
+// token, say — would be signed. For a PDF, pades.SignOnCard does the check
+// and this call in one; for a detached signature, esign.CheckSignedAttributes
+// checks the attributes name the document shown, and digest is their
+// SHA-256, computed by the holder's side.
+//
 // want, when not nil, is the certificate the signature was prepared for:
 // a card with another 9C certificate (the holder changed cards since) is
 // refused with ErrUnknownCard before the PIN is spent. It returns the

@@ -76,7 +76,8 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 // needs to sign. JSON carries the byte fields in standard base64.
 type SignRequest struct {
 	// SignedAttributes is the DER SET the signature covers; a holder's
-	// agent checks that its message digest is the document it shows.
+	// agent checks that its message digest is the document it shows
+	// (SignOnCard, or CheckSignedAttributes).
 	SignedAttributes []byte `json:"signedAttributes"`
 	// Digest is the SHA-256 of SignedAttributes: what the card signs
 	// (cardauth.SignDigest with crypto.SHA256).
@@ -88,7 +89,8 @@ type SignRequest struct {
 }
 
 // ParseSignRequest decodes a signing challenge's Payload on the holder's
-// side.
+// side. It checks the shape only; SignOnCard also checks what the card is
+// to sign.
 func ParseSignRequest(payload []byte) (*SignRequest, error) {
 	var r SignRequest
 	if len(payload) > MaxSignatureSize {

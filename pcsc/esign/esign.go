@@ -15,9 +15,9 @@
 // restarted one may finish it) after checking that the signing certificate
 // belongs to the card enrolled on the account (ErrNotAccountCard); Finish
 // assembles, verifies and audits. identity/httpauth serves the two halves as
-// JSON endpoints. On the holder's side, CheckSignedAttributes checks that
-// what the card is to sign names the document shown, before
-// cardauth.SignDigest has the card sign it.
+// JSON endpoints. On the holder's side, SignOnCard checks that what the card
+// is to sign names the document shown and the card, then has the card sign
+// it (CheckSignedAttributes and cardauth.SignDigest, in one call).
 //
 // Verify checks a document against its signature and says who signed, when,
 // and whether the document was altered. It reads what other signers make

@@ -2,7 +2,6 @@ package esign_test
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 
@@ -47,9 +46,9 @@ func ExampleCeremony() {
 	if err != nil {
 		panic(err)
 	}
-	// Holder: the card signs the request's digest after the PIN.
-	req, _ := esign.ParseSignRequest(ch.Payload)
-	sig, _, err := cardauth.SignDigest(ctx, card.Card, req.Digest, crypto.SHA256, cert, cardauth.PIN{Value: card.PIN})
+	// Holder: SignOnCard checks that the attributes name the document shown
+	// and the card's certificate, then the card signs them after the PIN.
+	_, sig, err := esign.SignOnCard(ctx, card.Card, ch.Payload, doc, cardauth.PIN{Value: card.PIN})
 	if err != nil {
 		panic(err)
 	}

@@ -119,10 +119,16 @@ func (r *Responder) Respond(der []byte) ([]byte, error) {
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rv.at.Truncate(time.Second), rv.reason
 	}
 	out, err := ocsp.CreateResponse(r.issuer, r.cert, tmpl, r.signer)
-	if err != nil || nonce == nil || r.omitNonce {
-		return out, err
+	if err != nil {
+		return nil, err
 	}
-	return ocspwire.SetResponseNonce(out, nonce, r.signer)
+	if r.omitNonce {
+		nonce = nil
+	}
+	// Signed when its status was known, by the responder's clock: NSS
+	// (pdfsig, Firefox) refuses a producedAt before thisUpdate, which
+	// x/crypto/ocsp's producedAt, the wall clock cut to the minute, is.
+	return ocspwire.Rewrite(out, now.Add(-r.age), nonce, r.signer)
 }
 
 // answersFor checks that the request names our issuer.

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/puce-id/puce/identity"
@@ -31,7 +32,8 @@ import (
 const Kind identity.Kind = "pades"
 
 // CeremonyConfig configures a Ceremony. Cards and Verify.Roots are
-// required, and for a Level from B-T on, Services.TSA and Verify.TSARoots.
+// required, and for a Level from B-T on, Services.TSA with its Roots, which
+// Verify.TSARoots and TSAIntermediates default to.
 type CeremonyConfig struct {
 	// Cards is the card factor whose enrolled cards may sign: the signing
 	// certificate (slot 9C) must belong to the holder of one of the
@@ -40,8 +42,10 @@ type CeremonyConfig struct {
 	// Level is what every signature is brought to (zero: LevelBLT).
 	Level Level
 	// Services reach the timestamping authority and the OCSP responders
-	// (Finish); Now defaults to the identity services' clock, and Roots
-	// and Intermediates to Verify's.
+	// (Finish); Now defaults to the identity services' clock, Roots and
+	// Intermediates to Verify's, and OCSP to the card factor's client
+	// (cardauth.Config.OCSP), so that one setting serves logins and
+	// signatures.
 	Services Services
 	// Verify is how Finish checks the signed PDF, as anyone receiving it
 	// would, and how Begin checks the signer's certificate (Roots,
@@ -79,8 +83,27 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 	if cfg.Level < LevelBB || cfg.Level > LevelBLTA {
 		return nil, fmt.Errorf("%w: pades: no level %d", identity.ErrBadInput, cfg.Level)
 	}
+	if cfg.Verify.TSARoots == nil && cfg.Services.TSA != nil && cfg.Services.TSA.Roots != nil {
+		// The authority the ceremony asks is the one its signatures are
+		// checked against, unless the configuration says otherwise.
+		cfg.Verify.TSARoots, cfg.Verify.TSAIntermediates = cfg.Services.TSA.Roots, cfg.Services.TSA.Intermediates
+	}
 	if cfg.Level >= LevelBT && (cfg.Services.TSA == nil || cfg.Verify.TSARoots == nil) {
-		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
+		return nil, fmt.Errorf("%w: pades: level %v needs a timestamping authority (Services.TSA) and its CAs (Services.TSA.Roots or Verify.TSARoots)", identity.ErrBadInput, cfg.Level)
+	}
+	if cfg.Level >= LevelBT {
+		// Found now rather than at the first Finish, after the holder
+		// typed the PIN and the card signed for nothing.
+		if u, err := url.Parse(cfg.Services.TSA.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: pades: level %v needs the timestamping authority's http:// or https:// URL (Services.TSA.URL), not %q", identity.ErrBadInput, cfg.Level, cfg.Services.TSA.URL)
+		}
+	}
+	if cfg.Services.OCSP == nil {
+		// The responders that answer for the cards at login answer for
+		// their signatures' validation data too.
+		if r := cfg.Cards.Revocation(); r != nil && r.Client != nil {
+			cfg.Services.OCSP = r.Client
+		}
 	}
 	if cfg.Services.Now == nil {
 		cfg.Services.Now = svc.Now
@@ -119,15 +142,16 @@ type SignRequest struct {
 	// SigningTime is the time claimed in the signature dictionary (/M).
 	SigningTime time.Time `json:"signingTime"`
 	// SignedAttributes is the DER SET of CMS signed attributes whose
-	// SHA-256 is Digest. The holder's side checks them
-	// (esign.CheckSignedAttributesDigest) so that its card signs the
+	// SHA-256 is Digest. The holder's side checks them before its card
+	// signs (Check; SignOnCard does it all) so that its card signs the
 	// digest of signed attributes naming SignedRanges and its certificate,
 	// not 32 bytes that could be the digest of anything else its key signs.
 	SignedAttributes []byte `json:"signedAttributes"`
 }
 
 // ParseSignRequest decodes a PDF signing challenge's Payload on the
-// holder's side.
+// holder's side. It checks the shape only: run Check before the card signs
+// (SignOnCard does both).
 func ParseSignRequest(payload []byte) (*SignRequest, error) {
 	var r SignRequest
 	if len(payload) > 4<<10 {

@@ -2,7 +2,6 @@ package pades_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -44,7 +43,7 @@ func ExampleCeremony() {
 
 	ceremony, err := pades.NewCeremony(svc, pades.CeremonyConfig{Cards: cards, Level: pades.LevelBT,
 		Services: pades.Services{TSA: &esign.TSA{URL: srv.URL, Roots: card.PKI.Roots}},
-		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, TSARoots: card.PKI.Roots},
+		Verify:   pades.VerifyOptions{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates},
 		Chain:    []*x509.Certificate{card.PKI.Issuing},
 		Sign:     pades.SignOptions{Reason: "Loan agreement"}})
 	if err != nil {
@@ -59,14 +58,14 @@ func ExampleCeremony() {
 	if err != nil {
 		panic(err)
 	}
-	// Holder: shown the PDF's size, hash and pages, the card signs the
-	// digest after the PIN.
-	req, _ := pades.ParseSignRequest(ch.Payload)
-	fmt.Println(req.Size == len(pdf), req.Pages, req.Level)
-	sig, _, err := cardauth.SignDigest(ctx, card.Card, req.Digest, crypto.SHA256, cert, cardauth.PIN{Value: card.PIN})
+	// Holder: SignOnCard checks that the digest is that of a signature of
+	// this PDF with this card, then the card signs it after the PIN. The
+	// holder is shown the PDF's size, hash, pages and level.
+	req, sig, err := pades.SignOnCard(ctx, card.Card, ch.Payload, pdf, cardauth.PIN{Value: card.PIN})
 	if err != nil {
 		panic(err)
 	}
+	fmt.Println(req.Size == len(pdf), req.Pages, req.Level)
 	// Server: finish, with the PDF it holds.
 	resp := identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: sig}
 	signed, err := ceremony.Finish(ctx, resp, pdf)

@@ -9,8 +9,11 @@
 //
 // The PDF stays on the server. Prepare writes the signature field and a
 // placeholder and returns the digest the card signs with its PIV slot 9C
-// key; Finish puts the signature in and adds what the level needs. The
-// cryptographic checks are esign's (CMS, timestamps, validation data); this
+// key; Finish puts the signature in and adds what the level needs. A web
+// server runs the two as a Ceremony (identity/httpauth's Signing.PDF serves
+// it); the holder's side answers with SignOnCard, which checks that the
+// digest is that of a signature of the PDF shown with this card before the
+// card signs it. The cryptographic checks are esign's (CMS, timestamps, validation data); this
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
 // parser, bounded and fuzzed. It is on the server path: no cgo.

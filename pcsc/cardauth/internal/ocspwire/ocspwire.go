@@ -175,6 +175,18 @@ var signatureHashes = map[string]crypto.Hash{
 // it, with nonce among its responseExtensions, signed again by signer with
 // the algorithm it was signed with.
 func SetResponseNonce(resp, nonce []byte, signer crypto.Signer) ([]byte, error) {
+	return Rewrite(resp, time.Time{}, nonce, signer)
+}
+
+// Rewrite returns resp, a DER OCSPResponse as x/crypto/ocsp makes it, with
+// producedAt (unless zero) and nonce (unless nil, among its
+// responseExtensions), signed again by signer with the algorithm it was
+// signed with. x/crypto/ocsp sets producedAt to the wall clock truncated
+// to the minute, which puts it before the thisUpdate of a response made in
+// the same minute: a responder signs a response after the status it states
+// was known (RFC 6960 §4.2.2.1: producedAt is when it was signed), and
+// NSS, for one, rejects such a response.
+func Rewrite(resp []byte, producedAt time.Time, nonce []byte, signer crypto.Signer) ([]byte, error) {
 	var or ocspResponse
 	if rest, err := asn1.Unmarshal(resp, &or); err != nil || len(rest) != 0 {
 		return nil, errors.New("ocspwire: not an OCSPResponse")
@@ -187,11 +199,16 @@ func SetResponseNonce(resp, nonce []byte, signer crypto.Signer) ([]byte, error) 
 	if rest, err := asn1.Unmarshal(br.TBS.FullBytes, &rd); err != nil || len(rest) != 0 {
 		return nil, errors.New("ocspwire: not a ResponseData")
 	}
-	value, err := asn1.Marshal(nonce)
-	if err != nil {
-		return nil, err
+	if !producedAt.IsZero() {
+		rd.ProducedAt = producedAt.UTC().Truncate(time.Second)
 	}
-	rd.ResponseExtensions = append(rd.ResponseExtensions, pkix.Extension{Id: oidNonce, Value: value})
+	if nonce != nil {
+		value, err := asn1.Marshal(nonce)
+		if err != nil {
+			return nil, err
+		}
+		rd.ResponseExtensions = append(rd.ResponseExtensions, pkix.Extension{Id: oidNonce, Value: value})
+	}
 	tbs, err := asn1.Marshal(rd)
 	if err != nil {
 		return nil, err
