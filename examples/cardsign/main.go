@@ -1,11 +1,11 @@
-// Command newcomer2 is a bank's server written from puce's documentation
+// Command cardsign is a bank's server written from puce's documentation
 // alone: a password, then the PIV authentication key (slot 9A) of a smart card
 // as the second factor; then the holder signs a PDF the bank keeps with the
 // card's e-signature key (slot 9C, PIN for that signature), as a PAdES
 // signature with an RFC 3161 timestamp and the validation data (B-LT or
 // B-LTA). State and the sealed audit trail are in one SQLite file.
 //
-//	go run ./examples/newcomer2 -db bank.db -ca cards-root.pem -issuing cards-ca.pem \
+//	go run ./examples/cardsign -db bank.db -ca cards-root.pem -issuing cards-ca.pem \
 //	    -tsa http://tsa.example/ -tsa-ca tsa-root.pem
 //
 // with BANK_AUDIT_KEY the base64 of 32 random bytes. The test drives it with
