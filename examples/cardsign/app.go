@@ -39,7 +39,6 @@ type App struct {
 	site     *httpauth.Site
 	store    *sqlstore.Store
 	mux      *http.ServeMux
-	pdf      *pades.Ceremony
 	auditKey []byte
 	verify   pades.VerifyOptions
 }
@@ -60,35 +59,25 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{store: store, mux: http.NewServeMux(), auditKey: cfg.AuditKey}
 	a.verify = pades.VerifyOptions{Roots: cfg.Roots, Intermediates: cfg.Intermediates, TSARoots: cfg.TSA.Roots}
-	// SiteConfig has no PDF ceremony and NewSite copies Signing, so the PDF
-	// ceremony needs a card factor of its own, over the same store and
-	// throttle, made before the site (friction: a second factor object).
-	cardCfg := cardauth.Config{Roots: cfg.Roots, Intermediates: cfg.Intermediates, OCSP: cfg.OCSP}
-	throttle := &identity.Throttle{Store: store}
-	cards, err := cardauth.New(&identity.Services{Store: store, Throttle: throttle}, cardCfg)
-	if err == nil {
-		a.pdf, err = pades.NewCeremony(&identity.Services{Store: store, Throttle: throttle}, pades.CeremonyConfig{
-			Cards:    cards,
+	a.site, err = httpauth.NewSite(httpauth.SiteConfig{
+		Store:       store,
+		Origin:      cfg.Origin,
+		Development: cfg.Development,
+		Name:        "Newcomer Bank",
+		Cards:       &cardauth.Config{Roots: cfg.Roots, Intermediates: cfg.Intermediates, OCSP: cfg.OCSP},
+		SignUp:      true,
+		// PDFs signed in the document over the site's own card factor;
+		// its OCSP client serves the signatures' validation data too.
+		PDF: &pades.CeremonyConfig{
 			Level:    cfg.Level,
-			Services: pades.Services{TSA: cfg.TSA}, // OCSP: the cards' client
+			Services: pades.Services{TSA: cfg.TSA},
 			Verify:   a.verify,
 			Chain:    cfg.Chain,
 			Sign:     pades.SignOptions{Reason: "Signed with the holder's card", Location: "Newcomer Bank"},
-		})
-	}
-	if err == nil {
-		a.site, err = httpauth.NewSite(httpauth.SiteConfig{
-			Store:       store,
-			Origin:      cfg.Origin,
-			Development: cfg.Development,
-			Name:        "Newcomer Bank",
-			Cards:       &cardCfg,
-			Throttle:    throttle,
-			SignUp:      true,
-			Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: a.document,
-				Signed: a.refuseP7S, PDF: a.pdf, SignedPDF: a.signedPDF}},
-		})
-	}
+		},
+		// No Signed: this bank signs PDFs only.
+		Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: a.document, SignedPDF: a.signedPDF}},
+	})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -134,10 +123,6 @@ func (a *App) document(r *http.Request, s *httpauth.Session, id string) (*httpau
 		return nil, nil
 	}
 	return &doc, err
-}
-
-func (a *App) refuseP7S(*http.Request, *httpauth.Session, *httpauth.Document, *esign.Signed) error {
-	return fmt.Errorf("%w: this bank signs PDFs only", identity.ErrBadInput)
 }
 
 // signedPDF keeps the signed PDF, once: a second signature of the same

@@ -32,20 +32,30 @@ const ActionSign = "sign document"
 // document instead, as PAdES (pades.Ceremony): the challenge's kind is
 // pades.Kind and its payload a pades.SignRequest (the digest to sign, the
 // document's size, SHA-256 and page count, the level), which is all the
-// holder's agent gets of the PDF; SignedPDF keeps the signed PDF.
+// holder's agent gets of the PDF; SignedPDF keeps the signed PDF. Without
+// PDF, every document, PDFs too, is signed as a detached CAdES signature
+// (.p7s) kept beside it; with PDF and no Signed, the site signs PDFs only
+// and refuses other documents at begin.
+//
+// The holder's side checks the payload before its card signs, so that the
+// card signs the document it was shown and nothing else:
+// esign.SignOnCard and pades.SignOnCard do it (puce.js's agent does it
+// for a browser).
 //
 // The pending signature waits in the identity store between the two, so a
 // finish may reach another instance, or this one after a restart. The
 // library checks that the card is the one enrolled on the account.
 type Signing struct {
-	// Ceremony makes and checks the signatures.
+	// Ceremony makes and checks the detached signatures (NewSite makes one
+	// over the site's cards when Signed is set).
 	Ceremony *esign.Ceremony
 	// Document returns the document id names, as the application holds
 	// it, if the session's user may sign it; nil (or an error) otherwise.
 	// The bytes signed are these, never what a client posts.
 	Document func(r *http.Request, s *Session, id string) (*Document, error)
-	// Signed runs once the signature is made and verified: the
-	// application keeps signed.P7S beside the document.
+	// Signed runs once a detached signature is made and verified: the
+	// application keeps signed.P7S beside the document. Optional with
+	// PDF: a site without it signs PDFs only.
 	Signed func(r *http.Request, s *Session, doc *Document, signed *esign.Signed) error
 	// PDF, when set, signs PDF documents in the document, at its level;
 	// SignedPDF, then required, keeps the signed PDF.
@@ -69,14 +79,24 @@ type Document struct {
 }
 
 func (s *Signing) check() error {
-	if s.Ceremony == nil || s.Document == nil || s.Signed == nil {
-		return fmt.Errorf("%w: httpauth: Signing needs Ceremony, Document and Signed", identity.ErrBadInput)
-	}
-	if s.PDF != nil && s.SignedPDF == nil {
-		return fmt.Errorf("%w: httpauth: Signing with PDF needs SignedPDF", identity.ErrBadInput)
+	switch {
+	case s.Document == nil:
+		return fmt.Errorf("%w: httpauth: Signing needs Document, which returns the document to sign", identity.ErrBadInput)
+	case s.Signed == nil && s.PDF == nil:
+		return fmt.Errorf("%w: httpauth: Signing needs Signed, which keeps a detached signature, or PDF and SignedPDF, which sign PDFs in the document", identity.ErrBadInput)
+	case s.Signed != nil && s.Ceremony == nil:
+		return fmt.Errorf("%w: httpauth: Signing with Signed needs Ceremony (NewSite makes one over SiteConfig.Cards)", identity.ErrBadInput)
+	case s.PDF != nil && s.SignedPDF == nil:
+		return fmt.Errorf("%w: httpauth: Signing with PDF needs SignedPDF, which keeps the signed PDF", identity.ErrBadInput)
+	case s.PDF == nil && s.SignedPDF != nil:
+		return fmt.Errorf("%w: httpauth: Signing with SignedPDF needs PDF, the PDF signing ceremony (NewSite makes one from SiteConfig.PDF)", identity.ErrBadInput)
 	}
 	return nil
 }
+
+// errPDFOnly: a site that signs PDFs only was asked to sign another
+// document.
+var errPDFOnly = fmt.Errorf("%w: httpauth: this site signs PDF documents only", identity.ErrBadInput)
 
 func (e *Endpoints) signRoutes() []route {
 	if e.cfg.Signing == nil {
@@ -175,9 +195,12 @@ func (e *Endpoints) signBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	req := identity.Request{Subject: s.Subject(), Origin: e.m.cfg.Origin, RemoteAddr: e.cfg.RemoteAddr(r)}
 	var ch *identity.Challenge
-	if e.cfg.Signing.pdf(doc) {
+	switch {
+	case e.cfg.Signing.pdf(doc):
 		ch, err = e.cfg.Signing.PDF.Begin(r.Context(), req, doc.Data, cert)
-	} else {
+	case e.cfg.Signing.Signed == nil:
+		err = errPDFOnly
+	default:
 		ch, err = e.cfg.Signing.Ceremony.Begin(r.Context(), req, doc.Data, cert)
 	}
 	var out challengeJSON
@@ -205,6 +228,10 @@ func (e *Endpoints) signFinish(w http.ResponseWriter, r *http.Request) {
 	resp := identity.Response{ChallengeID: id, Subject: s.Subject(), Origin: e.m.cfg.Origin, Data: b.Signature, RemoteAddr: e.cfg.RemoteAddr(r)}
 	if e.cfg.Signing.pdf(doc) {
 		e.signFinishPDF(w, r, s, doc, resp)
+		return
+	}
+	if e.cfg.Signing.Signed == nil {
+		e.fail(w, r, errPDFOnly)
 		return
 	}
 	signed, err := e.cfg.Signing.Ceremony.Finish(r.Context(), resp, doc.Data)

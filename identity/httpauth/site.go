@@ -8,6 +8,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/totp"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -56,11 +57,18 @@ type SiteConfig struct {
 	Sessions Config
 	// Endpoints tunes the endpoints (Prefix, payments, user names,
 	// signing); the factors above are added to its Factors, and its
-	// Passwords and SignUp are set. A Signing without a Ceremony gets one
-	// over the site's cards, which checks signatures against Cards.Roots
-	// and Cards.Intermediates, and asks OCSP as Cards does (Cards is then
-	// required).
+	// Passwords and SignUp are set. A Signing with Signed and without a
+	// Ceremony gets one over the site's cards, which checks signatures
+	// against Cards.Roots and Cards.Intermediates, and asks OCSP as Cards
+	// does (Cards is then required).
 	Endpoints EndpointsConfig
+	// PDF, with Endpoints.Signing, signs PDFs in the document (PAdES):
+	// NewSite makes Signing.PDF from it over the site's cards. Its Cards is
+	// the site's card factor, and Verify.Roots and Verify.Intermediates
+	// default to Cards.Roots and Cards.Intermediates; set Level,
+	// Services.TSA (from B-T on) and Sign. Signing.SignedPDF keeps the
+	// signed PDF.
+	PDF *pades.CeremonyConfig
 }
 
 // Site is a Manager and its Endpoints over a password and the factors a
@@ -80,8 +88,10 @@ type Site struct {
 	TOTP      *totp.Factor     // nil unless SiteConfig.Sealer was set
 	WebAuthn  *webauthn.Factor // nil unless SiteConfig.WebAuthn was set
 	Cards     *cardauth.Factor // nil unless SiteConfig.Cards was set
-	// Signatures is the signing ceremony, when Endpoints.Signing is set.
-	Signatures *esign.Ceremony
+	// Signatures is the detached signing ceremony and PDFSignatures the
+	// PDF one, when the Endpoints sign such documents.
+	Signatures    *esign.Ceremony
+	PDFSignatures *pades.Ceremony
 }
 
 // NewSite builds a Site: the throttle, the core services, passwords, the
@@ -144,19 +154,32 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if len(ecfg.Factors) == 0 {
 		return nil, fmt.Errorf("%w: httpauth: SiteConfig turns on no second factor: set Sealer (authenticator apps), WebAuthn or Cards", identity.ErrBadInput)
 	}
+	if cfg.PDF != nil && ecfg.Signing == nil {
+		return nil, fmt.Errorf("%w: httpauth: SiteConfig.PDF needs Endpoints.Signing (Document and SignedPDF)", identity.ErrBadInput)
+	}
 	if sg := ecfg.Signing; sg != nil {
 		c := *sg
-		if c.Ceremony == nil {
-			if s.Cards == nil {
-				return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
-			}
+		if (c.Ceremony == nil && c.Signed != nil || c.PDF == nil && cfg.PDF != nil) && s.Cards == nil {
+			return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
+		}
+		if c.Ceremony == nil && c.Signed != nil {
 			// A revoked signer is refused as a revoked card is at login.
 			verify := esign.VerifyOptions{Roots: cfg.Cards.Roots, Intermediates: cfg.Cards.Intermediates, OCSP: s.Cards.Revocation()}
 			if c.Ceremony, err = esign.NewCeremony(s.Services, esign.CeremonyConfig{Cards: s.Cards, Verify: verify}); err != nil {
 				return nil, err
 			}
 		}
-		s.Signatures, ecfg.Signing = c.Ceremony, &c
+		if c.PDF == nil && cfg.PDF != nil {
+			pc := *cfg.PDF
+			pc.Cards = s.Cards
+			if pc.Verify.Roots == nil {
+				pc.Verify.Roots, pc.Verify.Intermediates = cfg.Cards.Roots, cfg.Cards.Intermediates
+			}
+			if c.PDF, err = pades.NewCeremony(s.Services, pc); err != nil {
+				return nil, err
+			}
+		}
+		s.Signatures, s.PDFSignatures, ecfg.Signing = c.Ceremony, c.PDF, &c
 	}
 	mc := cfg.Sessions
 	mc.Store, mc.Origin, mc.Development, mc.Clock, mc.Logger = cfg.Store, cfg.Origin, cfg.Development, cfg.Clock, cfg.Logger

@@ -157,9 +157,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	signing := &httpauth.Signing{Ceremony: ceremony, Document: s.document, Signed: s.keep}
+	if pdf != nil { // without a timestamping authority PDFs get a .p7s too
+		signing.PDF, signing.SignedPDF = pdf, s.keepPDF
+	}
 	s.api, err = s.m.Endpoints(httpauth.EndpointsConfig{Factors: []identity.Authenticator{cards}, Credentials: cfg.Store,
-		Signing: &httpauth.Signing{Ceremony: ceremony, Document: s.document, Signed: s.keep,
-			PDF: pdf, SignedPDF: s.keepPDF}})
+		Signing: signing})
 	if err != nil {
 		return nil, err
 	}
