@@ -456,7 +456,15 @@ func (s *Store) Close() error {
 // not answer must not hold a server's shutdown for long.
 const closeCheckpointWait = 5 * time.Second
 
-// DB returns the underlying database, for health checks and for tests.
+// DB returns the underlying database: for health checks, tests, and the
+// application's own tables. The store's tables and indexes are all named
+// puce_…, and its migrations touch nothing else, so an application may
+// keep its tables beside them (on PostgreSQL, in the same schema) and read
+// and write them through DB. It must not write the puce_ tables: the audit
+// trail reports any change to its own as tampering, and the rest hold the
+// replay and throttle state. On SQLite, writes through DB do not queue in
+// Go behind the store's (see writeLock) but wait through SQLite's busy
+// handler, so keep their transactions short.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Engine names the database engine: "sqlite" or "postgres".
