@@ -22,7 +22,20 @@ var (
 	oidPACEECDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 2)
 	oidPACEECDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 3)
 	oidPACEECDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 4)
+
+	// Generic mapping over DH: id-PACE-DH-GM-3DES-CBC-CBC, -AES-CBC-CMAC-128,
+	// -192, -256, on the MODP groups of parameter IDs 0-2.
+	oidPACEDHGM       = append(append(asn1.ObjectIdentifier{}, oidPACE...), 1)
+	oidPACEDHGM3DES   = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 1)
+	oidPACEDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 2)
+	oidPACEDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 3)
+	oidPACEDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 4)
 )
+
+// isPACEDH reports an id-PACE-DH-GM-* protocol.
+func isPACEDH(oid asn1.ObjectIdentifier) bool {
+	return len(oid) == len(oidPACEDHGM)+1 && oid[:len(oidPACEDHGM)].Equal(oidPACEDHGM)
+}
 
 // SecurityInfo is one entry of EF.CardAccess (ICAO 9303-11 §9.2): the
 // protocol and its DER-encoded parameters as stored.
@@ -43,14 +56,15 @@ type PACEInfo struct {
 }
 
 // Supported reports whether this package can run the variant: generic
-// mapping over ECDH with standardized domain parameters.
+// mapping over ECDH or DH with standardized domain parameters (a curve for
+// ECDH, a MODP group, IDs 0-2, for DH).
 func (p PACEInfo) Supported() bool {
 	_, ok := paceCipher(p.Protocol)
 	if !ok || p.Version != 2 {
 		return false
 	}
-	_, ok = paceCurve(p.ParameterID)
-	return ok
+	_, _, err := newPACEGroup(p)
+	return err == nil
 }
 
 // CardAccess is the decoded EF.CardAccess.
