@@ -17,6 +17,11 @@ import (
 	"github.com/puce-id/puce/pcsc/apdu"
 )
 
+// errPACENeedsExtended: the variant is one this package implements, but not
+// over this reader; Open treats it as a variant it cannot run and, with an
+// MRZ key, uses BAC (ICAO 9303-11 §4.2).
+var errPACENeedsExtended = fmt.Errorf("%w: PACE with these parameters needs extended-length APDUs, which the reader lacks", ErrUnsupported)
+
 // paceCipher maps a PACE protocol OID to its cipher (ICAO 9303-11 §9.2.1).
 // Generic mapping over ECDH and over DH is implemented.
 func paceCipher(oid asn1.ObjectIdentifier) (Cipher, bool) {
@@ -118,7 +123,7 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 		// PACE steps (ICAO 9303-11 §4.4.4.2): only extended length
 		// carries it.
 		if e, ok := t.(apdu.ExtendedLengthCapable); !ok || !e.ExtendedLength() {
-			return nil, nil, fmt.Errorf("%w: PACE domain parameters %d need extended-length APDUs, which the reader lacks", ErrUnsupported, info.ParameterID)
+			return nil, nil, fmt.Errorf("%w: PACE domain parameters %d", errPACENeedsExtended, info.ParameterID)
 		}
 	}
 	if key == nil {

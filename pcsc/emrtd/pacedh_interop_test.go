@@ -49,8 +49,9 @@ func TestPACEDHEveryGroupAndCipher(t *testing.T) {
 }
 
 // The 1024-bit group runs over short APDUs too; the 2048-bit groups need
-// extended length, which a short-only card lacks: ErrUnsupported, and no
-// fallback to BAC with the same key.
+// extended length, which a short-only card lacks: with a CAN ErrUnsupported,
+// with the MRZ BAC, as for a PACE variant the reader does not implement
+// (ICAO 9303-11 §4.2).
 func TestPACEDHShortAPDUs(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, false, &emrtdapplet.Options{PACEDH: true})
@@ -61,6 +62,15 @@ func TestPACEDHShortAPDUs(t *testing.T) {
 	f = newFixture(t, false, &emrtdapplet.Options{PACEDH: true, PACEParameterID: 2, DisableBAC: true})
 	if _, err := emrtd.Open(ctx, f.tr, emrtd.CAN(f.p.CAN), nil); !errors.Is(err, emrtd.ErrUnsupported) {
 		t.Fatalf("2048-bit group over short APDUs: %v, want ErrUnsupported", err)
+	}
+	f = newFixture(t, false, &emrtdapplet.Options{PACEDH: true, PACEParameterID: 1})
+	s, err = emrtd.Open(ctx, f.tr, f.key, nil)
+	if err != nil || s.Protocol() != emrtd.ProtocolBAC {
+		t.Fatalf("2048-bit group over short APDUs with the MRZ: %v", err)
+	}
+	r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}})
+	if err != nil || !r.Verified() {
+		t.Fatalf("Read after BAC: %v", err)
 	}
 }
 
