@@ -120,15 +120,25 @@ type dhPACE struct {
 	gen *big.Int // current generator: g, then the mapped g'
 }
 
+// newKey draws a key whose y has no leading zero byte. The standard leaves
+// open whether y travels in len(p) bytes (as in ICAO 9303-11 Appendix G.2)
+// or without leading zeros (TR-03110-3's unsigned integer, as JMRTD and
+// OpenPACE send it), and a chip computes its token over our key in one of
+// the two; for such a y both are the same bytes. Redrawing the 1 in about
+// 200 keys that would differ costs the key space nothing that matters.
 func (d *dhPACE) newKey(r io.Reader) ([]byte, []byte, error) {
-	x, err := d.grp.dhPrivate(r)
-	if err != nil {
-		return nil, nil, err
+	size := d.grp.size()
+	for range 64 {
+		x, err := d.grp.dhPrivate(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		y := new(big.Int).Exp(d.gen, x, d.grp.p)
+		if y.BitLen() > 8*(size-1) {
+			return x.Bytes(), y.FillBytes(make([]byte, size)), nil
+		}
 	}
-	y := new(big.Int).Exp(d.gen, x, d.grp.p)
-	// y as an octet string of len(p) bytes, as the chips of the worked
-	// example send it (ICAO 9303-11 Appendix G.2).
-	return x.Bytes(), y.FillBytes(make([]byte, d.grp.size())), nil
+	return nil, nil, fmt.Errorf("%w: random source yields no DH key", ErrCrypto)
 }
 
 func (d *dhPACE) mapGeneric(s, sk, pkMapIC []byte) error {

@@ -195,7 +195,7 @@ func TestPACEDHHostileKeys(t *testing.T) {
 	size := grp.size()
 	pad := func(n *big.Int) []byte { return n.FillBytes(make([]byte, size)) }
 	pm1 := new(big.Int).Sub(grp.p, big.NewInt(1))
-	// 2 has order (p-1)/2·… in Z_p*, not q: 2^q ≠ 1 for this p.
+	// 2 lies outside the order-q subgroup: 2^q ≠ 1 mod p.
 	bad := map[string][]byte{
 		"zero":          pad(big.NewInt(0)),
 		"one":           pad(big.NewInt(1)),
@@ -322,4 +322,32 @@ func asn1UnmarshalPartial(der []byte, v *struct{ P, G, Q *big.Int }) ([]byte, er
 		*dst = n
 	}
 	return rest, nil
+}
+
+// A DH key whose y starts with a zero byte would read differently as len(p)
+// bytes and as an unsigned integer without leading zeros: the reader draws
+// another one. A chip's y sent without its leading zero byte is accepted.
+func TestPACEDHKeyWithoutLeadingZero(t *testing.T) {
+	grp, _ := paceDHGroup(0)
+	var x *big.Int
+	for i := int64(1); ; i++ {
+		if new(big.Int).Exp(grp.g, big.NewInt(i), grp.p).BitLen() <= 8*(grp.size()-1) {
+			x = big.NewInt(i)
+			break
+		}
+	}
+	d := &dhPACE{grp: grp, gen: grp.g}
+	sk, pk, err := d.newKey(bytes.NewReader(append(x.FillBytes(make([]byte, 20)), h(t, g2MapSKIFD)...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "redrawn SK_map,IFD", sk, h(t, g2MapSKIFD))
+	eq(t, "redrawn PK_map,IFD", pk, h(t, g2MapPKIFD))
+	short := new(big.Int).Exp(grp.g, x, grp.p).Bytes()
+	if len(short) >= grp.size() {
+		t.Fatalf("y of %d bytes", len(short))
+	}
+	if y, err := grp.decodeDHKey(short); err != nil || !bytes.Equal(y.Bytes(), short) {
+		t.Fatalf("y without its leading zero: %v", err)
+	}
 }

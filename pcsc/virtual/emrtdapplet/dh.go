@@ -93,13 +93,36 @@ func (d *dhGroup) mapGeneric(r io.Reader, nonce, pkPCD []byte) (gen *big.Int, pk
 	if err != nil {
 		return nil, nil, false, err
 	}
+	// PK_map,IC first: publicKey may draw sk again.
+	if pk, err = d.publicKey(r, d.g, sk); err != nil {
+		return nil, nil, false, err
+	}
 	h := new(big.Int).Exp(y, sk, d.p)
 	g := new(big.Int).Exp(d.g, new(big.Int).SetBytes(nonce), d.p)
 	g.Mul(g, h).Mod(g, d.p)
 	if h.Cmp(big.NewInt(1)) == 0 || g.Cmp(big.NewInt(1)) == 0 {
 		return nil, nil, false, nil
 	}
-	return g, d.bytes(new(big.Int).Exp(d.g, sk, d.p)), true, nil
+	return g, pk, true, nil
+}
+
+// publicKey is gen^sk in len(p) bytes, with sk drawn again (in place) while
+// y would start with a zero byte: without one, y reads the same whether the
+// reader takes it as len(p) bytes or as an unsigned integer without leading
+// zeros, the two encodings chips and readers use (ICAO 9303-11 Appendix G.2;
+// BSI TR-03110-3).
+func (d *dhGroup) publicKey(r io.Reader, gen, sk *big.Int) ([]byte, error) {
+	for {
+		y := new(big.Int).Exp(gen, sk, d.p)
+		if y.BitLen() > 8*(d.size()-1) {
+			return d.bytes(y), nil
+		}
+		next, err := d.private(r)
+		if err != nil {
+			return nil, err
+		}
+		sk.Set(next)
+	}
 }
 
 // agree is the chip's key agreement on g': PK_IC and the shared secret, or
@@ -113,11 +136,14 @@ func (d *dhGroup) agree(r io.Reader, gen *big.Int, pkPCD []byte) (pk, shared []b
 	if err != nil {
 		return nil, nil, false, err
 	}
+	if pk, err = d.publicKey(r, gen, sk); err != nil {
+		return nil, nil, false, err
+	}
 	k := new(big.Int).Exp(y, sk, d.p)
 	if k.Cmp(big.NewInt(1)) == 0 {
 		return nil, nil, false, nil
 	}
-	return d.bytes(new(big.Int).Exp(gen, sk, d.p)), d.bytes(k), true, nil
+	return pk, d.bytes(k), true, nil
 }
 
 // compDH is Comp(PK_IC) for DH, SHA-1 of y (BSI TR-03110-3 §A.2.2.3): ID_IC of
