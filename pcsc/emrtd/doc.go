@@ -24,10 +24,13 @@
 // on the curve, or for DH 1 < y < p-1 and y^q = 1 mod p (BSI TR-03110-3) —
 // refuses a chip that echoes the reader's ephemeral key (§4.4.3.3.2) with
 // ErrProtocol, and compares the chip's token in constant time; a wrong
-// token gives ErrAccessDenied. Integrated and chip authentication mapping and
-// explicit domain parameters (PACEDomainParameterInfo) are not supported:
-// such a PACEInfo is not Supported, and Open, given an MRZ key, uses BAC, as
-// it does for a 2048-bit DH group over a reader without extended length.
+// token gives ErrAccessDenied. Explicit DH parameters in a
+// PACEDomainParameterInfo (dhpublicnumber) are used when they form a group
+// with a prime-order subgroup of at least 160 bits in a 1024- to 2048-bit
+// prime field. Integrated and chip authentication mapping and explicit ECDH
+// parameters are not supported: such a PACEInfo is not Supported, and Open,
+// given an MRZ key, uses BAC, as it does for a 2048-bit DH group over a
+// reader without extended length.
 //
 // Fingerprints (DG3) and irises (DG4) need EAC Terminal Authentication;
 // without it asking for them gives ErrNotAuthorised (which matches

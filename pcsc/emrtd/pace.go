@@ -241,6 +241,9 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 func newPACEGroup(info PACEInfo) (paceGroup, int, error) {
 	if isPACEDH(info.Protocol) {
 		g, ok := paceDHGroup(info.ParameterID)
+		if info.explicit {
+			g, ok = info.explicitDH, info.explicitDH != nil
+		}
 		if !ok {
 			return nil, 0, fmt.Errorf("%w: PACE DH domain parameters %d", ErrUnsupported, info.ParameterID)
 		}
