@@ -81,3 +81,24 @@ func TestPACEDHWrongCAN(t *testing.T) {
 		t.Fatalf("wrong CAN: %v, want ErrAccessDenied", err)
 	}
 }
+
+// Explicit DH parameters: the chip gives the 2048/224 group in a
+// PACEDomainParameterInfo under parameter ID 32; the reader checks the
+// group, runs PACE on it and Read authenticates EF.CardAccess, explicit
+// parameters included, against DG14.
+func TestPACEDHExplicitParametersVirtualChip(t *testing.T) {
+	f := newFixture(t, true, &emrtdapplet.Options{PACEDH: true, PACEDHExplicit: true, PACEParameterID: 1})
+	ca, err := emrtd.ParseCardAccess(f.p.Applet.File(0x011C))
+	if err != nil || len(ca.PACE) != 1 || ca.PACE[0].ParameterID != 32 || !ca.PACE[0].Supported() || len(ca.Infos) != 2 {
+		t.Fatalf("EF.CardAccess %+v, %v", ca, err)
+	}
+	ctx := context.Background()
+	s, err := emrtd.Open(ctx, f.tr, emrtd.CAN(f.p.CAN), nil)
+	if err != nil || s.Protocol() != emrtd.ProtocolPACE {
+		t.Fatalf("Open: %v", err)
+	}
+	r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{f.p.CSCA}})
+	if err != nil || !r.Verified() {
+		t.Fatalf("Read: %v", err)
+	}
+}

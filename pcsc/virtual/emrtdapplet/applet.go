@@ -113,6 +113,9 @@ type paceConfig struct {
 	param int
 	curve elliptic.Curve // ECDH, or
 	dh    *dhGroup       // DH (id-PACE-DH-GM-*)
+	// explicit: EF.CardAccess gives dh in a PACEDomainParameterInfo
+	// under param.
+	explicit bool
 }
 
 // paceRun is the chip's state within one PACE execution (ICAO 9303-11

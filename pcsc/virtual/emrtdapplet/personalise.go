@@ -84,6 +84,11 @@ type Options struct {
 	// group with 160-bit subgroup, 1 and 2 the 2048-bit groups with 224- and
 	// 256-bit subgroups (RFC 5114), which need a card with extended length.
 	PACEDH bool
+	// PACEDHExplicit, with PACEDH, gives that MODP group explicitly in a
+	// PACEDomainParameterInfo (dhpublicnumber p, g, q; ICAO 9303-11
+	// §9.2.1) under the proprietary parameter ID 32, which the PACEInfo and
+	// MSE:Set AT then name.
+	PACEDHExplicit bool
 	// Issuer signs EF.SOD; a fresh one for the issuing state when nil.
 	Issuer *Issuer
 	// Now dates the PKI and the signing time; time.Now when zero.
@@ -242,6 +247,9 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 				return nil, fmt.Errorf("%w: PACE DH parameter %d", ErrProfile, id)
 			}
 			pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 1, int(c)}, suite: suite(c), param: id, dh: grp}
+			if opts.PACEDHExplicit {
+				pace.param, pace.explicit = 32, true
+			}
 		} else {
 			curve := domainParameters(id)
 			if curve == nil {
@@ -378,6 +386,26 @@ func cardAccess(cfg *paceConfig) ([]byte, error) {
 	}{cfg.oid, 2, cfg.param})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.explicit {
+		// PACEDomainParameterInfo { id-PACE-DH-GM, AlgorithmIdentifier
+		// { dhpublicnumber, DomainParameters { p, g, q } }, parameterId }
+		// (ICAO 9303-11 §9.2.1; RFC 3279 §2.3.3).
+		type domainParameters struct{ P, G, Q *big.Int }
+		type algorithm struct {
+			Algorithm  asn1.ObjectIdentifier
+			Parameters domainParameters
+		}
+		dp, err := asn1.Marshal(struct {
+			Protocol asn1.ObjectIdentifier
+			Domain   algorithm
+			Param    int
+		}{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 1},
+			algorithm{asn1.ObjectIdentifier{1, 2, 840, 10046, 2, 1}, domainParameters{cfg.dh.p, cfg.dh.g, cfg.dh.q}}, cfg.param})
+		if err != nil {
+			return nil, err
+		}
+		info = append(info, dp...)
 	}
 	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: info})
 }
