@@ -60,6 +60,55 @@ func BenchmarkAnchorPACEReadCrypto(b *testing.B) {
 	}
 }
 
+// BenchmarkAnchorPACEDHReadCrypto is the anchor of BenchmarkRead's PACE DH
+// rows: BenchmarkAnchorPACEReadCrypto with the group operations of PACE
+// over DH with generic mapping — per side four modular exponentiations
+// with the private exponents (PK_map, h, PK_eph, K), g^s, one modular
+// multiplication (g' = g^s·h), and the two subgroup checks y^q of the
+// other side's public keys (BSI TR-03110-3 §A.4.2).
+func BenchmarkAnchorPACEDHReadCrypto(b *testing.B) {
+	for _, id := range []int{0, 2} {
+		grp, _ := paceDHGroup(id)
+		name := map[int]string{0: "DH1024", 2: "DH2048-256"}[id]
+		b.Run(name, func(b *testing.B) {
+			files := make([]byte, 21344)
+			blk, _ := aes.NewCipher(make([]byte, 16))
+			csca, ds, sig, digest := anchorPKI(b)
+			roots := x509.NewCertPool()
+			roots.AddCert(csca)
+			s := make([]byte, 16)
+			for b.Loop() {
+				for side := 0; side < 2; side++ {
+					sk1, _ := grp.dhPrivate(rand.Reader)
+					sk2, _ := grp.dhPrivate(rand.Reader)
+					rand.Read(s)
+					y1 := new(big.Int).Exp(grp.g, sk1, grp.p)                     // PK_map
+					new(big.Int).Exp(y1, grp.q, grp.p)                            // check of the other's PK_map
+					h := new(big.Int).Exp(y1, sk1, grp.p)                         // h
+					g := new(big.Int).Exp(grp.g, new(big.Int).SetBytes(s), grp.p) // g^s
+					g.Mul(g, h).Mod(g, grp.p)                                     // g'
+					e := new(big.Int).Exp(g, sk2, grp.p)                          // PK_eph
+					new(big.Int).Exp(e, grp.q, grp.p)                             // check of the other's PK_eph
+					k := new(big.Int).Exp(e, sk2, grp.p)                          // K
+					kdf(CipherAES128, k.Bytes(), kdfMAC)
+					cmac(blk, files[:80])
+					cmac(blk, files[:80])
+					cbcEncrypt(blk, make([]byte, 16), files)
+					cmac(blk, files)
+				}
+				hs := sha256.Sum256(files)
+				_ = hs
+				if !ecdsa.VerifyASN1(ds.PublicKey.(*ecdsa.PublicKey), digest, sig) {
+					b.Fatal("signature")
+				}
+				if _, err := ds.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkAnchorEACReadCrypto is the anchor of BenchmarkReadEAC: the bare
 // cryptography of that read, both sides, as BenchmarkAnchorPACEReadCrypto
 // counts it, over the files an EAC read carries, plus Chip Authentication

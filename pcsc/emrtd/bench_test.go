@@ -17,6 +17,8 @@ import (
 // The CardSecurity rows read a PACE-only chip without DG14, whose
 // EF.CardAccess EF.CardSecurity authenticates: three APDUs more (SELECT MF,
 // READ BINARY, SELECT of the application) and one more signature check.
+// The DH rows run PACE with DH generic mapping (anchor:
+// BenchmarkAnchorPACEDHReadCrypto).
 func BenchmarkRead(b *testing.B) {
 	for _, c := range []struct {
 		name  string
@@ -24,19 +26,24 @@ func BenchmarkRead(b *testing.B) {
 		bac   bool
 		ext   bool
 		cs    bool
+		dh    bool
 	}{
-		{"PACE-P256/extended", 12, false, true, false},
-		{"PACE-P256/short", 12, false, false, false},
-		{"PACE-BP256/extended", 13, false, true, false},
-		{"PACE-BP256/short", 13, false, false, false},
-		{"BAC/extended", 0, true, true, false},
-		{"BAC/short", 0, true, false, false},
-		{"PACE-P256+CardSecurity/extended", 12, false, true, true},
-		{"PACE-P256+CardSecurity/short", 12, false, false, true},
+		{"PACE-P256/extended", 12, false, true, false, false},
+		{"PACE-P256/short", 12, false, false, false, false},
+		{"PACE-BP256/extended", 13, false, true, false, false},
+		{"PACE-BP256/short", 13, false, false, false, false},
+		{"BAC/extended", 0, true, true, false, false},
+		{"BAC/short", 0, true, false, false, false},
+		{"PACE-P256+CardSecurity/extended", 12, false, true, true, false},
+		{"PACE-P256+CardSecurity/short", 12, false, false, true, false},
+		// PACE with DH generic mapping on the RFC 5114 groups (IDs 0, 2).
+		{"PACE-DH1024/extended", 0, false, true, false, true},
+		{"PACE-DH1024/short", 0, false, false, false, true},
+		{"PACE-DH2048-256/extended", 2, false, true, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFixture(b, c.ext, &emrtdapplet.Options{PACEParameterID: c.param, DisablePACE: c.bac,
-				CardSecurity: c.cs, OmitDG14: c.cs, DisableChipAuthentication: c.cs})
+				CardSecurity: c.cs, OmitDG14: c.cs, DisableChipAuthentication: c.cs, PACEDH: c.dh})
 			var key emrtd.AccessKey = emrtd.CAN(f.p.CAN)
 			if c.bac {
 				key = f.key

@@ -22,7 +22,20 @@ var (
 	oidPACEECDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 2)
 	oidPACEECDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 3)
 	oidPACEECDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACE...), 2, 4)
+
+	// Generic mapping over DH: id-PACE-DH-GM-3DES-CBC-CBC, -AES-CBC-CMAC-128,
+	// -192, -256, on the MODP groups of parameter IDs 0-2.
+	oidPACEDHGM       = append(append(asn1.ObjectIdentifier{}, oidPACE...), 1)
+	oidPACEDHGM3DES   = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 1)
+	oidPACEDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 2)
+	oidPACEDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 3)
+	oidPACEDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 4)
 )
+
+// isPACEDH reports an id-PACE-DH-GM-* protocol.
+func isPACEDH(oid asn1.ObjectIdentifier) bool {
+	return len(oid) == len(oidPACEDHGM)+1 && oid[:len(oidPACEDHGM)].Equal(oidPACEDHGM)
+}
 
 // SecurityInfo is one entry of EF.CardAccess (ICAO 9303-11 §9.2): the
 // protocol and its DER-encoded parameters as stored.
@@ -37,20 +50,25 @@ type PACEInfo struct {
 	Protocol asn1.ObjectIdentifier
 	Version  int
 	// ParameterID is the standardized domain parameter identifier
-	// (§9.5.1, Table 6), or -1 when absent (explicit parameters in a
-	// PACEDomainParameterInfo, which this package does not support).
+	// (§9.5.1, Table 6), 32 or more for the explicit parameters of a
+	// PACEDomainParameterInfo, or -1 when absent (explicit parameters).
+	// Explicit parameters are supported for DH only.
 	ParameterID int
+
+	explicit   bool     // a PACEDomainParameterInfo gives the parameters
+	explicitDH *dhGroup // and they pass checkDHGroup
 }
 
 // Supported reports whether this package can run the variant: generic
-// mapping over ECDH with standardized domain parameters.
+// mapping over ECDH or DH with standardized domain parameters (a curve for
+// ECDH, a MODP group, IDs 0-2, for DH).
 func (p PACEInfo) Supported() bool {
 	_, ok := paceCipher(p.Protocol)
 	if !ok || p.Version != 2 {
 		return false
 	}
-	_, ok = paceCurve(p.ParameterID)
-	return ok
+	_, _, err := newPACEGroup(p)
+	return err == nil
 }
 
 // CardAccess is the decoded EF.CardAccess.
@@ -68,8 +86,19 @@ func ParseCardAccess(b []byte) (*CardAccess, error) {
 		return nil, err
 	}
 	ca := &CardAccess{Infos: infos}
+	var explicit []paceDomainParams
 	for _, info := range infos {
 		oid := info.Protocol
+		if oid.Equal(oidPACEDHGM) {
+			// PACEDomainParameterInfo with explicit DH parameters
+			// (ICAO 9303-11 §9.2.1).
+			d, err := parseDHDomainParams(info.RequiredData, info.OptionalData)
+			if err != nil {
+				return nil, err
+			}
+			explicit = append(explicit, d)
+			continue
+		}
 		if len(oid) == len(oidPACE)+2 && oid[:len(oidPACE)].Equal(oidPACE) {
 			p := PACEInfo{Protocol: oid, ParameterID: -1}
 			v := cryptobyte.String(info.RequiredData)
@@ -81,12 +110,28 @@ func ParseCardAccess(b []byte) (*CardAccess, error) {
 			if info.OptionalData != nil {
 				o := cryptobyte.String(info.OptionalData)
 				var id int64
-				if !o.ReadASN1Int64WithTag(&id, cbasn1.INTEGER) || id < 0 || id > 31 {
+				// 0-31 are the standardized domain parameters (Table 6),
+				// higher IDs name a PACEDomainParameterInfo.
+				if !o.ReadASN1Int64WithTag(&id, cbasn1.INTEGER) || id < 0 || id > 255 {
 					return nil, malformed("PACEInfo parameterId")
 				}
 				p.ParameterID = int(id)
 			}
 			ca.PACE = append(ca.PACE, p)
+		}
+	}
+	// A DH PACEInfo takes the explicit parameters whose parameterId it
+	// names, or the only ones when it names none (§9.2.1: parameterId
+	// MUST be used when the chip provides several sets).
+	for i, p := range ca.PACE {
+		if !isPACEDH(p.Protocol) || p.ParameterID >= 0 && p.ParameterID < 32 {
+			continue
+		}
+		for _, d := range explicit {
+			if d.id == p.ParameterID || p.ParameterID < 0 && len(explicit) == 1 {
+				ca.PACE[i].explicitDH = d.grp
+				ca.PACE[i].explicit = true
+			}
 		}
 	}
 	return ca, nil

@@ -10,13 +10,27 @@
 // Open opens the application with the holder's access key, a CAN or an
 // MRZKey, in the order of ICAO 9303-11 §4.2: EF.CardAccess read from the
 // master file, PACE (§4.4; generic mapping over ECDH on the NIST and
-// Brainpool curves of §9.5.1, 3DES or AES secure messaging) when it offers a
-// supported variant, then SELECT of the application (under secure
+// Brainpool curves of §9.5.1, or over DH on its MODP groups, parameter IDs
+// 0-2 of RFC 5114, the 2048-bit ones over extended length only; 3DES or AES
+// secure messaging) when it offers a supported variant, then SELECT of the
+// application (under secure
 // messaging after PACE), and Basic Access Control (§4.3, 3DES) when PACE was
 // not possible. A refused key gives ErrAccessDenied before anything is read. Every later
 // command goes through a SecureChannel, an apdu.Transport decorator that
 // implements the secure messaging of §9.8 (DO'87'/DO'85', DO'97', DO'99',
 // DO'8E', send sequence counter).
+//
+// PACE validates every public key the chip sends before using it — a point
+// on the curve, or for DH 1 < y < p-1 and y^q = 1 mod p (BSI TR-03110-3) —
+// refuses a chip that echoes the reader's ephemeral key (§4.4.3.3.2) with
+// ErrProtocol, and compares the chip's token in constant time; a wrong
+// token gives ErrAccessDenied. Explicit DH parameters in a
+// PACEDomainParameterInfo (dhpublicnumber) are used when they form a group
+// with a prime-order subgroup of at least 160 bits in a 1024- to 2048-bit
+// prime field. Integrated and chip authentication mapping and explicit ECDH
+// parameters are not supported: such a PACEInfo is not Supported, and Open,
+// given an MRZ key, uses BAC, as it does for a 2048-bit DH group over a
+// reader without extended length.
 //
 // Fingerprints (DG3) and irises (DG4) need EAC Terminal Authentication;
 // without it asking for them gives ErrNotAuthorised (which matches

@@ -17,10 +17,23 @@ import (
 	"github.com/puce-id/puce/pcsc/apdu"
 )
 
+// errPACENeedsExtended: the variant is one this package implements, but not
+// over this reader; Open treats it as a variant it cannot run and, with an
+// MRZ key, uses BAC (ICAO 9303-11 §4.2).
+var errPACENeedsExtended = fmt.Errorf("%w: PACE with these parameters needs extended-length APDUs, which the reader lacks", ErrUnsupported)
+
 // paceCipher maps a PACE protocol OID to its cipher (ICAO 9303-11 §9.2.1).
-// Only generic mapping over ECDH is implemented.
+// Generic mapping over ECDH and over DH is implemented.
 func paceCipher(oid asn1.ObjectIdentifier) (Cipher, bool) {
 	switch {
+	case oid.Equal(oidPACEDHGM3DES):
+		return Cipher3DES, true
+	case oid.Equal(oidPACEDHGMAES128):
+		return CipherAES128, true
+	case oid.Equal(oidPACEDHGMAES192):
+		return CipherAES192, true
+	case oid.Equal(oidPACEDHGMAES256):
+		return CipherAES256, true
 	case oid.Equal(oidPACEECDHGM3DES):
 		return Cipher3DES, true
 	case oid.Equal(oidPACEECDHGMAES128):
@@ -46,7 +59,7 @@ var p192 = sync.OnceValue(func() elliptic.Curve {
 })
 
 // paceCurve maps a standardized domain parameter ID to its curve (ICAO
-// 9303-11 §9.5.1, Table 6). IDs 0-2 are MODP groups (DH), not implemented.
+// 9303-11 §9.5.1, Table 6). IDs 0-2 are MODP groups (DH): paceDHGroup.
 func paceCurve(id int) (elliptic.Curve, bool) {
 	switch id {
 	case 8:
@@ -82,7 +95,7 @@ func randReader(r io.Reader) io.Reader {
 	return r
 }
 
-// PACE runs PACE with generic mapping over ECDH (ICAO 9303-11 §4.4) with the
+// PACE runs PACE with generic mapping over ECDH or DH (ICAO 9303-11 §4.4) with the
 // variant info announces in EF.CardAccess, and returns the secure channel it
 // establishes (SSC zero, §9.8.7.3 for AES). A chip that refuses the password
 // gives ErrAccessDenied; an unsupported variant ErrUnsupported. rand supplies
@@ -92,17 +105,26 @@ func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	return sm, err
 }
 
-// pace is PACE; it also returns ID_IC for Terminal Authentication, the
-// x-coordinate of the chip's ephemeral public key (ICAO 9303-11 §7.1:
-// Comp(PK_IC) after PACE).
+// pace is PACE; it also returns ID_IC for Terminal Authentication,
+// Comp(PK_IC) of the chip's ephemeral public key (ICAO 9303-11 §7.1): its
+// x-coordinate for ECDH, SHA-1 of y for DH.
 func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*SecureChannel, []byte, error) {
 	c, ok := paceCipher(info.Protocol)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: PACE protocol %v", ErrUnsupported, info.Protocol)
 	}
-	curve, ok := paceCurve(info.ParameterID)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: PACE domain parameters %d", ErrUnsupported, info.ParameterID)
+	grp, ne, err := newPACEGroup(info)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ne > apdu.MaxShortNe {
+		// A 2048-bit DH key does not fit a short APDU, and ISO command
+		// chaining would collide with the chaining bit that marks the
+		// PACE steps (ICAO 9303-11 §4.4.4.2): only extended length
+		// carries it.
+		if e, ok := t.(apdu.ExtendedLengthCapable); !ok || !e.ExtendedLength() {
+			return nil, nil, fmt.Errorf("%w: PACE domain parameters %d", errPACENeedsExtended, info.ParameterID)
+		}
 	}
 	if key == nil {
 		return nil, nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
@@ -135,7 +157,7 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	}
 
 	// Step 1: the encrypted nonce z; s = D(Kπ, z) (§4.4.3.1, §4.4.3.2).
-	z, err := generalAuthenticate(ctx, client, false, 0, nil, 0x80)
+	z, err := generalAuthenticate(ctx, client, false, 0, nil, 0x80, ne)
 	if err != nil {
 		return nil, nil, fmt.Errorf("emrtd: PACE nonce: %w", err)
 	}
@@ -144,56 +166,49 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 		return nil, nil, err
 	}
 
-	// Step 2: generic mapping, G' = s·G + H with H = SK_map,IFD · PK_map,IC
-	// (§4.4.3.3.1).
-	size := (curve.Params().BitSize + 7) / 8
-	skMap, err := randomScalar(curve, rand)
+	// Step 2: generic mapping, G' = s·G + H (ECDH) or g' = g^s · h (DH),
+	// H or h the shared secret of an ephemeral key agreement (§4.4.3.3.1).
+	skMap, pkMap, err := grp.newKey(rand)
 	if err != nil {
 		return nil, nil, err
 	}
-	mx, my := curve.ScalarBaseMult(skMap)
-	pkMapIC, err := generalAuthenticate(ctx, client, false, 0x81, encodePoint(mx, my, size), 0x82)
+	pkMapIC, err := generalAuthenticate(ctx, client, false, 0x81, pkMap, 0x82, ne)
 	if err != nil {
 		return nil, nil, fmt.Errorf("emrtd: PACE mapping: %w", err)
 	}
-	gx, gy, err := mapGeneric(curve, s, skMap, pkMapIC)
-	if err != nil {
+	if err := grp.mapGeneric(s, skMap, pkMapIC); err != nil {
 		return nil, nil, err
 	}
 
-	// Step 3: anonymous ECDH on G' (§4.4.3.3, §9.6).
-	skEph, err := randomScalar(curve, rand)
+	// Step 3: anonymous key agreement on the mapped generator (§4.4.3.3,
+	// §9.6).
+	skEph, pkIFD, err := grp.newKey(rand)
 	if err != nil {
 		return nil, nil, err
 	}
-	ex, ey := curve.ScalarMult(gx, gy, skEph)
-	pkIFD := encodePoint(ex, ey, size)
-	pkIC, err := generalAuthenticate(ctx, client, false, 0x83, pkIFD, 0x84)
+	pkIC, err := generalAuthenticate(ctx, client, false, 0x83, pkIFD, 0x84, ne)
 	if err != nil {
 		return nil, nil, fmt.Errorf("emrtd: PACE key agreement: %w", err)
 	}
-	ix, iy, err := decodePoint(curve, pkIC)
+	if bytes.Equal(pkIC, pkIFD) {
+		// §4.4.3.3.2 (and §4.4.1 d)): the chip's ephemeral public key
+		// must differ from the terminal's; a relay that reflects ours
+		// would otherwise agree a key with us alone.
+		return nil, nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
+	}
+	shared, err := grp.agree(skEph, pkIC)
 	if err != nil {
 		return nil, nil, err
 	}
-	if bytes.Equal(pkIC, pkIFD) {
-		// §4.4.1 d): the two ephemeral public keys must differ.
-		return nil, nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
-	}
-	kx, ky := curve.ScalarMult(ix, iy, skEph)
-	if kx.Sign() == 0 && ky.Sign() == 0 {
-		return nil, nil, fmt.Errorf("%w: shared point at infinity", ErrProtocol)
-	}
-	shared := kx.FillBytes(make([]byte, size))
 	ksEnc, ksMAC := kdf(c, shared, kdfEnc), kdf(c, shared, kdfMAC)
 
 	// Step 4: mutual authentication tokens over the other side's ephemeral
-	// public key (§4.4.3.4).
-	tIFD, err := authToken(c, ksMAC, info.Protocol, pkIC)
+	// public key (§4.4.3.4), each as that side sent it.
+	tIFD, err := authToken(c, ksMAC, info.Protocol, grp.keyTag(), pkIC)
 	if err != nil {
 		return nil, nil, err
 	}
-	tIC, err := generalAuthenticate(ctx, client, true, 0x85, tIFD, 0x86)
+	tIC, err := generalAuthenticate(ctx, client, true, 0x85, tIFD, 0x86, apdu.MaxShortNe)
 	if err != nil {
 		// The token is keyed by the holder's password: whatever status
 		// word the chip refuses it with (6300, or 6983/6984/6985/6A80/
@@ -207,7 +222,7 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 		}
 		return nil, nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)
 	}
-	want, err := authToken(c, ksMAC, info.Protocol, pkIFD)
+	want, err := authToken(c, ksMAC, info.Protocol, grp.keyTag(), pkIFD)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,14 +233,90 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	if err != nil {
 		return nil, nil, err
 	}
-	return sm, ix.FillBytes(make([]byte, size)), nil
+	return sm, grp.compress(pkIC), nil
+}
+
+// newPACEGroup returns the group of info's protocol and domain parameters
+// and the Ne its GENERAL AUTHENTICATE answers need.
+func newPACEGroup(info PACEInfo) (paceGroup, int, error) {
+	if isPACEDH(info.Protocol) {
+		g, ok := paceDHGroup(info.ParameterID)
+		if info.explicit {
+			g, ok = info.explicitDH, info.explicitDH != nil
+		}
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: PACE DH domain parameters %d", ErrUnsupported, info.ParameterID)
+		}
+		// 7C L 84 L y: y of len(p) bytes and at most eight bytes of
+		// tags and lengths.
+		ne := apdu.MaxShortNe
+		if g.size()+8 > apdu.MaxShortNe {
+			ne = apdu.MaxExtendedNe
+		}
+		return &dhPACE{grp: g, gen: g.g}, ne, nil
+	}
+	curve, ok := paceCurve(info.ParameterID)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: PACE domain parameters %d", ErrUnsupported, info.ParameterID)
+	}
+	return &ecPACE{curve: curve}, apdu.MaxShortNe, nil
+}
+
+// ecPACE is the ECDH group state of one PACE run.
+type ecPACE struct {
+	curve  elliptic.Curve
+	gx, gy *big.Int // mapped generator; nil before the mapping
+}
+
+func (e *ecPACE) size() int { return (e.curve.Params().BitSize + 7) / 8 }
+
+func (e *ecPACE) newKey(r io.Reader) ([]byte, []byte, error) {
+	sk, err := randomScalar(e.curve, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	var x, y *big.Int
+	if e.gx == nil {
+		x, y = e.curve.ScalarBaseMult(sk)
+	} else {
+		x, y = e.curve.ScalarMult(e.gx, e.gy, sk)
+	}
+	return sk, encodePoint(x, y, e.size()), nil
+}
+
+func (e *ecPACE) mapGeneric(s, sk, pkMapIC []byte) error {
+	gx, gy, err := mapGeneric(e.curve, s, sk, pkMapIC)
+	if err != nil {
+		return err
+	}
+	e.gx, e.gy = gx, gy
+	return nil
+}
+
+func (e *ecPACE) agree(sk, pkIC []byte) ([]byte, error) {
+	ix, iy, err := decodePoint(e.curve, pkIC)
+	if err != nil {
+		return nil, err
+	}
+	kx, ky := e.curve.ScalarMult(ix, iy, sk)
+	if kx.Sign() == 0 && ky.Sign() == 0 {
+		return nil, fmt.Errorf("%w: shared point at infinity", ErrProtocol)
+	}
+	return kx.FillBytes(make([]byte, e.size())), nil
+}
+
+func (e *ecPACE) keyTag() byte { return 0x86 }
+
+// compress is the x-coordinate of the point (ICAO 9303-11 §7.1).
+func (e *ecPACE) compress(pk []byte) []byte {
+	return bytes.Clone(pk[1 : 1+e.size()])
 }
 
 // generalAuthenticate sends one GENERAL AUTHENTICATE of the PACE chain
 // (§4.4.4.2): dynamic authentication data 7C { tag value } (7C 00 when tag
 // is 0), class 10 (chaining) but for the last step, and returns the value of
 // respTag in the answer's 7C template.
-func generalAuthenticate(ctx context.Context, c *apdu.Client, last bool, tag apdu.Tag, value []byte, respTag apdu.Tag) ([]byte, error) {
+func generalAuthenticate(ctx context.Context, c *apdu.Client, last bool, tag apdu.Tag, value []byte, respTag apdu.Tag, ne int) ([]byte, error) {
 	var b apdu.TLVBuilder
 	b.AddConstructed(0x7C, func(b *apdu.TLVBuilder) {
 		if tag != 0 {
@@ -240,7 +331,7 @@ func generalAuthenticate(ctx context.Context, c *apdu.Client, last bool, tag apd
 	if last {
 		cla = 0x00
 	}
-	resp, err := c.Do(ctx, apdu.Command{CLA: cla, INS: 0x86, Data: data, Ne: apdu.MaxShortNe})
+	resp, err := c.Do(ctx, apdu.Command{CLA: cla, INS: 0x86, Data: data, Ne: ne})
 	if err != nil {
 		return nil, err
 	}
@@ -330,10 +421,11 @@ func decodePoint(curve elliptic.Curve, b []byte) (x, y *big.Int, err error) {
 	return x, y, nil
 }
 
-// authToken computes T = MAC(KSmac, 7F49 { 06 OID, 86 point }) (§4.4.3.4,
-// §9.4.2): CMAC truncated to 8 bytes for AES, the retail MAC over the padded
-// data for 3DES.
-func authToken(c Cipher, ksMAC []byte, oid asn1.ObjectIdentifier, point []byte) ([]byte, error) {
+// authToken computes T = MAC(KSmac, 7F49 { 06 OID, keyTag key }) (§4.4.3.4,
+// §9.4): the public key data object with 86 the point (ECDH) or 84 the
+// public value y (DH); CMAC truncated to 8 bytes for AES, the retail MAC over
+// the padded data for 3DES.
+func authToken(c Cipher, ksMAC []byte, oid asn1.ObjectIdentifier, keyTag byte, point []byte) ([]byte, error) {
 	oidDER, err := asn1.Marshal(oid)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCrypto, err)
@@ -341,7 +433,7 @@ func authToken(c Cipher, ksMAC []byte, oid asn1.ObjectIdentifier, point []byte) 
 	var b apdu.TLVBuilder
 	b.AddConstructed(0x7F49, func(b *apdu.TLVBuilder) {
 		b.AddRaw(oidDER)
-		b.Add(0x86, point)
+		b.Add(apdu.Tag(keyTag), point)
 	})
 	data, err := b.Bytes()
 	if err != nil {

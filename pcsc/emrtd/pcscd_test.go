@@ -64,6 +64,11 @@ func TestPCSCDReadWithPACEAndBAC(t *testing.T) {
 		// EF.CardSecurity instead of DG14: SELECT MF, READ BINARY and
 		// SELECT of the application under secure messaging through pcscd.
 		{"PACE EF.CardSecurity", emrtdapplet.Options{CardSecurity: true, OmitDG14: true, DisableChipAuthentication: true}, true, nil, emrtd.ProtocolPACE},
+		// PACE with DH generic mapping: the 1024-bit group fits short
+		// APDUs, the 2048-bit ones take extended length.
+		{"PACE DH 1024/160 short", emrtdapplet.Options{PACEDH: true}, false, nil, emrtd.ProtocolPACE},
+		{"PACE DH 2048/256 AES-256 extended", emrtdapplet.Options{PACEDH: true, PACEParameterID: 2, PACECipher: emrtdapplet.PACEAES256}, true, extATR, emrtd.ProtocolPACE},
+		{"PACE DH explicit 2048/224 extended", emrtdapplet.Options{PACEDH: true, PACEDHExplicit: true, PACEParameterID: 1}, true, extATR, emrtd.ProtocolPACE},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &c.opts)

@@ -163,8 +163,10 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				return s, nil
 			}
 			// Only a chip that turns the PACE variant down (a status word
-			// before any authentication) gets BAC instead.
-			if errors.Is(err, ErrAccessDenied) || !isStatus(err) {
+			// before any authentication), or a variant this reader cannot
+			// carry (a 2048-bit DH group without extended length, found
+			// before any command), gets BAC instead.
+			if errors.Is(err, ErrAccessDenied) || (!isStatus(err) && !errors.Is(err, errPACENeedsExtended)) {
 				return nil, err
 			}
 			paceErr = err

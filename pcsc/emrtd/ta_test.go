@@ -111,6 +111,8 @@ func TestTerminalAuthentication(t *testing.T) {
 	}{
 		{"PACE, CA AES-128", true, emrtdapplet.Options{}, false, false},
 		{"PACE short, CVCA in the chain", false, emrtdapplet.Options{}, false, true},
+		// ID_IC after PACE with DH is SHA-1 of the chip's y.
+		{"PACE DH, CA AES-128", true, emrtdapplet.Options{PACEDH: true}, false, false},
 		{"BAC, CA 3DES", true, emrtdapplet.Options{DisablePACE: true, ChipAuthenticationCipher: emrtdapplet.PACE3DES}, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

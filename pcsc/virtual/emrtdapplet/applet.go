@@ -111,7 +111,11 @@ type paceConfig struct {
 	oid   asn1.ObjectIdentifier
 	suite suite
 	param int
-	curve elliptic.Curve
+	curve elliptic.Curve // ECDH, or
+	dh    *dhGroup       // DH (id-PACE-DH-GM-*)
+	// explicit: EF.CardAccess gives dh in a PACEDomainParameterInfo
+	// under param.
+	explicit bool
 }
 
 // paceRun is the chip's state within one PACE execution (ICAO 9303-11
@@ -120,7 +124,8 @@ type paceRun struct {
 	step   int // GENERAL AUTHENTICATE steps done
 	secret []byte
 	nonce  []byte
-	gen    point // mapped generator
+	gen    point    // mapped generator (ECDH)
+	genDH  *big.Int // mapped generator (DH)
 	sk     []byte
 	pkIC   []byte
 	pkPCD  []byte
@@ -441,6 +446,20 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		cipher.NewCBCEncrypter(blk, make([]byte, cfg.suite.block())).CryptBlocks(out, run.nonce)
 		tag = 0x80
 	case 1: // mapping: G' = s·G + SK_map,IC · PK_map,IFD
+		if cfg.dh != nil {
+			if in.Tag != 0x81 {
+				return fail(apdu.SWWrongData)
+			}
+			gen, pk, ok, err := cfg.dh.mapGeneric(a.rand, run.nonce, in.Value)
+			if err != nil {
+				return fail(apdu.SWNoPreciseDiagnosis)
+			}
+			if !ok {
+				return fail(apdu.SWWrongData)
+			}
+			run.genDH, out, tag = gen, pk, 0x82
+			break
+		}
 		pk, ok := parsePoint(c, in.Value)
 		if in.Tag != 0x81 || !ok {
 			return fail(apdu.SWWrongData)
@@ -459,6 +478,23 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		mx, my := c.ScalarBaseMult(sk)
 		out, tag = point{mx, my}.bytes(c), 0x82
 	case 2: // key agreement on G'
+		if cfg.dh != nil {
+			if in.Tag != 0x83 {
+				return fail(apdu.SWWrongData)
+			}
+			pk, shared, ok, err := cfg.dh.agree(a.rand, run.genDH, in.Value)
+			if err != nil {
+				return fail(apdu.SWNoPreciseDiagnosis)
+			}
+			// ICAO 9303-11 §4.4.3.3.2: the two ephemeral keys differ.
+			if !ok || bytes.Equal(pk, in.Value) {
+				return fail(apdu.SWWrongData)
+			}
+			run.pkIC, run.pkPCD = pk, bytes.Clone(in.Value)
+			run.ksEnc, run.ksMAC = sessionKeys(cfg.suite, shared)
+			out, tag = pk, 0x84
+			break
+		}
 		pk, ok := parsePoint(c, in.Value)
 		if in.Tag != 0x83 || !ok {
 			return fail(apdu.SWWrongData)
@@ -476,11 +512,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		if (point{kx, ky}).infinity() {
 			return fail(apdu.SWWrongData)
 		}
-		shared := kx.FillBytes(make([]byte, coordLen(c)))
-		run.ksEnc, run.ksMAC = deriveKey(cfg.suite, shared, 1), deriveKey(cfg.suite, shared, 2)
-		if cfg.suite == suite3DES {
-			run.ksEnc, run.ksMAC = fixParity(run.ksEnc), fixParity(run.ksMAC)
-		}
+		run.ksEnc, run.ksMAC = sessionKeys(cfg.suite, kx.FillBytes(make([]byte, coordLen(c))))
 		out, tag = run.pkIC, 0x84
 	case 3: // mutual authentication tokens
 		if in.Tag != 0x85 {
@@ -496,7 +528,11 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		}
 		tIC := a.token(run.ksMAC, run.pkPCD)
 		a.run, a.sm, a.level = nil, sm, accessPACE
-		a.idIC = bytes.Clone(run.pkIC[1 : 1+coordLen(c)])
+		if cfg.dh != nil {
+			a.idIC = compDH(run.pkIC)
+		} else {
+			a.idIC = bytes.Clone(run.pkIC[1 : 1+coordLen(c)])
+		}
 		b, _ := apdu.AppendTLV(nil, 0x86, tIC)
 		resp, _ := apdu.AppendTLV(nil, 0x7C, b)
 		return apdu.Response{Data: resp, SW: apdu.SWOK}
@@ -507,10 +543,25 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 	return apdu.Response{Data: resp, SW: apdu.SWOK}
 }
 
-// token is MAC(KSmac, 7F49 { 06 OID, 86 point }) (ICAO 9303-11 §4.4.3.4).
+// sessionKeys derives KSenc and KSmac from the shared secret (ICAO 9303-11
+// §9.7.1).
+func sessionKeys(s suite, shared []byte) (enc, mac []byte) {
+	enc, mac = deriveKey(s, shared, 1), deriveKey(s, shared, 2)
+	if s == suite3DES {
+		enc, mac = fixParity(enc), fixParity(mac)
+	}
+	return enc, mac
+}
+
+// token is MAC(KSmac, 7F49 { 06 OID, 86 point }), with 84 y for DH (ICAO
+// 9303-11 §4.4.3.4, §9.4).
 func (a *Applet) token(ksMAC, pk []byte) []byte {
 	oid, _ := asn1.Marshal(a.pace.oid)
-	inner := append(oid, 0x86)
+	keyTag := byte(0x86)
+	if a.pace.dh != nil {
+		keyTag = 0x84
+	}
+	inner := append(oid, keyTag)
 	inner = appendLen(inner, len(pk))
 	inner = append(inner, pk...)
 	data := appendLen([]byte{0x7F, 0x49}, len(inner))

@@ -3,7 +3,10 @@
 // for tests and demonstrations of pcsc/emrtd and other eMRTD readers.
 //
 // Personalise builds it from a holder Profile: EF.CardAccess announcing PACE
-// (generic mapping over ECDH on a NIST or Brainpool curve, 3DES or AES),
+// (generic mapping over ECDH on a NIST or Brainpool curve, or over DH on a
+// MODP group of RFC 5114 with Options.PACEDH, named by its standardized ID
+// or, with Options.PACEDHExplicit, given in a PACEDomainParameterInfo; 3DES
+// or AES),
 // EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
 // Authentication key, which Options.DisableChipAuthentication leaves out, and

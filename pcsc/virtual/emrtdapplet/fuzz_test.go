@@ -17,7 +17,19 @@ import (
 // never leave the card in answer to a plain command. Seeds live in
 // testdata/fuzz/FuzzAppletAPDUs.
 func FuzzAppletAPDUs(f *testing.F) {
-	p, err := Personalise(SampleProfile(), &Options{Issuer: testIssuer(f), CAN: "123456"})
+	fuzzApplet(f, &Options{Issuer: testIssuer(f), CAN: "123456"})
+}
+
+// FuzzAppletPACEDHAPDUs is FuzzAppletAPDUs on a chip with PACE over DH
+// (1024-bit group): the reader's DH public values are outside data the chip
+// validates. Seeds: the first steps of ICAO 9303-11 Appendix G.2 and
+// hostile keys (testdata/fuzz/FuzzAppletPACEDHAPDUs).
+func FuzzAppletPACEDHAPDUs(f *testing.F) {
+	fuzzApplet(f, &Options{Issuer: testIssuer(f), CAN: "123456", PACEDH: true})
+}
+
+func fuzzApplet(f *testing.F, opts *Options) {
+	p, err := Personalise(SampleProfile(), opts)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -78,6 +78,17 @@ type Options struct {
 	PACEParameterID int
 	// PACECipher is the suite; 0 means PACEAES128.
 	PACECipher PACECipher
+	// PACEDH announces PACE with generic mapping over DH,
+	// id-PACE-DH-GM-* with PACECipher, instead of ECDH; PACEParameterID
+	// then names the MODP group (ICAO 9303-11 Table 6): 0 the 1024-bit
+	// group with 160-bit subgroup, 1 and 2 the 2048-bit groups with 224- and
+	// 256-bit subgroups (RFC 5114), which need a card with extended length.
+	PACEDH bool
+	// PACEDHExplicit, with PACEDH, gives that MODP group explicitly in a
+	// PACEDomainParameterInfo (dhpublicnumber p, g, q; ICAO 9303-11
+	// §9.2.1) under the proprietary parameter ID 32, which the PACEInfo and
+	// MSE:Set AT then name.
+	PACEDHExplicit bool
 	// Issuer signs EF.SOD; a fresh one for the issuing state when nil.
 	Issuer *Issuer
 	// Now dates the PKI and the signing time; time.Now when zero.
@@ -90,7 +101,7 @@ type Options struct {
 	DisableChipAuthentication bool
 	// ChipAuthenticationParameterID picks the curve of the Chip
 	// Authentication key, as PACEParameterID does (ICAO 9303-11 Table 6);
-	// 0 means the PACE curve, or brainpoolP256r1.
+	// 0 means the PACE curve, or brainpoolP256r1 (also on a PACEDH chip).
 	ChipAuthenticationParameterID int
 	// ChipAuthenticationCipher picks id-CA-ECDH-3DES-CBC-CBC (PACE3DES) or
 	// an AES suite; 0 means PACEAES128.
@@ -219,18 +230,33 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	var access []byte // EF.CardAccess
 	if !opts.DisablePACE {
 		id := opts.PACEParameterID
-		if id == 0 {
+		if id == 0 && !opts.PACEDH {
 			id = 13
 		}
 		c := opts.PACECipher
 		if c == 0 {
 			c = PACEAES128
 		}
-		curve := domainParameters(id)
-		if curve == nil || c < PACE3DES || c > PACEAES256 {
-			return nil, fmt.Errorf("%w: PACE parameter %d, cipher %d", ErrProfile, id, c)
+		if c < PACE3DES || c > PACEAES256 {
+			return nil, fmt.Errorf("%w: PACE cipher %d", ErrProfile, c)
 		}
-		pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 2, int(c)}, suite: suite(c), param: id, curve: curve}
+		if opts.PACEDH {
+			// id-PACE-DH-GM-* (ICAO 9303-11 §9.2.1).
+			grp := dhDomainParameters(id)
+			if grp == nil {
+				return nil, fmt.Errorf("%w: PACE DH parameter %d", ErrProfile, id)
+			}
+			pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 1, int(c)}, suite: suite(c), param: id, dh: grp}
+			if opts.PACEDHExplicit {
+				pace.param, pace.explicit = 32, true
+			}
+		} else {
+			curve := domainParameters(id)
+			if curve == nil {
+				return nil, fmt.Errorf("%w: PACE parameter %d, cipher %d", ErrProfile, id, c)
+			}
+			pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 2, int(c)}, suite: suite(c), param: id, curve: curve}
+		}
 		if access, err = cardAccess(pace); err != nil {
 			return nil, err
 		}
@@ -238,7 +264,9 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 	var ca *chipKey
 	if !opts.DisableChipAuthentication {
 		id := opts.ChipAuthenticationParameterID
-		if id == 0 {
+		if id == 0 && !opts.PACEDH {
+			// The PACE curve; a DH chip's key agreement key is on
+			// brainpoolP256r1.
 			id = opts.PACEParameterID
 		}
 		if id == 0 {
@@ -358,6 +386,26 @@ func cardAccess(cfg *paceConfig) ([]byte, error) {
 	}{cfg.oid, 2, cfg.param})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.explicit {
+		// PACEDomainParameterInfo { id-PACE-DH-GM, AlgorithmIdentifier
+		// { dhpublicnumber, DomainParameters { p, g, q } }, parameterId }
+		// (ICAO 9303-11 §9.2.1; RFC 3279 §2.3.3).
+		type domainParameters struct{ P, G, Q *big.Int }
+		type algorithm struct {
+			Algorithm  asn1.ObjectIdentifier
+			Parameters domainParameters
+		}
+		dp, err := asn1.Marshal(struct {
+			Protocol asn1.ObjectIdentifier
+			Domain   algorithm
+			Param    int
+		}{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 1},
+			algorithm{asn1.ObjectIdentifier{1, 2, 840, 10046, 2, 1}, domainParameters{cfg.dh.p, cfg.dh.g, cfg.dh.q}}, cfg.param})
+		if err != nil {
+			return nil, err
+		}
+		info = append(info, dp...)
 	}
 	return asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: info})
 }
