@@ -50,8 +50,12 @@ import (
 const anchorPart = math.MaxInt32
 
 type sameTables struct {
-	tb           testing.TB
-	db           *sql.DB
+	tb testing.TB
+	db *sql.DB
+	// conn, when set, is the one connection the anchor's transactions
+	// run on (BenchFinishParallel's anchors share one, as the store's
+	// writes do).
+	conn         *sql.Conn
 	pg           bool
 	oneRoundTrip bool
 	writes       []TableWrites
@@ -338,7 +342,13 @@ func (x *sameTables) step() error {
 		_, err := x.db.ExecContext(ctx, q.String())
 		return err
 	}
-	tx, err := x.db.BeginTx(ctx, nil)
+	var tx *sql.Tx
+	var err error
+	if x.conn != nil {
+		tx, err = x.conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = x.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -412,4 +422,22 @@ func (x *sameTables) literal(w write) string {
 		i++
 	}
 	return b.String()
+}
+
+// ownCredential makes the anchor update a copy of the template credential
+// of its own, inserted now: anchors running at once (BenchFinishParallel)
+// then touch distinct rows, as their goroutines' logins do, and on
+// PostgreSQL do not queue on one row's lock.
+func (x *sameTables) ownCredential() {
+	if x.cred == nil {
+		return
+	}
+	for _, t := range x.writes {
+		if t.Table == "puce_credentials" && t.Updates > 0 {
+			args := x.credCopy()
+			x.exec(context.Background(), nil, `INSERT INTO puce_credentials (`+credCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			x.cred = args
+			return
+		}
+	}
 }
