@@ -1,10 +1,7 @@
 package sqlstoretest
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,7 +29,9 @@ var ParallelGoroutines = []int{1, 2, 4}
 //
 // It reports the medians over the rounds of the wall time per operation
 // of all goroutines together (finish-ns/op, anchor-ns/op: the inverse of
-// throughput) and of each round's ratio (x-anchor). On SQLite the
+// throughput) and of each round's ratio (x-anchor); on SQLite also the
+// means of how long an anchor transaction held the anchors' lock and
+// waited for it (anchor-held-ns/op, anchor-wait-ns/op). On SQLite the
 // anchors' transactions queue on a Go lock as the store's writes do
 // (writelock.go): without it a writer that finds the lock taken sleeps in
 // SQLite's busy handler for a millisecond or more, which would measure
@@ -87,21 +86,12 @@ func benchParallel(b *testing.B, eng Engine, g int, setup func(testing.TB, *sqls
 	tmpl := readTemplates(b, s, tables)
 	pg := s.Engine() == "postgres"
 	var anchorLock chan struct{}
-	var conn *sql.Conn
 	if !pg {
 		anchorLock = make(chan struct{}, 1)
-		if os.Getenv("ANCHORCONN") != "" {
-			var err error
-			if conn, err = s.DB().Conn(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-		}
 	}
 	anchors := make([]*sameTables, g)
 	for i := range anchors {
 		anchors[i] = newSameTables(b, s, tables, tmpl, pg, i)
-		anchors[i].conn = conn
 		anchors[i].ownCredential()
 		anchors[i].warm()
 	}

@@ -50,12 +50,8 @@ import (
 const anchorPart = math.MaxInt32
 
 type sameTables struct {
-	tb testing.TB
-	db *sql.DB
-	// conn, when set, is the one connection the anchor's transactions
-	// run on (BenchFinishParallel's anchors share one, as the store's
-	// writes do).
-	conn         *sql.Conn
+	tb           testing.TB
+	db           *sql.DB
 	pg           bool
 	oneRoundTrip bool
 	writes       []TableWrites
@@ -342,13 +338,7 @@ func (x *sameTables) step() error {
 		_, err := x.db.ExecContext(ctx, q.String())
 		return err
 	}
-	var tx *sql.Tx
-	var err error
-	if x.conn != nil {
-		tx, err = x.conn.BeginTx(ctx, nil)
-	} else {
-		tx, err = x.db.BeginTx(ctx, nil)
-	}
+	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
