@@ -337,7 +337,7 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 	}
 	s.pool.apply(db, memory)
 	if d.name != "postgres" {
-		s.writer = make(writeLock, 1)
+		s.writer = newWriteLock()
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

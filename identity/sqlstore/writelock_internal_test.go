@@ -45,3 +45,55 @@ func TestWriteQueueHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteLockYieldsToWaiter: writes from many goroutines all go through,
+// each once, with waiters counted back to zero, and a waiter that gives up
+// (its context ended) is not counted after.
+func TestWriteLockYieldsToWaiter(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "y.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	const n, each = 8, 20
+	errs := make(chan error, n)
+	for g := range n {
+		go func() {
+			for range each {
+				ch := &identity.Challenge{ID: identity.NewChallengeID(), Kind: "totp", Subject: identity.Subject(string(rune('a' + g))), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+				if err := s.PutChallenge(ctx, ch); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM puce_challenges`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n*each {
+		t.Fatalf("%d challenges stored, want %d", rows, n*each)
+	}
+	unlock, err := s.writer.lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.writer.lock(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lock behind a held lock: %v", err)
+	}
+	unlock()
+	if w := s.writer.waiting.Load(); w != 0 {
+		t.Fatalf("%d waiters counted with none waiting", w)
+	}
+}
