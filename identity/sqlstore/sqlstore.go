@@ -244,6 +244,9 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	if !memory {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+sync+")")
+		// Checkpoints run beside the writes (walCheckpointer); SQLite's own
+		// stay only as a bound.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpoint))
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -362,6 +365,9 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 		}
 		s.keylessOnSealed = n > 0
 	}
+	if d.name != "postgres" && !memory {
+		s.writer.checkpointBeside(db)
+	}
 	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
 		// A store starting on a trail whose newest checkpoint is older
 		// than an interval (or that has none: a new database, a restart
@@ -402,6 +408,7 @@ func (s *Store) Close() error {
 		}
 		cancel()
 	}
+	s.writer.close()
 	s.closeStatements()
 	return s.db.Close()
 }
