@@ -23,7 +23,9 @@
 // A Store keeps the connections it opens (WithPool: 2 per CPU by default,
 // all of them kept between requests), so that a login does not pay for a
 // new PostgreSQL backend; on SQLite the writes of one Store queue in Go for
-// the file's single write lock instead of polling for it (writelock.go).
+// the file's single write lock instead of polling for it, and the store's
+// own goroutine copies the write-ahead log back into the file beside them
+// rather than inside a login's commit (writelock.go).
 // SQLite commits survive a crash of the process; WithDurableCommits makes
 // them survive a power cut too, at an fsync per commit.
 //
