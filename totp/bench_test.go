@@ -245,38 +245,51 @@ func runClock(e *env) *identitytest.RunningClock {
 // The clock is the test's, moved one step per verification.
 func BenchmarkRoundTripsTOTP(b *testing.B) {
 	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
-		const period = 30 * time.Second
-		ctx := context.Background()
-		e := newEnv(tb, s)
-		// Challenges of a batch are issued before the clock walks through it.
-		e.svc.ChallengeTTL = 2048 * period
-		k := e.enroll(tb, "alice")
-		var resps []identity.Response
-		var steps []uint64
-		return sqlstoretest.Finisher{
-			Prepare: func(n int) {
-				resps, steps = resps[:0], steps[:0]
-				at := e.clock.Now()
-				for range n {
-					at = at.Add(period)
-					ch, err := e.factor.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
-					if err != nil {
-						tb.Fatal(err)
-					}
-					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: []byte(codeAt(tb, k, at))})
-					steps = append(steps, uint64(at.Unix()/int64(period/time.Second)))
-				}
-			},
-			Finish: func(i int) error {
-				e.clock.Advance(period)
-				_, err := e.factor.Finish(ctx, resps[i])
-				return err
-			},
-			// The floor: the code of the login's time step, one HMAC-SHA1
-			// (RFC 4226 §5.3) compared with the one sent.
-			Primitive: func(i int) error { return hotpMatches(k.Secret, steps[i], resps[i].Data) },
-		}
+		return totpFinisher(tb, s, "alice")
 	})
+}
+
+// BenchmarkParallelTOTP is the same login with several goroutines at once, each a
+// subject of its own, beside the same-tables anchor run the same way
+// (sqlstoretest.BenchFinishParallel).
+func BenchmarkParallelTOTP(b *testing.B) {
+	sqlstoretest.BenchFinishParallel(b, totpFinisher)
+}
+
+// totpFinisher readies TOTP logins of subject on s for the benchmarks
+// above.
+func totpFinisher(tb testing.TB, s *sqlstore.Store, subject identity.Subject) sqlstoretest.Finisher {
+	const period = 30 * time.Second
+	ctx := context.Background()
+	e := newEnv(tb, s)
+	// Challenges of a batch are issued before the clock walks through it.
+	e.svc.ChallengeTTL = 2048 * period
+	k := e.enroll(tb, subject)
+	var resps []identity.Response
+	var steps []uint64
+	return sqlstoretest.Finisher{
+		Prepare: func(n int) {
+			resps, steps = resps[:0], steps[:0]
+			at := e.clock.Now()
+			for range n {
+				at = at.Add(period)
+				ch, err := e.factor.Begin(ctx, identity.Request{Subject: subject, Origin: origin})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: subject, Origin: origin, Data: []byte(codeAt(tb, k, at))})
+				steps = append(steps, uint64(at.Unix()/int64(period/time.Second)))
+			}
+		},
+		Finish: func(i int) error {
+			e.clock.Advance(period)
+			_, err := e.factor.Finish(ctx, resps[i])
+			return err
+		},
+		// The floor: the code of the login's time step, one HMAC-SHA1
+		// (RFC 4226 §5.3) compared with the one sent.
+		Primitive: func(i int) error { return hotpMatches(k.Secret, steps[i], resps[i].Data) },
+	}
 }
 
 // BenchmarkRoundTripsRecovery is the same for a recovery-code login, which

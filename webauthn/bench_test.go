@@ -230,41 +230,54 @@ func BenchmarkECDSAVerify(b *testing.B) {
 // each, as a hardware key's does, so Finish also stores the new count.
 func BenchmarkRoundTripsWebAuthn(b *testing.B) {
 	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
-		ctx := context.Background()
-		// newEnv's factor and throttle, on the SQL store.
-		clock := identitytest.NewClock(identitytest.Epoch())
-		svc := &identity.Services{Store: s, Clock: clock,
-			Throttle: &identity.Throttle{Store: s, Clock: clock, Free: 5, BaseDelay: time.Second, MaxDelay: time.Hour, LockAfter: 100}}
-		f, err := webauthn.New(svc, webauthn.Config{RPID: rpID, RPDisplayName: "Example Bank", Origins: []string{origin}})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		e := &testEnv{store: s, clock: clock, svc: svc, f: f}
-		d := newDevice()
-		e.enroll(tb, "alice", d)
-		pub := devicePublicKey(tb, d)
-		var resps []identity.Response
-		var checks []signedAssertion
-		return sqlstoretest.Finisher{
-			Prepare: func(n int) {
-				clock.Advance(time.Second)
-				resps, checks = resps[:0], checks[:0]
-				for range n {
-					ch, err := f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
-					if err != nil {
-						tb.Fatal(err)
-					}
-					data := d.get(tb, ch.Payload)
-					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: data})
-					checks = append(checks, parseAssertion(tb, data))
-				}
-			},
-			Finish: func(i int) error {
-				_, err := f.Finish(ctx, resps[i])
-				return err
-			},
-			// The floor: the assertion's P-256 signature checked alone.
-			Primitive: func(i int) error { return checks[i].verify(pub) },
-		}
+		return benchFinisher(tb, s, "alice")
 	})
+}
+
+// BenchmarkParallelWebAuthn is the same login with several goroutines at
+// once, each a subject of its own, beside the same-tables anchor run the
+// same way (sqlstoretest.BenchFinishParallel).
+func BenchmarkParallelWebAuthn(b *testing.B) {
+	sqlstoretest.BenchFinishParallel(b, benchFinisher)
+}
+
+// benchFinisher readies WebAuthn logins of subject on s for the
+// benchmarks above.
+func benchFinisher(tb testing.TB, s *sqlstore.Store, subject identity.Subject) sqlstoretest.Finisher {
+	ctx := context.Background()
+	// newEnv's factor and throttle, on the SQL store.
+	clock := identitytest.NewClock(identitytest.Epoch())
+	svc := &identity.Services{Store: s, Clock: clock,
+		Throttle: &identity.Throttle{Store: s, Clock: clock, Free: 5, BaseDelay: time.Second, MaxDelay: time.Hour, LockAfter: 100}}
+	f, err := webauthn.New(svc, webauthn.Config{RPID: rpID, RPDisplayName: "Example Bank", Origins: []string{origin}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &testEnv{store: s, clock: clock, svc: svc, f: f}
+	d := newDevice()
+	e.enroll(tb, subject, d)
+	pub := devicePublicKey(tb, d)
+	var resps []identity.Response
+	var checks []signedAssertion
+	return sqlstoretest.Finisher{
+		Prepare: func(n int) {
+			clock.Advance(time.Second)
+			resps, checks = resps[:0], checks[:0]
+			for range n {
+				ch, err := f.Begin(ctx, identity.Request{Subject: subject, Origin: origin})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				data := d.get(tb, ch.Payload)
+				resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: subject, Origin: origin, Data: data})
+				checks = append(checks, parseAssertion(tb, data))
+			}
+		},
+		Finish: func(i int) error {
+			_, err := f.Finish(ctx, resps[i])
+			return err
+		},
+		// The floor: the assertion's P-256 signature checked alone.
+		Primitive: func(i int) error { return checks[i].verify(pub) },
+	}
 }

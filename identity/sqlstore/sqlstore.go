@@ -23,7 +23,9 @@
 // A Store keeps the connections it opens (WithPool: 2 per CPU by default,
 // all of them kept between requests), so that a login does not pay for a
 // new PostgreSQL backend; on SQLite the writes of one Store queue in Go for
-// the file's single write lock instead of polling for it (writelock.go).
+// the file's single write lock instead of polling for it, and the store's
+// own goroutine copies the write-ahead log back into the file beside them
+// rather than inside a login's commit (writelock.go).
 // SQLite commits survive a crash of the process; WithDurableCommits makes
 // them survive a power cut too, at an fsync per commit.
 //
@@ -281,6 +283,9 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error
 	if !memory {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+sync+")")
+		// Checkpoints run beside the writes (walCheckpointer); SQLite's own
+		// stay only as a bound.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteAutoCheckpoint))
 	}
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -374,7 +379,7 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 	}
 	s.pool.apply(db, memory)
 	if d.name != "postgres" {
-		s.writer = make(writeLock, 1)
+		s.writer = newWriteLock()
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -407,6 +412,9 @@ func open(ctx context.Context, db *sql.DB, d dialect, memory bool, opts []Option
 		case s.auditKeyAsked:
 			slog.WarnContext(ctx, "puce: WithAudit was given an empty key: this store's audit records are not sealed, and anyone who can write the database can rewrite them undetected; give AuditConfig.Key at least 32 random bytes, kept outside the database")
 		}
+	}
+	if d.name != "postgres" && !memory {
+		s.writer.checkpointBeside(db)
 	}
 	if s.audit.Key != nil && s.audit.CheckpointInterval > 0 {
 		// A store starting on a trail whose newest checkpoint is older
@@ -448,6 +456,7 @@ func (s *Store) Close() error {
 		}
 		cancel()
 	}
+	s.writer.close()
 	s.closeStatements()
 	return s.db.Close()
 }

@@ -4,9 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
 )
 
-// writeLock makes a Store's writes on SQLite wait for each other in Go.
+// writeLock makes a Store's writes on SQLite wait for each other in Go,
+// and moves SQLite's WAL checkpoints out of them.
 //
 // SQLite has one writer at a time. A connection that finds the write lock
 // taken waits through the busy handler, which polls: it sleeps 1, 2, 5,
@@ -18,20 +23,73 @@ import (
 // BENCHMARKS.md, issue 22). The busy handler still arbitrates between
 // processes sharing the file; within one handle it no longer has to.
 //
-// It is nil on PostgreSQL, whose row locks wake waiters directly.
-type writeLock chan struct{}
+// Its zero value (ch nil) is PostgreSQL's: no lock, whose row locks wake
+// waiters directly.
+type writeLock struct {
+	ch   chan struct{}
+	ckpt *walCheckpointer // nil for ":memory:", which has no WAL
+	// waiting counts the goroutines blocked in lock, for unlock's yield.
+	waiting atomic.Int32
+}
+
+// newWriteLock is the write lock of a SQLite store.
+func newWriteLock() writeLock { return writeLock{ch: make(chan struct{}, 1)} }
+
+// checkpointBeside has a goroutine run the checkpoints of the WAL file
+// db (see walCheckpointer) until close. Call it once, before the store
+// is shared.
+func (w *writeLock) checkpointBeside(db *sql.DB) { w.ckpt = startCheckpointer(db) }
 
 // lock waits for the lock, or for ctx to end. The returned function
 // releases it.
-func (w writeLock) lock(ctx context.Context) (func(), error) {
-	if w == nil {
+func (w *writeLock) lock(ctx context.Context) (func(), error) {
+	if w.ch == nil {
 		return func() {}, nil
 	}
 	select {
-	case w <- struct{}{}:
-		return func() { <-w }, nil
+	case w.ch <- struct{}{}:
+		return w.unlock, nil
+	default:
+	}
+	w.waiting.Add(1)
+	defer w.waiting.Add(-1)
+	select {
+	case w.ch <- struct{}{}:
+		return w.unlock, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sqlstore: wait to write: %w", ctx.Err())
+	}
+}
+
+// unlock releases the lock and, when a goroutine waits for it, yields the
+// processor to that one.
+//
+// The channel hands the lock to the waiter at once, but the Go scheduler
+// only queues it, on this processor, behind the goroutine releasing it,
+// which goes on with its own work (a login's next signature check, its
+// parsing) while the lock sits idle. An idle processor may take the
+// waiter over, but it must first be woken and then, to take a goroutine
+// queued that way, sleep first (runtime.runqgrab). In a scheduler trace
+// of 2 concurrent WebAuthn logins on 2 CPUs, waiters handed the lock
+// spent 36–76 µs per login runnable but not running, the lock idle
+// meanwhile; with the yield, 2–4 µs (BENCHMARKS.md, issue 22, "SQLite
+// under concurrent logins"). Yielding runs the waiter now, here, and puts
+// this goroutine on the global run queue, which an idle processor takes
+// from without that sleep.
+func (w *writeLock) unlock() {
+	if w.ckpt != nil {
+		w.ckpt.wrote()
+	}
+	<-w.ch
+	if w.waiting.Load() > 0 {
+		runtime.Gosched()
+	}
+}
+
+// close stops the checkpoints' goroutine.
+func (w *writeLock) close() {
+	if w.ckpt != nil {
+		w.ckpt.close()
 	}
 }
 
@@ -50,4 +108,102 @@ func (s *Store) beginWrite(ctx context.Context, opts *sql.TxOptions) (tx *sql.Tx
 		return nil, nil, err
 	}
 	return tx, func() { tx.Rollback(); unlock() }, nil
+}
+
+// walCheckpointer copies the write-ahead log back into the database file
+// on a goroutine of its own, beside the writes rather than inside one.
+//
+// SQLite checkpoints by itself when a commit leaves the log at 1000 pages
+// or more (wal_autocheckpoint), and it does so inside that COMMIT, which
+// the write lock is held across: with synchronous=NORMAL a checkpoint also
+// syncs the log and the database file (PRAGMA synchronous, "WAL mode").
+// Traced on a WebAuthn login benchmark, one commit in 40 to 80 took over a
+// millisecond, and they made the mean commit 174–260 µs against a median
+// of 75–77 µs: time every other login's write waited (BENCHMARKS.md,
+// issue 22, "SQLite under concurrent logins"). SQLite's documentation
+// (sqlite.org/wal.html, "Automatic Checkpoint" and "Performance
+// Considerations") names the alternative: turn the automatic checkpoints
+// off or up and run them "in a separate thread or process", so that the
+// writes never wait for a sync. So the store asks its goroutine for a
+// PASSIVE checkpoint every checkpointEvery writes; PASSIVE (what the
+// automatic ones are too) neither waits for nor blocks the writer or the
+// readers: it copies what no reader still needs and leaves the rest for
+// next time. SQLite's automatic threshold stays, raised to
+// sqliteAutoCheckpoint pages (the DSN's wal_autocheckpoint): should the
+// goroutine fall behind, commits checkpoint as before and the log stays
+// bounded.
+//
+// A checkpoint changes no content: every commit is in the log before its
+// COMMIT returns, and readers read it from there. What synchronous=NORMAL
+// may lose to a power cut (the commits since the log was last synced, at
+// a checkpoint) stays about what it was, the checkpoints coming about as
+// often as SQLite's own; only if the goroutine fell behind would it grow,
+// up to sqliteAutoCheckpoint pages.
+type walCheckpointer struct {
+	db     *sql.DB
+	writes int // under the write lock
+	due    chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	// runs and copied count the checkpoints run and the frames they
+	// reported copied, for tests.
+	runs, copied atomic.Int64
+	closed       sync.Once
+}
+
+const (
+	// checkpointEvery is how many writes of a handle ask for a checkpoint.
+	// A login is two writes (its challenge, its unit) of 8 to 10 pages
+	// together, so this is about as often as SQLite's own 1000 pages.
+	// Measured, every 64 writes made a serial TOTP login 1.55–1.57x its
+	// anchor where 256 made it 1.49x (1.34x before): probably because
+	// after each complete checkpoint the next write restarts the log,
+	// and every connection of the pool then reloads the pages it cached.
+	checkpointEvery = 256
+	// sqliteAutoCheckpoint is SQLite's own threshold, in pages, for when
+	// the goroutine falls behind.
+	sqliteAutoCheckpoint = 4000
+)
+
+func startCheckpointer(db *sql.DB) *walCheckpointer {
+	c := &walCheckpointer{db: db, due: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// wrote counts a write; the caller holds the write lock.
+func (c *walCheckpointer) wrote() {
+	c.writes++
+	if c.writes%checkpointEvery != 0 {
+		return
+	}
+	select {
+	case c.due <- struct{}{}:
+	default: // one is asked for already
+	}
+}
+
+func (c *walCheckpointer) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.due:
+		}
+		var busy, log, done int
+		if err := c.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+			slog.Debug("puce: SQLite WAL checkpoint failed; the next one, or SQLite's own, will copy these pages", "err", err)
+			continue
+		}
+		c.runs.Add(1)
+		c.copied.Add(int64(max(done, 0))) // -1: not in WAL mode
+	}
+}
+
+// close stops the goroutine and waits for it; later calls do nothing
+// (a Store may be closed twice).
+func (c *walCheckpointer) close() {
+	c.closed.Do(func() { close(c.stop) })
+	<-c.done
 }

@@ -95,71 +95,84 @@ func BenchmarkBarePrimitives(b *testing.B) {
 // login server throttles every factor).
 func BenchmarkRoundTripsCard(b *testing.B) {
 	sqlstoretest.BenchFinish(b, func(tb testing.TB, s *sqlstore.Store) sqlstoretest.Finisher {
-		ctx := context.Background()
-		card, err := testcard.New(testcard.Options{NoSignatureKey: true})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		c, err := piv.Open(ctx, card.Card, nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cert, err := c.Certificate(ctx, piv.SlotAuthentication)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := c.VerifyPIN(ctx, card.PIN, nil); err != nil {
-			tb.Fatal(err)
-		}
-		signer, err := c.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		clock := identitytest.NewClock(card.AuthCert.NotBefore.Add(time.Hour))
-		svc := &identity.Services{Store: s, Clock: clock, Throttle: &identity.Throttle{Store: s, Clock: clock}}
-		f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ch, err := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: origin})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if _, err := f.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: token(tb, signer, cert, origin, ch)}); err != nil {
-			tb.Fatal(err)
-		}
-		var resps []identity.Response
-		type signed struct {
-			tok   *cardauth.Token
-			cert  *x509.Certificate
-			nonce string
-		}
-		var toks []signed
-		return sqlstoretest.Finisher{
-			Prepare: func(n int) {
-				resps, toks = resps[:0], toks[:0]
-				for range n {
-					ch, err := f.Begin(ctx, identity.Request{Subject: "alice", Origin: origin})
-					if err != nil {
-						tb.Fatal(err)
-					}
-					data := token(tb, signer, cert, origin, ch)
-					resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: "alice", Origin: origin, Data: data})
-					tok, c, err := cardauth.ParseToken(data)
-					if err != nil {
-						tb.Fatal(err)
-					}
-					toks = append(toks, signed{tok, c, string(ch.Payload)})
-				}
-			},
-			Finish: func(i int) error {
-				_, err := f.Finish(ctx, resps[i])
-				return err
-			},
-			// The floor: the token's signature (ECDSA P-256 over the
-			// origin's and nonce's hashes) checked alone, the certificate
-			// already parsed.
-			Primitive: func(i int) error { return toks[i].tok.VerifySignature(toks[i].cert, origin, toks[i].nonce) },
-		}
+		return cardFinisher(tb, s, "alice")
 	})
+}
+
+// BenchmarkParallelCard is the same login with several goroutines at once, each a
+// subject of its own, beside the same-tables anchor run the same way
+// (sqlstoretest.BenchFinishParallel).
+func BenchmarkParallelCard(b *testing.B) {
+	sqlstoretest.BenchFinishParallel(b, cardFinisher)
+}
+
+// cardFinisher readies card logins of subject on s for the benchmarks
+// above.
+func cardFinisher(tb testing.TB, s *sqlstore.Store, subject identity.Subject) sqlstoretest.Finisher {
+	ctx := context.Background()
+	card, err := testcard.New(testcard.Options{NoSignatureKey: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := piv.Open(ctx, card.Card, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := c.Certificate(ctx, piv.SlotAuthentication)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.VerifyPIN(ctx, card.PIN, nil); err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := c.Signer(piv.SlotAuthentication, cert.PublicKey, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clock := identitytest.NewClock(card.AuthCert.NotBefore.Add(time.Hour))
+	svc := &identity.Services{Store: s, Clock: clock, Throttle: &identity.Throttle{Store: s, Clock: clock}}
+	f, err := cardauth.New(svc, cardauth.Config{Roots: card.PKI.Roots, Intermediates: card.PKI.Intermediates, SkipRevocation: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ch, err := f.BeginEnroll(ctx, identity.Request{Subject: subject, Origin: origin})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.FinishEnroll(ctx, identity.Response{ChallengeID: ch.ID, Subject: subject, Origin: origin, Data: token(tb, signer, cert, origin, ch)}); err != nil {
+		tb.Fatal(err)
+	}
+	var resps []identity.Response
+	type signed struct {
+		tok   *cardauth.Token
+		cert  *x509.Certificate
+		nonce string
+	}
+	var toks []signed
+	return sqlstoretest.Finisher{
+		Prepare: func(n int) {
+			resps, toks = resps[:0], toks[:0]
+			for range n {
+				ch, err := f.Begin(ctx, identity.Request{Subject: subject, Origin: origin})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				data := token(tb, signer, cert, origin, ch)
+				resps = append(resps, identity.Response{ChallengeID: ch.ID, Subject: subject, Origin: origin, Data: data})
+				tok, c, err := cardauth.ParseToken(data)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				toks = append(toks, signed{tok, c, string(ch.Payload)})
+			}
+		},
+		Finish: func(i int) error {
+			_, err := f.Finish(ctx, resps[i])
+			return err
+		},
+		// The floor: the token's signature (ECDSA P-256 over the
+		// origin's and nonce's hashes) checked alone, the certificate
+		// already parsed.
+		Primitive: func(i int) error { return toks[i].tok.VerifySignature(toks[i].cert, origin, toks[i].nonce) },
+	}
 }

@@ -413,3 +413,21 @@ func (x *sameTables) literal(w write) string {
 	}
 	return b.String()
 }
+
+// ownCredential makes the anchor update a copy of the template credential
+// of its own, inserted now: anchors running at once (BenchFinishParallel)
+// then touch distinct rows, as their goroutines' logins do, and on
+// PostgreSQL do not queue on one row's lock.
+func (x *sameTables) ownCredential() {
+	if x.cred == nil {
+		return
+	}
+	for _, t := range x.writes {
+		if t.Table == "puce_credentials" && t.Updates > 0 {
+			args := x.credCopy()
+			x.exec(context.Background(), nil, `INSERT INTO puce_credentials (`+credCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			x.cred = args
+			return
+		}
+	}
+}
