@@ -38,9 +38,10 @@ const ActionSign = "sign document"
 // and refuses other documents at begin.
 //
 // The holder's side checks the payload before its card signs, so that the
-// card signs the document it was shown and nothing else:
-// esign.SignOnCard and pades.SignOnCard do it (puce.js's agent does it
-// for a browser).
+// card signs CMS signed attributes naming its certificate and the document
+// shown, never a bare digest of the server's choosing: esign.SignOnCard
+// and pades.SignOnCard do it (puce.js's agent does it for a browser). For
+// a PDF the signed bytes are the server's word (pades.SignRequest.Check).
 //
 // The pending signature waits in the identity store between the two, so a
 // finish may reach another instance, or this one after a restart. The

@@ -64,8 +64,9 @@ type SiteConfig struct {
 	Endpoints EndpointsConfig
 	// PDF, with Endpoints.Signing, signs PDFs in the document (PAdES):
 	// NewSite makes Signing.PDF from it over the site's cards. Its Cards is
-	// the site's card factor, and Verify.Roots and Verify.Intermediates
-	// default to Cards.Roots and Cards.Intermediates; set Level,
+	// the site's card factor, Verify.Roots and Verify.Intermediates
+	// default to Cards.Roots and Cards.Intermediates, and Verify.OCSP to
+	// the card factor's revocation checker (unless SkipRevocation); set Level,
 	// Services.TSA (from B-T on) and Sign. Signing.SignedPDF keeps the
 	// signed PDF.
 	PDF *pades.CeremonyConfig
@@ -174,6 +175,12 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			pc.Cards = s.Cards
 			if pc.Verify.Roots == nil {
 				pc.Verify.Roots, pc.Verify.Intermediates = cfg.Cards.Roots, cfg.Cards.Intermediates
+			}
+			if pc.Verify.OCSP == nil {
+				// A revoked signer is refused as a revoked card is at
+				// login, and as the detached ceremony refuses it: below
+				// B-LT no validation data would find it.
+				pc.Verify.OCSP = s.Cards.Revocation()
 			}
 			if c.PDF, err = pades.NewCeremony(s.Services, pc); err != nil {
 				return nil, err

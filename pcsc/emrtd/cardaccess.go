@@ -60,8 +60,9 @@ type PACEInfo struct {
 }
 
 // Supported reports whether this package can run the variant: generic
-// mapping over ECDH or DH with standardized domain parameters (a curve for
-// ECDH, a MODP group, IDs 0-2, for DH).
+// mapping over ECDH with a standardized curve, or over DH with a
+// standardized MODP group (IDs 0-2) or explicit parameters that pass the
+// group checks of the package documentation.
 func (p PACEInfo) Supported() bool {
 	_, ok := paceCipher(p.Protocol)
 	if !ok || p.Version != 2 {

@@ -42,6 +42,8 @@ func TestReadEndOfFileBeforeTLV(t *testing.T) {
 		{"third read", false, tlv(2000, 600), []string{"0CB08B00 9000", "0CB000DF 9000", "0CB001BE 6282"}},
 		{"empty", false, []byte{}, []string{"0CB08B00 6282"}},
 		{"odd instruction", true, tlv(70000, 66000), []string{"0CB08B00 9000", "0CB07FFF 9000", "0CB10000 6282"}},
+		// The file ends where the first B1 reads: 6282 and no DO'53'.
+		{"odd instruction at the end", true, tlv(70000, 65534), []string{"0CB08B00 9000", "0CB07FFF 9000", "0CB10000 6282"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{PACEParameterID: 12})

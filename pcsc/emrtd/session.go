@@ -327,7 +327,9 @@ func readFileSFI(ctx context.Context, c *apdu.Client, sfi byte, f string, chunk 
 		if err != nil {
 			return nil, fmt.Errorf("emrtd: read %v at %d: %w", f, off, err)
 		}
-		if cmd.INS == 0xB1 {
+		if cmd.INS == 0xB1 && !(eof && len(b) == 0) {
+			// 6282 with nothing left carries no DO'53' (ISO/IEC 7816-4
+			// (2020) §11.2.3): the end of file, not a malformed answer.
 			v, err := apdu.FindPath(b, 0x53)
 			if err != nil {
 				return nil, fmt.Errorf("emrtd: read %v at %d: %w: %w", f, off, ErrMalformed, err)

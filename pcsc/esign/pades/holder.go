@@ -21,7 +21,8 @@ import (
 var ErrRequest = fmt.Errorf("%w: pades: the signing request is not a signature of the document shown with this card", identity.ErrBadInput)
 
 // Check is the holder's side's check before its card signs, so that the
-// card's e-signature key signs only a PDF signature of the document shown:
+// card's e-signature key signs only CMS signed attributes of a PDF
+// signature with this card, for a request naming the document shown:
 //
 //   - shown, when not nil, is the PDF the holder was shown: the request must
 //     state its size and SHA-256 (esign.ErrDocumentAltered otherwise);
@@ -34,6 +35,13 @@ var ErrRequest = fmt.Errorf("%w: pades: the signing request is not a signature o
 //
 // Every failure is ErrRequest, wrapping the esign error when there is one.
 // SignOnCard runs it.
+//
+// SignedRanges is the server's word: the holder's side does not hold the
+// bytes the signature covers (the document with the server's signature
+// field), so it cannot recompute them from shown. A server that states the
+// shown document's size and SHA-256 but names other bytes in SignedRanges
+// and in the attributes passes Check; the card then signs a PDF signature
+// of those bytes.
 func (r *SignRequest) Check(cert *x509.Certificate, shown []byte) error {
 	if cert == nil {
 		return fmt.Errorf("%w: no signing certificate to check it against", ErrRequest)

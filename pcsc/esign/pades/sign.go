@@ -11,9 +11,10 @@
 // placeholder and returns the digest the card signs with its PIV slot 9C
 // key; Finish puts the signature in and adds what the level needs. A web
 // server runs the two as a Ceremony (identity/httpauth's Signing.PDF serves
-// it); the holder's side answers with SignOnCard, which checks that the
-// digest is that of a signature of the PDF shown with this card before the
-// card signs it. The cryptographic checks are esign's (CMS, timestamps, validation data); this
+// it); the holder's side answers with SignOnCard, which checks, before the
+// card signs, that the digest is that of CMS signed attributes naming this
+// card and the signed bytes the server states, and that the request names
+// the PDF shown (SignRequest.Check says what it cannot check). The cryptographic checks are esign's (CMS, timestamps, validation data); this
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
 // parser, bounded and fuzzed. It is on the server path: no cgo.
