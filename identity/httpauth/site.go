@@ -155,6 +155,9 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	if len(ecfg.Factors) == 0 {
 		return nil, fmt.Errorf("%w: httpauth: SiteConfig turns on no second factor: set Sealer (authenticator apps), WebAuthn or Cards", identity.ErrBadInput)
 	}
+	if cfg.PDF != nil && ecfg.Signing != nil && ecfg.Signing.PDF != nil {
+		return nil, fmt.Errorf("%w: httpauth: SiteConfig.PDF and Endpoints.Signing.PDF are both set: give one", identity.ErrBadInput)
+	}
 	if cfg.PDF != nil && ecfg.Signing == nil {
 		return nil, fmt.Errorf("%w: httpauth: SiteConfig.PDF needs Endpoints.Signing (Document and SignedPDF)", identity.ErrBadInput)
 	}
@@ -175,12 +178,6 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 			pc.Cards = s.Cards
 			if pc.Verify.Roots == nil {
 				pc.Verify.Roots, pc.Verify.Intermediates = cfg.Cards.Roots, cfg.Cards.Intermediates
-			}
-			if pc.Verify.OCSP == nil {
-				// A revoked signer is refused as a revoked card is at
-				// login, and as the detached ceremony refuses it: below
-				// B-LT no validation data would find it.
-				pc.Verify.OCSP = s.Cards.Revocation()
 			}
 			if c.PDF, err = pades.NewCeremony(s.Services, pc); err != nil {
 				return nil, err

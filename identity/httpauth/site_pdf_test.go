@@ -121,6 +121,7 @@ func TestSigningRefused(t *testing.T) {
 		"PDF without Signing":          {PDF: &pades.CeremonyConfig{}},
 		"Signing keeping nothing":      {Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: doc}}},
 		"SignedPDF without a ceremony": {Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: doc, SignedPDF: keep}}},
+		"PDF twice":                    {PDF: &pades.CeremonyConfig{}, Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: doc, PDF: &pades.Ceremony{}, SignedPDF: keep}}},
 		"PDF without cards":            {PDF: &pades.CeremonyConfig{}, Endpoints: httpauth.EndpointsConfig{Signing: &httpauth.Signing{Document: doc, SignedPDF: keep}}},
 	} {
 		cfg.Store, cfg.Origin, cfg.WebAuthn = memstore.New(), "https://bank.example", &webauthn.Config{}

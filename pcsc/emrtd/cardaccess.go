@@ -78,6 +78,10 @@ type CardAccess struct {
 	Infos []SecurityInfo // every entry, PACEInfos included
 }
 
+// maxExplicitDH bounds the PACEDomainParameterInfo an EF.CardAccess may
+// list.
+const maxExplicitDH = 4
+
 // ParseCardAccess decodes EF.CardAccess: SecurityInfos ::= SET OF
 // SecurityInfo, SecurityInfo ::= SEQUENCE { protocol OBJECT IDENTIFIER,
 // requiredData ANY, optionalData ANY OPTIONAL } (ICAO 9303-11 §9.2).
@@ -93,6 +97,12 @@ func ParseCardAccess(b []byte) (*CardAccess, error) {
 		if oid.Equal(oidPACEDHGM) {
 			// PACEDomainParameterInfo with explicit DH parameters
 			// (ICAO 9303-11 §9.2.1).
+			if len(explicit) == maxExplicitDH {
+				// Each set costs two primality tests of up to 2048
+				// bits: a chip listing hundreds would hold the reader
+				// for seconds. Chips list one, if any.
+				return nil, malformed("more than %d PACEDomainParameterInfo", maxExplicitDH)
+			}
 			d, err := parseDHDomainParams(info.RequiredData, info.OptionalData)
 			if err != nil {
 				return nil, err

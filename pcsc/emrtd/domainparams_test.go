@@ -109,3 +109,38 @@ func TestPACEDHExplicitDomainParameters(t *testing.T) {
 		t.Errorf("broken PACEDomainParameterInfo: %v", err)
 	}
 }
+
+// An EF.CardAccess listing more explicit DH parameter sets than any chip
+// needs is refused before their primality tests run: each costs two tests
+// of up to 2048 bits, so hundreds would hold the reader for seconds.
+func TestExplicitDomainParametersBounded(t *testing.T) {
+	grp := dhGroups()[0]
+	one := explicitCardAccess(t, 32, grp.p, grp.g, grp.q)
+	// The SET's contents: the PACEInfo, then the PACEDomainParameterInfo.
+	var set asn1.RawValue
+	if _, err := asn1.Unmarshal(one, &set); err != nil {
+		t.Fatal(err)
+	}
+	var info asn1.RawValue
+	rest, err := asn1.Unmarshal(set.Bytes, &info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(n int) []byte {
+		body := append([]byte(nil), info.FullBytes...)
+		for range n {
+			body = append(body, rest...)
+		}
+		b, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if _, err := ParseCardAccess(build(maxExplicitDH)); err != nil {
+		t.Fatalf("%d sets: %v", maxExplicitDH, err)
+	}
+	if _, err := ParseCardAccess(build(maxExplicitDH + 1)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("%d sets: %v, want ErrMalformed", maxExplicitDH+1, err)
+	}
+}

@@ -45,8 +45,9 @@ type CeremonyConfig struct {
 	Cards *cardauth.Factor
 	// Verify is how Finish checks the assembled signature, as anyone
 	// receiving it would: Roots (required) and Intermediates, Purposes,
-	// and OCSP to refuse a revoked signer. Time and Now default to the
-	// services' clock.
+	// and OCSP to refuse a revoked signer (default: the card factor's
+	// checker, none when its Config skips revocation). Time and Now
+	// default to the services' clock.
 	Verify VerifyOptions
 	// Chain are the certificates put into each signature after the
 	// signer's (its issuing CAs), so that a receiver can build the path.
@@ -68,6 +69,12 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 	}
 	if cfg.Cards == nil || cfg.Verify.Roots == nil {
 		return nil, fmt.Errorf("%w: esign: the card factor and the trusted CAs (Verify.Roots) are required", identity.ErrBadInput)
+	}
+	if cfg.Verify.OCSP == nil {
+		// A signer whose card is revoked is refused as the card is at
+		// login: the factor's checker, nil when its Config skips
+		// revocation.
+		cfg.Verify.OCSP = cfg.Cards.Revocation()
 	}
 	return &Ceremony{svc: svc, cfg: cfg}, nil
 }

@@ -49,7 +49,9 @@ type CeremonyConfig struct {
 	Services Services
 	// Verify is how Finish checks the signed PDF, as anyone receiving it
 	// would, and how Begin checks the signer's certificate (Roots,
-	// Intermediates, Purposes).
+	// Intermediates, Purposes); its OCSP, which refuses a revoked signer,
+	// defaults to the card factor's checker (none when its Config skips
+	// revocation).
 	Verify VerifyOptions
 	// Chain are the signer's issuing CA certificates, put into each
 	// signature so that a receiver can build the path.
@@ -97,6 +99,13 @@ func NewCeremony(svc *identity.Services, cfg CeremonyConfig) (*Ceremony, error) 
 		if u, err := url.Parse(cfg.Services.TSA.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("%w: pades: level %v needs the timestamping authority's http:// or https:// URL (Services.TSA.URL), not %q", identity.ErrBadInput, cfg.Level, cfg.Services.TSA.URL)
 		}
+	}
+	if cfg.Verify.OCSP == nil {
+		// A signer whose card is revoked is refused as the card is at
+		// login, at every level: below B-LT no validation data would
+		// show it. The factor's checker, nil when its Config skips
+		// revocation.
+		cfg.Verify.OCSP = cfg.Cards.Revocation()
 	}
 	if cfg.Services.OCSP == nil {
 		// The responders that answer for the cards at login answer for
