@@ -80,19 +80,7 @@ func paysOnce(t *testing.T, store httpauth.SiteStore) {
 		}
 	})))
 	b := &pageScript{h: mux, cookie: site.Manager.CookieName()}
-	key := &virtualKey{rp: virtualwebauthn.RelyingParty{Name: "bank.example", ID: "bank.example", Origin: "https://bank.example"},
-		auth: virtualwebauthn.NewAuthenticator(), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
-	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch := b.call("POST", "/auth/enroll/webauthn/begin", nil)
-	b.call("POST", "/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.create(ch["payload"])})
-	b.call("POST", "/auth/logout", nil)
-	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch = b.call("POST", "/auth/login/webauthn/begin", nil)
-	if st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])}); st["level"] != "AAL2" {
-		t.Fatalf("login: %v", st)
-	}
+	key := signUpAndSignIn(t, b)
 	if st := b.call("GET", "/auth/session", nil); fmt.Sprint(st["approveWith"]) != "[webauthn]" {
 		t.Fatalf("alice, with a security key, can approve with %v", st["approveWith"])
 	}
@@ -200,4 +188,25 @@ func TestNewSiteNamesTheFactors(t *testing.T) {
 	if !errors.Is(err, identity.ErrBadInput) || !strings.Contains(err.Error(), "Sealer") || !strings.Contains(err.Error(), "WebAuthn") {
 		t.Fatalf("NewSite without a factor: %v", err)
 	}
+}
+
+// signUpAndSignIn has alice sign up with a password and a security key on
+// the site b scripts, sign out, and sign in again with both (AAL2). It
+// returns her key.
+func signUpAndSignIn(t *testing.T, b *pageScript) *virtualKey {
+	t.Helper()
+	key := &virtualKey{rp: virtualwebauthn.RelyingParty{Name: "bank.example", ID: "bank.example", Origin: "https://bank.example"},
+		auth: virtualwebauthn.NewAuthenticator(), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	b.call("GET", "/auth/session", nil)
+	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
+	ch := b.call("POST", "/auth/enroll/webauthn/begin", nil)
+	b.call("POST", "/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.create(ch["payload"])})
+	b.call("POST", "/auth/logout", nil)
+	b.call("GET", "/auth/session", nil)
+	b.call("POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
+	ch = b.call("POST", "/auth/login/webauthn/begin", nil)
+	if st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])}); st["level"] != "AAL2" {
+		t.Fatalf("login: %v", st)
+	}
+	return key
 }

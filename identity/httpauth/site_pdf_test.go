@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/descope/virtualwebauthn"
-
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/httpauth"
 	"github.com/puce-id/puce/identity/identitytest"
@@ -66,20 +64,8 @@ func TestNewSitePDFOnly(t *testing.T) {
 	}
 	site.Passwords.Params = cheapArgon2
 	b := &pageScript{h: site, cookie: site.Manager.CookieName()}
-	key := &virtualKey{rp: virtualwebauthn.RelyingParty{Name: "bank.example", ID: "bank.example", Origin: "https://bank.example"},
-		auth: virtualwebauthn.NewAuthenticator(), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
-	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch := b.call("POST", "/auth/enroll/webauthn/begin", nil)
-	b.call("POST", "/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.create(ch["payload"])})
-	b.call("POST", "/auth/logout", nil)
-	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch = b.call("POST", "/auth/login/webauthn/begin", nil)
-	if st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])}); st["level"] != "AAL2" {
-		t.Fatalf("login: %v", st)
-	}
-	ch = b.call("POST", "/auth/enroll/card/begin", nil)
+	signUpAndSignIn(t, b)
+	ch := b.call("POST", "/auth/enroll/card/begin", nil)
 	nonce, _ := ch["payload"].(string)
 	tok, err := cardauth.LoginToken(ctx, card.Card, "https://bank.example", nonce, cardauth.PIN{Value: card.PIN}, nil)
 	if err != nil {
