@@ -64,7 +64,10 @@
 // read from the master file after PACE where the chip has one and DG14 does
 // not serve (verified like EF.SOD; ErrCardSecurity when it fails), or DG14.
 // An altered or hidden EF.CardAccess, a downgrade, gives
-// ErrCardAccessMismatch, and so does a PACE chip with neither.
+// ErrCardAccessMismatch, and so does a PACE chip with neither. A chip
+// whose signed files do not announce PACE cannot be caught so: an
+// inspection system that must not use BAC sets Options.RequirePACE, and
+// Open then fails with ErrPACERequired rather than fall back.
 //
 // # Extended Access Control and clone detection
 //

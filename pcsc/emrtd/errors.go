@@ -27,9 +27,14 @@ var (
 	// apdu.ErrSecureMessaging.
 	ErrSecureMessaging = fmt.Errorf("emrtd: secure messaging failed: %w", apdu.ErrSecureMessaging)
 	// ErrUnsupported: the chip offers only access protocols or parameters this
-	// package does not implement (for example PACE with DH or integrated
-	// mapping and no BAC).
+	// package does not implement (for example PACE with integrated mapping
+	// and no BAC).
 	ErrUnsupported = errors.New("emrtd: access protocol or parameters not supported")
+	// ErrPACERequired: Options.RequirePACE is set and PACE did not run —
+	// the chip has no EF.CardAccess, offers no variant this package
+	// supports, or turned PACE down — so Open refused BAC. It wraps
+	// ErrUnsupported.
+	ErrPACERequired = fmt.Errorf("%w: PACE required (Options.RequirePACE), BAC refused", ErrUnsupported)
 	// ErrProtocol: the chip broke the access protocol (an answer without its
 	// data objects, a public key off the curve). Remove and reinsert the
 	// document and try again.

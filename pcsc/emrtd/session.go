@@ -49,6 +49,15 @@ type Options struct {
 	// DisablePACE skips PACE and opens the chip with BAC (which needs an
 	// MRZKey), as for a chip without EF.CardAccess.
 	DisablePACE bool
+	// RequirePACE refuses BAC: when PACE cannot run, Open fails with
+	// ErrPACERequired instead of falling back. Read catches a downgrade to
+	// BAC only when the chip's signed DG14 or EF.CardSecurity announces
+	// PACE (ErrCardAccessMismatch); with this option a chip, or someone
+	// between it and the reader, that hides EF.CardAccess or turns PACE
+	// down with a status word gets no session at all. For inspection
+	// systems whose policy forbids BAC (ICAO 9303-11 §4.2 lets a terminal
+	// use PACE only, and BAC's keys have no more entropy than the MRZ).
+	RequirePACE bool
 	// ShortReads forbids extended-length READ BINARY even when the reader
 	// and chip accept it.
 	ShortReads bool
@@ -101,6 +110,9 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 	}
 	if key == nil {
 		return nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
+	}
+	if opts.DisablePACE && opts.RequirePACE {
+		return nil, fmt.Errorf("%w: Options.DisablePACE and RequirePACE are both set", ErrPACERequired)
 	}
 	if _, err := key.paceSecret(); err != nil {
 		return nil, err
@@ -173,6 +185,12 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 		} else {
 			paceErr = err
 		}
+	}
+	if opts.RequirePACE {
+		if paceErr == nil {
+			paceErr = ErrUnsupported
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPACERequired, paceErr)
 	}
 	mrz, ok := key.(MRZKey)
 	if !ok {
