@@ -163,17 +163,19 @@ func NewSite(cfg SiteConfig) (*Site, error) {
 	}
 	if sg := ecfg.Signing; sg != nil {
 		c := *sg
-		if (c.Ceremony == nil && c.Signed != nil || c.PDF == nil && cfg.PDF != nil) && s.Cards == nil {
+		detached := c.Ceremony == nil && c.Signed != nil
+		if (detached || cfg.PDF != nil) && s.Cards == nil {
 			return nil, fmt.Errorf("%w: httpauth: signing needs SiteConfig.Cards", identity.ErrBadInput)
 		}
-		if c.Ceremony == nil && c.Signed != nil {
-			// A revoked signer is refused as a revoked card is at login.
-			verify := esign.VerifyOptions{Roots: cfg.Cards.Roots, Intermediates: cfg.Cards.Intermediates, OCSP: s.Cards.Revocation()}
+		// Both ceremonies ask the card factor's OCSP checker about the
+		// signer (their Verify.OCSP default), as a login asks about the card.
+		if detached {
+			verify := esign.VerifyOptions{Roots: cfg.Cards.Roots, Intermediates: cfg.Cards.Intermediates}
 			if c.Ceremony, err = esign.NewCeremony(s.Services, esign.CeremonyConfig{Cards: s.Cards, Verify: verify}); err != nil {
 				return nil, err
 			}
 		}
-		if c.PDF == nil && cfg.PDF != nil {
+		if cfg.PDF != nil {
 			pc := *cfg.PDF
 			pc.Cards = s.Cards
 			if pc.Verify.Roots == nil {
