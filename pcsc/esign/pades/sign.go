@@ -14,7 +14,8 @@
 // it); the holder's side answers with SignOnCard, which checks, before the
 // card signs, that the digest is that of CMS signed attributes naming this
 // card and the signed bytes the server states, and that the request names
-// the PDF shown (SignRequest.Check says what it cannot check). The cryptographic checks are esign's (CMS, timestamps, validation data); this
+// the PDF shown (SignRequest.Check says what it cannot check). The
+// cryptographic checks are esign's (CMS, timestamps, validation data); this
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
 // parser, bounded and fuzzed. It is on the server path: no cgo.
