@@ -17,8 +17,9 @@
 // shows, examples/login's "token" command answers with a counter given by
 // hand). For an approval the page shows the question derived from the
 // payment (ocra.QuestionFor): the last four digits of the payee's account,
-// then the amount in minor units; the token repeats what it reads there, so
-// the holder checks the payee and amount before answering.
+// then the amount in minor units (an alphanumeric question has the currency
+// between them); the token repeats what it reads there, so the holder checks
+// the payee and amount before answering.
 package main
 
 import (
@@ -142,9 +143,12 @@ func answer(out io.Writer, file, question string) error {
 			return err
 		}
 	}
-	if s.QuestionFormat == ocra.Numeric && len(question) > 4 {
-		// What a signing token shows before it answers.
+	// What a signing token shows before it answers (ocra.QuestionFor).
+	switch {
+	case s.QuestionFormat == ocra.Numeric && len(question) > 4:
 		fmt.Fprintf(out, "payee account ending %s, amount %s (minor units)\n", question[:4], question[4:])
+	case s.QuestionFormat == ocra.Alphanumeric && len(question) > 7:
+		fmt.Fprintf(out, "payee account ending %s, amount %s %s (minor units)\n", question[:4], question[4:7], question[7:])
 	}
 	fmt.Fprintln(out, resp)
 	return nil

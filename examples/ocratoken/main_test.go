@@ -53,7 +53,8 @@ func TestDemoToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := ocra.New(&identity.Services{Store: store, Throttle: &identity.Throttle{Store: store, Free: 5, LockAfter: 5}}, sealer)
+	// The login server's factor, which approves in euros.
+	f, err := ocra.New(&identity.Services{Store: store, Throttle: &identity.Throttle{Store: store, Free: 5, LockAfter: 5}}, sealer, ocra.WithCurrency("EUR"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ var sentinels = map[string]struct {
 
 	"totp/ocra.ErrMalformedResponse": {ocra.ErrMalformedResponse, 400},
 	"totp/ocra.ErrQuestionTooShort":  {ocra.ErrQuestionTooShort, 403},
+	"totp/ocra.ErrCurrency":          {ocra.ErrCurrency, 403},
+	"totp/ocra.ErrPayee":             {ocra.ErrPayee, 403},
 	"totp/ocra.ErrSuite":             {ocra.ErrSuite, 400},
 	"totp/ocra.ErrInput":             {ocra.ErrInput, 400},
 

@@ -34,7 +34,7 @@ func TestPSD2OneAnswer(t *testing.T) {
 	}
 	_, wrongPassword := pw.Verify(ctx, "alice", "wrong horse battery", "192.0.2.1")
 
-	f, _ := ocra.New(svc, sealer)
+	f, _ := ocra.New(svc, sealer, ocra.WithCurrency("EUR"))
 	pinHash := sha1.Sum([]byte("1234"))
 	if _, err := f.Import(ctx, "alice", "t1", "token", "OCRA-1:HOTP-SHA256-8:C-QN10-PSHA1", []byte(strings.Repeat("k", 32)), pinHash[:], ""); err != nil {
 		t.Fatal(err)

@@ -25,10 +25,35 @@ const Kind identity.Kind = "ocra"
 // instance at once (identity.CredentialStore.AdvanceCounter).
 //
 // Add Kind to identity.Policy.ApprovalKinds to let OCRA tokens approve
-// payments.
+// payments; tokens with a numeric question (QN) approve them in the one
+// currency WithCurrency names.
 type Factor struct {
-	svc    *identity.Services
-	sealer *identity.Sealer
+	svc      *identity.Services
+	sealer   *identity.Sealer
+	currency string
+}
+
+// Option configures a Factor.
+type Option func(*Factor) error
+
+// WithCurrency names the one currency (ISO 4217 code, "EUR") the factor's
+// tokens approve payments in. A numeric question holds digits only, so the
+// digits of 100.00 EUR are those of 100.00 GBP or 10000 JPY: the holder
+// checks the currency against the page, which malware may have drawn, and
+// the code would not be specific to the amount (Commission Delegated
+// Regulation (EU) 2018/389, Article 5(1)(b)). With the currency fixed here a
+// payment in another one is refused at BeginApprove (ErrCurrency); without
+// it, tokens with a numeric question approve nothing. Alphanumeric
+// questions write the currency out, hex ones bind it through the digest.
+func WithCurrency(code string) Option {
+	return func(f *Factor) error {
+		probe := identity.Transaction{Amount: "1", Currency: code, PayeeName: "-", PayeeAccount: "-"}
+		if _, err := probe.Canonical(); err != nil {
+			return fmt.Errorf("%w: ocra: WithCurrency: %w", identity.ErrBadInput, err)
+		}
+		f.currency = code
+		return nil
+	}
 }
 
 // Counter and time windows: a token may have been pressed a few times
@@ -47,14 +72,20 @@ var ErrMalformedResponse = identity.Sentinel("ocra: malformed response", identit
 
 // New returns the factor. svc needs a Throttle: OCRA responses are short
 // codes, guessable without one.
-func New(svc *identity.Services, sealer *identity.Sealer) (*Factor, error) {
+func New(svc *identity.Services, sealer *identity.Sealer, opts ...Option) (*Factor, error) {
 	if svc == nil || svc.Store == nil || sealer == nil {
 		return nil, fmt.Errorf("%w: ocra: services with a store, and a sealer, are required", identity.ErrBadInput)
 	}
 	if svc.Throttle == nil {
 		return nil, fmt.Errorf("%w: ocra: services have no throttle; codes can be guessed without one", identity.ErrBadInput)
 	}
-	return &Factor{svc: svc, sealer: sealer}, nil
+	f := &Factor{svc: svc, sealer: sealer}
+	for _, o := range opts {
+		if err := o(f); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // Kind returns Kind.
@@ -154,6 +185,12 @@ func (f *Factor) BeginApprove(ctx context.Context, req identity.Request) (*ident
 	}
 	if !s.Counter && s.TimeStep == 0 {
 		return nil, fmt.Errorf("%w: ocra: suite %s has neither counter nor time step, so an approval could be replayed", identity.ErrCannotLink, s)
+	}
+	switch cur := req.Transaction.Currency; {
+	case f.currency != "" && cur != f.currency:
+		return nil, fmt.Errorf("%w: the tokens approve payments in %s, not %q", ErrCurrency, f.currency, cur)
+	case f.currency == "" && s.QuestionFormat == Numeric:
+		return nil, fmt.Errorf("%w: suite %s has a numeric question, which cannot show it; name the one currency with WithCurrency", ErrCurrency, s)
 	}
 	q, err := QuestionFor(s, *req.Transaction)
 	if err != nil {
@@ -346,16 +383,39 @@ func randomQuestion(s *Suite) string {
 }
 
 // ErrQuestionTooShort: the token's question cannot hold what an approval
-// must show (the amount and the account's last digits). Use a token with a
-// longer question.
+// must show (the account's last characters and the amount, and for an
+// alphanumeric question the currency). Use a token with a longer question.
 var ErrQuestionTooShort = fmt.Errorf("%w: ocra: the token's question is too short for this payment", identity.ErrCannotLink)
 
+// ErrCurrency: the token cannot approve a payment in this currency: the
+// factor approves in another one (WithCurrency), or its question is
+// numeric and no currency was named.
+var ErrCurrency = fmt.Errorf("%w: ocra: the token cannot show this payment's currency", identity.ErrCannotLink)
+
+// ErrPayee: the payee's account has too few characters a question can
+// show (four digits, or four letters and digits for an alphanumeric
+// question), so the question would not be specific to the payee.
+var ErrPayee = fmt.Errorf("%w: ocra: the token's question cannot show this payee", identity.ErrCannotLink)
+
+// payeeChars is how many of the payee account's last characters a question
+// shows: a fixed count, so that a token that repeats the question can tell
+// where the account ends and the amount begins.
+const payeeChars = 4
+
 // QuestionFor derives an approval's question from a payment, as signing
-// tokens take it. Numeric and alphanumeric suites: the last four digits of
-// the payee's account followed by the amount in minor units ("3000" and
-// 100.00 give "300010000"), which the holder can check against the page as
-// they type it. Hex suites: the leading hex digits of the transaction's
-// digest, binding every field. ErrQuestionTooShort when it does not fit.
+// tokens take it, for the holder to check against the page as they type it:
+//
+//   - numeric suites: the last four digits of the payee's account, then the
+//     amount in minor units ("3000" and 100.00 give "300010000"); the
+//     currency is the factor's (WithCurrency), which Factor.BeginApprove
+//     checks, since digits cannot show it;
+//   - alphanumeric suites: the last four letters and digits of the account,
+//     the currency's code, then the amount in minor units ("3000EUR10000");
+//   - hex suites: the leading hex digits of the transaction's digest,
+//     binding every field (the holder can check none of them).
+//
+// ErrQuestionTooShort when it does not fit, ErrPayee when the account has
+// fewer than four characters to show.
 func QuestionFor(s *Suite, tx identity.Transaction) (string, error) {
 	canon, err := tx.Canonical()
 	if err != nil {
@@ -372,14 +432,18 @@ func QuestionFor(s *Suite, tx identity.Transaction) (string, error) {
 	}
 	var acct strings.Builder
 	for _, r := range parsed.PayeeAccount {
-		if r >= '0' && r <= '9' {
+		if r >= '0' && r <= '9' || s.QuestionFormat == Alphanumeric && r >= 'A' && r <= 'Z' {
 			acct.WriteRune(r)
 		}
 	}
-	last := acct.String()
-	last = last[max(0, len(last)-4):]
-	amount := strings.TrimLeft(strings.ReplaceAll(parsed.Amount, ".", ""), "0")
-	q := last + amount
+	if acct.Len() < payeeChars {
+		return "", fmt.Errorf("%w: %q has %d characters a %s question shows, not %d", ErrPayee, parsed.PayeeAccount, acct.Len(), s, payeeChars)
+	}
+	q := acct.String()[acct.Len()-payeeChars:]
+	if s.QuestionFormat == Alphanumeric {
+		q += parsed.Currency
+	}
+	q += strings.TrimLeft(strings.ReplaceAll(parsed.Amount, ".", ""), "0")
 	if len(q) > s.QuestionLen {
 		return "", fmt.Errorf("%w: %q needs %d characters, the suite %s takes %d", ErrQuestionTooShort, q, len(q), s, s.QuestionLen)
 	}

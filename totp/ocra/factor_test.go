@@ -23,15 +23,20 @@ type env struct {
 	f     *ocra.Factor
 }
 
-func newEnv(t *testing.T) *env { return newEnvB(t) }
+func newEnv(t *testing.T, opts ...ocra.Option) *env { return newEnvB(t, opts...) }
 
-func newEnvB(t testing.TB) *env {
+// newEnvB's factor approves in euros, as a bank's tokens with a numeric
+// question must be told (ocra.WithCurrency), unless opts say otherwise.
+func newEnvB(t testing.TB, opts ...ocra.Option) *env {
 	t.Helper()
 	store := memstore.New()
 	clock := identitytest.NewClock(identitytest.Epoch())
 	svc := &identity.Services{Store: store, Clock: clock, Throttle: &identity.Throttle{Store: store, Clock: clock, Free: 5, LockAfter: 10}}
 	sealer, _ := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
-	f, err := ocra.New(svc, sealer)
+	if opts == nil {
+		opts = []ocra.Option{ocra.WithCurrency("EUR")}
+	}
+	f, err := ocra.New(svc, sealer, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +196,75 @@ func TestApprove(t *testing.T) {
 	big := payment("1000000.00")
 	if _, err := e.f.BeginApprove(context.Background(), identity.Request{Subject: "alice", Origin: origin, Transaction: &big}); !errors.Is(err, ocra.ErrQuestionTooShort) || !errors.Is(err, identity.ErrCannotLink) {
 		t.Errorf("an amount too long for the question: %v", err)
+	}
+}
+
+// TestApproveCurrency: digits cannot show a currency, so the numeric
+// question of 100.00 GBP would be that of 100.00 EUR; a factor approves in
+// the one currency it was given, and without one a numeric token approves
+// nothing, where an alphanumeric question writes the currency out. An
+// account without four characters to show, or a currency that is no ISO
+// 4217 code, is refused.
+func TestApproveCurrency(t *testing.T) {
+	// Not nil: newEnv's factor without WithCurrency.
+	noOptions := []ocra.Option{}
+	ctx := context.Background()
+	gbp := payment("100.00")
+	gbp.Currency = "GBP"
+	begin := func(e *env, tx identity.Transaction) error {
+		_, err := e.f.BeginApprove(ctx, identity.Request{Subject: "alice", Origin: origin, Transaction: &tx})
+		return err
+	}
+
+	eur := newEnv(t)
+	eur.issue(t, "OCRA-1:HOTP-SHA256-8:C-QN10-PSHA1", key32, "1234")
+	if err := begin(eur, gbp); !errors.Is(err, ocra.ErrCurrency) || !errors.Is(err, identity.ErrCannotLink) {
+		t.Errorf("100.00 GBP on a euro token: %v", err)
+	}
+	if err := begin(eur, payment("100.00")); err != nil {
+		t.Errorf("100.00 EUR on a euro token: %v", err)
+	}
+
+	none := newEnv(t, noOptions...)
+	none.issue(t, "OCRA-1:HOTP-SHA256-8:C-QN10-PSHA1", key32, "1234")
+	if err := begin(none, payment("100.00")); !errors.Is(err, ocra.ErrCurrency) {
+		t.Errorf("a numeric token with no currency named: %v", err)
+	}
+
+	alnum := newEnv(t, noOptions...)
+	tk := alnum.issue(t, "OCRA-1:HOTP-SHA256-8:C-QA16-PSHA1", key32, "1234")
+	var seen []string
+	answer := func(q string) string {
+		seen = append(seen, q)
+		return tk.press(t, q, alnum.clock.Now())
+	}
+	if _, err := alnum.approve(t, gbp, gbp, answer); err != nil {
+		t.Fatalf("100.00 GBP on an alphanumeric token: %v", err)
+	}
+	eurTx := payment("100.00")
+	if _, err := alnum.approve(t, eurTx, eurTx, answer); err != nil {
+		t.Fatalf("100.00 EUR on an alphanumeric token: %v", err)
+	}
+	if len(seen) != 2 || seen[0] != "3000GBP10000" || seen[1] != "3000EUR10000" {
+		t.Errorf("questions %q, want the account's last characters, the currency and the amount", seen)
+	}
+	if _, err := alnum.approve(t, eurTx, gbp, answer); !errors.Is(err, identity.ErrTransactionMismatch) {
+		t.Errorf("an answer for EUR approving GBP: %v", err)
+	}
+
+	short := payment("100.00")
+	short.PayeeAccount = "ACC-12"
+	if err := begin(eur, short); !errors.Is(err, ocra.ErrPayee) || !errors.Is(err, identity.ErrCannotLink) {
+		t.Errorf("an account with two digits: %v", err)
+	}
+
+	store := memstore.New()
+	svc := &identity.Services{Store: store, Throttle: &identity.Throttle{Store: store}}
+	sealer, _ := identity.NewSealer("k", map[string][]byte{"k": identity.GenerateSealerKey()})
+	for _, code := range []string{"", "EUX", "eur", "XXX"} {
+		if _, err := ocra.New(svc, sealer, ocra.WithCurrency(code)); !errors.Is(err, identity.ErrBadInput) {
+			t.Errorf("WithCurrency(%q): %v", code, err)
+		}
 	}
 }
 

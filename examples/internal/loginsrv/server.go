@@ -212,7 +212,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if s.ocra, err = ocra.New(svc, cfg.Sealer); err != nil {
+	// The bank's payments are in euros (payments.go), which a numeric
+	// question cannot show: the factor approves in euros only.
+	if s.ocra, err = ocra.New(svc, cfg.Sealer, ocra.WithCurrency("EUR")); err != nil {
 		return nil, err
 	}
 	if s.wa, err = newWebAuthn(svc, cfg); err != nil {
