@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,6 +219,7 @@ func TestOpenPACE(t *testing.T) {
 	t.Run("terminal-wrong-CAN", func(t *testing.T) { testOpenPACETerminalWrongCAN(t, bin) })
 	t.Run("chip", func(t *testing.T) { testOpenPACEChip(t, bin) })
 	t.Run("chip-wrong-CAN", func(t *testing.T) { testOpenPACEChipWrongCAN(t, bin) })
+	t.Run("DH-leading-zero-K", func(t *testing.T) { testOpenPACEDHLeadingZero(t, bin) })
 }
 
 // OpenPACE as the terminal against puce's virtual chip: PACE with the CAN
@@ -338,5 +342,110 @@ func testOpenPACEChipWrongCAN(t *testing.T, bin string) {
 	if _, ok := p.result("ERR terminal's token"); !ok {
 		// The line comes before the answer the reader read.
 		t.Errorf("OpenPACE's verdict: %q", p.results)
+	}
+}
+
+// rfc5114Group1024 is the MODP group of parameter ID 0 (ICAO 9303-11
+// Table 6; RFC 5114 §2.1): the prime p and the subgroup order q.
+var rfc5114Group1024 = struct{ p, q string }{
+	p: "B10B8F96A080E01DDE92DE5EAE5D54EC52C99FBCFB06A3C69A6A9DCA52D23B616073E28675A23D189838EF1E2EE652C013ECB4AEA906112324975C3CD49B83BFACCBDD7D90C4BD7098488E9C219A73724EFFD6FAE5644738FAA31A4FF55BCCC0A151AF5F0DC8B4BD45BF37DF365C1A65E68CFDA76D4DA708DF1FB2BC2E4A4371",
+	q: "F518AA8781A8DF278ABA4E7D64B7CB9D49462353",
+}
+
+// armedRand is crypto/rand until armed: then its next read of len(next)
+// bytes returns next.
+type armedRand struct {
+	mu   sync.Mutex
+	next []byte
+}
+
+func (r *armedRand) Read(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next != nil && len(b) == len(r.next) {
+		n := copy(b, r.next)
+		r.next = nil
+		return n, nil
+	}
+	return rand.Read(b)
+}
+
+// leadingZeroK is the virtual chip's transport for a DH PACE whose shared
+// secret K starts with a zero byte: when the terminal's ephemeral key
+// passes (GENERAL AUTHENTICATE 7C { 83 y }), it arms the chip's random
+// source with an exponent x such that y^x mod p < 256^(len(p)-1).
+type leadingZeroK struct {
+	tr   apdu.Transport
+	rand *armedRand
+}
+
+func (l leadingZeroK) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	if len(cmd) > 5 && cmd[1] == 0x86 {
+		c, _, err := apdu.ParseCommand(cmd)
+		if err != nil {
+			return nil, err
+		}
+		if t, _, err := apdu.DecodeTLV(c.Data); err == nil && t.Tag == 0x7C {
+			if k, _, err := apdu.DecodeTLV(t.Value); err == nil && k.Tag == 0x83 {
+				p, _ := new(big.Int).SetString(rfc5114Group1024.p, 16)
+				q, _ := new(big.Int).SetString(rfc5114Group1024.q, 16)
+				y := new(big.Int).SetBytes(k.Value)
+				limit := new(big.Int).Lsh(big.NewInt(1), uint(8*(len(p.Bytes())-1)))
+				for {
+					x, err := rand.Int(rand.Reader, q)
+					if err != nil {
+						return nil, err
+					}
+					if x.Sign() > 0 && new(big.Int).Exp(y, x, p).Cmp(limit) < 0 {
+						l.rand.mu.Lock()
+						l.rand.next = x.FillBytes(make([]byte, len(q.Bytes())))
+						l.rand.mu.Unlock()
+						break
+					}
+				}
+			}
+		}
+	}
+	return l.tr.Transmit(ctx, cmd)
+}
+
+// testOpenPACEDHLeadingZero settles how a DH shared secret with a leading
+// zero byte enters the KDF. BSI TR-03110-3 takes DH from PKCS #3, whose
+// §8.4 makes K an octet string of the length of p; puce (emrtd/dh.go, the
+// virtual chip) keeps the zeros. OpenPACE takes K from OpenSSL's
+// DH_compute_key, which drops them: left alone ("raw") its keys differ from
+// the chip's and the chip refuses its token; with the peer padding K as
+// PKCS #3 does, PACE succeeds. The chip's exponent is chosen so that K has
+// a leading zero; a run where the chip had to draw again (its public key
+// would have had one) is tried anew.
+func testOpenPACEDHLeadingZero(t *testing.T, bin string) {
+	t.Parallel()
+	for _, raw := range []bool{true, false} {
+		forced := false
+		for attempt := 0; attempt < 8 && !forced; attempt++ {
+			r := &armedRand{}
+			f := newFixture(t, false, &emrtdapplet.Options{PACEDH: true, Rand: r})
+			args := []string{"terminal", "can", f.p.CAN}
+			if raw {
+				args = append(args, "raw")
+			}
+			p := startOpenPACEPeer(t, bin, args...)
+			err := p.relay(context.Background(), leadingZeroK{f.tr, r})
+			k, _ := p.result("OK K ")
+			if forced = k != "" && k != "128"; !forced {
+				continue
+			}
+			_, done := p.result("OK DONE")
+			refused, _ := p.result("ERR token refused ")
+			switch {
+			case raw && (err == nil || refused != "6300"):
+				t.Errorf("OpenPACE with its own %s-byte K: %v %q; if OpenPACE now keeps K's leading zeros, drop the peer's padding", k, err, p.results)
+			case !raw && (err != nil || !done):
+				t.Errorf("OpenPACE with K padded to len(p) (PKCS #3 §8.4): %v %q", err, p.results)
+			}
+		}
+		if !forced {
+			t.Errorf("no run with a leading zero in K (raw %v)", raw)
+		}
 	}
 }

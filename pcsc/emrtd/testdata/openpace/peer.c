@@ -8,12 +8,12 @@
  * "< HEX" its response (data and status word). Results go to stdout as
  * "OK ..." or "ERR ...", diagnostics to stderr.
  *
- *   peer terminal mrz|can SECRET [ext]
+ *   peer terminal mrz|can SECRET [ext] [raw]
  *     OpenPACE as the terminal: prints the commands of a PACE run (it reads
  *     EF.CardAccess first), then SELECT of the eMRTD application and READ
  *     BINARY of EF.COM and DG1 under secure messaging; reads each response
  *     from stdin. Ends with "OK FILE <sfi> HEX" for each file, "OK DONE".
- *   peer chip CARDACCESS-HEX mrz|can SECRET EFCOM-HEX [ext]
+ *   peer chip CARDACCESS-HEX mrz|can SECRET EFCOM-HEX [raw]
  *     OpenPACE as the chip: reads commands from stdin, answers them; serves
  *     EF.CardAccess in the MF, the PACE steps, and after PACE under secure
  *     messaging SELECT of the eMRTD application and EF.COM (SFI 1E).
@@ -31,6 +31,20 @@
 #include <string.h>
 
 #define MAXAPDU 70000
+
+/* Options after the positional arguments: "ext" (extended-length APDUs),
+ * "raw" (leave OpenPACE's DH shared secret as it computes it). */
+static int opt_ext, opt_raw;
+
+static void options(int argc, char **argv, int first)
+{
+    for (int i = first; i < argc; i++) {
+        if (strcmp(argv[i], "ext") == 0)
+            opt_ext = 1;
+        else if (strcmp(argv[i], "raw") == 0)
+            opt_raw = 1;
+    }
+}
 
 static void die(const char *msg)
 {
@@ -258,6 +272,35 @@ static int smdecrypt(EAC_CTX *ctx, const unsigned char *v, size_t n, buf *o)
     return 1;
 }
 
+/* shared_secret reports the length of the shared secret K OpenPACE
+ * computed ("OK K n") and, for DH, left-pads it with zeros to the length of
+ * p unless the peer runs with "raw". OpenPACE takes K from OpenSSL's
+ * DH_compute_key, which drops leading zero bytes, so that in about one run
+ * in 256 its KDF input is shorter than the other side's and PACE fails.
+ * BSI TR-03110-3 (§A.2.1) takes DH key agreement from PKCS #3, whose §8.4
+ * converts the agreed integer to an octet string of k octets, k the length
+ * of the modulus p: puce's reader (emrtd/dh.go) and virtual chip do, and
+ * the padding here makes OpenPACE do the same; openpace_test.go's
+ * DH-leading-zero test shows the difference with "raw". */
+static void shared_secret(EAC_CTX *ctx)
+{
+    KA_CTX *ka = ctx->pace_ctx->ka_ctx;
+    BUF_MEM *k = ka->shared_secret;
+    printf("OK K %zu\n", k->length);
+    fflush(stdout);
+    int id = EVP_PKEY_base_id(ka->key);
+    if (opt_raw || (id != EVP_PKEY_DH && id != EVP_PKEY_DHX))
+        return;
+    size_t size = (EVP_PKEY_get_bits(ka->key) + 7) / 8;
+    if (k->length >= size)
+        return;
+    size_t old = k->length;
+    if (!BUF_MEM_grow(k, size)) die("BUF_MEM_grow");
+    memmove(k->data + size - old, k->data, old);
+    memset(k->data, 0, size - old);
+    k->length = size;
+}
+
 /* ---- the terminal ---- */
 
 static unsigned char rbuf[MAXAPDU];
@@ -332,7 +375,8 @@ static int terminal(int argc, char **argv)
 {
     if (argc < 4) die("usage");
     enum s_type type = strcmp(argv[2], "mrz") == 0 ? PACE_MRZ : PACE_CAN;
-    int ext = argc > 4 && strcmp(argv[4], "ext") == 0;
+    options(argc, argv, 4);
+    int ext = opt_ext;
     static buf cmd, ga, tmp;
     const unsigned char *r, *v;
     size_t rn, vn;
@@ -398,8 +442,8 @@ static int terminal(int argc, char **argv)
     if (!(v = find(r, rn, 0x7C, &vn)) || !(v = find(v, vn, 0x84, &vn))) die("GA key agreement answer");
     BUF_MEM *pkIC = bm(v, vn);
     if (!PACE_STEP3B_compute_shared_secret(ctx, pkIC)) die("PACE_STEP3B_compute_shared_secret");
+    shared_secret(ctx);
     if (!PACE_STEP3C_derive_keys(ctx)) die("PACE_STEP3C_derive_keys");
-    fprintf(stderr, "shared secret %zu bytes\n", ctx->pace_ctx->ka_ctx->shared_secret->length);
 
     /* 4: mutual authentication (§4.4.3.4) */
     BUF_MEM *tPCD = PACE_STEP3D_compute_authentication_token(ctx, pkIC);
@@ -506,6 +550,7 @@ static void sm_respond(EAC_CTX *ctx, const unsigned char *d, size_t n, unsigned 
 static int chip(int argc, char **argv)
 {
     if (argc < 6) die("usage");
+    options(argc, argv, 6);
     static unsigned char ca[4096], efcom[4096];
     int can = unhex(argv[2], ca, sizeof ca), comn = unhex(argv[5], efcom, sizeof efcom);
     if (can < 0 || comn < 0) die("bad hex argument");
@@ -616,10 +661,11 @@ static int chip(int argc, char **argv)
                 if (!(v = find(v, vn, 0x83, &vn))) { respond(NULL, 0, 0x6A80); step = -1; continue; }
                 pkPCD = bm(v, vn);
                 BUF_MEM *pk = PACE_STEP3B_generate_ephemeral_key(ctx);
-                if (!pk || !PACE_STEP3B_compute_shared_secret(ctx, pkPCD) || !PACE_STEP3C_derive_keys(ctx)) {
+                if (!pk || !PACE_STEP3B_compute_shared_secret(ctx, pkPCD)) {
                     respond(NULL, 0, 0x6A80); step = -1; continue;
                 }
-                fprintf(stderr, "shared secret %zu bytes\n", ctx->pace_ctx->ka_ctx->shared_secret->length);
+                shared_secret(ctx);
+                if (!PACE_STEP3C_derive_keys(ctx)) die("PACE_STEP3C_derive_keys");
                 ga_answer(0x84, pk);
                 break;
             }
