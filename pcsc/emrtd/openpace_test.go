@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
@@ -224,6 +226,8 @@ func TestOpenPACE(t *testing.T) {
 	t.Run("DH-leading-zero-K", func(t *testing.T) { testOpenPACEDHLeadingZero(t, bin) })
 	t.Run("EAC-terminal", func(t *testing.T) { testOpenPACEEACTerminal(t, bin) })
 	t.Run("EAC-Comp-leading-zero", func(t *testing.T) { testOpenPACECompLeadingZero(t, bin) })
+	t.Run("EAC-chip", func(t *testing.T) { testOpenPACEEACChip(t, bin) })
+	t.Run("EAC-chip-Comp-leading-zero", func(t *testing.T) { testOpenPACEChipCompLeadingZero(t, bin) })
 }
 
 // OpenPACE as the terminal against puce's virtual chip: PACE with the CAN
@@ -580,6 +584,161 @@ func testOpenPACECompLeadingZero(t *testing.T, bin string) {
 			t.Errorf("OpenPACE's 31-byte Comp(PK_PCD): %v %q; if OpenPACE now pads x, drop the peer's padding", err, peer.results)
 		case !raw && (!ta || err != nil):
 			t.Errorf("Comp(PK_PCD) padded to the field: %v %q", err, peer.results)
+		}
+	}
+}
+
+// openPACEChipDG14 is a DG14 for OpenPACE as the chip: its Chip
+// Authentication key (ChipAuthenticationPublicKeyInfo, id-PK-ECDH with the
+// SubjectPublicKeyInfo) and id-CA-ECDH-AES-CBC-CMAC-128 version 1 (ICAO
+// 9303-11 §9.2.5, §9.2.6), in 6E (9303-10 §4.7.14).
+func openPACEChipDG14(t *testing.T, pub *ecdsa.PublicKey) []byte {
+	t.Helper()
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, _ := asn1.Marshal(1)
+	type securityInfo struct {
+		Protocol asn1.ObjectIdentifier
+		Required asn1.RawValue
+	}
+	var set []byte
+	for _, si := range []securityInfo{
+		{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 1, 2}, asn1.RawValue{FullBytes: spki}},
+		{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 3, 2, 2}, asn1.RawValue{FullBytes: version}},
+	} {
+		b, err := asn1.Marshal(si)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set = append(set, b...)
+	}
+	set, _ = asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: set})
+	dg14, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassApplication, Tag: 14, IsCompound: true, Bytes: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dg14
+}
+
+// openPACEEACChip starts OpenPACE as a chip with Chip and Terminal
+// Authentication: PACE with the virtual chip's EF.CardAccess for opts, a
+// P-256 Chip Authentication key, pki's CVCA, EF.COM, DG14 and DG3.
+func openPACEEACChip(t *testing.T, bin string, opts emrtdapplet.Options, pki *terminalPKI, extra ...string) (*openPACEPeer, *emrtdapplet.Personalised) {
+	t.Helper()
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"chip", hex.EncodeToString(p.Applet.File(0x011C)), "can", p.CAN, hex.EncodeToString(p.Applet.File(0x011E)),
+		"ca_oid=04007F00070202030202", // id-CA-ECDH-AES-CBC-CMAC-128
+		"ca_curve=12", "ca_key=" + hex.EncodeToString(der), "cvca=" + hex.EncodeToString(pki.cvca),
+		"dg14=" + hex.EncodeToString(openPACEChipDG14(t, &caKey.PublicKey)), "dg3=" + hex.EncodeToString(p.Applet.File(0x0103))}
+	return startOpenPACEPeer(t, bin, append(args, extra...)...), p
+}
+
+// puce's reader against OpenPACE as the chip: after PACE (ECDH and DH),
+// Session.AuthenticateTerminal runs Chip Authentication version 1 (OpenPACE
+// derives the keys and checks the first command under them) and Terminal
+// Authentication (OpenPACE checks puce's CV certificates and signature with
+// TA_STEP2_import_certificate and TA_STEP6_verify); DG3 then reads.
+func testOpenPACEEACChip(t *testing.T, bin string) {
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		opts emrtdapplet.Options
+	}{
+		{"PACE-ECDH", emrtdapplet.Options{}},
+		{"PACE-DH", emrtdapplet.Options{PACEDH: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			pki := newTerminalPKI(t, now, fullRights(now))
+			peer, p := openPACEEACChip(t, bin, c.opts, pki)
+			ctx := context.Background()
+			s, err := emrtd.Open(ctx, openPACEChip{peer, true}, emrtd.CAN(p.CAN), &emrtd.Options{RequirePACE: true})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if _, err := s.ReadDataGroup(ctx, emrtd.DG3); !errors.Is(err, emrtd.ErrNotAuthorised) {
+				t.Fatalf("DG3 before Terminal Authentication: %v", err)
+			}
+			if err := s.AuthenticateTerminal(ctx, pki.terminal(false)); err != nil {
+				t.Fatalf("AuthenticateTerminal against OpenPACE: %v", err)
+			}
+			if !s.ChipAuthenticated() || !s.TerminalAuthenticated() {
+				t.Fatal("not authenticated")
+			}
+			dg3, err := s.ReadDataGroup(ctx, emrtd.DG3)
+			if err != nil || !bytes.Equal(dg3, p.Applet.File(0x0103)) {
+				t.Fatalf("DG3 after Terminal Authentication: %v", err)
+			}
+			if err := peer.finish(); err != nil {
+				t.Fatalf("peer: %v", err)
+			}
+			for _, step := range []string{"OK PACE", "OK CA", "OK TA"} {
+				if _, ok := peer.result(step); !ok {
+					t.Errorf("no %q: %q", step, peer.results)
+				}
+			}
+		})
+	}
+}
+
+// The other side of testOpenPACECompLeadingZero: puce's reader draws a Chip
+// Authentication key whose x-coordinate starts with a zero byte (its random
+// source armed with such a scalar) and signs Comp(PK_PCD) in the field's
+// length (TR-03111 FE2OS). OpenPACE as the chip compresses the key it
+// received without the zero and refuses the signature; with the peer's
+// padding it accepts it.
+func testOpenPACEChipCompLeadingZero(t *testing.T, bin string) {
+	t.Parallel()
+	now := time.Now()
+	curve := elliptic.P256()
+	limit := new(big.Int).Lsh(big.NewInt(1), 8*31)
+	var k []byte
+	for k == nil {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		if x, _ := curve.ScalarBaseMult(b); x.Cmp(limit) < 0 && new(big.Int).SetBytes(b).Cmp(curve.Params().N) < 0 {
+			k = b
+		}
+	}
+	for _, raw := range []bool{true, false} {
+		pki := newTerminalPKI(t, now, fullRights(now))
+		var extra []string
+		if raw {
+			extra = append(extra, "raw")
+		}
+		peer, p := openPACEEACChip(t, bin, emrtdapplet.Options{}, pki, extra...)
+		ctx := context.Background()
+		s, err := emrtd.Open(ctx, openPACEChip{peer, true}, emrtd.CAN(p.CAN), nil)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		term := pki.terminal(false)
+		term.Rand = &armedRand{next: k}
+		err = s.AuthenticateTerminal(ctx, term)
+		peer.finish()
+		if comp, _ := peer.result("OK COMPPCD "); len(comp) != 2*31 {
+			t.Fatalf("OpenPACE's Comp(PK_PCD) = %s, want 31 bytes", comp)
+		}
+		switch {
+		case raw && !errors.Is(err, emrtd.ErrTerminalAuthentication):
+			t.Errorf("OpenPACE with its 31-byte Comp(PK_PCD): %v %q; if OpenPACE now pads x, drop the peer's padding", err, peer.results)
+		case !raw && err != nil:
+			t.Errorf("OpenPACE with Comp(PK_PCD) padded to the field: %v %q", err, peer.results)
 		}
 	}
 }

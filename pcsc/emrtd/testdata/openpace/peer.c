@@ -13,10 +13,12 @@
  *     EF.CardAccess first), then SELECT of the eMRTD application and READ
  *     BINARY of EF.COM and DG1 under secure messaging; reads each response
  *     from stdin. Ends with "OK FILE <sfi> HEX" for each file, "OK DONE".
- *   peer chip CARDACCESS-HEX mrz|can SECRET EFCOM-HEX [raw]
+ *   peer chip CARDACCESS-HEX mrz|can SECRET EFCOM-HEX [raw] [NAME=HEX...]
  *     OpenPACE as the chip: reads commands from stdin, answers them; serves
  *     EF.CardAccess in the MF, the PACE steps, and after PACE under secure
- *     messaging SELECT of the eMRTD application and EF.COM (SFI 1E).
+ *     messaging SELECT of the eMRTD application and EF.COM (SFI 1E); with
+ *     ca_oid, ca_curve, ca_key, cvca, dg14 and dg3, Chip Authentication
+ *     version 1 and Terminal Authentication, then DG3.
  *
  * The call sequence follows OpenPACE's API (eac.h, pace.h); secure
  * messaging is ICAO Doc 9303-11 §9.8 built on EAC_encrypt/EAC_authenticate.
@@ -42,11 +44,12 @@ static int unhex(const char *s, unsigned char *out, int max);
  * computes them, see shared_secret and comp), "tazero" (draw the
  * terminal's Chip Authentication key until OpenPACE's Comp of it is
  * shorter than the field), and NAME=HEX values for Chip and Terminal
- * Authentication after PACE (terminal only): ca_oid (the protocol's OID
- * content), ca_curve (decimal standardized domain parameter ID), ca_pub
- * (the chip's key of DG14, an uncompressed point), ca_keyid (decimal, -1
- * for none), ta_key (the inspection system's private key, PKCS #8 DER),
- * cvca, dv, is (CV certificates). */
+ * Authentication after PACE: ca_oid (the protocol's OID content), ca_curve
+ * (decimal standardized domain parameter ID), ca_pub (terminal: the chip's
+ * key of DG14, an uncompressed point), ca_keyid (terminal: decimal, -1 for
+ * none), ca_key (chip: its private key, PKCS #8 DER), ta_key (terminal: the
+ * inspection system's private key, PKCS #8 DER), cvca, dv, is (CV
+ * certificates; the chip takes only the CVCA), dg14, dg3 (chip: files). */
 static int opt_ext, opt_raw, opt_tazero;
 static const char *opt_val[16][2];
 
@@ -782,6 +785,30 @@ static int chip(int argc, char **argv)
     if (!pi) die("PACE_SEC_new");
     int step = -1, sm = 0, lds1 = 0, smcmds = 0;
     BUF_MEM *pkPCD = NULL;
+
+    /* the files of the application: EF.COM, and DG14 and DG3 (which needs
+     * Terminal Authentication) when given */
+    struct file { unsigned char sfi; unsigned char *b; size_t n; int needs_ta; } files[3], *cur = NULL;
+    int nfiles = 0;
+    files[nfiles++] = (struct file) { 0x1E, efcom, (size_t) comn, 0 };
+    if (opt("dg14")) { files[nfiles] = (struct file) { 0x0E, NULL, 0, 0 }; files[nfiles].b = opthex("dg14", &files[nfiles].n); nfiles++; }
+    if (opt("dg3")) { files[nfiles] = (struct file) { 0x03, NULL, 0, 1 }; files[nfiles].b = opthex("dg3", &files[nfiles].n); nfiles++; }
+
+    /* Chip Authentication: the protocol and curve of DG14, the private key
+     * (PKCS #8); Terminal Authentication: the CVCA */
+    unsigned char *caoid = NULL;
+    size_t caoidn = 0;
+    int ca_pending = 0, ca_done = 0, ta_ok = 0;
+    BUF_MEM *compPCD = NULL;
+    if (opt("ca_oid")) {
+        size_t keyn, cvcan;
+        caoid = opthex("ca_oid", &caoidn);
+        unsigned char *key = opthex("ca_key", &keyn), *cvca = opthex("cvca", &cvcan);
+        if (!EAC_CTX_init_ca(ctx, der_oid(caoid, caoidn), atoi(opt("ca_curve") ? opt("ca_curve") : "13")) ||
+                !CA_set_key(ctx, key, keyn, NULL, 0))
+            die("EAC_CTX_init_ca");
+        if (!EAC_CTX_init_ta(ctx, NULL, 0, cvca, cvcan)) die("EAC_CTX_init_ta");
+    }
     static buf plain;
     capdu c;
     int n;
@@ -829,16 +856,75 @@ static int chip(int argc, char **argv)
                 lds1 = plain.n == sizeof aid && memcmp(plain.b, aid, sizeof aid) == 0;
                 sm_respond(ctx, NULL, 0, lds1 ? 0x9000 : 0x6A82);
             } else if (c.ins == 0xB0 && lds1) {
+                /* READ BINARY: by short EF identifier, which makes the
+                 * file current, or at an offset of the current file */
                 size_t off = 0;
                 if (c.p1 & 0x80) {
-                    if ((c.p1 & 0x1F) != 0x1E) { sm_respond(ctx, NULL, 0, 0x6A82); continue; }
+                    cur = NULL;
+                    for (int i = 0; i < nfiles; i++)
+                        if (files[i].sfi == (c.p1 & 0x1F))
+                            cur = &files[i];
                     off = c.p2;
                 } else {
                     off = (size_t) c.p1 << 8 | c.p2;
                 }
-                if (off > (size_t) comn) { sm_respond(ctx, NULL, 0, 0x6B00); continue; }
-                size_t k = comn - off < ne ? comn - off : ne;
-                sm_respond(ctx, efcom + off, k, k < ne ? 0x6282 : 0x9000);
+                if (!cur) { sm_respond(ctx, NULL, 0, 0x6A82); continue; }
+                if (cur->needs_ta && !ta_ok) { sm_respond(ctx, NULL, 0, 0x6982); continue; }
+                if (off > cur->n) { sm_respond(ctx, NULL, 0, 0x6B00); continue; }
+                size_t k = cur->n - off < ne ? cur->n - off : ne;
+                sm_respond(ctx, cur->b + off, k, k < ne ? 0x6282 : 0x9000);
+            } else if (c.ins == 0x22 && c.p1 == 0x41 && c.p2 == 0xA4 && caoid) {
+                /* Chip Authentication, MSE:Set AT (ICAO 9303-11 §6.2.4.2) */
+                size_t l80 = 0;
+                const unsigned char *o = find(plain.b, plain.n, 0x80, &l80);
+                ca_pending = o && l80 == caoidn && memcmp(o, caoid, l80) == 0 && !ca_done;
+                sm_respond(ctx, NULL, 0, ca_pending ? 0x9000 : 0x6A88);
+            } else if (c.ins == 0x86 && ca_pending) {
+                /* GENERAL AUTHENTICATE 7C { 80 PK_PCD }: K, keys without a
+                 * nonce (version 1), answered under the PACE keys; the
+                 * next command runs under the new ones with SSC 0 */
+                size_t vn = 0;
+                const unsigned char *v = find(plain.b, plain.n, 0x7C, &vn);
+                ca_pending = 0;
+                if (!v || !(v = find(v, vn, 0x80, &vn))) { sm_respond(ctx, NULL, 0, 0x6A80); continue; }
+                BUF_MEM *pk = bm(v, vn);
+                if (!CA_STEP4_compute_shared_secret(ctx, pk) ||
+                        !KA_CTX_derive_keys(ctx->ca_ctx->ka_ctx, NULL, ctx->md_ctx)) {
+                    sm_respond(ctx, NULL, 0, 0x6A80);
+                    continue;
+                }
+                compPCD = comp(ctx->ca_ctx->ka_ctx->key, EAC_Comp(ctx, EAC_ID_CA, pk), "PCD");
+                static const unsigned char empty[] = { 0x7C, 0x00 };
+                sm_respond(ctx, empty, sizeof empty, 0x9000);
+                if (!EAC_CTX_set_encryption_ctx(ctx, EAC_ID_CA)) die("EAC_CTX_set_encryption_ctx CA");
+                ca_done = 1;
+                puts("OK CA");
+            } else if (c.ins == 0x22 && c.p1 == 0x81 && (c.p2 == 0xB6 || c.p2 == 0xA4) && ca_done) {
+                /* Terminal Authentication, MSE:Set DST and MSE:Set AT */
+                sm_respond(ctx, NULL, 0, 0x9000);
+            } else if (c.ins == 0x2A && c.p1 == 0x00 && c.p2 == 0xBE && ca_done) {
+                /* PSO:Verify Certificate: body and signature, which
+                 * OpenPACE takes wrapped in 7F21 */
+                static buf cert;
+                cert.n = 0;
+                tlv(&cert, 0x7F21, plain.b, plain.n);
+                int ok = TA_STEP2_import_certificate(ctx, cert.b, cert.n);
+                if (!ok)
+                    puts("ERR OpenPACE refuses a certificate");
+                sm_respond(ctx, NULL, 0, ok ? 0x9000 : 0x6300);
+            } else if (c.ins == 0x84 && ca_done) {
+                BUF_MEM *r = TA_STEP4_get_nonce(ctx);
+                if (!r) die("TA_STEP4_get_nonce");
+                sm_respond(ctx, (unsigned char *) r->data, r->length, 0x9000);
+            } else if (c.ins == 0x82 && ca_done && compPCD) {
+                /* EXTERNAL AUTHENTICATE: the signature over ID_IC || r_IC
+                 * || Comp(PK_PCD), ID_IC the chip's PACE key compressed */
+                BUF_MEM *sig = bm(plain.b, plain.n);
+                BUF_MEM *idic = comp(ctx->pace_ctx->ka_ctx->key,
+                        EAC_Comp(ctx, EAC_ID_PACE, ctx->pace_ctx->my_eph_pubkey), "IDIC");
+                ta_ok = TA_STEP6_verify(ctx, compPCD, idic, NULL, sig) == 1;
+                puts(ta_ok ? "OK TA" : "ERR terminal's signature does not verify");
+                sm_respond(ctx, NULL, 0, ta_ok ? 0x9000 : 0x6300);
             } else {
                 sm_respond(ctx, NULL, 0, 0x6D00);
             }
