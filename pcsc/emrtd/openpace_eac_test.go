@@ -12,6 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -305,5 +308,94 @@ func testOpenPACEChipCompLeadingZero(t *testing.T, bin string) {
 		case !raw && err != nil:
 			t.Errorf("OpenPACE with Comp(PK_PCD) padded to the field: %v %q", err, peer.results)
 		}
+	}
+}
+
+// A terminal PKI made by OpenPACE's cvc-create (CVCA → DV → inspection
+// system, ECDSA P-256 with SHA-256, DG3 granted): puce parses the
+// certificates and checks the chain as a terminal (VerifyCVChain), the
+// virtual chip takes OpenPACE's CVCA as its trust point and, through
+// puce's reader, accepts the chain and the inspection system's signature
+// and opens DG3. Skipped, saying why, when cvc-create is missing.
+func TestOpenPACECVCCreateChain(t *testing.T) {
+	tool, err := exec.LookPath("cvc-create")
+	if err != nil {
+		t.Skip("cvc-create not installed (Debian package openpace)")
+	}
+	dir := t.TempDir()
+	cvcaKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cvcaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cvca.pkcs8"), der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	day := func(d time.Time) string { return d.Format("060102") }
+	for _, args := range [][]string{
+		{"--role=cvca", "--type=is", "--chr=UTCVCAOP00001", "--expires=" + day(now.AddDate(3, 0, 0)), "--sign-with=cvca.pkcs8",
+			"--read-finger", "--read-iris", "--out-cert=cvca.cvcert"},
+		{"--role=dv_domestic", "--chr=UTDVOP00001", "--expires=" + day(now.AddDate(0, 3, 0)), "--sign-with=cvca.pkcs8", "--sign-as=cvca.cvcert",
+			"--read-finger", "--out-cert=dv.cvcert", "--out-key=dv.pkcs8"},
+		{"--role=terminal", "--chr=UTISOP00001", "--expires=" + day(now.AddDate(0, 1, 0)), "--sign-with=dv.pkcs8", "--sign-as=dv.cvcert",
+			"--read-finger", "--out-cert=is.cvcert", "--out-key=is.pkcs8"},
+	} {
+		cmd := exec.Command(tool, append(args, "--scheme=ECDSA_SHA_256")...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cvc-create %v: %v\n%s", args, err, out)
+		}
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var chain []*emrtd.CVCertificate
+	for _, name := range []string{"cvca.cvcert", "dv.cvcert", "is.cvcert"} {
+		c, err := emrtd.ParseCVCertificate(read(name))
+		if err != nil {
+			t.Fatalf("puce parses OpenPACE's %s: %v", name, err)
+		}
+		chain = append(chain, c)
+	}
+	if chain[0].Role != emrtd.RoleCVCA || chain[1].Role != emrtd.RoleDVDomestic || chain[2].Role != emrtd.RoleIS ||
+		chain[2].CHR != "UTISOP00001" || chain[2].CAR != "UTDVOP00001" || chain[1].CAR != "UTCVCAOP00001" {
+		t.Fatalf("roles %v %v %v, IS %s by %s, DV by %s", chain[0].Role, chain[1].Role, chain[2].Role, chain[2].CHR, chain[2].CAR, chain[1].CAR)
+	}
+	rights, err := emrtd.VerifyCVChain(chain, now)
+	if err != nil || rights != emrtd.ReadDG3 {
+		t.Fatalf("VerifyCVChain of OpenPACE's chain: rights %v, %v", rights, err)
+	}
+	// cvc-create writes the key as an ECPrivateKey (RFC 5915), whatever
+	// the file's name.
+	isKey, err := x509.ParseECPrivateKey(read("is.pkcs8"))
+	if err != nil {
+		t.Fatalf("cvc-create's inspection system key: %v", err)
+	}
+	prof := emrtdapplet.SampleProfile()
+	prof.Fingerprints = bytes.Repeat([]byte{0x5A, 0xA5}, 100)
+	p, err := emrtdapplet.Personalise(prof, &emrtdapplet.Options{CVCA: read("cvca.cvcert")})
+	if err != nil {
+		t.Fatalf("the virtual chip takes OpenPACE's CVCA: %v", err)
+	}
+	f := fixtureFor(t, p, true)
+	ctx := context.Background()
+	s, err := emrtd.Open(ctx, f.tr, emrtd.CAN(p.CAN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AuthenticateTerminal(ctx, &emrtd.Terminal{Chain: chain[1:], Key: isKey}); err != nil {
+		t.Fatalf("Terminal Authentication with OpenPACE's chain: %v", err)
+	}
+	dg3, err := s.ReadDataGroup(ctx, emrtd.DG3)
+	if err != nil || !bytes.Equal(dg3, p.Applet.File(0x0103)) {
+		t.Fatalf("DG3: %v", err)
 	}
 }
