@@ -80,8 +80,9 @@ func testOpenPACEEACTerminal(t *testing.T, bin string) {
 		name string
 		opts emrtdapplet.Options
 	}{
-		{"PACE-ECDH", emrtdapplet.Options{}},
-		{"PACE-DH", emrtdapplet.Options{PACEDH: true}},
+		{"PACE-ECDH-CA-AES128", emrtdapplet.Options{}},
+		{"PACE-DH-CA-AES256", emrtdapplet.Options{PACEDH: true, ChipAuthenticationCipher: emrtdapplet.PACEAES256}},
+		{"PACE-ECDH-CA-3DES", emrtdapplet.Options{ChipAuthenticationCipher: emrtdapplet.PACE3DES}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -158,9 +159,10 @@ func testOpenPACECompLeadingZero(t *testing.T, bin string) {
 
 // openPACEChipDG14 is a DG14 for OpenPACE as the chip: its Chip
 // Authentication key (ChipAuthenticationPublicKeyInfo, id-PK-ECDH with the
-// SubjectPublicKeyInfo) and id-CA-ECDH-AES-CBC-CMAC-128 version 1 (ICAO
-// 9303-11 §9.2.5, §9.2.6), in 6E (9303-10 §4.7.14).
-func openPACEChipDG14(t *testing.T, pub *ecdsa.PublicKey) []byte {
+// SubjectPublicKeyInfo) and id-CA-ECDH-<cipher> version 1 (ICAO 9303-11
+// §9.2.5, §9.2.6; cipher the last arc: 1 3DES, 2 AES-128, 4 AES-256), in
+// 6E (9303-10 §4.7.14).
+func openPACEChipDG14(t *testing.T, pub *ecdsa.PublicKey, cipher int) []byte {
 	t.Helper()
 	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -174,7 +176,7 @@ func openPACEChipDG14(t *testing.T, pub *ecdsa.PublicKey) []byte {
 	var set []byte
 	for _, si := range []securityInfo{
 		{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 1, 2}, asn1.RawValue{FullBytes: spki}},
-		{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 3, 2, 2}, asn1.RawValue{FullBytes: version}},
+		{asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 3, 2, cipher}, asn1.RawValue{FullBytes: version}},
 	} {
 		b, err := asn1.Marshal(si)
 		if err != nil {
@@ -192,8 +194,9 @@ func openPACEChipDG14(t *testing.T, pub *ecdsa.PublicKey) []byte {
 
 // openPACEEACChip starts OpenPACE as a chip with Chip and Terminal
 // Authentication: PACE with the virtual chip's EF.CardAccess for opts, a
-// P-256 Chip Authentication key, pki's CVCA, EF.COM, DG14 and DG3.
-func openPACEEACChip(t *testing.T, bin string, opts emrtdapplet.Options, pki *terminalPKI, extra ...string) (*openPACEPeer, *emrtdapplet.Personalised) {
+// P-256 Chip Authentication key for id-CA-ECDH-<cipher> (see
+// openPACEChipDG14), pki's CVCA, EF.COM, DG14 and DG3.
+func openPACEEACChip(t *testing.T, bin string, opts emrtdapplet.Options, cipher int, pki *terminalPKI, extra ...string) (*openPACEPeer, *emrtdapplet.Personalised) {
 	t.Helper()
 	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &opts)
 	if err != nil {
@@ -208,9 +211,9 @@ func openPACEEACChip(t *testing.T, bin string, opts emrtdapplet.Options, pki *te
 		t.Fatal(err)
 	}
 	args := []string{"chip", hex.EncodeToString(p.Applet.File(0x011C)), "can", p.CAN, hex.EncodeToString(p.Applet.File(0x011E)),
-		"ca_oid=04007F00070202030202", // id-CA-ECDH-AES-CBC-CMAC-128
+		fmt.Sprintf("ca_oid=04007F000702020302%02X", cipher),
 		"ca_curve=12", "ca_key=" + hex.EncodeToString(der), "cvca=" + hex.EncodeToString(pki.cvca),
-		"dg14=" + hex.EncodeToString(openPACEChipDG14(t, &caKey.PublicKey)), "dg3=" + hex.EncodeToString(p.Applet.File(0x0103))}
+		"dg14=" + hex.EncodeToString(openPACEChipDG14(t, &caKey.PublicKey, cipher)), "dg3=" + hex.EncodeToString(p.Applet.File(0x0103))}
 	return startOpenPACEPeer(t, bin, append(args, extra...)...), p
 }
 
@@ -222,16 +225,18 @@ func openPACEEACChip(t *testing.T, bin string, opts emrtdapplet.Options, pki *te
 func testOpenPACEEACChip(t *testing.T, bin string) {
 	now := time.Now()
 	for _, c := range []struct {
-		name string
-		opts emrtdapplet.Options
+		name   string
+		opts   emrtdapplet.Options
+		cipher int
 	}{
-		{"PACE-ECDH", emrtdapplet.Options{}},
-		{"PACE-DH", emrtdapplet.Options{PACEDH: true}},
+		{"PACE-ECDH-CA-AES128", emrtdapplet.Options{}, 2},
+		{"PACE-DH-CA-AES256", emrtdapplet.Options{PACEDH: true}, 4},
+		{"PACE-ECDH-CA-3DES", emrtdapplet.Options{}, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			pki := newTerminalPKI(t, now, fullRights(now))
-			peer, p := openPACEEACChip(t, bin, c.opts, pki)
+			peer, p := openPACEEACChip(t, bin, c.opts, c.cipher, pki)
 			ctx := context.Background()
 			s, err := emrtd.Open(ctx, openPACEChip{peer, true}, emrtd.CAN(p.CAN), &emrtd.Options{RequirePACE: true})
 			if err != nil {
@@ -289,7 +294,7 @@ func testOpenPACEChipCompLeadingZero(t *testing.T, bin string) {
 		if raw {
 			extra = append(extra, "raw")
 		}
-		peer, p := openPACEEACChip(t, bin, emrtdapplet.Options{}, pki, extra...)
+		peer, p := openPACEEACChip(t, bin, emrtdapplet.Options{}, 2, pki, extra...)
 		ctx := context.Background()
 		s, err := emrtd.Open(ctx, openPACEChip{peer, true}, emrtd.CAN(p.CAN), nil)
 		if err != nil {

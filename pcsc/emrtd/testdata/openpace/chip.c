@@ -180,14 +180,20 @@ int chip(int argc, char **argv)
                 const unsigned char *o = find(plain.b, plain.n, 0x80, &l80);
                 ca_pending = o && l80 == caoidn && memcmp(o, caoid, l80) == 0 && !ca_done;
                 sm_respond(ctx, NULL, 0, ca_pending ? 0x9000 : 0x6A88);
-            } else if (c.ins == 0x86 && ca_pending) {
-                /* GENERAL AUTHENTICATE 7C { 80 PK_PCD }: K, keys without a
-                 * nonce (version 1), answered under the PACE keys; the
-                 * next command runs under the new ones with SSC 0 */
-                size_t vn = 0;
-                const unsigned char *v = find(plain.b, plain.n, 0x7C, &vn);
+            } else if ((c.ins == 0x86 && ca_pending) ||
+                    (c.ins == 0x22 && c.p1 == 0x41 && c.p2 == 0xA6 && caoid && !ca_done)) {
+                /* GENERAL AUTHENTICATE 7C { 80 PK_PCD } after MSE:Set AT,
+                 * or MSE:Set KAT { 91 PK_PCD } (3DES, §6.2.4.1): K, keys
+                 * without a nonce (version 1), answered under the PACE
+                 * keys; the next command runs under the new ones with SSC
+                 * 0 */
+                int ga = c.ins == 0x86;
+                size_t vn = plain.n;
+                const unsigned char *v = plain.b;
+                if (ga)
+                    v = find(plain.b, plain.n, 0x7C, &vn);
                 ca_pending = 0;
-                if (!v || !(v = find(v, vn, 0x80, &vn))) { sm_respond(ctx, NULL, 0, 0x6A80); continue; }
+                if (!v || !(v = find(v, vn, ga ? 0x80 : 0x91, &vn))) { sm_respond(ctx, NULL, 0, 0x6A80); continue; }
                 BUF_MEM *pk = bm(v, vn);
                 if (!CA_STEP4_compute_shared_secret(ctx, pk) ||
                         !KA_CTX_derive_keys(ctx->ca_ctx->ka_ctx, NULL, ctx->md_ctx)) {
@@ -196,7 +202,7 @@ int chip(int argc, char **argv)
                 }
                 compPCD = comp(ctx->ca_ctx->ka_ctx->key, EAC_Comp(ctx, EAC_ID_CA, pk), "PCD");
                 static const unsigned char empty[] = { 0x7C, 0x00 };
-                sm_respond(ctx, empty, sizeof empty, 0x9000);
+                sm_respond(ctx, empty, ga ? sizeof empty : 0, 0x9000);
                 if (!EAC_CTX_set_encryption_ctx(ctx, EAC_ID_CA)) die("EAC_CTX_set_encryption_ctx CA");
                 ca_done = 1;
                 puts("OK CA");

@@ -148,25 +148,40 @@ static int eac(EAC_CTX *ctx, BUF_MEM *id_ic)
     BUF_MEM *pkPCD = CA_STEP2_get_eph_pubkey(ctx);
     if (!pkPCD) die("CA_STEP2_get_eph_pubkey");
 
-    /* Chip Authentication: MSE:Set AT 41 A4 { 80 protocol, 84 key ID },
-     * GENERAL AUTHENTICATE 7C { 80 PK_PCD } */
-    tmp.n = 0;
-    tlv(&tmp, 0x80, oid, oidn);
-    if (keyid >= 0) {
-        unsigned char k = keyid;
-        tlv(&tmp, 0x84, &k, 1);
-    }
-    if ((sw = sm_transmit(ctx, 0x00, 0x22, 0x41, 0xA4, tmp.b, tmp.n, 0, 0, 0, &out)) != 0x9000) {
-        printf("ERR CA MSE:Set AT %04X\n", sw);
-        return 1;
-    }
-    static buf inner, ga;
-    inner.n = 0; ga.n = 0;
-    tlv(&inner, 0x80, (unsigned char *) pkPCD->data, pkPCD->length);
-    tlv(&ga, 0x7C, inner.b, inner.n);
-    if ((sw = sm_transmit(ctx, 0x00, 0x86, 0x00, 0x00, ga.b, ga.n, 1, 256, 0, &out)) != 0x9000) {
-        printf("ERR CA GENERAL AUTHENTICATE %04X\n", sw);
-        return 1;
+    if (ctx->ca_ctx->protocol == NID_id_CA_ECDH_3DES_CBC_CBC) {
+        /* Chip Authentication with 3DES: MSE:Set KAT 41 A6 { 91 PK_PCD,
+         * 84 key ID } (ICAO 9303-11 §6.2.4.1) */
+        tmp.n = 0;
+        tlv(&tmp, 0x91, (unsigned char *) pkPCD->data, pkPCD->length);
+        if (keyid >= 0) {
+            unsigned char k = keyid;
+            tlv(&tmp, 0x84, &k, 1);
+        }
+        if ((sw = sm_transmit(ctx, 0x00, 0x22, 0x41, 0xA6, tmp.b, tmp.n, 0, 0, 0, &out)) != 0x9000) {
+            printf("ERR CA MSE:Set KAT %04X\n", sw);
+            return 1;
+        }
+    } else {
+        /* with AES: MSE:Set AT 41 A4 { 80 protocol, 84 key ID }, GENERAL
+         * AUTHENTICATE 7C { 80 PK_PCD } (§6.2.4.2) */
+        tmp.n = 0;
+        tlv(&tmp, 0x80, oid, oidn);
+        if (keyid >= 0) {
+            unsigned char k = keyid;
+            tlv(&tmp, 0x84, &k, 1);
+        }
+        if ((sw = sm_transmit(ctx, 0x00, 0x22, 0x41, 0xA4, tmp.b, tmp.n, 0, 0, 0, &out)) != 0x9000) {
+            printf("ERR CA MSE:Set AT %04X\n", sw);
+            return 1;
+        }
+        static buf inner, ga;
+        inner.n = 0; ga.n = 0;
+        tlv(&inner, 0x80, (unsigned char *) pkPCD->data, pkPCD->length);
+        tlv(&ga, 0x7C, inner.b, inner.n);
+        if ((sw = sm_transmit(ctx, 0x00, 0x86, 0x00, 0x00, ga.b, ga.n, 1, 256, 0, &out)) != 0x9000) {
+            printf("ERR CA GENERAL AUTHENTICATE %04X\n", sw);
+            return 1;
+        }
     }
     BUF_MEM *chip = bm(pub, pubn);
     if (!CA_STEP4_compute_shared_secret(ctx, chip)) die("CA_STEP4_compute_shared_secret");
