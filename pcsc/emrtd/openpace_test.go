@@ -224,6 +224,7 @@ func TestOpenPACE(t *testing.T) {
 	t.Run("chip", func(t *testing.T) { testOpenPACEChip(t, bin) })
 	t.Run("chip-wrong-CAN", func(t *testing.T) { testOpenPACEChipWrongCAN(t, bin) })
 	t.Run("DH-leading-zero-K", func(t *testing.T) { testOpenPACEDHLeadingZero(t, bin) })
+	t.Run("DH-explicit-parameters", func(t *testing.T) { testOpenPACEDHExplicit(t, bin) })
 	t.Run("EAC-terminal", func(t *testing.T) { testOpenPACEEACTerminal(t, bin) })
 	t.Run("EAC-Comp-leading-zero", func(t *testing.T) { testOpenPACECompLeadingZero(t, bin) })
 	t.Run("EAC-chip", func(t *testing.T) { testOpenPACEEACChip(t, bin) })
@@ -455,5 +456,28 @@ func testOpenPACEDHLeadingZero(t *testing.T, bin string) {
 		if !forced {
 			t.Errorf("no run with a leading zero in K (raw %v)", raw)
 		}
+	}
+}
+
+// Explicit DH parameters (PACEDomainParameterInfo) are where OpenPACE and
+// puce part: ICAO 9303-11 §9.2.1 gives them as an AlgorithmIdentifier
+// dhpublicnumber, whose parameters are ANSI X9.42 DomainParameters ::=
+// SEQUENCE { p, g, q, ... } (RFC 3279 §2.3.3), as the virtual chip writes
+// them and emrtd.ParseCardAccess reads them. OpenPACE decodes them as
+// PKCS #3 DHParameter { p, g, privateValueLength } (OpenSSL's
+// d2i_DHparams, eac_asn1.c) and turns the 224-bit q down as a length:
+// EAC_CTX_init_ef_cardaccess fails, so OpenPACE runs no PACE with such a
+// chip. The test watches that: should OpenPACE read them one day, the
+// variant belongs in openPACEVariants.
+func testOpenPACEDHExplicit(t *testing.T, bin string) {
+	t.Parallel()
+	f := newFixture(t, true, &emrtdapplet.Options{PACEDH: true, PACEDHExplicit: true, PACEParameterID: 1})
+	if _, err := emrtd.ParseCardAccess(f.p.Applet.File(0x011C)); err != nil {
+		t.Fatalf("puce reads the explicit parameters: %v", err)
+	}
+	p := startOpenPACEPeer(t, bin, "terminal", "can", f.p.CAN, "ext")
+	err := p.relay(context.Background(), f.tr)
+	if r, _ := p.result("ERR "); err == nil || r != "EAC_CTX_init_ef_cardaccess" {
+		t.Errorf("OpenPACE with X9.42 DH domain parameters: %v %q", err, p.results)
 	}
 }
