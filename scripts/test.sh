@@ -21,8 +21,11 @@ start_pcscd
 # mutool (mupdf-tools) and poppler (its GLib bindings, from python3-gi) fill
 # their forms after signing. pcsc-tools'
 # ATR_analysis decodes the virtual card's ATR; libp11's OpenSSL engine has
-# openssl sign with the card through OpenSC's PKCS#11 module.
-apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf mupdf-tools python3-gi gir1.2-poppler-0.18 libnss3-tools oathtool pcsc-tools libengine-pkcs11-openssl
+# openssl sign with the card through OpenSC's PKCS#11 module. OpenPACE
+# (libeac-dev, with gcc, pkg-config and OpenSSL's headers to build the C peer
+# in pcsc/emrtd/testdata/openpace at test time; openpace for its CV
+# certificate tools) runs PACE against pcsc/emrtd's reader and virtual chip.
+apt_install openssl chromium fonts-dejavu-core yubico-piv-tool opensc poppler-utils qpdf mupdf-tools python3-gi gir1.2-poppler-0.18 libnss3-tools oathtool pcsc-tools libengine-pkcs11-openssl gcc libc6-dev pkg-config libssl-dev libeac-dev openpace
 
 say "go vet ./..."
 go vet ./...

@@ -147,6 +147,11 @@ func (s *Session) AuthenticateChip(ctx context.Context, rand io.Reader) error {
 		}
 		return fmt.Errorf("emrtd: Chip Authentication check: %w", err)
 	}
+	// Comp(PK_PCD) for Terminal Authentication is the x-coordinate
+	// (TR-03110-3 §A.2.2.3) as a field element: an octet string of the
+	// field's length (BSI TR-03111 §3.1.3, FE2OS), leading zeros kept.
+	// OpenPACE drops them and fails in one key in 256
+	// (TestOpenPACE/EAC-Comp-leading-zero).
 	s.eac.chip, s.eac.compPCD, s.eac.dg14 = true, ex.FillBytes(make([]byte, size)), raw
 	return nil
 }

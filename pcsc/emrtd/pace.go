@@ -307,7 +307,9 @@ func (e *ecPACE) agree(sk, pkIC []byte) ([]byte, error) {
 
 func (e *ecPACE) keyTag() byte { return 0x86 }
 
-// compress is the x-coordinate of the point (ICAO 9303-11 §7.1).
+// compress is the x-coordinate of the point (ICAO 9303-11 §7.1), in the
+// field's length as the point carries it (BSI TR-03111 §3.1.3, FE2OS; see
+// AuthenticateChip's Comp(PK_PCD)).
 func (e *ecPACE) compress(pk []byte) []byte {
 	return bytes.Clone(pk[1 : 1+e.size()])
 }
