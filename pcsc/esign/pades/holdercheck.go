@@ -255,7 +255,7 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	if p != 1 {
 		p = 2
 	}
-	j := changesAfter(doc, base, p, []*fieldLock{{all: true}})
+	j := changesAfter(doc, base, p, []*fieldLock{{all: true, reason: "the ceremony fills no field and signs none it did not add"}})
 	if len(j.changes) > 0 {
 		return nil, fmt.Errorf("%w: the update does more than add a signature field: %s", ErrChanged, strings.Join(j.changes, "; "))
 	}
