@@ -6,7 +6,9 @@ package pades
 // signature in, brings it to the deployment's level and verifies the result
 // as a receiver would. The PDF never travels to the holder's side: the
 // challenge's payload names it (size, SHA-256, pages) and carries the
-// digest the card signs. Nor is it kept in the store: the state is the few
+// digest the card signs, and the update that adds the signature field,
+// from which a holder's side shown the PDF rebuilds the signed bytes
+// (SignRequest.Check). Nor is the PDF kept in the store: the state is the few
 // values that make Prepare repeat itself byte for byte at Finish, from the
 // document the application hands in again, so a pending signature stays
 // small, survives a restart and may finish on another instance.
@@ -199,7 +201,8 @@ type ceremonyState struct {
 // signing certificate is cert (read from the card, e.g. with
 // cardauth.SigningCertificate), and keeps it as a challenge bound to the
 // subject and req.Origin, single use, for the services' ChallengeTTL. The
-// challenge's Payload is a SignRequest in JSON.
+// challenge's Payload is a SignRequest in JSON, with the update (at most
+// MaxUpdateSize bytes; ErrTooLarge beyond, or for a placeholder over 1 MiB).
 //
 // It refuses early what Finish would: esign.ErrNotAccountCard for a card
 // that is not the account's, esign.ErrKeyUsage or esign.ErrExtKeyUsage for

@@ -3,8 +3,14 @@ package pades_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,10 +77,18 @@ func FuzzRebuild(f *testing.F) {
 		shown = append(shown, b)
 	}
 	at := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
-	fx := newFixture(f, at, time.Hour)
+	// A signer of its own: the update holds nothing of its certificate,
+	// and each fuzzing worker runs this setup again.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Alice"},
+		NotBefore: at, NotAfter: at.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, &x509.Certificate{SerialNumber: big.NewInt(1)}, &key.PublicKey, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
 	for i, doc := range shown {
 		for _, ap := range []*pades.Appearance{nil, {Rect: [4]float64{320, 40, 560, 110}, Lines: []string{"Signed by Alice", "2026-11-02"}}} {
-			p, err := pades.Prepare(doc, pades.SignOptions{Certificate: fx.cert, Level: pades.LevelBB, Time: at, Appearance: ap})
+			p, err := pades.Prepare(doc, pades.SignOptions{Certificate: cert, Level: pades.LevelBB, Time: at, Appearance: ap})
 			if err != nil {
 				f.Fatal(err)
 			}

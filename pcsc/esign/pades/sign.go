@@ -13,8 +13,12 @@
 // server runs the two as a Ceremony (identity/httpauth's Signing.PDF serves
 // it); the holder's side answers with SignOnCard, which checks, before the
 // card signs, that the digest is that of CMS signed attributes naming this
-// card and the signed bytes the server states, and that the request names
-// the PDF shown (SignRequest.Check says what it cannot check). The
+// card and the signed bytes, and that those bytes are the PDF shown
+// followed by an update that only adds the signature field: the request
+// carries that update (without the placeholder), the holder's side
+// rebuilds the signed revision and judges the update as Verify judges
+// updates after a signature (SignRequest.Check and Rebuild; a holder's
+// side shown no bytes takes the signed bytes on the server's word). The
 // cryptographic checks are esign's (CMS, timestamps, validation data); this
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
