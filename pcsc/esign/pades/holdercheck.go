@@ -83,8 +83,12 @@ type SignedRevision struct {
 // update that does not parse). A request without Update is refused: the
 // holder's side could not check the bytes it signs.
 func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
-	h := sha256.Sum256(shown)
-	if r.Size != len(shown) || !bytes.Equal(r.DocumentSHA256, h[:]) {
+	// One pass over the document: Sum leaves the running hash as it is,
+	// which then goes on over the update.
+	ranges := sha256.New()
+	ranges.Write(shown)
+	h := ranges.Sum(nil)
+	if r.Size != len(shown) || !bytes.Equal(r.DocumentSHA256, h) {
 		return nil, fmt.Errorf("%w: it names another document than the one shown (%w)", ErrRequest, esign.ErrDocumentAltered)
 	}
 	if len(r.Update) == 0 {
@@ -93,8 +97,6 @@ func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
 	if len(r.Update) > MaxUpdateSize {
 		return nil, fmt.Errorf("%w: its update takes %d bytes, over %d (%w)", ErrRequest, len(r.Update), MaxUpdateSize, ErrTooLarge)
 	}
-	ranges := sha256.New()
-	ranges.Write(shown)
 	ranges.Write(r.Update)
 	if !bytes.Equal(ranges.Sum(nil), r.SignedRanges) {
 		return nil, fmt.Errorf("%w: the document shown followed by the update is not what its signed ranges are the digest of (%w)", ErrRequest, esign.ErrDocumentAltered)
@@ -108,7 +110,7 @@ func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
 	// update, as the update is part of it.
 	mark := sha256.New()
 	mark.Write([]byte("puce pades holder check\n"))
-	mark.Write(h[:])
+	mark.Write(h)
 	mark.Write(r.Update)
 	value := append([]byte{0x04, sha256.Size}, mark.Sum(nil)...)
 	if gap-2 < 2*len(value) {
@@ -228,11 +230,12 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	case s.dict.get("Reference") != nil || s.lock != nil:
 		return nil, fmt.Errorf("%w: the new signature certifies or locks (/Reference, /Lock), which signing does not ask for", ErrChanged)
 	}
-	if _, err := s.signedBytes(rev); err != nil {
+	if err := s.checkByteRange(rev); err != nil {
 		return nil, err
 	}
+	// /M has a resolution of one second (ISO 32000-1 §7.9.4).
 	m, _ := s.dict.get("M").(pdfStr)
-	if t := parsePDFDate(string(m)); t.IsZero() || !t.Equal(at) {
+	if t := parsePDFDate(string(m)); t.IsZero() || !t.Equal(at.Truncate(time.Second)) {
 		return nil, fmt.Errorf("%w: the new signature claims another signing time (/M %q) than the request states (%s)", ErrChanged, string(m), at.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
 	// The information dictionary a reader shows as the title stays the
