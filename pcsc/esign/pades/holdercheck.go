@@ -79,9 +79,12 @@ type SignedRevision struct {
 //   - under a certification of shown whose DocMDP permissions forbid
 //     signing (P 1), the new signature is a change too.
 //
-// Every failure is ErrRequest, wrapping what failed (ErrMalformed for an
-// update that does not parse). A request without Update is refused: the
-// holder's side could not check the bytes it signs.
+// Every failure is ErrRequest, wrapping what failed: ErrChanged for an
+// update that changes the document, ErrMalformed for one that does not
+// parse or whose byte range is not its signature's, ErrTooLarge over
+// MaxUpdateSize. A request without Update is refused: the holder's side
+// could not check the bytes it signs. Check runs Rebuild when given the
+// document shown, and checks the signed attributes too.
 func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
 	// One pass over the document: Sum leaves the running hash as it is,
 	// which then goes on over the update.
