@@ -300,7 +300,7 @@ func FuzzParseSignRequest(f *testing.F) {
 			}
 			return
 		}
-		if len(r.Digest) != 32 || len(r.DocumentSHA256) != 32 || r.Size <= 0 {
+		if len(r.Digest) != 32 || len(r.DocumentSHA256) != 32 || r.Size <= 0 || len(r.Update) > pades.MaxUpdateSize {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
