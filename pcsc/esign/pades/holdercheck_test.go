@@ -209,3 +209,41 @@ func TestHolderChecksSignedBytes(t *testing.T) {
 		qpdfCheck(t, rev.PDF, "the rebuilt revision of a visible signature")
 	})
 }
+
+// TestHolderCheckEveryWriter: the honest update passes the holder's check
+// over every test PDF (classic tables, cross-reference and object
+// streams, linearized files, Ghostscript's and cairo's), invisible and
+// visible, and on a PDF that already holds a signature, whose
+// certification (DocMDP P 1) then forbids the new one.
+func TestHolderCheckEveryWriter(t *testing.T) {
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	check := func(name string, doc []byte, ap *pades.Appearance) error {
+		h := hostileServer{cert: f.cert, shown: doc, at: f.signedAt}
+		p, err := pades.Prepare(doc, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt, Appearance: ap})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pdf, at, n := p.Prepared()
+		_, err = h.request(t, pdf, at, at+n+2).Rebuild(doc)
+		return err
+	}
+	box := &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}
+	for name, doc := range inputs(t) {
+		for _, ap := range []*pades.Appearance{nil, box} {
+			if err := check(name, doc, ap); err != nil {
+				t.Errorf("%s, visible %v: %v", name, ap != nil, err)
+			}
+		}
+	}
+	contract := inputs(t)["contract.pdf"]
+	signed := f.sign(t, contract, pades.LevelBT)
+	if err := check("signed", signed, box); err != nil {
+		t.Errorf("a second signature: %v", err)
+	}
+	if err := check("certified P 1", f.certify(t, contract, 1), nil); !errors.Is(err, pades.ErrChanged) {
+		t.Errorf("a signature under DocMDP P 1: %v", err)
+	}
+	if err := check("certified P 2", f.certify(t, contract, 2), nil); err != nil {
+		t.Errorf("a signature under DocMDP P 2: %v", err)
+	}
+}
