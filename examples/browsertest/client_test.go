@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ import (
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/cardauth/ocspresponder"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/pcsc/virtual/testcard"
 	"github.com/puce-id/puce/webauthn"
 )
@@ -42,6 +45,10 @@ type clientSite struct {
 	mu   sync.Mutex
 	paid []string
 	p7s  []byte
+	pdf  []byte // the signed PDF the application kept
+	// contract is the PDF the application holds for signing, in the
+	// document.
+	contract *httpauth.Document
 }
 
 // clientTestPage exposes the module to the test: lib is the module, puce a
@@ -68,6 +75,11 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cs := &clientSite{Clock: &clock{}}
+	contract, err := os.ReadFile(filepath.Join("..", "..", "pcsc", "esign", "pades", "testdata", "contract.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.contract = &httpauth.Document{ID: "contract-9", Name: "contract.pdf", Data: contract}
 	ocspTS, ocspH := listen(t)
 	card, err := testcard.New(testcard.Options{Holder: testcard.DefaultHolder(), OCSPURL: ocspTS.URL})
 	if err != nil {
@@ -96,7 +108,8 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 	cs.Site, err = httpauth.NewSite(httpauth.SiteConfig{Store: store, Origin: cs.URL, Development: true, Name: "puce.js test",
 		Sealer: sealer, WebAuthn: &webauthn.Config{}, Cards: &cardauth.Config{Roots: roots, Intermediates: inter}, SignUp: true,
 		Clock: cs.Clock, Logger: log, Endpoints: httpauth.EndpointsConfig{PendingPayment: cs.pending, PaymentApproved: cs.approved,
-			Signing: &httpauth.Signing{Document: cs.document, Signed: cs.signed}},
+			Signing: &httpauth.Signing{Document: cs.document, Signed: cs.signed, SignedPDF: cs.signedPDF}},
+		PDF: &pades.CeremonyConfig{Level: pades.LevelBB, Verify: pades.VerifyOptions{Roots: roots, Intermediates: inter}},
 		// Two free failures, then a minute's wait: the test sees Retry-After.
 		Throttle: &identity.Throttle{Store: store, Free: 2, BaseDelay: time.Minute}})
 	if err != nil {
@@ -126,6 +139,7 @@ func startClientSite(t *testing.T, agentURL string) *clientSite {
 		w.WriteHeader(http.StatusAccepted)
 	})))
 	mux.HandleFunc("GET /loan.txt", func(w http.ResponseWriter, r *http.Request) { w.Write(loan.Data) })
+	mux.HandleFunc("GET /contract.pdf", func(w http.ResponseWriter, r *http.Request) { w.Write(cs.contract.Data) })
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, clientTestPage, cs.Agent)
@@ -164,10 +178,20 @@ func (cs *clientSite) payments() string {
 var loan = &httpauth.Document{ID: "loan-7", Name: "loan.txt", Data: []byte("Loan agreement 7: 10000 EUR over 5 years.\n")}
 
 func (cs *clientSite) document(r *http.Request, s *httpauth.Session, id string) (*httpauth.Document, error) {
-	if id != loan.ID {
-		return nil, nil
+	switch id {
+	case loan.ID:
+		return loan, nil
+	case cs.contract.ID:
+		return cs.contract, nil
 	}
-	return loan, nil
+	return nil, nil
+}
+
+func (cs *clientSite) signedPDF(r *http.Request, s *httpauth.Session, d *httpauth.Document, signed *pades.Signed) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.pdf = signed.PDF
+	return nil
 }
 
 func (cs *clientSite) signed(r *http.Request, s *httpauth.Session, d *httpauth.Document, sig *esign.Signed) error {
@@ -323,7 +347,9 @@ type challengeJSON struct {
 // autofill (conditional mediation), the card through the agent, payments
 // approved with the key and the card, a document signed with the card (and
 // refused by the agent when the page shows other bytes than the server
-// signs), and a missing agent as a CardAgentError.
+// signs), a PDF signed in the document (the agent checking the signed
+// bytes against the PDF it showed), and a missing agent as a
+// CardAgentError.
 func TestClientModule(t *testing.T) {
 	p := newBrowser(t)
 	cs := startClientSite(t, "")
@@ -565,6 +591,34 @@ func TestClientModule(t *testing.T) {
 	if !signed.Signed || signed.Document.ID != "loan-7" || signed.Signer != cs.Card.SignCert.Subject.CommonName ||
 		len(signed.P7S) == 0 || !bytes.Equal(signed.P7S, kept) {
 		t.Fatalf("signed: %+v (the application kept %d bytes)", signed, len(kept))
+	}
+
+	// A PDF, which the site signs in the document (PAdES): puce.js hands
+	// the agent the PDF and the site's request whole; the agent rebuilds
+	// the bytes the card signs from the PDF it showed and the request's
+	// update, and the card signs.
+	p.start(`puce.sign("contract-9", {document: "/contract.pdf"})`)
+	p.do(chromedp.WaitVisible(chromedp.CSS("#puce-agent-link")))
+	w.do(chromedp.Navigate(p.attr("#puce-agent-link", "href")), chromedp.WaitVisible(chromedp.CSS("#agent-continue")))
+	w.do(chromedp.Click(chromedp.CSS("#agent-continue")), chromedp.WaitVisible(chromedp.CSS("#pin")))
+	w.expect("#doc-level", "B-B")
+	w.fill("#pin", cs.Card.PIN)
+	w.do(chromedp.Click(chromedp.CSS("#agent-approve")))
+	o = p.result()
+	if !o.OK {
+		p.fail("signing a PDF: %+v", *o.Error)
+	}
+	var signedPDF struct {
+		Signed bool
+		Level  string
+	}
+	json.Unmarshal(o.Value, &signedPDF)
+	cs.mu.Lock()
+	keptPDF := cs.pdf
+	cs.mu.Unlock()
+	rep, err := pades.Verify(context.Background(), keptPDF, pades.VerifyOptions{Roots: cs.Card.PKI.Roots, Intermediates: cs.Card.PKI.Intermediates})
+	if !signedPDF.Signed || signedPDF.Level != "B-B" || err != nil || len(rep.Signatures) != 1 || !rep.Signatures[0].Valid() {
+		t.Fatalf("signed PDF: %+v, %v %+v", signedPDF, err, rep)
 	}
 
 	// No agent running: a CardAgentError that says so.

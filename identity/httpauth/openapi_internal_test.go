@@ -12,6 +12,7 @@ import (
 	"github.com/puce-id/puce/identity"
 	"github.com/puce-id/puce/identity/memstore"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 )
 
 // stubFactor is enough of a factor to build Endpoints with.
@@ -298,5 +299,26 @@ func TestOpenAPIServerURL(t *testing.T) {
 	}
 	if len(d.Servers) != 1 || d.Servers[0].URL != "/api/v2/auth" || len(d.Paths) == 0 {
 		t.Fatalf("servers %+v, %d paths", d.Servers, len(d.Paths))
+	}
+}
+
+// The signing challenge's payload is described in words, one request
+// type per ceremony: the words name every member of each (`so`), the update a PDF
+// holder's side rebuilds the signed bytes from included.
+func TestOpenAPISignPayloadNamesTheRequests(t *testing.T) {
+	d := loadDocument(t)
+	props, _ := d.Components.Schemas["SignChallenge"]["properties"].(map[string]any)
+	payload, _ := props["payload"].(map[string]any)
+	desc, _ := payload["description"].(string)
+	for _, typ := range []reflect.Type{reflect.TypeFor[esign.SignRequest](), reflect.TypeFor[pades.SignRequest]()} {
+		for f := range typ.Fields() {
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if !strings.Contains(desc, "`"+tag+"`") {
+				t.Errorf("the sign challenge's payload does not name %s's %q", typ, tag)
+			}
+		}
 	}
 }

@@ -31,8 +31,9 @@ const ActionSign = "sign document"
 // With PDF set, a PDF document (one that begins "%PDF-") is signed in the
 // document instead, as PAdES (pades.Ceremony): the challenge's kind is
 // pades.Kind and its payload a pades.SignRequest (the digest to sign, the
-// document's size, SHA-256 and page count, the level), which is all the
-// holder's agent gets of the PDF; SignedPDF keeps the signed PDF. Without
+// document's size, SHA-256 and page count, the level, and the update that
+// adds the signature field, without the PDF); SignedPDF keeps the signed
+// PDF. Without
 // PDF, every document, PDFs too, is signed as a detached CAdES signature
 // (.p7s) kept beside it; with PDF and no Signed, the site signs PDFs only
 // and refuses other documents at begin.
@@ -41,7 +42,10 @@ const ActionSign = "sign document"
 // card signs CMS signed attributes naming its certificate and the document
 // shown, never a bare digest of the server's choosing: esign.SignOnCard
 // and pades.SignOnCard do it (puce.js's agent does it for a browser). For
-// a PDF the signed bytes are the server's word (pades.SignRequest.Check).
+// a PDF, a holder's side that holds the PDF rebuilds the signed bytes from
+// it and the request's update and refuses an update that does more than
+// add the signature field; one shown no bytes takes them on the server's
+// word (pades.SignRequest.Check).
 //
 // The pending signature waits in the identity store between the two, so a
 // finish may reach another instance, or this one after a restart. The

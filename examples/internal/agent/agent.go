@@ -16,6 +16,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -41,6 +42,7 @@ import (
 	"github.com/puce-id/puce/pcsc/apdu"
 	"github.com/puce-id/puce/pcsc/cardauth"
 	"github.com/puce-id/puce/pcsc/esign"
+	"github.com/puce-id/puce/pcsc/esign/pades"
 	"github.com/puce-id/puce/pcsc/piv"
 )
 
@@ -391,11 +393,22 @@ func (a *Agent) attributes(w http.ResponseWriter, r *http.Request, origin string
 		// PDFRequest is the site's pades.SignRequest, for a PDF.
 		PDFRequest json.RawMessage `json:"pdfRequest"`
 	}
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&b); err != nil {
+	// A PDF's request carries the update that adds the signature field.
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10+2*pades.MaxUpdateSize)).Decode(&b); err != nil {
 		return http.StatusBadRequest, apiErr("The request is not valid JSON.")
 	}
-	if q.pdf != nil {
-		return a.pdfRequest(q, b.PDFRequest, origin)
+	a.mu.Lock()
+	pdf, fresh := q.pdf, false
+	if pdf == nil && len(b.PDFRequest) > 0 && q.status == stCertificate && bytes.HasPrefix(q.doc, []byte("%PDF-")) {
+		// A page that handed over the document without saying the site
+		// keeps it as a PDF (puce.js's sign): the site's answer is a PDF
+		// signing request, checked against the bytes handed over.
+		pdf, fresh = &pdfSign{size: len(q.doc), doc: q.doc, PageNote: "The first page cannot be shown."}, true
+		q.pdf = pdf
+	}
+	a.mu.Unlock()
+	if pdf != nil {
+		return a.pdfRequest(r.Context(), q, pdf, fresh, b.PDFRequest, origin)
 	}
 	der, err := base64.StdEncoding.DecodeString(b.SignedAttributes)
 	if err != nil || len(der) > 16<<10 {

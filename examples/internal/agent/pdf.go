@@ -2,15 +2,18 @@ package agent
 
 // Signing a PDF the site keeps. The page says what the site shows of it
 // (name, size, SHA-256) and may hand over its bytes, which the agent checks
-// against that size and hash and uses only to show the holder the first
-// page (pdfpage.go); after the holder
-// shares the signing certificate, the site's signing request (a
-// pades.SignRequest) must name that same document by size and hash, and
-// adds its page count and the signature's level; the card signs the
-// request's digest. Unlike a .p7s, whose signed attributes the agent checks
-// against the document itself, here the agent cannot see that the digest
-// covers that document: the site's library prepared it, and the holder's
-// trust in the binding is trust in the site.
+// against that size and hash and uses to show the holder the first page
+// (pdfpage.go); after the holder shares the signing certificate, the site's
+// signing request (a pades.SignRequest) must name that same document by
+// size and hash, and adds its page count and the signature's level; the
+// card signs the request's digest, which must be that of CMS signed
+// attributes naming this card and the signed bytes. When the agent holds
+// the PDF, the signed bytes are checked too: they are the PDF followed by
+// the update the request carries, which must only add the signature field
+// (pades.SignRequest.Rebuild), and the first page shown is then rendered
+// from that signed revision, the signature's appearance on it. Without the
+// PDF the agent cannot see what the signed bytes are, and the holder's
+// trust in them is trust in the site; the window says so.
 
 import (
 	"bytes"
@@ -37,7 +40,10 @@ type pdfBody struct {
 
 // pdfSign is a PDF signature's state in a request.
 type pdfSign struct {
-	size   int
+	size int
+	// doc is the PDF when the page handed it over (checked against size
+	// and hash), else nil.
+	doc    []byte
 	digest []byte
 	Pages  int
 	Level  string
@@ -54,7 +60,8 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 		return http.StatusBadRequest, apiErr("The PDF's size or SHA-256 is missing or malformed.")
 	}
 	copy(q.docHash[:], h)
-	q.pdf = &pdfSign{size: b.PDF.Size, PageNote: "The site did not hand the PDF to the card agent, so its first page cannot be shown."}
+	q.pdf = &pdfSign{size: b.PDF.Size, PageNote: "The site did not hand the PDF to the card agent, so its first page cannot be shown, " +
+		"nor can the agent check that what the card signs is this document: you rely on the site for that."}
 	if b.Document != "" {
 		doc, err := base64.StdEncoding.DecodeString(b.Document)
 		if err != nil || len(doc) > MaxDocument {
@@ -65,6 +72,7 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 		if h := sha256.Sum256(doc); len(doc) != b.PDF.Size || !bytes.Equal(h[:], q.docHash[:]) {
 			return http.StatusBadRequest, apiErr("The PDF handed over does not have the size and SHA-256 the page states.")
 		}
+		q.pdf.doc = doc
 		img, err := a.renderFirstPage(ctx, doc)
 		switch {
 		case err == nil:
@@ -83,12 +91,27 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 	return 0, nil
 }
 
-// pdfRequest takes the site's signing request for a PDF: it must name the
-// document the holder was shown.
-func (a *Agent) pdfRequest(q *request, raw json.RawMessage, origin string) (int, any) {
+// pdfRequest takes the site's signing request for a PDF (pdf is q.pdf;
+// fresh when it was made for this request, no first page rendered yet): it
+// must name the document the holder was shown and, when the agent holds
+// it, sign that document with a signature field added and nothing else.
+func (a *Agent) pdfRequest(ctx context.Context, q *request, pdf *pdfSign, fresh bool, raw json.RawMessage, origin string) (int, any) {
 	req, err := pades.ParseSignRequest(raw)
 	if err != nil {
 		return http.StatusBadRequest, apiErr("The PDF signing request is malformed.")
+	}
+	// pdf.doc is set once, before pdf is published: the signed revision
+	// is rebuilt, and its first page rendered, without the lock.
+	var rev *pades.SignedRevision
+	var revErr error
+	var page template.URL
+	if pdf.doc != nil {
+		rev, revErr = req.Rebuild(pdf.doc)
+		if revErr == nil && (fresh || rev.Drawn != nil && rev.Drawn.Page == 1) {
+			if img, err := a.renderFirstPage(ctx, rev.PDF); err == nil {
+				page = template.URL(pageDataURL(img))
+			}
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -98,6 +121,11 @@ func (a *Agent) pdfRequest(q *request, raw json.RawMessage, origin string) (int,
 	if req.Size != q.pdf.size || !bytes.Equal(req.DocumentSHA256, q.docHash[:]) {
 		q.status, q.errorMsg = stFailed, "The site asked to sign something other than the document shown to the holder."
 		a.log.Warn("PDF signing request names another document", "id", q.id, "origin", origin)
+		return http.StatusBadRequest, apiErr(q.errorMsg)
+	}
+	if revErr != nil {
+		q.status, q.errorMsg = stFailed, "The site asked to sign the document with changes, or other bytes than the document shown to the holder."
+		a.log.Warn("PDF signing request: the signed bytes are not the document shown with a signature field", "id", q.id, "origin", origin, "err", revErr)
 		return http.StatusBadRequest, apiErr(q.errorMsg)
 	}
 	// The card signs for a PDF only the digest of CMS signed attributes
@@ -113,6 +141,10 @@ func (a *Agent) pdfRequest(q *request, raw json.RawMessage, origin string) (int,
 		return http.StatusBadRequest, apiErr(q.errorMsg)
 	}
 	q.pdf.digest, q.pdf.Pages, q.pdf.Level = req.Digest, req.Pages, req.Level
+	if page != "" {
+		// The first page as it will be signed, the signature drawn.
+		q.pdf.PageImage = page
+	}
 	// The holder is shown the signing time the card signs when the signed
 	// attributes carry one (CMS signing-time, RFC 5652 §11.3); PAdES keeps
 	// it out of them (ETSI EN 319 142-1 §5.4.2), and then the time the

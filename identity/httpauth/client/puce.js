@@ -291,13 +291,18 @@ export class Client {
         if (s.status !== "certificate" || ch) return false;
         // The holder shared the certificate: the server prepares the
         // signed attributes for it, and the agent checks they name the
-        // document it showed before the card signs.
+        // document it showed before the card signs. A PDF the server signs
+        // in the document (kind "pades") comes as the whole request: the
+        // agent rebuilds the signed bytes from the PDF it showed and the
+        // request's update, and refuses any change beyond the signature
+        // field.
         ch = await this.call("POST", "sign/begin", { documentId, certificate: s.certificate });
+        const answer = ch.kind === "pades" ? { pdfRequest: ch.payload } : { signedAttributes: ch.payload.signedAttributes };
         let resp;
         try {
           resp = await fetch(this.agent + "/v1/requests/" + encodeURIComponent(id) + "/attributes", {
             method: "POST", headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ signedAttributes: ch.payload.signedAttributes }),
+            body: JSON.stringify(answer),
           });
         } catch (e) {
           throw new CardAgentError("Lost contact with the card agent.", { cause: e });

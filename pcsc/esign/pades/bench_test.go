@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -176,4 +177,55 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkHolderCheck is the holder's side's check of a request with the
+// document shown (SignRequest.Check: rebuild the signed revision from the
+// document and the update, hash it, parse both revisions, judge the
+// update, check the signed attributes), paired with SHA-256 of the same
+// document, which Check must pay anyway to compare it with the request. It
+// reports the request's JSON size with and without the update, for an
+// invisible and a visible signature.
+func BenchmarkHolderCheck(b *testing.B) {
+	f := newFixture(b, time.Now().Add(-time.Minute), time.Hour)
+	for _, s := range benchSizes {
+		pdf := bigPDF(s.size)
+		for _, visible := range []bool{false, true} {
+			opts := pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt}
+			name := "invisible/" + s.name
+			if visible {
+				opts.Appearance, name = &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}, "visible/"+s.name
+			}
+			p, err := pades.Prepare(pdf, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum := sha256.Sum256(pdf)
+			req := &pades.SignRequest{Digest: p.Digest, DocumentSHA256: sum[:], Size: len(pdf), Pages: 1, SignedRanges: p.DocumentDigest,
+				Level: "B-B", SigningTime: f.signedAt, SignedAttributes: p.SignedAttributes, Update: p.Update()}
+			withUpdate, _ := json.Marshal(req)
+			bare := *req
+			bare.Update = nil
+			without, _ := json.Marshal(&bare)
+			b.Run(name, func(b *testing.B) {
+				var ours, anchors, ratios []float64
+				for b.Loop() {
+					t0 := time.Now()
+					if err := req.Check(f.cert, pdf); err != nil {
+						b.Fatal(err)
+					}
+					t1 := time.Now()
+					sha256.Sum256(pdf)
+					t2 := time.Now()
+					ours, anchors = append(ours, float64(t1.Sub(t0))), append(anchors, float64(t2.Sub(t1)))
+					ratios = append(ratios, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+				}
+				b.ReportMetric(median(ours)/1e6, "puce-ms")
+				b.ReportMetric(median(anchors)/1e6, "anchor-ms")
+				b.ReportMetric(median(ratios), "ratio")
+				b.ReportMetric(float64(len(without)), "payload-before-B")
+				b.ReportMetric(float64(len(withUpdate)), "payload-B")
+			})
+		}
+	}
 }

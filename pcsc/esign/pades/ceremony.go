@@ -6,7 +6,9 @@ package pades
 // signature in, brings it to the deployment's level and verifies the result
 // as a receiver would. The PDF never travels to the holder's side: the
 // challenge's payload names it (size, SHA-256, pages) and carries the
-// digest the card signs. Nor is it kept in the store: the state is the few
+// digest the card signs, and the update that adds the signature field,
+// from which a holder's side shown the PDF rebuilds the signed bytes
+// (SignRequest.Check). Nor is the PDF kept in the store: the state is the few
 // values that make Prepare repeat itself byte for byte at Finish, from the
 // document the application hands in again, so a pending signature stays
 // small, survives a restart and may finish on another instance.
@@ -156,17 +158,30 @@ type SignRequest struct {
 	// digest of signed attributes naming SignedRanges and its certificate,
 	// not 32 bytes that could be the digest of anything else its key signs.
 	SignedAttributes []byte `json:"signedAttributes"`
+	// Update is the signed bytes of the incremental update that adds the
+	// signature field (Pending.Update): what follows the document in the
+	// bytes the signature covers, without the /Contents placeholder that
+	// /ByteRange leaves out. The document followed by Update is what
+	// SignedRanges is the SHA-256 of; a holder's side that was shown the
+	// document rebuilds the signed revision from the two and judges what
+	// the update changes (Check). At most MaxUpdateSize bytes.
+	Update []byte `json:"update,omitempty"`
 }
+
+// maxSignRequest bounds a SignRequest's JSON: the update in base64, and
+// 4 KiB for the rest.
+const maxSignRequest = 4<<10 + (MaxUpdateSize+2)/3*4
 
 // ParseSignRequest decodes a PDF signing challenge's Payload on the
 // holder's side. It checks the shape only: run Check before the card signs
 // (SignOnCard does both).
 func ParseSignRequest(payload []byte) (*SignRequest, error) {
 	var r SignRequest
-	if len(payload) > 4<<10 {
-		return nil, fmt.Errorf("%w: signing request of %d bytes", identity.ErrBadInput, len(payload))
+	if len(payload) > maxSignRequest {
+		return nil, fmt.Errorf("%w: signing request of %d bytes, over %d", identity.ErrBadInput, len(payload), maxSignRequest)
 	}
-	if err := json.Unmarshal(payload, &r); err != nil || len(r.Digest) != sha256.Size || len(r.DocumentSHA256) != sha256.Size || r.Size <= 0 {
+	if err := json.Unmarshal(payload, &r); err != nil || len(r.Digest) != sha256.Size || len(r.DocumentSHA256) != sha256.Size || r.Size <= 0 ||
+		len(r.Update) > MaxUpdateSize {
 		return nil, fmt.Errorf("%w: not a PDF signing request", identity.ErrBadInput)
 	}
 	return &r, nil
@@ -186,7 +201,8 @@ type ceremonyState struct {
 // signing certificate is cert (read from the card, e.g. with
 // cardauth.SigningCertificate), and keeps it as a challenge bound to the
 // subject and req.Origin, single use, for the services' ChallengeTTL. The
-// challenge's Payload is a SignRequest in JSON.
+// challenge's Payload is a SignRequest in JSON, with the update (at most
+// MaxUpdateSize bytes; ErrTooLarge beyond, or for a placeholder over 1 MiB).
 //
 // It refuses early what Finish would: esign.ErrNotAccountCard for a card
 // that is not the account's, esign.ErrKeyUsage or esign.ErrExtKeyUsage for
@@ -215,9 +231,16 @@ func (c *Ceremony) Begin(ctx context.Context, req identity.Request, pdf []byte, 
 	if err != nil {
 		return nil, err
 	}
+	update := p.Update()
+	if len(update) > MaxUpdateSize || p.contentsLen > maxContentsHex {
+		// The holder's side would refuse it (ParseSignRequest, Check).
+		return nil, fmt.Errorf("%w: the signature field's update takes %d bytes (at most %d) and its placeholder %d (at most %d)",
+			ErrTooLarge, len(update), MaxUpdateSize, p.contentsLen, maxContentsHex)
+	}
 	doc := sha256.Sum256(pdf)
 	payload, err := json.Marshal(SignRequest{Digest: p.Digest, DocumentSHA256: doc[:], Size: len(pdf), Pages: pages,
-		SignedRanges: p.DocumentDigest, Level: c.cfg.Level.String(), SigningTime: at, SignedAttributes: p.SignedAttributes})
+		SignedRanges: p.DocumentDigest, Level: c.cfg.Level.String(), SigningTime: at, SignedAttributes: p.SignedAttributes,
+		Update: update})
 	if err != nil {
 		return nil, err
 	}

@@ -156,8 +156,11 @@ func testAcrossInstances(t *testing.T, e *ceremonyEnv) {
 	if !bytes.Equal(req.DocumentSHA256, sum[:]) || req.Size != len(pdf) || req.Pages != 1 || req.Level != "B-LT" || !req.SigningTime.Equal(e.clock.Now()) {
 		t.Fatalf("request %+v", req)
 	}
-	if len(ch.Payload) > 1024 || bytes.Contains(ch.State, pdf[:64]) {
-		t.Fatalf("the document travels with the challenge: payload %d bytes, state %d bytes", len(ch.Payload), len(ch.State))
+	// The payload carries the update that adds the signature field, not
+	// the document, nor the placeholder (DefaultContentsSize, as hex).
+	if len(ch.Payload) > 1024+(len(req.Update)+2)/3*4 || bytes.Contains(ch.State, pdf[:64]) || bytes.Contains(req.Update, pdf[:64]) ||
+		len(req.Update) > 4096 {
+		t.Fatalf("the document travels with the challenge: payload %d bytes (update %d), state %d bytes", len(ch.Payload), len(req.Update), len(ch.State))
 	}
 	sig := cardSigns(t, e.card, ch)
 	e.clock.Advance(30 * time.Second)
@@ -297,7 +300,7 @@ func FuzzParseSignRequest(f *testing.F) {
 			}
 			return
 		}
-		if len(r.Digest) != 32 || len(r.DocumentSHA256) != 32 || r.Size <= 0 {
+		if len(r.Digest) != 32 || len(r.DocumentSHA256) != 32 || r.Size <= 0 || len(r.Update) > pades.MaxUpdateSize {
 			t.Fatalf("accepted %+v", r)
 		}
 	})

@@ -2,6 +2,7 @@ package pades
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"time"
 
@@ -31,6 +32,10 @@ func AppendContentChange(pdf []byte) ([]byte, error) {
 
 // Prepared exposes the pending document for tests that sign with a peer.
 func (p *Pending) Prepared() (pdf []byte, at, hexLen int) { return p.pdf, p.contentsAt, p.contentsLen }
+
+// Certificate and Base expose the signer and where the update begins.
+func (p *Pending) Certificate() *x509.Certificate { return p.cert }
+func (p *Pending) Base() int                      { return p.base }
 
 // Fill puts a signature made elsewhere into the placeholder.
 func Fill(pdf []byte, at, hexLen int, value []byte) ([]byte, error) {

@@ -48,6 +48,9 @@ type fieldLock struct {
 	all     bool // /Action /All
 	exclude bool // /Action /Exclude: all fields but those named
 	names   []string
+	// reason, when set, is why the fields are locked if no signature's
+	// FieldMDP locks them (the holder's check, holdercheck.go).
+	reason string
 }
 
 // locked says whether the lock covers field name: a named field locks its
@@ -350,6 +353,9 @@ func (j *judge) mayFill(n *fieldNode, timestamp bool) string {
 		return fmt.Sprintf("read-only form field %q was changed", n.name)
 	}
 	for _, l := range j.locks {
+		if l.locked(n.name) && l.reason != "" {
+			return fmt.Sprintf("form field %q was changed: %s", n.name, l.reason)
+		}
 		if l.locked(n.name) {
 			return fmt.Sprintf("form field %q, locked by the signature (FieldMDP), was changed", n.name)
 		}

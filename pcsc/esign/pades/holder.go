@@ -15,46 +15,64 @@ import (
 )
 
 // ErrRequest: the holder's side refuses a signing request (Check): it names
-// another document than the one shown, or its digest is not that of CMS
+// another document than the one shown, its update (SignRequest.Update) does
+// more to that document than add the signature field or is not what the
+// signed byte ranges are the digest of, or its digest is not that of CMS
 // signed attributes naming the signed byte ranges and the card's
 // certificate. Wraps identity.ErrBadInput; the message says which.
 var ErrRequest = fmt.Errorf("%w: pades: the signing request is not a signature of the document shown with this card", identity.ErrBadInput)
 
 // Check is the holder's side's check before its card signs, so that the
 // card's e-signature key signs only CMS signed attributes of a PDF
-// signature with this card, for a request naming the document shown:
+// signature with this card, of the document shown:
 //
-//   - shown, when not nil, is the PDF the holder was shown: the request must
-//     state its size and SHA-256 (esign.ErrDocumentAltered otherwise);
 //   - Digest must be SHA-256 of SignedAttributes: 32 bytes of the server's
 //     choosing could be the digest of anything else the key signs, a payment
 //     approval's Web eID token for a payment the holder never saw (PSD2 RTS on
 //     SCA, Article 5(1));
+//   - shown, when not nil, is the PDF the holder was shown: Rebuild checks
+//     the request names it (size, SHA-256), rebuilds the signed revision
+//     from it and the request's Update, requires SignedRanges to be its
+//     digest and the update to add the new signature field and nothing
+//     else; a request without Update is refused;
 //   - SignedAttributes must name SignedRanges and cert, the card's signing
 //     certificate (esign.CheckSignedAttributesDigest).
 //
-// Every failure is ErrRequest, wrapping the esign error when there is one.
-// SignOnCard runs it.
+// Every failure is ErrRequest, wrapping the error of what failed
+// (esign.ErrDocumentAltered for another document or other bytes,
+// ErrChanged for an update that changes the document, ErrMalformed for
+// one that does not parse). SignOnCard runs it.
 //
-// SignedRanges is the server's word: the holder's side does not hold the
-// bytes the signature covers (the document with the server's signature
-// field), so it cannot recompute them from shown. A server that states the
-// shown document's size and SHA-256 but names other bytes in SignedRanges
-// and in the attributes passes Check; the card then signs a PDF signature
-// of those bytes.
+// With shown, the bytes the card signs are checked, not taken on the
+// server's word: they are the document shown followed by the update,
+// whose changes are judged as Verify judges updates after a signature.
+// What is not checked then is what no byte of the signed revision says:
+// the level the server will bring the signature to (Level) and the
+// validation data and timestamps it adds after it, which come after the
+// signed revision and which Verify judges. What the new signature's
+// widget draws is its server-made appearance, placed where Rebuild's
+// SignedRevision.Drawn says; a holder's UI shows it by rendering
+// SignedRevision.PDF.
+//
+// With shown nil (a holder's side that was shown no bytes, only the
+// size and hash a page stated), the signed bytes are the server's word:
+// the attributes must name SignedRanges and the card, but a server that
+// states a document's size and SHA-256 and names other bytes in
+// SignedRanges passes Check, and the card signs a PDF signature of those
+// bytes — another document, or the document with an update that changes
+// what its pages show.
 func (r *SignRequest) Check(cert *x509.Certificate, shown []byte) error {
 	if cert == nil {
 		return fmt.Errorf("%w: no signing certificate to check it against", ErrRequest)
 	}
-	if shown != nil {
-		h := sha256.Sum256(shown)
-		if r.Size != len(shown) || !bytes.Equal(r.DocumentSHA256, h[:]) {
-			return fmt.Errorf("%w: it names another document than the one shown (%w)", ErrRequest, esign.ErrDocumentAltered)
-		}
-	}
 	d := sha256.Sum256(r.SignedAttributes)
 	if !bytes.Equal(d[:], r.Digest) {
 		return fmt.Errorf("%w: its digest is not that of its signed attributes", ErrRequest)
+	}
+	if shown != nil {
+		if _, err := r.Rebuild(shown); err != nil {
+			return err
+		}
 	}
 	if _, err := esign.CheckSignedAttributesDigest(r.SignedAttributes, r.SignedRanges, cert); err != nil {
 		return fmt.Errorf("%w: %w", ErrRequest, err)

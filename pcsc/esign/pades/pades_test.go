@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -190,8 +191,17 @@ func TestPendingRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := pades.UnmarshalPending(stored)
-	if err != nil || !bytes.Equal(back.Digest, p.Digest) || back.Level != pades.LevelBT {
+	if err != nil || !bytes.Equal(back.Digest, p.Digest) || back.Level != pades.LevelBT || len(p.Update()) == 0 || !bytes.Equal(back.Update(), p.Update()) {
 		t.Fatalf("read back: %v", err)
+	}
+	// The first version of the format did not say where the update
+	// begins: read still, without it.
+	v1 := bytes.Replace(stored, []byte("puce pades pending 2\n"), []byte("puce pades pending 1\n"), 1)
+	if i := bytes.Index(v1, p.Certificate().Raw); i > 0 {
+		v1 = append(v1[:i-binary.PutUvarint(make([]byte, 10), uint64(p.Base()+1))], v1[i:]...)
+	}
+	if old, err := pades.UnmarshalPending(v1); err != nil || old.Update() != nil || !bytes.Equal(old.Digest, p.Digest) {
+		t.Fatalf("version 1: %v", err)
 	}
 	sig, _ := f.key.Sign(rand.Reader, back.Digest, back.SignerOpts())
 	signed, err := pades.Finish(context.Background(), back, sig, []*x509.Certificate{f.pki.Issuing}, f.services())

@@ -13,8 +13,12 @@
 // server runs the two as a Ceremony (identity/httpauth's Signing.PDF serves
 // it); the holder's side answers with SignOnCard, which checks, before the
 // card signs, that the digest is that of CMS signed attributes naming this
-// card and the signed bytes the server states, and that the request names
-// the PDF shown (SignRequest.Check says what it cannot check). The
+// card and the signed bytes, and that those bytes are the PDF shown
+// followed by an update that only adds the signature field: the request
+// carries that update (without the placeholder), the holder's side
+// rebuilds the signed revision and judges the update as Verify judges
+// updates after a signature (SignRequest.Check and Rebuild; a holder's
+// side shown no bytes takes the signed bytes on the server's word). The
 // cryptographic checks are esign's (CMS, timestamps, validation data); this
 // package reads and writes the PDF structure — classic cross-reference
 // tables, cross-reference streams and object streams — with its own small
@@ -157,6 +161,7 @@ type Pending struct {
 	Level            Level
 
 	pdf         []byte
+	base        int // length of the document the update is appended to
 	contentsAt  int // offset of the placeholder's '<'
 	contentsLen int // hex digits between '<' and '>'
 	cms         *esign.Pending
@@ -209,7 +214,37 @@ func Prepare(pdf []byte, opts SignOptions) (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Digest: cms.Digest, DocumentDigest: digest, SignedAttributes: cms.SignedAttributes, Level: opts.Level, pdf: out, contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
+	return &Pending{Digest: cms.Digest, DocumentDigest: digest, SignedAttributes: cms.SignedAttributes, Level: opts.Level, pdf: out, base: len(pdf), contentsAt: at, contentsLen: hexLen, cms: cms, cert: opts.Certificate}, nil
+}
+
+// MaxUpdateSize bounds the signed bytes of the incremental update that
+// adds a signature field (Pending.Update): what travels to the holder's
+// side in a SignRequest. A signature field, its widget and a visible
+// signature's appearance take a few kilobytes; the page and form
+// dictionaries the update rewrites are copied whole, so a page with
+// thousands of annotations may not fit, and then Begin fails with
+// ErrTooLarge.
+const MaxUpdateSize = 128 << 10
+
+// maxContentsHex bounds the placeholder a holder's side re-inserts to
+// parse the signed revision: 1 MiB for the signature, as hex digits.
+const maxContentsHex = 2 << 20
+
+// Update returns the signed bytes of the incremental update Prepare
+// appended to the document: every byte after the document that the
+// signature covers, that is without the /Contents placeholder (the hex
+// string /ByteRange leaves out, mostly zeros). The document followed by
+// them is what DocumentDigest is the SHA-256 of; a holder's side rebuilds
+// the signed revision from them (SignRequest.Update, Check). Nil for a
+// pending signature decoded from the first version of MarshalBinary's
+// format, which did not say where the update begins.
+func (p *Pending) Update() []byte {
+	if p.base < 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(p.pdf)-p.base-p.contentsLen-2)
+	out = append(out, p.pdf[p.base:p.contentsAt]...)
+	return append(out, p.pdf[p.contentsAt+p.contentsLen+2:]...)
 }
 
 // rangesDigest is SHA-256 of the file without its placeholder, the two

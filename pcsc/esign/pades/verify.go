@@ -591,21 +591,31 @@ func readSigDict(field string, v *dict) (sigField, error) {
 	return s, nil
 }
 
-// signedBytes checks the byte range — two ranges around exactly the
-// /Contents hex string, from the file's start — and returns what it covers.
+// signedBytes checks the byte range (checkByteRange) and returns what it
+// covers.
 func (s *sigField) signedBytes(data []byte) ([]byte, error) {
+	if err := s.checkByteRange(data); err != nil {
+		return nil, err
+	}
+	b, c, e := s.byteRange[1], s.byteRange[2], s.byteRange[3]
+	out := make([]byte, 0, b+e)
+	out = append(out, data[:b]...)
+	return append(out, data[c:c+e]...), nil
+}
+
+// checkByteRange checks the byte range: two ranges around exactly the
+// /Contents hex string, from the file's start.
+func (s *sigField) checkByteRange(data []byte) error {
 	a, b, c, e := s.byteRange[0], s.byteRange[1], s.byteRange[2], s.byteRange[3]
 	n := int64(len(data))
 	if a != 0 || b <= 0 || c <= b+1 || c+e > n || data[b] != '<' || data[c-1] != '>' {
-		return nil, fmt.Errorf("%w: signature %q: /ByteRange does not surround the signature", ErrMalformed, s.field)
+		return fmt.Errorf("%w: signature %q: /ByteRange does not surround the signature", ErrMalformed, s.field)
 	}
 	gap := data[b+1 : c-1]
 	l := &lexer{buf: data, pos: int(b)}
 	hexStr, err := l.hex()
 	if err != nil || int64(l.pos) != c || !strings.HasPrefix(string(hexStr), string(s.contents)) || len(gap)%2 != 0 {
-		return nil, fmt.Errorf("%w: signature %q: the gap in /ByteRange is not its /Contents", ErrMalformed, s.field)
+		return fmt.Errorf("%w: signature %q: the gap in /ByteRange is not its /Contents", ErrMalformed, s.field)
 	}
-	out := make([]byte, 0, b+e)
-	out = append(out, data[:b]...)
-	return append(out, data[c:c+e]...), nil
+	return nil
 }
