@@ -148,7 +148,16 @@ func (s *Session) fetchCardSecurity(ctx context.Context) error {
 // are configured, and against DG14 otherwise (checkCardAccess).
 func (s *Session) checkSignedCardAccess(groups map[DG][]byte, pa PassiveOptions) error {
 	if s.cardSecurity == nil {
-		return checkCardAccess(s.seen, s.cardAccess, groups[DG14])
+		if err := checkCardAccess(s.seen, s.cardAccess, groups[DG14]); err != nil {
+			return err
+		}
+		if dg14 := groups[DG14]; dg14 != nil && s.seen == cardAccessRead {
+			// checkCardAccess parsed it already.
+			if si, err := ParseDG14(dg14); err == nil {
+				return s.checkCAMDowngrade(si.Infos, "DG14")
+			}
+		}
+		return nil
 	}
 	cs, err := ParseCardSecurity(s.cardSecurity)
 	if err != nil {
@@ -159,7 +168,10 @@ func (s *Session) checkSignedCardAccess(groups map[DG][]byte, pa PassiveOptions)
 			return err
 		}
 	}
-	return matchCardAccess(s.cardAccess, cs.Infos, "EF.CardSecurity")
+	if err := matchCardAccess(s.cardAccess, cs.Infos, "EF.CardSecurity"); err != nil {
+		return err
+	}
+	return s.checkCAMDowngrade(cs.Infos, "EF.CardSecurity")
 }
 
 // matchCardAccess checks that every SecurityInfo of EF.CardAccess is among

@@ -98,6 +98,13 @@ func ParseDG14(b []byte) (*SecurityInfos, error) {
 	if err != nil {
 		return nil, err
 	}
+	return securityInfosFrom(infos)
+}
+
+// securityInfosFrom decodes the entries of DG14 or EF.CardSecurity this
+// package uses.
+func securityInfosFrom(infos []SecurityInfo) (*SecurityInfos, error) {
+	var err error
 	si := &SecurityInfos{Infos: infos}
 	for _, info := range infos {
 		oid := info.Protocol

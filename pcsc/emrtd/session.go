@@ -151,10 +151,10 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 	if access != nil {
 		info, err := access.choose()
 		if err == nil {
-			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
+			r, err := runPACE(ctx, t, key, info, opts.Rand)
 			if err == nil {
-				s := newSession(t, sm, ProtocolPACE, opts)
-				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
+				s := newSession(t, r.sm, ProtocolPACE, opts)
+				s.access, s.idIC, s.seen, s.cardAccess = access, r.idIC, seen, caRaw
 				// ICAO 9303-11 §9.2.11: EF.CardSecurity, in the MF and
 				// readable after PACE, is read now, before the
 				// application is selected, when EF.CardAccess names a
@@ -164,6 +164,14 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				if access.announcesCardSecurity() {
 					s.csTried = true
 					if s.cardSecurity, err = readCardSecurity(ctx, s.client, s.chunk); err != nil {
+						return nil, err
+					}
+				}
+				if r.cam != nil {
+					if err := s.checkCAM(r, info); err != nil {
+						// The session is not returned: its keys die
+						// with it, and nothing was read from the
+						// application.
 						return nil, err
 					}
 				}
@@ -257,9 +265,13 @@ func (s *Session) CardAccess() *CardAccess { return s.access }
 // succeeded in this session (Session.AuthenticateTerminal).
 func (s *Session) TerminalAuthenticated() bool { return s.eac.terminal }
 
-// ChipAuthenticated reports whether Chip Authentication succeeded in this
-// session (Session.AuthenticateChip): the chip proved it holds the private
-// key of DG14, and secure messaging runs under the keys it agreed.
+// ChipAuthenticated reports whether the chip proved it holds the private
+// key of its Chip Authentication public key: by Chip Authentication
+// (Session.AuthenticateChip), the key in DG14, secure messaging then
+// running under the keys it agreed; or by PACE with Chip Authentication
+// Mapping in Open, the key in EF.CardSecurity (ICAO 9303-11 §4.4.3.5).
+// The key is the issuer's only once passive authentication covers DG14 or
+// EF.CardSecurity (Session.Read with CSCAs).
 func (s *Session) ChipAuthenticated() bool { return s.eac.chip }
 
 // ReadFile reads an elementary file of the application by its short EF
