@@ -88,6 +88,10 @@ type ReadOptions struct {
 	// ChipAuthentication runs Chip Authentication (Session.AuthenticateChip)
 	// before the data groups are read, so that they travel under keys only
 	// the genuine chip can agree, and reads DG14 for passive authentication.
+	// After PACE with Chip Authentication Mapping the chip is authenticated
+	// already (its session keys are the ones only it could agree) and
+	// nothing more runs; EF.CardSecurity, verified with CSCAs, covers its
+	// key.
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader

@@ -58,6 +58,11 @@ type Options struct {
 	// systems whose policy forbids BAC (ICAO 9303-11 §4.2 lets a terminal
 	// use PACE only, and BAC's keys have no more entropy than the MRZ).
 	RequirePACE bool
+	// (PACE with Chip Authentication Mapping needs no option: Open prefers
+	// it whenever EF.CardAccess offers it, for it authenticates the chip in
+	// the same run, ICAO 9303-11 §4.4.3.5; Session.ChipAuthenticated then
+	// reports true, and a failed check is ErrPACECAM.)
+	//
 	// ShortReads forbids extended-length READ BINARY even when the reader
 	// and chip accept it.
 	ShortReads bool
@@ -94,7 +99,9 @@ type Session struct {
 
 // Open opens the LDS1 application with the holder's access key in the order
 // of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
-// it offers a supported variant, then SELECT of the application (under
+// it offers a supported variant (Chip Authentication Mapping first: then
+// Open checks the chip's proof against EF.CardSecurity's key and a failure
+// gives ErrPACECAM), then SELECT of the application (under
 // PACE's secure messaging); BAC after the SELECT otherwise, when the key is
 // an MRZKey. After PACE, and before the SELECT, EF.CardSecurity is read
 // from the MF when EF.CardAccess names a protocol that requires it (ICAO
