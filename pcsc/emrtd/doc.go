@@ -25,7 +25,7 @@
 // to generic mapping when EF.CardAccess offers both, the chip also sends
 // A_IC = E(KSenc, CA_IC), CA_IC = SK_IC^-1 · SK_Map,IC mod n; Open reads
 // EF.CardSecurity and checks PK_Map,IC = CA_IC · PK_IC against its Chip
-// Authentication key (§4.4.3.5.2). The chip is then authenticated
+// Authentication key (§4.4.3.5). The chip is then authenticated
 // (Session.ChipAuthenticated) in the same run, without Chip Authentication:
 // a clone carrying a genuine chip's files cannot produce CA_IC, because it
 // would need the genuine static key. Once Session.Read, with CSCAs, has

@@ -54,8 +54,8 @@ var camVariants = []struct {
 
 // camChipExplicit is a CAM chip whose Chip Authentication key carries its
 // curve explicitly: OpenPACE decodes a key's domain parameters only as
-// ECParameters (eac_asn1.c, ecpkparameters2eckey), not as a named curve,
-// which RFC 5480 §2.1.1 prefers and ICAO 9303-11 §9.2.6 allows.
+// ECParameters (eac_asn1.c, ecpkparameters2eckey), not as a named curve
+// (RFC 5480 §2.1.1, namedCurve), which puce reads either way.
 func camChipExplicit(t *testing.T, param int, c emrtdapplet.PACECipher) *fixture {
 	t.Helper()
 	return newFixture(t, true, &emrtdapplet.Options{PACEParameterID: param, PACECipher: c, PACECAM: true, ExplicitDomainParameters: true})

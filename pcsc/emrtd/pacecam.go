@@ -8,12 +8,12 @@ import (
 )
 
 // PACE with Chip Authentication Mapping (PACE-CAM; ICAO 9303-11 §4.4.3.3.3,
-// §4.4.3.5; BSI TR-03110-2 §3.4.2): generic mapping over ECDH, then, in
+// §4.4.3.5; BSI TR-03110-2 §3.4): generic mapping over ECDH, then, in
 // the answer to the mutual authentication step, the chip's encrypted chip
 // authentication data A_IC = E(KSenc, CA_IC) in DO'8A', with CA_IC =
 // SK_IC^-1 · SK_Map,IC mod n: SK_IC its static Chip Authentication key,
 // SK_Map,IC its ephemeral mapping key. The terminal checks PK_Map,IC =
-// CA_IC · PK_IC with PK_IC from EF.CardSecurity (§4.4.3.5.2). Only a chip
+// CA_IC · PK_IC with PK_IC from EF.CardSecurity (§4.4.3.5). Only a chip
 // holding SK_IC can choose SK_Map,IC so (it must know SK_Map,IC to run the
 // mapping); a clone carrying a genuine chip's files cannot. Once passive
 // authentication has checked EF.CardSecurity's signature, the chip is
@@ -23,7 +23,7 @@ import (
 // not prove that it holds the static key of its EF.CardSecurity: no
 // encrypted chip authentication data (DO'8A'), data that does not decrypt,
 // no EF.CardSecurity or no Chip Authentication key on the PACE curve in it,
-// or CA_IC · PK_IC ≠ PK_Map,IC (ICAO 9303-11 §4.4.3.5.2). The chip is not
+// or CA_IC · PK_IC ≠ PK_Map,IC (ICAO 9303-11 §4.4.3.5). The chip is not
 // the one the issuer personalised (a clone with copied files), or someone
 // altered the answer. It matches ErrChipAuthentication. Do not trust the
 // document; the session is closed.
@@ -36,10 +36,13 @@ type camData struct {
 	pkMapIC []byte // PK_Map,IC as the chip sent it in the mapping step
 }
 
-// camIV is the IV for A_IC: E(KSenc, -1), the encryption of a block of
-// all one bits (ICAO 9303-11 §4.4.3.5.1; BSI TR-03110-3 §A.2.3.1, where
-// the value -1 stands for the block with every bit set). Secure messaging
-// uses E(KSenc, SSC) instead; SSC is not yet running here.
+// camIV is the IV for A_IC: ICAO 9303-11 §4.4.3.5, "AES SHALL be used in
+// CBC-mode according to ISO/IEC 10116 with IV = E(KSEnc, -1), where -1 is
+// the bit string of length 128 with all bits set to 1". JMRTD quotes that
+// sentence and decrypts with the all-ones block itself as IV, which garbles
+// CA_IC's first block; this package follows the text, as the peer written
+// from it (testdata/openpace/cam.c) does. Secure messaging uses E(KSenc,
+// SSC) instead; SSC is not yet running here.
 func camIV(c Cipher, ksEnc []byte) ([]byte, error) {
 	blk, err := newBlock(c, ksEnc)
 	if err != nil {
@@ -52,7 +55,7 @@ func camIV(c Cipher, ksEnc []byte) ([]byte, error) {
 
 // decryptCAM finds DO'8A' in the last GENERAL AUTHENTICATE answer and
 // recovers CA_IC = D(KSenc, A_IC): AES-CBC with IV camIV, padded by ISO/IEC
-// 9797-1 method 2 (§4.4.3.5.1, §9.8.6.1). A chip that announced CAM and
+// 9797-1 method 2 (§4.4.3.5, §9.8.6.1). A chip that announced CAM and
 // sends no DO'8A' is refused: without it the run is plain generic mapping
 // and proves nothing about the chip, while the chip claimed it would.
 func decryptCAM(c Cipher, ksEnc []byte, curve elliptic.Curve, answer, pkMapIC []byte) (*camData, error) {
@@ -86,7 +89,7 @@ func decryptCAM(c Cipher, ksEnc []byte, curve elliptic.Curve, answer, pkMapIC []
 	return &camData{curve: curve, caIC: ca, pkMapIC: bytes.Clone(pkMapIC)}, nil
 }
 
-// verify checks PK_Map,IC = CA_IC · PK_IC (ICAO 9303-11 §4.4.3.5.2) for a
+// verify checks PK_Map,IC = CA_IC · PK_IC (ICAO 9303-11 §4.4.3.5) for a
 // Chip Authentication key of EF.CardSecurity on the PACE curve: the key
 // whose keyId is the PACEInfo's parameterId first (BSI TR-03110-3
 // §A.1.1.2: with several keys, keyId names the one of the matching domain
@@ -139,7 +142,7 @@ func sameCurve(a, b elliptic.Curve) bool {
 // authentication of EF.CardSecurity (Read, with CSCAs) then vouches for
 // the key. On success the session counts as chip-authenticated, as after
 // Chip Authentication, and Terminal Authentication signs the terminal's
-// PACE ephemeral key as Comp(PK_PCD) (BSI TR-03110-2 §3.4.2: PACE-CAM
+// PACE ephemeral key as Comp(PK_PCD) (BSI TR-03110-2 §3.4: PACE-CAM
 // takes the place of Chip Authentication, whose ephemeral key TA would
 // otherwise sign; ICAO 9303-11 §7.1).
 func (s *Session) checkCAM(r *paceResult, info PACEInfo) error {

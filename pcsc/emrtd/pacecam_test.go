@@ -64,7 +64,7 @@ func isLastGA(cmd []byte) bool { return len(cmd) > 4 && cmd[0] == 0x00 && cmd[1]
 // offers both, and the chip's encrypted chip authentication data proves
 // it holds the key of EF.CardSecurity: Open reports the chip
 // authenticated, no Chip Authentication APDU follows, and Read verifies
-// EF.CardSecurity with the CSCA (ICAO 9303-11 §4.4.3.5.2).
+// EF.CardSecurity with the CSCA (ICAO 9303-11 §4.4.3.5).
 func TestPACECAM(t *testing.T) {
 	is := sharedIssuer(t)
 	for _, c := range []struct {
@@ -133,6 +133,15 @@ func TestPACECAMClone(t *testing.T) {
 		t.Fatalf("clone: %v", err)
 	}
 	t.Log(err)
+	// With the MRZ, which BAC could use, Open does not fall back to BAC:
+	// the chip ran PACE and failed to prove itself.
+	mrz, err := emrtd.MRZKeyFromMRZ(clone.MRZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emrtd.Open(t.Context(), newTamper(t, clone), mrz, nil); !errors.Is(err, emrtd.ErrPACECAM) {
+		t.Fatalf("clone opened with the MRZ: %v", err)
+	}
 	// The same chip without EF.CardSecurity cannot show its key either.
 	clone.Applet.ReplaceCardSecurity(nil)
 	if _, err := emrtd.Open(t.Context(), newTamper(t, clone), emrtd.CAN(clone.CAN), nil); !errors.Is(err, emrtd.ErrPACECAM) {

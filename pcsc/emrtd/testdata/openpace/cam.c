@@ -55,7 +55,7 @@ size_t cam_oid(int nid, unsigned char *out, size_t max)
 }
 
 /* cam_cipher is AES-CBC without padding under KSenc, and the IV E(KSenc,
- * -1): the block of all one bits encrypted (ICAO 9303-11 §4.4.3.5.1). */
+ * -1): the block of all one bits encrypted (ICAO 9303-11 §4.4.3.5). */
 static int cam_cipher(EAC_CTX *ctx, const unsigned char *in, size_t n, unsigned char *out, int enc)
 {
     KA_CTX *ka = ctx->pace_ctx->ka_ctx;
@@ -83,7 +83,7 @@ static int cam_cipher(EAC_CTX *ctx, const unsigned char *in, size_t n, unsigned 
  * SK_Map,IC mod n, SK_Map,IC OpenPACE's mapping key (pace_ctx->static_key
  * after PACE_STEP3A_generate_mapping_data), SK_IC the Chip Authentication
  * key ca_key holds; CA_IC on the length of n, padded by ISO/IEC 9797-1
- * method 2 (§4.4.3.5.1, §9.8.6.1). */
+ * method 2 (§4.4.3.5, §9.8.6.1). */
 BUF_MEM *cam_chip_data(EAC_CTX *ctx, EVP_PKEY *ca_key)
 {
     const EC_KEY *map = EVP_PKEY_get0_EC_KEY(ctx->pace_ctx->static_key), *ca = EVP_PKEY_get0_EC_KEY(ca_key);
@@ -106,7 +106,7 @@ BUF_MEM *cam_chip_data(EAC_CTX *ctx, EVP_PKEY *ca_key)
     return out;
 }
 
-/* cam_check is the terminal's check (§4.4.3.5.2): CA_IC = D(KSenc, A_IC),
+/* cam_check is the terminal's check (§4.4.3.5): CA_IC = D(KSenc, A_IC),
  * then PK_Map,IC = CA_IC · PK_IC, PK_IC the Chip Authentication key
  * OpenPACE finds in EF.CardSecurity (which it parses without passive
  * authentication when the context has no CA context: the test checks the

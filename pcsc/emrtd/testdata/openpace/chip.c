@@ -313,7 +313,7 @@ int chip(int argc, char **argv)
                 if (is_cam) {
                     /* A_IC with the Chip Authentication key; the chip is
                      * then authenticated, and Terminal Authentication signs
-                     * the terminal's PACE key (BSI TR-03110-2 §3.4.2) */
+                     * the terminal's PACE key (BSI TR-03110-2 §3.4) */
                     if (!ctx->ca_ctx) die("cam=1 needs ca_oid and ca_key");
                     aic = cam_chip_data(ctx, ctx->ca_ctx->ka_ctx->key);
                     ca_done = 1;

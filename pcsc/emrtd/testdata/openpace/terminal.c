@@ -371,7 +371,7 @@ int terminal(int argc, char **argv)
     if (!EAC_CTX_set_encryption_ctx(ctx, EAC_ID_PACE)) die("EAC_CTX_set_encryption_ctx");
     if (cam != NID_undef) {
         /* EF.CardSecurity in the MF, then the check of A_IC against its key
-         * (§4.4.3.5.2, §9.2.11) */
+         * (§4.4.3.5, §9.2.11) */
         static buf cs;
         if (!read_file(ctx, 0x1D, &cs) || !cam_check(ctx, aic.b, aic.n, mapIC, cs.b, cs.n))
             return 1;
