@@ -63,7 +63,8 @@ type ChipAuthenticationInfo struct {
 
 // ChipAuthenticationPublicKey is the chip's static key agreement key of
 // DG14 (ChipAuthenticationPublicKeyInfo, ICAO 9303-11 §9.2.6): an ECDH point
-// on a named or explicitly given curve. Passive authentication of DG14 is
+// on a named or explicitly given curve, or one named by its standardized
+// domain parameter ID (BSI TR-03110-3 §A.2.1.1). Passive authentication of DG14 is
 // what makes it trustworthy.
 type ChipAuthenticationPublicKey struct {
 	Protocol asn1.ObjectIdentifier // id-PK-ECDH

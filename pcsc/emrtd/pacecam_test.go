@@ -236,6 +236,25 @@ func TestPACECAMDowngrade(t *testing.T) {
 	}
 }
 
+// A second Open on the same card without reset, the application still
+// selected by the first session (the virtual chip serves EF.CardAccess
+// there too): EF.CardSecurity is found in the MF all the same, not EF.SOD
+// under its SFI in the application.
+func TestPACECAMSecondSession(t *testing.T) {
+	p := camChip(t, sharedIssuer(t), 12, emrtdapplet.PACEAES128)
+	m := newTamper(t, p)
+	for i := range 2 {
+		s, err := emrtd.Open(t.Context(), m, emrtd.CAN(p.CAN), nil)
+		if err != nil {
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+		r, err := s.Read(t.Context(), &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}, DataGroups: []emrtd.DG{emrtd.DG1}})
+		if err != nil || !r.ChipAuthenticated || !bytes.Equal(r.CardSecurity, p.Applet.CardSecurity()) {
+			t.Fatalf("session %d: read: %v", i+1, err)
+		}
+	}
+}
+
 // Without CSCAs the record says the chip proved its key but passive
 // authentication, which alone makes EF.CardSecurity's key the issuer's,
 // did not run.

@@ -170,7 +170,7 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				// it costs no extra APDU.
 				if access.announcesCardSecurity() {
 					s.csTried = true
-					if s.cardSecurity, err = readCardSecurity(ctx, s.client, s.chunk); err != nil {
+					if s.cardSecurity, err = readCardSecurityInMF(ctx, s.client, s.chunk); err != nil {
 						return nil, err
 					}
 				}
