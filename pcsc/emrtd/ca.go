@@ -15,6 +15,9 @@ type eacState struct {
 	chip     bool
 	terminal bool
 	active   bool
+	// cam: chip came from PACE with Chip Authentication Mapping
+	// (pacecam.go), its key in EF.CardSecurity, not DG14.
+	cam bool
 	// compPCD is Comp(PK_PCD), the x-coordinate of the terminal's ephemeral
 	// Chip Authentication key, which Terminal Authentication signs (ICAO
 	// 9303-11 §7.1).
@@ -36,6 +39,10 @@ type eacState struct {
 // messaging under the session keys derived from it (send sequence counter
 // zero). With 3DES the key travels in MSE:Set KAT (§6.2.4.1), with AES in
 // MSE:Set AT and GENERAL AUTHENTICATE (§6.2.4.2).
+//
+// After PACE with Chip Authentication Mapping the chip is already
+// authenticated (Session.ChipAuthenticated; pacecam.go) and
+// AuthenticateChip returns nil at once.
 //
 // Only a chip holding the private key of DG14 computes the same keys: a
 // chip that does not — a clone carrying a genuine chip's files — fails the

@@ -30,7 +30,19 @@ var (
 	oidPACEDHGMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 2)
 	oidPACEDHGMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 3)
 	oidPACEDHGMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACEDHGM...), 4)
+
+	// Chip Authentication Mapping over ECDH: id-PACE-ECDH-CAM-AES-CBC-CMAC-128,
+	// -192, -256 (ICAO 9303-11 §9.2.1; BSI TR-03110-3 §A.1.1.1). There is
+	// no 3DES variant.
+	oidPACECAMAES128 = append(append(asn1.ObjectIdentifier{}, oidPACECAM...), 2)
+	oidPACECAMAES192 = append(append(asn1.ObjectIdentifier{}, oidPACECAM...), 3)
+	oidPACECAMAES256 = append(append(asn1.ObjectIdentifier{}, oidPACECAM...), 4)
 )
+
+// isPACECAM reports an id-PACE-ECDH-CAM-* protocol.
+func isPACECAM(oid asn1.ObjectIdentifier) bool {
+	return len(oid) == len(oidPACECAM)+1 && hasPrefix(oid, oidPACECAM)
+}
 
 // isPACEDH reports an id-PACE-DH-GM-* protocol.
 func isPACEDH(oid asn1.ObjectIdentifier) bool {
@@ -60,7 +72,8 @@ type PACEInfo struct {
 }
 
 // Supported reports whether this package can run the variant: generic
-// mapping over ECDH with a standardized curve, or over DH with a
+// mapping or Chip Authentication Mapping over ECDH with a standardized
+// curve, or generic mapping over DH with a
 // standardized MODP group (IDs 0-2) or explicit parameters that pass the
 // group checks of the package documentation.
 func (p PACEInfo) Supported() bool {
@@ -182,8 +195,17 @@ func parseSecurityInfos(b []byte, what string) ([]SecurityInfo, error) {
 	return infos, nil
 }
 
-// choose returns the first PACE variant this package supports.
+// choose returns the PACE variant to run: the first with Chip
+// Authentication Mapping this package supports, else the first supported
+// one. CAM costs no more APDUs than generic mapping and authenticates the
+// chip in the same run (ICAO 9303-11 §4.4.3.3.3), where generic mapping
+// needs Chip Authentication afterwards for that.
 func (ca *CardAccess) choose() (PACEInfo, error) {
+	for _, p := range ca.PACE {
+		if isPACECAM(p.Protocol) && p.Supported() {
+			return p, nil
+		}
+	}
 	for _, p := range ca.PACE {
 		if p.Supported() {
 			return p, nil

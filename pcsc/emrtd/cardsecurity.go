@@ -119,6 +119,28 @@ func readCardSecurity(ctx context.Context, c *apdu.Client, chunk int) ([]byte, e
 	return b, err
 }
 
+// readCardSecurityInMF is readCardSecurity right after PACE in Open, which
+// expects the MF to be current, as it is after reset. An earlier session
+// on the same card, without reset, may have left the application selected
+// (ISO/IEC 7816-4 §7.1.1), on a chip that serves EF.CardAccess there too;
+// SFI 1D then names EF.SOD, whose tag 77 (ICAO 9303-10 §4.6.2) no
+// EF.CardSecurity, a ContentInfo SEQUENCE, starts with. Then it selects
+// the MF under secure messaging and reads again: an APDU only in that
+// case.
+func readCardSecurityInMF(ctx context.Context, c *apdu.Client, chunk int) ([]byte, error) {
+	b, err := readCardSecurity(ctx, c, chunk)
+	if err != nil || len(b) == 0 || b[0] != 0x77 {
+		return b, err
+	}
+	if _, err := c.Do(ctx, apdu.Command{CLA: 0x00, INS: 0xA4, P1: 0x00, P2: 0x0C}); err != nil {
+		if isStatus(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("emrtd: select the master file for EF.CardSecurity: %w", err)
+	}
+	return readCardSecurity(ctx, c, chunk)
+}
+
 // fetchCardSecurity reads EF.CardSecurity once the application is selected:
 // SELECT MF, the read, SELECT of the application again, all under secure
 // messaging (a plain command would end it, ICAO 9303-11 §9.8). Read does
@@ -148,7 +170,16 @@ func (s *Session) fetchCardSecurity(ctx context.Context) error {
 // are configured, and against DG14 otherwise (checkCardAccess).
 func (s *Session) checkSignedCardAccess(groups map[DG][]byte, pa PassiveOptions) error {
 	if s.cardSecurity == nil {
-		return checkCardAccess(s.seen, s.cardAccess, groups[DG14])
+		if err := checkCardAccess(s.seen, s.cardAccess, groups[DG14]); err != nil {
+			return err
+		}
+		if dg14 := groups[DG14]; dg14 != nil && s.seen == cardAccessRead {
+			// checkCardAccess parsed it already.
+			if si, err := ParseDG14(dg14); err == nil {
+				return s.checkCAMDowngrade(si.Infos, "DG14")
+			}
+		}
+		return nil
 	}
 	cs, err := ParseCardSecurity(s.cardSecurity)
 	if err != nil {
@@ -159,7 +190,10 @@ func (s *Session) checkSignedCardAccess(groups map[DG][]byte, pa PassiveOptions)
 			return err
 		}
 	}
-	return matchCardAccess(s.cardAccess, cs.Infos, "EF.CardSecurity")
+	if err := matchCardAccess(s.cardAccess, cs.Infos, "EF.CardSecurity"); err != nil {
+		return err
+	}
+	return s.checkCAMDowngrade(cs.Infos, "EF.CardSecurity")
 }
 
 // matchCardAccess checks that every SecurityInfo of EF.CardAccess is among

@@ -20,6 +20,11 @@ var (
 	oidCAECDH       = asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 3, 2}
 	oidAA           = asn1.ObjectIdentifier{2, 23, 136, 1, 1, 5}
 	oidECPublicKeyX = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	// oidStandardizedDP is standardizedDomainParameters, bsi-de
+	// algorithms(1) 2: an AlgorithmIdentifier whose parameters are the
+	// INTEGER ID of ICAO 9303-11 Table 6 (BSI TR-03110-3 §A.2.1.1), as
+	// German documents write their Chip Authentication keys.
+	oidStandardizedDP = asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 1, 2}
 )
 
 // hasPrefix reports whether oid lies under arc.
@@ -58,7 +63,8 @@ type ChipAuthenticationInfo struct {
 
 // ChipAuthenticationPublicKey is the chip's static key agreement key of
 // DG14 (ChipAuthenticationPublicKeyInfo, ICAO 9303-11 §9.2.6): an ECDH point
-// on a named or explicitly given curve. Passive authentication of DG14 is
+// on a named or explicitly given curve, or one named by its standardized
+// domain parameter ID (BSI TR-03110-3 §A.2.1.1). Passive authentication of DG14 is
 // what makes it trustworthy.
 type ChipAuthenticationPublicKey struct {
 	Protocol asn1.ObjectIdentifier // id-PK-ECDH
@@ -98,10 +104,23 @@ func ParseDG14(b []byte) (*SecurityInfos, error) {
 	if err != nil {
 		return nil, err
 	}
+	return securityInfosFrom(infos)
+}
+
+// securityInfosFrom decodes the entries of DG14 or EF.CardSecurity this
+// package uses.
+func securityInfosFrom(infos []SecurityInfo) (*SecurityInfos, error) {
+	var err error
 	si := &SecurityInfos{Infos: infos}
 	for _, info := range infos {
 		oid := info.Protocol
 		switch {
+		case hasPrefix(oid, oidCA) && len(oid) == len(oidCA)+1:
+			// id-CA-DH or id-CA-ECDH alone: a
+			// ChipAuthenticationDomainParameterInfo, whose required data
+			// is an AlgorithmIdentifier (ICAO 9303-11 §9.2.5, BSI
+			// TR-03110-3 §A.1.1.2); the key carries its own parameters.
+			continue
 		case hasPrefix(oid, oidCA):
 			ci := ChipAuthenticationInfo{Protocol: oid, KeyID: -1}
 			if ci.Version, err = smallInt(info.RequiredData, "ChipAuthenticationInfo version"); err != nil {
@@ -178,14 +197,28 @@ func parseECSPKI(der []byte) (elliptic.Curve, *big.Int, *big.Int, error) {
 		!spki.ReadASN1BitString(&point) || !spki.Empty() {
 		return nil, nil, nil, malformed("SubjectPublicKeyInfo")
 	}
-	if !algOID.Equal(oidECPublicKeyX) {
-		return nil, nil, nil, nil
-	}
-	if !alg.ReadAnyASN1Element(&params, nil) || !alg.Empty() {
-		return nil, nil, nil, malformed("id-ecPublicKey parameters")
-	}
-	curve, ok := parseECParameters(params)
-	if !ok {
+	var curve elliptic.Curve
+	switch {
+	case algOID.Equal(oidECPublicKeyX):
+		if !alg.ReadAnyASN1Element(&params, nil) || !alg.Empty() {
+			return nil, nil, nil, malformed("id-ecPublicKey parameters")
+		}
+		c, ok := parseECParameters(params)
+		if !ok {
+			return nil, nil, nil, nil
+		}
+		curve = c
+	case algOID.Equal(oidStandardizedDP):
+		var id int64
+		if !alg.ReadASN1Int64WithTag(&id, cbasn1.INTEGER) || !alg.Empty() {
+			return nil, nil, nil, malformed("standardizedDomainParameters")
+		}
+		c, ok := paceCurve(int(id))
+		if !ok || id < 0 || id > 255 {
+			return nil, nil, nil, nil // a MODP group or unknown
+		}
+		curve = c
+	default:
 		return nil, nil, nil, nil
 	}
 	if point.BitLength%8 != 0 {

@@ -20,6 +20,24 @@
 // implements the secure messaging of §9.8 (DO'87'/DO'85', DO'97', DO'99',
 // DO'8E', send sequence counter).
 //
+// With PACE with Chip Authentication Mapping (PACE-CAM, §4.4.3.3.3,
+// §4.4.3.5; id-PACE-ECDH-CAM-AES-CBC-CMAC-128/192/256), which Open prefers
+// to generic mapping when EF.CardAccess offers both, the chip also sends
+// A_IC = E(KSenc, CA_IC), CA_IC = SK_IC^-1 · SK_Map,IC mod n; Open reads
+// EF.CardSecurity and checks PK_Map,IC = CA_IC · PK_IC against its Chip
+// Authentication key (§4.4.3.5). The chip is then authenticated
+// (Session.ChipAuthenticated) in the same run, without Chip Authentication:
+// a clone carrying a genuine chip's files cannot produce CA_IC, because it
+// would need the genuine static key. Once Session.Read, with CSCAs, has
+// verified EF.CardSecurity's signature (passive authentication, §5.1), the
+// key is the issuer's. A chip that fails the check, or announces CAM and
+// sends no A_IC, gives ErrPACECAM (which matches ErrChipAuthentication).
+// Read also refuses, with ErrCardAccessMismatch, a session that ran generic
+// mapping while the signed SecurityInfos offer CAM: EF.CardAccess was
+// stripped to drop the chip's proof. Terminal Authentication after CAM
+// signs the terminal's PACE ephemeral key as Comp(PK_PCD) (BSI TR-03110-2
+// §3.4.2: CAM stands in for Chip Authentication).
+//
 // PACE validates every public key the chip sends before using it — a point
 // on the curve, or for DH 1 < y < p-1 and y^q = 1 mod p (BSI TR-03110-3) —
 // refuses a chip that echoes the reader's ephemeral key (§4.4.3.3.2) with
@@ -27,8 +45,8 @@
 // token gives ErrAccessDenied. Explicit DH parameters in a
 // PACEDomainParameterInfo (dhpublicnumber) are used when they form a group
 // with a prime-order subgroup of at least 160 bits in a 1024- to 2048-bit
-// prime field. Integrated and chip authentication mapping and explicit ECDH
-// parameters are not supported: such a PACEInfo is not Supported, and Open,
+// prime field. Integrated mapping, chip authentication mapping over DH (the
+// standard has none) and explicit ECDH parameters are not supported: such a PACEInfo is not Supported, and Open,
 // given an MRZ key, uses BAC, as it does for a 2048-bit DH group over a
 // reader without extended length.
 //
@@ -71,6 +89,7 @@
 //
 // # Extended Access Control and clone detection
 //
+// PACE-CAM authenticates the chip in Open (see Access). Otherwise
 // Session.AuthenticateChip runs Chip Authentication (ICAO 9303-11 §6.2, BSI
 // TR-03110 version 1): ECDH with the chip's static key from DG14, secure
 // messaging restarted under the agreed keys (3DES through MSE:Set KAT, AES

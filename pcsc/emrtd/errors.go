@@ -46,11 +46,13 @@ var (
 	// digits, an MRZ with YYMMDD dates). Nothing was sent to the chip.
 	ErrInvalidKey = errors.New("emrtd: malformed access key")
 	// ErrChipAuthentication: the chip failed Chip Authentication: it does
-	// not hold the private key whose public key its DG14 carries, so it is
-	// not the chip the issuer personalised (a clone with copied files) or
-	// DG14 was altered. It matches ErrSecureMessaging when the chip's answers
-	// under the agreed keys did not verify. Do not trust the document.
-	ErrChipAuthentication = errors.New("emrtd: chip authentication failed: the chip does not hold DG14's private key")
+	// not hold the private key whose public key its DG14 carries (or, after
+	// PACE with Chip Authentication Mapping, its EF.CardSecurity:
+	// ErrPACECAM), so it is not the chip the issuer personalised (a clone
+	// with copied files) or the file was altered. It matches
+	// ErrSecureMessaging when the chip's answers under the agreed keys did
+	// not verify. Do not trust the document.
+	ErrChipAuthentication = errors.New("emrtd: chip authentication failed: the chip does not hold its Chip Authentication private key")
 	// ErrClosed: the session failed earlier (secure messaging broken) and
 	// cannot be used; open a new one.
 	ErrClosed = errors.New("emrtd: session unusable after an earlier failure")

@@ -4,12 +4,14 @@ package emrtd_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/puce-id/puce/internal/pcscdtest"
+	"github.com/puce-id/puce/pcsc/emrtd"
 	"github.com/puce-id/puce/pcsc/virtual/emrtdapplet"
 )
 
@@ -52,4 +54,36 @@ func TestPCSCDOpenPACETerminal(t *testing.T) {
 		}
 	}
 	t.Logf("OpenPACE: PACE, CA, TA and DG3 with the virtual eMRTD through pcscd (%s) in %v", card.Reader(), time.Since(start).Round(time.Millisecond))
+}
+
+// PACE-CAM through the real stack, both readers on the same chip: OpenPACE
+// (with the peer's CAM step) and then puce's emrtd.Open, each checking the
+// chip's A_IC against EF.CardSecurity's key, through pcscd and vpcd.
+func TestPCSCDPACECAM(t *testing.T) {
+	pc := pcscdtest.Require(t)
+	bin := buildOpenPACEPeer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := emrtdapplet.Personalise(emrtdapplet.SampleProfile(), &emrtdapplet.Options{PACECAM: true, ExplicitDomainParameters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, key := attachChip(t, pc, p, nil, true)
+	peer := startOpenPACEPeer(t, bin, "terminal", "can", p.CAN, "cam=1")
+	if err := peer.relay(ctx, card); err != nil {
+		t.Fatalf("OpenPACE terminal through pcscd: %v", err)
+	}
+	for _, step := range []string{"OK PACE", "OK CAM", "OK DONE"} {
+		if _, ok := peer.result(step); !ok {
+			t.Fatalf("no %q: %q", step, peer.results)
+		}
+	}
+	s, err := emrtd.Open(ctx, card, key, &emrtd.Options{RequirePACE: true})
+	if err != nil {
+		t.Fatalf("Open through pcscd: %v", err)
+	}
+	r, err := s.Read(ctx, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}, DataGroups: []emrtd.DG{emrtd.DG1}})
+	if err != nil || !r.Verified() || !r.ChipAuthenticated {
+		t.Fatalf("Read through pcscd: %v", err)
+	}
 }

@@ -23,7 +23,9 @@ import (
 var errPACENeedsExtended = fmt.Errorf("%w: PACE with these parameters needs extended-length APDUs, which the reader lacks", ErrUnsupported)
 
 // paceCipher maps a PACE protocol OID to its cipher (ICAO 9303-11 §9.2.1).
-// Generic mapping over ECDH and over DH is implemented.
+// Generic mapping over ECDH and over DH, and Chip Authentication Mapping
+// (generic mapping over ECDH plus the chip's proof, pacecam.go), are
+// implemented.
 func paceCipher(oid asn1.ObjectIdentifier) (Cipher, bool) {
 	switch {
 	case oid.Equal(oidPACEDHGM3DES):
@@ -41,6 +43,12 @@ func paceCipher(oid asn1.ObjectIdentifier) (Cipher, bool) {
 	case oid.Equal(oidPACEECDHGMAES192):
 		return CipherAES192, true
 	case oid.Equal(oidPACEECDHGMAES256):
+		return CipherAES256, true
+	case oid.Equal(oidPACECAMAES128):
+		return CipherAES128, true
+	case oid.Equal(oidPACECAMAES192):
+		return CipherAES192, true
+	case oid.Equal(oidPACECAMAES256):
 		return CipherAES256, true
 	}
 	return 0, false
@@ -95,27 +103,64 @@ func randReader(r io.Reader) io.Reader {
 	return r
 }
 
-// PACE runs PACE with generic mapping over ECDH or DH (ICAO 9303-11 §4.4) with the
-// variant info announces in EF.CardAccess, and returns the secure channel it
+// PACE runs PACE with generic mapping over ECDH or DH, or with Chip
+// Authentication Mapping (ICAO 9303-11 §4.4), with the variant info
+// announces in EF.CardAccess, and returns the secure channel it
 // establishes (SSC zero, §9.8.7.3 for AES). A chip that refuses the password
 // gives ErrAccessDenied; an unsupported variant ErrUnsupported. rand supplies
-// the ephemeral keys (crypto/rand when nil).
+// the ephemeral keys (crypto/rand when nil). After Chip Authentication
+// Mapping PACE checks only that the chip sent its encrypted chip
+// authentication data; the proof needs the chip's static key from
+// EF.CardSecurity, which Open reads and checks (pacecam.go).
 func PACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*SecureChannel, error) {
-	sm, _, err := pace(ctx, t, key, info, rand)
-	return sm, err
+	r, err := runPACE(ctx, t, key, info, rand)
+	if err != nil {
+		return nil, err
+	}
+	return r.sm, nil
 }
 
 // pace is PACE; it also returns ID_IC for Terminal Authentication,
 // Comp(PK_IC) of the chip's ephemeral public key (ICAO 9303-11 §7.1): its
 // x-coordinate for ECDH, SHA-1 of y for DH.
 func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*SecureChannel, []byte, error) {
+	r, err := runPACE(ctx, t, key, info, rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.sm, r.idIC, nil
+}
+
+// paceResult is what one PACE run established.
+type paceResult struct {
+	sm   *SecureChannel
+	idIC []byte // Comp(PK_IC) of the chip's ephemeral key
+	// compPCD is Comp(PK_PCD) of the terminal's ephemeral key (ECDH only),
+	// which Terminal Authentication signs after Chip Authentication
+	// Mapping (pacecam.go).
+	compPCD []byte
+	// cam is the chip's decrypted chip authentication data after Chip
+	// Authentication Mapping, nil otherwise.
+	cam *camData
+}
+
+func runPACE(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (*paceResult, error) {
+	sm, idIC, compPCD, cam, err := paceSteps(ctx, t, key, info, rand)
+	if err != nil {
+		return nil, err
+	}
+	return &paceResult{sm: sm, idIC: idIC, compPCD: compPCD, cam: cam}, nil
+}
+
+// paceSteps runs the protocol (§4.4.3, §4.4.4).
+func paceSteps(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, rand io.Reader) (sm *SecureChannel, idIC, compPCD []byte, cam *camData, err error) {
 	c, ok := paceCipher(info.Protocol)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: PACE protocol %v", ErrUnsupported, info.Protocol)
+		return nil, nil, nil, nil, fmt.Errorf("%w: PACE protocol %v", ErrUnsupported, info.Protocol)
 	}
 	grp, ne, err := newPACEGroup(info)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if ne > apdu.MaxShortNe {
 		// A 2048-bit DH key does not fit a short APDU, and ISO command
@@ -123,15 +168,15 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 		// PACE steps (ICAO 9303-11 §4.4.4.2): only extended length
 		// carries it.
 		if e, ok := t.(apdu.ExtendedLengthCapable); !ok || !e.ExtendedLength() {
-			return nil, nil, fmt.Errorf("%w: PACE domain parameters %d", errPACENeedsExtended, info.ParameterID)
+			return nil, nil, nil, nil, fmt.Errorf("%w: PACE domain parameters %d", errPACENeedsExtended, info.ParameterID)
 		}
 	}
 	if key == nil {
-		return nil, nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
+		return nil, nil, nil, nil, fmt.Errorf("%w: no access key", ErrInvalidKey)
 	}
 	secret, err := key.paceSecret()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	rand = randReader(rand)
 	client := &apdu.Client{Transport: t}
@@ -140,7 +185,7 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	// (§4.4.4.1).
 	oidDER, err := asn1.Marshal(info.Protocol)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrCrypto, err)
+		return nil, nil, nil, nil, fmt.Errorf("%w: %v", ErrCrypto, err)
 	}
 	var b apdu.TLVBuilder
 	b.Add(0x80, oidDER[2:]) // the OID's content bytes, without tag and length
@@ -150,55 +195,55 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	}
 	mse, err := b.Bytes()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if _, err := client.Do(ctx, apdu.Command{CLA: 0x00, INS: 0x22, P1: 0xC1, P2: 0xA4, Data: mse}); err != nil {
-		return nil, nil, fmt.Errorf("emrtd: PACE MSE:Set AT: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("emrtd: PACE MSE:Set AT: %w", err)
 	}
 
 	// Step 1: the encrypted nonce z; s = D(Kπ, z) (§4.4.3.1, §4.4.3.2).
 	z, err := generalAuthenticate(ctx, client, false, 0, nil, 0x80, ne)
 	if err != nil {
-		return nil, nil, fmt.Errorf("emrtd: PACE nonce: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("emrtd: PACE nonce: %w", err)
 	}
 	s, err := decryptNonce(c, kdf(c, secret, kdfPi), z)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 
 	// Step 2: generic mapping, G' = s·G + H (ECDH) or g' = g^s · h (DH),
 	// H or h the shared secret of an ephemeral key agreement (§4.4.3.3.1).
 	skMap, pkMap, err := grp.newKey(rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	pkMapIC, err := generalAuthenticate(ctx, client, false, 0x81, pkMap, 0x82, ne)
 	if err != nil {
-		return nil, nil, fmt.Errorf("emrtd: PACE mapping: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("emrtd: PACE mapping: %w", err)
 	}
 	if err := grp.mapGeneric(s, skMap, pkMapIC); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 
 	// Step 3: anonymous key agreement on the mapped generator (§4.4.3.3,
 	// §9.6).
 	skEph, pkIFD, err := grp.newKey(rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	pkIC, err := generalAuthenticate(ctx, client, false, 0x83, pkIFD, 0x84, ne)
 	if err != nil {
-		return nil, nil, fmt.Errorf("emrtd: PACE key agreement: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("emrtd: PACE key agreement: %w", err)
 	}
 	if bytes.Equal(pkIC, pkIFD) {
 		// §4.4.3.3.2 (and §4.4.1 d)): the chip's ephemeral public key
 		// must differ from the terminal's; a relay that reflects ours
 		// would otherwise agree a key with us alone.
-		return nil, nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
+		return nil, nil, nil, nil, fmt.Errorf("%w: chip echoed our ephemeral key", ErrProtocol)
 	}
 	shared, err := grp.agree(skEph, pkIC)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ksEnc, ksMAC := kdf(c, shared, kdfEnc), kdf(c, shared, kdfMAC)
 
@@ -206,9 +251,9 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 	// public key (§4.4.3.4), each as that side sent it.
 	tIFD, err := authToken(c, ksMAC, info.Protocol, grp.keyTag(), pkIC)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	tIC, err := generalAuthenticate(ctx, client, true, 0x85, tIFD, 0x86, apdu.MaxShortNe)
+	last, err := generalAuthenticateData(ctx, client, true, 0x85, tIFD, apdu.MaxShortNe)
 	if err != nil {
 		// The token is keyed by the holder's password: whatever status
 		// word the chip refuses it with (6300, or 6983/6984/6985/6A80/
@@ -218,22 +263,36 @@ func pace(ctx context.Context, t apdu.Transport, key AccessKey, info PACEInfo, r
 		// 9303-11 §4.2: BAC is for a chip without usable PACE, not a
 		// second try of a refused key).
 		if isStatus(err) {
-			return nil, nil, fmt.Errorf("%w: PACE: %w", ErrAccessDenied, err)
+			return nil, nil, nil, nil, fmt.Errorf("%w: PACE: %w", ErrAccessDenied, err)
 		}
-		return nil, nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("emrtd: PACE mutual authentication: %w", err)
+	}
+	tIC, err := findDynamic(last, 0x86)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	want, err := authToken(c, ksMAC, info.Protocol, grp.keyTag(), pkIFD)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if subtle.ConstantTimeCompare(tIC, want) != 1 {
-		return nil, nil, fmt.Errorf("%w: chip's PACE token does not verify", ErrAccessDenied)
+		return nil, nil, nil, nil, fmt.Errorf("%w: chip's PACE token does not verify", ErrAccessDenied)
 	}
-	sm, err := NewSecureChannel(t, c, ksEnc, ksMAC, make([]byte, c.blockSize()))
-	if err != nil {
-		return nil, nil, err
+	if isPACECAM(info.Protocol) {
+		// The chip's token verified: the password was right, and what
+		// follows concerns the chip's identity, not the holder's key.
+		ec := grp.(*ecPACE)
+		if cam, err = decryptCAM(c, ksEnc, ec.curve, last, pkMapIC); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
-	return sm, grp.compress(pkIC), nil
+	if sm, err = NewSecureChannel(t, c, ksEnc, ksMAC, make([]byte, c.blockSize())); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if ec, ok := grp.(*ecPACE); ok {
+		compPCD = ec.compress(pkIFD)
+	}
+	return sm, grp.compress(pkIC), compPCD, cam, nil
 }
 
 // newPACEGroup returns the group of info's protocol and domain parameters
@@ -337,9 +396,32 @@ func generalAuthenticate(ctx context.Context, c *apdu.Client, last bool, tag apd
 	if err != nil {
 		return nil, err
 	}
-	v, err := apdu.FindPath(resp, 0x7C, respTag)
+	return findDynamic(resp, respTag)
+}
+
+// generalAuthenticateData is generalAuthenticate for a step whose answer
+// holds several data objects: it returns the whole answer, for
+// findDynamic.
+func generalAuthenticateData(ctx context.Context, c *apdu.Client, last bool, tag apdu.Tag, value []byte, ne int) ([]byte, error) {
+	var b apdu.TLVBuilder
+	b.AddConstructed(0x7C, func(b *apdu.TLVBuilder) { b.Add(tag, value) })
+	data, err := b.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: GENERAL AUTHENTICATE answer lacks %v: %w", ErrProtocol, respTag, err)
+		return nil, err
+	}
+	cla := byte(0x10)
+	if last {
+		cla = 0x00
+	}
+	return c.Do(ctx, apdu.Command{CLA: cla, INS: 0x86, Data: data, Ne: ne})
+}
+
+// findDynamic returns the value of tag in an answer's dynamic
+// authentication data 7C.
+func findDynamic(resp []byte, tag apdu.Tag) ([]byte, error) {
+	v, err := apdu.FindPath(resp, 0x7C, tag)
+	if err != nil {
+		return nil, fmt.Errorf("%w: GENERAL AUTHENTICATE answer lacks %v: %w", ErrProtocol, tag, err)
 	}
 	return v.Value, nil
 }

@@ -42,9 +42,14 @@ type Record struct {
 	CardSecurity []byte
 	// Verification is the outcome of passive authentication.
 	Verification Verification
-	// ChipAuthenticated: the chip proved it holds DG14's private key (Chip
-	// Authentication, ReadOptions.ChipAuthentication); with a Verified
-	// record this shows the chip is the one the issuer personalised.
+	// ChipAuthenticated: the chip proved it holds the private key of its
+	// Chip Authentication public key — DG14's, by Chip Authentication
+	// (ReadOptions.ChipAuthentication), or EF.CardSecurity's, by PACE with
+	// Chip Authentication Mapping in Open (ICAO 9303-11 §4.4.3.5), which
+	// needs no second protocol run. With a Verified record (passive
+	// authentication covering DG14, or EF.CardSecurity, which Read then
+	// verifies) this shows the chip is the one the issuer personalised,
+	// not a clone carrying its files.
 	ChipAuthenticated bool
 	// TerminalAuthenticated: the chip accepted the terminal's CV
 	// certificate chain and signature (ReadOptions.Terminal).
@@ -83,6 +88,10 @@ type ReadOptions struct {
 	// ChipAuthentication runs Chip Authentication (Session.AuthenticateChip)
 	// before the data groups are read, so that they travel under keys only
 	// the genuine chip can agree, and reads DG14 for passive authentication.
+	// After PACE with Chip Authentication Mapping the chip is authenticated
+	// already (its session keys are the ones only it could agree) and
+	// nothing more runs; EF.CardSecurity, verified with CSCAs, covers its
+	// key.
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader
@@ -149,7 +158,9 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 	want := opts.DataGroups
 	// The keys just used are trustworthy only once passive authentication
 	// covers their data groups.
-	if eac && want != nil && !slices.Contains(want, DG14) {
+	// After PACE-CAM the key was EF.CardSecurity's, which
+	// checkSignedCardAccess verifies; DG14 is not needed for it.
+	if eac && !s.eac.cam && want != nil && !slices.Contains(want, DG14) {
 		want = append(slices.Clone(want), DG14)
 	}
 	if opts.ActiveAuthentication && want != nil && !slices.Contains(want, DG15) {

@@ -58,6 +58,11 @@ type Options struct {
 	// systems whose policy forbids BAC (ICAO 9303-11 §4.2 lets a terminal
 	// use PACE only, and BAC's keys have no more entropy than the MRZ).
 	RequirePACE bool
+	// (PACE with Chip Authentication Mapping needs no option: Open prefers
+	// it whenever EF.CardAccess offers it, for it authenticates the chip in
+	// the same run, ICAO 9303-11 §4.4.3.5; Session.ChipAuthenticated then
+	// reports true, and a failed check is ErrPACECAM.)
+	//
 	// ShortReads forbids extended-length READ BINARY even when the reader
 	// and chip accept it.
 	ShortReads bool
@@ -94,7 +99,9 @@ type Session struct {
 
 // Open opens the LDS1 application with the holder's access key in the order
 // of ICAO 9303-11 §4.2: EF.CardAccess read from the master file, PACE when
-// it offers a supported variant, then SELECT of the application (under
+// it offers a supported variant (Chip Authentication Mapping first: then
+// Open checks the chip's proof against EF.CardSecurity's key and a failure
+// gives ErrPACECAM), then SELECT of the application (under
 // PACE's secure messaging); BAC after the SELECT otherwise, when the key is
 // an MRZKey. After PACE, and before the SELECT, EF.CardSecurity is read
 // from the MF when EF.CardAccess names a protocol that requires it (ICAO
@@ -151,10 +158,10 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 	if access != nil {
 		info, err := access.choose()
 		if err == nil {
-			sm, idIC, err := pace(ctx, t, key, info, opts.Rand)
+			r, err := runPACE(ctx, t, key, info, opts.Rand)
 			if err == nil {
-				s := newSession(t, sm, ProtocolPACE, opts)
-				s.access, s.idIC, s.seen, s.cardAccess = access, idIC, seen, caRaw
+				s := newSession(t, r.sm, ProtocolPACE, opts)
+				s.access, s.idIC, s.seen, s.cardAccess = access, r.idIC, seen, caRaw
 				// ICAO 9303-11 §9.2.11: EF.CardSecurity, in the MF and
 				// readable after PACE, is read now, before the
 				// application is selected, when EF.CardAccess names a
@@ -163,7 +170,15 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				// it costs no extra APDU.
 				if access.announcesCardSecurity() {
 					s.csTried = true
-					if s.cardSecurity, err = readCardSecurity(ctx, s.client, s.chunk); err != nil {
+					if s.cardSecurity, err = readCardSecurityInMF(ctx, s.client, s.chunk); err != nil {
+						return nil, err
+					}
+				}
+				if r.cam != nil {
+					if err := s.checkCAM(r, info); err != nil {
+						// The session is not returned: its keys die
+						// with it, and nothing was read from the
+						// application.
 						return nil, err
 					}
 				}
@@ -257,9 +272,13 @@ func (s *Session) CardAccess() *CardAccess { return s.access }
 // succeeded in this session (Session.AuthenticateTerminal).
 func (s *Session) TerminalAuthenticated() bool { return s.eac.terminal }
 
-// ChipAuthenticated reports whether Chip Authentication succeeded in this
-// session (Session.AuthenticateChip): the chip proved it holds the private
-// key of DG14, and secure messaging runs under the keys it agreed.
+// ChipAuthenticated reports whether the chip proved it holds the private
+// key of its Chip Authentication public key: by Chip Authentication
+// (Session.AuthenticateChip), the key in DG14, secure messaging then
+// running under the keys it agreed; or by PACE with Chip Authentication
+// Mapping in Open, the key in EF.CardSecurity (ICAO 9303-11 §4.4.3.5).
+// The key is the issuer's only once passive authentication covers DG14 or
+// EF.CardSecurity (Session.Read with CSCAs).
 func (s *Session) ChipAuthenticated() bool { return s.eac.chip }
 
 // ReadFile reads an elementary file of the application by its short EF

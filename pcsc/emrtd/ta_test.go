@@ -113,6 +113,9 @@ func TestTerminalAuthentication(t *testing.T) {
 		{"PACE short, CVCA in the chain", false, emrtdapplet.Options{}, false, true},
 		// ID_IC after PACE with DH is SHA-1 of the chip's y.
 		{"PACE DH, CA AES-128", true, emrtdapplet.Options{PACEDH: true}, false, false},
+		// After PACE-CAM no Chip Authentication runs: TA signs the
+		// terminal's PACE ephemeral key (BSI TR-03110-2 §3.4).
+		{"PACE-CAM, no CA", true, emrtdapplet.Options{PACECAM: true}, false, false},
 		{"BAC, CA 3DES", true, emrtdapplet.Options{DisablePACE: true, ChipAuthenticationCipher: emrtdapplet.PACE3DES}, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -116,12 +116,18 @@ type paceConfig struct {
 	// explicit: EF.CardAccess gives dh in a PACEDomainParameterInfo
 	// under param.
 	explicit bool
+	// camOID, when set, is id-PACE-ECDH-CAM-* (pacecam.go), announced
+	// beside oid and run with the Chip Authentication key.
+	camOID asn1.ObjectIdentifier
 }
 
 // paceRun is the chip's state within one PACE execution (ICAO 9303-11
 // §4.4.3).
 type paceRun struct {
-	step   int // GENERAL AUTHENTICATE steps done
+	oid    asn1.ObjectIdentifier // the variant MSE:Set AT chose
+	cam    bool                  // oid is the Chip Authentication Mapping
+	skMap  []byte                // SK_Map,IC, for CA_IC
+	step   int                   // GENERAL AUTHENTICATE steps done
 	secret []byte
 	nonce  []byte
 	gen    point    // mapped generator (ECDH)
@@ -368,12 +374,16 @@ func (a *Applet) mseSetAT(cmd apdu.Command) apdu.Response {
 		return apdu.Status(apdu.SWWrongData)
 	}
 	oid, _ := asn1.Marshal(a.pace.oid)
+	camOID, _ := asn1.Marshal(a.pace.camOID)
 	var secret []byte
-	okOID := false
+	okOID, cam := false, false
 	for _, o := range objs {
 		switch o.Tag {
 		case 0x80:
 			okOID = bytes.Equal(o.Value, oid[2:])
+			if a.pace.camOID != nil && bytes.Equal(o.Value, camOID[2:]) {
+				okOID, cam = true, true
+			}
 		case 0x83:
 			switch {
 			case bytes.Equal(o.Value, []byte{1}):
@@ -396,7 +406,10 @@ func (a *Applet) mseSetAT(cmd apdu.Command) apdu.Response {
 	if secret == nil {
 		return apdu.Status(apdu.SWWrongData)
 	}
-	a.run = &paceRun{secret: secret}
+	a.run = &paceRun{secret: secret, oid: a.pace.oid, cam: cam}
+	if cam {
+		a.run.oid = a.pace.camOID
+	}
 	return apdu.Status(apdu.SWOK)
 }
 
@@ -476,6 +489,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 			return fail(apdu.SWWrongData)
 		}
 		mx, my := c.ScalarBaseMult(sk)
+		run.skMap = sk
 		out, tag = point{mx, my}.bytes(c), 0x82
 	case 2: // key agreement on G'
 		if cfg.dh != nil {
@@ -518,7 +532,7 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		if in.Tag != 0x85 {
 			return fail(apdu.SWWrongData)
 		}
-		if subtle.ConstantTimeCompare(a.token(run.ksMAC, run.pkIC), in.Value) != 1 {
+		if subtle.ConstantTimeCompare(a.token(run.oid, run.ksMAC, run.pkIC), in.Value) != 1 {
 			// Wrong password: the chip's and the host's keys differ.
 			return fail(swAuthFailed)
 		}
@@ -526,7 +540,13 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 		if err != nil {
 			return fail(apdu.SWNoPreciseDiagnosis)
 		}
-		tIC := a.token(run.ksMAC, run.pkPCD)
+		tIC := a.token(run.oid, run.ksMAC, run.pkPCD)
+		var aIC []byte
+		if run.cam {
+			if aIC, err = a.camData(run); err != nil {
+				return fail(apdu.SWNoPreciseDiagnosis)
+			}
+		}
 		a.run, a.sm, a.level = nil, sm, accessPACE
 		if cfg.dh != nil {
 			a.idIC = compDH(run.pkIC)
@@ -534,6 +554,14 @@ func (a *Applet) generalAuthenticate(cmd apdu.Command) apdu.Response {
 			a.idIC = bytes.Clone(run.pkIC[1 : 1+coordLen(c)])
 		}
 		b, _ := apdu.AppendTLV(nil, 0x86, tIC)
+		if run.cam {
+			// ICAO 9303-11 §4.4.3.5: with CAM the chip is authenticated
+			// once the terminal checks A_IC; Terminal Authentication
+			// then signs the terminal's PACE key (pacecam.go).
+			b, _ = apdu.AppendTLV(b, 0x8A, aIC)
+			a.chipAuthenticated = true
+			a.compPCD = bytes.Clone(run.pkPCD[1 : 1+coordLen(c)])
+		}
 		resp, _ := apdu.AppendTLV(nil, 0x7C, b)
 		return apdu.Response{Data: resp, SW: apdu.SWOK}
 	}
@@ -555,8 +583,8 @@ func sessionKeys(s suite, shared []byte) (enc, mac []byte) {
 
 // token is MAC(KSmac, 7F49 { 06 OID, 86 point }), with 84 y for DH (ICAO
 // 9303-11 §4.4.3.4, §9.4).
-func (a *Applet) token(ksMAC, pk []byte) []byte {
-	oid, _ := asn1.Marshal(a.pace.oid)
+func (a *Applet) token(protocol asn1.ObjectIdentifier, ksMAC, pk []byte) []byte {
+	oid, _ := asn1.Marshal(protocol)
 	keyTag := byte(0x86)
 	if a.pace.dh != nil {
 		keyTag = 0x84

@@ -6,7 +6,10 @@
 // (generic mapping over ECDH on a NIST or Brainpool curve, or over DH on a
 // MODP group of RFC 5114 with Options.PACEDH, named by its standardized ID
 // or, with Options.PACEDHExplicit, given in a PACEDomainParameterInfo; 3DES
-// or AES),
+// or AES; with Options.PACECAM also PACE with Chip Authentication Mapping,
+// ICAO 9303-11 §4.4.3.3.3 and §4.4.3.5, run with the Chip Authentication key
+// and EF.CardSecurity, after which the chip counts as chip-authenticated
+// for Terminal Authentication),
 // EF.COM, DG1 (TD1 or TD3 MRZ), DG2 (the photo in an ISO/IEC 19794-5
 // record), DG3 (fingerprints), DG11, DG12, DG13, DG14 (the Chip
 // Authentication key, which Options.DisableChipAuthentication leaves out, and

@@ -89,6 +89,14 @@ type Options struct {
 	// §9.2.1) under the proprietary parameter ID 32, which the PACEInfo and
 	// MSE:Set AT then name.
 	PACEDHExplicit bool
+	// PACECAM announces, beside generic mapping, PACE with Chip
+	// Authentication Mapping, id-PACE-ECDH-CAM-AES-CBC-CMAC-* with
+	// PACECipher (an AES suite: CAM has no 3DES variant), on the PACE
+	// curve, and runs it with the Chip Authentication key, which must be on
+	// that curve (ICAO 9303-11 §4.4.3.3.3, §4.4.3.5). It implies
+	// CardSecurity: the terminal takes the key from EF.CardSecurity
+	// (§9.2.11 makes the file REQUIRED on such a chip).
+	PACECAM bool
 	// Issuer signs EF.SOD; a fresh one for the issuing state when nil.
 	Issuer *Issuer
 	// Now dates the PKI and the signing time; time.Now when zero.
@@ -256,6 +264,12 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 				return nil, fmt.Errorf("%w: PACE parameter %d, cipher %d", ErrProfile, id, c)
 			}
 			pace = &paceConfig{oid: asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 2, int(c)}, suite: suite(c), param: id, curve: curve}
+			if opts.PACECAM {
+				if c == PACE3DES {
+					return nil, fmt.Errorf("%w: PACE-CAM has no 3DES variant", ErrProfile)
+				}
+				pace.camOID = asn1.ObjectIdentifier{0, 4, 0, 127, 0, 7, 2, 2, 4, 6, int(c)}
+			}
 		}
 		if access, err = cardAccess(pace); err != nil {
 			return nil, err
@@ -284,6 +298,14 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 			return nil, err
 		}
 	}
+	if opts.PACECAM {
+		switch {
+		case pace == nil || pace.curve == nil:
+			return nil, fmt.Errorf("%w: PACE-CAM needs PACE over ECDH", ErrProfile)
+		case ca == nil || ca.curve != pace.curve:
+			return nil, fmt.Errorf("%w: PACE-CAM needs a Chip Authentication key on the PACE curve", ErrProfile)
+		}
+	}
 	// DG14 holds the keys' SecurityInfos and, on a PACE chip, every
 	// SecurityInfo of EF.CardAccess, also without Chip Authentication (ICAO
 	// 9303-11 §9.2.11), so that a reader can authenticate EF.CardAccess.
@@ -301,7 +323,7 @@ func Personalise(p Profile, opts *Options) (*Personalised, error) {
 		groups[14] = dg14
 	}
 	var cardSecurity []byte
-	if opts.CardSecurity {
+	if opts.CardSecurity || opts.PACECAM {
 		if access == nil {
 			return nil, fmt.Errorf("%w: EF.CardSecurity is read after PACE, which the chip lacks", ErrProfile)
 		}
@@ -386,6 +408,19 @@ func cardAccess(cfg *paceConfig) ([]byte, error) {
 	}{cfg.oid, 2, cfg.param})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.camOID != nil {
+		// id-PACE-ECDH-CAM-* sorts after id-PACE-ECDH-GM-* (DER SET OF,
+		// X.690 §11.6): its arc is 6, GM's 2.
+		cam, err := asn1.Marshal(struct {
+			Protocol asn1.ObjectIdentifier
+			Version  int
+			Param    int
+		}{cfg.camOID, 2, cfg.param})
+		if err != nil {
+			return nil, err
+		}
+		info = append(info, cam...)
 	}
 	if cfg.explicit {
 		// PACEDomainParameterInfo { id-PACE-DH-GM, AlgorithmIdentifier

@@ -42,15 +42,19 @@ static void respond(const unsigned char *d, size_t n, unsigned sw)
     puthex("< ", o.b, o.n);
 }
 
-/* ga_answer answers 7C { tag value } 9000. */
-static void ga_answer(unsigned tag, const BUF_MEM *m)
+/* ga_answer answers 7C { tag value [8A a_ic] } 9000. */
+static void ga_answer2(unsigned tag, const BUF_MEM *m, const BUF_MEM *aic)
 {
     static buf in, out;
     in.n = 0; out.n = 0;
     tlv(&in, tag, (unsigned char *) m->data, m->length);
+    if (aic)
+        tlv(&in, 0x8A, (unsigned char *) aic->data, aic->length);
     tlv(&out, 0x7C, in.b, in.n);
     respond(out.b, out.n, 0x9000);
 }
+
+static void ga_answer(unsigned tag, const BUF_MEM *m) { ga_answer2(tag, m, NULL); }
 
 /* sm_respond protects a response (§9.8.5): DO'87' when there is data,
  * DO'99', DO'8E'. */
@@ -89,11 +93,14 @@ int chip(int argc, char **argv)
 
     /* the files of the application: EF.COM, and DG14 and DG3 (which needs
      * Terminal Authentication) when given */
-    struct file { unsigned char sfi; unsigned char *b; size_t n; int needs_ta; } files[3], *cur = NULL;
+    struct file { unsigned char sfi; unsigned char *b; size_t n; int needs_ta, mf; } files[4], *cur = NULL;
     int nfiles = 0;
     files[nfiles++] = (struct file) { 0x1E, efcom, (size_t) comn, 0 };
     if (opt("dg14")) { files[nfiles] = (struct file) { 0x0E, NULL, 0, 0 }; files[nfiles].b = opthex("dg14", &files[nfiles].n); nfiles++; }
     if (opt("dg3")) { files[nfiles] = (struct file) { 0x03, NULL, 0, 1 }; files[nfiles].b = opthex("dg3", &files[nfiles].n); nfiles++; }
+    /* EF.CardSecurity, in the MF (SFI 1D), after PACE (ICAO 9303-11 §9.2.11) */
+    if (opt("cardsecurity")) { files[nfiles] = (struct file) { 0x1D, NULL, 0, 0, 1 }; files[nfiles].b = opthex("cardsecurity", &files[nfiles].n); nfiles++; }
+    int is_cam = 0;
 
     /* Chip Authentication: the protocol and curve of DG14, the private key
      * (PKCS #8); Terminal Authentication: the CVCA */
@@ -156,14 +163,14 @@ int chip(int argc, char **argv)
                 static const unsigned char aid[] = { 0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01 };
                 lds1 = plain.n == sizeof aid && memcmp(plain.b, aid, sizeof aid) == 0;
                 sm_respond(ctx, NULL, 0, lds1 ? 0x9000 : 0x6A82);
-            } else if (c.ins == 0xB0 && lds1) {
+            } else if (c.ins == 0xB0) {
                 /* READ BINARY: by short EF identifier, which makes the
                  * file current, or at an offset of the current file */
                 size_t off = 0;
                 if (c.p1 & 0x80) {
                     cur = NULL;
                     for (int i = 0; i < nfiles; i++)
-                        if (files[i].sfi == (c.p1 & 0x1F))
+                        if (files[i].sfi == (c.p1 & 0x1F) && files[i].mf == !lds1)
                             cur = &files[i];
                     off = c.p2;
                 } else {
@@ -250,6 +257,13 @@ int chip(int argc, char **argv)
             int ok = o && ref && l83 == 1 && dn > 2 && (size_t) (dn - 2) == l80 && memcmp(der + 2, o, l80) == 0 &&
                 ref[0] == (type == PACE_MRZ ? 1 : 2);
             OPENSSL_free(der);
+            /* or, with cam=1, id-PACE-ECDH-CAM-* of the same cipher */
+            is_cam = 0;
+            if (!ok && opt("cam") && o && ref && l83 == 1 && ref[0] == (type == PACE_MRZ ? 1 : 2)) {
+                unsigned char camoid[32];
+                size_t camn = cam_oid(cam_nid(ctx->pace_ctx->protocol), camoid, sizeof camoid);
+                ok = is_cam = camn == l80 && memcmp(camoid, o, l80) == 0;
+            }
             step = ok ? 0 : -1;
             respond(NULL, 0, ok ? 0x9000 : 0x6A80);
         } else if (c.ins == 0x86 && step >= 0) {
@@ -284,6 +298,9 @@ int chip(int argc, char **argv)
             }
             case 3: {
                 if (!(v = find(v, vn, 0x85, &vn))) { respond(NULL, 0, 0x6A80); step = -1; continue; }
+                int gm = ctx->pace_ctx->protocol;
+                if (is_cam)
+                    ctx->pace_ctx->protocol = cam_nid(gm);
                 if (PACE_STEP3D_verify_authentication_token(ctx, bm(v, vn)) != 1) {
                     printf("ERR terminal's token does not verify\n");
                     respond(NULL, 0, 0x6300);
@@ -291,8 +308,20 @@ int chip(int argc, char **argv)
                     continue;
                 }
                 BUF_MEM *t = PACE_STEP3D_compute_authentication_token(ctx, pkPCD);
+                ctx->pace_ctx->protocol = gm;
+                BUF_MEM *aic = NULL;
+                if (is_cam) {
+                    /* A_IC with the Chip Authentication key; the chip is
+                     * then authenticated, and Terminal Authentication signs
+                     * the terminal's PACE key (BSI TR-03110-2 §3.4) */
+                    if (!ctx->ca_ctx) die("cam=1 needs ca_oid and ca_key");
+                    aic = cam_chip_data(ctx, ctx->ca_ctx->ka_ctx->key);
+                    ca_done = 1;
+                    compPCD = comp(ctx->pace_ctx->ka_ctx->key, EAC_Comp(ctx, EAC_ID_PACE, pkPCD), "PCD");
+                    puts("OK CAM");
+                }
                 if (!t || !EAC_CTX_set_encryption_ctx(ctx, EAC_ID_PACE)) die("token");
-                ga_answer(0x86, t);
+                ga_answer2(0x86, t, aic);
                 sm = 1;
                 printf("OK PACE\n");
                 break;

@@ -16,12 +16,18 @@
  *     from stdin. Ends with "OK FILE <sfi> HEX" for each file, "OK DONE".
  *     With ca_oid, ca_curve, ca_pub, ca_keyid, ta_key, cvca, dv and is,
  *     Chip Authentication version 1 and Terminal Authentication, then DG3.
+ *     With cam=1, PACE with Chip Authentication Mapping (cam.c): it reads
+ *     EF.CardSecurity (SFI 1D, in the MF, "OK FILE 1D ...") and checks the
+ *     chip's A_IC against its key ("OK CAM").
  *   peer chip CARDACCESS-HEX mrz|can SECRET EFCOM-HEX [raw] [NAME=HEX...]
  *     OpenPACE as the chip: reads commands from stdin, answers them; serves
  *     EF.CardAccess in the MF, the PACE steps, and after PACE under secure
  *     messaging SELECT of the eMRTD application and EF.COM (SFI 1E); with
  *     ca_oid, ca_curve, ca_key, cvca, dg14 and dg3, Chip Authentication
- *     version 1 and Terminal Authentication, then DG3.
+ *     version 1 and Terminal Authentication, then DG3. With cam=1 and
+ *     cardsecurity=HEX (and ca_oid, ca_key for the key), PACE with Chip
+ *     Authentication Mapping, EF.CardSecurity served in the MF after PACE,
+ *     and Terminal Authentication over the terminal's PACE key.
  *
  * The call sequence follows OpenPACE's API (eac.h, pace.h, ca.h, ta.h);
  * secure messaging is ICAO Doc 9303-11 §9.8 built on EAC_encrypt and
@@ -82,6 +88,14 @@ BUF_MEM *comp(EVP_PKEY *key, BUF_MEM *c, const char *what);
  * keys from K alone (ICAO 9303-11 §6.2, §9.7.1), where OpenPACE's
  * CA_STEP6_derive_keys also verifies version 2's token. */
 int KA_CTX_derive_keys(KA_CTX *ctx, const BUF_MEM *nonce, EVP_MD_CTX *md_ctx);
+
+/* cam.c: PACE with Chip Authentication Mapping around OpenPACE's generic
+ * mapping. */
+int cam_nid(int gm);
+size_t cam_oid(int nid, unsigned char *out, size_t max);
+BUF_MEM *cam_chip_data(EAC_CTX *ctx, EVP_PKEY *ca_key);
+int cam_check(EAC_CTX *ctx, const unsigned char *aic, size_t n, const BUF_MEM *mapIC,
+        const unsigned char *cs, size_t csn);
 
 int terminal(int argc, char **argv);
 int chip(int argc, char **argv);

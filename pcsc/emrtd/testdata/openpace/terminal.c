@@ -279,8 +279,13 @@ int terminal(int argc, char **argv)
     if (dn < 2 || dn - 2 > (int) sizeof oid) die("protocol OID");
     memcpy(oid, der + 2, dn - 2);
     OPENSSL_free(der);
+    size_t oidn = dn - 2;
+    /* PACE-CAM: OpenPACE chose the generic mapping of the same cipher */
+    int gm = ctx->pace_ctx->protocol, cam = opt("cam") ? cam_nid(gm) : NID_undef;
+    if (cam != NID_undef)
+        oidn = cam_oid(cam, oid, sizeof oid);
     tmp.n = 0;
-    tlv(&tmp, 0x80, oid, dn - 2);
+    tlv(&tmp, 0x80, oid, oidn);
     unsigned char ref = type == PACE_MRZ ? 1 : 2;
     tlv(&tmp, 0x83, &ref, 1);
     unsigned char id = ctx->pace_ctx->id;
@@ -325,7 +330,10 @@ int terminal(int argc, char **argv)
     shared_secret(ctx);
     if (!PACE_STEP3C_derive_keys(ctx)) die("PACE_STEP3C_derive_keys");
 
-    /* 4: mutual authentication (§4.4.3.4) */
+    /* 4: mutual authentication (§4.4.3.4), the tokens over the OID of the
+     * protocol run */
+    if (cam != NID_undef)
+        ctx->pace_ctx->protocol = cam;
     BUF_MEM *tPCD = PACE_STEP3D_compute_authentication_token(ctx, pkIC);
     if (!tPCD) die("PACE_STEP3D_compute_authentication_token");
     tmp.n = 0;
@@ -341,6 +349,19 @@ int terminal(int argc, char **argv)
     if (!(v = find(r, rn, 0x7C, &vn)) || !(v = find(v, vn, 0x86, &vn))) die("GA token answer");
     BUF_MEM *tIC = bm(v, vn);
     if (PACE_STEP3D_verify_authentication_token(ctx, tIC) != 1) die("chip's token does not verify");
+    ctx->pace_ctx->protocol = gm;
+    /* PACE-CAM: the encrypted chip authentication data, DO'8A' (§4.4.3.5) */
+    static buf aic;
+    aic.n = 0;
+    if (cam != NID_undef) {
+        size_t an;
+        const unsigned char *a = find(r, rn, 0x7C, &vn);
+        if (!a || !(a = find(a, vn, 0x8A, &an))) {
+            puts("ERR CAM no DO'8A'");
+            return 1;
+        }
+        put(&aic, a, an);
+    }
     /* ID_IC for Terminal Authentication (ICAO 9303-11 §7.1) */
     BUF_MEM *id_ic = comp(ctx->pace_ctx->ka_ctx->key, EAC_Comp(ctx, EAC_ID_PACE, pkIC), "IDIC");
     puts("OK PACE");
@@ -348,6 +369,13 @@ int terminal(int argc, char **argv)
 
     /* secure messaging: SELECT the eMRTD application, then read files */
     if (!EAC_CTX_set_encryption_ctx(ctx, EAC_ID_PACE)) die("EAC_CTX_set_encryption_ctx");
+    if (cam != NID_undef) {
+        /* EF.CardSecurity in the MF, then the check of A_IC against its key
+         * (§4.4.3.5, §9.2.11) */
+        static buf cs;
+        if (!read_file(ctx, 0x1D, &cs) || !cam_check(ctx, aic.b, aic.n, mapIC, cs.b, cs.n))
+            return 1;
+    }
     static const unsigned char aid[] = { 0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01 };
     static buf out, file;
     if ((sw = sm_transmit(ctx, 0x00, 0xA4, 0x04, 0x0C, aid, sizeof aid, 0, 0, 0, &out)) != 0x9000) {
