@@ -18,7 +18,12 @@ import (
 // EF.CardAccess EF.CardSecurity authenticates: three APDUs more (SELECT MF,
 // READ BINARY, SELECT of the application) and one more signature check.
 // The DH rows run PACE with DH generic mapping (anchor:
-// BenchmarkAnchorPACEDHReadCrypto).
+// BenchmarkAnchorPACEDHReadCrypto). The CAM rows run PACE with Chip
+// Authentication Mapping on a chip that also has DG14: EF.CardSecurity
+// read at Open for the chip's key, A_IC checked, and Read then verifies
+// EF.CardSecurity's signature besides EF.SOD's; set them beside the
+// CardSecurity rows (the same files and signatures, generic mapping, no
+// chip authentication).
 func BenchmarkRead(b *testing.B) {
 	for _, c := range []struct {
 		name  string
@@ -27,23 +32,26 @@ func BenchmarkRead(b *testing.B) {
 		ext   bool
 		cs    bool
 		dh    bool
+		cam   bool
 	}{
-		{"PACE-P256/extended", 12, false, true, false, false},
-		{"PACE-P256/short", 12, false, false, false, false},
-		{"PACE-BP256/extended", 13, false, true, false, false},
-		{"PACE-BP256/short", 13, false, false, false, false},
-		{"BAC/extended", 0, true, true, false, false},
-		{"BAC/short", 0, true, false, false, false},
-		{"PACE-P256+CardSecurity/extended", 12, false, true, true, false},
-		{"PACE-P256+CardSecurity/short", 12, false, false, true, false},
+		{"PACE-P256/extended", 12, false, true, false, false, false},
+		{"PACE-P256/short", 12, false, false, false, false, false},
+		{"PACE-BP256/extended", 13, false, true, false, false, false},
+		{"PACE-BP256/short", 13, false, false, false, false, false},
+		{"BAC/extended", 0, true, true, false, false, false},
+		{"BAC/short", 0, true, false, false, false, false},
+		{"PACE-P256+CardSecurity/extended", 12, false, true, true, false, false},
+		{"PACE-P256+CardSecurity/short", 12, false, false, true, false, false},
 		// PACE with DH generic mapping on the RFC 5114 groups (IDs 0, 2).
-		{"PACE-DH1024/extended", 0, false, true, false, true},
-		{"PACE-DH1024/short", 0, false, false, false, true},
-		{"PACE-DH2048-256/extended", 2, false, true, false, true},
+		{"PACE-DH1024/extended", 0, false, true, false, true, false},
+		{"PACE-DH1024/short", 0, false, false, false, true, false},
+		{"PACE-DH2048-256/extended", 2, false, true, false, true, false},
+		{"PACE-CAM-P256/extended", 12, false, true, false, false, true},
+		{"PACE-CAM-BP256/extended", 13, false, true, false, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFixture(b, c.ext, &emrtdapplet.Options{PACEParameterID: c.param, DisablePACE: c.bac,
-				CardSecurity: c.cs, OmitDG14: c.cs, DisableChipAuthentication: c.cs, PACEDH: c.dh})
+				CardSecurity: c.cs, OmitDG14: c.cs, DisableChipAuthentication: c.cs, PACEDH: c.dh, PACECAM: c.cam})
 			var key emrtd.AccessKey = emrtd.CAN(f.p.CAN)
 			if c.bac {
 				key = f.key
