@@ -107,7 +107,11 @@ func (s *Store) beginWrite(ctx context.Context, opts *sql.TxOptions) (tx *sql.Tx
 		unlock()
 		return nil, nil, err
 	}
-	return tx, func() { tx.Rollback(); unlock() }, nil
+	return tx, func() {
+		tx.Rollback()
+		unlock()
+		s.prepareWanted(ctx)
+	}, nil
 }
 
 // walCheckpointer copies the write-ahead log back into the database file
