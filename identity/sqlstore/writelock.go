@@ -103,12 +103,39 @@ func (s *Store) beginWrite(ctx context.Context, opts *sql.TxOptions) (tx *sql.Tx
 	if err != nil {
 		return nil, nil, err
 	}
-	if tx, err = s.db.BeginTx(ctx, opts); err != nil {
+	if s.writer.ch == nil {
+		if tx, err = s.db.BeginTx(ctx, opts); err != nil {
+			unlock()
+			return nil, nil, err
+		}
+		return tx, func() {
+			tx.Rollback()
+			s.prepareWanted(ctx)
+		}, nil
+	}
+	// On SQLite the transaction must be over, and the file's write lock
+	// free, before the store's lock goes to the next writer. A transaction
+	// begun with ctx is rolled back, once ctx ends, by a goroutine of
+	// database/sql's (Tx.awaitDone): the Rollback below then found it done
+	// and returned at once, and the next writer, woken at once, met the
+	// file still locked and slept in the busy handler
+	// (TestCancelledWriteLeavesNoSQLiteLock). So the connection is taken
+	// with ctx, and the transaction begun on it without ctx's end: its
+	// statements still stop when ctx ends (each is given ctx), and end's
+	// Rollback is the one that runs, before the unlock.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	if tx, err = conn.BeginTx(context.WithoutCancel(ctx), opts); err != nil {
+		conn.Close()
 		unlock()
 		return nil, nil, err
 	}
 	return tx, func() {
 		tx.Rollback()
+		conn.Close()
 		unlock()
 		s.prepareWanted(ctx)
 	}, nil
