@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
@@ -174,12 +173,16 @@ type walCheckpointer struct {
 	db     *sql.DB
 	writes int // under the write lock
 	due    chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	// ctx ends at close, which stop does: a checkpoint waiting for a
+	// connection (the pool's all taken, say by the application through
+	// DB) or running gives up then, rather than hold Close until one is
+	// given back. A PASSIVE checkpoint cut short copies less, no harm.
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 	// runs and copied count the checkpoints run and the frames they
 	// reported copied, for tests.
 	runs, copied atomic.Int64
-	closed       sync.Once
 }
 
 const (
@@ -197,7 +200,8 @@ const (
 )
 
 func startCheckpointer(db *sql.DB) *walCheckpointer {
-	c := &walCheckpointer{db: db, due: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &walCheckpointer{db: db, due: make(chan struct{}, 1), done: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.run()
 	return c
 }
@@ -218,12 +222,12 @@ func (c *walCheckpointer) run() {
 	defer close(c.done)
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-c.due:
 		}
 		var busy, log, done int
-		if err := c.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+		if err := c.db.QueryRowContext(c.ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
 			slog.Debug("puce: SQLite WAL checkpoint failed; the next one, or SQLite's own, will copy these pages", "err", err)
 			continue
 		}
@@ -235,6 +239,6 @@ func (c *walCheckpointer) run() {
 // close stops the goroutine and waits for it; later calls do nothing
 // (a Store may be closed twice).
 func (c *walCheckpointer) close() {
-	c.closed.Do(func() { close(c.stop) })
+	c.stop()
 	<-c.done
 }

@@ -209,3 +209,40 @@ func TestCancelledWriteLeavesNoSQLiteLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseDoesNotWaitForAConnection: Close ends the checkpoints'
+// goroutine even when it waits for a connection that the pool has none
+// of (the application holds them, through DB): Close waited for one to
+// come back, and so for whatever the application meant to do after it.
+func TestCloseDoesNotWaitForAConnection(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "p.db"), WithPool(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []*sql.Conn
+	for range 2 {
+		c, err := s.DB().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	// A checkpoint is due, as after checkpointEvery writes; its goroutine
+	// now waits for a connection.
+	for range checkpointEvery {
+		s.writer.ckpt.wrote()
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for a connection the application holds")
+	}
+}
