@@ -524,6 +524,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
 	}
+	if err := validText("credential name", c.Name); err != nil {
+		return fmt.Errorf("sqlstore: create credential: %w", err)
+	}
 	if c.Counter > math.MaxInt64 {
 		return fmt.Errorf("%w: counter %d does not fit the database", identity.ErrBadInput, c.Counter)
 	}
@@ -597,6 +600,9 @@ func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) er
 	if c.Revision >= math.MaxInt64 {
 		return fmt.Errorf("%w: revision %d does not fit the database", identity.ErrBadInput, c.Revision)
 	}
+	if err := validText("credential name", c.Name); err != nil {
+		return fmt.Errorf("sqlstore: update credential: %w", err)
+	}
 	r, err := s.exec(ctx, `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
 		WHERE kind = ? AND id = ? AND subject = ? AND revision = ?`,
 		c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject, int64(c.Revision))
@@ -664,6 +670,9 @@ func (s *Store) DeleteCredential(ctx context.Context, ref identity.CredentialRef
 // PutChallenge implements identity.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
 	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
+		return fmt.Errorf("sqlstore: store challenge: %w", err)
+	}
+	if err := validText("challenge origin", ch.Origin); err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
 	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at)
