@@ -696,14 +696,19 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	ch := identity.Challenge{ID: id}
 	var purpose int
 	var created, expires int64
-	unlock, err := s.writer.lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	err = s.queryRow(ctx, `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL
+	err := func() error {
+		unlock, err := s.writer.lock(ctx)
+		if err != nil {
+			return err
+		}
+		// Deferred: a panic in the statement (the driver's), recovered by
+		// the caller as an HTTP server does, must not leave the lock taken
+		// and every later write of the handle waiting (TestPanicReleasesWriteLock).
+		defer unlock()
+		return s.queryRow(ctx, `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL
 		RETURNING kind, purpose, subject, origin, payload, state, txn, created_at, expires_at`, micros(now), id[:]).
-		Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &ch.Transaction, &created, &expires)
-	unlock()
+			Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &ch.Transaction, &created, &expires)
+	}()
 	if errors.Is(err, sql.ErrNoRows) {
 		var one int
 		err := s.queryRow(ctx, `SELECT 1 FROM puce_challenges WHERE id = ?`, id[:]).Scan(&one)
