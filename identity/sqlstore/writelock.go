@@ -27,12 +27,28 @@ import (
 type writeLock struct {
 	ch   chan struct{}
 	ckpt *walCheckpointer // nil for ":memory:", which has no WAL
-	// waiting counts the goroutines blocked in lock, for unlock's yield.
-	waiting atomic.Int32
+	// waiting counts the goroutines blocked in lock, for unlock's yield;
+	// yieldMax is the most waiting that unlock yields to.
+	waiting  atomic.Int32
+	yieldMax int32
 }
 
 // newWriteLock is the write lock of a SQLite store.
-func newWriteLock() writeLock { return writeLock{ch: make(chan struct{}, 1)} }
+func newWriteLock() writeLock {
+	return writeLock{ch: make(chan struct{}, 1), yieldMax: int32(yieldPerProc * runtime.GOMAXPROCS(0))}
+}
+
+// yieldPerProc bounds unlock's yield: it yields while at most this many
+// goroutines per processor wait for the lock (GOMAXPROCS when the store
+// opened). Beyond that, yielding made the lock unfair: the goroutine that
+// yields goes to the global run queue, which the scheduler serves only
+// now and then while the processors' own queues have work, and with 64
+// goroutines writing on 2 CPUs some made 4 to 7 times as many writes as
+// others, the slowest write taking 124-195 ms against 23-43 ms without the
+// yield, for no more writes in all (TestWriteLockFairUnderLoad). The
+// logins of BENCHMARKS.md (1 to 4 goroutines on 2 CPUs, at most 3
+// waiting) yield as before.
+const yieldPerProc = 2
 
 // checkpointBeside has a goroutine run the checkpoints of the WAL file
 // db (see walCheckpointer) until close. Call it once, before the store
@@ -60,8 +76,8 @@ func (w *writeLock) lock(ctx context.Context) (func(), error) {
 	}
 }
 
-// unlock releases the lock and, when a goroutine waits for it, yields the
-// processor to that one.
+// unlock releases the lock and, when a goroutine waits for it (and not
+// too many: yieldPerProc), yields the processor to that one.
 //
 // The channel hands the lock to the waiter at once, but the Go scheduler
 // only queues it, on this processor, behind the goroutine releasing it,
@@ -80,7 +96,7 @@ func (w *writeLock) unlock() {
 		w.ckpt.wrote()
 	}
 	<-w.ch
-	if w.waiting.Load() > 0 {
+	if n := w.waiting.Load(); n > 0 && n <= w.yieldMax {
 		runtime.Gosched()
 	}
 }

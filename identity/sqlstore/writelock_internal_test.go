@@ -2,9 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,5 +249,55 @@ func TestCloseDoesNotWaitForAConnection(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close waited for a connection the application holds")
+	}
+}
+
+// TestWriteLockFairUnderLoad: with many more goroutines writing than
+// processors, each gets about as many writes as the others. The releaser's
+// yield (unlock) sends the goroutine that yields to the global run queue,
+// which the scheduler serves only now and then while local queues have
+// work: with 64 goroutines on 2 CPUs some made 4 to 7 times as many writes
+// as others, and the slowest write took 124-195 ms where 23-43 ms without
+// the yield. Beyond a couple of waiters per processor the waiter handed
+// the lock does not sit waiting for an idle processor, which the yield is
+// for, and the store no longer yields.
+func TestWriteLockFairUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "f.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := max(64, 8*runtime.GOMAXPROCS(0))
+	var stop atomic.Bool
+	counts := make([]int, g)
+	var wg sync.WaitGroup
+	for i := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var h [32]byte
+			for !stop.Load() {
+				// A login's work besides its writes (a signature, say).
+				for range 100 {
+					h = sha256.Sum256(h[:])
+				}
+				now := time.Now()
+				ch := &identity.Challenge{ID: identity.NewChallengeID(), Kind: "totp", Subject: "f", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+				if err := s.PutChallenge(ctx, ch); err != nil {
+					t.Error(err)
+					return
+				}
+				counts[i]++
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	lo, hi := slices.Min(counts), slices.Max(counts)
+	t.Logf("%d goroutines: %d to %d writes each", g, lo, hi)
+	if lo < hi/2 {
+		t.Fatalf("%d goroutines writing: one made %d writes, another %d", g, lo, hi)
 	}
 }
