@@ -130,20 +130,19 @@ func (s *Store) beginWrite(ctx context.Context, opts *sql.TxOptions) (tx *sql.Tx
 	}
 	// On SQLite the transaction must be over, and the file's write lock
 	// free, before the store's lock goes to the next writer. A transaction
-	// begun with ctx is rolled back, once ctx ends, by a goroutine of
+	// is rolled back, once its context ends, by a goroutine of
 	// database/sql's (Tx.awaitDone): the Rollback below then found it done
 	// and returned at once, and the next writer, woken at once, met the
 	// file still locked and slept in the busy handler
-	// (TestCancelledWriteLeavesNoSQLiteLock). So the connection is taken
-	// with ctx, and the transaction begun on it without ctx's end: its
-	// statements still stop when ctx ends (each is given ctx), and end's
-	// Rollback is the one that runs, before the unlock.
+	// (TestCancelledWriteLeavesNoSQLiteLock). Begun on a connection of its
+	// own, the transaction holds that connection until its rollback is
+	// over, whoever runs it, and Conn.Close waits for that.
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	if tx, err = conn.BeginTx(context.WithoutCancel(ctx), opts); err != nil {
+	if tx, err = conn.BeginTx(ctx, opts); err != nil {
 		conn.Close()
 		unlock()
 		return nil, nil, err
