@@ -16,6 +16,9 @@ import (
 
 // CreateSession implements identity.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, r *identity.SessionRecord) error {
+	if err := validSession(r); err != nil {
+		return fmt.Errorf("sqlstore: create session: %w", err)
+	}
 	res, err := s.exec(ctx, `INSERT INTO puce_sessions (id, subject, data, created_at, last_seen_at, expires_at, version)
 		VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
 		r.ID[:], r.Subject, r.Data, micros(r.CreatedAt), micros(r.LastSeenAt), micros(r.ExpiresAt))
@@ -54,6 +57,9 @@ func (s *Store) Session(ctx context.Context, id identity.SessionID, now time.Tim
 func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) error {
 	if r.Version >= math.MaxInt64 {
 		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, r.Version)
+	}
+	if err := validSession(r); err != nil {
+		return fmt.Errorf("sqlstore: update session: %w", err)
 	}
 	res, err := s.exec(ctx, `UPDATE puce_sessions SET subject = ?, data = ?, last_seen_at = ?, expires_at = ?, version = version + 1
 		WHERE id = ? AND version = ?`,
@@ -103,6 +109,9 @@ func (s *Store) DeleteSession(ctx context.Context, id identity.SessionID, versio
 func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
 	if version >= math.MaxInt64 {
 		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, version)
+	}
+	if err := validSession(next); err != nil {
+		return fmt.Errorf("sqlstore: renew session: %w", err)
 	}
 	// A version of 0 matches any row: versions start at 1.
 	args := []any{old[:], int64(version), int64(version),

@@ -524,6 +524,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
 	}
+	if err := validText("credential name", c.Name); err != nil {
+		return fmt.Errorf("sqlstore: create credential: %w", err)
+	}
 	if c.Counter > math.MaxInt64 {
 		return fmt.Errorf("%w: counter %d does not fit the database", identity.ErrBadInput, c.Counter)
 	}
@@ -597,6 +600,9 @@ func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) er
 	if c.Revision >= math.MaxInt64 {
 		return fmt.Errorf("%w: revision %d does not fit the database", identity.ErrBadInput, c.Revision)
 	}
+	if err := validText("credential name", c.Name); err != nil {
+		return fmt.Errorf("sqlstore: update credential: %w", err)
+	}
 	r, err := s.exec(ctx, `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
 		WHERE kind = ? AND id = ? AND subject = ? AND revision = ?`,
 		c.Name, c.Secret, c.Public, c.Active, micros(c.LastUsedAt), c.Kind, c.ID, c.Subject, int64(c.Revision))
@@ -666,6 +672,9 @@ func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error 
 	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
+	if err := validText("challenge origin", ch.Origin); err != nil {
+		return fmt.Errorf("sqlstore: store challenge: %w", err)
+	}
 	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		ch.ID[:], ch.Kind, int(ch.Purpose), ch.Subject, ch.Origin, ch.Payload, ch.State, ch.Transaction, micros(ch.CreatedAt), micros(ch.ExpiresAt))
@@ -687,14 +696,19 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id identity.ChallengeID, n
 	ch := identity.Challenge{ID: id}
 	var purpose int
 	var created, expires int64
-	unlock, err := s.writer.lock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	err = s.queryRow(ctx, `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL
+	err := func() error {
+		unlock, err := s.writer.lock(ctx)
+		if err != nil {
+			return err
+		}
+		// Deferred: a panic in the statement (the driver's), recovered by
+		// the caller as an HTTP server does, must not leave the lock taken
+		// and every later write of the handle waiting (TestPanicReleasesWriteLock).
+		defer unlock()
+		return s.queryRow(ctx, `UPDATE puce_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL
 		RETURNING kind, purpose, subject, origin, payload, state, txn, created_at, expires_at`, micros(now), id[:]).
-		Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &ch.Transaction, &created, &expires)
-	unlock()
+			Scan(&ch.Kind, &purpose, &ch.Subject, &ch.Origin, &ch.Payload, &ch.State, &ch.Transaction, &created, &expires)
+	}()
 	if errors.Is(err, sql.ErrNoRows) {
 		var one int
 		err := s.queryRow(ctx, `SELECT 1 FROM puce_challenges WHERE id = ?`, id[:]).Scan(&one)

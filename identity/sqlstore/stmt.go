@@ -20,6 +20,9 @@ import (
 // map cannot grow without bound.
 type statements struct {
 	m sync.Map // query as written (with ? placeholders) -> *sql.Stmt
+	// wanted holds the queries a transaction ran unprepared (see txStmt),
+	// for prepareWanted once it is over.
+	wanted sync.Map // query -> struct{}
 	// mu orders closing against preparing: once closed, nothing new is kept.
 	mu     sync.Mutex
 	closed bool
@@ -92,17 +95,44 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	return s.db.QueryContext(ctx, s.d.rebind(q), args...)
 }
 
+// txStmt returns the handle's statement for q if it is prepared already.
+// A transaction must not prepare one on the handle (stmt): that takes a
+// second connection from the pool while the transaction holds one, and
+// with one connection (":memory:", WithPool(1)) it waited for ever, the
+// first audited append or unit of such a store hanging until its context
+// ended (TestOneConnection); with more, a transaction still waited for
+// whatever held the others. The transaction runs q unprepared instead,
+// and q is prepared once the transaction is over (prepareWanted).
+func (s *Store) txStmt(q string) (*sql.Stmt, bool) {
+	if st, ok := s.stmts.m.Load(q); ok {
+		return st.(*sql.Stmt), true
+	}
+	s.stmts.wanted.Store(q, struct{}{})
+	return nil, false
+}
+
+// prepareWanted prepares the queries transactions ran unprepared; the
+// caller holds no connection. One that fails stays unprepared until a
+// transaction asks for it again.
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.stmts.wanted.Range(func(q, _ any) bool {
+		s.stmts.wanted.Delete(q)
+		s.stmt(ctx, q.(string))
+		return true
+	})
+}
+
 // txExec and txQueryRow run q inside tx; a prepare error stays in the
 // statement and surfaces when it runs.
 func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if st, ok := s.stmt(ctx, q); ok {
+	if st, ok := s.txStmt(q); ok {
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, s.d.rebind(q), args...)
 }
 
 func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
-	if st, ok := s.stmt(ctx, q); ok {
+	if st, ok := s.txStmt(q); ok {
 		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, s.d.rebind(q), args...)

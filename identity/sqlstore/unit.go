@@ -244,9 +244,16 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 		if err := identity.ValidateKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
 			return nil, err
 		}
+		if err := validText("credential name", w.Creates[i].Name); err != nil {
+			return nil, err
+		}
 	}
+	// Updates are not checked: a login rewrites the credential it read
+	// (a password's last use, its upgraded hash), name included, and a
+	// name SQLite stored before names were checked must not lock its
+	// holder out. On PostgreSQL such a name could never be stored.
 	for i := range w.Events {
-		if err := identity.ValidateKeys(w.Events[i].Subject, "", ""); err != nil {
+		if err := validEvent(&w.Events[i]); err != nil {
 			return nil, err
 		}
 	}

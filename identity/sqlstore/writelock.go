@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
@@ -28,12 +27,28 @@ import (
 type writeLock struct {
 	ch   chan struct{}
 	ckpt *walCheckpointer // nil for ":memory:", which has no WAL
-	// waiting counts the goroutines blocked in lock, for unlock's yield.
-	waiting atomic.Int32
+	// waiting counts the goroutines blocked in lock, for unlock's yield;
+	// yieldMax is the most waiting that unlock yields to.
+	waiting  atomic.Int32
+	yieldMax int32
 }
 
 // newWriteLock is the write lock of a SQLite store.
-func newWriteLock() writeLock { return writeLock{ch: make(chan struct{}, 1)} }
+func newWriteLock() writeLock {
+	return writeLock{ch: make(chan struct{}, 1), yieldMax: int32(yieldPerProc * runtime.GOMAXPROCS(0))}
+}
+
+// yieldPerProc bounds unlock's yield: it yields while at most this many
+// goroutines per processor wait for the lock (GOMAXPROCS when the store
+// opened). Beyond that, yielding made the lock unfair: the goroutine that
+// yields goes to the global run queue, which the scheduler serves only
+// now and then while the processors' own queues have work, and with 64
+// goroutines writing on 2 CPUs some made 4 to 7 times as many writes as
+// others, the slowest write taking 124-195 ms against 23-43 ms without the
+// yield, for no more writes in all (TestWriteLockFairUnderLoad). The
+// logins of BENCHMARKS.md (1 to 4 goroutines on 2 CPUs, at most 3
+// waiting) yield as before.
+const yieldPerProc = 2
 
 // checkpointBeside has a goroutine run the checkpoints of the WAL file
 // db (see walCheckpointer) until close. Call it once, before the store
@@ -61,8 +76,8 @@ func (w *writeLock) lock(ctx context.Context) (func(), error) {
 	}
 }
 
-// unlock releases the lock and, when a goroutine waits for it, yields the
-// processor to that one.
+// unlock releases the lock and, when a goroutine waits for it (and not
+// too many: yieldPerProc), yields the processor to that one.
 //
 // The channel hands the lock to the waiter at once, but the Go scheduler
 // only queues it, on this processor, behind the goroutine releasing it,
@@ -81,7 +96,7 @@ func (w *writeLock) unlock() {
 		w.ckpt.wrote()
 	}
 	<-w.ch
-	if w.waiting.Load() > 0 {
+	if n := w.waiting.Load(); n > 0 && n <= w.yieldMax {
 		runtime.Gosched()
 	}
 }
@@ -103,11 +118,41 @@ func (s *Store) beginWrite(ctx context.Context, opts *sql.TxOptions) (tx *sql.Tx
 	if err != nil {
 		return nil, nil, err
 	}
-	if tx, err = s.db.BeginTx(ctx, opts); err != nil {
+	if s.writer.ch == nil {
+		if tx, err = s.db.BeginTx(ctx, opts); err != nil {
+			unlock()
+			return nil, nil, err
+		}
+		return tx, func() {
+			tx.Rollback()
+			s.prepareWanted(ctx)
+		}, nil
+	}
+	// On SQLite the transaction must be over, and the file's write lock
+	// free, before the store's lock goes to the next writer. A transaction
+	// is rolled back, once its context ends, by a goroutine of
+	// database/sql's (Tx.awaitDone): the Rollback below then found it done
+	// and returned at once, and the next writer, woken at once, met the
+	// file still locked and slept in the busy handler
+	// (TestCancelledWriteLeavesNoSQLiteLock). Begun on a connection of its
+	// own, the transaction holds that connection until its rollback is
+	// over, whoever runs it, and Conn.Close waits for that.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	return tx, func() { tx.Rollback(); unlock() }, nil
+	if tx, err = conn.BeginTx(ctx, opts); err != nil {
+		conn.Close()
+		unlock()
+		return nil, nil, err
+	}
+	return tx, func() {
+		tx.Rollback()
+		conn.Close()
+		unlock()
+		s.prepareWanted(ctx)
+	}, nil
 }
 
 // walCheckpointer copies the write-ahead log back into the database file
@@ -143,12 +188,16 @@ type walCheckpointer struct {
 	db     *sql.DB
 	writes int // under the write lock
 	due    chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	// ctx ends at close, which stop does: a checkpoint waiting for a
+	// connection (the pool's all taken, say by the application through
+	// DB) or running gives up then, rather than hold Close until one is
+	// given back. A PASSIVE checkpoint cut short copies less, no harm.
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 	// runs and copied count the checkpoints run and the frames they
 	// reported copied, for tests.
 	runs, copied atomic.Int64
-	closed       sync.Once
 }
 
 const (
@@ -166,7 +215,8 @@ const (
 )
 
 func startCheckpointer(db *sql.DB) *walCheckpointer {
-	c := &walCheckpointer{db: db, due: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &walCheckpointer{db: db, due: make(chan struct{}, 1), done: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.run()
 	return c
 }
@@ -187,12 +237,12 @@ func (c *walCheckpointer) run() {
 	defer close(c.done)
 	for {
 		select {
-		case <-c.stop:
+		case <-c.ctx.Done():
 			return
 		case <-c.due:
 		}
 		var busy, log, done int
-		if err := c.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+		if err := c.db.QueryRowContext(c.ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
 			slog.Debug("puce: SQLite WAL checkpoint failed; the next one, or SQLite's own, will copy these pages", "err", err)
 			continue
 		}
@@ -204,6 +254,6 @@ func (c *walCheckpointer) run() {
 // close stops the goroutine and waits for it; later calls do nothing
 // (a Store may be closed twice).
 func (c *walCheckpointer) close() {
-	c.closed.Do(func() { close(c.stop) })
+	c.stop()
 	<-c.done
 }

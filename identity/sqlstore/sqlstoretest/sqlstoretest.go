@@ -102,15 +102,19 @@ func SchemaDSN(t testing.TB, dsn string) string {
 }
 
 // WithSearchPath adds a search_path run-time parameter to a DSN in either of
-// the forms pgx accepts.
+// the forms pgx accepts. pgx reads both as libpq does: a URL's query is
+// %XX-decoded only, so a space must not be the '+' url.Values makes of it,
+// and a key=value is quoted, with \ and ' escaped (TestWithSearchPath).
 func WithSearchPath(dsn, schema string) string {
 	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q := u.Query()
 		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
+		// Encode escapes a '+' of the value as %2B: every '+' left is a space.
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 		return u.String()
 	}
-	return strings.TrimSpace(dsn) + " search_path=" + schema
+	quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(schema)
+	return strings.TrimSpace(dsn) + " search_path='" + quoted + "'"
 }
 
 func redact(dsn string) string {
