@@ -46,3 +46,36 @@ func ValidateCounter(n uint64) error {
 	}
 	return nil
 }
+
+// ValidateText is for store authors: it refuses, with ErrBadInput, text that
+// no column of every store holds as given, a NUL byte or invalid UTF-8, for
+// the text columns that are no keys (a credential's name, a challenge's
+// origin). PostgreSQL refuses such text with an error a caller cannot
+// branch on (SQLSTATE 22021) where SQLite and memstore would keep it, so a
+// write that passed in tests would fail in production. field names the
+// value in the error.
+func ValidateText(field, v string) error {
+	if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("%w: %s must be text without NUL bytes", ErrBadInput, field)
+	}
+	return nil
+}
+
+// ValidateEvent is for store authors: ValidateKeys of an audit event's
+// subject and credential ID, and ValidateText of its other text (kind,
+// action, result, remote address, reason), before the event is appended.
+// identity's own events are clean already; this is for an application's.
+func ValidateEvent(e *Event) error {
+	if err := ValidateKeys(e.Subject, "", e.CredentialID); err != nil {
+		return err
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"event kind", string(e.Kind)}, {"event action", e.Action}, {"event result", string(e.Result)},
+		{"event remote address", e.RemoteAddr}, {"event reason", e.Reason},
+	} {
+		if err := ValidateText(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

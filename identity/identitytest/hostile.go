@@ -52,3 +52,41 @@ func testHostileInput(t *testing.T, s identity.Store) {
 		wantErr(t, err, identity.ErrBadInput, "a unit advancing a counter beyond int64")
 	}
 }
+
+// testBadText hands the text columns that are no keys a NUL byte and
+// invalid UTF-8: every store refuses them with ErrBadInput and writes
+// nothing, as PostgreSQL must (it cannot hold them), so that a deployment
+// tested on memstore or SQLite does not fail only on PostgreSQL.
+func testBadText(t *testing.T, s identity.Store) {
+	ctx := context.Background()
+	for what, v := range map[string]string{"NUL": "a\x00b", "invalid UTF-8": "a\xffb"} {
+		c := &identity.Credential{Subject: "frank", Kind: identity.KindTOTP, ID: "t-" + what, Name: v, Active: true, CreatedAt: Epoch()}
+		wantErr(t, s.CreateCredential(ctx, c), identity.ErrBadInput, "a credential named with "+what)
+		if _, err := s.Credential(ctx, c.Ref()); !errors.Is(err, identity.ErrNotEnrolled) {
+			t.Errorf("the credential named with %s was stored: %v", what, err)
+		}
+		c.Name = "phone"
+		mustNoErr(t, s.CreateCredential(ctx, c), "create")
+		c.Name = v
+		wantErr(t, s.UpdateCredential(ctx, c), identity.ErrBadInput, "a credential renamed with "+what)
+		ch := newChallenge(Epoch())
+		ch.Origin = v
+		wantErr(t, s.PutChallenge(ctx, ch), identity.ErrBadInput, "a challenge whose origin has "+what)
+		if _, err := s.ConsumeChallenge(ctx, ch.ID, Epoch()); !errors.Is(err, identity.ErrUnknownChallenge) {
+			t.Errorf("the challenge whose origin has %s was stored: %v", what, err)
+		}
+		ev := identity.Event{Time: Epoch(), Subject: "frank", Kind: identity.KindTOTP, Action: "login", Result: identity.Failure, Reason: v}
+		wantErr(t, s.Audit(ctx, ev), identity.ErrBadInput, "an audit event whose reason has "+what)
+		if us, ok := s.(identity.UnitStore); ok {
+			ch := newChallenge(Epoch())
+			mustNoErr(t, s.PutChallenge(ctx, ch), "put a challenge")
+			err := us.CommitUnit(ctx, &identity.UnitWrites{Challenge: ch.ID, ConsumedAt: Epoch(), Events: []identity.Event{ev}})
+			wantErr(t, err, identity.ErrBadInput, "a unit whose event's reason has "+what)
+			if _, err := s.ConsumeChallenge(ctx, ch.ID, Epoch()); err != nil {
+				t.Errorf("the refused unit consumed its challenge: %v", err)
+			}
+		}
+	}
+	_, err := s.VerifyAudit(ctx, identity.AuditKeys{})
+	mustNoErr(t, err, "verify the trail after the refused appends")
+}

@@ -81,6 +81,7 @@ func RunStore(t *testing.T, f StoreFactory) {
 	t.Run("ThrottleBound", func(t *testing.T) { testThrottleBound(t, f.Open(t)) })
 	t.Run("ClientThrottle", func(t *testing.T) { testClientThrottle(t, f.Open(t)) })
 	t.Run("HostileInput", func(t *testing.T) { testHostileInput(t, f.Open(t)) })
+	t.Run("BadText", func(t *testing.T) { testBadText(t, f.Open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f.Open(t)) })
 	t.Run("SessionRace", func(t *testing.T) {
 		s := f.Open(t)

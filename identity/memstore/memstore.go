@@ -178,6 +178,9 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return err
 	}
+	if err := identity.ValidateText("credential name", c.Name); err != nil {
+		return err
+	}
 	if err := identity.ValidateCounter(c.Counter); err != nil {
 		return err
 	}
@@ -274,6 +277,9 @@ func order(a, b *identity.Credential) int {
 
 // UpdateCredential implements identity.CredentialStore.
 func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) error {
+	if err := identity.ValidateText("credential name", c.Name); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, err := s.lookup(c.Ref())
@@ -339,6 +345,9 @@ func (s *Store) deleteLocked(ref identity.CredentialRef) {
 // PutChallenge implements identity.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error {
 	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
+		return err
+	}
+	if err := identity.ValidateText("challenge origin", ch.Origin); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -421,6 +430,9 @@ func copySession(s *identity.SessionRecord) *identity.SessionRecord {
 
 // CreateSession implements identity.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, r *identity.SessionRecord) error {
+	if err := identity.ValidateKeys(r.Subject, "", ""); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.sessions[r.ID]; ok {
@@ -444,6 +456,9 @@ func (s *Store) Session(ctx context.Context, id identity.SessionID, now time.Tim
 
 // UpdateSession implements identity.SessionStore.
 func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) error {
+	if err := identity.ValidateKeys(r.Subject, "", ""); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.sessions[r.ID]
@@ -485,6 +500,9 @@ func (s *Store) sessionAt(id identity.SessionID, version uint64) error {
 
 // RenewSession implements identity.SessionRenewer.
 func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, version uint64, next *identity.SessionRecord) error {
+	if err := identity.ValidateKeys(next.Subject, "", ""); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.sessionAt(old, version); err != nil {
@@ -534,7 +552,7 @@ func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, err
 // Audit implements identity.Auditor, appending to the partition of the
 // event's subject and, every CheckpointEvery appends, sealing a checkpoint.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
-	if err := identity.ValidateKeys(e.Subject, "", ""); err != nil {
+	if err := identity.ValidateEvent(&e); err != nil {
 		return err
 	}
 	s.mu.Lock()

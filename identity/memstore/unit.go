@@ -66,12 +66,15 @@ func (s *Store) CommitUnit(ctx context.Context, w *identity.UnitWrites) error {
 		if err := identity.ValidateKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
 			return err
 		}
+		if err := identity.ValidateText("credential name", w.Creates[i].Name); err != nil {
+			return err
+		}
 		if err := identity.ValidateCounter(w.Creates[i].Counter); err != nil {
 			return err
 		}
 	}
 	for i := range w.Events {
-		if err := identity.ValidateKeys(w.Events[i].Subject, "", ""); err != nil {
+		if err := identity.ValidateEvent(&w.Events[i]); err != nil {
 			return err
 		}
 	}

@@ -184,7 +184,7 @@ func (c *headCache) committed(heads []auditchain.Head) {
 // Audit implements identity.Auditor: one statement on PostgreSQL, one
 // transaction on SQLite, touching the head of one partition only.
 func (s *Store) Audit(ctx context.Context, e identity.Event) error {
-	if err := validEvent(&e); err != nil {
+	if err := identity.ValidateEvent(&e); err != nil {
 		return fmt.Errorf("sqlstore: audit: %w", err)
 	}
 	if err := s.canAppend(ctx); err != nil {

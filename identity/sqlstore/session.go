@@ -16,7 +16,7 @@ import (
 
 // CreateSession implements identity.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, r *identity.SessionRecord) error {
-	if err := validSession(r); err != nil {
+	if err := identity.ValidateKeys(r.Subject, "", ""); err != nil {
 		return fmt.Errorf("sqlstore: create session: %w", err)
 	}
 	res, err := s.exec(ctx, `INSERT INTO puce_sessions (id, subject, data, created_at, last_seen_at, expires_at, version)
@@ -58,7 +58,7 @@ func (s *Store) UpdateSession(ctx context.Context, r *identity.SessionRecord) er
 	if r.Version >= math.MaxInt64 {
 		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, r.Version)
 	}
-	if err := validSession(r); err != nil {
+	if err := identity.ValidateKeys(r.Subject, "", ""); err != nil {
 		return fmt.Errorf("sqlstore: update session: %w", err)
 	}
 	res, err := s.exec(ctx, `UPDATE puce_sessions SET subject = ?, data = ?, last_seen_at = ?, expires_at = ?, version = version + 1
@@ -110,7 +110,7 @@ func (s *Store) RenewSession(ctx context.Context, old identity.SessionID, versio
 	if version >= math.MaxInt64 {
 		return fmt.Errorf("%w: session version %d does not fit the database", identity.ErrBadInput, version)
 	}
-	if err := validSession(next); err != nil {
+	if err := identity.ValidateKeys(next.Subject, "", ""); err != nil {
 		return fmt.Errorf("sqlstore: renew session: %w", err)
 	}
 	// A version of 0 matches any row: versions start at 1.

@@ -524,7 +524,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *identity.Credential) er
 	if err := identity.ValidateKeys(c.Subject, c.Kind, c.ID); err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
 	}
-	if err := validText("credential name", c.Name); err != nil {
+	if err := identity.ValidateText("credential name", c.Name); err != nil {
 		return fmt.Errorf("sqlstore: create credential: %w", err)
 	}
 	if c.Counter > math.MaxInt64 {
@@ -600,7 +600,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c *identity.Credential) er
 	if c.Revision >= math.MaxInt64 {
 		return fmt.Errorf("%w: revision %d does not fit the database", identity.ErrBadInput, c.Revision)
 	}
-	if err := validText("credential name", c.Name); err != nil {
+	if err := identity.ValidateText("credential name", c.Name); err != nil {
 		return fmt.Errorf("sqlstore: update credential: %w", err)
 	}
 	r, err := s.exec(ctx, `UPDATE puce_credentials SET name = ?, secret = ?, public = ?, active = ?, last_used_at = ?, revision = revision + 1
@@ -672,7 +672,7 @@ func (s *Store) PutChallenge(ctx context.Context, ch *identity.Challenge) error 
 	if err := identity.ValidateKeys(ch.Subject, ch.Kind, ""); err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
-	if err := validText("challenge origin", ch.Origin); err != nil {
+	if err := identity.ValidateText("challenge origin", ch.Origin); err != nil {
 		return fmt.Errorf("sqlstore: store challenge: %w", err)
 	}
 	r, err := s.exec(ctx, `INSERT INTO puce_challenges (id, kind, purpose, subject, origin, payload, state, txn, created_at, expires_at)

@@ -244,7 +244,7 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 		if err := identity.ValidateKeys(w.Creates[i].Subject, w.Creates[i].Kind, w.Creates[i].ID); err != nil {
 			return nil, err
 		}
-		if err := validText("credential name", w.Creates[i].Name); err != nil {
+		if err := identity.ValidateText("credential name", w.Creates[i].Name); err != nil {
 			return nil, err
 		}
 	}
@@ -253,7 +253,7 @@ func unitWrites(w *identity.UnitWrites) ([]unitWrite, error) {
 	// name SQLite stored before names were checked must not lock its
 	// holder out. On PostgreSQL such a name could never be stored.
 	for i := range w.Events {
-		if err := validEvent(&w.Events[i]); err != nil {
+		if err := identity.ValidateEvent(&w.Events[i]); err != nil {
 			return nil, err
 		}
 	}
