@@ -64,7 +64,8 @@ func (v camVector) check(answer, infos []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
-	return d.verify(list, 12)
+	_, err = d.verify(list, 12)
+	return err
 }
 
 // The fixed vector verifies; the same data with CA_IC for another key does

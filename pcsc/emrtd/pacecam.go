@@ -95,11 +95,13 @@ func decryptCAM(c Cipher, ksEnc []byte, curve elliptic.Curve, answer, pkMapIC []
 // §A.1.1.2: with several keys, keyId names the one of the matching domain
 // parameters), then the others on that curve. It compares the whole
 // point, not only the x-coordinate KA would give (§9.6): -PK_Map,IC passes
-// an x-only check, and nothing is gained by accepting it.
-func (d *camData) verify(infos []SecurityInfo, parameterID int) error {
+// an x-only check, and nothing is gained by accepting it. It returns the
+// key the chip proved it holds, which Read matches against DG14
+// (checkCAMKey).
+func (d *camData) verify(infos []SecurityInfo, parameterID int) (*ChipAuthenticationPublicKey, error) {
 	si, err := securityInfosFrom(infos)
 	if err != nil {
-		return fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
+		return nil, fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
 	}
 	var keys []ChipAuthenticationPublicKey
 	for _, pk := range si.ChipAuthenticationPK {
@@ -112,20 +114,20 @@ func (d *camData) verify(infos []SecurityInfo, parameterID int) error {
 		}
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("%w: EF.CardSecurity holds no Chip Authentication key on the PACE curve", ErrPACECAM)
+		return nil, fmt.Errorf("%w: EF.CardSecurity holds no Chip Authentication key on the PACE curve", ErrPACECAM)
 	}
 	mx, my, err := decodePoint(d.curve, d.pkMapIC)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPACECAM, err)
+		return nil, fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
 	k := d.caIC.FillBytes(make([]byte, (d.curve.Params().N.BitLen()+7)/8))
-	for _, pk := range keys {
+	for i, pk := range keys {
 		x, y := d.curve.ScalarMult(pk.X, pk.Y, k)
 		if x.Cmp(mx) == 0 && y.Cmp(my) == 0 {
-			return nil
+			return &keys[i], nil
 		}
 	}
-	return fmt.Errorf("%w: CA_IC · PK_IC ≠ PK_Map,IC: the chip does not hold EF.CardSecurity's key", ErrPACECAM)
+	return nil, fmt.Errorf("%w: CA_IC · PK_IC ≠ PK_Map,IC: the chip does not hold EF.CardSecurity's key", ErrPACECAM)
 }
 
 // sameCurve compares domain parameters, not curve values: a key's curve
@@ -153,11 +155,43 @@ func (s *Session) checkCAM(r *paceResult, info PACEInfo) error {
 	if err != nil {
 		return fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
 	}
-	if err := r.cam.verify(cs.Infos, info.ParameterID); err != nil {
+	key, err := r.cam.verify(cs.Infos, info.ParameterID)
+	if err != nil {
 		return err
 	}
-	s.eac.chip, s.eac.cam, s.eac.compPCD = true, true, r.compPCD
+	s.eac.chip, s.eac.cam, s.eac.camKey, s.eac.compPCD = true, true, key, r.compPCD
 	return nil
+}
+
+// checkCAMKey binds the key PACE-CAM proved to the holder's data: DG14,
+// which EF.SOD covers, must name it among its Chip Authentication keys
+// when it names any (ICAO 9303-11 §9.2.11: DG14 and EF.CardSecurity each
+// carry the chip's ChipAuthenticationPublicKeyInfo). CAM (§4.4.3.5) shows
+// only that the chip holds EF.CardSecurity's key, and EF.CardSecurity's
+// signature only that some document of the issuer holds it; without this
+// check a chip whose key an attacker controls — another document's, a
+// test chip's — could carry a victim's genuine data groups and EF.SOD
+// beside its own genuine EF.CardSecurity and pass as the victim's chip.
+// A DG14 without Chip Authentication keys (a chip with CAM only) binds
+// nothing, and is accepted as the standard allows it.
+func (s *Session) checkCAMKey(dg14 []byte) error {
+	if !s.eac.cam || s.eac.camKey == nil || dg14 == nil {
+		return nil
+	}
+	si, err := ParseDG14(dg14)
+	if err != nil {
+		return &DataGroupError{DG: DG14, Err: err}
+	}
+	if len(si.ChipAuthenticationPK) == 0 {
+		return nil
+	}
+	k := s.eac.camKey
+	for _, pk := range si.ChipAuthenticationPK {
+		if sameCurve(pk.Curve, k.Curve) && pk.X.Cmp(k.X) == 0 && pk.Y.Cmp(k.Y) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the key the chip proved in PACE-CAM (EF.CardSecurity's) is not DG14's: the data groups are another chip's", ErrPACECAM)
 }
 
 // checkCAMDowngrade refuses a PACE session that ran without Chip

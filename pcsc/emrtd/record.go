@@ -183,8 +183,9 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 			return nil, err
 		}
 	}
-	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess).
-	if s.seen != cardAccessNotRead && s.cardSecurity == nil && want != nil && !slices.Contains(want, DG14) && slices.Contains(present, DG14) {
+	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess); after
+	// PACE-CAM it ties the key the chip proved to EF.SOD (checkCAMKey).
+	if s.seen != cardAccessNotRead && (s.cardSecurity == nil || s.eac.cam) && want != nil && !slices.Contains(want, DG14) && slices.Contains(present, DG14) {
 		want = append(slices.Clone(want), DG14)
 	}
 	if want == nil {
@@ -207,6 +208,9 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 		// After passive authentication, which covers DG14 when CSCAs are
 		// given (ICAO 9303-11 §9.2.11).
 		if err := s.checkSignedCardAccess(groups, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs}); err != nil {
+			return nil, err
+		}
+		if err := s.checkCAMKey(groups[DG14]); err != nil {
 			return nil, err
 		}
 	}
