@@ -68,3 +68,54 @@ func TestPACECAMTransplantedDataGroups(t *testing.T) {
 		t.Fatalf("genuine chip: %v", err)
 	}
 }
+
+// A careless relying party that reads without CSCAs, or whose passive
+// authentication fails, must not find Record.ChipAuthenticated set: PACE-CAM
+// shows the chip holds EF.CardSecurity's key, which is the issuer's only
+// once passive authentication has checked EF.CardSecurity's signature
+// (ICAO 9303-11 §4.4.3.5, §5.1). The same holds for Chip Authentication
+// and DG14. A clone that wrote its own key into an EF.CardSecurity signed
+// by nobody passes CAM and must still not be reported authenticated.
+func TestPACECAMRecordNeedsPassiveAuth(t *testing.T) {
+	is := sharedIssuer(t)
+	p := camChip(t, is, 12, emrtdapplet.PACEAES128)
+	read := func(t *testing.T, p *emrtdapplet.Personalised, o *emrtd.ReadOptions) (*emrtd.Record, error) {
+		t.Helper()
+		s, err := emrtd.Open(t.Context(), newTamper(t, p), emrtd.CAN(p.CAN), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Read(t.Context(), o)
+	}
+	for _, o := range []*emrtd.ReadOptions{nil, {ChipAuthentication: true}, {DataGroups: []emrtd.DG{emrtd.DG1}}} {
+		r, err := read(t, p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ChipAuthenticated || r.Verification.Status != emrtd.NotChecked {
+			t.Fatalf("%+v: chip authenticated %v without passive authentication", o, r.ChipAuthenticated)
+		}
+	}
+	// Another issuer's CSCA: EF.SOD does not verify, the record comes
+	// back with the error, and without the claim.
+	other := sharedIssuer(t)
+	q := camChip(t, other, 12, emrtdapplet.PACEAES128)
+	r, err := read(t, p, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{q.CSCA}})
+	if !errors.Is(err, emrtd.ErrPassiveAuth) || r == nil || r.ChipAuthenticated {
+		t.Fatalf("untrusted CSCA: %v, record %v", err, r != nil && r.ChipAuthenticated)
+	}
+	// A chip carrying its own key in an EF.CardSecurity of another
+	// issuer (self-made): CAM passes, the signature does not.
+	forged := camChip(t, other, 12, emrtdapplet.PACEAES128)
+	transplant(forged, p)
+	if r, err := read(t, forged, nil); err == nil && r.ChipAuthenticated {
+		t.Fatal("self-signed EF.CardSecurity: chip reported authenticated without CSCAs")
+	}
+	if _, err := read(t, forged, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}}); !errors.Is(err, emrtd.ErrCardSecurity) && !errors.Is(err, emrtd.ErrPACECAM) {
+		t.Fatalf("self-signed EF.CardSecurity with CSCAs: %v", err)
+	}
+	// With the CSCA the genuine chip's record says so.
+	if r, err := read(t, p, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}}); err != nil || !r.ChipAuthenticated {
+		t.Fatalf("genuine: %v", err)
+	}
+}

@@ -46,10 +46,13 @@ type Record struct {
 	// Chip Authentication public key — DG14's, by Chip Authentication
 	// (ReadOptions.ChipAuthentication), or EF.CardSecurity's, by PACE with
 	// Chip Authentication Mapping in Open (ICAO 9303-11 §4.4.3.5), which
-	// needs no second protocol run. With a Verified record (passive
-	// authentication covering DG14, or EF.CardSecurity, which Read then
-	// verifies) this shows the chip is the one the issuer personalised,
-	// not a clone carrying its files.
+	// needs no second protocol run — and passive authentication with
+	// ReadOptions.CSCAs vouched for that key: DG14 covered by EF.SOD, or
+	// EF.CardSecurity validly signed and its key DG14's when DG14 names
+	// one. It shows the chip is the one the issuer personalised, not a
+	// clone carrying its files. Without CSCAs, or when passive
+	// authentication fails, it is false even if the protocol ran
+	// (Session.ChipAuthenticated reports the protocol alone).
 	ChipAuthenticated bool
 	// TerminalAuthenticated: the chip accepted the terminal's CV
 	// certificate chain and signature (ReadOptions.Terminal).
@@ -218,7 +221,15 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 		r.Protocol = s.protocol
 		r.COM = com
 		r.CardSecurity = s.cardSecurity
-		r.ChipAuthenticated = s.eac.chip
+		// The chip's proof counts for the record only with its key
+		// vouched for by passive authentication: DG14 among the data
+		// groups EF.SOD covered, or, after PACE-CAM, EF.CardSecurity,
+		// whose signature checkSignedCardAccess verified when CSCAs are
+		// given (ICAO 9303-11 §4.4.3.5, §5.1, §6.2). Without CSCAs, or
+		// when passive authentication failed, a clone's self-made key
+		// passes the protocol: no claim.
+		r.ChipAuthenticated = s.eac.chip && err == nil && len(opts.CSCAs) > 0 && r.Verified() &&
+			(s.eac.cam || slices.Contains(r.Verification.DataGroups, DG14))
 		r.TerminalAuthenticated = s.eac.terminal
 		r.ActiveAuthenticated = s.eac.active
 	}

@@ -278,7 +278,11 @@ func (s *Session) TerminalAuthenticated() bool { return s.eac.terminal }
 // running under the keys it agreed; or by PACE with Chip Authentication
 // Mapping in Open, the key in EF.CardSecurity (ICAO 9303-11 §4.4.3.5).
 // The key is the issuer's only once passive authentication covers DG14 or
-// EF.CardSecurity (Session.Read with CSCAs).
+// EF.CardSecurity (Session.Read with CSCAs): this reports the protocol
+// alone, and a clone that wrote its own key into an unsigned or self-signed
+// EF.CardSecurity passes it. Record.ChipAuthenticated, set only when
+// passive authentication vouched for the key, is what a relying party
+// checks.
 func (s *Session) ChipAuthenticated() bool { return s.eac.chip }
 
 // ReadFile reads an elementary file of the application by its short EF
