@@ -1,7 +1,9 @@
 package emrtd_test
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"testing"
 
@@ -117,5 +119,102 @@ func TestPACECAMRecordNeedsPassiveAuth(t *testing.T) {
 	// With the CSCA the genuine chip's record says so.
 	if r, err := read(t, p, &emrtd.ReadOptions{CSCAs: []*x509.Certificate{p.CSCA}}); err != nil || !r.ChipAuthenticated {
 		t.Fatalf("genuine: %v", err)
+	}
+}
+
+// stripCAM answers READ BINARY of EF.CardAccess with its generic mapping
+// PACEInfo alone, as someone between chip and reader could (the file is
+// unsigned).
+func stripCAM(t *testing.T, p *emrtdapplet.Personalised) *tamper {
+	t.Helper()
+	ca, err := emrtd.ParseCardAccess(p.Applet.File(0x011C))
+	if err != nil || len(ca.PACE) != 2 {
+		t.Fatalf("EF.CardAccess: %v", err)
+	}
+	var gmOnly []byte
+	for _, info := range ca.Infos {
+		if info.Protocol[9] == 2 {
+			oid, _ := asn1.Marshal(info.Protocol)
+			seq, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+				Bytes: append(append(oid, info.RequiredData...), info.OptionalData...)})
+			gmOnly, _ = asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: seq})
+		}
+	}
+	m := newTamper(t, p)
+	m.answer = func(cmd, resp []byte) []byte {
+		if cmd[0] == 0x00 && cmd[1] == 0xB0 && cmd[2] == 0x9C {
+			return append(bytes.Clone(gmOnly), resp[len(resp)-2:]...)
+		}
+		return resp
+	}
+	return m
+}
+
+// CAM stripped from EF.CardAccess: whatever the caller reads — DG1 only,
+// with Chip Authentication (which then runs, version 1, and succeeds), with
+// RequirePACE (generic mapping is PACE) — Read finds the CAM PACEInfo in
+// the signed SecurityInfos and refuses with ErrCardAccessMismatch. A caller
+// that skips Read is told nothing false: the session is not
+// chip-authenticated.
+func TestPACECAMDowngradeVariants(t *testing.T) {
+	p := camChip(t, sharedIssuer(t), 13, emrtdapplet.PACEAES128)
+	cscas := []*x509.Certificate{p.CSCA}
+	for _, c := range []struct {
+		name string
+		open *emrtd.Options
+		read *emrtd.ReadOptions
+	}{
+		{"DG1 only", nil, &emrtd.ReadOptions{CSCAs: cscas, DataGroups: []emrtd.DG{emrtd.DG1}}},
+		{"Chip Authentication", nil, &emrtd.ReadOptions{CSCAs: cscas, ChipAuthentication: true, DataGroups: []emrtd.DG{emrtd.DG1}}},
+		{"RequirePACE", &emrtd.Options{RequirePACE: true}, &emrtd.ReadOptions{CSCAs: cscas}},
+		{"no CSCAs", nil, &emrtd.ReadOptions{DataGroups: []emrtd.DG{emrtd.DG1}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := emrtd.Open(t.Context(), stripCAM(t, p), emrtd.CAN(p.CAN), c.open)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.ChipAuthenticated() {
+				t.Fatal("generic mapping reported as chip authentication")
+			}
+			if r, err := s.Read(t.Context(), c.read); !errors.Is(err, emrtd.ErrCardAccessMismatch) {
+				t.Fatalf("Read after CAM was stripped: %v (chip authenticated %v)", err, r != nil && r.ChipAuthenticated)
+			}
+		})
+	}
+}
+
+// Someone who answers the CAM MSE:Set AT with a status word (before any
+// authentication) makes Open, with the MRZ, fall back to BAC, as for any
+// PACE variant turned down (Options.RequirePACE forbids it). Nothing then
+// claims chip authentication: the record is chip-authenticated only when
+// Chip Authentication (version 1, DG14) runs and passive authentication
+// covers its key.
+func TestPACECAMTurnedDown(t *testing.T) {
+	p := camChip(t, sharedIssuer(t), 12, emrtdapplet.PACEAES128)
+	mrz, err := emrtd.MRZKeyFromMRZ(p.MRZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newTamper(t, p)
+	m.answer = func(cmd, resp []byte) []byte {
+		if cmd[1] == 0x22 && cmd[2] == 0xC1 && cmd[3] == 0xA4 {
+			return []byte{0x6A, 0x80}
+		}
+		return resp
+	}
+	cscas := []*x509.Certificate{p.CSCA}
+	for _, ca := range []bool{false, true} {
+		s, err := emrtd.Open(t.Context(), m, mrz, nil)
+		if err != nil || s.Protocol() != emrtd.ProtocolBAC || s.ChipAuthenticated() {
+			t.Fatalf("Open: %v", err)
+		}
+		r, err := s.Read(t.Context(), &emrtd.ReadOptions{CSCAs: cscas, ChipAuthentication: ca})
+		if err != nil || r.ChipAuthenticated != ca {
+			t.Fatalf("Chip Authentication %v: %v, record chip-authenticated %v", ca, err, r != nil && r.ChipAuthenticated)
+		}
+	}
+	if _, err := emrtd.Open(t.Context(), m, mrz, &emrtd.Options{RequirePACE: true}); !errors.Is(err, emrtd.ErrPACERequired) {
+		t.Fatalf("RequirePACE: %v", err)
 	}
 }
