@@ -22,8 +22,10 @@ import (
 // ErrPACECAM: the chip ran PACE with Chip Authentication Mapping but did
 // not prove that it holds the static key of its EF.CardSecurity: no
 // encrypted chip authentication data (DO'8A'), data that does not decrypt,
-// no EF.CardSecurity or no Chip Authentication key on the PACE curve in it,
-// or CA_IC · PK_IC ≠ PK_Map,IC (ICAO 9303-11 §4.4.3.5). The chip is not
+// no EF.CardSecurity, one that does not read or parse, no Chip
+// Authentication key on the PACE curve in it, CA_IC · PK_IC ≠ PK_Map,IC
+// (ICAO 9303-11 §4.4.3.5), or (Session.Read) a proved key that DG14 does
+// not name (§9.2.11). The chip is not
 // the one the issuer personalised (a clone with copied files), or someone
 // altered the answer. It matches ErrChipAuthentication. Do not trust the
 // document; the session is closed.

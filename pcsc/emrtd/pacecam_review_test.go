@@ -218,3 +218,31 @@ func TestPACECAMTurnedDown(t *testing.T) {
 		t.Fatalf("RequirePACE: %v", err)
 	}
 }
+
+// A CAM chip whose EF.CardSecurity is unreadable as a file — announcing
+// more than the reader takes, ending before its TLV does, an empty header —
+// has not shown its key: ErrPACECAM (and so ErrChipAuthentication), as for
+// a file that reads but does not parse, so that a caller who branches on
+// clones catches it; the oversized one costs no more APDUs than a short one.
+func TestPACECAMCardSecurityUnreadable(t *testing.T) {
+	p := camChip(t, sharedIssuer(t), 12, emrtdapplet.PACEAES128)
+	for name, cs := range map[string][]byte{
+		"2 MiB announced": {0x30, 0x83, 0x20, 0x00, 0x00, 1, 2, 3},
+		"ends early":      {0x30, 0x82, 0x10, 0x00, 1, 2, 3},
+		"no header":       {0x00},
+		"EF.SOD's tag":    {0x77, 0x03, 1, 2, 3},
+		"empty SEQUENCE":  {0x30, 0x00},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p.Applet.ReplaceCardSecurity(cs)
+			m := newTamper(t, p)
+			_, err := emrtd.Open(t.Context(), m, emrtd.CAN(p.CAN), nil)
+			if !errors.Is(err, emrtd.ErrPACECAM) || !errors.Is(err, emrtd.ErrChipAuthentication) {
+				t.Fatalf("Open: %v", err)
+			}
+			if len(m.cmds) > 9 {
+				t.Fatalf("%d APDUs", len(m.cmds))
+			}
+		})
+	}
+}

@@ -171,6 +171,12 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				if access.announcesCardSecurity() {
 					s.csTried = true
 					if s.cardSecurity, err = readCardSecurityInMF(ctx, s.client, s.chunk); err != nil {
+						if r.cam != nil && (errors.Is(err, ErrMalformed) || isStatus(err)) {
+							// The chip's own answer, not the link:
+							// it has not shown the key it proves
+							// (ICAO 9303-11 §4.4.3.5).
+							err = fmt.Errorf("%w: %w", ErrPACECAM, err)
+						}
 						return nil, err
 					}
 				}
