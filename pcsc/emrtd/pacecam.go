@@ -122,10 +122,20 @@ func (d *camData) verify(infos []SecurityInfo, parameterID int) (*ChipAuthentica
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
-	k := d.caIC.FillBytes(make([]byte, (d.curve.Params().N.BitLen()+7)/8))
+	// PK_Map,IC = CA_IC · PK_IC is PK_IC = CA_IC^-1 · PK_Map,IC: the
+	// curves of Table 6 have prime order n and CA_IC lies in [1, n-1]. One
+	// multiplication, then comparisons: EF.CardSecurity is not yet
+	// verified here, and a hostile one listing thousands of keys would
+	// otherwise cost one multiplication each (about 10 ms on
+	// brainpoolP512r1).
+	n := d.curve.Params().N
+	inv := new(big.Int).ModInverse(d.caIC, n)
+	if inv == nil {
+		return nil, fmt.Errorf("%w: CA_IC not invertible", ErrPACECAM)
+	}
+	px, py := d.curve.ScalarMult(mx, my, inv.FillBytes(make([]byte, (n.BitLen()+7)/8)))
 	for i, pk := range keys {
-		x, y := d.curve.ScalarMult(pk.X, pk.Y, k)
-		if x.Cmp(mx) == 0 && y.Cmp(my) == 0 {
+		if pk.X.Cmp(px) == 0 && pk.Y.Cmp(py) == 0 {
 			return &keys[i], nil
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"testing"
+	"time"
 )
 
 // hostileAnswer is a last GENERAL AUTHENTICATE answer whose A_IC a hostile
@@ -117,4 +118,76 @@ func TestPACECAMHostileChip(t *testing.T) {
 	if err := v.check(v.answer, infosWith(t, good)); err != nil {
 		t.Fatalf("the key itself: %v", err)
 	}
+}
+
+// A hostile EF.CardSecurity, read at Open before its signature can be
+// checked, lists the same key a thousand times on brainpoolP512r1 (one
+// scalar multiplication there takes about 10 ms): the check must not cost
+// one multiplication per key. It recovers PK_IC = CA_IC^-1 · PK_Map,IC once
+// and compares (the curves of ICAO 9303-11 Table 6 have prime order, so
+// the equation is the same).
+func TestPACECAMManyKeys(t *testing.T) {
+	c := paceCurveMust(t, 17)
+	n := c.Params().N
+	skIC, skMap := big.NewInt(0x1234567), new(big.Int).SetBytes(bytes.Repeat([]byte{0x5A}, 60))
+	ca := new(big.Int).ModInverse(skIC, n)
+	ca.Mul(ca, skMap).Mod(ca, n)
+	size := (c.Params().BitSize + 7) / 8
+	px, py := c.ScalarBaseMult(skIC.FillBytes(make([]byte, size)))
+	mx, my := c.ScalarBaseMult(skMap.FillBytes(make([]byte, size)))
+	ox, oy := c.ScalarBaseMult(big.NewInt(7).FillBytes(make([]byte, size)))
+	one := func(x, y *big.Int) []byte {
+		spki, err := asn1.Marshal(struct {
+			Alg struct {
+				OID asn1.ObjectIdentifier
+				ID  int
+			}
+			Key asn1.BitString
+		}{struct {
+			OID asn1.ObjectIdentifier
+			ID  int
+		}{oidStandardizedDP, 17}, asn1.BitString{Bytes: encodePoint(x, y, size), BitLength: 8 * (1 + 2*size)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := asn1.Marshal(struct {
+			Protocol asn1.ObjectIdentifier
+			Key      asn1.RawValue
+		}{oidPKECDH, asn1.RawValue{FullBytes: spki}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	var body []byte
+	other := one(ox, oy)
+	for range 1000 {
+		body = append(body, other...)
+	}
+	body = append(body, one(px, py)...)
+	raw, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: body})
+	list, err := parseSecurityInfos(raw, "EF.CardSecurity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &camData{curve: c, caIC: ca, pkMapIC: encodePoint(mx, my, size)}
+	start := time.Now()
+	key, err := d.verify(list, 17)
+	took := time.Since(start)
+	if err != nil || key.X.Cmp(px) != 0 {
+		t.Fatalf("the last of 1001 keys: %v", err)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("1001 keys took %v", took)
+	}
+	t.Logf("1001 keys on brainpoolP512r1: %v", took)
+}
+
+func paceCurveMust(t testing.TB, id int) elliptic.Curve {
+	t.Helper()
+	c, ok := paceCurve(id)
+	if !ok {
+		t.Fatal(id)
+	}
+	return c
 }
