@@ -94,7 +94,8 @@ type ReadOptions struct {
 	// After PACE with Chip Authentication Mapping the chip is authenticated
 	// already (its session keys are the ones only it could agree) and
 	// nothing more runs; EF.CardSecurity, verified with CSCAs, covers its
-	// key.
+	// key, and DG14, read for it when the document has one, must name the
+	// same key (ErrPACECAM otherwise).
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader
@@ -119,7 +120,10 @@ type ReadOptions struct {
 // against DG14 (read for it when opts.DataGroups omits it): a mismatch
 // gives ErrCardAccessMismatch and no record. A PACE chip whose EF.COM and
 // EF.SOD list no DG14 is asked for EF.CardSecurity (three APDUs: SELECT MF, READ
-// BINARY, SELECT of the application, under secure messaging).
+// BINARY, SELECT of the application, under secure messaging). After
+// PACE-CAM it reads DG14 when the document has one and requires the key
+// the chip proved among DG14's (ErrPACECAM): the data groups are then this
+// chip's, not another's beside its own genuine EF.CardSecurity.
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
 		opts = &ReadOptions{}
