@@ -18,6 +18,9 @@ type eacState struct {
 	// cam: chip came from PACE with Chip Authentication Mapping
 	// (pacecam.go), its key in EF.CardSecurity, not DG14.
 	cam bool
+	// camKey is the key of EF.CardSecurity the chip proved in PACE-CAM,
+	// which Read matches against DG14 (checkCAMKey).
+	camKey *ChipAuthenticationPublicKey
 	// compPCD is Comp(PK_PCD), the x-coordinate of the terminal's ephemeral
 	// Chip Authentication key, which Terminal Authentication signs (ICAO
 	// 9303-11 §7.1).

@@ -30,8 +30,12 @@
 // a clone carrying a genuine chip's files cannot produce CA_IC, because it
 // would need the genuine static key. Once Session.Read, with CSCAs, has
 // verified EF.CardSecurity's signature (passive authentication, §5.1), the
-// key is the issuer's. A chip that fails the check, or announces CAM and
-// sends no A_IC, gives ErrPACECAM (which matches ErrChipAuthentication).
+// key is the issuer's, and Read requires it among DG14's Chip
+// Authentication keys (§9.2.11) so that a chip with another genuine
+// document's EF.CardSecurity and key cannot carry a victim's data groups;
+// only then does Record.ChipAuthenticated report it. A chip that fails the
+// check, or announces CAM and sends no A_IC, gives ErrPACECAM (which
+// matches ErrChipAuthentication).
 // Read also refuses, with ErrCardAccessMismatch, a session that ran generic
 // mapping while the signed SecurityInfos offer CAM: EF.CardAccess was
 // stripped to drop the chip's proof. Terminal Authentication after CAM

@@ -64,7 +64,8 @@ func (v camVector) check(answer, infos []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
-	return d.verify(list, 12)
+	_, err = d.verify(list, 12)
+	return err
 }
 
 // The fixed vector verifies; the same data with CA_IC for another key does
@@ -102,6 +103,7 @@ func TestWritePACECAMSeeds(t *testing.T) {
 		t.Skip("set PUCE_WRITE_FUZZ_SEEDS=1 to regenerate testdata/fuzz")
 	}
 	v := newCAMVector(t)
+	n := elliptic.P256().Params().N
 	noAIC := bytes.Clone(v.answer[:12])
 	noAIC[1] = 10
 	flipped := bytes.Clone(v.answer)
@@ -114,6 +116,12 @@ func TestWritePACECAMSeeds(t *testing.T) {
 		"infos-empty":   {v.answer, {0x31, 0x00}},
 		"infos-cut":     {v.answer, v.infos[:len(v.infos)/2]},
 		"infos-garbage": {v.answer, {0x31, 0x03, 0x30, 0x01, 0x06}},
+		// A hostile chip's CA_IC (pacecam_hostile_test.go).
+		"ca-zero":     {v.hostileAnswer(t, pad(make([]byte, 32), 16)), v.infos},
+		"ca-n":        {v.hostileAnswer(t, pad(n.FillBytes(make([]byte, 32)), 16)), v.infos},
+		"ca-negated":  {v.hostileAnswer(t, pad(new(big.Int).Sub(n, caOf()).FillBytes(make([]byte, 32)), 16)), v.infos},
+		"ca-33-bytes": {v.hostileAnswer(t, pad(append([]byte{0}, caOf().FillBytes(make([]byte, 32))...), 16)), v.infos},
+		"ca-no-pad":   {v.hostileAnswer(t, caOf().FillBytes(make([]byte, 32))), v.infos},
 	} {
 		dir := filepath.Join("testdata", "fuzz", "FuzzPACECAM")
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -22,8 +22,10 @@ import (
 // ErrPACECAM: the chip ran PACE with Chip Authentication Mapping but did
 // not prove that it holds the static key of its EF.CardSecurity: no
 // encrypted chip authentication data (DO'8A'), data that does not decrypt,
-// no EF.CardSecurity or no Chip Authentication key on the PACE curve in it,
-// or CA_IC · PK_IC ≠ PK_Map,IC (ICAO 9303-11 §4.4.3.5). The chip is not
+// no EF.CardSecurity, one that does not read or parse, no Chip
+// Authentication key on the PACE curve in it, CA_IC · PK_IC ≠ PK_Map,IC
+// (ICAO 9303-11 §4.4.3.5), or (Session.Read) a proved key that DG14 does
+// not name (§9.2.11). The chip is not
 // the one the issuer personalised (a clone with copied files), or someone
 // altered the answer. It matches ErrChipAuthentication. Do not trust the
 // document; the session is closed.
@@ -95,11 +97,13 @@ func decryptCAM(c Cipher, ksEnc []byte, curve elliptic.Curve, answer, pkMapIC []
 // §A.1.1.2: with several keys, keyId names the one of the matching domain
 // parameters), then the others on that curve. It compares the whole
 // point, not only the x-coordinate KA would give (§9.6): -PK_Map,IC passes
-// an x-only check, and nothing is gained by accepting it.
-func (d *camData) verify(infos []SecurityInfo, parameterID int) error {
+// an x-only check, and nothing is gained by accepting it. It returns the
+// key the chip proved it holds, which Read matches against DG14
+// (checkCAMKey).
+func (d *camData) verify(infos []SecurityInfo, parameterID int) (*ChipAuthenticationPublicKey, error) {
 	si, err := securityInfosFrom(infos)
 	if err != nil {
-		return fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
+		return nil, fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
 	}
 	var keys []ChipAuthenticationPublicKey
 	for _, pk := range si.ChipAuthenticationPK {
@@ -112,20 +116,30 @@ func (d *camData) verify(infos []SecurityInfo, parameterID int) error {
 		}
 	}
 	if len(keys) == 0 {
-		return fmt.Errorf("%w: EF.CardSecurity holds no Chip Authentication key on the PACE curve", ErrPACECAM)
+		return nil, fmt.Errorf("%w: EF.CardSecurity holds no Chip Authentication key on the PACE curve", ErrPACECAM)
 	}
 	mx, my, err := decodePoint(d.curve, d.pkMapIC)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPACECAM, err)
+		return nil, fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
-	k := d.caIC.FillBytes(make([]byte, (d.curve.Params().N.BitLen()+7)/8))
-	for _, pk := range keys {
-		x, y := d.curve.ScalarMult(pk.X, pk.Y, k)
-		if x.Cmp(mx) == 0 && y.Cmp(my) == 0 {
-			return nil
+	// PK_Map,IC = CA_IC · PK_IC is PK_IC = CA_IC^-1 · PK_Map,IC: the
+	// curves of Table 6 have prime order n and CA_IC lies in [1, n-1]. One
+	// multiplication, then comparisons: EF.CardSecurity is not yet
+	// verified here, and a hostile one listing thousands of keys would
+	// otherwise cost one multiplication each (about 10 ms on
+	// brainpoolP512r1).
+	n := d.curve.Params().N
+	inv := new(big.Int).ModInverse(d.caIC, n)
+	if inv == nil {
+		return nil, fmt.Errorf("%w: CA_IC not invertible", ErrPACECAM)
+	}
+	px, py := d.curve.ScalarMult(mx, my, inv.FillBytes(make([]byte, (n.BitLen()+7)/8)))
+	for i, pk := range keys {
+		if pk.X.Cmp(px) == 0 && pk.Y.Cmp(py) == 0 {
+			return &keys[i], nil
 		}
 	}
-	return fmt.Errorf("%w: CA_IC · PK_IC ≠ PK_Map,IC: the chip does not hold EF.CardSecurity's key", ErrPACECAM)
+	return nil, fmt.Errorf("%w: CA_IC · PK_IC ≠ PK_Map,IC: the chip does not hold EF.CardSecurity's key", ErrPACECAM)
 }
 
 // sameCurve compares domain parameters, not curve values: a key's curve
@@ -153,11 +167,43 @@ func (s *Session) checkCAM(r *paceResult, info PACEInfo) error {
 	if err != nil {
 		return fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
 	}
-	if err := r.cam.verify(cs.Infos, info.ParameterID); err != nil {
+	key, err := r.cam.verify(cs.Infos, info.ParameterID)
+	if err != nil {
 		return err
 	}
-	s.eac.chip, s.eac.cam, s.eac.compPCD = true, true, r.compPCD
+	s.eac.chip, s.eac.cam, s.eac.camKey, s.eac.compPCD = true, true, key, r.compPCD
 	return nil
+}
+
+// checkCAMKey binds the key PACE-CAM proved to the holder's data: DG14,
+// which EF.SOD covers, must name it among its Chip Authentication keys
+// when it names any (ICAO 9303-11 §9.2.11: DG14 and EF.CardSecurity each
+// carry the chip's ChipAuthenticationPublicKeyInfo). CAM (§4.4.3.5) shows
+// only that the chip holds EF.CardSecurity's key, and EF.CardSecurity's
+// signature only that some document of the issuer holds it; without this
+// check a chip whose key an attacker controls — another document's, a
+// test chip's — could carry a victim's genuine data groups and EF.SOD
+// beside its own genuine EF.CardSecurity and pass as the victim's chip.
+// A DG14 without Chip Authentication keys (a chip with CAM only) binds
+// nothing, and is accepted as the standard allows it.
+func (s *Session) checkCAMKey(dg14 []byte) error {
+	if !s.eac.cam || s.eac.camKey == nil || dg14 == nil {
+		return nil
+	}
+	si, err := ParseDG14(dg14)
+	if err != nil {
+		return &DataGroupError{DG: DG14, Err: err}
+	}
+	if len(si.ChipAuthenticationPK) == 0 {
+		return nil
+	}
+	k := s.eac.camKey
+	for _, pk := range si.ChipAuthenticationPK {
+		if sameCurve(pk.Curve, k.Curve) && pk.X.Cmp(k.X) == 0 && pk.Y.Cmp(k.Y) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the key the chip proved in PACE-CAM (EF.CardSecurity's) is not DG14's: the data groups are another chip's", ErrPACECAM)
 }
 
 // checkCAMDowngrade refuses a PACE session that ran without Chip

@@ -46,10 +46,13 @@ type Record struct {
 	// Chip Authentication public key — DG14's, by Chip Authentication
 	// (ReadOptions.ChipAuthentication), or EF.CardSecurity's, by PACE with
 	// Chip Authentication Mapping in Open (ICAO 9303-11 §4.4.3.5), which
-	// needs no second protocol run. With a Verified record (passive
-	// authentication covering DG14, or EF.CardSecurity, which Read then
-	// verifies) this shows the chip is the one the issuer personalised,
-	// not a clone carrying its files.
+	// needs no second protocol run — and passive authentication with
+	// ReadOptions.CSCAs vouched for that key: DG14 covered by EF.SOD, or
+	// EF.CardSecurity validly signed and its key DG14's when DG14 names
+	// one. It shows the chip is the one the issuer personalised, not a
+	// clone carrying its files. Without CSCAs, or when passive
+	// authentication fails, it is false even if the protocol ran
+	// (Session.ChipAuthenticated reports the protocol alone).
 	ChipAuthenticated bool
 	// TerminalAuthenticated: the chip accepted the terminal's CV
 	// certificate chain and signature (ReadOptions.Terminal).
@@ -91,7 +94,8 @@ type ReadOptions struct {
 	// After PACE with Chip Authentication Mapping the chip is authenticated
 	// already (its session keys are the ones only it could agree) and
 	// nothing more runs; EF.CardSecurity, verified with CSCAs, covers its
-	// key.
+	// key, and DG14, read for it when the document has one, must name the
+	// same key (ErrPACECAM otherwise).
 	ChipAuthentication bool
 	// Rand feeds Chip Authentication's ephemeral key; crypto/rand when nil.
 	Rand io.Reader
@@ -116,7 +120,10 @@ type ReadOptions struct {
 // against DG14 (read for it when opts.DataGroups omits it): a mismatch
 // gives ErrCardAccessMismatch and no record. A PACE chip whose EF.COM and
 // EF.SOD list no DG14 is asked for EF.CardSecurity (three APDUs: SELECT MF, READ
-// BINARY, SELECT of the application, under secure messaging).
+// BINARY, SELECT of the application, under secure messaging). After
+// PACE-CAM it reads DG14 when the document has one and requires the key
+// the chip proved among DG14's (ErrPACECAM): the data groups are then this
+// chip's, not another's beside its own genuine EF.CardSecurity.
 func (s *Session) Read(ctx context.Context, opts *ReadOptions) (*Record, error) {
 	if opts == nil {
 		opts = &ReadOptions{}
@@ -183,8 +190,9 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 			return nil, err
 		}
 	}
-	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess).
-	if s.seen != cardAccessNotRead && s.cardSecurity == nil && want != nil && !slices.Contains(want, DG14) && slices.Contains(present, DG14) {
+	// Otherwise DG14 authenticates EF.CardAccess (checkCardAccess); after
+	// PACE-CAM it ties the key the chip proved to EF.SOD (checkCAMKey).
+	if s.seen != cardAccessNotRead && (s.cardSecurity == nil || s.eac.cam) && want != nil && !slices.Contains(want, DG14) && slices.Contains(present, DG14) {
 		want = append(slices.Clone(want), DG14)
 	}
 	if want == nil {
@@ -209,12 +217,23 @@ func (s *Session) readWith(ctx context.Context, opts *ReadOptions, com *COM, sod
 		if err := s.checkSignedCardAccess(groups, PassiveOptions{CSCAs: opts.CSCAs, Time: opts.Time, CRLs: opts.CRLs}); err != nil {
 			return nil, err
 		}
+		if err := s.checkCAMKey(groups[DG14]); err != nil {
+			return nil, err
+		}
 	}
 	if r != nil {
 		r.Protocol = s.protocol
 		r.COM = com
 		r.CardSecurity = s.cardSecurity
-		r.ChipAuthenticated = s.eac.chip
+		// The chip's proof counts for the record only with its key
+		// vouched for by passive authentication: DG14 among the data
+		// groups EF.SOD covered, or, after PACE-CAM, EF.CardSecurity,
+		// whose signature checkSignedCardAccess verified when CSCAs are
+		// given (ICAO 9303-11 §4.4.3.5, §5.1, §6.2). Without CSCAs, or
+		// when passive authentication failed, a clone's self-made key
+		// passes the protocol: no claim.
+		r.ChipAuthenticated = s.eac.chip && err == nil && len(opts.CSCAs) > 0 && r.Verified() &&
+			(s.eac.cam || slices.Contains(r.Verification.DataGroups, DG14))
 		r.TerminalAuthenticated = s.eac.terminal
 		r.ActiveAuthenticated = s.eac.active
 	}

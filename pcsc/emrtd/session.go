@@ -171,6 +171,12 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 				if access.announcesCardSecurity() {
 					s.csTried = true
 					if s.cardSecurity, err = readCardSecurityInMF(ctx, s.client, s.chunk); err != nil {
+						if r.cam != nil && (errors.Is(err, ErrMalformed) || isStatus(err)) {
+							// The chip's own answer, not the link:
+							// it has not shown the key it proves
+							// (ICAO 9303-11 §4.4.3.5).
+							err = fmt.Errorf("%w: %w", ErrPACECAM, err)
+						}
 						return nil, err
 					}
 				}
@@ -278,7 +284,11 @@ func (s *Session) TerminalAuthenticated() bool { return s.eac.terminal }
 // running under the keys it agreed; or by PACE with Chip Authentication
 // Mapping in Open, the key in EF.CardSecurity (ICAO 9303-11 §4.4.3.5).
 // The key is the issuer's only once passive authentication covers DG14 or
-// EF.CardSecurity (Session.Read with CSCAs).
+// EF.CardSecurity (Session.Read with CSCAs): this reports the protocol
+// alone, and a clone that wrote its own key into an unsigned or self-signed
+// EF.CardSecurity passes it. Record.ChipAuthenticated, set only when
+// passive authentication vouched for the key, is what a relying party
+// checks.
 func (s *Session) ChipAuthenticated() bool { return s.eac.chip }
 
 // ReadFile reads an elementary file of the application by its short EF
