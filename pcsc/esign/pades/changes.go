@@ -90,6 +90,7 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	slices.Sort(nums)
 	var referenced map[int]bool // numbers the signed revision refers to
 	var store map[int]bool      // the signed revision's DSS objects
+	var refs map[ref]bool       // references, with generations, of the document now
 	for _, num := range nums {
 		fe, listed := doc.xref[num]
 		se, existed := signed.xref[num]
@@ -114,6 +115,22 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 				j.changes = append(j.changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
 			}
 			continue
+		}
+		if fe.kind != 0 && generation(fe) != generation(se) {
+			// A number reused under a new generation is a new object: the
+			// old one is gone (ISO 32000-1 §7.5.4), as pdfsig does with
+			// a widget's appearance it redraws. A reference still naming
+			// the old generation names no object, and a reader that
+			// checks generations reads null (§7.3.10; poppler draws a
+			// page whose content is renamed so blank), whatever a reader
+			// that ignores them — as this package does — finds.
+			if refs == nil {
+				refs = doc.genRefs()
+			}
+			if refs[ref{num, generation(se)}] {
+				j.changes = append(j.changes, fmt.Sprintf("object %d now has generation %d, and references to generation %d name no object", num, generation(fe), generation(se)))
+				continue
+			}
 		}
 		if fe == se && fe.kind == 1 {
 			continue
@@ -157,6 +174,51 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	}
 	j.overlays = jd.overlays
 	return j
+}
+
+// generation is an entry's generation number: 0 in an object stream
+// (ISO 32000-1 §7.5.7).
+func generation(e xrefEntry) int {
+	if e.kind == 2 {
+		return 0
+	}
+	return e.gen
+}
+
+// genRefs collects the references, with their generation numbers, that
+// the document's objects and its trailer make.
+func (d *document) genRefs() map[ref]bool {
+	refs := map[ref]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			refs[v] = true
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(d.trailer, 0)
+	for num, e := range d.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := d.getObject(num); err == nil {
+			walk(o, 0)
+		}
+	}
+	return refs
 }
 
 // dssObjects lists the objects the document security store is made of —
@@ -604,5 +666,5 @@ func endsAsUpdate(doc *document, end int64) string {
 	if off < end {
 		return "bytes were appended after the signed revision with no cross-reference section"
 	}
-	return ""
+	return scanDisagrees(doc, end)
 }

@@ -1,0 +1,81 @@
+package pades
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Builders of the hostile updates of holderattack_test.go: sections
+// appended, byte by byte, after a prepared signature's update, as a
+// server that wants a reader to show other content than the document
+// shown would write them.
+
+// RawObject is an object an appended section writes: Body is everything
+// from "n g obj" to "endobj". Listed puts it in the section's table,
+// under ListGen as its generation.
+type RawObject struct {
+	Num     int
+	Body    []byte
+	Listed  bool
+	ListGen int
+}
+
+// AppendRawSection appends to pdf the objects, a classic cross-reference
+// table listing those Listed, a trailer naming the last one's catalog
+// and /Prev, startxref and %%EOF, then tail.
+func AppendRawSection(pdf []byte, objs []RawObject, tail string) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Write(pdf)
+	offs := make([]int, len(objs))
+	for i, o := range objs {
+		offs[i] = b.Len()
+		b.Write(o.Body)
+		b.WriteString("\n")
+	}
+	x := b.Len()
+	b.WriteString("xref\n")
+	for i, o := range objs {
+		if o.Listed {
+			fmt.Fprintf(&b, "%d 1\n%010d %05d n\r\n", o.Num, offs[i], o.ListGen)
+		}
+	}
+	t := newDict()
+	for _, k := range []name{"Size", "Root", "Info", "ID"} {
+		if v := doc.trailer.get(k); v != nil {
+			t.set(k, v)
+		}
+	}
+	t.set("Prev", number(fmt.Sprint(doc.lastXref)))
+	b.WriteString("trailer\n")
+	writeObject(&b, t)
+	fmt.Fprintf(&b, "\nstartxref\n%d\n%%%%EOF\n%s", x, tail)
+	return b.Bytes(), nil
+}
+
+// RawObjectOf returns object num of pdf as written, "n g obj" to
+// "endobj", with its generation rewritten to gen.
+func RawObjectOf(pdf []byte, num, gen int) ([]byte, error) {
+	doc, err := parseDocument(pdf)
+	if err != nil {
+		return nil, err
+	}
+	e := doc.xref[num]
+	if e.kind != 1 {
+		return nil, fmt.Errorf("object %d is not stored directly", num)
+	}
+	body := doc.data[e.off:]
+	end := bytes.Index(body, []byte("endobj"))
+	if end < 0 {
+		return nil, fmt.Errorf("object %d has no endobj", num)
+	}
+	body = bytes.Clone(body[:end+len("endobj")])
+	h := fmt.Sprintf("%d %d obj", num, e.gen)
+	if !bytes.HasPrefix(body, []byte(h)) {
+		return nil, fmt.Errorf("object %d does not start as %q", num, h)
+	}
+	return append([]byte(fmt.Sprintf("%d %d obj", num, gen)), body[len(h):]...), nil
+}
