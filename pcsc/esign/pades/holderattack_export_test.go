@@ -22,8 +22,8 @@ type RawObject struct {
 
 // AppendRawSection appends to pdf the objects, a classic cross-reference
 // table listing those Listed, a trailer naming the last one's catalog
-// and /Prev, startxref and %%EOF, then tail.
-func AppendRawSection(pdf []byte, objs []RawObject, tail string) ([]byte, error) {
+// and /Prev, between, startxref and %%EOF, then tail.
+func AppendRawSection(pdf []byte, objs []RawObject, between, tail string) ([]byte, error) {
 	doc, err := parseDocument(pdf)
 	if err != nil {
 		return nil, err
@@ -49,10 +49,16 @@ func AppendRawSection(pdf []byte, objs []RawObject, tail string) ([]byte, error)
 			t.set(k, v)
 		}
 	}
+	size, _ := t.get("Size").(number)
+	n, _ := size.int()
+	for _, o := range objs {
+		n = max(n, int64(o.Num)+1)
+	}
+	t.set("Size", number(fmt.Sprint(n)))
 	t.set("Prev", number(fmt.Sprint(doc.lastXref)))
 	b.WriteString("trailer\n")
 	writeObject(&b, t)
-	fmt.Fprintf(&b, "\nstartxref\n%d\n%%%%EOF\n%s", x, tail)
+	fmt.Fprintf(&b, "\n%sstartxref\n%d\n%%%%EOF\n%s", between, x, tail)
 	return b.Bytes(), nil
 }
 

@@ -93,24 +93,38 @@ func TestHolderCheckAgainstViewers(t *testing.T) {
 	}
 	evil := []byte(fmt.Sprintf("%d 0 obj\n<< /Length 44 >>\nstream\nBT /F1 24 Tf 72 720 Td (EVIL 99 EUR) Tj ET\nendstream\nendobj", content))
 
+	// A second document: a catalog, its page tree, a page showing
+	// other text, objects the table lists and nothing refers to.
+	second := []pades.RawObject{
+		{Num: 40, Listed: true, Body: []byte("40 0 obj\n<< /Type /Catalog /Pages 41 0 R >>\nendobj")},
+		{Num: 41, Listed: true, Body: []byte("41 0 obj\n<< /Type /Pages /Kids [42 0 R] /Count 1 >>\nendobj")},
+		{Num: 42, Listed: true, Body: []byte("42 0 obj\n<< /Type /Page /Parent 41 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 43 0 R >>\nendobj")},
+		{Num: 43, Listed: true, Body: []byte(strings.Replace(string(evil), fmt.Sprintf("%d 0 obj", content), "43 0 obj", 1))},
+	}
 	for name, objs := range map[string]struct {
-		objs []pades.RawObject
-		tail string
+		objs    []pades.RawObject
+		between string
+		tail    string
 	}{
 		// The page's content stream written again under generation 1,
 		// unchanged: the page's "4 0 R" then names no object (§7.3.10:
 		// null), and poppler draws an empty page, while a reader that
 		// ignores generations reads the same stream.
-		"content stream under another generation": {[]pades.RawObject{{Num: content, Body: regen(1), Listed: true, ListGen: 1}}, ""},
+		"content stream under another generation": {[]pades.RawObject{{Num: content, Body: regen(1), Listed: true, ListGen: 1}}, "", ""},
 		// An object the table does not list, redefining the content,
 		// then whitespace after %%EOF past where MuPDF looks for
 		// startxref (the last 1024 bytes): it rebuilds the table by
 		// scanning, and the last definition wins (§7.5.5 puts %%EOF on
 		// the file's last line).
-		"unlisted object, startxref out of reach": {[]pades.RawObject{{Num: content, Body: evil}}, strings.Repeat(" ", 1500)},
+		"unlisted object, startxref out of reach": {[]pades.RawObject{{Num: content, Body: evil}}, "", strings.Repeat(" ", 1500)},
+		// A second document in the update, and after the table's
+		// trailer a second trailer naming its catalog, where a reader
+		// of the table does not look; whitespace after %%EOF makes
+		// MuPDF rebuild by scanning, and it takes the last trailer.
+		"second trailer, startxref out of reach": {second, "trailer\n<< /Size 44 /Root 40 0 R >>\n", strings.Repeat(" ", 1500)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			attacked, err := pades.AppendRawSection(prepared, objs.objs, objs.tail)
+			attacked, err := pades.AppendRawSection(prepared, objs.objs, objs.between, objs.tail)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -265,6 +265,10 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	if len(j.changes) > 0 {
 		return nil, fmt.Errorf("%w: the update does more than add a signature field: %s", ErrChanged, strings.Join(j.changes, "; "))
 	}
+	// Judged after the changes, which say more when both refuse.
+	if err := updateLayout(doc, int64(len(shown)), base.lastXref); err != nil {
+		return nil, err
+	}
 	out := &SignedRevision{PDF: rev, Field: s.field}
 	for _, o := range j.overlays {
 		if !o.hasSig || o.sig != s.holder || o.Removed || out.Drawn != nil {
