@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +143,118 @@ func TestHolderCheckAgainstViewers(t *testing.T) {
 				}
 			} else if !errors.Is(err, pades.ErrRequest) {
 				t.Errorf("Check: %v, want ErrRequest", err)
+			}
+		})
+	}
+}
+
+// renderings renders the first page of pdf at 72 dpi with poppler
+// (pdftoppm) and MuPDF (mutool draw), one image per reader.
+func renderings(t *testing.T, pdf []byte) map[string]image.Image {
+	t.Helper()
+	pdftoppm := tool(t, "pdftoppm", "poppler-utils")
+	mutool := tool(t, "mutool", "mupdf-tools")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "doc.pdf")
+	if err := os.WriteFile(file, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]image.Image{}
+	for who, cmd := range map[string]*exec.Cmd{
+		"poppler": exec.Command(pdftoppm, "-png", "-r", "72", "-f", "1", "-l", "1", "-singlefile", file, filepath.Join(dir, "poppler")),
+		"mupdf":   exec.Command(mutool, "draw", "-q", "-r", "72", "-o", filepath.Join(dir, "mupdf.png"), file, "1"),
+	} {
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", who, err, b)
+		}
+		fh, err := os.Open(filepath.Join(dir, who+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(fh)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[who] = img
+	}
+	return out
+}
+
+// changedOutside counts the pixels of b that differ from a outside box
+// (points at 72 dpi, y from the bottom, grown by 2 points for
+// antialiasing; nil: everywhere).
+func changedOutside(a, b image.Image, box *[4]float64) int {
+	hgt, n := a.Bounds().Dy(), 0
+	for y := 0; y < hgt; y++ {
+		for x := 0; x < a.Bounds().Dx(); x++ {
+			px, py := float64(x), float64(hgt-y)
+			if box != nil && px >= box[0]-2 && px <= box[2]+2 && py >= box[1]-2 && py <= box[3]+2 {
+				continue
+			}
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			if r1 != r2 || g1 != g2 || b1 != b2 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestHolderCheckWidgetRect: the new signature's widget draws where
+// SignedRevision.Drawn says, as poppler and MuPDF render it. A /Rect of
+// five numbers, which MuPDF reads as its first four and puce could not
+// read, is refused; a rectangle given by its other corners (ISO 32000-1
+// §7.9.5: readers normalise it) is reported normalised. Outside Drawn, the
+// rebuilt revision's first page renders as the document shown's.
+func TestHolderCheckWidgetRect(t *testing.T) {
+	shown, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
+	box := [4]float64{320, 40, 560, 110}
+	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
+		Appearance: &pades.Appearance{Rect: box}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, at, n := p.Prepared()
+	const rect = "/Rect [320 40 560 110]"
+	if bytes.Count(prepared[len(shown):], []byte(rect)) != 1 {
+		t.Fatalf("the widget's %s is not in the update", rect)
+	}
+	want := renderings(t, shown)
+	for _, c := range []struct {
+		rect string
+		ok   bool
+	}{
+		{rect, true},
+		{"/Rect [560 110 320 40]", true},
+		{"/Rect [0 0 595 842 1] ", false},
+	} {
+		t.Run(c.rect, func(t *testing.T) {
+			attacked := bytes.Replace(prepared, []byte(rect), []byte(c.rect), 1)
+			rev, err := h.request(t, attacked, at, at+n+2).Rebuild(shown)
+			if c.ok != (err == nil) || err != nil && !errors.Is(err, pades.ErrRequest) {
+				t.Fatalf("Rebuild: %v", err)
+			}
+			if err != nil {
+				t.Log(err)
+				for who, img := range renderings(t, attacked) {
+					t.Logf("%s draws %d pixels outside the box it was given", who, changedOutside(want[who], img, &box))
+				}
+				return
+			}
+			if rev.Drawn == nil || rev.Drawn.Rect != box || rev.Drawn.Page != 1 {
+				t.Fatalf("Drawn: %+v, want page 1 at %v", rev.Drawn, box)
+			}
+			for who, img := range renderings(t, rev.PDF) {
+				if d := changedOutside(want[who], img, &rev.Drawn.Rect); d > 0 {
+					t.Errorf("%s draws %d pixels outside %v", who, d, rev.Drawn.Rect)
+				}
 			}
 		})
 	}

@@ -275,6 +275,12 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 			return nil, fmt.Errorf("%w: the update draws on page %d what is not the new signature's appearance", ErrChanged, o.Page)
 		}
 		d := o.Overlay
+		if d.Rect[0] == d.Rect[2] || d.Rect[1] == d.Rect[3] {
+			// A /Rect that is not four numbers draws where each reader
+			// makes of it (MuPDF takes the first four of five): the
+			// holder could not be told where.
+			return nil, fmt.Errorf("%w: the new signature's widget draws on page %d, where its /Rect, not four numbers, does not say", ErrMalformed, o.Page)
+		}
 		d.Field = s.field
 		out.Drawn = &d
 	}
