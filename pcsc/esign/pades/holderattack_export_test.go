@@ -85,3 +85,42 @@ func RawObjectOf(pdf []byte, num, gen int) ([]byte, error) {
 	}
 	return append([]byte(fmt.Sprintf("%d %d obj", num, gen)), body[len(h):]...), nil
 }
+
+// WithDeletedAnnotation appends an update that adds to the first page's
+// /Annots an annotation drawing other text over the page, whose
+// cross-reference entry says free: readers of the table see null there
+// (ISO 32000-1 §7.3.10), a reader that rebuilds the table by scanning
+// finds the annotation. It returns the file.
+func WithDeletedAnnotation(pdf []byte) ([]byte, error) {
+	doc, pageRef, page, err := openFirstPage(pdf)
+	if err != nil {
+		return nil, err
+	}
+	res, _ := doc.resolveDict(page.get("Resources"))
+	u := newUpdate(doc)
+	ap, annot := u.alloc(), u.alloc()
+	fd := newDict()
+	fd.set("Type", name("XObject"))
+	fd.set("Subtype", name("Form"))
+	fd.set("BBox", array{number("0"), number("0"), number("480"), number("90")})
+	fd.set("Resources", res)
+	u.put(ap, &stream{dict: fd, raw: []byte("q 1 1 1 rg 0 0 480 90 re f Q BT /F1 24 Tf 10 40 Td (Amount: 92,000 EUR) Tj ET")})
+	a := newDict()
+	a.set("Type", name("Annot"))
+	a.set("Subtype", name("Square"))
+	a.set("Rect", array{number("60"), number("690"), number("540"), number("780")})
+	n := newDict()
+	n.set("N", ap)
+	a.set("AP", n)
+	u.put(annot, a)
+	p := page.clone()
+	p.set("Annots", array{annot})
+	u.put(pageRef, p)
+	out := u.bytes()
+	at := bytes.Index(out[len(pdf):], []byte(fmt.Sprintf("%d 0 obj", annot.num)))
+	entry := []byte(fmt.Sprintf("%010d 00000 n", len(pdf)+at))
+	if at < 0 || bytes.Count(out, entry) != 1 {
+		return nil, fmt.Errorf("the annotation's entry is not in the table")
+	}
+	return bytes.Replace(out, entry, []byte(fmt.Sprintf("%010d 00001 f", 0)), 1), nil
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,66 @@ func TestHolderCheckWidgetRect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHolderCheckRepairTrigger: what makes a reader rebuild the table
+// by scanning the file (poppler, asked for an object the table does not
+// hold under the generation asked) matters when scanning and the table
+// disagree. A document shown whose first page lists an annotation the
+// table calls free — null to MuPDF, which reads the table (ISO 32000-1
+// §7.3.10), while poppler rebuilds and draws "Amount: 92,000 EUR" — shows
+// different content in each: the holder's side refuses to sign it. And an
+// update whose widget names its appearance under a generation the table
+// does not hold, which makes poppler rebuild, is refused.
+func TestHolderCheckRepairTrigger(t *testing.T) {
+	contract, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	// request is the visible signature's request for shown, its update
+	// passed through edit.
+	request := func(shown []byte, edit func([]byte) []byte) (*pades.SignRequest, []byte) {
+		h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
+		p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
+			Appearance: &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepared, at, n := p.Prepared()
+		prepared = edit(bytes.Clone(prepared))
+		return h.request(t, prepared, at, at+n+2), prepared
+	}
+
+	ambiguous := must(t)(pades.WithDeletedAnnotation(contract))
+	got := viewerText(t, ambiguous)
+	t.Logf("readers of the document with a free annotation: %q", got)
+	req, _ := request(ambiguous, func(b []byte) []byte { return b })
+	if err := req.Check(f.cert, ambiguous); !errors.Is(err, pades.ErrRequest) || !errors.Is(err, pades.ErrMalformed) {
+		t.Fatalf("a document shown that readers show differently: %v", err)
+	} else {
+		t.Log(err)
+	}
+
+	req, attacked := request(contract, func(b []byte) []byte {
+		m := regexp.MustCompile(`/AP *<< */N +[0-9]+ 0 R`).FindIndex(b[len(contract):])
+		if m == nil {
+			t.Fatal("no widget appearance in the update")
+		}
+		b[len(contract)+m[1]-3] = '1'
+		return b
+	})
+	pdftotext := tool(t, "pdftotext", "poppler-utils")
+	file := filepath.Join(t.TempDir(), "attacked.pdf")
+	if err := os.WriteFile(file, attacked, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command(pdftotext, file, "-").CombinedOutput()
+	t.Logf("poppler: %s", out)
+	if err := req.Check(f.cert, contract); !errors.Is(err, pades.ErrRequest) || !errors.Is(err, pades.ErrMalformed) {
+		t.Fatalf("a reference to an object under a generation the table does not hold: %v", err)
+	} else {
+		t.Log(err)
 	}
 }

@@ -196,6 +196,12 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	if err != nil {
 		return nil, fmt.Errorf("the document with the update: %w", err)
 	}
+	// The document shown, as the holder's reader showed it, must be what
+	// every reader shows: one whose table and scanning disagree shows
+	// different content in each (repair.go).
+	if c := scanDisagrees(base, int64(len(shown))); c != "" {
+		return nil, fmt.Errorf("%w: the document shown: %s", ErrMalformed, c)
+	}
 	if c := endsAsUpdate(doc, int64(len(shown))); c != "" {
 		return nil, fmt.Errorf("%w: the update: %s", ErrMalformed, strings.Replace(c, "signed revision", "document shown", 1))
 	}
@@ -267,6 +273,9 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	}
 	// Judged after the changes, which say more when both refuse.
 	if err := updateLayout(doc, int64(len(shown)), base.lastXref); err != nil {
+		return nil, err
+	}
+	if err := updateRefs(doc, base); err != nil {
 		return nil, err
 	}
 	out := &SignedRevision{PDF: rev, Field: s.field}

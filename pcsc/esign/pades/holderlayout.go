@@ -124,3 +124,59 @@ func updateLayout(doc *document, from, prev int64) error {
 	}
 	return bad(l.pos+5, "bytes after %%EOF")
 }
+
+// updateRefs checks that every reference the objects the update writes
+// make, and its trailer, names an object doc's table holds under that
+// generation. A reference to another is null to a conforming reader (ISO
+// 32000-1 §7.3.10), but poppler, asked for it, rebuilds the table by
+// scanning the file: a server would write one to make it read the file
+// otherwise than its table says. The ceremony's update refers to the
+// objects it adds and to the document's.
+func updateRefs(doc, base *document) error {
+	check := func(where string, o object) error {
+		var bad *ref
+		var walk func(o object, depth int)
+		walk = func(o object, depth int) {
+			if bad != nil || depth > maxDepth {
+				return
+			}
+			switch v := o.(type) {
+			case ref:
+				if e, ok := doc.xref[v.num]; !ok || e.kind == 0 || generation(e) != v.gen {
+					bad = &v
+				}
+			case array:
+				for _, x := range v {
+					walk(x, depth+1)
+				}
+			case *dict:
+				for _, x := range v.vals {
+					walk(x, depth+1)
+				}
+			case *stream:
+				walk(v.dict, depth+1)
+			}
+		}
+		walk(o, 0)
+		if bad != nil {
+			return fmt.Errorf("%w: the update's %s refers to %d %d R, which the cross-reference information does not hold: a reader asked for it rebuilds the table", ErrMalformed, where, bad.num, bad.gen)
+		}
+		return nil
+	}
+	if err := check("trailer", doc.trailer); err != nil {
+		return err
+	}
+	for num, e := range doc.xref {
+		if e.kind == 0 || e == base.xref[num] {
+			continue
+		}
+		o, err := doc.getObject(num)
+		if err != nil {
+			return fmt.Errorf("%w: the update's object %d: %w", ErrMalformed, num, err)
+		}
+		if err := check(fmt.Sprintf("object %d", num), o); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -92,8 +92,19 @@ func scanDisagrees(doc *document, from int64) string {
 		}
 		return off
 	}
+	var refs map[int]bool
 	for num, h := range last {
 		e, listed := doc.xref[num]
+		if !listed || e.kind == 0 {
+			// Null to a reader of the table (§7.3.10), and poppler,
+			// asked for it, rebuilds the table and finds it.
+			if refs == nil {
+				refs = doc.references()
+			}
+			if refs[num] {
+				return fmt.Sprintf("object %d, referred to, is free or missing in the cross-reference information but written at byte %d: a reader rebuilding the table by scanning the file reads it", num, h.off)
+			}
+		}
 		switch {
 		case h.off >= from && (!listed || e.kind != 1):
 			return fmt.Sprintf("object %d %d, written at byte %d after the signed revision, is not in the cross-reference information as stored there: a reader rebuilding the table by scanning the file reads it", num, h.gen, h.off)
