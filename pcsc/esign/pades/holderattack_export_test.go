@@ -124,3 +124,22 @@ func WithDeletedAnnotation(pdf []byte) ([]byte, error) {
 	}
 	return bytes.Replace(out, entry, []byte(fmt.Sprintf("%010d 00001 f", 0)), 1), nil
 }
+
+// WithManyAnnots appends an update giving the first page an /Annots of n
+// distinct references to objects that do not exist (null, ISO 32000-1
+// §7.3.10): the work judging a later /Annots must not grow as its square.
+func WithManyAnnots(pdf []byte, n int) ([]byte, error) {
+	doc, pageRef, page, err := openFirstPage(pdf)
+	if err != nil {
+		return nil, err
+	}
+	u := newUpdate(doc)
+	annots := make(array, n)
+	for i := range annots {
+		annots[i] = ref{u.next + 1000 + i, 0}
+	}
+	p := page.clone()
+	p.set("Annots", annots)
+	u.put(pageRef, p)
+	return u.bytes(), nil
+}

@@ -321,3 +321,34 @@ func TestHolderCheckRepairTrigger(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// TestHolderCheckLargeAnnots: a page of the document shown with
+// thousands of entries in /Annots, and the update adding the widget to
+// them at MaxUpdateSize: Rebuild's work stays linear in them (it compared
+// every entry with every other, serialized, each time).
+func TestHolderCheckLargeAnnots(t *testing.T) {
+	contract, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := must(t)(pades.WithManyAnnots(contract, 11000))
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
+	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, at, n := p.Prepared()
+	req := h.request(t, prepared, at, at+n+2)
+	t.Logf("update: %d bytes of %d", len(req.Update), pades.MaxUpdateSize)
+	start := time.Now()
+	_, err = req.Rebuild(shown)
+	took := time.Since(start)
+	t.Logf("Rebuild: %v in %v", err, took)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("Rebuild took %v", took)
+	}
+}

@@ -131,9 +131,32 @@ func updateLayout(doc *document, from, prev int64) error {
 // 32000-1 §7.3.10), but poppler, asked for it, rebuilds the table by
 // scanning the file: a server would write one to make it read the file
 // otherwise than its table says. The ceremony's update refers to the
-// objects it adds and to the document's.
+// objects it adds and to the document's; what the document shown's
+// version of an object it rewrites referred to is the document's.
 func updateRefs(doc, base *document) error {
-	check := func(where string, o object) error {
+	check := func(where string, o, before object) error {
+		had := map[ref]bool{} // what the document shown's version referred to
+		var collect func(o object, depth int)
+		collect = func(o object, depth int) {
+			if depth > maxDepth {
+				return
+			}
+			switch v := o.(type) {
+			case ref:
+				had[v] = true
+			case array:
+				for _, x := range v {
+					collect(x, depth+1)
+				}
+			case *dict:
+				for _, x := range v.vals {
+					collect(x, depth+1)
+				}
+			case *stream:
+				collect(v.dict, depth+1)
+			}
+		}
+		collect(before, 0)
 		var bad *ref
 		var walk func(o object, depth int)
 		walk = func(o object, depth int) {
@@ -142,7 +165,7 @@ func updateRefs(doc, base *document) error {
 			}
 			switch v := o.(type) {
 			case ref:
-				if e, ok := doc.xref[v.num]; !ok || e.kind == 0 || generation(e) != v.gen {
+				if e, ok := doc.xref[v.num]; !had[v] && (!ok || e.kind == 0 || generation(e) != v.gen) {
 					bad = &v
 				}
 			case array:
@@ -163,7 +186,7 @@ func updateRefs(doc, base *document) error {
 		}
 		return nil
 	}
-	if err := check("trailer", doc.trailer); err != nil {
+	if err := check("trailer", doc.trailer, base.trailer); err != nil {
 		return err
 	}
 	for num, e := range doc.xref {
@@ -174,7 +197,11 @@ func updateRefs(doc, base *document) error {
 		if err != nil {
 			return fmt.Errorf("%w: the update's object %d: %w", ErrMalformed, num, err)
 		}
-		if err := check(fmt.Sprintf("object %d", num), o); err != nil {
+		var before object
+		if base.has(ref{num, 0}) {
+			before, _ = base.getObject(num)
+		}
+		if err := check(fmt.Sprintf("object %d", num), o, before); err != nil {
 			return err
 		}
 	}
