@@ -352,3 +352,45 @@ func TestHolderCheckLargeAnnots(t *testing.T) {
 		t.Errorf("Rebuild took %v", took)
 	}
 }
+
+// TestHolderCheckByteRangeShapes: /ByteRange written otherwise than as
+// the four non-negative integers ISO 32000-1 §12.8.1 (Table 252) has, or
+// given twice in the signature dictionary (the last one is the one
+// readers take), is refused: the gap is then not the one the holder's
+// side fills, or not known.
+func TestHolderCheckByteRangeShapes(t *testing.T) {
+	shown, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
+	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, at, n := p.Prepared()
+	end := at + n + 2
+	br := fmt.Sprintf("/ByteRange [0 %d %d %d]", at, end, len(prepared)-end)
+	i := bytes.Index(prepared, []byte(br))
+	if i < 0 || string(prepared[i+len(br):i+len(br)+17]) != strings.Repeat(" ", 17) {
+		t.Fatalf("no padded %s in the update", br)
+	}
+	for name, s := range map[string]string{
+		"five elements":  fmt.Sprintf("/ByteRange [0 %d %d %d 0]", at, end, len(prepared)-end),
+		"negative":       fmt.Sprintf("/ByteRange [0 %d %d -%d]", at, end, len(prepared)-end),
+		"real":           fmt.Sprintf("/ByteRange [0 %d %d %d.0]", at, end, len(prepared)-end),
+		"given twice":    br + "/ByteRange[0 1 2]",
+		"another, after": br + "/ByteRange[0 0 2 2]",
+	} {
+		t.Run(name, func(t *testing.T) {
+			attacked := bytes.Clone(prepared)
+			copy(attacked[i:], s)
+			err := h.request(t, attacked, at, end).Check(f.cert, shown)
+			if !errors.Is(err, pades.ErrRequest) || !errors.Is(err, pades.ErrMalformed) {
+				t.Fatalf("Check: %v", err)
+			}
+			t.Log(err)
+		})
+	}
+}
