@@ -676,5 +676,51 @@ func endsAsUpdate(doc *document, end int64) string {
 	if off < end {
 		return "bytes were appended after the signed revision with no cross-reference section"
 	}
+	// MuPDF looks for startxref in the last 1024 bytes, and rebuilds the
+	// table by scanning when it is not there.
+	if int64(len(doc.data))-(int64(len(doc.data)-len(doc.data[end:]))+int64(i)) > 1024 {
+		return "the file goes on for over 1024 bytes after its last startxref, where readers do not look for it"
+	}
+	if c := strayTrailer(doc, end); c != "" {
+		return c
+	}
 	return scanDisagrees(doc, end)
+}
+
+// strayTrailer finds, after end, a "trailer" keyword that is not the
+// trailer of a cross-reference table read: a reader rebuilding the table
+// by scanning takes the trailers it finds (MuPDF the last), and one
+// written where no table reader looks names the catalog of another
+// document.
+func strayTrailer(doc *document, end int64) string {
+	read := map[int64]bool{}
+	for _, off := range doc.sections {
+		l := &lexer{buf: doc.data, pos: int(off)}
+		if l.keyword() != "xref" {
+			continue
+		}
+		for l.pos < len(doc.data) {
+			l.skipSpace()
+			at := l.pos
+			k := l.keyword()
+			if k == "trailer" {
+				read[int64(at)] = true
+				break
+			}
+			if k == "" {
+				break
+			}
+		}
+	}
+	tail := doc.data[end:]
+	for i := 0; ; {
+		k := bytes.Index(tail[i:], []byte("trailer"))
+		if k < 0 {
+			return ""
+		}
+		if !read[end+int64(i+k)] {
+			return fmt.Sprintf("a trailer at byte %d is no cross-reference table's: a reader rebuilding the table takes it", end+int64(i+k))
+		}
+		i += k + len("trailer")
+	}
 }

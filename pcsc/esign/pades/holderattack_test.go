@@ -394,3 +394,40 @@ func TestHolderCheckByteRangeShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifySecondTrailer: the second-trailer attack against a signed
+// PDF: an update after the signature adds a second document (objects the
+// table lists and nothing refers to), a second trailer naming its catalog
+// after the table's, and whitespace after %%EOF past the 1024 bytes where
+// MuPDF looks for startxref; MuPDF rebuilds the table by scanning and
+// shows the second document. Verify must report the change.
+func TestVerifySecondTrailer(t *testing.T) {
+	contract, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	signed := f.sign(t, contract, pades.LevelBB)
+	evil := "<< /Length 44 >>\nstream\nBT /F1 24 Tf 72 720 Td (EVIL 99 EUR) Tj ET\nendstream\nendobj"
+	second := []pades.RawObject{
+		{Num: 40, Listed: true, Body: []byte("40 0 obj\n<< /Type /Catalog /Pages 41 0 R >>\nendobj")},
+		{Num: 41, Listed: true, Body: []byte("41 0 obj\n<< /Type /Pages /Kids [42 0 R] /Count 1 >>\nendobj")},
+		{Num: 42, Listed: true, Body: []byte("42 0 obj\n<< /Type /Page /Parent 41 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 43 0 R >>\nendobj")},
+		{Num: 43, Listed: true, Body: []byte("43 0 obj\n" + evil)},
+	}
+	for _, tail := range []string{strings.Repeat(" ", 1500), "\n"} {
+		attacked := must(t)(pades.AppendRawSection(signed, second, "trailer\n<< /Size 44 /Root 40 0 R >>\n", tail))
+		got := viewerText(t, attacked)
+		s := verify(t, attacked, f.verifyOptions()).Signatures[0]
+		t.Logf("after %%%%EOF %d bytes: readers: %q; Verify: %v", len(tail), got, s.Err)
+		if s.Valid() && got["mupdf"] != viewerText(t, signed)["mupdf"] {
+			t.Fatalf("Verify finds the signature valid and unchanged, and MuPDF shows %q", got["mupdf"])
+		}
+		// Without the whitespace, MuPDF reads the table; the second
+		// trailer is a change all the same, there for a reader that
+		// rebuilds.
+		if !errors.Is(s.Err, pades.ErrChanged) {
+			t.Fatalf("Verify: %v", s.Err)
+		}
+	}
+}
