@@ -75,14 +75,23 @@ type SignedRevision struct {
 //     annotation, a field filled or an existing signature field signed, a
 //     changed document information dictionary, are refused, as is a
 //     widget drawing anything but the new signature's appearance, or more
-//     than one;
+//     than one, or one whose /Rect is not four numbers (Drawn gives the
+//     rectangle normalised);
 //   - under a certification of shown whose DocMDP permissions forbid
-//     signing (P 1), the new signature is a change too.
+//     signing (P 1), the new signature is a change too;
+//   - every reader shows the same: shown and the update read the same
+//     through the cross-reference table and by scanning the file for
+//     objects, as a reader rebuilding the table does (repair.go); the
+//     update is laid out as one incremental update (objects, one
+//     cross-reference section whose /Prev is shown's, startxref, %%EOF
+//     last, holderlayout.go); and it refers to no object the table does
+//     not hold under the generation named, which would make poppler
+//     rebuild the table.
 //
 // Every failure is ErrRequest, wrapping what failed: ErrChanged for an
 // update that changes the document, ErrMalformed for one that does not
-// parse or whose byte range is not its signature's, ErrTooLarge over
-// MaxUpdateSize. A request without Update is refused: the holder's side
+// parse, is not laid out so, or whose byte range is not its signature's,
+// ErrTooLarge over MaxUpdateSize. A request without Update is refused: the holder's side
 // could not check the bytes it signs. Check runs Rebuild when given the
 // document shown, and checks the signed attributes too.
 func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
