@@ -431,3 +431,52 @@ func TestVerifySecondTrailer(t *testing.T) {
 		}
 	}
 }
+
+// TestHolderCheckWidgetFlags: a widget whose flags (ISO 32000-1 §12.5.3,
+// Table 165) hide it — Hidden, or NoView without Print — is reported as
+// drawing nothing (Drawn nil): poppler and MuPDF then render the rebuilt
+// revision's page as the document shown's. One printed (NoView with
+// Print, which screens hide) is reported drawn; the honest one (Print)
+// is, and both readers draw it.
+func TestHolderCheckWidgetFlags(t *testing.T) {
+	shown, err := os.ReadFile("testdata/contract.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
+	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
+	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
+		Appearance: &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, at, n := p.Prepared()
+	flags := regexp.MustCompile(`/F [0-9]+`).FindIndex(prepared[len(shown):])
+	if flags == nil {
+		t.Fatal("no widget flags in the update")
+	}
+	want := renderings(t, shown)
+	for _, fl := range []int{4, 2, 32, 34, 32 | 4, 32 | 256} {
+		attacked := bytes.Clone(prepared)
+		old := string(attacked[len(shown)+flags[0] : len(shown)+flags[1]])
+		repl := fmt.Sprintf("/F %d", fl)
+		if len(repl) > len(old) {
+			t.Fatalf("%s does not fit in %s", repl, old)
+		}
+		copy(attacked[len(shown)+flags[0]:], repl+strings.Repeat(" ", len(old)-len(repl)))
+		rev, err := h.request(t, attacked, at, at+n+2).Rebuild(shown)
+		if err != nil {
+			t.Fatalf("/F %d: %v", fl, err)
+		}
+		for who, img := range renderings(t, rev.PDF) {
+			d := changedOutside(want[who], img, nil)
+			t.Logf("/F %d: Drawn %v, %s changes %d pixels", fl, rev.Drawn, who, d)
+			if rev.Drawn == nil && d > 0 {
+				t.Errorf("/F %d: Rebuild reports nothing drawn, and %s draws %d pixels", fl, who, d)
+			}
+			if fl == 4 && (rev.Drawn == nil || d == 0) { // Print: the honest widget, seen
+				t.Errorf("/F 4: Drawn %v, %s draws %d pixels", rev.Drawn, who, d)
+			}
+		}
+	}
+}
