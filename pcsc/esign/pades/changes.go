@@ -90,6 +90,7 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	slices.Sort(nums)
 	var referenced map[int]bool // numbers the signed revision refers to
 	var store map[int]bool      // the signed revision's DSS objects
+	var refs map[ref]bool       // references, with generations, of the document now
 	for _, num := range nums {
 		fe, listed := doc.xref[num]
 		se, existed := signed.xref[num]
@@ -114,6 +115,22 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 				j.changes = append(j.changes, fmt.Sprintf("object %d, referred to but missing when signed, was defined after", num))
 			}
 			continue
+		}
+		if fe.kind != 0 && generation(fe) != generation(se) {
+			// A number reused under a new generation is a new object: the
+			// old one is gone (ISO 32000-1 §7.5.4), as pdfsig does with
+			// a widget's appearance it redraws. A reference still naming
+			// the old generation names no object, and a reader that
+			// checks generations reads null (§7.3.10; poppler draws a
+			// page whose content is renamed so blank), whatever a reader
+			// that ignores them — as this package does — finds.
+			if refs == nil {
+				refs = doc.genRefs()
+			}
+			if refs[ref{num, generation(se)}] {
+				j.changes = append(j.changes, fmt.Sprintf("object %d now has generation %d, and references to generation %d name no object", num, generation(fe), generation(se)))
+				continue
+			}
 		}
 		if fe == se && fe.kind == 1 {
 			continue
@@ -157,6 +174,51 @@ func changesAfter(doc, signed *document, p int, locks []*fieldLock) judgement {
 	}
 	j.overlays = jd.overlays
 	return j
+}
+
+// generation is an entry's generation number: 0 in an object stream
+// (ISO 32000-1 §7.5.7).
+func generation(e xrefEntry) int {
+	if e.kind == 2 {
+		return 0
+	}
+	return e.gen
+}
+
+// genRefs collects the references, with their generation numbers, that
+// the document's objects and its trailer make.
+func (d *document) genRefs() map[ref]bool {
+	refs := map[ref]bool{}
+	var walk func(o object, depth int)
+	walk = func(o object, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch v := o.(type) {
+		case ref:
+			refs[v] = true
+		case array:
+			for _, e := range v {
+				walk(e, depth+1)
+			}
+		case *dict:
+			for _, e := range v.vals {
+				walk(e, depth+1)
+			}
+		case *stream:
+			walk(v.dict, depth+1)
+		}
+	}
+	walk(d.trailer, 0)
+	for num, e := range d.xref {
+		if e.kind == 0 {
+			continue
+		}
+		if o, err := d.getObject(num); err == nil {
+			walk(o, 0)
+		}
+	}
+	return refs
 }
 
 // dssObjects lists the objects the document security store is made of —
@@ -413,19 +475,29 @@ func differingKeys(a, b *dict, allowed ...name) string {
 }
 
 // arrayDiff resolves the old and new arrays and returns the entries the
-// new one lost and those it gained.
+// new one lost and those it gained. Each entry is serialized once and
+// looked up: comparing every entry with every other made a page of ten
+// thousand annotations (a hundred kilobytes of references) cost a minute.
 func arrayDiff(signed, doc *document, oldObj, newObj object) (removed, added array) {
 	o, _ := signed.resolve(oldObj)
 	oldArr, _ := o.(array)
 	n, _ := doc.resolve(newObj)
 	newArr, _ := n.(array)
+	in := func(arr array) map[string]bool {
+		m := make(map[string]bool, len(arr))
+		for _, e := range arr {
+			m[string(serialize(e))] = true
+		}
+		return m
+	}
+	oldSet, newSet := in(oldArr), in(newArr)
 	for _, e := range oldArr {
-		if !slices.ContainsFunc(newArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
+		if !newSet[string(serialize(e))] {
 			removed = append(removed, e)
 		}
 	}
 	for _, e := range newArr {
-		if !slices.ContainsFunc(oldArr, func(x object) bool { return bytes.Equal(serialize(x), serialize(e)) }) {
+		if !oldSet[string(serialize(e))] {
 			added = append(added, e)
 		}
 	}
@@ -604,5 +676,51 @@ func endsAsUpdate(doc *document, end int64) string {
 	if off < end {
 		return "bytes were appended after the signed revision with no cross-reference section"
 	}
-	return ""
+	// MuPDF looks for startxref in the last 1024 bytes, and rebuilds the
+	// table by scanning when it is not there.
+	if int64(len(doc.data))-(int64(len(doc.data)-len(doc.data[end:]))+int64(i)) > 1024 {
+		return "the file goes on for over 1024 bytes after its last startxref, where readers do not look for it"
+	}
+	if c := strayTrailer(doc, end); c != "" {
+		return c
+	}
+	return scanDisagrees(doc, end)
+}
+
+// strayTrailer finds, after end, a "trailer" keyword that is not the
+// trailer of a cross-reference table read: a reader rebuilding the table
+// by scanning takes the trailers it finds (MuPDF the last), and one
+// written where no table reader looks names the catalog of another
+// document.
+func strayTrailer(doc *document, end int64) string {
+	read := map[int64]bool{}
+	for _, off := range doc.sections {
+		l := &lexer{buf: doc.data, pos: int(off)}
+		if l.keyword() != "xref" {
+			continue
+		}
+		for l.pos < len(doc.data) {
+			l.skipSpace()
+			at := l.pos
+			k := l.keyword()
+			if k == "trailer" {
+				read[int64(at)] = true
+				break
+			}
+			if k == "" {
+				break
+			}
+		}
+	}
+	tail := doc.data[end:]
+	for i := 0; ; {
+		k := bytes.Index(tail[i:], []byte("trailer"))
+		if k < 0 {
+			return ""
+		}
+		if !read[end+int64(i+k)] {
+			return fmt.Sprintf("a trailer at byte %d is no cross-reference table's: a reader rebuilding the table takes it", end+int64(i+k))
+		}
+		i += k + len("trailer")
+	}
 }

@@ -52,7 +52,9 @@ var ErrRequest = fmt.Errorf("%w: pades: the signing request is not a signature o
 // signed revision and which Verify judges. What the new signature's
 // widget draws is its server-made appearance, placed where Rebuild's
 // SignedRevision.Drawn says; a holder's UI shows it by rendering
-// SignedRevision.PDF.
+// SignedRevision.PDF — the page Drawn names, which need not be the first.
+// Its size is not bounded: an opaque appearance over the whole page is
+// the server's to draw, and what the holder sees of it is that rendering.
 //
 // With shown nil (a holder's side that was shown no bytes, only the
 // size and hash a page stated), the signed bytes are the server's word:

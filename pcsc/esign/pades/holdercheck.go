@@ -75,14 +75,23 @@ type SignedRevision struct {
 //     annotation, a field filled or an existing signature field signed, a
 //     changed document information dictionary, are refused, as is a
 //     widget drawing anything but the new signature's appearance, or more
-//     than one;
+//     than one, or one whose /Rect is not four numbers (Drawn gives the
+//     rectangle normalised);
 //   - under a certification of shown whose DocMDP permissions forbid
-//     signing (P 1), the new signature is a change too.
+//     signing (P 1), the new signature is a change too;
+//   - every reader shows the same: shown and the update read the same
+//     through the cross-reference table and by scanning the file for
+//     objects, as a reader rebuilding the table does (repair.go); the
+//     update is laid out as one incremental update (objects, one
+//     cross-reference section whose /Prev is shown's, startxref, %%EOF
+//     last, holderlayout.go); and it refers to no object the table does
+//     not hold under the generation named, which would make poppler
+//     rebuild the table.
 //
 // Every failure is ErrRequest, wrapping what failed: ErrChanged for an
 // update that changes the document, ErrMalformed for one that does not
-// parse or whose byte range is not its signature's, ErrTooLarge over
-// MaxUpdateSize. A request without Update is refused: the holder's side
+// parse, is not laid out so, or whose byte range is not its signature's,
+// ErrTooLarge over MaxUpdateSize. A request without Update is refused: the holder's side
 // could not check the bytes it signs. Check runs Rebuild when given the
 // document shown, and checks the signed attributes too.
 func (r *SignRequest) Rebuild(shown []byte) (*SignedRevision, error) {
@@ -196,6 +205,12 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	if err != nil {
 		return nil, fmt.Errorf("the document with the update: %w", err)
 	}
+	// The document shown, as the holder's reader showed it, must be what
+	// every reader shows: one whose table and scanning disagree shows
+	// different content in each (repair.go).
+	if c := scanDisagrees(base, int64(len(shown))); c != "" {
+		return nil, fmt.Errorf("%w: the document shown: %s", ErrMalformed, c)
+	}
 	if c := endsAsUpdate(doc, int64(len(shown))); c != "" {
 		return nil, fmt.Errorf("%w: the update: %s", ErrMalformed, strings.Replace(c, "signed revision", "document shown", 1))
 	}
@@ -265,12 +280,25 @@ func judgeUpdate(shown, rev, value []byte, byteRange [4]int64, at time.Time) (*S
 	if len(j.changes) > 0 {
 		return nil, fmt.Errorf("%w: the update does more than add a signature field: %s", ErrChanged, strings.Join(j.changes, "; "))
 	}
+	// Judged after the changes, which say more when both refuse.
+	if err := updateLayout(doc, int64(len(shown)), base.lastXref); err != nil {
+		return nil, err
+	}
+	if err := updateRefs(doc, base); err != nil {
+		return nil, err
+	}
 	out := &SignedRevision{PDF: rev, Field: s.field}
 	for _, o := range j.overlays {
 		if !o.hasSig || o.sig != s.holder || o.Removed || out.Drawn != nil {
 			return nil, fmt.Errorf("%w: the update draws on page %d what is not the new signature's appearance", ErrChanged, o.Page)
 		}
 		d := o.Overlay
+		if d.Rect[0] == d.Rect[2] || d.Rect[1] == d.Rect[3] {
+			// A /Rect that is not four numbers draws where each reader
+			// makes of it (MuPDF takes the first four of five): the
+			// holder could not be told where.
+			return nil, fmt.Errorf("%w: the new signature's widget draws on page %d, where its /Rect, not four numbers, does not say", ErrMalformed, o.Page)
+		}
 		d.Field = s.field
 		out.Drawn = &d
 	}

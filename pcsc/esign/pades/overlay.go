@@ -109,7 +109,8 @@ func (j *judge) drawnOn(page int, d *dict, sig ref, hasSig bool) {
 // nothing: a /Rect with no area, the Hidden flag, or NoView without Print
 // or ToggleNoView (ISO 32000-1 §12.5.3, Table 165: NoView hides it on
 // screen, not on paper, and ToggleNoView shows it under the pointer). A
-// rectangle that cannot be read is taken as drawing, anywhere.
+// rectangle that cannot be read is taken as drawing, anywhere, and given
+// with no area.
 func visible(doc *document, d *dict) ([4]float64, bool) {
 	var r [4]float64
 	fo, _ := doc.resolve(d.get("F"))
@@ -133,6 +134,9 @@ func visible(doc *document, d *dict) ([4]float64, bool) {
 		}
 		r[i] = v
 	}
+	// Any two opposite corners make the rectangle, which readers
+	// normalise (ISO 32000-1 §7.9.5): so is it reported.
+	r = [4]float64{min(r[0], r[2]), min(r[1], r[3]), max(r[0], r[2]), max(r[1], r[3])}
 	return r, r[0] != r[2] && r[1] != r[3]
 }
 

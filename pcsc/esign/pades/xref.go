@@ -29,8 +29,11 @@ type document struct {
 	lastXref   int64
 	xrefStream bool
 	size       int
-	objStms    map[int]*objStm
-	decoded    int // bytes inflated so far, bounded by maxInflated
+	// sections are the offsets of the cross-reference sections read,
+	// newest first.
+	sections []int64
+	objStms  map[int]*objStm
+	decoded  int // bytes inflated so far, bounded by maxInflated
 	// reads counts the objects read from the file, for the tests that
 	// bound the work a hostile file can cause.
 	reads int
@@ -77,6 +80,7 @@ func parseDocument(data []byte) (*document, error) {
 			return nil, fmt.Errorf("%w: cross-reference sections loop", ErrMalformed)
 		}
 		seen[off] = true
+		d.sections = append(d.sections, off)
 		trailer, isStream, err := d.readSection(off)
 		if err != nil {
 			return nil, err
