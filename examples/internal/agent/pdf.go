@@ -47,11 +47,16 @@ type pdfSign struct {
 	digest []byte
 	Pages  int
 	Level  string
-	// PageImage is the first page as a data: URL (a PNG the agent rendered
-	// itself, so the template may trust it); PageNote says why there is
-	// none.
+	// PageImage is a page as a data: URL (a PNG the agent rendered
+	// itself, so the template may trust it): the first page of the
+	// document, or, once the site's request is checked, the page of the
+	// signed revision the signature draws on (SignPage). PageNote says why
+	// there is none.
 	PageImage template.URL
 	PageNote  string
+	// SignPage is the page number of PageImage when it shows the
+	// signature as it will be drawn, else 0.
+	SignPage int
 }
 
 func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, any) {
@@ -73,7 +78,7 @@ func (a *Agent) newPDFSign(ctx context.Context, q *request, b createBody) (int, 
 			return http.StatusBadRequest, apiErr("The PDF handed over does not have the size and SHA-256 the page states.")
 		}
 		q.pdf.doc = doc
-		img, err := a.renderFirstPage(ctx, doc)
+		img, err := a.renderPage(ctx, doc, 1)
 		switch {
 		case err == nil:
 			q.pdf.PageImage, q.pdf.PageNote = template.URL(pageDataURL(img)), ""
@@ -105,11 +110,21 @@ func (a *Agent) pdfRequest(ctx context.Context, q *request, pdf *pdfSign, fresh 
 	var rev *pades.SignedRevision
 	var revErr error
 	var page template.URL
+	signPage := 0
 	if pdf.doc != nil {
 		rev, revErr = req.Rebuild(pdf.doc)
-		if revErr == nil && (fresh || rev.Drawn != nil && rev.Drawn.Page == 1) {
-			if img, err := a.renderFirstPage(ctx, rev.PDF); err == nil {
+		// The page the signature draws on, whichever it is: a box the site
+		// drew over another page's text would go unseen on the first
+		// (pades.SignedRevision.Drawn: the holder's side must render it).
+		n := 1
+		if revErr == nil && rev.Drawn != nil {
+			n, signPage = rev.Drawn.Page, rev.Drawn.Page
+		}
+		if revErr == nil && (fresh || signPage != 0) {
+			if img, err := a.renderPage(ctx, rev.PDF, n); err == nil {
 				page = template.URL(pageDataURL(img))
+			} else {
+				signPage = 0
 			}
 		}
 	}
@@ -142,8 +157,8 @@ func (a *Agent) pdfRequest(ctx context.Context, q *request, pdf *pdfSign, fresh 
 	}
 	q.pdf.digest, q.pdf.Pages, q.pdf.Level = req.Digest, req.Pages, req.Level
 	if page != "" {
-		// The first page as it will be signed, the signature drawn.
-		q.pdf.PageImage = page
+		// The page as it will be signed, the signature drawn.
+		q.pdf.PageImage, q.pdf.SignPage = page, signPage
 	}
 	// The holder is shown the signing time the card signs when the signed
 	// attributes carry one (CMS signing-time, RFC 5652 §11.3); PAdES keeps

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,10 @@ func TestSignPDFChecksTheSignedBytes(t *testing.T) {
 	}
 	if after := firstPage(prompt); renderer == nil && (before == "" || after == "" || after == before) {
 		t.Fatal("the window's first page is not the signed revision's, with the signature drawn")
+	}
+	// The caption names the page the signature draws on (pades.SignedRevision.Drawn).
+	if _, page, _ := getPage(t, prompt); renderer == nil && !strings.Contains(page, "Page 1, as it will be signed, with the signature drawn on it") {
+		t.Fatal("the window does not say which page shows the signature")
 	}
 	answer(t, prompt, ts.URL, url.Values{"action": {"approve"}, "pin": {card.PIN}})
 	_, m := call(t, "GET", ts.URL+"/v1/requests/"+id, site, "")

@@ -1,9 +1,9 @@
 package agent
 
-// The first page of a PDF, for the holder's window. The page hands the
-// agent the PDF's bytes so the holder can see what they sign, not only its
-// hash; the agent renders page 1 with poppler's pdftoppm when it is
-// installed. The renderer runs on bytes a web page supplied, so it gets a
+// A page of a PDF, for the holder's window. The page hands the agent the
+// PDF's bytes so the holder can see what they sign, not only its hash; the
+// agent renders page 1, or the page a visible signature draws on, with
+// poppler's pdftoppm when it is installed. The renderer runs on bytes a web page supplied, so it gets a
 // private directory, a deadline and a bound on what it may return, and its
 // failure only costs the picture: name, size and hash are still shown.
 
@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -36,8 +37,8 @@ const (
 // errNoRenderer: pdftoppm is not on PATH.
 var errNoRenderer = errors.New("agent: pdftoppm not found")
 
-// renderFirstPage renders page 1 of pdf to PNG with pdftoppm.
-func (a *Agent) renderFirstPage(ctx context.Context, pdf []byte) ([]byte, error) {
+// renderPage renders page n (from 1) of pdf to PNG with pdftoppm.
+func (a *Agent) renderPage(ctx context.Context, pdf []byte, n int) ([]byte, error) {
 	bin, err := exec.LookPath("pdftoppm")
 	if err != nil {
 		return nil, errNoRenderer
@@ -60,7 +61,8 @@ func (a *Agent) renderFirstPage(ctx context.Context, pdf []byte) ([]byte, error)
 		return nil, fmt.Errorf("agent: write PDF: %w", err)
 	}
 	out := filepath.Join(dir, "page")
-	cmd := exec.CommandContext(ctx, bin, "-png", "-f", "1", "-l", "1", "-r", pageResolution, "-singlefile", in, out)
+	page := strconv.Itoa(max(n, 1))
+	cmd := exec.CommandContext(ctx, bin, "-png", "-f", page, "-l", page, "-r", pageResolution, "-singlefile", in, out)
 	cmd.WaitDelay = time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 4 << 10}
