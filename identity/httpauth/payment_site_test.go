@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/virtualwebauthn"
 	pqtotp "github.com/pquerna/otp/totp"
 
 	"github.com/puce-id/puce/identity"
@@ -195,16 +194,25 @@ func TestNewSiteNamesTheFactors(t *testing.T) {
 // returns her key.
 func signUpAndSignIn(t *testing.T, b *pageScript) *virtualKey {
 	t.Helper()
-	key := &virtualKey{rp: virtualwebauthn.RelyingParty{Name: "bank.example", ID: "bank.example", Origin: "https://bank.example"},
-		auth: virtualwebauthn.NewAuthenticator(), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	key := newVirtualKey()
+	// Each step is checked here, in the test: a refused begin would
+	// otherwise reach virtualKey, whose log.Fatal names no test.
+	step := func(path string, body any) map[string]any {
+		t.Helper()
+		out := b.call("POST", path, body)
+		if b.status/100 != 2 {
+			t.Fatalf("%s: %d %v", path, b.status, out)
+		}
+		return out
+	}
 	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch := b.call("POST", "/auth/enroll/webauthn/begin", nil)
-	b.call("POST", "/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.create(ch["payload"])})
-	b.call("POST", "/auth/logout", nil)
+	step("/auth/signup", map[string]string{"username": "alice", "password": "correct horse battery"})
+	ch := step("/auth/enroll/webauthn/begin", nil)
+	step("/auth/enroll/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.create(ch["payload"])})
+	step("/auth/logout", nil)
 	b.call("GET", "/auth/session", nil)
-	b.call("POST", "/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
-	ch = b.call("POST", "/auth/login/webauthn/begin", nil)
+	step("/auth/password", map[string]string{"username": "alice", "password": "correct horse battery"})
+	ch = step("/auth/login/webauthn/begin", nil)
 	if st := b.call("POST", "/auth/login/webauthn/finish", map[string]any{"challengeId": ch["challengeId"], "response": key.get(ch["payload"])}); st["level"] != "AAL2" {
 		t.Fatalf("login: %v", st)
 	}
