@@ -153,7 +153,10 @@ func ExampleFactor_BeginApprove() {
 	}
 	rp := virtualwebauthn.RelyingParty{Name: "Example Bank", ID: "bank.example", Origin: "https://bank.example"}
 	key := virtualwebauthn.NewAuthenticator()
-	cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	// A P-256 key with full-length coordinates (newEC2Credential): the
+	// virtual authenticator's own drops a leading zero byte in 1 key of
+	// 128, which the factor rightly refuses (RFC 9053 §7.1.1).
+	cred := newEC2Credential()
 	ch, _ := f.BeginEnroll(ctx, identity.Request{Subject: "alice", Origin: "https://bank.example"})
 	opts, _ := virtualwebauthn.ParseAttestationOptions(string(ch.Payload))
 	key.Options.UserHandle = []byte(opts.UserID)
