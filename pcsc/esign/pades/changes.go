@@ -189,33 +189,14 @@ func generation(e xrefEntry) int {
 // the document's objects and its trailer make.
 func (d *document) genRefs() map[ref]bool {
 	refs := map[ref]bool{}
-	var walk func(o object, depth int)
-	walk = func(o object, depth int) {
-		if depth > maxDepth {
-			return
-		}
-		switch v := o.(type) {
-		case ref:
-			refs[v] = true
-		case array:
-			for _, e := range v {
-				walk(e, depth+1)
-			}
-		case *dict:
-			for _, e := range v.vals {
-				walk(e, depth+1)
-			}
-		case *stream:
-			walk(v.dict, depth+1)
-		}
-	}
-	walk(d.trailer, 0)
+	add := func(r ref) { refs[r] = true }
+	eachRef(d.trailer, add, 0)
 	for num, e := range d.xref {
 		if e.kind == 0 {
 			continue
 		}
 		if o, err := d.getObject(num); err == nil {
-			walk(o, 0)
+			eachRef(o, add, 0)
 		}
 	}
 	return refs
@@ -280,14 +261,15 @@ func (d *document) dssObjects() map[int]bool {
 	return in
 }
 
-// eachRef calls fn with the number of each reference o makes, directly.
-func eachRef(o object, fn func(num int), depth int) {
+// eachRef calls fn with each reference o makes, directly (in its arrays,
+// dictionaries and stream dictionary, down to maxDepth; none followed).
+func eachRef(o object, fn func(r ref), depth int) {
 	if depth > maxDepth {
 		return
 	}
 	switch v := o.(type) {
 	case ref:
-		fn(v.num)
+		fn(v)
 	case array:
 		for _, e := range v {
 			eachRef(e, fn, depth+1)
@@ -303,7 +285,7 @@ func eachRef(o object, fn func(num int), depth int) {
 
 // addRefs adds to refs the object numbers o refers to, directly.
 func addRefs(refs map[int]bool, o object, depth int) {
-	eachRef(o, func(num int) { refs[num] = true }, depth)
+	eachRef(o, func(r ref) { refs[r.num] = true }, depth)
 }
 
 func isDict(o object) bool {

@@ -237,7 +237,7 @@ func (j *judge) useCounts() map[int]int {
 				continue
 			}
 			if o, err := j.signed.getObject(num); err == nil {
-				eachRef(o, func(num int) { j.uses[num]++ }, 0)
+				eachRef(o, func(r ref) { j.uses[r.num]++ }, 0)
 			}
 		}
 	}

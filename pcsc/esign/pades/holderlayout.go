@@ -136,51 +136,13 @@ func updateLayout(doc *document, from, prev int64) error {
 func updateRefs(doc, base *document) error {
 	check := func(where string, o, before object) error {
 		had := map[ref]bool{} // what the document shown's version referred to
-		var collect func(o object, depth int)
-		collect = func(o object, depth int) {
-			if depth > maxDepth {
-				return
-			}
-			switch v := o.(type) {
-			case ref:
-				had[v] = true
-			case array:
-				for _, x := range v {
-					collect(x, depth+1)
-				}
-			case *dict:
-				for _, x := range v.vals {
-					collect(x, depth+1)
-				}
-			case *stream:
-				collect(v.dict, depth+1)
-			}
-		}
-		collect(before, 0)
+		eachRef(before, func(r ref) { had[r] = true }, 0)
 		var bad *ref
-		var walk func(o object, depth int)
-		walk = func(o object, depth int) {
-			if bad != nil || depth > maxDepth {
-				return
+		eachRef(o, func(v ref) {
+			if e, ok := doc.xref[v.num]; bad == nil && !had[v] && (!ok || e.kind == 0 || generation(e) != v.gen) {
+				bad = &v
 			}
-			switch v := o.(type) {
-			case ref:
-				if e, ok := doc.xref[v.num]; !had[v] && (!ok || e.kind == 0 || generation(e) != v.gen) {
-					bad = &v
-				}
-			case array:
-				for _, x := range v {
-					walk(x, depth+1)
-				}
-			case *dict:
-				for _, x := range v.vals {
-					walk(x, depth+1)
-				}
-			case *stream:
-				walk(v.dict, depth+1)
-			}
-		}
-		walk(o, 0)
+		}, 0)
 		if bad != nil {
 			return fmt.Errorf("%w: the update's %s refers to %d %d R, which the cross-reference information does not hold: a reader asked for it rebuilds the table", ErrMalformed, where, bad.num, bad.gen)
 		}
