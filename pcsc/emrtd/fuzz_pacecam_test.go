@@ -64,7 +64,7 @@ func (v camVector) check(answer, infos []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPACECAM, err)
 	}
-	_, err = d.verify(list, 12)
+	_, err = d.verify(list)
 	return err
 }
 

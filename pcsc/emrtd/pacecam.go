@@ -92,15 +92,14 @@ func decryptCAM(c Cipher, ksEnc []byte, curve elliptic.Curve, answer, pkMapIC []
 }
 
 // verify checks PK_Map,IC = CA_IC · PK_IC (ICAO 9303-11 §4.4.3.5) for a
-// Chip Authentication key of EF.CardSecurity on the PACE curve: the key
-// whose keyId is the PACEInfo's parameterId first (BSI TR-03110-3
-// §A.1.1.2: with several keys, keyId names the one of the matching domain
-// parameters), then the others on that curve. It compares the whole
+// Chip Authentication key of EF.CardSecurity on the PACE curve, whichever
+// it is: with several, every one on that curve is compared (one scalar
+// multiplication serves them all, below). It compares the whole
 // point, not only the x-coordinate KA would give (§9.6): -PK_Map,IC passes
 // an x-only check, and nothing is gained by accepting it. It returns the
 // key the chip proved it holds, which Read matches against DG14
 // (checkCAMKey).
-func (d *camData) verify(infos []SecurityInfo, parameterID int) (*ChipAuthenticationPublicKey, error) {
+func (d *camData) verify(infos []SecurityInfo) (*ChipAuthenticationPublicKey, error) {
 	si, err := securityInfosFrom(infos)
 	if err != nil {
 		return nil, fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
@@ -108,11 +107,7 @@ func (d *camData) verify(infos []SecurityInfo, parameterID int) (*ChipAuthentica
 	var keys []ChipAuthenticationPublicKey
 	for _, pk := range si.ChipAuthenticationPK {
 		if sameCurve(pk.Curve, d.curve) {
-			if pk.KeyID == parameterID {
-				keys = append([]ChipAuthenticationPublicKey{pk}, keys...)
-			} else {
-				keys = append(keys, pk)
-			}
+			keys = append(keys, pk)
 		}
 	}
 	if len(keys) == 0 {
@@ -159,7 +154,7 @@ func sameCurve(a, b elliptic.Curve) bool {
 // PACE ephemeral key as Comp(PK_PCD) (BSI TR-03110-2 §3.4: PACE-CAM
 // takes the place of Chip Authentication, whose ephemeral key TA would
 // otherwise sign; ICAO 9303-11 §7.1).
-func (s *Session) checkCAM(r *paceResult, info PACEInfo) error {
+func (s *Session) checkCAM(r *paceResult) error {
 	if s.cardSecurity == nil {
 		return fmt.Errorf("%w: the chip gave no EF.CardSecurity, which holds the key to check", ErrPACECAM)
 	}
@@ -167,7 +162,7 @@ func (s *Session) checkCAM(r *paceResult, info PACEInfo) error {
 	if err != nil {
 		return fmt.Errorf("%w: EF.CardSecurity: %w", ErrPACECAM, err)
 	}
-	key, err := r.cam.verify(cs.Infos, info.ParameterID)
+	key, err := r.cam.verify(cs.Infos)
 	if err != nil {
 		return err
 	}

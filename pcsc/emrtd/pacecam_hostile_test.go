@@ -172,7 +172,7 @@ func TestPACECAMManyKeys(t *testing.T) {
 	}
 	d := &camData{curve: c, caIC: ca, pkMapIC: encodePoint(mx, my, size)}
 	start := time.Now()
-	key, err := d.verify(list, 17)
+	key, err := d.verify(list)
 	took := time.Since(start)
 	if err != nil || key.X.Cmp(px) != 0 {
 		t.Fatalf("the last of 1001 keys: %v", err)

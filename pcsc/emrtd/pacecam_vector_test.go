@@ -146,7 +146,7 @@ func TestPACECAMRealChip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := r.cam.verify(parsed.Infos, info.ParameterID); err != nil {
+	if _, err := r.cam.verify(parsed.Infos); err != nil {
 		t.Fatalf("the document's CAM: %v", err)
 	}
 }

@@ -181,7 +181,7 @@ func Open(ctx context.Context, t apdu.Transport, key AccessKey, opts *Options) (
 					}
 				}
 				if r.cam != nil {
-					if err := s.checkCAM(r, info); err != nil {
+					if err := s.checkCAM(r); err != nil {
 						// The session is not returned: its keys die
 						// with it, and nothing was read from the
 						// application.
