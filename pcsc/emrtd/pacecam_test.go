@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -204,26 +203,7 @@ func TestPACECAMTampered(t *testing.T) {
 // ErrCardAccessMismatch (ICAO 9303-11 §4.2, §9.2.11).
 func TestPACECAMDowngrade(t *testing.T) {
 	p := camChip(t, sharedIssuer(t), 12, emrtdapplet.PACEAES128)
-	ca, err := emrtd.ParseCardAccess(p.Applet.File(0x011C))
-	if err != nil || len(ca.PACE) != 2 {
-		t.Fatalf("EF.CardAccess: %v, %d PACEInfos", err, len(ca.PACE))
-	}
-	var gmOnly []byte
-	for _, info := range ca.Infos {
-		if info.Protocol[9] == 2 {
-			oid, _ := asn1.Marshal(info.Protocol)
-			seq, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
-				Bytes: append(append(oid, info.RequiredData...), info.OptionalData...)})
-			gmOnly, _ = asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: seq})
-		}
-	}
-	m := newTamper(t, p)
-	m.answer = func(cmd, resp []byte) []byte {
-		if cmd[0] == 0x00 && cmd[1] == 0xB0 && cmd[2] == 0x9C {
-			return append(bytes.Clone(gmOnly), resp[len(resp)-2:]...)
-		}
-		return resp
-	}
+	m := stripCAM(t, p)
 	s, err := emrtd.Open(t.Context(), m, emrtd.CAN(p.CAN), nil)
 	if err != nil {
 		t.Fatal(err)

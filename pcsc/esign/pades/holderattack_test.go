@@ -76,12 +76,7 @@ func TestHolderCheckAgainstViewers(t *testing.T) {
 		t.Fatalf("the readers do not agree on the document shown: %q", want)
 	}
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
-	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prepared, at, n := p.Prepared()
+	h, prepared, at, n := hostilePrepare(t, f, shown, nil)
 	end := at + n + 2
 	content, err := pades.FirstPageContent(shown)
 	if err != nil {
@@ -215,14 +210,8 @@ func TestHolderCheckWidgetRect(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
 	box := [4]float64{320, 40, 560, 110}
-	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
-		Appearance: &pades.Appearance{Rect: box}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prepared, at, n := p.Prepared()
+	h, prepared, at, n := hostilePrepare(t, f, shown, &pades.Appearance{Rect: box})
 	const rect = "/Rect [320 40 560 110]"
 	if bytes.Count(prepared[len(shown):], []byte(rect)) != 1 {
 		t.Fatalf("the widget's %s is not in the update", rect)
@@ -279,13 +268,7 @@ func TestHolderCheckRepairTrigger(t *testing.T) {
 	// request is the visible signature's request for shown, its update
 	// passed through edit.
 	request := func(shown []byte, edit func([]byte) []byte) (*pades.SignRequest, []byte) {
-		h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
-		p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
-			Appearance: &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prepared, at, n := p.Prepared()
+		h, prepared, at, n := hostilePrepare(t, f, shown, &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}})
 		prepared = edit(bytes.Clone(prepared))
 		return h.request(t, prepared, at, at+n+2), prepared
 	}
@@ -333,12 +316,7 @@ func TestHolderCheckLargeAnnots(t *testing.T) {
 	}
 	shown := must(t)(pades.WithManyAnnots(contract, 11000))
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
-	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prepared, at, n := p.Prepared()
+	h, prepared, at, n := hostilePrepare(t, f, shown, nil)
 	req := h.request(t, prepared, at, at+n+2)
 	t.Logf("update: %d bytes of %d", len(req.Update), pades.MaxUpdateSize)
 	start := time.Now()
@@ -364,12 +342,7 @@ func TestHolderCheckByteRangeShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
-	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prepared, at, n := p.Prepared()
+	h, prepared, at, n := hostilePrepare(t, f, shown, nil)
 	end := at + n + 2
 	br := fmt.Sprintf("/ByteRange [0 %d %d %d]", at, end, len(prepared)-end)
 	i := bytes.Index(prepared, []byte(br))
@@ -444,13 +417,7 @@ func TestHolderCheckWidgetFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, time.Now().Add(-time.Minute).Truncate(time.Second), time.Hour)
-	h := hostileServer{cert: f.cert, shown: shown, at: f.signedAt}
-	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt,
-		Appearance: &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prepared, at, n := p.Prepared()
+	h, prepared, at, n := hostilePrepare(t, f, shown, &pades.Appearance{Rect: [4]float64{320, 40, 560, 110}})
 	flags := regexp.MustCompile(`/F [0-9]+`).FindIndex(prepared[len(shown):])
 	if flags == nil {
 		t.Fatal("no widget flags in the update")
@@ -479,4 +446,18 @@ func TestHolderCheckWidgetFlags(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hostilePrepare prepares shown's signature with f's certificate as the
+// honest server would (app: its appearance, nil for an invisible one), for
+// a hostile server to edit: the server, the prepared file, and where its
+// /Contents placeholder starts and how long it is.
+func hostilePrepare(t *testing.T, f *fixture, shown []byte, app *pades.Appearance) (hostileServer, []byte, int, int) {
+	t.Helper()
+	p, err := pades.Prepare(shown, pades.SignOptions{Certificate: f.cert, Level: pades.LevelBB, Time: f.signedAt, Appearance: app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared, at, n := p.Prepared()
+	return hostileServer{cert: f.cert, shown: shown, at: f.signedAt}, prepared, at, n
 }
